@@ -1,0 +1,53 @@
+# The whole set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Root installs Debian packages directly; anyone else goes through sudo.
+SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+
+.PHONY: run test lint typecheck importlint unit system-deps bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+## make run: create the venv, install Medic, start `medic dev` (Temporal dev server + Web UI, worker, API).
+run: $(VENV)/.installed-run
+	$(BIN)/medic dev
+
+## Debian's Prometheus and Alertmanager for the end-to-end tests, installed only when missing.
+system-deps:
+	@if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
+		echo "installing Debian's prometheus and prometheus-alertmanager"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			prometheus prometheus-alertmanager >/dev/null; \
+	fi
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy medic remediations activities workflows service tests bench
+
+importlint: $(VENV)/.installed-dev
+	$(BIN)/lint-imports
+
+## make test: install what the tests need, then lint, type-check, import contracts and every test.
+test: $(VENV)/.installed-dev system-deps lint typecheck importlint
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.webhook_throughput
+
+clean:
+	rm -rf $(VENV) .medic .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,147 @@
+"""Alertmanager (and Grafana alerting) webhook payloads, and Medic's normalised alert.
+
+The wire models are tolerant of what real senders omit (per-alert ``status``,
+``fingerprint``, ``generatorURL``, ``truncatedAlerts``) and keep unknown fields, since
+newer Alertmanager and Grafana versions add some. Everything downstream works on
+:class:`Alert`, which has no optional identity fields.
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from medic.fingerprint import label_fingerprint
+
+__all__ = [
+    "Alert",
+    "AlertStatus",
+    "AlertmanagerWebhook",
+    "WebhookAlert",
+    "normalise_webhook",
+]
+
+# Go's zero time, which Alertmanager sends for "no end yet".
+_GO_ZERO_YEAR = 1
+_LABEL_VALUE_MAX = 4096
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+def _zero_time_to_none(value: datetime | None) -> datetime | None:
+    if value is None or value.year <= _GO_ZERO_YEAR:
+        return None
+    return value
+
+
+class WebhookAlert(BaseModel):
+    """One alert as Alertmanager's webhook v4 (or Grafana's v1) sends it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: AlertStatus | None = None
+    labels: dict[str, str] = Field(min_length=1)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: datetime  # noqa: N815 - wire name
+    endsAt: datetime | None = None  # noqa: N815 - wire name
+    generatorURL: str | None = None  # noqa: N815 - wire name
+    fingerprint: str | None = Field(default=None, max_length=128)
+
+    @field_validator("endsAt")
+    @classmethod
+    def _zero_end(cls, value: datetime | None) -> datetime | None:
+        return _zero_time_to_none(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _label_values(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, label in value.items():
+            if not name:
+                raise ValueError("label names must not be empty")
+            if len(label) > _LABEL_VALUE_MAX:
+                raise ValueError(f"label {name!r} is longer than {_LABEL_VALUE_MAX} characters")
+        return value
+
+
+class AlertmanagerWebhook(BaseModel):
+    """The body Alertmanager posts to a ``webhook_configs`` receiver."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str | None = None
+    groupKey: str | None = Field(default=None, max_length=8192)  # noqa: N815 - wire name
+    truncatedAlerts: int = Field(default=0, ge=0)  # noqa: N815 - wire name
+    status: AlertStatus
+    receiver: str = ""
+    groupLabels: dict[str, str] = Field(default_factory=dict)  # noqa: N815 - wire name
+    commonLabels: dict[str, str] = Field(default_factory=dict)  # noqa: N815 - wire name
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)  # noqa: N815 - wire name
+    externalURL: str | None = None  # noqa: N815 - wire name
+    alerts: list[WebhookAlert] = Field(min_length=1)
+
+    @property
+    def is_grafana(self) -> bool:
+        """Grafana alerting sends version "1" plus Grafana-only fields such as orgId."""
+        extra: dict[str, Any] = self.model_extra or {}
+        return self.version == "1" or "orgId" in extra
+
+
+class Alert(BaseModel):
+    """Medic's normalised alert: identity always present, times timezone-aware UTC."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    status: AlertStatus
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime
+    ends_at: datetime | None = None
+    generator_url: str | None = None
+    source: str = "alertmanager"
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "unnamed alert")
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _status_of(alert: WebhookAlert, payload: AlertmanagerWebhook, received_at: datetime) -> AlertStatus:
+    """Per-alert status when sent; otherwise inferred the way Alertmanager itself does."""
+    if alert.status is not None:
+        return alert.status
+    if payload.status is AlertStatus.RESOLVED:
+        return AlertStatus.RESOLVED
+    if alert.endsAt is not None and _utc(alert.endsAt) <= received_at:
+        return AlertStatus.RESOLVED
+    return AlertStatus.FIRING
+
+
+def normalise_webhook(payload: AlertmanagerWebhook, *, received_at: datetime) -> list[Alert]:
+    """Turn a webhook body into normalised alerts, filling fingerprint and status when omitted."""
+    source = "grafana" if payload.is_grafana else "alertmanager"
+    received = _utc(received_at)
+    alerts: list[Alert] = []
+    for item in payload.alerts:
+        alerts.append(
+            Alert(
+                fingerprint=item.fingerprint or label_fingerprint(item.labels),
+                status=_status_of(item, payload, received),
+                labels=dict(item.labels),
+                annotations=dict(item.annotations),
+                starts_at=_utc(item.startsAt),
+                ends_at=_utc(item.endsAt) if item.endsAt is not None else None,
+                generator_url=item.generatorURL or None,
+                source=source,
+            )
+        )
+    return alerts

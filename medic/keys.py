@@ -1,0 +1,38 @@
+"""Incident identities: deterministic, so every delivery of the same group reaches the
+same workflow whichever API replica receives it, and readable in the Temporal UI."""
+
+import hashlib
+import re
+
+__all__ = ["INCIDENT_ID_PATTERN", "INCIDENT_PREFIX", "anomaly_incident_id", "group_incident_id"]
+
+INCIDENT_PREFIX = "incident-"
+INCIDENT_ID_PATTERN = re.compile(r"^incident-[a-z0-9-]{1,100}$")
+_SLUG_MAX = 40
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:_SLUG_MAX].rstrip("-") or "alert"
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:12]
+
+
+def group_incident_id(
+    *, receiver: str, group_key: str | None, group_labels: dict[str, str], first_alertname: str
+) -> str:
+    """One incident per Alertmanager group (receiver + groupKey).
+
+    Senders that omit ``groupKey`` are grouped by receiver and group labels, which is what
+    Alertmanager's groupKey is made of.
+    """
+    key = group_key if group_key else "|".join(f"{k}={group_labels[k]}" for k in sorted(group_labels))
+    readable = group_labels.get("alertname") or first_alertname
+    return f"{INCIDENT_PREFIX}{_slug(readable)}-{_digest('am', receiver, key)}"
+
+
+def anomaly_incident_id(service: str) -> str:
+    """Anomalies for a service share one incident until correlation joins them to others."""
+    return f"{INCIDENT_PREFIX}anomaly-{_slug(service)}-{_digest('anomaly', service)}"

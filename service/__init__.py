@@ -1,0 +1,3 @@
+"""The composition root: settings, the Temporal connection, the API, the worker and the CLI."""
+
+__all__: list[str] = []

@@ -1,0 +1,82 @@
+"""The FastAPI application factory. Everything it needs is passed in."""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, RootModel
+
+from medic.alerts import AlertmanagerWebhook
+from medic.anomaly import AnomalySignal
+from service.api import incidents, webhooks
+from service.api.deps import Deps, get_deps
+from service.incidents import IncidentReader
+from service.ingest import IncidentSink
+from service.metrics import ApiMetrics
+from service.settings import Settings
+
+__all__ = ["create_app"]
+
+
+class AnomalyWebhookBody(RootModel[AnomalySignal | list[AnomalySignal] | AlertmanagerWebhook]):
+    """One anomaly signal, a list of them, or a Grafana alerting webhook."""
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        models: tuple[type[BaseModel], ...] = (AlertmanagerWebhook, AnomalyWebhookBody)
+        for model in models:
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            components[model.__name__] = model_schema
+        app.openapi_schema = schema
+        return schema
+
+    return build
+
+
+def create_app(
+    settings: Settings,
+    *,
+    sink: IncidentSink,
+    reader: IncidentReader,
+    ready: Callable[[], Awaitable[bool]],
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    registry = registry if registry is not None else CollectorRegistry()
+    app = FastAPI(
+        title="Medic",
+        version="0.1.0",
+        description="Event-driven self-healing for Prometheus/Alertmanager on Kubernetes, built on Temporal.",
+    )
+    app.state.deps = Deps(
+        settings=settings, sink=sink, reader=reader, metrics=ApiMetrics(registry), ready=ready
+    )
+    app.include_router(webhooks.router)
+    app.include_router(incidents.router)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: Temporal reachable")
+    async def readyz(deps: Annotated[Deps, Depends(get_deps)]) -> JSONResponse:
+        if await deps.ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "temporal unreachable"}, status_code=503)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app

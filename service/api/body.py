@@ -1,0 +1,70 @@
+"""Reading and validating request bodies with a size limit and field-naming errors."""
+
+import json
+from typing import Any, NoReturn, TypeVar
+
+from fastapi import HTTPException, Request
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["PayloadError", "field_path", "load_json", "parse_model", "read_limited", "validation_detail"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class PayloadError(HTTPException):
+    """422 with a message that names the offending field."""
+
+    def __init__(self, message: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(422, {"error": message, "fields": errors or []})
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """Read the body, refusing with 413 as soon as it exceeds ``limit`` bytes."""
+    too_large = HTTPException(413, f"body larger than {limit} bytes (MEDIC_MAX_BODY_BYTES)")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def validation_detail(err: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    out = []
+    for item in err.errors(include_url=False, include_input=False):
+        path = field_path(tuple(item["loc"]))
+        out.append({"field": f"{prefix}{path}" if prefix else path, "message": str(item["msg"])})
+    return out
+
+
+def _raise_invalid(err: ValidationError, prefix: str = "") -> NoReturn:
+    errors = validation_detail(err, prefix)
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    raise PayloadError(f"{first['field']}: {first['message']}{more}", errors) from err
+
+
+def load_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise PayloadError(f"body is not valid JSON: {err}") from err
+
+
+def parse_model(model: type[M], data: Any, prefix: str = "") -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        _raise_invalid(err, prefix)

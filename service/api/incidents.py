@@ -1,0 +1,60 @@
+"""GET /incidents and GET /incidents/{id}."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import ValidationError
+from temporalio.service import RPCError
+
+from medic.keys import INCIDENT_ID_PATTERN
+from service.api.body import validation_detail
+from service.api.deps import Deps, get_deps
+from service.incidents import IncidentDetail, IncidentFilter, IncidentNotFound, IncidentSummary
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["incidents"])
+
+
+def _temporal_down(err: Exception) -> HTTPException:
+    return HTTPException(503, f"Temporal is not reachable: {err}", headers={"Retry-After": "5"})
+
+
+@router.get("/incidents", response_model=list[IncidentSummary], summary="Incidents, newest first")
+async def list_incidents(
+    deps: Annotated[Deps, Depends(get_deps)],
+    status: Annotated[str | None, Query(description="open, acknowledged, mitigating or resolved")] = None,
+    service: Annotated[str | None, Query(description="a service name")] = None,
+    priority: Annotated[str | None, Query(description="P1..P5")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[IncidentSummary]:
+    try:
+        flt = IncidentFilter(status=status, service=service, priority=priority, limit=limit)
+    except ValidationError as err:
+        raise HTTPException(422, {"error": "invalid filter", "fields": validation_detail(err)}) from err
+    try:
+        return await deps.reader.list(flt)
+    except RPCError as err:
+        raise _temporal_down(err) from err
+
+
+@router.get(
+    "/incidents/{incident_id}",
+    response_model=IncidentDetail,
+    responses={404: {"description": "no such incident"}},
+    summary="One incident with its alerts, actions and timeline",
+)
+async def get_incident(
+    deps: Annotated[Deps, Depends(get_deps)],
+    incident_id: Annotated[str, Path(description="an incident id, e.g. incident-highlatency-3f2a9c1b0d4e")],
+) -> IncidentDetail:
+    if not INCIDENT_ID_PATTERN.match(incident_id):
+        raise HTTPException(
+            404, f"no incident {incident_id!r}: incident ids look like incident-<name>-<hash>"
+        )
+    try:
+        return await deps.reader.get(incident_id)
+    except IncidentNotFound as err:
+        raise HTTPException(404, f"no incident {incident_id!r}") from err
+    except RPCError as err:
+        raise _temporal_down(err) from err

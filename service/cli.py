@@ -1,0 +1,98 @@
+"""The ``medic`` command."""
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from service.logs import configure_logging
+from service.settings import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Medic: self-healing incidents on Temporal.",
+)
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        typer.echo(f"invalid settings:\n{err}", err=True)
+        raise typer.Exit(2) from err
+    configure_logging(settings.log_level, json_format=settings.log_json)
+    return settings
+
+
+@app.command()
+def dev() -> None:
+    """Temporal dev server (Web UI, persisted under MEDIC_DATA_DIR), worker and API, all in one."""
+    from service.dev import main as dev_main  # noqa: PLC0415 - keep `medic --help` fast
+
+    dev_main(_settings())
+
+
+@app.command()
+def api() -> None:
+    """The HTTP API, connected to an existing Temporal. Requires MEDIC_WEBHOOK_TOKEN."""
+    settings = _settings()
+    if settings.webhook_token is None or not settings.webhook_token.get_secret_value():
+        typer.echo(
+            "refusing to start: MEDIC_WEBHOOK_TOKEN is not set (webhooks would be open to anyone)", err=True
+        )
+        raise typer.Exit(2)
+    asyncio.run(_serve(settings, api=True, worker=False))
+
+
+@app.command()
+def worker() -> None:
+    """The Temporal worker, connected to an existing Temporal."""
+    asyncio.run(_serve(_settings(), api=False, worker=True))
+
+
+async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
+    from service.runner import run_until_stopped  # noqa: PLC0415
+    from service.temporal import connect  # noqa: PLC0415
+
+    # The API connects lazily so it can start, and answer 503, while Temporal is down.
+    client = await connect(settings, lazy=api and not worker)
+    await run_until_stopped(settings, client, api=api, worker=worker)
+
+
+@app.command()
+def fire(
+    file: Annotated[
+        Path | None, typer.Argument(help="an Alertmanager webhook JSON file", exists=True)
+    ] = None,
+    resolve: Annotated[bool, typer.Option(help="send the bundled sample as resolved")] = False,
+) -> None:
+    """Send a sample (or the given) Alertmanager payload to the running API."""
+    from service.fire import FireError, load_payload  # noqa: PLC0415
+    from service.fire import fire as do_fire  # noqa: PLC0415
+
+    settings = _settings()
+    try:
+        answer = do_fire(settings, load_payload(file, resolve=resolve))
+    except (FireError, ValueError) as err:
+        typer.echo(f"medic fire: {err}", err=True)
+        raise typer.Exit(1) from err
+    typer.echo(
+        f"accepted {answer['accepted']} alert(s) into {', '.join(answer['incidents']) or 'no incident'}"
+    )
+    for incident in answer["incidents"]:
+        typer.echo(f"  API:         http://{settings.api_host}:{settings.api_port}/incidents/{incident}")
+        typer.echo(
+            f"  Temporal UI: {settings.ui_url}/namespaces/{settings.temporal_namespace}/workflows/{incident}"
+        )
+
+
+def main() -> None:
+    app(prog_name="medic")
+    sys.exit(0)

@@ -1,0 +1,69 @@
+"""``medic dev``: Temporal dev server (with Web UI, persisted), worker and API in one process tree."""
+
+import asyncio
+import logging
+import secrets
+
+from pydantic import SecretStr
+
+from service.devserver import DevServer
+from service.runner import run_until_stopped
+from service.settings import Settings
+from service.temporal import connect
+
+__all__ = ["dev_token", "run_dev"]
+
+log = logging.getLogger(__name__)
+
+
+def dev_token(settings: Settings) -> SecretStr:
+    """The webhook token: MEDIC_WEBHOOK_TOKEN, else the one stored in MEDIC_DATA_DIR, else a new one."""
+    if settings.webhook_token is not None:
+        return settings.webhook_token
+    path = settings.token_file
+    if path.exists():
+        return SecretStr(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return SecretStr(token)
+
+
+async def run_dev(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings.model_copy(update={"webhook_token": dev_token(settings)})
+    host, _, port = settings.temporal_address.rpartition(":")
+    server = DevServer(
+        host=host or "127.0.0.1",
+        port=int(port),
+        ui_port=settings.dev_ui_port,
+        db_file=settings.data_dir / "temporal.sqlite",
+        log_file=settings.data_dir / "temporal.log",
+        namespace=settings.temporal_namespace,
+    )
+    server.start()
+    try:
+        await server.wait_ready()
+        client = await connect(settings)
+        print(_banner(settings), flush=True)
+        await run_until_stopped(settings, client, api=True, worker=True)
+    finally:
+        server.stop()
+        log.info("Temporal dev server stopped")
+
+
+def _banner(settings: Settings) -> str:
+    token = settings.webhook_token.get_secret_value() if settings.webhook_token else ""
+    return f"""
+Medic is running (dev mode: notifications go to the console, remediations are dry-run).
+  API            http://{settings.api_host}:{settings.api_port}   (docs at /docs)
+  Temporal UI    {settings.ui_url}/namespaces/{settings.temporal_namespace}/workflows
+  Temporal gRPC  {settings.temporal_address}   data in {settings.data_dir}/
+  Webhook token  {token}   (stored in {settings.token_file})
+Try it:          medic fire      then open the Temporal UI. Ctrl-C stops everything.
+"""
+
+
+def main(settings: Settings) -> None:
+    asyncio.run(run_dev(settings))

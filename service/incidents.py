@@ -1,0 +1,145 @@
+"""Reading incidents back: the listing comes from Temporal visibility (no second
+database), the detail from a query to the incident's workflow."""
+
+import logging
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+from temporalio.client import Client, WorkflowExecution
+from temporalio.service import RPCError, RPCStatusCode
+
+from medic.incident import AlertRecord, AnomalyRecord, IncidentState
+from medic.timeline import TimelineEntry
+from service.settings import Settings
+from service.temporal import rpc_timeout
+from workflows import search_attributes as sa
+from workflows.incident import IncidentWorkflow
+
+__all__ = [
+    "IncidentDetail",
+    "IncidentFilter",
+    "IncidentNotFound",
+    "IncidentReader",
+    "IncidentSummary",
+    "TemporalIncidentReader",
+]
+
+log = logging.getLogger(__name__)
+
+
+class IncidentSummary(BaseModel):
+    id: str
+    title: str
+    status: str
+    priority: str
+    impact: float
+    services: list[str]
+    opened_at: datetime | None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    alert_count: int
+
+
+class IncidentDetail(IncidentSummary):
+    severity: str
+    alerts: list[AlertRecord]
+    anomalies: list[AnomalyRecord]
+    actions: list[dict[str, Any]] = Field(default_factory=list)
+    timeline: list[TimelineEntry]
+
+
+class IncidentFilter(BaseModel):
+    status: str | None = Field(default=None, pattern=r"^(open|acknowledged|mitigating|resolved)$")
+    service: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
+    priority: str | None = Field(default=None, pattern=r"^P[1-5]$")
+    limit: int = Field(default=100, ge=1, le=1000)
+
+    def visibility_query(self) -> str:
+        # Values are pattern-checked above, so quoting them cannot break the query.
+        clauses = ["WorkflowType='IncidentWorkflow'"]
+        if self.status:
+            clauses.append(f"{sa.STATUS.name}='{self.status}'")
+        if self.service:
+            clauses.append(f"{sa.SERVICES.name}='{self.service}'")
+        if self.priority:
+            clauses.append(f"{sa.PRIORITY.name}='{self.priority}'")
+        return " AND ".join(clauses)
+
+
+class IncidentNotFound(Exception):
+    pass
+
+
+class IncidentReader(Protocol):
+    async def list(self, flt: IncidentFilter) -> list[IncidentSummary]: ...
+
+    async def get(self, incident_id: str) -> IncidentDetail: ...
+
+
+def detail_from_state(state: IncidentState) -> IncidentDetail:
+    return IncidentDetail(
+        id=state.id,
+        title=state.title,
+        status=state.status.value,
+        priority=state.priority,
+        impact=state.impact,
+        services=state.services,
+        opened_at=state.opened_at,
+        acknowledged_at=state.acknowledged_at,
+        resolved_at=state.resolved_at,
+        alert_count=state.alert_count,
+        severity=state.severity,
+        alerts=sorted(state.alerts.values(), key=lambda a: a.first_seen_at),
+        anomalies=list(state.anomalies.values()),
+        timeline=state.timeline,
+    )
+
+
+def _optional_time(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+class TemporalIncidentReader:
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    async def list(self, flt: IncidentFilter) -> list[IncidentSummary]:
+        items: dict[str, IncidentSummary] = {}
+        async for execution in self._client.list_workflows(
+            flt.visibility_query(), limit=flt.limit * 2, rpc_timeout=rpc_timeout(self._settings)
+        ):
+            if execution.id in items:
+                continue  # an older run of the same incident id; the newest comes first
+            items[execution.id] = await self._summary(execution)
+            if len(items) >= flt.limit:
+                break
+        return sorted(items.values(), key=lambda i: i.opened_at or datetime.min, reverse=True)
+
+    async def get(self, incident_id: str) -> IncidentDetail:
+        handle = self._client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+        try:
+            state = await handle.query(IncidentWorkflow.state, rpc_timeout=rpc_timeout(self._settings))
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise IncidentNotFound(incident_id) from err
+            raise
+        return detail_from_state(state)
+
+    @staticmethod
+    async def _summary(execution: WorkflowExecution) -> IncidentSummary:
+        memo = await execution.memo()
+        attrs = execution.typed_search_attributes
+        return IncidentSummary(
+            id=execution.id,
+            title=str(memo.get("title", execution.id)),
+            status=attrs.get(sa.STATUS) or "open",
+            priority=attrs.get(sa.PRIORITY) or "P5",
+            impact=attrs.get(sa.IMPACT) or 0.0,
+            services=list(attrs.get(sa.SERVICES) or []),
+            opened_at=_optional_time(memo.get("opened_at")) or execution.start_time,
+            acknowledged_at=_optional_time(memo.get("acknowledged_at")),
+            resolved_at=_optional_time(memo.get("resolved_at")),
+            alert_count=int(memo.get("alert_count", 0)),
+        )

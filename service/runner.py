@@ -1,0 +1,90 @@
+"""Running the API and/or the worker in one event loop until asked to stop."""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Generator
+from datetime import timedelta
+
+import uvicorn
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from service.api import create_app
+from service.incidents import TemporalIncidentReader
+from service.ingest import TemporalIncidentSink
+from service.settings import Settings
+from service.worker import build_worker
+
+__all__ = ["ApiServer", "build_api", "run_until_stopped"]
+
+log = logging.getLogger(__name__)
+
+
+def build_api(settings: Settings, client: Client) -> FastAPI:
+    async def ready() -> bool:
+        try:
+            return await client.service_client.check_health(timeout=timedelta(seconds=2))
+        except Exception:
+            return False
+
+    return create_app(
+        settings,
+        sink=TemporalIncidentSink(client, settings),
+        reader=TemporalIncidentReader(client, settings),
+        ready=ready,
+    )
+
+
+class ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the process's runner decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def api_server(settings: Settings, app: FastAPI) -> ApiServer:
+    config = uvicorn.Config(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=10,
+    )
+    return ApiServer(config)
+
+
+async def run_until_stopped(
+    settings: Settings, client: Client, *, api: bool, worker: bool, stop: asyncio.Event | None = None
+) -> None:
+    """Serve until SIGINT/SIGTERM (or ``stop``), then drain: the API stops taking requests
+    first, the worker finishes in-flight tasks."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task[None]] = []
+    server = api_server(settings, build_api(settings, client)) if api else None
+    temporal_worker = build_worker(client, settings) if worker else None
+    if temporal_worker is not None:
+        tasks.append(asyncio.create_task(temporal_worker.run(), name="worker"))
+    if server is not None:
+        tasks.append(asyncio.create_task(server.serve(), name="api"))
+        log.info("Medic API on http://%s:%s", settings.api_host, settings.api_port)
+    stopper = asyncio.create_task(stop.wait(), name="stop")
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    failed = [t for t in done if t is not stopper and t.exception() is not None]
+    if server is not None:
+        server.should_exit = True
+    if temporal_worker is not None and temporal_worker.is_running:
+        await temporal_worker.shutdown()
+    stopper.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+    if failed:
+        raise failed[0].exception() or RuntimeError("a service stopped")

@@ -1,0 +1,66 @@
+"""Settings from the environment (prefix ``MEDIC_``) or a ``.env`` file.
+
+Built in entry points (``get_settings``), never at import time, so tests and each process
+construct their own.
+"""
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDIC_", env_file=".env", extra="ignore")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "medic"
+    dev_ui_port: int = Field(default=8233, ge=1, le=65535)
+    data_dir: Path = Path(".medic")
+    webhook_token: SecretStr | None = None
+    catalog: Path = Path("catalog.yaml")
+    runbooks_dir: Path = Path("runbooks")
+    remediation_mode: str = Field(default="dry-run", pattern=r"^(dry-run|approve|auto)$")
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_base_url: str = "https://slack.com/api/"
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    jira_url: str | None = None
+    jira_user: str | None = None
+    jira_api_token: SecretStr | None = None
+    jira_project: str | None = None
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    kubeconfig: Path | None = None
+    postmortem_dir: Path | None = None
+
+    # Beyond the contract: tuning with safe defaults.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="webhook body size limit")
+    temporal_rpc_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="how long a webhook waits on Temporal before answering 503"
+    )
+    resolve_quiet_seconds: float = Field(
+        default=300.0, ge=0, description="how long nothing may fire before an incident resolves"
+    )
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @property
+    def effective_postmortem_dir(self) -> Path:
+        return self.postmortem_dir or self.data_dir / "postmortems"
+
+    @property
+    def token_file(self) -> Path:
+        return self.data_dir / "webhook-token"
+
+    @property
+    def ui_url(self) -> str:
+        host = self.temporal_address.rsplit(":", 1)[0]
+        return f"http://{host}:{self.dev_ui_port}"
