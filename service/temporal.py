@@ -2,12 +2,15 @@
 
 from datetime import timedelta
 
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 
 from service.settings import Settings
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
-__all__ = ["connect", "rpc_timeout"]
+__all__ = ["connect", "register_search_attributes", "rpc_timeout"]
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:
@@ -23,3 +26,25 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
 
 def rpc_timeout(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.temporal_rpc_timeout_seconds)
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Add Medic's search attributes that the namespace lacks; returns the names added.
+
+    ``medic dev`` registers them at server start; production clusters do it once with this
+    (or ``temporal operator search-attribute create``, see docs/deployment.md)."""
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        known = set(existing.custom_attributes) | set(existing.system_attributes)
+    except RPCError as err:
+        if err.status is not RPCStatusCode.UNIMPLEMENTED:
+            raise
+        known = set()  # the time-skipping test server cannot list, only add
+    missing = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES if key.name not in known}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)

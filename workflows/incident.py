@@ -7,6 +7,7 @@ publishes its status as search attributes and memo so the Temporal UI and Medic'
 the quiet period. A firing alert during the quiet period keeps it open.
 """
 
+import contextlib
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -63,11 +64,15 @@ class IncidentWorkflow:
         while not self._quiet_period_over():
             self._publish()
             seen = self._state.revision
+
+            def changed(seen: int = seen) -> bool:
+                return self._state.revision != seen
+
             deadline = self._state.quiet_deadline(self._quiet)
             timeout = None if deadline is None else max((deadline - workflow.now()).total_seconds(), 0.001)
             # On timeout the loop condition decides whether the quiet period is really over.
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda seen=seen: self._state.revision != seen, timeout=timeout)
+                await workflow.wait_condition(changed, timeout=timeout)
         self._state.resolve(workflow.now())
         self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)

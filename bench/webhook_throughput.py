@@ -1,0 +1,678 @@
+"""Webhook throughput: how many Alertmanager deliveries per second Medic durably accepts.
+
+What it measures
+    A ``POST /webhooks/alertmanager`` is answered 200 only after signal-with-start has
+    written the delivery into the incident's Temporal history, so the rate at which the API
+    answers 200 is the rate at which Medic can *durably* take alerts. This benchmark posts
+    N realistic Alertmanager v4 payloads (each a distinct group, so a distinct incident,
+    with K alerts of distinct fingerprints and current timestamps) with bounded
+    concurrency C and reports alerts/s, payloads/s, latency percentiles and errors.
+
+    It then measures, against the same dev server in the same run, the raw rate of the
+    very same Temporal call (``start_workflow`` with ``start_signal="alerts"``, the same
+    input, batch, summary and RPC timeout as ``TemporalIncidentSink``) made directly with
+    the Temporal Python client, N times with the same concurrency. The ratio of the two
+    says how much of the budget the HTTP layer (uvicorn, FastAPI, auth, JSON and pydantic
+    parsing, normalisation) costs on top of Temporal itself.
+
+Why this shape
+    The API and the worker run as separate ``medic api`` / ``medic worker`` processes, as
+    in production, so the load generator never shares an event loop (or a GIL) with the
+    server. The worker runs throughout: it competes for the same CPUs, as it would. The
+    Temporal server is the dev server (``temporal server start-dev`` with a SQLite file),
+    so absolute figures describe that set-up, not a production cluster. Per-process CPU
+    time is sampled from ``/proc`` for each phase to show what saturates.
+
+Hermetic and loopback only: every listener binds 127.0.0.1 on a free port, inherited
+``MEDIC_*`` variables are dropped, the children run in a temporary directory (no ``.env``
+is read) with remediation in dry-run, and every child process is stopped on exit, on
+error, on Ctrl-C and on SIGTERM (and dies with this process if it is killed outright).
+
+Run: ``python -m bench.webhook_throughput [--payloads N] [--concurrency C] [--alerts-per-payload K]``.
+Nothing here asserts on timing; it only reports.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from medic.alerts import AlertmanagerWebhook, normalise_webhook
+from medic.incident import AlertBatch
+from medic.keys import group_incident_id
+from service.devserver import DevServer, find_binary
+from service.ingest import summary_for
+from service.settings import Settings
+from service.temporal import connect, rpc_timeout
+from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
+
+__all__ = ["main"]
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parents[1]
+STARTUP_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 15.0
+HTTP_TIMEOUT_S = 30.0
+_PR_SET_PDEATHSIG = 1
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# Outcome of one call: a status key ("200", "503", "ok", "rpc:UNAVAILABLE", "ReadTimeout"...)
+# and the number of alerts it durably delivered.
+Outcome = tuple[str, int]
+
+_SERVICES = (
+    "checkout",
+    "payments",
+    "cart",
+    "catalog",
+    "search",
+    "recommendations",
+    "shipping",
+    "auth",
+    "inventory",
+    "notifications",
+)
+_RULES = (
+    ("HighErrorRate", "critical", "{svc} is failing more than 5% of requests"),
+    ("HighLatencyP99", "warning", "{svc} p99 latency is above 1s"),
+    ("PodCrashLooping", "critical", "a {svc} pod is crash looping"),
+    ("SaturationCPU", "warning", "{svc} is using more than 90% of its CPU limit"),
+    ("KafkaConsumerLag", "warning", "{svc} consumer lag is growing"),
+)
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+def _rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def alertmanager_payload(run: str, index: int, alerts_per_payload: int, now: datetime) -> dict[str, Any]:
+    """One Alertmanager v4 group: distinct per (run, index), ``alerts_per_payload`` pods firing."""
+    svc = _SERVICES[index % len(_SERVICES)]
+    rule, severity, summary = _RULES[(index // len(_SERVICES)) % len(_RULES)]
+    alertname = f"{svc.title().replace('_', '')}{rule}"
+    cluster = f"prod-{run}-{index:06d}"
+    group_labels = {"alertname": alertname, "cluster": cluster, "service": svc}
+    common = {**group_labels, "namespace": "shop", "severity": severity}
+    text = summary.format(svc=svc)
+    started = now - timedelta(seconds=30 + index % 600)
+    alerts = []
+    for j in range(alerts_per_payload):
+        pod = f"{svc}-{hashlib.sha256(f'{run}/{index}'.encode()).hexdigest()[:9]}-{j:05d}"
+        alerts.append(
+            {
+                "status": "firing",
+                "labels": {**common, "pod": pod, "instance": f"10.{index % 250}.{j % 250}.17:8080"},
+                "annotations": {
+                    "summary": text,
+                    "description": f"{text} on {pod} for the last 5 minutes.",
+                    "runbook_url": f"https://runbooks.example.com/{svc}/{rule.lower()}",
+                },
+                "startsAt": _rfc3339(started),
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": f"http://prometheus.monitoring:9090/graph?g0.expr=up%7Bjob%3D%22{svc}%22%7D",
+                "fingerprint": hashlib.sha256(f"{run}/{index}/{j}".encode()).hexdigest()[:16],
+            }
+        )
+    selector = ", ".join(f'{k}="{v}"' for k, v in group_labels.items())
+    return {
+        "version": "4",
+        "groupKey": f'{{}}/{{severity=~"critical|warning"}}:{{{selector}}}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "medic",
+        "groupLabels": group_labels,
+        "commonLabels": common,
+        "commonAnnotations": {"summary": text},
+        "externalURL": "http://alertmanager.monitoring:9093",
+        "alerts": alerts,
+    }
+
+
+@dataclass(frozen=True)
+class RawCall:
+    """Exactly what ``TemporalIncidentSink`` sends for one payload, prepared ahead of time."""
+
+    incident_id: str
+    batch: AlertBatch
+    summary: str
+
+
+def raw_call_for(payload: dict[str, Any], received_at: datetime) -> RawCall:
+    webhook = AlertmanagerWebhook.model_validate(payload)
+    alerts = normalise_webhook(webhook, received_at=received_at)
+    incident_id = group_incident_id(
+        receiver=webhook.receiver,
+        group_key=webhook.groupKey,
+        group_labels=webhook.groupLabels,
+        first_alertname=alerts[0].name,
+    )
+    batch = AlertBatch(alerts=alerts, received_at=received_at, truncated=webhook.truncatedAlerts)
+    return RawCall(incident_id=incident_id, batch=batch, summary=summary_for(incident_id, batch))
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    calls: int
+    wall_s: float
+    latencies_s: list[float]
+    outcomes: Counter[str]
+    delivered_alerts: int
+    ok_key: str
+    cpu: dict[str, float] = field(default_factory=dict)
+    drain_s: float | None = None
+
+    @property
+    def ok(self) -> int:
+        return self.outcomes[self.ok_key]
+
+    @property
+    def errors(self) -> dict[str, int]:
+        return {k: v for k, v in sorted(self.outcomes.items()) if k != self.ok_key}
+
+    @property
+    def calls_per_s(self) -> float:
+        return self.ok / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def alerts_per_s(self) -> float:
+        return self.delivered_alerts / self.wall_s if self.wall_s > 0 else 0.0
+
+    def percentile_ms(self, q: float) -> float:
+        """Nearest-rank percentile over every call (errors included: a 503 after the RPC
+        timeout is latency a sender sees)."""
+        if not self.latencies_s:
+            return float("nan")
+        ordered = sorted(self.latencies_s)
+        rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+        return ordered[rank - 1] * 1000.0
+
+
+async def run_pool(
+    name: str, n: int, concurrency: int, call: Callable[[int], Awaitable[Outcome]], ok_key: str
+) -> PhaseResult:
+    """Run ``call(0..n-1)`` with at most ``concurrency`` in flight, timing each call."""
+    latencies = [0.0] * n
+    outcomes: Counter[str] = Counter()
+    delivered = 0
+    indices: Iterator[int] = iter(range(n))
+
+    async def lane() -> None:
+        nonlocal delivered
+        for i in indices:  # shared by every lane: each index runs exactly once
+            started = time.perf_counter()
+            key, alerts = await call(i)
+            latencies[i] = time.perf_counter() - started
+            outcomes[key] += 1
+            delivered += alerts
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(min(concurrency, max(n, 1)))))
+    wall = time.perf_counter() - started
+    return PhaseResult(name, n, wall, latencies, outcomes, delivered, ok_key)
+
+
+def webhook_caller(http: httpx.AsyncClient, bodies: list[bytes]) -> Callable[[int], Awaitable[Outcome]]:
+    async def post(i: int) -> Outcome:
+        try:
+            response = await http.post("/webhooks/alertmanager", content=bodies[i])
+        except httpx.HTTPError as err:
+            return type(err).__name__, 0
+        if response.status_code != 200:
+            return str(response.status_code), 0
+        accepted: int = response.json()["accepted"]
+        return "200", accepted
+
+    return post
+
+
+def raw_caller(client: Client, settings: Settings, calls: list[RawCall]) -> Callable[[int], Awaitable[Outcome]]:
+    timeout = rpc_timeout(settings)
+
+    async def signal_with_start(i: int) -> Outcome:
+        call = calls[i]
+        try:
+            await client.start_workflow(
+                IncidentWorkflow.run,
+                IncidentInput(incident_id=call.incident_id, quiet_period_seconds=settings.resolve_quiet_seconds),
+                id=call.incident_id,
+                task_queue=settings.task_queue,
+                start_signal=ALERTS_SIGNAL,
+                start_signal_args=[call.batch],
+                static_summary=call.summary,
+                rpc_timeout=timeout,
+            )
+        except RPCError as err:
+            return f"rpc:{err.status.name}", 0
+        return "ok", len(call.batch.alerts)
+
+    return signal_with_start
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Child:
+    """A ``medic`` subprocess in its own process group, logging to a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log_file: Path) -> None:
+        self.name, self.log_file = name, log_file
+        self._log: IO[bytes] = log_file.open("wb")
+        self.proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets the parent-death signal
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(
+                f"{self.name} exited with {self.proc.returncode}:\n{tail(self.log_file)}"
+            )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def medic_env(temporal_address: str, api_port: int, token: str, task_queue: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
+    env.update(
+        MEDIC_TEMPORAL_ADDRESS=temporal_address,
+        MEDIC_API_HOST=HOST,
+        MEDIC_API_PORT=str(api_port),
+        MEDIC_WEBHOOK_TOKEN=token,
+        MEDIC_TASK_QUEUE=task_queue,
+        MEDIC_LOG_LEVEL="WARNING",
+        MEDIC_DATA_DIR=str(data_dir),
+        MEDIC_RUNBOOKS_DIR=str(REPO / "runbooks"),
+        MEDIC_REMEDIATION_MODE="dry-run",
+    )
+    return env
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU of one process (all its threads) from /proc; None if unavailable."""
+    if pid is None:
+        return time.process_time()
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def child_pid_named(comm: str) -> int | None:
+    """The pid of this process's child whose command name is ``comm`` (the dev server)."""
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        if ppid == me and name == comm:
+            return int(entry.name)
+    return None
+
+
+class CpuMeter:
+    """CPU seconds each process spent between ``start`` and ``stop``, as % of one core."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self._pids = pids
+        self._before: dict[str, float | None] = {}
+
+    def start(self) -> None:
+        self._before = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
+
+    def stop(self, wall_s: float) -> dict[str, float]:
+        used: dict[str, float] = {}
+        for name, pid in self._pids.items():
+            before, after = self._before.get(name), cpu_seconds(pid)
+            if before is not None and after is not None and wall_s > 0:
+                used[name] = round(100.0 * (after - before) / wall_s, 1)
+        return used
+
+
+async def wait_ready(base_url: str, children: list[Child]) -> None:
+    """Poll /readyz until 200 (Temporal reachable through the API), bounded."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTUP_TIMEOUT_S
+    async with httpx.AsyncClient(base_url=base_url, timeout=5.0, trust_env=False) as http:
+        while loop.time() < deadline:
+            for child in children:
+                child.check_alive()
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"medic api not ready at {base_url} after {STARTUP_TIMEOUT_S:.0f}s")
+
+
+async def wait_drained(client: Client, expected: int, timeout_s: float, children: list[Child]) -> float | None:
+    """Seconds until every incident so far has had its first workflow task (its status search
+    attribute is visible), or None if the worker has not caught up within ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    query = 'WorkflowType = "IncidentWorkflow" AND MedicStatus IS NOT NULL'
+    while loop.time() - started < timeout_s:
+        for child in children:
+            child.check_alive()
+        with contextlib.suppress(RPCError):
+            if (await client.count_workflows(query)).count >= expected:
+                return loop.time() - started
+        await asyncio.sleep(0.25)
+    return None
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt_ms(value: float) -> str:
+    return f"{value:,.1f}"
+
+
+def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult, setup: dict[str, Any]) -> None:
+    ratio = webhook.calls_per_s / raw.calls_per_s if raw.calls_per_s > 0 else float("nan")
+    rows: list[tuple[str, str, str]] = [
+        ("calls", f"{webhook.calls:,}", f"{raw.calls:,}"),
+        ("succeeded", f"{webhook.ok:,}", f"{raw.ok:,}"),
+        ("accepted alerts", f"{webhook.delivered_alerts:,}", f"{raw.delivered_alerts:,}"),
+        ("wall time (s)", f"{webhook.wall_s:.2f}", f"{raw.wall_s:.2f}"),
+        ("payloads (calls)/s", f"{webhook.calls_per_s:,.1f}", f"{raw.calls_per_s:,.1f}"),
+        ("alerts/s", f"{webhook.alerts_per_s:,.1f}", f"{raw.alerts_per_s:,.1f}"),
+        ("p50 latency (ms)", _fmt_ms(webhook.percentile_ms(50)), _fmt_ms(raw.percentile_ms(50))),
+        ("p90 latency (ms)", _fmt_ms(webhook.percentile_ms(90)), _fmt_ms(raw.percentile_ms(90))),
+        ("p99 latency (ms)", _fmt_ms(webhook.percentile_ms(99)), _fmt_ms(raw.percentile_ms(99))),
+        ("max latency (ms)", _fmt_ms(webhook.percentile_ms(100)), _fmt_ms(raw.percentile_ms(100))),
+        (
+            "errors",
+            ", ".join(f"{k}: {v}" for k, v in webhook.errors.items()) or "none",
+            ", ".join(f"{k}: {v}" for k, v in raw.errors.items()) or "none",
+        ),
+        (
+            "worker caught up after (s)",
+            "n/a" if webhook.drain_s is None else f"{webhook.drain_s:.2f}",
+            "n/a" if raw.drain_s is None else f"{raw.drain_s:.2f}",
+        ),
+    ]
+    for proc in sorted(set(webhook.cpu) | set(raw.cpu)):
+        rows.append(
+            (
+                f"CPU {proc} (% of a core)",
+                f"{webhook.cpu.get(proc, float('nan')):.0f}",
+                f"{raw.cpu.get(proc, float('nan')):.0f}",
+            )
+        )
+    head = ("", "webhook (HTTP -> API)", "raw signal-with-start")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    line = "-+-".join("-" * w for w in widths)
+    print()
+    print(
+        f"Medic webhook throughput: {args.payloads} payloads x {args.alerts_per_payload} alerts, "
+        f"concurrency {args.concurrency}, {os.cpu_count()} CPUs"
+    )
+    print(line)
+    print(" | ".join([head[0].ljust(widths[0]), head[1].rjust(widths[1]), head[2].rjust(widths[2])]))
+    print(line)
+    for name, left, right in rows:
+        print(" | ".join([name.ljust(widths[0]), left.rjust(widths[1]), right.rjust(widths[2])]))
+    print(line)
+    print(f"ratio webhook payloads/s : raw signal-with-start/s = {ratio:.2f}")
+    print(
+        "latency percentiles include failed calls; CPU is per process over each phase's wall time "
+        "(200% = both cores of a 2-CPU machine)"
+    )
+
+    def figures(phase: PhaseResult) -> dict[str, Any]:
+        return {
+            "calls": phase.calls,
+            "succeeded": phase.ok,
+            "accepted_alerts": phase.delivered_alerts,
+            "wall_s": round(phase.wall_s, 3),
+            "calls_per_s": round(phase.calls_per_s, 1),
+            "alerts_per_s": round(phase.alerts_per_s, 1),
+            "p50_ms": round(phase.percentile_ms(50), 1),
+            "p90_ms": round(phase.percentile_ms(90), 1),
+            "p99_ms": round(phase.percentile_ms(99), 1),
+            "max_ms": round(phase.percentile_ms(100), 1),
+            "errors": phase.errors,
+            "worker_caught_up_s": None if phase.drain_s is None else round(phase.drain_s, 2),
+            "cpu_percent": phase.cpu,
+        }
+
+    summary = {
+        "benchmark": "webhook_throughput",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "payloads": args.payloads,
+        "concurrency": args.concurrency,
+        "alerts_per_payload": args.alerts_per_payload,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        **setup,
+        "webhook": {**figures(webhook), "payloads_per_s": round(webhook.calls_per_s, 1)},
+        "raw_signal_with_start": figures(raw),
+        "ratio_webhook_to_raw": round(ratio, 3),
+    }
+    print(json.dumps(summary, sort_keys=False))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.webhook_throughput",
+        description="Alertmanager webhook -> Temporal signal-with-start throughput, and the raw Temporal rate.",
+    )
+
+    def positive(text: str) -> int:
+        value = int(text)
+        if value < 1:
+            raise argparse.ArgumentTypeError("must be at least 1")
+        return value
+
+    parser.add_argument("--payloads", "-n", type=positive, default=2000, help="payloads (and raw calls)")
+    parser.add_argument("--concurrency", "-c", type=positive, default=32, help="requests in flight")
+    parser.add_argument("--alerts-per-payload", "-k", type=positive, default=3, help="alerts per payload")
+    parser.add_argument("--warmup", type=int, default=100, help="untimed payloads (and raw calls) first")
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=60.0,
+        help="how long to wait, after each phase, for the worker to catch up (0: don't wait)",
+    )
+    args = parser.parse_args(argv)
+    if args.alerts_per_payload > 1000:
+        parser.error("--alerts-per-payload: at most 1000")
+    return args
+
+
+async def bench(args: argparse.Namespace, workdir: Path) -> None:
+    run = secrets.token_hex(3)
+    token = secrets.token_urlsafe(24)
+    task_queue = f"medic-bench-{run}"
+    n, c, k = args.payloads, args.concurrency, args.alerts_per_payload
+    children: list[Child] = []
+    server = DevServer(
+        host=HOST,
+        port=free_port(),
+        ui_port=None,
+        db_file=workdir / "temporal.sqlite",
+        log_file=workdir / "temporal.log",
+    )
+    with contextlib.ExitStack() as cleanup:
+        print(f"starting Temporal dev server on {server.address} (SQLite under {workdir}) ...", flush=True)
+        server.start()
+        cleanup.callback(server.stop)
+        await server.wait_ready(timeout=STARTUP_TIMEOUT_S)
+
+        api_port = free_port()
+        env = medic_env(server.address, api_port, token, task_queue, workdir / "medic")
+        medic = str(find_binary("medic"))
+        for name in ("worker", "api"):
+            child = Child(name, [medic, name], env, workdir, workdir / f"medic-{name}.log")
+            cleanup.callback(child.stop)
+            children.append(child)
+        base_url = f"http://{HOST}:{api_port}"
+        print(f"started medic worker (pid {children[0].pid}) and medic api (pid {children[1].pid})", flush=True)
+        await wait_ready(base_url, children)
+
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            temporal_address=server.address,
+            task_queue=task_queue,
+            webhook_token=SecretStr(token),
+        )
+        client = await connect(settings)
+        meter = CpuMeter(
+            {
+                "temporal": child_pid_named("temporal"),
+                "api": children[1].pid,
+                "worker": children[0].pid,
+                "bench": None,
+            }
+        )
+        limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+        async with httpx.AsyncClient(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            timeout=HTTP_TIMEOUT_S,
+            limits=limits,
+            trust_env=False,
+        ) as http:
+            warm = max(args.warmup, 0)
+            if warm:
+                now = datetime.now(UTC)
+                bodies = [
+                    json.dumps(alertmanager_payload(f"{run}w", i, k, now)).encode() for i in range(warm)
+                ]
+                print(f"warming up: {warm} webhook payloads ...", flush=True)
+                await run_pool("warmup", warm, c, webhook_caller(http, bodies), "200")
+
+            now = datetime.now(UTC)
+            bodies = [json.dumps(alertmanager_payload(f"{run}h", i, k, now)).encode() for i in range(n)]
+            size = sum(len(b) for b in bodies) / n
+            print(f"webhook phase: {n} payloads ({size:,.0f} bytes each), concurrency {c} ...", flush=True)
+            meter.start()
+            webhook = await run_pool("webhook", n, c, webhook_caller(http, bodies), "200")
+            webhook.cpu = meter.stop(webhook.wall_s)
+        del bodies
+        expected = warm + webhook.ok
+        if args.drain_timeout > 0:
+            webhook.drain_s = await wait_drained(client, expected, args.drain_timeout, children)
+
+        if warm:
+            now = datetime.now(UTC)
+            calls = [raw_call_for(alertmanager_payload(f"{run}v", i, k, now), now) for i in range(warm)]
+            print(f"warming up: {warm} raw signal-with-start calls ...", flush=True)
+            await run_pool("warmup", warm, c, raw_caller(client, settings, calls), "ok")
+        now = datetime.now(UTC)
+        calls = [raw_call_for(alertmanager_payload(f"{run}r", i, k, now), now) for i in range(n)]
+        print(f"raw phase: {n} signal-with-start calls, concurrency {c} ...", flush=True)
+        meter.start()
+        raw = await run_pool("raw", n, c, raw_caller(client, settings, calls), "ok")
+        raw.cpu = meter.stop(raw.wall_s)
+        if args.drain_timeout > 0:
+            raw.drain_s = await wait_drained(client, expected + warm + raw.ok, args.drain_timeout, children)
+
+        for child in children:
+            child.check_alive()
+        setup = {"temporal_server": "temporal server start-dev (SQLite file, headless)", "worker": "separate"}
+        report(args, webhook, raw, setup)
+
+
+async def _main_task(args: argparse.Namespace) -> None:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is not None:
+        # SIGTERM behaves like Ctrl-C: cancel, so every cleanup callback runs.
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    with tempfile.TemporaryDirectory(prefix="medic-bench-") as tmp:
+        await bench(args, Path(tmp))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        asyncio.run(_main_task(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; every subprocess stopped", file=sys.stderr)
+        return 130
+    except Exception as err:
+        print(f"benchmark failed: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

