@@ -254,7 +254,9 @@ def webhook_caller(http: httpx.AsyncClient, bodies: list[bytes]) -> Callable[[in
     return post
 
 
-def raw_caller(client: Client, settings: Settings, calls: list[RawCall]) -> Callable[[int], Awaitable[Outcome]]:
+def raw_caller(
+    client: Client, settings: Settings, calls: list[RawCall]
+) -> Callable[[int], Awaitable[Outcome]]:
     timeout = rpc_timeout(settings)
 
     async def signal_with_start(i: int) -> Outcome:
@@ -262,7 +264,9 @@ def raw_caller(client: Client, settings: Settings, calls: list[RawCall]) -> Call
         try:
             await client.start_workflow(
                 IncidentWorkflow.run,
-                IncidentInput(incident_id=call.incident_id, quiet_period_seconds=settings.resolve_quiet_seconds),
+                IncidentInput(
+                    incident_id=call.incident_id, quiet_period_seconds=settings.resolve_quiet_seconds
+                ),
                 id=call.incident_id,
                 task_queue=settings.task_queue,
                 start_signal=ALERTS_SIGNAL,
@@ -315,9 +319,7 @@ class Child:
 
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
-            raise RuntimeError(
-                f"{self.name} exited with {self.proc.returncode}:\n{tail(self.log_file)}"
-            )
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{tail(self.log_file)}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -339,7 +341,9 @@ def tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def medic_env(temporal_address: str, api_port: int, token: str, task_queue: str, data_dir: Path) -> dict[str, str]:
+def medic_env(
+    temporal_address: str, api_port: int, token: str, task_queue: str, data_dir: Path
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
     env.update(
         MEDIC_TEMPORAL_ADDRESS=temporal_address,
@@ -418,7 +422,9 @@ async def wait_ready(base_url: str, children: list[Child]) -> None:
     raise RuntimeError(f"medic api not ready at {base_url} after {STARTUP_TIMEOUT_S:.0f}s")
 
 
-async def wait_drained(client: Client, expected: int, timeout_s: float, children: list[Child]) -> float | None:
+async def wait_drained(
+    client: Client, expected: int, timeout_s: float, children: list[Child]
+) -> float | None:
     """Seconds until every incident so far has had its first workflow task (its status search
     attribute is visible), or None if the worker has not caught up within ``timeout_s``."""
     loop = asyncio.get_running_loop()
@@ -584,7 +590,9 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
             cleanup.callback(child.stop)
             children.append(child)
         base_url = f"http://{HOST}:{api_port}"
-        print(f"started medic worker (pid {children[0].pid}) and medic api (pid {children[1].pid})", flush=True)
+        print(
+            f"started medic worker (pid {children[0].pid}) and medic api (pid {children[1].pid})", flush=True
+        )
         await wait_ready(base_url, children)
 
         settings = Settings(

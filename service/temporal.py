@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -42,7 +43,11 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
         if err.status is not RPCStatusCode.UNIMPLEMENTED:
             raise
         known = set()  # the time-skipping test server cannot list, only add
-    missing = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES if key.name not in known}
+    missing = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in known
+    }
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)

@@ -30,8 +30,13 @@ def free_port() -> int:
         return port
 
 
-async def wait_until(predicate: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.2,
-                     what: str = "condition") -> None:
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]],
+    *,
+    timeout: float,
+    interval: float = 0.2,
+    what: str = "condition",
+) -> None:
     """Poll an async predicate until true; fail after ``timeout`` (a bound, not a timing assertion)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -45,8 +50,13 @@ async def wait_until(predicate: Callable[[], Awaitable[bool]], *, timeout: float
 
 @contextlib.asynccontextmanager
 async def running_dev_server(db_file: Path | None, *, port: int | None = None) -> AsyncIterator[DevServer]:
-    server = DevServer(host="127.0.0.1", port=port or free_port(), ui_port=None, db_file=db_file,
-                       log_file=(db_file.parent / "temporal.log") if db_file else None)
+    server = DevServer(
+        host="127.0.0.1",
+        port=port or free_port(),
+        ui_port=None,
+        db_file=db_file,
+        log_file=(db_file.parent / "temporal.log") if db_file else None,
+    )
     server.start()
     try:
         await server.wait_ready()
@@ -68,14 +78,15 @@ class MedicStack:
 
 
 @contextlib.asynccontextmanager
-async def medic_stack(*, quiet_seconds: float = 2.0, workdir: Path | None = None,
-                      api_host: str = "127.0.0.1") -> AsyncIterator[MedicStack]:
+async def medic_stack(
+    *, quiet_seconds: float = 2.0, workdir: Path | None = None, api_host: str = "127.0.0.1"
+) -> AsyncIterator[MedicStack]:
     """Dev server + worker + API, torn down on exit."""
     with tempfile.TemporaryDirectory(prefix="medic-test-") as tmp:
         data_dir = workdir or Path(tmp)
         async with running_dev_server(data_dir / "temporal.sqlite") as server:
             settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
+                _env_file=None,
                 api_host=api_host,
                 api_port=free_port(),
                 temporal_address=server.address,

@@ -60,7 +60,7 @@ async def http(sink: FakeSink) -> AsyncIterator[httpx.AsyncClient]:
     async def ready() -> bool:
         return not sink.down
 
-    settings = Settings(_env_file=None, webhook_token=SecretStr(TOKEN), max_body_bytes=64 * 1024)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, webhook_token=SecretStr(TOKEN), max_body_bytes=64 * 1024)
     app = create_app(settings, sink=sink, reader=FakeReader(), ready=ready)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://medic") as client:
@@ -139,9 +139,14 @@ async def test_oversized_chunked_body_is_413(http: httpx.AsyncClient, sink: Fake
         (b"{not json", "body is not valid JSON"),
         (json.dumps({**FIRING, "alerts": []}).encode(), "alerts"),
         (json.dumps({k: v for k, v in FIRING.items() if k != "status"}).encode(), "status"),
-        (json.dumps({**FIRING, "alerts": [{**FIRING["alerts"][0], "startsAt": "soon"}]}).encode(),
-         "alerts[0].startsAt"),
-        (json.dumps({**FIRING, "alerts": [{"startsAt": "2026-01-01T00:00:00Z"}]}).encode(), "alerts[0].labels"),
+        (
+            json.dumps({**FIRING, "alerts": [{**FIRING["alerts"][0], "startsAt": "soon"}]}).encode(),
+            "alerts[0].startsAt",
+        ),
+        (
+            json.dumps({**FIRING, "alerts": [{"startsAt": "2026-01-01T00:00:00Z"}]}).encode(),
+            "alerts[0].labels",
+        ),
     ],
 )
 async def test_malformed_body_is_422_naming_the_field(
@@ -180,7 +185,9 @@ def anomaly(service: str = "payments", **extra: Any) -> dict[str, Any]:
 async def test_anomaly_single_list_and_grafana(http: httpx.AsyncClient, sink: FakeSink) -> None:
     one = await http.post("/webhooks/anomaly", json=anomaly(), headers=bearer())
     assert one.status_code == 200 and one.json()["accepted"] == 1
-    many = await http.post("/webhooks/anomaly", json=[anomaly(), anomaly("cart"), anomaly("cart")], headers=bearer())
+    many = await http.post(
+        "/webhooks/anomaly", json=[anomaly(), anomaly("cart"), anomaly("cart")], headers=bearer()
+    )
     assert many.status_code == 200
     assert many.json()["accepted"] == 3
     assert len(many.json()["incidents"]) == 2  # grouped per service

@@ -14,8 +14,15 @@ T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 QUIET = timedelta(minutes=5)
 
 
-def alert(name: str = "HighLatency", *, status: AlertStatus = AlertStatus.FIRING, starts: datetime = T0,
-          fp: str | None = None, severity: str = "critical", service: str = "checkout") -> Alert:
+def alert(
+    name: str = "HighLatency",
+    *,
+    status: AlertStatus = AlertStatus.FIRING,
+    starts: datetime = T0,
+    fp: str | None = None,
+    severity: str = "critical",
+    service: str = "checkout",
+) -> Alert:
     return Alert(
         fingerprint=fp or f"fp-{name}",
         status=status,
@@ -155,7 +162,9 @@ def _apply_all(events: list[tuple[str, AlertStatus, int]]) -> IncidentState:
     state = new_state()
     for i, (name, status, episode) in enumerate(events):
         at = T0 + timedelta(seconds=i)
-        state.apply_alerts(batch(alert(name, status=status, starts=T0 + timedelta(hours=episode)), at=at), at=at)
+        state.apply_alerts(
+            batch(alert(name, status=status, starts=T0 + timedelta(hours=episode)), at=at), at=at
+        )
     return state
 
 

@@ -31,7 +31,9 @@ def test_every_reference_payload_parses(name: str) -> None:
         assert alert.starts_at.tzinfo is not None
         assert alert.ends_at is None or alert.ends_at.year > 1
     incident = group_incident_id(
-        receiver=payload.receiver, group_key=payload.groupKey, group_labels=payload.groupLabels,
+        receiver=payload.receiver,
+        group_key=payload.groupKey,
+        group_labels=payload.groupLabels,
         first_alertname=alerts[0].name,
     )
     assert INCIDENT_ID_PATTERN.match(incident), incident
@@ -108,14 +110,18 @@ def test_malformed_payloads_name_the_field(mutate: Any, field: str) -> None:
 
 
 def test_group_id_is_deterministic_and_distinguishes_groups() -> None:
-    a = group_incident_id(receiver="r", group_key="{}:{alertname=\"A\"}", group_labels={"alertname": "A"},
-                          first_alertname="A")
-    b = group_incident_id(receiver="r", group_key="{}:{alertname=\"A\"}", group_labels={"alertname": "A"},
-                          first_alertname="A")
-    c = group_incident_id(receiver="r", group_key="{}:{alertname=\"B\"}", group_labels={"alertname": "A"},
-                          first_alertname="A")
-    d = group_incident_id(receiver="other", group_key="{}:{alertname=\"A\"}", group_labels={"alertname": "A"},
-                          first_alertname="A")
+    a = group_incident_id(
+        receiver="r", group_key='{}:{alertname="A"}', group_labels={"alertname": "A"}, first_alertname="A"
+    )
+    b = group_incident_id(
+        receiver="r", group_key='{}:{alertname="A"}', group_labels={"alertname": "A"}, first_alertname="A"
+    )
+    c = group_incident_id(
+        receiver="r", group_key='{}:{alertname="B"}', group_labels={"alertname": "A"}, first_alertname="A"
+    )
+    d = group_incident_id(
+        receiver="other", group_key='{}:{alertname="A"}', group_labels={"alertname": "A"}, first_alertname="A"
+    )
     assert a == b
     assert len({a, c, d}) == 3
     assert a.startswith("incident-a-")

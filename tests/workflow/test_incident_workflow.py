@@ -25,8 +25,9 @@ def batch(status: AlertStatus, *, starts: datetime = STARTS, name: str = "HighLa
     return AlertBatch(alerts=[alert], received_at=STARTS)
 
 
-async def start(env: WorkflowEnvironment, worker: Worker, first: AlertBatch) -> WorkflowHandle[IncidentWorkflow,
-                                                                                                IncidentResult]:
+async def start(
+    env: WorkflowEnvironment, worker: Worker, first: AlertBatch
+) -> WorkflowHandle[IncidentWorkflow, IncidentResult]:
     return await env.client.start_workflow(
         IncidentWorkflow.run,
         IncidentInput(incident_id="incident-test", quiet_period_seconds=QUIET),
@@ -59,9 +60,19 @@ async def test_resolves_after_quiet_period(env: WorkflowEnvironment, worker: Wor
     assert result.status is IncidentStatus.RESOLVED
     assert result.resolved_at is not None
     elapsed = result.resolved_at - result.opened_at
-    assert timedelta(seconds=QUIET) + timedelta(minutes=1) <= elapsed < timedelta(seconds=QUIET) + timedelta(minutes=2)
+    assert (
+        timedelta(seconds=QUIET) + timedelta(minutes=1)
+        <= elapsed
+        < timedelta(seconds=QUIET) + timedelta(minutes=2)
+    )
     kinds = [e.kind for e in (await state_of(handle)).timeline]
-    assert kinds == ["incident.opened", "alert.firing", "alert.resolved", "incident.quiet", "incident.resolved"]
+    assert kinds == [
+        "incident.opened",
+        "alert.firing",
+        "alert.resolved",
+        "incident.quiet",
+        "incident.resolved",
+    ]
 
 
 async def test_firing_during_quiet_period_reopens(env: WorkflowEnvironment, worker: Worker) -> None:
