@@ -22,7 +22,7 @@ from temporalio.client import Client
 
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
-__all__ = ["DevServer", "DevServerError", "find_binary"]
+__all__ = ["DevServer", "DevServerError", "die_with_parent", "find_binary"]
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +55,14 @@ def find_binary(name: str) -> Path:
     return Path(found)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+# Resolved once at import: loading a library between fork and exec can deadlock on locks held by
+# other threads of the parent.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """``preexec_fn`` for children that must not outlive us: SIGTERM when the parent dies."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def search_attribute_flags() -> list[str]:
@@ -125,7 +130,7 @@ class DevServer:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets the parent-death signal
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets the parent-death signal
         )
         log.info("started Temporal dev server pid %s on %s", self._proc.pid, self.address)
 

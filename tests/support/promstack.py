@@ -4,9 +4,7 @@ whose gauges a test can flip."""
 
 import asyncio
 import contextlib
-import ctypes
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -20,6 +18,7 @@ import httpx
 import pytest
 import yaml
 
+from service.devserver import die_with_parent
 from tests.support.stack import free_port
 
 __all__ = [
@@ -32,7 +31,6 @@ __all__ = [
     "running_prometheus",
 ]
 
-_PR_SET_PDEATHSIG = 1
 _PORT_ATTEMPTS = 3
 
 
@@ -46,11 +44,6 @@ def find_executable(*names: str) -> Path:
         f"none of {', '.join(names)} found on PATH: the e2e tests need Debian's prometheus and "
         "prometheus-alertmanager packages (apt-get install prometheus prometheus-alertmanager)"
     )
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -151,7 +144,7 @@ async def _running(
                     stdin=subprocess.DEVNULL,
                     cwd=workdir,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets the parent-death signal
+                    preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets the parent-death signal
                 )
             server = ServerProcess(name, address, workdir, log_file, process)
             try:
