@@ -4,38 +4,47 @@ What it measures
     A ``POST /webhooks/alertmanager`` is answered 200 only after signal-with-start has
     written the delivery into the incident's Temporal history, so the rate at which the API
     answers 200 is the rate at which Medic can *durably* take alerts. This benchmark posts
-    N realistic Alertmanager v4 payloads (each a distinct group, so a distinct incident,
-    with K alerts of distinct fingerprints and current timestamps) with bounded
-    concurrency C and reports alerts/s, payloads/s, latency percentiles and errors.
+    N realistic Alertmanager v4 payloads (each a distinct group and service, so a distinct
+    incident, with K alerts of distinct fingerprints and current timestamps) with bounded
+    concurrency C and reports alerts/s, payloads/s, p50/p90/p99/max latency, errors by
+    status and the number of distinct incidents the API answered with.
 
     It then measures, against the same dev server in the same run, the raw rate of the
-    very same Temporal call (``start_workflow`` with ``start_signal="alerts"``, the same
-    input, batch, summary and RPC timeout as ``TemporalIncidentSink``) made directly with
-    the Temporal Python client, N times with the same concurrency. The ratio of the two
-    says how much of the budget the HTTP layer (uvicorn, FastAPI, auth, JSON and pydantic
-    parsing, normalisation) costs on top of Temporal itself.
+    same Temporal call (``start_workflow`` of ``IncidentWorkflow`` with
+    ``start_signal="alerts"``, an equivalent alert batch, the static summary and the RPC
+    timeout that ``TemporalIncidentSink`` uses) made directly with the Temporal Python
+    client, N times with the same concurrency and distinct workflow ids. The ratio of the
+    two rates says what the HTTP layer (uvicorn, FastAPI, auth, JSON and pydantic parsing,
+    normalisation, incident assignment) costs on top of Temporal itself.
+
+    After each phase it also waits (bounded) until the worker has run every new incident's
+    first workflow task, i.e. until the incidents show their status in visibility: an
+    accepted alert is durable at once, but the incident is *live* only then. And it reports
+    per-process CPU (from ``/proc/<pid>/stat``) and the bytes the dev server wrote to disk
+    (``/proc/<pid>/io``) during each phase, to show what bounds the rate.
 
 Why this shape
-    The API and the worker run as separate ``medic api`` / ``medic worker`` processes, as
-    in production, so the load generator never shares an event loop (or a GIL) with the
-    server. The worker runs throughout: it competes for the same CPUs, as it would. The
-    Temporal server is the dev server (``temporal server start-dev`` with a SQLite file),
-    so absolute figures describe that set-up, not a production cluster. Per-process CPU
-    time is sampled from ``/proc`` for each phase to show what saturates.
+    ``medic api`` and ``medic worker`` run as separate subprocesses, as in production, so
+    the load generator never shares an event loop (or a GIL) with the server; the worker
+    runs throughout and competes for the same CPUs, as it would. Temporal is the dev
+    server (``temporal server start-dev`` with a SQLite file), so absolute figures describe
+    that set-up on this machine, not a production cluster. Warm-up requests (untimed) come
+    before each phase, and the worker catches up before the next one starts, so neither
+    phase pays for the other's backlog.
 
 Hermetic and loopback only: every listener binds 127.0.0.1 on a free port, inherited
 ``MEDIC_*`` variables are dropped, the children run in a temporary directory (no ``.env``
 is read) with remediation in dry-run, and every child process is stopped on exit, on
 error, on Ctrl-C and on SIGTERM (and dies with this process if it is killed outright).
+Every wait is bounded; nothing here asserts on timing, it only reports.
 
-Run: ``python -m bench.webhook_throughput [--payloads N] [--concurrency C] [--alerts-per-payload K]``.
-Nothing here asserts on timing; it only reports.
+Run: ``python -m bench.webhook_throughput [--payloads N] [--concurrency C] [--alerts-per-payload K]``
+(``make bench``). Put the dev server's SQLite file elsewhere with ``TMPDIR=...``.
 """
 
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import hashlib
 import json
 import os
@@ -55,17 +64,17 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
-from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.incident import AlertBatch
-from medic.keys import group_incident_id
-from service.devserver import DevServer, find_binary
+from medic.keys import INCIDENT_PREFIX
+from service.devserver import DevServer, DevServerError, die_with_parent, find_binary
 from service.ingest import summary_for
 from service.settings import Settings
 from service.temporal import connect, rpc_timeout
+from workflows import search_attributes as sa
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
 
 __all__ = ["main"]
@@ -75,7 +84,6 @@ REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
 HTTP_TIMEOUT_S = 30.0
-_PR_SET_PDEATHSIG = 1
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Outcome of one call: a status key ("200", "503", "ok", "rpc:UNAVAILABLE", "ReadTimeout"...)
@@ -111,18 +119,24 @@ def _rfc3339(at: datetime) -> str:
 
 
 def alertmanager_payload(run: str, index: int, alerts_per_payload: int, now: datetime) -> dict[str, Any]:
-    """One Alertmanager v4 group: distinct per (run, index), ``alerts_per_payload`` pods firing."""
-    svc = _SERVICES[index % len(_SERVICES)]
+    """One Alertmanager v4 group, ``alerts_per_payload`` pods firing.
+
+    Distinct per (run, index) in its group *and* its service label (a service the catalog
+    does not know), so it opens an incident of its own whether Medic keys incidents by
+    Alertmanager group or by service.
+    """
+    base = _SERVICES[index % len(_SERVICES)]
+    svc = f"{base}-{run}-{index:06d}"
     rule, severity, summary = _RULES[(index // len(_SERVICES)) % len(_RULES)]
-    alertname = f"{svc.title().replace('_', '')}{rule}"
-    cluster = f"prod-{run}-{index:06d}"
-    group_labels = {"alertname": alertname, "cluster": cluster, "service": svc}
-    common = {**group_labels, "namespace": "shop", "severity": severity}
-    text = summary.format(svc=svc)
+    alertname = f"{base.title()}{rule}"
+    group_labels = {"alertname": alertname, "service": svc}
+    common = {**group_labels, "cluster": "prod-eu-1", "namespace": "shop", "severity": severity}
+    text = summary.format(svc=base)
     started = now - timedelta(seconds=30 + index % 600)
+    replica_set = hashlib.sha256(f"{run}/{index}".encode()).hexdigest()[:9]
     alerts = []
     for j in range(alerts_per_payload):
-        pod = f"{svc}-{hashlib.sha256(f'{run}/{index}'.encode()).hexdigest()[:9]}-{j:05d}"
+        pod = f"{base}-{replica_set}-{j:05d}"
         alerts.append(
             {
                 "status": "firing",
@@ -130,11 +144,11 @@ def alertmanager_payload(run: str, index: int, alerts_per_payload: int, now: dat
                 "annotations": {
                     "summary": text,
                     "description": f"{text} on {pod} for the last 5 minutes.",
-                    "runbook_url": f"https://runbooks.example.com/{svc}/{rule.lower()}",
+                    "runbook_url": f"https://runbooks.example.com/{base}/{rule.lower()}",
                 },
                 "startsAt": _rfc3339(started),
                 "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": f"http://prometheus.monitoring:9090/graph?g0.expr=up%7Bjob%3D%22{svc}%22%7D",
+                "generatorURL": f"http://prometheus.monitoring:9090/graph?g0.expr=up%7Bjob%3D%22{base}%22%7D",
                 "fingerprint": hashlib.sha256(f"{run}/{index}/{j}".encode()).hexdigest()[:16],
             }
         )
@@ -155,7 +169,8 @@ def alertmanager_payload(run: str, index: int, alerts_per_payload: int, now: dat
 
 @dataclass(frozen=True)
 class RawCall:
-    """Exactly what ``TemporalIncidentSink`` sends for one payload, prepared ahead of time."""
+    """The signal-with-start ``TemporalIncidentSink`` makes for one payload, prepared ahead
+    of time so the raw phase times nothing but the Temporal call."""
 
     incident_id: str
     batch: AlertBatch
@@ -165,12 +180,7 @@ class RawCall:
 def raw_call_for(payload: dict[str, Any], received_at: datetime) -> RawCall:
     webhook = AlertmanagerWebhook.model_validate(payload)
     alerts = normalise_webhook(webhook, received_at=received_at)
-    incident_id = group_incident_id(
-        receiver=webhook.receiver,
-        group_key=webhook.groupKey,
-        group_labels=webhook.groupLabels,
-        first_alertname=alerts[0].name,
-    )
+    incident_id = f"{INCIDENT_PREFIX}{webhook.groupLabels['service']}"
     batch = AlertBatch(alerts=alerts, received_at=received_at, truncated=webhook.truncatedAlerts)
     return RawCall(incident_id=incident_id, batch=batch, summary=summary_for(incident_id, batch))
 
@@ -189,6 +199,8 @@ class PhaseResult:
     ok_key: str
     cpu: dict[str, float] = field(default_factory=dict)
     drain_s: float | None = None
+    incidents: int = 0
+    temporal_written: int | None = None  # bytes the dev server wrote to disk during the phase
 
     @property
     def ok(self) -> int:
@@ -205,6 +217,13 @@ class PhaseResult:
     @property
     def alerts_per_s(self) -> float:
         return self.delivered_alerts / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def incidents_live_per_s(self) -> float | None:
+        """New incidents per second counting until the worker had run every one's first task."""
+        if self.drain_s is None or self.wall_s + self.drain_s <= 0:
+            return None
+        return self.ok / (self.wall_s + self.drain_s)
 
     def percentile_ms(self, q: float) -> float:
         """Nearest-rank percentile over every call (errors included: a 503 after the RPC
@@ -240,7 +259,11 @@ async def run_pool(
     return PhaseResult(name, n, wall, latencies, outcomes, delivered, ok_key)
 
 
-def webhook_caller(http: httpx.AsyncClient, bodies: list[bytes]) -> Callable[[int], Awaitable[Outcome]]:
+def webhook_caller(
+    http: httpx.AsyncClient, bodies: list[bytes], incidents: set[str]
+) -> Callable[[int], Awaitable[Outcome]]:
+    """POST one body; ``incidents`` collects the incident ids the API answers with."""
+
     async def post(i: int) -> Outcome:
         try:
             response = await http.post("/webhooks/alertmanager", content=bodies[i])
@@ -248,7 +271,9 @@ def webhook_caller(http: httpx.AsyncClient, bodies: list[bytes]) -> Callable[[in
             return type(err).__name__, 0
         if response.status_code != 200:
             return str(response.status_code), 0
-        accepted: int = response.json()["accepted"]
+        answer: dict[str, Any] = response.json()
+        incidents.update(answer.get("incidents", []))
+        accepted: int = answer["accepted"]
         return "200", accepted
 
     return post
@@ -276,6 +301,8 @@ def raw_caller(
             )
         except RPCError as err:
             return f"rpc:{err.status.name}", 0
+        except RuntimeError as err:  # the client's own failures (e.g. not connected)
+            return type(err).__name__, 0
         return "ok", len(call.batch.alerts)
 
     return signal_with_start
@@ -289,11 +316,6 @@ def free_port() -> int:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Child:
@@ -310,7 +332,7 @@ class Child:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets the parent-death signal
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets the parent-death signal
         )
 
     @property
@@ -356,6 +378,10 @@ def medic_env(
         MEDIC_RUNBOOKS_DIR=str(REPO / "runbooks"),
         MEDIC_REMEDIATION_MODE="dry-run",
     )
+    if (REPO / "catalog.yaml").exists():
+        # The example catalog, so the API does its usual lookups; the benchmark's services
+        # are deliberately not in it (each payload must open an incident of its own).
+        env["MEDIC_CATALOG"] = str(REPO / "catalog.yaml")
     return env
 
 
@@ -386,6 +412,24 @@ def child_pid_named(comm: str) -> int | None:
         if ppid == me and name == comm:
             return int(entry.name)
     return None
+
+
+def written_bytes(pid: int | None) -> int | None:
+    """Bytes a process caused to be written to storage (/proc/<pid>/io), None if unavailable."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name == "write_bytes":
+                return int(value)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _growth(before: int | None, after: int | None) -> int | None:
+    return None if before is None or after is None else after - before
 
 
 class CpuMeter:
@@ -422,22 +466,39 @@ async def wait_ready(base_url: str, children: list[Child]) -> None:
     raise RuntimeError(f"medic api not ready at {base_url} after {STARTUP_TIMEOUT_S:.0f}s")
 
 
-async def wait_drained(
-    client: Client, expected: int, timeout_s: float, children: list[Child]
-) -> float | None:
-    """Seconds until every incident so far has had its first workflow task (its status search
-    attribute is visible), or None if the worker has not caught up within ``timeout_s``."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    query = 'WorkflowType = "IncidentWorkflow" AND MedicStatus IS NOT NULL'
-    while loop.time() - started < timeout_s:
-        for child in children:
-            child.check_alive()
-        with contextlib.suppress(RPCError):
-            if (await client.count_workflows(query)).count >= expected:
-                return loop.time() - started
-        await asyncio.sleep(0.25)
-    return None
+class CatchUp:
+    """Waits until the worker has run the first workflow task of every incident started so
+    far, seen as the incident's status search attribute being visible (what ``/incidents``
+    and the Temporal UI read). Bounded by ``timeout_s``; after one timeout it stops waiting,
+    so a broken signal never costs more than one timeout."""
+
+    def __init__(self, client: Client, timeout_s: float, children: list[Child]) -> None:
+        self._client, self._timeout, self._children = client, timeout_s, children
+        self.started = 0  # incidents known to have been started (from the callers' answers)
+        self.enabled = timeout_s > 0
+        self._all = f'WorkflowType = "{IncidentWorkflow.__name__}"'
+        self._published = f"{self._all} AND {sa.STATUS.name} IS NOT NULL"
+
+    async def _count(self, query: str) -> int:
+        return (await self._client.count_workflows(query)).count
+
+    async def wait(self) -> float | None:
+        """Seconds until caught up; None if not within the timeout (or not measured)."""
+        if not self.enabled:
+            return None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while loop.time() - started < self._timeout:
+            for child in self._children:
+                child.check_alive()
+            with contextlib.suppress(RPCError):
+                expected = max(self.started, await self._count(self._all))
+                if await self._count(self._published) >= expected:
+                    return loop.time() - started
+            await asyncio.sleep(0.25)
+        print(f"the worker did not catch up within {self._timeout:.0f}s; not waiting again", flush=True)
+        self.enabled = False
+        return None
 
 
 # --------------------------------------------------------------------------- report
@@ -447,12 +508,24 @@ def _fmt_ms(value: float) -> str:
     return f"{value:,.1f}"
 
 
-def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult, setup: dict[str, Any]) -> None:
+def _drain(phase: PhaseResult, args: argparse.Namespace) -> str:
+    if args.drain_timeout <= 0:
+        return "not measured"
+    return f"not within {args.drain_timeout:.0f}" if phase.drain_s is None else f"{phase.drain_s:.2f}"
+
+
+def _live(phase: PhaseResult) -> str:
+    live = phase.incidents_live_per_s
+    return "n/a" if live is None else f"{live:,.1f}"
+
+
+def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult) -> None:
     ratio = webhook.calls_per_s / raw.calls_per_s if raw.calls_per_s > 0 else float("nan")
     rows: list[tuple[str, str, str]] = [
         ("calls", f"{webhook.calls:,}", f"{raw.calls:,}"),
         ("succeeded", f"{webhook.ok:,}", f"{raw.ok:,}"),
         ("accepted alerts", f"{webhook.delivered_alerts:,}", f"{raw.delivered_alerts:,}"),
+        ("distinct incidents", f"{webhook.incidents:,}", f"{raw.incidents:,}"),
         ("wall time (s)", f"{webhook.wall_s:.2f}", f"{raw.wall_s:.2f}"),
         ("payloads (calls)/s", f"{webhook.calls_per_s:,.1f}", f"{raw.calls_per_s:,.1f}"),
         ("alerts/s", f"{webhook.alerts_per_s:,.1f}", f"{raw.alerts_per_s:,.1f}"),
@@ -465,12 +538,24 @@ def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult, set
             ", ".join(f"{k}: {v}" for k, v in webhook.errors.items()) or "none",
             ", ".join(f"{k}: {v}" for k, v in raw.errors.items()) or "none",
         ),
-        (
-            "worker caught up after (s)",
-            "n/a" if webhook.drain_s is None else f"{webhook.drain_s:.2f}",
-            "n/a" if raw.drain_s is None else f"{raw.drain_s:.2f}",
-        ),
+        ("worker caught up after (s)", _drain(webhook, args), _drain(raw, args)),
+        ("incidents live/s (incl. catch-up)", _live(webhook), _live(raw)),
     ]
+    if webhook.temporal_written is not None and raw.temporal_written is not None:
+        rows.append(
+            (
+                "Temporal disk writes (MB)",
+                f"{webhook.temporal_written / 1e6:,.0f}",
+                f"{raw.temporal_written / 1e6:,.0f}",
+            )
+        )
+        rows.append(
+            (
+                "  per successful call (KB)",
+                f"{webhook.temporal_written / 1e3 / max(webhook.ok, 1):,.0f}",
+                f"{raw.temporal_written / 1e3 / max(raw.ok, 1):,.0f}",
+            )
+        )
     for proc in sorted(set(webhook.cpu) | set(raw.cpu)):
         rows.append(
             (
@@ -495,6 +580,10 @@ def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult, set
     print(line)
     print(f"ratio webhook payloads/s : raw signal-with-start/s = {ratio:.2f}")
     print(
+        f"load average at start {args.loadavg_start:.2f}, at end {os.getloadavg()[0]:.2f} "
+        "(others' work on this machine skews every figure)"
+    )
+    print(
         "latency percentiles include failed calls; CPU is per process over each phase's wall time "
         "(200% = both cores of a 2-CPU machine)"
     )
@@ -504,6 +593,7 @@ def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult, set
             "calls": phase.calls,
             "succeeded": phase.ok,
             "accepted_alerts": phase.delivered_alerts,
+            "incidents": phase.incidents,
             "wall_s": round(phase.wall_s, 3),
             "calls_per_s": round(phase.calls_per_s, 1),
             "alerts_per_s": round(phase.alerts_per_s, 1),
@@ -513,7 +603,13 @@ def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult, set
             "max_ms": round(phase.percentile_ms(100), 1),
             "errors": phase.errors,
             "worker_caught_up_s": None if phase.drain_s is None else round(phase.drain_s, 2),
+            "incidents_live_per_s": None
+            if phase.incidents_live_per_s is None
+            else round(phase.incidents_live_per_s, 1),
             "cpu_percent": phase.cpu,
+            "temporal_disk_write_mb": None
+            if phase.temporal_written is None
+            else round(phase.temporal_written / 1e6, 1),
         }
 
     summary = {
@@ -524,7 +620,11 @@ def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult, set
         "alerts_per_payload": args.alerts_per_payload,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        **setup,
+        "loadavg_1m_start": round(args.loadavg_start, 2),
+        "loadavg_1m_end": round(os.getloadavg()[0], 2),
+        "warmup": args.warmup,
+        "temporal": "temporal server start-dev, SQLite file, headless",
+        "processes": "medic api, medic worker, dev server and load generator are separate processes",
         "webhook": {**figures(webhook), "payloads_per_s": round(webhook.calls_per_s, 1)},
         "raw_signal_with_start": figures(raw),
         "ratio_webhook_to_raw": round(ratio, 3),
@@ -538,7 +638,7 @@ def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult, set
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.webhook_throughput",
-        description="Alertmanager webhook -> Temporal signal-with-start throughput, and the raw Temporal rate.",
+        description="Alertmanager webhook -> Temporal signal-with-start throughput, and the raw rate.",
     )
 
     def positive(text: str) -> int:
@@ -547,10 +647,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             raise argparse.ArgumentTypeError("must be at least 1")
         return value
 
-    parser.add_argument("--payloads", "-n", type=positive, default=2000, help="payloads (and raw calls)")
+    parser.add_argument("--payloads", "-n", type=positive, default=1000, help="payloads (and raw calls)")
     parser.add_argument("--concurrency", "-c", type=positive, default=32, help="requests in flight")
     parser.add_argument("--alerts-per-payload", "-k", type=positive, default=3, help="alerts per payload")
-    parser.add_argument("--warmup", type=int, default=100, help="untimed payloads (and raw calls) first")
+    parser.add_argument(
+        "--warmup", type=int, default=100, help="untimed payloads (and raw calls) before each phase"
+    )
     parser.add_argument(
         "--drain-timeout",
         type=float,
@@ -560,6 +662,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.alerts_per_payload > 1000:
         parser.error("--alerts-per-payload: at most 1000")
+    args.warmup = max(args.warmup, 0)
+    args.loadavg_start = os.getloadavg()[0]
     return args
 
 
@@ -567,7 +671,7 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
     run = secrets.token_hex(3)
     token = secrets.token_urlsafe(24)
     task_queue = f"medic-bench-{run}"
-    n, c, k = args.payloads, args.concurrency, args.alerts_per_payload
+    n, c, k, warm = args.payloads, args.concurrency, args.alerts_per_payload, args.warmup
     children: list[Child] = []
     server = DevServer(
         host=HOST,
@@ -576,11 +680,14 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
         db_file=workdir / "temporal.sqlite",
         log_file=workdir / "temporal.log",
     )
-    with contextlib.ExitStack() as cleanup:
+    with contextlib.ExitStack() as cleanup:  # stops the API, then the worker, then Temporal
         print(f"starting Temporal dev server on {server.address} (SQLite under {workdir}) ...", flush=True)
         server.start()
         cleanup.callback(server.stop)
-        await server.wait_ready(timeout=STARTUP_TIMEOUT_S)
+        try:
+            await server.wait_ready(timeout=STARTUP_TIMEOUT_S)
+        except DevServerError as err:
+            raise DevServerError(f"{err}\n{tail(workdir / 'temporal.log')}") from err
 
         api_port = free_port()
         env = medic_env(server.address, api_port, token, task_queue, workdir / "medic")
@@ -589,74 +696,75 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
             child = Child(name, [medic, name], env, workdir, workdir / f"medic-{name}.log")
             cleanup.callback(child.stop)
             children.append(child)
+        worker, api = children
         base_url = f"http://{HOST}:{api_port}"
-        print(
-            f"started medic worker (pid {children[0].pid}) and medic api (pid {children[1].pid})", flush=True
-        )
+        print(f"started medic worker (pid {worker.pid}) and medic api (pid {api.pid}) ...", flush=True)
         await wait_ready(base_url, children)
 
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            temporal_address=server.address,
-            task_queue=task_queue,
-            webhook_token=SecretStr(token),
-        )
+        settings = Settings(_env_file=None, temporal_address=server.address, task_queue=task_queue)
         client = await connect(settings)
-        meter = CpuMeter(
-            {
-                "temporal": child_pid_named("temporal"),
-                "api": children[1].pid,
-                "worker": children[0].pid,
-                "bench": None,
-            }
-        )
-        limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+        catch_up = CatchUp(client, args.drain_timeout, children)
+        temporal_pid = child_pid_named("temporal")
+        meter = CpuMeter({"temporal": temporal_pid, "api": api.pid, "worker": worker.pid, "bench": None})
+        incidents: set[str] = set()
+
         async with httpx.AsyncClient(
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             timeout=HTTP_TIMEOUT_S,
-            limits=limits,
+            limits=httpx.Limits(max_connections=c, max_keepalive_connections=c),
             trust_env=False,
         ) as http:
-            warm = max(args.warmup, 0)
             if warm:
                 now = datetime.now(UTC)
                 bodies = [
                     json.dumps(alertmanager_payload(f"{run}w", i, k, now)).encode() for i in range(warm)
                 ]
                 print(f"warming up: {warm} webhook payloads ...", flush=True)
-                await run_pool("warmup", warm, c, webhook_caller(http, bodies), "200")
+                await run_pool("warmup", warm, c, webhook_caller(http, bodies, incidents), "200")
+                catch_up.started = len(incidents)
+                await catch_up.wait()
 
             now = datetime.now(UTC)
             bodies = [json.dumps(alertmanager_payload(f"{run}h", i, k, now)).encode() for i in range(n)]
             size = sum(len(b) for b in bodies) / n
             print(f"webhook phase: {n} payloads ({size:,.0f} bytes each), concurrency {c} ...", flush=True)
+            before = len(incidents)
             meter.start()
-            webhook = await run_pool("webhook", n, c, webhook_caller(http, bodies), "200")
+            written = written_bytes(temporal_pid)
+            webhook = await run_pool("webhook", n, c, webhook_caller(http, bodies, incidents), "200")
             webhook.cpu = meter.stop(webhook.wall_s)
-        del bodies
-        expected = warm + webhook.ok
-        if args.drain_timeout > 0:
-            webhook.drain_s = await wait_drained(client, expected, args.drain_timeout, children)
+            webhook.temporal_written = _growth(written, written_bytes(temporal_pid))
+            webhook.incidents = len(incidents) - before
+        catch_up.started = len(incidents)
+        if catch_up.enabled:
+            print("waiting for the worker to catch up ...", flush=True)
+        webhook.drain_s = await catch_up.wait()
 
         if warm:
             now = datetime.now(UTC)
             calls = [raw_call_for(alertmanager_payload(f"{run}v", i, k, now), now) for i in range(warm)]
             print(f"warming up: {warm} raw signal-with-start calls ...", flush=True)
-            await run_pool("warmup", warm, c, raw_caller(client, settings, calls), "ok")
+            warmup = await run_pool("warmup", warm, c, raw_caller(client, settings, calls), "ok")
+            catch_up.started += warmup.ok
+            await catch_up.wait()
         now = datetime.now(UTC)
         calls = [raw_call_for(alertmanager_payload(f"{run}r", i, k, now), now) for i in range(n)]
         print(f"raw phase: {n} signal-with-start calls, concurrency {c} ...", flush=True)
         meter.start()
+        written = written_bytes(temporal_pid)
         raw = await run_pool("raw", n, c, raw_caller(client, settings, calls), "ok")
         raw.cpu = meter.stop(raw.wall_s)
-        if args.drain_timeout > 0:
-            raw.drain_s = await wait_drained(client, expected + warm + raw.ok, args.drain_timeout, children)
+        raw.temporal_written = _growth(written, written_bytes(temporal_pid))
+        raw.incidents = raw.ok
+        catch_up.started += raw.ok
+        if catch_up.enabled:
+            print("waiting for the worker to catch up ...", flush=True)
+        raw.drain_s = await catch_up.wait()
 
         for child in children:
             child.check_alive()
-        setup = {"temporal_server": "temporal server start-dev (SQLite file, headless)", "worker": "separate"}
-        report(args, webhook, raw, setup)
+        report(args, webhook, raw)
 
 
 async def _main_task(args: argparse.Namespace) -> None:

@@ -103,6 +103,8 @@ class Alert(BaseModel):
     ends_at: datetime | None = None
     generator_url: str | None = None
     source: str = "alertmanager"
+    # The catalog service this alert is about, when the receiver could tell.
+    service: str | None = None
 
     @property
     def name(self) -> str:

@@ -21,13 +21,26 @@ from pydantic import BaseModel, Field
 
 from medic.alerts import Alert, AlertStatus
 from medic.anomaly import AnomalySignal
-from medic.severity import canonical_severity, priority_for, severity_impact, worst_severity
+from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
+from medic.impact import Impact, score_impact
+from medic.severity import canonical_severity, worst_severity
 from medic.timeline import TimelineEntry
+from medic.topology import ServiceContext
 
-__all__ = ["AlertBatch", "AlertRecord", "AnomalyBatch", "AnomalyRecord", "IncidentState", "IncidentStatus"]
+__all__ = [
+    "AlertBatch",
+    "AlertRecord",
+    "AnomalyBatch",
+    "AnomalyRecord",
+    "IncidentState",
+    "IncidentStatus",
+    "service_of",
+]
 
 # Labels that name the service an alert is about, most specific first.
 SERVICE_LABELS = ("service", "app_kubernetes_io_name", "app", "job")
+# A re-score is worth a timeline entry when the priority changes or the score moves this much.
+_RESCORE_POINTS = 5.0
 
 
 class IncidentStatus(StrEnum):
@@ -38,18 +51,20 @@ class IncidentStatus(StrEnum):
 
 
 class AlertBatch(BaseModel):
-    """Alerts for one incident from one delivery: the unit of a workflow signal."""
+    """Alerts for one incident from one or more deliveries: the unit of a workflow signal."""
 
     alerts: list[Alert]
     received_at: datetime
-    # Alerts Alertmanager left out of the delivery (its max_alerts); they are not lost
-    # there, but the incident says so.
+    # Alerts Alertmanager left out of the delivery (its max_alerts); the incident says so.
     truncated: int = 0
+    # Catalog slices of the services these alerts are about, for correlation and scoring.
+    contexts: list[ServiceContext] = Field(default_factory=list)
 
 
 class AnomalyBatch(BaseModel):
     signals: list[AnomalySignal]
     received_at: datetime
+    contexts: list[ServiceContext] = Field(default_factory=list)
 
 
 class AlertRecord(BaseModel):
@@ -57,6 +72,7 @@ class AlertRecord(BaseModel):
     name: str
     status: AlertStatus
     severity: str
+    service: str | None = None
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
     starts_at: datetime
@@ -66,6 +82,8 @@ class AlertRecord(BaseModel):
     first_seen_at: datetime
     last_seen_at: datetime
     deliveries: int = 1
+    episode_starts: list[datetime] = Field(default_factory=list)
+    flapping: bool = False
 
 
 class AnomalyRecord(BaseModel):
@@ -83,25 +101,16 @@ def service_of(labels: dict[str, str]) -> str | None:
     return None
 
 
-def _record(alert: Alert, at: datetime) -> AlertRecord:
-    return AlertRecord(
-        fingerprint=alert.fingerprint,
-        name=alert.name,
-        status=alert.status,
-        severity=canonical_severity(alert.labels.get("severity")),
-        labels=alert.labels,
-        annotations=alert.annotations,
-        starts_at=alert.starts_at,
-        ends_at=alert.ends_at,
-        generator_url=alert.generator_url,
-        source=alert.source,
-        first_seen_at=at,
-        last_seen_at=at,
-    )
+def _burn_rate(record: AlertRecord) -> float | None:
+    raw = record.labels.get("burn_rate") or record.annotations.get("burn_rate")
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
 
 
 class IncidentState(BaseModel):
-    """Everything an incident knows. Serialisable, so it survives continue-as-new."""
+    """Everything an incident knows. Serialisable, so it survives continue-as-new and merges."""
 
     id: str
     title: str = "new incident"
@@ -110,13 +119,19 @@ class IncidentState(BaseModel):
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
     quiet_since: datetime | None = None
+    last_fired_at: datetime | None = None
     severity: str = "info"
     priority: str = "P5"
     impact: float = 0.0
+    impact_detail: Impact | None = None
     services: list[str] = Field(default_factory=list)
+    contexts: dict[str, ServiceContext] = Field(default_factory=dict)
+    root_causes: list[RootCauseCandidate] = Field(default_factory=list)
     alerts: dict[str, AlertRecord] = Field(default_factory=dict)
     anomalies: dict[str, AnomalyRecord] = Field(default_factory=dict)
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    merged_into: str | None = None
+    absorbed: list[str] = Field(default_factory=list)
     truncated_alerts: int = 0
     revision: int = 0
 
@@ -153,6 +168,7 @@ class IncidentState(BaseModel):
 
     def apply_alerts(self, batch: AlertBatch, *, at: datetime) -> bool:
         """Apply one delivery; True when anything changed (a duplicate delivery returns False)."""
+        self._learn(batch.contexts)
         changed = False
         for alert in batch.alerts:
             changed = self._apply_alert(alert, at) or changed
@@ -171,6 +187,7 @@ class IncidentState(BaseModel):
         return changed
 
     def apply_anomalies(self, batch: AnomalyBatch, *, at: datetime) -> bool:
+        self._learn(batch.contexts)
         changed = False
         for signal in batch.signals:
             changed = self._apply_anomaly(signal, at) or changed
@@ -178,23 +195,99 @@ class IncidentState(BaseModel):
             self._after_change(at)
         return changed
 
-    def resolve(self, at: datetime) -> None:
+    def absorb(self, other: "IncidentState", *, at: datetime) -> bool:
+        """Fold another incident into this one (it shares our cause). Nothing of it is lost:
+        alerts keep their latest episode, anomalies their latest window, its timeline is kept."""
+        if other.id in self.absorbed or other.id == self.id:
+            return False
+        self.absorbed.append(other.id)
+        self._learn(list(other.contexts.values()))
+        for fp, theirs in other.alerts.items():
+            mine = self.alerts.get(fp)
+            if mine is None or (theirs.starts_at, theirs.status.value) > (mine.starts_at, mine.status.value):
+                self.alerts[fp] = theirs
+        for key, anomaly in other.anomalies.items():
+            if key not in self.anomalies or anomaly.signal.window.end > self.anomalies[key].signal.window.end:
+                self.anomalies[key] = anomaly
+        for entry in other.timeline:
+            self.timeline.append(entry.model_copy(update={"data": {**entry.data, "from_incident": other.id}}))
+        self.timeline.sort(key=lambda e: e.at)
+        for absorbed in other.absorbed:
+            if absorbed not in self.absorbed:
+                self.absorbed.append(absorbed)
+        self.record(
+            at,
+            "incident.merged",
+            f"Merged {other.id} ({other.alert_count} alerts on "
+            f"{', '.join(other.services) or 'unknown services'}): it shares this incident's cause.",
+            merged=other.id,
+        )
+        self._after_change(at)
+        return True
+
+    def mark_merged(self, into: str, *, at: datetime) -> None:
+        self.merged_into = into
         self.status = IncidentStatus.RESOLVED
         self.resolved_at = at
         self.record(
-            at, "incident.resolved", f"Resolved: nothing has fired since {self.quiet_since:%H:%M:%S}Z."
+            at,
+            "incident.merged_into",
+            f"Merged into {into}, which shares its cause; new alerts for it go there.",
+            into=into,
         )
         self.revision += 1
+
+    def unmerge(self, *, at: datetime, reason: str) -> None:
+        """Stand alone again (the incident we merged into has closed); what we handed over stays there."""
+        into, self.merged_into = self.merged_into, None
+        self.alerts.clear()
+        self.anomalies.clear()
+        self.status = IncidentStatus.OPEN
+        self.resolved_at = None
+        self.quiet_since = None
+        self.record(at, "incident.unmerged", f"No longer merged into {into}: {reason}.", previous=into)
+        self.revision += 1
+
+    def resolve(self, at: datetime) -> None:
+        self.status = IncidentStatus.RESOLVED
+        self.resolved_at = at
+        since = f"{self.quiet_since:%H:%M:%S}Z" if self.quiet_since else "the last signal"
+        self.record(at, "incident.resolved", f"Resolved: nothing has fired since {since}.")
+        self.revision += 1
+
+    # ---- internals -----------------------------------------------------------------------------
+
+    def _learn(self, contexts: list[ServiceContext]) -> None:
+        for ctx in contexts:
+            self.contexts.setdefault(ctx.name, ctx)
 
     def _apply_alert(self, alert: Alert, at: datetime) -> bool:
         held = self.alerts.get(alert.fingerprint)
         if held is None:
-            self.alerts[alert.fingerprint] = _record(alert, at)
+            record = AlertRecord(
+                fingerprint=alert.fingerprint,
+                name=alert.name,
+                status=alert.status,
+                severity=canonical_severity(alert.labels.get("severity")),
+                service=alert.service or service_of(alert.labels),
+                labels=alert.labels,
+                annotations=alert.annotations,
+                starts_at=alert.starts_at,
+                ends_at=alert.ends_at,
+                generator_url=alert.generator_url,
+                source=alert.source,
+                first_seen_at=at,
+                last_seen_at=at,
+                episode_starts=[alert.starts_at] if alert.status is AlertStatus.FIRING else [],
+            )
+            self.alerts[alert.fingerprint] = record
+            if alert.status is AlertStatus.FIRING:
+                self.last_fired_at = at
             verb = "fired" if alert.status is AlertStatus.FIRING else "arrived already resolved"
             self.record(
                 at,
                 f"alert.{alert.status.value}",
-                f"{alert.name} {verb}{_where(alert.labels)}.",
+                f"{alert.name} {verb}{_where(record)}.",
                 actor=alert.source,
                 fingerprint=alert.fingerprint,
                 labels=alert.labels,
@@ -209,27 +302,42 @@ class IncidentState(BaseModel):
             return False  # a duplicate or a repeat notification
         if same_episode and held.status is AlertStatus.RESOLVED:
             return False  # a stale "firing" that lost the race with its own "resolved"
-        previous = held.status
         held.status = alert.status
         held.starts_at = alert.starts_at
         held.ends_at = alert.ends_at
         held.annotations = alert.annotations
-        if alert.status is AlertStatus.RESOLVED:
+        if alert.status is AlertStatus.FIRING:
+            self.last_fired_at = at
+            held.episode_starts = [
+                t for t in held.episode_starts if alert.starts_at - t <= timedelta(hours=1)
+            ]
+            held.episode_starts.append(alert.starts_at)
+        was_flapping = held.flapping
+        held.flapping = is_flapping(held.episode_starts, alert.starts_at)
+        if held.flapping and not was_flapping:
             self.record(
                 at,
-                "alert.resolved",
-                f"{alert.name} resolved{_where(alert.labels)}.",
-                actor=alert.source,
-                fingerprint=alert.fingerprint,
+                "alert.flapping",
+                f"{held.name}{_where(held)} is flapping "
+                f"({len(held.episode_starts)} episodes recently); its further changes are "
+                "tracked without timeline entries until it settles.",
+                fingerprint=held.fingerprint,
             )
-        else:
+        elif was_flapping and not held.flapping:
             self.record(
                 at,
-                "alert.firing",
-                f"{alert.name} fired again{_where(alert.labels)}.",
+                "alert.settled",
+                f"{held.name}{_where(held)} stopped flapping.",
+                fingerprint=held.fingerprint,
+            )
+        elif not held.flapping:
+            verb = "resolved" if alert.status is AlertStatus.RESOLVED else "fired again"
+            self.record(
+                at,
+                f"alert.{alert.status.value}",
+                f"{held.name} {verb}{_where(held)}.",
                 actor=alert.source,
                 fingerprint=alert.fingerprint,
-                previous=previous.value,
             )
         return True
 
@@ -244,6 +352,8 @@ class IncidentState(BaseModel):
             first_seen_at=held.first_seen_at if held else at,
             last_seen_at=at,
         )
+        if held is None:
+            self.last_fired_at = at
         verb = "continues" if held else "detected"
         self.record(
             at,
@@ -257,7 +367,7 @@ class IncidentState(BaseModel):
         return True
 
     def _after_change(self, at: datetime) -> None:
-        """Recompute the summary fields and the quiet-period bookkeeping after a change."""
+        """Recompute the derived fields and the quiet-period bookkeeping after a change."""
         self.revision += 1
         firing = [a for a in self.alerts.values() if a.status is AlertStatus.FIRING]
         active = self.active_anomalies(at)
@@ -266,11 +376,8 @@ class IncidentState(BaseModel):
             or [a.severity for a in self.alerts.values()]
             + [r.signal.severity for r in self.anomalies.values()]
         )
-        self.priority = priority_for(self.severity)
-        self.impact = severity_impact(self.severity)
-        services = {s for a in self.alerts.values() if (s := service_of(a.labels))}
-        services |= {r.signal.service for r in self.anomalies.values()}
-        self.services = sorted(services)
+        self._rank(at)
+        self._rescore(at)
         self.title = self._title()
         was_quiet = self.quiet_since is not None
         if self.firing_count == 0:
@@ -288,6 +395,64 @@ class IncidentState(BaseModel):
                 at, "incident.reopened", "An alert fired during the quiet period; the incident stays open."
             )
 
+    def _observations(self) -> dict[str, ServiceObservation]:
+        seen: dict[str, ServiceObservation] = {}
+
+        def observe(name: str, when: datetime, severity: str) -> None:
+            ctx = self.contexts.get(name) or ServiceContext(name=name, in_catalog=False)
+            prior = seen.get(name)
+            if prior is None:
+                seen[name] = ServiceObservation(context=ctx, first_seen=when, severity=severity)
+            else:
+                prior.first_seen = min(prior.first_seen, when)
+                prior.severity = worst_severity([prior.severity, severity])
+
+        for a in self.alerts.values():
+            if a.service:
+                observe(a.service, a.starts_at, a.severity)
+        for r in self.anomalies.values():
+            observe(r.signal.service, r.signal.window.start, r.signal.severity)
+        return seen
+
+    def _rank(self, at: datetime) -> None:
+        observed = self._observations()
+        self.services = sorted(observed)
+        ranked = rank_root_causes(observed)
+        leader = ranked[0].service if ranked else None
+        if self.root_causes and leader != self.root_causes[0].service and len(ranked) > 1:
+            self.record(
+                at,
+                "incident.root_cause",
+                f"Most likely root cause is now {leader}: {'; '.join(ranked[0].reasons)}.",
+                candidates=[c.service for c in ranked[:3]],
+            )
+        self.root_causes = ranked
+
+    def _rescore(self, at: datetime) -> None:
+        services = [self.contexts.get(s) or ServiceContext(name=s, in_catalog=False) for s in self.services]
+        root = self.contexts.get(self.root_causes[0].service) if self.root_causes else None
+        burn: dict[str, float] = {}
+        for a in self.alerts.values():
+            rate = _burn_rate(a)
+            if a.service and rate is not None and a.status is AlertStatus.FIRING:
+                burn[a.service] = max(burn.get(a.service, 0.0), rate)
+        impact = score_impact(
+            severity=self.severity, services=services, root=root, alert_count=self.alert_count, slo_burn=burn
+        )
+        before = self.impact_detail
+        self.impact_detail, self.impact, self.priority = impact, impact.score, impact.priority
+        if (
+            before is None
+            or before.priority != impact.priority
+            or abs(before.score - impact.score) >= _RESCORE_POINTS
+        ):
+            self.record(
+                at,
+                "incident.scored",
+                f"Scored {impact.explain()}.",
+                factors={f.name: f.points for f in impact.factors},
+            )
+
     def _title(self) -> str:
         names: list[str] = []
         for record in sorted(self.alerts.values(), key=lambda r: r.first_seen_at):
@@ -298,13 +463,20 @@ class IncidentState(BaseModel):
             if label not in names:
                 names.append(label)
         head = names[0] if names else "Incident"
-        where = f" on {', '.join(self.services[:3])}" if self.services else ""
-        more = f" (+{len(names) - 1} more)" if len(names) > 1 else ""
+        root = self.root_causes[0].service if self.root_causes else None
+        where = f" on {root}" if root else ""
+        others = len(self.services) - 1
+        more = (
+            f" (+{others} more service{'s' if others > 1 else ''})"
+            if others > 0
+            else (f" (+{len(names) - 1} more)" if len(names) > 1 else "")
+        )
         return f"{head}{where}{more}"[:200]
 
 
-def _where(labels: dict[str, str]) -> str:
-    service = service_of(labels)
-    instance = labels.get("instance")
-    parts = [p for p in (service and f"service {service}", instance and f"instance {instance}") if p]
+def _where(record: AlertRecord) -> str:
+    instance = record.labels.get("instance")
+    parts = [
+        p for p in (record.service and f"service {record.service}", instance and f"instance {instance}") if p
+    ]
     return f" ({', '.join(parts)})" if parts else ""

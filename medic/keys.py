@@ -1,10 +1,15 @@
-"""Incident identities: deterministic, so every delivery of the same group reaches the
-same workflow whichever API replica receives it, and readable in the Temporal UI."""
+"""Incident identities: deterministic, so every delivery reaches the same workflow whichever
+API replica receives it, and readable in the Temporal UI.
+
+One incident key per *service* (what correlation needs: alerts on one service within the
+window are one incident, and a service's incident can find its neighbours' incidents by
+name). Alerts that name no service fall back to their Alertmanager group.
+"""
 
 import hashlib
 import re
 
-__all__ = ["INCIDENT_ID_PATTERN", "INCIDENT_PREFIX", "anomaly_incident_id", "group_incident_id"]
+__all__ = ["INCIDENT_ID_PATTERN", "INCIDENT_PREFIX", "group_incident_id", "service_incident_id"]
 
 INCIDENT_PREFIX = "incident-"
 INCIDENT_ID_PATTERN = re.compile(r"^incident-[a-z0-9-]{1,100}$")
@@ -20,10 +25,18 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:12]
 
 
+def service_incident_id(service: str, *, in_catalog: bool = True) -> str:
+    """``incident-<service>`` for catalog services (their names are already slugs); a hashed
+    form for label values the catalog does not know, so they can never collide with it."""
+    if in_catalog:
+        return f"{INCIDENT_PREFIX}{service}"
+    return f"{INCIDENT_PREFIX}svc-{_slug(service)}-{_digest('svc', service)}"
+
+
 def group_incident_id(
     *, receiver: str, group_key: str | None, group_labels: dict[str, str], first_alertname: str
 ) -> str:
-    """One incident per Alertmanager group (receiver + groupKey).
+    """One incident per Alertmanager group (receiver + groupKey), for alerts naming no service.
 
     Senders that omit ``groupKey`` are grouped by receiver and group labels, which is what
     Alertmanager's groupKey is made of.
@@ -31,8 +44,3 @@ def group_incident_id(
     key = group_key if group_key else "|".join(f"{k}={group_labels[k]}" for k in sorted(group_labels))
     readable = group_labels.get("alertname") or first_alertname
     return f"{INCIDENT_PREFIX}{_slug(readable)}-{_digest('am', receiver, key)}"
-
-
-def anomaly_incident_id(service: str) -> str:
-    """Anomalies for a service share one incident until correlation joins them to others."""
-    return f"{INCIDENT_PREFIX}anomaly-{_slug(service)}-{_digest('anomaly', service)}"

@@ -1,12 +1,11 @@
-"""Severity ranking and the first, severity-only, priority.
+"""Severity words on one scale.
 
 Alert sources spell severity in many ways (critical/page, error/major, warning/minor,
 info/informational/none). Ranking them on one scale lets an incident take the worst
-severity among its firing alerts. Business-impact scoring refines the priority later;
-this is the floor it starts from.
+severity among its firing alerts.
 """
 
-__all__ = ["SEVERITY_RANK", "canonical_severity", "priority_for", "severity_impact", "worst_severity"]
+__all__ = ["SEVERITY_RANK", "canonical_severity", "worst_severity"]
 
 _ALIASES = {
     "critical": "critical",
@@ -27,8 +26,6 @@ _ALIASES = {
 }
 
 SEVERITY_RANK = {"critical": 4, "error": 3, "warning": 2, "info": 1}
-_PRIORITY = {"critical": "P2", "error": "P3", "warning": "P4", "info": "P5"}
-_IMPACT = {"critical": 60.0, "error": 40.0, "warning": 20.0, "info": 5.0}
 
 
 def canonical_severity(raw: str | None) -> str:
@@ -42,11 +39,3 @@ def worst_severity(severities: list[str]) -> str:
     if not severities:
         return "info"
     return max((canonical_severity(s) for s in severities), key=SEVERITY_RANK.__getitem__)
-
-
-def priority_for(severity: str) -> str:
-    return _PRIORITY[canonical_severity(severity)]
-
-
-def severity_impact(severity: str) -> float:
-    return _IMPACT[canonical_severity(severity)]

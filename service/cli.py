@@ -67,6 +67,21 @@ async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
 
 
 @app.command()
+def check() -> None:
+    """Validate the service catalog (and routing policy and runbooks); file:line messages on errors."""
+    from service.config_files import check_all  # noqa: PLC0415
+
+    checked, problems = check_all(_settings())
+    for line in checked:
+        typer.echo(f"ok  {line}")
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) found", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
 def fire(
     file: Annotated[
         Path | None, typer.Argument(help="an Alertmanager webhook JSON file", exists=True)

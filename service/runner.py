@@ -11,9 +11,11 @@ import uvicorn
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from medic.catalog import Catalog
 from service.api import create_app
+from service.config_files import load_catalog_file
 from service.incidents import TemporalIncidentReader
-from service.ingest import TemporalIncidentSink
+from service.ingest import CoalescingSink, TemporalIncidentSink
 from service.settings import Settings
 from service.worker import build_worker
 
@@ -22,16 +24,20 @@ __all__ = ["ApiServer", "build_api", "run_until_stopped"]
 log = logging.getLogger(__name__)
 
 
-def build_api(settings: Settings, client: Client) -> FastAPI:
+def build_api(settings: Settings, client: Client, catalog: Catalog | None = None) -> FastAPI:
     async def ready() -> bool:
         try:
             return await client.service_client.check_health(timeout=timedelta(seconds=2))
         except Exception:
             return False
 
+    sink = CoalescingSink(
+        TemporalIncidentSink(client, settings), window=settings.ingest_batch_window_ms / 1000
+    )
     return create_app(
         settings,
-        sink=TemporalIncidentSink(client, settings),
+        catalog=catalog if catalog is not None else load_catalog_file(settings.catalog),
+        sink=sink,
         reader=TemporalIncidentReader(client, settings),
         ready=ready,
     )

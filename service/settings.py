@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     resolve_quiet_seconds: float = Field(
         default=300.0, ge=0, description="how long nothing may fire before an incident resolves"
     )
+    correlation_window_seconds: float = Field(
+        default=900.0, ge=0, description="how far apart in time symptoms may start and still join their cause"
+    )
+    ingest_batch_window_ms: float = Field(
+        default=5.0,
+        ge=0,
+        le=1000,
+        description="deliveries for one incident within this window share a signal",
+    )
     log_level: str = "INFO"
     log_json: bool = False
 

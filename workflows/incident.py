@@ -1,13 +1,17 @@
-"""IncidentWorkflow: one durable incident.
+"""IncidentWorkflow: one durable incident per service (or per Alertmanager group).
 
 Alert and anomaly deliveries arrive as signals (signal-with-start from the API, so the
-first delivery creates the incident). The workflow keeps an :class:`IncidentState`,
-publishes its status as search attributes and memo so the Temporal UI and Medic's
-``/incidents`` listing read it from visibility, and resolves once nothing has fired for
-the quiet period. A firing alert during the quiet period keeps it open.
+first delivery creates the incident). The workflow keeps an :class:`IncidentState`, talks
+to the incidents of neighbouring services to fold symptoms into the incident of their
+cause (see ``workflows.messages``), publishes its status as search attributes and memo so
+the Temporal UI and ``/incidents`` read it from visibility, and resolves once nothing has
+fired for the quiet period.
 """
 
+import asyncio
 import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -15,7 +19,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
-    from workflows import search_attributes as sa
+    from medic.keys import service_incident_id
+    from medic.topology import ServiceContext, absorbs
+    from workflows import messages as msg
+    from workflows.publish import publish
 
 __all__ = [
     "ALERTS_SIGNAL",
@@ -34,6 +41,9 @@ STATE_QUERY = "state"
 class IncidentInput(BaseModel):
     incident_id: str
     quiet_period_seconds: float = 300.0
+    correlation_window_seconds: float = 900.0
+    # The catalog slice of the service this incident is keyed by; None for group-keyed ones.
+    service: ServiceContext | None = None
     # Carried across continue-as-new; None for a new incident.
     state: IncidentState | None = None
 
@@ -44,6 +54,16 @@ class IncidentResult(BaseModel):
     opened_at: datetime
     resolved_at: datetime | None
     alert_count: int
+    merged_into: str | None = None
+
+
+@dataclass
+class _Outgoing:
+    target: str
+    signal: str
+    payload: BaseModel
+    # What to do when the target is gone: None (nothing), "merge_failed", "forward_failed".
+    on_failure: str | None = None
 
 
 @workflow.defn(name="IncidentWorkflow")
@@ -51,93 +71,218 @@ class IncidentWorkflow:
     @workflow.init
     def __init__(self, inp: IncidentInput) -> None:
         self._quiet = timedelta(seconds=inp.quiet_period_seconds)
+        self._window = timedelta(seconds=inp.correlation_window_seconds)
+        self._ctx = inp.service
         if inp.state is not None:
             self._state = inp.state
         else:
             now = workflow.now()
             self._state = IncidentState(id=inp.incident_id, opened_at=now)
+            if inp.service is not None:
+                self._state.contexts[inp.service.name] = inp.service
             self._state.record(now, "incident.opened", "Incident opened.")
+        self._outbox: list[_Outgoing] = []
+        self._parent_resolved = False
         self._published = -1
+
+    # ---- main loop -------------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentResult:
-        while not self._quiet_period_over():
+        self._hello_peers()
+        while True:
+            while not self._finished():
+                self._publish()
+                await self._flush()
+                seen = self._state.revision
+                deadline = None if self._state.merged_into else self._state.quiet_deadline(self._quiet)
+                timeout = (
+                    None if deadline is None else max((deadline - workflow.now()).total_seconds(), 0.001)
+                )
+
+                def changed(seen: int = seen) -> bool:
+                    return self._state.revision != seen or bool(self._outbox) or self._parent_resolved
+
+                # On timeout the loop condition decides whether the quiet period is really over.
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(changed, timeout=timeout)
+            if self._state.merged_into is None:
+                self._state.resolve(workflow.now())
+            self._tell_absorbed()
             self._publish()
-            seen = self._state.revision
-
-            def changed(seen: int = seen) -> bool:
-                return self._state.revision != seen
-
-            deadline = self._state.quiet_deadline(self._quiet)
-            timeout = None if deadline is None else max((deadline - workflow.now()).total_seconds(), 0.001)
-            # On timeout the loop condition decides whether the quiet period is really over.
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(changed, timeout=timeout)
-        self._state.resolve(workflow.now())
-        self._publish()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._flush()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if self._state.status is IncidentStatus.RESOLVED and not self._outbox:
+                break  # else a late signal reopened it (or unmerged it): carry on
         return IncidentResult(
             incident_id=self._state.id,
             status=self._state.status,
             opened_at=self._state.opened_at,
             resolved_at=self._state.resolved_at,
             alert_count=self._state.alert_count,
+            merged_into=self._state.merged_into,
         )
+
+    def _finished(self) -> bool:
+        if self._outbox:
+            return False
+        if self._state.merged_into is not None:
+            return self._parent_resolved
+        deadline = self._state.quiet_deadline(self._quiet)
+        return deadline is not None and workflow.now() >= deadline
+
+    # ---- signals from the API ----------------------------------------------------------------
 
     @workflow.signal(name=ALERTS_SIGNAL)
     def alerts(self, batch: AlertBatch) -> None:
-        self._state.apply_alerts(batch, at=workflow.now())
+        if self._state.merged_into is not None:
+            self._send(self._state.merged_into, ALERTS_SIGNAL, batch, on_failure="forward_failed")
+            return
+        self._apply(lambda now: self._state.apply_alerts(batch, at=now))
 
     @workflow.signal(name=ANOMALIES_SIGNAL)
     def anomalies(self, batch: AnomalyBatch) -> None:
-        self._state.apply_anomalies(batch, at=workflow.now())
+        if self._state.merged_into is not None:
+            self._send(self._state.merged_into, ANOMALIES_SIGNAL, batch, on_failure="forward_failed")
+            return
+        self._apply(lambda now: self._state.apply_anomalies(batch, at=now))
 
     @workflow.query(name=STATE_QUERY)
     def state(self) -> IncidentState:
         return self._state
 
-    def _quiet_period_over(self) -> bool:
-        deadline = self._state.quiet_deadline(self._quiet)
-        return deadline is not None and workflow.now() >= deadline
+    def _apply(self, change: Callable[[datetime], bool]) -> None:
+        now = workflow.now()
+        was_quiet = self._state.quiet_since is not None or self._state.status is IncidentStatus.RESOLVED
+        if not change(now):
+            return
+        if self._state.status is IncidentStatus.RESOLVED and self._state.firing_count:
+            self._state.status, self._state.resolved_at = IncidentStatus.OPEN, None
+            self._state.record(
+                now, "incident.reopened", "A signal arrived as the incident was closing; reopened."
+            )
+        if was_quiet and self._state.quiet_since is None:
+            self._hello_peers()
+
+    # ---- signals from other incidents ----------------------------------------------------------
+
+    @workflow.signal(name=msg.HELLO)
+    def peer_hello(self, hello: msg.PeerHello) -> None:
+        if self._state.merged_into is not None:
+            self._send(self._state.merged_into, msg.HELLO, hello)  # our parent may absorb them
+            return
+        if (
+            self._ctx is None
+            or self._state.status is IncidentStatus.RESOLVED
+            or hello.incident_id == self._state.id
+        ):
+            return
+        active = self._state.last_fired_at
+        if active is None or abs(hello.active_since - active) > self._window:
+            return
+        if absorbs(self._ctx, hello.service):
+            self._send(
+                hello.incident_id, msg.ABSORB, msg.AbsorbRequest(into=self._state.id, service=self._ctx.name)
+            )
+        elif self._absorbed_by(hello.service):
+            self._merge_into(hello.incident_id)
+
+    @workflow.signal(name=msg.ABSORB)
+    def absorb_request(self, request: msg.AbsorbRequest) -> None:
+        if (
+            self._state.merged_into is None
+            and self._state.status is not IncidentStatus.RESOLVED
+            and self._absorbed_by(request.service)
+        ):
+            self._merge_into(request.into)
+
+    @workflow.signal(name=msg.MERGE_IN)
+    def merge_in(self, incoming: msg.MergeIn) -> None:
+        if self._state.merged_into is not None:
+            self._send(self._state.merged_into, msg.MERGE_IN, incoming, on_failure="forward_failed")
+            return
+        self._apply(lambda now: self._state.absorb(incoming.state, at=now))
+
+    @workflow.signal(name=msg.PARENT_RESOLVED)
+    def parent_resolved(self, note: msg.ParentResolved) -> None:
+        if self._state.merged_into == note.incident_id:
+            self._parent_resolved = True
+
+    # ---- the protocol's moves ----------------------------------------------------------------
+
+    def _absorbed_by(self, other: str) -> bool:
+        """Whether ``other``'s incident absorbs ours: the mirror of ``absorbs`` from our side."""
+        if self._ctx is None or other == self._ctx.name or other not in self._ctx.upstream:
+            return False
+        return other not in self._ctx.downstream or other < self._ctx.name
+
+    def _hello_peers(self) -> None:
+        if self._ctx is None or self._state.merged_into is not None or self._state.last_fired_at is None:
+            return
+        hello = msg.PeerHello(
+            incident_id=self._state.id, service=self._ctx.name, active_since=self._state.last_fired_at
+        )
+        for peer in self._ctx.neighbours:
+            self._send(service_incident_id(peer), msg.HELLO, hello)
+
+    def _merge_into(self, target: str) -> None:
+        snapshot = self._state.model_copy(deep=True)
+        self._state.mark_merged(target, at=workflow.now())
+        self._send(target, msg.MERGE_IN, msg.MergeIn(state=snapshot), on_failure="merge_failed")
+
+    def _tell_absorbed(self) -> None:
+        note = msg.ParentResolved(incident_id=self._state.id)
+        for child in self._state.absorbed:
+            self._send(child, msg.PARENT_RESOLVED, note)
+
+    def _send(self, target: str, signal: str, payload: BaseModel, *, on_failure: str | None = None) -> None:
+        self._outbox.append(_Outgoing(target, signal, payload, on_failure))
+
+    async def _flush(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            results = await asyncio.gather(
+                *(workflow.get_external_workflow_handle(m.target).signal(m.signal, m.payload) for m in batch),
+                return_exceptions=True,
+            )
+            for message, result in zip(batch, results, strict=True):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                if isinstance(result, BaseException):
+                    self._failed(message)
+
+    def _failed(self, message: _Outgoing) -> None:
+        """The target incident is closed (or never existed)."""
+        now = workflow.now()
+        if message.on_failure == "merge_failed" and self._state.merged_into == message.target:
+            # Nothing was handed over: stay as we were.
+            self._state.merged_into = None
+            self._state.status, self._state.resolved_at = IncidentStatus.OPEN, None
+            self._state.record(
+                now,
+                "incident.merge_failed",
+                f"{message.target} closed before it could take this incident; it stays on its own.",
+            )
+            self._state.revision += 1
+        elif message.on_failure == "forward_failed" and self._state.merged_into == message.target:
+            self._state.unmerge(at=now, reason=f"{message.target} has closed")
+            self._parent_resolved = False
+            # Deliver what could not be forwarded here instead: nothing accepted is dropped.
+            self._redeliver(message.payload, now)
+            self._hello_peers()
+        elif message.on_failure == "forward_failed":
+            # We already stand alone again (an earlier forward failed): take it here.
+            self._redeliver(message.payload, now)
+
+    def _redeliver(self, payload: BaseModel, now: datetime) -> None:
+        if isinstance(payload, AlertBatch):
+            self._state.apply_alerts(payload, at=now)
+        elif isinstance(payload, AnomalyBatch):
+            self._state.apply_anomalies(payload, at=now)
+        elif isinstance(payload, msg.MergeIn):
+            self._state.absorb(payload.state, at=now)
 
     def _publish(self) -> None:
-        """Mirror the state into search attributes, memo and UI details, once per revision."""
-        state = self._state
-        if state.revision == self._published:
-            return
-        self._published = state.revision
-        workflow.upsert_search_attributes(
-            [
-                sa.STATUS.value_set(state.status.value),
-                sa.PRIORITY.value_set(state.priority),
-                sa.IMPACT.value_set(state.impact),
-                sa.SERVICES.value_set(state.services),
-                sa.SEVERITY.value_set(state.severity),
-            ]
-        )
-        workflow.upsert_memo(
-            {
-                "title": state.title,
-                "alert_count": state.alert_count,
-                "opened_at": state.opened_at.isoformat(),
-                "acknowledged_at": state.acknowledged_at.isoformat() if state.acknowledged_at else None,
-                "resolved_at": state.resolved_at.isoformat() if state.resolved_at else None,
-            }
-        )
-        workflow.set_current_details(_details(state))
-
-
-def _details(state: IncidentState) -> str:
-    """Markdown shown in the Temporal UI's 'Current details' panel."""
-    lines = [
-        f"**{state.title}**",
-        "",
-        f"Status **{state.status.value}** · priority **{state.priority}** · impact {state.impact:.0f}/100 · "
-        f"severity {state.severity}",
-        f"Services: {', '.join(state.services) or 'unknown'} · alerts: {state.alert_count} "
-        f"({state.firing_count} firing)",
-        "",
-        "Latest events:",
-    ]
-    lines += [f"- {e.at:%Y-%m-%d %H:%M:%S}Z {e.message}" for e in state.timeline[-5:]]
-    return "\n".join(lines)
+        if self._state.revision != self._published:
+            self._published = self._state.revision
+            publish(self._state)

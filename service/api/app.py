@@ -11,6 +11,7 @@ from pydantic import BaseModel, RootModel
 
 from medic.alerts import AlertmanagerWebhook
 from medic.anomaly import AnomalySignal
+from medic.catalog import Catalog
 from service.api import incidents, webhooks
 from service.api.deps import Deps, get_deps
 from service.incidents import IncidentReader
@@ -47,6 +48,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 def create_app(
     settings: Settings,
     *,
+    catalog: Catalog,
     sink: IncidentSink,
     reader: IncidentReader,
     ready: Callable[[], Awaitable[bool]],
@@ -59,7 +61,12 @@ def create_app(
         description="Event-driven self-healing for Prometheus/Alertmanager on Kubernetes, built on Temporal.",
     )
     app.state.deps = Deps(
-        settings=settings, sink=sink, reader=reader, metrics=ApiMetrics(registry), ready=ready
+        settings=settings,
+        catalog=catalog,
+        sink=sink,
+        reader=reader,
+        metrics=ApiMetrics(registry),
+        ready=ready,
     )
     app.include_router(webhooks.router)
     app.include_router(incidents.router)

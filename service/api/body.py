@@ -6,6 +6,8 @@ from typing import Any, NoReturn, TypeVar
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
 
+from medic.yamldoc import field_path
+
 __all__ = ["PayloadError", "field_path", "load_json", "parse_model", "read_limited", "validation_detail"]
 
 M = TypeVar("M", bound=BaseModel)
@@ -32,13 +34,6 @@ async def read_limited(request: Request, limit: int) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
 
 
 def validation_detail(err: ValidationError, prefix: str = "") -> list[dict[str, str]]:

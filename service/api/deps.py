@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from medic.catalog import Catalog
 from service.incidents import IncidentReader
 from service.ingest import IncidentSink
 from service.metrics import ApiMetrics
@@ -16,6 +17,7 @@ __all__ = ["Deps", "get_deps"]
 @dataclass(frozen=True)
 class Deps:
     settings: Settings
+    catalog: Catalog
     sink: IncidentSink
     reader: IncidentReader
     metrics: ApiMetrics

@@ -4,8 +4,8 @@
 requests (which change nothing); 503 when Temporal cannot take it, so the sender retries.
 """
 
+import asyncio
 import time
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.anomaly import AnomalySignal
+from medic.assign import Assignment, assign_alerts, assign_anomalies
 from medic.incident import AlertBatch, AnomalyBatch
-from medic.keys import anomaly_incident_id, group_incident_id
 from service.api.auth import require_token
 from service.api.body import PayloadError, load_json, parse_model, read_limited
 from service.api.deps import Deps, get_deps
@@ -70,24 +70,32 @@ class _Observe:
         self._deps.metrics.webhook_latency.labels(self._route).observe(time.perf_counter() - self._start)
 
 
-async def _deliver_alertmanager(
-    deps: Deps, data: Any, received_at: datetime, prefix: str = ""
-) -> WebhookAccepted:
-    payload = parse_model(AlertmanagerWebhook, data, prefix)
-    alerts = normalise_webhook(payload, received_at=received_at)
-    incident_id = group_incident_id(
-        receiver=payload.receiver,
-        group_key=payload.groupKey,
-        group_labels=payload.groupLabels,
-        first_alertname=alerts[0].name,
-    )
-    batch = AlertBatch(alerts=alerts, received_at=received_at, truncated=payload.truncatedAlerts)
+async def _hand_over(
+    deps: Deps, assignments: list[Assignment], batches: list[AlertBatch | AnomalyBatch]
+) -> list[str]:
+    """Hand every incident its share, concurrently; all must be durable before we answer."""
     try:
-        delivered = await deps.sink.deliver_alerts(incident_id, batch)
+        results = await asyncio.gather(
+            *(
+                deps.sink.deliver(a.incident_id, a.service, b)
+                for a, b in zip(assignments, batches, strict=True)
+            )
+        )
     except TemporalUnavailable as err:
         raise _unavailable(deps, err) from err
+    return [a.incident_id for a, delivered in zip(assignments, results, strict=True) if delivered]
+
+
+async def _deliver_alertmanager(deps: Deps, data: Any, received_at: datetime) -> WebhookAccepted:
+    payload = parse_model(AlertmanagerWebhook, data)
+    alerts = normalise_webhook(payload, received_at=received_at)
+    assignments = assign_alerts(deps.catalog, payload, alerts)
+    batches: list[AlertBatch | AnomalyBatch] = [
+        a.alert_batch(received_at, payload.truncatedAlerts) for a in assignments
+    ]
+    incidents = await _hand_over(deps, assignments, batches)
     deps.metrics.alerts_accepted.labels(alerts[0].source).inc(len(alerts))
-    return WebhookAccepted(accepted=len(alerts), incidents=[incident_id] if delivered else [])
+    return WebhookAccepted(accepted=len(alerts), incidents=incidents)
 
 
 @router.post(
@@ -126,15 +134,7 @@ async def anomaly_webhook(request: Request, deps: Annotated[Deps, Depends(get_de
         signals = [
             parse_model(AnomalySignal, item, f"[{i}]." if multiple else "") for i, item in enumerate(items)
         ]
-        by_incident: dict[str, list[AnomalySignal]] = defaultdict(list)
-        for signal in signals:
-            by_incident[anomaly_incident_id(signal.service)].append(signal)
-        try:
-            for incident_id, group in by_incident.items():
-                await deps.sink.deliver_anomalies(
-                    incident_id, AnomalyBatch(signals=group, received_at=received_at)
-                )
-        except TemporalUnavailable as err:
-            raise _unavailable(deps, err) from err
+        assignments = assign_anomalies(deps.catalog, signals)
+        incidents = await _hand_over(deps, assignments, [a.anomaly_batch(received_at) for a in assignments])
         deps.metrics.alerts_accepted.labels("anomaly").inc(len(signals))
-        return WebhookAccepted(accepted=len(signals), incidents=list(by_incident))
+        return WebhookAccepted(accepted=len(signals), incidents=incidents)

@@ -88,7 +88,7 @@ def test_dev_fire_ctrl_c_and_restart(dev_env: dict[str, str]) -> None:
         assert "accepted 2 alert(s)" in fired.stdout
         incident_id = fired.stdout.split("into ")[1].split()[0]
         deadline = time.monotonic() + 30
-        while incident_id not in {i["id"] for i in httpx.get(f"{api}/incidents").json()}:
+        while incident_id not in {i["id"] for i in httpx.get(f"{api}/incidents", timeout=30).json()}:
             assert time.monotonic() < deadline, "incident never listed"
             time.sleep(0.3)
     finally:
@@ -102,9 +102,9 @@ def test_dev_fire_ctrl_c_and_restart(dev_env: dict[str, str]) -> None:
     # A second `medic dev` finds the first one's data, and the same token.
     proc = start_dev(dev_env)
     try:
-        incidents = httpx.get(f"{api}/incidents").json()
+        incidents = httpx.get(f"{api}/incidents", timeout=30).json()
         assert [i["status"] for i in incidents if i["id"] == incident_id] == ["open"]
-        detail = httpx.get(f"{api}/incidents/{incident_id}").json()
+        detail = httpx.get(f"{api}/incidents/{incident_id}", timeout=30).json()
         assert detail["alert_count"] == 2
         again = subprocess.run(
             [MEDIC, "fire"], env=dev_env, capture_output=True, text=True, timeout=60, check=False

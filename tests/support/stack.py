@@ -17,6 +17,7 @@ from service.devserver import DevServer
 from service.runner import run_until_stopped
 from service.settings import Settings
 from service.temporal import connect
+from tests.support.shop import SHOP_YAML
 
 __all__ = ["TOKEN", "MedicStack", "free_port", "medic_stack", "running_dev_server", "wait_until"]
 
@@ -79,11 +80,18 @@ class MedicStack:
 
 @contextlib.asynccontextmanager
 async def medic_stack(
-    *, quiet_seconds: float = 2.0, workdir: Path | None = None, api_host: str = "127.0.0.1"
+    *,
+    quiet_seconds: float = 2.0,
+    workdir: Path | None = None,
+    api_host: str = "127.0.0.1",
+    catalog_yaml: str = SHOP_YAML,
+    batch_window_ms: float = 5.0,
 ) -> AsyncIterator[MedicStack]:
-    """Dev server + worker + API, torn down on exit."""
+    """Dev server + worker + API with the given catalog, torn down on exit."""
     with tempfile.TemporaryDirectory(prefix="medic-test-") as tmp:
         data_dir = workdir or Path(tmp)
+        catalog = data_dir / "catalog.yaml"
+        catalog.write_text(catalog_yaml)
         async with running_dev_server(data_dir / "temporal.sqlite") as server:
             settings = Settings(
                 _env_file=None,
@@ -94,6 +102,8 @@ async def medic_stack(
                 data_dir=data_dir,
                 webhook_token=SecretStr(TOKEN),
                 resolve_quiet_seconds=quiet_seconds,
+                catalog=catalog,
+                ingest_batch_window_ms=batch_window_ms,
             )
             client = await connect(settings)
             stop = asyncio.Event()

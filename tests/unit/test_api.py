@@ -12,7 +12,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from medic.catalog import Catalog
 from medic.incident import AlertBatch, AnomalyBatch
+from medic.topology import ServiceContext
 from service.api import create_app
 from service.incidents import IncidentDetail, IncidentFilter, IncidentNotFound, IncidentSummary
 from service.ingest import TemporalUnavailable
@@ -29,16 +31,15 @@ class FakeSink:
         self.anomalies: list[tuple[str, AnomalyBatch]] = []
         self.down = False
 
-    async def deliver_alerts(self, incident_id: str, batch: AlertBatch) -> bool:
+    async def deliver(
+        self, incident_id: str, service: ServiceContext | None, batch: AlertBatch | AnomalyBatch
+    ) -> bool:
         if self.down:
             raise TemporalUnavailable("connection refused")
-        self.alerts.append((incident_id, batch))
-        return True
-
-    async def deliver_anomalies(self, incident_id: str, batch: AnomalyBatch) -> bool:
-        if self.down:
-            raise TemporalUnavailable("connection refused")
-        self.anomalies.append((incident_id, batch))
+        if isinstance(batch, AlertBatch):
+            self.alerts.append((incident_id, batch))
+        else:
+            self.anomalies.append((incident_id, batch))
         return True
 
 
@@ -61,7 +62,7 @@ async def http(sink: FakeSink) -> AsyncIterator[httpx.AsyncClient]:
         return not sink.down
 
     settings = Settings(_env_file=None, webhook_token=SecretStr(TOKEN), max_body_bytes=64 * 1024)
-    app = create_app(settings, sink=sink, reader=FakeReader(), ready=ready)
+    app = create_app(settings, catalog=Catalog(), sink=sink, reader=FakeReader(), ready=ready)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://medic") as client:
         yield client

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from medic.alerts import Alert, AlertStatus
 from medic.anomaly import AnomalySignal
 from medic.incident import AlertBatch, AnomalyBatch, IncidentState
+from tests.support.shop import ctx
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 QUIET = timedelta(minutes=5)
@@ -28,11 +29,13 @@ def alert(
         status=status,
         labels={"alertname": name, "severity": severity, "service": service},
         starts_at=starts,
+        service=service,
     )
 
 
 def batch(*alerts: Alert, at: datetime = T0) -> AlertBatch:
-    return AlertBatch(alerts=list(alerts), received_at=at)
+    services = sorted({a.service for a in alerts if a.service})
+    return AlertBatch(alerts=list(alerts), received_at=at, contexts=[ctx(s) for s in services])
 
 
 def new_state() -> IncidentState:
@@ -49,7 +52,16 @@ def test_first_firing_alert_sets_summary_fields() -> None:
     assert state.firing_count == 1
     assert (state.severity, state.priority, state.services) == ("critical", "P2", ["checkout"])
     assert state.title == "HighLatency on checkout"
-    assert kinds(state) == ["alert.firing"]
+    assert kinds(state) == ["alert.firing", "incident.scored"]
+    assert state.impact_detail is not None
+    assert {f.name for f in state.impact_detail.factors} == {
+        "severity",
+        "tier",
+        "business",
+        "blast_radius",
+        "slo_burn",
+        "alert_count",
+    }
     assert state.quiet_deadline(QUIET) is None
 
 
@@ -104,7 +116,7 @@ def test_severity_follows_firing_alerts() -> None:
     state.apply_alerts(batch(alert("A", severity="critical"), alert("B", severity="warning")), at=T0)
     assert state.priority == "P2"
     state.apply_alerts(batch(alert("A", severity="critical", status=AlertStatus.RESOLVED)), at=T0)
-    assert (state.severity, state.priority) == ("warning", "P4")
+    assert (state.severity, state.priority) == ("warning", "P3")
     assert state.title == "A on checkout (+1 more)"
 
 
@@ -142,7 +154,7 @@ def test_anomaly_keeps_incident_active_until_its_window_ends() -> None:
     later = end + timedelta(minutes=5)
     assert state.apply_anomalies(AnomalyBatch(signals=[anomaly(later)], received_at=T0), at=T0)
     assert state.quiet_deadline(QUIET) == later + QUIET
-    assert kinds(state) == ["anomaly.detected", "anomaly.extended"]
+    assert [k for k in kinds(state) if k.startswith("anomaly")] == ["anomaly.detected", "anomaly.extended"]
 
 
 # ---- invariants ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from temporalio.worker import Worker
 
 from medic.alerts import Alert, AlertStatus
 from medic.incident import AlertBatch, IncidentState, IncidentStatus
+from tests.support.shop import ctx
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentResult, IncidentWorkflow
 
 QUIET = 300.0
@@ -21,8 +22,14 @@ def batch(status: AlertStatus, *, starts: datetime = STARTS, name: str = "HighLa
         status=status,
         labels={"alertname": name, "service": "checkout", "severity": "critical"},
         starts_at=starts,
+        service="checkout",
     )
-    return AlertBatch(alerts=[alert], received_at=STARTS)
+    return AlertBatch(alerts=[alert], received_at=STARTS, contexts=[ctx("checkout")])
+
+
+def story(state: IncidentState) -> list[str]:
+    """The timeline's kinds without the score bookkeeping."""
+    return [e.kind for e in state.timeline if e.kind != "incident.scored"]
 
 
 async def start(
@@ -65,7 +72,7 @@ async def test_resolves_after_quiet_period(env: WorkflowEnvironment, worker: Wor
         <= elapsed
         < timedelta(seconds=QUIET) + timedelta(minutes=2)
     )
-    kinds = [e.kind for e in (await state_of(handle)).timeline]
+    kinds = story(await state_of(handle))
     assert kinds == [
         "incident.opened",
         "alert.firing",
@@ -96,7 +103,7 @@ async def test_duplicate_signals_change_nothing(env: WorkflowEnvironment, worker
     for _ in range(5):
         await handle.signal(IncidentWorkflow.alerts, batch(AlertStatus.FIRING))
     state = await state_of(handle)
-    assert [e.kind for e in state.timeline] == ["incident.opened", "alert.firing"]
+    assert story(state) == ["incident.opened", "alert.firing"]
     assert state.alerts["fp-HighLatency"].deliveries == 6
     # A stale 'firing' after the 'resolved' of the same episode does not reopen it either.
     await handle.signal(IncidentWorkflow.alerts, batch(AlertStatus.RESOLVED))

@@ -1,0 +1,163 @@
+"""The service catalog: who owns what, what calls what, and what it is worth.
+
+Loaded from YAML (MEDIC_CATALOG), validated with line-numbered errors before anything runs.
+Correlation uses the call graph, impact scoring the tiers and business weights, routing
+the targets.
+"""
+
+from collections import deque
+from enum import StrEnum
+from functools import cached_property
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_model, locate
+
+__all__ = ["Business", "Catalog", "Criticality", "Routing", "Service", "Slo", "load_catalog"]
+
+_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+class Criticality(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Business(BaseModel):
+    """What a minute of this service being down costs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    revenue_per_minute: float = Field(default=0.0, ge=0, description="revenue at risk per minute of outage")
+    users_per_minute: float = Field(default=0.0, ge=0, description="users affected per minute of outage")
+    criticality: Criticality = Criticality.MEDIUM
+
+
+class Slo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    availability: float | None = Field(default=None, gt=0, lt=100, description="target, percent (e.g. 99.9)")
+    latency_p99_ms: float | None = Field(default=None, gt=0)
+    # The burn rate that means "page now" (Google SRE workbook: 14.4 for a 1h/5m window on a 30-day SLO).
+    page_burn_rate: float = Field(default=14.4, gt=0)
+
+
+class Routing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slack_channel: str | None = Field(default=None, pattern=r"^[#@]?[a-z0-9._-]{1,80}$")
+    pagerduty: str | None = Field(default=None, description="routing-key name, resolved from secrets")
+    jira_project: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]{1,9}$")
+
+
+class Service(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=_NAME)
+    team: str = Field(min_length=1, max_length=80)
+    tier: int = Field(default=3, ge=1, le=4, description="1 = most critical")
+    description: str = ""
+    calls: list[str] = Field(default_factory=list, description="services this one depends on")
+    aliases: list[str] = Field(default_factory=list, description="other label values that mean this service")
+    business: Business = Field(default_factory=Business)
+    slo: Slo = Field(default_factory=Slo)
+    routing: Routing = Field(default_factory=Routing)
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    services: list[Service] = Field(default_factory=list)
+
+    # ---- lookups -----------------------------------------------------------------------------
+
+    @cached_property
+    def by_name(self) -> dict[str, Service]:
+        return {s.name: s for s in self.services}
+
+    @cached_property
+    def _alias(self) -> dict[str, str]:
+        table = {alias: s.name for s in self.services for alias in s.aliases}
+        table.update({s.name: s.name for s in self.services})
+        return table
+
+    def resolve(self, value: str | None) -> str | None:
+        """The catalog name for a label value (a name or an alias), or None."""
+        return self._alias.get(value) if value else None
+
+    @cached_property
+    def dependents_of(self) -> dict[str, set[str]]:
+        reverse: dict[str, set[str]] = {s.name: set() for s in self.services}
+        for service in self.services:
+            for callee in service.calls:
+                reverse.setdefault(callee, set()).add(service.name)
+        return reverse
+
+    def _walk(self, start: str, edges: dict[str, set[str]], depth: int | None) -> dict[str, int]:
+        seen: dict[str, int] = {}
+        queue = deque([(start, 0)])
+        while queue:
+            node, hops = queue.popleft()
+            if depth is not None and hops >= depth:
+                continue
+            for nxt in sorted(edges.get(node, ())):
+                if nxt != start and nxt not in seen:
+                    seen[nxt] = hops + 1
+                    queue.append((nxt, hops + 1))
+        return seen
+
+    def upstream(self, name: str, depth: int | None = None) -> dict[str, int]:
+        """Services ``name`` depends on, transitively, with their distance in hops."""
+        calls = {s.name: set(s.calls) for s in self.services}
+        return self._walk(name, calls, depth)
+
+    def downstream(self, name: str, depth: int | None = None) -> dict[str, int]:
+        """Services that depend on ``name``, transitively (its blast radius), with distances."""
+        return self._walk(name, self.dependents_of, depth)
+
+    # ---- validation beyond the schema ---------------------------------------------------------
+
+    def problems(self, root: yaml.Node | None, source: str) -> list[ConfigProblem]:
+        out: list[ConfigProblem] = []
+        seen: dict[str, int] = {}
+        for i, service in enumerate(self.services):
+            for label, names in (("name", [service.name]), ("aliases", service.aliases)):
+                for j, name in enumerate(names):
+                    loc: tuple[int | str, ...] = ("services", i, label) + ((j,) if label == "aliases" else ())
+                    if name in seen:
+                        out.append(
+                            ConfigProblem(
+                                source,
+                                locate(root, loc),
+                                field_path(loc),
+                                f"{name!r} is already used by services[{seen[name]}]",
+                            )
+                        )
+                    seen[name] = i
+            for j, callee in enumerate(service.calls):
+                loc = ("services", i, "calls", j)
+                if callee == service.name:
+                    out.append(
+                        ConfigProblem(
+                            source, locate(root, loc), field_path(loc), "a service cannot call itself"
+                        )
+                    )
+                elif callee not in {s.name for s in self.services}:
+                    out.append(
+                        ConfigProblem(
+                            source, locate(root, loc), field_path(loc), f"unknown service {callee!r}"
+                        )
+                    )
+        return out
+
+
+def load_catalog(text: str, *, source: str = "catalog.yaml") -> Catalog:
+    """Parse, validate and cross-check a catalog; :class:`ConfigError` lists every problem."""
+    catalog, root = load_yaml_model(text, Catalog, source=source)
+    problems = catalog.problems(root, source)
+    if problems:
+        raise ConfigError(problems)
+    return catalog

@@ -1,0 +1,101 @@
+"""Correlation rules: which service in an incident is the likely root cause, which incident
+absorbs which, and when an alert is flapping. Pure functions over the incident's facts."""
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from medic.severity import SEVERITY_RANK, canonical_severity
+from medic.topology import ServiceContext, absorbs
+
+__all__ = [
+    "FLAP_EPISODES",
+    "FLAP_WINDOW",
+    "RootCauseCandidate",
+    "ServiceObservation",
+    "is_flapping",
+    "rank_root_causes",
+    "should_join",
+]
+
+# An alert that starts firing this many times within the window is flapping.
+FLAP_EPISODES = 3
+FLAP_WINDOW = timedelta(minutes=15)
+
+
+class ServiceObservation(BaseModel):
+    """What an incident saw of one service."""
+
+    context: ServiceContext
+    first_seen: datetime
+    severity: str
+
+
+class RootCauseCandidate(BaseModel):
+    service: str
+    rank: int
+    reasons: list[str]
+
+
+def rank_root_causes(observed: dict[str, ServiceObservation]) -> list[RootCauseCandidate]:
+    """Rank services by how likely each is the cause: a failing service none of whose own
+    dependencies fail, on which many failing services depend, seen first and most severe."""
+
+    def facts(name: str) -> tuple[list[str], list[str]]:
+        ctx = observed[name].context
+        others = [o for o in observed if o != name]
+        return [o for o in others if o in ctx.upstream], [o for o in others if o in ctx.downstream]
+
+    def key(name: str) -> tuple[bool, int, datetime, int, str]:
+        failing_deps, failing_dependents = facts(name)
+        obs = observed[name]
+        return (
+            bool(failing_deps),
+            -len(failing_dependents),
+            obs.first_seen,
+            -SEVERITY_RANK[canonical_severity(obs.severity)],
+            name,
+        )
+
+    ranked: list[RootCauseCandidate] = []
+    for rank, name in enumerate(sorted(observed, key=key), start=1):
+        failing_deps, failing_dependents = facts(name)
+        obs = observed[name]
+        reasons = []
+        if failing_dependents:
+            reasons.append(
+                f"{len(failing_dependents)} failing service(s) depend on it: "
+                f"{', '.join(sorted(failing_dependents))}"
+            )
+        reasons.append(
+            f"its failing dependencies: {', '.join(sorted(failing_deps))}"
+            if failing_deps
+            else "none of its dependencies is failing"
+        )
+        reasons.append(
+            f"first signal at {obs.first_seen:%H:%M:%S}Z, severity {canonical_severity(obs.severity)}"
+        )
+        if not obs.context.in_catalog:
+            reasons.append("not in the service catalog: topology unknown")
+        ranked.append(RootCauseCandidate(service=name, rank=rank, reasons=reasons))
+    return ranked
+
+
+def should_join(
+    *,
+    mine: ServiceContext,
+    other: str,
+    my_active_since: datetime | None,
+    their_opened_at: datetime,
+    window: timedelta,
+) -> bool:
+    """Whether the incident on ``other`` should be folded into mine: I absorb it by topology,
+    I am firing, and the two started within the correlation window of each other."""
+    if my_active_since is None or not absorbs(mine, other):
+        return False
+    return abs(their_opened_at - my_active_since) <= window
+
+
+def is_flapping(episode_starts: list[datetime], now: datetime) -> bool:
+    recent = [t for t in episode_starts if now - t <= FLAP_WINDOW]
+    return len(recent) >= FLAP_EPISODES

@@ -1,0 +1,61 @@
+"""What an incident knows about its services: a slice of the catalog, fixed when the incident
+starts so the workflow stays deterministic however the catalog file changes later."""
+
+from pydantic import BaseModel, Field
+
+from medic.catalog import Business, Catalog, Routing, Slo
+
+__all__ = ["NEIGHBOUR_DEPTH", "ServiceContext", "absorbs", "context_for"]
+
+# How many hops of the call graph correlation looks across. Three covers
+# frontend -> gateway -> service -> database, the usual shape of a cascade.
+NEIGHBOUR_DEPTH = 3
+
+
+class ServiceContext(BaseModel):
+    name: str
+    in_catalog: bool = True
+    team: str | None = None
+    tier: int | None = None
+    business: Business = Field(default_factory=Business)
+    slo: Slo = Field(default_factory=Slo)
+    routing: Routing = Field(default_factory=Routing)
+    upstream: dict[str, int] = Field(
+        default_factory=dict, description="dependencies within the depth, with hops"
+    )
+    downstream: dict[str, int] = Field(
+        default_factory=dict, description="dependents within the depth, with hops"
+    )
+    blast_radius: int = Field(default=0, description="all transitive dependents")
+    catalog_size: int = 0
+
+    @property
+    def neighbours(self) -> list[str]:
+        return sorted(set(self.upstream) | set(self.downstream))
+
+
+def context_for(catalog: Catalog, name: str) -> ServiceContext:
+    service = catalog.by_name.get(name)
+    if service is None:
+        return ServiceContext(name=name, in_catalog=False, catalog_size=len(catalog.services))
+    return ServiceContext(
+        name=name,
+        team=service.team,
+        tier=service.tier,
+        business=service.business,
+        slo=service.slo,
+        routing=service.routing,
+        upstream=catalog.upstream(name, NEIGHBOUR_DEPTH),
+        downstream=catalog.downstream(name, NEIGHBOUR_DEPTH),
+        blast_radius=len(catalog.downstream(name)),
+        catalog_size=len(catalog.services),
+    )
+
+
+def absorbs(ctx: ServiceContext, other: str) -> bool:
+    """Whether an incident on ``ctx.name`` absorbs one on ``other``: it does when ``other``
+    depends on it. In a dependency cycle the smaller name absorbs, so both sides of any pair
+    reach the same answer from their own context."""
+    if other == ctx.name or other not in ctx.downstream:
+        return False
+    return other not in ctx.upstream or ctx.name < other

@@ -1,0 +1,37 @@
+"""Reading the configuration files (catalog; later routing policy and runbooks) from disk.
+
+Parsing and validation are pure (``medic``); this module only finds and reads the files.
+"""
+
+import logging
+from pathlib import Path
+
+from medic.catalog import Catalog, load_catalog
+from medic.yamldoc import ConfigError, ConfigProblem
+from service.settings import Settings
+
+__all__ = ["check_all", "load_catalog_file"]
+
+log = logging.getLogger(__name__)
+
+
+def load_catalog_file(path: Path, *, required: bool = False) -> Catalog:
+    """The catalog at ``path``; an empty one (with a warning) when it does not exist, unless required."""
+    if not path.exists():
+        if required:
+            raise ConfigError([ConfigProblem(str(path), 1, "", "file not found (MEDIC_CATALOG)")])
+        log.warning("no service catalog at %s: correlation falls back to Alertmanager groups", path)
+        return Catalog()
+    return load_catalog(path.read_text(), source=str(path))
+
+
+def check_all(settings: Settings) -> tuple[list[str], list[ConfigProblem]]:
+    """Validate every configuration file; returns what was checked and every problem found."""
+    checked: list[str] = []
+    problems: list[ConfigProblem] = []
+    try:
+        catalog = load_catalog_file(settings.catalog, required=True)
+        checked.append(f"{settings.catalog}: {len(catalog.services)} services")
+    except ConfigError as err:
+        problems += err.problems
+    return checked, problems

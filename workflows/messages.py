@@ -1,0 +1,52 @@
+"""Signals incidents send each other to correlate: a small, idempotent protocol.
+
+* ``peer_hello``: "an incident on my service is active" - sent to the incidents of the
+  services within the correlation depth when an incident opens or reopens.
+* ``absorb_request``: "you depend on me and we fail together: merge into me".
+* ``merge_in``: the whole state of an incident handed to the one that absorbs it.
+* ``parent_resolved``: the absorbing incident resolved; its merged ones may close.
+
+Merges always go toward the upstream service (``medic.topology.absorbs``), so both sides of
+a pair agree whoever speaks first, and repeating any message changes nothing.
+"""
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from medic.incident import IncidentState
+
+__all__ = [
+    "ABSORB",
+    "HELLO",
+    "MERGE_IN",
+    "PARENT_RESOLVED",
+    "AbsorbRequest",
+    "MergeIn",
+    "ParentResolved",
+    "PeerHello",
+]
+
+HELLO = "peer_hello"
+ABSORB = "absorb_request"
+MERGE_IN = "merge_in"
+PARENT_RESOLVED = "parent_resolved"
+
+
+class PeerHello(BaseModel):
+    incident_id: str
+    service: str
+    active_since: datetime
+
+
+class AbsorbRequest(BaseModel):
+    into: str
+    service: str
+
+
+class MergeIn(BaseModel):
+    state: IncidentState
+
+
+class ParentResolved(BaseModel):
+    incident_id: str

@@ -1,0 +1,58 @@
+"""Mirroring an incident into Temporal visibility: search attributes, memo, UI details.
+
+Called from workflow code only (it issues workflow commands), once per state revision.
+"""
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from medic.incident import IncidentState
+    from workflows import search_attributes as sa
+
+__all__ = ["details_markdown", "publish"]
+
+
+def publish(state: IncidentState) -> None:
+    workflow.upsert_search_attributes(
+        [
+            sa.STATUS.value_set(state.status.value),
+            sa.PRIORITY.value_set(state.priority),
+            sa.IMPACT.value_set(state.impact),
+            sa.SERVICES.value_set(state.services),
+            sa.SEVERITY.value_set(state.severity),
+        ]
+    )
+    workflow.upsert_memo(
+        {
+            "title": state.title,
+            "alert_count": state.alert_count,
+            "opened_at": state.opened_at.isoformat(),
+            "acknowledged_at": state.acknowledged_at.isoformat() if state.acknowledged_at else None,
+            "resolved_at": state.resolved_at.isoformat() if state.resolved_at else None,
+            "merged_into": state.merged_into,
+        }
+    )
+    workflow.set_current_details(details_markdown(state))
+
+
+def details_markdown(state: IncidentState) -> str:
+    """Markdown shown in the Temporal UI's 'Current details' panel."""
+    lines = [f"**{state.title}**", ""]
+    if state.merged_into:
+        lines += [f"Merged into **{state.merged_into}**, which shares its cause.", ""]
+    lines += [
+        f"Status **{state.status.value}** · priority **{state.priority}** · impact {state.impact:.0f}/100 · "
+        f"severity {state.severity}",
+        f"Services: {', '.join(state.services) or 'unknown'} · alerts: {state.alert_count} "
+        f"({state.firing_count} firing)",
+    ]
+    if state.impact_detail is not None:
+        lines.append(f"Why: {state.impact_detail.explain()}")
+    if state.root_causes:
+        top = state.root_causes[0]
+        lines.append(f"Likely root cause: **{top.service}** ({'; '.join(top.reasons)})")
+    if state.absorbed:
+        lines.append(f"Merged in: {', '.join(state.absorbed)}")
+    lines += ["", "Latest events:"]
+    lines += [f"- {e.at:%Y-%m-%d %H:%M:%S}Z {e.message}" for e in state.timeline[-5:]]
+    return "\n".join(lines)
