@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Root installs Debian packages directly; anyone else goes through sudo.
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: run test lint typecheck importlint unit system-deps bench clean
+.PHONY: run test lint typecheck importlint unit system-deps bench clean schemas
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +51,7 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .medic .pytest_cache .mypy_cache .ruff_cache
+
+## make schemas: regenerate docs/schemas/ from the pydantic models.
+schemas: $(VENV)/.installed-dev
+	$(BIN)/python -m service.schemas docs/schemas

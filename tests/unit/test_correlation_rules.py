@@ -1,0 +1,144 @@
+"""Correlation rules and impact factors, with invariants checked over random topologies."""
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from medic.alerts import Alert, AlertStatus
+from medic.catalog import Catalog, Service
+from medic.correlation import FLAP_EPISODES, ServiceObservation, rank_root_causes, should_join
+from medic.impact import WEIGHTS, priority_for_score, score_impact
+from medic.incident import AlertBatch, IncidentState
+from medic.topology import ServiceContext, absorbs, context_for
+from tests.support.shop import ctx
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def observed(**first_seen_minutes: int) -> dict[str, ServiceObservation]:
+    return {
+        name: ServiceObservation(context=ctx(name), first_seen=T0 + timedelta(minutes=m), severity="critical")
+        for name, m in first_seen_minutes.items()
+    }
+
+
+def test_root_cause_is_the_failing_dependency_even_when_seen_last() -> None:
+    ranked = rank_root_causes(observed(frontend=0, checkout=1, **{"orders-db": 2}))
+    assert [c.service for c in ranked] == ["orders-db", "checkout", "frontend"]
+    assert ranked[0].reasons[0] == "2 failing service(s) depend on it: checkout, frontend"
+
+
+def test_first_seen_breaks_ties_between_unrelated_services() -> None:
+    ranked = rank_root_causes(observed(search=3, frontend=1))
+    assert [c.service for c in ranked] == ["frontend", "search"]
+
+
+def test_absorbs_goes_upstream() -> None:
+    assert absorbs(ctx("orders-db"), "checkout")
+    assert absorbs(ctx("orders-db"), "frontend")  # two hops
+    assert not absorbs(ctx("checkout"), "orders-db")
+    assert not absorbs(ctx("search"), "checkout")
+    assert not absorbs(ctx("checkout"), "checkout")
+
+
+def test_should_join_respects_the_window() -> None:
+    window = timedelta(minutes=15)
+    db = ctx("orders-db")
+    assert should_join(mine=db, other="checkout", my_active_since=T0, their_opened_at=T0 + timedelta(minutes=14),
+                       window=window)
+    assert not should_join(mine=db, other="checkout", my_active_since=T0,
+                           their_opened_at=T0 + timedelta(minutes=16), window=window)
+    assert not should_join(mine=db, other="checkout", my_active_since=None, their_opened_at=T0, window=window)
+
+
+def test_flapping_alert_is_suppressed_with_a_timeline_entry() -> None:
+    state = IncidentState(id="incident-checkout", opened_at=T0)
+    for i in range(FLAP_EPISODES + 2):
+        start = T0 + timedelta(minutes=2 * i)
+        for status in (AlertStatus.FIRING, AlertStatus.RESOLVED):
+            alert = Alert(fingerprint="f", status=status, labels={"alertname": "Flappy", "service": "checkout"},
+                          starts_at=start, service="checkout")
+            state.apply_alerts(AlertBatch(alerts=[alert], received_at=start), at=start)
+    kinds = [e.kind for e in state.timeline]
+    assert kinds.count("alert.flapping") == 1
+    # Before it was flagged every change is on the timeline; after, none.
+    assert kinds.count("alert.firing") == FLAP_EPISODES - 1
+    assert state.alerts["f"].flapping
+
+
+def test_impact_factors_add_up_and_explain() -> None:
+    impact = score_impact(severity="critical", services=[ctx("checkout"), ctx("orders-db")], root=ctx("orders-db"),
+                          alert_count=40, slo_burn={"checkout": 28.8})
+    assert sum(WEIGHTS.values()) == 100
+    assert abs(sum(f.points for f in impact.factors) - impact.score) < 0.1
+    by_name = {f.name: f for f in impact.factors}
+    assert by_name["slo_burn"].value == 1.0 and "28.8x" in by_name["slo_burn"].detail
+    assert by_name["tier"].detail == "checkout is tier 1"
+    assert by_name["blast_radius"].detail == "3 of 4 services depend on orders-db"
+    assert impact.priority == "P1"
+    assert impact.explain().startswith("P1 (impact")
+
+
+def test_unknown_service_scores_low_but_not_zero() -> None:
+    stranger = ServiceContext(name="legacy", in_catalog=False)
+    impact = score_impact(severity="warning", services=[stranger], root=None, alert_count=1, slo_burn={})
+    assert 0 < impact.score < 35
+    assert impact.priority in {"P4", "P5"}
+
+
+@given(st.floats(min_value=0, max_value=100))
+def test_priority_is_monotonic(score: float) -> None:
+    order = ["P5", "P4", "P3", "P2", "P1"]
+    assert order.index(priority_for_score(min(score + 10, 100))) >= order.index(priority_for_score(score))
+
+
+@st.composite
+def catalogs(draw: st.DrawFn) -> Catalog:
+    names = [f"s{i}" for i in range(draw(st.integers(min_value=2, max_value=8)))]
+    services = []
+    for name in names:
+        calls = draw(st.lists(st.sampled_from(names), max_size=3, unique=True))
+        services.append(Service(name=name, team="t", calls=[c for c in calls if c != name]))
+    return Catalog(services=services)
+
+
+@settings(max_examples=200, deadline=None)
+@given(catalogs(), st.data())
+def test_absorption_is_antisymmetric_and_agreed_by_both_sides(catalog: Catalog, data: st.DataObject) -> None:
+    """Whoever speaks first, both incidents of a pair reach the same verdict, and never both ways."""
+    a, b = data.draw(st.sampled_from(catalog.services)).name, data.draw(st.sampled_from(catalog.services)).name
+    ca, cb = context_for(catalog, a), context_for(catalog, b)
+    assert not (absorbs(ca, b) and absorbs(cb, a))
+    # b's own view of "a absorbs me" (the workflow's _absorbed_by) equals a's view.
+    b_thinks = a != b and a in cb.upstream and (a not in cb.downstream or a < b)
+    assert b_thinks == absorbs(ca, b)
+
+
+@settings(max_examples=200, deadline=None)
+@given(catalogs(), st.data())
+def test_merging_always_ends_at_one_root_whatever_the_order(catalog: Catalog, data: st.DataObject) -> None:
+    """Follow 'absorbed by' from any failing service, in any order: the walk always ends (no cycle, even in
+    a cyclic call graph) at a root no other failing service absorbs."""
+    failing = data.draw(st.lists(st.sampled_from([s.name for s in catalog.services]), min_size=1, unique=True))
+    contexts = {n: context_for(catalog, n) for n in failing}
+
+    def root(name: str, order: list[str]) -> str:
+        seen = {name}
+        current = name
+        while True:
+            parents = [p for p in order if absorbs(contexts[p], current)]
+            if not parents:
+                return current
+            current = parents[0]
+            if current in seen:
+                raise AssertionError(f"absorption cycle through {current}")
+            seen.add(current)
+
+    shuffled = data.draw(st.permutations(failing))
+    groups = {n: root(n, failing) for n in failing}
+    regrouped = {n: root(n, list(shuffled)) for n in failing}
+    # The root may differ with the order only when a service has two unrelated failing dependencies (it
+    # joins whichever claims it first); a root is never absorbed by anyone, in either order.
+    for r in set(groups.values()) | set(regrouped.values()):
+        assert not any(absorbs(contexts[p], r) for p in failing)
