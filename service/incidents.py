@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecution
 from temporalio.service import RPCError, RPCStatusCode
 
+from medic.correlation import RootCauseCandidate
+from medic.impact import Impact
 from medic.incident import AlertRecord, AnomalyRecord, IncidentState
 from medic.timeline import TimelineEntry
 from service.settings import Settings
@@ -43,6 +45,12 @@ class IncidentSummary(BaseModel):
 
 class IncidentDetail(IncidentSummary):
     severity: str
+    impact_explanation: Impact | None = Field(
+        default=None, description="the factors behind impact and priority"
+    )
+    root_causes: list[RootCauseCandidate] = Field(default_factory=list, description="most likely first")
+    merged_into: str | None = Field(default=None, description="set when this incident folded into another")
+    absorbed: list[str] = Field(default_factory=list, description="incidents folded into this one")
     alerts: list[AlertRecord]
     anomalies: list[AnomalyRecord]
     actions: list[dict[str, Any]] = Field(default_factory=list)
@@ -90,6 +98,10 @@ def detail_from_state(state: IncidentState) -> IncidentDetail:
         resolved_at=state.resolved_at,
         alert_count=state.alert_count,
         severity=state.severity,
+        impact_explanation=state.impact_detail,
+        root_causes=state.root_causes,
+        merged_into=state.merged_into,
+        absorbed=state.absorbed,
         alerts=sorted(state.alerts.values(), key=lambda a: a.first_seen_at),
         anomalies=list(state.anomalies.values()),
         timeline=state.timeline,

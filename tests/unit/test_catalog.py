@@ -52,10 +52,7 @@ def test_schema_errors_point_at_their_lines() -> None:
 
 
 def test_duplicates_and_self_calls_are_errors() -> None:
-    text = (
-        "services:\n  - name: a\n    team: t\n    calls: [a]\n"
-        "  - name: b\n    team: t\n    aliases: [a]\n"
-    )
+    text = "services:\n  - name: a\n    team: t\n    calls: [a]\n  - name: b\n    team: t\n    aliases: [a]\n"
     found = problems(text)
     assert "cat.yaml:4: services[0].calls[0]: a service cannot call itself" in found
     assert "cat.yaml:7: services[1].aliases[0]: 'a' is already used by services[0]" in found
@@ -70,19 +67,36 @@ def test_medic_check_cli(tmp_path: Path) -> None:
     medic = str(Path(sys.executable).parent / "medic")
     good = tmp_path / "good.yaml"
     good.write_text(SHOP_YAML)
-    ok = subprocess.run([medic, "check"], env={"MEDIC_CATALOG": str(good), "PATH": "/usr/bin:/bin"},
-                        capture_output=True, text=True, timeout=60, check=False)
+    ok = subprocess.run(
+        [medic, "check"],
+        env={"MEDIC_CATALOG": str(good), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "5 services" in ok.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("services:\n  - name: a\n    team: t\n    calls: [ghost]\n")
-    failed = subprocess.run([medic, "check"], env={"MEDIC_CATALOG": str(bad), "PATH": "/usr/bin:/bin"},
-                            capture_output=True, text=True, timeout=60, check=False)
+    failed = subprocess.run(
+        [medic, "check"],
+        env={"MEDIC_CATALOG": str(bad), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert failed.returncode == 1
     assert f"{bad}:4: services[0].calls[0]: unknown service 'ghost'" in failed.stderr
-    missing = subprocess.run([medic, "check"], env={"MEDIC_CATALOG": str(tmp_path / "none.yaml"),
-                                                    "PATH": "/usr/bin:/bin"},
-                             capture_output=True, text=True, timeout=60, check=False)
+    missing = subprocess.run(
+        [medic, "check"],
+        env={"MEDIC_CATALOG": str(tmp_path / "none.yaml"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert missing.returncode == 1 and "file not found" in missing.stderr
 
 

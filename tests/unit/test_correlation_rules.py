@@ -45,10 +45,20 @@ def test_absorbs_goes_upstream() -> None:
 def test_should_join_respects_the_window() -> None:
     window = timedelta(minutes=15)
     db = ctx("orders-db")
-    assert should_join(mine=db, other="checkout", my_active_since=T0, their_opened_at=T0 + timedelta(minutes=14),
-                       window=window)
-    assert not should_join(mine=db, other="checkout", my_active_since=T0,
-                           their_opened_at=T0 + timedelta(minutes=16), window=window)
+    assert should_join(
+        mine=db,
+        other="checkout",
+        my_active_since=T0,
+        their_opened_at=T0 + timedelta(minutes=14),
+        window=window,
+    )
+    assert not should_join(
+        mine=db,
+        other="checkout",
+        my_active_since=T0,
+        their_opened_at=T0 + timedelta(minutes=16),
+        window=window,
+    )
     assert not should_join(mine=db, other="checkout", my_active_since=None, their_opened_at=T0, window=window)
 
 
@@ -57,8 +67,13 @@ def test_flapping_alert_is_suppressed_with_a_timeline_entry() -> None:
     for i in range(FLAP_EPISODES + 2):
         start = T0 + timedelta(minutes=2 * i)
         for status in (AlertStatus.FIRING, AlertStatus.RESOLVED):
-            alert = Alert(fingerprint="f", status=status, labels={"alertname": "Flappy", "service": "checkout"},
-                          starts_at=start, service="checkout")
+            alert = Alert(
+                fingerprint="f",
+                status=status,
+                labels={"alertname": "Flappy", "service": "checkout"},
+                starts_at=start,
+                service="checkout",
+            )
             state.apply_alerts(AlertBatch(alerts=[alert], received_at=start), at=start)
     kinds = [e.kind for e in state.timeline]
     assert kinds.count("alert.flapping") == 1
@@ -68,8 +83,13 @@ def test_flapping_alert_is_suppressed_with_a_timeline_entry() -> None:
 
 
 def test_impact_factors_add_up_and_explain() -> None:
-    impact = score_impact(severity="critical", services=[ctx("checkout"), ctx("orders-db")], root=ctx("orders-db"),
-                          alert_count=40, slo_burn={"checkout": 28.8})
+    impact = score_impact(
+        severity="critical",
+        services=[ctx("checkout"), ctx("orders-db")],
+        root=ctx("orders-db"),
+        alert_count=40,
+        slo_burn={"checkout": 28.8},
+    )
     assert sum(WEIGHTS.values()) == 100
     assert abs(sum(f.points for f in impact.factors) - impact.score) < 0.1
     by_name = {f.name: f for f in impact.factors}
@@ -107,7 +127,10 @@ def catalogs(draw: st.DrawFn) -> Catalog:
 @given(catalogs(), st.data())
 def test_absorption_is_antisymmetric_and_agreed_by_both_sides(catalog: Catalog, data: st.DataObject) -> None:
     """Whoever speaks first, both incidents of a pair reach the same verdict, and never both ways."""
-    a, b = data.draw(st.sampled_from(catalog.services)).name, data.draw(st.sampled_from(catalog.services)).name
+    a, b = (
+        data.draw(st.sampled_from(catalog.services)).name,
+        data.draw(st.sampled_from(catalog.services)).name,
+    )
     ca, cb = context_for(catalog, a), context_for(catalog, b)
     assert not (absorbs(ca, b) and absorbs(cb, a))
     # b's own view of "a absorbs me" (the workflow's _absorbed_by) equals a's view.
@@ -120,7 +143,9 @@ def test_absorption_is_antisymmetric_and_agreed_by_both_sides(catalog: Catalog, 
 def test_merging_always_ends_at_one_root_whatever_the_order(catalog: Catalog, data: st.DataObject) -> None:
     """Follow 'absorbed by' from any failing service, in any order: the walk always ends (no cycle, even in
     a cyclic call graph) at a root no other failing service absorbs."""
-    failing = data.draw(st.lists(st.sampled_from([s.name for s in catalog.services]), min_size=1, unique=True))
+    failing = data.draw(
+        st.lists(st.sampled_from([s.name for s in catalog.services]), min_size=1, unique=True)
+    )
     contexts = {n: context_for(catalog, n) for n in failing}
 
     def root(name: str, order: list[str]) -> str:

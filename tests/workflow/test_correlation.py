@@ -36,8 +36,15 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
             yield environment
 
 
-def batch(service: str, name: str, *, status: AlertStatus = AlertStatus.FIRING, n: int = 1,
-          severity: str = "critical", starts: datetime = T0) -> AlertBatch:
+def batch(
+    service: str,
+    name: str,
+    *,
+    status: AlertStatus = AlertStatus.FIRING,
+    n: int = 1,
+    severity: str = "critical",
+    starts: datetime = T0,
+) -> AlertBatch:
     alerts = [
         Alert(
             fingerprint=f"{service}-{name}-{i}",
@@ -71,7 +78,9 @@ async def eventually(handle: Handle, check: Callable[[IncidentState], bool], wha
         if check(state):
             return state
         await asyncio.sleep(0.05)
-    raise AssertionError(f"never saw {what}; last state: {state.model_dump_json(include={'merged_into', 'absorbed'})}")
+    raise AssertionError(
+        f"never saw {what}; last state: {state.model_dump_json(include={'merged_into', 'absorbed'})}"
+    )
 
 
 async def test_symptom_after_cause_joins_the_cause(env: WorkflowEnvironment) -> None:
@@ -95,7 +104,9 @@ async def test_cause_after_symptom_pulls_the_symptom_in(env: WorkflowEnvironment
     await eventually(checkout, lambda s: "incident-frontend" in s.absorbed, "checkout absorbing frontend")
     db = await deliver(env, "orders-db", batch("orders-db", "PostgresDown"))
     root = await eventually(
-        db, lambda s: {"incident-checkout", "incident-frontend"} <= set(s.absorbed), "the whole chain in orders-db"
+        db,
+        lambda s: {"incident-checkout", "incident-frontend"} <= set(s.absorbed),
+        "the whole chain in orders-db",
     )
     assert root.services == ["checkout", "frontend", "orders-db"]
     assert root.root_causes[0].service == "orders-db"
@@ -122,7 +133,9 @@ async def test_children_close_when_the_root_resolves(env: WorkflowEnvironment) -
     checkout = await deliver(env, "checkout", batch("checkout", "CheckoutErrors"))
     await eventually(db, lambda s: s.absorbed == ["incident-checkout"], "the merge")
     await db.signal(IncidentWorkflow.alerts, batch("orders-db", "PostgresDown", status=AlertStatus.RESOLVED))
-    await checkout.signal(IncidentWorkflow.alerts, batch("checkout", "CheckoutErrors", status=AlertStatus.RESOLVED))
+    await checkout.signal(
+        IncidentWorkflow.alerts, batch("checkout", "CheckoutErrors", status=AlertStatus.RESOLVED)
+    )
     root = await db.result()
     assert root.status is IncidentStatus.RESOLVED and root.alert_count == 2
     child = await checkout.result()
@@ -136,7 +149,9 @@ async def test_forward_to_a_closed_root_makes_the_child_stand_alone(env: Workflo
     await db.terminate("operator closed it by hand")  # the root is gone without telling its children
     refire = T0 + timedelta(minutes=1)
     await checkout.signal(IncidentWorkflow.alerts, batch("checkout", "CheckoutTimeouts", starts=refire))
-    alone = await eventually(checkout, lambda s: s.merged_into is None and s.alert_count == 1, "the child alone")
+    alone = await eventually(
+        checkout, lambda s: s.merged_into is None and s.alert_count == 1, "the child alone"
+    )
     assert alone.status is IncidentStatus.OPEN
     assert "incident.unmerged" in [e.kind for e in alone.timeline]
 
