@@ -32,4 +32,4 @@ def write_all(folder: Path) -> list[Path]:
 
 if __name__ == "__main__":
     for path in write_all(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schemas")):
-        print(path)  # noqa: T201
+        print(path)

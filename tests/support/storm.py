@@ -91,7 +91,7 @@ def make_storm(
     now: datetime | None = None,
     batch: int = 25,
 ) -> Storm:
-    rnd = random.Random(seed)
+    rnd = random.Random(seed)  # noqa: S311 - a reproducible storm, not a secret
     start = (now or datetime.now(UTC)).replace(microsecond=0)
     picked = _pick_cascades(catalog, rnd, cascades, depth)
     if not picked:

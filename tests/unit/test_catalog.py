@@ -44,7 +44,10 @@ def test_unknown_dependency_points_at_its_line() -> None:
 
 
 def test_schema_errors_point_at_their_lines() -> None:
-    text = "services:\n  - name: ok\n    team: t\n  - name: Bad_Name\n    team: t\n    tier: 7\n    colour: red\n"
+    text = (
+        "services:\n  - name: ok\n    team: t\n"
+        "  - name: Bad_Name\n    team: t\n    tier: 7\n    colour: red\n"
+    )
     found = problems(text)
     assert any(p.startswith("cat.yaml:4: services[1].name:") for p in found), found
     assert any(p.startswith("cat.yaml:6: services[1].tier:") for p in found), found
