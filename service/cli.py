@@ -31,12 +31,26 @@ def _settings() -> Settings:
     return settings
 
 
+def _valid_catalog(settings: Settings) -> None:
+    """Refuse to start on a broken catalog, with the same file:line messages as `medic check`."""
+    from medic.yamldoc import ConfigError  # noqa: PLC0415
+    from service.config_files import load_catalog_file  # noqa: PLC0415
+
+    try:
+        load_catalog_file(settings.catalog)
+    except ConfigError as err:
+        typer.echo(f"refusing to start, the catalog has errors:\n{err}", err=True)
+        raise typer.Exit(2) from err
+
+
 @app.command()
 def dev() -> None:
     """Temporal dev server (Web UI, persisted under MEDIC_DATA_DIR), worker and API, all in one."""
     from service.dev import main as dev_main  # noqa: PLC0415 - keep `medic --help` fast
 
-    dev_main(_settings())
+    settings = _settings()
+    _valid_catalog(settings)
+    dev_main(settings)
 
 
 @app.command()
@@ -48,6 +62,7 @@ def api() -> None:
             "refusing to start: MEDIC_WEBHOOK_TOKEN is not set (webhooks would be open to anyone)", err=True
         )
         raise typer.Exit(2)
+    _valid_catalog(settings)
     asyncio.run(_serve(settings, api=True, worker=False))
 
 

@@ -122,6 +122,16 @@ def test_api_refuses_to_start_without_token(tmp_path: Path) -> None:
     assert "MEDIC_WEBHOOK_TOKEN" in result.stderr
 
 
+def test_api_refuses_a_broken_catalog(tmp_path: Path) -> None:
+    env = env_for(tmp_path, {"grpc": free_port(), "ui": free_port(), "api": free_port()})
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("services:\n  - name: a\n    team: t\n    calls: [ghost]\n")
+    env.update(MEDIC_WEBHOOK_TOKEN="x", MEDIC_CATALOG=str(catalog))
+    result = subprocess.run([MEDIC, "api"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert f"{catalog}:4: services[0].calls[0]: unknown service 'ghost'" in result.stderr
+
+
 def test_fire_without_a_running_api_explains(tmp_path: Path) -> None:
     env = env_for(tmp_path, {"grpc": free_port(), "ui": free_port(), "api": free_port()})
     env["MEDIC_WEBHOOK_TOKEN"] = "x"
