@@ -278,7 +278,7 @@ class IncidentState(BaseModel):
                 source=alert.source,
                 first_seen_at=at,
                 last_seen_at=at,
-                episode_starts=[alert.starts_at] if alert.status is AlertStatus.FIRING else [],
+                episode_starts=[alert.starts_at],
             )
             self.alerts[alert.fingerprint] = record
             if alert.status is AlertStatus.FIRING:
@@ -295,42 +295,23 @@ class IncidentState(BaseModel):
             return True
         held.last_seen_at = at
         held.deliveries += 1
+        # Any delivery, firing or resolved, in or out of order, proves its episode happened: flapping is
+        # judged on the set of episodes seen, so it does not depend on the order deliveries arrive in.
+        flap_changed = self._note_episode(held, alert.starts_at, at)
         if alert.starts_at < held.starts_at:
-            return False  # a delivery from an older episode
+            return flap_changed  # a delivery from an older episode
         same_episode = alert.starts_at == held.starts_at
         if same_episode and alert.status is held.status:
-            return False  # a duplicate or a repeat notification
+            return flap_changed  # a duplicate or a repeat notification
         if same_episode and held.status is AlertStatus.RESOLVED:
-            return False  # a stale "firing" that lost the race with its own "resolved"
+            return flap_changed  # a stale "firing" that lost the race with its own "resolved"
         held.status = alert.status
         held.starts_at = alert.starts_at
         held.ends_at = alert.ends_at
         held.annotations = alert.annotations
         if alert.status is AlertStatus.FIRING:
             self.last_fired_at = at
-            held.episode_starts = [
-                t for t in held.episode_starts if alert.starts_at - t <= timedelta(hours=1)
-            ]
-            held.episode_starts.append(alert.starts_at)
-        was_flapping = held.flapping
-        held.flapping = is_flapping(held.episode_starts, alert.starts_at)
-        if held.flapping and not was_flapping:
-            self.record(
-                at,
-                "alert.flapping",
-                f"{held.name}{_where(held)} is flapping "
-                f"({len(held.episode_starts)} episodes recently); its further changes are "
-                "tracked without timeline entries until it settles.",
-                fingerprint=held.fingerprint,
-            )
-        elif was_flapping and not held.flapping:
-            self.record(
-                at,
-                "alert.settled",
-                f"{held.name}{_where(held)} stopped flapping.",
-                fingerprint=held.fingerprint,
-            )
-        elif not held.flapping:
+        if not held.flapping and not flap_changed:
             verb = "resolved" if alert.status is AlertStatus.RESOLVED else "fired again"
             self.record(
                 at,
@@ -338,6 +319,35 @@ class IncidentState(BaseModel):
                 f"{held.name} {verb}{_where(held)}.",
                 actor=alert.source,
                 fingerprint=alert.fingerprint,
+            )
+        return True
+
+    def _note_episode(self, held: AlertRecord, starts_at: datetime, at: datetime) -> bool:
+        """Remember an episode of an alert; True when that turns its flapping flag on or off."""
+        if starts_at in held.episode_starts:
+            return False
+        held.episode_starts.append(starts_at)
+        latest = max(held.episode_starts)
+        held.episode_starts = sorted(t for t in held.episode_starts if latest - t <= timedelta(hours=1))
+        was_flapping = held.flapping
+        held.flapping = is_flapping(held.episode_starts, latest)
+        if held.flapping == was_flapping:
+            return False
+        if held.flapping:
+            self.record(
+                at,
+                "alert.flapping",
+                f"{held.name}{_where(held)} is flapping ({len(held.episode_starts)} "
+                "episodes recently); its further changes are tracked without timeline entries until it "
+                "settles.",
+                fingerprint=held.fingerprint,
+            )
+        else:
+            self.record(
+                at,
+                "alert.settled",
+                f"{held.name}{_where(held)} stopped flapping.",
+                fingerprint=held.fingerprint,
             )
         return True
 

@@ -1,5 +1,6 @@
 """Correlation rules and impact factors, with invariants checked over random topologies."""
 
+import random
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -80,6 +81,24 @@ def test_flapping_alert_is_suppressed_with_a_timeline_entry() -> None:
     # Before it was flagged every change is on the timeline; after, none.
     assert kinds.count("alert.firing") == FLAP_EPISODES - 1
     assert state.alerts["f"].flapping
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_flapping_is_detected_whatever_the_delivery_order(rnd: random.Random) -> None:
+    deliveries = [
+        (T0 + timedelta(minutes=2 * i), status)
+        for i in range(4)
+        for status in (AlertStatus.FIRING, AlertStatus.RESOLVED)
+    ]
+    rnd.shuffle(deliveries)
+    state = IncidentState(id="incident-x", opened_at=T0)
+    for start, status in deliveries:
+        alert = Alert(fingerprint="f", status=status, labels={"alertname": "Flappy"}, starts_at=start)
+        state.apply_alerts(AlertBatch(alerts=[alert], received_at=T0), at=T0)
+    assert state.alerts["f"].flapping
+    assert [e.kind for e in state.timeline].count("alert.flapping") == 1
+    assert state.alerts["f"].status is AlertStatus.RESOLVED  # the latest episode resolved
 
 
 def test_impact_factors_add_up_and_explain() -> None:
