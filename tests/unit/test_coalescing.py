@@ -1,0 +1,94 @@
+"""The coalescing sink: concurrent deliveries for one incident share one signal, and every request
+learns the outcome of the signal that carried its alerts."""
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from medic.alerts import Alert, AlertStatus
+from medic.incident import AlertBatch, AnomalyBatch
+from medic.topology import ServiceContext
+from service.ingest import CoalescingSink, TemporalUnavailable
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def batch(*names: str) -> AlertBatch:
+    alerts = [
+        Alert(fingerprint=n, status=AlertStatus.FIRING, labels={"alertname": n}, starts_at=NOW) for n in names
+    ]
+    return AlertBatch(alerts=alerts, received_at=NOW, contexts=[ServiceContext(name="checkout")])
+
+
+class RecordingSink:
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+        self.fail = fail
+
+    async def deliver(
+        self, incident_id: str, service: ServiceContext | None, b: AlertBatch | AnomalyBatch
+    ) -> bool:
+        await asyncio.sleep(0.01)  # a round trip to Temporal
+        if self.fail:
+            raise TemporalUnavailable("down")
+        assert isinstance(b, AlertBatch)
+        self.calls.append((incident_id, [a.fingerprint for a in b.alerts]))
+        return True
+
+
+async def test_concurrent_deliveries_share_one_signal_per_incident() -> None:
+    inner = RecordingSink()
+    sink = CoalescingSink(inner, window=0.02)
+    results = await asyncio.gather(
+        sink.deliver("incident-a", None, batch("1", "2")),
+        sink.deliver("incident-a", None, batch("3")),
+        sink.deliver("incident-b", None, batch("4")),
+        sink.deliver("incident-a", None, batch("5")),
+    )
+    assert list(results) == [True, True, True, True]
+    assert sorted(inner.calls) == [("incident-a", ["1", "2", "3", "5"]), ("incident-b", ["4"])]
+
+
+async def test_a_failed_signal_fails_every_request_it_carried() -> None:
+    sink = CoalescingSink(RecordingSink(fail=True), window=0.02)
+    outcomes = await asyncio.gather(
+        sink.deliver("incident-a", None, batch("1")),
+        sink.deliver("incident-a", None, batch("2")),
+        return_exceptions=True,
+    )
+    assert all(isinstance(o, TemporalUnavailable) for o in outcomes)
+
+
+async def test_size_limit_flushes_before_the_window() -> None:
+    inner = RecordingSink()
+    sink = CoalescingSink(inner, window=10.0, max_items=3)  # the window would never end within the test
+    await asyncio.wait_for(
+        asyncio.gather(
+            sink.deliver("incident-a", None, batch("1", "2")), sink.deliver("incident-a", None, batch("3"))
+        ),
+        timeout=5,
+    )
+    assert inner.calls == [("incident-a", ["1", "2", "3"])]
+
+
+async def test_a_caller_that_hangs_up_does_not_cancel_the_others() -> None:
+    inner = RecordingSink()
+    sink = CoalescingSink(inner, window=0.02)
+    quitter = asyncio.create_task(sink.deliver("incident-a", None, batch("1")))
+    stayer = asyncio.create_task(sink.deliver("incident-a", None, batch("2")))
+    await asyncio.sleep(0.005)
+    quitter.cancel()
+    assert await stayer is True
+    with pytest.raises(asyncio.CancelledError):
+        await quitter
+    assert inner.calls == [("incident-a", ["1", "2"])]
+
+
+async def test_window_zero_passes_straight_through() -> None:
+    inner = RecordingSink()
+    sink = CoalescingSink(inner, window=0)
+    await asyncio.gather(
+        sink.deliver("incident-a", None, batch("1")), sink.deliver("incident-a", None, batch("2"))
+    )
+    assert len(inner.calls) == 2
