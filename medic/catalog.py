@@ -118,6 +118,52 @@ class Catalog(BaseModel):
         """Services that depend on ``name``, transitively (its blast radius), with distances."""
         return self._walk(name, self.dependents_of, depth)
 
+    @cached_property
+    def ranks(self) -> dict[str, int]:
+        """A total order in which every service comes after the services it depends on; the
+        members of a dependency cycle are ordered by name. Correlation merges only from a higher
+        rank into a lower one, so merges can never go round in a circle, whatever the graph."""
+        calls = {s.name: [c for c in s.calls if c in self.by_name] for s in self.services}
+        order: list[list[str]] = []  # strongly connected components, dependencies first
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        stack: list[str] = []
+        on_stack: set[str] = set()
+        counter = 0
+        for start in sorted(calls):
+            if start in index:
+                continue
+            work = [(start, 0)]
+            while work:
+                node, child = work.pop()
+                if child == 0:
+                    index[node] = low[node] = counter
+                    counter += 1
+                    stack.append(node)
+                    on_stack.add(node)
+                edges = sorted(calls[node])
+                if child < len(edges):
+                    work.append((node, child + 1))
+                    nxt = edges[child]
+                    if nxt not in index:
+                        work.append((nxt, 0))
+                    elif nxt in on_stack:
+                        low[node] = min(low[node], index[nxt])
+                    continue
+                for callee in edges:
+                    if callee in on_stack and index[callee] > index[node]:
+                        low[node] = min(low[node], low[callee])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    order.append(sorted(component))
+        return {name: rank for rank, name in enumerate(n for component in order for n in component)}
+
     # ---- validation beyond the schema ---------------------------------------------------------
 
     def problems(self, root: yaml.Node | None, source: str) -> list[ConfigProblem]:

@@ -23,6 +23,7 @@ from medic.alerts import Alert, AlertStatus
 from medic.anomaly import AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
 from medic.impact import Impact, score_impact
+from medic.notify_state import NotificationState
 from medic.severity import canonical_severity, worst_severity
 from medic.timeline import TimelineEntry
 from medic.topology import ServiceContext
@@ -117,7 +118,9 @@ class IncidentState(BaseModel):
     status: IncidentStatus = IncidentStatus.OPEN
     opened_at: datetime
     acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
     resolved_at: datetime | None = None
+    resolved_by: str | None = None
     quiet_since: datetime | None = None
     last_fired_at: datetime | None = None
     severity: str = "info"
@@ -133,6 +136,7 @@ class IncidentState(BaseModel):
     merged_into: str | None = None
     absorbed: list[str] = Field(default_factory=list)
     truncated_alerts: int = 0
+    notifications: NotificationState = Field(default_factory=NotificationState)
     revision: int = 0
 
     # ---- reading -------------------------------------------------------------------------------
@@ -246,6 +250,26 @@ class IncidentState(BaseModel):
         self.resolved_at = None
         self.quiet_since = None
         self.record(at, "incident.unmerged", f"No longer merged into {into}: {reason}.", previous=into)
+        self.revision += 1
+
+    def acknowledge(self, at: datetime, *, actor: str, source: str) -> None:
+        if self.status is IncidentStatus.OPEN:
+            self.status = IncidentStatus.ACKNOWLEDGED
+        self.acknowledged_at = self.acknowledged_at or at
+        self.acknowledged_by = self.acknowledged_by or actor
+        self.record(
+            at, "incident.acknowledged", f"Acknowledged by {actor} ({source}).", actor=actor, source=source
+        )
+        self.revision += 1
+
+    def resolve_by_hand(self, at: datetime, *, actor: str, source: str, reason: str) -> None:
+        self.status = IncidentStatus.RESOLVED
+        self.resolved_at = at
+        self.resolved_by = actor
+        why = f": {reason}" if reason else ""
+        self.record(
+            at, "incident.resolved", f"Resolved by {actor} ({source}){why}.", actor=actor, source=source
+        )
         self.revision += 1
 
     def resolve(self, at: datetime) -> None:

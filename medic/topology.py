@@ -5,7 +5,7 @@ from pydantic import BaseModel, Field
 
 from medic.catalog import Business, Catalog, Routing, Slo
 
-__all__ = ["NEIGHBOUR_DEPTH", "ServiceContext", "absorbs", "context_for"]
+__all__ = ["NEIGHBOUR_DEPTH", "ServiceContext", "absorbed_by", "absorbs", "context_for"]
 
 # How many hops of the call graph correlation looks across. Three covers
 # frontend -> gateway -> service -> database, the usual shape of a cascade.
@@ -27,6 +27,9 @@ class ServiceContext(BaseModel):
         default_factory=dict, description="dependents within the depth, with hops"
     )
     blast_radius: int = Field(default=0, description="all transitive dependents")
+    ranks: dict[str, int] = Field(
+        default_factory=dict, description="the catalog's dependency order for itself and its neighbours"
+    )
     catalog_size: int = 0
 
     @property
@@ -38,6 +41,8 @@ def context_for(catalog: Catalog, name: str) -> ServiceContext:
     service = catalog.by_name.get(name)
     if service is None:
         return ServiceContext(name=name, in_catalog=False, catalog_size=len(catalog.services))
+    upstream = catalog.upstream(name, NEIGHBOUR_DEPTH)
+    downstream = catalog.downstream(name, NEIGHBOUR_DEPTH)
     return ServiceContext(
         name=name,
         team=service.team,
@@ -45,17 +50,26 @@ def context_for(catalog: Catalog, name: str) -> ServiceContext:
         business=service.business,
         slo=service.slo,
         routing=service.routing,
-        upstream=catalog.upstream(name, NEIGHBOUR_DEPTH),
-        downstream=catalog.downstream(name, NEIGHBOUR_DEPTH),
+        upstream=upstream,
+        downstream=downstream,
         blast_radius=len(catalog.downstream(name)),
         catalog_size=len(catalog.services),
+        ranks={n: catalog.ranks[n] for n in {name, *upstream, *downstream}},
     )
 
 
 def absorbs(ctx: ServiceContext, other: str) -> bool:
     """Whether an incident on ``ctx.name`` absorbs one on ``other``: it does when ``other``
-    depends on it. In a dependency cycle the smaller name absorbs, so both sides of any pair
-    reach the same answer from their own context."""
+    depends on it (within the correlation depth) and comes later in the catalog's dependency
+    order. The order is total, so both sides of a pair agree and merges never form a cycle,
+    even in a cyclic call graph."""
     if other == ctx.name or other not in ctx.downstream:
         return False
-    return other not in ctx.upstream or ctx.name < other
+    return ctx.ranks.get(ctx.name, 0) < ctx.ranks.get(other, 0)
+
+
+def absorbed_by(ctx: ServiceContext, other: str) -> bool:
+    """The mirror of :func:`absorbs` from the other side: whether ``other``'s incident absorbs ours."""
+    if other == ctx.name or other not in ctx.upstream:
+        return False
+    return ctx.ranks.get(other, 0) < ctx.ranks.get(ctx.name, 0)

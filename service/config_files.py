@@ -7,10 +7,11 @@ import logging
 from pathlib import Path
 
 from medic.catalog import Catalog, load_catalog
+from medic.routing import RoutingPolicy, load_routing
 from medic.yamldoc import ConfigError, ConfigProblem
 from service.settings import Settings
 
-__all__ = ["check_all", "load_catalog_file"]
+__all__ = ["check_all", "load_catalog_file", "load_routing_file"]
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +26,30 @@ def load_catalog_file(path: Path, *, required: bool = False) -> Catalog:
     return load_catalog(path.read_text(), source=str(path))
 
 
+def load_routing_file(path: Path, catalog: Catalog | None = None) -> RoutingPolicy:
+    """The routing policy at ``path``; the built-in default (with a warning) when it does not exist."""
+    if not path.exists():
+        log.warning("no routing policy at %s: using the default (team channels; P1/P2 page)", path)
+        return RoutingPolicy.default()
+    return load_routing(path.read_text(), source=str(path), catalog=catalog)
+
+
 def check_all(settings: Settings) -> tuple[list[str], list[ConfigProblem]]:
     """Validate every configuration file; returns what was checked and every problem found."""
     checked: list[str] = []
     problems: list[ConfigProblem] = []
+    catalog: Catalog | None = None
     try:
         catalog = load_catalog_file(settings.catalog, required=True)
         checked.append(f"{settings.catalog}: {len(catalog.services)} services")
+    except ConfigError as err:
+        problems += err.problems
+    try:
+        policy = load_routing_file(settings.routing_file, catalog)
+        source = settings.routing_file if settings.routing_file.exists() else "built-in default"
+        checked.append(
+            f"{source}: {len(policy.rules)} routing rules, {len(policy.escalations)} escalation chains"
+        )
     except ConfigError as err:
         problems += err.problems
     return checked, problems

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".medic")
     webhook_token: SecretStr | None = None
     catalog: Path = Path("catalog.yaml")
+    routing: Path | None = Field(
+        default=None, description="routing policy; default routing.yaml beside the catalog"
+    )
     runbooks_dir: Path = Path("runbooks")
     remediation_mode: str = Field(default="dry-run", pattern=r"^(dry-run|approve|auto)$")
 
@@ -31,6 +34,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_base_url: str = "https://slack.com/api/"
     pagerduty_routing_key: SecretStr | None = None
+    pagerduty_routing_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description='routing-key names to keys, JSON: {"checkout": "R0..."}'
+    )
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
     jira_url: str | None = None
     jira_user: str | None = None
@@ -58,12 +64,23 @@ class Settings(BaseSettings):
         le=1000,
         description="deliveries for one incident within this window share a signal",
     )
+    temporal_ui_base: str | None = Field(
+        default=None, description="Temporal Web UI base URL for links in messages (default: the dev UI)"
+    )
     log_level: str = "INFO"
     log_json: bool = False
 
     @property
     def effective_postmortem_dir(self) -> Path:
         return self.postmortem_dir or self.data_dir / "postmortems"
+
+    @property
+    def routing_file(self) -> Path:
+        return self.routing or self.catalog.parent / "routing.yaml"
+
+    @property
+    def temporal_ui_url(self) -> str:
+        return self.temporal_ui_base or self.ui_url
 
     @property
     def token_file(self) -> Path:

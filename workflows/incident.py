@@ -14,23 +14,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
     from medic.keys import service_incident_id
-    from medic.topology import ServiceContext, absorbs
+    from medic.topology import ServiceContext, absorbed_by, absorbs
     from workflows import messages as msg
+    from workflows.notifier import Notifier
     from workflows.publish import publish
 
 __all__ = [
     "ALERTS_SIGNAL",
     "ANOMALIES_SIGNAL",
     "STATE_QUERY",
+    "AckRequest",
     "IncidentInput",
     "IncidentResult",
     "IncidentWorkflow",
+    "ResolveRequest",
+    "UpdateResult",
 ]
 
 ALERTS_SIGNAL = "alerts"
@@ -46,6 +50,26 @@ class IncidentInput(BaseModel):
     service: ServiceContext | None = None
     # Carried across continue-as-new; None for a new incident.
     state: IncidentState | None = None
+    # Tell Slack, PagerDuty and JIRA (off in tests that exercise correlation alone).
+    notify: bool = True
+
+
+class AckRequest(BaseModel):
+    actor: str = Field(min_length=1, max_length=200, description="who acknowledges, e.g. a Slack user")
+    source: str = Field(default="api", max_length=50)
+
+
+class ResolveRequest(BaseModel):
+    actor: str = Field(min_length=1, max_length=200)
+    source: str = Field(default="api", max_length=50)
+    reason: str = Field(default="", max_length=1000)
+
+
+class UpdateResult(BaseModel):
+    incident_id: str
+    status: IncidentStatus
+    acknowledged_by: str | None = None
+    resolved_by: str | None = None
 
 
 class IncidentResult(BaseModel):
@@ -84,12 +108,14 @@ class IncidentWorkflow:
         self._outbox: list[_Outgoing] = []
         self._parent_resolved = False
         self._published = -1
+        self._notifier = Notifier(lambda: self._state) if inp.notify else None
 
     # ---- main loop -------------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentResult:
         self._hello_peers()
+        tasks = self._start_notifier()
         while True:
             while not self._finished():
                 self._publish()
@@ -106,14 +132,19 @@ class IncidentWorkflow:
                 # On timeout the loop condition decides whether the quiet period is really over.
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(changed, timeout=timeout)
-            if self._state.merged_into is None:
+            if self._state.merged_into is None and self._state.status is not IncidentStatus.RESOLVED:
                 self._state.resolve(workflow.now())
             self._tell_absorbed()
             self._publish()
             await self._flush()
+            if self._notifier is not None:
+                self._notifier.close()
+                await asyncio.gather(*tasks)
+                self._publish()
             await workflow.wait_condition(workflow.all_handlers_finished)
             if self._state.status is IncidentStatus.RESOLVED and not self._outbox:
-                break  # else a late signal reopened it (or unmerged it): carry on
+                break
+            tasks = self._start_notifier()  # a late signal reopened it (or unmerged it): carry on
         return IncidentResult(
             incident_id=self._state.id,
             status=self._state.status,
@@ -123,9 +154,18 @@ class IncidentWorkflow:
             merged_into=self._state.merged_into,
         )
 
+    def _start_notifier(self) -> list["asyncio.Task[None]"]:
+        if self._notifier is None:
+            return []
+        self._notifier = Notifier(lambda: self._state)
+        self._state.notifications.finished = False
+        return [asyncio.create_task(self._notifier.run()), asyncio.create_task(self._notifier.escalate())]
+
     def _finished(self) -> bool:
         if self._outbox:
             return False
+        if self._state.resolved_by is not None and self._state.status is IncidentStatus.RESOLVED:
+            return True  # resolved by a person
         if self._state.merged_into is not None:
             return self._parent_resolved
         deadline = self._state.quiet_deadline(self._quiet)
@@ -150,6 +190,41 @@ class IncidentWorkflow:
     @workflow.query(name=STATE_QUERY)
     def state(self) -> IncidentState:
         return self._state
+
+    # ---- people ------------------------------------------------------------------------------
+
+    @workflow.update(name="acknowledge")
+    def acknowledge(self, request: AckRequest) -> UpdateResult:
+        self._state.acknowledge(workflow.now(), actor=request.actor, source=request.source)
+        return self._result()
+
+    @acknowledge.validator
+    def _check_acknowledge(self, request: AckRequest) -> None:
+        self._must_be_open("acknowledge")
+
+    @workflow.update(name="resolve")
+    def resolve(self, request: ResolveRequest) -> UpdateResult:
+        self._state.resolve_by_hand(
+            workflow.now(), actor=request.actor, source=request.source, reason=request.reason
+        )
+        return self._result()
+
+    @resolve.validator
+    def _check_resolve(self, request: ResolveRequest) -> None:
+        self._must_be_open("resolve")
+
+    def _must_be_open(self, verb: str) -> None:
+        """Validators reject before anything is written to history."""
+        if self._state.merged_into:
+            raise ValueError(f"{self._state.id} was merged into {self._state.merged_into}: {verb} that one")
+        if self._state.status is IncidentStatus.RESOLVED:
+            raise ValueError(f"{self._state.id} is already resolved")
+
+    def _result(self) -> UpdateResult:
+        s = self._state
+        return UpdateResult(
+            incident_id=s.id, status=s.status, acknowledged_by=s.acknowledged_by, resolved_by=s.resolved_by
+        )
 
     def _apply(self, change: Callable[[datetime], bool]) -> None:
         now = workflow.now()
@@ -211,10 +286,7 @@ class IncidentWorkflow:
     # ---- the protocol's moves ----------------------------------------------------------------
 
     def _absorbed_by(self, other: str) -> bool:
-        """Whether ``other``'s incident absorbs ours: the mirror of ``absorbs`` from our side."""
-        if self._ctx is None or other == self._ctx.name or other not in self._ctx.upstream:
-            return False
-        return other not in self._ctx.downstream or other < self._ctx.name
+        return self._ctx is not None and absorbed_by(self._ctx, other)
 
     def _hello_peers(self) -> None:
         if self._ctx is None or self._state.merged_into is not None or self._state.last_fired_at is None:

@@ -1,0 +1,83 @@
+"""The notifier of ``medic dev`` and of any deployment without credentials: it shows what would
+have been sent, on the console and as JSON lines in a file, and never fails."""
+
+import itertools
+import json
+import logging
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from medic.ports import ChatMessage, IssueRequest, MessageRef, Page
+
+__all__ = ["ConsoleNotifier"]
+
+log = logging.getLogger(__name__)
+
+
+class ConsoleNotifier:
+    """Implements ChatOps, Pager and Tracker at once."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._issues: dict[str, str] = {}
+        self._issue_numbers = itertools.count(1)
+
+    def _write(self, kind: str, **data: object) -> None:
+        line = {"at": datetime.now(UTC).isoformat(), "kind": kind, **data}
+        with self._lock:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            with self._path.open("a") as out:
+                out.write(json.dumps(line, default=str) + "\n")
+
+    # ChatOps
+    def post(self, channel: str, message: ChatMessage, *, thread: MessageRef | None = None) -> MessageRef:
+        ref = MessageRef(channel=channel, ts=f"{next(self._ts)}.000000")
+        where = f"{channel} (thread {thread.ts})" if thread else channel
+        log.info("[slack] %s: %s", where, message.text)
+        self._write(
+            "slack.post",
+            channel=channel,
+            ts=ref.ts,
+            thread=thread.ts if thread else None,
+            text=message.text,
+            blocks=message.blocks,
+        )
+        return ref
+
+    def update(self, ref: MessageRef, message: ChatMessage) -> MessageRef:
+        log.info("[slack] update %s %s: %s", ref.channel, ref.ts, message.text)
+        self._write("slack.update", channel=ref.channel, ts=ref.ts, text=message.text)
+        return ref
+
+    # Pager
+    def send(self, page: Page) -> str:
+        log.info(
+            "[pagerduty] %s %s via %s: %s", page.action, page.dedup_key, page.routing_key_name, page.summary
+        )
+        self._write("pagerduty", **page.model_dump())
+        return page.dedup_key
+
+    # Tracker
+    def ensure_issue(self, request: IssueRequest) -> str:
+        with self._lock:
+            key = self._issues.get(request.dedup_label)
+            if key is None:
+                key = self._issues[request.dedup_label] = f"{request.project}-{next(self._issue_numbers)}"
+                created = True
+            else:
+                created = False
+        if created:
+            log.info("[jira] %s created: %s", key, request.summary)
+            self._write("jira.create", key=key, **request.model_dump())
+        return key
+
+    def comment(self, key: str, text: str) -> None:
+        log.info("[jira] %s comment: %s", key, text)
+        self._write("jira.comment", key=key, text=text)
+
+    def close(self, key: str, comment: str) -> None:
+        log.info("[jira] %s done: %s", key, comment)
+        self._write("jira.close", key=key, text=comment)

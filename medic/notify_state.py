@@ -1,0 +1,43 @@
+"""What an incident has told the outside world so far, kept in its state so that a retry, a
+worker crash or a continue-as-new never sends anything twice."""
+
+from pydantic import BaseModel, Field
+
+from medic.ports import MessageRef
+from medic.routing import NotificationPlan
+
+__all__ = ["THREADED_KINDS", "NotificationState"]
+
+# Timeline events worth a thread reply under the incident's Slack message.
+THREADED_KINDS = frozenset(
+    {
+        "incident.merged",
+        "incident.root_cause",
+        "incident.scored",
+        "incident.reopened",
+        "incident.acknowledged",
+        "incident.resolved",
+        "incident.quiet",
+        "alert.flapping",
+        "escalation.level",
+        "notification.failed",
+        "anomaly.detected",
+    }
+)
+
+
+class NotificationState(BaseModel):
+    plan: NotificationPlan | None = None
+    planned_priority: str | None = None
+    slack: dict[str, MessageRef] = Field(
+        default_factory=dict, description="channel -> the incident's message"
+    )
+    rendered_revision: dict[str, int] = Field(default_factory=dict, description="channel -> revision shown")
+    thread_cursor: int = Field(default=0, description="timeline entries already threaded")
+    pages: dict[str, str] = Field(default_factory=dict, description="routing-key name -> last action sent")
+    jira_key: str | None = None
+    jira_closed: bool = False
+    escalation_done: int = 0
+    dead_channels: list[str] = Field(default_factory=list, description="channels that failed for good")
+    escalated_channels: list[str] = Field(default_factory=list, description="channels added by escalation")
+    finished: bool = False

@@ -1,0 +1,362 @@
+"""Telling people: the incident's Slack messages, PagerDuty pages and JIRA issue, kept in step
+with its state, and escalation on durable timers.
+
+Runs as two tasks beside the incident's main loop, so the incident keeps taking signals
+while a notifier is slow or down. Everything sent is recorded in
+``state.notifications`` before the next step, so a retry, a worker crash or a replay never
+sends a message, page or issue twice (Slack posts are the exception when Slack itself
+fails after accepting a post: at least once, never silently zero).
+"""
+
+import contextlib
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notify import JiraNote, NotifyActivities, PlanRequest, SlackNote, SlackPost, SlackUpdate
+    from medic.cards import IncidentCard
+    from medic.incident import IncidentState, IncidentStatus
+    from medic.notify_state import THREADED_KINDS
+    from medic.ports import IssueRequest, MessageRef, Page
+    from medic.routing import NotificationPlan
+    from medic.topology import ServiceContext
+
+__all__ = ["Notifier"]
+
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=8,
+    non_retryable_error_types=["PermanentError"],
+)
+_TIMEOUT = timedelta(seconds=30)
+_PD_SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info", "P5": "info"}
+_JIRA_PRIORITY = {"P1": "Highest", "P2": "High", "P3": "Medium", "P4": "Low", "P5": "Lowest"}
+FAILED: Any = object()  # what _call returns when an activity failed for good
+_JIRA_KINDS = frozenset(
+    {"incident.merged", "incident.acknowledged", "escalation.level", "incident.root_cause"}
+)
+
+
+class Notifier:
+    def __init__(self, state: Callable[[], IncidentState]) -> None:
+        self._state = state
+        self._seen = -1
+        self._closing = False
+        self._plan_version = 0
+        self._jira_cursor = 0
+
+    # ---- driven by the workflow ------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._closing = True
+
+    async def run(self) -> None:
+        """Bring the outside world in step with the state whenever it changes, until closed."""
+        while True:
+            s = self._state()
+            if self._closing and (s.notifications.finished or s.revision == self._seen):
+                return
+            hold = s.notifications.plan.hold_until if s.notifications.plan else None
+            timeout = None
+            if hold is not None and s.status is not IncidentStatus.RESOLVED:
+                timeout = max((hold - workflow.now()).total_seconds(), 0.001)
+
+            def due() -> bool:
+                return self._state().revision != self._seen or self._closing
+
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(due, timeout=timeout)
+            self._seen = self._state().revision
+            await self._sync()
+
+    async def escalate(self) -> None:
+        """Walk the escalation chain on timers measured from when the incident opened."""
+        while True:
+            s = self._state()
+            n = s.notifications
+            if s.status is not IncidentStatus.OPEN or s.merged_into or n.finished or self._closing:
+                return
+            levels = n.plan.escalation if n.plan else []
+            version = self._plan_version
+
+            def changed(version: int = version) -> bool:
+                return self._plan_version != version or self._quiet()
+
+            if n.escalation_done >= len(levels):
+                await workflow.wait_condition(changed)
+                continue
+            level = levels[n.escalation_done]
+            due = s.opened_at + timedelta(seconds=level.after_seconds)
+            wait = (due - workflow.now()).total_seconds()
+            if wait > 0:
+                try:
+                    await workflow.wait_condition(changed, timeout=wait)
+                    continue  # acknowledged, resolved, merged or re-planned: look again
+                except TimeoutError:
+                    pass
+            await self._escalate_to(
+                n.escalation_done, level.routing_key_names, level.slack_channels, level.note
+            )
+
+    def _quiet(self) -> bool:
+        s = self._state()
+        return s.status is not IncidentStatus.OPEN or s.merged_into is not None or self._closing
+
+    # ---- one synchronisation pass ----------------------------------------------------------------
+
+    async def _sync(self) -> None:
+        s = self._state()
+        n = s.notifications
+        if n.finished:
+            return
+        if n.plan is None or (n.planned_priority != s.priority and s.status is not IncidentStatus.RESOLVED):
+            await self._replan()
+        plan = n.plan
+        if plan is None:
+            return
+        held = plan.hold_until is not None and workflow.now() < plan.hold_until
+        if held and s.status is not IncidentStatus.RESOLVED and not n.slack:
+            return  # quiet hours: nothing has been said yet and it can wait
+        await self._slack(plan)
+        await self._pages(plan)
+        await self._jira(plan)
+        # Resolved or merged: everything has been told (or its failure recorded).
+        n.finished = s.status is IncidentStatus.RESOLVED or s.merged_into is not None
+
+    async def _replan(self) -> None:
+        s = self._state()
+        owner = s.contexts.get(s.root_causes[0].service) if s.root_causes else None
+        services = [s.contexts.get(x) or ServiceContext(name=x, in_catalog=False) for x in s.services]
+        plan: NotificationPlan = await workflow.execute_activity_method(
+            NotifyActivities.plan,
+            PlanRequest(priority=s.priority, owner=owner, services=services),
+            start_to_close_timeout=_TIMEOUT,
+            retry_policy=_RETRY,
+        )
+        s.notifications.plan, s.notifications.planned_priority = plan, s.priority
+        self._plan_version += 1
+
+    async def _call(self, method: Any, arg: Any, what: str) -> Any:
+        """Run a notification activity; a failure for good is recorded and returns FAILED."""
+        try:
+            return await workflow.execute_activity_method(
+                method, arg, start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY
+            )
+        except ActivityError as err:
+            cause = err.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+            s = self._state()
+            s.record(workflow.now(), "notification.failed", f"Could not {what}: {reason}.", target=what)
+            s.revision += 1
+            return FAILED
+
+    # ---- Slack -----------------------------------------------------------------------------------
+
+    def card(self) -> IncidentCard:
+        s = self._state()
+        top = s.root_causes[0] if s.root_causes else None
+        first = next((a.generator_url for a in s.alerts.values() if a.generator_url), None)
+        return IncidentCard(
+            incident_id=s.id,
+            title=s.title,
+            status=s.status.value,
+            priority=s.priority,
+            impact=s.impact,
+            impact_summary=s.impact_detail.explain() if s.impact_detail else "",
+            services=s.services,
+            root_cause=top.service if top else None,
+            root_cause_reasons=top.reasons if top else [],
+            alert_count=s.alert_count,
+            firing_count=s.firing_count,
+            opened_at=s.opened_at,
+            acknowledged_by=s.acknowledged_by,
+            merged_into=s.merged_into,
+            generator_url=first,
+        )
+
+    async def _slack(self, plan: NotificationPlan) -> None:
+        s = self._state()
+        n = s.notifications
+        wanted = [
+            c for c in dict.fromkeys(plan.slack_channels + n.escalated_channels) if c not in n.dead_channels
+        ]
+        if not wanted and not n.slack:
+            wanted = [plan.fallback_slack_channel]
+        for channel in wanted:
+            if channel in n.slack:
+                continue
+            ref = await self._call(
+                NotifyActivities.slack_post,
+                SlackPost(channel=channel, card=self.card()),
+                f"post to Slack {channel}",
+            )
+            if ref is FAILED:
+                n.dead_channels.append(channel)
+                if not n.slack and plan.fallback_slack_channel not in n.dead_channels + wanted:
+                    wanted.append(plan.fallback_slack_channel)
+                continue
+            n.slack[channel] = ref
+            n.rendered_revision[channel] = s.revision
+            s.record(workflow.now(), "notification.sent", f"Posted to Slack {channel}.", channel=channel)
+        for channel, ref in list(n.slack.items()):
+            if n.rendered_revision.get(channel) != s.revision:
+                n.rendered_revision[channel] = s.revision
+                await self._call(
+                    NotifyActivities.slack_update,
+                    SlackUpdate(ref=ref, card=self.card()),
+                    f"update the Slack message in {channel}",
+                )
+        home = next(iter(n.slack.values()), None)
+        if home is not None:
+            await self._thread(home)
+
+    async def _thread(self, home: MessageRef) -> None:
+        s = self._state()
+        n = s.notifications
+        while n.thread_cursor < len(s.timeline):
+            entry = s.timeline[n.thread_cursor]
+            n.thread_cursor += 1
+            if entry.kind in THREADED_KINDS:
+                await self._call(
+                    NotifyActivities.slack_thread,
+                    SlackNote(ref=home, text=entry.message),
+                    "reply in the Slack thread",
+                )
+
+    # ---- PagerDuty ---------------------------------------------------------------------------------
+
+    def _page(self, action: str, key: str) -> Page:
+        s = self._state()
+        return Page(
+            action=action,
+            dedup_key=s.id,
+            routing_key_name=key,
+            summary=f"[{s.priority}] {s.title}"[:1024],
+            severity=_PD_SEVERITY.get(s.priority, "error"),
+            component=", ".join(s.services)[:255] or None,
+            group=s.root_causes[0].service if s.root_causes else None,
+            custom_details={
+                "impact": s.impact,
+                "why": s.impact_detail.explain() if s.impact_detail else "",
+                "services": s.services,
+                "alerts": s.alert_count,
+                "incident": s.id,
+            },
+        )
+
+    async def _send_page(self, action: str, key: str) -> None:
+        n = self._state().notifications
+        if n.pages.get(key) == action:
+            return
+        if (
+            await self._call(NotifyActivities.page, self._page(action, key), f"{action} PagerDuty ({key})")
+            is not FAILED
+        ):
+            n.pages[key] = action
+            self._state().record(
+                workflow.now(),
+                "notification.sent",
+                f"PagerDuty {action} sent to {key}.",
+                routing_key_name=key,
+                action=action,
+            )
+
+    async def _pages(self, plan: NotificationPlan) -> None:
+        s = self._state()
+        n = s.notifications
+        if plan.pagerduty and not plan.escalation and s.status is IncidentStatus.OPEN and not s.merged_into:
+            await self._send_page("trigger", plan.pagerduty)
+        if s.status is IncidentStatus.ACKNOWLEDGED:
+            for key, action in list(n.pages.items()):
+                if action == "trigger":
+                    await self._send_page("acknowledge", key)
+        if s.status is IncidentStatus.RESOLVED or s.merged_into:
+            for key, action in list(n.pages.items()):
+                if action != "resolve":
+                    await self._send_page("resolve", key)
+
+    async def _escalate_to(self, index: int, keys: list[str], channels: list[str], note: str) -> None:
+        s = self._state()
+        n = s.notifications
+        n.escalation_done = index + 1
+        for channel in channels:
+            if channel not in n.escalated_channels:
+                n.escalated_channels.append(channel)
+        who = ", ".join(keys) or "nobody"
+        reason = f" ({note})" if note else ""
+        s.record(
+            workflow.now(),
+            "escalation.level",
+            f"Escalation level {index + 1}: paging {who}{reason}.",
+            level=index + 1,
+            routing_key_names=keys,
+            channels=channels,
+        )
+        s.revision += 1
+        for key in keys:
+            await self._send_page("trigger", key)
+
+    # ---- JIRA ----------------------------------------------------------------------------------
+
+    async def _jira(self, plan: NotificationPlan) -> None:
+        s = self._state()
+        n = s.notifications
+        if (
+            plan.jira_project
+            and not n.jira_key
+            and s.status is not IncidentStatus.RESOLVED
+            and not s.merged_into
+        ):
+            request = IssueRequest(
+                project=plan.jira_project,
+                summary=f"[{s.priority}] {s.title}"[:255],
+                description=self._describe(),
+                priority=_JIRA_PRIORITY.get(s.priority, "Medium"),
+                issue_type=plan.jira_issue_type,
+                labels=["medic", f"medic-{s.priority.lower()}"],
+                components=s.services[:5],
+                dedup_label=s.id,
+            )
+            key = await self._call(
+                NotifyActivities.jira_ensure, request, f"open a JIRA issue in {plan.jira_project}"
+            )
+            if key is not FAILED:
+                n.jira_key = key
+                self._jira_cursor = len(s.timeline)
+                s.record(workflow.now(), "notification.sent", f"JIRA issue {key} opened.", jira=key)
+        if not n.jira_key:
+            return
+        while self._jira_cursor < len(s.timeline):
+            entry = s.timeline[self._jira_cursor]
+            self._jira_cursor += 1
+            if entry.kind in _JIRA_KINDS:
+                await self._call(
+                    NotifyActivities.jira_comment,
+                    JiraNote(key=n.jira_key, text=entry.message),
+                    f"comment on {n.jira_key}",
+                )
+        if (s.status is IncidentStatus.RESOLVED or s.merged_into) and not n.jira_closed:
+            done = f"Merged into {s.merged_into}." if s.merged_into else "Resolved."
+            # Marked closed either way: a failure is on the timeline, and retrying forever helps nobody.
+            n.jira_closed = True
+            await self._call(
+                NotifyActivities.jira_close, JiraNote(key=n.jira_key, text=done), f"close {n.jira_key}"
+            )
+
+    def _describe(self) -> str:
+        s = self._state()
+        lines = [
+            f"Impact: {s.impact_detail.explain() if s.impact_detail else s.impact}",
+            f"Services: {', '.join(s.services)}",
+            f"Likely root cause: {s.root_causes[0].service if s.root_causes else 'unknown'}",
+            f"Alerts: {s.alert_count}",
+            f"Medic incident: {s.id} (timeline in the Temporal UI)",
+        ]
+        return "\n".join(lines)
