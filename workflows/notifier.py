@@ -36,6 +36,7 @@ _RETRY = RetryPolicy(
     non_retryable_error_types=["PermanentError"],
 )
 _TIMEOUT = timedelta(seconds=30)
+_DEBOUNCE = timedelta(seconds=2)
 _PD_SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info", "P5": "info"}
 _JIRA_PRIORITY = {"P1": "Highest", "P2": "High", "P3": "Medium", "P4": "Low", "P5": "Lowest"}
 FAILED: Any = object()  # what _call returns when an activity failed for good
@@ -50,6 +51,7 @@ class Notifier:
         self._seen = -1
         self._closing = False
         self._plan_version = 0
+        self._status_told = ""
         self._jira_cursor = 0
 
     # ---- driven by the workflow ------------------------------------------------------------------
@@ -73,7 +75,13 @@ class Notifier:
 
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(due, timeout=timeout)
+            s = self._state()
+            if s.notifications.slack and s.status.value == self._status_told and not self._closing:
+                # A storm changes the state many times a second; Slack allows about one update per
+                # second per channel. Let changes settle before telling, unless the status changed.
+                await workflow.sleep(_DEBOUNCE)
             self._seen = self._state().revision
+            self._status_told = self._state().status.value
             await self._sync()
 
     async def escalate(self) -> None:

@@ -30,6 +30,7 @@ services:
     team: data
     tier: 1
     business: {revenue_per_minute: 1200, criticality: critical}
+    routing: {slack_channel: "#data-oncall", pagerduty: data, jira_project: DATA}
   - name: search
     team: catalog
     tier: 3

@@ -1,0 +1,202 @@
+"""Routing and escalation on the time-skipping server with in-memory notifiers: the right people
+once, escalation on durable timers, acks that stop it, a worker lost mid-escalation, failures."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.notify import NotifyActivities
+from medic.alerts import Alert, AlertStatus
+from medic.incident import AlertBatch, IncidentState, IncidentStatus
+from medic.keys import service_incident_id
+from medic.routing import load_routing
+from service.temporal import register_search_attributes
+from service.worker import WORKFLOWS
+from tests.conftest import require_binary
+from tests.support.fakes import FakeChat, FakePager, FakeTracker
+from tests.support.shop import ctx, shop
+from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentResult, IncidentWorkflow
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+POLICY = load_routing(
+    """
+fallback_slack_channel: "#incidents"
+teams:
+  data: {primary: data, secondary: data-2, manager: boss}
+escalations:
+  critical:
+    - {after_minutes: 0, page: [primary]}
+    - {after_minutes: 5, page: [secondary], slack_channels: ["#war-room"]}
+    - {after_minutes: 15, page: [manager]}
+rules:
+  - {name: p1, match: {priority: [P1]}, pagerduty: true, jira: true, escalation: critical}
+  - {name: p2, match: {priority: [P2]}, pagerduty: true}
+  - {name: rest}
+""",
+    catalog=shop(),
+)
+Handle = WorkflowHandle[IncidentWorkflow, IncidentResult]
+
+
+@dataclass
+class Harness:
+    env: WorkflowEnvironment
+    chat: FakeChat
+    pager: FakePager
+    tracker: FakeTracker
+    task_queue: str
+
+    def worker(self, *, cache: bool = True) -> Worker:
+        """``cache=False``: no sticky queue, as a worker whose process is gone leaves none behind."""
+        activities = NotifyActivities(
+            chat=self.chat, pager=self.pager, tracker=self.tracker, policy=lambda: POLICY
+        )
+        return Worker(
+            self.env.client,
+            task_queue=self.task_queue,
+            workflows=WORKFLOWS,
+            activities=activities.all(),
+            activity_executor=ThreadPoolExecutor(4),
+            max_cached_workflows=100 if cache else 0,
+        )
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    path = require_binary("temporal-test-server")
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(path), data_converter=pydantic_data_converter
+    ) as env:
+        await register_search_attributes(env.client, env.client.namespace)
+        yield Harness(env, FakeChat(), FakePager(), FakeTracker(), f"tq-{uuid.uuid4().hex[:6]}")
+
+
+def outage(status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
+    """orders-db down and burning its error budget: P1 (see medic/impact.py)."""
+    alert = Alert(
+        fingerprint="db-down",
+        status=status,
+        starts_at=T0,
+        service="orders-db",
+        labels={
+            "alertname": "PostgresDown",
+            "service": "orders-db",
+            "severity": "critical",
+            "burn_rate": "20",
+        },
+    )
+    return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx("orders-db")])
+
+
+async def open_incident(h: Harness) -> Handle:
+    return await h.env.client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(
+            incident_id=service_incident_id("orders-db"), service=ctx("orders-db"), quiet_period_seconds=60
+        ),
+        id=service_incident_id("orders-db"),
+        task_queue=h.task_queue,
+        start_signal=ALERTS_SIGNAL,
+        start_signal_args=[outage()],
+    )
+
+
+async def until(handle: Handle, predicate: Callable[[IncidentState], bool], what: str) -> IncidentState:
+    """Poll (bounded) while activities run in real time and timers skip ahead."""
+    for _ in range(200):
+        state = await handle.query(IncidentWorkflow.state)
+        if predicate(state):
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never saw {what}")
+
+
+def pages(h: Harness) -> list[tuple[str, str]]:
+    return [(action, key) for action, key, _ in h.pager.events]
+
+
+async def test_p1_pages_posts_and_escalates_on_timers(harness: Harness) -> None:
+    h = harness
+    async with h.worker():
+        handle = await open_incident(h)
+        state = await until(handle, lambda s: s.notifications.jira_key is not None, "the first notifications")
+        assert state.priority == "P1"
+        assert [channel for channel, _ in h.chat.top_level()] == ["#data-oncall"]
+        assert pages(h) == [("trigger", "data")]
+        assert list(h.tracker.issues) == ["DATA-1"]
+        assert h.tracker.issues["DATA-1"].dedup_label == "incident-orders-db"
+        await h.env.sleep(timedelta(minutes=5, seconds=5))
+        await until(handle, lambda s: s.notifications.escalation_done == 2, "level 2")
+        assert pages(h) == [("trigger", "data"), ("trigger", "data-2")]
+        await until(handle, lambda s: "#war-room" in s.notifications.slack, "the war room message")
+        await h.env.sleep(timedelta(minutes=10, seconds=5))
+        state = await until(handle, lambda s: s.notifications.escalation_done == 3, "level 3")
+        assert pages(h) == [("trigger", "data"), ("trigger", "data-2"), ("trigger", "boss")]
+        assert [e.data["level"] for e in state.timeline if e.kind == "escalation.level"] == [1, 2, 3]
+
+
+async def test_ack_stops_escalation_and_acks_pagerduty(harness: Harness) -> None:
+    h = harness
+    async with h.worker():
+        handle = await open_incident(h)
+        await until(handle, lambda s: s.notifications.pages.get("data") == "trigger", "the first page")
+        await h.env.sleep(timedelta(minutes=3))
+        result = await handle.execute_update(
+            IncidentWorkflow.acknowledge, AckRequest(actor="U123 alice", source="slack")
+        )
+        assert result.status is IncidentStatus.ACKNOWLEDGED and result.acknowledged_by == "U123 alice"
+        await until(handle, lambda s: s.notifications.pages.get("data") == "acknowledge", "the PagerDuty ack")
+        await h.env.sleep(timedelta(hours=1))
+        assert pages(h) == [("trigger", "data"), ("acknowledge", "data")]
+        state = await handle.query(IncidentWorkflow.state)
+        assert "Acknowledged by U123 alice (slack)." in [e.message for e in state.timeline]
+        assert any("ack by U123 alice" in text for _, _, text in h.chat.updates)
+
+
+async def test_resolve_tells_everyone_exactly_once(harness: Harness) -> None:
+    h = harness
+    async with h.worker():
+        handle = await open_incident(h)
+        await until(handle, lambda s: s.notifications.jira_key is not None, "the first notifications")
+        await handle.signal(IncidentWorkflow.alerts, outage(AlertStatus.RESOLVED))
+        result = await handle.result()
+        assert result.status is IncidentStatus.RESOLVED
+    assert pages(h).count(("resolve", "data")) == 1
+    assert h.tracker.closed == list(h.tracker.issues)
+    assert len(h.chat.top_level()) == 1
+    assert h.chat.updates[-1][2].startswith(":white_check_mark:")
+
+
+async def test_worker_lost_mid_escalation_pages_each_level_once(harness: Harness) -> None:
+    """The worker that scheduled the escalation timer is gone when it fires; another worker, with
+    nothing in memory, replays the history and pages level 2 once, without paging level 1 again."""
+    h = harness
+    async with h.worker(cache=False):
+        handle = await open_incident(h)
+        await until(handle, lambda s: s.notifications.pages.get("data") == "trigger", "the first page")
+    async with h.worker(cache=False):
+        await h.env.sleep(timedelta(minutes=6))
+        await until(handle, lambda s: s.notifications.escalation_done == 2, "level 2 after the restart")
+        await asyncio.sleep(0.5)
+    assert pages(h) == [("trigger", "data"), ("trigger", "data-2")]
+
+
+async def test_broken_channel_falls_back_and_flaky_calls_are_retried(harness: Harness) -> None:
+    h = harness
+    h.chat.broken.add("#data-oncall")
+    h.chat.flaky = 2
+    async with h.worker():
+        handle = await open_incident(h)
+        state = await until(handle, lambda s: "#incidents" in s.notifications.slack, "the fallback channel")
+    failures = [e.message for e in state.timeline if e.kind == "notification.failed"]
+    assert any("#data-oncall" in m and "channel_not_found" in m for m in failures)
+    assert [channel for channel, _ in h.chat.top_level()] == ["#incidents"]
