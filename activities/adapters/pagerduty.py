@@ -33,7 +33,9 @@ class PagerDutyEvents:
                 session = pdpyras.EventsAPISession(routing_key)
                 session.url = self._base
                 session.timeout = self._timeout
-                # Temporal retries the activity with back-off; keep the SDK's own retries short.
+                # Temporal retries the activity with back-off (honouring Retry-After); keep the SDK's
+                # own retries short. Left alone, pdpyras retries a 429 without limit.
+                session.retry.update({429: 1, 500: 1, 502: 1, 503: 1, 504: 1})
                 session.max_http_attempts = 2
                 session.max_network_attempts = 2
                 self._sessions[routing_key] = session
@@ -66,7 +68,11 @@ class PagerDutyEvents:
             response = getattr(err, "response", None)
             status = getattr(response, "status_code", None)
             if status is None or status == 429 or status >= 500:
-                raise TransientError(f"PagerDuty unavailable ({status or err})") from err
+                header = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
+                retry_after = float(header) if header and header.isdigit() else None
+                raise TransientError(
+                    f"PagerDuty unavailable ({status or err})", retry_after=retry_after
+                ) from err
             raise PermanentError(
                 f"PagerDuty refused the event ({status}): {getattr(response, 'text', err)}"
             ) from err

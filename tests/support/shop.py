@@ -20,6 +20,7 @@ services:
     tier: 1
     calls: [payments, orders-db]
     business: {revenue_per_minute: 1200, users_per_minute: 800, criticality: critical}
+    routing: {slack_channel: "#checkout-oncall", pagerduty: checkout, jira_project: CHK}
   - name: payments
     team: payments
     tier: 1

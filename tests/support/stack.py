@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -85,13 +86,17 @@ async def medic_stack(
     workdir: Path | None = None,
     api_host: str = "127.0.0.1",
     catalog_yaml: str = SHOP_YAML,
+    routing_yaml: str | None = None,
     batch_window_ms: float = 5.0,
+    **overrides: Any,
 ) -> AsyncIterator[MedicStack]:
     """Dev server + worker + API with the given catalog, torn down on exit."""
     with tempfile.TemporaryDirectory(prefix="medic-test-") as tmp:
         data_dir = workdir or Path(tmp)
         catalog = data_dir / "catalog.yaml"
         catalog.write_text(catalog_yaml)
+        if routing_yaml is not None:
+            (data_dir / "routing.yaml").write_text(routing_yaml)
         async with running_dev_server(data_dir / "temporal.sqlite") as server:
             settings = Settings(
                 _env_file=None,
@@ -104,6 +109,7 @@ async def medic_stack(
                 resolve_quiet_seconds=quiet_seconds,
                 catalog=catalog,
                 ingest_batch_window_ms=batch_window_ms,
+                **overrides,
             )
             client = await connect(settings)
             stop = asyncio.Event()

@@ -1,0 +1,1228 @@
+"""A local double of the JIRA REST API v2, good enough for an unmodified ``jira.JIRA`` client.
+
+``JIRA(server=double.url, basic_auth=(DEFAULT_USER, DEFAULT_API_TOKEN))`` works with the default
+constructor: it calls ``GET /rest/api/2/serverInfo`` (answered anonymously too, as JIRA does) and reads
+``versionNumbers`` and ``deploymentType``. With ``deployment_type="Server"`` (the default) the client's
+``search_issues`` uses ``/rest/api/2/search`` (and ``GET /rest/api/2/field`` first, to translate field
+names); with ``"Cloud"`` it uses ``/rest/api/2/search/jql`` with ``nextPageToken`` paging. Both work.
+
+Covered (all under ``/rest/api/2``; every route but ``serverInfo`` needs valid basic auth, else 401
+``{"errorMessages": [...], "errors": {}}`` with ``X-Seraph-LoginReason`` for wrong credentials):
+
+* ``serverInfo``, ``myself``, ``field``, ``project``, ``project/{idOrKey}`` (with ``issueTypes`` and
+  ``components``), ``project/{idOrKey}/components``, ``issuetype``, ``priority``.
+* ``POST issue``: ``project`` (``{"key"}``/``{"id"}``; the client turns a bare key into an id through
+  ``GET project/{key}``), ``summary`` (required, < 255 characters), ``description`` (a string: v2 has
+  no ADF), ``issuetype`` (``{"name"}``/``{"id"}``; a bare name makes the client read the project's
+  ``issueTypes``), ``priority``, ``labels`` (no spaces, as JIRA), ``components``, ``environment``,
+  ``duedate``, ``assignee``. Anything else is refused like a field not on the create screen.
+  201 ``{"id", "key": "OPS-1", "self"}``; 400 with JIRA's ``errors`` per field (unknown project:
+  ``{"errors": {"project": "valid project is required"}}``).
+* ``GET``/``PUT issue/{idOrKey}`` (``PUT``: ``fields`` to set and ``update`` ``labels``
+  add/remove/set, ``comment`` add; 204). 404 with JIRA's message for an unknown issue.
+* ``GET``/``POST issue/{idOrKey}/comment`` (201 with the comment).
+* ``GET``/``POST issue/{idOrKey}/transitions``: a simplified workflow, any status to any other:
+  To Do (``11``), In Progress (``21``), Done (``31``); the id may be a string or a number (the client
+  sends a number); moving to Done sets resolution ``Done``, leaving it clears it; ``update.comment``
+  adds a comment; 204. An unavailable id: 400 ``Transition id 'N' is not valid for this issue.``
+* ``GET``/``POST search`` and ``search/jql``: a JQL subset, clauses joined by ``AND``:
+  ``field = v``, ``!=``, ``in (...)``, ``not in (...)``, ``is [not] EMPTY`` on ``project``, ``key``,
+  ``labels``, ``status``, ``statusCategory``, ``issuetype``/``type``, ``priority``, ``resolution``
+  (``Unresolved``), ``component``; ``summary``/``description``/``text ~ "words"``; ``ORDER BY``
+  ``created``, ``updated``, ``key``, ``priority``, ``status`` (default ``created DESC``). As in JIRA,
+  ``!=`` and ``not in`` do not match an empty field, and an unknown project is a 400. Anything else
+  (``OR``, parentheses, functions, dates) is a 400 naming what is unsupported, never a silent wrong
+  answer.
+* State per issue (``double.issue("OPS-1")``): fields, status, resolution, comments, transition
+  history. Faults via ``double.faults`` (``jira`` retries 429 and 503 only).
+
+Not covered: API v3 and ADF, createmeta, editmeta, changelog, watchers, attachments, links, sub-tasks,
+sprints/agile, custom fields, permissions and security levels, users beyond the configured ones,
+notifications, OAuth/PAT/cookie auth, websudo, ``expand``/``properties`` (ignored).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import itertools
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tests.doubles._base import HttpDouble
+
+__all__ = [
+    "DEFAULT_API_TOKEN",
+    "DEFAULT_PROJECTS",
+    "DEFAULT_USER",
+    "STATUSES",
+    "TRANSITIONS",
+    "JiraComment",
+    "JiraDouble",
+    "JiraIssue",
+    "JiraStatus",
+    "JiraTransition",
+    "JqlError",
+]
+
+DEFAULT_USER = "medic-bot@example.com"
+DEFAULT_API_TOKEN = "jira-api-token-for-medic"
+DEFAULT_PROJECTS: Mapping[str, str] = {"OPS": "Operations", "CHK": "Checkout"}
+ISSUE_TYPES = ("Incident", "Bug", "Task")
+PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
+MAX_SUMMARY = 255
+API = "/rest/api/2"
+_NOT_ON_SCREEN = "Field '{}' cannot be set. It is not on the appropriate screen, or unknown."
+_SETTABLE = frozenset(
+    {
+        "summary",
+        "description",
+        "issuetype",
+        "priority",
+        "labels",
+        "components",
+        "environment",
+        "duedate",
+        "assignee",
+    }
+)
+
+
+@dataclass(frozen=True)
+class JiraStatus:
+    id: str
+    name: str
+    category_id: int
+    category_key: str
+    category_name: str
+    color: str
+
+
+STATUSES: Mapping[str, JiraStatus] = {
+    "To Do": JiraStatus("10000", "To Do", 2, "new", "To Do", "blue-gray"),
+    "In Progress": JiraStatus("3", "In Progress", 4, "indeterminate", "In Progress", "yellow"),
+    "Done": JiraStatus("10001", "Done", 3, "done", "Done", "green"),
+}
+TRANSITIONS: Mapping[str, str] = {"11": "To Do", "21": "In Progress", "31": "Done"}
+"""Transition id -> target status (and the transition's name)."""
+RESOLUTIONS: Mapping[str, str] = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002"}
+
+
+class JqlError(ValueError):
+    """A query this double cannot (or JIRA would not) answer; the message is JIRA's or says why."""
+
+
+class _JiraError(Exception):
+    def __init__(
+        self,
+        status: int,
+        messages: Iterable[str] = (),
+        errors: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = {"errorMessages": list(messages), "errors": dict(errors or {})}
+        self.headers = dict(headers or {})
+
+
+@dataclass
+class JiraComment:
+    id: str
+    body: str
+    author: str
+    created: str
+    updated: str
+    visibility: dict[str, Any] | None = None
+
+
+@dataclass
+class JiraTransition:
+    """One transition performed on an issue."""
+
+    transition_id: str
+    from_status: str
+    to_status: str
+    author: str
+    at: str
+
+
+@dataclass
+class JiraIssue:
+    id: str
+    key: str
+    project: str
+    summary: str
+    issuetype: str
+    reporter: str
+    created: str
+    updated: str
+    description: str | None = None
+    priority: str = "Medium"
+    labels: list[str] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
+    status: str = "To Do"
+    resolution: str | None = None
+    resolutiondate: str | None = None
+    assignee: str | None = None
+    environment: str | None = None
+    duedate: str | None = None
+    comments: list[JiraComment] = field(default_factory=list)
+    transitions: list[JiraTransition] = field(default_factory=list)
+    created_with: dict[str, Any] = field(default_factory=dict)
+    """The ``fields`` of the create request, as sent."""
+
+    @property
+    def number(self) -> int:
+        return int(self.key.rsplit("-", 1)[1])
+
+
+@dataclass(frozen=True)
+class _Clause:
+    field: str
+    op: Literal["=", "!=", "~", "in", "not in", "is", "is not"]
+    values: tuple[str, ...]
+
+
+class JiraDouble(HttpDouble):
+    """The JIRA REST v2 double. See the module docstring for what it covers.
+
+    Configure: ``JiraDouble(users={"me@example.com": "token"}, projects={"OPS": "Operations"},
+    components={"OPS": ["checkout"]} or None (any component name accepted), deployment_type="Server")``.
+    Inspect: ``issue(key)``, ``issues(project=None)``, ``search(jql)`` (the double's own JQL subset,
+    without HTTP), plus the request log and counters of :class:`HttpDouble` (routes like
+    ``"POST /rest/api/2/issue/{issue_id_or_key}/transitions"``).
+    """
+
+    def __init__(
+        self,
+        users: Mapping[str, str] | None = None,
+        *,
+        projects: Mapping[str, str] = DEFAULT_PROJECTS,
+        issue_types: Iterable[str] = ISSUE_TYPES,
+        priorities: Iterable[str] = PRIORITIES,
+        components: Mapping[str, Iterable[str]] | None = None,
+        deployment_type: Literal["Server", "Cloud"] = "Server",
+    ) -> None:
+        super().__init__(title="JIRA REST API v2 double")
+        self.users = dict(users if users is not None else {DEFAULT_USER: DEFAULT_API_TOKEN})
+        self.projects = {key.upper(): name for key, name in projects.items()}
+        self.project_ids = {key: str(10000 + i) for i, key in enumerate(self.projects)}
+        self.issue_types = {name: str(10000 + i) for i, name in enumerate(issue_types)}
+        self.priorities = {name: str(i + 1) for i, name in enumerate(priorities)}
+        self.fixed_components = (
+            None if components is None else {k.upper(): list(v) for k, v in components.items()}
+        )
+        self._components: dict[str, dict[str, str]] = {key: {} for key in self.projects}
+        self._component_ids = itertools.count(10000)
+        for key, names in (self.fixed_components or {}).items():
+            for name in names:
+                self._components.setdefault(key, {})[name] = str(next(self._component_ids))
+        self.deployment_type = deployment_type
+        self._issues: dict[str, JiraIssue] = {}
+        self._issue_ids = itertools.count(10001)
+        self._comment_ids = itertools.count(10000)
+        self._numbers: dict[str, int] = {key: 0 for key in self.projects}
+        self.app.add_exception_handler(_JiraError, _on_jira_error)
+        get, post, put = ["GET"], ["POST"], ["PUT"]
+        for path, endpoint, methods in (
+            ("/serverInfo", self._server_info, get),
+            ("/myself", self._myself, get),
+            ("/field", self._fields, get),
+            ("/project", self._projects, get),
+            ("/project/{project_id_or_key}", self._project, get),
+            ("/project/{project_id_or_key}/components", self._project_components, get),
+            ("/issuetype", self._issue_types, get),
+            ("/priority", self._priorities, get),
+            ("/issue", self._create_issue, post),
+            ("/issue/{issue_id_or_key}", self._get_issue, get),
+            ("/issue/{issue_id_or_key}", self._edit_issue, put),
+            ("/issue/{issue_id_or_key}/comment", self._get_comments, get),
+            ("/issue/{issue_id_or_key}/comment", self._add_comment, post),
+            ("/issue/{issue_id_or_key}/transitions", self._get_transitions, get),
+            ("/issue/{issue_id_or_key}/transitions", self._do_transition, post),
+            ("/search", self._search_get, get),
+            ("/search", self._search_post, post),
+            ("/search/jql", self._search_jql_get, get),
+            ("/search/jql", self._search_jql_post, post),
+        ):
+            self.app.add_api_route(API + path, endpoint, methods=methods)
+
+    # -- inspection ------------------------------------------------------------------------------------
+
+    def issue(self, key: str) -> JiraIssue:
+        with self._lock:
+            snapshot: JiraIssue = self._snapshot(self._find_issue(key))
+            return snapshot
+
+    def issues(self, project: str | None = None) -> list[JiraIssue]:
+        with self._lock:
+            found = [i for i in self._issues.values() if project is None or i.project == project.upper()]
+            snapshot: list[JiraIssue] = self._snapshot(found)
+            return snapshot
+
+    def search(self, jql: str) -> list[JiraIssue]:
+        """The issues ``jql`` selects, in order (raises :class:`JqlError` like the HTTP search's 400)."""
+        with self._lock:
+            snapshot: list[JiraIssue] = self._snapshot(self._run_jql(jql))
+            return snapshot
+
+    def error_body(self, status: int) -> Any:
+        if status == 429:
+            return {"errorMessages": ["Rate limit exceeded."], "errors": {}}
+        if status >= 500:
+            return {"errorMessages": ["Internal server error"], "errors": {}}
+        return {"errorMessages": ["The request was invalid."], "errors": {}}
+
+    # -- auth ------------------------------------------------------------------------------------------
+
+    def _user(self, request: Request, *, anonymous: bool = False) -> str | None:
+        header = request.headers.get("authorization")
+        if header is None:
+            if anonymous:
+                return None
+            raise _JiraError(
+                401,
+                ["You are not authenticated. Authentication required to perform this operation."],
+                headers={"WWW-Authenticate": 'Basic realm="protected-area"'},
+            )
+        scheme, _, encoded = header.partition(" ")
+        try:
+            username, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            username, password = "", ""
+        if scheme.lower() != "basic" or self.users.get(username) != password or not username:
+            raise _JiraError(
+                401,
+                ["Client must be authenticated to access this resource."],
+                headers={"X-Seraph-LoginReason": "AUTHENTICATED_FAILED"},
+            )
+        return username
+
+    # -- JSON renderings ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _base(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    def _user_json(self, base: str, username: str | None) -> dict[str, Any] | None:
+        if username is None:
+            return None
+        display = username.split("@", 1)[0].replace(".", " ").replace("-", " ").title()
+        return {
+            "self": f"{base}{API}/user?username={username}",
+            "name": username,
+            "key": username,
+            "emailAddress": username if "@" in username else f"{username}@example.com",
+            "avatarUrls": {"48x48": f"{base}/secure/useravatar?size=large"},
+            "displayName": display,
+            "active": True,
+            "timeZone": "Etc/UTC",
+        }
+
+    def _project_json(self, base: str, key: str) -> dict[str, Any]:
+        pid = self.project_ids[key]
+        return {
+            "expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
+            "self": f"{base}{API}/project/{pid}",
+            "id": pid,
+            "key": key,
+            "name": self.projects[key],
+            "description": "",
+            "lead": self._user_json(base, next(iter(self.users), None)),
+            "components": [self._component_json(base, key, name) for name in self._components[key]],
+            "issueTypes": [self._issue_type_json(base, name) for name in self.issue_types],
+            "assigneeType": "UNASSIGNED",
+            "versions": [],
+            "roles": {},
+            "avatarUrls": {"48x48": f"{base}/secure/projectavatar?pid={pid}"},
+            "projectTypeKey": "software",
+            "archived": False,
+            "simplified": False,
+            "style": "classic",
+            "isPrivate": False,
+        }
+
+    def _project_ref(self, base: str, key: str) -> dict[str, Any]:
+        pid = self.project_ids[key]
+        return {"self": f"{base}{API}/project/{pid}", "id": pid, "key": key, "name": self.projects[key]}
+
+    def _issue_type_json(self, base: str, name: str) -> dict[str, Any]:
+        tid = self.issue_types[name]
+        return {
+            "self": f"{base}{API}/issuetype/{tid}",
+            "id": tid,
+            "description": f"{name} issue type",
+            "iconUrl": f"{base}/images/icons/issuetypes/{name.lower()}.svg",
+            "name": name,
+            "subtask": False,
+            "hierarchyLevel": 0,
+        }
+
+    def _priority_json(self, base: str, name: str) -> dict[str, Any]:
+        pid = self.priorities[name]
+        return {
+            "self": f"{base}{API}/priority/{pid}",
+            "iconUrl": f"{base}/images/icons/priorities/{name.lower()}.svg",
+            "name": name,
+            "id": pid,
+        }
+
+    def _component_json(self, base: str, project: str, name: str) -> dict[str, Any]:
+        cid = self._components[project][name]
+        return {"self": f"{base}{API}/component/{cid}", "id": cid, "name": name}
+
+    @staticmethod
+    def _status_json(base: str, name: str) -> dict[str, Any]:
+        status = STATUSES[name]
+        return {
+            "self": f"{base}{API}/status/{status.id}",
+            "description": "",
+            "iconUrl": f"{base}/images/icons/statuses/generic.png",
+            "name": status.name,
+            "id": status.id,
+            "statusCategory": {
+                "self": f"{base}{API}/statuscategory/{status.category_id}",
+                "id": status.category_id,
+                "key": status.category_key,
+                "colorName": status.color,
+                "name": status.category_name,
+            },
+        }
+
+    def _comment_json(self, base: str, issue: JiraIssue, comment: JiraComment) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "self": f"{base}{API}/issue/{issue.id}/comment/{comment.id}",
+            "id": comment.id,
+            "author": self._user_json(base, comment.author),
+            "body": comment.body,
+            "updateAuthor": self._user_json(base, comment.author),
+            "created": comment.created,
+            "updated": comment.updated,
+        }
+        if comment.visibility is not None:
+            body["visibility"] = comment.visibility
+        return body
+
+    def _issue_json(self, base: str, issue: JiraIssue, wanted: set[str] | None = None) -> dict[str, Any]:
+        comments = [self._comment_json(base, issue, c) for c in issue.comments]
+        resolution = None
+        if issue.resolution is not None:
+            rid = RESOLUTIONS[issue.resolution]
+            resolution = {
+                "self": f"{base}{API}/resolution/{rid}",
+                "id": rid,
+                "description": "",
+                "name": issue.resolution,
+            }
+        fields: dict[str, Any] = {
+            "summary": issue.summary,
+            "description": issue.description,
+            "issuetype": self._issue_type_json(base, issue.issuetype),
+            "project": self._project_ref(base, issue.project),
+            "priority": self._priority_json(base, issue.priority),
+            "labels": list(issue.labels),
+            "components": [self._component_json(base, issue.project, c) for c in issue.components],
+            "status": self._status_json(base, issue.status),
+            "resolution": resolution,
+            "resolutiondate": issue.resolutiondate,
+            "created": issue.created,
+            "updated": issue.updated,
+            "reporter": self._user_json(base, issue.reporter),
+            "creator": self._user_json(base, issue.reporter),
+            "assignee": self._user_json(base, issue.assignee),
+            "environment": issue.environment,
+            "duedate": issue.duedate,
+            "fixVersions": [],
+            "versions": [],
+            "issuelinks": [],
+            "subtasks": [],
+            "comment": {
+                "comments": comments,
+                "maxResults": len(comments),
+                "total": len(comments),
+                "startAt": 0,
+            },
+        }
+        if wanted is not None:
+            fields = {k: v for k, v in fields.items() if k in wanted}
+        return {
+            "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+            "id": issue.id,
+            "self": f"{base}{API}/issue/{issue.id}",
+            "key": issue.key,
+            "fields": fields,
+        }
+
+    # -- lookups ---------------------------------------------------------------------------------------
+
+    def _find_issue(self, id_or_key: str) -> JiraIssue:
+        wanted = id_or_key.upper()
+        for issue in self._issues.values():
+            if wanted in (issue.id, issue.key):
+                return issue
+        raise _JiraError(404, ["Issue does not exist or you do not have permission to see it."])
+
+    def _project_key(self, id_or_key: str) -> str | None:
+        wanted = str(id_or_key).upper()
+        if wanted in self.projects:
+            return wanted
+        return next((k for k, pid in self.project_ids.items() if pid == wanted), None)
+
+    # -- endpoints: metadata ---------------------------------------------------------------------------
+
+    async def _server_info(self, request: Request) -> JSONResponse:
+        self._user(request, anonymous=True)
+        cloud = self.deployment_type == "Cloud"
+        numbers = [1001, 0, 0] if cloud else [9, 12, 15]
+        return JSONResponse(
+            {
+                "baseUrl": self._base(request),
+                "version": "1001.0.0-SNAPSHOT" if cloud else "9.12.15",
+                "versionNumbers": numbers,
+                "deploymentType": self.deployment_type,
+                "buildNumber": 100_000 if cloud else 9_120_015,
+                "buildDate": "2024-10-01T00:00:00.000+0000",
+                "serverTime": _now(),
+                "scmInfo": "0000000000000000000000000000000000000000",
+                "serverTitle": "Medic JIRA double",
+            }
+        )
+
+    async def _myself(self, request: Request) -> JSONResponse:
+        user = self._user(request)
+        return JSONResponse({**(self._user_json(self._base(request), user) or {}), "locale": "en_US"})
+
+    async def _fields(self, request: Request) -> JSONResponse:
+        self._user(request)
+        system = {
+            "summary": ("Summary", "string"),
+            "description": ("Description", "string"),
+            "issuetype": ("Issue Type", "issuetype"),
+            "project": ("Project", "project"),
+            "priority": ("Priority", "priority"),
+            "labels": ("Labels", "array"),
+            "components": ("Component/s", "array"),
+            "status": ("Status", "status"),
+            "resolution": ("Resolution", "resolution"),
+            "created": ("Created", "datetime"),
+            "updated": ("Updated", "datetime"),
+            "reporter": ("Reporter", "user"),
+            "assignee": ("Assignee", "user"),
+            "environment": ("Environment", "string"),
+            "duedate": ("Due date", "date"),
+            "comment": ("Comment", "comments-page"),
+        }
+        clause_names = {"issuetype": ["issuetype", "type"], "components": ["component"]}
+        return JSONResponse(
+            [
+                {
+                    "id": fid,
+                    "key": fid,
+                    "name": name,
+                    "custom": False,
+                    "orderable": True,
+                    "navigable": True,
+                    "searchable": True,
+                    "clauseNames": clause_names.get(fid, [fid]),
+                    "schema": {"type": kind, "system": fid},
+                }
+                for fid, (name, kind) in system.items()
+            ]
+        )
+
+    async def _projects(self, request: Request) -> JSONResponse:
+        self._user(request)
+        base = self._base(request)
+        with self._lock:
+            return JSONResponse([self._project_json(base, key) for key in self.projects])
+
+    async def _project(self, project_id_or_key: str, request: Request) -> JSONResponse:
+        self._user(request)
+        with self._lock:
+            key = self._project_key(project_id_or_key)
+            if key is None:
+                raise _JiraError(404, [f"No project could be found with key '{project_id_or_key}'."])
+            return JSONResponse(self._project_json(self._base(request), key))
+
+    async def _project_components(self, project_id_or_key: str, request: Request) -> JSONResponse:
+        self._user(request)
+        base = self._base(request)
+        with self._lock:
+            key = self._project_key(project_id_or_key)
+            if key is None:
+                raise _JiraError(404, [f"No project could be found with key '{project_id_or_key}'."])
+            return JSONResponse(
+                [
+                    {
+                        **self._component_json(base, key, name),
+                        "isAssigneeTypeValid": False,
+                        "assigneeType": "PROJECT_DEFAULT",
+                        "realAssigneeType": "PROJECT_DEFAULT",
+                        "project": key,
+                        "projectId": int(self.project_ids[key]),
+                    }
+                    for name in self._components[key]
+                ]
+            )
+
+    async def _issue_types(self, request: Request) -> JSONResponse:
+        self._user(request)
+        base = self._base(request)
+        return JSONResponse([self._issue_type_json(base, name) for name in self.issue_types])
+
+    async def _priorities(self, request: Request) -> JSONResponse:
+        self._user(request)
+        base = self._base(request)
+        return JSONResponse([self._priority_json(base, name) for name in self.priorities])
+
+    # -- endpoints: issues -----------------------------------------------------------------------------
+
+    async def _create_issue(self, request: Request) -> JSONResponse:
+        user = self._user(request)
+        assert user is not None
+        body = await _json_object(request)
+        fields = body.get("fields")
+        if not isinstance(fields, dict):
+            raise _JiraError(400, ["Issue must have fields"])
+        with self._lock:
+            errors: dict[str, str] = {}
+            project = self._create_project(fields.get("project"), errors)
+            issuetype = self._named(fields.get("issuetype"), self.issue_types, "issuetype", errors)
+            if "issuetype" not in fields:
+                errors["issuetype"] = "issue type is required"
+            if not fields.get("summary"):
+                errors["summary"] = "You must specify a summary of the issue."
+            values = self._field_values(fields, project, errors, creating=True)
+            if errors:
+                raise _JiraError(400, [], errors)
+            assert project is not None and issuetype is not None
+            self._numbers[project] += 1
+            now = _now()
+            issue = JiraIssue(
+                id=str(next(self._issue_ids)),
+                key=f"{project}-{self._numbers[project]}",
+                project=project,
+                summary=str(values.pop("summary")),
+                issuetype=issuetype,
+                reporter=user,
+                created=now,
+                updated=now,
+                created_with=json.loads(json.dumps(fields)),
+            )
+            _assign(issue, values)
+            self._issues[issue.id] = issue
+            base = self._base(request)
+            return JSONResponse(
+                {"id": issue.id, "key": issue.key, "self": f"{base}{API}/issue/{issue.id}"}, status_code=201
+            )
+
+    def _create_project(self, value: Any, errors: dict[str, str]) -> str | None:
+        if value is None:
+            errors["project"] = "project is required"
+            return None
+        ref = value.get("key") or value.get("id") if isinstance(value, dict) else value
+        key = self._project_key(str(ref)) if ref else None
+        if key is None:
+            errors["project"] = "valid project is required"
+        return key
+
+    def _named(self, value: Any, known: Mapping[str, str], name: str, errors: dict[str, str]) -> str | None:
+        """A ``{"name": ...}`` or ``{"id": ...}`` reference to a known name."""
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            if "name" in value and value["name"] in known:
+                return str(value["name"])
+            if "id" in value:
+                found = next((n for n, i in known.items() if i == str(value["id"])), None)
+                if found is not None:
+                    return found
+        given = value.get("name", value.get("id")) if isinstance(value, dict) else value
+        messages = {
+            "issuetype": "valid issue type is required",
+            "priority": f"Priority name '{given}' is not valid",
+        }
+        errors[name] = messages.get(name, f"Field '{name}' is invalid")
+        return None
+
+    def _field_values(
+        self, fields: Mapping[str, Any], project: str | None, errors: dict[str, str], *, creating: bool
+    ) -> dict[str, Any]:
+        """Validated values for the settable fields present in ``fields``."""
+        values: dict[str, Any] = {}
+        for name, value in fields.items():
+            if name == "project" and creating:
+                continue
+            if name not in _SETTABLE or (name == "issuetype" and not creating):
+                errors[name] = _NOT_ON_SCREEN.format(name)
+            elif name in ("summary", "description", "environment", "duedate"):
+                if value is not None and not isinstance(value, str):
+                    errors[name] = "Operation value must be a string"
+                elif name == "summary" and isinstance(value, str) and len(value) >= MAX_SUMMARY:
+                    errors[name] = "Summary must be less than 255 characters."
+                elif name == "summary" and not value:
+                    errors[name] = "You must specify a summary of the issue."
+                else:
+                    values[name] = value
+            elif name == "priority":
+                priority = self._named(value, self.priorities, "priority", errors)
+                if priority is not None:
+                    values[name] = priority
+            elif name == "labels":
+                labels = _labels(value, errors)
+                if labels is not None:
+                    values[name] = labels
+            elif name == "components":
+                components = self._component_names(value, project, errors)
+                if components is not None:
+                    values[name] = components
+            elif name == "assignee":
+                user = (value.get("name") or value.get("accountId")) if isinstance(value, dict) else None
+                if value is not None and user not in self.users:
+                    errors[name] = f"User '{user}' does not exist."
+                else:
+                    values[name] = user
+        return values
+
+    def _component_names(self, value: Any, project: str | None, errors: dict[str, str]) -> list[str] | None:
+        if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
+            errors["components"] = "data was not an array"
+            return None
+        if project is None:
+            return None
+        known = self._components.setdefault(project, {})
+        names: list[str] = []
+        for ref in value:
+            name = ref.get("name")
+            if name is None and "id" in ref:
+                name = next((n for n, i in known.items() if i == str(ref["id"])), None)
+            if not name:
+                errors["components"] = f"Component id '{ref.get('id')}' is not valid"
+                return None
+            if name not in known:
+                if self.fixed_components is not None:
+                    errors["components"] = f"Component name '{name}' is not valid"
+                    return None
+                known[name] = str(next(self._component_ids))
+            names.append(str(name))
+        return names
+
+    async def _get_issue(self, issue_id_or_key: str, request: Request) -> JSONResponse:
+        self._user(request)
+        wanted = _wanted_fields(request.query_params.getlist("fields"))
+        with self._lock:
+            issue = self._find_issue(issue_id_or_key)
+            return JSONResponse(self._issue_json(self._base(request), issue, wanted))
+
+    async def _edit_issue(self, issue_id_or_key: str, request: Request) -> Response:
+        user = self._user(request)
+        assert user is not None
+        body = await _json_object(request)
+        with self._lock:
+            issue = self._find_issue(issue_id_or_key)
+            errors: dict[str, str] = {}
+            fields = body.get("fields") or {}
+            update = body.get("update") or {}
+            if not isinstance(fields, dict) or not isinstance(update, dict):
+                raise _JiraError(400, ["Can not deserialize the request body"])
+            values = self._field_values(fields, issue.project, errors, creating=False)
+            labels = list(values.get("labels", issue.labels))
+            comments: list[str] = []
+            for name, operations in update.items():
+                if name in fields:
+                    errors[name] = f"Field '{name}' cannot be set in both 'fields' and 'update'."
+                elif name == "labels" and isinstance(operations, list):
+                    labels = _label_operations(labels, operations, errors)
+                elif name == "comment" and isinstance(operations, list):
+                    comments.extend(_comment_adds(operations, errors))
+                else:
+                    errors[name] = _NOT_ON_SCREEN.format(name)
+            if errors:
+                raise _JiraError(400, [], errors)
+            values["labels"] = labels
+            _assign(issue, values)
+            for text in comments:
+                self._append_comment(issue, user, text, None)
+            issue.updated = _now()
+        return Response(status_code=204)
+
+    # -- endpoints: comments ---------------------------------------------------------------------------
+
+    async def _get_comments(self, issue_id_or_key: str, request: Request) -> JSONResponse:
+        self._user(request)
+        base = self._base(request)
+        with self._lock:
+            issue = self._find_issue(issue_id_or_key)
+            comments = [self._comment_json(base, issue, c) for c in issue.comments]
+        return JSONResponse(
+            {"startAt": 0, "maxResults": len(comments), "total": len(comments), "comments": comments}
+        )
+
+    async def _add_comment(self, issue_id_or_key: str, request: Request) -> JSONResponse:
+        user = self._user(request)
+        assert user is not None
+        body = await _json_object(request)
+        text = body.get("body")
+        if not isinstance(text, str):
+            raise _JiraError(400, [], {"comment": "Operation value must be a string"})
+        if not text.strip():
+            raise _JiraError(400, [], {"comment": "Comment body can not be empty!"})
+        visibility = body.get("visibility")
+        with self._lock:
+            issue = self._find_issue(issue_id_or_key)
+            comment = self._append_comment(
+                issue, user, text, visibility if isinstance(visibility, dict) else None
+            )
+            return JSONResponse(self._comment_json(self._base(request), issue, comment), status_code=201)
+
+    def _append_comment(
+        self, issue: JiraIssue, user: str, text: str, visibility: dict[str, Any] | None
+    ) -> JiraComment:
+        now = _now()
+        comment = JiraComment(str(next(self._comment_ids)), text, user, now, now, visibility)
+        issue.comments.append(comment)
+        issue.updated = now
+        return comment
+
+    # -- endpoints: transitions ------------------------------------------------------------------------
+
+    def _available(self, issue: JiraIssue) -> list[tuple[str, str]]:
+        return [(tid, target) for tid, target in TRANSITIONS.items() if target != issue.status]
+
+    async def _get_transitions(self, issue_id_or_key: str, request: Request) -> JSONResponse:
+        self._user(request)
+        base = self._base(request)
+        only = request.query_params.get("transitionId")
+        with self._lock:
+            issue = self._find_issue(issue_id_or_key)
+            transitions = [
+                {
+                    "id": tid,
+                    "name": target,
+                    "to": self._status_json(base, target),
+                    "hasScreen": False,
+                    "isGlobal": True,
+                    "isInitial": False,
+                    "isAvailable": True,
+                    "isConditional": False,
+                    "isLooped": False,
+                }
+                for tid, target in self._available(issue)
+                if only is None or only == tid
+            ]
+        return JSONResponse({"expand": "transitions", "transitions": transitions})
+
+    async def _do_transition(self, issue_id_or_key: str, request: Request) -> Response:
+        user = self._user(request)
+        assert user is not None
+        body = await _json_object(request)
+        transition = body.get("transition")
+        tid = transition.get("id") if isinstance(transition, dict) else None
+        if tid is None:
+            raise _JiraError(400, ["Missing 'transition' identifier"])
+        tid = str(tid)
+        with self._lock:
+            issue = self._find_issue(issue_id_or_key)
+            target = dict(self._available(issue)).get(tid)
+            if target is None:
+                raise _JiraError(400, [f"Transition id '{tid}' is not valid for this issue."])
+            errors: dict[str, str] = {}
+            fields = body.get("fields") or {}
+            resolution: str | None = "Done" if target == "Done" else None
+            for name, value in fields.items() if isinstance(fields, dict) else ():
+                if name == "resolution" and isinstance(value, dict) and value.get("name") in RESOLUTIONS:
+                    resolution = str(value["name"])
+                else:
+                    errors[name] = _NOT_ON_SCREEN.format(name)
+            update = body.get("update") or {}
+            comments = _comment_adds(update.get("comment", []), errors) if isinstance(update, dict) else []
+            if errors:
+                raise _JiraError(400, [], errors)
+            now = _now()
+            issue.transitions.append(JiraTransition(tid, issue.status, target, user, now))
+            issue.status = target
+            if STATUSES[target].category_key == "done":
+                issue.resolution, issue.resolutiondate = resolution or "Done", now
+            else:
+                issue.resolution, issue.resolutiondate = None, None
+            for text in comments:
+                self._append_comment(issue, user, text, None)
+            issue.updated = now
+        return Response(status_code=204)
+
+    # -- endpoints: search -----------------------------------------------------------------------------
+
+    async def _search_get(self, request: Request) -> JSONResponse:
+        self._user(request)
+        q = request.query_params
+        return self._search_page(
+            request, q.get("jql", ""), q.get("startAt", "0"), q.get("maxResults", "50"), q.getlist("fields")
+        )
+
+    async def _search_post(self, request: Request) -> JSONResponse:
+        self._user(request)
+        body = await _json_object(request)
+        return self._search_page(
+            request,
+            str(body.get("jql") or ""),
+            body.get("startAt", 0),
+            body.get("maxResults", 50),
+            _as_list(body.get("fields")),
+        )
+
+    async def _search_jql_get(self, request: Request) -> JSONResponse:
+        self._user(request)
+        q = request.query_params
+        return self._search_token_page(
+            request, q.get("jql", ""), q.get("nextPageToken"), q.get("maxResults", "50"), q.getlist("fields")
+        )
+
+    async def _search_jql_post(self, request: Request) -> JSONResponse:
+        self._user(request)
+        body = await _json_object(request)
+        return self._search_token_page(
+            request,
+            str(body.get("jql") or ""),
+            body.get("nextPageToken"),
+            body.get("maxResults", 50),
+            _as_list(body.get("fields")),
+        )
+
+    def _select(self, jql: str) -> list[JiraIssue]:
+        try:
+            return self._run_jql(jql)
+        except JqlError as err:
+            raise _JiraError(400, [str(err)]) from err
+
+    def _search_page(
+        self, request: Request, jql: str, start_at: Any, max_results: Any, fields: list[str]
+    ) -> JSONResponse:
+        start, size = _int(start_at, "startAt"), _int(max_results, "maxResults")
+        base = self._base(request)
+        wanted = _wanted_fields(fields)
+        with self._lock:
+            found = self._select(jql)
+            page = [self._issue_json(base, i, wanted) for i in found[start : start + size]]
+        return JSONResponse(
+            {
+                "expand": "schema,names",
+                "startAt": start,
+                "maxResults": size,
+                "total": len(found),
+                "issues": page,
+            }
+        )
+
+    def _search_token_page(
+        self, request: Request, jql: str, token: Any, max_results: Any, fields: list[str]
+    ) -> JSONResponse:
+        start, size = _int(token or 0, "nextPageToken"), _int(max_results, "maxResults")
+        base = self._base(request)
+        wanted = _wanted_fields(fields)
+        with self._lock:
+            found = self._select(jql)
+            page = [self._issue_json(base, i, wanted) for i in found[start : start + size]]
+        body: dict[str, Any] = {"issues": page, "isLast": start + size >= len(found)}
+        if not body["isLast"]:
+            body["nextPageToken"] = str(start + size)
+        return JSONResponse(body)
+
+    # -- JQL -------------------------------------------------------------------------------------------
+
+    def _run_jql(self, jql: str) -> list[JiraIssue]:
+        clauses, order = _parse_jql(jql)
+        for clause in clauses:
+            if clause.field == "project":
+                for value in clause.values:
+                    if self._project_key(value) is None:
+                        raise JqlError(f"The value '{value}' does not exist for the field 'project'.")
+        found = [i for i in self._issues.values() if all(_matches(self, i, c) for c in clauses)]
+        for name, descending in reversed(order or [("created", True)]):
+            found.sort(key=functools.partial(_sort_key, self, name=name), reverse=descending)
+        return found
+
+    def _field_of(self, issue: JiraIssue, name: str) -> list[str]:
+        """The values of a JQL field on an issue, each in every spelling JQL accepts (case-folded)."""
+        if name == "project":
+            return [issue.project, self.project_ids[issue.project], self.projects[issue.project]]
+        if name in ("key", "issuekey", "id"):
+            return [issue.key, issue.id]
+        if name == "labels":
+            return list(issue.labels)
+        if name == "status":
+            return [issue.status, STATUSES[issue.status].id]
+        if name == "statuscategory":
+            status = STATUSES[issue.status]
+            return [status.category_name, status.category_key, str(status.category_id)]
+        if name in ("issuetype", "type"):
+            return [issue.issuetype, self.issue_types[issue.issuetype]]
+        if name == "priority":
+            return [issue.priority, self.priorities[issue.priority]]
+        if name == "resolution":
+            return [] if issue.resolution is None else [issue.resolution, RESOLUTIONS[issue.resolution]]
+        if name in ("component", "components"):
+            return list(issue.components)
+        if name == "summary":
+            return [issue.summary]
+        if name == "description":
+            return [] if issue.description is None else [issue.description]
+        if name == "text":
+            return [issue.summary, issue.description or "", *(c.body for c in issue.comments)]
+        raise JqlError(f"Field '{name}' does not exist or you do not have permission to view it.")
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+
+async def _on_jira_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, _JiraError)
+    return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise _JiraError(400, ["Unexpected character in the request body: not JSON"]) from err
+    if not isinstance(body, dict):
+        raise _JiraError(400, ["Can not deserialize the request body"])
+    return body
+
+
+def _now() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as err:
+        raise _JiraError(400, [f"'{name}' must be a number"]) from err
+    if number < 0:
+        raise _JiraError(400, [f"'{name}' must not be negative"])
+    return number
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _wanted_fields(values: list[str]) -> set[str] | None:
+    """The fields a ``fields`` parameter asks for, ``None`` for all (``*all``, ``*navigable`` or none)."""
+    names = {n.strip() for v in values for n in v.split(",") if n.strip()}
+    if not names or names & {"*all", "*navigable"}:
+        return None
+    return {n for n in names if not n.startswith("-")}
+
+
+def _labels(value: Any, errors: dict[str, str]) -> list[str] | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        errors["labels"] = "data was not an array"
+        return None
+    for label in value:
+        if not label or any(c.isspace() for c in label):
+            errors["labels"] = f"The label '{label}' contains spaces which is invalid."
+            return None
+        if len(label) > 255:
+            errors["labels"] = "The label must not exceed 255 characters."
+            return None
+    return list(dict.fromkeys(value))
+
+
+def _label_operations(labels: list[str], operations: list[Any], errors: dict[str, str]) -> list[str]:
+    result = list(labels)
+    for op in operations:
+        if not isinstance(op, dict) or len(op) != 1:
+            errors["labels"] = "Each operation must be an object with one of: add, remove, set"
+            return labels
+        ((verb, value),) = op.items()
+        if verb == "set":
+            checked = _labels(value, errors)
+            result = checked if checked is not None else result
+        elif verb in ("add", "remove"):
+            if _labels([value], errors) is None:
+                return labels
+            if verb == "add" and value not in result:
+                result.append(value)
+            if verb == "remove" and value in result:
+                result.remove(value)
+        else:
+            errors["labels"] = f"Operation '{verb}' is not supported for labels"
+    return result
+
+
+def _comment_adds(operations: Any, errors: dict[str, str]) -> list[str]:
+    texts: list[str] = []
+    for op in operations if isinstance(operations, list) else [operations]:
+        body = (
+            op.get("add", {}).get("body")
+            if isinstance(op, dict) and isinstance(op.get("add"), dict)
+            else None
+        )
+        if not isinstance(body, str) or not body.strip():
+            errors["comment"] = "Comment body can not be empty!"
+            return []
+        texts.append(body)
+    return texts
+
+
+def _assign(issue: JiraIssue, values: Mapping[str, Any]) -> None:
+    for name, value in values.items():
+        setattr(issue, name, value)
+
+
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<op>!=|!~|>=|<=|=|~|>|<)|(?P<punct>[(),])"""
+    r"""|(?P<word>[^\s(),=!~<>"']+))"""
+)
+
+
+def _tokens(jql: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(jql):
+        if not jql[pos:].strip():
+            break
+        match = _TOKEN.match(jql, pos)
+        if match is None or match.end() == pos:
+            raise JqlError(f"Error in the JQL Query: unexpected character at position {pos}: {jql[pos:]!r}")
+        kind = match.lastgroup or ""
+        text = match.group(kind)
+        if kind == "string":
+            text = re.sub(r"\\(.)", r"\1", text[1:-1])
+        tokens.append((kind, text))
+        pos = match.end()
+    return tokens
+
+
+def _parse_jql(jql: str) -> tuple[list[_Clause], list[tuple[str, bool]]]:
+    """``clause AND clause ... [ORDER BY field [ASC|DESC], ...]`` -> clauses and (field, descending)."""
+    tokens = _tokens(jql)
+    clauses: list[_Clause] = []
+    order: list[tuple[str, bool]] = []
+    i = 0
+
+    def word(at: int) -> str:
+        return tokens[at][1].upper() if at < len(tokens) and tokens[at][0] == "word" else ""
+
+    def value(at: int) -> str:
+        if at >= len(tokens) or tokens[at][0] not in ("word", "string"):
+            raise JqlError(f"Error in the JQL Query: expecting a value at token {at + 1}.")
+        if tokens[at][0] == "word" and tokens[at][1].upper() in ("AND", "OR", "ORDER", "NOT", "IN"):
+            raise JqlError(f"Error in the JQL Query: expecting a value before '{tokens[at][1]}'.")
+        return tokens[at][1]
+
+    while i < len(tokens):
+        if word(i) == "ORDER":
+            if word(i + 1) != "BY":
+                raise JqlError("Error in the JQL Query: expecting 'BY' after 'ORDER'.")
+            i += 2
+            while i < len(tokens):
+                name = value(i).lower()
+                if name not in ("created", "updated", "key", "priority", "status"):
+                    raise JqlError(f"ORDER BY {name} is not supported by the JIRA double")
+                descending = word(i + 1) == "DESC"
+                i += 2 if word(i + 1) in ("ASC", "DESC") else 1
+                order.append((name, descending))
+                if i < len(tokens) and tokens[i] == ("punct", ","):
+                    i += 1
+                elif i < len(tokens):
+                    raise JqlError(f"Error in the JQL Query: unexpected '{tokens[i][1]}' in ORDER BY.")
+            break
+        if tokens[i][0] == "punct" and tokens[i][1] == "(":
+            raise JqlError("Parentheses are not supported by the JIRA double (only AND-ed clauses)")
+        name = value(i).lower()
+        i += 1
+        op: Literal["=", "!=", "~", "in", "not in", "is", "is not"]
+        values: tuple[str, ...]
+        if i < len(tokens) and tokens[i][0] == "op":
+            symbol = tokens[i][1]
+            if symbol not in ("=", "!=", "~"):
+                raise JqlError(f"The operator '{symbol}' is not supported by the JIRA double")
+            op = "=" if symbol == "=" else "!=" if symbol == "!=" else "~"
+            values = (value(i + 1),)
+            i += 2
+        elif word(i) in ("IN", "NOT"):
+            op = "in" if word(i) == "IN" else "not in"
+            i += 1 if op == "in" else 2
+            if op == "not in" and word(i - 1) != "IN":
+                raise JqlError("Error in the JQL Query: expecting 'IN' after 'NOT'.")
+            if i >= len(tokens) or tokens[i] != ("punct", "("):
+                raise JqlError("Error in the JQL Query: expecting '(' after IN.")
+            items: list[str] = []
+            i += 1
+            while True:
+                items.append(value(i))
+                i += 1
+                if i < len(tokens) and tokens[i] == ("punct", ","):
+                    i += 1
+                    continue
+                if i < len(tokens) and tokens[i] == ("punct", ")"):
+                    i += 1
+                    break
+                raise JqlError("Error in the JQL Query: expecting ',' or ')' in the list.")
+            values = tuple(items)
+        elif word(i) == "IS":
+            op = "is not" if word(i + 1) == "NOT" else "is"
+            i += 2 if op == "is not" else 1
+            if word(i) not in ("EMPTY", "NULL"):
+                raise JqlError("Error in the JQL Query: expecting EMPTY or NULL after IS.")
+            values = ()
+            i += 1
+        else:
+            raise JqlError(f"Error in the JQL Query: expecting an operator after '{name}'.")
+        if name in ("summary", "description", "text") and op != "~":
+            raise JqlError(f"The operator '{op}' is not supported by the '{name}' field.")
+        if op == "~" and name not in ("summary", "description", "text"):
+            raise JqlError(f"The operator '~' is not supported by the '{name}' field.")
+        clauses.append(_Clause(name, op, values))
+        if i < len(tokens):
+            if word(i) == "AND":
+                i += 1
+                if i >= len(tokens):
+                    raise JqlError("Error in the JQL Query: expecting a clause after 'AND'.")
+            elif word(i) == "OR":
+                raise JqlError("OR is not supported by the JIRA double (only AND-ed clauses)")
+            elif word(i) != "ORDER":
+                raise JqlError(f"Error in the JQL Query: expecting AND or ORDER BY before '{tokens[i][1]}'.")
+    return clauses, order
+
+
+def _matches(double: JiraDouble, issue: JiraIssue, clause: _Clause) -> bool:
+    have = [v.casefold() for v in double._field_of(issue, clause.field)]
+    wanted = [v.casefold() for v in clause.values]
+    if clause.field == "resolution" and any(w == "unresolved" for w in wanted):
+        have = have or ["unresolved"]
+    if clause.op in ("=", "in"):
+        return any(w in have for w in wanted)
+    if clause.op in ("!=", "not in"):
+        return bool(have) and not any(w in have for w in wanted)
+    if clause.op == "~":
+        words = [w for v in wanted for w in re.findall(r"\w+", v)]
+        return all(any(w in h for h in have) for w in words)
+    return (not have) == (clause.op == "is")
+
+
+def _sort_key(double: JiraDouble, issue: JiraIssue, name: str) -> Any:
+    if name in ("created", "updated"):
+        return (getattr(issue, name), int(issue.id))
+    if name == "key":
+        return (issue.project, issue.number)
+    if name == "priority":
+        return -int(double.priorities[issue.priority])
+    return list(STATUSES).index(issue.status)

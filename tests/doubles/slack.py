@@ -1,0 +1,499 @@
+"""A local double of the Slack Web API, good enough for an unmodified ``slack_sdk.WebClient``.
+
+Point the client at it with ``WebClient(token=DEFAULT_TOKEN, base_url=f"{double.url}/api/")``.
+
+Covered (``POST`` or ``GET /api/<method>``; JSON, form-encoded or query-string arguments, as
+``slack_sdk`` sends them: ``chat.*`` as a JSON body, ``auth.test``/``conversations.info`` form-encoded
+or with an empty body):
+
+* ``chat.postMessage``: by channel id (``C0CHECKOUT``) or name (``#checkout-oncall`` or
+  ``checkout-oncall``); ``text``/``blocks``/``attachments``/``metadata``; thread replies through
+  ``thread_ts`` (a reply to a reply joins the parent's thread); returns ``{"ok", "channel", "ts",
+  "message"}`` with an increasing ``ts`` (``"1700000000.000100"``, then ``.000200`` ...).
+* ``chat.update``: channel id only (a name is ``channel_not_found``, as on Slack), keeps the ``ts``,
+  records the previous version in ``SlackMessage.edits``; omitted ``blocks``/``attachments``/``text``
+  are kept, as Slack documents for blocks and attachments.
+* ``chat.postEphemeral`` -> ``{"ok", "message_ts"}``; ``conversations.info`` (channel id);
+  ``auth.test``.
+* Errors as Slack gives them, HTTP 200 with ``{"ok": false, "error": ...}``: ``not_authed`` (no
+  token), ``invalid_auth`` (a token not configured; ``Authorization: Bearer`` or a form ``token``),
+  ``channel_not_found``, ``is_archived``, ``no_text``, ``msg_too_long`` (> 40,000 characters),
+  ``invalid_blocks`` (> 50 or not a list), ``message_not_found``, ``thread_not_found`` (this double's
+  choice for a ``thread_ts`` naming no message in the channel), ``user_not_in_channel`` (ephemeral to
+  something that is not a user id), ``invalid_arguments``, ``unknown_method``.
+* ``response_url`` posts: ``POST /response/<id>`` records each JSON body (``double.responses(id)``);
+  the URL is ``double.response_url(id)``. Like Slack it answers ``{"ok": true}`` and refuses a sixth
+  use with 404 ``used_url``.
+* Faults (``double.faults``): a 429 carries ``Retry-After`` and ``{"ok": false, "error":
+  "ratelimited"}``, which is what ``slack_sdk.http_retry.RateLimitErrorRetryHandler`` needs.
+
+Not covered: request signing (that is Slack calling us, not us calling Slack), files, users,
+reactions, pagination, scopes, ``not_in_channel``, per-method rate-limit tiers, the ``warning`` and
+``response_metadata`` fields, unfurling, markdown rendering, ``as_user``/``username``/``icon_*``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from tests.doubles._base import HttpDouble
+
+__all__ = [
+    "DEFAULT_CHANNELS",
+    "DEFAULT_TOKEN",
+    "SlackChannel",
+    "SlackDouble",
+    "SlackEdit",
+    "SlackEphemeral",
+    "SlackMessage",
+]
+
+DEFAULT_TOKEN = "xoxb-1700000000-medic-test-token"
+DEFAULT_CHANNELS: Mapping[str, str] = {
+    "#checkout-oncall": "C0CHECKOUT",
+    "#payments-oncall": "C0PAYMENTS",
+    "#incidents": "C0INCIDENTS",
+}
+MAX_TEXT = 40_000
+MAX_BLOCKS = 50
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+class _SlackError(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+@dataclass
+class SlackChannel:
+    id: str
+    name: str
+    is_private: bool = False
+    is_archived: bool = False
+
+
+@dataclass
+class SlackEdit:
+    """The version of a message that a ``chat.update`` replaced, and the update's time."""
+
+    edited_ts: str
+    text: str
+    blocks: list[Any]
+    attachments: list[Any]
+
+
+@dataclass
+class SlackMessage:
+    channel: str
+    ts: str
+    text: str
+    user: str
+    bot_id: str
+    blocks: list[Any] = field(default_factory=list)
+    attachments: list[Any] = field(default_factory=list)
+    thread_ts: str | None = None
+    metadata: dict[str, Any] | None = None
+    edits: list[SlackEdit] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
+    args: dict[str, Any] = field(default_factory=dict)
+    """The arguments of the call that last wrote the message (post or update), as the double parsed them."""
+
+    @property
+    def is_reply(self) -> bool:
+        return self.thread_ts is not None and self.thread_ts != self.ts
+
+    def to_api(self, team: str, app_id: str) -> dict[str, Any]:
+        """The message object Slack returns in ``message``."""
+        body: dict[str, Any] = {
+            "user": self.user,
+            "type": "message",
+            "ts": self.ts,
+            "bot_id": self.bot_id,
+            "app_id": app_id,
+            "text": self.text,
+            "team": team,
+        }
+        if self.blocks:
+            body["blocks"] = self.blocks
+        if self.attachments:
+            body["attachments"] = self.attachments
+        if self.metadata is not None:
+            body["metadata"] = self.metadata
+        if self.thread_ts is not None:
+            body["thread_ts"] = self.thread_ts
+            if self.is_reply:
+                body["parent_user_id"] = self.user
+        if self.replies:
+            body["reply_count"] = len(self.replies)
+            body["latest_reply"] = self.replies[-1]
+            body["reply_users"] = [self.user]
+            body["reply_users_count"] = 1
+        if self.edits:
+            body["edited"] = {"user": self.user, "ts": self.edits[-1].edited_ts}
+        return body
+
+
+@dataclass
+class SlackEphemeral:
+    channel: str
+    user: str
+    message_ts: str
+    text: str
+    blocks: list[Any]
+    attachments: list[Any]
+    thread_ts: str | None
+
+
+class SlackDouble(HttpDouble):
+    """The Slack Web API double. See the module docstring for what it covers.
+
+    Configure: ``SlackDouble(channels={"#checkout-oncall": "C0CHECKOUT"}, tokens={"xoxb-..."})``.
+    Inspect: ``messages(channel)``, ``message(channel, ts)``, ``thread(channel, ts)``,
+    ``ephemerals(channel)``, ``responses(id)``, ``channel_id(name)``, plus the request log and counters
+    of :class:`HttpDouble` (routes like ``"POST /api/chat.postMessage"``). Channels given by name or id
+    anywhere in the inspection API. ``archive(channel)`` makes posting answer ``is_archived``.
+    """
+
+    METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "conversations.info", "auth.test")
+
+    def __init__(
+        self,
+        channels: Mapping[str, str] = DEFAULT_CHANNELS,
+        *,
+        tokens: Iterable[str] = (DEFAULT_TOKEN,),
+        team_id: str = "T0MEDIC",
+        team: str = "Medic Test",
+        bot_user_id: str = "U0MEDICBOT",
+        bot_id: str = "B0MEDICBOT",
+        app_id: str = "A0MEDICAPP",
+        first_ts: str = "1700000000.000100",
+        response_url_uses: int = 5,
+    ) -> None:
+        super().__init__(title="Slack Web API double")
+        self.tokens = frozenset(tokens)
+        self.team_id, self.team, self.app_id = team_id, team, app_id
+        self.bot_user_id, self.bot_id = bot_user_id, bot_id
+        self.response_url_uses = response_url_uses
+        self._channels: dict[str, SlackChannel] = {}
+        for name, channel_id in channels.items():
+            self._channels[channel_id] = SlackChannel(channel_id, name.lstrip("#"))
+        seconds, _, micros = first_ts.partition(".")
+        self._next_ts = int(seconds) * 1_000_000 + int(micros or 0)
+        self._messages: dict[str, list[SlackMessage]] = {cid: [] for cid in self._channels}
+        self._ephemerals: list[SlackEphemeral] = []
+        self._responses: dict[str, list[Any]] = {}
+        handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "conversations.info": self._conversations_info,
+            "auth.test": self._auth_test,
+        }
+        for method, handler in handlers.items():
+            self.app.add_api_route(
+                f"/api/{method}", self._endpoint(method, handler), methods=["GET", "POST"], name=method
+            )
+        self.app.add_api_route("/api/{method}", self._unknown_method, methods=["GET", "POST"])
+        self.app.add_api_route("/response/{response_id:path}", self._response_url_post, methods=["POST"])
+
+    # -- configuration and inspection ------------------------------------------------------------------
+
+    def channel_id(self, channel: str) -> str:
+        """The id of a channel given by id, ``#name`` or ``name``."""
+        with self._lock:
+            return self._resolve(channel, by_name=True).id
+
+    def archive(self, channel: str) -> None:
+        with self._lock:
+            self._resolve(channel, by_name=True).is_archived = True
+
+    def messages(self, channel: str) -> list[SlackMessage]:
+        """Every message in the channel, thread replies included, in ``ts`` order (copies)."""
+        cid = self.channel_id(channel)
+        snapshot: list[SlackMessage] = self._snapshot(self._messages[cid])
+        return snapshot
+
+    def message(self, channel: str, ts: str) -> SlackMessage:
+        for message in self.messages(channel):
+            if message.ts == ts:
+                return message
+        raise KeyError(f"no message {ts} in {channel}")
+
+    def thread(self, channel: str, ts: str) -> list[SlackMessage]:
+        """The replies in the thread under ``ts``, oldest first (the parent not included)."""
+        return [m for m in self.messages(channel) if m.is_reply and m.thread_ts == ts]
+
+    def ephemerals(self, channel: str | None = None) -> list[SlackEphemeral]:
+        cid = None if channel is None else self.channel_id(channel)
+        snapshot: list[SlackEphemeral] = self._snapshot(self._ephemerals)
+        return [e for e in snapshot if cid is None or e.channel == cid]
+
+    def response_url(self, response_id: str) -> str:
+        """A ``response_url`` pointing at this double (valid while it is served)."""
+        return f"{self.url}/response/{response_id}"
+
+    def responses(self, response_id: str) -> list[Any]:
+        """The JSON bodies posted to ``response_url(response_id)``, in order."""
+        snapshot: list[Any] = self._snapshot(self._responses.get(response_id, []))
+        return snapshot
+
+    def error_body(self, status: int) -> Any:
+        if status == 429:
+            return {"ok": False, "error": "ratelimited"}
+        if status >= 500:
+            return {"ok": False, "error": "service_unavailable" if status == 503 else "internal_error"}
+        return {"ok": False, "error": "invalid_request"}
+
+    # -- HTTP plumbing ---------------------------------------------------------------------------------
+
+    def _endpoint(
+        self, method: str, handler: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> JSONResponse:
+            try:
+                args, token = await _arguments(request)
+                self._authenticate(token)
+                with self._lock:
+                    body = {"ok": True, **handler(args)}
+            except _SlackError as err:
+                body = {"ok": False, "error": err.error}
+            return JSONResponse(body, headers={"X-Slack-Req-Method": method})
+
+        return endpoint
+
+    async def _unknown_method(self, method: str) -> JSONResponse:
+        return JSONResponse({"ok": False, "error": "unknown_method", "req_method": method})
+
+    async def _response_url_post(self, response_id: str, request: Request) -> JSONResponse:
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            return JSONResponse({"ok": False, "error": "invalid_payload"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"ok": False, "error": "invalid_payload"}, status_code=400)
+        with self._lock:
+            posted = self._responses.setdefault(response_id, [])
+            if len(posted) >= self.response_url_uses:
+                return JSONResponse({"ok": False, "error": "used_url"}, status_code=404)
+            posted.append(body)
+        return JSONResponse({"ok": True})
+
+    def _authenticate(self, token: str | None) -> None:
+        if not token:
+            raise _SlackError("not_authed")
+        if token not in self.tokens:
+            raise _SlackError("invalid_auth")
+
+    def _resolve(self, ref: Any, *, by_name: bool) -> SlackChannel:
+        ref = str(ref or "").strip()
+        if ref in self._channels:
+            return self._channels[ref]
+        if by_name:
+            name = ref.removeprefix("#")
+            for channel in self._channels.values():
+                if channel.name == name:
+                    return channel
+        raise _SlackError("channel_not_found")
+
+    def _take_ts(self) -> str:
+        self._next_ts += 100
+        value = self._next_ts - 100
+        return f"{value // 1_000_000}.{value % 1_000_000:06d}"
+
+    def _find(self, channel_id: str, ts: str) -> SlackMessage | None:
+        return next((m for m in self._messages[channel_id] if m.ts == ts), None)
+
+    # -- methods ---------------------------------------------------------------------------------------
+
+    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve(args.get("channel"), by_name=True)
+        if channel.is_archived:
+            raise _SlackError("is_archived")
+        text, blocks, attachments = _content(args, required=True)
+        metadata = _structured(args, "metadata", "invalid_metadata_format", dict)
+        thread_ts = str(args.get("thread_ts") or "") or None
+        parent: SlackMessage | None = None
+        if thread_ts is not None:
+            parent = self._find(channel.id, thread_ts)
+            if parent is None:
+                raise _SlackError("thread_not_found")
+            if parent.is_reply and parent.thread_ts is not None:
+                parent = self._find(channel.id, parent.thread_ts)
+                assert parent is not None
+            thread_ts = parent.ts
+        message = SlackMessage(
+            channel=channel.id,
+            ts=self._take_ts(),
+            text=text or "",
+            user=self.bot_user_id,
+            bot_id=self.bot_id,
+            blocks=blocks or [],
+            attachments=attachments or [],
+            thread_ts=thread_ts,
+            metadata=metadata,
+            args=dict(args),
+        )
+        if parent is not None:
+            parent.thread_ts = parent.ts
+            parent.replies.append(message.ts)
+        self._messages[channel.id].append(message)
+        return {"channel": channel.id, "ts": message.ts, "message": message.to_api(self.team_id, self.app_id)}
+
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve(args.get("channel"), by_name=False)
+        ts = str(args.get("ts") or "")
+        if not ts:
+            raise _SlackError("invalid_arguments")
+        message = self._find(channel.id, ts)
+        if message is None:
+            raise _SlackError("message_not_found")
+        if channel.is_archived:
+            raise _SlackError("is_archived")
+        text, blocks, attachments = _content(args, required=False)
+        if text is None and blocks is None and attachments is None:
+            raise _SlackError("no_text")
+        message.edits.append(
+            SlackEdit(self._take_ts(), message.text, list(message.blocks), list(message.attachments))
+        )
+        message.text = message.text if text is None else text
+        message.blocks = message.blocks if blocks is None else blocks
+        message.attachments = message.attachments if attachments is None else attachments
+        metadata = _structured(args, "metadata", "invalid_metadata_format", dict)
+        message.metadata = message.metadata if metadata is None else metadata
+        message.args = dict(args)
+        return {
+            "channel": channel.id,
+            "ts": message.ts,
+            "text": message.text,
+            "message": message.to_api(self.team_id, self.app_id),
+        }
+
+    def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve(args.get("channel"), by_name=True)
+        if channel.is_archived:
+            raise _SlackError("is_archived")
+        user = str(args.get("user") or "")
+        if not _USER_ID.match(user):
+            raise _SlackError("user_not_in_channel")
+        text, blocks, attachments = _content(args, required=True)
+        ephemeral = SlackEphemeral(
+            channel=channel.id,
+            user=user,
+            message_ts=self._take_ts(),
+            text=text or "",
+            blocks=blocks or [],
+            attachments=attachments or [],
+            thread_ts=str(args.get("thread_ts") or "") or None,
+        )
+        self._ephemerals.append(ephemeral)
+        return {"message_ts": ephemeral.message_ts}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve(args.get("channel"), by_name=False)
+        return {
+            "channel": {
+                "id": channel.id,
+                "name": channel.name,
+                "name_normalized": channel.name,
+                "is_channel": not channel.is_private,
+                "is_group": channel.is_private,
+                "is_im": False,
+                "is_mpim": False,
+                "is_private": channel.is_private,
+                "is_archived": channel.is_archived,
+                "is_general": False,
+                "is_shared": False,
+                "is_ext_shared": False,
+                "is_org_shared": False,
+                "is_member": True,
+                "created": 1_600_000_000,
+                "creator": "U0CREATOR",
+                "context_team_id": self.team_id,
+                "topic": {"value": "", "creator": "", "last_set": 0},
+                "purpose": {"value": "", "creator": "", "last_set": 0},
+                "previous_names": [],
+            }
+        }
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://medic-test.slack.com/",
+            "team": self.team,
+            "user": "medic",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+
+async def _arguments(request: Request) -> tuple[dict[str, Any], str | None]:
+    """The call's arguments (query string, then a JSON or form body) and its token.
+
+    A JSON body's token must come in the ``Authorization`` header, as Slack requires; a form body may
+    carry ``token``."""
+    args: dict[str, Any] = dict(parse_qsl(request.url.query, keep_blank_values=True))
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    form_token: str | None = args.pop("token", None)
+    if raw.strip():
+        if content_type == "application/json":
+            try:
+                parsed = json.loads(raw)
+            except json.JSONDecodeError as err:
+                raise _SlackError("invalid_json") from err
+            if not isinstance(parsed, dict):
+                raise _SlackError("invalid_json")
+            args.update(parsed)
+        elif content_type == "application/x-www-form-urlencoded":
+            form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+            form_token = form.pop("token", form_token)
+            args.update(form)
+        else:
+            raise _SlackError("invalid_form_data")
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    token = credential.strip() if scheme.lower() == "bearer" and credential.strip() else form_token
+    return args, token
+
+
+def _structured(args: dict[str, Any], key: str, error: str, kind: type) -> Any:
+    """A JSON-valued argument: as given in a JSON body, or JSON-encoded text in a form body."""
+    value = args.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise _SlackError(error) from err
+    if not isinstance(value, kind):
+        raise _SlackError(error)
+    return value
+
+
+def _content(
+    args: dict[str, Any], *, required: bool
+) -> tuple[str | None, list[Any] | None, list[Any] | None]:
+    text = args.get("text")
+    if text is not None and not isinstance(text, str):
+        text = str(text)
+    blocks = _structured(args, "blocks", "invalid_blocks", list)
+    attachments = _structured(args, "attachments", "invalid_attachments", list)
+    if blocks is not None and len(blocks) > MAX_BLOCKS:
+        raise _SlackError("invalid_blocks")
+    if text is not None and len(text) > MAX_TEXT:
+        raise _SlackError("msg_too_long")
+    if required and not text and not blocks and not attachments:
+        raise _SlackError("no_text")
+    return text, blocks, attachments

@@ -1,0 +1,560 @@
+"""The doubles, driven through the real SDKs (slack_sdk, pdpyras, jira) over loopback HTTP.
+
+Besides checking the doubles, these pin down what each SDK does against a misbehaving API:
+
+* slack_sdk ``WebClient``: ok:false comes back as HTTP 200 and raises ``SlackApiError``; any non-200
+  raises it too. By default only connection errors are retried (``ConnectionErrorRetryHandler``);
+  ``RateLimitErrorRetryHandler`` retries a 429 after ``int(Retry-After) + random()`` seconds,
+  ``ServerErrorRetryHandler`` retries 500 and 503 only (not 502/504). A read timeout is not retried.
+* pdpyras ``EventsAPISession``: retries a 429 without limit, ignoring ``Retry-After``, sleeping
+  ``sleep_timer * 2**n`` (1.5 s, 3 s, ... by default); retries 500 twice, 502 four times, 503/504 six
+  times, then raises; a 400 is final; a timeout is retried three times, then ``PDClientError``.
+* jira ``JIRA``/``ResilientSession``: retries 429 and 503 only, up to ``max_retries`` (3) times,
+  sleeping ``2 * max(Retry-After, 1) * U(0.5, 1)`` seconds, so at least 1 s; 500/502 are final.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jira
+import pdpyras
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook import WebhookClient
+
+from tests.doubles import (
+    JIRA_API_TOKEN,
+    JIRA_USER,
+    PAGERDUTY_ROUTING_KEY,
+    SLACK_TOKEN,
+    JiraDouble,
+    JqlError,
+    PagerDutyDouble,
+    SlackDouble,
+    serve_in_thread,
+)
+
+# -- fixtures ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackDouble]:
+    double = SlackDouble()
+    with double.serve():
+        yield double
+
+
+@pytest.fixture
+def pagerduty() -> Iterator[PagerDutyDouble]:
+    double = PagerDutyDouble()
+    with double.serve():
+        yield double
+
+
+@pytest.fixture
+def jira_double() -> Iterator[JiraDouble]:
+    double = JiraDouble(components={"OPS": ["checkout", "payments"]})
+    with double.serve():
+        yield double
+
+
+def slack_client(double: SlackDouble, **kwargs: Any) -> WebClient:
+    return WebClient(token=SLACK_TOKEN, base_url=f"{double.url}/api/", **kwargs)
+
+
+def events_session(double: PagerDutyDouble, routing_key: str = PAGERDUTY_ROUTING_KEY) -> Any:
+    session = pdpyras.EventsAPISession(routing_key)
+    session.url = double.url  # pdpyras posts to f"{session.url}/v2/enqueue"
+    session.sleep_timer = 0.01  # back-off base; 1.5 s by default
+    return session
+
+
+def jira_client(double: JiraDouble, **kwargs: Any) -> Any:
+    return jira.JIRA(server=double.url, basic_auth=(JIRA_USER, JIRA_API_TOKEN), **kwargs)
+
+
+def error_body(err: jira.JIRAError) -> Any:
+    assert err.response is not None
+    return err.response.json()
+
+
+# -- the shared plumbing -------------------------------------------------------------------------------
+
+
+def test_serve_in_thread_starts_and_stops_cleanly() -> None:
+    double = PagerDutyDouble()
+    with serve_in_thread(double.app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        assert httpx.post(f"{url}/v2/enqueue", content=b"not json").status_code == 400
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+
+
+def test_faults_are_validated_scoped_to_routes_and_logged(slack: SlackDouble) -> None:
+    with pytest.raises(ValueError):
+        slack.faults.push("server_error", status=404)
+    with pytest.raises(ValueError):
+        slack.faults.push("http_error", status=503)
+    slack.faults.push(
+        "http_error", status=403, body={"ok": False, "error": "forbidden"}, route="/api/chat.update"
+    )
+    headers = {"Authorization": f"Bearer {SLACK_TOKEN}"}
+    passed = httpx.post(f"{slack.url}/api/auth.test", headers=headers)
+    assert passed.json()["ok"] is True  # not the route the fault is for
+    blocked = httpx.post(f"{slack.url}/api/chat.update", headers=headers, json={})
+    assert (blocked.status_code, blocked.json()) == (403, {"ok": False, "error": "forbidden"})
+    assert slack.faults.pending() == 0
+    assert [r.fault for r in slack.requests()] == [None, "http_error"]
+    assert slack.counts() == {"POST /api/auth.test": 1, "POST /api/chat.update": 1}
+    assert "POST /api/chat.postMessage" in slack.routes()
+
+
+# -- Slack -----------------------------------------------------------------------------------------------
+
+
+def test_slack_post_reply_update_ephemeral_through_web_client(slack: SlackDouble) -> None:
+    client = slack_client(slack)
+    assert client.auth_test()["user_id"] == slack.bot_user_id
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*checkout* is failing"}}]
+
+    posted = client.chat_postMessage(channel="#checkout-oncall", text="Incident opened", blocks=blocks)
+    assert (posted["channel"], posted["ts"]) == ("C0CHECKOUT", "1700000000.000100")
+    assert posted["message"]["blocks"] == blocks
+    reply = client.chat_postMessage(channel="C0CHECKOUT", thread_ts=posted["ts"], text="Rolled back")
+    assert reply["message"]["thread_ts"] == posted["ts"]
+    assert float(reply["ts"]) > float(posted["ts"])
+    updated = client.chat_update(channel=posted["channel"], ts=posted["ts"], text="Incident resolved")
+    assert updated["ts"] == posted["ts"]
+    assert updated["message"]["blocks"] == blocks  # omitted blocks are kept
+    ephemeral = client.chat_postEphemeral(channel="checkout-oncall", user="U0ONCALL1", text="only you")
+    info = client.conversations_info(channel="C0CHECKOUT")
+
+    assert info["channel"]["name"] == "checkout-oncall"
+    parent = slack.message("#checkout-oncall", posted["ts"])
+    assert parent.text == "Incident resolved"
+    assert [e.text for e in parent.edits] == ["Incident opened"]
+    assert parent.replies == [reply["ts"]]
+    assert [m.text for m in slack.thread("C0CHECKOUT", posted["ts"])] == ["Rolled back"]
+    assert [m.ts for m in slack.messages("C0CHECKOUT")] == [posted["ts"], reply["ts"]]
+    assert slack.ephemerals("C0CHECKOUT")[0].message_ts == ephemeral["message_ts"]
+    assert slack.count("POST /api/chat.postMessage") == 2
+    # chat.* go as JSON, conversations.info as a form: the double takes both
+    assert slack.requests("/api/chat.update")[0].headers["content-type"].startswith("application/json")
+    form = slack.requests("/api/conversations.info")[0]
+    assert form.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert form.body == b"channel=C0CHECKOUT"
+
+
+async def test_slack_async_web_client_works_too(slack: SlackDouble) -> None:
+    client = AsyncWebClient(token=SLACK_TOKEN, base_url=f"{slack.url}/api/")
+    posted = await client.chat_postMessage(channel="#payments-oncall", text="via aiohttp")
+    updated = await client.chat_update(channel=posted["channel"], ts=posted["ts"], text="edited")
+    info = await client.conversations_info(channel=posted["channel"])
+    assert (updated["ts"], info["channel"]["id"]) == (posted["ts"], "C0PAYMENTS")
+    assert slack.message("C0PAYMENTS", posted["ts"]).text == "edited"
+
+
+def test_slack_accepts_form_encoded_arguments_and_a_form_token(slack: SlackDouble) -> None:
+    client = WebClient(token=None, base_url=f"{slack.url}/api/")
+    blocks = [{"type": "divider"}]
+    response = client.api_call(
+        "chat.postMessage",
+        data={"token": SLACK_TOKEN, "channel": "#incidents", "text": "t", "blocks": json.dumps(blocks)},
+    )
+    assert response["channel"] == "C0INCIDENTS"
+    assert slack.messages("#incidents")[0].blocks == blocks
+    assert "authorization" not in slack.requests()[0].headers
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda c: c.chat_postMessage(channel="#nowhere", text="x"), "channel_not_found"),
+        (lambda c: c.chat_postMessage(channel="#incidents"), "no_text"),
+        (lambda c: c.chat_postMessage(channel="#incidents", text="x" * 40_001), "msg_too_long"),
+        (
+            lambda c: c.chat_postMessage(channel="#incidents", text="x", thread_ts="1.000001"),
+            "thread_not_found",
+        ),
+        (
+            lambda c: c.chat_update(channel="#incidents", ts="1700000000.000100", text="x"),
+            "channel_not_found",
+        ),
+        (
+            lambda c: c.chat_update(channel="C0INCIDENTS", ts="1700000000.000100", text="x"),
+            "message_not_found",
+        ),
+        (lambda c: c.chat_postEphemeral(channel="C0INCIDENTS", user="", text="x"), "user_not_in_channel"),
+        (lambda c: c.conversations_info(channel="#incidents"), "channel_not_found"),
+        (lambda c: c.api_call("chat.nosuchMethod"), "unknown_method"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
+def test_slack_errors_are_http_200_with_ok_false(slack: SlackDouble, call: Any, error: str) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        call(slack_client(slack))
+    assert raised.value.response.status_code == 200
+    assert raised.value.response["error"] == error
+
+
+def test_slack_bad_token_is_invalid_auth_and_none_is_not_authed(slack: SlackDouble) -> None:
+    bad = WebClient(token="xoxb-not-a-real-token", base_url=f"{slack.url}/api/")
+    with pytest.raises(SlackApiError) as raised:
+        bad.chat_postMessage(channel="#incidents", text="x")
+    assert (raised.value.response.status_code, raised.value.response["error"]) == (200, "invalid_auth")
+    with pytest.raises(SlackApiError) as raised:
+        WebClient(base_url=f"{slack.url}/api/").auth_test()
+    assert raised.value.response["error"] == "not_authed"
+
+
+def test_slack_archived_channel(slack: SlackDouble) -> None:
+    slack.archive("#incidents")
+    with pytest.raises(SlackApiError) as raised:
+        slack_client(slack).chat_postMessage(channel="#incidents", text="x")
+    assert raised.value.response["error"] == "is_archived"
+
+
+def test_slack_429_is_retried_by_the_rate_limit_handler(slack: SlackDouble) -> None:
+    slack.faults.push("rate_limit", retry_after=0)
+    client = slack_client(slack, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)])
+    posted = client.chat_postMessage(channel="#incidents", text="after a 429")
+    assert posted["ok"] is True
+    assert [r.fault for r in slack.requests("/api/chat.postMessage")] == ["rate_limit", None]
+    assert len(slack.messages("#incidents")) == 1
+
+
+def test_slack_429_without_a_retry_handler_raises_with_retry_after(slack: SlackDouble) -> None:
+    slack.faults.push("rate_limit", retry_after=7)
+    with pytest.raises(SlackApiError) as raised:
+        slack_client(slack).chat_postMessage(channel="#incidents", text="x")
+    response = raised.value.response
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "7"
+    assert response["error"] == "ratelimited"
+    assert slack.count("/api/chat.postMessage") == 1  # the default handlers do not retry a 429
+
+
+def test_slack_server_errors_only_500_and_503_are_retried_by_the_handler(slack: SlackDouble) -> None:
+    handler = ServerErrorRetryHandler(
+        max_retry_count=1, interval_calculator=FixedValueRetryIntervalCalculator(0.01)
+    )
+    client = slack_client(slack, retry_handlers=[handler])
+    slack.faults.push("server_error", status=503)
+    assert client.chat_postMessage(channel="#incidents", text="after a 503")["ok"] is True
+    assert slack.count("/api/chat.postMessage") == 2
+    slack.faults.push("server_error", status=502)
+    with pytest.raises(SlackApiError) as raised:
+        client.chat_postMessage(channel="#incidents", text="x")
+    assert raised.value.response.status_code == 502
+    assert slack.count("/api/chat.postMessage") == 3
+
+
+def test_slack_delay_longer_than_the_timeout_raises_and_is_not_retried(slack: SlackDouble) -> None:
+    slack.faults.push("delay", seconds=3)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        slack_client(slack, timeout=1).chat_postMessage(channel="#incidents", text="x")
+    assert time.monotonic() - started < 2.5
+    assert slack.count("/api/chat.postMessage") == 1
+
+
+def test_slack_response_url_records_bodies_and_refuses_a_sixth_use(slack: SlackDouble) -> None:
+    webhook = WebhookClient(slack.response_url("T0MEDIC/397700885554/abc"))
+    for n in range(5):
+        response = webhook.send(text=f"reply {n}", response_type="ephemeral", replace_original=False)
+        assert (response.status_code, json.loads(response.body)) == (200, {"ok": True})
+    assert webhook.send(text="one too many").status_code == 404
+    bodies = slack.responses("T0MEDIC/397700885554/abc")
+    assert len(bodies) == 5
+    assert bodies[0] == {"text": "reply 0", "response_type": "ephemeral", "replace_original": False}
+
+
+# -- PagerDuty -----------------------------------------------------------------------------------------
+
+
+def test_pagerduty_trigger_acknowledge_resolve_through_pdpyras(pagerduty: PagerDutyDouble) -> None:
+    session = events_session(pagerduty)
+    key = session.trigger(
+        "checkout: 5xx ratio above 5%",
+        "checkout",
+        dedup_key="medic/inc-1",
+        severity="error",
+        custom_details={"incident": "inc-1"},
+    )
+    assert key == "medic/inc-1"
+    assert session.trigger("checkout: still failing", "checkout", dedup_key=key) == key
+    alert = pagerduty.alert(key)
+    assert (alert.status, alert.severity, alert.dedup_count) == ("triggered", "error", 1)
+    assert alert.payload["custom_details"] == {"incident": "inc-1"}
+
+    assert session.acknowledge(key) == key
+    assert pagerduty.alert(key).status == "acknowledged"
+    assert session.resolve(key) == key
+    alert = pagerduty.alert(key)
+    assert alert.history == ["triggered", "acknowledged", "resolved"]
+    assert [e.outcome for e in alert.events] == ["created", "deduplicated", "acknowledged", "resolved"]
+
+    assert session.acknowledge(key) == key  # accepted, but a resolved alert stays resolved
+    assert pagerduty.events()[-1].outcome == "ignored"
+    session.trigger("checkout: failing again", "checkout", dedup_key=key)
+    assert (pagerduty.alert(key).status, pagerduty.alert(key).incident_number) == ("triggered", 2)
+    assert len(pagerduty.alerts(include_superseded=True)) == 2
+
+    sent = pagerduty.requests("POST /v2/enqueue")[0]
+    assert sent.headers["content-type"] == "application/json"
+    assert json.loads(sent.body)["routing_key"] == PAGERDUTY_ROUTING_KEY
+    assert pagerduty.count("/v2/enqueue") == 6
+
+
+def test_pagerduty_makes_a_dedup_key_when_a_trigger_has_none(pagerduty: PagerDutyDouble) -> None:
+    key = events_session(pagerduty).trigger("disk full", "db-1", severity="critical")
+    assert len(key) == 32 and pagerduty.alert(key).status == "triggered"
+
+
+@pytest.mark.parametrize(
+    ("routing_key", "kwargs", "error"),
+    [
+        ("R0UT1NGKEYN0TC0NF1GURED00000000B", {}, "Invalid routing key"),
+        (PAGERDUTY_ROUTING_KEY, {"summary": "s" * 1025}, "'payload.summary' is too long"),
+        (PAGERDUTY_ROUTING_KEY, {"severity": "fatal"}, "'payload.severity' is invalid"),
+        (PAGERDUTY_ROUTING_KEY, {"dedup_key": "k" * 256}, "'dedup_key' is too long"),
+        (PAGERDUTY_ROUTING_KEY, {"source": ""}, "'payload.source' is missing or blank"),
+    ],
+)
+def test_pagerduty_400_is_final(
+    pagerduty: PagerDutyDouble, routing_key: str, kwargs: dict[str, str], error: str
+) -> None:
+    args = {"summary": "checkout down", "source": "checkout", **kwargs}
+    with pytest.raises(pdpyras.PDHTTPError) as raised:
+        events_session(pagerduty, routing_key).trigger(args.pop("summary"), args.pop("source"), **args)
+    body = raised.value.response.json()
+    assert raised.value.response.status_code == 400
+    assert (body["status"], body["message"]) == ("invalid event", "Event object is invalid")
+    assert any(e.startswith(error) for e in body["errors"]), body
+    assert pagerduty.count() == 1
+    assert pagerduty.events()[0].outcome == "rejected"
+    assert pagerduty.alerts() == []
+
+
+def test_pagerduty_non_json_body_is_unrecognized(pagerduty: PagerDutyDouble) -> None:
+    response = httpx.post(
+        f"{pagerduty.url}/v2/enqueue", content=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == ["JSON parse error"]
+
+
+def test_pagerduty_429_is_retried_by_pdpyras_until_accepted(pagerduty: PagerDutyDouble) -> None:
+    pagerduty.faults.push("rate_limit", times=2, retry_after=30)  # pdpyras ignores Retry-After
+    started = time.monotonic()
+    key = events_session(pagerduty).trigger("checkout down", "checkout", dedup_key="medic/inc-429")
+    assert time.monotonic() - started < 5
+    assert [r.fault for r in pagerduty.requests()] == ["rate_limit", "rate_limit", None]
+    assert pagerduty.alert(key).status == "triggered"
+
+
+def test_pagerduty_5xx_retry_limits_per_status(pagerduty: PagerDutyDouble) -> None:
+    session = events_session(pagerduty)
+    pagerduty.faults.push("server_error", status=502, times=4)  # 502: retried four times
+    assert session.trigger("checkout down", "checkout", dedup_key="medic/inc-5xx") == "medic/inc-5xx"
+    assert pagerduty.count() == 5
+    pagerduty.faults.push("server_error", status=500, times=3)  # 500: retried twice, then given up
+    with pytest.raises(pdpyras.PDServerError) as raised:
+        session.resolve("medic/inc-5xx")
+    assert raised.value.response.status_code == 500
+    assert pagerduty.count() == 8
+    assert pagerduty.alert("medic/inc-5xx").status == "triggered"
+
+
+def test_pagerduty_timeouts_are_retried_three_times_then_raise(pagerduty: PagerDutyDouble) -> None:
+    session = events_session(pagerduty)
+    session.timeout = 0.3
+    pagerduty.faults.push("delay", seconds=2, times=4)
+    with pytest.raises(pdpyras.PDClientError):
+        session.trigger("checkout down", "checkout", dedup_key="medic/inc-slow")
+    assert pagerduty.count() == 4
+
+
+def test_pagerduty_built_in_rate_limit() -> None:
+    double = PagerDutyDouble(rate_limit_per_minute=2)
+    event = {"routing_key": PAGERDUTY_ROUTING_KEY, "event_action": "trigger"}
+    event["payload"] = {"summary": "s", "source": "src", "severity": "info"}  # type: ignore[assignment]
+    with double.serve() as url:
+        statuses = [httpx.post(f"{url}/v2/enqueue", json=event).status_code for _ in range(3)]
+    assert statuses == [202, 202, 429]
+
+
+# -- JIRA ------------------------------------------------------------------------------------------------
+
+
+def test_jira_create_comment_transition_through_the_jira_client(jira_double: JiraDouble) -> None:
+    client = jira_client(jira_double)  # the default constructor reads /serverInfo
+    issue = client.create_issue(
+        project="OPS",  # a bare key: the client looks the project up first
+        summary="checkout: 5xx ratio above 5%",
+        description="Opened by Medic for incident inc-1.",
+        issuetype={"name": "Incident"},
+        priority={"name": "High"},
+        labels=["medic", "medic-inc-1"],
+        components=[{"name": "checkout"}],
+    )
+    assert issue.key == "OPS-1"
+    assert (issue.fields.status.name, issue.fields.priority.name) == ("To Do", "High")
+    assert issue.fields.labels == ["medic", "medic-inc-1"]
+    assert issue.fields.components[0].name == "checkout"
+
+    comment = client.add_comment(issue, "Root cause: bad deploy of payments 1.4.2")
+    assert comment.body.startswith("Root cause")
+    transitions = {t["name"]: t["id"] for t in client.transitions(issue)}
+    assert transitions == {"In Progress": "21", "Done": "31"}
+    client.transition_issue(issue, "21")
+    client.transition_issue(issue, "Done")  # by name: the client looks the id up
+
+    reloaded = client.issue("OPS-1")
+    assert (reloaded.fields.status.name, reloaded.fields.resolution.name) == ("Done", "Done")
+    assert [c.body for c in reloaded.fields.comment.comments] == [comment.body]
+    state = jira_double.issue("OPS-1")
+    assert [(t.transition_id, t.from_status, t.to_status) for t in state.transitions] == [
+        ("21", "To Do", "In Progress"),
+        ("31", "In Progress", "Done"),
+    ]
+    assert state.created_with["issuetype"] == {"name": "Incident"}
+    assert jira_double.count("GET /rest/api/2/serverInfo") == 1
+    assert jira_double.count("POST /rest/api/2/issue/{issue_id_or_key}/transitions") == 2
+
+
+def test_jira_issue_type_by_name_and_search_by_label(jira_double: JiraDouble) -> None:
+    client = jira_client(jira_double)
+    first = client.create_issue(
+        project={"key": "OPS"}, summary="one", issuetype="Bug", labels=["medic-inc-2"]
+    )
+    client.create_issue(project={"key": "OPS"}, summary="two", issuetype={"name": "Task"}, labels=["other"])
+    open_query = 'project = OPS AND labels = "medic-inc-2" AND statusCategory != Done'
+    assert [i.key for i in client.search_issues(open_query)] == [first.key]
+    assert [i.key for i in client.search_issues("project = OPS ORDER BY key ASC")] == ["OPS-1", "OPS-2"]
+    client.transition_issue(first, "31")
+    assert list(client.search_issues(open_query)) == []
+    assert [i.key for i in client.search_issues("resolution = Unresolved")] == ["OPS-2"]
+    assert [i.key for i in client.search_issues("labels not in (medic-inc-2)")] == ["OPS-2"]
+    assert [i.key for i in client.search_issues("summary ~ two", use_post=True)] == ["OPS-2"]
+    assert (jira_double.count("GET /rest/api/2/search"), jira_double.count("POST /rest/api/2/search")) == (
+        5,
+        1,
+    )
+    with pytest.raises(jira.JIRAError) as raised:
+        client.search_issues("labels = a OR labels = b")
+    assert raised.value.status_code == 400
+    with pytest.raises(JqlError, match="does not exist for the field 'project'"):
+        jira_double.search("project = NOPE")
+
+
+def test_jira_cloud_deployment_searches_through_search_jql() -> None:
+    double = JiraDouble(deployment_type="Cloud")
+    with double.serve():
+        client = jira_client(double)
+        created = [
+            client.create_issue(project={"key": "CHK"}, summary=f"s{n}", issuetype="Task") for n in range(3)
+        ]
+        found = client.search_issues("project = CHK", maxResults=0)  # 0: every page
+        assert sorted(i.key for i in found) == sorted(i.key for i in created)
+        assert double.count("GET /rest/api/2/search/jql") >= 1
+
+
+def test_jira_client_without_server_info_or_retries(jira_double: JiraDouble) -> None:
+    client = jira_client(jira_double, get_server_info=False, max_retries=0, timeout=5)
+    known = [c.name for c in client.project_components("OPS")]
+    assert known == ["checkout", "payments"]
+    fields = {
+        "project": {"key": "OPS"},
+        "summary": "payments: latency",
+        "description": "d",
+        "issuetype": {"name": "Incident"},
+        "labels": ["medic", "medic-inc-3"],
+        "priority": {"name": "Highest"},
+        "components": [{"name": "payments"}],
+    }
+    key = client.create_issue(fields=fields).key
+    assert [
+        i.key for i in client.search_issues('project = "OPS" AND labels = "medic-inc-3"', maxResults=1)
+    ] == [key]
+    status = client.issue(key, fields="status").fields.status
+    assert status.statusCategory.key == "new"
+    done = next(t for t in client.transitions(key) if t["name"].lower() == "done")
+    client.transition_issue(key, done["id"], comment="Resolved by Medic")
+    state = jira_double.issue(key)
+    assert (state.status, state.resolution, [c.body for c in state.comments]) == (
+        "Done",
+        "Done",
+        ["Resolved by Medic"],
+    )
+    assert jira_double.count("GET /rest/api/2/serverInfo") == 0
+    jira_double.faults.push("rate_limit", retry_after=0)
+    with pytest.raises(jira.JIRAError) as raised:  # max_retries=0: a 429 is not retried
+        client.add_comment(key, "x")
+    assert raised.value.status_code == 429
+
+
+def test_jira_unknown_project_and_invalid_fields_are_400(jira_double: JiraDouble) -> None:
+    client = jira_client(jira_double)
+    with pytest.raises(jira.JIRAError) as raised:
+        client.create_issue(project={"key": "NOPE"}, summary="x", issuetype={"name": "Incident"})
+    assert raised.value.status_code == 400
+    assert error_body(raised.value) == {
+        "errorMessages": [],
+        "errors": {"project": "valid project is required"},
+    }
+    with pytest.raises(jira.JIRAError) as raised:
+        client.create_issue(
+            project={"key": "OPS"},
+            summary="x",
+            issuetype={"name": "Incident"},
+            labels=["has space"],
+            components=[{"name": "nope"}],
+            priority={"name": "Urgent"},
+        )
+    errors = error_body(raised.value)["errors"]
+    assert set(errors) == {"labels", "components", "priority"}
+    with pytest.raises(jira.JIRAError) as raised:
+        client.transition_issue(
+            client.create_issue(project={"key": "OPS"}, summary="y", issuetype="Task"), "11"
+        )
+    assert error_body(raised.value)["errorMessages"] == ["Transition id '11' is not valid for this issue."]
+    with pytest.raises(jira.JIRAError) as raised:
+        client.issue("OPS-99")
+    assert raised.value.status_code == 404
+
+
+def test_jira_requires_basic_auth(jira_double: JiraDouble) -> None:
+    with pytest.raises(jira.JIRAError) as raised:
+        jira.JIRA(server=jira_double.url, basic_auth=(JIRA_USER, "wrong-token"))
+    assert raised.value.status_code == 401
+    anonymous = jira.JIRA(server=jira_double.url)  # /serverInfo is public, as on JIRA
+    with pytest.raises(jira.JIRAError) as raised:
+        anonymous.create_issue(project={"key": "OPS"}, summary="x", issuetype={"name": "Incident"})
+    assert raised.value.status_code == 401
+    assert jira_double.issues() == []
+
+
+def test_jira_429_is_retried_and_500_is_not(jira_double: JiraDouble) -> None:
+    client = jira_client(jira_double)
+    issue = client.create_issue(project={"key": "OPS"}, summary="x", issuetype={"name": "Incident"})
+    route = "POST /rest/api/2/issue/{issue_id_or_key}/comment"
+    jira_double.faults.push("rate_limit", retry_after=0, route=route)
+    client.add_comment(issue, "after a 429")  # the client sleeps 1-2 s (it waits at least 1 s)
+    assert [r.fault for r in jira_double.requests(route)] == ["rate_limit", None]
+    jira_double.faults.push("server_error", status=500, route=route)
+    with pytest.raises(jira.JIRAError) as raised:
+        client.add_comment(issue, "during a 500")
+    assert raised.value.status_code == 500
+    assert jira_double.count(route) == 3
+    assert [c.body for c in jira_double.issue(issue.key).comments] == ["after a 429"]
