@@ -75,7 +75,7 @@ def test_slack_errors_are_classified(slack: tuple[SlackDouble, SlackChat]) -> No
     double.faults.push("server_error", status=503)
     with pytest.raises(TransientError):
         chat.post("#checkout-oncall", ChatMessage(text="x"))
-    bad = SlackChat("xoxb-wrong", base_url=chat._client.base_url)  # noqa: SLF001 - same double
+    bad = SlackChat("xoxb-wrong", base_url=chat._client.base_url)
     with pytest.raises(PermanentError, match="invalid_auth"):
         bad.post("#checkout-oncall", ChatMessage(text="x"))
 
@@ -142,7 +142,7 @@ def test_jira_errors_are_classified(jira: tuple[JiraDouble, JiraTracker]) -> Non
     double, tracker = jira
     with pytest.raises(PermanentError):
         tracker.ensure_issue(issue().model_copy(update={"project": "NOPE"}))
-    wrong = JiraTracker(tracker._url, user=JIRA_USER, token="wrong")  # noqa: SLF001 - same double
+    wrong = JiraTracker(tracker._url, user=JIRA_USER, token="wrong")
     with pytest.raises(PermanentError, match="401"):
         wrong.ensure_issue(issue())
     double.faults.push("server_error", status=503, times=5)
