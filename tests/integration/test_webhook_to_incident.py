@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
 from tests.conftest import reference_payloads, require_binary
 from tests.support.stack import MedicStack, wait_until
@@ -122,11 +123,12 @@ async def test_resolution_closes_the_incident_and_late_duplicates_open_nothing(s
         (incident_id,) = (await http.post("/webhooks/alertmanager", json=payload)).json()["incidents"]
         assert (await http.post("/webhooks/alertmanager", json=resolved(payload))).status_code == 200
 
-        async def is_resolved() -> bool:
-            detail: dict[str, Any] = (await http.get(f"/incidents/{incident_id}")).json()
-            return bool(detail["status"] == "resolved")
+        async def closed() -> bool:
+            # Resolved, its notifications told, and its workflow completed.
+            description = await stack.client.get_workflow_handle(incident_id).describe()
+            return description.status is WorkflowExecutionStatus.COMPLETED
 
-        await wait_until(is_resolved, timeout=30, what="the incident to resolve after its quiet period")
+        await wait_until(closed, timeout=30, what="the incident to resolve after its quiet period and close")
         # A late duplicate of the resolution after the incident closed is accepted and opens nothing.
         late = await http.post("/webhooks/alertmanager", json=resolved(payload))
         assert late.status_code == 200 and late.json() == {"accepted": 3, "incidents": []}
