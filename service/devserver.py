@@ -110,7 +110,17 @@ class DevServer:
             *search_attribute_flags(),
         ]
         if self.db_file is not None:
-            cmd += ["--db-filename", str(self.db_file)]
+            # WAL with synchronous=NORMAL: a crash of any process loses nothing committed; only a crash
+            # of the machine itself can lose the last transactions. A dev server's trade (production
+            # runs a Temporal cluster), worth about 3x the write throughput on a small disk.
+            cmd += [
+                "--db-filename",
+                str(self.db_file),
+                "--sqlite-pragma",
+                "journal_mode=wal",
+                "--sqlite-pragma",
+                "synchronous=normal",
+            ]
         if self.ui_port is None:
             cmd.append("--headless")
         else:
@@ -169,6 +179,12 @@ class DevServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise DevServerError("the dev server is not running")
+        return self._proc.pid
 
     @property
     def running(self) -> bool:

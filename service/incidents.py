@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
-from temporalio.client import Client, WorkflowExecution
+from temporalio.client import Client, WorkflowExecution, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from medic.correlation import RootCauseCandidate
@@ -16,7 +16,7 @@ from medic.timeline import TimelineEntry
 from service.settings import Settings
 from service.temporal import rpc_timeout
 from workflows import search_attributes as sa
-from workflows.incident import IncidentWorkflow
+from workflows.incident import IncidentView, IncidentWorkflow, ViewRequest
 
 __all__ = [
     "IncidentDetail",
@@ -24,6 +24,7 @@ __all__ = [
     "IncidentNotFound",
     "IncidentReader",
     "IncidentSummary",
+    "IncidentUnreadable",
     "TemporalIncidentReader",
 ]
 
@@ -50,6 +51,10 @@ class IncidentDetail(IncidentSummary):
     )
     root_causes: list[RootCauseCandidate] = Field(default_factory=list, description="most likely first")
     merged_into: str | None = Field(default=None, description="set when this incident folded into another")
+    alerts_shown: int = Field(default=0, description="alerts below: the most recently seen, up to the limit")
+    timeline_total: int = Field(
+        default=0, description="all timeline entries; the latest are below, up to the limit"
+    )
     absorbed: list[str] = Field(default_factory=list, description="incidents folded into this one")
     alerts: list[AlertRecord]
     anomalies: list[AnomalyRecord]
@@ -79,10 +84,25 @@ class IncidentNotFound(Exception):
     pass
 
 
+class IncidentUnreadable(Exception):
+    """The incident exists but its workflow could not answer (no worker, or a failing query)."""
+
+
 class IncidentReader(Protocol):
     async def list(self, flt: IncidentFilter) -> list[IncidentSummary]: ...
 
-    async def get(self, incident_id: str) -> IncidentDetail: ...
+    async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail: ...
+
+
+def detail_from_view(view: IncidentView) -> IncidentDetail:
+    detail = detail_from_state(view.state)
+    return detail.model_copy(
+        update={
+            "alert_count": view.alerts_total,
+            "alerts_shown": len(view.state.alerts),
+            "timeline_total": view.timeline_total,
+        }
+    )
 
 
 def detail_from_state(state: IncidentState) -> IncidentDetail:
@@ -105,6 +125,8 @@ def detail_from_state(state: IncidentState) -> IncidentDetail:
         alerts=sorted(state.alerts.values(), key=lambda a: a.first_seen_at),
         anomalies=list(state.anomalies.values()),
         timeline=state.timeline,
+        alerts_shown=state.alert_count,
+        timeline_total=len(state.timeline),
     )
 
 
@@ -129,15 +151,21 @@ class TemporalIncidentReader:
                 break
         return sorted(items.values(), key=lambda i: i.opened_at or datetime.min, reverse=True)
 
-    async def get(self, incident_id: str) -> IncidentDetail:
+    async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail:
         handle = self._client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
         try:
-            state = await handle.query(IncidentWorkflow.state, rpc_timeout=rpc_timeout(self._settings))
+            view = await handle.query(
+                IncidentWorkflow.view,
+                ViewRequest(alerts=alerts, timeline=timeline),
+                rpc_timeout=rpc_timeout(self._settings),
+            )
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise IncidentNotFound(incident_id) from err
             raise
-        return detail_from_state(state)
+        except WorkflowQueryFailedError as err:
+            raise IncidentUnreadable(f"{incident_id} could not be read: {err}") from err
+        return detail_from_view(view)
 
     @staticmethod
     async def _summary(execution: WorkflowExecution) -> IncidentSummary:

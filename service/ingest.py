@@ -104,7 +104,6 @@ class TemporalIncidentSink:
 class _Pending:
     service: ServiceContext | None
     batches: list[Batch] = field(default_factory=list)
-    size: int = 0
     done: "asyncio.Future[bool]" = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -125,45 +124,72 @@ def _merge(batches: list[Batch]) -> Batch:
 
 
 class CoalescingSink:
-    """Folds deliveries for the same incident within ``window`` seconds into one signal."""
+    """Group commit per incident: at most one signal in flight for an incident; deliveries that
+    arrive meanwhile wait and go together in the next one. Under load batches grow by themselves,
+    unloaded a delivery waits only ``window`` seconds (0: none) before its signal starts.
+    Ordering per incident is kept, and a signal never carries more than ``max_items`` alerts
+    (larger batches go as consecutive signals, all durable before anyone is answered)."""
 
-    def __init__(self, inner: IncidentSink, *, window: float, max_items: int = 1000) -> None:
+    def __init__(self, inner: IncidentSink, *, window: float, max_items: int = 500) -> None:
         self._inner = inner
         self._window = window
         self._max = max_items
         self._pending: dict[tuple[str, str], _Pending] = {}
+        self._in_flight: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> bool:
-        if self._window <= 0:
-            return await self._inner.deliver(incident_id, service, batch)
         key = (incident_id, type(batch).__name__)
         pending = self._pending.get(key)
         if pending is None:
             pending = self._pending[key] = _Pending(service)
-            asyncio.get_running_loop().call_later(self._window, self._start_flush, key, pending)
+            if key not in self._in_flight:
+                if self._window > 0:
+                    asyncio.get_running_loop().call_later(self._window, self._start_flush, key)
+                else:
+                    asyncio.get_running_loop().call_soon(self._start_flush, key)
         pending.batches.append(batch)
-        pending.size += len(batch.alerts) if isinstance(batch, AlertBatch) else len(batch.signals)
-        if pending.size >= self._max:
-            self._start_flush(key, pending)
         # Shielded: a sender that hangs up does not cancel the hand-off of the others' alerts.
         return await asyncio.shield(pending.done)
 
-    def _start_flush(self, key: tuple[str, str], pending: _Pending) -> None:
-        if self._pending.get(key) is not pending:
-            return  # already flushed (size limit reached before the timer)
-        del self._pending[key]
-        task = asyncio.get_running_loop().create_task(self._flush(key[0], pending))
+    def _start_flush(self, key: tuple[str, str]) -> None:
+        if key in self._in_flight or key not in self._pending:
+            return
+        pending = self._pending.pop(key)
+        self._in_flight.add(key)
+        task = asyncio.get_running_loop().create_task(self._flush(key, pending))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _flush(self, incident_id: str, pending: _Pending) -> None:
+    async def _flush(self, key: tuple[str, str], pending: _Pending) -> None:
         try:
-            result = await self._inner.deliver(incident_id, pending.service, _merge(pending.batches))
+            delivered = False
+            for chunk in _chunks(_merge(pending.batches), self._max):
+                delivered = await self._inner.deliver(key[0], pending.service, chunk) or delivered
         except asyncio.CancelledError:
             pending.done.cancel()
             raise
         except Exception as err:
             pending.done.set_exception(err)
         else:
-            pending.done.set_result(result)
+            pending.done.set_result(delivered)
+        finally:
+            self._in_flight.discard(key)
+            if key in self._pending:  # what arrived meanwhile goes next, at once
+                self._start_flush(key)
+
+
+def _chunks(batch: Batch, size: int) -> list[Batch]:
+    if isinstance(batch, AlertBatch):
+        if len(batch.alerts) <= size:
+            return [batch]
+        return [
+            batch.model_copy(update={"alerts": batch.alerts[i : i + size]})
+            for i in range(0, len(batch.alerts), size)
+        ]
+    if len(batch.signals) <= size:
+        return [batch]
+    return [
+        batch.model_copy(update={"signals": batch.signals[i : i + size]})
+        for i in range(0, len(batch.signals), size)
+    ]

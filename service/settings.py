@@ -59,10 +59,10 @@ class Settings(BaseSettings):
         default=900.0, ge=0, description="how far apart in time symptoms may start and still join their cause"
     )
     ingest_batch_window_ms: float = Field(
-        default=5.0,
+        default=0.0,
         ge=0,
         le=1000,
-        description="deliveries for one incident within this window share a signal",
+        description="extra wait before an incident's signal starts, to gather more deliveries into it",
     )
     temporal_ui_base: str | None = Field(
         default=None, description="Temporal Web UI base URL for links in messages (default: the dev UI)"

@@ -32,9 +32,11 @@ __all__ = [
     "AckRequest",
     "IncidentInput",
     "IncidentResult",
+    "IncidentView",
     "IncidentWorkflow",
     "ResolveRequest",
     "UpdateResult",
+    "ViewRequest",
 ]
 
 ALERTS_SIGNAL = "alerts"
@@ -63,6 +65,19 @@ class ResolveRequest(BaseModel):
     actor: str = Field(min_length=1, max_length=200)
     source: str = Field(default="api", max_length=50)
     reason: str = Field(default="", max_length=1000)
+
+
+class ViewRequest(BaseModel):
+    """How much of a large incident a reader wants: query results must stay well under gRPC's 4 MB."""
+
+    alerts: int = Field(default=500, ge=0, le=5000)
+    timeline: int = Field(default=1000, ge=0, le=10000)
+
+
+class IncidentView(BaseModel):
+    state: IncidentState = Field(description="the state with the most recent alerts and timeline entries")
+    alerts_total: int
+    timeline_total: int
 
 
 class UpdateResult(BaseModel):
@@ -190,6 +205,23 @@ class IncidentWorkflow:
     @workflow.query(name=STATE_QUERY)
     def state(self) -> IncidentState:
         return self._state
+
+    @workflow.query(name="view")
+    def view(self, request: ViewRequest) -> IncidentView:
+        s = self._state
+        recent = sorted(s.alerts.values(), key=lambda a: a.last_seen_at, reverse=True)[: request.alerts]
+        trimmed = s.model_copy(
+            update={
+                "alerts": {a.fingerprint: a for a in recent},
+                "timeline": s.timeline[-request.timeline :] if request.timeline else [],
+            }
+        )
+        return IncidentView(state=trimmed, alerts_total=len(s.alerts), timeline_total=len(s.timeline))
+
+    @workflow.query(name="fingerprints")
+    def fingerprints(self) -> list[str]:
+        """Every alert fingerprint the incident holds (compact, for bulk checks)."""
+        return list(self._state.alerts)
 
     # ---- people ------------------------------------------------------------------------------
 

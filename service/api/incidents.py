@@ -9,7 +9,13 @@ from temporalio.service import RPCError
 from medic.keys import INCIDENT_ID_PATTERN
 from service.api.body import validation_detail
 from service.api.deps import Deps, get_deps
-from service.incidents import IncidentDetail, IncidentFilter, IncidentNotFound, IncidentSummary
+from service.incidents import (
+    IncidentDetail,
+    IncidentFilter,
+    IncidentNotFound,
+    IncidentSummary,
+    IncidentUnreadable,
+)
 
 __all__ = ["router"]
 
@@ -46,15 +52,23 @@ async def list_incidents(
 )
 async def get_incident(
     deps: Annotated[Deps, Depends(get_deps)],
-    incident_id: Annotated[str, Path(description="an incident id, e.g. incident-highlatency-3f2a9c1b0d4e")],
+    incident_id: Annotated[str, Path(description="an incident id, e.g. incident-checkout")],
+    alerts: Annotated[
+        int, Query(ge=0, le=5000, description="at most this many alerts, most recently seen")
+    ] = 500,
+    timeline: Annotated[
+        int, Query(ge=0, le=10000, description="the latest timeline entries, at most")
+    ] = 1000,
 ) -> IncidentDetail:
     if not INCIDENT_ID_PATTERN.match(incident_id):
         raise HTTPException(
             404, f"no incident {incident_id!r}: incident ids look like incident-<name>-<hash>"
         )
     try:
-        return await deps.reader.get(incident_id)
+        return await deps.reader.get(incident_id, alerts=alerts, timeline=timeline)
     except IncidentNotFound as err:
         raise HTTPException(404, f"no incident {incident_id!r}") from err
+    except IncidentUnreadable as err:
+        raise HTTPException(503, str(err), headers={"Retry-After": "5"}) from err
     except RPCError as err:
         raise _temporal_down(err) from err

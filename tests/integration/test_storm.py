@@ -7,10 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 
 from medic.catalog import load_catalog
 from tests.support.stack import medic_stack, wait_until
 from tests.support.storm import Storm, make_storm, pairwise_scores
+from workflows.incident import IncidentWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -27,17 +29,20 @@ async def post_all(http: httpx.AsyncClient, storm: Storm, concurrency: int = 16)
     return await asyncio.gather(*(post(b) for b in storm.payloads))
 
 
-async def grouping(http: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+async def grouping(
+    http: httpx.AsyncClient, client: Client
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     """alert fingerprint -> the incident holding it, and the standing incidents' details."""
     found: dict[str, str] = {}
     details: dict[str, dict[str, Any]] = {}
     for item in (await http.get("/incidents", params={"limit": 1000})).json():
-        detail = (await http.get(f"/incidents/{item['id']}")).json()
+        detail = (await http.get(f"/incidents/{item['id']}", params={"alerts": 0})).json()
         if detail["merged_into"]:
             continue
         details[item["id"]] = detail
-        for alert in detail["alerts"]:
-            found[alert["fingerprint"]] = item["id"]
+        handle = client.get_workflow_handle_for(IncidentWorkflow.run, item["id"])
+        for fingerprint in await handle.query(IncidentWorkflow.fingerprints):
+            found[fingerprint] = item["id"]
     return found, details
 
 
@@ -49,7 +54,7 @@ async def test_cascading_storm_becomes_a_few_ranked_incidents() -> None:
         latest: dict[str, Any] = {}
 
         async def settled() -> bool:
-            found, details = await grouping(http)
+            found, details = await grouping(http, stack.client)
             latest.update(found=found, details=details)
             standing = len(details)
             expected = len(storm.roots) + 20 + 3

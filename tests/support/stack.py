@@ -87,7 +87,7 @@ async def medic_stack(
     api_host: str = "127.0.0.1",
     catalog_yaml: str = SHOP_YAML,
     routing_yaml: str | None = None,
-    batch_window_ms: float = 5.0,
+    batch_window_ms: float = 0.0,
     **overrides: Any,
 ) -> AsyncIterator[MedicStack]:
     """Dev server + worker + API with the given catalog, torn down on exit."""

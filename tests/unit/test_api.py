@@ -47,7 +47,7 @@ class FakeReader:
     async def list(self, flt: IncidentFilter) -> list[IncidentSummary]:
         return []
 
-    async def get(self, incident_id: str) -> IncidentDetail:
+    async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail:
         raise IncidentNotFound(incident_id)
 
 

@@ -60,16 +60,13 @@ async def test_a_failed_signal_fails_every_request_it_carried() -> None:
     assert all(isinstance(o, TemporalUnavailable) for o in outcomes)
 
 
-async def test_size_limit_flushes_before_the_window() -> None:
+async def test_large_batches_go_as_consecutive_signals_in_order() -> None:
     inner = RecordingSink()
-    sink = CoalescingSink(inner, window=10.0, max_items=3)  # the window would never end within the test
-    await asyncio.wait_for(
-        asyncio.gather(
-            sink.deliver("incident-a", None, batch("1", "2")), sink.deliver("incident-a", None, batch("3"))
-        ),
-        timeout=5,
+    sink = CoalescingSink(inner, window=0, max_items=2)
+    await asyncio.gather(
+        sink.deliver("incident-a", None, batch("1", "2")), sink.deliver("incident-a", None, batch("3"))
     )
-    assert inner.calls == [("incident-a", ["1", "2", "3"])]
+    assert inner.calls == [("incident-a", ["1", "2"]), ("incident-a", ["3"])]
 
 
 async def test_a_caller_that_hangs_up_does_not_cancel_the_others() -> None:
@@ -85,10 +82,12 @@ async def test_a_caller_that_hangs_up_does_not_cancel_the_others() -> None:
     assert inner.calls == [("incident-a", ["1", "2"])]
 
 
-async def test_window_zero_passes_straight_through() -> None:
+async def test_group_commit_one_signal_in_flight_per_incident() -> None:
+    """Without a window, what arrives while a signal is in flight goes together in the next one."""
     inner = RecordingSink()
     sink = CoalescingSink(inner, window=0)
-    await asyncio.gather(
-        sink.deliver("incident-a", None, batch("1")), sink.deliver("incident-a", None, batch("2"))
-    )
-    assert len(inner.calls) == 2
+    first = asyncio.create_task(sink.deliver("incident-a", None, batch("1")))
+    await asyncio.sleep(0.002)  # the first signal is now in flight (it takes 10 ms)
+    rest = [asyncio.create_task(sink.deliver("incident-a", None, batch(n))) for n in ("2", "3", "4")]
+    assert await first and all(await asyncio.gather(*rest))
+    assert inner.calls == [("incident-a", ["1"]), ("incident-a", ["2", "3", "4"])]

@@ -1,0 +1,174 @@
+"""A Medic stack for benchmarks: the Temporal dev server, `medic worker` and `medic api` as
+separate processes (so the load generator never shares an event loop or a GIL with them), all
+stopped on exit, loopback only."""
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from service.devserver import DevServer, die_with_parent, find_binary
+from tests.support.stack import free_port
+
+__all__ = ["BenchStack", "bench_stack", "machine", "percentile"]
+
+HOST = "127.0.0.1"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} CPUs ({model})"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (from /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class BenchStack:
+    base_url: str
+    token: str
+    temporal_address: str
+    task_queue: str
+    workdir: Path
+    pids: dict[str, int]
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each process of the stack (and by this one, the load generator)."""
+        used = {name: round(cpu_seconds(pid), 2) for name, pid in self.pids.items()}
+        used["load generator"] = round(time.process_time(), 2)
+        return used
+
+    def http(self, *, limits: int = 64) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=60.0,
+            limits=httpx.Limits(max_connections=limits, max_keepalive_connections=limits),
+            trust_env=False,
+        )
+
+
+class _Child:
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
+        self._log: IO[bytes] = log.open("wb")
+        self.proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+
+@contextlib.contextmanager
+def _children() -> Iterator[list[_Child]]:
+    children: list[_Child] = []
+    try:
+        yield children
+    finally:
+        for child in reversed(children):
+            child.stop()
+
+
+@contextlib.asynccontextmanager
+async def bench_stack(
+    *, env: dict[str, str] | None = None, files: dict[str, str] | None = None
+) -> AsyncIterator[BenchStack]:
+    """Start everything; ``files`` are written into the work dir (catalog.yaml, routing.yaml)."""
+    with tempfile.TemporaryDirectory(prefix="medic-bench-") as tmp, _children() as children:
+        workdir = Path(tmp)
+        for name, text in (files or {}).items():
+            (workdir / name).write_text(text)
+        server = DevServer(
+            host=HOST,
+            port=free_port(),
+            ui_port=None,
+            db_file=workdir / "temporal.sqlite",
+            log_file=workdir / "temporal.log",
+        )
+        server.start()
+        try:
+            await server.wait_ready(timeout=90)
+            token, port = secrets.token_urlsafe(16), free_port()
+            child_env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
+            child_env.update(
+                MEDIC_TEMPORAL_ADDRESS=server.address,
+                MEDIC_API_HOST=HOST,
+                MEDIC_API_PORT=str(port),
+                MEDIC_WEBHOOK_TOKEN=token,
+                MEDIC_TASK_QUEUE="medic-bench",
+                MEDIC_LOG_LEVEL="WARNING",
+                MEDIC_DATA_DIR=str(workdir / "data"),
+                MEDIC_CATALOG=str(workdir / "catalog.yaml"),
+                **(env or {}),
+            )
+            medic = str(find_binary("medic"))
+            for role in ("worker", "api"):
+                children.append(_Child([medic, role], child_env, workdir / f"{role}.log"))
+            pids = {"temporal": server.pid, "worker": children[0].proc.pid, "api": children[1].proc.pid}
+            stack = BenchStack(f"http://{HOST}:{port}", token, server.address, "medic-bench", workdir, pids)
+            deadline = time.monotonic() + 90
+            async with httpx.AsyncClient(base_url=stack.base_url, trust_env=False) as http:
+                while True:
+                    for child in children:
+                        if child.proc.poll() is not None:
+                            raise RuntimeError(
+                                f"{child.log_path.name} exited:\n{child.log_path.read_text()[-2000:]}"
+                            )
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await http.get("/readyz")).status_code == 200:
+                            break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the API never became ready")
+                    await asyncio.sleep(0.2)
+            yield stack
+        finally:
+            for child in reversed(children):
+                child.stop()
+            children.clear()
+            server.stop()

@@ -1,0 +1,211 @@
+"""Storm benchmark: a realistic cascading alert storm over the example catalog, through the real
+API and Temporal, checked against its ground truth.
+
+Reports grouping quality (pairwise precision/recall/F1, root cause ranked first), compression
+(alerts per incident), ingest (accepted alerts/s, p50/p99 webhook latency), seconds from the last
+alert until every incident is scored and merged, and in the same run the raw Temporal
+signal-with-start rate with no HTTP in front, as a ratio.
+
+    python -m bench.storm [--alerts 20000] [--batch 50] [--concurrency 32]
+"""
+
+import argparse
+import asyncio
+import json
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from bench.harness import BenchStack, bench_stack, machine, percentile
+from medic.alerts import AlertmanagerWebhook, normalise_webhook
+from medic.assign import assign_alerts
+from medic.catalog import load_catalog
+from service.settings import Settings
+from service.temporal import connect
+from tests.support.storm import make_storm, pairwise_scores
+from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+async def post_storm(
+    stack: BenchStack, bodies: list[bytes], concurrency: int
+) -> tuple[list[float], Counter[int], float]:
+    latencies: list[float] = []
+    codes: Counter[int] = Counter()
+    queue = iter(bodies)
+    async with stack.http(limits=concurrency) as http:
+
+        async def lane() -> None:
+            for body in queue:
+                started = time.perf_counter()
+                response = await http.post(
+                    "/webhooks/alertmanager", content=body, headers={"Content-Type": "application/json"}
+                )
+                latencies.append(time.perf_counter() - started)
+                codes[response.status_code] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(lane() for _ in range(concurrency)))
+        return latencies, codes, time.perf_counter() - started
+
+
+async def grouping(stack: BenchStack, client: Client) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    found: dict[str, str] = {}
+    details: dict[str, dict[str, Any]] = {}
+    async with stack.http() as http:
+        for item in (await http.get("/incidents", params={"limit": 1000})).json():
+            detail = (await http.get(f"/incidents/{item['id']}", params={"alerts": 0})).json()
+            if detail["merged_into"]:
+                continue
+            details[item["id"]] = detail
+            handle = client.get_workflow_handle_for(IncidentWorkflow.run, item["id"])
+            for fingerprint in await handle.query(IncidentWorkflow.fingerprints):
+                found[fingerprint] = item["id"]
+    return found, details
+
+
+async def raw_rate(
+    stack: BenchStack, payloads: list[dict[str, Any]], concurrency: int
+) -> tuple[float, float, list[float]]:
+    """The same deliveries as plain signal-with-start calls, one per payload, to their own workflows."""
+    catalog = load_catalog((REPO / "catalog.yaml").read_text())
+    client = await connect(Settings(_env_file=None, temporal_address=stack.temporal_address))
+    calls = []
+    now = datetime.now(UTC)
+    for i, body in enumerate(payloads):
+        webhook = AlertmanagerWebhook.model_validate(body)
+        for assignment in assign_alerts(catalog, webhook, normalise_webhook(webhook, received_at=now)):
+            calls.append(
+                (f"bench-raw-{i}-{assignment.incident_id}", assignment.alert_batch(now), assignment.service)
+            )
+    latencies: list[float] = []
+    queue = iter(calls)
+
+    async def lane() -> None:
+        for workflow_id, batch, _service in queue:
+            started = time.perf_counter()
+            await client.start_workflow(
+                IncidentWorkflow.run,
+                IncidentInput(incident_id=workflow_id, service=None, notify=False),
+                id=workflow_id,
+                task_queue=stack.task_queue,
+                start_signal=ALERTS_SIGNAL,
+                start_signal_args=[batch],
+            )
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    alerts = sum(len(batch.alerts) for _, batch, _ in calls)
+    return alerts / wall, len(calls) / wall, latencies
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    catalog_text = (REPO / "catalog.yaml").read_text()
+    catalog = load_catalog(catalog_text)
+    storm = make_storm(
+        catalog,
+        alerts=args.alerts,
+        cascades=args.cascades,
+        noise=args.noise,
+        flapping=args.flapping,
+        batch=args.batch,
+        seed=args.seed,
+    )
+    bodies = [json.dumps(p).encode() for p in storm.payloads]
+    expected = len(storm.roots) + args.noise + args.flapping
+    async with bench_stack(
+        files={"catalog.yaml": catalog_text}, env={"MEDIC_RESOLVE_QUIET_SECONDS": "3600"}
+    ) as stack:
+        print(
+            f"posting {storm.alert_count} alerts in {len(bodies)} payloads "
+            f"({storm.duplicates} HA duplicates) "
+            f"with {args.concurrency} in flight ...",
+            flush=True,
+        )
+        client = await connect(Settings(_env_file=None, temporal_address=stack.temporal_address))
+        cpu_before = stack.cpu()
+        latencies, codes, wall = await post_storm(stack, bodies, args.concurrency)
+        cpu_ingest = {k: round(v - cpu_before[k], 2) for k, v in stack.cpu().items()}
+        last_alert = time.perf_counter()
+        settled_after = None
+        found: dict[str, str] = {}
+        details: dict[str, dict[str, Any]] = {}
+        while time.perf_counter() - last_alert < args.settle_timeout:
+            found, details = await grouping(stack, client)
+            scored = all(d["impact_explanation"] for d in details.values())
+            if len(found) == storm.alert_count and len(details) == expected and scored:
+                settled_after = time.perf_counter() - last_alert
+                break
+            await asyncio.sleep(0.5)
+        print("measuring the raw Temporal signal-with-start rate on the same server ...", flush=True)
+        raw_alerts_per_s, raw_calls_per_s, raw_latencies = await raw_rate(
+            stack, storm.payloads, args.concurrency
+        )
+
+    truth = {fp: a.group for fp, a in storm.alerts.items()}
+    precision, recall, f1 = pairwise_scores(truth, found)
+    root_first = 0
+    for group, root in storm.roots.items():
+        holders = Counter(found.get(fp) for fp, g in truth.items() if g == group)
+        incident = holders.most_common(1)[0][0]
+        if incident and details.get(incident, {}).get("root_causes", [{}])[0].get("service") == root:
+            root_first += 1
+    delivered = storm.delivered_alerts
+    alerts_per_s = delivered / wall
+    return {
+        "benchmark": "storm",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "alerts": storm.alert_count,
+        "payloads": len(bodies),
+        "delivered_alerts_incl_duplicates": delivered,
+        "concurrency": args.concurrency,
+        "status_codes": dict(codes),
+        "accepted_alerts_per_s": round(alerts_per_s, 1),
+        "payloads_per_s": round(len(bodies) / wall, 1),
+        "webhook_p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "webhook_p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "seconds_last_alert_to_all_scored": round(settled_after, 2) if settled_after is not None else None,
+        "incidents": len(details),
+        "expected_incidents": expected,
+        "alerts_per_incident": round(storm.alert_count / max(len(details), 1), 1),
+        "pairwise_precision": round(precision, 4),
+        "pairwise_recall": round(recall, 4),
+        "pairwise_f1": round(f1, 4),
+        "root_cause_first": f"{root_first}/{len(storm.roots)}",
+        "ingest_wall_s": round(wall, 2),
+        "ingest_cpu_s": cpu_ingest,
+        "raw_signal_with_start_per_s": round(raw_calls_per_s, 1),
+        "raw_alerts_per_s": round(raw_alerts_per_s, 1),
+        "raw_p50_ms": round(percentile(raw_latencies, 50) * 1000, 1),
+        "raw_p99_ms": round(percentile(raw_latencies, 99) * 1000, 1),
+        "ratio_webhook_alerts_to_raw": round(alerts_per_s / raw_alerts_per_s, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.storm", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--alerts", type=int, default=20000)
+    parser.add_argument("--batch", type=int, default=50, help="alerts per Alertmanager notification")
+    parser.add_argument("--cascades", type=int, default=4)
+    parser.add_argument("--noise", type=int, default=40)
+    parser.add_argument("--flapping", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--settle-timeout", type=float, default=180.0)
+    result = asyncio.run(run(parser.parse_args()))
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        print(f"{key.ljust(width)}  {value}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
