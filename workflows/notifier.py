@@ -142,10 +142,12 @@ class Notifier:
         s = self._state()
         owner = s.contexts.get(s.root_causes[0].service) if s.root_causes else None
         services = [s.contexts.get(x) or ServiceContext(name=x, in_catalog=False) for x in s.services]
-        plan: NotificationPlan = await workflow.execute_activity_method(
+        # A local activity: the policy lives in the worker, the decision is recorded in history, and
+        # there is no round trip through the server before the first message goes out.
+        plan: NotificationPlan = await workflow.execute_local_activity_method(
             NotifyActivities.plan,
             PlanRequest(priority=s.priority, owner=owner, services=services),
-            start_to_close_timeout=_TIMEOUT,
+            start_to_close_timeout=timedelta(seconds=10),
             retry_policy=_RETRY,
         )
         s.notifications.plan, s.notifications.planned_priority = plan, s.priority
@@ -210,6 +212,9 @@ class Notifier:
                 if not n.slack and plan.fallback_slack_channel not in n.dead_channels + wanted:
                     wanted.append(plan.fallback_slack_channel)
                 continue
+            if not n.slack:
+                # The message itself says all that happened so far; the thread takes what follows.
+                n.thread_cursor = len(s.timeline)
             n.slack[channel] = ref
             n.rendered_revision[channel] = s.revision
             s.record(workflow.now(), "notification.sent", f"Posted to Slack {channel}.", channel=channel)

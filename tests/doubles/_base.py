@@ -193,6 +193,8 @@ class RecordedRequest:
     headers: Mapping[str, str]
     body: bytes
     fault: FaultKind | None
+    received_at: float = field(default_factory=time.monotonic, compare=False)
+    """``time.monotonic()`` when the request arrived: comparable with the test's own clock."""
 
 
 class HttpDouble:
