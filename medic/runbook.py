@@ -1,0 +1,206 @@
+"""Runbooks: known failures and how to fix them, as validated YAML.
+
+A runbook matches alerts (or anomalies), lists ordered steps (a discriminated union: a typo'd
+action or field is an error at ``medic check`` time, never at 3 a.m.), says how risky each step
+is, whether a human must approve, how to verify the fix, what to do when it did not work, and
+how long to leave the target alone afterwards. Values may be bound from the alert with plain
+``${alert.labels.x}`` lookups; there is no template language.
+"""
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_model, locate
+
+__all__ = [
+    "BINDING",
+    "CircuitBreakStep",
+    "Matcher",
+    "RerouteStep",
+    "RestartStep",
+    "RollbackStep",
+    "Runbook",
+    "ScaleStep",
+    "Step",
+    "Target",
+    "Verification",
+    "bind",
+    "load_runbook",
+]
+
+BINDING = re.compile(r"\$\{([a-z_]+(?:\.[A-Za-z0-9_]+)+)\}")
+_ALLOWED_ROOTS = ("alert.labels.", "alert.annotations.", "incident.service", "incident.id")
+Risk = Literal["low", "medium", "high"]
+_BOUND = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?|\$\{[A-Za-z0-9_.]+\})$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Target(_Strict):
+    kind: Literal["Deployment", "StatefulSet"] = "Deployment"
+    namespace: str = Field(pattern=_BOUND)
+    name: str = Field(pattern=_BOUND)
+
+
+class _StepBase(_Strict):
+    risk: Risk = "low"
+    description: str = ""
+
+
+class ScaleStep(_StepBase):
+    action: Literal["scale"]
+    target: Target
+    replicas: int | None = Field(default=None, ge=0, description="set exactly this many")
+    factor: float | None = Field(default=None, gt=1, le=10, description="or multiply the current count")
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=20, ge=1)
+    hpa: str | None = Field(default=None, description="raise this HPA's minReplicas instead of the replicas")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "ScaleStep":
+        if (self.replicas is None) == (self.factor is None):
+            raise ValueError("give exactly one of replicas or factor")
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must not exceed max_replicas")
+        return self
+
+
+class RestartStep(_StepBase):
+    action: Literal["restart"]
+    target: Target
+
+
+class RollbackStep(_StepBase):
+    action: Literal["rollback"]
+    target: Target
+    to_revision: int | None = Field(default=None, ge=1, description="default: the previous revision")
+
+
+class CircuitBreakStep(_StepBase):
+    action: Literal["circuit_break"]
+    namespace: str = Field(pattern=_BOUND)
+    upstream: str = Field(pattern=_BOUND, description="the failing service (Kubernetes Service name)")
+    mode: Literal["istio", "configmap"] = "istio"
+    consecutive_5xx: int = Field(default=5, ge=1)
+    ejection_seconds: int = Field(default=30, ge=1)
+    max_pending_requests: int = Field(default=100, ge=1)
+
+
+class RerouteStep(_StepBase):
+    action: Literal["reroute"]
+    namespace: str = Field(pattern=_BOUND)
+    route: str = Field(pattern=_BOUND, description="the HTTPRoute (or VirtualService) name")
+    kind: Literal["HTTPRoute", "VirtualService"] = "HTTPRoute"
+    weights: dict[str, int] = Field(min_length=1, description="backend -> weight, e.g. {checkout-v1: 100}")
+
+
+Step = Annotated[
+    ScaleStep | RestartStep | RollbackStep | CircuitBreakStep | RerouteStep, Field(discriminator="action")
+]
+
+
+class Matcher(_Strict):
+    alertname: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict, description="label -> exact value or /regex/")
+    service: list[str] = Field(default_factory=list)
+    anomaly: bool = Field(default=False, description="match anomaly signals of these services instead")
+
+    def matches(self, *, alertname: str, labels: dict[str, str], service: str | None) -> bool:
+        if self.alertname and alertname not in self.alertname:
+            return False
+        if self.service and service not in self.service:
+            return False
+        for key, want in self.labels.items():
+            value = labels.get(key)
+            if value is None:
+                return False
+            if len(want) > 1 and want.startswith("/") and want.endswith("/"):
+                if not re.fullmatch(want[1:-1], value):
+                    return False
+            elif value != want:
+                return False
+        return True
+
+
+class Verification(_Strict):
+    promql: str | None = Field(default=None, description="holds while this query returns a non-empty result")
+    alerts_resolved: bool = Field(default=False, description="holds once the matched alerts have resolved")
+    for_seconds: int = Field(default=60, ge=0, description="how long it must hold")
+    deadline_seconds: int = Field(default=600, ge=10, description="give up (and undo) after this long")
+    interval_seconds: int = Field(default=15, ge=1)
+
+    @model_validator(mode="after")
+    def _something(self) -> "Verification":
+        if not self.promql and not self.alerts_resolved:
+            raise ValueError("give promql or alerts_resolved: true")
+        return self
+
+
+class Runbook(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    description: str = ""
+    match: Matcher
+    steps: list[Step] = Field(min_length=1)
+    approval: Literal["auto", "always", "high-risk"] = Field(
+        default="high-risk", description="auto: the mode decides; always: a human approves every step"
+    )
+    verify: Verification
+    on_failure: Literal["rollback", "next_step", "escalate"] = "rollback"
+    cooldown_minutes: int = Field(default=30, ge=0)
+
+
+def bind(value: str, context: dict[str, str]) -> str:
+    """Replace each ``${path}`` with its value; a missing one is a ValueError naming it."""
+
+    def one(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in context:
+            raise ValueError(f"${{{key}}} has no value for this alert")
+        return context[key]
+
+    return BINDING.sub(one, value)
+
+
+def _bindings(runbook: Runbook) -> list[tuple[tuple[int | str, ...], str]]:
+    found: list[tuple[tuple[int | str, ...], str]] = []
+
+    def walk(value: object, loc: tuple[int | str, ...]) -> None:
+        if isinstance(value, str):
+            for m in BINDING.finditer(value):
+                found.append((loc, m.group(1)))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, (*loc, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, (*loc, i))
+
+    walk(runbook.model_dump(mode="json"), ())
+    return found
+
+
+def load_runbook(text: str, *, source: str) -> Runbook:
+    runbook, root = load_yaml_model(text, Runbook, source=source)
+    problems = [
+        ConfigProblem(
+            source,
+            locate(root, loc),
+            field_path(loc),
+            f"${{{key}}}: bindings may use alert.labels.*, alert.annotations.*, incident.service, "
+            "incident.id",
+        )
+        for loc, key in _bindings(runbook)
+        if not (key.startswith(_ALLOWED_ROOTS[:2]) or key in _ALLOWED_ROOTS[2:])
+    ]
+    if runbook.on_failure == "next_step" and len(runbook.steps) == 1:
+        loc: tuple[int | str, ...] = ("on_failure",)
+        problems.append(
+            ConfigProblem(source, locate(root, loc), "on_failure", "next_step needs more than one step")
+        )
+    if problems:
+        raise ConfigError(problems)
+    return runbook
