@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from medic.cards import IncidentCard, render_card, render_note
 from medic.ports import (
+    ChatMessage,
     ChatOps,
     IssueRequest,
     MessageRef,
@@ -29,7 +30,15 @@ from medic.ports import (
 from medic.routing import NotificationPlan, RoutingPolicy, plan_notifications
 from medic.topology import ServiceContext
 
-__all__ = ["JiraNote", "NotifyActivities", "PlanRequest", "SlackNote", "SlackPost", "SlackUpdate"]
+__all__ = [
+    "JiraNote",
+    "NotifyActivities",
+    "PlanRequest",
+    "SlackMessagePost",
+    "SlackNote",
+    "SlackPost",
+    "SlackUpdate",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,6 +63,12 @@ class SlackUpdate(BaseModel):
 class SlackNote(BaseModel):
     ref: MessageRef
     text: str
+
+
+class SlackMessagePost(BaseModel):
+    channel: str
+    message: ChatMessage
+    thread: MessageRef | None = None
 
 
 class JiraNote(BaseModel):
@@ -125,6 +140,11 @@ class NotifyActivities:
     def slack_thread(self, request: SlackNote) -> MessageRef:
         return self._chat.post(request.ref.channel, render_note(request.text), thread=request.ref)
 
+    @activity.defn(name="notify.slack_message")
+    @_translated
+    def slack_message(self, request: SlackMessagePost) -> MessageRef:
+        return self._chat.post(request.channel, request.message, thread=request.thread)
+
     @activity.defn(name="notify.page")
     @_translated
     def page(self, request: Page) -> str:
@@ -147,6 +167,7 @@ class NotifyActivities:
 
     def all(self) -> list[Callable[..., object]]:
         return [
+            self.slack_message,
             self.plan,
             self.slack_post,
             self.slack_update,

@@ -63,7 +63,7 @@ async def grouping(stack: BenchStack, client: Client) -> tuple[dict[str, str], d
             if detail["merged_into"]:
                 continue
             details[item["id"]] = detail
-            handle = client.get_workflow_handle_for(IncidentWorkflow.run, item["id"])
+            handle = client.get_workflow_handle(item["id"])
             for fingerprint in await handle.query(IncidentWorkflow.fingerprints):
                 found[fingerprint] = item["id"]
     return found, details
@@ -91,7 +91,7 @@ async def raw_rate(
             started = time.perf_counter()
             await client.start_workflow(
                 IncidentWorkflow.run,
-                IncidentInput(incident_id=workflow_id, service=None, notify=False),
+                IncidentInput(incident_id=workflow_id, service=None, notify=False, remediate=False),
                 id=workflow_id,
                 task_queue=stack.task_queue,
                 start_signal=ALERTS_SIGNAL,

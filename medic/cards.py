@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from medic.ports import ChatMessage
 
-__all__ = ["BUTTONS", "IncidentCard", "render_card", "render_note"]
+__all__ = ["BUTTONS", "IncidentCard", "render_approval", "render_card", "render_note"]
 
 _STATUS_EMOJI = {
     "open": ":rotating_light:",
@@ -105,3 +105,37 @@ def render_card(card: IncidentCard) -> ChatMessage:
 def render_note(text: str) -> ChatMessage:
     """A thread reply: one timeline event."""
     return ChatMessage(text=text, blocks=[{"type": "section", "text": _mrkdwn(text)}])
+
+
+def render_approval(
+    *, remediation_id: str, step: int, title: str, plan: str, risk: str, why: str, reasons: str
+) -> ChatMessage:
+    """The approval request for one remediation step: what, where, why, risk, how to undo."""
+    value = f"{remediation_id}:{step}"
+    text = f":warning: Approval needed: {title}"
+    blocks: list[dict[str, object]] = [
+        {"type": "section", "text": _mrkdwn(f"*Approval needed* ({risk} risk): {title}")},
+        {"type": "section", "text": _mrkdwn(f"*Plan:* {plan}")},
+        {"type": "context", "elements": [_mrkdwn(f"Why: {why}. Needs a human because {reasons}.")]},
+        {
+            "type": "actions",
+            "block_id": f"medic-approval:{value}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "medic_approve",
+                    "style": "primary",
+                    "value": value,
+                    "text": {"type": "plain_text", "text": "Approve"},
+                },
+                {
+                    "type": "button",
+                    "action_id": "medic_deny",
+                    "style": "danger",
+                    "value": value,
+                    "text": {"type": "plain_text", "text": "Deny"},
+                },
+            ],
+        },
+    ]
+    return ChatMessage(text=text, blocks=blocks)

@@ -35,6 +35,7 @@ __all__ = [
     "AnomalyRecord",
     "IncidentState",
     "IncidentStatus",
+    "RemediationTrack",
     "service_of",
 ]
 
@@ -87,6 +88,15 @@ class AlertRecord(BaseModel):
     flapping: bool = False
 
 
+class RemediationTrack(BaseModel):
+    """A remediation this incident started: which alerts called for it, and what became of it."""
+
+    runbook: str
+    fingerprints: list[str]
+    outcome: str = "started"
+    told_resolved: bool = False
+
+
 class AnomalyRecord(BaseModel):
     key: str
     signal: AnomalySignal
@@ -137,6 +147,13 @@ class IncidentState(BaseModel):
     absorbed: list[str] = Field(default_factory=list)
     truncated_alerts: int = 0
     notifications: NotificationState = Field(default_factory=NotificationState)
+    remediations: dict[str, RemediationTrack] = Field(
+        default_factory=dict, description="remediation id -> track"
+    )
+    considered: list[str] = Field(
+        default_factory=list, description="alert episodes already matched to runbooks"
+    )
+    actions: list[dict[str, object]] = Field(default_factory=list, description="what remediations did")
     revision: int = 0
 
     # ---- reading -------------------------------------------------------------------------------

@@ -41,3 +41,4 @@ class NotificationState(BaseModel):
     dead_channels: list[str] = Field(default_factory=list, description="channels that failed for good")
     escalated_channels: list[str] = Field(default_factory=list, description="channels added by escalation")
     finished: bool = False
+    escalate_now: bool = Field(default=False, description="a remediation failed: page now, do not wait")

@@ -125,6 +125,9 @@ class RoutingPolicy(BaseModel):
     jira_issue_type: str = "Bug"
     teams: dict[str, Oncall] = Field(default_factory=dict)
     escalations: dict[str, list[EscalationLevel]] = Field(default_factory=dict)
+    approvers: dict[str, list[str]] = Field(
+        default_factory=dict, description="risk (low/medium/high) -> Slack user ids who may approve it"
+    )
     rules: list[Rule] = Field(default_factory=list)
 
     @field_validator("timezone")

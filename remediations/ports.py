@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-__all__ = ["Cluster", "ClusterError", "ObjectRef", "RolloutInfo"]
+__all__ = ["Cluster", "ClusterError", "Metrics", "ObjectRef", "RolloutInfo"]
 
 
 class ClusterError(Exception):
@@ -53,3 +53,8 @@ class Cluster(Protocol):
 
     def rollback(self, ref: ObjectRef, revision: int) -> None:
         """Set the Deployment's pod template to that of ``revision`` (kubectl rollout undo --to-revision)."""
+
+
+class Metrics(Protocol):
+    def holds(self, promql: str) -> bool:
+        """Whether the PromQL condition holds now: a non-empty vector, or a non-zero scalar."""

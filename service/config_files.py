@@ -8,10 +8,11 @@ from pathlib import Path
 
 from medic.catalog import Catalog, load_catalog
 from medic.routing import RoutingPolicy, load_routing
+from medic.runbook import Runbook, load_runbook
 from medic.yamldoc import ConfigError, ConfigProblem
 from service.settings import Settings
 
-__all__ = ["check_all", "load_catalog_file", "load_routing_file"]
+__all__ = ["check_all", "load_catalog_file", "load_routing_file", "load_runbooks"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,34 @@ def load_routing_file(path: Path, catalog: Catalog | None = None) -> RoutingPoli
     return load_routing(path.read_text(), source=str(path), catalog=catalog)
 
 
+def load_runbooks(folder: Path) -> list[Runbook]:
+    """Every ``*.yaml`` runbook in the folder; all problems of all files in one ConfigError."""
+    if not folder.is_dir():
+        log.warning("no runbooks folder at %s: no remediations", folder)
+        return []
+    runbooks: list[Runbook] = []
+    problems: list[ConfigProblem] = []
+    names: dict[str, Path] = {}
+    for path in sorted(folder.glob("*.y*ml")):
+        try:
+            runbook = load_runbook(path.read_text(), source=str(path))
+        except ConfigError as err:
+            problems += err.problems
+            continue
+        if runbook.name in names:
+            problems.append(
+                ConfigProblem(
+                    str(path), 1, "name", f"runbook {runbook.name!r} is also in {names[runbook.name]}"
+                )
+            )
+            continue
+        names[runbook.name] = path
+        runbooks.append(runbook)
+    if problems:
+        raise ConfigError(problems)
+    return runbooks
+
+
 def check_all(settings: Settings) -> tuple[list[str], list[ConfigProblem]]:
     """Validate every configuration file; returns what was checked and every problem found."""
     checked: list[str] = []
@@ -50,6 +79,11 @@ def check_all(settings: Settings) -> tuple[list[str], list[ConfigProblem]]:
         checked.append(
             f"{source}: {len(policy.rules)} routing rules, {len(policy.escalations)} escalation chains"
         )
+    except ConfigError as err:
+        problems += err.problems
+    try:
+        runbooks = load_runbooks(settings.runbooks_dir)
+        checked.append(f"{settings.runbooks_dir}: {len(runbooks)} runbooks")
     except ConfigError as err:
         problems += err.problems
     return checked, problems

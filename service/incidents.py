@@ -152,7 +152,7 @@ class TemporalIncidentReader:
         return sorted(items.values(), key=lambda i: i.opened_at or datetime.min, reverse=True)
 
     async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail:
-        handle = self._client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+        handle = self._client.get_workflow_handle(incident_id)
         try:
             view = await handle.query(
                 IncidentWorkflow.view,

@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     )
     runbooks_dir: Path = Path("runbooks")
     remediation_mode: str = Field(default="dry-run", pattern=r"^(dry-run|approve|auto)$")
+    remediation_namespaces: list[str] = Field(
+        default_factory=list, description="namespaces remediations may act in (JSON list); empty: any"
+    )
+    remediation_max_per_hour: int = Field(default=3, ge=0, description="actions per service per hour")
+    remediation_approval_risk: str = Field(default="high", pattern=r"^(low|medium|high)$")
+    remediation_approval_impact: float = Field(default=80.0, ge=0, le=100)
+    remediation_approval_timeout_seconds: int = Field(default=900, ge=10)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

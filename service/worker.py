@@ -1,5 +1,6 @@
 """The Temporal worker: Medic's workflows and activities on MEDIC_TASK_QUEUE, with the
-notifiers chosen from the credentials present (the console notifier for any that are not)."""
+notifiers chosen from the credentials present (the console notifier for any that are not), the
+cluster and Prometheus when configured, and the runbooks and routing policy loaded at start."""
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -9,16 +10,30 @@ from temporalio.worker import Worker
 
 from activities.adapters.console import ConsoleNotifier
 from activities.notify import NotifyActivities
+from activities.remediate import RemediationActivities
 from medic.ports import ChatOps, Pager, Tracker
 from medic.routing import RoutingPolicy
+from medic.runbook import Runbook
+from remediations.actions import default_registry
+from remediations.guardrails import GuardrailSettings
+from remediations.ports import Cluster, Metrics
+from service.control import TemporalFacts
 from service.settings import Settings
+from workflows.control import ControlWorkflow
 from workflows.incident import IncidentWorkflow
+from workflows.remediation import RemediationWorkflow
 
-__all__ = ["WORKFLOWS", "build_notify_activities", "build_worker"]
+__all__ = [
+    "WORKFLOWS",
+    "build_notify_activities",
+    "build_remediation_activities",
+    "build_worker",
+    "guardrails",
+]
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS = [IncidentWorkflow]
+WORKFLOWS = [IncidentWorkflow, RemediationWorkflow, ControlWorkflow]
 
 
 def _notifiers(settings: Settings) -> tuple[ChatOps, Pager, Tracker]:
@@ -42,9 +57,7 @@ def _notifiers(settings: Settings) -> tuple[ChatOps, Pager, Tracker]:
         from activities.adapters.jira import JiraTracker  # noqa: PLC0415
 
         tracker = JiraTracker(
-            settings.jira_url,
-            user=settings.jira_user,
-            token=settings.jira_api_token.get_secret_value(),
+            settings.jira_url, user=settings.jira_user, token=settings.jira_api_token.get_secret_value()
         )
     log.info(
         "notifiers: chat=%s pager=%s tracker=%s",
@@ -67,16 +80,70 @@ def build_notify_activities(settings: Settings, policy: RoutingPolicy) -> Notify
     )
 
 
-def build_worker(client: Client, settings: Settings, notify: NotifyActivities | None = None) -> Worker:
-    if notify is None:
-        from service.config_files import load_catalog_file, load_routing_file  # noqa: PLC0415
+def guardrails(settings: Settings, policy: RoutingPolicy) -> GuardrailSettings:
+    return GuardrailSettings(
+        mode=settings.remediation_mode,
+        namespaces=settings.remediation_namespaces,
+        max_actions_per_service_per_hour=settings.remediation_max_per_hour,
+        approval_risk=settings.remediation_approval_risk,
+        approval_impact=settings.remediation_approval_impact,
+        approval_timeout_seconds=settings.remediation_approval_timeout_seconds,
+        approvers=policy.approvers,
+    )
+
+
+def _cluster(settings: Settings) -> Cluster | None:
+    try:
+        from activities.adapters.kubernetes import KubernetesCluster  # noqa: PLC0415
+
+        return KubernetesCluster.from_settings(settings.kubeconfig)
+    except Exception as err:
+        log.warning("no Kubernetes cluster available (%s): remediations can only plan", err)
+        return None
+
+
+def build_remediation_activities(
+    client: Client,
+    settings: Settings,
+    policy: RoutingPolicy,
+    runbooks: list[Runbook],
+    *,
+    cluster: Cluster | None = None,
+    metrics: Metrics | None = None,
+) -> RemediationActivities:
+    if metrics is None and settings.prometheus_url:
+        from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
+
+        metrics = PrometheusMetrics(settings.prometheus_url)
+    settled = guardrails(settings, policy)
+    return RemediationActivities(
+        cluster=cluster if cluster is not None else _cluster(settings),
+        metrics=metrics,
+        runbooks=lambda: runbooks,
+        registry=default_registry(),
+        facts=TemporalFacts(client, settings),
+        guardrails=lambda: settled,
+    )
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    notify: NotifyActivities | None = None,
+    remediate: RemediationActivities | None = None,
+) -> Worker:
+    if notify is None or remediate is None:
+        from service.config_files import load_catalog_file, load_routing_file, load_runbooks  # noqa: PLC0415
 
         policy = load_routing_file(settings.routing_file, load_catalog_file(settings.catalog))
-        notify = build_notify_activities(settings, policy)
+        notify = notify or build_notify_activities(settings, policy)
+        remediate = remediate or build_remediation_activities(
+            client, settings, policy, load_runbooks(settings.runbooks_dir)
+        )
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=notify.all(),
+        activities=[*notify.all(), *remediate.all()],
         activity_executor=ThreadPoolExecutor(max_workers=16),
     )

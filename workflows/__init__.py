@@ -1,5 +1,7 @@
-"""Deterministic orchestration: no I/O, no clocks but workflow.now(), no randomness."""
+"""Deterministic orchestration: no I/O, no clocks but workflow.now(), no randomness.
 
-from workflows.incident import IncidentInput, IncidentResult, IncidentWorkflow
+Modules: ``incident`` (IncidentWorkflow), ``remediation`` (RemediationWorkflow), ``control``
+(the kill switch), with ``notifier``, ``remediator`` and ``publish`` as their parts.
+"""
 
-__all__ = ["IncidentInput", "IncidentResult", "IncidentWorkflow"]
+__all__: list[str] = []

@@ -21,9 +21,12 @@ with workflow.unsafe.imports_passed_through():
     from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
     from medic.keys import service_incident_id
     from medic.topology import ServiceContext, absorbed_by, absorbs
+    from remediations.plan import RemediationEvent
     from workflows import messages as msg
     from workflows.notifier import Notifier
     from workflows.publish import publish
+    from workflows.remediation import REMEDIATION_EVENT
+    from workflows.remediator import Remediator
 
 __all__ = [
     "ALERTS_SIGNAL",
@@ -52,8 +55,9 @@ class IncidentInput(BaseModel):
     service: ServiceContext | None = None
     # Carried across continue-as-new; None for a new incident.
     state: IncidentState | None = None
-    # Tell Slack, PagerDuty and JIRA (off in tests that exercise correlation alone).
+    # Tell Slack, PagerDuty and JIRA, and run runbooks (off in tests that exercise correlation alone).
     notify: bool = True
+    remediate: bool = True
 
 
 class AckRequest(BaseModel):
@@ -124,6 +128,7 @@ class IncidentWorkflow:
         self._parent_resolved = False
         self._published = -1
         self._notifier = Notifier(lambda: self._state) if inp.notify else None
+        self._remediator = Remediator(lambda: self._state, self._signal_child) if inp.remediate else None
 
     # ---- main loop -------------------------------------------------------------------------------
 
@@ -133,6 +138,8 @@ class IncidentWorkflow:
         tasks = self._start_notifier()
         while True:
             while not self._finished():
+                if self._remediator is not None:
+                    await self._remediator.consider()
                 self._publish()
                 await self._flush()
                 seen = self._state.revision
@@ -309,6 +316,16 @@ class IncidentWorkflow:
             self._send(self._state.merged_into, msg.MERGE_IN, incoming, on_failure="forward_failed")
             return
         self._apply(lambda now: self._state.absorb(incoming.state, at=now))
+
+    @workflow.signal(name=REMEDIATION_EVENT)
+    def remediation_event(self, event: RemediationEvent) -> None:
+        if self._remediator is not None:
+            self._remediator.on_event(event)
+        else:
+            self._state.record(workflow.now(), event.kind, event.message)
+
+    def _signal_child(self, target: str, signal: str) -> None:
+        self._send(target, signal, msg.Ping())
 
     @workflow.signal(name=msg.PARENT_RESOLVED)
     def parent_resolved(self, note: msg.ParentResolved) -> None:

@@ -50,3 +50,7 @@ class MergeIn(BaseModel):
 
 class ParentResolved(BaseModel):
     incident_id: str
+
+
+class Ping(BaseModel):
+    """A signal that carries no news but itself (e.g. "your alerts resolved")."""

@@ -40,7 +40,7 @@ async def grouping(
         if detail["merged_into"]:
             continue
         details[item["id"]] = detail
-        handle = client.get_workflow_handle_for(IncidentWorkflow.run, item["id"])
+        handle = client.get_workflow_handle(item["id"])
         for fingerprint in await handle.query(IncidentWorkflow.fingerprints):
             found[fingerprint] = item["id"]
     return found, details

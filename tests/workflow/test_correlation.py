@@ -63,7 +63,7 @@ async def deliver(env: WorkflowEnvironment, service: str, alerts: AlertBatch) ->
     incident_id = service_incident_id(service)
     return await env.client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(incident_id=incident_id, service=ctx(service), notify=False),
+        IncidentInput(incident_id=incident_id, service=ctx(service), notify=False, remediate=False),
         id=incident_id,
         task_queue="medic",
         start_signal=ALERTS_SIGNAL,

@@ -37,7 +37,7 @@ async def start(
 ) -> WorkflowHandle[IncidentWorkflow, IncidentResult]:
     return await env.client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(incident_id="incident-test", quiet_period_seconds=QUIET, notify=False),
+        IncidentInput(incident_id="incident-test", quiet_period_seconds=QUIET, notify=False, remediate=False),
         id=f"incident-test-{uuid.uuid4().hex[:8]}",
         task_queue=worker.task_queue,
         start_signal=ALERTS_SIGNAL,

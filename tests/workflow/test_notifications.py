@@ -101,7 +101,10 @@ async def open_incident(h: Harness) -> Handle:
     return await h.env.client.start_workflow(
         IncidentWorkflow.run,
         IncidentInput(
-            incident_id=service_incident_id("orders-db"), service=ctx("orders-db"), quiet_period_seconds=60
+            incident_id=service_incident_id("orders-db"),
+            service=ctx("orders-db"),
+            quiet_period_seconds=60,
+            remediate=False,
         ),
         id=service_incident_id("orders-db"),
         task_queue=h.task_queue,

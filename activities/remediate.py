@@ -1,0 +1,150 @@
+"""Remediation activities: match runbooks, gather guardrail facts, and act on the cluster.
+
+The cluster and Prometheus are ports (``remediations.ports``); the facts that live in Temporal
+(kill switch, recent actions) come from an injected source. Every cluster call is idempotent
+(absolute values from a recorded snapshot), so Temporal's retries are safe.
+"""
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from medic.alerts import Alert
+from medic.ports import PermanentError, TransientError
+from medic.runbook import Runbook, Step
+from remediations.actions import ActionError, ActionRegistry
+from remediations.guardrails import GuardrailFacts, GuardrailSettings
+from remediations.plan import RemediationPlan, match_runbooks, plan_for
+from remediations.ports import Cluster, ClusterError, Metrics
+
+__all__ = [
+    "FactsRequest",
+    "FactsSource",
+    "MatchRequest",
+    "MatchResult",
+    "RemediationActivities",
+    "StepRequest",
+    "VerifyRequest",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class MatchRequest(BaseModel):
+    incident_id: str
+    service: str | None
+    alerts: list[Alert]
+
+
+class MatchResult(BaseModel):
+    plans: list[RemediationPlan] = Field(default_factory=list)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+    problems: list[str] = Field(default_factory=list, description="runbooks that matched but could not bind")
+
+
+class FactsRequest(BaseModel):
+    remediation_id: str
+    service: str | None
+    cooldown_seconds: int
+
+
+class StepRequest(BaseModel):
+    step: Step
+    before: dict[str, Any] = Field(default_factory=dict)
+    stamp: str = ""
+
+
+class VerifyRequest(BaseModel):
+    promql: str
+
+
+class FactsSource(Protocol):
+    async def gather(self, request: FactsRequest) -> GuardrailFacts: ...
+
+
+def _translated(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (ActionError, ClusterError, PermanentError) as err:
+            raise ApplicationError(str(err), type="PermanentError", non_retryable=True) from err
+        except TransientError as err:
+            delay = timedelta(seconds=err.retry_after) if err.retry_after else None
+            raise ApplicationError(str(err), type="TransientError", next_retry_delay=delay) from err
+
+    return wrapper
+
+
+class RemediationActivities:
+    def __init__(
+        self,
+        *,
+        cluster: Cluster | None,
+        metrics: Metrics | None,
+        runbooks: Callable[[], list[Runbook]],
+        registry: ActionRegistry,
+        facts: FactsSource,
+        guardrails: Callable[[], GuardrailSettings],
+    ) -> None:
+        self._cluster, self._metrics, self._runbooks = cluster, metrics, runbooks
+        self._registry, self._facts, self._guardrails = registry, facts, guardrails
+
+    def _need_cluster(self) -> Cluster:
+        if self._cluster is None:
+            raise PermanentError("no cluster configured (MEDIC_KUBECONFIG or in-cluster credentials)")
+        return self._cluster
+
+    @activity.defn(name="remediate.match")
+    def match(self, request: MatchRequest) -> MatchResult:
+        result = MatchResult(guardrails=self._guardrails())
+        seen: set[tuple[str, str]] = set()
+        for alert in request.alerts:
+            for runbook in match_runbooks(self._runbooks(), alert, request.service):
+                try:
+                    plan = plan_for(runbook, alert, incident_id=request.incident_id, service=request.service)
+                except ValueError as err:
+                    result.problems.append(f"runbook {runbook.name} matched {alert.name} but {err}")
+                    continue
+                if (runbook.name, plan.workflow_id) not in seen:
+                    seen.add((runbook.name, plan.workflow_id))
+                    result.plans.append(plan)
+        return result
+
+    @activity.defn(name="remediate.facts")
+    async def facts(self, request: FactsRequest) -> GuardrailFacts:
+        return await self._facts.gather(request)
+
+    @activity.defn(name="remediate.snapshot")
+    @_translated
+    def snapshot(self, request: StepRequest) -> dict[str, Any]:
+        return self._registry.for_step(request.step).snapshot(self._need_cluster(), request.step)
+
+    @activity.defn(name="remediate.apply")
+    @_translated
+    def apply(self, request: StepRequest) -> dict[str, Any]:
+        action = self._registry.for_step(request.step)
+        return action.apply(self._need_cluster(), request.step, request.before, request.stamp)
+
+    @activity.defn(name="remediate.compensate")
+    @_translated
+    def compensate(self, request: StepRequest) -> bool:
+        return self._registry.for_step(request.step).compensate(
+            self._need_cluster(), request.step, request.before
+        )
+
+    @activity.defn(name="remediate.verify")
+    @_translated
+    def verify(self, request: VerifyRequest) -> bool:
+        if self._metrics is None:
+            raise PermanentError("no Prometheus configured (MEDIC_PROMETHEUS_URL): cannot verify")
+        return self._metrics.holds(request.promql)
+
+    def all(self) -> list[Callable[..., object]]:
+        return [self.match, self.facts, self.snapshot, self.apply, self.compensate, self.verify]

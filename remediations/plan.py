@@ -1,0 +1,108 @@
+"""From a firing alert and a matching runbook to a concrete, bound remediation plan, and the
+records a remediation leaves behind."""
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from medic.alerts import Alert
+from medic.runbook import Runbook, Step, bind
+from remediations.actions import default_registry
+from remediations.ports import ObjectRef
+
+__all__ = ["ActionRecord", "RemediationEvent", "RemediationPlan", "bind_steps", "match_runbooks", "plan_for"]
+
+_STEP = TypeAdapter(Step)
+
+
+class RemediationPlan(BaseModel):
+    runbook: Runbook
+    steps: list[Step] = Field(description="the runbook's steps with every ${...} bound")
+    incident_id: str
+    service: str | None
+    alertname: str
+    fingerprints: list[str]
+    target: ObjectRef = Field(description="what the first step acts on: the lock key")
+
+    @property
+    def workflow_id(self) -> str:
+        """One remediation per target at a time, across all incidents and workers: the id is the lock."""
+        t = self.target
+        readable = re.sub(r"[^a-z0-9-]+", "-", f"{t.kind}-{t.namespace}-{t.name}".lower())[:80]
+        digest = hashlib.sha256(f"{t.api_version}/{t.kind}/{t.namespace}/{t.name}".encode()).hexdigest()[:8]
+        return f"remediate-{readable}-{digest}"
+
+
+class ActionRecord(BaseModel):
+    step: int
+    action: str
+    target: str
+    description: str
+    risk: str
+    status: Literal["dry-run", "executed", "compensated", "failed", "not-undoable"]
+    before: dict[str, Any] = Field(default_factory=dict)
+    after: dict[str, Any] = Field(default_factory=dict)
+    at: datetime
+    by: str = "medic"
+
+
+class RemediationEvent(BaseModel):
+    """What a remediation tells its incident, for the timeline and the `actions` list."""
+
+    remediation_id: str
+    kind: str
+    message: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    action: ActionRecord | None = None
+    escalate: bool = False
+
+
+def _context(alert: Alert, incident_id: str, service: str | None) -> dict[str, str]:
+    context = {f"alert.labels.{k}": v for k, v in alert.labels.items()}
+    context.update({f"alert.annotations.{k}": v for k, v in alert.annotations.items()})
+    context["incident.id"] = incident_id
+    if service:
+        context["incident.service"] = service
+    return context
+
+
+def _bind_value(value: object, context: dict[str, str]) -> object:
+    if isinstance(value, str):
+        return bind(value, context)
+    if isinstance(value, dict):
+        return {bind(k, context): _bind_value(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bind_value(v, context) for v in value]
+    return value
+
+
+def bind_steps(steps: list[Step], context: dict[str, str]) -> list[Step]:
+    """Bind and re-validate every step: a bound value must still be valid (a name, a namespace)."""
+    return [_STEP.validate_python(_bind_value(step.model_dump(mode="json"), context)) for step in steps]
+
+
+def match_runbooks(runbooks: list[Runbook], alert: Alert, service: str | None) -> list[Runbook]:
+    return [
+        rb
+        for rb in runbooks
+        if not rb.match.anomaly
+        and rb.match.matches(alertname=alert.name, labels=alert.labels, service=service)
+    ]
+
+
+def plan_for(runbook: Runbook, alert: Alert, *, incident_id: str, service: str | None) -> RemediationPlan:
+    """Raises ValueError when the alert lacks a label the runbook binds."""
+    steps = bind_steps(runbook.steps, _context(alert, incident_id, service))
+    target = default_registry().for_step(steps[0]).target(steps[0])
+    return RemediationPlan(
+        runbook=runbook,
+        steps=steps,
+        incident_id=incident_id,
+        service=service,
+        alertname=alert.name,
+        fingerprints=[alert.fingerprint],
+        target=target,
+    )

@@ -1,0 +1,399 @@
+"""RemediationWorkflow: one runbook applied to one target, under guardrails, verified, undone
+when it did not work.
+
+Its workflow id is derived from the target (``RemediationPlan.workflow_id``), so Temporal itself
+guarantees one remediation per target at a time across all incidents and workers. Each step:
+judge the guardrails (facts recorded by an activity), read the state it will change, ask a human
+when the guardrails say so (an update whose validator checks who may approve), judge again just
+before acting, act with absolute values, tell the incident, verify. When verification fails the
+recorded changes are undone in reverse order, even if the workflow is being cancelled, and the
+incident escalates with what was tried.
+"""
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notify import NotifyActivities, SlackMessagePost
+    from activities.remediate import FactsRequest, RemediationActivities, StepRequest, VerifyRequest
+    from medic.cards import render_approval
+    from medic.ports import MessageRef
+    from medic.runbook import Step
+    from remediations.actions import default_registry
+    from remediations.guardrails import GuardrailFacts, GuardrailSettings, Verdict, evaluate, may_approve
+    from remediations.plan import ActionRecord, RemediationEvent, RemediationPlan
+    from workflows import search_attributes as sa
+    from workflows.messages import Ping
+
+__all__ = ["REMEDIATION_EVENT", "Decision", "RemediationInput", "RemediationOutcome", "RemediationWorkflow"]
+
+REMEDIATION_EVENT = "remediation_event"
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=["PermanentError"],
+)
+_TIMEOUT = timedelta(seconds=60)
+
+
+class RemediationInput(BaseModel):
+    plan: RemediationPlan
+    guardrails: GuardrailSettings
+    impact: float = 0.0
+    approval_channel: str = "#incidents"
+    approval_thread: MessageRef | None = None
+
+
+class Decision(BaseModel):
+    approve: bool
+    actor: str = Field(min_length=1, max_length=200)
+    reason: str = Field(default="", max_length=500)
+
+
+class RemediationOutcome(BaseModel):
+    remediation_id: str
+    outcome: str
+    actions: list[ActionRecord] = Field(default_factory=list)
+
+
+@workflow.defn(name="RemediationWorkflow")
+class RemediationWorkflow:
+    @workflow.init
+    def __init__(self, inp: RemediationInput) -> None:
+        self._inp = inp
+        self._id = inp.plan.workflow_id
+        self._alerts_firing = True
+        self._awaiting: tuple[int, str] | None = None  # (step, risk) while asking for approval
+        self._decision: Decision | None = None
+        self._actions: list[ActionRecord] = []
+        self._outcome = "planned"
+
+    @workflow.run
+    async def run(self, inp: RemediationInput) -> RemediationOutcome:
+        workflow.upsert_search_attributes(
+            [
+                sa.SERVICES.value_set([inp.plan.service] if inp.plan.service else []),
+                sa.ACTION.value_set("planned"),
+            ]
+        )
+        done: list[tuple[Step, dict[str, Any]]] = []  # the saga: what to undo, in order
+        try:
+            await self._steps(done)
+        except asyncio.CancelledError:
+            # Cancelled mid-way (an operator, or the incident closing): undo what was done, shielded.
+            await asyncio.shield(self._compensate(done, "the remediation was cancelled"))
+            raise
+        return RemediationOutcome(remediation_id=self._id, outcome=self._outcome, actions=self._actions)
+
+    async def _steps(self, done: list[tuple[Step, dict[str, Any]]]) -> None:
+        plan = self._inp.plan
+        for index, step in enumerate(plan.steps):
+            verdict = await self._judge(step)
+            if verdict.outcome == "blocked":
+                await self._finish(
+                    "blocked",
+                    f"Guardrail blocked {step.action} of runbook {plan.runbook.name}: {verdict.message}.",
+                    kind="guardrail.blocked",
+                )
+                return
+            before = await self._snapshot(step, dry_run=verdict.outcome == "dry_run")
+            description = self._describe(step, before)
+            if verdict.outcome == "dry_run":
+                self._record(index, step, description=description, status="dry-run", before=before)
+                await self._tell("remediation.dry_run", f"Dry run, not acting: would {description}.")
+                continue
+            if verdict.outcome == "needs_approval" and not await self._approved(
+                index, step, description, verdict
+            ):
+                return
+            verdict = await self._judge(step)  # the world may have changed while a human decided
+            if verdict.outcome == "blocked":
+                await self._finish(
+                    "blocked",
+                    f"Guardrail blocked {step.action} just before acting: {verdict.message}.",
+                    kind="guardrail.blocked",
+                )
+                return
+            await self._tell("action.started", f"Acting: {description}.")
+            after = await self._activity(
+                RemediationActivities.apply,
+                StepRequest(step=step, before=before, stamp=workflow.now().isoformat()),
+            )
+            done.append((step, before))
+            record = self._record(
+                index, step, description=description, status="executed", before=before, after=after
+            )
+            workflow.upsert_search_attributes([sa.ACTION.value_set("executed")])
+            await self._tell("action.executed", f"Done: {description}.", action=record)
+            if await self._verify():
+                await self._finish(
+                    "verified",
+                    f"Verified: {self._verification_text()} held; the fix worked.",
+                    kind="verification.passed",
+                )
+                return
+            await self._tell(
+                "verification.failed",
+                f"Verification failed: {self._verification_text()} did not "
+                f"hold within {plan.runbook.verify.deadline_seconds}s.",
+            )
+            if plan.runbook.on_failure == "next_step" and index + 1 < len(plan.steps):
+                await self._compensate(done[-1:], "trying the next step")
+                done.pop()
+                continue
+            if plan.runbook.on_failure == "rollback":
+                await self._compensate(done, "the fix did not work")
+                done.clear()
+            await self._finish(
+                "rolled-back" if plan.runbook.on_failure == "rollback" else "failed",
+                "Remediation did not fix it; escalating with what was tried.",
+                kind="remediation.failed",
+                escalate=True,
+            )
+            return
+        if self._outcome == "planned":
+            await self._finish(
+                "dry-run", "Dry run complete: nothing was changed.", kind="remediation.dry_run_done"
+            )
+
+    # ---- guardrails and approval ------------------------------------------------------------
+
+    async def _judge(self, step: Step) -> Verdict:
+        plan = self._inp.plan
+        facts: GuardrailFacts = await self._activity(
+            RemediationActivities.facts,
+            FactsRequest(
+                remediation_id=self._id,
+                service=plan.service,
+                cooldown_seconds=plan.runbook.cooldown_minutes * 60,
+            ),
+        )
+        target = default_registry().for_step(step).target(step)
+        return evaluate(
+            self._inp.guardrails,
+            facts,
+            risk=step.risk,
+            runbook_approval=plan.runbook.approval,
+            impact=self._inp.impact,
+            namespace=target.namespace,
+            cooldown=timedelta(minutes=plan.runbook.cooldown_minutes),
+            now=workflow.now(),
+            alerts_firing=self._alerts_firing,
+        )
+
+    async def _approved(self, index: int, step: Step, description: str, verdict: Verdict) -> bool:
+        plan = self._inp.plan
+        message = render_approval(
+            remediation_id=self._id,
+            step=index,
+            title=f"{plan.runbook.name} on {plan.target}",
+            plan=description,
+            risk=step.risk,
+            why=f"{plan.alertname} on {plan.service}",
+            reasons=verdict.message,
+        )
+        with contextlib.suppress(ActivityError):  # no Slack: the request is still on the timeline and the API
+            await workflow.execute_activity_method(
+                NotifyActivities.slack_message,
+                SlackMessagePost(
+                    channel=self._inp.approval_channel, message=message, thread=self._inp.approval_thread
+                ),
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_RETRY,
+            )
+        await self._tell(
+            "approval.requested",
+            f"Approval requested ({step.risk} risk, {verdict.message}): "
+            f"{description}. Approve or deny {self._id} step {index}.",
+            step=index,
+        )
+        self._awaiting, self._decision = (index, step.risk), None
+        timeout = self._inp.guardrails.approval_timeout_seconds
+        try:
+            await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
+        except TimeoutError:
+            self._awaiting = None
+            await self._finish(
+                "timed-out",
+                f"Nobody approved within {timeout}s; not acting, escalating.",
+                kind="approval.timed_out",
+                escalate=True,
+            )
+            return False
+        self._awaiting = None
+        decision = self._decision
+        assert decision is not None
+        if not decision.approve:
+            why = f": {decision.reason}" if decision.reason else ""
+            await self._finish(
+                "denied", f"Denied by {decision.actor}{why}.", kind="approval.denied", actor=decision.actor
+            )
+            return False
+        await self._tell("approval.granted", f"Approved by {decision.actor}.", actor=decision.actor)
+        return True
+
+    @workflow.update(name="decide")
+    def decide(self, decision: Decision) -> str:
+        self._decision = decision
+        return "approved" if decision.approve else "denied"
+
+    @decide.validator
+    def _check_decision(self, decision: Decision) -> None:
+        if self._awaiting is None:
+            raise ValueError(f"{self._id} is not waiting for an approval")
+        _, risk = self._awaiting
+        if not may_approve(self._inp.guardrails, risk=risk, actor=decision.actor):
+            raise ValueError(f"{decision.actor} may not approve {risk}-risk actions")
+
+    @workflow.signal(name="alerts_resolved")
+    def alerts_resolved(self, _note: Ping | None = None) -> None:
+        self._alerts_firing = False
+
+    @workflow.query(name="status")
+    def status(self) -> RemediationOutcome:
+        return RemediationOutcome(remediation_id=self._id, outcome=self._outcome, actions=self._actions)
+
+    # ---- acting and verifying -------------------------------------------------------------------
+
+    async def _snapshot(self, step: Step, *, dry_run: bool) -> dict[str, Any]:
+        try:
+            before: dict[str, Any] = await self._activity(
+                RemediationActivities.snapshot, StepRequest(step=step)
+            )
+        except ActivityError:
+            if dry_run:
+                return {}  # a dry run still says what it would do, even without a cluster to look at
+            raise
+        return before
+
+    def _describe(self, step: Step, before: dict[str, Any]) -> str:
+        action = default_registry().for_step(step)
+        if before:
+            return action.describe(step, before)
+        return f"{step.action} {action.target(step)} (current state unknown)"
+
+    async def _verify(self) -> bool:
+        check = self._inp.plan.runbook.verify
+        deadline = workflow.now() + timedelta(seconds=check.deadline_seconds)
+        held_since = None
+        while workflow.now() < deadline:
+            ok = check.alerts_resolved and not self._alerts_firing
+            if check.promql and not ok:
+                try:
+                    ok = await self._activity(
+                        RemediationActivities.verify, VerifyRequest(promql=check.promql)
+                    )
+                except ActivityError:
+                    ok = False
+            if ok:
+                held_since = held_since or workflow.now()
+                if workflow.now() - held_since >= timedelta(seconds=check.for_seconds):
+                    return True
+            else:
+                held_since = None
+            with contextlib.suppress(TimeoutError):
+                # Wake early only for news: the alerts resolving while nothing holds yet.
+                waiting_for_news = held_since is None
+
+                def news(waiting: bool = waiting_for_news) -> bool:
+                    return waiting and check.alerts_resolved and not self._alerts_firing
+
+                await workflow.wait_condition(news, timeout=check.interval_seconds)
+        return False
+
+    def _verification_text(self) -> str:
+        check = self._inp.plan.runbook.verify
+        what = f"`{check.promql}`" if check.promql else "the alerts resolving"
+        return f"{what} for {check.for_seconds}s"
+
+    async def _compensate(self, done: list[tuple[Step, dict[str, Any]]], why: str) -> None:
+        for step, before in reversed(done):
+            action = default_registry().for_step(step)
+            try:
+                undone = await self._activity(
+                    RemediationActivities.compensate, StepRequest(step=step, before=before)
+                )
+            except ActivityError as err:
+                await self._tell(
+                    "rollback.failed",
+                    f"Could not undo {step.action} on {action.target(step)}: "
+                    f"{err.cause or err}. A human must check it.",
+                    escalate=True,
+                )
+                continue
+            text = (
+                f"Undid {step.action} on {action.target(step)} ({why})"
+                if undone
+                else f"{step.action} on {action.target(step)} cannot be undone ({why})"
+            )
+            await self._tell("rollback.done" if undone else "rollback.impossible", text + ".")
+
+    # ---- bookkeeping ----------------------------------------------------------------------------
+
+    async def _activity(self, method: Any, arg: Any) -> Any:
+        return await workflow.execute_activity_method(
+            method, arg, start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY
+        )
+
+    def _record(
+        self,
+        index: int,
+        step: Step,
+        *,
+        description: str,
+        status: Literal["dry-run", "executed"],
+        before: dict[str, Any],
+        after: dict[str, Any] | None = None,
+    ) -> ActionRecord:
+        target = default_registry().for_step(step).target(step)
+        record = ActionRecord(
+            step=index,
+            action=step.action,
+            target=str(target),
+            description=description,
+            risk=step.risk,
+            status=status,
+            before=before,
+            after=after or {},
+            at=workflow.now(),
+        )
+        self._actions.append(record)
+        return record
+
+    async def _finish(
+        self, outcome: str, message: str, *, kind: str, escalate: bool = False, **data: Any
+    ) -> None:
+        self._outcome = outcome
+        workflow.upsert_search_attributes([sa.ACTION.value_set(outcome)])
+        await self._tell(kind, message, escalate=escalate, outcome=outcome, **data)
+
+    async def _tell(
+        self,
+        kind: str,
+        message: str,
+        *,
+        action: ActionRecord | None = None,
+        escalate: bool = False,
+        **data: Any,
+    ) -> None:
+        """Report to the incident; an incident that has closed meanwhile is not an error."""
+        event = RemediationEvent(
+            remediation_id=self._id,
+            kind=kind,
+            message=f"[{self._inp.plan.runbook.name}] {message}",
+            data=data,
+            action=action,
+            escalate=escalate,
+        )
+        with contextlib.suppress(Exception):
+            await workflow.get_external_workflow_handle(self._inp.plan.incident_id).signal(
+                REMEDIATION_EVENT, event
+            )

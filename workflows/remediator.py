@@ -1,0 +1,153 @@
+"""The incident's side of self-healing: match firing alerts to runbooks, start one remediation per
+target, tell it when its alerts resolve, and put what it reports on the incident's timeline."""
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.remediate import MatchRequest, MatchResult, RemediationActivities
+    from medic.alerts import Alert, AlertStatus
+    from medic.incident import IncidentState, IncidentStatus, RemediationTrack
+    from remediations.plan import RemediationEvent
+    from workflows.remediation import RemediationInput, RemediationWorkflow
+
+__all__ = ["Remediator"]
+
+_MATCH_RETRY = RetryPolicy(maximum_attempts=3)
+
+
+class Remediator:
+    def __init__(self, state: Callable[[], IncidentState], send: Callable[[str, str], None]) -> None:
+        self._state = state
+        self._send = send  # (workflow id, signal name) without payload
+
+    def _fresh_alerts(self) -> list[Alert]:
+        s = self._state()
+        fresh = []
+        for record in s.alerts.values():
+            key = f"{record.fingerprint}@{record.starts_at.isoformat()}"
+            if record.status is AlertStatus.FIRING and not record.flapping and key not in s.considered:
+                s.considered.append(key)
+                fresh.append(
+                    Alert(
+                        fingerprint=record.fingerprint,
+                        status=record.status,
+                        labels=record.labels,
+                        annotations=record.annotations,
+                        starts_at=record.starts_at,
+                        generator_url=record.generator_url,
+                        source=record.source,
+                        service=record.service,
+                    )
+                )
+        return fresh
+
+    async def consider(self) -> None:
+        """Start remediations for alerts that fired since the last look (not for merged or resolved ones)."""
+        s = self._state()
+        if s.merged_into or s.status is IncidentStatus.RESOLVED:
+            return
+        self._tell_resolved()
+        alerts = self._fresh_alerts()
+        if not alerts:
+            return
+        owner = s.root_causes[0].service if s.root_causes else (s.services[0] if s.services else None)
+        try:
+            result: MatchResult = await workflow.execute_local_activity_method(
+                RemediationActivities.match,
+                MatchRequest(incident_id=s.id, service=owner, alerts=alerts),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=_MATCH_RETRY,
+            )
+        except ActivityError as err:
+            s.record(workflow.now(), "remediation.error", f"Could not match runbooks: {err.cause or err}.")
+            s.revision += 1
+            return
+        for problem in result.problems:
+            s.record(workflow.now(), "remediation.skipped", f"{problem}.")
+        for plan in result.plans:
+            if plan.workflow_id in s.remediations:
+                s.remediations[plan.workflow_id].fingerprints += [
+                    f for f in plan.fingerprints if f not in s.remediations[plan.workflow_id].fingerprints
+                ]
+                continue
+            home = next(iter(s.notifications.slack.values()), None)
+            channel = (
+                home.channel
+                if home
+                else (s.notifications.plan.fallback_slack_channel if s.notifications.plan else "#incidents")
+            )
+            try:
+                await workflow.start_child_workflow(
+                    RemediationWorkflow.run,
+                    RemediationInput(
+                        plan=plan,
+                        guardrails=result.guardrails,
+                        impact=s.impact,
+                        approval_channel=channel,
+                        approval_thread=home,
+                    ),
+                    id=plan.workflow_id,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                    static_summary=f"{plan.runbook.name} on {plan.target} for {s.id}",
+                )
+            except WorkflowAlreadyStartedError:
+                s.record(
+                    workflow.now(),
+                    "guardrail.blocked",
+                    f"Runbook {plan.runbook.name} not started: another "
+                    f"remediation is already acting on {plan.target}.",
+                    remediation=plan.workflow_id,
+                )
+                s.revision += 1
+                continue
+            s.remediations[plan.workflow_id] = RemediationTrack(
+                runbook=plan.runbook.name, fingerprints=plan.fingerprints
+            )
+            s.record(
+                workflow.now(),
+                "remediation.started",
+                f"Runbook {plan.runbook.name} matched {plan.alertname}: "
+                f"remediating {plan.target} ({plan.workflow_id}).",
+                remediation=plan.workflow_id,
+            )
+            s.revision += 1
+
+    def _tell_resolved(self) -> None:
+        """A remediation verifying by "alerts resolved", or about to act, must learn its alerts resolved."""
+        s = self._state()
+        for remediation_id, track in s.remediations.items():
+            if track.told_resolved or track.outcome not in ("started", "executed"):
+                continue
+            records = [s.alerts.get(fp) for fp in track.fingerprints]
+            if all(r is not None and r.status is AlertStatus.RESOLVED for r in records):
+                track.told_resolved = True
+                self._send(remediation_id, "alerts_resolved")
+
+    def on_event(self, event: RemediationEvent) -> None:
+        s = self._state()
+        now = workflow.now()
+        track = s.remediations.get(event.remediation_id)
+        if track is not None and "outcome" in event.data:
+            track.outcome = str(event.data["outcome"])
+        elif track is not None and event.kind == "action.executed":
+            track.outcome = "executed"
+        if event.action is not None:
+            s.actions.append(event.action.model_dump(mode="json"))
+        actor = str(event.data.get("actor", "medic"))
+        s.record(now, event.kind, event.message, actor=actor, remediation=event.remediation_id)
+        if event.escalate and s.status is not IncidentStatus.RESOLVED:
+            s.notifications.escalate_now = True
+            s.record(
+                now,
+                "remediation.escalated",
+                "Self-healing did not fix it: escalating to people.",
+                remediation=event.remediation_id,
+            )
+        s.revision += 1
