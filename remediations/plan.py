@@ -95,7 +95,11 @@ def match_runbooks(runbooks: list[Runbook], alert: Alert, service: str | None) -
 
 def plan_for(runbook: Runbook, alert: Alert, *, incident_id: str, service: str | None) -> RemediationPlan:
     """Raises ValueError when the alert lacks a label the runbook binds."""
-    steps = bind_steps(runbook.steps, _context(alert, incident_id, service))
+    context = _context(alert, incident_id, service)
+    steps = bind_steps(runbook.steps, context)
+    if runbook.verify.promql:
+        verify = runbook.verify.model_copy(update={"promql": bind(runbook.verify.promql, context)})
+        runbook = runbook.model_copy(update={"verify": verify})
     target = default_registry().for_step(steps[0]).target(steps[0])
     return RemediationPlan(
         runbook=runbook,

@@ -8,10 +8,16 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from medic.catalog import Catalog
+from medic.routing import RoutingPolicy
+from medic.runbook import Runbook
 
 __all__ = ["SCHEMAS", "render", "write_all"]
 
-SCHEMAS: dict[str, type[BaseModel]] = {"catalog.schema.json": Catalog}
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "catalog.schema.json": Catalog,
+    "routing.schema.json": RoutingPolicy,
+    "runbook.schema.json": Runbook,
+}
 
 
 def render(model: type[BaseModel]) -> str:

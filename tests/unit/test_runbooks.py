@@ -1,0 +1,104 @@
+"""Runbooks: the shipped ones are valid, bad ones fail at `medic check` with lines, bindings bind."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from medic.alerts import Alert, AlertStatus
+from medic.runbook import load_runbook
+from medic.yamldoc import ConfigError
+from remediations.actions import ACTIONS, default_registry
+from remediations.plan import match_runbooks, plan_for
+from service.config_files import load_runbooks
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def crashloop_alert(**labels: str) -> Alert:
+    return Alert(
+        fingerprint="f1",
+        status=AlertStatus.FIRING,
+        starts_at=NOW,
+        service="checkout",
+        labels={"alertname": "KubePodCrashLooping", "namespace": "shop", "deployment": "checkout", **labels},
+    )
+
+
+def test_shipped_runbooks_are_valid_and_cover_every_action_but_reroute() -> None:
+    runbooks = load_runbooks(REPO / "runbooks")
+    assert len(runbooks) >= 4
+    used = {step.action for rb in runbooks for step in rb.steps}
+    assert used >= {"restart", "scale", "circuit_break", "rollback"}
+
+
+def test_every_step_type_has_a_registered_action() -> None:
+    registry = default_registry()
+    assert registry.names() == sorted(a.name for a in ACTIONS)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(ACTIONS[0])
+
+
+def test_plan_binds_labels_into_steps_and_verification() -> None:
+    runbooks = load_runbooks(REPO / "runbooks")
+    alert = crashloop_alert()
+    (runbook,) = match_runbooks(runbooks, alert, "checkout")
+    plan = plan_for(runbook, alert, incident_id="incident-checkout", service="checkout")
+    step = plan.steps[0]
+    assert step.action == "restart" and step.target.namespace == "shop" and step.target.name == "checkout"
+    assert plan.runbook.verify.promql is not None and 'namespace="shop"' in plan.runbook.verify.promql
+    assert plan.workflow_id.startswith("remediate-deployment-shop-checkout-")
+
+
+def test_missing_label_is_a_clear_error() -> None:
+    runbooks = load_runbooks(REPO / "runbooks")
+    alert = Alert(
+        fingerprint="f",
+        status=AlertStatus.FIRING,
+        starts_at=NOW,
+        labels={"alertname": "KubePodCrashLooping", "namespace": "shop"},
+    )
+    (runbook,) = match_runbooks(runbooks, alert, None)
+    with pytest.raises(ValueError, match=r"\$\{alert.labels.deployment\} has no value"):
+        plan_for(runbook, alert, incident_id="incident-x", service=None)
+
+
+def test_bound_value_is_validated_again() -> None:
+    """A label value that is not a valid Kubernetes name must not reach the cluster."""
+    runbooks = load_runbooks(REPO / "runbooks")
+    alert = crashloop_alert(deployment="Not A Name!")
+    (runbook,) = match_runbooks(runbooks, alert, None)
+    with pytest.raises(ValueError):
+        plan_for(runbook, alert, incident_id="incident-x", service=None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: x\nmatch: {}\nsteps: []\nverify: {alerts_resolved: true}\n", "r.yaml:3: steps:"),
+        (
+            "name: x\nmatch: {}\nsteps:\n  - action: explode\nverify: {alerts_resolved: true}\n",
+            "r.yaml:4: steps[0]:",
+        ),
+        (
+            "name: x\nmatch: {}\nsteps:\n  - action: scale\n    target: {namespace: a, name: b}\n"
+            "verify: {alerts_resolved: true}\n",
+            "r.yaml:4: steps[0].scale: Value error, give exactly one",
+        ),
+        (
+            "name: x\nmatch: {}\nsteps:\n  - action: restart\n"
+            "    target: {namespace: '${alert.secret}', name: b}\nverify: {alerts_resolved: true}\n",
+            "r.yaml:5: steps[0].target.namespace: ${alert.secret}",
+        ),
+        (
+            "name: x\nmatch: {}\nsteps:\n  - action: restart\n    target: {namespace: a, name: b}\n"
+            "verify: {}\n",
+            "r.yaml:6: verify: Value error, give promql",
+        ),
+    ],
+)
+def test_bad_runbooks_fail_with_lines(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_runbook(text, source="r.yaml")
+    assert any(str(p).startswith(expected) for p in err.value.problems), [str(p) for p in err.value.problems]
