@@ -4,10 +4,12 @@ against local HTTP doubles of the real APIs instead)."""
 import itertools
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from medic.ports import ChatMessage, IssueRequest, MessageRef, Page, PermanentError, TransientError
+from remediations.ports import ObjectRef, RolloutInfo
 
-__all__ = ["FakeChat", "FakePager", "FakeTracker"]
+__all__ = ["FakeChat", "FakeCluster", "FakeMetrics", "FakePager", "FakeTracker"]
 
 
 class FakeChat:
@@ -82,3 +84,55 @@ class FakeTracker:
     def close(self, key: str, comment: str) -> None:
         with self._lock:
             self.closed.append(key)
+
+
+class FakeCluster:
+    """An in-memory cluster for workflow logic tests: replicas and pod-template annotations."""
+
+    def __init__(self, replicas: int = 2) -> None:
+        self.replicas: dict[str, int] = {}
+        self.default_replicas = replicas
+        self.annotations: dict[str, dict[str, str]] = {}
+        self.writes: list[tuple[str, str, object]] = []  # (verb, target, value)
+        self._lock = threading.Lock()
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        return {"spec": {"template": {"metadata": {"annotations": dict(self.annotations.get(str(ref), {}))}}}}
+
+    def merge_patch(self, ref: ObjectRef, patch: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.writes.append(("patch", str(ref), patch))
+            annotations = patch.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
+            self.annotations.setdefault(str(ref), {}).update(annotations)
+        return patch
+
+    def create(self, ref: ObjectRef, body: dict[str, Any]) -> dict[str, Any]:
+        self.writes.append(("create", str(ref), body))
+        return body
+
+    def delete(self, ref: ObjectRef) -> None:
+        self.writes.append(("delete", str(ref), None))
+
+    def get_replicas(self, ref: ObjectRef) -> int:
+        return self.replicas.get(str(ref), self.default_replicas)
+
+    def set_replicas(self, ref: ObjectRef, replicas: int) -> None:
+        with self._lock:
+            self.writes.append(("scale", str(ref), replicas))
+            self.replicas[str(ref)] = replicas
+
+    def rollout(self, ref: ObjectRef) -> RolloutInfo:
+        return RolloutInfo(revision=3, previous=[2, 1])
+
+    def rollback(self, ref: ObjectRef, revision: int) -> None:
+        self.writes.append(("rollback", str(ref), revision))
+
+
+class FakeMetrics:
+    def __init__(self) -> None:
+        self.healthy = True
+        self.queries: list[str] = []
+
+    def holds(self, promql: str) -> bool:
+        self.queries.append(promql)
+        return self.healthy

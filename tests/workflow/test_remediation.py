@@ -1,0 +1,325 @@
+"""Self-healing on the time-skipping server: guardrails, approvals, verification, rollback, and
+exactly-once actions when workers die and deliveries repeat. The cluster and Prometheus are
+in-memory fakes here (the Kubernetes adapter is tested against an API double)."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.notify import NotifyActivities
+from activities.remediate import FactsRequest, RemediationActivities
+from medic.alerts import Alert, AlertStatus
+from medic.incident import AlertBatch, IncidentState
+from medic.keys import service_incident_id
+from medic.routing import RoutingPolicy
+from medic.runbook import Runbook, load_runbook
+from remediations.actions import default_registry
+from remediations.guardrails import GuardrailFacts, GuardrailSettings
+from service.temporal import register_search_attributes
+from service.worker import WORKFLOWS
+from tests.conftest import require_binary
+from tests.support.fakes import FakeChat, FakeCluster, FakeMetrics, FakePager, FakeTracker
+from tests.support.shop import ctx
+from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentResult, IncidentWorkflow
+from workflows.remediation import Decision, RemediationWorkflow
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SCALE = load_runbook(
+    """
+name: scale-checkout
+match: {alertname: [CheckoutSlow]}
+steps:
+  - action: scale
+    risk: RISK
+    target: {namespace: "${alert.labels.namespace}", name: checkout}
+    factor: 2
+    max_replicas: 10
+approval: high-risk
+verify:
+  promql: 'latency_ok{service="${incident.service}"}'
+  for_seconds: 60
+  deadline_seconds: 300
+  interval_seconds: 15
+on_failure: rollback
+cooldown_minutes: 30
+""".replace("RISK", "low"),
+    source="scale.yaml",
+)
+Handle = WorkflowHandle[IncidentWorkflow, IncidentResult]
+ENV: list[WorkflowEnvironment] = []  # the test's environment, for `until` to let time pass
+
+
+@dataclass
+class Facts:
+    value: GuardrailFacts = field(default_factory=GuardrailFacts)
+
+    async def gather(self, request: FactsRequest) -> GuardrailFacts:
+        return self.value
+
+
+@dataclass
+class Rig:
+    env: WorkflowEnvironment
+    cluster: FakeCluster
+    metrics: FakeMetrics
+    facts: Facts
+    chat: FakeChat
+    settings: GuardrailSettings
+    runbook: Runbook
+    task_queue: str = field(default_factory=lambda: f"tq-{uuid.uuid4().hex[:6]}")
+
+    def worker(self, *, cache: bool = True) -> Worker:
+        remediate = RemediationActivities(
+            cluster=self.cluster,
+            metrics=self.metrics,
+            runbooks=lambda: [self.runbook],
+            registry=default_registry(),
+            facts=self.facts,
+            guardrails=lambda: self.settings,
+        )
+        notify = NotifyActivities(
+            chat=self.chat, pager=FakePager(), tracker=FakeTracker(), policy=RoutingPolicy.default
+        )
+        return Worker(
+            self.env.client,
+            task_queue=self.task_queue,
+            workflows=WORKFLOWS,
+            activities=[*remediate.all(), *notify.all()],
+            activity_executor=ThreadPoolExecutor(8),
+            max_cached_workflows=100 if cache else 0,
+        )
+
+    def scales(self) -> list[object]:
+        return [value for verb, _, value in self.cluster.writes if verb == "scale"]
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    path = require_binary("temporal-test-server")
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(path), data_converter=pydantic_data_converter
+    ) as env:
+        await register_search_attributes(env.client, env.client.namespace)
+        ENV[:] = [env]
+        yield Rig(
+            env,
+            FakeCluster(replicas=2),
+            FakeMetrics(),
+            Facts(),
+            FakeChat(),
+            GuardrailSettings(mode="auto"),
+            SCALE,
+        )
+
+
+def slow(status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
+    alert = Alert(
+        fingerprint="slow-1",
+        status=status,
+        starts_at=T0,
+        service="checkout",
+        labels={
+            "alertname": "CheckoutSlow",
+            "service": "checkout",
+            "namespace": "shop",
+            "severity": "warning",
+        },
+    )
+    return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx("checkout")])
+
+
+async def deliver(rig: Rig, batch: AlertBatch | None = None) -> Handle:
+    incident_id = service_incident_id("checkout")
+    return await rig.env.client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=incident_id, service=ctx("checkout"), notify=False),
+        id=incident_id,
+        task_queue=rig.task_queue,
+        start_signal=ALERTS_SIGNAL,
+        start_signal_args=[batch or slow()],
+    )
+
+
+async def until(handle: Handle, check: Callable[[IncidentState], bool], what: str) -> IncidentState:
+    """Poll, letting time pass in steps of 5 virtual seconds (queries alone do not skip time)."""
+    for _ in range(300):
+        state = await handle.query(IncidentWorkflow.state)
+        if check(state):
+            return state
+        await asyncio.sleep(0.02)
+        await ENV[0].sleep(timedelta(seconds=5))
+    raise AssertionError(f"never saw {what}: {[e.kind for e in state.timeline]}")
+
+
+def outcome(state: IncidentState) -> str:
+    (track,) = state.remediations.values()
+    return track.outcome
+
+
+def remediation(rig: Rig, state: IncidentState) -> WorkflowHandle[RemediationWorkflow, object]:
+    (remediation_id,) = state.remediations
+    return rig.env.client.get_workflow_handle(remediation_id)
+
+
+async def test_auto_mode_acts_once_and_verifies(rig: Rig) -> None:
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(
+            incident, lambda s: outcome(s) == "verified" if s.remediations else False, "verified"
+        )
+    assert rig.scales() == [4]  # 2 replicas, factor 2
+    assert rig.metrics.queries[0] == 'latency_ok{service="checkout"}'
+    kinds = [e.kind for e in state.timeline]
+    assert (
+        kinds.index("remediation.started")
+        < kinds.index("action.started")
+        < kinds.index("action.executed")
+        < kinds.index("verification.passed")
+    )
+    (action,) = state.actions
+    assert action["before"] == {"replicas": 2} and action["after"] == {"replicas": 4}
+
+
+async def test_failed_verification_rolls_back_and_escalates(rig: Rig) -> None:
+    rig.metrics.healthy = False
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(
+            incident, lambda s: bool(s.remediations) and outcome(s) == "rolled-back", "rollback"
+        )
+    assert rig.scales() == [4, 2]  # acted, then put back
+    kinds = [e.kind for e in state.timeline]
+    assert "verification.failed" in kinds and "rollback.done" in kinds and "remediation.escalated" in kinds
+    assert state.notifications.escalate_now
+
+
+async def test_dry_run_changes_nothing(rig: Rig) -> None:
+    rig.settings = GuardrailSettings(mode="dry-run")
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "dry-run", "dry run")
+    assert rig.cluster.writes == []
+    assert any(
+        "Dry run, not acting: would scale Deployment replicas of shop/checkout from 2 to 4" in e.message
+        for e in state.timeline
+    )
+
+
+@pytest.mark.parametrize(
+    ("facts", "settings", "reason"),
+    [
+        (GuardrailFacts(kill_switch=True, kill_switch_by="U1 ops"), {}, "kill switch is on (set by U1 ops)"),
+        (GuardrailFacts(last_action_on_target_at=datetime.now(UTC)), {}, "cooling down"),
+        (GuardrailFacts(actions_on_service_last_hour=3), {}, "3 actions on this service in the last hour"),
+        (GuardrailFacts(), {"namespaces": ["payments"]}, "namespace 'shop' is not in"),
+    ],
+)
+async def test_guardrails_block_with_a_reason(
+    rig: Rig, facts: GuardrailFacts, settings: dict[str, object], reason: str
+) -> None:
+    rig.facts.value = facts
+    rig.settings = GuardrailSettings(mode="auto", **settings)
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "blocked", "a block")
+    assert rig.cluster.writes == []
+    assert any(e.kind == "guardrail.blocked" and reason in e.message for e in state.timeline), [
+        e.message for e in state.timeline if e.kind == "guardrail.blocked"
+    ]
+
+
+async def test_approval_granted_by_an_allowed_person(rig: Rig) -> None:
+    rig.settings = GuardrailSettings(mode="approve", approvers={"low": ["U-ALICE"]})
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(
+            incident, lambda s: any(e.kind == "approval.requested" for e in s.timeline), "a request"
+        )
+        handle = remediation(rig, state)
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(RemediationWorkflow.decide, Decision(approve=True, actor="U-MALLORY"))
+        assert rig.cluster.writes == []
+        await handle.execute_update(RemediationWorkflow.decide, Decision(approve=True, actor="U-ALICE"))
+        state = await until(incident, lambda s: outcome(s) == "verified", "verified after approval")
+    assert rig.scales() == [4]
+    assert any(e.kind == "approval.granted" and e.actor == "U-ALICE" for e in state.timeline)
+    assert any("Approval needed" in text for _, text, _ in rig.chat.posts)
+
+
+async def test_approval_denied_or_timed_out_does_nothing(rig: Rig) -> None:
+    rig.settings = GuardrailSettings(mode="approve", approval_timeout_seconds=600)
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(
+            incident, lambda s: any(e.kind == "approval.requested" for e in s.timeline), "a request"
+        )
+        await remediation(rig, state).execute_update(
+            RemediationWorkflow.decide, Decision(approve=False, actor="U-BOB", reason="not now")
+        )
+        state = await until(incident, lambda s: outcome(s) == "denied", "the denial")
+        assert "Denied by U-BOB: not now." in " ".join(e.message for e in state.timeline)
+        # A later episode of the alert asks again; nobody answers this time.
+        await incident.signal(IncidentWorkflow.alerts, slow(AlertStatus.RESOLVED))
+    assert rig.cluster.writes == []
+
+
+async def test_timeout_escalates_instead_of_acting(rig: Rig) -> None:
+    rig.settings = GuardrailSettings(mode="approve", approval_timeout_seconds=600)
+    async with rig.worker():
+        incident = await deliver(rig)
+        await until(incident, lambda s: any(e.kind == "approval.requested" for e in s.timeline), "a request")
+        await rig.env.sleep(timedelta(minutes=11))
+        state = await until(incident, lambda s: outcome(s) == "timed-out", "the timeout")
+    assert rig.cluster.writes == []
+    assert state.notifications.escalate_now
+
+
+async def test_resolved_alert_is_never_acted_on(rig: Rig) -> None:
+    rig.settings = GuardrailSettings(mode="approve")
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(
+            incident, lambda s: any(e.kind == "approval.requested" for e in s.timeline), "a request"
+        )
+        await incident.signal(IncidentWorkflow.alerts, slow(AlertStatus.RESOLVED))
+        await until(incident, lambda s: all(t.told_resolved for t in s.remediations.values()), "the news")
+        await remediation(rig, state).execute_update(
+            RemediationWorkflow.decide, Decision(approve=True, actor="U1")
+        )
+        state = await until(incident, lambda s: outcome(s) == "blocked", "the block")
+    assert rig.cluster.writes == []
+    assert any("alerts that called for it have resolved" in e.message for e in state.timeline)
+
+
+async def test_worker_lost_between_action_and_verification(rig: Rig) -> None:
+    """The action happened; a new worker replays, verifies and (failing) undoes it, never acting twice."""
+    rig.metrics.healthy = False
+    async with rig.worker(cache=False):
+        incident = await deliver(rig)
+        await until(incident, lambda s: any(e.kind == "action.executed" for e in s.timeline), "the action")
+    async with rig.worker(cache=False):
+        await rig.env.sleep(timedelta(minutes=6))
+        await until(incident, lambda s: outcome(s) == "rolled-back", "the rollback on the new worker")
+    assert rig.scales() == [4, 2]
+
+
+async def test_duplicate_deliveries_act_once(rig: Rig) -> None:
+    """HA copies of the alert and a second API replica's signal-with-start: one remediation, one action.
+    (Two worker processes on one target: tests/integration/test_remediation_e2e.py.)"""
+    async with rig.worker():
+        incident = await deliver(rig)
+        for _ in range(5):
+            await incident.signal(IncidentWorkflow.alerts, slow())
+        await deliver(rig)
+        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "verified", "verified")
+    assert rig.scales() == [4]
+    assert len(state.remediations) == 1
