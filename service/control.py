@@ -11,6 +11,7 @@ from remediations.guardrails import GuardrailFacts
 from service.settings import Settings
 from workflows import search_attributes as sa
 from workflows.control import CONTROL_ID, ControlWorkflow, KillSwitch, KillSwitchRequest
+from workflows.remediation import Decision, RemediationWorkflow
 
 __all__ = ["ACTED", "Controls", "TemporalFacts"]
 
@@ -35,6 +36,12 @@ class Controls:
     async def set_kill_switch(self, request: KillSwitchRequest) -> KillSwitch:
         handle = await self._handle()
         return await handle.execute_update(ControlWorkflow.set_kill_switch, request)
+
+    async def decide(self, remediation_id: str, decision: Decision) -> str:
+        """Approve or deny a remediation step; the workflow's validator decides who may."""
+        handle = self._client.get_workflow_handle(remediation_id)
+        result: str = await handle.execute_update(RemediationWorkflow.decide, decision)
+        return result
 
     async def kill_switch(self) -> KillSwitch:
         try:

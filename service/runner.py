@@ -14,6 +14,7 @@ from temporalio.client import Client
 from medic.catalog import Catalog
 from service.api import create_app
 from service.config_files import load_catalog_file
+from service.control import Controls
 from service.incidents import TemporalIncidentReader
 from service.ingest import CoalescingSink, TemporalIncidentSink
 from service.settings import Settings
@@ -40,6 +41,7 @@ def build_api(settings: Settings, client: Client, catalog: Catalog | None = None
         sink=sink,
         reader=TemporalIncidentReader(client, settings),
         ready=ready,
+        controls=Controls(client, settings),
     )
 
 

@@ -87,6 +87,15 @@ class RemediationWorkflow:
         done: list[tuple[Step, dict[str, Any]]] = []  # the saga: what to undo, in order
         try:
             await self._steps(done)
+        except ActivityError as err:
+            # The cluster refused (or never answered): undo what was done and hand over to people.
+            await self._compensate(done, "an action failed")
+            await self._finish(
+                "failed",
+                f"Could not act: {err.cause or err}; escalating.",
+                kind="remediation.failed",
+                escalate=True,
+            )
         except asyncio.CancelledError:
             # Cancelled mid-way (an operator, or the incident closing): undo what was done, shielded.
             await asyncio.shield(self._compensate(done, "the remediation was cancelled"))
@@ -123,11 +132,13 @@ class RemediationWorkflow:
                 )
                 return
             await self._tell("action.started", f"Acting: {description}.")
+            # Into the saga before acting: if the call fails after the cluster took it, undoing is still
+            # right (it restores the recorded values, which is harmless if nothing changed).
+            done.append((step, before))
             after = await self._activity(
                 RemediationActivities.apply,
                 StepRequest(step=step, before=before, stamp=workflow.now().isoformat()),
             )
-            done.append((step, before))
             record = self._record(
                 index, step, description=description, status="executed", before=before, after=after
             )

@@ -12,8 +12,8 @@ from pydantic import BaseModel, RootModel
 from medic.alerts import AlertmanagerWebhook
 from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
-from service.api import incidents, webhooks
-from service.api.deps import Deps, get_deps
+from service.api import control, incidents, webhooks
+from service.api.deps import ControlsPort, Deps, get_deps
 from service.incidents import IncidentReader
 from service.ingest import IncidentSink
 from service.metrics import ApiMetrics
@@ -53,6 +53,7 @@ def create_app(
     reader: IncidentReader,
     ready: Callable[[], Awaitable[bool]],
     registry: CollectorRegistry | None = None,
+    controls: ControlsPort | None = None,
 ) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     app = FastAPI(
@@ -67,9 +68,11 @@ def create_app(
         reader=reader,
         metrics=ApiMetrics(registry),
         ready=ready,
+        controls=controls,
     )
     app.include_router(webhooks.router)
     app.include_router(incidents.router)
+    app.include_router(control.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from fastapi import Request
 
@@ -10,8 +11,10 @@ from service.incidents import IncidentReader
 from service.ingest import IncidentSink
 from service.metrics import ApiMetrics
 from service.settings import Settings
+from workflows.control import KillSwitch, KillSwitchRequest
+from workflows.remediation import Decision
 
-__all__ = ["Deps", "get_deps"]
+__all__ = ["ControlsPort", "Deps", "get_deps"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,15 @@ class Deps:
     reader: IncidentReader
     metrics: ApiMetrics
     ready: Callable[[], Awaitable[bool]]
+    controls: "ControlsPort | None" = None
+
+
+class ControlsPort(Protocol):
+    async def kill_switch(self) -> KillSwitch: ...
+
+    async def set_kill_switch(self, request: KillSwitchRequest) -> KillSwitch: ...
+
+    async def decide(self, remediation_id: str, decision: Decision) -> str: ...
 
 
 def get_deps(request: Request) -> Deps:

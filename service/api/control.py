@@ -1,0 +1,64 @@
+"""Operator controls over HTTP: the kill switch, and approving or denying a remediation step.
+Same credentials as the webhooks; Slack's buttons and `/medic` commands reach the same calls."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from service.api.auth import require_token
+from service.api.deps import Deps, get_deps
+from workflows.control import KillSwitch, KillSwitchRequest
+from workflows.remediation import Decision
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["control"])
+
+
+@router.get("/control/kill-switch", response_model=KillSwitch, summary="Whether remediations are stopped")
+async def get_kill_switch(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> KillSwitch:
+    require_token(request, deps.settings.webhook_token)
+    if deps.controls is None:
+        raise HTTPException(503, "controls are not available in this process")
+    try:
+        return await deps.controls.kill_switch()
+    except RPCError as err:
+        raise HTTPException(503, f"Temporal is not reachable: {err}") from err
+
+
+@router.put("/control/kill-switch", response_model=KillSwitch, summary="Stop (or allow) every remediation")
+async def put_kill_switch(
+    body: KillSwitchRequest, request: Request, deps: Annotated[Deps, Depends(get_deps)]
+) -> KillSwitch:
+    require_token(request, deps.settings.webhook_token)
+    if deps.controls is None:
+        raise HTTPException(503, "controls are not available in this process")
+    try:
+        return await deps.controls.set_kill_switch(body)
+    except RPCError as err:
+        raise HTTPException(503, f"Temporal is not reachable: {err}") from err
+
+
+@router.post(
+    "/remediations/{remediation_id}/decision", summary="Approve or deny the step a remediation waits on"
+)
+async def decide(
+    body: Decision,
+    request: Request,
+    deps: Annotated[Deps, Depends(get_deps)],
+    remediation_id: Annotated[str, Path(pattern=r"^remediate-[a-z0-9-]{1,120}$")],
+) -> dict[str, str]:
+    require_token(request, deps.settings.webhook_token)
+    if deps.controls is None:
+        raise HTTPException(503, "controls are not available in this process")
+    try:
+        outcome = await deps.controls.decide(remediation_id, body)
+    except WorkflowUpdateFailedError as err:
+        raise HTTPException(409, str(err.cause or err)) from err
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            raise HTTPException(404, f"no running remediation {remediation_id!r}") from err
+        raise HTTPException(503, f"Temporal is not reachable: {err}") from err
+    return {"remediation": remediation_id, "decision": outcome}
