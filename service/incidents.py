@@ -122,6 +122,7 @@ def detail_from_state(state: IncidentState) -> IncidentDetail:
         root_causes=state.root_causes,
         merged_into=state.merged_into,
         absorbed=state.absorbed,
+        actions=state.actions,
         alerts=sorted(state.alerts.values(), key=lambda a: a.first_seen_at),
         anomalies=list(state.anomalies.values()),
         timeline=state.timeline,

@@ -188,6 +188,8 @@ class IncidentWorkflow:
             return False
         if self._state.resolved_by is not None and self._state.status is IncidentStatus.RESOLVED:
             return True  # resolved by a person
+        if any(t.outcome in ("started", "executed") for t in self._state.remediations.values()):
+            return False  # a fix is being applied or verified: its outcome belongs to this incident
         if self._state.merged_into is not None:
             return self._parent_resolved
         deadline = self._state.quiet_deadline(self._quiet)

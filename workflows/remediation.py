@@ -229,7 +229,9 @@ class RemediationWorkflow:
         self._awaiting, self._decision = (index, step.risk), None
         timeout = self._inp.guardrails.approval_timeout_seconds
         try:
-            await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
+            await workflow.wait_condition(
+                lambda: self._decision is not None or not self._alerts_firing, timeout=timeout
+            )
         except TimeoutError:
             self._awaiting = None
             await self._finish(
@@ -241,7 +243,13 @@ class RemediationWorkflow:
             return False
         self._awaiting = None
         decision = self._decision
-        assert decision is not None
+        if decision is None:  # the alerts resolved while we waited: nothing left to approve
+            await self._finish(
+                "blocked",
+                "The alerts resolved while waiting for approval; not acting.",
+                kind="guardrail.blocked",
+            )
+            return False
         if not decision.approve:
             why = f": {decision.reason}" if decision.reason else ""
             await self._finish(

@@ -118,6 +118,7 @@ async def _running(
     *,
     files: dict[str, dict[str, Any]] | None = None,
     ready_timeout: float,
+    port: int | None = None,
 ) -> AsyncIterator[ServerProcess]:
     """Write ``config`` (and ``files``) into a fresh temp dir and run ``binary`` on a free loopback
     port until exit.
@@ -133,7 +134,7 @@ async def _running(
             (workdir / filename).write_text(yaml.safe_dump(content, sort_keys=False))
         failure = ""
         for attempt in range(1, _PORT_ATTEMPTS + 1):
-            address = f"127.0.0.1:{free_port()}"
+            address = f"127.0.0.1:{port if port and attempt == 1 else free_port()}"
             log_file = workdir / f"{name}-{attempt}.log"
             argv = [str(binary), *(a.format(dir=workdir, config=config_file, address=address) for a in args)]
             with log_file.open("wb") as log:
@@ -162,9 +163,14 @@ async def _running(
 
 @contextlib.asynccontextmanager
 async def running_prometheus(
-    config: dict[str, Any], *, rules: dict[str, Any] | None = None, ready_timeout: float = 30.0
+    config: dict[str, Any],
+    *,
+    rules: dict[str, Any] | None = None,
+    ready_timeout: float = 30.0,
+    port: int | None = None,
 ) -> AsyncIterator[ServerProcess]:
-    """Prometheus with ``config``; ``rules``, when given, becomes its only rule file."""
+    """Prometheus with ``config``; ``rules``, when given, becomes its only rule file; ``port`` when the
+    caller must know the address before it starts."""
     binary = find_executable("prometheus")
     files: dict[str, dict[str, Any]] = {}
     if rules is not None:
@@ -179,7 +185,7 @@ async def running_prometheus(
         "--log.level=info",
     ]
     async with _running(
-        "prometheus", binary, config, args, files=files, ready_timeout=ready_timeout
+        "prometheus", binary, config, args, files=files, ready_timeout=ready_timeout, port=port
     ) as server:
         yield server
 
