@@ -66,15 +66,16 @@ async def test_alert_to_verified_recovery(tmp_path: Path) -> None:
         target.set(GAUGE, {"service": "checkout"}, 0.2)
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", kube_url)
         prom_port = free_port()  # the worker must know where Prometheus will be before it starts
-        async with medic_stack(
-            quiet_seconds=2.0,
-            runbooks_dir=tmp_path / "runbooks",
-            kubeconfig=kubeconfig,
-            remediation_mode="auto",
-            prometheus_url=f"http://127.0.0.1:{prom_port}",
-        ) as stack, running_alertmanager(
-            alertmanager_config(f"{stack.base_url}/webhooks/alertmanager")
-        ) as am:
+        async with (
+            medic_stack(
+                quiet_seconds=2.0,
+                runbooks_dir=tmp_path / "runbooks",
+                kubeconfig=kubeconfig,
+                remediation_mode="auto",
+                prometheus_url=f"http://127.0.0.1:{prom_port}",
+            ) as stack,
+            running_alertmanager(alertmanager_config(f"{stack.base_url}/webhooks/alertmanager")) as am,
+        ):
             config = prometheus_config(target.address, am.address)
             async with running_prometheus(config, rules=RULES, port=prom_port) as prom:
                 with diagnosed(seen, prom, am):
