@@ -1,0 +1,122 @@
+"""Self-healing benchmark: how long from a real Prometheus alert to a verified recovery, and how
+much of that is Medic.
+
+The e2e scenario of tests/e2e/test_self_healing.py, timed: Prometheus (scrape and rule evaluation
+every 1 s) sees latency climb, Alertmanager (group_wait 1 s) posts to Medic, the runbook scales the
+Deployment in the Kubernetes API double, latency recovers, Prometheus must confirm it for 3 s.
+From the incident's own timeline (workflow clock): alert received -> action started (Medic's
+decision overhead: incident, runbook match, remediation workflow, guardrail facts, snapshot) and
+action started -> executed (the cluster call).
+
+    python -m bench.self_healing [--runs 3]
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.harness import machine
+from tests.doubles.kubernetes import KubernetesDouble
+from tests.e2e.test_prometheus_alertmanager import alertmanager_config, prometheus_config
+from tests.e2e.test_self_healing import GAUGE, RULES, RUNBOOK
+from tests.support.kube import write_kubeconfig
+from tests.support.promstack import metrics_target, running_alertmanager, running_prometheus
+from tests.support.stack import free_port, medic_stack, wait_until
+
+
+def _at(entry: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(entry["at"])
+
+
+async def one_run() -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp, metrics_target() as target:
+        work = Path(tmp)
+        (work / "runbooks").mkdir()
+        (work / "runbooks" / "latency.yaml").write_text(RUNBOOK)
+        kube = KubernetesDouble()
+        kube.add_deployment("shop", "checkout", replicas=2)
+        target.set(GAUGE, {"service": "checkout"}, 0.2)
+        with kube.serve() as kube_url:
+            kubeconfig = write_kubeconfig(work / "kubeconfig", kube_url)
+            prom_port = free_port()
+            async with (
+                medic_stack(
+                    quiet_seconds=2.0,
+                    runbooks_dir=work / "runbooks",
+                    kubeconfig=kubeconfig,
+                    remediation_mode="auto",
+                    prometheus_url=f"http://127.0.0.1:{prom_port}",
+                ) as stack,
+                running_alertmanager(alertmanager_config(f"{stack.base_url}/webhooks/alertmanager")) as am,
+            ):
+                config = prometheus_config(target.address, am.address)
+                async with running_prometheus(config, rules=RULES, port=prom_port), stack.http() as http:
+                    await asyncio.sleep(3)  # Prometheus has scraped the healthy value
+                    flipped = time.monotonic()
+                    target.set(GAUGE, {"service": "checkout"}, 1.8)
+
+                    async def scaled() -> bool:
+                        return bool(
+                            kube.obj("apps/v1", "deployments", "shop", "checkout")["spec"]["replicas"] == 4
+                        )
+
+                    await wait_until(scaled, timeout=90, interval=0.05, what="the scale-out")
+                    acted = time.monotonic()
+                    target.set(GAUGE, {"service": "checkout"}, 0.15)
+
+                    async def verified() -> bool:
+                        detail: dict[str, Any] = (await http.get("/incidents/incident-checkout")).json()
+                        return any(e["kind"] == "verification.passed" for e in detail["timeline"])
+
+                    await wait_until(verified, timeout=90, interval=0.05, what="verification")
+                    done = time.monotonic()
+                    timeline = (await http.get("/incidents/incident-checkout")).json()["timeline"]
+    first = {e["kind"]: e for e in reversed(timeline)}
+    return {
+        "metric_flip_to_action_s": acted - flipped,
+        "recovery_to_verified_s": done - acted,
+        "alert_to_verified_s": done - flipped,
+        "medic_alert_to_action_started_ms": (
+            _at(first["action.started"]) - _at(first["alert.firing"])
+        ).total_seconds()
+        * 1000,
+        "medic_action_call_ms": (_at(first["action.executed"]) - _at(first["action.started"])).total_seconds()
+        * 1000,
+    }
+
+
+async def run(runs: int) -> dict[str, Any]:
+    samples = [await one_run() for _ in range(runs)]
+    result: dict[str, Any] = {
+        "benchmark": "self_healing",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "runs": runs,
+    }
+    for key in samples[0]:
+        values = [s[key] for s in samples]
+        result[key] = {
+            "median": round(statistics.median(values), 2),
+            "min": round(min(values), 2),
+            "max": round(max(values), 2),
+        }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.self_healing")
+    parser.add_argument("--runs", type=int, default=3)
+    result = asyncio.run(run(parser.parse_args().runs))
+    for key, value in result.items():
+        print(f"{key.ljust(34)} {value}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
