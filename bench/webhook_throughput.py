@@ -46,6 +46,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -197,10 +198,15 @@ class PhaseResult:
     outcomes: Counter[str]
     delivered_alerts: int
     ok_key: str
-    cpu: dict[str, float] = field(default_factory=dict)
-    drain_s: float | None = None
+    drain_s: float | None = None  # until the phase's incidents were all live
+    settle_s: float | None = None  # then until the server and the worker were idle
     incidents: int = 0
-    temporal_written: int | None = None  # bytes the dev server wrote to disk during the phase
+    # CPU seconds per process and bytes the dev server wrote: during the phase, and during
+    # the worker's catch-up after it.
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    written: int | None = None
+    catch_up_cpu_s: dict[str, float] = field(default_factory=dict)
+    catch_up_written: int | None = None
 
     @property
     def ok(self) -> int:
@@ -224,6 +230,28 @@ class PhaseResult:
         if self.drain_s is None or self.wall_s + self.drain_s <= 0:
             return None
         return self.ok / (self.wall_s + self.drain_s)
+
+    def cpu_percent(self) -> dict[str, float]:
+        """Each process's CPU during the phase, in % of one core."""
+        return {k: round(100.0 * v / self.wall_s, 1) for k, v in self.cpu_s.items() if self.wall_s > 0}
+
+    def cpu_ms_per_incident(self, proc: str) -> float | None:
+        """CPU a process spent per new incident, phase, catch-up and settling together (None
+        unless everything settled, since only then is all of the incidents' work inside)."""
+        if self.settle_s is None or not self.incidents or proc not in self.cpu_s:
+            return None
+        return 1000.0 * (self.cpu_s[proc] + self.catch_up_cpu_s.get(proc, 0.0)) / self.incidents
+
+    def cpu_ms_per_call(self, proc: str) -> float | None:
+        """CPU a process spent per successful call during the phase."""
+        if not self.ok or proc not in self.cpu_s:
+            return None
+        return 1000.0 * self.cpu_s[proc] / self.ok
+
+    def written_kb_per_incident(self) -> float | None:
+        if self.settle_s is None or not self.incidents or self.written is None:
+            return None
+        return (self.written + (self.catch_up_written or 0)) / 1e3 / self.incidents
 
     def percentile_ms(self, q: float) -> float:
         """Nearest-rank percentile over every call (errors included: a 503 after the RPC
@@ -397,23 +425,6 @@ def cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
-def child_pid_named(comm: str) -> int | None:
-    """The pid of this process's child whose command name is ``comm`` (the dev server)."""
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        ppid = int(stat.rpartition(")")[2].split()[1])
-        if ppid == me and name == comm:
-            return int(entry.name)
-    return None
-
-
 def written_bytes(pid: int | None) -> int | None:
     """Bytes a process caused to be written to storage (/proc/<pid>/io), None if unavailable."""
     if pid is None:
@@ -432,23 +443,25 @@ def _growth(before: int | None, after: int | None) -> int | None:
     return None if before is None or after is None else after - before
 
 
-class CpuMeter:
-    """CPU seconds each process spent between ``start`` and ``stop``, as % of one core."""
+class Meter:
+    """CPU seconds per process, and bytes the dev server wrote, between ``start`` and ``stop``."""
 
-    def __init__(self, pids: dict[str, int | None]) -> None:
-        self._pids = pids
-        self._before: dict[str, float | None] = {}
+    def __init__(self, pids: dict[str, int | None], temporal_pid: int | None) -> None:
+        self._pids, self._temporal = pids, temporal_pid
+        self._cpu: dict[str, float | None] = {}
+        self._written: int | None = None
 
     def start(self) -> None:
-        self._before = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
+        self._cpu = {name: cpu_seconds(pid) for name, pid in self._pids.items()}
+        self._written = written_bytes(self._temporal)
 
-    def stop(self, wall_s: float) -> dict[str, float]:
+    def stop(self) -> tuple[dict[str, float], int | None]:
         used: dict[str, float] = {}
         for name, pid in self._pids.items():
-            before, after = self._before.get(name), cpu_seconds(pid)
-            if before is not None and after is not None and wall_s > 0:
-                used[name] = round(100.0 * (after - before) / wall_s, 1)
-        return used
+            before, after = self._cpu.get(name), cpu_seconds(pid)
+            if before is not None and after is not None:
+                used[name] = after - before
+        return used, _growth(self._written, written_bytes(self._temporal))
 
 
 async def wait_ready(base_url: str, children: list[Child]) -> None:
@@ -467,13 +480,24 @@ async def wait_ready(base_url: str, children: list[Child]) -> None:
 
 
 class CatchUp:
-    """Waits until the worker has run the first workflow task of every incident started so
-    far, seen as the incident's status search attribute being visible (what ``/incidents``
-    and the Temporal UI read). Bounded by ``timeout_s``; after one timeout it stops waiting,
-    so a broken signal never costs more than one timeout."""
+    """Waits, after a phase, for the work the phase left behind, in two steps (each bounded
+    by ``timeout_s``; after one timeout it stops waiting, so a broken set-up costs at most
+    one timeout):
 
-    def __init__(self, client: Client, timeout_s: float, children: list[Child]) -> None:
-        self._client, self._timeout, self._children = client, timeout_s, children
+    * ``live``: until the worker has run the first workflow task of every incident started
+      so far, seen as its status search attribute being visible (what ``/incidents`` and
+      the Temporal UI read): from then on the incident exists for people;
+    * ``settle``: until the dev server and the worker are idle (each under
+      ``IDLE_CORES`` of CPU over a second), so whatever else an incident does at first
+      (activities, notifications...) is done and does not leak into the next phase.
+    """
+
+    IDLE_CORES = 0.15
+
+    def __init__(
+        self, client: Client, timeout_s: float, children: list[Child], busy: list[int | None]
+    ) -> None:
+        self._client, self._timeout, self._children, self._busy = client, timeout_s, children, busy
         self.started = 0  # incidents known to have been started (from the callers' answers)
         self.enabled = timeout_s > 0
         self._all = f'WorkflowType = "{IncidentWorkflow.__name__}"'
@@ -482,22 +506,52 @@ class CatchUp:
     async def _count(self, query: str) -> int:
         return (await self._client.count_workflows(query)).count
 
-    async def wait(self) -> float | None:
-        """Seconds until caught up; None if not within the timeout (or not measured)."""
+    def _gave_up(self, what: str) -> None:
+        print(f"{what} within {self._timeout:.0f}s; not waiting again", flush=True)
+        self.enabled = False
+
+    def _check_children(self) -> None:
+        for child in self._children:
+            child.check_alive()
+
+    async def live(self) -> float | None:
+        """Seconds until every incident is live; None if not within the timeout."""
         if not self.enabled:
             return None
         loop = asyncio.get_running_loop()
         started = loop.time()
         while loop.time() - started < self._timeout:
-            for child in self._children:
-                child.check_alive()
+            self._check_children()
             with contextlib.suppress(RPCError):
                 expected = max(self.started, await self._count(self._all))
                 if await self._count(self._published) >= expected:
                     return loop.time() - started
             await asyncio.sleep(0.25)
-        print(f"the worker did not catch up within {self._timeout:.0f}s; not waiting again", flush=True)
-        self.enabled = False
+        self._gave_up("the worker did not catch up")
+        return None
+
+    async def idle(self) -> None:
+        await self.live()
+        await self.settle()
+
+    async def settle(self) -> float | None:
+        """Seconds until the server and the worker are idle; None if not within the timeout."""
+        if not self.enabled:
+            return None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        before, at = [cpu_seconds(pid) for pid in self._busy], loop.time()
+        while loop.time() - started < self._timeout:
+            await asyncio.sleep(1.0)
+            self._check_children()
+            after, now = [cpu_seconds(pid) for pid in self._busy], loop.time()
+            if all(
+                b is not None and a is not None and (a - b) / (now - at) < self.IDLE_CORES
+                for b, a in zip(before, after, strict=True)
+            ):
+                return now - started
+            before, at = after, now
+        self._gave_up("the server and the worker did not settle")
         return None
 
 
@@ -508,10 +562,18 @@ def _fmt_ms(value: float) -> str:
     return f"{value:,.1f}"
 
 
-def _drain(phase: PhaseResult, args: argparse.Namespace) -> str:
+def _waited(seconds: float | None, args: argparse.Namespace) -> str:
     if args.drain_timeout <= 0:
         return "not measured"
-    return f"not within {args.drain_timeout:.0f}" if phase.drain_s is None else f"{phase.drain_s:.2f}"
+    return "n/a (timed out)" if seconds is None else f"{seconds:.2f}"
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _num(value: float | None, spec: str = ",.1f") -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def _live(phase: PhaseResult) -> str:
@@ -519,7 +581,28 @@ def _live(phase: PhaseResult) -> str:
     return "n/a" if live is None else f"{live:,.1f}"
 
 
-def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult) -> None:
+def code_version() -> str:
+    """``git describe`` of the code under test (``-dirty`` when the working tree has changes)."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def sqlite_pragmas(command: list[str]) -> list[str]:
+    """The ``--sqlite-pragma`` values the dev server runs with (the SQLite defaults if none)."""
+    return [value for flag, value in itertools.pairwise(command) if flag == "--sqlite-pragma"]
+
+
+def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult, setup: dict[str, Any]) -> None:
     ratio = webhook.calls_per_s / raw.calls_per_s if raw.calls_per_s > 0 else float("nan")
     rows: list[tuple[str, str, str]] = [
         ("calls", f"{webhook.calls:,}", f"{raw.calls:,}"),
@@ -538,32 +621,42 @@ def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult) -> 
             ", ".join(f"{k}: {v}" for k, v in webhook.errors.items()) or "none",
             ", ".join(f"{k}: {v}" for k, v in raw.errors.items()) or "none",
         ),
-        ("worker caught up after (s)", _drain(webhook, args), _drain(raw, args)),
+        ("all incidents live after (s)", _waited(webhook.drain_s, args), _waited(raw.drain_s, args)),
         ("incidents live/s (incl. catch-up)", _live(webhook), _live(raw)),
+        ("then all idle after (s)", _waited(webhook.settle_s, args), _waited(raw.settle_s, args)),
     ]
-    if webhook.temporal_written is not None and raw.temporal_written is not None:
+    webhook_cpu, raw_cpu = webhook.cpu_percent(), raw.cpu_percent()
+    for proc in ("temporal", "api", "worker", "bench"):
+        if proc in webhook_cpu or proc in raw_cpu:
+            rows.append(
+                (
+                    f"CPU {proc}, phase (% of a core)",
+                    _num(webhook_cpu.get(proc), ".0f"),
+                    _num(raw_cpu.get(proc), ".0f"),
+                )
+            )
+    rows.append(
+        (
+            "API CPU per payload (ms)",
+            _num(webhook.cpu_ms_per_call("api"), ".2f"),
+            "-",
+        )
+    )
+    for proc in ("temporal", "worker"):
         rows.append(
             (
-                "Temporal disk writes (MB)",
-                f"{webhook.temporal_written / 1e6:,.0f}",
-                f"{raw.temporal_written / 1e6:,.0f}",
+                f"{proc} CPU per incident (ms)*",
+                _num(webhook.cpu_ms_per_incident(proc)),
+                _num(raw.cpu_ms_per_incident(proc)),
             )
         )
-        rows.append(
-            (
-                "  per successful call (KB)",
-                f"{webhook.temporal_written / 1e3 / max(webhook.ok, 1):,.0f}",
-                f"{raw.temporal_written / 1e3 / max(raw.ok, 1):,.0f}",
-            )
+    rows.append(
+        (
+            "Temporal disk writes per incident (KB)*",
+            _num(webhook.written_kb_per_incident(), ",.0f"),
+            _num(raw.written_kb_per_incident(), ",.0f"),
         )
-    for proc in sorted(set(webhook.cpu) | set(raw.cpu)):
-        rows.append(
-            (
-                f"CPU {proc} (% of a core)",
-                f"{webhook.cpu.get(proc, float('nan')):.0f}",
-                f"{raw.cpu.get(proc, float('nan')):.0f}",
-            )
-        )
+    )
     head = ("", "webhook (HTTP -> API)", "raw signal-with-start")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
     line = "-+-".join("-" * w for w in widths)
@@ -580,12 +673,15 @@ def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult) -> 
     print(line)
     print(f"ratio webhook payloads/s : raw signal-with-start/s = {ratio:.2f}")
     print(
-        f"load average at start {args.loadavg_start:.2f}, at end {os.getloadavg()[0]:.2f} "
-        "(others' work on this machine skews every figure)"
+        f"code {setup['code']}; dev server SQLite pragmas: {', '.join(setup['sqlite_pragmas']) or 'defaults'}"
     )
     print(
-        "latency percentiles include failed calls; CPU is per process over each phase's wall time "
-        "(200% = both cores of a 2-CPU machine)"
+        f"1-min load average before the run {args.loadavg_start:.2f} (anything else running skews "
+        f"every figure), at the end {os.getloadavg()[0]:.2f} (this run's own processes included)"
+    )
+    print(
+        "Latency percentiles include failed calls. CPU % is per process over the phase's wall time "
+        f"({100 * (os.cpu_count() or 1)}% = every core). *: phase to idle, i.e. all the incidents' work."
     )
 
     def figures(phase: PhaseResult) -> dict[str, Any]:
@@ -602,14 +698,14 @@ def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult) -> 
             "p99_ms": round(phase.percentile_ms(99), 1),
             "max_ms": round(phase.percentile_ms(100), 1),
             "errors": phase.errors,
-            "worker_caught_up_s": None if phase.drain_s is None else round(phase.drain_s, 2),
-            "incidents_live_per_s": None
-            if phase.incidents_live_per_s is None
-            else round(phase.incidents_live_per_s, 1),
-            "cpu_percent": phase.cpu,
-            "temporal_disk_write_mb": None
-            if phase.temporal_written is None
-            else round(phase.temporal_written / 1e6, 1),
+            "all_live_after_s": _round(phase.drain_s, 2),
+            "then_idle_after_s": _round(phase.settle_s, 2),
+            "incidents_live_per_s": _round(phase.incidents_live_per_s, 1),
+            "cpu_percent": phase.cpu_percent(),
+            "cpu_ms_per_incident": {
+                proc: _round(phase.cpu_ms_per_incident(proc), 2) for proc in ("temporal", "worker")
+            },
+            "temporal_disk_write_kb_per_incident": _round(phase.written_kb_per_incident(), 0),
         }
 
     summary = {
@@ -623,9 +719,12 @@ def report(args: argparse.Namespace, webhook: PhaseResult, raw: PhaseResult) -> 
         "loadavg_1m_start": round(args.loadavg_start, 2),
         "loadavg_1m_end": round(os.getloadavg()[0], 2),
         "warmup": args.warmup,
-        "temporal": "temporal server start-dev, SQLite file, headless",
-        "processes": "medic api, medic worker, dev server and load generator are separate processes",
-        "webhook": {**figures(webhook), "payloads_per_s": round(webhook.calls_per_s, 1)},
+        **setup,
+        "webhook": {
+            **figures(webhook),
+            "payloads_per_s": round(webhook.calls_per_s, 1),
+            "api_cpu_ms_per_payload": _round(webhook.cpu_ms_per_call("api"), 2),
+        },
         "raw_signal_with_start": figures(raw),
         "ratio_webhook_to_raw": round(ratio, 3),
     }
@@ -656,8 +755,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--drain-timeout",
         type=float,
-        default=60.0,
-        help="how long to wait, after each phase, for the worker to catch up (0: don't wait)",
+        default=90.0,
+        help="bound on each wait, after each phase, for the incidents to go live and then for the "
+        "server and worker to go idle (0: don't wait)",
     )
     args = parser.parse_args(argv)
     if args.alerts_per_payload > 1000:
@@ -665,6 +765,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.warmup = max(args.warmup, 0)
     args.loadavg_start = os.getloadavg()[0]
     return args
+
+
+async def measure_catch_up(phase: PhaseResult, catch_up: CatchUp, meter: Meter) -> None:
+    """How long until the phase's incidents are live, and what they cost until all is idle."""
+    if not catch_up.enabled:
+        return
+    print("waiting for the worker to catch up and everything to settle ...", flush=True)
+    meter.start()
+    phase.drain_s = await catch_up.live()
+    phase.settle_s = await catch_up.settle()
+    phase.catch_up_cpu_s, phase.catch_up_written = meter.stop()
 
 
 async def bench(args: argparse.Namespace, workdir: Path) -> None:
@@ -703,9 +814,11 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
 
         settings = Settings(_env_file=None, temporal_address=server.address, task_queue=task_queue)
         client = await connect(settings)
-        catch_up = CatchUp(client, args.drain_timeout, children)
-        temporal_pid = child_pid_named("temporal")
-        meter = CpuMeter({"temporal": temporal_pid, "api": api.pid, "worker": worker.pid, "bench": None})
+        temporal_pid = server.pid
+        catch_up = CatchUp(client, args.drain_timeout, children, busy=[temporal_pid, worker.pid])
+        meter = Meter(
+            {"temporal": temporal_pid, "api": api.pid, "worker": worker.pid, "bench": None}, temporal_pid
+        )
         incidents: set[str] = set()
 
         async with httpx.AsyncClient(
@@ -723,7 +836,7 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
                 print(f"warming up: {warm} webhook payloads ...", flush=True)
                 await run_pool("warmup", warm, c, webhook_caller(http, bodies, incidents), "200")
                 catch_up.started = len(incidents)
-                await catch_up.wait()
+                await catch_up.idle()
 
             now = datetime.now(UTC)
             bodies = [json.dumps(alertmanager_payload(f"{run}h", i, k, now)).encode() for i in range(n)]
@@ -731,15 +844,11 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
             print(f"webhook phase: {n} payloads ({size:,.0f} bytes each), concurrency {c} ...", flush=True)
             before = len(incidents)
             meter.start()
-            written = written_bytes(temporal_pid)
             webhook = await run_pool("webhook", n, c, webhook_caller(http, bodies, incidents), "200")
-            webhook.cpu = meter.stop(webhook.wall_s)
-            webhook.temporal_written = _growth(written, written_bytes(temporal_pid))
+            webhook.cpu_s, webhook.written = meter.stop()
             webhook.incidents = len(incidents) - before
         catch_up.started = len(incidents)
-        if catch_up.enabled:
-            print("waiting for the worker to catch up ...", flush=True)
-        webhook.drain_s = await catch_up.wait()
+        await measure_catch_up(webhook, catch_up, meter)
 
         if warm:
             now = datetime.now(UTC)
@@ -747,24 +856,26 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
             print(f"warming up: {warm} raw signal-with-start calls ...", flush=True)
             warmup = await run_pool("warmup", warm, c, raw_caller(client, settings, calls), "ok")
             catch_up.started += warmup.ok
-            await catch_up.wait()
+            await catch_up.idle()
         now = datetime.now(UTC)
         calls = [raw_call_for(alertmanager_payload(f"{run}r", i, k, now), now) for i in range(n)]
         print(f"raw phase: {n} signal-with-start calls, concurrency {c} ...", flush=True)
         meter.start()
-        written = written_bytes(temporal_pid)
         raw = await run_pool("raw", n, c, raw_caller(client, settings, calls), "ok")
-        raw.cpu = meter.stop(raw.wall_s)
-        raw.temporal_written = _growth(written, written_bytes(temporal_pid))
+        raw.cpu_s, raw.written = meter.stop()
         raw.incidents = raw.ok
         catch_up.started += raw.ok
-        if catch_up.enabled:
-            print("waiting for the worker to catch up ...", flush=True)
-        raw.drain_s = await catch_up.wait()
+        await measure_catch_up(raw, catch_up, meter)
 
         for child in children:
             child.check_alive()
-        report(args, webhook, raw)
+        setup = {
+            "code": code_version(),
+            "temporal": "temporal server start-dev, SQLite file, headless",
+            "sqlite_pragmas": sqlite_pragmas(server.command()),
+            "processes": "medic api, medic worker, dev server and load generator are separate processes",
+        }
+        report(args, webhook, raw, setup)
 
 
 async def _main_task(args: argparse.Namespace) -> None:
