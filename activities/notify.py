@@ -6,15 +6,12 @@ Errors: :class:`TransientError` is retried by Temporal (honouring Retry-After),
 :class:`PermanentError` becomes a non-retryable ApplicationError the workflow records.
 """
 
-import functools
 from collections.abc import Callable
-from datetime import timedelta
-from typing import ParamSpec, TypeVar
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.errors import translated
 from medic.cards import IncidentCard, render_card, render_note
 from medic.ports import (
     ChatMessage,
@@ -23,9 +20,7 @@ from medic.ports import (
     MessageRef,
     Page,
     Pager,
-    PermanentError,
     Tracker,
-    TransientError,
 )
 from medic.routing import NotificationPlan, RoutingPolicy, plan_notifications
 from medic.topology import ServiceContext
@@ -39,9 +34,6 @@ __all__ = [
     "SlackPost",
     "SlackUpdate",
 ]
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class PlanRequest(BaseModel):
@@ -74,22 +66,6 @@ class SlackMessagePost(BaseModel):
 class JiraNote(BaseModel):
     key: str
     text: str
-
-
-def _translated(fn: Callable[P, R]) -> Callable[P, R]:
-    """Map our port errors onto Temporal's retry semantics."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except PermanentError as err:
-            raise ApplicationError(str(err), type="PermanentError", non_retryable=True) from err
-        except TransientError as err:
-            delay = timedelta(seconds=err.retry_after) if err.retry_after else None
-            raise ApplicationError(str(err), type="TransientError", next_retry_delay=delay) from err
-
-    return wrapper
 
 
 class NotifyActivities:
@@ -126,42 +102,42 @@ class NotifyActivities:
         )
 
     @activity.defn(name="notify.slack_post")
-    @_translated
+    @translated
     def slack_post(self, request: SlackPost) -> MessageRef:
         return self._chat.post(request.channel, render_card(self._with_links(request.card)))
 
     @activity.defn(name="notify.slack_update")
-    @_translated
+    @translated
     def slack_update(self, request: SlackUpdate) -> MessageRef:
         return self._chat.update(request.ref, render_card(self._with_links(request.card)))
 
     @activity.defn(name="notify.slack_thread")
-    @_translated
+    @translated
     def slack_thread(self, request: SlackNote) -> MessageRef:
         return self._chat.post(request.ref.channel, render_note(request.text), thread=request.ref)
 
     @activity.defn(name="notify.slack_message")
-    @_translated
+    @translated
     def slack_message(self, request: SlackMessagePost) -> MessageRef:
         return self._chat.post(request.channel, request.message, thread=request.thread)
 
     @activity.defn(name="notify.page")
-    @_translated
+    @translated
     def page(self, request: Page) -> str:
         return self._pager.send(request)
 
     @activity.defn(name="notify.jira_ensure")
-    @_translated
+    @translated
     def jira_ensure(self, request: IssueRequest) -> str:
         return self._tracker.ensure_issue(request)
 
     @activity.defn(name="notify.jira_comment")
-    @_translated
+    @translated
     def jira_comment(self, request: JiraNote) -> None:
         self._tracker.comment(request.key, request.text)
 
     @activity.defn(name="notify.jira_close")
-    @_translated
+    @translated
     def jira_close(self, request: JiraNote) -> None:
         self._tracker.close(request.key, request.text)
 

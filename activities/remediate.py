@@ -5,22 +5,20 @@ The cluster and Prometheus are ports (``remediations.ports``); the facts that li
 (absolute values from a recorded snapshot), so Temporal's retries are safe.
 """
 
-import functools
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.errors import translated
 from medic.alerts import Alert
-from medic.ports import PermanentError, TransientError
+from medic.ports import PermanentError
 from medic.runbook import Runbook, Step
-from remediations.actions import ActionError, ActionRegistry
+from remediations.actions import ActionRegistry
 from remediations.guardrails import GuardrailFacts, GuardrailSettings
 from remediations.plan import RemediationPlan, match_runbooks, plan_for
-from remediations.ports import Cluster, ClusterError, Metrics
+from remediations.ports import Cluster, Metrics
 
 __all__ = [
     "FactsRequest",
@@ -31,9 +29,6 @@ __all__ = [
     "StepRequest",
     "VerifyRequest",
 ]
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class MatchRequest(BaseModel):
@@ -66,20 +61,6 @@ class VerifyRequest(BaseModel):
 
 class FactsSource(Protocol):
     async def gather(self, request: FactsRequest) -> GuardrailFacts: ...
-
-
-def _translated(fn: Callable[P, R]) -> Callable[P, R]:
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except (ActionError, ClusterError, PermanentError) as err:
-            raise ApplicationError(str(err), type="PermanentError", non_retryable=True) from err
-        except TransientError as err:
-            delay = timedelta(seconds=err.retry_after) if err.retry_after else None
-            raise ApplicationError(str(err), type="TransientError", next_retry_delay=delay) from err
-
-    return wrapper
 
 
 class RemediationActivities:
@@ -122,25 +103,25 @@ class RemediationActivities:
         return await self._facts.gather(request)
 
     @activity.defn(name="remediate.snapshot")
-    @_translated
+    @translated
     def snapshot(self, request: StepRequest) -> dict[str, Any]:
         return self._registry.for_step(request.step).snapshot(self._need_cluster(), request.step)
 
     @activity.defn(name="remediate.apply")
-    @_translated
+    @translated
     def apply(self, request: StepRequest) -> dict[str, Any]:
         action = self._registry.for_step(request.step)
         return action.apply(self._need_cluster(), request.step, request.before, request.stamp)
 
     @activity.defn(name="remediate.compensate")
-    @_translated
+    @translated
     def compensate(self, request: StepRequest) -> bool:
         return self._registry.for_step(request.step).compensate(
             self._need_cluster(), request.step, request.before
         )
 
     @activity.defn(name="remediate.verify")
-    @_translated
+    @translated
     def verify(self, request: VerifyRequest) -> bool:
         if self._metrics is None:
             raise PermanentError("no Prometheus configured (MEDIC_PROMETHEUS_URL): cannot verify")

@@ -18,15 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
-
 from bench.harness import BenchStack, bench_stack, machine, percentile
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.assign import assign_alerts
 from medic.catalog import load_catalog
 from service.settings import Settings
 from service.temporal import connect
-from tests.support.storm import make_storm, pairwise_scores
+from tests.support.storm import grouping, make_storm, pairwise_scores
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,21 +50,6 @@ async def post_storm(
         started = time.perf_counter()
         await asyncio.gather(*(lane() for _ in range(concurrency)))
         return latencies, codes, time.perf_counter() - started
-
-
-async def grouping(stack: BenchStack, client: Client) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
-    found: dict[str, str] = {}
-    details: dict[str, dict[str, Any]] = {}
-    async with stack.http() as http:
-        for item in (await http.get("/incidents", params={"limit": 1000})).json():
-            detail = (await http.get(f"/incidents/{item['id']}", params={"alerts": 0})).json()
-            if detail["merged_into"]:
-                continue
-            details[item["id"]] = detail
-            handle = client.get_workflow_handle(item["id"])
-            for fingerprint in await handle.query(IncidentWorkflow.fingerprints):
-                found[fingerprint] = item["id"]
-    return found, details
 
 
 async def raw_rate(
@@ -138,7 +121,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         found: dict[str, str] = {}
         details: dict[str, dict[str, Any]] = {}
         while time.perf_counter() - last_alert < args.settle_timeout:
-            found, details = await grouping(stack, client)
+            async with stack.http() as http:
+                found, details = await grouping(http, client)
             scored = all(d["impact_explanation"] for d in details.values())
             if len(found) == storm.alert_count and len(details) == expected and scored:
                 settled_after = time.perf_counter() - last_alert

@@ -7,12 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client
 
 from medic.catalog import load_catalog
 from tests.support.stack import medic_stack, wait_until
-from tests.support.storm import Storm, make_storm, pairwise_scores
-from workflows.incident import IncidentWorkflow
+from tests.support.storm import Storm, grouping, make_storm, pairwise_scores
 
 pytestmark = pytest.mark.integration
 
@@ -27,23 +25,6 @@ async def post_all(http: httpx.AsyncClient, storm: Storm, concurrency: int = 16)
             return (await http.post("/webhooks/alertmanager", json=body)).status_code
 
     return await asyncio.gather(*(post(b) for b in storm.payloads))
-
-
-async def grouping(
-    http: httpx.AsyncClient, client: Client
-) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
-    """alert fingerprint -> the incident holding it, and the standing incidents' details."""
-    found: dict[str, str] = {}
-    details: dict[str, dict[str, Any]] = {}
-    for item in (await http.get("/incidents", params={"limit": 1000})).json():
-        detail = (await http.get(f"/incidents/{item['id']}", params={"alerts": 0})).json()
-        if detail["merged_into"]:
-            continue
-        details[item["id"]] = detail
-        handle = client.get_workflow_handle(item["id"])
-        for fingerprint in await handle.query(IncidentWorkflow.fingerprints):
-            found[fingerprint] = item["id"]
-    return found, details
 
 
 async def test_cascading_storm_becomes_a_few_ranked_incidents() -> None:

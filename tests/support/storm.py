@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+from temporalio.client import Client
+
 from medic.catalog import Catalog
 from medic.topology import NEIGHBOUR_DEPTH
 
-__all__ = ["Storm", "StormAlert", "make_storm", "pairwise_scores"]
+__all__ = ["Storm", "StormAlert", "grouping", "make_storm", "pairwise_scores"]
 
 _ROOT_ALERTS = {"db": ["PostgresDown", "PostgresReplicationLag"], "other": ["ServiceDown", "HighErrorRate"]}
 _SYMPTOMS = ["HighErrorRate", "HighLatency", "UpstreamTimeouts", "PodNotReady"]
@@ -233,3 +236,23 @@ def pairwise_scores(truth: dict[str, str], found: dict[str, str]) -> tuple[float
     recall = both / actual if actual else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return precision, recall, f1
+
+
+async def grouping(
+    http: httpx.AsyncClient, client: Client
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """What Medic made of a storm: alert fingerprint -> the standing incident holding it, and the standing
+    (not merged) incidents' details. Fingerprints come from a compact workflow query, since a big
+    incident's detail shows only its most recent alerts."""
+    from workflows.incident import IncidentWorkflow  # noqa: PLC0415 - keeps the generator free of Temporal
+
+    found: dict[str, str] = {}
+    details: dict[str, dict[str, Any]] = {}
+    for item in (await http.get("/incidents", params={"limit": 1000})).json():
+        detail = (await http.get(f"/incidents/{item['id']}", params={"alerts": 0})).json()
+        if detail["merged_into"]:
+            continue
+        details[item["id"]] = detail
+        for fingerprint in await client.get_workflow_handle(item["id"]).query(IncidentWorkflow.fingerprints):
+            found[fingerprint] = item["id"]
+    return found, details

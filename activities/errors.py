@@ -1,0 +1,34 @@
+"""Port errors onto Temporal's retry semantics, for every activity that calls the outside world:
+:class:`PermanentError` (and the remediation errors that mean the same) becomes a non-retryable
+ApplicationError the workflow records; :class:`TransientError` is retried, after Retry-After when
+the other side said so."""
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from typing import ParamSpec, TypeVar
+
+from temporalio.exceptions import ApplicationError
+
+from medic.ports import PermanentError, TransientError
+from remediations.actions import ActionError
+from remediations.ports import ClusterError
+
+__all__ = ["translated"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def translated(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (PermanentError, ActionError, ClusterError) as err:
+            raise ApplicationError(str(err), type="PermanentError", non_retryable=True) from err
+        except TransientError as err:
+            delay = timedelta(seconds=err.retry_after) if err.retry_after else None
+            raise ApplicationError(str(err), type="TransientError", next_retry_delay=delay) from err
+
+    return wrapper
