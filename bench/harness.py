@@ -145,6 +145,7 @@ async def bench_stack(
                 MEDIC_LOG_LEVEL="WARNING",
                 MEDIC_DATA_DIR=str(workdir / "data"),
                 MEDIC_CATALOG=str(workdir / "catalog.yaml"),
+                MEDIC_RUNBOOKS_DIR=str(workdir / "runbooks"),  # none unless the benchmark writes some
                 **(env or {}),
             )
             medic = str(find_binary("medic"))

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.adapters.console import ConsoleNotifier
 from activities.notify import NotifyActivities
@@ -34,6 +35,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WORKFLOWS = [IncidentWorkflow, RemediationWorkflow, ControlWorkflow]
+# The sandbox still refuses non-deterministic calls (time, random, I/O) inside workflows, but imports
+# are shared with the worker instead of being re-run for every new workflow: Medic's modules keep no
+# mutable module state. Halves the worker's CPU per new incident (docs/BENCHMARKS.md).
+SANDBOX = SandboxRestrictions.default.with_passthrough_all_modules()
 
 
 def _notifiers(settings: Settings) -> tuple[ChatOps, Pager, Tracker]:
@@ -146,4 +151,5 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=[*notify.all(), *remediate.all()],
         activity_executor=ThreadPoolExecutor(max_workers=16),
+        workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX),
     )

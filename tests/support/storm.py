@@ -249,7 +249,10 @@ async def grouping(
     found: dict[str, str] = {}
     details: dict[str, dict[str, Any]] = {}
     for item in (await http.get("/incidents", params={"limit": 1000})).json():
-        detail = (await http.get(f"/incidents/{item['id']}", params={"alerts": 0})).json()
+        response = await http.get(f"/incidents/{item['id']}", params={"alerts": 0})
+        if response.status_code != 200:
+            continue  # busy (503) right now: this look is incomplete, the caller looks again
+        detail = response.json()
         if detail["merged_into"]:
             continue
         details[item["id"]] = detail
