@@ -2,7 +2,7 @@
 database), the detail from a query to the incident's workflow."""
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_QUERY_TIMEOUT = timedelta(seconds=20)
 
 
 class IncidentSummary(BaseModel):
@@ -158,7 +159,9 @@ class TemporalIncidentReader:
             view = await handle.query(
                 IncidentWorkflow.view,
                 ViewRequest(alerts=alerts, timeline=timeline),
-                rpc_timeout=rpc_timeout(self._settings),
+                # A query runs on a worker: after a restart, or under load, it can take longer than a
+                # webhook may wait. Readers would rather wait a little than get a 503.
+                rpc_timeout=max(rpc_timeout(self._settings), _QUERY_TIMEOUT),
             )
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:

@@ -1,6 +1,8 @@
 """Temporal stopped -> 503 (Alertmanager retries 5xx only); back -> the same payload is accepted,
 and nothing accepted before the outage was lost (the dev server persists to SQLite)."""
 
+from typing import Any
+
 import pytest
 
 from tests.integration.test_webhook_to_incident import fresh_payload
@@ -36,5 +38,15 @@ async def test_outage_answers_503_then_recovers() -> None:
             return {kept, new} <= ids
 
         await wait_until(both_listed, timeout=30, what="both incidents in the listing after the restart")
-        detail = (await http.get(f"/incidents/{kept}")).json()
+        detail: dict[str, Any] = {}
+
+        async def readable() -> bool:
+            # Right after a Temporal restart the worker re-establishes its polls: a query may be slow.
+            response = await http.get(f"/incidents/{kept}")
+            detail.update(response.json())
+            return response.status_code == 200
+
+        await wait_until(
+            readable, timeout=60, interval=0.5, what="the incident to be readable after the restart"
+        )
         assert detail["alert_count"] == 3 and detail["status"] == "open"
