@@ -117,7 +117,7 @@ def _children() -> Iterator[list[_Child]]:
 
 @contextlib.asynccontextmanager
 async def bench_stack(
-    *, env: dict[str, str] | None = None, files: dict[str, str] | None = None
+    *, env: dict[str, str] | None = None, files: dict[str, str] | None = None, worker_nice: int = 0
 ) -> AsyncIterator[BenchStack]:
     """Start everything; ``files`` are written into the work dir (catalog.yaml, routing.yaml)."""
     with tempfile.TemporaryDirectory(prefix="medic-bench-") as tmp, _children() as children:
@@ -150,7 +150,9 @@ async def bench_stack(
             )
             medic = str(find_binary("medic"))
             for role in ("worker", "api"):
-                children.append(_Child([medic, role], child_env, workdir / f"{role}.log"))
+                # --worker-nice: the worker yields the CPU to ingest, as it would on nodes of its own.
+                prefix = ["nice", "-n", str(worker_nice)] if role == "worker" and worker_nice else []
+                children.append(_Child([*prefix, medic, role], child_env, workdir / f"{role}.log"))
             pids = {"temporal": server.pid, "worker": children[0].proc.pid, "api": children[1].proc.pid}
             stack = BenchStack(f"http://{HOST}:{port}", token, server.address, "medic-bench", workdir, pids)
             deadline = time.monotonic() + 90

@@ -104,7 +104,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     bodies = [json.dumps(p).encode() for p in storm.payloads]
     expected = len(storm.roots) + args.noise + args.flapping
     async with bench_stack(
-        files={"catalog.yaml": catalog_text}, env={"MEDIC_RESOLVE_QUIET_SECONDS": "3600"}
+        files={"catalog.yaml": catalog_text},
+        env={"MEDIC_RESOLVE_QUIET_SECONDS": "3600"},
+        worker_nice=args.worker_nice,
     ) as stack:
         print(
             f"posting {storm.alert_count} alerts in {len(bodies)} payloads "
@@ -151,6 +153,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "payloads": len(bodies),
         "delivered_alerts_incl_duplicates": delivered,
         "concurrency": args.concurrency,
+        "worker_nice": args.worker_nice,
         "status_codes": dict(codes),
         "accepted_alerts_per_s": round(alerts_per_s, 1),
         "payloads_per_s": round(len(bodies) / wall, 1),
@@ -183,6 +186,12 @@ def main() -> None:
     parser.add_argument("--flapping", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="run the worker at this nice level: on 2 shared cores, emulates a worker on nodes of its own",
+    )
     parser.add_argument("--settle-timeout", type=float, default=180.0)
     result = asyncio.run(run(parser.parse_args()))
     width = max(len(k) for k in result)
