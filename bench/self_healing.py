@@ -22,12 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import machine
-from tests.doubles.kubernetes import KubernetesDouble
-from tests.e2e.test_prometheus_alertmanager import alertmanager_config, prometheus_config
-from tests.e2e.test_self_healing import GAUGE, RULES, RUNBOOK
-from tests.support.kube import write_kubeconfig
-from tests.support.promstack import metrics_target, running_alertmanager, running_prometheus
-from tests.support.stack import free_port, medic_stack, wait_until
+from tests.e2e.test_self_healing import GAUGE, self_healing_rig
+from tests.support.stack import wait_until
 
 
 def _at(entry: dict[str, Any]) -> datetime:
@@ -35,48 +31,27 @@ def _at(entry: dict[str, Any]) -> datetime:
 
 
 async def one_run() -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp, metrics_target() as target:
-        work = Path(tmp)
-        (work / "runbooks").mkdir()
-        (work / "runbooks" / "latency.yaml").write_text(RUNBOOK)
-        kube = KubernetesDouble()
-        kube.add_deployment("shop", "checkout", replicas=2)
-        target.set(GAUGE, {"service": "checkout"}, 0.2)
-        with kube.serve() as kube_url:
-            kubeconfig = write_kubeconfig(work / "kubeconfig", kube_url)
-            prom_port = free_port()
-            async with (
-                medic_stack(
-                    quiet_seconds=2.0,
-                    runbooks_dir=work / "runbooks",
-                    kubeconfig=kubeconfig,
-                    remediation_mode="auto",
-                    prometheus_url=f"http://127.0.0.1:{prom_port}",
-                ) as stack,
-                running_alertmanager(alertmanager_config(f"{stack.base_url}/webhooks/alertmanager")) as am,
-            ):
-                config = prometheus_config(target.address, am.address)
-                async with running_prometheus(config, rules=RULES, port=prom_port), stack.http() as http:
-                    await asyncio.sleep(3)  # Prometheus has scraped the healthy value
-                    flipped = time.monotonic()
-                    target.set(GAUGE, {"service": "checkout"}, 1.8)
+    with tempfile.TemporaryDirectory() as tmp:
+        async with self_healing_rig(Path(tmp)) as rig, rig.stack.http() as http:
+            kube, target = rig.kube, rig.target
+            await asyncio.sleep(3)  # Prometheus has scraped the healthy value
+            flipped = time.monotonic()
+            target.set(GAUGE, {"service": "checkout"}, 1.8)
 
-                    async def scaled() -> bool:
-                        return bool(
-                            kube.obj("apps/v1", "deployments", "shop", "checkout")["spec"]["replicas"] == 4
-                        )
+            async def scaled() -> bool:
+                return bool(kube.obj("apps/v1", "deployments", "shop", "checkout")["spec"]["replicas"] == 4)
 
-                    await wait_until(scaled, timeout=90, interval=0.05, what="the scale-out")
-                    acted = time.monotonic()
-                    target.set(GAUGE, {"service": "checkout"}, 0.15)
+            await wait_until(scaled, timeout=90, interval=0.05, what="the scale-out")
+            acted = time.monotonic()
+            target.set(GAUGE, {"service": "checkout"}, 0.15)
 
-                    async def verified() -> bool:
-                        detail: dict[str, Any] = (await http.get("/incidents/incident-checkout")).json()
-                        return any(e["kind"] == "verification.passed" for e in detail["timeline"])
+            async def verified() -> bool:
+                detail: dict[str, Any] = (await http.get("/incidents/incident-checkout")).json()
+                return any(e["kind"] == "verification.passed" for e in detail["timeline"])
 
-                    await wait_until(verified, timeout=90, interval=0.05, what="verification")
-                    done = time.monotonic()
-                    timeline = (await http.get("/incidents/incident-checkout")).json()["timeline"]
+            await wait_until(verified, timeout=90, interval=0.05, what="verification")
+            done = time.monotonic()
+            timeline = (await http.get("/incidents/incident-checkout")).json()["timeline"]
     first = {e["kind"]: e for e in reversed(timeline)}
     return {
         "metric_flip_to_action_s": acted - flipped,

@@ -3,7 +3,10 @@ goes through Alertmanager to Medic, the runbook scales the Deployment (in the Ku
 through the real client), the latency recovers, Prometheus confirms it for the verification window,
 and the incident resolves with the action and its verification on the timeline."""
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +16,14 @@ import pytest
 from tests.doubles.kubernetes import KubernetesDouble
 from tests.e2e.test_prometheus_alertmanager import alertmanager_config, diagnosed, prometheus_config
 from tests.support.kube import write_kubeconfig
-from tests.support.promstack import metrics_target, running_alertmanager, running_prometheus
-from tests.support.stack import free_port, medic_stack, wait_until
+from tests.support.promstack import (
+    MetricsTarget,
+    ServerProcess,
+    metrics_target,
+    running_alertmanager,
+    running_prometheus,
+)
+from tests.support.stack import MedicStack, free_port, medic_stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -56,20 +65,30 @@ RULES = {
 }
 
 
-async def test_alert_to_verified_recovery(tmp_path: Path) -> None:
-    (tmp_path / "runbooks").mkdir()
-    (tmp_path / "runbooks" / "latency.yaml").write_text(RUNBOOK)
+@dataclass
+class SelfHealingRig:
+    stack: MedicStack
+    kube: KubernetesDouble
+    target: MetricsTarget
+    servers: tuple[ServerProcess, ServerProcess]
+
+
+@contextlib.asynccontextmanager
+async def self_healing_rig(workdir: Path) -> AsyncIterator[SelfHealingRig]:
+    """Medic (auto mode, the latency runbook), the Kubernetes double with shop/checkout at 2 replicas,
+    a metrics target at healthy latency, real Alertmanager and Prometheus (also bench/self_healing.py)."""
+    (workdir / "runbooks").mkdir()
+    (workdir / "runbooks" / "latency.yaml").write_text(RUNBOOK)
     kube = KubernetesDouble()
     kube.add_deployment("shop", "checkout", replicas=2)
-    seen: dict[str, Any] = {}
     with kube.serve() as kube_url, metrics_target() as target:
         target.set(GAUGE, {"service": "checkout"}, 0.2)
-        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", kube_url)
+        kubeconfig = write_kubeconfig(workdir / "kubeconfig", kube_url)
         prom_port = free_port()  # the worker must know where Prometheus will be before it starts
         async with (
             medic_stack(
                 quiet_seconds=2.0,
-                runbooks_dir=tmp_path / "runbooks",
+                runbooks_dir=workdir / "runbooks",
                 kubeconfig=kubeconfig,
                 remediation_mode="auto",
                 prometheus_url=f"http://127.0.0.1:{prom_port}",
@@ -78,8 +97,14 @@ async def test_alert_to_verified_recovery(tmp_path: Path) -> None:
         ):
             config = prometheus_config(target.address, am.address)
             async with running_prometheus(config, rules=RULES, port=prom_port) as prom:
-                with diagnosed(seen, prom, am):
-                    await scenario(stack.http(), kube, target, seen)
+                yield SelfHealingRig(stack, kube, target, (prom, am))
+
+
+async def test_alert_to_verified_recovery(tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+    async with self_healing_rig(tmp_path) as rig:
+        with diagnosed(seen, *rig.servers):
+            await scenario(rig.stack.http(), rig.kube, rig.target, seen)
 
 
 async def scenario(
