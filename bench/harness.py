@@ -4,6 +4,7 @@ stopped on exit, loopback only."""
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -13,16 +14,17 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
 from service.devserver import DevServer, die_with_parent, find_binary
 from tests.support.stack import free_port
 
-__all__ = ["BenchStack", "bench_stack", "machine", "percentile"]
+__all__ = ["BenchStack", "Child", "bench_stack", "cpu_seconds", "machine", "percentile", "tail"]
 
 HOST = "127.0.0.1"
+STOP_TIMEOUT_S = 15.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -32,6 +34,14 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
+
+
+def print_result(result: dict[str, Any]) -> None:
+    """A readable key/value listing, then the same figures as one JSON line (for docs/BENCHMARKS.md)."""
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        print(f"{key.ljust(width)}  {value}")
+    print(json.dumps(result))
 
 
 def machine() -> str:
@@ -44,12 +54,15 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model})"
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (from /proc), 0 if it is gone."""
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process so far (from /proc), None if it is gone; ``None`` as the
+    pid means this process (the load generator)."""
+    if pid is None:
+        return time.process_time()
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
-        return 0.0
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -64,8 +77,8 @@ class BenchStack:
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds used so far by each process of the stack (and by this one, the load generator)."""
-        used = {name: round(cpu_seconds(pid), 2) for name, pid in self.pids.items()}
-        used["load generator"] = round(time.process_time(), 2)
+        used = {name: round(cpu_seconds(pid) or 0.0, 2) for name, pid in self.pids.items()}
+        used["load generator"] = round(cpu_seconds(None) or 0.0, 2)
         return used
 
     def http(self, *, limits: int = 64) -> httpx.AsyncClient:
@@ -78,26 +91,37 @@ class BenchStack:
         )
 
 
-class _Child:
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        self._log: IO[bytes] = log.open("wb")
+class Child:
+    """A ``medic`` subprocess in its own process group, logging to a file, dying with us."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log_file: Path) -> None:
+        self.name, self.log_file = name, log_file
+        self._log: IO[bytes] = log_file.open("wb")
         self.proc = subprocess.Popen(
             argv,
             env=env,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=die_with_parent,  # noqa: PLW1509
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets the parent-death signal
         )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{tail(self.log_file)}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(15)
+                self.proc.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
@@ -105,9 +129,16 @@ class _Child:
         self._log.close()
 
 
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
 @contextlib.contextmanager
-def _children() -> Iterator[list[_Child]]:
-    children: list[_Child] = []
+def _children() -> Iterator[list[Child]]:
+    children: list[Child] = []
     try:
         yield children
     finally:
@@ -152,7 +183,9 @@ async def bench_stack(
             for role in ("worker", "api"):
                 # --worker-nice: the worker yields the CPU to ingest, as it would on nodes of its own.
                 prefix = ["nice", "-n", str(worker_nice)] if role == "worker" and worker_nice else []
-                children.append(_Child([*prefix, medic, role], child_env, workdir / f"{role}.log"))
+                children.append(
+                    Child(role, [*prefix, medic, role], child_env, workdir, workdir / f"{role}.log")
+                )
             pids = {"temporal": server.pid, "worker": children[0].proc.pid, "api": children[1].proc.pid}
             stack = BenchStack(f"http://{HOST}:{port}", token, server.address, "medic-bench", workdir, pids)
             deadline = time.monotonic() + 90
@@ -161,7 +194,7 @@ async def bench_stack(
                     for child in children:
                         if child.proc.poll() is not None:
                             raise RuntimeError(
-                                f"{child.log_path.name} exited:\n{child.log_path.read_text()[-2000:]}"
+                                f"{child.log_file.name} exited:\n{child.log_file.read_text()[-2000:]}"
                             )
                     with contextlib.suppress(httpx.HTTPError):
                         if (await http.get("/readyz")).status_code == 200:

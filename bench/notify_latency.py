@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import bench_stack, machine, percentile
+from bench.harness import bench_stack, machine, percentile, print_result
 from tests.doubles import SLACK_TOKEN, SlackDouble
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,9 +108,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--rate", type=float, default=20.0, help="new incidents per second (0: all at once)")
     result = asyncio.run(run(parser.parse_args()))
-    for key, value in result.items():
-        print(f"{key.ljust(28)}  {value}")
-    print(json.dumps(result))
+    print_result(result)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ action started -> executed (the cluster call).
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
@@ -21,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import machine
+from bench.harness import machine, print_result
 from tests.e2e.test_self_healing import GAUGE, self_healing_rig
 from tests.support.stack import wait_until
 
@@ -88,9 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.self_healing")
     parser.add_argument("--runs", type=int, default=3)
     result = asyncio.run(run(parser.parse_args().runs))
-    for key, value in result.items():
-        print(f"{key.ljust(34)} {value}")
-    print(json.dumps(result))
+    print_result(result)
 
 
 if __name__ == "__main__":

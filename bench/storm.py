@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BenchStack, bench_stack, machine, percentile
+from bench.harness import BenchStack, bench_stack, machine, percentile, print_result
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.assign import assign_alerts
 from medic.catalog import load_catalog
@@ -194,10 +194,7 @@ def main() -> None:
     )
     parser.add_argument("--settle-timeout", type=float, default=180.0)
     result = asyncio.run(run(parser.parse_args()))
-    width = max(len(k) for k in result)
-    for key, value in result.items():
-        print(f"{key.ljust(width)}  {value}")
-    print(json.dumps(result))
+    print_result(result)
 
 
 if __name__ == "__main__":

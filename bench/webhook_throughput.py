@@ -52,7 +52,6 @@ import os
 import platform
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,19 +61,21 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from bench.harness import Child, cpu_seconds, tail
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.incident import AlertBatch
 from medic.keys import INCIDENT_PREFIX
-from service.devserver import DevServer, DevServerError, die_with_parent, find_binary
+from service.devserver import DevServer, DevServerError, find_binary
 from service.ingest import summary_for
 from service.settings import Settings
 from service.temporal import connect, rpc_timeout
+from tests.support.stack import free_port
 from workflows import search_attributes as sa
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
 
@@ -83,9 +84,7 @@ __all__ = ["main"]
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 90.0
-STOP_TIMEOUT_S = 15.0
 HTTP_TIMEOUT_S = 30.0
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Outcome of one call: a status key ("200", "503", "ok", "rpc:UNAVAILABLE", "ReadTimeout"...)
 # and the number of alerts it durably delivered.
@@ -339,58 +338,6 @@ def raw_caller(
 # --------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Child:
-    """A ``medic`` subprocess in its own process group, logging to a file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log_file: Path) -> None:
-        self.name, self.log_file = name, log_file
-        self._log: IO[bytes] = log_file.open("wb")
-        self.proc = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets the parent-death signal
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{tail(self.log_file)}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def medic_env(
     temporal_address: str, api_port: int, token: str, task_queue: str, data_dir: Path
 ) -> dict[str, str]:
@@ -411,18 +358,6 @@ def medic_env(
         # are deliberately not in it (each payload must open an incident of its own).
         env["MEDIC_CATALOG"] = str(REPO / "catalog.yaml")
     return env
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU of one process (all its threads) from /proc; None if unavailable."""
-    if pid is None:
-        return time.process_time()
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
 def written_bytes(pid: int | None) -> int | None:

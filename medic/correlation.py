@@ -2,11 +2,12 @@
 absorbs which, and when an alert is flapping. Pure functions over the incident's facts."""
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel
 
 from medic.severity import SEVERITY_RANK, canonical_severity
-from medic.topology import ServiceContext, absorbs
+from medic.topology import ServiceContext, absorbed_by, absorbs
 
 __all__ = [
     "FLAP_EPISODES",
@@ -14,8 +15,8 @@ __all__ = [
     "RootCauseCandidate",
     "ServiceObservation",
     "is_flapping",
+    "join_decision",
     "rank_root_causes",
-    "should_join",
 ]
 
 # An alert that starts firing this many times within the window is flapping.
@@ -81,19 +82,24 @@ def rank_root_causes(observed: dict[str, ServiceObservation]) -> list[RootCauseC
     return ranked
 
 
-def should_join(
+def join_decision(
     *,
     mine: ServiceContext,
     other: str,
     my_active_since: datetime | None,
-    their_opened_at: datetime,
+    their_active_since: datetime,
     window: timedelta,
-) -> bool:
-    """Whether the incident on ``other`` should be folded into mine: I absorb it by topology,
-    I am firing, and the two started within the correlation window of each other."""
-    if my_active_since is None or not absorbs(mine, other):
-        return False
-    return abs(their_opened_at - my_active_since) <= window
+) -> Literal["absorb", "join"] | None:
+    """What my incident does about an active incident on ``other``: ``absorb`` it (it depends on me),
+    ``join`` it (I depend on it), or nothing (unrelated, I am not firing, or the two became active
+    further apart than the correlation window)."""
+    if my_active_since is None or abs(their_active_since - my_active_since) > window:
+        return None
+    if absorbs(mine, other):
+        return "absorb"
+    if absorbed_by(mine, other):
+        return "join"
+    return None
 
 
 def is_flapping(episode_starts: list[datetime], now: datetime) -> bool:

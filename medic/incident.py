@@ -169,10 +169,6 @@ class IncidentState(BaseModel):
     def active_anomalies(self, at: datetime) -> list[AnomalyRecord]:
         return [a for a in self.anomalies.values() if a.signal.active_until > at]
 
-    def is_quiet(self, at: datetime) -> bool:
-        """Nothing firing and no anomaly still inside its window."""
-        return self.firing_count == 0 and not self.active_anomalies(at)
-
     def quiet_deadline(self, quiet_period: timedelta) -> datetime | None:
         """When the incident may resolve if nothing fires before then; None while firing."""
         if self.firing_count or self.quiet_since is None:

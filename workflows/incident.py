@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from medic.correlation import join_decision
     from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
     from medic.keys import service_incident_id
-    from medic.topology import ServiceContext, absorbed_by, absorbs
+    from medic.topology import ServiceContext, absorbed_by
     from remediations.plan import RemediationEvent
     from workflows import messages as msg
     from workflows.notifier import Notifier
@@ -293,14 +294,18 @@ class IncidentWorkflow:
             or hello.incident_id == self._state.id
         ):
             return
-        active = self._state.last_fired_at
-        if active is None or abs(hello.active_since - active) > self._window:
-            return
-        if absorbs(self._ctx, hello.service):
+        decision = join_decision(
+            mine=self._ctx,
+            other=hello.service,
+            my_active_since=self._state.last_fired_at,
+            their_active_since=hello.active_since,
+            window=self._window,
+        )
+        if decision == "absorb":
             self._send(
                 hello.incident_id, msg.ABSORB, msg.AbsorbRequest(into=self._state.id, service=self._ctx.name)
             )
-        elif self._absorbed_by(hello.service):
+        elif decision == "join":
             self._merge_into(hello.incident_id)
 
     @workflow.signal(name=msg.ABSORB)

@@ -29,9 +29,15 @@ class Remediator:
     def _fresh_alerts(self) -> list[Alert]:
         s = self._state()
         fresh = []
+        considered = set(
+            s.considered
+        )  # a set: this runs on every change of incidents with thousands of alerts
         for record in s.alerts.values():
+            if record.status is not AlertStatus.FIRING or record.flapping:
+                continue
             key = f"{record.fingerprint}@{record.starts_at.isoformat()}"
-            if record.status is AlertStatus.FIRING and not record.flapping and key not in s.considered:
+            if key not in considered:
+                considered.add(key)
                 s.considered.append(key)
                 fresh.append(
                     Alert(

@@ -66,40 +66,24 @@ def test_invalid_yaml_reports_its_line() -> None:
     assert problem.startswith("cat.yaml:3:") and "not valid YAML" in problem
 
 
-def test_medic_check_cli(tmp_path: Path) -> None:
+def medic_check(catalog: Path) -> "subprocess.CompletedProcess[str]":
     medic = str(Path(sys.executable).parent / "medic")
+    env = {"MEDIC_CATALOG": str(catalog), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([medic, "check"], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_medic_check_cli(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(SHOP_YAML)
-    ok = subprocess.run(
-        [medic, "check"],
-        env={"MEDIC_CATALOG": str(good), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    ok = medic_check(good)
     assert ok.returncode == 0, ok.stderr
     assert "5 services" in ok.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("services:\n  - name: a\n    team: t\n    calls: [ghost]\n")
-    failed = subprocess.run(
-        [medic, "check"],
-        env={"MEDIC_CATALOG": str(bad), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    failed = medic_check(bad)
     assert failed.returncode == 1
     assert f"{bad}:4: services[0].calls[0]: unknown service 'ghost'" in failed.stderr
-    missing = subprocess.run(
-        [medic, "check"],
-        env={"MEDIC_CATALOG": str(tmp_path / "none.yaml"), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    missing = medic_check(tmp_path / "none.yaml")
     assert missing.returncode == 1 and "file not found" in missing.stderr
 
 

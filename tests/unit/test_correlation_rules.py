@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from medic.alerts import Alert, AlertStatus
 from medic.catalog import Catalog, Service
-from medic.correlation import FLAP_EPISODES, ServiceObservation, rank_root_causes, should_join
+from medic.correlation import FLAP_EPISODES, ServiceObservation, join_decision, rank_root_causes
 from medic.impact import WEIGHTS, priority_for_score, score_impact
 from medic.incident import AlertBatch, IncidentState
 from medic.topology import ServiceContext, absorbed_by, absorbs, context_for
@@ -43,24 +43,24 @@ def test_absorbs_goes_upstream() -> None:
     assert not absorbs(ctx("checkout"), "checkout")
 
 
-def test_should_join_respects_the_window() -> None:
+def test_join_decision_respects_the_window_and_the_direction() -> None:
     window = timedelta(minutes=15)
-    db = ctx("orders-db")
-    assert should_join(
-        mine=db,
-        other="checkout",
-        my_active_since=T0,
-        their_opened_at=T0 + timedelta(minutes=14),
-        window=window,
-    )
-    assert not should_join(
-        mine=db,
-        other="checkout",
-        my_active_since=T0,
-        their_opened_at=T0 + timedelta(minutes=16),
-        window=window,
-    )
-    assert not should_join(mine=db, other="checkout", my_active_since=None, their_opened_at=T0, window=window)
+    db, checkout = ctx("orders-db"), ctx("checkout")
+
+    def decide(mine: ServiceContext, other: str, mine_since: datetime | None, minutes: int) -> str | None:
+        return join_decision(
+            mine=mine,
+            other=other,
+            my_active_since=mine_since,
+            their_active_since=T0 + timedelta(minutes=minutes),
+            window=window,
+        )
+
+    assert decide(db, "checkout", T0, 14) == "absorb"
+    assert decide(db, "checkout", T0, 16) is None
+    assert decide(db, "checkout", None, 0) is None
+    assert decide(checkout, "orders-db", T0, 14) == "join"
+    assert decide(db, "search", T0, 0) is None
 
 
 def test_flapping_alert_is_suppressed_with_a_timeline_entry() -> None:
