@@ -155,6 +155,7 @@ class IncidentState(BaseModel):
     )
     actions: list[dict[str, object]] = Field(default_factory=list, description="what remediations did")
     revision: int = 0
+    derived_revision: int = -1
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -183,8 +184,12 @@ class IncidentState(BaseModel):
     def record(self, at: datetime, kind: str, message: str, *, actor: str = "medic", **data: object) -> None:
         self.timeline.append(TimelineEntry(at=at, kind=kind, actor=actor, message=message, data=dict(data)))
 
-    def apply_alerts(self, batch: AlertBatch, *, at: datetime) -> bool:
-        """Apply one delivery; True when anything changed (a duplicate delivery returns False)."""
+    def apply_alerts(self, batch: AlertBatch, *, at: datetime, derive: bool = True) -> bool:
+        """Apply one delivery; True when anything changed (a duplicate delivery returns False).
+
+        ``derive=False`` leaves priority, root causes and title for one :meth:`derive` after all the
+        deliveries of a workflow activation: recomputing them per delivery is quadratic on an incident
+        with thousands of alerts, enough to starve a workflow task."""
         self._learn(batch.contexts)
         changed = False
         for alert in batch.alerts:
@@ -200,47 +205,84 @@ class IncidentState(BaseModel):
             )
             changed = True
         if changed:
-            self._after_change(at)
+            self._after_change(at, derive=derive)
         return changed
 
-    def apply_anomalies(self, batch: AnomalyBatch, *, at: datetime) -> bool:
+    def apply_anomalies(self, batch: AnomalyBatch, *, at: datetime, derive: bool = True) -> bool:
         self._learn(batch.contexts)
         changed = False
         for signal in batch.signals:
             changed = self._apply_anomaly(signal, at) or changed
         if changed:
-            self._after_change(at)
+            self._after_change(at, derive=derive)
         return changed
 
-    def absorb(self, other: "IncidentState", *, at: datetime) -> bool:
-        """Fold another incident into this one (it shares our cause). Nothing of it is lost:
-        alerts keep their latest episode, anomalies their latest window, its timeline is kept."""
+    def absorb(
+        self, other: "IncidentState", *, at: datetime, derive: bool = True, alert_count: int | None = None
+    ) -> bool:
+        """Fold another incident into this one (it shares our cause). Nothing of it is lost: alerts keep
+        their latest episode, anomalies their latest window, its timeline is kept. A large incident comes
+        as a head (``alert_count`` says how many alerts follow) and parts, see :meth:`merge_parts`."""
         if other.id in self.absorbed or other.id == self.id:
             return False
         self.absorbed.append(other.id)
         self._learn(list(other.contexts.values()))
-        for fp, theirs in other.alerts.items():
-            mine = self.alerts.get(fp)
-            if mine is None or (theirs.starts_at, theirs.status.value) > (mine.starts_at, mine.status.value):
-                self.alerts[fp] = theirs
+        self._take(other.id, list(other.alerts.values()), other.timeline)
         for key, anomaly in other.anomalies.items():
             if key not in self.anomalies or anomaly.signal.window.end > self.anomalies[key].signal.window.end:
                 self.anomalies[key] = anomaly
-        for entry in other.timeline:
-            self.timeline.append(entry.model_copy(update={"data": {**entry.data, "from_incident": other.id}}))
-        self.timeline.sort(key=lambda e: e.at)
         for absorbed in other.absorbed:
             if absorbed not in self.absorbed:
                 self.absorbed.append(absorbed)
+        count = other.alert_count if alert_count is None else alert_count
         self.record(
             at,
             "incident.merged",
-            f"Merged {other.id} ({other.alert_count} alerts on "
+            f"Merged {other.id} ({count} alerts on "
             f"{', '.join(other.services) or 'unknown services'}): it shares this incident's cause.",
             merged=other.id,
         )
-        self._after_change(at)
+        self._after_change(at, derive=derive)
         return True
+
+    def absorb_part(
+        self,
+        source: str,
+        alerts: list[AlertRecord],
+        timeline: list[TimelineEntry],
+        *,
+        at: datetime,
+        derive: bool = True,
+    ) -> bool:
+        """The alerts and timeline of a merged incident that did not fit in its head."""
+        if not alerts and not timeline:
+            return False
+        self._take(source, alerts, timeline)
+        self._after_change(at, derive=derive)
+        return True
+
+    def merge_parts(
+        self, size: int
+    ) -> tuple["IncidentState", list[list[AlertRecord]], list[list[TimelineEntry]]]:
+        """Split for handing over: a head without alerts and timeline, and chunks of at most ``size``,
+        so no signal exceeds Temporal's payload limit however large the incident grew."""
+        head = self.model_copy(update={"alerts": {}, "timeline": [], "considered": []})
+        records = list(self.alerts.values())
+        alerts = [records[i : i + size] for i in range(0, len(records), size)]
+        timeline = [self.timeline[i : i + size] for i in range(0, len(self.timeline), size)]
+        return head, alerts, timeline
+
+    def _take(self, source: str, alerts: list[AlertRecord], timeline: list[TimelineEntry]) -> None:
+        for theirs in alerts:
+            mine = self.alerts.get(theirs.fingerprint)
+            if mine is None or (theirs.starts_at, theirs.status.value) > (mine.starts_at, mine.status.value):
+                self.alerts[theirs.fingerprint] = theirs
+        if timeline:
+            for entry in timeline:
+                self.timeline.append(
+                    entry.model_copy(update={"data": {**entry.data, "from_incident": source}})
+                )
+            self.timeline.sort(key=lambda e: e.at)
 
     def mark_merged(self, into: str, *, at: datetime) -> None:
         self.merged_into = into
@@ -413,9 +455,11 @@ class IncidentState(BaseModel):
         )
         return True
 
-    def _after_change(self, at: datetime) -> None:
-        """Recompute the derived fields and the quiet-period bookkeeping after a change."""
-        self.revision += 1
+    def derive(self, at: datetime) -> None:
+        """Recompute severity, root causes, impact and title, if anything changed since the last time."""
+        if self.derived_revision == self.revision:
+            return
+        self.derived_revision = self.revision
         firing = [a for a in self.alerts.values() if a.status is AlertStatus.FIRING]
         active = self.active_anomalies(at)
         self.severity = worst_severity(
@@ -426,8 +470,16 @@ class IncidentState(BaseModel):
         self._rank(at)
         self._rescore(at)
         self.title = self._title()
+
+    def _after_change(self, at: datetime, *, derive: bool = True) -> None:
+        """The quiet-period bookkeeping after a change, and the derived fields unless deferred."""
+        self.revision += 1
+        if derive:
+            self.derive(at)
         was_quiet = self.quiet_since is not None
-        if self.firing_count == 0:
+        if not self.alerts and not self.anomalies:
+            pass  # nothing seen yet (a merge's head arrives before its alerts): neither firing nor quiet
+        elif self.firing_count == 0:
             if not was_quiet:
                 self.quiet_since = at
                 if self.alerts:

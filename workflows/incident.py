@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 ALERTS_SIGNAL = "alerts"
+_MERGE_CHUNK = 400  # alerts or timeline entries per merge part: well under 1 MB
 ANOMALIES_SIGNAL = "anomalies"
 STATE_QUERY = "state"
 
@@ -139,6 +140,8 @@ class IncidentWorkflow:
         tasks = self._start_notifier()
         while True:
             while not self._finished():
+                # Once per activation, after every signal of it: see IncidentState.apply_alerts.
+                self._state.derive(workflow.now())
                 if self._remediator is not None:
                     await self._remediator.consider()
                 self._publish()
@@ -203,22 +206,31 @@ class IncidentWorkflow:
         if self._state.merged_into is not None:
             self._send(self._state.merged_into, ALERTS_SIGNAL, batch, on_failure="forward_failed")
             return
-        self._apply(lambda now: self._state.apply_alerts(batch, at=now))
+        self._apply(lambda now: self._state.apply_alerts(batch, at=now, derive=False))
 
     @workflow.signal(name=ANOMALIES_SIGNAL)
     def anomalies(self, batch: AnomalyBatch) -> None:
         if self._state.merged_into is not None:
             self._send(self._state.merged_into, ANOMALIES_SIGNAL, batch, on_failure="forward_failed")
             return
-        self._apply(lambda now: self._state.apply_anomalies(batch, at=now))
+        self._apply(lambda now: self._state.apply_anomalies(batch, at=now, derive=False))
 
     @workflow.query(name=STATE_QUERY)
     def state(self) -> IncidentState:
-        return self._state
+        return self._readable()
+
+    def _readable(self) -> IncidentState:
+        """The state with its derived fields current. A query can arrive before the main loop derives
+        (in the same activation as a signal); it must not change the real state, so it derives a copy."""
+        if self._state.derived_revision == self._state.revision:
+            return self._state
+        copy = self._state.model_copy(deep=True)
+        copy.derive(workflow.now())
+        return copy
 
     @workflow.query(name="view")
     def view(self, request: ViewRequest) -> IncidentView:
-        s = self._state
+        s = self._readable()
         recent = sorted(s.alerts.values(), key=lambda a: a.last_seen_at, reverse=True)[: request.alerts]
         trimmed = s.model_copy(
             update={
@@ -322,7 +334,20 @@ class IncidentWorkflow:
         if self._state.merged_into is not None:
             self._send(self._state.merged_into, msg.MERGE_IN, incoming, on_failure="forward_failed")
             return
-        self._apply(lambda now: self._state.absorb(incoming.state, at=now))
+        self._apply(
+            lambda now: self._state.absorb(
+                incoming.state, at=now, derive=False, alert_count=incoming.alert_count
+            )
+        )
+
+    @workflow.signal(name=msg.MERGE_PART)
+    def merge_part(self, part: msg.MergePart) -> None:
+        if self._state.merged_into is not None:
+            self._send(self._state.merged_into, msg.MERGE_PART, part, on_failure="forward_failed")
+            return
+        self._apply(
+            lambda now: self._state.absorb_part(part.source, part.alerts, part.timeline, at=now, derive=False)
+        )
 
     @workflow.signal(name=REMEDIATION_EVENT)
     def remediation_event(self, event: RemediationEvent) -> None:
@@ -354,9 +379,19 @@ class IncidentWorkflow:
             self._send(service_incident_id(peer), msg.HELLO, hello)
 
     def _merge_into(self, target: str) -> None:
-        snapshot = self._state.model_copy(deep=True)
+        head, alerts, timeline = self._state.model_copy(deep=True).merge_parts(_MERGE_CHUNK)
         self._state.mark_merged(target, at=workflow.now())
-        self._send(target, msg.MERGE_IN, msg.MergeIn(state=snapshot), on_failure="merge_failed")
+        self._send(
+            target,
+            msg.MERGE_IN,
+            msg.MergeIn(state=head, alert_count=self._state.alert_count),
+            on_failure="merge_failed",
+        )
+        # Each part alone stays far below Temporal's 2 MB payload limit, however large the incident.
+        for chunk in alerts:
+            self._send(target, msg.MERGE_PART, msg.MergePart(source=self._state.id, alerts=chunk))
+        for entries in timeline:
+            self._send(target, msg.MERGE_PART, msg.MergePart(source=self._state.id, timeline=entries))
 
     def _tell_absorbed(self) -> None:
         note = msg.ParentResolved(incident_id=self._state.id)
@@ -404,13 +439,16 @@ class IncidentWorkflow:
 
     def _redeliver(self, payload: BaseModel, now: datetime) -> None:
         if isinstance(payload, AlertBatch):
-            self._state.apply_alerts(payload, at=now)
+            self._state.apply_alerts(payload, at=now, derive=False)
         elif isinstance(payload, AnomalyBatch):
-            self._state.apply_anomalies(payload, at=now)
+            self._state.apply_anomalies(payload, at=now, derive=False)
         elif isinstance(payload, msg.MergeIn):
-            self._state.absorb(payload.state, at=now)
+            self._state.absorb(payload.state, at=now, derive=False, alert_count=payload.alert_count)
+        elif isinstance(payload, msg.MergePart):
+            self._state.absorb_part(payload.source, payload.alerts, payload.timeline, at=now, derive=False)
 
     def _publish(self) -> None:
+        self._state.derive(workflow.now())
         if self._state.revision != self._published:
             self._published = self._state.revision
             publish(self._state)

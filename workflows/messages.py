@@ -12,9 +12,10 @@ a pair agree whoever speaks first, and repeating any message changes nothing.
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from medic.incident import IncidentState
+from medic.incident import AlertRecord, IncidentState
+from medic.timeline import TimelineEntry
 
 __all__ = [
     "ABSORB",
@@ -30,6 +31,7 @@ __all__ = [
 HELLO = "peer_hello"
 ABSORB = "absorb_request"
 MERGE_IN = "merge_in"
+MERGE_PART = "merge_part"
 PARENT_RESOLVED = "parent_resolved"
 
 
@@ -45,7 +47,16 @@ class AbsorbRequest(BaseModel):
 
 
 class MergeIn(BaseModel):
+    """The head of a merged incident; its alerts and timeline follow as :class:`MergePart` signals."""
+
     state: IncidentState
+    alert_count: int | None = None
+
+
+class MergePart(BaseModel):
+    source: str
+    alerts: list[AlertRecord] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
 
 
 class ParentResolved(BaseModel):

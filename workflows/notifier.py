@@ -121,6 +121,7 @@ class Notifier:
 
     async def _sync(self) -> None:
         s = self._state()
+        s.derive(workflow.now())  # the main loop may not have run yet in this activation
         n = s.notifications
         if n.finished:
             return

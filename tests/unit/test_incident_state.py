@@ -200,3 +200,23 @@ def test_final_alert_state_is_independent_of_arrival_order(
     shuffled = list(events)
     rnd.shuffle(shuffled)
     assert _final(_apply_all(shuffled)) == _final(_apply_all(events))
+
+
+def test_a_large_incident_merges_in_parts_without_losing_anything() -> None:
+    """Merges go as a head plus bounded parts (Temporal refuses signals over 2 MB); the result is the
+    same as merging the whole state at once."""
+    child = IncidentState(id="incident-frontend", opened_at=T0)
+    alerts = [alert(f"A{i}", fp=f"fp-{i}", service="frontend") for i in range(1000)]
+    child.apply_alerts(batch(*alerts), at=T0)
+    whole, parted = new_state(), new_state()
+    whole.absorb(child, at=T0)
+    head, alert_parts, timeline_parts = child.merge_parts(400)
+    assert [len(p) for p in alert_parts] == [400, 400, 200] and head.alerts == {} and head.timeline == []
+    parted.absorb(head, at=T0, alert_count=child.alert_count)
+    for part in alert_parts:
+        parted.absorb_part(child.id, part, [], at=T0)
+    for entries in timeline_parts:
+        parted.absorb_part(child.id, [], entries, at=T0)
+    assert parted.alerts.keys() == whole.alerts.keys() and parted.alert_count == 1000
+    assert {e.message for e in whole.timeline} <= {e.message for e in parted.timeline}
+    assert not any(e.kind == "incident.reopened" for e in parted.timeline)
