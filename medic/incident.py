@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from medic.alerts import Alert, AlertStatus
 from medic.anomaly import AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
+from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
 from medic.notify_state import NotificationState
 from medic.severity import canonical_severity, worst_severity
@@ -154,6 +155,8 @@ class IncidentState(BaseModel):
         default_factory=list, description="alert episodes already matched to runbooks"
     )
     actions: list[dict[str, object]] = Field(default_factory=list, description="what remediations did")
+    silences: list[SilenceRecord] = Field(default_factory=list, description="silences created from Slack")
+    false_positives: list[FalsePositive] = Field(default_factory=list, description="false-positive marks")
     revision: int = 0
     derived_revision: int = -1
 

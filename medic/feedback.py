@@ -1,0 +1,47 @@
+"""What people tell Medic about an incident beyond ack and resolve: silences they created and alerts
+they marked as false positives. Kept in the incident's state (so `/medic show` and the postmortem see
+them) and, for false positives, per alert rule in the feedback workflow the learning work will read."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+__all__ = ["FalsePositive", "Matcher", "SilenceRecord"]
+
+
+class Matcher(BaseModel):
+    """One Alertmanager matcher: ``name=value``, ``!=``, ``=~`` (regex) or ``!~``."""
+
+    name: str = Field(min_length=1, max_length=200)
+    value: str = Field(max_length=1000)
+    is_regex: bool = False
+    is_equal: bool = True
+
+    def __str__(self) -> str:
+        op = ("=~" if self.is_regex else "=") if self.is_equal else ("!~" if self.is_regex else "!=")
+        return f'{self.name}{op}"{self.value}"'
+
+
+class SilenceRecord(BaseModel):
+    """An Alertmanager silence someone created from Slack for this incident."""
+
+    id: str = Field(description="Alertmanager's silence id")
+    matchers: list[Matcher]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str = ""
+    url: str | None = Field(default=None, description="the silence in Alertmanager's UI")
+
+    def active(self, at: datetime) -> bool:
+        return self.starts_at <= at < self.ends_at
+
+
+class FalsePositive(BaseModel):
+    """Someone judged the incident's alerts (of these rules) not worth waking anyone for."""
+
+    at: datetime
+    actor: str
+    rules: list[str] = Field(description="alert rules (alertname) the judgement covers")
+    incident_id: str
+    note: str = Field(default="", max_length=1000)
