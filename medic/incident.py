@@ -330,6 +330,44 @@ class IncidentState(BaseModel):
         )
         self.revision += 1
 
+    def add_silence(self, silence: SilenceRecord, *, at: datetime) -> bool:
+        """A silence someone created for this incident; a repeated delivery changes nothing."""
+        if any(s.id == silence.id for s in self.silences):
+            return False
+        self.silences.append(silence)
+        matchers = " ".join(str(m) for m in silence.matchers)
+        self.record(
+            at,
+            "silence.created",
+            f"Silenced {matchers} until {silence.ends_at:%Y-%m-%d %H:%M}Z by {silence.created_by}"
+            + (f": {silence.comment}" if silence.comment else "")
+            + ".",
+            actor=silence.created_by,
+            silence_id=silence.id,
+            ends_at=silence.ends_at.isoformat(),
+            url=silence.url,
+        )
+        return True
+
+    def mark_false_positive(self, mark: FalsePositive) -> bool:
+        """Someone judged these alert rules a false positive here; once per person and rule set."""
+        if any(f.actor == mark.actor and f.rules == mark.rules for f in self.false_positives):
+            return False
+        self.false_positives.append(mark)
+        note = f": {mark.note}" if mark.note else ""
+        self.record(
+            mark.at,
+            "feedback.false_positive",
+            f"{mark.actor} marked {', '.join(mark.rules) or 'the alerts'} as a false positive{note}.",
+            actor=mark.actor,
+            rules=mark.rules,
+        )
+        return True
+
+    def rules(self) -> list[str]:
+        """The alert rules (alertname) behind this incident, for feedback."""
+        return sorted({a.name for a in self.alerts.values()} - {""})
+
     def resolve(self, at: datetime) -> None:
         self.status = IncidentStatus.RESOLVED
         self.resolved_at = at

@@ -22,6 +22,9 @@ THREADED_KINDS = frozenset(
         "escalation.level",
         "notification.failed",
         "anomaly.detected",
+        "silence.created",
+        "feedback.false_positive",
+        "command.refused",
     }
 )
 
@@ -37,6 +40,7 @@ class NotificationState(BaseModel):
     pages: dict[str, str] = Field(default_factory=dict, description="routing-key name -> last action sent")
     jira_key: str | None = None
     jira_closed: bool = False
+    postmortem: str | None = Field(default=None, description="where the postmortem was written, once it was")
     escalation_done: int = 0
     dead_channels: list[str] = Field(default_factory=list, description="channels that failed for good")
     escalated_channels: list[str] = Field(default_factory=list, description="channels added by escalation")

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from medic.access import AccessPolicy
 from medic.catalog import Catalog
 from medic.topology import ServiceContext
 from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_model, locate
@@ -126,7 +127,11 @@ class RoutingPolicy(BaseModel):
     teams: dict[str, Oncall] = Field(default_factory=dict)
     escalations: dict[str, list[EscalationLevel]] = Field(default_factory=dict)
     approvers: dict[str, list[str]] = Field(
-        default_factory=dict, description="risk (low/medium/high) -> Slack user ids who may approve it"
+        default_factory=dict,
+        description="deprecated, use access.approve: risk (low/medium/high) -> Slack user ids",
+    )
+    access: AccessPolicy = Field(
+        default_factory=AccessPolicy, description="who may run which /medic command or press which button"
     )
     rules: list[Rule] = Field(default_factory=list)
 
@@ -184,6 +189,9 @@ class RoutingPolicy(BaseModel):
                                 source, locate(root, loc), field_path(loc), f"unknown service {service!r}"
                             )
                         )
+        for where, message in self.access.problems_at():
+            loc = ("access", *where)
+            out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message))
         for name, levels in self.escalations.items():
             afters = [level.after_minutes for level in levels]
             if afters != sorted(afters):

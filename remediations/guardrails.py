@@ -5,6 +5,7 @@ gathered by an activity and recorded, then judged here, purely, so the same fact
 the same verdict and every block says why.
 """
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -106,12 +107,14 @@ def evaluate(
     return Verdict(outcome="run", reasons=["all guardrails pass"])
 
 
-def may_approve(settings: GuardrailSettings, *, risk: str, actor: str) -> bool:
-    """Whether ``actor`` may approve a ``risk`` step: listed for it or a higher risk, or nobody is listed."""
-    allowed = [
+def may_approve(settings: GuardrailSettings, *, risk: str, actor: str, groups: Iterable[str] = ()) -> bool:
+    """Whether ``actor`` may approve a ``risk`` step: listed for it or a higher risk (as a user id or
+    through one of their Slack user ``groups``), or nobody is listed. Named groups of the access policy
+    are expanded to user ids before they reach here."""
+    allowed = {
         user
         for level, users in settings.approvers.items()
         if _RISK_ORDER.get(level, 0) >= _RISK_ORDER[risk]
         for user in users
-    ]
-    return not settings.approvers or actor in allowed
+    }
+    return not settings.approvers or actor in allowed or not allowed.isdisjoint(groups)

@@ -7,10 +7,12 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.remediate import FactsRequest
+from medic.feedback import FalsePositive
 from remediations.guardrails import GuardrailFacts
 from service.settings import Settings
 from workflows import search_attributes as sa
 from workflows.control import CONTROL_ID, ControlWorkflow, KillSwitch, KillSwitchRequest
+from workflows.feedback import FEEDBACK_ID, FeedbackState, FeedbackWorkflow
 from workflows.remediation import Decision, RemediationWorkflow
 
 __all__ = ["ACTED", "Controls", "TemporalFacts"]
@@ -42,6 +44,29 @@ class Controls:
         handle = self._client.get_workflow_handle(remediation_id)
         result: str = await handle.execute_update(RemediationWorkflow.decide, decision)
         return result
+
+    async def mark_false_positive(self, mark: FalsePositive) -> None:
+        """Keep the mark per alert rule in the feedback workflow (started on first use)."""
+        await self._client.start_workflow(
+            FeedbackWorkflow.run,
+            None,
+            id=FEEDBACK_ID,
+            task_queue=self._settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="false_positive",
+            start_signal_args=[mark],
+            static_summary="Medic feedback: false positives per alert rule",
+        )
+
+    async def feedback(self) -> FeedbackState:
+        try:
+            return await self._client.get_workflow_handle_for(FeedbackWorkflow.run, FEEDBACK_ID).query(
+                FeedbackWorkflow.feedback
+            )
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return FeedbackState()
+            raise
 
     async def kill_switch(self) -> KillSwitch:
         try:

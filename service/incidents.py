@@ -10,8 +10,9 @@ from temporalio.client import Client, WorkflowExecution, WorkflowQueryFailedErro
 from temporalio.service import RPCError, RPCStatusCode
 
 from medic.correlation import RootCauseCandidate
+from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact
-from medic.incident import AlertRecord, AnomalyRecord, IncidentState
+from medic.incident import AlertRecord, AnomalyRecord, IncidentState, RemediationTrack
 from medic.timeline import TimelineEntry
 from service.settings import Settings
 from service.temporal import rpc_timeout
@@ -60,6 +61,11 @@ class IncidentDetail(IncidentSummary):
     alerts: list[AlertRecord]
     anomalies: list[AnomalyRecord]
     actions: list[dict[str, Any]] = Field(default_factory=list)
+    remediations: dict[str, RemediationTrack] = Field(
+        default_factory=dict, description="remediation workflow id -> runbook, alerts and outcome"
+    )
+    silences: list[SilenceRecord] = Field(default_factory=list, description="silences created from Slack")
+    false_positives: list[FalsePositive] = Field(default_factory=list)
     timeline: list[TimelineEntry]
 
 
@@ -94,6 +100,8 @@ class IncidentReader(Protocol):
 
     async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail: ...
 
+    async def state(self, incident_id: str) -> IncidentState: ...
+
 
 def detail_from_view(view: IncidentView) -> IncidentDetail:
     detail = detail_from_state(view.state)
@@ -124,6 +132,9 @@ def detail_from_state(state: IncidentState) -> IncidentDetail:
         merged_into=state.merged_into,
         absorbed=state.absorbed,
         actions=state.actions,
+        remediations=state.remediations,
+        silences=state.silences,
+        false_positives=state.false_positives,
         alerts=sorted(state.alerts.values(), key=lambda a: a.first_seen_at),
         anomalies=list(state.anomalies.values()),
         timeline=state.timeline,
@@ -154,6 +165,13 @@ class TemporalIncidentReader:
         return sorted(items.values(), key=lambda i: i.opened_at or datetime.min, reverse=True)
 
     async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail:
+        return detail_from_view(await self._view(incident_id, alerts=alerts, timeline=timeline))
+
+    async def state(self, incident_id: str) -> IncidentState:
+        """As much of the state as one query may carry (enough for a postmortem of any incident)."""
+        return (await self._view(incident_id, alerts=5000, timeline=10000)).state
+
+    async def _view(self, incident_id: str, *, alerts: int, timeline: int) -> IncidentView:
         handle = self._client.get_workflow_handle(incident_id)
         try:
             view = await handle.query(
@@ -169,7 +187,7 @@ class TemporalIncidentReader:
             raise
         except WorkflowQueryFailedError as err:
             raise IncidentUnreadable(f"{incident_id} could not be read: {err}") from err
-        return detail_from_view(view)
+        return view
 
     @staticmethod
     async def _summary(execution: WorkflowExecution) -> IncidentSummary:

@@ -13,10 +13,15 @@ from temporalio.client import Client
 
 from medic.catalog import Catalog
 from service.api import create_app
-from service.config_files import load_catalog_file
+from service.chat.authz import Authorizer
+from service.chat.endpoint import SlackEndpoint
+from service.chat.runner import ChatRunner
+from service.chat.verify import SlackVerifier
+from service.config_files import load_catalog_file, load_routing_file
 from service.control import Controls
 from service.incidents import TemporalIncidentReader
 from service.ingest import CoalescingSink, TemporalIncidentSink
+from service.postmortems import Postmortems
 from service.settings import Settings
 from service.worker import build_worker
 
@@ -35,13 +40,58 @@ def build_api(settings: Settings, client: Client, catalog: Catalog | None = None
     sink = CoalescingSink(
         TemporalIncidentSink(client, settings), window=settings.ingest_batch_window_ms / 1000
     )
+    catalog = catalog if catalog is not None else load_catalog_file(settings.catalog)
+    reader = TemporalIncidentReader(client, settings)
+    controls = Controls(client, settings)
     return create_app(
         settings,
-        catalog=catalog if catalog is not None else load_catalog_file(settings.catalog),
+        catalog=catalog,
         sink=sink,
-        reader=TemporalIncidentReader(client, settings),
+        reader=reader,
         ready=ready,
-        controls=Controls(client, settings),
+        controls=controls,
+        slack_endpoint=build_slack_endpoint(settings, client, catalog, reader=reader, controls=controls),
+    )
+
+
+def build_slack_endpoint(
+    settings: Settings,
+    client: Client,
+    catalog: Catalog,
+    *,
+    reader: TemporalIncidentReader,
+    controls: Controls,
+) -> SlackEndpoint | None:
+    """Slack commands and buttons, when a signing secret is configured."""
+    if settings.slack_signing_secret is None:
+        return None
+    policy = load_routing_file(settings.routing_file, catalog)
+    members = None
+    if settings.slack_bot_token is not None:
+        from activities.adapters.slack import SlackChat  # noqa: PLC0415
+
+        members = SlackChat(
+            settings.slack_bot_token.get_secret_value(), base_url=settings.slack_base_url
+        ).usergroup_members
+    silences = None
+    if settings.alertmanager_url:
+        from activities.adapters.alertmanager import AlertmanagerSilences  # noqa: PLC0415
+
+        silences = AlertmanagerSilences(settings.alertmanager_url)
+    runner = ChatRunner(
+        client=client,
+        settings=settings,
+        reader=reader,
+        controls=controls,
+        authorizer=Authorizer(policy.access, members=members),
+        silences=silences,
+        postmortem=Postmortems(settings, reader).for_slack,
+    )
+    return SlackEndpoint(
+        verifier=SlackVerifier(settings.slack_signing_secret.get_secret_value()),
+        runner=runner,
+        inline_seconds=settings.slack_inline_seconds,
+        response_url_prefixes=settings.slack_response_url_prefixes,
     )
 
 

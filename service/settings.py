@@ -40,6 +40,19 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_base_url: str = "https://slack.com/api/"
+    slack_response_url_prefixes: list[str] = Field(
+        default_factory=lambda: ["https://hooks.slack.com/"],
+        description="where Slack's response_url may point (JSON list); anything else is refused",
+    )
+    slack_inline_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=2.5,
+        description="how long a command may take to answer inline before it follows up via response_url",
+    )
+    public_url: str | None = Field(
+        default=None, description="how people reach this API, for links in Slack (default http://host:port)"
+    )
     pagerduty_routing_key: SecretStr | None = None
     pagerduty_routing_keys: dict[str, SecretStr] = Field(
         default_factory=dict, description='routing-key names to keys, JSON: {"checkout": "R0..."}'
@@ -53,6 +66,9 @@ class Settings(BaseSettings):
     alertmanager_url: str | None = None
     kubeconfig: Path | None = None
     postmortem_dir: Path | None = None
+    postmortem_template: Path | None = Field(
+        default=None, description="a Markdown template overriding the postmortem layout ($placeholders)"
+    )
 
     # Beyond the contract: tuning with safe defaults.
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="webhook body size limit")
@@ -88,6 +104,10 @@ class Settings(BaseSettings):
     @property
     def temporal_ui_url(self) -> str:
         return self.temporal_ui_base or self.ui_url
+
+    @property
+    def api_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def token_file(self) -> Path:

@@ -11,6 +11,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.adapters.console import ConsoleNotifier
 from activities.notify import NotifyActivities
+from activities.postmortem import PostmortemActivities
 from activities.remediate import RemediationActivities
 from medic.ports import ChatOps, Pager, Tracker
 from medic.routing import RoutingPolicy
@@ -19,8 +20,11 @@ from remediations.actions import default_registry
 from remediations.guardrails import GuardrailSettings
 from remediations.ports import Cluster, Metrics
 from service.control import TemporalFacts
+from service.incidents import TemporalIncidentReader
+from service.postmortems import postmortem_activities
 from service.settings import Settings
 from workflows.control import ControlWorkflow
+from workflows.feedback import FeedbackWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.remediation import RemediationWorkflow
 
@@ -34,7 +38,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS = [IncidentWorkflow, RemediationWorkflow, ControlWorkflow]
+WORKFLOWS = [IncidentWorkflow, RemediationWorkflow, ControlWorkflow, FeedbackWorkflow]
 # The sandbox still refuses non-deterministic calls (time, random, I/O) inside workflows, but imports
 # are shared with the worker instead of being re-run for every new workflow: Medic's modules keep no
 # mutable module state. Halves the worker's CPU per new incident (docs/BENCHMARKS.md).
@@ -136,6 +140,7 @@ def build_worker(
     settings: Settings,
     notify: NotifyActivities | None = None,
     remediate: RemediationActivities | None = None,
+    postmortem: PostmortemActivities | None = None,
 ) -> Worker:
     if notify is None or remediate is None:
         from service.config_files import load_catalog_file, load_routing_file, load_runbooks  # noqa: PLC0415
@@ -145,11 +150,13 @@ def build_worker(
         remediate = remediate or build_remediation_activities(
             client, settings, policy, load_runbooks(settings.runbooks_dir)
         )
+    if postmortem is None:
+        postmortem = postmortem_activities(settings, TemporalIncidentReader(client, settings))
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[*notify.all(), *remediate.all()],
+        activities=[*notify.all(), *remediate.all(), *postmortem.all()],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX),
     )

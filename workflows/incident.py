@@ -19,11 +19,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from medic.correlation import join_decision
+    from medic.feedback import FalsePositive, SilenceRecord
     from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
     from medic.keys import service_incident_id
     from medic.topology import ServiceContext, absorbed_by
     from remediations.plan import RemediationEvent
     from workflows import messages as msg
+    from workflows import people
     from workflows.notifier import Notifier
     from workflows.publish import publish
     from workflows.remediation import REMEDIATION_EVENT
@@ -292,6 +294,30 @@ class IncidentWorkflow:
             )
         if was_quiet and self._state.quiet_since is None:
             self._hello_peers()
+
+    @workflow.signal(name=people.NOTE_SIGNAL)
+    def note(self, note: people.Note) -> None:
+        if self._state.merged_into is not None:
+            self._send(self._state.merged_into, people.NOTE_SIGNAL, note)
+            return
+        self._state.record(workflow.now(), note.kind, note.message, actor=note.actor, **note.data)
+        self._state.revision += 1  # wakes the notifier, which threads refusals under the message
+
+    @workflow.signal(name=people.SILENCE_SIGNAL)
+    def silenced(self, silence: SilenceRecord) -> None:
+        if self._state.merged_into is not None:
+            self._send(self._state.merged_into, people.SILENCE_SIGNAL, silence)
+            return
+        if self._state.add_silence(silence, at=workflow.now()):
+            self._state.revision += 1
+
+    @workflow.signal(name=people.FALSE_POSITIVE_SIGNAL)
+    def false_positive(self, mark: FalsePositive) -> None:
+        if self._state.merged_into is not None:
+            self._send(self._state.merged_into, people.FALSE_POSITIVE_SIGNAL, mark)
+            return
+        if self._state.mark_false_positive(mark):
+            self._state.revision += 1
 
     # ---- signals from other incidents ----------------------------------------------------------
 

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import JiraNote, NotifyActivities, PlanRequest, SlackNote, SlackPost, SlackUpdate
+    from activities.postmortem import PostmortemActivities, PostmortemRequest, PostmortemWritten
     from medic.cards import IncidentCard
     from medic.incident import IncidentState, IncidentStatus
     from medic.notify_state import THREADED_KINDS
@@ -135,7 +136,8 @@ class Notifier:
             return  # quiet hours: nothing has been said yet and it can wait
         await self._slack(plan)
         await self._pages(plan)
-        await self._jira(plan)
+        written = await self._postmortem()
+        await self._jira(plan, written)
         # Resolved or merged: everything has been told (or its failure recorded).
         n.finished = s.status is IncidentStatus.RESOLVED or s.merged_into is not None
 
@@ -167,6 +169,41 @@ class Notifier:
             s.record(workflow.now(), "notification.failed", f"Could not {what}: {reason}.", target=what)
             s.revision += 1
             return FAILED
+
+    # ---- postmortem ------------------------------------------------------------------------------
+
+    async def _postmortem(self) -> PostmortemWritten | None:
+        """Once resolved (not merged: the incident it merged into writes one), write the postmortem
+        and reply with it in the Slack thread; the JIRA issue gets it before it closes."""
+        s = self._state()
+        n = s.notifications
+        if s.status is not IncidentStatus.RESOLVED or s.merged_into or n.postmortem:
+            return None
+        written = await self._call(
+            PostmortemActivities.write, PostmortemRequest(incident_id=s.id), "write the postmortem"
+        )
+        if written is FAILED:
+            n.postmortem = "failed"
+            return None
+        assert isinstance(written, PostmortemWritten)
+        n.postmortem = written.path
+        s.record(
+            workflow.now(),
+            "postmortem.written",
+            f"Postmortem written: {written.url}",
+            path=written.path,
+            url=written.url,
+        )
+        home = next(iter(n.slack.values()), None)
+        if home is not None:
+            await self._call(
+                NotifyActivities.slack_thread,
+                SlackNote(
+                    ref=home, text=f":memo: Postmortem draft: <{written.url}|open it>. {written.summary}"
+                ),
+                "post the postmortem to Slack",
+            )
+        return written
 
     # ---- Slack -----------------------------------------------------------------------------------
 
@@ -319,7 +356,7 @@ class Notifier:
 
     # ---- JIRA ----------------------------------------------------------------------------------
 
-    async def _jira(self, plan: NotificationPlan) -> None:
+    async def _jira(self, plan: NotificationPlan, written: "PostmortemWritten | None" = None) -> None:
         s = self._state()
         n = s.notifications
         if (
@@ -356,6 +393,12 @@ class Notifier:
                     JiraNote(key=n.jira_key, text=entry.message),
                     f"comment on {n.jira_key}",
                 )
+        if written is not None:
+            await self._call(
+                NotifyActivities.jira_comment,
+                JiraNote(key=n.jira_key, text=written.markdown[:30000]),
+                f"attach the postmortem to {n.jira_key}",
+            )
         if (s.status is IncidentStatus.RESOLVED or s.merged_into) and not n.jira_closed:
             done = f"Merged into {s.merged_into}." if s.merged_into else "Resolved."
             # Marked closed either way: a failure is on the timeline, and retrying forever helps nobody.

@@ -32,7 +32,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.messages import Ping
 
-__all__ = ["REMEDIATION_EVENT", "Decision", "RemediationInput", "RemediationOutcome", "RemediationWorkflow"]
+__all__ = [
+    "REMEDIATION_EVENT",
+    "AwaitingApproval",
+    "Decision",
+    "RemediationInput",
+    "RemediationOutcome",
+    "RemediationWorkflow",
+]
 
 REMEDIATION_EVENT = "remediation_event"
 _RETRY = RetryPolicy(
@@ -56,12 +63,26 @@ class Decision(BaseModel):
     approve: bool
     actor: str = Field(min_length=1, max_length=200)
     reason: str = Field(default="", max_length=500)
+    groups: list[str] = Field(
+        default_factory=list, max_length=200, description="the actor's Slack user groups, resolved by the API"
+    )
+
+
+class AwaitingApproval(BaseModel):
+    step: int
+    risk: str
+    action: str
+    description: str = ""
 
 
 class RemediationOutcome(BaseModel):
     remediation_id: str
     outcome: str
     actions: list[ActionRecord] = Field(default_factory=list)
+    runbook: str = ""
+    target: str = ""
+    incident_id: str = ""
+    awaiting: AwaitingApproval | None = None
 
 
 @workflow.defn(name="RemediationWorkflow")
@@ -71,7 +92,7 @@ class RemediationWorkflow:
         self._inp = inp
         self._id = inp.plan.workflow_id
         self._alerts_firing = True
-        self._awaiting: tuple[int, str] | None = None  # (step, risk) while asking for approval
+        self._awaiting: AwaitingApproval | None = None  # while asking for approval
         self._decision: Decision | None = None
         self._actions: list[ActionRecord] = []
         self._outcome = "planned"
@@ -100,7 +121,7 @@ class RemediationWorkflow:
             # Cancelled mid-way (an operator, or the incident closing): undo what was done, shielded.
             await asyncio.shield(self._compensate(done, "the remediation was cancelled"))
             raise
-        return RemediationOutcome(remediation_id=self._id, outcome=self._outcome, actions=self._actions)
+        return self.status()
 
     async def _steps(self, done: list[tuple[Step, dict[str, Any]]]) -> None:
         plan = self._inp.plan
@@ -226,7 +247,10 @@ class RemediationWorkflow:
             f"{description}. Approve or deny {self._id} step {index}.",
             step=index,
         )
-        self._awaiting, self._decision = (index, step.risk), None
+        self._awaiting = AwaitingApproval(
+            step=index, risk=step.risk, action=step.action, description=description
+        )
+        self._decision = None
         timeout = self._inp.guardrails.approval_timeout_seconds
         try:
             await workflow.wait_condition(
@@ -268,8 +292,8 @@ class RemediationWorkflow:
     def _check_decision(self, decision: Decision) -> None:
         if self._awaiting is None:
             raise ValueError(f"{self._id} is not waiting for an approval")
-        _, risk = self._awaiting
-        if not may_approve(self._inp.guardrails, risk=risk, actor=decision.actor):
+        risk = self._awaiting.risk
+        if not may_approve(self._inp.guardrails, risk=risk, actor=decision.actor, groups=decision.groups):
             raise ValueError(f"{decision.actor} may not approve {risk}-risk actions")
 
     @workflow.signal(name="alerts_resolved")
@@ -278,7 +302,16 @@ class RemediationWorkflow:
 
     @workflow.query(name="status")
     def status(self) -> RemediationOutcome:
-        return RemediationOutcome(remediation_id=self._id, outcome=self._outcome, actions=self._actions)
+        plan = self._inp.plan
+        return RemediationOutcome(
+            remediation_id=self._id,
+            outcome=self._outcome,
+            actions=self._actions,
+            runbook=plan.runbook.name,
+            target=str(plan.target),
+            incident_id=plan.incident_id,
+            awaiting=self._awaiting,
+        )
 
     # ---- acting and verifying -------------------------------------------------------------------
 

@@ -58,6 +58,15 @@ class SlackChat:
             raise _translate(err) from err
         return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
+    def usergroup_members(self, group_id: str) -> list[str]:
+        """The user ids in a Slack user group (``usergroups.users.list``), for authorization."""
+        try:
+            response = self._client.usergroups_users_list(usergroup=group_id)
+        except Exception as err:
+            raise _translate(err) from err
+        users = response.get("users") or []
+        return [str(u) for u in users]
+
 
 def _translate(err: Exception) -> Exception:
     if isinstance(err, SlackApiError):

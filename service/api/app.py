@@ -12,11 +12,13 @@ from pydantic import BaseModel, RootModel
 from medic.alerts import AlertmanagerWebhook
 from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
-from service.api import control, incidents, webhooks
+from service.api import control, incidents, slack, webhooks
 from service.api.deps import ControlsPort, Deps, get_deps
+from service.chat.endpoint import SlackEndpoint
 from service.incidents import IncidentReader
 from service.ingest import IncidentSink
 from service.metrics import ApiMetrics
+from service.postmortems import Postmortems
 from service.settings import Settings
 
 __all__ = ["create_app"]
@@ -54,6 +56,7 @@ def create_app(
     ready: Callable[[], Awaitable[bool]],
     registry: CollectorRegistry | None = None,
     controls: ControlsPort | None = None,
+    slack_endpoint: SlackEndpoint | None = None,
 ) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     app = FastAPI(
@@ -68,11 +71,14 @@ def create_app(
         reader=reader,
         metrics=ApiMetrics(registry),
         ready=ready,
+        postmortems=Postmortems(settings, reader),
         controls=controls,
+        slack=slack_endpoint,
     )
     app.include_router(webhooks.router)
     app.include_router(incidents.router)
     app.include_router(control.router)
+    app.include_router(slack.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:

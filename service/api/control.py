@@ -10,6 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from service.api.auth import require_token
 from service.api.deps import Deps, get_deps
 from workflows.control import KillSwitch, KillSwitchRequest
+from workflows.feedback import FeedbackState
 from workflows.remediation import Decision
 
 __all__ = ["router"]
@@ -37,6 +38,19 @@ async def put_kill_switch(
         raise HTTPException(503, "controls are not available in this process")
     try:
         return await deps.controls.set_kill_switch(body)
+    except RPCError as err:
+        raise HTTPException(503, f"Temporal is not reachable: {err}") from err
+
+
+@router.get(
+    "/feedback", response_model=FeedbackState, summary="False-positive marks per alert rule, from Slack"
+)
+async def get_feedback(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> FeedbackState:
+    require_token(request, deps.settings.webhook_token)
+    if deps.controls is None:
+        raise HTTPException(503, "controls are not available in this process")
+    try:
+        return await deps.controls.feedback()
     except RPCError as err:
         raise HTTPException(503, f"Temporal is not reachable: {err}") from err
 

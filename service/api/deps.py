@@ -7,11 +7,14 @@ from typing import Protocol
 from fastapi import Request
 
 from medic.catalog import Catalog
+from service.chat.endpoint import SlackEndpoint
 from service.incidents import IncidentReader
 from service.ingest import IncidentSink
 from service.metrics import ApiMetrics
+from service.postmortems import Postmortems
 from service.settings import Settings
 from workflows.control import KillSwitch, KillSwitchRequest
+from workflows.feedback import FeedbackState
 from workflows.remediation import Decision
 
 __all__ = ["ControlsPort", "Deps", "get_deps"]
@@ -25,7 +28,9 @@ class Deps:
     reader: IncidentReader
     metrics: ApiMetrics
     ready: Callable[[], Awaitable[bool]]
+    postmortems: Postmortems
     controls: "ControlsPort | None" = None
+    slack: "SlackEndpoint | None" = None
 
 
 class ControlsPort(Protocol):
@@ -34,6 +39,8 @@ class ControlsPort(Protocol):
     async def set_kill_switch(self, request: KillSwitchRequest) -> KillSwitch: ...
 
     async def decide(self, remediation_id: str, decision: Decision) -> str: ...
+
+    async def feedback(self) -> FeedbackState: ...
 
 
 def get_deps(request: Request) -> Deps:

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
@@ -60,10 +60,7 @@ async def get_incident(
         int, Query(ge=0, le=10000, description="the latest timeline entries, at most")
     ] = 1000,
 ) -> IncidentDetail:
-    if not INCIDENT_ID_PATTERN.match(incident_id):
-        raise HTTPException(
-            404, f"no incident {incident_id!r}: incident ids look like incident-<name>-<hash>"
-        )
+    _check_id(incident_id)
     try:
         return await deps.reader.get(incident_id, alerts=alerts, timeline=timeline)
     except IncidentNotFound as err:
@@ -72,3 +69,51 @@ async def get_incident(
         raise HTTPException(503, str(err), headers={"Retry-After": "5"}) from err
     except RPCError as err:
         raise _temporal_down(err) from err
+
+
+def _check_id(incident_id: str) -> None:
+    if not INCIDENT_ID_PATTERN.match(incident_id):
+        raise HTTPException(
+            404, f"no incident {incident_id!r}: incident ids look like incident-<name>-<hash>"
+        )
+
+
+async def _postmortem(deps: Deps, incident_id: str) -> tuple[str, str]:
+    _check_id(incident_id)
+    try:
+        _, markdown, svg = await deps.postmortems.render(incident_id)
+    except IncidentNotFound as err:
+        raise HTTPException(404, f"no incident {incident_id!r}") from err
+    except IncidentUnreadable as err:
+        raise HTTPException(503, str(err), headers={"Retry-After": "5"}) from err
+    except RPCError as err:
+        raise _temporal_down(err) from err
+    return markdown, svg
+
+
+@router.get(
+    "/incidents/{incident_id}/postmortem",
+    response_class=Response,
+    responses={200: {"content": {"text/markdown": {}}}, 404: {"description": "no such incident"}},
+    summary="The postmortem (Markdown): a draft while open, final once resolved",
+)
+async def get_postmortem(
+    deps: Annotated[Deps, Depends(get_deps)],
+    incident_id: Annotated[str, Path(description="an incident id")],
+) -> Response:
+    markdown, _ = await _postmortem(deps, incident_id)
+    return Response(markdown, media_type="text/markdown; charset=utf-8")
+
+
+@router.get(
+    "/incidents/{incident_id}/timeline.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, 404: {"description": "no such incident"}},
+    summary="The incident's timeline chart, as the postmortem shows it",
+)
+async def get_timeline_chart(
+    deps: Annotated[Deps, Depends(get_deps)],
+    incident_id: Annotated[str, Path(description="an incident id")],
+) -> Response:
+    _, svg = await _postmortem(deps, incident_id)
+    return Response(svg, media_type="image/svg+xml")

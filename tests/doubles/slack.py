@@ -14,7 +14,8 @@ or with an empty body):
   records the previous version in ``SlackMessage.edits``; omitted ``blocks``/``attachments``/``text``
   are kept, as Slack documents for blocks and attachments.
 * ``chat.postEphemeral`` -> ``{"ok", "message_ts"}``; ``conversations.info`` (channel id);
-  ``auth.test``.
+  ``auth.test``; ``usergroups.users.list`` (``usergroup`` -> ``{"ok", "users"}``, unknown:
+  ``no_such_subteam``; groups set with ``usergroups=`` or ``double.usergroups``).
 * Errors as Slack gives them, HTTP 200 with ``{"ok": false, "error": ...}``: ``not_authed`` (no
   token), ``invalid_auth`` (a token not configured; ``Authorization: Bearer`` or a form ``token``),
   ``channel_not_found``, ``is_archived``, ``no_text``, ``msg_too_long`` (> 40,000 characters),
@@ -163,7 +164,14 @@ class SlackDouble(HttpDouble):
     anywhere in the inspection API. ``archive(channel)`` makes posting answer ``is_archived``.
     """
 
-    METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral", "conversations.info", "auth.test")
+    METHODS = (
+        "chat.postMessage",
+        "chat.update",
+        "chat.postEphemeral",
+        "conversations.info",
+        "auth.test",
+        "usergroups.users.list",
+    )
 
     def __init__(
         self,
@@ -177,6 +185,7 @@ class SlackDouble(HttpDouble):
         app_id: str = "A0MEDICAPP",
         first_ts: str = "1700000000.000100",
         response_url_uses: int = 5,
+        usergroups: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         super().__init__(title="Slack Web API double")
         self.tokens = frozenset(tokens)
@@ -191,12 +200,14 @@ class SlackDouble(HttpDouble):
         self._messages: dict[str, list[SlackMessage]] = {cid: [] for cid in self._channels}
         self._ephemerals: list[SlackEphemeral] = []
         self._responses: dict[str, list[Any]] = {}
+        self.usergroups: dict[str, list[str]] = {g: list(u) for g, u in (usergroups or {}).items()}
         handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
             "conversations.info": self._conversations_info,
             "auth.test": self._auth_test,
+            "usergroups.users.list": self._usergroup_users,
         }
         for method, handler in handlers.items():
             self.app.add_api_route(
@@ -424,6 +435,14 @@ class SlackDouble(HttpDouble):
                 "previous_names": [],
             }
         }
+
+    def _usergroup_users(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = str(args.get("usergroup") or "")
+        if not group:
+            raise _SlackError("invalid_arguments")
+        if group not in self.usergroups:
+            raise _SlackError("no_such_subteam")
+        return {"users": list(self.usergroups[group])}
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

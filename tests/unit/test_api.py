@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from medic.catalog import Catalog
-from medic.incident import AlertBatch, AnomalyBatch
+from medic.incident import AlertBatch, AnomalyBatch, IncidentState
 from medic.topology import ServiceContext
 from service.api import create_app
 from service.incidents import IncidentDetail, IncidentFilter, IncidentNotFound, IncidentSummary
@@ -48,6 +48,9 @@ class FakeReader:
         return []
 
     async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail:
+        raise IncidentNotFound(incident_id)
+
+    async def state(self, incident_id: str) -> IncidentState:
         raise IncidentNotFound(incident_id)
 
 

@@ -1,0 +1,81 @@
+"""Alertmanager silences over its v2 API (httpx): create one, read its state, expire it.
+
+``POST /api/v2/silences`` answers ``{"silenceID": ...}``; ``GET /api/v2/silence/{id}`` answers the
+silence with ``status.state`` (``active``, ``pending`` or ``expired``). Alertmanager rejects bad
+matchers with 400 and a text body, which becomes a :class:`PermanentError` carrying that text."""
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from medic.feedback import Matcher
+from medic.ports import PermanentError, TransientError
+
+__all__ = ["AlertmanagerSilences", "SilenceState"]
+
+
+class SilenceState:
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.id = str(body.get("id", ""))
+        self.state = str((body.get("status") or {}).get("state", "unknown"))
+        self.ends_at = str(body.get("endsAt", ""))
+        self.created_by = str(body.get("createdBy", ""))
+
+
+class AlertmanagerSilences:
+    def __init__(self, base_url: str, *, timeout: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, trust_env=False)
+
+    def link(self, silence_id: str) -> str:
+        """The silence in Alertmanager's own UI."""
+        return f"{self.base_url}/#/silences/{silence_id}"
+
+    async def create(
+        self,
+        matchers: list[Matcher],
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+    ) -> str:
+        body = {
+            "matchers": [
+                {"name": m.name, "value": m.value, "isRegex": m.is_regex, "isEqual": m.is_equal}
+                for m in matchers
+            ],
+            "startsAt": starts_at.isoformat(),
+            "endsAt": ends_at.isoformat(),
+            "createdBy": created_by,
+            "comment": comment or "created from Slack with /medic silence",
+        }
+        response = await self._call("POST", "/api/v2/silences", json=body)
+        silence_id = response.json().get("silenceID")
+        if not silence_id:
+            raise PermanentError(f"Alertmanager answered without a silence id: {response.text[:200]}")
+        return str(silence_id)
+
+    async def get(self, silence_id: str) -> SilenceState:
+        response = await self._call("GET", f"/api/v2/silence/{silence_id}")
+        return SilenceState(response.json())
+
+    async def expire(self, silence_id: str) -> None:
+        await self._call("DELETE", f"/api/v2/silence/{silence_id}")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as err:
+            raise TransientError(f"Alertmanager unreachable: {err}") from err
+        if response.status_code == 404:
+            raise PermanentError(f"Alertmanager has no such silence ({path})")
+        if 400 <= response.status_code < 500:
+            raise PermanentError(f"Alertmanager refused: {response.text.strip()[:300]}")
+        if response.status_code >= 500:
+            raise TransientError(f"Alertmanager answered {response.status_code}")
+        return response

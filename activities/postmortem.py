@@ -1,0 +1,121 @@
+"""Writing the postmortem when an incident resolves: Markdown and a timeline chart, from the
+incident's own state, into MEDIC_POSTMORTEM_DIR (``<dir>/<incident id>/postmortem.md`` and
+``timeline.svg``). The workflow then posts it to the Slack thread and the JIRA issue.
+
+The state is read through an injected source (a query to the incident's workflow) rather than
+passed in: a large incident's state would not fit in an activity's input."""
+
+import logging
+import os
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+from temporalio import activity
+
+from medic.chart import render_timeline_svg
+from medic.incident import IncidentState
+from medic.postmortem import incident_metrics, render_postmortem
+
+__all__ = ["PostmortemActivities", "PostmortemRequest", "PostmortemWriter", "PostmortemWritten"]
+
+log = logging.getLogger(__name__)
+CHART_NAME = "timeline.svg"
+StateSource = Callable[[str], Awaitable[IncidentState]]
+
+
+class PostmortemRequest(BaseModel):
+    incident_id: str
+
+
+class PostmortemWritten(BaseModel):
+    path: str
+    url: str
+    summary: str
+    markdown: str
+
+
+class PostmortemWriter:
+    """Renders and stores postmortems; shared by the activity and the API's draft route."""
+
+    def __init__(self, folder: Path, *, template: str | None = None, base_url: str = "") -> None:
+        self.folder, self.template, self.base_url = folder, template, base_url.rstrip("/")
+
+    def url(self, incident_id: str) -> str:
+        return f"{self.base_url}/incidents/{incident_id}/postmortem"
+
+    def render(self, state: IncidentState, *, now: datetime) -> tuple[str, str]:
+        links = {"Medic API": self.url(state.id)} if self.base_url else None
+        markdown = render_postmortem(state, now=now, template=self.template, chart=CHART_NAME, links=links)
+        return markdown, render_timeline_svg(state, now=now)
+
+    def write(self, state: IncidentState, *, now: datetime) -> Path:
+        markdown, svg = self.render(state, now=now)
+        folder = self.folder / _safe(state.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(folder / CHART_NAME, svg)
+        path = folder / "postmortem.md"
+        _atomic_write(path, markdown)
+        return path
+
+    @staticmethod
+    def summary(state: IncidentState, *, now: datetime) -> str:
+        m = incident_metrics(state, now=now)
+        mttr = _minutes(m.time_to_resolve)
+        mtta = _minutes(m.time_to_acknowledge)
+        return (
+            f"{state.priority} · {state.title}: resolved after {mttr}"
+            + (
+                f", acknowledged after {mtta}"
+                if m.time_to_acknowledge is not None
+                else ", never acknowledged"
+            )
+            + f"; {state.alert_count} alerts on {', '.join(state.services) or 'unknown services'}."
+        )
+
+
+class PostmortemActivities:
+    def __init__(self, writer: PostmortemWriter, source: StateSource) -> None:
+        self._writer, self._source = writer, source
+
+    @activity.defn(name="postmortem_write")
+    async def write(self, request: PostmortemRequest) -> PostmortemWritten:
+        state = await self._source(request.incident_id)
+        now = state.resolved_at or datetime.now(UTC)
+        path = self._writer.write(state, now=now)
+        markdown = path.read_text(encoding="utf-8")
+        return PostmortemWritten(
+            path=str(path),
+            url=self._writer.url(state.id),
+            summary=self._writer.summary(state, now=now),
+            markdown=markdown,
+        )
+
+    def all(self) -> list[Callable[..., object]]:
+        return [self.write]
+
+
+def _minutes(value: object) -> str:
+    seconds = getattr(value, "total_seconds", None)
+    if seconds is None:
+        return "?"
+    total = int(seconds())
+    hours, rest = divmod(total, 3600)
+    return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"
+
+
+def _safe(incident_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in incident_id)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,505 @@
+"""The postmortem of an incident as Markdown, rendered from its state alone.
+
+Pure: no I/O, no clock (``now`` is passed in), nothing that is not in the state. Each section is
+rendered by code; a team may rearrange them with a :class:`string.Template` using ``$placeholders``
+(see :data:`DEFAULT_TEMPLATE`). The timeline chart is :func:`medic.chart.render_timeline_svg`.
+"""
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from string import Template
+from typing import Literal
+
+from pydantic import BaseModel
+
+from medic.incident import AlertRecord, IncidentState, IncidentStatus
+from medic.timeline import TimelineEntry
+
+__all__ = ["DEFAULT_TEMPLATE", "IncidentMetrics", "incident_metrics", "render_postmortem"]
+
+MEDIC = "medic"
+KEEP = 40  # timeline rows kept at each end of a long timeline
+SIGNALS = 50  # alerts and anomalies listed under Detection
+LANES = ("Alerts", "Correlation/scoring", "Notifications", "People", "Remediation")
+_REMEDIATION = ("remediation.", "approval.", "guardrail.", "action.", "verification.", "rollback.")
+_PEOPLE = ("command.", "silence.", "feedback.")
+_OUTCOMES = {
+    "verified": "worked: verification passed",
+    "rolled-back": "did not work: rolled back",
+    "failed": "did not work",
+    "blocked": "blocked by a guardrail",
+    "dry-run": "dry run only: nothing was changed",
+    "denied": "denied by a person",
+    "timed-out": "not run: approval timed out",
+    "executed": "acted, not verified yet",
+    "started": "still in progress",
+}
+_ACTION_FIELDS = ("action", "target", "status", "risk", "description")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# The document's arrangement; a team's own template uses the same $placeholders, in any order.
+DEFAULT_TEMPLATE = (
+    "# $title\n\n$status_line\n\n## Summary\n\n$summary\n\n## Impact\n\n$impact\n\n"
+    "## Detection\n\n$detection\n\n## Timeline\n\n$chart\n\n$timeline\n\n"
+    "## Root-cause candidates\n\n$root_causes\n\n## What Medic did\n\n$medic_actions\n\n"
+    "## What people did\n\n$human_actions\n\n## Time to acknowledge, mitigate and resolve\n\n$metrics\n\n"
+    "## False-positive feedback\n\n$false_positives\n\n## Follow-up items\n\n$follow_ups\n\n"
+    "## Links\n\n$links\n"
+)
+
+
+class IncidentMetrics(BaseModel):
+    first_signal_at: datetime
+    detected_at: datetime
+    acknowledged_at: datetime | None
+    mitigated_at: datetime | None
+    mitigation: Literal["verification", "quiet"] | None = None
+    resolved_at: datetime | None
+    time_to_detect: timedelta
+    time_to_acknowledge: timedelta | None
+    time_to_mitigate: timedelta | None
+    time_to_resolve: timedelta | None
+    impact_minutes: float
+    estimated_revenue: float
+    estimated_users: float
+
+
+# ---- shared helpers (also used by medic.chart) ----------------------------------------------------
+
+
+def utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def fmt_time(value: datetime) -> str:
+    return f"{utc(value):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def fmt_duration(value: timedelta | None) -> str:
+    if value is None:
+        return "—"
+    seconds = round(value.total_seconds())
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours:02d}h {minutes:02d}m {secs:02d}s"
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{sign}{minutes}m {secs:02d}s" if minutes else f"{sign}{secs}s"
+
+
+def ordered_timeline(state: IncidentState) -> list[TimelineEntry]:
+    """The timeline by time; entries at the same instant keep the order they were recorded in."""
+    return sorted(state.timeline, key=lambda e: utc(e.at))
+
+
+def machine_actors(state: IncidentState) -> frozenset[str]:
+    """Actors that are not people: Medic and the alert and anomaly sources."""
+    names = {MEDIC, "alertmanager", "grafana"}
+    names.update(a.source for a in state.alerts.values())
+    names.update(r.signal.source for r in state.anomalies.values())
+    names.update(e.actor for e in state.timeline if e.kind.startswith(("alert.", "anomaly.")))
+    return frozenset(names)
+
+
+def lane_of(entry: TimelineEntry, machines: frozenset[str]) -> str:
+    if entry.actor not in machines or entry.kind.startswith(_PEOPLE):
+        return "People"
+    if entry.kind.startswith(("alert.", "anomaly.")):
+        return "Alerts"
+    if entry.kind.startswith(("notification.", "escalation.")):
+        return "Notifications"
+    if entry.kind.startswith(_REMEDIATION):
+        return "Remediation"
+    return "Correlation/scoring"
+
+
+def _first_start(record: AlertRecord) -> datetime:
+    return min(utc(t) for t in [record.starts_at, *record.episode_starts])
+
+
+def _mitigation(state: IncidentState) -> tuple[datetime | None, Literal["verification", "quiet"] | None]:
+    passed = [utc(e.at) for e in state.timeline if e.kind == "verification.passed"]
+    if passed:
+        return min(passed), "verification"
+    if state.quiet_since is not None:
+        return utc(state.quiet_since), "quiet"
+    quiet: datetime | None = None
+    for entry in ordered_timeline(state):
+        if entry.kind == "incident.quiet":
+            quiet = utc(entry.at)
+        elif entry.kind == "incident.reopened":
+            quiet = None
+    return quiet, ("quiet" if quiet else None)
+
+
+def incident_metrics(state: IncidentState, *, now: datetime) -> IncidentMetrics:
+    detected = utc(state.opened_at)
+    signals = [detected, *(_first_start(a) for a in state.alerts.values())]
+    signals += [utc(r.signal.window.start) for r in state.anomalies.values()]
+    first = min(signals)
+    acked = utc(state.acknowledged_at) if state.acknowledged_at else None
+    resolved = utc(state.resolved_at) if state.resolved_at else None
+    mitigated, how = _mitigation(state)
+    end = mitigated or resolved or utc(now)
+    minutes = max(0.0, (end - first).total_seconds() / 60)
+    contexts = [state.contexts[name] for name in sorted(state.contexts)]
+    return IncidentMetrics(
+        first_signal_at=first,
+        detected_at=detected,
+        acknowledged_at=acked,
+        mitigated_at=mitigated,
+        mitigation=how,
+        resolved_at=resolved,
+        time_to_detect=detected - first,
+        time_to_acknowledge=acked - detected if acked else None,
+        time_to_mitigate=mitigated - first if mitigated else None,
+        time_to_resolve=resolved - first if resolved else None,
+        impact_minutes=minutes,
+        estimated_revenue=sum(c.business.revenue_per_minute * minutes for c in contexts),
+        estimated_users=sum(c.business.users_per_minute * minutes for c in contexts),
+    )
+
+
+# ---- Markdown escaping ------------------------------------------------------------------------------
+
+
+def _html(text: str) -> str:
+    return _CONTROL.sub("", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _text(text: str) -> str:
+    """Inline text: HTML-escaped, on one line."""
+    return " ".join(_html(text).split())
+
+
+def _cell(text: str) -> str:
+    """A table cell: HTML-escaped, pipes escaped, line breaks as <br>."""
+    lines = _html(text).replace("\\", "\\\\").replace("|", "\\|").splitlines()
+    return "<br>".join(line.strip() for line in lines if line.strip())
+
+
+def _url(url: str) -> str:
+    return _CONTROL.sub("", url).replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    head = list(header)
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _bullets(items: Iterable[str], empty: str) -> str:
+    lines = [f"- {item}" for item in items]
+    return "\n".join(lines) if lines else empty
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+# ---- sections -------------------------------------------------------------------------------------------
+
+
+def _status_line(state: IncidentState, now: datetime) -> str:
+    if state.status is IncidentStatus.RESOLVED and state.resolved_at is not None:
+        if state.merged_into:
+            by = f"by merging into {_text(state.merged_into)}"
+        else:
+            by = f"by {_text(state.resolved_by)}" if state.resolved_by else "by Medic"
+        return f"**Final**: resolved at {fmt_time(state.resolved_at)} {by}."
+    return f"**Draft: the incident is still open** (status {state.status.value}, as of {fmt_time(now)})."
+
+
+def _summary(state: IncidentState, m: IncidentMetrics, now: datetime) -> str:
+    services = ", ".join(state.services) or "no known service"
+    lines = [
+        f"{state.priority} incident (impact {state.impact:.0f}/100, severity {state.severity}) "
+        f"on {_text(services)}.",
+        f"{_count(state.alert_count, 'alert')} ({state.firing_count} still firing) and "
+        f"{_count(len(state.anomalies), 'anomaly signal')}"
+        + (f"; Alertmanager left {state.truncated_alerts} alerts out." if state.truncated_alerts else "."),
+    ]
+    if state.root_causes:
+        lines.append(f"Most likely root cause: **{_text(state.root_causes[0].service)}**.")
+    runs = [f"{_text(t.runbook)} ({t.outcome})" for t in state.remediations.values()]
+    lines.append(
+        f"Medic ran {_count(len(runs), 'remediation')}: {', '.join(runs)}."
+        if runs
+        else "Medic ran no remediation."
+    )
+    if state.acknowledged_at and state.acknowledged_by:
+        ack = fmt_duration(m.time_to_acknowledge)
+        lines.append(f"Acknowledged by {_text(state.acknowledged_by)} {ack} after detection.")
+    else:
+        lines.append("Nobody acknowledged it.")
+    if m.time_to_resolve is not None:
+        lines.append(f"Resolved {fmt_duration(m.time_to_resolve)} after the first signal.")
+    else:
+        lines.append(f"Open for {fmt_duration(utc(now) - m.first_signal_at)} since the first signal.")
+    if state.absorbed:
+        lines.append(f"Absorbed incidents: {_text(', '.join(sorted(state.absorbed)))}.")
+    return " ".join(lines)
+
+
+def _impact(state: IncidentState, m: IncidentMetrics) -> str:
+    until = {"verification": "verified mitigation", "quiet": "all alerts stopped firing"}.get(
+        m.mitigation or "", "resolution" if m.resolved_at else "now"
+    )
+    lines = []
+    if state.impact_detail is not None:
+        lines.append(f"- Score: **{state.impact:.1f}/100**, priority **{state.priority}**")
+    else:
+        lines.append("- Score: not scored")
+    lines.append(f"- Duration: {fmt_duration(timedelta(minutes=m.impact_minutes))} (first signal to {until})")
+    lines.append(
+        f"- Estimated cost: {m.estimated_revenue:,.0f} revenue at risk and {m.estimated_users:,.0f} users "
+        "affected (business weights per minute times duration, summed over the services: an upper bound)"
+    )
+    rows = []
+    for name in state.services:
+        c = state.contexts.get(name)
+        if c is None or not c.in_catalog:
+            rows.append([name, "—", "—", "not in catalog", "—", "—"])
+            continue
+        b = c.business
+        tier = str(c.tier) if c.tier is not None else "—"
+        revenue, users = f"{b.revenue_per_minute:,g}", f"{b.users_per_minute:,g}"
+        rows.append([name, c.team or "—", tier, b.criticality.value, revenue, users])
+    out = "\n".join(lines)
+    if rows:
+        header = ["Service", "Team", "Tier", "Criticality", "Revenue/min", "Users/min"]
+        out += "\n\n" + _table(header, rows)
+    if state.impact_detail is not None:
+        factors = [[f.name, f"{f.points:.1f}", f.detail] for f in state.impact_detail.factors]
+        out += "\n\n" + _table(["Factor", "Points", "Why"], factors)
+    return out
+
+
+def _detection(state: IncidentState, m: IncidentMetrics) -> str:
+    firsts: list[tuple[datetime, str]] = [(utc(state.opened_at), "the incident opening")]
+    for a in state.alerts.values():
+        where = f" on {_text(a.service)}" if a.service else ""
+        firsts.append((_first_start(a), f"alert **{_text(a.name)}**{where} from {_text(a.source)}"))
+    for r in state.anomalies.values():
+        s = r.signal
+        firsts.append((utc(s.window.start), f"anomaly on {_text(s.service)} from {_text(s.source)}"))
+    when, what = min(firsts)
+    lines = [
+        f"- First signal: {fmt_time(when)}, {what}",
+        f"- Detected (incident opened): {fmt_time(m.detected_at)}, {fmt_duration(m.time_to_detect)} "
+        "after the first signal",
+    ]
+    ack = next((e for e in state.timeline if e.kind == "incident.acknowledged"), None)
+    if state.acknowledged_at and state.acknowledged_by:
+        via = f" via {_text(str(ack.data['source']))}" if ack and "source" in ack.data else ""
+        lines.append(
+            f"- Acknowledged: {fmt_time(state.acknowledged_at)} by {_text(state.acknowledged_by)}{via}, "
+            f"{fmt_duration(m.time_to_acknowledge)} after detection (MTTA)"
+        )
+    else:
+        lines.append("- Acknowledged: not acknowledged")
+    rows = []
+    for a in sorted(state.alerts.values(), key=lambda r: (_first_start(r), r.name, r.fingerprint)):
+        status = a.status.value + (", flapping" if a.flapping else "")
+        first = fmt_time(_first_start(a))
+        episodes = str(len(a.episode_starts))
+        rows.append([a.name, a.service or "—", a.severity, a.source, first, status, episodes])
+    for r in sorted(state.anomalies.values(), key=lambda r: (r.signal.window.start, r.key)):
+        s = r.signal
+        what = f"anomaly: {s.value:g} outside [{s.expected.lower:g}, {s.expected.upper:g}]"
+        rows.append([what, s.service, s.severity, s.source, fmt_time(s.window.start), "anomaly", "—"])
+    out = "\n".join(lines)
+    if len(rows) > SIGNALS:
+        rows = [*rows[:SIGNALS], [f"… {len(rows) - SIGNALS} more signals", "…", "…", "…", "…", "…", "…"]]
+    if rows:
+        header = ["Signal", "Service", "Severity", "Source", "First started", "Status", "Episodes"]
+        out += "\n\n" + _table(header, rows)
+    return out
+
+
+def _timeline(state: IncidentState) -> str:
+    entries = ordered_timeline(state)
+    rows = [[fmt_time(e.at), e.kind, e.actor, e.message] for e in entries]
+    if len(rows) > 2 * KEEP:
+        omitted = ["…", "…", "…", f"… {len(rows) - 2 * KEEP} entries omitted"]
+        rows = [*rows[:KEEP], omitted, *rows[-KEEP:]]
+    return _table(["Time (UTC)", "Kind", "Actor", "Message"], rows) if rows else "No entries."
+
+
+def _root_causes(state: IncidentState) -> str:
+    lines = []
+    for c in state.root_causes[:10]:
+        lines.append(f"{c.rank}. **{_text(c.service)}**")
+        lines += [f"   - {_text(reason)}" for reason in c.reasons]
+    if len(state.root_causes) > 10:
+        lines.append(f"\n… and {len(state.root_causes) - 10} more candidates.")
+    return "\n".join(lines) or "No candidates: no service was identified."
+
+
+def _entry(e: TimelineEntry) -> str:
+    return f"{fmt_time(e.at)} `{e.kind}`: {_text(e.message)}"
+
+
+def _medic_actions(state: IncidentState, machines: frozenset[str]) -> str:
+    entries = ordered_timeline(state)
+    lines = []
+    for rid, track in state.remediations.items():
+        verdict = _OUTCOMES.get(track.outcome, track.outcome)
+        lines.append(f"- Runbook **{_text(track.runbook)}** ({_text(rid)}): {_text(verdict)}")
+        lines += [f"  - {_entry(e)}" for e in entries if e.data.get("remediation") == rid]
+    for e in entries:
+        if lane_of(e, machines) == "Remediation" and e.data.get("remediation") not in state.remediations:
+            lines.append(f"- {_entry(e)}")
+    out = "\n".join(lines) or "Medic took no remediation step."
+    if state.actions:
+        rows = [
+            [_action_time(a.get("at")), *(str(a.get(k, "")) for k in _ACTION_FIELDS)] for a in state.actions
+        ]
+        header = ["Time (UTC)", "Action", "Target", "Status", "Risk", "Description"]
+        out += "\n\nActions on the cluster:\n\n" + _table(header, rows)
+    sent = sum(1 for e in entries if e.kind == "notification.sent")
+    notes = [_entry(e) for e in entries if e.kind in ("escalation.level", "notification.failed")]
+    out += f"\n\nNotifications: {_count(sent, 'notification')} sent."
+    if notes:
+        out += "\n\n" + _bullets(notes, "")
+    return out
+
+
+def _action_time(value: object) -> str:
+    if isinstance(value, datetime):
+        return fmt_time(value)
+    try:
+        return fmt_time(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value or "—")
+
+
+def _human_actions(state: IncidentState, machines: frozenset[str]) -> str:
+    rows = [
+        [fmt_time(e.at), e.actor, e.kind, e.message]
+        for e in ordered_timeline(state)
+        if lane_of(e, machines) == "People"
+    ]
+    out = _table(["Time (UTC)", "Who", "Kind", "Message"], rows) if rows else "Nobody acted on it."
+    silences = []
+    for s in sorted(state.silences, key=lambda s: (s.starts_at, s.id)):
+        matchers = " ".join(", ".join(str(m) for m in s.matchers).replace("`", "'").split())
+        comment = f": {s.comment}" if s.comment else ""
+        silences.append(
+            f"Silence {_text(s.id)} by {_text(s.created_by)}, `{matchers}`, "
+            f"{fmt_time(s.starts_at)} to {fmt_time(s.ends_at)}{_text(comment)}"
+        )
+    if silences:
+        out += "\n\nSilences:\n\n" + _bullets(silences, "")
+    return out
+
+
+def _metrics(m: IncidentMetrics) -> str:
+    def when(value: datetime | None) -> str:
+        return fmt_time(value) if value else "—"
+
+    how = {"verification": " (verification passed)", "quiet": " (alerts stopped firing)"}
+    rows = [
+        ["First signal", when(m.first_signal_at), "—"],
+        ["Detected", when(m.detected_at), f"{fmt_duration(m.time_to_detect)} (time to detect)"],
+        ["Acknowledged", when(m.acknowledged_at), f"{fmt_duration(m.time_to_acknowledge)} (MTTA)"],
+        [
+            "Mitigated" + how.get(m.mitigation or "", ""),
+            when(m.mitigated_at),
+            f"{fmt_duration(m.time_to_mitigate)} (MTTM)",
+        ],
+        ["Resolved", when(m.resolved_at), f"{fmt_duration(m.time_to_resolve)} (MTTR)"],
+    ]
+    note = "MTTA counts from detection; MTTM and MTTR from the first signal."
+    return _table(["Milestone", "Time (UTC)", "Duration"], rows) + "\n\n" + note
+
+
+def _false_positives(state: IncidentState) -> str:
+    items = []
+    for fp in sorted(state.false_positives, key=lambda f: (f.at, f.actor)):
+        note = f": {fp.note}" if fp.note else ""
+        where = f" (in {fp.incident_id})" if fp.incident_id != state.id else ""
+        rules = ", ".join(sorted(fp.rules)) or "all alerts"
+        what = f"{fp.actor} marked {rules} as a false positive{where}{note}"
+        items.append(f"{fmt_time(fp.at)} {_text(what)}")
+    return _bullets(items, "Nobody marked it a false positive.")
+
+
+def _follow_ups(state: IncidentState, m: IncidentMetrics) -> str:
+    entries = ordered_timeline(state)
+    items: list[str] = []
+    root = state.root_causes[0].service if state.root_causes else None
+    items.append(
+        f"Confirm the root cause (Medic's top candidate: {root})" if root else "Confirm the root cause"
+    )
+    for e in entries:
+        track = state.remediations.get(str(e.data.get("remediation", "")))
+        name = track.runbook if track else "the runbook"
+        if e.kind == "verification.failed":
+            items.append(f"Review the runbook {name}: a step failed its verification")
+        elif e.kind == "remediation.failed":
+            items.append(f"Review the runbook {name}: the remediation failed ({e.message})")
+        elif e.kind == "rollback.failed":
+            items.append(f"Check what {name} changed: a rollback failed ({e.message})")
+        elif e.kind == "guardrail.blocked":
+            items.append(f"Review the guardrail that blocked {name}: {e.message}")
+        elif e.kind == "approval.timed_out":
+            items.append(f"Review who approves {name}: the approval timed out")
+        elif e.kind == "notification.failed":
+            items.append(f"Fix notification delivery: {e.message}")
+    for rule in sorted({r for fp in state.false_positives for r in fp.rules}):
+        items.append(f"Review the alert rule {rule}: it was marked a false positive")
+    flapped = {e.data.get("fingerprint") for e in entries if e.kind == "alert.flapping"}
+    for a in sorted(state.alerts.values(), key=lambda r: (r.name, r.fingerprint)):
+        if a.flapping or a.fingerprint in flapped:
+            items.append(f"Tune `for` or hysteresis of the alert rule {a.name}: it flapped")
+    escalations = [utc(e.at) for e in entries if e.kind == "escalation.level"]
+    if escalations and (m.acknowledged_at is None or min(escalations) < m.acknowledged_at):
+        items.append("Review the on-call set-up: the incident escalated before anyone acknowledged it")
+    unique = list(dict.fromkeys(_text(i) for i in items))
+    return "\n".join(f"- [ ] {i}" for i in unique)
+
+
+def _links(state: IncidentState, links: dict[str, str] | None) -> str:
+    items = [f"[{_text(name)}]({_url(url)})" for name, url in sorted((links or {}).items())]
+    sources = {(a.name, a.generator_url) for a in state.alerts.values() if a.generator_url}
+    items += [f"[Alert rule {_text(name)}]({_url(url)})" for name, url in sorted(sources)]
+    silences = sorted((s.id, s.url) for s in state.silences if s.url)
+    items += [f"[Silence {_text(sid)}]({_url(url)})" for sid, url in silences if url]
+    return _bullets(items, "No links.")
+
+
+def render_postmortem(
+    state: IncidentState,
+    *,
+    now: datetime,
+    template: str | None = None,
+    chart: str | None = "timeline.svg",
+    links: dict[str, str] | None = None,
+) -> str:
+    """The postmortem as Markdown: a draft while the incident is open, final once it resolved."""
+    m = incident_metrics(state, now=now)
+    machines = machine_actors(state)
+    sections = {
+        "title": f"Postmortem: {_text(state.title)} ({_text(state.id)})",
+        "status_line": _status_line(state, now),
+        "summary": _summary(state, m, now),
+        "impact": _impact(state, m),
+        "detection": _detection(state, m),
+        "timeline": _timeline(state),
+        "root_causes": _root_causes(state),
+        "medic_actions": _medic_actions(state, machines),
+        "human_actions": _human_actions(state, machines),
+        "metrics": _metrics(m),
+        "false_positives": _false_positives(state),
+        "follow_ups": _follow_ups(state, m),
+        "chart": f"![Timeline]({_url(chart)})" if chart else "",
+        "links": _links(state, links),
+    }
+    text = Template(DEFAULT_TEMPLATE if template is None else template).safe_substitute(sections)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"

@@ -1,0 +1,56 @@
+"""Who may do what, from the access policy, with Slack user groups resolved through Slack.
+
+Group membership is asked of Slack (``usergroups.users.list``) only for the groups the policy
+names, and kept for a minute: a person removed from the on-call group loses the rights within a
+minute, and a command does not wait on Slack every time."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from medic.access import AccessDecision, AccessPolicy, Verb
+
+__all__ = ["Authorizer", "GroupMembers"]
+
+log = logging.getLogger(__name__)
+_TTL_SECONDS = 60.0
+
+GroupMembers = Callable[[str], list[str]]  # Slack user-group id -> user ids (blocking call)
+
+
+class Authorizer:
+    def __init__(
+        self,
+        policy: AccessPolicy,
+        *,
+        members: GroupMembers | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy = policy
+        self._members, self._now = members, now
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+
+    async def groups_of(self, user: str) -> list[str]:
+        """The policy's Slack user groups that ``user`` belongs to."""
+        wanted = sorted(self.policy.slack_groups())
+        if not wanted or self._members is None:
+            return []
+        memberships = await asyncio.gather(*(self._group(g) for g in wanted))
+        return [g for g, users in zip(wanted, memberships, strict=True) if user in users]
+
+    async def check(self, verb: Verb, *, user: str, risk: str | None = None) -> AccessDecision:
+        return self.policy.check(verb, user=user, user_groups=await self.groups_of(user), risk=risk)
+
+    async def _group(self, group: str) -> frozenset[str]:
+        held = self._cache.get(group)
+        if held is not None and self._now() - held[0] < _TTL_SECONDS:
+            return held[1]
+        assert self._members is not None
+        try:
+            users = frozenset(await asyncio.to_thread(self._members, group))
+        except Exception as err:  # Slack down: fall back to what we knew, else no membership
+            log.warning("could not read Slack user group %s: %s", group, err)
+            return held[1] if held is not None else frozenset()
+        self._cache[group] = (self._now(), users)
+        return users

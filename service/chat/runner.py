@@ -1,0 +1,476 @@
+"""Running a parsed `/medic` command or a pressed button against Temporal.
+
+Every verb is checked against the access policy first; a refusal is explained to the person and
+recorded on the incident's timeline, like every command that names an incident. Changes go through
+the incident's and remediation's updates (whose validators have the last word) or signals, so a
+command is durable once it is answered."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from medic.access import Verb
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.adapters.alertmanager import AlertmanagerSilences
+from medic.commands import (
+    HELP_TEXT,
+    Ack,
+    Approve,
+    Command,
+    CommandError,
+    Help,
+    List,
+    Postmortem,
+    Resolve,
+    Show,
+    Silence,
+    format_duration,
+    help_for,
+    parse_command,
+)
+from medic.feedback import FalsePositive, Matcher, SilenceRecord
+from medic.incident import AlertRecord
+from medic.ports import PermanentError, TransientError
+from service.chat.authz import Authorizer
+from service.chat.replies import Reply, render_list, render_show
+from service.control import Controls
+from service.incidents import (
+    IncidentDetail,
+    IncidentFilter,
+    IncidentNotFound,
+    IncidentReader,
+    IncidentUnreadable,
+)
+from service.settings import Settings
+from workflows import people
+from workflows.control import KillSwitchRequest
+from workflows.incident import AckRequest, IncidentWorkflow, ResolveRequest, UpdateResult
+from workflows.remediation import Decision, RemediationOutcome, RemediationWorkflow
+
+__all__ = ["ChatRunner", "SlackUser"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_BUTTON_SILENCE = timedelta(hours=1)
+_MAX_BUTTON_SILENCES = 5
+
+
+class SlackUser(BaseModel):
+    id: str
+    name: str = ""
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.id}>"
+
+
+class _Refused(Exception):
+    """The command cannot go on; the message says why, for the person."""
+
+
+class ChatRunner:
+    def __init__(
+        self,
+        *,
+        client: Client,
+        settings: Settings,
+        reader: IncidentReader,
+        controls: Controls,
+        authorizer: Authorizer,
+        silences: AlertmanagerSilences | None,
+        postmortem: Callable[[str], Awaitable[tuple[str, str]]] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client, self._settings, self._reader = client, settings, reader
+        self._controls, self._authz, self._silences = controls, authorizer, silences
+        self._postmortem, self._now = postmortem, now
+
+    # ---- entry points ------------------------------------------------------------------------------
+
+    async def command(self, text: str, *, user: SlackUser) -> Reply:
+        try:
+            cmd = parse_command(text)
+        except CommandError as err:
+            return Reply(text=f":warning: {err}")
+        return await self.run(cmd, user=user)
+
+    async def run(self, cmd: Command, *, user: SlackUser) -> Reply:
+        try:
+            return await self._dispatch(cmd, user)
+        except _Refused as err:
+            return Reply(text=f":no_entry: {err}")
+        except (RPCError, TransientError) as err:
+            log.warning("command %s failed: %s", cmd.verb, err)
+            return Reply(
+                text=":hourglass: Medic could not reach Temporal or a tool it needs; try again in a moment."
+            )
+        except PermanentError as err:
+            return Reply(text=f":warning: {err}")
+        except IncidentUnreadable as err:
+            return Reply(text=f":hourglass: {err}. Try again in a moment.")
+
+    async def press(self, action_id: str, value: str, *, user: SlackUser) -> Reply:
+        """A button on an incident or approval message."""
+        verb, _, _arg = action_id.removeprefix("medic_").partition(":")
+        text = {
+            "ack": f"ack {value}",
+            "resolve": f"resolve {value} pressed Resolve in Slack",
+            "silence": f"silence-button {value}",
+            "false_positive": f"false-positive {value}",
+            "approve": f"approve-button {value}",
+            "deny": f"deny-button {value}",
+            "kill_switch": f"kill-switch {value}",
+        }.get(verb)
+        if text is None:
+            return Reply(text=f":warning: Medic does not know the button {action_id!r}.")
+        try:
+            if verb in ("ack", "resolve"):
+                return await self.run(parse_command(text), user=user)
+            return await self._button(verb, value, user)
+        except _Refused as err:
+            return Reply(text=f":no_entry: {err}")
+        except CommandError as err:
+            return Reply(text=f":warning: {err}")
+        except (RPCError, TransientError) as err:
+            log.warning("button %s failed: %s", action_id, err)
+            return Reply(
+                text=":hourglass: Medic could not reach Temporal or a tool it needs; try again in a moment."
+            )
+        except PermanentError as err:
+            return Reply(text=f":warning: {err}")
+
+    # ---- verbs -------------------------------------------------------------------------------------
+
+    async def _dispatch(self, cmd: Command, user: SlackUser) -> Reply:
+        if isinstance(cmd, Help):
+            return Reply(text=help_for(cmd.topic) if cmd.topic else HELP_TEXT)
+        if isinstance(cmd, List):
+            return await self._list(cmd)
+        if isinstance(cmd, Silence):
+            return await self._silence_command(cmd, user)
+        if isinstance(cmd, Show):
+            detail = await self._detail(cmd.incident_id)
+            await self._note(cmd.incident_id, "command.show", user, f"{user.id} looked at it in Slack.")
+            return render_show(detail, ui_url=self._ui(cmd.incident_id), now=self._now())
+        if isinstance(cmd, Postmortem):
+            return await self._postmortem_command(cmd.incident_id, user)
+        if isinstance(cmd, Ack):
+            return await self._ack_or_resolve("ack", cmd.incident_id, "", user)
+        if isinstance(cmd, Resolve):
+            return await self._ack_or_resolve("resolve", cmd.incident_id, cmd.reason, user)
+        if isinstance(cmd, Approve):
+            return await self._decide_command(
+                cmd.incident_id, approve=True, action=cmd.action, user=user, reason=""
+            )
+        return await self._decide_command(
+            cmd.incident_id, approve=False, action=cmd.action, user=user, reason=cmd.reason
+        )
+
+    async def _list(self, cmd: List) -> Reply:
+        status, include_resolved = cmd.status, cmd.include_resolved
+        flt = IncidentFilter(status=status, service=cmd.service, priority=cmd.priority, limit=50)
+        items = await self._reader.list(flt)
+        if not status and not include_resolved:
+            items = [i for i in items if i.status != "resolved"]
+        items.sort(key=lambda i: (i.priority, -(i.opened_at or self._now()).timestamp()))
+        heading = "Incidents" if include_resolved or status else "Open incidents"
+        return render_list(items[:15], heading=heading, now=self._now())
+
+    async def _ack_or_resolve(self, verb: str, incident_id: str, reason: str, user: SlackUser) -> Reply:
+        await self._authorize(Verb.ACK if verb == "ack" else Verb.RESOLVE, user, incident_id)
+        handle = self._client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+        if verb == "ack":
+            result: UpdateResult = await self._update(
+                handle,
+                incident_id,
+                lambda: handle.execute_update(
+                    IncidentWorkflow.acknowledge, AckRequest(actor=user.id, source="slack")
+                ),
+            )
+            return Reply(
+                text=f":eyes: {user.mention} acknowledged `{incident_id}`: escalation stopped.", public=True
+            )
+        result = await self._update(
+            handle,
+            incident_id,
+            lambda: handle.execute_update(
+                IncidentWorkflow.resolve, ResolveRequest(actor=user.id, source="slack", reason=reason or "")
+            ),
+        )
+        return Reply(text=f":white_check_mark: {user.mention} resolved `{result.incident_id}`.", public=True)
+
+    async def _decide_command(
+        self, incident_id: str, *, approve: bool, action: str | None, user: SlackUser, reason: str
+    ) -> Reply:
+        detail = await self._detail(incident_id)
+        waiting: list[RemediationOutcome] = []
+        for rid, track in detail.remediations.items():
+            if track.outcome in ("started",):
+                status = await self._remediation(rid)
+                if status is not None and status.awaiting is not None:
+                    waiting.append(status)
+        if action:
+            chosen = [
+                w
+                for w in waiting
+                if action in (w.remediation_id, w.runbook, w.awaiting.action if w.awaiting else "")
+            ]
+        else:
+            chosen = waiting
+        if not waiting:
+            raise _Refused(f"Nothing in `{incident_id}` is waiting for an approval.")
+        if not chosen:
+            names = ", ".join(f"`{w.awaiting.action if w.awaiting else '?'}` ({w.runbook})" for w in waiting)
+            raise _Refused(f"No waiting step matches `{action}`; waiting: {names}.")
+        if len(chosen) > 1:
+            names = ", ".join(f"`{w.remediation_id}`" for w in chosen)
+            example = f"/medic approve {incident_id} {chosen[0].remediation_id}"
+            raise _Refused(f"Several steps wait for a decision ({names}): name one, e.g. `{example}`.")
+        return await self._decide(chosen[0], approve=approve, user=user, reason=reason)
+
+    async def _decide(
+        self, status: RemediationOutcome, *, approve: bool, user: SlackUser, reason: str
+    ) -> Reply:
+        awaiting = status.awaiting
+        if awaiting is None:
+            raise _Refused(
+                f"`{status.remediation_id}` is not waiting for an approval (it is {status.outcome})."
+            )
+        verb = Verb.APPROVE if approve else Verb.DENY
+        await self._authorize(verb, user, status.incident_id, risk=awaiting.risk)
+        groups = await self._authz.groups_of(user.id)
+        try:
+            outcome = await self._controls.decide(
+                status.remediation_id, Decision(approve=approve, actor=user.id, reason=reason, groups=groups)
+            )
+        except WorkflowUpdateFailedError as err:
+            raise _Refused(f"Temporal refused the decision: {err.cause or err}") from err
+        word = ":white_check_mark: approved" if outcome == "approved" else ":x: denied"
+        return Reply(
+            text=f"{user.mention} {word} {awaiting.action} ({awaiting.risk} risk) "
+            f"of `{status.remediation_id}` for `{status.incident_id}`.",
+            public=True,
+        )
+
+    async def _silence_command(self, cmd: Silence, user: SlackUser) -> Reply:
+        incident_id = cmd.incident_id
+        await self._authorize(Verb.SILENCE, user, incident_id)
+        matchers, duration = cmd.matchers, cmd.duration
+        comment = cmd.comment or f"/medic silence by {user.name or user.id}"
+        if incident_id:
+            await self._detail(incident_id)  # unknown ids fail before Alertmanager is touched
+        record = await self._create_silence(matchers, duration, user, comment)
+        targets = [incident_id] if incident_id else await self._incidents_matching(matchers)
+        for target in targets:
+            await self._signal(target, people.SILENCE_SIGNAL, record)
+        where = f" Recorded on {', '.join(f'`{t}`' for t in targets)}." if targets else ""
+        return Reply(
+            text=f":mute: Silenced `{' '.join(str(m) for m in matchers)}` for {format_duration(duration)} "
+            f"(until {record.ends_at:%Y-%m-%d %H:%M}Z), <{record.url}|silence {record.id}>.{where}",
+            public=True,
+        )
+
+    async def _postmortem_command(self, incident_id: str, user: SlackUser) -> Reply:
+        await self._detail(incident_id)
+        if self._postmortem is None:
+            raise _Refused("Postmortems are not available in this process.")
+        markdown, url = await self._postmortem(incident_id)
+        await self._note(
+            incident_id, "command.postmortem", user, f"{user.id} asked for the postmortem in Slack."
+        )
+        excerpt = markdown if len(markdown) <= 2500 else markdown[:2500] + "\n…"
+        return Reply(text=f"*Postmortem for `{incident_id}`*: <{url}|full document>\n```{excerpt}```")
+
+    # ---- buttons -----------------------------------------------------------------------------------
+
+    async def _button(self, verb: str, value: str, user: SlackUser) -> Reply:
+        if verb in ("approve", "deny"):
+            remediation_id = value.rsplit(":", 1)[0]
+            status = await self._remediation(remediation_id)
+            if status is None:
+                raise _Refused(f"`{remediation_id}` has finished; nothing to decide.")
+            return await self._decide(status, approve=verb == "approve", user=user, reason="")
+        if verb == "kill_switch":
+            on_text, _, incident_id = value.partition("|")
+            on = on_text == "on"
+            await self._authorize(Verb.KILL_SWITCH, user, incident_id or None)
+            switch = await self._controls.set_kill_switch(
+                KillSwitchRequest(
+                    on=on, actor=user.id, reason=f"from Slack{' on ' + incident_id if incident_id else ''}"
+                )
+            )
+            if incident_id:
+                word = "ON: no remediation will act" if switch.on else "off"
+                await self._note(
+                    incident_id, "command.kill_switch", user, f"{user.id} turned the kill switch {word}."
+                )
+            return Reply(
+                text=f":octagonal_sign: {user.mention} turned the kill switch {_on_off(switch.on)}.",
+                public=True,
+            )
+        incident_id = _incident_id(value)
+        if verb == "silence":
+            await self._authorize(Verb.SILENCE, user, incident_id)
+            detail = await self._detail(incident_id)
+            groups = _silence_matchers([a for a in detail.alerts if a.status.value == "firing"])
+            if not groups:
+                raise _Refused(f"Nothing in `{incident_id}` is firing; nothing to silence.")
+            made = []
+            for matchers in groups[:_MAX_BUTTON_SILENCES]:
+                record = await self._create_silence(
+                    matchers, _BUTTON_SILENCE, user, f"Silence 1h from Slack on {incident_id}"
+                )
+                await self._signal(incident_id, people.SILENCE_SIGNAL, record)
+                made.append(f"<{record.url}|{' '.join(str(m) for m in matchers)}>")
+            return Reply(text=f":mute: {user.mention} silenced for 1h: " + "; ".join(made), public=True)
+        if verb == "false_positive":
+            await self._authorize(Verb.FALSE_POSITIVE, user, incident_id)
+            state = await self._reader.state(incident_id)
+            mark = FalsePositive(at=self._now(), actor=user.id, rules=state.rules(), incident_id=incident_id)
+            await self._signal(incident_id, people.FALSE_POSITIVE_SIGNAL, mark)
+            await self._controls.mark_false_positive(mark)
+            rules = ", ".join(f"`{r}`" for r in mark.rules) or "its alerts"
+            return Reply(
+                text=f":ok_hand: Noted: {rules} of `{incident_id}` marked as a false positive. Thanks."
+            )
+        raise _Refused(f"Medic does not know the button {verb!r}.")
+
+    # ---- plumbing ----------------------------------------------------------------------------------
+
+    async def _authorize(
+        self, verb: Verb, user: SlackUser, incident_id: str | None, *, risk: str | None = None
+    ) -> None:
+        decision = await self._authz.check(verb, user=user.id, risk=risk)
+        if decision.allowed:
+            return
+        if incident_id:
+            await self._note(
+                incident_id,
+                "command.refused",
+                user,
+                f"Refused {verb.value} by {user.id}: {decision.reason}",
+                verb=verb.value,
+            )
+        raise _Refused(decision.reason)
+
+    async def _detail(self, incident_id: str) -> IncidentDetail:
+        try:
+            return await self._reader.get(incident_id, alerts=200, timeline=20)
+        except IncidentNotFound as err:
+            raise _Refused(
+                f"There is no incident `{incident_id}`. `/medic list` shows the open ones."
+            ) from err
+
+    async def _update(
+        self, handle: WorkflowHandle[Any, Any], incident_id: str, call: Callable[[], Awaitable[T]]
+    ) -> T:
+        try:
+            return await call()
+        except WorkflowUpdateFailedError as err:
+            raise _Refused(f"`{incident_id}`: {getattr(err.cause, 'message', None) or err}") from err
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            try:
+                described = await handle.describe()
+            except RPCError:
+                raise _Refused(
+                    f"There is no incident `{incident_id}`. `/medic list` shows the open ones."
+                ) from err
+            if described.status is not WorkflowExecutionStatus.RUNNING:
+                raise _Refused(f"`{incident_id}` is already closed.") from err
+            raise
+
+    async def _remediation(self, remediation_id: str) -> RemediationOutcome | None:
+        handle = self._client.get_workflow_handle_for(RemediationWorkflow.run, remediation_id)
+        try:
+            described = await handle.describe()
+            if described.status is not WorkflowExecutionStatus.RUNNING:
+                return None
+            return await handle.query(RemediationWorkflow.status)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+    async def _note(self, incident_id: str, kind: str, user: SlackUser, message: str, **data: Any) -> None:
+        note = people.Note(kind=kind, actor=user.id, message=message, data={"via": "slack", **data})
+        await self._signal(incident_id, people.NOTE_SIGNAL, note)
+
+    async def _signal(self, incident_id: str, signal: str, payload: BaseModel) -> None:
+        try:
+            await self._client.get_workflow_handle(incident_id).signal(signal, payload)
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            log.info("incident %s is closed; %s not recorded on it", incident_id, signal)
+
+    async def _create_silence(
+        self, matchers: list[Matcher], duration: timedelta, user: SlackUser, comment: str
+    ) -> SilenceRecord:
+        if self._silences is None:
+            raise _Refused("Silences need MEDIC_ALERTMANAGER_URL; it is not set.")
+        start = self._now()
+        silence_id = await self._silences.create(
+            matchers,
+            starts_at=start,
+            ends_at=start + duration,
+            created_by=user.name or user.id,
+            comment=comment,
+        )
+        return SilenceRecord(
+            id=silence_id,
+            matchers=matchers,
+            starts_at=start,
+            ends_at=start + duration,
+            created_by=user.id,
+            comment=comment,
+            url=self._silences.link(silence_id),
+        )
+
+    async def _incidents_matching(self, matchers: list[Matcher]) -> list[str]:
+        """Open incidents of the services an exact ``service`` matcher names (where to record a silence)."""
+        services = [m.value for m in matchers if m.name == "service" and m.is_equal and not m.is_regex]
+        found: list[str] = []
+        for service in services:
+            for item in await self._reader.list(IncidentFilter(service=service, limit=10)):
+                if item.status != "resolved" and item.id not in found:
+                    found.append(item.id)
+        return found
+
+    def _ui(self, incident_id: str) -> str:
+        base = self._settings.temporal_ui_url.rstrip("/")
+        return f"{base}/namespaces/{self._settings.temporal_namespace}/workflows/{incident_id}"
+
+
+def _on_off(on: bool) -> str:
+    return "ON" if on else "off"
+
+
+def _incident_id(value: str) -> str:
+    if not value.startswith("incident-") or len(value) > 200:
+        raise CommandError(f"The button carried {value[:60]!r}, which is not an incident id.", "")
+    return value
+
+
+def _silence_matchers(alerts: list[AlertRecord]) -> list[list[Matcher]]:
+    """One silence per alert rule and service, matching the labels all its alerts share: precise
+    enough not to hide anything else, wide enough to cover every replica of the symptom."""
+    groups: dict[tuple[str, str], dict[str, str]] = {}
+    for alert in alerts:
+        key = (alert.name, alert.service or "")
+        held = groups.get(key)
+        groups[key] = (
+            dict(alert.labels)
+            if held is None
+            else {k: v for k, v in held.items() if alert.labels.get(k) == v}
+        )
+    return [
+        [Matcher(name=k, value=v) for k, v in sorted(labels.items())]
+        for _, labels in sorted(groups.items())
+        if labels
+    ]

@@ -1,0 +1,223 @@
+"""`/medic` commands and message buttons end to end: signed like Slack signs them, through the real
+API, dev server and worker, with the Slack double resolving user groups and taking follow-ups."""
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from tests.doubles import SLACK_TOKEN, SlackDouble
+from tests.support.slackreq import SIGNING_SECRET, command_body, interaction_body, signed_headers
+from tests.support.stack import MedicStack, medic_stack, wait_until
+
+pytestmark = pytest.mark.integration
+
+ROUTING = """
+rules:
+  - {name: all}
+access:
+  groups:
+    sre: [U0SRE]
+  ack: [S0ONCALL, sre]
+  resolve: [S0ONCALL, sre]
+  silence: [sre]
+  false_positive: [S0ONCALL, sre]
+  kill_switch: [sre]
+  approve: {low: [S0ONCALL], high: [sre]}
+"""
+ONCALL, SRE, INTRUDER = "U0ONCALL", "U0SRE", "U0MALLORY"
+
+
+def alert_payload(name: str = "CheckoutDown", fingerprint: str = "c0ffee0000000001") -> dict[str, Any]:
+    return {
+        "version": "4",
+        "groupKey": f'{{}}:{{alertname="{name}"}}',
+        "status": "firing",
+        "receiver": "medic",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {
+                    "alertname": name,
+                    "service": "checkout",
+                    "severity": "critical",
+                    "pod": "checkout-1",
+                },
+                "annotations": {"summary": "checkout is down"},
+                "startsAt": "2026-11-23T12:00:00Z",
+                "fingerprint": fingerprint,
+            }
+        ],
+    }
+
+
+class SlackClient:
+    """Posts to Medic's Slack routes as Slack would."""
+
+    def __init__(self, stack: MedicStack, slack: SlackDouble) -> None:
+        self.stack, self.slack = stack, slack
+        self._n = 0
+
+    def _url(self) -> tuple[str, str]:
+        self._n += 1
+        rid = f"r{self._n}-{time.time_ns()}"
+        return rid, self.slack.response_url(rid)
+
+    async def command(self, text: str, user: str = ONCALL) -> dict[str, Any]:
+        rid, url = self._url()
+        body = command_body(text, user_id=user, response_url=url)
+        async with httpx.AsyncClient(base_url=self.stack.base_url, timeout=10) as http:
+            answer = await http.post("/slack/commands", content=body, headers=signed_headers(body))
+        assert answer.status_code == 200, answer.text
+        reply: dict[str, Any] = answer.json()
+        if "Working on it" in reply.get("text", ""):
+            await wait_until(lambda: _has(self.slack, rid), timeout=30, what="the follow-up")
+            reply = self.slack.responses(rid)[0]
+        return reply
+
+    async def press(self, action_id: str, value: str, user: str = ONCALL) -> dict[str, Any]:
+        rid, url = self._url()
+        body = interaction_body(action_id, value, user_id=user, response_url=url)
+        async with httpx.AsyncClient(base_url=self.stack.base_url, timeout=10) as http:
+            answer = await http.post("/slack/interactions", content=body, headers=signed_headers(body))
+        assert answer.status_code == 200, answer.text
+        await wait_until(lambda: _has(self.slack, rid), timeout=30, what=f"the answer to {action_id}")
+        reply: dict[str, Any] = self.slack.responses(rid)[0]
+        return reply
+
+
+async def _has(slack: SlackDouble, rid: str) -> bool:
+    return bool(slack.responses(rid))
+
+
+async def detail(stack: MedicStack, incident_id: str = "incident-checkout") -> dict[str, Any]:
+    async with stack.http() as http:
+        answer = await http.get(f"/incidents/{incident_id}")
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+
+def kinds(d: dict[str, Any]) -> list[str]:
+    return [e["kind"] for e in d["timeline"]]
+
+
+def stack_for(slack_url: str, tmp: Path, **extra: Any) -> Any:
+    return medic_stack(
+        quiet_seconds=600.0,
+        routing_yaml=ROUTING,
+        slack_bot_token=SecretStr(SLACK_TOKEN),
+        slack_signing_secret=SecretStr(SIGNING_SECRET),
+        slack_base_url=f"{slack_url}/api/",
+        slack_response_url_prefixes=[slack_url],
+        postmortem_dir=tmp / "postmortems",
+        **extra,
+    )
+
+
+async def test_bad_signatures_are_refused_and_change_nothing(tmp_path: Path) -> None:
+    slack = SlackDouble(usergroups={"S0ONCALL": [ONCALL]})
+    with slack.serve() as slack_url:
+        async with stack_for(slack_url, tmp_path) as stack, stack.http() as http:
+            assert (await http.post("/webhooks/alertmanager", json=alert_payload())).status_code == 200
+            body = command_body("ack incident-checkout", user_id=ONCALL, response_url=slack.response_url("x"))
+            unsigned = await http.post("/slack/commands", content=body)
+            stale = await http.post(
+                "/slack/commands",
+                content=body,
+                headers=signed_headers(body, timestamp=int(time.time()) - 301),
+            )
+            wrong_secret = await http.post(
+                "/slack/commands", content=body, headers=signed_headers(body, secret="guess")
+            )
+            headers = signed_headers(body)
+            tampered = await http.post(
+                "/slack/commands", content=body.replace(b"ack", b"resolve"), headers=headers
+            )
+            assert [r.status_code for r in (unsigned, stale, wrong_secret, tampered)] == [401] * 4
+            assert "stale" in stale.json()["detail"]
+            button = interaction_body("medic_ack", "incident-checkout", user_id=ONCALL, response_url="x")
+            assert (await http.post("/slack/interactions", content=button)).status_code == 401
+            # A valid request is taken once; the same request replayed is refused.
+            first = await http.post("/slack/commands", content=body, headers=headers)
+            replay = await http.post("/slack/commands", content=body, headers=headers)
+            assert first.status_code == 200 and replay.status_code == 401
+            assert "replayed" in replay.json()["detail"]
+            d = await detail(stack)
+            assert kinds(d).count("incident.acknowledged") == 1, "only the one valid request acted"
+            # A signed request pointing its response_url elsewhere is refused before anything runs.
+            evil = command_body("list", user_id=ONCALL, response_url="http://169.254.169.254/latest")
+            assert (
+                await http.post("/slack/commands", content=evil, headers=signed_headers(evil))
+            ).status_code == 400
+
+
+async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
+    slack = SlackDouble(usergroups={"S0ONCALL": [ONCALL]})
+    with slack.serve() as slack_url:
+        async with stack_for(slack_url, tmp_path) as stack, stack.http() as http:
+            chat = SlackClient(stack, slack)
+            assert (await http.post("/webhooks/alertmanager", json=alert_payload())).status_code == 200
+
+            help_text = (await chat.command("help"))["text"]
+            assert "/medic ack" in help_text and "silence" in help_text
+            assert "ack" in (await chat.command("akc incident-checkout"))["text"]  # did you mean
+            assert "no incident `incident-nope`" in (await chat.command("show nope"))["text"]
+            assert "incident-checkout" in (await chat.command("list"))["text"]
+
+            refused = await chat.command("ack incident-checkout", user=INTRUDER)
+            assert refused["text"].startswith(":no_entry:") and "may not" in refused["text"]
+            d = await detail(stack)
+            assert d["status"] == "open" and "command.refused" in kinds(d)
+
+            acked = await chat.command("ack checkout")  # short id, via the Slack user group S0ONCALL
+            assert "acknowledged" in acked["text"] and acked["response_type"] == "in_channel"
+            d = await detail(stack)
+            assert d["status"] == "acknowledged"
+            assert any(e["kind"] == "incident.acknowledged" and e["actor"] == ONCALL for e in d["timeline"])
+            again = await chat.command("ack incident-checkout")
+            assert "acknowledged" in again["text"]  # idempotent: still acknowledged, by the first person
+
+            shown = (await chat.command("show incident-checkout"))["text"]
+            assert "acknowledged" in shown and "CheckoutDown" in shown
+
+            fp = await chat.press("medic_false_positive", "incident-checkout")
+            assert "CheckoutDown" in fp["text"]
+            feedback = (await http.get("/feedback")).json()
+            assert feedback["rules"]["CheckoutDown"]["false_positives"] == 1
+            assert "Marked false positive" in (await chat.command("show incident-checkout"))["text"]
+
+            no_kill = await chat.press("medic_kill_switch", "on|incident-checkout", user=ONCALL)
+            assert "may not" in no_kill["text"]
+            assert (await http.get("/control/kill-switch")).json()["on"] is False
+            kill = await chat.press("medic_kill_switch", "on|incident-checkout", user=SRE)
+            assert "ON" in kill["text"]
+            switch = (await http.get("/control/kill-switch")).json()
+            assert switch["on"] is True and switch["actor"] == SRE
+
+            nothing = await chat.command("approve incident-checkout")
+            assert "Nothing in `incident-checkout` is waiting" in nothing["text"]
+            bad = await chat.command('silence alertname=~"(" 1h')
+            assert bad["text"].startswith(":warning:")
+
+            resolved = await chat.press("medic_resolve", "incident-checkout")
+            assert "resolved" in resolved["text"]
+
+            async def postmortem_written() -> bool:
+                return (tmp_path / "postmortems" / "incident-checkout" / "postmortem.md").exists()
+
+            await wait_until(postmortem_written, timeout=30, what="the postmortem file")
+            text = (tmp_path / "postmortems" / "incident-checkout" / "postmortem.md").read_text()
+            assert "**Final**" in text and "CheckoutDown" in text and "false positive" in text.lower()
+            served = await http.get("/incidents/incident-checkout/postmortem")
+            assert served.status_code == 200 and served.headers["content-type"].startswith("text/markdown")
+            assert "**Final**" in served.text
+            chart = await http.get("/incidents/incident-checkout/timeline.svg")
+            assert chart.status_code == 200 and chart.text.lstrip().startswith("<")
+            pm = await chat.command("postmortem incident-checkout")
+            assert "Postmortem for `incident-checkout`" in pm["text"]
+            late = await chat.command("ack incident-checkout")
+            assert "resolved" in late["text"] or "closed" in late["text"]
