@@ -130,6 +130,22 @@ class AccessPolicy(BaseModel):
             f"Ask one of them or change `access.{setting}` in routing.yaml.",
         )
 
+    def approvers_by_risk(self) -> dict[str, list[str]] | None:
+        """Per risk level, who may approve it, flattened to user ids, Slack group ids and ``*``: what
+        the remediation workflow's own check compares a decision against. None: anyone may."""
+        out: dict[str, list[str]] = {}
+        for level in _RISKS:
+            sources, _, _ = self._rule(Verb.APPROVE, level.value)
+            if sources is None:
+                return None
+            flat: list[str] = []
+            for _, listed in sources:
+                for entry in listed:
+                    members = self._members(entry, set()) if entry in self.groups else [entry]
+                    flat.extend(m for m in members if m not in flat)
+            out[level.value] = flat
+        return out
+
     def slack_groups(self) -> set[str]:
         """Every Slack user-group id the policy names: the groups whose members the caller must ask
         Slack for (none: no Slack call at all)."""

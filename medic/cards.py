@@ -27,6 +27,26 @@ BUTTONS = (
 )
 
 
+# For operators (the access policy decides who): stops every remediation that has not acted yet.
+_KILL_SWITCH_BUTTON: dict[str, object] = {
+    "type": "button",
+    "action_id": "medic_kill_switch",
+    "text": {"type": "plain_text", "text": "Kill switch"},
+    "style": "danger",
+    "confirm": {
+        "title": {"type": "plain_text", "text": "Stop all remediation?"},
+        "text": {
+            "type": "mrkdwn",
+            "text": "Every remediation that has not acted yet stops, in every incident, until someone "
+            "turns the kill switch off again.",
+        },
+        "confirm": {"type": "plain_text", "text": "Stop remediation"},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+        "style": "danger",
+    },
+}
+
+
 class IncidentCard(BaseModel):
     incident_id: str
     title: str
@@ -96,7 +116,8 @@ def render_card(card: IncidentCard) -> ChatMessage:
                         **({"style": style} if style else {}),
                     }
                     for action, label, style in BUTTONS
-                ],
+                ]
+                + [_KILL_SWITCH_BUTTON | {"value": f"on|{card.incident_id}"}],
             }
         )
     return ChatMessage(text=f"{emoji} {headline} [{status}]", blocks=blocks)

@@ -117,4 +117,4 @@ def may_approve(settings: GuardrailSettings, *, risk: str, actor: str, groups: I
         if _RISK_ORDER.get(level, 0) >= _RISK_ORDER[risk]
         for user in users
     }
-    return not settings.approvers or actor in allowed or not allowed.isdisjoint(groups)
+    return not settings.approvers or "*" in allowed or actor in allowed or not allowed.isdisjoint(groups)

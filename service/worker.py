@@ -89,6 +89,15 @@ def build_notify_activities(settings: Settings, policy: RoutingPolicy) -> Notify
     )
 
 
+def _approvers(policy: RoutingPolicy) -> dict[str, list[str]]:
+    """Who may approve, per risk, for the remediation workflow's own check: the access policy's
+    ``approve`` (named groups flattened; Slack groups are matched against the groups the API resolved
+    for the person), else the older ``approvers``; empty: anyone."""
+    if policy.access.approve is None:
+        return policy.approvers
+    return policy.access.approvers_by_risk() or {}
+
+
 def guardrails(settings: Settings, policy: RoutingPolicy) -> GuardrailSettings:
     return GuardrailSettings(
         mode=settings.remediation_mode,
@@ -97,7 +106,7 @@ def guardrails(settings: Settings, policy: RoutingPolicy) -> GuardrailSettings:
         approval_risk=settings.remediation_approval_risk,
         approval_impact=settings.remediation_approval_impact,
         approval_timeout_seconds=settings.remediation_approval_timeout_seconds,
-        approvers=policy.approvers,
+        approvers=_approvers(policy),
     )
 
 

@@ -221,3 +221,62 @@ async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
             assert "Postmortem for `incident-checkout`" in pm["text"]
             late = await chat.command("ack incident-checkout")
             assert "resolved" in late["text"] or "closed" in late["text"]
+
+
+async def test_approve_and_deny_from_slack(tmp_path: Path) -> None:
+    """A remediation waits for a human: a person not allowed is refused (and it is recorded), an
+    approver from the on-call Slack group approves with `/medic approve`, the action runs once."""
+    from tests.doubles.kubernetes import KubernetesDouble
+    from tests.integration.test_control import RUNBOOK
+    from tests.integration.test_control import payload as stuck_payload
+    from tests.support.kube import write_kubeconfig
+
+    runbooks = tmp_path / "runbooks"
+    runbooks.mkdir()
+    (runbooks / "rb.yaml").write_text(RUNBOOK.replace("RUNBOOK_APPROVAL", "always"))
+    kube = KubernetesDouble()
+    kube.add_deployment("shop", "checkout")
+    slack = SlackDouble(usergroups={"S0ONCALL": [ONCALL]})
+    with slack.serve() as slack_url, kube.serve() as kube_url:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", kube_url)
+        async with (
+            stack_for(
+                slack_url, tmp_path, runbooks_dir=runbooks, remediation_mode="auto", kubeconfig=kubeconfig
+            ) as stack,
+            stack.http() as http,
+        ):
+            chat = SlackClient(stack, slack)
+            assert (await http.post("/webhooks/alertmanager", json=stuck_payload())).status_code == 200
+
+            async def requested() -> bool:
+                return "approval.requested" in kinds(await detail(stack))
+
+            await wait_until(requested, timeout=60, what="an approval request")
+            # The approval message in Slack carries Approve/Deny buttons naming the remediation.
+            approval = next(
+                m
+                for c in ("#incidents", "#checkout-oncall")
+                for m in slack.messages(c)
+                if "Approval" in m.text
+            )
+            buttons = [e for b in approval.blocks if b.get("type") == "actions" for e in b["elements"]]
+            deny_value = next(e["value"] for e in buttons if e["action_id"] == "medic_deny")
+
+            refused = await chat.press("medic_deny", deny_value, user=INTRUDER)
+            assert "may not deny a low-risk action" in refused["text"]
+            d = await detail(stack)
+            assert any(e["kind"] == "command.refused" and e["actor"] == INTRUDER for e in d["timeline"])
+            assert kube.writes() == []
+
+            approved = await chat.command("approve incident-checkout restart")
+            assert "approved" in approved["text"], approved
+
+            async def acted() -> bool:
+                return "action.executed" in kinds(await detail(stack))
+
+            await wait_until(acted, timeout=60, what="the approved restart")
+            d = await detail(stack)
+            assert any(e["kind"] == "approval.granted" and e["actor"] == ONCALL for e in d["timeline"])
+            assert len(kube.writes()) == 1, "approved once, acted once"
+            late = await chat.press("medic_approve", deny_value)
+            assert "finished" in late["text"] or "not waiting" in late["text"]
