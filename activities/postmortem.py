@@ -17,7 +17,8 @@ from temporalio import activity
 
 from medic.chart import render_timeline_svg
 from medic.incident import IncidentState
-from medic.postmortem import incident_metrics, render_postmortem
+from medic.postmortem import render_postmortem
+from medic.story import incident_metrics
 
 __all__ = ["PostmortemActivities", "PostmortemRequest", "PostmortemWriter", "PostmortemWritten"]
 

@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 
 from medic.alerts import AlertStatus
 from medic.incident import AlertRecord, IncidentState
-from medic.postmortem import LANES, fmt_time, incident_metrics, lane_of, machine_actors, ordered_timeline, utc
+from medic.story import LANES, fmt_time, incident_metrics, lane_of, machine_actors, ordered_timeline, utc
 
 __all__ = ["render_timeline_svg"]
 

@@ -3,12 +3,12 @@
 Pure and fast because Slack gives the API three seconds to answer, and strict because a
 command acts on a live incident: anything not understood is refused with a message that
 says what was wrong, the usage line and an example, so the person can retype it at 3 a.m.
-without opening the docs. :func:`parse_command` raises only :class:`CommandError`.
+without opening the docs. :func:`parse_command` raises only :class:`CommandError`. Matchers and
+durations (``/medic silence``) are parsed by :mod:`medic.matchers`.
 """
 
 import difflib
 import re
-import warnings
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Literal, NamedTuple
@@ -16,13 +16,22 @@ from typing import Annotated, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from medic.feedback import Matcher
+from medic.matchers import (
+    DURATION,
+    DURATION_HELP,
+    MATCHER_HELP,
+    MATCHER_USAGE,
+    CommandError,
+    parse_duration,
+    parse_matchers,
+    shown,
+    silence_spans,
+)
 
 __all__ = [
     "COMMAND_ADAPTER",
     "HELP_TEXT",
     "ID_PATTERN",
-    "MAX_SILENCE",
-    "MIN_SILENCE",
     "Ack",
     "Approve",
     "Command",
@@ -34,12 +43,9 @@ __all__ = [
     "Resolve",
     "Show",
     "Silence",
-    "format_duration",
     "help_for",
     "normalize_text",
     "parse_command",
-    "parse_duration",
-    "parse_matchers",
 ]
 
 ID_PATTERN = r"^incident-[a-z0-9][a-z0-9._-]{0,150}$"
@@ -47,15 +53,8 @@ _ID = re.compile(ID_PATTERN[1:-1])
 _ACTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}")
 _SERVICE = re.compile(r"[a-z0-9][a-z0-9._-]{0,100}")
 _WORD = re.compile(r"\S+")
-_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_UNQUOTED = re.compile(r"[^\s,{}=~][^\s,{}]*")
-_DURATION = re.compile(r"(?:[0-9]+[wdhms])+")
-_OPERATORS = ("=~", "!~", "!=", "=")  # two-character operators first
-_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _STATUSES = ("open", "acknowledged", "mitigating", "resolved")  # the contract's MedicStatus values
 _TEXT_MAX = 1000  # reasons and comments: what the timeline and Alertmanager keep
-MIN_SILENCE = timedelta(minutes=1)
-MAX_SILENCE = timedelta(days=30)
 
 # Slack (and phones) "improve" what people type: curly quotes, non-breaking spaces, dashes.
 _SMART = str.maketrans(
@@ -66,18 +65,6 @@ _SMART = str.maketrans(
     }
 )
 _LONE_DASH = re.compile(r"(?<!\S)[\u2013\u2014](?!\S)")
-
-
-class CommandError(ValueError):
-    """A command that cannot be run as typed; ``str()`` is the whole reply for the person."""
-
-    def __init__(self, message: str, usage: str = "") -> None:
-        super().__init__(message, usage)
-        self.message = message
-        self.usage = usage
-
-    def __str__(self) -> str:
-        return f"{self.message}\n{self.usage}" if self.usage else self.message
 
 
 class _Command(BaseModel):
@@ -160,15 +147,6 @@ def _who(verb: str) -> str:
     return f"people the routing policy's `access.{verb}` allows (anyone when it is not set)"
 
 
-_MATCHER_HELP = (
-    "MATCHERS use Alertmanager/amtool syntax: `name=value`, `!=`, `=~` (regex), `!~`; "
-    'quote values with spaces or commas (`summary="disk full, again"`), or use the brace form '
-    '`{alertname="X", service="y"}`. At least one matcher must name something: `env=""` alone would '
-    "silence everything."
-)
-_DURATION_HELP = (
-    "DURATION is a number and a unit, `30m`, `2h`, `1h30m`, `1d`, `1w`: from 1 minute to 30 days."
-)
 _SPECS: dict[str, _Spec] = {
     "help": _Spec("/medic help [COMMAND]", "this overview, or the details of one command", "anyone",
                   ("/medic help silence",)),
@@ -195,7 +173,7 @@ _SPECS: dict[str, _Spec] = {
                      "create an Alertmanager silence, tied to the incident when ID is given", _who("silence"),
                      ('/medic silence alertname=HighLatency service="checkout" 2h -- deploy in progress',
                       '/medic silence checkout {alertname="DiskFull", env=~"stag.*"} 1d'),
-                     f"{_MATCHER_HELP}\n{_DURATION_HELP}"),
+                     f"{MATCHER_HELP}\n{DURATION_HELP}"),
     "postmortem": _Spec("/medic postmortem ID", "the postmortem: a draft while open, final once resolved",
                         "anyone", ("/medic postmortem checkout",)),
 }  # fmt: skip
@@ -217,7 +195,7 @@ def help_for(verb: str) -> str:
     name = _ALIASES.get(verb.strip().lower(), verb.strip().lower())
     spec = _SPECS.get(name)
     if spec is None:
-        return f"There is no `/medic {_shown(verb)}` command.\n{HELP_TEXT}"
+        return f"There is no `/medic {shown(verb)}` command.\n{HELP_TEXT}"
     lines = [f"*`{spec.usage}`*", spec.summary[0].upper() + spec.summary[1:] + "."]
     if spec.details:
         lines.append(spec.details)
@@ -229,18 +207,6 @@ def help_for(verb: str) -> str:
 def _usage(verb: str) -> str:
     spec = _SPECS[verb]
     return f"Usage: `{spec.usage}`\nExample: `{spec.examples[0]}`"
-
-
-_MATCHER_USAGE = (
-    'Matchers look like `alertname=HighLatency service=~"check.*" env!="dev"` (or `{a="x", b="y"}`).'
-)
-_DURATION_USAGE = "Durations look like `30m`, `2h`, `1h30m`, `1d` or `1w` (1 minute to 30 days)."
-
-
-def _shown(text: str, limit: int = 60) -> str:
-    """User text inside backticks in a reply: bounded, and unable to break the formatting."""
-    text = text.replace("`", "'")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def normalize_text(text: str) -> str:
@@ -262,7 +228,7 @@ def parse_command(text: str) -> Command:
         close = difflib.get_close_matches(verb, [*_SPECS, *_ALIASES], n=1, cutoff=0.6)
         hint = f" Did you mean `/medic {_ALIASES.get(close[0], close[0])}`?" if close else ""
         raise CommandError(
-            f"I don't know the command `{_shown(first.group())}`.{hint}",
+            f"I don't know the command `{shown(first.group())}`.{hint}",
             "Commands: " + ", ".join(_SPECS) + ". `/medic help` explains them.",
         )
     rest = text[first.end() :].strip()
@@ -282,7 +248,7 @@ def _incident_id(token: str, verb: str) -> str:
     ident = token.strip("`'\"").lower()
     ident = ident if ident.startswith("incident-") else "incident-" + ident
     if not _ID.fullmatch(ident):
-        bad = f"`{_shown(token)}` is not an incident id: ids look like `incident-checkout` (or `checkout`)"
+        bad = f"`{shown(token)}` is not an incident id: ids look like `incident-checkout` (or `checkout`)"
         raise _fail(verb, bad + ", lowercase letters, digits, `.`, `_` and `-`.")
     return ident
 
@@ -292,7 +258,7 @@ def _one_id(verb: str, rest: str) -> str:
     if not words:
         raise _fail(verb, f"`/medic {verb}` needs an incident id.")
     if len(words) > 1:
-        raise _fail(verb, f"`/medic {verb}` takes only an incident id, not `{_shown(rest)}`.")
+        raise _fail(verb, f"`/medic {verb}` takes only an incident id, not `{shown(rest)}`.")
     return _incident_id(words[0], verb)
 
 
@@ -309,7 +275,7 @@ def _parse_help(rest: str) -> Help:
     if len(words) > 1 or (topic is not None and topic not in _SPECS):
         close = difflib.get_close_matches(topic or "", list(_SPECS), n=1, cutoff=0.6)
         hint = f" Did you mean `/medic help {close[0]}`?" if close else ""
-        raise _fail("help", f"There is no help on `{_shown(rest)}`.{hint}")
+        raise _fail("help", f"There is no help on `{shown(rest)}`.{hint}")
     return Help(topic=topic)
 
 
@@ -331,7 +297,7 @@ def _parse_list(rest: str) -> List:
         if not sep:
             key, value = next((k for k, fits in _LIST_FILTERS.items() if fits(low)), ""), low
         if not (key in _LIST_FILTERS and _LIST_FILTERS[key](value)):
-            raise _fail("list", f"`{_shown(word)}` is not a filter I know.", _SPECS["list"].details)
+            raise _fail("list", f"`{shown(word)}` is not a filter I know.", _SPECS["list"].details)
         value = value.upper() if key == "priority" else value
         if found.setdefault(key, value) != value:
             raise _fail("list", f"`/medic list` takes one {key} at a time, not `{found[key]}` and `{value}`.")
@@ -358,7 +324,7 @@ def _id_and_action(verb: str, words: list[str]) -> tuple[str, str | None]:
         raise _fail(verb, f"`/medic {verb}` takes an incident id and at most one action.{hint}")
     action = words[1] if len(words) == 2 else None
     if action is not None and not _ACTION.fullmatch(action):
-        raise _fail(verb, f"`{_shown(action)}` is not an action name (letters, digits, `.`, `_`, `-`).")
+        raise _fail(verb, f"`{shown(action)}` is not an action name (letters, digits, `.`, `_`, `-`).")
     return _incident_id(words[0], verb), action
 
 
@@ -373,42 +339,16 @@ def _parse_deny(rest: str) -> Deny:
     return Deny(incident_id=incident_id, action=action, reason=_text_arg("deny", "reason", rest[cut + 2 :]))
 
 
-def _quote_end(text: str, i: int) -> int:
-    """Index after the quote opened at ``i``; a backslash escapes the next character."""
-    j = i + 1
-    while j < len(text):
-        if text[j] == text[i]:
-            return j + 1
-        j += 2 if text[j] == "\\" else 1
-    raise CommandError(f"A quote opened at `{_shown(text[i : i + 30])}` is never closed.", _MATCHER_USAGE)
-
-
-def _silence_spans(text: str) -> tuple[list[tuple[int, int]], str]:
-    """Token spans up to one starting ``--`` (quoted values stay whole), and the comment after it."""
-    spans: list[tuple[int, int]] = []
-    i = _skip(text, 0)
-    while i < len(text):
-        if text.startswith("--", i):
-            return spans, text[i + 2 :]
-        start = i
-        while i < len(text) and not text[i].isspace():
-            opens = text[i] in "\"'" and (i == start or text[i - 1] in "=~{,")
-            i = _quote_end(text, i) if opens else i + 1
-        spans.append((start, i))
-        i = _skip(text, i)
-    return spans, ""
-
-
 def _parse_silence(rest: str) -> Silence:
     try:
-        spans, comment = _silence_spans(rest)
+        spans, comment = silence_spans(rest)
     except CommandError as err:
         raise _fail("silence", err.message) from err
     tokens = [rest[a:b] for a, b in spans]
     incident_id = None
     first, second = [*tokens, "", ""][:2]
     # A leading bare word cannot be a matcher (no operator) nor the duration: it names the incident.
-    bare_word = not re.search(r"[=!~{}\"',]", first) and not _DURATION.fullmatch(first.lower())
+    bare_word = not re.search(r"[=!~{}\"',]", first) and not DURATION.fullmatch(first.lower())
     if bare_word and second[:1] not in ("", "=", "!", "~"):
         incident_id = _incident_id(first, "silence")
         spans, tokens = spans[1:], tokens[1:]
@@ -418,18 +358,18 @@ def _parse_silence(rest: str) -> Silence:
         duration = parse_duration(tokens[-1])
     except CommandError as err:
         if len(tokens) == 1 or re.search("[=~]", tokens[-1]):
-            bad = f"`{_shown(tokens[-1])}` is not one"
+            bad = f"`{shown(tokens[-1])}` is not one"
             raise _fail(
                 "silence", f"The last word before any `-- comment` must be a duration; {bad}."
             ) from err
-        commented = any(_DURATION.fullmatch(t.lower()) for t in tokens[:-1])
+        commented = any(DURATION.fullmatch(t.lower()) for t in tokens[:-1])
         raise _fail("silence", err.message + (" Put a comment after `--`." if commented else "")) from err
     if len(tokens) == 1:
         raise _fail("silence", "`/medic silence` needs at least one matcher before the duration.")
     try:
         matchers = parse_matchers(rest[spans[0][0] : spans[-2][1]])
     except CommandError as err:
-        raise _fail("silence", err.message, _MATCHER_USAGE) from err
+        raise _fail("silence", err.message, MATCHER_USAGE) from err
     comment = _text_arg("silence", "comment", comment)
     return Silence(matchers=matchers, duration=duration, comment=comment, incident_id=incident_id)
 
@@ -445,140 +385,3 @@ _PARSERS: dict[str, Callable[[str], Command]] = {
     "silence": _parse_silence,
     "postmortem": lambda rest: Postmortem(incident_id=_one_id("postmortem", rest)),
 }
-
-
-def _read_quoted(text: str, i: int) -> tuple[str, int]:
-    """The value of the quote opened at ``i`` (``\\"`` and ``\\\\`` unescaped, any other backslash
-    kept, so regexes like ``"\\d+"`` need no doubling) and the index after it."""
-    end = _quote_end(text, i)
-    quote, out, j = text[i], [], i + 1
-    while j < end - 1:
-        if text[j] == "\\" and text[j + 1] in (quote, "\\"):
-            out.append(text[j + 1])
-            j += 2
-        else:
-            out.append(text[j])
-            j += 1
-    return "".join(out), end
-
-
-def _matches_empty(m: Matcher, pattern: re.Pattern[str] | None) -> bool:
-    """Whether the matcher also matches alerts without the label (Alertmanager's empty-string rule)."""
-    hit = pattern.fullmatch("") is not None if pattern is not None else m.value == ""
-    return hit == m.is_equal
-
-
-def _matcher_error(text: str, start: int, problem: str) -> CommandError:
-    end = start
-    while end < len(text) and end - start < 40 and not (text[end].isspace() or text[end] == ","):
-        end += 1
-    bad = text[start:end] or text[max(0, start - 20) : start + 20].strip()
-    return CommandError(f"Matcher `{_shown(bad)}`: {problem}", _MATCHER_USAGE)
-
-
-def _skip(text: str, i: int, chars: str = "") -> int:
-    while i < len(text) and (text[i].isspace() or text[i] in chars):
-        i += 1
-    return i
-
-
-def parse_matchers(text: str) -> list[Matcher]:
-    """Alertmanager matchers in amtool syntax, space/comma separated or in one ``{...}``.
-
-    Values are taken as typed: pass raw Slack text through :func:`normalize_text` first."""
-    text = text.strip()
-    if text.startswith("{"):
-        if not text.endswith("}"):
-            raise CommandError("The `{` of the matchers is never closed with `}`.", _MATCHER_USAGE)
-        text = text[1:-1]
-    matchers: list[Matcher] = []
-    names_something = False
-    i = _skip(text, 0, ",")
-    while i < len(text):
-        start = i
-        name = _NAME.match(text, i)
-        if name is None:
-            raise _matcher_error(
-                text, start, "expected a label name (letters, digits, `_`; not a digit first)."
-            )
-        i = _skip(text, name.end())
-        op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
-        if op is None:
-            raise _matcher_error(
-                text, start, f'needs an operator `=`, `!=`, `=~` or `!~`, e.g. `{name.group()}="value"`.'
-            )
-        i = _skip(text, i + len(op))
-        if i < len(text) and text[i] in "\"'":
-            value, i = _read_quoted(text, i)
-        elif (bare := _UNQUOTED.match(text, i)) is not None:
-            value, i = bare.group(), bare.end()
-        elif text[i : i + 1] in ("=", "~"):
-            raise _matcher_error(
-                text, start, f"`{op}{text[i]}` is not an operator: use `=`, `!=`, `=~` or `!~`."
-            )
-        else:
-            raise _matcher_error(
-                text, start, f'has no value; write `{name.group()}{op}""` to match an empty label.'
-            )
-        if i < len(text) and not (text[i].isspace() or text[i] == ","):
-            raise _matcher_error(text, start, f"unexpected `{_shown(text[i])}` after the value.")
-        if len(name.group()) > 200 or len(value) > 1000:
-            raise _matcher_error(text, start, "too long (names up to 200 characters, values up to 1000).")
-        matcher = Matcher(name=name.group(), value=value, is_regex="~" in op, is_equal=op[0] == "=")
-        pattern = None
-        if matcher.is_regex:
-            try:
-                with warnings.catch_warnings():  # FutureWarnings on set syntax: the person's regex, not ours
-                    warnings.simplefilter("ignore")
-                    pattern = re.compile(value)
-            except (re.error, OverflowError, RecursionError, ValueError) as err:
-                raise _matcher_error(text, start, f"the regex does not compile: {err}.") from err
-        names_something = names_something or not _matches_empty(matcher, pattern)
-        matchers.append(matcher)
-        i = _skip(text, i, ",")
-    if not matchers:
-        raise CommandError("No matchers given.", _MATCHER_USAGE)
-    if not names_something:
-        raise CommandError(
-            "Every matcher also matches alerts without that label, so the silence would mute everything "
-            "(Alertmanager refuses it). Add one that names something, e.g. `alertname=HighLatency`.",
-            _MATCHER_USAGE,
-        )
-    return matchers
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30m``, ``2h``, ``1h30m``, ``1d``, ``1w`` (Prometheus style), between 1 minute and 30 days."""
-    raw = text.strip()
-    low = raw.lower()
-    if not raw:
-        raise CommandError("A duration is missing.", _DURATION_USAGE)
-    if not _DURATION.fullmatch(low):
-        problem = "has no unit (`m`, `h`, `d`...)" if low.isdigit() else "is not a duration"
-        raise CommandError(f"`{_shown(raw)}` {problem}.", _DURATION_USAGE)
-    parts = re.findall(r"([0-9]+)([wdhms])", low)
-    if any(len(number) > 9 for number, _ in parts):
-        raise CommandError(
-            f"`{_shown(raw)}` is far too long: silences last at most 30 days.", _DURATION_USAGE
-        )
-    seconds = sum(int(number) * _UNITS[unit] for number, unit in parts)
-    if seconds < MIN_SILENCE.total_seconds():
-        raise CommandError(f"`{_shown(raw)}` is too short: silences last at least 1 minute.", _DURATION_USAGE)
-    if seconds > MAX_SILENCE.total_seconds():
-        raise CommandError(
-            f"`{_shown(raw)}` is too long: silences last at most 30 days (`30d`); "
-            "for longer, change the alert rule instead.",
-            _DURATION_USAGE,
-        )
-    return timedelta(seconds=seconds)
-
-
-def format_duration(td: timedelta) -> str:
-    """``1h 30m``: how a reply says how long a silence lasts."""
-    seconds = abs(td) // timedelta(seconds=1)
-    parts = []
-    for unit, size in _UNITS.items():
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return ("-" if td < timedelta(0) else "") + (" ".join(parts) or "0s")

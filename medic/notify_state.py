@@ -37,6 +37,7 @@ class NotificationState(BaseModel):
     )
     rendered_revision: dict[str, int] = Field(default_factory=dict, description="channel -> revision shown")
     thread_cursor: int = Field(default=0, description="timeline entries already threaded")
+    jira_cursor: int = Field(default=0, description="timeline entries already considered for JIRA comments")
     pages: dict[str, str] = Field(default_factory=dict, description="routing-key name -> last action sent")
     jira_key: str | None = None
     jira_closed: bool = False

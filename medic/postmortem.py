@@ -2,28 +2,33 @@
 
 Pure: no I/O, no clock (``now`` is passed in), nothing that is not in the state. Each section is
 rendered by code; a team may rearrange them with a :class:`string.Template` using ``$placeholders``
-(see :data:`DEFAULT_TEMPLATE`). The timeline chart is :func:`medic.chart.render_timeline_svg`.
+(see :data:`DEFAULT_TEMPLATE`). The timeline chart is :func:`medic.chart.render_timeline_svg`;
+the times, durations, lanes and MTTA/MTTM/MTTR metrics both use come from :mod:`medic.story`.
 """
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from string import Template
-from typing import Literal
 
-from pydantic import BaseModel
-
-from medic.incident import AlertRecord, IncidentState, IncidentStatus
+from medic.incident import IncidentState, IncidentStatus
+from medic.story import (
+    IncidentMetrics,
+    first_start,
+    fmt_duration,
+    fmt_time,
+    incident_metrics,
+    lane_of,
+    machine_actors,
+    ordered_timeline,
+    utc,
+)
 from medic.timeline import TimelineEntry
 
-__all__ = ["DEFAULT_TEMPLATE", "IncidentMetrics", "incident_metrics", "render_postmortem"]
+__all__ = ["DEFAULT_TEMPLATE", "render_postmortem"]
 
-MEDIC = "medic"
 KEEP = 40  # timeline rows kept at each end of a long timeline
 SIGNALS = 50  # alerts and anomalies listed under Detection
-LANES = ("Alerts", "Correlation/scoring", "Notifications", "People", "Remediation")
-_REMEDIATION = ("remediation.", "approval.", "guardrail.", "action.", "verification.", "rollback.")
-_PEOPLE = ("command.", "silence.", "feedback.")
 _OUTCOMES = {
     "verified": "worked: verification passed",
     "rolled-back": "did not work: rolled back",
@@ -47,121 +52,6 @@ DEFAULT_TEMPLATE = (
     "## False-positive feedback\n\n$false_positives\n\n## Follow-up items\n\n$follow_ups\n\n"
     "## Links\n\n$links\n"
 )
-
-
-class IncidentMetrics(BaseModel):
-    first_signal_at: datetime
-    detected_at: datetime
-    acknowledged_at: datetime | None
-    mitigated_at: datetime | None
-    mitigation: Literal["verification", "quiet"] | None = None
-    resolved_at: datetime | None
-    time_to_detect: timedelta
-    time_to_acknowledge: timedelta | None
-    time_to_mitigate: timedelta | None
-    time_to_resolve: timedelta | None
-    impact_minutes: float
-    estimated_revenue: float
-    estimated_users: float
-
-
-# ---- shared helpers (also used by medic.chart) ----------------------------------------------------
-
-
-def utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def fmt_time(value: datetime) -> str:
-    return f"{utc(value):%Y-%m-%d %H:%M:%S} UTC"
-
-
-def fmt_duration(value: timedelta | None) -> str:
-    if value is None:
-        return "—"
-    seconds = round(value.total_seconds())
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days}d {hours:02d}h {minutes:02d}m {secs:02d}s"
-    if hours:
-        return f"{sign}{hours}h {minutes:02d}m {secs:02d}s"
-    return f"{sign}{minutes}m {secs:02d}s" if minutes else f"{sign}{secs}s"
-
-
-def ordered_timeline(state: IncidentState) -> list[TimelineEntry]:
-    """The timeline by time; entries at the same instant keep the order they were recorded in."""
-    return sorted(state.timeline, key=lambda e: utc(e.at))
-
-
-def machine_actors(state: IncidentState) -> frozenset[str]:
-    """Actors that are not people: Medic and the alert and anomaly sources."""
-    names = {MEDIC, "alertmanager", "grafana"}
-    names.update(a.source for a in state.alerts.values())
-    names.update(r.signal.source for r in state.anomalies.values())
-    names.update(e.actor for e in state.timeline if e.kind.startswith(("alert.", "anomaly.")))
-    return frozenset(names)
-
-
-def lane_of(entry: TimelineEntry, machines: frozenset[str]) -> str:
-    if entry.actor not in machines or entry.kind.startswith(_PEOPLE):
-        return "People"
-    if entry.kind.startswith(("alert.", "anomaly.")):
-        return "Alerts"
-    if entry.kind.startswith(("notification.", "escalation.")):
-        return "Notifications"
-    if entry.kind.startswith(_REMEDIATION):
-        return "Remediation"
-    return "Correlation/scoring"
-
-
-def _first_start(record: AlertRecord) -> datetime:
-    return min(utc(t) for t in [record.starts_at, *record.episode_starts])
-
-
-def _mitigation(state: IncidentState) -> tuple[datetime | None, Literal["verification", "quiet"] | None]:
-    passed = [utc(e.at) for e in state.timeline if e.kind == "verification.passed"]
-    if passed:
-        return min(passed), "verification"
-    if state.quiet_since is not None:
-        return utc(state.quiet_since), "quiet"
-    quiet: datetime | None = None
-    for entry in ordered_timeline(state):
-        if entry.kind == "incident.quiet":
-            quiet = utc(entry.at)
-        elif entry.kind == "incident.reopened":
-            quiet = None
-    return quiet, ("quiet" if quiet else None)
-
-
-def incident_metrics(state: IncidentState, *, now: datetime) -> IncidentMetrics:
-    detected = utc(state.opened_at)
-    signals = [detected, *(_first_start(a) for a in state.alerts.values())]
-    signals += [utc(r.signal.window.start) for r in state.anomalies.values()]
-    first = min(signals)
-    acked = utc(state.acknowledged_at) if state.acknowledged_at else None
-    resolved = utc(state.resolved_at) if state.resolved_at else None
-    mitigated, how = _mitigation(state)
-    end = mitigated or resolved or utc(now)
-    minutes = max(0.0, (end - first).total_seconds() / 60)
-    contexts = [state.contexts[name] for name in sorted(state.contexts)]
-    return IncidentMetrics(
-        first_signal_at=first,
-        detected_at=detected,
-        acknowledged_at=acked,
-        mitigated_at=mitigated,
-        mitigation=how,
-        resolved_at=resolved,
-        time_to_detect=detected - first,
-        time_to_acknowledge=acked - detected if acked else None,
-        time_to_mitigate=mitigated - first if mitigated else None,
-        time_to_resolve=resolved - first if resolved else None,
-        impact_minutes=minutes,
-        estimated_revenue=sum(c.business.revenue_per_minute * minutes for c in contexts),
-        estimated_users=sum(c.business.users_per_minute * minutes for c in contexts),
-    )
 
 
 # ---- Markdown escaping ------------------------------------------------------------------------------
@@ -284,7 +174,7 @@ def _detection(state: IncidentState, m: IncidentMetrics) -> str:
     firsts: list[tuple[datetime, str]] = [(utc(state.opened_at), "the incident opening")]
     for a in state.alerts.values():
         where = f" on {_text(a.service)}" if a.service else ""
-        firsts.append((_first_start(a), f"alert **{_text(a.name)}**{where} from {_text(a.source)}"))
+        firsts.append((first_start(a), f"alert **{_text(a.name)}**{where} from {_text(a.source)}"))
     for r in state.anomalies.values():
         s = r.signal
         firsts.append((utc(s.window.start), f"anomaly on {_text(s.service)} from {_text(s.source)}"))
@@ -304,9 +194,9 @@ def _detection(state: IncidentState, m: IncidentMetrics) -> str:
     else:
         lines.append("- Acknowledged: not acknowledged")
     rows = []
-    for a in sorted(state.alerts.values(), key=lambda r: (_first_start(r), r.name, r.fingerprint)):
+    for a in sorted(state.alerts.values(), key=lambda r: (first_start(r), r.name, r.fingerprint)):
         status = a.status.value + (", flapping" if a.flapping else "")
-        first = fmt_time(_first_start(a))
+        first = fmt_time(first_start(a))
         episodes = str(len(a.episode_starts))
         rows.append([a.name, a.service or "—", a.severity, a.source, first, status, episodes])
     for r in sorted(state.anomalies.values(), key=lambda r: (r.signal.window.start, r.key)):

@@ -20,6 +20,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from medic.correlation import join_decision
     from medic.feedback import FalsePositive, SilenceRecord
+    from medic.handover import compact_for_handover
     from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
     from medic.keys import service_incident_id
     from medic.topology import ServiceContext, absorbed_by
@@ -62,6 +63,8 @@ class IncidentInput(BaseModel):
     # Tell Slack, PagerDuty and JIRA, and run runbooks (off in tests that exercise correlation alone).
     notify: bool = True
     remediate: bool = True
+    # Continue as new once history reaches this many events; 0: when Temporal suggests it.
+    history_limit: int = Field(default=0, ge=0)
 
 
 class AckRequest(BaseModel):
@@ -138,7 +141,8 @@ class IncidentWorkflow:
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentResult:
-        self._hello_peers()
+        if inp.state is None:
+            self._hello_peers()  # a continued run's peers already know it
         tasks = self._start_notifier()
         while True:
             while not self._finished():
@@ -148,6 +152,8 @@ class IncidentWorkflow:
                     await self._remediator.consider()
                 self._publish()
                 await self._flush()
+                if self._history_full(inp):
+                    await self._continue_as_new(inp, tasks)
                 seen = self._state.revision
                 deadline = None if self._state.merged_into else self._state.quiet_deadline(self._quiet)
                 timeout = (
@@ -181,6 +187,35 @@ class IncidentWorkflow:
             alert_count=self._state.alert_count,
             merged_into=self._state.merged_into,
         )
+
+    # ---- long incidents --------------------------------------------------------------------------
+
+    def _history_full(self, inp: IncidentInput) -> bool:
+        if self._state.merged_into is not None or self._outbox:
+            return False  # a merged incident is short-lived and waits on its parent: let it finish
+        info = workflow.info()
+        if inp.history_limit:
+            return info.get_current_history_length() >= inp.history_limit
+        return info.is_continue_as_new_suggested()
+
+    async def _continue_as_new(self, inp: IncidentInput, tasks: list["asyncio.Task[None]"]) -> None:
+        """Start afresh before the history grows too long, carrying the whole state: the notifier and
+        escalation resume from ``state.notifications``, remediations report to the incident's id, so
+        nothing is sent twice and nothing is lost."""
+        if self._notifier is not None:
+            self._notifier.hand_over()
+            await asyncio.gather(*tasks)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        info = workflow.info()
+        state = compact_for_handover(self._state, previous_run=info.run_id)
+        state.record(
+            workflow.now(),
+            "incident.continued",
+            f"Continued as a new run after {info.get_current_history_length()} history events; "
+            "the incident's state and timeline carry over.",
+            previous_run=info.run_id,
+        )
+        workflow.continue_as_new(inp.model_copy(update={"state": state, "service": self._ctx}))
 
     def _start_notifier(self) -> list["asyncio.Task[None]"]:
         if self._notifier is None:

@@ -51,20 +51,25 @@ class Notifier:
         self._state = state
         self._seen = -1
         self._closing = False
+        self._handover = False
         self._plan_version = 0
         self._status_told = ""
-        self._jira_cursor = 0
 
     # ---- driven by the workflow ------------------------------------------------------------------
 
     def close(self) -> None:
         self._closing = True
 
+    def hand_over(self) -> None:
+        """Stop after the call in flight, without catching up: the incident is continuing as new and
+        the next run's notifier takes over from ``state.notifications``."""
+        self._handover = True
+
     async def run(self) -> None:
         """Bring the outside world in step with the state whenever it changes, until closed."""
         while True:
             s = self._state()
-            if self._closing and (s.notifications.finished or s.revision == self._seen):
+            if self._handover or (self._closing and (s.notifications.finished or s.revision == self._seen)):
                 return
             hold = s.notifications.plan.hold_until if s.notifications.plan else None
             timeout = None
@@ -72,10 +77,12 @@ class Notifier:
                 timeout = max((hold - workflow.now()).total_seconds(), 0.001)
 
             def due() -> bool:
-                return self._state().revision != self._seen or self._closing
+                return self._state().revision != self._seen or self._closing or self._handover
 
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(due, timeout=timeout)
+            if self._handover:
+                return
             s = self._state()
             if s.notifications.slack and s.status.value == self._status_told and not self._closing:
                 # A storm changes the state many times a second; Slack allows about one update per
@@ -90,7 +97,7 @@ class Notifier:
         while True:
             s = self._state()
             n = s.notifications
-            if s.status is not IncidentStatus.OPEN or s.merged_into or n.finished or self._closing:
+            if s.status is not IncidentStatus.OPEN or s.merged_into or n.finished or self._quiet():
                 return
             levels = n.plan.escalation if n.plan else []
             version = self._plan_version
@@ -116,7 +123,12 @@ class Notifier:
 
     def _quiet(self) -> bool:
         s = self._state()
-        return s.status is not IncidentStatus.OPEN or s.merged_into is not None or self._closing
+        return (
+            s.status is not IncidentStatus.OPEN
+            or s.merged_into is not None
+            or self._closing
+            or self._handover
+        )
 
     # ---- one synchronisation pass ----------------------------------------------------------------
 
@@ -380,13 +392,13 @@ class Notifier:
             )
             if key is not FAILED:
                 n.jira_key = key
-                self._jira_cursor = len(s.timeline)
+                n.jira_cursor = len(s.timeline)
                 s.record(workflow.now(), "notification.sent", f"JIRA issue {key} opened.", jira=key)
         if not n.jira_key:
             return
-        while self._jira_cursor < len(s.timeline):
-            entry = s.timeline[self._jira_cursor]
-            self._jira_cursor += 1
+        while n.jira_cursor < len(s.timeline):
+            entry = s.timeline[n.jira_cursor]
+            n.jira_cursor += 1
             if entry.kind in _JIRA_KINDS:
                 await self._call(
                     NotifyActivities.jira_comment,

@@ -10,12 +10,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from medic.access import Verb
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.adapters.alertmanager import AlertmanagerSilences
+from medic.access import Verb
 from medic.commands import (
     HELP_TEXT,
     Ack,
@@ -28,12 +28,12 @@ from medic.commands import (
     Resolve,
     Show,
     Silence,
-    format_duration,
     help_for,
     parse_command,
 )
 from medic.feedback import FalsePositive, Matcher, SilenceRecord
 from medic.incident import AlertRecord
+from medic.matchers import format_duration
 from medic.ports import PermanentError, TransientError
 from service.chat.authz import Authorizer
 from service.chat.replies import Reply, render_list, render_show

@@ -10,6 +10,10 @@ import pytest
 from pydantic import SecretStr
 
 from tests.doubles import SLACK_TOKEN, SlackDouble
+from tests.doubles.kubernetes import KubernetesDouble
+from tests.integration.test_control import RUNBOOK
+from tests.integration.test_control import payload as stuck_payload
+from tests.support.kube import write_kubeconfig
 from tests.support.slackreq import SIGNING_SECRET, command_body, interaction_body, signed_headers
 from tests.support.stack import MedicStack, medic_stack, wait_until
 
@@ -226,11 +230,6 @@ async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
 async def test_approve_and_deny_from_slack(tmp_path: Path) -> None:
     """A remediation waits for a human: a person not allowed is refused (and it is recorded), an
     approver from the on-call Slack group approves with `/medic approve`, the action runs once."""
-    from tests.doubles.kubernetes import KubernetesDouble
-    from tests.integration.test_control import RUNBOOK
-    from tests.integration.test_control import payload as stuck_payload
-    from tests.support.kube import write_kubeconfig
-
     runbooks = tmp_path / "runbooks"
     runbooks.mkdir()
     (runbooks / "rb.yaml").write_text(RUNBOOK.replace("RUNBOOK_APPROVAL", "always"))

@@ -12,7 +12,8 @@ from medic.alerts import Alert, AlertStatus
 from medic.chart import render_timeline_svg
 from medic.feedback import FalsePositive, Matcher, SilenceRecord
 from medic.incident import AlertBatch, IncidentState, RemediationTrack
-from medic.postmortem import DEFAULT_TEMPLATE, incident_metrics, render_postmortem
+from medic.postmortem import DEFAULT_TEMPLATE, render_postmortem
+from medic.story import incident_metrics
 from tests.support.shop import ctx
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHandle
@@ -15,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.notify import NotifyActivities
+from activities.postmortem import PostmortemActivities, PostmortemWriter
 from medic.alerts import Alert, AlertStatus
 from medic.incident import AlertBatch, IncidentState, IncidentStatus
 from medic.keys import service_incident_id
@@ -54,30 +56,39 @@ class Harness:
     pager: FakePager
     tracker: FakeTracker
     task_queue: str
+    postmortems: Path
 
     def worker(self, *, cache: bool = True) -> Worker:
         """``cache=False``: no sticky queue, as a worker whose process is gone leaves none behind."""
         activities = NotifyActivities(
             chat=self.chat, pager=self.pager, tracker=self.tracker, policy=lambda: POLICY
         )
+        client = self.env.client
+
+        async def state_of(incident_id: str) -> IncidentState:
+            return await client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
+
+        postmortem = PostmortemActivities(PostmortemWriter(self.postmortems), state_of)
         return Worker(
             self.env.client,
             task_queue=self.task_queue,
             workflows=WORKFLOWS,
-            activities=activities.all(),
+            activities=[*activities.all(), *postmortem.all()],
             activity_executor=ThreadPoolExecutor(4),
             max_cached_workflows=100 if cache else 0,
         )
 
 
 @pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     path = require_binary("temporal-test-server")
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(path), data_converter=pydantic_data_converter
     ) as env:
         await register_search_attributes(env.client, env.client.namespace)
-        yield Harness(env, FakeChat(), FakePager(), FakeTracker(), f"tq-{uuid.uuid4().hex[:6]}")
+        yield Harness(
+            env, FakeChat(), FakePager(), FakeTracker(), f"tq-{uuid.uuid4().hex[:6]}", tmp_path / "pm"
+        )
 
 
 def outage(status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
@@ -177,6 +188,11 @@ async def test_resolve_tells_everyone_exactly_once(harness: Harness) -> None:
     assert h.tracker.closed == list(h.tracker.issues)
     assert len(h.chat.top_level()) == 1
     assert h.chat.updates[-1][2].startswith(":white_check_mark:")
+    # The postmortem is written once, posted in the thread and attached to the JIRA issue.
+    written = h.postmortems / "incident-orders-db" / "postmortem.md"
+    assert "**Final**" in written.read_text() and (written.parent / "timeline.svg").exists()
+    assert sum("Postmortem" in text for _, text, thread in h.chat.posts if thread) == 1
+    assert any("## Summary" in text for _, text in h.tracker.comments)
 
 
 async def test_worker_lost_mid_escalation_pages_each_level_once(harness: Harness) -> None:

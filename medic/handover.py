@@ -1,0 +1,70 @@
+"""What an incident carries into its next run when it continues as new.
+
+Everything, as long as it fits comfortably in one Temporal payload (the limit is 2 MB). An incident
+that grew past that keeps its alerts and the first and latest timeline entries; the entries in
+between stay in the history of the run that wrote them (linked by run id), and a timeline entry says
+so. Resolved alerts lose their annotations first, and, if that is not enough, every label but the
+identifying ones (alertname, service, namespace, pod, instance...)."""
+
+from medic.alerts import AlertStatus
+from medic.incident import IncidentState
+from medic.timeline import TimelineEntry
+
+__all__ = ["MAX_CARRIED_BYTES", "compact_for_handover"]
+
+MAX_CARRIED_BYTES = 1_500_000
+_KEEP_HEAD = 200
+_IDENTIFYING = frozenset({"alertname", "service", "app", "job", "namespace", "pod", "instance", "severity"})
+
+
+def compact_for_handover(
+    state: IncidentState, *, previous_run: str, max_bytes: int = MAX_CARRIED_BYTES
+) -> IncidentState:
+    if _size(state) <= max_bytes:
+        return state
+    out = state.model_copy(deep=True)
+    for fingerprint, record in out.alerts.items():
+        if record.status is AlertStatus.RESOLVED and record.annotations:
+            out.alerts[fingerprint] = record.model_copy(update={"annotations": {}})
+    keep_tail = len(out.timeline)
+    while _size(out) > max_bytes and keep_tail > 50:
+        keep_tail //= 2
+        out.timeline = _shortened(state.timeline, keep_tail, previous_run)
+    if _size(out) > max_bytes:
+        # Still too large: resolved alerts keep the labels that identify them, firing ones keep all.
+        for fingerprint, record in out.alerts.items():
+            if record.status is AlertStatus.RESOLVED:
+                kept = {k: v for k, v in record.labels.items() if k in _IDENTIFYING}
+                out.alerts[fingerprint] = record.model_copy(update={"labels": kept})
+    # The notifier walks the timeline by position: keep its cursors on the same entries.
+    n = out.notifications
+    n.thread_cursor = _moved(n.thread_cursor, len(state.timeline), len(out.timeline))
+    n.jira_cursor = _moved(n.jira_cursor, len(state.timeline), len(out.timeline))
+    return out
+
+
+def _moved(cursor: int, total: int, kept: int) -> int:
+    """Where a position in the full timeline lands in the shortened one."""
+    if cursor <= _KEEP_HEAD or kept >= total:
+        return cursor
+    tail_start = total - (kept - _KEEP_HEAD - 1)  # where the kept tail began in the full timeline
+    return _KEEP_HEAD + 1 + max(0, cursor - tail_start)
+
+
+def _shortened(timeline: list[TimelineEntry], keep_tail: int, previous_run: str) -> list[TimelineEntry]:
+    if len(timeline) <= _KEEP_HEAD + keep_tail:
+        return list(timeline)
+    head, middle, tail = timeline[:_KEEP_HEAD], timeline[_KEEP_HEAD:-keep_tail], timeline[-keep_tail:]
+    note = TimelineEntry(
+        at=middle[-1].at,
+        kind="timeline.compacted",
+        actor="medic",
+        message=f"{len(middle)} timeline entries from {middle[0].at:%Y-%m-%d %H:%M:%S}Z to "
+        f"{middle[-1].at:%Y-%m-%d %H:%M:%S}Z are kept in the history of run {previous_run}.",
+        data={"previous_run": previous_run, "entries": len(middle)},
+    )
+    return [*head, note, *tail]
+
+
+def _size(state: IncidentState) -> int:
+    return len(state.model_dump_json())

@@ -1,0 +1,133 @@
+"""An incident that outlives its history: with a lowered history limit it continues as new several
+times while alerts, an ack and escalation timers keep coming, and loses nothing: every alert and
+timeline entry is carried, and nothing is posted, paged or opened twice."""
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from medic.alerts import Alert, AlertStatus
+from medic.handover import compact_for_handover
+from medic.incident import AlertBatch, IncidentState
+from medic.keys import service_incident_id
+from tests.support.shop import ctx
+from tests.workflow.test_notifications import T0, Harness, harness, pages
+from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
+
+__all__ = ["harness"]  # the fixture, shared with the notification tests
+
+ALERTS = 60
+
+
+async def until(handle: Any, predicate: Callable[[IncidentState], bool], what: str) -> IncidentState:
+    """Like the notification tests' poll, but a query that meets a run as it hands over (and times
+    out) is asked again."""
+    for _ in range(300):
+        try:
+            state: IncidentState = await handle.query(
+                IncidentWorkflow.state, rpc_timeout=timedelta(seconds=2)
+            )
+        except RPCError:
+            await asyncio.sleep(0.1)
+            continue
+        if predicate(state):
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never saw {what}")
+
+
+def has_alerts(count: int) -> Callable[[IncidentState], bool]:
+    return lambda s: s.alert_count == count
+
+
+def replica_down(i: int) -> AlertBatch:
+    alert = Alert(
+        fingerprint=f"replica-{i:03d}",
+        status=AlertStatus.FIRING,
+        starts_at=T0 + timedelta(seconds=i),
+        service="orders-db",
+        labels={
+            "alertname": "PostgresReplicaDown",
+            "service": "orders-db",
+            "severity": "critical",
+            "i": str(i),
+        },
+    )
+    return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx("orders-db")])
+
+
+async def test_continue_as_new_loses_nothing(harness: Harness) -> None:
+    h = harness
+    incident_id = service_incident_id("orders-db")
+    async with h.worker():
+        first = await h.env.client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(
+                incident_id=incident_id,
+                service=ctx("orders-db"),
+                quiet_period_seconds=60,
+                remediate=False,
+                history_limit=25,
+            ),
+            id=incident_id,
+            task_queue=h.task_queue,
+            start_signal=ALERTS_SIGNAL,
+            start_signal_args=[replica_down(0)],
+        )
+        handle = h.env.client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)  # the latest run
+        await until(handle, lambda s: s.notifications.pages.get("data") == "trigger", "the first page")
+        for i in range(1, ALERTS):
+            await handle.signal(IncidentWorkflow.alerts, replica_down(i))
+            await until(handle, has_alerts(i + 1), f"alert {i}")  # one activation each
+            if i == ALERTS // 2:
+                await handle.execute_update(
+                    IncidentWorkflow.acknowledge, AckRequest(actor="U0ALICE", source="slack")
+                )
+        state = await until(
+            handle,
+            lambda s: (
+                s.alert_count == ALERTS
+                and s.notifications.pages.get("data") == "acknowledge"
+                and sum(e.kind == "incident.continued" for e in s.timeline) >= 2
+            ),
+            "every alert, the PagerDuty ack and two new runs",
+        )
+        described = await h.env.client.get_workflow_handle(incident_id, run_id=first.result_run_id).describe()
+    assert described.status is WorkflowExecutionStatus.CONTINUED_AS_NEW
+    continued = [e for e in state.timeline if e.kind == "incident.continued"]
+    assert len({e.data["previous_run"] for e in continued}) == len(continued)
+    assert sorted(state.alerts) == [f"replica-{i:03d}" for i in range(ALERTS)]
+    fired = [e for e in state.timeline if e.kind == "alert.firing"]
+    assert len(fired) == ALERTS, "every firing is on the carried timeline"
+    assert [e.kind for e in state.timeline].count("incident.opened") == 1
+    assert state.acknowledged_by == "U0ALICE"
+    assert len(h.chat.top_level()) == 1, "one Slack message across all runs"
+    assert pages(h).count(("trigger", "data")) == 1 and pages(h).count(("acknowledge", "data")) == 1
+    threaded = [text for _, text, thread in h.chat.posts if thread]
+    assert len(threaded) == len(set(threaded)), "no thread reply repeated by a new run"
+    assert sum("Acknowledged by U0ALICE" in text for text in threaded) == 1
+
+
+def test_an_oversized_state_is_compacted_with_a_pointer_to_the_previous_run() -> None:
+    state = IncidentState(id="incident-orders-db", opened_at=T0)
+    for i in range(300):
+        state.apply_alerts(replica_down(i), at=T0 + timedelta(seconds=i), derive=False)
+    for i in range(5000):
+        state.record(T0 + timedelta(seconds=300 + i), "escalation.level", f"Escalation note {i} " + "x" * 80)
+    state.notifications.thread_cursor = len(state.timeline) - 10
+    before = len(state.timeline)
+    carried = compact_for_handover(state, previous_run="run-1", max_bytes=400_000)
+    assert len(carried.model_dump_json()) <= 400_000
+    assert carried.alerts == state.alerts, "alerts are never dropped (these are firing: all labels kept)"
+    note = next(e for e in carried.timeline if e.kind == "timeline.compacted")
+    assert note.data["previous_run"] == "run-1"
+    assert len(carried.timeline) - 1 + note.data["entries"] == before
+    assert carried.timeline[-1] == state.timeline[-1] and carried.timeline[0] == state.timeline[0]
+    # The notifier's cursor still points 10 entries before the end.
+    assert len(carried.timeline) - carried.notifications.thread_cursor == 10
+    small = IncidentState(id="incident-x", opened_at=T0)
+    assert compact_for_handover(small, previous_run="r") is small
