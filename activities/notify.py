@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.errors import translated
+from activities.observe import NO_RECORDER, Recorder, recorded
 from medic.cards import IncidentCard, render_card, render_note
 from medic.ports import (
     ChatMessage,
@@ -40,6 +41,7 @@ class PlanRequest(BaseModel):
     priority: str
     owner: ServiceContext | None
     services: list[ServiceContext]
+    first: bool = False  # the incident's first plan: it has just opened
 
 
 class SlackPost(BaseModel):
@@ -78,8 +80,10 @@ class NotifyActivities:
         policy: Callable[[], RoutingPolicy],
         ui_base_url: str | None = None,
         namespace: str = "default",
+        recorder: Recorder = NO_RECORDER,
     ) -> None:
         self._chat, self._pager, self._tracker, self._policy = chat, pager, tracker, policy
+        self._rec = recorder
         self._ui = ui_base_url.rstrip("/") if ui_base_url else None
         self._namespace = namespace
 
@@ -93,6 +97,8 @@ class NotifyActivities:
     @activity.defn(name="notify.plan")
     def plan(self, request: PlanRequest) -> NotificationPlan:
         """Decide channels and escalation with the routing policy as it is *now* (recorded in history)."""
+        if request.first:
+            self._rec.incident_opened(request.priority)
         return plan_notifications(
             self._policy(),
             priority=request.priority,
@@ -104,42 +110,53 @@ class NotifyActivities:
     @activity.defn(name="notify.slack_post")
     @translated
     def slack_post(self, request: SlackPost) -> MessageRef:
-        return self._chat.post(request.channel, render_card(self._with_links(request.card)))
+        with recorded(self._counter("slack")):
+            return self._chat.post(request.channel, render_card(self._with_links(request.card)))
 
     @activity.defn(name="notify.slack_update")
     @translated
     def slack_update(self, request: SlackUpdate) -> MessageRef:
-        return self._chat.update(request.ref, render_card(self._with_links(request.card)))
+        with recorded(self._counter("slack")):
+            return self._chat.update(request.ref, render_card(self._with_links(request.card)))
 
     @activity.defn(name="notify.slack_thread")
     @translated
     def slack_thread(self, request: SlackNote) -> MessageRef:
-        return self._chat.post(request.ref.channel, render_note(request.text), thread=request.ref)
+        with recorded(self._counter("slack")):
+            return self._chat.post(request.ref.channel, render_note(request.text), thread=request.ref)
 
     @activity.defn(name="notify.slack_message")
     @translated
     def slack_message(self, request: SlackMessagePost) -> MessageRef:
-        return self._chat.post(request.channel, request.message, thread=request.thread)
+        with recorded(self._counter("slack")):
+            return self._chat.post(request.channel, request.message, thread=request.thread)
 
     @activity.defn(name="notify.page")
     @translated
     def page(self, request: Page) -> str:
-        return self._pager.send(request)
+        with recorded(self._counter("pagerduty")):
+            return self._pager.send(request)
 
     @activity.defn(name="notify.jira_ensure")
     @translated
     def jira_ensure(self, request: IssueRequest) -> str:
-        return self._tracker.ensure_issue(request)
+        with recorded(self._counter("jira")):
+            return self._tracker.ensure_issue(request)
 
     @activity.defn(name="notify.jira_comment")
     @translated
     def jira_comment(self, request: JiraNote) -> None:
-        self._tracker.comment(request.key, request.text)
+        with recorded(self._counter("jira")):
+            self._tracker.comment(request.key, request.text)
 
     @activity.defn(name="notify.jira_close")
     @translated
     def jira_close(self, request: JiraNote) -> None:
-        self._tracker.close(request.key, request.text)
+        with recorded(self._counter("jira")):
+            self._tracker.close(request.key, request.text)
+
+    def _counter(self, channel: str) -> Callable[[str], None]:
+        return lambda outcome: self._rec.notification(channel, outcome)
 
     def all(self) -> list[Callable[..., object]]:
         return [

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from temporalio import activity
 
+from activities.observe import NO_RECORDER, Recorder
 from medic.chart import render_timeline_svg
 from medic.incident import IncidentState
 from medic.postmortem import render_postmortem
@@ -78,14 +79,22 @@ class PostmortemWriter:
 
 
 class PostmortemActivities:
-    def __init__(self, writer: PostmortemWriter, source: StateSource) -> None:
-        self._writer, self._source = writer, source
+    def __init__(
+        self, writer: PostmortemWriter, source: StateSource, *, recorder: Recorder = NO_RECORDER
+    ) -> None:
+        self._writer, self._source, self._rec = writer, source, recorder
 
     @activity.defn(name="postmortem_write")
     async def write(self, request: PostmortemRequest) -> PostmortemWritten:
         state = await self._source(request.incident_id)
         now = state.resolved_at or datetime.now(UTC)
         path = self._writer.write(state, now=now)
+        m = incident_metrics(state, now=now)
+        self._rec.incident_resolved(
+            state.priority,
+            mtta=m.time_to_acknowledge.total_seconds() if m.time_to_acknowledge is not None else None,
+            mttr=m.time_to_resolve.total_seconds() if m.time_to_resolve is not None else None,
+        )
         markdown = path.read_text(encoding="utf-8")
         return PostmortemWritten(
             path=str(path),

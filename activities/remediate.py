@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.errors import translated
+from activities.observe import NO_RECORDER, Recorder, recorded
 from medic.alerts import Alert
 from medic.ports import PermanentError
 from medic.runbook import Runbook, Step
@@ -73,9 +74,11 @@ class RemediationActivities:
         registry: ActionRegistry,
         facts: FactsSource,
         guardrails: Callable[[], GuardrailSettings],
+        recorder: Recorder = NO_RECORDER,
     ) -> None:
         self._cluster, self._metrics, self._runbooks = cluster, metrics, runbooks
         self._registry, self._facts, self._guardrails = registry, facts, guardrails
+        self._rec = recorder
 
     def _need_cluster(self) -> Cluster:
         if self._cluster is None:
@@ -111,14 +114,16 @@ class RemediationActivities:
     @translated
     def apply(self, request: StepRequest) -> dict[str, Any]:
         action = self._registry.for_step(request.step)
-        return action.apply(self._need_cluster(), request.step, request.before, request.stamp)
+        with recorded(lambda outcome: self._rec.action(request.step.action, outcome), ok="applied"):
+            return action.apply(self._need_cluster(), request.step, request.before, request.stamp)
 
     @activity.defn(name="remediate.compensate")
     @translated
     def compensate(self, request: StepRequest) -> bool:
-        return self._registry.for_step(request.step).compensate(
-            self._need_cluster(), request.step, request.before
-        )
+        with recorded(lambda outcome: self._rec.action(request.step.action, outcome), ok="rolled_back"):
+            return self._registry.for_step(request.step).compensate(
+                self._need_cluster(), request.step, request.before
+            )
 
     @activity.defn(name="remediate.verify")
     @translated

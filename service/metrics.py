@@ -2,7 +2,7 @@
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-__all__ = ["ApiMetrics"]
+__all__ = ["ApiMetrics", "WorkerMetrics"]
 
 
 class ApiMetrics:
@@ -32,3 +32,66 @@ class ApiMetrics:
             "Deliveries answered 503 because Temporal could not take them.",
             registry=registry,
         )
+
+
+_DURATION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
+
+
+class WorkerMetrics:
+    """What the worker's activities record (see ``activities.observe``): the incident outcomes."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.opened = Counter(
+            "medic_incidents_opened",
+            "Incidents opened, by their first priority.",
+            ["priority"],
+            registry=registry,
+        )
+        self.resolved = Counter(
+            "medic_incidents_resolved",
+            "Incidents resolved, by final priority.",
+            ["priority"],
+            registry=registry,
+        )
+        self.mtta = Histogram(
+            "medic_incident_time_to_acknowledge_seconds",
+            "From detection to the first acknowledgement (MTTA), per resolved incident.",
+            ["priority"],
+            buckets=_DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.mttr = Histogram(
+            "medic_incident_time_to_resolve_seconds",
+            "From the first signal to resolution (MTTR), per resolved incident.",
+            ["priority"],
+            buckets=_DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.actions = Counter(
+            "medic_remediation_actions",
+            "Remediation actions by kind and outcome (applied, rolled_back, failed, retried).",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.notifications = Counter(
+            "medic_notifications",
+            "Notification calls by channel (slack, pagerduty, jira) and outcome (ok, failed, retried).",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+
+    def notification(self, channel: str, outcome: str) -> None:
+        self.notifications.labels(channel=channel, outcome=outcome).inc()
+
+    def action(self, kind: str, outcome: str) -> None:
+        self.actions.labels(kind=kind, outcome=outcome).inc()
+
+    def incident_opened(self, priority: str) -> None:
+        self.opened.labels(priority=priority).inc()
+
+    def incident_resolved(self, priority: str, *, mtta: float | None, mttr: float | None) -> None:
+        self.resolved.labels(priority=priority).inc()
+        if mtta is not None:
+            self.mtta.labels(priority=priority).observe(mtta)
+        if mttr is not None:
+            self.mttr.labels(priority=priority).observe(mttr)

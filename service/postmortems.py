@@ -3,6 +3,7 @@ and the activity's writer and state source, built from settings in one place."""
 
 from datetime import UTC, datetime
 
+from activities.observe import NO_RECORDER, Recorder
 from activities.postmortem import PostmortemActivities, PostmortemWriter
 from medic.incident import IncidentState
 from service.incidents import IncidentReader
@@ -18,8 +19,10 @@ def writer_for(settings: Settings) -> PostmortemWriter:
     return PostmortemWriter(settings.effective_postmortem_dir, template=template, base_url=settings.api_url)
 
 
-def postmortem_activities(settings: Settings, reader: IncidentReader) -> PostmortemActivities:
-    return PostmortemActivities(writer_for(settings), reader.state)
+def postmortem_activities(
+    settings: Settings, reader: IncidentReader, *, recorder: Recorder = NO_RECORDER
+) -> PostmortemActivities:
+    return PostmortemActivities(writer_for(settings), reader.state, recorder=recorder)
 
 
 class Postmortems:

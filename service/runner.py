@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, start_http_server
 from temporalio.client import Client
 
 from medic.catalog import Catalog
@@ -30,7 +31,13 @@ __all__ = ["ApiServer", "build_api", "run_until_stopped"]
 log = logging.getLogger(__name__)
 
 
-def build_api(settings: Settings, client: Client, catalog: Catalog | None = None) -> FastAPI:
+def build_api(
+    settings: Settings,
+    client: Client,
+    catalog: Catalog | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
     async def ready() -> bool:
         try:
             return await client.service_client.check_health(timeout=timedelta(seconds=2))
@@ -49,6 +56,7 @@ def build_api(settings: Settings, client: Client, catalog: Catalog | None = None
         sink=sink,
         reader=reader,
         ready=ready,
+        registry=registry,
         controls=controls,
         slack_endpoint=build_slack_endpoint(settings, client, catalog, reader=reader, controls=controls),
     )
@@ -126,8 +134,12 @@ async def run_until_stopped(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[None]] = []
-    server = api_server(settings, build_api(settings, client)) if api else None
-    temporal_worker = build_worker(client, settings) if worker else None
+    registry = CollectorRegistry()  # one per process: the API's /metrics shows the worker's too
+    server = api_server(settings, build_api(settings, client, registry=registry)) if api else None
+    temporal_worker = build_worker(client, settings, registry=registry) if worker else None
+    if worker and not api and settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr=settings.api_host, registry=registry)
+        log.info("worker metrics on http://%s:%s/metrics", settings.api_host, settings.worker_metrics_port)
     if temporal_worker is not None:
         tasks.append(asyncio.create_task(temporal_worker.run(), name="worker"))
     if server is not None:

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     temporal_ui_base: str | None = Field(
         default=None, description="Temporal Web UI base URL for links in messages (default: the dev UI)"
     )
+    worker_metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="`medic worker` serves /metrics here (0: not at all)"
+    )
     log_level: str = "INFO"
     log_json: bool = False
 

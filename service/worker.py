@@ -5,12 +5,14 @@ cluster and Prometheus when configured, and the runbooks and routing policy load
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
+from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.adapters.console import ConsoleNotifier
 from activities.notify import NotifyActivities
+from activities.observe import NO_RECORDER, Recorder
 from activities.postmortem import PostmortemActivities
 from activities.remediate import RemediationActivities
 from medic.ports import ChatOps, Pager, Tracker
@@ -21,6 +23,7 @@ from remediations.guardrails import GuardrailSettings
 from remediations.ports import Cluster, Metrics
 from service.control import TemporalFacts
 from service.incidents import TemporalIncidentReader
+from service.metrics import WorkerMetrics
 from service.postmortems import postmortem_activities
 from service.settings import Settings
 from workflows.control import ControlWorkflow
@@ -77,7 +80,9 @@ def _notifiers(settings: Settings) -> tuple[ChatOps, Pager, Tracker]:
     return chat, pager, tracker
 
 
-def build_notify_activities(settings: Settings, policy: RoutingPolicy) -> NotifyActivities:
+def build_notify_activities(
+    settings: Settings, policy: RoutingPolicy, *, recorder: Recorder = NO_RECORDER
+) -> NotifyActivities:
     chat, pager, tracker = _notifiers(settings)
     return NotifyActivities(
         chat=chat,
@@ -86,6 +91,7 @@ def build_notify_activities(settings: Settings, policy: RoutingPolicy) -> Notify
         policy=lambda: policy,
         ui_base_url=settings.temporal_ui_url,
         namespace=settings.temporal_namespace,
+        recorder=recorder,
     )
 
 
@@ -128,6 +134,7 @@ def build_remediation_activities(
     *,
     cluster: Cluster | None = None,
     metrics: Metrics | None = None,
+    recorder: Recorder = NO_RECORDER,
 ) -> RemediationActivities:
     if metrics is None and settings.prometheus_url:
         from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
@@ -141,6 +148,7 @@ def build_remediation_activities(
         registry=default_registry(),
         facts=TemporalFacts(client, settings),
         guardrails=lambda: settled,
+        recorder=recorder,
     )
 
 
@@ -150,17 +158,22 @@ def build_worker(
     notify: NotifyActivities | None = None,
     remediate: RemediationActivities | None = None,
     postmortem: PostmortemActivities | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
 ) -> Worker:
+    recorder = WorkerMetrics(registry) if registry is not None else NO_RECORDER
     if notify is None or remediate is None:
         from service.config_files import load_catalog_file, load_routing_file, load_runbooks  # noqa: PLC0415
 
         policy = load_routing_file(settings.routing_file, load_catalog_file(settings.catalog))
-        notify = notify or build_notify_activities(settings, policy)
+        notify = notify or build_notify_activities(settings, policy, recorder=recorder)
         remediate = remediate or build_remediation_activities(
-            client, settings, policy, load_runbooks(settings.runbooks_dir)
+            client, settings, policy, load_runbooks(settings.runbooks_dir), recorder=recorder
         )
     if postmortem is None:
-        postmortem = postmortem_activities(settings, TemporalIncidentReader(client, settings))
+        postmortem = postmortem_activities(
+            settings, TemporalIncidentReader(client, settings), recorder=recorder
+        )
     return Worker(
         client,
         task_queue=settings.task_queue,

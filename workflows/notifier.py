@@ -161,7 +161,9 @@ class Notifier:
         # there is no round trip through the server before the first message goes out.
         plan: NotificationPlan = await workflow.execute_local_activity_method(
             NotifyActivities.plan,
-            PlanRequest(priority=s.priority, owner=owner, services=services),
+            PlanRequest(
+                priority=s.priority, owner=owner, services=services, first=s.notifications.plan is None
+            ),
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=_RETRY,
         )

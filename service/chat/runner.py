@@ -182,7 +182,7 @@ class ChatRunner:
 
     async def _ack_or_resolve(self, verb: str, incident_id: str, reason: str, user: SlackUser) -> Reply:
         await self._authorize(Verb.ACK if verb == "ack" else Verb.RESOLVE, user, incident_id)
-        handle = self._client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+        handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(incident_id)
         if verb == "ack":
             result: UpdateResult = await self._update(
                 handle,
@@ -386,7 +386,7 @@ class ChatRunner:
             raise
 
     async def _remediation(self, remediation_id: str) -> RemediationOutcome | None:
-        handle = self._client.get_workflow_handle_for(RemediationWorkflow.run, remediation_id)
+        handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(remediation_id)
         try:
             described = await handle.describe()
             if described.status is not WorkflowExecutionStatus.RUNNING:

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from tests.doubles import SLACK_TOKEN, SlackDouble
@@ -105,6 +106,16 @@ async def detail(stack: MedicStack, incident_id: str = "incident-checkout") -> d
         return body
 
 
+async def metric(http: httpx.AsyncClient, name: str, **labels: str) -> float:
+    """One sample from /metrics (0 when absent)."""
+    text = (await http.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
 def kinds(d: dict[str, Any]) -> list[str]:
     return [e["kind"] for e in d["timeline"]]
 
@@ -164,7 +175,14 @@ async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
     with slack.serve() as slack_url:
         async with stack_for(slack_url, tmp_path) as stack, stack.http() as http:
             chat = SlackClient(stack, slack)
+            assert await metric(http, "medic_incidents_resolved_total") == 0
             assert (await http.post("/webhooks/alertmanager", json=alert_payload())).status_code == 200
+
+            async def opened() -> bool:
+                return await metric(http, "medic_incidents_opened_total") == 1
+
+            await wait_until(opened, timeout=30, what="the opened-incidents counter")
+            assert await metric(http, "medic_webhook_latency_seconds_count", route="alertmanager") == 1
 
             help_text = (await chat.command("help"))["text"]
             assert "/medic ack" in help_text and "silence" in help_text
@@ -214,6 +232,13 @@ async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
                 return (tmp_path / "postmortems" / "incident-checkout" / "postmortem.md").exists()
 
             await wait_until(postmortem_written, timeout=30, what="the postmortem file")
+            priority = d["priority"]
+            assert await metric(http, "medic_incidents_resolved_total", priority=priority) == 1
+            assert (
+                await metric(http, "medic_incident_time_to_acknowledge_seconds_count", priority=priority) == 1
+            )
+            assert await metric(http, "medic_incident_time_to_resolve_seconds_count", priority=priority) == 1
+            assert await metric(http, "medic_notifications_total", channel="slack", outcome="ok") >= 2
             text = (tmp_path / "postmortems" / "incident-checkout" / "postmortem.md").read_text()
             assert "**Final**" in text and "CheckoutDown" in text and "false positive" in text.lower()
             served = await http.get("/incidents/incident-checkout/postmortem")
