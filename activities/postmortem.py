@@ -19,6 +19,7 @@ from activities.observe import NO_RECORDER, Recorder
 from medic.chart import render_timeline_svg
 from medic.incident import IncidentState
 from medic.postmortem import render_postmortem
+from medic.redact import redact
 from medic.story import incident_metrics
 
 __all__ = ["PostmortemActivities", "PostmortemRequest", "PostmortemWriter", "PostmortemWritten"]
@@ -51,7 +52,8 @@ class PostmortemWriter:
     def render(self, state: IncidentState, *, now: datetime) -> tuple[str, str]:
         links = {"Medic API": self.url(state.id)} if self.base_url else None
         markdown = render_postmortem(state, now=now, template=self.template, chart=CHART_NAME, links=links)
-        return markdown, render_timeline_svg(state, now=now)
+        # Entries are redacted already; alert labels and annotations quoted in the document are not.
+        return redact(markdown), redact(render_timeline_svg(state, now=now))
 
     def write(self, state: IncidentState, *, now: datetime) -> Path:
         markdown, svg = self.render(state, now=now)

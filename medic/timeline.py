@@ -1,9 +1,14 @@
-"""Timeline entries: every step of an incident, in order, with who did it."""
+"""Timeline entries: every step of an incident, in order, with who did it.
+
+Secrets are redacted by construction: an entry's message and data are redacted as the entry is
+built, whoever builds it (see ``medic.redact``)."""
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from medic.redact import redact, redact_data
 
 __all__ = ["TimelineEntry"]
 
@@ -14,3 +19,14 @@ class TimelineEntry(BaseModel):
     actor: str = Field(description="'medic', an alert source, or a person")
     message: str
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("message", "actor")
+    @classmethod
+    def _redacted(cls, value: str) -> str:
+        return redact(value)
+
+    @field_validator("data")
+    @classmethod
+    def _redacted_data(cls, value: dict[str, Any]) -> dict[str, Any]:
+        redacted: dict[str, Any] = redact_data(value)
+        return redacted

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from temporalio.client import Client
 
 from medic.catalog import Catalog
+from medic.redact import register_secrets
 from service.api import create_app
 from service.chat.authz import Authorizer
 from service.chat.endpoint import SlackEndpoint
@@ -44,6 +45,7 @@ def build_api(
         except Exception:
             return False
 
+    register_secrets(settings.secret_values())
     sink = CoalescingSink(
         TemporalIncidentSink(client, settings), window=settings.ingest_batch_window_ms / 1000
     )

@@ -96,6 +96,18 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for redaction (``medic.redact``)."""
+        secrets = [
+            self.webhook_token,
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.pagerduty_routing_key,
+            self.jira_api_token,
+            *self.pagerduty_routing_keys.values(),
+        ]
+        return [s.get_secret_value() for s in secrets if s is not None]
+
     @property
     def effective_postmortem_dir(self) -> Path:
         return self.postmortem_dir or self.data_dir / "postmortems"

@@ -16,6 +16,7 @@ from activities.observe import NO_RECORDER, Recorder
 from activities.postmortem import PostmortemActivities
 from activities.remediate import RemediationActivities
 from medic.ports import ChatOps, Pager, Tracker
+from medic.redact import register_secrets
 from medic.routing import RoutingPolicy
 from medic.runbook import Runbook
 from remediations.actions import default_registry
@@ -161,6 +162,7 @@ def build_worker(
     *,
     registry: CollectorRegistry | None = None,
 ) -> Worker:
+    register_secrets(settings.secret_values())  # never in the timeline, whoever writes it
     recorder = WorkerMetrics(registry) if registry is not None else NO_RECORDER
     if notify is None or remediate is None:
         from service.config_files import load_catalog_file, load_routing_file, load_runbooks  # noqa: PLC0415

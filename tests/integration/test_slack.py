@@ -16,7 +16,7 @@ from tests.integration.test_control import RUNBOOK
 from tests.integration.test_control import payload as stuck_payload
 from tests.support.kube import write_kubeconfig
 from tests.support.slackreq import SIGNING_SECRET, command_body, interaction_body, signed_headers
-from tests.support.stack import MedicStack, medic_stack, wait_until
+from tests.support.stack import TOKEN, MedicStack, medic_stack, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -200,7 +200,7 @@ async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
             d = await detail(stack)
             assert d["status"] == "acknowledged"
             assert any(e["kind"] == "incident.acknowledged" and e["actor"] == ONCALL for e in d["timeline"])
-            again = await chat.command("ack incident-checkout")
+            again = await chat.press("medic_ack", "incident-checkout")
             assert "acknowledged" in again["text"]  # idempotent: still acknowledged, by the first person
 
             shown = (await chat.command("show incident-checkout"))["text"]
@@ -225,8 +225,12 @@ async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
             bad = await chat.command('silence alertname=~"(" 1h')
             assert bad["text"].startswith(":warning:")
 
-            resolved = await chat.press("medic_resolve", "incident-checkout")
+            # A careless reason quoting the configured secrets: redacted in everything Medic keeps.
+            resolved = await chat.command(f"resolve incident-checkout rotated {SLACK_TOKEN} and {TOKEN}")
             assert "resolved" in resolved["text"]
+            everything = (await http.get("/incidents/incident-checkout")).text
+            assert "rotated [redacted] and [redacted]" in everything
+            assert SLACK_TOKEN not in everything and TOKEN not in everything
 
             async def postmortem_written() -> bool:
                 return (tmp_path / "postmortems" / "incident-checkout" / "postmortem.md").exists()
@@ -241,6 +245,7 @@ async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
             assert await metric(http, "medic_notifications_total", channel="slack", outcome="ok") >= 2
             text = (tmp_path / "postmortems" / "incident-checkout" / "postmortem.md").read_text()
             assert "**Final**" in text and "CheckoutDown" in text and "false positive" in text.lower()
+            assert SLACK_TOKEN not in text and TOKEN not in text
             served = await http.get("/incidents/incident-checkout/postmortem")
             assert served.status_code == 200 and served.headers["content-type"].startswith("text/markdown")
             assert "**Final**" in served.text

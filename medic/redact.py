@@ -1,0 +1,57 @@
+"""Secrets never reach the timeline: every entry's message and data pass through :func:`redact` when
+the entry is built (see ``medic.timeline``), so no code path can add one unredacted.
+
+Two nets: the secrets this deployment is configured with (registered once at start by the worker
+and the API: tokens, signing secret, routing keys), and the shapes of common credentials (Slack
+tokens, bearer tokens, ``password=...``-style pairs, passwords in URLs, private keys)."""
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["REDACTED", "redact", "redact_data", "register_secrets"]
+
+REDACTED = "[redacted]"
+_MIN_SECRET = 6
+_known: set[str] = set()
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bxox[abposre]-[A-Za-z0-9-]{8,}"), REDACTED),
+    (re.compile(r"\bxapp-[A-Za-z0-9-]{8,}"), REDACTED),
+    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}"), rf"\1\2{REDACTED}"),
+    (
+        re.compile(
+            r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|apikey|routing[_-]?key|"
+            r"signing[_-]?secret|authorization)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"
+        ),
+        rf"\1\2{REDACTED}",
+    ),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), rf"\1{REDACTED}@"),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"), REDACTED),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), REDACTED),
+)
+
+
+def register_secrets(values: Iterable[str | None]) -> None:
+    """Remember this deployment's secret values (short ones would redact ordinary words: ignored)."""
+    _known.update(v for v in values if v and len(v) >= _MIN_SECRET)
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_known, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_data(value: Any) -> Any:
+    """:func:`redact` through nested dicts, lists and strings (keys included)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_data(k): redact_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v) for v in value]
+    return value
