@@ -3,25 +3,48 @@
 Called from workflow code only (it issues workflow commands), once per state revision.
 """
 
+from typing import Any
+
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from medic.incident import IncidentState
     from workflows import search_attributes as sa
 
-__all__ = ["details_markdown", "publish"]
+__all__ = ["details_markdown", "publish", "remediation_summary"]
+
+
+# An incident's MedicAction: the most telling outcome of its remediations (for "auto-remediated" queries).
+_OUTCOME_ORDER = (
+    "verified",
+    "rolled-back",
+    "failed",
+    "executed",
+    "started",
+    "denied",
+    "timed-out",
+    "blocked",
+)
+
+
+def remediation_summary(state: IncidentState) -> str | None:
+    outcomes = {t.outcome for t in state.remediations.values()}
+    return next((o for o in _OUTCOME_ORDER if o in outcomes), next(iter(sorted(outcomes)), None))
 
 
 def publish(state: IncidentState) -> None:
-    workflow.upsert_search_attributes(
-        [
-            sa.STATUS.value_set(state.status.value),
-            sa.PRIORITY.value_set(state.priority),
-            sa.IMPACT.value_set(state.impact),
-            sa.SERVICES.value_set(state.services),
-            sa.SEVERITY.value_set(state.severity),
-        ]
-    )
+    updates: list[SearchAttributeUpdate[Any]] = [
+        sa.STATUS.value_set(state.status.value),
+        sa.PRIORITY.value_set(state.priority),
+        sa.IMPACT.value_set(state.impact),
+        sa.SERVICES.value_set(state.services),
+        sa.SEVERITY.value_set(state.severity),
+    ]
+    outcome = remediation_summary(state)
+    if outcome is not None:
+        updates.append(sa.ACTION.value_set(outcome))
+    workflow.upsert_search_attributes(updates)
     workflow.upsert_memo(
         {
             "title": state.title,
