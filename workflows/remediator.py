@@ -16,6 +16,8 @@ with workflow.unsafe.imports_passed_through():
     from remediations.plan import RemediationEvent
     from workflows.remediation import RemediationInput, RemediationWorkflow
 
+_RUNNING = ("started", "executed")  # a remediation still deciding, acting or verifying
+
 __all__ = ["Remediator"]
 
 _MATCH_RETRY = RetryPolicy(maximum_attempts=3)
@@ -77,11 +79,12 @@ class Remediator:
         for problem in result.problems:
             s.record(workflow.now(), "remediation.skipped", f"{problem}.")
         for plan in result.plans:
-            if plan.workflow_id in s.remediations:
-                s.remediations[plan.workflow_id].fingerprints += [
-                    f for f in plan.fingerprints if f not in s.remediations[plan.workflow_id].fingerprints
-                ]
+            held = s.remediations.get(plan.workflow_id)
+            if held is not None and held.outcome in _RUNNING:
+                held.fingerprints += [f for f in plan.fingerprints if f not in held.fingerprints]
                 continue
+            # None yet, or the last one finished (denied, failed, verified...) and the symptom is back:
+            # a new remediation, under the same guardrails (cooldown, rate) as the first.
             home = next(iter(s.notifications.slack.values()), None)
             channel = (
                 home.channel

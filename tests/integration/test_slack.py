@@ -168,6 +168,12 @@ async def test_bad_signatures_are_refused_and_change_nothing(tmp_path: Path) -> 
             assert (
                 await http.post("/slack/commands", content=evil, headers=signed_headers(evil))
             ).status_code == 400
+            # The Resolve button, by someone allowed (via the Slack user group): resolved, by them.
+            pressed = await SlackClient(stack, slack).press("medic_resolve", "incident-checkout")
+            assert "resolved" in pressed["text"]
+            d = await detail(stack)
+            assert d["status"] == "resolved"
+            assert any(e["kind"] == "incident.resolved" and e["actor"] == ONCALL for e in d["timeline"])
 
 
 async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
@@ -225,6 +231,9 @@ async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
             bad = await chat.command('silence alertname=~"(" 1h')
             assert bad["text"].startswith(":warning:")
 
+            draft = await http.get("/incidents/incident-checkout/postmortem")
+            assert draft.status_code == 200 and "Draft" in draft.text and "**Final**" not in draft.text
+            assert (await http.get("/incidents/incident-nope/postmortem")).status_code == 404
             # A careless reason quoting the configured secrets: redacted in everything Medic keeps.
             resolved = await chat.command(f"resolve incident-checkout rotated {SLACK_TOKEN} and {TOKEN}")
             assert "resolved" in resolved["text"]
@@ -297,6 +306,23 @@ async def test_approve_and_deny_from_slack(tmp_path: Path) -> None:
             assert any(e["kind"] == "command.refused" and e["actor"] == INTRUDER for e in d["timeline"])
             assert kube.writes() == []
 
+            denied = await chat.command("deny incident-checkout restart -- traffic is recovering")
+            assert "denied" in denied["text"], denied
+
+            async def denial_recorded() -> bool:
+                return "approval.denied" in kinds(await detail(stack))
+
+            await wait_until(denial_recorded, timeout=60, what="the denial")
+            # The symptom comes back (a new episode): the runbook asks again, and this time it is approved.
+            again = stuck_payload() | {
+                "alerts": [stuck_payload()["alerts"][0] | {"fingerprint": "stuck00000000002"}]
+            }
+            assert (await http.post("/webhooks/alertmanager", json=again)).status_code == 200
+
+            async def asked_twice() -> bool:
+                return kinds(await detail(stack)).count("approval.requested") == 2
+
+            await wait_until(asked_twice, timeout=60, what="a second approval request")
             approved = await chat.command("approve incident-checkout restart")
             assert "approved" in approved["text"], approved
 
@@ -306,6 +332,10 @@ async def test_approve_and_deny_from_slack(tmp_path: Path) -> None:
             await wait_until(acted, timeout=60, what="the approved restart")
             d = await detail(stack)
             assert any(e["kind"] == "approval.granted" and e["actor"] == ONCALL for e in d["timeline"])
-            assert len(kube.writes()) == 1, "approved once, acted once"
+            assert len(kube.writes()) == 1, "denied once (nothing), approved once, acted once"
+            assert any(e["kind"] == "approval.denied" and e["actor"] == ONCALL for e in d["timeline"])
+            assert (
+                await metric(http, "medic_remediation_actions_total", kind="restart", outcome="applied") == 1
+            )
             late = await chat.press("medic_approve", deny_value)
             assert "finished" in late["text"] or "not waiting" in late["text"]
