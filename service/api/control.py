@@ -1,6 +1,8 @@
 """Operator controls over HTTP: the kill switch, and approving or denying a remediation step.
 Same credentials as the webhooks; Slack's buttons and `/medic` commands reach the same calls."""
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
@@ -8,7 +10,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from service.api.auth import require_token
-from service.api.deps import Deps, get_deps
+from service.api.deps import ControlsPort, Deps, get_deps
 from workflows.control import KillSwitch, KillSwitchRequest
 from workflows.feedback import FeedbackState
 from workflows.remediation import Decision
@@ -18,41 +20,44 @@ __all__ = ["router"]
 router = APIRouter(tags=["control"])
 
 
-@router.get("/control/kill-switch", response_model=KillSwitch, summary="Whether remediations are stopped")
-async def get_kill_switch(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> KillSwitch:
+def _controls(request: Request, deps: Deps) -> ControlsPort:
     require_token(request, deps.settings.webhook_token)
     if deps.controls is None:
         raise HTTPException(503, "controls are not available in this process")
+    return deps.controls
+
+
+@contextlib.contextmanager
+def _temporal_call() -> Iterator[None]:
     try:
-        return await deps.controls.kill_switch()
+        yield
     except RPCError as err:
         raise HTTPException(503, f"Temporal is not reachable: {err}") from err
+
+
+@router.get("/control/kill-switch", response_model=KillSwitch, summary="Whether remediations are stopped")
+async def get_kill_switch(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> KillSwitch:
+    controls = _controls(request, deps)
+    with _temporal_call():
+        return await controls.kill_switch()
 
 
 @router.put("/control/kill-switch", response_model=KillSwitch, summary="Stop (or allow) every remediation")
 async def put_kill_switch(
     body: KillSwitchRequest, request: Request, deps: Annotated[Deps, Depends(get_deps)]
 ) -> KillSwitch:
-    require_token(request, deps.settings.webhook_token)
-    if deps.controls is None:
-        raise HTTPException(503, "controls are not available in this process")
-    try:
-        return await deps.controls.set_kill_switch(body)
-    except RPCError as err:
-        raise HTTPException(503, f"Temporal is not reachable: {err}") from err
+    controls = _controls(request, deps)
+    with _temporal_call():
+        return await controls.set_kill_switch(body)
 
 
 @router.get(
     "/feedback", response_model=FeedbackState, summary="False-positive marks per alert rule, from Slack"
 )
 async def get_feedback(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> FeedbackState:
-    require_token(request, deps.settings.webhook_token)
-    if deps.controls is None:
-        raise HTTPException(503, "controls are not available in this process")
-    try:
-        return await deps.controls.feedback()
-    except RPCError as err:
-        raise HTTPException(503, f"Temporal is not reachable: {err}") from err
+    controls = _controls(request, deps)
+    with _temporal_call():
+        return await controls.feedback()
 
 
 @router.post(
@@ -64,11 +69,9 @@ async def decide(
     deps: Annotated[Deps, Depends(get_deps)],
     remediation_id: Annotated[str, Path(pattern=r"^remediate-[a-z0-9-]{1,120}$")],
 ) -> dict[str, str]:
-    require_token(request, deps.settings.webhook_token)
-    if deps.controls is None:
-        raise HTTPException(503, "controls are not available in this process")
+    controls = _controls(request, deps)
     try:
-        outcome = await deps.controls.decide(remediation_id, body)
+        outcome = await controls.decide(remediation_id, body)
     except WorkflowUpdateFailedError as err:
         raise HTTPException(409, str(err.cause or err)) from err
     except RPCError as err:
