@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
 from medic.alerts import Alert, AlertStatus
@@ -78,7 +78,7 @@ async def test_continue_as_new_loses_nothing(harness: Harness) -> None:
             start_signal=ALERTS_SIGNAL,
             start_signal_args=[replica_down(0)],
         )
-        handle = h.env.client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)  # the latest run
+        handle: WorkflowHandle[Any, Any] = h.env.client.get_workflow_handle(incident_id)  # the latest run
         await until(handle, lambda s: s.notifications.pages.get("data") == "trigger", "the first page")
         for i in range(1, ALERTS):
             await handle.signal(IncidentWorkflow.alerts, replica_down(i))
