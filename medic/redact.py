@@ -6,7 +6,7 @@ and the API: tokens, signing secret, routing keys), and the shapes of common cre
 tokens, bearer tokens, ``password=...``-style pairs, passwords in URLs, private keys)."""
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 __all__ = ["REDACTED", "redact", "redact_data", "register_secrets"]
@@ -32,15 +32,27 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# Every pattern above needs one of these; one search rules most text out (the storm path builds an
+# entry per alert: a pass per pattern cost 70 us an entry).
+# (Lower-casing and a case-sensitive search is ten times faster than re.IGNORECASE here.)
+_MAYBE = re.compile(
+    r"xox|xapp|bearer|basic|passw|pwd|secret|token|api.?key|routing.?key|authorization|://|private key|akia"
+)
+
+
 def register_secrets(values: Iterable[str | None]) -> None:
     """Remember this deployment's secret values (short ones would redact ordinary words: ignored)."""
     _known.update(v for v in values if v and len(v) >= _MIN_SECRET)
 
 
 def redact(text: str) -> str:
-    for secret in sorted(_known, key=len, reverse=True):
+    for secret in _known:
         if secret in text:
-            text = text.replace(secret, REDACTED)
+            for known in sorted(_known, key=len, reverse=True):  # longest first: no partial leftovers
+                text = text.replace(known, REDACTED)
+            break
+    if _MAYBE.search(text.lower()) is None:
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -48,10 +60,32 @@ def redact(text: str) -> str:
 
 def redact_data(value: Any) -> Any:
     """:func:`redact` through nested dicts, lists and strings (keys included)."""
+    if isinstance(value, dict | list | tuple) and not _suspect("\x00".join(_strings(value))):
+        return value  # one check for the whole structure: nothing in it can need redacting
+    return _redact_all(value)
+
+
+def _suspect(text: str) -> bool:
+    return any(secret in text for secret in _known) or _MAYBE.search(text.lower()) is not None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+
+
+def _redact_all(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {redact_data(k): redact_data(v) for k, v in value.items()}
+        return {_redact_all(k): _redact_all(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_data(v) for v in value]
+        return [_redact_all(v) for v in value]
     return value
