@@ -129,10 +129,19 @@ def render_note(text: str) -> ChatMessage:
 
 
 def render_approval(
-    *, remediation_id: str, step: int, title: str, plan: str, risk: str, why: str, reasons: str
+    *,
+    remediation_id: str,
+    step: int,
+    title: str,
+    plan: str,
+    risk: str,
+    why: str,
+    reasons: str,
+    run_id: str = "",
 ) -> ChatMessage:
-    """The approval request for one remediation step: what, where, why, risk, how to undo."""
-    value = f"{remediation_id}:{step}"
+    """The approval request for one remediation step: what, where, why, risk, how to undo. The buttons
+    name the run and step, so a button left over from an earlier request cannot decide a later one."""
+    value = f"{remediation_id}:{step}:{run_id}" if run_id else f"{remediation_id}:{step}"
     text = f":warning: Approval needed: {title}"
     blocks: list[dict[str, object]] = [
         {"type": "section", "text": _mrkdwn(f"*Approval needed* ({risk} risk): {title}")},

@@ -350,9 +350,12 @@ class IncidentState(BaseModel):
         return True
 
     def mark_false_positive(self, mark: FalsePositive) -> bool:
-        """Someone judged these alert rules a false positive here; once per person and rule set."""
-        if any(f.actor == mark.actor and f.rules == mark.rules for f in self.false_positives):
+        """Someone judged these alert rules a false positive here; each rule once per person."""
+        already = {r for f in self.false_positives if f.actor == mark.actor for r in f.rules}
+        fresh = [r for r in mark.rules if r not in already]
+        if not fresh and (mark.rules or any(f.actor == mark.actor for f in self.false_positives)):
             return False
+        mark = mark.model_copy(update={"rules": fresh})
         self.false_positives.append(mark)
         note = f": {mark.note}" if mark.note else ""
         self.record(

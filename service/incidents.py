@@ -168,8 +168,10 @@ class TemporalIncidentReader:
         return detail_from_view(await self._view(incident_id, alerts=alerts, timeline=timeline))
 
     async def state(self, incident_id: str) -> IncidentState:
-        """As much of the state as one query may carry (enough for a postmortem of any incident)."""
-        return (await self._view(incident_id, alerts=5000, timeline=10000)).state
+        """As much of the state as one query answer may carry (gRPC's 4 MB): the 2,000 most recently
+        seen alerts and the latest 4,000 timeline entries, enough for any postmortem (which abbreviates
+        both)."""
+        return (await self._view(incident_id, alerts=2000, timeline=4000)).state
 
     async def _view(self, incident_id: str, *, alerts: int, timeline: int) -> IncidentView:
         handle = self._client.get_workflow_handle(incident_id)

@@ -15,6 +15,7 @@ __all__ = ["FEEDBACK_ID", "FeedbackState", "FeedbackWorkflow", "RuleFeedback"]
 FEEDBACK_ID = "medic-feedback"
 _MARKS_PER_RUN = 500
 _KEEP_PER_RULE = 20
+_KEEP_KEYS = 5000
 
 
 class RuleFeedback(BaseModel):
@@ -22,6 +23,9 @@ class RuleFeedback(BaseModel):
     false_positives: int = 0
     last_at: datetime | None = None
     recent: list[FalsePositive] = Field(default_factory=list, description="the latest marks, newest last")
+    marked: list[str] = Field(
+        default_factory=list, description="incident|actor pairs counted (the latest 5,000)"
+    )
 
 
 class FeedbackState(BaseModel):
@@ -47,8 +51,10 @@ class FeedbackWorkflow:
         self._marks += 1
         for rule in mark.rules:
             held = self._state.rules.setdefault(rule, RuleFeedback(rule=rule))
-            if any(m.incident_id == mark.incident_id and m.actor == mark.actor for m in held.recent):
+            key = f"{mark.incident_id}|{mark.actor}"
+            if key in held.marked:
                 continue  # the same person on the same incident: counted once
+            held.marked = [*held.marked, key][-_KEEP_KEYS:]
             held.false_positives += 1
             held.last_at = mark.at
             held.recent = [*held.recent, mark][-_KEEP_PER_RULE:]

@@ -20,9 +20,10 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from medic.correlation import join_decision
     from medic.feedback import FalsePositive, SilenceRecord
-    from medic.handover import compact_for_handover
+    from medic.handover import MAX_CARRIED_BYTES, compact_for_handover, pack, payload_size, unpack
     from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
     from medic.keys import service_incident_id
+    from medic.notify_state import THREADED_KINDS
     from medic.topology import ServiceContext, absorbed_by
     from remediations.plan import RemediationEvent
     from workflows import messages as msg
@@ -58,8 +59,10 @@ class IncidentInput(BaseModel):
     correlation_window_seconds: float = 900.0
     # The catalog slice of the service this incident is keyed by; None for group-keyed ones.
     service: ServiceContext | None = None
-    # Carried across continue-as-new; None for a new incident.
+    # Carried across continue-as-new; None for a new incident. A state too large for one payload comes
+    # zlib-compressed and base64-encoded in packed_state instead.
     state: IncidentState | None = None
+    packed_state: str | None = None
     # Tell Slack, PagerDuty and JIRA, and run runbooks (off in tests that exercise correlation alone).
     notify: bool = True
     remediate: bool = True
@@ -123,7 +126,9 @@ class IncidentWorkflow:
         self._quiet = timedelta(seconds=inp.quiet_period_seconds)
         self._window = timedelta(seconds=inp.correlation_window_seconds)
         self._ctx = inp.service
-        if inp.state is not None:
+        if inp.packed_state is not None:
+            self._state = unpack(inp.packed_state)
+        elif inp.state is not None:
             self._state = inp.state
         else:
             now = workflow.now()
@@ -141,7 +146,7 @@ class IncidentWorkflow:
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentResult:
-        if inp.state is None:
+        if inp.state is None and inp.packed_state is None:
             self._hello_peers()  # a continued run's peers already know it
         tasks = self._start_notifier()
         while True:
@@ -153,7 +158,7 @@ class IncidentWorkflow:
                 self._publish()
                 await self._flush()
                 if self._history_full(inp):
-                    await self._continue_as_new(inp, tasks)
+                    tasks = await self._continue_as_new(inp, tasks)
                 seen = self._state.revision
                 deadline = None if self._state.merged_into else self._state.quiet_deadline(self._quiet)
                 timeout = (
@@ -198,14 +203,22 @@ class IncidentWorkflow:
             return info.get_current_history_length() >= inp.history_limit
         return info.is_continue_as_new_suggested()
 
-    async def _continue_as_new(self, inp: IncidentInput, tasks: list["asyncio.Task[None]"]) -> None:
+    async def _continue_as_new(
+        self, inp: IncidentInput, tasks: list["asyncio.Task[None]"]
+    ) -> list["asyncio.Task[None]"]:
         """Start afresh before the history grows too long, carrying the whole state: the notifier and
         escalation resume from ``state.notifications``, remediations report to the incident's id, so
-        nothing is sent twice and nothing is lost."""
+        nothing is sent twice and nothing is lost. Returns (with the notifier running again) only when
+        the incident merged into another while handing over: that must finish here."""
         if self._notifier is not None:
             self._notifier.hand_over()
             await asyncio.gather(*tasks)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        # Signals that arrived meanwhile may have queued messages to other incidents (a merge, forwards):
+        # they go out before this run ends, or they would be lost with it.
+        await self._flush()
+        if self._state.merged_into is not None or self._outbox:
+            return self._start_notifier()
         info = workflow.info()
         state = compact_for_handover(self._state, previous_run=info.run_id)
         state.record(
@@ -215,13 +228,19 @@ class IncidentWorkflow:
             "the incident's state and timeline carry over.",
             previous_run=info.run_id,
         )
-        workflow.continue_as_new(inp.model_copy(update={"state": state, "service": self._ctx}))
+        carried = inp.model_copy(update={"state": state, "service": self._ctx, "packed_state": None})
+        if payload_size(state) > MAX_CARRIED_BYTES:
+            # Even compacted it would not fit in one payload (thousands of firing alerts): compressed.
+            carried = carried.model_copy(update={"state": None, "packed_state": pack(state)})
+        workflow.continue_as_new(carried)
 
     def _start_notifier(self) -> list["asyncio.Task[None]"]:
         if self._notifier is None:
             return []
         self._notifier = Notifier(lambda: self._state)
         self._state.notifications.finished = False
+        if self._state.status is not IncidentStatus.RESOLVED:
+            self._state.notifications.postmortem = None  # reopened: its resolution gets a postmortem again
         return [asyncio.create_task(self._notifier.run()), asyncio.create_task(self._notifier.escalate())]
 
     def _finished(self) -> bool:
@@ -276,6 +295,11 @@ class IncidentWorkflow:
             }
         )
         return IncidentView(state=trimmed, alerts_total=len(s.alerts), timeline_total=len(s.timeline))
+
+    @workflow.query(name="rules")
+    def rules(self) -> list[str]:
+        """The alert rules behind the incident (what a false-positive mark covers)."""
+        return self._state.rules()
 
     @workflow.query(name="fingerprints")
     def fingerprints(self) -> list[str]:
@@ -336,7 +360,8 @@ class IncidentWorkflow:
             self._send(self._state.merged_into, people.NOTE_SIGNAL, note)
             return
         self._state.record(workflow.now(), note.kind, note.message, actor=note.actor, **note.data)
-        self._state.revision += 1  # wakes the notifier, which threads refusals under the message
+        if note.kind in THREADED_KINDS:
+            self._state.revision += 1  # wakes the notifier, which threads refusals under the message
 
     @workflow.signal(name=people.SILENCE_SIGNAL)
     def silenced(self, silence: SilenceRecord) -> None:

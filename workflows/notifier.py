@@ -133,6 +133,8 @@ class Notifier:
     # ---- one synchronisation pass ----------------------------------------------------------------
 
     async def _sync(self) -> None:
+        if self._handover:
+            return  # the next run catches up from state.notifications
         s = self._state()
         s.derive(workflow.now())  # the main loop may not have run yet in this activation
         n = s.notifications
@@ -285,7 +287,7 @@ class Notifier:
     async def _thread(self, home: MessageRef) -> None:
         s = self._state()
         n = s.notifications
-        while n.thread_cursor < len(s.timeline):
+        while n.thread_cursor < len(s.timeline) and not self._handover:
             entry = s.timeline[n.thread_cursor]
             n.thread_cursor += 1
             if entry.kind in THREADED_KINDS:
@@ -398,7 +400,7 @@ class Notifier:
                 s.record(workflow.now(), "notification.sent", f"JIRA issue {key} opened.", jira=key)
         if not n.jira_key:
             return
-        while n.jira_cursor < len(s.timeline):
+        while n.jira_cursor < len(s.timeline) and not self._handover:
             entry = s.timeline[n.jira_cursor]
             n.jira_cursor += 1
             if entry.kind in _JIRA_KINDS:

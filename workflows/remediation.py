@@ -82,6 +82,7 @@ class RemediationOutcome(BaseModel):
     runbook: str = ""
     target: str = ""
     incident_id: str = ""
+    run_id: str = ""
     awaiting: AwaitingApproval | None = None
 
 
@@ -231,6 +232,7 @@ class RemediationWorkflow:
             risk=step.risk,
             why=f"{plan.alertname} on {plan.service}",
             reasons=verdict.message,
+            run_id=workflow.info().run_id,
         )
         with contextlib.suppress(ActivityError):  # no Slack: the request is still on the timeline and the API
             await workflow.execute_activity_method(
@@ -310,6 +312,7 @@ class RemediationWorkflow:
             runbook=plan.runbook.name,
             target=str(plan.target),
             incident_id=plan.incident_id,
+            run_id=workflow.info().run_id,
             awaiting=self._awaiting,
         )
 

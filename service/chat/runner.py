@@ -11,7 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.adapters.alertmanager import AlertmanagerSilences
@@ -99,49 +105,21 @@ class ChatRunner:
         return await self.run(cmd, user=user)
 
     async def run(self, cmd: Command, *, user: SlackUser) -> Reply:
-        try:
-            return await self._dispatch(cmd, user)
-        except _Refused as err:
-            return Reply(text=f":no_entry: {err}")
-        except (RPCError, TransientError) as err:
-            log.warning("command %s failed: %s", cmd.verb, err)
-            return Reply(
-                text=":hourglass: Medic could not reach Temporal or a tool it needs; try again in a moment."
-            )
-        except PermanentError as err:
-            return Reply(text=f":warning: {err}")
-        except IncidentUnreadable as err:
-            return Reply(text=f":hourglass: {err}. Try again in a moment.")
+        return await _answered(self._dispatch(cmd, user), what=f"/medic {cmd.verb}")
 
     async def press(self, action_id: str, value: str, *, user: SlackUser) -> Reply:
         """A button on an incident or approval message."""
-        verb, _, _arg = action_id.removeprefix("medic_").partition(":")
-        text = {
-            "ack": f"ack {value}",
-            "resolve": f"resolve {value} pressed Resolve in Slack",
-            "silence": f"silence-button {value}",
-            "false_positive": f"false-positive {value}",
-            "approve": f"approve-button {value}",
-            "deny": f"deny-button {value}",
-            "kill_switch": f"kill-switch {value}",
-        }.get(verb)
-        if text is None:
+        verb = action_id.removeprefix("medic_")
+        if verb in ("ack", "resolve"):
+            text = f"ack {value}" if verb == "ack" else f"resolve {value} pressed Resolve in Slack"
+            try:
+                cmd = parse_command(text)
+            except CommandError as err:
+                return Reply(text=f":warning: {err}")
+            return await self.run(cmd, user=user)
+        if verb not in ("silence", "false_positive", "approve", "deny", "kill_switch"):
             return Reply(text=f":warning: Medic does not know the button {action_id!r}.")
-        try:
-            if verb in ("ack", "resolve"):
-                return await self.run(parse_command(text), user=user)
-            return await self._button(verb, value, user)
-        except _Refused as err:
-            return Reply(text=f":no_entry: {err}")
-        except CommandError as err:
-            return Reply(text=f":warning: {err}")
-        except (RPCError, TransientError) as err:
-            log.warning("button %s failed: %s", action_id, err)
-            return Reply(
-                text=":hourglass: Medic could not reach Temporal or a tool it needs; try again in a moment."
-            )
-        except PermanentError as err:
-            return Reply(text=f":warning: {err}")
+        return await _answered(self._button(verb, value, user), what=f"the {verb} button")
 
     # ---- verbs -------------------------------------------------------------------------------------
 
@@ -289,10 +267,17 @@ class ChatRunner:
 
     async def _button(self, verb: str, value: str, user: SlackUser) -> Reply:
         if verb in ("approve", "deny"):
-            remediation_id = value.rsplit(":", 1)[0]
+            remediation_id, _, rest = value.partition(":")
+            step, _, run_id = rest.partition(":")
             status = await self._remediation(remediation_id)
             if status is None:
                 raise _Refused(f"`{remediation_id}` has finished; nothing to decide.")
+            waiting = status.awaiting
+            if waiting is None or str(waiting.step) != step or (run_id and run_id != status.run_id):
+                raise _Refused(
+                    f"This request is no longer current: `{remediation_id}` is not waiting on that step. "
+                    f"`/medic show {status.incident_id}` shows what it is doing."
+                )
             return await self._decide(status, approve=verb == "approve", user=user, reason="")
         if verb == "kill_switch":
             on_text, _, incident_id = value.partition("|")
@@ -329,13 +314,18 @@ class ChatRunner:
             return Reply(text=f":mute: {user.mention} silenced for 1h: " + "; ".join(made), public=True)
         if verb == "false_positive":
             await self._authorize(Verb.FALSE_POSITIVE, user, incident_id)
-            state = await self._reader.state(incident_id)
-            mark = FalsePositive(at=self._now(), actor=user.id, rules=state.rules(), incident_id=incident_id)
+            try:
+                rules = await self._client.get_workflow_handle(incident_id).query(IncidentWorkflow.rules)
+            except RPCError as err:
+                if err.status is RPCStatusCode.NOT_FOUND:
+                    raise _Refused(f"There is no incident `{incident_id}`.") from err
+                raise
+            mark = FalsePositive(at=self._now(), actor=user.id, rules=rules, incident_id=incident_id)
             await self._signal(incident_id, people.FALSE_POSITIVE_SIGNAL, mark)
             await self._controls.mark_false_positive(mark)
-            rules = ", ".join(f"`{r}`" for r in mark.rules) or "its alerts"
+            named = ", ".join(f"`{r}`" for r in mark.rules) or "its alerts"
             return Reply(
-                text=f":ok_hand: Noted: {rules} of `{incident_id}` marked as a false positive. Thanks."
+                text=f":ok_hand: Noted: {named} of `{incident_id}` marked as a false positive. Thanks."
             )
         raise _Refused(f"Medic does not know the button {verb!r}.")
 
@@ -445,6 +435,30 @@ class ChatRunner:
     def _ui(self, incident_id: str) -> str:
         base = self._settings.temporal_ui_url.rstrip("/")
         return f"{base}/namespaces/{self._settings.temporal_namespace}/workflows/{incident_id}"
+
+
+async def _answered(work: Awaitable[Reply], *, what: str) -> Reply:
+    """Every way a command can fail, as a sentence for the person (never a stack trace or a 500)."""
+    try:
+        return await work
+    except _Refused as err:
+        return Reply(text=f":no_entry: {err}")
+    except CommandError as err:
+        return Reply(text=f":warning: {err}")
+    except IncidentNotFound as err:
+        return Reply(text=f":warning: There is no incident `{err}` any more (or it never existed).")
+    except (IncidentUnreadable, WorkflowQueryFailedError) as err:
+        return Reply(text=f":hourglass: Medic could not read it just now ({err}). Try again in a moment.")
+    except (RPCError, TransientError) as err:
+        log.warning("%s failed: %s", what, err)
+        return Reply(
+            text=":hourglass: Medic could not reach Temporal or a tool it needs; try again in a moment."
+        )
+    except PermanentError as err:
+        return Reply(text=f":warning: {err}")
+    except Exception:
+        log.exception("%s failed", what)
+        return Reply(text=f":boom: {what} failed inside Medic; the error is in Medic's log.")
 
 
 def _on_off(on: bool) -> str:

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 
 from medic.alerts import Alert, AlertStatus
-from medic.handover import compact_for_handover
+from medic.handover import compact_for_handover, pack, payload_size, unpack
 from medic.incident import AlertBatch, IncidentState
 from medic.keys import service_incident_id
 from tests.support.shop import ctx
@@ -131,3 +131,24 @@ def test_an_oversized_state_is_compacted_with_a_pointer_to_the_previous_run() ->
     assert len(carried.timeline) - carried.notifications.thread_cursor == 10
     small = IncidentState(id="incident-x", opened_at=T0)
     assert compact_for_handover(small, previous_run="r") is small
+
+
+def test_a_state_too_large_even_compacted_travels_compressed() -> None:
+    """Thousands of firing alerts (nothing to compact): the state goes zlib-compressed, whole."""
+    state = IncidentState(id="incident-orders-db", opened_at=T0)
+    for i in range(5000):
+        batch = replica_down(i)
+        alert = batch.alerts[0]
+        labels = {**alert.labels, "pod": f"orders-db-{i}", "namespace": "data", "container": "postgres"}
+        annotations = {"summary": f"replica {i} of orders-db is down", "runbook_url": "https://runbooks/db"}
+        state.apply_alerts(
+            batch.model_copy(
+                update={"alerts": [alert.model_copy(update={"labels": labels, "annotations": annotations})]}
+            ),
+            at=T0,
+            derive=False,
+        )
+    assert payload_size(state) > 2_000_000, "bigger than Temporal's payload limit"
+    packed = pack(state)
+    assert len(packed) < 1_000_000
+    assert unpack(packed) == state
