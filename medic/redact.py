@@ -6,7 +6,7 @@ and the API: tokens, signing secret, routing keys), and the shapes of common cre
 tokens, bearer tokens, ``password=...``-style pairs, passwords in URLs, private keys)."""
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["REDACTED", "redact", "redact_data", "register_secrets"]
@@ -60,8 +60,11 @@ def redact(text: str) -> str:
 
 def redact_data(value: Any) -> Any:
     """:func:`redact` through nested dicts, lists and strings (keys included)."""
-    if isinstance(value, dict | list | tuple) and not _suspect("\x00".join(_strings(value))):
-        return value  # one check for the whole structure: nothing in it can need redacting
+    if isinstance(value, dict | list | tuple):
+        found: list[str] = []
+        _strings(value, found)
+        if not _suspect("\x00".join(found)):
+            return value  # one check for the whole structure: nothing in it can need redacting
     return _redact_all(value)
 
 
@@ -69,16 +72,22 @@ def _suspect(text: str) -> bool:
     return any(secret in text for secret in _known) or _MAYBE.search(text.lower()) is not None
 
 
-def _strings(value: Any) -> Iterator[str]:
+def _strings(value: Any, out: list[str]) -> None:
+    """Every string in a nested structure (keys too), appended to ``out``; no generators: this runs
+    for every timeline entry."""
     if isinstance(value, str):
-        yield value
+        out.append(value)
     elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(k)
-            yield from _strings(v)
+        for key, item in value.items():
+            if isinstance(key, str):
+                out.append(key)
+            if isinstance(item, str):
+                out.append(item)
+            else:
+                _strings(item, out)
     elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _strings(v)
+        for item in value:
+            _strings(item, out)
 
 
 def _redact_all(value: Any) -> Any:
