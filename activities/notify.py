@@ -78,20 +78,16 @@ class NotifyActivities:
         pager: Pager,
         tracker: Tracker,
         policy: Callable[[], RoutingPolicy],
-        ui_base_url: str | None = None,
-        namespace: str = "default",
+        workflow_url: Callable[[str], str] | None = None,
         recorder: Recorder = NO_RECORDER,
     ) -> None:
         self._chat, self._pager, self._tracker, self._policy = chat, pager, tracker, policy
         self._rec = recorder
-        self._ui = ui_base_url.rstrip("/") if ui_base_url else None
-        self._namespace = namespace
+        self._workflow_url = workflow_url
 
     def _with_links(self, card: IncidentCard) -> IncidentCard:
-        if self._ui and not card.ui_url:
-            return card.model_copy(
-                update={"ui_url": f"{self._ui}/namespaces/{self._namespace}/workflows/{card.incident_id}"}
-            )
+        if self._workflow_url is not None and not card.ui_url:
+            return card.model_copy(update={"ui_url": self._workflow_url(card.incident_id)})
         return card
 
     @activity.defn(name="notify.plan")

@@ -16,6 +16,7 @@ from typing import Annotated, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from medic.feedback import Matcher
+from medic.keys import INCIDENT_ID_PATTERN
 from medic.matchers import (
     DURATION,
     DURATION_HELP,
@@ -48,7 +49,7 @@ __all__ = [
     "parse_command",
 ]
 
-ID_PATTERN = r"^incident-[a-z0-9][a-z0-9._-]{0,150}$"
+ID_PATTERN = INCIDENT_ID_PATTERN.pattern  # the ids medic.keys makes, and no others
 _ID = re.compile(ID_PATTERN[1:-1])
 _ACTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}")
 _SERVICE = re.compile(r"[a-z0-9][a-z0-9._-]{0,100}")

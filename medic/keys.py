@@ -12,7 +12,7 @@ import re
 __all__ = ["INCIDENT_ID_PATTERN", "INCIDENT_PREFIX", "group_incident_id", "service_incident_id"]
 
 INCIDENT_PREFIX = "incident-"
-INCIDENT_ID_PATTERN = re.compile(r"^incident-[a-z0-9-]{1,100}$")
+INCIDENT_ID_PATTERN = re.compile(r"^incident-[a-z0-9][a-z0-9-]{0,99}$")
 _SLUG_MAX = 40
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from service.logs import configure_logging
 from service.settings import Settings
@@ -25,7 +26,16 @@ def _settings() -> Settings:
     try:
         settings = Settings()
     except ValidationError as err:
-        typer.echo(f"invalid settings:\n{err}", err=True)
+        # Never pydantic's own text: it quotes the input, and the input may be a secret.
+        lines = [
+            f"  MEDIC_{'_'.join(str(p) for p in e['loc'][:1]).upper()}"
+            f"{''.join(f'[{p}]' for p in e['loc'][1:])}: {e['msg']}"
+            for e in err.errors(include_url=False, include_input=False)
+        ]
+        typer.echo("invalid settings:\n" + "\n".join(lines), err=True)
+        raise typer.Exit(2) from err
+    except SettingsError as err:  # e.g. a JSON setting that is not JSON
+        typer.echo(f"invalid settings: {err}", err=True)
         raise typer.Exit(2) from err
     configure_logging(settings.log_level, json_format=settings.log_json)
     return settings
@@ -118,9 +128,7 @@ def fire(
     )
     for incident in answer["incidents"]:
         typer.echo(f"  API:         http://{settings.api_host}:{settings.api_port}/incidents/{incident}")
-        typer.echo(
-            f"  Temporal UI: {settings.ui_url}/namespaces/{settings.temporal_namespace}/workflows/{incident}"
-        )
+        typer.echo(f"  Temporal UI: {settings.workflow_url(incident)}")
 
 
 def main() -> None:

@@ -1,6 +1,8 @@
 """The operator's controls (the kill switch) and the guardrail facts that live in Temporal."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
@@ -16,6 +18,8 @@ from workflows.feedback import FEEDBACK_ID, FeedbackState, FeedbackWorkflow
 from workflows.remediation import Decision, RemediationWorkflow
 
 __all__ = ["ACTED", "Controls", "TemporalFacts"]
+
+T = TypeVar("T")
 
 # Remediation outcomes that changed something (and so count for cooldowns and rate limits).
 ACTED = ("executed", "verified", "rolled-back", "failed")
@@ -59,24 +63,20 @@ class Controls:
         )
 
     async def feedback(self) -> FeedbackState:
-        try:
-            return await self._client.get_workflow_handle_for(FeedbackWorkflow.run, FEEDBACK_ID).query(
-                FeedbackWorkflow.feedback
-            )
-        except RPCError as err:
-            if err.status is RPCStatusCode.NOT_FOUND:
-                return FeedbackState()
-            raise
+        return await self._query(FEEDBACK_ID, FeedbackWorkflow.feedback, FeedbackState())
 
     async def kill_switch(self) -> KillSwitch:
+        return await self._query(CONTROL_ID, ControlWorkflow.kill_switch, KillSwitch())  # never set: off
+
+    async def _query(self, workflow_id: str, query: Callable[[Any], T], default: T) -> T:
+        """A query to one of the singleton workflows; ``default`` while it was never started."""
         try:
-            return await self._client.get_workflow_handle_for(ControlWorkflow.run, CONTROL_ID).query(
-                ControlWorkflow.kill_switch
-            )
+            result: T = await self._client.get_workflow_handle(workflow_id).query(query)
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
-                return KillSwitch()  # never set: off
+                return default
             raise
+        return result
 
 
 class TemporalFacts:
@@ -91,10 +91,20 @@ class TemporalFacts:
         now = datetime.now(UTC)
         acted = " OR ".join(f"{sa.ACTION.name}='{o}'" for o in ACTED)
         last = None
+        try:
+            target, service = sa.literal(request.remediation_id), sa.literal(request.service or "")
+        except ValueError:
+            # A label no query can carry: the limits cannot be checked, so they count as reached.
+            return GuardrailFacts(
+                kill_switch=switch.on,
+                kill_switch_by=switch.actor,
+                last_action_on_target_at=now,
+                actions_on_service_last_hour=1_000_000,
+            )
         if request.cooldown_seconds:
             since = (now - timedelta(seconds=request.cooldown_seconds)).isoformat()
             query = (
-                f"WorkflowType='RemediationWorkflow' AND WorkflowId='{request.remediation_id}' AND ({acted}) "
+                f"WorkflowType='RemediationWorkflow' AND WorkflowId={target} AND ({acted}) "
                 f"AND StartTime > '{since}'"
             )
             async for execution in self._client.list_workflows(query, limit=1):
@@ -103,7 +113,7 @@ class TemporalFacts:
         if request.service:
             hour_ago = (now - timedelta(hours=1)).isoformat()
             query = (
-                f"WorkflowType='RemediationWorkflow' AND {sa.SERVICES.name}='{request.service}' "
+                f"WorkflowType='RemediationWorkflow' AND {sa.SERVICES.name}={service} "
                 f"AND ({acted}) "
                 f"AND StartTime > '{hour_ago}'"
             )

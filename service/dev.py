@@ -58,7 +58,7 @@ def _banner(settings: Settings) -> str:
     return f"""
 Medic is running (dev mode: notifications go to the console, remediations are dry-run).
   API            http://{settings.api_host}:{settings.api_port}   (docs at /docs)
-  Temporal UI    {settings.ui_url}/namespaces/{settings.temporal_namespace}/workflows
+  Temporal UI    {settings.workflow_url()}
   Temporal gRPC  {settings.temporal_address}   data in {settings.data_dir}/
   Webhook token  {token}   (stored in {settings.token_file})
 Try it:          medic fire      then open the Temporal UI. Ctrl-C stops everything.

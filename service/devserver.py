@@ -185,7 +185,3 @@ class DevServer:
         if self._proc is None:
             raise DevServerError("the dev server is not running")
         return self._proc.pid
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None

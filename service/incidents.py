@@ -104,17 +104,8 @@ class IncidentReader(Protocol):
 
 
 def detail_from_view(view: IncidentView) -> IncidentDetail:
-    detail = detail_from_state(view.state)
-    return detail.model_copy(
-        update={
-            "alert_count": view.alerts_total,
-            "alerts_shown": len(view.state.alerts),
-            "timeline_total": view.timeline_total,
-        }
-    )
-
-
-def detail_from_state(state: IncidentState) -> IncidentDetail:
+    """The API's view of an incident: its state trimmed by the query, with the real totals."""
+    state = view.state
     return IncidentDetail(
         id=state.id,
         title=state.title,
@@ -125,7 +116,7 @@ def detail_from_state(state: IncidentState) -> IncidentDetail:
         opened_at=state.opened_at,
         acknowledged_at=state.acknowledged_at,
         resolved_at=state.resolved_at,
-        alert_count=state.alert_count,
+        alert_count=view.alerts_total,
         severity=state.severity,
         impact_explanation=state.impact_detail,
         root_causes=state.root_causes,
@@ -138,8 +129,8 @@ def detail_from_state(state: IncidentState) -> IncidentDetail:
         alerts=sorted(state.alerts.values(), key=lambda a: a.first_seen_at),
         anomalies=list(state.anomalies.values()),
         timeline=state.timeline,
-        alerts_shown=state.alert_count,
-        timeline_total=len(state.timeline),
+        alerts_shown=len(state.alerts),
+        timeline_total=view.timeline_total,
     )
 
 

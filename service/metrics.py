@@ -7,7 +7,6 @@ __all__ = ["ApiMetrics", "WorkerMetrics"]
 
 class ApiMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
         self.webhook_requests = Counter(
             "medic_webhook_requests",
             "Webhook requests by route and HTTP status code.",

@@ -52,6 +52,7 @@ def build_api(
     catalog = catalog if catalog is not None else load_catalog_file(settings.catalog)
     reader = TemporalIncidentReader(client, settings)
     controls = Controls(client, settings)
+    postmortems = Postmortems(settings, reader)
     return create_app(
         settings,
         catalog=catalog,
@@ -60,7 +61,10 @@ def build_api(
         ready=ready,
         registry=registry,
         controls=controls,
-        slack_endpoint=build_slack_endpoint(settings, client, catalog, reader=reader, controls=controls),
+        postmortems=postmortems,
+        slack_endpoint=build_slack_endpoint(
+            settings, client, catalog, reader=reader, controls=controls, postmortems=postmortems
+        ),
     )
 
 
@@ -71,6 +75,7 @@ def build_slack_endpoint(
     *,
     reader: TemporalIncidentReader,
     controls: Controls,
+    postmortems: Postmortems,
 ) -> SlackEndpoint | None:
     """Slack commands and buttons, when a signing secret is configured."""
     if settings.slack_signing_secret is None:
@@ -95,7 +100,7 @@ def build_slack_endpoint(
         controls=controls,
         authorizer=Authorizer(policy.access, members=members),
         silences=silences,
-        postmortem=Postmortems(settings, reader).for_slack,
+        postmortem=postmortems.for_slack,
     )
     return SlackEndpoint(
         verifier=SlackVerifier(settings.slack_signing_secret.get_secret_value()),
@@ -137,7 +142,8 @@ async def run_until_stopped(
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[None]] = []
     registry = CollectorRegistry()  # one per process: the API's /metrics shows the worker's too
-    server = api_server(settings, build_api(settings, client, registry=registry)) if api else None
+    app = build_api(settings, client, registry=registry) if api else None
+    server = api_server(settings, app) if app is not None else None
     temporal_worker = build_worker(client, settings, registry=registry) if worker else None
     if worker and not api and settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr=settings.api_host, registry=registry)
@@ -152,6 +158,11 @@ async def run_until_stopped(
     failed = [t for t in done if t is not stopper and t.exception() is not None]
     if server is not None:
         server.should_exit = True
+    slack = app.state.deps.slack if app is not None else None
+    if slack is not None:
+        # Slack was told "working on it": let those answers go out (the worker is still here for them).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(slack.drain(), timeout=10)
     if temporal_worker is not None and temporal_worker.is_running:
         await temporal_worker.shutdown()
     stopper.cancel()

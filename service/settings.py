@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     def token_file(self) -> Path:
         return self.data_dir / "webhook-token"
 
+    def workflow_url(self, workflow_id: str = "") -> str:
+        """A workflow (or, without an id, the workflow list) in the Temporal Web UI."""
+        base = f"{self.temporal_ui_url.rstrip('/')}/namespaces/{self.temporal_namespace}/workflows"
+        return f"{base}/{workflow_id}" if workflow_id else base
+
     @property
     def ui_url(self) -> str:
         host = self.temporal_address.rsplit(":", 1)[0]

@@ -90,8 +90,7 @@ def build_notify_activities(
         pager=pager,
         tracker=tracker,
         policy=lambda: policy,
-        ui_base_url=settings.temporal_ui_url,
-        namespace=settings.temporal_namespace,
+        workflow_url=settings.workflow_url,
         recorder=recorder,
     )
 

@@ -1,16 +1,28 @@
 """The search attributes Medic keeps current on every incident (CONTRACT.md)."""
 
+import re
 from typing import Any
 
 from temporalio.common import SearchAttributeKey
 
-__all__ = ["ACTION", "ALL", "IMPACT", "PRIORITY", "SERVICES", "SEVERITY", "STATUS"]
+__all__ = ["ACTION", "ALL", "IMPACT", "PRIORITY", "SERVICES", "SEVERITY", "STATUS", "literal"]
 
 STATUS = SearchAttributeKey.for_keyword("MedicStatus")
 PRIORITY = SearchAttributeKey.for_keyword("MedicPriority")
 IMPACT = SearchAttributeKey.for_float("MedicImpact")
 SERVICES = SearchAttributeKey.for_keyword_list("MedicServices")
 SEVERITY = SearchAttributeKey.for_keyword("MedicSeverity")
+
+
+_LITERAL = re.compile(r"[^'\"\\\n]{0,256}")
+
+
+def literal(value: str) -> str:
+    """``value`` quoted for a visibility query; ValueError for one that could change the query's meaning
+    (a quote or backslash: alert labels are not trusted input)."""
+    if not _LITERAL.fullmatch(value):
+        raise ValueError(f"{value!r} cannot be used in a visibility query")
+    return f"'{value}'"
 
 
 # The outcome of a remediation workflow (dry-run, executed, verified, rolled-back, blocked, denied, ...).

@@ -57,6 +57,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     controls: ControlsPort | None = None,
     slack_endpoint: SlackEndpoint | None = None,
+    postmortems: Postmortems | None = None,
 ) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     app = FastAPI(
@@ -71,7 +72,7 @@ def create_app(
         reader=reader,
         metrics=ApiMetrics(registry),
         ready=ready,
-        postmortems=Postmortems(settings, reader),
+        postmortems=postmortems or Postmortems(settings, reader),
         controls=controls,
         slack=slack_endpoint,
     )

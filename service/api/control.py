@@ -1,8 +1,6 @@
 """Operator controls over HTTP: the kill switch, and approving or denying a remediation step.
 Same credentials as the webhooks; Slack's buttons and `/medic` commands reach the same calls."""
 
-import contextlib
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
@@ -11,6 +9,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from service.api.auth import require_token
 from service.api.deps import ControlsPort, Deps, get_deps
+from service.api.errors import temporal_answers
 from workflows.control import KillSwitch, KillSwitchRequest
 from workflows.feedback import FeedbackState
 from workflows.remediation import Decision
@@ -27,18 +26,10 @@ def _controls(request: Request, deps: Deps) -> ControlsPort:
     return deps.controls
 
 
-@contextlib.contextmanager
-def _temporal_call() -> Iterator[None]:
-    try:
-        yield
-    except RPCError as err:
-        raise HTTPException(503, f"Temporal is not reachable: {err}") from err
-
-
 @router.get("/control/kill-switch", response_model=KillSwitch, summary="Whether remediations are stopped")
 async def get_kill_switch(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> KillSwitch:
     controls = _controls(request, deps)
-    with _temporal_call():
+    with temporal_answers():
         return await controls.kill_switch()
 
 
@@ -47,7 +38,7 @@ async def put_kill_switch(
     body: KillSwitchRequest, request: Request, deps: Annotated[Deps, Depends(get_deps)]
 ) -> KillSwitch:
     controls = _controls(request, deps)
-    with _temporal_call():
+    with temporal_answers():
         return await controls.set_kill_switch(body)
 
 
@@ -56,7 +47,7 @@ async def put_kill_switch(
 )
 async def get_feedback(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> FeedbackState:
     controls = _controls(request, deps)
-    with _temporal_call():
+    with temporal_answers():
         return await controls.feedback()
 
 

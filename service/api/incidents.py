@@ -4,26 +4,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import ValidationError
-from temporalio.service import RPCError
 
-from medic.keys import INCIDENT_ID_PATTERN
 from service.api.body import validation_detail
 from service.api.deps import Deps, get_deps
+from service.api.errors import temporal_answers
 from service.incidents import (
     IncidentDetail,
     IncidentFilter,
-    IncidentNotFound,
     IncidentSummary,
-    IncidentUnreadable,
 )
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["incidents"])
-
-
-def _temporal_down(err: Exception) -> HTTPException:
-    return HTTPException(503, f"Temporal is not reachable: {err}", headers={"Retry-After": "5"})
 
 
 @router.get("/incidents", response_model=list[IncidentSummary], summary="Incidents, newest first")
@@ -38,10 +31,8 @@ async def list_incidents(
         flt = IncidentFilter(status=status, service=service, priority=priority, limit=limit)
     except ValidationError as err:
         raise HTTPException(422, {"error": "invalid filter", "fields": validation_detail(err)}) from err
-    try:
+    with temporal_answers():
         return await deps.reader.list(flt)
-    except RPCError as err:
-        raise _temporal_down(err) from err
 
 
 @router.get(
@@ -60,34 +51,13 @@ async def get_incident(
         int, Query(ge=0, le=10000, description="the latest timeline entries, at most")
     ] = 1000,
 ) -> IncidentDetail:
-    _check_id(incident_id)
-    try:
+    with temporal_answers(incident_id):
         return await deps.reader.get(incident_id, alerts=alerts, timeline=timeline)
-    except IncidentNotFound as err:
-        raise HTTPException(404, f"no incident {incident_id!r}") from err
-    except IncidentUnreadable as err:
-        raise HTTPException(503, str(err), headers={"Retry-After": "5"}) from err
-    except RPCError as err:
-        raise _temporal_down(err) from err
-
-
-def _check_id(incident_id: str) -> None:
-    if not INCIDENT_ID_PATTERN.match(incident_id):
-        raise HTTPException(
-            404, f"no incident {incident_id!r}: incident ids look like incident-<name>-<hash>"
-        )
 
 
 async def _postmortem(deps: Deps, incident_id: str) -> tuple[str, str]:
-    _check_id(incident_id)
-    try:
+    with temporal_answers(incident_id):
         _, markdown, svg = await deps.postmortems.render(incident_id)
-    except IncidentNotFound as err:
-        raise HTTPException(404, f"no incident {incident_id!r}") from err
-    except IncidentUnreadable as err:
-        raise HTTPException(503, str(err), headers={"Retry-After": "5"}) from err
-    except RPCError as err:
-        raise _temporal_down(err) from err
     return markdown, svg
 
 

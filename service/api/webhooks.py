@@ -17,7 +17,7 @@ from medic.anomaly import AnomalySignal
 from medic.assign import Assignment, assign_alerts, assign_anomalies
 from medic.incident import AlertBatch, AnomalyBatch
 from service.api.auth import require_token
-from service.api.body import PayloadError, load_json, parse_model, read_limited
+from service.api.body import PayloadError, load_json, parse_json_model, parse_model, read_limited
 from service.api.deps import Deps, get_deps
 from service.ingest import TemporalUnavailable
 
@@ -86,8 +86,9 @@ async def _hand_over(
     return [a.incident_id for a, delivered in zip(assignments, results, strict=True) if delivered]
 
 
-async def _deliver_alertmanager(deps: Deps, data: Any, received_at: datetime) -> WebhookAccepted:
-    payload = parse_model(AlertmanagerWebhook, data)
+async def _deliver_alertmanager(
+    deps: Deps, payload: AlertmanagerWebhook, received_at: datetime
+) -> WebhookAccepted:
     alerts = normalise_webhook(payload, received_at=received_at)
     assignments = assign_alerts(deps.catalog, payload, alerts)
     batches: list[AlertBatch | AnomalyBatch] = [
@@ -108,7 +109,9 @@ async def _deliver_alertmanager(deps: Deps, data: Any, received_at: datetime) ->
 async def alertmanager_webhook(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> WebhookAccepted:
     with _Observe(deps, "alertmanager"):
         raw = await _accept(request, deps)
-        return await _deliver_alertmanager(deps, load_json(raw), datetime.now(UTC))
+        return await _deliver_alertmanager(
+            deps, parse_json_model(AlertmanagerWebhook, raw), datetime.now(UTC)
+        )
 
 
 @router.post(
@@ -124,7 +127,7 @@ async def anomaly_webhook(request: Request, deps: Annotated[Deps, Depends(get_de
         data = load_json(raw)
         received_at = datetime.now(UTC)
         if isinstance(data, dict) and "alerts" in data:
-            return await _deliver_alertmanager(deps, data, received_at)
+            return await _deliver_alertmanager(deps, parse_model(AlertmanagerWebhook, data), received_at)
         items = data if isinstance(data, list) else [data]
         if not items:
             raise PayloadError("body: expected an anomaly signal or a non-empty list of them")

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from medic.access import AccessDecision, AccessPolicy, Verb
+from medic.access import AccessPolicy
 
 __all__ = ["Authorizer", "GroupMembers"]
 
@@ -38,9 +38,6 @@ class Authorizer:
             return []
         memberships = await asyncio.gather(*(self._group(g) for g in wanted))
         return [g for g, users in zip(wanted, memberships, strict=True) if user in users]
-
-    async def check(self, verb: Verb, *, user: str, risk: str | None = None) -> AccessDecision:
-        return self.policy.check(verb, user=user, user_groups=await self.groups_of(user), risk=risk)
 
     async def _group(self, group: str) -> frozenset[str]:
         held = self._cache.get(group)

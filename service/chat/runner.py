@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -39,6 +39,7 @@ from medic.commands import (
 )
 from medic.feedback import FalsePositive, Matcher, SilenceRecord
 from medic.incident import AlertRecord
+from medic.keys import INCIDENT_ID_PATTERN
 from medic.matchers import format_duration
 from medic.ports import PermanentError, TransientError
 from service.chat.authz import Authorizer
@@ -133,7 +134,7 @@ class ChatRunner:
         if isinstance(cmd, Show):
             detail = await self._detail(cmd.incident_id)
             await self._note(cmd.incident_id, "command.show", user, f"{user.id} looked at it in Slack.")
-            return render_show(detail, ui_url=self._ui(cmd.incident_id), now=self._now())
+            return render_show(detail, ui_url=self._settings.workflow_url(cmd.incident_id), now=self._now())
         if isinstance(cmd, Postmortem):
             return await self._postmortem_command(cmd.incident_id, user)
         if isinstance(cmd, Ack):
@@ -219,8 +220,7 @@ class ChatRunner:
                 f"`{status.remediation_id}` is not waiting for an approval (it is {status.outcome})."
             )
         verb = Verb.APPROVE if approve else Verb.DENY
-        await self._authorize(verb, user, status.incident_id, risk=awaiting.risk)
-        groups = await self._authz.groups_of(user.id)
+        groups = await self._authorize(verb, user, status.incident_id, risk=awaiting.risk)
         try:
             outcome = await self._controls.decide(
                 status.remediation_id, Decision(approve=approve, actor=user.id, reason=reason, groups=groups)
@@ -239,10 +239,12 @@ class ChatRunner:
         await self._authorize(Verb.SILENCE, user, incident_id)
         matchers, duration = cmd.matchers, cmd.duration
         comment = cmd.comment or f"/medic silence by {user.name or user.id}"
+        # Where to record it is settled first: nothing may fail once Alertmanager holds the silence (a
+        # retry would make a second one). Unknown ids fail here, before Alertmanager is touched.
         if incident_id:
-            await self._detail(incident_id)  # unknown ids fail before Alertmanager is touched
-        record = await self._create_silence(matchers, duration, user, comment)
+            await self._detail(incident_id)
         targets = [incident_id] if incident_id else await self._incidents_matching(matchers)
+        record = await self._create_silence(matchers, duration, user, comment)
         for target in targets:
             await self._signal(target, people.SILENCE_SIGNAL, record)
         where = f" Recorded on {', '.join(f'`{t}`' for t in targets)}." if targets else ""
@@ -253,7 +255,6 @@ class ChatRunner:
         )
 
     async def _postmortem_command(self, incident_id: str, user: SlackUser) -> Reply:
-        await self._detail(incident_id)
         if self._postmortem is None:
             raise _Refused("Postmortems are not available in this process.")
         markdown, url = await self._postmortem(incident_id)
@@ -304,6 +305,11 @@ class ChatRunner:
             groups = _silence_matchers([a for a in detail.alerts if a.status.value == "firing"])
             if not groups:
                 raise _Refused(f"Nothing in `{incident_id}` is firing; nothing to silence.")
+            # A second press (or a replay) must not stack silences: skip what an active one covers.
+            active = [s.matchers for s in detail.silences if s.active(self._now())]
+            groups = [g for g in groups if g not in active]
+            if not groups:
+                raise _Refused(f"`{incident_id}` is already silenced; `/medic show {incident_id}` lists how.")
             made = []
             for matchers in groups[:_MAX_BUTTON_SILENCES]:
                 record = await self._create_silence(
@@ -333,10 +339,13 @@ class ChatRunner:
 
     async def _authorize(
         self, verb: Verb, user: SlackUser, incident_id: str | None, *, risk: str | None = None
-    ) -> None:
-        decision = await self._authz.check(verb, user=user.id, risk=risk)
+    ) -> list[str]:
+        """Allowed: the Slack user groups the decision used (an approval carries them to the workflow's
+        own check). Refused: explained to the person and recorded on the incident."""
+        groups = await self._authz.groups_of(user.id)
+        decision = self._authz.policy.check(verb, user=user.id, user_groups=groups, risk=risk)
         if decision.allowed:
-            return
+            return groups
         if incident_id:
             await self._note(
                 incident_id,
@@ -427,14 +436,14 @@ class ChatRunner:
         services = [m.value for m in matchers if m.name == "service" and m.is_equal and not m.is_regex]
         found: list[str] = []
         for service in services:
-            for item in await self._reader.list(IncidentFilter(service=service, limit=10)):
+            try:
+                flt = IncidentFilter(service=service, limit=10)
+            except ValidationError:
+                continue  # not a name any incident carries
+            for item in await self._reader.list(flt):
                 if item.status != "resolved" and item.id not in found:
                     found.append(item.id)
         return found
-
-    def _ui(self, incident_id: str) -> str:
-        base = self._settings.temporal_ui_url.rstrip("/")
-        return f"{base}/namespaces/{self._settings.temporal_namespace}/workflows/{incident_id}"
 
 
 async def _answered(work: Awaitable[Reply], *, what: str) -> Reply:
@@ -466,7 +475,7 @@ def _on_off(on: bool) -> str:
 
 
 def _incident_id(value: str) -> str:
-    if not value.startswith("incident-") or len(value) > 200:
+    if not INCIDENT_ID_PATTERN.match(value):
         raise CommandError(f"The button carried {value[:60]!r}, which is not an incident id.", "")
     return value
 
