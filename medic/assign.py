@@ -80,7 +80,6 @@ def assign_alerts(catalog: Catalog, payload: AlertmanagerWebhook, alerts: list[A
                     receiver=payload.receiver,
                     group_key=payload.groupKey,
                     group_labels=payload.groupLabels,
-                    first_alertname=alerts[0].name,
                 ),
                 None,
             )

@@ -4,7 +4,9 @@ them) and, for false positives, per alert rule in the feedback workflow the lear
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from medic.redact import redact
 
 __all__ = ["FalsePositive", "Matcher", "SilenceRecord"]
 
@@ -33,6 +35,9 @@ class SilenceRecord(BaseModel):
     comment: str = ""
     url: str | None = Field(default=None, description="the silence in Alertmanager's UI")
 
+    # Free text people typed: redacted like the timeline it is quoted in (and the postmortem).
+    _redacted = field_validator("comment")(redact)
+
     def active(self, at: datetime) -> bool:
         return self.starts_at <= at < self.ends_at
 
@@ -45,3 +50,5 @@ class FalsePositive(BaseModel):
     rules: list[str] = Field(description="alert rules (alertname) the judgement covers")
     incident_id: str
     note: str = Field(default="", max_length=1000)
+
+    _redacted = field_validator("note")(redact)

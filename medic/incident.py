@@ -167,6 +167,12 @@ class IncidentState(BaseModel):
         return sum(1 for a in self.alerts.values() if a.status is AlertStatus.FIRING)
 
     @property
+    def is_firing(self) -> bool:
+        """Whether any alert fires: stops at the first one, where counting walks every alert (this is
+        asked after every delivery; counting made a storm's deliveries quadratic)."""
+        return any(a.status is AlertStatus.FIRING for a in self.alerts.values())
+
+    @property
     def alert_count(self) -> int:
         return len(self.alerts)
 
@@ -175,7 +181,7 @@ class IncidentState(BaseModel):
 
     def quiet_deadline(self, quiet_period: timedelta) -> datetime | None:
         """When the incident may resolve if nothing fires before then; None while firing."""
-        if self.firing_count or self.quiet_since is None:
+        if self.quiet_since is None or self.is_firing:
             return None
         start = self.quiet_since
         for record in self.anomalies.values():
@@ -197,7 +203,9 @@ class IncidentState(BaseModel):
         changed = False
         for alert in batch.alerts:
             changed = self._apply_alert(alert, at) or changed
-        if batch.truncated != self.truncated_alerts:
+        # Deliveries of different groups say different things: only a larger truncation is news (a
+        # duplicate, or a 0 from another group, changes nothing).
+        if batch.truncated > self.truncated_alerts:
             self.truncated_alerts = batch.truncated
             self.record(
                 at,
@@ -280,12 +288,11 @@ class IncidentState(BaseModel):
             mine = self.alerts.get(theirs.fingerprint)
             if mine is None or (theirs.starts_at, theirs.status.value) > (mine.starts_at, mine.status.value):
                 self.alerts[theirs.fingerprint] = theirs
-        if timeline:
-            for entry in timeline:
-                self.timeline.append(
-                    entry.model_copy(update={"data": {**entry.data, "from_incident": source}})
-                )
-            self.timeline.sort(key=lambda e: e.at)
+        # Appended, never re-sorted: the notifier's Slack and JIRA cursors walk the timeline by position,
+        # and inserting older entries before them would send what was sent again. Readers that want
+        # time order sort (the API, the postmortem).
+        for entry in timeline:
+            self.timeline.append(entry.model_copy(update={"data": {**entry.data, "from_incident": source}}))
 
     def mark_merged(self, into: str, *, at: datetime) -> None:
         self.merged_into = into
@@ -413,7 +420,6 @@ class IncidentState(BaseModel):
                 f"{alert.name} {verb}{_where(record)}.",
                 actor=alert.source,
                 fingerprint=alert.fingerprint,
-                labels=alert.labels,
             )
             return True
         held.last_seen_at = at
@@ -523,7 +529,7 @@ class IncidentState(BaseModel):
         was_quiet = self.quiet_since is not None
         if not self.alerts and not self.anomalies:
             pass  # nothing seen yet (a merge's head arrives before its alerts): neither firing nor quiet
-        elif self.firing_count == 0:
+        elif not self.is_firing:
             if not was_quiet:
                 self.quiet_since = at
                 if self.alerts:
@@ -539,23 +545,30 @@ class IncidentState(BaseModel):
             )
 
     def _observations(self) -> dict[str, ServiceObservation]:
-        seen: dict[str, ServiceObservation] = {}
+        """Per service, when it was first seen failing and how badly. One plain pass, then one model per
+        service: this runs once per activation over every alert of the incident."""
+        first: dict[str, datetime] = {}
+        severities: dict[str, set[str]] = {}
 
         def observe(name: str, when: datetime, severity: str) -> None:
-            ctx = self.contexts.get(name) or ServiceContext(name=name, in_catalog=False)
-            prior = seen.get(name)
-            if prior is None:
-                seen[name] = ServiceObservation(context=ctx, first_seen=when, severity=severity)
-            else:
-                prior.first_seen = min(prior.first_seen, when)
-                prior.severity = worst_severity([prior.severity, severity])
+            held = first.get(name)
+            if held is None or when < held:
+                first[name] = when
+            severities.setdefault(name, set()).add(severity)
 
         for a in self.alerts.values():
             if a.service:
                 observe(a.service, a.starts_at, a.severity)
         for r in self.anomalies.values():
             observe(r.signal.service, r.signal.window.start, r.signal.severity)
-        return seen
+        return {
+            name: ServiceObservation(
+                context=self.contexts.get(name) or ServiceContext(name=name, in_catalog=False),
+                first_seen=when,
+                severity=worst_severity(severities[name]),
+            )
+            for name, when in first.items()
+        }
 
     def _rank(self, at: datetime) -> None:
         observed = self._observations()

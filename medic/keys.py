@@ -33,14 +33,14 @@ def service_incident_id(service: str, *, in_catalog: bool = True) -> str:
     return f"{INCIDENT_PREFIX}svc-{_slug(service)}-{_digest('svc', service)}"
 
 
-def group_incident_id(
-    *, receiver: str, group_key: str | None, group_labels: dict[str, str], first_alertname: str
-) -> str:
+def group_incident_id(*, receiver: str, group_key: str | None, group_labels: dict[str, str]) -> str:
     """One incident per Alertmanager group (receiver + groupKey), for alerts naming no service.
 
     Senders that omit ``groupKey`` are grouped by receiver and group labels, which is what
     Alertmanager's groupKey is made of.
     """
     key = group_key if group_key else "|".join(f"{k}={group_labels[k]}" for k in sorted(group_labels))
-    readable = group_labels.get("alertname") or first_alertname
+    # Readable from the group itself: from the first alert of a delivery, one group's deliveries could
+    # land in different incidents (a resolution in the wrong one, the first never resolving).
+    readable = group_labels.get("alertname") or receiver
     return f"{INCIDENT_PREFIX}{_slug(readable)}-{_digest('am', receiver, key)}"

@@ -10,7 +10,7 @@ how long to leave the target alone afterwards. Values may be bound from the aler
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_model, locate
 
@@ -103,11 +103,27 @@ Step = Annotated[
 ]
 
 
+def _is_regex(want: str) -> bool:
+    return len(want) > 1 and want.startswith("/") and want.endswith("/")
+
+
 class Matcher(_Strict):
     alertname: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict, description="label -> exact value or /regex/")
     service: list[str] = Field(default_factory=list)
     anomaly: bool = Field(default=False, description="match anomaly signals of these services instead")
+
+    @field_validator("labels")
+    @classmethod
+    def _regexes_compile(cls, labels: dict[str, str]) -> dict[str, str]:
+        """A broken /regex/ is a `medic check` error, not a failure when an alert arrives."""
+        for key, want in labels.items():
+            if _is_regex(want):
+                try:
+                    re.compile(want[1:-1])
+                except re.error as err:
+                    raise ValueError(f"labels.{key}: {want} is not a valid regex: {err}") from err
+        return labels
 
     def matches(self, *, alertname: str, labels: dict[str, str], service: str | None) -> bool:
         if self.alertname and alertname not in self.alertname:
@@ -118,7 +134,7 @@ class Matcher(_Strict):
             value = labels.get(key)
             if value is None:
                 return False
-            if len(want) > 1 and want.startswith("/") and want.endswith("/"):
+            if _is_regex(want):
                 if not re.fullmatch(want[1:-1], value):
                     return False
             elif value != want:

@@ -5,6 +5,8 @@ info/informational/none). Ranking them on one scale lets an incident take the wo
 severity among its firing alerts.
 """
 
+from collections.abc import Iterable
+
 __all__ = ["SEVERITY_RANK", "canonical_severity", "worst_severity"]
 
 _ALIASES = {
@@ -35,7 +37,5 @@ def canonical_severity(raw: str | None) -> str:
     return _ALIASES.get(raw.strip().lower(), "warning")
 
 
-def worst_severity(severities: list[str]) -> str:
-    if not severities:
-        return "info"
-    return max((canonical_severity(s) for s in severities), key=SEVERITY_RANK.__getitem__)
+def worst_severity(severities: Iterable[str]) -> str:
+    return max((canonical_severity(s) for s in severities), key=SEVERITY_RANK.__getitem__, default="info")

@@ -128,7 +128,7 @@ def detail_from_view(view: IncidentView) -> IncidentDetail:
         false_positives=state.false_positives,
         alerts=sorted(state.alerts.values(), key=lambda a: a.first_seen_at),
         anomalies=list(state.anomalies.values()),
-        timeline=state.timeline,
+        timeline=sorted(state.timeline, key=lambda e: e.at),  # merged entries are appended
         alerts_shown=len(state.alerts),
         timeline_total=view.timeline_total,
     )

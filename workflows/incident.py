@@ -346,7 +346,7 @@ class IncidentWorkflow:
         was_quiet = self._state.quiet_since is not None or self._state.status is IncidentStatus.RESOLVED
         if not change(now):
             return
-        if self._state.status is IncidentStatus.RESOLVED and self._state.firing_count:
+        if self._state.status is IncidentStatus.RESOLVED and self._state.is_firing:
             self._state.status, self._state.resolved_at = IncidentStatus.OPEN, None
             self._state.record(
                 now, "incident.reopened", "A signal arrived as the incident was closing; reopened."

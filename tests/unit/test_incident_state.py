@@ -220,3 +220,25 @@ def test_a_large_incident_merges_in_parts_without_losing_anything() -> None:
     assert parted.alerts.keys() == whole.alerts.keys() and parted.alert_count == 1000
     assert {e.message for e in whole.timeline} <= {e.message for e in parted.timeline}
     assert not any(e.kind == "incident.reopened" for e in parted.timeline)
+
+
+def test_a_merge_appends_so_what_was_already_told_is_not_told_again() -> None:
+    """The notifier threads the timeline by position: a merge must not slide older entries in
+    before its cursor (they would be posted to Slack and JIRA a second time)."""
+    state = new_state()
+    state.apply_alerts(batch(alert("A", starts=T0 + timedelta(minutes=5))), at=T0 + timedelta(minutes=5))
+    told = [e.message for e in state.timeline]
+    child = IncidentState(id="incident-frontend", opened_at=T0)  # its entries are older than ours
+    child.apply_alerts(batch(alert("B", fp="fp-b", service="frontend")), at=T0)
+    state.absorb(child, at=T0 + timedelta(minutes=6))
+    assert [e.message for e in state.timeline[: len(told)]] == told
+    after = state.timeline[len(told) :]
+    assert {e.message for e in child.timeline} <= {e.message for e in after}
+
+
+def test_truncation_is_news_only_when_it_grows() -> None:
+    """Deliveries of different groups say different things: 5, 0, 5, 0 is one entry, not four."""
+    state = new_state()
+    for truncated in (5, 0, 5, 0):
+        state.apply_alerts(AlertBatch(alerts=[alert()], received_at=T0, truncated=truncated), at=T0)
+    assert kinds(state).count("alert.truncated") == 1

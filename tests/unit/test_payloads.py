@@ -7,6 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from medic.alerts import AlertmanagerWebhook, AlertStatus, normalise_webhook
+from medic.assign import assign_alerts
+from medic.catalog import Catalog
 from medic.fingerprint import label_fingerprint
 from medic.keys import INCIDENT_ID_PATTERN, group_incident_id
 from tests.conftest import reference_payloads
@@ -34,7 +36,6 @@ def test_every_reference_payload_parses(name: str) -> None:
         receiver=payload.receiver,
         group_key=payload.groupKey,
         group_labels=payload.groupLabels,
-        first_alertname=alerts[0].name,
     )
     assert INCIDENT_ID_PATTERN.match(incident), incident
 
@@ -110,18 +111,34 @@ def test_malformed_payloads_name_the_field(mutate: Any, field: str) -> None:
 
 
 def test_group_id_is_deterministic_and_distinguishes_groups() -> None:
-    a = group_incident_id(
-        receiver="r", group_key='{}:{alertname="A"}', group_labels={"alertname": "A"}, first_alertname="A"
-    )
-    b = group_incident_id(
-        receiver="r", group_key='{}:{alertname="A"}', group_labels={"alertname": "A"}, first_alertname="A"
-    )
-    c = group_incident_id(
-        receiver="r", group_key='{}:{alertname="B"}', group_labels={"alertname": "A"}, first_alertname="A"
-    )
-    d = group_incident_id(
-        receiver="other", group_key='{}:{alertname="A"}', group_labels={"alertname": "A"}, first_alertname="A"
-    )
+    a = group_incident_id(receiver="r", group_key='{}:{alertname="A"}', group_labels={"alertname": "A"})
+    b = group_incident_id(receiver="r", group_key='{}:{alertname="A"}', group_labels={"alertname": "A"})
+    c = group_incident_id(receiver="r", group_key='{}:{alertname="B"}', group_labels={"alertname": "A"})
+    d = group_incident_id(receiver="other", group_key='{}:{alertname="A"}', group_labels={"alertname": "A"})
     assert a == b
     assert len({a, c, d}) == 3
     assert a.startswith("incident-a-")
+
+
+def test_one_group_is_one_incident_whatever_alert_comes_first() -> None:
+    """Alerts naming no service go to their Alertmanager group's incident: deliveries of the same group
+    whose first alert differs must land in the same one (or a resolution goes to the wrong one)."""
+    base = {"version": "4", "status": "firing", "receiver": "ops", "groupKey": '{}:{cluster="a"}'}
+
+    def delivery(*names: str) -> list[str]:
+        raw = base | {
+            "groupLabels": {"cluster": "a"},
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": n, "cluster": "a"},
+                    "startsAt": "2026-11-23T12:00:00Z",
+                }
+                for n in names
+            ],
+        }
+        payload = AlertmanagerWebhook.model_validate(raw)
+        alerts = normalise_webhook(payload, received_at=NOW)
+        return [a.incident_id for a in assign_alerts(Catalog(), payload, alerts)]
+
+    assert delivery("DiskFull") == delivery("CPUHigh", "DiskFull")

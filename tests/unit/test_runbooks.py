@@ -96,6 +96,11 @@ def test_bound_value_is_validated_again() -> None:
             "verify: {}\n",
             "r.yaml:6: verify: Value error, give promql",
         ),
+        (
+            "name: x\nmatch: {labels: {pod: '/[/'}}\nsteps:\n  - action: restart\n"
+            "    target: {namespace: a, name: b}\nverify: {alerts_resolved: true}\n",
+            "r.yaml:2: match.labels: Value error, labels.pod: /[/ is not a valid regex",
+        ),
     ],
 )
 def test_bad_runbooks_fail_with_lines(text: str, expected: str) -> None:
