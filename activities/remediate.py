@@ -48,6 +48,7 @@ class FactsRequest(BaseModel):
     remediation_id: str
     service: str | None
     cooldown_seconds: int
+    run_id: str = Field(default="", description="the asking run: its own earlier steps are not a cooldown")
 
 
 class StepRequest(BaseModel):
@@ -88,7 +89,7 @@ class RemediationActivities:
     @activity.defn(name="remediate.match")
     def match(self, request: MatchRequest) -> MatchResult:
         result = MatchResult(guardrails=self._guardrails())
-        seen: set[tuple[str, str]] = set()
+        seen: dict[tuple[str, str], RemediationPlan] = {}
         for alert in request.alerts:
             for runbook in match_runbooks(self._runbooks(), alert, request.service):
                 try:
@@ -96,9 +97,12 @@ class RemediationActivities:
                 except ValueError as err:
                     result.problems.append(f"runbook {runbook.name} matched {alert.name} but {err}")
                     continue
-                if (runbook.name, plan.workflow_id) not in seen:
-                    seen.add((runbook.name, plan.workflow_id))
+                held = seen.get((runbook.name, plan.workflow_id))
+                if held is None:
+                    seen[(runbook.name, plan.workflow_id)] = plan
                     result.plans.append(plan)
+                else:  # one remediation per target: it answers for every alert that called for it
+                    held.fingerprints += [f for f in plan.fingerprints if f not in held.fingerprints]
         return result
 
     @activity.defn(name="remediate.facts")

@@ -245,6 +245,10 @@ class IncidentState(BaseModel):
         for absorbed in other.absorbed:
             if absorbed not in self.absorbed:
                 self.absorbed.append(absorbed)
+        # Its remediations report here from now on (the merged incident forwards their events).
+        for remediation_id, track in other.remediations.items():
+            self.remediations.setdefault(remediation_id, track)
+        self.actions.extend(a for a in other.actions if a not in self.actions)
         count = other.alert_count if alert_count is None else alert_count
         self.record(
             at,

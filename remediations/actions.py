@@ -11,6 +11,7 @@ import math
 from typing import Any, Protocol
 
 from medic.runbook import CircuitBreakStep, RerouteStep, RestartStep, RollbackStep, ScaleStep, Step
+from remediations.patches import merge_diff
 from remediations.ports import Cluster, ClusterError, ObjectRef
 
 __all__ = ["ACTIONS", "Action", "ActionError", "ActionRegistry", "default_registry"]
@@ -242,9 +243,10 @@ class CircuitBreak:
             with contextlib.suppress(ClusterError):  # already gone is fine
                 cluster.delete(ref)
         else:
-            cluster.merge_patch(
-                ref, {"spec": before["spec"]} if step.mode == "istio" else {"data": before["data"]}
-            )
+            # The exact recorded state: a plain merge patch of it would leave what apply added.
+            field = "spec" if step.mode == "istio" else "data"
+            current = (cluster.get(ref) or {}).get(field) or {}
+            cluster.merge_patch(ref, {field: merge_diff(current, before[field] or {})})
         return True
 
     def describe(self, step: CircuitBreakStep, before: dict[str, Any]) -> str:

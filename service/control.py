@@ -93,6 +93,7 @@ class TemporalFacts:
         last = None
         try:
             target, service = sa.literal(request.remediation_id), sa.literal(request.service or "")
+            own = f" AND RunId!={sa.literal(request.run_id)}" if request.run_id else ""
         except ValueError:
             # A label no query can carry: the limits cannot be checked, so they count as reached.
             return GuardrailFacts(
@@ -104,7 +105,7 @@ class TemporalFacts:
         if request.cooldown_seconds:
             since = (now - timedelta(seconds=request.cooldown_seconds)).isoformat()
             query = (
-                f"WorkflowType='RemediationWorkflow' AND WorkflowId={target} AND ({acted}) "
+                f"WorkflowType='RemediationWorkflow' AND WorkflowId={target}{own} AND ({acted}) "
                 f"AND StartTime > '{since}'"
             )
             async for execution in self._client.list_workflows(query, limit=1):

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.notifier import Notifier
     from workflows.publish import publish
     from workflows.remediation import REMEDIATION_EVENT
-    from workflows.remediator import Remediator
+    from workflows.remediator import RUNNING, Remediator
 
 __all__ = [
     "ALERTS_SIGNAL",
@@ -138,6 +138,7 @@ class IncidentWorkflow:
             self._state.record(now, "incident.opened", "Incident opened.")
         self._outbox: list[_Outgoing] = []
         self._parent_resolved = False
+        self._escalate_again = False
         self._published = -1
         self._notifier = Notifier(lambda: self._state) if inp.notify else None
         self._remediator = Remediator(lambda: self._state, self._signal_child) if inp.remediate else None
@@ -157,6 +158,9 @@ class IncidentWorkflow:
                     await self._remediator.consider()
                 self._publish()
                 await self._flush()
+                if self._escalate_again and self._notifier is not None:
+                    self._escalate_again = False
+                    tasks.append(asyncio.create_task(self._notifier.escalate()))
                 if self._history_full(inp):
                     tasks = await self._continue_as_new(inp, tasks)
                 seen = self._state.revision
@@ -248,10 +252,10 @@ class IncidentWorkflow:
             return False
         if self._state.resolved_by is not None and self._state.status is IncidentStatus.RESOLVED:
             return True  # resolved by a person
-        if any(t.outcome in ("started", "executed") for t in self._state.remediations.values()):
-            return False  # a fix is being applied or verified: its outcome belongs to this incident
         if self._state.merged_into is not None:
-            return self._parent_resolved
+            return self._parent_resolved  # its remediations went with it: the parent waits for them
+        if any(t.outcome in RUNNING for t in self._state.remediations.values()):
+            return False  # a fix is being applied or verified: its outcome belongs to this incident
         deadline = self._state.quiet_deadline(self._quiet)
         return deadline is not None and workflow.now() >= deadline
 
@@ -357,7 +361,7 @@ class IncidentWorkflow:
     @workflow.signal(name=people.NOTE_SIGNAL)
     def note(self, note: people.Note) -> None:
         if self._state.merged_into is not None:
-            self._send(self._state.merged_into, people.NOTE_SIGNAL, note)
+            self._send(self._state.merged_into, people.NOTE_SIGNAL, note, on_failure="forward_failed")
             return
         self._state.record(workflow.now(), note.kind, note.message, actor=note.actor, **note.data)
         if note.kind in THREADED_KINDS:
@@ -366,7 +370,7 @@ class IncidentWorkflow:
     @workflow.signal(name=people.SILENCE_SIGNAL)
     def silenced(self, silence: SilenceRecord) -> None:
         if self._state.merged_into is not None:
-            self._send(self._state.merged_into, people.SILENCE_SIGNAL, silence)
+            self._send(self._state.merged_into, people.SILENCE_SIGNAL, silence, on_failure="forward_failed")
             return
         if self._state.add_silence(silence, at=workflow.now()):
             self._state.revision += 1
@@ -374,7 +378,9 @@ class IncidentWorkflow:
     @workflow.signal(name=people.FALSE_POSITIVE_SIGNAL)
     def false_positive(self, mark: FalsePositive) -> None:
         if self._state.merged_into is not None:
-            self._send(self._state.merged_into, people.FALSE_POSITIVE_SIGNAL, mark)
+            self._send(
+                self._state.merged_into, people.FALSE_POSITIVE_SIGNAL, mark, on_failure="forward_failed"
+            )
             return
         if self._state.mark_false_positive(mark):
             self._state.revision += 1
@@ -437,6 +443,10 @@ class IncidentWorkflow:
 
     @workflow.signal(name=REMEDIATION_EVENT)
     def remediation_event(self, event: RemediationEvent) -> None:
+        if self._state.merged_into is not None:
+            # Its outcome (and an escalation) belongs with the incident that now holds the alerts.
+            self._send(self._state.merged_into, REMEDIATION_EVENT, event, on_failure="forward_failed")
+            return
         if self._remediator is not None:
             self._remediator.on_event(event)
         else:
@@ -513,15 +523,23 @@ class IncidentWorkflow:
                 f"{message.target} closed before it could take this incident; it stays on its own.",
             )
             self._state.revision += 1
+            self._stand_alone_again()
         elif message.on_failure == "forward_failed" and self._state.merged_into == message.target:
             self._state.unmerge(at=now, reason=f"{message.target} has closed")
             self._parent_resolved = False
+            self._stand_alone_again()
             # Deliver what could not be forwarded here instead: nothing accepted is dropped.
             self._redeliver(message.payload, now)
             self._hello_peers()
         elif message.on_failure == "forward_failed":
             # We already stand alone again (an earlier forward failed): take it here.
             self._redeliver(message.payload, now)
+
+    def _stand_alone_again(self) -> None:
+        """Merged, the notifier had finished and escalation had stopped: people must hear of this
+        incident again (its notifier resumes on the next revision; escalation restarts in the loop)."""
+        self._state.notifications.finished = False
+        self._escalate_again = self._notifier is not None
 
     def _redeliver(self, payload: BaseModel, now: datetime) -> None:
         if isinstance(payload, AlertBatch):
@@ -532,6 +550,14 @@ class IncidentWorkflow:
             self._state.absorb(payload.state, at=now, derive=False, alert_count=payload.alert_count)
         elif isinstance(payload, msg.MergePart):
             self._state.absorb_part(payload.source, payload.alerts, payload.timeline, at=now, derive=False)
+        elif isinstance(payload, people.Note):
+            self.note(payload)
+        elif isinstance(payload, SilenceRecord):
+            self.silenced(payload)
+        elif isinstance(payload, FalsePositive):
+            self.false_positive(payload)
+        elif isinstance(payload, RemediationEvent):
+            self.remediation_event(payload)
 
     def _publish(self) -> None:
         self._state.derive(workflow.now())

@@ -103,20 +103,24 @@ class Notifier:
             version = self._plan_version
 
             def changed(version: int = version) -> bool:
-                return self._plan_version != version or self._quiet()
+                escalate_now = self._state().notifications.escalate_now
+                return self._plan_version != version or self._quiet() or escalate_now
 
             if n.escalation_done >= len(levels):
+                n.escalate_now = False  # nobody further up the chain: the thread says what failed
                 await workflow.wait_condition(changed)
                 continue
             level = levels[n.escalation_done]
             due = s.opened_at + timedelta(seconds=level.after_seconds)
-            wait = (due - workflow.now()).total_seconds()
+            # A remediation that did not work escalates now, not when the next level's timer is due.
+            wait = 0.0 if n.escalate_now else (due - workflow.now()).total_seconds()
             if wait > 0:
                 try:
                     await workflow.wait_condition(changed, timeout=wait)
                     continue  # acknowledged, resolved, merged or re-planned: look again
                 except TimeoutError:
                     pass
+            n.escalate_now = False
             await self._escalate_to(
                 n.escalation_done, level.routing_key_names, level.slack_channels, level.note
             )
@@ -181,9 +185,16 @@ class Notifier:
         except ActivityError as err:
             cause = err.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-            s = self._state()
-            s.record(workflow.now(), "notification.failed", f"Could not {what}: {reason}.", target=what)
-            s.revision += 1
+            # On the timeline (and so in the thread, unless it was Slack that failed), without a new
+            # revision: a revision would make the notifier try the failed call again, and again.
+            slack = getattr(method, "__name__", "").startswith("slack")
+            self._state().record(
+                workflow.now(),
+                "notification.failed",
+                f"Could not {what}: {reason}.",
+                target=what,
+                slack=slack,
+            )
             return FAILED
 
     # ---- postmortem ------------------------------------------------------------------------------
@@ -290,12 +301,14 @@ class Notifier:
         while n.thread_cursor < len(s.timeline) and not self._handover:
             entry = s.timeline[n.thread_cursor]
             n.thread_cursor += 1
-            if entry.kind in THREADED_KINDS:
-                await self._call(
+            if entry.kind in THREADED_KINDS and not entry.data.get("slack"):  # Slack's failures: not to Slack
+                sent = await self._call(
                     NotifyActivities.slack_thread,
                     SlackNote(ref=home, text=entry.message),
                     "reply in the Slack thread",
                 )
+                if sent is FAILED:
+                    return  # the thread is broken: the rest waits for the next change
 
     # ---- PagerDuty ---------------------------------------------------------------------------------
 

@@ -120,7 +120,7 @@ class RemediationWorkflow:
             )
         except asyncio.CancelledError:
             # Cancelled mid-way (an operator, or the incident closing): undo what was done, shielded.
-            await asyncio.shield(self._compensate(done, "the remediation was cancelled"))
+            await asyncio.shield(self._cancelled(done))
             raise
         return self.status()
 
@@ -207,6 +207,7 @@ class RemediationWorkflow:
                 remediation_id=self._id,
                 service=plan.service,
                 cooldown_seconds=plan.runbook.cooldown_minutes * 60,
+                run_id=workflow.info().run_id,
             ),
         )
         target = default_registry().for_step(step).target(step)
@@ -422,6 +423,13 @@ class RemediationWorkflow:
         )
         self._actions.append(record)
         return record
+
+    async def _cancelled(self, done: list[tuple[Step, dict[str, Any]]]) -> None:
+        """Undo, then tell the incident: it waits for this remediation's outcome before it may close."""
+        await self._compensate(done, "the remediation was cancelled")
+        await self._finish(
+            "cancelled", "Cancelled; what it had changed was undone.", kind="remediation.cancelled"
+        )
 
     async def _finish(
         self, outcome: str, message: str, *, kind: str, escalate: bool = False, **data: Any

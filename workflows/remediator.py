@@ -16,9 +16,9 @@ with workflow.unsafe.imports_passed_through():
     from remediations.plan import RemediationEvent
     from workflows.remediation import RemediationInput, RemediationWorkflow
 
-_RUNNING = ("started", "executed")  # a remediation still deciding, acting or verifying
+RUNNING = ("started", "executed")  # a remediation still deciding, acting or verifying
 
-__all__ = ["Remediator"]
+__all__ = ["RUNNING", "Remediator"]
 
 _MATCH_RETRY = RetryPolicy(maximum_attempts=3)
 
@@ -28,9 +28,12 @@ class Remediator:
         self._state = state
         self._send = send  # (workflow id, signal name) without payload
 
-    def _fresh_alerts(self) -> list[Alert]:
+    def _fresh_alerts(self) -> tuple[list[Alert], list[str]]:
+        """Firing alert episodes not matched to runbooks yet, and their keys (for ``considered``, once
+        the match succeeded: a failed match is tried again with the next change)."""
         s = self._state()
-        fresh = []
+        fresh: list[Alert] = []
+        keys: list[str] = []
         considered = set(
             s.considered
         )  # a set: this runs on every change of incidents with thousands of alerts
@@ -40,7 +43,7 @@ class Remediator:
             key = f"{record.fingerprint}@{record.starts_at.isoformat()}"
             if key not in considered:
                 considered.add(key)
-                s.considered.append(key)
+                keys.append(key)
                 fresh.append(
                     Alert(
                         fingerprint=record.fingerprint,
@@ -53,7 +56,7 @@ class Remediator:
                         service=record.service,
                     )
                 )
-        return fresh
+        return fresh, keys
 
     async def consider(self) -> None:
         """Start remediations for alerts that fired since the last look (not for merged or resolved ones)."""
@@ -61,7 +64,7 @@ class Remediator:
         if s.merged_into or s.status is IncidentStatus.RESOLVED:
             return
         self._tell_resolved()
-        alerts = self._fresh_alerts()
+        alerts, keys = self._fresh_alerts()
         if not alerts:
             return
         owner = s.root_causes[0].service if s.root_causes else (s.services[0] if s.services else None)
@@ -73,14 +76,16 @@ class Remediator:
                 retry_policy=_MATCH_RETRY,
             )
         except ActivityError as err:
+            # Not considered yet: tried again with the next change (no new revision here, or this
+            # would retry at once, for ever).
             s.record(workflow.now(), "remediation.error", f"Could not match runbooks: {err.cause or err}.")
-            s.revision += 1
             return
+        s.considered.extend(keys)
         for problem in result.problems:
             s.record(workflow.now(), "remediation.skipped", f"{problem}.")
         for plan in result.plans:
             held = s.remediations.get(plan.workflow_id)
-            if held is not None and held.outcome in _RUNNING:
+            if held is not None and held.outcome in RUNNING:
                 held.fingerprints += [f for f in plan.fingerprints if f not in held.fingerprints]
                 continue
             # None yet, or the last one finished (denied, failed, verified...) and the symptom is back:
@@ -132,7 +137,7 @@ class Remediator:
         """A remediation verifying by "alerts resolved", or about to act, must learn its alerts resolved."""
         s = self._state()
         for remediation_id, track in s.remediations.items():
-            if track.told_resolved or track.outcome not in ("started", "executed"):
+            if track.told_resolved or track.outcome not in RUNNING:
                 continue
             records = [s.alerts.get(fp) for fp in track.fingerprints]
             if all(r is not None and r.status is AlertStatus.RESOLVED for r in records):

@@ -52,6 +52,7 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from medic.ports import PermanentError, TransientError
+from remediations.patches import merge_diff
 from remediations.ports import ClusterError, ObjectRef, RolloutInfo
 
 __all__ = ["CHANGE_CAUSE", "MERGE_PATCH", "KubernetesCluster"]
@@ -250,7 +251,7 @@ class KubernetesCluster:
                     "resourceVersion": deployment["metadata"]["resourceVersion"],
                     "annotations": {CHANGE_CAUSE: f"medic rollback to revision {revision}"},
                 },
-                "spec": {"template": _merge_diff(current, template)},
+                "spec": {"template": merge_diff(current, template)},
             }
             try:
                 self._apis["apps"].patch_namespaced_deployment(
@@ -385,19 +386,6 @@ def _revisions_of(rs: Mapping[str, Any]) -> set[int]:
     """The ReplicaSet's revision and the ones it had before the controller re-used it."""
     history = (rs.get("metadata", {}).get("annotations") or {}).get(REVISION_HISTORY, "")
     return {_revision(rs)} | {int(r) for r in history.split(",") if r.strip().isdigit()}
-
-
-def _merge_diff(current: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON merge patch that turns ``current`` into ``target``."""
-    patch: dict[str, Any] = {key: None for key in current if key not in target}
-    for key, value in target.items():
-        old = current.get(key)
-        if isinstance(value, dict) and isinstance(old, dict):
-            if sub := _merge_diff(old, value):
-                patch[key] = sub
-        elif key not in current or old != value:
-            patch[key] = value
-    return patch
 
 
 def _names_object(err: ApiException, ref: ObjectRef) -> bool:

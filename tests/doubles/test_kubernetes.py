@@ -23,6 +23,8 @@ from kubernetes.config import kube_config as kube_config_module
 from activities.adapters.kubernetes import CHANGE_CAUSE, MERGE_PATCH, KubernetesCluster
 from activities.adapters.kubernetes import _selector as adapter_selector
 from medic.ports import PermanentError, TransientError
+from medic.runbook import CircuitBreakStep
+from remediations.actions import CircuitBreak
 from remediations.ports import Cluster, ClusterError, ObjectRef
 from tests.doubles.kubernetes import KubernetesDouble
 from tests.doubles.kubernetes_store import selector_matches
@@ -556,3 +558,17 @@ def test_from_settings_without_any_configuration(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(PermanentError, match="in-cluster"):
         KubernetesCluster.from_settings(None)
+
+
+def test_undoing_a_circuit_break_restores_the_configmap_exactly(
+    cluster: KubernetesCluster, k8s: KubernetesDouble
+) -> None:
+    """The undo is a merge patch computed from the recorded state: what the action added goes too."""
+    k8s.add_configmap(NS, "medic-circuit-payments", {"owner": "payments-team"})
+    step = CircuitBreakStep(action="circuit_break", namespace=NS, upstream="payments", mode="configmap")
+    action = CircuitBreak()
+    before = action.snapshot(cluster, step)
+    action.apply(cluster, step, before, "2026-11-23T12:00:00Z")
+    assert k8s.obj("v1", "configmaps", NS, "medic-circuit-payments")["data"]["open"] == "true"
+    action.compensate(cluster, step, before)
+    assert k8s.obj("v1", "configmaps", NS, "medic-circuit-payments")["data"] == {"owner": "payments-team"}

@@ -219,3 +219,19 @@ async def test_broken_channel_falls_back_and_flaky_calls_are_retried(harness: Ha
     failures = [e.message for e in state.timeline if e.kind == "notification.failed"]
     assert any("#data-oncall" in m and "channel_not_found" in m for m in failures)
     assert [channel for channel, _ in h.chat.top_level()] == ["#incidents"]
+
+
+async def test_a_broken_slack_thread_is_recorded_not_retried_for_ever(harness: Harness) -> None:
+    """Slack breaks after the first message: the failures go on the timeline (not into the broken
+    thread, which would fail again and record again without end), and paging goes on."""
+    h = harness
+    async with h.worker():
+        handle = await open_incident(h)
+        await until(handle, lambda s: s.notifications.pages.get("data") == "trigger", "the first page")
+        h.chat.broken.add("#data-oncall")
+        await handle.execute_update(IncidentWorkflow.acknowledge, AckRequest(actor="U1", source="slack"))
+        state = await until(handle, lambda s: s.notifications.pages.get("data") == "acknowledge", "the ack")
+        await h.env.sleep(timedelta(minutes=1))
+        state = await handle.query(IncidentWorkflow.state)
+    failures = [e for e in state.timeline if e.kind == "notification.failed"]
+    assert 1 <= len(failures) <= 3, [e.message for e in failures]
