@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import messages as msg
     from workflows import people
     from workflows.notifier import Notifier
-    from workflows.publish import publish
+    from workflows.publish import Publisher
     from workflows.remediation import REMEDIATION_EVENT
     from workflows.remediator import RUNNING, Remediator
 
@@ -140,6 +140,7 @@ class IncidentWorkflow:
         self._parent_resolved = False
         self._escalate_again = False
         self._published = -1
+        self._publisher = Publisher()
         self._notifier = Notifier(lambda: self._state) if inp.notify else None
         self._remediator = Remediator(lambda: self._state, self._signal_child) if inp.remediate else None
 
@@ -563,4 +564,4 @@ class IncidentWorkflow:
         self._state.derive(workflow.now())
         if self._state.revision != self._published:
             self._published = self._state.revision
-            publish(self._state)
+            self._publisher.publish(self._state)

@@ -6,13 +6,13 @@ Called from workflow code only (it issues workflow commands), once per state rev
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
+from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from medic.incident import IncidentState
     from workflows import search_attributes as sa
 
-__all__ = ["details_markdown", "publish", "remediation_summary"]
+__all__ = ["Publisher", "details_markdown", "remediation_summary"]
 
 
 # An incident's MedicAction: the most telling outcome of its remediations (for "auto-remediated" queries).
@@ -33,20 +33,31 @@ def remediation_summary(state: IncidentState) -> str | None:
     return next((o for o in _OUTCOME_ORDER if o in outcomes), next(iter(sorted(outcomes)), None))
 
 
-def publish(state: IncidentState) -> None:
-    updates: list[SearchAttributeUpdate[Any]] = [
-        sa.STATUS.value_set(state.status.value),
-        sa.PRIORITY.value_set(state.priority),
-        sa.IMPACT.value_set(state.impact),
-        sa.SERVICES.value_set(state.services),
-        sa.SEVERITY.value_set(state.severity),
-    ]
-    outcome = remediation_summary(state)
-    if outcome is not None:
-        updates.append(sa.ACTION.value_set(outcome))
-    workflow.upsert_search_attributes(updates)
-    workflow.upsert_memo(
-        {
+class Publisher:
+    """Writes only what changed since the last revision: every upsert is a history event and a
+    visibility write, and during a storm an incident changes many times a second while its status,
+    priority and services mostly do not. A new run (or a replay) starts empty and writes everything."""
+
+    def __init__(self) -> None:
+        self._attributes: dict[str, object] = {}
+        self._memo: dict[str, object] = {}
+
+    def publish(self, state: IncidentState) -> None:
+        wanted: list[tuple[SearchAttributeKey[Any], object]] = [
+            (sa.STATUS, state.status.value),
+            (sa.PRIORITY, state.priority),
+            (sa.IMPACT, state.impact),
+            (sa.SERVICES, state.services),
+            (sa.SEVERITY, state.severity),
+        ]
+        outcome = remediation_summary(state)
+        if outcome is not None:
+            wanted.append((sa.ACTION, outcome))
+        updates = [key.value_set(value) for key, value in wanted if self._attributes.get(key.name) != value]
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._attributes.update({key.name: value for key, value in wanted})
+        memo = {
             "title": state.title,
             "alert_count": state.alert_count,
             "opened_at": state.opened_at.isoformat(),
@@ -54,8 +65,11 @@ def publish(state: IncidentState) -> None:
             "resolved_at": state.resolved_at.isoformat() if state.resolved_at else None,
             "merged_into": state.merged_into,
         }
-    )
-    workflow.set_current_details(details_markdown(state))
+        changed = {key: value for key, value in memo.items() if self._memo.get(key, ...) != value}
+        if changed:
+            workflow.upsert_memo(changed)
+            self._memo.update(changed)
+        workflow.set_current_details(details_markdown(state))
 
 
 def details_markdown(state: IncidentState) -> str:

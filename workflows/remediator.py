@@ -27,6 +27,8 @@ class Remediator:
     def __init__(self, state: Callable[[], IncidentState], send: Callable[[str, str], None]) -> None:
         self._state = state
         self._send = send  # (workflow id, signal name) without payload
+        self._looked_at = -1  # the state revision last considered: nothing new, nothing to match
+        self._considered: set[str] | None = None  # state.considered as a set, built once per run
 
     def _fresh_alerts(self) -> tuple[list[Alert], list[str]]:
         """Firing alert episodes not matched to runbooks yet, and their keys (for ``considered``, once
@@ -34,15 +36,14 @@ class Remediator:
         s = self._state()
         fresh: list[Alert] = []
         keys: list[str] = []
-        considered = set(
-            s.considered
-        )  # a set: this runs on every change of incidents with thousands of alerts
+        if self._considered is None:
+            self._considered = set(s.considered)
+        considered = self._considered  # keys join it only once the match succeeded
         for record in s.alerts.values():
             if record.status is not AlertStatus.FIRING or record.flapping:
                 continue
             key = f"{record.fingerprint}@{record.starts_at.isoformat()}"
-            if key not in considered:
-                considered.add(key)
+            if key not in considered:  # one record per fingerprint: no repeats within a pass
                 keys.append(key)
                 fresh.append(
                     Alert(
@@ -63,6 +64,9 @@ class Remediator:
         s = self._state()
         if s.merged_into or s.status is IncidentStatus.RESOLVED:
             return
+        if s.revision == self._looked_at:
+            return
+        self._looked_at = s.revision
         self._tell_resolved()
         alerts, keys = self._fresh_alerts()
         if not alerts:
@@ -81,6 +85,8 @@ class Remediator:
             s.record(workflow.now(), "remediation.error", f"Could not match runbooks: {err.cause or err}.")
             return
         s.considered.extend(keys)
+        assert self._considered is not None
+        self._considered.update(keys)
         for problem in result.problems:
             s.record(workflow.now(), "remediation.skipped", f"{problem}.")
         for plan in result.plans:
