@@ -5,7 +5,6 @@ incident's own state, into MEDIC_POSTMORTEM_DIR (``<dir>/<incident id>/postmorte
 The state is read through an injected source (a query to the incident's workflow) rather than
 passed in: a large incident's state would not fit in an activity's input."""
 
-import logging
 import os
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -20,11 +19,10 @@ from medic.chart import render_timeline_svg
 from medic.incident import IncidentState
 from medic.postmortem import render_postmortem
 from medic.redact import redact
-from medic.story import incident_metrics
+from medic.story import IncidentMetrics, fmt_duration, incident_metrics
 
 __all__ = ["PostmortemActivities", "PostmortemRequest", "PostmortemWriter", "PostmortemWritten"]
 
-log = logging.getLogger(__name__)
 CHART_NAME = "timeline.svg"
 StateSource = Callable[[str], Awaitable[IncidentState]]
 
@@ -55,29 +53,28 @@ class PostmortemWriter:
         # Entries are redacted already; alert labels and annotations quoted in the document are not.
         return redact(markdown), redact(render_timeline_svg(state, now=now))
 
-    def write(self, state: IncidentState, *, now: datetime) -> Path:
+    def write(self, state: IncidentState, *, now: datetime) -> tuple[Path, str]:
+        """Both files, atomically; the path and the Markdown written."""
         markdown, svg = self.render(state, now=now)
         folder = self.folder / _safe(state.id)
         folder.mkdir(parents=True, exist_ok=True)
         _atomic_write(folder / CHART_NAME, svg)
         path = folder / "postmortem.md"
         _atomic_write(path, markdown)
-        return path
+        return path, markdown
 
-    @staticmethod
-    def summary(state: IncidentState, *, now: datetime) -> str:
-        m = incident_metrics(state, now=now)
-        mttr = _minutes(m.time_to_resolve)
-        mtta = _minutes(m.time_to_acknowledge)
-        return (
-            f"{state.priority} · {state.title}: resolved after {mttr}"
-            + (
-                f", acknowledged after {mtta}"
-                if m.time_to_acknowledge is not None
-                else ", never acknowledged"
-            )
-            + f"; {state.alert_count} alerts on {', '.join(state.services) or 'unknown services'}."
-        )
+
+def _summary(state: IncidentState, m: IncidentMetrics) -> str:
+    acked = (
+        f", acknowledged after {fmt_duration(m.time_to_acknowledge)}"
+        if m.time_to_acknowledge is not None
+        else ", never acknowledged"
+    )
+    services = ", ".join(state.services) or "unknown services"
+    return (
+        f"{state.priority} · {state.title}: resolved after {fmt_duration(m.time_to_resolve)}{acked}; "
+        f"{state.alert_count} alerts on {services}."
+    )
 
 
 class PostmortemActivities:
@@ -90,32 +87,19 @@ class PostmortemActivities:
     async def write(self, request: PostmortemRequest) -> PostmortemWritten:
         state = await self._source(request.incident_id)
         now = state.resolved_at or datetime.now(UTC)
-        path = self._writer.write(state, now=now)
+        path, markdown = self._writer.write(state, now=now)
         m = incident_metrics(state, now=now)
         self._rec.incident_resolved(
             state.priority,
             mtta=m.time_to_acknowledge.total_seconds() if m.time_to_acknowledge is not None else None,
             mttr=m.time_to_resolve.total_seconds() if m.time_to_resolve is not None else None,
         )
-        markdown = path.read_text(encoding="utf-8")
         return PostmortemWritten(
-            path=str(path),
-            url=self._writer.url(state.id),
-            summary=self._writer.summary(state, now=now),
-            markdown=markdown,
+            path=str(path), url=self._writer.url(state.id), summary=_summary(state, m), markdown=markdown
         )
 
     def all(self) -> list[Callable[..., object]]:
         return [self.write]
-
-
-def _minutes(value: object) -> str:
-    seconds = getattr(value, "total_seconds", None)
-    if seconds is None:
-        return "?"
-    total = int(seconds())
-    hours, rest = divmod(total, 3600)
-    return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"
 
 
 def _safe(incident_id: str) -> str:

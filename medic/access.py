@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from medic.yamldoc import field_path
+
 __all__ = ["ANYONE", "OPEN_VERBS", "AccessDecision", "AccessPolicy", "ApproveAccess", "Risk", "Verb"]
 
 
@@ -153,7 +155,7 @@ class AccessPolicy(BaseModel):
 
     def problems(self) -> list[str]:
         """Configuration mistakes, one sentence each, for ``medic check``."""
-        return [f"access.{_path(loc)}: {message}" for loc, message in self.problems_at()]
+        return [f"access.{field_path(loc)}: {message}" for loc, message in self.problems_at()]
 
     def problems_at(self) -> list[tuple[Loc, str]]:
         """:meth:`problems` with each one's place inside ``access`` (to find its line in the file)."""
@@ -293,7 +295,3 @@ class AccessPolicy(BaseModel):
         for name in self.groups:
             visit(name, [])
         return cycles
-
-
-def _path(loc: Loc) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(loc))

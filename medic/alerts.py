@@ -20,6 +20,7 @@ __all__ = [
     "AlertmanagerWebhook",
     "WebhookAlert",
     "normalise_webhook",
+    "utc",
 ]
 
 # Go's zero time, which Alertmanager sends for "no end yet".
@@ -111,7 +112,8 @@ class Alert(BaseModel):
         return self.labels.get("alertname", "unnamed alert")
 
 
-def _utc(value: datetime) -> datetime:
+def utc(value: datetime) -> datetime:
+    """Aware and in UTC (a naive time is taken as UTC)."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
@@ -123,7 +125,7 @@ def _status_of(alert: WebhookAlert, payload: AlertmanagerWebhook, received_at: d
         return alert.status
     if payload.status is AlertStatus.RESOLVED:
         return AlertStatus.RESOLVED
-    if alert.endsAt is not None and _utc(alert.endsAt) <= received_at:
+    if alert.endsAt is not None and utc(alert.endsAt) <= received_at:
         return AlertStatus.RESOLVED
     return AlertStatus.FIRING
 
@@ -131,7 +133,7 @@ def _status_of(alert: WebhookAlert, payload: AlertmanagerWebhook, received_at: d
 def normalise_webhook(payload: AlertmanagerWebhook, *, received_at: datetime) -> list[Alert]:
     """Turn a webhook body into normalised alerts, filling fingerprint and status when omitted."""
     source = "grafana" if payload.is_grafana else "alertmanager"
-    received = _utc(received_at)
+    received = utc(received_at)
     alerts: list[Alert] = []
     for item in payload.alerts:
         alerts.append(
@@ -140,8 +142,8 @@ def normalise_webhook(payload: AlertmanagerWebhook, *, received_at: datetime) ->
                 status=_status_of(item, payload, received),
                 labels=dict(item.labels),
                 annotations=dict(item.annotations),
-                starts_at=_utc(item.startsAt),
-                ends_at=_utc(item.endsAt) if item.endsAt is not None else None,
+                starts_at=utc(item.startsAt),
+                ends_at=utc(item.endsAt) if item.endsAt is not None else None,
                 generator_url=item.generatorURL or None,
                 source=source,
             )

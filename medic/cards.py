@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 
 from medic.ports import ChatMessage
 
-__all__ = ["BUTTONS", "IncidentCard", "render_approval", "render_card", "render_note"]
+__all__ = ["BUTTONS", "STATUS_EMOJI", "IncidentCard", "render_approval", "render_card", "render_note"]
 
-_STATUS_EMOJI = {
+STATUS_EMOJI = {
     "open": ":rotating_light:",
     "acknowledged": ":eyes:",
     "mitigating": ":hammer_and_wrench:",
@@ -71,7 +71,7 @@ def _mrkdwn(text: str) -> dict[str, object]:
 
 
 def render_card(card: IncidentCard) -> ChatMessage:
-    emoji = _STATUS_EMOJI.get(card.status, ":grey_question:")
+    emoji = STATUS_EMOJI.get(card.status, ":grey_question:")
     headline = f"{card.priority} · {card.title}"
     status = card.status if not card.acknowledged_by else f"{card.status} (ack by {card.acknowledged_by})"
     if card.merged_into:

@@ -8,6 +8,7 @@ the targets.
 from collections import deque
 from enum import StrEnum
 from functools import cached_property
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +18,10 @@ from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_mode
 __all__ = ["Business", "Catalog", "Criticality", "Routing", "Service", "Slo", "load_catalog"]
 
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+# A Slack channel as people write it: `#name`, `name` or `@user`. One definition for every file.
+SlackChannel = Annotated[str, Field(pattern=r"^[#@]?[a-z0-9._-]{1,80}$", description="a Slack channel")]
 
 
 class Criticality(StrEnum):
@@ -48,7 +53,7 @@ class Slo(BaseModel):
 class Routing(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    slack_channel: str | None = Field(default=None, pattern=r"^[#@]?[a-z0-9._-]{1,80}$")
+    slack_channel: SlackChannel | None = None
     pagerduty: str | None = Field(default=None, description="routing-key name, resolved from secrets")
     jira_project: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]{1,9}$")
 

@@ -16,6 +16,7 @@ from typing import Annotated, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from medic.feedback import Matcher
+from medic.incident import IncidentStatus
 from medic.keys import INCIDENT_ID_PATTERN
 from medic.matchers import (
     DURATION,
@@ -54,7 +55,7 @@ _ID = re.compile(ID_PATTERN[1:-1])
 _ACTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}")
 _SERVICE = re.compile(r"[a-z0-9][a-z0-9._-]{0,100}")
 _WORD = re.compile(r"\S+")
-_STATUSES = ("open", "acknowledged", "mitigating", "resolved")  # the contract's MedicStatus values
+_STATUSES = tuple(s.value for s in IncidentStatus)  # the contract's MedicStatus values
 _TEXT_MAX = 1000  # reasons and comments: what the timeline and Alertmanager keep
 
 # Slack (and phones) "improve" what people type: curly quotes, non-breaking spaces, dashes.

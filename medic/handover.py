@@ -23,17 +23,17 @@ _IDENTIFYING = frozenset({"alertname", "service", "app", "job", "namespace", "po
 def compact_for_handover(
     state: IncidentState, *, previous_run: str, max_bytes: int = MAX_CARRIED_BYTES
 ) -> IncidentState:
-    if _size(state) <= max_bytes:
+    if payload_size(state) <= max_bytes:
         return state
     out = state.model_copy(deep=True)
     for fingerprint, record in out.alerts.items():
         if record.status is AlertStatus.RESOLVED and record.annotations:
             out.alerts[fingerprint] = record.model_copy(update={"annotations": {}})
     keep_tail = len(out.timeline)
-    while _size(out) > max_bytes and keep_tail > 50:
+    while payload_size(out) > max_bytes and keep_tail > 50:
         keep_tail //= 2
         out.timeline = _shortened(state.timeline, keep_tail, previous_run)
-    if _size(out) > max_bytes:
+    if payload_size(out) > max_bytes:
         # Still too large: resolved alerts keep the labels that identify them, firing ones keep all.
         for fingerprint, record in out.alerts.items():
             if record.status is AlertStatus.RESOLVED:
@@ -69,12 +69,8 @@ def _shortened(timeline: list[TimelineEntry], keep_tail: int, previous_run: str)
     return [*head, note, *tail]
 
 
-def _size(state: IncidentState) -> int:
-    return len(state.model_dump_json())
-
-
 def payload_size(state: IncidentState) -> int:
-    return _size(state)
+    return len(state.model_dump_json())
 
 
 def pack(state: IncidentState) -> str:

@@ -37,7 +37,6 @@ __all__ = [
     "IncidentState",
     "IncidentStatus",
     "RemediationTrack",
-    "service_of",
 ]
 
 # Labels that name the service an alert is about, most specific first.
@@ -103,14 +102,6 @@ class AnomalyRecord(BaseModel):
     signal: AnomalySignal
     first_seen_at: datetime
     last_seen_at: datetime
-
-
-def service_of(labels: dict[str, str]) -> str | None:
-    for name in SERVICE_LABELS:
-        value = labels.get(name)
-        if value:
-            return value
-    return None
 
 
 def _burn_rate(record: AlertRecord) -> float | None:
@@ -403,7 +394,7 @@ class IncidentState(BaseModel):
                 name=alert.name,
                 status=alert.status,
                 severity=canonical_severity(alert.labels.get("severity")),
-                service=alert.service or service_of(alert.labels),
+                service=alert.service,  # as the delivery was assigned (medic.assign): one rule
                 labels=alert.labels,
                 annotations=alert.annotations,
                 starts_at=alert.starts_at,

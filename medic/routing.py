@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medic.access import AccessPolicy
-from medic.catalog import Catalog
+from medic.catalog import Catalog, SlackChannel
 from medic.topology import ServiceContext
 from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_model, locate
 
@@ -28,7 +28,6 @@ __all__ = [
 ]
 
 _PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
-_CHANNEL = r"^[#@]?[a-z0-9._-]{1,80}$"
 
 
 class TimeWindow(BaseModel):
@@ -78,21 +77,11 @@ class Rule(BaseModel):
     name: str
     match: Match = Field(default_factory=Match)
     slack: bool = Field(default=True, description="post to the owning team's channel from the catalog")
-    slack_channels: list[str] = Field(default_factory=list, description="extra channels")
+    slack_channels: list[SlackChannel] = Field(default_factory=list, description="extra channels")
     pagerduty: bool = False
     jira: bool = False
     escalation: str | None = Field(default=None, description="name of an escalation chain")
     quiet_hours: TimeWindow | None = Field(default=None, description="hold notifications during this window")
-
-    @field_validator("slack_channels")
-    @classmethod
-    def _channels(cls, value: list[str]) -> list[str]:
-        import re  # noqa: PLC0415
-
-        for channel in value:
-            if not re.match(_CHANNEL, channel):
-                raise ValueError(f"{channel!r} is not a Slack channel name")
-        return value
 
 
 class EscalationLevel(BaseModel):
@@ -104,7 +93,7 @@ class EscalationLevel(BaseModel):
     page: list[str] = Field(
         default_factory=list, description="roles (primary, secondary, manager) or key names"
     )
-    slack_channels: list[str] = Field(default_factory=list)
+    slack_channels: list[SlackChannel] = Field(default_factory=list)
     note: str = ""
 
 
@@ -122,7 +111,7 @@ class RoutingPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timezone: str = "UTC"
-    fallback_slack_channel: str = Field(default="#incidents", pattern=_CHANNEL)
+    fallback_slack_channel: SlackChannel = "#incidents"
     jira_issue_type: str = "Bug"
     teams: dict[str, Oncall] = Field(default_factory=dict)
     escalations: dict[str, list[EscalationLevel]] = Field(default_factory=dict)

@@ -5,11 +5,12 @@ story, so they share this one reading of the state instead of one importing the 
 I/O and no clock (``now`` is passed in); naive datetimes are taken as UTC.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
 
+from medic.alerts import utc
 from medic.incident import AlertRecord, IncidentState
 from medic.timeline import TimelineEntry
 
@@ -46,10 +47,6 @@ class IncidentMetrics(BaseModel):
     impact_minutes: float
     estimated_revenue: float
     estimated_users: float
-
-
-def utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def fmt_time(value: datetime) -> str:

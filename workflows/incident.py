@@ -141,7 +141,8 @@ class IncidentWorkflow:
         self._escalate_again = False
         self._published = -1
         self._publisher = Publisher()
-        self._notifier = Notifier(lambda: self._state) if inp.notify else None
+        self._notify = inp.notify
+        self._notifier: Notifier | None = None  # one per stretch of the incident being open
         self._remediator = Remediator(lambda: self._state, self._signal_child) if inp.remediate else None
 
     # ---- main loop -------------------------------------------------------------------------------
@@ -240,7 +241,7 @@ class IncidentWorkflow:
         workflow.continue_as_new(carried)
 
     def _start_notifier(self) -> list["asyncio.Task[None]"]:
-        if self._notifier is None:
+        if not self._notify:
             return []
         self._notifier = Notifier(lambda: self._state)
         self._state.notifications.finished = False

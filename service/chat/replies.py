@@ -5,16 +5,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from medic.cards import STATUS_EMOJI
 from service.incidents import IncidentDetail, IncidentSummary
 
 __all__ = ["Reply", "render_list", "render_show"]
-
-_STATUS_EMOJI = {
-    "open": ":rotating_light:",
-    "acknowledged": ":eyes:",
-    "mitigating": ":hammer_and_wrench:",
-    "resolved": ":white_check_mark:",
-}
 
 
 class Reply(BaseModel):
@@ -55,7 +49,7 @@ def render_list(items: list[IncidentSummary], *, heading: str, now: datetime | N
     if not items:
         return Reply(text=f"{heading}: none. :tada:")
     lines = [
-        f"{_STATUS_EMOJI.get(i.status, '')} *{i.priority}* `{i.id}` {i.title} "
+        f"{STATUS_EMOJI.get(i.status, '')} *{i.priority}* `{i.id}` {i.title} "
         f"({i.status}, impact {i.impact:.0f}, {i.alert_count} alerts, opened {_ago(i.opened_at, now)})"
         for i in items
     ]
@@ -68,7 +62,7 @@ def render_show(detail: IncidentDetail, *, ui_url: str | None, now: datetime | N
     d = detail
     status = d.status + (f", merged into `{d.merged_into}`" if d.merged_into else "")
     head = (
-        f"{_STATUS_EMOJI.get(d.status, '')} *{d.priority} · {d.title}*\n"
+        f"{STATUS_EMOJI.get(d.status, '')} *{d.priority} · {d.title}*\n"
         f"`{d.id}` · {status} · impact {d.impact:.0f}/100 · services {', '.join(d.services) or 'unknown'} · "
         f"opened {_ago(d.opened_at, now)}"
     )

@@ -28,7 +28,10 @@ def at(h: int, m: int, s: int = 0) -> datetime:
 
 def alert(name: str, service: str, starts: datetime, *, severity: str = "critical", **extra: str) -> Alert:
     labels = {"alertname": name, "severity": severity, "service": service, **extra}
-    return Alert(fingerprint=f"fp-{name}", status=AlertStatus.FIRING, labels=labels, starts_at=starts)
+    # service as medic.assign sets it on every delivery
+    return Alert(
+        fingerprint=f"fp-{name}", status=AlertStatus.FIRING, labels=labels, starts_at=starts, service=service
+    )
 
 
 def resolved(a: Alert, ends: datetime) -> Alert:
