@@ -5,6 +5,7 @@ stopped on exit, loopback only."""
 import asyncio
 import contextlib
 import json
+import math
 import os
 import secrets
 import signal
@@ -32,7 +33,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))  # round() rounds half to even
     return ordered[rank - 1]
 
 

@@ -102,7 +102,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
     )
     bodies = [json.dumps(p).encode() for p in storm.payloads]
-    expected = len(storm.roots) + args.noise + args.flapping
+    expected = storm.expected_incidents
     async with bench_stack(
         files={"catalog.yaml": catalog_text},
         env={"MEDIC_RESOLVE_QUIET_SECONDS": "3600"},

@@ -67,7 +67,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from bench.harness import Child, cpu_seconds, tail
+from bench.harness import Child, cpu_seconds, percentile, tail
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.incident import AlertBatch
 from medic.keys import INCIDENT_PREFIX
@@ -255,11 +255,7 @@ class PhaseResult:
     def percentile_ms(self, q: float) -> float:
         """Nearest-rank percentile over every call (errors included: a 503 after the RPC
         timeout is latency a sender sees)."""
-        if not self.latencies_s:
-            return float("nan")
-        ordered = sorted(self.latencies_s)
-        rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-        return ordered[rank - 1] * 1000.0
+        return percentile(self.latencies_s, q) * 1000.0
 
 
 async def run_pool(

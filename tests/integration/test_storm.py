@@ -38,7 +38,7 @@ async def test_cascading_storm_becomes_a_few_ranked_incidents() -> None:
             found, details = await grouping(http, stack.client)
             latest.update(found=found, details=details)
             standing = len(details)
-            expected = len(storm.roots) + 20 + 3
+            expected = storm.expected_incidents
             return len(found) == storm.alert_count and standing == expected
 
         await wait_until(

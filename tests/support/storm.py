@@ -47,6 +47,11 @@ class Storm:
         return len(self.alerts)
 
     @property
+    def expected_incidents(self) -> int:
+        """Ground truth: one incident per cascade, noise group and flapping alert."""
+        return len({a.group for a in self.alerts.values()})
+
+    @property
     def delivered_alerts(self) -> int:
         return sum(len(p["alerts"]) for p in self.payloads)
 

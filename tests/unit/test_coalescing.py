@@ -22,14 +22,20 @@ def batch(*names: str) -> AlertBatch:
 
 
 class RecordingSink:
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, *, gated: bool = False) -> None:
         self.calls: list[tuple[str, list[str]]] = []
         self.fail = fail
+        self.in_flight = asyncio.Event()
+        self.release: asyncio.Event | None = asyncio.Event() if gated else None
 
     async def deliver(
         self, incident_id: str, service: ServiceContext | None, b: AlertBatch | AnomalyBatch
     ) -> bool:
-        await asyncio.sleep(0.01)  # a round trip to Temporal
+        self.in_flight.set()
+        if self.release is not None:
+            await self.release.wait()  # the test decides when Temporal answers
+        else:
+            await asyncio.sleep(0.01)  # a round trip to Temporal
         if self.fail:
             raise TemporalUnavailable("down")
         assert isinstance(b, AlertBatch)
@@ -84,10 +90,14 @@ async def test_a_caller_that_hangs_up_does_not_cancel_the_others() -> None:
 
 async def test_group_commit_one_signal_in_flight_per_incident() -> None:
     """Without a window, what arrives while a signal is in flight goes together in the next one."""
-    inner = RecordingSink()
+    inner = RecordingSink(gated=True)
     sink = CoalescingSink(inner, window=0)
     first = asyncio.create_task(sink.deliver("incident-a", None, batch("1")))
-    await asyncio.sleep(0.002)  # the first signal is now in flight (it takes 10 ms)
+    await inner.in_flight.wait()  # the first signal is in flight until released
     rest = [asyncio.create_task(sink.deliver("incident-a", None, batch(n))) for n in ("2", "3", "4")]
+    for _ in range(3):
+        await asyncio.sleep(0)  # each of them queues behind it
+    assert inner.release is not None
+    inner.release.set()
     assert await first and all(await asyncio.gather(*rest))
     assert inner.calls == [("incident-a", ["1"]), ("incident-a", ["2", "3", "4"])]

@@ -69,7 +69,7 @@ def test_bound_value_is_validated_again() -> None:
     runbooks = load_runbooks(REPO / "runbooks")
     alert = crashloop_alert(deployment="Not A Name!")
     (runbook,) = match_runbooks(runbooks, alert, None)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"target\.name"):
         plan_for(runbook, alert, incident_id="incident-x", service=None)
 
 

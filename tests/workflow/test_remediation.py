@@ -268,8 +268,6 @@ async def test_approval_denied_or_timed_out_does_nothing(rig: Rig) -> None:
         )
         state = await until(incident, lambda s: outcome(s) == "denied", "the denial")
         assert "Denied by U-BOB: not now." in " ".join(e.message for e in state.timeline)
-        # A later episode of the alert asks again; nobody answers this time.
-        await incident.signal(IncidentWorkflow.alerts, slow(AlertStatus.RESOLVED))
     assert rig.cluster.writes == []
 
 
