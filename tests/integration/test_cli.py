@@ -4,7 +4,6 @@ keeps every incident), `medic fire`, and `medic api` refusing to run without a t
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from tests.support.stack import free_port
 
 pytestmark = pytest.mark.integration
 
-MEDIC = str(Path(sys.executable).parent / "medic")
+MEDIC = str(require_binary("medic"))
 
 
 def env_for(data_dir: Path, ports: dict[str, int]) -> dict[str, str]:

@@ -5,12 +5,12 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import require_binary
 from tests.doubles.kubernetes import KubernetesDouble
 from tests.support.kube import write_kubeconfig
 from tests.support.stack import MedicStack, medic_stack, wait_until
@@ -60,7 +60,7 @@ def second_worker(stack: MedicStack, log: Path) -> subprocess.Popen[bytes]:
         MEDIC_REMEDIATION_MODE="auto",
         MEDIC_DATA_DIR=str(settings.data_dir / "worker-2"),
     )
-    medic = str(Path(sys.executable).parent / "medic")
+    medic = str(require_binary("medic"))
     return subprocess.Popen(
         [medic, "worker"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )

@@ -1,13 +1,13 @@
 """The service catalog: schema, cross-checks with file:line, topology walks, `medic check`."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from medic.catalog import load_catalog
 from medic.yamldoc import ConfigError
+from tests.conftest import require_binary
 from tests.support.shop import SHOP_YAML, shop
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ def test_invalid_yaml_reports_its_line() -> None:
 
 
 def medic_check(catalog: Path) -> "subprocess.CompletedProcess[str]":
-    medic = str(Path(sys.executable).parent / "medic")
+    medic = str(require_binary("medic"))
     env = {"MEDIC_CATALOG": str(catalog), "PATH": "/usr/bin:/bin"}
     return subprocess.run([medic, "check"], env=env, capture_output=True, text=True, timeout=60, check=False)
 
