@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import httpx
 
+from bench.loadgen import LeanClient, lean_client
 from service.devserver import DevServer, die_with_parent, find_binary
 from tests.support.stack import free_port
 
@@ -81,6 +82,16 @@ class BenchStack:
         used = {name: round(cpu_seconds(pid) or 0.0, 2) for name, pid in self.pids.items()}
         used["load generator"] = round(cpu_seconds(None) or 0.0, 2)
         return used
+
+    def lean(self, *, connections: int) -> contextlib.AbstractAsyncContextManager[LeanClient]:
+        """The load generator's client: little CPU per request (bench.loadgen)."""
+        url = httpx.URL(self.base_url)
+        return lean_client(
+            url.host,
+            url.port or 80,
+            headers={"Authorization": f"Bearer {self.token}"},
+            connections=connections,
+        )
 
     def http(self, *, limits: int = 64) -> httpx.AsyncClient:
         return httpx.AsyncClient(

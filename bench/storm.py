@@ -12,6 +12,7 @@ signal-with-start rate with no HTTP in front, as a ratio.
 import argparse
 import asyncio
 import json
+import os
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -28,27 +29,53 @@ from tests.support.storm import grouping, make_storm, pairwise_scores
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
 
 REPO = Path(__file__).resolve().parents[1]
+WEBHOOK = "/webhooks/alertmanager"
 
 
 async def post_storm(
     stack: BenchStack, bodies: list[bytes], concurrency: int
 ) -> tuple[list[float], Counter[int], float]:
+    """Closed loop: ``concurrency`` lanes, each sending its next payload when the last was answered."""
     latencies: list[float] = []
     codes: Counter[int] = Counter()
-    queue = iter(bodies)
-    async with stack.http(limits=concurrency) as http:
+    async with stack.lean(connections=concurrency) as client:
+        queue = iter([client.request(WEBHOOK, body) for body in bodies])
 
         async def lane() -> None:
-            for body in queue:
+            for request in queue:
                 started = time.perf_counter()
-                response = await http.post(
-                    "/webhooks/alertmanager", content=body, headers={"Content-Type": "application/json"}
-                )
+                status, _ = await client.send(request)
                 latencies.append(time.perf_counter() - started)
-                codes[response.status_code] += 1
+                codes[status] += 1
 
         started = time.perf_counter()
         await asyncio.gather(*(lane() for _ in range(concurrency)))
+        return latencies, codes, time.perf_counter() - started
+
+
+async def post_at_rate(
+    stack: BenchStack, bodies: list[bytes], sizes: list[int], rate: float, connections: int
+) -> tuple[list[float], Counter[int], float]:
+    """Open loop: each payload leaves at its scheduled time (``rate`` alerts/s offered, whatever the
+    answers), and its latency counts from that time, so a slow answer cannot hide the requests that
+    would have queued behind it (no coordinated omission)."""
+    latencies: list[float] = []
+    codes: Counter[int] = Counter()
+    async with stack.lean(connections=connections) as client:
+
+        async def send(request: bytes, due: float) -> None:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            status, _ = await client.send(request)
+            latencies.append(time.perf_counter() - due)
+            codes[status] += 1
+
+        requests = [client.request(WEBHOOK, body) for body in bodies]
+        started = time.perf_counter() + 0.05
+        due, sends = started, []
+        for request, size in zip(requests, sizes, strict=True):
+            sends.append(send(request, due))
+            due += size / rate
+        await asyncio.gather(*sends)
         return latencies, codes, time.perf_counter() - started
 
 
@@ -105,18 +132,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     expected = storm.expected_incidents
     async with bench_stack(
         files={"catalog.yaml": catalog_text},
-        env={"MEDIC_RESOLVE_QUIET_SECONDS": "3600"},
+        env={"MEDIC_RESOLVE_QUIET_SECONDS": "3600", **json.loads(os.environ.get("STORM_ENV", "{}"))},
         worker_nice=args.worker_nice,
     ) as stack:
         print(
             f"posting {storm.alert_count} alerts in {len(bodies)} payloads "
             f"({storm.duplicates} HA duplicates) "
-            f"with {args.concurrency} in flight ...",
+            + (f"at {args.rate:g} alerts/s ..." if args.rate else f"with {args.concurrency} in flight ..."),
             flush=True,
         )
         client = await connect(Settings(_env_file=None, temporal_address=stack.temporal_address))
         cpu_before = stack.cpu()
-        latencies, codes, wall = await post_storm(stack, bodies, args.concurrency)
+        if args.rate:
+            sizes = [len(p["alerts"]) for p in storm.payloads]
+            latencies, codes, wall = await post_at_rate(stack, bodies, sizes, args.rate, connections=64)
+        else:
+            latencies, codes, wall = await post_storm(stack, bodies, args.concurrency)
         cpu_ingest = {k: round(v - cpu_before[k], 2) for k, v in stack.cpu().items()}
         last_alert = time.perf_counter()
         settled_after = None
@@ -152,7 +183,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "alerts": storm.alert_count,
         "payloads": len(bodies),
         "delivered_alerts_incl_duplicates": delivered,
-        "concurrency": args.concurrency,
+        "concurrency": args.concurrency if not args.rate else None,
+        "offered_alerts_per_s": args.rate or None,
         "worker_nice": args.worker_nice,
         "status_codes": dict(codes),
         "accepted_alerts_per_s": round(alerts_per_s, 1),
@@ -186,6 +218,12 @@ def main() -> None:
     parser.add_argument("--flapping", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="offer this many alerts/s on a fixed schedule (open loop) instead of --concurrency lanes",
+    )
     parser.add_argument(
         "--worker-nice",
         type=int,

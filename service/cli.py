@@ -1,6 +1,5 @@
 """The ``medic`` command."""
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +9,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from service.logs import configure_logging
+from service.loop import run as run_loop
 from service.settings import Settings
 
 __all__ = ["app", "main"]
@@ -73,13 +73,13 @@ def api() -> None:
         )
         raise typer.Exit(2)
     _valid_catalog(settings)
-    asyncio.run(_serve(settings, api=True, worker=False))
+    run_loop(_serve(settings, api=True, worker=False))
 
 
 @app.command()
 def worker() -> None:
     """The Temporal worker, connected to an existing Temporal."""
-    asyncio.run(_serve(_settings(), api=False, worker=True))
+    run_loop(_serve(_settings(), api=False, worker=True))
 
 
 async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:

@@ -1,12 +1,12 @@
 """``medic dev``: Temporal dev server (with Web UI, persisted), worker and API in one process tree."""
 
-import asyncio
 import logging
 import secrets
 
 from pydantic import SecretStr
 
 from service.devserver import DevServer
+from service.loop import run as run_loop
 from service.runner import run_until_stopped
 from service.settings import Settings
 from service.temporal import connect
@@ -66,4 +66,4 @@ Try it:          medic fire      then open the Temporal UI. Ctrl-C stops everyth
 
 
 def main(settings: Settings) -> None:
-    asyncio.run(run_dev(settings))
+    run_loop(run_dev(settings))

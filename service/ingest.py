@@ -12,6 +12,8 @@ dies first, no request was answered, so every sender retries and nothing is lost
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,9 +25,17 @@ from medic.incident import AlertBatch, AnomalyBatch, IncidentState
 from medic.topology import ServiceContext
 from service.settings import Settings
 from service.temporal import rpc_timeout
+from workflows import search_attributes as sa
 from workflows.incident import ALERTS_SIGNAL, ANOMALIES_SIGNAL, IncidentInput, IncidentWorkflow
 
-__all__ = ["CoalescingSink", "IncidentSink", "TemporalIncidentSink", "TemporalUnavailable", "summary_for"]
+__all__ = [
+    "CoalescingSink",
+    "IncidentSink",
+    "MergeRedirects",
+    "TemporalIncidentSink",
+    "TemporalUnavailable",
+    "summary_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +61,108 @@ def summary_for(incident_id: str, batch: Batch) -> str:
     return f"{state.priority} · {state.title}"
 
 
+class _Summaries:
+    """The start summary per incident, remembered for a while: Temporal uses it only when a delivery
+    starts the workflow, and working it out (a whole incident state over the batch) cost a sixth of
+    the API's CPU in a storm when done for every delivery."""
+
+    def __init__(self, *, ttl: float = 60.0, size: int = 4096) -> None:
+        self._ttl, self._size = ttl, size
+        self._held: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    def get(self, incident_id: str, batch: Batch) -> str:
+        now = time.monotonic()
+        held = self._held.get(incident_id)
+        if held is not None and now - held[0] < self._ttl:
+            return held[1]
+        summary = summary_for(incident_id, batch)
+        self._held[incident_id] = (now, summary)
+        self._held.move_to_end(incident_id)
+        while len(self._held) > self._size:
+            self._held.popitem(last=False)
+        return summary
+
+
+# Running incidents that merged into another: resolved as far as their status goes, still running.
+MERGED_QUERY = f"ExecutionStatus = 'Running' AND {sa.STATUS.name} = 'resolved'"
+
+
+class MergeRedirects:
+    """Where the API sends deliveries for incidents that merged into another.
+
+    A merged incident forwards whatever reaches it to the incident it merged into: correct, but each
+    forward costs a second signal and two more workflow tasks, and in a cascading storm most alerts
+    belong to merged incidents. So while deliveries flow, the API reads the merged incidents from
+    Temporal visibility every ``interval`` seconds and signals the surviving incident directly.
+    The table is only a shortcut: until it knows of a merge the merged incident still forwards, and
+    a delivery redirected to an incident that has closed goes to its own incident instead."""
+
+    def __init__(self, client: Client, *, interval: float = 1.0) -> None:
+        self._client = client
+        self._interval = interval
+        self._into: dict[str, str] = {}
+        self._wanted = False
+        self._task: asyncio.Task[None] | None = None
+
+    def target(self, incident_id: str) -> str | None:
+        """The incident that holds this one's alerts now (following merges of merges), if any."""
+        self._wanted = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="merge-redirects")
+        target, seen = None, {incident_id}
+        while (nxt := self._into.get(target or incident_id)) is not None and nxt not in seen:
+            target = nxt
+            seen.add(nxt)
+        return target
+
+    def forget(self, incident_id: str) -> None:
+        self._into.pop(incident_id, None)
+
+    async def refresh(self) -> None:
+        into: dict[str, str] = {}
+        async for execution in self._client.list_workflows(MERGED_QUERY):
+            merged = (await execution.memo()).get("merged_into")
+            if isinstance(merged, str) and merged:
+                into[execution.id] = merged
+        self._into = into
+
+    async def _run(self) -> None:
+        """Look again only while deliveries keep coming: an idle API asks nothing."""
+        while self._wanted:
+            self._wanted = False
+            try:
+                await self.refresh()
+            except (RPCError, RuntimeError) as err:
+                log.debug("could not read merged incidents: %s", err)
+            await asyncio.sleep(self._interval)
+
+
 class TemporalIncidentSink:
     """Signal-with-start into ``IncidentWorkflow`` with a deterministic workflow id."""
 
-    def __init__(self, client: Client, settings: Settings) -> None:
+    def __init__(
+        self, client: Client, settings: Settings, *, redirects: MergeRedirects | None = None
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._summaries = _Summaries()
+        self._redirects = redirects
 
     async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> bool:
         signal = ALERTS_SIGNAL if isinstance(batch, AlertBatch) else ANOMALIES_SIGNAL
+        target = self._redirects.target(incident_id) if self._redirects is not None else None
+        if target is not None:
+            if await self._signal_existing(target, signal, batch):
+                return True
+            assert self._redirects is not None
+            self._redirects.forget(incident_id)  # it closed: this incident's own workflow decides
         if isinstance(batch, AlertBatch) and all(a.status is AlertStatus.RESOLVED for a in batch.alerts):
             # Resolutions never open an incident: a late duplicate after the incident closed
             # must not start an empty one.
-            return await self._signal_existing(incident_id, signal, batch)
+            if await self._signal_existing(incident_id, signal, batch):
+                return True
+            log.info("resolution for %s arrived after the incident closed; nothing to do", incident_id)
+            return False
         try:
             await self._client.start_workflow(
                 IncidentWorkflow.run,
@@ -77,7 +176,7 @@ class TemporalIncidentSink:
                 task_queue=self._settings.task_queue,
                 start_signal=signal,
                 start_signal_args=[batch],
-                static_summary=summary_for(incident_id, batch),
+                static_summary=self._summaries.get(incident_id, batch),
                 rpc_timeout=rpc_timeout(self._settings),
             )
         except (RPCError, RuntimeError) as err:
@@ -85,15 +184,15 @@ class TemporalIncidentSink:
             raise TemporalUnavailable(str(err)) from err
         return True
 
-    async def _signal_existing(self, incident_id: str, signal: str, batch: AlertBatch) -> bool:
+    async def _signal_existing(self, incident_id: str, signal: str, batch: Batch) -> bool:
+        """A plain signal to a running incident; False when it is not running (closed, or never was)."""
         handle = self._client.get_workflow_handle(incident_id)
         try:
             await handle.signal(signal, batch, rpc_timeout=rpc_timeout(self._settings))
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
-                log.info("resolution for %s arrived after the incident closed; nothing to do", incident_id)
                 return False
-            log.warning("Temporal did not take a resolution for %s: %s", incident_id, err.message)
+            log.warning("Temporal did not take a delivery for %s: %s", incident_id, err.message)
             raise TemporalUnavailable(err.message) from err
         except RuntimeError as err:
             raise TemporalUnavailable(str(err)) from err

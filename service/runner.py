@@ -22,7 +22,7 @@ from service.chat.verify import SlackVerifier
 from service.config_files import load_catalog_file, load_routing_file
 from service.control import Controls
 from service.incidents import TemporalIncidentReader
-from service.ingest import CoalescingSink, TemporalIncidentSink
+from service.ingest import CoalescingSink, MergeRedirects, TemporalIncidentSink
 from service.postmortems import Postmortems
 from service.settings import Settings
 from service.worker import build_worker
@@ -47,7 +47,8 @@ def build_api(
 
     register_secrets(settings.secret_values())
     sink = CoalescingSink(
-        TemporalIncidentSink(client, settings), window=settings.ingest_batch_window_ms / 1000
+        TemporalIncidentSink(client, settings, redirects=MergeRedirects(client)),
+        window=settings.ingest_batch_window_ms / 1000,
     )
     catalog = catalog if catalog is not None else load_catalog_file(settings.catalog)
     reader = TemporalIncidentReader(client, settings)

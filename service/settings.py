@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     temporal_ui_base: str | None = Field(
         default=None, description="Temporal Web UI base URL for links in messages (default: the dev UI)"
     )
+    worker_workflow_tasks: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="workflow tasks a worker runs at once (0: the SDK's default)",
+    )
     worker_metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="`medic worker` serves /metrics here (0: not at all)"
     )
