@@ -162,9 +162,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 break
             await asyncio.sleep(0.5)
         print("measuring the raw Temporal signal-with-start rate on the same server ...", flush=True)
+        cpu_before = stack.cpu()
         raw_alerts_per_s, raw_calls_per_s, raw_latencies = await raw_rate(
             stack, storm.payloads, args.concurrency
         )
+        cpu_raw = {k: round(v - cpu_before[k], 2) for k, v in stack.cpu().items()}
 
     truth = {fp: a.group for fp, a in storm.alerts.items()}
     precision, recall, f1 = pairwise_scores(truth, found)
@@ -205,6 +207,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "raw_alerts_per_s": round(raw_alerts_per_s, 1),
         "raw_p50_ms": round(percentile(raw_latencies, 50) * 1000, 1),
         "raw_p99_ms": round(percentile(raw_latencies, 99) * 1000, 1),
+        "raw_cpu_s": cpu_raw,
         "ratio_webhook_alerts_to_raw": round(alerts_per_s / raw_alerts_per_s, 2),
     }
 

@@ -23,6 +23,7 @@ from service.config_files import load_catalog_file, load_routing_file
 from service.control import Controls
 from service.incidents import TemporalIncidentReader
 from service.ingest import CoalescingSink, MergeRedirects, TemporalIncidentSink
+from service.loop import freeze_startup_objects
 from service.postmortems import Postmortems
 from service.settings import Settings
 from service.worker import build_worker
@@ -149,6 +150,7 @@ async def run_until_stopped(
     if worker and not api and settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr=settings.api_host, registry=registry)
         log.info("worker metrics on http://%s:%s/metrics", settings.api_host, settings.worker_metrics_port)
+    freeze_startup_objects()
     if temporal_worker is not None:
         tasks.append(asyncio.create_task(temporal_worker.run(), name="worker"))
     if server is not None:
