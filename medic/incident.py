@@ -272,7 +272,10 @@ class IncidentState(BaseModel):
     ) -> tuple["IncidentState", list[list[AlertRecord]], list[list[TimelineEntry]]]:
         """Split for handing over: a head without alerts and timeline, and chunks of at most ``size``,
         so no signal exceeds Temporal's payload limit however large the incident grew."""
-        head = self.model_copy(update={"alerts": {}, "timeline": [], "considered": []})
+        # The head is a copy of its own; the alert records and entries are shared, not copied (a deep
+        # copy of a large incident cost more than the rest of its merge): the merged incident hands
+        # them over as they are and never changes them again.
+        head = self.model_copy(update={"alerts": {}, "timeline": [], "considered": []}).model_copy(deep=True)
         records = list(self.alerts.values())
         alerts = [records[i : i + size] for i in range(0, len(records), size)]
         timeline = [self.timeline[i : i + size] for i in range(0, len(self.timeline), size)]

@@ -88,7 +88,7 @@ async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
 
     # The API connects lazily so it can start, and answer 503, while Temporal is down.
     client = await connect(settings, lazy=api and not worker)
-    await run_until_stopped(settings, client, api=api, worker=worker)
+    await run_until_stopped(settings, client, api=api, worker=worker, freeze_gc=True)
 
 
 @app.command()

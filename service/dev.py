@@ -47,7 +47,7 @@ async def run_dev(settings: Settings) -> None:
         await server.wait_ready()
         client = await connect(settings)
         print(_banner(settings), flush=True)
-        await run_until_stopped(settings, client, api=True, worker=True)
+        await run_until_stopped(settings, client, api=True, worker=True, freeze_gc=True)
     finally:
         server.stop()
         log.info("Temporal dev server stopped")

@@ -97,7 +97,7 @@ class MergeRedirects:
     The table is only a shortcut: until it knows of a merge the merged incident still forwards, and
     a delivery redirected to an incident that has closed goes to its own incident instead."""
 
-    def __init__(self, client: Client, *, interval: float = 1.0) -> None:
+    def __init__(self, client: Client, *, interval: float = 0.5) -> None:
         self._client = client
         self._interval = interval
         self._into: dict[str, str] = {}

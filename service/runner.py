@@ -134,7 +134,13 @@ def api_server(settings: Settings, app: FastAPI) -> ApiServer:
 
 
 async def run_until_stopped(
-    settings: Settings, client: Client, *, api: bool, worker: bool, stop: asyncio.Event | None = None
+    settings: Settings,
+    client: Client,
+    *,
+    api: bool,
+    worker: bool,
+    stop: asyncio.Event | None = None,
+    freeze_gc: bool = False,
 ) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop``), then drain: the API stops taking requests
     first, the worker finishes in-flight tasks."""
@@ -150,7 +156,8 @@ async def run_until_stopped(
     if worker and not api and settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr=settings.api_host, registry=registry)
         log.info("worker metrics on http://%s:%s/metrics", settings.api_host, settings.worker_metrics_port)
-    freeze_startup_objects()
+    if freeze_gc:  # a process of its own (not a test run, whose objects come and go)
+        freeze_startup_objects()
     if temporal_worker is not None:
         tasks.append(asyncio.create_task(temporal_worker.run(), name="worker"))
     if server is not None:

@@ -91,10 +91,13 @@ class Settings(BaseSettings):
         default=None, description="Temporal Web UI base URL for links in messages (default: the dev UI)"
     )
     worker_workflow_tasks: int = Field(
-        default=0,
-        ge=0,
+        default=2,
+        ge=2,
         le=1000,
-        description="workflow tasks a worker runs at once (0: the SDK's default)",
+        description=(
+            "workflow tasks a worker holds at once; workflow code runs one task at a time under the GIL, "
+            "and the signals of a task waiting in Temporal are handled together in it"
+        ),
     )
     worker_metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="`medic worker` serves /metrics here (0: not at all)"

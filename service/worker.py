@@ -182,5 +182,5 @@ def build_worker(
         activities=[*notify.all(), *remediate.all(), *postmortem.all()],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX),
-        max_concurrent_workflow_tasks=settings.worker_workflow_tasks or None,
+        max_concurrent_workflow_tasks=settings.worker_workflow_tasks,
     )

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from medic.catalog import Catalog
 from medic.topology import NEIGHBOUR_DEPTH
 
-__all__ = ["Storm", "StormAlert", "grouping", "make_storm", "pairwise_scores"]
+__all__ = ["Storm", "StormAlert", "grouping", "make_storm", "notification", "pairwise_scores"]
 
 _ROOT_ALERTS = {"db": ["PostgresDown", "PostgresReplicationLag"], "other": ["ServiceDown", "HighErrorRate"]}
 _SYMPTOMS = ["HighErrorRate", "HighLatency", "UpstreamTimeouts", "PodNotReady"]
@@ -167,18 +167,18 @@ def make_storm(
         members.sort(key=lambda a: a.starts_at)
         for chunk_start in range(0, len(members), batch):
             chunk = members[chunk_start : chunk_start + batch]
-            body = _payload(alertname, service, chunk, "firing")
+            body = notification(alertname, service, chunk, "firing")
             events.append((chunk[-1].starts_at, body))
     for fp in flappers:
         alert = all_alerts[fp]
         for episode in range(4):  # fires and resolves four times within minutes
             began = alert.starts_at + timedelta(minutes=2 * episode)
             again = StormAlert(fp, alert.labels, alert.group, began)
-            events.append((began, _payload("ProbeFlapping", alert.labels["service"], [again], "firing")))
+            events.append((began, notification("ProbeFlapping", alert.labels["service"], [again], "firing")))
             events.append(
                 (
                     began + timedelta(seconds=30),
-                    _payload("ProbeFlapping", alert.labels["service"], [again], "resolved"),
+                    notification("ProbeFlapping", alert.labels["service"], [again], "resolved"),
                 )
             )
     events.sort(key=lambda e: e[0])
@@ -199,7 +199,8 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-def _payload(alertname: str, service: str, alerts: list[StormAlert], status: str) -> dict[str, Any]:
+def notification(alertname: str, service: str, alerts: list[StormAlert], status: str) -> dict[str, Any]:
+    """An Alertmanager webhook for one group (alertname, service)."""
     return {
         "version": "4",
         "groupKey": f'{{}}:{{alertname="{alertname}", service="{service}"}}',
@@ -254,7 +255,7 @@ async def grouping(
     found: dict[str, str] = {}
     details: dict[str, dict[str, Any]] = {}
     for item in (await http.get("/incidents", params={"limit": 1000})).json():
-        response = await http.get(f"/incidents/{item['id']}", params={"alerts": 0})
+        response = await http.get(f"/incidents/{item['id']}", params={"alerts": 0, "timeline": 10000})
         if response.status_code != 200:
             continue  # busy (503) right now: this look is incomplete, the caller looks again
         detail = response.json()

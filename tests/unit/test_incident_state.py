@@ -222,6 +222,40 @@ def test_a_large_incident_merges_in_parts_without_losing_anything() -> None:
     assert not any(e.kind == "incident.reopened" for e in parted.timeline)
 
 
+def test_a_merge_head_is_a_copy_of_its_own() -> None:
+    """The head is handed over after the merging incident has marked itself merged (and recorded it):
+    none of that may reach the head, though the alert records are shared to save a deep copy."""
+    child = IncidentState(id="incident-frontend", opened_at=T0)
+    child.apply_alerts(batch(alert("A", service="frontend")), at=T0)
+    child.contexts["frontend"] = ctx("frontend")
+    head, alert_parts, _ = child.merge_parts(400)
+    child.mark_merged("incident-api", at=T0)
+    child.contexts.clear()
+    child.notifications.finished = True
+    assert head.merged_into is None and head.status is not child.status
+    assert head.timeline == [] and "frontend" in head.contexts and not head.notifications.finished
+    assert [r.fingerprint for r in alert_parts[0]] == list(child.alerts)
+
+
+def test_deriving_a_shallow_copy_with_its_own_timeline_leaves_the_state_alone() -> None:
+    """Queries derive a copy made that way (a deep copy cost tens of ms on a large incident): deriving
+    may replace fields and append entries, never change anything deeper."""
+    state = new_state()
+    state.apply_alerts(batch(alert("A", service="api", severity="warning")), at=T0)
+    state.derive(T0)
+    state.apply_alerts(
+        batch(alert("B", fp="fp-b", service="db", severity="critical", starts=T0 - timedelta(minutes=3))),
+        at=T0 + timedelta(minutes=1),
+        derive=False,
+    )
+    before = state.model_dump()
+    copy = state.model_copy(update={"timeline": list(state.timeline)})
+    copy.derive(T0 + timedelta(minutes=1))
+    assert copy.severity == "critical" and copy.root_causes[0].service == "db"
+    assert len(copy.timeline) > len(state.timeline)
+    assert state.model_dump() == before
+
+
 def test_a_merge_appends_so_what_was_already_told_is_not_told_again() -> None:
     """The notifier threads the timeline by position: a merge must not slide older entries in
     before its cursor (they would be posted to Slack and JIRA a second time)."""

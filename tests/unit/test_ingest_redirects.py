@@ -1,0 +1,150 @@
+"""Deliveries for merged incidents go straight to the incident they merged into (a shortcut learned
+from visibility), and a redirect that no longer holds falls back to the incident's own workflow."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from medic.alerts import Alert, AlertStatus
+from medic.incident import AlertBatch
+from service.ingest import MERGED_QUERY, MergeRedirects, TemporalIncidentSink, _Summaries
+from service.settings import Settings
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def batch(*names: str, status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
+    alerts = [
+        Alert(fingerprint=n, status=status, labels={"alertname": n, "service": "checkout"}, starts_at=NOW)
+        for n in names
+    ]
+    return AlertBatch(alerts=alerts, received_at=NOW)
+
+
+class _Execution:
+    def __init__(self, workflow_id: str, merged_into: str | None) -> None:
+        self.id = workflow_id
+        self._memo = {"merged_into": merged_into}
+
+    async def memo(self) -> dict[str, Any]:
+        return self._memo
+
+
+class _Handle:
+    def __init__(self, client: "FakeTemporal", workflow_id: str) -> None:
+        self._client, self._id = client, workflow_id
+
+    async def signal(self, name: str, arg: Any, **_: Any) -> None:
+        if self._id not in self._client.running:
+            raise RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b"")
+        self._client.signals.append((self._id, name, [a.fingerprint for a in arg.alerts]))
+
+
+class FakeTemporal:
+    """Just what the sink and the redirects call: signals, signal-with-start, a visibility list."""
+
+    def __init__(self, *, running: set[str], merged: dict[str, str]) -> None:
+        self.running = running
+        self.merged = merged
+        self.signals: list[tuple[str, str, list[str]]] = []
+        self.starts: list[tuple[str, list[str], str]] = []
+        self.lists: list[str] = []
+
+    def get_workflow_handle(self, workflow_id: str) -> _Handle:
+        return _Handle(self, workflow_id)
+
+    async def start_workflow(self, _run: Any, _input: Any, **kw: Any) -> None:
+        self.running.add(kw["id"])
+        self.starts.append(
+            (kw["id"], [a.fingerprint for a in kw["start_signal_args"][0].alerts], kw["static_summary"])
+        )
+
+    async def list_workflows(self, query: str) -> AsyncIterator[_Execution]:
+        self.lists.append(query)
+        for workflow_id in sorted(self.running):
+            yield _Execution(workflow_id, self.merged.get(workflow_id))
+
+
+def sink_for(fake: FakeTemporal, redirects: MergeRedirects | None) -> TemporalIncidentSink:
+    return TemporalIncidentSink(cast(Client, fake), Settings(_env_file=None), redirects=redirects)
+
+
+async def test_redirects_follow_merges_of_merges_and_survive_a_cycle() -> None:
+    fake = FakeTemporal(
+        running={"incident-a", "incident-b", "incident-c", "incident-x", "incident-y"},
+        merged={
+            "incident-a": "incident-b",
+            "incident-b": "incident-c",
+            "incident-x": "incident-y",
+            "incident-y": "incident-x",
+        },
+    )
+    redirects = MergeRedirects(cast(Client, fake))
+    await redirects.refresh()
+    assert fake.lists == [MERGED_QUERY]
+    assert redirects.target("incident-a") == "incident-c"
+    assert redirects.target("incident-b") == "incident-c"
+    assert redirects.target("incident-c") is None
+    assert redirects.target("incident-unknown") is None
+    assert redirects.target("incident-x") == "incident-y"  # and no endless loop
+
+
+async def test_a_merged_incidents_delivery_is_signalled_to_the_incident_it_merged_into() -> None:
+    fake = FakeTemporal(
+        running={"incident-checkout", "incident-orders-db"},
+        merged={"incident-checkout": "incident-orders-db"},
+    )
+    redirects = MergeRedirects(cast(Client, fake))
+    await redirects.refresh()
+    assert await sink_for(fake, redirects).deliver("incident-checkout", None, batch("a1", "a2"))
+    assert fake.signals == [("incident-orders-db", "alerts", ["a1", "a2"])]
+    assert fake.starts == []  # the merged incident's workflow was not touched
+
+
+async def test_a_redirect_to_an_incident_that_closed_falls_back_and_is_forgotten() -> None:
+    fake = FakeTemporal(running={"incident-checkout"}, merged={})
+    redirects = MergeRedirects(cast(Client, fake))
+    fake.merged["incident-checkout"] = "incident-orders-db"  # it merged; the parent has closed since
+    await redirects.refresh()
+    sink = sink_for(fake, redirects)
+    assert await sink.deliver("incident-checkout", None, batch("a1"))
+    assert [s[0] for s in fake.starts] == ["incident-checkout"] and fake.signals == []
+    assert redirects.target("incident-checkout") is None
+    # A resolution for a merged incident whose parent closed goes to its own workflow as a plain signal.
+    assert await sink.deliver("incident-checkout", None, batch("a1", status=AlertStatus.RESOLVED))
+    assert fake.signals == [("incident-checkout", "alerts", ["a1"])]
+
+
+async def test_redirects_are_read_only_while_deliveries_flow() -> None:
+    fake = FakeTemporal(running={"incident-checkout"}, merged={})
+    redirects = MergeRedirects(cast(Client, fake), interval=0.01)
+    assert redirects.target("incident-checkout") is None  # a delivery: starts reading
+    for _ in range(200):
+        if fake.lists:
+            break
+        await asyncio.sleep(0.01)
+    assert fake.lists, "a delivery must start the reading"
+    for _ in range(200):  # no more deliveries: the reading stops by itself
+        seen = len(fake.lists)
+        await asyncio.sleep(0.05)
+        if len(fake.lists) == seen:
+            break
+    assert len(fake.lists) == seen
+    fake.merged["incident-checkout"] = "incident-orders-db"
+    await asyncio.sleep(0.05)
+    assert len(fake.lists) == seen and redirects.target("incident-checkout") is None
+
+
+def test_a_start_summary_is_worked_out_once_per_incident_for_a_while() -> None:
+    summaries = _Summaries(ttl=3600)
+    first = summaries.get("incident-checkout", batch("HighLatency"))
+    assert "HighLatency" in first
+    assert summaries.get("incident-checkout", batch("DiskFull")) == first
+    assert "DiskFull" in summaries.get("incident-payments", batch("DiskFull"))
+    expired = _Summaries(ttl=0)
+    expired.get("incident-checkout", batch("HighLatency"))
+    assert "DiskFull" in expired.get("incident-checkout", batch("DiskFull"))
