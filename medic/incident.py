@@ -86,6 +86,9 @@ class AlertRecord(BaseModel):
     deliveries: int = 1
     episode_starts: list[datetime] = Field(default_factory=list)
     flapping: bool = False
+    # The firing episode (its starts_at) already matched to runbooks: kept on the record so that it
+    # travels with the alert through merges and continue-as-new, and a parent never asks again.
+    matched_episode: datetime | None = None
 
 
 class RemediationTrack(BaseModel):
@@ -95,6 +98,7 @@ class RemediationTrack(BaseModel):
     fingerprints: list[str]
     outcome: str = "started"
     told_resolved: bool = False
+    started_at: datetime | None = None
 
 
 class AnomalyRecord(BaseModel):
@@ -141,9 +145,6 @@ class IncidentState(BaseModel):
     notifications: NotificationState = Field(default_factory=NotificationState)
     remediations: dict[str, RemediationTrack] = Field(
         default_factory=dict, description="remediation id -> track"
-    )
-    considered: list[str] = Field(
-        default_factory=list, description="alert episodes already matched to runbooks"
     )
     actions: list[dict[str, object]] = Field(default_factory=list, description="what remediations did")
     silences: list[SilenceRecord] = Field(default_factory=list, description="silences created from Slack")
@@ -240,6 +241,9 @@ class IncidentState(BaseModel):
         for remediation_id, track in other.remediations.items():
             self.remediations.setdefault(remediation_id, track)
         self.actions.extend(a for a in other.actions if a not in self.actions)
+        known = {s.id for s in self.silences}
+        self.silences.extend(s for s in other.silences if s.id not in known)
+        self.false_positives.extend(f for f in other.false_positives if f not in self.false_positives)
         count = other.alert_count if alert_count is None else alert_count
         self.record(
             at,
@@ -275,7 +279,7 @@ class IncidentState(BaseModel):
         # The head is a copy of its own; the alert records and entries are shared, not copied (a deep
         # copy of a large incident cost more than the rest of its merge): the merged incident hands
         # them over as they are and never changes them again.
-        head = self.model_copy(update={"alerts": {}, "timeline": [], "considered": []}).model_copy(deep=True)
+        head = self.model_copy(update={"alerts": {}, "timeline": []}).model_copy(deep=True)
         records = list(self.alerts.values())
         alerts = [records[i : i + size] for i in range(0, len(records), size)]
         timeline = [self.timeline[i : i + size] for i in range(0, len(self.timeline), size)]
@@ -286,6 +290,8 @@ class IncidentState(BaseModel):
             mine = self.alerts.get(theirs.fingerprint)
             if mine is None or (theirs.starts_at, theirs.status.value) > (mine.starts_at, mine.status.value):
                 self.alerts[theirs.fingerprint] = theirs
+            elif theirs.matched_episode == mine.starts_at:
+                mine.matched_episode = theirs.matched_episode  # matched over there: not again here
         # Appended, never re-sorted: the notifier's Slack and JIRA cursors walk the timeline by position,
         # and inserting older entries before them would send what was sent again. Readers that want
         # time order sort (the API, the postmortem).

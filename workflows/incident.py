@@ -68,6 +68,9 @@ class IncidentInput(BaseModel):
     remediate: bool = True
     # Continue as new once history reaches this many events; 0: when Temporal suggests it.
     history_limit: int = Field(default=0, ge=0)
+    # How long a quiet incident waits for a remediation that never reports its outcome (terminated by
+    # an operator, stuck failing) before it closes anyway: far beyond any approval plus verification.
+    remediation_wait_seconds: float = Field(default=7200.0, gt=0)
 
 
 class AckRequest(BaseModel):
@@ -125,6 +128,7 @@ class IncidentWorkflow:
     def __init__(self, inp: IncidentInput) -> None:
         self._quiet = timedelta(seconds=inp.quiet_period_seconds)
         self._window = timedelta(seconds=inp.correlation_window_seconds)
+        self._remediation_wait = timedelta(seconds=inp.remediation_wait_seconds)
         self._ctx = inp.service
         if inp.packed_state is not None:
             self._state = unpack(inp.packed_state)
@@ -143,6 +147,7 @@ class IncidentWorkflow:
         self._publisher = Publisher()
         self._notify = inp.notify
         self._notifier: Notifier | None = None  # one per stretch of the incident being open
+        self._escalation: asyncio.Task[None] | None = None
         self._remediator = Remediator(lambda: self._state, self._signal_child) if inp.remediate else None
 
     # ---- main loop -------------------------------------------------------------------------------
@@ -162,14 +167,14 @@ class IncidentWorkflow:
                 await self._flush()
                 if self._escalate_again and self._notifier is not None:
                     self._escalate_again = False
-                    tasks.append(asyncio.create_task(self._notifier.escalate()))
+                    if self._escalation is None or self._escalation.done():  # never two climbing at once
+                        self._escalation = asyncio.create_task(self._notifier.escalate())
+                        tasks.append(self._escalation)
                 if self._history_full(inp):
                     tasks = await self._continue_as_new(inp, tasks)
                 seen = self._state.revision
-                deadline = None if self._state.merged_into else self._state.quiet_deadline(self._quiet)
-                timeout = (
-                    None if deadline is None else max((deadline - workflow.now()).total_seconds(), 0.001)
-                )
+                closes = self._closes_at()
+                timeout = None if closes is None else max((closes - workflow.now()).total_seconds(), 0.001)
 
                 def changed(seen: int = seen) -> bool:
                     return self._state.revision != seen or bool(self._outbox) or self._parent_resolved
@@ -247,7 +252,8 @@ class IncidentWorkflow:
         self._state.notifications.finished = False
         if self._state.status is not IncidentStatus.RESOLVED:
             self._state.notifications.postmortem = None  # reopened: its resolution gets a postmortem again
-        return [asyncio.create_task(self._notifier.run()), asyncio.create_task(self._notifier.escalate())]
+        self._escalation = asyncio.create_task(self._notifier.escalate())
+        return [asyncio.create_task(self._notifier.run()), self._escalation]
 
     def _finished(self) -> bool:
         if self._outbox:
@@ -256,24 +262,51 @@ class IncidentWorkflow:
             return True  # resolved by a person
         if self._state.merged_into is not None:
             return self._parent_resolved  # its remediations went with it: the parent waits for them
-        if any(t.outcome in RUNNING for t in self._state.remediations.values()):
-            return False  # a fix is being applied or verified: its outcome belongs to this incident
+        closes = self._closes_at()
+        if closes is None or workflow.now() < closes:
+            return False
+        self._give_up_on_remediations()
+        return True
+
+    def _closes_at(self) -> datetime | None:
+        """When the incident may close if nothing changes before: the end of the quiet period, or, while a
+        fix is being applied or verified (its outcome belongs to this incident), when that fix reports,
+        waited for at most ``remediation_wait_seconds`` from its start. None while firing or merged."""
+        if self._state.merged_into is not None:
+            return None
         deadline = self._state.quiet_deadline(self._quiet)
-        return deadline is not None and workflow.now() >= deadline
+        if deadline is None:
+            return None
+        running = [t for t in self._state.remediations.values() if t.outcome in RUNNING]
+        if not running:
+            return deadline
+        latest = max(t.started_at or deadline for t in running)
+        return max(deadline, latest + self._remediation_wait)
+
+    def _give_up_on_remediations(self) -> None:
+        """Closing with fixes that never reported: say so, rather than wait (and escalate) for ever."""
+        for remediation_id, track in self._state.remediations.items():
+            if track.outcome in RUNNING:
+                track.outcome = "lost"
+                self._state.record(
+                    workflow.now(),
+                    "remediation.lost",
+                    f"Remediation {remediation_id} never reported its outcome; the incident closes "
+                    "without it. Check that workflow in the Temporal UI.",
+                    remediation=remediation_id,
+                )
 
     # ---- signals from the API ----------------------------------------------------------------
 
     @workflow.signal(name=ALERTS_SIGNAL)
     def alerts(self, batch: AlertBatch) -> None:
-        if self._state.merged_into is not None:
-            self._send(self._state.merged_into, ALERTS_SIGNAL, batch, on_failure="forward_failed")
+        if self._forwarded(ALERTS_SIGNAL, batch):
             return
         self._apply(lambda now: self._state.apply_alerts(batch, at=now, derive=False))
 
     @workflow.signal(name=ANOMALIES_SIGNAL)
     def anomalies(self, batch: AnomalyBatch) -> None:
-        if self._state.merged_into is not None:
-            self._send(self._state.merged_into, ANOMALIES_SIGNAL, batch, on_failure="forward_failed")
+        if self._forwarded(ANOMALIES_SIGNAL, batch):
             return
         self._apply(lambda now: self._state.apply_anomalies(batch, at=now, derive=False))
 
@@ -365,8 +398,7 @@ class IncidentWorkflow:
 
     @workflow.signal(name=people.NOTE_SIGNAL)
     def note(self, note: people.Note) -> None:
-        if self._state.merged_into is not None:
-            self._send(self._state.merged_into, people.NOTE_SIGNAL, note, on_failure="forward_failed")
+        if self._forwarded(people.NOTE_SIGNAL, note):
             return
         self._state.record(workflow.now(), note.kind, note.message, actor=note.actor, **note.data)
         if note.kind in THREADED_KINDS:
@@ -374,18 +406,14 @@ class IncidentWorkflow:
 
     @workflow.signal(name=people.SILENCE_SIGNAL)
     def silenced(self, silence: SilenceRecord) -> None:
-        if self._state.merged_into is not None:
-            self._send(self._state.merged_into, people.SILENCE_SIGNAL, silence, on_failure="forward_failed")
+        if self._forwarded(people.SILENCE_SIGNAL, silence):
             return
         if self._state.add_silence(silence, at=workflow.now()):
             self._state.revision += 1
 
     @workflow.signal(name=people.FALSE_POSITIVE_SIGNAL)
     def false_positive(self, mark: FalsePositive) -> None:
-        if self._state.merged_into is not None:
-            self._send(
-                self._state.merged_into, people.FALSE_POSITIVE_SIGNAL, mark, on_failure="forward_failed"
-            )
+        if self._forwarded(people.FALSE_POSITIVE_SIGNAL, mark):
             return
         if self._state.mark_false_positive(mark):
             self._state.revision += 1
@@ -428,8 +456,7 @@ class IncidentWorkflow:
 
     @workflow.signal(name=msg.MERGE_IN)
     def merge_in(self, incoming: msg.MergeIn) -> None:
-        if self._state.merged_into is not None:
-            self._send(self._state.merged_into, msg.MERGE_IN, incoming, on_failure="forward_failed")
+        if self._forwarded(msg.MERGE_IN, incoming):
             return
         self._apply(
             lambda now: self._state.absorb(
@@ -439,8 +466,7 @@ class IncidentWorkflow:
 
     @workflow.signal(name=msg.MERGE_PART)
     def merge_part(self, part: msg.MergePart) -> None:
-        if self._state.merged_into is not None:
-            self._send(self._state.merged_into, msg.MERGE_PART, part, on_failure="forward_failed")
+        if self._forwarded(msg.MERGE_PART, part):
             return
         self._apply(
             lambda now: self._state.absorb_part(part.source, part.alerts, part.timeline, at=now, derive=False)
@@ -448,9 +474,7 @@ class IncidentWorkflow:
 
     @workflow.signal(name=REMEDIATION_EVENT)
     def remediation_event(self, event: RemediationEvent) -> None:
-        if self._state.merged_into is not None:
-            # Its outcome (and an escalation) belongs with the incident that now holds the alerts.
-            self._send(self._state.merged_into, REMEDIATION_EVENT, event, on_failure="forward_failed")
+        if self._forwarded(REMEDIATION_EVENT, event):
             return
         if self._remediator is not None:
             self._remediator.on_event(event)
@@ -498,6 +522,14 @@ class IncidentWorkflow:
         note = msg.ParentResolved(incident_id=self._state.id)
         for child in self._state.absorbed:
             self._send(child, msg.PARENT_RESOLVED, note)
+
+    def _forwarded(self, signal: str, payload: BaseModel) -> bool:
+        """A merged incident passes what reaches it to the incident it merged into (which holds its
+        alerts, remediations and people now); if that one has closed, it stands alone again."""
+        if self._state.merged_into is None:
+            return False
+        self._send(self._state.merged_into, signal, payload, on_failure="forward_failed")
+        return True
 
     def _send(self, target: str, signal: str, payload: BaseModel, *, on_failure: str | None = None) -> None:
         self._outbox.append(_Outgoing(target, signal, payload, on_failure))

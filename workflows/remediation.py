@@ -427,8 +427,11 @@ class RemediationWorkflow:
     async def _cancelled(self, done: list[tuple[Step, dict[str, Any]]]) -> None:
         """Undo, then tell the incident: it waits for this remediation's outcome before it may close."""
         await self._compensate(done, "the remediation was cancelled")
+        # A fix that acted counts as having acted (cooldown and hourly cap), however it ended.
         await self._finish(
-            "cancelled", "Cancelled; what it had changed was undone.", kind="remediation.cancelled"
+            "rolled-back" if done else "cancelled",
+            "Cancelled; what it had changed was undone." if done else "Cancelled before it acted.",
+            kind="remediation.cancelled",
         )
 
     async def _finish(

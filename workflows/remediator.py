@@ -28,36 +28,26 @@ class Remediator:
         self._state = state
         self._send = send  # (workflow id, signal name) without payload
         self._looked_at = -1  # the state revision last considered: nothing new, nothing to match
-        self._considered: set[str] | None = None  # state.considered as a set, built once per run
 
-    def _fresh_alerts(self) -> tuple[list[Alert], list[str]]:
-        """Firing alert episodes not matched to runbooks yet, and their keys (for ``considered``, once
-        the match succeeded: a failed match is tried again with the next change)."""
-        s = self._state()
-        fresh: list[Alert] = []
-        keys: list[str] = []
-        if self._considered is None:
-            self._considered = set(s.considered)
-        considered = self._considered  # keys join it only once the match succeeded
-        for record in s.alerts.values():
-            if record.status is not AlertStatus.FIRING or record.flapping:
-                continue
-            key = f"{record.fingerprint}@{record.starts_at.isoformat()}"
-            if key not in considered:  # one record per fingerprint: no repeats within a pass
-                keys.append(key)
-                fresh.append(
-                    Alert(
-                        fingerprint=record.fingerprint,
-                        status=record.status,
-                        labels=record.labels,
-                        annotations=record.annotations,
-                        starts_at=record.starts_at,
-                        generator_url=record.generator_url,
-                        source=record.source,
-                        service=record.service,
-                    )
-                )
-        return fresh, keys
+    def _fresh_alerts(self) -> list[Alert]:
+        """Firing alert episodes not matched to runbooks yet (``AlertRecord.matched_episode``; a failed
+        match is tried again with the next change)."""
+        return [
+            Alert(
+                fingerprint=record.fingerprint,
+                status=record.status,
+                labels=record.labels,
+                annotations=record.annotations,
+                starts_at=record.starts_at,
+                generator_url=record.generator_url,
+                source=record.source,
+                service=record.service,
+            )
+            for record in self._state().alerts.values()
+            if record.status is AlertStatus.FIRING
+            and not record.flapping
+            and record.matched_episode != record.starts_at
+        ]
 
     async def consider(self) -> None:
         """Start remediations for alerts that fired since the last look (not for merged or resolved ones)."""
@@ -68,7 +58,7 @@ class Remediator:
             return
         self._looked_at = s.revision
         self._tell_resolved()
-        alerts, keys = self._fresh_alerts()
+        alerts = self._fresh_alerts()
         if not alerts:
             return
         owner = s.root_causes[0].service if s.root_causes else (s.services[0] if s.services else None)
@@ -84,9 +74,10 @@ class Remediator:
             # would retry at once, for ever).
             s.record(workflow.now(), "remediation.error", f"Could not match runbooks: {err.cause or err}.")
             return
-        s.considered.extend(keys)
-        assert self._considered is not None
-        self._considered.update(keys)
+        for alert in alerts:  # the episodes matched, unless one has moved on meanwhile
+            record = s.alerts.get(alert.fingerprint)
+            if record is not None and record.starts_at == alert.starts_at:
+                record.matched_episode = alert.starts_at
         for problem in result.problems:
             s.record(workflow.now(), "remediation.skipped", f"{problem}.")
         for plan in result.plans:
@@ -128,7 +119,7 @@ class Remediator:
                 s.revision += 1
                 continue
             s.remediations[plan.workflow_id] = RemediationTrack(
-                runbook=plan.runbook.name, fingerprints=plan.fingerprints
+                runbook=plan.runbook.name, fingerprints=plan.fingerprints, started_at=workflow.now()
             )
             s.record(
                 workflow.now(),

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from medic.alerts import Alert, AlertStatus
 from medic.anomaly import AnomalySignal
+from medic.feedback import FalsePositive, Matcher, SilenceRecord
 from medic.incident import AlertBatch, AnomalyBatch, IncidentState
 from tests.support.shop import ctx
 
@@ -220,6 +221,34 @@ def test_a_large_incident_merges_in_parts_without_losing_anything() -> None:
     assert parted.alerts.keys() == whole.alerts.keys() and parted.alert_count == 1000
     assert {e.message for e in whole.timeline} <= {e.message for e in parted.timeline}
     assert not any(e.kind == "incident.reopened" for e in parted.timeline)
+
+
+def test_a_merge_keeps_what_was_matched_silenced_and_judged() -> None:
+    """Nothing of a merged incident is lost: the alert episodes its remediator already matched to
+    runbooks (or the parent would ask again what someone denied), its silences, its false positives."""
+    child = IncidentState(id="incident-frontend", opened_at=T0)
+    child.apply_alerts(batch(alert("A", fp="fp-a", service="frontend"), alert("B", fp="fp-b")), at=T0)
+    child.alerts["fp-a"].matched_episode = child.alerts["fp-b"].matched_episode = T0
+    silence = SilenceRecord(
+        id="s-1",
+        matchers=[Matcher(name="alertname", value="A")],
+        starts_at=T0,
+        ends_at=T0 + timedelta(hours=1),
+        created_by="U1",
+    )
+    child.add_silence(silence, at=T0)
+    child.mark_false_positive(FalsePositive(at=T0, actor="U1", rules=["A"], incident_id=child.id))
+    parent = new_state()
+    parent.apply_alerts(batch(alert("B", fp="fp-b")), at=T0)  # the same episode, not matched here yet
+    head, alert_parts, _ = child.merge_parts(1)
+    parent.absorb(head, at=T0, alert_count=child.alert_count)
+    for part in alert_parts:
+        parent.absorb_part(child.id, part, [], at=T0)
+    assert parent.alerts["fp-a"].matched_episode == parent.alerts["fp-b"].matched_episode == T0
+    assert [s.id for s in parent.silences] == ["s-1"]
+    assert [f.rules for f in parent.false_positives] == [["A"]]
+    parent.absorb(head.model_copy(update={"id": "incident-other"}), at=T0)  # absorbing it again adds nothing
+    assert len(parent.silences) == 1 and len(parent.false_positives) == 1
 
 
 def test_a_merge_head_is_a_copy_of_its_own() -> None:

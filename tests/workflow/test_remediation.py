@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
@@ -19,7 +20,7 @@ from temporalio.worker import Worker
 from activities.notify import NotifyActivities
 from activities.remediate import FactsRequest, RemediationActivities
 from medic.alerts import Alert, AlertStatus
-from medic.incident import AlertBatch, IncidentState
+from medic.incident import AlertBatch, IncidentState, IncidentStatus
 from medic.keys import service_incident_id
 from medic.routing import RoutingPolicy
 from medic.runbook import Runbook, load_runbook
@@ -138,11 +139,13 @@ def slow(status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
     return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx("checkout")])
 
 
-async def deliver(rig: Rig, batch: AlertBatch | None = None) -> Handle:
-    incident_id = service_incident_id("checkout")
+async def deliver(
+    rig: Rig, batch: AlertBatch | None = None, *, service: str = "checkout", **options: Any
+) -> Handle:
+    incident_id = service_incident_id(service)
     return await rig.env.client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(incident_id=incident_id, service=ctx("checkout"), notify=False),
+        IncidentInput(incident_id=incident_id, service=ctx(service), notify=False, **options),
         id=incident_id,
         task_queue=rig.task_queue,
         start_signal=ALERTS_SIGNAL,
@@ -324,3 +327,69 @@ async def test_duplicate_deliveries_act_once(rig: Rig) -> None:
         state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "verified", "verified")
     assert rig.scales() == [4]
     assert len(state.remediations) == 1
+
+
+def firing(service: str, name: str) -> AlertBatch:
+    """One firing alert no runbook matches (the rig's runbook is for CheckoutSlow)."""
+    alert = Alert(
+        fingerprint=f"{service}-{name}",
+        status=AlertStatus.FIRING,
+        starts_at=T0,
+        service=service,
+        labels={"alertname": name, "service": service, "severity": "critical"},
+    )
+    return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx(service)])
+
+
+async def test_a_merge_does_not_ask_again_for_what_was_denied(rig: Rig) -> None:
+    """The incident that absorbs another takes over which alert episodes were already matched to
+    runbooks: a step someone denied is not put to them again because the incident merged."""
+    rig.settings = GuardrailSettings(mode="approve")
+    async with rig.worker():
+        checkout = await deliver(rig)
+        state = await until(
+            checkout, lambda s: any(e.kind == "approval.requested" for e in s.timeline), "approval asked"
+        )
+        await remediation(rig, state).execute_update(
+            RemediationWorkflow.decide, Decision(approve=False, actor="U1")
+        )
+        await until(checkout, lambda s: outcome(s) == "denied", "denied")
+        root = await deliver(rig, firing("orders-db", "PostgresDown"), service="orders-db")
+        await until(root, lambda s: "slow-1" in s.alerts, "checkout merged into orders-db")
+        # One more signal, and wait until the remediator has looked at it: it looked at the merged
+        # alerts in that pass too.
+        await root.signal(ALERTS_SIGNAL, firing("orders-db", "PostgresSlow"))
+        merged = await until(
+            root,
+            lambda s: (
+                s.alerts.get("orders-db-PostgresSlow") is not None
+                and s.alerts["orders-db-PostgresSlow"].matched_episode == T0
+            ),
+            "the remediator's look after the merge",
+        )
+    asked = [e for e in merged.timeline if e.kind == "approval.requested"]
+    assert [e.data.get("from_incident") for e in asked] == ["incident-checkout"]
+    assert rig.cluster.writes == []
+
+
+async def test_a_quiet_incident_waits_for_its_remediation_without_spinning_and_not_for_ever(rig: Rig) -> None:
+    """Quiet with a fix still being verified: the incident waits for its outcome on one timer (not a
+    timer every millisecond), and closes anyway, saying so, when the fix never reports."""
+    rig.metrics.healthy = False  # verification never holds: it would run to its deadline
+    async with rig.worker():
+        incident = await deliver(rig, quiet_period_seconds=5, remediation_wait_seconds=600)
+        state = await until(
+            incident, lambda s: bool(s.remediations) and outcome(s) == "executed", "the action"
+        )
+        await remediation(rig, state).terminate("an operator stopped it")
+        await incident.signal(ALERTS_SIGNAL, slow(AlertStatus.RESOLVED))
+        await until(incident, lambda s: s.quiet_since is not None, "quiet")
+        before = (await incident.describe()).raw_description.workflow_execution_info.history_length
+        await rig.env.sleep(timedelta(seconds=60))  # well past the quiet period, within the wait
+        waiting = await incident.query(IncidentWorkflow.state)
+        after = (await incident.describe()).raw_description.workflow_execution_info.history_length
+        assert waiting.status is not IncidentStatus.RESOLVED and outcome(waiting) == "executed"
+        assert after - before < 20, (before, after)  # a few events, not one timer per millisecond
+        closed = await until(incident, lambda s: s.status is IncidentStatus.RESOLVED, "closed")
+    assert outcome(closed) == "lost"
+    assert "remediation.lost" in [e.kind for e in closed.timeline]
