@@ -1,0 +1,137 @@
+"""Recorded workflow histories that every later version of the workflows must replay.
+
+An incident can stay open for days, through deploys: a change to the commands a workflow issues
+(without ``workflow.patched``) breaks every incident open at the time. ``test_replay`` replays the
+histories in tests/fixtures/histories with today's code. Record them again only with a release that
+asks for open incidents to be drained first:
+
+    python -m tests.workflow.histories
+"""
+
+import asyncio
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.notify import NotifyActivities
+from activities.postmortem import PostmortemActivities, PostmortemWriter
+from activities.remediate import RemediationActivities
+from medic.alerts import Alert, AlertStatus
+from medic.incident import AlertBatch, IncidentState
+from medic.routing import RoutingPolicy
+from medic.runbook import load_runbook
+from remediations.actions import default_registry
+from remediations.guardrails import GuardrailFacts, GuardrailSettings
+from service.devserver import find_binary
+from service.temporal import register_search_attributes
+from service.worker import WORKFLOWS
+from tests.support.fakes import FakeChat, FakeCluster, FakeMetrics, FakePager, FakeTracker
+from tests.support.shop import ctx
+from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
+
+__all__ = ["HISTORIES", "record"]
+
+HISTORIES = Path(__file__).resolve().parents[1] / "fixtures" / "histories"
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+RUNBOOK = load_runbook(
+    """
+name: restart-checkout
+match: {alertname: [CheckoutSlow]}
+steps:
+  - action: restart
+    risk: low
+    target: {namespace: shop, name: checkout}
+verify: {alerts_resolved: true, deadline_seconds: 300}
+""",
+    source="restart.yaml",
+)
+
+
+def _batch(service: str, name: str, status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
+    alert = Alert(
+        fingerprint=f"{service}-{name}",
+        status=status,
+        starts_at=T0,
+        service=service,
+        labels={"alertname": name, "service": service, "namespace": "shop", "severity": "critical"},
+    )
+    return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx(service)])
+
+
+async def _open(client: Client, service: str, batch: AlertBatch) -> WorkflowHandle[IncidentWorkflow, object]:
+    incident_id = f"incident-{service}"
+    return await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=incident_id, service=ctx(service), quiet_period_seconds=60),
+        id=incident_id,
+        task_queue="histories",
+        start_signal=ALERTS_SIGNAL,
+        start_signal_args=[batch],
+    )
+
+
+class _Facts:
+    async def gather(self, request: object) -> GuardrailFacts:
+        return GuardrailFacts()
+
+
+async def record() -> list[Path]:
+    """A cascade (checkout merges into orders-db) with a notification, a page, a ticket, an automatic
+    restart verified by its alerts resolving, and the close; every workflow's history is written."""
+    server = find_binary("temporal-test-server")
+    with tempfile.TemporaryDirectory() as tmp:
+        async with await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(server), data_converter=pydantic_data_converter
+        ) as env:
+            await register_search_attributes(env.client, env.client.namespace)
+            remediate = RemediationActivities(
+                cluster=FakeCluster(replicas=2),
+                metrics=FakeMetrics(),
+                runbooks=lambda: [RUNBOOK],
+                registry=default_registry(),
+                facts=_Facts(),
+                guardrails=lambda: GuardrailSettings(mode="auto"),
+            )
+            notify = NotifyActivities(
+                chat=FakeChat(), pager=FakePager(), tracker=FakeTracker(), policy=RoutingPolicy.default
+            )
+            client = env.client
+
+            async def state_of(incident_id: str) -> IncidentState:
+                return await client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
+
+            postmortem = PostmortemActivities(PostmortemWriter(Path(tmp)), state_of)
+            async with Worker(
+                env.client,
+                task_queue="histories",
+                workflows=WORKFLOWS,
+                activities=[*remediate.all(), *notify.all(), *postmortem.all()],
+                activity_executor=ThreadPoolExecutor(4),
+            ):
+                checkout = await _open(env.client, "checkout", _batch("checkout", "CheckoutSlow"))
+                await asyncio.sleep(1)
+                root = await _open(env.client, "orders-db", _batch("orders-db", "PostgresDown"))
+                await asyncio.sleep(1)
+                await checkout.signal(ALERTS_SIGNAL, _batch("checkout", "CheckoutSlow", AlertStatus.RESOLVED))
+                await root.signal(ALERTS_SIGNAL, _batch("orders-db", "PostgresDown", AlertStatus.RESOLVED))
+                await root.result()
+                await checkout.result()
+                state = await root.query(IncidentWorkflow.state)
+                written = []
+                for workflow_id in ["incident-checkout", "incident-orders-db", *state.remediations]:
+                    history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+                    path = HISTORIES / f"{workflow_id}.json"
+                    path.write_text(history.to_json())
+                    written.append(path)
+                return written
+
+
+if __name__ == "__main__":
+    for path in asyncio.run(record()):
+        print(path)
