@@ -24,7 +24,7 @@ from medic.alerts import AlertStatus
 from medic.incident import AlertBatch, AnomalyBatch, IncidentState
 from medic.topology import ServiceContext
 from service.settings import Settings
-from service.temporal import rpc_timeout
+from service.temporal import UNREACHABLE, rpc_timeout
 from workflows import search_attributes as sa
 from workflows.incident import ALERTS_SIGNAL, ANOMALIES_SIGNAL, IncidentInput, IncidentWorkflow
 
@@ -132,7 +132,7 @@ class MergeRedirects:
             self._wanted = False
             try:
                 await self.refresh()
-            except (RPCError, RuntimeError) as err:
+            except UNREACHABLE as err:
                 log.debug("could not read merged incidents: %s", err)
             await asyncio.sleep(self._interval)
 
@@ -179,7 +179,7 @@ class TemporalIncidentSink:
                 static_summary=self._summaries.get(incident_id, batch),
                 rpc_timeout=rpc_timeout(self._settings),
             )
-        except (RPCError, RuntimeError) as err:
+        except UNREACHABLE as err:
             log.warning("Temporal did not take a delivery for %s: %s", incident_id, err)
             raise TemporalUnavailable(str(err)) from err
         return True
@@ -189,12 +189,10 @@ class TemporalIncidentSink:
         handle = self._client.get_workflow_handle(incident_id)
         try:
             await handle.signal(signal, batch, rpc_timeout=rpc_timeout(self._settings))
-        except RPCError as err:
-            if err.status is RPCStatusCode.NOT_FOUND:
+        except UNREACHABLE as err:
+            if isinstance(err, RPCError) and err.status is RPCStatusCode.NOT_FOUND:
                 return False
-            log.warning("Temporal did not take a delivery for %s: %s", incident_id, err.message)
-            raise TemporalUnavailable(err.message) from err
-        except RuntimeError as err:
+            log.warning("Temporal did not take a delivery for %s: %s", incident_id, err)
             raise TemporalUnavailable(str(err)) from err
         return True
 

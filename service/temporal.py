@@ -11,7 +11,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from service.settings import Settings
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
-__all__ = ["connect", "register_search_attributes", "rpc_timeout"]
+__all__ = ["UNREACHABLE", "connect", "register_search_attributes", "rpc_timeout"]
+
+# How a call fails when Temporal is not there: an RPC error, or, on a lazily connected client (the
+# API's, so that it starts while Temporal is down), the core's RuntimeError "Failed client connect".
+UNREACHABLE: tuple[type[Exception], ...] = (RPCError, RuntimeError)
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:

@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from service.api.auth import require_token
 from service.api.deps import ControlsPort, Deps, get_deps
@@ -61,12 +60,12 @@ async def decide(
     remediation_id: Annotated[str, Path(pattern=r"^remediate-[a-z0-9-]{1,120}$")],
 ) -> dict[str, str]:
     controls = _controls(request, deps)
-    try:
-        outcome = await controls.decide(remediation_id, body)
-    except WorkflowUpdateFailedError as err:
-        raise HTTPException(409, str(err.cause or err)) from err
-    except RPCError as err:
-        if err.status is RPCStatusCode.NOT_FOUND:
-            raise HTTPException(404, f"no running remediation {remediation_id!r}") from err
-        raise HTTPException(503, f"Temporal is not reachable: {err}") from err
+    # Group memberships count only as Slack reports them (the Slack path resolves them itself); a caller
+    # of this route names who decides, it cannot also claim the approver groups that person is in.
+    decision = body.model_copy(update={"groups": []})
+    with temporal_answers(not_found=f"no running remediation {remediation_id!r}"):
+        try:
+            outcome = await controls.decide(remediation_id, decision)
+        except WorkflowUpdateFailedError as err:
+            raise HTTPException(409, str(err.cause or err)) from err
     return {"remediation": remediation_id, "decision": outcome}

@@ -53,6 +53,7 @@ from service.incidents import (
     IncidentUnreadable,
 )
 from service.settings import Settings
+from service.temporal import UNREACHABLE
 from workflows import people
 from workflows.control import KillSwitchRequest
 from workflows.incident import AckRequest, IncidentWorkflow, ResolveRequest, UpdateResult
@@ -446,6 +447,12 @@ class ChatRunner:
         return found
 
 
+_TRY_AGAIN: tuple[type[Exception], ...] = (
+    *UNREACHABLE,
+    TransientError,
+)  # Temporal, or a tool Medic needs, is not there just now
+
+
 async def _answered(work: Awaitable[Reply], *, what: str) -> Reply:
     """Every way a command can fail, as a sentence for the person (never a stack trace or a 500)."""
     try:
@@ -458,7 +465,7 @@ async def _answered(work: Awaitable[Reply], *, what: str) -> Reply:
         return Reply(text=f":warning: There is no incident `{err}` any more (or it never existed).")
     except (IncidentUnreadable, WorkflowQueryFailedError) as err:
         return Reply(text=f":hourglass: Medic could not read it just now ({err}). Try again in a moment.")
-    except (RPCError, TransientError) as err:
+    except _TRY_AGAIN as err:
         log.warning("%s failed: %s", what, err)
         return Reply(
             text=":hourglass: Medic could not reach Temporal or a tool it needs; try again in a moment."

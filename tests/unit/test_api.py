@@ -20,6 +20,9 @@ from service.incidents import IncidentDetail, IncidentFilter, IncidentNotFound, 
 from service.ingest import TemporalUnavailable
 from service.settings import Settings
 from tests.conftest import reference_payloads
+from workflows.control import KillSwitch, KillSwitchRequest
+from workflows.feedback import FeedbackState
+from workflows.remediation import Decision
 
 TOKEN = "s3cret-token"
 FIRING = reference_payloads()["alertmonitor_firing_3alerts.json"]
@@ -242,3 +245,68 @@ async def test_metrics_count_webhooks(http: httpx.AsyncClient) -> None:
     assert 'medic_webhook_requests_total{code="200",route="alertmanager"} 1.0' in text
     assert 'medic_webhook_requests_total{code="401",route="alertmanager"} 1.0' in text
     assert 'medic_alerts_accepted_total{source="alertmanager"} 3.0' in text
+
+
+class UnreachableReader(FakeReader):
+    """What a lazily connected client raises while Temporal is down (the API's client is lazy)."""
+
+    async def list(self, flt: IncidentFilter) -> list[IncidentSummary]:
+        raise RuntimeError("Failed client connect: transport error")
+
+    async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail:
+        raise RuntimeError("Failed client connect: transport error")
+
+
+async def test_reads_while_temporal_is_down_are_503_with_retry_after() -> None:
+    settings = Settings(_env_file=None, webhook_token=SecretStr(TOKEN))
+
+    async def ready() -> bool:
+        return False
+
+    app = create_app(settings, catalog=Catalog(), sink=FakeSink(), reader=UnreachableReader(), ready=ready)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://medic") as client:
+        for path in ("/incidents", "/incidents/incident-checkout"):
+            answer = await client.get(path, headers=bearer())
+            assert answer.status_code == 503, (path, answer.text)
+            assert answer.headers["Retry-After"] == "5" and "not reachable" in answer.json()["detail"]
+
+
+class RecordingControls:
+    def __init__(self) -> None:
+        self.decisions: list[tuple[str, Decision]] = []
+
+    async def kill_switch(self) -> KillSwitch:
+        return KillSwitch()
+
+    async def set_kill_switch(self, request: KillSwitchRequest) -> KillSwitch:
+        return KillSwitch()
+
+    async def decide(self, remediation_id: str, decision: Decision) -> str:
+        self.decisions.append((remediation_id, decision))
+        return "approved"
+
+    async def feedback(self) -> FeedbackState:
+        return FeedbackState()
+
+
+async def test_a_decision_over_http_cannot_claim_approver_groups() -> None:
+    """Groups are what Slack says a person is in; the HTTP route passes on who decides, not groups."""
+    controls = RecordingControls()
+    settings = Settings(_env_file=None, webhook_token=SecretStr(TOKEN))
+
+    async def ready() -> bool:
+        return True
+
+    app = create_app(
+        settings, catalog=Catalog(), sink=FakeSink(), reader=FakeReader(), ready=ready, controls=controls
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://medic") as client:
+        answer = await client.post(
+            "/remediations/remediate-deployment-shop-checkout-1/decision",
+            json={"approve": True, "actor": "U1", "groups": ["S-HIGH-RISK-APPROVERS"]},
+            headers=bearer(),
+        )
+    assert answer.status_code == 200, answer.text
+    ((remediation_id, decision),) = controls.decisions
+    assert remediation_id == "remediate-deployment-shop-checkout-1"
+    assert decision.actor == "U1" and decision.approve and decision.groups == []
