@@ -8,7 +8,7 @@ command is durable once it is answered."""
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio.client import (
@@ -20,7 +20,6 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.adapters.alertmanager import AlertmanagerSilences
 from medic.access import Verb
 from medic.commands import (
     HELP_TEXT,
@@ -80,6 +79,22 @@ class _Refused(Exception):
     """The command cannot go on; the message says why, for the person."""
 
 
+class Silences(Protocol):
+    """Where silences are made (Alertmanager's v2 API: activities.adapters.alertmanager)."""
+
+    async def create(
+        self,
+        matchers: list[Matcher],
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+    ) -> str: ...
+
+    def link(self, silence_id: str) -> str: ...
+
+
 class ChatRunner:
     def __init__(
         self,
@@ -89,7 +104,7 @@ class ChatRunner:
         reader: IncidentReader,
         controls: Controls,
         authorizer: Authorizer,
-        silences: AlertmanagerSilences | None,
+        silences: Silences | None,
         postmortem: Callable[[str], Awaitable[tuple[str, str]]] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -246,9 +261,11 @@ class ChatRunner:
             await self._detail(incident_id)
         targets = [incident_id] if incident_id else await self._incidents_matching(matchers)
         record = await self._create_silence(matchers, duration, user, comment)
-        for target in targets:
-            await self._signal(target, people.SILENCE_SIGNAL, record)
-        where = f" Recorded on {', '.join(f'`{t}`' for t in targets)}." if targets else ""
+        recorded = [t for t in targets if await self._record_silence(t, record)]
+        where = f" Recorded on {', '.join(f'`{t}`' for t in recorded)}." if recorded else ""
+        if len(recorded) < len(targets):
+            missed = ", ".join(f"`{t}`" for t in targets if t not in recorded)
+            where += f" Could not record it on {missed} just now (the silence itself is in place)."
         return Reply(
             text=f":mute: Silenced `{' '.join(str(m) for m in matchers)}` for {format_duration(duration)} "
             f"(until {record.ends_at:%Y-%m-%d %H:%M}Z), <{record.url}|silence {record.id}>.{where}",
@@ -316,8 +333,12 @@ class ChatRunner:
                 record = await self._create_silence(
                     matchers, _BUTTON_SILENCE, user, f"Silence 1h from Slack on {incident_id}"
                 )
-                await self._signal(incident_id, people.SILENCE_SIGNAL, record)
-                made.append(f"<{record.url}|{' '.join(str(m) for m in matchers)}>")
+                note = (
+                    ""
+                    if await self._record_silence(incident_id, record)
+                    else " (not recorded on the incident)"
+                )
+                made.append(f"<{record.url}|{' '.join(str(m) for m in matchers)}>{note}")
             return Reply(text=f":mute: {user.mention} silenced for 1h: " + "; ".join(made), public=True)
         if verb == "false_positive":
             await self._authorize(Verb.FALSE_POSITIVE, user, incident_id)
@@ -408,6 +429,16 @@ class ChatRunner:
             if err.status is not RPCStatusCode.NOT_FOUND:
                 raise
             log.info("incident %s is closed; %s not recorded on it", incident_id, signal)
+
+    async def _record_silence(self, incident_id: str, record: SilenceRecord) -> bool:
+        """Put a silence Alertmanager already holds on the incident, or say it could not: once it exists,
+        nothing may fail (the person would try again and make a second silence)."""
+        try:
+            await self._signal(incident_id, people.SILENCE_SIGNAL, record)
+        except UNREACHABLE as err:
+            log.warning("silence %s not recorded on %s: %s", record.id, incident_id, err)
+            return False
+        return True
 
     async def _create_silence(
         self, matchers: list[Matcher], duration: timedelta, user: SlackUser, comment: str

@@ -1,0 +1,78 @@
+"""Once Alertmanager holds a silence, nothing may fail: a person told "try again" would make a second."""
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from temporalio.client import Client
+
+from medic.access import AccessPolicy
+from medic.feedback import Matcher
+from service.chat.authz import Authorizer
+from service.chat.runner import ChatRunner, SlackUser
+from service.control import Controls
+from service.incidents import IncidentFilter, IncidentSummary, TemporalIncidentReader
+from service.settings import Settings
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+class OneSilence:
+    def __init__(self) -> None:
+        self.created: list[list[Matcher]] = []
+
+    async def create(
+        self,
+        matchers: list[Matcher],
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+    ) -> str:
+        self.created.append(matchers)
+        return f"sil-{len(self.created)}"
+
+    def link(self, silence_id: str) -> str:
+        return f"http://alertmanager/#/silences/{silence_id}"
+
+
+class Reader:
+    async def list(self, flt: IncidentFilter) -> list[IncidentSummary]:
+        return [
+            IncidentSummary(
+                id="incident-checkout",
+                title="CheckoutSlow on checkout",
+                status="open",
+                priority="P2",
+                impact=60.0,
+                services=["checkout"],
+                opened_at=NOW,
+                alert_count=1,
+            )
+        ]
+
+
+class _Handle:
+    async def signal(self, *_: Any, **__: Any) -> None:
+        raise RuntimeError("Failed client connect: transport error")
+
+
+class TemporalDown:
+    def get_workflow_handle(self, workflow_id: str) -> _Handle:
+        return _Handle()
+
+
+async def test_a_silence_made_while_temporal_is_down_is_reported_not_retried() -> None:
+    silences = OneSilence()
+    runner = ChatRunner(
+        client=cast(Client, TemporalDown()),
+        settings=Settings(_env_file=None),
+        reader=cast(TemporalIncidentReader, Reader()),
+        controls=cast(Controls, None),
+        authorizer=Authorizer(AccessPolicy()),
+        silences=silences,
+        now=lambda: NOW,
+    )
+    reply = await runner.command("silence service=checkout 1h", user=SlackUser(id="U1", name="ana"))
+    assert len(silences.created) == 1
+    assert "sil-1" in reply.text and "Could not record it on `incident-checkout`" in reply.text
