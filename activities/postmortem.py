@@ -47,11 +47,17 @@ class PostmortemWriter:
     def url(self, incident_id: str) -> str:
         return f"{self.base_url}/incidents/{incident_id}/postmortem"
 
-    def render(self, state: IncidentState, *, now: datetime) -> tuple[str, str]:
+    def markdown(self, state: IncidentState, *, now: datetime) -> str:
         links = {"Medic API": self.url(state.id)} if self.base_url else None
         markdown = render_postmortem(state, now=now, template=self.template, chart=CHART_NAME, links=links)
         # Entries are redacted already; alert labels and annotations quoted in the document are not.
-        return redact(markdown), redact(render_timeline_svg(state, now=now))
+        return redact(markdown)
+
+    def svg(self, state: IncidentState, *, now: datetime) -> str:
+        return render_timeline_svg(state, now=now)  # every text in it is redacted as it is escaped
+
+    def render(self, state: IncidentState, *, now: datetime) -> tuple[str, str]:
+        return self.markdown(state, now=now), self.svg(state, now=now)
 
     def write(self, state: IncidentState, *, now: datetime) -> tuple[Path, str]:
         """Both files, atomically; the path and the Markdown written."""

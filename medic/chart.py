@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 
 from medic.alerts import AlertStatus
 from medic.incident import AlertRecord, IncidentState
+from medic.redact import redact
 from medic.story import LANES, fmt_time, incident_metrics, lane_of, machine_actors, ordered_timeline, utc
 
 __all__ = ["render_timeline_svg"]
@@ -51,7 +52,8 @@ text { font-family: sans-serif; font-size: 11px; fill: #222; }
 
 
 def _esc(text: str) -> str:
-    return escape(_INVALID_XML.sub("\ufffd", text), {'"': "&quot;"})
+    # Redacted before escaping: once escaped, a secret with & < > " in it no longer matches itself.
+    return escape(_INVALID_XML.sub("\ufffd", redact(text)), {'"': "&quot;"})
 
 
 def _class(kind: str) -> str:

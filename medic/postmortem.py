@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from string import Template
 
 from medic.incident import IncidentState, IncidentStatus
+from medic.redact import redact
 from medic.story import (
     IncidentMetrics,
     first_start,
@@ -58,7 +59,8 @@ DEFAULT_TEMPLATE = (
 
 
 def _html(text: str) -> str:
-    return _CONTROL.sub("", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # Redacted before escaping: once escaped, a secret with & < > in it no longer matches itself.
+    return _CONTROL.sub("", redact(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _text(text: str) -> str:
@@ -73,7 +75,7 @@ def _cell(text: str) -> str:
 
 
 def _url(url: str) -> str:
-    return _CONTROL.sub("", url).replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    return _CONTROL.sub("", redact(url)).replace(" ", "%20").replace("(", "%28").replace(")", "%29")
 
 
 def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:

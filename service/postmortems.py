@@ -1,6 +1,7 @@
 """Postmortems outside the workflow: the draft served by the API and sent to Slack on request,
 and the activity's writer and state source, built from settings in one place."""
 
+import asyncio
 from datetime import UTC, datetime
 
 from activities.observe import NO_RECORDER, Recorder
@@ -30,13 +31,20 @@ class Postmortems:
         self._writer = writer_for(settings)
         self._reader = reader
 
-    async def render(self, incident_id: str) -> tuple[IncidentState, str, str]:
-        """(state, markdown, svg): final once resolved, a draft as of now while open."""
+    async def markdown(self, incident_id: str) -> str:
+        """Final once resolved, a draft as of now while open."""
         state = await self._reader.state(incident_id)
-        now = state.resolved_at or datetime.now(UTC)
-        markdown, svg = self._writer.render(state, now=now)
-        return state, markdown, svg
+        # Off the event loop: a large incident's document takes tens of milliseconds to render, and
+        # the loop is the one that answers webhooks.
+        return await asyncio.to_thread(self._writer.markdown, state, now=_as_of(state))
+
+    async def svg(self, incident_id: str) -> str:
+        state = await self._reader.state(incident_id)
+        return await asyncio.to_thread(self._writer.svg, state, now=_as_of(state))
 
     async def for_slack(self, incident_id: str) -> tuple[str, str]:
-        _, markdown, _ = await self.render(incident_id)
-        return markdown, self._writer.url(incident_id)
+        return await self.markdown(incident_id), self._writer.url(incident_id)
+
+
+def _as_of(state: IncidentState) -> datetime:
+    return state.resolved_at or datetime.now(UTC)

@@ -55,12 +55,6 @@ async def get_incident(
         return await deps.reader.get(incident_id, alerts=alerts, timeline=timeline)
 
 
-async def _postmortem(deps: Deps, incident_id: str) -> tuple[str, str]:
-    with temporal_answers(incident_id):
-        _, markdown, svg = await deps.postmortems.render(incident_id)
-    return markdown, svg
-
-
 @router.get(
     "/incidents/{incident_id}/postmortem",
     response_class=Response,
@@ -71,7 +65,8 @@ async def get_postmortem(
     deps: Annotated[Deps, Depends(get_deps)],
     incident_id: Annotated[str, Path(description="an incident id")],
 ) -> Response:
-    markdown, _ = await _postmortem(deps, incident_id)
+    with temporal_answers(incident_id):
+        markdown = await deps.postmortems.markdown(incident_id)
     return Response(markdown, media_type="text/markdown; charset=utf-8")
 
 
@@ -85,5 +80,6 @@ async def get_timeline_chart(
     deps: Annotated[Deps, Depends(get_deps)],
     incident_id: Annotated[str, Path(description="an incident id")],
 ) -> Response:
-    _, svg = await _postmortem(deps, incident_id)
+    with temporal_answers(incident_id):
+        svg = await deps.postmortems.svg(incident_id)
     return Response(svg, media_type="image/svg+xml")

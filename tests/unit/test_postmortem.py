@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import medic.redact
 from medic.alerts import Alert, AlertStatus
 from medic.chart import render_timeline_svg
 from medic.feedback import FalsePositive, Matcher, SilenceRecord
@@ -377,3 +378,18 @@ def test_rendering_is_deterministic_and_does_not_change_the_state() -> None:
     )
     assert render_timeline_svg(state, now=at(15, 0)) == render_timeline_svg(state, now=at(15, 0))
     assert state.model_dump() == before
+
+
+def test_a_secret_with_markup_characters_is_redacted_before_it_is_escaped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Escaped, ``s3cr&t<v>`` reads ``s3cr&amp;t&lt;v&gt;`` and no longer matches itself."""
+    monkeypatch.setattr(medic.redact, "_known", set())
+    secret = "s3cr&t<value>|x"
+    state = checkout_incident()
+    deliver(state, at(10, 30), alert("LeakyAlert", "checkout", at(10, 30), summary=f"token is {secret}"))
+    medic.redact.register_secrets([secret])
+    markdown = render_postmortem(state, now=at(11, 0))
+    svg = render_timeline_svg(state, now=at(11, 0))
+    for document in (markdown, svg):
+        assert "s3cr" not in document
