@@ -15,6 +15,7 @@ from medic.feedback import FalsePositive, Matcher, SilenceRecord
 from medic.incident import AlertBatch, IncidentState, RemediationTrack
 from medic.postmortem import DEFAULT_TEMPLATE, render_postmortem
 from medic.story import incident_metrics
+from medic.timeline import TimelineEntry
 from tests.support.shop import ctx
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -387,7 +388,12 @@ def test_a_secret_with_markup_characters_is_redacted_before_it_is_escaped(
     monkeypatch.setattr(medic.redact, "_known", set())
     secret = "s3cr&t<value>|x"
     state = checkout_incident()
-    deliver(state, at(10, 30), alert("LeakyAlert", "checkout", at(10, 30), summary=f"token is {secret}"))
+    # Text that reached the state unredacted (recorded before the secret was configured).
+    state.timeline.append(
+        TimelineEntry.model_construct(
+            at=at(10, 30), kind="command.note", actor="U1", message=f"note: it is {secret}", data={}
+        )
+    )
     medic.redact.register_secrets([secret])
     markdown = render_postmortem(state, now=at(11, 0))
     svg = render_timeline_svg(state, now=at(11, 0))
