@@ -84,7 +84,9 @@ class _Summaries:
 
 
 # Running incidents that merged into another: resolved as far as their status goes, still running.
-MERGED_QUERY = f"ExecutionStatus = 'Running' AND {sa.STATUS.name} = 'resolved'"
+MERGED_QUERY = (
+    f"WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Running' AND {sa.STATUS.name} = 'resolved'"
+)
 
 
 class MergeRedirects:
@@ -92,22 +94,31 @@ class MergeRedirects:
 
     A merged incident forwards whatever reaches it to the incident it merged into: correct, but each
     forward costs a second signal and two more workflow tasks, and in a cascading storm most alerts
-    belong to merged incidents. So while deliveries flow, the API reads the merged incidents from
-    Temporal visibility every ``interval`` seconds and signals the surviving incident directly.
-    The table is only a shortcut: until it knows of a merge the merged incident still forwards, and
-    a delivery redirected to an incident that has closed goes to its own incident instead."""
+    belong to merged incidents. So while alerts pour in (``busy`` or more per ``interval``), the
+    API reads the merged incidents from Temporal visibility every ``interval`` seconds and signals the
+    surviving incident directly; at an ordinary pace it looks every ``calm`` seconds, and not at all
+    when nothing arrives. The table is only a shortcut: until it knows of a merge the merged incident
+    still forwards, and a delivery redirected to an incident that has closed goes to its own incident."""
 
-    def __init__(self, client: Client, *, interval: float = 0.5) -> None:
+    def __init__(self, client: Client, *, interval: float = 0.5, busy: int = 200, calm: float = 30.0) -> None:
         self._client = client
-        self._interval = interval
+        self._interval, self._busy, self._calm = interval, busy, calm
         self._into: dict[str, str] = {}
-        self._wanted = False
+        self._alerts = 0  # delivered since the reader last looked
+        self._read_at: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._failures = 0
 
-    def target(self, incident_id: str) -> str | None:
-        """The incident that holds this one's alerts now (following merges of merges), if any."""
-        self._wanted = True
-        if self._task is None or self._task.done():
+    @property
+    def reading(self) -> bool:
+        """Whether the reader is running (it stops by itself once deliveries stop)."""
+        return self._task is not None and not self._task.done()
+
+    def target(self, incident_id: str, *, alerts: int = 1) -> str | None:
+        """The incident that holds this one's alerts now (following merges of merges), if any, for a
+        delivery of ``alerts``."""
+        self._alerts += max(alerts, 1)
+        if not self.reading:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="merge-redirects")
         target, seen = None, {incident_id}
         while (nxt := self._into.get(target or incident_id)) is not None and nxt not in seen:
@@ -127,13 +138,21 @@ class MergeRedirects:
         self._into = into
 
     async def _run(self) -> None:
-        """Look again only while deliveries keep coming: an idle API asks nothing."""
-        while self._wanted:
-            self._wanted = False
-            try:
-                await self.refresh()
-            except UNREACHABLE as err:
-                log.debug("could not read merged incidents: %s", err)
+        loop = asyncio.get_running_loop()
+        while self._alerts:
+            stale = self._read_at is None or loop.time() - self._read_at >= self._calm
+            if self._alerts >= self._busy or stale:
+                self._alerts = 0
+                self._read_at = loop.time()
+                try:
+                    await self.refresh()
+                    self._failures = 0
+                except UNREACHABLE as err:
+                    self._failures += 1
+                    if self._failures == 1:  # once per run of failures, not twice a second
+                        log.warning("could not read merged incidents (deliveries go the long way): %s", err)
+            else:
+                self._alerts = 0
             await asyncio.sleep(self._interval)
 
 
@@ -150,7 +169,8 @@ class TemporalIncidentSink:
 
     async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> bool:
         signal = ALERTS_SIGNAL if isinstance(batch, AlertBatch) else ANOMALIES_SIGNAL
-        target = self._redirects.target(incident_id) if self._redirects is not None else None
+        size = len(batch.alerts) if isinstance(batch, AlertBatch) else len(batch.signals)
+        target = self._redirects.target(incident_id, alerts=size) if self._redirects is not None else None
         if target is not None:
             if await self._signal_existing(target, signal, batch):
                 return True

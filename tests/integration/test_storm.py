@@ -65,10 +65,18 @@ async def test_cascading_storm_becomes_a_few_ranked_incidents() -> None:
         assert "alert.flapping" in kinds
 
 
-def _delivery(service: str, fingerprint: str) -> dict[str, Any]:
-    labels = {"alertname": "HighErrorRate", "service": service, "severity": "critical"}
-    alert = StormAlert(fingerprint=fingerprint, labels=labels, group=service, starts_at=datetime.now(UTC))
-    return notification("HighErrorRate", service, [alert], "firing")
+def _delivery(service: str, *fingerprints: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    alerts = [
+        StormAlert(
+            fingerprint=fp,
+            labels={"alertname": "HighErrorRate", "service": service, "severity": "critical", "pod": fp},
+            group=service,
+            starts_at=now,
+        )
+        for fp in fingerprints
+    ]
+    return notification("HighErrorRate", service, alerts, "firing")
 
 
 async def test_a_merged_incidents_deliveries_go_straight_to_the_incident_it_merged_into() -> None:
@@ -111,6 +119,9 @@ async def test_a_merged_incidents_deliveries_go_straight_to_the_incident_it_merg
         async def a_delivery_skipped_the_merged_incident() -> bool:
             nonlocal sent
             sent += 1
+            # A burst of alerts, as in a storm: the API looks at visibility again.
+            burst = _delivery("checkout", *(f"burst-{sent}-{i}" for i in range(250)))
+            assert (await http.post("/webhooks/alertmanager", json=burst)).status_code == 200
             before = await alert_signals_to_child()
             fingerprint = f"co-{sent + 1}"
             delivery = _delivery("checkout", fingerprint)
@@ -118,7 +129,7 @@ async def test_a_merged_incidents_deliveries_go_straight_to_the_incident_it_merg
             await wait_until(lambda: in_parent(fingerprint), timeout=30, what=f"{fingerprint} in orders-db")
             return await alert_signals_to_child() == before
 
-        # The API learns of merges while deliveries flow (every half second); until then the merged
+        # The API learns of merges while deliveries pour in (every half second); until then the merged
         # incident forwards, which is correct too, only dearer.
         await wait_until(
             a_delivery_skipped_the_merged_incident, timeout=60, interval=0.3, what="a direct delivery"

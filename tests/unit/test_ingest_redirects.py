@@ -119,24 +119,29 @@ async def test_a_redirect_to_an_incident_that_closed_falls_back_and_is_forgotten
     assert fake.signals == [("incident-checkout", "alerts", ["a1"])]
 
 
-async def test_redirects_are_read_only_while_deliveries_flow() -> None:
-    fake = FakeTemporal(running={"incident-checkout"}, merged={})
-    redirects = MergeRedirects(cast(Client, fake), interval=0.01)
-    assert redirects.target("incident-checkout") is None  # a delivery: starts reading
-    for _ in range(200):
-        if fake.lists:
-            break
+async def stopped(redirects: MergeRedirects) -> None:
+    """Until the reader has stopped by itself (a bound, not a timing assertion)."""
+    for _ in range(500):
+        if not redirects.reading:
+            return
         await asyncio.sleep(0.01)
-    assert fake.lists, "a delivery must start the reading"
-    for _ in range(200):  # no more deliveries: the reading stops by itself
-        seen = len(fake.lists)
-        await asyncio.sleep(0.05)
-        if len(fake.lists) == seen:
-            break
-    assert len(fake.lists) == seen
+    raise AssertionError("the reader never stopped")
+
+
+async def test_visibility_is_read_when_deliveries_pour_in_and_not_when_idle() -> None:
+    fake = FakeTemporal(running={"incident-checkout"}, merged={})
+    redirects = MergeRedirects(cast(Client, fake), interval=0.01, busy=3, calm=3600)
+    assert redirects.target("incident-checkout") is None  # the first delivery: the table is read
+    await stopped(redirects)
+    assert fake.lists == [MERGED_QUERY]
+    for _ in range(2):  # an ordinary pace, with the table fresh: not read again
+        redirects.target("incident-checkout")
+    await stopped(redirects)
+    assert len(fake.lists) == 1
     fake.merged["incident-checkout"] = "incident-orders-db"
-    await asyncio.sleep(0.05)
-    assert len(fake.lists) == seen and redirects.target("incident-checkout") is None
+    redirects.target("incident-checkout", alerts=5)  # a storm: read again, and the merge is learned
+    await stopped(redirects)
+    assert len(fake.lists) == 2 and redirects.target("incident-checkout") == "incident-orders-db"
 
 
 def test_a_start_summary_is_worked_out_once_per_incident_for_a_while() -> None:
