@@ -74,12 +74,16 @@ class IncidentFilter(BaseModel):
     service: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
     priority: str | None = Field(default=None, pattern=r"^P[1-5]$")
     limit: int = Field(default=100, ge=1, le=1000)
+    # Not resolved (nor merged): asked for in the query, so the limit counts only those.
+    unresolved: bool = False
 
     def visibility_query(self) -> str:
         # Values are pattern-checked above, so quoting them cannot break the query.
         clauses = ["WorkflowType='IncidentWorkflow'"]
         if self.status:
             clauses.append(f"{sa.STATUS.name}='{self.status}'")
+        elif self.unresolved:
+            clauses.append(f"{sa.STATUS.name}!='resolved'")
         if self.service:
             clauses.append(f"{sa.SERVICES.name}='{self.service}'")
         if self.priority:

@@ -2,7 +2,8 @@
 
 Group membership is asked of Slack (``usergroups.users.list``) only for the groups the policy
 names, and kept for a minute: a person removed from the on-call group loses the rights within a
-minute, and a command does not wait on Slack every time."""
+minute, and a command does not wait on Slack every time. While Slack cannot be asked, the last answer
+stands for at most ten minutes."""
 
 import asyncio
 import logging
@@ -15,6 +16,9 @@ __all__ = ["Authorizer", "GroupMembers"]
 
 log = logging.getLogger(__name__)
 _TTL_SECONDS = 60.0
+# While Slack cannot be asked, what it last said still counts, but not for ever: past this a group
+# counts as empty (its members fall back to what the policy grants everyone).
+_STALE_SECONDS = 600.0
 
 GroupMembers = Callable[[str], list[str]]  # Slack user-group id -> user ids (blocking call)
 
@@ -48,6 +52,8 @@ class Authorizer:
             users = frozenset(await asyncio.to_thread(self._members, group))
         except Exception as err:  # Slack down: fall back to what we knew, else no membership
             log.warning("could not read Slack user group %s: %s", group, err)
-            return held[1] if held is not None else frozenset()
+            if held is not None and self._now() - held[0] < _STALE_SECONDS:
+                return held[1]
+            return frozenset()
         self._cache[group] = (self._now(), users)
         return users

@@ -167,10 +167,14 @@ class ChatRunner:
 
     async def _list(self, cmd: List) -> Reply:
         status, include_resolved = cmd.status, cmd.include_resolved
-        flt = IncidentFilter(status=status, service=cmd.service, priority=cmd.priority, limit=50)
+        flt = IncidentFilter(
+            status=status,
+            service=cmd.service,
+            priority=cmd.priority,
+            limit=50,
+            unresolved=not status and not include_resolved,
+        )
         items = await self._reader.list(flt)
-        if not status and not include_resolved:
-            items = [i for i in items if i.status != "resolved"]
         items.sort(key=lambda i: (i.priority, -(i.opened_at or self._now()).timestamp()))
         heading = "Incidents" if include_resolved or status else "Open incidents"
         return render_list(items[:15], heading=heading, now=self._now())
@@ -469,12 +473,10 @@ class ChatRunner:
         found: list[str] = []
         for service in services:
             try:
-                flt = IncidentFilter(service=service, limit=10)
+                flt = IncidentFilter(service=service, limit=10, unresolved=True)
             except ValidationError:
                 continue  # not a name any incident carries
-            for item in await self._reader.list(flt):
-                if item.status != "resolved" and item.id not in found:
-                    found.append(item.id)
+            found += [item.id for item in await self._reader.list(flt) if item.id not in found]
         return found
 
 

@@ -310,3 +310,14 @@ async def test_a_decision_over_http_cannot_claim_approver_groups() -> None:
     ((remediation_id, decision),) = controls.decisions
     assert remediation_id == "remediate-deployment-shop-checkout-1"
     assert decision.actor == "U1" and decision.approve and decision.groups == []
+
+
+def test_open_incidents_are_asked_for_in_the_query_so_the_limit_counts_only_them() -> None:
+    """After a cascade, merged (resolved) incidents must not use up a listing's limit."""
+    assert "MedicStatus!='resolved'" in IncidentFilter(unresolved=True, limit=50).visibility_query()
+    assert (
+        IncidentFilter(status="acknowledged", unresolved=True)
+        .visibility_query()
+        .endswith("MedicStatus='acknowledged'")
+    )
+    assert "resolved" not in IncidentFilter().visibility_query()
