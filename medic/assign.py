@@ -13,9 +13,12 @@ from datetime import datetime
 from medic.alerts import Alert, AlertmanagerWebhook
 from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
-from medic.incident import SERVICE_LABELS, AlertBatch, AnomalyBatch
+from medic.incident import AlertBatch, AnomalyBatch
 from medic.keys import group_incident_id, service_incident_id
 from medic.topology import ServiceContext, context_for
+
+# Labels that name the service an alert is about, most specific first.
+SERVICE_LABELS = ("service", "app_kubernetes_io_name", "app", "job")
 
 __all__ = ["Assignment", "assign_alerts", "assign_anomalies"]
 
@@ -51,28 +54,21 @@ def _catalog_service(catalog: Catalog, labels: dict[str, str]) -> str | None:
     return None
 
 
-def _key(
-    catalog: Catalog, service: str, memo: dict[str, tuple[str, ServiceContext]]
-) -> tuple[str, ServiceContext]:
-    """The incident key and catalog slice of a service, computed once per delivery (the topology walks
-    are the costly part of assigning a 50-alert notification)."""
-    if service not in memo:
-        name = catalog.resolve(service)
-        if name:
-            memo[service] = service_incident_id(name), context_for(catalog, name)
-        else:
-            memo[service] = service_incident_id(service, in_catalog=False), context_for(catalog, service)
-    return memo[service]
+def _key(catalog: Catalog, service: str) -> tuple[str, ServiceContext]:
+    """The incident key and catalog slice of a service (the slice is memoised on the catalog)."""
+    name = catalog.resolve(service)
+    if name:
+        return service_incident_id(name), context_for(catalog, name)
+    return service_incident_id(service, in_catalog=False), context_for(catalog, service)
 
 
 def assign_alerts(catalog: Catalog, payload: AlertmanagerWebhook, alerts: list[Alert]) -> list[Assignment]:
     out: dict[str, Assignment] = {}
-    memo: dict[str, tuple[str, ServiceContext]] = {}
     for alert in alerts:
         service = _catalog_service(catalog, alert.labels) or alert.labels.get("service")
         assigned = alert
         if service:
-            incident_id, ctx = _key(catalog, service, memo)
+            incident_id, ctx = _key(catalog, service)
             assigned = alert.model_copy(update={"service": ctx.name})
         else:
             incident_id, ctx = (
@@ -93,7 +89,7 @@ def assign_anomalies(catalog: Catalog, signals: list[AnomalySignal]) -> list[Ass
     for signal in signals:
         grouped[signal.service].append(signal)
     for service, group in grouped.items():
-        incident_id, ctx = _key(catalog, service, {})
+        incident_id, ctx = _key(catalog, service)
         assignment = out.setdefault(incident_id, Assignment(incident_id, ctx))
         assignment.signals.extend(s.model_copy(update={"service": ctx.name}) for s in group)
     return list(out.values())

@@ -137,11 +137,11 @@ def render_approval(
     risk: str,
     why: str,
     reasons: str,
-    run_id: str = "",
+    run_id: str,
 ) -> ChatMessage:
     """The approval request for one remediation step: what, where, why, risk, how to undo. The buttons
     name the run and step, so a button left over from an earlier request cannot decide a later one."""
-    value = f"{remediation_id}:{step}:{run_id}" if run_id else f"{remediation_id}:{step}"
+    value = f"{remediation_id}:{step}:{run_id}"
     text = f":warning: Approval needed: {title}"
     blocks: list[dict[str, object]] = [
         {"type": "section", "text": _mrkdwn(f"*Approval needed* ({risk} risk): {title}")},

@@ -8,7 +8,7 @@ the targets.
 from collections import deque
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -114,10 +114,19 @@ class Catalog(BaseModel):
                     queue.append((nxt, hops + 1))
         return seen
 
+    @cached_property
+    def _calls(self) -> dict[str, set[str]]:
+        return {s.name: set(s.calls) for s in self.services}
+
+    @cached_property
+    def derived(self) -> dict[object, Any]:
+        """A memo for values worked out from the catalog (it never changes once loaded), e.g. the
+        catalog slices of medic.topology.context_for, asked for on every delivery."""
+        return {}
+
     def upstream(self, name: str, depth: int | None = None) -> dict[str, int]:
         """Services ``name`` depends on, transitively, with their distance in hops."""
-        calls = {s.name: set(s.calls) for s in self.services}
-        return self._walk(name, calls, depth)
+        return self._walk(name, self._calls, depth)
 
     def downstream(self, name: str, depth: int | None = None) -> dict[str, int]:
         """Services that depend on ``name``, transitively (its blast radius), with distances."""

@@ -251,7 +251,7 @@ def _incident_id(token: str, verb: str) -> str:
     ident = ident if ident.startswith("incident-") else "incident-" + ident
     if not _ID.fullmatch(ident):
         bad = f"`{shown(token)}` is not an incident id: ids look like `incident-checkout` (or `checkout`)"
-        raise _fail(verb, bad + ", lowercase letters, digits, `.`, `_` and `-`.")
+        raise _fail(verb, bad + ", lowercase letters, digits and `-`.")
     return ident
 
 

@@ -39,8 +39,6 @@ __all__ = [
     "RemediationTrack",
 ]
 
-# Labels that name the service an alert is about, most specific first.
-SERVICE_LABELS = ("service", "app_kubernetes_io_name", "app", "job")
 # A re-score is worth a timeline entry when the priority changes or the score moves this much.
 _RESCORE_POINTS = 5.0
 

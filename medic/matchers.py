@@ -20,6 +20,7 @@ __all__ = [
     "MAX_SILENCE",
     "MIN_SILENCE",
     "CommandError",
+    "compile_regex",
     "format_duration",
     "parse_duration",
     "parse_matchers",
@@ -128,6 +129,17 @@ def _matcher_error(text: str, start: int, problem: str) -> CommandError:
     return CommandError(f"Matcher `{shown(bad)}`: {problem}", MATCHER_USAGE)
 
 
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    """A regex a person wrote, compiled; ValueError saying why for one that does not compile (re.error,
+    and the OverflowError or RecursionError of absurd repeats and nesting)."""
+    try:
+        with warnings.catch_warnings():  # FutureWarnings on set syntax: the person's regex, not ours
+            warnings.simplefilter("ignore")
+            return re.compile(pattern)
+    except (re.error, OverflowError, RecursionError, ValueError) as err:
+        raise ValueError(str(err)) from err
+
+
 def parse_matchers(text: str) -> list[Matcher]:
     """Alertmanager matchers in amtool syntax, space/comma separated or in one ``{...}``.
 
@@ -174,10 +186,8 @@ def parse_matchers(text: str) -> list[Matcher]:
         pattern = None
         if matcher.is_regex:
             try:
-                with warnings.catch_warnings():  # FutureWarnings on set syntax: the person's regex, not ours
-                    warnings.simplefilter("ignore")
-                    pattern = re.compile(value)
-            except (re.error, OverflowError, RecursionError, ValueError) as err:
+                pattern = compile_regex(value)
+            except ValueError as err:
                 raise _matcher_error(text, start, f"the regex does not compile: {err}.") from err
         names_something = names_something or not _matches_empty(matcher, pattern)
         matchers.append(matcher)

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from medic.matchers import compile_regex
 from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_model, locate
 
 __all__ = [
@@ -120,8 +121,8 @@ class Matcher(_Strict):
         for key, want in labels.items():
             if _is_regex(want):
                 try:
-                    re.compile(want[1:-1])
-                except re.error as err:
+                    compile_regex(want[1:-1])
+                except ValueError as err:
                     raise ValueError(f"labels.{key}: {want} is not a valid regex: {err}") from err
         return labels
 

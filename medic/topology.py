@@ -38,9 +38,20 @@ class ServiceContext(BaseModel):
 
 
 def context_for(catalog: Catalog, name: str) -> ServiceContext:
-    service = catalog.by_name.get(name)
-    if service is None:
+    """The catalog slice an incident of ``name`` carries; worked out once per catalog service (names
+    the catalog does not know cost nothing to describe, and are not kept: label values are unbounded)."""
+    if name not in catalog.by_name:
         return ServiceContext(name=name, in_catalog=False, catalog_size=len(catalog.services))
+    key = ("context", name)
+    held = catalog.derived.get(key)
+    if held is None:
+        held = catalog.derived[key] = _context(catalog, name)
+    assert isinstance(held, ServiceContext)
+    return held
+
+
+def _context(catalog: Catalog, name: str) -> ServiceContext:
+    service = catalog.by_name[name]
     upstream = catalog.upstream(name, NEIGHBOUR_DEPTH)
     downstream = catalog.downstream(name, NEIGHBOUR_DEPTH)
     return ServiceContext(

@@ -101,6 +101,11 @@ def test_bound_value_is_validated_again() -> None:
             "    target: {namespace: a, name: b}\nverify: {alerts_resolved: true}\n",
             "r.yaml:2: match.labels: Value error, labels.pod: /[/ is not a valid regex",
         ),
+        (  # re.compile raises OverflowError here, not re.error
+            "name: x\nmatch: {labels: {pod: '/a{4294967296}/'}}\nsteps:\n  - action: restart\n"
+            "    target: {namespace: a, name: b}\nverify: {alerts_resolved: true}\n",
+            "r.yaml:2: match.labels: Value error, labels.pod: /a{4294967296}/ is not a valid regex",
+        ),
     ],
 )
 def test_bad_runbooks_fail_with_lines(text: str, expected: str) -> None:
