@@ -12,18 +12,37 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from bench.loadgen import LeanClient, lean_client
+from medic.incident import AlertBatch
 from service.devserver import DevServer, die_with_parent, find_binary
+from service.settings import Settings
+from service.temporal import rpc_timeout
 from tests.support.stack import free_port
+from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
 
-__all__ = ["BenchStack", "Child", "bench_stack", "cpu_seconds", "machine", "percentile", "tail"]
+__all__ = [
+    "BenchStack",
+    "Child",
+    "Outcome",
+    "RawCall",
+    "bench_stack",
+    "cpu_seconds",
+    "machine",
+    "percentile",
+    "raw_caller",
+    "tail",
+]
+
+Outcome = tuple[str, int]  # (outcome, alerts accepted)
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT_S = 15.0
@@ -220,3 +239,42 @@ async def bench_stack(
                 child.stop()
             children.clear()
             server.stop()
+
+
+@dataclass(frozen=True)
+class RawCall:
+    """The signal-with-start ``TemporalIncidentSink`` makes for one delivery, prepared ahead
+    of time so the raw phase times nothing but the Temporal call."""
+
+    incident_id: str
+    batch: AlertBatch
+    summary: str
+
+
+def raw_caller(
+    client: Client, settings: Settings, calls: list[RawCall]
+) -> Callable[[int], Awaitable[Outcome]]:
+    timeout = rpc_timeout(settings)
+
+    async def signal_with_start(i: int) -> Outcome:
+        call = calls[i]
+        try:
+            await client.start_workflow(
+                IncidentWorkflow.run,
+                IncidentInput(
+                    incident_id=call.incident_id, quiet_period_seconds=settings.resolve_quiet_seconds
+                ),
+                id=call.incident_id,
+                task_queue=settings.task_queue,
+                start_signal=ALERTS_SIGNAL,
+                start_signal_args=[call.batch],
+                static_summary=call.summary,
+                rpc_timeout=timeout,
+            )
+        except RPCError as err:
+            return f"rpc:{err.status.name}", 0
+        except RuntimeError as err:  # the client's own failures (e.g. not connected)
+            return type(err).__name__, 0
+        return "ok", len(call.batch.alerts)
+
+    return signal_with_start

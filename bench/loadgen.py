@@ -32,33 +32,48 @@ class LeanClient:
         ).encode() + body
 
     async def send(self, request: bytes) -> tuple[int, bytes]:
-        """Send a request built by :meth:`request`; the status and body of the answer."""
+        """Send a request built by :meth:`request`; the status and body of the answer. A kept-alive
+        connection the server has closed meanwhile (uvicorn closes idle ones after 5 s) is replaced:
+        the request is sent again on a new one when the old one failed before answering anything."""
         async with self._slots:
-            if self._idle:
+            while self._idle:
                 reader, writer = self._idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection(self._host, self._port)
-                self._open.add(writer)
-            try:
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                status = int(lines[0].split(" ", 2)[1])
-                fields = (line.partition(":") for line in lines[1:] if line)
-                headers = {k.strip().lower(): v.strip() for k, _, v in fields}
-                if "content-length" not in headers:
-                    raise ValueError(f"answer without Content-Length: {lines[0]}")
-                body = await reader.readexactly(int(headers["content-length"]))
-            except BaseException:
-                self._open.discard(writer)
-                writer.close()
-                raise
-            if headers.get("connection", "").lower() == "close":
-                self._open.discard(writer)
-                writer.close()
-            else:
-                self._idle.append((reader, writer))
-            return status, body
+                if not (reader.at_eof() or writer.is_closing()):
+                    try:
+                        return await self._exchange(reader, writer, request)
+                    except (ConnectionError, asyncio.IncompleteReadError) as err:
+                        if isinstance(err, asyncio.IncompleteReadError) and err.partial:
+                            raise  # it had begun to answer: not a stale connection
+                self._drop(writer)
+            reader, writer = await asyncio.open_connection(self._host, self._port)
+            self._open.add(writer)
+            return await self._exchange(reader, writer, request)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    ) -> tuple[int, bytes]:
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            fields = (line.partition(":") for line in lines[1:] if line)
+            headers = {k.strip().lower(): v.strip() for k, _, v in fields}
+            if "content-length" not in headers:  # Medic's routes always send one
+                raise ValueError(f"answer without Content-Length: {lines[0]}")
+            body = await reader.readexactly(int(headers["content-length"]))
+        except BaseException:
+            self._drop(writer)
+            raise
+        if headers.get("connection", "").lower() == "close":
+            self._drop(writer)
+        else:
+            self._idle.append((reader, writer))
+        return status, body
+
+    def _drop(self, writer: asyncio.StreamWriter) -> None:
+        self._open.discard(writer)
+        writer.close()
 
     async def close(self) -> None:
         for writer in list(self._open):

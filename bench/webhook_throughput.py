@@ -67,17 +67,17 @@ import httpx
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from bench.harness import Child, cpu_seconds, percentile, tail
+from bench.harness import Child, Outcome, RawCall, cpu_seconds, percentile, raw_caller, tail
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.incident import AlertBatch
 from medic.keys import INCIDENT_PREFIX
 from service.devserver import DevServer, DevServerError, find_binary
 from service.ingest import summary_for
 from service.settings import Settings
-from service.temporal import connect, rpc_timeout
+from service.temporal import connect
 from tests.support.stack import free_port
 from workflows import search_attributes as sa
-from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
+from workflows.incident import IncidentWorkflow
 
 __all__ = ["main"]
 
@@ -88,7 +88,6 @@ HTTP_TIMEOUT_S = 30.0
 
 # Outcome of one call: a status key ("200", "503", "ok", "rpc:UNAVAILABLE", "ReadTimeout"...)
 # and the number of alerts it durably delivered.
-Outcome = tuple[str, int]
 
 _SERVICES = (
     "checkout",
@@ -165,16 +164,6 @@ def alertmanager_payload(run: str, index: int, alerts_per_payload: int, now: dat
         "externalURL": "http://alertmanager.monitoring:9093",
         "alerts": alerts,
     }
-
-
-@dataclass(frozen=True)
-class RawCall:
-    """The signal-with-start ``TemporalIncidentSink`` makes for one payload, prepared ahead
-    of time so the raw phase times nothing but the Temporal call."""
-
-    incident_id: str
-    batch: AlertBatch
-    summary: str
 
 
 def raw_call_for(payload: dict[str, Any], received_at: datetime) -> RawCall:
@@ -300,35 +289,6 @@ def webhook_caller(
         return "200", accepted
 
     return post
-
-
-def raw_caller(
-    client: Client, settings: Settings, calls: list[RawCall]
-) -> Callable[[int], Awaitable[Outcome]]:
-    timeout = rpc_timeout(settings)
-
-    async def signal_with_start(i: int) -> Outcome:
-        call = calls[i]
-        try:
-            await client.start_workflow(
-                IncidentWorkflow.run,
-                IncidentInput(
-                    incident_id=call.incident_id, quiet_period_seconds=settings.resolve_quiet_seconds
-                ),
-                id=call.incident_id,
-                task_queue=settings.task_queue,
-                start_signal=ALERTS_SIGNAL,
-                start_signal_args=[call.batch],
-                static_summary=call.summary,
-                rpc_timeout=timeout,
-            )
-        except RPCError as err:
-            return f"rpc:{err.status.name}", 0
-        except RuntimeError as err:  # the client's own failures (e.g. not connected)
-            return type(err).__name__, 0
-        return "ok", len(call.batch.alerts)
-
-    return signal_with_start
 
 
 # --------------------------------------------------------------------------- processes
