@@ -55,7 +55,7 @@ async def one_run() -> dict[str, float]:
     return {
         "metric_flip_to_action_s": acted - flipped,
         "recovery_to_verified_s": done - acted,
-        "alert_to_verified_s": done - flipped,
+        "metric_flip_to_verified_s": done - flipped,
         "medic_alert_to_action_started_ms": (
             _at(first["action.started"]) - _at(first["alert.firing"])
         ).total_seconds()

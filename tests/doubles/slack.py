@@ -227,6 +227,11 @@ class SlackDouble(HttpDouble):
         with self._lock:
             self._resolve(channel, by_name=True).is_archived = True
 
+    def top_level_count(self) -> int:
+        """Messages posted to any channel, thread replies not counted."""
+        with self._lock:
+            return sum(1 for messages in self._messages.values() for m in messages if m.thread_ts is None)
+
     def messages(self, channel: str) -> list[SlackMessage]:
         """Every message in the channel, thread replies included, in ``ts`` order (copies)."""
         cid = self.channel_id(channel)

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from tests.conftest import require_binary
 from tests.doubles.kubernetes import KubernetesDouble
@@ -48,6 +50,16 @@ def payload(status: str) -> dict[str, Any]:
     }
 
 
+async def pollers(stack: MedicStack) -> int:
+    """Workers polling the stack's task queue for workflow tasks."""
+    described = await stack.client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=stack.client.namespace, task_queue=TaskQueue(name=stack.settings.task_queue)
+        )
+    )
+    return len({p.identity for p in described.pollers})
+
+
 def second_worker(stack: MedicStack, log: Path) -> subprocess.Popen[bytes]:
     settings = stack.settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
@@ -61,9 +73,10 @@ def second_worker(stack: MedicStack, log: Path) -> subprocess.Popen[bytes]:
         MEDIC_DATA_DIR=str(settings.data_dir / "worker-2"),
     )
     medic = str(require_binary("medic"))
-    return subprocess.Popen(
-        [medic, "worker"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [medic, "worker"], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 async def test_two_workers_and_duplicates_act_once(tmp_path: Path) -> None:
@@ -79,6 +92,12 @@ async def test_two_workers_and_duplicates_act_once(tmp_path: Path) -> None:
         ) as stack:
             worker = second_worker(stack, tmp_path / "worker-2.log")
             try:
+
+                async def both_polling() -> bool:
+                    assert worker.poll() is None, (tmp_path / "worker-2.log").read_text()[-2000:]
+                    return await pollers(stack) >= 2
+
+                await wait_until(both_polling, timeout=60, what="the second worker to poll")
                 async with stack.http() as http:
                     # Both HA Alertmanagers deliver, twice each, at the same moment.
                     answers = await asyncio.gather(
@@ -101,8 +120,13 @@ async def test_two_workers_and_duplicates_act_once(tmp_path: Path) -> None:
                         return any(e["kind"] == "verification.passed" for e in detail.get("timeline", []))
 
                     await wait_until(verified, timeout=60, what="verification by the alerts resolving")
+                assert worker.poll() is None, "the second worker must have stayed up throughout"
             finally:
                 worker.send_signal(signal.SIGTERM)
-                worker.wait(30)
+                try:
+                    worker.wait(30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()
     patches = [w for w in kube.writes() if w.path.endswith("/scale")]
     assert len(patches) == 1, [w.path for w in kube.writes()]

@@ -192,7 +192,7 @@ async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
 
             help_text = (await chat.command("help"))["text"]
             assert "/medic ack" in help_text and "silence" in help_text
-            assert "ack" in (await chat.command("akc incident-checkout"))["text"]  # did you mean
+            assert "Did you mean `/medic ack`?" in (await chat.command("akc incident-checkout"))["text"]
             assert "no incident `incident-nope`" in (await chat.command("show nope"))["text"]
             assert "incident-checkout" in (await chat.command("list"))["text"]
 
@@ -208,6 +208,7 @@ async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
             assert any(e["kind"] == "incident.acknowledged" and e["actor"] == ONCALL for e in d["timeline"])
             again = await chat.press("medic_ack", "incident-checkout")
             assert "acknowledged" in again["text"]  # idempotent: still acknowledged, by the first person
+            assert kinds(await detail(stack)).count("incident.acknowledged") == 1
 
             shown = (await chat.command("show incident-checkout"))["text"]
             assert "acknowledged" in shown and "CheckoutDown" in shown

@@ -124,7 +124,7 @@ async def _running(
     port until exit.
 
     ``args`` may use ``{dir}``, ``{config}`` and ``{address}``. A port taken between choosing it and
-    binding it is retried on another port.
+    binding it is retried on another port, unless the caller chose the port.
     """
     with tempfile.TemporaryDirectory(prefix=f"medic-e2e-{name}-") as tmp:
         workdir = Path(tmp)
@@ -133,8 +133,9 @@ async def _running(
         for filename, content in (files or {}).items():
             (workdir / filename).write_text(yaml.safe_dump(content, sort_keys=False))
         failure = ""
-        for attempt in range(1, _PORT_ATTEMPTS + 1):
-            address = f"127.0.0.1:{port if port and attempt == 1 else free_port()}"
+        # A port the caller chose (others were told of it) is not moved: one attempt, and its failure.
+        for attempt in range(1, (1 if port else _PORT_ATTEMPTS) + 1):
+            address = f"127.0.0.1:{port or free_port()}"
             log_file = workdir / f"{name}-{attempt}.log"
             argv = [str(binary), *(a.format(dir=workdir, config=config_file, address=address) for a in args)]
             with log_file.open("wb") as log:

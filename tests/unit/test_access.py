@@ -198,11 +198,8 @@ approve: {high: [srre, "<@U123>"]}
     assert "groups include each other: loop-a → loop-b → loop-a" in text
     assert "groups include each other: self → self" in text
     assert sum("include each other" in line for line in problems) == 2  # each cycle once
-    assert (
-        ("ack", 0),
-        "`oncal` is not a group defined under access.groups (did you mean `sre`?)",
-    ) not in p.problems_at()
-    assert any(loc == ("ack", 0) for loc, _ in p.problems_at())
+    ack = dict(p.problems_at())[("ack", 0)]
+    assert ack.startswith("`oncal` is not a group defined under access.groups") and "did you mean" not in ack
 
 
 def test_cycles_do_not_hang_checks_and_grant_what_they_list() -> None:

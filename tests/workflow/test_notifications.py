@@ -230,8 +230,14 @@ async def test_a_broken_slack_thread_is_recorded_not_retried_for_ever(harness: H
         await until(handle, lambda s: s.notifications.pages.get("data") == "trigger", "the first page")
         h.chat.broken.add("#data-oncall")
         await handle.execute_update(IncidentWorkflow.acknowledge, AckRequest(actor="U1", source="slack"))
-        state = await until(handle, lambda s: s.notifications.pages.get("data") == "acknowledge", "the ack")
+        await until(handle, lambda s: s.notifications.pages.get("data") == "acknowledge", "the ack")
         await h.env.sleep(timedelta(minutes=1))
+        first = await handle.query(IncidentWorkflow.state)
+        await h.env.sleep(timedelta(minutes=3))  # and no more of them later: not retried for ever
         state = await handle.query(IncidentWorkflow.state)
-    failures = [e for e in state.timeline if e.kind == "notification.failed"]
-    assert 1 <= len(failures) <= 3, [e.message for e in failures]
+    failures = [e.message for e in first.timeline if e.kind == "notification.failed"]
+    assert failures == [
+        "Could not update the Slack message in #data-oncall: channel_not_found.",
+        "Could not reply in the Slack thread: channel_not_found.",
+    ]
+    assert [e.message for e in state.timeline if e.kind == "notification.failed"] == failures
