@@ -14,7 +14,10 @@ from medic.ports import PermanentError, TransientError
 from remediations.actions import ActionError
 from remediations.ports import ClusterError
 
-__all__ = ["translated"]
+__all__ = ["PERMANENT", "translated"]
+
+# Failures for good: retrying cannot help (everything else that fails says TransientError, or is a bug).
+PERMANENT: tuple[type[Exception], ...] = (PermanentError, ActionError, ClusterError)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -25,7 +28,7 @@ def translated(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except (PermanentError, ActionError, ClusterError) as err:
+        except PERMANENT as err:
             raise ApplicationError(str(err), type="PermanentError", non_retryable=True) from err
         except TransientError as err:
             delay = timedelta(seconds=err.retry_after) if err.retry_after else None

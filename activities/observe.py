@@ -9,9 +9,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from medic.ports import PermanentError, TransientError
-from remediations.actions import ActionError
-from remediations.ports import ClusterError
+from activities.errors import PERMANENT
+from medic.ports import TransientError
 
 __all__ = ["NO_RECORDER", "Recorder", "recorded"]
 
@@ -48,7 +47,7 @@ def recorded(record: Callable[[str], None], *, ok: str = "ok") -> Iterator[None]
     """Record ``ok``, ``failed`` (for good) or ``retried`` (a transient failure Temporal retries)."""
     try:
         yield
-    except (PermanentError, ActionError, ClusterError):
+    except PERMANENT:
         record("failed")
         raise
     except TransientError:

@@ -322,6 +322,18 @@ def _false_positives(state: IncidentState) -> str:
     return _bullets(items, "Nobody marked it a false positive.")
 
 
+# What to follow up when the timeline has one of these ({name}: the runbook, {message}: the entry's).
+_FOLLOW_UPS = {
+    "verification.failed": "Review the runbook {name}: a step failed its verification",
+    "remediation.failed": "Review the runbook {name}: the remediation failed ({message})",
+    "rollback.failed": "Check what {name} changed: a rollback failed ({message})",
+    "guardrail.blocked": "Review the guardrail that blocked {name}: {message}",
+    "approval.timed_out": "Review who approves {name}: the approval timed out",
+    "remediation.lost": "Check the remediation of {name}: it never reported its outcome",
+    "notification.failed": "Fix notification delivery: {message}",
+}
+
+
 def _follow_ups(state: IncidentState, m: IncidentMetrics) -> str:
     entries = ordered_timeline(state)
     items: list[str] = []
@@ -330,20 +342,10 @@ def _follow_ups(state: IncidentState, m: IncidentMetrics) -> str:
         f"Confirm the root cause (Medic's top candidate: {root})" if root else "Confirm the root cause"
     )
     for e in entries:
-        track = state.remediations.get(str(e.data.get("remediation", "")))
-        name = track.runbook if track else "the runbook"
-        if e.kind == "verification.failed":
-            items.append(f"Review the runbook {name}: a step failed its verification")
-        elif e.kind == "remediation.failed":
-            items.append(f"Review the runbook {name}: the remediation failed ({e.message})")
-        elif e.kind == "rollback.failed":
-            items.append(f"Check what {name} changed: a rollback failed ({e.message})")
-        elif e.kind == "guardrail.blocked":
-            items.append(f"Review the guardrail that blocked {name}: {e.message}")
-        elif e.kind == "approval.timed_out":
-            items.append(f"Review who approves {name}: the approval timed out")
-        elif e.kind == "notification.failed":
-            items.append(f"Fix notification delivery: {e.message}")
+        follow_up = _FOLLOW_UPS.get(e.kind)
+        if follow_up is not None:
+            track = state.remediations.get(str(e.data.get("remediation", "")))
+            items.append(follow_up.format(name=track.runbook if track else "the runbook", message=e.message))
     for rule in sorted({r for fp in state.false_positives for r in fp.rules}):
         items.append(f"Review the alert rule {rule}: it was marked a false positive")
     flapped = {e.data.get("fingerprint") for e in entries if e.kind == "alert.flapping"}

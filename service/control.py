@@ -29,15 +29,23 @@ class Controls:
     def __init__(self, client: Client, settings: Settings) -> None:
         self._client, self._settings = client, settings
 
-    async def _handle(self) -> WorkflowHandle[ControlWorkflow, None]:
+    async def _singleton(self, run: Any, workflow_id: str, summary: str, **start: Any) -> Any:
+        """One of Medic's singleton workflows, started on first use (or the running one)."""
         return await self._client.start_workflow(
-            ControlWorkflow.run,
+            run,
             None,
-            id=CONTROL_ID,
+            id=workflow_id,
             task_queue=self._settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary="Medic controls: kill switch",
+            static_summary=summary,
+            **start,
         )
+
+    async def _handle(self) -> WorkflowHandle[ControlWorkflow, None]:
+        handle: WorkflowHandle[ControlWorkflow, None] = await self._singleton(
+            ControlWorkflow.run, CONTROL_ID, "Medic controls: kill switch"
+        )
+        return handle
 
     async def set_kill_switch(self, request: KillSwitchRequest) -> KillSwitch:
         handle = await self._handle()
@@ -51,15 +59,12 @@ class Controls:
 
     async def mark_false_positive(self, mark: FalsePositive) -> None:
         """Keep the mark per alert rule in the feedback workflow (started on first use)."""
-        await self._client.start_workflow(
+        await self._singleton(
             FeedbackWorkflow.run,
-            None,
-            id=FEEDBACK_ID,
-            task_queue=self._settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            FEEDBACK_ID,
+            "Medic feedback: false positives per alert rule",
             start_signal="false_positive",
             start_signal_args=[mark],
-            static_summary="Medic feedback: false positives per alert rule",
         )
 
     async def feedback(self) -> FeedbackState:
