@@ -320,6 +320,10 @@ class IncidentState(BaseModel):
         self.revision += 1
 
     def acknowledge(self, at: datetime, *, actor: str, source: str) -> None:
+        """Someone owns it. Acknowledging what is acknowledged changes nothing (a second press of the
+        button is not news for the thread); after a reopen it is news again."""
+        if self.status is not IncidentStatus.OPEN and self.acknowledged_at is not None:
+            return
         if self.status is IncidentStatus.OPEN:
             self.status = IncidentStatus.ACKNOWLEDGED
         self.acknowledged_at = self.acknowledged_at or at

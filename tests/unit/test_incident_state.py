@@ -305,3 +305,12 @@ def test_truncation_is_news_only_when_it_grows() -> None:
     for truncated in (5, 0, 5, 0):
         state.apply_alerts(AlertBatch(alerts=[alert()], received_at=T0, truncated=truncated), at=T0)
     assert kinds(state).count("alert.truncated") == 1
+
+
+def test_acknowledging_what_is_acknowledged_changes_nothing() -> None:
+    state = new_state()
+    state.apply_alerts(batch(alert("A")), at=T0)
+    state.acknowledge(T0, actor="U1", source="slack")
+    revision, entries = state.revision, len(state.timeline)
+    state.acknowledge(T0 + timedelta(minutes=1), actor="U2", source="slack")
+    assert (state.revision, len(state.timeline), state.acknowledged_by) == (revision, entries, "U1")
