@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from remediations.plan import RemediationEvent
     from workflows import messages as msg
     from workflows import people
+    from workflows.local import LocalActivityGate
     from workflows.notifier import Notifier
     from workflows.publish import Publisher
     from workflows.remediation import REMEDIATION_EVENT
@@ -148,7 +149,11 @@ class IncidentWorkflow:
         self._notify = inp.notify
         self._notifier: Notifier | None = None  # one per stretch of the incident being open
         self._escalation: asyncio.Task[None] | None = None
-        self._remediator = Remediator(lambda: self._state, self._signal_child) if inp.remediate else None
+        # One gate per run: the main loop's and the notifier's local activities never overlap.
+        self._local = LocalActivityGate()
+        self._remediator = (
+            Remediator(lambda: self._state, self._signal_child, local=self._local) if inp.remediate else None
+        )
 
     # ---- main loop -------------------------------------------------------------------------------
 
@@ -248,7 +253,7 @@ class IncidentWorkflow:
     def _start_notifier(self) -> list["asyncio.Task[None]"]:
         if not self._notify:
             return []
-        self._notifier = Notifier(lambda: self._state)
+        self._notifier = Notifier(lambda: self._state, local=self._local)
         self._state.notifications.finished = False
         if self._state.status is not IncidentStatus.RESOLVED:
             self._state.notifications.postmortem = None  # reopened: its resolution gets a postmortem again

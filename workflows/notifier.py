@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.ports import IssueRequest, MessageRef, Page
     from medic.routing import NotificationPlan
     from medic.topology import ServiceContext
+    from workflows.local import LocalActivityGate
 
 __all__ = ["Notifier"]
 
@@ -47,8 +48,9 @@ _JIRA_KINDS = frozenset(
 
 
 class Notifier:
-    def __init__(self, state: Callable[[], IncidentState]) -> None:
+    def __init__(self, state: Callable[[], IncidentState], *, local: LocalActivityGate) -> None:
         self._state = state
+        self._local = local
         self._seen = -1
         self._closing = False
         self._handover = False
@@ -165,13 +167,16 @@ class Notifier:
         services = [s.contexts.get(x) or ServiceContext(name=x, in_catalog=False) for x in s.services]
         # A local activity: the policy lives in the worker, the decision is recorded in history, and
         # there is no round trip through the server before the first message goes out.
-        plan: NotificationPlan = await workflow.execute_local_activity_method(
-            NotifyActivities.plan,
-            PlanRequest(
-                priority=s.priority, owner=owner, services=services, first=s.notifications.plan is None
-            ),
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=_RETRY,
+        request = PlanRequest(
+            priority=s.priority, owner=owner, services=services, first=s.notifications.plan is None
+        )
+        plan: NotificationPlan = await self._local.run(
+            lambda: workflow.execute_local_activity_method(
+                NotifyActivities.plan,
+                request,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=_RETRY,
+            )
         )
         s.notifications.plan, s.notifications.planned_priority = plan, s.priority
         self._plan_version += 1

@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.alerts import Alert, AlertStatus
     from medic.incident import IncidentState, IncidentStatus, RemediationTrack
     from remediations.plan import RemediationEvent
+    from workflows.local import LocalActivityGate
     from workflows.remediation import RemediationInput, RemediationWorkflow
 
 RUNNING = ("started", "executed")  # a remediation still deciding, acting or verifying
@@ -24,8 +25,15 @@ _MATCH_RETRY = RetryPolicy(maximum_attempts=3)
 
 
 class Remediator:
-    def __init__(self, state: Callable[[], IncidentState], send: Callable[[str, str], None]) -> None:
+    def __init__(
+        self,
+        state: Callable[[], IncidentState],
+        send: Callable[[str, str], None],
+        *,
+        local: LocalActivityGate,
+    ) -> None:
         self._state = state
+        self._local = local
         self._send = send  # (workflow id, signal name) without payload
         self._looked_at = -1  # the state revision last considered: nothing new, nothing to match
 
@@ -63,11 +71,14 @@ class Remediator:
             return
         owner = s.root_causes[0].service if s.root_causes else (s.services[0] if s.services else None)
         try:
-            result: MatchResult = await workflow.execute_local_activity_method(
-                RemediationActivities.match,
-                MatchRequest(incident_id=s.id, service=owner, alerts=alerts),
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=_MATCH_RETRY,
+            request = MatchRequest(incident_id=s.id, service=owner, alerts=alerts)
+            result: MatchResult = await self._local.run(
+                lambda: workflow.execute_local_activity_method(
+                    RemediationActivities.match,
+                    request,
+                    start_to_close_timeout=timedelta(seconds=10),
+                    retry_policy=_MATCH_RETRY,
+                )
             )
         except ActivityError as err:
             # Not considered yet: tried again with the next change (no new revision here, or this
