@@ -190,6 +190,7 @@ class TemporalIncidentSink:
                     incident_id=incident_id,
                     quiet_period_seconds=self._settings.resolve_quiet_seconds,
                     correlation_window_seconds=self._settings.correlation_window_seconds,
+                    settle_seconds=self._settings.settle_seconds,
                     service=service,
                 ),
                 id=incident_id,

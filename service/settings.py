@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     correlation_window_seconds: float = Field(
         default=900.0, ge=0, description="how far apart in time symptoms may start and still join their cause"
     )
+    settle_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="how long a new incident with catalog neighbours waits for its join decision before "
+        "it posts or pages (0: tell at once)",
+    )
     ingest_batch_window_ms: float = Field(
         default=0.0,
         ge=0,

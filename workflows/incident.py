@@ -72,6 +72,10 @@ class IncidentInput(BaseModel):
     # How long a quiet incident waits for a remediation that never reports its outcome (terminated by
     # an operator, stuck failing) before it closes anyway: far beyond any approval plus verification.
     remediation_wait_seconds: float = Field(default=7200.0, gt=0)
+    # Decide before telling: an incident whose service has neighbours in the catalog says nothing for
+    # this long after it opens, so a join with its cause (or of its symptoms) is decided first. Incidents
+    # with no neighbours (and group-keyed ones) have nothing to join and tell at once.
+    settle_seconds: float = Field(default=0.0, ge=0)
 
 
 class AckRequest(BaseModel):
@@ -131,6 +135,7 @@ class IncidentWorkflow:
         self._window = timedelta(seconds=inp.correlation_window_seconds)
         self._remediation_wait = timedelta(seconds=inp.remediation_wait_seconds)
         self._ctx = inp.service
+        self._settle_seconds = inp.settle_seconds
         if inp.packed_state is not None:
             self._state = unpack(inp.packed_state)
         elif inp.state is not None:
@@ -253,7 +258,12 @@ class IncidentWorkflow:
     def _start_notifier(self) -> list["asyncio.Task[None]"]:
         if not self._notify:
             return []
-        self._notifier = Notifier(lambda: self._state, local=self._local)
+        joinable = self._ctx is not None and bool(self._ctx.neighbours)
+        self._notifier = Notifier(
+            lambda: self._state,
+            local=self._local,
+            settle=timedelta(seconds=self._settle_seconds if joinable else 0.0),
+        )
         self._state.notifications.finished = False
         if self._state.status is not IncidentStatus.RESOLVED:
             self._state.notifications.postmortem = None  # reopened: its resolution gets a postmortem again

@@ -28,7 +28,10 @@ with workflow.unsafe.imports_passed_through():
     from medic.topology import ServiceContext
     from workflows.local import LocalActivityGate
 
-__all__ = ["Notifier"]
+__all__ = ["CLOSE_OUT_PATCH", "SETTLE_PATCH", "Notifier"]
+
+SETTLE_PATCH = "settle-before-telling"
+CLOSE_OUT_PATCH = "merge-close-out"
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -48,9 +51,18 @@ _JIRA_KINDS = frozenset(
 
 
 class Notifier:
-    def __init__(self, state: Callable[[], IncidentState], *, local: LocalActivityGate) -> None:
+    def __init__(
+        self,
+        state: Callable[[], IncidentState],
+        *,
+        local: LocalActivityGate,
+        settle: timedelta = timedelta(0),
+    ) -> None:
         self._state = state
         self._local = local
+        self._settle_for = settle
+        # Known at once when there is nothing to wait for, so escalation starts exactly as it always did.
+        self._settled = settle <= timedelta(0)
         self._seen = -1
         self._closing = False
         self._handover = False
@@ -67,8 +79,29 @@ class Notifier:
         the next run's notifier takes over from ``state.notifications``."""
         self._handover = True
 
+    async def _settle(self) -> None:
+        """Say nothing until the incident's join decision is made: at most ``settle`` after it opened,
+        less if it merges (then it never says anything) or closes first. Only before anything was sent;
+        histories from before this existed (no ``settle-before-telling`` marker) tell at once."""
+        s = self._state()
+        n = s.notifications
+        told = bool(n.slack or n.pages or n.jira_key)
+        if self._settle_for <= timedelta(0) or told or s.status is IncidentStatus.RESOLVED:
+            return
+        remaining = (s.opened_at + self._settle_for - workflow.now()).total_seconds()
+        if remaining <= 0 or not workflow.patched(SETTLE_PATCH):
+            return
+
+        def decided() -> bool:
+            return self._state().merged_into is not None or self._closing or self._handover
+
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(decided, timeout=remaining)
+
     async def run(self) -> None:
         """Bring the outside world in step with the state whenever it changes, until closed."""
+        await self._settle()
+        self._settled = True
         while True:
             s = self._state()
             if self._handover or (self._closing and (s.notifications.finished or s.revision == self._seen)):
@@ -96,6 +129,8 @@ class Notifier:
 
     async def escalate(self) -> None:
         """Walk the escalation chain on timers measured from when the incident opened."""
+        if not self._settled:  # the first page waits for the join decision like everything else
+            await workflow.wait_condition(lambda: self._settled)
         while True:
             s = self._state()
             n = s.notifications
@@ -146,6 +181,15 @@ class Notifier:
         n = s.notifications
         if n.finished:
             return
+        # Whether this pass tells the end (resolved, or merged into another incident), decided now: a merge
+        # that lands while this pass is sending (a post or a page in flight) must get a pass of its own
+        # that resolves the page and updates the message, not be taken as told.
+        final = s.status is IncidentStatus.RESOLVED or s.merged_into is not None
+        if not workflow.patched(CLOSE_OUT_PATCH):
+            final = True  # histories from before: the end was taken as told by the pass it landed in
+        if s.merged_into and not (n.slack or n.pages or n.jira_key):
+            n.finished = True  # merged before anything was said: its cause's incident tells people
+            return
         if n.plan is None or (n.planned_priority != s.priority and s.status is not IncidentStatus.RESOLVED):
             await self._replan()
         plan = n.plan
@@ -158,8 +202,8 @@ class Notifier:
         await self._pages(plan)
         written = await self._postmortem()
         await self._jira(plan, written)
-        # Resolved or merged: everything has been told (or its failure recorded).
-        n.finished = s.status is IncidentStatus.RESOLVED or s.merged_into is not None
+        # Resolved or merged when this pass began: everything has been told (or its failure recorded).
+        n.finished = final and (s.status is IncidentStatus.RESOLVED or s.merged_into is not None)
 
     async def _replan(self) -> None:
         s = self._state()
@@ -272,6 +316,9 @@ class Notifier:
         for channel in wanted:
             if channel in n.slack:
                 continue
+            # What the card shows: a change while it is being posted updates it after (before the patch,
+            # the revision after the post was recorded, and such a change was never shown).
+            shown = s.revision if workflow.patched(CLOSE_OUT_PATCH) else None
             ref = await self._call(
                 NotifyActivities.slack_post,
                 SlackPost(channel=channel, card=self.card()),
@@ -286,7 +333,7 @@ class Notifier:
                 # The message itself says all that happened so far; the thread takes what follows.
                 n.thread_cursor = len(s.timeline)
             n.slack[channel] = ref
-            n.rendered_revision[channel] = s.revision
+            n.rendered_revision[channel] = s.revision if shown is None else shown
             s.record(workflow.now(), "notification.sent", f"Posted to Slack {channel}.", channel=channel)
         for channel, ref in list(n.slack.items()):
             if n.rendered_revision.get(channel) != s.revision:
@@ -333,6 +380,7 @@ class Notifier:
                 "services": s.services,
                 "alerts": s.alert_count,
                 "incident": s.id,
+                **({"merged_into": s.merged_into} if s.merged_into else {}),
             },
         )
 

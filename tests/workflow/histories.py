@@ -6,6 +6,9 @@ histories in tests/fixtures/histories with today's code. Record them again only 
 asks for open incidents to be drained first:
 
     python -m tests.workflow.histories
+
+Each release that changes the commands adds its recordings beside the older ones (named
+``<workflow id>@<release>.json``); the older ones stay, since incidents they stand for may still be open.
 """
 
 import asyncio
@@ -39,6 +42,7 @@ __all__ = ["HISTORIES", "record"]
 
 HISTORIES = Path(__file__).resolve().parents[1] / "fixtures" / "histories"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+RELEASE = "r3"  # settle before telling, one local activity at a time, merge close-out
 RUNBOOK = load_runbook(
     """
 name: restart-checkout
@@ -68,7 +72,9 @@ async def _open(client: Client, service: str, batch: AlertBatch) -> WorkflowHand
     incident_id = f"incident-{service}"
     return await client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(incident_id=incident_id, service=ctx(service), quiet_period_seconds=60),
+        IncidentInput(
+            incident_id=incident_id, service=ctx(service), quiet_period_seconds=60, settle_seconds=5
+        ),
         id=incident_id,
         task_queue="histories",
         start_signal=ALERTS_SIGNAL,
@@ -126,7 +132,7 @@ async def record() -> list[Path]:
                 written = []
                 for workflow_id in ["incident-checkout", "incident-orders-db", *state.remediations]:
                     history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-                    path = HISTORIES / f"{workflow_id}.json"
+                    path = HISTORIES / f"{workflow_id}@{RELEASE}.json"
                     path.write_text(history.to_json())
                     written.append(path)
                 return written
