@@ -162,6 +162,16 @@ class IncidentState(BaseModel):
         asked after every delivery; counting made a storm's deliveries quadratic)."""
         return any(a.status is AlertStatus.FIRING for a in self.alerts.values())
 
+    def active_since(self) -> datetime | None:
+        """When the outage the incident stands for began, for the correlation window: the earliest start
+        of its firing alerts (an anomaly counts from when it was first seen). None while it fires
+        nothing (quiet, resolved or merged): such an incident neither absorbs nor joins another."""
+        if self.status is IncidentStatus.RESOLVED or self.merged_into is not None or self.quiet_since:
+            return None
+        starts = [a.starts_at for a in self.alerts.values() if a.status is AlertStatus.FIRING]
+        starts += [a.first_seen_at for a in self.anomalies.values()]
+        return min(starts, default=None)
+
     @property
     def alert_count(self) -> int:
         return len(self.alerts)

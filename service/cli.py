@@ -111,7 +111,9 @@ def fire(
     file: Annotated[
         Path | None, typer.Argument(help="an Alertmanager webhook JSON file", exists=True)
     ] = None,
-    resolve: Annotated[bool, typer.Option(help="send the bundled sample as resolved")] = False,
+    resolve: Annotated[
+        bool, typer.Option(help="send the alerts as resolved (the sample's, or each alert of FILE)")
+    ] = False,
 ) -> None:
     """Send a sample (or the given) Alertmanager payload to the running API."""
     from service.fire import FireError, load_payload  # noqa: PLC0415
@@ -119,7 +121,7 @@ def fire(
 
     settings = _settings()
     try:
-        answer = do_fire(settings, load_payload(file, resolve=resolve))
+        answer = do_fire(settings, load_payload(file, resolve=resolve, state_dir=settings.data_dir))
     except (FireError, ValueError) as err:
         typer.echo(f"medic fire: {err}", err=True)
         raise typer.Exit(1) from err

@@ -17,22 +17,55 @@ class FireError(RuntimeError):
     pass
 
 
-def load_payload(path: Path | None, *, resolve: bool) -> dict[str, Any]:
-    """The given file as is; the bundled sample with fresh timestamps (and resolved with ``resolve``)."""
+def load_payload(path: Path | None, *, resolve: bool, state_dir: Path | None = None) -> dict[str, Any]:
+    """The bundled sample, firing from now (or resolved with ``resolve``), or the given file.
+
+    The sample's alerts start when they are first fired: the time is kept in ``state_dir`` so that
+    firing again repeats the same episode and ``--resolve`` resolves it, as Alertmanager would. A given
+    file is sent as it is, except that ``resolve`` marks each of its alerts resolved now."""
+    now = datetime.now(UTC).replace(microsecond=0)
     if path is not None:
         data: dict[str, Any] = json.loads(path.read_text())
+        if resolve:
+            _mark(data, status="resolved", starts=None, ends=_iso(now))
         return data
     data = json.loads(resources.files("service").joinpath("samples/alertmanager.json").read_text())
-    now = datetime.now(UTC).replace(microsecond=0)
-    today = now.replace(hour=0, minute=0, second=0).isoformat().replace("+00:00", "Z")
-    status = "resolved" if resolve else "firing"
-    data["status"] = status
-    for alert in data["alerts"]:
-        # One episode per day, so repeated fires land in the same incident and a resolve matches it.
-        alert["startsAt"] = today
-        alert["status"] = status
-        alert["endsAt"] = now.isoformat().replace("+00:00", "Z") if resolve else "0001-01-01T00:00:00Z"
+    memo = state_dir / "fire-sample-started" if state_dir is not None else None
+    started = _remembered(memo)
+    if started is None or (not resolve and started.date() != now.date()):
+        started = now  # a new episode (one a day at most, so fires during a day stay one incident)
+    if memo is not None:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.write_text(_iso(started))
+    _mark(
+        data,
+        status="resolved" if resolve else "firing",
+        starts=_iso(started),
+        ends=_iso(now) if resolve else "0001-01-01T00:00:00Z",
+    )
     return data
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _remembered(memo: Path | None) -> datetime | None:
+    if memo is None or not memo.exists():
+        return None
+    try:
+        return datetime.fromisoformat(memo.read_text().strip())
+    except ValueError:
+        return None
+
+
+def _mark(data: dict[str, Any], *, status: str, starts: str | None, ends: str) -> None:
+    data["status"] = status
+    for alert in data.get("alerts", []):
+        if starts is not None:
+            alert["startsAt"] = starts
+        alert["status"] = status
+        alert["endsAt"] = ends
 
 
 def _token(settings: Settings) -> str:

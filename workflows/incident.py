@@ -449,7 +449,7 @@ class IncidentWorkflow:
         decision = join_decision(
             mine=self._ctx,
             other=hello.service,
-            my_active_since=self._state.last_fired_at,
+            my_active_since=self._state.active_since(),
             their_active_since=hello.active_since,
             window=self._window,
         )
@@ -462,11 +462,7 @@ class IncidentWorkflow:
 
     @workflow.signal(name=msg.ABSORB)
     def absorb_request(self, request: msg.AbsorbRequest) -> None:
-        if (
-            self._state.merged_into is None
-            and self._state.status is not IncidentStatus.RESOLVED
-            and self._absorbed_by(request.service)
-        ):
+        if self._state.active_since() is not None and self._absorbed_by(request.service):
             self._merge_into(request.into)
 
     @workflow.signal(name=msg.MERGE_IN)
@@ -510,11 +506,10 @@ class IncidentWorkflow:
         return self._ctx is not None and absorbed_by(self._ctx, other)
 
     def _hello_peers(self) -> None:
-        if self._ctx is None or self._state.merged_into is not None or self._state.last_fired_at is None:
-            return
-        hello = msg.PeerHello(
-            incident_id=self._state.id, service=self._ctx.name, active_since=self._state.last_fired_at
-        )
+        since = self._state.active_since()
+        if self._ctx is None or since is None:
+            return  # merged, quiet or resolved: nothing to join
+        hello = msg.PeerHello(incident_id=self._state.id, service=self._ctx.name, active_since=since)
         for peer in self._ctx.neighbours:
             self._send(service_incident_id(peer), msg.HELLO, hello)
 

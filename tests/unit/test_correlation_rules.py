@@ -196,3 +196,77 @@ def test_merging_always_ends_at_one_root_whatever_the_order(catalog: Catalog, da
     # joins whichever claims it first); a root is never absorbed by anyone, in either order.
     for r in set(groups.values()) | set(regrouped.values()):
         assert not any(absorbs(contexts[p], r) for p in failing)
+
+
+def _incident(service: str, start_minutes: int, firing: bool) -> IncidentState:
+    """An incident whose one alert started ``start_minutes`` after T0, firing or since resolved."""
+    state = IncidentState(id=f"incident-{service}", opened_at=T0)
+    start = T0 + timedelta(minutes=start_minutes)
+    for status in [AlertStatus.FIRING] if firing else [AlertStatus.FIRING, AlertStatus.RESOLVED]:
+        alert = Alert(
+            fingerprint=f"{service}-1",
+            status=status,
+            labels={"alertname": "HighErrorRate", "service": service},
+            starts_at=start,
+            service=service,
+        )
+        # Delivered hours later than it started: the window is about starts, not arrivals.
+        state.apply_alerts(AlertBatch(alerts=[alert], received_at=start), at=start + timedelta(hours=11))
+    return state
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cause_start=st.integers(0, 120),
+    symptom_start=st.integers(0, 120),
+    cause_firing=st.booleans(),
+    symptom_firing=st.booleans(),
+    window_minutes=st.integers(0, 60),
+)
+def test_merges_keep_the_documented_rule(
+    cause_start: int, symptom_start: int, cause_firing: bool, symptom_firing: bool, window_minutes: int
+) -> None:
+    """Both firing and their starts within the correlation window, or no merge; quiet and resolved
+    incidents are neither absorbed nor absorb; both sides reach the same decision."""
+    window = timedelta(minutes=window_minutes)
+    cause = _incident("orders-db", cause_start, cause_firing)
+    symptom = _incident("checkout", symptom_start, symptom_firing)
+    cause_since, symptom_since = cause.active_since(), symptom.active_since()
+    assert (cause_since is None) == (not cause_firing)
+    assert (symptom_since is None) == (not symptom_firing)
+    allowed = cause_firing and symptom_firing and abs(cause_start - symptom_start) <= window_minutes
+    from_cause = (
+        None
+        if symptom_since is None
+        else join_decision(
+            mine=ctx("orders-db"),
+            other="checkout",
+            my_active_since=cause_since,
+            their_active_since=symptom_since,
+            window=window,
+        )
+    )
+    from_symptom = (
+        None
+        if cause_since is None
+        else join_decision(
+            mine=ctx("checkout"),
+            other="orders-db",
+            my_active_since=symptom_since,
+            their_active_since=cause_since,
+            window=window,
+        )
+    )
+    assert from_cause == ("absorb" if allowed else None)
+    assert from_symptom == ("join" if allowed else None)
+    if cause_since is not None and symptom_since is not None:  # unrelated services never merge
+        assert (
+            join_decision(
+                mine=ctx("search"),
+                other="orders-db",
+                my_active_since=symptom_since,
+                their_active_since=cause_since,
+                window=window,
+            )
+            is None
+        )

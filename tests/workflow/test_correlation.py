@@ -169,3 +169,31 @@ async def test_rescored_as_the_incident_grows(env: WorkflowEnvironment) -> None:
     description = await search.describe()
     attrs = {p.key.name: p.value for p in description.typed_search_attributes}
     assert attrs["MedicPriority"] == "P3" and attrs["MedicImpact"] == grown.impact
+
+
+async def test_a_quiet_incident_is_not_absorbed(env: WorkflowEnvironment) -> None:
+    """The quick-start case: checkout's alert resolved (its incident in the quiet period) is not pulled
+    into an orders-db outage that starts minutes later, nor does it pull anything in."""
+    checkout = await deliver(env, "checkout", batch("checkout", "CheckoutErrors"))
+    await checkout.signal(
+        IncidentWorkflow.alerts, batch("checkout", "CheckoutErrors", status=AlertStatus.RESOLVED)
+    )
+    await eventually(checkout, lambda s: s.quiet_since is not None, "checkout quiet")
+    db = await deliver(env, "orders-db", batch("orders-db", "PostgresDown", starts=T0 + timedelta(minutes=2)))
+    await env.sleep(timedelta(seconds=30))
+    for handle in (db, checkout):
+        state = await handle.query(IncidentWorkflow.state)
+        assert state.merged_into is None and state.absorbed == [], state.id
+
+
+async def test_the_window_counts_from_when_alerts_started_not_when_they_arrived(
+    env: WorkflowEnvironment,
+) -> None:
+    """An alert that started 11 hours before the outage but is delivered during it stays apart."""
+    old = T0 - timedelta(hours=11)
+    search = await deliver(env, "checkout", batch("checkout", "CheckoutSlow", starts=old))
+    db = await deliver(env, "orders-db", batch("orders-db", "PostgresDown"))
+    await env.sleep(timedelta(seconds=30))
+    for handle in (db, search):
+        state = await handle.query(IncidentWorkflow.state)
+        assert state.merged_into is None and state.absorbed == [], state.id
