@@ -52,6 +52,7 @@ ALERTS_SIGNAL = "alerts"
 _MERGE_CHUNK = 400  # alerts or timeline entries per merge part: well under 1 MB
 ANOMALIES_SIGNAL = "anomalies"
 STATE_QUERY = "state"
+JOIN_RULE_PATCH = "join-rule-starts"
 
 
 class IncidentInput(BaseModel):
@@ -449,7 +450,7 @@ class IncidentWorkflow:
         decision = join_decision(
             mine=self._ctx,
             other=hello.service,
-            my_active_since=self._state.active_since(),
+            my_active_since=self._active_since(),
             their_active_since=hello.active_since,
             window=self._window,
         )
@@ -462,7 +463,7 @@ class IncidentWorkflow:
 
     @workflow.signal(name=msg.ABSORB)
     def absorb_request(self, request: msg.AbsorbRequest) -> None:
-        if self._state.active_since() is not None and self._absorbed_by(request.service):
+        if self._active_since() is not None and self._absorbed_by(request.service):
             self._merge_into(request.into)
 
     @workflow.signal(name=msg.MERGE_IN)
@@ -502,11 +503,21 @@ class IncidentWorkflow:
 
     # ---- the protocol's moves ----------------------------------------------------------------
 
+    def _active_since(self) -> datetime | None:
+        """When this incident's outage began, for join decisions; None when it may not join or absorb
+        (see IncidentState.active_since). Histories from before the rule counted from the arrival of
+        the last firing signal, quiet or not (no ``join-rule-starts`` marker)."""
+        if workflow.patched(JOIN_RULE_PATCH):
+            return self._state.active_since()
+        if self._state.merged_into is not None or self._state.status is IncidentStatus.RESOLVED:
+            return None
+        return self._state.last_fired_at
+
     def _absorbed_by(self, other: str) -> bool:
         return self._ctx is not None and absorbed_by(self._ctx, other)
 
     def _hello_peers(self) -> None:
-        since = self._state.active_since()
+        since = self._active_since()
         if self._ctx is None or since is None:
             return  # merged, quiet or resolved: nothing to join
         hello = msg.PeerHello(incident_id=self._state.id, service=self._ctx.name, active_since=since)
