@@ -626,8 +626,13 @@ class IncidentState(BaseModel):
             )
 
     def _title(self) -> str:
+        """The ranked root cause's own alert on the root cause's service, the symptoms as "+N services":
+        "PostgresDown on users-db (+3 more services)", never a symptom's alert paired with the cause."""
+        root = self.root_causes[0].service if self.root_causes else None
+        own = [r for r in self.alerts.values() if root is not None and r.service == root]
+        pool = own or list(self.alerts.values())
         names: list[str] = []
-        for record in sorted(self.alerts.values(), key=lambda r: r.first_seen_at):
+        for record in sorted(pool, key=lambda r: r.first_seen_at):
             if record.name not in names:
                 names.append(record.name)
         for anomaly in self.anomalies.values():
@@ -635,7 +640,6 @@ class IncidentState(BaseModel):
             if label not in names:
                 names.append(label)
         head = names[0] if names else "Incident"
-        root = self.root_causes[0].service if self.root_causes else None
         where = f" on {root}" if root else ""
         others = len(self.services) - 1
         more = (

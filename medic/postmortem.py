@@ -173,7 +173,7 @@ def _impact(state: IncidentState, m: IncidentMetrics) -> str:
 
 
 def _detection(state: IncidentState, m: IncidentMetrics) -> str:
-    firsts: list[tuple[datetime, str]] = [(utc(state.opened_at), "the incident opening")]
+    firsts: list[tuple[datetime, str]] = [(m.detected_at, "the incident opening")]
     for a in state.alerts.values():
         where = f" on {_text(a.service)}" if a.service else ""
         firsts.append((first_start(a), f"alert **{_text(a.name)}**{where} from {_text(a.source)}"))

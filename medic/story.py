@@ -17,6 +17,7 @@ from medic.timeline import TimelineEntry
 __all__ = [
     "LANES",
     "IncidentMetrics",
+    "detected_at",
     "first_start",
     "fmt_duration",
     "fmt_time",
@@ -114,8 +115,15 @@ def _mitigation(state: IncidentState) -> tuple[datetime | None, Literal["verific
     return quiet, ("quiet" if quiet else None)
 
 
+def detected_at(state: IncidentState) -> datetime:
+    """When Medic first knew of any part of the incident: the earliest opening among it and the incidents
+    that merged into it (their ``incident.opened`` entries came along with their timelines)."""
+    opened = [utc(e.at) for e in state.timeline if e.kind == "incident.opened"]
+    return min([utc(state.opened_at), *opened])
+
+
 def incident_metrics(state: IncidentState, *, now: datetime) -> IncidentMetrics:
-    detected = utc(state.opened_at)
+    detected = detected_at(state)
     signals = [detected, *(first_start(a) for a in state.alerts.values())]
     signals += [utc(r.signal.window.start) for r in state.anomalies.values()]
     first = min(signals)

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.notify_state import THREADED_KINDS
     from medic.ports import IssueRequest, MessageRef, Page
     from medic.routing import NotificationPlan
+    from medic.timeline import TimelineEntry
     from medic.topology import ServiceContext
     from workflows.local import LocalActivityGate
 
@@ -353,6 +354,8 @@ class Notifier:
         while n.thread_cursor < len(s.timeline) and not self._handover:
             entry = s.timeline[n.thread_cursor]
             n.thread_cursor += 1
+            if self._absorbed_history(entry):
+                continue
             if entry.kind in THREADED_KINDS and not entry.data.get("slack"):  # Slack's failures: not to Slack
                 sent = await self._call(
                     NotifyActivities.slack_thread,
@@ -361,6 +364,13 @@ class Notifier:
                 )
                 if sent is FAILED:
                     return  # the thread is broken: the rest waits for the next change
+
+    @staticmethod
+    def _absorbed_history(entry: TimelineEntry) -> bool:
+        """An entry a merged incident brought along: told already where it happened (or never, if that
+        incident merged before telling). The surviving incident's own ``incident.merged`` entry says once
+        which incident joined; its history is in the timeline, not posted again as new."""
+        return "from_incident" in entry.data and workflow.patched(CLOSE_OUT_PATCH)
 
     # ---- PagerDuty ---------------------------------------------------------------------------------
 
@@ -469,7 +479,7 @@ class Notifier:
         while n.jira_cursor < len(s.timeline) and not self._handover:
             entry = s.timeline[n.jira_cursor]
             n.jira_cursor += 1
-            if entry.kind in _JIRA_KINDS:
+            if entry.kind in _JIRA_KINDS and not self._absorbed_history(entry):
                 await self._call(
                     NotifyActivities.jira_comment,
                     JiraNote(key=n.jira_key, text=entry.message),

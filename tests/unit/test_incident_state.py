@@ -314,3 +314,30 @@ def test_acknowledging_what_is_acknowledged_changes_nothing() -> None:
     revision, entries = state.revision, len(state.timeline)
     state.acknowledge(T0 + timedelta(minutes=1), actor="U2", source="slack")
     assert (state.revision, len(state.timeline), state.acknowledged_by) == (revision, entries, "U1")
+
+
+def test_the_title_names_the_root_causes_own_alert() -> None:
+    """A merged cascade: the symptom fired first, the cause later; the title pairs the cause's own
+    alert with the cause's service, and counts the symptoms as services."""
+    from tests.support.shop import ctx  # noqa: PLC0415
+
+    state = IncidentState(id="incident-orders-db", opened_at=T0)
+    symptom = Alert(
+        fingerprint="co",
+        status=AlertStatus.FIRING,
+        labels={"alertname": "HighErrorRate", "service": "checkout", "severity": "critical"},
+        starts_at=T0,
+        service="checkout",
+    )
+    cause = Alert(
+        fingerprint="db",
+        status=AlertStatus.FIRING,
+        labels={"alertname": "PostgresDown", "service": "orders-db", "severity": "critical"},
+        starts_at=T0 + timedelta(seconds=30),
+        service="orders-db",
+    )
+    state.apply_alerts(AlertBatch(alerts=[symptom], received_at=T0, contexts=[ctx("checkout")]), at=T0)
+    later = T0 + timedelta(seconds=30)
+    state.apply_alerts(AlertBatch(alerts=[cause], received_at=later, contexts=[ctx("orders-db")]), at=later)
+    assert state.root_causes[0].service == "orders-db"
+    assert state.title == "PostgresDown on orders-db (+1 more service)"

@@ -399,3 +399,20 @@ def test_a_secret_with_markup_characters_is_redacted_before_it_is_escaped(
     svg = render_timeline_svg(state, now=at(11, 0))
     for document in (markdown, svg):
         assert "s3cr" not in document
+
+
+def test_detected_is_the_first_part_of_a_merged_incident_to_open() -> None:
+    """A symptom opened first and merged into its cause later: detection counts from the symptom's
+    opening, and MTTA from there."""
+    symptom = IncidentState(id="incident-checkout", opened_at=at(10, 0))
+    symptom.record(at(10, 0), "incident.opened", "Incident opened.")
+    deliver(symptom, at(10, 0), alert("CheckoutErrors", "checkout", at(9, 59)))
+    cause = IncidentState(id="incident-orders-db", opened_at=at(10, 3))
+    cause.record(at(10, 3), "incident.opened", "Incident opened.")
+    deliver(cause, at(10, 3), alert("PostgresDown", "orders-db", at(10, 2)))
+    cause.absorb(symptom, at=at(10, 3, 5))
+    cause.acknowledge(at(10, 8), actor="U1", source="slack")
+    m = incident_metrics(cause, now=at(10, 30))
+    assert m.detected_at == at(10, 0)
+    assert m.first_signal_at == at(9, 59)
+    assert m.time_to_acknowledge == timedelta(minutes=8)
