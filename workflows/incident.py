@@ -137,6 +137,13 @@ class IncidentWorkflow:
         self._remediation_wait = timedelta(seconds=inp.remediation_wait_seconds)
         self._ctx = inp.service
         self._settle_seconds = inp.settle_seconds
+        joinable = inp.service is not None and bool(inp.service.neighbours)
+        new = inp.state is None and inp.packed_state is None
+        self._settle_end: datetime | None = (
+            workflow.now() + timedelta(seconds=inp.settle_seconds)
+            if joinable and new and inp.settle_seconds > 0
+            else None
+        )
         if inp.packed_state is not None:
             self._state = unpack(inp.packed_state)
         elif inp.state is not None:
@@ -172,7 +179,7 @@ class IncidentWorkflow:
             while not self._finished():
                 # Once per activation, after every signal of it: see IncidentState.apply_alerts.
                 self._state.derive(workflow.now())
-                if self._remediator is not None:
+                if self._remediator is not None and not self._settling():
                     await self._remediator.consider()
                 self._publish()
                 await self._flush()
@@ -185,6 +192,8 @@ class IncidentWorkflow:
                     tasks = await self._continue_as_new(inp, tasks)
                 seen = self._state.revision
                 closes = self._closes_at()
+                if self._settling() and self._settle_end is not None:
+                    closes = self._settle_end if closes is None else min(closes, self._settle_end)
                 timeout = None if closes is None else max((closes - workflow.now()).total_seconds(), 0.001)
 
                 def changed(seen: int = seen) -> bool:
@@ -270,6 +279,16 @@ class IncidentWorkflow:
             self._state.notifications.postmortem = None  # reopened: its resolution gets a postmortem again
         self._escalation = asyncio.create_task(self._notifier.escalate())
         return [asyncio.create_task(self._notifier.run()), self._escalation]
+
+    def _settling(self) -> bool:
+        """Whether the incident is still waiting for its join decision (see ``settle_seconds``): runbooks
+        wait too, or a symptom would be remediated in the moments before it joins its cause."""
+        if self._settle_end is None:
+            return False
+        if self._state.merged_into is not None or workflow.now() >= self._settle_end:
+            self._settle_end = None
+            return False
+        return True
 
     def _finished(self) -> bool:
         if self._outbox:

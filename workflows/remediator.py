@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.local import LocalActivityGate
     from workflows.remediation import RemediationInput, RemediationWorkflow
 
+CAUSE_FIRST_PATCH = "remediate-cause-first"
 RUNNING = ("started", "executed")  # a remediation still deciding, acting or verifying
 
 __all__ = ["RUNNING", "Remediator"]
@@ -36,6 +37,7 @@ class Remediator:
         self._local = local
         self._send = send  # (workflow id, signal name) without payload
         self._looked_at = -1  # the state revision last considered: nothing new, nothing to match
+        self._held_told: set[str] = set()  # symptom services whose waiting is on the timeline already
 
     def _fresh_alerts(self) -> list[Alert]:
         """Firing alert episodes not matched to runbooks yet (``AlertRecord.matched_episode``; a failed
@@ -67,9 +69,10 @@ class Remediator:
         self._looked_at = s.revision
         self._tell_resolved()
         alerts = self._fresh_alerts()
+        owner = s.root_causes[0].service if s.root_causes else (s.services[0] if s.services else None)
+        alerts = self._cause_first(alerts, owner)
         if not alerts:
             return
-        owner = s.root_causes[0].service if s.root_causes else (s.services[0] if s.services else None)
         try:
             request = MatchRequest(incident_id=s.id, service=owner, alerts=alerts)
             result: MatchResult = await self._local.run(
@@ -140,6 +143,35 @@ class Remediator:
                 remediation=plan.workflow_id,
             )
             s.revision += 1
+
+    def _cause_first(self, alerts: list[Alert], cause: str | None) -> list[Alert]:
+        """Runbooks act on the ranked root cause. A symptom's alerts wait (unmatched, so they are looked
+        at again with every change) while the cause still fires or a remediation of this incident is
+        running or verifying: a symptom that clears with its cause needs no remediation of its own, one
+        that outlasts it gets one then. Histories from before (no ``remediate-cause-first`` marker)
+        matched every alert at once."""
+        s = self._state()
+        if cause is None or not any(a.service not in (None, cause) for a in alerts):
+            return alerts
+        if not workflow.patched(CAUSE_FIRST_PATCH):
+            return alerts
+        cause_fires = any(r.status is AlertStatus.FIRING and r.service == cause for r in s.alerts.values())
+        fixing = any(t.outcome in RUNNING for t in s.remediations.values())
+        if not cause_fires and not fixing:
+            return alerts
+        held = sorted({a.service for a in alerts if a.service not in (None, cause)} - self._held_told)
+        if held:
+            self._held_told.update(held)
+            why = "is being remediated" if fixing else "still fires"
+            s.record(
+                workflow.now(),
+                "remediation.waiting",
+                f"Runbooks for {', '.join(held)} wait: the root cause {cause} {why}. They run only if "
+                "those symptoms outlast it.",
+                services=held,
+                cause=cause,
+            )
+        return [a for a in alerts if a.service in (None, cause)]
 
     def _tell_resolved(self) -> None:
         """A remediation verifying by "alerts resolved", or about to act, must learn its alerts resolved."""

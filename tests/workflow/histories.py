@@ -14,7 +14,7 @@ Each release that changes the commands adds its recordings beside the older ones
 import asyncio
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
@@ -124,8 +124,14 @@ async def record() -> list[Path]:
                 await asyncio.sleep(1)
                 root = await _open(env.client, "orders-db", _batch("orders-db", "PostgresDown"))
                 await asyncio.sleep(1)
-                await checkout.signal(ALERTS_SIGNAL, _batch("checkout", "CheckoutSlow", AlertStatus.RESOLVED))
+                # The cause recovers first; checkout stays slow, so its own runbook runs then (a
+                # symptom's remediation waits for its cause), and is verified by its alert resolving.
                 await root.signal(ALERTS_SIGNAL, _batch("orders-db", "PostgresDown", AlertStatus.RESOLVED))
+                for _ in range(60):  # until checkout's runbook has started (time skips while waiting)
+                    if (await root.query(IncidentWorkflow.state)).remediations:
+                        break
+                    await env.sleep(timedelta(seconds=2))
+                await checkout.signal(ALERTS_SIGNAL, _batch("checkout", "CheckoutSlow", AlertStatus.RESOLVED))
                 await root.result()
                 await checkout.result()
                 state = await root.query(IncidentWorkflow.state)
