@@ -64,6 +64,10 @@ class Notifier:
         self._settle_for = settle
         # Known at once when there is nothing to wait for, so escalation starts exactly as it always did.
         self._settled = settle <= timedelta(0)
+        # Whether merges and resolutions are closed out exactly (see _sync, _send_page): asked once, when
+        # the notifier starts; histories from before (no ``merge-close-out`` marker) run the old way.
+        self._close_out = workflow.patched(CLOSE_OUT_PATCH)
+        self._paging = 0  # pages in flight from the escalation task
         self._seen = -1
         self._closing = False
         self._handover = False
@@ -105,7 +109,8 @@ class Notifier:
         self._settled = True
         while True:
             s = self._state()
-            if self._handover or (self._closing and (s.notifications.finished or s.revision == self._seen)):
+            told = s.notifications.finished or s.revision == self._seen
+            if self._handover or (self._closing and told and not self._paging):
                 return
             hold = s.notifications.plan.hold_until if s.notifications.plan else None
             timeout = None
@@ -113,7 +118,8 @@ class Notifier:
                 timeout = max((hold - workflow.now()).total_seconds(), 0.001)
 
             def due() -> bool:
-                return self._state().revision != self._seen or self._closing or self._handover
+                closing = self._closing and not self._paging  # a page in flight reports back first
+                return self._state().revision != self._seen or closing or self._handover
 
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(due, timeout=timeout)
@@ -186,7 +192,7 @@ class Notifier:
         # that lands while this pass is sending (a post or a page in flight) must get a pass of its own
         # that resolves the page and updates the message, not be taken as told.
         final = s.status is IncidentStatus.RESOLVED or s.merged_into is not None
-        if not workflow.patched(CLOSE_OUT_PATCH):
+        if not self._close_out:
             final = True  # histories from before: the end was taken as told by the pass it landed in
         if s.merged_into and not (n.slack or n.pages or n.jira_key):
             n.finished = True  # merged before anything was said: its cause's incident tells people
@@ -319,7 +325,7 @@ class Notifier:
                 continue
             # What the card shows: a change while it is being posted updates it after (before the patch,
             # the revision after the post was recorded, and such a change was never shown).
-            shown = s.revision if workflow.patched(CLOSE_OUT_PATCH) else None
+            shown = s.revision if self._close_out else None
             ref = await self._call(
                 NotifyActivities.slack_post,
                 SlackPost(channel=channel, card=self.card()),
@@ -365,12 +371,11 @@ class Notifier:
                 if sent is FAILED:
                     return  # the thread is broken: the rest waits for the next change
 
-    @staticmethod
-    def _absorbed_history(entry: TimelineEntry) -> bool:
+    def _absorbed_history(self, entry: TimelineEntry) -> bool:
         """An entry a merged incident brought along: told already where it happened (or never, if that
         incident merged before telling). The surviving incident's own ``incident.merged`` entry says once
         which incident joined; its history is in the timeline, not posted again as new."""
-        return "from_incident" in entry.data and workflow.patched(CLOSE_OUT_PATCH)
+        return "from_incident" in entry.data and self._close_out
 
     # ---- PagerDuty ---------------------------------------------------------------------------------
 
@@ -398,11 +403,24 @@ class Notifier:
         n = self._state().notifications
         if n.pages.get(key) == action:
             return
-        if (
-            await self._call(NotifyActivities.page, self._page(action, key), f"{action} PagerDuty ({key})")
-            is not FAILED
-        ):
+        self._paging += 1 if self._close_out else 0
+        try:
+            sent = await self._call(
+                NotifyActivities.page, self._page(action, key), f"{action} PagerDuty ({key})"
+            )
+        finally:
+            self._paging -= 1 if self._close_out else 0
+        if sent is not FAILED:
             n.pages[key] = action
+            s = self._state()
+            if (
+                self._close_out
+                and action == "trigger"
+                and (s.merged_into or s.status is IncidentStatus.RESOLVED)
+            ):
+                # The incident merged or resolved while this page was in flight: one more pass resolves it.
+                n.finished = False
+                s.revision += 1
             self._state().record(
                 workflow.now(),
                 "notification.sent",

@@ -18,6 +18,7 @@ class FakeChat:
         self.updates: list[tuple[str, str, str]] = []  # (channel, ts, text)
         self.broken: set[str] = set()  # channels that fail for good
         self.flaky: int = 0  # the next N calls fail transiently
+        self.hold: threading.Event | None = None  # when set: top-level posts wait until it is set
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -31,6 +32,8 @@ class FakeChat:
 
     def post(self, channel: str, message: ChatMessage, *, thread: MessageRef | None = None) -> MessageRef:
         self._maybe_fail(channel)
+        if self.hold is not None and thread is None:
+            self.hold.wait(timeout=30)  # a slow Slack: the post is in flight meanwhile
         with self._lock:
             ts = f"{next(self._ts)}.0001"
             self.posts.append((channel, message.text, thread.ts if thread else None))
@@ -52,12 +55,28 @@ class FakeChat:
 class FakePager:
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str]] = []  # (action, routing key name, dedup key)
+        self.pages: list[Page] = []  # what was sent, whole
+        self.failing: dict[str, int] = {}  # action -> the next N such calls fail transiently
+        self.hold: threading.Event | None = None  # when set: triggers wait until it is set
         self._lock = threading.Lock()
 
     def send(self, page: Page) -> str:
+        if self.hold is not None and page.action == "trigger":
+            self.hold.wait(timeout=30)  # a slow PagerDuty: the trigger is in flight meanwhile
         with self._lock:
+            if self.failing.get(page.action, 0) > 0:
+                self.failing[page.action] -= 1
+                raise TransientError("PagerDuty answered 503", retry_after=1)
             self.events.append((page.action, page.routing_key_name, page.dedup_key))
+            self.pages.append(page)
         return page.dedup_key
+
+    def open_pages(self) -> set[tuple[str, str]]:
+        """(routing key name, dedup key) of incidents triggered and not resolved."""
+        state: dict[tuple[str, str], str] = {}
+        for action, key, dedup in self.events:
+            state[(key, dedup)] = action
+        return {k for k, action in state.items() if action != "resolve"}
 
 
 class FakeTracker:

@@ -1,0 +1,201 @@
+"""What people receive while a cascade unfolds (time-skipping server, in-memory notifiers): a symptom
+that joins its cause within the settle period tells nobody; one that told before its cause arrived is
+closed out exactly once (page resolved naming the cause, message updated), also when the merge lands
+while its first message is in flight, when the worker dies before the close-out, and when the cause
+continues as new meanwhile."""
+
+import asyncio
+import threading
+from datetime import timedelta
+
+import pytest
+
+from medic.alerts import Alert, AlertStatus
+from medic.incident import AlertBatch, IncidentState
+from medic.keys import service_incident_id
+from tests.support.shop import ctx
+from tests.workflow.test_notifications import T0, Handle, Harness, harness, outage, until
+from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
+
+__all__ = ["harness"]  # the fixture, shared with test_notifications
+
+SETTLE = 5.0
+CHECKOUT = service_incident_id("checkout")
+ORDERS_DB = service_incident_id("orders-db")
+
+
+def errors(status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
+    """checkout failing because orders-db is down: a symptom, P1 on its own."""
+    alert = Alert(
+        fingerprint="checkout-errors",
+        status=status,
+        starts_at=T0,
+        service="checkout",
+        labels={
+            "alertname": "HighErrorRate",
+            "service": "checkout",
+            "severity": "critical",
+            "burn_rate": "20",
+        },
+    )
+    return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx("checkout")])
+
+
+async def open_incident(h: Harness, service: str, batch: AlertBatch, **options: object) -> Handle:
+    incident_id = service_incident_id(service)
+    return await h.env.client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(
+            incident_id=incident_id,
+            service=ctx(service),
+            quiet_period_seconds=60,
+            remediate=False,
+            settle_seconds=SETTLE,
+            **options,  # type: ignore[arg-type]
+        ),
+        id=incident_id,
+        task_queue=h.task_queue,
+        start_signal=ALERTS_SIGNAL,
+        start_signal_args=[batch],
+    )
+
+
+CHANNEL = {CHECKOUT: "#checkout-oncall", ORDERS_DB: "#data-oncall"}  # the shop catalog's and POLICY's
+
+
+def messages_of(h: Harness, incident_id: str) -> list[str]:
+    """Top-level messages in the incident's team channel (the card's text does not name the incident)."""
+    return [text for channel, text in h.chat.top_level() if channel == CHANNEL[incident_id]]
+
+
+def pages_of(h: Harness, incident_id: str) -> list[tuple[str, str]]:
+    return [(action, key) for action, key, dedup in h.pager.events if dedup == incident_id]
+
+
+async def resolve_all(h: Harness, root: Handle) -> None:
+    await root.signal(ALERTS_SIGNAL, outage(AlertStatus.RESOLVED))
+    await root.signal(ALERTS_SIGNAL, errors(AlertStatus.RESOLVED))
+    await root.result()
+
+
+async def test_a_symptom_that_joins_its_cause_while_settling_tells_nobody(harness: Harness) -> None:
+    h = harness
+    async with h.worker():
+        root = await open_incident(h, "orders-db", outage())
+        await h.env.sleep(timedelta(seconds=2))
+        await open_incident(h, "checkout", errors())
+        await until(root, lambda s: CHECKOUT in s.absorbed, "checkout joining orders-db")
+        await until(root, lambda s: s.notifications.jira_key is not None, "the cause's notifications")
+        await h.env.sleep(timedelta(minutes=1))
+        await resolve_all(h, root)
+    assert pages_of(h, CHECKOUT) == [] and messages_of(h, CHECKOUT) == []
+    assert [channel for channel, _ in h.chat.top_level()] == ["#data-oncall"]
+    assert [dedup for *_, dedup in h.pager.events] == [ORDERS_DB] * len(h.pager.events)
+    assert ("trigger", "data") in pages_of(h, ORDERS_DB)
+    assert h.pager.open_pages() == set()
+    assert len(h.tracker.issues) == 1 and h.tracker.closed == list(h.tracker.issues)
+
+
+async def test_a_cause_arriving_after_the_symptom_told_closes_the_symptoms_page_once(
+    harness: Harness,
+) -> None:
+    h = harness
+    async with h.worker():
+        symptom = await open_incident(h, "checkout", errors())
+        told = await until(symptom, lambda s: bool(s.notifications.pages), "checkout paging on its own")
+        assert list(told.notifications.slack) == ["#checkout-oncall"]
+        root = await open_incident(h, "orders-db", outage())
+        await until(root, lambda s: CHECKOUT in s.absorbed, "orders-db absorbing checkout")
+        closed = await until(
+            symptom,
+            lambda s: s.notifications.finished and set(s.notifications.pages.values()) == {"resolve"},
+            "checkout's page resolved",
+        )
+        await h.env.sleep(timedelta(minutes=30))  # escalation timers of the merged incident: none fire
+        await resolve_all(h, root)
+    triggered = {key for action, key in pages_of(h, CHECKOUT) if action == "trigger"}
+    assert sorted(pages_of(h, CHECKOUT)) == sorted(
+        [("trigger", k) for k in triggered] + [("resolve", k) for k in triggered]
+    )
+    resolves = [p for p in h.pager.pages if p.dedup_key == CHECKOUT and p.action == "resolve"]
+    assert resolves and all(p.custom_details.get("merged_into") == ORDERS_DB for p in resolves)
+    assert h.pager.open_pages() == set()
+    ref = next(iter(closed.notifications.slack.values()))
+    last = [text for channel, ts, text in h.chat.updates if ts == ref.ts][-1]
+    assert f"merged into {ORDERS_DB}" in last
+    assert ("trigger", "data") in pages_of(h, ORDERS_DB)
+
+
+@pytest.mark.parametrize("in_flight", ["slack post", "page"])
+async def test_a_merge_landing_while_the_first_notifications_are_in_flight_is_closed_out(
+    harness: Harness, in_flight: str
+) -> None:
+    """checkout has settled and its first Slack post (or page) hangs; orders-db arrives and absorbs it
+    meanwhile. When the call returns, checkout's message says merged and its page is resolved."""
+    h = harness
+    hold = threading.Event()
+    if in_flight == "page":
+        h.pager.hold = hold
+    else:
+        h.chat.hold = hold
+    async with h.worker():
+        symptom = await open_incident(h, "checkout", errors())
+        await h.env.sleep(timedelta(seconds=SETTLE + 1))
+        await asyncio.sleep(0.5)  # the call is in flight
+        root = await open_incident(h, "orders-db", outage())
+        await until(root, lambda s: CHECKOUT in s.absorbed, "orders-db absorbing checkout")
+        hold.set()
+        state: IncidentState = await until(
+            symptom,
+            lambda s: s.notifications.finished and set(s.notifications.pages.values()) == {"resolve"},
+            "the close-out",
+        )
+        await resolve_all(h, root)
+    (ref,) = state.notifications.slack.values()
+    updates = [text for _, ts, text in h.chat.updates if ts == ref.ts]
+    assert updates and f"merged into {ORDERS_DB}" in updates[-1]
+    assert ("trigger", "checkout") in pages_of(h, CHECKOUT)
+    assert h.pager.open_pages() == set()
+
+
+async def test_the_worker_dying_before_the_close_out_still_closes_it_once(harness: Harness) -> None:
+    """The merge is recorded, the page's resolve fails and the worker dies; another worker, with
+    nothing in memory, resolves it exactly once."""
+    h = harness
+    async with h.worker(cache=False):
+        symptom = await open_incident(h, "checkout", errors())
+        await until(symptom, lambda s: bool(s.notifications.pages), "checkout paging")
+        h.pager.failing["resolve"] = 1000
+        root = await open_incident(h, "orders-db", outage())
+        await until(symptom, lambda s: s.merged_into == ORDERS_DB, "the merge")
+    h.pager.failing["resolve"] = 0
+    async with h.worker(cache=False):
+        await until(
+            symptom, lambda s: set(s.notifications.pages.values()) == {"resolve"}, "the resolve after restart"
+        )
+        await asyncio.sleep(0.5)
+        await resolve_all(h, root)
+    keys = {key for action, key in pages_of(h, CHECKOUT) if action == "trigger"}
+    assert sorted(a for a, _ in pages_of(h, CHECKOUT)) == ["resolve"] * len(keys) + ["trigger"] * len(keys)
+    assert h.pager.open_pages() == set()
+
+
+async def test_a_cause_continuing_as_new_mid_merge_loses_nothing(harness: Harness) -> None:
+    """orders-db continues as new every few history events; checkout joins it meanwhile: the merge, the
+    close-out and the cause's own notifications each happen once."""
+    h = harness
+    async with h.worker():
+        symptom = await open_incident(h, "checkout", errors())
+        await until(symptom, lambda s: bool(s.notifications.pages), "checkout paging")
+        root = await open_incident(h, "orders-db", outage(), history_limit=40)
+        await until(symptom, lambda s: s.merged_into == ORDERS_DB, "the merge")
+        merged = await until(
+            root, lambda s: CHECKOUT in s.absorbed and s.alert_count == 2, "both alerts there"
+        )
+        assert sum(e.kind == "incident.merged" for e in merged.timeline) == 1
+        await until(symptom, lambda s: s.notifications.finished, "checkout closed out")
+        await until(root, lambda s: bool(s.notifications.pages), "the cause paging")
+        await resolve_all(h, root)
+    assert h.pager.open_pages() == set()
+    assert [a for a, k in pages_of(h, ORDERS_DB) if k == "data"].count("trigger") == 1
+    assert len(messages_of(h, ORDERS_DB)) == 1
