@@ -53,6 +53,7 @@ _MERGE_CHUNK = 400  # alerts or timeline entries per merge part: well under 1 MB
 ANOMALIES_SIGNAL = "anomalies"
 STATE_QUERY = "state"
 JOIN_RULE_PATCH = "join-rule-starts"
+PUBLISH_PATCH = "publish-after-flush"
 
 
 class IncidentInput(BaseModel):
@@ -183,6 +184,11 @@ class IncidentWorkflow:
                     await self._remediator.consider()
                 self._publish()
                 await self._flush()
+                if self._state.revision != self._published and workflow.patched(PUBLISH_PATCH):
+                    # A signal handled while the messages went out (a merge decided on a hello's answer)
+                    # is seen from here on: publish it now, or visibility would not show it until the
+                    # next change (the API redirects deliveries of merged incidents by visibility).
+                    self._publish()
                 if self._escalate_again and self._notifier is not None:
                     self._escalate_again = False
                     if self._escalation is None or self._escalation.done():  # never two climbing at once
