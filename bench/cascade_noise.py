@@ -222,6 +222,7 @@ def received(
     jira: JiraDouble,
     started: dict[int, float],
     cause_started: dict[int, float],
+    priorities: dict[int, str],
     pd_services: set[str],
 ) -> list[dict[str, Any]]:
     """Per cascade, what people received (read from the doubles)."""
@@ -273,6 +274,9 @@ def received(
                 "cascade": c.index,
                 "order": c.order,
                 "services": 1 + len(c.symptoms),
+                "cause_priority": priorities.get(c.index, "?"),
+                # The shipped routing pages P1 and P2, through the cause's catalog PagerDuty route.
+                "cause_pageable": priorities.get(c.index) in ("P1", "P2") and c.root in pd_services,
                 "cause_paged": bool(cause_pages),
                 "symptom_paged": bool(symptom_pages),
                 "pages": medic_pages,
@@ -399,6 +403,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     break
                 await asyncio.sleep(1)
             await asyncio.sleep(5)  # the last message updates and postmortems
+            priorities: dict[int, str] = {}
+            for c in cascades:  # whether the routing policy pages for the cause's incident at all
+                answer = await http.get(
+                    f"/incidents/{c.incident(c.root)}", params={"alerts": 0, "timeline": 0}
+                )
+                priorities[c.index] = answer.json().get("priority", "?") if answer.status_code == 200 else "?"
             wall = time.monotonic() - wall
             cpu = stack.cpu()
     rows = received(
@@ -410,6 +420,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         jira=jira,
         started=started,
         cause_started=cause_started,
+        priorities=priorities,
         pd_services=pd_services,
     )
     if args.rows:
@@ -430,7 +441,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "spread_max_s": args.spread,
         "deliveries": sum(len(c.deliveries) for c in cascades) + sum(len(c.resolutions) for c in cascades),
         "rejected_deliveries": rejected,
-        "cause_paged": f"{sum(r['cause_paged'] for r in rows)}/{len(rows)}",
+        "cause_paged": f"{sum(r['cause_paged'] for r in rows if r['cause_pageable'])}"
+        f"/{sum(r['cause_pageable'] for r in rows)} (where the policy pages for the cause)",
         "no_symptom_team_paged": f"{sum(not r['symptom_paged'] for r in rows)}/{len(rows)}",
         "stale_pages": sum(r["stale_pages"] for r in rows),
         "stale_messages": sum(r["stale_messages"] for r in rows),

@@ -1,0 +1,113 @@
+"""A cascade end to end with real processes: real Prometheus evaluates real rules over two services'
+health (checkout depends on orders-db), real Alertmanager groups and posts both alerts to Medic, and
+only the cause's team is paged (through the real PagerDuty SDK against the double); the symptom's
+incident joins the cause's, and recovery resolves the one page."""
+
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from tests.conftest import require_binary
+from tests.doubles import PagerDutyDouble
+from tests.e2e.test_prometheus_alertmanager import alertmanager_config, diagnosed, prometheus_config
+from tests.support.promstack import metrics_target, running_alertmanager, running_prometheus
+from tests.support.stack import medic_stack, wait_until
+
+pytestmark = pytest.mark.e2e
+
+GAUGE = "medic_e2e_up"
+BOUND = 90.0  # seconds; a bound on each wait, never a timing assertion
+KEYS = {"checkout": "C" * 32, "data": "D" * 32}
+ROUTING = """
+rules:
+  - {name: page, match: {priority: [P1, P2]}, pagerduty: true}
+  - {name: rest}
+"""
+
+
+def rules() -> dict[str, Any]:
+    return {
+        "groups": [
+            {
+                "name": "medic-e2e-cascade",
+                "rules": [
+                    {
+                        # One rule for both services, as the SLO and mixin rules are written: the
+                        # service label comes from the series.
+                        "alert": "ServiceDown",
+                        "expr": f"{GAUGE} == 0",
+                        "for": "0s",
+                        "labels": {"severity": "critical", "burn_rate": "20"},
+                        "annotations": {"summary": "{{ $labels.service }} is down"},
+                    }
+                ],
+            }
+        ]
+    }
+
+
+async def test_a_cascade_through_prometheus_and_alertmanager_pages_the_cause_only() -> None:
+    require_binary("temporal")
+    pager = PagerDutyDouble(KEYS.values())
+    seen: dict[str, Any] = {}
+    with pager.serve() as pager_url, metrics_target() as target:
+        for service in ("checkout", "orders-db"):
+            target.set(GAUGE, {"service": service}, 1)
+        async with (
+            medic_stack(
+                quiet_seconds=2.0,
+                routing_yaml=ROUTING,
+                settle_seconds=5.0,
+                pagerduty_routing_keys={k: SecretStr(v) for k, v in KEYS.items()},
+                pagerduty_events_url=f"{pager_url}/v2/enqueue",
+            ) as stack,
+            stack.http() as medic,
+            running_alertmanager(alertmanager_config(f"{stack.base_url}/webhooks/alertmanager")) as am,
+            running_prometheus(prometheus_config(target.address, am.address), rules=rules()) as prom,
+            httpx.AsyncClient(base_url=prom.url, timeout=5.0) as prometheus,
+        ):
+            with diagnosed(seen, prom, am):
+
+                async def scraped() -> bool:
+                    answer = (await prometheus.get("/api/v1/query", params={"query": GAUGE})).json()
+                    seen["query"] = answer
+                    return len(answer["data"]["result"]) == 2
+
+                await wait_until(scraped, timeout=BOUND, what="Prometheus to scrape both services")
+                # The symptom first, its cause a moment later (both within Medic's settle period).
+                target.set(GAUGE, {"service": "checkout"}, 0)
+                target.set(GAUGE, {"service": "orders-db"}, 0)
+
+                async def one_incident_paging_data() -> bool:
+                    checkout = await medic.get("/incidents/incident-checkout")
+                    seen["checkout"] = checkout.json() if checkout.status_code == 200 else checkout.text
+                    alerts = pager.alerts()
+                    seen["pages"] = [(a.dedup_key, a.routing_key, a.status) for a in alerts]
+                    return (
+                        checkout.status_code == 200
+                        and checkout.json()["merged_into"] == "incident-orders-db"
+                        and [(a.dedup_key, a.routing_key) for a in alerts]
+                        == [("incident-orders-db", KEYS["data"])]
+                    )
+
+                await wait_until(one_incident_paging_data, timeout=BOUND, what="one page, to the data team")
+                root = (await medic.get("/incidents/incident-orders-db")).json()
+                seen["root"] = root
+                assert root["root_causes"][0]["service"] == "orders-db"
+                assert {a["labels"]["service"] for a in root["alerts"]} == {"checkout", "orders-db"}
+                assert root["title"].startswith("ServiceDown on orders-db")
+
+                target.set(GAUGE, {"service": "checkout"}, 1)
+                target.set(GAUGE, {"service": "orders-db"}, 1)
+
+                async def all_resolved() -> bool:
+                    detail = (await medic.get("/incidents/incident-orders-db")).json()
+                    seen["root"] = detail
+                    return detail["status"] == "resolved" and all(
+                        a.status == "resolved" for a in pager.alerts()
+                    )
+
+                await wait_until(all_resolved, timeout=BOUND, what="the incident and its page resolved")
+    assert [e.dedup_key for e in pager.events() if e.event_action == "trigger"] == ["incident-orders-db"]
