@@ -16,6 +16,7 @@ Ordering rules (HA Alertmanager delivers at least once and not always in order):
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -24,10 +25,11 @@ from medic.anomaly import AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
-from medic.notify_state import NotificationState
+from medic.notify_state import THREADED_KINDS, NotificationState
 from medic.severity import canonical_severity, worst_severity
 from medic.timeline import TimelineEntry
 from medic.topology import ServiceContext
+from medic.vocab import RUNNING, RemediationOutcome
 
 __all__ = [
     "AlertBatch",
@@ -94,7 +96,7 @@ class RemediationTrack(BaseModel):
 
     runbook: str
     fingerprints: list[str]
-    outcome: str = "started"
+    outcome: RemediationOutcome = RemediationOutcome.STARTED
     told_resolved: bool = False
     started_at: datetime | None = None
 
@@ -370,6 +372,7 @@ class IncidentState(BaseModel):
             ends_at=silence.ends_at.isoformat(),
             url=silence.url,
         )
+        self.revision += 1
         return True
 
     def mark_false_positive(self, mark: FalsePositive) -> bool:
@@ -388,7 +391,118 @@ class IncidentState(BaseModel):
             actor=mark.actor,
             rules=mark.rules,
         )
+        self.revision += 1
         return True
+
+    # ---- transitions the workflows ask for: each records itself and bumps the revision ------------
+
+    def reopen_if_firing(self, at: datetime) -> bool:
+        """A signal fired as the incident was closing (resolved, not yet ended): open again."""
+        if self.status is not IncidentStatus.RESOLVED or not self.is_firing:
+            return False
+        self.status, self.resolved_at = IncidentStatus.OPEN, None
+        self.record(at, "incident.reopened", "A signal arrived as the incident was closing; reopened.")
+        self.revision += 1
+        return True
+
+    def merge_failed(self, target: str, *, at: datetime) -> bool:
+        """The incident we were merging into closed before it took us: nothing was handed over."""
+        if self.merged_into != target:
+            return False
+        self.merged_into = None
+        self.status, self.resolved_at = IncidentStatus.OPEN, None
+        self.record(
+            at,
+            "incident.merge_failed",
+            f"{target} closed before it could take this incident; it stays on its own.",
+        )
+        self.revision += 1
+        return True
+
+    def add_note(self, at: datetime, *, kind: str, message: str, actor: str, data: dict[str, Any]) -> None:
+        """A person's note (or a refused command) on the timeline; one worth a thread reply wakes the
+        notifier (a new revision), others only wait for the next change."""
+        self.record(at, kind, message, actor=actor, **data)
+        if kind in THREADED_KINDS:
+            self.revision += 1
+
+    def remediation_started(
+        self, at: datetime, *, remediation_id: str, runbook: str, fingerprints: list[str], message: str
+    ) -> None:
+        self.remediations[remediation_id] = RemediationTrack(
+            runbook=runbook, fingerprints=fingerprints, started_at=at
+        )
+        self.record(at, "remediation.started", message, remediation=remediation_id)
+        self.revision += 1
+
+    def remediation_blocked(self, at: datetime, *, remediation_id: str, message: str) -> None:
+        self.record(at, "guardrail.blocked", message, remediation=remediation_id)
+        self.revision += 1
+
+    def remediation_reported(
+        self,
+        at: datetime,
+        *,
+        remediation_id: str,
+        kind: str,
+        message: str,
+        outcome: RemediationOutcome | None = None,
+        action: dict[str, Any] | None = None,
+        actor: str = "medic",
+        escalate: bool = False,
+    ) -> None:
+        """What a remediation reports: its outcome so far, what it changed, and whether people must be
+        told now (it did not work)."""
+        track = self.remediations.get(remediation_id)
+        if track is not None and outcome is not None:
+            track.outcome = outcome
+        elif track is not None and kind == "action.executed":
+            track.outcome = RemediationOutcome.EXECUTED
+        if action is not None:
+            self.actions.append(action)
+        self.record(at, kind, message, actor=actor, remediation=remediation_id)
+        if escalate and self.status is not IncidentStatus.RESOLVED:
+            self.notifications.escalate_now = True
+            self.record(
+                at,
+                "remediation.escalated",
+                "Self-healing did not fix it: escalating to people.",
+                remediation=remediation_id,
+            )
+        self.revision += 1
+
+    def give_up_on_remediations(self, at: datetime) -> None:
+        """Closing with fixes that never reported: say so, rather than wait (and escalate) for ever.
+        No new revision: the incident is closing, and its closing pass tells what is on the timeline."""
+        for remediation_id, track in self.remediations.items():
+            if track.outcome in RUNNING:
+                track.outcome = RemediationOutcome.LOST
+                self.record(
+                    at,
+                    "remediation.lost",
+                    f"Remediation {remediation_id} never reported its outcome; the incident closes "
+                    "without it. Check that workflow in the Temporal UI.",
+                    remediation=remediation_id,
+                )
+
+    def escalated(self, at: datetime, *, level: int, keys: list[str], channels: list[str], note: str) -> None:
+        """Escalation level ``level`` (1-based) is due: who is paged and which channels join."""
+        n = self.notifications
+        n.escalation_done = level
+        for channel in channels:
+            if channel not in n.escalated_channels:
+                n.escalated_channels.append(channel)
+        who = ", ".join(keys) or "nobody"
+        reason = f" ({note})" if note else ""
+        self.record(
+            at,
+            "escalation.level",
+            f"Escalation level {level}: paging {who}{reason}.",
+            level=level,
+            routing_key_names=keys,
+            channels=channels,
+        )
+        self.revision += 1
 
     def rules(self) -> list[str]:
         """The alert rules (alertname) behind this incident, for feedback."""

@@ -25,22 +25,12 @@ from medic.story import (
     utc,
 )
 from medic.timeline import TimelineEntry
+from medic.vocab import OUTCOME_TEXT
 
 __all__ = ["DEFAULT_TEMPLATE", "render_postmortem"]
 
 KEEP = 40  # timeline rows kept at each end of a long timeline
 SIGNALS = 50  # alerts and anomalies listed under Detection
-_OUTCOMES = {
-    "verified": "worked: verification passed",
-    "rolled-back": "did not work: rolled back",
-    "failed": "did not work",
-    "blocked": "blocked by a guardrail",
-    "dry-run": "dry run only: nothing was changed",
-    "denied": "denied by a person",
-    "timed-out": "not run: approval timed out",
-    "executed": "acted, not verified yet",
-    "started": "still in progress",
-}
 _ACTION_FIELDS = ("action", "target", "status", "risk", "description")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -241,7 +231,7 @@ def _medic_actions(state: IncidentState, machines: frozenset[str]) -> str:
     entries = ordered_timeline(state)
     lines = []
     for rid, track in state.remediations.items():
-        verdict = _OUTCOMES.get(track.outcome, track.outcome)
+        verdict = OUTCOME_TEXT.get(track.outcome, track.outcome)
         lines.append(f"- Runbook **{_text(track.runbook)}** ({_text(rid)}): {_text(verdict)}")
         lines += [f"  - {_entry(e)}" for e in entries if e.data.get("remediation") == rid]
     for e in entries:

@@ -10,6 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.remediate import FactsRequest
 from medic.feedback import FalsePositive
+from medic.vocab import ACTED
 from remediations.guardrails import GuardrailFacts
 from service.settings import Settings
 from workflows import search_attributes as sa
@@ -17,12 +18,9 @@ from workflows.control import CONTROL_ID, ControlWorkflow, KillSwitch, KillSwitc
 from workflows.feedback import FEEDBACK_ID, FeedbackState, FeedbackWorkflow
 from workflows.remediation import Decision, RemediationWorkflow
 
-__all__ = ["ACTED", "Controls", "TemporalFacts"]
+__all__ = ["ACTED", "Controls", "TemporalFacts"]  # ACTED: medic.vocab's, re-exported
 
 T = TypeVar("T")
-
-# Remediation outcomes that changed something (and so count for cooldowns and rate limits).
-ACTED = ("executed", "verified", "rolled-back", "failed")
 
 
 class Controls:
@@ -94,7 +92,7 @@ class TemporalFacts:
     async def gather(self, request: FactsRequest) -> GuardrailFacts:
         switch = await self._controls.kill_switch()
         now = datetime.now(UTC)
-        acted = " OR ".join(f"{sa.ACTION.name}='{o}'" for o in ACTED)
+        acted = " OR ".join(f"{sa.ACTION.name}='{o.value}'" for o in sorted(ACTED))
         last = None
         try:
             target, service = sa.literal(request.remediation_id), sa.literal(request.service or "")

@@ -23,8 +23,8 @@ with workflow.unsafe.imports_passed_through():
     from medic.handover import MAX_CARRIED_BYTES, compact_for_handover, pack, payload_size, unpack
     from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
     from medic.keys import service_incident_id
-    from medic.notify_state import THREADED_KINDS
     from medic.topology import ServiceContext, absorbed_by
+    from medic.vocab import RUNNING
     from remediations.plan import RemediationEvent
     from workflows import messages as msg
     from workflows import people
@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.notifier import Notifier
     from workflows.publish import Publisher
     from workflows.remediation import REMEDIATION_EVENT
-    from workflows.remediator import RUNNING, Remediator
+    from workflows.remediator import Remediator
 
 __all__ = [
     "ALERTS_SIGNAL",
@@ -306,7 +306,7 @@ class IncidentWorkflow:
         closes = self._closes_at()
         if closes is None or workflow.now() < closes:
             return False
-        self._give_up_on_remediations()
+        self._state.give_up_on_remediations(workflow.now())
         return True
 
     def _closes_at(self) -> datetime | None:
@@ -323,19 +323,6 @@ class IncidentWorkflow:
             return deadline
         latest = max(t.started_at or deadline for t in running)
         return max(deadline, latest + self._remediation_wait)
-
-    def _give_up_on_remediations(self) -> None:
-        """Closing with fixes that never reported: say so, rather than wait (and escalate) for ever."""
-        for remediation_id, track in self._state.remediations.items():
-            if track.outcome in RUNNING:
-                track.outcome = "lost"
-                self._state.record(
-                    workflow.now(),
-                    "remediation.lost",
-                    f"Remediation {remediation_id} never reported its outcome; the incident closes "
-                    "without it. Check that workflow in the Temporal UI.",
-                    remediation=remediation_id,
-                )
 
     # ---- signals from the API ----------------------------------------------------------------
 
@@ -429,11 +416,7 @@ class IncidentWorkflow:
         was_quiet = self._state.quiet_since is not None or self._state.status is IncidentStatus.RESOLVED
         if not change(now):
             return
-        if self._state.status is IncidentStatus.RESOLVED and self._state.is_firing:
-            self._state.status, self._state.resolved_at = IncidentStatus.OPEN, None
-            self._state.record(
-                now, "incident.reopened", "A signal arrived as the incident was closing; reopened."
-            )
+        self._state.reopen_if_firing(now)
         if was_quiet and self._state.quiet_since is None:
             self._hello_peers()
 
@@ -441,23 +424,21 @@ class IncidentWorkflow:
     def note(self, note: people.Note) -> None:
         if self._forwarded(people.NOTE_SIGNAL, note):
             return
-        self._state.record(workflow.now(), note.kind, note.message, actor=note.actor, **note.data)
-        if note.kind in THREADED_KINDS:
-            self._state.revision += 1  # wakes the notifier, which threads refusals under the message
+        self._state.add_note(
+            workflow.now(), kind=note.kind, message=note.message, actor=note.actor, data=note.data
+        )
 
     @workflow.signal(name=people.SILENCE_SIGNAL)
     def silenced(self, silence: SilenceRecord) -> None:
         if self._forwarded(people.SILENCE_SIGNAL, silence):
             return
-        if self._state.add_silence(silence, at=workflow.now()):
-            self._state.revision += 1
+        self._state.add_silence(silence, at=workflow.now())
 
     @workflow.signal(name=people.FALSE_POSITIVE_SIGNAL)
     def false_positive(self, mark: FalsePositive) -> None:
         if self._forwarded(people.FALSE_POSITIVE_SIGNAL, mark):
             return
-        if self._state.mark_false_positive(mark):
-            self._state.revision += 1
+        self._state.mark_false_positive(mark)
 
     # ---- signals from other incidents ----------------------------------------------------------
 
@@ -596,17 +577,8 @@ class IncidentWorkflow:
     def _failed(self, message: _Outgoing) -> None:
         """The target incident is closed (or never existed)."""
         now = workflow.now()
-        if message.on_failure == "merge_failed" and self._state.merged_into == message.target:
-            # Nothing was handed over: stay as we were.
-            self._state.merged_into = None
-            self._state.status, self._state.resolved_at = IncidentStatus.OPEN, None
-            self._state.record(
-                now,
-                "incident.merge_failed",
-                f"{message.target} closed before it could take this incident; it stays on its own.",
-            )
-            self._state.revision += 1
-            self._stand_alone_again()
+        if message.on_failure == "merge_failed" and self._state.merge_failed(message.target, at=now):
+            self._stand_alone_again()  # nothing was handed over: stay as we were
         elif message.on_failure == "forward_failed" and self._state.merged_into == message.target:
             self._state.unmerge(at=now, reason=f"{message.target} has closed")
             self._parent_resolved = False

@@ -444,23 +444,7 @@ class Notifier:
                     await self._send_page("resolve", key)
 
     async def _escalate_to(self, index: int, keys: list[str], channels: list[str], note: str) -> None:
-        s = self._state()
-        n = s.notifications
-        n.escalation_done = index + 1
-        for channel in channels:
-            if channel not in n.escalated_channels:
-                n.escalated_channels.append(channel)
-        who = ", ".join(keys) or "nobody"
-        reason = f" ({note})" if note else ""
-        s.record(
-            workflow.now(),
-            "escalation.level",
-            f"Escalation level {index + 1}: paging {who}{reason}.",
-            level=index + 1,
-            routing_key_names=keys,
-            channels=channels,
-        )
-        s.revision += 1
+        self._state().escalated(workflow.now(), level=index + 1, keys=keys, channels=channels, note=note)
         for key in keys:
             await self._send_page("trigger", key)
 

@@ -10,27 +10,18 @@ from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from medic.incident import IncidentState
+    from medic.vocab import OUTCOME_ORDER
     from workflows import search_attributes as sa
 
 __all__ = ["Publisher", "details_markdown", "remediation_summary"]
 
 
 # An incident's MedicAction: the most telling outcome of its remediations (for "auto-remediated" queries).
-_OUTCOME_ORDER = (
-    "verified",
-    "rolled-back",
-    "failed",
-    "executed",
-    "started",
-    "denied",
-    "timed-out",
-    "blocked",
-)
 
 
 def remediation_summary(state: IncidentState) -> str | None:
     outcomes = {t.outcome for t in state.remediations.values()}
-    return next((o for o in _OUTCOME_ORDER if o in outcomes), next(iter(sorted(outcomes)), None))
+    return next((o.value for o in OUTCOME_ORDER if o in outcomes), next(iter(sorted(outcomes)), None))
 
 
 class Publisher:

@@ -12,13 +12,13 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.remediate import MatchRequest, MatchResult, RemediationActivities
     from medic.alerts import Alert, AlertStatus
-    from medic.incident import IncidentState, IncidentStatus, RemediationTrack
+    from medic.incident import IncidentState, IncidentStatus
+    from medic.vocab import RUNNING, parse_outcome
     from remediations.plan import RemediationEvent
     from workflows.local import LocalActivityGate
     from workflows.remediation import RemediationInput, RemediationWorkflow
 
 CAUSE_FIRST_PATCH = "remediate-cause-first"
-RUNNING = ("started", "executed")  # a remediation still deciding, acting or verifying
 
 __all__ = ["RUNNING", "Remediator"]
 
@@ -123,26 +123,21 @@ class Remediator:
                     static_summary=f"{plan.runbook.name} on {plan.target} for {s.id}",
                 )
             except WorkflowAlreadyStartedError:
-                s.record(
+                s.remediation_blocked(
                     workflow.now(),
-                    "guardrail.blocked",
-                    f"Runbook {plan.runbook.name} not started: another "
+                    remediation_id=plan.workflow_id,
+                    message=f"Runbook {plan.runbook.name} not started: another "
                     f"remediation is already acting on {plan.target}.",
-                    remediation=plan.workflow_id,
                 )
-                s.revision += 1
                 continue
-            s.remediations[plan.workflow_id] = RemediationTrack(
-                runbook=plan.runbook.name, fingerprints=plan.fingerprints, started_at=workflow.now()
-            )
-            s.record(
+            s.remediation_started(
                 workflow.now(),
-                "remediation.started",
-                f"Runbook {plan.runbook.name} matched {plan.alertname}: "
+                remediation_id=plan.workflow_id,
+                runbook=plan.runbook.name,
+                fingerprints=plan.fingerprints,
+                message=f"Runbook {plan.runbook.name} matched {plan.alertname}: "
                 f"remediating {plan.target} ({plan.workflow_id}).",
-                remediation=plan.workflow_id,
             )
-            s.revision += 1
 
     def _cause_first(self, alerts: list[Alert], cause: str | None) -> list[Alert]:
         """Runbooks act on the ranked root cause. A symptom's alerts wait (unmatched, so they are looked
@@ -185,23 +180,18 @@ class Remediator:
                 self._send(remediation_id, "alerts_resolved")
 
     def on_event(self, event: RemediationEvent) -> None:
-        s = self._state()
-        now = workflow.now()
-        track = s.remediations.get(event.remediation_id)
-        if track is not None and "outcome" in event.data:
-            track.outcome = str(event.data["outcome"])
-        elif track is not None and event.kind == "action.executed":
-            track.outcome = "executed"
-        if event.action is not None:
-            s.actions.append(event.action.model_dump(mode="json"))
-        actor = str(event.data.get("actor", "medic"))
-        s.record(now, event.kind, event.message, actor=actor, remediation=event.remediation_id)
-        if event.escalate and s.status is not IncidentStatus.RESOLVED:
-            s.notifications.escalate_now = True
-            s.record(
-                now,
-                "remediation.escalated",
-                "Self-healing did not fix it: escalating to people.",
-                remediation=event.remediation_id,
+        outcome = parse_outcome(event.data["outcome"]) if "outcome" in event.data else None
+        if outcome is None and "outcome" in event.data:
+            workflow.logger.warning(
+                "unknown remediation outcome %r from %s", event.data["outcome"], event.remediation_id
             )
-        s.revision += 1
+        self._state().remediation_reported(
+            workflow.now(),
+            remediation_id=event.remediation_id,
+            kind=event.kind,
+            message=event.message,
+            outcome=outcome,
+            action=event.action.model_dump(mode="json") if event.action is not None else None,
+            actor=str(event.data.get("actor", "medic")),
+            escalate=event.escalate,
+        )

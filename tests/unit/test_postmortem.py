@@ -16,6 +16,7 @@ from medic.incident import AlertBatch, IncidentState, RemediationTrack
 from medic.postmortem import DEFAULT_TEMPLATE, render_postmortem
 from medic.story import incident_metrics
 from medic.timeline import TimelineEntry
+from medic.vocab import parse_outcome
 from tests.support.shop import ctx
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -52,12 +53,14 @@ def remediation(
 ) -> None:
     """What the Remediator records for a RemediationEvent (workflows/remediator.py: on_event)."""
     track = state.remediations[rid]
-    if "outcome" in data:
-        track.outcome = str(data["outcome"])
-    elif kind == "action.executed":
-        track.outcome = "executed"
-    actor = str(data.pop("actor", "medic"))
-    state.record(when, kind, f"[{track.runbook}] {message}", actor=actor, remediation=rid)
+    state.remediation_reported(
+        when,
+        remediation_id=rid,
+        kind=kind,
+        message=f"[{track.runbook}] {message}",
+        outcome=parse_outcome(data["outcome"]) if "outcome" in data else None,
+        actor=str(data.pop("actor", "medic")),
+    )
 
 
 def action(when: datetime, step: int, name: str, description: str, risk: str) -> dict[str, object]:

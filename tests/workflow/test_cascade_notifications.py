@@ -7,6 +7,7 @@ continues as new meanwhile."""
 import asyncio
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -41,7 +42,7 @@ def errors(status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
     return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx("checkout")])
 
 
-async def open_incident(h: Harness, service: str, batch: AlertBatch, **options: object) -> Handle:
+async def open_incident(h: Harness, service: str, batch: AlertBatch, **options: Any) -> Handle:
     incident_id = service_incident_id(service)
     return await h.env.client.start_workflow(
         IncidentWorkflow.run,
@@ -51,7 +52,7 @@ async def open_incident(h: Harness, service: str, batch: AlertBatch, **options: 
             quiet_period_seconds=60,
             remediate=False,
             settle_seconds=SETTLE,
-            **options,  # type: ignore[arg-type]
+            **options,
         ),
         id=incident_id,
         task_queue=h.task_queue,

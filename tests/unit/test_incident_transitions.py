@@ -1,0 +1,111 @@
+"""The incident's transitions that the workflows ask for: each changes the state, records itself on
+the timeline and bumps the revision (the notifier and the publisher wake on it), or changes nothing."""
+
+from datetime import timedelta
+
+from medic.alerts import AlertStatus
+from medic.feedback import FalsePositive
+from medic.incident import IncidentStatus
+from medic.vocab import RemediationOutcome
+from tests.unit.test_incident_state import T0, alert, batch, kinds, new_state
+
+LATER = T0 + timedelta(minutes=1)
+
+
+def test_reopen_if_firing_only_when_closing_and_firing() -> None:
+    state = new_state()
+    state.apply_alerts(batch(alert()), at=T0)
+    assert not state.reopen_if_firing(LATER)  # open: nothing to reopen
+    state.resolve(LATER)
+    revision = state.revision
+    assert state.reopen_if_firing(LATER)
+    assert state.status is IncidentStatus.OPEN and state.resolved_at is None
+    assert state.revision == revision + 1 and kinds(state)[-1] == "incident.reopened"
+    state.apply_alerts(batch(alert(status=AlertStatus.RESOLVED)), at=LATER)
+    state.resolve(LATER)
+    assert not state.reopen_if_firing(LATER)  # nothing fires
+
+
+def test_merge_failed_stands_alone_again() -> None:
+    state = new_state()
+    state.apply_alerts(batch(alert()), at=T0)
+    state.mark_merged("incident-orders-db", at=T0)
+    revision = state.revision
+    assert not state.merge_failed("incident-other", at=LATER)  # not the one we merged into
+    assert state.merge_failed("incident-orders-db", at=LATER)
+    assert state.merged_into is None and state.status is IncidentStatus.OPEN
+    assert state.revision == revision + 1 and kinds(state)[-1] == "incident.merge_failed"
+
+
+def test_notes_wake_the_notifier_only_when_worth_a_thread_reply() -> None:
+    state = new_state()
+    revision = state.revision
+    state.add_note(T0, kind="note.added", message="looked at the dashboards", actor="U1", data={})
+    assert state.revision == revision and kinds(state)[-1] == "note.added"
+    state.add_note(T0, kind="command.refused", message="not allowed", actor="U2", data={"via": "slack"})
+    assert state.revision == revision + 1
+    assert state.timeline[-1].data == {"via": "slack"} and state.timeline[-1].actor == "U2"
+
+
+def test_remediation_lifecycle() -> None:
+    state = new_state()
+    revision = state.revision
+    state.remediation_started(T0, remediation_id="r1", runbook="restart", fingerprints=["fp"], message="go")
+    assert state.remediations["r1"].outcome is RemediationOutcome.STARTED
+    assert state.remediations["r1"].started_at == T0 and state.revision == revision + 1
+    state.remediation_reported(
+        LATER, remediation_id="r1", kind="action.executed", message="done", action={"action": "restart"}
+    )
+    assert state.remediations["r1"].outcome is RemediationOutcome.EXECUTED
+    assert state.actions == [{"action": "restart"}] and state.revision == revision + 2
+    state.remediation_reported(
+        LATER,
+        remediation_id="r1",
+        kind="verification.failed",
+        message="still failing",
+        outcome=RemediationOutcome.ROLLED_BACK,
+        escalate=True,
+    )
+    assert state.remediations["r1"].outcome is RemediationOutcome.ROLLED_BACK
+    assert state.notifications.escalate_now and kinds(state)[-2:] == [
+        "verification.failed",
+        "remediation.escalated",
+    ]
+    state.remediation_blocked(LATER, remediation_id="r2", message="another one acts")
+    assert kinds(state)[-1] == "guardrail.blocked" and state.revision == revision + 4
+
+
+def test_giving_up_marks_only_running_remediations_lost() -> None:
+    state = new_state()
+    state.remediation_started(T0, remediation_id="r1", runbook="a", fingerprints=[], message="go")
+    state.remediation_started(T0, remediation_id="r2", runbook="b", fingerprints=[], message="go")
+    state.remediation_reported(
+        T0, remediation_id="r2", kind="x", message="ok", outcome=RemediationOutcome.VERIFIED
+    )
+    state.give_up_on_remediations(LATER)
+    assert state.remediations["r1"].outcome is RemediationOutcome.LOST
+    assert state.remediations["r2"].outcome is RemediationOutcome.VERIFIED
+    assert kinds(state).count("remediation.lost") == 1
+
+
+def test_escalation_levels_and_their_channels() -> None:
+    state = new_state()
+    revision = state.revision
+    state.escalated(T0, level=2, keys=["data-2"], channels=["#war-room"], note="no ack after 5 min")
+    state.escalated(LATER, level=3, keys=[], channels=["#war-room"], note="")
+    n = state.notifications
+    assert n.escalation_done == 3 and n.escalated_channels == ["#war-room"]
+    assert [e.message for e in state.timeline if e.kind == "escalation.level"] == [
+        "Escalation level 2: paging data-2 (no ack after 5 min).",
+        "Escalation level 3: paging nobody.",
+    ]
+    assert state.revision == revision + 2
+
+
+def test_silences_and_false_positives_bump_the_revision_once() -> None:
+    state = new_state()
+    state.apply_alerts(batch(alert()), at=T0)
+    revision = state.revision
+    mark = FalsePositive(actor="U1", rules=["HighLatency"], at=LATER, incident_id=state.id)
+    assert state.mark_false_positive(mark) and state.revision == revision + 1
+    assert not state.mark_false_positive(mark) and state.revision == revision + 1
