@@ -5,11 +5,15 @@ from datetime import timedelta
 
 from medic.alerts import AlertStatus
 from medic.feedback import FalsePositive
-from medic.incident import IncidentStatus
+from medic.incident import IncidentState, IncidentStatus
 from medic.vocab import RemediationOutcome
 from tests.unit.test_incident_state import T0, alert, batch, kinds, new_state
 
 LATER = T0 + timedelta(minutes=1)
+
+
+def outcome_of(state: IncidentState, remediation_id: str) -> RemediationOutcome:
+    return state.remediations[remediation_id].outcome
 
 
 def test_reopen_if_firing_only_when_closing_and_firing() -> None:
@@ -51,12 +55,12 @@ def test_remediation_lifecycle() -> None:
     state = new_state()
     revision = state.revision
     state.remediation_started(T0, remediation_id="r1", runbook="restart", fingerprints=["fp"], message="go")
-    assert state.remediations["r1"].outcome is RemediationOutcome.STARTED
+    assert outcome_of(state, "r1") is RemediationOutcome.STARTED
     assert state.remediations["r1"].started_at == T0 and state.revision == revision + 1
     state.remediation_reported(
         LATER, remediation_id="r1", kind="action.executed", message="done", action={"action": "restart"}
     )
-    assert state.remediations["r1"].outcome is RemediationOutcome.EXECUTED
+    assert outcome_of(state, "r1") is RemediationOutcome.EXECUTED
     assert state.actions == [{"action": "restart"}] and state.revision == revision + 2
     state.remediation_reported(
         LATER,
@@ -66,7 +70,7 @@ def test_remediation_lifecycle() -> None:
         outcome=RemediationOutcome.ROLLED_BACK,
         escalate=True,
     )
-    assert state.remediations["r1"].outcome is RemediationOutcome.ROLLED_BACK
+    assert outcome_of(state, "r1") is RemediationOutcome.ROLLED_BACK
     assert state.notifications.escalate_now and kinds(state)[-2:] == [
         "verification.failed",
         "remediation.escalated",
@@ -83,8 +87,8 @@ def test_giving_up_marks_only_running_remediations_lost() -> None:
         T0, remediation_id="r2", kind="x", message="ok", outcome=RemediationOutcome.VERIFIED
     )
     state.give_up_on_remediations(LATER)
-    assert state.remediations["r1"].outcome is RemediationOutcome.LOST
-    assert state.remediations["r2"].outcome is RemediationOutcome.VERIFIED
+    assert outcome_of(state, "r1") is RemediationOutcome.LOST
+    assert outcome_of(state, "r2") is RemediationOutcome.VERIFIED
     assert kinds(state).count("remediation.lost") == 1
 
 
