@@ -222,6 +222,8 @@ def received(
     jira: JiraDouble,
     started: dict[int, float],
     cause_started: dict[int, float],
+    first_sent: dict[tuple[int, str], float],
+    settle: float,
     priorities: dict[int, str],
     pd_services: set[str],
 ) -> list[dict[str, Any]]:
@@ -257,6 +259,15 @@ def received(
         mine = {c.incident(s) for s in [c.root, *c.symptoms]} | background
         cause_pages = triggers.get(root_id, [])
         symptom_pages = [(key, at) for key in c.symptom_incidents for at, _ in triggers.get(key, [])]
+        # A symptom that fired more than the settle period before its cause could not know of it: it
+        # pages its own team, and the page is closed out once the cause absorbs it (by design). A page
+        # from a symptom whose cause was already firing, or came within the settle period, is a miss.
+        early = {
+            s
+            for s in c.symptoms
+            if first_sent.get((c.index, s), float("inf")) + settle < cause_started.get(c.index, float("inf"))
+        }
+        missed = [key for key, _ in symptom_pages if key.removeprefix("incident-") not in early]
         pages_by_team: dict[str, int] = {}
         for key in mine - background:
             for _, team in triggers.get(key, []):
@@ -279,6 +290,8 @@ def received(
                 "cause_pageable": priorities.get(c.index) in ("P1", "P2") and c.root in pd_services,
                 "cause_paged": bool(cause_pages),
                 "symptom_paged": bool(symptom_pages),
+                "symptom_paged_within_settle": bool(missed),
+                "symptoms_earlier_than_settle": len(early),
                 "pages": medic_pages,
                 "pages_by_team": pages_by_team,
                 "baseline_pages": baseline,
@@ -364,6 +377,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             gate = asyncio.Semaphore(args.parallel)
             started: dict[int, float] = {}
             cause_started: dict[int, float] = {}
+            first_sent: dict[tuple[int, str], float] = {}
             rejected = 0
 
             async def post(body: dict[str, Any]) -> None:
@@ -385,6 +399,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             started[c.index] = time.monotonic()
                         if d.body["groupLabels"]["service"] == c.root and c.index not in cause_started:
                             cause_started[c.index] = time.monotonic()
+                        first_sent.setdefault((c.index, d.body["groupLabels"]["service"]), time.monotonic())
                         sends.append(asyncio.create_task(post(d.body)))
                     await asyncio.gather(*sends)
                     await asyncio.sleep(args.settle + 10)  # everyone told, escalations started
@@ -420,6 +435,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         jira=jira,
         started=started,
         cause_started=cause_started,
+        first_sent=first_sent,
+        settle=args.settle,
         priorities=priorities,
         pd_services=pd_services,
     )
@@ -444,6 +461,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "cause_paged": f"{sum(r['cause_paged'] for r in rows if r['cause_pageable'])}"
         f"/{sum(r['cause_pageable'] for r in rows)} (where the policy pages for the cause)",
         "no_symptom_team_paged": f"{sum(not r['symptom_paged'] for r in rows)}/{len(rows)}",
+        "cascades_with_a_symptom_earlier_than_settle": sum(
+            r["symptoms_earlier_than_settle"] > 0 for r in rows
+        ),
+        "no_symptom_paged_when_its_cause_was_within_settle": (
+            f"{sum(not r['symptom_paged_within_settle'] for r in rows)}/{len(rows)}"
+        ),
         "stale_pages": sum(r["stale_pages"] for r in rows),
         "stale_messages": sum(r["stale_messages"] for r in rows),
         "open_jira_issues": sum(r["jira_open"] for r in rows),

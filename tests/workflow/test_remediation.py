@@ -31,6 +31,7 @@ from service.worker import WORKFLOWS
 from tests.conftest import require_binary
 from tests.support.fakes import FakeChat, FakeCluster, FakeMetrics, FakePager, FakeTracker
 from tests.support.shop import ctx
+from tests.workflow.test_notifications import outage
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentResult, IncidentWorkflow
 from workflows.remediation import Decision, RemediationWorkflow
 
@@ -395,29 +396,13 @@ async def test_a_quiet_incident_waits_for_its_remediation_without_spinning_and_n
     assert "remediation.lost" in [e.kind for e in closed.timeline]
 
 
-def db_down(status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
-    alert = Alert(
-        fingerprint="db-1",
-        status=status,
-        starts_at=T0,
-        service="orders-db",
-        labels={
-            "alertname": "PostgresDown",
-            "service": "orders-db",
-            "namespace": "shop",
-            "severity": "critical",
-        },
-    )
-    return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx("orders-db")])
-
-
 async def test_a_symptoms_runbook_waits_for_its_cause_and_runs_only_if_the_symptom_outlasts_it(
     rig: Rig,
 ) -> None:
     """checkout is slow because orders-db is down: scaling checkout would act on a symptom. It waits
     while orders-db fires; when orders-db recovers and checkout is still slow, it runs."""
     async with rig.worker():
-        db = await deliver(rig, db_down(), service="orders-db", settle_seconds=5)
+        db = await deliver(rig, outage(), service="orders-db", settle_seconds=5)
         await deliver(rig, slow(), settle_seconds=5)
         merged = await until(
             db, lambda s: "incident-checkout" in s.absorbed, "checkout merged into orders-db"
@@ -429,7 +414,7 @@ async def test_a_symptoms_runbook_waits_for_its_cause_and_runs_only_if_the_sympt
         assert waiting.remediations == {} and rig.scales() == []
         await rig.env.sleep(timedelta(minutes=2))
         assert (await db.query(IncidentWorkflow.state)).remediations == {}
-        await db.signal(ALERTS_SIGNAL, db_down(AlertStatus.RESOLVED))
+        await db.signal(ALERTS_SIGNAL, outage(AlertStatus.RESOLVED))
         started = await until(
             db, lambda s: bool(s.remediations), "the symptom's runbook once its cause cleared"
         )
@@ -439,13 +424,13 @@ async def test_a_symptoms_runbook_waits_for_its_cause_and_runs_only_if_the_sympt
 
 async def test_a_symptom_that_clears_with_its_cause_needs_no_remediation(rig: Rig) -> None:
     async with rig.worker():
-        db = await deliver(rig, db_down(), service="orders-db", settle_seconds=5)
+        db = await deliver(rig, outage(), service="orders-db", settle_seconds=5)
         await deliver(rig, slow(), settle_seconds=5)
         await until(
             db, lambda s: any(e.kind == "remediation.waiting" for e in s.timeline), "the runbook waiting"
         )
         resolved = AlertBatch(
-            alerts=[*db_down(AlertStatus.RESOLVED).alerts, *slow(AlertStatus.RESOLVED).alerts],
+            alerts=[*outage(AlertStatus.RESOLVED).alerts, *slow(AlertStatus.RESOLVED).alerts],
             received_at=T0,
             contexts=[ctx("orders-db"), ctx("checkout")],
         )
