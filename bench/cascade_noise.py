@@ -5,7 +5,8 @@ Alertmanager alone would have paged.
 Realistic cascades over the shipped catalog through the real API, worker and Temporal dev server
 (separate processes) with the Slack, PagerDuty and JIRA doubles (tests/doubles) behind the real SDKs.
 Each cascade runs on a copy of the shipped catalog of its own (services suffixed ``-cN``), so cascades
-can run side by side without sharing incidents: a root cause and 2-8 services that depend on it,
+can run side by side without sharing incidents: a root cause and 2-8 services that depend on it (within
+Medic's correlation depth, ``NEIGHBOUR_DEPTH`` hops),
 arriving cause-first, symptom-first or interleaved, spread over 0-60 s, with 20% of deliveries sent
 twice (an HA Alertmanager pair), beside an unrelated alert on a neighbouring service that has been
 firing for hours (it must stay its own incident). Then everything resolves.
@@ -29,6 +30,7 @@ from typing import Any
 import yaml
 
 from bench.harness import bench_stack, machine, percentile, print_result
+from medic.topology import NEIGHBOUR_DEPTH
 from tests.doubles import JIRA_API_TOKEN, JIRA_USER, SLACK_TOKEN, JiraDouble, PagerDutyDouble, SlackDouble
 
 __all__ = ["Cascade", "copy_catalog", "plan_cascades", "received"]
@@ -81,21 +83,20 @@ def copy_catalog(raw: dict[str, Any], copies: int) -> dict[str, Any]:
     return {"services": services}
 
 
-def _dependents(raw: dict[str, Any]) -> dict[str, set[str]]:
-    """service -> every service that depends on it, directly or not."""
+def _dependents(raw: dict[str, Any], depth: int = NEIGHBOUR_DEPTH) -> dict[str, set[str]]:
+    """service -> the services that depend on it within ``depth`` hops: Medic's correlation depth (a
+    symptom further up joins its cause only through the open incidents of the services between)."""
     callers: dict[str, set[str]] = {s["name"]: set() for s in raw["services"]}
     for s in raw["services"]:
         for callee in s.get("calls", []):
             callers.setdefault(callee, set()).add(s["name"])
     closed: dict[str, set[str]] = {}
-    for name, direct in callers.items():
+    for name in callers:
         seen: set[str] = set()
-        todo = list(direct)
-        while todo:
-            up = todo.pop()
-            if up not in seen:
-                seen.add(up)
-                todo.extend(callers.get(up, ()))
+        frontier = {name}
+        for _ in range(depth):
+            frontier = {up for down in frontier for up in callers.get(down, ())} - seen - {name}
+            seen |= frontier
         closed[name] = seen
     return closed
 
