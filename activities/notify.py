@@ -86,9 +86,14 @@ class NotifyActivities:
         self._workflow_url = workflow_url
 
     def _with_links(self, card: IncidentCard) -> IncidentCard:
-        if self._workflow_url is not None and not card.ui_url:
-            return card.model_copy(update={"ui_url": self._workflow_url(card.incident_id)})
-        return card
+        if self._workflow_url is None:
+            return card
+        links: dict[str, str] = {}
+        if not card.ui_url:
+            links["ui_url"] = self._workflow_url(card.incident_id)
+        if card.merged_into and not card.merged_into_url:
+            links["merged_into_url"] = self._workflow_url(card.merged_into)
+        return card.model_copy(update=links) if links else card
 
     @activity.defn(name="notify.plan")
     def plan(self, request: PlanRequest) -> NotificationPlan:

@@ -64,6 +64,7 @@ class IncidentCard(BaseModel):
     merged_into: str | None = None
     generator_url: str | None = None
     ui_url: str | None = None
+    merged_into_url: str | None = None  # the Temporal UI of the incident it merged into (set by the adapter)
 
 
 def _mrkdwn(text: str) -> dict[str, object]:
@@ -86,6 +87,18 @@ def render_card(card: IncidentCard) -> ChatMessage:
         {"type": "header", "text": {"type": "plain_text", "text": headline[:150], "emoji": True}},
         {"type": "section", "fields": fields},
     ]
+    if card.merged_into:
+        target = (
+            f"<{card.merged_into_url}|{card.merged_into}>"
+            if card.merged_into_url
+            else f"`{card.merged_into}`"
+        )
+        blocks.append(
+            {
+                "type": "section",
+                "text": _mrkdwn(f"*Merged into {target}*: it shares its cause; follow it there."),
+            }
+        )
     if card.root_cause:
         reasons = "; ".join(card.root_cause_reasons[:2])
         blocks.append(
