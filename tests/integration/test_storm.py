@@ -103,8 +103,13 @@ async def test_a_merged_incidents_deliveries_go_straight_to_the_incident_it_merg
 
         await wait_until(merged, timeout=60, what="checkout to merge into its cause, orders-db")
         redirects = MergeRedirects(stack.client)
-        await redirects.refresh()
-        assert redirects.target("incident-checkout") == "incident-orders-db"
+
+        async def visible() -> bool:
+            # Visibility is eventually consistent: the merge shows there a moment after the workflow has it.
+            await redirects.refresh()
+            return redirects.target("incident-checkout") == "incident-orders-db"
+
+        await wait_until(visible, timeout=30, what="the merge in Temporal visibility")
 
         child = stack.client.get_workflow_handle("incident-checkout")
 

@@ -19,6 +19,7 @@ class FakeChat:
         self.broken: set[str] = set()  # channels that fail for good
         self.flaky: int = 0  # the next N calls fail transiently
         self.hold: threading.Event | None = None  # when set: top-level posts wait until it is set
+        self.held = threading.Event()  # set once a post is waiting on ``hold``
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -33,6 +34,7 @@ class FakeChat:
     def post(self, channel: str, message: ChatMessage, *, thread: MessageRef | None = None) -> MessageRef:
         self._maybe_fail(channel)
         if self.hold is not None and thread is None:
+            self.held.set()
             self.hold.wait(timeout=30)  # a slow Slack: the post is in flight meanwhile
         with self._lock:
             ts = f"{next(self._ts)}.0001"
@@ -58,10 +60,12 @@ class FakePager:
         self.pages: list[Page] = []  # what was sent, whole
         self.failing: dict[str, int] = {}  # action -> the next N such calls fail transiently
         self.hold: threading.Event | None = None  # when set: triggers wait until it is set
+        self.held = threading.Event()  # set once a trigger is waiting on ``hold``
         self._lock = threading.Lock()
 
     def send(self, page: Page) -> str:
         if self.hold is not None and page.action == "trigger":
+            self.held.set()
             self.hold.wait(timeout=30)  # a slow PagerDuty: the trigger is in flight meanwhile
         with self._lock:
             if self.failing.get(page.action, 0) > 0:

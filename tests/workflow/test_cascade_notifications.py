@@ -5,11 +5,13 @@ while its first message is in flight, when the worker dies before the close-out,
 continues as new meanwhile."""
 
 import asyncio
+import contextlib
 import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from temporalio.service import RPCError
 
 from medic.alerts import Alert, AlertStatus
 from medic.incident import AlertBatch, IncidentState
@@ -136,13 +138,13 @@ async def test_a_merge_landing_while_the_first_notifications_are_in_flight_is_cl
     h = harness
     hold = threading.Event()
     if in_flight == "page":
-        h.pager.hold = hold
+        h.pager.hold, held = hold, h.pager.held
     else:
-        h.chat.hold = hold
+        h.chat.hold, held = hold, h.chat.held
     async with h.worker():
         symptom = await open_incident(h, "checkout", errors())
         await h.env.sleep(timedelta(seconds=SETTLE + 1))
-        await asyncio.sleep(0.5)  # the call is in flight
+        assert await asyncio.to_thread(held.wait, 30), f"the {in_flight} never started"
         root = await open_incident(h, "orders-db", outage())
         await until(root, lambda s: CHECKOUT in s.absorbed, "orders-db absorbing checkout")
         hold.set()
@@ -171,9 +173,17 @@ async def test_the_worker_dying_before_the_close_out_still_closes_it_once(harnes
         await until(symptom, lambda s: s.merged_into == ORDERS_DB, "the merge")
     h.pager.failing["resolve"] = 0
     async with h.worker(cache=False):
-        await until(
-            symptom, lambda s: set(s.notifications.pages.values()) == {"resolve"}, "the resolve after restart"
-        )
+        # The resolve's retry is on a backoff timer (up to a minute): let time pass for it.
+        await h.env.sleep(timedelta(minutes=2))
+        # The dead worker's last workflow task times out first (10 s): queries meanwhile may time out too.
+        for _ in range(100):
+            with contextlib.suppress(RPCError):
+                state = await symptom.query(IncidentWorkflow.state)
+                if set(state.notifications.pages.values()) == {"resolve"}:
+                    break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("never saw the resolve after the restart")
         await asyncio.sleep(0.5)
         await resolve_all(h, root)
     keys = {key for action, key in pages_of(h, CHECKOUT) if action == "trigger"}
