@@ -137,14 +137,12 @@ class IncidentWorkflow:
         self._window = timedelta(seconds=inp.correlation_window_seconds)
         self._remediation_wait = timedelta(seconds=inp.remediation_wait_seconds)
         self._ctx = inp.service
-        self._settle_seconds = inp.settle_seconds
+        # Only an incident with neighbours has a join to decide before it tells or acts (see settle_seconds).
         joinable = inp.service is not None and bool(inp.service.neighbours)
+        self._settle = timedelta(seconds=inp.settle_seconds if joinable else 0.0)
         new = inp.state is None and inp.packed_state is None
-        self._settle_end: datetime | None = (
-            workflow.now() + timedelta(seconds=inp.settle_seconds)
-            if joinable and new and inp.settle_seconds > 0
-            else None
-        )
+        # A new run's state opens now, so its settle period ends settle after workflow.now().
+        self._settle_end: datetime | None = workflow.now() + self._settle if new and self._settle else None
         if inp.packed_state is not None:
             self._state = unpack(inp.packed_state)
         elif inp.state is not None:
@@ -198,7 +196,8 @@ class IncidentWorkflow:
                     tasks = await self._continue_as_new(inp, tasks)
                 seen = self._state.revision
                 closes = self._closes_at()
-                if self._settling() and self._settle_end is not None:
+                if self._settling():  # wake when it ends: runbooks are considered then
+                    assert self._settle_end is not None
                     closes = self._settle_end if closes is None else min(closes, self._settle_end)
                 timeout = None if closes is None else max((closes - workflow.now()).total_seconds(), 0.001)
 
@@ -274,12 +273,7 @@ class IncidentWorkflow:
     def _start_notifier(self) -> list["asyncio.Task[None]"]:
         if not self._notify:
             return []
-        joinable = self._ctx is not None and bool(self._ctx.neighbours)
-        self._notifier = Notifier(
-            lambda: self._state,
-            local=self._local,
-            settle=timedelta(seconds=self._settle_seconds if joinable else 0.0),
-        )
+        self._notifier = Notifier(lambda: self._state, local=self._local, settle=self._settle)
         self._state.notifications.finished = False
         if self._state.status is not IncidentStatus.RESOLVED:
             self._state.notifications.postmortem = None  # reopened: its resolution gets a postmortem again

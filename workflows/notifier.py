@@ -194,7 +194,7 @@ class Notifier:
         final = s.status is IncidentStatus.RESOLVED or s.merged_into is not None
         if not self._close_out:
             final = True  # histories from before: the end was taken as told by the pass it landed in
-        if s.merged_into and not (n.slack or n.pages or n.jira_key):
+        if self._close_out and s.merged_into and not (n.slack or n.pages or n.jira_key):
             n.finished = True  # merged before anything was said: its cause's incident tells people
             return
         if n.plan is None or (n.planned_priority != s.priority and s.status is not IncidentStatus.RESOLVED):
