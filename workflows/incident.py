@@ -54,6 +54,8 @@ ANOMALIES_SIGNAL = "anomalies"
 STATE_QUERY = "state"
 JOIN_RULE_PATCH = "join-rule-starts"
 PUBLISH_PATCH = "publish-after-flush"
+# Only an incident that could still be absorbed (a dependency of its service ranks before it) settles.
+SETTLE_ABSORBABLE_PATCH = "settle-only-absorbable"
 
 
 class IncidentInput(BaseModel):
@@ -140,6 +142,10 @@ class IncidentWorkflow:
         # Only an incident with neighbours has a join to decide before it tells or acts (see settle_seconds).
         joinable = inp.service is not None and bool(inp.service.neighbours)
         self._settle = timedelta(seconds=inp.settle_seconds if joinable else 0.0)
+        # Whose join is decided by others: an incident no other absorbs (nothing it depends on ranks
+        # before it, e.g. a database) only ever absorbs, so it is the survivor and may tell at once.
+        ctx = inp.service
+        self._absorbable = ctx is not None and any(absorbed_by(ctx, other) for other in ctx.upstream)
         new = inp.state is None and inp.packed_state is None
         # A new run's state opens now, so its settle period ends settle after workflow.now().
         self._settle_end: datetime | None = workflow.now() + self._settle if new and self._settle else None
@@ -173,6 +179,8 @@ class IncidentWorkflow:
     async def run(self, inp: IncidentInput) -> IncidentResult:
         if inp.state is None and inp.packed_state is None:
             self._hello_peers()  # a continued run's peers already know it
+        if self._settle and not self._absorbable and workflow.patched(SETTLE_ABSORBABLE_PATCH):
+            self._settle, self._settle_end = timedelta(0), None
         tasks = self._start_notifier()
         while True:
             while not self._finished():

@@ -96,6 +96,27 @@ async def test_a_symptom_that_joins_its_cause_while_settling_tells_nobody(harnes
     assert len(h.tracker.issues) == 1 and h.tracker.closed == list(h.tracker.issues)
 
 
+async def test_only_an_incident_that_could_still_be_absorbed_waits_before_telling(harness: Harness) -> None:
+    """orders-db depends on nothing: no incident can absorb it, so its join decision is never anyone
+    else's and it tells at once. checkout depends on orders-db: it waits the settle period."""
+    h = harness
+    async with h.worker():
+        root = await open_incident(h, "orders-db", outage())
+        cause = await until(root, lambda s: bool(s.notifications.slack), "orders-db posting")
+        # checkout depends on orders-db, but its errors started hours before: it cannot join this
+        # outage (see the join rule), yet it could be absorbed, so it waits the settle period.
+        early = errors()
+        early.alerts[0] = early.alerts[0].model_copy(update={"starts_at": T0 - timedelta(hours=2)})
+        alone = await open_incident(h, "checkout", early)
+        told = await until(alone, lambda s: bool(s.notifications.slack), "checkout posting")
+
+    def first_told(s: IncidentState) -> timedelta:
+        return min(e.at for e in s.timeline if e.kind == "notification.sent") - s.opened_at
+
+    assert first_told(cause) < timedelta(seconds=SETTLE)
+    assert first_told(told) >= timedelta(seconds=SETTLE)
+
+
 async def test_a_cause_arriving_after_the_symptom_told_closes_the_symptoms_page_once(
     harness: Harness,
 ) -> None:
