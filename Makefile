@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Root installs Debian packages directly; anyone else goes through sudo.
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: run test lint typecheck importlint unit system-deps bench clean schemas
+.PHONY: run test lint typecheck importlint unit system-deps bench clean schemas manifests
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/medic dev
 
-## Debian's Prometheus and Alertmanager for the end-to-end tests, installed only when missing.
+## Debian's Prometheus and Alertmanager for the end-to-end tests (and their promtool and amtool, which
+## check the Helm chart's rules and receiver), installed only when missing.
 system-deps:
-	@if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
+	@if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
+		|| ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then \
 		echo "installing Debian's prometheus and prometheus-alertmanager"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
@@ -51,6 +53,10 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .medic .pytest_cache .mypy_cache .ruff_cache
+
+## make manifests: render deploy/kubernetes/ from the Helm chart (Helm's engine from helm-python-sdk).
+manifests: $(VENV)/.installed-dev
+	$(BIN)/python deploy/helm/render.py --manifests
 
 ## make schemas: regenerate docs/schemas/ from the pydantic models.
 schemas: $(VENV)/.installed-dev

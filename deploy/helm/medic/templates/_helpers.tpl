@@ -1,0 +1,242 @@
+{{/* Names and labels. */}}
+{{- define "medic.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "medic.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "medic.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "medic.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: medic
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector labels of one component: (dict "ctx" $ "component" "api") */}}
+{{- define "medic.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "medic.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "medic.componentLabels" -}}
+{{ include "medic.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "medic.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "medic.secretName" -}}
+{{- default (include "medic.fullname" .) .Values.secret.existingSecret -}}
+{{- end -}}
+
+{{- define "medic.configMapName" -}}
+{{- default (printf "%s-config" (include "medic.fullname" .)) .Values.config.existingConfigMap -}}
+{{- end -}}
+
+{{- define "medic.runbooksConfigMapName" -}}
+{{- default (printf "%s-runbooks" (include "medic.fullname" .)) .Values.config.existingRunbooksConfigMap -}}
+{{- end -}}
+
+{{/* The Temporal frontend's port, from host:port (for the NetworkPolicy). */}}
+{{- define "medic.temporalPort" -}}
+{{- $parts := splitList ":" .Values.temporal.address -}}
+{{- if gt (len $parts) 1 -}}{{ last $parts }}{{- else -}}7233{{- end -}}
+{{- end -}}
+
+{{/* The webhook token: from values, else the one already in the cluster, else a new one. */}}
+{{- define "medic.webhookToken" -}}
+{{- $given := .Values.secret.values.MEDIC_WEBHOOK_TOKEN -}}
+{{- if $given -}}
+{{- $given -}}
+{{- else -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "medic.fullname" .) -}}
+{{- if and $existing $existing.data (hasKey $existing.data "MEDIC_WEBHOOK_TOKEN") -}}
+{{- index $existing.data "MEDIC_WEBHOOK_TOKEN" | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 48 -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The secret settings, each by secretKeyRef; (dict "ctx" $ "required" (list "MEDIC_WEBHOOK_TOKEN")). */}}
+{{- define "medic.secretEnv" -}}
+{{- $ctx := .ctx -}}
+{{- $required := .required | default list -}}
+{{- range $key := list "MEDIC_WEBHOOK_TOKEN" "MEDIC_OPERATOR_TOKEN" "MEDIC_SLACK_BOT_TOKEN" "MEDIC_SLACK_SIGNING_SECRET" "MEDIC_PAGERDUTY_ROUTING_KEY" "MEDIC_PAGERDUTY_ROUTING_KEYS" "MEDIC_JIRA_API_TOKEN" }}
+- name: {{ $key }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "medic.secretName" $ctx }}
+      key: {{ $key }}
+      optional: {{ not (has $key $required) }}
+{{- end }}
+- name: MEDIC_TEMPORAL_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ default (include "medic.secretName" $ctx) $ctx.Values.temporal.apiKey.existingSecret }}
+      key: {{ $ctx.Values.temporal.apiKey.key }}
+      optional: {{ not $ctx.Values.temporal.apiKey.existingSecret }}
+{{- end -}}
+
+{{/* TLS to Temporal: settings pointing at the mounted files. */}}
+{{- define "medic.temporalTlsEnv" -}}
+{{- $tls := .Values.temporal.tls -}}
+{{- if $tls.enabled }}
+- name: MEDIC_TEMPORAL_TLS
+  value: "true"
+{{- with $tls.serverName }}
+- name: MEDIC_TEMPORAL_TLS_SERVER_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- if $tls.existingSecret }}
+{{- with $tls.caKey }}
+- name: MEDIC_TEMPORAL_TLS_CA
+  value: {{ printf "/etc/medic/temporal-tls/%s" . | quote }}
+{{- end }}
+{{- with $tls.certKey }}
+- name: MEDIC_TEMPORAL_TLS_CERT
+  value: {{ printf "/etc/medic/temporal-tls/%s" . | quote }}
+{{- end }}
+{{- with $tls.keyKey }}
+- name: MEDIC_TEMPORAL_TLS_KEY
+  value: {{ printf "/etc/medic/temporal-tls/%s" . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Everything both containers (and the init/setup containers) read. */}}
+{{- define "medic.env" -}}
+{{- include "medic.secretEnv" (dict "ctx" .ctx "required" .required) }}
+{{- include "medic.temporalTlsEnv" .ctx }}
+{{- end -}}
+
+{{- define "medic.envFrom" -}}
+- configMapRef:
+    name: {{ include "medic.fullname" . }}-env
+{{- end -}}
+
+{{/* Volumes shared by both pods: the configuration, the Temporal certificates, scratch space. */}}
+{{- define "medic.volumes" -}}
+- name: config
+  configMap:
+    name: {{ include "medic.configMapName" . }}
+    optional: true
+- name: runbooks
+  configMap:
+    name: {{ include "medic.runbooksConfigMapName" . }}
+    optional: true
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+- name: data
+  emptyDir:
+    sizeLimit: 256Mi
+{{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
+- name: temporal-tls
+  secret:
+    secretName: {{ .Values.temporal.tls.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- end -}}
+
+{{- define "medic.volumeMounts" -}}
+- name: config
+  mountPath: /etc/medic/config
+  readOnly: true
+- name: runbooks
+  mountPath: /etc/medic/runbooks
+  readOnly: true
+- name: tmp
+  mountPath: /tmp
+- name: data
+  mountPath: /var/lib/medic
+{{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
+- name: temporal-tls
+  mountPath: /etc/medic/temporal-tls
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* Spread over zones and nodes unless told otherwise: (dict "ctx" $ "component" "api" "values" .Values.api) */}}
+{{- define "medic.topologySpread" -}}
+{{- if .values.topologySpreadConstraints -}}
+{{ toYaml .values.topologySpreadConstraints }}
+{{- else -}}
+{{- range $key := list "topology.kubernetes.io/zone" "kubernetes.io/hostname" }}
+- maxSkew: 1
+  topologyKey: {{ $key }}
+  whenUnsatisfiable: ScheduleAnyway
+  labelSelector:
+    matchLabels:
+      {{- include "medic.selectorLabels" (dict "ctx" $.ctx "component" $.component) | nindent 6 }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* An init container that runs `medic check` on the mounted files. */}}
+{{- define "medic.checkContainer" -}}
+{{- if .Values.config.checkOnStart }}
+- name: check
+  image: {{ include "medic.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  args: [check]
+  envFrom:
+    {{- include "medic.envFrom" . | nindent 4 }}
+  securityContext:
+    {{- toYaml .Values.containerSecurityContext | nindent 4 }}
+  resources:
+    requests: {cpu: 50m, memory: 96Mi}
+    limits: {memory: 256Mi}
+  volumeMounts:
+    {{- include "medic.volumeMounts" . | nindent 4 }}
+{{- end }}
+{{- end -}}
+
+{{/* Checksums that roll the pods when their configuration changes. */}}
+{{- define "medic.checksums" -}}
+checksum/env: {{ include (print .Template.BasePath "/configmap-env.yaml") . | sha256sum }}
+checksum/config: {{ include (print .Template.BasePath "/configmap-config.yaml") . | sha256sum }}
+{{- if not .Values.secret.existingSecret }}
+checksum/secret-values: {{ toJson .Values.secret.values | sha256sum }}
+{{- end }}
+{{- end -}}
+
+{{/* The Alertmanager receiver that hands alerts to Medic (NOTES.txt; checked by amtool in the tests). */}}
+{{- define "medic.alertmanagerReceiver" -}}
+route:
+  receiver: {{ .Values.alertmanager.receiverName }}
+  group_by: [alertname, service]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 4h
+receivers:
+  - name: {{ .Values.alertmanager.receiverName }}
+    webhook_configs:
+      - url: http://{{ include "medic.fullname" . }}-api.{{ .Release.Namespace }}.svc:{{ .Values.api.service.port }}/webhooks/alertmanager
+        send_resolved: true
+        max_alerts: {{ .Values.alertmanager.maxAlerts }}
+        http_config:
+          authorization:
+            type: Bearer
+            credentials_file: {{ .Values.alertmanager.credentialsFile }}
+{{- end -}}
