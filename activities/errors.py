@@ -1,7 +1,8 @@
 """Port errors onto Temporal's retry semantics, for every activity that calls the outside world:
 :class:`PermanentError` (and the remediation errors that mean the same) becomes a non-retryable
 ApplicationError the workflow records; :class:`TransientError` is retried, after Retry-After when
-the other side said so."""
+the other side said so. :class:`ChangedMeanwhile` is neither a failure nor retried: a non-retryable
+ApplicationError of its own type (:data:`CHANGED_MEANWHILE`), which the remediation records as an outcome."""
 
 import functools
 from collections.abc import Callable
@@ -13,8 +14,11 @@ from temporalio.exceptions import ApplicationError
 from medic.ports import PermanentError, TransientError
 from remediations.actions import ActionError
 from remediations.ports import ClusterError
+from remediations.preconditions import ChangedMeanwhile
 
-__all__ = ["PERMANENT", "translated"]
+__all__ = ["CHANGED_MEANWHILE", "PERMANENT", "translated"]
+
+CHANGED_MEANWHILE = "ChangedMeanwhile"
 
 # Failures for good: retrying cannot help (everything else that fails says TransientError, or is a bug).
 PERMANENT: tuple[type[Exception], ...] = (PermanentError, ActionError, ClusterError)
@@ -28,6 +32,8 @@ def translated(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
+        except ChangedMeanwhile as err:
+            raise ApplicationError(str(err), type=CHANGED_MEANWHILE, non_retryable=True) from err
         except PERMANENT as err:
             raise ApplicationError(str(err), type="PermanentError", non_retryable=True) from err
         except TransientError as err:

@@ -55,8 +55,12 @@ class SlackUpdate(BaseModel):
 
 
 class SlackNote(BaseModel):
+    """A thread reply: ``text`` is shown as it is (escaped); ``link_url`` a link Medic made, after it."""
+
     ref: MessageRef
     text: str
+    link_url: str | None = None
+    link_text: str = "open it"
 
 
 class SlackMessagePost(BaseModel):
@@ -124,7 +128,8 @@ class NotifyActivities:
     @translated
     def slack_thread(self, request: SlackNote) -> MessageRef:
         with recorded(self._counter("slack")):
-            return self._chat.post(request.ref.channel, render_note(request.text), thread=request.ref)
+            note = render_note(request.text, link_url=request.link_url, link_text=request.link_text)
+            return self._chat.post(request.ref.channel, note, thread=request.ref)
 
     @activity.defn(name="notify.slack_message")
     @translated

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from activities.errors import PERMANENT
 from medic.ports import TransientError
+from remediations.preconditions import ChangedMeanwhile
 
 __all__ = ["NO_RECORDER", "Recorder", "recorded"]
 
@@ -44,9 +45,13 @@ NO_RECORDER: Recorder = _NoRecorder()
 
 @contextlib.contextmanager
 def recorded(record: Callable[[str], None], *, ok: str = "ok") -> Iterator[None]:
-    """Record ``ok``, ``failed`` (for good) or ``retried`` (a transient failure Temporal retries)."""
+    """Record ``ok``, ``failed`` (for good), ``retried`` (a transient failure Temporal retries) or
+    ``changed_meanwhile`` (the target changed since the plan read it: not acted on)."""
     try:
         yield
+    except ChangedMeanwhile:
+        record("changed_meanwhile")
+        raise
     except PERMANENT:
         record("failed")
         raise

@@ -2,7 +2,9 @@
 
 The cluster and Prometheus are ports (``remediations.ports``); the facts that live in Temporal
 (kill switch, recent actions) come from an injected source. Every cluster call is idempotent
-(absolute values from a recorded snapshot), so Temporal's retries are safe.
+(absolute values from a recorded snapshot), and ``apply`` acts only on the object the plan found, so
+Temporal's retries are safe. The steps that talk to the cluster heartbeat while they run
+(activities/heartbeat.py), so a dead worker is noticed at the heartbeat timeout.
 """
 
 from collections.abc import Callable
@@ -12,6 +14,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.errors import translated
+from activities.heartbeat import heartbeating
 from activities.observe import NO_RECORDER, Recorder, recorded
 from medic.alerts import Alert
 from medic.ports import PermanentError
@@ -76,10 +79,12 @@ class RemediationActivities:
         facts: FactsSource,
         guardrails: Callable[[], GuardrailSettings],
         recorder: Recorder = NO_RECORDER,
+        heartbeat_every: float = 2.0,
     ) -> None:
         self._cluster, self._metrics, self._runbooks = cluster, metrics, runbooks
         self._registry, self._facts, self._guardrails = registry, facts, guardrails
         self._rec = recorder
+        self._heartbeat_every = heartbeat_every  # well inside the workflow's heartbeat timeout (10 s)
 
     def _need_cluster(self) -> Cluster:
         if self._cluster is None:
@@ -112,19 +117,26 @@ class RemediationActivities:
     @activity.defn(name="remediate.snapshot")
     @translated
     def snapshot(self, request: StepRequest) -> dict[str, Any]:
-        return self._registry.for_step(request.step).snapshot(self._need_cluster(), request.step)
+        with heartbeating(self._heartbeat_every):
+            return self._registry.for_step(request.step).snapshot(self._need_cluster(), request.step)
 
     @activity.defn(name="remediate.apply")
     @translated
     def apply(self, request: StepRequest) -> dict[str, Any]:
         action = self._registry.for_step(request.step)
-        with recorded(lambda outcome: self._rec.action(request.step.action, outcome), ok="applied"):
+        with (
+            heartbeating(self._heartbeat_every),
+            recorded(lambda outcome: self._rec.action(request.step.action, outcome), ok="applied"),
+        ):
             return action.apply(self._need_cluster(), request.step, request.before, request.stamp)
 
     @activity.defn(name="remediate.compensate")
     @translated
     def compensate(self, request: StepRequest) -> bool:
-        with recorded(lambda outcome: self._rec.action(request.step.action, outcome), ok="rolled_back"):
+        with (
+            heartbeating(self._heartbeat_every),
+            recorded(lambda outcome: self._rec.action(request.step.action, outcome), ok="rolled_back"),
+        ):
             return self._registry.for_step(request.step).compensate(
                 self._need_cluster(), request.step, request.before
             )

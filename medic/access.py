@@ -19,7 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medic.yamldoc import field_path
 
-__all__ = ["ANYONE", "OPEN_VERBS", "AccessDecision", "AccessPolicy", "ApproveAccess", "Risk", "Verb"]
+__all__ = [
+    "ANYONE",
+    "OPEN_VERBS",
+    "OPERATOR_ACTOR",
+    "AccessDecision",
+    "AccessPolicy",
+    "ApproveAccess",
+    "Risk",
+    "Verb",
+]
 
 
 class Verb(StrEnum):
@@ -46,6 +55,9 @@ class Risk(StrEnum):
 
 OPEN_VERBS = frozenset({Verb.HELP, Verb.LIST, Verb.SHOW, Verb.POSTMORTEM})  # reading is never restricted
 ANYONE = "*"
+OPERATOR_ACTOR = "api:operator-token"
+"""Who an HTTP decision is recorded as (the API's MEDIC_OPERATOR_TOKEN, not a person): list it under
+``approve`` to let that credential approve where an approve policy is set."""
 _RISKS = list(Risk)
 _USER = re.compile(r"[UW][A-Z0-9]{2,30}")
 _SLACK_GROUP = re.compile(r"S[A-Z0-9]{2,30}")
@@ -100,7 +112,8 @@ class AccessPolicy(BaseModel):
     approve: list[str] | ApproveAccess | None = Field(
         default=None,
         description="who may approve or deny a remediation waiting for a human: one list for every risk, "
-        f"or one per risk level (low, medium, high). {_ENTRIES} Deny follows approve.",
+        f"or one per risk level (low, medium, high). {_ENTRIES} `{OPERATOR_ACTOR}` lets the HTTP API's "
+        "operator token decide too. Deny follows approve.",
     )
 
     def check(
@@ -233,6 +246,8 @@ class AccessPolicy(BaseModel):
                 parts.append(f"{entry} ({shown or 'no members'})")
             elif entry == ANYONE:
                 parts.append("everyone")
+            elif entry == OPERATOR_ACTOR:
+                parts.append("the HTTP API's operator token")
             elif _SLACK_GROUP.fullmatch(entry):
                 parts.append(f"members of Slack group {entry}")
             elif _USER.fullmatch(entry):
@@ -256,7 +271,9 @@ class AccessPolicy(BaseModel):
         return [((*loc, i), entry) for loc, entries in lists for i, entry in enumerate(entries or [])]
 
     def _entry_problem(self, entry: str) -> str | None:
-        if entry in self.groups or entry == ANYONE or _USER.fullmatch(entry) or _SLACK_GROUP.fullmatch(entry):
+        if entry in self.groups or entry in (ANYONE, OPERATOR_ACTOR) or _USER.fullmatch(entry):
+            return None
+        if _SLACK_GROUP.fullmatch(entry):
             return None
         upper = entry.upper()
         if re.search("[0-9]", entry) and (_USER.fullmatch(upper) or _SLACK_GROUP.fullmatch(upper)):

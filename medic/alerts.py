@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medic.fingerprint import label_fingerprint
+from medic.redact import redact_data
 
 __all__ = [
     "Alert",
@@ -131,20 +132,29 @@ def _status_of(alert: WebhookAlert, payload: AlertmanagerWebhook, received_at: d
 
 
 def normalise_webhook(payload: AlertmanagerWebhook, *, received_at: datetime) -> list[Alert]:
-    """Turn a webhook body into normalised alerts, filling fingerprint and status when omitted."""
+    """Turn a webhook body into normalised alerts, filling fingerprint and status when omitted.
+
+    Secrets are redacted here, before anything enters a workflow (``medic.redact``): label names and
+    values, annotations, the generator URL and a sent fingerprint. The fingerprint is worked out from
+    the labels as sent, as Alertmanager works it out (a mixed-version HA pair, one sending fingerprints
+    and one not, still agrees; a secret registered later does not change an alert's identity); the
+    hash says nothing of the values it was made from."""
     source = "grafana" if payload.is_grafana else "alertmanager"
     received = utc(received_at)
+    # One check over the whole delivery: nothing to redact is the usual case (the storm path).
+    sent = [[i.labels, i.annotations, i.generatorURL or "", i.fingerprint or ""] for i in payload.alerts]
+    redacted: list[list[Any]] = redact_data(sent)
     alerts: list[Alert] = []
-    for item in payload.alerts:
+    for item, (labels, annotations, generator_url, fingerprint) in zip(payload.alerts, redacted, strict=True):
         alerts.append(
             Alert(
-                fingerprint=item.fingerprint or label_fingerprint(item.labels),
+                fingerprint=fingerprint or label_fingerprint(item.labels),
                 status=_status_of(item, payload, received),
-                labels=dict(item.labels),
-                annotations=dict(item.annotations),
+                labels=dict(labels),
+                annotations=dict(annotations),
                 starts_at=utc(item.startsAt),
                 ends_at=utc(item.endsAt) if item.endsAt is not None else None,
-                generator_url=item.generatorURL or None,
+                generator_url=generator_url or None,
                 source=source,
             )
         )

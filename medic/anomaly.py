@@ -8,21 +8,46 @@ the series labels, so a detector re-posting the same finding changes nothing.
 
 import hashlib
 from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from medic.redact import redact, redact_data, redact_name
 
 __all__ = ["AnomalySignal", "ExpectedBand", "ForecastPoint", "TimeWindow"]
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$"
+_NAME_MAX = 128
+_SUMMARY_MAX = 1024
+
+
+def _not_bool(value: Any) -> Any:
+    """JSON's true/false are not numbers (pydantic would read them as 1.0 and 0.0)."""
+    if isinstance(value, bool):
+        raise ValueError("a number is required, not a boolean")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_bool)]
+
+
+def _text_time(value: Any) -> Any:
+    """Times are RFC 3339 strings, as the schema says (pydantic would also read a number as epoch seconds)."""
+    if isinstance(value, int | float):
+        raise ValueError("a time is an RFC 3339 string such as 2026-01-02T03:04:05Z, not a number")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_text_time)]
 
 
 class ExpectedBand(BaseModel):
     """The range the detector expected the value to stay in."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    lower: float
-    upper: float
+    lower: Number
+    upper: Number
 
     @model_validator(mode="after")
     def _ordered(self) -> "ExpectedBand":
@@ -34,10 +59,10 @@ class ExpectedBand(BaseModel):
 class TimeWindow(BaseModel):
     """The stretch of time the detector looked at and found anomalous."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    start: datetime
-    end: datetime
+    start: Timestamp
+    end: Timestamp
 
     @model_validator(mode="after")
     def _ordered(self) -> "TimeWindow":
@@ -51,31 +76,44 @@ class TimeWindow(BaseModel):
 class ForecastPoint(BaseModel):
     """One point of the detector's forecast, if it made one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    at: datetime
-    value: float
-    lower: float | None = None
-    upper: float | None = None
+    at: Timestamp
+    value: Number
+    lower: Number | None = None
+    upper: Number | None = None
 
 
 class AnomalySignal(BaseModel):
     """One anomaly finding. Schema published in the OpenAPI document."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     source: str = Field(pattern=_NAME_PATTERN, description="the detector, e.g. 'medic-scan' or 'grafana-ml'")
     service: str = Field(pattern=_NAME_PATTERN, description="the catalog service the series belongs to")
     series: dict[str, str] = Field(
         min_length=1, description="the series labels, e.g. {'__name__': 'http_requests_total', ...}"
     )
-    value: float = Field(description="the observed value")
+    value: Number = Field(description="the observed value")
     expected: ExpectedBand
-    score: float = Field(ge=0.0, le=1.0, description="anomaly score, 0 (normal) to 1 (certainly anomalous)")
+    score: Number = Field(ge=0.0, le=1.0, description="anomaly score, 0 (normal) to 1 (certainly anomalous)")
     window: TimeWindow
     severity: str = Field(default="warning", pattern=r"^(critical|error|warning|info)$")
-    summary: str | None = Field(default=None, max_length=1024)
+    summary: str | None = Field(default=None, max_length=_SUMMARY_MAX)
     forecast: list[ForecastPoint] | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _redacted(self) -> "AnomalySignal":
+        """Secrets never enter a workflow (``medic.redact``): redacted as the signal is built, whoever
+        builds it; idempotent, so reading it back from history changes nothing. The identity (``key``)
+        is made from the redacted fields, the same for every delivery. Names keep their pattern and
+        every text its bound (redaction can lengthen a text)."""
+        self.source = redact_name(self.source)[:_NAME_MAX]
+        self.service = redact_name(self.service)[:_NAME_MAX]
+        self.series = {str(k): str(v) for k, v in redact_data(self.series).items()}
+        if self.summary is not None:
+            self.summary = redact(self.summary)[:_SUMMARY_MAX]
+        return self
 
     @property
     def key(self) -> str:

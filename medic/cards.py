@@ -1,13 +1,15 @@
 """The incident as people see it in chat: a card model and its Slack Block Kit rendering.
 
 Pure functions, so what Slack shows is unit-tested without Slack. Buttons carry the verbs
-of ``/medic`` (CONTRACT.md); their ``value`` is the incident id.
+of ``/medic`` (CONTRACT.md); their ``value`` is the incident id. Every value from outside (titles,
+labels, notes, reasons) enters the mrkdwn through :func:`medic.mrkdwn.mrkdwn`, escaped.
 """
 
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from medic.mrkdwn import Markup, escape, join, link, mrkdwn
 from medic.ports import ChatMessage
 
 __all__ = ["BUTTONS", "STATUS_EMOJI", "IncidentCard", "render_approval", "render_card", "render_note"]
@@ -67,21 +69,22 @@ class IncidentCard(BaseModel):
     merged_into_url: str | None = None  # the Temporal UI of the incident it merged into (set by the adapter)
 
 
-def _mrkdwn(text: str) -> dict[str, object]:
+def _mrkdwn(text: Markup) -> dict[str, object]:
+    """A mrkdwn text object: only :class:`Markup`, so every outside value went through ``mrkdwn()``."""
     return {"type": "mrkdwn", "text": text}
 
 
 def render_card(card: IncidentCard) -> ChatMessage:
     emoji = STATUS_EMOJI.get(card.status, ":grey_question:")
-    headline = f"{card.priority} · {card.title}"
+    headline = f"{card.priority} · {card.title}"  # plain_text in the header: Slack shows it literally
     status = card.status if not card.acknowledged_by else f"{card.status} (ack by {card.acknowledged_by})"
     if card.merged_into:
         status = f"merged into {card.merged_into}"
     fields = [
-        _mrkdwn(f"*Status*\n{emoji} {status}"),
-        _mrkdwn(f"*Priority*\n{card.priority} · impact {card.impact:.0f}/100"),
-        _mrkdwn(f"*Services*\n{', '.join(card.services) or 'unknown'}"),
-        _mrkdwn(f"*Alerts*\n{card.firing_count} firing of {card.alert_count}"),
+        _mrkdwn(mrkdwn("*Status*\n{emoji} {status}", emoji=emoji, status=status)),
+        _mrkdwn(mrkdwn("*Priority*\n{p} · impact {i:.0f}/100", p=card.priority, i=card.impact)),
+        _mrkdwn(mrkdwn("*Services*\n{services}", services=", ".join(card.services) or "unknown")),
+        _mrkdwn(mrkdwn("*Alerts*\n{f} firing of {n}", f=card.firing_count, n=card.alert_count)),
     ]
     blocks: list[dict[str, object]] = [
         {"type": "header", "text": {"type": "plain_text", "text": headline[:150], "emoji": True}},
@@ -89,32 +92,27 @@ def render_card(card: IncidentCard) -> ChatMessage:
     ]
     if card.merged_into:
         target = (
-            f"<{card.merged_into_url}|{card.merged_into}>"
+            link(card.merged_into_url, card.merged_into)
             if card.merged_into_url
-            else f"`{card.merged_into}`"
+            else mrkdwn("`{id}`", id=card.merged_into)
         )
-        blocks.append(
-            {
-                "type": "section",
-                "text": _mrkdwn(f"*Merged into {target}*: it shares its cause; follow it there."),
-            }
-        )
+        text = mrkdwn("*Merged into {target}*: it shares its cause; follow it there.", target=target)
+        blocks.append({"type": "section", "text": _mrkdwn(text)})
     if card.root_cause:
         reasons = "; ".join(card.root_cause_reasons[:2])
-        blocks.append(
-            {"type": "section", "text": _mrkdwn(f"*Likely root cause:* `{card.root_cause}` ({reasons})")}
-        )
+        text = mrkdwn("*Likely root cause:* `{cause}` ({reasons})", cause=card.root_cause, reasons=reasons)
+        blocks.append({"type": "section", "text": _mrkdwn(text)})
     if card.impact_summary:
-        blocks.append(
-            {"type": "context", "elements": [_mrkdwn(f"Why {card.priority}: {card.impact_summary}")]}
-        )
+        text = mrkdwn("Why {p}: {summary}", p=card.priority, summary=card.impact_summary)
+        blocks.append({"type": "context", "elements": [_mrkdwn(text)]})
     links = [
-        f"<{card.ui_url}|Timeline in Temporal>" if card.ui_url else "",
-        f"<{card.generator_url}|Source graph>" if card.generator_url else "",
+        link(card.ui_url, "Timeline in Temporal") if card.ui_url else None,
+        link(card.generator_url, "Source graph") if card.generator_url else None,
     ]
-    link_text = " · ".join(x for x in links if x)
+    link_text = join(" · ", [x for x in links if x])
     if link_text:
-        blocks.append({"type": "context", "elements": [_mrkdwn(f"{link_text} · `{card.incident_id}`")]})
+        text = mrkdwn("{links} · `{id}`", links=link_text, id=card.incident_id)
+        blocks.append({"type": "context", "elements": [_mrkdwn(text)]})
     if card.status != "resolved" and not card.merged_into:
         blocks.append(
             {
@@ -133,12 +131,14 @@ def render_card(card: IncidentCard) -> ChatMessage:
                 + [_KILL_SWITCH_BUTTON | {"value": f"on|{card.incident_id}"}],
             }
         )
-    return ChatMessage(text=f"{emoji} {headline} [{status}]", blocks=blocks)
+    fallback = mrkdwn("{emoji} {headline} [{status}]", emoji=emoji, headline=headline, status=status)
+    return ChatMessage(text=fallback, blocks=blocks)
 
 
-def render_note(text: str) -> ChatMessage:
-    """A thread reply: one timeline event."""
-    return ChatMessage(text=text, blocks=[{"type": "section", "text": _mrkdwn(text)}])
+def render_note(text: str, *, link_url: str | None = None, link_text: str = "open it") -> ChatMessage:
+    """A thread reply: one timeline event, shown as the text it is (plus a link Medic made, if any)."""
+    note = mrkdwn("{text} {link}", text=text, link=link(link_url, link_text)) if link_url else escape(text)
+    return ChatMessage(text=note, blocks=[{"type": "section", "text": _mrkdwn(note)}])
 
 
 def render_approval(
@@ -155,11 +155,19 @@ def render_approval(
     """The approval request for one remediation step: what, where, why, risk, how to undo. The buttons
     name the run and step, so a button left over from an earlier request cannot decide a later one."""
     value = f"{remediation_id}:{step}:{run_id}"
-    text = f":warning: Approval needed: {title}"
+    text = mrkdwn(":warning: Approval needed: {title}", title=title)
     blocks: list[dict[str, object]] = [
-        {"type": "section", "text": _mrkdwn(f"*Approval needed* ({risk} risk): {title}")},
-        {"type": "section", "text": _mrkdwn(f"*Plan:* {plan}")},
-        {"type": "context", "elements": [_mrkdwn(f"Why: {why}. Needs a human because {reasons}.")]},
+        {
+            "type": "section",
+            "text": _mrkdwn(mrkdwn("*Approval needed* ({risk} risk): {t}", risk=risk, t=title)),
+        },
+        {"type": "section", "text": _mrkdwn(mrkdwn("*Plan:* {plan}", plan=plan))},
+        {
+            "type": "context",
+            "elements": [
+                _mrkdwn(mrkdwn("Why: {why}. Needs a human because {reasons}.", why=why, reasons=reasons))
+            ],
+        },
         {
             "type": "actions",
             "block_id": f"medic-approval:{value}",

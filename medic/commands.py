@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from medic.feedback import Matcher
 from medic.incident import IncidentStatus
@@ -29,9 +29,11 @@ from medic.matchers import (
     shown,
     silence_spans,
 )
+from medic.redact import redact
 
 __all__ = [
     "COMMAND_ADAPTER",
+    "DECISION_REASON_MAX",
     "HELP_TEXT",
     "ID_PATTERN",
     "Ack",
@@ -57,6 +59,7 @@ _SERVICE = re.compile(r"[a-z0-9][a-z0-9._-]{0,100}")
 _WORD = re.compile(r"\S+")
 _STATUSES = tuple(s.value for s in IncidentStatus)  # the contract's MedicStatus values
 _TEXT_MAX = 1000  # reasons and comments: what the timeline and Alertmanager keep
+DECISION_REASON_MAX = 500  # what a remediation's Decision keeps (workflows.remediation; a test pins both)
 
 # Slack (and phones) "improve" what people type: curly quotes, non-breaking spaces, dashes.
 _SMART = str.maketrans(
@@ -67,6 +70,13 @@ _SMART = str.maketrans(
     }
 )
 _LONE_DASH = re.compile(r"(?<!\S)[\u2013\u2014](?!\S)")
+
+
+def _redacted(limit: int) -> AfterValidator:
+    """Free text a person typed (a reason, a comment) is redacted as the command is built, before it
+    goes anywhere (an incident's or a remediation's history, Alertmanager's silence), then held to
+    its bound again (redaction can lengthen a text)."""
+    return AfterValidator(lambda text: redact(text)[:limit])
 
 
 class _Command(BaseModel):
@@ -102,7 +112,7 @@ class Ack(_Command):
 class Resolve(_Command):
     verb: Literal["resolve"] = "resolve"
     incident_id: IncidentId
-    reason: str = Field(default="", max_length=_TEXT_MAX)
+    reason: Annotated[str, _redacted(_TEXT_MAX)] = Field(default="", max_length=_TEXT_MAX)
 
 
 class Approve(_Command):
@@ -115,14 +125,14 @@ class Deny(_Command):
     verb: Literal["deny"] = "deny"
     incident_id: IncidentId
     action: str | None = None
-    reason: str = Field(default="", max_length=_TEXT_MAX)
+    reason: Annotated[str, _redacted(DECISION_REASON_MAX)] = Field(default="", max_length=DECISION_REASON_MAX)
 
 
 class Silence(_Command):
     verb: Literal["silence"] = "silence"
     matchers: list[Matcher] = Field(min_length=1)
     duration: timedelta
-    comment: str = Field(default="", max_length=_TEXT_MAX)
+    comment: Annotated[str, _redacted(_TEXT_MAX)] = Field(default="", max_length=_TEXT_MAX)
     incident_id: IncidentId | None = None
 
 
@@ -264,10 +274,10 @@ def _one_id(verb: str, rest: str) -> str:
     return _incident_id(words[0], verb)
 
 
-def _text_arg(verb: str, what: str, text: str) -> str:
+def _text_arg(verb: str, what: str, text: str, *, limit: int = _TEXT_MAX) -> str:
     text = text.strip()
-    if len(text) > _TEXT_MAX:
-        raise _fail(verb, f"The {what} has {len(text)} characters; keep it under {_TEXT_MAX}.")
+    if len(text) > limit:
+        raise _fail(verb, f"The {what} has {len(text)} characters; keep it under {limit}.")
     return text
 
 
@@ -338,7 +348,11 @@ def _parse_approve(rest: str) -> Approve:
 def _parse_deny(rest: str) -> Deny:
     cut = next((w.start() for w in _WORD.finditer(rest) if w.group().startswith("--")), len(rest))
     incident_id, action = _id_and_action("deny", _WORD.findall(rest[:cut]))
-    return Deny(incident_id=incident_id, action=action, reason=_text_arg("deny", "reason", rest[cut + 2 :]))
+    return Deny(
+        incident_id=incident_id,
+        action=action,
+        reason=_text_arg("deny", "reason", rest[cut + 2 :], limit=DECISION_REASON_MAX),
+    )
 
 
 def _parse_silence(rest: str) -> Silence:

@@ -35,8 +35,20 @@ class SilenceRecord(BaseModel):
     comment: str = ""
     url: str | None = Field(default=None, description="the silence in Alertmanager's UI")
 
-    # Free text people typed: redacted like the timeline it is quoted in (and the postmortem).
+    # Free text people typed: redacted like the timeline it is quoted in (and the postmortem). The
+    # matchers too: Alertmanager got them as typed (they must match the alert's labels there), the
+    # incident's history keeps them redacted; and the link, which can carry Alertmanager's password.
     _redacted = field_validator("comment")(redact)
+
+    @field_validator("matchers")
+    @classmethod
+    def _redacted_matchers(cls, matchers: list[Matcher]) -> list[Matcher]:
+        return [m.model_copy(update={"value": redact(m.value)}) for m in matchers]
+
+    @field_validator("url")
+    @classmethod
+    def _redacted_url(cls, url: str | None) -> str | None:
+        return None if url is None else redact(url)
 
     def active(self, at: datetime) -> bool:
         return self.starts_at <= at < self.ends_at

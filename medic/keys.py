@@ -9,6 +9,8 @@ name). Alerts that name no service fall back to their Alertmanager group.
 import hashlib
 import re
 
+from medic.redact import redact
+
 __all__ = ["INCIDENT_ID_PATTERN", "INCIDENT_PREFIX", "group_incident_id", "service_incident_id"]
 
 INCIDENT_PREFIX = "incident-"
@@ -27,9 +29,17 @@ def _digest(*parts: str) -> str:
 
 def service_incident_id(service: str, *, in_catalog: bool = True) -> str:
     """``incident-<service>`` for catalog services (their names are already slugs); a hashed
-    form for label values the catalog does not know, so they can never collide with it."""
+    form for label values the catalog does not know, so they can never collide with it.
+
+    Every id matches :data:`INCIDENT_ID_PATTERN` (at most 109 ASCII characters, far inside Temporal's
+    workflow-id limit of 1,000 bytes) whatever the label: a 40-character slug plus a digest of the
+    whole value keeps it readable, deterministic and distinct."""
     if in_catalog:
-        return f"{INCIDENT_PREFIX}{service}"
+        readable = f"{INCIDENT_PREFIX}{service}"
+        # Catalog names are slugs of at most 63 characters; anything else (a catalog that let one
+        # through) still gets an id within the pattern and Temporal's limits.
+        if INCIDENT_ID_PATTERN.fullmatch(readable):
+            return readable
     return f"{INCIDENT_PREFIX}svc-{_slug(service)}-{_digest('svc', service)}"
 
 
@@ -42,5 +52,6 @@ def group_incident_id(*, receiver: str, group_key: str | None, group_labels: dic
     key = group_key if group_key else "|".join(f"{k}={group_labels[k]}" for k in sorted(group_labels))
     # Readable from the group itself: from the first alert of a delivery, one group's deliveries could
     # land in different incidents (a resolution in the wrong one, the first never resolving).
-    readable = group_labels.get("alertname") or receiver
+    # Redacted: the id is shown everywhere (API, Slack, the Temporal UI); the digest reveals nothing.
+    readable = redact(group_labels.get("alertname") or receiver)
     return f"{INCIDENT_PREFIX}{_slug(readable)}-{_digest('am', receiver, key)}"

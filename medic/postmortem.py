@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from string import Template
+from urllib.parse import quote, urlsplit
 
 from medic.incident import IncidentState, IncidentStatus
 from medic.redact import redact
@@ -46,6 +47,16 @@ DEFAULT_TEMPLATE = (
 
 
 # ---- Markdown escaping ------------------------------------------------------------------------------
+# Text from outside (labels, annotations, titles, notes, commands) is shown, never interpreted: HTML is
+# escaped (no tags, no entities), and so are the Markdown characters that make links, images, emphasis
+# and code (a backslash before ASCII punctuation is a literal character in CommonMark). Untrusted text
+# never starts a line here (inline text is one line, cells are inside a row), so the characters that
+# only mean something there (#, -, +, >) stay as they are. Links go through _link: http(s) only.
+
+# An underscore between two letters or digits cannot start or end emphasis (CommonMark's flanking rules),
+# so snake_case stays readable; one next to anything else is escaped.
+_MARKDOWN = re.compile(r"[\\`*\[\]~]|(?<![^\W_])_|_(?![^\W_])")
+_URL_SAFE = ":/?#[]@!$&'*+,;=%"  # RFC 3986 reserved characters and existing escapes; the rest is encoded
 
 
 def _html(text: str) -> str:
@@ -53,19 +64,38 @@ def _html(text: str) -> str:
     return _CONTROL.sub("", redact(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _md(text: str) -> str:
+    """HTML- and Markdown-escaped: shown as the characters it is."""
+    return _MARKDOWN.sub(lambda m: "\\" + m.group(), _html(text))
+
+
 def _text(text: str) -> str:
-    """Inline text: HTML-escaped, on one line."""
-    return " ".join(_html(text).split())
+    """Inline text: escaped, on one line."""
+    return " ".join(_md(text).split())
 
 
 def _cell(text: str) -> str:
-    """A table cell: HTML-escaped, pipes escaped, line breaks as <br>."""
-    lines = _html(text).replace("\\", "\\\\").replace("|", "\\|").splitlines()
+    """A table cell: escaped, pipes escaped, line breaks as <br>."""
+    lines = _md(text).replace("|", "\\|").splitlines()
     return "<br>".join(line.strip() for line in lines if line.strip())
 
 
 def _url(url: str) -> str:
-    return _CONTROL.sub("", redact(url)).replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    """A link destination: percent-encoded where Markdown would end or split it (spaces, parentheses,
+    angle brackets, backslashes, line breaks)."""
+    return quote(_CONTROL.sub("", redact(url)).strip(), safe=_URL_SAFE)
+
+
+def _link(label: str, url: str) -> str:
+    """``[label](url)`` for an http(s) URL; any other scheme (``javascript:``, ``data:``) or a relative
+    URL from outside is shown as escaped text, not a link."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return f"{_text(label)}: {_text(url)}"
+    return f"[{_text(label)}]({_url(url)})"
 
 
 def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
@@ -329,32 +359,33 @@ def _follow_ups(state: IncidentState, m: IncidentMetrics) -> str:
     items: list[str] = []
     root = state.root_causes[0].service if state.root_causes else None
     items.append(
-        f"Confirm the root cause (Medic's top candidate: {root})" if root else "Confirm the root cause"
+        f"Confirm the root cause (Medic's top candidate: {_text(root)})" if root else "Confirm the root cause"
     )
     for e in entries:
         follow_up = _FOLLOW_UPS.get(e.kind)
         if follow_up is not None:
             track = state.remediations.get(str(e.data.get("remediation", "")))
-            items.append(follow_up.format(name=track.runbook if track else "the runbook", message=e.message))
+            name = _text(track.runbook) if track else "the runbook"
+            items.append(follow_up.format(name=name, message=_text(e.message)))
     for rule in sorted({r for fp in state.false_positives for r in fp.rules}):
-        items.append(f"Review the alert rule {rule}: it was marked a false positive")
+        items.append(f"Review the alert rule {_text(rule)}: it was marked a false positive")
     flapped = {e.data.get("fingerprint") for e in entries if e.kind == "alert.flapping"}
     for a in sorted(state.alerts.values(), key=lambda r: (r.name, r.fingerprint)):
         if a.flapping or a.fingerprint in flapped:
-            items.append(f"Tune `for` or hysteresis of the alert rule {a.name}: it flapped")
+            items.append(f"Tune `for` or hysteresis of the alert rule {_text(a.name)}: it flapped")
     escalations = [utc(e.at) for e in entries if e.kind == "escalation.level"]
     if escalations and (m.acknowledged_at is None or min(escalations) < m.acknowledged_at):
         items.append("Review the on-call set-up: the incident escalated before anyone acknowledged it")
-    unique = list(dict.fromkeys(_text(i) for i in items))
+    unique = list(dict.fromkeys(items))
     return "\n".join(f"- [ ] {i}" for i in unique)
 
 
 def _links(state: IncidentState, links: dict[str, str] | None) -> str:
-    items = [f"[{_text(name)}]({_url(url)})" for name, url in sorted((links or {}).items())]
+    items = [_link(name, url) for name, url in sorted((links or {}).items())]
     sources = {(a.name, a.generator_url) for a in state.alerts.values() if a.generator_url}
-    items += [f"[Alert rule {_text(name)}]({_url(url)})" for name, url in sorted(sources)]
+    items += [_link(f"Alert rule {name}", url) for name, url in sorted(sources)]
     silences = sorted((s.id, s.url) for s in state.silences if s.url)
-    items += [f"[Silence {_text(sid)}]({_url(url)})" for sid, url in silences if url]
+    items += [_link(f"Silence {sid}", url) for sid, url in silences if url]
     return _bullets(items, "No links.")
 
 

@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from medic.kubenames import NameRule, name_problem
 from medic.matchers import compile_regex
+from medic.promql import BINDING, check_promql
 from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_model, locate
 
 __all__ = [
@@ -29,9 +31,9 @@ __all__ = [
     "Verification",
     "bind",
     "load_runbook",
+    "name_problems",
 ]
 
-BINDING = re.compile(r"\$\{([a-z_]+(?:\.[A-Za-z0-9_]+)+)\}")
 _ALLOWED_ROOTS = ("alert.labels.", "alert.annotations.", "incident.service", "incident.id")
 Risk = Literal["low", "medium", "high"]
 _BOUND = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?|\$\{[A-Za-z0-9_.]+\})$"
@@ -150,6 +152,14 @@ class Verification(_Strict):
     deadline_seconds: int = Field(default=600, ge=10, description="give up (and undo) after this long")
     interval_seconds: int = Field(default=15, ge=1)
 
+    @field_validator("promql")
+    @classmethod
+    def _bindings_quoted(cls, promql: str | None) -> str | None:
+        """A value bound outside a string literal could rewrite the query (medic/promql.py)."""
+        if promql:
+            check_promql(promql)
+        return promql
+
     @model_validator(mode="after")
     def _something(self) -> "Verification":
         if not self.promql and not self.alerts_resolved:
@@ -180,6 +190,35 @@ def bind(value: str, context: dict[str, str]) -> str:
         return context[key]
 
     return BINDING.sub(one, value)
+
+
+def name_problems(step: Step) -> list[str]:
+    """Why the Kubernetes names and namespaces of a (bound) step are not valid: empty when they are.
+    Checked after binding, before a plan is made (a label may hold anything)."""
+    label, subdomain, service = NameRule.DNS1123_LABEL, NameRule.DNS1123_SUBDOMAIN, NameRule.DNS1035_LABEL
+    names: list[tuple[str, str, NameRule, str]] = []
+    if isinstance(step, ScaleStep | RestartStep | RollbackStep):
+        names += [
+            ("target.namespace", step.target.namespace, label, "namespace"),
+            ("target.name", step.target.name, subdomain, f"{step.target.kind} name"),
+        ]
+    if isinstance(step, ScaleStep) and step.hpa is not None:
+        names.append(("hpa", step.hpa, subdomain, "HorizontalPodAutoscaler name"))
+    if isinstance(step, CircuitBreakStep):
+        names += [
+            ("namespace", step.namespace, label, "namespace"),
+            ("upstream", step.upstream, service, "Service name"),
+        ]
+    if isinstance(step, RerouteStep):
+        names += [
+            ("namespace", step.namespace, label, "namespace"),
+            ("route", step.route, subdomain, step.kind),
+        ]
+        names += [(f"weights.{k}", k, subdomain, "backend name") for k in step.weights]
+    found = (
+        name_problem(f"{step.action}.{field}", value, rule, what=what) for field, value, rule, what in names
+    )
+    return [p for p in found if p]
 
 
 def _bindings(runbook: Runbook) -> list[tuple[tuple[int | str, ...], str]]:

@@ -22,6 +22,7 @@ class RemediationOutcome(StrEnum):
     TIMED_OUT = "timed-out"
     CANCELLED = "cancelled"
     LOST = "lost"  # never reported; the incident closed without it
+    CHANGED_MEANWHILE = "changed-meanwhile"  # the target changed since the plan read it: left as it was
 
 
 # Still deciding, acting or verifying: the incident waits for it before it closes.
@@ -34,6 +35,9 @@ ACTED = frozenset(
         RemediationOutcome.VERIFIED,
         RemediationOutcome.ROLLED_BACK,
         RemediationOutcome.FAILED,
+        # It may have acted before someone changed the target (a retried step): counted, so a cooldown
+        # keeps Medic from planning again over a person's change at once.
+        RemediationOutcome.CHANGED_MEANWHILE,
     }
 )
 
@@ -51,6 +55,7 @@ OUTCOME_TEXT: dict[RemediationOutcome, str] = {
     RemediationOutcome.TIMED_OUT: "not run: approval timed out",
     RemediationOutcome.CANCELLED: "cancelled (what it changed was undone)",
     RemediationOutcome.LOST: "never reported its outcome",
+    RemediationOutcome.CHANGED_MEANWHILE: "stopped: someone else changed the target since Medic read it",
 }
 
 # An incident's MedicAction search attribute: the most telling outcome of its remediations first.
@@ -58,6 +63,7 @@ OUTCOME_ORDER: tuple[RemediationOutcome, ...] = (
     RemediationOutcome.VERIFIED,
     RemediationOutcome.ROLLED_BACK,
     RemediationOutcome.FAILED,
+    RemediationOutcome.CHANGED_MEANWHILE,
     RemediationOutcome.EXECUTED,
     RemediationOutcome.STARTED,
     RemediationOutcome.DENIED,

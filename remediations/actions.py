@@ -2,8 +2,14 @@
 
 Each action works in three idempotent calls, each its own Temporal activity:
 ``snapshot`` reads the state it will change (recorded in history), ``apply`` sets absolute
-values computed from that snapshot (a retry sets the same values again), ``compensate`` puts the
-snapshot back. A restart is stamped with the workflow's time, so a retry restarts nothing twice.
+values computed from that snapshot, ``compensate`` puts the snapshot back. A restart is stamped with
+the workflow's time, so a retry restarts nothing twice.
+
+``apply`` acts only on the object the plan found (:func:`still_as_planned`): a retry whose first
+attempt landed (its answer lost with a dead worker) finds the values it wanted and writes nothing; a
+target someone changed in between (scaled by hand to 3 while Medic's 6 was in flight) is
+:class:`ChangedMeanwhile`, recorded, never overwritten. The write itself carries the same
+precondition (``expect``), so a change between the read and the write is caught too.
 """
 
 import contextlib
@@ -12,16 +18,22 @@ from typing import Any, Protocol
 
 from medic.runbook import CircuitBreakStep, RerouteStep, RestartStep, RollbackStep, ScaleStep, Step
 from remediations.patches import merge_diff
-from remediations.ports import Cluster, ClusterError, ObjectRef
+from remediations.ports import Cluster, ClusterConflict, ClusterError, ObjectRef
+from remediations.preconditions import ChangedMeanwhile, still_as_planned
 
 __all__ = ["ACTIONS", "Action", "ActionError", "ActionRegistry", "default_registry"]
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+_RESTARTED_AT_PATH = "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt"
 MANAGED = {"app.kubernetes.io/managed-by": "medic"}
 
 
 class ActionError(Exception):
     """The action cannot be carried out as asked (no previous revision, bounds, missing object)."""
+
+
+def _changed_while_writing(target: ObjectRef, err: ClusterConflict) -> ChangedMeanwhile:
+    return ChangedMeanwhile(f"{target} changed as Medic was about to write: {err}")
 
 
 class Action(Protocol):
@@ -78,13 +90,27 @@ class Scale:
 
     def apply(self, cluster: Cluster, step: ScaleStep, before: dict[str, Any], stamp: str) -> dict[str, Any]:
         wanted = self.desired(step, before)
-        if step.hpa:
-            patch: dict[str, Any] = {"spec": {"minReplicas": wanted}}
-            if wanted > int(before.get("max_replicas", wanted)):
-                patch["spec"]["maxReplicas"] = wanted
-            cluster.merge_patch(self.target(step), patch)
-        else:
-            cluster.set_replicas(self.target(step), wanted)
+        ref = self.target(step)
+        planned: dict[str, Any] = {key: before[key] for key in ("replicas", "max_replicas") if key in before}
+        goal = {"replicas": wanted} | (
+            {"max_replicas": max(wanted, int(before["max_replicas"]))} if "max_replicas" in before else {}
+        )
+        if not still_as_planned(str(ref), planned=planned, wanted=goal, found=self.snapshot(cluster, step)):
+            return {"replicas": wanted}
+        try:
+            if step.hpa:
+                patch: dict[str, Any] = {"spec": {"minReplicas": wanted}}
+                if goal["max_replicas"] != before["max_replicas"]:
+                    patch["spec"]["maxReplicas"] = goal["max_replicas"]
+                expect = {
+                    "/spec/minReplicas": before["replicas"],
+                    "/spec/maxReplicas": before["max_replicas"],
+                }
+                cluster.merge_patch(ref, patch, expect=expect)
+            else:
+                cluster.set_replicas(ref, wanted, expect=int(before["replicas"]))
+        except ClusterConflict as err:
+            raise _changed_while_writing(ref, err) from err
         return {"replicas": wanted}
 
     def compensate(self, cluster: Cluster, step: ScaleStep, before: dict[str, Any]) -> bool:
@@ -122,9 +148,15 @@ class Restart:
     def apply(
         self, cluster: Cluster, step: RestartStep, before: dict[str, Any], stamp: str
     ) -> dict[str, Any]:
-        cluster.merge_patch(
-            self.target(step), {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
-        )
+        ref = self.target(step)
+        planned = {"restarted_at": before.get("restarted_at")}
+        now = self.snapshot(cluster, step)
+        if still_as_planned(str(ref), planned=planned, wanted={"restarted_at": stamp}, found=now):
+            patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+            try:
+                cluster.merge_patch(ref, patch, expect={_RESTARTED_AT_PATH: planned["restarted_at"]})
+            except ClusterConflict as err:
+                raise _changed_while_writing(ref, err) from err
         return {"restarted_at": stamp}
 
     def compensate(self, cluster: Cluster, step: RestartStep, before: dict[str, Any]) -> bool:

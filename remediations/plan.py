@@ -6,10 +6,11 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from medic.alerts import Alert
-from medic.runbook import Runbook, Step, bind
+from medic.promql import bind_promql
+from medic.runbook import Runbook, Step, bind, name_problems
 from remediations.actions import default_registry
 from remediations.ports import ObjectRef
 
@@ -72,6 +73,9 @@ def _context(alert: Alert, incident_id: str, service: str | None) -> dict[str, s
 def _bind_value(value: object, context: dict[str, str]) -> object:
     if isinstance(value, str):
         return bind(value, context)
+    if isinstance(value, BaseModel):  # copied unvalidated: the names are checked first, with reasons
+        fields = {name: _bind_value(getattr(value, name), context) for name in type(value).model_fields}
+        return value.model_copy(update=fields)
     if isinstance(value, dict):
         return {bind(k, context): _bind_value(v, context) for k, v in value.items()}
     if isinstance(value, list):
@@ -80,8 +84,27 @@ def _bind_value(value: object, context: dict[str, str]) -> object:
 
 
 def bind_steps(steps: list[Step], context: dict[str, str]) -> list[Step]:
-    """Bind and re-validate every step: a bound value must still be valid (a name, a namespace)."""
-    return [_STEP.validate_python(_bind_value(step.model_dump(mode="json"), context)) for step in steps]
+    """Bind and re-validate every step: every Kubernetes name and namespace must be one the API server
+    would accept, and every other bound value must still be valid. A ValueError says which and why."""
+    bound = []
+    for step in steps:
+        raw = _bind_value(step, context)
+        assert isinstance(raw, type(step))
+        if problems := name_problems(raw):
+            raise ValueError("; ".join(problems))
+        try:
+            bound.append(_STEP.validate_python(raw.model_dump(mode="json")))
+        except ValidationError as err:
+            raise ValueError(_explain(err)) from err
+    return bound
+
+
+def _explain(err: ValidationError) -> str:
+    """pydantic's errors in one line: ``scale.target.name: String should match pattern ...``."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']} (got {str(e.get('input'))[:80]!r})"
+        for e in err.errors()
+    )
 
 
 def match_runbooks(runbooks: list[Runbook], alert: Alert, service: str | None) -> list[Runbook]:
@@ -98,7 +121,8 @@ def plan_for(runbook: Runbook, alert: Alert, *, incident_id: str, service: str |
     context = _context(alert, incident_id, service)
     steps = bind_steps(runbook.steps, context)
     if runbook.verify.promql:
-        verify = runbook.verify.model_copy(update={"promql": bind(runbook.verify.promql, context)})
+        promql = bind_promql(runbook.verify.promql, context)  # quoted, regex-escaped after =~
+        verify = runbook.verify.model_copy(update={"promql": promql})
         runbook = runbook.model_copy(update={"verify": verify})
     target = default_registry().for_step(steps[0]).target(steps[0])
     return RemediationPlan(

@@ -1,18 +1,30 @@
 """The cluster, as remediations see it: a small port the Kubernetes adapter implements.
 
 Remediations read what they will change (recorded, so the change can be undone) and then set
-absolute values, so repeating any call changes nothing.
+absolute values, so repeating any call changes nothing. A write may carry ``expect``: it happens only
+while the object still holds those values (optimistic concurrency: a retried step must not write over a
+change someone made since the plan read the object), else :class:`ClusterConflict` and nothing written.
 """
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-__all__ = ["Cluster", "ClusterError", "Metrics", "ObjectRef", "RolloutInfo"]
+__all__ = ["Cluster", "ClusterConflict", "ClusterError", "Metrics", "ObjectRef", "RolloutInfo"]
 
 
 class ClusterError(Exception):
     """The cluster refused (4xx): not found, forbidden, invalid. Retrying will not help."""
+
+
+class ClusterConflict(ClusterError):
+    """A conditional write found the object changed: ``found`` holds what the expected fields (JSON
+    pointers) hold now. Nothing was written."""
+
+    def __init__(self, message: str, *, found: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.found = dict(found)
 
 
 class ObjectRef(BaseModel):
@@ -38,7 +50,11 @@ class Cluster(Protocol):
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         """The object as the API returns it, or None when it does not exist."""
 
-    def merge_patch(self, ref: ObjectRef, patch: dict[str, Any]) -> dict[str, Any]: ...
+    def merge_patch(
+        self, ref: ObjectRef, patch: dict[str, Any], *, expect: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """An RFC 7386 merge patch; with ``expect`` (JSON pointer -> value, a missing field is None) only
+        while the object still holds those values, else :class:`ClusterConflict`."""
 
     def create(self, ref: ObjectRef, body: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -47,7 +63,8 @@ class Cluster(Protocol):
     def get_replicas(self, ref: ObjectRef) -> int:
         """spec.replicas through the scale subresource (Deployment, StatefulSet)."""
 
-    def set_replicas(self, ref: ObjectRef, replicas: int) -> None: ...
+    def set_replicas(self, ref: ObjectRef, replicas: int, *, expect: int | None = None) -> None:
+        """With ``expect``: only while spec.replicas is still ``expect``, else :class:`ClusterConflict`."""
 
     def rollout(self, ref: ObjectRef) -> RolloutInfo: ...
 

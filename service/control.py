@@ -4,12 +4,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.remediate import FactsRequest
 from medic.feedback import FalsePositive
+from medic.redact import redact
 from medic.vocab import ACTED
 from remediations.guardrails import GuardrailFacts
 from service.settings import Settings
@@ -21,6 +23,7 @@ from workflows.remediation import Decision, RemediationWorkflow
 __all__ = ["ACTED", "Controls", "TemporalFacts"]  # ACTED: medic.vocab's, re-exported
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 class Controls:
@@ -47,12 +50,12 @@ class Controls:
 
     async def set_kill_switch(self, request: KillSwitchRequest) -> KillSwitch:
         handle = await self._handle()
-        return await handle.execute_update(ControlWorkflow.set_kill_switch, request)
+        return await handle.execute_update(ControlWorkflow.set_kill_switch, _redacted(request))
 
     async def decide(self, remediation_id: str, decision: Decision) -> str:
         """Approve or deny a remediation step; the workflow's validator decides who may."""
         handle = self._client.get_workflow_handle(remediation_id)
-        result: str = await handle.execute_update(RemediationWorkflow.decide, decision)
+        result: str = await handle.execute_update(RemediationWorkflow.decide, _redacted(decision))
         return result
 
     async def mark_false_positive(self, mark: FalsePositive) -> None:
@@ -80,6 +83,18 @@ class Controls:
                 return default
             raise
         return result
+
+
+def _redacted(request: M) -> M:
+    """A request's free text (reason, actor), from Slack or HTTP, redacted before it enters the
+    workflow's history (``medic.redact``), and held to its field's bound (redaction can lengthen it)."""
+    update: dict[str, str] = {}
+    for name, field in type(request).model_fields.items():
+        value = getattr(request, name)
+        if isinstance(value, str):
+            limit = next((m.max_length for m in field.metadata if hasattr(m, "max_length")), None)
+            update[name] = redact(value)[:limit]
+    return request.model_copy(update=update)
 
 
 class TemporalFacts:

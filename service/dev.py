@@ -2,6 +2,7 @@
 
 import logging
 import secrets
+import sys
 
 from pydantic import SecretStr
 
@@ -46,21 +47,24 @@ async def run_dev(settings: Settings) -> None:
     try:
         await server.wait_ready()
         client = await connect(settings)
-        print(_banner(settings), flush=True)
+        # The token on a terminal only: redirected to a file (a log), the banner says where it is kept.
+        print(_banner(settings, show_token=sys.stdout.isatty()), flush=True)
         await run_until_stopped(settings, client, api=True, worker=True, freeze_gc=True)
     finally:
         server.stop()
         log.info("Temporal dev server stopped")
 
 
-def _banner(settings: Settings) -> str:
-    token = settings.webhook_token.get_secret_value() if settings.webhook_token else ""
+def _banner(settings: Settings, *, show_token: bool) -> str:
+    shown = "(not shown off a terminal)"
+    if show_token and settings.webhook_token is not None:
+        shown = settings.webhook_token.get_secret_value()
     return f"""
 Medic is running (dev mode: notifications go to the console, remediations are dry-run).
   API            http://{settings.api_host}:{settings.api_port}   (docs at /docs)
   Temporal UI    {settings.workflow_url()}
   Temporal gRPC  {settings.temporal_address}   data in {settings.data_dir}/
-  Webhook token  {token}   (stored in {settings.token_file})
+  Webhook token  {shown}   (stored in {settings.token_file})
 Try it:          medic fire      then open the Temporal UI. Ctrl-C stops everything.
 """
 

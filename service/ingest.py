@@ -1,8 +1,11 @@
 """Handing alerts to Temporal: the only thing a webhook does before it answers.
 
 A delivery is acknowledged only once Temporal has written it to an incident's history
-(signal-with-start returns after the event is durable). Any failure to do so is
-:class:`TemporalUnavailable`, which the API turns into a 503 so Alertmanager retries.
+(signal-with-start returns after the event is durable). Temporal unreachable, overloaded or too
+slow is :class:`TemporalUnavailable`, which the API turns into a 503 so Alertmanager retries;
+Temporal refusing what it was given (INVALID_ARGUMENT, e.g. "Blob data size exceeds limit") is
+:class:`DeliveryRefused`, which no retry can fix. Signals are kept under a byte size
+(MEDIC_MAX_SIGNAL_BYTES), far inside Temporal's 2 MB per payload: a larger batch goes as several.
 
 Under a storm, many requests carry alerts for the same incident at the same moment.
 :class:`CoalescingSink` folds those into one signal per incident per short window, and
@@ -14,14 +17,17 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar, cast
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from medic.alerts import AlertStatus
+from medic.alerts import Alert, AlertStatus
+from medic.anomaly import AnomalySignal
 from medic.incident import AlertBatch, AnomalyBatch, IncidentState
+from medic.limits import fit_text
 from medic.topology import ServiceContext
 from service.settings import Settings
 from service.temporal import UNREACHABLE, rpc_timeout
@@ -30,10 +36,14 @@ from workflows.incident import ALERTS_SIGNAL, ANOMALIES_SIGNAL, IncidentInput, I
 
 __all__ = [
     "CoalescingSink",
+    "DeliveryRefused",
     "IncidentSink",
     "MergeRedirects",
     "TemporalIncidentSink",
     "TemporalUnavailable",
+    "envelope_size",
+    "item_size",
+    "split",
     "summary_for",
 ]
 
@@ -43,7 +53,26 @@ Batch = AlertBatch | AnomalyBatch
 
 
 class TemporalUnavailable(Exception):
-    """Temporal did not durably take a delivery; the sender must retry."""
+    """Temporal did not durably take a delivery (unreachable, overloaded, or no answer in time); the
+    sender must retry."""
+
+
+class DeliveryRefused(Exception):
+    """Temporal refused the delivery itself (INVALID_ARGUMENT: a payload or value over its limits);
+    retrying the same delivery cannot succeed."""
+
+
+# How Temporal says "this request can never succeed": anything else is taken as unavailability.
+_PERMANENT = frozenset({RPCStatusCode.INVALID_ARGUMENT})
+
+
+def _failed(incident_id: str, err: Exception) -> Exception:
+    """The error a failed hand-over becomes."""
+    if isinstance(err, RPCError) and err.status in _PERMANENT:
+        log.error("Temporal refused a delivery for %s: %s", incident_id, err)
+        return DeliveryRefused(str(err))
+    log.warning("Temporal did not take a delivery for %s: %s", incident_id, err)
+    return TemporalUnavailable(str(err))
 
 
 class IncidentSink(Protocol):
@@ -58,7 +87,7 @@ def summary_for(incident_id: str, batch: Batch) -> str:
         state.apply_alerts(batch, at=batch.received_at)
     else:
         state.apply_anomalies(batch, at=batch.received_at)
-    return f"{state.priority} · {state.title}"
+    return fit_text(f"{state.priority} · {state.title}")
 
 
 class _Summaries:
@@ -201,8 +230,7 @@ class TemporalIncidentSink:
                 rpc_timeout=rpc_timeout(self._settings),
             )
         except UNREACHABLE as err:
-            log.warning("Temporal did not take a delivery for %s: %s", incident_id, err)
-            raise TemporalUnavailable(str(err)) from err
+            raise _failed(incident_id, err) from err
         return True
 
     async def _signal_existing(self, incident_id: str, signal: str, batch: Batch) -> bool:
@@ -213,8 +241,7 @@ class TemporalIncidentSink:
         except UNREACHABLE as err:
             if isinstance(err, RPCError) and err.status is RPCStatusCode.NOT_FOUND:
                 return False
-            log.warning("Temporal did not take a delivery for %s: %s", incident_id, err)
-            raise TemporalUnavailable(str(err)) from err
+            raise _failed(incident_id, err) from err
         return True
 
 
@@ -245,13 +272,26 @@ class CoalescingSink:
     """Group commit per incident: at most one signal in flight for an incident; deliveries that
     arrive meanwhile wait and go together in the next one. Under load batches grow by themselves,
     unloaded a delivery waits only ``window`` seconds (0: none) before its signal starts.
-    Ordering per incident is kept, and a signal never carries more than ``max_items`` alerts
-    (larger batches go as consecutive signals, all durable before anyone is answered)."""
+    Ordering per incident is kept, and a signal never carries more than ``max_items`` alerts nor
+    more than ``max_bytes`` of payload (larger batches go as consecutive signals, all durable before
+    anyone is answered). A flush that has not finished within ``deadline`` seconds fails as
+    :class:`TemporalUnavailable`, so an incident's queue never waits longer than that on Temporal (the
+    API puts its own deadline on each request, however long the queue it joined)."""
 
-    def __init__(self, inner: IncidentSink, *, window: float, max_items: int = 500) -> None:
+    def __init__(
+        self,
+        inner: IncidentSink,
+        *,
+        window: float,
+        max_items: int = 500,
+        max_bytes: int = 512 * 1024,
+        deadline: float | None = None,
+    ) -> None:
         self._inner = inner
         self._window = window
         self._max = max_items
+        self._max_bytes = max_bytes
+        self._deadline = deadline
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._in_flight: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -282,8 +322,13 @@ class CoalescingSink:
     async def _flush(self, key: tuple[str, str], pending: _Pending) -> None:
         try:
             delivered = False
-            for chunk in _chunks(_merge(pending.batches), self._max):
-                delivered = await self._inner.deliver(key[0], pending.service, chunk) or delivered
+            async with asyncio.timeout(self._deadline):
+                for chunk in split(_merge(pending.batches), max_items=self._max, max_bytes=self._max_bytes):
+                    delivered = await self._inner.deliver(key[0], pending.service, chunk) or delivered
+        except TimeoutError:
+            pending.done.set_exception(
+                TemporalUnavailable(f"Temporal did not take the delivery within {self._deadline:g} s")
+            )
         except asyncio.CancelledError:
             pending.done.cancel()
             raise
@@ -297,17 +342,48 @@ class CoalescingSink:
                 self._start_flush(key)
 
 
-def _chunks(batch: Batch, size: int) -> list[Batch]:
-    if isinstance(batch, AlertBatch):
-        if len(batch.alerts) <= size:
-            return [batch]
-        return [
-            batch.model_copy(update={"alerts": batch.alerts[i : i + size]})
-            for i in range(0, len(batch.alerts), size)
-        ]
-    if len(batch.signals) <= size:
+def item_size(item: Alert | AnomalySignal) -> int:
+    """Bytes an alert or anomaly signal takes in a signal payload (the data converter's JSON)."""
+    return len(item.__pydantic_serializer__.to_json(item))
+
+
+def envelope_size(batch: Batch) -> int:
+    """Bytes of a batch's payload without its alerts or signals (times, truncation, catalog slices)."""
+    empty = (
+        batch.model_copy(update={"alerts": []})
+        if isinstance(batch, AlertBatch)
+        else batch.model_copy(update={"signals": []})
+    )
+    return len(empty.__pydantic_serializer__.to_json(empty))
+
+
+def _groups(items: Sequence[Alert | AnomalySignal], *, room: int, max_items: int) -> list[range]:
+    """Consecutive runs of items, each at most ``max_items`` long and ``room`` bytes (with the commas
+    between them); an item larger than ``room`` on its own goes alone (the API refuses those first)."""
+    groups: list[range] = []
+    start, size = 0, 0
+    for i, item in enumerate(items):
+        extra = item_size(item) + 1
+        if i > start and (i - start >= max_items or size + extra > room):
+            groups.append(range(start, i))
+            start, size = i, 0
+        size += extra
+    groups.append(range(start, len(items)))
+    return groups
+
+
+B = TypeVar("B", bound=AlertBatch | AnomalyBatch)
+
+
+def split(batch: B, *, max_items: int, max_bytes: int) -> list[B]:
+    """The batch as consecutive batches of at most ``max_items`` items and ``max_bytes`` of payload
+    each, in order; the batch itself when it fits."""
+    items: Sequence[Alert | AnomalySignal] = batch.alerts if isinstance(batch, AlertBatch) else batch.signals
+    if len(items) <= 1:
         return [batch]
-    return [
-        batch.model_copy(update={"signals": batch.signals[i : i + size]})
-        for i in range(0, len(batch.signals), size)
-    ]
+    groups = _groups(items, room=max_bytes - envelope_size(batch), max_items=max_items)
+    if len(groups) == 1:
+        return [batch]
+    field_name = "alerts" if isinstance(batch, AlertBatch) else "signals"
+    parts = [batch.model_copy(update={field_name: list(items[g.start : g.stop])}) for g in groups]
+    return cast("list[B]", parts)  # model_copy keeps the type; mypy sees the bound

@@ -68,7 +68,8 @@ class WorkerMetrics:
         )
         self.actions = Counter(
             "medic_remediation_actions",
-            "Remediation actions by kind and outcome (applied, rolled_back, failed, retried).",
+            "Remediation actions by kind and outcome (applied, rolled_back, failed, retried, "
+            "changed_meanwhile: the target changed since the plan read it, so the step did not act).",
             ["kind", "outcome"],
             registry=registry,
         )

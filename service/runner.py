@@ -50,6 +50,8 @@ def build_api(
     sink = CoalescingSink(
         TemporalIncidentSink(client, settings, redirects=MergeRedirects(client)),
         window=settings.ingest_batch_window_ms / 1000,
+        max_bytes=settings.max_signal_bytes,
+        deadline=settings.temporal_rpc_timeout_seconds,
     )
     catalog = catalog if catalog is not None else load_catalog_file(settings.catalog)
     reader = TemporalIncidentReader(client, settings)

@@ -5,6 +5,7 @@ construct their own.
 """
 
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,11 @@ class Settings(BaseSettings):
     dev_ui_port: int = Field(default=8233, ge=1, le=65535)
     data_dir: Path = Path(".medic")
     webhook_token: SecretStr | None = None
+    operator_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token (or basic-auth password) for the kill switch and remediation decisions "
+        "over HTTP, recorded as api:operator-token; unset: only Slack can change them",
+    )
     catalog: Path = Path("catalog.yaml")
     routing: Path | None = Field(
         default=None, description="routing policy; default routing.yaml beside the catalog"
@@ -42,7 +48,8 @@ class Settings(BaseSettings):
     slack_base_url: str = "https://slack.com/api/"
     slack_response_url_prefixes: list[str] = Field(
         default_factory=lambda: ["https://hooks.slack.com/"],
-        description="where Slack's response_url may point (JSON list); anything else is refused",
+        description="where Slack's response_url may point (JSON list of https URL prefixes: scheme, host "
+        "and port must match exactly, the path must start with the prefix's); anything else is refused",
     )
     slack_inline_seconds: float = Field(
         default=2.0,
@@ -73,7 +80,30 @@ class Settings(BaseSettings):
     # Beyond the contract: tuning with safe defaults.
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="webhook body size limit")
     temporal_rpc_timeout_seconds: float = Field(
-        default=5.0, gt=0, description="how long a webhook waits on Temporal before answering 503"
+        default=5.0,
+        gt=0,
+        description="the deadline of a webhook's hand-over to Temporal, queueing included: past it, 503",
+    )
+    # Webhook limits, checked before anything is handed to Temporal (docs/configuration.md).
+    max_label_value_bytes: int = Field(
+        default=1024, ge=64, le=4096, description="a label value (or anomaly series label), UTF-8 bytes; 422"
+    )
+    max_annotation_value_bytes: int = Field(
+        default=32 * 1024, ge=256, le=1024 * 1024, description="an annotation value or generatorURL; 422"
+    )
+    max_labels_per_alert: int = Field(default=128, ge=1, le=10_000, description="labels of one alert; 422")
+    max_alerts_per_delivery: int = Field(
+        default=2000, ge=1, le=100_000, description="alerts (or anomaly signals) in one request; 413"
+    )
+    max_incidents_per_delivery: int = Field(
+        default=100, ge=1, le=10_000, description="distinct incidents one request may reach; 413"
+    )
+    max_signal_bytes: int = Field(
+        default=512 * 1024,
+        ge=64 * 1024,
+        le=1_900_000,
+        description="payload of one Temporal signal (Temporal refuses 2 MB); larger deliveries are split, "
+        "an alert larger on its own is refused with 422",
     )
     resolve_quiet_seconds: float = Field(
         default=300.0, ge=0, description="how long nothing may fire before an incident resolves"
@@ -113,16 +143,13 @@ class Settings(BaseSettings):
     log_json: bool = False
 
     def secret_values(self) -> list[str]:
-        """Every configured secret, for redaction (``medic.redact``)."""
-        secrets = [
-            self.webhook_token,
-            self.slack_bot_token,
-            self.slack_signing_secret,
-            self.pagerduty_routing_key,
-            self.jira_api_token,
-            *self.pagerduty_routing_keys.values(),
-        ]
-        return [s.get_secret_value() for s in secrets if s is not None]
+        """Every configured secret, for redaction (``medic.redact``): every ``SecretStr`` setting,
+        found by its type so that a new one cannot be left out, and the password of any URL setting
+        (``http://user:password@host``), as written and percent-decoded."""
+        found: list[str] = []
+        for name in type(self).model_fields:
+            _secrets_in(getattr(self, name), found)
+        return found
 
     @property
     def effective_postmortem_dir(self) -> Path:
@@ -153,3 +180,21 @@ class Settings(BaseSettings):
     def ui_url(self) -> str:
         host = self.temporal_address.rsplit(":", 1)[0]
         return f"http://{host}:{self.dev_ui_port}"
+
+
+def _secrets_in(value: object, found: list[str]) -> None:
+    if isinstance(value, SecretStr):
+        found.append(value.get_secret_value())
+    elif isinstance(value, dict):
+        for item in value.values():
+            _secrets_in(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _secrets_in(item, found)
+    elif isinstance(value, str) and "@" in value:
+        try:
+            password = urlsplit(value).password
+        except ValueError:  # not a URL after all
+            return
+        if password:
+            found += [password, unquote(password)]

@@ -38,6 +38,7 @@ __all__ = [
     "build_remediation_activities",
     "build_worker",
     "guardrails",
+    "warn_if_any_namespace",
 ]
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,20 @@ def build_remediation_activities(
     )
 
 
+def warn_if_any_namespace(settings: Settings) -> bool:
+    """Say loudly at start that remediations may act in any namespace (the default, kept so the quick
+    start works on any cluster): whether it was said."""
+    if settings.remediation_namespaces:
+        return False
+    log.warning(
+        "MEDIC_REMEDIATION_NAMESPACES is not set: remediations may act in ANY namespace of the cluster "
+        "(remediation mode %s). Set it to the namespaces Medic may change, as a JSON list, e.g. "
+        '\'["shop", "payments"]\'.',
+        settings.remediation_mode,
+    )
+    return True
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -162,6 +177,7 @@ def build_worker(
     registry: CollectorRegistry | None = None,
 ) -> Worker:
     register_secrets(settings.secret_values())  # never in the timeline, whoever writes it
+    warn_if_any_namespace(settings)
     recorder = WorkerMetrics(registry) if registry is not None else NO_RECORDER
     if notify is None or remediate is None:
         from service.config_files import load_catalog_file, load_routing_file, load_runbooks  # noqa: PLC0415

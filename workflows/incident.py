@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.handover import MAX_CARRIED_BYTES, compact_for_handover, pack, payload_size, unpack
     from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
     from medic.keys import service_incident_id
+    from medic.limits import leading_within
     from medic.topology import ServiceContext, absorbed_by
     from medic.vocab import RUNNING
     from remediations.plan import RemediationEvent
@@ -32,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.notifier import Notifier
     from workflows.publish import Publisher
     from workflows.remediation import REMEDIATION_EVENT
-    from workflows.remediator import Remediator
+    from workflows.remediator import ARRIVED_WHILE_BUSY_PATCH, Remediator
 
 __all__ = [
     "ALERTS_SIGNAL",
@@ -98,6 +99,9 @@ class ViewRequest(BaseModel):
 
     alerts: int = Field(default=500, ge=0, le=5000)
     timeline: int = Field(default=1000, ge=0, le=10000)
+    # The answer's alerts are cut to this many bytes too: 500 alerts with 4.5 KB annotations are over
+    # Temporal's 2 MB per payload, and the query failed with "Blob data size exceeds limit".
+    max_bytes: int = Field(default=1_500_000, ge=0, le=1_900_000)
 
 
 class IncidentView(BaseModel):
@@ -202,6 +206,8 @@ class IncidentWorkflow:
                         tasks.append(self._escalation)
                 if self._history_full(inp):
                     tasks = await self._continue_as_new(inp, tasks)
+                if self._remediation_behind():
+                    continue  # alerts came in while it was busy: look at them now, not at the next change
                 seen = self._state.revision
                 closes = self._closes_at()
                 if self._settling():  # wake when it ends: runbooks are considered then
@@ -288,6 +294,15 @@ class IncidentWorkflow:
         self._escalation = asyncio.create_task(self._notifier.escalate())
         return [asyncio.create_task(self._notifier.run()), self._escalation]
 
+    def _remediation_behind(self) -> bool:
+        r = self._remediator
+        return (
+            r is not None
+            and not self._settling()
+            and r.behind()
+            and workflow.patched(ARRIVED_WHILE_BUSY_PATCH)
+        )
+
     def _settling(self) -> bool:
         """Whether the incident is still waiting for its join decision (see ``settle_seconds``): runbooks
         wait too, or a symptom would be remediated in the moments before it joins its cause."""
@@ -361,11 +376,11 @@ class IncidentWorkflow:
         s = self._readable()
         recent = sorted(s.alerts.values(), key=lambda a: a.last_seen_at, reverse=True)[: request.alerts]
         trimmed = s.model_copy(
-            update={
-                "alerts": {a.fingerprint: a for a in recent},
-                "timeline": s.timeline[-request.timeline :] if request.timeline else [],
-            }
+            update={"alerts": {}, "timeline": s.timeline[-request.timeline :] if request.timeline else []}
         )
+        # Queries record nothing in history: bounding the answer needs no patch.
+        room = request.max_bytes - payload_size(trimmed)
+        trimmed.alerts = {a.fingerprint: a for a in leading_within(recent, room)}
         return IncidentView(state=trimmed, alerts_total=len(s.alerts), timeline_total=len(s.timeline))
 
     @workflow.query(name="rules")

@@ -282,7 +282,10 @@ class Notifier:
             await self._call(
                 NotifyActivities.slack_thread,
                 SlackNote(
-                    ref=home, text=f":memo: Postmortem draft: <{written.url}|open it>. {written.summary}"
+                    ref=home,
+                    text=f":memo: Postmortem draft: {written.summary}",
+                    link_url=written.url,
+                    link_text="open the postmortem",
                 ),
                 "post the postmortem to Slack",
             )

@@ -10,10 +10,15 @@ from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from medic.incident import IncidentState
+    from medic.limits import keyword_list_within
     from medic.vocab import OUTCOME_ORDER
     from workflows import search_attributes as sa
 
-__all__ = ["Publisher", "details_markdown", "remediation_summary"]
+__all__ = ["BOUNDED_SERVICES_PATCH", "Publisher", "details_markdown", "remediation_summary"]
+
+# MedicServices within Temporal's 2 KB per search attribute value: a longer list used to terminate the
+# incident ("BadSearchAttributes"). Only lists over the limit change, so only they mark the history.
+BOUNDED_SERVICES_PATCH = "bounded-services-attribute"
 
 
 # An incident's MedicAction: the most telling outcome of its remediations (for "auto-remediated" queries).
@@ -38,7 +43,7 @@ class Publisher:
             (sa.STATUS, state.status.value),
             (sa.PRIORITY, state.priority),
             (sa.IMPACT, state.impact),
-            (sa.SERVICES, state.services),
+            (sa.SERVICES, _services_attribute(state.services)),
             (sa.SEVERITY, state.severity),
         ]
         outcome = remediation_summary(state)
@@ -61,6 +66,14 @@ class Publisher:
             workflow.upsert_memo(changed)
             self._memo.update(changed)
         workflow.set_current_details(details_markdown(state))
+
+
+def _services_attribute(services: list[str]) -> list[str]:
+    """The services as they fit one search attribute value (every one of them in state and memo)."""
+    fitting = keyword_list_within(services)
+    if len(fitting) < len(services) and workflow.patched(BOUNDED_SERVICES_PATCH):
+        return fitting
+    return services
 
 
 def details_markdown(state: IncidentState) -> str:

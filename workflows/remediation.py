@@ -18,9 +18,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.errors import CHANGED_MEANWHILE
     from activities.notify import NotifyActivities, SlackMessagePost
     from activities.remediate import FactsRequest, RemediationActivities, StepRequest, VerifyRequest
     from medic.cards import render_approval
@@ -49,6 +50,8 @@ _RETRY = RetryPolicy(
     non_retryable_error_types=["PermanentError"],
 )
 _TIMEOUT = timedelta(seconds=60)
+# The cluster steps heartbeat every 2 s (activities/heartbeat.py): a dead worker is noticed in 10 s.
+_HEARTBEAT = timedelta(seconds=10)
 
 
 class RemediationInput(BaseModel):
@@ -157,10 +160,21 @@ class RemediationWorkflow:
             # Into the saga before acting: if the call fails after the cluster took it, undoing is still
             # right (it restores the recorded values, which is harmless if nothing changed).
             done.append((step, before))
-            after = await self._activity(
-                RemediationActivities.apply,
-                StepRequest(step=step, before=before, stamp=workflow.now().isoformat()),
-            )
+            try:
+                after = await self._activity(
+                    RemediationActivities.apply,
+                    StepRequest(step=step, before=before, stamp=workflow.now().isoformat()),
+                )
+            except ActivityError as err:
+                if not _changed_meanwhile(err):
+                    raise
+                done.pop()  # what is there now is someone else's change: not Medic's to undo
+                await self._finish(
+                    "changed-meanwhile",
+                    f"Not acting: {err.cause}. Someone else changed it; Medic leaves it as it is.",
+                    kind="remediation.changed_meanwhile",
+                )
+                return
             record = self._record(
                 index, step, description=description, status="executed", before=before, after=after
             )
@@ -395,8 +409,17 @@ class RemediationWorkflow:
     # ---- bookkeeping ----------------------------------------------------------------------------
 
     async def _activity(self, method: Any, arg: Any) -> Any:
+        heartbeats = method in (
+            RemediationActivities.snapshot,
+            RemediationActivities.apply,
+            RemediationActivities.compensate,
+        )
         return await workflow.execute_activity_method(
-            method, arg, start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY
+            method,
+            arg,
+            start_to_close_timeout=_TIMEOUT,
+            heartbeat_timeout=_HEARTBEAT if heartbeats else None,
+            retry_policy=_RETRY,
         )
 
     def _record(
@@ -463,3 +486,8 @@ class RemediationWorkflow:
             await workflow.get_external_workflow_handle(self._inp.plan.incident_id).signal(
                 REMEDIATION_EVENT, event
             )
+
+
+def _changed_meanwhile(err: ActivityError) -> bool:
+    """The step found its target changed since the plan read it (remediations/preconditions.py)."""
+    return isinstance(err.cause, ApplicationError) and err.cause.type == CHANGED_MEANWHILE

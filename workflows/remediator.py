@@ -19,8 +19,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.remediation import RemediationInput, RemediationWorkflow
 
 CAUSE_FIRST_PATCH = "remediate-cause-first"
+# Alerts that arrived (a merge, a delivery) while the incident was busy (a match or its messages in flight)
+# are looked at without waiting for the next change: the incident's loop would take them as seen.
+ARRIVED_WHILE_BUSY_PATCH = "remediate-arrivals-while-busy"
 
-__all__ = ["RUNNING", "Remediator"]
+__all__ = ["ARRIVED_WHILE_BUSY_PATCH", "CAUSE_FIRST_PATCH", "RUNNING", "Remediator"]
 
 _MATCH_RETRY = RetryPolicy(maximum_attempts=3)
 
@@ -38,6 +41,16 @@ class Remediator:
         self._send = send  # (workflow id, signal name) without payload
         self._looked_at = -1  # the state revision last considered: nothing new, nothing to match
         self._held_told: set[str] = set()  # symptom services whose waiting is on the timeline already
+        self._seen_fresh: set[str] = set()  # the fresh alerts' fingerprints at the last look
+
+    def behind(self) -> bool:
+        """Whether alerts arrived since the last look that it has not looked at: the state changed
+        after :meth:`consider` took its revision (while it matched, or while the incident sent its
+        messages), so the incident's loop would otherwise wait for a change that already happened."""
+        s = self._state()
+        if s.revision == self._looked_at or s.merged_into or s.status is IncidentStatus.RESOLVED:
+            return False
+        return any(a.fingerprint not in self._seen_fresh for a in self._fresh_alerts())
 
     def _fresh_alerts(self) -> list[Alert]:
         """Firing alert episodes not matched to runbooks yet (``AlertRecord.matched_episode``; a failed
@@ -69,6 +82,7 @@ class Remediator:
         self._looked_at = s.revision
         self._tell_resolved()
         alerts = self._fresh_alerts()
+        self._seen_fresh = {a.fingerprint for a in alerts}
         owner = s.root_causes[0].service if s.root_causes else (s.services[0] if s.services else None)
         alerts = self._cause_first(alerts, owner)
         if not alerts:

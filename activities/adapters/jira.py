@@ -1,7 +1,15 @@
 """JIRA over the `jira` package. Issue creation is idempotent: the incident's id is a label,
 and an issue carrying it is reused instead of created again (an activity retry after a lost
-response must not open a second issue)."""
+response must not open a second issue).
 
+Descriptions and comments are rendered as JIRA wiki markup, and Medic writes plain text into them
+(titles, labels, timeline messages, people's notes): :func:`wiki_text` escapes it here, in one place, so
+``[text|javascript:...]`` links, ``!image!`` embeds, ``{html}`` macros, ``[~user]`` mentions, tables
+and formatting from outside show as the characters they are. A backslash escapes a markup character
+in wiki markup; a backslash itself becomes the entity ``&#92;`` (``\\`` would be a line break).
+"""
+
+import re
 import threading
 from typing import Any
 
@@ -10,9 +18,18 @@ from jira import JIRA, JIRAError
 
 from medic.ports import IssueRequest, PermanentError, TransientError
 
-__all__ = ["JiraTracker"]
+__all__ = ["JiraTracker", "wiki_text"]
 
 _DONE_NAMES = ("done", "resolve", "resolved", "close", "closed")
+# Markup characters, escaped. Not "-" and "_": they only strike through or emphasise around words, and
+# escaping them makes ids and names unreadable and unsearchable ("incident\\-orders\\-db"). (Jira Cloud's
+# v3 API takes text as ADF nodes, where nothing is markup.)
+_WIKI = re.compile(r"[\\\[\]{}!|*^~+?#]")
+
+
+def wiki_text(text: str) -> str:
+    """Plain text as JIRA wiki markup that shows exactly that text."""
+    return _WIKI.sub(lambda m: "&#92;" if m.group() == "\\" else "\\" + m.group(), text)
 
 
 def _translate(err: Exception, what: str) -> Exception:
@@ -55,7 +72,7 @@ class JiraTracker:
             fields: dict[str, Any] = {
                 "project": {"key": request.project},
                 "summary": request.summary,
-                "description": request.description,
+                "description": wiki_text(request.description),
                 "issuetype": {"name": request.issue_type},
                 "labels": [*request.labels, request.dedup_label],
                 "priority": {"name": request.priority},
@@ -70,7 +87,7 @@ class JiraTracker:
 
     def comment(self, key: str, text: str) -> None:
         try:
-            self._jira().add_comment(key, text)
+            self._jira().add_comment(key, wiki_text(text))
         except Exception as err:
             raise _translate(err, f"comment on {key}") from err
 
@@ -86,7 +103,7 @@ class JiraTracker:
             if target is None:
                 names = ", ".join(str(t["name"]) for t in transitions)
                 raise PermanentError(f"no transition to done from {key} (available: {names})")
-            jira.transition_issue(key, target["id"], comment=comment)
+            jira.transition_issue(key, target["id"], comment=wiki_text(comment))
         except PermanentError:
             raise
         except Exception as err:

@@ -53,7 +53,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from medic.ports import PermanentError, TransientError
 from remediations.patches import merge_diff
-from remediations.ports import ClusterError, ObjectRef, RolloutInfo
+from remediations.ports import ClusterConflict, ClusterError, ObjectRef, RolloutInfo
 
 __all__ = ["CHANGE_CAUSE", "MERGE_PATCH", "KubernetesCluster"]
 
@@ -63,6 +63,7 @@ REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 HASH_LABEL = "pod-template-hash"
 _ROLLBACK_ATTEMPTS = 3
+_PRECONDITION_ATTEMPTS = 3
 _FAILURES = (ApiException, Urllib3Error, OSError, ValueError, TypeError)
 """What a call through the client raises when the API, the network or a model says no."""
 
@@ -160,9 +161,28 @@ class KubernetesCluster:
             raise _translate(err, f"read {ref}") from err
         return self._plain(found)
 
-    def merge_patch(self, ref: ObjectRef, patch: dict[str, Any]) -> dict[str, Any]:
-        """An RFC 7386 JSON merge patch: maps merge, ``null`` deletes a key, lists are replaced whole."""
-        return self._call(f"patch {ref}", lambda: self._patch(ref, patch))
+    def merge_patch(
+        self, ref: ObjectRef, patch: dict[str, Any], *, expect: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """An RFC 7386 JSON merge patch: maps merge, ``null`` deletes a key, lists are replaced whole.
+        With ``expect``, only while the object still holds those values (see :meth:`_unless_changed`)."""
+        if expect is None:
+            return self._call(f"patch {ref}", lambda: self._patch(ref, patch))
+
+        def read() -> dict[str, Any]:
+            current = self.get(ref)
+            if current is None:
+                raise ClusterError(f"{ref} does not exist")
+            return current
+
+        return self._unless_changed(
+            ref,
+            what=f"patch {ref}",
+            read=read,
+            write=lambda body: self._patch(ref, body),
+            patch=patch,
+            expect=expect,
+        )
 
     def create(self, ref: ObjectRef, body: dict[str, Any]) -> dict[str, Any]:
         meta = {"name": ref.name, "namespace": ref.namespace, **(body.get("metadata") or {})}
@@ -198,17 +218,31 @@ class KubernetesCluster:
         )
         return int((scale.get("spec") or {}).get("replicas") or 0)  # omitted when 0
 
-    def set_replicas(self, ref: ObjectRef, replicas: int) -> None:
-        patch = self._scale(ref, "patch")
-        self._call(
-            f"scale {ref} to {replicas}",
-            lambda: patch(
-                ref.name,
-                ref.namespace,
-                {"spec": {"replicas": replicas}},
-                _content_type=MERGE_PATCH,
-                _request_timeout=self._timeouts,
-            ),
+    def set_replicas(self, ref: ObjectRef, replicas: int, *, expect: int | None = None) -> None:
+        patch_scale = self._scale(ref, "patch")
+
+        def write(body: dict[str, Any]) -> Any:
+            return patch_scale(
+                ref.name, ref.namespace, body, _content_type=MERGE_PATCH, _request_timeout=self._timeouts
+            )
+
+        body: dict[str, Any] = {"spec": {"replicas": replicas}}
+        if expect is None:
+            self._call(f"scale {ref} to {replicas}", lambda: write(body))
+            return
+        read_scale = self._scale(ref, "read")
+
+        def read() -> dict[str, Any]:
+            scale = self._call(
+                f"read the scale of {ref}",
+                lambda: read_scale(ref.name, ref.namespace, _request_timeout=self._timeouts),
+            )
+            spec = scale.get("spec") or {}
+            return scale | {"spec": spec | {"replicas": int(spec.get("replicas") or 0)}}  # omitted when 0
+
+        what = f"scale {ref} to {replicas}"
+        self._unless_changed(
+            ref, what=what, read=read, write=write, patch=body, expect={"/spec/replicas": expect}
         )
 
     def rollout(self, ref: ObjectRef) -> RolloutInfo:
@@ -266,6 +300,46 @@ class KubernetesCluster:
         raise TransientError(f"{ref} kept changing while rolling back to revision {revision}")
 
     # -- plumbing ----------------------------------------------------------------------------------------
+
+    def _unless_changed(
+        self,
+        ref: ObjectRef,
+        *,
+        what: str,
+        read: Callable[[], dict[str, Any]],
+        write: Callable[[dict[str, Any]], Any],
+        patch: dict[str, Any],
+        expect: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """A write that happens only while the object holds ``expect`` (JSON pointer -> value).
+
+        Read, compare, then write the patch with the ``metadata.resourceVersion`` that was read: the API
+        server takes it as a precondition and answers 409 Conflict when the object changed in between
+        (API conventions, "Concurrency Control and Consistency",
+        https://github.com/kubernetes/community/blob/master/contributors/devel/sig-architecture/api-conventions.md#concurrency-control-and-consistency).
+        A 409 reads again: a change elsewhere in the object (its status, another field) is no reason to
+        give up, a change of an expected field is :class:`ClusterConflict`. The resourceVersion alone is
+        not the test, because controllers rewrite status (and so the resourceVersion) all the time.
+        """
+        for _ in range(_PRECONDITION_ATTEMPTS):
+            current = read()
+            found = {path: _pointer(current, path) for path in expect}
+            if found != dict(expect):
+                changed = ", ".join(
+                    f"{path} is {found[path]!r}, not {value!r}"
+                    for path, value in expect.items()
+                    if found[path] != value
+                )
+                raise ClusterConflict(f"{ref} changed since it was read: {changed}", found=found)
+            meta = (patch.get("metadata") or {}) | {"resourceVersion": current["metadata"]["resourceVersion"]}
+            try:
+                return self._plain(write(patch | {"metadata": meta}))
+            except ApiException as err:
+                if err.status != 409:
+                    raise _translate(err, what) from err
+            except _FAILURES as err:
+                raise _translate(err, what) from err
+        raise TransientError(f"{ref} kept changing while trying to {what}")
 
     def _call(self, what: str, call: Callable[[], Any]) -> dict[str, Any]:
         try:
@@ -356,6 +430,17 @@ class KubernetesCluster:
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
+
+
+def _pointer(obj: Mapping[str, Any], pointer: str) -> Any:
+    """The value at an RFC 6901 JSON pointer (``/spec/template/metadata/annotations/a~1b``), or None."""
+    value: Any = obj
+    for escaped in pointer.removeprefix("/").split("/"):
+        token = escaped.replace("~1", "/").replace("~0", "~")
+        if not isinstance(value, Mapping) or token not in value:
+            return None
+        value = value[token]
+    return value
 
 
 def _group_version(ref: ObjectRef) -> tuple[str, str]:

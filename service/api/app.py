@@ -4,6 +4,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -14,6 +15,7 @@ from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
 from service.api import control, incidents, slack, webhooks
 from service.api.deps import ControlsPort, Deps, get_deps
+from service.api.responses import ErrorBody, validation_failed
 from service.chat.endpoint import SlackEndpoint
 from service.incidents import IncidentReader
 from service.ingest import IncidentSink
@@ -28,6 +30,20 @@ class AnomalyWebhookBody(RootModel[AnomalySignal | list[AnomalySignal] | Alertma
     """One anomaly signal, a list of them, or a Grafana alerting webhook."""
 
 
+class Readiness(BaseModel):
+    status: str
+
+
+def _declare_error_bodies(schema: dict[str, Any]) -> None:
+    """Every error a route declares carries :class:`ErrorBody` unless it says otherwise."""
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for code, response in operation.get("responses", {}).items():
+                if code[:1] in ("4", "5") and "content" not in response:
+                    response["content"] = ref
+
+
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     def build() -> dict[str, Any]:
         if app.openapi_schema:
@@ -36,11 +52,12 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        models: tuple[type[BaseModel], ...] = (AlertmanagerWebhook, AnomalyWebhookBody)
+        models: tuple[type[BaseModel], ...] = (AlertmanagerWebhook, AnomalyWebhookBody, ErrorBody)
         for model in models:
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(model_schema.pop("$defs", {}))
             components[model.__name__] = model_schema
+        _declare_error_bodies(schema)
         app.openapi_schema = schema
         return schema
 
@@ -76,6 +93,7 @@ def create_app(
         controls=controls,
         slack=slack_endpoint,
     )
+    app.add_exception_handler(RequestValidationError, validation_failed)
     app.include_router(webhooks.router)
     app.include_router(incidents.router)
     app.include_router(control.router)
@@ -85,13 +103,25 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness: Temporal reachable")
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: Temporal reachable",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Temporal is unreachable"}},
+    )
     async def readyz(deps: Annotated[Deps, Depends(get_deps)]) -> JSONResponse:
         if await deps.ready():
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "temporal unreachable"}, status_code=503)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

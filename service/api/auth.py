@@ -1,5 +1,15 @@
-"""Webhook authentication: a bearer token, or basic auth with the token as password
-(both forms Alertmanager's ``http_config`` can send)."""
+"""API credentials: a bearer token, or basic auth with the token as password (both forms
+Alertmanager's ``http_config`` can send).
+
+Two credentials, each reaching only as far as it should:
+
+- the webhook token (MEDIC_WEBHOOK_TOKEN), held by Alertmanager and Grafana: deliveries and reads;
+- the operator token (MEDIC_OPERATOR_TOKEN), held by people's tooling: the kill switch and decisions
+  on remediations. What it does is recorded as the credential (:data:`OPERATOR_ACTOR`), never as a
+  person it names: only a signed Slack request proves who someone is.
+
+The webhook token is refused (403) where the operator token is needed, so the credential a sender
+of alerts holds cannot approve anything, nor under anyone's name."""
 
 import base64
 import binascii
@@ -8,7 +18,9 @@ import hmac
 from fastapi import HTTPException, Request, status
 from pydantic import SecretStr
 
-__all__ = ["require_token"]
+from medic.access import OPERATOR_ACTOR
+
+__all__ = ["OPERATOR_ACTOR", "require_operator", "require_reader", "require_token"]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="medic", Basic realm="medic"'}
 
@@ -29,12 +41,53 @@ def _presented_secret(header: str) -> str | None:
     return None
 
 
+def _matches(presented: str | None, token: SecretStr | None) -> bool:
+    """Constant-time comparison; nothing matches a token that is not configured."""
+    if presented is None or token is None:
+        return False
+    return hmac.compare_digest(presented.encode(), token.get_secret_value().encode())
+
+
+def _unauthorized(message: str = "missing or wrong credentials") -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers=_CHALLENGE)
+
+
 def require_token(request: Request, token: SecretStr | None) -> None:
     """Raise 401 unless the request carries the webhook token. Constant-time comparison."""
     if token is None:
         # Only reachable in-process (tests, `medic dev` always has one); refuse rather than allow.
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "webhook token not configured", headers=_CHALLENGE)
+        raise _unauthorized("webhook token not configured")
+    if not _matches(_presented_secret(request.headers.get("authorization", "")), token):
+        raise _unauthorized()
+
+
+def require_reader(
+    request: Request, *, webhook_token: SecretStr | None, operator_token: SecretStr | None
+) -> None:
+    """Reads of the controls: either credential (401 otherwise)."""
     presented = _presented_secret(request.headers.get("authorization", ""))
-    expected = token.get_secret_value().encode()
-    if presented is None or not hmac.compare_digest(presented.encode(), expected):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong credentials", headers=_CHALLENGE)
+    if not (_matches(presented, webhook_token) or _matches(presented, operator_token)):
+        raise _unauthorized()
+
+
+def require_operator(
+    request: Request, *, webhook_token: SecretStr | None, operator_token: SecretStr | None
+) -> str:
+    """The actor to record for a change made with the operator token; 403 for the webhook token
+    (or while no operator token is configured), 401 for anything else."""
+    presented = _presented_secret(request.headers.get("authorization", ""))
+    if _matches(presented, webhook_token):  # first: an operator token equal to it counts for nothing
+        if operator_token is None:
+            why = "MEDIC_OPERATOR_TOKEN (not set here)"
+        elif _matches(operator_token.get_secret_value(), webhook_token):
+            why = "MEDIC_OPERATOR_TOKEN (set here to the webhook token itself: give it its own value)"
+        else:
+            why = "MEDIC_OPERATOR_TOKEN"
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"the webhook token delivers alerts and reads; the kill switch and decisions need {why}, "
+            "or Slack",
+        )
+    if _matches(presented, operator_token):
+        return OPERATOR_ACTOR
+    raise _unauthorized()

@@ -1,12 +1,14 @@
 """Reading and validating request bodies with a size limit and field-naming errors."""
 
 import json
+import re
 from typing import Any, NoReturn, TypeVar
 
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
 
 from medic.yamldoc import field_path
+from service.json_limits import PYDANTIC_JSON_DEPTH, JSONTooDeep, load_json_bounded
 
 __all__ = [
     "PayloadError",
@@ -19,6 +21,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+_DIGITS = re.compile(r"[0-9]{1,20}")  # ASCII only: str.isdigit() and int() also take "²³"
 
 
 class PayloadError(HTTPException):
@@ -32,7 +35,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
     """Read the body, refusing with 413 as soon as it exceeds ``limit`` bytes."""
     too_large = HTTPException(413, f"body larger than {limit} bytes (MEDIC_MAX_BODY_BYTES)")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and _DIGITS.fullmatch(declared) and int(declared) > limit:
         raise too_large
     chunks: list[bytes] = []
     size = 0
@@ -48,7 +51,8 @@ def validation_detail(err: ValidationError, prefix: str = "") -> list[dict[str, 
     out = []
     for item in err.errors(include_url=False, include_input=False):
         path = field_path(tuple(item["loc"]))
-        out.append({"field": f"{prefix}{path}" if prefix else path, "message": str(item["msg"])})
+        field = f"{prefix}{path}" if path else prefix.rstrip(".") or "body"
+        out.append({"field": field, "message": str(item["msg"])})
     return out
 
 
@@ -60,8 +64,11 @@ def _raise_invalid(err: ValidationError, prefix: str = "") -> NoReturn:
 
 
 def load_json(raw: bytes) -> Any:
+    """JSON with its depth bounded (:data:`service.json_limits.MAX_JSON_DEPTH`), or a 422."""
     try:
-        return json.loads(raw)
+        return load_json_bounded(raw)
+    except JSONTooDeep as err:
+        raise PayloadError(f"body: {err}") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise PayloadError(f"body is not valid JSON: {err}") from err
 
@@ -73,6 +80,10 @@ def parse_json_model(model: type[M], raw: bytes) -> M:
         return model.model_validate_json(raw)
     except ValidationError as err:
         first = err.errors(include_url=False, include_input=False)[0]
+        if first["type"] == "json_invalid" and "recursion limit" in str(first["msg"]):
+            raise PayloadError(
+                f"body: JSON nested deeper than {PYDANTIC_JSON_DEPTH} levels (the JSON parser's limit)"
+            ) from err
         if first["type"] == "json_invalid":
             raise PayloadError(f"body is not valid JSON: {first['msg']}") from err
         _raise_invalid(err)

@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from pydantic import ValidationError
+from fastapi import APIRouter, Depends, Path, Query, Response
 
-from service.api.body import validation_detail
+from service.api.body import parse_model
 from service.api.deps import Deps, get_deps
 from service.api.errors import temporal_answers
+from service.api.responses import error_responses
 from service.incidents import (
     IncidentDetail,
     IncidentFilter,
@@ -19,7 +19,12 @@ __all__ = ["router"]
 router = APIRouter(tags=["incidents"])
 
 
-@router.get("/incidents", response_model=list[IncidentSummary], summary="Incidents, newest first")
+@router.get(
+    "/incidents",
+    response_model=list[IncidentSummary],
+    responses=error_responses(422, 503),
+    summary="Incidents, newest first",
+)
 async def list_incidents(
     deps: Annotated[Deps, Depends(get_deps)],
     status: Annotated[str | None, Query(description="open, acknowledged, mitigating or resolved")] = None,
@@ -27,10 +32,9 @@ async def list_incidents(
     priority: Annotated[str | None, Query(description="P1..P5")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[IncidentSummary]:
-    try:
-        flt = IncidentFilter(status=status, service=service, priority=priority, limit=limit)
-    except ValidationError as err:
-        raise HTTPException(422, {"error": "invalid filter", "fields": validation_detail(err)}) from err
+    flt = parse_model(
+        IncidentFilter, {"status": status, "service": service, "priority": priority, "limit": limit}
+    )
     with temporal_answers():
         return await deps.reader.list(flt)
 
@@ -38,7 +42,7 @@ async def list_incidents(
 @router.get(
     "/incidents/{incident_id}",
     response_model=IncidentDetail,
-    responses={404: {"description": "no such incident"}},
+    responses=error_responses(404, 422, 503, described={404: "no such incident"}),
     summary="One incident with its alerts, actions and timeline",
 )
 async def get_incident(
@@ -58,7 +62,10 @@ async def get_incident(
 @router.get(
     "/incidents/{incident_id}/postmortem",
     response_class=Response,
-    responses={200: {"content": {"text/markdown": {}}}, 404: {"description": "no such incident"}},
+    responses={
+        200: {"content": {"text/markdown": {}}},
+        **error_responses(404, 422, 503, described={404: "no such incident"}),
+    },
     summary="The postmortem (Markdown): a draft while open, final once resolved",
 )
 async def get_postmortem(
@@ -73,7 +80,10 @@ async def get_postmortem(
 @router.get(
     "/incidents/{incident_id}/timeline.svg",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}, 404: {"description": "no such incident"}},
+    responses={
+        200: {"content": {"image/svg+xml": {}}},
+        **error_responses(404, 422, 503, described={404: "no such incident"}),
+    },
     summary="The incident's timeline chart, as the postmortem shows it",
 )
 async def get_timeline_chart(

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from service.api.body import read_limited
 from service.api.deps import Deps, get_deps
+from service.api.responses import error_responses
 from service.chat.endpoint import SlackEndpoint, SlackPayloadError
 from service.chat.verify import SlackRequestRejected
 
@@ -13,6 +14,15 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["slack"])
 _MAX_SLACK_BODY = 64 * 1024
+_ERRORS = error_responses(
+    400,
+    401,
+    413,
+    described={
+        401: "not signed by Slack, however malformed (or Slack is not configured here)",
+        413: f"body over {_MAX_SLACK_BODY} bytes",
+    },
+)
 
 
 async def _verified(request: Request, deps: Deps) -> tuple[SlackEndpoint, bytes]:
@@ -26,7 +36,7 @@ async def _verified(request: Request, deps: Deps) -> tuple[SlackEndpoint, bytes]
     return deps.slack, body
 
 
-@router.post("/slack/commands", summary="Slack slash command /medic (Slack-signed)")
+@router.post("/slack/commands", responses=_ERRORS, summary="Slack slash command /medic (Slack-signed)")
 async def slack_command(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> dict[str, Any]:
     slack, body = await _verified(request, deps)
     try:
@@ -35,7 +45,7 @@ async def slack_command(request: Request, deps: Annotated[Deps, Depends(get_deps
         raise HTTPException(400, str(err)) from err
 
 
-@router.post("/slack/interactions", summary="Slack message buttons (Slack-signed)")
+@router.post("/slack/interactions", responses=_ERRORS, summary="Slack message buttons (Slack-signed)")
 async def slack_interaction(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> Response:
     slack, body = await _verified(request, deps)
     try:

@@ -1,7 +1,13 @@
-"""POST /webhooks/alertmanager and /webhooks/anomaly: verify, parse, hand to Temporal, answer.
+"""POST /webhooks/alertmanager and /webhooks/anomaly: verify, parse, check limits, hand to Temporal, answer.
 
 2xx only after every alert is in an incident's Temporal history; 401/413/422 for bad
-requests (which change nothing); 503 when Temporal cannot take it, so the sender retries.
+requests (which change nothing: every limit is checked before the first hand-over); 503 when
+Temporal cannot take it, so the sender retries.
+
+The hand-over has one deadline, MEDIC_TEMPORAL_RPC_TIMEOUT_SECONDS, whatever it waits on (the
+incident's coalescing queue, the client's reconnects, the RPCs): past it the answer is 503 with
+Retry-After. Part of the delivery may have reached Temporal by then; the sender's retry carries
+the same alerts, which an incident takes once (by fingerprint).
 """
 
 import asyncio
@@ -16,21 +22,35 @@ from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.anomaly import AnomalySignal
 from medic.assign import Assignment, assign_alerts, assign_anomalies
 from medic.incident import AlertBatch, AnomalyBatch
+from service.api import limits
 from service.api.auth import require_token
 from service.api.body import PayloadError, load_json, parse_json_model, parse_model, read_limited
 from service.api.deps import Deps, get_deps
-from service.ingest import TemporalUnavailable
+from service.ingest import DeliveryRefused, TemporalUnavailable
 
-__all__ = ["MAX_SIGNALS_PER_REQUEST", "WebhookAccepted", "router"]
+__all__ = ["FAN_OUT", "WebhookAccepted", "router"]
 
 router = APIRouter(tags=["webhooks"])
-MAX_SIGNALS_PER_REQUEST = 1000
+# Incidents one request hands over to at once (a delivery reaches at most MEDIC_MAX_INCIDENTS_PER_DELIVERY).
+FAN_OUT = 16
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or wrong credentials"},
-    413: {"description": "body over MEDIC_MAX_BODY_BYTES"},
-    422: {"description": "malformed body; the message names the field"},
-    503: {"description": "Temporal could not take the delivery; retry (Alertmanager does)"},
+    413: {
+        "description": "body over MEDIC_MAX_BODY_BYTES, more alerts than MEDIC_MAX_ALERTS_PER_DELIVERY, or "
+        "alerts for more incidents than MEDIC_MAX_INCIDENTS_PER_DELIVERY; nothing was handed over"
+    },
+    422: {
+        "description": "malformed body, a non-finite number, a label or annotation over its limit "
+        "(MEDIC_MAX_LABEL_VALUE_BYTES, MEDIC_MAX_ANNOTATION_VALUE_BYTES, MEDIC_MAX_LABELS_PER_ALERT), an "
+        "alert too large for one signal (MEDIC_MAX_SIGNAL_BYTES), or refused by Temporal; the message "
+        "names the field or the setting"
+    },
+    503: {
+        "description": "Temporal unreachable, overloaded or not done within "
+        "MEDIC_TEMPORAL_RPC_TIMEOUT_SECONDS; retry after Retry-After (Alertmanager does)",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+    },
 }
 
 
@@ -48,7 +68,7 @@ async def _accept(request: Request, deps: Deps) -> bytes:
     return await read_limited(request, deps.settings.max_body_bytes)
 
 
-def _unavailable(deps: Deps, err: TemporalUnavailable) -> HTTPException:
+def _unavailable(deps: Deps, err: Exception) -> HTTPException:
     deps.metrics.temporal_unavailable.inc()
     return HTTPException(
         503, f"Temporal could not take the delivery, retry: {err}", headers={"Retry-After": "5"}
@@ -73,27 +93,41 @@ class _Observe:
 async def _hand_over(
     deps: Deps, assignments: list[Assignment], batches: list[AlertBatch | AnomalyBatch]
 ) -> list[str]:
-    """Hand every incident its share, concurrently; all must be durable before we answer."""
+    """Hand every incident its share, :data:`FAN_OUT` at a time; all must be durable before we answer,
+    within the one deadline of the request. Temporal refusing a payload is a 422 even when other shares
+    were taken: the limits checked before make it a bug, and no retry of the same body could succeed."""
+    deadline = deps.settings.temporal_rpc_timeout_seconds
+    slots = asyncio.Semaphore(FAN_OUT)
+
+    async def deliver(a: Assignment, b: AlertBatch | AnomalyBatch) -> bool:
+        async with slots:
+            return await deps.sink.deliver(a.incident_id, a.service, b)
+
     try:
-        results = await asyncio.gather(
-            *(
-                deps.sink.deliver(a.incident_id, a.service, b)
-                for a, b in zip(assignments, batches, strict=True)
+        async with asyncio.timeout(deadline):
+            results = await asyncio.gather(
+                *(deliver(a, b) for a, b in zip(assignments, batches, strict=True))
             )
-        )
+    except TimeoutError as err:
+        raise _unavailable(deps, TemporalUnavailable(f"no answer within {deadline:g} s")) from err
     except TemporalUnavailable as err:
         raise _unavailable(deps, err) from err
+    except DeliveryRefused as err:
+        raise PayloadError(f"body: Temporal refused the delivery: {err}") from err
     return [a.incident_id for a, delivered in zip(assignments, results, strict=True) if delivered]
 
 
 async def _deliver_alertmanager(
     deps: Deps, payload: AlertmanagerWebhook, received_at: datetime
 ) -> WebhookAccepted:
+    limits.check_alertmanager(payload, deps.settings)
     alerts = normalise_webhook(payload, received_at=received_at)
     assignments = assign_alerts(deps.catalog, payload, alerts)
+    limits.check_fan_out(assignments, deps.settings)
     batches: list[AlertBatch | AnomalyBatch] = [
         a.alert_batch(received_at, payload.truncatedAlerts) for a in assignments
     ]
+    limits.check_fit(alerts, batches, deps.settings)
     incidents = await _hand_over(deps, assignments, batches)
     deps.metrics.alerts_accepted.labels(alerts[0].source).inc(len(alerts))
     return WebhookAccepted(accepted=len(alerts), incidents=incidents)
@@ -131,13 +165,18 @@ async def anomaly_webhook(request: Request, deps: Annotated[Deps, Depends(get_de
         items = data if isinstance(data, list) else [data]
         if not items:
             raise PayloadError("body: expected an anomaly signal or a non-empty list of them")
-        if len(items) > MAX_SIGNALS_PER_REQUEST:
-            raise PayloadError(f"body: at most {MAX_SIGNALS_PER_REQUEST} signals per request")
+        limits.check_delivery_count(len(items), deps.settings, "signals")
         multiple = isinstance(data, list)
         signals = [
             parse_model(AnomalySignal, item, f"[{i}]." if multiple else "") for i, item in enumerate(items)
         ]
+        limits.check_anomalies(signals, deps.settings, multiple=multiple)
         assignments = assign_anomalies(deps.catalog, signals)
-        incidents = await _hand_over(deps, assignments, [a.anomaly_batch(received_at) for a in assignments])
+        limits.check_fan_out(assignments, deps.settings)
+        batches: list[AlertBatch | AnomalyBatch] = [a.anomaly_batch(received_at) for a in assignments]
+        limits.check_fit(
+            signals, batches, deps.settings, path="[{}]".format if multiple else lambda _: "body"
+        )
+        incidents = await _hand_over(deps, assignments, batches)
         deps.metrics.alerts_accepted.labels("anomaly").inc(len(signals))
         return WebhookAccepted(accepted=len(signals), incidents=incidents)

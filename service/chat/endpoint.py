@@ -3,28 +3,131 @@
 A command's work starts at once; if it finishes within ``slack_inline_seconds`` the answer is the
 HTTP response itself, otherwise Slack gets "working on it" and the result follows through the
 request's ``response_url``. Buttons always answer through ``response_url`` (Slack ignores the body
-of their HTTP response). A ``response_url`` must start with one of the configured prefixes (Slack's
-own hooks host by default), so a signed payload cannot make Medic post anywhere else."""
+of their HTTP response).
+
+A signed request is still checked before it is used (:class:`SlackPayloadError`, answered 400): the
+form and the button payload must be what Slack sends (a ``payload`` of JSON no deeper than
+:data:`service.json_limits.MAX_JSON_DEPTH`, a user id, strings within Slack's own limits), and a
+``response_url`` must be a URL on one of the configured hosts (:class:`ResponseUrlPrefix`: parsed,
+never compared as text), so a signed payload cannot make Medic post anywhere else."""
 
 import asyncio
 import json
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.chat.replies import Reply
 from service.chat.runner import ChatRunner, SlackUser
 from service.chat.verify import SlackVerifier
+from service.json_limits import JSONTooDeep, load_json_bounded
 
-__all__ = ["SlackEndpoint", "SlackPayloadError"]
+__all__ = ["ResponseUrlPrefix", "SlackEndpoint", "SlackPayloadError"]
 
 log = logging.getLogger(__name__)
+
+_SLACK_ID = r"^[A-Z][A-Z0-9]{1,63}$"  # user ids: U0123ABCD, W0123ABCD (Enterprise Grid)
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+_MAX_URL = 2048
 
 
 class SlackPayloadError(ValueError):
     """A signed request whose content Medic cannot use (answered 400)."""
+
+
+@dataclass(frozen=True)
+class ResponseUrlPrefix:
+    """Where a ``response_url`` may point: a scheme, an exact host and port, and a path prefix.
+
+    A URL is parsed (by httpx, the parser that then sends it) and compared part by part: text
+    prefixes let ``https://hooks.slack.com.evil.example/`` or ``https://hooks.slack.com@evil.example/``
+    through when the configured prefix lacks its final ``/``. HTTPS only, but for a loopback host
+    (tests and local doubles)."""
+
+    scheme: str
+    host: str
+    port: int | None
+    path: str
+
+    @classmethod
+    def parse(cls, text: str) -> "ResponseUrlPrefix":
+        try:
+            url = httpx.URL(text)
+        except httpx.InvalidURL as err:
+            raise ValueError(f"response URL prefix {text!r} is not a URL: {err}") from err
+        if url.scheme not in ("https", "http") or not url.host:
+            raise ValueError(f"response URL prefix {text!r}: expected https://host/...")
+        if url.scheme == "http" and url.host not in _LOOPBACK:
+            raise ValueError(f"response URL prefix {text!r}: must be https (http only on a loopback host)")
+        if url.userinfo or url.query or url.fragment:
+            raise ValueError(f"response URL prefix {text!r}: no user, query or fragment")
+        path = url.path if url.path.endswith("/") else url.path + "/"
+        return cls(scheme=url.scheme, host=url.host, port=url.port, path=path)
+
+    def admits(self, url: httpx.URL) -> bool:
+        return (
+            url.scheme == self.scheme
+            and not url.userinfo
+            and url.host == self.host
+            and url.port == self.port
+            and (url.path.startswith(self.path) or url.path + "/" == self.path)
+        )
+
+
+def checked_response_url(value: object, prefixes: list[ResponseUrlPrefix]) -> httpx.URL | None:
+    """The ``response_url`` to follow up through (None when there is none), or a 400."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > _MAX_URL:
+        raise SlackPayloadError("response_url is not a Slack URL")
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as err:
+        raise SlackPayloadError("response_url is not a URL") from err
+    if not any(prefix.admits(url) for prefix in prefixes):
+        raise SlackPayloadError("response_url is not a Slack URL (MEDIC_SLACK_RESPONSE_URL_PREFIXES)")
+    return url
+
+
+class _User(BaseModel):
+    id: str = Field(pattern=_SLACK_ID)
+    username: str = Field(default="", max_length=256)
+    name: str = Field(default="", max_length=256)
+
+
+class _Action(BaseModel):
+    action_id: str = Field(min_length=1, max_length=255)  # Slack's limits for a button
+    value: str = Field(default="", max_length=2000)
+
+
+class _BlockActions(BaseModel):
+    """The part of Slack's ``block_actions`` payload Medic uses."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["block_actions"]
+    user: _User
+    response_url: str | None = None
+    actions: list[_Action] = Field(default_factory=list, max_length=5)
+
+
+class _CommandForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: str = Field(pattern=_SLACK_ID)
+    user_name: str = Field(default="", max_length=256)
+    text: str = Field(default="", max_length=4000)
+    response_url: str | None = None
+
+
+def _invalid(what: str, err: ValidationError) -> SlackPayloadError:
+    first = err.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or what
+    return SlackPayloadError(f"{what}: {where}: {first['msg']}")
 
 
 class SlackEndpoint:
@@ -38,15 +141,19 @@ class SlackEndpoint:
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.verifier, self._runner = verifier, runner
-        self._inline, self._prefixes = inline_seconds, response_url_prefixes
+        self._inline = inline_seconds
+        self._prefixes = [ResponseUrlPrefix.parse(p) for p in response_url_prefixes]
         self._http = http or httpx.AsyncClient(timeout=10.0, trust_env=False)
         self._pending: set[asyncio.Task[None]] = set()
 
     async def command(self, body: bytes) -> dict[str, Any]:
-        form = _form(body)
-        user = SlackUser(id=_required(form, "user_id"), name=form.get("user_name", ""))
-        response_url = self._checked_url(form.get("response_url"))
-        work = asyncio.ensure_future(self._runner.command(form.get("text", ""), user=user))
+        try:
+            form = _CommandForm.model_validate(_form(body))
+        except ValidationError as err:
+            raise _invalid("the command form", err) from err
+        user = SlackUser(id=form.user_id, name=form.user_name)
+        response_url = checked_response_url(form.response_url, self._prefixes)
+        work = asyncio.ensure_future(self._runner.command(form.text, user=user))
         try:
             reply = await asyncio.wait_for(asyncio.shield(work), timeout=self._inline)
         except TimeoutError:
@@ -58,29 +165,24 @@ class SlackEndpoint:
         return reply.slack()
 
     async def interaction(self, body: bytes) -> None:
-        form = _form(body)
         try:
-            payload = json.loads(_required(form, "payload"))
+            payload = load_json_bounded(_required(_form(body), "payload"))
+        except JSONTooDeep as err:
+            raise SlackPayloadError(f"the payload field: {err}") from err
         except json.JSONDecodeError as err:
             raise SlackPayloadError("the payload field is not JSON") from err
-        if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+        if not isinstance(payload, dict):
+            raise SlackPayloadError("the payload field is not a JSON object")
+        if payload.get("type") != "block_actions":
             return  # other interaction types (view submissions, shortcuts) are not used by Medic
-        user_info = payload.get("user") or {}
-        if not isinstance(user_info, dict) or not user_info.get("id"):
-            raise SlackPayloadError("the payload names no user")
-        user = SlackUser(
-            id=str(user_info["id"]), name=str(user_info.get("username") or user_info.get("name") or "")
-        )
-        response_url = self._checked_url(payload.get("response_url"))
-        actions = payload.get("actions") or []
-        if not isinstance(actions, list):
-            raise SlackPayloadError("actions is not a list")
-        for action in actions[:5]:
-            if not isinstance(action, dict):
-                continue
-            work = self._runner.press(
-                str(action.get("action_id", "")), str(action.get("value", "")), user=user
-            )
+        try:
+            actions = _BlockActions.model_validate(payload)
+        except ValidationError as err:
+            raise _invalid("the payload", err) from err
+        user = SlackUser(id=actions.user.id, name=actions.user.username or actions.user.name)
+        response_url = checked_response_url(actions.response_url, self._prefixes)
+        for action in actions.actions:
+            work = self._runner.press(action.action_id, action.value, user=user)
             if response_url is not None:
                 self._follow_up(asyncio.ensure_future(work), response_url)
             else:
@@ -91,7 +193,7 @@ class SlackEndpoint:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
-    def _follow_up(self, work: "asyncio.Future[Reply]", response_url: str) -> None:
+    def _follow_up(self, work: "asyncio.Future[Reply]", response_url: httpx.URL) -> None:
         async def post() -> None:
             reply = await work
             try:
@@ -115,13 +217,6 @@ class SlackEndpoint:
         t = asyncio.create_task(wrapped())
         self._pending.add(t)
         t.add_done_callback(self._pending.discard)
-
-    def _checked_url(self, url: object) -> str | None:
-        if not isinstance(url, str) or not url:
-            return None
-        if not any(url.startswith(prefix) for prefix in self._prefixes):
-            raise SlackPayloadError("response_url is not a Slack URL")
-        return url
 
 
 def _form(body: bytes) -> dict[str, str]:

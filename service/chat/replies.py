@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from medic.cards import STATUS_EMOJI
+from medic.mrkdwn import Markup, join, link, mrkdwn
 from service.incidents import IncidentDetail, IncidentSummary
 
 __all__ = ["Reply", "render_list", "render_show"]
@@ -30,8 +31,18 @@ class Reply(BaseModel):
         return body
 
 
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+def _section(text: Markup) -> dict[str, Any]:
+    """Only :class:`Markup`: every value from outside went through ``mrkdwn()`` (medic/mrkdwn.py)."""
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, 3000)}}
+
+
+def _cut(text: Markup, limit: int) -> Markup:
+    """At most ``limit`` characters, never ending inside an escape (``&amp;`` cut to ``&am``)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    amp = cut.rfind("&", limit - 5)  # the longest escape, "&amp;", has five characters
+    return Markup(cut[:amp] if amp >= 0 and ";" not in cut[amp:] else cut)
 
 
 def _ago(at: datetime | None, now: datetime) -> str:
@@ -49,58 +60,91 @@ def render_list(items: list[IncidentSummary], *, heading: str, now: datetime | N
     if not items:
         return Reply(text=f"{heading}: none. :tada:")
     lines = [
-        f"{STATUS_EMOJI.get(i.status, '')} *{i.priority}* `{i.id}` {i.title} "
-        f"({i.status}, impact {i.impact:.0f}, {i.alert_count} alerts, opened {_ago(i.opened_at, now)})"
+        mrkdwn(
+            "{emoji} *{priority}* `{id}` {title} "
+            "({status}, impact {impact:.0f}, {alerts} alerts, opened {ago})",
+            emoji=STATUS_EMOJI.get(i.status, ""),
+            priority=i.priority,
+            id=i.id,
+            title=i.title,
+            status=i.status,
+            impact=i.impact,
+            alerts=i.alert_count,
+            ago=_ago(i.opened_at, now),
+        )
         for i in items
     ]
-    text = f"*{heading}* ({len(items)})\n" + "\n".join(lines)
+    text = Markup(mrkdwn("*{heading}* ({n})\n", heading=heading, n=len(items)) + "\n".join(lines))
     return Reply(text=text, blocks=[_section(text)])
 
 
 def render_show(detail: IncidentDetail, *, ui_url: str | None, now: datetime | None = None) -> Reply:
     now = now or datetime.now(UTC)
     d = detail
-    status = d.status + (f", merged into `{d.merged_into}`" if d.merged_into else "")
-    head = (
-        f"{STATUS_EMOJI.get(d.status, '')} *{d.priority} · {d.title}*\n"
-        f"`{d.id}` · {status} · impact {d.impact:.0f}/100 · services {', '.join(d.services) or 'unknown'} · "
-        f"opened {_ago(d.opened_at, now)}"
+    merged = mrkdwn(", merged into `{id}`", id=d.merged_into) if d.merged_into else ""
+    head = mrkdwn(
+        "{emoji} *{priority} · {title}*\n`{id}` · {status}{merged} · impact {impact:.0f}/100 · "
+        "services {services} · opened {ago}",
+        emoji=STATUS_EMOJI.get(d.status, ""),
+        priority=d.priority,
+        title=d.title,
+        id=d.id,
+        status=d.status,
+        merged=merged,
+        impact=d.impact,
+        services=", ".join(d.services) or "unknown",
+        ago=_ago(d.opened_at, now),
     )
     if d.acknowledged_at:
-        head += f" · acknowledged {_ago(d.acknowledged_at, now)}"
+        head = Markup(head + mrkdwn(" · acknowledged {ago}", ago=_ago(d.acknowledged_at, now)))
     parts = [head]
     if d.impact_explanation:
-        parts.append(f"*Why {d.priority}:* {d.impact_explanation.explain()}")
+        why = d.impact_explanation.explain()
+        parts.append(mrkdwn("*Why {priority}:* {why}", priority=d.priority, why=why))
     if d.root_causes:
         top = d.root_causes[0]
-        parts.append(f"*Likely root cause:* `{top.service}` ({'; '.join(top.reasons[:2])})")
+        reasons = "; ".join(top.reasons[:2])
+        parts.append(mrkdwn("*Likely root cause:* `{cause}` ({reasons})", cause=top.service, reasons=reasons))
     firing = [a for a in d.alerts if a.status.value == "firing"]
+    alerts = [
+        mrkdwn(
+            "\n• `{name}` on {service} ({severity})",
+            name=a.name,
+            service=a.service or "unknown",
+            severity=a.severity,
+        )
+        for a in firing[:5]
+    ]
     parts.append(
-        f"*Alerts:* {len(firing)} firing of {d.alert_count}"
-        + "".join(f"\n• `{a.name}` on {a.service or 'unknown'} ({a.severity})" for a in firing[:5])
+        Markup(
+            mrkdwn("*Alerts:* {n} firing of {total}", n=len(firing), total=d.alert_count) + join("", alerts)
+        )
     )
     if d.remediations:
-        parts.append(
-            "*Remediations:* "
-            + "; ".join(f"{t.runbook} ({t.outcome}, `{rid}`)" for rid, t in d.remediations.items())
-        )
+        runs = [
+            mrkdwn("{runbook} ({outcome}, `{id}`)", runbook=t.runbook, outcome=t.outcome, id=rid)
+            for rid, t in d.remediations.items()
+        ]
+        parts.append(Markup("*Remediations:* " + join("; ", runs)))
     if d.silences:
         lines = []
         for s in d.silences:
             state = f"active until {s.ends_at:%Y-%m-%d %H:%M}Z" if s.active(now) else "expired"
             matchers = " ".join(str(m) for m in s.matchers)
-            link = f" <{s.url}|open>" if s.url else ""
-            lines.append(f"• `{matchers}` by {s.created_by}, {state}{link}")
-        parts.append("*Silences:*\n" + "\n".join(lines))
+            opened = Markup(" " + link(s.url, "open")) if s.url else ""
+            lines.append(
+                mrkdwn(
+                    "• `{m}` by {who}, {state}{link}", m=matchers, who=s.created_by, state=state, link=opened
+                )
+            )
+        parts.append(Markup("*Silences:*\n" + join("\n", lines)))
     if d.false_positives:
-        parts.append(
-            "*Marked false positive:* "
-            + "; ".join(f"{', '.join(f.rules)} by {f.actor}" for f in d.false_positives)
-        )
+        marks = [mrkdwn("{rules} by {who}", rules=", ".join(f.rules), who=f.actor) for f in d.false_positives]
+        parts.append(Markup("*Marked false positive:* " + join("; ", marks)))
     if d.timeline:
-        recent = d.timeline[-5:]
-        parts.append("*Latest:*\n" + "\n".join(f"• {e.at:%H:%M:%S}Z {e.message}" for e in recent))
+        recent = [mrkdwn("• {at:%H:%M:%S}Z {message}", at=e.at, message=e.message) for e in d.timeline[-5:]]
+        parts.append(Markup("*Latest:*\n" + join("\n", recent)))
     if ui_url:
-        parts.append(f"<{ui_url}|Full timeline in Temporal>")
+        parts.append(link(ui_url, "Full timeline in Temporal"))
     blocks = [_section(p) for p in parts]
-    return Reply(text="\n".join(parts)[:3000], blocks=blocks)
+    return Reply(text=_cut(join("\n", parts), 3000), blocks=blocks)

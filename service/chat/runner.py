@@ -40,7 +40,10 @@ from medic.feedback import FalsePositive, Matcher, SilenceRecord
 from medic.incident import AlertRecord
 from medic.keys import INCIDENT_ID_PATTERN
 from medic.matchers import format_duration
+from medic.mrkdwn import escape, link
 from medic.ports import PermanentError, TransientError
+from medic.promql import promql_regex_escape
+from medic.redact import REDACTED
 from service.chat.authz import Authorizer
 from service.chat.replies import Reply, render_list, render_show
 from service.control import Controls
@@ -118,7 +121,7 @@ class ChatRunner:
         try:
             cmd = parse_command(text)
         except CommandError as err:
-            return Reply(text=f":warning: {err}")
+            return Reply(text=f":warning: {escape(err)}")
         return await self.run(cmd, user=user)
 
     async def run(self, cmd: Command, *, user: SlackUser) -> Reply:
@@ -132,17 +135,17 @@ class ChatRunner:
             try:
                 cmd = parse_command(text)
             except CommandError as err:
-                return Reply(text=f":warning: {err}")
+                return Reply(text=f":warning: {escape(err)}")
             return await self.run(cmd, user=user)
         if verb not in ("silence", "false_positive", "approve", "deny", "kill_switch"):
-            return Reply(text=f":warning: Medic does not know the button {action_id!r}.")
+            return Reply(text=f":warning: Medic does not know the button {escape(repr(action_id))}.")
         return await _answered(self._button(verb, value, user), what=f"the {verb} button")
 
     # ---- verbs -------------------------------------------------------------------------------------
 
     async def _dispatch(self, cmd: Command, user: SlackUser) -> Reply:
         if isinstance(cmd, Help):
-            return Reply(text=help_for(cmd.topic) if cmd.topic else HELP_TEXT)
+            return Reply(text=escape(help_for(cmd.topic)) if cmd.topic else HELP_TEXT)  # echoes the topic
         if isinstance(cmd, List):
             return await self._list(cmd)
         if isinstance(cmd, Silence):
@@ -191,7 +194,8 @@ class ChatRunner:
                 ),
             )
             return Reply(
-                text=f":eyes: {user.mention} acknowledged `{incident_id}`: escalation stopped.", public=True
+                text=f":eyes: {user.mention} acknowledged `{escape(incident_id)}`: escalation stopped.",
+                public=True,
             )
         result = await self._update(
             handle,
@@ -200,7 +204,8 @@ class ChatRunner:
                 IncidentWorkflow.resolve, ResolveRequest(actor=user.id, source="slack", reason=reason or "")
             ),
         )
-        return Reply(text=f":white_check_mark: {user.mention} resolved `{result.incident_id}`.", public=True)
+        resolved = escape(result.incident_id)
+        return Reply(text=f":white_check_mark: {user.mention} resolved `{resolved}`.", public=True)
 
     async def _decide_command(
         self, incident_id: str, *, approve: bool, action: str | None, user: SlackUser, reason: str
@@ -249,8 +254,8 @@ class ChatRunner:
             raise _Refused(f"Temporal refused the decision: {err.cause or err}") from err
         word = ":white_check_mark: approved" if outcome == "approved" else ":x: denied"
         return Reply(
-            text=f"{user.mention} {word} {awaiting.action} ({awaiting.risk} risk) "
-            f"of `{status.remediation_id}` for `{status.incident_id}`.",
+            text=f"{user.mention} {word} {escape(awaiting.action)} ({escape(awaiting.risk)} risk) "
+            f"of `{escape(status.remediation_id)}` for `{escape(status.incident_id)}`.",
             public=True,
         )
 
@@ -266,13 +271,14 @@ class ChatRunner:
         targets = [incident_id] if incident_id else await self._incidents_matching(matchers)
         record = await self._create_silence(matchers, duration, user, comment)
         recorded = [t for t in targets if await self._record_silence(t, record)]
-        where = f" Recorded on {', '.join(f'`{t}`' for t in recorded)}." if recorded else ""
+        where = f" Recorded on {', '.join(f'`{escape(t)}`' for t in recorded)}." if recorded else ""
         if len(recorded) < len(targets):
-            missed = ", ".join(f"`{t}`" for t in targets if t not in recorded)
+            missed = ", ".join(f"`{escape(t)}`" for t in targets if t not in recorded)
             where += f" Could not record it on {missed} just now (the silence itself is in place)."
         return Reply(
-            text=f":mute: Silenced `{' '.join(str(m) for m in matchers)}` for {format_duration(duration)} "
-            f"(until {record.ends_at:%Y-%m-%d %H:%M}Z), <{record.url}|silence {record.id}>.{where}",
+            text=f":mute: Silenced `{escape(' '.join(str(m) for m in matchers))}` for "
+            f"{format_duration(duration)} (until {record.ends_at:%Y-%m-%d %H:%M}Z), "
+            f"{link(record.url, f'silence {record.id}')}.{where}",
             public=True,
         )
 
@@ -284,7 +290,10 @@ class ChatRunner:
             incident_id, "command.postmortem", user, f"{user.id} asked for the postmortem in Slack."
         )
         excerpt = markdown if len(markdown) <= 2500 else markdown[:2500] + "\n…"
-        return Reply(text=f"*Postmortem for `{incident_id}`*: <{url}|full document>\n```{excerpt}```")
+        return Reply(
+            text=f"*Postmortem for `{escape(incident_id)}`*: {link(url, 'full document')}\n"
+            f"```{escape(excerpt)}```"
+        )
 
     # ---- buttons -----------------------------------------------------------------------------------
 
@@ -342,7 +351,7 @@ class ChatRunner:
                     if await self._record_silence(incident_id, record)
                     else " (not recorded on the incident)"
                 )
-                made.append(f"<{record.url}|{' '.join(str(m) for m in matchers)}>{note}")
+                made.append(f"{link(record.url, ' '.join(str(m) for m in matchers))}{note}")
             return Reply(text=f":mute: {user.mention} silenced for 1h: " + "; ".join(made), public=True)
         if verb == "false_positive":
             await self._authorize(Verb.FALSE_POSITIVE, user, incident_id)
@@ -355,9 +364,10 @@ class ChatRunner:
             mark = FalsePositive(at=self._now(), actor=user.id, rules=rules, incident_id=incident_id)
             await self._signal(incident_id, people.FALSE_POSITIVE_SIGNAL, mark)
             await self._controls.mark_false_positive(mark)
-            named = ", ".join(f"`{r}`" for r in mark.rules) or "its alerts"
+            named = ", ".join(f"`{escape(r)}`" for r in mark.rules) or "its alerts"
             return Reply(
-                text=f":ok_hand: Noted: {named} of `{incident_id}` marked as a false positive. Thanks."
+                text=f":ok_hand: Noted: {named} of `{escape(incident_id)}` marked as a false positive. "
+                "Thanks."
             )
         raise _Refused(f"Medic does not know the button {verb!r}.")
 
@@ -491,20 +501,22 @@ async def _answered(work: Awaitable[Reply], *, what: str) -> Reply:
     try:
         return await work
     except _Refused as err:
-        return Reply(text=f":no_entry: {err}")
+        return Reply(text=f":no_entry: {escape(err)}")
     except CommandError as err:
-        return Reply(text=f":warning: {err}")
+        return Reply(text=f":warning: {escape(err)}")
     except IncidentNotFound as err:
-        return Reply(text=f":warning: There is no incident `{err}` any more (or it never existed).")
+        return Reply(text=f":warning: There is no incident `{escape(err)}` any more (or it never existed).")
     except (IncidentUnreadable, WorkflowQueryFailedError) as err:
-        return Reply(text=f":hourglass: Medic could not read it just now ({err}). Try again in a moment.")
+        return Reply(
+            text=f":hourglass: Medic could not read it just now ({escape(err)}). Try again in a moment."
+        )
     except _TRY_AGAIN as err:
         log.warning("%s failed: %s", what, err)
         return Reply(
             text=":hourglass: Medic could not reach Temporal or a tool it needs; try again in a moment."
         )
     except PermanentError as err:
-        return Reply(text=f":warning: {err}")
+        return Reply(text=f":warning: {escape(err)}")
     except Exception:
         log.exception("%s failed", what)
         return Reply(text=f":boom: {what} failed inside Medic; the error is in Medic's log.")
@@ -532,8 +544,37 @@ def _silence_matchers(alerts: list[AlertRecord]) -> list[list[Matcher]]:
             if held is None
             else {k: v for k, v in held.items() if alert.labels.get(k) == v}
         )
-    return [
-        [Matcher(name=k, value=v) for k, v in sorted(labels.items())]
+    matchers = [
+        [m for k, v in sorted(labels.items()) if (m := _label_matcher(k, v)) is not None]
         for _, labels in sorted(groups.items())
-        if labels
     ]
+    return [group for group in matchers if group]
+
+
+def _max_length(field: str) -> int:
+    limits = [m.max_length for m in Matcher.model_fields[field].metadata if hasattr(m, "max_length")]
+    return int(limits[0])
+
+
+_MATCHER_NAME_MAX, _MATCHER_VALUE_MAX = _max_length("name"), _max_length("value")
+_ANY_REST = "(?s:.*)"  # Alertmanager anchors a regex matcher: this matches whatever follows the prefix
+
+
+def _label_matcher(name: str, value: str) -> Matcher | None:
+    """A matcher for one shared label. A value too long for a matcher is matched by its beginning (a
+    regex, escaped for Alertmanager's RE2); a name too long is left out (the silence still names the
+    rule, the service and every other shared label)."""
+    if len(name) > _MATCHER_NAME_MAX:
+        return None
+    if REDACTED in name or REDACTED in value:
+        return None  # redacted as the alert came in (medic.redact): Medic cannot match the real value
+    if len(value) <= _MATCHER_VALUE_MAX:
+        return Matcher(name=name, value=value)
+    budget, prefix = _MATCHER_VALUE_MAX - len(_ANY_REST), []
+    for char in value:
+        escaped = promql_regex_escape(char)
+        budget -= len(escaped)
+        if budget < 0:
+            break
+        prefix.append(escaped)
+    return Matcher(name=name, value="".join(prefix) + _ANY_REST, is_regex=True)

@@ -148,3 +148,18 @@ def test_jira_errors_are_classified(jira: tuple[JiraDouble, JiraTracker]) -> Non
     double.faults.push("server_error", status=503, times=5)
     with pytest.raises(TransientError):
         tracker.ensure_issue(issue())
+
+
+def test_jira_text_from_outside_is_escaped_wiki_markup(jira: tuple[JiraDouble, JiraTracker]) -> None:
+    """Issue 13: labels and notes reach descriptions and comments, which JIRA renders as wiki markup."""
+    double, tracker = jira
+    evil = "[click|javascript:alert(1)] !https://evil.example/i.png! {html}<b>x</b>{html} [~admin] C:\\*x*"
+    key = tracker.ensure_issue(issue().model_copy(update={"description": f"Services: {evil}"}))
+    tracker.comment(key, evil)
+    escaped = (
+        "\\[click\\|javascript:alert(1)\\] \\!https://evil.example/i.png\\! \\{html\\}<b>x</b>\\{html\\} "
+        "\\[\\~admin\\] C:&#92;\\*x\\*"
+    )
+    stored = double.issue(key)
+    assert stored.description == f"Services: {escaped}"
+    assert [c.body for c in stored.comments] == [escaped]

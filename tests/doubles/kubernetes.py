@@ -19,7 +19,9 @@ client's pydantic models, which reject e.g. a Deployment without ``spec.selector
 * ``PATCH`` takes ``application/merge-patch+json`` (RFC 7386) everywhere and
   ``application/strategic-merge-patch+json`` on built-in types (a subset; see
   :func:`~tests.doubles.kubernetes_store.strategic_merge_patch`); custom objects answer it with 415,
-  like the real API. ``metadata.resourceVersion`` in a patch is a precondition (409 on mismatch).
+  like the real API. ``metadata.resourceVersion`` in a patch is a precondition (409 ``Conflict`` on
+  mismatch, the scale subresource included), as the API conventions describe (see
+  :meth:`~tests.doubles.kubernetes_store.KubeStore.write`); Medic's conditional writes rely on it.
   A patch that changes nothing keeps ``resourceVersion``; a spec change bumps ``metadata.generation``.
 * Errors in the ``Status`` shape (404 ``NotFound``, 409 ``AlreadyExists``/``Conflict``, 415, 422
   ``Invalid`` with ``details.causes``), injected faults too.

@@ -356,6 +356,11 @@ class KubeStore:
         with self.lock:
             old = self.get(resource, namespace, name)
             wanted_rv = new.get("metadata", {}).get("resourceVersion")
+            # A resourceVersion in the write is a precondition: the API server answers 409 Conflict (a
+            # Status with reason Conflict) when the object changed since (API conventions, "Concurrency
+            # Control and Consistency": https://github.com/kubernetes/community/blob/master/contributors/
+            # devel/sig-architecture/api-conventions.md#concurrency-control-and-consistency). Through the
+            # scale subresource the Scale's resourceVersion is its workload's, so the same holds there.
             if wanted_rv is not None and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise ApiError(
                     409,

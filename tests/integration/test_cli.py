@@ -97,6 +97,8 @@ def test_dev_fire_ctrl_c_and_restart(dev_env: dict[str, str]) -> None:
     assert leftover_processes(data_dir) == [], "medic dev left processes behind"
     token_file = Path(data_dir) / "webhook-token"
     assert token_file.stat().st_mode & 0o077 == 0, "the token file must be private"
+    # Its output went to a pipe, as to a log file: the token is printed on a terminal only.
+    assert token_file.read_text().strip() not in output
 
     # A second `medic dev` finds the first one's data, and the same token.
     proc = start_dev(dev_env)

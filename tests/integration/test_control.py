@@ -50,13 +50,21 @@ async def timeline(stack: MedicStack) -> list[dict[str, Any]]:
 
 async def test_kill_switch_blocks_remediation(tmp_path: Path) -> None:
     (tmp_path / "rb.yaml").write_text(RUNBOOK.replace("RUNBOOK_APPROVAL", "auto"))
-    async with medic_stack(runbooks_dir=tmp_path, remediation_mode="auto") as stack, stack.http() as http:
+    async with (
+        medic_stack(runbooks_dir=tmp_path, remediation_mode="auto") as stack,
+        stack.http() as http,
+        stack.http(operator=True) as operator,
+    ):
         assert (await http.get("/control/kill-switch")).json()["on"] is False
-        on = await http.put(
+        # The webhook token reads the switch but cannot flip it, under any name.
+        forged = await http.put("/control/kill-switch", json={"on": True, "actor": "U-OPS"})
+        assert forged.status_code == 403 and "MEDIC_OPERATOR_TOKEN" in forged.json()["detail"]
+        on = await operator.put(
             "/control/kill-switch", json={"on": True, "actor": "U-OPS", "reason": "maintenance"}
         )
         assert on.status_code == 200 and on.json()["on"] is True
-        assert (await http.put("/control/kill-switch", json={"on": True})).status_code == 422  # no actor
+        assert on.json()["actor"] == "api:operator-token", "recorded as the credential, not the name given"
+        assert (await operator.put("/control/kill-switch", json={"reason": "x"})).status_code == 422  # no on
         assert (await http.post("/webhooks/alertmanager", json=payload())).status_code == 200
 
         async def blocked() -> bool:
@@ -85,7 +93,7 @@ async def test_approval_through_the_api(tmp_path: Path) -> None:
 
 
 async def approve_and_deny(stack: MedicStack) -> None:
-    async with stack.http() as http:
+    async with stack.http() as http, stack.http(operator=True) as operator:
         assert (await http.post("/webhooks/alertmanager", json=payload())).status_code == 200
 
         async def requested() -> bool:
@@ -95,22 +103,28 @@ async def approve_and_deny(stack: MedicStack) -> None:
         remediation_id = next(
             e["data"]["remediation"] for e in await timeline(stack) if e["kind"] == "approval.requested"
         )
-        answer = await http.post(
+        # The webhook token (Alertmanager's) cannot decide, neither as itself nor as a person it names.
+        forged = await http.post(
+            f"/remediations/{remediation_id}/decision", json={"approve": True, "actor": "U0SRE1"}
+        )
+        assert forged.status_code == 403, forged.text
+        answer = await operator.post(
             f"/remediations/{remediation_id}/decision",
             json={"approve": False, "actor": "U-ALICE", "reason": "not in business hours"},
         )
         assert answer.status_code == 200 and answer.json()["decision"] == "denied"
-        again = await http.post(
-            f"/remediations/{remediation_id}/decision", json={"approve": True, "actor": "U-X"}
-        )
+        again = await operator.post(f"/remediations/{remediation_id}/decision", json={"approve": True})
         assert again.status_code in (404, 409)  # no longer waiting (or finished)
         assert (
-            await http.post("/remediations/remediate-nope-1/decision", json={"approve": True, "actor": "U"})
+            await operator.post("/remediations/remediate-nope-1/decision", json={"approve": True})
         ).status_code == 404
 
         async def denied() -> bool:
             return any(
-                e["kind"] == "approval.denied" and e["actor"] == "U-ALICE" for e in await timeline(stack)
+                e["kind"] == "approval.denied" and e["actor"] == "api:operator-token"
+                for e in await timeline(stack)
             )
 
         await wait_until(denied, timeout=30, what="the denial on the timeline")
+        named = [e for e in await timeline(stack) if "U-ALICE" in e["actor"] or "U0SRE1" in e["actor"]]
+        assert named == [], "a name in an HTTP body is never recorded as who acted"

@@ -4,6 +4,7 @@ API, dev server and worker, with the Slack double resolving user groups and taki
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -156,6 +157,20 @@ async def test_bad_signatures_are_refused_and_change_nothing(tmp_path: Path) -> 
             assert "stale" in stale.json()["detail"]
             button = interaction_body("medic_ack", "incident-checkout", user_id=ONCALL, response_url="x")
             assert (await http.post("/slack/interactions", content=button)).status_code == 401
+            # However malformed, through the real server: 401, never a 500 (issue 13's probes).
+            forged = [
+                [(b"X-Slack-Request-Timestamp", "²³".encode("latin-1")), (b"X-Slack-Signature", b"v0=0")],
+                [(b"X-Slack-Request-Timestamp", b"9" * 400), (b"X-Slack-Signature", b"v0=" + b"0" * 64)],
+                [(b"X-Slack-Request-Timestamp", b"-5"), (b"X-Slack-Signature", "v0=é".encode("latin-1"))],
+            ]
+            for route in ("/slack/commands", "/slack/interactions"):
+                for raw_headers in forged:
+                    assert (await http.post(route, content=body, headers=raw_headers)).status_code == 401
+                garbled = await http.post(route, content=b"\xff\xfe" * 10, headers=signed_headers(b"other"))
+                assert garbled.status_code == 401
+            deep = urlencode({"payload": "[" * 5000 + "]" * 5000}).encode()
+            too_deep = await http.post("/slack/interactions", content=deep, headers=signed_headers(deep))
+            assert too_deep.status_code == 400 and "64" in too_deep.json()["detail"]
             # A valid request is taken once; the same request replayed is refused.
             first = await http.post("/slack/commands", content=body, headers=headers)
             replay = await http.post("/slack/commands", content=body, headers=headers)

@@ -3,11 +3,11 @@ against local HTTP doubles of the real APIs instead)."""
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from medic.ports import ChatMessage, IssueRequest, MessageRef, Page, PermanentError, TransientError
-from remediations.ports import ObjectRef, RolloutInfo
+from remediations.ports import ClusterConflict, ObjectRef, RolloutInfo
 
 __all__ = ["FakeChat", "FakeCluster", "FakeMetrics", "FakePager", "FakeTracker"]
 
@@ -110,23 +110,34 @@ class FakeTracker:
 
 
 class FakeCluster:
-    """An in-memory cluster for workflow logic tests: replicas and pod-template annotations."""
+    """An in-memory cluster for workflow logic tests: replicas and pod-template annotations. Writes with
+    ``expect`` are conditional, as over the real API (ClusterConflict when the object changed).
+    ``after_write`` runs after each write lands, e.g. to lose the answer or to let a person act."""
 
     def __init__(self, replicas: int = 2) -> None:
         self.replicas: dict[str, int] = {}
         self.default_replicas = replicas
         self.annotations: dict[str, dict[str, str]] = {}
         self.writes: list[tuple[str, str, object]] = []  # (verb, target, value)
+        self.after_write: Callable[[str, object], None] | None = None
         self._lock = threading.Lock()
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         return {"spec": {"template": {"metadata": {"annotations": dict(self.annotations.get(str(ref), {}))}}}}
 
-    def merge_patch(self, ref: ObjectRef, patch: dict[str, Any]) -> dict[str, Any]:
+    def merge_patch(
+        self, ref: ObjectRef, patch: dict[str, Any], *, expect: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         with self._lock:
+            current = self.get(ref) or {}
+            found = {path: _pointer(current, path) for path in expect or {}}
+            if found != dict(expect or {}):
+                raise ClusterConflict(f"{ref} changed: {found}", found=found)
             self.writes.append(("patch", str(ref), patch))
             annotations = patch.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
             self.annotations.setdefault(str(ref), {}).update(annotations)
+        if self.after_write is not None:
+            self.after_write("patch", patch)
         return patch
 
     def create(self, ref: ObjectRef, body: dict[str, Any]) -> dict[str, Any]:
@@ -139,16 +150,31 @@ class FakeCluster:
     def get_replicas(self, ref: ObjectRef) -> int:
         return self.replicas.get(str(ref), self.default_replicas)
 
-    def set_replicas(self, ref: ObjectRef, replicas: int) -> None:
+    def set_replicas(self, ref: ObjectRef, replicas: int, *, expect: int | None = None) -> None:
         with self._lock:
+            current = self.get_replicas(ref)
+            if expect is not None and current != expect:
+                raise ClusterConflict(f"{ref} has {current} replicas", found={"/spec/replicas": current})
             self.writes.append(("scale", str(ref), replicas))
             self.replicas[str(ref)] = replicas
+        if self.after_write is not None:
+            self.after_write("scale", replicas)
 
     def rollout(self, ref: ObjectRef) -> RolloutInfo:
         return RolloutInfo(revision=3, previous=[2, 1])
 
     def rollback(self, ref: ObjectRef, revision: int) -> None:
         self.writes.append(("rollback", str(ref), revision))
+
+
+def _pointer(obj: Mapping[str, Any], pointer: str) -> Any:
+    value: Any = obj
+    for escaped in pointer.removeprefix("/").split("/"):
+        token = escaped.replace("~1", "/").replace("~0", "~")
+        if not isinstance(value, Mapping) or token not in value:
+            return None
+        value = value[token]
+    return value
 
 
 class FakeMetrics:

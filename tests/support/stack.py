@@ -20,9 +20,18 @@ from service.settings import Settings
 from service.temporal import connect
 from tests.support.shop import SHOP_YAML
 
-__all__ = ["TOKEN", "MedicStack", "free_port", "medic_stack", "running_dev_server", "wait_until"]
+__all__ = [
+    "OPERATOR_TOKEN",
+    "TOKEN",
+    "MedicStack",
+    "free_port",
+    "medic_stack",
+    "running_dev_server",
+    "wait_until",
+]
 
 TOKEN = "test-webhook-token"
+OPERATOR_TOKEN = "test-operator-token"
 
 
 def free_port() -> int:
@@ -74,8 +83,9 @@ class MedicStack:
     base_url: str
     server: DevServer
 
-    def http(self, *, auth: bool = True, timeout: float = 30.0) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {TOKEN}"} if auth else {}
+    def http(self, *, auth: bool = True, operator: bool = False, timeout: float = 30.0) -> httpx.AsyncClient:
+        """A client with the webhook token (``operator``: the operator token; ``auth=False``: none)."""
+        headers = {"Authorization": f"Bearer {OPERATOR_TOKEN if operator else TOKEN}"} if auth else {}
         return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
 
 
@@ -109,7 +119,7 @@ async def medic_stack(
                 resolve_quiet_seconds=quiet_seconds,
                 catalog=catalog,
                 ingest_batch_window_ms=batch_window_ms,
-                **overrides,
+                **{"operator_token": SecretStr(OPERATOR_TOKEN), **overrides},
             )
             client = await connect(settings)
             stop = asyncio.Event()

@@ -290,9 +290,11 @@ class RecordingControls:
 
 
 async def test_a_decision_over_http_cannot_claim_approver_groups() -> None:
-    """Groups are what Slack says a person is in; the HTTP route passes on who decides, not groups."""
+    """Groups are what Slack says a person is in; the HTTP route records the credential, not groups."""
     controls = RecordingControls()
-    settings = Settings(_env_file=None, webhook_token=SecretStr(TOKEN))
+    settings = Settings(
+        _env_file=None, webhook_token=SecretStr(TOKEN), operator_token=SecretStr("operator-s3cret")
+    )
 
     async def ready() -> bool:
         return True
@@ -304,12 +306,12 @@ async def test_a_decision_over_http_cannot_claim_approver_groups() -> None:
         answer = await client.post(
             "/remediations/remediate-deployment-shop-checkout-1/decision",
             json={"approve": True, "actor": "U1", "groups": ["S-HIGH-RISK-APPROVERS"]},
-            headers=bearer(),
+            headers=bearer("operator-s3cret"),
         )
     assert answer.status_code == 200, answer.text
     ((remediation_id, decision),) = controls.decisions
     assert remediation_id == "remediate-deployment-shop-checkout-1"
-    assert decision.actor == "U1" and decision.approve and decision.groups == []
+    assert decision.actor == "api:operator-token" and decision.approve and decision.groups == []
 
 
 def test_open_incidents_are_asked_for_in_the_query_so_the_limit_counts_only_them() -> None:

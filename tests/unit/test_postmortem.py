@@ -2,6 +2,7 @@
 Markdown and SVG and compared with golden files (MEDIC_UPDATE_GOLDEN=1 rewrites them)."""
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -257,8 +258,8 @@ def test_follow_ups_are_derived_from_the_facts() -> None:
     follow_ups = text.split("## Follow-up items")[1].split("##")[0]
     assert [line for line in follow_ups.strip().splitlines()] == [
         "- [ ] Confirm the root cause (Medic's top candidate: orders-db)",
-        "- [ ] Review the guardrail that blocked checkout-rollback: [checkout-rollback] Guardrail blocked "
-        "rollout_undo of runbook checkout-rollback: change freeze until 18:00Z.",
+        "- [ ] Review the guardrail that blocked checkout-rollback: \\[checkout-rollback\\] Guardrail "
+        "blocked rollout_undo of runbook checkout-rollback: change freeze until 18:00Z.",
         "- [ ] Review the runbook pgbouncer-pool: a step failed its verification",
         "- [ ] Review the alert rule CheckoutLatencyP99: it was marked a false positive",
         "- [ ] Tune `for` or hysteresis of the alert rule CheckoutLatencyP99: it flapped",
@@ -419,3 +420,27 @@ def test_detected_is_the_first_part_of_a_merged_incident_to_open() -> None:
     assert m.detected_at == at(10, 0)
     assert m.first_signal_at == at(9, 59)
     assert m.time_to_acknowledge == timedelta(minutes=8)
+
+
+def test_links_images_and_other_schemes_from_outside_stay_text() -> None:
+    """Issue 13: Markdown links, images and ``javascript:`` URLs from labels and ``generatorURL`` must not
+    reach the page as links; Medic's own http(s) links stay links."""
+    state = IncidentState(id="incident-x", opened_at=at(12, 0))
+    evil = alert("Evil[click](javascript:alert(1))", "checkout", at(12, 0)).model_copy(
+        update={"generator_url": "javascript:alert(document.cookie)"}
+    )
+    fine = alert("Fine", "checkout", at(12, 0)).model_copy(
+        update={"generator_url": "https://prom.example/graph?g0.expr=up (x)", "fingerprint": "fp-fine"}
+    )
+    deliver(state, at(12, 0), evil, fine)
+    note = "see [here](javascript:alert(1)), ![x](https://evil.example/t.png), *bold*, `code`, a_b"
+    state.record(at(12, 1), "command.note", note, actor="eve_")
+    text = render_postmortem(state, now=at(12, 2), links={"Medic API": "http://medic.example/i (1)"})
+    # Every link left (an unescaped "](") is one of Medic's own http(s) links.
+    assert [m.group(1) for m in re.finditer(r"(?<!\\)\]\((\w+):", text)] == ["http", "https"]
+    assert "see \\[here\\](javascript:alert(1)), !\\[x\\](https://evil.example/t.png), " in text
+    assert "\\*bold\\*, \\`code\\`, a_b" in text
+    assert "| eve\\_ |" in text  # an underscore next to punctuation could end emphasis: escaped
+    assert "- Alert rule Evil\\[click\\](javascript:alert(1)): javascript:alert(document.cookie)" in text
+    assert "- [Alert rule Fine](https://prom.example/graph?g0.expr=up%20%28x%29)" in text
+    assert "- [Medic API](http://medic.example/i%20%281%29)" in text

@@ -1,14 +1,20 @@
 """Secrets never reach the timeline: configured ones and the usual credential shapes are redacted
 as an entry is built, in its message and its (nested) data."""
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import medic.redact
 from medic.incident import IncidentState
 from medic.redact import REDACTED, redact, redact_data, register_secrets
 from medic.timeline import TimelineEntry
+from tests.support import redact_reference as reference
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONFIGURED = "R0UTINGKEY0123456789abcdefABCDEF"
@@ -71,3 +77,84 @@ def test_a_value_under_a_secret_looking_key_is_redacted() -> None:
         {"password": "hunter22hunter", "routing_key_name": "checkout", "n": {"api_key": "k3y"}}
     )
     assert data == {"password": REDACTED, "routing_key_name": "checkout", "n": {"api_key": REDACTED}}
+
+
+# ---- linear time, and the same answers as before ---------------------------------------------------
+
+# Pieces the patterns care about (names, separators, quotes, schemes, markers, case-folding oddities:
+# the Kelvin sign and the long s match k and s under re.IGNORECASE), so random text hits the edges.
+_PIECES = [
+    *("token", "password", "passwd", "pwd", "secret", "api_key", "api-key", "apikey", "access_key"),
+    *("routing-key", "signing_secret", "authorization", "bearer", "Basic", "xoxb-", "xapp-", "AKIA"),
+    *("-", "_", ".", "=", ":", '"', "'", " ", "\n", "\t", ",", ";", "}", "+", "~", "@", "/", "://"),
+    *("a", "X", "1", "\u00e9", "\u212a", "\u017f", "http", "abcdefgh", "12345678", "ABCDEFGHIJKLMNOP"),
+    *("_name", "_names", "_NAME", "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----"),
+    *("-----BEGIN ", "PRIVATE KEY-----", "-----END "),
+]
+_TEXT = st.lists(st.sampled_from(_PIECES) | st.text(max_size=3), max_size=30).map("".join)
+
+
+@contextlib.contextmanager
+def _no_configured_secrets() -> Iterator[None]:
+    """Only the shapes (configured secrets are a plain replace); other tests in this process may
+    have registered some. (Not a fixture: hypothesis runs many examples per test call.)"""
+    saved = set(medic.redact._known)
+    medic.redact._known.clear()
+    try:
+        yield
+    finally:
+        medic.redact._known.update(saved)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_TEXT)
+def test_redaction_gives_the_answers_the_backtracking_patterns_gave(text: str) -> None:
+    """The old patterns, kept verbatim in tests.support.redact_reference, are the specification: on
+    inputs small enough for them to finish, the linear ones agree."""
+    with _no_configured_secrets():
+        assert redact(text) == reference.redact(text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.dictionaries(_TEXT, _TEXT | st.integers(), max_size=4))
+def test_structures_are_redacted_as_before_keys_included(data: dict[str, Any]) -> None:
+    with _no_configured_secrets():
+        assert redact_data(data) == reference.redact_data(data)
+        for key in data:
+            assert medic.redact._secret_key(key) == (reference._SECRET_KEY.search(key) is not None)
+
+
+N = 100_000  # characters; the old patterns took 44 s for 4,000 of the first one
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("token-" * (N // 6), "token-" * (N // 6)),  # an alert name: no separator, nothing to redact
+        ("token-" * (N // 6) + "=hunter22", "token-" * (N // 6) + f"={REDACTED}"),
+        ("x.token" * (N // 7) + "=1", "x.token" * (N // 7) + f"={REDACTED}"),
+        ("password" * (N // 8), "password" * (N // 8)),
+        ("a=" * (N // 2) + " token", "a=" * (N // 2) + " token"),
+        ("token='x' " * (N // 10), f"token={REDACTED} " * (N // 10)),
+        ("token='" + "x" * N, f"token={REDACTED}"),  # never closed: the value runs to the end
+        ("xoxb-" + "a1-" * (N // 3), REDACTED),
+        ("://" * (N // 3), "://" * (N // 3)),
+        ("a." * (N // 2) + "://u:pw@h", "a." * (N // 2) + f"://u:{REDACTED}@h"),
+        ("bearer" + " " * N + "x", "bearer" + " " * N + "x"),
+        ("-----BEGIN RSA PRIVATE KEY-----\n" * (N // 32), "-----BEGIN RSA PRIVATE KEY-----\n" * (N // 32)),
+        ("-----BEGIN RSA PRIVATE KEY-----\n" * (N // 32) + "-----END RSA PRIVATE KEY-----", REDACTED),
+    ],
+    ids=lambda v: repr(v[:12]) if isinstance(v, str) else str(v),
+)
+def test_adversarial_inputs_of_100k_characters_are_redacted_correctly(text: str, expected: str) -> None:
+    """Inputs that made the old patterns backtrack for hours. No clock is read (the project's rule):
+    were redaction quadratic again these would hang rather than fail; ``python -m bench.redact_linear``
+    prints the figures."""
+    with _no_configured_secrets():
+        assert redact(text) == expected
+
+
+def test_a_key_of_100k_characters_is_judged_correctly() -> None:
+    names = "token_" * (N // 6) + "names"  # every "token" here is part of a name of names
+    assert redact_data({names: "v"}) == {names: "v"}
+    assert redact_data({"token_" * (N // 6) + "x": "v"}) == {"token_" * (N // 6) + "x": REDACTED}

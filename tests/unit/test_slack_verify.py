@@ -76,3 +76,42 @@ def test_our_test_signer_matches_slacks_algorithm() -> None:
         signed_headers(BODY, secret=VECTOR["signing_secret"], timestamp=WHEN)["X-Slack-Signature"]
         == (HEADERS["X-Slack-Signature"])
     )
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "²³",  # Unicode digits: str.isdigit() is True and int() takes them
+        "\uff11\uff15\uff13\uff11",  # fullwidth digits
+        "٣٤٥",  # Arabic-Indic digits
+        "1" * 400,  # overflows float arithmetic
+        "-1531420618",
+        "+1531420618",
+        " 1531420618",
+        "1531420618\n",
+        "1_531_420_618",
+        "0x5b4",
+        "",
+    ],
+)
+def test_any_malformed_timestamp_is_a_rejection_never_an_error(timestamp: str) -> None:
+    with pytest.raises(SlackRequestRejected):
+        verifier().check(BODY, {**HEADERS, "X-Slack-Request-Timestamp": timestamp})
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["v0=é" + "0" * 63, "v0=" + "g" * 64, "v1=" + "0" * 64, "v0=" + "0" * 65, "v0=", "é", "v0=" + "A" * 64],
+)
+def test_any_malformed_signature_is_a_rejection_never_an_error(signature: str) -> None:
+    with pytest.raises(SlackRequestRejected):
+        verifier().check(BODY, {**HEADERS, "X-Slack-Signature": signature})
+
+
+def test_a_body_that_is_not_utf8_is_checked_as_bytes() -> None:
+    """Slack signs bytes: an unsigned non-UTF-8 body is refused (not a decoding error), a signed one
+    passes verification (the endpoint then answers 400)."""
+    body = b"text=\xff\xfe&user_id=U1"
+    with pytest.raises(SlackRequestRejected, match="bad signature"):
+        verifier().check(body, HEADERS)
+    verifier().check(body, signed_headers(body, secret=VECTOR["signing_secret"], timestamp=WHEN))

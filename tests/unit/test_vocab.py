@@ -29,6 +29,7 @@ def test_the_words_are_the_ones_in_stored_histories() -> None:
         "timed-out",
         "cancelled",
         "lost",
+        "changed-meanwhile",
     ]
     assert parse_outcome("rolled-back") is RemediationOutcome.ROLLED_BACK
     assert parse_outcome("exploded") is None

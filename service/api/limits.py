@@ -1,0 +1,108 @@
+"""The limits a webhook delivery must keep, checked after parsing and before anything reaches Temporal,
+so a refusal changes nothing and names the setting that refused it (docs/configuration.md).
+
+413 when the delivery as a whole is too large (``MEDIC_MAX_ALERTS_PER_DELIVERY``,
+``MEDIC_MAX_INCIDENTS_PER_DELIVERY``, like ``MEDIC_MAX_BODY_BYTES``); 422 when one field or one alert is
+(``MEDIC_MAX_LABEL_VALUE_BYTES``, ``MEDIC_MAX_ANNOTATION_VALUE_BYTES``, ``MEDIC_MAX_LABELS_PER_ALERT``,
+``MEDIC_MAX_SIGNAL_BYTES``), with the field's path. Alertmanager retries neither: a refused delivery
+is logged there, which is why the defaults sit far above what real alerts carry.
+"""
+
+from collections.abc import Callable, Sequence
+
+from fastapi import HTTPException
+
+from medic.alerts import Alert, AlertmanagerWebhook
+from medic.anomaly import AnomalySignal
+from medic.assign import Assignment
+from medic.incident import AlertBatch, AnomalyBatch
+from service.api.body import PayloadError
+from service.ingest import envelope_size, item_size
+from service.settings import Settings
+
+__all__ = ["check_alertmanager", "check_anomalies", "check_delivery_count", "check_fan_out", "check_fit"]
+
+# What an item may grow by between this check and its signal (the catalog service name it is given).
+_ASSIGN_SLACK = 256
+
+
+def _refuse(path: str, message: str) -> PayloadError:
+    return PayloadError(f"{path}: {message}", [{"field": path, "message": message}])
+
+
+def check_delivery_count(count: int, settings: Settings, what: str = "alerts") -> None:
+    if count > settings.max_alerts_per_delivery:
+        raise HTTPException(
+            413,
+            f"{count} {what} in one request, over MEDIC_MAX_ALERTS_PER_DELIVERY "
+            f"({settings.max_alerts_per_delivery}); with Alertmanager, set max_alerts in the webhook config",
+        )
+
+
+def _labels(path: str, labels: dict[str, str], settings: Settings) -> None:
+    if len(labels) > settings.max_labels_per_alert:
+        raise _refuse(
+            path, f"{len(labels)} labels, over MEDIC_MAX_LABELS_PER_ALERT ({settings.max_labels_per_alert})"
+        )
+    limit = settings.max_label_value_bytes
+    for name, value in labels.items():
+        for what, text in (("value", value), ("name", name)):
+            size = len(text.encode())
+            if size > limit:
+                raise _refuse(
+                    f"{path}.{name[:100]}",
+                    f"label {what} of {size} bytes, over MEDIC_MAX_LABEL_VALUE_BYTES ({limit})",
+                )
+
+
+def _annotation(path: str, value: str | None, settings: Settings) -> None:
+    limit = settings.max_annotation_value_bytes
+    if value is not None and len(value.encode()) > limit:
+        raise _refuse(path, f"{len(value.encode())} bytes, over MEDIC_MAX_ANNOTATION_VALUE_BYTES ({limit})")
+
+
+def check_alertmanager(payload: AlertmanagerWebhook, settings: Settings) -> None:
+    """Counts and sizes of an Alertmanager (or Grafana) delivery."""
+    check_delivery_count(len(payload.alerts), settings)
+    for i, alert in enumerate(payload.alerts):
+        _labels(f"alerts[{i}].labels", alert.labels, settings)
+        for name, value in alert.annotations.items():
+            _annotation(f"alerts[{i}].annotations.{name[:100]}", value, settings)
+        _annotation(f"alerts[{i}].generatorURL", alert.generatorURL, settings)
+
+
+def check_anomalies(signals: Sequence[AnomalySignal], settings: Settings, *, multiple: bool) -> None:
+    """Sizes of anomaly signals (their count is checked before they are parsed)."""
+    for i, signal in enumerate(signals):
+        _labels(f"[{i}].series" if multiple else "series", signal.series, settings)
+
+
+def check_fan_out(assignments: Sequence[Assignment], settings: Settings) -> None:
+    """A delivery reaching more incidents than a bounded hand-over can start is refused as a whole, before
+    any of them starts (a partial fan-out answered 503 would repeat on every retry)."""
+    if len(assignments) > settings.max_incidents_per_delivery:
+        raise HTTPException(
+            413,
+            f"the alerts name {len(assignments)} incidents (services or groups), over "
+            f"MEDIC_MAX_INCIDENTS_PER_DELIVERY ({settings.max_incidents_per_delivery}); group alerts by "
+            "service in Alertmanager (group_by) or raise the limit",
+        )
+
+
+def check_fit(
+    items: Sequence[Alert | AnomalySignal],
+    batches: Sequence[AlertBatch | AnomalyBatch],
+    settings: Settings,
+    *,
+    path: Callable[[int], str] = "alerts[{}]".format,
+) -> None:
+    """Every alert (or signal) must fit one Temporal signal on its own; larger deliveries are split."""
+    room = settings.max_signal_bytes - max((envelope_size(b) for b in batches), default=0) - _ASSIGN_SLACK
+    for i, item in enumerate(items):
+        size = item_size(item)
+        if size > room:
+            raise _refuse(
+                path(i),
+                f"{size} bytes as a signal, over the {room} bytes one alert may take "
+                f"(MEDIC_MAX_SIGNAL_BYTES {settings.max_signal_bytes}, less the incident's context)",
+            )

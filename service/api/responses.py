@@ -1,0 +1,84 @@
+"""Every error the API answers, in one shape, and the ``responses=`` each route declares with it.
+
+An error body is ``{"detail": "<sentence>"}`` or, for a body or query that does not validate,
+``{"detail": {"error": "<field>: <message>", "fields": [{"field", "message"}, ...]}}``. FastAPI's own
+validation errors are rendered the same way (:func:`validation_failed`), so a route's 422 always
+matches the schema its OpenAPI document declares."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from medic.yamldoc import field_path
+
+__all__ = ["ErrorBody", "FieldError", "Problem", "error_responses", "validation_failed"]
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    error: str
+    fields: list[FieldError]
+
+
+class ErrorBody(BaseModel):
+    """What every 4xx and 5xx answer carries."""
+
+    detail: str | Problem
+
+
+_DESCRIPTIONS: dict[int, str] = {
+    400: "a signed Slack request whose content Medic cannot use",
+    401: "missing or wrong credentials",
+    403: "this credential may not do this",
+    404: "no such incident or remediation",
+    409: "the remediation refused the decision (not waiting, or not allowed)",
+    413: "body over the size limit",
+    422: "malformed body or query; the message names the field",
+    503: "Temporal is unreachable or could not answer; retry (see Retry-After)",
+}
+
+
+def error_responses(
+    *codes: int, described: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status with the error body and a description (``described``
+    overrides the usual one)."""
+    described = described or {}
+    return {
+        code: {"model": ErrorBody, "description": described.get(code, _DESCRIPTIONS[code])} for code in codes
+    }
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    where = loc[1:] if loc and loc[0] in ("body", "query", "path", "header", "cookie") else loc
+    return field_path(where) or str(loc[0] if loc else "body")
+
+
+async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's request validation errors, in Medic's error shape (a 422 naming the field)."""
+    if not isinstance(exc, RequestValidationError):  # registered for that type only
+        raise exc
+    fields = []
+    for item in exc.errors():
+        loc = tuple(item.get("loc", ()))
+        if item.get("type") == "json_invalid":
+            error = (item.get("ctx") or {}).get("error", "")
+            fields.append({"field": "body", "message": f"body is not valid JSON: {error}".rstrip(": ")})
+        else:
+            fields.append({"field": _loc(loc), "message": str(item.get("msg", "invalid"))})
+    first = fields[0] if fields else {"field": "body", "message": "invalid"}
+    more = f" (and {len(fields) - 1} more)" if len(fields) > 1 else ""
+    error = (
+        first["message"]
+        if first["message"].startswith("body is not")
+        else (f"{first['field']}: {first['message']}")
+    )
+    return JSONResponse({"detail": {"error": error + more, "fields": fields}}, status_code=422)

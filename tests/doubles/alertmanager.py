@@ -1,0 +1,88 @@
+"""A local double of Alertmanager's silences API v2, the routes ``activities.adapters.alertmanager``
+calls: ``POST /api/v2/silences``, ``GET /api/v2/silence/{silenceID}``, ``DELETE
+/api/v2/silence/{silenceID}``.
+
+Covered, per Alertmanager's ``api/v2/openapi.yaml`` (github.com/prometheus/alertmanager): a
+postable silence needs ``matchers`` (at least one, each with ``name``, ``value`` and ``isRegex``;
+``isEqual`` defaults to true), ``startsAt``, ``endsAt`` (not before ``startsAt``), ``createdBy`` and
+``comment``; the answer is 200 ``{"silenceID": ...}``; a bad one is 400 with a plain-text reason; an
+unknown id is 404. ``GET`` answers the silence with ``status.state`` (``active`` once created;
+``expired`` after ``DELETE``). Not covered: regex syntax checks (RE2), pending silences (a
+``startsAt`` in the future), updating a silence by posting its id, the other v2 routes.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from tests.doubles._base import HttpDouble
+
+__all__ = ["AlertmanagerDouble"]
+
+
+class AlertmanagerDouble(HttpDouble):
+    def __init__(self) -> None:
+        super().__init__(title="Alertmanager API v2 double (silences)")
+        self._silences: dict[str, dict[str, Any]] = {}
+        self.app.add_api_route("/api/v2/silences", self._create, methods=["POST"])
+        self.app.add_api_route("/api/v2/silence/{silence_id}", self._get, methods=["GET"])
+        self.app.add_api_route("/api/v2/silence/{silence_id}", self._expire, methods=["DELETE"])
+
+    def silences(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(json.dumps(s)) for s in self._silences.values()]
+
+    async def _create(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return PlainTextResponse("failed to parse the silence", status_code=400)
+        problem = _invalid(body)
+        if problem:
+            return PlainTextResponse(problem, status_code=400)
+        silence_id = str(uuid.uuid4())
+        with self._lock:
+            self._silences[silence_id] = body | {"id": silence_id, "status": {"state": "active"}}
+        return JSONResponse({"silenceID": silence_id})
+
+    async def _get(self, silence_id: str) -> Response:
+        with self._lock:
+            silence = self._silences.get(silence_id)
+        if silence is None:
+            return PlainTextResponse(f"silence {silence_id} not found", status_code=404)
+        return JSONResponse(silence)
+
+    async def _expire(self, silence_id: str) -> Response:
+        with self._lock:
+            silence = self._silences.get(silence_id)
+            if silence is None:
+                return PlainTextResponse(f"silence {silence_id} not found", status_code=404)
+            silence["status"] = {"state": "expired"}
+        return Response(status_code=200)
+
+
+def _invalid(body: Any) -> str:
+    if not isinstance(body, dict):
+        return "silence must be an object"
+    matchers = body.get("matchers")
+    if not isinstance(matchers, list) or not matchers:
+        return "at least one matcher required"
+    for m in matchers:
+        if not isinstance(m, dict) or not m.get("name") or "value" not in m or "isRegex" not in m:
+            return "invalid label matcher"
+    for field in ("startsAt", "endsAt", "createdBy", "comment"):
+        if not body.get(field):
+            return f"{field} missing"
+    try:
+        starts, ends = datetime.fromisoformat(body["startsAt"]), datetime.fromisoformat(body["endsAt"])
+    except (TypeError, ValueError):
+        return "invalid time"
+    if ends < starts:
+        return "end time can't be before start time"
+    return ""
