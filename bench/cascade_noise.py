@@ -57,6 +57,8 @@ class Cascade:
     resolutions: list[dict[str, Any]] = field(default_factory=list)
     background: str | None = None  # a neighbour firing for hours, unrelated: its own incident
     groups: set[tuple[str, str]] = field(default_factory=set)  # Alertmanager's (alertname, service)
+    # Whether the root calls nothing in the catalog: nothing can absorb its incident, so it never settles.
+    root_at_bottom: bool = False
 
     def incident(self, service: str) -> str:
         return f"incident-{service}"
@@ -161,6 +163,7 @@ def plan_cascades(
         ups = sorted(dependents[root])
         symptoms = rnd.sample(ups, min(len(ups), rnd.randint(2, 8)))
         c = Cascade(n, f"{root}-c{n}", [f"{s}-c{n}" for s in symptoms], orders[n % 3], rnd.uniform(0, spread))
+        c.root_at_bottom = not next(s for s in raw["services"] if s["name"] == root).get("calls")
         unrelated = sorted(_neighbours(raw, root) - set(symptoms))
         if unrelated:
             c.background = f"{rnd.choice(unrelated)}-c{n}"
@@ -308,6 +311,7 @@ def received(
                 "cause_alert_to_page_s": (min(at for at, _ in cause_pages) - cause_started[c.index])
                 if cause_pages
                 else None,
+                "cause_at_bottom": c.root_at_bottom,
                 "background_apart": not (background & c.symptom_incidents),
             }
         )
@@ -482,6 +486,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "first_alert_to_cause_page_s_p99": round(percentile(latencies, 99), 2) if latencies else None,
         "cause_alert_to_cause_page_s_p50": round(percentile(from_cause, 50), 2) if from_cause else None,
         "cause_alert_to_cause_page_s_p99": round(percentile(from_cause, 99), 2) if from_cause else None,
+        # Causes that call nothing never settle (nothing can absorb them); the others wait the settle period.
+        **{
+            f"cause_alert_to_cause_page_s_p50_{where}": round(percentile(split, 50), 2) if split else None
+            for where, bottom in (("bottom_of_graph", True), ("mid_graph", False))
+            for split in [
+                [
+                    r["cause_alert_to_page_s"]
+                    for r in rows
+                    if r["cause_alert_to_page_s"] is not None and r["cause_at_bottom"] is bottom
+                ]
+            ]
+        },
         "wall_s": round(wall, 1),
         "cpu_s": {k: round(v, 1) for k, v in cpu.items()},
     }
