@@ -98,9 +98,11 @@ async def medic_stack(
     catalog_yaml: str = SHOP_YAML,
     routing_yaml: str | None = None,
     batch_window_ms: float = 0.0,
+    worker: bool = True,
     **overrides: Any,
 ) -> AsyncIterator[MedicStack]:
-    """Dev server + worker + API with the given catalog, torn down on exit."""
+    """Dev server + worker + API with the given catalog, torn down on exit (``worker=False``: the
+    test runs its own workers, e.g. as processes it can kill)."""
     with tempfile.TemporaryDirectory(prefix="medic-test-") as tmp:
         data_dir = workdir or Path(tmp)
         catalog = data_dir / "catalog.yaml"
@@ -123,7 +125,7 @@ async def medic_stack(
             )
             client = await connect(settings)
             stop = asyncio.Event()
-            task = asyncio.create_task(run_until_stopped(settings, client, api=True, worker=True, stop=stop))
+            task = asyncio.create_task(run_until_stopped(settings, client, api=True, worker=worker, stop=stop))
             base_url = f"http://{settings.api_host}:{settings.api_port}"
             async with httpx.AsyncClient(base_url=base_url) as http:
 
