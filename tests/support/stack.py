@@ -125,7 +125,9 @@ async def medic_stack(
             )
             client = await connect(settings)
             stop = asyncio.Event()
-            task = asyncio.create_task(run_until_stopped(settings, client, api=True, worker=worker, stop=stop))
+            task = asyncio.create_task(
+                run_until_stopped(settings, client, api=True, worker=worker, stop=stop)
+            )
             base_url = f"http://{settings.api_host}:{settings.api_port}"
             async with httpx.AsyncClient(base_url=base_url) as http:
 
