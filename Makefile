@@ -24,14 +24,18 @@ run: $(VENV)/.installed-run
 	$(BIN)/medic dev
 
 ## Debian's Prometheus and Alertmanager for the end-to-end tests (and their promtool and amtool, which
-## check the Helm chart's rules and receiver), installed only when missing.
+## check the Helm chart's rules and receiver), and rsvg-convert, which renders the postmortem chart as a
+## non-browser renderer would; nginx and openssl for the TLS-to-Temporal tests (a gRPC proxy with a test
+## CA in front of the dev server); installed only when missing.
 system-deps:
 	@if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
-		|| ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then \
-		echo "installing Debian's prometheus and prometheus-alertmanager"; \
+		|| ! command -v promtool >/dev/null || ! command -v amtool >/dev/null \
+		|| ! command -v rsvg-convert >/dev/null \
+		|| ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null || ! command -v openssl >/dev/null; then \
+		echo "installing Debian's prometheus, prometheus-alertmanager, librsvg2-bin, nginx-light, openssl"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-			prometheus prometheus-alertmanager >/dev/null; \
+			prometheus prometheus-alertmanager librsvg2-bin nginx-light openssl >/dev/null; \
 	fi
 
 lint: $(VENV)/.installed-dev

@@ -6,7 +6,7 @@ Errors: :class:`TransientError` is retried by Temporal (honouring Retry-After),
 :class:`PermanentError` becomes a non-retryable ApplicationError the workflow records.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -15,20 +15,29 @@ from activities.errors import translated
 from activities.observe import NO_RECORDER, Recorder, recorded
 from medic.cards import IncidentCard, render_card, render_note
 from medic.ports import (
+    CardChat,
+    Change,
     ChatMessage,
     ChatOps,
+    IssueLink,
     IssueRequest,
     MessageRef,
+    NotePager,
     Page,
     Pager,
+    PermanentError,
     Tracker,
 )
-from medic.routing import NotificationPlan, RoutingPolicy, plan_notifications
+from medic.routing import ChatTarget, NotificationPlan, RoutingPolicy, plan_notifications
 from medic.topology import ServiceContext
 
 __all__ = [
+    "ChatCard",
+    "ChatNote",
+    "JiraFile",
     "JiraNote",
     "NotifyActivities",
+    "PagerNote",
     "PlanRequest",
     "SlackMessagePost",
     "SlackNote",
@@ -69,9 +78,41 @@ class SlackMessagePost(BaseModel):
     thread: MessageRef | None = None
 
 
+class ChatCard(BaseModel):
+    """The incident's card for a chat other than Slack; the adapter of ``target.kind`` renders it."""
+
+    target: ChatTarget
+    card: IncidentCard
+
+
+class ChatNote(BaseModel):
+    """A follow-up in such a chat: ``text`` shown as it is; ``link_url`` a link Medic made, after it."""
+
+    target: ChatTarget
+    text: str
+    link_url: str | None = None
+    link_text: str = "open it"
+
+
+class PagerNote(BaseModel):
+    """A note on the incident's alert, for pagers that keep notes (Opsgenie)."""
+
+    routing_key_name: str
+    dedup_key: str
+    text: str
+
+
 class JiraNote(BaseModel):
     key: str
     text: str
+
+
+class JiraFile(BaseModel):
+    """A file for the incident's issue (the postmortem, as Markdown: trackers do not render it)."""
+
+    key: str
+    filename: str
+    content: str
 
 
 class NotifyActivities:
@@ -82,12 +123,18 @@ class NotifyActivities:
         pager: Pager,
         tracker: Tracker,
         policy: Callable[[], RoutingPolicy],
+        chats: Mapping[str, CardChat] | None = None,
         workflow_url: Callable[[str], str] | None = None,
+        sign_link: Callable[[str], str] | None = None,
         recorder: Recorder = NO_RECORDER,
     ) -> None:
         self._chat, self._pager, self._tracker, self._policy = chat, pager, tracker, policy
         self._rec = recorder
+        self._chats = dict(chats or {})  # chat kind (teams) -> its port; Slack is ``chat`` (Block Kit)
         self._workflow_url = workflow_url
+        # Signs links to Medic's own read routes as they are posted (medic.links): the signature and
+        # its expiry never enter the workflow's history, and the week it lasts starts when it is seen.
+        self._sign_link = sign_link
 
     def _with_links(self, card: IncidentCard) -> IncidentCard:
         if self._workflow_url is None:
@@ -104,13 +151,17 @@ class NotifyActivities:
         """Decide channels and escalation with the routing policy as it is *now* (recorded in history)."""
         if request.first:
             self._rec.incident_opened(request.priority)
-        return plan_notifications(
+        plan = plan_notifications(
             self._policy(),
             priority=request.priority,
             owner=request.owner,
             services=request.services,
             at=activity.info().current_attempt_scheduled_time,
         )
+        # Whether the pager keeps notes is the worker's to say; recorded with the plan, so the workflow
+        # decides on it deterministically.
+        notes = isinstance(self._pager, NotePager) and getattr(self._pager, "keeps_notes", True)
+        return plan.model_copy(update={"pager_notes": True}) if notes else plan
 
     @activity.defn(name="notify.slack_post")
     @translated
@@ -128,7 +179,10 @@ class NotifyActivities:
     @translated
     def slack_thread(self, request: SlackNote) -> MessageRef:
         with recorded(self._counter("slack")):
-            note = render_note(request.text, link_url=request.link_url, link_text=request.link_text)
+            link_url = request.link_url
+            if link_url and self._sign_link is not None:
+                link_url = self._sign_link(link_url)
+            note = render_note(request.text, link_url=link_url, link_text=request.link_text)
             return self._chat.post(request.ref.channel, note, thread=request.ref)
 
     @activity.defn(name="notify.slack_message")
@@ -137,15 +191,58 @@ class NotifyActivities:
         with recorded(self._counter("slack")):
             return self._chat.post(request.channel, request.message, thread=request.thread)
 
+    def _card_chat(self, target: ChatTarget) -> CardChat:
+        chat = self._chats.get(target.kind)
+        if chat is None:
+            raise PermanentError(f"no {target.kind} chat is configured (routing names {target.channel!r})")
+        return chat
+
+    @activity.defn(name="notify.chat_post")
+    @translated
+    def chat_post(self, request: ChatCard) -> MessageRef:
+        chat = self._card_chat(request.target)
+        with recorded(self._counter(request.target.kind)):
+            return chat.post_card(request.target.channel, self._with_links(request.card))
+
+    @activity.defn(name="notify.chat_note")
+    @translated
+    def chat_note(self, request: ChatNote) -> MessageRef:
+        chat = self._card_chat(request.target)
+        with recorded(self._counter(request.target.kind)):
+            link_url = request.link_url
+            if link_url and self._sign_link is not None:
+                link_url = self._sign_link(link_url)
+            return chat.post_note(
+                request.target.channel, request.text, link_url=link_url, link_text=request.link_text
+            )
+
+    @activity.defn(name="notify.pager_note")
+    @translated
+    def pager_note(self, request: PagerNote) -> None:
+        if not isinstance(self._pager, NotePager):
+            return  # a pager without notes (the worker changed since the plan): nothing to keep
+        with recorded(self._counter("opsgenie")):
+            self._pager.note(request.routing_key_name, request.dedup_key, request.text)
+
     @activity.defn(name="notify.page")
     @translated
     def page(self, request: Page) -> str:
         with recorded(self._counter("pagerduty")):
             return self._pager.send(request)
 
+    @activity.defn(name="notify.page_change")
+    @translated
+    def page_change(self, request: Change) -> None:
+        with recorded(self._counter("pagerduty")):
+            self._pager.change(request)
+
     @activity.defn(name="notify.jira_ensure")
     @translated
     def jira_ensure(self, request: IssueRequest) -> str:
+        if self._workflow_url is not None and not request.links:
+            # The link back to Medic is made here, from settings, so URLs never enter workflow history.
+            link = IssueLink(text="Incident in Medic", url=self._workflow_url(request.dedup_label))
+            request = request.model_copy(update={"links": [link]})
         with recorded(self._counter("jira")):
             return self._tracker.ensure_issue(request)
 
@@ -154,6 +251,12 @@ class NotifyActivities:
     def jira_comment(self, request: JiraNote) -> None:
         with recorded(self._counter("jira")):
             self._tracker.comment(request.key, request.text)
+
+    @activity.defn(name="notify.jira_attach")
+    @translated
+    def jira_attach(self, request: JiraFile) -> None:
+        with recorded(self._counter("jira")):
+            self._tracker.attach(request.key, filename=request.filename, content=request.content)
 
     @activity.defn(name="notify.jira_close")
     @translated
@@ -172,7 +275,12 @@ class NotifyActivities:
             self.slack_update,
             self.slack_thread,
             self.page,
+            self.page_change,
+            self.chat_post,
+            self.chat_note,
+            self.pager_note,
             self.jira_ensure,
             self.jira_comment,
+            self.jira_attach,
             self.jira_close,
         ]

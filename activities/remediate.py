@@ -2,8 +2,9 @@
 
 The cluster and Prometheus are ports (``remediations.ports``); the facts that live in Temporal
 (kill switch, recent actions) come from an injected source. Every cluster call is idempotent
-(absolute values from a recorded snapshot), and ``apply`` acts only on the object the plan found, so
-Temporal's retries are safe. The steps that talk to the cluster heartbeat while they run
+(absolute values from a recorded snapshot); ``apply`` acts only on the object the plan found and
+``compensate`` only on the object as Medic's step left it, so Temporal's retries are safe and an undo
+never writes over a person's change. The steps that talk to the cluster heartbeat while they run
 (activities/heartbeat.py), so a dead worker is noticed at the heartbeat timeout.
 """
 
@@ -12,6 +13,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.errors import translated
 from activities.heartbeat import heartbeating
@@ -57,7 +59,9 @@ class FactsRequest(BaseModel):
 class StepRequest(BaseModel):
     step: Step
     before: dict[str, Any] = Field(default_factory=dict)
-    stamp: str = ""
+    stamp: str = Field(
+        default="", description="the workflow's time of the apply (a compensation: of the apply it undoes)"
+    )
 
 
 class VerifyRequest(BaseModel):
@@ -88,7 +92,13 @@ class RemediationActivities:
 
     def _need_cluster(self) -> Cluster:
         if self._cluster is None:
-            raise PermanentError("no cluster configured (MEDIC_KUBECONFIG or in-cluster credentials)")
+            # Expected in `medic dev` (dry-run: the plan is shown without the current state), so one line
+            # here and a benign failure, which the SDK logs without the two chained tracebacks.
+            message = "no cluster configured (MEDIC_KUBECONFIG or in-cluster credentials)"
+            activity.logger.info("%s: %s is not read or changed", message, activity.info().activity_type)
+            raise ApplicationError(
+                message, type="NoCluster", non_retryable=True, category=ApplicationErrorCategory.BENIGN
+            )
         return self._cluster
 
     @activity.defn(name="remediate.match")
@@ -138,7 +148,7 @@ class RemediationActivities:
             recorded(lambda outcome: self._rec.action(request.step.action, outcome), ok="rolled_back"),
         ):
             return self._registry.for_step(request.step).compensate(
-                self._need_cluster(), request.step, request.before
+                self._need_cluster(), request.step, request.before, request.stamp
             )
 
     @activity.defn(name="remediate.verify")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medic.fingerprint import label_fingerprint
 from medic.redact import redact_data
+from medic.subject import Subject
 
 __all__ = [
     "Alert",
@@ -107,10 +108,15 @@ class Alert(BaseModel):
     source: str = "alertmanager"
     # The catalog service this alert is about, when the receiver could tell.
     service: str | None = None
+    # The Kubernetes object it is about (medic.subject) and why it went to its service (medic.assign).
+    subject: Subject | None = None
+    why: str | None = None
 
     @property
     def name(self) -> str:
-        return self.labels.get("alertname", "unnamed alert")
+        """The alert rule (``alertname``). A sender that leaves it out gets the fingerprint instead, so
+        two different unnamed alerts are never one "rule" in false-positive feedback."""
+        return self.labels.get("alertname") or f"alert-{self.fingerprint}"
 
 
 def utc(value: datetime) -> datetime:

@@ -4,6 +4,13 @@ Alerts about a catalog service go to that service's incident (``incident-<servic
 correlation then folds the incidents of dependent services into the incident of their
 cause. Alerts naming a service the catalog does not know get a per-service incident of
 their own; alerts naming no service stay with their Alertmanager group.
+
+Which service an alert is about is decided by :func:`decide`, in this order: the alert's Kubernetes
+subject (medic.subject: its workload, or the workloads its pod name could belong to) as the catalog's
+``workloads`` list it; the service's own Prometheus ``jobs``; a label naming a service
+(:data:`SERVICE_LABELS`); a workload the catalog does not know. A label value that names an exporter
+(kube-state-metrics, the kubelet, node-exporter...) is never a service, so every team's crash loop is
+not folded into one incident named after kube-state-metrics.
 """
 
 from collections import defaultdict
@@ -15,12 +22,69 @@ from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
 from medic.incident import AlertBatch, AnomalyBatch
 from medic.keys import group_incident_id, service_incident_id
+from medic.subject import OwnerLookup, Subject, is_exporter, resolve_subject
 from medic.topology import ServiceContext, context_for
 
-# Labels that name the service an alert is about, most specific first.
-SERVICE_LABELS = ("service", "app_kubernetes_io_name", "app", "job")
+# Labels that name the service an alert is about, most specific first (Sloth's SLO alerts name it in
+# sloth_service). A value naming an exporter is skipped whatever the label.
+SERVICE_LABELS = ("sloth_service", "service", "app_kubernetes_io_name", "app", "job")
 
-__all__ = ["Assignment", "assign_alerts", "assign_anomalies"]
+__all__ = ["SERVICE_LABELS", "Assignment", "Decision", "assign_alerts", "assign_anomalies", "decide"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The service an alert is about (None: its Alertmanager group decides), and why."""
+
+    service: str | None
+    in_catalog: bool
+    subject: Subject
+    labels: list[str]
+    why: str
+    related: list[str] = field(default_factory=list)  # a node's services (their pods run on it)
+
+
+def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None = None) -> Decision:
+    """Which service an alert with these labels is about, and which labels decided it."""
+    subject = resolve_subject(labels, lookup)
+    owners = [w for w in (subject.workload, *subject.candidates) if w is not None]
+    for owner in owners:
+        name = catalog.service_of_workload(owner.kind, owner.namespace, owner.name)
+        if name:
+            why = f"{subject.reason}; the catalog lists {owner} under service {name}"
+            return Decision(name, True, subject, subject.decided_by, why)
+    job = labels.get("job")
+    if job and not is_exporter(job) and (name := catalog.by_job.get(job)):
+        return Decision(name, True, subject, ["job"], f"job={job} is service {name}'s own Prometheus job")
+    skipped = [k for k in SERVICE_LABELS if is_exporter(labels.get(k))]
+    aside = f" ({', '.join(f'{k}={labels[k]}' for k in skipped)} name an exporter)" if skipped else ""
+    for label in SERVICE_LABELS:
+        value = labels.get(label)
+        if label not in skipped and (name := catalog.resolve(value)):
+            return Decision(name, True, subject, [label], f"{label}={value} names service {name}{aside}")
+    service = labels.get("service")
+    if service and "service" not in skipped and subject.object is None:
+        why = f"service={service} names a service the catalog does not know{aside}"
+        return Decision(service, False, subject, ["service"], why)
+    target = owners[0] if owners else subject.object
+    if target is not None and not (subject.object and subject.object.kind == "Service" and not owners):
+        name = (
+            f"{target.namespace}/{target.name}"
+            if target.namespace
+            else f"{target.kind.lower()}/{target.name}"
+        )
+        why = f"{subject.reason}; no catalog service holds {target}, so it is an incident of its own"
+        related = sorted(
+            {s for w in subject.related if (s := catalog.service_of_workload(w.kind, w.namespace, w.name))}
+        )
+        if related:
+            why += f"; pods of {', '.join(related)} run on it"
+        return Decision(name, False, subject, subject.decided_by, why, related)
+    if subject.object is not None and subject.object.kind == "Service" and service and not skipped:
+        why = f"{subject.reason}; the catalog does not know it"
+        return Decision(service, False, subject, subject.decided_by, why)
+    why = f"{subject.reason}; no label names a service{aside}, so the Alertmanager group decides"
+    return Decision(None, False, subject, [], why)
 
 
 @dataclass
@@ -46,14 +110,6 @@ class Assignment:
         )
 
 
-def _catalog_service(catalog: Catalog, labels: dict[str, str]) -> str | None:
-    for label in SERVICE_LABELS:
-        name = catalog.resolve(labels.get(label))
-        if name:
-            return name
-    return None
-
-
 def _key(catalog: Catalog, service: str) -> tuple[str, ServiceContext]:
     """The incident key and catalog slice of a service (the slice is memoised on the catalog)."""
     name = catalog.resolve(service)
@@ -62,14 +118,20 @@ def _key(catalog: Catalog, service: str) -> tuple[str, ServiceContext]:
     return service_incident_id(service, in_catalog=False), context_for(catalog, service)
 
 
-def assign_alerts(catalog: Catalog, payload: AlertmanagerWebhook, alerts: list[Alert]) -> list[Assignment]:
+def assign_alerts(
+    catalog: Catalog,
+    payload: AlertmanagerWebhook,
+    alerts: list[Alert],
+    lookup: OwnerLookup | None = None,
+) -> list[Assignment]:
     out: dict[str, Assignment] = {}
     for alert in alerts:
-        service = _catalog_service(catalog, alert.labels) or alert.labels.get("service")
-        assigned = alert
+        decision = decide(catalog, alert.labels, lookup)
+        service = decision.service
+        assigned = alert.model_copy(update={"subject": decision.subject, "why": decision.why})
         if service:
             incident_id, ctx = _key(catalog, service)
-            assigned = alert.model_copy(update={"service": ctx.name})
+            assigned = assigned.model_copy(update={"service": ctx.name})
         else:
             incident_id, ctx = (
                 group_incident_id(

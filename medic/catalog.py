@@ -5,23 +5,27 @@ Correlation uses the call graph, impact scoring the tiers and business weights, 
 the targets.
 """
 
+import re
 from collections import deque
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_model, locate
+from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
 
-__all__ = ["Business", "Catalog", "Criticality", "Routing", "Service", "Slo", "load_catalog"]
+__all__ = ["Business", "Catalog", "Criticality", "Routing", "Service", "Slo", "Workload", "load_catalog"]
 
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 
 # A Slack channel as people write it: `#name`, `name` or `@user`. One definition for every file.
 SlackChannel = Annotated[str, Field(pattern=r"^[#@]?[a-z0-9._-]{1,80}$", description="a Slack channel")]
+TeamsChannel = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$", description="a Teams channel's webhook name")
+]
 
 
 class Criticality(StrEnum):
@@ -56,6 +60,41 @@ class Routing(BaseModel):
     slack_channel: SlackChannel | None = None
     pagerduty: str | None = Field(default=None, description="routing-key name, resolved from secrets")
     jira_project: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]{1,9}$")
+    teams_channel: TeamsChannel | None = Field(
+        default=None, description="a Microsoft Teams channel: the name of its webhook in MEDIC_TEAMS_WEBHOOKS"
+    )
+
+
+WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet", "CronJob"]
+
+
+class Workload(BaseModel):
+    """Kubernetes workloads of one kind in one namespace that make up a service: listed by name, or
+    every workload whose name matches ``name_regex`` (for generated names such as ``web-v2``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str = Field(pattern=_NAME)
+    kind: WorkloadKind = "Deployment"
+    names: list[str] = Field(default_factory=list, description="workload names (exact)")
+    name_regex: str | None = Field(
+        default=None, description="or every workload of this kind whose name matches (whole name)"
+    )
+
+    @field_validator("name_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as err:
+                raise ValueError(f"not a valid regex: {err}") from err
+        return value
+
+    def holds(self, kind: str, namespace: str, name: str) -> bool:
+        if kind != self.kind or namespace != self.namespace:
+            return False
+        return name in self.names or bool(self.name_regex and re.fullmatch(self.name_regex, name))
 
 
 class Service(BaseModel):
@@ -70,6 +109,12 @@ class Service(BaseModel):
     business: Business = Field(default_factory=Business)
     slo: Slo = Field(default_factory=Slo)
     routing: Routing = Field(default_factory=Routing)
+    workloads: list[Workload] = Field(
+        default_factory=list, description="the Kubernetes workloads that make up this service"
+    )
+    jobs: list[str] = Field(
+        default_factory=list, description="Prometheus scrape jobs that are this service itself"
+    )
 
 
 class Catalog(BaseModel):
@@ -88,6 +133,28 @@ class Catalog(BaseModel):
         table = {alias: s.name for s in self.services for alias in s.aliases}
         table.update({s.name: s.name for s in self.services})
         return table
+
+    @cached_property
+    def _workloads(self) -> tuple[dict[tuple[str, str, str], str], list[tuple[Workload, str]]]:
+        named: dict[tuple[str, str, str], str] = {
+            (w.kind, w.namespace, n): s.name
+            for s in reversed(self.services)
+            for w in s.workloads
+            for n in w.names
+        }
+        return named, [(w, s.name) for s in self.services for w in s.workloads if w.name_regex]
+
+    def service_of_workload(self, kind: str, namespace: str, name: str) -> str | None:
+        """The service whose ``workloads`` hold this Kubernetes workload (by name, else by regex), or None."""
+        named, patterns = self._workloads
+        found = named.get((kind, namespace, name))
+        if found:
+            return found
+        return next((service for w, service in patterns if w.holds(kind, namespace, name)), None)
+
+    @cached_property
+    def by_job(self) -> dict[str, str]:
+        return {job: s.name for s in self.services for job in s.jobs}
 
     def resolve(self, value: str | None) -> str | None:
         """The catalog name for a label value (a name or an alias), or None."""
@@ -205,19 +272,39 @@ class Catalog(BaseModel):
                             source, locate(root, loc), field_path(loc), "a service cannot call itself"
                         )
                     )
-                elif callee not in {s.name for s in self.services}:
+                elif callee not in (known := {s.name for s in self.services}):
                     out.append(
                         ConfigProblem(
-                            source, locate(root, loc), field_path(loc), f"unknown service {callee!r}"
+                            source,
+                            locate(root, loc),
+                            field_path(loc),
+                            f"unknown service {callee!r}{did_you_mean(callee, known)}",
                         )
                     )
+        return out + self._workload_problems(root, source)
+
+    def _workload_problems(self, root: yaml.Node | None, source: str) -> list[ConfigProblem]:
+        """A workload listed by name under two services would make its alerts' service a matter of order."""
+        out: list[ConfigProblem] = []
+        owner: dict[tuple[str, str, str], str] = {}
+        for i, service in enumerate(self.services):
+            for j, workload in enumerate(service.workloads):
+                for k, name in enumerate(workload.names):
+                    key = (workload.kind, workload.namespace, name)
+                    held = owner.setdefault(key, service.name)
+                    if held != service.name:
+                        loc: tuple[int | str, ...] = ("services", i, "workloads", j, "names", k)
+                        out.append(
+                            ConfigProblem(
+                                source,
+                                locate(root, loc),
+                                field_path(loc),
+                                f"{workload.kind} {workload.namespace}/{name} is already listed under {held}",
+                            )
+                        )
         return out
 
 
 def load_catalog(text: str, *, source: str = "catalog.yaml") -> Catalog:
     """Parse, validate and cross-check a catalog; :class:`ConfigError` lists every problem."""
-    catalog, root = load_yaml_model(text, Catalog, source=source)
-    problems = catalog.problems(root, source)
-    if problems:
-        raise ConfigError(problems)
-    return catalog
+    return load_checked(text, Catalog, source=source, cross_check=lambda c, root: c.problems(root, source))

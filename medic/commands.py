@@ -9,7 +9,7 @@ durations (``/medic silence``) are parsed by :mod:`medic.matchers`.
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import timedelta
 from typing import Annotated, Literal, NamedTuple
 
@@ -42,6 +42,7 @@ __all__ = [
     "CommandError",
     "Deny",
     "Help",
+    "Insights",
     "List",
     "Postmortem",
     "Resolve",
@@ -50,6 +51,7 @@ __all__ = [
     "help_for",
     "normalize_text",
     "parse_command",
+    "unknown_list_filter",
 ]
 
 ID_PATTERN = INCIDENT_ID_PATTERN.pattern  # the ids medic.keys makes, and no others
@@ -141,8 +143,13 @@ class Postmortem(_Command):
     incident_id: IncidentId
 
 
+class Insights(_Command):
+    verb: Literal["insights"] = "insights"
+
+
 Command = Annotated[
-    Help | List | Show | Ack | Resolve | Approve | Deny | Silence | Postmortem, Field(discriminator="verb")
+    Help | List | Show | Ack | Resolve | Approve | Deny | Silence | Postmortem | Insights,
+    Field(discriminator="verb"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 
@@ -188,6 +195,8 @@ _SPECS: dict[str, _Spec] = {
                      f"{MATCHER_HELP}\n{DURATION_HELP}"),
     "postmortem": _Spec("/medic postmortem ID", "the postmortem: a draft while open, final once resolved",
                         "anyone", ("/medic postmortem checkout",)),
+    "insights": _Spec("/medic insights", "which alert rules earn their pages, and what to change",
+                      "anyone", ("/medic insights",)),
 }  # fmt: skip
 _ALIASES = {"acknowledge": "ack", "ls": "list", "?": "help", "-h": "help", "--help": "help"}
 
@@ -307,6 +316,8 @@ def _parse_list(rest: str) -> List:
             continue
         key, sep, value = low.partition("=")
         if not sep:
+            if re.fullmatch(r"p\d+", low) and not _LIST_FILTERS["priority"](low):
+                raise _fail("list", f"`{shown(word)}` is not a priority: priorities are P1..P5.")
             key, value = next((k for k, fits in _LIST_FILTERS.items() if fits(low)), ""), low
         if not (key in _LIST_FILTERS and _LIST_FILTERS[key](value)):
             raise _fail("list", f"`{shown(word)}` is not a filter I know.", _SPECS["list"].details)
@@ -317,6 +328,20 @@ def _parse_list(rest: str) -> List:
     include = "all" in found or status == "resolved"
     return List(
         status=status, service=found.get("service"), priority=found.get("priority"), include_resolved=include
+    )
+
+
+def unknown_list_filter(word: str, *, services: Collection[str]) -> CommandError:
+    """``/medic list chekout``: a bare word that is no status, priority or known service. Answered
+    with the word and the nearest filters, never with an empty list that looks like good news."""
+    candidates = [*_STATUSES, *sorted(services)]
+    close = difflib.get_close_matches(word, candidates, n=3, cutoff=0.5)
+    close += [s for s in _STATUSES if len(word) >= 3 and s.startswith(word[:3]) and s not in close]
+    hint = f" Did you mean {' or '.join(f'`{c}`' for c in close[:3])}?" if close else ""
+    return _fail(
+        "list",
+        f"`{shown(word)}` is not a status, a priority or a service I know.{hint}",
+        _SPECS["list"].details,
     )
 
 
@@ -400,4 +425,5 @@ _PARSERS: dict[str, Callable[[str], Command]] = {
     "deny": _parse_deny,
     "silence": _parse_silence,
     "postmortem": lambda rest: Postmortem(incident_id=_one_id("postmortem", rest)),
+    "insights": lambda rest: Insights(),
 }

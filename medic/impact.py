@@ -86,8 +86,10 @@ def score_impact(
     root: ServiceContext | None,
     alert_count: int,
     slo_burn: dict[str, float],
+    slo_detail: dict[str, str] | None = None,
 ) -> Impact:
-    """Score an incident. ``slo_burn`` maps a service to the highest burn rate its alerts report."""
+    """Score an incident. ``slo_burn`` maps a service to the highest burn rate its alerts report;
+    ``slo_detail`` what else they tell of it (SLO, window, budget left: medic.slo)."""
     sev = canonical_severity(severity)
     factors = [_factor("severity", _SEVERITY[sev], f"worst firing severity is {sev}")]
 
@@ -132,6 +134,8 @@ def score_impact(
         if rate is not None and rate / s.slo.page_burn_rate > burn_value:
             burn_value = rate / s.slo.page_burn_rate
             burn_why = f"{s.name} burns its error budget at {rate:g}x (pages at {s.slo.page_burn_rate:g}x)"
+            if slo_detail and slo_detail.get(s.name):
+                burn_why += f": {slo_detail[s.name]}"
     factors.append(_factor("slo_burn", burn_value, burn_why))
 
     count = _log_scale(max(alert_count - 1, 0), _ALERTS_FULL - 1)

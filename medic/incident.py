@@ -27,6 +27,8 @@ from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
 from medic.notify_state import THREADED_KINDS, NotificationState
 from medic.severity import canonical_severity, worst_severity
+from medic.slo import SloBurn, slo_burn
+from medic.subject import Subject
 from medic.timeline import TimelineEntry
 from medic.topology import ServiceContext
 from medic.vocab import RUNNING, RemediationOutcome
@@ -81,6 +83,9 @@ class AlertRecord(BaseModel):
     ends_at: datetime | None = None
     generator_url: str | None = None
     source: str
+    # The Kubernetes object the alert is about, and why it went to its service (medic.assign.decide).
+    subject: Subject | None = None
+    why: str | None = None
     first_seen_at: datetime
     last_seen_at: datetime
     deliveries: int = 1
@@ -108,12 +113,9 @@ class AnomalyRecord(BaseModel):
     last_seen_at: datetime
 
 
-def _burn_rate(record: AlertRecord) -> float | None:
-    raw = record.labels.get("burn_rate") or record.annotations.get("burn_rate")
-    try:
-        return float(raw) if raw else None
-    except ValueError:
-        return None
+def _burn(record: AlertRecord) -> SloBurn | None:
+    """Sloth, Pyrra, plain multi-window and explicit ``burn_rate`` alerts (medic.slo)."""
+    return slo_burn(record.labels, record.annotations)
 
 
 class IncidentState(BaseModel):
@@ -536,6 +538,8 @@ class IncidentState(BaseModel):
                 ends_at=alert.ends_at,
                 generator_url=alert.generator_url,
                 source=alert.source,
+                subject=alert.subject,
+                why=alert.why,
                 first_seen_at=at,
                 last_seen_at=at,
                 episode_starts=[alert.starts_at],
@@ -550,6 +554,7 @@ class IncidentState(BaseModel):
                 f"{alert.name} {verb}{_where(record)}.",
                 actor=alert.source,
                 fingerprint=alert.fingerprint,
+                **({"why": alert.why} if alert.why else {}),
             )
             return True
         held.last_seen_at = at
@@ -718,12 +723,23 @@ class IncidentState(BaseModel):
         services = [self.contexts.get(s) or ServiceContext(name=s, in_catalog=False) for s in self.services]
         root = self.contexts.get(self.root_causes[0].service) if self.root_causes else None
         burn: dict[str, float] = {}
+        detail: dict[str, str] = {}
         for a in self.alerts.values():
-            rate = _burn_rate(a)
-            if a.service and rate is not None and a.status is AlertStatus.FIRING:
-                burn[a.service] = max(burn.get(a.service, 0.0), rate)
+            found = _burn(a)
+            if (
+                a.service
+                and found is not None
+                and a.status is AlertStatus.FIRING
+                and found.rate > burn.get(a.service, -1.0)
+            ):
+                burn[a.service], detail[a.service] = found.rate, found.describe()
         impact = score_impact(
-            severity=self.severity, services=services, root=root, alert_count=self.alert_count, slo_burn=burn
+            severity=self.severity,
+            services=services,
+            root=root,
+            alert_count=self.alert_count,
+            slo_burn=burn,
+            slo_detail=detail,
         )
         before = self.impact_detail
         self.impact_detail, self.impact, self.priority = impact, impact.score, impact.priority

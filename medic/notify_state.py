@@ -4,9 +4,9 @@ worker crash or a continue-as-new never sends anything twice."""
 from pydantic import BaseModel, Field
 
 from medic.ports import MessageRef
-from medic.routing import NotificationPlan
+from medic.routing import ChatTarget, NotificationPlan
 
-__all__ = ["THREADED_KINDS", "NotificationState"]
+__all__ = ["CHAT_KINDS", "NOTE_KINDS", "THREADED_KINDS", "ChatPosted", "NotificationState"]
 
 # Timeline events worth a thread reply under the incident's Slack message.
 THREADED_KINDS = frozenset(
@@ -28,6 +28,40 @@ THREADED_KINDS = frozenset(
     }
 )
 
+# Follow-ups in a chat whose posts cannot be edited (Teams): the status changes, not the chatter.
+CHAT_KINDS = frozenset(
+    {
+        "incident.acknowledged",
+        "escalation.level",
+        "incident.merged",
+        "incident.merged_into",
+        "incident.unmerged",
+        "incident.reopened",
+        "incident.resolved",
+        "postmortem.written",  # with its link
+    }
+)
+
+# What the pager's alert gets as a note (Opsgenie), the same entries the tracker is told plus Medic's
+# changes (PagerDuty gets those as change events).
+NOTE_KINDS = frozenset(
+    {
+        "incident.merged",
+        "incident.acknowledged",
+        "escalation.level",
+        "incident.root_cause",
+        "action.executed",
+        "rollback.done",
+    }
+)
+
+
+class ChatPosted(BaseModel):
+    """The incident's card in one chat channel besides Slack, and the follow-ups posted after it."""
+
+    target: ChatTarget
+    cursor: int = Field(default=0, description="timeline entries already considered for follow-ups")
+
 
 class NotificationState(BaseModel):
     plan: NotificationPlan | None = None
@@ -39,6 +73,7 @@ class NotificationState(BaseModel):
     thread_cursor: int = Field(default=0, description="timeline entries already threaded")
     jira_cursor: int = Field(default=0, description="timeline entries already considered for JIRA comments")
     pages: dict[str, str] = Field(default_factory=dict, description="routing-key name -> last action sent")
+    change_cursor: int = Field(default=0, description="timeline entries already considered for change events")
     jira_key: str | None = None
     jira_closed: bool = False
     postmortem: str | None = Field(default=None, description="where the postmortem was written, once it was")
@@ -47,3 +82,10 @@ class NotificationState(BaseModel):
     escalated_channels: list[str] = Field(default_factory=list, description="channels added by escalation")
     finished: bool = False
     escalate_now: bool = Field(default=False, description="a remediation failed: page now, do not wait")
+    # Added with the ``chat-channels`` and ``pager-notes`` patches; defaults keep old payloads readable.
+    chat: dict[str, ChatPosted] = Field(
+        default_factory=dict, description="'kind:channel' -> the card posted there (Teams)"
+    )
+    note_cursor: int | None = Field(
+        default=None, description="timeline entries already considered for pager notes (None: from now on)"
+    )

@@ -6,15 +6,22 @@ doubles for the adapters. Errors cross a port as :class:`TransientError` (retry)
 :class:`PermanentError` (do not retry; record and move on).
 """
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+if TYPE_CHECKING:
+    from medic.cards import IncidentCard
+
 __all__ = [
+    "CardChat",
+    "Change",
     "ChatMessage",
     "ChatOps",
+    "IssueLink",
     "IssueRequest",
     "MessageRef",
+    "NotePager",
     "Page",
     "Pager",
     "PermanentError",
@@ -53,6 +60,17 @@ class ChatOps(Protocol):
     def update(self, ref: MessageRef, message: ChatMessage) -> MessageRef: ...
 
 
+class CardChat(Protocol):
+    """A chat in the domain's words (Teams today): the adapter renders the card for its channel and
+    escapes outside text there. Posts cannot be edited through it: a change is a follow-up note."""
+
+    def post_card(self, channel: str, card: "IncidentCard") -> MessageRef: ...
+
+    def post_note(
+        self, channel: str, text: str, *, link_url: str | None = None, link_text: str = "open it"
+    ) -> MessageRef: ...
+
+
 class Page(BaseModel):
     """One PagerDuty Events v2 event. ``routing_key_name`` is resolved to the secret key by the
     adapter, so no key ever enters workflow history."""
@@ -63,8 +81,23 @@ class Page(BaseModel):
     summary: str = Field(default="", max_length=1024)
     source: str = "medic"
     severity: str = Field(default="error", pattern=r"^(critical|error|warning|info)$")
+    priority: str | None = Field(
+        default=None, pattern=r"^P[1-5]$", description="Medic's priority, for pagers that have P1-P5"
+    )
     component: str | None = None
     group: str | None = None
+    custom_details: dict[str, object] = Field(default_factory=dict)
+    links: list[dict[str, str]] = Field(default_factory=list)
+
+
+class Change(BaseModel):
+    """A change Medic made (a remediation ran), for the pager's record of changes next to its incidents
+    (PagerDuty Change Events). Changes page nobody."""
+
+    routing_key_name: str
+    summary: str = Field(min_length=1, max_length=1024)
+    source: str = "medic"
+    timestamp: str | None = None  # ISO 8601; None: when it is received
     custom_details: dict[str, object] = Field(default_factory=dict)
     links: list[dict[str, str]] = Field(default_factory=list)
 
@@ -72,6 +105,23 @@ class Page(BaseModel):
 class Pager(Protocol):
     def send(self, page: Page) -> str:
         """Send the event; returns the dedup key PagerDuty acknowledged."""
+
+    def change(self, change: Change) -> None:
+        """Record a change Medic made (no one is paged)."""
+
+
+@runtime_checkable
+class NotePager(Protocol):
+    """A pager that keeps notes on the incident's alert (Opsgenie); PagerDuty's Events API has none."""
+
+    def note(self, routing_key_name: str, dedup_key: str, text: str) -> None: ...
+
+
+class IssueLink(BaseModel):
+    """A link back to Medic, rendered by the tracker's adapter in its own markup."""
+
+    text: str
+    url: str = Field(pattern=r"^https?://")
 
 
 class IssueRequest(BaseModel):
@@ -84,6 +134,7 @@ class IssueRequest(BaseModel):
     components: list[str] = Field(default_factory=list)
     # A label unique to the incident: finding it again makes creation idempotent across retries.
     dedup_label: str
+    links: list[IssueLink] = Field(default_factory=list)
 
 
 class Tracker(Protocol):
@@ -91,6 +142,9 @@ class Tracker(Protocol):
         """The key of the incident's issue, creating it only if no issue carries ``dedup_label``."""
 
     def comment(self, key: str, text: str) -> None: ...
+
+    def attach(self, key: str, *, filename: str, content: str) -> None:
+        """Attach ``content`` as a file (idempotent: a file of that name and size is not added twice)."""
 
     def close(self, key: str, comment: str) -> None:
         """Transition the issue to done (no-op when it already is)."""

@@ -274,12 +274,36 @@ def _medic_actions(state: IncidentState, machines: frozenset[str]) -> str:
         ]
         header = ["Time (UTC)", "Action", "Target", "Status", "Risk", "Description"]
         out += "\n\nActions on the cluster:\n\n" + _table(header, rows)
-    sent = sum(1 for e in entries if e.kind == "notification.sent")
-    notes = [_entry(e) for e in entries if e.kind in ("escalation.level", "notification.failed")]
-    out += f"\n\nNotifications: {_count(sent, 'notification')} sent."
-    if notes:
-        out += "\n\n" + _bullets(notes, "")
-    return out
+    return out + "\n\n" + _notifications(entries)
+
+
+def _notification_kind(e: TimelineEntry) -> str:
+    if "jira" in e.data:
+        return "ticket"
+    if "channel" in e.data:
+        return "Slack post"
+    if "routing_key_name" in e.data or "action" in e.data:
+        return "page" if e.data.get("action", "trigger") == "trigger" else "PagerDuty update"
+    return "other notification"
+
+
+def _notifications(entries: list[TimelineEntry]) -> str:
+    """Every notification the incident sent (posts, pages, tickets), not only the escalations, so the
+    count above the list is the list's own length; escalations and failures are listed in between."""
+    sent = [e for e in entries if e.kind == "notification.sent"]
+    kinds: dict[str, int] = {}
+    for e in sent:
+        kinds[_notification_kind(e)] = kinds.get(_notification_kind(e), 0) + 1
+    parts = ", ".join(_count(n, kind) for kind, n in sorted(kinds.items()))
+    out = f"Notifications: {_count(len(sent), 'notification')} sent" + (f" ({parts})." if parts else ".")
+    notes = [
+        _entry(e)
+        for e in entries
+        if e.kind in ("notification.sent", "escalation.level", "notification.failed")
+    ]
+    if len(notes) > 2 * KEEP:
+        notes = [*notes[:KEEP], f"… {len(notes) - 2 * KEEP} more", *notes[-KEEP:]]
+    return out + ("\n\n" + _bullets(notes, "") if notes else "")
 
 
 def _action_time(value: object) -> str:
@@ -373,11 +397,19 @@ def _follow_ups(state: IncidentState, m: IncidentMetrics) -> str:
     for a in sorted(state.alerts.values(), key=lambda r: (r.name, r.fingerprint)):
         if a.flapping or a.fingerprint in flapped:
             items.append(f"Tune `for` or hysteresis of the alert rule {_text(a.name)}: it flapped")
-    escalations = [utc(e.at) for e in entries if e.kind == "escalation.level"]
+    # Level 1 is the first page (often at minute 0): only a level beyond it means nobody answered in time.
+    escalations = [utc(e.at) for e in entries if e.kind == "escalation.level" and _level(e) > 1]
     if escalations and (m.acknowledged_at is None or min(escalations) < m.acknowledged_at):
         items.append("Review the on-call set-up: the incident escalated before anyone acknowledged it")
     unique = list(dict.fromkeys(items))
     return "\n".join(f"- [ ] {i}" for i in unique)
+
+
+def _level(e: TimelineEntry) -> int:
+    try:
+        return int(str(e.data.get("level", 1)))
+    except ValueError:
+        return 1
 
 
 def _links(state: IncidentState, links: dict[str, str] | None) -> str:

@@ -5,6 +5,7 @@ by ``medic check``. Rules are tried in order and the first whose match fits deci
 channels; its escalation chain pages on durable timers until someone acknowledges.
 """
 
+from collections.abc import Collection
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -12,11 +13,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medic.access import AccessPolicy
-from medic.catalog import Catalog, SlackChannel
+from medic.catalog import Catalog, SlackChannel, TeamsChannel
 from medic.topology import ServiceContext
-from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_model, locate
+from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
 
 __all__ = [
+    "ChatTarget",
     "EscalationLevel",
     "NotificationPlan",
     "PlannedLevel",
@@ -28,6 +30,7 @@ __all__ = [
 ]
 
 _PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
+_ROLES = ("primary", "secondary", "manager")
 
 
 class TimeWindow(BaseModel):
@@ -78,6 +81,10 @@ class Rule(BaseModel):
     match: Match = Field(default_factory=Match)
     slack: bool = Field(default=True, description="post to the owning team's channel from the catalog")
     slack_channels: list[SlackChannel] = Field(default_factory=list, description="extra channels")
+    teams: bool = Field(default=False, description="post to the owning team's Teams channel from the catalog")
+    teams_channels: list[TeamsChannel] = Field(
+        default_factory=list, description="extra Teams channels (webhook names in MEDIC_TEAMS_WEBHOOKS)"
+    )
     pagerduty: bool = False
     jira: bool = False
     escalation: str | None = Field(default=None, description="name of an escalation chain")
@@ -144,8 +151,16 @@ class RoutingPolicy(BaseModel):
             ]
         )
 
-    def problems(self, root: yaml.Node | None, source: str, catalog: Catalog | None) -> list[ConfigProblem]:
+    def problems(
+        self,
+        root: yaml.Node | None,
+        source: str,
+        catalog: Catalog | None,
+        key_names: Collection[str] | None = None,
+    ) -> list[ConfigProblem]:
         out: list[ConfigProblem] = []
+        if key_names is not None:  # only when the secrets' key names are known (medic check, start-up)
+            out += self._page_problems(root, source, catalog, key_names)
         for i, rule in enumerate(self.rules):
             if rule.escalation and rule.escalation not in self.escalations:
                 loc: tuple[int | str, ...] = ("rules", i, "escalation")
@@ -154,7 +169,22 @@ class RoutingPolicy(BaseModel):
                         source,
                         locate(root, loc),
                         field_path(loc),
-                        f"unknown escalation chain {rule.escalation!r}",
+                        f"unknown escalation chain {rule.escalation!r}"
+                        f"{did_you_mean(rule.escalation, self.escalations)}",
+                    )
+                )
+            nobody_on_teams = catalog is not None and not any(
+                s.routing.teams_channel for s in catalog.services
+            )
+            if rule.teams and not rule.teams_channels and nobody_on_teams:
+                loc = ("rules", i, "teams")
+                out.append(
+                    ConfigProblem(
+                        source,
+                        locate(root, loc),
+                        field_path(loc),
+                        "teams: true, but no service in the catalog has a routing.teams_channel "
+                        "(and the rule names no teams_channels): nobody would hear on Teams",
                     )
                 )
             if catalog is not None:
@@ -175,7 +205,10 @@ class RoutingPolicy(BaseModel):
                         loc = ("rules", i, "match", "service", j)
                         out.append(
                             ConfigProblem(
-                                source, locate(root, loc), field_path(loc), f"unknown service {service!r}"
+                                source,
+                                locate(root, loc),
+                                field_path(loc),
+                                f"unknown service {service!r}{did_you_mean(service, catalog.by_name)}",
                             )
                         )
         for where, message in self.access.problems_at():
@@ -195,12 +228,51 @@ class RoutingPolicy(BaseModel):
                 )
         return out
 
+    def _page_problems(
+        self, root: yaml.Node | None, source: str, catalog: Catalog | None, key_names: Collection[str]
+    ) -> list[ConfigProblem]:
+        """A page entry is a role or a routing-key name the policy, the catalog or the secrets know;
+        anything else is a typo that would page nobody (``page: [managr]``)."""
+        known = {*_ROLES, *key_names}
+        for oncall in self.teams.values():
+            known |= {k for k in (oncall.primary, oncall.secondary, oncall.manager) if k}
+        if catalog is not None:
+            known |= {s.routing.pagerduty for s in catalog.services if s.routing.pagerduty}
+        out: list[ConfigProblem] = []
+        for name, levels in self.escalations.items():
+            for i, level in enumerate(levels):
+                for j, entry in enumerate(level.page):
+                    if entry not in known:
+                        loc: tuple[int | str, ...] = ("escalations", name, i, "page", j)
+                        out.append(
+                            ConfigProblem(
+                                source,
+                                locate(root, loc),
+                                field_path(loc),
+                                f"unknown page role {entry!r}{did_you_mean(entry, known)}: a role "
+                                f"({', '.join(_ROLES)}) or a routing-key name from teams:, the catalog "
+                                "or MEDIC_PAGERDUTY_ROUTING_KEYS",
+                            )
+                        )
+        return out
+
 
 class PlannedLevel(BaseModel):
     after_seconds: float
     routing_key_names: list[str]
     slack_channels: list[str]
     note: str = ""
+
+
+class ChatTarget(BaseModel):
+    """A chat channel other than Slack's (which keeps ``slack_channels``): its kind and its name."""
+
+    kind: str = Field(description="the chat: teams")
+    channel: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.channel}"
 
 
 class NotificationPlan(BaseModel):
@@ -216,6 +288,11 @@ class NotificationPlan(BaseModel):
         default=None, description="quiet hours: notify only from this time on"
     )
     fallback_slack_channel: str = "#incidents"
+    # Added later: recorded plans without them deserialize to "none", so old histories schedule nothing new.
+    chat: list[ChatTarget] = Field(default_factory=list, description="chat channels besides Slack (Teams)")
+    pager_notes: bool = Field(
+        default=False, description="the pager keeps notes on its alerts (Opsgenie): set by the worker"
+    )
 
 
 def _role_key(policy: RoutingPolicy, team: str | None, role: str, default: str | None) -> str | None:
@@ -257,6 +334,10 @@ def plan_notifications(
                 else policy.fallback_slack_channel
             )
         channels += [c for c in rule.slack_channels if c not in channels]
+        on_teams = (
+            [owner.routing.teams_channel] if rule.teams and owner and owner.routing.teams_channel else []
+        )
+        on_teams += [c for c in rule.teams_channels if c not in on_teams]
         primary = owner.routing.pagerduty if owner else None
         levels = []
         for level in policy.escalations.get(rule.escalation or "", []):
@@ -281,6 +362,7 @@ def plan_notifications(
             escalation=levels,
             hold_until=hold,
             fallback_slack_channel=policy.fallback_slack_channel,
+            chat=[ChatTarget(kind="teams", channel=c) for c in on_teams],
         )
     return NotificationPlan(
         rule=None,
@@ -291,9 +373,18 @@ def plan_notifications(
     )
 
 
-def load_routing(text: str, *, source: str = "routing.yaml", catalog: Catalog | None = None) -> RoutingPolicy:
-    policy, root = load_yaml_model(text, RoutingPolicy, source=source)
-    problems = policy.problems(root, source, catalog)
-    if problems:
-        raise ConfigError(problems)
-    return policy
+def load_routing(
+    text: str,
+    *,
+    source: str = "routing.yaml",
+    catalog: Catalog | None = None,
+    key_names: Collection[str] | None = None,
+) -> RoutingPolicy:
+    """Parse, validate and cross-check; ``key_names`` are the routing-key names the secrets define
+    (given, every ``page:`` entry must be a role or a known key name)."""
+    return load_checked(
+        text,
+        RoutingPolicy,
+        source=source,
+        cross_check=lambda policy, root: policy.problems(root, source, catalog, key_names),
+    )

@@ -34,7 +34,17 @@ __all__ = [
     "name_problems",
 ]
 
-_ALLOWED_ROOTS = ("alert.labels.", "alert.annotations.", "incident.service", "incident.id")
+# ``target.*`` is the alert's resolved subject (medic.subject): the workload that owns the crashing pod,
+# the Deployment an HPA scales, so stock kube-state-metrics alerts bind without a ``deployment`` label.
+_ALLOWED_ROOTS = (
+    "alert.labels.",
+    "alert.annotations.",
+    "incident.service",
+    "incident.id",
+    "target.kind",
+    "target.namespace",
+    "target.name",
+)
 Risk = Literal["low", "medium", "high"]
 _BOUND = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?|\$\{[A-Za-z0-9_.]+\})$"
 
@@ -44,7 +54,10 @@ class _Strict(BaseModel):
 
 
 class Target(_Strict):
-    kind: Literal["Deployment", "StatefulSet"] = "Deployment"
+    # ``${target.kind}`` is checked again once bound: only these kinds can be acted on.
+    kind: Literal["Deployment", "StatefulSet"] | Annotated[str, Field(pattern=r"^\$\{target\.kind\}$")] = (
+        "Deployment"
+    )
     namespace: str = Field(pattern=_BOUND)
     name: str = Field(pattern=_BOUND)
 
@@ -62,6 +75,10 @@ class ScaleStep(_StepBase):
     min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(default=20, ge=1)
     hpa: str | None = Field(default=None, description="raise this HPA's minReplicas instead of the replicas")
+    hpa_field: Literal["minReplicas", "maxReplicas"] = Field(
+        default="minReplicas",
+        description="with hpa: the bound to set (maxReplicas: room for an HPA that is maxed out)",
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> "ScaleStep":
@@ -115,6 +132,9 @@ class Matcher(_Strict):
     labels: dict[str, str] = Field(default_factory=dict, description="label -> exact value or /regex/")
     service: list[str] = Field(default_factory=list)
     anomaly: bool = Field(default=False, description="match anomaly signals of these services instead")
+    target_kind: list[str] = Field(
+        default_factory=list, description="the kinds of resolved subject (target.kind) this runbook acts on"
+    )
 
     @field_validator("labels")
     @classmethod
@@ -128,8 +148,12 @@ class Matcher(_Strict):
                     raise ValueError(f"labels.{key}: {want} is not a valid regex: {err}") from err
         return labels
 
-    def matches(self, *, alertname: str, labels: dict[str, str], service: str | None) -> bool:
+    def matches(
+        self, *, alertname: str, labels: dict[str, str], service: str | None, target_kind: str | None = None
+    ) -> bool:
         if self.alertname and alertname not in self.alertname:
+            return False
+        if self.target_kind and target_kind not in self.target_kind:
             return False
         if self.service and service not in self.service:
             return False
@@ -247,7 +271,7 @@ def load_runbook(text: str, *, source: str) -> Runbook:
             locate(root, loc),
             field_path(loc),
             f"${{{key}}}: bindings may use alert.labels.*, alert.annotations.*, incident.service, "
-            "incident.id",
+            "incident.id, target.kind, target.namespace, target.name",
         )
         for loc, key in _bindings(runbook)
         if not (key.startswith(_ALLOWED_ROOTS[:2]) or key in _ALLOWED_ROOTS[2:])

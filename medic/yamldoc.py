@@ -4,13 +4,23 @@ Configuration errors are found by ``medic check`` and at start-up, never half-wa
 an incident; a message a person can act on names the file, the line and the field.
 """
 
+import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-__all__ = ["ConfigError", "ConfigProblem", "field_path", "load_yaml_model", "locate"]
+__all__ = [
+    "ConfigError",
+    "ConfigProblem",
+    "did_you_mean",
+    "field_path",
+    "load_checked",
+    "load_yaml_model",
+    "locate",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -62,8 +72,13 @@ def locate(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
     return line
 
 
-def load_yaml_model(text: str, model: type[M], *, source: str) -> tuple[M, yaml.Node | None]:
-    """Parse and validate; raise :class:`ConfigError` listing every problem with its line."""
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'manager'?)`` for a near miss, else an empty string."""
+    close = difflib.get_close_matches(word, sorted(set(known)), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _parse(text: str, *, source: str) -> tuple[Any, yaml.Node | None]:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data: Any = yaml.safe_load(text)
@@ -71,13 +86,100 @@ def load_yaml_model(text: str, model: type[M], *, source: str) -> tuple[M, yaml.
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         raise ConfigError([ConfigProblem(source, line, "", f"not valid YAML: {err}")]) from err
-    if data is None:
-        data = {}
+    return ({} if data is None else data), root
+
+
+def load_yaml_model(text: str, model: type[M], *, source: str) -> tuple[M, yaml.Node | None]:
+    """Parse and validate; raise :class:`ConfigError` listing every problem with its line."""
+    data, root = _parse(text, source=source)
+    return _validate(data, model, root=root, source=source), root
+
+
+def _validate(data: Any, model: type[M], *, root: yaml.Node | None, source: str) -> M:
     try:
-        return model.model_validate(data), root
+        return model.model_validate(data)
     except ValidationError as err:
         problems = [
             ConfigProblem(source, locate(root, tuple(e["loc"])), field_path(tuple(e["loc"])), e["msg"])
             for e in err.errors(include_url=False, include_input=False)
         ]
         raise ConfigError(problems) from err
+
+
+def load_checked(
+    text: str,
+    model: type[M],
+    *,
+    source: str,
+    cross_check: Callable[[M, yaml.Node | None], list[ConfigProblem]],
+) -> M:
+    """Parse, validate and cross-check (references between entries) in one pass.
+
+    When the schema fails, the cross-check still runs over what could be salvaged (every part
+    that validates on its own), so a person sees schema and reference errors together instead of
+    fixing one round only to meet the next. Reference problems at a place that already has a
+    schema problem are left out: one message per mistake.
+    """
+    data, root = _parse(text, source=source)
+    try:
+        document = _validate(data, model, root=root, source=source)
+    except ConfigError as err:
+        schema = err.problems
+        try:
+            extra = cross_check(_salvage(model, data), root)
+        except Exception:  # a salvaged document is best effort: the schema errors stand on their own
+            extra = []
+        fields = [p.field for p in schema]
+        extra = [p for p in extra if not any(_within(p.field, f) for f in fields)]
+        raise ConfigError(sorted(schema + extra, key=lambda p: p.line)) from err
+    problems = cross_check(document, root)
+    if problems:
+        raise ConfigError(problems)
+    return document
+
+
+def _within(field: str, place: str) -> bool:
+    return field == place or field.startswith((f"{place}.", f"{place}["))
+
+
+def _placeholder(annotation: Any) -> Any:
+    origin = get_origin(annotation) or annotation
+    if origin in (list, tuple, set):
+        return []
+    if origin is dict:
+        return {}
+    if isinstance(origin, type) and issubclass(origin, BaseModel):
+        return _salvage(origin, {})
+    for kind, empty in ((str, ""), (bool, False), (int, 0), (float, 0.0)):
+        if origin is kind or kind in get_args(annotation):
+            return empty
+    return None
+
+
+def _salvage_value(annotation: Any, raw: Any) -> Any:
+    try:
+        return TypeAdapter(annotation).validate_python(raw)
+    except ValidationError:
+        pass
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is list and isinstance(raw, list) and args:
+        return [_salvage_value(args[0], item) for item in raw]
+    if origin is dict and isinstance(raw, dict) and len(args) == 2:
+        return {k: _salvage_value(args[1], v) for k, v in raw.items() if isinstance(k, str)}
+    model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    if model is not None and isinstance(raw, dict):
+        return _salvage(model, raw)
+    return _placeholder(annotation)
+
+
+def _salvage(model: type[M], data: Any) -> M:
+    """A best-effort instance: each field that validates on its own, a neutral value otherwise."""
+    values: dict[str, Any] = {}
+    raw = data if isinstance(data, dict) else {}
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if key in raw:
+            values[name] = _salvage_value(field.annotation, raw[key])
+        elif field.is_required():
+            values[name] = _placeholder(field.annotation)
+    return model.model_construct(**values)

@@ -5,35 +5,40 @@ Each action works in three idempotent calls, each its own Temporal activity:
 values computed from that snapshot, ``compensate`` puts the snapshot back. A restart is stamped with
 the workflow's time, so a retry restarts nothing twice.
 
-``apply`` acts only on the object the plan found (:func:`still_as_planned`): a retry whose first
-attempt landed (its answer lost with a dead worker) finds the values it wanted and writes nothing; a
-target someone changed in between (scaled by hand to 3 while Medic's 6 was in flight) is
-:class:`ChangedMeanwhile`, recorded, never overwritten. The write itself carries the same
-precondition (``expect``), so a change between the read and the write is caught too.
+Every write goes through :func:`write_if_as_planned`: ``apply`` acts only on the object the plan found
+(a retry whose first attempt landed finds the values it wanted and writes nothing; a target someone
+changed in between, scaled by hand to 3 while Medic's 6 was in flight, is :class:`ChangedMeanwhile`,
+recorded, never overwritten), and ``compensate`` undoes only what is still as Medic's step left it (a
+person's change since is theirs: :class:`ChangedMeanwhile` again). What the step left is computed from
+the snapshot and the stamp, so an undo needs nothing the step's answer carried. The write itself carries
+the same precondition (``expect``), so a change between the read and the write is caught too.
+Traffic actions (circuit break, reroute) live in remediations/traffic.py.
 """
 
-import contextlib
 import math
 from typing import Any, Protocol
 
-from medic.runbook import CircuitBreakStep, RerouteStep, RestartStep, RollbackStep, ScaleStep, Step
-from remediations.patches import merge_diff
-from remediations.ports import Cluster, ClusterConflict, ClusterError, ObjectRef
-from remediations.preconditions import ChangedMeanwhile, still_as_planned
+from medic.runbook import RestartStep, RollbackStep, ScaleStep, Step
+from remediations.errors import ActionError
+from remediations.ports import Cluster, ObjectRef, RolloutInfo
+from remediations.preconditions import LEFT_BY_MEDIC, write_if_as_planned
+from remediations.traffic import CircuitBreak, Reroute
 
-__all__ = ["ACTIONS", "Action", "ActionError", "ActionRegistry", "default_registry"]
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "ActionError",
+    "ActionRegistry",
+    "CircuitBreak",
+    "Reroute",
+    "Restart",
+    "Rollback",
+    "Scale",
+    "default_registry",
+]
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 _RESTARTED_AT_PATH = "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt"
-MANAGED = {"app.kubernetes.io/managed-by": "medic"}
-
-
-class ActionError(Exception):
-    """The action cannot be carried out as asked (no previous revision, bounds, missing object)."""
-
-
-def _changed_while_writing(target: ObjectRef, err: ClusterConflict) -> ChangedMeanwhile:
-    return ChangedMeanwhile(f"{target} changed as Medic was about to write: {err}")
 
 
 class Action(Protocol):
@@ -45,8 +50,9 @@ class Action(Protocol):
 
     def apply(self, cluster: Cluster, step: Any, before: dict[str, Any], stamp: str) -> dict[str, Any]: ...
 
-    def compensate(self, cluster: Cluster, step: Any, before: dict[str, Any]) -> bool:
-        """Put ``before`` back; False when the action cannot be undone (a restart)."""
+    def compensate(self, cluster: Cluster, step: Any, before: dict[str, Any], stamp: str = "") -> bool:
+        """Put ``before`` back if the target is still as ``apply`` (stamped ``stamp``) left it; False
+        when the action cannot be undone (a restart)."""
 
     def describe(self, step: Any, before: dict[str, Any]) -> str: ...
 
@@ -77,6 +83,8 @@ class Scale:
                 raise ActionError(f"no HorizontalPodAutoscaler {step.hpa} in {step.target.namespace}")
             spec = hpa.get("spec", {})
             current = int(spec.get("minReplicas", 1))
+            if step.hpa_field == "maxReplicas":  # the bound being set is "replicas"; minReplicas stays
+                return {"replicas": int(spec.get("maxReplicas", current)), "min_replicas": current}
             return {"replicas": current, "max_replicas": int(spec.get("maxReplicas", current))}
         return {"replicas": cluster.get_replicas(self.target(step))}
 
@@ -88,43 +96,63 @@ class Scale:
         )
         return max(step.min_replicas, min(step.max_replicas, wanted))
 
-    def apply(self, cluster: Cluster, step: ScaleStep, before: dict[str, Any], stamp: str) -> dict[str, Any]:
+    def _states(self, step: ScaleStep, before: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(as the plan found it, as ``apply`` leaves it), over the keys the snapshot reads."""
         wanted = self.desired(step, before)
-        ref = self.target(step)
+        if "min_replicas" in before:  # an HPA's maxReplicas: never below its minReplicas
+            as_found = {"replicas": before["replicas"], "min_replicas": before["min_replicas"]}
+            return as_found, {
+                "replicas": max(wanted, int(before["min_replicas"])),
+                "min_replicas": before["min_replicas"],
+            }
         planned: dict[str, Any] = {key: before[key] for key in ("replicas", "max_replicas") if key in before}
         goal = {"replicas": wanted} | (
             {"max_replicas": max(wanted, int(before["max_replicas"]))} if "max_replicas" in before else {}
         )
-        if not still_as_planned(str(ref), planned=planned, wanted=goal, found=self.snapshot(cluster, step)):
-            return {"replicas": wanted}
-        try:
-            if step.hpa:
-                patch: dict[str, Any] = {"spec": {"minReplicas": wanted}}
-                if goal["max_replicas"] != before["max_replicas"]:
-                    patch["spec"]["maxReplicas"] = goal["max_replicas"]
-                expect = {
-                    "/spec/minReplicas": before["replicas"],
-                    "/spec/maxReplicas": before["max_replicas"],
-                }
-                cluster.merge_patch(ref, patch, expect=expect)
-            else:
-                cluster.set_replicas(ref, wanted, expect=int(before["replicas"]))
-        except ClusterConflict as err:
-            raise _changed_while_writing(ref, err) from err
-        return {"replicas": wanted}
+        return planned, goal
 
-    def compensate(self, cluster: Cluster, step: ScaleStep, before: dict[str, Any]) -> bool:
-        if step.hpa:
+    def _write(self, cluster: Cluster, step: ScaleStep, to: dict[str, Any], expect: dict[str, Any]) -> None:
+        ref = self.target(step)
+        if step.hpa and "min_replicas" in to:
             cluster.merge_patch(
-                self.target(step),
-                {"spec": {"minReplicas": before["replicas"], "maxReplicas": before["max_replicas"]}},
+                ref,
+                {"spec": {"maxReplicas": to["replicas"]}},
+                expect={"/spec/minReplicas": expect["min_replicas"], "/spec/maxReplicas": expect["replicas"]},
+            )
+        elif step.hpa:
+            cluster.merge_patch(
+                ref,
+                {"spec": {"minReplicas": to["replicas"], "maxReplicas": to["max_replicas"]}},
+                expect={"/spec/minReplicas": expect["replicas"], "/spec/maxReplicas": expect["max_replicas"]},
             )
         else:
-            cluster.set_replicas(self.target(step), int(before["replicas"]))
+            cluster.set_replicas(ref, int(to["replicas"]), expect=int(expect["replicas"]))
+
+    def apply(self, cluster: Cluster, step: ScaleStep, before: dict[str, Any], stamp: str) -> dict[str, Any]:
+        planned, goal = self._states(step, before)
+        write_if_as_planned(
+            str(self.target(step)),
+            planned=planned,
+            wanted=goal,
+            found=self.snapshot(cluster, step),
+            write=lambda: self._write(cluster, step, goal, planned),
+        )
+        return {"replicas": goal["replicas"]}
+
+    def compensate(self, cluster: Cluster, step: ScaleStep, before: dict[str, Any], stamp: str = "") -> bool:
+        planned, left = self._states(step, before)
+        write_if_as_planned(
+            str(self.target(step)),
+            planned=left,
+            wanted=planned,
+            found=self.snapshot(cluster, step),
+            write=lambda: self._write(cluster, step, planned, left),
+            basis=LEFT_BY_MEDIC,
+        )
         return True
 
     def describe(self, step: ScaleStep, before: dict[str, Any]) -> str:
-        what = f"HPA {step.hpa} minReplicas" if step.hpa else f"{step.target.kind} replicas"
+        what = f"HPA {step.hpa} {step.hpa_field}" if step.hpa else f"{step.target.kind} replicas"
         return (
             f"scale {what} of {step.target.namespace}/{step.target.name} from {before['replicas']} to "
             f"{self.desired(step, before)} (bounds {step.min_replicas}..{step.max_replicas}); "
@@ -150,17 +178,22 @@ class Restart:
     ) -> dict[str, Any]:
         ref = self.target(step)
         planned = {"restarted_at": before.get("restarted_at")}
-        now = self.snapshot(cluster, step)
-        if still_as_planned(str(ref), planned=planned, wanted={"restarted_at": stamp}, found=now):
-            patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
-            try:
-                cluster.merge_patch(ref, patch, expect={_RESTARTED_AT_PATH: planned["restarted_at"]})
-            except ClusterConflict as err:
-                raise _changed_while_writing(ref, err) from err
+        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        write_if_as_planned(
+            str(ref),
+            planned=planned,
+            wanted={"restarted_at": stamp},
+            found=self.snapshot(cluster, step),
+            write=lambda: cluster.merge_patch(
+                ref, patch, expect={_RESTARTED_AT_PATH: planned["restarted_at"]}
+            ),
+        )
         return {"restarted_at": stamp}
 
-    def compensate(self, cluster: Cluster, step: RestartStep, before: dict[str, Any]) -> bool:
-        return False  # pods that restarted cannot be un-restarted
+    def compensate(
+        self, cluster: Cluster, step: RestartStep, before: dict[str, Any], stamp: str = ""
+    ) -> bool:
+        return False  # pods that restarted cannot be un-restarted: nothing is written
 
     def describe(self, step: RestartStep, before: dict[str, Any]) -> str:
         return (
@@ -169,7 +202,18 @@ class Restart:
         )
 
 
+def _running(info: RolloutInfo, *known: int) -> int | None:
+    """Which of the ``known`` revisions the Deployment runs now (a rollback gives the template it puts
+    back a new number, so the numbers it had count too); else its own number, None when unknown."""
+    return next(
+        (revision for revision in known if revision in info.runs), info.revision if info.runs else None
+    )
+
+
 class Rollback:
+    """Rolls back only while the Deployment runs the revision the plan saw, and undoes (rolls forward)
+    only while it runs the revision Medic rolled back to."""
+
     name = "rollback"
 
     def target(self, step: RollbackStep) -> ObjectRef:
@@ -184,14 +228,29 @@ class Rollback:
             )
         return {"revision": info.revision, "to_revision": to}
 
+    def _move(self, cluster: Cluster, step: RollbackStep, *, runs: int, to: int, basis: str) -> None:
+        ref = self.target(step)
+        write_if_as_planned(
+            str(ref),
+            planned={"revision": runs},
+            wanted={"revision": to},
+            found={"revision": _running(cluster.rollout(ref), to, runs)},
+            write=lambda: cluster.rollback(ref, to, expect=runs),
+            basis=basis,
+        )
+
     def apply(
         self, cluster: Cluster, step: RollbackStep, before: dict[str, Any], stamp: str
     ) -> dict[str, Any]:
-        cluster.rollback(self.target(step), int(before["to_revision"]))
+        revision, to = int(before["revision"]), int(before["to_revision"])
+        self._move(cluster, step, runs=revision, to=to, basis="the plan found")
         return {"revision_template": before["to_revision"]}
 
-    def compensate(self, cluster: Cluster, step: RollbackStep, before: dict[str, Any]) -> bool:
-        cluster.rollback(self.target(step), int(before["revision"]))
+    def compensate(
+        self, cluster: Cluster, step: RollbackStep, before: dict[str, Any], stamp: str = ""
+    ) -> bool:
+        revision, to = int(before["revision"]), int(before["to_revision"])
+        self._move(cluster, step, runs=to, to=revision, basis=LEFT_BY_MEDIC)
         return True
 
     def describe(self, step: RollbackStep, before: dict[str, Any]) -> str:
@@ -199,160 +258,6 @@ class Rollback:
             f"roll back Deployment {step.target.namespace}/{step.target.name} from revision "
             f"{before['revision']} to revision {before['to_revision']}; undo: roll forward to "
             f"revision {before['revision']}'s template"
-        )
-
-
-class CircuitBreak:
-    name = "circuit_break"
-
-    def target(self, step: CircuitBreakStep) -> ObjectRef:
-        if step.mode == "istio":
-            return ObjectRef(
-                api_version="networking.istio.io/v1beta1",
-                kind="DestinationRule",
-                namespace=step.namespace,
-                name=f"medic-circuit-{step.upstream}",
-            )
-        return ObjectRef(
-            api_version="v1",
-            kind="ConfigMap",
-            namespace=step.namespace,
-            name=f"medic-circuit-{step.upstream}",
-        )
-
-    def snapshot(self, cluster: Cluster, step: CircuitBreakStep) -> dict[str, Any]:
-        existing = cluster.get(self.target(step))
-        if existing is None:
-            return {"existed": False}
-        return {"existed": True, "spec": existing.get("spec"), "data": existing.get("data")}
-
-    def _body(self, step: CircuitBreakStep, stamp: str) -> dict[str, Any]:
-        ref = self.target(step)
-        metadata = {
-            "name": ref.name,
-            "namespace": ref.namespace,
-            "labels": {**MANAGED, "medic.io/circuit": step.upstream},
-        }
-        if step.mode == "configmap":
-            return {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": metadata,
-                "data": {"open": "true", "upstream": step.upstream, "since": stamp},
-            }
-        return {
-            "apiVersion": ref.api_version,
-            "kind": "DestinationRule",
-            "metadata": metadata,
-            "spec": {
-                "host": step.upstream,
-                "trafficPolicy": {
-                    "connectionPool": {"http": {"http1MaxPendingRequests": step.max_pending_requests}},
-                    "outlierDetection": {
-                        "consecutive5xxErrors": step.consecutive_5xx,
-                        "interval": "5s",
-                        "baseEjectionTime": f"{step.ejection_seconds}s",
-                        "maxEjectionPercent": 100,
-                    },
-                },
-            },
-        }
-
-    def apply(
-        self, cluster: Cluster, step: CircuitBreakStep, before: dict[str, Any], stamp: str
-    ) -> dict[str, Any]:
-        body = self._body(step, stamp)
-        ref = self.target(step)
-        if cluster.get(ref) is None:
-            cluster.create(ref, body)
-        else:
-            cluster.merge_patch(ref, {k: v for k, v in body.items() if k in ("spec", "data", "metadata")})
-        return {"open": True}
-
-    def compensate(self, cluster: Cluster, step: CircuitBreakStep, before: dict[str, Any]) -> bool:
-        ref = self.target(step)
-        if not before["existed"]:
-            with contextlib.suppress(ClusterError):  # already gone is fine
-                cluster.delete(ref)
-        else:
-            # The exact recorded state: a plain merge patch of it would leave what apply added.
-            field = "spec" if step.mode == "istio" else "data"
-            current = (cluster.get(ref) or {}).get(field) or {}
-            cluster.merge_patch(ref, {field: merge_diff(current, before[field] or {})})
-        return True
-
-    def describe(self, step: CircuitBreakStep, before: dict[str, Any]) -> str:
-        how = (
-            f"an Istio DestinationRule ejecting hosts after {step.consecutive_5xx} consecutive 5xx"
-            if step.mode == "istio"
-            else "the medic-circuit ConfigMap flag"
-        )
-        return f"open the circuit to {step.upstream} in {step.namespace} with {how}; undo: close it again"
-
-
-def _reroute_rules(step: RerouteStep, spec: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    if step.kind == "HTTPRoute":
-        return "rules", [dict(rule) for rule in spec.get("rules", [])]
-    return "http", [dict(rule) for rule in spec.get("http", [])]
-
-
-class Reroute:
-    name = "reroute"
-
-    def target(self, step: RerouteStep) -> ObjectRef:
-        if step.kind == "HTTPRoute":
-            return ObjectRef(
-                api_version="gateway.networking.k8s.io/v1",
-                kind="HTTPRoute",
-                namespace=step.namespace,
-                name=step.route,
-            )
-        return ObjectRef(
-            api_version="networking.istio.io/v1beta1",
-            kind="VirtualService",
-            namespace=step.namespace,
-            name=step.route,
-        )
-
-    def snapshot(self, cluster: Cluster, step: RerouteStep) -> dict[str, Any]:
-        route = cluster.get(self.target(step))
-        if route is None:
-            raise ActionError(f"no {step.kind} {step.namespace}/{step.route}")
-        key, rules = _reroute_rules(step, route.get("spec", {}))
-        return {"key": key, "rules": rules}
-
-    def apply(
-        self, cluster: Cluster, step: RerouteStep, before: dict[str, Any], stamp: str
-    ) -> dict[str, Any]:
-        rules = [dict(rule) for rule in before["rules"]]
-        matched = False
-        for rule in rules:
-            refs_key = "backendRefs" if step.kind == "HTTPRoute" else "route"
-            backends = [dict(b) for b in rule.get(refs_key, [])]
-            for backend in backends:
-                name = (
-                    backend.get("name")
-                    if step.kind == "HTTPRoute"
-                    else backend.get("destination", {}).get("host")
-                )
-                if name in step.weights:
-                    backend["weight"] = step.weights[name]
-                    matched = True
-            rule[refs_key] = backends
-        if not matched:
-            raise ActionError(f"none of {sorted(step.weights)} is a backend of {step.kind} {step.route}")
-        cluster.merge_patch(self.target(step), {"spec": {before["key"]: rules}})
-        return {"weights": step.weights}
-
-    def compensate(self, cluster: Cluster, step: RerouteStep, before: dict[str, Any]) -> bool:
-        cluster.merge_patch(self.target(step), {"spec": {before["key"]: before["rules"]}})
-        return True
-
-    def describe(self, step: RerouteStep, before: dict[str, Any]) -> str:
-        weights = ", ".join(f"{k}={v}" for k, v in step.weights.items())
-        return (
-            f"shift traffic of {step.kind} {step.namespace}/{step.route} to {weights}; "
-            "undo: restore the weights"
         )
 
 

@@ -4,7 +4,7 @@ keys the action added are removed (set to null), not left behind."""
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["merge_diff"]
+__all__ = ["merge_apply", "merge_diff"]
 
 
 def merge_diff(current: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
@@ -18,3 +18,17 @@ def merge_diff(current: Mapping[str, Any], target: Mapping[str, Any]) -> dict[st
         elif key not in current or old != value:
             patch[key] = value
     return patch
+
+
+def merge_apply(current: Any, patch: Any) -> Any:
+    """What a JSON merge patch makes of ``current`` (RFC 7386): maps merge, ``None`` deletes a key,
+    anything else (lists too) replaces; so a step knows the state its patch leaves."""
+    if not isinstance(patch, Mapping):
+        return patch
+    result = dict(current) if isinstance(current, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_apply(result.get(key), value)
+    return result

@@ -11,10 +11,19 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from medic.alerts import Alert
 from medic.promql import bind_promql
 from medic.runbook import Runbook, Step, bind, name_problems
+from medic.subject import Subject, resolve_subject
 from remediations.actions import default_registry
 from remediations.ports import ObjectRef
 
-__all__ = ["ActionRecord", "RemediationEvent", "RemediationPlan", "bind_steps", "match_runbooks", "plan_for"]
+__all__ = [
+    "ActionRecord",
+    "RemediationEvent",
+    "RemediationPlan",
+    "bind_steps",
+    "match_runbooks",
+    "plan_for",
+    "subject_of",
+]
 
 _STEP = TypeAdapter(Step)
 
@@ -61,12 +70,23 @@ class RemediationEvent(BaseModel):
     escalate: bool = False
 
 
+def subject_of(alert: Alert) -> Subject:
+    """The subject assignment resolved (with the cluster, when there was one), or the labels' own (an
+    alert recorded before subjects were)."""
+    return alert.subject or resolve_subject(alert.labels)
+
+
 def _context(alert: Alert, incident_id: str, service: str | None) -> dict[str, str]:
     context = {f"alert.labels.{k}": v for k, v in alert.labels.items()}
     context.update({f"alert.annotations.{k}": v for k, v in alert.annotations.items()})
     context["incident.id"] = incident_id
     if service:
         context["incident.service"] = service
+    target = subject_of(alert).target
+    if target is not None:
+        context.update(
+            {"target.kind": target.kind, "target.namespace": target.namespace, "target.name": target.name}
+        )
     return context
 
 
@@ -112,7 +132,12 @@ def match_runbooks(runbooks: list[Runbook], alert: Alert, service: str | None) -
         rb
         for rb in runbooks
         if not rb.match.anomaly
-        and rb.match.matches(alertname=alert.name, labels=alert.labels, service=service)
+        and rb.match.matches(
+            alertname=alert.name,
+            labels=alert.labels,
+            service=service,
+            target_kind=target.kind if (target := subject_of(alert).target) else None,
+        )
     ]
 
 

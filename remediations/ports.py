@@ -9,7 +9,7 @@ change someone made since the plan read the object), else :class:`ClusterConflic
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 __all__ = ["Cluster", "ClusterConflict", "ClusterError", "Metrics", "ObjectRef", "RolloutInfo"]
 
@@ -44,6 +44,11 @@ class RolloutInfo(BaseModel):
 
     revision: int
     previous: list[int]
+    runs: list[int] = Field(
+        default_factory=list,
+        description="every number the running pod template has had (its revision and those it had "
+        "before a rollback re-used it); empty while it is no ReplicaSet's template yet",
+    )
 
 
 class Cluster(Protocol):
@@ -56,9 +61,12 @@ class Cluster(Protocol):
         """An RFC 7386 merge patch; with ``expect`` (JSON pointer -> value, a missing field is None) only
         while the object still holds those values, else :class:`ClusterConflict`."""
 
-    def create(self, ref: ObjectRef, body: dict[str, Any]) -> dict[str, Any]: ...
+    def create(self, ref: ObjectRef, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the object; :class:`ClusterConflict` when it exists already (someone made it)."""
 
-    def delete(self, ref: ObjectRef) -> None: ...
+    def delete(self, ref: ObjectRef, *, expect: Mapping[str, Any] | None = None) -> None:
+        """With ``expect`` (as for :meth:`merge_patch`): only while the object still holds those values,
+        else :class:`ClusterConflict`; an object already gone is not an error then."""
 
     def get_replicas(self, ref: ObjectRef) -> int:
         """spec.replicas through the scale subresource (Deployment, StatefulSet)."""
@@ -68,8 +76,10 @@ class Cluster(Protocol):
 
     def rollout(self, ref: ObjectRef) -> RolloutInfo: ...
 
-    def rollback(self, ref: ObjectRef, revision: int) -> None:
-        """Set the Deployment's pod template to that of ``revision`` (kubectl rollout undo --to-revision)."""
+    def rollback(self, ref: ObjectRef, revision: int, *, expect: int | None = None) -> None:
+        """Set the Deployment's pod template to that of ``revision`` (kubectl rollout undo --to-revision).
+        With ``expect``: only while it still runs revision ``expect`` (or already runs ``revision``), else
+        :class:`ClusterConflict` with ``found`` ``{"revision": <what it runs, None if unknown>}``."""
 
 
 class Metrics(Protocol):

@@ -5,12 +5,20 @@ answer is lost, not necessarily the write). Setting absolute values makes the re
 nobody touched the target in between; if someone scaled it by hand meanwhile, writing the planned value
 again would undo their change. So the step compares what the plan read, what it wants and what is there
 now, and acts only in the first case.
+
+Undoing is the same decision with other inputs: a compensation expects the object as Medic's own step
+left it and wants it as the plan found it; a person's change since is left alone (``basis`` words it).
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ChangedMeanwhile", "still_as_planned"]
+from remediations.ports import ClusterConflict
+
+__all__ = ["LEFT_BY_MEDIC", "ChangedMeanwhile", "still_as_planned", "write_if_as_planned"]
+
+LEFT_BY_MEDIC = "Medic's step left"
+"""``basis`` for a compensation: what it expects is what the step it undoes wrote."""
 
 
 class ChangedMeanwhile(Exception):
@@ -19,7 +27,12 @@ class ChangedMeanwhile(Exception):
 
 
 def still_as_planned(
-    target: str, *, planned: Mapping[str, Any], wanted: Mapping[str, Any], found: Mapping[str, Any]
+    target: str,
+    *,
+    planned: Mapping[str, Any],
+    wanted: Mapping[str, Any],
+    found: Mapping[str, Any],
+    basis: str = "the plan found",
 ) -> bool:
     """Whether a step should write, given what the plan read (``planned``), what the step sets
     (``wanted``) and what the target holds now (``found``), over the same keys.
@@ -34,8 +47,29 @@ def still_as_planned(
     if found == planned:
         return True
     changes = ", ".join(
-        f"{key} is {found.get(key)!r} (the plan found {planned.get(key)!r} and would set {wanted.get(key)!r})"
+        f"{key} is {found.get(key)!r} ({basis} {planned.get(key)!r} and would set {wanted.get(key)!r})"
         for key in sorted(planned.keys() | found.keys())
         if found.get(key) != planned.get(key)
     )
     raise ChangedMeanwhile(f"{target} changed since Medic read it: {changes}")
+
+
+def write_if_as_planned(
+    target: str,
+    *,
+    planned: Mapping[str, Any],
+    wanted: Mapping[str, Any],
+    found: Mapping[str, Any],
+    write: Callable[[], object],
+    basis: str = "the plan found",
+) -> bool:
+    """:func:`still_as_planned`, then ``write`` when it says act. ``write`` carries the same precondition
+    to the cluster (``expect``, a resourceVersion), so a change landing between the read and the write
+    is :class:`ChangedMeanwhile` too. True when it wrote."""
+    if not still_as_planned(target, planned=planned, wanted=wanted, found=found, basis=basis):
+        return False
+    try:
+        write()
+    except ClusterConflict as err:
+        raise ChangedMeanwhile(f"{target} changed as Medic was about to write: {err}") from err
+    return True

@@ -57,10 +57,15 @@ def _valid_catalog(settings: Settings) -> None:
 def dev() -> None:
     """Temporal dev server (Web UI, persisted under MEDIC_DATA_DIR), worker and API, all in one."""
     from service.dev import main as dev_main  # noqa: PLC0415 - keep `medic --help` fast
+    from service.devserver import DevServerError  # noqa: PLC0415
 
     settings = _settings()
     _valid_catalog(settings)
-    dev_main(settings)
+    try:
+        dev_main(settings)
+    except DevServerError as err:
+        typer.echo(f"medic dev: {err}", err=True)
+        raise typer.Exit(1) from err
 
 
 @app.command()
@@ -84,19 +89,74 @@ def worker() -> None:
 
 async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
     from service.runner import run_until_stopped  # noqa: PLC0415
-    from service.temporal import connect  # noqa: PLC0415
+    from service.temporal import TemporalConfigError, TemporalConnectError, connect  # noqa: PLC0415
+    from service.temporal_tls import with_profile  # noqa: PLC0415
 
-    # The API connects lazily so it can start, and answer 503, while Temporal is down.
-    client = await connect(settings, lazy=api and not worker)
+    try:
+        settings = with_profile(settings)  # MEDIC_TEMPORAL_PROFILE, if set
+        # The API connects lazily so it can start, and answer 503, while Temporal is down.
+        client = await connect(settings, lazy=api and not worker)
+    except TemporalConfigError as err:
+        typer.echo(f"refusing to start: {err}", err=True)
+        raise typer.Exit(2) from err
+    except TemporalConnectError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from err
     await run_until_stopped(settings, client, api=api, worker=worker, freeze_gc=True)
 
 
 @app.command()
-def check() -> None:
-    """Validate the service catalog (and routing policy and runbooks); file:line messages on errors."""
+def setup() -> None:
+    """Register Medic's search attributes in an existing Temporal namespace; safe to run again.
+
+    Same connection settings as `medic api` (MEDIC_TEMPORAL_*: TLS, mTLS, API key). On Temporal Cloud
+    the key needs namespace admin rights, or add them with the `tcld` command it prints.
+    """
+    from service.setup import SetupError, setup_namespace  # noqa: PLC0415
+    from service.temporal import TemporalConfigError, TemporalConnectError  # noqa: PLC0415
+
+    try:
+        lines = run_loop(setup_namespace(_settings()))
+    except TemporalConfigError as err:
+        typer.echo(f"medic setup: {err}", err=True)
+        raise typer.Exit(2) from err
+    except (TemporalConnectError, SetupError) as err:
+        typer.echo(f"medic setup: {err}", err=True)
+        raise typer.Exit(1) from err
+    for line in lines:
+        typer.echo(line)
+
+
+@app.command()
+def check(
+    catalog: Annotated[
+        Path | None, typer.Option(help="the service catalog (default: MEDIC_CATALOG, else catalog.yaml)")
+    ] = None,
+    routing: Annotated[
+        Path | None,
+        typer.Option(
+            help="the routing policy (default: MEDIC_ROUTING, else routing.yaml beside the catalog)"
+        ),
+    ] = None,
+    runbooks: Annotated[
+        Path | None, typer.Option(help="the runbooks folder (default: MEDIC_RUNBOOKS_DIR, else runbooks/)")
+    ] = None,
+) -> None:
+    """Validate the service catalog, routing policy and runbooks; file:line messages on errors.
+
+    Which files: the options given, else the settings MEDIC_CATALOG, MEDIC_ROUTING, MEDIC_RUNBOOKS_DIR
+    (environment or .env), else catalog.yaml, routing.yaml beside it and runbooks/.
+    """
+    from medic.yamldoc import ConfigProblem  # noqa: PLC0415
     from service.config_files import check_all  # noqa: PLC0415
 
-    checked, problems = check_all(_settings())
+    chosen = {"catalog": catalog, "routing": routing, "runbooks_dir": runbooks}
+    settings = _settings().model_copy(update={k: v for k, v in chosen.items() if v is not None})
+    checked, problems = check_all(settings)
+    # A path given on purpose that is not there is a typo, not "use the default".
+    for option, path in (("--routing", routing), ("--runbooks", runbooks)):
+        if path is not None and not path.exists():
+            problems.append(ConfigProblem(str(path), 1, "", f"not found ({option})"))
     for line in checked:
         typer.echo(f"ok  {line}")
     for problem in problems:
@@ -131,6 +191,30 @@ def fire(
     for incident in answer["incidents"]:
         typer.echo(f"  API:         http://{settings.api_host}:{settings.api_port}/incidents/{incident}")
         typer.echo(f"  Temporal UI: {settings.workflow_url(incident)}")
+
+
+@app.command()
+def explain(
+    file: Annotated[Path, typer.Argument(help="an Alertmanager or Grafana webhook JSON file", exists=True)],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+) -> None:
+    """Which incident each alert would join, its service and why, its score, and the runbooks and
+    bindings that would run. Changes nothing."""
+    import json  # noqa: PLC0415
+
+    from medic.yamldoc import ConfigError  # noqa: PLC0415
+    from service.config_files import load_catalog_file, load_runbooks  # noqa: PLC0415
+    from service.explain import ExplainError, explain_payload, render  # noqa: PLC0415
+
+    settings = _settings()
+    try:
+        found = explain_payload(
+            file, catalog=load_catalog_file(settings.catalog), runbooks=load_runbooks(settings.runbooks_dir)
+        )
+    except (ConfigError, ExplainError) as err:
+        typer.echo(f"medic explain: {err}", err=True)
+        raise typer.Exit(1) from err
+    typer.echo(json.dumps(found, indent=2) if as_json else render(found))
 
 
 def main() -> None:

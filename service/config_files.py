@@ -4,15 +4,17 @@ Parsing and validation are pure (``medic``); this module only finds and reads th
 """
 
 import logging
+from collections.abc import Collection
 from pathlib import Path
 
 from medic.catalog import Catalog, load_catalog
 from medic.routing import RoutingPolicy, load_routing
 from medic.runbook import Runbook, load_runbook
+from medic.scan import ScanSpec, load_anomaly_config
 from medic.yamldoc import ConfigError, ConfigProblem
 from service.settings import Settings
 
-__all__ = ["check_all", "load_catalog_file", "load_routing_file", "load_runbooks"]
+__all__ = ["check_all", "load_anomaly_file", "load_catalog_file", "load_routing_file", "load_runbooks"]
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +26,23 @@ def load_catalog_file(path: Path, *, required: bool = False) -> Catalog:
             raise ConfigError([ConfigProblem(str(path), 1, "", "file not found (MEDIC_CATALOG)")])
         log.warning("no service catalog at %s: correlation falls back to Alertmanager groups", path)
         return Catalog()
-    return load_catalog(path.read_text(), source=str(path))
+    catalog = load_catalog(path.read_text(), source=str(path))
+    if not catalog.services:  # an empty file is a mistake, not "no catalog": say so rather than run blind
+        raise ConfigError(
+            [ConfigProblem(str(path), 1, "services", "the catalog lists no services (is the file empty?)")]
+        )
+    return catalog
 
 
-def load_routing_file(path: Path, catalog: Catalog | None = None) -> RoutingPolicy:
-    """The routing policy at ``path``; the built-in default (with a warning) when it does not exist."""
+def load_routing_file(
+    path: Path, catalog: Catalog | None = None, *, key_names: Collection[str] | None = None
+) -> RoutingPolicy:
+    """The routing policy at ``path``; the built-in default (with a warning) when it does not exist.
+    With ``key_names`` (the secrets' routing-key names) every ``page:`` entry is checked too."""
     if not path.exists():
         log.warning("no routing policy at %s: using the default (team channels; P1/P2 page)", path)
         return RoutingPolicy.default()
-    return load_routing(path.read_text(), source=str(path), catalog=catalog)
+    return load_routing(path.read_text(), source=str(path), catalog=catalog, key_names=key_names)
 
 
 def load_runbooks(folder: Path) -> list[Runbook]:
@@ -63,6 +73,13 @@ def load_runbooks(folder: Path) -> list[Runbook]:
     return runbooks
 
 
+def load_anomaly_file(path: Path) -> dict[str, ScanSpec]:
+    """The anomaly scans at ``path`` by name; none when the file does not exist."""
+    if not path.exists():
+        return {}
+    return {scan.name: scan for scan in load_anomaly_config(path.read_text(), source=str(path)).scans}
+
+
 def check_all(settings: Settings) -> tuple[list[str], list[ConfigProblem]]:
     """Validate every configuration file; returns what was checked and every problem found."""
     checked: list[str] = []
@@ -74,7 +91,9 @@ def check_all(settings: Settings) -> tuple[list[str], list[ConfigProblem]]:
     except ConfigError as err:
         problems += err.problems
     try:
-        policy = load_routing_file(settings.routing_file, catalog)
+        policy = load_routing_file(
+            settings.routing_file, catalog, key_names=list(settings.pagerduty_routing_keys)
+        )
         source = settings.routing_file if settings.routing_file.exists() else "built-in default"
         checked.append(
             f"{source}: {len(policy.rules)} routing rules, {len(policy.escalations)} escalation chains"
@@ -84,6 +103,12 @@ def check_all(settings: Settings) -> tuple[list[str], list[ConfigProblem]]:
     try:
         runbooks = load_runbooks(settings.runbooks_dir)
         checked.append(f"{settings.runbooks_dir}: {len(runbooks)} runbooks")
+    except ConfigError as err:
+        problems += err.problems
+    try:
+        scans = load_anomaly_file(settings.anomaly_file)
+        if settings.anomaly_file.exists():
+            checked.append(f"{settings.anomaly_file}: {len(scans)} anomaly scans")
     except ConfigError as err:
         problems += err.problems
     return checked, problems

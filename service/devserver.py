@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -22,7 +23,7 @@ from temporalio.client import Client
 
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
-__all__ = ["DevServer", "DevServerError", "die_with_parent", "find_binary"]
+__all__ = ["DevServer", "DevServerError", "die_with_parent", "find_binary", "port_in_use"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,23 @@ def find_binary(name: str) -> Path:
     return Path(found)
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on ``host:port`` (binding as the servers will, with
+    SO_REUSEADDR, so a socket of a just-stopped server in TIME_WAIT does not count)."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False  # an unresolvable host is the server's own error to report
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError:
+                return True
+    return False
+
+
 # Resolved once at import: loading a library between fork and exec can deadlock on locks held by
 # other threads of the parent.
 _prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -84,9 +102,11 @@ class DevServer:
         db_file: Path | None,
         log_file: Path | None = None,
         namespace: str = "default",
+        search_attributes: bool = True,
     ) -> None:
         self.host, self.port, self.ui_port = host, port, ui_port
         self.db_file, self.log_file, self.namespace = db_file, log_file, namespace
+        self.search_attributes = search_attributes
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -107,7 +127,7 @@ class DevServer:
             "warn",
             "--namespace",
             self.namespace,
-            *search_attribute_flags(),
+            *(search_attribute_flags() if self.search_attributes else []),
         ]
         if self.db_file is not None:
             # WAL with synchronous=NORMAL: a crash of any process loses nothing committed; only a crash
@@ -159,6 +179,8 @@ class DevServer:
                     await client.workflow_service.describe_namespace(
                         DescribeNamespaceRequest(namespace=self.namespace), timeout=timedelta(seconds=2)
                     )
+                    if self._proc is not None and self._proc.poll() is not None:
+                        continue  # another server answered on our port: the check above reports it
                     return
             except Exception as err:
                 last = err

@@ -1,8 +1,31 @@
 """Medic's own Prometheus metrics, on an explicit registry passed to whoever records."""
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import platform
+from importlib import metadata
 
-__all__ = ["ApiMetrics", "WorkerMetrics"]
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["ApiMetrics", "WorkerMetrics", "record_build_info"]
+
+
+def record_build_info(registry: CollectorRegistry) -> None:
+    """``medic_build_info{version, python, temporalio} 1``: which Medic each process runs."""
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+    info = Gauge(
+        "medic_build_info",
+        "Always 1; the labels say which Medic (and Python and Temporal SDK) this process runs.",
+        ["version", "python", "temporalio"],
+        registry=registry,
+    )
+    info.labels(
+        version=version("medic"), python=platform.python_version(), temporalio=version("temporalio")
+    ).set(1)
 
 
 class ApiMetrics:
@@ -73,12 +96,22 @@ class WorkerMetrics:
             ["kind", "outcome"],
             registry=registry,
         )
+        self.approvals = Counter(
+            "medic_approvals",
+            "Approvals of remediations by outcome (requested, approved, denied, timed_out), counted by "
+            "the worker as the remediation reports them (service/approval_metrics.py).",
+            ["outcome"],
+            registry=registry,
+        )
         self.notifications = Counter(
             "medic_notifications",
             "Notification calls by channel (slack, pagerduty, jira) and outcome (ok, failed, retried).",
             ["channel", "outcome"],
             registry=registry,
         )
+
+    def approval(self, outcome: str) -> None:
+        self.approvals.labels(outcome=outcome).inc()
 
     def notification(self, channel: str, outcome: str) -> None:
         self.notifications.labels(channel=channel, outcome=outcome).inc()

@@ -8,6 +8,7 @@ from activities.observe import NO_RECORDER, Recorder
 from activities.postmortem import PostmortemActivities, PostmortemWriter
 from medic.incident import IncidentState
 from service.incidents import IncidentReader
+from service.links import signed
 from service.settings import Settings
 
 __all__ = ["Postmortems", "postmortem_activities", "writer_for"]
@@ -30,6 +31,7 @@ class Postmortems:
     def __init__(self, settings: Settings, reader: IncidentReader) -> None:
         self._writer = writer_for(settings)
         self._reader = reader
+        self._sign = signed(settings)  # the link in Slack opens for whoever sees it, for a while
 
     async def markdown(self, incident_id: str) -> str:
         """Final once resolved, a draft as of now while open."""
@@ -43,7 +45,7 @@ class Postmortems:
         return await asyncio.to_thread(self._writer.svg, state, now=_as_of(state))
 
     async def for_slack(self, incident_id: str) -> tuple[str, str]:
-        return await self.markdown(incident_id), self._writer.url(incident_id)
+        return await self.markdown(incident_id), self._sign(self._writer.url(incident_id))
 
 
 def _as_of(state: IncidentState) -> datetime:

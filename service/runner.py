@@ -24,8 +24,13 @@ from service.control import Controls
 from service.incidents import TemporalIncidentReader
 from service.ingest import CoalescingSink, MergeRedirects, TemporalIncidentSink
 from service.loop import freeze_startup_objects
+from service.metrics import record_build_info
+from service.owners import subject_lookup
+from service.people import IncidentPeople
 from service.postmortems import Postmortems
+from service.scans import ScansReader, start_scans
 from service.settings import Settings
+from service.telemetry import SdkMetrics, sdk_metrics_url
 from service.worker import build_worker
 
 __all__ = ["ApiServer", "build_api", "run_until_stopped"]
@@ -57,7 +62,7 @@ def build_api(
     reader = TemporalIncidentReader(client, settings)
     controls = Controls(client, settings)
     postmortems = Postmortems(settings, reader)
-    return create_app(
+    app = create_app(
         settings,
         catalog=catalog,
         sink=sink,
@@ -66,10 +71,14 @@ def build_api(
         registry=registry,
         controls=controls,
         postmortems=postmortems,
+        people=IncidentPeople(client),
+        owners=subject_lookup(settings),
         slack_endpoint=build_slack_endpoint(
             settings, client, catalog, reader=reader, controls=controls, postmortems=postmortems
         ),
     )
+    app.state.scans = ScansReader(client, settings)  # GET /anomalies/scans: the schedules' next runs
+    return app
 
 
 def build_slack_endpoint(
@@ -105,6 +114,7 @@ def build_slack_endpoint(
         authorizer=Authorizer(policy.access, members=members),
         silences=silences,
         postmortem=postmortems.for_slack,
+        services=[name for service in catalog.services for name in (service.name, *service.aliases)],
     )
     return SlackEndpoint(
         verifier=SlackVerifier(settings.slack_signing_secret.get_secret_value()),
@@ -152,6 +162,10 @@ async def run_until_stopped(
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[None]] = []
     registry = CollectorRegistry()  # one per process: the API's /metrics shows the worker's too
+    record_build_info(registry)
+    sdk_metrics = sdk_metrics_url(client)
+    if sdk_metrics is not None:  # the Temporal SDK's own (service/telemetry.py)
+        registry.register(SdkMetrics(sdk_metrics))
     app = build_api(settings, client, registry=registry) if api else None
     server = api_server(settings, app) if app is not None else None
     temporal_worker = build_worker(client, settings, registry=registry) if worker else None
@@ -161,6 +175,7 @@ async def run_until_stopped(
     if freeze_gc:  # a process of its own (not a test run, whose objects come and go)
         freeze_startup_objects()
     if temporal_worker is not None:
+        await start_scans(client, settings)  # the anomaly scans' schedules, to match anomaly.yaml
         tasks.append(asyncio.create_task(temporal_worker.run(), name="worker"))
     if server is not None:
         tasks.append(asyncio.create_task(server.serve(), name="api"))

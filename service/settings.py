@@ -7,7 +7,7 @@ construct their own.
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -16,36 +16,89 @@ __all__ = ["Settings"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDIC_", env_file=".env", extra="ignore")
 
-    api_host: str = "127.0.0.1"
-    api_port: int = Field(default=8080, ge=1, le=65535)
-    temporal_address: str = "127.0.0.1:7233"
-    temporal_namespace: str = "default"
-    task_queue: str = "medic"
-    dev_ui_port: int = Field(default=8233, ge=1, le=65535)
-    data_dir: Path = Path(".medic")
-    webhook_token: SecretStr | None = None
+    api_host: str = Field(default="127.0.0.1", description="where the HTTP API listens")
+    api_port: int = Field(default=8080, ge=1, le=65535, description="the HTTP API's port")
+    temporal_address: str = Field(
+        default="127.0.0.1:7233", description="Temporal frontend; `medic dev` starts its embedded server here"
+    )
+    temporal_namespace: str = Field(default="default", description="the Temporal namespace of the incidents")
+    task_queue: str = Field(default="medic", description="the workers' task queue")
+    dev_ui_port: int = Field(default=8233, ge=1, le=65535, description="Temporal Web UI of `medic dev`")
+    data_dir: Path = Field(
+        default=Path(".medic"),
+        description="dev-server database and log, the generated webhook token, postmortems by default",
+    )
+    webhook_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token (or basic-auth password) the webhooks require; `medic api` refuses to "
+        "start without one, `medic dev` generates one and stores it in MEDIC_DATA_DIR",
+    )
     operator_token: SecretStr | None = Field(
         default=None,
         description="bearer token (or basic-auth password) for the kill switch and remediation decisions "
         "over HTTP, recorded as api:operator-token; unset: only Slack can change them",
     )
-    catalog: Path = Path("catalog.yaml")
+    read_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token (or basic-auth password) that may only read incidents, postmortems and "
+        "charts (the webhook and operator tokens read too)",
+    )
+    reads_open: bool = Field(
+        default=False,
+        description="serve incident reads without credentials: only on a network every client of which "
+        "may read every alert (logged loudly at start)",
+    )
+    link_secret: SecretStr | None = Field(
+        default=None,
+        description="signs the postmortem and chart links Medic posts to Slack; default: the webhook token "
+        "(the API and the worker need the same one)",
+    )
+    link_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600, description="how long a signed link opens"
+    )
+    catalog: Path = Field(
+        default=Path("catalog.yaml"), description="the service catalog (also `medic check --catalog`)"
+    )
     routing: Path | None = Field(
         default=None, description="routing policy; default routing.yaml beside the catalog"
     )
-    runbooks_dir: Path = Path("runbooks")
-    remediation_mode: str = Field(default="dry-run", pattern=r"^(dry-run|approve|auto)$")
+    runbooks_dir: Path = Field(
+        default=Path("runbooks"), description="the runbook YAML files (also `medic check --runbooks`)"
+    )
+    anomaly: Path | None = Field(
+        default=None, description="anomaly scans (docs/anomaly.md); default anomaly.yaml beside the catalog"
+    )
+    remediation_mode: str = Field(
+        default="dry-run",
+        pattern=r"^(dry-run|approve|auto)$",
+        description="dry-run, approve (every action needs a human) or auto (runbook policy decides)",
+    )
     remediation_namespaces: list[str] = Field(
         default_factory=list, description="namespaces remediations may act in (JSON list); empty: any"
     )
     remediation_max_per_hour: int = Field(default=3, ge=0, description="actions per service per hour")
-    remediation_approval_risk: str = Field(default="high", pattern=r"^(low|medium|high)$")
-    remediation_approval_impact: float = Field(default=80.0, ge=0, le=100)
-    remediation_approval_timeout_seconds: int = Field(default=900, ge=10)
+    remediation_approval_risk: str = Field(
+        default="high",
+        pattern=r"^(low|medium|high)$",
+        description="steps of a high-risk runbook at or above this risk need a human (auto mode)",
+    )
+    remediation_approval_impact: float = Field(
+        default=80.0,
+        ge=0,
+        le=100,
+        description="incidents at or above this impact need a human to approve remediations",
+    )
+    remediation_approval_timeout_seconds: int = Field(
+        default=900, ge=10, description="no answer to an approval within this escalates instead of acting"
+    )
 
-    slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    slack_base_url: str = "https://slack.com/api/"
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="Slack bot token: incidents are posted"
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Slack signing secret: turns on `/medic` commands and buttons"
+    )
+    slack_base_url: str = Field(default="https://slack.com/api/", description="Slack's Web API")
     slack_response_url_prefixes: list[str] = Field(
         default_factory=lambda: ["https://hooks.slack.com/"],
         description="where Slack's response_url may point (JSON list of https URL prefixes: scheme, host "
@@ -60,19 +113,70 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, description="how people reach this API, for links in Slack (default http://host:port)"
     )
-    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_routing_key: SecretStr | None = Field(
+        default=None, description="the PagerDuty Events v2 routing key used when no named key applies"
+    )
     pagerduty_routing_keys: dict[str, SecretStr] = Field(
         default_factory=dict, description='routing-key names to keys, JSON: {"checkout": "R0..."}'
     )
-    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
-    jira_url: str | None = None
-    jira_user: str | None = None
-    jira_api_token: SecretStr | None = None
-    jira_project: str | None = None
-    prometheus_url: str | None = None
-    alertmanager_url: str | None = None
-    kubeconfig: Path | None = None
-    postmortem_dir: Path | None = None
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue", description="PagerDuty's Events v2 API"
+    )
+    pagerduty_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="signing secret of the PagerDuty v3 webhook subscription; POST /webhooks/pagerduty is "
+        "refused (401) without it",
+    )
+    opsgenie_api_key: SecretStr | None = Field(
+        default=None, description="Opsgenie API (integration) key used when no named key applies"
+    )
+    opsgenie_api_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description='routing-key names to Opsgenie API keys, JSON: {"checkout": "..."}'
+    )
+    opsgenie_url: str = Field(
+        default="https://api.opsgenie.com", description="Opsgenie's API (EU: https://api.eu.opsgenie.com)"
+    )
+    pager: str = Field(
+        default="auto",
+        pattern=r"^(auto|pagerduty|opsgenie|both)$",
+        description="who is paged: auto (every pager with credentials), pagerduty, opsgenie or both",
+    )
+    teams_webhooks: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Teams channel names to Workflows webhook URLs (secrets), JSON: {"data-oncall": "https://..."}',
+    )
+    jira_url: str | None = Field(
+        default=None, description="Jira base URL: an issue per incident where routed"
+    )
+    jira_user: str | None = Field(default=None, description="Jira user (Cloud: the e-mail address)")
+    jira_api_token: SecretStr | None = Field(default=None, description="Jira API token (or password)")
+    jira_pat: SecretStr | None = Field(
+        default=None,
+        description="Jira Data Center personal access token (bearer), instead of user and API token",
+    )
+    jira_deployment: str = Field(
+        default="auto",
+        pattern=r"^(auto|cloud|datacenter)$",
+        description="auto: read serverInfo's deploymentType once; cloud: REST v3, ADF, /search/jql; "
+        "datacenter: REST v2, wiki markup, /search",
+    )
+    jira_project: str | None = Field(default=None, description="Jira project key when the catalog names none")
+    prometheus_url: str | None = Field(
+        default=None, description="Prometheus, for verification queries and anomaly scans"
+    )
+    alertmanager_url: str | None = Field(default=None, description="Alertmanager, for silences from Slack")
+    kubeconfig: Path | None = Field(
+        default=None,
+        description="the cluster remediations act on; unset: standard kubeconfig resolution, then in-cluster",
+    )
+    subject_lookup: bool = Field(
+        default=False,
+        description="the API asks the cluster (MEDIC_KUBECONFIG) who owns an alert's pod, HPA or volume; "
+        "off: the controllers' naming patterns decide (docs/kubernetes-alerts.md)",
+    )
+    postmortem_dir: Path | None = Field(
+        default=None, description="where postmortems are written; unset: MEDIC_DATA_DIR/postmortems"
+    )
     postmortem_template: Path | None = Field(
         default=None, description="a Markdown template overriding the postmortem layout ($placeholders)"
     )
@@ -83,6 +187,36 @@ class Settings(BaseSettings):
         default=5.0,
         gt=0,
         description="the deadline of a webhook's hand-over to Temporal, queueing included: past it, 503",
+    )
+    # The connection to a production Temporal (service/temporal.py; docs/deployment.md).
+    temporal_tls: bool | None = Field(
+        default=None,
+        description="connect to Temporal over TLS; unset: on when an API key, a CA or a client "
+        "certificate is given (false with an API key sends it in clear, for a trusted local proxy only)",
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, description="the name the server's certificate must carry (SNI), if not the host's"
+    )
+    temporal_tls_ca: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) that signed the server's certificate; default the system's",
+    )
+    temporal_tls_cert: Path | None = Field(
+        default=None, description="PEM client certificate for mTLS (with MEDIC_TEMPORAL_TLS_KEY)"
+    )
+    temporal_tls_key: Path | None = Field(
+        default=None, description="PEM private key of MEDIC_TEMPORAL_TLS_CERT"
+    )
+    temporal_api_key: SecretStr | None = Field(
+        default=None,
+        description="API key (Temporal Cloud), sent as `authorization: Bearer`; implies TLS",
+    )
+    temporal_profile: str | None = Field(
+        default=None,
+        description="take the Temporal connection (address, namespace, API key, TLS files) from this profile "
+        "of the Temporal CLI/SDK client configuration (TEMPORAL_CONFIG_FILE, else "
+        "~/.config/temporalio/temporal.toml; TEMPORAL_* variables override it); MEDIC_TEMPORAL_* settings "
+        "that are set win",
     )
     # Webhook limits, checked before anything is handed to Temporal (docs/configuration.md).
     max_label_value_bytes: int = Field(
@@ -139,8 +273,28 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="`medic worker` serves /metrics here (0: not at all)"
     )
-    log_level: str = "INFO"
-    log_json: bool = False
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_json: bool = Field(default=False, description="one JSON object per log line")
+    otel_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP endpoint for traces, e.g. http://otel-collector:4318 (the standard "
+        "OTEL_EXPORTER_OTLP_ENDPOINT works too); unset: no tracing. Needs the `otel` extra",
+    )
+
+    @field_validator(
+        "temporal_tls",
+        "temporal_tls_server_name",
+        "temporal_tls_ca",
+        "temporal_tls_cert",
+        "temporal_tls_key",
+        "temporal_api_key",
+        "temporal_profile",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty value (an unset Helm value, an optional Secret key left blank) means not set."""
+        return None if value == "" else value
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for redaction (``medic.redact``): every ``SecretStr`` setting,
@@ -158,6 +312,10 @@ class Settings(BaseSettings):
     @property
     def routing_file(self) -> Path:
         return self.routing or self.catalog.parent / "routing.yaml"
+
+    @property
+    def anomaly_file(self) -> Path:
+        return self.anomaly or self.catalog.parent / "anomaly.yaml"
 
     @property
     def temporal_ui_url(self) -> str:

@@ -15,22 +15,27 @@ from activities.notify import NotifyActivities
 from activities.observe import NO_RECORDER, Recorder
 from activities.postmortem import PostmortemActivities
 from activities.remediate import RemediationActivities
-from medic.ports import ChatOps, Pager, Tracker
+from activities.scan import ScanActivities
+from medic.ports import CardChat, ChatOps, Pager, Tracker
 from medic.redact import register_secrets
 from medic.routing import RoutingPolicy
 from medic.runbook import Runbook
 from remediations.actions import default_registry
 from remediations.guardrails import GuardrailSettings
 from remediations.ports import Cluster, Metrics
+from service.approval_metrics import ApprovalMetrics
 from service.control import TemporalFacts
 from service.incidents import TemporalIncidentReader
+from service.links import signed
 from service.metrics import WorkerMetrics
+from service.pagers import build_pager
 from service.postmortems import postmortem_activities
 from service.settings import Settings
 from workflows.control import ControlWorkflow
 from workflows.feedback import FeedbackWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.remediation import RemediationWorkflow
+from workflows.scan import AnomalyScanWorkflow
 
 __all__ = [
     "WORKFLOWS",
@@ -43,7 +48,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS = [IncidentWorkflow, RemediationWorkflow, ControlWorkflow, FeedbackWorkflow]
+WORKFLOWS = [IncidentWorkflow, RemediationWorkflow, ControlWorkflow, FeedbackWorkflow, AnomalyScanWorkflow]
 # The sandbox still refuses non-deterministic calls (time, random, I/O) inside workflows, but imports
 # are shared with the worker instead of being re-run for every new workflow: Medic's modules keep no
 # mutable module state. Halves the worker's CPU per new incident (docs/BENCHMARKS.md).
@@ -59,19 +64,17 @@ def _notifiers(settings: Settings) -> tuple[ChatOps, Pager, Tracker]:
         from activities.adapters.slack import SlackChat  # noqa: PLC0415
 
         chat = SlackChat(settings.slack_bot_token.get_secret_value(), base_url=settings.slack_base_url)
-    if settings.pagerduty_routing_key is not None or settings.pagerduty_routing_keys:
-        from activities.adapters.pagerduty import PagerDutyEvents  # noqa: PLC0415
-
-        keys = {name: key.get_secret_value() for name, key in settings.pagerduty_routing_keys.items()}
-        default = (
-            settings.pagerduty_routing_key.get_secret_value() if settings.pagerduty_routing_key else None
-        )
-        pager = PagerDutyEvents(keys, default_key=default, events_url=settings.pagerduty_events_url)
-    if settings.jira_url and settings.jira_user and settings.jira_api_token is not None:
+    pager = build_pager(settings) or console  # PagerDuty, Opsgenie or both (MEDIC_PAGER)
+    basic = settings.jira_user and settings.jira_api_token is not None
+    if settings.jira_url and (basic or settings.jira_pat is not None):
         from activities.adapters.jira import JiraTracker  # noqa: PLC0415
 
         tracker = JiraTracker(
-            settings.jira_url, user=settings.jira_user, token=settings.jira_api_token.get_secret_value()
+            settings.jira_url,
+            user=settings.jira_user,
+            token=settings.jira_api_token.get_secret_value() if settings.jira_api_token else None,
+            pat=settings.jira_pat.get_secret_value() if settings.jira_pat else None,
+            deployment=settings.jira_deployment,  # type: ignore[arg-type]  # checked by the setting's pattern
         )
     log.info(
         "notifiers: chat=%s pager=%s tracker=%s",
@@ -82,6 +85,17 @@ def _notifiers(settings: Settings) -> tuple[ChatOps, Pager, Tracker]:
     return chat, pager, tracker
 
 
+def _card_chats(settings: Settings) -> dict[str, CardChat]:
+    """Chats that take Medic's card as it is (Teams), by the kind routing names them with; the console
+    notifier shows them without credentials."""
+    chats: dict[str, CardChat] = {"teams": ConsoleNotifier(settings.data_dir / "notifications.jsonl")}
+    if settings.teams_webhooks:
+        from activities.adapters.teams import TeamsChat  # noqa: PLC0415
+
+        chats["teams"] = TeamsChat({n: url.get_secret_value() for n, url in settings.teams_webhooks.items()})
+    return chats
+
+
 def build_notify_activities(
     settings: Settings, policy: RoutingPolicy, *, recorder: Recorder = NO_RECORDER
 ) -> NotifyActivities:
@@ -90,8 +104,10 @@ def build_notify_activities(
         chat=chat,
         pager=pager,
         tracker=tracker,
+        chats=_card_chats(settings),
         policy=lambda: policy,
         workflow_url=settings.workflow_url,
+        sign_link=signed(settings),
         recorder=recorder,
     )
 
@@ -175,6 +191,7 @@ def build_worker(
     postmortem: PostmortemActivities | None = None,
     *,
     registry: CollectorRegistry | None = None,
+    scan: ScanActivities | None = None,
 ) -> Worker:
     register_secrets(settings.secret_values())  # never in the timeline, whoever writes it
     warn_if_any_namespace(settings)
@@ -191,12 +208,19 @@ def build_worker(
         postmortem = postmortem_activities(
             settings, TemporalIncidentReader(client, settings), recorder=recorder
         )
+    if scan is None:
+        from service.config_files import load_anomaly_file, load_catalog_file  # noqa: PLC0415
+        from service.scans import build_scan_activities  # noqa: PLC0415
+
+        specs = load_anomaly_file(settings.anomaly_file)
+        scan = build_scan_activities(client, settings, load_catalog_file(settings.catalog), specs)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[*notify.all(), *remediate.all(), *postmortem.all()],
+        activities=[*notify.all(), *remediate.all(), *postmortem.all(), *scan.all()],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX),
         max_concurrent_workflow_tasks=settings.worker_workflow_tasks,
+        interceptors=[ApprovalMetrics(recorder.approval)] if isinstance(recorder, WorkerMetrics) else [],
     )

@@ -1,5 +1,6 @@
-"""Telling people: the incident's Slack messages, PagerDuty pages and JIRA issue, kept in step
-with its state, and escalation on durable timers.
+"""Telling people: the incident's Slack messages, Teams cards and follow-ups (``workflows.chats``),
+pages (PagerDuty, Opsgenie and its notes) and JIRA issue, kept in step with its state, and escalation on
+durable timers.
 
 Runs as two tasks beside the incident's main loop, so the incident keeps taking signals
 while a notifier is slow or down. Everything sent is recorded in
@@ -18,21 +19,50 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notify import JiraNote, NotifyActivities, PlanRequest, SlackNote, SlackPost, SlackUpdate
+    from activities.notify import (
+        JiraFile,
+        JiraNote,
+        NotifyActivities,
+        PlanRequest,
+        SlackNote,
+        SlackPost,
+        SlackUpdate,
+    )
     from activities.postmortem import PostmortemActivities, PostmortemRequest, PostmortemWritten
     from medic.cards import IncidentCard
     from medic.incident import IncidentState, IncidentStatus
     from medic.notify_state import THREADED_KINDS
-    from medic.ports import IssueRequest, MessageRef, Page
+    from medic.ports import Change, IssueRequest, MessageRef, Page
     from medic.routing import NotificationPlan
     from medic.timeline import TimelineEntry
     from medic.topology import ServiceContext
+    from workflows.chats import OtherChats
     from workflows.local import LocalActivityGate
 
-__all__ = ["CLOSE_OUT_PATCH", "SETTLE_PATCH", "Notifier"]
+__all__ = [
+    "CHANGE_EVENTS_PATCH",
+    "CHAT_PATCH",
+    "CLOSE_OUT_PATCH",
+    "JIRA_ATTACH_PATCH",
+    "PAGER_NOTES_PATCH",
+    "SETTLE_PATCH",
+    "Notifier",
+]
 
 SETTLE_PATCH = "settle-before-telling"
 CLOSE_OUT_PATCH = "merge-close-out"
+# The postmortem goes to the JIRA issue as a Markdown file, not a comment (JIRA renders no Markdown).
+JIRA_ATTACH_PATCH = "jira-postmortem-attachment"
+# What Medic changed (an action executed, a rollback done) goes to the pagers that were paged, as change
+# events (PagerDuty Change Events): responders see it next to the incident.
+CHANGE_EVENTS_PATCH = "pager-change-events"
+_CHANGE_KINDS = frozenset({"action.executed", "rollback.done"})
+# Chats besides Slack (Teams), through the channel-neutral notify.chat_post / chat_note: asked only where
+# a plan names such a channel (plans recorded before it never do), so older histories schedule nothing new.
+CHAT_PATCH = "chat-channels"
+# Timeline entries as notes on the pager's alert (Opsgenie), asked only where the plan says the pager
+# keeps notes (recorded plans from before never do).
+PAGER_NOTES_PATCH = "pager-notes"
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -73,6 +103,9 @@ class Notifier:
         self._handover = False
         self._plan_version = 0
         self._status_told = ""
+        self._chats = OtherChats(
+            state, call=self._call, failed=FAILED, card=self.card, stopping=lambda: self._handover
+        )
 
     # ---- driven by the workflow ------------------------------------------------------------------
 
@@ -90,7 +123,7 @@ class Notifier:
         histories from before this existed (no ``settle-before-telling`` marker) tell at once."""
         s = self._state()
         n = s.notifications
-        told = bool(n.slack or n.pages or n.jira_key)
+        told = bool(n.slack or n.pages or n.jira_key or n.chat)
         if self._settle_for <= timedelta(0) or told or s.status is IncidentStatus.RESOLVED:
             return
         remaining = (s.opened_at + self._settle_for - workflow.now()).total_seconds()
@@ -194,7 +227,7 @@ class Notifier:
         final = s.status is IncidentStatus.RESOLVED or s.merged_into is not None
         if not self._close_out:
             final = True  # histories from before: the end was taken as told by the pass it landed in
-        if self._close_out and s.merged_into and not (n.slack or n.pages or n.jira_key):
+        if self._close_out and s.merged_into and not (n.slack or n.pages or n.jira_key or n.chat):
             n.finished = True  # merged before anything was said: its cause's incident tells people
             return
         if n.plan is None or (n.planned_priority != s.priority and s.status is not IncidentStatus.RESOLVED):
@@ -206,7 +239,13 @@ class Notifier:
         if held and s.status is not IncidentStatus.RESOLVED and not n.slack:
             return  # quiet hours: nothing has been said yet and it can wait
         await self._slack(plan)
+        if (plan.chat or n.chat) and workflow.patched(CHAT_PATCH):
+            await self._chats.sync(plan)
         await self._pages(plan)
+        if s.notifications.pages and workflow.patched(CHANGE_EVENTS_PATCH):
+            await self._changes()
+        if n.pages and plan.pager_notes and workflow.patched(PAGER_NOTES_PATCH):
+            await self._chats.pager_notes()
         written = await self._postmortem()
         await self._jira(plan, written)
         # Resolved or merged when this pass began: everything has been told (or its failure recorded).
@@ -283,12 +322,14 @@ class Notifier:
                 NotifyActivities.slack_thread,
                 SlackNote(
                     ref=home,
-                    text=f":memo: Postmortem draft: {written.summary}",
+                    text=f":memo: Postmortem: {written.summary}",  # final once resolved: no "draft"
                     link_url=written.url,
                     link_text="open the postmortem",
                 ),
                 "post the postmortem to Slack",
             )
+        if n.chat:  # only ever filled under CHAT_PATCH
+            await self._chats.postmortem(written)
         return written
 
     # ---- Slack -----------------------------------------------------------------------------------
@@ -390,6 +431,7 @@ class Notifier:
             routing_key_name=key,
             summary=f"[{s.priority}] {s.title}"[:1024],
             severity=_PD_SEVERITY.get(s.priority, "error"),
+            priority=s.priority if s.priority in _PD_SEVERITY else None,
             component=", ".join(s.services)[:255] or None,
             group=s.root_causes[0].service if s.root_causes else None,
             custom_details={
@@ -416,6 +458,8 @@ class Notifier:
         if sent is not FAILED:
             n.pages[key] = action
             s = self._state()
+            if n.note_cursor is None and action == "trigger":
+                n.note_cursor = len(s.timeline)  # pager notes (if any) take what follows the first page
             if (
                 self._close_out
                 and action == "trigger"
@@ -445,6 +489,25 @@ class Notifier:
             for key, action in list(n.pages.items()):
                 if action != "resolve":
                     await self._send_page("resolve", key)
+
+    async def _changes(self) -> None:
+        """Each change Medic made since the last pass, once, to every routing key the incident paged."""
+        s = self._state()
+        n = s.notifications
+        while n.change_cursor < len(s.timeline) and not self._handover:
+            entry = s.timeline[n.change_cursor]
+            n.change_cursor += 1
+            if entry.kind not in _CHANGE_KINDS or self._absorbed_history(entry):
+                continue
+            for key in sorted(n.pages):
+                change = Change(
+                    routing_key_name=key,
+                    summary=f"Medic ({s.id}): {entry.message}"[:1024],
+                    source="medic",
+                    timestamp=entry.at.isoformat(),
+                    custom_details={"incident": s.id, "kind": entry.kind, "services": s.services},
+                )
+                await self._call(NotifyActivities.page_change, change, "record the change in PagerDuty")
 
     async def _escalate_to(self, index: int, keys: list[str], channels: list[str], note: str) -> None:
         self._state().escalated(workflow.now(), level=index + 1, keys=keys, channels=channels, note=note)
@@ -490,7 +553,13 @@ class Notifier:
                     JiraNote(key=n.jira_key, text=entry.message),
                     f"comment on {n.jira_key}",
                 )
-        if written is not None:
+        if written is not None and workflow.patched(JIRA_ATTACH_PATCH):
+            await self._call(
+                NotifyActivities.jira_attach,
+                JiraFile(key=n.jira_key, filename=f"{s.id}-postmortem.md", content=written.markdown),
+                f"attach the postmortem to {n.jira_key}",
+            )
+        elif written is not None:
             await self._call(
                 NotifyActivities.jira_comment,
                 JiraNote(key=n.jira_key, text=written.markdown[:30000]),

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notify import NotifyActivities, SlackMessagePost
     from activities.remediate import FactsRequest, RemediationActivities, StepRequest, VerifyRequest
     from medic.cards import render_approval
+    from medic.limits import keyword_list_within
     from medic.ports import MessageRef
     from medic.runbook import Step
     from remediations.actions import default_registry
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from remediations.plan import ActionRecord, RemediationEvent, RemediationPlan
     from workflows import search_attributes as sa
     from workflows.messages import Ping
+    from workflows.publish import BOUNDED_SERVICES_PATCH
 
 __all__ = [
     "REMEDIATION_EVENT",
@@ -50,6 +52,10 @@ _RETRY = RetryPolicy(
     non_retryable_error_types=["PermanentError"],
 )
 _TIMEOUT = timedelta(seconds=60)
+# Marked only where an undo found its target changed by someone else and left it alone (the outcome is
+# then changed-meanwhile, not rolled-back): histories from before never had such an undo.
+UNDO_UNLESS_CHANGED_PATCH = "undo-unless-changed"
+_Saga = list[tuple[Step, dict[str, Any], str]]  # (step, its snapshot, the stamp of its apply)
 # The cluster steps heartbeat every 2 s (activities/heartbeat.py): a dead worker is noticed in 10 s.
 _HEARTBEAT = timedelta(seconds=10)
 
@@ -105,11 +111,11 @@ class RemediationWorkflow:
     async def run(self, inp: RemediationInput) -> RemediationOutcome:
         workflow.upsert_search_attributes(
             [
-                sa.SERVICES.value_set([inp.plan.service] if inp.plan.service else []),
+                sa.SERVICES.value_set(_services_attribute(inp.plan.service)),
                 sa.ACTION.value_set("planned"),
             ]
         )
-        done: list[tuple[Step, dict[str, Any]]] = []  # the saga: what to undo, in order
+        done: _Saga = []  # the saga: what to undo, in order
         try:
             await self._steps(done)
         except ActivityError as err:
@@ -127,7 +133,7 @@ class RemediationWorkflow:
             raise
         return self.status()
 
-    async def _steps(self, done: list[tuple[Step, dict[str, Any]]]) -> None:
+    async def _steps(self, done: _Saga) -> None:
         plan = self._inp.plan
         for index, step in enumerate(plan.steps):
             verdict = await self._judge(step)
@@ -159,11 +165,11 @@ class RemediationWorkflow:
             await self._tell("action.started", f"Acting: {description}.")
             # Into the saga before acting: if the call fails after the cluster took it, undoing is still
             # right (it restores the recorded values, which is harmless if nothing changed).
-            done.append((step, before))
+            stamp = workflow.now().isoformat()
+            done.append((step, before, stamp))
             try:
                 after = await self._activity(
-                    RemediationActivities.apply,
-                    StepRequest(step=step, before=before, stamp=workflow.now().isoformat()),
+                    RemediationActivities.apply, StepRequest(step=step, before=before, stamp=stamp)
                 )
             except ActivityError as err:
                 if not _changed_meanwhile(err):
@@ -193,14 +199,27 @@ class RemediationWorkflow:
                 f"hold within {plan.runbook.verify.deadline_seconds}s.",
             )
             if plan.runbook.on_failure == "next_step" and index + 1 < len(plan.steps):
-                await self._compensate(done[-1:], "trying the next step")
+                left_alone = await self._compensate(done[-1:], "trying the next step")
                 done.pop()
-                continue
+                if not (left_alone and workflow.patched(UNDO_UNLESS_CHANGED_PATCH)):
+                    continue
+                await self._finish(
+                    "changed-meanwhile",
+                    "Not trying the next step: someone else changed the target since Medic acted, and "
+                    "Medic leaves it as it is; escalating with what was tried.",
+                    kind="remediation.changed_meanwhile",
+                    escalate=True,
+                )
+                return
+            outcome = "rolled-back" if plan.runbook.on_failure == "rollback" else "failed"
             if plan.runbook.on_failure == "rollback":
-                await self._compensate(done, "the fix did not work")
+                if await self._compensate(done, "the fix did not work") and workflow.patched(
+                    UNDO_UNLESS_CHANGED_PATCH
+                ):
+                    outcome = "changed-meanwhile"  # not rolled back: someone else's change was left alone
                 done.clear()
             await self._finish(
-                "rolled-back" if plan.runbook.on_failure == "rollback" else "failed",
+                outcome,
                 "Remediation did not fix it; escalating with what was tried.",
                 kind="remediation.failed",
                 escalate=True,
@@ -384,14 +403,25 @@ class RemediationWorkflow:
         what = f"`{check.promql}`" if check.promql else "the alerts resolving"
         return f"{what} for {check.for_seconds}s"
 
-    async def _compensate(self, done: list[tuple[Step, dict[str, Any]]], why: str) -> None:
-        for step, before in reversed(done):
+    async def _compensate(self, done: _Saga, why: str) -> bool:
+        """Undo in reverse order. Each undo writes only while its target is as Medic's step left it;
+        True when one was left alone because someone changed it since (their change is not undone)."""
+        left_alone = False
+        for step, before, stamp in reversed(done):
             action = default_registry().for_step(step)
             try:
                 undone = await self._activity(
-                    RemediationActivities.compensate, StepRequest(step=step, before=before)
+                    RemediationActivities.compensate, StepRequest(step=step, before=before, stamp=stamp)
                 )
             except ActivityError as err:
+                if _changed_meanwhile(err):
+                    left_alone = True
+                    await self._tell(
+                        "rollback.changed_meanwhile",
+                        f"Did not undo {step.action} on {action.target(step)} ({why}): {err.cause}. "
+                        "Someone else changed it since Medic acted; Medic leaves their change as it is.",
+                    )
+                    continue
                 await self._tell(
                     "rollback.failed",
                     f"Could not undo {step.action} on {action.target(step)}: "
@@ -405,6 +435,7 @@ class RemediationWorkflow:
                 else f"{step.action} on {action.target(step)} cannot be undone ({why})"
             )
             await self._tell("rollback.done" if undone else "rollback.impossible", text + ".")
+        return left_alone
 
     # ---- bookkeeping ----------------------------------------------------------------------------
 
@@ -447,9 +478,17 @@ class RemediationWorkflow:
         self._actions.append(record)
         return record
 
-    async def _cancelled(self, done: list[tuple[Step, dict[str, Any]]]) -> None:
+    async def _cancelled(self, done: _Saga) -> None:
         """Undo, then tell the incident: it waits for this remediation's outcome before it may close."""
-        await self._compensate(done, "the remediation was cancelled")
+        if await self._compensate(done, "the remediation was cancelled") and workflow.patched(
+            UNDO_UNLESS_CHANGED_PATCH
+        ):
+            await self._finish(
+                "changed-meanwhile",
+                "Cancelled; what someone else changed since Medic acted was left as it is.",
+                kind="remediation.cancelled",
+            )
+            return
         # A fix that acted counts as having acted (cooldown and hourly cap), however it ended.
         await self._finish(
             "rolled-back" if done else "cancelled",
@@ -486,6 +525,16 @@ class RemediationWorkflow:
             await workflow.get_external_workflow_handle(self._inp.plan.incident_id).signal(
                 REMEDIATION_EVENT, event
             )
+
+
+def _services_attribute(service: str | None) -> list[str]:
+    """The service as it fits one search attribute value, as the incident's publisher bounds it (a
+    service too long for it was a terminated workflow before: patched where the value differs)."""
+    services = [service] if service else []
+    fitting = keyword_list_within(services)
+    if len(fitting) < len(services) and workflow.patched(BOUNDED_SERVICES_PATCH):
+        return fitting
+    return services
 
 
 def _changed_meanwhile(err: ActivityError) -> bool:

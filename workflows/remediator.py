@@ -65,6 +65,7 @@ class Remediator:
                 generator_url=record.generator_url,
                 source=record.source,
                 service=record.service,
+                subject=record.subject,
             )
             for record in self._state().alerts.values()
             if record.status is AlertStatus.FIRING

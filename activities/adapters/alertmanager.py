@@ -27,10 +27,12 @@ class AlertmanagerSilences:
     def __init__(self, base_url: str, *, timeout: float = 5.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, trust_env=False)
+        # Links go to people (Slack, the timeline): never with the URL's credentials (user:pass@).
+        self._ui = str(httpx.URL(self.base_url).copy_with(userinfo=b"")).rstrip("/")
 
     def link(self, silence_id: str) -> str:
-        """The silence in Alertmanager's own UI."""
-        return f"{self.base_url}/#/silences/{silence_id}"
+        """The silence in Alertmanager's own UI, without the credentials the API URL may carry."""
+        return f"{self._ui}/#/silences/{silence_id}"
 
     async def create(
         self,

@@ -8,7 +8,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from medic.ports import ChatMessage, IssueRequest, MessageRef, Page
+from medic.cards import IncidentCard
+from medic.ports import Change, ChatMessage, IssueRequest, MessageRef, Page
 
 __all__ = ["ConsoleNotifier"]
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class ConsoleNotifier:
-    """Implements ChatOps, Pager and Tracker at once."""
+    """Implements ChatOps, CardChat (Teams), Pager and Tracker at once."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -52,6 +53,19 @@ class ConsoleNotifier:
         self._write("slack.update", channel=ref.channel, ts=ref.ts, text=message.text)
         return ref
 
+    # CardChat
+    def post_card(self, channel: str, card: IncidentCard) -> MessageRef:
+        log.info("[teams] %s: %s · %s [%s]", channel, card.priority, card.title, card.status)
+        self._write("teams.card", channel=channel, card=card.model_dump(mode="json"))
+        return MessageRef(channel=channel, ts="")
+
+    def post_note(
+        self, channel: str, text: str, *, link_url: str | None = None, link_text: str = "open it"
+    ) -> MessageRef:
+        log.info("[teams] %s: %s", channel, text)
+        self._write("teams.note", channel=channel, text=text, link=link_url)
+        return MessageRef(channel=channel, ts="")
+
     # Pager
     def send(self, page: Page) -> str:
         log.info(
@@ -59,6 +73,10 @@ class ConsoleNotifier:
         )
         self._write("pagerduty", **page.model_dump())
         return page.dedup_key
+
+    def change(self, change: Change) -> None:
+        log.info("[pagerduty] change via %s: %s", change.routing_key_name, change.summary)
+        self._write("pagerduty.change", **change.model_dump())
 
     # Tracker
     def ensure_issue(self, request: IssueRequest) -> str:
@@ -77,6 +95,10 @@ class ConsoleNotifier:
     def comment(self, key: str, text: str) -> None:
         log.info("[jira] %s comment: %s", key, text)
         self._write("jira.comment", key=key, text=text)
+
+    def attach(self, key: str, *, filename: str, content: str) -> None:
+        log.info("[jira] %s attachment: %s (%d characters)", key, filename, len(content))
+        self._write("jira.attach", key=key, filename=filename, text=content)
 
     def close(self, key: str, comment: str) -> None:
         log.info("[jira] %s done: %s", key, comment)

@@ -1,30 +1,48 @@
-"""JIRA over the `jira` package. Issue creation is idempotent: the incident's id is a label,
-and an issue carrying it is reused instead of created again (an activity retry after a lost
-response must not open a second issue).
+"""JIRA over the `jira` package, for Jira Cloud and Jira Data Center (Server) alike.
 
-Descriptions and comments are rendered as JIRA wiki markup, and Medic writes plain text into them
-(titles, labels, timeline messages, people's notes): :func:`wiki_text` escapes it here, in one place, so
-``[text|javascript:...]`` links, ``!image!`` embeds, ``{html}`` macros, ``[~user]`` mentions, tables
-and formatting from outside show as the characters they are. A backslash escapes a markup character
-in wiki markup; a backslash itself becomes the entity ``&#92;`` (``\\`` would be a line break).
+The deployment is detected once per adapter (``GET /rest/api/2/serverInfo``, ``deploymentType``) and
+cached with the client; ``deployment="cloud"|"datacenter"`` skips the probe. The two differ where it
+matters to Medic:
+
+* **Search.** Atlassian removed ``/rest/api/{2,3}/search`` on Jira Cloud (CHANGE-2046: 410 Gone); Cloud
+  is searched with ``/rest/api/3/search/jql`` (``nextPageToken`` paging, ``enhanced_search_issues``),
+  Data Center with ``/rest/api/2/search``, the only search it has.
+* **Markup.** Cloud's v3 API takes descriptions and comments as ADF documents: Medic's plain text goes
+  into ``text`` nodes, where nothing is markup. Data Center's v2 API renders wiki markup, so
+  :func:`wiki_text` escapes plain text there, in one place: ``[text|javascript:...]`` links,
+  ``!image!`` embeds, ``{html}`` macros, ``[~user]`` mentions, tables and formatting from outside show
+  as the characters they are. A backslash escapes a markup character; a backslash itself becomes the
+  entity ``&#92;`` (``\\\\`` would be a line break).
+* **Auth.** Cloud: e-mail and API token (basic). Data Center: a personal access token (bearer), or
+  user and password/token (basic).
+
+Issue creation is idempotent: the incident's id is a label, and an issue carrying it is reused instead
+of created again (an activity retry after a lost response must not open a second issue). Postmortems
+are attached as Markdown files (neither ADF nor wiki markup renders Markdown), skipped when a file of
+the same name and size is already there.
 """
 
+import io
 import re
 import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import requests
 from jira import JIRA, JIRAError
 
-from medic.ports import IssueRequest, PermanentError, TransientError
+from activities.adapters.http import classify
+from medic.ports import IssueLink, IssueRequest, PermanentError
 
-__all__ = ["JiraTracker", "wiki_text"]
+__all__ = ["Deployment", "JiraTracker", "adf_document", "wiki_text"]
+
+Deployment = Literal["auto", "cloud", "datacenter"]
 
 _DONE_NAMES = ("done", "resolve", "resolved", "close", "closed")
 # Markup characters, escaped. Not "-" and "_": they only strike through or emphasise around words, and
-# escaping them makes ids and names unreadable and unsearchable ("incident\\-orders\\-db"). (Jira Cloud's
-# v3 API takes text as ADF nodes, where nothing is markup.)
+# escaping them makes ids and names unreadable and unsearchable ("incident\\-orders\\-db").
 _WIKI = re.compile(r"[\\\[\]{}!|*^~+?#]")
+_ADF_MAX_TEXT = 32_000  # Jira Cloud refuses fields over 32,767 characters; leave room for the structure
 
 
 def wiki_text(text: str) -> str:
@@ -32,47 +50,114 @@ def wiki_text(text: str) -> str:
     return _WIKI.sub(lambda m: "&#92;" if m.group() == "\\" else "\\" + m.group(), text)
 
 
+def _wiki_link(link: IssueLink) -> str:
+    # A wiki link ends at "|" or "]": percent-encode them (and spaces) in the URL, escape the text.
+    url = link.url.replace(" ", "%20").replace("|", "%7C").replace("]", "%5D").replace("[", "%5B")
+    return f"[{wiki_text(link.text).replace('|', '&#124;')}|{url}]"
+
+
+def _wiki(text: str, links: list[IssueLink]) -> str:
+    body = wiki_text(text)
+    return body + "".join(f"\n{_wiki_link(link)}" for link in links)
+
+
+def adf_document(text: str, links: Sequence[IssueLink] = ()) -> dict[str, Any]:
+    """Plain text (one paragraph per line) and links as an Atlassian Document Format document."""
+    content: list[dict[str, Any]] = [
+        {"type": "paragraph", "content": [{"type": "text", "text": line}]}
+        for line in text[:_ADF_MAX_TEXT].splitlines()
+        if line.strip()
+    ]
+    for link in links:
+        node = {"type": "text", "text": link.text, "marks": [{"type": "link", "attrs": {"href": link.url}}]}
+        content.append({"type": "paragraph", "content": [node]})
+    if not content:  # an empty document is valid, an empty text node is not
+        content = [{"type": "paragraph", "content": []}]
+    return {"type": "doc", "version": 1, "content": content}
+
+
 def _translate(err: Exception, what: str) -> Exception:
     if isinstance(err, JIRAError):
-        status = err.status_code or 0
-        if status == 429 or status >= 500 or status == 0:
-            return TransientError(f"JIRA unavailable while trying to {what} ({status})")
-        return PermanentError(f"JIRA refused to {what} ({status}): {err.text}")
+        status = err.status_code or None
+        headers = dict(err.response.headers) if err.response is not None else None
+        return classify(status, service="JIRA", what=what, headers=headers, detail=str(err.text or ""))
     if isinstance(err, requests.RequestException | OSError):
-        return TransientError(f"JIRA unreachable while trying to {what}: {err}")
+        return classify(None, service="JIRA", what=what, detail=str(err))
     return PermanentError(f"JIRA failed to {what}: {type(err).__name__}: {err}")
 
 
 class JiraTracker:
-    def __init__(self, url: str, *, user: str, token: str, timeout: float = 15.0) -> None:
-        self._url, self._auth, self._timeout = url, (user, token), timeout
+    def __init__(
+        self,
+        url: str,
+        *,
+        user: str | None = None,
+        token: str | None = None,
+        pat: str | None = None,
+        deployment: Deployment = "auto",
+        timeout: float = 15.0,
+    ) -> None:
+        if pat is None and (user is None or token is None):
+            raise ValueError("JIRA needs a user and API token, or a personal access token")
+        self._url, self._timeout, self._deployment = url, timeout, deployment
+        self._auth: dict[str, Any] = {"token_auth": pat} if pat else {"basic_auth": (user, token)}
         self._client: JIRA | None = None
+        self._cloud = False
         self._lock = threading.Lock()
 
-    def _jira(self) -> JIRA:
+    def _connect(self, *, version: str, server_info: bool) -> JIRA:
+        return JIRA(
+            server=self._url,
+            options={"rest_api_version": version},
+            max_retries=0,
+            timeout=self._timeout,
+            get_server_info=server_info,
+            **self._auth,
+        )
+
+    def _jira(self) -> tuple[JIRA, bool]:
+        """The client and whether it talks to Jira Cloud, detected on first use and kept."""
         with self._lock:
             if self._client is None:
-                self._client = JIRA(
-                    server=self._url,
-                    basic_auth=self._auth,
-                    max_retries=0,
-                    timeout=self._timeout,
-                    get_server_info=False,
-                )
-            return self._client
+                if self._deployment == "auto":
+                    probe = self._connect(version="2", server_info=True)
+                    cloud = probe.deploymentType == "Cloud"
+                else:
+                    cloud = self._deployment == "cloud"
+                    probe = None
+                client = probe if probe is not None and not cloud else None
+                if client is None:
+                    client = self._connect(version="3" if cloud else "2", server_info=False)
+                    client.deploymentType = "Cloud" if cloud else "Server"
+                self._client, self._cloud = client, cloud
+            return self._client, self._cloud
+
+    @property
+    def is_cloud(self) -> bool:
+        return self._jira()[1]
+
+    def _body(self, text: str, links: list[IssueLink] | None = None) -> Any:
+        return adf_document(text, links or []) if self._cloud else _wiki(text, links or [])
+
+    def _find(self, jira: JIRA, cloud: bool, jql: str) -> str | None:
+        found: Any
+        if cloud:
+            found = jira.enhanced_search_issues(jql, maxResults=1, fields="key")
+        else:
+            found = jira.search_issues(jql, maxResults=1, fields="key")
+        return str(found[0].key) if found else None
 
     def ensure_issue(self, request: IssueRequest) -> str:
         try:
-            jira = self._jira()
-            found: Any = jira.search_issues(
-                f'project = "{request.project}" AND labels = "{request.dedup_label}"', maxResults=1
-            )
-            if found:
-                return str(found[0].key)
+            jira, cloud = self._jira()
+            jql = f'project = "{request.project}" AND labels = "{request.dedup_label}"'
+            existing = self._find(jira, cloud, jql)
+            if existing:
+                return existing
             fields: dict[str, Any] = {
                 "project": {"key": request.project},
                 "summary": request.summary,
-                "description": wiki_text(request.description),
+                "description": self._body(request.description, request.links),
                 "issuetype": {"name": request.issue_type},
                 "labels": [*request.labels, request.dedup_label],
                 "priority": {"name": request.priority},
@@ -87,13 +172,26 @@ class JiraTracker:
 
     def comment(self, key: str, text: str) -> None:
         try:
-            self._jira().add_comment(key, wiki_text(text))
+            jira, _ = self._jira()
+            jira.add_comment(key, self._body(text))
         except Exception as err:
             raise _translate(err, f"comment on {key}") from err
 
+    def attach(self, key: str, *, filename: str, content: str) -> None:
+        data = content.encode()
+        try:
+            jira, _ = self._jira()
+            issue = jira.issue(key, fields="attachment")
+            present = getattr(issue.fields, "attachment", None) or []
+            if any(a.filename == filename and int(a.size) == len(data) for a in present):
+                return
+            jira.add_attachment(key, io.BytesIO(data), filename=filename)
+        except Exception as err:
+            raise _translate(err, f"attach {filename} to {key}") from err
+
     def close(self, key: str, comment: str) -> None:
         try:
-            jira = self._jira()
+            jira, _ = self._jira()
             issue = jira.issue(key, fields="status")
             category = getattr(getattr(issue.fields.status, "statusCategory", None), "key", "")
             if category == "done":
@@ -103,7 +201,7 @@ class JiraTracker:
             if target is None:
                 names = ", ".join(str(t["name"]) for t in transitions)
                 raise PermanentError(f"no transition to done from {key} (available: {names})")
-            jira.transition_issue(key, target["id"], comment=wiki_text(comment))
+            jira.transition_issue(key, target["id"], comment=self._body(comment))
         except PermanentError:
             raise
         except Exception as err:

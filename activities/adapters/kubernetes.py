@@ -24,11 +24,14 @@ What this client version does, and what the adapter does about it:
 Errors: a 404 on ``get()`` for a missing object is ``None``; 404 on any other call, 400, 401, 403,
 405, 409, 410, 415, 422 (and anything else 4xx), an invalid request body, an answer the client cannot
 read, and TLS failures are :class:`ClusterError` with the API's ``message``. 408, 429, 5xx, connection
-errors and timeouts are :class:`TransientError`, carrying ``Retry-After`` when the API sent it.
+errors and timeouts are :class:`TransientError`, carrying ``Retry-After`` when the API sent it. Conditional
+writes (``expect``) and a create of an object that exists already (409 ``AlreadyExists``) are
+:class:`ClusterConflict`: the object is not as the caller read it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -46,6 +49,8 @@ from kubernetes.client import (
     Configuration,
     CoreV1Api,
     CustomObjectsApi,
+    V1DeleteOptions,
+    V1Preconditions,
 )
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -198,18 +203,61 @@ class KubernetesCluster:
                 )
             return self._typed(ref, "create")(ref.namespace, full, _request_timeout=self._timeouts)
 
-        return self._call(f"create {ref}", call)
+        try:
+            return self._plain(call())
+        except ApiException as err:
+            if err.status == 409:  # AlreadyExists: someone created it since Medic looked
+                refused = str(_translate(err, f"create {ref}"))
+                raise ClusterConflict(refused, found=_state_of(self.get(ref))) from err
+            raise _translate(err, f"create {ref}") from err
+        except _FAILURES as err:
+            raise _translate(err, f"create {ref}") from err
 
-    def delete(self, ref: ObjectRef) -> None:
-        def call() -> Any:
+    def delete(self, ref: ObjectRef, *, expect: Mapping[str, Any] | None = None) -> None:
+        """With ``expect``, only while the object still holds those values: the DELETE carries the
+        resourceVersion read as a precondition (``DeleteOptions.preconditions``; 409 when it changed)."""
+
+        def call(resource_version: str | None = None) -> Any:
+            options = (
+                V1DeleteOptions(preconditions=V1Preconditions(resource_version=resource_version))
+                if resource_version
+                else None
+            )
             if (plural := self._plural(ref)) is not None:
                 group, version = _group_version(ref)
                 return self._custom.delete_namespaced_custom_object(
-                    group, version, ref.namespace, plural, ref.name, _request_timeout=self._timeouts
+                    group,
+                    version,
+                    ref.namespace,
+                    plural,
+                    ref.name,
+                    body=options,
+                    _request_timeout=self._timeouts,
                 )
-            return self._typed(ref, "delete")(ref.name, ref.namespace, _request_timeout=self._timeouts)
+            return self._typed(ref, "delete")(
+                ref.name, ref.namespace, body=options, _request_timeout=self._timeouts
+            )
 
-        self._call(f"delete {ref}", call)
+        if expect is None:
+            self._call(f"delete {ref}", call)
+            return
+
+        def read() -> dict[str, Any]:
+            current = self.get(ref)
+            if current is None:
+                raise _Gone
+            return current
+
+        def write(body: dict[str, Any]) -> Any:
+            try:
+                return call(body["metadata"]["resourceVersion"])
+            except ApiException as err:
+                if err.status == 404 and _names_object(err, ref):
+                    return {}  # deleted by someone else just now: gone is what the delete was for
+                raise
+
+        with contextlib.suppress(_Gone):  # gone already: nothing to delete
+            self._unless_changed(ref, what=f"delete {ref}", read=read, write=write, patch={}, expect=expect)
 
     def get_replicas(self, ref: ObjectRef) -> int:
         read = self._scale(ref, "read")
@@ -247,11 +295,16 @@ class KubernetesCluster:
 
     def rollout(self, ref: ObjectRef) -> RolloutInfo:
         deployment = self._read_deployment(ref)
-        revisions = {_revision(rs) for rs in self._replicasets(ref, deployment)} - {0}
+        replicasets = self._replicasets(ref, deployment)
+        revisions = {_revision(rs) for rs in replicasets} - {0}
         current = _revision(deployment) or max(revisions, default=0)
-        return RolloutInfo(revision=current, previous=sorted(revisions - {current}, reverse=True))
+        return RolloutInfo(
+            revision=current,
+            previous=sorted(revisions - {current}, reverse=True),
+            runs=sorted(_runs(deployment, replicasets) - {0}),
+        )
 
-    def rollback(self, ref: ObjectRef, revision: int) -> None:
+    def rollback(self, ref: ObjectRef, revision: int, *, expect: int | None = None) -> None:
         """Put the pod template of ``revision`` back, like ``kubectl rollout undo --to-revision``.
 
         The patch is a JSON merge patch (RFC 7386) of ``spec.template``: the difference from the
@@ -262,12 +315,19 @@ class KubernetesCluster:
         sets ``kubernetes.io/change-cause``. The deployment controller then re-uses that ReplicaSet and
         gives it a new revision; the old one stays in its ``revision-history`` annotation, so repeating
         the call finds it again and, the template already matching, writes nothing.
+
+        With ``expect``, each attempt first checks that the Deployment still runs revision ``expect``
+        (its template is that ReplicaSet's): else :class:`ClusterConflict`, nothing written.
         """
         for _ in range(_ROLLBACK_ATTEMPTS):
             deployment = self._read_deployment(ref)
+            replicasets = self._replicasets(ref, deployment)
+            runs = _runs(deployment, replicasets)
+            if expect is not None and revision not in runs and expect not in runs:
+                found = next(iter(sorted(runs - {0}, reverse=True)), None)
+                raise ClusterConflict(f"{ref} runs revision {found}, not {expect}", found={"revision": found})
             if deployment["spec"].get("paused"):
                 raise ClusterError(f"{ref} is paused; resume it before rolling back")
-            replicasets = self._replicasets(ref, deployment)
             target = next((rs for rs in replicasets if _revision(rs) == revision), None) or next(
                 (rs for rs in replicasets if revision in _revisions_of(rs)), None
             )
@@ -432,6 +492,10 @@ class KubernetesCluster:
 # -- helpers -------------------------------------------------------------------------------------------------
 
 
+class _Gone(Exception):
+    """A conditional delete found the object gone already."""
+
+
 def _pointer(obj: Mapping[str, Any], pointer: str) -> Any:
     """The value at an RFC 6901 JSON pointer (``/spec/template/metadata/annotations/a~1b``), or None."""
     value: Any = obj
@@ -465,6 +529,23 @@ def _revision(obj: Mapping[str, Any]) -> int:
         return int((obj.get("metadata", {}).get("annotations") or {}).get(REVISION, "0"))
     except ValueError:
         return 0
+
+
+def _runs(deployment: Mapping[str, Any], replicasets: list[dict[str, Any]]) -> set[int]:
+    """The revisions the Deployment's pod template has had: those of the ReplicaSet whose template it is
+    (``pod-template-hash`` aside), empty while no ReplicaSet has it yet (a change the controller has not
+    seen)."""
+    template = deployment["spec"]["template"]
+    for rs in replicasets:
+        theirs = copy.deepcopy(rs["spec"]["template"])
+        (theirs.get("metadata", {}).get("labels") or {}).pop(HASH_LABEL, None)
+        if theirs == template:
+            return _revisions_of(rs)
+    return set()
+
+
+def _state_of(obj: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {} if obj is None else {"/spec": obj.get("spec"), "/data": obj.get("data")}
 
 
 def _revisions_of(rs: Mapping[str, Any]) -> set[int]:

@@ -1,11 +1,18 @@
 """Slack over slack-sdk's WebClient: the incident message (chat.postMessage, then chat.update in
-place) and thread replies. Rate limits are retried by slack-sdk's RateLimitErrorRetryHandler
-honouring Retry-After; what remains is classified into TransientError / PermanentError."""
+place) and thread replies. Short rate limits are retried in place honouring Retry-After (seconds or
+an HTTP-date, read by the shared parser: slack-sdk's own handler reads seconds only and fails on a
+date); longer ones go back to Temporal. What remains is classified by
+:func:`activities.adapters.http.classify`, plus Slack's ``ok: false`` codes that are worth a retry."""
+
+import time
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.state import RetryState
 
+from activities.adapters.http import classify, retry_after
 from medic.ports import ChatMessage, MessageRef, PermanentError, TransientError
 
 __all__ = ["TRANSIENT_ERRORS", "SlackChat"]
@@ -23,6 +30,30 @@ TRANSIENT_ERRORS = frozenset(
 )
 
 
+_MAX_WAIT_IN_PLACE = 10.0  # seconds an activity may sleep on a rate limit before handing it to Temporal
+
+
+def _wait(response: Any) -> float | None:
+    headers = getattr(response, "headers", None) or {}
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            return retry_after(value[0] if isinstance(value, list) else str(value))
+    return None
+
+
+class _RateLimitRetry(RateLimitErrorRetryHandler):
+    def _can_retry(self, *, state: RetryState, request: Any, response: Any = None, error: Any = None) -> bool:
+        wait = _wait(response) if response is not None and response.status_code == 429 else None
+        return wait is not None and wait <= _MAX_WAIT_IN_PLACE
+
+    def prepare_for_next_attempt(
+        self, *, state: RetryState, request: Any, response: Any = None, error: Any = None
+    ) -> None:
+        state.next_attempt_requested = True
+        time.sleep(_wait(response) or 0.0)
+        state.increment_current_attempt()
+
+
 class SlackChat:
     def __init__(self, token: str, *, base_url: str, timeout: int = 10, rate_limit_retries: int = 2) -> None:
         self._client = WebClient(
@@ -31,7 +62,7 @@ class SlackChat:
             timeout=timeout,
             retry_handlers=[
                 ConnectionErrorRetryHandler(max_retry_count=1),
-                RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+                _RateLimitRetry(max_retry_count=rate_limit_retries),
             ],
         )
 
@@ -72,14 +103,12 @@ def _translate(err: Exception) -> Exception:
     if isinstance(err, SlackApiError):
         status = err.response.status_code
         code = str(err.response.get("error", "")) if isinstance(err.response.data, dict) else ""
-        if status == 429:
-            retry_after = err.response.headers.get("Retry-After") or err.response.headers.get("retry-after")
-            return TransientError(
-                f"Slack rate limit ({code or 429})", retry_after=float(retry_after) if retry_after else None
-            )
-        if status >= 500 or code in TRANSIENT_ERRORS:
-            return TransientError(f"Slack error {code or status}")
-        return PermanentError(f"Slack refused: {code or status}")
+        headers = {
+            k: (v[0] if isinstance(v, list) else str(v)) for k, v in (err.response.headers or {}).items()
+        }
+        if code in TRANSIENT_ERRORS and status < 500 and status != 429:
+            return TransientError(f"Slack error {code}", retry_after=retry_after(headers.get("Retry-After")))
+        return classify(status, service="Slack", what="post", headers=headers, detail=code or str(status))
     if isinstance(err, SlackRequestError | OSError | TimeoutError):
-        return TransientError(f"Slack unreachable: {err}")
+        return classify(None, service="Slack", what="post", detail=str(err))
     return PermanentError(f"Slack call failed: {type(err).__name__}: {err}")

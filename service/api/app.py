@@ -13,12 +13,15 @@ from pydantic import BaseModel, RootModel
 from medic.alerts import AlertmanagerWebhook
 from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
-from service.api import control, incidents, slack, webhooks
-from service.api.deps import ControlsPort, Deps, get_deps
-from service.api.responses import ErrorBody, validation_failed
+from medic.subject import OwnerLookup
+from service.api import anomalies, control, incidents, insights, pagerduty, slack, webhooks
+from service.api.deps import ControlsPort, Deps, PeoplePort, get_deps
+from service.api.docs import mount_offline_docs
+from service.api.responses import ErrorBody, internal_error, validation_failed
 from service.chat.endpoint import SlackEndpoint
 from service.incidents import IncidentReader
 from service.ingest import IncidentSink
+from service.links import link_signer, warn_if_reads_open
 from service.metrics import ApiMetrics
 from service.postmortems import Postmortems
 from service.settings import Settings
@@ -75,13 +78,18 @@ def create_app(
     controls: ControlsPort | None = None,
     slack_endpoint: SlackEndpoint | None = None,
     postmortems: Postmortems | None = None,
+    people: PeoplePort | None = None,
+    owners: OwnerLookup | None = None,
 ) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     app = FastAPI(
         title="Medic",
         version="0.1.0",
         description="Event-driven self-healing for Prometheus/Alertmanager on Kubernetes, built on Temporal.",
+        docs_url=None,  # /docs and /redoc from the installed package, not a CDN (service/api/docs.py)
+        redoc_url=None,
     )
+    mount_offline_docs(app)
     app.state.deps = Deps(
         settings=settings,
         catalog=catalog,
@@ -92,12 +100,20 @@ def create_app(
         postmortems=postmortems or Postmortems(settings, reader),
         controls=controls,
         slack=slack_endpoint,
+        link_signer=link_signer(settings),
+        people=people,
+        owners=owners,
     )
+    warn_if_reads_open(settings)
     app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(Exception, internal_error)  # a 500 in the one error shape too
     app.include_router(webhooks.router)
     app.include_router(incidents.router)
+    app.include_router(anomalies.router)
+    app.include_router(insights.router)
     app.include_router(control.router)
     app.include_router(slack.router)
+    app.include_router(pagerduty.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:

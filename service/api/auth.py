@@ -4,23 +4,38 @@ Alertmanager's ``http_config`` can send).
 Two credentials, each reaching only as far as it should:
 
 - the webhook token (MEDIC_WEBHOOK_TOKEN), held by Alertmanager and Grafana: deliveries and reads;
+- the read token (MEDIC_READ_TOKEN, optional), held by dashboards and scripts: incident reads only;
 - the operator token (MEDIC_OPERATOR_TOKEN), held by people's tooling: the kill switch and decisions
   on remediations. What it does is recorded as the credential (:data:`OPERATOR_ACTOR`), never as a
   person it names: only a signed Slack request proves who someone is.
 
 The webhook token is refused (403) where the operator token is needed, so the credential a sender
-of alerts holds cannot approve anything, nor under anyone's name."""
+of alerts holds cannot approve anything, nor under anyone's name.
+
+Incident reads (:func:`require_incident_reader`) take any of the three tokens; a postmortem or a chart
+also opens with a signed link Medic posted (``medic.links``). ``MEDIC_READS_OPEN=true`` drops the
+check on a trusted network."""
 
 import base64
 import binascii
 import hmac
+import time
+from typing import Annotated
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from pydantic import SecretStr
 
 from medic.access import OPERATOR_ACTOR
+from medic.links import LinkSigner
+from service.api.deps import Deps, get_deps
 
-__all__ = ["OPERATOR_ACTOR", "require_operator", "require_reader", "require_token"]
+__all__ = [
+    "OPERATOR_ACTOR",
+    "require_document_reader",
+    "require_incident_reader",
+    "require_operator",
+    "require_token",
+]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="medic", Basic realm="medic"'}
 
@@ -61,15 +76,6 @@ def require_token(request: Request, token: SecretStr | None) -> None:
         raise _unauthorized()
 
 
-def require_reader(
-    request: Request, *, webhook_token: SecretStr | None, operator_token: SecretStr | None
-) -> None:
-    """Reads of the controls: either credential (401 otherwise)."""
-    presented = _presented_secret(request.headers.get("authorization", ""))
-    if not (_matches(presented, webhook_token) or _matches(presented, operator_token)):
-        raise _unauthorized()
-
-
 def require_operator(
     request: Request, *, webhook_token: SecretStr | None, operator_token: SecretStr | None
 ) -> str:
@@ -90,4 +96,42 @@ def require_operator(
         )
     if _matches(presented, operator_token):
         return OPERATOR_ACTOR
+    raise _unauthorized()
+
+
+def _incident_reader(request: Request, deps: Deps) -> bool:
+    settings = deps.settings
+    if settings.reads_open:
+        return True
+    presented = _presented_secret(request.headers.get("authorization", ""))
+    return any(
+        _matches(presented, token)
+        for token in (settings.webhook_token, settings.read_token, settings.operator_token)
+    )
+
+
+def require_incident_reader(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> None:
+    """Incident reads: the webhook, read or operator token (401 otherwise), unless reads are open."""
+    if not _incident_reader(request, deps):
+        raise _unauthorized()
+
+
+def require_document_reader(
+    request: Request,
+    deps: Annotated[Deps, Depends(get_deps)],
+    exp: Annotated[
+        int | None, Query(description="a signed link's expiry (Unix seconds), with `sig`", ge=0)
+    ] = None,
+    sig: Annotated[
+        str | None, Query(description="a signed link's signature, as Medic posted it", max_length=128)
+    ] = None,
+) -> None:
+    """A postmortem or chart: a reader's credentials, or a signed link to this path not yet expired."""
+    if _incident_reader(request, deps):
+        return
+    signer: LinkSigner | None = deps.link_signer
+    if signer is not None and signer.verify(request.url.path, exp=exp, sig=sig, now=time.time()):
+        return
+    if exp is not None or sig is not None:
+        raise _unauthorized("the link has expired or is not one Medic signed: ask for it again")
     raise _unauthorized()

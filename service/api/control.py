@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, StrictBool
 from temporalio.client import WorkflowUpdateFailedError
 
-from service.api.auth import require_operator, require_reader
+from service.api.auth import require_incident_reader, require_operator
 from service.api.body import PayloadError
 from service.api.deps import ControlsPort, Deps, get_deps
 from service.api.errors import temporal_answers
@@ -81,8 +81,8 @@ def _available(deps: Deps) -> ControlsPort:
 
 
 def _reader(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> ControlsPort:
-    s = deps.settings
-    require_reader(request, webhook_token=s.webhook_token, operator_token=s.operator_token)
+    """The kill switch and feedback are read like incidents (webhook, read or operator token)."""
+    require_incident_reader(request, deps)
     return _available(deps)
 
 

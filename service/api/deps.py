@@ -7,6 +7,8 @@ from typing import Protocol
 from fastapi import Request
 
 from medic.catalog import Catalog
+from medic.links import LinkSigner
+from medic.subject import OwnerLookup
 from service.chat.endpoint import SlackEndpoint
 from service.incidents import IncidentReader
 from service.ingest import IncidentSink
@@ -15,9 +17,11 @@ from service.postmortems import Postmortems
 from service.settings import Settings
 from workflows.control import KillSwitch, KillSwitchRequest
 from workflows.feedback import FeedbackState
+from workflows.incident import UpdateResult
+from workflows.people import Note
 from workflows.remediation import Decision
 
-__all__ = ["ControlsPort", "Deps", "get_deps"]
+__all__ = ["ControlsPort", "Deps", "PeoplePort", "get_deps"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,9 @@ class Deps:
     postmortems: Postmortems
     controls: "ControlsPort | None" = None
     slack: "SlackEndpoint | None" = None
+    link_signer: LinkSigner | None = None  # verifies the signed postmortem and chart links
+    people: "PeoplePort | None" = None  # acknowledge/resolve/note from outside Medic (PagerDuty webhooks)
+    owners: OwnerLookup | None = None  # who owns an alert's pod (MEDIC_SUBJECT_LOOKUP); None: naming patterns
 
 
 class ControlsPort(Protocol):
@@ -41,6 +48,18 @@ class ControlsPort(Protocol):
     async def decide(self, remediation_id: str, decision: Decision) -> str: ...
 
     async def feedback(self) -> FeedbackState: ...
+
+
+class PeoplePort(Protocol):
+    """``service.people.IncidentPeople``: the incident's acknowledge/resolve updates and note signal."""
+
+    async def acknowledge(self, incident_id: str, *, actor: str, source: str) -> UpdateResult | None: ...
+
+    async def resolve(
+        self, incident_id: str, *, actor: str, source: str, reason: str = ""
+    ) -> UpdateResult | None: ...
+
+    async def note(self, incident_id: str, note: Note) -> bool: ...
 
 
 def get_deps(request: Request) -> Deps:

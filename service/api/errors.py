@@ -2,18 +2,27 @@
 control workflows."""
 
 import contextlib
+import logging
 from collections.abc import Iterator
 
 from fastapi import HTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
 from medic.keys import INCIDENT_ID_PATTERN
+from service.api.responses import RETRY_AFTER, temporal_unavailable
 from service.incidents import IncidentNotFound, IncidentUnreadable
 from service.temporal import UNREACHABLE
 
-__all__ = ["temporal_answers"]
+__all__ = ["ID_SHAPE", "temporal_answers"]
 
-_RETRY = {"Retry-After": "5"}
+log = logging.getLogger(__name__)
+
+# As medic.keys makes them: incident-<service> for a catalog service, a hashed form otherwise.
+ID_SHAPE = (
+    "incident ids look like incident-checkout (incident-<service> for a catalog service), "
+    "incident-svc-<name>-<hash> for a service outside the catalog, or incident-<alertname>-<hash> for an "
+    "alert without a service"
+)
 
 
 @contextlib.contextmanager
@@ -22,17 +31,21 @@ def temporal_answers(incident_id: str | None = None, *, not_found: str | None = 
     when a workflow the route names is not running); 503 (with Retry-After) when the incident could
     not answer or Temporal is unreachable."""
     if incident_id is not None and not INCIDENT_ID_PATTERN.match(incident_id):
-        raise HTTPException(
-            404, f"no incident {incident_id!r}: incident ids look like incident-<name>-<hash>"
-        )
+        raise HTTPException(404, f"no incident {incident_id!r}: {ID_SHAPE}")
     try:
         yield
     except IncidentNotFound as err:
         raise HTTPException(404, f"no incident {incident_id or str(err)!r}") from err
     except IncidentUnreadable as err:
-        raise HTTPException(503, str(err), headers=_RETRY) from err
+        log.warning("503: %s", err)
+        raise HTTPException(
+            503,
+            "the incident's workflow did not answer (no `medic worker` running, or its query failed); "
+            "retry after Retry-After, and check the workers if it lasts; the API's log has the details",
+            headers=RETRY_AFTER,
+        ) from err
     except UNREACHABLE as err:
         status = err.status if isinstance(err, RPCError) else None
         if status is RPCStatusCode.NOT_FOUND and not_found is not None:
             raise HTTPException(404, not_found) from err
-        raise HTTPException(503, f"Temporal is not reachable: {err}", headers=_RETRY) from err
+        raise temporal_unavailable("reading from Temporal", err) from err

@@ -1,9 +1,12 @@
-"""GET /incidents and GET /incidents/{id}."""
+"""GET /incidents and GET /incidents/{id}, the postmortem and the chart: reads, behind the webhook,
+read or operator token (``service.api.auth``); the postmortem and the chart also open with a signed
+link Medic posted to Slack."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from service.api.auth import require_document_reader, require_incident_reader
 from service.api.body import parse_model
 from service.api.deps import Deps, get_deps
 from service.api.errors import temporal_answers
@@ -17,13 +20,17 @@ from service.incidents import (
 __all__ = ["router"]
 
 router = APIRouter(tags=["incidents"])
+_READER = [Depends(require_incident_reader)]
+_DOCUMENT = [Depends(require_document_reader)]
+_LINK_401 = "missing or wrong credentials, or a signed link expired or altered"
 
 
 @router.get(
     "/incidents",
     response_model=list[IncidentSummary],
-    responses=error_responses(422, 503),
+    responses=error_responses(401, 422, 503),
     summary="Incidents, newest first",
+    dependencies=_READER,
 )
 async def list_incidents(
     deps: Annotated[Deps, Depends(get_deps)],
@@ -42,8 +49,9 @@ async def list_incidents(
 @router.get(
     "/incidents/{incident_id}",
     response_model=IncidentDetail,
-    responses=error_responses(404, 422, 503, described={404: "no such incident"}),
+    responses=error_responses(401, 404, 422, 503, described={404: "no such incident"}),
     summary="One incident with its alerts, actions and timeline",
+    dependencies=_READER,
 )
 async def get_incident(
     deps: Annotated[Deps, Depends(get_deps)],
@@ -64,9 +72,10 @@ async def get_incident(
     response_class=Response,
     responses={
         200: {"content": {"text/markdown": {}}},
-        **error_responses(404, 422, 503, described={404: "no such incident"}),
+        **error_responses(401, 404, 422, 503, described={401: _LINK_401, 404: "no such incident"}),
     },
     summary="The postmortem (Markdown): a draft while open, final once resolved",
+    dependencies=_DOCUMENT,
 )
 async def get_postmortem(
     deps: Annotated[Deps, Depends(get_deps)],
@@ -82,9 +91,10 @@ async def get_postmortem(
     response_class=Response,
     responses={
         200: {"content": {"image/svg+xml": {}}},
-        **error_responses(404, 422, 503, described={404: "no such incident"}),
+        **error_responses(401, 404, 422, 503, described={401: _LINK_401, 404: "no such incident"}),
     },
     summary="The incident's timeline chart, as the postmortem shows it",
+    dependencies=_DOCUMENT,
 )
 async def get_timeline_chart(
     deps: Annotated[Deps, Depends(get_deps)],

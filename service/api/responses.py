@@ -5,17 +5,37 @@ An error body is ``{"detail": "<sentence>"}`` or, for a body or query that does 
 validation errors are rendered the same way (:func:`validation_failed`), so a route's 422 always
 matches the schema its OpenAPI document declares."""
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from medic.yamldoc import field_path
 
-__all__ = ["ErrorBody", "FieldError", "Problem", "error_responses", "validation_failed"]
+__all__ = [
+    "ErrorBody",
+    "FieldError",
+    "Problem",
+    "error_responses",
+    "internal_error",
+    "temporal_unavailable",
+    "validation_failed",
+]
+
+log = logging.getLogger(__name__)
+
+# What an operator can do about a 503, said once for every route. The transport's own words (gRPC
+# status, "Failed client connect", addresses) go to the API's log, not to whoever called.
+_TEMPORAL_DOWN = (
+    "Temporal is not reachable or did not answer in time ({what}); retry after Retry-After. If it lasts, "
+    "check that Temporal runs at MEDIC_TEMPORAL_ADDRESS and a `medic worker` is up (GET /readyz); "
+    "the API's log has the details."
+)
+RETRY_AFTER = {"Retry-After": "5"}
 
 
 class FieldError(BaseModel):
@@ -43,6 +63,7 @@ _DESCRIPTIONS: dict[int, str] = {
     413: "body over the size limit",
     422: "malformed body or query; the message names the field",
     503: "Temporal is unreachable or could not answer; retry (see Retry-After)",
+    500: "Medic failed inside; the API's log has the details",
 }
 
 
@@ -82,3 +103,17 @@ async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
         else (f"{first['field']}: {first['message']}")
     )
     return JSONResponse({"detail": {"error": error + more, "fields": fields}}, status_code=422)
+
+
+def temporal_unavailable(what: str, err: BaseException) -> HTTPException:
+    """A 503 with Retry-After that says what did not happen and what to do; the cause is logged."""
+    log.warning("503 (%s): %s: %s", what, type(err).__name__, err)
+    return HTTPException(503, _TEMPORAL_DOWN.format(what=what), headers=RETRY_AFTER)
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """An unexpected failure, in the same shape as every other error (not Starlette's plain text)."""
+    log.error("500 on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        {"detail": "Medic failed inside while answering; the API's log has the details"}, status_code=500
+    )

@@ -26,6 +26,7 @@ from service.api import limits
 from service.api.auth import require_token
 from service.api.body import PayloadError, load_json, parse_json_model, parse_model, read_limited
 from service.api.deps import Deps, get_deps
+from service.api.responses import temporal_unavailable
 from service.ingest import DeliveryRefused, TemporalUnavailable
 
 __all__ = ["FAN_OUT", "WebhookAccepted", "router"]
@@ -68,11 +69,9 @@ async def _accept(request: Request, deps: Deps) -> bytes:
     return await read_limited(request, deps.settings.max_body_bytes)
 
 
-def _unavailable(deps: Deps, err: Exception) -> HTTPException:
+def _unavailable(deps: Deps, err: Exception, what: str = "the delivery was not taken") -> HTTPException:
     deps.metrics.temporal_unavailable.inc()
-    return HTTPException(
-        503, f"Temporal could not take the delivery, retry: {err}", headers={"Retry-After": "5"}
-    )
+    return temporal_unavailable(what, err)
 
 
 class _Observe:
@@ -109,7 +108,8 @@ async def _hand_over(
                 *(deliver(a, b) for a, b in zip(assignments, batches, strict=True))
             )
     except TimeoutError as err:
-        raise _unavailable(deps, TemporalUnavailable(f"no answer within {deadline:g} s")) from err
+        within = f"the delivery was not taken within {deadline:g} s, MEDIC_TEMPORAL_RPC_TIMEOUT_SECONDS"
+        raise _unavailable(deps, TemporalUnavailable(within), within) from err
     except TemporalUnavailable as err:
         raise _unavailable(deps, err) from err
     except DeliveryRefused as err:
@@ -122,7 +122,10 @@ async def _deliver_alertmanager(
 ) -> WebhookAccepted:
     limits.check_alertmanager(payload, deps.settings)
     alerts = normalise_webhook(payload, received_at=received_at)
-    assignments = assign_alerts(deps.catalog, payload, alerts)
+    if deps.owners is None:
+        assignments = assign_alerts(deps.catalog, payload, alerts)
+    else:  # the cluster lookup blocks (cached, short timeouts): off the event loop
+        assignments = await asyncio.to_thread(assign_alerts, deps.catalog, payload, alerts, deps.owners)
     limits.check_fan_out(assignments, deps.settings)
     batches: list[AlertBatch | AnomalyBatch] = [
         a.alert_batch(received_at, payload.truncatedAlerts) for a in assignments

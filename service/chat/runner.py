@@ -6,7 +6,7 @@ the incident's and remediation's updates (whose validators have the last word) o
 command is durable once it is answered."""
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -28,6 +28,7 @@ from medic.commands import (
     Command,
     CommandError,
     Help,
+    Insights,
     List,
     Postmortem,
     Resolve,
@@ -35,15 +36,16 @@ from medic.commands import (
     Silence,
     help_for,
     parse_command,
+    unknown_list_filter,
 )
 from medic.feedback import FalsePositive, Matcher, SilenceRecord
 from medic.incident import AlertRecord
 from medic.keys import INCIDENT_ID_PATTERN
 from medic.matchers import format_duration
-from medic.mrkdwn import escape, link
+from medic.mrkdwn import Markup, escape, link
 from medic.ports import PermanentError, TransientError
 from medic.promql import promql_regex_escape
-from medic.redact import REDACTED
+from medic.redact import REDACTED, redact
 from service.chat.authz import Authorizer
 from service.chat.replies import Reply, render_list, render_show
 from service.control import Controls
@@ -54,6 +56,7 @@ from service.incidents import (
     IncidentReader,
     IncidentUnreadable,
 )
+from service.insights import insights, render_insights
 from service.settings import Settings
 from service.temporal import UNREACHABLE
 from workflows import people
@@ -110,8 +113,10 @@ class ChatRunner:
         silences: Silences | None,
         postmortem: Callable[[str], Awaitable[tuple[str, str]]] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        services: Collection[str] = (),
     ) -> None:
         self._client, self._settings, self._reader = client, settings, reader
+        self._services = frozenset(services)  # catalog names and aliases, for `/medic list NAME`
         self._controls, self._authz, self._silences = controls, authorizer, silences
         self._postmortem, self._now = postmortem, now
 
@@ -121,7 +126,7 @@ class ChatRunner:
         try:
             cmd = parse_command(text)
         except CommandError as err:
-            return Reply(text=f":warning: {escape(err)}")
+            return Reply(text=f":warning: {_echo(err)}")
         return await self.run(cmd, user=user)
 
     async def run(self, cmd: Command, *, user: SlackUser) -> Reply:
@@ -135,27 +140,28 @@ class ChatRunner:
             try:
                 cmd = parse_command(text)
             except CommandError as err:
-                return Reply(text=f":warning: {escape(err)}")
+                return Reply(text=f":warning: {_echo(err)}")
             return await self.run(cmd, user=user)
         if verb not in ("silence", "false_positive", "approve", "deny", "kill_switch"):
-            return Reply(text=f":warning: Medic does not know the button {escape(repr(action_id))}.")
+            return Reply(text=f":warning: Medic does not know the button {_echo(repr(action_id))}.")
         return await _answered(self._button(verb, value, user), what=f"the {verb} button")
 
     # ---- verbs -------------------------------------------------------------------------------------
 
     async def _dispatch(self, cmd: Command, user: SlackUser) -> Reply:
         if isinstance(cmd, Help):
-            return Reply(text=escape(help_for(cmd.topic)) if cmd.topic else HELP_TEXT)  # echoes the topic
+            return Reply(text=_echo(help_for(cmd.topic)) if cmd.topic else HELP_TEXT)  # echoes the topic
         if isinstance(cmd, List):
             return await self._list(cmd)
         if isinstance(cmd, Silence):
             return await self._silence_command(cmd, user)
         if isinstance(cmd, Show):
-            detail = await self._detail(cmd.incident_id)
-            await self._note(cmd.incident_id, "command.show", user, f"{user.id} looked at it in Slack.")
+            detail = await self._detail(cmd.incident_id)  # reading changes nothing: no timeline entry
             return render_show(detail, ui_url=self._settings.workflow_url(cmd.incident_id), now=self._now())
         if isinstance(cmd, Postmortem):
             return await self._postmortem_command(cmd.incident_id, user)
+        if isinstance(cmd, Insights):  # a read, like list: open to anyone
+            return Reply(text=render_insights(await insights(self._reader, limit=500)))
         if isinstance(cmd, Ack):
             return await self._ack_or_resolve("ack", cmd.incident_id, "", user)
         if isinstance(cmd, Resolve):
@@ -170,6 +176,12 @@ class ChatRunner:
 
     async def _list(self, cmd: List) -> Reply:
         status, include_resolved = cmd.status, cmd.include_resolved
+        if cmd.service and cmd.service not in self._services:
+            # Not in the catalog: still a service if some incident names it (alerts outside the catalog).
+            recent = await self._reader.list(IncidentFilter(limit=200))
+            known = self._services | {name for item in recent for name in item.services}
+            if cmd.service not in known:
+                return Reply(text=f":warning: {_echo(unknown_list_filter(cmd.service, services=known))}")
         flt = IncidentFilter(
             status=status,
             service=cmd.service,
@@ -496,19 +508,25 @@ _TRY_AGAIN: tuple[type[Exception], ...] = (
 )  # Temporal, or a tool Medic needs, is not there just now
 
 
+def _echo(text: object) -> Markup:
+    """Text that repeats what the person typed (an error quoting a mistyped command, a help topic):
+    redacted first, so a secret pasted into a mistyped command does not come back in the reply."""
+    return escape(redact(str(text)))
+
+
 async def _answered(work: Awaitable[Reply], *, what: str) -> Reply:
     """Every way a command can fail, as a sentence for the person (never a stack trace or a 500)."""
     try:
         return await work
     except _Refused as err:
-        return Reply(text=f":no_entry: {escape(err)}")
+        return Reply(text=f":no_entry: {_echo(err)}")
     except CommandError as err:
-        return Reply(text=f":warning: {escape(err)}")
+        return Reply(text=f":warning: {_echo(err)}")
     except IncidentNotFound as err:
-        return Reply(text=f":warning: There is no incident `{escape(err)}` any more (or it never existed).")
+        return Reply(text=f":warning: There is no incident `{_echo(err)}` any more (or it never existed).")
     except (IncidentUnreadable, WorkflowQueryFailedError) as err:
         return Reply(
-            text=f":hourglass: Medic could not read it just now ({escape(err)}). Try again in a moment."
+            text=f":hourglass: Medic could not read it just now ({_echo(err)}). Try again in a moment."
         )
     except _TRY_AGAIN as err:
         log.warning("%s failed: %s", what, err)
@@ -516,7 +534,7 @@ async def _answered(work: Awaitable[Reply], *, what: str) -> Reply:
             text=":hourglass: Medic could not reach Temporal or a tool it needs; try again in a moment."
         )
     except PermanentError as err:
-        return Reply(text=f":warning: {escape(err)}")
+        return Reply(text=f":warning: {_echo(err)}")
     except Exception:
         log.exception("%s failed", what)
         return Reply(text=f":boom: {what} failed inside Medic; the error is in Medic's log.")

@@ -24,6 +24,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from service.metrics import ApiMetrics, WorkerMetrics
+from service.settings import Settings
 from tests.deploy.crd_schemas import CRD_SCHEMAS
 
 try:
@@ -41,18 +42,16 @@ CHART = ROOT / "deploy" / "helm" / "medic"
 RELEASE, NAMESPACE = "medic", "medic"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schemas bundled.
 KUBE_VERSIONS = ("1.27.0", kubernetes_validate.utils.latest_version())
-SECRET_SETTINGS = (
-    "MEDIC_WEBHOOK_TOKEN",
-    "MEDIC_OPERATOR_TOKEN",
-    "MEDIC_SLACK_BOT_TOKEN",
-    "MEDIC_SLACK_SIGNING_SECRET",
-    "MEDIC_PAGERDUTY_ROUTING_KEY",
-    "MEDIC_PAGERDUTY_ROUTING_KEYS",
-    "MEDIC_JIRA_API_TOKEN",
-    "MEDIC_TEMPORAL_API_KEY",
+# Every secret setting (a SecretStr field of the settings model), so a new one cannot be forgotten here.
+SECRET_SETTINGS = tuple(
+    sorted(
+        f"MEDIC_{name.upper()}"
+        for name, field in Settings.model_fields.items()
+        if "SecretStr" in str(field.annotation)
+    )
 )
 # Metrics the rules use that the Python side has yet to record (the alerts stay silent until then).
-PENDING_METRICS = frozenset({"medic_approvals_total"})
+PENDING_METRICS: frozenset[str] = frozenset()
 # The verbs each resource may get from the remediation Roles (activities/adapters/kubernetes.py).
 ALLOWED_VERBS = {
     ("apps", "deployments"): {"get", "patch"},
@@ -93,6 +92,7 @@ FULL: dict[str, Any] = {
         "routing": _set_file(ROOT / "routing.yaml"),
         "runbooks": {p.name: _set_file(p) for p in sorted((ROOT / "runbooks").glob("*.yaml"))},
     },
+    "subjectLookup": {"enabled": True},
     "remediation": {
         "namespaces": ["shop", "payments"],
         "rbac": {"istio": True, "gatewayApi": True, "circuitBreakUpstreams": ["payments", "inventory"]},
@@ -325,6 +325,8 @@ def test_the_objects_each_value_set_renders() -> None:
     }
     full = kinds("full")
     assert full == {
+        "ClusterRole": 1,  # subject lookup, read-only
+        "ClusterRoleBinding": 1,
         "ConfigMap": 4,  # + the dashboard
         "Deployment": 2,
         "HorizontalPodAutoscaler": 1,
@@ -446,6 +448,34 @@ def test_secret_settings_come_only_by_secret_key_ref(value_set: str) -> None:
     assert token["valueFrom"]["secretKeyRef"]["optional"] is False  # `medic api` refuses to start without it
 
 
+def test_every_secret_setting_can_be_given_to_api_and_worker() -> None:
+    """A secret setting Medic gained (read token, PagerDuty webhook secret, Opsgenie and Teams keys...)
+    reaches both processes from the Secret; values.schema.json accepts it and refuses it in config.extra."""
+    objs = objects("defaults")
+    for component in ("api", "worker"):
+        container = named(objs, "Deployment", f"{RELEASE}-{component}")["spec"]["template"]["spec"][
+            "containers"
+        ][0]
+        by_secret = {e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+        assert set(SECRET_SETTINGS) <= by_secret, (component, set(SECRET_SETTINGS) - by_secret)
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    accepted = set(schema["properties"]["secret"]["properties"]["values"]["properties"])
+    assert set(SECRET_SETTINGS) - {"MEDIC_TEMPORAL_API_KEY"} <= accepted
+
+
+def test_subject_lookup_is_read_only_and_off_by_default() -> None:
+    assert not of_kind(objects("defaults"), "ClusterRole")
+    objs = objects("full")
+    (role,) = of_kind(objs, "ClusterRole")
+    for rule in role["rules"]:
+        assert set(rule["verbs"]) <= {"get", "list"}, rule
+    (binding,) = of_kind(objs, "ClusterRoleBinding")
+    assert binding["subjects"][0]["name"] == f"{RELEASE}-api"
+    api = named(objs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+    assert api["automountServiceAccountToken"] is True
+    assert named(objs, "ConfigMap", f"{RELEASE}-env")["data"]["MEDIC_SUBJECT_LOOKUP"] == "true"
+
+
 def test_existing_secrets_are_referenced_for_tokens_tls_and_the_api_key() -> None:
     objs = objects("full")
     api = named(objs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
@@ -485,7 +515,8 @@ def test_a_generated_webhook_token_is_strong() -> None:
 
 def test_remediation_rbac_is_least_privilege_per_namespace() -> None:
     objs = objects("full")
-    assert not of_kind(objs, "ClusterRole") and not of_kind(objs, "ClusterRoleBinding")
+    # The only cluster-wide grant is the read-only subject lookup (test_subject_lookup_is_read_only...).
+    assert [r["metadata"]["name"] for r in of_kind(objs, "ClusterRole")] == [f"{RELEASE}-subject-lookup"]
     roles = {r["metadata"]["namespace"]: r for r in of_kind(objs, "Role")}
     bindings = {b["metadata"]["namespace"]: b for b in of_kind(objs, "RoleBinding")}
     assert set(roles) == set(bindings) == {"shop", "payments"}
@@ -513,7 +544,13 @@ def test_remediation_rbac_is_least_privilege_per_namespace() -> None:
     worker = named(objs, "Deployment", f"{RELEASE}-worker")["spec"]["template"]["spec"]
     api = named(objs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
     assert worker["automountServiceAccountToken"] is True
-    assert api["automountServiceAccountToken"] is False
+    assert api["automountServiceAccountToken"] is True  # the subject lookup's read-only ClusterRole
+    assert (
+        named(objects("defaults"), "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"][
+            "automountServiceAccountToken"
+        ]
+        is False
+    )  # no lookup: the API holds no token
     assert (
         named(objects("defaults"), "Deployment", f"{RELEASE}-worker")["spec"]["template"]["spec"][
             "automountServiceAccountToken"

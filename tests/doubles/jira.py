@@ -1,13 +1,22 @@
-"""A local double of the JIRA REST API v2, good enough for an unmodified ``jira.JIRA`` client.
+"""A local double of the JIRA REST API, as Jira Data Center (``deployment_type="Server"``, the default)
+or Jira Cloud (``"Cloud"``) answers today, good enough for an unmodified ``jira.JIRA`` client.
 
 ``JIRA(server=double.url, basic_auth=(DEFAULT_USER, DEFAULT_API_TOKEN))`` works with the default
 constructor: it calls ``GET /rest/api/2/serverInfo`` (answered anonymously too, as JIRA does) and reads
-``versionNumbers`` and ``deploymentType``. With ``deployment_type="Server"`` (the default) the client's
-``search_issues`` uses ``/rest/api/2/search`` (and ``GET /rest/api/2/field`` first, to translate field
-names); with ``"Cloud"`` it uses ``/rest/api/2/search/jql`` with ``nextPageToken`` paging. Both work.
+``versionNumbers`` and ``deploymentType``. Where the deployments differ (:mod:`tests.doubles.jira_cloud`
+cites the sources):
 
-Covered (all under ``/rest/api/2``; every route but ``serverInfo`` needs valid basic auth, else 401
-``{"errorMessages": [...], "errors": {}}`` with ``X-Seraph-LoginReason`` for wrong credentials):
+* Data Center: REST v2 only (``/rest/api/3/...`` is a 404), search through ``/rest/api/2/search``
+  (``startAt`` paging; ``search/jql`` is a 404); basic auth, or a personal access token as
+  ``Authorization: Bearer`` (``pats={token: user}``).
+* Cloud: ``/rest/api/{2,3}/search`` answer ``410 Gone`` with Atlassian's body (CHANGE-2046);
+  ``/rest/api/{2,3}/search/jql`` with ``nextPageToken`` paging; every route also under ``/rest/api/3``,
+  where ``description`` and comment bodies are ADF documents (validated; a string is a 400) and are
+  answered as ADF; basic auth only (bearer PATs are a 401).
+
+Covered (under ``/rest/api/2``, and ``/rest/api/3`` on Cloud; every route but ``serverInfo`` needs
+valid auth, else 401 ``{"errorMessages": [...], "errors": {}}`` with ``X-Seraph-LoginReason`` for
+wrong credentials):
 
 * ``serverInfo``, ``myself``, ``field``, ``project``, ``project/{idOrKey}`` (with ``issueTypes`` and
   ``components``), ``project/{idOrKey}/components``, ``issuetype``, ``priority``.
@@ -25,7 +34,9 @@ Covered (all under ``/rest/api/2``; every route but ``serverInfo`` needs valid b
   To Do (``11``), In Progress (``21``), Done (``31``); the id may be a string or a number (the client
   sends a number); moving to Done sets resolution ``Done``, leaving it clears it; ``update.comment``
   adds a comment; 204. An unavailable id: 400 ``Transition id 'N' is not valid for this issue.``
-* ``GET``/``POST search`` and ``search/jql``: a JQL subset, clauses joined by ``AND``:
+* ``POST issue/{idOrKey}/attachments`` (multipart ``file`` parts, ``X-Atlassian-Token: no-check`` or
+  403); an issue's ``attachment`` field lists them (``double.issue(key).attachments``).
+* ``GET``/``POST search`` (Data Center) and ``search/jql`` (Cloud): a JQL subset, clauses joined by ``AND``:
   ``field = v``, ``!=``, ``in (...)``, ``not in (...)``, ``is [not] EMPTY`` on ``project``, ``key``,
   ``labels``, ``status``, ``statusCategory``, ``issuetype``/``type``, ``priority``, ``resolution``
   (``Unresolved``), ``component``; ``summary``/``description``/``text ~ "words"``; ``ORDER BY``
@@ -36,9 +47,9 @@ Covered (all under ``/rest/api/2``; every route but ``serverInfo`` needs valid b
 * State per issue (``double.issue("OPS-1")``): fields, status, resolution, comments, transition
   history. Faults via ``double.faults`` (``jira`` retries 429 and 503 only).
 
-Not covered: API v3 and ADF, createmeta, editmeta, changelog, watchers, attachments, links, sub-tasks,
+Not covered: ADF beyond the nodes Medic sends, createmeta, editmeta, changelog, watchers, links, sub-tasks,
 sprints/agile, custom fields, permissions and security levels, users beyond the configured ones,
-notifications, OAuth/PAT/cookie auth, websudo, ``expand``/``properties`` (ignored).
+notifications, OAuth/cookie auth, websudo, ``expand``/``properties`` (ignored).
 """
 
 from __future__ import annotations
@@ -58,6 +69,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tests.doubles._base import HttpDouble
+from tests.doubles.jira_cloud import (
+    REMOVED_SEARCH_BODY,
+    adf_problem,
+    adf_text,
+    multipart_files,
+    text_adf,
+)
 
 __all__ = [
     "DEFAULT_API_TOKEN",
@@ -80,6 +98,7 @@ ISSUE_TYPES = ("Incident", "Bug", "Task")
 PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
 MAX_SUMMARY = 255
 API = "/rest/api/2"
+API3 = "/rest/api/3"
 _NOT_ON_SCREEN = "Field '{}' cannot be set. It is not on the appropriate screen, or unknown."
 _SETTABLE = frozenset(
     {
@@ -142,6 +161,17 @@ class JiraComment:
     created: str
     updated: str
     visibility: dict[str, Any] | None = None
+    doc: dict[str, Any] | None = None
+    """The ADF document, when the comment came through Jira Cloud's v3 API (``body`` is its text)."""
+
+
+@dataclass
+class JiraAttachment:
+    id: str
+    filename: str
+    data: bytes
+    author: str
+    created: str
 
 
 @dataclass
@@ -177,6 +207,9 @@ class JiraIssue:
     duedate: str | None = None
     comments: list[JiraComment] = field(default_factory=list)
     transitions: list[JiraTransition] = field(default_factory=list)
+    description_doc: dict[str, Any] | None = None
+    """The ADF description, when set through v3 (``description`` is then its text)."""
+    attachments: list[JiraAttachment] = field(default_factory=list)
     created_with: dict[str, Any] = field(default_factory=dict)
     """The ``fields`` of the create request, as sent."""
 
@@ -211,6 +244,7 @@ class JiraDouble(HttpDouble):
         priorities: Iterable[str] = PRIORITIES,
         components: Mapping[str, Iterable[str]] | None = None,
         deployment_type: Literal["Server", "Cloud"] = "Server",
+        pats: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(title="JIRA REST API v2 double")
         self.users = dict(users if users is not None else {DEFAULT_USER: DEFAULT_API_TOKEN})
@@ -227,6 +261,9 @@ class JiraDouble(HttpDouble):
             for name in names:
                 self._components.setdefault(key, {})[name] = str(next(self._component_ids))
         self.deployment_type = deployment_type
+        self.pats = dict(pats or {})
+        """Data Center personal access tokens: token -> user (``Authorization: Bearer <token>``)."""
+        self._attachment_ids = itertools.count(10000)
         self._issues: dict[str, JiraIssue] = {}
         self._issue_ids = itertools.count(10001)
         self._comment_ids = itertools.count(10000)
@@ -253,8 +290,10 @@ class JiraDouble(HttpDouble):
             ("/search", self._search_post, post),
             ("/search/jql", self._search_jql_get, get),
             ("/search/jql", self._search_jql_post, post),
+            ("/issue/{issue_id_or_key}/attachments", self._add_attachment, post),
         ):
             self.app.add_api_route(API + path, endpoint, methods=methods)
+            self.app.add_api_route(API3 + path, endpoint, methods=methods)
 
     # -- inspection ------------------------------------------------------------------------------------
 
@@ -284,8 +323,27 @@ class JiraDouble(HttpDouble):
 
     # -- auth ------------------------------------------------------------------------------------------
 
+    @property
+    def cloud(self) -> bool:
+        return self.deployment_type == "Cloud"
+
+    def _v3(self, request: Request) -> bool:
+        return request.url.path.startswith(API3 + "/")
+
     def _user(self, request: Request, *, anonymous: bool = False) -> str | None:
+        if self._v3(request) and not self.cloud:
+            # Data Center has REST v2 only; Jersey's answer for a path it does not know.
+            raise _JiraError(404, [f"null for uri: {request.url}"])
         header = request.headers.get("authorization")
+        if header is not None and header.partition(" ")[0].lower() == "bearer":
+            user = None if self.cloud else self.pats.get(header.partition(" ")[2].strip())
+            if user is None:  # Jira Cloud takes bearer tokens from OAuth 2.0 apps only, not PATs
+                raise _JiraError(
+                    401,
+                    ["Client must be authenticated to access this resource."],
+                    headers={"X-Seraph-LoginReason": "AUTHENTICATED_FAILED"},
+                )
+            return user
         if header is None:
             if anonymous:
                 return None
@@ -398,12 +456,14 @@ class JiraDouble(HttpDouble):
             },
         }
 
-    def _comment_json(self, base: str, issue: JiraIssue, comment: JiraComment) -> dict[str, Any]:
+    def _comment_json(
+        self, base: str, issue: JiraIssue, comment: JiraComment, *, adf: bool = False
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "self": f"{base}{API}/issue/{issue.id}/comment/{comment.id}",
+            "self": f"{base}{API3 if adf else API}/issue/{issue.id}/comment/{comment.id}",
             "id": comment.id,
             "author": self._user_json(base, comment.author),
-            "body": comment.body,
+            "body": (comment.doc or text_adf(comment.body)) if adf else comment.body,
             "updateAuthor": self._user_json(base, comment.author),
             "created": comment.created,
             "updated": comment.updated,
@@ -412,8 +472,27 @@ class JiraDouble(HttpDouble):
             body["visibility"] = comment.visibility
         return body
 
-    def _issue_json(self, base: str, issue: JiraIssue, wanted: set[str] | None = None) -> dict[str, Any]:
-        comments = [self._comment_json(base, issue, c) for c in issue.comments]
+    def _attachment_json(self, base: str, attachment: JiraAttachment) -> dict[str, Any]:
+        return {
+            "self": f"{base}{API}/attachment/{attachment.id}",
+            "id": attachment.id,
+            "filename": attachment.filename,
+            "author": self._user_json(base, attachment.author),
+            "created": attachment.created,
+            "size": len(attachment.data),
+            "mimeType": "text/markdown"
+            if attachment.filename.endswith(".md")
+            else "application/octet-stream",
+            "content": f"{base}/secure/attachment/{attachment.id}/{attachment.filename}",
+        }
+
+    def _issue_json(
+        self, base: str, issue: JiraIssue, wanted: set[str] | None = None, *, adf: bool = False
+    ) -> dict[str, Any]:
+        comments = [self._comment_json(base, issue, c, adf=adf) for c in issue.comments]
+        description: Any = issue.description
+        if adf and description is not None:
+            description = issue.description_doc or text_adf(description)
         resolution = None
         if issue.resolution is not None:
             rid = RESOLUTIONS[issue.resolution]
@@ -425,7 +504,8 @@ class JiraDouble(HttpDouble):
             }
         fields: dict[str, Any] = {
             "summary": issue.summary,
-            "description": issue.description,
+            "description": description,
+            "attachment": [self._attachment_json(base, a) for a in issue.attachments],
             "issuetype": self._issue_type_json(base, issue.issuetype),
             "project": self._project_ref(base, issue.project),
             "priority": self._priority_json(base, issue.priority),
@@ -601,7 +681,7 @@ class JiraDouble(HttpDouble):
                 errors["issuetype"] = "issue type is required"
             if not fields.get("summary"):
                 errors["summary"] = "You must specify a summary of the issue."
-            values = self._field_values(fields, project, errors, creating=True)
+            values = self._field_values(fields, project, errors, creating=True, adf=self._v3(request))
             if errors:
                 raise _JiraError(400, [], errors)
             assert project is not None and issuetype is not None
@@ -655,15 +735,30 @@ class JiraDouble(HttpDouble):
         return None
 
     def _field_values(
-        self, fields: Mapping[str, Any], project: str | None, errors: dict[str, str], *, creating: bool
+        self,
+        fields: Mapping[str, Any],
+        project: str | None,
+        errors: dict[str, str],
+        *,
+        creating: bool,
+        adf: bool = False,
     ) -> dict[str, Any]:
-        """Validated values for the settable fields present in ``fields``."""
+        """Validated values for the settable fields present in ``fields`` (``adf``: through v3, where
+        ``description`` and ``environment`` are ADF documents)."""
         values: dict[str, Any] = {}
         for name, value in fields.items():
             if name == "project" and creating:
                 continue
             if name not in _SETTABLE or (name == "issuetype" and not creating):
                 errors[name] = _NOT_ON_SCREEN.format(name)
+            elif adf and name in ("description", "environment") and value is not None:
+                problem = adf_problem(value)
+                if problem:
+                    errors[name] = problem
+                else:
+                    values[name] = adf_text(value)
+                    if name == "description":
+                        values["description_doc"] = json.loads(json.dumps(value))
             elif name in ("summary", "description", "environment", "duedate"):
                 if value is not None and not isinstance(value, str):
                     errors[name] = "Operation value must be a string"
@@ -721,7 +816,7 @@ class JiraDouble(HttpDouble):
         wanted = _wanted_fields(request.query_params.getlist("fields"))
         with self._lock:
             issue = self._find_issue(issue_id_or_key)
-            return JSONResponse(self._issue_json(self._base(request), issue, wanted))
+            return JSONResponse(self._issue_json(self._base(request), issue, wanted, adf=self._v3(request)))
 
     async def _edit_issue(self, issue_id_or_key: str, request: Request) -> Response:
         user = self._user(request)
@@ -734,24 +829,24 @@ class JiraDouble(HttpDouble):
             update = body.get("update") or {}
             if not isinstance(fields, dict) or not isinstance(update, dict):
                 raise _JiraError(400, ["Can not deserialize the request body"])
-            values = self._field_values(fields, issue.project, errors, creating=False)
+            values = self._field_values(fields, issue.project, errors, creating=False, adf=self._v3(request))
             labels = list(values.get("labels", issue.labels))
-            comments: list[str] = []
+            comments: list[tuple[str, dict[str, Any] | None]] = []
             for name, operations in update.items():
                 if name in fields:
                     errors[name] = f"Field '{name}' cannot be set in both 'fields' and 'update'."
                 elif name == "labels" and isinstance(operations, list):
                     labels = _label_operations(labels, operations, errors)
                 elif name == "comment" and isinstance(operations, list):
-                    comments.extend(_comment_adds(operations, errors))
+                    comments.extend(_comment_adds(operations, errors, adf=self._v3(request)))
                 else:
                     errors[name] = _NOT_ON_SCREEN.format(name)
             if errors:
                 raise _JiraError(400, [], errors)
             values["labels"] = labels
             _assign(issue, values)
-            for text in comments:
-                self._append_comment(issue, user, text, None)
+            for text, doc in comments:
+                self._append_comment(issue, user, text, None, doc)
             issue.updated = _now()
         return Response(status_code=204)
 
@@ -762,7 +857,7 @@ class JiraDouble(HttpDouble):
         base = self._base(request)
         with self._lock:
             issue = self._find_issue(issue_id_or_key)
-            comments = [self._comment_json(base, issue, c) for c in issue.comments]
+            comments = [self._comment_json(base, issue, c, adf=self._v3(request)) for c in issue.comments]
         return JSONResponse(
             {"startAt": 0, "maxResults": len(comments), "total": len(comments), "comments": comments}
         )
@@ -771,27 +866,55 @@ class JiraDouble(HttpDouble):
         user = self._user(request)
         assert user is not None
         body = await _json_object(request)
-        text = body.get("body")
-        if not isinstance(text, str):
-            raise _JiraError(400, [], {"comment": "Operation value must be a string"})
-        if not text.strip():
-            raise _JiraError(400, [], {"comment": "Comment body can not be empty!"})
+        adf = self._v3(request)
+        errors: dict[str, str] = {}
+        added = _comment_adds([{"add": {"body": body.get("body")}}], errors, adf=adf)
+        if errors or not added:
+            raise _JiraError(400, [], errors)
+        ((text, doc),) = added
         visibility = body.get("visibility")
         with self._lock:
             issue = self._find_issue(issue_id_or_key)
             comment = self._append_comment(
-                issue, user, text, visibility if isinstance(visibility, dict) else None
+                issue, user, text, visibility if isinstance(visibility, dict) else None, doc
             )
-            return JSONResponse(self._comment_json(self._base(request), issue, comment), status_code=201)
+            return JSONResponse(
+                self._comment_json(self._base(request), issue, comment, adf=adf), status_code=201
+            )
 
     def _append_comment(
-        self, issue: JiraIssue, user: str, text: str, visibility: dict[str, Any] | None
+        self,
+        issue: JiraIssue,
+        user: str,
+        text: str,
+        visibility: dict[str, Any] | None,
+        doc: dict[str, Any] | None = None,
     ) -> JiraComment:
         now = _now()
-        comment = JiraComment(str(next(self._comment_ids)), text, user, now, now, visibility)
+        comment = JiraComment(str(next(self._comment_ids)), text, user, now, now, visibility, doc)
         issue.comments.append(comment)
         issue.updated = now
         return comment
+
+    # -- endpoints: attachments ------------------------------------------------------------------------
+
+    async def _add_attachment(self, issue_id_or_key: str, request: Request) -> JSONResponse:
+        user = self._user(request)
+        assert user is not None
+        if request.headers.get("x-atlassian-token", "").lower() != "no-check":
+            raise _JiraError(403, ["XSRF check failed"])
+        files = multipart_files(await request.body(), request.headers.get("content-type", ""))
+        if not files:
+            raise _JiraError(400, ["No file found in the request (a multipart part named 'file')."])
+        base = self._base(request)
+        with self._lock:
+            issue = self._find_issue(issue_id_or_key)
+            added = [
+                JiraAttachment(str(next(self._attachment_ids)), name, data, user, _now())
+                for name, data in files
+            ]
+            issue.attachments.extend(added)
+            return JSONResponse([self._attachment_json(base, a) for a in added])
 
     # -- endpoints: transitions ------------------------------------------------------------------------
 
@@ -844,7 +967,11 @@ class JiraDouble(HttpDouble):
                 else:
                     errors[name] = _NOT_ON_SCREEN.format(name)
             update = body.get("update") or {}
-            comments = _comment_adds(update.get("comment", []), errors) if isinstance(update, dict) else []
+            comments = (
+                _comment_adds(update.get("comment", []), errors, adf=self._v3(request))
+                if isinstance(update, dict)
+                else []
+            )
             if errors:
                 raise _JiraError(400, [], errors)
             now = _now()
@@ -854,22 +981,32 @@ class JiraDouble(HttpDouble):
                 issue.resolution, issue.resolutiondate = resolution or "Done", now
             else:
                 issue.resolution, issue.resolutiondate = None, None
-            for text in comments:
-                self._append_comment(issue, user, text, None)
+            for text, doc in comments:
+                self._append_comment(issue, user, text, None, doc)
             issue.updated = now
         return Response(status_code=204)
 
     # -- endpoints: search -----------------------------------------------------------------------------
 
-    async def _search_get(self, request: Request) -> JSONResponse:
+    def _search_removed(self, request: Request) -> None:
         self._user(request)
+        if self.cloud:
+            raise _JiraError(410, REMOVED_SEARCH_BODY["errorMessages"])
+
+    def _search_jql_present(self, request: Request) -> None:
+        self._user(request)
+        if not self.cloud:  # Data Center has only /search
+            raise _JiraError(404, [f"null for uri: {request.url}"])
+
+    async def _search_get(self, request: Request) -> JSONResponse:
+        self._search_removed(request)
         q = request.query_params
         return self._search_page(
             request, q.get("jql", ""), q.get("startAt", "0"), q.get("maxResults", "50"), q.getlist("fields")
         )
 
     async def _search_post(self, request: Request) -> JSONResponse:
-        self._user(request)
+        self._search_removed(request)
         body = await _json_object(request)
         return self._search_page(
             request,
@@ -880,14 +1017,14 @@ class JiraDouble(HttpDouble):
         )
 
     async def _search_jql_get(self, request: Request) -> JSONResponse:
-        self._user(request)
+        self._search_jql_present(request)
         q = request.query_params
         return self._search_token_page(
             request, q.get("jql", ""), q.get("nextPageToken"), q.get("maxResults", "50"), q.getlist("fields")
         )
 
     async def _search_jql_post(self, request: Request) -> JSONResponse:
-        self._user(request)
+        self._search_jql_present(request)
         body = await _json_object(request)
         return self._search_token_page(
             request,
@@ -911,7 +1048,9 @@ class JiraDouble(HttpDouble):
         wanted = _wanted_fields(fields)
         with self._lock:
             found = self._select(jql)
-            page = [self._issue_json(base, i, wanted) for i in found[start : start + size]]
+            page = [
+                self._issue_json(base, i, wanted, adf=self._v3(request)) for i in found[start : start + size]
+            ]
         return JSONResponse(
             {
                 "expand": "schema,names",
@@ -930,7 +1069,9 @@ class JiraDouble(HttpDouble):
         wanted = _wanted_fields(fields)
         with self._lock:
             found = self._select(jql)
-            page = [self._issue_json(base, i, wanted) for i in found[start : start + size]]
+            page = [
+                self._issue_json(base, i, wanted, adf=self._v3(request)) for i in found[start : start + size]
+            ]
         body: dict[str, Any] = {"issues": page, "isLast": start + size >= len(found)}
         if not body["isLast"]:
             body["nextPageToken"] = str(start + size)
@@ -1066,18 +1207,31 @@ def _label_operations(labels: list[str], operations: list[Any], errors: dict[str
     return result
 
 
-def _comment_adds(operations: Any, errors: dict[str, str]) -> list[str]:
-    texts: list[str] = []
+def _comment_adds(
+    operations: Any, errors: dict[str, str], *, adf: bool = False
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """The comments to add, as (text, ADF document or ``None``); v3 (``adf``) takes documents only."""
+    texts: list[tuple[str, dict[str, Any] | None]] = []
     for op in operations if isinstance(operations, list) else [operations]:
         body = (
             op.get("add", {}).get("body")
             if isinstance(op, dict) and isinstance(op.get("add"), dict)
             else None
         )
+        if adf:
+            problem = adf_problem(body)
+            if problem or not isinstance(body, dict) or not adf_text(body).strip():
+                errors["comment"] = problem or "Comment body can not be empty!"
+                return []
+            texts.append((adf_text(body), json.loads(json.dumps(body))))
+            continue
+        if isinstance(body, dict):
+            errors["comment"] = "Operation value must be a string"
+            return []
         if not isinstance(body, str) or not body.strip():
             errors["comment"] = "Comment body can not be empty!"
             return []
-        texts.append(body)
+        texts.append((body, None))
     return texts
 
 

@@ -10,7 +10,9 @@ client's pydantic models, which reject e.g. a Deployment without ``spec.selector
   controller (see :mod:`tests.doubles.kubernetes_store`): a new pod template makes a new ReplicaSet
   revision, or re-uses the ReplicaSet that has it and raises its revision.
 * ``autoscaling/v2`` ``horizontalpodautoscalers``: ``GET``/``PATCH``.
-* ``v1`` ``configmaps``: ``POST``, ``GET``/``PATCH``/``DELETE``.
+* ``v1`` ``configmaps``: ``POST``, ``GET``/``PATCH``/``DELETE``. A ``DELETE`` body's
+  ``DeleteOptions.preconditions`` (``uid``, ``resourceVersion``) are checked (409 ``Conflict``), custom
+  objects' too.
 * Custom objects: ``POST``, ``GET``/``PATCH``/``DELETE`` under ``/apis/{group}/{version}/namespaces/
   {namespace}/{plural}[/{name}]`` for Istio ``destinationrules``/``virtualservices``
   (``networking.istio.io`` ``v1beta1`` and ``v1``) and Gateway API ``httproutes`` (``v1``, with the
@@ -350,7 +352,9 @@ class KubernetesDouble(HttpDouble):
         if request.method == "GET":
             return JSONResponse(self.store.get(resource, namespace, name))
         if request.method == "DELETE":
-            gone = self.store.delete(resource, namespace, name)
+            options = json.loads(await request.body() or b"{}")  # DeleteOptions, when sent
+            preconditions = options.get("preconditions") if isinstance(options, dict) else None
+            gone = self.store.delete(resource, namespace, name, preconditions)
             if resource == CONFIGMAPS:  # deleted at once: the API answers with a Status
                 details = {"name": name, "kind": resource.plural, "uid": gone["metadata"]["uid"]}
                 return JSONResponse(

@@ -398,11 +398,28 @@ class KubeStore:
             self._after_write(resource, obj, old)
             return copy.deepcopy(self._objects[(resource, namespace, name)])
 
-    def delete(self, resource: Resource, namespace: str, name: str) -> dict[str, Any]:
+    def delete(
+        self, resource: Resource, namespace: str, name: str, preconditions: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``preconditions`` (``DeleteOptions.preconditions``: ``uid``, ``resourceVersion``) must hold, else
+        409 ``Conflict`` worded as the API server's (``Precondition failed: ...``), nothing deleted."""
         with self.lock:
-            obj = self._objects.pop((resource, namespace, name), None)
+            obj = self._objects.get((resource, namespace, name))
             if obj is None:
                 raise not_found(resource, name)
+            for key, field in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+                wanted = (preconditions or {}).get(key)
+                if wanted is not None and wanted != obj["metadata"][key]:
+                    raise ApiError(
+                        409,
+                        "Conflict",
+                        f'Operation cannot be fulfilled on {resource.qualified} "{name}": '
+                        f"Precondition failed: {field} in precondition: {wanted}, "
+                        f"{field} in object meta: {obj['metadata'][key]}",
+                        {"name": name, "kind": resource.plural}
+                        | ({"group": resource.group} if resource.group else {}),
+                    )
+            del self._objects[(resource, namespace, name)]
             return obj
 
     # -- validation (the part of the API's that the tests rely on) -----------------------------------------

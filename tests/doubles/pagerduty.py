@@ -1,10 +1,10 @@
-"""A local double of the PagerDuty Events API v2 (``POST /v2/enqueue``), good enough for an unmodified
-``pdpyras.EventsAPISession``.
+"""A local double of the PagerDuty Events API v2 (``POST /v2/enqueue``) and Change Events
+(``POST /v2/change/enqueue``), good enough for an unmodified ``pagerduty.EventsApiV2Client`` (and the
+deprecated ``pdpyras.EventsAPISession``).
 
-``pdpyras`` posts to ``session.url + "/v2/enqueue"`` (``url`` defaults to
-``https://events.pagerduty.com``; it is a plain attribute, so ``session.url = double.url`` redirects
-it), with ``Content-Type: application/json``, no auth header, and the ``routing_key`` added to the
-JSON body.
+Both post to ``base_url + "/v2/enqueue"`` (``https://events.pagerduty.com`` by default;
+``EventsApiV2Client(key, base_url=double.url)``, or ``session.url = double.url`` for pdpyras), with
+``Content-Type: application/json``, no auth header, and the ``routing_key`` added to the JSON body.
 
 Covered, per ``shared/reference/pagerduty/events-v2.openapiv3.json``:
 
@@ -25,7 +25,17 @@ Covered, per ``shared/reference/pagerduty/events-v2.openapiv3.json``:
 * Optional built-in rate limit: ``rate_limit_per_minute=N`` answers 429 once a routing key has had N
   accepted events in the last 60 s (PagerDuty's is about 120/min). Faults via ``double.faults``.
 
-Not covered: the Change Events API (``/v2/change/enqueue``), Events API v1, incidents, escalation,
+* Change Events (PagerDuty/developer-docs ``docs/events-API-v2/03-Change-Events.md``): ``routing_key``
+  (a configured one), ``payload.summary`` (required, at most 1,024 characters), optional
+  ``payload.source``, ``timestamp``, ``custom_details``, ``links`` (each with ``href``); 202
+  ``{"status": "success", "message": "Change event processed"}``, 400 as for alert events; kept in
+  ``changes()``. The docs send responses and limits to the Events API overview: the same rate limit and
+  faults apply.
+* Faults for both routes via ``double.faults``: 429 with ``Retry-After`` in seconds or as an HTTP-date
+  (``push("rate_limit", retry_after=None, headers={"Retry-After": date})``), 5xx, and delays longer
+  than the client's timeout.
+
+Not covered: Events API v1, incidents, escalation,
 urgency, suppression rules, event orchestration, payload ``timestamp`` format checks, the account-wide
 rate limits.
 """
@@ -121,7 +131,9 @@ class PagerDutyDouble(HttpDouble):
         self._events: list[PagerDutyEvent] = []
         self._accepted_at: dict[str, list[float]] = {}
         self._incidents = 0
+        self._changes: list[dict[str, Any]] = []
         self.app.add_api_route("/v2/enqueue", self._enqueue, methods=["POST"])
+        self.app.add_api_route("/v2/change/enqueue", self._change, methods=["POST"])
 
     # -- inspection ------------------------------------------------------------------------------------
 
@@ -152,6 +164,11 @@ class PagerDutyDouble(HttpDouble):
 
     def events(self) -> list[PagerDutyEvent]:
         snapshot: list[PagerDutyEvent] = self._snapshot(self._events)
+        return snapshot
+
+    def changes(self) -> list[dict[str, Any]]:
+        """The accepted change events, as sent (routing key included)."""
+        snapshot: list[dict[str, Any]] = self._snapshot(self._changes)
         return snapshot
 
     def error_body(self, status: int) -> Any:
@@ -219,6 +236,50 @@ class PagerDutyDouble(HttpDouble):
                 {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key},
                 status_code=202,
             )
+
+    async def _change(self, request: Request) -> JSONResponse:
+        try:
+            body: Any = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse(
+                {
+                    "status": "Unrecognized object",
+                    "message": "Event object format is unrecognized",
+                    "errors": ["JSON parse error"],
+                },
+                status_code=400,
+            )
+        errors: list[str] = []
+        routing_key = body.get("routing_key")
+        if not isinstance(routing_key, str) or not routing_key:
+            errors.append("'routing_key' is missing or blank")
+        elif routing_key not in self.routing_keys:
+            errors.append("Invalid routing key")
+        payload = body.get("payload")
+        summary = payload.get("summary") if isinstance(payload, dict) else None
+        if not isinstance(summary, str) or not summary.strip():
+            errors.append("'payload.summary' is missing or blank")
+        elif len(summary) > MAX_SUMMARY:
+            errors.append(f"'payload.summary' is too long (must be {MAX_SUMMARY} characters or fewer)")
+        links = body.get("links")
+        if links is not None and (
+            not isinstance(links, list) or not all(isinstance(v, dict) and v.get("href") for v in links)
+        ):
+            errors.append("'links' must be a list of objects each with 'href'")
+        if errors:
+            return JSONResponse(
+                {"status": "invalid event", "message": "Event object is invalid", "errors": errors},
+                status_code=400,
+            )
+        assert isinstance(routing_key, str)
+        with self._lock:
+            if self._throttled(routing_key, time.monotonic()):
+                return JSONResponse(self.error_body(429), status_code=429)
+            self._accepted_at.setdefault(routing_key, []).append(time.monotonic())
+            self._changes.append(body)
+        return JSONResponse({"status": "success", "message": "Change event processed"}, status_code=202)
 
     def _throttled(self, routing_key: str, now: float) -> bool:
         if self.rate_limit_per_minute is None:

@@ -468,6 +468,10 @@ def test_jira_cloud_deployment_searches_through_search_jql() -> None:
         found = client.search_issues("project = CHK", maxResults=0)  # 0: every page
         assert sorted(i.key for i in found) == sorted(i.key for i in created)
         assert double.count("GET /rest/api/2/search/jql") >= 1
+        with pytest.raises(jira.JIRAError) as raised:
+            client._get_json("search", params={"jql": "project = CHK"})  # what search_issues did until 3.10
+        assert raised.value.status_code == 410
+        assert "/rest/api/3/search/jql" in error_body(raised.value)["errorMessages"][0]
 
 
 def test_jira_client_without_server_info_or_retries(jira_double: JiraDouble) -> None:

@@ -67,6 +67,12 @@ def start_dev(env: dict[str, str]) -> subprocess.Popen[str]:
     return proc
 
 
+def _read(data_dir: str, url: str) -> httpx.Response:
+    """Reads need credentials: dev mode's generated webhook token reads."""
+    token = (Path(data_dir) / "webhook-token").read_text().strip()
+    return httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
 def interrupt(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
@@ -87,7 +93,7 @@ def test_dev_fire_ctrl_c_and_restart(dev_env: dict[str, str]) -> None:
         assert "accepted 2 alert(s)" in fired.stdout
         incident_id = fired.stdout.split("into ")[1].split()[0]
         deadline = time.monotonic() + 30
-        while incident_id not in {i["id"] for i in httpx.get(f"{api}/incidents", timeout=30).json()}:
+        while incident_id not in {i["id"] for i in _read(data_dir, f"{api}/incidents").json()}:
             assert time.monotonic() < deadline, "incident never listed"
             time.sleep(0.3)
     finally:
@@ -103,9 +109,10 @@ def test_dev_fire_ctrl_c_and_restart(dev_env: dict[str, str]) -> None:
     # A second `medic dev` finds the first one's data, and the same token.
     proc = start_dev(dev_env)
     try:
-        incidents = httpx.get(f"{api}/incidents", timeout=30).json()
+        assert httpx.get(f"{api}/incidents", timeout=30).status_code == 401
+        incidents = _read(data_dir, f"{api}/incidents").json()
         assert [i["status"] for i in incidents if i["id"] == incident_id] == ["open"]
-        detail = httpx.get(f"{api}/incidents/{incident_id}", timeout=30).json()
+        detail = _read(data_dir, f"{api}/incidents/{incident_id}").json()
         assert detail["alert_count"] == 2
         again = subprocess.run(
             [MEDIC, "fire"], env=dev_env, capture_output=True, text=True, timeout=60, check=False

@@ -1,15 +1,26 @@
 """In-memory fakes of the notification ports, for workflow logic tests (the adapters are tested
 against local HTTP doubles of the real APIs instead)."""
 
+import copy
 import itertools
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from medic.ports import ChatMessage, IssueRequest, MessageRef, Page, PermanentError, TransientError
-from remediations.ports import ClusterConflict, ObjectRef, RolloutInfo
+from medic.cards import IncidentCard
+from medic.ports import Change, ChatMessage, IssueRequest, MessageRef, Page, PermanentError, TransientError
+from remediations.patches import merge_apply
+from remediations.ports import ClusterConflict, ClusterError, ObjectRef, RolloutInfo
 
-__all__ = ["FakeChat", "FakeCluster", "FakeMetrics", "FakePager", "FakeTracker"]
+__all__ = [
+    "FakeChat",
+    "FakeCluster",
+    "FakeMetrics",
+    "FakeOpsgenie",
+    "FakePager",
+    "FakeTeams",
+    "FakeTracker",
+]
 
 
 class FakeChat:
@@ -54,10 +65,40 @@ class FakeChat:
         return [t for _, t, thread in self.posts if thread is not None]
 
 
+class FakeTeams:
+    """A chat whose posts cannot be edited (Teams through Workflows): cards and follow-up notes."""
+
+    def __init__(self) -> None:
+        self.cards: list[tuple[str, IncidentCard]] = []  # (channel, card)
+        self.notes: list[tuple[str, str, str | None]] = []  # (channel, text, link)
+        self.broken: set[str] = set()
+        self._lock = threading.Lock()
+
+    def post_card(self, channel: str, card: IncidentCard) -> MessageRef:
+        if channel in self.broken:
+            raise PermanentError("404 Not Found")
+        with self._lock:
+            self.cards.append((channel, card))
+        return MessageRef(channel=channel, ts="")
+
+    def post_note(
+        self, channel: str, text: str, *, link_url: str | None = None, link_text: str = "open it"
+    ) -> MessageRef:
+        if channel in self.broken:
+            raise PermanentError("404 Not Found")
+        with self._lock:
+            self.notes.append((channel, text, link_url))
+        return MessageRef(channel=channel, ts="")
+
+    def notes_in(self, channel: str) -> list[str]:
+        return [text for c, text, _ in self.notes if c == channel]
+
+
 class FakePager:
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str]] = []  # (action, routing key name, dedup key)
         self.pages: list[Page] = []  # what was sent, whole
+        self.changes: list[Change] = []  # change events (remediations Medic ran)
         self.failing: dict[str, int] = {}  # action -> the next N such calls fail transiently
         self.hold: threading.Event | None = None  # when set: triggers wait until it is set
         self.held = threading.Event()  # set once a trigger is waiting on ``hold``
@@ -75,6 +116,10 @@ class FakePager:
             self.pages.append(page)
         return page.dedup_key
 
+    def change(self, change: Change) -> None:
+        with self._lock:
+            self.changes.append(change)
+
     def open_pages(self) -> set[tuple[str, str]]:
         """(routing key name, dedup key) of incidents triggered and not resolved."""
         state: dict[tuple[str, str], str] = {}
@@ -83,10 +128,23 @@ class FakePager:
         return {k for k, action in state.items() if action != "resolve"}
 
 
+class FakeOpsgenie(FakePager):
+    """A pager that keeps notes on its alerts, as Opsgenie does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.notes: list[tuple[str, str, str]] = []  # (routing key name, alias, text)
+
+    def note(self, routing_key_name: str, dedup_key: str, text: str) -> None:
+        with self._lock:
+            self.notes.append((routing_key_name, dedup_key, text))
+
+
 class FakeTracker:
     def __init__(self) -> None:
         self.issues: dict[str, IssueRequest] = {}
         self.comments: list[tuple[str, str]] = []
+        self.attachments: list[tuple[str, str, str]] = []
         self.closed: list[str] = []
         self.on_create: Callable[[], None] | None = None
         self._lock = threading.Lock()
@@ -104,48 +162,90 @@ class FakeTracker:
         with self._lock:
             self.comments.append((key, text))
 
+    def attach(self, key: str, *, filename: str, content: str) -> None:
+        with self._lock:
+            if (key, filename, content) not in self.attachments:
+                self.attachments.append((key, filename, content))
+
     def close(self, key: str, comment: str) -> None:
         with self._lock:
             self.closed.append(key)
 
 
 class FakeCluster:
-    """An in-memory cluster for workflow logic tests: replicas and pod-template annotations. Writes with
-    ``expect`` are conditional, as over the real API (ClusterConflict when the object changed).
-    ``after_write`` runs after each write lands, e.g. to lose the answer or to let a person act."""
+    """An in-memory cluster for workflow logic tests: replicas, pod-template annotations, one Deployment's
+    rollout history and whole objects (``objects``: HPAs, ConfigMaps, Istio and Gateway API objects, by
+    ``str(ref)``). Writes with ``expect`` are conditional, as over the real API (ClusterConflict when the
+    object changed). ``after_write`` runs after each write lands, e.g. to lose the answer or to let a
+    person act."""
 
     def __init__(self, replicas: int = 2) -> None:
         self.replicas: dict[str, int] = {}
         self.default_replicas = replicas
         self.annotations: dict[str, dict[str, str]] = {}
+        self.objects: dict[str, dict[str, Any]] = {}
+        # The rollout: pod template -> the revision numbers it has had (the last is its current one).
+        self.templates: dict[str, list[int]] = {"v1": [1], "v2": [2], "v3": [3]}
+        self.running = "v3"
         self.writes: list[tuple[str, str, object]] = []  # (verb, target, value)
         self.after_write: Callable[[str, object], None] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    def _landed(self, verb: str, value: object) -> None:
+        if self.after_write is not None:
+            self.after_write(verb, value)
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        if str(ref) in self.objects:
+            return copy.deepcopy(self.objects[str(ref)])
+        if ref.kind not in ("Deployment", "StatefulSet"):
+            return None
         return {"spec": {"template": {"metadata": {"annotations": dict(self.annotations.get(str(ref), {}))}}}}
+
+    def _check(self, ref: ObjectRef, current: Mapping[str, Any], expect: Mapping[str, Any] | None) -> None:
+        found = {path: _pointer(current, path) for path in expect or {}}
+        if found != dict(expect or {}):
+            raise ClusterConflict(f"{ref} changed: {found}", found=found)
 
     def merge_patch(
         self, ref: ObjectRef, patch: dict[str, Any], *, expect: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         with self._lock:
-            current = self.get(ref) or {}
-            found = {path: _pointer(current, path) for path in expect or {}}
-            if found != dict(expect or {}):
-                raise ClusterConflict(f"{ref} changed: {found}", found=found)
+            current = self.get(ref)
+            if current is None:
+                raise ClusterError(f"{ref} does not exist")
+            self._check(ref, current, expect)
             self.writes.append(("patch", str(ref), patch))
-            annotations = patch.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
-            self.annotations.setdefault(str(ref), {}).update(annotations)
-        if self.after_write is not None:
-            self.after_write("patch", patch)
+            if str(ref) in self.objects:
+                self.objects[str(ref)] = merge_apply(current, copy.deepcopy(patch))
+            else:
+                annotations = (
+                    patch.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
+                )
+                self.annotations.setdefault(str(ref), {}).update(annotations)
+        self._landed("patch", patch)
         return patch
 
     def create(self, ref: ObjectRef, body: dict[str, Any]) -> dict[str, Any]:
-        self.writes.append(("create", str(ref), body))
+        with self._lock:
+            if str(ref) in self.objects:
+                raise ClusterConflict(f"{ref} exists already", found={})
+            self.writes.append(("create", str(ref), body))
+            self.objects[str(ref)] = copy.deepcopy(body)
+        self._landed("create", body)
         return body
 
-    def delete(self, ref: ObjectRef) -> None:
-        self.writes.append(("delete", str(ref), None))
+    def delete(self, ref: ObjectRef, *, expect: Mapping[str, Any] | None = None) -> None:
+        with self._lock:
+            current = self.get(ref)
+            if current is None:
+                if expect is None:
+                    raise ClusterError(f"{ref} does not exist")
+                return
+            self._check(ref, current, expect)
+            self.writes.append(("delete", str(ref), None))
+            self.objects.pop(str(ref), None)
+        self._landed("delete", None)
 
     def get_replicas(self, ref: ObjectRef) -> int:
         return self.replicas.get(str(ref), self.default_replicas)
@@ -157,14 +257,33 @@ class FakeCluster:
                 raise ClusterConflict(f"{ref} has {current} replicas", found={"/spec/replicas": current})
             self.writes.append(("scale", str(ref), replicas))
             self.replicas[str(ref)] = replicas
-        if self.after_write is not None:
-            self.after_write("scale", replicas)
+        self._landed("scale", replicas)
 
     def rollout(self, ref: ObjectRef) -> RolloutInfo:
-        return RolloutInfo(revision=3, previous=[2, 1])
+        with self._lock:
+            runs = self.templates[self.running]
+            others = {numbers[-1] for template, numbers in self.templates.items() if template != self.running}
+            return RolloutInfo(revision=runs[-1], previous=sorted(others, reverse=True), runs=sorted(runs))
 
-    def rollback(self, ref: ObjectRef, revision: int) -> None:
-        self.writes.append(("rollback", str(ref), revision))
+    def deploy(self, template: str) -> None:
+        """A rollout of ``template`` (a new one, or one the history has), as the controller numbers it."""
+        with self._lock:
+            if template != self.running:
+                top = max(n for numbers in self.templates.values() for n in numbers)
+                self.templates.setdefault(template, []).append(top + 1)
+                self.running = template
+
+    def rollback(self, ref: ObjectRef, revision: int, *, expect: int | None = None) -> None:
+        with self._lock:
+            runs = self.templates[self.running]
+            if expect is not None and revision not in runs and expect not in runs:
+                raise ClusterConflict(f"{ref} runs revision {runs[-1]}", found={"revision": runs[-1]})
+            (template,) = [t for t, numbers in self.templates.items() if revision in numbers]
+            if template == self.running:
+                return
+            self.writes.append(("rollback", str(ref), revision))
+            self.deploy(template)
+        self._landed("rollback", revision)
 
 
 def _pointer(obj: Mapping[str, Any], pointer: str) -> Any:

@@ -225,10 +225,11 @@ async def test_bad_anomaly_is_422_naming_the_field(
 
 
 async def test_unknown_incident_is_404_and_bad_filters_422(http: httpx.AsyncClient) -> None:
-    assert (await http.get("/incidents/incident-nope-0123")).status_code == 404
-    assert (await http.get("/incidents/not-an-id")).status_code == 404
-    assert (await http.get("/incidents", params={"priority": "P9"})).status_code == 422
-    assert (await http.get("/incidents", params={"service": "x' OR 1=1"})).status_code == 422
+    auth = bearer()
+    assert (await http.get("/incidents/incident-nope-0123", headers=auth)).status_code == 404
+    assert (await http.get("/incidents/not-an-id", headers=auth)).status_code == 404
+    assert (await http.get("/incidents", params={"priority": "P9"}, headers=auth)).status_code == 422
+    assert (await http.get("/incidents", params={"service": "x' OR 1=1"}, headers=auth)).status_code == 422
 
 
 async def test_openapi_publishes_the_schemas(http: httpx.AsyncClient) -> None:

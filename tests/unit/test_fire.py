@@ -1,10 +1,17 @@
 """``medic fire``: the sample starts now (a newcomer's first postmortem must not report an incident
 that began at midnight), a resolve resolves the same episode, and a given file can be resolved."""
 
+import http.server
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
 from service.fire import load_payload
 
 
@@ -49,3 +56,39 @@ def test_a_given_file_is_resolved_when_asked(tmp_path: Path) -> None:
     assert resolved["alerts"][0]["status"] == "resolved"
     assert resolved["alerts"][0]["startsAt"] == "2026-12-01T10:00:00Z"  # the same episode
     assert resolved["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
+
+
+def test_medic_fire_file_resolve_posts_the_alerts_resolved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end through the command line (issue 17): what reaches the API is resolved."""
+    received: list[dict[str, Any]] = []
+
+    class Api(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            body = b'{"accepted": 1, "incidents": ["incident-checkout"]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None: ...
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    path = tmp_path / "alerts.json"
+    path.write_text(json.dumps(load_payload(None, resolve=False, state_dir=tmp_path)))
+    monkeypatch.setenv("MEDIC_API_PORT", str(server.server_address[1]))
+    monkeypatch.setenv("MEDIC_WEBHOOK_TOKEN", "t0ken-for-the-test")
+    monkeypatch.setenv("MEDIC_DATA_DIR", str(tmp_path))
+    try:
+        result = CliRunner().invoke(app, ["fire", str(path), "--resolve"])
+    finally:
+        server.shutdown()
+    assert result.exit_code == 0, result.output
+    (payload,) = received
+    assert payload["status"] == "resolved"
+    assert {a["status"] for a in payload["alerts"]} == {"resolved"}
+    assert all(a["endsAt"] != "0001-01-01T00:00:00Z" for a in payload["alerts"])

@@ -3,6 +3,8 @@ Markdown and SVG and compared with golden files (MEDIC_UPDATE_GOLDEN=1 rewrites 
 
 import os
 import re
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from medic.postmortem import DEFAULT_TEMPLATE, render_postmortem
 from medic.story import incident_metrics
 from medic.timeline import TimelineEntry
 from medic.vocab import parse_outcome
+from tests.support.png import read_png
 from tests.support.shop import ctx
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -91,6 +94,7 @@ def checkout_incident(*, resolve: bool = True) -> IncidentState:
     s.record(at(14, 0), "incident.opened", "Incident opened.")
     deliver(s, at(14, 0), db)
     s.record(at(14, 0, 5), "notification.sent", "Posted to Slack #data-oncall.", channel="#data-oncall")
+    s.record(at(14, 0, 6), "escalation.level", "Escalation level 1: paging data.", level=1)
     s.record(at(14, 0, 6), "notification.sent", "PagerDuty trigger sent to data.", action="trigger")
     deliver(s, at(14, 0, 40), errors)
 
@@ -126,7 +130,12 @@ def checkout_incident(*, resolve: bool = True) -> IncidentState:
 
     deliver(s, at(14, 3), p99)
     deliver(s, at(14, 4), resolved(p99, at(14, 4)))
-    s.record(at(14, 5), "escalation.level", "Escalation level 1: paging data (not acknowledged).", level=1)
+    s.record(
+        at(14, 5),
+        "escalation.level",
+        "Escalation level 2: paging data-secondary (no ack after 5 min).",
+        level=2,
+    )
     deliver(s, at(14, 5), p99.model_copy(update={"starts_at": at(14, 5)}))
     deliver(s, at(14, 6), resolved(p99.model_copy(update={"starts_at": at(14, 5)}), at(14, 6)))
     s.acknowledge(at(14, 6, 30), actor="alice", source="slack")
@@ -366,7 +375,8 @@ def test_long_timelines_are_abbreviated() -> None:
     assert "| … | … | … | … 20 entries omitted |" in timeline
     assert "event number 039" in timeline and "event number 060" in timeline
     assert "event number 040" not in timeline and "event number 059" not in timeline
-    assert len(parse(render_timeline_svg(state, now=at(13, 0))).findall(f".//{SVG}circle")) == 100
+    circles = parse(render_timeline_svg(state, now=at(13, 0))).findall(f".//{SVG}circle")
+    assert len([c for c in circles if "marker" in (c.get("class") or "").split()]) == 100
 
     storm = IncidentState(id="incident-storm", opened_at=at(12, 0))
     deliver(storm, at(12, 0), *(alert(f"Pod{i:02d}Down", "search", at(12, 0)) for i in range(60)))
@@ -444,3 +454,97 @@ def test_links_images_and_other_schemes_from_outside_stay_text() -> None:
     assert "- Alert rule Evil\\[click\\](javascript:alert(1)): javascript:alert(document.cookie)" in text
     assert "- [Alert rule Fine](https://prom.example/graph?g0.expr=up%20%28x%29)" in text
     assert "- [Medic API](http://medic.example/i%20%281%29)" in text
+
+
+def long_lead_in_incident() -> IncidentState:
+    """The checkout incident, and a disk alert on orders-db that had been firing for two days before it."""
+    s = checkout_incident()
+    disk = alert("PostgresDiskFilling", "orders-db", at(14, 0) - timedelta(days=2), severity="warning")
+    deliver(s, at(14, 0, 20), disk)
+    return s
+
+
+def test_a_long_lead_in_is_elided_and_the_incident_keeps_the_width() -> None:
+    svg = render_timeline_svg(long_lead_in_incident(), now=at(15, 0))
+    golden("timeline_long_lead_in.svg", svg)
+    root = parse(svg)
+    assert [e for e in root.iter() if "lead-in" in (e.get("class") or "").split()]
+    detected = next(e for e in root.iter() if "milestone-detected" in (e.get("class") or "").split())
+    resolved = next(e for e in root.iter() if "milestone-resolved" in (e.get("class") or "").split())
+    # Without the lead-in, the 18 minutes of the incident would be 1/160th of the chart (4 pixels).
+    assert float(resolved.get("x1") or 0) - float(detected.get("x1") or 0) > 500
+    assert "The 1d 23h 58m 00s before 2026-11-23 13:58:00 UTC are compressed at the left." in svg
+
+
+def test_the_chart_has_a_legend_and_no_overlapping_milestone_labels() -> None:
+    root = parse(render_timeline_svg(checkout_incident(), now=at(15, 0)))
+    legend = next(e for e in root.iter() if e.get("class") == "legend")
+    words = {t.text for t in legend.iter(f"{SVG}text")}
+    assert {"critical alert", "anomaly", "still firing", "failure or escalation", "resolved"} <= words
+    lines = [e for e in root.iter(f"{SVG}line") if "milestone" in (e.get("class") or "").split()]
+    labels = [t for t in root.iter(f"{SVG}text") if t.get("class") == "milestone-label"]
+    assert len(lines) == len(labels) == 4
+    for label in labels:
+        x, y, n = float(label.get("x") or 0), float(label.get("y") or 0), len(label.text or "")
+        lo, hi = (x, x + 6.4 * n) if label.get("text-anchor") is None else (x - 6.4 * n, x)
+        for line in lines:
+            top, lx = float(line.get("y1") or 0), float(line.get("x1") or 0)
+            crosses = top < y - 8 and lo - 2 <= lx <= hi + 2  # a line that runs down through the label
+            assert not crosses, (label.text, line.get("class"))
+
+
+def test_the_chart_paints_with_attributes_for_renderers_without_css() -> None:
+    svg = render_timeline_svg(long_lead_in_incident(), now=at(15, 0))
+    assert "<style" not in svg
+    for e in parse(svg).iter():
+        if e.tag in (f"{SVG}rect", f"{SVG}circle"):
+            assert e.get("fill"), ET.tostring(e)[:120]
+        if e.tag == f"{SVG}line":
+            assert e.get("stroke"), ET.tostring(e)[:120]
+
+
+def test_the_chart_renders_without_black_lanes(tmp_path: Path) -> None:
+    """Rendered by librsvg (as ImageMagick, e-mail and Markdown previewers would), lanes stay light."""
+    rsvg = shutil.which("rsvg-convert")
+    if rsvg is None:
+        pytest.fail("rsvg-convert is missing: `make system-deps` installs librsvg2-bin")
+    source = tmp_path / "chart.svg"
+    source.write_text(render_timeline_svg(long_lead_in_incident(), now=at(15, 0)), encoding="utf-8")
+    png = subprocess.run([rsvg, str(source)], check=True, capture_output=True, timeout=60).stdout
+    width, _, rows, step = read_png(png)
+    assert width == 900
+
+    def pixel(x: int, y: int) -> tuple[int, ...]:
+        return tuple(rows[y][x * step : x * step + 3])
+
+    for lane_top in range(
+        90, 90 + 6 * 26, 26
+    ):  # Alerts (three rows: markers and two services), then one each
+        assert min(pixel(885, lane_top + 3)) > 200, (lane_top, pixel(885, lane_top + 3))  # right of the lanes
+    assert min(pixel(170 + 64 // 2, 95)) > 180  # the elided lead-in band: light grey
+    assert pixel(885, 5) == (255, 255, 255)
+
+
+def test_the_on_call_follow_up_needs_an_escalation_beyond_the_first_page() -> None:
+    def follow_ups(*levels: tuple[datetime, int]) -> str:
+        s = IncidentState(id="incident-x", opened_at=at(12, 0))
+        for when, level in levels:
+            s.record(when, "escalation.level", f"Escalation level {level}.", level=level)
+        s.acknowledge(at(12, 10), actor="alice", source="slack")
+        return render_postmortem(s, now=at(12, 30)).split("## Follow-up items")[1]
+
+    review = "Review the on-call set-up"
+    assert review not in follow_ups((at(12, 0), 1))  # the minute-0 page only
+    assert review not in follow_ups((at(12, 0), 1), (at(12, 15), 2))  # level 2 was due after the ack
+    assert review in follow_ups((at(12, 0), 1), (at(12, 5), 2))
+
+
+def test_every_notification_is_counted_and_listed() -> None:
+    s = IncidentState(id="incident-x", opened_at=at(12, 0))
+    s.record(at(12, 0, 1), "notification.sent", "Posted to Slack #shop.", channel="#shop")
+    s.record(at(12, 0, 2), "notification.sent", "PagerDuty trigger sent to shop.", routing_key_name="shop")
+    s.record(at(12, 0, 3), "notification.sent", "JIRA issue SHOP-1 opened.", jira="SHOP-1")
+    medic = render_postmortem(s, now=at(12, 5)).split("## What Medic did")[1].split("\n## ")[0]
+    assert "Notifications: 3 notifications sent (1 Slack post, 1 page, 1 ticket)." in medic
+    for text in ("Posted to Slack #shop.", "PagerDuty trigger sent to shop.", "JIRA issue SHOP-1 opened."):
+        assert f"`notification.sent`: {text}" in medic

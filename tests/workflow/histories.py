@@ -34,15 +34,15 @@ from remediations.guardrails import GuardrailFacts, GuardrailSettings
 from service.devserver import find_binary
 from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
-from tests.support.fakes import FakeChat, FakeCluster, FakeMetrics, FakePager, FakeTracker
+from tests.support.fakes import FakeChat, FakeCluster, FakeMetrics, FakeOpsgenie, FakeTeams, FakeTracker
 from tests.support.shop import ctx
-from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
+from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
 
 __all__ = ["HISTORIES", "record"]
 
 HISTORIES = Path(__file__).resolve().parents[1] / "fixtures" / "histories"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-RELEASE = "r3"  # settle before telling, one local activity at a time, merge close-out
+RELEASE = "r4"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes
 RUNBOOK = load_runbook(
     """
 name: restart-checkout
@@ -104,8 +104,15 @@ async def record() -> list[Path]:
                 facts=_Facts(),
                 guardrails=lambda: GuardrailSettings(mode="auto"),
             )
+            policy = RoutingPolicy.default()
+            for rule in policy.rules:  # every incident's card to Teams too (chat-channels)
+                rule.teams_channels = ["oncall"]
             notify = NotifyActivities(
-                chat=FakeChat(), pager=FakePager(), tracker=FakeTracker(), policy=RoutingPolicy.default
+                chat=FakeChat(),
+                pager=FakeOpsgenie(),  # keeps notes (pager-notes)
+                tracker=FakeTracker(),
+                chats={"teams": FakeTeams()},
+                policy=lambda: policy,
             )
             client = env.client
 
@@ -123,6 +130,11 @@ async def record() -> list[Path]:
                 checkout = await _open(env.client, "checkout", _batch("checkout", "CheckoutSlow"))
                 await asyncio.sleep(1)
                 root = await _open(env.client, "orders-db", _batch("orders-db", "PostgresDown"))
+                await asyncio.sleep(1)
+                # Acknowledged after its page (r4): a note on the pager's alert, a follow-up in Teams.
+                await root.execute_update(
+                    IncidentWorkflow.acknowledge, AckRequest(actor="U1", source="slack")
+                )
                 await asyncio.sleep(1)
                 # The cause recovers first; checkout stays slow, so its own runbook runs then (a
                 # symptom's remediation waits for its cause), and is verified by its alert resolving.

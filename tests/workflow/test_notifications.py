@@ -5,7 +5,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,11 +20,11 @@ from activities.postmortem import PostmortemActivities, PostmortemWriter
 from medic.alerts import Alert, AlertStatus
 from medic.incident import AlertBatch, IncidentState, IncidentStatus
 from medic.keys import service_incident_id
-from medic.routing import load_routing
+from medic.routing import RoutingPolicy, load_routing
 from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
 from tests.conftest import require_binary
-from tests.support.fakes import FakeChat, FakePager, FakeTracker
+from tests.support.fakes import FakeChat, FakePager, FakeTeams, FakeTracker
 from tests.support.shop import ctx, shop
 from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentResult, IncidentWorkflow
 
@@ -57,11 +57,17 @@ class Harness:
     tracker: FakeTracker
     task_queue: str
     postmortems: Path
+    teams: FakeTeams = field(default_factory=FakeTeams)
+    policy: RoutingPolicy = field(default_factory=lambda: POLICY)
 
     def worker(self, *, cache: bool = True) -> Worker:
         """``cache=False``: no sticky queue, as a worker whose process is gone leaves none behind."""
         activities = NotifyActivities(
-            chat=self.chat, pager=self.pager, tracker=self.tracker, policy=lambda: POLICY
+            chat=self.chat,
+            pager=self.pager,
+            tracker=self.tracker,
+            chats={"teams": self.teams},
+            policy=lambda: self.policy,
         )
         client = self.env.client
 
@@ -192,7 +198,10 @@ async def test_resolve_tells_everyone_exactly_once(harness: Harness) -> None:
     written = h.postmortems / "incident-orders-db" / "postmortem.md"
     assert "**Final**" in written.read_text() and (written.parent / "timeline.svg").exists()
     assert sum("Postmortem" in text for _, text, thread in h.chat.posts if thread) == 1
-    assert any("## Summary" in text for _, text in h.tracker.comments)
+    assert not any("## Summary" in text for _, text in h.tracker.comments)  # a file, not a comment
+    assert [(k, name) for k, name, text in h.tracker.attachments if "## Summary" in text] == [
+        (key, "incident-orders-db-postmortem.md") for key in h.tracker.issues
+    ]
 
 
 async def test_worker_lost_mid_escalation_pages_each_level_once(harness: Harness) -> None:

@@ -4,33 +4,36 @@ in-memory fakes here (the Kubernetes adapter is tested against an API double).""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.notify import NotifyActivities
 from activities.remediate import FactsRequest, RemediationActivities
 from medic.alerts import Alert, AlertStatus
 from medic.incident import AlertBatch, IncidentState, IncidentStatus
 from medic.keys import service_incident_id
-from medic.routing import RoutingPolicy
+from medic.routing import RoutingPolicy, load_routing
 from medic.runbook import Runbook, load_runbook
 from remediations.actions import default_registry
 from remediations.guardrails import GuardrailFacts, GuardrailSettings
+from service.approval_metrics import ApprovalMetrics
+from service.metrics import WorkerMetrics
 from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
 from tests.conftest import require_binary
 from tests.support.fakes import FakeChat, FakeCluster, FakeMetrics, FakePager, FakeTracker
-from tests.support.shop import ctx
+from tests.support.shop import ctx, shop
 from tests.workflow.test_notifications import outage
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentResult, IncidentWorkflow
 from workflows.remediation import Decision, RemediationWorkflow
@@ -80,7 +83,14 @@ class Rig:
     runbook: Runbook
     task_queue: str = field(default_factory=lambda: f"tq-{uuid.uuid4().hex[:6]}")
 
-    def worker(self, *, cache: bool = True) -> Worker:
+    def worker(
+        self,
+        *,
+        cache: bool = True,
+        interceptors: Sequence[Interceptor] = (),
+        pager: FakePager | None = None,
+        policy: RoutingPolicy | None = None,
+    ) -> Worker:
         remediate = RemediationActivities(
             cluster=self.cluster,
             metrics=self.metrics,
@@ -90,7 +100,10 @@ class Rig:
             guardrails=lambda: self.settings,
         )
         notify = NotifyActivities(
-            chat=self.chat, pager=FakePager(), tracker=FakeTracker(), policy=RoutingPolicy.default
+            chat=self.chat,
+            pager=pager or FakePager(),
+            tracker=FakeTracker(),
+            policy=(lambda: policy) if policy is not None else RoutingPolicy.default,
         )
         return Worker(
             self.env.client,
@@ -99,6 +112,7 @@ class Rig:
             activities=[*remediate.all(), *notify.all()],
             activity_executor=ThreadPoolExecutor(8),
             max_cached_workflows=100 if cache else 0,
+            interceptors=interceptors,
         )
 
     def scales(self) -> list[object]:
@@ -146,7 +160,7 @@ async def deliver(
     incident_id = service_incident_id(service)
     return await rig.env.client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(incident_id=incident_id, service=ctx(service), notify=False, **options),
+        IncidentInput(incident_id=incident_id, service=ctx(service), **{"notify": False, **options}),
         id=incident_id,
         task_queue=rig.task_queue,
         start_signal=ALERTS_SIGNAL,
@@ -284,6 +298,24 @@ async def test_timeout_escalates_instead_of_acting(rig: Rig) -> None:
         state = await until(incident, lambda s: outcome(s) == "timed-out", "the timeout")
     assert rig.cluster.writes == []
     assert state.notifications.escalate_now
+
+
+async def test_approvals_are_counted_by_outcome_once_whatever_the_replays(rig: Rig) -> None:
+    """``medic_approvals_total{outcome}`` (service/approval_metrics.py): without a workflow cache every
+    task replays the history so far, and nothing is counted twice."""
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    rig.settings = GuardrailSettings(mode="approve", approval_timeout_seconds=600)
+    async with rig.worker(cache=False, interceptors=[ApprovalMetrics(metrics.approval)]):
+        incident = await deliver(rig)
+        await until(incident, lambda s: any(e.kind == "approval.requested" for e in s.timeline), "a request")
+        await rig.env.sleep(timedelta(minutes=11))
+        await until(incident, lambda s: outcome(s) == "timed-out", "the timeout")
+
+    def count(outcome: str) -> float | None:
+        return registry.get_sample_value("medic_approvals_total", {"outcome": outcome})
+
+    assert (count("requested"), count("timed_out"), count("approved")) == (1.0, 1.0, None)
 
 
 async def test_resolved_alert_is_never_acted_on(rig: Rig) -> None:
@@ -439,3 +471,18 @@ async def test_a_symptom_that_clears_with_its_cause_needs_no_remediation(rig: Ri
         await rig.env.sleep(timedelta(minutes=1))
         assert final.remediations == {} and rig.scales() == []
         assert (await db.query(IncidentWorkflow.state)).remediations == {}
+
+
+async def test_an_executed_action_is_a_change_event_where_the_incident_paged(rig: Rig) -> None:
+    """Issue 15: a remediation is a change; PagerDuty shows it next to the incident it paged for."""
+    pager = FakePager()
+    policy = load_routing("rules:\n  - {name: all, pagerduty: true}\n", catalog=shop())
+    async with rig.worker(pager=pager, policy=policy):
+        incident = await deliver(rig, notify=True)
+        await until(incident, lambda s: outcome(s) == "verified" if s.remediations else False, "verified")
+        await until(incident, lambda s: s.notifications.change_cursor >= len(s.timeline) - 1, "the change")
+    assert pager.events[0] == ("trigger", "checkout", "incident-checkout")
+    (change,) = pager.changes
+    assert change.routing_key_name == "checkout"
+    assert change.summary.startswith("Medic (incident-checkout): [scale-checkout] Done: scale Deployment")
+    assert change.custom_details["kind"] == "action.executed"

@@ -1,0 +1,128 @@
+"""Opsgenie as a pager, over its Alert API v2 (https://docs.opsgenie.com/docs/alert-api), behind our
+Pager port, next to or instead of PagerDuty.
+
+* The alias is the incident id (Opsgenie de-duplicates open alerts by alias), so trigger, acknowledge
+  and close of one incident address one alert, and repeating one is harmless.
+* ``POST /v2/alerts`` is asynchronous: 202 ``{"result": "Request will be processed", "requestId": ...}``;
+  acknowledge, close and notes go to ``/v2/alerts/{alias}/...?identifierType=alias``.
+* Auth: ``Authorization: GenieKey <api key>``, one key per integration (team), looked up by the routing
+  key's name like PagerDuty's, so only names enter workflow history.
+* Priority: Medic's P1-P5 map one to one onto Opsgenie's P1-P5 (nothing is lost); pages without one fall
+  back on the PagerDuty severity.
+* Opsgenie shows ``message``, ``description`` and notes as plain text: control characters are dropped
+  and every field is cut to Opsgenie's limits (message 130, description 15,000, note 25,000 characters).
+
+Failures go through :func:`activities.adapters.http.classify`. Atlassian has announced the end of
+Opsgenie as a stand-alone product (alerting moves to Jira Service Management / Compass); the same Alert
+API is served there."""
+
+import re
+import threading
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from activities.adapters.http import classify
+from medic.ports import Change, Page, PermanentError
+
+__all__ = ["OpsgeniePager", "opsgenie_priority", "plain"]
+
+_LIMITS = {"message": 130, "alias": 512, "description": 15_000, "note": 25_000, "entity": 512, "source": 100}
+_SEVERITY_PRIORITY = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P5"}
+_PRIORITY_IN_SUMMARY = re.compile(r"^\[(P[1-5])\]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def plain(text: str, limit: int) -> str:
+    """Text for an Opsgenie field: no control characters (newlines and tabs kept), within ``limit``."""
+    return _CONTROL.sub("", text)[:limit]
+
+
+def opsgenie_priority(page: Page) -> str:
+    if page.priority:
+        return page.priority
+    found = _PRIORITY_IN_SUMMARY.match(page.summary)
+    return found.group(1) if found else _SEVERITY_PRIORITY.get(page.severity, "P3")
+
+
+class OpsgeniePager:
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        keys: dict[str, str] | None = None,
+        base_url: str = "https://api.opsgenie.com",
+        timeout: float = 10.0,
+    ) -> None:
+        self._keys, self._default = dict(keys or {}), api_key
+        self._base = base_url.rstrip("/")
+        self._timeout = timeout
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(base_url=self._base, timeout=self._timeout)
+            return self._client
+
+    def _key(self, name: str) -> str:
+        key = self._keys.get(name) or self._default
+        if not key:
+            raise PermanentError(f"no Opsgenie API key named {name!r} (MEDIC_OPSGENIE_API_KEYS)")
+        return key
+
+    def _post(self, key: str, path: str, body: dict[str, Any], what: str, **params: str) -> str:
+        try:
+            response = self._http().post(
+                path, json=body, params=params or None, headers={"Authorization": f"GenieKey {key}"}
+            )
+        except httpx.HTTPError as err:
+            raise classify(None, service="Opsgenie", what=what, detail=str(err)) from err
+        if response.status_code >= 300:
+            raise classify(
+                response.status_code,
+                service="Opsgenie",
+                what=what,
+                headers=dict(response.headers),
+                detail=response.text[:500],
+            )
+        answer = response.json() if response.content else {}
+        return str(answer.get("requestId") or uuid.uuid4())
+
+    def send(self, page: Page) -> str:
+        key = self._key(page.routing_key_name)
+        alias = plain(page.dedup_key, _LIMITS["alias"])
+        if page.action == "trigger":
+            details = {k: plain(str(v), 500) for k, v in page.custom_details.items()}
+            body: dict[str, Any] = {
+                "message": plain(page.summary, _LIMITS["message"]) or alias,
+                "alias": alias,
+                "description": plain(
+                    "\n".join(f"{k}: {v}" for k, v in details.items()) or page.summary, _LIMITS["description"]
+                ),
+                "priority": opsgenie_priority(page),
+                "source": plain(page.source, _LIMITS["source"]),
+                "details": details,
+                "tags": ["medic"],
+            }
+            if page.component:
+                body["entity"] = plain(page.component, _LIMITS["entity"])
+            self._post(key, "/v2/alerts", body, f"open an alert for {alias}")
+            return page.dedup_key
+        verb = "acknowledge" if page.action == "acknowledge" else "close"
+        path = f"/v2/alerts/{quote(alias, safe='')}/{verb}"
+        self._post(key, path, {"source": "medic"}, f"{verb} {alias}", identifierType="alias")
+        return page.dedup_key
+
+    def note(self, routing_key_name: str, dedup_key: str, text: str) -> None:
+        """Add a note to the incident's alert (plain text)."""
+        key = self._key(routing_key_name)
+        path = f"/v2/alerts/{quote(dedup_key, safe='')}/notes"
+        body = {"source": "medic", "note": plain(text, _LIMITS["note"]) or "-"}
+        self._post(key, path, body, f"add a note to {dedup_key}", identifierType="alias")
+
+    def change(self, change: Change) -> None:
+        """Opsgenie has no change events: nothing to record."""

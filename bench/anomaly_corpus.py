@@ -1,0 +1,129 @@
+"""The developers' corpus: realistic labelled metric series for ``bench.anomaly_eval``.
+
+    python -m bench.anomaly_corpus OUT_DIR [--files 60] [--seed 18]
+
+writes ``OUT_DIR/data/<family>/<name>.csv`` (``timestamp,value``) and ``OUT_DIR/labels.json``.
+Each series has a base level, daily and weekly seasonality, a trend, noise (Gaussian, heavy-tailed,
+or counts), a sampling step of 1, 5 or 60 minutes and some missing points (rows left out), and
+anomalies of one kind per family: spikes and dips, level shifts, slow drifts, variance changes,
+and a changed daily pattern. About one file in eight has none. Labels follow NAB's convention:
+each anomaly gets a window of 10% of the file's rows divided by its anomaly count, centred on the
+anomaly's start. Timestamps alternate between ``YYYY-MM-DD HH:MM:SS`` and ISO 8601 with a ``Z``.
+
+This corpus is for developing and checking: the detectors' defaults are not fitted to it.
+"""
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["KINDS", "generate", "main", "series"]
+
+KINDS = ("spike", "shift", "drift", "variance", "pattern", "none")
+_START = datetime(2026, 1, 5, tzinfo=UTC).timestamp()
+
+
+def series(rng: np.random.Generator, kind: str) -> tuple[NDArray[np.float64], NDArray[np.float64], list[int]]:
+    """Times, values and the anomalies' row indices of one series."""
+    step = float(rng.choice([60.0, 300.0, 300.0, 300.0, 3600.0]))
+    n = int(rng.integers(3000, 9000))
+    t = _START + np.arange(n) * step
+    level = float(rng.lognormal(3.0, 1.5))
+    day = np.sin(2 * np.pi * (t % 86400) / 86400 - rng.uniform(0, 2 * np.pi))
+    day = np.where(rng.random() < 0.3, np.maximum(day, 0) ** 2, day)  # business-hours peaks
+    week = np.where(((t // 86400) + 3) % 7 >= 5, -1.0, 0.0)  # quieter weekends
+    noise_sd = level * rng.uniform(0.02, 0.15)
+    x = level + level * rng.uniform(0, 0.4) * day + level * rng.uniform(0, 0.15) * week
+    x += level * rng.uniform(-0.2, 0.2) * np.arange(n) / n
+    noise_kind = rng.choice(["gauss", "heavy", "ar"])
+    if noise_kind == "gauss":
+        x += rng.normal(0, noise_sd, n)
+    elif noise_kind == "heavy":
+        x += rng.standard_t(3, n) * noise_sd * 0.6
+    else:
+        e = rng.normal(0, noise_sd * 0.5, n)
+        ar = np.zeros(n)
+        for i in range(1, n):
+            ar[i] = 0.8 * ar[i - 1] + e[i]
+        x += ar
+    anomalies: list[int] = []
+    if kind != "none":
+        count = int(rng.integers(1, 4))
+        lo = int(0.2 * n)
+        spots = np.sort(rng.choice(np.arange(lo, n - 50), size=count, replace=False))
+        for a in spots.tolist():
+            if anomalies and a - anomalies[-1] < n // 8:
+                continue
+            anomalies.append(a)
+            sign = rng.choice([-1.0, 1.0])
+            size = noise_sd * rng.uniform(5, 12)
+            if kind == "spike":
+                width = int(rng.integers(1, 4))
+                x[a : a + width] += sign * size
+            elif kind == "shift":
+                x[a:] += sign * size * 0.7
+            elif kind == "drift":
+                ramp = np.minimum(np.arange(n - a) / rng.uniform(50, 200), 1.0)
+                x[a:] += sign * size * 1.2 * ramp
+            elif kind == "variance":
+                width = int(rng.integers(50, 300))
+                x[a : a + width] += rng.normal(0, noise_sd * rng.uniform(3, 6), min(width, n - a))
+            elif kind == "pattern":
+                width = int(rng.integers(100, 400))
+                seg = slice(a, a + width)
+                x[seg] = float(np.median(x[max(0, a - 20) : a])) + rng.normal(0, noise_sd * 0.1, len(x[seg]))
+    if rng.random() < 0.2:  # a counter-like non-negative series
+        x = np.maximum(x, 0.0)
+    keep = rng.random(n) > rng.uniform(0, 0.02)  # missing points: rows left out
+    for a in anomalies:
+        keep[a] = True
+    index = np.flatnonzero(keep)
+    remap = {int(a): int(np.searchsorted(index, a)) for a in anomalies}
+    return t[keep].astype(np.float64), x[keep].astype(np.float64), [remap[a] for a in anomalies]
+
+
+def _stamp(ts: float, iso: bool) -> str:
+    d = datetime.fromtimestamp(ts, UTC)
+    return d.strftime("%Y-%m-%dT%H:%M:%SZ") if iso else d.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def generate(out: Path, *, files: int = 60, seed: int = 18) -> dict[str, list[list[str]]]:
+    rng = np.random.default_rng(seed)
+    labels: dict[str, list[list[str]]] = {}
+    for i in range(files):
+        kind = KINDS[i % len(KINDS)]
+        t, x, anomalies = series(rng, kind)
+        iso = i % 2 == 1
+        rel = f"{kind}/{kind}_{i:03d}.csv"
+        path = out / "data" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        digits = 3 if float(np.median(np.abs(x))) < 100 else 1
+        lines = ["timestamp,value"] + [f"{_stamp(a, iso)},{b:.{digits}f}" for a, b in zip(t, x, strict=True)]
+        path.write_text("\n".join(lines) + "\n")
+        n = t.shape[0]
+        half = max(1, int(0.1 * n / max(1, len(anomalies)))) // 2
+        labels[rel] = [
+            [_stamp(t[max(0, a - half)], iso), _stamp(t[min(n - 1, a + half)], iso)] for a in anomalies
+        ]
+    (out / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
+    return labels
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.anomaly_corpus", description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--files", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=18)
+    args = ap.parse_args(argv)
+    labels = generate(args.out, files=args.files, seed=args.seed)
+    windows = sum(len(v) for v in labels.values())
+    print(f"wrote {len(labels)} series with {windows} labelled windows under {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

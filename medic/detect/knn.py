@@ -1,0 +1,124 @@
+"""A model over windowed features: the distance from the last ``dim`` points to their nearest
+neighbours among the windows of the recent past.
+
+Distances are in units of the recent step noise (the mean absolute step between points). A pattern
+the series has shown recently (a daily peak, a regular batch job) has close neighbours; a new shape
+(a spike, a flat line where there was noise, a changed rhythm) does not. The memory is a bounded
+ring of the last ``memory`` windows; distances are compared to their own slow average, so the
+surprise is in "typical neighbour distances" and comparable across series.
+
+Vectorised per block of ``block`` points: each block is scored against the memory as it stood before
+the block (past points only), then joins it. Blocks are aligned on the series' point count, so how
+the points are batched does not change the scores.
+"""
+
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array
+
+__all__ = ["KnnDetector"]
+
+
+class KnnDetector(StreamDetector):
+    kind: ClassVar[str] = "knn"
+
+    def __init__(
+        self, *, dim: int = 8, memory: int = 600, neighbours: int = 3, block: int = 50, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.dim = dim
+        self.memory = memory
+        self.neighbours = neighbours
+        self.block = block
+        self._hist = np.zeros(0)  # the last `memory + dim` raw values
+        self._bank = np.zeros((0, dim))  # windows (raw values), oldest first
+        self._norms = np.zeros(0)  # squared norms of the bank's windows
+        self._typical = 0.0
+        self._count = 0
+        self._pending: list[float] = []  # distances of the current block's points so far
+
+    def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
+        out = np.zeros_like(x)
+        start = 0
+        n = x.shape[0]
+        while start < n:
+            room = self.block - (self._count % self.block)
+            stop = min(n, start + room)
+            out[start:stop] = self._block(x[start:stop])
+            start = stop
+        return out
+
+    def _block(self, x: FloatArray) -> FloatArray:
+        """Score part of a block against the memory as it stood at the block's start; the block's
+        windows join the memory (and its distances the typical one) when the block is complete."""
+        d = self.dim
+        if (
+            self._hist.shape[0] < d - 1
+        ):  # the very first block: pad with the first value (kept, so restoring sees it)
+            self._hist = np.concatenate([np.full(d - 1 - self._hist.shape[0], x[0]), self._hist])
+        hist = self._hist
+        e = np.concatenate([hist[-(d - 1) :] if d > 1 else hist[:0], x])
+        wins = sliding_window_view(e, d)  # one window ending at each new point
+        into = self._count % self.block
+        bank = self._bank
+        z = np.zeros(x.shape[0])
+        dist = np.zeros(x.shape[0])
+        if bank.shape[0] > self.neighbours:
+            # distances in raw units (the level cancels), then in units of the recent step noise
+            ref = hist[: hist.shape[0] - into]
+            spread = float(np.abs(np.diff(ref[-self.memory :])).mean()) * 0.8862 if ref.shape[0] > 1 else 0.0
+            spread = max(spread, 1e-9 * (1.0 + abs(float(ref[-1]))))
+            d2 = np.einsum("ij,ij->i", wins, wins)[:, None] + self._norms[None, :] - 2.0 * (wins @ bank.T)
+            k = self.neighbours
+            near = np.partition(d2, k - 1, axis=1)[:, :k]
+            dist = np.sqrt(np.maximum(near.mean(axis=1), 0.0) / d) / spread
+            if self._typical > 0:
+                z = dist / max(self._typical, 0.05)
+        self._pending.extend(dist.tolist())
+        self._hist = np.concatenate([hist, x])[-(self.memory + d + self.block) :]
+        self._count += x.shape[0]
+        if self._count % self.block == 0:
+            done = len(self._pending)
+            new = sliding_window_view(self._hist, d)[-done:]
+            self._bank = np.concatenate([bank, new])[-self.memory :]
+            self._norms = np.einsum("ij,ij->i", self._bank, self._bank)
+            if bank.shape[0] > self.neighbours:
+                mid = float(np.median(self._pending))
+                typ = self._typical
+                self._typical = mid if typ == 0 else typ + 0.1 * (mid - typ)
+            self._pending = []
+        return z
+
+    @property
+    def min_history(self) -> int:
+        return self.dim + self.block
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "dim": self.dim,
+            "memory": self.memory,
+            "neighbours": self.neighbours,
+            "block": self.block,
+            "typical": self._typical,
+            "count": self._count,
+            "pending": self._pending,
+            "hist": encode_array(self._hist),
+        }
+
+    def _restore(self, own: dict[str, Any]) -> None:
+        self.dim = int(own["dim"])
+        self.memory = int(own["memory"])
+        self.neighbours = int(own["neighbours"])
+        self.block = int(own["block"])
+        self._typical = float(own["typical"])
+        self._count = int(own["count"])
+        self._pending = [float(v) for v in own["pending"]]
+        self._hist = decode_array(own["hist"])
+        done = self._count - len(self._pending)  # points whose windows are in the memory
+        h = self._hist[: self._hist.shape[0] - len(self._pending)]
+        n = min(self.memory, done, max(0, h.shape[0] - self.dim + 1))
+        self._bank = sliding_window_view(h, self.dim)[-n:].copy() if n else np.zeros((0, self.dim))
+        self._norms = np.einsum("ij,ij->i", self._bank, self._bank)

@@ -1,0 +1,148 @@
+"""Learning from outcomes: how well each alert rule earned its pages, and what to change.
+
+From incident history (who acknowledged, who resolved, whether a remediation acted, whether it
+was marked a false positive, how long it lasted), one record per alert rule: how often it paged,
+how often anyone acted, how often it resolved by itself within minutes with nobody acting, the
+median time to auto-resolve, and how often it fires a day. Proposals follow with their evidence,
+and are made only where no actionable incident of the rule would have been lost:
+
+- ``silence``: a flapping rule (several incidents a day, nearly all gone by themselves within
+  minutes, none acted on);
+- ``demote`` (to chat only, no page): a rule nobody ever acted on;
+- ``raise_for``: a rule whose incidents that nobody acted on were short, and whose actionable ones
+  all lasted longer than the proposed ``for:``: raising it drops the former and keeps the latter.
+
+Pure: the service reads the history and applies a demotion only where the routing policy opts in.
+"""
+
+import math
+import statistics
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = ["IncidentOutcome", "Proposal", "RuleEffectiveness", "effectiveness", "propose"]
+
+
+class IncidentOutcome(BaseModel):
+    """What happened to one incident, as far as learning is concerned."""
+
+    incident_id: str
+    rules: list[str] = Field(description="alert rules (alertname) in the incident")
+    opened_at: datetime
+    resolved_at: datetime | None = None
+    paged: bool = True
+    acknowledged: bool = False  # by a person
+    resolved_by_person: bool = False
+    remediated: bool = False  # a remediation acted (executed or verified)
+    false_positive: bool = False
+
+    @property
+    def actionable(self) -> bool:
+        """Someone (or a remediation) acted, and nobody judged it noise."""
+        acted = self.acknowledged or self.resolved_by_person or self.remediated
+        return acted and not self.false_positive
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.resolved_at is None else (self.resolved_at - self.opened_at).total_seconds()
+
+
+class RuleEffectiveness(BaseModel):
+    rule: str
+    incidents: int
+    pages: int
+    actionable: int
+    false_positives: int
+    auto_resolved_quickly: int = Field(description="resolved by itself within `quick` with nobody acting")
+    median_auto_resolve_seconds: float | None
+    per_day: float
+    shortest_actionable_seconds: float | None
+    longest_noise_seconds: float | None = Field(description="the longest incident nobody acted on")
+
+
+class Proposal(BaseModel):
+    rule: str
+    change: Literal["silence", "demote", "raise_for"]
+    evidence: str
+    for_seconds: int | None = None
+
+
+def effectiveness(
+    history: list[IncidentOutcome], *, quick: timedelta = timedelta(minutes=10)
+) -> list[RuleEffectiveness]:
+    """One record per rule, most pages first."""
+    by_rule: dict[str, list[IncidentOutcome]] = defaultdict(list)
+    for outcome in history:
+        for rule in set(outcome.rules):
+            by_rule[rule].append(outcome)
+    out = []
+    for rule, items in by_rule.items():
+        times = [o.opened_at for o in items]
+        days = max((max(times) - min(times)).total_seconds() / 86400.0, 1.0)
+        auto = [o.duration for o in items if not o.actionable and o.duration is not None]
+        acted = [o.duration for o in items if o.actionable and o.duration is not None]
+        out.append(
+            RuleEffectiveness(
+                rule=rule,
+                incidents=len(items),
+                pages=sum(o.paged for o in items),
+                actionable=sum(o.actionable for o in items),
+                false_positives=sum(o.false_positive for o in items),
+                auto_resolved_quickly=sum(
+                    1
+                    for o in items
+                    if not o.actionable and o.duration is not None and o.duration <= quick.total_seconds()
+                ),
+                median_auto_resolve_seconds=statistics.median(auto) if auto else None,
+                per_day=len(items) / days,
+                shortest_actionable_seconds=min(acted) if acted else None,
+                longest_noise_seconds=max(auto) if auto else None,
+            )
+        )
+    return sorted(out, key=lambda r: (-r.pages, r.rule))
+
+
+def propose(
+    records: list[RuleEffectiveness], *, min_incidents: int = 5, flapping_per_day: float = 4.0
+) -> list[Proposal]:
+    """The changes worth making, with their evidence; none that would lose an actionable incident
+    of the history."""
+    out = []
+    for r in records:
+        if r.incidents < min_incidents or r.pages == 0:
+            continue
+        quick_share = r.auto_resolved_quickly / r.incidents
+        median = r.median_auto_resolve_seconds
+        said = (
+            f"{r.incidents} incidents ({r.per_day:.1f}/day), {r.pages} pages, acted on {r.actionable}, "
+            f"{r.auto_resolved_quickly} gone by themselves within minutes"
+            + (f" (median {median / 60:.1f} min)" if median is not None else "")
+            + (f", {r.false_positives} marked false positive" if r.false_positives else "")
+        )
+        if r.actionable == 0:
+            if r.per_day >= flapping_per_day and quick_share >= 0.8:
+                out.append(Proposal(rule=r.rule, change="silence", evidence=f"flapping: {said}"))
+            else:
+                out.append(Proposal(rule=r.rule, change="demote", evidence=f"never acted on: {said}"))
+            continue
+        if r.longest_noise_seconds is None or r.shortest_actionable_seconds is None:
+            continue
+        # a `for:` longer than every unacted incident and shorter than every actionable one
+        candidate = math.ceil(r.longest_noise_seconds / 60.0) * 60
+        noisy = r.incidents - r.actionable
+        if candidate < r.shortest_actionable_seconds and noisy >= r.actionable and noisy >= min_incidents:
+            out.append(
+                Proposal(
+                    rule=r.rule,
+                    change="raise_for",
+                    for_seconds=candidate,
+                    evidence=(
+                        f"{said}; every incident nobody acted on was over within {candidate // 60} min, "
+                        f"every actionable one lasted at least {r.shortest_actionable_seconds / 60:.0f} min"
+                    ),
+                )
+            )
+    return out

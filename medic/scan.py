@@ -1,0 +1,242 @@
+"""Medic's own anomaly scans: what ``anomaly.yaml`` configures, and what one scan of one series
+finds (pure: the activity fetches the points and keeps the state; this decides).
+
+    scans:
+      - name: disk-usage
+        query: 'max by (service, instance) (node_filesystem_used_ratio)'
+        service_label: service      # the label naming the catalog service (or `service:` for all)
+        every_seconds: 300          # the Temporal Schedule's interval
+        lookback_seconds: 21600     # the query_range span fetched each run
+        step_seconds: 60
+        threshold: 0.5              # anomaly score (one scale for every series) that raises a signal
+        capacity: 0.95              # optional: predict exhaustion of this level...
+        horizon_seconds: 86400      # ...when it is expected within this long
+
+Each series keeps its detector's state between runs (``SeriesState``, a small JSON document); a
+run scores only the points after the last one it scored, so the same point is never scored twice
+and the detector sees each series as one stream.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from medic.anomaly import AnomalySignal, ExpectedBand, TimeWindow
+from medic.detect import DETECTORS, make_detector, restore_detector
+from medic.forecast import exhaustion_signal, time_to_exhaustion
+from medic.yamldoc import ConfigError, ConfigProblem, load_yaml_model
+
+__all__ = [
+    "AnomalyConfig",
+    "RangeSeries",
+    "ScanOutcome",
+    "ScanSpec",
+    "SeriesState",
+    "learn_false_positives",
+    "load_anomaly_config",
+    "remember_incidents",
+    "scan_series",
+    "series_key",
+]
+
+_FP_FACTOR = 0.7  # each false-positive mark on a series' anomaly: 30% less sensitive
+_MIN_SENSITIVITY = 0.1
+_KEEP_INCIDENTS = 20
+
+SOURCE = "medic-scan"
+_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+@dataclass(frozen=True)
+class RangeSeries:
+    """One series of a range query: its labels and its points (epoch seconds, value; NaN for "NaN")."""
+
+    labels: dict[str, str]
+    times: list[float]
+    values: list[float]
+
+
+class ScanSpec(BaseModel):
+    """One configured scan: a PromQL query whose every series is watched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=_NAME, description="lower-case letters, digits and dashes")
+    query: str = Field(min_length=1, max_length=4000)
+    service: str | None = Field(default=None, description="the catalog service of every series")
+    service_label: str = Field(default="service", description="else the label that names it")
+    every_seconds: int = Field(default=300, ge=1, le=86400)
+    lookback_seconds: int = Field(default=3600, ge=10, le=30 * 86400)
+    step_seconds: float = Field(default=60.0, ge=0.1, le=86400)
+    detector: str = "ensemble"
+    threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    sensitivity: float = Field(default=1.0, gt=0.0, le=100.0)
+    warmup: int = Field(default=150, ge=0, le=100_000)
+    severity: str = Field(default="warning", pattern=r"^(critical|error|warning|info)$")
+    capacity: float | None = None
+    horizon_seconds: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "ScanSpec":
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector: unknown {self.detector!r}; known: {', '.join(sorted(DETECTORS))}")
+        if (self.capacity is None) != (self.horizon_seconds is None):
+            raise ValueError("capacity and horizon_seconds go together (a prediction needs both)")
+        if self.lookback_seconds < 3 * self.step_seconds:
+            raise ValueError("lookback_seconds must cover at least 3 steps")
+        return self
+
+
+class AnomalyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scans: list[ScanSpec] = Field(default_factory=list)
+
+
+def load_anomaly_config(text: str, *, source: str) -> AnomalyConfig:
+    """Parse and validate ``anomaly.yaml``; every problem with its line in one ConfigError."""
+    config, _ = load_yaml_model(text, AnomalyConfig, source=source)
+    seen: set[str] = set()
+    problems = []
+    for i, scan in enumerate(config.scans):
+        if scan.name in seen:
+            problems.append(
+                ConfigProblem(source, 1, f"scans[{i}].name", f"scan {scan.name!r} is defined twice")
+            )
+        seen.add(scan.name)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+class SeriesState(BaseModel):
+    """What a scan keeps of one series between runs (outside workflow history)."""
+
+    labels: dict[str, str]
+    detector: dict[str, Any] | None = None
+    last_time: float | None = None  # epoch seconds of the last point scored
+    last_value: float | None = None
+    last_score: float = 0.0
+    max_score: float = 0.0  # of the last run
+    points: int = 0
+    anomalies: int = 0
+    sensitivity: float = Field(default=1.0, description="learned: lowered by false-positive marks")
+    incidents: list[str] = Field(
+        default_factory=list, description="incidents its signals joined, newest last"
+    )
+    false_positives: int = 0
+
+
+class ScanOutcome(BaseModel):
+    state: SeriesState
+    signals: list[AnomalySignal] = Field(default_factory=list)
+    scored: int = 0
+
+
+def series_key(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+
+
+def _service(spec: ScanSpec, labels: dict[str, str]) -> str:
+    return spec.service or labels.get(spec.service_label) or "unknown"
+
+
+def scan_series(
+    spec: ScanSpec,
+    labels: dict[str, str],
+    times: list[float],
+    values: list[float],
+    state: SeriesState | None,
+) -> ScanOutcome:
+    """Score the points after ``state.last_time``; an anomaly signal when one reaches the threshold,
+    a predictive one when exhaustion of ``capacity`` is expected within the horizon."""
+    labels = labels or {"scan": spec.name}  # a query answering one unlabelled series
+    state = state or SeriesState(labels=labels)
+    t = np.asarray(times, dtype=np.float64)
+    x = np.asarray(values, dtype=np.float64)
+    fresh = t > state.last_time if state.last_time is not None else np.ones(t.shape[0], dtype=bool)
+    tn, xn = t[fresh], x[fresh]
+    if state.detector is not None:
+        det = restore_detector(state.detector)
+    else:
+        det = make_detector(spec.detector, warmup=spec.warmup)
+    det.sensitivity = spec.sensitivity * state.sensitivity
+    signals: list[AnomalySignal] = []
+    scores = det.update(xn, tn) if tn.shape[0] else np.zeros(0)
+    new = state.model_copy()
+    new.detector = det.state()
+    if tn.shape[0]:
+        new.last_time = float(tn[-1])
+        new.last_value = float(xn[-1]) if math.isfinite(xn[-1]) else None
+        new.last_score = float(scores[-1])
+        new.max_score = float(scores.max())
+        new.points = state.points + int(tn.shape[0])
+        hits = np.flatnonzero(scores >= spec.threshold)
+        if hits.shape[0]:
+            new.anomalies = state.anomalies + 1
+            signals.append(_anomaly(spec, labels, t=t, x=x, tn=tn, xn=xn, scores=scores, hits=hits))
+    if spec.capacity is not None and spec.horizon_seconds is not None:
+        est = time_to_exhaustion(t, x, capacity=spec.capacity, window=float(spec.lookback_seconds))
+        if est is not None and est.within(spec.horizon_seconds):
+            last = float(x[np.isfinite(x)][-1])
+            signals.append(exhaustion_signal(est, service=_service(spec, labels), series=labels, value=last))
+    return ScanOutcome(state=new, signals=signals, scored=int(tn.shape[0]))
+
+
+def _anomaly(
+    spec: ScanSpec,
+    labels: dict[str, str],
+    *,
+    t: np.ndarray[Any, Any],
+    x: np.ndarray[Any, Any],
+    tn: np.ndarray[Any, Any],
+    xn: np.ndarray[Any, Any],
+    scores: np.ndarray[Any, Any],
+    hits: np.ndarray[Any, Any],
+) -> AnomalySignal:
+    top = int(hits[np.argmax(scores[hits])])
+    start = float(tn[int(hits[0])])
+    before = x[(t < start) & np.isfinite(x)]
+    lo, hi = (
+        (float(np.percentile(before, 1)), float(np.percentile(before, 99))) if before.shape[0] else (0.0, 0.0)
+    )
+    value = float(xn[top]) if math.isfinite(xn[top]) else 0.0
+    return AnomalySignal(
+        source=SOURCE,
+        service=_service(spec, labels),
+        series=labels,
+        value=value,
+        expected=ExpectedBand(lower=lo, upper=hi),
+        score=float(scores[top]),
+        window=TimeWindow(
+            start=datetime.fromtimestamp(start, UTC),
+            end=datetime.fromtimestamp(float(tn[int(hits[-1])]), UTC),
+        ),
+        severity=spec.severity,
+        summary=f"scan {spec.name}: {value:g} outside the expected {lo:g}..{hi:g} (score {scores[top]:.2f})",
+    )
+
+
+def remember_incidents(state: SeriesState, incident_ids: list[str]) -> SeriesState:
+    """The incidents this series' signals just joined (the ones its false-positive marks can come from)."""
+    kept = [i for i in state.incidents if i not in incident_ids] + list(dict.fromkeys(incident_ids))
+    return state.model_copy(update={"incidents": kept[-_KEEP_INCIDENTS:]})
+
+
+def learn_false_positives(state: SeriesState, marked: set[str]) -> SeriesState:
+    """Each incident this series raised that someone marked a false positive makes the series 30%
+    less sensitive (down to 0.1): its next anomaly needs a larger departure. Counted once."""
+    hits = [i for i in state.incidents if i in marked]
+    if not hits:
+        return state
+    return state.model_copy(
+        update={
+            "sensitivity": max(_MIN_SENSITIVITY, state.sensitivity * _FP_FACTOR ** len(hits)),
+            "incidents": [i for i in state.incidents if i not in marked],
+            "false_positives": state.false_positives + len(hits),
+        }
+    )

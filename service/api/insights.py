@@ -1,0 +1,31 @@
+"""GET /insights: which alert rules earn their pages, and what to change (``service.insights``);
+a read, behind the same credentials as the incident routes."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from service.api.auth import require_incident_reader
+from service.api.deps import Deps, get_deps
+from service.api.errors import temporal_answers
+from service.api.responses import error_responses
+from service.insights import Insights, insights
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["insights"])
+
+
+@router.get(
+    "/insights",
+    response_model=Insights,
+    responses=error_responses(401, 422, 503),
+    summary="Per alert rule: pages, how often anyone acted, time to auto-resolve; proposals with evidence",
+    dependencies=[Depends(require_incident_reader)],
+)
+async def get_insights(
+    deps: Annotated[Deps, Depends(get_deps)],
+    limit: Annotated[int, Query(ge=1, le=1000, description="resolved incidents to learn from")] = 500,
+) -> Insights:
+    with temporal_answers():
+        return await insights(deps.reader, limit=limit)

@@ -1,0 +1,132 @@
+"""``medic explain FILE``: what Medic would do with an Alertmanager or Grafana payload, changing nothing.
+
+For each alert: the incident it would join, its service and the labels that decided (medic.assign),
+its subject (medic.subject), the incident's score on its own (medic.impact; correlation may later fold
+it into a neighbour's incident), and each runbook that would match with its bindings (remediations.plan)
+or why it could not bind. The same code the webhook and the remediator run; no Temporal, no cluster.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from medic.alerts import AlertmanagerWebhook, AlertStatus, normalise_webhook, utc
+from medic.assign import assign_alerts
+from medic.catalog import Catalog
+from medic.impact import score_impact
+from medic.runbook import Runbook
+from medic.severity import canonical_severity, worst_severity
+from medic.slo import slo_burn
+from medic.topology import ServiceContext
+from remediations.plan import match_runbooks, plan_for
+
+__all__ = ["ExplainError", "explain_payload", "render"]
+
+
+class ExplainError(ValueError):
+    """The file is not an Alertmanager or Grafana webhook body."""
+
+
+def _load(path: Path) -> AlertmanagerWebhook:
+    try:
+        return AlertmanagerWebhook.model_validate(json.loads(path.read_text()))
+    except (OSError, ValueError, ValidationError) as err:
+        raise ExplainError(f"{path}: not an Alertmanager or Grafana webhook body: {err}") from err
+
+
+def explain_payload(path: Path, *, catalog: Catalog, runbooks: list[Runbook]) -> list[dict[str, Any]]:
+    """One entry per incident the payload's alerts would go to."""
+    payload = _load(path)
+    received = max((utc(a.startsAt) for a in payload.alerts), default=None)
+    assert received is not None  # the model requires at least one alert
+    alerts = normalise_webhook(payload, received_at=received)
+    out: list[dict[str, Any]] = []
+    for assignment in assign_alerts(catalog, payload, alerts):
+        ctx = assignment.service
+        services: list[ServiceContext] = [ctx] if ctx else []
+        burn: dict[str, float] = {}
+        for alert in assignment.alerts:
+            found = slo_burn(alert.labels, alert.annotations)
+            if ctx and found and alert.status is AlertStatus.FIRING:
+                burn[ctx.name] = max(burn.get(ctx.name, 0.0), found.rate)
+        severity = worst_severity({canonical_severity(a.labels.get("severity")) for a in assignment.alerts})
+        impact = score_impact(
+            severity=severity, services=services, root=ctx, alert_count=len(assignment.alerts), slo_burn=burn
+        )
+        entries = []
+        for alert in assignment.alerts:
+            plans: list[dict[str, Any]] = []
+            for runbook in match_runbooks(runbooks, alert, alert.service):
+                try:
+                    plan = plan_for(runbook, alert, incident_id=assignment.incident_id, service=alert.service)
+                except ValueError as err:
+                    plans.append({"runbook": runbook.name, "problem": str(err)})
+                    continue
+                plans.append(
+                    {
+                        "runbook": runbook.name,
+                        "target": str(plan.target),
+                        "steps": [s.model_dump(mode="json", exclude_defaults=True) for s in plan.steps],
+                        "verify": plan.runbook.verify.promql,
+                    }
+                )
+            subject = alert.subject
+            own_burn = slo_burn(alert.labels, alert.annotations)
+            entries.append(
+                {
+                    "alertname": alert.name,
+                    "status": alert.status.value,
+                    "service": alert.service,
+                    "subject": str(subject.object) if subject and subject.object else None,
+                    "target": str(subject.target) if subject and subject.target else None,
+                    "decided_by": subject.decided_by if subject else [],
+                    "why": alert.why,
+                    "slo_burn": own_burn.describe() if own_burn else None,
+                    "runbooks": plans,
+                }
+            )
+        out.append(
+            {
+                "incident": assignment.incident_id,
+                "service": ctx.name if ctx else None,
+                "in_catalog": bool(ctx and ctx.in_catalog),
+                "score": impact.score,
+                "priority": impact.priority,
+                "score_explained": impact.explain(),
+                "alerts": entries,
+            }
+        )
+    return out
+
+
+def render(incidents: list[dict[str, Any]]) -> str:
+    """The human-readable form."""
+    lines: list[str] = []
+    for inc in incidents:
+        where = f"service {inc['service']}" if inc["service"] else "no service (its Alertmanager group)"
+        known = "" if inc["in_catalog"] or not inc["service"] else " (not in the catalog)"
+        lines.append(f"{inc['incident']}: {where}{known}; {inc['score_explained']}")
+        for a in inc["alerts"]:
+            lines.append(f"  {a['alertname']} ({a['status']})")
+            if a["subject"]:
+                lines.append(f"    subject:   {a['subject']}  -> acts on {a['target']}")
+            lines.append(f"    decided:   {', '.join(a['decided_by']) or '-'}: {a['why']}")
+            if a["slo_burn"]:
+                lines.append(f"    SLO burn:  {a['slo_burn']}")
+            for p in a["runbooks"]:
+                if "problem" in p:
+                    lines.append(f"    runbook:   {p['runbook']} matches but would not run: {p['problem']}")
+                    continue
+                lines.append(f"    runbook:   {p['runbook']} on {p['target']}")
+                for i, step in enumerate(p["steps"], 1):
+                    lines.append(f"      step {i}: {json.dumps(step, sort_keys=True)}")
+                if p["verify"]:
+                    lines.append(f"      verify: {p['verify']}")
+            if not a["runbooks"]:
+                lines.append("    runbook:   none matches")
+    lines.append(
+        "(nothing was changed; correlation may still fold these incidents into their causes' incidents)"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,66 @@
+"""What people do to an incident from outside Medic's own chat (PagerDuty today), through the incident
+workflow's ``acknowledge`` and ``resolve`` updates (the ones the Slack buttons use, whose validators
+have the last word) and its ``note`` signal.
+
+Made for deliveries that may repeat or arrive late: an update the workflow refuses (already resolved,
+merged) or an incident that is gone is not an error, it returns ``None``."""
+
+import logging
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows import people
+from workflows.incident import AckRequest, IncidentWorkflow, ResolveRequest, UpdateResult
+
+__all__ = ["IncidentPeople"]
+
+log = logging.getLogger(__name__)
+
+
+class IncidentPeople:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _handle(self, incident_id: str) -> WorkflowHandle[Any, Any]:
+        return self._client.get_workflow_handle(incident_id)
+
+    async def acknowledge(self, incident_id: str, *, actor: str, source: str) -> UpdateResult | None:
+        handle = self._handle(incident_id)
+        return await _refused_is_none(
+            incident_id,
+            handle.execute_update(IncidentWorkflow.acknowledge, AckRequest(actor=actor, source=source)),
+        )
+
+    async def resolve(
+        self, incident_id: str, *, actor: str, source: str, reason: str = ""
+    ) -> UpdateResult | None:
+        request = ResolveRequest(actor=actor, source=source, reason=reason)
+        return await _refused_is_none(
+            incident_id, self._handle(incident_id).execute_update(IncidentWorkflow.resolve, request)
+        )
+
+    async def note(self, incident_id: str, note: people.Note) -> bool:
+        try:
+            await self._handle(incident_id).signal(people.NOTE_SIGNAL, note)
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            log.info("incident %s is closed; note not recorded", incident_id)
+            return False
+        return True
+
+
+async def _refused_is_none(incident_id: str, call: Any) -> UpdateResult | None:
+    try:
+        result: UpdateResult = await call
+    except WorkflowUpdateFailedError as err:
+        log.info("incident %s refused the update: %s", incident_id, getattr(err.cause, "message", err))
+        return None
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        log.info("incident %s is closed or unknown", incident_id)
+        return None
+    return result

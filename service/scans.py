@@ -1,0 +1,242 @@
+"""Anomaly scans in the worker: the scan activities wired to Prometheus, the state store and the
+same incident sink as ``POST /webhooks/anomaly``; one Temporal Schedule per configured scan
+(``medic-scan-<name>``), created, updated or removed to match ``anomaly.yaml`` at worker start;
+and what ``GET /anomalies/scans`` shows of them."""
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel, Field
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from activities.scan import ScanActivities, ScanInput, ScanResult, ScanStore
+from medic.anomaly import AnomalySignal
+from medic.assign import assign_anomalies
+from medic.catalog import Catalog
+from medic.scan import ScanSpec
+from service.incidents import IncidentNotFound, TemporalIncidentReader
+from service.ingest import TemporalIncidentSink
+from service.settings import Settings
+from workflows.scan import SCAN_SCHEDULE_PREFIX, SCAN_WORKFLOW_PREFIX, AnomalyScanWorkflow
+
+__all__ = [
+    "ScanView",
+    "ScansReader",
+    "SeriesView",
+    "build_scan_activities",
+    "scan_store",
+    "start_scans",
+    "sync_schedules",
+]
+
+log = logging.getLogger(__name__)
+
+
+def scan_store(settings: Settings) -> ScanStore:
+    return ScanStore(settings.data_dir / "scans")
+
+
+def build_scan_activities(
+    client: Client, settings: Settings, catalog: Catalog, specs: dict[str, ScanSpec]
+) -> ScanActivities:
+    sink = TemporalIncidentSink(client, settings)
+
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        """What the anomaly webhook does with a parsed body: assign to incidents, signal-with-start."""
+        received = datetime.now(UTC)
+        incidents = []
+        for a in assign_anomalies(catalog, signals):
+            if await sink.deliver(a.incident_id, a.service, a.anomaly_batch(received)):
+                incidents.append(a.incident_id)
+        return incidents
+
+    source = None
+    if settings.prometheus_url:
+        from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
+
+        source = PrometheusMetrics(settings.prometheus_url)
+    reader = TemporalIncidentReader(client, settings)
+
+    async def false_positives(incident_ids: list[str]) -> set[str]:
+        """Which of these incidents someone marked a false positive (its own record of the marks)."""
+        slots = asyncio.Semaphore(8)
+
+        async def marked(incident_id: str) -> bool:
+            async with slots:
+                try:
+                    return bool((await reader.state(incident_id)).false_positives)
+                except IncidentNotFound:
+                    return False
+                except Exception as err:  # unreadable now: asked again next run
+                    log.info("could not read %s for false-positive marks: %s", incident_id, err)
+                    return False
+
+        found = await asyncio.gather(*(marked(i) for i in incident_ids))
+        return {i for i, m in zip(incident_ids, found, strict=True) if m}
+
+    return ScanActivities(
+        source=source,
+        specs=lambda: specs,
+        store=scan_store(settings),
+        deliver=deliver,
+        false_positives=false_positives,
+    )
+
+
+def _schedule(settings: Settings, spec: ScanSpec) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            AnomalyScanWorkflow.run,
+            ScanInput(name=spec.name),
+            id=f"{SCAN_WORKFLOW_PREFIX}{spec.name}",
+            task_queue=settings.task_queue,
+            execution_timeout=timedelta(minutes=10),
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=spec.every_seconds))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def sync_schedules(client: Client, settings: Settings, specs: dict[str, ScanSpec]) -> None:
+    """One schedule per scan: created, or updated to the current spec; schedules of scans no longer
+    configured are deleted. Safe to run from every worker (the last writer wins with the same spec)."""
+    existing = set()
+    async for entry in await client.list_schedules():
+        if entry.id.startswith(SCAN_SCHEDULE_PREFIX):
+            existing.add(entry.id)
+    for spec in specs.values():
+        sid = f"{SCAN_SCHEDULE_PREFIX}{spec.name}"
+        schedule = _schedule(settings, spec)
+        if sid in existing:
+
+            def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=new)
+
+            await client.get_schedule_handle(sid).update(replace)
+        else:
+            with contextlib.suppress(ScheduleAlreadyRunningError):  # another worker made it meanwhile
+                await client.create_schedule(sid, schedule)
+        log.info("anomaly scan %s every %d s: %s", spec.name, spec.every_seconds, spec.query)
+    for sid in existing - {f"{SCAN_SCHEDULE_PREFIX}{name}" for name in specs}:
+        await client.get_schedule_handle(sid).delete()
+        log.info("anomaly scan schedule %s removed (no longer in anomaly.yaml)", sid)
+
+
+async def start_scans(client: Client, settings: Settings) -> None:
+    """At worker start: the schedules to match ``anomaly.yaml`` (a Temporal that cannot take them is
+    logged, not fatal: the scans resume at the next start)."""
+    from service.config_files import load_anomaly_file  # noqa: PLC0415
+
+    specs = load_anomaly_file(settings.anomaly_file)
+    if specs and not settings.prometheus_url:
+        log.warning(
+            "%s lists %d anomaly scans but MEDIC_PROMETHEUS_URL is not set: no scans run",
+            settings.anomaly_file,
+            len(specs),
+        )
+        specs = {}
+    try:
+        await sync_schedules(client, settings, specs)
+    except Exception as err:
+        log.warning("anomaly scan schedules not synchronised: %s", err)
+
+
+class SeriesView(BaseModel):
+    labels: dict[str, str]
+    last_time: datetime | None
+    last_value: float | None
+    last_score: float = Field(description="the score of the last point scored, 0..1")
+    max_score: float = Field(description="the highest score of the last run")
+    points: int = Field(description="points scored since the series was first seen")
+    anomalies: int = Field(description="runs that raised an anomaly signal")
+    state_bytes: int = Field(description="size of the detector state kept between runs")
+    sensitivity: float = Field(description="learned from false-positive marks (1.0: as configured)")
+    false_positives: int = Field(description="its anomalies' incidents marked false positive")
+
+
+class ScanView(BaseModel):
+    name: str
+    query: str
+    detector: str
+    threshold: float
+    every_seconds: int
+    last_run: datetime | None
+    next_run: datetime | None = Field(description="from the scan's Temporal Schedule")
+    last_result: ScanResult | None
+    series: list[SeriesView]
+
+
+def _at(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+class ScansReader:
+    """What ``GET /anomalies/scans`` shows: each configured scan's series from the state store, and
+    the next run from its schedule (none without a Temporal client, or when Temporal cannot say)."""
+
+    def __init__(self, client: Client | None, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    async def list(self) -> list[ScanView]:
+        from service.config_files import load_anomaly_file  # noqa: PLC0415
+
+        specs = await asyncio.to_thread(load_anomaly_file, self._settings.anomaly_file)
+        store = scan_store(self._settings)
+        out = []
+        for spec in specs.values():
+            stored = await asyncio.to_thread(store.load, spec.name)
+            series = [
+                SeriesView(
+                    labels=s.labels,
+                    last_time=_at(s.last_time),
+                    last_value=s.last_value,
+                    last_score=s.last_score,
+                    max_score=s.max_score,
+                    points=s.points,
+                    anomalies=s.anomalies,
+                    state_bytes=len(json.dumps(s.detector or {})),
+                    sensitivity=s.sensitivity,
+                    false_positives=s.false_positives,
+                )
+                for s in stored.series.values()
+            ]
+            out.append(
+                ScanView(
+                    name=spec.name,
+                    query=spec.query,
+                    detector=spec.detector,
+                    threshold=spec.threshold,
+                    every_seconds=spec.every_seconds,
+                    last_run=_at(stored.last_run),
+                    next_run=await self._next_run(spec.name),
+                    last_result=stored.last_result,
+                    series=series,
+                )
+            )
+        return out
+
+    async def _next_run(self, name: str) -> datetime | None:
+        if self._client is None:
+            return None
+        try:
+            desc = await self._client.get_schedule_handle(f"{SCAN_SCHEDULE_PREFIX}{name}").describe()
+        except Exception as err:
+            log.info("no schedule for scan %s: %s", name, err)
+            return None
+        times = desc.info.next_action_times
+        return times[0] if times else None

@@ -1,0 +1,209 @@
+"""Opsgenie as a pager and Microsoft Teams through Workflows webhooks, against their doubles (issue 15),
+and hostile text through every renderer of the issue's targets."""
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr
+
+from activities.adapters.fanout import FanOutPager
+from activities.adapters.jira import adf_document, wiki_text
+from activities.adapters.opsgenie import OpsgeniePager, opsgenie_priority, plain
+from activities.adapters.teams import TeamsChat, adaptive_card, literal
+from medic.cards import IncidentCard
+from medic.ports import Page, PermanentError, TransientError
+from service.pagers import build_pager
+from service.settings import Settings
+from tests.doubles import PAGERDUTY_ROUTING_KEY, PagerDutyDouble
+from tests.doubles.opsgenie import OPSGENIE_API_KEY, OpsgenieDouble
+from tests.doubles.teams import TeamsDouble
+
+T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+EVIL = "**bold** [x](javascript:alert(1)) {{DATE(2017-02-14T06:08:39Z, SHORT)}} <at>all</at> _i_ # h\x07"
+
+
+def page(action: str, priority: str | None = "P1", **extra: object) -> Page:
+    fields: dict[str, object] = {
+        "action": action,
+        "dedup_key": "incident-orders-db",
+        "routing_key_name": "data",
+        "summary": f"[{priority or 'P2'}] orders-db down",
+        "severity": "critical",
+        "priority": priority,
+        "custom_details": {"impact": 91.5, "services": ["orders-db"]},
+    }
+    return Page.model_validate({**fields, **extra})
+
+
+@pytest.fixture
+def opsgenie() -> Iterator[tuple[OpsgenieDouble, OpsgeniePager]]:
+    double = OpsgenieDouble()
+    with double.serve() as url:
+        yield double, OpsgeniePager(keys={"data": OPSGENIE_API_KEY}, base_url=url)
+
+
+def test_opsgenie_alert_lifecycle_by_alias(opsgenie: tuple[OpsgenieDouble, OpsgeniePager]) -> None:
+    double, pager = opsgenie
+    assert pager.send(page("trigger")) == "incident-orders-db"
+    pager.send(page("trigger"))  # a retry: de-duplicated by alias
+    pager.send(page("acknowledge"))
+    pager.note("data", "incident-orders-db", EVIL)
+    pager.send(page("resolve"))
+    alert = double.alert("incident-orders-db")
+    assert (alert.count, alert.priority, alert.acknowledged, alert.status) == (2, "P1", True, "closed")
+    assert alert.notes == [EVIL[:-1]]  # as text, control character dropped
+    assert alert.details["impact"] == "91.5"
+    assert [r.path for r in double.requests()][-1] == "/v2/alerts/incident-orders-db/close"
+    assert all(r.headers["authorization"] == f"GenieKey {OPSGENIE_API_KEY}" for r in double.requests())
+    assert [r.query for r in double.requests() if r.path != "/v2/alerts"] == ["identifierType=alias"] * 3
+
+
+@pytest.mark.parametrize("priority", ["P1", "P2", "P3", "P4", "P5"])
+def test_opsgenie_priority_is_medics_one_to_one(
+    opsgenie: tuple[OpsgenieDouble, OpsgeniePager], priority: str
+) -> None:
+    double, pager = opsgenie
+    pager.send(page("trigger", priority))
+    assert double.alert("incident-orders-db").priority == priority
+
+
+def test_opsgenie_priority_without_one_on_the_page() -> None:
+    assert opsgenie_priority(page("trigger", None)) == "P2"  # from "[P2] ..." in the summary
+    assert opsgenie_priority(page("trigger", None, summary="x", severity="warning")) == "P3"
+
+
+def test_opsgenie_limits_and_refusals(opsgenie: tuple[OpsgenieDouble, OpsgeniePager]) -> None:
+    double, pager = opsgenie
+    pager.send(page("trigger", summary="x" * 1000))
+    assert len(double.alert("incident-orders-db").message) == 130
+    with pytest.raises(PermanentError, match="401"):
+        OpsgeniePager("wrong-key", base_url=pager._base).send(page("acknowledge"))
+    with pytest.raises(PermanentError, match="no Opsgenie API key"):
+        pager.send(page("trigger", routing_key_name="nobody"))
+
+
+def card(title: str = "orders-db down", **extra: object) -> IncidentCard:
+    fields: dict[str, object] = {
+        "incident_id": "incident-orders-db",
+        "title": title,
+        "status": "open",
+        "priority": "P1",
+        "impact": 91.5,
+        "services": ["orders-db", "checkout"],
+        "root_cause": "orders-db",
+        "alert_count": 3,
+        "firing_count": 2,
+        "opened_at": T0,
+        "ui_url": "https://temporal.example/namespaces/default/workflows/incident-orders-db",
+    }
+    return IncidentCard.model_validate({**fields, **extra})
+
+
+def test_teams_cards_reach_the_channel_as_literal_text() -> None:
+    double = TeamsDouble()
+    with double.serve() as url:
+        chat = TeamsChat({"data": double.webhook_url(url, "checkout")})
+        chat.post_card("data", card(EVIL))
+        chat.post_card(
+            "data", card(EVIL, status="acknowledged", acknowledged_by="alice")
+        )  # an update: a new post
+        chat.post_note(
+            "data", "Resolved by alice.", link_url="https://medic.example/pm", link_text="postmortem"
+        )
+        posts = double.posts("checkout")
+        assert [p.accepted for p in posts] == [True, True, True], [p.reason for p in posts]
+        assert literal(EVIL) in posts[0].texts()
+        assert not any("{{" in t for p in posts for t in p.texts())
+        assert any("ack by alice" in t for t in posts[1].texts())
+        assert posts[0].card["actions"][0]["url"].startswith("https://temporal.example/")
+        with pytest.raises(PermanentError, match="401"):
+            TeamsChat({"data": double.webhook_url(url, "checkout").replace("sig=", "sig=x")}).post_note(
+                "data", "x"
+            )
+        with pytest.raises(PermanentError, match="no Teams Workflows webhook"):
+            chat.post_note("elsewhere", "x")
+
+
+def test_teams_refuses_what_a_workflow_cannot_show() -> None:
+    """The double records cards Teams would not show (the real trigger answers 202 regardless)."""
+    double = TeamsDouble()
+    with double.serve() as url:
+        bad = card()
+        content = adaptive_card(bad)
+        content["actions"] = [{"type": "Action.Submit", "title": "ack", "data": {}}]
+        httpx.post(
+            double.webhook_url(url, "checkout"),
+            json={
+                "type": "message",
+                "attachments": [
+                    {"contentType": "application/vnd.microsoft.card.adaptive", "content": content}
+                ],
+            },
+        )
+        (post,) = double.posts()
+        assert not post.accepted and "Action.OpenUrl" in post.reason
+
+
+# -- hostile text through every renderer of this issue's targets ---------------------------------------
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=200)
+_WIKI_MARKUP = set("\\[]{}!|*^~+?#")
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXT)
+def test_hostile_text_renders_as_text_everywhere(value: str) -> None:
+    # JIRA wiki markup (Data Center): every markup character is escaped (a backslash is an entity).
+    escaped = wiki_text(value)
+    unescaped = re.sub(r"&#92;|\\.", "", escaped, flags=re.DOTALL)
+    assert not (set(unescaped) & _WIKI_MARKUP), escaped
+    # ADF (Jira Cloud): text nodes carry the lines exactly.
+    doc = adf_document(value)
+    texts = [n["text"] for block in doc["content"] for n in block.get("content", [])]
+    assert texts == [line for line in value.splitlines() if line.strip()]
+    assert all(t for t in texts)  # Jira refuses empty text nodes
+    # Teams: TextRuns (no Markdown), no template expressions, no control characters.
+    shown = adaptive_card(card(value or "x"))
+    runs = [i["text"] for b in shown["body"] for i in b.get("inlines", [])]
+    assert all("{{" not in r and not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", r) for r in runs)
+    assert all(b["type"] == "RichTextBlock" for b in shown["body"])  # never a Markdown TextBlock
+    # Opsgenie: plain text within the field's limit, no control characters.
+    note = plain(value, 130)
+    assert len(note) <= 130 and not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", note)
+
+
+# -- PagerDuty and Opsgenie together (MEDIC_PAGER) -------------------------------------------------------
+
+
+def test_both_pagers_are_paged_and_a_failure_of_one_is_retried() -> None:
+    pd, og = PagerDutyDouble(), OpsgenieDouble()
+    with pd.serve() as pd_url, og.serve() as og_url:
+        settings = Settings(
+            _env_file=None,
+            pager="both",
+            pagerduty_routing_keys={"data": SecretStr(PAGERDUTY_ROUTING_KEY)},
+            pagerduty_events_url=f"{pd_url}/v2/enqueue",
+            opsgenie_api_keys={"data": SecretStr(OPSGENIE_API_KEY)},
+            opsgenie_url=og_url,
+        )
+        pager = build_pager(settings)
+        assert isinstance(pager, FanOutPager)
+        og.faults.push("server_error", status=503)
+        with pytest.raises(TransientError):
+            pager.send(page("trigger"))
+        assert pd.alert("incident-orders-db").status == "triggered"  # PagerDuty was paged regardless
+        pager.send(page("trigger"))  # Temporal's retry: PagerDuty de-duplicates, Opsgenie opens
+        assert pd.alert("incident-orders-db").dedup_count == 1
+        assert og.alert("incident-orders-db").status == "open"
+
+
+def test_pager_setting_chooses() -> None:
+    keys = {"opsgenie_api_key": SecretStr(OPSGENIE_API_KEY)}
+    assert isinstance(build_pager(Settings(_env_file=None, **keys)), OpsgeniePager)  # type: ignore[arg-type]
+    assert build_pager(Settings(_env_file=None, pager="pagerduty", **keys)) is None  # type: ignore[arg-type]
+    assert build_pager(Settings(_env_file=None)) is None

@@ -1,0 +1,119 @@
+"""The anomaly harness (``python -m bench.anomaly_eval``) on tiny labelled sets with known scores,
+and the NAB-style scoring on hand-made scores."""
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.anomaly_eval import main, parse_times, read_series
+from bench.anomaly_scoring import FileRows, corpus_score, probation, scaled_sigmoid
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def stamp(i: int, iso: bool = False) -> str:
+    d = START + timedelta(minutes=5 * i)
+    return d.strftime("%Y-%m-%dT%H:%M:%SZ") if iso else d.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def write_csv(path: Path, stamps: list[str], values: list[str], header: bool = True) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = (["timestamp,value"] if header else []) + [
+        f"{a},{b}" for a, b in zip(stamps, values, strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def tp_weight(i: int, lo: int, hi: int) -> float:
+    return scaled_sigmoid(-(hi - i + 1) / (hi - lo + 1)) / scaled_sigmoid(-1.0)
+
+
+def test_perfect_null_and_hand_scored_detectors() -> None:
+    n = 1000
+    windows = [(400, 499), (800, 899)]
+    perfect = np.zeros(n)
+    perfect[[400, 800]] = 1.0
+    assert corpus_score([FileRows(perfect, windows)]).score == pytest.approx(100.0)  # type: ignore[union-attr]
+    never = corpus_score([FileRows(np.zeros(n), windows)])
+    assert never is not None and never.score == 0.0
+    # one window found halfway in, the other missed, one false positive before the first window
+    s = np.zeros(n)
+    s[450] = 0.9
+    s[300] = 0.8
+    got = corpus_score([FileRows(s, windows)])
+    assert got is not None
+    raw_best = max(tp_weight(450, 400, 499) - 1.0, tp_weight(450, 400, 499) - 0.11 - 1.0)
+    assert got.raw == pytest.approx(raw_best)
+    assert got.score == pytest.approx(100.0 * (raw_best + 2.0) / 4.0)
+    assert got.detected == 1 and got.false_positives == 0
+
+
+def test_probation_rows_do_not_count() -> None:
+    assert probation(1000) == 150 and probation(100_000) == 750
+    s = np.zeros(1000)
+    s[100] = 1.0  # inside the probation period: ignored, so the window is missed
+    got = corpus_score([FileRows(s, [(90, 200)])])
+    assert got is not None and got.score == 0.0
+
+
+def test_no_windows_no_score() -> None:
+    assert corpus_score([FileRows(np.ones(10), [])]) is None
+
+
+def test_timestamps_in_both_forms() -> None:
+    t = parse_times(["2026-03-01 00:05:00", "2026-03-01T00:10:00"])
+    assert t.tolist() == [START.timestamp() + 300, START.timestamp() + 600]
+    t = parse_times(["2026-03-01T00:05:00Z", "2026-03-01T02:10:00+02:00"])
+    assert t.tolist() == [START.timestamp() + 300, START.timestamp() + 600]
+
+
+def test_the_harness_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    n = 2000
+    rng = np.random.default_rng(5)
+    values = 50.0 + rng.normal(0.0, 1.0, n)
+    values[1500] += 60.0
+    write_csv(data / "a" / "deep" / "spike.csv", [stamp(i) for i in range(n)], [f"{v:.3f}" for v in values])
+    # ISO stamps, no header, a repeated and a backwards timestamp, a missing value: rows stay in order
+    stamps = [stamp(i, iso=True) for i in range(300)]
+    stamps[100] = stamps[99]
+    stamps[200] = stamps[10]
+    texts = [f"{v:.2f}" for v in rng.normal(0, 1, 300)]
+    texts[150] = ""
+    write_csv(data / "quiet.csv", stamps, texts, header=False)
+    labels = {"a/deep/spike.csv": [[stamp(1400), stamp(1600)]], "quiet.csv": []}
+    (tmp_path / "labels.json").write_text(json.dumps(labels))
+    out = tmp_path / "out"
+    assert main([str(data), str(tmp_path / "labels.json"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    expected = 50.0 * (1.0 + tp_weight(1500, 1400, 1600))
+    assert f"score {expected:.1f}" in printed, printed
+    written = (out / "quiet.csv").read_text().splitlines()
+    assert written[0] == "timestamp,value,anomaly_score"
+    assert [r.split(",")[0] for r in written[1:]] == stamps
+    assert written[151].split(",")[1:] == ["", "0.000000"]
+    scored = read_series(out / "a" / "deep" / "spike.csv")
+    assert len(scored.stamps) == n
+    assert math.isclose(float(scored.texts[1500]), round(values[1500], 3))
+
+
+def test_the_harness_without_windows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    write_csv(data / "x.csv", [stamp(i) for i in range(50)], ["1"] * 50)
+    (tmp_path / "labels.json").write_text("{}")
+    assert main([str(data), str(tmp_path / "labels.json"), "--out", str(tmp_path / "out")]) == 0
+    assert "no score" in capsys.readouterr().out
+    assert (tmp_path / "out" / "x.csv").is_file()
+
+
+def test_an_unreadable_file_fails_the_run(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "bad.csv").write_bytes(b"\xff\xfe\x00garbage")
+    write_csv(data / "ok.csv", [stamp(i) for i in range(50)], ["1"] * 50)
+    (tmp_path / "labels.json").write_text("{}")
+    assert main([str(data), str(tmp_path / "labels.json"), "--out", str(tmp_path / "out")]) == 1

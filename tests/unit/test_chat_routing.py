@@ -1,0 +1,84 @@
+"""Routing names Teams channels beside Slack's: the owner's from the catalog (``teams: true``) and a
+rule's own (``teams_channels``); ``medic check`` says when ``teams: true`` can reach nobody; plans
+recorded before these fields existed still read, with no chat and no pager notes."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from activities.adapters.console import ConsoleNotifier
+from activities.adapters.fanout import FanOutPager
+from medic.cards import IncidentCard
+from medic.catalog import Routing
+from medic.notify_state import NotificationState
+from medic.ports import NotePager
+from medic.routing import ChatTarget, NotificationPlan, load_routing, plan_notifications
+from medic.topology import ServiceContext
+from medic.yamldoc import ConfigError
+from tests.support.fakes import FakeOpsgenie, FakePager
+from tests.support.shop import shop
+
+AT = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+POLICY = """
+rules:
+  - {name: p1, match: {priority: [P1]}, teams: true, teams_channels: [war-room]}
+  - {name: rest}
+"""
+
+
+def owner(teams_channel: str | None) -> ServiceContext:
+    routing = Routing(slack_channel="#data-oncall", teams_channel=teams_channel)
+    return ServiceContext(name="orders-db", team="data", routing=routing)
+
+
+def test_teams_true_posts_to_the_owners_teams_channel_and_the_rules_own() -> None:
+    policy = load_routing(POLICY)
+    plan = plan_notifications(policy, priority="P1", owner=owner("data-oncall"), services=[], at=AT)
+    assert plan.slack_channels == ["#data-oncall"]
+    assert [t.key for t in plan.chat] == ["teams:data-oncall", "teams:war-room"]
+    plan = plan_notifications(policy, priority="P1", owner=owner(None), services=[], at=AT)
+    assert plan.chat == [ChatTarget(kind="teams", channel="war-room")]
+    plan = plan_notifications(policy, priority="P3", owner=owner("data-oncall"), services=[], at=AT)
+    assert plan.chat == []  # Teams only where a rule asks for it
+
+
+def test_check_says_when_teams_true_reaches_nobody() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_routing("rules: [{name: all, teams: true}]", catalog=shop())
+    assert "routing.teams_channel" in str(err.value)
+    load_routing("rules: [{name: all, teams: true, teams_channels: [ops]}]", catalog=shop())
+    with pytest.raises(ConfigError):
+        load_routing("rules: [{name: all, teams_channels: ['#not a name']}]")
+
+
+def test_old_payloads_read_with_no_chat_and_no_notes() -> None:
+    plan = NotificationPlan.model_validate(
+        {"rule": "p1", "slack_channels": ["#x"], "pagerduty": "data", "jira_project": None}
+    )
+    assert plan.chat == [] and plan.pager_notes is False
+    state = NotificationState.model_validate({"slack": {}, "pages": {"data": "trigger"}})
+    assert state.chat == {} and state.note_cursor is None
+
+
+def test_only_pagers_that_keep_notes_say_so() -> None:
+    assert isinstance(FakeOpsgenie(), NotePager)
+    assert not isinstance(FakePager(), NotePager)
+    assert FanOutPager([FakePager(), FakeOpsgenie()]).keeps_notes
+    assert not FanOutPager([FakePager(), FakePager()]).keeps_notes
+
+
+def test_without_webhooks_medic_dev_shows_teams_posts_on_the_console(tmp_path: Path) -> None:
+    console = ConsoleNotifier(tmp_path / "notifications.jsonl")
+    card = IncidentCard(
+        incident_id="i", title="db down", status="open", priority="P1", impact=90, opened_at=AT
+    )
+    console.post_card("data-oncall", card)
+    console.post_note("data-oncall", "Acknowledged by alice (slack).")
+    lines = [json.loads(x) for x in (tmp_path / "notifications.jsonl").read_text().splitlines()]
+    assert [(x["kind"], x["channel"]) for x in lines] == [
+        ("teams.card", "data-oncall"),
+        ("teams.note", "data-oncall"),
+    ]
+    assert not isinstance(console, NotePager)  # no notes: the plan says so, nothing is scheduled

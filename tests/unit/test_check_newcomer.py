@@ -1,0 +1,123 @@
+"""`medic check` as a newcomer meets it (issue 17): every mistake in one pass, with a hint."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from medic.catalog import load_catalog
+from medic.routing import load_routing
+from medic.yamldoc import ConfigError
+from service.cli import app
+
+CATALOG = """\
+services:
+  - name: checkout
+    team: shop
+    routing: {pagerduty: checkout}
+  - name: payments
+    team: shop
+    calls: [checkuot]
+"""
+
+ROUTING = """\
+teams:
+  shop: {primary: shop-primary, manager: eng-managers}
+escalations:
+  critical:
+    - {after_minutes: 0, page: [primary]}
+    - {after_minutes: 15, page: [managr]}
+rules:
+  - {name: p1, escalation: critical}
+"""
+
+
+def _problems(load: object, text: str, **kwargs: object) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        load(text, source="f.yaml", **kwargs)  # type: ignore[operator]
+    return [str(p) for p in err.value.problems]
+
+
+def test_an_unknown_page_role_fails_with_a_hint() -> None:
+    catalog = load_catalog(CATALOG.replace("checkuot", "checkout"))
+    (problem,) = _problems(load_routing, ROUTING, catalog=catalog, key_names=[])
+    assert problem.startswith("f.yaml:6: escalations.critical[1].page[0]: unknown page role 'managr'")
+    assert "did you mean 'manager'?" in problem
+    # Key names from teams:, the catalog and the secrets are fine.
+    text = ROUTING.replace("managr", "checkout").replace("[primary]", "[shop-primary, from-secrets]")
+    assert load_routing(text, catalog=catalog, key_names=["from-secrets"]).rules
+
+
+def test_an_unknown_service_in_calls_suggests_the_near_name() -> None:
+    assert _problems(load_catalog, CATALOG) == [
+        "f.yaml:7: services[1].calls[0]: unknown service 'checkuot' (did you mean 'checkout'?)"
+    ]
+
+
+def test_schema_and_reference_errors_in_one_pass() -> None:
+    broken = CATALOG.replace("team: shop\n    calls", "team: shop\n    tier: 9\n    calls")
+    found = _problems(load_catalog, broken)
+    assert any("services[1].tier" in p for p in found)
+    assert any("unknown service 'checkuot'" in p for p in found)
+    routing = ROUTING.replace("after_minutes: 0,", "after_minutes: -1,")
+    found = _problems(
+        load_routing, routing, catalog=load_catalog(CATALOG.replace("uot", "out")), key_names=[]
+    )
+    assert [p.split(": ")[1] for p in found] == [
+        "escalations.critical[0].after_minutes",
+        "escalations.critical[1].page[0]",
+    ]
+
+
+def test_a_missing_required_field_is_not_reported_twice() -> None:
+    text = CATALOG.replace("  - name: payments\n", "  - tier: 2\n").replace("checkuot", "checkout")
+    assert _problems(load_catalog, text) == ["f.yaml:5: services[1].name: Field required"]
+
+
+@pytest.mark.parametrize("text", ["", "services: []\n", "# nothing yet\n"])
+def test_check_refuses_an_empty_catalog(tmp_path: Path, text: str) -> None:
+    (tmp_path / "catalog.yaml").write_text(text)
+    result = CliRunner().invoke(app, ["check", "--catalog", str(tmp_path / "catalog.yaml")])
+    assert result.exit_code == 1
+    assert "the catalog lists no services" in result.output
+
+
+def test_check_takes_the_files_as_options_or_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cat.yaml").write_text(CATALOG.replace("checkuot", "checkout"))
+    (tmp_path / "pol.yaml").write_text(ROUTING)
+    (tmp_path / "rb").mkdir()
+    monkeypatch.chdir(tmp_path)
+    args = ["check", "--catalog", "cat.yaml", "--routing", "pol.yaml", "--runbooks", "rb"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "pol.yaml:6: escalations.critical[1].page[0]: unknown page role 'managr'" in result.output
+    monkeypatch.setenv("MEDIC_CATALOG", "cat.yaml")
+    monkeypatch.setenv("MEDIC_ROUTING", "pol.yaml")
+    monkeypatch.setenv("MEDIC_RUNBOOKS_DIR", "rb")
+    assert "unknown page role 'managr'" in CliRunner().invoke(app, ["check"]).output
+    (tmp_path / "pol.yaml").write_text(ROUTING.replace("managr", "manager"))
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "ok  pol.yaml" in result.output
+
+
+def test_check_refuses_a_path_given_that_is_not_there(tmp_path: Path) -> None:
+    (tmp_path / "cat.yaml").write_text(CATALOG.replace("checkuot", "checkout"))
+    args = ["check", "--catalog", str(tmp_path / "cat.yaml"), "--runbooks", str(tmp_path / "runbooks-typo")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "runbooks-typo:1: not found (--runbooks)" in result.output
+
+
+def test_check_help_names_the_settings() -> None:
+    text = CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "200"}).output
+    for word in (
+        "MEDIC_CATALOG",
+        "MEDIC_ROUTING",
+        "MEDIC_RUNBOOKS_DIR",
+        "--catalog",
+        "--routing",
+        "--runbooks",
+    ):
+        assert word in text

@@ -1,0 +1,164 @@
+"""Per-rule effectiveness and the proposals computed from a scripted history, and the replay
+benchmark's accounting."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from bench.insights_replay import history, pages_after
+from medic.alerts import AlertStatus
+from medic.incident import AlertRecord, IncidentState
+from medic.insights import IncidentOutcome, Proposal, effectiveness, propose
+from service.incidents import IncidentDetail, IncidentFilter, IncidentNotFound, IncidentSummary
+from service.insights import insights, outcome_of
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def inc(rule: str, day: float, minutes: float, *, acted: bool = False, fp: bool = False) -> IncidentOutcome:
+    opened = T0 + timedelta(days=day)
+    return IncidentOutcome(
+        incident_id=f"incident-{rule}-{day}",
+        rules=[rule],
+        opened_at=opened,
+        resolved_at=opened + timedelta(minutes=minutes),
+        acknowledged=acted,
+        false_positive=fp,
+    )
+
+
+def scripted() -> list[IncidentOutcome]:
+    out = [inc("Flappy", d / 10, 2) for d in range(100)]  # 10 a day for 10 days, 2 min each
+    out += [inc("NobodyCares", d, 30 + d, fp=d % 3 == 0) for d in range(8)]
+    out += [inc("ShortNoise", d / 2, 3) for d in range(12)] + [inc("ShortNoise", 2.2, 45, acted=True)]
+    out += [inc("Useful", d, 60, acted=True) for d in range(6)] + [inc("Useful", 3.5, 2)]
+    out += [inc("Rare", 1, 2), inc("Rare", 2, 2)]
+    return out
+
+
+def test_effectiveness_per_rule() -> None:
+    records = {r.rule: r for r in effectiveness(scripted())}
+    flappy = records["Flappy"]
+    assert (flappy.incidents, flappy.pages, flappy.actionable, flappy.auto_resolved_quickly) == (
+        100,
+        100,
+        0,
+        100,
+    )
+    assert flappy.median_auto_resolve_seconds == 120.0
+    assert 9.5 < flappy.per_day < 11.5
+    nobody = records["NobodyCares"]
+    assert nobody.false_positives == 3 and nobody.auto_resolved_quickly == 0
+    assert records["ShortNoise"].shortest_actionable_seconds == 45 * 60
+    assert records["ShortNoise"].longest_noise_seconds == 180
+    assert next(iter(records)) == "Flappy"  # most pages first
+
+
+def test_proposals_with_evidence_and_never_an_actionable_loss() -> None:
+    proposals = {p.rule: p for p in propose(effectiveness(scripted()))}
+    assert proposals["Flappy"].change == "silence"
+    assert "flapping: 100 incidents" in proposals["Flappy"].evidence
+    assert proposals["NobodyCares"].change == "demote"
+    assert "3 marked false positive" in proposals["NobodyCares"].evidence
+    short = proposals["ShortNoise"]
+    assert short.change == "raise_for" and short.for_seconds == 180
+    assert "Useful" not in proposals  # acted on more often than not
+    assert "Rare" not in proposals  # too little evidence
+    for outcome in scripted():
+        if outcome.actionable:
+            assert pages_after(outcome, proposals)
+
+
+def test_a_false_positive_mark_is_not_action() -> None:
+    marked = inc("X", 0, 5, acted=True, fp=True)
+    assert not marked.actionable
+    assert pages_after(marked, {"X": Proposal(rule="X", change="demote", evidence="")}) is False
+
+
+def test_the_replay_history_is_labelled() -> None:
+    h = history(np.random.default_rng(1), 7)
+    assert {o.rules[0].split("-")[0] for o in h} >= {"useful", "noisy", "flapping", "mostly"}
+    assert not any(o.actionable for o in h if o.rules[0].startswith(("noisy", "flapping")))
+
+
+class ScriptedReader:
+    """Resolved incidents as the incident workflow leaves them (``IncidentState``)."""
+
+    def __init__(self, states: list[IncidentState]) -> None:
+        self.states = {s.id: s for s in states}
+
+    async def list(self, flt: IncidentFilter) -> list[IncidentSummary]:
+        assert flt.status == "resolved"
+        return [
+            IncidentSummary(
+                id=s.id,
+                title=s.title,
+                status="resolved",
+                priority="P3",
+                impact=0.0,
+                services=[],
+                opened_at=s.opened_at,
+                alert_count=len(s.alerts),
+            )
+            for s in self.states.values()
+        ][: flt.limit]
+
+    async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail:
+        raise NotImplementedError
+
+    async def state(self, incident_id: str) -> IncidentState:
+        if incident_id == "incident-gone":
+            raise IncidentNotFound(incident_id)
+        return self.states[incident_id]
+
+
+def state(i: int, rule: str, minutes: float, *, ack: bool = False, by_hand: bool = False) -> IncidentState:
+    opened = T0 + timedelta(hours=i)
+    s = IncidentState(id=f"incident-{rule}-{i}", opened_at=opened)
+    s.alerts["fp"] = AlertRecord(
+        fingerprint="fp",
+        name=rule,
+        status=AlertStatus.RESOLVED,
+        severity="warning",
+        labels={"alertname": rule},
+        starts_at=opened,
+        source="alertmanager",
+        first_seen_at=opened,
+        last_seen_at=opened,
+    )
+    if ack:
+        s.acknowledge(opened + timedelta(minutes=1), actor="slack:U1", source="slack")
+    if by_hand:
+        s.resolve_by_hand(opened + timedelta(minutes=minutes), actor="slack:U1", source="slack", reason="")
+    else:
+        s.resolved_at = opened + timedelta(minutes=minutes)
+    return s
+
+
+async def test_get_insights_from_a_scripted_history() -> None:
+    states = [state(i, "DiskNoise", 2) for i in range(30)]
+    states += [state(100 + i, "CheckoutDown", 40, ack=True, by_hand=i % 2 == 0) for i in range(6)]
+    states.append(IncidentState(id="incident-gone", opened_at=T0))
+    got = await insights(ScriptedReader(states), limit=1000)
+    assert got.incidents == 36
+    rules = {r.rule: r for r in got.rules}
+    assert rules["DiskNoise"].actionable == 0 and rules["DiskNoise"].auto_resolved_quickly == 30
+    assert rules["CheckoutDown"].actionable == 6
+    assert [(p.rule, p.change) for p in got.proposals] == [("DiskNoise", "silence")]  # 24 a day
+    assert outcome_of(states[30]).resolved_by_person  # type: ignore[union-attr]
+    assert not outcome_of(states[31]).resolved_by_person  # type: ignore[union-attr]
+
+
+async def test_medic_insights_in_slack() -> None:
+    from medic.commands import HELP_TEXT, Insights, parse_command  # noqa: PLC0415
+    from service.insights import render_insights  # noqa: PLC0415
+
+    assert isinstance(parse_command("insights"), Insights)
+    assert "`/medic insights`" in HELP_TEXT
+    states = [state(i, "Disk_*Noise*", 2) for i in range(30)]
+    text = render_insights(await insights(ScriptedReader(states)))
+    assert text.startswith("*Insights* from the last 30 resolved incidents.")
+    assert "silence it (flapping)" in text and "flapping: 30 incidents" in text
+    assert "`Disk_*Noise*`" in text  # rule names in code spans: Slack formats nothing inside
+    empty = render_insights(await insights(ScriptedReader([])))
+    assert "No proposals" in empty

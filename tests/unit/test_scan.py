@@ -1,0 +1,200 @@
+"""Anomaly scans without servers: ``anomaly.yaml`` validation, one series scanned across runs (state
+kept, points never scored twice, an anomaly and a prediction raised), and the activity with an
+in-memory Prometheus, store and sink."""
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from activities.scan import ScanActivities, ScanInput, ScanStore
+from medic.anomaly import AnomalySignal
+from medic.scan import RangeSeries, ScanSpec, load_anomaly_config, scan_series
+from medic.yamldoc import ConfigError
+
+GOOD = """
+scans:
+  - name: latency
+    query: 'histogram_quantile(0.99, rate(http_request_duration_seconds_bucket[5m]))'
+    every_seconds: 60
+  - name: disk
+    query: node_filesystem_used_ratio
+    service: storage
+    capacity: 0.95
+    horizon_seconds: 86400
+"""
+
+
+def test_a_good_file() -> None:
+    config = load_anomaly_config(GOOD, source="anomaly.yaml")
+    assert [s.name for s in config.scans] == ["latency", "disk"]
+    assert config.scans[1].capacity == 0.95
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("scans:\n  - name: a\n    query: up\n    detector: magic\n", "unknown 'magic'"),
+        ("scans:\n  - name: a\n    query: up\n    capacity: 1\n", "go together"),
+        ("scans:\n  - name: A_B\n    query: up\n", "scans[0].name"),
+        ("scans:\n  - name: a\n    query: up\n    evry_seconds: 5\n", "evry_seconds"),
+        ("scans:\n  - name: a\n    query: up\n  - name: a\n    query: down\n", "defined twice"),
+    ],
+)
+def test_bad_files_say_where(text: str, says: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_anomaly_config(text, source="anomaly.yaml")
+    assert says in str(err.value)
+    assert "anomaly.yaml:" in str(err.value)
+
+
+def _series(n: int, start: float = 0.0) -> tuple[list[float], list[float]]:
+    rng = np.random.default_rng(7)
+    t = start + np.arange(n) * 60.0
+    return t.tolist(), (10.0 + rng.normal(0, 0.5, n)).tolist()
+
+
+def test_runs_continue_the_stream_and_find_a_spike_once() -> None:
+    spec = ScanSpec(name="s", query="q", service="checkout", warmup=50, step_seconds=60)
+    labels = {"__name__": "latency", "instance": "a"}
+    t, x = _series(400)
+    x[350] += 20.0
+    first = scan_series(spec, labels, t[:300], x[:300], None)
+    assert first.scored == 300 and first.signals == []
+    # the next fetch overlaps the last one: only the new points are scored
+    second = scan_series(spec, labels, t[200:], x[200:], first.state)
+    assert second.scored == 100
+    assert second.state.points == 400
+    [signal] = second.signals
+    assert signal.service == "checkout" and signal.series == labels
+    assert signal.window.start.timestamp() == t[350]
+    assert signal.value == pytest.approx(x[350])
+    assert signal.expected.lower < 10 < signal.expected.upper < 12
+    third = scan_series(spec, labels, t[200:], x[200:], second.state)
+    assert third.scored == 0 and third.signals == []
+
+
+def test_a_filling_disk_is_predicted() -> None:
+    spec = ScanSpec(
+        name="disk",
+        query="q",
+        service="storage",
+        capacity=0.95,
+        horizon_seconds=6 * 3600,
+        lookback_seconds=7200,
+    )
+    t = (np.arange(120) * 60.0).tolist()
+    x = (0.5 + np.arange(120) * 0.001).tolist()  # 0.06 an hour: 0.95 in about 5.5 h
+    out = scan_series(spec, {"device": "sda"}, t, x, None)
+    [signal] = out.signals
+    assert signal.forecast and signal.forecast[-1].value == pytest.approx(0.95)
+    far = spec.model_copy(update={"horizon_seconds": 3600.0})
+    assert scan_series(far, {"device": "sda"}, t, x, None).signals == []
+
+
+class FakePrometheus:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float, float, float]] = []
+        t, x = _series(400, start=1_000_000.0)
+        x[390] += 30.0
+        self.series = [RangeSeries({"service": "checkout", "pod": "a"}, t, x)]
+
+    def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+        self.calls.append((promql, start, end, step))
+        return self.series
+
+
+def test_the_activity_keeps_state_outside_and_delivers(tmp_path: Path) -> None:
+    prom = FakePrometheus()
+    delivered: list[list[AnomalySignal]] = []
+
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        delivered.append(signals)
+        return ["incident-checkout-1"]
+
+    spec = ScanSpec(name="lat", query="latency", warmup=50, lookback_seconds=3600, step_seconds=60)
+    store = ScanStore(tmp_path / "scans")
+    acts = ScanActivities(
+        source=prom, specs=lambda: {"lat": spec}, store=store, deliver=deliver, clock=lambda: 1_024_000.0
+    )
+    result = asyncio.run(acts.scan(ScanInput(name="lat")))
+    assert prom.calls == [("latency", 1_024_000.0 - 3600, 1_024_000.0, 60)]
+    assert result.series == 1 and result.points == 400 and result.anomalies == 1
+    assert result.incidents == ["incident-checkout-1"]
+    assert delivered[0][0].service == "checkout"
+    stored = store.load("lat")
+    assert stored.last_run == 1_024_000.0
+    [state] = stored.series.values()
+    assert state.points == 400 and state.detector is not None
+    again = asyncio.run(acts.scan(ScanInput(name="lat")))
+    assert again.points == 0 and again.anomalies == 0 and len(delivered) == 1
+
+
+def test_medic_check_validates_the_anomaly_file(tmp_path: Path) -> None:
+    from pydantic import SecretStr  # noqa: PLC0415
+
+    from service.config_files import check_all  # noqa: PLC0415
+    from service.settings import Settings  # noqa: PLC0415
+    from tests.support.shop import SHOP_YAML  # noqa: PLC0415
+
+    (tmp_path / "catalog.yaml").write_text(SHOP_YAML)
+    settings = Settings(_env_file=None, catalog=tmp_path / "catalog.yaml", webhook_token=SecretStr("t"))
+    checked, problems = check_all(settings)
+    assert problems == [] and not any("anomaly" in c for c in checked)  # no file: no scans, no problem
+    (tmp_path / "anomaly.yaml").write_text(GOOD)
+    checked, problems = check_all(settings)
+    assert problems == [] and f"{tmp_path / 'anomaly.yaml'}: 2 anomaly scans" in checked
+    (tmp_path / "anomaly.yaml").write_text("scans:\n  - name: a\n    query: up\n    detector: magic\n")
+    _, problems = check_all(settings)
+    assert [p.source for p in problems] == [str(tmp_path / "anomaly.yaml")]
+
+
+def test_false_positive_marks_make_a_series_less_sensitive(tmp_path: Path) -> None:
+    prom = FakePrometheus()
+    marked: set[str] = set()
+    asked: list[list[str]] = []
+
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        return ["incident-checkout-1"]
+
+    async def false_positives(ids: list[str]) -> set[str]:
+        asked.append(ids)
+        return marked & set(ids)
+
+    spec = ScanSpec(name="lat", query="latency", warmup=50, lookback_seconds=3600, step_seconds=60)
+    store = ScanStore(tmp_path / "scans")
+    acts = ScanActivities(
+        source=prom,
+        specs=lambda: {"lat": spec},
+        store=store,
+        deliver=deliver,
+        false_positives=false_positives,
+        clock=lambda: 1_024_000.0,
+    )
+    asyncio.run(acts.scan(ScanInput(name="lat")))
+    [state] = store.load("lat").series.values()
+    assert state.incidents == ["incident-checkout-1"] and state.sensitivity == 1.0
+    marked.add("incident-checkout-1")
+    asyncio.run(acts.scan(ScanInput(name="lat")))
+    assert asked == [["incident-checkout-1"]]
+    [state] = store.load("lat").series.values()
+    assert state.sensitivity == pytest.approx(0.7) and state.false_positives == 1 and state.incidents == []
+    asyncio.run(acts.scan(ScanInput(name="lat")))  # counted once
+    [state] = store.load("lat").series.values()
+    assert state.sensitivity == pytest.approx(0.7) and len(asked) == 1
+
+
+def test_the_learned_sensitivity_has_a_floor_and_moves_the_threshold() -> None:
+    from medic.scan import SeriesState, learn_false_positives, remember_incidents  # noqa: PLC0415
+
+    state = remember_incidents(SeriesState(labels={"a": "b"}), [f"i{k}" for k in range(30)])
+    assert len(state.incidents) == 20 and state.incidents[-1] == "i29"
+    low = learn_false_positives(state, {f"i{k}" for k in range(30)})
+    assert low.sensitivity == 0.1 and low.false_positives == 20
+    spec = ScanSpec(name="s", query="q", warmup=50)
+    t, x = _series(400)
+    x[350] += 6.0
+    keen = scan_series(spec, {"a": "b"}, t, x, None)
+    dull = scan_series(spec, {"a": "b"}, t, x, SeriesState(labels={"a": "b"}, sensitivity=0.1))
+    assert dull.state.max_score < keen.state.max_score
