@@ -11,6 +11,7 @@ import warnings
 from datetime import timedelta
 
 from medic.feedback import Matcher
+from medic.redact import redact
 
 __all__ = [
     "DURATION",
@@ -62,8 +63,9 @@ class CommandError(ValueError):
 
 
 def shown(text: str, limit: int = 60) -> str:
-    """User text inside backticks in a reply: bounded, and unable to break the formatting."""
-    text = text.replace("`", "'")
+    """User text inside backticks in a reply: redacted (before it is cut, so a secret cut in two is
+    still found whole), bounded, and unable to break the formatting."""
+    text = redact(text).replace("`", "'")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -74,7 +76,7 @@ def _quote_end(text: str, i: int) -> int:
         if text[j] == text[i]:
             return j + 1
         j += 2 if text[j] == "\\" else 1
-    raise CommandError(f"A quote opened at `{shown(text[i : i + 30])}` is never closed.", MATCHER_USAGE)
+    raise CommandError(f"A quote opened at `{shown(text[i:], 30)}` is never closed.", MATCHER_USAGE)
 
 
 def _skip(text: str, i: int, chars: str = "") -> int:
@@ -122,6 +124,8 @@ def _matches_empty(m: Matcher, pattern: re.Pattern[str] | None) -> bool:
 
 
 def _matcher_error(text: str, start: int, problem: str) -> CommandError:
+    if redact(text) != text:  # a piece cut out of it could hold part of a secret: show it redacted, whole
+        return CommandError(f"Matcher in `{shown(text)}`: {problem}", MATCHER_USAGE)
     end = start
     while end < len(text) and end - start < 40 and not (text[end].isspace() or text[end] == ","):
         end += 1

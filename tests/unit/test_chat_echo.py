@@ -33,3 +33,21 @@ async def test_an_echoed_error_is_redacted(typed: str) -> None:
     reply = await runner.command(typed, user=SlackUser(id="U1"))
     assert CONFIGURED not in reply.text and SLACK_TOKEN not in reply.text, reply.text
     assert REDACTED in reply.text, reply.text  # it was echoed, redacted
+
+
+def test_matcher_errors_never_show_part_of_a_secret() -> None:
+    """An error cuts the offending piece out of the command; a secret in it is redacted before the cut."""
+    from medic.matchers import CommandError, parse_matchers  # noqa: PLC0415
+    from medic.redact import register_secrets  # noqa: PLC0415
+
+    secret = "s3cr3t-value-that-is-long-0123456789abcdef"
+    register_secrets([secret])
+    for text in (f'alertname="{secret}', f"alertname=x {secret}==y", f'job="{secret}" bad~~x'):
+        try:
+            parse_matchers(text)
+        except CommandError as err:
+            message = str(err)
+        else:
+            raise AssertionError(f"{text!r} parsed")
+        for cut in range(12, len(secret) + 1, 6):
+            assert secret[:cut] not in message, message
