@@ -4,6 +4,7 @@ Built in entry points (``get_settings``), never at import time, so tests and eac
 construct their own.
 """
 
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -11,6 +12,13 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
+
+
+# What an example's credential looks like ("change-me", "<token>", "${WEBHOOK_TOKEN}", "your-token-here").
+_PLACEHOLDER = re.compile(
+    r"(?i)change[-_ ]?me|replace[-_ ]?me|your[-_ ]?(token|secret)"
+    r"|^<[^>]*>$|^\$\{[^}]*\}$|^(token|secret|password)$"
+)
 
 
 class Settings(BaseSettings):
@@ -280,6 +288,17 @@ class Settings(BaseSettings):
         description="OTLP/HTTP endpoint for traces, e.g. http://otel-collector:4318 (the standard "
         "OTEL_EXPORTER_OTLP_ENDPOINT works too); unset: no tracing. Needs the `otel` extra",
     )
+
+    @field_validator("webhook_token", "operator_token", "read_token", "link_secret")
+    @classmethod
+    def _not_a_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        """A credential copied from an example (``change-me: ...``) is refused, not silently used."""
+        if value is not None and _PLACEHOLDER.search(value.get_secret_value()):
+            raise ValueError(
+                "looks like a placeholder from an example, not a secret: set a real one, "
+                "e.g. `openssl rand -hex 32`"
+            )
+        return value
 
     @field_validator(
         "temporal_tls",
