@@ -26,12 +26,8 @@ from activities.adapters.teams import TeamsChat
 from activities.notify import NotifyActivities
 from activities.postmortem import PostmortemActivities, PostmortemWriter
 from medic.alerts import AlertStatus
-from medic.catalog import Catalog
 from medic.incident import IncidentState, IncidentStatus
-from service.api import create_app
-from service.pagerduty import sign
 from service.pagers import build_pager
-from service.people import IncidentPeople
 from service.settings import Settings
 from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
@@ -47,8 +43,8 @@ from tests.doubles import (
 )
 from tests.doubles.opsgenie import OPSGENIE_API_KEY, OpsgenieDouble
 from tests.doubles.teams import TeamsDouble
-from tests.unit.test_api import FakeReader, FakeSink
 from tests.workflow.test_notifications import POLICY, open_incident, outage, until
+from tests.workflow.test_pagerduty_ack import deliver
 from workflows.incident import IncidentWorkflow
 
 SECRET = "whsec-e2e"
@@ -127,26 +123,7 @@ async def acknowledge_in_pagerduty(s: Stack, incident_id: str) -> httpx.Response
     event = json.loads(payload["body"])
     event["event"]["event_type"] = "incident.acknowledged"
     event["event"]["data"]["incident_key"] = incident_id
-    body = json.dumps(event).encode()
-
-    async def ready() -> bool:
-        return True
-
-    settings = Settings(
-        _env_file=None, webhook_token=SecretStr("t"), pagerduty_webhook_secret=SecretStr(SECRET)
-    )
-    app = create_app(
-        settings,
-        catalog=Catalog(),
-        sink=FakeSink(),
-        reader=FakeReader(),
-        ready=ready,
-        people=IncidentPeople(s.env.client),
-    )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://medic") as http:
-        return await http.post(
-            "/webhooks/pagerduty", content=body, headers={"X-PagerDuty-Signature": sign(SECRET, body)}
-        )
+    return await deliver(s.env.client, json.dumps(event).encode())
 
 
 async def test_one_incident_everywhere_acknowledged_from_pagerduty(stack: Stack) -> None:

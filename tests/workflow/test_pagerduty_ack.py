@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import httpx
 from pydantic import SecretStr
+from temporalio.client import Client
 
 from medic.catalog import Catalog
 from medic.incident import IncidentStatus
@@ -20,7 +21,9 @@ from workflows.incident import IncidentWorkflow
 SECRET = "whsec-pagerduty"
 
 
-async def deliver(h: Harness, body: bytes) -> httpx.Response:
+async def deliver(client: Client, body: bytes) -> httpx.Response:
+    """A signed PagerDuty webhook through the real API app, acting on incidents through ``client``."""
+
     async def ready() -> bool:
         return True
 
@@ -33,10 +36,10 @@ async def deliver(h: Harness, body: bytes) -> httpx.Response:
         sink=FakeSink(),
         reader=FakeReader(),
         ready=ready,
-        people=IncidentPeople(h.env.client),
+        people=IncidentPeople(client),
     )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://medic") as client:
-        return await client.post(
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://medic") as http:
+        return await http.post(
             "/webhooks/pagerduty", content=body, headers={"X-PagerDuty-Signature": sign(SECRET, body)}
         )
 
@@ -47,17 +50,19 @@ async def test_ack_in_pagerduty_stops_escalation(harness: Harness) -> None:  # n
         handle = await open_incident(h)
         await until(handle, lambda s: s.notifications.pages.get("data") == "trigger", "the first page")
         await h.env.sleep(timedelta(minutes=3))
-        answer = await deliver(h, event("incident.acknowledged"))
+        answer = await deliver(h.env.client, event("incident.acknowledged"))
         assert answer.status_code == 202 and answer.json()["handled"] is True
         await until(handle, lambda s: s.status is IncidentStatus.ACKNOWLEDGED, "the ack")
         await h.env.sleep(timedelta(hours=1))  # level 2 was due at 5 minutes
         assert pages(h) == [("trigger", "data"), ("acknowledge", "data")]
         state = await handle.query(IncidentWorkflow.state)
         assert "Acknowledged by Tenex Engineer (pagerduty)." in [e.message for e in state.timeline]
-        answer = await deliver(h, event("incident.resolved"))
+        answer = await deliver(h.env.client, event("incident.resolved"))
         assert answer.json()["handled"] is True
         result = await handle.result()
         assert result.status is IncidentStatus.RESOLVED
-        again = await deliver(h, event("incident.resolved"))  # a redelivery: accepted, nothing to do
+        again = await deliver(
+            h.env.client, event("incident.resolved")
+        )  # a redelivery: accepted, nothing to do
         assert again.status_code == 202 and again.json()["handled"] is False
     assert pages(h).count(("resolve", "data")) == 1
