@@ -120,17 +120,21 @@ def require_document_reader(
     request: Request,
     deps: Annotated[Deps, Depends(get_deps)],
     exp: Annotated[
-        int | None, Query(description="a signed link's expiry (Unix seconds), with `sig`", ge=0)
+        str | None,
+        Query(description="a signed link's expiry (Unix seconds), with `sig`", pattern=r"^[0-9]{1,12}$"),
     ] = None,
     sig: Annotated[
-        str | None, Query(description="a signed link's signature, as Medic posted it", max_length=128)
+        str | None,
+        Query(description="a signed link's signature, as Medic posted it", pattern=r"^[A-Za-z0-9_-]{1,128}$"),
     ] = None,
 ) -> None:
-    """A postmortem or chart: a reader's credentials, or a signed link to this path not yet expired."""
+    """A postmortem or chart: a reader's credentials, or a signed link to this path not yet expired.
+    ``exp`` and ``sig`` are checked against their exact shapes (422 otherwise), whoever asks."""
     if _incident_reader(request, deps):
         return
     signer: LinkSigner | None = deps.link_signer
-    if signer is not None and signer.verify(request.url.path, exp=exp, sig=sig, now=time.time()):
+    expires = int(exp) if exp is not None else None
+    if signer is not None and signer.verify(request.url.path, exp=expires, sig=sig, now=time.time()):
         return
     if exp is not None or sig is not None:
         raise _unauthorized("the link has expired or is not one Medic signed: ask for it again")
