@@ -35,6 +35,7 @@ __all__ = [
     "ChatCard",
     "ChatNote",
     "JiraFile",
+    "JiraLink",
     "JiraNote",
     "NotifyActivities",
     "PagerNote",
@@ -113,6 +114,14 @@ class JiraFile(BaseModel):
     key: str
     filename: str
     content: str
+
+
+class JiraLink(BaseModel):
+    """Link issue ``key`` to ``other_key`` (a merged incident's issue to its cause's)."""
+
+    key: str
+    other_key: str
+    kind: str = "Relates"
 
 
 class NotifyActivities:
@@ -264,6 +273,12 @@ class NotifyActivities:
         with recorded(self._counter("jira")):
             self._tracker.close(request.key, request.text)
 
+    @activity.defn(name="notify.jira_link")
+    @translated
+    def jira_link(self, request: JiraLink) -> None:
+        with recorded(self._counter("jira")):
+            self._tracker.link(request.key, request.other_key, request.kind)
+
     def _counter(self, channel: str) -> Callable[[str], None]:
         return lambda outcome: self._rec.notification(channel, outcome)
 
@@ -283,4 +298,5 @@ class NotifyActivities:
             self.jira_comment,
             self.jira_attach,
             self.jira_close,
+            self.jira_link,
         ]

@@ -23,7 +23,7 @@ from medic.catalog import Catalog
 from medic.incident import AlertBatch, AnomalyBatch
 from medic.keys import group_incident_id, service_incident_id
 from medic.subject import OwnerLookup, Subject, is_exporter, resolve_subject
-from medic.topology import ServiceContext, context_for
+from medic.topology import ServiceContext, context_for, with_hosted
 
 # Labels that name the service an alert is about, most specific first (Sloth's SLO alerts name it in
 # sloth_service). A value naming an exporter is skipped whatever the label.
@@ -132,6 +132,9 @@ def assign_alerts(
         if service:
             incident_id, ctx = _key(catalog, service)
             assigned = assigned.model_copy(update={"service": ctx.name})
+            if decision.related and not decision.in_catalog:
+                # A node's incident carries the services on it, so it can absorb their incidents.
+                ctx = with_hosted(ctx, decision.related)
         else:
             incident_id, ctx = (
                 group_incident_id(
@@ -141,7 +144,10 @@ def assign_alerts(
                 ),
                 None,
             )
-        out.setdefault(incident_id, Assignment(incident_id, ctx)).alerts.append(assigned)
+        assignment = out.setdefault(incident_id, Assignment(incident_id, ctx))
+        if ctx is not None and assignment.service is not None and ctx.hosts:
+            assignment.service = with_hosted(assignment.service, ctx.hosts)
+        assignment.alerts.append(assigned)
     return list(out.values())
 
 

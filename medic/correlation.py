@@ -1,13 +1,14 @@
 """Correlation rules: which service in an incident is the likely root cause, which incident
 absorbs which, and when an alert is flapping. Pure functions over the incident's facts."""
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
 
 from medic.severity import SEVERITY_RANK, canonical_severity
-from medic.topology import ServiceContext, absorbed_by, absorbs
+from medic.topology import ServiceContext, absorbed_by, absorbs, hosted_on
 
 __all__ = [
     "FLAP_EPISODES",
@@ -45,7 +46,10 @@ def rank_root_causes(observed: dict[str, ServiceObservation]) -> list[RootCauseC
     def facts(name: str) -> tuple[list[str], list[str]]:
         ctx = observed[name].context
         others = [o for o in observed if o != name]
-        return [o for o in others if o in ctx.upstream], [o for o in others if o in ctx.downstream]
+        # A node is a dependency of the services whose pods run on it (only its context says so).
+        below = [o for o in others if o in ctx.upstream or hosted_on(name, observed[o].context.hosts)]
+        above = [o for o in others if o in ctx.downstream or hosted_on(o, ctx.hosts)]
+        return below, above
 
     def key(name: str) -> tuple[bool, int, datetime, int, str]:
         failing_deps, failing_dependents = facts(name)
@@ -89,12 +93,16 @@ def join_decision(
     my_active_since: datetime | None,
     their_active_since: datetime,
     window: timedelta,
+    their_hosts: Collection[str] = (),
 ) -> Literal["absorb", "join"] | None:
     """What my incident does about an active incident on ``other``: ``absorb`` it (it depends on me),
     ``join`` it (I depend on it), or nothing (unrelated, I am not firing, or the two became active
-    further apart than the correlation window)."""
+    further apart than the correlation window). ``their_hosts``: the services whose pods run on
+    ``other`` when it is a node (from its hello); mine among them, I join it."""
     if my_active_since is None or abs(their_active_since - my_active_since) > window:
         return None
+    if hosted_on(mine.name, their_hosts):
+        return "join"
     if absorbs(mine, other):
         return "absorb"
     if absorbed_by(mine, other):

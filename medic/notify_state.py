@@ -89,3 +89,10 @@ class NotificationState(BaseModel):
     note_cursor: int | None = Field(
         default=None, description="timeline entries already considered for pager notes (None: from now on)"
     )
+    # Added with the ``jira-merge-link`` patch.
+    jira_link_cursor: int = Field(
+        default=0, description="timeline entries already considered for links to absorbed incidents' issues"
+    )
+    jira_linked: list[str] = Field(
+        default_factory=list, description="absorbed incidents' JIRA issues linked to this one's"
+    )

@@ -148,3 +148,7 @@ class Tracker(Protocol):
 
     def close(self, key: str, comment: str) -> None:
         """Transition the issue to done (no-op when it already is)."""
+
+    def link(self, key: str, other_key: str, kind: str) -> None:
+        """Link issue ``key`` to ``other_key`` with link type ``kind`` (e.g. ``Relates``); asking for a
+        link that exists already adds none."""

@@ -5,7 +5,7 @@ by ``medic check``. Rules are tried in order and the first whose match fits deci
 channels; its escalation chain pages on durable timers until someone acknowledges.
 """
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,11 +26,13 @@ __all__ = [
     "Rule",
     "TimeWindow",
     "load_routing",
+    "pager_routes",
     "plan_notifications",
 ]
 
 _PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 _ROLES = ("primary", "secondary", "manager")
+PAGER_KINDS = ("pagerduty", "opsgenie", "both")
 
 
 class TimeWindow(BaseModel):
@@ -105,13 +107,30 @@ class EscalationLevel(BaseModel):
 
 
 class Oncall(BaseModel):
-    """PagerDuty routing-key *names* per role; the keys themselves live in secrets."""
+    """Routing-key *names* per role (the keys themselves live in secrets), and which pager they page."""
 
     model_config = ConfigDict(extra="forbid")
 
     primary: str | None = None
     secondary: str | None = None
     manager: str | None = None
+    pager: str | None = Field(
+        default=None,
+        description="who pages this team's key names: pagerduty, opsgenie or both (default: MEDIC_PAGER)",
+        json_schema_extra={"enum": [*PAGER_KINDS, None]},
+    )
+
+    @field_validator("pager")
+    @classmethod
+    def _pager(cls, value: str | None) -> str | None:
+        if value is not None and value not in PAGER_KINDS:
+            raise ValueError(
+                f"unknown pager {value!r}{did_you_mean(value, PAGER_KINDS)}: {', '.join(PAGER_KINDS)}"
+            )
+        return value
+
+    def key_names(self) -> list[str]:
+        return [k for k in (self.primary, self.secondary, self.manager) if k]
 
 
 class RoutingPolicy(BaseModel):
@@ -295,6 +314,18 @@ class NotificationPlan(BaseModel):
     )
 
 
+def pager_routes(policy: RoutingPolicy) -> dict[str, str]:
+    """Routing-key name -> pager kind, from the ``teams:`` entries that name a ``pager``; names not in it
+    page whatever MEDIC_PAGER says. A name two teams route differently keeps the first (``medic check``
+    reports it)."""
+    routes: dict[str, str] = {}
+    for oncall in policy.teams.values():
+        if oncall.pager:
+            for name in oncall.key_names():
+                routes.setdefault(name, oncall.pager)
+    return routes
+
+
 def _role_key(policy: RoutingPolicy, team: str | None, role: str, default: str | None) -> str | None:
     oncall = policy.teams.get(team or "")
     if role in ("primary", "secondary", "manager"):
@@ -379,12 +410,14 @@ def load_routing(
     source: str = "routing.yaml",
     catalog: Catalog | None = None,
     key_names: Collection[str] | None = None,
+    extra_check: Callable[[RoutingPolicy, yaml.Node | None], list[ConfigProblem]] | None = None,
 ) -> RoutingPolicy:
     """Parse, validate and cross-check; ``key_names`` are the routing-key names the secrets define
-    (given, every ``page:`` entry must be a role or a known key name)."""
-    return load_checked(
-        text,
-        RoutingPolicy,
-        source=source,
-        cross_check=lambda policy, root: policy.problems(root, source, catalog, key_names),
-    )
+    (given, every ``page:`` entry must be a role or a known key name); ``extra_check`` adds problems
+    located in the same file (``medic check``: the secrets' names, :mod:`medic.routing_secrets`)."""
+
+    def cross_check(policy: RoutingPolicy, root: yaml.Node | None) -> list[ConfigProblem]:
+        extra = extra_check(policy, root) if extra_check else []
+        return policy.problems(root, source, catalog, key_names) + extra
+
+    return load_checked(text, RoutingPolicy, source=source, cross_check=cross_check)

@@ -1,11 +1,21 @@
 """What an incident knows about its services: a slice of the catalog, fixed when the incident
 starts so the workflow stays deterministic however the catalog file changes later."""
 
+from collections.abc import Collection
+
 from pydantic import BaseModel, Field
 
 from medic.catalog import Business, Catalog, Routing, Slo
 
-__all__ = ["NEIGHBOUR_DEPTH", "ServiceContext", "absorbed_by", "absorbs", "context_for"]
+__all__ = [
+    "NEIGHBOUR_DEPTH",
+    "ServiceContext",
+    "absorbed_by",
+    "absorbs",
+    "context_for",
+    "hosted_on",
+    "with_hosted",
+]
 
 # How many hops of the call graph correlation looks across. Three covers
 # frontend -> gateway -> service -> database, the usual shape of a cascade.
@@ -31,6 +41,10 @@ class ServiceContext(BaseModel):
         default_factory=dict, description="the catalog's dependency order for itself and its neighbours"
     )
     catalog_size: int = 0
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="a node's: the catalog services whose pods run on it (cluster lookup at assignment)",
+    )
 
     @property
     def neighbours(self) -> list[str]:
@@ -84,3 +98,19 @@ def absorbed_by(ctx: ServiceContext, other: str) -> bool:
     if other == ctx.name or other not in ctx.upstream:
         return False
     return ctx.ranks.get(other, 0) < ctx.ranks.get(ctx.name, 0)
+
+
+def with_hosted(ctx: ServiceContext, services: list[str]) -> ServiceContext:
+    """A node's context naming the catalog services whose pods run on it. They are learnt by the API
+    (the cluster lookup) when it assigns the alert and travel in the signal, never looked up by a
+    workflow, so the relation is fixed in history like the rest of the context."""
+    hosted = sorted({s for s in services if s != ctx.name} | set(ctx.hosts))
+    return ctx if hosted == ctx.hosts else ctx.model_copy(update={"hosts": hosted})
+
+
+def hosted_on(service: str, node_hosts: Collection[str]) -> bool:
+    """Whether ``service``'s pods run on a node whose context lists ``node_hosts``: then the node's
+    incident absorbs the service's, as a dependency absorbs its dependents. The node always ranks first
+    (nothing runs beneath it), so the relation is one-way and merges never form a cycle. The node's
+    side knows it from its own context; the service's side from the node's hello, which carries it."""
+    return service in node_hosts

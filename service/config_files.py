@@ -9,12 +9,20 @@ from pathlib import Path
 
 from medic.catalog import Catalog, load_catalog
 from medic.routing import RoutingPolicy, load_routing
+from medic.routing_secrets import PAGER_SETTINGS, SecretNames, secret_problems, teams_channels_used
 from medic.runbook import Runbook, load_runbook
 from medic.scan import ScanSpec, load_anomaly_config
 from medic.yamldoc import ConfigError, ConfigProblem
 from service.settings import Settings
 
-__all__ = ["check_all", "load_anomaly_file", "load_catalog_file", "load_routing_file", "load_runbooks"]
+__all__ = [
+    "check_all",
+    "load_anomaly_file",
+    "load_catalog_file",
+    "load_routing_file",
+    "load_runbooks",
+    "secret_names",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +43,43 @@ def load_catalog_file(path: Path, *, required: bool = False) -> Catalog:
 
 
 def load_routing_file(
-    path: Path, catalog: Catalog | None = None, *, key_names: Collection[str] | None = None
+    path: Path,
+    catalog: Catalog | None = None,
+    *,
+    key_names: Collection[str] | None = None,
+    secrets: SecretNames | None = None,
 ) -> RoutingPolicy:
     """The routing policy at ``path``; the built-in default (with a warning) when it does not exist.
-    With ``key_names`` (the secrets' routing-key names) every ``page:`` entry is checked too."""
+    With ``key_names`` (the secrets' routing-key names) every ``page:`` entry is checked too; with
+    ``secrets`` the pagers and Teams channels it names are checked against the configured ones."""
     if not path.exists():
         log.warning("no routing policy at %s: using the default (team channels; P1/P2 page)", path)
         return RoutingPolicy.default()
-    return load_routing(path.read_text(), source=str(path), catalog=catalog, key_names=key_names)
+    source = str(path)
+    extra = (lambda p, root: secret_problems(p, root, source, catalog, secrets)) if secrets else None
+    return load_routing(
+        path.read_text(), source=source, catalog=catalog, key_names=key_names, extra_check=extra
+    )
+
+
+def secret_names(settings: Settings) -> SecretNames:
+    """The names (never the values) of the pager keys and Teams webhooks the settings configure."""
+    defaults = [
+        kind
+        for kind, key in (
+            ("pagerduty", settings.pagerduty_routing_key),
+            ("opsgenie", settings.opsgenie_api_key),
+        )
+        if key is not None
+    ]
+    return SecretNames(
+        pager_keys={
+            "pagerduty": list(settings.pagerduty_routing_keys),
+            "opsgenie": list(settings.opsgenie_api_keys),
+        },
+        pager_defaults=defaults,
+        teams_webhooks=list(settings.teams_webhooks),
+    )
 
 
 def load_runbooks(folder: Path) -> list[Runbook]:
@@ -91,9 +128,11 @@ def check_all(settings: Settings) -> tuple[list[str], list[ConfigProblem]]:
     except ConfigError as err:
         problems += err.problems
     try:
+        secrets = secret_names(settings)
         policy = load_routing_file(
-            settings.routing_file, catalog, key_names=list(settings.pagerduty_routing_keys)
+            settings.routing_file, catalog, key_names=list(settings.pagerduty_routing_keys), secrets=secrets
         )
+        _warn_unchecked(policy, catalog, secrets)
         source = settings.routing_file if settings.routing_file.exists() else "built-in default"
         checked.append(
             f"{source}: {len(policy.rules)} routing rules, {len(policy.escalations)} escalation chains"
@@ -112,3 +151,16 @@ def check_all(settings: Settings) -> tuple[list[str], list[ConfigProblem]]:
     except ConfigError as err:
         problems += err.problems
     return checked, problems
+
+
+def _warn_unchecked(policy: RoutingPolicy, catalog: Catalog | None, secrets: SecretNames) -> None:
+    """What could not be checked because its setting is empty here (the console notifier stands in)."""
+    used = teams_channels_used(policy, catalog)
+    if used and not secrets.teams_webhooks:
+        log.warning(
+            "MEDIC_TEAMS_WEBHOOKS is empty: Teams channels %s are not checked (the console notifier posts)",
+            ", ".join(sorted(used)),
+        )
+    named = any(o.pager for o in policy.teams.values())
+    if named and not any(secrets.pager_configured(kind) for kind in PAGER_SETTINGS):
+        log.warning("no pager credentials: the pagers named in teams: are not checked (the console pages)")

@@ -55,7 +55,7 @@ WORKFLOWS = [IncidentWorkflow, RemediationWorkflow, ControlWorkflow, FeedbackWor
 SANDBOX = SandboxRestrictions.default.with_passthrough_all_modules()
 
 
-def _notifiers(settings: Settings) -> tuple[ChatOps, Pager, Tracker]:
+def _notifiers(settings: Settings, policy: RoutingPolicy) -> tuple[ChatOps, Pager, Tracker]:
     console = ConsoleNotifier(settings.data_dir / "notifications.jsonl")
     chat: ChatOps = console
     pager: Pager = console
@@ -64,7 +64,7 @@ def _notifiers(settings: Settings) -> tuple[ChatOps, Pager, Tracker]:
         from activities.adapters.slack import SlackChat  # noqa: PLC0415
 
         chat = SlackChat(settings.slack_bot_token.get_secret_value(), base_url=settings.slack_base_url)
-    pager = build_pager(settings) or console  # PagerDuty, Opsgenie or both (MEDIC_PAGER)
+    pager = build_pager(settings, policy) or console  # MEDIC_PAGER, or the team's pager from the policy
     basic = settings.jira_user and settings.jira_api_token is not None
     if settings.jira_url and (basic or settings.jira_pat is not None):
         from activities.adapters.jira import JiraTracker  # noqa: PLC0415
@@ -99,7 +99,7 @@ def _card_chats(settings: Settings) -> dict[str, CardChat]:
 def build_notify_activities(
     settings: Settings, policy: RoutingPolicy, *, recorder: Recorder = NO_RECORDER
 ) -> NotifyActivities:
-    chat, pager, tracker = _notifiers(settings)
+    chat, pager, tracker = _notifiers(settings, policy)
     return NotifyActivities(
         chat=chat,
         pager=pager,

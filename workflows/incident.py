@@ -57,6 +57,9 @@ JOIN_RULE_PATCH = "join-rule-starts"
 PUBLISH_PATCH = "publish-after-flush"
 # Only an incident that could still be absorbed (a dependency of its service ranks before it) settles.
 SETTLE_ABSORBABLE_PATCH = "settle-only-absorbable"
+# A node's incident says hello to the services whose pods run on it, and they join it (marked only
+# where a node's context names such services, or a hello names this incident's service among them).
+NODE_ABSORBS_PATCH = "node-absorbs-its-workloads"
 
 
 class IncidentInput(BaseModel):
@@ -470,12 +473,14 @@ class IncidentWorkflow:
             or hello.incident_id == self._state.id
         ):
             return
+        hosted = self._ctx.name in hello.hosts and workflow.patched(NODE_ABSORBS_PATCH)
         decision = join_decision(
             mine=self._ctx,
             other=hello.service,
             my_active_since=self._active_since(),
             their_active_since=hello.active_since,
             window=self._window,
+            their_hosts=hello.hosts if hosted else (),
         )
         if decision == "absorb":
             self._send(
@@ -543,8 +548,14 @@ class IncidentWorkflow:
         since = self._active_since()
         if self._ctx is None or since is None:
             return  # merged, quiet or resolved: nothing to join
-        hello = msg.PeerHello(incident_id=self._state.id, service=self._ctx.name, active_since=since)
-        for peer in self._ctx.neighbours:
+        peers, hosts = self._ctx.neighbours, list[str]()
+        if self._ctx.hosts and workflow.patched(NODE_ABSORBS_PATCH):
+            hosts = self._ctx.hosts
+            peers = sorted(set(peers) | set(hosts))
+        hello = msg.PeerHello(
+            incident_id=self._state.id, service=self._ctx.name, active_since=since, hosts=hosts
+        )
+        for peer in peers:
             self._send(service_incident_id(peer), msg.HELLO, hello)
 
     def _merge_into(self, target: str) -> None:

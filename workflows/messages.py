@@ -39,6 +39,8 @@ class PeerHello(BaseModel):
     incident_id: str
     service: str
     active_since: datetime
+    # A node's incident: the services whose pods run on it (they join it, see medic.topology.hosted_on).
+    hosts: list[str] = Field(default_factory=list)
 
 
 class AbsorbRequest(BaseModel):

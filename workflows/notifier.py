@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.notify import (
         JiraFile,
+        JiraLink,
         JiraNote,
         NotifyActivities,
         PlanRequest,
@@ -44,6 +45,7 @@ __all__ = [
     "CHAT_PATCH",
     "CLOSE_OUT_PATCH",
     "JIRA_ATTACH_PATCH",
+    "JIRA_LINK_PATCH",
     "PAGER_NOTES_PATCH",
     "SETTLE_PATCH",
     "Notifier",
@@ -53,6 +55,10 @@ SETTLE_PATCH = "settle-before-telling"
 CLOSE_OUT_PATCH = "merge-close-out"
 # The postmortem goes to the JIRA issue as a Markdown file, not a comment (JIRA renders no Markdown).
 JIRA_ATTACH_PATCH = "jira-postmortem-attachment"
+# A merged incident's JIRA issue is linked to its cause's ("Relates"), by the surviving incident: it
+# holds both keys (the merged one's "JIRA issue ... opened." entry comes over with its timeline). Asked
+# only where such a link is due, so older histories schedule nothing new.
+JIRA_LINK_PATCH = "jira-merge-link"
 # What Medic changed (an action executed, a rollback done) goes to the pagers that were paged, as change
 # events (PagerDuty Change Events): responders see it next to the incident.
 CHANGE_EVENTS_PATCH = "pager-change-events"
@@ -565,12 +571,39 @@ class Notifier:
                 JiraNote(key=n.jira_key, text=written.markdown[:30000]),
                 f"attach the postmortem to {n.jira_key}",
             )
+        await self._jira_links()
         if (s.status is IncidentStatus.RESOLVED or s.merged_into) and not n.jira_closed:
             done = f"Merged into {s.merged_into}." if s.merged_into else "Resolved."
             # Marked closed either way: a failure is on the timeline, and retrying forever helps nobody.
             n.jira_closed = True
             await self._call(
                 NotifyActivities.jira_close, JiraNote(key=n.jira_key, text=done), f"close {n.jira_key}"
+            )
+
+    async def _jira_links(self) -> None:
+        """Link each absorbed incident's JIRA issue to this one's, once: the key is recorded before the
+        call (a failure is on the timeline; a retried activity links nothing twice, JIRA adds no
+        duplicate link)."""
+        s = self._state()
+        n = s.notifications
+        while n.jira_key and n.jira_link_cursor < len(s.timeline) and not self._handover:
+            entry = s.timeline[n.jira_link_cursor]
+            n.jira_link_cursor += 1
+            other = entry.data.get("jira")
+            if (
+                entry.kind != "notification.sent"
+                or "from_incident" not in entry.data
+                or not isinstance(other, str)
+                or other == n.jira_key
+                or other in n.jira_linked
+                or not workflow.patched(JIRA_LINK_PATCH)
+            ):
+                continue
+            n.jira_linked.append(other)
+            await self._call(
+                NotifyActivities.jira_link,
+                JiraLink(key=other, other_key=n.jira_key, kind="Relates"),
+                f"link {other} to {n.jira_key}",
             )
 
     def _describe(self) -> str:

@@ -103,3 +103,7 @@ class ConsoleNotifier:
     def close(self, key: str, comment: str) -> None:
         log.info("[jira] %s done: %s", key, comment)
         self._write("jira.close", key=key, text=comment)
+
+    def link(self, key: str, other_key: str, kind: str) -> None:
+        log.info("[jira] %s %s %s", key, kind, other_key)
+        self._write("jira.link", key=key, other_key=other_key, link_type=kind)

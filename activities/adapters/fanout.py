@@ -1,10 +1,15 @@
-"""Several pagers behind one Pager port (PagerDuty and Opsgenie at once, MEDIC_PAGER=both).
+"""Several pagers behind one Pager port (PagerDuty and Opsgenie at once, MEDIC_PAGER=both, or a pager
+chosen per team by the routing policy's ``teams: {<team>: {pager: ...}}``).
 
-Every pager is tried, whatever the others did; then the first failure is raised, transient ones first so
-Temporal retries. A retry repeats the calls that succeeded, which is harmless: both pagers de-duplicate
-by the incident id (PagerDuty's dedup key, Opsgenie's alias)."""
+Each page, change and note names its routing key by name; ``routes`` maps a name to the pager kinds that
+receive it, every other name goes to the ``default`` kinds (MEDIC_PAGER). So the workflow, which only
+ever sees names, needs to know nothing about which pager a team uses.
 
-from collections.abc import Sequence
+Every pager a call goes to is tried, whatever the others did; then the first failure is raised,
+transient ones first so Temporal retries. A retry repeats the calls that succeeded, which is harmless:
+both pagers de-duplicate by the incident id (PagerDuty's dedup key, Opsgenie's alias)."""
+
+from collections.abc import Collection, Mapping, Sequence
 
 from medic.ports import Change, NotePager, Page, Pager, TransientError
 
@@ -12,17 +17,41 @@ __all__ = ["FanOutPager"]
 
 
 class FanOutPager:
-    def __init__(self, pagers: Sequence[Pager]) -> None:
-        if not pagers:
+    def __init__(
+        self,
+        pagers: Mapping[str, Pager] | Sequence[Pager],
+        *,
+        routes: Mapping[str, Collection[str]] | None = None,
+        default: Collection[str] | None = None,
+    ) -> None:
+        """``pagers`` by kind (a sequence: every one is a default); ``routes``: routing-key name -> the
+        kinds that page it; ``default``: the kinds for every other name (all of them when not given)."""
+        self._pagers = (
+            dict(pagers) if isinstance(pagers, Mapping) else {str(i): p for i, p in enumerate(pagers)}
+        )
+        if not self._pagers:
             raise ValueError("FanOutPager needs at least one pager")
-        self._pagers = list(pagers)
+        self._default = [k for k in self._pagers if default is None or k in default]
+        self._routes = {
+            name: [k for k in self._pagers if k in kinds] for name, kinds in (routes or {}).items()
+        }
+        for name, kinds in [*self._routes.items(), ("(default)", self._default)]:
+            if not kinds:
+                raise ValueError(f"FanOutPager: no pager for {name!r} among {sorted(self._pagers)}")
         # Notes go to the pagers that keep them (Opsgenie); none of them: the plan says no notes.
-        self.keeps_notes = any(isinstance(p, NotePager) for p in self._pagers)
+        self.keeps_notes = any(isinstance(p, NotePager) for p in self._pagers.values())
+
+    def kinds_for(self, routing_key_name: str) -> list[str]:
+        """The pager kinds that receive what is sent for this routing-key name."""
+        return self._routes.get(routing_key_name, self._default)
+
+    def _for(self, routing_key_name: str) -> list[Pager]:
+        return [self._pagers[k] for k in self.kinds_for(routing_key_name)]
 
     def send(self, page: Page) -> str:
         results: list[str] = []
         errors: list[Exception] = []
-        for pager in self._pagers:
+        for pager in self._for(page.routing_key_name):
             try:
                 results.append(pager.send(page))
             except Exception as err:  # every pager gets its chance; the failure is raised below
@@ -32,7 +61,7 @@ class FanOutPager:
 
     def change(self, change: Change) -> None:
         errors: list[Exception] = []
-        for pager in self._pagers:
+        for pager in self._for(change.routing_key_name):
             try:
                 pager.change(change)
             except Exception as err:
@@ -41,7 +70,7 @@ class FanOutPager:
 
     def note(self, routing_key_name: str, dedup_key: str, text: str) -> None:
         errors: list[Exception] = []
-        for pager in self._pagers:
+        for pager in self._for(routing_key_name):
             if isinstance(pager, NotePager):
                 try:
                     pager.note(routing_key_name, dedup_key, text)

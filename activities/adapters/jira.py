@@ -16,6 +16,10 @@ matters to Medic:
 * **Auth.** Cloud: e-mail and API token (basic). Data Center: a personal access token (bearer), or
   user and password/token (basic).
 
+Links between issues (a merged incident's issue and its cause's) go through ``POST issueLink`` on both
+deployments (the client reads ``issueLinkType`` first), unless the issue already has that link (a retry
+after a lost answer); a link type the site does not have is a 404, a PermanentError.
+
 Issue creation is idempotent: the incident's id is a label, and an issue carrying it is reused instead
 of created again (an activity retry after a lost response must not open a second issue). Postmortems
 are attached as Markdown files (neither ADF nor wiki markup renders Markdown), skipped when a file of
@@ -206,3 +210,15 @@ class JiraTracker:
             raise
         except Exception as err:
             raise _translate(err, f"close {key}") from err
+
+    def link(self, key: str, other_key: str, kind: str) -> None:
+        try:
+            jira, _ = self._jira()
+            issue = jira.issue(key, fields="issuelinks")
+            for link in getattr(issue.fields, "issuelinks", None) or []:
+                linked = getattr(link, "inwardIssue", None) or getattr(link, "outwardIssue", None)
+                if getattr(link.type, "name", None) == kind and getattr(linked, "key", None) == other_key:
+                    return  # a retry after a lost answer
+            jira.create_issue_link(kind, inwardIssue=other_key, outwardIssue=key)
+        except Exception as err:
+            raise _translate(err, f"link {key} to {other_key}") from err

@@ -160,3 +160,37 @@ def test_data_center_has_no_v3_and_no_search_jql() -> None:
         with pytest.raises(jira_sdk.JIRAError) as raised:
             v3.myself()
         assert raised.value.status_code == 404
+
+
+@pytest.mark.parametrize("deployment", ["Cloud", "Server"])
+def test_a_merged_incidents_issue_is_linked_once_to_its_causes(deployment: str) -> None:
+    """Issue 12: POST issueLink (v3 on Cloud, v2 on Data Center); a retry adds no second link."""
+    double = JiraDouble(deployment_type=deployment, pats={PAT: JIRA_USER})  # type: ignore[arg-type]
+    with double.serve() as url:
+        tracker = (
+            JiraTracker(url, pat=PAT)
+            if deployment == "Server"
+            else JiraTracker(url, user=JIRA_USER, token=JIRA_API_TOKEN)
+        )
+        merged = tracker.ensure_issue(request())
+        cause = tracker.ensure_issue(request(dedup_label="incident-orders-db"))
+        tracker.link(merged, cause, "Relates")
+        tracker.link(merged, cause, "Relates")  # a retry after a lost answer
+        assert [(x.type, x.outward, x.inward) for x in double.links] == [("Relates", merged, cause)]
+        api = "/rest/api/3" if deployment == "Cloud" else "/rest/api/2"
+        assert double.count(f"POST {api}/issueLink") == 1  # the retry saw the link on the issue
+        seen = jira_sdk.JIRA(url, basic_auth=(JIRA_USER, JIRA_API_TOKEN)).issue(cause, fields="issuelinks")
+        (link,) = seen.fields.issuelinks
+        assert (link.type.name, link.outwardIssue.key) == ("Relates", merged)
+
+
+@pytest.mark.parametrize("deployment", ["Cloud", "Server"])
+def test_a_link_type_the_site_does_not_have_is_a_permanent_error(deployment: str) -> None:
+    double = JiraDouble(deployment_type=deployment)  # type: ignore[arg-type]
+    with double.serve() as url:
+        tracker = JiraTracker(url, user=JIRA_USER, token=JIRA_API_TOKEN)
+        merged = tracker.ensure_issue(request())
+        cause = tracker.ensure_issue(request(dedup_label="incident-orders-db"))
+        with pytest.raises(PermanentError, match="No issue link type with name 'Causes' found"):
+            tracker.link(merged, cause, "Causes")
+        assert double.links == []

@@ -47,8 +47,11 @@ wrong credentials):
 * State per issue (``double.issue("OPS-1")``): fields, status, resolution, comments, transition
   history. Faults via ``double.faults`` (``jira`` retries 429 and 503 only).
 
-Not covered: ADF beyond the nodes Medic sends, createmeta, editmeta, changelog, watchers, links, sub-tasks,
-sprints/agile, custom fields, permissions and security levels, users beyond the configured ones,
+* ``GET issueLinkType``, ``POST issueLink`` and an issue's ``issuelinks`` (:mod:`tests.doubles.jira_links`
+  cites the sources); ``double.links`` lists the links made.
+
+Not covered: ADF beyond the nodes Medic sends, createmeta, editmeta, changelog, watchers, remote links,
+sub-tasks, sprints/agile, custom fields, permissions and security levels, users beyond the configured ones,
 notifications, OAuth/cookie auth, websudo, ``expand``/``properties`` (ignored).
 """
 
@@ -76,6 +79,7 @@ from tests.doubles.jira_cloud import (
     multipart_files,
     text_adf,
 )
+from tests.doubles.jira_links import LINK_TYPES, JiraLink, link_type_json, unknown_link_type
 
 __all__ = [
     "DEFAULT_API_TOKEN",
@@ -268,6 +272,9 @@ class JiraDouble(HttpDouble):
         self._issue_ids = itertools.count(10001)
         self._comment_ids = itertools.count(10000)
         self._numbers: dict[str, int] = {key: 0 for key in self.projects}
+        self.link_types = dict(LINK_TYPES)
+        self._links: list[JiraLink] = []
+        self._link_ids = itertools.count(10000)
         self.app.add_exception_handler(_JiraError, _on_jira_error)
         get, post, put = ["GET"], ["POST"], ["PUT"]
         for path, endpoint, methods in (
@@ -291,6 +298,8 @@ class JiraDouble(HttpDouble):
             ("/search/jql", self._search_jql_get, get),
             ("/search/jql", self._search_jql_post, post),
             ("/issue/{issue_id_or_key}/attachments", self._add_attachment, post),
+            ("/issueLinkType", self._link_types, get),
+            ("/issueLink", self._create_link, post),
         ):
             self.app.add_api_route(API + path, endpoint, methods=methods)
             self.app.add_api_route(API3 + path, endpoint, methods=methods)
@@ -307,6 +316,11 @@ class JiraDouble(HttpDouble):
             found = [i for i in self._issues.values() if project is None or i.project == project.upper()]
             snapshot: list[JiraIssue] = self._snapshot(found)
             return snapshot
+
+    @property
+    def links(self) -> list[JiraLink]:
+        with self._lock:
+            return list(self._links)
 
     def search(self, jql: str) -> list[JiraIssue]:
         """The issues ``jql`` selects, in order (raises :class:`JqlError` like the HTTP search's 400)."""
@@ -523,7 +537,7 @@ class JiraDouble(HttpDouble):
             "duedate": issue.duedate,
             "fixVersions": [],
             "versions": [],
-            "issuelinks": [],
+            "issuelinks": self._issue_links_json(base, issue),
             "subtasks": [],
             "comment": {
                 "comments": comments,
@@ -895,6 +909,51 @@ class JiraDouble(HttpDouble):
         issue.comments.append(comment)
         issue.updated = now
         return comment
+
+    # -- endpoints: links ------------------------------------------------------------------------------
+
+    def _issue_links_json(self, base: str, issue: JiraIssue) -> list[dict[str, Any]]:
+        found = []
+        for link in self._links:
+            if issue.key not in (link.inward, link.outward):
+                continue
+            side, other = (
+                ("inwardIssue", link.inward) if link.outward == issue.key else ("outwardIssue", link.outward)
+            )
+            ref = self._find_issue(other)
+            found.append(
+                {
+                    "id": link.id,
+                    "self": f"{base}{API}/issueLink/{link.id}",
+                    "type": link_type_json(base, API, link.type, self.link_types),
+                    side: {"id": ref.id, "key": ref.key, "self": f"{base}{API}/issue/{ref.id}"},
+                }
+            )
+        return found
+
+    async def _link_types(self, request: Request) -> JSONResponse:
+        self._user(request)
+        base = self._base(request)
+        types = [link_type_json(base, API, name, self.link_types) for name in self.link_types]
+        return JSONResponse({"issueLinkTypes": types})
+
+    async def _create_link(self, request: Request) -> Response:
+        self._user(request)
+        body = await _json_object(request)
+        kind, inward, outward = (
+            (body.get(name) or {}).get(attr) if isinstance(body.get(name), dict) else None
+            for name, attr in (("type", "name"), ("inwardIssue", "key"), ("outwardIssue", "key"))
+        )
+        if not isinstance(kind, str) or not isinstance(inward, str) or not isinstance(outward, str):
+            raise _JiraError(400, ["Issue link type and both issues are required."])
+        with self._lock:
+            if kind not in self.link_types:
+                raise _JiraError(404, [unknown_link_type(kind)])
+            inward_key, outward_key = self._find_issue(inward).key, self._find_issue(outward).key
+            link = JiraLink(str(next(self._link_ids)), kind, inward_key, outward_key)
+            if not any((x.type, x.inward, x.outward) == (kind, inward_key, outward_key) for x in self._links):
+                self._links.append(link)
+        return Response(status_code=201)
 
     # -- endpoints: attachments ------------------------------------------------------------------------
 

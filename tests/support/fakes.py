@@ -146,6 +146,7 @@ class FakeTracker:
         self.comments: list[tuple[str, str]] = []
         self.attachments: list[tuple[str, str, str]] = []
         self.closed: list[str] = []
+        self.links: list[tuple[str, str, str]] = []  # every call, so a test sees a second one
         self.on_create: Callable[[], None] | None = None
         self._lock = threading.Lock()
 
@@ -170,6 +171,10 @@ class FakeTracker:
     def close(self, key: str, comment: str) -> None:
         with self._lock:
             self.closed.append(key)
+
+    def link(self, key: str, other_key: str, kind: str) -> None:
+        with self._lock:
+            self.links.append((key, other_key, kind))
 
 
 class FakeCluster:

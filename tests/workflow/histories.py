@@ -42,7 +42,8 @@ __all__ = ["HISTORIES", "record"]
 
 HISTORIES = Path(__file__).resolve().parents[1] / "fixtures" / "histories"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-RELEASE = "r4"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes
+RELEASE = "r5"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
+# r5: JIRA merge links, nodes absorbing their workloads, undo-unless-changed, pager per team
 RUNBOOK = load_runbook(
     """
 name: restart-checkout

@@ -198,3 +198,25 @@ async def test_a_cause_continuing_as_new_mid_merge_loses_nothing(harness: Harnes
     assert h.pager.open_pages() == set()
     assert [a for a, k in pages_of(h, ORDERS_DB) if k == "data"].count("trigger") == 1
     assert len(messages_of(h, ORDERS_DB)) == 1
+    assert len(h.tracker.links) == 1  # carried across continue-as-new: linked once
+
+
+async def test_a_merged_incidents_jira_issue_is_linked_once_to_its_causes(harness: Harness) -> None:
+    """Issue 12: checkout opened a JIRA issue, then orders-db absorbed it. The survivor holds both keys
+    (checkout's "JIRA issue ... opened." entry comes with its timeline) and links them once, recorded
+    in its notification state, so a restarted worker (replaying everything) links nothing again."""
+    h = harness
+    async with h.worker(cache=False):  # no sticky queue left behind for the restarted worker
+        symptom = await open_incident(h, "checkout", errors())
+        told = await until(symptom, lambda s: s.notifications.jira_key is not None, "checkout's issue")
+        root = await open_incident(h, "orders-db", outage())
+        linked = await until(root, lambda s: bool(s.notifications.jira_linked), "the link")
+        await until(symptom, lambda s: s.notifications.finished, "checkout closed out")
+    mine, theirs = linked.notifications.jira_key, told.notifications.jira_key
+    assert mine and theirs and mine != theirs
+    assert h.tracker.links == [(theirs, mine, "Relates")]
+    assert linked.notifications.jira_linked == [theirs]
+    async with h.worker(cache=False):  # every task replays the whole history
+        await resolve_all(h, root)  # more notifier passes: the survivor resolves and closes its issue
+    assert h.tracker.links == [(theirs, mine, "Relates")]
+    assert theirs in h.tracker.closed and mine in h.tracker.closed

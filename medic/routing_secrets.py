@@ -1,0 +1,108 @@
+"""The routing policy against the secrets' *names* (``medic check``): the pager each team names has
+credentials and a key for each of the team's routing-key names, and every Teams channel routing names
+has a webhook. Only names cross this boundary; the secrets' values never do."""
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+import yaml
+
+from medic.catalog import Catalog
+from medic.routing import RoutingPolicy
+from medic.yamldoc import ConfigProblem, did_you_mean, field_path, locate
+
+__all__ = ["PAGER_SETTINGS", "SecretNames", "secret_problems", "teams_channels_used"]
+
+PAGER_SETTINGS = {
+    "pagerduty": "MEDIC_PAGERDUTY_ROUTING_KEY / MEDIC_PAGERDUTY_ROUTING_KEYS",
+    "opsgenie": "MEDIC_OPSGENIE_API_KEY / MEDIC_OPSGENIE_API_KEYS",
+}
+
+
+@dataclass(frozen=True)
+class SecretNames:
+    """What the settings configure, by name: per pager kind its routing-key names and whether it has a
+    default key; the Teams channels with a webhook."""
+
+    pager_keys: Mapping[str, Collection[str]] = field(default_factory=dict)
+    pager_defaults: Collection[str] = ()
+    teams_webhooks: Collection[str] = ()
+
+    def pager_configured(self, kind: str) -> bool:
+        return kind in self.pager_defaults or bool(self.pager_keys.get(kind))
+
+
+def secret_problems(
+    policy: RoutingPolicy, root: yaml.Node | None, source: str, catalog: Catalog | None, names: SecretNames
+) -> list[ConfigProblem]:
+    """Pagers per team (when any pager has credentials) and Teams channels (when any webhook is set;
+    with none, the console notifier stands in and the caller warns)."""
+    out: list[ConfigProblem] = []
+
+    def problem(loc: tuple[int | str, ...], message: str) -> None:
+        out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message))
+
+    routed: dict[str, tuple[str, str]] = {}  # key name -> (team, pager)
+    for team, oncall in policy.teams.items():
+        for key in oncall.key_names() if oncall.pager else ():
+            first = routed.setdefault(key, (team, oncall.pager or ""))
+            if first[1] != oncall.pager:
+                problem(
+                    ("teams", team, "pager"),
+                    f"routing-key name {key!r} is paged by {first[1]} for team {first[0]!r} but by "
+                    f"{oncall.pager} here: one key name, one pager",
+                )
+    if any(names.pager_configured(kind) for kind in PAGER_SETTINGS):
+        for team, oncall in policy.teams.items():
+            if not oncall.pager:
+                continue
+            kinds = ("pagerduty", "opsgenie") if oncall.pager == "both" else (oncall.pager,)
+            for kind in kinds:
+                if not names.pager_configured(kind):
+                    problem(
+                        ("teams", team, "pager"),
+                        f"pager {kind!r} has no credentials ({PAGER_SETTINGS[kind]})",
+                    )
+                    continue
+                if kind in names.pager_defaults:
+                    continue  # every name falls back to the default key
+                known = names.pager_keys.get(kind, ())
+                for role in ("primary", "secondary", "manager"):
+                    key = getattr(oncall, role)
+                    if key and key not in known:
+                        problem(
+                            ("teams", team, role),
+                            f"routing-key name {key!r} has no {kind} key{did_you_mean(key, known)} "
+                            f"({PAGER_SETTINGS[kind]})",
+                        )
+    if names.teams_webhooks:
+        webhooks = set(names.teams_webhooks)
+
+        def unknown(channel: str) -> str:
+            hint = did_you_mean(channel, webhooks)
+            return f"no webhook for Teams channel {channel!r} in MEDIC_TEAMS_WEBHOOKS{hint}"
+
+        owned = (
+            sorted({s.routing.teams_channel for s in catalog.services if s.routing.teams_channel})
+            if catalog
+            else []
+        )
+        for i, rule in enumerate(policy.rules):
+            for j, channel in enumerate(rule.teams_channels):
+                if channel not in webhooks:
+                    problem(("rules", i, "teams_channels", j), unknown(channel))
+            if rule.teams:
+                for channel in owned:
+                    if channel not in webhooks:
+                        problem(
+                            ("rules", i, "teams"), f"{unknown(channel)} (a service's routing.teams_channel)"
+                        )
+    return out
+
+
+def teams_channels_used(policy: RoutingPolicy, catalog: Catalog | None) -> set[str]:
+    """Every Teams channel the policy can post to (its rules' and, for ``teams: true``, the catalog's)."""
+    used = {c for rule in policy.rules for c in rule.teams_channels}
+    if catalog is not None and any(rule.teams for rule in policy.rules):
+        used |= {s.routing.teams_channel for s in catalog.services if s.routing.teams_channel}
+    return used

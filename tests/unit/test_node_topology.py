@@ -1,0 +1,112 @@
+"""Issue 14: a node's incident knows the services whose pods run on it (from the cluster lookup at
+assignment), both sides of the join agree that the node absorbs them, and the node ranks first as
+the cause of their symptoms."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from medic.alerts import normalise_webhook
+from medic.assign import assign_alerts
+from medic.correlation import ServiceObservation, join_decision, rank_root_causes
+from medic.topology import ServiceContext, context_for, hosted_on, with_hosted
+from tests.unit.test_assign_kubernetes import fixture_catalog, payload
+from tests.unit.test_subject import K8S_ALERTS, FakeCluster
+
+NODE = "node/ip-10-0-1-12.eu-west-1.compute.internal"
+T0 = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
+WINDOW = timedelta(minutes=10)
+
+
+def _entry(entry_id: str) -> dict[str, Any]:
+    (entry,) = [e for e in K8S_ALERTS if e["id"] == entry_id]
+    assert isinstance(entry, dict)
+    return entry
+
+
+def test_a_node_incident_carries_the_catalog_services_on_the_node() -> None:
+    entries = [
+        _entry("KubeNodeNotReady/ip-10-0-1-12.eu-west-1.compute.internal"),
+        _entry("KubePodCrashLooping/shop/checkout"),
+    ]
+    body = payload(entries)
+    by_service = {
+        a.service.name: a
+        for a in assign_alerts(
+            fixture_catalog(), body, normalise_webhook(body, received_at=T0), FakeCluster()
+        )
+        if a.service is not None
+    }
+    node = by_service[NODE].service
+    assert node is not None and not node.in_catalog
+    assert "checkout" in node.hosts and "orders-db" in node.hosts
+    # The service's own context is the catalog's: it learns of the node from the node's hello.
+    checkout = by_service["checkout"].service
+    assert checkout is not None and checkout.hosts == []
+    assert by_service[NODE].alert_batch(T0).contexts == [node]
+
+
+def test_without_a_cluster_a_node_hosts_nothing() -> None:
+    body = payload([_entry("KubeNodeNotReady/ip-10-0-1-12.eu-west-1.compute.internal")])
+    (assignment,) = assign_alerts(fixture_catalog(), body, normalise_webhook(body, received_at=T0))
+    assert assignment.service is not None and assignment.service.hosts == []
+
+
+def test_with_hosted_is_a_sorted_union_without_the_node_itself() -> None:
+    node = ServiceContext(name=NODE, in_catalog=False)
+    once = with_hosted(node, ["orders-db", "checkout", NODE])
+    assert once.hosts == ["checkout", "orders-db"]
+    assert with_hosted(once, ["checkout"]) is once
+    assert with_hosted(once, ["cart"]).hosts == ["cart", "checkout", "orders-db"]
+    assert hosted_on("checkout", once.hosts) and not hosted_on("search", once.hosts)
+
+
+def test_both_sides_agree_the_node_absorbs_its_workloads() -> None:
+    catalog = fixture_catalog()
+    node = with_hosted(ServiceContext(name=NODE, in_catalog=False), ["checkout"])
+    checkout = context_for(catalog, "checkout")
+    # The service side, told by the node's hello which services it hosts: it joins the node.
+    assert (
+        join_decision(
+            mine=checkout,
+            other=NODE,
+            my_active_since=T0,
+            their_active_since=T0 + timedelta(minutes=2),
+            window=WINDOW,
+            their_hosts=node.hosts,
+        )
+        == "join"
+    )
+    # Too far apart, or not hosted: nothing.
+    for since, hosts in ((T0 + WINDOW * 2, node.hosts), (T0, ["cart"])):
+        assert (
+            join_decision(
+                mine=checkout,
+                other=NODE,
+                my_active_since=T0,
+                their_active_since=since,
+                window=WINDOW,
+                their_hosts=hosts,
+            )
+            is None
+        )
+    # A hello without hosts (every history before the patch) decides as before.
+    assert (
+        join_decision(mine=checkout, other=NODE, my_active_since=T0, their_active_since=T0, window=WINDOW)
+        is None
+    )
+
+
+def test_the_node_ranks_first_as_the_cause_of_its_pods_symptoms() -> None:
+    catalog = fixture_catalog()
+    node = with_hosted(ServiceContext(name=NODE, in_catalog=False), ["checkout"])
+    observed = {
+        # The crash loop was seen first and is more severe: the node still ranks first.
+        "checkout": ServiceObservation(
+            context=context_for(catalog, "checkout"), first_seen=T0, severity="critical"
+        ),
+        NODE: ServiceObservation(context=node, first_seen=T0 + timedelta(minutes=1), severity="warning"),
+    }
+    first, second = rank_root_causes(observed)
+    assert (first.service, second.service) == (NODE, "checkout")
+    assert "1 failing service(s) depend on it: checkout" in first.reasons
+    assert f"its failing dependencies: {NODE}" in second.reasons
