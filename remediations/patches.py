@@ -4,7 +4,7 @@ keys the action added are removed (set to null), not left behind."""
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["merge_apply", "merge_diff"]
+__all__ = ["json_pointer", "merge_apply", "merge_diff"]
 
 
 def merge_diff(current: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
@@ -32,3 +32,14 @@ def merge_apply(current: Any, patch: Any) -> Any:
         else:
             result[key] = merge_apply(result.get(key), value)
     return result
+
+
+def json_pointer(obj: Mapping[str, Any], pointer: str) -> Any:
+    """The value at an RFC 6901 JSON pointer (``/spec/template/metadata/annotations/a~1b``), or None."""
+    value: Any = obj
+    for escaped in pointer.removeprefix("/").split("/"):
+        token = escaped.replace("~1", "/").replace("~0", "~")
+        if not isinstance(value, Mapping) or token not in value:
+            return None
+        value = value[token]
+    return value

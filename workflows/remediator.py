@@ -12,7 +12,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.remediate import MatchRequest, MatchResult, RemediationActivities
     from medic.alerts import Alert, AlertStatus
-    from medic.incident import IncidentState, IncidentStatus
+    from medic.incident import AlertRecord, IncidentState, IncidentStatus
     from medic.vocab import RUNNING, parse_outcome
     from remediations.plan import RemediationEvent
     from workflows.local import LocalActivityGate
@@ -50,7 +50,16 @@ class Remediator:
         s = self._state()
         if s.revision == self._looked_at or s.merged_into or s.status is IncidentStatus.RESOLVED:
             return False
-        return any(a.fingerprint not in self._seen_fresh for a in self._fresh_alerts())
+        return any(r.fingerprint not in self._seen_fresh for r in self._fresh_records())
+
+    def _fresh_records(self) -> list[AlertRecord]:
+        return [
+            record
+            for record in self._state().alerts.values()
+            if record.status is AlertStatus.FIRING
+            and not record.flapping
+            and record.matched_episode != record.starts_at
+        ]
 
     def _fresh_alerts(self) -> list[Alert]:
         """Firing alert episodes not matched to runbooks yet (``AlertRecord.matched_episode``; a failed
@@ -67,10 +76,7 @@ class Remediator:
                 service=record.service,
                 subject=record.subject,
             )
-            for record in self._state().alerts.values()
-            if record.status is AlertStatus.FIRING
-            and not record.flapping
-            and record.matched_episode != record.starts_at
+            for record in self._fresh_records()
         ]
 
     async def consider(self) -> None:

@@ -57,7 +57,7 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from medic.ports import PermanentError, TransientError
-from remediations.patches import merge_diff
+from remediations.patches import json_pointer, merge_diff
 from remediations.ports import ClusterConflict, ClusterError, ObjectRef, RolloutInfo
 
 __all__ = ["CHANGE_CAUSE", "MERGE_PATCH", "KubernetesCluster"]
@@ -383,7 +383,7 @@ class KubernetesCluster:
         """
         for _ in range(_PRECONDITION_ATTEMPTS):
             current = read()
-            found = {path: _pointer(current, path) for path in expect}
+            found = {path: json_pointer(current, path) for path in expect}
             if found != dict(expect):
                 changed = ", ".join(
                     f"{path} is {found[path]!r}, not {value!r}"
@@ -494,17 +494,6 @@ class KubernetesCluster:
 
 class _Gone(Exception):
     """A conditional delete found the object gone already."""
-
-
-def _pointer(obj: Mapping[str, Any], pointer: str) -> Any:
-    """The value at an RFC 6901 JSON pointer (``/spec/template/metadata/annotations/a~1b``), or None."""
-    value: Any = obj
-    for escaped in pointer.removeprefix("/").split("/"):
-        token = escaped.replace("~1", "/").replace("~0", "~")
-        if not isinstance(value, Mapping) or token not in value:
-            return None
-        value = value[token]
-    return value
 
 
 def _group_version(ref: ObjectRef) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from medic.cards import IncidentCard
 from medic.ports import Change, ChatMessage, IssueRequest, MessageRef, Page, PermanentError, TransientError
-from remediations.patches import merge_apply
+from remediations.patches import json_pointer, merge_apply
 from remediations.ports import ClusterConflict, ClusterError, ObjectRef, RolloutInfo
 
 __all__ = [
@@ -208,7 +208,7 @@ class FakeCluster:
         return {"spec": {"template": {"metadata": {"annotations": dict(self.annotations.get(str(ref), {}))}}}}
 
     def _check(self, ref: ObjectRef, current: Mapping[str, Any], expect: Mapping[str, Any] | None) -> None:
-        found = {path: _pointer(current, path) for path in expect or {}}
+        found = {path: json_pointer(current, path) for path in expect or {}}
         if found != dict(expect or {}):
             raise ClusterConflict(f"{ref} changed: {found}", found=found)
 
@@ -289,16 +289,6 @@ class FakeCluster:
             self.writes.append(("rollback", str(ref), revision))
             self.deploy(template)
         self._landed("rollback", revision)
-
-
-def _pointer(obj: Mapping[str, Any], pointer: str) -> Any:
-    value: Any = obj
-    for escaped in pointer.removeprefix("/").split("/"):
-        token = escaped.replace("~1", "/").replace("~0", "~")
-        if not isinstance(value, Mapping) or token not in value:
-            return None
-        value = value[token]
-    return value
 
 
 class FakeMetrics:
