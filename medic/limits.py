@@ -18,6 +18,7 @@ from pydantic import BaseModel
 __all__ = [
     "SEARCH_ATTRIBUTE_VALUE_BYTES",
     "SUMMARY_BYTES",
+    "TITLE_ATTRIBUTE_BYTES",
     "WORKFLOW_ID_BYTES",
     "encoded_size",
     "fit_text",
@@ -33,6 +34,8 @@ WORKFLOW_ID_BYTES = 1000
 SEARCH_ATTRIBUTE_VALUE_BYTES = 2048
 # frontend.maxUserMetadataSummarySize is 400 bytes of payload (metadata included): text kept well inside.
 SUMMARY_BYTES = 300
+# MedicTitle: a column in the workflow list, long enough for any readable title, short enough for an index.
+TITLE_ATTRIBUTE_BYTES = 256
 
 
 def encoded_size(value: object) -> int:

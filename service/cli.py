@@ -102,7 +102,13 @@ async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
     except TemporalConnectError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from err
-    await run_until_stopped(settings, client, api=api, worker=worker, freeze_gc=True)
+    from service.setup import SetupError  # noqa: PLC0415
+
+    try:
+        await run_until_stopped(settings, client, api=api, worker=worker, freeze_gc=True)
+    except SetupError as err:
+        typer.echo(f"refusing to start the worker: {err}", err=True)
+        raise typer.Exit(2) from err
 
 
 @app.command()

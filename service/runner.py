@@ -30,6 +30,7 @@ from service.people import IncidentPeople
 from service.postmortems import Postmortems
 from service.scans import ScansReader, start_scans
 from service.settings import Settings
+from service.setup import ensure_search_attributes
 from service.telemetry import SdkMetrics, sdk_metrics_url
 from service.worker import build_worker
 
@@ -175,6 +176,9 @@ async def run_until_stopped(
     if freeze_gc:  # a process of its own (not a test run, whose objects come and go)
         freeze_startup_objects()
     if temporal_worker is not None:
+        added = await ensure_search_attributes(client, settings)  # SetupError: the worker does not start
+        if added:
+            log.info("registered search attributes %s in %s", ", ".join(added), settings.temporal_namespace)
         await start_scans(client, settings)  # the anomaly scans' schedules, to match anomaly.yaml
         tasks.append(asyncio.create_task(temporal_worker.run(), name="worker"))
     if server is not None:

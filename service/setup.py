@@ -6,6 +6,7 @@ through its cloud operations API, not the namespace's operator API: there ``tcld
 them, and ``medic setup`` run afterwards checks they are there with the right types.
 """
 
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from service.settings import Settings
@@ -13,7 +14,7 @@ from service.temporal import SearchAttributeConflict, connect, register_search_a
 from service.temporal_tls import with_profile
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
-__all__ = ["SetupError", "setup_namespace", "tcld_command"]
+__all__ = ["SetupError", "ensure_search_attributes", "setup_namespace", "tcld_command"]
 
 
 class SetupError(RuntimeError):
@@ -49,6 +50,19 @@ async def setup_namespace(settings: Settings) -> list[str]:
     if present:
         lines.append(f"{present} search attribute(s) already registered with the right type")
     return lines
+
+
+async def ensure_search_attributes(client: Client, settings: Settings) -> list[str]:
+    """Before a worker takes incidents: every search attribute its workflows write must exist, or each
+    incident's workflow task fails (BadSearchAttributes) and is retried until someone adds it (an
+    upgrade that brings a new attribute, e.g. MedicTitle). Registers what is missing, returns the names
+    added, and raises :class:`SetupError` saying what to do when it cannot (Temporal Cloud: ``tcld``)."""
+    try:
+        return await register_search_attributes(client, settings.temporal_namespace)
+    except SearchAttributeConflict as err:
+        raise SetupError(f"{err}. Give Medic its own namespace, or remove the attribute") from err
+    except RPCError as err:
+        raise SetupError(_explain(err, settings)) from err
 
 
 def _explain(err: RPCError, settings: Settings) -> str:

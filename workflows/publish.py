@@ -10,15 +10,24 @@ from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from medic.incident import IncidentState
-    from medic.limits import keyword_list_within
+    from medic.limits import TITLE_ATTRIBUTE_BYTES, fit_text, keyword_list_within
     from medic.vocab import OUTCOME_ORDER
     from workflows import search_attributes as sa
 
-__all__ = ["BOUNDED_SERVICES_PATCH", "Publisher", "details_markdown", "remediation_summary"]
+__all__ = [
+    "BOUNDED_SERVICES_PATCH",
+    "TITLE_ATTRIBUTE_PATCH",
+    "Publisher",
+    "details_markdown",
+    "remediation_summary",
+]
 
 # MedicServices within Temporal's 2 KB per search attribute value: a longer list used to terminate the
 # incident ("BadSearchAttributes"). Only lists over the limit change, so only they mark the history.
 BOUNDED_SERVICES_PATCH = "bounded-services-attribute"
+
+# MedicTitle, the list's readable column: histories from before it replay without it.
+TITLE_ATTRIBUTE_PATCH = "title-attribute"
 
 
 # An incident's MedicAction: the most telling outcome of its remediations (for "auto-remediated" queries).
@@ -49,6 +58,8 @@ class Publisher:
         outcome = remediation_summary(state)
         if outcome is not None:
             wanted.append((sa.ACTION, outcome))
+        if workflow.patched(TITLE_ATTRIBUTE_PATCH):
+            wanted.append((sa.TITLE, fit_text(state.title, TITLE_ATTRIBUTE_BYTES)))
         updates = [key.value_set(value) for key, value in wanted if self._attributes.get(key.name) != value]
         if updates:
             workflow.upsert_search_attributes(updates)

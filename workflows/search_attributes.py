@@ -5,7 +5,7 @@ from typing import Any
 
 from temporalio.common import SearchAttributeKey
 
-__all__ = ["ACTION", "ALL", "IMPACT", "PRIORITY", "SERVICES", "SEVERITY", "STATUS", "literal"]
+__all__ = ["ACTION", "ALL", "IMPACT", "PRIORITY", "SERVICES", "SEVERITY", "STATUS", "TITLE", "literal"]
 
 STATUS = SearchAttributeKey.for_keyword("MedicStatus")
 PRIORITY = SearchAttributeKey.for_keyword("MedicPriority")
@@ -27,4 +27,7 @@ def literal(value: str) -> str:
 
 # The outcome of a remediation workflow (dry-run, executed, verified, rolled-back, blocked, denied, ...).
 ACTION = SearchAttributeKey.for_keyword("MedicAction")
-ALL: tuple[SearchAttributeKey[Any], ...] = (STATUS, PRIORITY, IMPACT, SERVICES, SEVERITY, ACTION)
+# The incident's title ("P2 · CheckoutHighErrorRate on checkout" without the priority): a column that makes
+# the Temporal UI's workflow list read like an incident list, on every run (a continued run has no Summary).
+TITLE = SearchAttributeKey.for_keyword("MedicTitle")
+ALL: tuple[SearchAttributeKey[Any], ...] = (STATUS, PRIORITY, IMPACT, SERVICES, SEVERITY, ACTION, TITLE)

@@ -67,6 +67,9 @@ from workflows.remediation import Decision, RemediationOutcome, RemediationWorkf
 __all__ = ["ChatRunner", "SlackUser"]
 
 log = logging.getLogger(__name__)
+# Who ran which command, reads included: a read is not recorded on the incident (it changes nothing), and
+# this log keeps "who looked at it" answerable. Every command that changes something is also on the timeline.
+audit = logging.getLogger("medic.audit")
 T = TypeVar("T")
 _BUTTON_SILENCE = timedelta(hours=1)
 _MAX_BUTTON_SILENCES = 5
@@ -130,6 +133,14 @@ class ChatRunner:
         return await self.run(cmd, user=user)
 
     async def run(self, cmd: Command, *, user: SlackUser) -> Reply:
+        target = getattr(cmd, "incident_id", None)
+        audit.info(
+            "slack command /medic %s%s by %s",
+            cmd.verb,
+            f" {target}" if target else "",
+            user.id,
+            extra={"verb": cmd.verb, "incident_id": target, "actor": user.id},
+        )
         return await _answered(self._dispatch(cmd, user), what=f"/medic {cmd.verb}")
 
     async def press(self, action_id: str, value: str, *, user: SlackUser) -> Reply:

@@ -264,6 +264,58 @@ async def test_setup_refuses_a_search_attribute_of_another_type(
     assert "Traceback" not in done.stderr
 
 
+def medic_worker_refusing(proxy: TlsProxy, pki: Pki, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``medic worker`` as a user starts it, expected to stop on its own before it polls."""
+    repo = Path(__file__).resolve().parents[2]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MEDIC_", "TEMPORAL_"))}
+    environment.update(
+        MEDIC_TEMPORAL_ADDRESS=proxy.mtls_address,
+        MEDIC_TEMPORAL_TLS="true",
+        MEDIC_TEMPORAL_TLS_SERVER_NAME=SERVER_NAME,
+        MEDIC_TEMPORAL_TLS_CA=str(pki.ca),
+        MEDIC_TEMPORAL_TLS_CERT=str(pki.client_cert),
+        MEDIC_TEMPORAL_TLS_KEY=str(pki.client_key),
+        MEDIC_CATALOG=str(repo / "catalog.yaml"),
+        MEDIC_ROUTING=str(repo / "routing.yaml"),
+        MEDIC_RUNBOOKS_DIR=str(repo / "runbooks"),
+        MEDIC_DATA_DIR=str(cwd / "data"),
+        MEDIC_WORKER_METRICS_PORT="0",
+    )
+    environment.update(env)
+    return subprocess.run(
+        [str(require_binary("medic")), "worker"],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_a_worker_does_not_start_on_a_search_attribute_it_cannot_write(
+    bare_proxy: TlsProxy, pki: Pki, tmp_path: Path
+) -> None:
+    """An upsert of a search attribute of another type (or a missing one) would fail every incident's
+    workflow task, over and over: the worker says so and stops before it takes any."""
+    client = await connect(mtls(bare_proxy, pki, temporal_namespace="medic-conflict"))
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace="medic-conflict")
+    )
+    if "MedicImpact" not in listed.custom_attributes:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace="medic-conflict",
+                search_attributes={"MedicImpact": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD},
+            )
+        )
+    done = medic_worker_refusing(bare_proxy, pki, tmp_path, MEDIC_TEMPORAL_NAMESPACE="medic-conflict")
+    assert done.returncode == 2, done.stderr
+    assert "refusing to start the worker" in done.stderr
+    assert "MedicImpact is Keyword, Medic needs Double" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 async def test_setup_names_a_missing_namespace(bare_proxy: TlsProxy, pki: Pki, tmp_path: Path) -> None:
     done = medic_setup(bare_proxy, pki, tmp_path, MEDIC_TEMPORAL_NAMESPACE="no-such-namespace")
     assert done.returncode == 1

@@ -1,6 +1,7 @@
 """Slack as a newcomer meets it (issue 17): a list filter that was not understood is named, not
 answered with an empty list; reading an incident leaves no trace in it."""
 
+import logging
 from typing import cast
 
 import pytest
@@ -75,4 +76,19 @@ async def test_show_changes_nothing() -> None:
     client = FakeClient()
     reply = await _runner(ListingReader(), client).command("show checkout", user=USER)
     assert "incident-checkout" in reply.text or "CheckoutDown" in reply.text, reply.text
+    assert client.signals == []
+
+
+async def test_every_command_is_in_the_audit_log_reads_included(caplog: pytest.LogCaptureFixture) -> None:
+    """Reading leaves no trace on the incident, but who looked at it stays answerable."""
+    client = FakeClient()
+    with caplog.at_level(logging.INFO, logger="medic.audit"):
+        await _runner(ListingReader(), client).command("show checkout", user=USER)
+        await _runner(ListingReader(), client).command("list", user=USER)
+    audited = [r for r in caplog.records if r.name == "medic.audit"]
+    assert [(getattr(r, "verb", None), getattr(r, "incident_id", None)) for r in audited] == [
+        ("show", "incident-checkout"),
+        ("list", None),
+    ]
+    assert all(getattr(r, "actor", None) == USER.id for r in audited)
     assert client.signals == []

@@ -97,7 +97,12 @@ async def test_continue_as_new_loses_nothing(harness: Harness) -> None:
             "every alert, the PagerDuty ack and two new runs",
         )
         described = await h.env.client.get_workflow_handle(incident_id, run_id=first.result_run_id).describe()
+        latest = await handle.describe()
     assert described.status is WorkflowExecutionStatus.CONTINUED_AS_NEW
+    # The Temporal UI's list reads like an incident list on a continued run too (it has no Summary).
+    assert latest.run_id != first.result_run_id
+    attrs = {p.key.name: p.value for p in latest.typed_search_attributes}
+    assert attrs["MedicTitle"] == state.title == "PostgresReplicaDown on orders-db"
     continued = [e for e in state.timeline if e.kind == "incident.continued"]
     assert len({e.data["previous_run"] for e in continued}) == len(continued)
     assert sorted(state.alerts) == [f"replica-{i:03d}" for i in range(ALERTS)]
