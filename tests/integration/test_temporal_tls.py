@@ -204,7 +204,9 @@ def bare_proxy(
         yield running
 
 
-def medic_setup(proxy: TlsProxy, pki: Pki, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def medic_setup(
+    proxy: TlsProxy, pki: Pki, cwd: Path, *, command: str = "setup", **env: str
+) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("MEDIC_", "TEMPORAL_"))}
     environment.update(
         MEDIC_TEMPORAL_ADDRESS=proxy.mtls_address,
@@ -216,7 +218,7 @@ def medic_setup(proxy: TlsProxy, pki: Pki, cwd: Path, **env: str) -> subprocess.
     )
     environment.update(env)
     return subprocess.run(
-        [str(require_binary("medic")), "setup"],
+        [str(require_binary("medic")), command],
         cwd=cwd,
         env=environment,
         capture_output=True,
@@ -264,33 +266,17 @@ async def test_setup_refuses_a_search_attribute_of_another_type(
     assert "Traceback" not in done.stderr
 
 
-def medic_worker_refusing(proxy: TlsProxy, pki: Pki, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def medic_worker(proxy: TlsProxy, pki: Pki, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """``medic worker`` as a user starts it, expected to stop on its own before it polls."""
     repo = Path(__file__).resolve().parents[2]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MEDIC_", "TEMPORAL_"))}
-    environment.update(
-        MEDIC_TEMPORAL_ADDRESS=proxy.mtls_address,
-        MEDIC_TEMPORAL_TLS="true",
-        MEDIC_TEMPORAL_TLS_SERVER_NAME=SERVER_NAME,
-        MEDIC_TEMPORAL_TLS_CA=str(pki.ca),
-        MEDIC_TEMPORAL_TLS_CERT=str(pki.client_cert),
-        MEDIC_TEMPORAL_TLS_KEY=str(pki.client_key),
-        MEDIC_CATALOG=str(repo / "catalog.yaml"),
-        MEDIC_ROUTING=str(repo / "routing.yaml"),
-        MEDIC_RUNBOOKS_DIR=str(repo / "runbooks"),
-        MEDIC_DATA_DIR=str(cwd / "data"),
-        MEDIC_WORKER_METRICS_PORT="0",
-    )
-    environment.update(env)
-    return subprocess.run(
-        [str(require_binary("medic")), "worker"],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    files = {
+        "MEDIC_CATALOG": str(repo / "catalog.yaml"),
+        "MEDIC_ROUTING": str(repo / "routing.yaml"),
+        "MEDIC_RUNBOOKS_DIR": str(repo / "runbooks"),
+        "MEDIC_DATA_DIR": str(cwd / "data"),
+        "MEDIC_WORKER_METRICS_PORT": "0",
+    }
+    return medic_setup(proxy, pki, cwd, command="worker", **files, **env)
 
 
 async def test_a_worker_does_not_start_on_a_search_attribute_it_cannot_write(
@@ -309,7 +295,7 @@ async def test_a_worker_does_not_start_on_a_search_attribute_it_cannot_write(
                 search_attributes={"MedicImpact": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD},
             )
         )
-    done = medic_worker_refusing(bare_proxy, pki, tmp_path, MEDIC_TEMPORAL_NAMESPACE="medic-conflict")
+    done = medic_worker(bare_proxy, pki, tmp_path, MEDIC_TEMPORAL_NAMESPACE="medic-conflict")
     assert done.returncode == 2, done.stderr
     assert "refusing to start the worker" in done.stderr
     assert "MedicImpact is Keyword, Medic needs Double" in done.stderr
