@@ -8,7 +8,7 @@ Errors: :class:`TransientError` is retried by Temporal (honouring Retry-After),
 
 from collections.abc import Callable, Mapping
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.errors import translated
@@ -52,6 +52,8 @@ class PlanRequest(BaseModel):
     owner: ServiceContext | None
     services: list[ServiceContext]
     first: bool = False  # the incident's first plan: it has just opened
+    # Added later (older workers ignore it): the incident's alert rules, for a demotion by learning.
+    rules: list[str] = Field(default_factory=list, description="alert rules; empty: too many to say")
 
 
 class SlackPost(BaseModel):
@@ -133,12 +135,16 @@ class NotifyActivities:
         tracker: Tracker,
         policy: Callable[[], RoutingPolicy],
         chats: Mapping[str, CardChat] | None = None,
+        demotions: Callable[[], Mapping[str, str]] | None = None,
         workflow_url: Callable[[str], str] | None = None,
         sign_link: Callable[[str], str] | None = None,
         recorder: Recorder = NO_RECORDER,
     ) -> None:
         self._chat, self._pager, self._tracker, self._policy = chat, pager, tracker, policy
         self._rec = recorder
+        # The rules Medic's insights propose to demote now (rule -> evidence), kept in memory by the
+        # worker (service.insights.LearningLoop): planning reads no history.
+        self._demotions = demotions
         self._chats = dict(chats or {})  # chat kind (teams) -> its port; Slack is ``chat`` (Block Kit)
         self._workflow_url = workflow_url
         # Signs links to Medic's own read routes as they are posted (medic.links): the signature and
@@ -166,6 +172,8 @@ class NotifyActivities:
             owner=request.owner,
             services=request.services,
             at=activity.info().current_attempt_scheduled_time,
+            rules=request.rules,
+            demoted=self._demotions() if self._demotions and request.rules else None,
         )
         # Whether the pager keeps notes is the worker's to say; recorded with the plan, so the workflow
         # decides on it deterministically.

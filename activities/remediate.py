@@ -9,6 +9,7 @@ never writes over a person's change. The steps that talk to the cluster heartbea
 """
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
@@ -24,7 +25,7 @@ from medic.runbook import Runbook, Step
 from remediations.actions import ActionRegistry
 from remediations.guardrails import GuardrailFacts, GuardrailSettings
 from remediations.plan import RemediationPlan, match_runbooks, plan_for
-from remediations.ports import Cluster, Metrics
+from remediations.ports import Cluster, Metrics, ObjectRef
 
 __all__ = [
     "FactsRequest",
@@ -35,6 +36,10 @@ __all__ = [
     "StepRequest",
     "VerifyRequest",
 ]
+
+
+# A rollout condition that simply does not hold (the other runbook of the pair runs): nothing to report.
+_NOT_WANTED = "not wanted"
 
 
 class MatchRequest(BaseModel):
@@ -112,6 +117,11 @@ class RemediationActivities:
                 except ValueError as err:
                     result.problems.append(f"runbook {runbook.name} matched {alert.name} but {err}")
                     continue
+                refused = self._rollout_refuses(runbook, plan.target)
+                if refused:
+                    if refused is not _NOT_WANTED:
+                        result.problems.append(f"runbook {runbook.name} matched {alert.name} but {refused}")
+                    continue
                 held = seen.get((runbook.name, plan.workflow_id))
                 if held is None:
                     seen[(runbook.name, plan.workflow_id)] = plan
@@ -119,6 +129,27 @@ class RemediationActivities:
                 else:  # one remediation per target: it answers for every alert that called for it
                     held.fingerprints += [f for f in plan.fingerprints if f not in held.fingerprints]
         return result
+
+    def _rollout_refuses(self, runbook: Runbook, target: ObjectRef) -> str:
+        """Why the runbook's rollout condition rules it out for ``target`` ('' when it holds). Read at
+        match time, when the condition is asked (a Deployment's running ReplicaSet's age); a cluster
+        that cannot tell counts as 'not recently', so the 'else' runbook of a pair (restart) runs."""
+        condition = runbook.match.rollout_condition()
+        if condition is None:
+            return ""
+        recent_wanted, minutes = condition
+        since = None
+        if target.kind == "Deployment" and self._cluster is not None:
+            try:
+                since = self._cluster.rollout(target).since
+            except Exception as err:  # unknown, like no cluster: the 'else' side decides
+                activity.logger.info("rollout of %s not known: %s", target, type(err).__name__)
+        recent = since is not None and datetime.now(UTC) - since <= timedelta(minutes=minutes)
+        if recent == recent_wanted:
+            return ""
+        if recent_wanted and since is None:
+            return f"when {target} last rolled out is not known (it needs a release under {minutes} min old)"
+        return _NOT_WANTED
 
     @activity.defn(name="remediate.facts")
     async def facts(self, request: FactsRequest) -> GuardrailFacts:

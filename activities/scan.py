@@ -6,10 +6,14 @@ Before scoring, the incidents each series' signals joined are checked for false-
 (``false_positives``, injected): a marked one makes that series less sensitive
 (``medic.scan.learn_false_positives``).
 
-Detector state lives in a JSON file per scan under ``MEDIC_DATA_DIR/scans`` (``ScanStore``),
-never in workflow history; the activity returns only counts. Running the same scan twice at once
-is prevented by the schedule (overlap: skip); a retried run re-reads the saved state and scores
-only points after the last one it saved, so nothing is scored twice.
+Detector state lives in a :class:`ScanStateStore` (injected), never in workflow history; the
+activity returns only counts. Two stores: :class:`ScanStore`, a JSON file per scan under
+``MEDIC_DATA_DIR/scans`` (one worker, or a volume every worker shares), and
+``activities.adapters.scan_state.ConfigMapScanStore``, a ConfigMap per scan that every worker sees
+(``MEDIC_SCAN_STATE``). Running the same scan twice at once is prevented by the schedule (overlap:
+skip); a retried run re-reads the saved state and scores only points after the last one it saved, so
+nothing is scored twice. Should two runs still overlap (an attempt that timed out but kept going), a
+shared store merges their states series by series (:func:`merge_stored`) instead of keeping one.
 """
 
 import asyncio
@@ -18,7 +22,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 from temporalio import activity
@@ -36,8 +40,19 @@ from medic.scan import (
     series_key,
 )
 
-__all__ = ["RangeSource", "ScanActivities", "ScanInput", "ScanResult", "ScanStore", "StoredScan"]
+__all__ = [
+    "RangeSource",
+    "ScanActivities",
+    "ScanInput",
+    "ScanResult",
+    "ScanStateStore",
+    "ScanStore",
+    "StoredScan",
+    "merge_stored",
+]
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 _MAX_SERIES = 2000  # per scan: a query that fans out further is cut (and says so)
 
 
@@ -67,8 +82,37 @@ class StoredScan(BaseModel):
     series: dict[str, SeriesState] = Field(default_factory=dict)
 
 
+class ScanStateStore(Protocol):
+    """Where scans keep their state between runs. ``load`` of a scan never saved is an empty
+    :class:`StoredScan`; a store that cannot answer raises :class:`~medic.ports.TransientError` (try
+    again) or :class:`~medic.ports.PermanentError` (it cannot work: configuration, size)."""
+
+    def load(self, name: str) -> StoredScan: ...
+
+    def save(self, stored: StoredScan) -> None: ...
+
+
+def merge_stored(ours: StoredScan, theirs: StoredScan) -> StoredScan:
+    """``ours`` written over ``theirs``, a state someone else saved meanwhile, losing neither: every
+    series of both, each from the side that scored it further (``last_time``, then ``points``; ours on
+    a tie), and the later run's ``last_run``/``last_result``. A run never removes a series, so the
+    union is what either run would have kept."""
+    series = dict(theirs.series)
+    for key, state in ours.series.items():
+        other = series.get(key)
+        if other is None or _progress(state) >= _progress(other):
+            series[key] = state
+    newer = ours if (ours.last_run or 0.0) >= (theirs.last_run or 0.0) else theirs
+    return StoredScan(name=ours.name, last_run=newer.last_run, last_result=newer.last_result, series=series)
+
+
+def _progress(state: SeriesState) -> tuple[float, int]:
+    return (state.last_time if state.last_time is not None else float("-inf"), state.points)
+
+
 class ScanStore:
-    """One JSON file per scan, replaced atomically (write, fsync, rename)."""
+    """The file store: one JSON file per scan, replaced atomically (write, fsync, rename). Each worker
+    sees its own folder unless ``MEDIC_DATA_DIR`` is a volume they all share."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -105,7 +149,7 @@ class ScanActivities:
         *,
         source: RangeSource | None,
         specs: Callable[[], dict[str, ScanSpec]],
-        store: ScanStore,
+        store: ScanStateStore,
         deliver: Deliver,
         false_positives: FalsePositives | None = None,
         clock: Callable[[], float] = time.time,
@@ -133,11 +177,9 @@ class ScanActivities:
                 end=end,
                 step=spec.step_seconds,
             )
-        except PermanentError as err:
-            raise ApplicationError(str(err), type="PermanentError", non_retryable=True) from err
-        except TransientError as err:
-            raise ApplicationError(str(err), type="TransientError") from err
-        stored = await asyncio.to_thread(self._store.load, spec.name)
+        except (PermanentError, TransientError) as err:
+            raise _application_error(err) from err
+        stored = await self._stored(self._store.load, spec.name)
         await self._learn(stored)
         result = ScanResult(truncated=len(found) > _MAX_SERIES)
         incidents: dict[str, None] = {}
@@ -161,7 +203,7 @@ class ScanActivities:
         stored.last_run = end
         stored.last_result = result
         # saved after the hand-over: a run that fails to deliver is retried from the same state
-        await asyncio.to_thread(self._store.save, stored)
+        await self._stored(self._store.save, stored)
         activity.logger.info(
             "scan %s: %d series, %d points, %d anomalies, %d predictions",
             spec.name,
@@ -171,6 +213,13 @@ class ScanActivities:
             result.predictions,
         )
         return result
+
+    async def _stored(self, call: Callable[[_T], _R], arg: _T) -> _R:
+        """A store call off the event loop, its port errors as Temporal sees them."""
+        try:
+            return await asyncio.to_thread(call, arg)
+        except (PermanentError, TransientError) as err:
+            raise _application_error(err) from err
 
     async def _learn(self, stored: StoredScan) -> None:
         """Series whose anomalies were marked false positives become less sensitive."""
@@ -186,6 +235,12 @@ class ScanActivities:
 
     def all(self) -> list[Callable[..., object]]:
         return [self.scan]
+
+
+def _application_error(err: PermanentError | TransientError) -> ApplicationError:
+    if isinstance(err, PermanentError):
+        return ApplicationError(str(err), type="PermanentError", non_retryable=True)
+    return ApplicationError(str(err), type="TransientError")
 
 
 def state_size(stored: StoredScan) -> int:

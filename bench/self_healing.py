@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import machine, print_result
+from medic.vocab import TimelineKind
 from tests.e2e.test_self_healing import GAUGE, self_healing_rig
 from tests.support.stack import wait_until
 
@@ -46,7 +47,7 @@ async def one_run() -> dict[str, float]:
 
             async def verified() -> bool:
                 detail: dict[str, Any] = (await http.get("/incidents/incident-checkout")).json()
-                return any(e["kind"] == "verification.passed" for e in detail["timeline"])
+                return any(e["kind"] == TimelineKind.VERIFICATION_PASSED for e in detail["timeline"])
 
             await wait_until(verified, timeout=90, interval=0.05, what="verification")
             done = time.monotonic()
@@ -57,10 +58,12 @@ async def one_run() -> dict[str, float]:
         "recovery_to_verified_s": done - acted,
         "metric_flip_to_verified_s": done - flipped,
         "medic_alert_to_action_started_ms": (
-            _at(first["action.started"]) - _at(first["alert.firing"])
+            _at(first[TimelineKind.ACTION_STARTED]) - _at(first[TimelineKind.ALERT_FIRING])
         ).total_seconds()
         * 1000,
-        "medic_action_call_ms": (_at(first["action.executed"]) - _at(first["action.started"])).total_seconds()
+        "medic_action_call_ms": (
+            _at(first[TimelineKind.ACTION_EXECUTED]) - _at(first[TimelineKind.ACTION_STARTED])
+        ).total_seconds()
         * 1000,
     }
 

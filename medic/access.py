@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from medic.vocab import Risk
 from medic.yamldoc import field_path
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
     "AccessDecision",
     "AccessPolicy",
     "ApproveAccess",
-    "Risk",
     "Verb",
 ]
 
@@ -43,14 +43,6 @@ class Verb(StrEnum):
     POSTMORTEM = "postmortem"
     FALSE_POSITIVE = "false_positive"
     KILL_SWITCH = "kill_switch"
-
-
-class Risk(StrEnum):
-    """A remediation's risk, as its runbook step declares it; ordered low < medium < high."""
-
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
 
 
 OPEN_VERBS = frozenset({Verb.HELP, Verb.LIST, Verb.SHOW, Verb.POSTMORTEM})  # reading is never restricted

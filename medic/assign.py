@@ -22,8 +22,8 @@ from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
 from medic.incident import AlertBatch, AnomalyBatch
 from medic.keys import group_incident_id, service_incident_id
-from medic.subject import OwnerLookup, Subject, is_exporter, resolve_subject
-from medic.topology import ServiceContext, context_for, with_hosted
+from medic.subject import ObjectKey, OwnerLookup, Subject, is_exporter, resolve_subject
+from medic.topology import ServiceContext, context_for, with_hosted, with_nodes
 
 # Labels that name the service an alert is about, most specific first (Sloth's SLO alerts name it in
 # sloth_service). A value naming an exporter is skipped whatever the label.
@@ -42,6 +42,7 @@ class Decision:
     labels: list[str]
     why: str
     related: list[str] = field(default_factory=list)  # a node's services (their pods run on it)
+    nodes: list[str] = field(default_factory=list)  # a service's nodes (node/<name>: its pods run there)
 
 
 def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None = None) -> Decision:
@@ -52,16 +53,18 @@ def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None 
         name = catalog.service_of_workload(owner.kind, owner.namespace, owner.name)
         if name:
             why = f"{subject.reason}; the catalog lists {owner} under service {name}"
-            return Decision(name, True, subject, subject.decided_by, why)
+            return Decision(name, True, subject, subject.decided_by, why, nodes=_nodes(lookup, [owner]))
     job = labels.get("job")
     if job and not is_exporter(job) and (name := catalog.by_job.get(job)):
-        return Decision(name, True, subject, ["job"], f"job={job} is service {name}'s own Prometheus job")
+        why = f"job={job} is service {name}'s own Prometheus job"
+        return Decision(name, True, subject, ["job"], why, nodes=_catalog_nodes(catalog, name, lookup))
     skipped = [k for k in SERVICE_LABELS if is_exporter(labels.get(k))]
     aside = f" ({', '.join(f'{k}={labels[k]}' for k in skipped)} name an exporter)" if skipped else ""
     for label in SERVICE_LABELS:
         value = labels.get(label)
         if label not in skipped and (name := catalog.resolve(value)):
-            return Decision(name, True, subject, [label], f"{label}={value} names service {name}{aside}")
+            why = f"{label}={value} names service {name}{aside}"
+            return Decision(name, True, subject, [label], why, nodes=_catalog_nodes(catalog, name, lookup))
     service = labels.get("service")
     if service and "service" not in skipped and subject.object is None:
         why = f"service={service} names a service the catalog does not know{aside}"
@@ -85,6 +88,25 @@ def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None 
         return Decision(service, False, subject, subject.decided_by, why)
     why = f"{subject.reason}; no label names a service{aside}, so the Alertmanager group decides"
     return Decision(None, False, subject, [], why)
+
+
+def _nodes(lookup: OwnerLookup | None, workloads: list[ObjectKey]) -> list[str]:
+    """The nodes (as node incidents are named) the workloads' pods run on, when there is a cluster."""
+    if lookup is None:
+        return []
+    return sorted({f"node/{node}" for w in workloads for node in lookup.nodes_of(w)})
+
+
+def _catalog_nodes(catalog: Catalog, service: str, lookup: OwnerLookup | None) -> list[str]:
+    """A service named by a label: the nodes of the workloads the catalog lists by name for it."""
+    if lookup is None or service not in catalog.by_name:
+        return []
+    workloads = [
+        ObjectKey(kind=w.kind, namespace=w.namespace, name=name)
+        for w in catalog.by_name[service].workloads
+        for name in w.names
+    ]
+    return _nodes(lookup, workloads)
 
 
 @dataclass
@@ -132,6 +154,8 @@ def assign_alerts(
         if service:
             incident_id, ctx = _key(catalog, service)
             assigned = assigned.model_copy(update={"service": ctx.name})
+            if decision.nodes:
+                ctx = with_nodes(ctx, decision.nodes)
             if decision.related and not decision.in_catalog:
                 # A node's incident carries the services on it, so it can absorb their incidents.
                 ctx = with_hosted(ctx, decision.related)
@@ -147,6 +171,8 @@ def assign_alerts(
         assignment = out.setdefault(incident_id, Assignment(incident_id, ctx))
         if ctx is not None and assignment.service is not None and ctx.hosts:
             assignment.service = with_hosted(assignment.service, ctx.hosts)
+        if ctx is not None and assignment.service is not None and ctx.nodes:
+            assignment.service = with_nodes(assignment.service, ctx.nodes)
         assignment.alerts.append(assigned)
     return list(out.values())
 

@@ -24,6 +24,7 @@ from medic.story import (
     ordered_timeline,
     utc,
 )
+from medic.vocab import TimelineKind
 
 __all__ = ["render_timeline_svg"]
 
@@ -254,7 +255,7 @@ def render_timeline_svg(state: IncidentState, *, now: datetime) -> str:
     # Rows: the Alerts lane has a marker row and one row of bars per service; other lanes one row each.
     resolutions: dict[str, list[datetime]] = {}
     for e in entries:
-        if e.kind == "alert.resolved":
+        if e.kind == TimelineKind.ALERT_RESOLVED:
             resolutions.setdefault(str(e.data.get("fingerprint")), []).append(utc(e.at))
     by_service: dict[str, list[tuple[str, datetime, datetime, str]]] = {}
     for a in sorted(state.alerts.values(), key=lambda r: (r.name, r.fingerprint)):

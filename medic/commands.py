@@ -30,6 +30,7 @@ from medic.matchers import (
     silence_spans,
 )
 from medic.redact import redact
+from medic.vocab import Priority
 
 __all__ = [
     "COMMAND_ADAPTER",
@@ -97,7 +98,7 @@ class List(_Command):
     verb: Literal["list"] = "list"
     status: str | None = None
     service: str | None = None
-    priority: str | None = Field(default=None, description="P1..P5")
+    priority: Priority | None = Field(default=None, description="P1..P5")
     include_resolved: bool = Field(default=False, description="`list all`: resolved incidents too")
 
 
@@ -300,9 +301,10 @@ def _parse_help(rest: str) -> Help:
     return Help(topic=topic)
 
 
+_PRIORITIES = frozenset(Priority)
 _LIST_FILTERS: dict[str, Callable[[str], bool]] = {  # a bare word is the first kind it fits
     "status": lambda value: value in _STATUSES,
-    "priority": lambda value: re.fullmatch("p[1-5]", value) is not None,
+    "priority": lambda value: value.upper() in _PRIORITIES,
     "service": lambda value: _SERVICE.fullmatch(value) is not None,
 }
 

@@ -46,9 +46,18 @@ def rank_root_causes(observed: dict[str, ServiceObservation]) -> list[RootCauseC
     def facts(name: str) -> tuple[list[str], list[str]]:
         ctx = observed[name].context
         others = [o for o in observed if o != name]
-        # A node is a dependency of the services whose pods run on it (only its context says so).
-        below = [o for o in others if o in ctx.upstream or hosted_on(name, observed[o].context.hosts)]
-        above = [o for o in others if o in ctx.downstream or hosted_on(o, ctx.hosts)]
+        # A node is a dependency of the services whose pods run on it (the node's context says so, or
+        # the service's own: its pods' nodes).
+        below = [
+            o
+            for o in others
+            if o in ctx.upstream or o in ctx.nodes or hosted_on(name, observed[o].context.hosts)
+        ]
+        above = [
+            o
+            for o in others
+            if o in ctx.downstream or hosted_on(o, ctx.hosts) or name in observed[o].context.nodes
+        ]
         return below, above
 
     def key(name: str) -> tuple[bool, int, datetime, int, str]:
@@ -94,15 +103,19 @@ def join_decision(
     their_active_since: datetime,
     window: timedelta,
     their_hosts: Collection[str] = (),
+    their_nodes: Collection[str] = (),
 ) -> Literal["absorb", "join"] | None:
     """What my incident does about an active incident on ``other``: ``absorb`` it (it depends on me),
     ``join`` it (I depend on it), or nothing (unrelated, I am not firing, or the two became active
     further apart than the correlation window). ``their_hosts``: the services whose pods run on
-    ``other`` when it is a node (from its hello); mine among them, I join it."""
+    ``other`` when it is a node (from its hello); mine among them, I join it. ``their_nodes``: the nodes
+    ``other``'s pods run on when it is a service (from its hello); I am one of them, I absorb it."""
     if my_active_since is None or abs(their_active_since - my_active_since) > window:
         return None
-    if hosted_on(mine.name, their_hosts):
+    if hosted_on(mine.name, their_hosts) or other in mine.nodes:
         return "join"
+    if mine.name in their_nodes or hosted_on(other, mine.hosts):
+        return "absorb"
     if absorbs(mine, other):
         return "absorb"
     if absorbed_by(mine, other):

@@ -12,6 +12,7 @@ import zlib
 from medic.alerts import AlertStatus
 from medic.incident import IncidentState
 from medic.timeline import TimelineEntry
+from medic.vocab import TimelineKind
 
 __all__ = ["MAX_CARRIED_BYTES", "compact_for_handover", "pack", "payload_size", "unpack"]
 
@@ -60,7 +61,7 @@ def _shortened(timeline: list[TimelineEntry], keep_tail: int, previous_run: str)
     head, middle, tail = timeline[:_KEEP_HEAD], timeline[_KEEP_HEAD:-keep_tail], timeline[-keep_tail:]
     note = TimelineEntry(
         at=middle[-1].at,
-        kind="timeline.compacted",
+        kind=TimelineKind.TIMELINE_COMPACTED,
         actor="medic",
         message=f"{len(middle)} timeline entries from {middle[0].at:%Y-%m-%d %H:%M:%S}Z to "
         f"{middle[-1].at:%Y-%m-%d %H:%M:%S}Z are kept in the history of run {previous_run}.",

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from medic.catalog import Criticality
 from medic.severity import canonical_severity
 from medic.topology import ServiceContext
+from medic.vocab import Priority
 
 __all__ = ["WEIGHTS", "Impact", "ImpactFactor", "priority_for_score", "score_impact"]
 
@@ -35,7 +36,7 @@ _CRITICALITY = {
 _REVENUE_FULL = 5000.0
 _USERS_FULL = 20000.0
 _ALERTS_FULL = 200
-_PRIORITY_FLOORS = ((75.0, "P1"), (55.0, "P2"), (35.0, "P3"), (20.0, "P4"))
+_PRIORITY_FLOORS = ((75.0, Priority.P1), (55.0, Priority.P2), (35.0, Priority.P3), (20.0, Priority.P4))
 
 
 class ImpactFactor(BaseModel):
@@ -48,7 +49,7 @@ class ImpactFactor(BaseModel):
 
 class Impact(BaseModel):
     score: float
-    priority: str
+    priority: Priority
     factors: list[ImpactFactor]
 
     def explain(self) -> str:
@@ -57,11 +58,11 @@ class Impact(BaseModel):
         return f"{self.priority} (impact {self.score:.0f}/100): {parts or 'no significant factor'}"
 
 
-def priority_for_score(score: float) -> str:
+def priority_for_score(score: float) -> Priority:
     for floor, priority in _PRIORITY_FLOORS:
         if score >= floor:
             return priority
-    return "P5"
+    return Priority.P5
 
 
 def _log_scale(value: float, full: float) -> float:

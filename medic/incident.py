@@ -31,7 +31,7 @@ from medic.slo import SloBurn, slo_burn
 from medic.subject import Subject
 from medic.timeline import TimelineEntry
 from medic.topology import ServiceContext
-from medic.vocab import RUNNING, RemediationOutcome
+from medic.vocab import RUNNING, Priority, RemediationOutcome, TimelineKind
 
 __all__ = [
     "AlertBatch",
@@ -45,6 +45,10 @@ __all__ = [
 
 # A re-score is worth a timeline entry when the priority changes or the score moves this much.
 _RESCORE_POINTS = 5.0
+_ALERT_KINDS = {
+    AlertStatus.FIRING: TimelineKind.ALERT_FIRING,
+    AlertStatus.RESOLVED: TimelineKind.ALERT_RESOLVED,
+}
 
 
 class IncidentStatus(StrEnum):
@@ -132,7 +136,7 @@ class IncidentState(BaseModel):
     quiet_since: datetime | None = None
     last_fired_at: datetime | None = None
     severity: str = "info"
-    priority: str = "P5"
+    priority: Priority = Priority.P5
     impact: float = 0.0
     impact_detail: Impact | None = None
     services: list[str] = Field(default_factory=list)
@@ -194,7 +198,15 @@ class IncidentState(BaseModel):
 
     # ---- changing ------------------------------------------------------------------------------
 
-    def record(self, at: datetime, kind: str, message: str, *, actor: str = "medic", **data: object) -> None:
+    def record(
+        self, at: datetime, kind: TimelineKind, message: str, *, actor: str = "medic", **data: object
+    ) -> None:
+        """An entry of Medic's own on the timeline."""
+        self.relay(at, kind, message, actor=actor, **data)
+
+    def relay(self, at: datetime, kind: str, message: str, *, actor: str = "medic", **data: object) -> None:
+        """An entry whose kind someone else chose (a remediation's report, a person's note): kept as it
+        came, whether or not this version knows it."""
         self.timeline.append(TimelineEntry(at=at, kind=kind, actor=actor, message=message, data=dict(data)))
 
     def apply_alerts(self, batch: AlertBatch, *, at: datetime, derive: bool = True) -> bool:
@@ -213,7 +225,7 @@ class IncidentState(BaseModel):
             self.truncated_alerts = batch.truncated
             self.record(
                 at,
-                "alert.truncated",
+                TimelineKind.ALERT_TRUNCATED,
                 f"Alertmanager left {batch.truncated} alerts out of its last "
                 "delivery (its max_alerts setting); they are not shown here.",
                 actor="alertmanager",
@@ -259,7 +271,7 @@ class IncidentState(BaseModel):
         count = other.alert_count if alert_count is None else alert_count
         self.record(
             at,
-            "incident.merged",
+            TimelineKind.INCIDENT_MERGED,
             f"Merged {other.id} ({count} alerts on "
             f"{', '.join(other.services) or 'unknown services'}): it shares this incident's cause.",
             merged=other.id,
@@ -316,7 +328,7 @@ class IncidentState(BaseModel):
         self.resolved_at = at
         self.record(
             at,
-            "incident.merged_into",
+            TimelineKind.INCIDENT_MERGED_INTO,
             f"Merged into {into}, which shares its cause; new alerts for it go there.",
             into=into,
         )
@@ -330,7 +342,9 @@ class IncidentState(BaseModel):
         self.status = IncidentStatus.OPEN
         self.resolved_at = None
         self.quiet_since = None
-        self.record(at, "incident.unmerged", f"No longer merged into {into}: {reason}.", previous=into)
+        self.record(
+            at, TimelineKind.INCIDENT_UNMERGED, f"No longer merged into {into}: {reason}.", previous=into
+        )
         self.revision += 1
 
     def acknowledge(self, at: datetime, *, actor: str, source: str) -> None:
@@ -343,7 +357,11 @@ class IncidentState(BaseModel):
         self.acknowledged_at = self.acknowledged_at or at
         self.acknowledged_by = self.acknowledged_by or actor
         self.record(
-            at, "incident.acknowledged", f"Acknowledged by {actor} ({source}).", actor=actor, source=source
+            at,
+            TimelineKind.INCIDENT_ACKNOWLEDGED,
+            f"Acknowledged by {actor} ({source}).",
+            actor=actor,
+            source=source,
         )
         self.revision += 1
 
@@ -353,7 +371,11 @@ class IncidentState(BaseModel):
         self.resolved_by = actor
         why = f": {reason}" if reason else ""
         self.record(
-            at, "incident.resolved", f"Resolved by {actor} ({source}){why}.", actor=actor, source=source
+            at,
+            TimelineKind.INCIDENT_RESOLVED,
+            f"Resolved by {actor} ({source}){why}.",
+            actor=actor,
+            source=source,
         )
         self.revision += 1
 
@@ -365,7 +387,7 @@ class IncidentState(BaseModel):
         matchers = " ".join(str(m) for m in silence.matchers)
         self.record(
             at,
-            "silence.created",
+            TimelineKind.SILENCE_CREATED,
             f"Silenced {matchers} until {silence.ends_at:%Y-%m-%d %H:%M}Z by {silence.created_by}"
             + (f": {silence.comment}" if silence.comment else "")
             + ".",
@@ -388,7 +410,7 @@ class IncidentState(BaseModel):
         note = f": {mark.note}" if mark.note else ""
         self.record(
             mark.at,
-            "feedback.false_positive",
+            TimelineKind.FEEDBACK_FALSE_POSITIVE,
             f"{mark.actor} marked {', '.join(mark.rules) or 'the alerts'} as a false positive{note}.",
             actor=mark.actor,
             rules=mark.rules,
@@ -403,7 +425,9 @@ class IncidentState(BaseModel):
         if self.status is not IncidentStatus.RESOLVED or not self.is_firing:
             return False
         self.status, self.resolved_at = IncidentStatus.OPEN, None
-        self.record(at, "incident.reopened", "A signal arrived as the incident was closing; reopened.")
+        self.record(
+            at, TimelineKind.INCIDENT_REOPENED, "A signal arrived as the incident was closing; reopened."
+        )
         self.revision += 1
         return True
 
@@ -415,7 +439,7 @@ class IncidentState(BaseModel):
         self.status, self.resolved_at = IncidentStatus.OPEN, None
         self.record(
             at,
-            "incident.merge_failed",
+            TimelineKind.INCIDENT_MERGE_FAILED,
             f"{target} closed before it could take this incident; it stays on its own.",
         )
         self.revision += 1
@@ -424,7 +448,7 @@ class IncidentState(BaseModel):
     def add_note(self, at: datetime, *, kind: str, message: str, actor: str, data: dict[str, Any]) -> None:
         """A person's note (or a refused command) on the timeline; one worth a thread reply wakes the
         notifier (a new revision), others only wait for the next change."""
-        self.record(at, kind, message, actor=actor, **data)
+        self.relay(at, kind, message, actor=actor, **data)
         if kind in THREADED_KINDS:
             self.revision += 1
 
@@ -434,11 +458,11 @@ class IncidentState(BaseModel):
         self.remediations[remediation_id] = RemediationTrack(
             runbook=runbook, fingerprints=fingerprints, started_at=at
         )
-        self.record(at, "remediation.started", message, remediation=remediation_id)
+        self.record(at, TimelineKind.REMEDIATION_STARTED, message, remediation=remediation_id)
         self.revision += 1
 
     def remediation_blocked(self, at: datetime, *, remediation_id: str, message: str) -> None:
-        self.record(at, "guardrail.blocked", message, remediation=remediation_id)
+        self.record(at, TimelineKind.GUARDRAIL_BLOCKED, message, remediation=remediation_id)
         self.revision += 1
 
     def remediation_reported(
@@ -458,16 +482,16 @@ class IncidentState(BaseModel):
         track = self.remediations.get(remediation_id)
         if track is not None and outcome is not None:
             track.outcome = outcome
-        elif track is not None and kind == "action.executed":
+        elif track is not None and kind == TimelineKind.ACTION_EXECUTED:
             track.outcome = RemediationOutcome.EXECUTED
         if action is not None:
             self.actions.append(action)
-        self.record(at, kind, message, actor=actor, remediation=remediation_id)
+        self.relay(at, kind, message, actor=actor, remediation=remediation_id)
         if escalate and self.status is not IncidentStatus.RESOLVED:
             self.notifications.escalate_now = True
             self.record(
                 at,
-                "remediation.escalated",
+                TimelineKind.REMEDIATION_ESCALATED,
                 "Self-healing did not fix it: escalating to people.",
                 remediation=remediation_id,
             )
@@ -481,7 +505,7 @@ class IncidentState(BaseModel):
                 track.outcome = RemediationOutcome.LOST
                 self.record(
                     at,
-                    "remediation.lost",
+                    TimelineKind.REMEDIATION_LOST,
                     f"Remediation {remediation_id} never reported its outcome; the incident closes "
                     "without it. Check that workflow in the Temporal UI.",
                     remediation=remediation_id,
@@ -498,7 +522,7 @@ class IncidentState(BaseModel):
         reason = f" ({note})" if note else ""
         self.record(
             at,
-            "escalation.level",
+            TimelineKind.ESCALATION_LEVEL,
             f"Escalation level {level}: paging {who}{reason}.",
             level=level,
             routing_key_names=keys,
@@ -514,7 +538,7 @@ class IncidentState(BaseModel):
         self.status = IncidentStatus.RESOLVED
         self.resolved_at = at
         since = f"{self.quiet_since:%H:%M:%S}Z" if self.quiet_since else "the last signal"
-        self.record(at, "incident.resolved", f"Resolved: nothing has fired since {since}.")
+        self.record(at, TimelineKind.INCIDENT_RESOLVED, f"Resolved: nothing has fired since {since}.")
         self.revision += 1
 
     # ---- internals -----------------------------------------------------------------------------
@@ -550,7 +574,7 @@ class IncidentState(BaseModel):
             verb = "fired" if alert.status is AlertStatus.FIRING else "arrived already resolved"
             self.record(
                 at,
-                f"alert.{alert.status.value}",
+                _ALERT_KINDS[alert.status],
                 f"{alert.name} {verb}{_where(record)}.",
                 actor=alert.source,
                 fingerprint=alert.fingerprint,
@@ -579,7 +603,7 @@ class IncidentState(BaseModel):
             verb = "resolved" if alert.status is AlertStatus.RESOLVED else "fired again"
             self.record(
                 at,
-                f"alert.{alert.status.value}",
+                _ALERT_KINDS[alert.status],
                 f"{held.name} {verb}{_where(held)}.",
                 actor=alert.source,
                 fingerprint=alert.fingerprint,
@@ -600,7 +624,7 @@ class IncidentState(BaseModel):
         if held.flapping:
             self.record(
                 at,
-                "alert.flapping",
+                TimelineKind.ALERT_FLAPPING,
                 f"{held.name}{_where(held)} is flapping ({len(held.episode_starts)} "
                 "episodes recently); its further changes are tracked without timeline entries until it "
                 "settles.",
@@ -609,7 +633,7 @@ class IncidentState(BaseModel):
         else:
             self.record(
                 at,
-                "alert.settled",
+                TimelineKind.ALERT_SETTLED,
                 f"{held.name}{_where(held)} stopped flapping.",
                 fingerprint=held.fingerprint,
             )
@@ -631,7 +655,7 @@ class IncidentState(BaseModel):
         verb = "continues" if held else "detected"
         self.record(
             at,
-            "anomaly.detected" if held is None else "anomaly.extended",
+            TimelineKind.ANOMALY_DETECTED if held is None else TimelineKind.ANOMALY_EXTENDED,
             f"Anomaly {verb} on {signal.service} by {signal.source}: value {signal.value:g} outside "
             f"[{signal.expected.lower:g}, {signal.expected.upper:g}] (score {signal.score:.2f}).",
             actor=signal.source,
@@ -670,13 +694,15 @@ class IncidentState(BaseModel):
                 if self.alerts:
                     self.record(
                         at,
-                        "incident.quiet",
+                        TimelineKind.INCIDENT_QUIET,
                         "Nothing is firing; the incident resolves after the quiet period.",
                     )
         elif was_quiet:
             self.quiet_since = None
             self.record(
-                at, "incident.reopened", "An alert fired during the quiet period; the incident stays open."
+                at,
+                TimelineKind.INCIDENT_REOPENED,
+                "An alert fired during the quiet period; the incident stays open.",
             )
 
     def _observations(self) -> dict[str, ServiceObservation]:
@@ -713,7 +739,7 @@ class IncidentState(BaseModel):
         if self.root_causes and leader != self.root_causes[0].service and len(ranked) > 1:
             self.record(
                 at,
-                "incident.root_cause",
+                TimelineKind.INCIDENT_ROOT_CAUSE,
                 f"Most likely root cause is now {leader}: {'; '.join(ranked[0].reasons)}.",
                 candidates=[c.service for c in ranked[:3]],
             )
@@ -750,7 +776,7 @@ class IncidentState(BaseModel):
         ):
             self.record(
                 at,
-                "incident.scored",
+                TimelineKind.INCIDENT_SCORED,
                 f"Scored {impact.explain()}.",
                 factors={f.name: f.points for f in impact.factors},
             )

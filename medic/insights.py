@@ -12,18 +12,36 @@ and are made only where no actionable incident of the rule would have been lost:
 - ``raise_for``: a rule whose incidents that nobody acted on were short, and whose actionable ones
   all lasted longer than the proposed ``for:``: raising it drops the former and keeps the latter.
 
-Pure: the service reads the history and applies a demotion only where the routing policy opts in.
+Pure: the service reads the history. A ``demote`` proposal is applied by Medic itself only for
+the teams that opt in, rule by rule, in the routing policy's ``learning:`` block (:class:`TeamLearning`,
+decided by :func:`demotion_for` as notifications are planned; docs/anomaly.md).
 """
 
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["IncidentOutcome", "Proposal", "RuleEffectiveness", "effectiveness", "propose"]
+__all__ = [
+    "DEMOTED_BY",
+    "Demotion",
+    "IncidentOutcome",
+    "Proposal",
+    "RuleEffectiveness",
+    "TeamLearning",
+    "applied_for",
+    "demotion_for",
+    "effectiveness",
+    "incident_rules",
+    "propose",
+]
+
+# Who a demotion's timeline entry names as its actor.
+DEMOTED_BY = "medic learning"
 
 
 class IncidentOutcome(BaseModel):
@@ -68,6 +86,18 @@ class Proposal(BaseModel):
     change: Literal["silence", "demote", "raise_for"]
     evidence: str
     for_seconds: int | None = None
+    applied_for: list[str] = Field(
+        default_factory=list,
+        description="teams for which Medic applies it itself (a demotion the team opted in to); "
+        "empty: only proposed",
+    )
+
+
+def incident_rules(alert_names: Iterable[str], anomaly_sources: Iterable[str]) -> list[str]:
+    """The alert rules an incident stands for, as learning counts them: its alerts' names, or for an
+    incident of anomalies only, ``anomaly:<source>`` per source."""
+    names = sorted(set(alert_names))
+    return names or sorted({f"anomaly:{source}" for source in anomaly_sources})
 
 
 def effectiveness(
@@ -146,3 +176,72 @@ def propose(
                 )
             )
     return out
+
+
+class TeamLearning(BaseModel):
+    """What one team lets Medic change by itself from its insights (``learning:`` in the routing
+    policy, per team). Nothing is applied for a team without an entry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    demote: list[str] = Field(
+        default_factory=list,
+        description="alert rules (alertname, or anomaly:<source>) whose incidents Medic may route to chat "
+        'only (no page, escalation or issue) while its insights propose demoting them; "*": every rule',
+    )
+
+    @field_validator("demote")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name.strip():
+                raise ValueError("an empty alert rule name")
+        return value
+
+    def may_demote(self, rule: str) -> bool:
+        return "*" in self.demote or rule in self.demote
+
+
+class Demotion(BaseModel):
+    """Why a notification plan is chat only: every rule of the incident was proposed for demotion and
+    the owning team opted in for each. Recorded with the plan (a local activity's result)."""
+
+    team: str
+    rules: list[str]
+    evidence: dict[str, str] = Field(description="rule -> the proposal's evidence")
+    by: str = DEMOTED_BY
+
+    def message(self, routing_rule: str | None) -> str:
+        said = "; ".join(f"{rule}: {self.evidence.get(rule, '')}" for rule in self.rules)
+        return (
+            f"Demoted to chat only by {self.by}: team {self.team} opted in (routing policy `learning:`) "
+            f"and nobody acted on {', '.join(self.rules)} ({said}). No page, escalation or issue"
+            + (f" from routing rule {routing_rule}" if routing_rule else "")
+            + "; remove the opt-in to page again."
+        )
+
+
+def demotion_for(
+    learning: Mapping[str, TeamLearning],
+    *,
+    team: str | None,
+    rules: Iterable[str],
+    demoted: Mapping[str, str],
+) -> Demotion | None:
+    """The demotion of an incident of ``team`` made of ``rules``, given the rules the insights propose
+    to demote now (``demoted``: rule -> evidence), or None. Only when the team opted in and *every*
+    rule qualifies: one rule that still earns its page keeps the incident paging."""
+    opt_in = learning.get(team or "")
+    names = sorted(set(rules))
+    if opt_in is None or team is None or not names:
+        return None
+    if not all(opt_in.may_demote(r) and r in demoted for r in names):
+        return None
+    return Demotion(team=team, rules=names, evidence={r: demoted[r] for r in names})
+
+
+def applied_for(proposal: Proposal, learning: Mapping[str, TeamLearning]) -> list[str]:
+    """The teams for which Medic applies ``proposal`` itself: demotions, where the team opted in."""
+    if proposal.change != "demote":
+        return []
+    return sorted(team for team, opt_in in learning.items() if opt_in.may_demote(proposal.rule))

@@ -5,40 +5,41 @@ from pydantic import BaseModel, Field
 
 from medic.ports import MessageRef
 from medic.routing import ChatTarget, NotificationPlan
+from medic.vocab import Priority, TimelineKind
 
 __all__ = ["CHAT_KINDS", "NOTE_KINDS", "THREADED_KINDS", "ChatPosted", "NotificationState"]
 
 # Timeline events worth a thread reply under the incident's Slack message.
 THREADED_KINDS = frozenset(
     {
-        "incident.merged",
-        "incident.root_cause",
-        "incident.scored",
-        "incident.reopened",
-        "incident.acknowledged",
-        "incident.resolved",
-        "incident.quiet",
-        "alert.flapping",
-        "escalation.level",
-        "notification.failed",
-        "anomaly.detected",
-        "silence.created",
-        "feedback.false_positive",
-        "command.refused",
+        TimelineKind.INCIDENT_MERGED,
+        TimelineKind.INCIDENT_ROOT_CAUSE,
+        TimelineKind.INCIDENT_SCORED,
+        TimelineKind.INCIDENT_REOPENED,
+        TimelineKind.INCIDENT_ACKNOWLEDGED,
+        TimelineKind.INCIDENT_RESOLVED,
+        TimelineKind.INCIDENT_QUIET,
+        TimelineKind.ALERT_FLAPPING,
+        TimelineKind.ESCALATION_LEVEL,
+        TimelineKind.NOTIFICATION_FAILED,
+        TimelineKind.ANOMALY_DETECTED,
+        TimelineKind.SILENCE_CREATED,
+        TimelineKind.FEEDBACK_FALSE_POSITIVE,
+        TimelineKind.COMMAND_REFUSED,
     }
 )
 
 # Follow-ups in a chat whose posts cannot be edited (Teams): the status changes, not the chatter.
 CHAT_KINDS = frozenset(
     {
-        "incident.acknowledged",
-        "escalation.level",
-        "incident.merged",
-        "incident.merged_into",
-        "incident.unmerged",
-        "incident.reopened",
-        "incident.resolved",
-        "postmortem.written",  # with its link
+        TimelineKind.INCIDENT_ACKNOWLEDGED,
+        TimelineKind.ESCALATION_LEVEL,
+        TimelineKind.INCIDENT_MERGED,
+        TimelineKind.INCIDENT_MERGED_INTO,
+        TimelineKind.INCIDENT_UNMERGED,
+        TimelineKind.INCIDENT_REOPENED,
+        TimelineKind.INCIDENT_RESOLVED,
+        TimelineKind.POSTMORTEM_WRITTEN,  # with its link
     }
 )
 
@@ -46,12 +47,12 @@ CHAT_KINDS = frozenset(
 # changes (PagerDuty gets those as change events).
 NOTE_KINDS = frozenset(
     {
-        "incident.merged",
-        "incident.acknowledged",
-        "escalation.level",
-        "incident.root_cause",
-        "action.executed",
-        "rollback.done",
+        TimelineKind.INCIDENT_MERGED,
+        TimelineKind.INCIDENT_ACKNOWLEDGED,
+        TimelineKind.ESCALATION_LEVEL,
+        TimelineKind.INCIDENT_ROOT_CAUSE,
+        TimelineKind.ACTION_EXECUTED,
+        TimelineKind.ROLLBACK_DONE,
     }
 )
 
@@ -65,7 +66,7 @@ class ChatPosted(BaseModel):
 
 class NotificationState(BaseModel):
     plan: NotificationPlan | None = None
-    planned_priority: str | None = None
+    planned_priority: Priority | None = None
     slack: dict[str, MessageRef] = Field(
         default_factory=dict, description="channel -> the incident's message"
     )

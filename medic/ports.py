@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from medic.vocab import Priority
+
 if TYPE_CHECKING:
     from medic.cards import IncidentCard
 
@@ -81,8 +83,8 @@ class Page(BaseModel):
     summary: str = Field(default="", max_length=1024)
     source: str = "medic"
     severity: str = Field(default="error", pattern=r"^(critical|error|warning|info)$")
-    priority: str | None = Field(
-        default=None, pattern=r"^P[1-5]$", description="Medic's priority, for pagers that have P1-P5"
+    priority: Priority | None = Field(
+        default=None, description="Medic's priority, for pagers that have P1-P5"
     )
     component: str | None = None
     group: str | None = None

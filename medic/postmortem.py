@@ -26,7 +26,7 @@ from medic.story import (
     utc,
 )
 from medic.timeline import TimelineEntry
-from medic.vocab import OUTCOME_TEXT
+from medic.vocab import OUTCOME_TEXT, TimelineKind
 
 __all__ = ["DEFAULT_TEMPLATE", "render_postmortem"]
 
@@ -206,7 +206,7 @@ def _detection(state: IncidentState, m: IncidentMetrics) -> str:
         f"- Detected (incident opened): {fmt_time(m.detected_at)}, {fmt_duration(m.time_to_detect)} "
         "after the first signal",
     ]
-    ack = next((e for e in state.timeline if e.kind == "incident.acknowledged"), None)
+    ack = next((e for e in state.timeline if e.kind == TimelineKind.INCIDENT_ACKNOWLEDGED), None)
     if state.acknowledged_at and state.acknowledged_by:
         via = f" via {_text(str(ack.data['source']))}" if ack and "source" in ack.data else ""
         lines.append(
@@ -290,7 +290,7 @@ def _notification_kind(e: TimelineEntry) -> str:
 def _notifications(entries: list[TimelineEntry]) -> str:
     """Every notification the incident sent (posts, pages, tickets), not only the escalations, so the
     count above the list is the list's own length; escalations and failures are listed in between."""
-    sent = [e for e in entries if e.kind == "notification.sent"]
+    sent = [e for e in entries if e.kind == TimelineKind.NOTIFICATION_SENT]
     kinds: dict[str, int] = {}
     for e in sent:
         kinds[_notification_kind(e)] = kinds.get(_notification_kind(e), 0) + 1
@@ -299,7 +299,8 @@ def _notifications(entries: list[TimelineEntry]) -> str:
     notes = [
         _entry(e)
         for e in entries
-        if e.kind in ("notification.sent", "escalation.level", "notification.failed")
+        if e.kind
+        in (TimelineKind.NOTIFICATION_SENT, TimelineKind.ESCALATION_LEVEL, TimelineKind.NOTIFICATION_FAILED)
     ]
     if len(notes) > 2 * KEEP:
         notes = [*notes[:KEEP], f"… {len(notes) - 2 * KEEP} more", *notes[-KEEP:]]
@@ -367,14 +368,14 @@ def _false_positives(state: IncidentState) -> str:
 
 
 # What to follow up when the timeline has one of these ({name}: the runbook, {message}: the entry's).
-_FOLLOW_UPS = {
-    "verification.failed": "Review the runbook {name}: a step failed its verification",
-    "remediation.failed": "Review the runbook {name}: the remediation failed ({message})",
-    "rollback.failed": "Check what {name} changed: a rollback failed ({message})",
-    "guardrail.blocked": "Review the guardrail that blocked {name}: {message}",
-    "approval.timed_out": "Review who approves {name}: the approval timed out",
-    "remediation.lost": "Check the remediation of {name}: it never reported its outcome",
-    "notification.failed": "Fix notification delivery: {message}",
+_FOLLOW_UPS: dict[str, str] = {
+    TimelineKind.VERIFICATION_FAILED: "Review the runbook {name}: a step failed its verification",
+    TimelineKind.REMEDIATION_FAILED: "Review the runbook {name}: the remediation failed ({message})",
+    TimelineKind.ROLLBACK_FAILED: "Check what {name} changed: a rollback failed ({message})",
+    TimelineKind.GUARDRAIL_BLOCKED: "Review the guardrail that blocked {name}: {message}",
+    TimelineKind.APPROVAL_TIMED_OUT: "Review who approves {name}: the approval timed out",
+    TimelineKind.REMEDIATION_LOST: "Check the remediation of {name}: it never reported its outcome",
+    TimelineKind.NOTIFICATION_FAILED: "Fix notification delivery: {message}",
 }
 
 
@@ -393,12 +394,12 @@ def _follow_ups(state: IncidentState, m: IncidentMetrics) -> str:
             items.append(follow_up.format(name=name, message=_text(e.message)))
     for rule in sorted({r for fp in state.false_positives for r in fp.rules}):
         items.append(f"Review the alert rule {_text(rule)}: it was marked a false positive")
-    flapped = {e.data.get("fingerprint") for e in entries if e.kind == "alert.flapping"}
+    flapped = {e.data.get("fingerprint") for e in entries if e.kind == TimelineKind.ALERT_FLAPPING}
     for a in sorted(state.alerts.values(), key=lambda r: (r.name, r.fingerprint)):
         if a.flapping or a.fingerprint in flapped:
             items.append(f"Tune `for` or hysteresis of the alert rule {_text(a.name)}: it flapped")
     # Level 1 is the first page (often at minute 0): only a level beyond it means nobody answered in time.
-    escalations = [utc(e.at) for e in entries if e.kind == "escalation.level" and _level(e) > 1]
+    escalations = [utc(e.at) for e in entries if e.kind == TimelineKind.ESCALATION_LEVEL and _level(e) > 1]
     if escalations and (m.acknowledged_at is None or min(escalations) < m.acknowledged_at):
         items.append("Review the on-call set-up: the incident escalated before anyone acknowledged it")
     unique = list(dict.fromkeys(items))

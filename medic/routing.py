@@ -2,10 +2,11 @@
 
 Loaded from YAML beside the catalog (MEDIC_ROUTING, default ``routing.yaml``) and validated
 by ``medic check``. Rules are tried in order and the first whose match fits decides the
-channels; its escalation chain pages on durable timers until someone acknowledges.
+channels; its escalation chain pages on durable timers until someone acknowledges. A team may let
+Medic demote the rules its insights say nobody acts on to chat only (``learning:``, opt-in per rule).
 """
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medic.access import AccessPolicy
 from medic.catalog import Catalog, SlackChannel, TeamsChannel
+from medic.insights import Demotion, TeamLearning, demotion_for
 from medic.topology import ServiceContext
+from medic.vocab import Priority
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
 
 __all__ = [
@@ -30,7 +33,7 @@ __all__ = [
     "plan_notifications",
 ]
 
-_PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
+_PRIORITIES = frozenset(Priority)
 _ROLES = ("primary", "secondary", "manager")
 PAGER_KINDS = ("pagerduty", "opsgenie", "both")
 
@@ -149,6 +152,11 @@ class RoutingPolicy(BaseModel):
         default_factory=AccessPolicy, description="who may run which /medic command or press which button"
     )
     rules: list[Rule] = Field(default_factory=list)
+    learning: dict[str, TeamLearning] = Field(
+        default_factory=dict,
+        description="per team: the alert rules Medic may demote to chat only by itself when its insights "
+        "propose it (opt-in; docs/anomaly.md)",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -164,8 +172,8 @@ class RoutingPolicy(BaseModel):
         """Without a policy file: every incident to its team's channel; P1 and P2 page, P1 opens an issue."""
         return cls(
             rules=[
-                Rule(name="p1-default", match=Match(priority=["P1"]), pagerduty=True, jira=True),
-                Rule(name="p2-default", match=Match(priority=["P2"]), pagerduty=True),
+                Rule(name="p1-default", match=Match(priority=[Priority.P1]), pagerduty=True, jira=True),
+                Rule(name="p2-default", match=Match(priority=[Priority.P2]), pagerduty=True),
                 Rule(name="default"),
             ]
         )
@@ -230,6 +238,7 @@ class RoutingPolicy(BaseModel):
                                 f"unknown service {service!r}{did_you_mean(service, catalog.by_name)}",
                             )
                         )
+        out += self._learning_problems(root, source, catalog)
         for where, message in self.access.problems_at():
             loc = ("access", *where)
             out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message))
@@ -243,6 +252,27 @@ class RoutingPolicy(BaseModel):
                         locate(root, loc),
                         field_path(loc),
                         "levels must be in increasing after_minutes",
+                    )
+                )
+        return out
+
+    def _learning_problems(
+        self, root: yaml.Node | None, source: str, catalog: Catalog | None
+    ) -> list[ConfigProblem]:
+        """A ``learning:`` entry names a team of the catalog (the incident's owning team decides)."""
+        if catalog is None:
+            return []
+        teams = {s.team for s in catalog.services if s.team}
+        out: list[ConfigProblem] = []
+        for team in self.learning:
+            if team not in teams:
+                loc: tuple[int | str, ...] = ("learning", team)
+                out.append(
+                    ConfigProblem(
+                        source,
+                        locate(root, loc),
+                        field_path(loc),
+                        f"no service in the catalog belongs to team {team!r}{did_you_mean(team, teams)}",
                     )
                 )
         return out
@@ -312,6 +342,9 @@ class NotificationPlan(BaseModel):
     pager_notes: bool = Field(
         default=False, description="the pager keeps notes on its alerts (Opsgenie): set by the worker"
     )
+    demoted: Demotion | None = Field(
+        default=None, description="chat only, by Medic's learning (the team opted in): why"
+    )
 
 
 def pager_routes(policy: RoutingPolicy) -> dict[str, str]:
@@ -341,8 +374,14 @@ def plan_notifications(
     owner: ServiceContext | None,
     services: list[ServiceContext],
     at: datetime,
+    rules: Collection[str] = (),
+    demoted: Mapping[str, str] | None = None,
 ) -> NotificationPlan:
-    """Pick the first rule matching the incident (priority, owning team, services, time of day)."""
+    """Pick the first rule matching the incident (priority, owning team, services, time of day).
+
+    ``rules`` are the incident's alert rules and ``demoted`` the rules Medic's insights propose to
+    demote now (rule -> evidence): where the owning team opted in for every one of them, a plan that
+    would page, escalate or open an issue is cut to its chat channels, saying why (``demoted``)."""
     local = at.astimezone(ZoneInfo(policy.timezone))
     teams = {s.team for s in services if s.team}
     names = {s.name for s in services}
@@ -384,7 +423,7 @@ def plan_notifications(
         hold = None
         if rule.quiet_hours and rule.quiet_hours.contains(local):
             hold = rule.quiet_hours.end_after(local).astimezone(at.tzinfo)
-        return NotificationPlan(
+        plan = NotificationPlan(
             rule=rule.name,
             slack_channels=channels,
             pagerduty=(primary or _role_key(policy, team, "primary", None)) if rule.pagerduty else None,
@@ -395,6 +434,7 @@ def plan_notifications(
             fallback_slack_channel=policy.fallback_slack_channel,
             chat=[ChatTarget(kind="teams", channel=c) for c in on_teams],
         )
+        return _demote(plan, policy, team=team, rules=rules, demoted=demoted or {})
     return NotificationPlan(
         rule=None,
         slack_channels=[policy.fallback_slack_channel],
@@ -402,6 +442,22 @@ def plan_notifications(
         jira_project=None,
         fallback_slack_channel=policy.fallback_slack_channel,
     )
+
+
+def _demote(
+    plan: NotificationPlan,
+    policy: RoutingPolicy,
+    *,
+    team: str | None,
+    rules: Collection[str],
+    demoted: Mapping[str, str],
+) -> NotificationPlan:
+    if not (plan.pagerduty or plan.escalation or plan.jira_project):
+        return plan  # chat only already: nothing to demote, nothing to say
+    why = demotion_for(policy.learning, team=team, rules=rules, demoted=demoted)
+    if why is None:
+        return plan
+    return plan.model_copy(update={"pagerduty": None, "escalation": [], "jira_project": None, "demoted": why})
 
 
 def load_routing(

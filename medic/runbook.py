@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from medic.kubenames import NameRule, name_problem
 from medic.matchers import compile_regex
 from medic.promql import BINDING, check_promql
+from medic.vocab import Risk
 from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_model, locate
 
 __all__ = [
@@ -45,7 +46,6 @@ _ALLOWED_ROOTS = (
     "target.namespace",
     "target.name",
 )
-Risk = Literal["low", "medium", "high"]
 _BOUND = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?|\$\{[A-Za-z0-9_.]+\})$"
 
 
@@ -63,7 +63,7 @@ class Target(_Strict):
 
 
 class _StepBase(_Strict):
-    risk: Risk = "low"
+    risk: Risk = Risk.LOW
     description: str = ""
 
 
@@ -135,6 +135,34 @@ class Matcher(_Strict):
     target_kind: list[str] = Field(
         default_factory=list, description="the kinds of resolved subject (target.kind) this runbook acts on"
     )
+    rolled_out_within_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=10080,
+        description="only when the first step's Deployment rolled out its running release this recently "
+        "(its ReplicaSet's age, read from the cluster when the runbook is matched)",
+    )
+    not_rolled_out_within_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=10080,
+        description="only when it did not (or the cluster cannot tell): the other side of a choice such as "
+        "'roll back a fresh release, else restart'",
+    )
+
+    @model_validator(mode="after")
+    def _one_rollout_condition(self) -> "Matcher":
+        if self.rolled_out_within_minutes is not None and self.not_rolled_out_within_minutes is not None:
+            raise ValueError("set rolled_out_within_minutes or not_rolled_out_within_minutes, not both")
+        return self
+
+    def rollout_condition(self) -> tuple[bool, int] | None:
+        """(recent wanted, minutes), or None when the runbook does not care when its target rolled out."""
+        if self.rolled_out_within_minutes is not None:
+            return True, self.rolled_out_within_minutes
+        if self.not_rolled_out_within_minutes is not None:
+            return False, self.not_rolled_out_within_minutes
+        return None
 
     @field_validator("labels")
     @classmethod

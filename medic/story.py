@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from medic.alerts import utc
 from medic.incident import AlertRecord, IncidentState
 from medic.timeline import TimelineEntry
+from medic.vocab import TimelineKind
 
 __all__ = [
     "LANES",
@@ -101,16 +102,16 @@ def first_start(record: AlertRecord) -> datetime:
 
 
 def _mitigation(state: IncidentState) -> tuple[datetime | None, Literal["verification", "quiet"] | None]:
-    passed = [utc(e.at) for e in state.timeline if e.kind == "verification.passed"]
+    passed = [utc(e.at) for e in state.timeline if e.kind == TimelineKind.VERIFICATION_PASSED]
     if passed:
         return min(passed), "verification"
     if state.quiet_since is not None:
         return utc(state.quiet_since), "quiet"
     quiet: datetime | None = None
     for entry in ordered_timeline(state):
-        if entry.kind == "incident.quiet":
+        if entry.kind == TimelineKind.INCIDENT_QUIET:
             quiet = utc(entry.at)
-        elif entry.kind == "incident.reopened":
+        elif entry.kind == TimelineKind.INCIDENT_REOPENED:
             quiet = None
     return quiet, ("quiet" if quiet else None)
 
@@ -118,7 +119,7 @@ def _mitigation(state: IncidentState) -> tuple[datetime | None, Literal["verific
 def detected_at(state: IncidentState) -> datetime:
     """When Medic first knew of any part of the incident: the earliest opening among it and the incidents
     that merged into it (their ``incident.opened`` entries came along with their timelines)."""
-    opened = [utc(e.at) for e in state.timeline if e.kind == "incident.opened"]
+    opened = [utc(e.at) for e in state.timeline if e.kind == TimelineKind.INCIDENT_OPENED]
     return min([utc(state.opened_at), *opened])
 
 

@@ -130,6 +130,11 @@ class OwnerLookup(Protocol):
         """The workloads (top owners) of the pods running on a node, for a node incident's relations."""
         ...
 
+    def nodes_of(self, workload: ObjectKey) -> list[str]:
+        """The nodes the workload's pods are scheduled on, for a service incident's relations (a node's
+        incident opened first absorbs the later incidents of the services on it)."""
+        ...
+
 
 def pod_owner_candidates(namespace: str, pod: str) -> list[ObjectKey]:
     """The workloads a pod name could belong to by the controllers' naming patterns, most likely first."""

@@ -15,6 +15,8 @@ __all__ = ["TimelineEntry"]
 
 class TimelineEntry(BaseModel):
     at: datetime
+    # Medic writes a ``medic.vocab.TimelineKind`` (stored as its plain string); any string loads, so
+    # entries of other versions, with kinds this one does not know, still replay.
     kind: str = Field(description="dotted event kind, e.g. alert.firing, incident.resolved")
     actor: str = Field(description="'medic', an alert source, or a person")
     message: str

@@ -15,6 +15,7 @@ __all__ = [
     "context_for",
     "hosted_on",
     "with_hosted",
+    "with_nodes",
 ]
 
 # How many hops of the call graph correlation looks across. Three covers
@@ -44,6 +45,11 @@ class ServiceContext(BaseModel):
     hosts: list[str] = Field(
         default_factory=list,
         description="a node's: the catalog services whose pods run on it (cluster lookup at assignment)",
+    )
+    nodes: list[str] = Field(
+        default_factory=list,
+        description="a service's: the nodes its pods run on, as node incidents name them (node/<name>; "
+        "cluster lookup at assignment)",
     )
 
     @property
@@ -94,7 +100,10 @@ def absorbs(ctx: ServiceContext, other: str) -> bool:
 
 
 def absorbed_by(ctx: ServiceContext, other: str) -> bool:
-    """The mirror of :func:`absorbs` from the other side: whether ``other``'s incident absorbs ours."""
+    """The mirror of :func:`absorbs` from the other side: whether ``other``'s incident absorbs ours.
+    A node that the service's pods run on absorbs it (a node ranks before everything on it)."""
+    if other in ctx.nodes and other != ctx.name:
+        return True
     if other == ctx.name or other not in ctx.upstream:
         return False
     return ctx.ranks.get(other, 0) < ctx.ranks.get(ctx.name, 0)
@@ -106,6 +115,13 @@ def with_hosted(ctx: ServiceContext, services: list[str]) -> ServiceContext:
     workflow, so the relation is fixed in history like the rest of the context."""
     hosted = sorted({s for s in services if s != ctx.name} | set(ctx.hosts))
     return ctx if hosted == ctx.hosts else ctx.model_copy(update={"hosts": hosted})
+
+
+def with_nodes(ctx: ServiceContext, nodes: list[str]) -> ServiceContext:
+    """A service's context naming the nodes its pods run on (``node/<name>``, as node incidents are
+    named). Learnt by the API like :func:`with_hosted` and fixed in history with the context."""
+    on = sorted({n for n in nodes if n != ctx.name} | set(ctx.nodes))
+    return ctx if on == ctx.nodes else ctx.model_copy(update={"nodes": on})
 
 
 def hosted_on(service: str, node_hosts: Collection[str]) -> bool:

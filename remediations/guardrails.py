@@ -11,17 +11,19 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from medic.vocab import Risk
+
 __all__ = ["GuardrailFacts", "GuardrailSettings", "Verdict", "evaluate", "may_approve"]
 
-_RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
+_RISK_ORDER: dict[str, int] = {risk: rank for rank, risk in enumerate(Risk)}  # low < medium < high
 
 
 class GuardrailSettings(BaseModel):
     mode: Literal["dry-run", "approve", "auto"] = "dry-run"
     namespaces: list[str] = Field(default_factory=list, description="allowed namespaces; empty = any")
     max_actions_per_service_per_hour: int = Field(default=3, ge=0)
-    approval_risk: Literal["low", "medium", "high"] = Field(
-        default="high", description="steps at or above this risk need a human (in auto mode)"
+    approval_risk: Risk = Field(
+        default=Risk.HIGH, description="steps at or above this risk need a human (in auto mode)"
     )
     approval_impact: float = Field(
         default=80.0, ge=0, le=100, description="incidents at or above need a human"

@@ -4,6 +4,7 @@ records a remediation leaves behind."""
 import hashlib
 import re
 from datetime import datetime
+from enum import Enum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -12,6 +13,7 @@ from medic.alerts import Alert
 from medic.promql import bind_promql
 from medic.runbook import Runbook, Step, bind, name_problems
 from medic.subject import Subject, resolve_subject
+from medic.vocab import Risk
 from remediations.actions import default_registry
 from remediations.ports import ObjectRef
 
@@ -51,7 +53,7 @@ class ActionRecord(BaseModel):
     action: str
     target: str
     description: str
-    risk: str
+    risk: Risk
     status: Literal["dry-run", "executed", "compensated", "failed", "not-undoable"]
     before: dict[str, Any] = Field(default_factory=dict)
     after: dict[str, Any] = Field(default_factory=dict)
@@ -91,6 +93,8 @@ def _context(alert: Alert, incident_id: str, service: str | None) -> dict[str, s
 
 
 def _bind_value(value: object, context: dict[str, str]) -> object:
+    if isinstance(value, Enum):  # a word of a vocabulary (a step's risk): nothing to bind, kept a member
+        return value
     if isinstance(value, str):
         return bind(value, context)
     if isinstance(value, BaseModel):  # copied unvalidated: the names are checked first, with reasons

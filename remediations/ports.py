@@ -7,6 +7,7 @@ change someone made since the plan read the object), else :class:`ClusterConflic
 """
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
@@ -48,6 +49,11 @@ class RolloutInfo(BaseModel):
         default_factory=list,
         description="every number the running pod template has had (its revision and those it had "
         "before a rollback re-used it); empty while it is no ReplicaSet's template yet",
+    )
+    since: datetime | None = Field(
+        default=None,
+        description="when the ReplicaSet running the current revision was created: when this release "
+        "rolled out (None: not known, or a rollback re-used an older ReplicaSet whose age says nothing)",
     )
 
 

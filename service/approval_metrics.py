@@ -19,17 +19,18 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from medic.vocab import TimelineKind
 from remediations.plan import RemediationEvent
 from workflows.remediation import REMEDIATION_EVENT
 
 __all__ = ["APPROVAL_OUTCOMES", "ApprovalMetrics"]
 
 # The timeline kind of each step of an approval, and the outcome it is counted under.
-APPROVAL_OUTCOMES = {
-    "approval.requested": "requested",
-    "approval.granted": "approved",
-    "approval.denied": "denied",
-    "approval.timed_out": "timed_out",
+APPROVAL_OUTCOMES: dict[str, str] = {
+    TimelineKind.APPROVAL_REQUESTED: "requested",
+    TimelineKind.APPROVAL_GRANTED: "approved",
+    TimelineKind.APPROVAL_DENIED: "denied",
+    TimelineKind.APPROVAL_TIMED_OUT: "timed_out",
 }
 
 

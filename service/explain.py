@@ -64,9 +64,11 @@ def explain_payload(path: Path, *, catalog: Catalog, runbooks: list[Runbook]) ->
                 except ValueError as err:
                     plans.append({"runbook": runbook.name, "problem": str(err)})
                     continue
+                condition = runbook.match.rollout_condition()
                 plans.append(
                     {
                         "runbook": runbook.name,
+                        "only_if": _rollout_words(condition) if condition else None,
                         "target": str(plan.target),
                         "steps": [s.model_dump(mode="json", exclude_defaults=True) for s in plan.steps],
                         "verify": plan.runbook.verify.promql,
@@ -101,6 +103,16 @@ def explain_payload(path: Path, *, catalog: Catalog, runbooks: list[Runbook]) ->
     return out
 
 
+def _rollout_words(condition: tuple[bool, int]) -> str:
+    recent, minutes = condition
+    when = f"rolled out in the last {minutes} min"
+    return (
+        f"only if it {when}, read from the cluster when matched"
+        if recent
+        else f"unless it {when} (or no cluster can tell)"
+    )
+
+
 def render(incidents: list[dict[str, Any]]) -> str:
     """The human-readable form."""
     lines: list[str] = []
@@ -119,7 +131,8 @@ def render(incidents: list[dict[str, Any]]) -> str:
                 if "problem" in p:
                     lines.append(f"    runbook:   {p['runbook']} matches but would not run: {p['problem']}")
                     continue
-                lines.append(f"    runbook:   {p['runbook']} on {p['target']}")
+                only_if = f" ({p['only_if']})" if p.get("only_if") else ""
+                lines.append(f"    runbook:   {p['runbook']} on {p['target']}{only_if}")
                 for i, step in enumerate(p["steps"], 1):
                     lines.append(f"      step {i}: {json.dumps(step, sort_keys=True)}")
                 if p["verify"]:

@@ -14,6 +14,7 @@ from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact
 from medic.incident import AlertRecord, AnomalyRecord, IncidentState, RemediationTrack
 from medic.timeline import TimelineEntry
+from medic.vocab import Priority
 from service.settings import Settings
 from service.temporal import rpc_timeout
 from workflows import search_attributes as sa
@@ -72,13 +73,13 @@ class IncidentDetail(IncidentSummary):
 class IncidentFilter(BaseModel):
     status: str | None = Field(default=None, pattern=r"^(open|acknowledged|mitigating|resolved)$")
     service: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
-    priority: str | None = Field(default=None, pattern=r"^P[1-5]$")
+    priority: Priority | None = None
     limit: int = Field(default=100, ge=1, le=1000)
     # Not resolved (nor merged): asked for in the query, so the limit counts only those.
     unresolved: bool = False
 
     def visibility_query(self) -> str:
-        # Values are pattern-checked above, so quoting them cannot break the query.
+        # Values are checked above (patterns, an enum), so quoting them cannot break the query.
         clauses = ["WorkflowType='IncidentWorkflow'"]
         if self.status:
             clauses.append(f"{sa.STATUS.name}='{self.status}'")
@@ -194,7 +195,7 @@ class TemporalIncidentReader:
             id=execution.id,
             title=str(memo.get("title", execution.id)),
             status=attrs.get(sa.STATUS) or "open",
-            priority=attrs.get(sa.PRIORITY) or "P5",
+            priority=attrs.get(sa.PRIORITY) or Priority.P5,
             impact=attrs.get(sa.IMPACT) or 0.0,
             services=list(attrs.get(sa.SERVICES) or []),
             opened_at=_optional_time(memo.get("opened_at")) or execution.start_time,

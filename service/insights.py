@@ -1,21 +1,43 @@
 """``GET /insights``: per-alert-rule effectiveness from the resolved incidents' history, and the
 proposals ``medic.insights`` makes from it (raise ``for:``, demote to chat only, silence a flapping
-rule), each with its evidence. Reads the incidents' states through the incident reader; applies
-nothing."""
+rule), each with its evidence and the teams for which Medic applies it. Reads the incidents' states
+through the incident reader.
+
+The worker applies the demotions the teams opted in to (``learning:`` in the routing policy) through
+:class:`LearningLoop`: it recomputes the insights every 15 minutes, reading only the incidents resolved
+since the last time (a resolved incident never changes), and keeps the rules to demote in memory for
+the plan activity, which records its decision in the incident's history.
+"""
 
 import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
 from medic.incident import IncidentState
-from medic.insights import IncidentOutcome, Proposal, RuleEffectiveness, effectiveness, propose
+from medic.insights import (
+    IncidentOutcome,
+    Proposal,
+    RuleEffectiveness,
+    TeamLearning,
+    applied_for,
+    effectiveness,
+    incident_rules,
+    propose,
+)
 from medic.mrkdwn import escape
 from medic.vocab import ACTED
-from service.incidents import IncidentFilter, IncidentNotFound, IncidentReader
+from service.incidents import IncidentFilter, IncidentNotFound, IncidentReader, IncidentSummary
 
-__all__ = ["Insights", "insights", "outcome_of", "render_insights"]
+__all__ = ["Insights", "LearningLoop", "OutcomeCache", "insights", "outcome_of", "render_insights"]
+
+log = logging.getLogger(__name__)
 
 _PARALLEL = 8
+# A resolved incident's outcome, by the run it stands for: its id and the times its listing shows.
+_RunKey = tuple[str, datetime | None, datetime | None]
 
 
 class Insights(BaseModel):
@@ -28,8 +50,8 @@ def outcome_of(state: IncidentState) -> IncidentOutcome | None:
     """What learning needs of one incident; None when it never opened."""
     if state.opened_at is None:
         return None
-    rules = sorted({a.name for a in state.alerts.values()}) or sorted(
-        {f"anomaly:{r.signal.source}" for r in state.anomalies.values()}
+    rules = incident_rules(
+        (a.name for a in state.alerts.values()), (r.signal.source for r in state.anomalies.values())
     )
     return IncidentOutcome(
         incident_id=state.id,
@@ -43,21 +65,94 @@ def outcome_of(state: IncidentState) -> IncidentOutcome | None:
     )
 
 
-async def insights(reader: IncidentReader, *, limit: int = 500) -> Insights:
+class OutcomeCache:
+    """The outcomes of resolved incidents already read, by run: a later pass reads only the new ones.
+    Holds the runs of the latest listing only, so it never outgrows the limit."""
+
+    def __init__(self) -> None:
+        self._outcomes: dict[_RunKey, IncidentOutcome | None] = {}
+
+    @staticmethod
+    def key(summary: IncidentSummary) -> _RunKey | None:
+        """None for a listing without its resolution time (then it is read every time)."""
+        return None if summary.resolved_at is None else (summary.id, summary.opened_at, summary.resolved_at)
+
+    def get(self, summary: IncidentSummary) -> tuple[bool, IncidentOutcome | None]:
+        key = self.key(summary)
+        if key is None or key not in self._outcomes:
+            return False, None
+        return True, self._outcomes[key]
+
+    def keep(self, read: Mapping[_RunKey, IncidentOutcome | None]) -> None:
+        self._outcomes = dict(read)
+
+
+async def insights(
+    reader: IncidentReader,
+    *,
+    limit: int = 500,
+    learning: Mapping[str, TeamLearning] | None = None,
+    cache: OutcomeCache | None = None,
+) -> Insights:
+    """``learning``: the routing policy's opt-ins, to say which proposals Medic applies itself."""
     summaries = await reader.list(IncidentFilter(status="resolved", limit=limit))
     slots = asyncio.Semaphore(_PARALLEL)
 
-    async def read(incident_id: str) -> IncidentState | None:
+    async def read(summary: IncidentSummary) -> IncidentOutcome | None:
+        known, outcome = cache.get(summary) if cache is not None else (False, None)
+        if known:
+            return outcome
         async with slots:
             try:
-                return await reader.state(incident_id)
+                return outcome_of(await reader.state(summary.id))
             except IncidentNotFound:  # gone since it was listed
                 return None
 
-    states = await asyncio.gather(*(read(s.id) for s in summaries))
-    outcomes = [o for o in (outcome_of(s) for s in states if s is not None) if o is not None]
+    found = await asyncio.gather(*(read(s) for s in summaries))
+    if cache is not None:
+        cache.keep({k: o for s, o in zip(summaries, found, strict=True) if (k := cache.key(s))})
+    outcomes = [o for o in found if o is not None]
     records = effectiveness(outcomes)
-    return Insights(incidents=len(outcomes), rules=records, proposals=propose(records))
+    proposals = propose(records)
+    if learning:
+        proposals = [p.model_copy(update={"applied_for": applied_for(p, learning)}) for p in proposals]
+    return Insights(incidents=len(outcomes), rules=records, proposals=proposals)
+
+
+class LearningLoop:
+    """In the worker: the rules Medic's insights propose to demote (rule -> evidence), recomputed every
+    ``every`` from the latest ``limit`` resolved incidents, for the plan activity to read from memory.
+    Which teams let a demotion apply is the routing policy's to say, at each plan. A failed pass keeps
+    the last answer (logged); none has been made before the first pass ends, so nothing is demoted."""
+
+    def __init__(
+        self, reader: IncidentReader, *, limit: int = 500, every: timedelta = timedelta(minutes=15)
+    ) -> None:
+        self._reader, self._limit, self._every = reader, limit, every
+        self._cache = OutcomeCache()
+        self._demoted: dict[str, str] = {}
+
+    def demotions(self) -> dict[str, str]:
+        """As of the last pass; called from the plan activity's thread (the dict is replaced whole)."""
+        return self._demoted
+
+    async def refresh(self) -> Insights:
+        found = await insights(self._reader, limit=self._limit, cache=self._cache)
+        self._demoted = {p.rule: p.evidence for p in found.proposals if p.change == "demote"}
+        return found
+
+    async def run(self) -> None:
+        while True:
+            try:
+                found = await self.refresh()
+                log.info(
+                    "learning: %d rules to demote where teams opted in, from %d resolved incidents",
+                    len(self._demoted),
+                    found.incidents,
+                )
+            except Exception as err:  # Temporal away, a query timing out: try again next time
+                log.warning("learning: could not read the resolved incidents (%s); keeping the last", err)
+            await asyncio.sleep(self._every.total_seconds())
 
 
 _CHANGE = {
@@ -71,10 +166,17 @@ def render_insights(found: Insights, *, top: int = 10) -> str:
     """``/medic insights``: the proposals with their evidence, then the rules that page most."""
     lines = [f"*Insights* from the last {found.incidents} resolved incidents."]
     if found.proposals:
-        lines.append("*Proposals* (nothing is changed until someone does it):")
+        lines.append(
+            "*Proposals* (changed only where a team opted in under `learning:` in the routing policy):"
+        )
         for p in found.proposals[:top]:
             change = _CHANGE[p.change].format(minutes=(p.for_seconds or 0) // 60)
-            lines.append(f"• `{escape(p.rule)}`: {change}. {escape(p.evidence)}.")
+            applied = (
+                f" *Applied by Medic* for {escape(', '.join(p.applied_for))} (remove the opt-in to undo)."
+                if p.applied_for
+                else ""
+            )
+            lines.append(f"• `{escape(p.rule)}`: {change}. {escape(p.evidence)}.{applied}")
     else:
         lines.append("No proposals: every rule that paged was acted on, or there is too little history.")
     if found.rules:

@@ -18,7 +18,7 @@ from service.settings import Settings
 
 __all__ = ["CachedOwners", "subject_lookup"]
 
-_Answer = str | ObjectKey | list[ObjectKey] | None
+_Answer = str | ObjectKey | list[ObjectKey] | list[str] | None
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,12 @@ class CachedOwners:
 
     def workloads_on_node(self, node: str) -> list[ObjectKey]:
         answer = self._cached(("node", node), lambda: list(self._inner.workloads_on_node(node)))
-        return list(answer) if isinstance(answer, list) else []
+        return [w for w in answer if isinstance(w, ObjectKey)] if isinstance(answer, list) else []
+
+    def nodes_of(self, workload: ObjectKey) -> list[str]:
+        key = ("nodes", workload.kind, workload.namespace, workload.name)
+        answer = self._cached(key, lambda: list(self._inner.nodes_of(workload)))
+        return [n for n in answer if isinstance(n, str)] if isinstance(answer, list) else []
 
     def node_for_address(self, address: str) -> str | None:
         answer = self._cached(("address", address), lambda: self._inner.node_for_address(address))

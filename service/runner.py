@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from medic.catalog import Catalog
 from medic.redact import register_secrets
+from medic.routing import RoutingPolicy
 from service.api import create_app
 from service.chat.authz import Authorizer
 from service.chat.endpoint import SlackEndpoint
@@ -32,7 +33,7 @@ from service.scans import ScansReader, start_scans
 from service.settings import Settings
 from service.setup import ensure_search_attributes
 from service.telemetry import SdkMetrics, sdk_metrics_url
-from service.worker import build_worker
+from service.worker import build_worker, learning_loop
 
 __all__ = ["ApiServer", "build_api", "run_until_stopped"]
 
@@ -60,6 +61,7 @@ def build_api(
         deadline=settings.temporal_rpc_timeout_seconds,
     )
     catalog = catalog if catalog is not None else load_catalog_file(settings.catalog)
+    policy = load_routing_file(settings.routing_file, catalog)
     reader = TemporalIncidentReader(client, settings)
     controls = Controls(client, settings)
     postmortems = Postmortems(settings, reader)
@@ -75,8 +77,15 @@ def build_api(
         people=IncidentPeople(client),
         owners=subject_lookup(settings),
         slack_endpoint=build_slack_endpoint(
-            settings, client, catalog, reader=reader, controls=controls, postmortems=postmortems
+            settings,
+            client,
+            catalog,
+            reader=reader,
+            controls=controls,
+            postmortems=postmortems,
+            policy=policy,
         ),
+        learning=policy.learning,  # GET /insights says which demotions Medic applies
     )
     app.state.scans = ScansReader(client, settings)  # GET /anomalies/scans: the schedules' next runs
     return app
@@ -90,11 +99,13 @@ def build_slack_endpoint(
     reader: TemporalIncidentReader,
     controls: Controls,
     postmortems: Postmortems,
+    policy: RoutingPolicy | None = None,
 ) -> SlackEndpoint | None:
     """Slack commands and buttons, when a signing secret is configured."""
     if settings.slack_signing_secret is None:
         return None
-    policy = load_routing_file(settings.routing_file, catalog)
+    if policy is None:
+        policy = load_routing_file(settings.routing_file, catalog)
     members = None
     if settings.slack_bot_token is not None:
         from activities.adapters.slack import SlackChat  # noqa: PLC0415
@@ -116,6 +127,7 @@ def build_slack_endpoint(
         silences=silences,
         postmortem=postmortems.for_slack,
         services=[name for service in catalog.services for name in (service.name, *service.aliases)],
+        learning=policy.learning,
     )
     return SlackEndpoint(
         verifier=SlackVerifier(settings.slack_signing_secret.get_secret_value()),
@@ -162,6 +174,7 @@ async def run_until_stopped(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[None]] = []
+    learner: asyncio.Task[None] | None = None
     registry = CollectorRegistry()  # one per process: the API's /metrics shows the worker's too
     record_build_info(registry)
     sdk_metrics = sdk_metrics_url(client)
@@ -169,7 +182,12 @@ async def run_until_stopped(
         registry.register(SdkMetrics(sdk_metrics))
     app = build_api(settings, client, registry=registry) if api else None
     server = api_server(settings, app) if app is not None else None
-    temporal_worker = build_worker(client, settings, registry=registry) if worker else None
+    temporal_worker = None
+    learning = None  # the worker's learning loop (service.insights), when a team opted in
+    if worker:
+        policy = load_routing_file(settings.routing_file, load_catalog_file(settings.catalog))
+        learning = learning_loop(client, settings, policy)
+        temporal_worker = build_worker(client, settings, registry=registry, policy=policy, learning=learning)
     if worker and not api and settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr=settings.api_host, registry=registry)
         log.info("worker metrics on http://%s:%s/metrics", settings.api_host, settings.worker_metrics_port)
@@ -181,6 +199,8 @@ async def run_until_stopped(
             log.info("registered search attributes %s in %s", ", ".join(added), settings.temporal_namespace)
         await start_scans(client, settings)  # the anomaly scans' schedules, to match anomaly.yaml
         tasks.append(asyncio.create_task(temporal_worker.run(), name="worker"))
+        if learning is not None:  # runs until the worker stops; it never ends by itself
+            learner = asyncio.create_task(learning.run(), name="learning")
     if server is not None:
         tasks.append(asyncio.create_task(server.serve(), name="api"))
         log.info("Medic API on http://%s:%s", settings.api_host, settings.api_port)
@@ -197,7 +217,9 @@ async def run_until_stopped(
     if temporal_worker is not None and temporal_worker.is_running:
         await temporal_worker.shutdown()
     stopper.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    if learner is not None:
+        learner.cancel()
+    await asyncio.gather(*tasks, *([learner] if learner else []), return_exceptions=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(sig)
     if failed:

@@ -23,7 +23,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from activities.scan import ScanActivities, ScanInput, ScanResult, ScanStore
+from activities.scan import ScanActivities, ScanInput, ScanResult, ScanStateStore, ScanStore
 from medic.anomaly import AnomalySignal
 from medic.assign import assign_anomalies
 from medic.catalog import Catalog
@@ -46,7 +46,16 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def scan_store(settings: Settings) -> ScanStore:
+def scan_store(settings: Settings) -> ScanStateStore:
+    """Where the scans keep their state (``MEDIC_SCAN_STATE``): files under ``MEDIC_DATA_DIR/scans``,
+    or a ConfigMap per scan that every worker and the API share. A ConfigMap store that cannot be set
+    up (no Kubernetes configuration, no namespace) raises :class:`~medic.ports.PermanentError`."""
+    if settings.scan_state == "configmap":
+        from activities.adapters.scan_state import ConfigMapScanStore  # noqa: PLC0415
+
+        store = ConfigMapScanStore.from_settings(settings.kubeconfig, namespace=settings.scan_state_namespace)
+        log.info("anomaly scan state: a ConfigMap per scan in namespace %s", store.namespace)
+        return store
     return ScanStore(settings.data_dir / "scans")
 
 
@@ -191,12 +200,15 @@ class ScansReader:
     def __init__(self, client: Client | None, settings: Settings) -> None:
         self._client = client
         self._settings = settings
+        self._store: ScanStateStore | None = None  # built at the first read, then kept
 
     async def list(self) -> list[ScanView]:
         from service.config_files import load_anomaly_file  # noqa: PLC0415
 
         specs = await asyncio.to_thread(load_anomaly_file, self._settings.anomaly_file)
-        store = scan_store(self._settings)
+        if self._store is None:
+            self._store = await asyncio.to_thread(scan_store, self._settings)
+        store = self._store
         out = []
         for spec in specs.values():
             stored = await asyncio.to_thread(store.load, spec.name)

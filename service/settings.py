@@ -6,10 +6,13 @@ construct their own.
 
 import re
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from medic.vocab import Risk
 
 __all__ = ["Settings"]
 
@@ -85,9 +88,8 @@ class Settings(BaseSettings):
         default_factory=list, description="namespaces remediations may act in (JSON list); empty: any"
     )
     remediation_max_per_hour: int = Field(default=3, ge=0, description="actions per service per hour")
-    remediation_approval_risk: str = Field(
-        default="high",
-        pattern=r"^(low|medium|high)$",
+    remediation_approval_risk: Risk = Field(
+        default=Risk.HIGH,
         description="steps of a high-risk runbook at or above this risk need a human (auto mode)",
     )
     remediation_approval_impact: float = Field(
@@ -176,6 +178,18 @@ class Settings(BaseSettings):
     kubeconfig: Path | None = Field(
         default=None,
         description="the cluster remediations act on; unset: standard kubeconfig resolution, then in-cluster",
+    )
+    scan_state: Literal["file", "configmap"] = Field(
+        default="file",
+        description="where anomaly scans keep their detector state between runs: `file`, "
+        "MEDIC_DATA_DIR/scans (one worker, or a volume every worker shares); `configmap`, a ConfigMap "
+        "per scan (medic-scan-<name>) every worker and the API share, over the MEDIC_KUBECONFIG "
+        "connection (docs/anomaly.md)",
+    )
+    scan_state_namespace: str | None = Field(
+        default=None,
+        description="the namespace of the scan-state ConfigMaps; unset: the pod's own (its service "
+        "account's namespace file)",
     )
     subject_lookup: bool = Field(
         default=False,
@@ -308,6 +322,7 @@ class Settings(BaseSettings):
         "temporal_tls_key",
         "temporal_api_key",
         "temporal_profile",
+        "scan_state_namespace",
         mode="before",
     )
     @classmethod

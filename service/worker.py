@@ -26,6 +26,7 @@ from remediations.ports import Cluster, Metrics
 from service.approval_metrics import ApprovalMetrics
 from service.control import TemporalFacts
 from service.incidents import TemporalIncidentReader
+from service.insights import LearningLoop
 from service.links import signed
 from service.metrics import WorkerMetrics
 from service.pagers import build_pager
@@ -43,6 +44,7 @@ __all__ = [
     "build_remediation_activities",
     "build_worker",
     "guardrails",
+    "learning_loop",
     "warn_if_any_namespace",
 ]
 
@@ -97,7 +99,11 @@ def _card_chats(settings: Settings) -> dict[str, CardChat]:
 
 
 def build_notify_activities(
-    settings: Settings, policy: RoutingPolicy, *, recorder: Recorder = NO_RECORDER
+    settings: Settings,
+    policy: RoutingPolicy,
+    *,
+    recorder: Recorder = NO_RECORDER,
+    learning: LearningLoop | None = None,
 ) -> NotifyActivities:
     chat, pager, tracker = _notifiers(settings, policy)
     return NotifyActivities(
@@ -106,6 +112,7 @@ def build_notify_activities(
         tracker=tracker,
         chats=_card_chats(settings),
         policy=lambda: policy,
+        demotions=learning.demotions if learning is not None else None,
         workflow_url=settings.workflow_url,
         sign_link=signed(settings),
         recorder=recorder,
@@ -183,6 +190,14 @@ def warn_if_any_namespace(settings: Settings) -> bool:
     return True
 
 
+def learning_loop(client: Client, settings: Settings, policy: RoutingPolicy) -> LearningLoop | None:
+    """The loop that keeps the demotions the plan activity applies (``service.insights``), when some
+    team opted in (``learning:`` in the routing policy); None otherwise, and no history is read."""
+    if not any(opt_in.demote for opt_in in policy.learning.values()):
+        return None
+    return LearningLoop(TemporalIncidentReader(client, settings))
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -192,15 +207,20 @@ def build_worker(
     *,
     registry: CollectorRegistry | None = None,
     scan: ScanActivities | None = None,
+    policy: RoutingPolicy | None = None,
+    learning: LearningLoop | None = None,
 ) -> Worker:
+    """``policy``: the routing policy (loaded from MEDIC_ROUTING when not given); ``learning``: the
+    loop whose demotions the plan activity applies (the caller runs it)."""
     register_secrets(settings.secret_values())  # never in the timeline, whoever writes it
     warn_if_any_namespace(settings)
     recorder = WorkerMetrics(registry) if registry is not None else NO_RECORDER
     if notify is None or remediate is None:
         from service.config_files import load_catalog_file, load_routing_file, load_runbooks  # noqa: PLC0415
 
-        policy = load_routing_file(settings.routing_file, load_catalog_file(settings.catalog))
-        notify = notify or build_notify_activities(settings, policy, recorder=recorder)
+        if policy is None:
+            policy = load_routing_file(settings.routing_file, load_catalog_file(settings.catalog))
+        notify = notify or build_notify_activities(settings, policy, recorder=recorder, learning=learning)
         remediate = remediate or build_remediation_activities(
             client, settings, policy, load_runbooks(settings.runbooks_dir), recorder=recorder
         )

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.incident import IncidentState
     from medic.notify_state import CHAT_KINDS, NOTE_KINDS, ChatPosted
     from medic.routing import NotificationPlan
+    from medic.vocab import TimelineKind
 
 __all__ = ["OtherChats"]
 
@@ -59,7 +60,7 @@ class OtherChats:
             n.chat[target.key] = ChatPosted(target=target, cursor=at)
             s.record(
                 workflow.now(),
-                "notification.sent",
+                TimelineKind.NOTIFICATION_SENT,
                 f"Posted to {name}.",
                 channel=target.channel,
                 chat=target.kind,

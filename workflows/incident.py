@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.keys import service_incident_id
     from medic.limits import leading_within
     from medic.topology import ServiceContext, absorbed_by
-    from medic.vocab import RUNNING
+    from medic.vocab import RUNNING, TimelineKind
     from remediations.plan import RemediationEvent
     from workflows import messages as msg
     from workflows import people
@@ -60,6 +60,10 @@ SETTLE_ABSORBABLE_PATCH = "settle-only-absorbable"
 # A node's incident says hello to the services whose pods run on it, and they join it (marked only
 # where a node's context names such services, or a hello names this incident's service among them).
 NODE_ABSORBS_PATCH = "node-absorbs-its-workloads"
+# A service's incident says hello to the incidents of the nodes its pods run on (its context names them),
+# so a node's incident opened first absorbs it; it settles until they answer (marked only where a
+# service's context names nodes).
+SERVICE_JOINS_NODE_PATCH = "service-joins-its-node"
 
 
 class IncidentInput(BaseModel):
@@ -165,8 +169,10 @@ class IncidentWorkflow:
             self._state = IncidentState(id=inp.incident_id, opened_at=now)
             if inp.service is not None:
                 self._state.contexts[inp.service.name] = inp.service
-            self._state.record(now, "incident.opened", "Incident opened.")
+            self._state.record(now, TimelineKind.INCIDENT_OPENED, "Incident opened.")
         self._outbox: list[_Outgoing] = []
+        self._nodes_told: list[str] = []  # the node incidents the last hello went to
+        self._node_hellos: set[str] = set()  # of the first hello: those not yet known to be closed
         self._parent_resolved = False
         self._escalate_again = False
         self._published = -1
@@ -186,6 +192,11 @@ class IncidentWorkflow:
     async def run(self, inp: IncidentInput) -> IncidentResult:
         if inp.state is None and inp.packed_state is None:
             self._hello_peers()  # a continued run's peers already know it
+            self._node_hellos = set(self._nodes_told)
+        if self._node_hellos and not self._absorbable:
+            # Only a node may absorb it: it settles until the nodes' incidents answer (or are not there).
+            self._absorbable, self._settle = True, timedelta(seconds=inp.settle_seconds)
+            self._settle_end = self._state.opened_at + self._settle if self._settle else None
         if self._settle and not self._absorbable and workflow.patched(SETTLE_ABSORBABLE_PATCH):
             self._settle, self._settle_end = timedelta(0), None
         tasks = self._start_notifier()
@@ -276,7 +287,7 @@ class IncidentWorkflow:
         state = compact_for_handover(self._state, previous_run=info.run_id)
         state.record(
             workflow.now(),
-            "incident.continued",
+            TimelineKind.INCIDENT_CONTINUED,
             f"Continued as a new run after {info.get_current_history_length()} history events; "
             "the incident's state and timeline carry over.",
             previous_run=info.run_id,
@@ -474,6 +485,7 @@ class IncidentWorkflow:
         ):
             return
         hosted = self._ctx.name in hello.hosts and workflow.patched(NODE_ABSORBS_PATCH)
+        on_me = self._ctx.name in hello.nodes and workflow.patched(SERVICE_JOINS_NODE_PATCH)
         decision = join_decision(
             mine=self._ctx,
             other=hello.service,
@@ -481,6 +493,7 @@ class IncidentWorkflow:
             their_active_since=hello.active_since,
             window=self._window,
             their_hosts=hello.hosts if hosted else (),
+            their_nodes=hello.nodes if on_me else (),
         )
         if decision == "absorb":
             self._send(
@@ -519,7 +532,7 @@ class IncidentWorkflow:
         if self._remediator is not None:
             self._remediator.on_event(event)
         else:
-            self._state.record(workflow.now(), event.kind, event.message)
+            self._state.relay(workflow.now(), event.kind, event.message)
 
     def _signal_child(self, target: str, signal: str) -> None:
         self._send(target, signal, msg.Ping())
@@ -548,15 +561,20 @@ class IncidentWorkflow:
         since = self._active_since()
         if self._ctx is None or since is None:
             return  # merged, quiet or resolved: nothing to join
-        peers, hosts = self._ctx.neighbours, list[str]()
+        peers, hosts, nodes = self._ctx.neighbours, list[str](), list[str]()
         if self._ctx.hosts and workflow.patched(NODE_ABSORBS_PATCH):
             hosts = self._ctx.hosts
             peers = sorted(set(peers) | set(hosts))
+        if self._ctx.nodes and workflow.patched(SERVICE_JOINS_NODE_PATCH):
+            nodes = self._ctx.nodes
         hello = msg.PeerHello(
-            incident_id=self._state.id, service=self._ctx.name, active_since=since, hosts=hosts
+            incident_id=self._state.id, service=self._ctx.name, active_since=since, hosts=hosts, nodes=nodes
         )
         for peer in peers:
             self._send(service_incident_id(peer), msg.HELLO, hello)
+        self._nodes_told = [service_incident_id(node, in_catalog=False) for node in nodes]
+        for target in self._nodes_told:
+            self._send(target, msg.HELLO, hello, on_failure="node_closed")
 
     def _merge_into(self, target: str) -> None:
         head, alerts, timeline = self._state.merge_parts(_MERGE_CHUNK)
@@ -617,6 +635,19 @@ class IncidentWorkflow:
         elif message.on_failure == "forward_failed":
             # We already stand alone again (an earlier forward failed): take it here.
             self._redeliver(message.payload, now)
+        elif message.on_failure == "node_closed":
+            self._node_closed(message.target)
+
+    def _node_closed(self, incident_id: str) -> None:
+        """No incident is open on one of the nodes our pods run on: once none is, nothing will absorb us
+        (unless a dependency does: then the settle period runs on)."""
+        self._node_hellos.discard(incident_id)
+        ctx = self._ctx
+        if self._node_hellos or ctx is None or any(absorbed_by(ctx, other) for other in ctx.upstream):
+            return
+        self._settle_end = None
+        if self._notifier is not None:
+            self._notifier.nothing_to_join()
 
     def _stand_alone_again(self) -> None:
         """Merged, the notifier had finished and escalation had stopped: people must hear of this

@@ -41,6 +41,8 @@ class PeerHello(BaseModel):
     active_since: datetime
     # A node's incident: the services whose pods run on it (they join it, see medic.topology.hosted_on).
     hosts: list[str] = Field(default_factory=list)
+    # A service's incident: the nodes its pods run on (a node's incident among them absorbs it).
+    nodes: list[str] = Field(default_factory=list)
 
 
 class AbsorbRequest(BaseModel):

@@ -37,7 +37,9 @@ with workflow.unsafe.imports_passed_through():
     from medic.routing import NotificationPlan
     from medic.timeline import TimelineEntry
     from medic.topology import ServiceContext
+    from medic.vocab import Priority, TimelineKind
     from workflows.chats import OtherChats
+    from workflows.learning import outgrown, plan_rules, tell_demotion
     from workflows.local import LocalActivityGate
 
 __all__ = [
@@ -62,7 +64,7 @@ JIRA_LINK_PATCH = "jira-merge-link"
 # What Medic changed (an action executed, a rollback done) goes to the pagers that were paged, as change
 # events (PagerDuty Change Events): responders see it next to the incident.
 CHANGE_EVENTS_PATCH = "pager-change-events"
-_CHANGE_KINDS = frozenset({"action.executed", "rollback.done"})
+_CHANGE_KINDS = frozenset({TimelineKind.ACTION_EXECUTED, TimelineKind.ROLLBACK_DONE})
 # Chats besides Slack (Teams), through the channel-neutral notify.chat_post / chat_note: asked only where
 # a plan names such a channel (plans recorded before it never do), so older histories schedule nothing new.
 CHAT_PATCH = "chat-channels"
@@ -79,11 +81,28 @@ _RETRY = RetryPolicy(
 )
 _TIMEOUT = timedelta(seconds=30)
 _DEBOUNCE = timedelta(seconds=2)
-_PD_SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info", "P5": "info"}
-_JIRA_PRIORITY = {"P1": "Highest", "P2": "High", "P3": "Medium", "P4": "Low", "P5": "Lowest"}
+_PD_SEVERITY = {
+    Priority.P1: "critical",
+    Priority.P2: "error",
+    Priority.P3: "warning",
+    Priority.P4: "info",
+    Priority.P5: "info",
+}
+_JIRA_PRIORITY = {
+    Priority.P1: "Highest",
+    Priority.P2: "High",
+    Priority.P3: "Medium",
+    Priority.P4: "Low",
+    Priority.P5: "Lowest",
+}
 FAILED: Any = object()  # what _call returns when an activity failed for good
 _JIRA_KINDS = frozenset(
-    {"incident.merged", "incident.acknowledged", "escalation.level", "incident.root_cause"}
+    {
+        TimelineKind.INCIDENT_MERGED,
+        TimelineKind.INCIDENT_ACKNOWLEDGED,
+        TimelineKind.ESCALATION_LEVEL,
+        TimelineKind.INCIDENT_ROOT_CAUSE,
+    }
 )
 
 
@@ -97,6 +116,7 @@ class Notifier:
     ) -> None:
         self._state = state
         self._local = local
+        self._nothing_to_join = False
         self._settle_for = settle
         # Known at once when there is nothing to wait for, so escalation starts exactly as it always did.
         self._settled = settle <= timedelta(0)
@@ -118,6 +138,11 @@ class Notifier:
     def close(self) -> None:
         self._closing = True
 
+    def nothing_to_join(self) -> None:
+        """The incident learnt that nothing will absorb it (no incident open on its nodes): the settle
+        period ends now."""
+        self._nothing_to_join = True
+
     def hand_over(self) -> None:
         """Stop after the call in flight, without catching up: the incident is continuing as new and
         the next run's notifier takes over from ``state.notifications``."""
@@ -137,7 +162,12 @@ class Notifier:
             return
 
         def decided() -> bool:
-            return self._state().merged_into is not None or self._closing or self._handover
+            return (
+                self._state().merged_into is not None
+                or self._closing
+                or self._handover
+                or self._nothing_to_join
+            )
 
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(decided, timeout=remaining)
@@ -236,7 +266,11 @@ class Notifier:
         if self._close_out and s.merged_into and not (n.slack or n.pages or n.jira_key or n.chat):
             n.finished = True  # merged before anything was said: its cause's incident tells people
             return
-        if n.plan is None or (n.planned_priority != s.priority and s.status is not IncidentStatus.RESOLVED):
+        if (
+            n.plan is None
+            or (n.planned_priority != s.priority and s.status is not IncidentStatus.RESOLVED)
+            or outgrown(s)  # a demoted plan and a rule it does not cover: plan again (workflows.learning)
+        ):
             await self._replan()
         plan = n.plan
         if plan is None:
@@ -264,8 +298,13 @@ class Notifier:
         # A local activity: the policy lives in the worker, the decision is recorded in history, and
         # there is no round trip through the server before the first message goes out.
         request = PlanRequest(
-            priority=s.priority, owner=owner, services=services, first=s.notifications.plan is None
+            priority=s.priority,
+            owner=owner,
+            services=services,
+            first=s.notifications.plan is None,
+            rules=plan_rules(s),
         )
+        before = s.notifications.plan.demoted if s.notifications.plan else None
         plan: NotificationPlan = await self._local.run(
             lambda: workflow.execute_local_activity_method(
                 NotifyActivities.plan,
@@ -276,6 +315,7 @@ class Notifier:
         )
         s.notifications.plan, s.notifications.planned_priority = plan, s.priority
         self._plan_version += 1
+        tell_demotion(s, before, plan)  # a demotion by learning (or its end) on the timeline
 
     async def _call(self, method: Any, arg: Any, what: str) -> Any:
         """Run a notification activity; a failure for good is recorded and returns FAILED."""
@@ -291,7 +331,7 @@ class Notifier:
             slack = getattr(method, "__name__", "").startswith("slack")
             self._state().record(
                 workflow.now(),
-                "notification.failed",
+                TimelineKind.NOTIFICATION_FAILED,
                 f"Could not {what}: {reason}.",
                 target=what,
                 slack=slack,
@@ -317,7 +357,7 @@ class Notifier:
         n.postmortem = written.path
         s.record(
             workflow.now(),
-            "postmortem.written",
+            TimelineKind.POSTMORTEM_WRITTEN,
             f"Postmortem written: {written.url}",
             path=written.path,
             url=written.url,
@@ -391,7 +431,9 @@ class Notifier:
                 n.thread_cursor = len(s.timeline)
             n.slack[channel] = ref
             n.rendered_revision[channel] = s.revision if shown is None else shown
-            s.record(workflow.now(), "notification.sent", f"Posted to Slack {channel}.", channel=channel)
+            s.record(
+                workflow.now(), TimelineKind.NOTIFICATION_SENT, f"Posted to Slack {channel}.", channel=channel
+            )
         for channel, ref in list(n.slack.items()):
             if n.rendered_revision.get(channel) != s.revision:
                 n.rendered_revision[channel] = s.revision
@@ -476,7 +518,7 @@ class Notifier:
                 s.revision += 1
             self._state().record(
                 workflow.now(),
-                "notification.sent",
+                TimelineKind.NOTIFICATION_SENT,
                 f"PagerDuty {action} sent to {key}.",
                 routing_key_name=key,
                 action=action,
@@ -547,7 +589,9 @@ class Notifier:
             if key is not FAILED:
                 n.jira_key = key
                 n.jira_cursor = len(s.timeline)
-                s.record(workflow.now(), "notification.sent", f"JIRA issue {key} opened.", jira=key)
+                s.record(
+                    workflow.now(), TimelineKind.NOTIFICATION_SENT, f"JIRA issue {key} opened.", jira=key
+                )
         if not n.jira_key:
             return
         while n.jira_cursor < len(s.timeline) and not self._handover:
@@ -591,7 +635,7 @@ class Notifier:
             n.jira_link_cursor += 1
             other = entry.data.get("jira")
             if (
-                entry.kind != "notification.sent"
+                entry.kind != TimelineKind.NOTIFICATION_SENT
                 or "from_incident" not in entry.data
                 or not isinstance(other, str)
                 or other == n.jira_key

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.limits import keyword_list_within
     from medic.ports import MessageRef
     from medic.runbook import Step
+    from medic.vocab import Risk, TimelineKind
     from remediations.actions import default_registry
     from remediations.guardrails import GuardrailFacts, GuardrailSettings, Verdict, evaluate, may_approve
     from remediations.plan import ActionRecord, RemediationEvent, RemediationPlan
@@ -79,7 +80,7 @@ class Decision(BaseModel):
 
 class AwaitingApproval(BaseModel):
     step: int
-    risk: str
+    risk: Risk
     action: str
     description: str = ""
 
@@ -124,7 +125,7 @@ class RemediationWorkflow:
             await self._finish(
                 "failed",
                 f"Could not act: {err.cause or err}; escalating.",
-                kind="remediation.failed",
+                kind=TimelineKind.REMEDIATION_FAILED,
                 escalate=True,
             )
         except asyncio.CancelledError:
@@ -141,14 +142,16 @@ class RemediationWorkflow:
                 await self._finish(
                     "blocked",
                     f"Guardrail blocked {step.action} of runbook {plan.runbook.name}: {verdict.message}.",
-                    kind="guardrail.blocked",
+                    kind=TimelineKind.GUARDRAIL_BLOCKED,
                 )
                 return
             before = await self._snapshot(step, dry_run=verdict.outcome == "dry_run")
             description = self._describe(step, before)
             if verdict.outcome == "dry_run":
                 self._record(index, step, description=description, status="dry-run", before=before)
-                await self._tell("remediation.dry_run", f"Dry run, not acting: would {description}.")
+                await self._tell(
+                    TimelineKind.REMEDIATION_DRY_RUN, f"Dry run, not acting: would {description}."
+                )
                 continue
             if verdict.outcome == "needs_approval" and not await self._approved(
                 index, step, description, verdict
@@ -159,10 +162,10 @@ class RemediationWorkflow:
                 await self._finish(
                     "blocked",
                     f"Guardrail blocked {step.action} just before acting: {verdict.message}.",
-                    kind="guardrail.blocked",
+                    kind=TimelineKind.GUARDRAIL_BLOCKED,
                 )
                 return
-            await self._tell("action.started", f"Acting: {description}.")
+            await self._tell(TimelineKind.ACTION_STARTED, f"Acting: {description}.")
             # Into the saga before acting: if the call fails after the cluster took it, undoing is still
             # right (it restores the recorded values, which is harmless if nothing changed).
             stamp = workflow.now().isoformat()
@@ -178,23 +181,23 @@ class RemediationWorkflow:
                 await self._finish(
                     "changed-meanwhile",
                     f"Not acting: {err.cause}. Someone else changed it; Medic leaves it as it is.",
-                    kind="remediation.changed_meanwhile",
+                    kind=TimelineKind.REMEDIATION_CHANGED_MEANWHILE,
                 )
                 return
             record = self._record(
                 index, step, description=description, status="executed", before=before, after=after
             )
             workflow.upsert_search_attributes([sa.ACTION.value_set("executed")])
-            await self._tell("action.executed", f"Done: {description}.", action=record)
+            await self._tell(TimelineKind.ACTION_EXECUTED, f"Done: {description}.", action=record)
             if await self._verify():
                 await self._finish(
                     "verified",
                     f"Verified: {self._verification_text()} held; the fix worked.",
-                    kind="verification.passed",
+                    kind=TimelineKind.VERIFICATION_PASSED,
                 )
                 return
             await self._tell(
-                "verification.failed",
+                TimelineKind.VERIFICATION_FAILED,
                 f"Verification failed: {self._verification_text()} did not "
                 f"hold within {plan.runbook.verify.deadline_seconds}s.",
             )
@@ -207,7 +210,7 @@ class RemediationWorkflow:
                     "changed-meanwhile",
                     "Not trying the next step: someone else changed the target since Medic acted, and "
                     "Medic leaves it as it is; escalating with what was tried.",
-                    kind="remediation.changed_meanwhile",
+                    kind=TimelineKind.REMEDIATION_CHANGED_MEANWHILE,
                     escalate=True,
                 )
                 return
@@ -221,13 +224,15 @@ class RemediationWorkflow:
             await self._finish(
                 outcome,
                 "Remediation did not fix it; escalating with what was tried.",
-                kind="remediation.failed",
+                kind=TimelineKind.REMEDIATION_FAILED,
                 escalate=True,
             )
             return
         if self._outcome == "planned":
             await self._finish(
-                "dry-run", "Dry run complete: nothing was changed.", kind="remediation.dry_run_done"
+                "dry-run",
+                "Dry run complete: nothing was changed.",
+                kind=TimelineKind.REMEDIATION_DRY_RUN_DONE,
             )
 
     # ---- guardrails and approval ------------------------------------------------------------
@@ -278,7 +283,7 @@ class RemediationWorkflow:
                 retry_policy=_RETRY,
             )
         await self._tell(
-            "approval.requested",
+            TimelineKind.APPROVAL_REQUESTED,
             f"Approval requested ({step.risk} risk, {verdict.message}): "
             f"{description}. Approve or deny {self._id} step {index}.",
             step=index,
@@ -297,7 +302,7 @@ class RemediationWorkflow:
             await self._finish(
                 "timed-out",
                 f"Nobody approved within {timeout}s; not acting, escalating.",
-                kind="approval.timed_out",
+                kind=TimelineKind.APPROVAL_TIMED_OUT,
                 escalate=True,
             )
             return False
@@ -307,16 +312,21 @@ class RemediationWorkflow:
             await self._finish(
                 "blocked",
                 "The alerts resolved while waiting for approval; not acting.",
-                kind="guardrail.blocked",
+                kind=TimelineKind.GUARDRAIL_BLOCKED,
             )
             return False
         if not decision.approve:
             why = f": {decision.reason}" if decision.reason else ""
             await self._finish(
-                "denied", f"Denied by {decision.actor}{why}.", kind="approval.denied", actor=decision.actor
+                "denied",
+                f"Denied by {decision.actor}{why}.",
+                kind=TimelineKind.APPROVAL_DENIED,
+                actor=decision.actor,
             )
             return False
-        await self._tell("approval.granted", f"Approved by {decision.actor}.", actor=decision.actor)
+        await self._tell(
+            TimelineKind.APPROVAL_GRANTED, f"Approved by {decision.actor}.", actor=decision.actor
+        )
         return True
 
     @workflow.update(name="decide")
@@ -417,13 +427,13 @@ class RemediationWorkflow:
                 if _changed_meanwhile(err):
                     left_alone = True
                     await self._tell(
-                        "rollback.changed_meanwhile",
+                        TimelineKind.ROLLBACK_CHANGED_MEANWHILE,
                         f"Did not undo {step.action} on {action.target(step)} ({why}): {err.cause}. "
                         "Someone else changed it since Medic acted; Medic leaves their change as it is.",
                     )
                     continue
                 await self._tell(
-                    "rollback.failed",
+                    TimelineKind.ROLLBACK_FAILED,
                     f"Could not undo {step.action} on {action.target(step)}: "
                     f"{err.cause or err}. A human must check it.",
                     escalate=True,
@@ -434,7 +444,9 @@ class RemediationWorkflow:
                 if undone
                 else f"{step.action} on {action.target(step)} cannot be undone ({why})"
             )
-            await self._tell("rollback.done" if undone else "rollback.impossible", text + ".")
+            await self._tell(
+                TimelineKind.ROLLBACK_DONE if undone else TimelineKind.ROLLBACK_IMPOSSIBLE, text + "."
+            )
         return left_alone
 
     # ---- bookkeeping ----------------------------------------------------------------------------
@@ -486,18 +498,18 @@ class RemediationWorkflow:
             await self._finish(
                 "changed-meanwhile",
                 "Cancelled; what someone else changed since Medic acted was left as it is.",
-                kind="remediation.cancelled",
+                kind=TimelineKind.REMEDIATION_CANCELLED,
             )
             return
         # A fix that acted counts as having acted (cooldown and hourly cap), however it ended.
         await self._finish(
             "rolled-back" if done else "cancelled",
             "Cancelled; what it had changed was undone." if done else "Cancelled before it acted.",
-            kind="remediation.cancelled",
+            kind=TimelineKind.REMEDIATION_CANCELLED,
         )
 
     async def _finish(
-        self, outcome: str, message: str, *, kind: str, escalate: bool = False, **data: Any
+        self, outcome: str, message: str, *, kind: TimelineKind, escalate: bool = False, **data: Any
     ) -> None:
         self._outcome = outcome
         workflow.upsert_search_attributes([sa.ACTION.value_set(outcome)])
@@ -505,7 +517,7 @@ class RemediationWorkflow:
 
     async def _tell(
         self,
-        kind: str,
+        kind: TimelineKind,
         message: str,
         *,
         action: ActionRecord | None = None,

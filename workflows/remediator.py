@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.remediate import MatchRequest, MatchResult, RemediationActivities
     from medic.alerts import Alert, AlertStatus
     from medic.incident import AlertRecord, IncidentState, IncidentStatus
-    from medic.vocab import RUNNING, parse_outcome
+    from medic.vocab import RUNNING, TimelineKind, parse_outcome
     from remediations.plan import RemediationEvent
     from workflows.local import LocalActivityGate
     from workflows.remediation import RemediationInput, RemediationWorkflow
@@ -107,14 +107,18 @@ class Remediator:
         except ActivityError as err:
             # Not considered yet: tried again with the next change (no new revision here, or this
             # would retry at once, for ever).
-            s.record(workflow.now(), "remediation.error", f"Could not match runbooks: {err.cause or err}.")
+            s.record(
+                workflow.now(),
+                TimelineKind.REMEDIATION_ERROR,
+                f"Could not match runbooks: {err.cause or err}.",
+            )
             return
         for alert in alerts:  # the episodes matched, unless one has moved on meanwhile
             record = s.alerts.get(alert.fingerprint)
             if record is not None and record.starts_at == alert.starts_at:
                 record.matched_episode = alert.starts_at
         for problem in result.problems:
-            s.record(workflow.now(), "remediation.skipped", f"{problem}.")
+            s.record(workflow.now(), TimelineKind.REMEDIATION_SKIPPED, f"{problem}.")
         for plan in result.plans:
             held = s.remediations.get(plan.workflow_id)
             if held is not None and held.outcome in RUNNING:
@@ -181,7 +185,7 @@ class Remediator:
             why = "is being remediated" if fixing else "still fires"
             s.record(
                 workflow.now(),
-                "remediation.waiting",
+                TimelineKind.REMEDIATION_WAITING,
                 f"Runbooks for {', '.join(held)} wait: the root cause {cause} {why}. They run only if "
                 "those symptoms outlast it.",
                 services=held,

@@ -8,8 +8,11 @@ Pod -> StatefulSet / DaemonSet, Pod -> Job -> CronJob; an HPA's ``spec.scaleTarg
 workload through a pod of its namespace that mounts it; a Service's through a pod its selector selects;
 a node by any of ``status.addresses``. Wrap it in :class:`service.owners.CachedOwners` (bounded, TTL).
 
-RBAC: get/list ``pods``, ``services``, ``nodes``, get ``replicasets``, ``jobs``,
-``horizontalpodautoscalers``, cluster-wide (the API process only).
+A service's nodes: its workload's ``spec.selector.matchLabels``, then the ``spec.nodeName`` of the pods
+that selector lists.
+
+RBAC: get/list ``pods``, ``services``, ``nodes``, get ``replicasets``, ``deployments``, ``statefulsets``,
+``daemonsets``, ``jobs``, ``horizontalpodautoscalers``, cluster-wide (the API process only).
 """
 
 from __future__ import annotations
@@ -23,9 +26,8 @@ from typing import Any
 
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, AppsV1Api, AutoscalingV2Api, BatchV1Api, Configuration, CoreV1Api
-from kubernetes.config.config_exception import ConfigException
 
-from medic.ports import PermanentError
+from activities.adapters.kubeconfig import kube_configuration
 from medic.subject import ObjectKey
 
 __all__ = ["KubernetesOwners"]
@@ -52,21 +54,7 @@ class KubernetesOwners:
     @classmethod
     def from_settings(cls, kubeconfig: Path | None = None, *, timeout: float = 3.0) -> KubernetesOwners:
         """``kubeconfig``; else the default kubeconfig; else in-cluster. :class:`PermanentError` if none."""
-        configuration = Configuration()
-        try:
-            _load_kube_config(
-                config_file=str(kubeconfig) if kubeconfig else None,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        except (ConfigException, OSError) as kube_err:
-            if kubeconfig is not None:
-                raise PermanentError(f"cannot load kubeconfig {kubeconfig}: {kube_err}") from kube_err
-            try:
-                _load_incluster_config(client_configuration=configuration)
-            except (ConfigException, OSError) as err:
-                raise PermanentError(f"no Kubernetes configuration: {kube_err}; in-cluster: {err}") from err
-        return cls(configuration, timeout=timeout)
+        return cls(kube_configuration(kubeconfig), timeout=timeout)
 
     def close(self) -> None:
         self._close()
@@ -91,6 +79,9 @@ class KubernetesOwners:
             "Job": self._batch.read_namespaced_job,
             "HorizontalPodAutoscaler": self._autoscaling.read_namespaced_horizontal_pod_autoscaler,
             "Service": self._core.read_namespaced_service,
+            "Deployment": self._apps.read_namespaced_deployment,
+            "StatefulSet": self._apps.read_namespaced_stateful_set,
+            "DaemonSet": self._apps.read_namespaced_daemon_set,
         }
         call = calls.get(kind)
         return self._get(call, name, namespace) if call else None
@@ -149,6 +140,22 @@ class KubernetesOwners:
             if owner is not None and owner not in found:
                 found.append(owner)
         return found
+
+    def nodes_of(self, workload: ObjectKey) -> list[str]:
+        """Two reads: the workload's ``spec.selector.matchLabels``, then the pods it selects."""
+        if workload.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
+            return []  # a CronJob's pods come and go: no node to tie its incidents to
+        spec = (self._read(workload.kind, workload.namespace, workload.name) or {}).get("spec") or {}
+        match = (spec.get("selector") or {}).get("matchLabels") or {}
+        if not match:
+            return []
+        label_selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+        nodes = {
+            str(node)
+            for pod in self._pods(workload.namespace, label_selector=label_selector)
+            if (node := (pod.get("spec") or {}).get("nodeName"))
+        }
+        return sorted(nodes)
 
     def node_for_address(self, address: str) -> str | None:
         listed = self._get(self._core.list_node)

@@ -34,9 +34,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -53,10 +53,10 @@ from kubernetes.client import (
     V1Preconditions,
 )
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from medic.ports import PermanentError, TransientError
+from activities.adapters.kubeconfig import kube_configuration
+from medic.ports import TransientError
 from remediations.patches import json_pointer, merge_diff
 from remediations.ports import ClusterConflict, ClusterError, ObjectRef, RolloutInfo
 
@@ -122,27 +122,7 @@ class KubernetesCluster:
     def from_settings(cls, kubeconfig: Path | None = None, *, timeout: float = 15.0) -> KubernetesCluster:
         """``kubeconfig`` when given; else the default kubeconfig (``$KUBECONFIG``, ``~/.kube/config``);
         else the in-cluster service account. Raises :class:`PermanentError` when none works."""
-        configuration = Configuration()
-        if kubeconfig is not None:
-            try:
-                _load_kube_config(
-                    config_file=str(kubeconfig), client_configuration=configuration, persist_config=False
-                )
-            except (ConfigException, OSError) as err:
-                raise PermanentError(f"cannot load kubeconfig {kubeconfig}: {err}") from err
-            return cls(configuration, timeout=timeout)
-        try:
-            _load_kube_config(client_configuration=configuration, persist_config=False)
-        except (ConfigException, OSError) as kube_err:
-            try:
-                _load_incluster_config(client_configuration=configuration)
-            except (ConfigException, OSError) as cluster_err:
-                where = os.environ.get("KUBECONFIG", "~/.kube/config")
-                raise PermanentError(
-                    f"no Kubernetes configuration: kubeconfig ({where}): {kube_err}; "
-                    f"in-cluster: {cluster_err}"
-                ) from cluster_err
-        return cls(configuration, timeout=timeout)
+        return cls(kube_configuration(kubeconfig), timeout=timeout)
 
     def close(self) -> None:
         self._close()
@@ -298,10 +278,12 @@ class KubernetesCluster:
         replicasets = self._replicasets(ref, deployment)
         revisions = {_revision(rs) for rs in replicasets} - {0}
         current = _revision(deployment) or max(revisions, default=0)
+        running = next((rs for rs in replicasets if _revision(rs) == current), None)
         return RolloutInfo(
             revision=current,
             previous=sorted(revisions - {current}, reverse=True),
             runs=sorted(_runs(deployment, replicasets) - {0}),
+            since=_created(running) if running is not None and len(_revisions_of(running)) == 1 else None,
         )
 
     def rollback(self, ref: ObjectRef, revision: int, *, expect: int | None = None) -> None:
@@ -535,6 +517,15 @@ def _runs(deployment: Mapping[str, Any], replicasets: list[dict[str, Any]]) -> s
 
 def _state_of(obj: Mapping[str, Any] | None) -> dict[str, Any]:
     return {} if obj is None else {"/spec": obj.get("spec"), "/data": obj.get("data")}
+
+
+def _created(obj: Mapping[str, Any]) -> datetime | None:
+    """``metadata.creationTimestamp`` (RFC 3339: 2026-12-04T17:00:00Z); None when absent or unreadable."""
+    stamp = (obj.get("metadata") or {}).get("creationTimestamp")
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) if stamp else None
+    except ValueError:
+        return None
 
 
 def _revisions_of(rs: Mapping[str, Any]) -> set[int]:

@@ -26,12 +26,18 @@ import httpx
 
 from activities.adapters.http import classify
 from medic.ports import Change, Page, PermanentError
+from medic.vocab import Priority
 
 __all__ = ["OpsgeniePager", "opsgenie_priority", "plain"]
 
 _LIMITS = {"message": 130, "alias": 512, "description": 15_000, "note": 25_000, "entity": 512, "source": 100}
-_SEVERITY_PRIORITY = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P5"}
-_PRIORITY_IN_SUMMARY = re.compile(r"^\[(P[1-5])\]")
+_SEVERITY_PRIORITY = {
+    "critical": Priority.P1,
+    "error": Priority.P2,
+    "warning": Priority.P3,
+    "info": Priority.P5,
+}
+_PRIORITY_IN_SUMMARY = re.compile(rf"^\[({'|'.join(Priority)})\]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -44,7 +50,7 @@ def opsgenie_priority(page: Page) -> str:
     if page.priority:
         return page.priority
     found = _PRIORITY_IN_SUMMARY.match(page.summary)
-    return found.group(1) if found else _SEVERITY_PRIORITY.get(page.severity, "P3")
+    return found.group(1) if found else _SEVERITY_PRIORITY.get(page.severity, Priority.P3)
 
 
 class OpsgeniePager:

@@ -29,12 +29,19 @@ import httpx
 from activities.adapters.http import classify
 from medic.cards import IncidentCard
 from medic.ports import MessageRef, PermanentError
+from medic.vocab import Priority
 
 __all__ = ["TeamsChat", "adaptive_card", "literal"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MAX_TEXT = 2000
-_PRIORITY_COLOR = {"P1": "Attention", "P2": "Attention", "P3": "Warning", "P4": "Default", "P5": "Default"}
+_PRIORITY_COLOR: dict[str, str] = {
+    Priority.P1: "Attention",
+    Priority.P2: "Attention",
+    Priority.P3: "Warning",
+    Priority.P4: "Default",
+    Priority.P5: "Default",
+}
 
 
 def literal(text: str, limit: int = _MAX_TEXT) -> str:

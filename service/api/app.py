@@ -1,6 +1,6 @@
 """The FastAPI application factory. Everything it needs is passed in."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Response
@@ -13,6 +13,7 @@ from pydantic import BaseModel, RootModel
 from medic.alerts import AlertmanagerWebhook
 from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
+from medic.insights import TeamLearning
 from medic.subject import OwnerLookup
 from service.api import anomalies, control, incidents, insights, pagerduty, slack, webhooks
 from service.api.deps import ControlsPort, Deps, PeoplePort, get_deps
@@ -80,6 +81,7 @@ def create_app(
     postmortems: Postmortems | None = None,
     people: PeoplePort | None = None,
     owners: OwnerLookup | None = None,
+    learning: Mapping[str, TeamLearning] | None = None,
 ) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     app = FastAPI(
@@ -103,6 +105,7 @@ def create_app(
         link_signer=link_signer(settings),
         people=people,
         owners=owners,
+        learning=dict(learning or {}),
     )
     warn_if_reads_open(settings)
     app.add_exception_handler(RequestValidationError, validation_failed)

@@ -1,12 +1,13 @@
 """What route handlers need, set once by the app factory and read per request."""
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from fastapi import Request
 
 from medic.catalog import Catalog
+from medic.insights import TeamLearning
 from medic.links import LinkSigner
 from medic.subject import OwnerLookup
 from service.chat.endpoint import SlackEndpoint
@@ -38,6 +39,8 @@ class Deps:
     link_signer: LinkSigner | None = None  # verifies the signed postmortem and chart links
     people: "PeoplePort | None" = None  # acknowledge/resolve/note from outside Medic (PagerDuty webhooks)
     owners: OwnerLookup | None = None  # who owns an alert's pod (MEDIC_SUBJECT_LOOKUP); None: naming patterns
+    # The routing policy's ``learning:`` opt-ins, per team: GET /insights says which proposals Medic applies.
+    learning: Mapping[str, TeamLearning] = field(default_factory=dict)
 
 
 class ControlsPort(Protocol):

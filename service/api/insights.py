@@ -1,5 +1,6 @@
-"""GET /insights: which alert rules earn their pages, and what to change (``service.insights``);
-a read, behind the same credentials as the incident routes."""
+"""GET /insights: which alert rules earn their pages, and what to change (``service.insights``), and
+which changes Medic applies itself (the demotions a team opted in to); a read, behind the same
+credentials as the incident routes."""
 
 from typing import Annotated
 
@@ -28,4 +29,4 @@ async def get_insights(
     limit: Annotated[int, Query(ge=1, le=1000, description="resolved incidents to learn from")] = 500,
 ) -> Insights:
     with temporal_answers():
-        return await insights(deps.reader, limit=limit)
+        return await insights(deps.reader, limit=limit, learning=deps.learning)

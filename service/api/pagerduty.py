@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
+from medic.vocab import TimelineKind
 from service.api.body import read_limited
 from service.api.deps import Deps, get_deps
 from service.api.responses import error_responses, temporal_unavailable
@@ -74,7 +75,7 @@ async def pagerduty_webhook(
             )
         else:
             note = Note(
-                kind="command.pagerduty",
+                kind=TimelineKind.COMMAND_PAGERDUTY,
                 actor=action.actor,
                 message=action.message,
                 data={"via": "pagerduty", "pagerduty_incident": action.pagerduty_incident or ""},

@@ -6,7 +6,7 @@ the incident's and remediation's updates (whose validators have the last word) o
 command is durable once it is answered."""
 
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -40,12 +40,14 @@ from medic.commands import (
 )
 from medic.feedback import FalsePositive, Matcher, SilenceRecord
 from medic.incident import AlertRecord
+from medic.insights import TeamLearning
 from medic.keys import INCIDENT_ID_PATTERN
 from medic.matchers import format_duration
 from medic.mrkdwn import Markup, escape, link
 from medic.ports import PermanentError, TransientError
 from medic.promql import promql_regex_escape
 from medic.redact import REDACTED, redact
+from medic.vocab import TimelineKind
 from service.chat.authz import Authorizer
 from service.chat.replies import Reply, render_list, render_show
 from service.control import Controls
@@ -117,8 +119,10 @@ class ChatRunner:
         postmortem: Callable[[str], Awaitable[tuple[str, str]]] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         services: Collection[str] = (),
+        learning: Mapping[str, TeamLearning] | None = None,
     ) -> None:
         self._client, self._settings, self._reader = client, settings, reader
+        self._learning = dict(learning or {})  # the routing policy's opt-ins: what /medic insights applies
         self._services = frozenset(services)  # catalog names and aliases, for `/medic list NAME`
         self._controls, self._authz, self._silences = controls, authorizer, silences
         self._postmortem, self._now = postmortem, now
@@ -172,7 +176,8 @@ class ChatRunner:
         if isinstance(cmd, Postmortem):
             return await self._postmortem_command(cmd.incident_id, user)
         if isinstance(cmd, Insights):  # a read, like list: open to anyone
-            return Reply(text=render_insights(await insights(self._reader, limit=500)))
+            found = await insights(self._reader, limit=500, learning=self._learning)
+            return Reply(text=render_insights(found))
         if isinstance(cmd, Ack):
             return await self._ack_or_resolve("ack", cmd.incident_id, "", user)
         if isinstance(cmd, Resolve):
@@ -310,7 +315,10 @@ class ChatRunner:
             raise _Refused("Postmortems are not available in this process.")
         markdown, url = await self._postmortem(incident_id)
         await self._note(
-            incident_id, "command.postmortem", user, f"{user.id} asked for the postmortem in Slack."
+            incident_id,
+            TimelineKind.COMMAND_POSTMORTEM,
+            user,
+            f"{user.id} asked for the postmortem in Slack.",
         )
         excerpt = markdown if len(markdown) <= 2500 else markdown[:2500] + "\n…"
         return Reply(
@@ -346,7 +354,10 @@ class ChatRunner:
             if incident_id:
                 word = "ON: no remediation will act" if switch.on else "off"
                 await self._note(
-                    incident_id, "command.kill_switch", user, f"{user.id} turned the kill switch {word}."
+                    incident_id,
+                    TimelineKind.COMMAND_KILL_SWITCH,
+                    user,
+                    f"{user.id} turned the kill switch {word}.",
                 )
             return Reply(
                 text=f":octagonal_sign: {user.mention} turned the kill switch {_on_off(switch.on)}.",
@@ -408,7 +419,7 @@ class ChatRunner:
         if incident_id:
             await self._note(
                 incident_id,
-                "command.refused",
+                TimelineKind.COMMAND_REFUSED,
                 user,
                 f"Refused {verb.value} by {user.id}: {decision.reason}",
                 verb=verb.value,
@@ -455,7 +466,9 @@ class ChatRunner:
                 return None
             raise
 
-    async def _note(self, incident_id: str, kind: str, user: SlackUser, message: str, **data: Any) -> None:
+    async def _note(
+        self, incident_id: str, kind: TimelineKind, user: SlackUser, message: str, **data: Any
+    ) -> None:
         note = people.Note(kind=kind, actor=user.id, message=message, data={"via": "slack", **data})
         await self._signal(incident_id, people.NOTE_SIGNAL, note)
 

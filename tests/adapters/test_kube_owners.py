@@ -103,6 +103,15 @@ def cluster_api() -> tuple[FastAPI, list[str]]:
         }
         for n in TOPOLOGY["nodes"]
     ]
+    # Workloads as apps/v1 answers a GET: their pods carry app=<name>, which is the selector.
+    workloads = {
+        (p["workload"]["kind"], p["namespace"], p["workload"]["name"]): {
+            "kind": p["workload"]["kind"],
+            "metadata": _meta(p["namespace"], p["workload"]["name"]),
+            "spec": {"selector": {"matchLabels": {"app": p["workload"]["name"]}}},
+        }
+        for p in TOPOLOGY["pods"]
+    }
     asked: list[str] = []
     app = FastAPI()
 
@@ -135,6 +144,14 @@ def cluster_api() -> tuple[FastAPI, list[str]]:
             if ns == namespace and all(p["metadata"]["labels"].get(k) == v for k, v in wanted.items())
         ]
         return JSONResponse({"kind": "PodList", "metadata": {}, "items": items})
+
+    @app.get("/apis/apps/v1/namespaces/{namespace}/{plural}/{name}")
+    def workload(namespace: str, plural: str, name: str) -> JSONResponse:
+        kinds = {"deployments": "Deployment", "statefulsets": "StatefulSet", "daemonsets": "DaemonSet"}
+        if plural == "replicasets":
+            return one(replicasets, namespace, name, f"replicaset {namespace}/{name}")
+        table = {(ns, n): w for (k, ns, n), w in workloads.items() if k == kinds.get(plural)}
+        return one(table, namespace, name, f"{plural} {namespace}/{name}")
 
     @app.get("/apis/apps/v1/namespaces/{namespace}/replicasets/{name}")
     def replicaset(namespace: str, name: str) -> JSONResponse:
@@ -251,3 +268,24 @@ def test_the_workloads_on_a_node_come_from_its_pods_owners(
         "Deployment payments/payments",
     ]
     assert "pods spec.nodeName=ip-10-0-2-34.eu-west-1.compute.internal" in asked
+
+
+def test_a_services_nodes_are_where_its_workloads_pods_run(
+    cluster: tuple[KubernetesOwners, list[str]],
+) -> None:
+    """Two reads: the workload's selector, then the pods it selects; cached like every other answer."""
+    owners, asked = cluster
+    cached = CachedOwners(owners)
+    checkout = ObjectKey(kind="Deployment", namespace="shop", name="checkout")
+    want = sorted(
+        {
+            p["node"]
+            for p in TOPOLOGY["pods"]
+            if p["namespace"] == "shop" and p["workload"]["name"] == "checkout"
+        }
+    )
+    assert want and cached.nodes_of(checkout) == want
+    assert cached.nodes_of(checkout) == want
+    assert asked == ["deployments shop/checkout", "pods shop"]
+    assert cached.nodes_of(ObjectKey(kind="Deployment", namespace="shop", name="gone")) == []
+    assert cached.nodes_of(ObjectKey(kind="CronJob", namespace="shop", name="orders-db-backup")) == []

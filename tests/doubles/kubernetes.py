@@ -10,9 +10,16 @@ client's pydantic models, which reject e.g. a Deployment without ``spec.selector
   controller (see :mod:`tests.doubles.kubernetes_store`): a new pod template makes a new ReplicaSet
   revision, or re-uses the ReplicaSet that has it and raises its revision.
 * ``autoscaling/v2`` ``horizontalpodautoscalers``: ``GET``/``PATCH``.
-* ``v1`` ``configmaps``: ``POST``, ``GET``/``PATCH``/``DELETE``. A ``DELETE`` body's
-  ``DeleteOptions.preconditions`` (``uid``, ``resourceVersion``) are checked (409 ``Conflict``), custom
-  objects' too.
+* ``v1`` ``configmaps``: ``POST``, ``GET``/``PUT``/``PATCH``/``DELETE``, as the ConfigMap reference
+  describes them (https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/
+  config-map-v1/). ``PUT`` (replace) makes the body the object, labels and ``binaryData`` included; a
+  missing ConfigMap is 404 (a PUT does not create one); a ``metadata.resourceVersion`` other than the
+  stored one is 409 ``Conflict`` with the API's ``Status`` body (``Operation cannot be fulfilled on
+  configmaps "x": the object has been modified; ...``), none means an unconditional update. Written
+  ConfigMaps are validated as the API does: ``binaryData`` base64, config keys, and ``data`` plus
+  ``binaryData`` at most 1 MiB decoded (422 ``Invalid``, ``[]: Too long: may not be more than 1048576
+  bytes``). A ``DELETE`` body's ``DeleteOptions.preconditions`` (``uid``, ``resourceVersion``) are
+  checked (409 ``Conflict``), custom objects' too.
 * Custom objects: ``POST``, ``GET``/``PATCH``/``DELETE`` under ``/apis/{group}/{version}/namespaces/
   {namespace}/{plural}[/{name}]`` for Istio ``destinationrules``/``virtualservices``
   (``networking.istio.io`` ``v1beta1`` and ``v1``) and Gateway API ``httproutes`` (``v1``, with the
@@ -28,9 +35,10 @@ client's pydantic models, which reject e.g. a Deployment without ``spec.selector
 * Errors in the ``Status`` shape (404 ``NotFound``, 409 ``AlreadyExists``/``Conflict``, 415, 422
   ``Invalid`` with ``details.causes``), injected faults too.
 
-Not covered: JSON patch and server-side apply (415), PUT, watches, list paging, other resource types,
-status subresources, field selectors, dry-run, authentication/RBAC (inject a 403 instead), protobuf/CBOR,
-pods, finalizers and garbage collection, rollout progress (everything converges at once).
+Not covered: JSON patch and server-side apply (415), PUT but on ConfigMaps, watches, list paging, other
+resource types, status subresources, field selectors, dry-run, authentication/RBAC (inject a 403
+instead), protobuf/CBOR, pods, finalizers and garbage collection, rollout progress (everything converges
+at once).
 """
 
 from __future__ import annotations
@@ -118,7 +126,7 @@ class KubernetesDouble(HttpDouble):
             (apps + "/replicasets", self._list_replicasets, ["GET"]),
             ("/apis/autoscaling/v2" + ns + "/horizontalpodautoscalers/{name}", self._hpa, ["GET", "PATCH"]),
             ("/api/v1" + ns + "/configmaps", self._create_configmap, ["POST"]),
-            ("/api/v1" + ns + "/configmaps/{name}", self._configmap, ["GET", "PATCH", "DELETE"]),
+            ("/api/v1" + ns + "/configmaps/{name}", self._configmap, ["GET", "PUT", "PATCH", "DELETE"]),
             (custom, self._create_custom, ["POST"]),
             (custom + "/{name}", self._custom, ["GET", "PATCH", "DELETE"]),
         ):
@@ -326,6 +334,9 @@ class KubernetesDouble(HttpDouble):
         return await self._object(request, HPAS, namespace, name)
 
     async def _configmap(self, request: Request, namespace: str, name: str) -> JSONResponse:
+        if request.method == "PUT":  # replace
+            body = await _json(request, "application/json")
+            return JSONResponse(self.store.replace(CONFIGMAPS, namespace, name, body))
         return await self._object(request, CONFIGMAPS, namespace, name)
 
     async def _custom(

@@ -13,6 +13,7 @@ the new ReplicaSet; old ReplicaSets beyond ``revisionHistoryLimit`` are pruned. 
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import itertools
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "CONFIGMAP_MAX_BYTES",
     "CUSTOM",
     "MERGE_PATCH",
     "REVISION",
@@ -146,6 +148,57 @@ def invalid(resource: Resource, name: str, causes: list[tuple[str, str]]) -> Api
         "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes],
     } | ({"group": resource.group} if resource.group else {})
     return ApiError(422, "Invalid", f'{resource.kind_qualified} "{name}" is invalid: {text}', details)
+
+
+# -- ConfigMaps ------------------------------------------------------------------------------------------
+
+CONFIGMAP_MAX_BYTES = 1024 * 1024  # core.MaxSecretSize: data and binaryData together, decoded
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def _validate_configmap(obj: dict[str, Any]) -> None:
+    """What the API server checks of a ConfigMap (``ValidateConfigMap``; field reference:
+    https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/config-map-v1/):
+    ``data`` values are strings and ``binaryData`` values base64 (else the body cannot be decoded: 400);
+    keys are config keys, none in both maps, and the values together hold at most 1 MiB (422, the
+    whole object named ``[]`` in the cause, as the API words it)."""
+    name = obj["metadata"]["name"]
+    data, binary = obj.get("data") or {}, obj.get("binaryData") or {}
+    undecodable = 'ConfigMap in version "v1" cannot be handled as a ConfigMap: '
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ApiError(400, "BadRequest", undecodable + "data values must be strings")
+    if not isinstance(binary, dict):
+        raise ApiError(400, "BadRequest", undecodable + "binaryData must be an object")
+    size = sum(len(v.encode()) for v in data.values())
+    for value in binary.values():
+        try:
+            size += len(base64.b64decode(value, validate=True))
+        except (TypeError, ValueError) as err:  # binascii.Error is a ValueError
+            raise ApiError(400, "BadRequest", undecodable + f"illegal base64 data: {err}") from err
+    causes = [
+        (
+            f"{field}[{key}]",
+            f'Invalid value: "{key}": a valid config key must consist of alphanumeric '
+            "characters, '-', '_' or '.'",
+        )
+        for field, keys in (("data", data), ("binaryData", binary))
+        for key in keys
+        if not _CONFIG_KEY.match(key)
+    ] + [
+        (f"binaryData[{key}]", f'Invalid value: "{key}": duplicate of key present in data')
+        for key in binary
+        if key in data
+    ]
+    if causes:
+        raise invalid(CONFIGMAPS, name, causes)
+    if size > CONFIGMAP_MAX_BYTES:
+        message = f"Too long: may not be more than {CONFIGMAP_MAX_BYTES} bytes"
+        details = {
+            "name": name,
+            "kind": CONFIGMAPS.kind,
+            "causes": [{"reason": "FieldValueTooLong", "message": message, "field": "[]"}],
+        }
+        raise ApiError(422, "Invalid", f'ConfigMap "{name}" is invalid: []: {message}', details)
 
 
 # -- patches ---------------------------------------------------------------------------------------------
@@ -351,6 +404,30 @@ class KubeStore:
             self._after_write(resource, obj, None)
             return copy.deepcopy(self._objects[(resource, namespace, name)])
 
+    def replace(self, resource: Resource, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A PUT: ``body`` becomes the object (labels, annotations and data included; ``uid`` and
+        ``creationTimestamp`` stay). A missing object is 404 (ConfigMaps are not created by a PUT);
+        ``metadata.resourceVersion``, when given, is a precondition (409 ``Conflict``, see :meth:`write`);
+        without it the update is unconditional, which the API allows for ConfigMaps."""
+        meta = body.get("metadata") or {}
+        if meta.get("namespace", namespace) != namespace:
+            raise ApiError(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )
+        if (
+            body.get("kind", resource.kind) != resource.kind
+            or body.get("apiVersion", resource.api_version) != resource.api_version
+        ):
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"the API version in the data ({body.get('apiVersion')}) does not match the expected "
+                f"API version ({resource.api_version})",
+            )
+        return self.write(resource, namespace, name, body)
+
     def write(self, resource: Resource, namespace: str, name: str, new: dict[str, Any]) -> dict[str, Any]:
         """Replace the object with ``new`` (a patched copy), as an update through the API would."""
         with self.lock:
@@ -466,13 +543,7 @@ class KubeStore:
                     )
                 )
         elif resource == CONFIGMAPS:
-            data = obj.get("data") or {}
-            if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-                raise ApiError(
-                    400,
-                    "BadRequest",
-                    'ConfigMap in version "v1" cannot be handled as a ConfigMap: data values must be strings',
-                )
+            _validate_configmap(obj)
         elif resource.plural == "httproutes":
             for i, rule in enumerate(spec.get("rules") or []):
                 for j, ref in enumerate(rule.get("backendRefs") or []):

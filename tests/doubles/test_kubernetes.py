@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +272,25 @@ def test_rollout_lists_revisions_newest_first(cluster: KubernetesCluster, k8s: K
     assert [r.query for r in listed] == ["labelSelector=app%3Dcheckout"]
     with pytest.raises(ClusterError, match="Deployments"):
         cluster.rollout(STATEFULSET)
+
+
+def test_rollout_says_when_the_running_release_rolled_out(
+    cluster: KubernetesCluster, k8s: KubernetesDouble
+) -> None:
+    """The age of the ReplicaSet that runs the current revision; after a rollback re-uses an old one, not
+    known (its creationTimestamp is that of the old release)."""
+    (running,) = [
+        rs
+        for rs in k8s.replicasets(NS, "checkout")
+        if rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    ]
+    info = cluster.rollout(DEPLOYMENT)
+    assert info.since is not None
+    assert info.since == datetime.fromisoformat(
+        running["metadata"]["creationTimestamp"].replace("Z", "+00:00")
+    )
+    cluster.rollback(DEPLOYMENT, 2)
+    assert cluster.rollout(DEPLOYMENT).since is None
 
 
 def test_rollback_and_forward_again(cluster: KubernetesCluster, k8s: KubernetesDouble) -> None:

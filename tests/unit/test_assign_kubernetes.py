@@ -83,15 +83,18 @@ def test_two_teams_crash_loops_are_two_incidents_each_bound_to_its_own_deploymen
     for assignment in assignments:
         (alert,) = assignment.alerts
         assert alert.why and "pod=" in alert.why and "catalog lists Deployment" in alert.why
-        (runbook,) = match_runbooks(runbooks, alert, alert.service)
-        plan = plan_for(runbook, alert, incident_id=assignment.incident_id, service=alert.service)
-        ns = alert.labels["namespace"]
-        assert (plan.target.kind, plan.target.namespace, plan.target.name) == (
-            "Deployment",
-            ns,
-            alert.service,
-        )
-        assert plan.runbook.verify.promql and f'namespace="{ns}"' in plan.runbook.verify.promql
+        # The pair: roll back a fresh release, else restart (which one runs is decided from the cluster).
+        matched = match_runbooks(runbooks, alert, alert.service)
+        assert {r.name for r in matched} == {"crashloop-restart", "crashloop-after-rollout-rollback"}
+        for runbook in matched:
+            plan = plan_for(runbook, alert, incident_id=assignment.incident_id, service=alert.service)
+            ns = alert.labels["namespace"]
+            assert (plan.target.kind, plan.target.namespace, plan.target.name) == (
+                "Deployment",
+                ns,
+                alert.service,
+            )
+            assert plan.runbook.verify.promql and f'namespace="{ns}"' in plan.runbook.verify.promql
 
 
 def test_rollout_alerts_bind_the_rollback_to_the_deployment_not_to_kube_state_metrics() -> None:
@@ -170,8 +173,13 @@ def test_medic_explain_says_which_incident_service_labels_score_and_runbook(
     assert checkout["service"] == "checkout" and checkout["priority"].startswith("P")
     (alert,) = checkout["alerts"]
     assert alert["decided_by"] == ["namespace", "pod"] and alert["target"] == "Deployment shop/checkout"
-    (plan,) = alert["runbooks"]
-    assert plan["runbook"] == "crashloop-restart" and plan["target"] == "deployment/shop/checkout"
+    plans = {p["runbook"]: p for p in alert["runbooks"]}
+    assert set(plans) == {"crashloop-restart", "crashloop-after-rollout-rollback"}
+    assert all(p["target"] == "deployment/shop/checkout" for p in plans.values())
+    assert plans["crashloop-after-rollout-rollback"]["only_if"].startswith(
+        "only if it rolled out in the last 30"
+    )
+    assert plans["crashloop-restart"]["only_if"].startswith("unless it rolled out in the last 30")
     # The shipped catalog runs payments in namespace shop: the payments pod's alert is its own incident.
     assert any(i["service"] == "payments/payments" for i in found.values())
     text = CliRunner().invoke(app, ["explain", str(path)])
@@ -215,6 +223,9 @@ async def test_the_webhook_resolves_subjects_through_the_cluster_lookup_when_giv
             return None
 
         def workloads_on_node(self, node: str) -> list[ObjectKey]:
+            return []
+
+        def nodes_of(self, workload: ObjectKey) -> list[str]:
             return []
 
     async def ready() -> bool:

@@ -17,14 +17,14 @@ from remediations.plan import match_runbooks, plan_for
 from service.config_files import load_runbooks
 from service.dev import _banner, incident_list_url, medic_command
 from service.settings import Settings
-from tests.unit.test_runbooks import crashloop_alert
+from tests.unit.test_runbooks import crashloop_alert, restart_runbook
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_no_cluster_in_a_dry_run_is_one_line_and_benign(caplog: pytest.LogCaptureFixture) -> None:
     alert = crashloop_alert()
-    (runbook,) = match_runbooks(load_runbooks(REPO / "runbooks"), alert, "checkout")
+    (runbook,) = restart_runbook(match_runbooks(load_runbooks(REPO / "runbooks"), alert, "checkout"))
     plan = plan_for(runbook, alert, incident_id="incident-checkout", service="checkout")
     activities = RemediationActivities(
         cluster=None,

@@ -26,7 +26,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 def crashloop_plan(**labels: str) -> str | None:
     alert = crashloop_alert(**labels)
-    (runbook,) = match_runbooks(load_runbooks(REPO / "runbooks"), alert, "checkout")
+    (runbook,) = [
+        r
+        for r in match_runbooks(load_runbooks(REPO / "runbooks"), alert, "checkout")
+        if r.name == "crashloop-restart"
+    ]
     return plan_for(runbook, alert, incident_id="incident-checkout", service="checkout").runbook.verify.promql
 
 
@@ -100,5 +104,6 @@ def test_the_refusal_is_recorded_by_the_match_activity() -> None:
     )
     result = activities.match(MatchRequest(incident_id="incident-x", service=None, alerts=[alert]))
     assert result.plans == []
-    (problem,) = result.problems
-    assert "crashloop" in problem and "namespace" in problem and "at most 63" in problem
+    assert len(result.problems) == 2  # both runbooks of the crash-loop pair
+    for problem in result.problems:
+        assert "crashloop" in problem and "namespace" in problem and "at most 63" in problem

@@ -8,7 +8,7 @@ from typing import Any
 from medic.alerts import normalise_webhook
 from medic.assign import assign_alerts
 from medic.correlation import ServiceObservation, join_decision, rank_root_causes
-from medic.topology import ServiceContext, context_for, hosted_on, with_hosted
+from medic.topology import ServiceContext, absorbed_by, context_for, hosted_on, with_hosted, with_nodes
 from tests.unit.test_assign_kubernetes import fixture_catalog, payload
 from tests.unit.test_subject import K8S_ALERTS, FakeCluster
 
@@ -110,3 +110,74 @@ def test_the_node_ranks_first_as_the_cause_of_its_pods_symptoms() -> None:
     assert (first.service, second.service) == (NODE, "checkout")
     assert "1 failing service(s) depend on it: checkout" in first.reasons
     assert f"its failing dependencies: {NODE}" in second.reasons
+
+
+def test_a_service_incident_carries_the_nodes_its_pods_run_on() -> None:
+    """From the workload the alert resolved to, or, for a service named by a label, from the workloads
+    the catalog lists for it; without a cluster, none."""
+    crash = _entry("KubePodCrashLooping/shop/checkout")
+    by_label = {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical"}
+    labelled = {**crash, "labels": by_label}
+    for entry in (crash, labelled):
+        body = payload([entry])
+        (assignment,) = assign_alerts(
+            fixture_catalog(), body, normalise_webhook(body, received_at=T0), FakeCluster()
+        )
+        assert assignment.service is not None and assignment.service.nodes == [NODE], entry["labels"]
+        (bare,) = assign_alerts(fixture_catalog(), body, normalise_webhook(body, received_at=T0))
+        assert bare.service is not None and bare.service.nodes == []
+
+
+def test_both_sides_agree_a_node_absorbs_a_service_that_starts_after_it() -> None:
+    """The node's lookup did not list the service (its pod came later); the service's context names the
+    node. The node, told by the service's hello, absorbs it; the service, told by the node's hello,
+    joins it. Other nodes, or too far apart: nothing."""
+    catalog = fixture_catalog()
+    node = ServiceContext(name=NODE, in_catalog=False)
+    checkout = with_nodes(context_for(catalog, "checkout"), [NODE])
+    later = T0 + timedelta(minutes=3)
+    decide = join_decision
+    assert (
+        decide(
+            mine=node,
+            other="checkout",
+            my_active_since=T0,
+            their_active_since=later,
+            window=WINDOW,
+            their_nodes=checkout.nodes,
+        )
+        == "absorb"
+    )
+    assert (
+        decide(mine=checkout, other=NODE, my_active_since=later, their_active_since=T0, window=WINDOW)
+        == "join"
+    )
+    assert absorbed_by(checkout, NODE) and not absorbed_by(checkout, "node/elsewhere")
+    assert (
+        decide(
+            mine=node,
+            other="checkout",
+            my_active_since=T0,
+            their_active_since=later,
+            window=WINDOW,
+            their_nodes=["node/elsewhere"],
+        )
+        is None
+    )
+    assert (
+        decide(
+            mine=node,
+            other="checkout",
+            my_active_since=T0,
+            their_active_since=T0 + WINDOW * 2,
+            window=WINDOW,
+            their_nodes=checkout.nodes,
+        )
+        is None
+    )
+    # And the node ranks first as the cause, known from the service's side alone.
+    observed = {
+        "checkout": ServiceObservation(context=checkout, first_seen=T0, severity="critical"),
+        NODE: ServiceObservation(context=node, first_seen=later, severity="warning"),
+    }
+    assert [c.service for c in rank_root_causes(observed)] == [NODE, "checkout"]

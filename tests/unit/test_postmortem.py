@@ -19,7 +19,7 @@ from medic.incident import AlertBatch, IncidentState, RemediationTrack
 from medic.postmortem import DEFAULT_TEMPLATE, render_postmortem
 from medic.story import incident_metrics
 from medic.timeline import TimelineEntry
-from medic.vocab import parse_outcome
+from medic.vocab import TimelineKind, parse_outcome
 from tests.support.png import read_png
 from tests.support.shop import ctx
 
@@ -91,11 +91,15 @@ def checkout_incident(*, resolve: bool = True) -> IncidentState:
     p99 = alert("CheckoutLatencyP99", "checkout", at(14, 3), severity="warning")
 
     s = IncidentState(id="incident-checkout-1", opened_at=at(14, 0))
-    s.record(at(14, 0), "incident.opened", "Incident opened.")
+    s.record(at(14, 0), TimelineKind.INCIDENT_OPENED, "Incident opened.")
     deliver(s, at(14, 0), db)
-    s.record(at(14, 0, 5), "notification.sent", "Posted to Slack #data-oncall.", channel="#data-oncall")
-    s.record(at(14, 0, 6), "escalation.level", "Escalation level 1: paging data.", level=1)
-    s.record(at(14, 0, 6), "notification.sent", "PagerDuty trigger sent to data.", action="trigger")
+    s.record(
+        at(14, 0, 5), TimelineKind.NOTIFICATION_SENT, "Posted to Slack #data-oncall.", channel="#data-oncall"
+    )
+    s.record(at(14, 0, 6), TimelineKind.ESCALATION_LEVEL, "Escalation level 1: paging data.", level=1)
+    s.record(
+        at(14, 0, 6), TimelineKind.NOTIFICATION_SENT, "PagerDuty trigger sent to data.", action="trigger"
+    )
     deliver(s, at(14, 0, 40), errors)
 
     s.remediations[PGB] = RemediationTrack(
@@ -103,7 +107,7 @@ def checkout_incident(*, resolve: bool = True) -> IncidentState:
     )
     s.record(
         at(14, 1),
-        "remediation.started",
+        TimelineKind.REMEDIATION_STARTED,
         f"Runbook pgbouncer-pool matched PostgresConnectionsExhausted: remediating orders-db ({PGB}).",
         remediation=PGB,
     )
@@ -115,7 +119,7 @@ def checkout_incident(*, resolve: bool = True) -> IncidentState:
     )
     s.record(
         at(14, 2),
-        "remediation.started",
+        TimelineKind.REMEDIATION_STARTED,
         f"Runbook checkout-rollback matched CheckoutHighErrorRate: remediating checkout ({ROLLBACK}).",
         remediation=ROLLBACK,
     )
@@ -132,7 +136,7 @@ def checkout_incident(*, resolve: bool = True) -> IncidentState:
     deliver(s, at(14, 4), resolved(p99, at(14, 4)))
     s.record(
         at(14, 5),
-        "escalation.level",
+        TimelineKind.ESCALATION_LEVEL,
         "Escalation level 2: paging data-secondary (no ack after 5 min).",
         level=2,
     )
@@ -169,7 +173,7 @@ def checkout_incident(*, resolve: bool = True) -> IncidentState:
     )
     deliver(s, at(14, 13), resolved(errors, at(14, 12, 50)))
 
-    s.record(at(14, 14), "command.silence", "/medic silence 2h alertname=CheckoutLatencyP99", actor="alice")
+    s.relay(at(14, 14), "command.silence", "/medic silence 2h alertname=CheckoutLatencyP99", actor="alice")
     silence = SilenceRecord(
         id="5c1e-77",
         matchers=[Matcher(name="alertname", value="CheckoutLatencyP99")],
@@ -186,11 +190,16 @@ def checkout_incident(*, resolve: bool = True) -> IncidentState:
     )
     assert s.mark_false_positive(mark)
     s.record(
-        at(14, 16), "command.refused", "mallory may not resolve incidents of team data.", actor="mallory"
+        at(14, 16),
+        TimelineKind.COMMAND_REFUSED,
+        "mallory may not resolve incidents of team data.",
+        actor="mallory",
     )
     if resolve:
         s.resolve(at(14, 18))
-        s.record(at(14, 18, 2), "notification.sent", "PagerDuty resolve sent to data.", action="resolve")
+        s.record(
+            at(14, 18, 2), TimelineKind.NOTIFICATION_SENT, "PagerDuty resolve sent to data.", action="resolve"
+        )
     return s
 
 
@@ -316,7 +325,7 @@ def test_chart_link_is_optional() -> None:
 
 def test_pipes_angle_brackets_and_newlines_are_escaped() -> None:
     state = IncidentState(id="incident-x", opened_at=at(12, 0))
-    state.record(at(12, 1), "command.note", "a | b <script>alert(1)</script>\nsecond & last", actor="eve|<x>")
+    state.relay(at(12, 1), "command.note", "a | b <script>alert(1)</script>\nsecond & last", actor="eve|<x>")
     text = render_postmortem(state, now=at(12, 2))
     row = (
         "| 2026-11-23 12:01:00 UTC | command.note | eve\\|&lt;x&gt; | "
@@ -367,7 +376,7 @@ def test_svg_has_one_marker_per_entry_and_milestone_lines() -> None:
 def test_long_timelines_are_abbreviated() -> None:
     state = IncidentState(id="incident-long", opened_at=at(12, 0))
     for i in range(100):
-        state.record(at(12, 0) + timedelta(seconds=i), "alert.firing", f"event number {i:03d}")
+        state.record(at(12, 0) + timedelta(seconds=i), TimelineKind.ALERT_FIRING, f"event number {i:03d}")
     text = render_postmortem(state, now=at(13, 0))
     timeline = text.split("## Timeline")[1].split("\n## ")[0]
     rows = [line for line in timeline.splitlines() if line.startswith("| 2026")]
@@ -419,10 +428,10 @@ def test_detected_is_the_first_part_of_a_merged_incident_to_open() -> None:
     """A symptom opened first and merged into its cause later: detection counts from the symptom's
     opening, and MTTA from there."""
     symptom = IncidentState(id="incident-checkout", opened_at=at(10, 0))
-    symptom.record(at(10, 0), "incident.opened", "Incident opened.")
+    symptom.record(at(10, 0), TimelineKind.INCIDENT_OPENED, "Incident opened.")
     deliver(symptom, at(10, 0), alert("CheckoutErrors", "checkout", at(9, 59)))
     cause = IncidentState(id="incident-orders-db", opened_at=at(10, 3))
-    cause.record(at(10, 3), "incident.opened", "Incident opened.")
+    cause.record(at(10, 3), TimelineKind.INCIDENT_OPENED, "Incident opened.")
     deliver(cause, at(10, 3), alert("PostgresDown", "orders-db", at(10, 2)))
     cause.absorb(symptom, at=at(10, 3, 5))
     cause.acknowledge(at(10, 8), actor="U1", source="slack")
@@ -444,7 +453,7 @@ def test_links_images_and_other_schemes_from_outside_stay_text() -> None:
     )
     deliver(state, at(12, 0), evil, fine)
     note = "see [here](javascript:alert(1)), ![x](https://evil.example/t.png), *bold*, `code`, a_b"
-    state.record(at(12, 1), "command.note", note, actor="eve_")
+    state.relay(at(12, 1), "command.note", note, actor="eve_")
     text = render_postmortem(state, now=at(12, 2), links={"Medic API": "http://medic.example/i (1)"})
     # Every link left (an unescaped "](") is one of Medic's own http(s) links.
     assert [m.group(1) for m in re.finditer(r"(?<!\\)\]\((\w+):", text)] == ["http", "https"]
@@ -529,7 +538,7 @@ def test_the_on_call_follow_up_needs_an_escalation_beyond_the_first_page() -> No
     def follow_ups(*levels: tuple[datetime, int]) -> str:
         s = IncidentState(id="incident-x", opened_at=at(12, 0))
         for when, level in levels:
-            s.record(when, "escalation.level", f"Escalation level {level}.", level=level)
+            s.record(when, TimelineKind.ESCALATION_LEVEL, f"Escalation level {level}.", level=level)
         s.acknowledge(at(12, 10), actor="alice", source="slack")
         return render_postmortem(s, now=at(12, 30)).split("## Follow-up items")[1]
 
@@ -541,9 +550,14 @@ def test_the_on_call_follow_up_needs_an_escalation_beyond_the_first_page() -> No
 
 def test_every_notification_is_counted_and_listed() -> None:
     s = IncidentState(id="incident-x", opened_at=at(12, 0))
-    s.record(at(12, 0, 1), "notification.sent", "Posted to Slack #shop.", channel="#shop")
-    s.record(at(12, 0, 2), "notification.sent", "PagerDuty trigger sent to shop.", routing_key_name="shop")
-    s.record(at(12, 0, 3), "notification.sent", "JIRA issue SHOP-1 opened.", jira="SHOP-1")
+    s.record(at(12, 0, 1), TimelineKind.NOTIFICATION_SENT, "Posted to Slack #shop.", channel="#shop")
+    s.record(
+        at(12, 0, 2),
+        TimelineKind.NOTIFICATION_SENT,
+        "PagerDuty trigger sent to shop.",
+        routing_key_name="shop",
+    )
+    s.record(at(12, 0, 3), TimelineKind.NOTIFICATION_SENT, "JIRA issue SHOP-1 opened.", jira="SHOP-1")
     medic = render_postmortem(s, now=at(12, 5)).split("## What Medic did")[1].split("\n## ")[0]
     assert "Notifications: 3 notifications sent (1 Slack post, 1 page, 1 ticket)." in medic
     for text in ("Posted to Slack #shop.", "PagerDuty trigger sent to shop.", "JIRA issue SHOP-1 opened."):

@@ -60,7 +60,7 @@ def test_configured_secrets_are_redacted_in_every_entry_by_construction(
     monkeypatch.setattr(medic.redact, "_known", set())  # this test's secrets stay with this test
     register_secrets([CONFIGURED, None, "short"])
     state = IncidentState(id="incident-x", opened_at=T0)
-    state.record(
+    state.relay(
         T0, "command.resolve", f"resolved, key {CONFIGURED} rotated", actor="U1", nested={"k": [CONFIGURED]}
     )
     entry = TimelineEntry(at=T0, kind="x.y", actor=f"bot {CONFIGURED}", message="m", data={CONFIGURED: 1})

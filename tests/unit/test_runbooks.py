@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from medic.alerts import Alert, AlertStatus
-from medic.runbook import load_runbook
+from medic.runbook import Runbook, load_runbook
 from medic.yamldoc import ConfigError
 from remediations.actions import ACTIONS, default_registry
 from remediations.plan import match_runbooks, plan_for
@@ -40,10 +40,15 @@ def test_every_step_type_has_a_registered_action() -> None:
         registry.register(ACTIONS[0])
 
 
+def restart_runbook(matched: list[Runbook]) -> list[Runbook]:
+    """Of the shipped crash-loop pair (roll back a fresh release, else restart), the restart."""
+    return [r for r in matched if r.name == "crashloop-restart"]
+
+
 def test_plan_binds_labels_into_steps_and_verification() -> None:
     runbooks = load_runbooks(REPO / "runbooks")
     alert = crashloop_alert()
-    (runbook,) = match_runbooks(runbooks, alert, "checkout")
+    (runbook,) = restart_runbook(match_runbooks(runbooks, alert, "checkout"))
     plan = plan_for(runbook, alert, incident_id="incident-checkout", service="checkout")
     step = plan.steps[0]
     assert step.action == "restart" and step.target.namespace == "shop" and step.target.name == "checkout"
@@ -69,7 +74,7 @@ def test_bound_value_is_validated_again() -> None:
     """A label value that is not a valid Kubernetes name must not reach the cluster."""
     runbooks = load_runbooks(REPO / "runbooks")
     alert = crashloop_alert(deployment="Not A Name!")
-    (runbook,) = match_runbooks(runbooks, alert, None)
+    (runbook,) = restart_runbook(match_runbooks(runbooks, alert, None))
     with pytest.raises(ValueError, match=r"target\.name"):
         plan_for(runbook, alert, incident_id="incident-x", service=None)
 

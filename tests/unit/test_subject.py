@@ -81,6 +81,11 @@ class FakeCluster:
                 found.append(owner)
         return found
 
+    def nodes_of(self, workload: ObjectKey) -> list[str]:
+        return sorted(
+            {p["node"] for p in TOPOLOGY["pods"] if _key(p["workload"], p["namespace"]) == workload}
+        )
+
 
 @pytest.mark.parametrize("entry", K8S_ALERTS, ids=lambda e: e["id"])
 def test_subject_without_a_cluster_is_the_fixtures_subject_and_owner(entry: dict[str, Any]) -> None:
@@ -204,6 +209,9 @@ def test_a_cluster_answer_wins_over_the_name_pattern(name: str, rs_hash: str) ->
             return None
 
         def workloads_on_node(self, node: str) -> list[ObjectKey]:
+            return []
+
+        def nodes_of(self, workload: ObjectKey) -> list[str]:
             return []
 
     subject = resolve_subject({"alertname": "X", "namespace": "ns", "pod": pod}, Cluster())

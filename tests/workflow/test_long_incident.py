@@ -14,6 +14,7 @@ from medic.alerts import Alert, AlertStatus
 from medic.handover import compact_for_handover, pack, payload_size, unpack
 from medic.incident import AlertBatch, IncidentState
 from medic.keys import service_incident_id
+from medic.vocab import TimelineKind
 from tests.support.shop import ctx
 from tests.workflow.test_notifications import T0, Harness, harness, pages
 from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
@@ -122,7 +123,9 @@ def test_an_oversized_state_is_compacted_with_a_pointer_to_the_previous_run() ->
     for i in range(300):
         state.apply_alerts(replica_down(i), at=T0 + timedelta(seconds=i), derive=False)
     for i in range(5000):
-        state.record(T0 + timedelta(seconds=300 + i), "escalation.level", f"Escalation note {i} " + "x" * 80)
+        state.record(
+            T0 + timedelta(seconds=300 + i), TimelineKind.ESCALATION_LEVEL, f"Escalation note {i} " + "x" * 80
+        )
     state.notifications.thread_cursor = len(state.timeline) - 10
     before = len(state.timeline)
     carried = compact_for_handover(state, previous_run="run-1", max_bytes=400_000)

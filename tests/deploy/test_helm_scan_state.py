@@ -1,0 +1,121 @@
+"""The chart's anomaly-scan state (``scanState``): files by default, with no RBAC for it; ConfigMaps on
+request, with a Role in the release namespace only and just the verbs the ConfigMap store uses (worker:
+get, create, update; API: get), a service-account token for both pods, and the settings that select
+it."""
+
+from typing import Any
+
+import helm_python
+import kubernetes_validate
+import pytest
+
+from service.settings import Settings
+from tests.deploy.test_helm_chart import (
+    CHART,
+    KUBE_VERSIONS,
+    NAMESPACE,
+    RELEASE,
+    named,
+    objects_of,
+    of_kind,
+    render_templates,
+)
+
+CONFIGMAP: dict[str, Any] = {"scanState": {"backend": "configmap"}}
+VERBS = {"create", "get", "update"}  # activities/adapters/scan_state.py: read, create, PUT
+
+
+def _objects(values: dict[str, Any]) -> list[dict[str, Any]]:
+    return objects_of(render_templates(values))
+
+
+def _pod(objs: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    spec: dict[str, Any] = named(objs, "Deployment", f"{RELEASE}-{component}")["spec"]["template"]["spec"]
+    return spec
+
+
+def _rules(role: dict[str, Any]) -> list[tuple[str, ...]]:
+    """(group, resource, verbs, resourceNames) per rule, flattened."""
+    return [
+        (g, r, ",".join(rule["verbs"]), ",".join(rule.get("resourceNames", [])))
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+    ]
+
+
+def test_files_by_default_and_no_rbac_for_them() -> None:
+    objs = _objects({})
+    env = named(objs, "ConfigMap", f"{RELEASE}-env")["data"]
+    assert env["MEDIC_SCAN_STATE"] == "file" and "MEDIC_SCAN_STATE_NAMESPACE" not in env
+    assert not [r for r in of_kind(objs, "Role") if "scan-state" in r["metadata"]["name"]]
+    assert _pod(objs, "worker")["automountServiceAccountToken"] is False
+    assert _pod(objs, "api")["automountServiceAccountToken"] is False
+
+
+def test_configmaps_get_a_role_in_the_release_namespace_with_the_verbs_used() -> None:
+    objs = _objects(CONFIGMAP)
+    env = named(objs, "ConfigMap", f"{RELEASE}-env")["data"]
+    assert env["MEDIC_SCAN_STATE"] == "configmap" and env["MEDIC_SCAN_STATE_NAMESPACE"] == NAMESPACE
+    settings = Settings(_env_file=None, scan_state=env["MEDIC_SCAN_STATE"])  # a value the worker takes
+    assert settings.scan_state == "configmap"
+    roles = {r["metadata"]["name"]: r for r in of_kind(objs, "Role")}
+    assert set(roles) == {f"{RELEASE}-scan-state-worker", f"{RELEASE}-scan-state-api"}
+    assert {r["metadata"]["namespace"] for r in roles.values()} == {NAMESPACE}
+    assert _rules(roles[f"{RELEASE}-scan-state-worker"]) == [
+        ("", "configmaps", "create", ""),
+        ("", "configmaps", "get,update", ""),
+    ]
+    assert _rules(roles[f"{RELEASE}-scan-state-api"]) == [("", "configmaps", "get", "")]
+    for role in roles.values():
+        for _, _, verbs, _ in _rules(role):
+            assert set(verbs.split(",")) <= VERBS
+    for component in ("worker", "api"):
+        binding = named(objs, "RoleBinding", f"{RELEASE}-scan-state-{component}")
+        assert binding["metadata"]["namespace"] == NAMESPACE
+        assert binding["roleRef"]["name"] == f"{RELEASE}-scan-state-{component}"
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": f"{RELEASE}-{component}", "namespace": NAMESPACE}
+        ]
+        assert _pod(objs, component)["automountServiceAccountToken"] is True
+    assert not of_kind(objs, "ClusterRole")  # nothing cluster-wide for it
+
+
+def test_named_scans_limit_reads_and_writes_to_their_configmaps() -> None:
+    objs = _objects({"scanState": {"backend": "configmap", "scans": ["latency", "disk"]}})
+    worker = named(objs, "Role", f"{RELEASE}-scan-state-worker")
+    assert _rules(worker) == [
+        ("", "configmaps", "create", ""),  # create cannot be limited by name
+        ("", "configmaps", "get,update", "medic-scan-latency,medic-scan-disk"),
+    ]
+    api = named(objs, "Role", f"{RELEASE}-scan-state-api")
+    assert _rules(api) == [("", "configmaps", "get", "medic-scan-latency,medic-scan-disk")]
+
+
+def test_rbac_of_your_own_still_gets_the_pods_a_token() -> None:
+    objs = _objects({"scanState": {"backend": "configmap", "rbac": {"create": False}}})
+    assert not of_kind(objs, "Role") and not of_kind(objs, "RoleBinding")
+    assert _pod(objs, "worker")["automountServiceAccountToken"] is True
+    assert _pod(objs, "api")["automountServiceAccountToken"] is True
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+def test_the_objects_are_valid_and_the_chart_lints_clean(kube_version: str) -> None:
+    values = {"scanState": {"backend": "configmap", "scans": ["latency"]}}
+    for obj in _objects(values):  # no prometheus-operator kinds by default: all in the bundled schemas
+        kubernetes_validate.validate(obj, kube_version, strict=True)
+    report = helm_python.lint(CHART, values, strict=True, namespace=NAMESPACE)
+    assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"scanState": {"backend": "etcd"}}, "backend"),
+        ({"scanState": {"backend": "configmap", "scans": ["Not_A_Scan"]}}, "Not_A_Scan"),
+    ],
+)
+def test_the_schema_refuses(values: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(helm_python.HelmValuesError) as refused:
+        render_templates(values)
+    assert complaint in str(refused.value)

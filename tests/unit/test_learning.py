@@ -1,0 +1,222 @@
+"""The learning opt-in of the routing policy (``learning:``), the demotion decision, the plan it cuts to
+chat only, and what GET /insights and ``/medic insights`` say is applied."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from medic.incident import IncidentState
+from medic.insights import (
+    Demotion,
+    Proposal,
+    TeamLearning,
+    applied_for,
+    demotion_for,
+    incident_rules,
+)
+from medic.routing import RoutingPolicy, load_routing, plan_notifications
+from medic.yamldoc import ConfigError
+from service.incidents import IncidentDetail, IncidentFilter, IncidentSummary
+from service.insights import LearningLoop, insights, render_insights
+from tests.support.shop import ctx, shop
+from tests.unit.test_insights import state
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+POLICY = """
+teams:
+  data: {primary: data, secondary: data-2}
+escalations:
+  critical:
+    - {after_minutes: 0, page: [primary]}
+    - {after_minutes: 5, page: [secondary], slack_channels: ["#war-room"]}
+rules:
+  - {name: p1, match: {priority: [P1]}, pagerduty: true, jira: true, escalation: critical}
+  - {name: p2, match: {priority: [P2]}, pagerduty: true}
+  - {name: rest}
+learning:
+  data: {demote: [PostgresDown, "anomaly:scan"]}
+  checkout: {demote: ["*"]}
+"""
+DEMOTED = {"PostgresDown": "never acted on: 9 incidents", "CheckoutSlow": "never acted on: 7 incidents"}
+
+
+def line_of(text: str, words: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if words in line)
+
+
+def policy() -> RoutingPolicy:
+    return load_routing(POLICY, catalog=shop())
+
+
+# ---- the policy model ------------------------------------------------------------------------------
+
+
+def test_the_learning_block_per_team() -> None:
+    learning = policy().learning
+    assert learning["data"].may_demote("PostgresDown") and learning["data"].may_demote("anomaly:scan")
+    assert not learning["data"].may_demote("PostgresReplicaLag")
+    assert learning["checkout"].may_demote("anything at all")  # "*"
+    assert RoutingPolicy.default().learning == {}  # nobody opted in unless they say so
+
+
+def test_medic_check_names_the_line_of_an_unknown_team() -> None:
+    text = POLICY.replace("  checkout: {demote", "  chekout: {demote")
+    with pytest.raises(ConfigError) as err:
+        load_routing(text, source="routing.yaml", catalog=shop())
+    [problem] = err.value.problems
+    assert problem.line == line_of(text, "chekout:") and problem.field == "learning.chekout"
+    assert "no service in the catalog belongs to team 'chekout' (did you mean 'checkout'?)" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ("{demote: [PostgresDown], promote: [X]}", "promote"),  # only what is built is accepted
+        ('{demote: [" "]}', "an empty alert rule name"),
+        ("{demote: PostgresDown}", "demote"),  # a list, not one name
+    ],
+)
+def test_malformed_learning_entries_are_refused(entry: str, words: str) -> None:
+    text = POLICY.replace('{demote: [PostgresDown, "anomaly:scan"]}', entry)
+    with pytest.raises(ConfigError) as err:
+        load_routing(text, source="routing.yaml", catalog=shop())
+    assert words in str(err.value) and f"routing.yaml:{line_of(text, entry)}" in str(err.value)
+
+
+# ---- the decision ----------------------------------------------------------------------------------
+
+
+def test_demoted_only_when_the_team_opted_in_for_every_rule_and_each_is_proposed() -> None:
+    learning = policy().learning
+    got = demotion_for(learning, team="data", rules=["PostgresDown"], demoted=DEMOTED)
+    assert got == Demotion(
+        team="data", rules=["PostgresDown"], evidence={"PostgresDown": "never acted on: 9 incidents"}
+    )
+    assert got.by == "medic learning"
+    # one rule of the incident that the team did not opt in for, or that is not proposed: it pages
+    assert demotion_for(learning, team="data", rules=["PostgresDown", "DiskFull"], demoted=DEMOTED) is None
+    assert demotion_for(learning, team="data", rules=["anomaly:scan"], demoted=DEMOTED) is None
+    # a team without an entry, an incident without an owner, an incident without rules
+    assert demotion_for(learning, team="payments", rules=["PostgresDown"], demoted=DEMOTED) is None
+    assert demotion_for(learning, team=None, rules=["PostgresDown"], demoted=DEMOTED) is None
+    assert demotion_for(learning, team="data", rules=[], demoted=DEMOTED) is None
+    star = demotion_for(learning, team="checkout", rules=["CheckoutSlow"], demoted=DEMOTED)
+    assert star is not None and star.rules == ["CheckoutSlow"]
+
+
+def test_a_demoted_plan_is_chat_only_and_says_why() -> None:
+    p = policy()
+    plan = plan_notifications(
+        p,
+        priority="P1",
+        owner=ctx("orders-db"),
+        services=[ctx("orders-db")],
+        at=T0,
+        rules=["PostgresDown"],
+        demoted=DEMOTED,
+    )
+    assert (plan.rule, plan.slack_channels) == ("p1", ["#data-oncall"])
+    assert (plan.pagerduty, plan.escalation, plan.jira_project) == (None, [], None)
+    assert plan.demoted is not None and plan.demoted.team == "data"
+    message = plan.demoted.message(plan.rule)
+    assert message.startswith("Demoted to chat only by medic learning: team data opted in")
+    assert "PostgresDown: never acted on: 9 incidents" in message and "remove the opt-in" in message
+
+    paging = plan_notifications(
+        p, priority="P1", owner=ctx("orders-db"), services=[ctx("orders-db")], at=T0, rules=["DiskFull"]
+    )
+    assert paging.pagerduty == "data" and paging.jira_project == "DATA" and len(paging.escalation) == 2
+    assert paging.demoted is None
+    # the same incident without any demotion proposed now (no insights yet): pages as the rule says
+    unproposed = plan_notifications(
+        p, priority="P1", owner=ctx("orders-db"), services=[ctx("orders-db")], at=T0, rules=["PostgresDown"]
+    )
+    assert unproposed.escalation and unproposed.demoted is None
+
+
+def test_a_plan_that_only_chats_anyway_is_not_called_demoted() -> None:
+    plan = plan_notifications(
+        policy(),
+        priority="P4",
+        owner=ctx("orders-db"),
+        services=[ctx("orders-db")],
+        at=T0,
+        rules=["PostgresDown"],
+        demoted=DEMOTED,
+    )
+    assert plan.rule == "rest" and plan.demoted is None
+
+
+def test_the_rules_of_an_incident_as_learning_counts_them() -> None:
+    assert incident_rules(["B", "A", "B"], ["scan"]) == ["A", "B"]
+    assert incident_rules([], ["scan", "grafana", "scan"]) == ["anomaly:grafana", "anomaly:scan"]
+
+
+# ---- what is shown as applied ------------------------------------------------------------------
+
+
+def test_applied_for_names_the_teams_that_opted_in_to_a_demotion() -> None:
+    learning = {"data": TeamLearning(demote=["PostgresDown"]), "web": TeamLearning(demote=["*"])}
+    demote = Proposal(rule="PostgresDown", change="demote", evidence="")
+    assert applied_for(demote, learning) == ["data", "web"]
+    assert applied_for(demote.model_copy(update={"rule": "Other"}), learning) == ["web"]
+    assert applied_for(Proposal(rule="PostgresDown", change="silence", evidence=""), learning) == []
+
+
+class CountingReader:
+    """Resolved incidents with their resolution times in the listing, counting the states read."""
+
+    def __init__(self, states: list[IncidentState]) -> None:
+        self.states = {s.id: s for s in states}
+        self.reads: list[str] = []
+
+    async def list(self, flt: IncidentFilter) -> list[IncidentSummary]:
+        return [
+            IncidentSummary(
+                id=s.id,
+                title=s.title,
+                status="resolved",
+                priority="P3",
+                impact=0.0,
+                services=[],
+                opened_at=s.opened_at,
+                resolved_at=s.resolved_at,
+                alert_count=len(s.alerts),
+            )
+            for s in self.states.values()
+        ][: flt.limit]
+
+    async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail:
+        raise NotImplementedError
+
+    async def state(self, incident_id: str) -> IncidentState:
+        self.reads.append(incident_id)
+        return self.states[incident_id]
+
+
+async def test_get_insights_says_which_demotions_medic_applies() -> None:
+    reader = CountingReader([state(i, "DiskNoise", 30) for i in range(8)])
+    learning = {"data": TeamLearning(demote=["DiskNoise"]), "web": TeamLearning(demote=["Other"])}
+    found = await insights(reader, learning=learning)
+    [proposal] = found.proposals
+    assert (proposal.rule, proposal.change, proposal.applied_for) == ("DiskNoise", "demote", ["data"])
+    text = render_insights(found)
+    assert "*Applied by Medic* for data (remove the opt-in to undo)" in text
+    # without the opt-in (removed from the policy) it is only proposed again
+    plain = await insights(reader)
+    assert plain.proposals[0].applied_for == [] and "Applied by Medic" not in render_insights(plain)
+
+
+async def test_the_learning_loop_keeps_the_demotions_and_reads_each_resolved_incident_once() -> None:
+    reader = CountingReader([state(i, "DiskNoise", 30) for i in range(8)])
+    loop = LearningLoop(reader, every=timedelta(minutes=15))
+    assert loop.demotions() == {}  # before the first pass: nothing is demoted
+    await loop.refresh()
+    assert list(loop.demotions()) == ["DiskNoise"]
+    assert loop.demotions()["DiskNoise"].startswith("never acted on: 8 incidents")
+    assert len(reader.reads) == 8
+    # someone acted on the next one: the rule earns its page again, reading only the new incident
+    acted = state(50, "DiskNoise", 40, ack=True)
+    reader.states[acted.id] = acted
+    await loop.refresh()
+    assert loop.demotions() == {} and reader.reads[8:] == [acted.id]

@@ -1,0 +1,83 @@
+"""Medic's learning as the notifier applies it: the alert rules an incident stands for (sent with each
+plan request), when a demoted plan must be made again, and the timeline entries saying that a demotion
+began or was lifted.
+
+The decision itself is the plan's: the ``notify.plan`` local activity asks
+``medic.routing.plan_notifications`` with the worker's current demotions (``service.insights.
+LearningLoop``), so it is in history and a replay reads it back; nothing here reads a clock or a file.
+Histories from before this never hold a demoted plan, so they never reach the ``learning-demotion``
+patch.
+"""
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from medic.incident import IncidentState, IncidentStatus
+    from medic.insights import DEMOTED_BY, Demotion, incident_rules
+    from medic.routing import NotificationPlan
+    from medic.vocab import TimelineKind
+
+__all__ = ["DEMOTE_PATCH", "MAX_RULES", "outgrown", "plan_rules", "tell_demotion"]
+
+# The timeline says when a plan was demoted to chat only by learning, or no longer is.
+DEMOTE_PATCH = "learning-demotion"
+# An incident of more alert rules than this is never demoted (the plan request would grow with a storm).
+MAX_RULES = 50
+
+
+def _rules(state: IncidentState) -> list[str]:
+    return incident_rules(
+        (a.name for a in state.alerts.values()), (r.signal.source for r in state.anomalies.values())
+    )
+
+
+def plan_rules(state: IncidentState) -> list[str]:
+    """The incident's alert rules for the plan request; none (so no demotion) past ``MAX_RULES``."""
+    rules = _rules(state)
+    return rules if len(rules) <= MAX_RULES else []
+
+
+def outgrown(state: IncidentState) -> bool:
+    """A demoted plan covers the rules it was made for only: an alert of another rule (or a merge that
+    brings one) plans again, and that rule may page."""
+    plan = state.notifications.plan
+    if plan is None or plan.demoted is None or state.status is IncidentStatus.RESOLVED:
+        return False
+    return not set(_rules(state)) <= set(plan.demoted.rules)
+
+
+def tell_demotion(state: IncidentState, before: Demotion | None, plan: NotificationPlan) -> None:
+    """After a new plan: a timeline entry when it is demoted (who, why, the evidence), or when the
+    previous one was and this one pages again. A re-plan that keeps the same demotion says nothing."""
+    after = plan.demoted
+    if after is not None and before is not None and (after.team, after.rules) == (before.team, before.rules):
+        return
+    pages = bool(plan.pagerduty or plan.escalation or plan.jira_project)
+    if after is None and (before is None or not pages):
+        return
+    if not workflow.patched(DEMOTE_PATCH):
+        return
+    now = workflow.now()
+    if after is not None:
+        state.record(
+            now,
+            TimelineKind.LEARNING_DEMOTED,
+            after.message(plan.rule),
+            actor=after.by,
+            team=after.team,
+            rules=after.rules,
+            evidence=after.evidence,
+        )
+        return
+    assert before is not None
+    rules = _rules(state)
+    state.record(
+        now,
+        TimelineKind.LEARNING_LIFTED,
+        f"No longer demoted to chat only: not every rule of the incident ({', '.join(rules[:10])}"
+        f"{', ...' if len(rules) > 10 else ''}) is demoted for team {before.team} now. "
+        f"Notifying as routing rule {plan.rule} says.",
+        actor=DEMOTED_BY,
+        team=before.team,
+        rules=rules[:MAX_RULES],
+    )
