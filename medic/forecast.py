@@ -2,12 +2,24 @@
 a robust trend over a recent window, its uncertainty, and the forecast to the capacity.
 
 The trend is the Theil-Sen line (the median of the slopes between pairs of points; a burst or a
-gap barely moves it) with Sen's distribution-free confidence interval for the slope. The time to
-exhaustion is the time the line reaches ``capacity``; its interval comes from the slope's
-interval and the standard error of the line's level now, both widened for the residuals'
-autocorrelation (a slope that may be 0 leaves the late end open: ``inf``). The forecast band adds the
-residuals' robust spread to the slope's uncertainty. Pure: numpy only, no clock (``now`` is the
-last point's time unless given).
+gap barely moves it). The time to exhaustion is the time the line reaches ``capacity``; its interval
+is the time during which the capacity lies inside the series' prediction band (``confidence``,
+0.9): at the early end the series is above the capacity with probability 0.05, at the late end
+still below it with probability 0.05 (``inf`` when the band's lower edge never gets there).
+
+The band's variance at a horizon h is a cubic in h, from a model of what the line leaves over:
+
+* noise: an AR(1) process, its lag-1 correlation from the residuals' first differences (which a
+  slowly changing trend barely touches), its variance estimated with the next part. It makes the
+  line's level and slope uncertain (Theil-Sen's efficiency included) and is on the future value too:
+  a resource runs out when its value, noise and all, reaches the capacity.
+* a wandering rate: the slope drifts like a random walk (the trend is an integrated random walk,
+  the model behind a cubic smoothing spline). Its diffusion against the noise is estimated by REML
+  from the residuals; it makes the line's level now and its slope differ from the true ones, and
+  keeps drifting after now (variance growing as h^3).
+
+Both are fitted on the same (at most 240) points as the line; the forecast band is the same band.
+Pure: numpy only, no clock (``now`` is the last point's time unless given).
 """
 
 import math
@@ -23,6 +35,10 @@ from medic.anomaly import AnomalySignal, ExpectedBand, ForecastPoint, TimeWindow
 __all__ = ["Exhaustion", "exhaustion_signal", "theil_sen", "time_to_exhaustion"]
 
 _MAX_POINTS = 240  # pairs grow as n^2: a longer window is thinned evenly
+_TS_EFFICIENCY = math.pi / 3  # Theil-Sen's variance over least squares' under normal noise (Sen 1968)
+_CLIP = 4.0  # residuals beyond this many robust standard deviations count as that many
+_MAX_PHI = 0.95
+_RATIOS = np.geomspace(1e-3, 1e7, 101)  # wander-to-noise ratios REML picks from, per largest eigenvalue
 
 
 @dataclass(frozen=True)
@@ -32,7 +48,7 @@ class Exhaustion:
     now: float
     level: float  # the trend's value at ``now``
     slope: float  # per second
-    slope_low: float
+    slope_low: float  # the current rate's interval, from the same model as the band
     slope_high: float
     capacity: float
     eta: float
@@ -94,9 +110,9 @@ def time_to_exhaustion(
     confidence: float = 0.9,
     steps: int = 12,
 ) -> Exhaustion | None:
-    """The exhaustion estimate from the points in the last ``window`` seconds (all when None);
-    None when there are too few points. ``capacity`` may be below the level (a resource that
-    runs down to it, e.g. free bytes to 0)."""
+    """The exhaustion estimate from the points in the last ``window`` seconds up to ``now`` (all
+    when None); None when there are too few points. ``capacity`` may be below the level (a resource
+    that runs down to it, e.g. free bytes to 0)."""
     t = np.asarray(times, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
     keep = np.isfinite(t) & np.isfinite(y)
@@ -104,56 +120,176 @@ def time_to_exhaustion(
     if t.shape[0] < 3:
         return None
     end = float(t.max()) if now is None else float(now)
+    recent = t <= end
     if window is not None:
-        recent = t >= end - window
-        t, y = t[recent], y[recent]
-        if t.shape[0] < 3:
-            return None
+        recent &= t >= end - window
+    t, y = t[recent], y[recent]
+    if t.shape[0] < 3:
+        return None
+    order = np.argsort(t, kind="stable")
+    t, y = t[order], y[order]
     if t.shape[0] > _MAX_POINTS:
         pick = np.linspace(0, t.shape[0] - 1, _MAX_POINTS).round().astype(int)
         t, y = t[pick], y[pick]
     t0 = float(t[0])
     try:
-        slope, icpt, s_lo, s_hi = theil_sen(t - t0, y, confidence=confidence)
+        slope, icpt, _, _ = theil_sen(t - t0, y, confidence=confidence)
     except ValueError:
         return None
     level = icpt + slope * (end - t0)
-    spread = float(np.median(np.abs(y - (icpt + slope * (t - t0))))) * 1.4826
+    resid = y - (icpt + slope * (t - t0))
+    spread = float(np.median(np.abs(resid - np.median(resid)))) * 1.4826
+    span = end - t0  # > 0: the points are at different times, none after ``end``
+    band = _Band.fit((t - t0) / span, resid, spread)
+    z = _normal_quantile(0.5 + confidence / 2.0)
+    rate_err = z * math.sqrt(band.rate_variance) / span
+    s_lo, s_hi = slope - rate_err, slope + rate_err
     gap = capacity - level
     eta = _eta(gap, slope)
-    # a faster slope (toward the capacity) and a level nearer to it mean earlier exhaustion; the
-    # line's value at its end has a standard error of about 2.5 spreads / sqrt(n) (2 for least squares,
-    # and a median-based fit is less efficient)
-    # Sen's interval assumes independent residuals; a sawtooth, a ripple or a wandering rate are
-    # not: widen by the usual AR(1) factor sqrt((1 + r) / (1 - r)) of the residuals' lag-1 correlation
-    widen = _autocorrelation_factor(y - (icpt + slope * (t - t0)))
-    s_lo, s_hi = slope - widen * (slope - s_lo), slope + widen * (s_hi - slope)
-    z = _normal_quantile(0.5 + confidence / 2.0)
-    level_err = widen * z * spread * 2.5 / math.sqrt(t.shape[0])
-    fast, slow = (s_hi, s_lo) if gap >= 0 else (s_lo, s_hi)
-    near = math.copysign(max(abs(gap) - level_err, 0.0), gap)
-    far = math.copysign(abs(gap) + level_err, gap)
-    early, late = _eta(near, fast), _eta(far, slow)
     if gap == 0:
-        eta = early = late = 0.0
+        early = late = 0.0
+    else:
+        # in units of the window: the first horizon at which the band's near edge (early) and its
+        # far edge (late) reach the capacity
+        way = 1.0 if gap > 0 else -1.0
+        early = band.first_reach(abs(gap), way * slope * span, z) * span
+        late = band.first_reach(abs(gap), way * slope * span, -z) * span
+        early, late = min(early, eta), max(late, eta)  # the band holds the line: only rounding differs
     forecast = []
     reach = eta if math.isfinite(eta) and eta > 0 else (late if math.isfinite(late) else 0.0)
     if reach > 0:
         for k in range(1, steps + 1):
             dt = reach * k / steps
             v = level + slope * dt
-            band = level_err + z * spread + max(abs(s_hi - slope), abs(slope - s_lo)) * dt
-            forecast.append((end + dt, v, v - band, v + band))
+            half = z * band.sd(dt / span)
+            forecast.append((end + dt, v, v - half, v + half))
     return Exhaustion(end, level, slope, s_lo, s_hi, capacity, eta, early, late, spread, forecast)
 
 
-def _autocorrelation_factor(residuals: np.ndarray[Any, Any]) -> float:
-    r = residuals - residuals.mean()
-    denom = float((r * r).sum())
-    if denom <= 0 or r.shape[0] < 4:
-        return 1.0
-    rho = min(max(float((r[1:] * r[:-1]).sum()) / denom, 0.0), 0.95)
-    return math.sqrt((1.0 + rho) / (1.0 - rho))
+@dataclass(frozen=True)
+class _Band:
+    """The variance of the series at ``now + h`` around the line's forecast, with times in units
+    of the window (0 at its first point, 1 at ``now``): ``poly`` are the cubic's coefficients,
+    highest first; ``rate_variance`` is the variance of the line's slope around the current rate."""
+
+    poly: tuple[float, float, float, float]
+    rate_variance: float
+
+    @classmethod
+    def fit(cls, s: np.ndarray[Any, Any], resid: np.ndarray[Any, Any], spread: float) -> "_Band":
+        n = s.shape[0]
+        if spread > 0:  # a few wild points must not pass for noise or wander
+            resid = np.clip(resid, -_CLIP * spread, _CLIP * spread)
+        phi = _ar1(resid)
+        k = _irw(s)  # the wandering trend's covariance, per unit of diffusion
+        noise, wander = _reml(s, resid, phi, k)
+        # the line's level (at 1) and slope as least-squares weights on the points: Theil-Sen is
+        # about as efficient (pi/3 times the variance under normal noise)
+        x = np.column_stack([np.ones(n), s - 1.0])
+        c = np.linalg.solve(x.T @ x, x.T)
+        c0, c1 = c[0], c[1]
+        lag = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+        ar = (noise / (1.0 - phi * phi) * phi ** np.arange(n))[lag]  # the noise's covariance
+        a00, a01, a11 = c0 @ ar @ c0, c0 @ ar @ c1, c1 @ ar @ c1
+        b00, b01, b11 = c0 @ k @ c0, c0 @ k @ c1, c1 @ k @ c1
+        half, sixth = s * s / 2.0, s**3 / 6.0  # the trend at 1 + h against the points: half (1 + h) - sixth
+        u0, u1, v0, v1 = float(c0 @ half), float(c1 @ half), float(c0 @ sixth), float(c1 @ sixth)
+        # wander: the trend's variance at 1 + h, less twice its covariance with the forecast, plus
+        # the forecast's variance; noise: the forecast's variance plus the future value's own
+        rate = 1.0 - 2.0 * u1 + b11
+        p3 = wander / 3.0
+        p2 = wander * rate + _TS_EFFICIENCY * a11
+        p1 = wander * (1.0 - 2.0 * (u0 + u1 - v1) + 2.0 * b01) + 2.0 * _TS_EFFICIENCY * a01
+        p0 = wander * (1.0 / 3.0 - 2.0 * (u0 - v0) + b00) + _TS_EFFICIENCY * a00 + noise / (1.0 - phi * phi)
+        return cls((float(p3), float(p2), float(p1), float(p0)), max(float(p2), 0.0))
+
+    def variance(self, h: float) -> float:
+        p3, p2, p1, p0 = self.poly
+        return max(((p3 * h + p2) * h + p1) * h + p0, 0.0)
+
+    def sd(self, h: float) -> float:
+        return math.sqrt(self.variance(h))
+
+    def first_reach(self, gap: float, toward: float, z: float) -> float:
+        """The first horizon at which ``toward * h + z * sd(h)`` reaches ``gap`` (> 0); ``inf`` if
+        none within a million windows."""
+
+        def short(h: float) -> float:
+            return gap - toward * h - z * self.sd(h)
+
+        if short(0.0) <= 0:
+            return 0.0
+        hs = np.geomspace(1e-6, 1e6, 241)
+        p3, p2, p1, p0 = self.poly
+        var = np.maximum(((p3 * hs + p2) * hs + p1) * hs + p0, 0.0)
+        hit = np.flatnonzero(gap - toward * hs - z * np.sqrt(var) <= 0)
+        if hit.shape[0] == 0:
+            return math.inf
+        i = int(hit[0])
+        lo, hi = (float(hs[i - 1]) if i else 0.0), float(hs[i])
+        for _ in range(50):
+            mid = 0.5 * (lo + hi)
+            if short(mid) <= 0:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+
+def _ar1(resid: np.ndarray[Any, Any]) -> float:
+    """The noise's lag-1 correlation, from that of the residuals' first differences: -(1 - phi) / 2
+    for an AR(1) process, while a slowly changing trend adds almost nothing to the differences."""
+    d = np.diff(resid)
+    d = d - d.mean()
+    ss = float(d @ d)
+    if d.shape[0] < 3 or ss <= 0:
+        return 0.0
+    r1 = float(d[1:] @ d[:-1]) / ss
+    return min(max(1.0 + 2.0 * r1, 0.0), _MAX_PHI)
+
+
+def _irw(s: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The covariance of an integrated random walk (unit diffusion of its rate) from 0, at ``s``."""
+    lo, hi = np.minimum.outer(s, s), np.maximum.outer(s, s)
+    out: np.ndarray[Any, Any] = lo * lo * (3.0 * hi - lo) / 6.0
+    return out
+
+
+def _prewhiten(v: np.ndarray[Any, Any], phi: float) -> np.ndarray[Any, Any]:
+    """Prais-Winsten: AR(1) noise of innovation variance 1 becomes independent, variance 1."""
+    out = np.empty_like(v)
+    out[0] = v[0] * math.sqrt(1.0 - phi * phi)
+    out[1:] = v[1:] - phi * v[:-1]
+    return out
+
+
+def _reml(
+    s: np.ndarray[Any, Any], resid: np.ndarray[Any, Any], phi: float, irw: np.ndarray[Any, Any]
+) -> tuple[float, float]:
+    """The noise's innovation variance and the rate's diffusion (per window^3), by restricted maximum
+    likelihood over the residuals with the line's two degrees of freedom taken out."""
+    n = s.shape[0]
+    x = _prewhiten(np.column_stack([np.ones(n), s]), phi)
+    r = _prewhiten(resid, phi)
+    k = _prewhiten(_prewhiten(irw, phi).T, phi).T
+    q, _ = np.linalg.qr(x)
+    sk = k - q @ (q.T @ k)  # projected off the line on both sides
+    d, u = np.linalg.eigh(sk - (sk @ q) @ q.T)
+    d = np.maximum(d, 0.0)
+    rr = r - q @ (q.T @ r)
+    m = n - 2
+    ss = float(rr @ rr)
+    if m < 1 or not ss > 0 or not d.max() > 0:
+        return max(ss, 0.0) / max(m, 1), 0.0
+    zz = (u.T @ rr) ** 2
+    ratios = _RATIOS / float(d.max())
+    den = 1.0 + np.outer(ratios, d)
+    noise = (zz / den).sum(axis=1) / m
+    loglik = -0.5 * (np.log(den).sum(axis=1) + m * np.log(np.maximum(noise, 1e-300)))
+    best = int(np.argmax(loglik))
+    if -0.5 * m * math.log(ss / m) >= loglik[best]:  # no wander at all
+        return ss / m, 0.0
+    return float(noise[best]), float(noise[best] * ratios[best])
 
 
 def _eta(gap: float, slope: float) -> float:
