@@ -19,10 +19,11 @@ from medic.impact import score_impact
 from medic.runbook import Runbook
 from medic.severity import canonical_severity, worst_severity
 from medic.slo import slo_burn
+from medic.subject import OwnerLookup
 from medic.topology import ServiceContext
 from remediations.plan import match_runbooks, plan_for
 
-__all__ = ["ExplainError", "explain_payload", "render"]
+__all__ = ["ExplainError", "explain_payload", "explain_webhook", "render"]
 
 
 class ExplainError(ValueError):
@@ -37,13 +38,24 @@ def _load(path: Path) -> AlertmanagerWebhook:
 
 
 def explain_payload(path: Path, *, catalog: Catalog, runbooks: list[Runbook]) -> list[dict[str, Any]]:
-    """One entry per incident the payload's alerts would go to."""
-    payload = _load(path)
+    """One entry per incident the file's alerts would go to."""
+    return explain_webhook(_load(path), catalog=catalog, runbooks=runbooks)
+
+
+def explain_webhook(
+    payload: AlertmanagerWebhook,
+    *,
+    catalog: Catalog,
+    runbooks: list[Runbook],
+    lookup: OwnerLookup | None = None,
+) -> list[dict[str, Any]]:
+    """One entry per incident the payload's alerts would go to (``lookup``: the cluster, as the webhook
+    asks it; the API's ``POST /explain`` passes it)."""
     received = max((utc(a.startsAt) for a in payload.alerts), default=None)
     assert received is not None  # the model requires at least one alert
     alerts = normalise_webhook(payload, received_at=received)
     out: list[dict[str, Any]] = []
-    for assignment in assign_alerts(catalog, payload, alerts):
+    for assignment in assign_alerts(catalog, payload, alerts, lookup):
         ctx = assignment.service
         services: list[ServiceContext] = [ctx] if ctx else []
         burn: dict[str, float] = {}
@@ -94,6 +106,9 @@ def explain_payload(path: Path, *, catalog: Catalog, runbooks: list[Runbook]) ->
                 "incident": assignment.incident_id,
                 "service": ctx.name if ctx else None,
                 "in_catalog": bool(ctx and ctx.in_catalog),
+                # From the cluster (MEDIC_SUBJECT_LOOKUP): what correlation would relate this incident to.
+                "runs_on_nodes": list(ctx.nodes) if ctx else [],
+                "hosts_services": list(ctx.hosts) if ctx else [],
                 "score": impact.score,
                 "priority": impact.priority,
                 "score_explained": impact.explain(),
@@ -120,6 +135,10 @@ def render(incidents: list[dict[str, Any]]) -> str:
         where = f"service {inc['service']}" if inc["service"] else "no service (its Alertmanager group)"
         known = "" if inc["in_catalog"] or not inc["service"] else " (not in the catalog)"
         lines.append(f"{inc['incident']}: {where}{known}; {inc['score_explained']}")
+        if inc.get("runs_on_nodes"):
+            lines.append(f"  runs on:     {', '.join(inc['runs_on_nodes'])} (a node's incident absorbs it)")
+        if inc.get("hosts_services"):
+            lines.append(f"  hosts:       {', '.join(inc['hosts_services'])} (it absorbs their incidents)")
         for a in inc["alerts"]:
             lines.append(f"  {a['alertname']} ({a['status']})")
             if a["subject"]:

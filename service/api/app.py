@@ -15,7 +15,7 @@ from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
 from medic.insights import TeamLearning
 from medic.subject import OwnerLookup
-from service.api import anomalies, control, incidents, insights, pagerduty, slack, webhooks
+from service.api import anomalies, control, explain, incidents, insights, pagerduty, slack, webhooks
 from service.api.deps import ControlsPort, Deps, PeoplePort, get_deps
 from service.api.docs import mount_offline_docs
 from service.api.responses import ErrorBody, internal_error, validation_failed
@@ -114,6 +114,7 @@ def create_app(
     app.include_router(incidents.router)
     app.include_router(anomalies.router)
     app.include_router(insights.router)
+    app.include_router(explain.router)
     app.include_router(control.router)
     app.include_router(slack.router)
     app.include_router(pagerduty.router)

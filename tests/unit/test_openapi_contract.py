@@ -30,6 +30,7 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("get", "/incidents/{incident_id}/timeline.svg"): {200, 401, 404, 422, 503},
     ("get", "/anomalies/scans"): {200, 401},
     ("get", "/insights"): {200, 401, 422, 503},
+    ("post", "/explain"): {200, 401, 413, 422, 500},
     ("get", "/control/kill-switch"): {200, 401, 503},
     ("put", "/control/kill-switch"): {200, 401, 403, 422, 503},
     ("get", "/feedback"): {200, 401, 503},
