@@ -22,8 +22,13 @@ async def _ready() -> bool:
     return True
 
 
-def _app(sink: FakeSink, runbooks: Path = REPO / "runbooks", **settings: object) -> httpx.AsyncClient:
-    config = Settings(_env_file=None, webhook_token=SecretStr(TOKEN), runbooks_dir=runbooks, **settings)
+def _app(sink: FakeSink, runbooks: Path = REPO / "runbooks", max_alerts: int = 1000) -> httpx.AsyncClient:
+    config = Settings(
+        _env_file=None,
+        webhook_token=SecretStr(TOKEN),
+        runbooks_dir=runbooks,
+        max_alerts_per_delivery=max_alerts,
+    )
     app = create_app(
         config, catalog=fixture_catalog(), sink=sink, reader=FakeReader(), ready=_ready, owners=FakeCluster()
     )
@@ -80,7 +85,7 @@ async def test_explain_refuses_what_the_webhook_refuses(
 
 
 async def test_explain_keeps_the_webhooks_limits() -> None:
-    async with _app(FakeSink(), max_alerts_per_delivery=1) as http:
+    async with _app(FakeSink(), max_alerts=1) as http:
         body = _body("KubePodCrashLooping/shop/checkout", "KubePodCrashLooping/payments/payments")
         response = await http.post("/explain", content=body, headers=HEADERS)
     assert response.status_code == 413, response.text
