@@ -71,6 +71,7 @@ class ScanResult(BaseModel):
     predictions: int = 0
     incidents: list[str] = Field(default_factory=list)
     truncated: bool = False
+    forgotten: int = 0  # series gone from the query for longer than forget_after_seconds
 
 
 class StoredScan(BaseModel):
@@ -95,8 +96,8 @@ class ScanStateStore(Protocol):
 def merge_stored(ours: StoredScan, theirs: StoredScan) -> StoredScan:
     """``ours`` written over ``theirs``, a state someone else saved meanwhile, losing neither: every
     series of both, each from the side that scored it further (``last_time``, then ``points``; ours on
-    a tie), and the later run's ``last_run``/``last_result``. A run never removes a series, so the
-    union is what either run would have kept."""
+    a tie), and the later run's ``last_run``/``last_result``. A run removes only series long gone from
+    its query (:func:`forget_gone`); one the other side still had comes back and goes again next run."""
     series = dict(theirs.series)
     for key, state in ours.series.items():
         other = series.get(key)
@@ -104,6 +105,20 @@ def merge_stored(ours: StoredScan, theirs: StoredScan) -> StoredScan:
             series[key] = state
     newer = ours if (ours.last_run or 0.0) >= (theirs.last_run or 0.0) else theirs
     return StoredScan(name=ours.name, last_run=newer.last_run, last_result=newer.last_result, series=series)
+
+
+def forget_gone(stored: StoredScan, returned: set[str], before: float) -> int:
+    """Drop the series the query did not return whose last point is older than ``before``; how many.
+    Without it a query over short-lived label sets (pod names) would grow the state without end."""
+    gone = [
+        key
+        for key, state in stored.series.items()
+        if key not in returned
+        and (state.last_time if state.last_time is not None else float("-inf")) < before
+    ]
+    for key in gone:
+        del stored.series[key]
+    return len(gone)
 
 
 def _progress(state: SeriesState) -> tuple[float, int]:
@@ -200,6 +215,9 @@ class ScanActivities:
                 incidents.update(dict.fromkeys(joined))
             stored.series[key] = state
         result.incidents = list(incidents)
+        result.forgotten = forget_gone(
+            stored, {series_key(s.labels) for s in found}, end - spec.forget_after_seconds
+        )
         stored.last_run = end
         stored.last_result = result
         # saved after the hand-over: a run that fails to deliver is retried from the same state

@@ -79,6 +79,13 @@ class ScanSpec(BaseModel):
     severity: str = Field(default="warning", pattern=r"^(critical|error|warning|info)$")
     capacity: float | None = None
     horizon_seconds: float | None = Field(default=None, gt=0)
+    forget_after_seconds: int = Field(
+        default=86400,
+        ge=60,
+        le=90 * 86400,
+        description="a series the query no longer returns is forgotten once its last point is this old "
+        "(replaced pods, label churn): the saved state stays bounded by what the query returns",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> "ScanSpec":

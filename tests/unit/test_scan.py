@@ -131,6 +131,33 @@ def test_the_activity_keeps_state_outside_and_delivers(tmp_path: Path) -> None:
     assert again.points == 0 and again.anomalies == 0 and len(delivered) == 1
 
 
+def test_series_gone_from_the_query_are_forgotten_after_a_while(tmp_path: Path) -> None:
+    """A query over pods: each rollout brings new label sets. A series the query stops returning is kept
+    while it may come back, and forgotten once its last point is older than forget_after_seconds."""
+    prom = FakePrometheus()
+    now = [1_024_000.0]
+
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        return []
+
+    spec = ScanSpec(name="lat", query="latency", warmup=50, forget_after_seconds=7200)
+    store = ScanStore(tmp_path / "scans")
+    acts = ScanActivities(
+        source=prom, specs=lambda: {"lat": spec}, store=store, deliver=deliver, clock=lambda: now[0]
+    )
+    asyncio.run(acts.scan(ScanInput(name="lat")))
+    (old_pod,) = store.load("lat").series
+    t, x = _series(60, start=now[0] + 60)
+    prom.series = [RangeSeries({"service": "checkout", "pod": "b"}, t, x)]  # pod a was replaced
+    now[0] += 3600
+    first = asyncio.run(acts.scan(ScanInput(name="lat")))
+    assert first.forgotten == 0 and old_pod in store.load("lat").series  # an hour: it may come back
+    now[0] += 7200
+    later = asyncio.run(acts.scan(ScanInput(name="lat")))
+    kept = store.load("lat").series
+    assert later.forgotten == 1 and old_pod not in kept and len(kept) == 1
+
+
 def test_medic_check_validates_the_anomaly_file(tmp_path: Path) -> None:
     from pydantic import SecretStr  # noqa: PLC0415
 
