@@ -362,22 +362,7 @@ class KubeStore:
                 raise invalid(
                     resource, "", [("metadata.name", "Required value: name or generateName is required")]
                 )
-            if meta.get("namespace", namespace) != namespace:
-                raise ApiError(
-                    400,
-                    "BadRequest",
-                    "the namespace of the provided object does not match the namespace sent on the request",
-                )
-            if (
-                body.get("kind", resource.kind) != resource.kind
-                or body.get("apiVersion", resource.api_version) != resource.api_version
-            ):
-                raise ApiError(
-                    400,
-                    "BadRequest",
-                    f"the API version in the data ({body.get('apiVersion')}) does not match the expected "
-                    f"API version ({resource.api_version})",
-                )
+            _check_body_names(resource, namespace, body)
             if (resource, namespace, name) in self._objects:
                 raise ApiError(
                     409,
@@ -409,23 +394,7 @@ class KubeStore:
         ``creationTimestamp`` stay). A missing object is 404 (ConfigMaps are not created by a PUT);
         ``metadata.resourceVersion``, when given, is a precondition (409 ``Conflict``, see :meth:`write`);
         without it the update is unconditional, which the API allows for ConfigMaps."""
-        meta = body.get("metadata") or {}
-        if meta.get("namespace", namespace) != namespace:
-            raise ApiError(
-                400,
-                "BadRequest",
-                "the namespace of the provided object does not match the namespace sent on the request",
-            )
-        if (
-            body.get("kind", resource.kind) != resource.kind
-            or body.get("apiVersion", resource.api_version) != resource.api_version
-        ):
-            raise ApiError(
-                400,
-                "BadRequest",
-                f"the API version in the data ({body.get('apiVersion')}) does not match the expected "
-                f"API version ({resource.api_version})",
-            )
+        _check_body_names(resource, namespace, body)
         return self.write(resource, namespace, name, body)
 
     def write(self, resource: Resource, namespace: str, name: str, new: dict[str, Any]) -> dict[str, Any]:
@@ -692,3 +661,23 @@ def _condition(kind: str, reason: str, message: str) -> dict[str, Any]:
         "reason": reason,
         "message": message,
     }
+
+
+def _check_body_names(resource: Resource, namespace: str, body: dict[str, Any]) -> None:
+    """A POST's or PUT's body must name the request's namespace, kind and apiVersion (400 otherwise)."""
+    if (body.get("metadata") or {}).get("namespace", namespace) != namespace:
+        raise ApiError(
+            400,
+            "BadRequest",
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )
+    if (
+        body.get("kind", resource.kind) != resource.kind
+        or body.get("apiVersion", resource.api_version) != resource.api_version
+    ):
+        raise ApiError(
+            400,
+            "BadRequest",
+            f"the API version in the data ({body.get('apiVersion')}) does not match the expected "
+            f"API version ({resource.api_version})",
+        )
