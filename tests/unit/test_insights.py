@@ -98,6 +98,7 @@ class ScriptedReader:
                 impact=0.0,
                 services=[],
                 opened_at=s.opened_at,
+                resolved_at=s.resolved_at,
                 alert_count=len(s.alerts),
             )
             for s in self.states.values()

@@ -16,10 +16,9 @@ from medic.insights import (
 )
 from medic.routing import RoutingPolicy, load_routing, plan_notifications
 from medic.yamldoc import ConfigError
-from service.incidents import IncidentDetail, IncidentFilter, IncidentSummary
 from service.insights import LearningLoop, insights, render_insights
 from tests.support.shop import ctx, shop
-from tests.unit.test_insights import state
+from tests.unit.test_insights import ScriptedReader, state
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 POLICY = """
@@ -163,31 +162,12 @@ def test_applied_for_names_the_teams_that_opted_in_to_a_demotion() -> None:
     assert applied_for(Proposal(rule="PostgresDown", change="silence", evidence=""), learning) == []
 
 
-class CountingReader:
+class CountingReader(ScriptedReader):
     """Resolved incidents with their resolution times in the listing, counting the states read."""
 
     def __init__(self, states: list[IncidentState]) -> None:
-        self.states = {s.id: s for s in states}
+        super().__init__(states)
         self.reads: list[str] = []
-
-    async def list(self, flt: IncidentFilter) -> list[IncidentSummary]:
-        return [
-            IncidentSummary(
-                id=s.id,
-                title=s.title,
-                status="resolved",
-                priority="P3",
-                impact=0.0,
-                services=[],
-                opened_at=s.opened_at,
-                resolved_at=s.resolved_at,
-                alert_count=len(s.alerts),
-            )
-            for s in self.states.values()
-        ][: flt.limit]
-
-    async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail:
-        raise NotImplementedError
 
     async def state(self, incident_id: str) -> IncidentState:
         self.reads.append(incident_id)
