@@ -1,7 +1,10 @@
 """Notification activities: the workflow decides what to say, these say it.
 
 Dependencies are injected (ports from ``medic.ports``), so the worker wires real adapters,
-``medic dev`` the console notifier, and tests fakes or adapters pointed at local doubles.
+``medic dev`` the console notifier, and tests fakes or adapters pointed at local doubles. Chats (Slack,
+Teams, ...) are ``CardChat`` s by kind: ``notify.chat_post`` / ``chat_update`` / ``chat_note`` dispatch
+on it. ``notify.slack_post`` / ``slack_update`` / ``slack_thread`` are what incidents opened before the
+``slack-as-card-chat`` patch still call: they stay registered for as long as such incidents may be open.
 Errors: :class:`TransientError` is retried by Temporal (honouring Retry-After),
 :class:`PermanentError` becomes a non-retryable ApplicationError the workflow records.
 """
@@ -13,12 +16,14 @@ from temporalio import activity
 
 from activities.errors import translated
 from activities.observe import NO_RECORDER, Recorder, recorded
+from activities.slack_cards import SlackCards
 from medic.cards import IncidentCard, render_card, render_note
 from medic.ports import (
     CardChat,
     Change,
     ChatMessage,
     ChatOps,
+    EditableChat,
     IssueLink,
     IssueRequest,
     MessageRef,
@@ -26,14 +31,16 @@ from medic.ports import (
     Page,
     Pager,
     PermanentError,
+    ThreadedChat,
     Tracker,
 )
-from medic.routing import ChatTarget, NotificationPlan, RoutingPolicy, plan_notifications
+from medic.routing import ChatAbilities, ChatTarget, NotificationPlan, RoutingPolicy, plan_notifications
 from medic.topology import ServiceContext
 
 __all__ = [
     "ChatCard",
     "ChatNote",
+    "ChatUpdate",
     "JiraFile",
     "JiraLink",
     "JiraNote",
@@ -57,6 +64,8 @@ class PlanRequest(BaseModel):
 
 
 class SlackPost(BaseModel):
+    """Before ``slack-as-card-chat`` (as ``SlackUpdate`` and ``SlackNote``): see ``ChatCard``."""
+
     channel: str
     card: IncidentCard
 
@@ -82,19 +91,28 @@ class SlackMessagePost(BaseModel):
 
 
 class ChatCard(BaseModel):
-    """The incident's card for a chat other than Slack; the adapter of ``target.kind`` renders it."""
+    """The incident's card for a chat channel; the adapter of ``target.kind`` renders it."""
 
     target: ChatTarget
     card: IncidentCard
 
 
+class ChatUpdate(BaseModel):
+    """The card posted as ``ref``, brought up to date in place (chats that edit: ``EditableChat``)."""
+
+    ref: MessageRef
+    card: IncidentCard
+
+
 class ChatNote(BaseModel):
-    """A follow-up in such a chat: ``text`` shown as it is; ``link_url`` a link Medic made, after it."""
+    """A note in a chat channel: ``text`` shown as it is; ``link_url`` a link Medic made, after it. With
+    ``thread``, a reply under that card (chats with threads: ``ThreadedChat``)."""
 
     target: ChatTarget
     text: str
     link_url: str | None = None
     link_text: str = "open it"
+    thread: MessageRef | None = None
 
 
 class PagerNote(BaseModel):
@@ -145,7 +163,10 @@ class NotifyActivities:
         # The rules Medic's insights propose to demote now (rule -> evidence), kept in memory by the
         # worker (service.insights.LearningLoop): planning reads no history.
         self._demotions = demotions
-        self._chats = dict(chats or {})  # chat kind (teams) -> its port; Slack is ``chat`` (Block Kit)
+        # Chat kind (slack, teams) -> its adapter. ``chat`` is Slack's transport: approval requests and
+        # the activities of incidents from before ``slack-as-card-chat`` use it, and Slack's card chat
+        # renders over it unless ``chats`` names another.
+        self._chats: dict[str, CardChat] = {"slack": SlackCards(chat), **(chats or {})}
         self._workflow_url = workflow_url
         # Signs links to Medic's own read routes as they are posted (medic.links): the signature and
         # its expiry never enter the workflow's history, and the week it lasts starts when it is seen.
@@ -175,10 +196,14 @@ class NotifyActivities:
             rules=request.rules,
             demoted=self._demotions() if self._demotions and request.rules else None,
         )
-        # Whether the pager keeps notes is the worker's to say; recorded with the plan, so the workflow
-        # decides on it deterministically.
+        # Whether the pager keeps notes, and what each chat can do, is the worker's to say; recorded with
+        # the plan, so the workflow decides on it deterministically.
         notes = isinstance(self._pager, NotePager) and getattr(self._pager, "keeps_notes", True)
-        return plan.model_copy(update={"pager_notes": True}) if notes else plan
+        abilities = {
+            kind: ChatAbilities(edits=isinstance(chat, EditableChat), threads=isinstance(chat, ThreadedChat))
+            for kind, chat in self._chats.items()
+        }
+        return plan.model_copy(update={"pager_notes": notes or plan.pager_notes, "abilities": abilities})
 
     @activity.defn(name="notify.slack_post")
     @translated
@@ -208,30 +233,43 @@ class NotifyActivities:
         with recorded(self._counter("slack")):
             return self._chat.post(request.channel, request.message, thread=request.thread)
 
-    def _card_chat(self, target: ChatTarget) -> CardChat:
-        chat = self._chats.get(target.kind)
+    def _card_chat(self, kind: str, channel: str) -> CardChat:
+        chat = self._chats.get(kind)
         if chat is None:
-            raise PermanentError(f"no {target.kind} chat is configured (routing names {target.channel!r})")
+            raise PermanentError(f"no {kind} chat is configured (routing names {channel!r})")
         return chat
 
     @activity.defn(name="notify.chat_post")
     @translated
     def chat_post(self, request: ChatCard) -> MessageRef:
-        chat = self._card_chat(request.target)
+        chat = self._card_chat(request.target.kind, request.target.channel)
         with recorded(self._counter(request.target.kind)):
             return chat.post_card(request.target.channel, self._with_links(request.card))
+
+    @activity.defn(name="notify.chat_update")
+    @translated
+    def chat_update(self, request: ChatUpdate) -> MessageRef:
+        chat = self._card_chat(request.ref.kind, request.ref.channel)
+        if not isinstance(chat, EditableChat):  # the worker changed since the plan said it edits
+            raise PermanentError(f"the {request.ref.kind} chat cannot edit a posted card")
+        with recorded(self._counter(request.ref.kind)):
+            return chat.update_card(request.ref, self._with_links(request.card))
 
     @activity.defn(name="notify.chat_note")
     @translated
     def chat_note(self, request: ChatNote) -> MessageRef:
-        chat = self._card_chat(request.target)
+        chat = self._card_chat(request.target.kind, request.target.channel)
         with recorded(self._counter(request.target.kind)):
             link_url = request.link_url
             if link_url and self._sign_link is not None:
                 link_url = self._sign_link(link_url)
-            return chat.post_note(
-                request.target.channel, request.text, link_url=link_url, link_text=request.link_text
-            )
+            if request.thread is None:
+                return chat.post_note(
+                    request.target.channel, request.text, link_url=link_url, link_text=request.link_text
+                )
+            if not isinstance(chat, ThreadedChat):
+                raise PermanentError(f"the {request.target.kind} chat has no threads")
+            return chat.reply(request.thread, request.text, link_url=link_url, link_text=request.link_text)
 
     @activity.defn(name="notify.pager_note")
     @translated
@@ -300,6 +338,7 @@ class NotifyActivities:
             self.page,
             self.page_change,
             self.chat_post,
+            self.chat_update,
             self.chat_note,
             self.pager_note,
             self.jira_ensure,

@@ -32,6 +32,7 @@ import yaml
 from bench.harness import bench_stack, machine, percentile, print_result
 from medic.topology import NEIGHBOUR_DEPTH
 from tests.doubles import JIRA_API_TOKEN, JIRA_USER, SLACK_TOKEN, JiraDouble, PagerDutyDouble, SlackDouble
+from tests.doubles.prometheus import PrometheusAlertsDouble
 
 __all__ = ["Cascade", "copy_catalog", "plan_cascades", "received"]
 
@@ -361,7 +362,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     slack = SlackDouble(channels=channel_ids)
     pager = PagerDutyDouble(routing_keys=key_names)
     jira = JiraDouble(projects=projects)
-    with slack.serve() as slack_url, pager.serve() as pager_url, jira.serve() as jira_url:
+    prometheus = PrometheusAlertsDouble()
+    # What Prometheus holds per cascade: its cause pending from the cascade's first alert (for the share
+    # --pending-visible of them: a longer `for:`, or Alertmanager's group_wait), firing once delivered.
+    held: dict[int, dict[str, str]] = {}
+    visible = random.Random(args.seed + 1)
+    pending_seen = {c.index: visible.random() < args.pending_visible for c in cascades}
+
+    def show(c: Cascade, state: str | None) -> None:
+        if state is None:
+            held.pop(c.index, None)
+        else:
+            held[c.index] = {"alertname": _root_alert(c.root), "service": c.root, "alertstate": state}
+        prometheus.set_alerts(list(held.values()))
+
+    with (
+        slack.serve() as slack_url,
+        pager.serve() as pager_url,
+        jira.serve() as jira_url,
+        prometheus.serve() as prometheus_url,
+    ):
         env = {
             "MEDIC_SLACK_BOT_TOKEN": SLACK_TOKEN,
             "MEDIC_SLACK_BASE_URL": f"{slack_url}/api/",
@@ -374,6 +394,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "MEDIC_SETTLE_SECONDS": str(args.settle),
             "MEDIC_ROUTING": "routing.yaml",
         }
+        if args.prometheus:
+            env["MEDIC_PROMETHEUS_URL"] = prometheus_url
+            env["MEDIC_SETTLE_MAX_SECONDS"] = str(args.settle_max)
         files = {
             "catalog.yaml": yaml.safe_dump(copy_catalog(raw, args.cascades)),
             "routing.yaml": routing_text,
@@ -402,13 +425,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         await asyncio.sleep(max(0.0, t0 + d.at - time.monotonic()))
                         if d.at >= 0 and c.index not in started:
                             started[c.index] = time.monotonic()
+                            if pending_seen[c.index]:
+                                show(c, "pending")
                         if d.body["groupLabels"]["service"] == c.root and c.index not in cause_started:
                             cause_started[c.index] = time.monotonic()
+                            show(c, "firing")
                         first_sent.setdefault((c.index, d.body["groupLabels"]["service"]), time.monotonic())
                         sends.append(asyncio.create_task(post(d.body)))
                     await asyncio.gather(*sends)
                     await asyncio.sleep(args.settle + 10)  # everyone told, escalations started
                     await asyncio.gather(*(post(body) for body in c.resolutions))
+                    show(c, None)
 
             wall = time.monotonic()
             await asyncio.gather(*(play(c) for c in cascades))
@@ -460,6 +487,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for o in ("cause-first", "symptom-first", "interleaved")
         },
         "settle_s": args.settle,
+        "prometheus": (
+            f"asked (settle max {args.settle_max:g} s; causes pending before delivery: "
+            f"{sum(pending_seen.values())}/{len(cascades)})"
+            if args.prometheus
+            else "not configured"
+        ),
         "spread_max_s": args.spread,
         "deliveries": sum(len(c.deliveries) for c in cascades) + sum(len(c.resolutions) for c in cascades),
         "rejected_deliveries": rejected,
@@ -513,6 +546,19 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0, help="MEDIC_SETTLE_SECONDS")
     parser.add_argument("--quiet", type=float, default=10.0, help="MEDIC_RESOLVE_QUIET_SECONDS")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="serve ALERTS from a Prometheus double (MEDIC_PROMETHEUS_URL): a settling incident asks it",
+    )
+    parser.add_argument(
+        "--pending-visible",
+        type=float,
+        default=1.0,
+        help="with --prometheus: the share of causes Prometheus shows pending from the cascade's first alert "
+        "(the others only once their own alert is delivered)",
+    )
+    parser.add_argument("--settle-max", type=float, default=60.0, help="MEDIC_SETTLE_MAX_SECONDS")
     parser.add_argument("--rows", action="store_true", help="print each cascade's figures too")
     print_result(asyncio.run(run(parser.parse_args())))
 

@@ -42,7 +42,8 @@ def compact_for_handover(
                 out.alerts[fingerprint] = record.model_copy(update={"labels": kept})
     # The notifier walks the timeline by position: keep its cursors on the same entries.
     n = out.notifications
-    n.thread_cursor = _moved(n.thread_cursor, len(state.timeline), len(out.timeline))
+    for posted in n.chat.values():
+        posted.cursor = _moved(posted.cursor, len(state.timeline), len(out.timeline))
     n.jira_cursor = _moved(n.jira_cursor, len(state.timeline), len(out.timeline))
     return out
 

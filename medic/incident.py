@@ -25,6 +25,7 @@ from medic.anomaly import AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
+from medic.notify_plan import ChatTarget
 from medic.notify_state import THREADED_KINDS, NotificationState
 from medic.severity import canonical_severity, worst_severity
 from medic.slo import SloBurn, slo_burn
@@ -511,13 +512,16 @@ class IncidentState(BaseModel):
                     remediation=remediation_id,
                 )
 
-    def escalated(self, at: datetime, *, level: int, keys: list[str], channels: list[str], note: str) -> None:
-        """Escalation level ``level`` (1-based) is due: who is paged and which channels join."""
+    def escalated(
+        self, at: datetime, *, level: int, keys: list[str], chats: list[ChatTarget], note: str
+    ) -> None:
+        """Escalation level ``level`` (1-based) is due: who is paged and which chat channels join."""
         n = self.notifications
         n.escalation_done = level
-        for channel in channels:
-            if channel not in n.escalated_channels:
-                n.escalated_channels.append(channel)
+        for target in chats:
+            if target.key not in {t.key for t in n.escalated}:
+                n.escalated.append(target)
+        channels = [t.channel for t in chats]
         who = ", ".join(keys) or "nobody"
         reason = f" ({note})" if note else ""
         self.record(

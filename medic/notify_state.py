@@ -1,15 +1,24 @@
 """What an incident has told the outside world so far, kept in its state so that a retry, a
-worker crash or a continue-as-new never sends anything twice."""
+worker crash or a continue-as-new never sends anything twice.
 
-from pydantic import BaseModel, Field
+Every chat channel the card went to (Slack's as much as Teams') is one :class:`ChatPosted` in
+``NotificationState.chat``. States carried from runs before Slack was a chat like the others kept Slack's
+messages apart (``slack``, ``rendered_revision``, ``thread_cursor``, ``escalated_channels``, bare Slack
+names in ``dead_channels``): the validator reads them into today's fields, so such an incident keeps
+editing the message it posted and replying in its thread.
+"""
 
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from medic.notify_plan import ChatTarget, NotificationPlan
 from medic.ports import MessageRef
-from medic.routing import ChatTarget, NotificationPlan
 from medic.vocab import Priority, TimelineKind
 
 __all__ = ["CHAT_KINDS", "NOTE_KINDS", "THREADED_KINDS", "ChatPosted", "NotificationState"]
 
-# Timeline events worth a thread reply under the incident's Slack message.
+# Timeline events worth a reply under the incident's card, in chats with threads (Slack).
 THREADED_KINDS = frozenset(
     {
         TimelineKind.INCIDENT_MERGED,
@@ -29,7 +38,7 @@ THREADED_KINDS = frozenset(
     }
 )
 
-# Follow-ups in a chat whose posts cannot be edited (Teams): the status changes, not the chatter.
+# Follow-ups in a chat without threads (Teams): the status changes, not the chatter.
 CHAT_KINDS = frozenset(
     {
         TimelineKind.INCIDENT_ACKNOWLEDGED,
@@ -58,20 +67,42 @@ NOTE_KINDS = frozenset(
 
 
 class ChatPosted(BaseModel):
-    """The incident's card in one chat channel besides Slack, and the follow-ups posted after it."""
+    """The incident's card in one chat channel, and what followed it there."""
 
     target: ChatTarget
-    cursor: int = Field(default=0, description="timeline entries already considered for follow-ups")
+    cursor: int = Field(
+        default=0, description="timeline entries already considered for follow-ups (or thread replies)"
+    )
+    # Added with the ``slack-as-card-chat`` patch (a Teams card posted before has neither).
+    ref: MessageRef | None = Field(default=None, description="the card, where the chat can find it again")
+    shown: int | None = Field(default=None, description="the incident revision the card shows")
+
+
+def _from_before_cards(data: dict[str, Any]) -> dict[str, Any]:
+    """A state written before ``slack-as-card-chat``: Slack's messages into ``chat`` (each with the
+    thread's cursor: the first one's thread took the timeline), its dead and escalated channels as
+    targets."""
+    old = ("slack", "rendered_revision", "thread_cursor", "escalated_channels")
+    out = {k: v for k, v in data.items() if k not in old}
+    shown = data.get("rendered_revision") or {}
+    chat: dict[str, Any] = {}
+    for channel, ref in (data.get("slack") or {}).items():
+        chat[f"slack:{channel}"] = {
+            "target": {"kind": "slack", "channel": channel},
+            "ref": ref,
+            "shown": shown.get(channel),
+            "cursor": data.get("thread_cursor", 0),
+        }
+    out["chat"] = {**chat, **(data.get("chat") or {})}
+    out["dead_channels"] = [c if ":" in c else f"slack:{c}" for c in data.get("dead_channels") or []]
+    escalated = [{"kind": "slack", "channel": c} for c in data.get("escalated_channels") or []]
+    out["escalated"] = escalated + list(data.get("escalated") or [])
+    return out
 
 
 class NotificationState(BaseModel):
     plan: NotificationPlan | None = None
     planned_priority: Priority | None = None
-    slack: dict[str, MessageRef] = Field(
-        default_factory=dict, description="channel -> the incident's message"
-    )
-    rendered_revision: dict[str, int] = Field(default_factory=dict, description="channel -> revision shown")
-    thread_cursor: int = Field(default=0, description="timeline entries already threaded")
     jira_cursor: int = Field(default=0, description="timeline entries already considered for JIRA comments")
     pages: dict[str, str] = Field(default_factory=dict, description="routing-key name -> last action sent")
     change_cursor: int = Field(default=0, description="timeline entries already considered for change events")
@@ -79,13 +110,15 @@ class NotificationState(BaseModel):
     jira_closed: bool = False
     postmortem: str | None = Field(default=None, description="where the postmortem was written, once it was")
     escalation_done: int = 0
-    dead_channels: list[str] = Field(default_factory=list, description="channels that failed for good")
-    escalated_channels: list[str] = Field(default_factory=list, description="channels added by escalation")
+    dead_channels: list[str] = Field(
+        default_factory=list, description="'kind:channel' of the chat channels that failed for good"
+    )
+    escalated: list[ChatTarget] = Field(default_factory=list, description="chat channels added by escalation")
     finished: bool = False
     escalate_now: bool = Field(default=False, description="a remediation failed: page now, do not wait")
     # Added with the ``chat-channels`` and ``pager-notes`` patches; defaults keep old payloads readable.
     chat: dict[str, ChatPosted] = Field(
-        default_factory=dict, description="'kind:channel' -> the card posted there (Teams)"
+        default_factory=dict, description="'kind:channel' -> the card posted there, in the order posted"
     )
     note_cursor: int | None = Field(
         default=None, description="timeline entries already considered for pager notes (None: from now on)"
@@ -97,3 +130,22 @@ class NotificationState(BaseModel):
     jira_linked: list[str] = Field(
         default_factory=list, description="absorbed incidents' JIRA issues linked to this one's"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recorded(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("slack" in data or "escalated_channels" in data):
+            return _from_before_cards(data)
+        return data
+
+    def posted_in(self, kind: str) -> list[ChatPosted]:
+        """The cards posted in one chat kind, in the order posted."""
+        return [p for p in self.chat.values() if p.target.kind == kind]
+
+    def home(self, kind: str) -> ChatPosted | None:
+        """The first card posted in a chat kind: replies in its thread tell the timeline there."""
+        return next((p for p in self.chat.values() if p.target.kind == kind), None)
+
+    def messages(self, kind: str) -> dict[str, MessageRef]:
+        """Channel -> the card's message, for one chat kind (where the chat gave one)."""
+        return {p.target.channel: p.ref for p in self.posted_in(kind) if p.ref is not None}

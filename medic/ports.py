@@ -6,9 +6,9 @@ doubles for the adapters. Errors cross a port as :class:`TransientError` (retry)
 :class:`PermanentError` (do not retry; record and move on).
 """
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from medic.vocab import Priority
 
@@ -20,6 +20,7 @@ __all__ = [
     "Change",
     "ChatMessage",
     "ChatOps",
+    "EditableChat",
     "IssueLink",
     "IssueRequest",
     "MessageRef",
@@ -27,6 +28,7 @@ __all__ = [
     "Page",
     "Pager",
     "PermanentError",
+    "ThreadedChat",
     "Tracker",
     "TransientError",
 ]
@@ -45,8 +47,20 @@ class PermanentError(Exception):
 
 
 class MessageRef(BaseModel):
+    """A message a chat can be asked about again: its kind, the channel as the chat names it (Slack's
+    channel id) and the chat's own id of the message (Slack's ``ts``; empty where the chat gives none)."""
+
+    kind: str = Field(default="slack", description="the chat: refs kept before the kind existed were Slack's")
     channel: str
-    ts: str
+    id: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _slack_ts(cls, data: Any) -> Any:
+        """Refs recorded before the kind existed (histories, carried states) name Slack's id ``ts``."""
+        if isinstance(data, dict) and "ts" in data and "id" not in data:
+            return {**{k: v for k, v in data.items() if k != "ts"}, "id": data["ts"]}
+        return data
 
 
 class ChatMessage(BaseModel):
@@ -62,14 +76,33 @@ class ChatOps(Protocol):
     def update(self, ref: MessageRef, message: ChatMessage) -> MessageRef: ...
 
 
+@runtime_checkable
 class CardChat(Protocol):
-    """A chat in the domain's words (Teams today): the adapter renders the card for its channel and
-    escapes outside text there. Posts cannot be edited through it: a change is a follow-up note."""
+    """A chat in the domain's words (Slack, Teams): the adapter renders the card for its channel and
+    escapes outside text there. What a chat can do beyond posting it declares by implementing
+    :class:`EditableChat` (the card is edited in place) and :class:`ThreadedChat` (replies under the
+    card); without them, a change is a follow-up note in the channel."""
 
     def post_card(self, channel: str, card: "IncidentCard") -> MessageRef: ...
 
     def post_note(
         self, channel: str, text: str, *, link_url: str | None = None, link_text: str = "open it"
+    ) -> MessageRef: ...
+
+
+@runtime_checkable
+class EditableChat(CardChat, Protocol):
+    """A chat that edits a posted card in place (Slack; Mattermost and Discord can too)."""
+
+    def update_card(self, ref: MessageRef, card: "IncidentCard") -> MessageRef: ...
+
+
+@runtime_checkable
+class ThreadedChat(CardChat, Protocol):
+    """A chat that replies under a posted card (Slack's threads), where the timeline goes."""
+
+    def reply(
+        self, ref: MessageRef, text: str, *, link_url: str | None = None, link_text: str = "open it"
     ) -> MessageRef: ...
 
 

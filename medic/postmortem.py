@@ -280,8 +280,8 @@ def _medic_actions(state: IncidentState, machines: frozenset[str]) -> str:
 def _notification_kind(e: TimelineEntry) -> str:
     if "jira" in e.data:
         return "ticket"
-    if "channel" in e.data:
-        return "Slack post"
+    if "channel" in e.data:  # a card posted to a chat (entries from before name no chat: Slack's)
+        return f"{str(e.data.get('chat') or 'slack').capitalize()} post"
     if "routing_key_name" in e.data or "action" in e.data:
         return "page" if e.data.get("action", "trigger") == "trigger" else "PagerDuty update"
     return "other notification"

@@ -4,6 +4,9 @@ Loaded from YAML beside the catalog (MEDIC_ROUTING, default ``routing.yaml``) an
 by ``medic check``. Rules are tried in order and the first whose match fits decides the
 channels; its escalation chain pages on durable timers until someone acknowledges. A team may let
 Medic demote the rules its insights say nobody acts on to chat only (``learning:``, opt-in per rule).
+Chats are named by their own fields (``slack_channels``, ``teams_channels``) or generically
+(``chat: [{kind, channel}]``, for any kind a worker registers); the plan holds them all as
+:class:`~medic.notify_plan.ChatTarget` s.
 """
 
 from collections.abc import Callable, Collection, Mapping
@@ -15,12 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medic.access import AccessPolicy
 from medic.catalog import Catalog, SlackChannel, TeamsChannel
-from medic.insights import Demotion, TeamLearning, demotion_for
+from medic.insights import TeamLearning, demotion_for
+from medic.notify_plan import ChatAbilities, ChatTarget, NotificationPlan, PlannedLevel
 from medic.topology import ServiceContext
 from medic.vocab import Priority
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
 
 __all__ = [
+    "ChatAbilities",
     "ChatTarget",
     "EscalationLevel",
     "NotificationPlan",
@@ -90,6 +95,9 @@ class Rule(BaseModel):
     teams_channels: list[TeamsChannel] = Field(
         default_factory=list, description="extra Teams channels (webhook names in MEDIC_TEAMS_WEBHOOKS)"
     )
+    chat: list[ChatTarget] = Field(
+        default_factory=list, description="extra channels of any chat kind: [{kind, channel}]"
+    )
     pagerduty: bool = False
     jira: bool = False
     escalation: str | None = Field(default=None, description="name of an escalation chain")
@@ -106,7 +114,16 @@ class EscalationLevel(BaseModel):
         default_factory=list, description="roles (primary, secondary, manager) or key names"
     )
     slack_channels: list[SlackChannel] = Field(default_factory=list)
+    teams_channels: list[TeamsChannel] = Field(
+        default_factory=list, description="Teams channels told at this level (webhook names)"
+    )
+    chat: list[ChatTarget] = Field(
+        default_factory=list, description="channels of any chat kind told at this level: [{kind, channel}]"
+    )
     note: str = ""
+
+    def targets(self) -> list[ChatTarget]:
+        return _targets(slack=self.slack_channels, teams=self.teams_channels, other=self.chat)
 
 
 class Oncall(BaseModel):
@@ -306,45 +323,14 @@ class RoutingPolicy(BaseModel):
         return out
 
 
-class PlannedLevel(BaseModel):
-    after_seconds: float
-    routing_key_names: list[str]
-    slack_channels: list[str]
-    note: str = ""
-
-
-class ChatTarget(BaseModel):
-    """A chat channel other than Slack's (which keeps ``slack_channels``): its kind and its name."""
-
-    kind: str = Field(description="the chat: teams")
-    channel: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.channel}"
-
-
-class NotificationPlan(BaseModel):
-    """What to do for an incident at its current priority, decided by :func:`plan_notifications`."""
-
-    rule: str | None
-    slack_channels: list[str]
-    pagerduty: str | None = Field(description="routing-key name of the first page, if paging")
-    jira_project: str | None
-    jira_issue_type: str = "Bug"
-    escalation: list[PlannedLevel] = Field(default_factory=list)
-    hold_until: datetime | None = Field(
-        default=None, description="quiet hours: notify only from this time on"
-    )
-    fallback_slack_channel: str = "#incidents"
-    # Added later: recorded plans without them deserialize to "none", so old histories schedule nothing new.
-    chat: list[ChatTarget] = Field(default_factory=list, description="chat channels besides Slack (Teams)")
-    pager_notes: bool = Field(
-        default=False, description="the pager keeps notes on its alerts (Opsgenie): set by the worker"
-    )
-    demoted: Demotion | None = Field(
-        default=None, description="chat only, by Medic's learning (the team opted in): why"
-    )
+def _targets(*, slack: list[str], teams: list[str], other: list[ChatTarget]) -> list[ChatTarget]:
+    """Chat targets in order (Slack's, Teams', the generic ones), each once."""
+    named = [ChatTarget(kind="slack", channel=c) for c in slack]
+    named += [ChatTarget(kind="teams", channel=c) for c in teams]
+    out: dict[str, ChatTarget] = {}
+    for target in [*named, *other]:
+        out.setdefault(target.key, target)
+    return list(out.values())
 
 
 def pager_routes(policy: RoutingPolicy) -> dict[str, str]:
@@ -403,11 +389,11 @@ def plan_notifications(
                 if owner and owner.routing.slack_channel
                 else policy.fallback_slack_channel
             )
-        channels += [c for c in rule.slack_channels if c not in channels]
+        channels += rule.slack_channels
         on_teams = (
             [owner.routing.teams_channel] if rule.teams and owner and owner.routing.teams_channel else []
         )
-        on_teams += [c for c in rule.teams_channels if c not in on_teams]
+        on_teams += rule.teams_channels
         primary = owner.routing.pagerduty if owner else None
         levels = []
         for level in policy.escalations.get(rule.escalation or "", []):
@@ -416,7 +402,7 @@ def plan_notifications(
                 PlannedLevel(
                     after_seconds=level.after_minutes * 60,
                     routing_key_names=keys,
-                    slack_channels=level.slack_channels,
+                    chat=level.targets(),
                     note=level.note,
                 )
             )
@@ -425,23 +411,17 @@ def plan_notifications(
             hold = rule.quiet_hours.end_after(local).astimezone(at.tzinfo)
         plan = NotificationPlan(
             rule=rule.name,
-            slack_channels=channels,
+            chat=_targets(slack=channels, teams=on_teams, other=rule.chat),
+            fallback=ChatTarget(kind="slack", channel=policy.fallback_slack_channel),
             pagerduty=(primary or _role_key(policy, team, "primary", None)) if rule.pagerduty else None,
             jira_project=(owner.routing.jira_project if owner else None) if rule.jira else None,
             jira_issue_type=policy.jira_issue_type,
             escalation=levels,
             hold_until=hold,
-            fallback_slack_channel=policy.fallback_slack_channel,
-            chat=[ChatTarget(kind="teams", channel=c) for c in on_teams],
         )
         return _demote(plan, policy, team=team, rules=rules, demoted=demoted or {})
-    return NotificationPlan(
-        rule=None,
-        slack_channels=[policy.fallback_slack_channel],
-        pagerduty=None,
-        jira_project=None,
-        fallback_slack_channel=policy.fallback_slack_channel,
-    )
+    fallback = ChatTarget(kind="slack", channel=policy.fallback_slack_channel)
+    return NotificationPlan(rule=None, chat=[fallback], fallback=fallback, pagerduty=None, jira_project=None)
 
 
 def _demote(

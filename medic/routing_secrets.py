@@ -1,14 +1,15 @@
 """The routing policy against the secrets' *names* (``medic check``): the pager each team names has
-credentials and a key for each of the team's routing-key names, and every Teams channel routing names
-has a webhook. Only names cross this boundary; the secrets' values never do."""
+credentials and a key for each of the team's routing-key names, every Teams channel routing names (a
+rule's, an escalation level's) has a webhook, and every chat kind it names is one the worker runs. Only
+names cross this boundary; the secrets' values never do."""
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import yaml
 
 from medic.catalog import Catalog
-from medic.routing import RoutingPolicy
+from medic.routing import ChatTarget, EscalationLevel, RoutingPolicy, Rule
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, locate
 
 __all__ = ["PAGER_SETTINGS", "SecretNames", "secret_problems", "teams_channels_used"]
@@ -22,11 +23,12 @@ PAGER_SETTINGS = {
 @dataclass(frozen=True)
 class SecretNames:
     """What the settings configure, by name: per pager kind its routing-key names and whether it has a
-    default key; the Teams channels with a webhook."""
+    default key; the Teams channels with a webhook; the chat kinds the worker posts to."""
 
     pager_keys: Mapping[str, Collection[str]] = field(default_factory=dict)
     pager_defaults: Collection[str] = ()
     teams_webhooks: Collection[str] = ()
+    chat_kinds: Collection[str] = ()
 
     def pager_configured(self, kind: str) -> bool:
         return kind in self.pager_defaults or bool(self.pager_keys.get(kind))
@@ -88,21 +90,59 @@ def secret_problems(
             else []
         )
         for i, rule in enumerate(policy.rules):
-            for j, channel in enumerate(rule.teams_channels):
+            for loc, channel in _teams_named(("rules", i), rule.teams_channels, rule.chat):
                 if channel not in webhooks:
-                    problem(("rules", i, "teams_channels", j), unknown(channel))
+                    problem(loc, unknown(channel))
             if rule.teams:
                 for channel in owned:
                     if channel not in webhooks:
                         problem(
                             ("rules", i, "teams"), f"{unknown(channel)} (a service's routing.teams_channel)"
                         )
+        for name, levels in policy.escalations.items():
+            for i, level in enumerate(levels):
+                for loc, channel in _teams_named(("escalations", name, i), level.teams_channels, level.chat):
+                    if channel not in webhooks:
+                        problem(loc, unknown(channel))
+    if names.chat_kinds:
+        chats = sorted(names.chat_kinds)
+        for at, targets in _generic(policy):
+            for j, target in enumerate(targets):
+                if target.kind not in chats:
+                    problem(
+                        (*at, "chat", j, "kind"),
+                        f"unknown chat {target.kind!r}{did_you_mean(target.kind, chats)}: {', '.join(chats)}",
+                    )
     return out
 
 
+Loc = tuple[int | str, ...]
+
+
+def _teams_named(at: Loc, channels: list[str], chat: list[ChatTarget]) -> Iterator[tuple[Loc, str]]:
+    """The Teams channels a rule or an escalation level names, where it names them."""
+    for j, channel in enumerate(channels):
+        yield (*at, "teams_channels", j), channel
+    for j, target in enumerate(chat):
+        if target.kind == "teams":
+            yield (*at, "chat", j, "channel"), target.channel
+
+
+def _generic(policy: RoutingPolicy) -> Iterator[tuple[Loc, list[ChatTarget]]]:
+    """The ``chat:`` lists of the rules and the escalation levels."""
+    for i, rule in enumerate(policy.rules):
+        yield ("rules", i), rule.chat
+    for name, levels in policy.escalations.items():
+        for i, level in enumerate(levels):
+            yield ("escalations", name, i), level.chat
+
+
 def teams_channels_used(policy: RoutingPolicy, catalog: Catalog | None) -> set[str]:
-    """Every Teams channel the policy can post to (its rules' and, for ``teams: true``, the catalog's)."""
-    used = {c for rule in policy.rules for c in rule.teams_channels}
+    """Every Teams channel the policy can post to (its rules', its escalation levels' and, for
+    ``teams: true``, the catalog's)."""
+    named: list[Rule | EscalationLevel] = [*policy.rules]
+    named += [level for levels in policy.escalations.values() for level in levels]
+    used = {c for x in named for _, c in _teams_named((), x.teams_channels, x.chat)}
     if catalog is not None and any(rule.teams for rule in policy.rules):
         used |= {s.routing.teams_channel for s in catalog.services if s.routing.teams_channel}
     return used

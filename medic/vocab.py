@@ -119,6 +119,8 @@ class TimelineKind(StrEnum):
     INCIDENT_MERGED = "incident.merged"
     INCIDENT_MERGED_INTO = "incident.merged_into"
     INCIDENT_UNMERGED = "incident.unmerged"
+    INCIDENT_SETTLING = "incident.settling"
+    INCIDENT_SETTLED = "incident.settled"
     INCIDENT_MERGE_FAILED = "incident.merge_failed"
     INCIDENT_ACKNOWLEDGED = "incident.acknowledged"
     INCIDENT_QUIET = "incident.quiet"

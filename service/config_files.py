@@ -13,6 +13,7 @@ from medic.routing_secrets import PAGER_SETTINGS, SecretNames, secret_problems, 
 from medic.runbook import Runbook, load_runbook
 from medic.scan import ScanSpec, load_anomaly_config
 from medic.yamldoc import ConfigError, ConfigProblem
+from service.chats import CHAT_KINDS
 from service.settings import Settings
 
 __all__ = [
@@ -63,7 +64,8 @@ def load_routing_file(
 
 
 def secret_names(settings: Settings) -> SecretNames:
-    """The names (never the values) of the pager keys and Teams webhooks the settings configure."""
+    """The names (never the values) of the pager keys and Teams webhooks the settings configure, and the
+    chat kinds the worker posts to."""
     defaults = [
         kind
         for kind, key in (
@@ -79,6 +81,7 @@ def secret_names(settings: Settings) -> SecretNames:
         },
         pager_defaults=defaults,
         teams_webhooks=list(settings.teams_webhooks),
+        chat_kinds=CHAT_KINDS,
     )
 
 

@@ -220,6 +220,9 @@ class TemporalIncidentSink:
                     quiet_period_seconds=self._settings.resolve_quiet_seconds,
                     correlation_window_seconds=self._settings.correlation_window_seconds,
                     settle_seconds=self._settings.settle_seconds,
+                    settle_max_seconds=self._settings.settle_max_seconds
+                    if self._settings.prometheus_url
+                    else 0.0,
                     service=service,
                 ),
                 id=incident_id,

@@ -274,6 +274,14 @@ class Settings(BaseSettings):
         description="how long a new incident with catalog neighbours waits for its join decision before "
         "it posts or pages (0: tell at once)",
     )
+    settle_max_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=900,
+        description="with MEDIC_PROMETHEUS_URL: a new incident that could be a symptom asks Prometheus "
+        "(ALERTS) whether a service it depends on has an alert pending or firing; none: it tells at once, "
+        "one: it waits up to this long for that cause to absorb it (0: no asking, MEDIC_SETTLE_SECONDS only)",
+    )
     ingest_batch_window_ms: float = Field(
         default=0.0,
         ge=0,

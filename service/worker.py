@@ -11,12 +11,13 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.adapters.console import ConsoleNotifier
+from activities.correlate import CorrelationActivities
 from activities.notify import NotifyActivities
 from activities.observe import NO_RECORDER, Recorder
 from activities.postmortem import PostmortemActivities
 from activities.remediate import RemediationActivities
 from activities.scan import ScanActivities
-from medic.ports import CardChat, ChatOps, Pager, Tracker
+from medic.ports import ChatOps, Pager, Tracker
 from medic.redact import register_secrets
 from medic.routing import RoutingPolicy
 from medic.runbook import Runbook
@@ -24,6 +25,7 @@ from remediations.actions import default_registry
 from remediations.guardrails import GuardrailSettings
 from remediations.ports import Cluster, Metrics
 from service.approval_metrics import ApprovalMetrics
+from service.chats import card_chats
 from service.control import TemporalFacts
 from service.incidents import TemporalIncidentReader
 from service.insights import LearningLoop
@@ -87,17 +89,6 @@ def _notifiers(settings: Settings, policy: RoutingPolicy) -> tuple[ChatOps, Page
     return chat, pager, tracker
 
 
-def _card_chats(settings: Settings) -> dict[str, CardChat]:
-    """Chats that take Medic's card as it is (Teams), by the kind routing names them with; the console
-    notifier shows them without credentials."""
-    chats: dict[str, CardChat] = {"teams": ConsoleNotifier(settings.data_dir / "notifications.jsonl")}
-    if settings.teams_webhooks:
-        from activities.adapters.teams import TeamsChat  # noqa: PLC0415
-
-        chats["teams"] = TeamsChat({n: url.get_secret_value() for n, url in settings.teams_webhooks.items()})
-    return chats
-
-
 def build_notify_activities(
     settings: Settings,
     policy: RoutingPolicy,
@@ -110,7 +101,7 @@ def build_notify_activities(
         chat=chat,
         pager=pager,
         tracker=tracker,
-        chats=_card_chats(settings),
+        chats=card_chats(settings, chat),
         policy=lambda: policy,
         demotions=learning.demotions if learning is not None else None,
         workflow_url=settings.workflow_url,
@@ -198,6 +189,20 @@ def learning_loop(client: Client, settings: Settings, policy: RoutingPolicy) -> 
     return LearningLoop(TemporalIncidentReader(client, settings))
 
 
+def correlation_activities(settings: Settings) -> CorrelationActivities:
+    """What a settling incident asks Prometheus (activities/correlate.py); without MEDIC_PROMETHEUS_URL
+    it answers "not known" (the API does not ask then: settle_max_seconds is 0)."""
+    from service.config_files import load_catalog_file  # noqa: PLC0415
+
+    catalog = load_catalog_file(settings.catalog)
+    source = None
+    if settings.prometheus_url:
+        from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
+
+        source = PrometheusMetrics(settings.prometheus_url, timeout=3.0)
+    return CorrelationActivities(source=source, catalog=lambda: catalog)
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -234,11 +239,12 @@ def build_worker(
 
         specs = load_anomaly_file(settings.anomaly_file)
         scan = build_scan_activities(client, settings, load_catalog_file(settings.catalog), specs)
+    correlate = correlation_activities(settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[*notify.all(), *remediate.all(), *postmortem.all(), *scan.all()],
+        activities=[*notify.all(), *remediate.all(), *postmortem.all(), *scan.all(), *correlate.all()],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX),
         max_concurrent_workflow_tasks=settings.worker_workflow_tasks,

@@ -1,32 +1,55 @@
-"""Chats besides Slack (Teams) and notes on the pager's alert (Opsgenie), for the incident's notifier.
+"""The incident's chats (Slack, Teams, any kind a worker registers) and notes on the pager's alert
+(Opsgenie), for the incident's notifier.
 
-Channel-neutral: the card is Medic's ``IncidentCard`` and follow-ups are plain text, handed to
-``notify.chat_post`` / ``notify.chat_note``, which dispatch on the chat's kind to its adapter. Such posts
-cannot be edited, so a status change is a follow-up post (``CHAT_KINDS``), never the card again. Every
-cursor moves before its call, so a retry, a worker restart or a continue-as-new never posts twice.
-The notifier calls in here only under the ``chat-channels`` / ``pager-notes`` patches.
+Channel-neutral: the card is Medic's ``IncidentCard`` and notes are plain text, handed to
+``notify.chat_post`` / ``chat_update`` / ``chat_note``, which dispatch on the chat's kind to its adapter.
+What a chat can do besides posting is recorded in the plan (``NotificationPlan.abilities``, from the
+worker's adapters), so every run decides the same way:
+
+- every chat: the card once per channel (the plan's, then those an escalation level adds); a channel
+  that fails for good is dead; when no channel of the fallback's kind (Slack's) took the card, the
+  fallback channel gets it;
+- a chat that edits (Slack): the card brought up to date in place after every change;
+- a chat with threads (Slack): the timeline (``THREADED_KINDS``) as replies under its first card;
+- any other chat (Teams): one follow-up per status change (``CHAT_KINDS``) in each channel.
+
+Every cursor moves before its call, so a retry, a worker restart or a continue-as-new never posts twice.
+``slack_apart``: a run that started before the ``slack-as-card-chat`` patch tells Slack the old way
+(``workflows.slack_before``); here it gets its other chats only, as it did (under ``chat-channels``).
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notify import ChatCard, ChatNote, NotifyActivities, PagerNote
+    from activities.notify import ChatCard, ChatNote, ChatUpdate, NotifyActivities, PagerNote
     from activities.postmortem import PostmortemWritten
     from medic.cards import IncidentCard
     from medic.incident import IncidentState
-    from medic.notify_state import CHAT_KINDS, NOTE_KINDS, ChatPosted
-    from medic.routing import NotificationPlan
+    from medic.notify_state import CHAT_KINDS, NOTE_KINDS, THREADED_KINDS, ChatPosted
+    from medic.routing import ChatTarget, NotificationPlan
+    from medic.timeline import TimelineEntry
     from medic.vocab import TimelineKind
 
-__all__ = ["OtherChats"]
-
-Call = Callable[[Any, Any, str], Awaitable[Any]]
+__all__ = ["Call", "Chats", "failed_in"]
 
 
-class OtherChats:
+class Call(Protocol):
+    """Runs a notification activity; returns the notifier's ``failed`` marker when it failed for good
+    (recorded on the timeline, naming the ``chat`` it was for)."""
+
+    def __call__(self, method: Any, arg: Any, what: str, *, chat: str | None = None) -> Awaitable[Any]: ...
+
+
+def failed_in(entry: TimelineEntry, kind: str) -> bool:
+    """A failure of that chat itself: not told there (it would fail again, and be recorded again).
+    Entries from before the kind was recorded say ``slack``."""
+    return entry.data.get("chat") == kind or (kind == "slack" and bool(entry.data.get("slack")))
+
+
+class Chats:
     def __init__(
         self,
         state: Callable[[], IncidentState],
@@ -35,38 +58,116 @@ class OtherChats:
         failed: object,
         card: Callable[[], IncidentCard],
         stopping: Callable[[], bool],
+        slack_apart: bool = False,
     ) -> None:
-        """``call`` runs an activity and returns ``failed`` when it failed for good (recorded);
-        ``stopping`` is true once the notifier hands over to the next run."""
+        """``stopping`` is true once the notifier hands over to the next run."""
         self._state, self._call, self._failed = state, call, failed
         self._card, self._stopping = card, stopping
+        self._slack_apart = slack_apart
+
+    def _mine(self, target: ChatTarget) -> bool:
+        return not (self._slack_apart and target.kind == "slack")
+
+    def _wanted(self, plan: NotificationPlan) -> list[ChatTarget]:
+        wanted: dict[str, ChatTarget] = {}
+        for target in [*plan.chat, *self._state().notifications.escalated]:
+            if self._mine(target):
+                wanted.setdefault(target.key, target)
+        return list(wanted.values())
+
+    def active(self, plan: NotificationPlan) -> bool:
+        """Anything to post or follow up here (before ``slack-as-card-chat``: chats besides Slack)."""
+        posted = self._state().notifications.chat.values()
+        return bool(self._wanted(plan)) or any(self._mine(p.target) for p in posted)
 
     async def sync(self, plan: NotificationPlan) -> None:
-        """The card once per channel; then one follow-up per status change after the timeline position
-        the card was built at."""
+        """Cards where none is yet, edits of cards that show an older revision, then replies and
+        follow-ups from where each one's cursor stands."""
+        n = self._state().notifications
+        await self._post_cards(plan)
+        for posted in list(n.chat.values()):
+            if self._mine(posted.target) and plan.can(posted.target.kind).edits:
+                await self._update(posted)
+        for posted in list(n.chat.values()):
+            kind = posted.target.kind
+            if not self._mine(posted.target):
+                continue
+            if not plan.can(kind).threads:
+                await self._follow_ups(posted)
+            elif posted is n.home(kind):
+                await self._replies(posted)
+
+    async def _post_cards(self, plan: NotificationPlan) -> None:
         s = self._state()
         n = s.notifications
-        for target in plan.chat:
+        wanted = self._wanted(plan)
+        fallback = plan.fallback if plan.fallback is not None and self._mine(plan.fallback) else None
+
+        def needs(fallback: ChatTarget) -> bool:
+            return (
+                not n.posted_in(fallback.kind)
+                and fallback.key not in n.dead_channels
+                and all(t.key != fallback.key for t in wanted)
+            )
+
+        if fallback is not None and needs(fallback) and all(t.kind != fallback.kind for t in wanted):
+            wanted.append(fallback)
+        for target in wanted:  # grows by the fallback when the last channel of its kind fails
             if target.key in n.chat or target.key in n.dead_channels:
                 continue
-            at = len(s.timeline)  # the card shows everything up to here; follow-ups take what comes after
-            name = f"{target.kind} {target.channel}"
+            at, shown = len(s.timeline), s.revision
             ref = await self._call(
-                NotifyActivities.chat_post, ChatCard(target=target, card=self._card()), f"post to {name}"
+                NotifyActivities.chat_post,
+                ChatCard(target=target, card=self._card()),
+                f"post to {target.label}",
+                chat=target.kind,
             )
             if ref is self._failed:
                 n.dead_channels.append(target.key)
+                if fallback is not None and target.kind == fallback.kind and needs(fallback):
+                    wanted.append(fallback)
                 continue
-            n.chat[target.key] = ChatPosted(target=target, cursor=at)
+            # A card edited in place is brought up to date after (what happened while it was posted
+            # included); one that is not is followed by what came after the position it was built at.
+            cursor = len(s.timeline) if plan.can(target.kind).edits else at
+            n.chat[target.key] = ChatPosted(target=target, cursor=cursor, ref=ref, shown=shown)
             s.record(
                 workflow.now(),
                 TimelineKind.NOTIFICATION_SENT,
-                f"Posted to {name}.",
+                f"Posted to {target.label}.",
                 channel=target.channel,
                 chat=target.kind,
             )
-        for posted in list(n.chat.values()):
-            await self._follow_ups(posted)
+
+    async def _update(self, posted: ChatPosted) -> None:
+        s = self._state()
+        if posted.ref is None or posted.shown == s.revision:
+            return
+        posted.shown = s.revision
+        kind = posted.target.kind
+        await self._call(
+            NotifyActivities.chat_update,
+            ChatUpdate(ref=posted.ref, card=self._card()),
+            f"update the {kind.capitalize()} message in {posted.target.channel}",
+            chat=kind,
+        )
+
+    async def _replies(self, home: ChatPosted) -> None:
+        s = self._state()
+        kind = home.target.kind
+        while home.ref is not None and home.cursor < len(s.timeline) and not self._stopping():
+            entry = s.timeline[home.cursor]
+            home.cursor += 1  # before the call: a reply is never posted twice
+            if entry.kind not in THREADED_KINDS or "from_incident" in entry.data or failed_in(entry, kind):
+                continue  # absorbed history was told where it happened
+            sent = await self._call(
+                NotifyActivities.chat_note,
+                ChatNote(target=home.target, text=entry.message, thread=home.ref),
+                f"reply in the {kind.capitalize()} thread",
+                chat=kind,
+            )
+            if sent is self._failed:
+                return  # the thread is broken: the rest waits for the next change
 
     async def _follow_ups(self, posted: ChatPosted) -> None:
         s = self._state()
@@ -78,23 +179,32 @@ class OtherChats:
             sent = await self._call(
                 NotifyActivities.chat_note,
                 ChatNote(target=posted.target, text=entry.message),
-                f"post a follow-up to {posted.target.kind} {posted.target.channel}",
+                f"post a follow-up to {posted.target.label}",
+                chat=posted.target.kind,
             )
             if sent is self._failed:
                 return  # the channel is broken: the rest waits for the next change
 
     async def postmortem(self, written: PostmortemWritten) -> None:
-        for posted in list(self._state().notifications.chat.values()):
-            await self._call(
-                NotifyActivities.chat_note,
-                ChatNote(
-                    target=posted.target,
-                    text=f"Postmortem: {written.summary}",
-                    link_url=written.url,
-                    link_text="open the postmortem",
-                ),
-                f"post the postmortem to {posted.target.kind} {posted.target.channel}",
+        """The postmortem's link: in the thread of a chat with threads, in every channel of the others."""
+        n = self._state().notifications
+        for posted in list(n.chat.values()):
+            kind = posted.target.kind
+            if not self._mine(posted.target):
+                continue
+            threads = n.plan is not None and n.plan.can(kind).threads
+            if threads and (posted is not n.home(kind) or posted.ref is None):
+                continue  # one reply, under the first card
+            note = ChatNote(
+                target=posted.target,
+                # The emoji as Slack, Mattermost and Discord write it, in their threads; final once resolved.
+                text=f":memo: Postmortem: {written.summary}" if threads else f"Postmortem: {written.summary}",
+                link_url=written.url,
+                link_text="open the postmortem",
+                thread=posted.ref if threads else None,
             )
+            where = kind.capitalize() if threads else posted.target.label
+            await self._call(NotifyActivities.chat_note, note, f"post the postmortem to {where}", chat=kind)
 
     async def pager_notes(self) -> None:
         """Each entry of ``NOTE_KINDS`` since the last pass, once, as a note on every alert paged."""

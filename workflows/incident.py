@@ -16,8 +16,11 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.correlate import AlertingRequest, CorrelationActivities
     from medic.correlation import join_decision
     from medic.feedback import FalsePositive, SilenceRecord
     from medic.handover import MAX_CARRIED_BYTES, compact_for_handover, pack, payload_size, unpack
@@ -64,6 +67,9 @@ NODE_ABSORBS_PATCH = "node-absorbs-its-workloads"
 # so a node's incident opened first absorbs it; it settles until they answer (marked only where a
 # service's context names nodes).
 SERVICE_JOINS_NODE_PATCH = "service-joins-its-node"
+# A settling incident asks Prometheus whether a service that could absorb it alerts (correlate.alerting):
+# none, it tells at once; one, it waits up to settle_max_seconds (marked only where it asks).
+SETTLE_PROBE_PATCH = "settle-asks-prometheus"
 
 
 class IncidentInput(BaseModel):
@@ -88,6 +94,9 @@ class IncidentInput(BaseModel):
     # this long after it opens, so a join with its cause (or of its symptoms) is decided first. Incidents
     # with no neighbours (and group-keyed ones) have nothing to join and tell at once.
     settle_seconds: float = Field(default=0.0, ge=0)
+    # With Prometheus to ask: how long a possible symptom waits for a cause that has an alert pending or
+    # firing there (0: it does not ask; settle_seconds alone decides).
+    settle_max_seconds: float = Field(default=0.0, ge=0)
 
 
 class AckRequest(BaseModel):
@@ -173,6 +182,7 @@ class IncidentWorkflow:
         self._outbox: list[_Outgoing] = []
         self._nodes_told: list[str] = []  # the node incidents the last hello went to
         self._node_hellos: set[str] = set()  # of the first hello: those not yet known to be closed
+        self._probe: asyncio.Task[None] | None = None  # asking Prometheus about its likely causes
         self._parent_resolved = False
         self._escalate_again = False
         self._published = -1
@@ -200,6 +210,7 @@ class IncidentWorkflow:
         if self._settle and not self._absorbable and workflow.patched(SETTLE_ABSORBABLE_PATCH):
             self._settle, self._settle_end = timedelta(0), None
         tasks = self._start_notifier()
+        self._probe = self._ask_about_causes(inp)
         while True:
             while not self._finished():
                 # Once per activation, after every signal of it: see IncidentState.apply_alerts.
@@ -637,6 +648,57 @@ class IncidentWorkflow:
             self._redeliver(message.payload, now)
         elif message.on_failure == "node_closed":
             self._node_closed(message.target)
+
+    def _ask_about_causes(self, inp: IncidentInput) -> "asyncio.Task[None] | None":
+        """A new incident that could be a symptom asks Prometheus whether a service that could absorb it
+        (its likely cause) alerts there: pending (its ``for:`` not passed) or firing (not delivered yet)."""
+        ctx = self._ctx
+        new = inp.state is None and inp.packed_state is None
+        if not new or self._settle_end is None or ctx is None or inp.settle_max_seconds <= 0:
+            return None
+        causes = sorted(other for other in ctx.upstream if absorbed_by(ctx, other))
+        if not causes or not workflow.patched(SETTLE_PROBE_PATCH):
+            return None
+        return asyncio.create_task(self._settle_on_answer(causes, timedelta(seconds=inp.settle_max_seconds)))
+
+    async def _settle_on_answer(self, causes: list[str], longest: timedelta) -> None:
+        try:
+            answer = await workflow.execute_activity_method(
+                CorrelationActivities.alerting,
+                AlertingRequest(services=causes),
+                start_to_close_timeout=timedelta(seconds=5),
+                retry_policy=RetryPolicy(maximum_attempts=2),
+            )
+        except ActivityError:
+            return  # not known: the plain settle period
+        notifier = self._notifier
+        if not answer.known or self._settle_end is None or notifier is None or notifier.settled:
+            return  # merged, told, or past the settle period already
+        now = workflow.now()
+        if not answer.alerting:
+            self._state.record(
+                now,
+                TimelineKind.INCIDENT_SETTLED,
+                f"No service it depends on ({', '.join(causes)}) has an alert pending or firing in "
+                "Prometheus: nothing is about to absorb it, so it tells now.",
+            )
+            self._settle_end = None
+            notifier.nothing_to_join()
+            return
+        until = self._state.opened_at + longest
+        said = "; ".join(
+            f"{service}: {', '.join(names)}" for service, names in sorted(answer.alerting.items())
+        )
+        self._state.record(
+            now,
+            TimelineKind.INCIDENT_SETTLING,
+            f"Its likely cause alerts in Prometheus ({said}): it waits up to {longest.total_seconds():g} s "
+            "from its start for that incident to absorb it before telling anyone.",
+            alerting=answer.alerting,
+        )
+        if until > self._settle_end:
+            self._settle_end = until
+            notifier.settle_until(until)
 
     def _node_closed(self, incident_id: str) -> None:
         """No incident is open on one of the nodes our pods run on: once none is, nothing will absorb us

@@ -1,5 +1,5 @@
-"""Telling people: the incident's Slack messages, Teams cards and follow-ups (``workflows.chats``),
-pages (PagerDuty, Opsgenie and its notes) and JIRA issue, kept in step with its state, and escalation on
+"""Telling people: the incident's card in every chat (Slack, Teams: ``workflows.chats``), pages
+(PagerDuty, Opsgenie and its notes) and JIRA issue, kept in step with its state, and escalation on
 durable timers.
 
 Runs as two tasks beside the incident's main loop, so the incident keeps taking signals
@@ -11,7 +11,8 @@ fails after accepting a post: at least once, never silently zero).
 
 import contextlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from temporalio import workflow
@@ -25,31 +26,30 @@ with workflow.unsafe.imports_passed_through():
         JiraNote,
         NotifyActivities,
         PlanRequest,
-        SlackNote,
-        SlackPost,
-        SlackUpdate,
     )
     from activities.postmortem import PostmortemActivities, PostmortemRequest, PostmortemWritten
     from medic.cards import IncidentCard
     from medic.incident import IncidentState, IncidentStatus
-    from medic.notify_state import THREADED_KINDS
-    from medic.ports import Change, IssueRequest, MessageRef, Page
-    from medic.routing import NotificationPlan
+    from medic.ports import Change, IssueRequest, Page
+    from medic.routing import NotificationPlan, PlannedLevel
     from medic.timeline import TimelineEntry
     from medic.topology import ServiceContext
     from medic.vocab import Priority, TimelineKind
-    from workflows.chats import OtherChats
+    from workflows.chats import Chats
     from workflows.learning import outgrown, plan_rules, tell_demotion
     from workflows.local import LocalActivityGate
+    from workflows.slack_before import SlackBefore
 
 __all__ = [
     "CHANGE_EVENTS_PATCH",
     "CHAT_PATCH",
     "CLOSE_OUT_PATCH",
+    "ESCALATION_CHATS_PATCH",
     "JIRA_ATTACH_PATCH",
     "JIRA_LINK_PATCH",
     "PAGER_NOTES_PATCH",
     "SETTLE_PATCH",
+    "SLACK_CARD_PATCH",
     "Notifier",
 ]
 
@@ -71,6 +71,13 @@ CHAT_PATCH = "chat-channels"
 # Timeline entries as notes on the pager's alert (Opsgenie), asked only where the plan says the pager
 # keeps notes (recorded plans from before never do).
 PAGER_NOTES_PATCH = "pager-notes"
+# Slack as a chat like the others (notify.chat_post / chat_update / chat_note, by the plan's abilities),
+# asked once per run when its notifier starts: a run that started before tells Slack the old way to its
+# end (workflows.slack_before); the run that continues it as new edits the same message. Such runs post
+# every chat through workflows.chats, so they no longer ask CHAT_PATCH.
+SLACK_CARD_PATCH = "slack-as-card-chat"
+# An escalation level's chat channels besides Slack's (Teams): asked only where a level names one.
+ESCALATION_CHATS_PATCH = "escalation-chat-channels"
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -117,26 +124,55 @@ class Notifier:
         self._state = state
         self._local = local
         self._nothing_to_join = False
+        self._settle_until: datetime | None = None  # a later end of the settle period (settle_until)
         self._settle_for = settle
         # Known at once when there is nothing to wait for, so escalation starts exactly as it always did.
         self._settled = settle <= timedelta(0)
         # Whether merges and resolutions are closed out exactly (see _sync, _send_page): asked once, when
         # the notifier starts; histories from before (no ``merge-close-out`` marker) run the old way.
         self._close_out = workflow.patched(CLOSE_OUT_PATCH)
+        self._slack_apart = not workflow.patched(SLACK_CARD_PATCH)
         self._paging = 0  # pages in flight from the escalation task
         self._seen = -1
         self._closing = False
         self._handover = False
         self._plan_version = 0
         self._status_told = ""
-        self._chats = OtherChats(
-            state, call=self._call, failed=FAILED, card=self.card, stopping=lambda: self._handover
+        self._chats = Chats(
+            state,
+            call=self._call,
+            failed=FAILED,
+            card=self.card,
+            stopping=lambda: self._handover,
+            slack_apart=self._slack_apart,
+        )
+        self._slack_before = (
+            SlackBefore(
+                state,
+                call=self._call,
+                failed=FAILED,
+                card=self.card,
+                stopping=lambda: self._handover,
+                close_out=self._close_out,
+                absorbed=self._absorbed_history,
+            )
+            if self._slack_apart
+            else None
         )
 
     # ---- driven by the workflow ------------------------------------------------------------------
 
     def close(self) -> None:
         self._closing = True
+
+    @property
+    def settled(self) -> bool:
+        """Whether it has stopped waiting for the join decision (it tells, or has told)."""
+        return self._settled
+
+    def settle_until(self, until: datetime) -> None:
+        """Wait for the join decision until ``until`` instead (a cause alerting in Prometheus)."""
+        self._settle_until = until
 
     def nothing_to_join(self) -> None:
         """The incident learnt that nothing will absorb it (no incident open on its nodes): the settle
@@ -154,10 +190,15 @@ class Notifier:
         histories from before this existed (no ``settle-before-telling`` marker) tell at once."""
         s = self._state()
         n = s.notifications
-        told = bool(n.slack or n.pages or n.jira_key or n.chat)
+        told = bool(n.chat or n.pages or n.jira_key)
         if self._settle_for <= timedelta(0) or told or s.status is IncidentStatus.RESOLVED:
             return
-        remaining = (s.opened_at + self._settle_for - workflow.now()).total_seconds()
+
+        def end() -> datetime:
+            plain = s.opened_at + self._settle_for
+            return plain if self._settle_until is None else max(plain, self._settle_until)
+
+        remaining = (end() - workflow.now()).total_seconds()
         if remaining <= 0 or not workflow.patched(SETTLE_PATCH):
             return
 
@@ -169,8 +210,19 @@ class Notifier:
                 or self._nothing_to_join
             )
 
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(decided, timeout=remaining)
+        def changed_or_decided(was: datetime | None) -> bool:
+            return decided() or self._settle_until != was
+
+        while True:
+            extended = self._settle_until
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(partial(changed_or_decided, extended), timeout=remaining)
+            if decided() or self._settle_until == extended:
+                return  # (a history from before settle_until always ends here: one wait, one timer)
+            # Prometheus says its likely cause is on its way: wait longer for the join.
+            remaining = (end() - workflow.now()).total_seconds()
+            if remaining <= 0:
+                return
 
     async def run(self) -> None:
         """Bring the outside world in step with the state whenever it changes, until closed."""
@@ -195,7 +247,7 @@ class Notifier:
             if self._handover:
                 return
             s = self._state()
-            if s.notifications.slack and s.status.value == self._status_told and not self._closing:
+            if self._edited_in_place() and s.status.value == self._status_told and not self._closing:
                 # A storm changes the state many times a second; Slack allows about one update per
                 # second per channel. Let changes settle before telling, unless the status changed.
                 await workflow.sleep(_DEBOUNCE)
@@ -234,9 +286,15 @@ class Notifier:
                 except TimeoutError:
                     pass
             n.escalate_now = False
-            await self._escalate_to(
-                n.escalation_done, level.routing_key_names, level.slack_channels, level.note
-            )
+            await self._escalate_to(n.escalation_done, level)
+
+    def _edited_in_place(self) -> bool:
+        """A card that is edited in place has been posted (before the patch: a Slack message)."""
+        n = self._state().notifications
+        if self._slack_apart:
+            return bool(n.posted_in("slack"))
+        plan = n.plan
+        return plan is not None and any(plan.can(p.target.kind).edits for p in n.chat.values())
 
     def _quiet(self) -> bool:
         s = self._state()
@@ -263,7 +321,7 @@ class Notifier:
         final = s.status is IncidentStatus.RESOLVED or s.merged_into is not None
         if not self._close_out:
             final = True  # histories from before: the end was taken as told by the pass it landed in
-        if self._close_out and s.merged_into and not (n.slack or n.pages or n.jira_key or n.chat):
+        if self._close_out and s.merged_into and not (n.chat or n.pages or n.jira_key):
             n.finished = True  # merged before anything was said: its cause's incident tells people
             return
         if (
@@ -276,11 +334,15 @@ class Notifier:
         if plan is None:
             return
         held = plan.hold_until is not None and workflow.now() < plan.hold_until
-        if held and s.status is not IncidentStatus.RESOLVED and not n.slack:
+        told = n.posted_in("slack") if self._slack_apart else n.chat
+        if held and s.status is not IncidentStatus.RESOLVED and not told:
             return  # quiet hours: nothing has been said yet and it can wait
-        await self._slack(plan)
-        if (plan.chat or n.chat) and workflow.patched(CHAT_PATCH):
+        if self._slack_before is None:
             await self._chats.sync(plan)
+        else:  # a run from before slack-as-card-chat: Slack the old way, then the other chats
+            await self._slack_before.sync(plan)
+            if self._chats.active(plan) and workflow.patched(CHAT_PATCH):
+                await self._chats.sync(plan)
         await self._pages(plan)
         if s.notifications.pages and workflow.patched(CHANGE_EVENTS_PATCH):
             await self._changes()
@@ -317,8 +379,9 @@ class Notifier:
         self._plan_version += 1
         tell_demotion(s, before, plan)  # a demotion by learning (or its end) on the timeline
 
-    async def _call(self, method: Any, arg: Any, what: str) -> Any:
-        """Run a notification activity; a failure for good is recorded and returns FAILED."""
+    async def _call(self, method: Any, arg: Any, what: str, *, chat: str | None = None) -> Any:
+        """Run a notification activity; a failure for good is recorded (with the ``chat`` it was for,
+        which is not told of its own failures) and returns FAILED."""
         try:
             return await workflow.execute_activity_method(
                 method, arg, start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY
@@ -326,15 +389,16 @@ class Notifier:
         except ActivityError as err:
             cause = err.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-            # On the timeline (and so in the thread, unless it was Slack that failed), without a new
+            # On the timeline (and so in the thread, unless it was that chat that failed), without a new
             # revision: a revision would make the notifier try the failed call again, and again.
-            slack = getattr(method, "__name__", "").startswith("slack")
+            slack = getattr(method, "__name__", "").startswith("slack") or chat == "slack"
             self._state().record(
                 workflow.now(),
                 TimelineKind.NOTIFICATION_FAILED,
                 f"Could not {what}: {reason}.",
                 target=what,
                 slack=slack,
+                **({"chat": chat} if chat else {}),
             )
             return FAILED
 
@@ -342,7 +406,8 @@ class Notifier:
 
     async def _postmortem(self) -> PostmortemWritten | None:
         """Once resolved (not merged: the incident it merged into writes one), write the postmortem
-        and reply with it in the Slack thread; the JIRA issue gets it before it closes."""
+        and tell the chats (in Slack's thread, in each Teams channel); the JIRA issue gets it before it
+        closes."""
         s = self._state()
         n = s.notifications
         if s.status is not IncidentStatus.RESOLVED or s.merged_into or n.postmortem:
@@ -362,23 +427,12 @@ class Notifier:
             path=written.path,
             url=written.url,
         )
-        home = next(iter(n.slack.values()), None)
-        if home is not None:
-            await self._call(
-                NotifyActivities.slack_thread,
-                SlackNote(
-                    ref=home,
-                    text=f":memo: Postmortem: {written.summary}",  # final once resolved: no "draft"
-                    link_url=written.url,
-                    link_text="open the postmortem",
-                ),
-                "post the postmortem to Slack",
-            )
-        if n.chat:  # only ever filled under CHAT_PATCH
-            await self._chats.postmortem(written)
+        if self._slack_before is not None:
+            await self._slack_before.postmortem(written)
+        await self._chats.postmortem(written)  # before the patch: chats besides Slack (none: no call)
         return written
 
-    # ---- Slack -----------------------------------------------------------------------------------
+    # ---- chats -----------------------------------------------------------------------------------
 
     def card(self) -> IncidentCard:
         s = self._state()
@@ -401,67 +455,6 @@ class Notifier:
             merged_into=s.merged_into,
             generator_url=first,
         )
-
-    async def _slack(self, plan: NotificationPlan) -> None:
-        s = self._state()
-        n = s.notifications
-        wanted = [
-            c for c in dict.fromkeys(plan.slack_channels + n.escalated_channels) if c not in n.dead_channels
-        ]
-        if not wanted and not n.slack:
-            wanted = [plan.fallback_slack_channel]
-        for channel in wanted:
-            if channel in n.slack:
-                continue
-            # What the card shows: a change while it is being posted updates it after (before the patch,
-            # the revision after the post was recorded, and such a change was never shown).
-            shown = s.revision if self._close_out else None
-            ref = await self._call(
-                NotifyActivities.slack_post,
-                SlackPost(channel=channel, card=self.card()),
-                f"post to Slack {channel}",
-            )
-            if ref is FAILED:
-                n.dead_channels.append(channel)
-                if not n.slack and plan.fallback_slack_channel not in n.dead_channels + wanted:
-                    wanted.append(plan.fallback_slack_channel)
-                continue
-            if not n.slack:
-                # The message itself says all that happened so far; the thread takes what follows.
-                n.thread_cursor = len(s.timeline)
-            n.slack[channel] = ref
-            n.rendered_revision[channel] = s.revision if shown is None else shown
-            s.record(
-                workflow.now(), TimelineKind.NOTIFICATION_SENT, f"Posted to Slack {channel}.", channel=channel
-            )
-        for channel, ref in list(n.slack.items()):
-            if n.rendered_revision.get(channel) != s.revision:
-                n.rendered_revision[channel] = s.revision
-                await self._call(
-                    NotifyActivities.slack_update,
-                    SlackUpdate(ref=ref, card=self.card()),
-                    f"update the Slack message in {channel}",
-                )
-        home = next(iter(n.slack.values()), None)
-        if home is not None:
-            await self._thread(home)
-
-    async def _thread(self, home: MessageRef) -> None:
-        s = self._state()
-        n = s.notifications
-        while n.thread_cursor < len(s.timeline) and not self._handover:
-            entry = s.timeline[n.thread_cursor]
-            n.thread_cursor += 1
-            if self._absorbed_history(entry):
-                continue
-            if entry.kind in THREADED_KINDS and not entry.data.get("slack"):  # Slack's failures: not to Slack
-                sent = await self._call(
-                    NotifyActivities.slack_thread,
-                    SlackNote(ref=home, text=entry.message),
-                    "reply in the Slack thread",
-                )
-                if sent is FAILED:
-                    return  # the thread is broken: the rest waits for the next change
 
     def _absorbed_history(self, entry: TimelineEntry) -> bool:
         """An entry a merged incident brought along: told already where it happened (or never, if that
@@ -557,9 +550,16 @@ class Notifier:
                 )
                 await self._call(NotifyActivities.page_change, change, "record the change in PagerDuty")
 
-    async def _escalate_to(self, index: int, keys: list[str], channels: list[str], note: str) -> None:
-        self._state().escalated(workflow.now(), level=index + 1, keys=keys, channels=channels, note=note)
-        for key in keys:
+    async def _escalate_to(self, index: int, level: PlannedLevel) -> None:
+        # Levels named Slack channels only, before: the others join where a level names them.
+        chats = [t for t in level.chat if t.kind == "slack"]
+        others = [t for t in level.chat if t.kind != "slack"]
+        if others and workflow.patched(ESCALATION_CHATS_PATCH):
+            chats += others
+        self._state().escalated(
+            workflow.now(), level=index + 1, keys=level.routing_key_names, chats=chats, note=level.note
+        )
+        for key in level.routing_key_names:
             await self._send_page("trigger", key)
 
     # ---- JIRA ----------------------------------------------------------------------------------

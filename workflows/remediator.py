@@ -126,12 +126,12 @@ class Remediator:
                 continue
             # None yet, or the last one finished (denied, failed, verified...) and the symptom is back:
             # a new remediation, under the same guardrails (cooldown, rate) as the first.
-            home = next(iter(s.notifications.slack.values()), None)
-            channel = (
-                home.channel
-                if home
-                else (s.notifications.plan.fallback_slack_channel if s.notifications.plan else "#incidents")
-            )
+            # Approval requests are Slack's (buttons): in the thread of the incident's Slack message.
+            posted = s.notifications.home("slack")
+            home = posted.ref if posted else None
+            routed = s.notifications.plan
+            fallback = routed.fallback_channel("slack") if routed else None
+            channel = home.channel if home else fallback or "#incidents"
             try:
                 await workflow.start_child_workflow(
                     RemediationWorkflow.run,

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 class ConsoleNotifier:
-    """Implements ChatOps, CardChat (Teams), Pager and Tracker at once."""
+    """Implements ChatOps (Slack's transport: Slack's CardChat, ``SlackCards``, renders over it),
+    CardChat (Teams), Pager and Tracker at once."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -35,36 +36,36 @@ class ConsoleNotifier:
 
     # ChatOps
     def post(self, channel: str, message: ChatMessage, *, thread: MessageRef | None = None) -> MessageRef:
-        ref = MessageRef(channel=channel, ts=f"{next(self._ts)}.000000")
-        where = f"{channel} (thread {thread.ts})" if thread else channel
+        ref = MessageRef(kind="slack", channel=channel, id=f"{next(self._ts)}.000000")
+        where = f"{channel} (thread {thread.id})" if thread else channel
         log.info("[slack] %s: %s", where, message.text)
         self._write(
             "slack.post",
             channel=channel,
-            ts=ref.ts,
-            thread=thread.ts if thread else None,
+            ts=ref.id,
+            thread=thread.id if thread else None,
             text=message.text,
             blocks=message.blocks,
         )
         return ref
 
     def update(self, ref: MessageRef, message: ChatMessage) -> MessageRef:
-        log.info("[slack] update %s %s: %s", ref.channel, ref.ts, message.text)
-        self._write("slack.update", channel=ref.channel, ts=ref.ts, text=message.text)
+        log.info("[slack] update %s %s: %s", ref.channel, ref.id, message.text)
+        self._write("slack.update", channel=ref.channel, ts=ref.id, text=message.text)
         return ref
 
     # CardChat
     def post_card(self, channel: str, card: IncidentCard) -> MessageRef:
         log.info("[teams] %s: %s · %s [%s]", channel, card.priority, card.title, card.status)
         self._write("teams.card", channel=channel, card=card.model_dump(mode="json"))
-        return MessageRef(channel=channel, ts="")
+        return MessageRef(kind="teams", channel=channel, id="")
 
     def post_note(
         self, channel: str, text: str, *, link_url: str | None = None, link_text: str = "open it"
     ) -> MessageRef:
         log.info("[teams] %s: %s", channel, text)
         self._write("teams.note", channel=channel, text=text, link=link_url)
-        return MessageRef(channel=channel, ts="")
+        return MessageRef(kind="teams", channel=channel, id="")
 
     # Pager
     def send(self, page: Page) -> str:

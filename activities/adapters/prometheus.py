@@ -31,6 +31,22 @@ class PrometheusMetrics:
             return float(result[1]) != 0.0 if result else False
         return bool(result)
 
+    def active_alerts(self) -> list[dict[str, str]]:
+        """The label sets of every alert Prometheus has pending or firing now (its ``ALERTS`` series:
+        the alert's labels plus ``alertname`` and ``alertstate``), including those whose ``for:`` has not
+        passed yet and those Alertmanager has not delivered yet."""
+        promql = 'ALERTS{alertstate=~"pending|firing"}'
+        try:
+            response = self._client.get("/api/v1/query", params={"query": promql})
+        except httpx.HTTPError as err:
+            raise TransientError(f"Prometheus unreachable: {err}") from err
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientError(f"Prometheus answered {response.status_code}")
+        if response.status_code != 200:
+            raise PermanentError(f"Prometheus answered {response.status_code}: {response.text[:300]}")
+        result = response.json().get("data", {}).get("result") or []
+        return [{str(k): str(v) for k, v in (item.get("metric") or {}).items()} for item in result]
+
     def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
         """``/api/v1/query_range``: every series of the matrix (a scalar answer is one unlabelled series)."""
         params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}

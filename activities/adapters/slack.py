@@ -72,22 +72,22 @@ class SlackChat:
                 channel=thread.channel if thread else channel,
                 text=message.text,
                 blocks=message.blocks or None,
-                thread_ts=thread.ts if thread else None,
+                thread_ts=thread.id if thread else None,
                 unfurl_links=False,
                 unfurl_media=False,
             )
         except Exception as err:
             raise _translate(err) from err
-        return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
+        return MessageRef(kind="slack", channel=str(response["channel"]), id=str(response["ts"]))
 
     def update(self, ref: MessageRef, message: ChatMessage) -> MessageRef:
         try:
             response = self._client.chat_update(
-                channel=ref.channel, ts=ref.ts, text=message.text, blocks=message.blocks or None
+                channel=ref.channel, ts=ref.id, text=message.text, blocks=message.blocks or None
             )
         except Exception as err:
             raise _translate(err) from err
-        return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
+        return MessageRef(kind="slack", channel=str(response["channel"]), id=str(response["ts"]))
 
     def usergroup_members(self, group_id: str) -> list[str]:
         """The user ids in a Slack user group (``usergroups.users.list``), for authorization."""

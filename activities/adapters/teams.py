@@ -151,7 +151,7 @@ class TeamsChat:
                 response.status_code, service="Teams", what=what, headers=dict(response.headers), detail=""
             )
         # Workflows answers 202 with no id: a post cannot be referred to again.
-        return MessageRef(channel=channel, ts="")
+        return MessageRef(kind="teams", channel=channel, id="")
 
     def post_card(self, channel: str, card: IncidentCard) -> MessageRef:
         return self._post(channel, adaptive_card(card))

@@ -2,13 +2,25 @@
 they make, idempotency, and how each failure is classified (retry or not)."""
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from activities.adapters.jira import JiraTracker
 from activities.adapters.pagerduty import PagerDutyEvents
 from activities.adapters.slack import SlackChat
-from medic.ports import ChatMessage, IssueRequest, Page, PermanentError, TransientError
+from activities.adapters.teams import TeamsChat
+from activities.slack_cards import SlackCards
+from medic.cards import IncidentCard
+from medic.ports import (
+    ChatMessage,
+    EditableChat,
+    IssueRequest,
+    Page,
+    PermanentError,
+    ThreadedChat,
+    TransientError,
+)
 from tests.doubles import (
     JIRA_API_TOKEN,
     JIRA_USER,
@@ -52,9 +64,9 @@ def test_slack_post_thread_update(slack: tuple[SlackDouble, SlackChat]) -> None:
     assert ref.channel == "C0CHECKOUT"
     chat.post("#checkout-oncall", ChatMessage(text="escalated"), thread=ref)
     chat.update(ref, ChatMessage(text="P2 · checkout down [resolved]"))
-    message = double.message("#checkout-oncall", ref.ts)
+    message = double.message("#checkout-oncall", ref.id)
     assert message.text == "P2 · checkout down [resolved]" and len(message.edits) == 1
-    assert [m.text for m in double.thread("#checkout-oncall", ref.ts)] == ["escalated"]
+    assert [m.text for m in double.thread("#checkout-oncall", ref.id)] == ["escalated"]
 
 
 def test_slack_rate_limit_is_retried_by_the_sdk(slack: tuple[SlackDouble, SlackChat]) -> None:
@@ -163,3 +175,35 @@ def test_jira_text_from_outside_is_escaped_wiki_markup(jira: tuple[JiraDouble, J
     stored = double.issue(key)
     assert stored.description == f"Services: {escaped}"
     assert [c.body for c in stored.comments] == [escaped]
+
+
+def test_slack_as_a_card_chat_posts_edits_and_threads(slack: tuple[SlackDouble, SlackChat]) -> None:
+    """Slack's CardChat (Block Kit over the SDK adapter): the card with its buttons, edited in place, a
+    reply in its thread, and a note of its own; it says it edits and threads, Teams does neither."""
+    double, chat = slack
+    cards = SlackCards(chat)
+    assert isinstance(cards, EditableChat) and isinstance(cards, ThreadedChat)
+    assert not isinstance(TeamsChat({}), EditableChat) and not isinstance(TeamsChat({}), ThreadedChat)
+    card = IncidentCard(
+        incident_id="incident-checkout",
+        title="CheckoutDown <!channel>",
+        status="open",
+        priority="P1",
+        impact=80,
+        opened_at=datetime(2026, 12, 4, 12, 0, tzinfo=UTC),
+    )
+    ref = cards.post_card("#checkout-oncall", card)
+    assert (ref.kind, ref.channel) == ("slack", "C0CHECKOUT")
+    posted = double.message("#checkout-oncall", ref.id)
+    actions = [b for b in posted.blocks if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions[0]["elements"]][:2] == ["medic_ack", "medic_resolve"]
+    assert "&lt;!channel&gt;" in posted.text  # escaped: nobody is pinged
+    cards.update_card(ref, card.model_copy(update={"status": "resolved"}))
+    cards.reply(ref, "Acknowledged by alice (slack).", link_url="https://medic.example/i", link_text="open")
+    cards.post_note("#checkout-oncall", "a note of its own")
+    message = double.message("#checkout-oncall", ref.id)
+    assert len(message.edits) == 1 and ":white_check_mark:" in message.text
+    assert [m.text for m in double.thread("#checkout-oncall", ref.id)] == [
+        "Acknowledged by alice (slack). <https://medic.example/i|open>"
+    ]
+    assert [m.text for m in double.messages("#checkout-oncall") if not m.is_reply][-1] == "a note of its own"

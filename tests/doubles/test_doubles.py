@@ -562,3 +562,29 @@ def test_jira_429_is_retried_and_500_is_not(jira_double: JiraDouble) -> None:
     assert raised.value.status_code == 500
     assert jira_double.count(route) == 3
     assert [c.body for c in jira_double.issue(issue.key).comments] == ["after a 429"]
+
+
+def test_the_prometheus_double_answers_alerts_as_prometheus_does() -> None:
+    """The envelope and series of the real instant-query answer, read by Medic's own adapter."""
+    from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
+    from medic.ports import PermanentError  # noqa: PLC0415
+    from tests.doubles.prometheus import PrometheusAlertsDouble  # noqa: PLC0415
+
+    double = PrometheusAlertsDouble()
+    double.set_alerts(
+        [
+            {"alertname": "PostgresDown", "service": "orders-db", "alertstate": "pending"},
+            {"alertname": "Watchdog", "alertstate": "inactive"},
+        ]
+    )
+    with double.serve() as url:
+        prometheus = PrometheusMetrics(url)
+        (alert,) = prometheus.active_alerts()
+        assert alert == {
+            "__name__": "ALERTS",
+            "alertname": "PostgresDown",
+            "service": "orders-db",
+            "alertstate": "pending",
+        }
+        with pytest.raises(PermanentError, match="rejected the query"):
+            prometheus.holds("up")  # any other query: 400 bad_data, as Prometheus refuses one

@@ -102,7 +102,7 @@ async def test_one_trace_from_the_webhook_to_the_notification(spans: InMemorySpa
             return [s for s in spans.get_finished_spans() if s.name.startswith(prefix)]
 
         async def notified() -> bool:
-            return bool(named("RunActivity:notify.slack_post"))
+            return bool(named("RunActivity:notify.chat_post"))
 
         await wait_until(notified, timeout=60, what="the notification's span")
     (request,) = named("POST /webhooks/alertmanager")
@@ -117,4 +117,4 @@ async def test_one_trace_from_the_webhook_to_the_notification(spans: InMemorySpa
         for n in names
     ), names
     assert "RunWorkflow:IncidentWorkflow" in names, names
-    assert "RunActivity:notify.slack_post" in names, names
+    assert "RunActivity:notify.chat_post" in names, names

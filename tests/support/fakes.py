@@ -27,6 +27,7 @@ class FakeChat:
     def __init__(self) -> None:
         self.posts: list[tuple[str, str, str | None]] = []  # (channel, text, thread ts)
         self.updates: list[tuple[str, str, str]] = []  # (channel, ts, text)
+        self.versions: dict[str, list[ChatMessage]] = {}  # ts -> the message as posted, then each edit
         self.broken: set[str] = set()  # channels that fail for good
         self.flaky: int = 0  # the next N calls fail transiently
         self.hold: threading.Event | None = None  # when set: top-level posts wait until it is set
@@ -49,13 +50,15 @@ class FakeChat:
             self.hold.wait(timeout=30)  # a slow Slack: the post is in flight meanwhile
         with self._lock:
             ts = f"{next(self._ts)}.0001"
-            self.posts.append((channel, message.text, thread.ts if thread else None))
-        return MessageRef(channel=channel, ts=ts)
+            self.posts.append((channel, message.text, thread.id if thread else None))
+            self.versions[ts] = [message]
+        return MessageRef(kind="slack", channel=channel, id=ts)
 
     def update(self, ref: MessageRef, message: ChatMessage) -> MessageRef:
         self._maybe_fail(ref.channel)
         with self._lock:
-            self.updates.append((ref.channel, ref.ts, message.text))
+            self.updates.append((ref.channel, ref.id, message.text))
+            self.versions.setdefault(ref.id, []).append(message)
         return ref
 
     def top_level(self) -> list[tuple[str, str]]:
@@ -79,7 +82,7 @@ class FakeTeams:
             raise PermanentError("404 Not Found")
         with self._lock:
             self.cards.append((channel, card))
-        return MessageRef(channel=channel, ts="")
+        return MessageRef(kind="teams", channel=channel, id="")
 
     def post_note(
         self, channel: str, text: str, *, link_url: str | None = None, link_text: str = "open it"
@@ -88,7 +91,7 @@ class FakeTeams:
             raise PermanentError("404 Not Found")
         with self._lock:
             self.notes.append((channel, text, link_url))
-        return MessageRef(channel=channel, ts="")
+        return MessageRef(kind="teams", channel=channel, id="")
 
     def notes_in(self, channel: str) -> list[str]:
         return [text for c, text, _ in self.notes if c == channel]

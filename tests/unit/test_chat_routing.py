@@ -36,12 +36,12 @@ def owner(teams_channel: str | None) -> ServiceContext:
 def test_teams_true_posts_to_the_owners_teams_channel_and_the_rules_own() -> None:
     policy = load_routing(POLICY)
     plan = plan_notifications(policy, priority="P1", owner=owner("data-oncall"), services=[], at=AT)
-    assert plan.slack_channels == ["#data-oncall"]
-    assert [t.key for t in plan.chat] == ["teams:data-oncall", "teams:war-room"]
+    assert plan.channels("slack") == ["#data-oncall"]
+    assert [t.key for t in plan.chat] == ["slack:#data-oncall", "teams:data-oncall", "teams:war-room"]
     plan = plan_notifications(policy, priority="P1", owner=owner(None), services=[], at=AT)
-    assert plan.chat == [ChatTarget(kind="teams", channel="war-room")]
+    assert plan.chat[1:] == [ChatTarget(kind="teams", channel="war-room")]
     plan = plan_notifications(policy, priority="P3", owner=owner("data-oncall"), services=[], at=AT)
-    assert plan.chat == []  # Teams only where a rule asks for it
+    assert plan.channels("teams") == []  # Teams only where a rule asks for it
 
 
 def test_check_says_when_teams_true_reaches_nobody() -> None:
@@ -53,11 +53,11 @@ def test_check_says_when_teams_true_reaches_nobody() -> None:
         load_routing("rules: [{name: all, teams_channels: ['#not a name']}]")
 
 
-def test_old_payloads_read_with_no_chat_and_no_notes() -> None:
+def test_old_payloads_read_with_slack_only_and_no_notes() -> None:
     plan = NotificationPlan.model_validate(
         {"rule": "p1", "slack_channels": ["#x"], "pagerduty": "data", "jira_project": None}
     )
-    assert plan.chat == [] and plan.pager_notes is False
+    assert plan.chat == [ChatTarget(kind="slack", channel="#x")] and plan.pager_notes is False
     state = NotificationState.model_validate({"slack": {}, "pages": {"data": "trigger"}})
     assert state.chat == {} and state.note_cursor is None
 

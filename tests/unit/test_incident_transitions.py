@@ -6,6 +6,7 @@ from datetime import timedelta
 from medic.alerts import AlertStatus
 from medic.feedback import FalsePositive
 from medic.incident import IncidentState, IncidentStatus
+from medic.routing import ChatTarget
 from medic.vocab import RemediationOutcome
 from tests.unit.test_incident_state import T0, alert, batch, kinds, new_state
 
@@ -95,10 +96,11 @@ def test_giving_up_marks_only_running_remediations_lost() -> None:
 def test_escalation_levels_and_their_channels() -> None:
     state = new_state()
     revision = state.revision
-    state.escalated(T0, level=2, keys=["data-2"], channels=["#war-room"], note="no ack after 5 min")
-    state.escalated(LATER, level=3, keys=[], channels=["#war-room"], note="")
+    war_room, teams = ChatTarget(kind="slack", channel="#war-room"), ChatTarget(kind="teams", channel="ops")
+    state.escalated(T0, level=2, keys=["data-2"], chats=[war_room, teams], note="no ack after 5 min")
+    state.escalated(LATER, level=3, keys=[], chats=[war_room], note="")
     n = state.notifications
-    assert n.escalation_done == 3 and n.escalated_channels == ["#war-room"]
+    assert n.escalation_done == 3 and n.escalated == [war_room, teams]
     assert [e.message for e in state.timeline if e.kind == "escalation.level"] == [
         "Escalation level 2: paging data-2 (no ack after 5 min).",
         "Escalation level 3: paging nobody.",

@@ -114,7 +114,7 @@ def test_a_demoted_plan_is_chat_only_and_says_why() -> None:
         rules=["PostgresDown"],
         demoted=DEMOTED,
     )
-    assert (plan.rule, plan.slack_channels) == ("p1", ["#data-oncall"])
+    assert (plan.rule, plan.channels("slack")) == ("p1", ["#data-oncall"])
     assert (plan.pagerduty, plan.escalation, plan.jira_project) == (None, [], None)
     assert plan.demoted is not None and plan.demoted.team == "data"
     message = plan.demoted.message(plan.rule)

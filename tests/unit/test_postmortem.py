@@ -552,6 +552,9 @@ def test_every_notification_is_counted_and_listed() -> None:
     s = IncidentState(id="incident-x", opened_at=at(12, 0))
     s.record(at(12, 0, 1), TimelineKind.NOTIFICATION_SENT, "Posted to Slack #shop.", channel="#shop")
     s.record(
+        at(12, 0, 1), TimelineKind.NOTIFICATION_SENT, "Posted to Teams ops.", channel="ops", chat="teams"
+    )
+    s.record(
         at(12, 0, 2),
         TimelineKind.NOTIFICATION_SENT,
         "PagerDuty trigger sent to shop.",
@@ -559,6 +562,6 @@ def test_every_notification_is_counted_and_listed() -> None:
     )
     s.record(at(12, 0, 3), TimelineKind.NOTIFICATION_SENT, "JIRA issue SHOP-1 opened.", jira="SHOP-1")
     medic = render_postmortem(s, now=at(12, 5)).split("## What Medic did")[1].split("\n## ")[0]
-    assert "Notifications: 3 notifications sent (1 Slack post, 1 page, 1 ticket)." in medic
+    assert "Notifications: 4 notifications sent (1 Slack post, 1 Teams post, 1 page, 1 ticket)." in medic
     for text in ("Posted to Slack #shop.", "PagerDuty trigger sent to shop.", "JIRA issue SHOP-1 opened."):
         assert f"`notification.sent`: {text}" in medic

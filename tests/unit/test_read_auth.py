@@ -196,7 +196,7 @@ async def test_the_postmortem_link_posted_in_slack_opens_for_its_readers(
         sign_link=signed(settings),
     )
     note = SlackNote(
-        ref=MessageRef(channel="#checkout", ts="1.0001"),
+        ref=MessageRef(kind="slack", channel="#checkout", id="1.0001"),
         text="Postmortem draft",
         link_url=f"{settings.api_url}/incidents/incident-checkout/postmortem",
         link_text="open the postmortem",

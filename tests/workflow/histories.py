@@ -22,6 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.correlate import CorrelationActivities
 from activities.notify import NotifyActivities
 from activities.postmortem import PostmortemActivities, PostmortemWriter
 from activities.remediate import RemediationActivities
@@ -29,21 +30,23 @@ from medic.alerts import Alert, AlertStatus
 from medic.incident import AlertBatch, IncidentState
 from medic.routing import RoutingPolicy
 from medic.runbook import load_runbook
+from medic.topology import with_nodes
 from remediations.actions import default_registry
 from remediations.guardrails import GuardrailFacts, GuardrailSettings
 from service.devserver import find_binary
 from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
 from tests.support.fakes import FakeChat, FakeCluster, FakeMetrics, FakeOpsgenie, FakeTeams, FakeTracker
-from tests.support.shop import ctx
+from tests.support.shop import ctx, shop
 from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
 
 __all__ = ["HISTORIES", "record"]
 
 HISTORIES = Path(__file__).resolve().parents[1] / "fixtures" / "histories"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-RELEASE = "r5"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
-# r5: JIRA merge links, nodes absorbing their workloads, undo-unless-changed, pager per team
+RELEASE = "r6"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
+# r5: JIRA merge links, nodes absorbing their workloads, undo-unless-changed, pager per team;
+# r6: MedicTitle, a service saying hello to its nodes, settling on Prometheus' answer, Slack as a card chat
 RUNBOOK = load_runbook(
     """
 name: restart-checkout
@@ -71,16 +74,28 @@ def _batch(service: str, name: str, status: AlertStatus = AlertStatus.FIRING) ->
 
 async def _open(client: Client, service: str, batch: AlertBatch) -> WorkflowHandle[IncidentWorkflow, object]:
     incident_id = f"incident-{service}"
+    # checkout's pods run on a node (r6: it says hello to the node's incident, which is not open), and
+    # it asks Prometheus about its likely causes while it settles (orders-db: pending).
+    context = with_nodes(ctx(service), ["node/ip-10-0-1-12"]) if service == "checkout" else ctx(service)
     return await client.start_workflow(
         IncidentWorkflow.run,
         IncidentInput(
-            incident_id=incident_id, service=ctx(service), quiet_period_seconds=60, settle_seconds=5
+            incident_id=incident_id,
+            service=context,
+            quiet_period_seconds=60,
+            settle_seconds=5,
+            settle_max_seconds=30,
         ),
         id=incident_id,
         task_queue="histories",
         start_signal=ALERTS_SIGNAL,
         start_signal_args=[batch],
     )
+
+
+class _Prometheus:
+    def active_alerts(self) -> list[dict[str, str]]:
+        return [{"alertname": "PostgresDown", "service": "orders-db", "alertstate": "pending"}]
 
 
 class _Facts:
@@ -121,11 +136,12 @@ async def record() -> list[Path]:
                 return await client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
 
             postmortem = PostmortemActivities(PostmortemWriter(Path(tmp)), state_of)
+            correlate = CorrelationActivities(source=_Prometheus(), catalog=shop)
             async with Worker(
                 env.client,
                 task_queue="histories",
                 workflows=WORKFLOWS,
-                activities=[*remediate.all(), *notify.all(), *postmortem.all()],
+                activities=[*remediate.all(), *notify.all(), *postmortem.all(), *correlate.all()],
                 activity_executor=ThreadPoolExecutor(4),
             ):
                 checkout = await _open(env.client, "checkout", _batch("checkout", "CheckoutSlow"))

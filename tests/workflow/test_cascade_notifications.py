@@ -102,13 +102,13 @@ async def test_only_an_incident_that_could_still_be_absorbed_waits_before_tellin
     h = harness
     async with h.worker():
         root = await open_incident(h, "orders-db", outage())
-        cause = await until(root, lambda s: bool(s.notifications.slack), "orders-db posting")
+        cause = await until(root, lambda s: bool(s.notifications.messages("slack")), "orders-db posting")
         # checkout depends on orders-db, but its errors started hours before: it cannot join this
         # outage (see the join rule), yet it could be absorbed, so it waits the settle period.
         early = errors()
         early.alerts[0] = early.alerts[0].model_copy(update={"starts_at": T0 - timedelta(hours=2)})
         alone = await open_incident(h, "checkout", early)
-        told = await until(alone, lambda s: bool(s.notifications.slack), "checkout posting")
+        told = await until(alone, lambda s: bool(s.notifications.messages("slack")), "checkout posting")
 
     def first_told(s: IncidentState) -> timedelta:
         return min(e.at for e in s.timeline if e.kind == "notification.sent") - s.opened_at
@@ -124,7 +124,7 @@ async def test_a_cause_arriving_after_the_symptom_told_closes_the_symptoms_page_
     async with h.worker():
         symptom = await open_incident(h, "checkout", errors())
         told = await until(symptom, lambda s: bool(s.notifications.pages), "checkout paging on its own")
-        assert list(told.notifications.slack) == ["#checkout-oncall"]
+        assert list(told.notifications.messages("slack")) == ["#checkout-oncall"]
         root = await open_incident(h, "orders-db", outage())
         await until(root, lambda s: CHECKOUT in s.absorbed, "orders-db absorbing checkout")
         closed = await until(
@@ -141,8 +141,8 @@ async def test_a_cause_arriving_after_the_symptom_told_closes_the_symptoms_page_
     resolves = [p for p in h.pager.pages if p.dedup_key == CHECKOUT and p.action == "resolve"]
     assert resolves and all(p.custom_details.get("merged_into") == ORDERS_DB for p in resolves)
     assert h.pager.open_pages() == set()
-    ref = next(iter(closed.notifications.slack.values()))
-    last = [text for channel, ts, text in h.chat.updates if ts == ref.ts][-1]
+    ref = next(iter(closed.notifications.messages("slack").values()))
+    last = [text for channel, ts, text in h.chat.updates if ts == ref.id][-1]
     assert f"merged into {ORDERS_DB}" in last
     assert ("trigger", "data") in pages_of(h, ORDERS_DB)
 
@@ -172,8 +172,8 @@ async def test_a_merge_landing_while_the_first_notifications_are_in_flight_is_cl
             "the close-out",
         )
         await resolve_all(h, root)
-    (ref,) = state.notifications.slack.values()
-    updates = [text for _, ts, text in h.chat.updates if ts == ref.ts]
+    (ref,) = state.notifications.messages("slack").values()
+    updates = [text for _, ts, text in h.chat.updates if ts == ref.id]
     assert updates and f"merged into {ORDERS_DB}" in updates[-1]
     assert ("trigger", "checkout") in pages_of(h, CHECKOUT)
     assert h.pager.open_pages() == set()

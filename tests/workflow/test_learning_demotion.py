@@ -77,7 +77,7 @@ async def test_an_opted_in_demoted_rule_does_not_page_and_its_timeline_says_why(
     h = harness
     async with worker(h):
         handle = await open_incident(h)  # PostgresDown on orders-db (team data), P1: would page
-        state = await until(handle, lambda s: bool(s.notifications.slack), "the Slack message")
+        state = await until(handle, lambda s: bool(s.notifications.messages("slack")), "the Slack message")
         assert state.priority == "P1"
         await h.env.sleep(timedelta(minutes=6))  # past every escalation level
         state = await handle.query(IncidentWorkflow.state)

@@ -14,6 +14,9 @@ from medic.alerts import Alert, AlertStatus
 from medic.handover import compact_for_handover, pack, payload_size, unpack
 from medic.incident import AlertBatch, IncidentState
 from medic.keys import service_incident_id
+from medic.notify_state import ChatPosted
+from medic.ports import MessageRef
+from medic.routing import ChatTarget
 from medic.vocab import TimelineKind
 from tests.support.shop import ctx
 from tests.workflow.test_notifications import T0, Harness, harness, pages
@@ -126,7 +129,12 @@ def test_an_oversized_state_is_compacted_with_a_pointer_to_the_previous_run() ->
         state.record(
             T0 + timedelta(seconds=300 + i), TimelineKind.ESCALATION_LEVEL, f"Escalation note {i} " + "x" * 80
         )
-    state.notifications.thread_cursor = len(state.timeline) - 10
+    slack = ChatPosted(
+        target=ChatTarget(kind="slack", channel="#data-oncall"),
+        cursor=len(state.timeline) - 10,
+        ref=MessageRef(kind="slack", channel="C0DATA", id="1.0001"),
+    )
+    state.notifications.chat[slack.target.key] = slack
     before = len(state.timeline)
     carried = compact_for_handover(state, previous_run="run-1", max_bytes=400_000)
     assert len(carried.model_dump_json()) <= 400_000
@@ -135,8 +143,8 @@ def test_an_oversized_state_is_compacted_with_a_pointer_to_the_previous_run() ->
     assert note.data["previous_run"] == "run-1"
     assert len(carried.timeline) - 1 + note.data["entries"] == before
     assert carried.timeline[-1] == state.timeline[-1] and carried.timeline[0] == state.timeline[0]
-    # The notifier's cursor still points 10 entries before the end.
-    assert len(carried.timeline) - carried.notifications.thread_cursor == 10
+    # The notifier's cursor (the Slack thread's) still points 10 entries before the end.
+    assert len(carried.timeline) - carried.notifications.chat[slack.target.key].cursor == 10
     small = IncidentState(id="incident-x", opened_at=T0)
     assert compact_for_handover(small, previous_run="r") is small
 

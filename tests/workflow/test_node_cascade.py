@@ -130,7 +130,9 @@ async def test_a_service_on_a_healthy_node_is_told_at_once(harness: Harness) -> 
     service = Assignment(service.incident_id, leaf, service.alerts)
     async with h.worker():
         handle = await _start(h, service, SETTLE)
-        state = await eventually(handle, lambda s: bool(s.notifications.slack), "checkout's Slack post")
+        state = await eventually(
+            handle, lambda s: bool(s.notifications.messages("slack")), "checkout's Slack post"
+        )
     sent = next(e for e in state.timeline if e.kind == "notification.sent")
     assert (sent.at - state.opened_at).total_seconds() < SETTLE / 2, sent
 
@@ -146,7 +148,7 @@ async def test_a_service_whose_node_is_down_tells_nobody_itself(harness: Harness
     node = Assignment(node.incident_id, node.service.model_copy(update={"hosts": []}), node.alerts)
     async with h.worker():
         root = await _start(h, node, SETTLE)
-        await eventually(root, lambda s: bool(s.notifications.slack), "the node's Slack post")
+        await eventually(root, lambda s: bool(s.notifications.messages("slack")), "the node's Slack post")
         await _start(h, found["checkout"], SETTLE)
         state = await eventually(root, lambda s: "incident-checkout" in s.absorbed, "checkout absorbed")
         await h.env.sleep(SETTLE * 2)

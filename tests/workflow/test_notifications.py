@@ -157,7 +157,9 @@ async def test_p1_pages_posts_and_escalates_on_timers(harness: Harness) -> None:
         await h.env.sleep(timedelta(minutes=5, seconds=5))
         await until(handle, lambda s: s.notifications.escalation_done == 2, "level 2")
         assert pages(h) == [("trigger", "data"), ("trigger", "data-2")]
-        await until(handle, lambda s: "#war-room" in s.notifications.slack, "the war room message")
+        await until(
+            handle, lambda s: "#war-room" in s.notifications.messages("slack"), "the war room message"
+        )
         await h.env.sleep(timedelta(minutes=10, seconds=5))
         state = await until(handle, lambda s: s.notifications.escalation_done == 3, "level 3")
         assert pages(h) == [("trigger", "data"), ("trigger", "data-2"), ("trigger", "boss")]
@@ -224,7 +226,9 @@ async def test_broken_channel_falls_back_and_flaky_calls_are_retried(harness: Ha
     h.chat.flaky = 2
     async with h.worker():
         handle = await open_incident(h)
-        state = await until(handle, lambda s: "#incidents" in s.notifications.slack, "the fallback channel")
+        state = await until(
+            handle, lambda s: "#incidents" in s.notifications.messages("slack"), "the fallback channel"
+        )
     failures = [e.message for e in state.timeline if e.kind == "notification.failed"]
     assert any("#data-oncall" in m and "channel_not_found" in m for m in failures)
     assert [channel for channel, _ in h.chat.top_level()] == ["#incidents"]

@@ -3,12 +3,24 @@ during a deploy carry on instead of failing every workflow task."""
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.worker import (
+    Interceptor,
+    Replayer,
+    StartActivityInput,
+    UnsandboxedWorkflowRunner,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
+from temporalio.workflow import ActivityHandle
 
+from activities.notify import ChatCard, SlackNote, SlackUpdate
+from medic.ports import MessageRef
 from service.worker import WORKFLOWS
 from tests.workflow.histories import HISTORIES
 
@@ -25,3 +37,73 @@ async def test_recorded_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
+
+
+# ---- runs from before slack-as-card-chat: the old Slack branch on today's state ----------------------
+
+_STARTED: list[tuple[str, object]] = []
+
+
+class _Outbound(WorkflowOutboundInterceptor):
+    def start_activity(self, input: StartActivityInput) -> ActivityHandle[Any]:
+        _STARTED.append((input.activity, input.args[0] if input.args else None))
+        return super().start_activity(input)
+
+
+class _Inbound(WorkflowInboundInterceptor):
+    def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+        super().init(_Outbound(outbound))
+
+
+class _Watch(Interceptor):
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[_Inbound]:
+        return _Inbound
+
+
+def _slack_post_result(history: WorkflowHistory) -> MessageRef:
+    """What ``notify.slack_post`` answered when the history was recorded (its one Slack message)."""
+    (scheduled,) = [
+        e.event_id
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "notify.slack_post"
+    ]
+    (done,) = [
+        e.activity_task_completed_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_completed_event_attributes")
+        and e.activity_task_completed_event_attributes.scheduled_event_id == scheduled
+    ]
+    return MessageRef.model_validate_json(done.result.payloads[0].data)
+
+
+THREADED = [p for p in RECORDED if '"notify.slack_thread"' in p.read_text()]
+
+
+def test_some_recorded_histories_edit_and_thread_in_slack() -> None:
+    assert len(THREADED) >= 3
+
+
+@pytest.mark.parametrize("path", THREADED, ids=[p.stem for p in THREADED])
+async def test_a_run_from_before_edits_the_message_it_posted(path: Path) -> None:
+    """Replayed with today's state (Slack's messages kept in ``notifications.chat``), a run from before
+    the patch edits the message ``notify.slack_post`` answered and replies in its thread, call for call."""
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    posted = _slack_post_result(history)
+    _STARTED.clear()
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=pydantic_data_converter,
+        interceptors=[_Watch()],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+    edits = [arg for name, arg in _STARTED if name == "notify.slack_update"]
+    replies = [arg for name, arg in _STARTED if name == "notify.slack_thread"]
+    assert edits and replies
+    assert all(isinstance(a, SlackUpdate) and a.ref == posted for a in edits), edits
+    assert all(isinstance(a, SlackNote) and a.ref == posted for a in replies), replies
+    cards = [arg for name, arg in _STARTED if name == "notify.chat_post"]  # Teams' (r4 on), never Slack's
+    assert all(isinstance(a, ChatCard) and a.target.kind == "teams" for a in cards), cards
+    assert "notify.chat_update" not in [name for name, _ in _STARTED]

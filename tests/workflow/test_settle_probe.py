@@ -1,0 +1,143 @@
+"""Issue 12: a new incident that could be a symptom asks Prometheus whether its likely cause alerts
+there (pending: its rule's ``for:`` has not passed; or firing, not delivered yet). One does: it waits up
+to settle_max_seconds for the cause's incident to absorb it, so the symptom's team is never paged. None
+does: it is the cause itself, and tells at once instead of after the settle period. No answer: the plain
+settle period. Time-skipping server; the answer comes from a Prometheus fake behind the real activity."""
+
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from temporalio.worker import Worker
+
+from activities.correlate import CorrelationActivities
+from activities.notify import NotifyActivities
+from medic.alerts import Alert, AlertStatus
+from medic.incident import AlertBatch, IncidentState
+from medic.keys import service_incident_id
+from medic.ports import TransientError
+from service.worker import WORKFLOWS
+from tests.support.shop import ctx, shop
+from tests.workflow.test_cascade_notifications import SETTLE, open_incident
+from tests.workflow.test_notifications import POLICY, Handle, Harness, harness, pages
+from tests.workflow.test_notifications import until as poll
+
+__all__ = ["harness"]
+
+T0 = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+LONGEST = 60.0
+
+
+class FakePrometheus:
+    """``ALERTS{alertstate=~"pending|firing"}`` as label sets; ``down``: it does not answer."""
+
+    def __init__(self, alerts: list[dict[str, str]], *, down: bool = False) -> None:
+        self.alerts, self.down, self.asked = alerts, down, 0
+
+    def active_alerts(self) -> list[dict[str, str]]:
+        self.asked += 1
+        if self.down:
+            raise TransientError("Prometheus unreachable")
+        return self.alerts
+
+
+def _batch(service: str, name: str) -> AlertBatch:
+    alert = Alert(
+        fingerprint=f"{service}-{name}",
+        status=AlertStatus.FIRING,
+        starts_at=T0,
+        service=service,
+        labels={"alertname": name, "service": service, "severity": "critical", "burn_rate": "20"},
+    )
+    return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx(service)])
+
+
+async def _open(h: Harness, service: str, name: str, *, settle_max: float = LONGEST) -> Handle:
+    return await open_incident(h, service, _batch(service, name), settle_max_seconds=settle_max)
+
+
+@pytest.fixture
+def prometheus() -> FakePrometheus:
+    return FakePrometheus([])
+
+
+@pytest.fixture
+async def worker(harness: Harness, prometheus: FakePrometheus) -> AsyncIterator[Harness]:
+    notify = NotifyActivities(
+        chat=harness.chat, pager=harness.pager, tracker=harness.tracker, policy=lambda: POLICY
+    )
+    correlate = CorrelationActivities(source=prometheus, catalog=shop, cache_seconds=0)
+    async with Worker(
+        harness.env.client,
+        task_queue=harness.task_queue,
+        workflows=WORKFLOWS,
+        activities=[*notify.all(), *correlate.all()],
+        activity_executor=ThreadPoolExecutor(4),
+    ):
+        yield harness
+
+
+def _told_after(state: IncidentState) -> float:
+    sent = next(e for e in state.timeline if e.kind == "notification.sent")
+    return (sent.at - state.opened_at).total_seconds()
+
+
+async def test_a_symptom_whose_cause_is_pending_waits_for_it_and_pages_nobody(
+    worker: Harness, prometheus: FakePrometheus
+) -> None:
+    h = worker
+    # orders-db is down; its rule's `for:` has not passed: Prometheus has it pending, nothing delivered.
+    prometheus.alerts = [{"alertname": "PostgresDown", "service": "orders-db", "alertstate": "pending"}]
+    checkout = await _open(h, "checkout", "HighErrorRate")
+    state = await poll(checkout, lambda s: any(e.kind == "incident.settling" for e in s.timeline), "settling")
+    note = next(e for e in state.timeline if e.kind == "incident.settling")
+    assert "orders-db: PostgresDown (pending)" in note.message
+    await h.env.sleep(timedelta(seconds=40))  # far past the plain settle period
+    assert h.chat.posts == [] and pages(h) == []
+    root = await _open(h, "orders-db", "PostgresDown")  # the cause's alert is delivered 40 s later
+    merged = await poll(root, lambda s: service_incident_id("checkout") in s.absorbed, "checkout absorbed")
+    await poll(root, lambda s: bool(s.notifications.pages), "the cause's page")
+    await h.env.sleep(timedelta(seconds=LONGEST))
+    # Only the cause's team (data, orders-db's routing key) was paged; checkout's never was.
+    assert pages(h) == [("trigger", "data")], pages(h)
+    assert merged.root_causes[0].service == "orders-db"
+
+
+async def test_a_cause_in_the_middle_of_the_graph_tells_at_once(worker: Harness) -> None:
+    """Nothing checkout depends on alerts: checkout is the cause, and pages without the settle period."""
+    h = worker
+    checkout = await _open(h, "checkout", "HighErrorRate")
+    state = await poll(checkout, lambda s: bool(s.notifications.pages), "checkout's page")
+    assert _told_after(state) < SETTLE / 2
+    assert any(e.kind == "incident.settled" for e in state.timeline)
+
+
+@pytest.mark.parametrize("prometheus", [FakePrometheus([], down=True)])
+async def test_no_answer_keeps_the_plain_settle_period(worker: Harness, prometheus: FakePrometheus) -> None:
+    h = worker
+    checkout = await _open(h, "checkout", "HighErrorRate")
+    state = await poll(checkout, lambda s: bool(s.notifications.pages), "checkout's page")
+    assert prometheus.asked >= 1
+    assert _told_after(state) >= SETTLE
+    assert not any(e.kind in ("incident.settled", "incident.settling") for e in state.timeline)
+
+
+async def test_a_cause_that_never_comes_is_waited_for_at_most_settle_max(
+    worker: Harness, prometheus: FakePrometheus
+) -> None:
+    h = worker
+    prometheus.alerts = [{"alertname": "PostgresDown", "service": "orders-db", "alertstate": "firing"}]
+    checkout = await _open(h, "checkout", "HighErrorRate", settle_max=20.0)
+    await poll(checkout, lambda s: any(e.kind == "incident.settling" for e in s.timeline), "settling")
+    await h.env.sleep(timedelta(seconds=25))
+    state = await poll(checkout, lambda s: bool(s.notifications.pages), "checkout's page after the wait")
+    assert 20.0 <= _told_after(state) < 25.0
+
+
+async def test_the_api_does_not_ask_without_prometheus(worker: Harness, prometheus: FakePrometheus) -> None:
+    """settle_max_seconds 0 (no MEDIC_PROMETHEUS_URL): no question, the plain settle period."""
+    h = worker
+    checkout = await _open(h, "checkout", "HighErrorRate", settle_max=0.0)
+    state = await poll(checkout, lambda s: bool(s.notifications.pages), "checkout's page")
+    assert prometheus.asked == 0 and _told_after(state) >= SETTLE
