@@ -74,12 +74,12 @@ def _iso(at: datetime) -> str:
 
 
 def copy_catalog(raw: dict[str, Any], copies: int) -> dict[str, Any]:
-    """``copies`` disjoint copies of a catalog: service ``x`` becomes ``x-cN`` (aliases dropped, as
-    they must be unique), with its team, routing and business figures unchanged."""
+    """``copies`` disjoint copies of a catalog: service ``x`` becomes ``x-cN`` (aliases, workloads and jobs
+    dropped, as each may belong to one service only), with its team, routing and business figures kept."""
     services = []
     for n in range(copies):
         for service in raw["services"]:
-            copy = {k: v for k, v in service.items() if k != "aliases"}
+            copy = {k: v for k, v in service.items() if k not in ("aliases", "workloads", "jobs")}
             copy["name"] = f"{service['name']}-c{n}"
             copy["calls"] = [f"{c}-c{n}" for c in service.get("calls", [])]
             services.append(copy)
@@ -421,12 +421,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 async with gate:
                     t0 = time.monotonic() + 12.0  # the background alert goes first
                     sends = []
+                    first = min(d.at for d in c.deliveries if d.at >= 0)
                     for d in c.deliveries:
+                        if (
+                            pending_seen[c.index]
+                            and held.get(c.index) is None
+                            and d.at >= first - args.pending_lead
+                        ):
+                            # The cause broke before its symptoms' alerts were delivered (their own `for:` and
+                            # group_wait): Prometheus holds it pending from pending_lead before the first one.
+                            await asyncio.sleep(max(0.0, t0 + first - args.pending_lead - time.monotonic()))
+                            show(c, "pending")
                         await asyncio.sleep(max(0.0, t0 + d.at - time.monotonic()))
                         if d.at >= 0 and c.index not in started:
                             started[c.index] = time.monotonic()
-                            if pending_seen[c.index]:
-                                show(c, "pending")
                         if d.body["groupLabels"]["service"] == c.root and c.index not in cause_started:
                             cause_started[c.index] = time.monotonic()
                             show(c, "firing")
@@ -488,8 +496,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "settle_s": args.settle,
         "prometheus": (
-            f"asked (settle max {args.settle_max:g} s; causes pending before delivery: "
-            f"{sum(pending_seen.values())}/{len(cascades)})"
+            f"asked (settle max {args.settle_max:g} s; causes pending from {args.pending_lead:g} s before "
+            f"the cascade's first delivery: {sum(pending_seen.values())}/{len(cascades)})"
             if args.prometheus
             else "not configured"
         ),
@@ -557,6 +565,12 @@ def main() -> None:
         default=1.0,
         help="with --prometheus: the share of causes Prometheus shows pending from the cascade's first alert "
         "(the others only once their own alert is delivered)",
+    )
+    parser.add_argument(
+        "--pending-lead",
+        type=float,
+        default=10.0,
+        help="with --prometheus: how long before the cascade's first delivery its cause shows pending (s)",
     )
     parser.add_argument("--settle-max", type=float, default=60.0, help="MEDIC_SETTLE_MAX_SECONDS")
     parser.add_argument("--rows", action="store_true", help="print each cascade's figures too")
