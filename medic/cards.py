@@ -67,6 +67,8 @@ class IncidentCard(BaseModel):
     generator_url: str | None = None
     ui_url: str | None = None
     merged_into_url: str | None = None  # the Temporal UI of the incident it merged into (set by the adapter)
+    # Why this card pages nobody although its priority would (Medic's learning demoted its rules).
+    routing_note: str | None = None
 
 
 def _mrkdwn(text: Markup) -> dict[str, object]:
@@ -104,6 +106,9 @@ def render_card(card: IncidentCard) -> ChatMessage:
         blocks.append({"type": "section", "text": _mrkdwn(text)})
     if card.impact_summary:
         text = mrkdwn("Why {p}: {summary}", p=card.priority, summary=card.impact_summary)
+        blocks.append({"type": "context", "elements": [_mrkdwn(text)]})
+    if card.routing_note:
+        text = mrkdwn(":mute: {note}", note=card.routing_note)
         blocks.append({"type": "context", "elements": [_mrkdwn(text)]})
     links = [
         link(card.ui_url, "Timeline in Temporal") if card.ui_url else None,

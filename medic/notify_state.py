@@ -35,6 +35,9 @@ THREADED_KINDS = frozenset(
         TimelineKind.SILENCE_CREATED,
         TimelineKind.FEEDBACK_FALSE_POSITIVE,
         TimelineKind.COMMAND_REFUSED,
+        # Why nobody was paged (and why a page comes after all): the team sees it where it looks.
+        TimelineKind.LEARNING_DEMOTED,
+        TimelineKind.LEARNING_LIFTED,
     }
 )
 

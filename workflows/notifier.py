@@ -454,7 +454,14 @@ class Notifier:
             acknowledged_by=s.acknowledged_by,
             merged_into=s.merged_into,
             generator_url=first,
+            routing_note=self._demotion_note(),
         )
+
+    def _demotion_note(self) -> str | None:
+        plan = self._state().notifications.plan
+        if plan is None or plan.demoted is None:
+            return None
+        return plan.demoted.message(plan.rule)
 
     def _absorbed_history(self, entry: TimelineEntry) -> bool:
         """An entry a merged incident brought along: told already where it happened (or never, if that

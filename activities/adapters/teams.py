@@ -85,6 +85,8 @@ def adaptive_card(card: IncidentCard) -> dict[str, Any]:
     if card.root_cause:
         why = f" ({'; '.join(card.root_cause_reasons)})" if card.root_cause_reasons else ""
         body.append(_line("Likely root cause", card.root_cause + why))
+    if card.routing_note:
+        body.append(_line("Not paged", card.routing_note))
     actions = [
         *_open("Open in the Temporal UI", card.ui_url),
         *_open("Merged into", card.merged_into_url),

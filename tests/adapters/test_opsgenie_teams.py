@@ -168,7 +168,7 @@ def test_hostile_text_renders_as_text_everywhere(value: str) -> None:
     assert texts == [line for line in value.splitlines() if line.strip()]
     assert all(t for t in texts)  # Jira refuses empty text nodes
     # Teams: TextRuns (no Markdown), no template expressions, no control characters.
-    shown = adaptive_card(card(value or "x"))
+    shown = adaptive_card(card(value or "x", routing_note=value or None))
     runs = [i["text"] for b in shown["body"] for i in b.get("inlines", [])]
     assert all("{{" not in r and not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", r) for r in runs)
     assert all(b["type"] == "RichTextBlock" for b in shown["body"])  # never a Markdown TextBlock

@@ -1,6 +1,7 @@
 """The incident card as Slack shows it once the incident merged into its cause's: says so, links the
 cause's incident, and offers no buttons (acknowledging or resolving it there would mean nothing)."""
 
+import json
 from datetime import UTC, datetime
 
 from medic.cards import IncidentCard, render_card
@@ -37,3 +38,13 @@ def test_an_open_card_has_its_buttons_and_no_merge_line() -> None:
     message = render_card(card(status="open"))
     assert any(b["type"] == "actions" for b in message.blocks)
     assert not any("Merged into" in str(b.get("text", "")) for b in message.blocks)
+
+
+def test_a_demoted_incident_says_on_its_card_why_nobody_was_paged() -> None:
+    note = "Demoted to chat only by medic learning: team data opted in; PostgresDown: <never acted on> *x*"
+    message = render_card(card(routing_note=note))
+    (context,) = [b for b in message.blocks if "mute" in json.dumps(b)]
+    text = context["elements"][0]["text"]  # type: ignore[index]
+    assert "Demoted to chat only by medic learning" in text
+    assert "&lt;never acted on&gt;" in text  # outside text stays text in Slack's mrkdwn
+    assert not [b for b in render_card(card()).blocks if "mute" in json.dumps(b)]

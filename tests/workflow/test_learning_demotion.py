@@ -2,6 +2,7 @@
 propose to demote, for a team that opted in, reaches chat only and its timeline says who demoted it and
 why; a rule the team did not opt in for still pages; a rule that joins a demoted incident pages again."""
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -89,6 +90,11 @@ async def test_an_opted_in_demoted_rule_does_not_page_and_its_timeline_says_why(
         assert entry.actor == "medic learning"
         assert "Demoted to chat only by medic learning: team data opted in" in entry.message
         assert EVIDENCE in entry.message and entry.data["evidence"] == {"PostgresDown": EVIDENCE}
+        # The team reads why nobody was paged on the incident's message itself.
+        [versions] = h.chat.versions.values()
+        assert "Demoted to chat only by medic learning" in json.dumps(versions[-1].blocks), versions[
+            -1
+        ].blocks
 
         # A rule the team did not opt in for joins: the incident pages, and the timeline says so.
         await handle.signal(IncidentWorkflow.alerts, another("PostgresReplicaLag"))
