@@ -102,6 +102,9 @@ class ChatUpdate(BaseModel):
 
     ref: MessageRef
     card: IncidentCard
+    # The chat the card was posted in: its kind picks the adapter (an adapter's own MessageRef may leave
+    # the kind at its default). Absent in requests recorded before: the ref's kind decides.
+    target: ChatTarget | None = None
 
 
 class ChatNote(BaseModel):
@@ -249,10 +252,11 @@ class NotifyActivities:
     @activity.defn(name="notify.chat_update")
     @translated
     def chat_update(self, request: ChatUpdate) -> MessageRef:
-        chat = self._card_chat(request.ref.kind, request.ref.channel)
+        kind = request.target.kind if request.target is not None else request.ref.kind
+        chat = self._card_chat(kind, request.ref.channel)
         if not isinstance(chat, EditableChat):  # the worker changed since the plan said it edits
-            raise PermanentError(f"the {request.ref.kind} chat cannot edit a posted card")
-        with recorded(self._counter(request.ref.kind)):
+            raise PermanentError(f"the {kind} chat cannot edit a posted card")
+        with recorded(self._counter(kind)):
             return chat.update_card(request.ref, self._with_links(request.card))
 
     @activity.defn(name="notify.chat_note")

@@ -147,7 +147,7 @@ class Chats:
         kind = posted.target.kind
         await self._call(
             NotifyActivities.chat_update,
-            ChatUpdate(ref=posted.ref, card=self._card()),
+            ChatUpdate(ref=posted.ref, card=self._card(), target=posted.target),
             f"update the {kind.capitalize()} message in {posted.target.channel}",
             chat=kind,
         )

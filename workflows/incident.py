@@ -182,6 +182,9 @@ class IncidentWorkflow:
         self._outbox: list[_Outgoing] = []
         self._nodes_told: list[str] = []  # the node incidents the last hello went to
         self._node_hellos: set[str] = set()  # of the first hello: those not yet known to be closed
+        self._peers_told: set[str] = set()  # incidents of upstream peers that could absorb it, last told
+        self._peer_hellos: set[str] = set()  # of the first hello: those not yet known to be closed
+        self._causes_quiet = False  # Prometheus: nothing that could absorb it alerts
         self._probe: asyncio.Task[None] | None = None  # asking Prometheus about its likely causes
         self._parent_resolved = False
         self._escalate_again = False
@@ -203,6 +206,7 @@ class IncidentWorkflow:
         if inp.state is None and inp.packed_state is None:
             self._hello_peers()  # a continued run's peers already know it
             self._node_hellos = set(self._nodes_told)
+            self._peer_hellos = set(self._peers_told)
         if self._node_hellos and not self._absorbable:
             # Only a node may absorb it: it settles until the nodes' incidents answer (or are not there).
             self._absorbable, self._settle = True, timedelta(seconds=inp.settle_seconds)
@@ -582,7 +586,10 @@ class IncidentWorkflow:
             incident_id=self._state.id, service=self._ctx.name, active_since=since, hosts=hosts, nodes=nodes
         )
         for peer in peers:
-            self._send(service_incident_id(peer), msg.HELLO, hello)
+            # The failure of a hello to a peer that could absorb us means no incident is open there: it
+            # only tells the settle period (see _settle_on_answer); no command depends on it.
+            self._send(service_incident_id(peer), msg.HELLO, hello, on_failure="peer_closed")
+        self._peers_told = {service_incident_id(p) for p in peers if absorbed_by(self._ctx, p)}
         self._nodes_told = [service_incident_id(node, in_catalog=False) for node in nodes]
         for target in self._nodes_told:
             self._send(target, msg.HELLO, hello, on_failure="node_closed")
@@ -648,6 +655,9 @@ class IncidentWorkflow:
             self._redeliver(message.payload, now)
         elif message.on_failure == "node_closed":
             self._node_closed(message.target)
+        elif message.on_failure == "peer_closed":
+            self._peer_hellos.discard(message.target)
+            self._end_settle_if_alone()
 
     def _ask_about_causes(self, inp: IncidentInput) -> "asyncio.Task[None] | None":
         """A new incident that could be a symptom asks Prometheus whether a service that could absorb it
@@ -680,10 +690,12 @@ class IncidentWorkflow:
                 now,
                 TimelineKind.INCIDENT_SETTLED,
                 f"No service it depends on ({', '.join(causes)}) has an alert pending or firing in "
-                "Prometheus: nothing is about to absorb it, so it tells now.",
+                "Prometheus: unless one of their incidents is open, it tells now.",
             )
-            self._settle_end = None
-            notifier.nothing_to_join()
+            # Prometheus can miss a cause (an alert only the cluster lookup assigns, an incident in its
+            # quiet period): an open incident that could absorb it, or a node's, still gets its say.
+            self._causes_quiet = True
+            self._end_settle_if_alone()
             return
         until = self._state.opened_at + longest
         said = "; ".join(
@@ -700,10 +712,20 @@ class IncidentWorkflow:
             self._settle_end = until
             notifier.settle_until(until)
 
+    def _end_settle_if_alone(self) -> None:
+        """With Prometheus' "nothing alerts": the settle ends once every incident that could absorb it
+        (its upstream peers', its nodes') is known not to be open (their hellos failed)."""
+        if not self._causes_quiet or self._peer_hellos or self._node_hellos or self._settle_end is None:
+            return
+        self._settle_end = None
+        if self._notifier is not None:
+            self._notifier.nothing_to_join()
+
     def _node_closed(self, incident_id: str) -> None:
         """No incident is open on one of the nodes our pods run on: once none is, nothing will absorb us
         (unless a dependency does: then the settle period runs on)."""
         self._node_hellos.discard(incident_id)
+        self._end_settle_if_alone()
         ctx = self._ctx
         if self._node_hellos or ctx is None or any(absorbed_by(ctx, other) for other in ctx.upstream):
             return

@@ -4,7 +4,8 @@ to settle_max_seconds for the cause's incident to absorb it, so the symptom's te
 does: it is the cause itself, and tells at once instead of after the settle period. No answer: the plain
 settle period. Time-skipping server; the answer comes from a Prometheus fake behind the real activity."""
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +22,7 @@ from service.worker import WORKFLOWS
 from tests.support.shop import ctx, shop
 from tests.workflow.test_cascade_notifications import SETTLE, open_incident
 from tests.workflow.test_notifications import POLICY, Handle, Harness, harness, pages
-from tests.workflow.test_notifications import until as poll
+from workflows.incident import IncidentWorkflow
 
 __all__ = ["harness"]
 
@@ -76,6 +77,16 @@ async def worker(harness: Harness, prometheus: FakePrometheus) -> AsyncIterator[
         activity_executor=ThreadPoolExecutor(4),
     ):
         yield harness
+
+
+async def poll(handle: Handle, predicate: Callable[[IncidentState], bool], what: str) -> IncidentState:
+    """Bounded polling (30 s of real time: a workflow task the test server retries takes a while)."""
+    for _ in range(600):
+        state: IncidentState = await handle.query(IncidentWorkflow.state)
+        if predicate(state):
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never saw {what}")
 
 
 def _told_after(state: IncidentState) -> float:
@@ -141,3 +152,19 @@ async def test_the_api_does_not_ask_without_prometheus(worker: Harness, promethe
     checkout = await _open(h, "checkout", "HighErrorRate", settle_max=0.0)
     state = await poll(checkout, lambda s: bool(s.notifications.pages), "checkout's page")
     assert prometheus.asked == 0 and _told_after(state) >= SETTLE
+
+
+async def test_an_open_cause_prometheus_does_not_show_still_absorbs_before_anyone_is_told(
+    worker: Harness, prometheus: FakePrometheus
+) -> None:
+    """Prometheus can miss a cause: its alert is assigned only by the cluster lookup, or its incident
+    is in its quiet period. "Nothing alerts" then ends the settle period only once the hellos to the
+    incidents that could absorb it have failed; orders-db's is open, so checkout waits and joins it."""
+    h = worker
+    root = await _open(h, "orders-db", "PostgresDown")
+    await poll(root, lambda s: bool(s.notifications.pages), "the cause's page")
+    await _open(h, "checkout", "HighErrorRate")
+    await poll(root, lambda s: service_incident_id("checkout") in s.absorbed, "checkout absorbed")
+    await h.env.sleep(timedelta(seconds=LONGEST))
+    assert pages(h) == [("trigger", "data")], pages(h)
+    assert [channel for channel, _ in h.chat.top_level()] == ["#data-oncall"], h.chat.posts
