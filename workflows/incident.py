@@ -70,6 +70,8 @@ SERVICE_JOINS_NODE_PATCH = "service-joins-its-node"
 # A settling incident asks Prometheus whether a service that could absorb it alerts (correlate.alerting):
 # none, it tells at once; one, it waits up to settle_max_seconds (marked only where it asks).
 SETTLE_PROBE_PATCH = "settle-asks-prometheus"
+# Prometheus says nothing alerts but an incident that could absorb it has not answered yet: this long.
+_PEER_GRACE = timedelta(seconds=1)
 
 
 class IncidentInput(BaseModel):
@@ -713,13 +715,23 @@ class IncidentWorkflow:
             notifier.settle_until(until)
 
     def _end_settle_if_alone(self) -> None:
-        """With Prometheus' "nothing alerts": the settle ends once every incident that could absorb it
-        (its upstream peers', its nodes') is known not to be open (their hellos failed)."""
-        if not self._causes_quiet or self._peer_hellos or self._node_hellos or self._settle_end is None:
+        """With Prometheus' "nothing alerts": the settle ends at once when every incident that could
+        absorb it (its upstream peers', its nodes') is known not to be open (their hellos failed); while
+        a peer's hello is unanswered, after a short grace for an open peer's answer (an absorb takes
+        milliseconds); while a node's is, as the node settle says."""
+        if not self._causes_quiet or self._node_hellos or self._settle_end is None:
             return
-        self._settle_end = None
-        if self._notifier is not None:
-            self._notifier.nothing_to_join()
+        notifier = self._notifier
+        if not self._peer_hellos:
+            self._settle_end = None
+            if notifier is not None:
+                notifier.nothing_to_join()
+            return
+        grace = workflow.now() + _PEER_GRACE
+        if grace < self._settle_end:
+            self._settle_end = grace
+            if notifier is not None:
+                notifier.settle_until(grace)
 
     def _node_closed(self, incident_id: str) -> None:
         """No incident is open on one of the nodes our pods run on: once none is, nothing will absorb us

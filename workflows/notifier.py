@@ -171,7 +171,8 @@ class Notifier:
         return self._settled
 
     def settle_until(self, until: datetime) -> None:
-        """Wait for the join decision until ``until`` instead (a cause alerting in Prometheus)."""
+        """Wait for the join decision until ``until`` instead of the plain settle period: later (a cause
+        alerting in Prometheus) or sooner (nothing alerts: a short grace for an open peer's answer)."""
         self._settle_until = until
 
     def nothing_to_join(self) -> None:
@@ -196,7 +197,7 @@ class Notifier:
 
         def end() -> datetime:
             plain = s.opened_at + self._settle_for
-            return plain if self._settle_until is None else max(plain, self._settle_until)
+            return plain if self._settle_until is None else self._settle_until
 
         remaining = (end() - workflow.now()).total_seconds()
         if remaining <= 0 or not workflow.patched(SETTLE_PATCH):
