@@ -134,18 +134,6 @@ async def test_no_answer_keeps_the_plain_settle_period(worker: Harness, promethe
     assert not any(e.kind in ("incident.settled", "incident.settling") for e in state.timeline)
 
 
-async def test_a_cause_that_never_comes_is_waited_for_at_most_settle_max(
-    worker: Harness, prometheus: FakePrometheus
-) -> None:
-    h = worker
-    prometheus.alerts = [{"alertname": "PostgresDown", "service": "orders-db", "alertstate": "firing"}]
-    checkout = await _open(h, "checkout", "HighErrorRate", settle_max=20.0)
-    await poll(checkout, lambda s: any(e.kind == "incident.settling" for e in s.timeline), "settling")
-    await h.env.sleep(timedelta(seconds=25))
-    state = await poll(checkout, lambda s: bool(s.notifications.pages), "checkout's page after the wait")
-    assert 20.0 <= _told_after(state) < 25.0
-
-
 async def test_the_api_does_not_ask_without_prometheus(worker: Harness, prometheus: FakePrometheus) -> None:
     """settle_max_seconds 0 (no MEDIC_PROMETHEUS_URL): no question, the plain settle period."""
     h = worker
