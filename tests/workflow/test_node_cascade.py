@@ -2,43 +2,24 @@
 end as one incident whose root cause is the node (time-skipping server; assignment as the API does it,
 with the fixtures' cluster as the lookup)."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from medic.alerts import normalise_webhook
 from medic.assign import Assignment, assign_alerts
 from medic.incident import IncidentStatus
-from service.temporal import register_search_attributes
-from service.worker import WORKFLOWS
-from tests.conftest import require_binary
 from tests.unit.test_assign_kubernetes import fixture_catalog, payload
 from tests.unit.test_subject import K8S_ALERTS, FakeCluster
-from tests.workflow.test_correlation import Handle, eventually
+from tests.workflow.test_correlation import Handle, env, eventually
 from tests.workflow.test_notifications import Harness, harness, pages
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
 
 T0 = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
-__all__ = ["harness"]  # the fixture, shared with the notification tests
+__all__ = ["env", "harness"]  # the fixture, shared with the notification tests
 
 NODE_ID = "KubeNodeNotReady/ip-10-0-1-12.eu-west-1.compute.internal"
 CRASH_ID = "KubePodCrashLooping/shop/checkout"
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """A server of its own, as in test_correlation: the incidents' ids are per service."""
-    path = require_binary("temporal-test-server")
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(path), data_converter=pydantic_data_converter
-    ) as environment:
-        await register_search_attributes(environment.client, environment.client.namespace)
-        async with Worker(environment.client, task_queue="medic", workflows=WORKFLOWS):
-            yield environment
 
 
 async def deliver(env: WorkflowEnvironment, assignment: Assignment) -> Handle:
