@@ -99,6 +99,11 @@ class IncidentInput(BaseModel):
     # With Prometheus to ask: how long a possible symptom waits for a cause that has an alert pending or
     # firing there (0: it does not ask; settle_seconds alone decides).
     settle_max_seconds: float = Field(default=0.0, ge=0)
+    # Carried across continue-as-new while the incident still waits for its join decision: when the
+    # wait ends (Prometheus may have extended it) and whether Prometheus' answer was still to come (the
+    # next run asks again). None and False for a new incident, and in runs continued before these existed.
+    settle_until: datetime | None = None
+    settle_ask: bool = False
 
 
 class AckRequest(BaseModel):
@@ -171,6 +176,9 @@ class IncidentWorkflow:
         new = inp.state is None and inp.packed_state is None
         # A new run's state opens now, so its settle period ends settle after workflow.now().
         self._settle_end: datetime | None = workflow.now() + self._settle if new and self._settle else None
+        if not new and inp.settle_until is not None and self._settle:
+            # Continued mid-settle: it keeps waiting for its join, up to the same end.
+            self._settle_end, self._absorbable = inp.settle_until, True
         if inp.packed_state is not None:
             self._state = unpack(inp.packed_state)
         elif inp.state is not None:
@@ -216,6 +224,8 @@ class IncidentWorkflow:
         if self._settle and not self._absorbable and workflow.patched(SETTLE_ABSORBABLE_PATCH):
             self._settle, self._settle_end = timedelta(0), None
         tasks = self._start_notifier()
+        if inp.settle_until is not None and self._settle_end is not None and self._notifier is not None:
+            self._notifier.settle_until(self._settle_end)
         self._probe = self._ask_about_causes(inp)
         while True:
             while not self._finished():
@@ -291,6 +301,11 @@ class IncidentWorkflow:
         escalation resume from ``state.notifications``, remediations report to the incident's id, so
         nothing is sent twice and nothing is lost. Returns (with the notifier running again) only when
         the incident merged into another while handing over: that must finish here."""
+        # Still waiting for its join decision: the next run waits on, to the same end (handing over
+        # ends this run's wait, so this is read first).
+        settling = self._settling() and (self._notifier is None or not self._notifier.settled)
+        settle_until = self._settle_end if settling else None
+        settle_ask = settling and self._probe is not None and not self._probe.done()
         if self._notifier is not None:
             self._notifier.hand_over()
             await asyncio.gather(*tasks)
@@ -309,7 +324,15 @@ class IncidentWorkflow:
             "the incident's state and timeline carry over.",
             previous_run=info.run_id,
         )
-        carried = inp.model_copy(update={"state": state, "service": self._ctx, "packed_state": None})
+        carried = inp.model_copy(
+            update={
+                "state": state,
+                "service": self._ctx,
+                "packed_state": None,
+                "settle_until": settle_until,
+                "settle_ask": settle_ask,
+            }
+        )
         if payload_size(state) > MAX_CARRIED_BYTES:
             # Even compacted it would not fit in one payload (thousands of firing alerts): compressed.
             carried = carried.model_copy(update={"state": None, "packed_state": pack(state)})
@@ -665,8 +688,8 @@ class IncidentWorkflow:
         """A new incident that could be a symptom asks Prometheus whether a service that could absorb it
         (its likely cause) alerts there: pending (its ``for:`` not passed) or firing (not delivered yet)."""
         ctx = self._ctx
-        new = inp.state is None and inp.packed_state is None
-        if not new or self._settle_end is None or ctx is None or inp.settle_max_seconds <= 0:
+        ask = (inp.state is None and inp.packed_state is None) or inp.settle_ask  # new, or asked in vain
+        if not ask or self._settle_end is None or ctx is None or inp.settle_max_seconds <= 0:
             return None
         causes = sorted(other for other in ctx.upstream if absorbed_by(ctx, other))
         if not causes or not workflow.patched(SETTLE_PROBE_PATCH):
