@@ -197,9 +197,8 @@ async def real_server(tmp_path: Path, prometheus: FakePrometheus) -> AsyncIterat
             yield h
 
 
-async def _symptom_continued_mid_settle(h: Harness, prometheus: FakePrometheus) -> Handle:
-    """checkout opens while orders-db's PostgresDown is pending in Prometheus, then a storm of its own
-    alerts (each delivery a signal in its history) makes it continue as new while it waits."""
+async def _symptom(h: Harness, prometheus: FakePrometheus, *, history_limit: int = 0) -> Handle:
+    """checkout opens while orders-db's PostgresDown is pending in Prometheus: it waits for its cause."""
     prometheus.alerts = [{"alertname": "PostgresDown", "service": "orders-db", "alertstate": "pending"}]
     incident_id = service_incident_id("checkout")
     checkout = await h.env.client.start_workflow(
@@ -211,7 +210,7 @@ async def _symptom_continued_mid_settle(h: Harness, prometheus: FakePrometheus) 
             remediate=False,
             settle_seconds=PLAIN,
             settle_max_seconds=EXTENDED,
-            history_limit=30,
+            history_limit=history_limit,
         ),
         id=incident_id,
         task_queue=h.task_queue,
@@ -219,6 +218,13 @@ async def _symptom_continued_mid_settle(h: Harness, prometheus: FakePrometheus) 
         start_signal_args=[_batch("checkout", "HighErrorRate")],
     )
     await poll(checkout, lambda s: any(e.kind == "incident.settling" for e in s.timeline), "settling")
+    return checkout
+
+
+async def _symptom_continued_mid_settle(h: Harness, prometheus: FakePrometheus) -> Handle:
+    """Then a storm of its own alerts (each delivery a signal in its history) makes it continue as new
+    while it waits."""
+    checkout = await _symptom(h, prometheus, history_limit=30)
     for n in range(12):
         await checkout.signal(ALERTS_SIGNAL, _batch("checkout", f"HighErrorRate{n}"))
     state = await poll(checkout, lambda s: any(e.kind == "incident.continued" for e in s.timeline), "CAN")
@@ -226,6 +232,18 @@ async def _symptom_continued_mid_settle(h: Harness, prometheus: FakePrometheus) 
     continued = next(e for e in state.timeline if e.kind == "incident.continued")
     assert (continued.at - state.opened_at).total_seconds() < EXTENDED  # it did continue mid-settle
     return checkout
+
+
+async def test_a_cause_that_never_comes_lets_the_symptom_tell_at_settle_max(
+    real_server: Harness, prometheus: FakePrometheus
+) -> None:
+    """settle_max_seconds bounds the wait: the pending cause never fires, and checkout's team is paged
+    settle_max after checkout opened, not at the plain settle period and not never."""
+    h = real_server
+    checkout = await _symptom(h, prometheus)
+    state = await poll(checkout, lambda s: bool(s.notifications.pages), "checkout's page")
+    assert _told_after(state) >= EXTENDED, _told_after(state)
+    assert pages(h) == [("trigger", "checkout")]
 
 
 async def test_a_settle_prometheus_extended_survives_continue_as_new(
