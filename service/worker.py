@@ -17,6 +17,7 @@ from activities.observe import NO_RECORDER, Recorder
 from activities.postmortem import PostmortemActivities
 from activities.remediate import RemediationActivities
 from activities.scan import ScanActivities
+from medic.catalog import Catalog
 from medic.ports import ChatOps, Pager, Tracker
 from medic.redact import register_secrets
 from medic.routing import RoutingPolicy
@@ -189,12 +190,9 @@ def learning_loop(client: Client, settings: Settings, policy: RoutingPolicy) -> 
     return LearningLoop(TemporalIncidentReader(client, settings))
 
 
-def correlation_activities(settings: Settings) -> CorrelationActivities:
+def correlation_activities(settings: Settings, catalog: Catalog) -> CorrelationActivities:
     """What a settling incident asks Prometheus (activities/correlate.py); without MEDIC_PROMETHEUS_URL
     it answers "not known" (the API does not ask then: settle_max_seconds is 0)."""
-    from service.config_files import load_catalog_file  # noqa: PLC0415
-
-    catalog = load_catalog_file(settings.catalog)
     source = None
     if settings.prometheus_url:
         from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
@@ -220,11 +218,14 @@ def build_worker(
     register_secrets(settings.secret_values())  # never in the timeline, whoever writes it
     warn_if_any_namespace(settings)
     recorder = WorkerMetrics(registry) if registry is not None else NO_RECORDER
+    from service.config_files import load_catalog_file  # noqa: PLC0415
+
+    catalog = load_catalog_file(settings.catalog)  # once, for the routing policy, the scans and correlation
     if notify is None or remediate is None:
-        from service.config_files import load_catalog_file, load_routing_file, load_runbooks  # noqa: PLC0415
+        from service.config_files import load_routing_file, load_runbooks  # noqa: PLC0415
 
         if policy is None:
-            policy = load_routing_file(settings.routing_file, load_catalog_file(settings.catalog))
+            policy = load_routing_file(settings.routing_file, catalog)
         notify = notify or build_notify_activities(settings, policy, recorder=recorder, learning=learning)
         remediate = remediate or build_remediation_activities(
             client, settings, policy, load_runbooks(settings.runbooks_dir), recorder=recorder
@@ -234,12 +235,12 @@ def build_worker(
             settings, TemporalIncidentReader(client, settings), recorder=recorder
         )
     if scan is None:
-        from service.config_files import load_anomaly_file, load_catalog_file  # noqa: PLC0415
+        from service.config_files import load_anomaly_file  # noqa: PLC0415
         from service.scans import build_scan_activities  # noqa: PLC0415
 
         specs = load_anomaly_file(settings.anomaly_file)
-        scan = build_scan_activities(client, settings, load_catalog_file(settings.catalog), specs)
-    correlate = correlation_activities(settings)
+        scan = build_scan_activities(client, settings, catalog, specs)
+    correlate = correlation_activities(settings, catalog)
     return Worker(
         client,
         task_queue=settings.task_queue,

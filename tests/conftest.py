@@ -2,13 +2,14 @@
 test with a clear message (never a skip: under CI that would hide a broken set-up)."""
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from service.devserver import DevServerError, find_binary
+from tests.doubles.kubernetes import KubernetesDouble
 from tests.support.stack import MedicStack, medic_stack
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -37,3 +38,11 @@ async def stack() -> AsyncIterator[MedicStack]:
     require_binary("temporal")
     async with medic_stack(quiet_seconds=2.0) as running:
         yield running
+
+
+@pytest.fixture
+def k8s() -> Iterator[KubernetesDouble]:
+    """An empty Kubernetes API double, served on loopback (a module may override it with a populated one)."""
+    double = KubernetesDouble()
+    with double.serve():
+        yield double

@@ -38,13 +38,6 @@ Worker = Callable[[], ConfigMapScanStore]
 
 
 @pytest.fixture
-def k8s() -> Iterator[KubernetesDouble]:
-    double = KubernetesDouble()
-    with double.serve():
-        yield double
-
-
-@pytest.fixture
 def worker(k8s: KubernetesDouble) -> Iterator[Worker]:
     """A new store, as a new worker would build it: no memory shared with the others."""
     made: list[ConfigMapScanStore] = []

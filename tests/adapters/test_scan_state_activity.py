@@ -6,7 +6,6 @@ fails the run with the reason (not retried when retrying cannot help)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -55,13 +54,6 @@ class Incidents:
     async def deliver(self, signals: list[AnomalySignal]) -> list[str]:
         self.delivered.append(signals)
         return ["incident-checkout-1"]
-
-
-@pytest.fixture
-def k8s() -> Iterator[KubernetesDouble]:
-    double = KubernetesDouble()
-    with double.serve():
-        yield double
 
 
 def _store(k8s: KubernetesDouble) -> ConfigMapScanStore:

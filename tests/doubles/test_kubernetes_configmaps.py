@@ -22,13 +22,6 @@ ROUTE = "/api/v1/namespaces/{namespace}/configmaps/{name}"
 
 
 @pytest.fixture
-def k8s() -> Iterator[KubernetesDouble]:
-    double = KubernetesDouble()
-    with double.serve():
-        yield double
-
-
-@pytest.fixture
 def core(k8s: KubernetesDouble) -> Iterator[CoreV1Api]:
     configuration = Configuration()
     configuration.host = k8s.url

@@ -4,7 +4,7 @@ nothing twice and delivers nothing twice; a state too large for a ConfigMap fail
 the reason, and is not retried."""
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from kubernetes.client import Configuration
@@ -22,13 +22,6 @@ from tests.doubles.kubernetes import KubernetesDouble
 from workflows.scan import AnomalyScanWorkflow
 
 NS = "medic"
-
-
-@pytest.fixture
-def k8s() -> Iterator[KubernetesDouble]:
-    double = KubernetesDouble()
-    with double.serve():
-        yield double
 
 
 class Rig:
