@@ -13,6 +13,7 @@ from medic.correlation import RootCauseCandidate
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact
 from medic.incident import AlertRecord, AnomalyRecord, IncidentState, RemediationTrack
+from medic.redact import redact
 from medic.timeline import TimelineEntry
 from medic.vocab import Priority
 from service.settings import Settings
@@ -68,6 +69,12 @@ class IncidentDetail(IncidentSummary):
     silences: list[SilenceRecord] = Field(default_factory=list, description="silences created from Slack")
     false_positives: list[FalsePositive] = Field(default_factory=list)
     timeline: list[TimelineEntry]
+    partial: str | None = Field(
+        default=None,
+        description="set when the incident's own workflow could not answer (its query failed, e.g. its "
+        "history no longer replays on this worker) and this detail is only what Temporal visibility keeps "
+        "(title, status, priority, impact, services, times, alert count, merge): why",
+    )
 
 
 class IncidentFilter(BaseModel):
@@ -161,7 +168,34 @@ class TemporalIncidentReader:
         return sorted(items.values(), key=lambda i: i.opened_at or datetime.min, reverse=True)
 
     async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail:
-        return detail_from_view(await self._view(incident_id, alerts=alerts, timeline=timeline))
+        try:
+            view = await self._view(incident_id, alerts=alerts, timeline=timeline)
+        except IncidentUnreadable as err:
+            if not isinstance(err.__cause__, WorkflowQueryFailedError):
+                raise
+            # Its query failed (a history that no longer replays fails every query, for good): answering
+            # 503 "retry" forever would hide the incident; visibility still holds its summary.
+            return await self._from_visibility(incident_id, reason=str(err.__cause__))
+        return detail_from_view(view)
+
+    async def _from_visibility(self, incident_id: str, *, reason: str) -> IncidentDetail:
+        log.warning("incident %s answered from visibility only: its query failed: %s", incident_id, reason)
+        description = await self._client.get_workflow_handle(incident_id).describe(
+            rpc_timeout=rpc_timeout(self._settings)
+        )
+        summary = await self._summary(description)
+        memo = await description.memo()
+        merged_into = memo.get("merged_into")
+        return IncidentDetail(
+            **summary.model_dump(),
+            severity=description.typed_search_attributes.get(sa.SEVERITY) or "unknown",
+            merged_into=merged_into if isinstance(merged_into, str) else None,
+            alerts=[],
+            anomalies=[],
+            timeline=[],
+            partial=f"its workflow could not answer ({redact(reason)[:500]}); Temporal's Web UI "
+            "still shows its history",
+        )
 
     async def state(self, incident_id: str) -> IncidentState:
         """As much of the state as one query answer may carry (gRPC's 4 MB): the 2,000 most recently

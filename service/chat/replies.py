@@ -98,6 +98,8 @@ def render_show(detail: IncidentDetail, *, ui_url: str | None, now: datetime | N
     if d.acknowledged_at:
         head = Markup(head + mrkdwn(" · acknowledged {ago}", ago=_ago(d.acknowledged_at, now)))
     parts = [head]
+    if d.partial:
+        parts.append(mrkdwn(":warning: *Only its summary:* {why}.", why=d.partial))
     if d.impact_explanation:
         why = d.impact_explanation.explain()
         parts.append(mrkdwn("*Why {priority}:* {why}", priority=d.priority, why=why))

@@ -1,0 +1,108 @@
+"""Issue 12's evidence: once an incident's history no longer replays (tests/fixtures/evidence holds one,
+made by an SDK race the gate in workflows/local.py now prevents), every query to it fails, for good. The
+API answered 503 "retry" to every read of it, forever. It now answers what Temporal visibility keeps,
+marked ``partial`` with the reason, and `/medic show` says so; the postmortem path still refuses.
+
+The unreplayable history is made here the way a bad deploy makes one: an incident runs to its end on
+Medic's workflow code, then a worker whose ``IncidentWorkflow`` issues other commands answers its queries
+(Temporal's dev server; a history cannot be imported into a server, so the evidence file itself cannot be
+served)."""
+
+import asyncio
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+from temporalio import workflow
+from temporalio.worker import Worker
+
+from medic.alerts import Alert, AlertStatus
+from medic.incident import AlertBatch
+from service.chat.replies import render_show
+from service.incidents import IncidentDetail, IncidentUnreadable, TemporalIncidentReader
+from service.worker import WORKFLOWS
+from tests.conftest import require_binary
+from tests.support.shop import ctx
+from tests.support.stack import medic_stack
+from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentView, IncidentWorkflow, ViewRequest
+
+pytestmark = pytest.mark.integration
+
+
+@workflow.defn(name="IncidentWorkflow", sandboxed=False)
+class _ChangedIncidentWorkflow:
+    """Another release's incident workflow: its first command is a timer, where Medic's is not."""
+
+    @workflow.run
+    async def run(self, inp: IncidentInput) -> None:
+        await asyncio.sleep(3600)
+
+    @workflow.query
+    def view(self, request: ViewRequest) -> IncidentView:
+        raise AssertionError("never reached: the replay fails first")
+
+
+def _batch(status: AlertStatus) -> AlertBatch:
+    now = datetime.now(UTC)
+    alert = Alert(
+        fingerprint="db-down",
+        status=status,
+        starts_at=now,
+        ends_at=now if status is AlertStatus.RESOLVED else None,
+        service="orders-db",
+        labels={"alertname": "PostgresDown", "service": "orders-db", "severity": "critical"},
+    )
+    return AlertBatch(alerts=[alert], received_at=now, contexts=[ctx("orders-db")])
+
+
+async def test_an_incident_whose_history_no_longer_replays_is_still_read_from_visibility() -> None:
+    require_binary("temporal")
+    async with medic_stack(worker=False) as stack, stack.http() as http:
+        incident_id = f"incident-orders-db-{uuid.uuid4().hex[:6]}"
+        queue = stack.settings.task_queue
+        async with Worker(
+            stack.client,
+            task_queue=queue,
+            workflows=WORKFLOWS,
+            activity_executor=ThreadPoolExecutor(2),
+            max_cached_workflows=0,
+        ):
+            handle = await stack.client.start_workflow(
+                IncidentWorkflow.run,
+                IncidentInput(
+                    incident_id=incident_id,
+                    service=ctx("orders-db"),
+                    quiet_period_seconds=0.5,
+                    notify=False,
+                    remediate=False,
+                ),
+                id=incident_id,
+                task_queue=queue,
+                start_signal=ALERTS_SIGNAL,
+                start_signal_args=[_batch(AlertStatus.FIRING)],
+            )
+            await handle.signal(ALERTS_SIGNAL, _batch(AlertStatus.RESOLVED))
+            result = await handle.result()
+            whole = await http.get(f"/incidents/{incident_id}")
+            assert whole.status_code == 200, whole.text
+            assert whole.json()["partial"] is None and whole.json()["timeline"]
+
+        async with Worker(
+            stack.client, task_queue=queue, workflows=[_ChangedIncidentWorkflow], max_cached_workflows=0
+        ):
+            read = await http.get(f"/incidents/{incident_id}")
+            assert read.status_code == 200, read.text  # was 503 "retry" on every read, for good
+            detail = IncidentDetail.model_validate(read.json())
+            assert detail.partial is not None and "Nondeterminism" in detail.partial
+            assert detail.status == "resolved" == result.status.value
+            assert detail.title == whole.json()["title"] and detail.alert_count == 1
+            assert detail.services == ["orders-db"] and detail.priority == whole.json()["priority"]
+            assert detail.timeline == [] and detail.alerts == []
+            shown = render_show(detail, ui_url=None).text
+            assert "Only its summary" in shown and "Nondeterminism" in shown
+
+            # A postmortem needs the whole state: that read still refuses, with the reason.
+            reader = TemporalIncidentReader(stack.client, stack.settings)
+            with pytest.raises(IncidentUnreadable, match="Nondeterminism"):
+                await reader.state(incident_id)
