@@ -1,7 +1,8 @@
 """The windowed score of ``bench.anomaly_eval``, in the style of the Numenta Anomaly Benchmark
 (NAB), standard profile: A_TP = 1, A_FP = -0.11, A_FN = -1.
 
-Per file, the first ``min(15% of rows, 750)`` rows are a probation period (not scored). A detection
+Per file, the first ``min(15% of rows, 750)`` rows are a probation period (not scored; a window that
+ends inside it is not scored either, neither found nor missed, as NAB's sweeper leaves it out). A detection
 is a row whose score reaches the threshold. In each labelled window only the best (earliest)
 detection counts, weighted by a scaled sigmoid of its position, 1 at the window's first row falling
 to 0 at its end; a window with none costs A_FN. A detection outside every window costs A_FP times
@@ -81,20 +82,33 @@ def _weights(rows: FileRows, first_window: int) -> tuple[NDArray[np.float64], ND
     return weight, win
 
 
+def _scored_windows(f: FileRows) -> list[tuple[int, int]]:
+    """The windows with a row after the probation period (NAB scores only those)."""
+    p = probation(f.scores.shape[0])
+    return [(lo, hi) for lo, hi in f.windows if hi >= p]
+
+
 def corpus_score(files: list[FileRows]) -> CorpusScore | None:
-    """The normalised score at the best single threshold, or None when no file has a window."""
-    total_windows = sum(len(f.windows) for f in files)
-    if total_windows == 0:
+    """The normalised score at the best single threshold, or None when no file has a window after its
+    probation period."""
+    if not any(f.windows for f in files):
         return None
     scores, weights, wins = [], [], []
     base = 0
     for f in files:
+        # A window within the probation period still shapes the rows after it (a detection just
+        # after it costs little), but is neither found nor missed.
         w, win = _weights(f, base)
-        base += len(f.windows)
         p = probation(f.scores.shape[0])
+        skipped = len(f.windows) - len(_scored_windows(f))
+        win = np.where(win >= 0, win - skipped, win)  # sorted windows: the skipped ones come first
+        base += len(f.windows) - skipped
         scores.append(f.scores[p:])
         weights.append(w[p:])
         wins.append(win[p:])
+    total_windows = base
+    if total_windows == 0:
+        return None  # every window lies in a probation period: nothing to score
     s = np.concatenate(scores)
     w = np.concatenate(weights)
     win = np.concatenate(wins)

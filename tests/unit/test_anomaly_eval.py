@@ -60,6 +60,22 @@ def test_probation_rows_do_not_count() -> None:
     assert got is not None and got.score == 0.0
 
 
+def test_a_window_inside_the_probation_period_is_neither_found_nor_missed() -> None:
+    """As NAB's sweeper: its rows are all probationary, so it has no part in the score (a perfect
+    detector of the other window scores 100, not 50); a detection just after it costs little."""
+    n = 1000  # probation: 150 rows
+    windows = [(50, 120), (400, 499)]
+    s = np.zeros(n)
+    s[400] = 1.0
+    got = corpus_score([FileRows(s, windows)])
+    assert got is not None and got.score == pytest.approx(100.0) and got.windows == 1
+    s[160] = 1.0  # 40 rows after the first window's end, 70 wide: weight 0.11 * sigmoid(40/70)
+    near = corpus_score([FileRows(s, windows)])
+    assert near is not None and near.false_positives == 1
+    assert near.raw == pytest.approx(1.0 + 0.11 * scaled_sigmoid(40 / 70))
+    assert corpus_score([FileRows(s, [(50, 120)])]) is None  # nothing left to score
+
+
 def test_no_windows_no_score() -> None:
     assert corpus_score([FileRows(np.ones(10), [])]) is None
 
