@@ -82,12 +82,6 @@ def _weights(rows: FileRows, first_window: int) -> tuple[NDArray[np.float64], ND
     return weight, win
 
 
-def _scored_windows(f: FileRows) -> list[tuple[int, int]]:
-    """The windows with a row after the probation period (NAB scores only those)."""
-    p = probation(f.scores.shape[0])
-    return [(lo, hi) for lo, hi in f.windows if hi >= p]
-
-
 def corpus_score(files: list[FileRows]) -> CorpusScore | None:
     """The normalised score at the best single threshold, or None when no file has a window after its
     probation period."""
@@ -98,11 +92,13 @@ def corpus_score(files: list[FileRows]) -> CorpusScore | None:
     for f in files:
         # A window within the probation period still shapes the rows after it (a detection just
         # after it costs little), but is neither found nor missed.
-        w, win = _weights(f, base)
+        w, win = _weights(f, 0)  # ids: indexes into sorted(f.windows)
         p = probation(f.scores.shape[0])
-        skipped = len(f.windows) - len(_scored_windows(f))
-        win = np.where(win >= 0, win - skipped, win)  # sorted windows: the skipped ones come first
-        base += len(f.windows) - skipped
+        kept = np.array([hi >= p for _, hi in sorted(f.windows)], dtype=bool)
+        ids = np.where(kept, base + np.cumsum(kept) - 1, -1)  # scored windows numbered on from base
+        if kept.any():
+            win = np.where(win >= 0, ids[np.maximum(win, 0)], -1)
+        base += int(kept.sum())
         scores.append(f.scores[p:])
         weights.append(w[p:])
         wins.append(win[p:])

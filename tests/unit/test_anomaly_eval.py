@@ -76,6 +76,23 @@ def test_a_window_inside_the_probation_period_is_neither_found_nor_missed() -> N
     assert corpus_score([FileRows(s, [(50, 120)])]) is None  # nothing left to score
 
 
+def test_a_window_reaching_past_the_probation_period_is_scored_whatever_lies_inside_it() -> None:
+    """A wide window from row 100 to 400 holds a narrow one that ends in probation (labels may nest,
+    and rows found by timestamp may overlap): the wide one is scored, the narrow one is not, in a file
+    after another file's windows too."""
+    n = 1000
+    s = np.zeros(n)
+    s[300] = 1.0
+    alone = corpus_score([FileRows(s, [(100, 400), (120, 140)])])
+    assert alone is not None and alone.windows == 1 and alone.detected == 1
+    assert alone.false_positives == 0 and alone.raw == pytest.approx(tp_weight(300, 100, 400))
+    first = np.zeros(n)
+    first[600] = 1.0
+    both = corpus_score([FileRows(first, [(600, 700)]), FileRows(s, [(100, 400), (120, 140)])])
+    assert both is not None and both.windows == 2 and both.detected == 2 and both.false_positives == 0
+    assert both.raw == pytest.approx(1.0 + tp_weight(300, 100, 400))
+
+
 def test_no_windows_no_score() -> None:
     assert corpus_score([FileRows(np.ones(10), [])]) is None
 
