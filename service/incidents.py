@@ -71,9 +71,9 @@ class IncidentDetail(IncidentSummary):
     timeline: list[TimelineEntry]
     partial: str | None = Field(
         default=None,
-        description="set when the incident's own workflow could not answer (its query failed, e.g. its "
-        "history no longer replays on this worker) and this detail is only what Temporal visibility keeps "
-        "(title, status, priority, impact, services, times, alert count, merge): why",
+        description="set when the incident's own workflow cannot answer (its history no longer replays on "
+        "the running workers, so every query to it fails) and this detail is only what Temporal visibility "
+        "keeps (title, status, priority, impact, services, times, alert count, merge): why",
     )
 
 
@@ -146,6 +146,13 @@ def detail_from_view(view: IncidentView) -> IncidentDetail:
     )
 
 
+def _does_not_replay(err: WorkflowQueryFailedError) -> bool:
+    """A query that failed because the worker could not replay the history (sdk-core's
+    "[TMPRL1100] Nondeterminism error"), not because of this one query (its handler, its size)."""
+    text = str(err)
+    return "TMPRL1100" in text or "Nondeterminism" in text
+
+
 def _optional_time(value: object) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
 
@@ -171,18 +178,29 @@ class TemporalIncidentReader:
         try:
             view = await self._view(incident_id, alerts=alerts, timeline=timeline)
         except IncidentUnreadable as err:
-            if not isinstance(err.__cause__, WorkflowQueryFailedError):
+            cause = err.__cause__
+            if not isinstance(cause, WorkflowQueryFailedError) or not _does_not_replay(cause):
                 raise
-            # Its query failed (a history that no longer replays fails every query, for good): answering
-            # 503 "retry" forever would hide the incident; visibility still holds its summary.
-            return await self._from_visibility(incident_id, reason=str(err.__cause__))
+            # A history that no longer replays fails every query, for good: answering 503 "retry"
+            # forever would hide the incident; visibility still holds its summary.
+            return await self._from_visibility(incident_id, reason=str(cause), unreadable=err)
         return detail_from_view(view)
 
-    async def _from_visibility(self, incident_id: str, *, reason: str) -> IncidentDetail:
-        log.warning("incident %s answered from visibility only: its query failed: %s", incident_id, reason)
-        description = await self._client.get_workflow_handle(incident_id).describe(
-            rpc_timeout=rpc_timeout(self._settings)
+    async def _from_visibility(
+        self, incident_id: str, *, reason: str, unreadable: IncidentUnreadable
+    ) -> IncidentDetail:
+        reason = redact(reason)
+        log.warning(
+            "incident %s answered from visibility only: its history does not replay: %s", incident_id, reason
         )
+        try:
+            description = await self._client.get_workflow_handle(incident_id).describe(
+                rpc_timeout=rpc_timeout(self._settings)
+            )
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise IncidentNotFound(incident_id) from err  # gone meanwhile (retention)
+            raise unreadable from err
         summary = await self._summary(description)
         memo = await description.memo()
         merged_into = memo.get("merged_into")
@@ -193,8 +211,8 @@ class TemporalIncidentReader:
             alerts=[],
             anomalies=[],
             timeline=[],
-            partial=f"its workflow could not answer ({redact(reason)[:500]}); Temporal's Web UI "
-            "still shows its history",
+            partial=f"its history does not replay on the running workers ({reason[:500]}); Temporal's "
+            "Web UI still shows it",
         )
 
     async def state(self, incident_id: str) -> IncidentState:

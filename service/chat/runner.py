@@ -171,7 +171,7 @@ class ChatRunner:
         if isinstance(cmd, Silence):
             return await self._silence_command(cmd, user)
         if isinstance(cmd, Show):
-            detail = await self._detail(cmd.incident_id)  # reading changes nothing: no timeline entry
+            detail = await self._detail(cmd.incident_id, whole=False)  # reading: no timeline entry
             return render_show(detail, ui_url=self._settings.workflow_url(cmd.incident_id), now=self._now())
         if isinstance(cmd, Postmortem):
             return await self._postmortem_command(cmd.incident_id, user)
@@ -426,13 +426,21 @@ class ChatRunner:
             )
         raise _Refused(decision.reason)
 
-    async def _detail(self, incident_id: str) -> IncidentDetail:
+    async def _detail(self, incident_id: str, *, whole: bool = True) -> IncidentDetail:
+        """``whole``: the command acts on what the incident holds (its alerts, its remediations), so
+        a summary from visibility alone (``partial``: its workflow could not answer) is refused."""
         try:
-            return await self._reader.get(incident_id, alerts=200, timeline=20)
+            detail = await self._reader.get(incident_id, alerts=200, timeline=20)
         except IncidentNotFound as err:
             raise _Refused(
                 f"There is no incident `{incident_id}`. `/medic list` shows the open ones."
             ) from err
+        if whole and detail.partial:
+            raise _Refused(
+                f"Medic can read only the summary of `{incident_id}` ({detail.partial}), not its alerts "
+                "or remediations, so it changes nothing there."
+            )
+        return detail
 
     async def _update(
         self, handle: WorkflowHandle[Any, Any], incident_id: str, call: Callable[[], Awaitable[T]]
