@@ -176,8 +176,10 @@ class IncidentWorkflow:
         new = inp.state is None and inp.packed_state is None
         # A new run's state opens now, so its settle period ends settle after workflow.now().
         self._settle_end: datetime | None = workflow.now() + self._settle if new and self._settle else None
-        if not new and inp.settle_until is not None and self._settle:
-            # Continued mid-settle: it keeps waiting for its join, up to the same end.
+        if not new and inp.settle_until is not None and inp.settle_seconds > 0:
+            # Continued mid-settle (waiting for its cause, or for its nodes' incidents): it keeps waiting
+            # for its join, up to the same end.
+            self._settle = timedelta(seconds=inp.settle_seconds)
             self._settle_end, self._absorbable = inp.settle_until, True
         if inp.packed_state is not None:
             self._state = unpack(inp.packed_state)
@@ -688,8 +690,15 @@ class IncidentWorkflow:
         """A new incident that could be a symptom asks Prometheus whether a service that could absorb it
         (its likely cause) alerts there: pending (its ``for:`` not passed) or firing (not delivered yet)."""
         ctx = self._ctx
-        ask = (inp.state is None and inp.packed_state is None) or inp.settle_ask  # new, or asked in vain
-        if not ask or self._settle_end is None or ctx is None or inp.settle_max_seconds <= 0:
+        new = inp.state is None and inp.packed_state is None
+        if inp.settle_ask and not new and not self._settling():
+            return None  # the carried settle period is over already: nothing left to decide
+        if (
+            not (new or inp.settle_ask)
+            or self._settle_end is None
+            or ctx is None
+            or inp.settle_max_seconds <= 0
+        ):
             return None
         causes = sorted(other for other in ctx.upstream if absorbed_by(ctx, other))
         if not causes or not workflow.patched(SETTLE_PROBE_PATCH):
