@@ -44,9 +44,10 @@ __all__ = ["HISTORIES", "record"]
 
 HISTORIES = Path(__file__).resolve().parents[1] / "fixtures" / "histories"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-RELEASE = "r6"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
+RELEASE = "r7"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
 # r5: JIRA merge links, nodes absorbing their workloads, undo-unless-changed, pager per team;
-# r6: MedicTitle, a service saying hello to its nodes, settling on Prometheus' answer, Slack as a card chat
+# r6: MedicTitle, a service saying hello to its nodes, settling on Prometheus' answer, Slack as a card chat;
+# r7: an incident continuing as new while it settles (both runs recorded: the settle end is carried)
 RUNBOOK = load_runbook(
     """
 name: restart-checkout
@@ -72,7 +73,9 @@ def _batch(service: str, name: str, status: AlertStatus = AlertStatus.FIRING) ->
     return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx(service)])
 
 
-async def _open(client: Client, service: str, batch: AlertBatch) -> WorkflowHandle[IncidentWorkflow, object]:
+async def _open(
+    client: Client, service: str, batch: AlertBatch, *, history_limit: int = 0
+) -> WorkflowHandle[IncidentWorkflow, object]:
     incident_id = f"incident-{service}"
     # checkout's pods run on a node (r6: it says hello to the node's incident, which is not open), and
     # it asks Prometheus about its likely causes while it settles (orders-db: pending).
@@ -85,6 +88,7 @@ async def _open(client: Client, service: str, batch: AlertBatch) -> WorkflowHand
             quiet_period_seconds=60,
             settle_seconds=5,
             settle_max_seconds=30,
+            history_limit=history_limit,
         ),
         id=incident_id,
         task_queue="histories",
@@ -170,7 +174,41 @@ async def record() -> list[Path]:
                     path = HISTORIES / f"{workflow_id}@{RELEASE}.json"
                     path.write_text(history.to_json())
                     written.append(path)
+                written += await _continued_while_settling(env)
                 return written
+
+
+async def _continued_while_settling(env: WorkflowEnvironment) -> list[Path]:
+    """r7: payments opens while orders-db's alert is pending in Prometheus (it waits for its cause),
+    a storm of its own alerts makes it continue as new meanwhile, the cause never comes: the next run
+    waits on to the carried end, then tells, and the alerts resolve."""
+    first = await _open(env.client, "payments", _batch("payments", "HighErrorRate"), history_limit=30)
+    for n in range(12):
+        await first.signal(ALERTS_SIGNAL, _batch("payments", f"HighErrorRate{n}"))
+    latest = env.client.get_workflow_handle(first.id)
+    started = first.result_run_id  # (signal-with-start: the first run's id; first_execution_run_id is None)
+    for _ in range(100):  # describe, not a query: the test server's queries to a new run can time out
+        if (await latest.describe()).run_id != started:
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise RuntimeError("payments never continued as new")
+    await env.sleep(timedelta(seconds=40))  # past the carried settle end: it tells
+    for suffix in ["", *map(str, range(12))]:
+        await latest.signal(ALERTS_SIGNAL, _batch("payments", f"HighErrorRate{suffix}", AlertStatus.RESOLVED))
+    await latest.result()
+    # The run that continued mid-settle, and the run it continued as (its input carries the settle end).
+    written = []
+    run_id = started
+    for name in ["incident-payments", "incident-payments-continued"]:
+        history = await env.client.get_workflow_handle(first.id, run_id=run_id).fetch_history()
+        path = HISTORIES / f"{name}@{RELEASE}.json"
+        path.write_text(history.to_json())
+        written.append(path)
+        last = history.events[-1]
+        assert last.HasField("workflow_execution_continued_as_new_event_attributes"), name
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    return written
 
 
 if __name__ == "__main__":
