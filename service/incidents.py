@@ -29,6 +29,7 @@ __all__ = [
     "IncidentSummary",
     "IncidentUnreadable",
     "TemporalIncidentReader",
+    "does_not_replay",
 ]
 
 log = logging.getLogger(__name__)
@@ -146,9 +147,14 @@ def detail_from_view(view: IncidentView) -> IncidentDetail:
     )
 
 
-def _does_not_replay(err: WorkflowQueryFailedError) -> bool:
+def does_not_replay(err: BaseException | None) -> bool:
     """A query that failed because the worker could not replay the history (sdk-core's
-    "[TMPRL1100] Nondeterminism error"), not because of this one query (its handler, its size)."""
+    "[TMPRL1100] Nondeterminism error"), not because of this one query (its handler, its size).
+    ``err``: the query's failure, or an :class:`IncidentUnreadable` raised from one."""
+    if isinstance(err, IncidentUnreadable):
+        err = err.__cause__
+    if not isinstance(err, WorkflowQueryFailedError):
+        return False
     text = str(err)
     return "TMPRL1100" in text or "Nondeterminism" in text
 
@@ -179,7 +185,7 @@ class TemporalIncidentReader:
             view = await self._view(incident_id, alerts=alerts, timeline=timeline)
         except IncidentUnreadable as err:
             cause = err.__cause__
-            if not isinstance(cause, WorkflowQueryFailedError) or not _does_not_replay(cause):
+            if not does_not_replay(cause):
                 raise
             # A history that no longer replays fails every query, for good: answering 503 "retry"
             # forever would hide the incident; visibility still holds its summary.

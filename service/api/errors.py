@@ -10,7 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from medic.keys import INCIDENT_ID_PATTERN
 from service.api.responses import RETRY_AFTER, temporal_unavailable
-from service.incidents import IncidentNotFound, IncidentUnreadable
+from service.incidents import IncidentNotFound, IncidentUnreadable, does_not_replay
 from service.temporal import UNREACHABLE
 
 __all__ = ["ID_SHAPE", "temporal_answers"]
@@ -37,6 +37,12 @@ def temporal_answers(incident_id: str | None = None, *, not_found: str | None = 
     except IncidentNotFound as err:
         raise HTTPException(404, f"no incident {incident_id or str(err)!r}") from err
     except IncidentUnreadable as err:
+        if does_not_replay(err):  # for good: retrying cannot help
+            raise HTTPException(
+                409,
+                "the incident's history does not replay on the running workers, so only its summary can be "
+                "read (GET /incidents/{id} gives it, marked partial); Temporal's Web UI shows the history",
+            ) from err
         log.warning("503: %s", err)
         raise HTTPException(
             503,

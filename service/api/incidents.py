@@ -67,12 +67,19 @@ async def get_incident(
         return await deps.reader.get(incident_id, alerts=alerts, timeline=timeline)
 
 
+_BROKEN = (
+    "its history does not replay on the running workers: only its summary can be read (GET /incidents/{id})"
+)
+
+
 @router.get(
     "/incidents/{incident_id}/postmortem",
     response_class=Response,
     responses={
         200: {"content": {"text/markdown": {}}},
-        **error_responses(401, 404, 422, 503, described={401: _LINK_401, 404: "no such incident"}),
+        **error_responses(
+            401, 404, 409, 422, 503, described={401: _LINK_401, 404: "no such incident", 409: _BROKEN}
+        ),
     },
     summary="The postmortem (Markdown): a draft while open, final once resolved",
     dependencies=_DOCUMENT,
@@ -91,7 +98,9 @@ async def get_postmortem(
     response_class=Response,
     responses={
         200: {"content": {"image/svg+xml": {}}},
-        **error_responses(401, 404, 422, 503, described={401: _LINK_401, 404: "no such incident"}),
+        **error_responses(
+            401, 404, 409, 422, 503, described={401: _LINK_401, 404: "no such incident", 409: _BROKEN}
+        ),
     },
     summary="The incident's timeline chart, as the postmortem shows it",
     dependencies=_DOCUMENT,

@@ -1,7 +1,7 @@
 """Issue 12's evidence: once an incident's history no longer replays (tests/fixtures/evidence holds one,
 made by an SDK race the gate in workflows/local.py now prevents), every query to it fails, for good. The
 API answered 503 "retry" to every read of it, forever. It now answers what Temporal visibility keeps,
-marked ``partial`` with the reason, and `/medic show` says so; the postmortem path still refuses.
+marked ``partial`` with the reason, and `/medic show` says so; the postmortem still cannot be made (409).
 
 The unreplayable history is made here the way a bad deploy makes one: an incident runs to its end on
 Medic's workflow code, then a worker whose ``IncidentWorkflow`` issues other commands answers its queries
@@ -102,7 +102,13 @@ async def test_an_incident_whose_history_no_longer_replays_is_still_read_from_vi
             shown = render_show(detail, ui_url=None).text
             assert "Only its summary" in shown and "Nondeterminism" in shown
 
-            # A postmortem needs the whole state: that read still refuses, with the reason.
+            # A postmortem needs the whole state: that read still refuses, with the reason, and says that
+            # retrying cannot help (409, not 503 "retry").
             reader = TemporalIncidentReader(stack.client, stack.settings)
             with pytest.raises(IncidentUnreadable, match="Nondeterminism"):
                 await reader.state(incident_id)
+            postmortem = await http.get(f"/incidents/{incident_id}/postmortem")
+            assert postmortem.status_code == 409, postmortem.text
+            assert (
+                "does not replay" in postmortem.json()["detail"] and "retry-after" not in postmortem.headers
+            )
