@@ -1,22 +1,29 @@
 """Anomaly-scan state in Kubernetes ConfigMaps, so that every worker (and the API) sees the same
 state whichever worker a scan's activity runs on, without a shared volume (``MEDIC_SCAN_STATE=configmap``).
 
-One ConfigMap per scan, ``medic-scan-<name>``, in Medic's own namespace, labelled
+One ConfigMap per scan, ``medic-scan-<name>``, in Medic's own namespace (and, for a state too large
+for one, shards ``medic-scan-<name>.1`` ... ``.7``: see Size), labelled
 ``app.kubernetes.io/managed-by: medic`` and ``medic.io/scan: <name>``. The state (a
 :class:`~activities.scan.StoredScan` as JSON) is compressed with zlib into ``binaryData["state.json.zz"]``
 (base64 on the wire, as the API carries bytes); the annotations ``medic.io/series`` and
 ``medic.io/state-bytes`` say what it holds, for ``kubectl``.
 
 Size: the API refuses a ConfigMap whose ``data`` and ``binaryData`` together exceed 1 MiB (1,048,576
-bytes, decoded). A state whose compressed form would not fit is refused here, before any request, with
-:class:`ScanStateTooLarge` (a :class:`~medic.ports.PermanentError`: the run fails and says why); a state
-past three quarters of it is logged as a warning. What fits: with the default detector a series
+bytes, decoded). A state whose compressed form would not fit in one is split by series (a stable hash
+of the series key) over up to :data:`MAX_SHARDS` ConfigMaps, each filled to about 60% so that an uneven
+split still fits; the first (``medic-scan-<name>``) carries the run's fields and says how many there
+are in the annotation ``medic.io/shards``. The shards are written last to first, so a reader that sees
+the count finds them; a count never shrinks (a shard left over holds series the merge resolves). A
+state that would not fit in :data:`MAX_SHARDS` is refused here, before any request, with
+:class:`ScanStateTooLarge` (a :class:`~medic.ports.PermanentError`: the run fails and says why); a shard
+past three quarters of the limit is logged as a warning. What fits: with the default detector a series
 settles at 18 to 30 kB compressed after a day of points a minute apart (``level`` keeps 2,100
-values), so about 35 to 55 series per scan; ``change`` needs about 1 kB a series.
+values), so about 35 to 55 series a ConfigMap, about 170 to 270 a scan over 8; ``change`` needs about
+1 kB a series.
 
 Concurrency (API conventions, "Concurrency Control and Consistency"): :meth:`ConfigMapScanStore.load`
-remembers the ``resourceVersion`` it read; :meth:`~ConfigMapScanStore.save` replaces the ConfigMap
-(PUT) with it as a precondition, or creates it (POST) when it was absent. A 409 (``Conflict``: written
+remembers the ``resourceVersion`` it read of each ConfigMap; :meth:`~ConfigMapScanStore.save` replaces
+each (PUT) with it as a precondition, or creates it (POST) when it was absent. A 409 (``Conflict``: written
 by someone since; ``AlreadyExists``: created by someone meanwhile) re-reads, merges the two states
 series by series (:func:`~activities.scan.merge_stored`) and writes again, up to :data:`ATTEMPTS`
 times, then :class:`~medic.ports.TransientError` (the activity's retry policy takes over).
@@ -57,6 +64,7 @@ from medic.ports import PermanentError, TransientError
 __all__ = [
     "ATTEMPTS",
     "MAX_BYTES",
+    "MAX_SHARDS",
     "SERVICE_ACCOUNT_NAMESPACE",
     "ConfigMapScanStore",
     "ScanStateTooLarge",
@@ -71,6 +79,10 @@ MAX_BYTES = 1024 * 1024
 """What the API accepts in one ConfigMap's ``data`` and ``binaryData`` together (decoded bytes)."""
 ATTEMPTS = 5
 """Writes of one save before giving up on a ConfigMap that keeps changing."""
+MAX_SHARDS = 8
+"""ConfigMaps one scan's state may spread over (8 MiB compressed)."""
+SHARDS = "medic.io/shards"
+_FILL = 0.6  # of MAX_BYTES, per shard, when the shards are counted: room for an uneven split
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 PREFIX = "medic-scan-"
 KEY = "state.json.zz"
@@ -90,8 +102,10 @@ class ScanStateTooLarge(PermanentError):
         self.name, self.size, self.series = name, size, series
 
 
-def configmap_name(scan: str) -> str:
-    return f"{PREFIX}{scan}"
+def configmap_name(scan: str, shard: int = 0) -> str:
+    """``medic-scan-<scan>``, and ``medic-scan-<scan>.<shard>`` for the shards after the first (scan
+    names have no dots, so no scan's first ConfigMap can be another's shard)."""
+    return f"{PREFIX}{scan}" if shard == 0 else f"{PREFIX}{scan}.{shard}"
 
 
 def own_namespace(explicit: str | None, *, path: Path = SERVICE_ACCOUNT_NAMESPACE) -> str:
@@ -118,6 +132,7 @@ class _Seen:
     resource_version: str | None
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    shards: int = 1  # the first ConfigMap's count of them
 
 
 class ConfigMapScanStore:
@@ -136,8 +151,11 @@ class ConfigMapScanStore:
         timeout: float = 15.0,
         connect_timeout: float = 5.0,
         attempts: int = ATTEMPTS,
+        max_bytes: int = MAX_BYTES,
+        max_shards: int = MAX_SHARDS,
     ) -> None:
         configuration = copy.deepcopy(configuration)
+        self.max_bytes, self.max_shards = max_bytes, max_shards
         configuration.retries = False  # Temporal's retry policy owns retrying
         self.namespace = namespace
         self._timeouts = (connect_timeout, timeout)
@@ -160,66 +178,113 @@ class ConfigMapScanStore:
     # -- the store -----------------------------------------------------------------------------------
 
     def load(self, name: str) -> StoredScan:
-        found = self._read(name)
+        found = self._read(name, 0)
         if found is None:
             return StoredScan(name=name)
-        return _decode(found, name, self.namespace)
+        stored = _decode(found, name, 0, self.namespace)
+        for shard in range(1, _shard_count(found, self.max_shards)):
+            part = self._read(name, shard)
+            if part is not None:  # (a writer that grew the count writes its shards before the first)
+                stored = merge_stored(stored, _decode(part, name, shard, self.namespace))
+        return stored
 
     def save(self, stored: StoredScan) -> None:
-        name, pending = stored.name, stored
+        name = stored.name
         with self._lock:
-            seen = self._seen.get(name)
+            first = self._seen.get(configmap_name(name))
+        if first is None:
+            self._read(name, 0)  # the count of shards it has now: never fewer
+            with self._lock:
+                first = self._seen.get(configmap_name(name))
+        parts = self._split(stored, first.shards if first else 1)
+        for shard in reversed(range(len(parts))):  # the first, which names the count, last
+            self._save_part(name, shard, parts[shard], len(parts))
+
+    def _split(self, stored: StoredScan, at_least: int) -> list[StoredScan]:
+        """The state in as many parts as it takes for each to fit (see Size), the run's fields in
+        the first; :class:`ScanStateTooLarge` when even :data:`MAX_SHARDS` would not do."""
+        raw = stored.model_dump_json().encode()
+        packed = len(zlib.compress(raw, 6))
+        count = max(at_least, 1, -(-packed // int(_FILL * self.max_bytes)) if packed > self.max_bytes else 1)
+        while count <= self.max_shards:
+            parts = [
+                StoredScan(name=stored.name, last_run=stored.last_run, last_result=stored.last_result)
+                if shard == 0
+                else StoredScan(name=stored.name)
+                for shard in range(count)
+            ]
+            for key, state in stored.series.items():
+                parts[zlib.crc32(key.encode()) % count].series[key] = state
+            if all(len(_pack(part)) <= self.max_bytes for part in parts):
+                return parts
+            count += 1
+        cm = configmap_name(stored.name)
+        message = (
+            f"the state of anomaly scan {stored.name} is {packed} bytes compressed "
+            f"({len(stored.series)} series, {len(raw)} bytes of JSON), over the {self.max_bytes} bytes "
+            f"a ConfigMap holds even split over {self.max_shards} of them: not saved to "
+            f"{self.namespace}/{cm}. Watch fewer series (aggregate labels such as pod away in its query), "
+            "use a detector with a smaller state (change), or set MEDIC_SCAN_STATE=file on a volume every "
+            "worker shares"
+        )
+        log.error("%s", message)
+        raise ScanStateTooLarge(message, name=stored.name, size=packed, series=len(stored.series))
+
+    def _save_part(self, name: str, shard: int, part: StoredScan, count: int) -> None:
+        cm, pending = configmap_name(name, shard), part
+        with self._lock:
+            seen = self._seen.get(cm)
         for _ in range(self._attempts):
             if seen is None:  # never read here: start from what the API holds
-                current = self._read(name)
+                current = self._read(name, shard)
                 with self._lock:
-                    seen = self._seen.get(name)
+                    seen = self._seen.get(cm)
                 if current is not None:
-                    pending = merge_stored(pending, _decode(current, name, self.namespace))
-            body = self._body(pending, seen)
-            if seen is None or seen.resource_version is None:
-                written = self._write(name, body, create=True)
-            else:
-                written = self._write(name, body, create=False)
+                    pending = merge_stored(pending, _decode(current, name, shard, self.namespace))
+                    # another worker may have split it over more meanwhile: the count never shrinks
+                    count = max(count, _shard_count(current, self.max_shards))
+            body = self._body(pending, seen, shard=shard, count=count)
+            written = self._write(name, shard, body, create=seen is None or seen.resource_version is None)
             if written is not None:
-                self._remember(name, written)
+                self._remember(cm, written)
                 return
-            log.info("scan state %s/%s changed meanwhile: merging", self.namespace, configmap_name(name))
+            log.info("scan state %s/%s changed meanwhile: merging", self.namespace, cm)
             seen = None  # someone else wrote: read theirs, merge, write again
         raise TransientError(
-            f"scan state {self.namespace}/{configmap_name(name)} kept changing: "
-            f"{self._attempts} writes lost to concurrent ones"
+            f"scan state {self.namespace}/{cm} kept changing: {self._attempts} writes lost to concurrent ones"
         )
 
     # -- plumbing ------------------------------------------------------------------------------------
 
-    def _body(self, stored: StoredScan, seen: _Seen | None) -> dict[str, Any]:
+    def _body(self, stored: StoredScan, seen: _Seen | None, *, shard: int, count: int) -> dict[str, Any]:
         raw = stored.model_dump_json().encode()
-        packed = zlib.compress(raw, 9)
-        if len(packed) > MAX_BYTES:
+        packed = _pack(stored)
+        cm = configmap_name(stored.name, shard)
+        if len(packed) > self.max_bytes:  # (merged with another worker's, a shard can outgrow its split)
             message = (
-                f"the state of anomaly scan {stored.name} is {len(packed)} bytes compressed "
-                f"({len(stored.series)} series, {len(raw)} bytes of JSON), over the {MAX_BYTES} bytes "
-                f"a ConfigMap holds: not saved to {self.namespace}/{configmap_name(stored.name)}. "
-                "Watch fewer series (aggregate labels such as pod away in its query), use a detector "
-                "with a smaller state (change), or set MEDIC_SCAN_STATE=file on a volume every worker shares"
+                f"the state of anomaly scan {stored.name} in {self.namespace}/{cm} is {len(packed)} bytes "
+                f"compressed ({len(stored.series)} series), over the {self.max_bytes} bytes a ConfigMap "
+                "holds, once merged with another worker's: not saved (the next run splits it anew)"
             )
             log.error("%s", message)
             raise ScanStateTooLarge(message, name=stored.name, size=len(packed), series=len(stored.series))
-        if len(packed) > _WARN_AT * MAX_BYTES:
+        if len(packed) > _WARN_AT * self.max_bytes:
             log.warning(
-                "the state of anomaly scan %s is %d of the %d bytes a ConfigMap holds (%d series)",
+                "the state of anomaly scan %s in %s is %d of the %d bytes a ConfigMap holds (%d series)",
                 stored.name,
+                cm,
                 len(packed),
-                MAX_BYTES,
+                self.max_bytes,
                 len(stored.series),
             )
+        annotations = {"medic.io/series": str(len(stored.series)), "medic.io/state-bytes": str(len(raw))}
+        if shard == 0:
+            annotations[SHARDS] = str(count)
         metadata: dict[str, Any] = {
-            "name": configmap_name(stored.name),
+            "name": cm,
             "namespace": self.namespace,
             "labels": (seen.labels if seen else {}) | {MANAGED_BY: "medic", SCAN_LABEL: stored.name},
-            "annotations": (seen.annotations if seen else {})
-            | {"medic.io/series": str(len(stored.series)), "medic.io/state-bytes": str(len(raw))},
+            "annotations": (seen.annotations if seen else {}) | annotations,
         }
         if seen is not None and seen.resource_version is not None:
             metadata["resourceVersion"] = seen.resource_version  # the precondition of the replace
@@ -230,34 +295,35 @@ class ConfigMapScanStore:
             "binaryData": {KEY: base64.b64encode(packed).decode("ascii")},
         }
 
-    def _read(self, name: str) -> dict[str, Any] | None:
+    def _read(self, name: str, shard: int) -> dict[str, Any] | None:
         """The ConfigMap's JSON as the API sent it, or ``None`` when there is none; remembered."""
-        what = f"read {self.namespace}/{configmap_name(name)}"
+        cm = configmap_name(name, shard)
+        what = f"read {self.namespace}/{cm}"
         try:
             found = self._json(
                 self._core.read_namespaced_config_map(
-                    configmap_name(name),
+                    cm,
                     self.namespace,
                     _preload_content=False,
                     _request_timeout=self._timeouts,
                 )
             )
         except ApiException as err:
-            if err.status == 404 and (_status(err).get("details") or {}).get("name") == configmap_name(name):
+            if err.status == 404 and (_status(err).get("details") or {}).get("name") == cm:
                 with self._lock:
-                    self._seen[name] = _Seen(None)
+                    self._seen[cm] = _Seen(None)
                 return None
             raise _translate(err, what) from err
         except _FAILURES as err:
             raise _translate(err, what) from err
-        _check_owner(found, name, self.namespace)
-        self._remember(name, found)
+        _check_owner(found, name, shard, self.namespace)
+        self._remember(cm, found)
         return found
 
-    def _write(self, name: str, body: dict[str, Any], *, create: bool) -> dict[str, Any] | None:
+    def _write(self, name: str, shard: int, body: dict[str, Any], *, create: bool) -> dict[str, Any] | None:
         """POST (``create``) or PUT ``body``: the object written, or ``None`` when someone else got
         there first (409 ``AlreadyExists``/``Conflict``; 404 on a replace: deleted meanwhile)."""
-        cm = configmap_name(name)
+        cm = configmap_name(name, shard)
         what = f"{'create' if create else 'replace'} {self.namespace}/{cm}"
         try:
             model = V1ConfigMap.model_validate(body)
@@ -278,13 +344,14 @@ class ConfigMapScanStore:
         except _FAILURES as err:
             raise _translate(err, what) from err
 
-    def _remember(self, name: str, obj: Mapping[str, Any]) -> None:
+    def _remember(self, cm: str, obj: Mapping[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         with self._lock:
-            self._seen[name] = _Seen(
+            self._seen[cm] = _Seen(
                 meta.get("resourceVersion"),
                 dict(meta.get("labels") or {}),
                 {k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith("medic.io/")},
+                _shard_count(obj, self.max_shards),
             )
 
     @staticmethod
@@ -298,18 +365,32 @@ class ConfigMapScanStore:
         return body
 
 
-def _check_owner(obj: Mapping[str, Any], name: str, namespace: str) -> None:
+def _pack(stored: StoredScan) -> bytes:
+    return zlib.compress(stored.model_dump_json().encode(), 9)
+
+
+def _shard_count(obj: Mapping[str, Any], most: int) -> int:
+    """How many ConfigMaps the state is split over, as the first one says (1 when it does not)."""
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(SHARDS, "1")
+    try:
+        return min(max(int(value), 1), most)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _check_owner(obj: Mapping[str, Any], name: str, shard: int, namespace: str) -> None:
     labels = (obj.get("metadata") or {}).get("labels") or {}
     if labels.get(MANAGED_BY) != "medic" or labels.get(SCAN_LABEL) != name:
         raise PermanentError(
-            f"ConfigMap {namespace}/{configmap_name(name)} exists but is not Medic's state of scan {name} "
+            f"ConfigMap {namespace}/{configmap_name(name, shard)} exists but is not Medic's state of scan "
+            f"{name} "
             f"(labels {MANAGED_BY}=medic, {SCAN_LABEL}={name} missing): left alone; rename the scan or "
             "remove that ConfigMap"
         )
 
 
-def _decode(obj: Mapping[str, Any], name: str, namespace: str) -> StoredScan:
-    where = f"{namespace}/{configmap_name(name)}"
+def _decode(obj: Mapping[str, Any], name: str, shard: int, namespace: str) -> StoredScan:
+    where = f"{namespace}/{configmap_name(name, shard)}"
     try:
         packed = base64.b64decode((obj.get("binaryData") or {})[KEY], validate=True)
         inflate = zlib.decompressobj()
@@ -321,7 +402,7 @@ def _decode(obj: Mapping[str, Any], name: str, namespace: str) -> StoredScan:
         raise PermanentError(
             f"the scan state in ConfigMap {where} cannot be read ({type(err).__name__}: {err}); "
             f"delete it to start the scan afresh: kubectl -n {namespace} delete configmap "
-            f"{configmap_name(name)}"
+            f"{configmap_name(name, shard)}"
         ) from err
     if stored.name != name:
         raise PermanentError(f"ConfigMap {where} holds the state of scan {stored.name}, not {name}")

@@ -10,6 +10,7 @@ import logging
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from kubernetes.client import Configuration
 from activities.adapters.scan_state import (
     ATTEMPTS,
     MAX_BYTES,
+    MAX_SHARDS,
     ConfigMapScanStore,
     ScanStateTooLarge,
     own_namespace,
@@ -141,19 +143,87 @@ def test_conflicts_without_end_give_up_after_a_bounded_number_of_writes(
     assert set(worker().load("latency").series) == {"pod=a", "pod=b"}
 
 
-def test_a_state_too_large_for_a_configmap_is_refused_before_any_write(
-    worker: Worker, k8s: KubernetesDouble, caplog: pytest.LogCaptureFixture
+@pytest.fixture(scope="module")
+def big() -> StoredScan:
+    """70 series of the level detector after 2,500 points: over 1 MiB compressed."""
+    scan = StoredScan(
+        name="latency", last_run=1000.0, series={f"pod={i}": _series(str(i), 2500) for i in range(70)}
+    )
+    assert len(zlib.compress(scan.model_dump_json().encode(), 9)) > MAX_BYTES
+    return scan
+
+
+def test_a_state_too_large_for_its_configmaps_is_refused_before_any_write(
+    worker: Worker, k8s: KubernetesDouble, caplog: pytest.LogCaptureFixture, big: StoredScan
 ) -> None:
-    big = StoredScan(name="latency", series={f"pod={i}": _series(str(i), 2500) for i in range(70)})
-    assert len(zlib.compress(big.model_dump_json().encode(), 9)) > MAX_BYTES
+    store = worker()
+    store.max_shards = 1  # (the default 8 would take it: see the next test)
     with caplog.at_level(logging.ERROR), pytest.raises(ScanStateTooLarge) as refused:
-        worker().save(big)
+        store.save(big)
     message = str(refused.value)
     assert isinstance(refused.value, PermanentError) and refused.value.series == 70
     assert "latency" in message and "70 series" in message and f"over the {MAX_BYTES} bytes" in message
-    assert "MEDIC_SCAN_STATE=file" in message
+    assert "split over 1 of them" in message and "MEDIC_SCAN_STATE=file" in message
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [message]
     assert k8s.writes() == []
+
+
+def _shards(k8s: KubernetesDouble) -> dict[str, dict[str, Any]]:
+    found = {}
+    for shard in range(MAX_SHARDS):
+        name = "medic-scan-latency" if shard == 0 else f"medic-scan-latency.{shard}"
+        cm = k8s.find("v1", "configmaps", NS, name)
+        if cm is not None:
+            found[name] = cm
+    return found
+
+
+def test_a_state_over_one_configmap_is_split_over_several_and_read_back_whole(
+    worker: Worker, k8s: KubernetesDouble, big: StoredScan
+) -> None:
+    """Over 1 MiB compressed: split by series over shards that each fit, the first naming their count
+    and written last; another worker reads the whole state back. A smaller state later keeps the count
+    (it never shrinks) and drops what it no longer holds from every shard."""
+    worker().save(big)
+    shards = _shards(k8s)
+    count = int(shards["medic-scan-latency"]["metadata"]["annotations"]["medic.io/shards"])
+    assert count == len(shards) >= 2
+    for name, cm in shards.items():
+        assert cm["metadata"]["labels"] == {
+            "app.kubernetes.io/managed-by": "medic",
+            "medic.io/scan": "latency",
+        }
+        assert len(base64.b64decode(cm["binaryData"]["state.json.zz"])) <= MAX_BYTES, name
+    assert sum(int(cm["metadata"]["annotations"]["medic.io/series"]) for cm in shards.values()) == 70
+    written = [w.path.rsplit("/", 1)[-1] for w in k8s.writes()]
+    assert written == ["configmaps"] * count  # created, the first last:
+    assert [w.body["metadata"]["name"] for w in k8s.writes()][-1] == "medic-scan-latency"
+    assert worker().load("latency") == big
+
+    smaller = StoredScan(name="latency", last_run=2000.0, series=dict(list(big.series.items())[:5]))
+    later = worker()
+    later.load("latency")  # as a run does: what it saves replaces what it read
+    later.save(smaller)
+    assert len(_shards(k8s)) == count
+    assert _shards(k8s)["medic-scan-latency"]["metadata"]["annotations"]["medic.io/shards"] == str(count)
+    assert worker().load("latency") == smaller
+
+
+def test_concurrent_writes_to_a_split_state_are_merged_shard_by_shard(
+    worker: Worker, k8s: KubernetesDouble, big: StoredScan
+) -> None:
+    first, second = worker(), worker()
+    first.save(big)
+    mine, theirs = first.load("latency"), second.load("latency")
+    theirs.series["pod=new"] = _series("new")
+    theirs.last_run = 3000.0
+    second.save(theirs)
+    del mine.series["pod=0"]  # (a run only forgets series long gone; the other side still has it)
+    mine.series["pod=mine"] = _series("mine")
+    first.save(mine)  # stale resourceVersions: 409s, re-read, merge, write
+    merged = worker().load("latency")
+    assert set(merged.series) == set(big.series) | {"pod=new", "pod=mine"}
+    assert merged.last_run == 3000.0
 
 
 def test_a_configmap_medic_did_not_write_is_left_alone(worker: Worker, k8s: KubernetesDouble) -> None:

@@ -115,6 +115,7 @@ def test_the_api_shows_what_the_workers_saved(k8s: KubernetesDouble, tmp_path: P
 def test_a_state_too_large_fails_the_run_for_good(k8s: KubernetesDouble) -> None:
     spec = SPEC.model_copy(update={"detector": "level", "lookback_seconds": 3 * 86400})
     store = _store(k8s)
+    store.max_shards = 1  # 70 series fit in the default 8 ConfigMaps: one is not enough
     with pytest.raises(ApplicationError) as failed:
         asyncio.run(
             _worker(store, Prometheus(series=70, points=2500), Incidents(), spec).scan(

@@ -9,6 +9,7 @@ import helm_python
 import kubernetes_validate
 import pytest
 
+from activities.adapters.scan_state import MAX_SHARDS, configmap_name
 from service.settings import Settings
 from tests.deploy.test_helm_chart import (
     CHART,
@@ -82,14 +83,19 @@ def test_configmaps_get_a_role_in_the_release_namespace_with_the_verbs_used() ->
 
 
 def test_named_scans_limit_reads_and_writes_to_their_configmaps() -> None:
+    """Each scan's ConfigMap and the shards a large state splits over (activities/adapters/scan_state.py)."""
     objs = _objects({"scanState": {"backend": "configmap", "scans": ["latency", "disk"]}})
+    names = ",".join(
+        configmap_name(scan, shard) for scan in ("latency", "disk") for shard in range(MAX_SHARDS)
+    )
+    assert names.startswith("medic-scan-latency,medic-scan-latency.1,") and "medic-scan-disk.7" in names
     worker = named(objs, "Role", f"{RELEASE}-scan-state-worker")
     assert _rules(worker) == [
         ("", "configmaps", "create", ""),  # create cannot be limited by name
-        ("", "configmaps", "get,update", "medic-scan-latency,medic-scan-disk"),
+        ("", "configmaps", "get,update", names),
     ]
     api = named(objs, "Role", f"{RELEASE}-scan-state-api")
-    assert _rules(api) == [("", "configmaps", "get", "medic-scan-latency,medic-scan-disk")]
+    assert _rules(api) == [("", "configmaps", "get", names)]
 
 
 def test_rbac_of_your_own_still_gets_the_pods_a_token() -> None:

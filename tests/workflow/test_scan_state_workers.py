@@ -97,6 +97,8 @@ async def test_a_state_too_large_fails_the_run_without_retries(
 ) -> None:
     queue, rig = two_workers
     rig.spec = rig.spec.model_copy(update={"detector": "level"})
+    for store in rig.stores:
+        store.max_shards = 1  # 70 series fit in the default 8 ConfigMaps: one is not enough
     with pytest.raises(WorkflowFailureError) as failed:
         await _run(env, queue)
     activity_error = failed.value.cause
