@@ -401,8 +401,8 @@ def _decode(obj: Mapping[str, Any], name: str, shard: int, namespace: str) -> St
     except (KeyError, TypeError, ValueError, binascii.Error, zlib.error, ValidationError) as err:
         raise PermanentError(
             f"the scan state in ConfigMap {where} cannot be read ({type(err).__name__}: {err}); "
-            f"delete it to start the scan afresh: kubectl -n {namespace} delete configmap "
-            f"{configmap_name(name, shard)}"
+            f"delete its ConfigMaps to start the scan afresh: kubectl -n {namespace} delete configmap "
+            f"-l {SCAN_LABEL}={name}"
         ) from err
     if stored.name != name:
         raise PermanentError(f"ConfigMap {where} holds the state of scan {stored.name}, not {name}")

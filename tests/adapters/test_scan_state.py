@@ -247,7 +247,7 @@ def test_an_unreadable_state_says_how_to_start_afresh(worker: Worker, k8s: Kuber
             "binaryData": {"state.json.zz": garbage},
         },
     )
-    with pytest.raises(PermanentError, match=f"kubectl -n {NS} delete configmap medic-scan-latency"):
+    with pytest.raises(PermanentError, match=f"kubectl -n {NS} delete configmap -l medic.io/scan=latency"):
         worker().load("latency")
 
 
