@@ -9,11 +9,14 @@ for one, shards ``medic-scan-<name>.1`` ... ``.7``: see Size), labelled
 ``medic.io/state-bytes`` say what it holds, for ``kubectl``.
 
 Size: the API refuses a ConfigMap whose ``data`` and ``binaryData`` together exceed 1 MiB (1,048,576
-bytes, decoded). A state whose compressed form would not fit in one is split by series (a stable hash
-of the series key) over up to :data:`MAX_SHARDS` ConfigMaps, each filled to about 60% so that an uneven
-split still fits; the first (``medic-scan-<name>``) carries the run's fields and says how many there
-are in the annotation ``medic.io/shards``. The shards are written last to first, so a reader that sees
-the count finds them; a count never shrinks (a shard left over holds series the merge resolves). A
+bytes, decoded). A state whose compressed form would not fit in one is split by series over up to
+:data:`MAX_SHARDS` ConfigMaps, each filled to about 60% so that an uneven split still fits; the first
+(``medic-scan-<name>``) carries the run's fields and says how many there are in the annotation
+``medic.io/shards``. A series' shard is the jump consistent hash of its key, so when the count grows a
+series only moves to a new shard; the new shards are written first, then the first (the count), then
+the old ones, so a reader (or a save cut short) always finds every series in a shard it reads. The
+count never shrinks. A save that finds another worker split the state over more shards, or whose merge
+with another worker's shard no longer fits, reads every shard, merges and splits anew. A
 state that would not fit in :data:`MAX_SHARDS` is refused here, before any request, with
 :class:`ScanStateTooLarge` (a :class:`~medic.ports.PermanentError`: the run fails and says why); a shard
 past three quarters of the limit is logged as a warning. What fits: with the default detector a series
@@ -42,6 +45,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import hashlib
 import json
 import logging
 import threading
@@ -184,28 +188,43 @@ class ConfigMapScanStore:
         stored = _decode(found, name, 0, self.namespace)
         for shard in range(1, _shard_count(found, self.max_shards)):
             part = self._read(name, shard)
-            if part is not None:  # (a writer that grew the count writes its shards before the first)
-                stored = merge_stored(stored, _decode(part, name, shard, self.namespace))
+            if part is None:  # (deleted by hand, or a save that grew the count was cut short)
+                log.info("scan state %s/%s is missing", self.namespace, configmap_name(name, shard))
+                continue
+            stored = merge_stored(stored, _decode(part, name, shard, self.namespace))
         return stored
 
     def save(self, stored: StoredScan) -> None:
         name = stored.name
         with self._lock:
-            first = self._seen.get(configmap_name(name))
-        if first is None:
-            self._read(name, 0)  # the count of shards it has now: never fewer
+            known = configmap_name(name) in self._seen
+        if not known:  # never read here: start from what the API holds
+            stored = merge_stored(stored, self.load(name))
+        for _ in range(self._attempts):
             with self._lock:
                 first = self._seen.get(configmap_name(name))
-        parts = self._split(stored, first.shards if first else 1)
-        for shard in reversed(range(len(parts))):  # the first, which names the count, last
-            self._save_part(name, shard, parts[shard], len(parts))
+            before = first.shards if first is not None and first.resource_version is not None else 0
+            parts = self._split(stored, before)
+            try:
+                for shard in _order(before, len(parts)):
+                    self._save_part(name, shard, parts[shard], len(parts))
+                return
+            except _Resplit as why:
+                log.info("scan state %s of scan %s: %s; splitting it anew", self.namespace, name, why)
+                stored = merge_stored(stored, self.load(name))
+        raise TransientError(
+            f"scan state {self.namespace}/{configmap_name(name)} kept changing: {self._attempts} saves "
+            "lost to concurrent ones"
+        )
 
     def _split(self, stored: StoredScan, at_least: int) -> list[StoredScan]:
         """The state in as many parts as it takes for each to fit (see Size), the run's fields in
-        the first; :class:`ScanStateTooLarge` when even :data:`MAX_SHARDS` would not do."""
+        the first; :class:`ScanStateTooLarge` when even :data:`MAX_SHARDS` would not do. A series'
+        part is its jump consistent hash: with more parts, series only move to the new ones."""
         raw = stored.model_dump_json().encode()
         packed = len(zlib.compress(raw, 6))
-        count = max(at_least, 1, -(-packed // int(_FILL * self.max_bytes)) if packed > self.max_bytes else 1)
+        needed = -(-packed // int(_FILL * self.max_bytes)) if packed > self.max_bytes else 1
+        count = max(at_least, needed, 1)
         while count <= self.max_shards:
             parts = [
                 StoredScan(name=stored.name, last_run=stored.last_run, last_result=stored.last_result)
@@ -214,7 +233,7 @@ class ConfigMapScanStore:
                 for shard in range(count)
             ]
             for key, state in stored.series.items():
-                parts[zlib.crc32(key.encode()) % count].series[key] = state
+                parts[_jump(key, count)].series[key] = state
             if all(len(_pack(part)) <= self.max_bytes for part in parts):
                 return parts
             count += 1
@@ -231,25 +250,31 @@ class ConfigMapScanStore:
         raise ScanStateTooLarge(message, name=stored.name, size=packed, series=len(stored.series))
 
     def _save_part(self, name: str, shard: int, part: StoredScan, count: int) -> None:
+        """Write one shard, merging with a concurrent writer's; :class:`_Resplit` when that writer split
+        the state over more shards, or the merge no longer fits (the whole save starts again)."""
         cm, pending = configmap_name(name, shard), part
         with self._lock:
             seen = self._seen.get(cm)
         for _ in range(self._attempts):
-            if seen is None:  # never read here: start from what the API holds
+            if seen is None:  # someone else wrote (or never read here): read theirs, merge
                 current = self._read(name, shard)
                 with self._lock:
                     seen = self._seen.get(cm)
                 if current is not None:
+                    if shard == 0 and _shard_count(current, self.max_shards) > count:
+                        raise _Resplit(
+                            f"another worker split it over {_shard_count(current, self.max_shards)}"
+                        )
                     pending = merge_stored(pending, _decode(current, name, shard, self.namespace))
-                    # another worker may have split it over more meanwhile: the count never shrinks
-                    count = max(count, _shard_count(current, self.max_shards))
+                    if len(_pack(pending)) > self.max_bytes:
+                        raise _Resplit(f"{cm} merged with another worker's no longer fits")
             body = self._body(pending, seen, shard=shard, count=count)
             written = self._write(name, shard, body, create=seen is None or seen.resource_version is None)
             if written is not None:
                 self._remember(cm, written)
                 return
             log.info("scan state %s/%s changed meanwhile: merging", self.namespace, cm)
-            seen = None  # someone else wrote: read theirs, merge, write again
+            seen = None
         raise TransientError(
             f"scan state {self.namespace}/{cm} kept changing: {self._attempts} writes lost to concurrent ones"
         )
@@ -363,6 +388,29 @@ class ConfigMapScanStore:
         if not isinstance(body, dict):
             raise ValueError(f"the Kubernetes API answered with {type(body).__name__}, not an object")
         return body
+
+
+class _Resplit(Exception):
+    """The save must start again from what the API holds (see ``_save_part``)."""
+
+
+def _order(before: int, count: int) -> list[int]:
+    """Which shard to write when, so that every series is always in a shard readers read: the new
+    shards (series only move to them), then the first (which names the count), then the old ones
+    (which lose the series that moved)."""
+    return [*range(max(before, 1), count), 0, *range(1, min(max(before, 1), count))]
+
+
+def _jump(key: str, buckets: int) -> int:
+    """Jump consistent hash (Lamping and Veach, 2014) of the series key: stable across processes, and
+    when ``buckets`` grows a key either stays or moves to one of the new buckets."""
+    k = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+    b, j = -1, 0
+    while j < buckets:
+        b = j
+        k = (k * 2862933555777941757 + 1) & 0xFFFFFFFFFFFFFFFF
+        j = int((b + 1) * (float(1 << 31) / float((k >> 33) + 1)))
+    return b
 
 
 def _pack(stored: StoredScan) -> bytes:

@@ -317,3 +317,77 @@ def test_the_namespace_is_the_pods_own_unless_given(tmp_path: Path) -> None:
     assert own_namespace(None, path=mounted) == "medic-prod"
     with pytest.raises(PermanentError, match="MEDIC_SCAN_STATE_NAMESPACE"):
         own_namespace(None, path=tmp_path / "absent")
+
+
+def _count(k8s: KubernetesDouble) -> int:
+    return int(
+        k8s.obj("v1", "configmaps", NS, "medic-scan-latency")["metadata"]["annotations"]["medic.io/shards"]
+    )
+
+
+def _small(worker: Worker) -> ConfigMapScanStore:
+    """A store whose ConfigMaps hold about six series (2.5 kB each compressed), to split small states."""
+    store = worker()
+    store.max_bytes = 15_000
+    return store
+
+
+def _pods(*pods: str, last_run: float = 1000.0) -> StoredScan:
+    return StoredScan(name="latency", last_run=last_run, series={f"pod={p}": _series(p) for p in pods})
+
+
+def test_a_save_without_a_load_merges_with_what_is_stored(worker: Worker) -> None:
+    worker().save(_pods("a", "b"))
+    worker().save(_pods("c"))  # a store that never read it: what the API holds is merged, not replaced
+    assert set(worker().load("latency").series) == {"pod=a", "pod=b", "pod=c"}
+
+
+def test_a_growth_cut_short_before_the_first_shard_loses_no_series(
+    worker: Worker, k8s: KubernetesDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save that splits the state over more shards dies before it rewrites the first (which names the
+    count): readers still see every series, because series only move to the new shards, and those are
+    written first, the old ones after the first."""
+    store = _small(worker)
+    small = _pods(*map(str, range(8)))
+    store.save(small)
+    before = _count(k8s)
+    assert before >= 2
+    store.load("latency")
+    real = store._write
+
+    def dies_at_the_first(
+        name: str, shard: int, body: dict[str, Any], *, create: bool
+    ) -> dict[str, Any] | None:
+        if shard == 0:
+            raise TransientError("the worker died here")
+        return real(name, shard, body, create=create)
+
+    monkeypatch.setattr(store, "_write", dies_at_the_first)
+    with pytest.raises(TransientError, match="died"):
+        store.save(_pods(*map(str, range(16))))
+    assert _count(k8s) == before and len(_shards(k8s)) > before  # new shards written, the count not yet
+    assert set(small.series) <= set(_small(worker).load("latency").series)
+
+
+def test_a_worker_with_fewer_shards_in_mind_splits_anew_and_loses_nothing(
+    worker: Worker, k8s: KubernetesDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One worker read the state in one ConfigMap; another then split it over several. The first one's
+    save finds the larger count when its write of the first conflicts: it reads every shard, merges, and
+    saves over the larger count."""
+    one, other = _small(worker), _small(worker)
+    one.save(_pods("a"))
+    mine, theirs = one.load("latency"), other.load("latency")
+    assert _count(k8s) == 1
+    for pod in map(str, range(12)):
+        theirs.series[f"pod={pod}"] = _series(pod)
+    other.save(theirs)
+    grown = _count(k8s)
+    assert grown >= 3
+    mine.series["pod=mine"] = _series("mine")
+    with caplog.at_level(logging.INFO, logger="activities.adapters.scan_state"):
+        one.save(mine)
+    assert any("another worker split it over" in r.getMessage() for r in caplog.records)
+    assert _count(k8s) >= grown
+    assert set(_small(worker).load("latency").series) == set(theirs.series) | {"pod=mine"}
