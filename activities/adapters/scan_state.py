@@ -45,7 +45,6 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-import hashlib
 import json
 import logging
 import threading
@@ -62,6 +61,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from activities.adapters.http import classify
 from activities.adapters.kubeconfig import kube_configuration
+from activities.adapters.scan_shards import pack, split_state, write_order
 from activities.scan import StoredScan, merge_stored
 from medic.ports import PermanentError, TransientError
 
@@ -86,7 +86,6 @@ ATTEMPTS = 5
 MAX_SHARDS = 8
 """ConfigMaps one scan's state may spread over (8 MiB compressed)."""
 SHARDS = "medic.io/shards"
-_FILL = 0.6  # of MAX_BYTES, per shard, when the shards are counted: room for an uneven split
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 PREFIX = "medic-scan-"
 KEY = "state.json.zz"
@@ -206,7 +205,7 @@ class ConfigMapScanStore:
             before = first.shards if first is not None and first.resource_version is not None else 0
             parts = self._split(stored, before)
             try:
-                for shard in _order(before, len(parts)):
+                for shard in write_order(before, len(parts)):
                     self._save_part(name, shard, parts[shard], len(parts))
                 return
             except _Resplit as why:
@@ -218,33 +217,20 @@ class ConfigMapScanStore:
         )
 
     def _split(self, stored: StoredScan, at_least: int) -> list[StoredScan]:
-        """The state in as many parts as it takes for each to fit (see Size), the run's fields in
-        the first; :class:`ScanStateTooLarge` when even :data:`MAX_SHARDS` would not do. A series'
-        part is its jump consistent hash: with more parts, series only move to the new ones."""
+        """The state in parts that each fit (``scan_shards.split_state``); :class:`ScanStateTooLarge`
+        when even :data:`MAX_SHARDS` would not do."""
+        parts = split_state(stored, at_least, max_bytes=self.max_bytes, max_shards=self.max_shards)
+        if parts is not None:
+            return parts
         raw = stored.model_dump_json().encode()
         packed = len(zlib.compress(raw, 6))
-        needed = -(-packed // int(_FILL * self.max_bytes)) if packed > self.max_bytes else 1
-        count = max(at_least, needed, 1)
-        while count <= self.max_shards:
-            parts = [
-                StoredScan(name=stored.name, last_run=stored.last_run, last_result=stored.last_result)
-                if shard == 0
-                else StoredScan(name=stored.name)
-                for shard in range(count)
-            ]
-            for key, state in stored.series.items():
-                parts[_jump(key, count)].series[key] = state
-            if all(len(_pack(part)) <= self.max_bytes for part in parts):
-                return parts
-            count += 1
-        cm = configmap_name(stored.name)
         message = (
             f"the state of anomaly scan {stored.name} is {packed} bytes compressed "
             f"({len(stored.series)} series, {len(raw)} bytes of JSON), over the {self.max_bytes} bytes "
             f"a ConfigMap holds even split over {self.max_shards} of them: not saved to "
-            f"{self.namespace}/{cm}. Watch fewer series (aggregate labels such as pod away in its query), "
-            "use a detector with a smaller state (change), or set MEDIC_SCAN_STATE=file on a volume every "
-            "worker shares"
+            f"{self.namespace}/{configmap_name(stored.name)}. Watch fewer series (aggregate labels such as "
+            "pod away in its query), use a detector with a smaller state (change), or set "
+            "MEDIC_SCAN_STATE=file on a volume every worker shares"
         )
         log.error("%s", message)
         raise ScanStateTooLarge(message, name=stored.name, size=packed, series=len(stored.series))
@@ -266,7 +252,7 @@ class ConfigMapScanStore:
                             f"another worker split it over {_shard_count(current, self.max_shards)}"
                         )
                     pending = merge_stored(pending, _decode(current, name, shard, self.namespace))
-                    if len(_pack(pending)) > self.max_bytes:
+                    if len(pack(pending)) > self.max_bytes:
                         raise _Resplit(f"{cm} merged with another worker's no longer fits")
             body = self._body(pending, seen, shard=shard, count=count)
             written = self._write(name, shard, body, create=seen is None or seen.resource_version is None)
@@ -283,7 +269,7 @@ class ConfigMapScanStore:
 
     def _body(self, stored: StoredScan, seen: _Seen | None, *, shard: int, count: int) -> dict[str, Any]:
         raw = stored.model_dump_json().encode()
-        packed = _pack(stored)
+        packed = pack(stored)
         cm = configmap_name(stored.name, shard)
         if len(packed) > self.max_bytes:  # (merged with another worker's, a shard can outgrow its split)
             message = (
@@ -392,29 +378,6 @@ class ConfigMapScanStore:
 
 class _Resplit(Exception):
     """The save must start again from what the API holds (see ``_save_part``)."""
-
-
-def _order(before: int, count: int) -> list[int]:
-    """Which shard to write when, so that every series is always in a shard readers read: the new
-    shards (series only move to them), then the first (which names the count), then the old ones
-    (which lose the series that moved)."""
-    return [*range(max(before, 1), count), 0, *range(1, min(max(before, 1), count))]
-
-
-def _jump(key: str, buckets: int) -> int:
-    """Jump consistent hash (Lamping and Veach, 2014) of the series key: stable across processes, and
-    when ``buckets`` grows a key either stays or moves to one of the new buckets."""
-    k = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
-    b, j = -1, 0
-    while j < buckets:
-        b = j
-        k = (k * 2862933555777941757 + 1) & 0xFFFFFFFFFFFFFFFF
-        j = int((b + 1) * (float(1 << 31) / float((k >> 33) + 1)))
-    return b
-
-
-def _pack(stored: StoredScan) -> bytes:
-    return zlib.compress(stored.model_dump_json().encode(), 9)
 
 
 def _shard_count(obj: Mapping[str, Any], most: int) -> int:
