@@ -168,7 +168,7 @@ def test_medic_explain_says_which_incident_service_labels_score_and_runbook(
     monkeypatch.setenv("MEDIC_DATA_DIR", str(tmp_path))
     result = CliRunner().invoke(app, ["explain", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    found = {i["incident"]: i for i in json.loads(result.output)}
+    found = {i["incident"]: i for i in json.loads(result.stdout)}
     checkout = found["incident-checkout"]
     assert checkout["service"] == "checkout" and checkout["priority"].startswith("P")
     (alert,) = checkout["alerts"]
@@ -263,7 +263,7 @@ def test_medic_explain_reads_a_grafana_payload_and_refuses_what_is_not_one(
     grafana = REPO / "tests" / "fixtures" / "alertmanager" / "keep_grafana12_webhook_firing.json"
     result = CliRunner().invoke(app, ["explain", str(grafana), "--json"])
     assert result.exit_code == 0, result.output
-    ((incident,),) = [json.loads(result.output)]
+    ((incident,),) = [json.loads(result.stdout)]
     assert incident["service"] is None and incident["alerts"][0]["alertname"] == "TestAlert"
     assert "Alertmanager group decides" in incident["alerts"][0]["why"]
     bad = tmp_path / "bad.json"
