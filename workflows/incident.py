@@ -691,14 +691,8 @@ class IncidentWorkflow:
         (its likely cause) alerts there: pending (its ``for:`` not passed) or firing (not delivered yet)."""
         ctx = self._ctx
         new = inp.state is None and inp.packed_state is None
-        if inp.settle_ask and not new and not self._settling():
-            return None  # the carried settle period is over already: nothing left to decide
-        if (
-            not (new or inp.settle_ask)
-            or self._settle_end is None
-            or ctx is None
-            or inp.settle_max_seconds <= 0
-        ):
+        # A new run, or one continued before the answer came; not once the (carried) settle is over.
+        if not (new or inp.settle_ask) or ctx is None or inp.settle_max_seconds <= 0 or not self._settling():
             return None
         causes = sorted(other for other in ctx.upstream if absorbed_by(ctx, other))
         if not causes or not workflow.patched(SETTLE_PROBE_PATCH):

@@ -36,20 +36,21 @@ class OneSilence:
         return f"http://alertmanager/#/silences/{silence_id}"
 
 
+CHECKOUT = IncidentSummary(
+    id="incident-checkout",
+    title="CheckoutSlow on checkout",
+    status="open",
+    priority="P2",
+    impact=60.0,
+    services=["checkout"],
+    opened_at=NOW,
+    alert_count=1,
+)
+
+
 class Reader:
     async def list(self, flt: IncidentFilter) -> list[IncidentSummary]:
-        return [
-            IncidentSummary(
-                id="incident-checkout",
-                title="CheckoutSlow on checkout",
-                status="open",
-                priority="P2",
-                impact=60.0,
-                services=["checkout"],
-                opened_at=NOW,
-                alert_count=1,
-            )
-        ]
+        return [CHECKOUT]
 
 
 class _Handle:
@@ -87,14 +88,7 @@ class SummaryOnly:
 
     async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail:
         return IncidentDetail(
-            id=incident_id,
-            title="CheckoutSlow on checkout",
-            status="open",
-            priority="P2",
-            impact=60.0,
-            services=["checkout"],
-            opened_at=NOW,
-            alert_count=3,
+            **CHECKOUT.model_dump(),
             severity="critical",
             alerts=[],
             anomalies=[],

@@ -42,6 +42,7 @@ def errors(status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
 
 
 async def open_incident(h: Harness, service: str, batch: AlertBatch, **options: Any) -> Handle:
+    """``options``: other IncidentInput fields (settle_seconds is SETTLE unless given)."""
     incident_id = service_incident_id(service)
     return await h.env.client.start_workflow(
         IncidentWorkflow.run,
@@ -50,8 +51,7 @@ async def open_incident(h: Harness, service: str, batch: AlertBatch, **options: 
             service=ctx(service),
             quiet_period_seconds=60,
             remediate=False,
-            settle_seconds=SETTLE,
-            **options,
+            **{"settle_seconds": SETTLE, **options},
         ),
         id=incident_id,
         task_queue=h.task_queue,

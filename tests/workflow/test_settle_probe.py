@@ -30,7 +30,7 @@ from tests.support.shop import ctx, shop
 from tests.support.stack import running_dev_server
 from tests.workflow.test_cascade_notifications import SETTLE, open_incident
 from tests.workflow.test_notifications import POLICY, Handle, Harness, harness, pages
-from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
+from workflows.incident import ALERTS_SIGNAL, IncidentWorkflow
 
 __all__ = ["harness"]
 
@@ -200,22 +200,13 @@ async def real_server(tmp_path: Path, prometheus: FakePrometheus) -> AsyncIterat
 async def _symptom(h: Harness, prometheus: FakePrometheus, *, history_limit: int = 0) -> Handle:
     """checkout opens while orders-db's PostgresDown is pending in Prometheus: it waits for its cause."""
     prometheus.alerts = [{"alertname": "PostgresDown", "service": "orders-db", "alertstate": "pending"}]
-    incident_id = service_incident_id("checkout")
-    checkout = await h.env.client.start_workflow(
-        IncidentWorkflow.run,
-        IncidentInput(
-            incident_id=incident_id,
-            service=ctx("checkout"),
-            quiet_period_seconds=60,
-            remediate=False,
-            settle_seconds=PLAIN,
-            settle_max_seconds=EXTENDED,
-            history_limit=history_limit,
-        ),
-        id=incident_id,
-        task_queue=h.task_queue,
-        start_signal=ALERTS_SIGNAL,
-        start_signal_args=[_batch("checkout", "HighErrorRate")],
+    checkout = await open_incident(
+        h,
+        "checkout",
+        _batch("checkout", "HighErrorRate"),
+        settle_seconds=PLAIN,
+        settle_max_seconds=EXTENDED,
+        history_limit=history_limit,
     )
     await poll(checkout, lambda s: any(e.kind == "incident.settling" for e in s.timeline), "settling")
     return checkout
