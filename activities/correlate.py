@@ -60,14 +60,21 @@ class CorrelationActivities:
         self._lock = threading.Lock()
 
     def _by_service(self) -> dict[str, list[str]]:
+        """One query serves every incident asking within ``cache_seconds``: callers that arrive while it
+        runs wait for its answer (in a storm every settling incident asks at once)."""
         assert self._source is not None
-        now = self._clock()
         with self._lock:
+            now = self._clock()
             if self._held is not None and now - self._held[0] < self._cache:
                 return self._held[1]
+            found = self._ask(self._source)
+            self._held = (now, found)
+            return found
+
+    def _ask(self, source: ActiveAlerts) -> dict[str, list[str]]:
         catalog = self._catalog()
         found: dict[str, list[str]] = {}
-        for labels in self._source.active_alerts():
+        for labels in source.active_alerts():
             service = decide(catalog, labels).service
             if service is None:
                 continue
@@ -75,8 +82,6 @@ class CorrelationActivities:
             entry = f"{labels.get('alertname', 'an alert')} ({labels.get('alertstate', 'firing')})"
             if entry not in named and len(named) < _MAX_NAMED:
                 named.append(entry)
-        with self._lock:
-            self._held = (now, found)
         return found
 
     @activity.defn(name="correlate.alerting")

@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx
 
+from activities.adapters.http import classify
 from medic.ports import PermanentError, TransientError
 from medic.scan import RangeSeries
 
@@ -15,17 +16,31 @@ class PrometheusMetrics:
     def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
         self._client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False)
 
-    def holds(self, promql: str) -> bool:
+    def _query(self, path: str, params: dict[str, str], what: str) -> dict[str, Any]:
+        """GET ``path``: the answer's ``data``; a query Prometheus refuses (400, 422: bad PromQL) is a
+        PermanentError naming it, any other failure as ``activities.adapters.http.classify`` says."""
         try:
-            response = self._client.get("/api/v1/query", params={"query": promql})
+            response = self._client.get(path, params=params)
         except httpx.HTTPError as err:
-            raise TransientError(f"Prometheus unreachable: {err}") from err
+            raise classify(None, service="Prometheus", what=what, detail=str(err)) from err
         if response.status_code in {400, 422}:
-            raise PermanentError(f"Prometheus rejected the query {promql!r}: {response.text[:300]}")
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(f"Prometheus answered {response.status_code}")
-        body: dict[str, Any] = response.json()
-        data = body.get("data", {})
+            raise PermanentError(f"Prometheus rejected the query {params['query']!r}: {response.text[:300]}")
+        if response.status_code != 200:
+            raise classify(
+                response.status_code,
+                service="Prometheus",
+                what=what,
+                headers=response.headers,
+                detail=response.text[:300],
+            )
+        try:
+            data = response.json().get("data")
+        except (ValueError, AttributeError) as err:
+            raise TransientError(f"Prometheus answered with no JSON object while trying to {what}") from err
+        return data if isinstance(data, dict) else {}
+
+    def holds(self, promql: str) -> bool:
+        data = self._query("/api/v1/query", {"query": promql}, "evaluate a verification query")
         result = data.get("result")
         if data.get("resultType") == "scalar":
             return float(result[1]) != 0.0 if result else False
@@ -35,32 +50,16 @@ class PrometheusMetrics:
         """The label sets of every alert Prometheus has pending or firing now (its ``ALERTS`` series:
         the alert's labels plus ``alertname`` and ``alertstate``), including those whose ``for:`` has not
         passed yet and those Alertmanager has not delivered yet."""
-        promql = 'ALERTS{alertstate=~"pending|firing"}'
-        try:
-            response = self._client.get("/api/v1/query", params={"query": promql})
-        except httpx.HTTPError as err:
-            raise TransientError(f"Prometheus unreachable: {err}") from err
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(f"Prometheus answered {response.status_code}")
-        if response.status_code != 200:
-            raise PermanentError(f"Prometheus answered {response.status_code}: {response.text[:300]}")
-        result = response.json().get("data", {}).get("result") or []
-        return [{str(k): str(v) for k, v in (item.get("metric") or {}).items()} for item in result]
+        data = self._query("/api/v1/query", {"query": 'ALERTS{alertstate=~"pending|firing"}'}, "read ALERTS")
+        return [
+            {str(k): str(v) for k, v in (item.get("metric") or {}).items()}
+            for item in data.get("result") or []
+        ]
 
     def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
         """``/api/v1/query_range``: every series of the matrix (a scalar answer is one unlabelled series)."""
         params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
-        try:
-            response = self._client.get("/api/v1/query_range", params=params)
-        except httpx.HTTPError as err:
-            raise TransientError(f"Prometheus unreachable: {err}") from err
-        if response.status_code in {400, 422}:
-            raise PermanentError(f"Prometheus rejected the query {promql!r}: {response.text[:300]}")
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(f"Prometheus answered {response.status_code}")
-        if response.status_code != 200:
-            raise PermanentError(f"Prometheus answered {response.status_code}: {response.text[:300]}")
-        data = response.json().get("data", {})
+        data = self._query("/api/v1/query_range", params, "run a scan's range query")
         out = []
         for item in data.get("result") or []:
             points = item.get("values") or []
