@@ -22,10 +22,10 @@ _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 
 # A Slack channel as people write it: `#name`, `name` or `@user`. One definition for every file.
-SlackChannel = Annotated[str, Field(pattern=r"^[#@]?[a-z0-9._-]{1,80}$", description="a Slack channel")]
-TeamsChannel = Annotated[
-    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$", description="a Teams channel's webhook name")
-]
+SLACK_CHANNEL = r"^[#@]?[a-z0-9._-]{1,80}$"
+TEAMS_CHANNEL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
+SlackChannel = Annotated[str, Field(pattern=SLACK_CHANNEL, description="a Slack channel")]
+TeamsChannel = Annotated[str, Field(pattern=TEAMS_CHANNEL, description="a Teams channel's webhook name")]
 
 
 class Criticality(StrEnum):

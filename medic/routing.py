@@ -9,6 +9,7 @@ Chats are named by their own fields (``slack_channels``, ``teams_channels``) or 
 :class:`~medic.notify_plan.ChatTarget` s.
 """
 
+import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medic.access import AccessPolicy
-from medic.catalog import Catalog, SlackChannel, TeamsChannel
+from medic.catalog import SLACK_CHANNEL, TEAMS_CHANNEL, Catalog, SlackChannel, TeamsChannel
 from medic.insights import TeamLearning, demotion_for
 from medic.notify_plan import ChatAbilities, ChatTarget, NotificationPlan, PlannedLevel
 from medic.topology import ServiceContext
@@ -98,6 +99,12 @@ class Rule(BaseModel):
     chat: list[ChatTarget] = Field(
         default_factory=list, description="extra channels of any chat kind: [{kind, channel}]"
     )
+
+    @field_validator("chat")
+    @classmethod
+    def _chat_channels(cls, targets: list[ChatTarget]) -> list[ChatTarget]:
+        return checked_channels(targets)
+
     pagerduty: bool = False
     jira: bool = False
     escalation: str | None = Field(default=None, description="name of an escalation chain")
@@ -120,6 +127,12 @@ class EscalationLevel(BaseModel):
     chat: list[ChatTarget] = Field(
         default_factory=list, description="channels of any chat kind told at this level: [{kind, channel}]"
     )
+
+    @field_validator("chat")
+    @classmethod
+    def _chat_channels(cls, targets: list[ChatTarget]) -> list[ChatTarget]:
+        return checked_channels(targets)
+
     note: str = ""
 
     def targets(self) -> list[ChatTarget]:
@@ -321,6 +334,22 @@ class RoutingPolicy(BaseModel):
                             )
                         )
         return out
+
+
+_CHANNEL_PATTERNS = {
+    "slack": (SLACK_CHANNEL, "a Slack channel"),
+    "teams": (TEAMS_CHANNEL, "a Teams webhook name"),
+}
+
+
+def checked_channels(targets: list[ChatTarget]) -> list[ChatTarget]:
+    """A ``chat:`` entry of a kind Medic ships (Slack, Teams) is held to the same channel pattern as
+    ``slack_channels`` / ``teams_channels``: a bad name is refused at load, not at the first post."""
+    for target in targets:
+        known = _CHANNEL_PATTERNS.get(target.kind)
+        if known is not None and re.fullmatch(known[0], target.channel) is None:
+            raise ValueError(f"{target.channel!r} is not {known[1]} (pattern {known[0]})")
+    return targets
 
 
 def _targets(*, slack: list[str], teams: list[str], other: list[ChatTarget]) -> list[ChatTarget]:

@@ -163,6 +163,11 @@ def test_routing_names_every_chat_as_a_target_and_levels_name_teams_channels() -
     ]
     with pytest.raises(ConfigError, match="kind"):
         load_routing("rules: [{name: r, chat: [{kind: Slack!, channel: x}]}]")
+    # A Slack or Teams channel named in chat: is held to the pattern slack_channels/teams_channels use.
+    with pytest.raises(ConfigError, match=r"rules\[0\]\.chat.*'NOT A CHANNEL!' is not a Slack channel"):
+        load_routing("rules: [{name: r, chat: [{kind: slack, channel: NOT A CHANNEL!}]}]")
+    with pytest.raises(ConfigError, match="'ops bridge' is not a Teams webhook name"):
+        load_routing("escalations: {c: [{after_minutes: 5, chat: [{kind: teams, channel: ops bridge}]}]}")
 
 
 def _problems(names: SecretNames) -> list[str]:
