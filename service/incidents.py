@@ -22,6 +22,7 @@ from workflows import search_attributes as sa
 from workflows.incident import IncidentView, IncidentWorkflow, ViewRequest
 
 __all__ = [
+    "DOES_NOT_REPLAY",
     "IncidentDetail",
     "IncidentFilter",
     "IncidentNotFound",
@@ -145,6 +146,13 @@ def detail_from_view(view: IncidentView) -> IncidentDetail:
         alerts_shown=len(state.alerts),
         timeline_total=view.timeline_total,
     )
+
+
+DOES_NOT_REPLAY = (
+    "its history does not replay on the running workers, so only its summary can be read (GET "
+    "/incidents/<id> gives it, marked partial); Temporal's Web UI shows the history"
+)
+"""Why an incident's whole state cannot be read (the API's 409)."""
 
 
 def does_not_replay(err: BaseException | None) -> bool:

@@ -28,8 +28,16 @@ from medic.insights import (
     propose,
 )
 from medic.mrkdwn import escape
+from medic.redact import redact
 from medic.vocab import ACTED
-from service.incidents import IncidentFilter, IncidentNotFound, IncidentReader, IncidentSummary
+from service.incidents import (
+    IncidentFilter,
+    IncidentNotFound,
+    IncidentReader,
+    IncidentSummary,
+    IncidentUnreadable,
+    does_not_replay,
+)
 
 __all__ = ["Insights", "LearningLoop", "OutcomeCache", "insights", "outcome_of", "render_insights"]
 
@@ -106,6 +114,12 @@ async def insights(
             try:
                 return outcome_of(await reader.state(summary.id))
             except IncidentNotFound:  # gone since it was listed
+                return None
+            except IncidentUnreadable as err:
+                if not does_not_replay(err):
+                    raise  # (try again: a worker may be restarting)
+                # Its history no longer replays: it never will be read whole; the others still count.
+                log.warning("insights leave out %s: %s", summary.id, redact(str(err.__cause__))[:300])
                 return None
 
     found = await asyncio.gather(*(read(s) for s in summaries))

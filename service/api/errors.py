@@ -10,7 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from medic.keys import INCIDENT_ID_PATTERN
 from service.api.responses import RETRY_AFTER, temporal_unavailable
-from service.incidents import IncidentNotFound, IncidentUnreadable, does_not_replay
+from service.incidents import DOES_NOT_REPLAY, IncidentNotFound, IncidentUnreadable, does_not_replay
 from service.temporal import UNREACHABLE
 
 __all__ = ["ID_SHAPE", "temporal_answers"]
@@ -38,11 +38,7 @@ def temporal_answers(incident_id: str | None = None, *, not_found: str | None = 
         raise HTTPException(404, f"no incident {incident_id or str(err)!r}") from err
     except IncidentUnreadable as err:
         if does_not_replay(err):  # for good: retrying cannot help
-            raise HTTPException(
-                409,
-                "the incident's history does not replay on the running workers, so only its summary can be "
-                "read (GET /incidents/{id} gives it, marked partial); Temporal's Web UI shows the history",
-            ) from err
+            raise HTTPException(409, f"incident {incident_id or str(err)!r}: {DOES_NOT_REPLAY}") from err
         log.warning("503: %s", err)
         raise HTTPException(
             503,

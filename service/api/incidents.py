@@ -12,6 +12,7 @@ from service.api.deps import Deps, get_deps
 from service.api.errors import temporal_answers
 from service.api.responses import error_responses
 from service.incidents import (
+    DOES_NOT_REPLAY,
     IncidentDetail,
     IncidentFilter,
     IncidentSummary,
@@ -67,18 +68,13 @@ async def get_incident(
         return await deps.reader.get(incident_id, alerts=alerts, timeline=timeline)
 
 
-_BROKEN = (
-    "its history does not replay on the running workers: only its summary can be read (GET /incidents/{id})"
-)
-
-
 @router.get(
     "/incidents/{incident_id}/postmortem",
     response_class=Response,
     responses={
         200: {"content": {"text/markdown": {}}},
         **error_responses(
-            401, 404, 409, 422, 503, described={401: _LINK_401, 404: "no such incident", 409: _BROKEN}
+            401, 404, 409, 422, 503, described={401: _LINK_401, 404: "no such incident", 409: DOES_NOT_REPLAY}
         ),
     },
     summary="The postmortem (Markdown): a draft while open, final once resolved",
@@ -99,7 +95,7 @@ async def get_postmortem(
     responses={
         200: {"content": {"image/svg+xml": {}}},
         **error_responses(
-            401, 404, 409, 422, 503, described={401: _LINK_401, 404: "no such incident", 409: _BROKEN}
+            401, 404, 409, 422, 503, described={401: _LINK_401, 404: "no such incident", 409: DOES_NOT_REPLAY}
         ),
     },
     summary="The incident's timeline chart, as the postmortem shows it",

@@ -112,3 +112,8 @@ async def test_an_incident_whose_history_no_longer_replays_is_still_read_from_vi
             assert (
                 "does not replay" in postmortem.json()["detail"] and "retry-after" not in postmortem.headers
             )
+            assert incident_id in postmortem.json()["detail"]
+            # The learning loop's reads leave it out instead of failing for every incident.
+            insights = await http.get("/insights")
+            assert insights.status_code == 200, insights.text
+            assert insights.json()["incidents"] == 0
