@@ -32,7 +32,11 @@ class PrometheusAlertsDouble(HttpDouble):
         self.app.add_api_route("/api/v1/query", self._query, methods=["GET", "POST"])
 
     def set_alerts(self, alerts: list[dict[str, str]]) -> None:
-        """Every alert Prometheus holds now: labels with ``alertname`` and ``alertstate``."""
+        """Every alert Prometheus holds now: labels with ``alertname`` and ``alertstate`` (``ALERTS`` only
+        ever holds pending and firing alerts: an inactive one has no series)."""
+        for alert in alerts:
+            if alert.get("alertstate") not in ("pending", "firing"):
+                raise ValueError(f"ALERTS holds pending and firing alerts only, not {alert}")
         with self._lock:
             self._alerts = [dict(a) for a in alerts]
 

@@ -571,12 +571,9 @@ def test_the_prometheus_double_answers_alerts_as_prometheus_does() -> None:
     from tests.doubles.prometheus import PrometheusAlertsDouble  # noqa: PLC0415
 
     double = PrometheusAlertsDouble()
-    double.set_alerts(
-        [
-            {"alertname": "PostgresDown", "service": "orders-db", "alertstate": "pending"},
-            {"alertname": "Watchdog", "alertstate": "inactive"},
-        ]
-    )
+    with pytest.raises(ValueError, match="pending and firing"):
+        double.set_alerts([{"alertname": "Watchdog", "alertstate": "inactive"}])  # no such series exists
+    double.set_alerts([{"alertname": "PostgresDown", "service": "orders-db", "alertstate": "pending"}])
     with double.serve() as url:
         prometheus = PrometheusMetrics(url)
         (alert,) = prometheus.active_alerts()
@@ -587,4 +584,4 @@ def test_the_prometheus_double_answers_alerts_as_prometheus_does() -> None:
             "alertstate": "pending",
         }
         with pytest.raises(PermanentError, match="rejected the query"):
-            prometheus.holds("up")  # any other query: 400 bad_data, as Prometheus refuses one
+            prometheus.holds("up{")  # a query that does not parse: 400 bad_data, as Prometheus answers it

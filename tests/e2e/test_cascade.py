@@ -3,16 +3,20 @@ health (checkout depends on orders-db), real Alertmanager groups and posts both 
 only the cause's team is paged (through the real PagerDuty SDK against the double); the symptom's
 incident joins the cause's, and recovery resolves the one page."""
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
+from activities.adapters.prometheus import PrometheusMetrics
+from activities.correlate import AlertingRequest, CorrelationActivities
 from tests.conftest import require_binary
 from tests.doubles import PagerDutyDouble
 from tests.e2e.test_prometheus_alertmanager import alertmanager_config, diagnosed, prometheus_config
 from tests.support.promstack import metrics_target, running_alertmanager, running_prometheus
+from tests.support.shop import shop
 from tests.support.stack import medic_stack, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -93,6 +97,20 @@ async def test_a_cascade_through_prometheus_and_alertmanager_pages_the_cause_onl
                     )
 
                 await wait_until(one_incident_paging_data, timeout=BOUND, what="one page, to the data team")
+                # What a settling incident asks (MEDIC_PROMETHEUS_URL), against the real ALERTS series:
+                # the adapter reads it and the catalog assigns each alert as the webhook does.
+                asked = CorrelationActivities(
+                    source=PrometheusMetrics(prom.url), catalog=shop, cache_seconds=0
+                )
+                answer = await asyncio.to_thread(
+                    asked.alerting, AlertingRequest(services=["checkout", "orders-db", "payments"])
+                )
+                seen["alerting"] = answer.model_dump()
+                assert answer.known
+                assert answer.alerting == {
+                    "checkout": ["ServiceDown (firing)"],
+                    "orders-db": ["ServiceDown (firing)"],
+                }
                 root = (await medic.get("/incidents/incident-orders-db")).json()
                 seen["root"] = root
                 assert root["root_causes"][0]["service"] == "orders-db"
