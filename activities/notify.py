@@ -17,7 +17,7 @@ from temporalio import activity
 from activities.errors import translated
 from activities.observe import NO_RECORDER, Recorder, recorded
 from activities.slack_cards import SlackCards
-from medic.cards import IncidentCard, render_card, render_note
+from medic.cards import IncidentCard
 from medic.ports import (
     CardChat,
     Change,
@@ -169,11 +169,21 @@ class NotifyActivities:
         # Chat kind (slack, teams) -> its adapter. ``chat`` is Slack's transport: approval requests and
         # the activities of incidents from before ``slack-as-card-chat`` use it, and Slack's card chat
         # renders over it unless ``chats`` names another.
-        self._chats: dict[str, CardChat] = {"slack": SlackCards(chat), **(chats or {})}
+        self._slack_cards = SlackCards(chat)  # also the old slack_* activities' renderer
+        self._chats: dict[str, CardChat] = {"slack": self._slack_cards, **(chats or {})}
+        # What each chat can do besides posting, recorded with every plan (worked out once).
+        self._abilities = {
+            kind: ChatAbilities(edits=isinstance(c, EditableChat), threads=isinstance(c, ThreadedChat))
+            for kind, c in self._chats.items()
+        }
         self._workflow_url = workflow_url
         # Signs links to Medic's own read routes as they are posted (medic.links): the signature and
         # its expiry never enter the workflow's history, and the week it lasts starts when it is seen.
         self._sign_link = sign_link
+
+    def _signed(self, url: str | None) -> str | None:
+        """A link to Medic's own read routes, signed as it is posted (never in history)."""
+        return self._sign_link(url) if url and self._sign_link is not None else url
 
     def _with_links(self, card: IncidentCard) -> IncidentCard:
         if self._workflow_url is None:
@@ -202,33 +212,28 @@ class NotifyActivities:
         # Whether the pager keeps notes, and what each chat can do, is the worker's to say; recorded with
         # the plan, so the workflow decides on it deterministically.
         notes = isinstance(self._pager, NotePager) and getattr(self._pager, "keeps_notes", True)
-        abilities = {
-            kind: ChatAbilities(edits=isinstance(chat, EditableChat), threads=isinstance(chat, ThreadedChat))
-            for kind, chat in self._chats.items()
-        }
-        return plan.model_copy(update={"pager_notes": notes or plan.pager_notes, "abilities": abilities})
+        return plan.model_copy(update={"pager_notes": notes, "abilities": self._abilities})
 
     @activity.defn(name="notify.slack_post")
     @translated
     def slack_post(self, request: SlackPost) -> MessageRef:
         with recorded(self._counter("slack")):
-            return self._chat.post(request.channel, render_card(self._with_links(request.card)))
+            return self._slack_cards.post_card(request.channel, self._with_links(request.card))
 
     @activity.defn(name="notify.slack_update")
     @translated
     def slack_update(self, request: SlackUpdate) -> MessageRef:
         with recorded(self._counter("slack")):
-            return self._chat.update(request.ref, render_card(self._with_links(request.card)))
+            return self._slack_cards.update_card(request.ref, self._with_links(request.card))
 
     @activity.defn(name="notify.slack_thread")
     @translated
     def slack_thread(self, request: SlackNote) -> MessageRef:
         with recorded(self._counter("slack")):
-            link_url = request.link_url
-            if link_url and self._sign_link is not None:
-                link_url = self._sign_link(link_url)
-            note = render_note(request.text, link_url=link_url, link_text=request.link_text)
-            return self._chat.post(request.ref.channel, note, thread=request.ref)
+            link_url = self._signed(request.link_url)
+            return self._slack_cards.reply(
+                request.ref, request.text, link_url=link_url, link_text=request.link_text
+            )
 
     @activity.defn(name="notify.slack_message")
     @translated
@@ -253,7 +258,9 @@ class NotifyActivities:
     @translated
     def chat_update(self, request: ChatUpdate) -> MessageRef:
         kind = request.target.kind if request.target is not None else request.ref.kind
-        chat = self._card_chat(kind, request.ref.channel)
+        chat = self._card_chat(
+            kind, request.target.channel if request.target is not None else request.ref.channel
+        )
         if not isinstance(chat, EditableChat):  # the worker changed since the plan said it edits
             raise PermanentError(f"the {kind} chat cannot edit a posted card")
         with recorded(self._counter(kind)):
@@ -264,9 +271,7 @@ class NotifyActivities:
     def chat_note(self, request: ChatNote) -> MessageRef:
         chat = self._card_chat(request.target.kind, request.target.channel)
         with recorded(self._counter(request.target.kind)):
-            link_url = request.link_url
-            if link_url and self._sign_link is not None:
-                link_url = self._sign_link(link_url)
+            link_url = self._signed(request.link_url)
             if request.thread is None:
                 return chat.post_note(
                     request.target.channel, request.text, link_url=link_url, link_text=request.link_text
