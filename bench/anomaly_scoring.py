@@ -56,8 +56,9 @@ class CorpusScore:
     false_positives: int
 
 
-def _weights(rows: FileRows, first_window: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Per row: the weighted contribution if detected, and the window id (-1 outside windows)."""
+def _weights(rows: FileRows) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Per row: the weighted contribution if detected, and the index of its window in
+    ``sorted(rows.windows)`` (-1 outside windows)."""
     n = rows.scores.shape[0]
     weight = np.empty(n)
     win = np.full(n, -1, dtype=np.int64)
@@ -72,7 +73,7 @@ def _weights(rows: FileRows, first_window: int) -> tuple[NDArray[np.float64], ND
             lo, hi = spans[j]
             width = hi - lo + 1
             weight[i] = A_TP * scaled_sigmoid(-(hi - i + 1) / width) / _MAX_TP
-            win[i] = first_window + j
+            win[i] = j
         elif prev is None:
             weight[i] = -A_FP * -1.0
         else:
@@ -85,14 +86,12 @@ def _weights(rows: FileRows, first_window: int) -> tuple[NDArray[np.float64], ND
 def corpus_score(files: list[FileRows]) -> CorpusScore | None:
     """The normalised score at the best single threshold, or None when no file has a window after its
     probation period."""
-    if not any(f.windows for f in files):
-        return None
     scores, weights, wins = [], [], []
     base = 0
     for f in files:
         # A window within the probation period still shapes the rows after it (a detection just
         # after it costs little), but is neither found nor missed.
-        w, win = _weights(f, 0)  # ids: indexes into sorted(f.windows)
+        w, win = _weights(f)
         p = probation(f.scores.shape[0])
         kept = np.array([hi >= p for _, hi in sorted(f.windows)], dtype=bool)
         ids = np.where(kept, base + np.cumsum(kept) - 1, -1)  # scored windows numbered on from base

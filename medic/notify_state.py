@@ -16,7 +16,7 @@ from medic.notify_plan import ChatTarget, NotificationPlan
 from medic.ports import MessageRef
 from medic.vocab import Priority, TimelineKind
 
-__all__ = ["CHAT_KINDS", "NOTE_KINDS", "THREADED_KINDS", "ChatPosted", "NotificationState"]
+__all__ = ["FOLLOW_UP_KINDS", "NOTE_KINDS", "THREADED_KINDS", "ChatPosted", "NotificationState"]
 
 # Timeline events worth a reply under the incident's card, in chats with threads (Slack).
 THREADED_KINDS = frozenset(
@@ -42,7 +42,7 @@ THREADED_KINDS = frozenset(
 )
 
 # Follow-ups in a chat without threads (Teams): the status changes, not the chatter.
-CHAT_KINDS = frozenset(
+FOLLOW_UP_KINDS = frozenset(
     {
         TimelineKind.INCIDENT_ACKNOWLEDGED,
         TimelineKind.ESCALATION_LEVEL,

@@ -27,6 +27,7 @@ from remediations.guardrails import GuardrailSettings
 from remediations.ports import Cluster, Metrics
 from service.approval_metrics import ApprovalMetrics
 from service.chats import card_chats
+from service.config_files import load_anomaly_file, load_catalog_file, load_routing_file, load_runbooks
 from service.control import TemporalFacts
 from service.incidents import TemporalIncidentReader
 from service.insights import LearningLoop
@@ -34,6 +35,7 @@ from service.links import signed
 from service.metrics import WorkerMetrics
 from service.pagers import build_pager
 from service.postmortems import postmortem_activities
+from service.scans import build_scan_activities
 from service.settings import Settings
 from workflows.control import ControlWorkflow
 from workflows.feedback import FeedbackWorkflow
@@ -218,12 +220,8 @@ def build_worker(
     register_secrets(settings.secret_values())  # never in the timeline, whoever writes it
     warn_if_any_namespace(settings)
     recorder = WorkerMetrics(registry) if registry is not None else NO_RECORDER
-    from service.config_files import load_catalog_file  # noqa: PLC0415
-
     catalog = load_catalog_file(settings.catalog)  # once, for the routing policy, the scans and correlation
     if notify is None or remediate is None:
-        from service.config_files import load_routing_file, load_runbooks  # noqa: PLC0415
-
         if policy is None:
             policy = load_routing_file(settings.routing_file, catalog)
         notify = notify or build_notify_activities(settings, policy, recorder=recorder, learning=learning)
@@ -235,9 +233,6 @@ def build_worker(
             settings, TemporalIncidentReader(client, settings), recorder=recorder
         )
     if scan is None:
-        from service.config_files import load_anomaly_file  # noqa: PLC0415
-        from service.scans import build_scan_activities  # noqa: PLC0415
-
         specs = load_anomaly_file(settings.anomaly_file)
         scan = build_scan_activities(client, settings, catalog, specs)
     correlate = correlation_activities(settings, catalog)

@@ -11,7 +11,7 @@ worker's adapters), so every run decides the same way:
   fallback channel gets it;
 - a chat that edits (Slack): the card brought up to date in place after every change;
 - a chat with threads (Slack): the timeline (``THREADED_KINDS``) as replies under its first card;
-- any other chat (Teams): one follow-up per status change (``CHAT_KINDS``) in each channel.
+- any other chat (Teams): one follow-up per status change (``FOLLOW_UP_KINDS``) in each channel.
 
 Every cursor moves before its call, so a retry, a worker restart or a continue-as-new never posts twice.
 ``slack_apart``: a run that started before the ``slack-as-card-chat`` patch tells Slack the old way
@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.postmortem import PostmortemWritten
     from medic.cards import IncidentCard
     from medic.incident import IncidentState
-    from medic.notify_state import CHAT_KINDS, NOTE_KINDS, THREADED_KINDS, ChatPosted
+    from medic.notify_state import FOLLOW_UP_KINDS, NOTE_KINDS, THREADED_KINDS, ChatPosted
     from medic.routing import ChatTarget, NotificationPlan
     from medic.timeline import TimelineEntry
     from medic.vocab import TimelineKind
@@ -174,7 +174,7 @@ class Chats:
         while posted.cursor < len(s.timeline) and not self._stopping():
             entry = s.timeline[posted.cursor]
             posted.cursor += 1  # before the call: a follow-up is never posted twice
-            if entry.kind not in CHAT_KINDS or "from_incident" in entry.data:
+            if entry.kind not in FOLLOW_UP_KINDS or "from_incident" in entry.data:
                 continue  # absorbed history was told where it happened
             sent = await self._call(
                 NotifyActivities.chat_note,

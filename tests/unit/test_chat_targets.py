@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import SecretStr
 from temporalio.testing import ActivityEnvironment
 
 from activities.adapters.console import ConsoleNotifier
 from activities.notify import NotifyActivities, PlanRequest
 from activities.slack_cards import SlackCards
-from medic.catalog import load_catalog
 from medic.notify_state import NotificationState
 from medic.ports import MessageRef
 from medic.routing import (
@@ -26,12 +24,13 @@ from medic.routing import (
     load_routing,
     plan_notifications,
 )
-from medic.routing_secrets import SecretNames, secret_problems, teams_channels_used
-from medic.yamldoc import ConfigError, ConfigProblem
+from medic.routing_secrets import SecretNames, teams_channels_used
+from medic.yamldoc import ConfigError
 from service.chats import CHAT_KINDS, card_chats
 from service.settings import Settings
 from tests.support.before_cards import R5_NOTIFICATION_FIELDS, R5_PLAN_FIELDS
 from tests.support.fakes import FakeChat, FakePager, FakeTeams, FakeTracker
+from tests.support.routing_check import routing_problems
 from tests.support.shop import ctx
 
 SLACK, TEAMS = ChatAbilities(edits=True, threads=True), ChatAbilities()
@@ -171,16 +170,7 @@ def test_routing_names_every_chat_as_a_target_and_levels_name_teams_channels() -
 
 
 def _problems(names: SecretNames) -> list[str]:
-    catalog = load_catalog("services: [{name: orders-db, team: data}]")
-
-    def check(p: RoutingPolicy, root: yaml.Node | None) -> list[ConfigProblem]:
-        return secret_problems(p, root, "routing.yaml", catalog, names)
-
-    try:
-        load_routing(POLICY, catalog=catalog, extra_check=check)
-    except ConfigError as err:
-        return [str(p) for p in err.problems]
-    return []
+    return routing_problems(POLICY, names, catalog="services: [{name: orders-db, team: data}]")
 
 
 def test_check_holds_levels_teams_channels_and_chat_kinds_against_the_settings() -> None:

@@ -6,18 +6,17 @@ import logging
 from pathlib import Path
 
 import pytest
-import yaml
 from pydantic import SecretStr
 
 from activities.adapters.fanout import FanOutPager
-from medic.catalog import load_catalog
 from medic.ports import Change, Page
-from medic.routing import RoutingPolicy, load_routing, pager_routes
-from medic.routing_secrets import SecretNames, secret_problems
-from medic.yamldoc import ConfigError, ConfigProblem
+from medic.routing import load_routing, pager_routes
+from medic.routing_secrets import SecretNames
+from medic.yamldoc import ConfigError
 from service.config_files import check_all, secret_names
 from service.settings import Settings
 from tests.support.fakes import FakeOpsgenie, FakePager
+from tests.support.routing_check import routing_problems
 
 POLICY = """\
 teams:
@@ -49,16 +48,7 @@ BOTH = SecretNames(
 
 
 def _problems(names: SecretNames, policy: str = POLICY) -> list[str]:
-    catalog = load_catalog(CATALOG)
-
-    def check(p: RoutingPolicy, root: yaml.Node | None) -> list[ConfigProblem]:
-        return secret_problems(p, root, "routing.yaml", catalog, names)
-
-    try:
-        load_routing(policy, catalog=catalog, extra_check=check)
-    except ConfigError as err:
-        return [str(p) for p in err.problems]
-    return []
+    return routing_problems(policy, names, catalog=CATALOG)
 
 
 def page(name: str, action: str = "trigger") -> Page:

@@ -11,7 +11,7 @@ from pathlib import Path
 from activities.adapters.teams import _PRIORITY_COLOR
 from medic.impact import priority_for_score
 from medic.incident import IncidentState
-from medic.notify_state import CHAT_KINDS, NOTE_KINDS, THREADED_KINDS
+from medic.notify_state import FOLLOW_UP_KINDS, NOTE_KINDS, THREADED_KINDS
 from medic.runbook import RestartStep
 from medic.timeline import TimelineEntry
 from medic.vocab import (
@@ -166,7 +166,7 @@ def test_an_entry_stores_a_kind_as_its_plain_string() -> None:
 
 
 def test_the_kind_tables_hold_kinds() -> None:
-    tables = [THREADED_KINDS, CHAT_KINDS, NOTE_KINDS, set(APPROVAL_OUTCOMES)]
+    tables = [THREADED_KINDS, FOLLOW_UP_KINDS, NOTE_KINDS, set(APPROVAL_OUTCOMES)]
     assert all(table and set(table) <= set(TimelineKind) for table in tables)
 
 
