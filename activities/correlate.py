@@ -13,23 +13,42 @@ incident keeps the plain settle period.
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from temporalio import activity
 
+from medic.alerts import AlertmanagerWebhook, AlertStatus, WebhookAlert
 from medic.assign import decide
 from medic.catalog import Catalog
 from medic.ports import PermanentError, TransientError
 
-__all__ = ["ActiveAlerts", "AlertingAnswer", "AlertingRequest", "CorrelationActivities"]
+__all__ = [
+    "ActiveAlerts",
+    "AlertingAnswer",
+    "AlertingRequest",
+    "CorrelationActivities",
+    "DeliverAlerts",
+    "HandOverAnswer",
+    "HandOverRequest",
+    "HeldAlerts",
+]
 
 _MAX_NAMED = 5  # alert names kept per service in the answer (it is recorded in history)
 
 
 class ActiveAlerts(Protocol):
     def active_alerts(self) -> list[dict[str, str]]: ...
+
+
+class HeldAlerts(Protocol):
+    async def held(self) -> list[dict[str, Any]]: ...
+
+
+# What the webhook does with a body: assign its alerts to incidents and hand each its share (the incidents).
+DeliverAlerts = Callable[[AlertmanagerWebhook], Awaitable[list[str]]]
+_MAX_HANDED = 50  # alerts handed over per ask: a cause's own, not a storm's
 
 
 class AlertingRequest(BaseModel):
@@ -44,6 +63,22 @@ class AlertingAnswer(BaseModel):
         default_factory=dict,
         description="service -> its alerts pending or firing, e.g. 'PostgresDown (pending)'",
     )
+    firing: list[str] = Field(
+        default_factory=list, description="of those services, the ones with an alert firing, not only pending"
+    )
+
+
+class HandOverRequest(BaseModel):
+    services: list[str] = Field(description="the likely causes firing in Prometheus")
+    asked_by: str = Field(description="the settling incident that asks (for the log)")
+
+
+class HandOverAnswer(BaseModel):
+    known: bool = Field(description="False: no Alertmanager to ask, or it did not answer")
+    handed: dict[str, list[str]] = Field(
+        default_factory=dict, description="service -> the alert names handed to its incident"
+    )
+    incidents: list[str] = Field(default_factory=list, description="the incidents that took them")
 
 
 class CorrelationActivities:
@@ -52,48 +87,117 @@ class CorrelationActivities:
         *,
         source: ActiveAlerts | None,
         catalog: Callable[[], Catalog],
+        held: HeldAlerts | None = None,
+        deliver: DeliverAlerts | None = None,
         cache_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source, self._catalog, self._cache, self._clock = source, catalog, cache_seconds, clock
-        self._held: tuple[float, dict[str, list[str]]] | None = None
+        self._held_by_alertmanager, self._deliver = held, deliver
+        self._held: tuple[float, dict[str, list[str]], set[str]] | None = None
         self._lock = threading.Lock()
 
-    def _by_service(self) -> dict[str, list[str]]:
+    def _by_service(self) -> tuple[dict[str, list[str]], set[str]]:
         """One query serves every incident asking within ``cache_seconds``: callers that arrive while it
         runs wait for its answer (in a storm every settling incident asks at once)."""
         assert self._source is not None
         with self._lock:
             now = self._clock()
             if self._held is not None and now - self._held[0] < self._cache:
-                return self._held[1]
-            found = self._ask(self._source)
-            self._held = (now, found)
-            return found
+                return self._held[1], self._held[2]
+            found, firing = self._ask(self._source)
+            self._held = (now, found, firing)
+            return found, firing
 
-    def _ask(self, source: ActiveAlerts) -> dict[str, list[str]]:
+    def _ask(self, source: ActiveAlerts) -> tuple[dict[str, list[str]], set[str]]:
         catalog = self._catalog()
         found: dict[str, list[str]] = {}
+        firing: set[str] = set()
         for labels in source.active_alerts():
             service = decide(catalog, labels).service
             if service is None:
                 continue
             named = found.setdefault(service, [])
-            entry = f"{labels.get('alertname', 'an alert')} ({labels.get('alertstate', 'firing')})"
+            state = labels.get("alertstate", "firing")
+            if state == "firing":
+                firing.add(service)
+            entry = f"{labels.get('alertname', 'an alert')} ({state})"
             if entry not in named and len(named) < _MAX_NAMED:
                 named.append(entry)
-        return found
+        return found, firing
 
     @activity.defn(name="correlate.alerting")
     def alerting(self, request: AlertingRequest) -> AlertingAnswer:
         if self._source is None:
             return AlertingAnswer(known=False)
         try:
-            found = self._by_service()
+            found, firing = self._by_service()
         except (PermanentError, TransientError) as err:
             activity.logger.info("Prometheus could not say which services alert: %s", err)
             return AlertingAnswer(known=False)  # the plain settle period: never a failed incident
-        return AlertingAnswer(known=True, alerting={s: found[s] for s in request.services if s in found})
+        return AlertingAnswer(
+            known=True,
+            alerting={s: found[s] for s in request.services if s in found},
+            firing=[s for s in request.services if s in firing],
+        )
+
+    @activity.defn(name="correlate.hand_over_held")
+    async def hand_over_held(self, request: HandOverRequest) -> HandOverAnswer:
+        """The alerts of ``request.services`` that Alertmanager holds for Medic, handed to their incidents
+        as the webhook would (idempotent: an alert already there, by fingerprint, changes nothing)."""
+        if self._held_by_alertmanager is None or self._deliver is None:
+            return HandOverAnswer(known=False)
+        try:
+            items = await self._held_by_alertmanager.held()
+        except (PermanentError, TransientError) as err:
+            activity.logger.info("Alertmanager could not say which alerts it holds: %s", err)
+            return HandOverAnswer(known=False)  # the webhook delivers them in its own time
+        catalog, wanted = self._catalog(), set(request.services)
+        chosen: list[WebhookAlert] = []
+        receiver, handed = "", dict[str, list[str]]()
+        for item in items:
+            alert = _webhook_alert(item)
+            service = decide(catalog, alert.labels).service if alert is not None else None
+            if alert is None or service not in wanted or len(chosen) >= _MAX_HANDED:
+                continue
+            assert service is not None
+            chosen.append(alert)
+            receiver = receiver or next(iter(_receivers(item)), "")
+            names = handed.setdefault(service, [])
+            if alert.labels.get("alertname", "an alert") not in names:
+                names.append(alert.labels.get("alertname", "an alert"))
+        if not chosen:
+            return HandOverAnswer(known=True)
+        payload = AlertmanagerWebhook(
+            version="4", status=AlertStatus.FIRING, receiver=receiver, alerts=chosen
+        )
+        incidents = await self._deliver(payload)  # a failure is retried: the hand-over is idempotent
+        activity.logger.info(
+            "%s: handed %d held alert(s) of %s to %s",
+            *(request.asked_by, len(chosen), sorted(handed), incidents),
+        )
+        return HandOverAnswer(known=True, handed=handed, incidents=incidents)
 
     def all(self) -> list[Callable[..., object]]:
-        return [self.alerting]
+        return [self.alerting, self.hand_over_held]
+
+
+def _receivers(item: dict[str, Any]) -> list[str]:
+    return [str(r.get("name", "")) for r in item.get("receivers") or [] if isinstance(r, dict)]
+
+
+def _webhook_alert(item: dict[str, Any]) -> WebhookAlert | None:
+    """A ``gettableAlert`` as the webhook will send it: firing, no end time; None when malformed."""
+    try:
+        return WebhookAlert.model_validate(
+            {
+                "status": AlertStatus.FIRING,
+                "labels": item.get("labels"),
+                "annotations": item.get("annotations") or {},
+                "startsAt": item.get("startsAt"),
+                "generatorURL": item.get("generatorURL") or None,
+                "fingerprint": item.get("fingerprint") or None,
+            }
+        )
+    except ValidationError:
+        return None

@@ -121,6 +121,7 @@ class TimelineKind(StrEnum):
     INCIDENT_UNMERGED = "incident.unmerged"
     INCIDENT_SETTLING = "incident.settling"
     INCIDENT_SETTLED = "incident.settled"
+    INCIDENT_CAUSE_TAKEN = "incident.cause_taken"
     INCIDENT_MERGE_FAILED = "incident.merge_failed"
     INCIDENT_ACKNOWLEDGED = "incident.acknowledged"
     INCIDENT_QUIET = "incident.quiet"

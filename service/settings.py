@@ -174,7 +174,19 @@ class Settings(BaseSettings):
     prometheus_url: str | None = Field(
         default=None, description="Prometheus, for verification queries and anomaly scans"
     )
-    alertmanager_url: str | None = Field(default=None, description="Alertmanager, for silences from Slack")
+    alertmanager_url: str | None = Field(
+        default=None,
+        description="Alertmanager: silences from Slack; and, with MEDIC_PROMETHEUS_URL, the alerts of a "
+        "firing cause it still holds for MEDIC_ALERTMANAGER_RECEIVER",
+    )
+    alertmanager_receiver: str = Field(
+        default="medic",
+        max_length=256,
+        description="Medic's receiver in Alertmanager (a regex, anchored as Alertmanager anchors it). A "
+        "settling symptom whose likely cause fires in Prometheus takes that cause's alerts Alertmanager "
+        "holds for this receiver (still in group_wait or group_interval: active, not silenced, not "
+        "inhibited) at once, so the cause's team hears now; empty: it waits for the webhook",
+    )
     kubeconfig: Path | None = Field(
         default=None,
         description="the cluster remediations act on; unset: standard kubeconfig resolution, then in-cluster",

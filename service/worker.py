@@ -30,6 +30,7 @@ from service.chats import card_chats
 from service.config_files import load_anomaly_file, load_catalog_file, load_routing_file, load_runbooks
 from service.control import TemporalFacts
 from service.incidents import TemporalIncidentReader
+from service.ingest import TemporalIncidentSink, alert_delivery
 from service.insights import LearningLoop
 from service.links import signed
 from service.metrics import WorkerMetrics
@@ -192,15 +193,22 @@ def learning_loop(client: Client, settings: Settings, policy: RoutingPolicy) -> 
     return LearningLoop(TemporalIncidentReader(client, settings))
 
 
-def correlation_activities(settings: Settings, catalog: Catalog) -> CorrelationActivities:
+def correlation_activities(client: Client, settings: Settings, catalog: Catalog) -> CorrelationActivities:
     """What a settling incident asks Prometheus (activities/correlate.py); without MEDIC_PROMETHEUS_URL
-    it answers "not known" (the API does not ask then: settle_max_seconds is 0)."""
-    source = None
+    it answers "not known" (the API does not ask then: settle_max_seconds is 0). With
+    MEDIC_ALERTMANAGER_URL too, a firing cause's alerts that Alertmanager still holds for
+    MEDIC_ALERTMANAGER_RECEIVER are handed to their incidents as the webhook would hand them."""
+    source = held = deliver = None
     if settings.prometheus_url:
         from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
 
         source = PrometheusMetrics(settings.prometheus_url, timeout=3.0)
-    return CorrelationActivities(source=source, catalog=lambda: catalog)
+    if settings.prometheus_url and settings.alertmanager_url and settings.alertmanager_receiver:
+        from activities.adapters.alertmanager import AlertmanagerAlerts  # noqa: PLC0415
+
+        held = AlertmanagerAlerts(settings.alertmanager_url, receiver=settings.alertmanager_receiver)
+        deliver = alert_delivery(TemporalIncidentSink(client, settings), catalog)
+    return CorrelationActivities(source=source, catalog=lambda: catalog, held=held, deliver=deliver)
 
 
 def build_worker(
@@ -235,7 +243,7 @@ def build_worker(
     if scan is None:
         specs = load_anomaly_file(settings.anomaly_file)
         scan = build_scan_activities(client, settings, catalog, specs)
-    correlate = correlation_activities(settings, catalog)
+    correlate = correlation_activities(client, settings, catalog)
     return Worker(
         client,
         task_queue=settings.task_queue,

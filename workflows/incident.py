@@ -20,7 +20,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.correlate import AlertingRequest, CorrelationActivities
+    from activities.correlate import AlertingRequest, CorrelationActivities, HandOverRequest
     from medic.correlation import join_decision
     from medic.feedback import FalsePositive, SilenceRecord
     from medic.handover import MAX_CARRIED_BYTES, compact_for_handover, pack, payload_size, unpack
@@ -70,6 +70,10 @@ SERVICE_JOINS_NODE_PATCH = "service-joins-its-node"
 # A settling incident asks Prometheus whether a service that could absorb it alerts (correlate.alerting):
 # none, it tells at once; one, it waits up to settle_max_seconds (marked only where it asks).
 SETTLE_PROBE_PATCH = "settle-asks-prometheus"
+# A cause firing in Prometheus may wait in Alertmanager (group_wait, group_interval) before the webhook
+# delivers it: the settling symptom has its held alerts handed over at once (correlate.hand_over_held;
+# marked only where Prometheus says a cause fires).
+SETTLE_TAKES_HELD_PATCH = "settle-takes-held-cause"
 # Prometheus says nothing alerts but an incident that could absorb it has not answered yet: this long.
 _PEER_GRACE = timedelta(seconds=1)
 
@@ -739,6 +743,32 @@ class IncidentWorkflow:
         if until > self._settle_end:
             self._settle_end = until
             notifier.settle_until(until)
+        if answer.firing and workflow.patched(SETTLE_TAKES_HELD_PATCH):
+            await self._take_held(answer.firing)
+
+    async def _take_held(self, firing: list[str]) -> None:
+        """The firing causes' alerts Alertmanager still holds for Medic go to their incidents now, so the
+        cause's team hears of it without waiting for the group's group_wait or group_interval (and this
+        incident joins it in milliseconds). Nothing held, or no answer: the webhook brings them later."""
+        try:
+            answer = await workflow.execute_activity_method(
+                CorrelationActivities.hand_over_held,
+                HandOverRequest(services=firing, asked_by=self._state.id),
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError:
+            return
+        if not answer.handed:
+            return
+        said = "; ".join(f"{service}: {', '.join(names)}" for service, names in sorted(answer.handed.items()))
+        self._state.record(
+            workflow.now(),
+            TimelineKind.INCIDENT_CAUSE_TAKEN,
+            f"Alertmanager held its likely cause's alerts, not delivered yet ({said}): handed to "
+            f"{', '.join(answer.incidents) or 'their incidents'} now.",
+            incidents=answer.incidents,
+        )
 
     def _end_settle_if_alone(self) -> None:
         """With Prometheus' "nothing alerts": the settle ends at once when every incident that could

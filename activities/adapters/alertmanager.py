@@ -1,4 +1,5 @@
-"""Alertmanager silences over its v2 API (httpx): create one, read its state, expire it.
+"""Alertmanager over its v2 API (httpx): silences (create one, read its state, expire it), and the
+alerts it holds for Medic's receiver but may not have delivered yet (``GET /api/v2/alerts``).
 
 ``POST /api/v2/silences`` answers ``{"silenceID": ...}``; ``GET /api/v2/silence/{id}`` answers the
 silence with ``status.state`` (``active``, ``pending`` or ``expired``). Alertmanager rejects bad
@@ -9,10 +10,11 @@ from typing import Any
 
 import httpx
 
+from activities.adapters.http import classify
 from medic.feedback import Matcher
 from medic.ports import PermanentError, TransientError
 
-__all__ = ["AlertmanagerSilences", "SilenceState"]
+__all__ = ["AlertmanagerAlerts", "AlertmanagerSilences", "SilenceState"]
 
 
 class SilenceState:
@@ -81,3 +83,55 @@ class AlertmanagerSilences:
         if response.status_code >= 500:
             raise TransientError(f"Alertmanager answered {response.status_code}")
         return response
+
+
+class AlertmanagerAlerts:
+    """The alerts Alertmanager holds now that it routes to Medic's receiver and would notify: active,
+    neither silenced nor inhibited (``GET /api/v2/alerts?active=true&silenced=false&inhibited=false
+    &unprocessed=false&receiver=...``, per Alertmanager's ``api/v2/openapi.yaml``). Alertmanager anchors
+    the ``receiver`` regex (``^(?:...)$``). An alert there may wait for its group's ``group_wait`` or
+    ``group_interval`` before the webhook delivers it; its ``fingerprint`` is the one the webhook will
+    carry, so a later delivery of the same alert is the same alert to its incident."""
+
+    def __init__(self, base_url: str, *, receiver: str, timeout: float = 3.0) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False)
+        self._receiver = receiver
+
+    async def held(self) -> list[dict[str, Any]]:
+        """Alertmanager's ``gettableAlert`` objects, as it answers them (state ``active`` only)."""
+        params = {
+            "active": "true",
+            "silenced": "false",
+            "inhibited": "false",
+            "unprocessed": "false",
+            "receiver": self._receiver,
+        }
+        what = "read the alerts it holds for Medic"
+        try:
+            response = await self._client.get("/api/v2/alerts", params=params)
+        except httpx.HTTPError as err:
+            raise classify(None, service="Alertmanager", what=what, detail=str(err)) from err
+        if response.status_code != 200:
+            raise classify(
+                response.status_code,
+                service="Alertmanager",
+                what=what,
+                headers=response.headers,
+                detail=response.text.strip()[:300],
+            )
+        try:
+            body = response.json()
+        except ValueError as err:
+            raise TransientError(f"Alertmanager answered with no JSON while trying to {what}") from err
+        if not isinstance(body, list):
+            raise TransientError(f"Alertmanager answered with no list while trying to {what}")
+        return [
+            item
+            for item in body
+            if isinstance(item, dict)
+            and isinstance(item.get("labels"), dict)
+            and (item.get("status") or {}).get("state") == "active"
+        ]
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

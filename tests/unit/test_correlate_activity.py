@@ -1,11 +1,15 @@
 """What a settling incident asks Prometheus (activities/correlate.py): one ALERTS query serves every
-incident asking within cache_seconds, also those that ask while it runs (a storm asks all at once)."""
+incident asking within cache_seconds, also those that ask while it runs (a storm asks all at once).
+And what it takes from Alertmanager for a firing cause: that cause's held alerts only, as the webhook
+sends them."""
 
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from activities.correlate import AlertingRequest, CorrelationActivities
+from activities.correlate import AlertingRequest, CorrelationActivities, HandOverAnswer, HandOverRequest
+from medic.alerts import AlertmanagerWebhook, AlertStatus
 from medic.ports import TransientError
 from tests.support.shop import shop
 
@@ -41,3 +45,67 @@ def test_concurrent_askers_share_one_query_and_the_answer_is_cached() -> None:
 def test_without_prometheus_nothing_is_known() -> None:
     activities = CorrelationActivities(source=None, catalog=shop)
     assert activities.alerting(AlertingRequest(services=["orders-db"])).known is False
+
+
+class Held:
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+
+    async def held(self) -> list[dict[str, Any]]:
+        return self.items
+
+
+def _item(labels: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    return {
+        "labels": labels,
+        "annotations": {},
+        "startsAt": "2026-12-05T01:00:00.123Z",  # Alertmanager writes milliseconds
+        "endsAt": "2026-12-05T01:05:00.123Z",
+        "updatedAt": "2026-12-05T01:00:00.123Z",
+        "fingerprint": "0123456789abcdef",
+        "receivers": [{"name": "medic"}],
+        "status": {"state": "active", "silencedBy": [], "inhibitedBy": []},
+        **overrides,
+    }
+
+
+async def test_hand_over_takes_only_the_asked_causes_held_alerts() -> None:
+    delivered: list[AlertmanagerWebhook] = []
+
+    async def deliver(payload: AlertmanagerWebhook) -> list[str]:
+        delivered.append(payload)
+        return ["incident-orders-db"]
+
+    held = Held(
+        [
+            _item({"alertname": "PostgresDown", "service": "orders-db"}),
+            _item({"alertname": "HighErrorRate", "service": "payments"}),  # not a cause asked about
+            _item({"alertname": "PostgresDown", "service": "orders-db", "pod": "db-1"}, startsAt="yesterday"),
+            {"labels": "not a label set"},  # malformed: left out
+        ]
+    )
+    activities = CorrelationActivities(source=None, catalog=shop, held=held, deliver=deliver)
+    answer = await activities.hand_over_held(HandOverRequest(services=["orders-db"], asked_by="incident-x"))
+    assert answer.known and answer.handed == {"orders-db": ["PostgresDown"]}
+    assert answer.incidents == ["incident-orders-db"]
+    (payload,) = delivered
+    (alert,) = payload.alerts
+    # As the webhook will send it: firing, no end time, Alertmanager's fingerprint, its receiver.
+    assert alert.status is AlertStatus.FIRING and alert.endsAt is None
+    assert alert.fingerprint == "0123456789abcdef" and payload.receiver == "medic"
+
+
+async def test_hand_over_without_alertmanager_or_when_it_fails_knows_nothing() -> None:
+    class Down:
+        async def held(self) -> list[dict[str, Any]]:
+            raise TransientError("Alertmanager unreachable")
+
+    async def deliver(payload: AlertmanagerWebhook) -> list[str]:
+        raise AssertionError("nothing to deliver")
+
+    request = HandOverRequest(services=["orders-db"], asked_by="incident-x")
+    assert (await CorrelationActivities(source=None, catalog=shop).hand_over_held(request)).known is False
+    down = CorrelationActivities(source=None, catalog=shop, held=Down(), deliver=deliver)
+    assert (await down.hand_over_held(request)).known is False
+    nothing = CorrelationActivities(source=None, catalog=shop, held=Held([]), deliver=deliver)
+    assert (await nothing.hand_over_held(request)) == HandOverAnswer(known=True)

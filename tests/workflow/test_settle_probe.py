@@ -71,18 +71,22 @@ def prometheus() -> FakePrometheus:
     return FakePrometheus([])
 
 
-@pytest.fixture
-async def worker(harness: Harness, prometheus: FakePrometheus) -> AsyncIterator[Harness]:
-    notify = NotifyActivities(
-        chat=harness.chat, pager=harness.pager, tracker=harness.tracker, policy=lambda: POLICY
-    )
-    correlate = CorrelationActivities(source=prometheus, catalog=shop, cache_seconds=0)
-    async with Worker(
-        harness.env.client,
-        task_queue=harness.task_queue,
+def correlation_worker(h: Harness, correlate: CorrelationActivities) -> Worker:
+    """The harness' worker: the incident workflows, notifications through the fakes, ``correlate``."""
+    notify = NotifyActivities(chat=h.chat, pager=h.pager, tracker=h.tracker, policy=lambda: POLICY)
+    return Worker(
+        h.env.client,
+        task_queue=h.task_queue,
         workflows=WORKFLOWS,
         activities=[*notify.all(), *correlate.all()],
         activity_executor=ThreadPoolExecutor(4),
+    )
+
+
+@pytest.fixture
+async def worker(harness: Harness, prometheus: FakePrometheus) -> AsyncIterator[Harness]:
+    async with correlation_worker(
+        harness, CorrelationActivities(source=prometheus, catalog=shop, cache_seconds=0)
     ):
         yield harness
 
@@ -185,14 +189,8 @@ async def real_server(tmp_path: Path, prometheus: FakePrometheus) -> AsyncIterat
             f"tq-{uuid.uuid4().hex[:6]}",
             tmp_path / "pm",
         )
-        notify = NotifyActivities(chat=h.chat, pager=h.pager, tracker=h.tracker, policy=lambda: POLICY)
-        correlate = CorrelationActivities(source=prometheus, catalog=shop, cache_seconds=0)
-        async with Worker(
-            client,
-            task_queue=h.task_queue,
-            workflows=WORKFLOWS,
-            activities=[*notify.all(), *correlate.all()],
-            activity_executor=ThreadPoolExecutor(4),
+        async with correlation_worker(
+            h, CorrelationActivities(source=prometheus, catalog=shop, cache_seconds=0)
         ):
             yield h
 

@@ -1,0 +1,93 @@
+"""``AlertmanagerAlerts.held`` against a real Alertmanager (Debian's package): the alerts it holds that it
+would notify Medic's receiver of, while its group waits (``group_wait`` of 10 minutes here: nothing is
+delivered during the test). Silenced, inhibited, resolved alerts and those routed to another receiver are
+left out by Alertmanager itself; the fingerprints are those the webhook carries (Medic's own
+``label_fingerprint``), so a later delivery of the same alert is the same alert to its incident."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from activities.adapters.alertmanager import AlertmanagerAlerts, AlertmanagerSilences
+from medic.feedback import Matcher
+from medic.fingerprint import label_fingerprint
+from medic.ports import PermanentError
+from tests.support.promstack import running_alertmanager
+
+pytestmark = pytest.mark.e2e
+
+CONFIG: dict[str, Any] = {
+    "route": {
+        "receiver": "medic",
+        "group_by": ["alertname", "service"],
+        "group_wait": "10m",
+        "group_interval": "10m",
+        "routes": [{"matchers": ['team="billing"'], "receiver": "billing-email"}],
+    },
+    "receivers": [{"name": "medic"}, {"name": "billing-email"}],
+    "inhibit_rules": [
+        {
+            "source_matchers": ['alertname="NodeDown"'],
+            "target_matchers": ['service="users-db"'],
+            "equal": ["namespace"],
+        }
+    ],
+}
+
+
+def _alert(name: str, service: str, *, ends: datetime | None = None, **extra: str) -> dict[str, Any]:
+    labels = {"alertname": name, "service": service, "namespace": "shop", "severity": "critical", **extra}
+    body: dict[str, Any] = {
+        "labels": labels,
+        "annotations": {"summary": f"{name} on {service}"},
+        "startsAt": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        "generatorURL": "http://prometheus.example:9090/graph",
+    }
+    if ends is not None:
+        body["endsAt"] = ends.isoformat()
+    return body
+
+
+async def test_held_is_what_alertmanager_would_notify_medic_of() -> None:
+    held_db = _alert("PostgresDown", "orders-db")
+    node = _alert("NodeDown", "node-a")
+    inhibited = _alert("PostgresDown", "users-db")
+    elsewhere = _alert("HighErrorRate", "billing", team="billing")
+    silenced = _alert("RedisDown", "cache")
+    resolved = _alert("HighLatency", "checkout", ends=datetime.now(UTC) - timedelta(seconds=30))
+    async with running_alertmanager(CONFIG) as am, httpx.AsyncClient(base_url=am.url, timeout=10) as http:
+        silences = AlertmanagerSilences(am.url)
+        await silences.create(
+            [Matcher(name="service", value="cache")],
+            starts_at=datetime.now(UTC),
+            ends_at=datetime.now(UTC) + timedelta(hours=1),
+            created_by="test",
+            comment="maintenance",
+        )
+        await silences.aclose()
+        posted = await http.post(
+            "/api/v2/alerts", json=[held_db, node, inhibited, elsewhere, silenced, resolved]
+        )
+        assert posted.status_code == 200, posted.text
+
+        source = AlertmanagerAlerts(am.url, receiver="medic")
+        found = await source.held()
+        assert {item["labels"]["alertname"] + "/" + item["labels"]["service"] for item in found} == {
+            "PostgresDown/orders-db",
+            "NodeDown/node-a",
+        }
+        for item in found:
+            assert item["fingerprint"] == label_fingerprint(item["labels"])
+            assert [r["name"] for r in item["receivers"]] == ["medic"]
+        everything = (await http.get("/api/v2/alerts")).json()
+        assert len(everything) == 5, "Alertmanager holds them all; only the filters leave them out"
+
+        # The receiver regex is anchored by Alertmanager: a prefix is not a match.
+        assert await AlertmanagerAlerts(am.url, receiver="med").held() == []
+        assert len(await AlertmanagerAlerts(am.url, receiver="med.*").held()) == 2
+        # One Alertmanager refuses (RE2 has no lookahead): a clear, permanent error.
+        with pytest.raises(PermanentError, match="Alertmanager refused"):
+            await AlertmanagerAlerts(am.url, receiver="(?=medic)").held()
+        await source.aclose()

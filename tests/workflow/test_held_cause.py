@@ -1,0 +1,181 @@
+"""Issue 12: a symptom's likely cause fires in Prometheus, but Alertmanager holds its alert (its group's
+``group_wait``, or ``group_interval`` when the group was notified before: 5 minutes by default). The
+settling symptom has the held alerts handed to the cause's incident at once (``correlate.hand_over_held``
+through the webhook's own assignment, ``service.ingest.alert_delivery``): the cause's team is paged now,
+the symptom joins it and pages nobody, and the webhook's later delivery of the same alert changes
+nothing. Pending-only causes, and an Alertmanager that does not answer, keep the wait of before.
+Time-skipping server; Prometheus and Alertmanager are fakes behind the real activities."""
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from activities.correlate import CorrelationActivities
+from medic.alerts import AlertmanagerWebhook, AlertStatus, WebhookAlert
+from medic.fingerprint import label_fingerprint
+from medic.incident import AlertBatch
+from medic.keys import service_incident_id
+from medic.ports import TransientError
+from medic.topology import ServiceContext
+from service.ingest import alert_delivery
+from tests.support.shop import shop
+from tests.workflow.test_cascade_notifications import SETTLE
+from tests.workflow.test_notifications import Harness, harness, pages
+from tests.workflow.test_settle_probe import T0, FakePrometheus, _open, correlation_worker, poll
+from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
+
+__all__ = ["harness"]
+
+CAUSE_LABELS = {
+    "alertname": "PostgresDown",
+    "service": "orders-db",
+    "severity": "critical",
+    "burn_rate": "20",
+}
+FIRING = [{**CAUSE_LABELS, "alertstate": "firing"}]
+
+
+def gettable(labels: dict[str, str]) -> dict[str, Any]:
+    """One ``gettableAlert`` as Alertmanager's ``GET /api/v2/alerts`` answers it (api/v2/openapi.yaml)."""
+    return {
+        "labels": labels,
+        "annotations": {"summary": "orders-db is down"},
+        "startsAt": T0.isoformat().replace("+00:00", "Z"),
+        "endsAt": (T0 + timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
+        "updatedAt": T0.isoformat().replace("+00:00", "Z"),
+        "fingerprint": label_fingerprint(labels),
+        "receivers": [{"name": "medic"}],
+        "status": {"state": "active", "silencedBy": [], "inhibitedBy": []},
+        "generatorURL": "http://prometheus.example:9090/graph",
+    }
+
+
+class FakeAlertmanager:
+    """``GET /api/v2/alerts`` for Medic's receiver, as ``AlertmanagerAlerts.held`` returns it."""
+
+    def __init__(self, items: list[dict[str, Any]], *, down: bool = False) -> None:
+        self.items, self.down, self.asked = items, down, 0
+
+    async def held(self) -> list[dict[str, Any]]:
+        self.asked += 1
+        if self.down:
+            raise TransientError("Alertmanager unreachable")
+        return self.items
+
+
+class HarnessSink:
+    """Signal-with-start as ``TemporalIncidentSink`` does, with the harness' incident options (no
+    remediation: this worker runs none)."""
+
+    def __init__(self, h: Harness) -> None:
+        self._h = h
+
+    async def deliver(
+        self, incident_id: str, service: ServiceContext | None, batch: AlertBatch | Any
+    ) -> bool:
+        await self._h.env.client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(
+                incident_id=incident_id,
+                service=service,
+                quiet_period_seconds=60,
+                remediate=False,
+                settle_seconds=SETTLE,
+            ),
+            id=incident_id,
+            task_queue=self._h.task_queue,
+            start_signal=ALERTS_SIGNAL,
+            start_signal_args=[batch],
+        )
+        return True
+
+
+@pytest.fixture
+def prometheus() -> FakePrometheus:
+    return FakePrometheus(FIRING)
+
+
+@pytest.fixture
+def alertmanager() -> FakeAlertmanager:
+    return FakeAlertmanager([gettable(CAUSE_LABELS)])
+
+
+@pytest.fixture
+async def worker(
+    harness: Harness, prometheus: FakePrometheus, alertmanager: FakeAlertmanager
+) -> AsyncIterator[Harness]:
+    correlate = CorrelationActivities(
+        source=prometheus,
+        catalog=shop,
+        held=alertmanager,
+        deliver=alert_delivery(HarnessSink(harness), shop()),
+        cache_seconds=0,
+    )
+    async with correlation_worker(harness, correlate):
+        yield harness
+
+
+async def test_a_held_cause_is_taken_from_alertmanager_and_its_team_paged_now(worker: Harness) -> None:
+    h = worker
+    checkout = await _open(h, "checkout", "HighErrorRate")
+    state = await poll(
+        checkout, lambda s: any(e.kind == "incident.cause_taken" for e in s.timeline), "the hand-over"
+    )
+    entry = next(e for e in state.timeline if e.kind == "incident.cause_taken")
+    assert "orders-db: PostgresDown" in entry.message
+    assert entry.data["incidents"] == [service_incident_id("orders-db")]
+
+    root = h.env.client.get_workflow_handle(service_incident_id("orders-db"))
+    merged = await poll(root, lambda s: service_incident_id("checkout") in s.absorbed, "checkout absorbed")
+    assert merged.root_causes[0].service == "orders-db"
+    await poll(root, lambda s: bool(s.notifications.pages), "the cause's page")
+    # The held alert is the alert the webhook will deliver: the same fingerprint.
+    assert label_fingerprint(CAUSE_LABELS) in {a.fingerprint for a in merged.alerts.values()}
+
+    # Alertmanager's group_wait passes and the webhook delivers the same alert: nothing new.
+    count = merged.alert_count
+    webhook = AlertmanagerWebhook(
+        version="4",
+        status=AlertStatus.FIRING,
+        receiver="medic",
+        alerts=[WebhookAlert(status=AlertStatus.FIRING, labels=CAUSE_LABELS, startsAt=T0)],
+    )
+    assert await alert_delivery(HarnessSink(h), shop())(webhook) == [service_incident_id("orders-db")]
+    await h.env.sleep(timedelta(seconds=60))
+    after = await poll(root, lambda s: s.alert_count >= count, "the webhook's delivery")
+    assert after.alert_count == count
+    # Only the cause's team was paged, once; the symptom's team never was.
+    assert pages(h) == [("trigger", "data")], pages(h)
+
+
+@pytest.mark.parametrize("prometheus", [FakePrometheus([{**CAUSE_LABELS, "alertstate": "pending"}])])
+async def test_a_pending_cause_is_not_taken(
+    worker: Harness, prometheus: FakePrometheus, alertmanager: FakeAlertmanager
+) -> None:
+    """A pending alert has not passed its ``for:``: Alertmanager does not hold it, and Medic waits."""
+    h = worker
+    checkout = await _open(h, "checkout", "HighErrorRate")
+    await poll(checkout, lambda s: any(e.kind == "incident.settling" for e in s.timeline), "settling")
+    await h.env.sleep(timedelta(seconds=30))
+    state = await poll(checkout, lambda s: True, "the state")
+    assert alertmanager.asked == 0
+    assert not any(e.kind == "incident.cause_taken" for e in state.timeline)
+    assert pages(h) == [] and h.chat.posts == []
+
+
+@pytest.mark.parametrize("alertmanager", [FakeAlertmanager([], down=True), FakeAlertmanager([])])
+async def test_nothing_held_or_no_answer_keeps_the_wait(
+    worker: Harness, alertmanager: FakeAlertmanager
+) -> None:
+    """Alertmanager down, or holding nothing for Medic (silenced, inhibited, routed elsewhere): the
+    symptom waits for the cause as before, and nobody is paged meanwhile."""
+    h = worker
+    checkout = await _open(h, "checkout", "HighErrorRate")
+    await poll(checkout, lambda s: any(e.kind == "incident.settling" for e in s.timeline), "settling")
+    await h.env.sleep(timedelta(seconds=30))
+    state = await poll(checkout, lambda s: True, "the state")
+    assert alertmanager.asked >= 1
+    assert not any(e.kind == "incident.cause_taken" for e in state.timeline)
+    assert pages(h) == [] and h.chat.posts == []
