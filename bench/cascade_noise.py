@@ -30,8 +30,10 @@ from typing import Any
 import yaml
 
 from bench.harness import bench_stack, machine, percentile, print_result
+from medic.fingerprint import label_fingerprint
 from medic.topology import NEIGHBOUR_DEPTH
 from tests.doubles import JIRA_API_TOKEN, JIRA_USER, SLACK_TOKEN, JiraDouble, PagerDutyDouble, SlackDouble
+from tests.doubles.alertmanager import AlertmanagerDouble
 from tests.doubles.prometheus import PrometheusAlertsDouble
 
 __all__ = ["Cascade", "copy_catalog", "plan_cascades", "received"]
@@ -212,6 +214,29 @@ def plan_cascades(
     return cascades
 
 
+def held_alerts(c: Cascade, now: datetime) -> list[dict[str, Any]]:
+    """The cause's alerts as Alertmanager's ``GET /api/v2/alerts`` lists them while it holds them for
+    Medic's receiver (``gettableAlert``, api/v2/openapi.yaml)."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in c.deliveries:
+        if d.body["groupLabels"]["service"] != c.root:
+            continue
+        for a in d.body["alerts"]:
+            fingerprint = label_fingerprint(a["labels"])
+            out[fingerprint] = {
+                "labels": a["labels"],
+                "annotations": a["annotations"],
+                "startsAt": a["startsAt"],
+                "endsAt": _iso(now + timedelta(hours=1)),
+                "updatedAt": _iso(now),
+                "fingerprint": fingerprint,
+                "receivers": [{"name": "medic"}],
+                "status": {"state": "active", "silencedBy": [], "inhibitedBy": []},
+                "generatorURL": a["generatorURL"],
+            }
+    return list(out.values())
+
+
 def _cascade_of(text: str) -> int | None:
     found = _SUFFIX.search(text)
     return int(found.group(1)) if found else None
@@ -363,17 +388,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     pager = PagerDutyDouble(routing_keys=key_names)
     jira = JiraDouble(projects=projects)
     prometheus = PrometheusAlertsDouble()
-    # What Prometheus holds per cascade: its cause pending from the cascade's first alert (for the share
-    # --pending-visible of them: a longer `for:`, or Alertmanager's group_wait), firing once delivered.
+    alertmanager = AlertmanagerDouble()
+    # What Prometheus holds per cascade: its cause shows from pending_lead before the cascade's first
+    # delivery (for the share --pending-visible of them), firing once delivered. Of those, the share
+    # --cause-held already fires then: Alertmanager holds its alerts (group_wait, group_interval) and
+    # delivers them at the cause's delivery time; the others are pending (their rule's `for:`).
     held: dict[int, dict[str, str]] = {}
     visible = random.Random(args.seed + 1)
     pending_seen = {c.index: visible.random() < args.pending_visible for c in cascades}
+    firing_early = random.Random(args.seed + 2)
+    cause_held = {c.index: firing_early.random() < args.cause_held for c in cascades}
 
     def show(c: Cascade, state: str | None) -> None:
         if state is None:
             held.pop(c.index, None)
+            alertmanager.hold(str(c.index), [])
         else:
             held[c.index] = {"alertname": _root_alert(c.root), "service": c.root, "alertstate": state}
+            if state == "firing":  # Alertmanager holds it from then on, delivered or not, until resolved
+                alertmanager.hold(str(c.index), held_alerts(c, now))
         prometheus.set_alerts(list(held.values()))
 
     with (
@@ -381,6 +414,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         pager.serve() as pager_url,
         jira.serve() as jira_url,
         prometheus.serve() as prometheus_url,
+        alertmanager.serve() as alertmanager_url,
     ):
         env = {
             "MEDIC_SLACK_BOT_TOKEN": SLACK_TOKEN,
@@ -397,6 +431,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.prometheus:
             env["MEDIC_PROMETHEUS_URL"] = prometheus_url
             env["MEDIC_SETTLE_MAX_SECONDS"] = str(args.settle_max)
+            env["MEDIC_ALERTMANAGER_URL"] = alertmanager_url  # its receiver: "medic", as the deliveries
         files = {
             "catalog.yaml": yaml.safe_dump(copy_catalog(raw, args.cascades)),
             "routing.yaml": routing_text,
@@ -431,7 +466,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             # The cause broke before its symptoms' alerts were delivered (their own `for:` and
                             # group_wait): Prometheus holds it pending from pending_lead before the first one.
                             await asyncio.sleep(max(0.0, t0 + first - args.pending_lead - time.monotonic()))
-                            show(c, "pending")
+                            show(c, "firing" if cause_held[c.index] else "pending")
                         await asyncio.sleep(max(0.0, t0 + d.at - time.monotonic()))
                         if d.at >= 0 and c.index not in started:
                             started[c.index] = time.monotonic()
@@ -496,8 +531,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "settle_s": args.settle,
         "prometheus": (
-            f"asked (settle max {args.settle_max:g} s; causes pending from {args.pending_lead:g} s before "
-            f"the cascade's first delivery: {sum(pending_seen.values())}/{len(cascades)})"
+            f"asked (settle max {args.settle_max:g} s; causes showing from {args.pending_lead:g} s before "
+            f"the cascade's first delivery: {sum(pending_seen.values())}/{len(cascades)}, of those firing "
+            f"and held by Alertmanager: {sum(cause_held[i] for i, seen in pending_seen.items() if seen)})"
             if args.prometheus
             else "not configured"
         ),
@@ -571,6 +607,13 @@ def main() -> None:
         type=float,
         default=10.0,
         help="with --prometheus: how long before the cascade's first delivery its cause shows pending (s)",
+    )
+    parser.add_argument(
+        "--cause-held",
+        type=float,
+        default=0.0,
+        help="with --prometheus: of the causes showing before their delivery, the share already firing, "
+        "held by Alertmanager until their delivery (group_wait, group_interval); the others are pending",
     )
     parser.add_argument("--settle-max", type=float, default=60.0, help="MEDIC_SETTLE_MAX_SECONDS")
     parser.add_argument("--rows", action="store_true", help="print each cascade's figures too")

@@ -1,6 +1,6 @@
-"""A local double of Alertmanager's silences API v2, the routes ``activities.adapters.alertmanager``
-calls: ``POST /api/v2/silences``, ``GET /api/v2/silence/{silenceID}``, ``DELETE
-/api/v2/silence/{silenceID}``.
+"""A local double of Alertmanager's API v2, the routes ``activities.adapters.alertmanager`` calls:
+``POST /api/v2/silences``, ``GET /api/v2/silence/{silenceID}``, ``DELETE /api/v2/silence/{silenceID}``
+and ``GET /api/v2/alerts``.
 
 Covered, per Alertmanager's ``api/v2/openapi.yaml`` (github.com/prometheus/alertmanager): a
 postable silence needs ``matchers`` (at least one, each with ``name``, ``value`` and ``isRegex``;
@@ -9,13 +9,21 @@ postable silence needs ``matchers`` (at least one, each with ``name``, ``value``
 unknown id is 404. ``GET`` answers the silence with ``status.state`` (``active`` once created;
 ``expired`` after ``DELETE``). Not covered: regex syntax checks (RE2), pending silences (a
 ``startsAt`` in the future), updating a silence by posting its id, the other v2 routes.
+
+``GET /api/v2/alerts`` answers the ``gettableAlert`` objects set with :meth:`hold`, filtered as
+Alertmanager's ``getAlertsHandler`` filters (api/v2/api.go): ``active``, ``silenced``, ``inhibited``
+(booleans, default true) by ``status.state``, ``silencedBy`` and ``inhibitedBy``; ``receiver`` a regex
+Alertmanager anchors (``^(?:...)$``), matched against each alert's ``receivers``; an invalid regex is
+400 with a plain-text reason. Alerts whose ``endsAt`` has passed are never listed. Not covered: the
+``filter`` matchers, routing (each alert carries its receivers as set), the alert groups route.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -33,6 +41,49 @@ class AlertmanagerDouble(HttpDouble):
         self.app.add_api_route("/api/v2/silences", self._create, methods=["POST"])
         self.app.add_api_route("/api/v2/silence/{silence_id}", self._get, methods=["GET"])
         self.app.add_api_route("/api/v2/silence/{silence_id}", self._expire, methods=["DELETE"])
+        self._alerts: dict[str, dict[str, Any]] = {}  # fingerprint -> gettableAlert
+        self.app.add_api_route("/api/v2/alerts", self._alerts_held, methods=["GET"])
+        self.alert_reads = 0
+
+    def hold(self, key: str, alerts: list[dict[str, Any]]) -> None:
+        """Set (or, with an empty list, drop) the ``gettableAlert`` objects held under ``key``."""
+        with self._lock:
+            for fingerprint in [f for f, a in self._alerts.items() if a.get("_key") == key]:
+                del self._alerts[fingerprint]
+            for alert in alerts:
+                self._alerts[str(alert["fingerprint"])] = alert | {"_key": key}
+
+    async def _alerts_held(self, request: Request) -> Response:
+        params = request.query_params
+        wanted = {
+            name: params.get(name, "true").lower() != "false" for name in ("active", "silenced", "inhibited")
+        }
+        receiver = None
+        if "receiver" in params:
+            try:
+                receiver = re.compile(f"^(?:{params['receiver']})$")
+            except re.error as err:
+                return PlainTextResponse(f"failed to parse receiver param: {err}", status_code=400)
+        now = datetime.now(UTC)
+        with self._lock:
+            self.alert_reads += 1
+            held = [dict(a) for a in self._alerts.values()]
+        out = []
+        for alert in held:
+            alert.pop("_key", None)
+            status = alert["status"]
+            if datetime.fromisoformat(str(alert["endsAt"]).replace("Z", "+00:00")) < now:
+                continue
+            if (
+                (not wanted["active"] and status["state"] == "active")
+                or (not wanted["silenced"] and status["silencedBy"])
+                or (not wanted["inhibited"] and status["inhibitedBy"])
+            ):
+                continue
+            if receiver is not None and not any(receiver.match(r["name"]) for r in alert["receivers"]):
+                continue
+            out.append(alert)
+        return JSONResponse(out)
 
     def silences(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -2,7 +2,8 @@
 would notify Medic's receiver of, while its group waits (``group_wait`` of 10 minutes here: nothing is
 delivered during the test). Silenced, inhibited, resolved alerts and those routed to another receiver are
 left out by Alertmanager itself; the fingerprints are those the webhook carries (Medic's own
-``label_fingerprint``), so a later delivery of the same alert is the same alert to its incident."""
+``label_fingerprint``), so a later delivery of the same alert is the same alert to its incident. The
+Alertmanager double (tests/doubles) filters what the real one holds as the real one does."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from activities.adapters.alertmanager import AlertmanagerAlerts, AlertmanagerSil
 from medic.feedback import Matcher
 from medic.fingerprint import label_fingerprint
 from medic.ports import PermanentError
+from tests.doubles.alertmanager import AlertmanagerDouble
 from tests.support.promstack import running_alertmanager
 
 pytestmark = pytest.mark.e2e
@@ -83,6 +85,16 @@ async def test_held_is_what_alertmanager_would_notify_medic_of() -> None:
             assert [r["name"] for r in item["receivers"]] == ["medic"]
         everything = (await http.get("/api/v2/alerts")).json()
         assert len(everything) == 5, "Alertmanager holds them all; only the filters leave them out"
+
+        # The double the cascade bench uses, given everything the real one holds (with the status and
+        # receivers it worked out), filters the same way for each receiver regex.
+        double = AlertmanagerDouble()
+        double.hold("all", everything)
+        with double.serve() as double_url:
+            for receiver in ("medic", "med", "med.*", "billing-email"):
+                real = await AlertmanagerAlerts(am.url, receiver=receiver).held()
+                doubled = await AlertmanagerAlerts(double_url, receiver=receiver).held()
+                assert sorted(a["fingerprint"] for a in doubled) == sorted(a["fingerprint"] for a in real)
 
         # The receiver regex is anchored by Alertmanager: a prefix is not a match.
         assert await AlertmanagerAlerts(am.url, receiver="med").held() == []

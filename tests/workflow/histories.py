@@ -12,13 +12,16 @@ Each release that changes the commands adds its recordings beside the older ones
 """
 
 import asyncio
+import contextlib
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -30,10 +33,11 @@ from medic.alerts import Alert, AlertStatus
 from medic.incident import AlertBatch, IncidentState
 from medic.routing import RoutingPolicy
 from medic.runbook import load_runbook
-from medic.topology import with_nodes
+from medic.topology import ServiceContext, with_nodes
 from remediations.actions import default_registry
 from remediations.guardrails import GuardrailFacts, GuardrailSettings
 from service.devserver import find_binary
+from service.ingest import Batch, alert_delivery
 from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
 from tests.support.fakes import FakeChat, FakeCluster, FakeMetrics, FakeOpsgenie, FakeTeams, FakeTracker
@@ -44,10 +48,11 @@ __all__ = ["HISTORIES", "record"]
 
 HISTORIES = Path(__file__).resolve().parents[1] / "fixtures" / "histories"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-RELEASE = "r7"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
+RELEASE = "r8"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
 # r5: JIRA merge links, nodes absorbing their workloads, undo-unless-changed, pager per team;
 # r6: MedicTitle, a service saying hello to its nodes, settling on Prometheus' answer, Slack as a card chat;
-# r7: an incident continuing as new while it settles (both runs recorded: the settle end is carried)
+# r7: an incident continuing as new while it settles (both runs recorded: the settle end is carried);
+# r8: a settling symptom taking its firing cause's alerts that Alertmanager holds (settle-takes-held-cause)
 RUNBOOK = load_runbook(
     """
 name: restart-checkout
@@ -98,8 +103,51 @@ async def _open(
 
 
 class _Prometheus:
+    state = "pending"
+
     def active_alerts(self) -> list[dict[str, str]]:
-        return [{"alertname": "PostgresDown", "service": "orders-db", "alertstate": "pending"}]
+        return [{"alertname": "PostgresDown", "service": "orders-db", "alertstate": self.state}]
+
+
+class _Alertmanager:
+    """orders-db's alert, held for Medic's receiver (``GET /api/v2/alerts``), once it fires."""
+
+    def __init__(self, prometheus: _Prometheus) -> None:
+        self._prometheus = prometheus
+
+    async def held(self) -> list[dict[str, Any]]:
+        if self._prometheus.state != "firing":
+            return []
+        labels = {
+            "alertname": "PostgresDown",
+            "service": "orders-db",
+            "namespace": "shop",
+            "severity": "critical",
+        }
+        return [
+            {
+                "labels": labels,
+                "annotations": {},
+                "startsAt": T0.isoformat(),
+                "endsAt": (T0 + timedelta(hours=1)).isoformat(),
+                "updatedAt": T0.isoformat(),
+                "fingerprint": "orders-db-PostgresDown",  # _batch's: the webhook's later delivery is the same
+                "receivers": [{"name": "medic"}],
+                "status": {"state": "active", "silencedBy": [], "inhibitedBy": []},
+            }
+        ]
+
+
+class _Sink:
+    """Hands a batch to its incident as the API does, with these recordings' incident options."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> bool:
+        assert service is not None and isinstance(batch, AlertBatch)
+        await _open(self._client, service.name, batch)
+        return True
 
 
 class _Facts:
@@ -140,7 +188,14 @@ async def record() -> list[Path]:
                 return await client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
 
             postmortem = PostmortemActivities(PostmortemWriter(Path(tmp)), state_of)
-            correlate = CorrelationActivities(source=_Prometheus(), catalog=shop)
+            prometheus = _Prometheus()
+            correlate = CorrelationActivities(
+                source=prometheus,
+                catalog=shop,
+                held=_Alertmanager(prometheus),
+                deliver=alert_delivery(_Sink(env.client), shop()),
+                cache_seconds=0,
+            )
             async with Worker(
                 env.client,
                 task_queue="histories",
@@ -175,6 +230,8 @@ async def record() -> list[Path]:
                     path.write_text(history.to_json())
                     written.append(path)
                 written += await _continued_while_settling(env)
+                prometheus.state = "firing"
+                written += await _cause_taken_from_alertmanager(env)
                 return written
 
 
@@ -208,6 +265,44 @@ async def _continued_while_settling(env: WorkflowEnvironment) -> list[Path]:
         last = history.events[-1]
         assert last.HasField("workflow_execution_continued_as_new_event_attributes"), name
         run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    return written
+
+
+async def _cause_taken_from_alertmanager(env: WorkflowEnvironment) -> list[Path]:
+    """r8: checkout opens while orders-db fires in Prometheus and Alertmanager still holds its alert:
+    checkout hands it to orders-db's incident (which opens, absorbs checkout and pages), the webhook
+    delivers the same alert later, and both resolve."""
+    checkout = await _open(env.client, "checkout", _batch("checkout", "HighErrorRate"))
+    root = env.client.get_workflow_handle("incident-orders-db")
+    for _ in range(100):
+        with contextlib.suppress(RPCError):
+            if "incident-checkout" in (await root.query(IncidentWorkflow.state)).absorbed:
+                break
+        await asyncio.sleep(0.2)
+    else:
+        raise RuntimeError(
+            "orders-db never opened from Alertmanager's held alert, or never absorbed checkout"
+        )
+    await root.signal(ALERTS_SIGNAL, _batch("orders-db", "PostgresDown"))  # the webhook, group_wait later
+    await env.sleep(timedelta(seconds=20))
+    await root.signal(ALERTS_SIGNAL, _batch("orders-db", "PostgresDown", AlertStatus.RESOLVED))
+    await checkout.signal(ALERTS_SIGNAL, _batch("checkout", "HighErrorRate", AlertStatus.RESOLVED))
+    for handle in (root, checkout):
+        for _ in range(100):  # describe, not result(): the latest run of an id used before
+            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                break
+            await env.sleep(timedelta(seconds=30))
+        else:
+            raise RuntimeError(f"{handle.id} never closed")
+    written = []
+    for workflow_id, name in [
+        ("incident-checkout", "incident-checkout-held"),
+        (root.id, "incident-orders-db-held"),
+    ]:
+        history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+        path = HISTORIES / f"{name}@{RELEASE}.json"
+        path.write_text(history.to_json())
+        written.append(path)
     return written
 
 

@@ -22,7 +22,9 @@ from temporalio.workflow import ActivityHandle
 from activities.notify import ChatCard, SlackNote, SlackUpdate
 from medic.ports import MessageRef
 from service.worker import WORKFLOWS
+from tests.support.history import scheduled_and_patches
 from tests.workflow.histories import HISTORIES
+from workflows.incident import SETTLE_TAKES_HELD_PATCH
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
@@ -107,3 +109,14 @@ async def test_a_run_from_before_edits_the_message_it_posted(path: Path) -> None
     cards = [arg for name, arg in _STARTED if name == "notify.chat_post"]  # Teams' (r4 on), never Slack's
     assert all(isinstance(a, ChatCard) and a.target.kind == "teams" for a in cards), cards
     assert "notify.chat_update" not in [name for name, _ in _STARTED]
+
+
+def test_the_r8_held_cause_history_takes_the_cause_from_alertmanager() -> None:
+    """The r8 recording exercises what it stands for: the patch is marked and the hand-over scheduled
+    (a history that never took the branch would replay whatever the branch did)."""
+    history = WorkflowHistory.from_json(
+        "held", json.loads((HISTORIES / "incident-checkout-held@r8.json").read_text())
+    )
+    scheduled, patches = scheduled_and_patches(history)
+    assert SETTLE_TAKES_HELD_PATCH in patches
+    assert scheduled.index("correlate.hand_over_held") > scheduled.index("correlate.alerting")

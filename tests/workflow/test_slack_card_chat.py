@@ -4,7 +4,6 @@ edited in place, the timeline in its thread) through ``notify.chat_*``; an incid
 run before the patch (its state in r5's shape) keeps editing the message it had posted; an escalation
 level that names a Teams channel posts the card there once (patch ``escalation-chat-channels``)."""
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ from medic.alerts import AlertStatus
 from medic.keys import service_incident_id
 from medic.routing import load_routing
 from tests.support.before_cards import notifications_as_r5
+from tests.support.history import scheduled_and_patches
 from tests.support.shop import ctx, shop
 from tests.workflow.test_notifications import Harness, harness, open_incident, outage, until
 from workflows.incident import AckRequest, IncidentResult, IncidentWorkflow
@@ -26,15 +26,7 @@ BUTTONS = ["medic_ack", "medic_resolve", "medic_silence", "medic_false_positive"
 
 async def activities_and_patches(handle: WorkflowHandle[Any, Any]) -> tuple[list[str], set[str]]:
     """The activities a run scheduled, in order, and the patches it marked."""
-    history = await handle.fetch_history()
-    scheduled, patches = [], set()
-    for event in history.events:
-        if event.HasField("activity_task_scheduled_event_attributes"):
-            scheduled.append(event.activity_task_scheduled_event_attributes.activity_type.name)
-        marker = event.marker_recorded_event_attributes
-        if event.HasField("marker_recorded_event_attributes") and marker.marker_name == "core_patch":
-            patches.add(json.loads(marker.details["patch-data"].payloads[0].data)["id"])
-    return scheduled, patches
+    return scheduled_and_patches(await handle.fetch_history())
 
 
 def buttons(blocks: list[dict[str, Any]]) -> list[object]:
