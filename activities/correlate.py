@@ -14,12 +14,13 @@ incident keeps the plain settle period.
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import activity
 
-from medic.alerts import AlertmanagerWebhook, AlertStatus, WebhookAlert
+from medic.alerts import HELD_SOURCE, AlertmanagerWebhook, AlertStatus, WebhookAlert
 from medic.assign import decide
 from medic.catalog import Catalog
 from medic.ports import PermanentError, TransientError
@@ -33,6 +34,8 @@ __all__ = [
     "HandOverAnswer",
     "HandOverRequest",
     "HeldAlerts",
+    "StillHeldAnswer",
+    "StillHeldRequest",
 ]
 
 _MAX_NAMED = 5  # alert names kept per service in the answer (it is recorded in history)
@@ -43,11 +46,12 @@ class ActiveAlerts(Protocol):
 
 
 class HeldAlerts(Protocol):
-    async def held(self) -> list[dict[str, Any]]: ...
+    async def held(self, *, muted: bool = False) -> list[dict[str, Any]]: ...
 
 
-# What the webhook does with a body: assign its alerts to incidents and hand each its share (the incidents).
-DeliverAlerts = Callable[[AlertmanagerWebhook], Awaitable[list[str]]]
+# What the webhook does with a body: assign its alerts to incidents and hand each its share (the incidents
+# that took one); the alerts say they came from ``source``.
+DeliverAlerts = Callable[[AlertmanagerWebhook, str], Awaitable[list[str]]]
 _MAX_HANDED = 50  # alerts handed over per ask: a cause's own, not a storm's
 
 
@@ -71,6 +75,17 @@ class AlertingAnswer(BaseModel):
 class HandOverRequest(BaseModel):
     services: list[str] = Field(description="the likely causes firing in Prometheus")
     asked_by: str = Field(description="the settling incident that asks (for the log)")
+
+
+class StillHeldRequest(BaseModel):
+    fingerprints: list[str] = Field(description="alerts taken from Alertmanager that it has not delivered")
+
+
+class StillHeldAnswer(BaseModel):
+    known: bool = Field(description="False: no Alertmanager to ask, or it did not answer")
+    until: dict[str, datetime] = Field(
+        default_factory=dict, description="fingerprint -> its endsAt, for those Alertmanager still holds"
+    )
 
 
 class HandOverAnswer(BaseModel):
@@ -171,15 +186,36 @@ class CorrelationActivities:
         payload = AlertmanagerWebhook(
             version="4", status=AlertStatus.FIRING, receiver=receiver, alerts=chosen
         )
-        incidents = await self._deliver(payload)  # a failure is retried: the hand-over is idempotent
+        # Firing until its endsAt unless Alertmanager delivers it (medic.incident: held_until); a failure is
+        # retried: the hand-over is idempotent.
+        incidents = await self._deliver(payload, HELD_SOURCE)
         activity.logger.info(
             "%s: handed %d held alert(s) of %s to %s",
             *(request.asked_by, len(chosen), sorted(handed), incidents),
         )
         return HandOverAnswer(known=True, handed=handed, incidents=incidents)
 
+    @activity.defn(name="correlate.still_held")
+    async def still_held(self, request: StillHeldRequest) -> StillHeldAnswer:
+        """Which of these alerts, taken before Alertmanager delivered them, it still holds as active (its
+        silences and inhibitions aside: a muted alert is still firing), and until when. One it no longer
+        holds resolved (or expired there) before Alertmanager delivered it, so it never will."""
+        if self._held_by_alertmanager is None:
+            return StillHeldAnswer(known=False)
+        try:
+            items = await self._held_by_alertmanager.held(muted=True)
+        except (PermanentError, TransientError) as err:
+            activity.logger.info("Alertmanager could not say which alerts it holds: %s", err)
+            return StillHeldAnswer(known=False)
+        wanted, until = set(request.fingerprints), dict[str, datetime]()
+        for item in items:
+            alert = _webhook_alert(item)
+            if alert is not None and alert.fingerprint in wanted and alert.endsAt is not None:
+                until[alert.fingerprint] = alert.endsAt
+        return StillHeldAnswer(known=True, until=until)
+
     def all(self) -> list[Callable[..., object]]:
-        return [self.alerting, self.hand_over_held]
+        return [self.alerting, self.hand_over_held, self.still_held]
 
 
 def _receivers(item: dict[str, Any]) -> list[str]:
@@ -187,7 +223,8 @@ def _receivers(item: dict[str, Any]) -> list[str]:
 
 
 def _webhook_alert(item: dict[str, Any]) -> WebhookAlert | None:
-    """A ``gettableAlert`` as the webhook will send it: firing, no end time; None when malformed."""
+    """A ``gettableAlert`` as Medic takes it: firing until its ``endsAt`` (Alertmanager's "valid until",
+    which Prometheus moves on at each evaluation while the alert fires); None when malformed."""
     try:
         return WebhookAlert.model_validate(
             {
@@ -195,6 +232,7 @@ def _webhook_alert(item: dict[str, Any]) -> WebhookAlert | None:
                 "labels": item.get("labels"),
                 "annotations": item.get("annotations") or {},
                 "startsAt": item.get("startsAt"),
+                "endsAt": item.get("endsAt"),
                 "generatorURL": item.get("generatorURL") or None,
                 "fingerprint": item.get("fingerprint") or None,
             }

@@ -17,6 +17,7 @@ from medic.redact import redact_data
 from medic.subject import Subject
 
 __all__ = [
+    "HELD_SOURCE",
     "Alert",
     "AlertStatus",
     "AlertmanagerWebhook",
@@ -24,6 +25,10 @@ __all__ = [
     "normalise_webhook",
     "utc",
 ]
+
+# An alert taken from Alertmanager's API before its webhook delivered it (activities/correlate.py): firing
+# until its ``ends_at`` (Alertmanager's own "valid until"), unless Alertmanager delivers it meanwhile.
+HELD_SOURCE = "alertmanager-api"
 
 # Go's zero time, which Alertmanager sends for "no end yet".
 _GO_ZERO_YEAR = 1

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from medic.alerts import Alert, AlertStatus
+from medic.alerts import HELD_SOURCE, Alert, AlertStatus
 from medic.anomaly import AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
 from medic.feedback import FalsePositive, SilenceRecord
@@ -538,6 +538,61 @@ class IncidentState(BaseModel):
         """The alert rules (alertname) behind this incident, for feedback."""
         return sorted({a.name for a in self.alerts.values()} - {""})
 
+    def held_until(self) -> datetime | None:
+        """When the first alert taken from Alertmanager's API (``HELD_SOURCE``) that Alertmanager has not
+        delivered since is due to be checked: its ``ends_at``, Alertmanager's own "valid until"."""
+        due = [
+            a.ends_at
+            for a in self.alerts.values()
+            if a.source == HELD_SOURCE and a.status is AlertStatus.FIRING and a.ends_at is not None
+        ]
+        return min(due) if due else None
+
+    def held_due(self, at: datetime) -> list[str]:
+        """The fingerprints of held alerts whose ``ends_at`` has come (see :meth:`held_until`)."""
+        return sorted(
+            a.fingerprint
+            for a in self.alerts.values()
+            if a.source == HELD_SOURCE
+            and a.status is AlertStatus.FIRING
+            and a.ends_at is not None
+            and a.ends_at <= at
+        )
+
+    def settle_held(self, still: dict[str, datetime], gone: list[str], *, at: datetime) -> None:
+        """Alertmanager's answer for held alerts that came due: ``still`` held (until when), ``gone``
+        (resolved, or expired there, before Alertmanager ever delivered them: it never will)."""
+        for fingerprint, until in still.items():
+            held = self.alerts.get(fingerprint)
+            if held is not None and held.source == HELD_SOURCE:
+                held.ends_at = until
+        for fingerprint in gone:
+            held = self.alerts.get(fingerprint)
+            if held is None or held.source != HELD_SOURCE or held.status is not AlertStatus.FIRING:
+                continue
+            held.status, held.ends_at = AlertStatus.RESOLVED, at
+            self.record(
+                at,
+                TimelineKind.ALERT_RESOLVED,
+                f"{held.name} resolved{_where(held)}: Alertmanager no longer holds it, never delivered.",
+                actor=HELD_SOURCE,
+                fingerprint=fingerprint,
+            )
+        self._after_change(at, derive=True)
+
+    def _confirm_held(self, held: AlertRecord, alert: Alert) -> bool:
+        """The same firing alert again: when the one held was taken from Alertmanager's API, a webhook
+        delivery confirms it (Alertmanager will deliver its resolution too), and a later take extends it."""
+        if held.source != HELD_SOURCE or alert.status is not AlertStatus.FIRING:
+            return False
+        if alert.source != HELD_SOURCE:
+            held.source, held.ends_at = alert.source, alert.ends_at
+            return True
+        if alert.ends_at is not None and (held.ends_at is None or alert.ends_at > held.ends_at):
+            held.ends_at = alert.ends_at
+            return True
+        return False
+
     def resolve(self, at: datetime) -> None:
         self.status = IncidentStatus.RESOLVED
         self.resolved_at = at
@@ -594,7 +649,7 @@ class IncidentState(BaseModel):
             return flap_changed  # a delivery from an older episode
         same_episode = alert.starts_at == held.starts_at
         if same_episode and alert.status is held.status:
-            return flap_changed  # a duplicate or a repeat notification
+            return self._confirm_held(held, alert) or flap_changed  # a duplicate or a repeat notification
         if same_episode and held.status is AlertStatus.RESOLVED:
             return flap_changed  # a stale "firing" that lost the race with its own "resolved"
         held.status = alert.status

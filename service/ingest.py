@@ -256,11 +256,14 @@ class TemporalIncidentSink:
 def alert_delivery(sink: IncidentSink, catalog: Catalog) -> DeliverAlerts:
     """What the Alertmanager webhook does with a parsed body, for the worker (no request limits: the
     caller chose the alerts): normalise, assign to incidents by labels, hand each incident its share.
-    The incidents that took one."""
+    The incidents that took one. ``source``: what the alerts say they came from (``HELD_SOURCE``: taken
+    from Alertmanager's API before it delivered them)."""
 
-    async def deliver(payload: AlertmanagerWebhook) -> list[str]:
+    async def deliver(payload: AlertmanagerWebhook, source: str) -> list[str]:
         received = datetime.now(UTC)
-        alerts = normalise_webhook(payload, received_at=received)
+        alerts = [
+            a.model_copy(update={"source": source}) for a in normalise_webhook(payload, received_at=received)
+        ]
         taken = []
         for a in assign_alerts(catalog, payload, alerts):
             if await sink.deliver(a.incident_id, a.service, a.alert_batch(received, payload.truncatedAlerts)):

@@ -20,7 +20,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.correlate import AlertingRequest, CorrelationActivities, HandOverRequest
+    from activities.correlate import (
+        AlertingRequest,
+        CorrelationActivities,
+        HandOverRequest,
+        StillHeldAnswer,
+        StillHeldRequest,
+    )
     from medic.correlation import join_decision
     from medic.feedback import FalsePositive, SilenceRecord
     from medic.handover import MAX_CARRIED_BYTES, compact_for_handover, pack, payload_size, unpack
@@ -74,6 +80,12 @@ SETTLE_PROBE_PATCH = "settle-asks-prometheus"
 # delivers it: the settling symptom has its held alerts handed over at once (correlate.hand_over_held;
 # marked only where Prometheus says a cause fires).
 SETTLE_TAKES_HELD_PATCH = "settle-takes-held-cause"
+# An alert taken so is firing until its ends_at (Alertmanager's "valid until"), unless a webhook delivers
+# it meanwhile: then Alertmanager is asked again (correlate.still_held), and one it no longer holds is
+# resolved, since Alertmanager never delivers the resolution of an alert it never notified (marked only
+# where an incident holds such an alert when it comes due).
+HELD_EXPIRE_PATCH = "held-alerts-expire"
+_HELD_RETRY = timedelta(seconds=60)  # Alertmanager did not answer: ask again this much later
 # Prometheus says nothing alerts but an incident that could absorb it has not answered yet: this long.
 _PEER_GRACE = timedelta(seconds=1)
 
@@ -255,8 +267,17 @@ class IncidentWorkflow:
                     tasks = await self._continue_as_new(inp, tasks)
                 if self._remediation_behind():
                     continue  # alerts came in while it was busy: look at them now, not at the next change
+                due = self._state.held_until()
+                if due is not None and workflow.patched(HELD_EXPIRE_PATCH):
+                    if due <= workflow.now():
+                        await self._check_held()
+                        continue
+                else:
+                    due = None
                 seen = self._state.revision
                 closes = self._closes_at()
+                if due is not None:
+                    closes = due if closes is None else min(closes, due)
                 if self._settling():  # wake when it ends: runbooks are considered then
                     assert self._settle_end is not None
                     closes = self._settle_end if closes is None else min(closes, self._settle_end)
@@ -769,6 +790,28 @@ class IncidentWorkflow:
             f"{', '.join(answer.incidents) or 'their incidents'} now.",
             incidents=answer.incidents,
         )
+
+    async def _check_held(self) -> None:
+        """Held alerts whose ends_at came without Alertmanager delivering them: still held there, they
+        run on to its new ends_at; gone, they resolve (see :data:`HELD_EXPIRE_PATCH`)."""
+        now = workflow.now()
+        due = self._state.held_due(now)
+        try:
+            answer = await workflow.execute_activity_method(
+                CorrelationActivities.still_held,
+                StillHeldRequest(fingerprints=due),
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError:
+            answer = StillHeldAnswer(known=False)
+        now = workflow.now()
+        if not answer.known:  # nothing is resolved on a guess: asked again later
+            self._state.settle_held({f: now + _HELD_RETRY for f in due}, [], at=now)
+            return
+        # Still held but already past its end there (a clock apart): looked at again a little later.
+        still = {f: max(until, now + _HELD_RETRY) for f, until in answer.until.items() if f in due}
+        self._state.settle_held(still, [f for f in due if f not in answer.until], at=now)
 
     def _end_settle_if_alone(self) -> None:
         """With Prometheus' "nothing alerts": the settle ends at once when every incident that could

@@ -97,12 +97,13 @@ class AlertmanagerAlerts:
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False)
         self._receiver = receiver
 
-    async def held(self) -> list[dict[str, Any]]:
-        """Alertmanager's ``gettableAlert`` objects, as it answers them (state ``active`` only)."""
+    async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
+        """Alertmanager's ``gettableAlert`` objects, as it answers them: those it would notify (state
+        ``active``); ``muted``: those silenced or inhibited too (state ``suppressed``), still firing."""
         params = {
             "active": "true",
-            "silenced": "false",
-            "inhibited": "false",
+            "silenced": str(muted).lower(),
+            "inhibited": str(muted).lower(),
             "unprocessed": "false",
             "receiver": self._receiver,
         }
@@ -130,7 +131,8 @@ class AlertmanagerAlerts:
             for item in body
             if isinstance(item, dict)
             and isinstance(item.get("labels"), dict)
-            and (item.get("status") or {}).get("state") == "active"
+            and (item.get("status") or {}).get("state")
+            in (("active", "suppressed") if muted else ("active",))
         ]
 
     async def aclose(self) -> None:

@@ -83,6 +83,15 @@ async def test_held_is_what_alertmanager_would_notify_medic_of() -> None:
         for item in found:
             assert item["fingerprint"] == label_fingerprint(item["labels"])
             assert [r["name"] for r in item["receivers"]] == ["medic"]
+        # Still firing, muted or not (what an incident asks of an alert it took): silenced and inhibited
+        # ones are "suppressed", still active; resolved ones and other receivers' are not listed.
+        muted = await source.held(muted=True)
+        assert {item["labels"]["service"]: item["status"]["state"] for item in muted} == {
+            "orders-db": "active",
+            "node-a": "active",
+            "users-db": "suppressed",
+            "cache": "suppressed",
+        }
         everything = (await http.get("/api/v2/alerts")).json()
         assert len(everything) == 5, "Alertmanager holds them all; only the filters leave them out"
 
@@ -92,9 +101,10 @@ async def test_held_is_what_alertmanager_would_notify_medic_of() -> None:
         double.hold("all", everything)
         with double.serve() as double_url:
             for receiver in ("medic", "med", "med.*", "billing-email"):
-                real = await AlertmanagerAlerts(am.url, receiver=receiver).held()
-                doubled = await AlertmanagerAlerts(double_url, receiver=receiver).held()
-                assert sorted(a["fingerprint"] for a in doubled) == sorted(a["fingerprint"] for a in real)
+                for muting in (False, True):
+                    real = await AlertmanagerAlerts(am.url, receiver=receiver).held(muted=muting)
+                    doubled = await AlertmanagerAlerts(double_url, receiver=receiver).held(muted=muting)
+                    assert sorted(a["fingerprint"] for a in doubled) == sorted(a["fingerprint"] for a in real)
 
         # The receiver regex is anchored by Alertmanager: a prefix is not a match.
         assert await AlertmanagerAlerts(am.url, receiver="med").held() == []

@@ -6,10 +6,11 @@ sends them."""
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from activities.correlate import AlertingRequest, CorrelationActivities, HandOverAnswer, HandOverRequest
-from medic.alerts import AlertmanagerWebhook, AlertStatus
+from medic.alerts import HELD_SOURCE, AlertmanagerWebhook, AlertStatus
 from medic.ports import TransientError
 from tests.support.shop import shop
 
@@ -51,7 +52,7 @@ class Held:
     def __init__(self, items: list[dict[str, Any]]) -> None:
         self.items = items
 
-    async def held(self) -> list[dict[str, Any]]:
+    async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
         return self.items
 
 
@@ -70,10 +71,10 @@ def _item(labels: dict[str, str], **overrides: Any) -> dict[str, Any]:
 
 
 async def test_hand_over_takes_only_the_asked_causes_held_alerts() -> None:
-    delivered: list[AlertmanagerWebhook] = []
+    delivered: list[tuple[AlertmanagerWebhook, str]] = []
 
-    async def deliver(payload: AlertmanagerWebhook) -> list[str]:
-        delivered.append(payload)
+    async def deliver(payload: AlertmanagerWebhook, source: str) -> list[str]:
+        delivered.append((payload, source))
         return ["incident-orders-db"]
 
     held = Held(
@@ -88,19 +89,20 @@ async def test_hand_over_takes_only_the_asked_causes_held_alerts() -> None:
     answer = await activities.hand_over_held(HandOverRequest(services=["orders-db"], asked_by="incident-x"))
     assert answer.known and answer.handed == {"orders-db": ["PostgresDown"]}
     assert answer.incidents == ["incident-orders-db"]
-    (payload,) = delivered
+    ((payload, source),) = delivered
     (alert,) = payload.alerts
-    # As the webhook will send it: firing, no end time, Alertmanager's fingerprint, its receiver.
-    assert alert.status is AlertStatus.FIRING and alert.endsAt is None
+    # Firing until Alertmanager's endsAt (unless it delivers it), with its fingerprint and receiver.
+    assert source == HELD_SOURCE and alert.status is AlertStatus.FIRING
+    assert alert.endsAt == datetime(2026, 12, 5, 1, 5, 0, 123000, tzinfo=UTC)
     assert alert.fingerprint == "0123456789abcdef" and payload.receiver == "medic"
 
 
 async def test_hand_over_without_alertmanager_or_when_it_fails_knows_nothing() -> None:
     class Down:
-        async def held(self) -> list[dict[str, Any]]:
+        async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
             raise TransientError("Alertmanager unreachable")
 
-    async def deliver(payload: AlertmanagerWebhook) -> list[str]:
+    async def deliver(payload: AlertmanagerWebhook, source: str) -> list[str]:
         raise AssertionError("nothing to deliver")
 
     request = HandOverRequest(services=["orders-db"], asked_by="incident-x")

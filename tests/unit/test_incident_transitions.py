@@ -3,7 +3,7 @@ the timeline and bumps the revision (the notifier and the publisher wake on it),
 
 from datetime import timedelta
 
-from medic.alerts import AlertStatus
+from medic.alerts import HELD_SOURCE, Alert, AlertStatus
 from medic.feedback import FalsePositive
 from medic.incident import IncidentState, IncidentStatus
 from medic.routing import ChatTarget
@@ -115,3 +115,46 @@ def test_silences_and_false_positives_bump_the_revision_once() -> None:
     mark = FalsePositive(actor="U1", rules=["HighLatency"], at=LATER, incident_id=state.id)
     assert state.mark_false_positive(mark) and state.revision == revision + 1
     assert not state.mark_false_positive(mark) and state.revision == revision + 1
+
+
+def _held(ends: timedelta) -> Alert:
+    """An alert taken from Alertmanager's API before it delivered it: firing until its endsAt."""
+    return alert("PostgresDown", service="orders-db").model_copy(
+        update={"source": HELD_SOURCE, "ends_at": T0 + ends}
+    )
+
+
+def test_a_held_alert_is_due_at_its_end_and_a_webhook_delivery_confirms_it() -> None:
+    state = new_state()
+    state.apply_alerts(batch(_held(timedelta(minutes=4))), at=T0)
+    assert state.held_until() == T0 + timedelta(minutes=4)
+    assert state.held_due(T0 + timedelta(minutes=3)) == []
+    assert state.held_due(T0 + timedelta(minutes=4)) == ["fp-PostgresDown"]
+    # A later take moves its end on; an earlier one does not.
+    assert state.apply_alerts(batch(_held(timedelta(minutes=6))), at=T0 + timedelta(minutes=2))
+    assert not state.apply_alerts(batch(_held(timedelta(minutes=5))), at=T0 + timedelta(minutes=2))
+    assert state.held_until() == T0 + timedelta(minutes=6)
+    # Alertmanager delivers it (firing, no end): it is the webhook's now, and nothing is due any more.
+    revision = state.revision
+    assert state.apply_alerts(batch(alert("PostgresDown", service="orders-db")), at=T0 + timedelta(minutes=3))
+    record = state.alerts["fp-PostgresDown"]
+    assert (record.source, record.ends_at, record.status) == ("alertmanager", None, AlertStatus.FIRING)
+    assert state.held_until() is None and state.revision > revision
+    assert kinds(state).count("alert.firing") == 1  # the same alert, told once
+
+
+def test_settle_held_resolves_what_alertmanager_no_longer_holds_and_extends_the_rest() -> None:
+    state = new_state()
+    second = _held(timedelta(minutes=4)).model_copy(update={"fingerprint": "fp-2"})
+    state.apply_alerts(batch(_held(timedelta(minutes=4)), second), at=T0)
+    later = T0 + timedelta(minutes=4)
+    state.settle_held({"fp-2": later + timedelta(minutes=4)}, ["fp-PostgresDown"], at=later)
+    gone, still = state.alerts["fp-PostgresDown"], state.alerts["fp-2"]
+    assert (gone.status, gone.ends_at) == (AlertStatus.RESOLVED, later)
+    assert still.status is AlertStatus.FIRING and state.held_until() == later + timedelta(minutes=4)
+    entry = next(e for e in state.timeline if e.kind == "alert.resolved")
+    assert "Alertmanager no longer holds it" in entry.message and entry.actor == HELD_SOURCE
+    # A webhook alert (not taken) is never resolved so, whatever is asked.
+    state.apply_alerts(batch(alert("HighLatency")), at=later)
+    state.settle_held({}, ["fp-HighLatency"], at=later)
+    assert state.alerts["fp-HighLatency"].status is AlertStatus.FIRING

@@ -115,7 +115,7 @@ class _Alertmanager:
     def __init__(self, prometheus: _Prometheus) -> None:
         self._prometheus = prometheus
 
-    async def held(self) -> list[dict[str, Any]]:
+    async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
         if self._prometheus.state != "firing":
             return []
         labels = {

@@ -7,13 +7,13 @@ nothing. Pending-only causes, and an Alertmanager that does not answer, keep the
 Time-skipping server; Prometheus and Alertmanager are fakes behind the real activities."""
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from activities.correlate import CorrelationActivities
-from medic.alerts import AlertmanagerWebhook, AlertStatus, WebhookAlert
+from medic.alerts import HELD_SOURCE, AlertmanagerWebhook, AlertStatus, WebhookAlert
 from medic.fingerprint import label_fingerprint
 from medic.incident import AlertBatch
 from medic.keys import service_incident_id
@@ -22,8 +22,8 @@ from medic.topology import ServiceContext
 from service.ingest import alert_delivery
 from tests.support.shop import shop
 from tests.workflow.test_cascade_notifications import SETTLE
-from tests.workflow.test_notifications import Harness, harness, pages
-from tests.workflow.test_settle_probe import T0, FakePrometheus, _open, correlation_worker, poll
+from tests.workflow.test_notifications import Handle, Harness, harness, pages
+from tests.workflow.test_settle_probe import T0, FakePrometheus, _batch, _open, correlation_worker, poll
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
 
 __all__ = ["harness"]
@@ -58,11 +58,13 @@ class FakeAlertmanager:
     def __init__(self, items: list[dict[str, Any]], *, down: bool = False) -> None:
         self.items, self.down, self.asked = items, down, 0
 
-    async def held(self) -> list[dict[str, Any]]:
+    async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
         self.asked += 1
         if self.down:
             raise TransientError("Alertmanager unreachable")
-        return self.items
+        # While it fires, Prometheus moves its endsAt on at each evaluation (4 resend delays ahead).
+        ends = (datetime.now(UTC) + timedelta(minutes=4)).isoformat().replace("+00:00", "Z")
+        return [item | {"endsAt": ends} for item in self.items]
 
 
 class HarnessSink:
@@ -142,7 +144,9 @@ async def test_a_held_cause_is_taken_from_alertmanager_and_its_team_paged_now(wo
         receiver="medic",
         alerts=[WebhookAlert(status=AlertStatus.FIRING, labels=CAUSE_LABELS, startsAt=T0)],
     )
-    assert await alert_delivery(HarnessSink(h), shop())(webhook) == [service_incident_id("orders-db")]
+    assert await alert_delivery(HarnessSink(h), shop())(webhook, "alertmanager") == [
+        service_incident_id("orders-db")
+    ]
     await h.env.sleep(timedelta(seconds=60))
     after = await poll(root, lambda s: s.alert_count >= count, "the webhook's delivery")
     assert after.alert_count == count
@@ -179,3 +183,56 @@ async def test_nothing_held_or_no_answer_keeps_the_wait(
     assert alertmanager.asked >= 1
     assert not any(e.kind == "incident.cause_taken" for e in state.timeline)
     assert pages(h) == [] and h.chat.posts == []
+
+
+async def _taken(h: Harness) -> tuple[Handle, Handle]:
+    """checkout opens, takes orders-db's held alert; orders-db's incident pages and absorbs checkout."""
+    checkout = await _open(h, "checkout", "HighErrorRate")
+    await poll(checkout, lambda s: any(e.kind == "incident.cause_taken" for e in s.timeline), "the hand-over")
+    root = h.env.client.get_workflow_handle(service_incident_id("orders-db"))
+    await poll(root, lambda s: service_incident_id("checkout") in s.absorbed, "checkout absorbed")
+    await poll(root, lambda s: bool(s.notifications.pages), "the cause's page")
+    return checkout, root
+
+
+async def test_a_held_cause_that_resolves_before_alertmanager_delivers_it_resolves(
+    worker: Harness, alertmanager: FakeAlertmanager
+) -> None:
+    """orders-db recovers within its group's group_wait: Alertmanager never notifies Medic of it, so no
+    webhook will ever resolve it. Its end comes, Alertmanager no longer holds it: it resolves, and with
+    checkout's own recovery the incident and its page resolve."""
+    h = worker
+    checkout, root = await _taken(h)
+    alertmanager.items = []  # resolved in Alertmanager before group_wait passed
+    recovered = _batch("checkout", "HighErrorRate")
+    recovered = recovered.model_copy(
+        update={"alerts": [a.model_copy(update={"status": AlertStatus.RESOLVED}) for a in recovered.alerts]}
+    )
+    await checkout.signal(ALERTS_SIGNAL, recovered)
+    await h.env.sleep(timedelta(minutes=10))
+    state = await poll(root, lambda s: s.status == "resolved", "the cause's incident resolved")
+    record = state.alerts[label_fingerprint(CAUSE_LABELS)]
+    assert record.status is AlertStatus.RESOLVED and record.source == HELD_SOURCE
+    assert any("Alertmanager no longer holds it" in e.message for e in state.timeline)
+    assert pages(h) == [("trigger", "data"), ("resolve", "data")], pages(h)
+
+
+async def test_a_held_cause_stays_firing_while_alertmanager_holds_it_or_does_not_answer(
+    worker: Harness, alertmanager: FakeAlertmanager
+) -> None:
+    """Still held (a group_interval of 5 minutes, or muted since): it fires on, asked again at each end.
+    Alertmanager down: nothing is resolved on a guess, it is asked again a minute later."""
+    h = worker
+    _, root = await _taken(h)
+    await h.env.sleep(timedelta(minutes=12))
+    asked = alertmanager.asked
+    state = await poll(root, lambda s: True, "the state")
+    assert state.alerts[label_fingerprint(CAUSE_LABELS)].status is AlertStatus.FIRING
+    assert asked >= 3  # the hand-over, then once per end (4 minutes ahead each time)
+    alertmanager.down = True
+    await h.env.sleep(timedelta(minutes=5))
+    state = await poll(root, lambda s: True, "the state")
+    assert state.alerts[label_fingerprint(CAUSE_LABELS)].status is AlertStatus.FIRING
+    assert state.status != "resolved" and alertmanager.asked >= asked + 3
+    # Unacknowledged, it escalates (the policy's levels); its page is never resolved on a guess.
+    assert [a for a, _ in pages(h)] == ["trigger"] * len(pages(h)) and pages(h)[0] == ("trigger", "data")

@@ -24,7 +24,7 @@ from medic.ports import MessageRef
 from service.worker import WORKFLOWS
 from tests.support.history import scheduled_and_patches
 from tests.workflow.histories import HISTORIES
-from workflows.incident import SETTLE_TAKES_HELD_PATCH
+from workflows.incident import HELD_EXPIRE_PATCH, SETTLE_TAKES_HELD_PATCH
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
@@ -111,12 +111,17 @@ async def test_a_run_from_before_edits_the_message_it_posted(path: Path) -> None
     assert "notify.chat_update" not in [name for name, _ in _STARTED]
 
 
-def test_the_r8_held_cause_history_takes_the_cause_from_alertmanager() -> None:
-    """The r8 recording exercises what it stands for: the patch is marked and the hand-over scheduled
-    (a history that never took the branch would replay whatever the branch did)."""
-    history = WorkflowHistory.from_json(
-        "held", json.loads((HISTORIES / "incident-checkout-held@r8.json").read_text())
-    )
-    scheduled, patches = scheduled_and_patches(history)
+def test_the_r8_held_cause_histories_take_the_cause_and_check_it() -> None:
+    """The r8 recordings exercise what they stand for (a history that never took a branch would replay
+    whatever the branch did): the symptom takes its cause from Alertmanager, the cause's incident asks
+    again when the taken alert comes due."""
+
+    def commands(name: str) -> tuple[list[str], set[str]]:
+        raw = json.loads((HISTORIES / f"{name}@r8.json").read_text())
+        return scheduled_and_patches(WorkflowHistory.from_json(name, raw))
+
+    scheduled, patches = commands("incident-checkout-held")
     assert SETTLE_TAKES_HELD_PATCH in patches
     assert scheduled.index("correlate.hand_over_held") > scheduled.index("correlate.alerting")
+    scheduled, patches = commands("incident-orders-db-held")
+    assert HELD_EXPIRE_PATCH in patches and "correlate.still_held" in scheduled
