@@ -11,6 +11,7 @@ the cause itself: tell at once). One answer serves every incident asking within 
 incident keeps the plain settle period.
 """
 
+import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from medic.alerts import HELD_SOURCE, AlertmanagerWebhook, AlertStatus, WebhookA
 from medic.assign import decide
 from medic.catalog import Catalog
 from medic.ports import PermanentError, TransientError
+from medic.subject import OwnerLookup
 
 __all__ = [
     "ActiveAlerts",
@@ -104,11 +106,13 @@ class CorrelationActivities:
         catalog: Callable[[], Catalog],
         held: HeldAlerts | None = None,
         deliver: DeliverAlerts | None = None,
+        lookup: OwnerLookup | None = None,
         cache_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source, self._catalog, self._cache, self._clock = source, catalog, cache_seconds, clock
         self._held_by_alertmanager, self._deliver = held, deliver
+        self._lookup = lookup  # the cluster lookup the webhook assigns with (MEDIC_SUBJECT_LOOKUP)
         self._held: tuple[float, dict[str, list[str]], set[str]] | None = None
         self._lock = threading.Lock()
 
@@ -129,7 +133,7 @@ class CorrelationActivities:
         found: dict[str, list[str]] = {}
         firing: set[str] = set()
         for labels in source.active_alerts():
-            service = decide(catalog, labels).service
+            service = decide(catalog, labels, self._lookup).service
             if service is None:
                 continue
             named = found.setdefault(service, [])
@@ -167,12 +171,36 @@ class CorrelationActivities:
         except (PermanentError, TransientError) as err:
             activity.logger.info("Alertmanager could not say which alerts it holds: %s", err)
             return HandOverAnswer(known=False)  # the webhook delivers them in its own time
-        catalog, wanted = self._catalog(), set(request.services)
+        chosen, receiver, handed = await asyncio.to_thread(self._choose, items, set(request.services))
+        if not chosen:
+            return HandOverAnswer(known=True)
+        payload = AlertmanagerWebhook(
+            version="4", status=AlertStatus.FIRING, receiver=receiver, alerts=chosen
+        )
+        # Firing until its endsAt unless Alertmanager delivers it (medic.incident: held_until). Temporal
+        # unavailable is retried (the hand-over is idempotent); refused, it is left to the webhook.
+        try:
+            incidents = await self._deliver(payload, HELD_SOURCE)
+        except PermanentError as err:
+            activity.logger.warning("%s: the held alerts were not taken: %s", request.asked_by, err)
+            return HandOverAnswer(known=False)
+        activity.logger.info(
+            "%s: handed %d held alert(s) of %s to %s",
+            *(request.asked_by, len(chosen), sorted(handed), incidents),
+        )
+        return HandOverAnswer(known=True, handed=handed, incidents=incidents)
+
+    def _choose(
+        self, items: list[dict[str, Any]], wanted: set[str]
+    ) -> tuple[list[WebhookAlert], str, dict[str, list[str]]]:
+        """The alerts assigned to ``wanted`` services as the webhook assigns them (the cluster lookup
+        blocks: run in a thread), Alertmanager's receiver, and the alert names per service."""
+        catalog = self._catalog()
         chosen: list[WebhookAlert] = []
         receiver, handed = "", dict[str, list[str]]()
         for item in items:
             alert = _webhook_alert(item)
-            service = decide(catalog, alert.labels).service if alert is not None else None
+            service = decide(catalog, alert.labels, self._lookup).service if alert is not None else None
             if alert is None or service not in wanted or len(chosen) >= _MAX_HANDED:
                 continue
             assert service is not None
@@ -181,19 +209,7 @@ class CorrelationActivities:
             names = handed.setdefault(service, [])
             if alert.labels.get("alertname", "an alert") not in names:
                 names.append(alert.labels.get("alertname", "an alert"))
-        if not chosen:
-            return HandOverAnswer(known=True)
-        payload = AlertmanagerWebhook(
-            version="4", status=AlertStatus.FIRING, receiver=receiver, alerts=chosen
-        )
-        # Firing until its endsAt unless Alertmanager delivers it (medic.incident: held_until); a failure is
-        # retried: the hand-over is idempotent.
-        incidents = await self._deliver(payload, HELD_SOURCE)
-        activity.logger.info(
-            "%s: handed %d held alert(s) of %s to %s",
-            *(request.asked_by, len(chosen), sorted(handed), incidents),
-        )
-        return HandOverAnswer(known=True, handed=handed, incidents=incidents)
+        return chosen, receiver, handed
 
     @activity.defn(name="correlate.still_held")
     async def still_held(self, request: StillHeldRequest) -> StillHeldAnswer:

@@ -581,12 +581,12 @@ class IncidentState(BaseModel):
         self._after_change(at, derive=True)
 
     def _confirm_held(self, held: AlertRecord, alert: Alert) -> bool:
-        """The same firing alert again: when the one held was taken from Alertmanager's API, a webhook
-        delivery confirms it (Alertmanager will deliver its resolution too), and a later take extends it."""
-        if held.source != HELD_SOURCE or alert.status is not AlertStatus.FIRING:
-            return False
+        """The same firing alert again, for one taken from Alertmanager's API: a webhook delivery confirms
+        it (Alertmanager owes its resolution from then on; its start may be finer than the API's
+        milliseconds: the webhook's is kept), a later take moves its end on."""
         if alert.source != HELD_SOURCE:
-            held.source, held.ends_at = alert.source, alert.ends_at
+            held.episode_starts = [alert.starts_at if s == held.starts_at else s for s in held.episode_starts]
+            held.source, held.ends_at, held.starts_at = alert.source, alert.ends_at, alert.starts_at
             return True
         if alert.ends_at is not None and (held.ends_at is None or alert.ends_at > held.ends_at):
             held.ends_at = alert.ends_at
@@ -642,6 +642,8 @@ class IncidentState(BaseModel):
             return True
         held.last_seen_at = at
         held.deliveries += 1
+        if held.source == HELD_SOURCE and alert.status is AlertStatus.FIRING and _same_start(held, alert):
+            return self._confirm_held(held, alert)
         # Any delivery, firing or resolved, in or out of order, proves its episode happened: flapping is
         # judged on the set of episodes seen, so it does not depend on the order deliveries arrive in.
         flap_changed = self._note_episode(held, alert.starts_at, at)
@@ -649,7 +651,7 @@ class IncidentState(BaseModel):
             return flap_changed  # a delivery from an older episode
         same_episode = alert.starts_at == held.starts_at
         if same_episode and alert.status is held.status:
-            return self._confirm_held(held, alert) or flap_changed  # a duplicate or a repeat notification
+            return flap_changed  # a duplicate or a repeat notification
         if same_episode and held.status is AlertStatus.RESOLVED:
             return flap_changed  # a stale "firing" that lost the race with its own "resolved"
         held.status = alert.status
@@ -863,6 +865,11 @@ class IncidentState(BaseModel):
             else (f" (+{len(names) - 1} more)" if len(names) > 1 else "")
         )
         return f"{head}{where}{more}"[:200]
+
+
+def _same_start(held: AlertRecord, alert: Alert) -> bool:
+    """The same episode: Alertmanager's API answers starts to the millisecond, its webhook finer."""
+    return abs(alert.starts_at - held.starts_at) < timedelta(milliseconds=1)
 
 
 def _where(record: AlertRecord) -> str:

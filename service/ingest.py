@@ -19,17 +19,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Protocol, TypeVar, cast
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.correlate import DeliverAlerts
-from medic.alerts import Alert, AlertmanagerWebhook, AlertStatus, normalise_webhook
+from medic.alerts import Alert, AlertStatus
 from medic.anomaly import AnomalySignal
-from medic.assign import assign_alerts
-from medic.catalog import Catalog
 from medic.incident import AlertBatch, AnomalyBatch, IncidentState
 from medic.limits import fit_text
 from medic.topology import ServiceContext
@@ -45,7 +41,6 @@ __all__ = [
     "MergeRedirects",
     "TemporalIncidentSink",
     "TemporalUnavailable",
-    "alert_delivery",
     "envelope_size",
     "item_size",
     "split",
@@ -251,26 +246,6 @@ class TemporalIncidentSink:
                 return False
             raise _failed(incident_id, err) from err
         return True
-
-
-def alert_delivery(sink: IncidentSink, catalog: Catalog) -> DeliverAlerts:
-    """What the Alertmanager webhook does with a parsed body, for the worker (no request limits: the
-    caller chose the alerts): normalise, assign to incidents by labels, hand each incident its share.
-    The incidents that took one. ``source``: what the alerts say they came from (``HELD_SOURCE``: taken
-    from Alertmanager's API before it delivered them)."""
-
-    async def deliver(payload: AlertmanagerWebhook, source: str) -> list[str]:
-        received = datetime.now(UTC)
-        alerts = [
-            a.model_copy(update={"source": source}) for a in normalise_webhook(payload, received_at=received)
-        ]
-        taken = []
-        for a in assign_alerts(catalog, payload, alerts):
-            if await sink.deliver(a.incident_id, a.service, a.alert_batch(received, payload.truncatedAlerts)):
-                taken.append(a.incident_id)
-        return taken
-
-    return deliver
 
 
 @dataclass

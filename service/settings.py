@@ -184,8 +184,9 @@ class Settings(BaseSettings):
         max_length=256,
         description="Medic's receiver in Alertmanager (a regex, anchored as Alertmanager anchors it). A "
         "settling symptom whose likely cause fires in Prometheus takes that cause's alerts Alertmanager "
-        "holds for this receiver (still in group_wait or group_interval: active, not silenced, not "
-        "inhibited) at once, so the cause's team hears now; empty: it waits for the webhook",
+        "holds for this receiver and would notify (active, not silenced, not inhibited; none when its "
+        "routes use time intervals), so the cause's team hears now, not after group_wait or "
+        "group_interval; empty: it waits for the webhook",
     )
     kubeconfig: Path | None = Field(
         default=None,

@@ -29,11 +29,13 @@ from service.approval_metrics import ApprovalMetrics
 from service.chats import card_chats
 from service.config_files import load_anomaly_file, load_catalog_file, load_routing_file, load_runbooks
 from service.control import TemporalFacts
+from service.held import held_delivery
 from service.incidents import TemporalIncidentReader
-from service.ingest import TemporalIncidentSink, alert_delivery
+from service.ingest import TemporalIncidentSink
 from service.insights import LearningLoop
 from service.links import signed
 from service.metrics import WorkerMetrics
+from service.owners import subject_lookup
 from service.pagers import build_pager
 from service.postmortems import postmortem_activities
 from service.scans import build_scan_activities
@@ -196,9 +198,11 @@ def learning_loop(client: Client, settings: Settings, policy: RoutingPolicy) -> 
 def correlation_activities(client: Client, settings: Settings, catalog: Catalog) -> CorrelationActivities:
     """What a settling incident asks Prometheus (activities/correlate.py); without MEDIC_PROMETHEUS_URL
     it answers "not known" (the API does not ask then: settle_max_seconds is 0). With
-    MEDIC_ALERTMANAGER_URL too, a firing cause's alerts that Alertmanager still holds for
-    MEDIC_ALERTMANAGER_RECEIVER are handed to their incidents as the webhook would hand them."""
+    MEDIC_ALERTMANAGER_URL too, a firing cause's alerts that Alertmanager holds for
+    MEDIC_ALERTMANAGER_RECEIVER are handed to their incidents as the webhook would hand them (its
+    limits, and its cluster lookup with MEDIC_SUBJECT_LOOKUP, which correlation assigns with too)."""
     source = held = deliver = None
+    lookup = subject_lookup(settings)
     if settings.prometheus_url:
         from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
 
@@ -207,8 +211,10 @@ def correlation_activities(client: Client, settings: Settings, catalog: Catalog)
         from activities.adapters.alertmanager import AlertmanagerAlerts  # noqa: PLC0415
 
         held = AlertmanagerAlerts(settings.alertmanager_url, receiver=settings.alertmanager_receiver)
-        deliver = alert_delivery(TemporalIncidentSink(client, settings), catalog)
-    return CorrelationActivities(source=source, catalog=lambda: catalog, held=held, deliver=deliver)
+        deliver = held_delivery(TemporalIncidentSink(client, settings), catalog, settings, lookup)
+    return CorrelationActivities(
+        source=source, catalog=lambda: catalog, held=held, deliver=deliver, lookup=lookup
+    )
 
 
 def build_worker(

@@ -754,17 +754,24 @@ class IncidentWorkflow:
         said = "; ".join(
             f"{service}: {', '.join(names)}" for service, names in sorted(answer.alerting.items())
         )
+        take = bool(answer.firing) and workflow.patched(SETTLE_TAKES_HELD_PATCH)
+        taking = (
+            f" The alerts Alertmanager holds for {', '.join(answer.firing)} (firing) are taken now, not "
+            "left to wait for its group_wait or group_interval."
+            if take
+            else ""
+        )
         self._state.record(
             now,
             TimelineKind.INCIDENT_SETTLING,
             f"Its likely cause alerts in Prometheus ({said}): it waits up to {longest.total_seconds():g} s "
-            "from its start for that incident to absorb it before telling anyone.",
+            f"from its start for that incident to absorb it before telling anyone.{taking}",
             alerting=answer.alerting,
         )
         if until > self._settle_end:
             self._settle_end = until
             notifier.settle_until(until)
-        if answer.firing and workflow.patched(SETTLE_TAKES_HELD_PATCH):
+        if take:
             await self._take_held(answer.firing)
 
     async def _take_held(self, firing: list[str]) -> None:
@@ -780,14 +787,14 @@ class IncidentWorkflow:
             )
         except ActivityError:
             return
-        if not answer.handed:
-            return
+        if not answer.handed or self._state.merged_into is not None:
+            return  # nothing taken; or the cause's incident absorbed this one meanwhile: its alerts say it
         said = "; ".join(f"{service}: {', '.join(names)}" for service, names in sorted(answer.handed.items()))
         self._state.record(
             workflow.now(),
             TimelineKind.INCIDENT_CAUSE_TAKEN,
-            f"Alertmanager held its likely cause's alerts, not delivered yet ({said}): handed to "
-            f"{', '.join(answer.incidents) or 'their incidents'} now.",
+            f"Took its likely cause's alerts from Alertmanager ({said}), without waiting for their delivery: "
+            f"handed to {', '.join(answer.incidents) or 'their incidents'} now.",
             incidents=answer.incidents,
         )
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import yaml
 
 from activities.adapters.http import classify
 from medic.feedback import Matcher
@@ -99,7 +100,14 @@ class AlertmanagerAlerts:
 
     async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
         """Alertmanager's ``gettableAlert`` objects, as it answers them: those it would notify (state
-        ``active``); ``muted``: those silenced or inhibited too (state ``suppressed``), still firing."""
+        ``active``); ``muted``: those silenced or inhibited too (state ``suppressed``), still firing.
+
+        This route applies silences and inhibitions but not the routes' time intervals
+        (``mute_time_intervals``, ``active_time_intervals``: only its alert groups know of them). So
+        unless ``muted``, a configuration that uses them is a :class:`PermanentError`: Medic cannot
+        tell an alert muted out of hours from one about to be sent, and takes none."""
+        if not muted:
+            await self._refuse_time_intervals()
         params = {
             "active": "true",
             "silenced": str(muted).lower(),
@@ -107,9 +115,36 @@ class AlertmanagerAlerts:
             "unprocessed": "false",
             "receiver": self._receiver,
         }
-        what = "read the alerts it holds for Medic"
+        body = await self._get("/api/v2/alerts", params, "read the alerts it holds for Medic")
+        if not isinstance(body, list):
+            raise TransientError("Alertmanager answered with no list of alerts")
+        states = ("active", "suppressed") if muted else ("active",)
+        return [
+            item
+            for item in body
+            if isinstance(item, dict)
+            and isinstance(item.get("labels"), dict)
+            and (item.get("status") or {}).get("state") in states
+        ]
+
+    async def _refuse_time_intervals(self) -> None:
+        status = await self._get("/api/v2/status", {}, "read its configuration")
+        original = ((status or {}).get("config") or {}).get("original") if isinstance(status, dict) else None
         try:
-            response = await self._client.get("/api/v2/alerts", params=params)
+            config = yaml.safe_load(original) if isinstance(original, str) else None
+        except yaml.YAMLError as err:
+            raise TransientError(f"Alertmanager's configuration did not parse: {err}") from err
+        if not isinstance(config, dict):
+            raise TransientError("Alertmanager answered its status without its configuration")
+        if _uses_time_intervals(config.get("route")):
+            raise PermanentError(
+                "Alertmanager's routes mute by time (mute_time_intervals or active_time_intervals), which "
+                "its alerts API does not apply: Medic takes no held alerts and waits for the webhook"
+            )
+
+    async def _get(self, path: str, params: dict[str, str], what: str) -> Any:
+        try:
+            response = await self._client.get(path, params=params)
         except httpx.HTTPError as err:
             raise classify(None, service="Alertmanager", what=what, detail=str(err)) from err
         if response.status_code != 200:
@@ -121,19 +156,18 @@ class AlertmanagerAlerts:
                 detail=response.text.strip()[:300],
             )
         try:
-            body = response.json()
+            return response.json()
         except ValueError as err:
             raise TransientError(f"Alertmanager answered with no JSON while trying to {what}") from err
-        if not isinstance(body, list):
-            raise TransientError(f"Alertmanager answered with no list while trying to {what}")
-        return [
-            item
-            for item in body
-            if isinstance(item, dict)
-            and isinstance(item.get("labels"), dict)
-            and (item.get("status") or {}).get("state")
-            in (("active", "suppressed") if muted else ("active",))
-        ]
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _uses_time_intervals(route: Any) -> bool:
+    """Whether a route or any route below it mutes or limits itself by time."""
+    if not isinstance(route, dict):
+        return False
+    if route.get("mute_time_intervals") or route.get("active_time_intervals"):
+        return True
+    return any(_uses_time_intervals(child) for child in route.get("routes") or [])

@@ -10,7 +10,9 @@ unknown id is 404. ``GET`` answers the silence with ``status.state`` (``active``
 ``expired`` after ``DELETE``). Not covered: regex syntax checks (RE2), pending silences (a
 ``startsAt`` in the future), updating a silence by posting its id, the other v2 routes.
 
-``GET /api/v2/alerts`` answers the ``gettableAlert`` objects set with :meth:`hold`, filtered as
+``GET /api/v2/status`` answers ``config.original`` (the YAML in :attr:`config`) with the other required
+fields of ``alertmanagerStatus``. ``GET /api/v2/alerts`` answers the ``gettableAlert`` objects set with
+:meth:`hold`, filtered as
 Alertmanager's ``getAlertsHandler`` filters (api/v2/api.go): ``active``, ``silenced``, ``inhibited``
 (booleans, default true) by ``status.state``, ``silencedBy`` and ``inhibitedBy``; ``receiver`` a regex
 Alertmanager anchors (``^(?:...)$``), matched against each alert's ``receivers``; an invalid regex is
@@ -43,6 +45,9 @@ class AlertmanagerDouble(HttpDouble):
         self.app.add_api_route("/api/v2/silence/{silence_id}", self._expire, methods=["DELETE"])
         self._alerts: dict[str, dict[str, Any]] = {}  # fingerprint -> gettableAlert
         self.app.add_api_route("/api/v2/alerts", self._alerts_held, methods=["GET"])
+        self.app.add_api_route("/api/v2/status", self._status, methods=["GET"])
+        # Its configuration as ``GET /api/v2/status`` shows it (``config.original``, YAML).
+        self.config = "route:\n  receiver: medic\nreceivers:\n  - name: medic\n"
         self.alert_reads = 0
 
     def hold(self, key: str, alerts: list[dict[str, Any]]) -> None:
@@ -52,6 +57,19 @@ class AlertmanagerDouble(HttpDouble):
                 del self._alerts[fingerprint]
             for alert in alerts:
                 self._alerts[str(alert["fingerprint"])] = alert | {"_key": key}
+
+    async def _status(self) -> Response:
+        """``alertmanagerStatus``: what the adapter reads (the configuration), with the other required
+        fields as a single non-clustered Alertmanager answers them."""
+        version = {k: "" for k in ("revision", "branch", "buildUser", "buildDate", "goVersion")}
+        return JSONResponse(
+            {
+                "cluster": {"status": "disabled", "peers": []},
+                "versionInfo": {"version": "0.25.0", **version},
+                "config": {"original": self.config},
+                "uptime": datetime.now(UTC).isoformat(),
+            }
+        )
 
     async def _alerts_held(self, request: Request) -> Response:
         params = request.query_params

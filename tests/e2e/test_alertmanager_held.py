@@ -113,3 +113,32 @@ async def test_held_is_what_alertmanager_would_notify_medic_of() -> None:
         with pytest.raises(PermanentError, match="Alertmanager refused"):
             await AlertmanagerAlerts(am.url, receiver="(?=medic)").held()
         await source.aclose()
+
+
+async def test_routes_muted_by_time_make_alertmanager_hold_nothing_medic_takes() -> None:
+    """Alertmanager's alerts API applies silences and inhibitions, not the routes' time intervals: an
+    alert muted out of hours is listed as active there (checked here), though its webhook is never sent.
+    So with time intervals in the routes, Medic takes nothing; asking whether an alert is still firing
+    (``muted=True``) is unaffected."""
+    config = {
+        "route": {
+            "receiver": "medic",
+            "group_by": ["alertname", "service"],
+            "group_wait": "10m",
+            "routes": [
+                {"matchers": ['service="orders-db"'], "receiver": "medic", "mute_time_intervals": ["always"]}
+            ],
+        },
+        "receivers": [{"name": "medic"}],
+        "time_intervals": [{"name": "always", "time_intervals": [{"weekdays": ["sunday:saturday"]}]}],
+    }
+    async with running_alertmanager(config) as am, httpx.AsyncClient(base_url=am.url, timeout=10) as http:
+        posted = await http.post("/api/v2/alerts", json=[_alert("PostgresDown", "orders-db")])
+        assert posted.status_code == 200, posted.text
+        listed = (await http.get("/api/v2/alerts", params={"silenced": "false", "inhibited": "false"})).json()
+        assert [a["status"]["state"] for a in listed] == ["active"], "muted by time, yet listed as active"
+        source = AlertmanagerAlerts(am.url, receiver="medic")
+        with pytest.raises(PermanentError, match="mute by time"):
+            await source.held()
+        assert [a["labels"]["service"] for a in await source.held(muted=True)] == ["orders-db"]
+        await source.aclose()

@@ -37,7 +37,9 @@ from medic.topology import ServiceContext, with_nodes
 from remediations.actions import default_registry
 from remediations.guardrails import GuardrailFacts, GuardrailSettings
 from service.devserver import find_binary
-from service.ingest import Batch, alert_delivery
+from service.held import held_delivery
+from service.ingest import Batch
+from service.settings import Settings
 from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
 from tests.support.fakes import FakeChat, FakeCluster, FakeMetrics, FakeOpsgenie, FakeTeams, FakeTracker
@@ -193,7 +195,7 @@ async def record() -> list[Path]:
                 source=prometheus,
                 catalog=shop,
                 held=_Alertmanager(prometheus),
-                deliver=alert_delivery(_Sink(env.client), shop()),
+                deliver=held_delivery(_Sink(env.client), shop(), Settings(_env_file=None)),
                 cache_seconds=0,
             )
             async with Worker(

@@ -19,7 +19,8 @@ from medic.incident import AlertBatch
 from medic.keys import service_incident_id
 from medic.ports import TransientError
 from medic.topology import ServiceContext
-from service.ingest import alert_delivery
+from service.held import held_delivery
+from service.settings import Settings
 from tests.support.shop import shop
 from tests.workflow.test_cascade_notifications import SETTLE
 from tests.workflow.test_notifications import Handle, Harness, harness, pages
@@ -112,7 +113,7 @@ async def worker(
         source=prometheus,
         catalog=shop,
         held=alertmanager,
-        deliver=alert_delivery(HarnessSink(harness), shop()),
+        deliver=held_delivery(HarnessSink(harness), shop(), Settings(_env_file=None)),
         cache_seconds=0,
     )
     async with correlation_worker(harness, correlate):
@@ -122,36 +123,43 @@ async def worker(
 async def test_a_held_cause_is_taken_from_alertmanager_and_its_team_paged_now(worker: Harness) -> None:
     h = worker
     checkout = await _open(h, "checkout", "HighErrorRate")
-    state = await poll(
-        checkout, lambda s: any(e.kind == "incident.cause_taken" for e in s.timeline), "the hand-over"
-    )
-    entry = next(e for e in state.timeline if e.kind == "incident.cause_taken")
-    assert "orders-db: PostgresDown" in entry.message
-    assert entry.data["incidents"] == [service_incident_id("orders-db")]
-
+    await poll(checkout, lambda s: s.merged_into is not None, "checkout joining its cause")
     root = h.env.client.get_workflow_handle(service_incident_id("orders-db"))
     merged = await poll(root, lambda s: service_incident_id("checkout") in s.absorbed, "checkout absorbed")
     assert merged.root_causes[0].service == "orders-db"
     await poll(root, lambda s: bool(s.notifications.pages), "the cause's page")
-    # The held alert is the alert the webhook will deliver: the same fingerprint.
-    assert label_fingerprint(CAUSE_LABELS) in {a.fingerprint for a in merged.alerts.values()}
+    # The held alert is the alert the webhook will deliver (the same fingerprint), taken from Alertmanager.
+    held = merged.alerts[label_fingerprint(CAUSE_LABELS)]
+    assert held.source == HELD_SOURCE and held.ends_at is not None
+    # checkout said, before it merged, that it takes the cause's held alerts (its timeline came along).
+    settling = next(e for e in merged.timeline if e.kind == "incident.settling")
+    assert "orders-db: PostgresDown (firing)" in settling.message and "Alertmanager" in settling.message
 
-    # Alertmanager's group_wait passes and the webhook delivers the same alert: nothing new.
-    count = merged.alert_count
+    # Alertmanager's group_wait passes and the webhook delivers the same alert, its start to the
+    # nanosecond where the API answered milliseconds: the same alert and episode, now the webhook's.
     webhook = AlertmanagerWebhook(
         version="4",
         status=AlertStatus.FIRING,
         receiver="medic",
-        alerts=[WebhookAlert(status=AlertStatus.FIRING, labels=CAUSE_LABELS, startsAt=T0)],
+        alerts=[
+            WebhookAlert(
+                status=AlertStatus.FIRING, labels=CAUSE_LABELS, startsAt=T0 + timedelta(microseconds=456)
+            )
+        ],
     )
-    assert await alert_delivery(HarnessSink(h), shop())(webhook, "alertmanager") == [
-        service_incident_id("orders-db")
-    ]
-    await h.env.sleep(timedelta(seconds=60))
-    after = await poll(root, lambda s: s.alert_count >= count, "the webhook's delivery")
-    assert after.alert_count == count
-    # Only the cause's team was paged, once; the symptom's team never was.
-    assert pages(h) == [("trigger", "data")], pages(h)
+    deliver = held_delivery(HarnessSink(h), shop(), Settings(_env_file=None))
+    assert await deliver(webhook, "alertmanager") == [service_incident_id("orders-db")]
+    after = await poll(
+        root, lambda s: s.alerts[label_fingerprint(CAUSE_LABELS)].source == "alertmanager", "the webhook's"
+    )
+    record = after.alerts[label_fingerprint(CAUSE_LABELS)]
+    assert record.ends_at is None and len(record.episode_starts) == 1 and record.deliveries == 2
+    assert not any("fired again" in e.message for e in after.timeline)
+    await h.env.sleep(timedelta(minutes=10))  # nothing is due any more: no check, no resolution
+    state = await poll(root, lambda s: True, "the state")
+    assert state.alerts[label_fingerprint(CAUSE_LABELS)].status is AlertStatus.FIRING
+    # Only the cause's team was paged (its escalation levels, unacknowledged); the symptom's never.
+    assert {key for _, key in pages(h)} <= {"data", "data-2", "boss"} and pages(h)[0] == ("trigger", "data")
 
 
 @pytest.mark.parametrize("prometheus", [FakePrometheus([{**CAUSE_LABELS, "alertstate": "pending"}])])
@@ -188,7 +196,7 @@ async def test_nothing_held_or_no_answer_keeps_the_wait(
 async def _taken(h: Harness) -> tuple[Handle, Handle]:
     """checkout opens, takes orders-db's held alert; orders-db's incident pages and absorbs checkout."""
     checkout = await _open(h, "checkout", "HighErrorRate")
-    await poll(checkout, lambda s: any(e.kind == "incident.cause_taken" for e in s.timeline), "the hand-over")
+    await poll(checkout, lambda s: s.merged_into is not None, "checkout joining its cause")
     root = h.env.client.get_workflow_handle(service_incident_id("orders-db"))
     await poll(root, lambda s: service_incident_id("checkout") in s.absorbed, "checkout absorbed")
     await poll(root, lambda s: bool(s.notifications.pages), "the cause's page")
