@@ -1,7 +1,9 @@
 """A cascade end to end with real processes: real Prometheus evaluates real rules over two services'
 health (checkout depends on orders-db), real Alertmanager groups and posts both alerts to Medic, and
 only the cause's team is paged (through the real PagerDuty SDK against the double); the symptom's
-incident joins the cause's, and recovery resolves the one page."""
+incident joins the cause's, and recovery resolves the one page. Then the same cascade with the cause's
+alert held by Alertmanager (its group waits 10 minutes): Medic takes it from Alertmanager's API, pages
+the cause's team, and resolves it once Alertmanager no longer holds it, though it never delivered it."""
 
 import asyncio
 from typing import Any
@@ -17,7 +19,7 @@ from tests.doubles import PagerDutyDouble
 from tests.e2e.test_prometheus_alertmanager import alertmanager_config, diagnosed, prometheus_config
 from tests.support.promstack import metrics_target, running_alertmanager, running_prometheus
 from tests.support.shop import shop
-from tests.support.stack import medic_stack, wait_until
+from tests.support.stack import free_port, medic_stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -128,4 +130,89 @@ async def test_a_cascade_through_prometheus_and_alertmanager_pages_the_cause_onl
                     )
 
                 await wait_until(all_resolved, timeout=BOUND, what="the incident and its page resolved")
+    assert [e.dedup_key for e in pager.events() if e.event_action == "trigger"] == ["incident-orders-db"]
+
+
+async def test_a_cause_alertmanager_holds_is_paged_and_resolved_without_its_delivery() -> None:
+    require_binary("temporal")
+    pager = PagerDutyDouble(KEYS.values())
+    seen: dict[str, Any] = {}
+    port = free_port()  # Medic's API: Alertmanager must know its webhook before Medic knows Alertmanager
+    am_config = alertmanager_config(f"http://127.0.0.1:{port}/webhooks/alertmanager")
+    # orders-db's group waits 10 minutes: Alertmanager holds its alert longer than this test runs, and
+    # never notifies Medic of it (nor of its resolution).
+    am_config["route"]["routes"] = [
+        {
+            "matchers": ['service="orders-db"'],
+            "receiver": "medic",
+            "group_wait": "10m",
+            "group_interval": "10m",
+        }
+    ]
+    with pager.serve() as pager_url, metrics_target() as target:
+        for service in ("checkout", "orders-db"):
+            target.set(GAUGE, {"service": service}, 1)
+        async with (
+            running_alertmanager(am_config) as am,
+            # Alerts sent every second: their endsAt ("valid until") is 4 s ahead, so a taken alert
+            # comes due, and is checked again, within seconds.
+            running_prometheus(
+                prometheus_config(target.address, am.address),
+                rules=rules(),
+                flags=("--rules.alert.resend-delay=1s",),
+            ) as prom,
+            medic_stack(
+                api_port=port,
+                quiet_seconds=2.0,
+                routing_yaml=ROUTING,
+                settle_seconds=5.0,
+                settle_max_seconds=60.0,
+                prometheus_url=prom.url,
+                alertmanager_url=am.url,
+                pagerduty_routing_keys={k: SecretStr(v) for k, v in KEYS.items()},
+                pagerduty_events_url=f"{pager_url}/v2/enqueue",
+            ) as stack,
+            stack.http() as medic,
+            httpx.AsyncClient(base_url=prom.url, timeout=5.0) as prometheus,
+        ):
+            with diagnosed(seen, prom, am):
+
+                async def scraped() -> bool:
+                    answer = (await prometheus.get("/api/v1/query", params={"query": GAUGE})).json()
+                    return len(answer["data"]["result"]) == 2
+
+                await wait_until(scraped, timeout=BOUND, what="Prometheus to scrape both services")
+                target.set(GAUGE, {"service": "orders-db"}, 0)
+                target.set(GAUGE, {"service": "checkout"}, 0)
+
+                async def the_cause_paged() -> bool:
+                    checkout = await medic.get("/incidents/incident-checkout")
+                    seen["checkout"] = checkout.json() if checkout.status_code == 200 else checkout.text
+                    seen["pages"] = [(a.dedup_key, a.routing_key, a.status) for a in pager.alerts()]
+                    return (
+                        checkout.status_code == 200
+                        and checkout.json()["merged_into"] == "incident-orders-db"
+                        and [(a.dedup_key, a.routing_key) for a in pager.alerts()]
+                        == [("incident-orders-db", KEYS["data"])]
+                    )
+
+                await wait_until(the_cause_paged, timeout=BOUND, what="the held cause's team paged")
+                root = (await medic.get("/incidents/incident-orders-db")).json()
+                seen["root"] = root
+                held = [a for a in root["alerts"] if a["labels"]["service"] == "orders-db"]
+                assert [a["source"] for a in held] == ["alertmanager-api"], held  # never delivered
+
+                target.set(GAUGE, {"service": "checkout"}, 1)
+                target.set(GAUGE, {"service": "orders-db"}, 1)
+
+                async def all_resolved() -> bool:
+                    detail = (await medic.get("/incidents/incident-orders-db")).json()
+                    seen["root"] = detail
+                    return detail["status"] == "resolved" and all(
+                        a.status == "resolved" for a in pager.alerts()
+                    )
+
+                await wait_until(all_resolved, timeout=BOUND, what="the incident and its page resolved")
+                messages = [e["message"] for e in seen["root"]["timeline"]]
+                assert any("Alertmanager no longer holds it" in m for m in messages), messages
     assert [e.dedup_key for e in pager.events() if e.event_action == "trigger"] == ["incident-orders-db"]

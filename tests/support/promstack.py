@@ -169,9 +169,10 @@ async def running_prometheus(
     rules: dict[str, Any] | None = None,
     ready_timeout: float = 30.0,
     port: int | None = None,
+    flags: tuple[str, ...] = (),
 ) -> AsyncIterator[ServerProcess]:
     """Prometheus with ``config``; ``rules``, when given, becomes its only rule file; ``port`` when the
-    caller must know the address before it starts."""
+    caller must know the address before it starts; ``flags``: more command-line flags."""
     binary = find_executable("prometheus")
     files: dict[str, dict[str, Any]] = {}
     if rules is not None:
@@ -184,6 +185,7 @@ async def running_prometheus(
         "--web.listen-address={address}",
         "--web.external-url=http://{address}/",
         "--log.level=info",
+        *flags,
     ]
     async with _running(
         "prometheus", binary, config, args, files=files, ready_timeout=ready_timeout, port=port

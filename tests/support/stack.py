@@ -99,10 +99,12 @@ async def medic_stack(
     routing_yaml: str | None = None,
     batch_window_ms: float = 0.0,
     worker: bool = True,
+    api_port: int | None = None,
     **overrides: Any,
 ) -> AsyncIterator[MedicStack]:
     """Dev server + worker + API with the given catalog, torn down on exit (``worker=False``: the
-    test runs its own workers, e.g. as processes it can kill)."""
+    test runs its own workers, e.g. as processes it can kill; ``api_port`` when others must know it
+    before it starts, e.g. Alertmanager's webhook)."""
     with tempfile.TemporaryDirectory(prefix="medic-test-") as tmp:
         data_dir = workdir or Path(tmp)
         catalog = data_dir / "catalog.yaml"
@@ -113,7 +115,7 @@ async def medic_stack(
             settings = Settings(
                 _env_file=None,
                 api_host=api_host,
-                api_port=free_port(),
+                api_port=api_port or free_port(),
                 temporal_address=server.address,
                 task_queue="medic-test",
                 data_dir=data_dir,
