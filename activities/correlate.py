@@ -25,6 +25,7 @@ from medic.alerts import HELD_SOURCE, AlertmanagerWebhook, AlertStatus, WebhookA
 from medic.assign import decide
 from medic.catalog import Catalog
 from medic.ports import PermanentError, TransientError
+from medic.redact import redact
 from medic.subject import OwnerLookup
 
 __all__ = [
@@ -140,7 +141,7 @@ class CorrelationActivities:
             state = labels.get("alertstate", "firing")
             if state == "firing":
                 firing.add(service)
-            entry = f"{labels.get('alertname', 'an alert')} ({state})"
+            entry = f"{redact(labels.get('alertname', 'an alert'))} ({state})"  # it goes into history
             if entry not in named and len(named) < _MAX_NAMED:
                 named.append(entry)
         return found, firing
@@ -206,9 +207,9 @@ class CorrelationActivities:
             assert service is not None
             chosen.append(alert)
             receiver = receiver or next(iter(_receivers(item)), "")
-            names = handed.setdefault(service, [])
-            if alert.labels.get("alertname", "an alert") not in names:
-                names.append(alert.labels.get("alertname", "an alert"))
+            names, name = handed.setdefault(service, []), redact(alert.labels.get("alertname", "an alert"))
+            if name not in names:
+                names.append(name)
         return chosen, receiver, handed
 
     @activity.defn(name="correlate.still_held")

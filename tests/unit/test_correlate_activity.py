@@ -12,6 +12,7 @@ from typing import Any
 from activities.correlate import AlertingRequest, CorrelationActivities, HandOverAnswer, HandOverRequest
 from medic.alerts import HELD_SOURCE, AlertmanagerWebhook, AlertStatus
 from medic.ports import TransientError
+from medic.redact import REDACTED
 from tests.support.shop import shop
 
 
@@ -111,3 +112,22 @@ async def test_hand_over_without_alertmanager_or_when_it_fails_knows_nothing() -
     assert (await down.hand_over_held(request)).known is False
     nothing = CorrelationActivities(source=None, catalog=shop, held=Held([]), deliver=deliver)
     assert (await nothing.hand_over_held(request)) == HandOverAnswer(known=True)
+
+
+async def test_alert_names_in_the_answers_are_redacted_they_go_into_history() -> None:
+    leaky = {"alertname": "Leak AKIAABCDEFGHIJKLMNOP", "service": "orders-db"}
+
+    class Prometheus:
+        def active_alerts(self) -> list[dict[str, str]]:
+            return [{**leaky, "alertstate": "firing"}]
+
+    async def deliver(payload: AlertmanagerWebhook, source: str) -> list[str]:
+        return ["incident-orders-db"]
+
+    activities = CorrelationActivities(
+        source=Prometheus(), catalog=shop, held=Held([_item(leaky)]), deliver=deliver, cache_seconds=0
+    )
+    answer = activities.alerting(AlertingRequest(services=["orders-db"]))
+    assert answer.alerting == {"orders-db": [f"Leak {REDACTED} (firing)"]} and answer.firing == ["orders-db"]
+    handed = await activities.hand_over_held(HandOverRequest(services=["orders-db"], asked_by="incident-x"))
+    assert handed.handed == {"orders-db": [f"Leak {REDACTED}"]}
