@@ -186,6 +186,28 @@ class Catalog(BaseModel):
         return {s.name: set(s.calls) for s in self.services}
 
     @cached_property
+    def system_sizes(self) -> dict[str, int]:
+        """service -> how many catalog services its system holds: those connected to it through
+        ``calls``, in either direction, itself included (a catalog of independent products holds several)."""
+        links: dict[str, set[str]] = {s.name: set() for s in self.services}
+        for service in self.services:
+            for callee in service.calls:
+                if callee in links:
+                    links[service.name].add(callee)
+                    links[callee].add(service.name)
+        sizes: dict[str, int] = {}
+        for start in links:
+            if start in sizes:
+                continue
+            system, stack = {start}, [start]
+            while stack:
+                for nxt in links[stack.pop()] - system:
+                    system.add(nxt)
+                    stack.append(nxt)
+            sizes.update(dict.fromkeys(system, len(system)))
+        return sizes
+
+    @cached_property
     def derived(self) -> dict[object, Any]:
         """A memo for values worked out from the catalog (it never changes once loaded), e.g. the
         catalog slices of medic.topology.context_for, asked for on every delivery."""

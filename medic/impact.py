@@ -118,12 +118,15 @@ def score_impact(
             )
     factors.append(_factor("business", business, why))
 
-    if root is not None and root.catalog_size > 1:
+    # A share of the services in its system (connected to it through calls): independent products in one
+    # catalog do not dilute each other's blast radius.
+    system = (root.system_size or root.catalog_size) if root is not None else 0
+    if root is not None and system > 1:
         factors.append(
             _factor(
                 "blast_radius",
-                root.blast_radius / (root.catalog_size - 1),
-                f"{root.blast_radius} of {root.catalog_size - 1} services depend on {root.name}",
+                root.blast_radius / (system - 1),
+                f"{root.blast_radius} of {system - 1} services depend on {root.name}",
             )
         )
     else:

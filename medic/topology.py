@@ -42,6 +42,11 @@ class ServiceContext(BaseModel):
         default_factory=dict, description="the catalog's dependency order for itself and its neighbours"
     )
     catalog_size: int = 0
+    system_size: int = Field(
+        default=0,
+        description="catalog services connected to it through calls, itself included (0: not worked out, "
+        "a context from before: catalog_size stands in)",
+    )
     hosts: list[str] = Field(
         default_factory=list,
         description="a node's: the catalog services whose pods run on it (cluster lookup at assignment)",
@@ -85,6 +90,7 @@ def _context(catalog: Catalog, name: str) -> ServiceContext:
         downstream=downstream,
         blast_radius=len(catalog.downstream(name)),
         catalog_size=len(catalog.services),
+        system_size=catalog.system_sizes[name],
         ranks={n: catalog.ranks[n] for n in {name, *upstream, *downstream}},
     )
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medic.alerts import Alert, AlertStatus
-from medic.catalog import Catalog, Service
+from medic.catalog import Catalog, Service, load_catalog
 from medic.correlation import FLAP_EPISODES, ServiceObservation, join_decision, rank_root_causes
 from medic.impact import WEIGHTS, priority_for_score, score_impact
 from medic.incident import AlertBatch, IncidentState
@@ -114,7 +114,7 @@ def test_impact_factors_add_up_and_explain() -> None:
     by_name = {f.name: f for f in impact.factors}
     assert by_name["slo_burn"].value == 1.0 and "28.8x" in by_name["slo_burn"].detail
     assert by_name["tier"].detail == "checkout is tier 1"
-    assert by_name["blast_radius"].detail == "3 of 4 services depend on orders-db"
+    assert by_name["blast_radius"].detail == "3 of 3 services depend on orders-db"
     assert impact.priority == "P1"
     assert impact.explain().startswith("P1 (impact")
 
@@ -270,3 +270,22 @@ def test_merges_keep_the_documented_rule(
             )
             is None
         )
+
+
+def test_blast_radius_is_a_share_of_its_own_system_not_of_unrelated_ones() -> None:
+    """Two independent products in one catalog: a service's blast radius is the share of the services
+    connected to it that depend on it, whatever else the catalog holds."""
+    one = """
+services:
+  - {name: web, team: web, tier: 1, calls: [api]}
+  - {name: api, team: web, tier: 1, calls: [db]}
+  - {name: db, team: data, tier: 1}
+"""
+    other = "\n".join(f"  - {{name: shop-{n}, team: shop, tier: 3}}" for n in range(30))
+    alone, beside = load_catalog(one, source="one.yaml"), load_catalog(one + other + "\n", source="two.yaml")
+    assert (beside.system_sizes["db"], beside.system_sizes["shop-0"]) == (3, 1)
+    for catalog in (alone, beside):
+        db = context_for(catalog, "db")
+        found = score_impact(severity="critical", services=[db], root=db, alert_count=1, slo_burn={})
+        blast = next(f for f in found.factors if f.name == "blast_radius")
+        assert blast.detail == "2 of 2 services depend on db" and blast.points == 15.0
