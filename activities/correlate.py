@@ -185,6 +185,8 @@ class CorrelationActivities:
         except PermanentError as err:
             activity.logger.warning("%s: the held alerts were not taken: %s", request.asked_by, err)
             return HandOverAnswer(known=False)
+        if not incidents:  # every one was left out (the webhook's limits): nothing was taken
+            return HandOverAnswer(known=True)
         activity.logger.info(
             "%s: handed %d held alert(s) of %s to %s",
             *(request.asked_by, len(chosen), sorted(handed), incidents),

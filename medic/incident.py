@@ -559,39 +559,61 @@ class IncidentState(BaseModel):
             and a.ends_at <= at
         )
 
-    def settle_held(self, still: dict[str, datetime], gone: list[str], *, at: datetime) -> None:
+    def settle_held(
+        self, still: dict[str, datetime], gone: list[str], *, at: datetime, unanswered: bool = False
+    ) -> None:
         """Alertmanager's answer for held alerts that came due: ``still`` held (until when), ``gone``
-        (resolved, or expired there, before Alertmanager ever delivered them: it never will)."""
+        (resolved, or expired there, before Alertmanager ever delivered them: it never will).
+        ``unanswered``: Alertmanager said nothing; ``still`` is when to ask again, ``gone`` is given up."""
+        changed = False
         for fingerprint, until in still.items():
             held = self.alerts.get(fingerprint)
-            if held is not None and held.source == HELD_SOURCE:
-                held.ends_at = until
+            if held is None or held.source != HELD_SOURCE:
+                continue
+            if not unanswered:
+                held.last_seen_at = at  # Alertmanager vouched for it
+            if held.ends_at != until:
+                held.ends_at, changed = until, True
         for fingerprint in gone:
             held = self.alerts.get(fingerprint)
             if held is None or held.source != HELD_SOURCE or held.status is not AlertStatus.FIRING:
                 continue
-            held.status, held.ends_at = AlertStatus.RESOLVED, at
+            held.status, held.ends_at, changed = AlertStatus.RESOLVED, at, True
             self.record(
                 at,
                 TimelineKind.ALERT_RESOLVED,
-                f"{held.name} resolved{_where(held)}: Alertmanager no longer holds it, never delivered.",
+                f"{held.name} resolved{_where(held)}: "
+                + (
+                    "Alertmanager has not answered for hours; it never delivered it."
+                    if unanswered
+                    else "Alertmanager no longer holds it, never delivered."
+                ),
                 actor=HELD_SOURCE,
                 fingerprint=fingerprint,
             )
-        self._after_change(at, derive=True)
+        if changed:
+            self._after_change(at, derive=True)
 
-    def _confirm_held(self, held: AlertRecord, alert: Alert) -> bool:
-        """The same firing alert again, for one taken from Alertmanager's API: a webhook delivery confirms
-        it (Alertmanager owes its resolution from then on; its start may be finer than the API's
-        milliseconds: the webhook's is kept), a later take moves its end on."""
+    def _confirm_held(self, held: AlertRecord, alert: Alert, at: datetime) -> bool:
+        """The same firing episode again, for an alert taken from Alertmanager's API. A webhook delivery
+        confirms it (Alertmanager owes its resolution from then on); a later take moves its end on. Either
+        fires it again should Medic have judged it gone meanwhile: Alertmanager's word is the last."""
+        later = alert.ends_at is not None and (held.ends_at is None or alert.ends_at > held.ends_at)
         if alert.source != HELD_SOURCE:
-            held.episode_starts = [alert.starts_at if s == held.starts_at else s for s in held.episode_starts]
-            held.source, held.ends_at, held.starts_at = alert.source, alert.ends_at, alert.starts_at
-            return True
-        if alert.ends_at is not None and (held.ends_at is None or alert.ends_at > held.ends_at):
-            held.ends_at = alert.ends_at
-            return True
-        return False
+            held.source = alert.source
+        elif held.status is AlertStatus.FIRING and not later:
+            return False
+        held.ends_at = alert.ends_at
+        if held.status is AlertStatus.RESOLVED:
+            held.status, self.last_fired_at = AlertStatus.FIRING, at
+            self.record(
+                at,
+                _ALERT_KINDS[AlertStatus.FIRING],
+                f"{held.name} fired again{_where(held)}: Alertmanager holds it after all.",
+                actor=alert.source,
+                fingerprint=alert.fingerprint,
+            )
+        return True
 
     def resolve(self, at: datetime) -> None:
         self.status = IncidentStatus.RESOLVED
@@ -642,8 +664,13 @@ class IncidentState(BaseModel):
             return True
         held.last_seen_at = at
         held.deliveries += 1
-        if held.source == HELD_SOURCE and alert.status is AlertStatus.FIRING and _same_start(held, alert):
-            return self._confirm_held(held, alert)
+        if HELD_SOURCE in (held.source, alert.source) and _same_start(held, alert):
+            # Alertmanager's API answers starts to the millisecond, its webhook finer: the same episode.
+            if held.source == HELD_SOURCE and alert.source != HELD_SOURCE:
+                _move_start(held, alert.starts_at)  # the webhook's start is the precise one
+            alert = alert.model_copy(update={"starts_at": held.starts_at})
+            if held.source == HELD_SOURCE and alert.status is AlertStatus.FIRING:
+                return self._confirm_held(held, alert, at)
         # Any delivery, firing or resolved, in or out of order, proves its episode happened: flapping is
         # judged on the set of episodes seen, so it does not depend on the order deliveries arrive in.
         flap_changed = self._note_episode(held, alert.starts_at, at)
@@ -660,6 +687,7 @@ class IncidentState(BaseModel):
         held.annotations = alert.annotations
         if alert.status is AlertStatus.FIRING:
             self.last_fired_at = at
+            held.source = alert.source  # a new episode taken from Alertmanager is checked as one
         if not held.flapping and not flap_changed:
             verb = "resolved" if alert.status is AlertStatus.RESOLVED else "fired again"
             self.record(
@@ -865,6 +893,15 @@ class IncidentState(BaseModel):
             else (f" (+{len(names) - 1} more)" if len(names) > 1 else "")
         )
         return f"{head}{where}{more}"[:200]
+
+
+def _move_start(held: AlertRecord, starts_at: datetime) -> None:
+    """The same episode, started at ``starts_at`` to a finer precision: its episode and runbook match
+    move with it (a match is per episode: the finer start is not a new one)."""
+    held.episode_starts = [starts_at if s == held.starts_at else s for s in held.episode_starts]
+    if held.matched_episode == held.starts_at:
+        held.matched_episode = starts_at
+    held.starts_at = starts_at
 
 
 def _same_start(held: AlertRecord, alert: Alert) -> bool:

@@ -85,7 +85,9 @@ SETTLE_TAKES_HELD_PATCH = "settle-takes-held-cause"
 # resolved, since Alertmanager never delivers the resolution of an alert it never notified (marked only
 # where an incident holds such an alert when it comes due).
 HELD_EXPIRE_PATCH = "held-alerts-expire"
-_HELD_RETRY = timedelta(seconds=60)  # Alertmanager did not answer: ask again this much later
+_HELD_RETRY = timedelta(seconds=60)  # Alertmanager did not answer: ask again this much later, at first
+_HELD_RETRY_MAX = timedelta(minutes=15)
+_HELD_GIVE_UP = timedelta(hours=6)  # unanswered this long since it was taken: resolved
 # Prometheus says nothing alerts but an incident that could absorb it has not answered yet: this long.
 _PEER_GRACE = timedelta(seconds=1)
 
@@ -267,7 +269,8 @@ class IncidentWorkflow:
                     tasks = await self._continue_as_new(inp, tasks)
                 if self._remediation_behind():
                     continue  # alerts came in while it was busy: look at them now, not at the next change
-                due = self._state.held_until()
+                # A merged incident handed its alerts over: the incident it joined checks them.
+                due = self._state.held_until() if self._state.merged_into is None else None
                 if due is not None and workflow.patched(HELD_EXPIRE_PATCH):
                     if due <= workflow.now():
                         await self._check_held()
@@ -755,17 +758,11 @@ class IncidentWorkflow:
             f"{service}: {', '.join(names)}" for service, names in sorted(answer.alerting.items())
         )
         take = bool(answer.firing) and workflow.patched(SETTLE_TAKES_HELD_PATCH)
-        taking = (
-            f" The alerts Alertmanager holds for {', '.join(answer.firing)} (firing) are taken now, not "
-            "left to wait for its group_wait or group_interval."
-            if take
-            else ""
-        )
         self._state.record(
             now,
             TimelineKind.INCIDENT_SETTLING,
             f"Its likely cause alerts in Prometheus ({said}): it waits up to {longest.total_seconds():g} s "
-            f"from its start for that incident to absorb it before telling anyone.{taking}",
+            "from its start for that incident to absorb it before telling anyone.",
             alerting=answer.alerting,
         )
         if until > self._settle_end:
@@ -813,8 +810,18 @@ class IncidentWorkflow:
         except ActivityError:
             answer = StillHeldAnswer(known=False)
         now = workflow.now()
-        if not answer.known:  # nothing is resolved on a guess: asked again later
-            self._state.settle_held({f: now + _HELD_RETRY for f in due}, [], at=now)
+        if not answer.known:
+            # Nothing is resolved on a guess: asked again later, less often the longer Alertmanager has
+            # said nothing of it (1 to 15 minutes), and given up after _HELD_GIVE_UP (Alertmanager gone
+            # for good, or no longer configured): resolved then, saying so.
+            records = {f: self._state.alerts[f] for f in due}
+            stale = [f for f, r in records.items() if now - r.last_seen_at >= _HELD_GIVE_UP]
+            later = {
+                f: now + min(max(now - r.last_seen_at, _HELD_RETRY), _HELD_RETRY_MAX)
+                for f, r in records.items()
+                if f not in stale
+            }
+            self._state.settle_held(later, stale, at=now, unanswered=True)
             return
         # Still held but already past its end there (a clock apart): looked at again a little later.
         still = {f: max(until, now + _HELD_RETRY) for f, until in answer.until.items() if f in due}

@@ -5,6 +5,7 @@ alerts it holds for Medic's receiver but may not have delivered yet (``GET /api/
 silence with ``status.state`` (``active``, ``pending`` or ``expired``). Alertmanager rejects bad
 matchers with 400 and a text body, which becomes a :class:`PermanentError` carrying that text."""
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -136,10 +137,15 @@ class AlertmanagerAlerts:
             raise TransientError(f"Alertmanager's configuration did not parse: {err}") from err
         if not isinstance(config, dict):
             raise TransientError("Alertmanager answered its status without its configuration")
-        if _uses_time_intervals(config.get("route")):
+        try:
+            ours = re.compile(self._receiver)
+        except re.error:
+            ours = None  # a regex only Go's RE2 takes: then any route muted by time counts
+        if _muted_by_time(config.get("route"), None, ours):
             raise PermanentError(
-                "Alertmanager's routes mute by time (mute_time_intervals or active_time_intervals), which "
-                "its alerts API does not apply: Medic takes no held alerts and waits for the webhook"
+                "Alertmanager's routes to Medic's receiver mute by time (mute_time_intervals or "
+                "active_time_intervals), which its alerts API does not apply: Medic takes no held alerts "
+                "and waits for the webhook"
             )
 
     async def _get(self, path: str, params: dict[str, str], what: str) -> Any:
@@ -164,10 +170,13 @@ class AlertmanagerAlerts:
         await self._client.aclose()
 
 
-def _uses_time_intervals(route: Any) -> bool:
-    """Whether a route or any route below it mutes or limits itself by time."""
+def _muted_by_time(route: Any, receiver: str | None, ours: "re.Pattern[str] | None") -> bool:
+    """Whether a route sending to Medic's receiver (its own or the one it inherits), or any route below,
+    mutes or limits itself by time (time intervals are per route, not inherited: dispatch/route.go)."""
     if not isinstance(route, dict):
         return False
-    if route.get("mute_time_intervals") or route.get("active_time_intervals"):
+    receiver = str(route.get("receiver") or receiver or "")
+    timed = bool(route.get("mute_time_intervals") or route.get("active_time_intervals"))
+    if timed and (ours is None or ours.fullmatch(receiver)):
         return True
-    return any(_uses_time_intervals(child) for child in route.get("routes") or [])
+    return any(_muted_by_time(child, receiver, ours) for child in route.get("routes") or [])

@@ -120,7 +120,7 @@ async def test_routes_muted_by_time_make_alertmanager_hold_nothing_medic_takes()
     alert muted out of hours is listed as active there (checked here), though its webhook is never sent.
     So with time intervals in the routes, Medic takes nothing; asking whether an alert is still firing
     (``muted=True``) is unaffected."""
-    config = {
+    config: dict[str, Any] = {
         "route": {
             "receiver": "medic",
             "group_by": ["alertname", "service"],
@@ -141,4 +141,14 @@ async def test_routes_muted_by_time_make_alertmanager_hold_nothing_medic_takes()
         with pytest.raises(PermanentError, match="mute by time"):
             await source.held()
         assert [a["labels"]["service"] for a in await source.held(muted=True)] == ["orders-db"]
+        await source.aclose()
+    # Muting by time on a route to another receiver only (time intervals are not inherited): Medic's
+    # alerts are not muted by it, and it takes them.
+    config["route"]["routes"][0]["receiver"] = "billing-email"
+    config["receivers"].append({"name": "billing-email"})
+    async with running_alertmanager(config) as am, httpx.AsyncClient(base_url=am.url, timeout=10) as http:
+        posted = await http.post("/api/v2/alerts", json=[_alert("PostgresDown", "users-db")])
+        assert posted.status_code == 200, posted.text
+        source = AlertmanagerAlerts(am.url, receiver="medic")
+        assert [a["labels"]["service"] for a in await source.held()] == ["users-db"]
         await source.aclose()

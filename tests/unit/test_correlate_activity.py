@@ -9,7 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from activities.correlate import AlertingRequest, CorrelationActivities, HandOverAnswer, HandOverRequest
+from activities.correlate import (
+    AlertingRequest,
+    CorrelationActivities,
+    HandOverAnswer,
+    HandOverRequest,
+    StillHeldAnswer,
+    StillHeldRequest,
+)
 from medic.alerts import HELD_SOURCE, AlertmanagerWebhook, AlertStatus
 from medic.ports import TransientError
 from medic.redact import REDACTED
@@ -131,3 +138,22 @@ async def test_alert_names_in_the_answers_are_redacted_they_go_into_history() ->
     assert answer.alerting == {"orders-db": [f"Leak {REDACTED} (firing)"]} and answer.firing == ["orders-db"]
     handed = await activities.hand_over_held(HandOverRequest(services=["orders-db"], asked_by="incident-x"))
     assert handed.handed == {"orders-db": [f"Leak {REDACTED}"]}
+
+
+async def test_still_held_asks_for_muted_alerts_too_and_answers_their_ends() -> None:
+    """A taken alert silenced or inhibited since is still firing: it must not be judged gone."""
+    asked: list[bool] = []
+
+    class Muting(Held):
+        async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
+            asked.append(muted)
+            return self.items if muted else []
+
+    activities = CorrelationActivities(
+        source=None, catalog=shop, held=Muting([_item({"alertname": "PostgresDown", "service": "orders-db"})])
+    )
+    answer = await activities.still_held(StillHeldRequest(fingerprints=["0123456789abcdef", "gone"]))
+    assert asked == [True]
+    assert answer == StillHeldAnswer(
+        known=True, until={"0123456789abcdef": datetime(2026, 12, 5, 1, 5, 0, 123000, tzinfo=UTC)}
+    )

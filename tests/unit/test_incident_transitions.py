@@ -158,3 +158,52 @@ def test_settle_held_resolves_what_alertmanager_no_longer_holds_and_extends_the_
     state.apply_alerts(batch(alert("HighLatency")), at=later)
     state.settle_held({}, ["fp-HighLatency"], at=later)
     assert state.alerts["fp-HighLatency"].status is AlertStatus.FIRING
+
+
+def _webhook(
+    starts: timedelta = timedelta(microseconds=456), status: AlertStatus = AlertStatus.FIRING
+) -> Alert:
+    """The same alert from the webhook: its start finer than the API's milliseconds."""
+    return alert("PostgresDown", service="orders-db", status=status, starts=T0 + starts)
+
+
+def test_alertmanagers_word_is_the_last_a_gone_alert_it_delivers_fires_again() -> None:
+    state = new_state()
+    state.apply_alerts(batch(_held(timedelta(minutes=4))), at=T0)
+    later = T0 + timedelta(minutes=4)
+    state.settle_held({}, ["fp-PostgresDown"], at=later)  # judged gone (say Alertmanager had restarted)
+    assert state.apply_alerts(batch(_webhook()), at=later + timedelta(seconds=30))
+    record = state.alerts["fp-PostgresDown"]
+    assert (record.status, record.source) == (AlertStatus.FIRING, "alertmanager")
+    assert record.episode_starts == [T0 + timedelta(microseconds=456)]
+    assert any(e.message.startswith("PostgresDown fired again") for e in state.timeline)
+    assert state.timeline[-1].kind == "incident.reopened"  # it had gone quiet
+
+
+def test_a_new_episode_taken_from_alertmanager_is_checked_as_one() -> None:
+    state = new_state()
+    state.apply_alerts(batch(_webhook(timedelta(0))), at=T0)
+    state.apply_alerts(batch(_webhook(timedelta(0), AlertStatus.RESOLVED)), at=T0 + timedelta(minutes=1))
+    again = _held(timedelta(minutes=9)).model_copy(update={"starts_at": T0 + timedelta(minutes=5)})
+    state.apply_alerts(batch(again), at=T0 + timedelta(minutes=5))
+    record = state.alerts["fp-PostgresDown"]
+    assert (record.status, record.source) == (AlertStatus.FIRING, HELD_SOURCE)
+    assert state.held_until() == T0 + timedelta(minutes=9)
+
+
+def test_the_webhooks_finer_start_is_the_same_episode_either_way_and_keeps_its_runbook_match() -> None:
+    # Taken first, then delivered: the episode (and the runbooks matched to it) moves to the finer start.
+    state = new_state()
+    state.apply_alerts(batch(_held(timedelta(minutes=4))), at=T0)
+    state.alerts["fp-PostgresDown"].matched_episode = T0
+    state.apply_alerts(batch(_webhook()), at=T0 + timedelta(seconds=30))
+    record = state.alerts["fp-PostgresDown"]
+    assert record.matched_episode == record.starts_at == T0 + timedelta(microseconds=456)
+    state.apply_alerts(batch(_webhook(status=AlertStatus.RESOLVED)), at=T0 + timedelta(minutes=2))
+    assert len(record.episode_starts) == 1 and record.status is AlertStatus.RESOLVED
+    # Delivered first, then taken (Alertmanager lists delivered alerts too): nothing new, one episode.
+    state = new_state()
+    state.apply_alerts(batch(_webhook()), at=T0)
+    assert not state.apply_alerts(batch(_held(timedelta(minutes=4))), at=T0 + timedelta(seconds=10))
+    record = state.alerts["fp-PostgresDown"]
+    assert record.source == "alertmanager" and len(record.episode_starts) == 1 and not record.flapping
