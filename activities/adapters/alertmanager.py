@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import yaml
 
-from activities.adapters.http import classify
+from activities.adapters.http import classify, json_answer
 from medic.feedback import Matcher
 from medic.ports import PermanentError, TransientError
 
@@ -153,18 +153,7 @@ class AlertmanagerAlerts:
             response = await self._client.get(path, params=params)
         except httpx.HTTPError as err:
             raise classify(None, service="Alertmanager", what=what, detail=str(err)) from err
-        if response.status_code != 200:
-            raise classify(
-                response.status_code,
-                service="Alertmanager",
-                what=what,
-                headers=response.headers,
-                detail=response.text.strip()[:300],
-            )
-        try:
-            return response.json()
-        except ValueError as err:
-            raise TransientError(f"Alertmanager answered with no JSON while trying to {what}") from err
+        return json_answer(response, service="Alertmanager", what=what)
 
     async def aclose(self) -> None:
         await self._client.aclose()

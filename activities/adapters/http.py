@@ -12,10 +12,13 @@ Every adapter, whatever SDK it sits on, reduces a failed call to ``(status, head
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
 
 from medic.ports import PermanentError, TransientError
 
-__all__ = ["TRANSIENT_STATUSES", "classify", "retry_after"]
+__all__ = ["TRANSIENT_STATUSES", "classify", "json_answer", "retry_after"]
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _MAX_WAIT = 3600.0  # a Retry-After further out than an hour is treated as an hour
@@ -64,3 +67,20 @@ def classify(
         wait = retry_after(_header(headers, "Retry-After"))
         return TransientError(f"{service} unavailable while trying to {what} ({status})", retry_after=wait)
     return PermanentError(f"{service} refused to {what} ({status}){suffix}")
+
+
+def json_answer(response: httpx.Response, *, service: str, what: str) -> Any:
+    """The JSON body of an httpx answer with status 200; any other status as :func:`classify` says (the
+    body's start as detail), a body that is not JSON a :class:`TransientError`."""
+    if response.status_code != 200:
+        raise classify(
+            response.status_code,
+            service=service,
+            what=what,
+            headers=response.headers,
+            detail=response.text.strip()[:300],
+        )
+    try:
+        return response.json()
+    except ValueError as err:
+        raise TransientError(f"{service} answered with no JSON while trying to {what}") from err

@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 
-from activities.adapters.http import classify
+from activities.adapters.http import classify, json_answer
 from medic.ports import PermanentError, TransientError
 from medic.scan import RangeSeries
 
@@ -25,18 +25,10 @@ class PrometheusMetrics:
             raise classify(None, service="Prometheus", what=what, detail=str(err)) from err
         if response.status_code in {400, 422}:
             raise PermanentError(f"Prometheus rejected the query {params['query']!r}: {response.text[:300]}")
-        if response.status_code != 200:
-            raise classify(
-                response.status_code,
-                service="Prometheus",
-                what=what,
-                headers=response.headers,
-                detail=response.text[:300],
-            )
-        try:
-            data = response.json().get("data")
-        except (ValueError, AttributeError) as err:
-            raise TransientError(f"Prometheus answered with no JSON object while trying to {what}") from err
+        body = json_answer(response, service="Prometheus", what=what)
+        if not isinstance(body, dict):
+            raise TransientError(f"Prometheus answered with no JSON object while trying to {what}")
+        data = body.get("data")
         return data if isinstance(data, dict) else {}
 
     def holds(self, promql: str) -> bool:
