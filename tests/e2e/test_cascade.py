@@ -54,6 +54,15 @@ def rules() -> dict[str, Any]:
     }
 
 
+async def root_and_page_resolved(
+    medic: httpx.AsyncClient, pager: PagerDutyDouble, seen: dict[str, Any]
+) -> bool:
+    """orders-db's incident resolved, and every page PagerDuty holds resolved (``seen``: for failures)."""
+    detail = (await medic.get("/incidents/incident-orders-db")).json()
+    seen["root"] = detail
+    return detail["status"] == "resolved" and all(a.status == "resolved" for a in pager.alerts())
+
+
 async def test_a_cascade_through_prometheus_and_alertmanager_pages_the_cause_only() -> None:
     require_binary("temporal")
     pager = PagerDutyDouble(KEYS.values())
@@ -122,14 +131,11 @@ async def test_a_cascade_through_prometheus_and_alertmanager_pages_the_cause_onl
                 target.set(GAUGE, {"service": "checkout"}, 1)
                 target.set(GAUGE, {"service": "orders-db"}, 1)
 
-                async def all_resolved() -> bool:
-                    detail = (await medic.get("/incidents/incident-orders-db")).json()
-                    seen["root"] = detail
-                    return detail["status"] == "resolved" and all(
-                        a.status == "resolved" for a in pager.alerts()
-                    )
-
-                await wait_until(all_resolved, timeout=BOUND, what="the incident and its page resolved")
+                await wait_until(
+                    lambda: root_and_page_resolved(medic, pager, seen),
+                    timeout=BOUND,
+                    what="the incident and its page resolved",
+                )
     assert [e.dedup_key for e in pager.events() if e.event_action == "trigger"] == ["incident-orders-db"]
 
 
@@ -205,14 +211,11 @@ async def test_a_cause_alertmanager_holds_is_paged_and_resolved_without_its_deli
                 target.set(GAUGE, {"service": "checkout"}, 1)
                 target.set(GAUGE, {"service": "orders-db"}, 1)
 
-                async def all_resolved() -> bool:
-                    detail = (await medic.get("/incidents/incident-orders-db")).json()
-                    seen["root"] = detail
-                    return detail["status"] == "resolved" and all(
-                        a.status == "resolved" for a in pager.alerts()
-                    )
-
-                await wait_until(all_resolved, timeout=BOUND, what="the incident and its page resolved")
+                await wait_until(
+                    lambda: root_and_page_resolved(medic, pager, seen),
+                    timeout=BOUND,
+                    what="the incident and its page resolved",
+                )
                 messages = [e["message"] for e in seen["root"]["timeline"]]
                 assert any("Alertmanager no longer holds it" in m for m in messages), messages
     assert [e.dedup_key for e in pager.events() if e.event_action == "trigger"] == ["incident-orders-db"]
