@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
     from medic.keys import service_incident_id
     from medic.limits import leading_within
+    from medic.timeline import TimelineEntry
     from medic.topology import ServiceContext, absorbed_by
     from medic.vocab import RUNNING, TimelineKind
     from remediations.plan import RemediationEvent
@@ -85,6 +86,10 @@ SETTLE_TAKES_HELD_PATCH = "settle-takes-held-cause"
 # resolved, since Alertmanager never delivers the resolution of an alert it never notified (marked only
 # where an incident holds such an alert when it comes due).
 HELD_EXPIRE_PATCH = "held-alerts-expire"
+# A merged incident whose first JIRA issue was being created as the merge landed learns its key only after
+# handing over its timeline: it sends that entry on, so the incident it joined links the issue to its own
+# (marked only where a key comes back after the merge).
+LATE_ISSUE_PATCH = "merge-forwards-late-issue"
 _HELD_RETRY = timedelta(seconds=60)  # Alertmanager did not answer: ask again this much later, at first
 _HELD_RETRY_MAX = timedelta(minutes=15)
 _HELD_GIVE_UP = timedelta(hours=6)  # unanswered this long since it was taken: resolved
@@ -300,6 +305,8 @@ class IncidentWorkflow:
             if self._notifier is not None:
                 self._notifier.close()
                 await asyncio.gather(*tasks)
+                if self._outbox and self._state.merged_into is not None:
+                    await self._flush()  # a late JIRA issue's entry (see _late_issue)
                 self._publish()
             await workflow.wait_condition(workflow.all_handlers_finished)
             if self._state.status is IncidentStatus.RESOLVED and not self._outbox:
@@ -371,7 +378,9 @@ class IncidentWorkflow:
     def _start_notifier(self) -> list["asyncio.Task[None]"]:
         if not self._notify:
             return []
-        self._notifier = Notifier(lambda: self._state, local=self._local, settle=self._settle)
+        self._notifier = Notifier(
+            lambda: self._state, local=self._local, settle=self._settle, late_issue=self._late_issue
+        )
         self._state.notifications.finished = False
         if self._state.status is not IncidentStatus.RESOLVED:
             self._state.notifications.postmortem = None  # reopened: its resolution gets a postmortem again
@@ -663,6 +672,13 @@ class IncidentWorkflow:
             self._send(target, msg.MERGE_PART, msg.MergePart(source=self._state.id, alerts=chunk))
         for entries in timeline:
             self._send(target, msg.MERGE_PART, msg.MergePart(source=self._state.id, timeline=entries))
+
+    def _late_issue(self, entry: TimelineEntry) -> None:
+        """The notifier opened a JIRA issue after this incident handed its timeline over (the create was
+        in flight as the merge landed): the incident it joined learns the key and links it to its own."""
+        into = self._state.merged_into
+        if into is not None and workflow.patched(LATE_ISSUE_PATCH):
+            self._send(into, msg.MERGE_PART, msg.MergePart(source=self._state.id, timeline=[entry]))
 
     def _tell_absorbed(self) -> None:
         note = msg.ParentResolved(incident_id=self._state.id)

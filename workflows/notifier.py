@@ -120,8 +120,10 @@ class Notifier:
         *,
         local: LocalActivityGate,
         settle: timedelta = timedelta(0),
+        late_issue: Callable[[TimelineEntry], None] | None = None,
     ) -> None:
         self._state = state
+        self._late_issue = late_issue  # told of a JIRA issue opened after the incident merged
         self._local = local
         self._nothing_to_join = False
         self._settle_until: datetime | None = None  # a later end of the settle period (settle_until)
@@ -600,6 +602,8 @@ class Notifier:
                 s.record(
                     workflow.now(), TimelineKind.NOTIFICATION_SENT, f"JIRA issue {key} opened.", jira=key
                 )
+                if s.merged_into is not None and self._late_issue is not None:
+                    self._late_issue(s.timeline[-1])  # the merge landed while it was being created
         if not n.jira_key:
             return
         while n.jira_cursor < len(s.timeline) and not self._handover:

@@ -151,9 +151,14 @@ class FakeTracker:
         self.closed: list[str] = []
         self.links: list[tuple[str, str, str]] = []  # every call, so a test sees a second one
         self.on_create: Callable[[], None] | None = None
+        self.hold: threading.Event | None = None  # when set: creating an issue waits until it is set
+        self.held = threading.Event()  # set once a create is waiting on ``hold``
         self._lock = threading.Lock()
 
     def ensure_issue(self, request: IssueRequest) -> str:
+        if self.hold is not None:
+            self.held.set()
+            self.hold.wait(timeout=30)  # a slow JIRA: the create is in flight meanwhile
         with self._lock:
             for key, existing in self.issues.items():
                 if existing.dedup_label == request.dedup_label:

@@ -14,6 +14,7 @@ Each release that changes the commands adds its recordings beside the older ones
 import asyncio
 import contextlib
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,11 +51,12 @@ __all__ = ["HISTORIES", "record"]
 
 HISTORIES = Path(__file__).resolve().parents[1] / "fixtures" / "histories"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-RELEASE = "r8"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
+RELEASE = "r9"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
 # r5: JIRA merge links, nodes absorbing their workloads, undo-unless-changed, pager per team;
 # r6: MedicTitle, a service saying hello to its nodes, settling on Prometheus' answer, Slack as a card chat;
 # r7: an incident continuing as new while it settles (both runs recorded: the settle end is carried);
 # r8: a settling symptom taking its firing cause's alerts that Alertmanager holds (settle-takes-held-cause)
+# r9: a merge landing while the symptom's JIRA issue is being created (merge-forwards-late-issue)
 RUNBOOK = load_runbook(
     """
 name: restart-checkout
@@ -105,9 +107,11 @@ async def _open(
 
 
 class _Prometheus:
-    state = "pending"
+    state = "pending"  # ALERTS has a series only while pending or firing
 
     def active_alerts(self) -> list[dict[str, str]]:
+        if self.state not in ("pending", "firing"):
+            return []
         return [{"alertname": "PostgresDown", "service": "orders-db", "alertstate": self.state}]
 
 
@@ -177,10 +181,11 @@ async def record() -> list[Path]:
             policy = RoutingPolicy.default()
             for rule in policy.rules:  # every incident's card to Teams too (chat-channels)
                 rule.teams_channels = ["oncall"]
+            tracker = FakeTracker()
             notify = NotifyActivities(
                 chat=FakeChat(),
                 pager=FakeOpsgenie(),  # keeps notes (pager-notes)
-                tracker=FakeTracker(),
+                tracker=tracker,
                 chats={"teams": FakeTeams()},
                 policy=lambda: policy,
             )
@@ -234,6 +239,10 @@ async def record() -> list[Path]:
                 written += await _continued_while_settling(env)
                 prometheus.state = "firing"
                 written += await _cause_taken_from_alertmanager(env)
+                prometheus.state = "quiet"
+                for rule in policy.rules:  # checkout (P2) opens a JIRA issue too
+                    rule.jira = True
+                written += await _issue_opened_as_the_merge_lands(env, tracker)
                 return written
 
 
@@ -289,23 +298,67 @@ async def _cause_taken_from_alertmanager(env: WorkflowEnvironment) -> list[Path]
     await env.sleep(timedelta(seconds=20))
     await root.signal(ALERTS_SIGNAL, _batch("orders-db", "PostgresDown", AlertStatus.RESOLVED))
     await checkout.signal(ALERTS_SIGNAL, _batch("checkout", "HighErrorRate", AlertStatus.RESOLVED))
-    for handle in (root, checkout):
+    await _until_closed(env, root, checkout)
+    return await _write(
+        env, {"incident-checkout": "incident-checkout-held", root.id: "incident-orders-db-held"}
+    )
+
+
+async def _write(env: WorkflowEnvironment, names: dict[str, str]) -> list[Path]:
+    """The latest run of each workflow id, written under its name for this release."""
+    written = []
+    for workflow_id, name in names.items():
+        history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+        path = HISTORIES / f"{name}@{RELEASE}.json"
+        path.write_text(history.to_json())
+        written.append(path)
+    return written
+
+
+async def _until_closed(env: WorkflowEnvironment, *handles: WorkflowHandle[Any, Any]) -> None:
+    for handle in handles:
         for _ in range(100):  # describe, not result(): the latest run of an id used before
             if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
                 break
             await env.sleep(timedelta(seconds=30))
         else:
             raise RuntimeError(f"{handle.id} never closed")
-    written = []
-    for workflow_id, name in [
-        ("incident-checkout", "incident-checkout-held"),
-        (root.id, "incident-orders-db-held"),
-    ]:
-        history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-        path = HISTORIES / f"{name}@{RELEASE}.json"
-        path.write_text(history.to_json())
-        written.append(path)
-    return written
+
+
+async def _issue_opened_as_the_merge_lands(env: WorkflowEnvironment, tracker: FakeTracker) -> list[Path]:
+    """r9: checkout tells at once (nothing it depends on alerts); its JIRA issue is being created when
+    orders-db opens and absorbs it. The key comes back after the hand-over: checkout sends it on, and
+    orders-db links the two issues."""
+    hold = threading.Event()
+    tracker.hold, tracker.held = hold, threading.Event()
+    checkout = await _open(env.client, "checkout", _batch("checkout", "HighErrorRate"))
+    for _ in range(60):  # time skips only while the client waits on the server
+        if tracker.held.is_set():
+            break
+        await env.sleep(timedelta(seconds=1))
+    else:
+        raise RuntimeError("checkout never started creating its JIRA issue")
+    root = await _open(env.client, "orders-db", _batch("orders-db", "PostgresDown"))
+    for _ in range(100):
+        if "incident-checkout" in (await root.query(IncidentWorkflow.state)).absorbed:
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise RuntimeError("orders-db never absorbed checkout")
+    tracker.hold = None
+    hold.set()
+    for _ in range(60):
+        if (await root.query(IncidentWorkflow.state)).notifications.jira_linked:
+            break
+        await env.sleep(timedelta(seconds=1))
+    else:
+        raise RuntimeError("orders-db never linked checkout's late JIRA issue")
+    await root.signal(ALERTS_SIGNAL, _batch("orders-db", "PostgresDown", AlertStatus.RESOLVED))
+    await root.signal(ALERTS_SIGNAL, _batch("checkout", "HighErrorRate", AlertStatus.RESOLVED))
+    await _until_closed(env, root, checkout)
+    return await _write(
+        env, {checkout.id: "incident-checkout-late-issue", root.id: "incident-orders-db-late-issue"}
+    )
 
 
 if __name__ == "__main__":

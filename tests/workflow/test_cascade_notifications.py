@@ -147,16 +147,19 @@ async def test_a_cause_arriving_after_the_symptom_told_closes_the_symptoms_page_
     assert ("trigger", "data") in pages_of(h, ORDERS_DB)
 
 
-@pytest.mark.parametrize("in_flight", ["slack post", "page"])
+@pytest.mark.parametrize("in_flight", ["slack post", "page", "jira issue"])
 async def test_a_merge_landing_while_the_first_notifications_are_in_flight_is_closed_out(
     harness: Harness, in_flight: str
 ) -> None:
-    """checkout has settled and its first Slack post (or page) hangs; orders-db arrives and absorbs it
-    meanwhile. When the call returns, checkout's message says merged and its page is resolved."""
+    """checkout has settled and its first Slack post (page, JIRA issue) hangs; orders-db arrives and
+    absorbs it meanwhile. When the call returns, checkout's message says merged, its page is resolved
+    and its JIRA issue is closed and linked to orders-db's."""
     h = harness
     hold = threading.Event()
     if in_flight == "page":
         h.pager.hold, held = hold, h.pager.held
+    elif in_flight == "jira issue":
+        h.tracker.hold, held = hold, h.tracker.held
     else:
         h.chat.hold, held = hold, h.chat.held
     async with h.worker():
@@ -177,6 +180,13 @@ async def test_a_merge_landing_while_the_first_notifications_are_in_flight_is_cl
     assert updates and f"merged into {ORDERS_DB}" in updates[-1]
     assert ("trigger", "checkout") in pages_of(h, CHECKOUT)
     assert h.pager.open_pages() == set()
+    # What the JIRA project sees: checkout's issue, if it got one (always when its creation was in
+    # flight as the merge landed), is closed and linked once to orders-db's.
+    mine = state.notifications.jira_key
+    (theirs,) = [k for k, issue in h.tracker.issues.items() if issue.dedup_label == ORDERS_DB]
+    assert mine is not None or in_flight != "jira issue"
+    assert sorted(h.tracker.closed) == sorted([theirs, mine] if mine else [theirs])  # each closed once
+    assert h.tracker.links == ([(mine, theirs, "Relates")] if mine else [])
 
 
 async def test_a_cause_continuing_as_new_mid_merge_loses_nothing(harness: Harness) -> None:
@@ -185,7 +195,8 @@ async def test_a_cause_continuing_as_new_mid_merge_loses_nothing(harness: Harnes
     h = harness
     async with h.worker():
         symptom = await open_incident(h, "checkout", errors())
-        await until(symptom, lambda s: bool(s.notifications.pages), "checkout paging")
+        # Its JIRA issue is its last first notification (a merge landing before it starts opens none).
+        await until(symptom, lambda s: s.notifications.jira_key is not None, "checkout's JIRA issue")
         root = await open_incident(h, "orders-db", outage(), history_limit=40)
         await until(symptom, lambda s: s.merged_into == ORDERS_DB, "the merge")
         merged = await until(

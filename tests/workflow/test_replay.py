@@ -24,7 +24,7 @@ from medic.ports import MessageRef
 from service.worker import WORKFLOWS
 from tests.support.history import scheduled_and_patches
 from tests.workflow.histories import HISTORIES
-from workflows.incident import HELD_EXPIRE_PATCH, SETTLE_TAKES_HELD_PATCH
+from workflows.incident import HELD_EXPIRE_PATCH, LATE_ISSUE_PATCH, SETTLE_TAKES_HELD_PATCH
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
@@ -111,17 +111,28 @@ async def test_a_run_from_before_edits_the_message_it_posted(path: Path) -> None
     assert "notify.chat_update" not in [name for name, _ in _STARTED]
 
 
+def commands(name: str) -> tuple[list[str], set[str]]:
+    """The activities a recorded history scheduled, in order, and the patches it marked."""
+    raw = json.loads((HISTORIES / f"{name}.json").read_text())
+    return scheduled_and_patches(WorkflowHistory.from_json(name, raw))
+
+
 def test_the_r8_held_cause_histories_take_the_cause_and_check_it() -> None:
     """The r8 recordings exercise what they stand for (a history that never took a branch would replay
     whatever the branch did): the symptom takes its cause from Alertmanager, the cause's incident asks
     again when the taken alert comes due."""
 
-    def commands(name: str) -> tuple[list[str], set[str]]:
-        raw = json.loads((HISTORIES / f"{name}@r8.json").read_text())
-        return scheduled_and_patches(WorkflowHistory.from_json(name, raw))
-
-    scheduled, patches = commands("incident-checkout-held")
+    scheduled, patches = commands("incident-checkout-held@r8")
     assert SETTLE_TAKES_HELD_PATCH in patches
     assert scheduled.index("correlate.hand_over_held") > scheduled.index("correlate.alerting")
-    scheduled, patches = commands("incident-orders-db-held")
+    scheduled, patches = commands("incident-orders-db-held@r8")
     assert HELD_EXPIRE_PATCH in patches and "correlate.still_held" in scheduled
+
+
+def test_the_r9_late_issue_histories_forward_the_key_and_link_it() -> None:
+    """r9: checkout's JIRA issue came back after it merged; it sent the entry on (the patch), and
+    orders-db linked the two issues."""
+    scheduled, patches = commands("incident-checkout-late-issue@r9")
+    assert LATE_ISSUE_PATCH in patches and "notify.jira_ensure" in scheduled
+    scheduled, _ = commands("incident-orders-db-late-issue@r9")
+    assert scheduled.count("notify.jira_link") == 1
