@@ -71,10 +71,14 @@ class KnnDetector(StreamDetector):
             ref = hist[: hist.shape[0] - into]
             spread = float(np.abs(np.diff(ref[-self.memory :])).mean()) * 0.8862 if ref.shape[0] > 1 else 0.0
             spread = max(spread, 1e-9 * (1.0 + abs(float(ref[-1]))))
-            d2 = np.einsum("ij,ij->i", wins, wins)[:, None] + self._norms[None, :] - 2.0 * (wins @ bank.T)
+            # |w - b|^2 = |w|^2 + |b|^2 - 2 w.b; the row's |w|^2 does not change which are nearest,
+            # so it is added to the k nearest only (one 50 x 600 pass fewer, in place)
+            g = wins @ bank.T
+            g *= -2.0
+            g += self._norms
             k = self.neighbours
-            near = np.partition(d2, k - 1, axis=1)[:, :k]
-            dist = np.sqrt(np.maximum(near.mean(axis=1), 0.0) / d) / spread
+            near = np.partition(g, k - 1, axis=1)[:, :k].mean(axis=1) + np.einsum("ij,ij->i", wins, wins)
+            dist = np.sqrt(np.maximum(near, 0.0) / d) / spread
             if self._typical > 0:
                 z = dist / max(self._typical, 0.05)
         self._pending.extend(dist.tolist())
