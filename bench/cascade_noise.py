@@ -452,11 +452,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     await asyncio.sleep(0.5)  # as Alertmanager retries
                 rejected += 1
 
+            async def fires(c: Cascade, at: float) -> None:
+                """A pending cause's `for:` passes at ``at``: Alertmanager holds it until its delivery."""
+                await asyncio.sleep(max(0.0, at - time.monotonic()))
+                if held.get(c.index, {}).get("alertstate") == "pending":
+                    show(c, "firing")
+
             async def play(c: Cascade) -> None:
                 async with gate:
                     t0 = time.monotonic() + 12.0  # the background alert goes first
                     sends = []
                     first = min(d.at for d in c.deliveries if d.at >= 0)
+                    cause_at = [d.at for d in c.deliveries if d.body["groupLabels"]["service"] == c.root]
+                    if args.group_wait > 0 and cause_at and pending_seen[c.index] and not cause_held[c.index]:
+                        # it fires group_wait before its delivery, not before it showed pending
+                        at = max(min(cause_at) - args.group_wait, first - args.pending_lead + 1.0)
+                        sends.append(asyncio.create_task(fires(c, t0 + at)))
                     for d in c.deliveries:
                         if (
                             pending_seen[c.index]
@@ -533,7 +544,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "prometheus": (
             f"asked (settle max {args.settle_max:g} s; causes showing from {args.pending_lead:g} s before "
             f"the cascade's first delivery: {sum(pending_seen.values())}/{len(cascades)}, of those firing "
-            f"and held by Alertmanager: {sum(cause_held[i] for i, seen in pending_seen.items() if seen)})"
+            f"and held by Alertmanager: {sum(cause_held[i] for i, seen in pending_seen.items() if seen)}; "
+            f"the pending ones fire {args.group_wait:g} s before their delivery)"
             if args.prometheus
             else "not configured"
         ),
@@ -614,6 +626,13 @@ def main() -> None:
         default=0.0,
         help="with --prometheus: of the causes showing before their delivery, the share already firing, "
         "held by Alertmanager until their delivery (group_wait, group_interval); the others are pending",
+    )
+    parser.add_argument(
+        "--group-wait",
+        type=float,
+        default=0.0,
+        help="with --prometheus: a pending cause fires this long before its delivery (group_wait, "
+        "Alertmanager holding it meanwhile); 0: it fires when delivered",
     )
     parser.add_argument("--settle-max", type=float, default=60.0, help="MEDIC_SETTLE_MAX_SECONDS")
     parser.add_argument("--rows", action="store_true", help="print each cascade's figures too")

@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.correlate import (
+        AlertingAnswer,
         AlertingRequest,
         CorrelationActivities,
         HandOverRequest,
@@ -90,6 +91,12 @@ HELD_EXPIRE_PATCH = "held-alerts-expire"
 # handing over its timeline: it sends that entry on, so the incident it joined links the issue to its own
 # (marked only where a key comes back after the merge).
 LATE_ISSUE_PATCH = "merge-forwards-late-issue"
+# A cause only pending at the first ask fires once its rule's ``for:`` passes, and Alertmanager then holds
+# it for its group's group_wait (30 s in the shipped receiver): the settling symptom asks Prometheus again
+# every _REASK while it waits, and takes the cause from Alertmanager as soon as it fires (marked only where
+# the first answer named pending causes only).
+SETTLE_ASKS_AGAIN_PATCH = "settle-asks-again"
+_REASK = timedelta(seconds=5)
 _HELD_RETRY = timedelta(seconds=60)  # Alertmanager did not answer: ask again this much later, at first
 _HELD_RETRY_MAX = timedelta(minutes=15)
 _HELD_GIVE_UP = timedelta(hours=6)  # unanswered this long since it was taken: resolved
@@ -743,16 +750,20 @@ class IncidentWorkflow:
             return None
         return asyncio.create_task(self._settle_on_answer(causes, timedelta(seconds=inp.settle_max_seconds)))
 
-    async def _settle_on_answer(self, causes: list[str], longest: timedelta) -> None:
+    async def _alerting(self, services: list[str], *, attempts: int) -> AlertingAnswer:
+        """Prometheus' answer on which of ``services`` alert; not known when it did not answer."""
         try:
-            answer = await workflow.execute_activity_method(
+            return await workflow.execute_activity_method(
                 CorrelationActivities.alerting,
-                AlertingRequest(services=causes),
+                AlertingRequest(services=services),
                 start_to_close_timeout=timedelta(seconds=5),
-                retry_policy=RetryPolicy(maximum_attempts=2),
+                retry_policy=RetryPolicy(maximum_attempts=attempts),
             )
         except ActivityError:
-            return  # not known: the plain settle period
+            return AlertingAnswer(known=False)
+
+    async def _settle_on_answer(self, causes: list[str], longest: timedelta) -> None:
+        answer = await self._alerting(causes, attempts=2)  # not known: the plain settle period
         notifier = self._notifier
         if not answer.known or self._settle_end is None or notifier is None or notifier.settled:
             return  # merged, told, or past the settle period already
@@ -786,6 +797,37 @@ class IncidentWorkflow:
             notifier.settle_until(until)
         if take:
             await self._take_held(answer.firing)
+        elif not answer.firing and workflow.patched(SETTLE_ASKS_AGAIN_PATCH):
+            await self._ask_until_firing(sorted(answer.alerting))
+
+    async def _ask_until_firing(self, pending: list[str]) -> None:
+        """Its likely causes are only pending: ask again every _REASK while it settles (Prometheus answers
+        from the probe's cache, one query per worker however many symptoms ask), and take a cause from
+        Alertmanager once it fires, instead of waiting out the group's group_wait for the webhook."""
+        notifier = self._notifier
+        assert notifier is not None
+
+        def over() -> bool:
+            end = self._settle_end
+            return (
+                self._state.merged_into is not None
+                or notifier.settled
+                or end is None
+                or workflow.now() + _REASK >= end
+            )
+
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(over, timeout=_REASK.total_seconds())
+            if over():
+                return  # joined, told, or too late for an answer to matter
+            answer = await self._alerting(pending, attempts=1)
+            if not answer.known or self._state.merged_into is not None:
+                continue  # not known this time: ask again
+            if answer.firing:
+                await self._take_held(answer.firing)
+                return
+            pending = sorted(answer.alerting) or pending
 
     async def _take_held(self, firing: list[str]) -> None:
         """The firing causes' alerts Alertmanager still holds for Medic go to their incidents now, so the

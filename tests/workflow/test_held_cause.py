@@ -181,6 +181,29 @@ async def test_a_pending_cause_is_not_taken(
     assert pages(h) == [] and h.chat.posts == []
 
 
+@pytest.mark.parametrize("prometheus", [FakePrometheus([{**CAUSE_LABELS, "alertstate": "pending"}])])
+async def test_a_pending_cause_that_fires_while_the_symptom_settles_is_taken_then(
+    worker: Harness, prometheus: FakePrometheus, alertmanager: FakeAlertmanager
+) -> None:
+    """orders-db's rule is pending when checkout first asks; its ``for:`` passes 20 s later and Alertmanager
+    holds it for group_wait. checkout asks again while it settles and takes it as soon as it fires, so the
+    cause's team is paged within seconds of the firing, not group_wait after it."""
+    h = worker
+    checkout = await _open(h, "checkout", "HighErrorRate")
+    await poll(checkout, lambda s: any(e.kind == "incident.settling" for e in s.timeline), "settling")
+    await h.env.sleep(timedelta(seconds=20))
+    assert alertmanager.asked == 0 and pages(h) == []  # pending: nothing to take, nobody paged
+    prometheus.alerts = FIRING
+    fired = await h.env.get_current_time()
+    await poll(checkout, lambda s: s.merged_into is not None, "checkout joining its cause")
+    root = h.env.client.get_workflow_handle(service_incident_id("orders-db"))
+    state = await poll(root, lambda s: bool(s.notifications.pages), "the cause's page")
+    taken = next(e for e in state.timeline if e.kind == "incident.cause_taken")
+    assert taken.at - fired <= timedelta(seconds=10)  # the next ask (every 5 s), not group_wait later
+    assert alertmanager.asked >= 1 and prometheus.asked >= 4  # the first ask and one every 5 s since
+    assert {key for _, key in pages(h)} <= {"data", "data-2", "boss"} and pages(h)[0] == ("trigger", "data")
+
+
 @pytest.mark.parametrize("alertmanager", [FakeAlertmanager([], down=True), FakeAlertmanager([])])
 async def test_nothing_held_or_no_answer_keeps_the_wait(
     worker: Harness, alertmanager: FakeAlertmanager

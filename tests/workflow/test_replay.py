@@ -24,7 +24,12 @@ from medic.ports import MessageRef
 from service.worker import WORKFLOWS
 from tests.support.history import scheduled_and_patches
 from tests.workflow.histories import HISTORIES
-from workflows.incident import HELD_EXPIRE_PATCH, LATE_ISSUE_PATCH, SETTLE_TAKES_HELD_PATCH
+from workflows.incident import (
+    HELD_EXPIRE_PATCH,
+    LATE_ISSUE_PATCH,
+    SETTLE_ASKS_AGAIN_PATCH,
+    SETTLE_TAKES_HELD_PATCH,
+)
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
@@ -136,3 +141,13 @@ def test_the_r9_late_issue_histories_forward_the_key_and_link_it() -> None:
     assert LATE_ISSUE_PATCH in patches and "notify.jira_ensure" in scheduled
     scheduled, _ = commands("incident-orders-db-late-issue@r9")
     assert scheduled.count("notify.jira_link") == 1
+
+
+def test_the_r9_settling_histories_ask_prometheus_again_while_the_cause_is_pending() -> None:
+    """r9: payments' cause stays pending; it asks again while it settles, in both runs (the continued run
+    carries the question on)."""
+    for name in ["incident-payments@r9", "incident-payments-continued@r9"]:
+        scheduled, patches = commands(name)
+        assert SETTLE_ASKS_AGAIN_PATCH in patches, name
+    scheduled, _ = commands("incident-payments-continued@r9")
+    assert scheduled.count("correlate.alerting") >= 3
