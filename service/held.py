@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from fastapi import HTTPException
 
 from activities.correlate import DeliverAlerts
-from medic.alerts import AlertmanagerWebhook, normalise_webhook
-from medic.assign import assign_alerts
+from medic.alerts import Alert, AlertmanagerWebhook, normalise_webhook
+from medic.assign import Assignment, assign_alerts
 from medic.catalog import Catalog
 from medic.ports import PermanentError
 from medic.subject import OwnerLookup
-from service.api.limits import check_alertmanager, check_fit
+from service.api.limits import check_alertmanager, unfit
 from service.ingest import DeliveryRefused, IncidentSink, split
 from service.settings import Settings
 
@@ -30,6 +30,12 @@ def held_delivery(
 ) -> DeliverAlerts:
     """Hand ``payload``'s alerts (marked as coming from ``source``) to their incidents: the incidents that
     took one. Temporal refusing a signal is a :class:`PermanentError` (retrying cannot help)."""
+
+    async def assign(payload: AlertmanagerWebhook, alerts: list[Alert]) -> list[Assignment]:
+        if owners is None:
+            return assign_alerts(catalog, payload, alerts)
+        # the cluster lookup blocks (cached, short timeouts): off the event loop
+        return await asyncio.to_thread(assign_alerts, catalog, payload, alerts, owners)
 
     async def deliver(payload: AlertmanagerWebhook, source: str) -> list[str]:
         received = datetime.now(UTC)
@@ -49,18 +55,26 @@ def held_delivery(
         alerts = [
             a.model_copy(update={"source": source}) for a in normalise_webhook(payload, received_at=received)
         ]
-        if owners is None:
-            assignments = assign_alerts(catalog, payload, alerts)
-        else:  # the cluster lookup blocks (cached, short timeouts): off the event loop
-            assignments = await asyncio.to_thread(assign_alerts, catalog, payload, alerts, owners)
+        assignments = await assign(payload, alerts)
         batches = [a.alert_batch(received, payload.truncatedAlerts) for a in assignments]
-        try:
-            check_fit(alerts, batches, settings)
-        except HTTPException as err:
-            log.warning(
-                "alerts Alertmanager holds would not fit a signal, left to the webhook: %s", err.detail
-            )
-            return []
+        too_large = {i for i, _, _ in unfit(alerts, batches, settings)}
+        if too_large:
+            # Left out alone (the webhook refuses it, 413): the others are still handed over. Without it the
+            # envelopes only shrink, so the rest still fit.
+            for i, size, room in unfit(alerts, batches, settings):
+                log.warning(
+                    "an alert Alertmanager holds would not fit a signal (%d bytes, %d allowed), left out: %s",
+                    size,
+                    room,
+                    alerts[i].fingerprint,
+                )
+            left = [i for i in range(len(alerts)) if i not in too_large]
+            if not left:
+                return []
+            payload = payload.model_copy(update={"alerts": [payload.alerts[i] for i in left]})
+            alerts = [alerts[i] for i in left]
+            assignments = await assign(payload, alerts)
+            batches = [a.alert_batch(received, payload.truncatedAlerts) for a in assignments]
         taken = []
         for assignment, batch in zip(assignments, batches, strict=True):
             parts = split(

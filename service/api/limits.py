@@ -20,7 +20,14 @@ from service.api.body import PayloadError
 from service.ingest import envelope_size, item_size
 from service.settings import Settings
 
-__all__ = ["check_alertmanager", "check_anomalies", "check_delivery_count", "check_fan_out", "check_fit"]
+__all__ = [
+    "check_alertmanager",
+    "check_anomalies",
+    "check_delivery_count",
+    "check_fan_out",
+    "check_fit",
+    "unfit",
+]
 
 # What an item may grow by between this check and its signal (the catalog service name it is given).
 _ASSIGN_SLACK = 256
@@ -97,12 +104,18 @@ def check_fit(
     path: Callable[[int], str] = "alerts[{}]".format,
 ) -> None:
     """Every alert (or signal) must fit one Temporal signal on its own; larger deliveries are split."""
+    for i, size, room in unfit(items, batches, settings)[:1]:
+        raise _refuse(
+            path(i),
+            f"{size} bytes as a signal, over the {room} bytes one alert may take "
+            f"(MEDIC_MAX_SIGNAL_BYTES {settings.max_signal_bytes}, less the incident's context)",
+        )
+
+
+def unfit(
+    items: Sequence[Alert | AnomalySignal], batches: Sequence[AlertBatch | AnomalyBatch], settings: Settings
+) -> list[tuple[int, int, int]]:
+    """The items too large for one Temporal signal on their own: (index, size, room) each."""
     room = settings.max_signal_bytes - max((envelope_size(b) for b in batches), default=0) - _ASSIGN_SLACK
-    for i, item in enumerate(items):
-        size = item_size(item)
-        if size > room:
-            raise _refuse(
-                path(i),
-                f"{size} bytes as a signal, over the {room} bytes one alert may take "
-                f"(MEDIC_MAX_SIGNAL_BYTES {settings.max_signal_bytes}, less the incident's context)",
-            )
+    sizes = ((i, item_size(item)) for i, item in enumerate(items))
+    return [(i, size, room) for i, size in sizes if size > room]

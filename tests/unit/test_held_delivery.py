@@ -76,3 +76,30 @@ async def test_signals_are_split_to_fit_and_a_refused_one_is_permanent() -> None
     )
     with pytest.raises(PermanentError, match="Temporal refused"):
         await held_delivery(Sink(refuse=True), shop(), settings)(payload(db("db-0")), HELD_SOURCE)
+
+
+async def test_an_alert_too_large_for_a_signal_alone_is_left_out_and_the_rest_is_taken() -> None:
+    """One alert the webhook would refuse as a whole delivery (413: larger than a signal on its own) does
+    not hold back the others: they go, it is left for the webhook."""
+    sink = Sink()
+    settings = Settings(_env_file=None, max_signal_bytes=65_536)
+    big = AlertmanagerWebhook(
+        version="4",
+        status=AlertStatus.FIRING,
+        receiver="medic",
+        alerts=[
+            WebhookAlert(status=AlertStatus.FIRING, labels=db("db-0"), startsAt=T0),
+            WebhookAlert(
+                status=AlertStatus.FIRING,
+                labels=db("db-1"),
+                annotations={f"note{n}": "z" * 4000 for n in range(20)},
+                startsAt=T0,
+            ),
+        ],
+    )
+    assert await held_delivery(sink, shop(), settings)(big, HELD_SOURCE) == ["incident-orders-db"]
+    assert [a.labels["pod"] for _, b in sink.batches for a in b.alerts] == ["db-0"]
+    # Alone, nothing is handed over.
+    lone = big.model_copy(update={"alerts": big.alerts[1:]})
+    assert await held_delivery(sink, shop(), settings)(lone, HELD_SOURCE) == []
+    assert len(sink.batches) == 1
