@@ -73,6 +73,10 @@ class AlertingAnswer(BaseModel):
     firing: list[str] = Field(
         default_factory=list, description="of those services, the ones with an alert firing, not only pending"
     )
+    takes_held: bool = Field(
+        default=False,
+        description="the worker can take a firing cause's alerts from Alertmanager (hand_over_held)",
+    )
 
 
 class HandOverRequest(BaseModel):
@@ -115,6 +119,7 @@ class CorrelationActivities:
         self._held_by_alertmanager, self._deliver = held, deliver
         self._lookup = lookup  # the cluster lookup the webhook assigns with (MEDIC_SUBJECT_LOOKUP)
         self._held: tuple[float, dict[str, list[str]], set[str]] | None = None
+        self._failed: tuple[float, PermanentError | TransientError] | None = None
         self._lock = threading.Lock()
 
     def _by_service(self) -> tuple[dict[str, list[str]], set[str]]:
@@ -125,8 +130,14 @@ class CorrelationActivities:
             now = self._clock()
             if self._held is not None and now - self._held[0] < self._cache:
                 return self._held[1], self._held[2]
-            found, firing = self._ask(self._source)
-            self._held = (now, found, firing)
+            if self._failed is not None and now - self._failed[0] < self._cache:
+                raise self._failed[1]  # a Prometheus that did not answer is not asked again at once
+            try:
+                found, firing = self._ask(self._source)
+            except (PermanentError, TransientError) as err:
+                self._failed = (now, err)
+                raise
+            self._held, self._failed = (now, found, firing), None
             return found, firing
 
     def _ask(self, source: ActiveAlerts) -> tuple[dict[str, list[str]], set[str]]:
@@ -159,6 +170,7 @@ class CorrelationActivities:
             known=True,
             alerting={s: found[s] for s in request.services if s in found},
             firing=[s for s in request.services if s in firing],
+            takes_held=self._held_by_alertmanager is not None and self._deliver is not None,
         )
 
     @activity.defn(name="correlate.hand_over_held")

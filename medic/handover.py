@@ -42,9 +42,14 @@ def compact_for_handover(
                 out.alerts[fingerprint] = record.model_copy(update={"labels": kept})
     # The notifier walks the timeline by position: keep its cursors on the same entries.
     n = out.notifications
+    full, short = len(state.timeline), len(out.timeline)
     for posted in n.chat.values():
-        posted.cursor = _moved(posted.cursor, len(state.timeline), len(out.timeline))
-    n.jira_cursor = _moved(n.jira_cursor, len(state.timeline), len(out.timeline))
+        posted.cursor = _moved(posted.cursor, full, short)
+    n.jira_cursor = _moved(n.jira_cursor, full, short)
+    n.jira_link_cursor = _moved(n.jira_link_cursor, full, short)
+    n.change_cursor = _moved(n.change_cursor, full, short)
+    if n.note_cursor is not None:
+        n.note_cursor = _moved(n.note_cursor, full, short)
     return out
 
 

@@ -97,6 +97,7 @@ LATE_ISSUE_PATCH = "merge-forwards-late-issue"
 # the first answer named pending causes only).
 SETTLE_ASKS_AGAIN_PATCH = "settle-asks-again"
 _REASK = timedelta(seconds=5)
+_REASK_MAX = timedelta(seconds=40)  # Prometheus not answering: asked less often, down to this
 _HELD_RETRY = timedelta(seconds=60)  # Alertmanager did not answer: ask again this much later, at first
 _HELD_RETRY_MAX = timedelta(minutes=15)
 _HELD_GIVE_UP = timedelta(hours=6)  # unanswered this long since it was taken: resolved
@@ -312,8 +313,6 @@ class IncidentWorkflow:
             if self._notifier is not None:
                 self._notifier.close()
                 await asyncio.gather(*tasks)
-                if self._outbox and self._state.merged_into is not None:
-                    await self._flush()  # a late JIRA issue's entry (see _late_issue)
                 self._publish()
             await workflow.wait_condition(workflow.all_handlers_finished)
             if self._state.status is IncidentStatus.RESOLVED and not self._outbox:
@@ -607,6 +606,8 @@ class IncidentWorkflow:
     def merge_part(self, part: msg.MergePart) -> None:
         if self._forwarded(msg.MERGE_PART, part):
             return
+        if part.late and part.source not in self._state.absorbed:
+            return  # a later run of this id (the one it joined closed, a new outage opened it): not ours
         self._apply(
             lambda now: self._state.absorb_part(part.source, part.alerts, part.timeline, at=now, derive=False)
         )
@@ -684,8 +685,10 @@ class IncidentWorkflow:
         """The notifier opened a JIRA issue after this incident handed its timeline over (the create was
         in flight as the merge landed): the incident it joined learns the key and links it to its own."""
         into = self._state.merged_into
-        if into is not None and workflow.patched(LATE_ISSUE_PATCH):
-            self._send(into, msg.MERGE_PART, msg.MergePart(source=self._state.id, timeline=[entry]))
+        # Once the incident it joined has resolved, that one no longer tells anyone: nothing to link.
+        if into is not None and not self._parent_resolved and workflow.patched(LATE_ISSUE_PATCH):
+            part = msg.MergePart(source=self._state.id, timeline=[entry], late=True)
+            self._send(into, msg.MERGE_PART, part)
 
     def _tell_absorbed(self) -> None:
         note = msg.ParentResolved(incident_id=self._state.id)
@@ -750,13 +753,16 @@ class IncidentWorkflow:
             return None
         return asyncio.create_task(self._settle_on_answer(causes, timedelta(seconds=inp.settle_max_seconds)))
 
-    async def _alerting(self, services: list[str], *, attempts: int) -> AlertingAnswer:
-        """Prometheus' answer on which of ``services`` alert; not known when it did not answer."""
+    async def _alerting(
+        self, services: list[str], *, attempts: int, within: timedelta | None = None
+    ) -> AlertingAnswer:
+        """Prometheus' answer on which of ``services`` alert; not known when it did not answer (in time)."""
         try:
             return await workflow.execute_activity_method(
                 CorrelationActivities.alerting,
                 AlertingRequest(services=services),
                 start_to_close_timeout=timedelta(seconds=5),
+                schedule_to_close_timeout=within,
                 retry_policy=RetryPolicy(maximum_attempts=attempts),
             )
         except ActivityError:
@@ -769,16 +775,7 @@ class IncidentWorkflow:
             return  # merged, told, or past the settle period already
         now = workflow.now()
         if not answer.alerting:
-            self._state.record(
-                now,
-                TimelineKind.INCIDENT_SETTLED,
-                f"No service it depends on ({', '.join(causes)}) has an alert pending or firing in "
-                "Prometheus: unless one of their incidents is open, it tells now.",
-            )
-            # Prometheus can miss a cause (an alert only the cluster lookup assigns, an incident in its
-            # quiet period): an open incident that could absorb it, or a node's, still gets its say.
-            self._causes_quiet = True
-            self._end_settle_if_alone()
+            self._nothing_alerts(causes, "")
             return
         until = self._state.opened_at + longest
         said = "; ".join(
@@ -797,15 +794,30 @@ class IncidentWorkflow:
             notifier.settle_until(until)
         if take:
             await self._take_held(answer.firing)
-        elif not answer.firing and workflow.patched(SETTLE_ASKS_AGAIN_PATCH):
-            await self._ask_until_firing(sorted(answer.alerting))
+        elif answer.takes_held and workflow.patched(SETTLE_ASKS_AGAIN_PATCH):
+            await self._ask_until_firing(causes)
 
-    async def _ask_until_firing(self, pending: list[str]) -> None:
+    def _nothing_alerts(self, causes: list[str], still: str) -> None:
+        self._state.record(
+            workflow.now(),
+            TimelineKind.INCIDENT_SETTLED,
+            f"No service it depends on ({', '.join(causes)}) has an alert pending or firing in "
+            f"Prometheus{still}: unless one of their incidents is open, it tells now.",
+        )
+        # Prometheus can miss a cause (an alert only the cluster lookup assigns, an incident in its
+        # quiet period): an open incident that could absorb it, or a node's, still gets its say.
+        self._causes_quiet = True
+        self._end_settle_if_alone()
+
+    async def _ask_until_firing(self, causes: list[str]) -> None:
         """Its likely causes are only pending: ask again every _REASK while it settles (Prometheus answers
         from the probe's cache, one query per worker however many symptoms ask), and take a cause from
-        Alertmanager once it fires, instead of waiting out the group's group_wait for the webhook."""
+        Alertmanager once it fires, instead of waiting out the group's group_wait for the webhook. Only
+        where the worker can take held alerts (the answer says so); less often while Prometheus does not
+        answer; and a cause that stopped alerting before it fired ends the wait as the first answer would."""
         notifier = self._notifier
         assert notifier is not None
+        wait = _REASK
 
         def over() -> bool:
             end = self._settle_end
@@ -818,16 +830,22 @@ class IncidentWorkflow:
 
         while True:
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(over, timeout=_REASK.total_seconds())
+                await workflow.wait_condition(over, timeout=wait.total_seconds())
             if over():
                 return  # joined, told, or too late for an answer to matter
-            answer = await self._alerting(pending, attempts=1)
-            if not answer.known or self._state.merged_into is not None:
-                continue  # not known this time: ask again
+            answer = await self._alerting(causes, attempts=1, within=_REASK)
+            if over():
+                return
+            if not answer.known:
+                wait = min(wait * 2, _REASK_MAX)  # Prometheus slow or down: do not add to its load
+                continue
+            wait = _REASK
             if answer.firing:
                 await self._take_held(answer.firing)
                 return
-            pending = sorted(answer.alerting) or pending
+            if not answer.alerting:
+                self._nothing_alerts(causes, " any more")
+                return
 
     async def _take_held(self, firing: list[str]) -> None:
         """The firing causes' alerts Alertmanager still holds for Medic go to their incidents now, so the

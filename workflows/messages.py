@@ -61,6 +61,8 @@ class MergePart(BaseModel):
     source: str
     alerts: list[AlertRecord] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    # Sent after the merge (a JIRA key that came back late): only for the run that absorbed ``source``.
+    late: bool = False
 
 
 class ParentResolved(BaseModel):

@@ -49,6 +49,27 @@ def test_concurrent_askers_share_one_query_and_the_answer_is_cached() -> None:
     clock[0] += 2.5  # past cache_seconds: asked again
     source.down = True
     assert activities.alerting(request).known is False and source.asked == 2
+    # A Prometheus that did not answer is not asked again within cache_seconds either: a storm of
+    # settling incidents asking every few seconds would queue behind its timeouts.
+    with ThreadPoolExecutor(8) as pool:
+        assert not any(a.known for a in pool.map(lambda _: activities.alerting(request), range(8)))
+    assert source.asked == 2
+    clock[0] += 2.5
+    source.down = False
+    assert activities.alerting(request).known and source.asked == 3
+
+
+def test_the_answer_says_whether_held_alerts_can_be_taken() -> None:
+    """Asking again while a cause is pending is worth it only where a firing cause can be taken."""
+    request = AlertingRequest(services=["orders-db"])
+    alone = CorrelationActivities(source=SlowPrometheus(), catalog=shop)
+    assert alone.alerting(request).takes_held is False
+
+    async def deliver(payload: AlertmanagerWebhook, source: str) -> list[str]:
+        return []
+
+    both = CorrelationActivities(source=SlowPrometheus(), catalog=shop, held=Held([]), deliver=deliver)
+    assert both.alerting(request).takes_held is True
 
 
 def test_without_prometheus_nothing_is_known() -> None:

@@ -238,7 +238,9 @@ async def record() -> list[Path]:
                     written.append(path)
                 written += await _continued_while_settling(env)
                 prometheus.state = "firing"
-                written += await _cause_taken_from_alertmanager(env)
+                written += await _cause_taken_from_alertmanager(env, prometheus)
+                prometheus.state = "pending"
+                written += await _cause_taken_from_alertmanager(env, prometheus, pending_first=True)
                 prometheus.state = "quiet"
                 for rule in policy.rules:  # checkout (P2) opens a JIRA issue too
                     rule.jira = True
@@ -279,17 +281,26 @@ async def _continued_while_settling(env: WorkflowEnvironment) -> list[Path]:
     return written
 
 
-async def _cause_taken_from_alertmanager(env: WorkflowEnvironment) -> list[Path]:
+async def _cause_taken_from_alertmanager(
+    env: WorkflowEnvironment, prometheus: _Prometheus, *, pending_first: bool = False
+) -> list[Path]:
     """r8: checkout opens while orders-db fires in Prometheus and Alertmanager still holds its alert:
     checkout hands it to orders-db's incident (which opens, absorbs checkout and pages), the webhook
-    delivers the same alert later, and both resolve."""
+    delivers the same alert later, and both resolve. r9, ``pending_first``: orders-db is pending when
+    checkout first asks and fires 10 s later; checkout, asking again (settle-asks-again), takes it then."""
     checkout = await _open(env.client, "checkout", _batch("checkout", "HighErrorRate"))
+    if pending_first:
+        await env.sleep(timedelta(seconds=10))
+        prometheus.state = "firing"
     root = env.client.get_workflow_handle("incident-orders-db")
     for _ in range(100):
         with contextlib.suppress(RPCError):
             if "incident-checkout" in (await root.query(IncidentWorkflow.state)).absorbed:
                 break
-        await asyncio.sleep(0.2)
+        if pending_first:
+            await env.sleep(timedelta(seconds=1))  # the next ask is on the workflow's clock
+        else:
+            await asyncio.sleep(0.2)
     else:
         raise RuntimeError(
             "orders-db never opened from Alertmanager's held alert, or never absorbed checkout"
@@ -299,8 +310,9 @@ async def _cause_taken_from_alertmanager(env: WorkflowEnvironment) -> list[Path]
     await root.signal(ALERTS_SIGNAL, _batch("orders-db", "PostgresDown", AlertStatus.RESOLVED))
     await checkout.signal(ALERTS_SIGNAL, _batch("checkout", "HighErrorRate", AlertStatus.RESOLVED))
     await _until_closed(env, root, checkout)
+    held = "pending-held" if pending_first else "held"
     return await _write(
-        env, {"incident-checkout": "incident-checkout-held", root.id: "incident-orders-db-held"}
+        env, {"incident-checkout": f"incident-checkout-{held}", root.id: f"incident-orders-db-{held}"}
     )
 
 

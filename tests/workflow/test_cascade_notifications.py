@@ -212,6 +212,30 @@ async def test_a_cause_continuing_as_new_mid_merge_loses_nothing(harness: Harnes
     assert len(h.tracker.links) == 1  # carried across continue-as-new: linked once
 
 
+async def test_a_late_jira_issue_reaches_a_cause_that_continues_as_new(harness: Harness) -> None:
+    """checkout's JIRA issue is being created when orders-db (continuing as new every few history
+    events) absorbs it: the key that comes back later reaches orders-db's current run, which links the
+    two issues once."""
+    h = harness
+    hold = threading.Event()
+    h.tracker.hold = hold
+    async with h.worker():
+        symptom = await open_incident(h, "checkout", errors())
+        await h.env.sleep(timedelta(seconds=SETTLE + 1))
+        assert await asyncio.to_thread(h.tracker.held.wait, 30), "checkout's issue never started"
+        root = await open_incident(h, "orders-db", outage(), history_limit=40)
+        await until(root, lambda s: CHECKOUT in s.absorbed, "orders-db absorbing checkout")
+        h.tracker.hold = None
+        hold.set()
+        told = await until(symptom, lambda s: s.notifications.finished, "checkout closed out")
+        linked = await until(root, lambda s: bool(s.notifications.jira_linked), "the link")
+        await resolve_all(h, root)
+    mine, theirs = told.notifications.jira_key, linked.notifications.jira_key
+    assert mine is not None and theirs is not None and mine in h.tracker.closed
+    assert h.tracker.links == [(mine, theirs, "Relates")]
+    assert any(e.kind == "incident.continued" for e in linked.timeline)  # it did continue as new
+
+
 async def test_a_merged_incidents_jira_issue_is_linked_once_to_its_causes(harness: Harness) -> None:
     """Issue 12: checkout opened a JIRA issue, then orders-db absorbed it. The survivor holds both keys
     (checkout's "JIRA issue ... opened." entry comes with its timeline) and links them once, recorded

@@ -198,10 +198,30 @@ async def test_a_pending_cause_that_fires_while_the_symptom_settles_is_taken_the
     await poll(checkout, lambda s: s.merged_into is not None, "checkout joining its cause")
     root = h.env.client.get_workflow_handle(service_incident_id("orders-db"))
     state = await poll(root, lambda s: bool(s.notifications.pages), "the cause's page")
-    taken = next(e for e in state.timeline if e.kind == "incident.cause_taken")
-    assert taken.at - fired <= timedelta(seconds=10)  # the next ask (every 5 s), not group_wait later
+    # orders-db's incident was opened by the hand-over: at the next ask (every 5 s), not group_wait later.
+    assert state.opened_at - fired <= timedelta(seconds=10)
+    assert state.alerts[label_fingerprint(CAUSE_LABELS)].source == HELD_SOURCE
     assert alertmanager.asked >= 1 and prometheus.asked >= 4  # the first ask and one every 5 s since
     assert {key for _, key in pages(h)} <= {"data", "data-2", "boss"} and pages(h)[0] == ("trigger", "data")
+
+
+@pytest.mark.parametrize("prometheus", [FakePrometheus([{**CAUSE_LABELS, "alertstate": "pending"}])])
+async def test_a_pending_cause_that_clears_before_it_fires_lets_the_symptom_tell(
+    worker: Harness, prometheus: FakePrometheus, alertmanager: FakeAlertmanager
+) -> None:
+    """orders-db's condition clears before its ``for:`` passes: nothing below checkout alerts any more,
+    so checkout is the cause after all and tells at the next ask, not at settle_max."""
+    h = worker
+    checkout = await _open(h, "checkout", "HighErrorRate")
+    await poll(checkout, lambda s: any(e.kind == "incident.settling" for e in s.timeline), "settling")
+    await h.env.sleep(timedelta(seconds=10))
+    assert pages(h) == []
+    prometheus.alerts = []
+    cleared = await h.env.get_current_time()
+    state = await poll(checkout, lambda s: bool(s.notifications.pages), "checkout's page")
+    settled = next(e for e in state.timeline if e.kind == "incident.settled")
+    assert "any more" in settled.message and settled.at - cleared <= timedelta(seconds=10)
+    assert alertmanager.asked == 0 and pages(h)[0] == ("trigger", "checkout")
 
 
 @pytest.mark.parametrize("alertmanager", [FakeAlertmanager([], down=True), FakeAlertmanager([])])

@@ -135,6 +135,9 @@ def test_an_oversized_state_is_compacted_with_a_pointer_to_the_previous_run() ->
         ref=MessageRef(kind="slack", channel="C0DATA", id="1.0001"),
     )
     state.notifications.chat[slack.target.key] = slack
+    n = state.notifications
+    n.jira_cursor, n.jira_link_cursor = len(state.timeline) - 7, len(state.timeline) - 5
+    n.change_cursor, n.note_cursor = len(state.timeline) - 3, len(state.timeline)
     before = len(state.timeline)
     carried = compact_for_handover(state, previous_run="run-1", max_bytes=400_000)
     assert len(carried.model_dump_json()) <= 400_000
@@ -145,6 +148,11 @@ def test_an_oversized_state_is_compacted_with_a_pointer_to_the_previous_run() ->
     assert carried.timeline[-1] == state.timeline[-1] and carried.timeline[0] == state.timeline[0]
     # The notifier's cursor (the Slack thread's) still points 10 entries before the end.
     assert len(carried.timeline) - carried.notifications.chat[slack.target.key].cursor == 10
+    # Every cursor the notifier walks the timeline with (JIRA comments and links, pager change events
+    # and notes) stays on the same entries: none skips what came after the compaction.
+    c = carried.notifications
+    assert len(carried.timeline) - c.jira_cursor == 7 and len(carried.timeline) - c.jira_link_cursor == 5
+    assert len(carried.timeline) - c.change_cursor == 3 and c.note_cursor == len(carried.timeline)
     small = IncidentState(id="incident-x", opened_at=T0)
     assert compact_for_handover(small, previous_run="r") is small
 

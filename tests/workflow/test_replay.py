@@ -151,3 +151,7 @@ def test_the_r9_settling_histories_ask_prometheus_again_while_the_cause_is_pendi
         assert SETTLE_ASKS_AGAIN_PATCH in patches, name
     scheduled, _ = commands("incident-payments-continued@r9")
     assert scheduled.count("correlate.alerting") >= 3
+    # checkout's cause was pending at the first ask and fired later: asked again, then taken.
+    scheduled, patches = commands("incident-checkout-pending-held@r9")
+    assert SETTLE_ASKS_AGAIN_PATCH in patches
+    assert scheduled.count("correlate.alerting") >= 2 and scheduled[-1] == "correlate.hand_over_held"

@@ -118,6 +118,7 @@ async def test_a_symptom_whose_cause_is_pending_waits_for_it_and_pages_nobody(
     assert "orders-db: PostgresDown (pending)" in note.message
     await h.env.sleep(timedelta(seconds=40))  # far past the plain settle period
     assert h.chat.posts == [] and pages(h) == []
+    assert prometheus.asked == 1  # this worker cannot take held alerts: asking again would be no use
     root = await _open(h, "orders-db", "PostgresDown")  # the cause's alert is delivered 40 s later
     merged = await poll(root, lambda s: service_incident_id("checkout") in s.absorbed, "checkout absorbed")
     await poll(root, lambda s: bool(s.notifications.pages), "the cause's page")
