@@ -97,6 +97,9 @@ LATE_ISSUE_PATCH = "merge-forwards-late-issue"
 # the first answer named pending causes only).
 SETTLE_ASKS_AGAIN_PATCH = "settle-asks-again"
 _REASK = timedelta(seconds=5)
+# A run continued while it settled asks Prometheus again; its "settling" entry is written once (marked only
+# where the timeline already holds one when the next run's answer comes).
+SETTLE_SAID_ONCE_PATCH = "settle-said-once"
 _REASK_MAX = timedelta(seconds=40)  # Prometheus not answering: asked less often, down to this
 _HELD_RETRY = timedelta(seconds=60)  # Alertmanager did not answer: ask again this much later, at first
 _HELD_RETRY_MAX = timedelta(minutes=15)
@@ -782,13 +785,17 @@ class IncidentWorkflow:
             f"{service}: {', '.join(names)}" for service, names in sorted(answer.alerting.items())
         )
         take = bool(answer.firing) and workflow.patched(SETTLE_TAKES_HELD_PATCH)
-        self._state.record(
-            now,
-            TimelineKind.INCIDENT_SETTLING,
-            f"Its likely cause alerts in Prometheus ({said}): it waits up to {longest.total_seconds():g} s "
-            "from its start for that incident to absorb it before telling anyone.",
-            alerting=answer.alerting,
-        )
+        # A run continued while it settled asks again: the wait it said before still stands.
+        said_before = any(e.kind == TimelineKind.INCIDENT_SETTLING for e in self._state.timeline)
+        if not (said_before and workflow.patched(SETTLE_SAID_ONCE_PATCH)):
+            self._state.record(
+                now,
+                TimelineKind.INCIDENT_SETTLING,
+                f"Its likely cause alerts in Prometheus ({said}): it waits up to "
+                f"{longest.total_seconds():g} s from its start for that incident to absorb it before "
+                "telling anyone.",
+                alerting=answer.alerting,
+            )
         if until > self._settle_end:
             self._settle_end = until
             notifier.settle_until(until)

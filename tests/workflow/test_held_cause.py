@@ -23,7 +23,7 @@ from medic.topology import ServiceContext
 from service.held import held_delivery
 from service.settings import Settings
 from tests.support.shop import shop
-from tests.workflow.test_cascade_notifications import SETTLE
+from tests.workflow.test_cascade_notifications import SETTLE, open_incident
 from tests.workflow.test_notifications import Handle, Harness, harness, pages
 from tests.workflow.test_settle_probe import T0, FakePrometheus, _batch, _open, correlation_worker, poll
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
@@ -203,6 +203,29 @@ async def test_a_pending_cause_that_fires_while_the_symptom_settles_is_taken_the
     assert state.alerts[label_fingerprint(CAUSE_LABELS)].source == HELD_SOURCE
     assert alertmanager.asked >= 1 and prometheus.asked >= 4  # the first ask and one every 5 s since
     assert {key for _, key in pages(h)} <= {"data", "data-2", "boss"} and pages(h)[0] == ("trigger", "data")
+
+
+@pytest.mark.parametrize("prometheus", [FakePrometheus([{**CAUSE_LABELS, "alertstate": "pending"}])])
+async def test_a_symptom_continuing_as_new_while_it_asks_again_says_it_settles_once(
+    worker: Harness, prometheus: FakePrometheus
+) -> None:
+    """A storm of checkout's own alerts makes it continue as new while it asks about its pending cause:
+    the next run asks on (and takes the cause when it fires), and its timeline says "settling" once."""
+    h = worker
+    checkout = await open_incident(
+        h, "checkout", _batch("checkout", "HighErrorRate"), settle_max_seconds=60.0, history_limit=30
+    )
+    await poll(checkout, lambda s: any(e.kind == "incident.settling" for e in s.timeline), "settling")
+    for n in range(12):
+        await checkout.signal(ALERTS_SIGNAL, _batch("checkout", f"HighErrorRate{n}"))
+    await poll(checkout, lambda s: any(e.kind == "incident.continued" for e in s.timeline), "continued")
+    asked = prometheus.asked
+    await h.env.sleep(timedelta(seconds=10))
+    assert prometheus.asked > asked  # the next run asks on
+    prometheus.alerts = FIRING
+    state = await poll(checkout, lambda s: s.merged_into is not None, "checkout joining its cause")
+    assert [e.kind for e in state.timeline].count("incident.settling") == 1
+    assert pages(h)[0] == ("trigger", "data")
 
 
 @pytest.mark.parametrize("prometheus", [FakePrometheus([{**CAUSE_LABELS, "alertstate": "pending"}])])

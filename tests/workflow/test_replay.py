@@ -28,6 +28,7 @@ from workflows.incident import (
     HELD_EXPIRE_PATCH,
     LATE_ISSUE_PATCH,
     SETTLE_ASKS_AGAIN_PATCH,
+    SETTLE_SAID_ONCE_PATCH,
     SETTLE_TAKES_HELD_PATCH,
 )
 
@@ -149,8 +150,9 @@ def test_the_r9_settling_histories_ask_prometheus_again_while_the_cause_is_pendi
     for name in ["incident-payments@r9", "incident-payments-continued@r9"]:
         scheduled, patches = commands(name)
         assert SETTLE_ASKS_AGAIN_PATCH in patches, name
-    scheduled, _ = commands("incident-payments-continued@r9")
+    scheduled, patches = commands("incident-payments-continued@r9")
     assert scheduled.count("correlate.alerting") >= 3
+    assert SETTLE_SAID_ONCE_PATCH in patches  # its first answer came with "settling" said already
     # checkout's cause was pending at the first ask and fired later: asked again, then taken.
     scheduled, patches = commands("incident-checkout-pending-held@r9")
     assert SETTLE_ASKS_AGAIN_PATCH in patches
