@@ -8,6 +8,7 @@ Time-skipping server; Prometheus and Alertmanager are fakes behind the real acti
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,15 @@ from service.settings import Settings
 from tests.support.shop import shop
 from tests.workflow.test_cascade_notifications import SETTLE, open_incident
 from tests.workflow.test_notifications import Handle, Harness, harness, pages
-from tests.workflow.test_settle_probe import T0, FakePrometheus, _batch, _open, correlation_worker, poll
+from tests.workflow.test_settle_probe import (
+    T0,
+    FakePrometheus,
+    _batch,
+    _open,
+    correlation_worker,
+    on_dev_server,
+    poll,
+)
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
 
 __all__ = ["harness"]
@@ -207,11 +216,26 @@ async def test_a_pending_cause_that_fires_while_the_symptom_settles_is_taken_the
 
 @pytest.mark.parametrize("prometheus", [FakePrometheus([{**CAUSE_LABELS, "alertstate": "pending"}])])
 async def test_a_symptom_continuing_as_new_while_it_asks_again_says_it_settles_once(
-    worker: Harness, prometheus: FakePrometheus
+    tmp_path: Path, prometheus: FakePrometheus, alertmanager: FakeAlertmanager
 ) -> None:
     """A storm of checkout's own alerts makes it continue as new while it asks about its pending cause:
-    the next run asks on (and takes the cause when it fires), and its timeline says "settling" once."""
-    h = worker
+    the next run asks on (and takes the cause when it fires), and its timeline says "settling" once.
+    On the dev server, in real time (about 20 s)."""
+
+    def correlate(h: Harness) -> CorrelationActivities:
+        return CorrelationActivities(
+            source=prometheus,
+            catalog=shop,
+            held=alertmanager,
+            deliver=held_delivery(HarnessSink(h), shop(), Settings(_env_file=None)),
+            cache_seconds=0,
+        )
+
+    async with on_dev_server(tmp_path, correlate) as h:
+        await _continue_while_asking(h, prometheus)
+
+
+async def _continue_while_asking(h: Harness, prometheus: FakePrometheus) -> None:
     checkout = await open_incident(
         h, "checkout", _batch("checkout", "HighErrorRate"), settle_max_seconds=60.0, history_limit=30
     )

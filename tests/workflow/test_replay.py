@@ -24,13 +24,13 @@ from medic.ports import MessageRef
 from service.worker import WORKFLOWS
 from tests.support.history import scheduled_and_patches
 from tests.workflow.histories import HISTORIES
-from workflows.incident import (
+from workflows.causes import (
     HELD_EXPIRE_PATCH,
-    LATE_ISSUE_PATCH,
     SETTLE_ASKS_AGAIN_PATCH,
     SETTLE_SAID_ONCE_PATCH,
     SETTLE_TAKES_HELD_PATCH,
 )
+from workflows.incident import LATE_ISSUE_PATCH
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 

@@ -5,6 +5,7 @@ does: it is the cause itself, and tells at once instead of after the settle peri
 settle period. Time-skipping server; the answer comes from a Prometheus fake behind the real activity."""
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -177,8 +178,12 @@ async def test_an_open_cause_prometheus_does_not_show_still_absorbs_before_anyon
 PLAIN, EXTENDED = 1.0, 8.0  # settle_seconds, settle_max_seconds (seconds of real time)
 
 
-@pytest.fixture
-async def real_server(tmp_path: Path, prometheus: FakePrometheus) -> AsyncIterator[Harness]:
+@contextlib.asynccontextmanager
+async def on_dev_server(
+    tmp_path: Path, correlate: Callable[[Harness], CorrelationActivities]
+) -> AsyncIterator[Harness]:
+    """The harness on a real dev server (real time): the time-skipping server's queries to a run that
+    continued as new can time out."""
     require_binary("temporal")
     async with running_dev_server(None) as server:
         client = await Client.connect(server.address, data_converter=pydantic_data_converter)
@@ -190,10 +195,17 @@ async def real_server(tmp_path: Path, prometheus: FakePrometheus) -> AsyncIterat
             f"tq-{uuid.uuid4().hex[:6]}",
             tmp_path / "pm",
         )
-        async with correlation_worker(
-            h, CorrelationActivities(source=prometheus, catalog=shop, cache_seconds=0)
-        ):
+        async with correlation_worker(h, correlate(h)):
             yield h
+
+
+@pytest.fixture
+async def real_server(tmp_path: Path, prometheus: FakePrometheus) -> AsyncIterator[Harness]:
+    def correlate(h: Harness) -> CorrelationActivities:
+        return CorrelationActivities(source=prometheus, catalog=shop, cache_seconds=0)
+
+    async with on_dev_server(tmp_path, correlate) as h:
+        yield h
 
 
 async def _symptom(h: Harness, prometheus: FakePrometheus, *, history_limit: int = 0) -> Handle:
