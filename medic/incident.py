@@ -606,12 +606,11 @@ class IncidentState(BaseModel):
         held.ends_at = alert.ends_at
         if held.status is AlertStatus.RESOLVED:
             held.status, self.last_fired_at = AlertStatus.FIRING, at
-            self.record(
+            self._alert_entry(
                 at,
-                _ALERT_KINDS[AlertStatus.FIRING],
+                alert,
+                AlertStatus.FIRING,
                 f"{held.name} fired again{_where(held)}: Alertmanager holds it after all.",
-                actor=alert.source,
-                fingerprint=alert.fingerprint,
             )
         return True
 
@@ -623,6 +622,14 @@ class IncidentState(BaseModel):
         self.revision += 1
 
     # ---- internals -----------------------------------------------------------------------------
+
+    def _alert_entry(
+        self, at: datetime, alert: Alert, status: AlertStatus, message: str, **data: object
+    ) -> None:
+        """An alert's timeline entry: its kind by status, the delivery's source as the actor."""
+        self.record(
+            at, _ALERT_KINDS[status], message, actor=alert.source, fingerprint=alert.fingerprint, **data
+        )
 
     def _learn(self, contexts: list[ServiceContext]) -> None:
         for ctx in contexts:
@@ -653,14 +660,8 @@ class IncidentState(BaseModel):
             if alert.status is AlertStatus.FIRING:
                 self.last_fired_at = at
             verb = "fired" if alert.status is AlertStatus.FIRING else "arrived already resolved"
-            self.record(
-                at,
-                _ALERT_KINDS[alert.status],
-                f"{alert.name} {verb}{_where(record)}.",
-                actor=alert.source,
-                fingerprint=alert.fingerprint,
-                **({"why": alert.why} if alert.why else {}),
-            )
+            extra = {"why": alert.why} if alert.why else {}
+            self._alert_entry(at, alert, alert.status, f"{alert.name} {verb}{_where(record)}.", **extra)
             return True
         held.last_seen_at = at
         held.deliveries += 1
@@ -690,13 +691,7 @@ class IncidentState(BaseModel):
             held.source = alert.source  # a new episode taken from Alertmanager is checked as one
         if not held.flapping and not flap_changed:
             verb = "resolved" if alert.status is AlertStatus.RESOLVED else "fired again"
-            self.record(
-                at,
-                _ALERT_KINDS[alert.status],
-                f"{held.name} {verb}{_where(held)}.",
-                actor=alert.source,
-                fingerprint=alert.fingerprint,
-            )
+            self._alert_entry(at, alert, alert.status, f"{held.name} {verb}{_where(held)}.")
         return True
 
     def _note_episode(self, held: AlertRecord, starts_at: datetime, at: datetime) -> bool:

@@ -57,11 +57,12 @@ def held_delivery(
         ]
         assignments = await assign(payload, alerts)
         batches = [a.alert_batch(received, payload.truncatedAlerts) for a in assignments]
-        too_large = {i for i, _, _ in unfit(alerts, batches, settings)}
-        if too_large:
+        refused = unfit(alerts, batches, settings)
+        if refused:
             # Left out alone (the webhook refuses it, 413): the others are still handed over. Without it the
             # envelopes only shrink, so the rest still fit.
-            for i, size, room in unfit(alerts, batches, settings):
+            too_large = {i for i, _, _ in refused}
+            for i, size, room in refused:
                 log.warning(
                     "an alert Alertmanager holds would not fit a signal (%d bytes, %d allowed), left out: %s",
                     size,
