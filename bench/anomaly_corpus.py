@@ -1,14 +1,18 @@
 """The developers' corpus: realistic labelled metric series for ``bench.anomaly_eval``.
 
-    python -m bench.anomaly_corpus OUT_DIR [--files 60] [--seed 18]
+    python -m bench.anomaly_corpus OUT_DIR [--files 60] [--seed 18] [--suite classic|ops]
 
 writes ``OUT_DIR/data/<family>/<name>.csv`` (``timestamp,value``) and ``OUT_DIR/labels.json``.
 Each series has a base level, daily and weekly seasonality, a trend, noise (Gaussian, heavy-tailed,
 or counts), a sampling step of 1, 5 or 60 minutes and some missing points (rows left out), and
 anomalies of one kind per family: spikes and dips, level shifts, slow drifts, variance changes,
-and a changed daily pattern. About one file in eight has none. Labels follow NAB's convention:
-each anomaly gets a window of 10% of the file's rows divided by its anomaly count, centred on the
-anomaly's start. Timestamps alternate between ``YYYY-MM-DD HH:MM:SS`` and ISO 8601 with a ``Z``.
+and a changed daily pattern. About one file in eight has none. ``--suite ops`` draws a second set
+of kinds that operations streams show and the first set does not: a daily job or peak that does
+not happen one day (``missed``), a value that freezes (``stuck``), occasional spikes that come
+several times as often for a while (``density``) and a drop to zero (``dropout``). Labels follow
+NAB's convention: each anomaly gets a window of 10% of the file's rows divided by its anomaly
+count, centred on the anomaly's start. Timestamps alternate between ``YYYY-MM-DD HH:MM:SS`` and
+ISO 8601 with a ``Z``.
 
 This corpus is for developing and checking: the detectors' defaults are not fitted to it.
 """
@@ -21,9 +25,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["KINDS", "generate", "main", "series"]
+__all__ = ["KINDS", "OPS_KINDS", "SUITES", "generate", "main", "series"]
 
 KINDS = ("spike", "shift", "drift", "variance", "pattern", "none")
+OPS_KINDS = ("missed", "stuck", "density", "dropout", "none")
+SUITES = {"classic": KINDS, "ops": OPS_KINDS}
 _START = datetime(2026, 1, 5, tzinfo=UTC).timestamp()
 
 
@@ -50,6 +56,15 @@ def series(rng: np.random.Generator, kind: str) -> tuple[NDArray[np.float64], ND
         for i in range(1, n):
             ar[i] = 0.8 * ar[i - 1] + e[i]
         x += ar
+    job = np.zeros(n)
+    if kind == "missed":  # a daily job or peak: a block of hours, every day, on top of the rest
+        hour = (t % 86400) / 3600.0
+        begin, hours = rng.uniform(0, 24), rng.uniform(1, 6)
+        job = ((hour - begin) % 24 < hours).astype(np.float64) * noise_sd * rng.uniform(6, 15)
+        x += job
+    if kind == "density":  # occasional spikes are part of the normal shape
+        every = rng.uniform(150, 400)
+        x += (rng.random(n) < 1 / every) * noise_sd * rng.uniform(4, 8) * rng.choice([-1.0, 1.0], n)
     anomalies: list[int] = []
     if kind != "none":
         count = int(rng.integers(1, 4))
@@ -76,6 +91,25 @@ def series(rng: np.random.Generator, kind: str) -> tuple[NDArray[np.float64], ND
                 width = int(rng.integers(100, 400))
                 seg = slice(a, a + width)
                 x[seg] = float(np.median(x[max(0, a - 20) : a])) + rng.normal(0, noise_sd * 0.1, len(x[seg]))
+            elif kind == "missed":  # the next run of the job does not happen (or at a fifth of its size)
+                starts = np.flatnonzero((job[1:] > 0) & (job[:-1] == 0)) + 1
+                later = starts[starts >= a]
+                if later.shape[0] == 0:
+                    anomalies.pop()
+                    continue
+                begin = anomalies[-1] = int(later[0])
+                ends = np.flatnonzero(job[begin:] == 0)
+                stop = begin + (int(ends[0]) if ends.shape[0] else n - begin)
+                x[begin:stop] -= job[begin:stop] * rng.choice([1.0, 0.8])
+            elif kind == "stuck":  # the value freezes: a scrape that returns a cached value
+                x[a : a + int(rng.integers(100, 400))] = x[a - 1]
+            elif kind == "density":  # the same spikes, five to ten times as often
+                width = min(int(rng.integers(200, 500)), n - a)
+                burst = rng.random(width) < rng.uniform(5, 10) / every
+                x[a : a + width] += burst * noise_sd * rng.uniform(4, 8) * rng.choice([-1.0, 1.0], width)
+                x[a] += noise_sd * rng.uniform(4, 8) * sign
+            elif kind == "dropout":  # the series falls to zero: nothing served, a collector down
+                x[a : a + int(rng.integers(3, 60))] = 0.0
     if rng.random() < 0.2:  # a counter-like non-negative series
         x = np.maximum(x, 0.0)
     keep = rng.random(n) > rng.uniform(0, 0.02)  # missing points: rows left out
@@ -91,11 +125,14 @@ def _stamp(ts: float, iso: bool) -> str:
     return d.strftime("%Y-%m-%dT%H:%M:%SZ") if iso else d.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def generate(out: Path, *, files: int = 60, seed: int = 18) -> dict[str, list[list[str]]]:
+def generate(
+    out: Path, *, files: int = 60, seed: int = 18, suite: str = "classic"
+) -> dict[str, list[list[str]]]:
     rng = np.random.default_rng(seed)
     labels: dict[str, list[list[str]]] = {}
+    kinds = SUITES[suite]
     for i in range(files):
-        kind = KINDS[i % len(KINDS)]
+        kind = kinds[i % len(kinds)]
         t, x, anomalies = series(rng, kind)
         iso = i % 2 == 1
         rel = f"{kind}/{kind}_{i:03d}.csv"
@@ -118,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", type=Path)
     ap.add_argument("--files", type=int, default=60)
     ap.add_argument("--seed", type=int, default=18)
+    ap.add_argument("--suite", choices=sorted(SUITES), default="classic", help="which kinds of anomaly")
     args = ap.parse_args(argv)
-    labels = generate(args.out, files=args.files, seed=args.seed)
+    labels = generate(args.out, files=args.files, seed=args.seed, suite=args.suite)
     windows = sum(len(v) for v in labels.values())
     print(f"wrote {len(labels)} series with {windows} labelled windows under {args.out}")
     return 0

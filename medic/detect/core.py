@@ -31,6 +31,8 @@ __all__ = [
     "StreamDetector",
     "decode_array",
     "encode_array",
+    "normal_deviate",
+    "regular_step",
     "score_from_surprise",
     "surprise_from_score",
 ]
@@ -39,6 +41,7 @@ FloatArray = NDArray[np.float64]
 
 _HALF = 5.0  # surprise at which the score is 0.5
 _SETTLE = 20  # points before the calibration speaks (its first estimates are too rough)
+_MAX_FILL = 2000  # the longest gap put back as missing points (more than a day at one a minute)
 
 
 def score_from_surprise(z: FloatArray) -> FloatArray:
@@ -52,6 +55,24 @@ def surprise_from_score(score: float) -> float:
     """The inverse of ``score_from_surprise``: the surprise a score threshold stands for."""
     s = min(max(score, 0.0), 1.0 - 1e-12)
     return float(_HALF * np.sqrt(s / (1.0 - s)))
+
+
+def regular_step(t: FloatArray) -> float:
+    """The series' step in seconds (the median of its first steps), or -1 when it has none (fewer
+    than three points, or a median step that is not positive)."""
+    if t.shape[0] < 3:
+        return 0.0
+    step = float(np.median(np.diff(t[:1000])))
+    return step if step > 0 else -1.0
+
+
+def normal_deviate(minus_log_p: float) -> float:
+    """The standard normal deviate whose upper tail has probability ``exp(-minus_log_p)`` (the
+    asymptotic expansion, within 0.05 of the exact value from a tail of 0.3% on; 0 for tails over
+    about 37%)."""
+    if minus_log_p < 1.0:
+        return 0.0
+    return math.sqrt(max(2.0 * minus_log_p - math.log(4.0 * math.pi * minus_log_p), 0.0))
 
 
 def encode_array(a: NDArray[Any], dtype: str = "<f8") -> dict[str, Any]:
@@ -84,37 +105,93 @@ class StreamDetector:
         self._last = float("nan")
         self._rms = 0.0
         self._calibrated = 0
+        self._step = 0.0  # seconds between points of a regular series (-1: not regular, 0: unknown)
+        self._last_t = float("nan")
+        self.gaps = np.zeros(0, dtype=np.bool_)  # the current batch's missing points (filled)
+        self._side: FloatArray | None = None  # a second surprise a subclass may give (see ``side``)
+        self.side = np.zeros(0)  # the last batch's second surprise, scaled and zeroed as the first
 
     # -- the public surface -------------------------------------------------------------------
     def update(self, values: Any, times: Any = None) -> FloatArray:
         """Score a batch of points (in order; ``times`` in epoch seconds, optional)."""
-        z = self.surprise(values, times)
+        z = np.maximum(self.surprise(values, times), self.side)
         return score_from_surprise(self._suppress(z * self.sensitivity))
 
     def surprise(self, values: Any, times: Any = None) -> FloatArray:
-        """The calibrated surprise of each point (warm-up zeroed, before sensitivity and suppression)."""
+        """The calibrated surprise of each point (warm-up zeroed, before sensitivity and suppression).
+
+        A detector may see a second kind of evidence that its ensemble should not weigh against
+        the other parts (``LevelDetector``'s absence of a daily pattern): it is left in ``side``,
+        scaled and zeroed as the first, and ``update`` takes the larger of the two.
+
+        Points left out of a regular series (a failed scrape, a row missing from a file) are put
+        back as missing points, so a day is always the same number of points: the detectors'
+        seasonal references are by position, and each gap would otherwise shift them."""
         x = np.array(values, dtype=np.float64, ndmin=1)
         n = x.shape[0]
         if n == 0:
+            self.side = np.zeros(0)
             return np.zeros(0)
-        t = (
-            np.arange(self.seen, self.seen + n, dtype=np.float64)
-            if times is None
-            else np.array(times, dtype=np.float64, ndmin=1)
-        )
+        if times is None:
+            return self._points(x, np.arange(self.seen, self.seen + n, dtype=np.float64))
+        t = np.array(times, dtype=np.float64, ndmin=1)
+        if self._step == 0.0:
+            self._step = regular_step(t)
+        if self._step <= 0.0:
+            return self._points(x, t)
+        xx, tt, rows = self._grid(x, t)
+        z = self._points(xx, tt)
+        if rows is None:
+            return z
+        self.side = self.side[rows]
+        out: FloatArray = z[rows]
+        return out
+
+    def _grid(self, x: FloatArray, t: FloatArray) -> tuple[FloatArray, FloatArray, Any]:
+        """``x`` and ``t`` with a missing point for each step a gap left out (a gap within 10% of a
+        whole number of steps, up to ``_MAX_FILL`` of them), and the rows of the given points."""
+        step = self._step
+        dt = np.diff(np.concatenate([[self._last_t], t]))
+        k = np.rint(dt / step)
+        fill = np.where(
+            np.isfinite(dt) & (k >= 2) & (k <= _MAX_FILL + 1) & (np.abs(dt - k * step) <= 0.1 * step),
+            k - 1,
+            0,
+        ).astype(np.int64)
+        self._last_t = float(t[-1])
+        if not fill.any():
+            return x, t, None
+        counts = fill + 1
+        rows = np.cumsum(counts) - 1
+        owner = np.repeat(np.arange(x.shape[0]), counts)
+        xx = np.full(int(rows[-1]) + 1, np.nan)
+        xx[rows] = x
+        tt = t[owner] - (rows[owner] - np.arange(xx.shape[0])) * step
+        return xx, tt, rows
+
+    def _points(self, x: FloatArray, t: FloatArray) -> FloatArray:
+        n = x.shape[0]
         missing = ~np.isfinite(x)
         if missing.any():
             x = self._fill(x, missing)
-        z = self._surprise(x, t)
-        z[missing] = 0.0
-        z = np.nan_to_num(np.maximum(z, 0.0), nan=0.0, posinf=1e6)
+        self.gaps = missing
+        self._side = None
+        z = np.array(self._surprise(x, t), dtype=np.float64)
+        side = None if self._side is None else np.array(self._side, dtype=np.float64)
+        zs = [z] if side is None else [z, side]
         early = min(max(self.min_history - self.seen, 0), n)
-        z[:early] = 0.0  # windows still padded: not evidence, and kept out of the calibration
+        for a in zs:
+            a[missing] = 0.0
+            np.nan_to_num(np.maximum(a, 0.0, out=a), copy=False, nan=0.0, posinf=1e6)
+            a[:early] = 0.0  # windows still padded: not evidence, and kept out of the calibration
         if self.calibrates:
-            z[early:] = self._calibrate(z[early:])
+            z[early:], scale = self._calibrate(z[early:])
+            if side is not None:
+                side[early:] *= scale
         warm = self.warmup - self.seen
-        if warm > 0:
-            z[:warm] = 0.0
+        for a in zs:
+            a[: max(warm, 0)] = 0.0
+        self.side = np.zeros(n) if side is None else side
         self.seen += n
         self._last = float(x[-1])
         return z
@@ -131,6 +208,8 @@ class StreamDetector:
             "rms": self._rms,
             "count": self._calibrated,
             "last": None if np.isnan(self._last) else self._last,
+            "step": self._step,
+            "last_t": None if np.isnan(self._last_t) else self._last_t,
             "own": self._state(),
         }
 
@@ -145,6 +224,9 @@ class StreamDetector:
         self._rms = float(state["rms"])
         self._calibrated = int(state["count"])
         self._last = float("nan") if state["last"] is None else float(state["last"])
+        # a state saved before gaps were filled: the step is found again from the next batch
+        self._step = float(state.get("step", 0.0))
+        self._last_t = float("nan") if state.get("last_t") is None else float(state["last_t"])
         self._restore(state["own"])
 
     # -- for subclasses -----------------------------------------------------------------------
@@ -175,7 +257,7 @@ class StreamDetector:
                 last = out[i]
         return out
 
-    def _calibrate(self, z: FloatArray) -> FloatArray:
+    def _calibrate(self, z: FloatArray) -> tuple[FloatArray, FloatArray]:
         """In units of this series' own typical surprise (a slow root mean square of the past ones,
         each capped at 10; 0 for the first ``_SETTLE`` points), so a series whose ordinary points are
         all a little surprising (heavy tails, autocorrelated noise) does not alarm more often than a
@@ -183,13 +265,15 @@ class StreamDetector:
         ms = self._rms
         c = self._calibrated
         out = z.tolist()
+        scale = [0.0] * len(out)
         for i, v in enumerate(out):
-            out[i] = v / math.sqrt(ms) if ms > 0 and c >= _SETTLE else 0.0
+            scale[i] = 1.0 / math.sqrt(ms) if ms > 0 and c >= _SETTLE else 0.0
+            out[i] = v * scale[i]
             c += 1
             q = v * v if v < 10.0 else 100.0
             ms += (q - ms) / (c if c < 2000 else 2000)
         self._rms, self._calibrated = ms, c
-        return np.asarray(out, dtype=np.float64)
+        return np.asarray(out, dtype=np.float64), np.asarray(scale, dtype=np.float64)
 
     def _suppress(self, z: FloatArray) -> FloatArray:
         """Report a departure once: a surprise under the decaying memory of recent ones is damped."""
@@ -199,6 +283,10 @@ class StreamDetector:
         for i, v in enumerate(out):
             if v <= 1.5 * m:
                 out[i] = 0.0
-            m = max(m * decay, v)
+                # a surprise that holds or falls is remembered as it is; one that rises is not, so
+                # a departure that grows slowly is reported again each time it has grown by half
+                m = max(m * decay, v if v < m else m)
+            else:
+                m = v
         self._memory = m
         return np.asarray(out, dtype=np.float64)

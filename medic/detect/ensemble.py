@@ -23,6 +23,7 @@ from medic.detect.change import ChangeDetector
 from medic.detect.core import FloatArray, StreamDetector
 from medic.detect.knn import KnnDetector
 from medic.detect.level import LevelDetector
+from medic.detect.still import StillDetector
 
 __all__ = ["DETECTORS", "EnsembleDetector", "make_detector", "restore_detector"]
 
@@ -37,11 +38,20 @@ class EnsembleDetector(StreamDetector):
         super().__init__(**kw)
         self.weights = tuple(weights)
         self.parts: list[StreamDetector] = [LevelDetector(warmup=0), KnnDetector(warmup=0)]
+        self.alone: list[StreamDetector] = [StillDetector(warmup=0)]
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
+        x = x.copy()
+        x[self.gaps] = np.nan  # each part fills (and skips) the missing points itself
         zs = [part.surprise(x, t) for part in self.parts]
         logs = sum(w * np.log(z + _EPS) for w, z in zip(self.weights, zs, strict=True))
         out: FloatArray = np.exp(logs / sum(self.weights)) - _EPS
+        # evidence only one part can see is not weighed against the others: the level part's
+        # missing daily pattern, and a value that stopped changing
+        for part in self.parts:
+            out = np.maximum(out, part.side)
+        for part in self.alone:
+            out = np.maximum(out, part.surprise(x, t))
         return np.maximum(out, 0.0)
 
     @property
@@ -49,16 +59,23 @@ class EnsembleDetector(StreamDetector):
         return max(part.min_history for part in self.parts)
 
     def _state(self) -> dict[str, Any]:
-        return {"weights": list(self.weights), "parts": [p.state() for p in self.parts]}
+        return {
+            "weights": list(self.weights),
+            "parts": [p.state() for p in self.parts],
+            "alone": [p.state() for p in self.alone],
+        }
 
     def _restore(self, own: dict[str, Any]) -> None:
         self.weights = tuple(float(w) for w in own["weights"])
         for part, st in zip(self.parts, own["parts"], strict=True):
             part.restore(st)
+        # a state saved before a part existed: that part starts afresh
+        for part, st in zip(self.alone, own.get("alone", []), strict=False):
+            part.restore(st)
 
 
 DETECTORS: dict[str, type[StreamDetector]] = {
-    cls.kind: cls for cls in (EnsembleDetector, LevelDetector, ChangeDetector, KnnDetector)
+    cls.kind: cls for cls in (EnsembleDetector, LevelDetector, ChangeDetector, KnnDetector, StillDetector)
 }
 
 

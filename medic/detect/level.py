@@ -28,6 +28,7 @@ __all__ = ["LevelDetector", "daily_period"]
 
 _DAY = 86400.0
 _MAX_PERIOD = 1440  # one point a minute; finer series scan without the seasonal part
+_ZR_TOP = 25.5  # distances from the recent level are kept in tenths up to this (one byte each)
 _MAX_WEEKLY = 288  # one point in 5 minutes: the weekly reference keeps at most 2,017 values
 
 
@@ -66,6 +67,8 @@ class LevelDetector(StreamDetector):
         self.days = days
         self.period = -1  # unknown until the first timed batch
         self._hist = np.zeros(0)
+        # the last points' distances from the recent level (the last of ``_hist``; tenths, to 25.5)
+        self._zr = np.zeros(0)
         self._slow = 0.0  # slow average of the spread (the floor's memory)
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
@@ -91,14 +94,37 @@ class LevelDetector(StreamDetector):
         scale = np.maximum(spread, floor)
         scale = np.maximum(scale, 1e-9 * (1.0 + np.abs(med)))
         z = np.abs(x - med) / scale
+        # kept at the precision the state keeps it in, so a restored detector scores the same
+        recent_z = np.rint(np.minimum(z, _ZR_TOP) * 10.0) / 10.0  # as the state keeps it
+        ezr = np.concatenate([np.zeros(n0 - self._zr.shape[0]), self._zr, recent_z])
         p = self.period
         if p > 0 and self.days > 0:
-            z = np.minimum(z, self._seasonal(e, n0, x, scale))
+            daily, weekly = self._seasonal(e, n0, x, scale)
+            z = np.minimum(z, np.minimum(daily, weekly))
+            seasonal = np.minimum(daily, weekly)
+            self._side = np.minimum(seasonal, self._absence(ezr, n0, x.shape[0]))
         z = np.maximum(z, self._range(e, n0, x))
         back = 7 * p if self._weekly() else self.days * p
         keep = max(w + (back + 1 if p > 0 else 0), self._span() + self.block)
         self._hist = e[-keep:].copy()
+        self._zr = ezr[-(self.days * p + 2) :].copy() if p > 0 and self.days > 0 else np.zeros(0)
         return z
+
+    def _absence(self, ezr: FloatArray, n0: int, b: int) -> FloatArray:
+        """How far the recent level failed at this time of day on every one of the previous days
+        (the smallest, over the days, of the largest distance at this time and its neighbours).
+        Where a daily job or peak starts, that is large, and a point that stays at the recent level
+        there is as surprising as its distance from the seasonal reference. A missing peak is not
+        a departure from the recent level, so the departure test alone never sees it."""
+        p = self.period
+        idx = np.arange(n0, n0 + b)
+        days = []
+        for m in range(1, self.days + 1):
+            ref = idx[:, None] - m * p + np.array([-1, 0, 1])[None, :]
+            ok = ref.min(axis=1) >= 0
+            days.append(np.where(ok, ezr[np.clip(ref, 0, None)].max(axis=1), 0.0))
+        out: FloatArray = np.min(np.stack(days), axis=0)
+        return out
 
     def _span(self) -> int:
         return int(min(max(self.long, 1.2 * self.period), 3 * self.long))
@@ -138,22 +164,28 @@ class LevelDetector(StreamDetector):
         self._slow = s
         return out
 
-    def _seasonal(self, e: FloatArray, n0: int, x: FloatArray, scale: FloatArray) -> FloatArray:
+    def _seasonal(
+        self, e: FloatArray, n0: int, x: FloatArray, scale: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """The distance from the median of the same time on the previous days, and from the same
+        time a week before (``inf`` where there is no such reference)."""
         p = self.period
         b = x.shape[0]
         idx = np.arange(n0, n0 + b)
-        z = np.full(b, np.inf)
         refs = [[-m * p + o for m in range(1, self.days + 1) for o in (-1, 0, 1)]]
         if self._weekly():
             refs.append([-7 * p - 1, -7 * p, -7 * p + 1])
+        zs = []
         for ref in refs:
             cand_idx = idx[:, None] + np.array(ref)[None, :]
             ok = cand_idx.min(axis=1) >= 0
             cand = e[np.clip(cand_idx, 0, None)]
             k = cand.shape[1] // 2
             smed = np.partition(cand, k, axis=1)[:, k]
-            z = np.minimum(z, np.where(ok, np.abs(x - smed) / scale, np.inf))
-        return z
+            zs.append(np.where(ok, np.abs(x - smed) / scale, np.inf))
+        if len(zs) == 1:
+            zs.append(np.full(b, np.inf))
+        return zs[0], zs[1]
 
     def _weekly(self) -> bool:
         return 0 < self.period <= _MAX_WEEKLY
@@ -172,6 +204,7 @@ class LevelDetector(StreamDetector):
             "period": self.period,
             "slow": self._slow,
             "hist": encode_array(self._hist),
+            "zr": encode_array(np.rint(self._zr * 10.0), "u1"),
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -183,3 +216,6 @@ class LevelDetector(StreamDetector):
         self.period = int(own["period"])
         self._slow = float(own["slow"])
         self._hist = decode_array(own["hist"])
+        # a state saved before the absence test has no distances: they start at 0 (no absence is
+        # reported until a day of new points has passed)
+        self._zr = decode_array(own["zr"]) / 10.0 if "zr" in own else np.zeros(0)

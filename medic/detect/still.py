@@ -1,0 +1,102 @@
+"""Stillness: a value that stops changing (a stuck sensor, a scrape that keeps returning a cached
+value, a gauge nobody updates any more) is an anomaly no departure test sees, since the value sits
+exactly where the series was.
+
+The series' own steps say how often a value repeats: a two-state Markov chain over "the value
+changed" / "it did not", its two rates counted from the past points (with half a count of prior
+for each outcome). A run of ``r`` unchanged steps then has the probability ``p0 * q^(r-1)``
+(``p0``: a step is unchanged; ``q``: an unchanged step follows an unchanged one), and the surprise
+is the standard normal deviate with that tail probability. A run counts only from its second
+unchanged step (one repeated value is a coincidence of rounding), and only once it is longer than
+every ordinary run the series completed before (a counter that is often 0 for an hour is not stuck after
+half an hour of 0), and only in a series that has changed at least 20 times (an error counter
+that has always been 0 is not stuck). A missing point breaks a run.
+
+Not calibrated against the series' typical surprise: it is mostly 0, and its scale is already a
+probability. The counts take in a run only when it ends, and only if it was not itself an anomaly
+(a surprise under 5): the chance of a run is judged by the steps before it, and a stuck stretch
+does not teach the detector that stuck stretches are normal. The state is six counters, a flag
+and the last value.
+"""
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from medic.detect.core import FloatArray, StreamDetector, normal_deviate
+
+__all__ = ["StillDetector"]
+
+_CAP = 12.0  # a run this improbable is as stuck as it gets; a longer one adds no new report
+_MOVES = 20  # changes seen before a run can surprise: a series that never moved is not stuck
+_LEARN = 5.0  # a run more surprising than this (a score of 0.5) was an anomaly: it teaches nothing
+
+
+class StillDetector(StreamDetector):
+    kind: ClassVar[str] = "still"
+    calibrates: ClassVar[bool] = False
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._run = 0  # unchanged steps ending at the last point
+        self._steps = 0  # steps seen (a point with a point before it)
+        self._zeros = 0  # ... of which unchanged
+        self._after = 0  # steps that followed an unchanged step
+        self._both = 0  # ... and were unchanged themselves
+        self._longest = 0  # the longest run completed so far
+        self._gap = False  # the last point was missing
+
+    def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
+        out = [0.0] * x.shape[0]
+        prev = self._last if math.isfinite(self._last) else None
+        prev_gap = self._gap
+        run, longest = self._run, self._longest
+        zeros, steps, both, after = self._zeros, self._steps, self._both, self._after
+        for i, (v, gap) in enumerate(zip(x.tolist(), self.gaps.tolist(), strict=True)):
+            valid = prev is not None and not gap and not prev_gap
+            if valid and v == prev:
+                run += 1
+                if run >= 2 and run > longest and steps - zeros >= _MOVES:
+                    out[i] = min(normal_deviate(_minus_log_p(run, zeros, steps, both, after)), _CAP)
+            elif run > 0:  # the run ended: unless it was an anomaly, it is part of the normal now
+                if normal_deviate(_minus_log_p(run, zeros, steps, both, after)) < _LEARN:
+                    longest = max(longest, run)
+                    zeros, steps = zeros + run, steps + run + valid
+                    both, after = both + run - 1, after + run - 1 + valid
+                run = 0
+            elif valid:
+                steps += 1
+            prev, prev_gap = v, gap
+        self._run, self._longest = run, longest
+        self._zeros, self._steps, self._both, self._after = zeros, steps, both, after
+        self._gap = prev_gap
+        return np.asarray(out, dtype=np.float64)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "run": self._run,
+            "steps": self._steps,
+            "zeros": self._zeros,
+            "after": self._after,
+            "both": self._both,
+            "longest": self._longest,
+            "gap": self._gap,
+        }
+
+    def _restore(self, own: dict[str, Any]) -> None:
+        self._run = int(own["run"])
+        self._steps = int(own["steps"])
+        self._zeros = int(own["zeros"])
+        self._after = int(own["after"])
+        self._both = int(own["both"])
+        self._longest = int(own["longest"])
+        self._gap = bool(own["gap"])
+
+
+def _minus_log_p(run: int, zeros: int, steps: int, both: int, after: int) -> float:
+    """-log of the chance of ``run`` unchanged steps in a row, by the counts before the run (half a
+    count of prior for each outcome)."""
+    p0 = (zeros + 0.5) / (steps + 1.0)
+    q = (both + 0.5) / (after + 1.0)
+    return -(math.log(p0) + (run - 1) * math.log(q))
