@@ -5,7 +5,7 @@ A detector turns each point into a *surprise* in "robust standard deviations" (a
 ordinary point, 5 or more for a notable one), computed from past points only. The shared part then:
 
 1. zeroes it until the detector's windows hold real points (``min_history``), calibrates it to the
-   series' own typical surprise (``_calibrate``), and zeroes the warm-up (``warmup`` points per
+   series' own typical surprise (``calibrate``), and zeroes the warm-up (``warmup`` points per
    series: no alarm before the detector has seen enough);
 2. multiplies by the series' ``sensitivity`` (2.0 alarms at half the surprise: it moves the
    threshold for that series alone, so one threshold serves every series);
@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 __all__ = [
     "FloatArray",
     "StreamDetector",
+    "calibrate",
     "decode_array",
     "encode_array",
     "normal_deviate",
@@ -64,6 +65,25 @@ def regular_step(t: FloatArray) -> float:
         return 0.0
     step = float(np.median(np.diff(t[:1000])))
     return step if step > 0 else -1.0
+
+
+def calibrate(
+    z: FloatArray, ms: float, count: int, *, skip_zero: bool = False
+) -> tuple[FloatArray, float, int]:
+    """``z`` in units of the series' own typical surprise (a slow root mean square of the past ones,
+    each capped at 10; 0 for the first ``_SETTLE`` points), so a series whose ordinary points are
+    all a little surprising (heavy tails, autocorrelated noise) does not alarm more often than a
+    quiet one. ``ms`` and ``count`` carry the mean square and the points counted from one batch to
+    the next; with ``skip_zero`` a 0 (no evidence either way) is not counted."""
+    out = z.tolist()
+    for i, v in enumerate(out):
+        out[i] = v / math.sqrt(ms) if ms > 0 and count >= _SETTLE else 0.0
+        if skip_zero and v == 0.0:
+            continue
+        count += 1
+        q = v * v if v < 10.0 else 100.0
+        ms += (q - ms) / (count if count < 2000 else 2000)
+    return np.asarray(out, dtype=np.float64), ms, count
 
 
 def normal_deviate(minus_log_p: float) -> float:
@@ -105,6 +125,8 @@ class StreamDetector:
         self._last = float("nan")
         self._rms = 0.0
         self._calibrated = 0
+        self._side_ms = 0.0
+        self._side_count = 0
         self._step = 0.0  # seconds between points of a regular series (-1: not regular, 0: unknown)
         self._last_t = float("nan")
         self.gaps = np.zeros(0, dtype=np.bool_)  # the current batch's missing points (filled)
@@ -185,9 +207,11 @@ class StreamDetector:
             np.nan_to_num(np.maximum(a, 0.0, out=a), copy=False, nan=0.0, posinf=1e6)
             a[:early] = 0.0  # windows still padded: not evidence, and kept out of the calibration
         if self.calibrates:
-            z[early:], scale = self._calibrate(z[early:])
-            if side is not None:
-                side[early:] *= scale
+            z[early:], self._rms, self._calibrated = calibrate(z[early:], self._rms, self._calibrated)
+            if side is not None:  # in units of its own typical size: it is another kind of evidence
+                side[early:], self._side_ms, self._side_count = calibrate(
+                    side[early:], self._side_ms, self._side_count, skip_zero=True
+                )
         warm = self.warmup - self.seen
         for a in zs:
             a[: max(warm, 0)] = 0.0
@@ -207,6 +231,8 @@ class StreamDetector:
             "memory": self._memory,
             "rms": self._rms,
             "count": self._calibrated,
+            "side_ms": self._side_ms,
+            "side_count": self._side_count,
             "last": None if np.isnan(self._last) else self._last,
             "step": self._step,
             "last_t": None if np.isnan(self._last_t) else self._last_t,
@@ -223,6 +249,8 @@ class StreamDetector:
         self._memory = float(state["memory"])
         self._rms = float(state["rms"])
         self._calibrated = int(state["count"])
+        self._side_ms = float(state.get("side_ms", 0.0))
+        self._side_count = int(state.get("side_count", 0))
         self._last = float("nan") if state["last"] is None else float(state["last"])
         # a state saved before gaps were filled: the step is found again from the next batch
         self._step = float(state.get("step", 0.0))
@@ -256,24 +284,6 @@ class StreamDetector:
             else:
                 last = out[i]
         return out
-
-    def _calibrate(self, z: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """In units of this series' own typical surprise (a slow root mean square of the past ones,
-        each capped at 10; 0 for the first ``_SETTLE`` points), so a series whose ordinary points are
-        all a little surprising (heavy tails, autocorrelated noise) does not alarm more often than a
-        quiet one."""
-        ms = self._rms
-        c = self._calibrated
-        out = z.tolist()
-        scale = [0.0] * len(out)
-        for i, v in enumerate(out):
-            scale[i] = 1.0 / math.sqrt(ms) if ms > 0 and c >= _SETTLE else 0.0
-            out[i] = v * scale[i]
-            c += 1
-            q = v * v if v < 10.0 else 100.0
-            ms += (q - ms) / (c if c < 2000 else 2000)
-        self._rms, self._calibrated = ms, c
-        return np.asarray(out, dtype=np.float64), np.asarray(scale, dtype=np.float64)
 
     def _suppress(self, z: FloatArray) -> FloatArray:
         """Report a departure once: a surprise under the decaying memory of recent ones is damped."""
