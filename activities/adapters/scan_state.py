@@ -20,9 +20,10 @@ with another worker's shard no longer fits, reads every shard, merges and splits
 state that would not fit in :data:`MAX_SHARDS` is refused here, before any request, with
 :class:`ScanStateTooLarge` (a :class:`~medic.ports.PermanentError`: the run fails and says why); a shard
 past three quarters of the limit is logged as a warning. What fits: with the default detector a series
-settles at 18 to 30 kB compressed after a day of points a minute apart (``level`` keeps 2,100
-values), so about 35 to 55 series a ConfigMap, about 170 to 270 a scan over 8; ``change`` needs about
-1 kB a series.
+of points a minute apart settles after a week at 50-53 kB compressed (18 kB for values with one
+decimal; ``level`` keeps three days of points and the week before as one point in 5 minutes), so
+about 12 to 35 series a ConfigMap, about 95 to 280 a scan over 8; ``change`` needs about 1 kB a
+series.
 
 Concurrency (API conventions, "Concurrency Control and Consistency"): :meth:`ConfigMapScanStore.load`
 remembers the ``resourceVersion`` it read of each ConfigMap; :meth:`~ConfigMapScanStore.save` replaces

@@ -30,6 +30,7 @@ _DAY = 86400.0
 _MAX_PERIOD = 1440  # one point a minute; finer series scan without the seasonal part
 _ZR_TOP = 25.5  # distances from the recent level are kept in tenths up to this (one byte each)
 _MAX_WEEKLY = 288  # one point in 5 minutes: the weekly reference keeps at most 2,017 values
+_WEEK_SAMPLES = 7 * _MAX_WEEKLY + 2  # finer series: the week before, one point in 5 minutes
 
 
 def daily_period(t: FloatArray) -> int:
@@ -70,6 +71,7 @@ class LevelDetector(StreamDetector):
         # the last points' distances from the recent level (the last of ``_hist``; tenths, to 25.5)
         self._zr = np.zeros(0)
         self._slow = 0.0  # slow average of the spread (the floor's memory)
+        self._week = np.zeros(0)  # series finer than 5 minutes: the week before, one point in 5 minutes
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         w = self.window
@@ -98,12 +100,18 @@ class LevelDetector(StreamDetector):
         recent_z = np.rint(np.minimum(z, _ZR_TOP) * 10.0) / 10.0  # as the state keeps it
         ezr = np.concatenate([np.zeros(n0 - self._zr.shape[0]), self._zr, recent_z])
         p = self.period
+        week = p > 0 and self.days > 0 and self._sampled_week() > 0
         if p > 0 and self.days > 0:
             daily, weekly = self._seasonal(e, n0, x, scale)
+            if week:
+                weekly = self._week_before(x, scale)
             z = np.minimum(z, np.minimum(daily, weekly))
             seasonal = np.minimum(daily, weekly)
             self._side = np.minimum(seasonal, self._absence(ezr, n0, x.shape[0]))
-        z = np.maximum(z, self._range(e, n0, x))
+        outside = self._range(e, n0, x)
+        if week:  # a series finer than 5 minutes: its range holds only a day and a bit
+            outside = np.minimum(outside, weekly)  # so Monday's peak is in it only as last Monday
+        z = np.maximum(z, outside)
         back = 7 * p if self._weekly() else self.days * p
         keep = max(w + (back + 1 if p > 0 else 0), self._span() + self.block)
         self._hist = e[-keep:].copy()
@@ -190,6 +198,31 @@ class LevelDetector(StreamDetector):
     def _weekly(self) -> bool:
         return 0 < self.period <= _MAX_WEEKLY
 
+    def _sampled_week(self) -> int:
+        """For a series finer than one point in 5 minutes (whose day is a whole number of 5-minute
+        steps): how many points one 5-minute sample of the week before stands for (0: none)."""
+        p = self.period
+        return p // _MAX_WEEKLY if p > _MAX_WEEKLY and p % _MAX_WEEKLY == 0 else 0
+
+    def _week_before(self, x: FloatArray, scale: FloatArray) -> FloatArray:
+        """The distance from the same time a week before, for series finer than 5 minutes: the week
+        is kept as one point in every 5 minutes (2,018 values, not 10,080 at one a minute), and a
+        point is compared with the median of the three samples around its time a week ago."""
+        k = self._sampled_week()
+        b = x.shape[0]
+        j = self.seen + np.arange(b)  # each point's number in the series
+        first = (self.seen + k - 1) // k  # the number of the first sample taken in this batch
+        taken = (j % k) == 0
+        ext = np.concatenate([self._week, x[taken].astype(np.float32).astype(np.float64)])
+        base = first - self._week.shape[0]  # the number of ext[0]
+        ref = (j - 7 * self.period) // k - base
+        cand = ref[:, None] + np.array([-1, 0, 1])[None, :]
+        ok = cand.min(axis=1) >= 0  # the samples were taken before the point: a week is > 2 samples
+        smed = np.median(ext[np.clip(cand, 0, ext.shape[0] - 1)], axis=1)
+        self._week = ext[-_WEEK_SAMPLES:].copy()
+        out: FloatArray = np.where(ok, np.abs(x - smed) / scale, np.inf)
+        return out
+
     @property
     def min_history(self) -> int:
         return self.window + 1
@@ -205,6 +238,7 @@ class LevelDetector(StreamDetector):
             "slow": self._slow,
             "hist": encode_array(self._hist),
             "zr": encode_array(np.rint(self._zr * 10.0), "u1"),
+            "week": encode_array(self._week, "<f4"),
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -219,3 +253,4 @@ class LevelDetector(StreamDetector):
         # a state saved before the absence test has no distances: they start at 0 (no absence is
         # reported until a day of new points has passed)
         self._zr = decode_array(own["zr"]) / 10.0 if "zr" in own else np.zeros(0)
+        self._week = decode_array(own["week"]) if "week" in own else np.zeros(0)

@@ -326,9 +326,9 @@ def _count(k8s: KubernetesDouble) -> int:
 
 
 def _small(worker: Worker) -> ConfigMapScanStore:
-    """A store whose ConfigMaps hold about six series (2.5 kB each compressed), to split small states."""
+    """A store whose ConfigMaps hold about six series (3.4 kB each compressed), to split small states."""
     store = worker()
-    store.max_bytes = 15_000
+    store.max_bytes = 18_000
     return store
 
 
