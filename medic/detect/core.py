@@ -30,6 +30,7 @@ __all__ = [
     "FloatArray",
     "StreamDetector",
     "calibrate",
+    "calibration",
     "decode_array",
     "encode_array",
     "normal_deviate",
@@ -67,23 +68,29 @@ def regular_step(t: FloatArray) -> float:
     return step if step > 0 else -1.0
 
 
-def calibrate(
+def calibration(
     z: FloatArray, ms: float, count: int, *, skip_zero: bool = False
 ) -> tuple[FloatArray, float, int]:
-    """``z`` in units of the series' own typical surprise (a slow root mean square of the past ones,
-    each capped at 10; 0 for the first ``_SETTLE`` points), so a series whose ordinary points are
-    all a little surprising (heavy tails, autocorrelated noise) does not alarm more often than a
-    quiet one. ``ms`` and ``count`` carry the mean square and the points counted from one batch to
-    the next; with ``skip_zero`` a 0 (no evidence either way) is not counted."""
+    """What puts ``z`` in units of the series' own typical surprise: per point, 1 over a slow root
+    mean square of the past ones (each capped at 10; 0 for the first ``_SETTLE`` points), so a
+    series whose ordinary points are all a little surprising (heavy tails, autocorrelated noise)
+    does not alarm more often than a quiet one. ``ms`` and ``count`` carry the mean square and the
+    points counted from one batch to the next; with ``skip_zero`` a 0 (no evidence) is not counted."""
     out = z.tolist()
     for i, v in enumerate(out):
-        out[i] = v / math.sqrt(ms) if ms > 0 and count >= _SETTLE else 0.0
+        out[i] = 1.0 / math.sqrt(ms) if ms > 0 and count >= _SETTLE else 0.0
         if skip_zero and v == 0.0:
             continue
         count += 1
         q = v * v if v < 10.0 else 100.0
         ms += (q - ms) / (count if count < 2000 else 2000)
     return np.asarray(out, dtype=np.float64), ms, count
+
+
+def calibrate(z: FloatArray, ms: float, count: int) -> tuple[FloatArray, float, int]:
+    """``z`` in units of the series' own typical surprise (see ``calibration``)."""
+    scale, ms, count = calibration(z, ms, count)
+    return z * scale, ms, count
 
 
 def normal_deviate(minus_log_p: float) -> float:
@@ -125,13 +132,11 @@ class StreamDetector:
         self._last = float("nan")
         self._rms = 0.0
         self._calibrated = 0
-        self._side_ms = 0.0
-        self._side_count = 0
         self._step = 0.0  # seconds between points of a regular series (-1: not regular, 0: unknown)
         self._last_t = float("nan")
         self.gaps = np.zeros(0, dtype=np.bool_)  # the current batch's missing points (filled)
         self._side: FloatArray | None = None  # a second surprise a subclass may give (see ``side``)
-        self.side = np.zeros(0)  # the last batch's second surprise, scaled and zeroed as the first
+        self.side = np.zeros(0)  # the last batch's second surprise (calibrated), zeroed as the first
 
     # -- the public surface -------------------------------------------------------------------
     def update(self, values: Any, times: Any = None) -> FloatArray:
@@ -144,7 +149,7 @@ class StreamDetector:
 
         A detector may see a second kind of evidence that its ensemble should not weigh against
         the other parts (``LevelDetector``'s absence of a daily pattern): it is left in ``side``,
-        scaled and zeroed as the first, and ``update`` takes the larger of the two.
+        calibrated by the subclass and zeroed as the first, and ``update`` takes the larger of the two.
 
         Points left out of a regular series (a failed scrape, a row missing from a file) are put
         back as missing points, so a day is always the same number of points: the detectors'
@@ -208,10 +213,6 @@ class StreamDetector:
             a[:early] = 0.0  # windows still padded: not evidence, and kept out of the calibration
         if self.calibrates:
             z[early:], self._rms, self._calibrated = calibrate(z[early:], self._rms, self._calibrated)
-            if side is not None:  # in units of its own typical size: it is another kind of evidence
-                side[early:], self._side_ms, self._side_count = calibrate(
-                    side[early:], self._side_ms, self._side_count, skip_zero=True
-                )
         warm = self.warmup - self.seen
         for a in zs:
             a[: max(warm, 0)] = 0.0
@@ -231,8 +232,6 @@ class StreamDetector:
             "memory": self._memory,
             "rms": self._rms,
             "count": self._calibrated,
-            "side_ms": self._side_ms,
-            "side_count": self._side_count,
             "last": None if np.isnan(self._last) else self._last,
             "step": self._step,
             "last_t": None if np.isnan(self._last_t) else self._last_t,
@@ -249,8 +248,6 @@ class StreamDetector:
         self._memory = float(state["memory"])
         self._rms = float(state["rms"])
         self._calibrated = int(state["count"])
-        self._side_ms = float(state.get("side_ms", 0.0))
-        self._side_count = int(state.get("side_count", 0))
         self._last = float("nan") if state["last"] is None else float(state["last"])
         # a state saved before gaps were filled: the step is found again from the next batch
         self._step = float(state.get("step", 0.0))

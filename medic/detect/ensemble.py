@@ -5,8 +5,13 @@ and combines their calibrated surprises (before each part's own suppression) as 
 geometric mean: evidence multiplies, as likelihood ratios of independent tests do, so a point is
 very surprising only when both agree that it is (a daily peak surprises the k-NN part, which has
 not seen that shape lately, but not the seasonal level part; an ordinary shape at an unusual
-level surprises the level part only a little). Warm-up, sensitivity and suppression then apply
-once, to the combination (not calibrated again: its parts are).
+level surprises the level part only a little). The k-NN part is lent the level part's history for
+the batch, so the same time on the previous days is among its neighbours even where its own
+memory (600 windows) is shorter than a day. Beside the geometric mean, the larger of it, the level
+part's absence test and the ``still`` detector: evidence only one of them can see (a daily job
+that did not run, a value that stopped changing) is not weighed against parts that cannot. Warm-up,
+sensitivity and suppression then apply once, to the combination (not calibrated again: its parts
+are).
 
 The change-point detector is not a part: in the geometric mean its mostly quiet surprise vetoed
 more true detections than it added (on three draws of the developers' corpus, with it the
@@ -37,13 +42,17 @@ class EnsembleDetector(StreamDetector):
     def __init__(self, *, weights: tuple[float, ...] = (1.0, 1.0), **kw: Any) -> None:
         super().__init__(**kw)
         self.weights = tuple(weights)
-        self.parts: list[StreamDetector] = [LevelDetector(warmup=0), KnnDetector(warmup=0)]
+        self.level, self.knn = LevelDetector(warmup=0), KnnDetector(warmup=0)
+        self.parts: list[StreamDetector] = [self.level, self.knn]
         self.alone: list[StreamDetector] = [StillDetector(warmup=0)]
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         x = x.copy()
         x[self.gaps] = np.nan  # each part fills (and skips) the missing points itself
-        zs = [part.surprise(x, t) for part in self.parts]
+        zs = [self.level.surprise(x, t)]
+        self.knn.season = self.level.season  # the same time on the previous days, for its neighbours
+        zs.append(self.knn.surprise(x, t))
+        self.knn.season = None
         logs = sum(w * np.log(z + _EPS) for w, z in zip(self.weights, zs, strict=True))
         out: FloatArray = np.exp(logs / sum(self.weights)) - _EPS
         # evidence only one part can see is not weighed against the others: the level part's

@@ -39,6 +39,9 @@ class KnnDetector(StreamDetector):
         self._typical = 0.0
         self._count = 0
         self._pending: list[float] = []  # distances of the current block's points so far
+        # lent by the ensemble for one batch: the level part's history and batch, the place of the
+        # batch's first point in it, the points a day and the days it holds
+        self.season: tuple[FloatArray, int, int, int] | None = None
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         out = np.zeros_like(x)
@@ -47,11 +50,11 @@ class KnnDetector(StreamDetector):
         while start < n:
             room = self.block - (self._count % self.block)
             stop = min(n, start + room)
-            out[start:stop] = self._block(x[start:stop])
+            out[start:stop] = self._block(x[start:stop], start)
             start = stop
         return out
 
-    def _block(self, x: FloatArray) -> FloatArray:
+    def _block(self, x: FloatArray, offset: int = 0) -> FloatArray:
         """Score part of a block against the memory as it stood at the block's start; the block's
         windows join the memory (and its distances the typical one) when the block is complete."""
         d = self.dim
@@ -77,7 +80,11 @@ class KnnDetector(StreamDetector):
             g *= -2.0
             g += self._norms
             k = self.neighbours
-            near = np.partition(g, k - 1, axis=1)[:, :k].mean(axis=1) + np.einsum("ij,ij->i", wins, wins)
+            own = np.einsum("ij,ij->i", wins, wins)
+            earlier = self._days_before(wins, offset, into, bank.shape[0])
+            if earlier is not None:
+                g = np.concatenate([g, earlier - own[:, None]], axis=1)
+            near = np.partition(g, k - 1, axis=1)[:, :k].mean(axis=1) + own
             dist = np.sqrt(np.maximum(near, 0.0) / d) / spread
             if self._typical > 0:
                 z = dist / max(self._typical, 0.05)
@@ -95,6 +102,29 @@ class KnnDetector(StreamDetector):
                 self._typical = mid if typ == 0 else typ + 0.1 * (mid - typ)
             self._pending = []
         return z
+
+    def _days_before(self, wins: FloatArray, offset: int, into: int, banked: int) -> FloatArray | None:
+        """Squared distances to the windows at the same time (and a point either side) on the
+        previous days, when the ensemble lent the level part's history (``season``) and the memory
+        does not reach back that far: a shape the series shows once a day has three neighbours
+        then, as a daily rise at one point a minute (1,440 a day) does not in 600 windows."""
+        if self.season is None:
+            return None
+        e, n0, p, days = self.season
+        d = self.dim
+        j = n0 + offset + np.arange(wins.shape[0])  # each point's place in ``e``
+        first = n0 + offset - into  # the block's first point: the memory ends just before it
+        shifts = np.array([-m * p + o for m in range(1, days + 1) for o in (-1, 0, 1)])
+        # only the days not already in the memory, and not before the series began
+        shifts = shifts[(j[-1] + shifts < first - banked) & (j[0] + shifts - d + 1 >= 0)]
+        if shifts.shape[0] == 0:
+            return None
+        ends = j[:, None] + shifts[None, :]
+        ok = (ends - d + 1 >= 0) & (ends < first - banked)
+        at = np.clip(ends, d - 1, None)[..., None] - (d - 1) + np.arange(d)
+        d2 = np.square(e[at] - wins[:, None, :]).sum(axis=2)
+        out: FloatArray = np.where(ok, d2, np.inf)
+        return out
 
     @property
     def min_history(self) -> int:

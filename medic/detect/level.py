@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array
+from medic.detect.core import FloatArray, StreamDetector, calibration, decode_array, encode_array
 
 __all__ = ["LevelDetector", "daily_period"]
 
@@ -71,7 +71,9 @@ class LevelDetector(StreamDetector):
         # the last points' distances from the recent level (the last of ``_hist``; tenths, to 25.5)
         self._zr = np.zeros(0)
         self._slow = 0.0  # slow average of the spread (the floor's memory)
+        self._seasonal_ms, self._seasonal_count = 0.0, 0  # the calibration of the absence test
         self._week = np.zeros(0)  # series finer than 5 minutes: the week before, one point in 5 minutes
+        self.season: tuple[FloatArray, int, int, int] | None = None  # the last batch's, see _surprise
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         w = self.window
@@ -107,13 +109,22 @@ class LevelDetector(StreamDetector):
                 weekly = self._week_before(x, scale)
             z = np.minimum(z, np.minimum(daily, weekly))
             seasonal = np.minimum(daily, weekly)
-            self._side = np.minimum(seasonal, self._absence(ezr, n0, x.shape[0]))
+            known = np.isfinite(seasonal)
+            # in units of the typical distance from the seasonal reference, at every time of day
+            # (not of the absence's own, which is near 0 wherever nothing starts)
+            scale, self._seasonal_ms, self._seasonal_count = calibration(
+                np.where(known, seasonal, 0.0), self._seasonal_ms, self._seasonal_count, skip_zero=True
+            )
+            absent = np.minimum(seasonal, self._absence(ezr, n0, x.shape[0]))
+            self._side = np.where(known, absent * scale, 0.0)
         outside = self._range(e, n0, x)
         if week:  # a series finer than 5 minutes: its range holds only a day and a bit
             outside = np.minimum(outside, weekly)  # so Monday's peak is in it only as last Monday
         z = np.maximum(z, outside)
         back = 7 * p if self._weekly() else self.days * p
         keep = max(w + (back + 1 if p > 0 else 0), self._span() + self.block)
+        # what the k-NN part of an ensemble may compare with (the same time on the previous days)
+        self.season = (e, n0, p, self.days) if p > 0 and self.days > 0 else None
         self._hist = e[-keep:].copy()
         self._zr = ezr[-(self.days * p + 2) :].copy() if p > 0 and self.days > 0 else np.zeros(0)
         return z
@@ -236,6 +247,8 @@ class LevelDetector(StreamDetector):
             "days": self.days,
             "period": self.period,
             "slow": self._slow,
+            "seasonal_ms": self._seasonal_ms,
+            "seasonal_count": self._seasonal_count,
             "hist": encode_array(self._hist),
             "zr": encode_array(np.rint(self._zr * 10.0), "u1"),
             "week": encode_array(self._week, "<f4"),
@@ -249,6 +262,8 @@ class LevelDetector(StreamDetector):
         self.days = int(own["days"])
         self.period = int(own["period"])
         self._slow = float(own["slow"])
+        self._seasonal_ms = float(own.get("seasonal_ms", 0.0))
+        self._seasonal_count = int(own.get("seasonal_count", 0))
         self._hist = decode_array(own["hist"])
         # a state saved before the absence test has no distances: they start at 0 (no absence is
         # reported until a day of new points has passed)
