@@ -271,3 +271,7 @@ def test_a_minute_series_remembers_last_weekend() -> None:
     assert morning(12) < 0.4 and morning(14) < 0.2, (morning(12), morning(14))
     assert s[day * 12 :].max() < 0.6
     assert len(json.dumps(det.state())) < 64_000
+    # the ensemble: its k-NN part (600 windows, 10 hours here) is lent the level part's three days,
+    # so from Wednesday on the ramp has its three neighbours (0.45-0.52 on those mornings without)
+    s = make_detector("ensemble").update(x, t)
+    assert max(morning(d) for d in (9, 10, 11)) < 0.4, [morning(d) for d in (9, 10, 11)]
