@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "DECIDE",
     "FloatArray",
     "StreamDetector",
     "calibrate",
@@ -34,6 +35,7 @@ __all__ = [
     "decode_array",
     "encode_array",
     "normal_deviate",
+    "points_a_day",
     "regular_step",
     "score_from_surprise",
     "surprise_from_score",
@@ -44,11 +46,16 @@ FloatArray = NDArray[np.float64]
 _HALF = 5.0  # surprise at which the score is 0.5
 _SETTLE = 20  # points before the calibration speaks (its first estimates are too rough)
 _MAX_FILL = 2000  # the longest gap put back as missing points (more than a day at one a minute)
+DECIDE = 21  # timestamps that decide a series' step (and so its day), whatever the batching
+_CHANGED = 20  # rows in a row that each came after a gap: the step changed, gaps are no longer put back
+_LONG_GAP = 16  # missing points in a row after which the windows are refilled before anything scores
+_DAY = 86400.0
+_MAX_PERIOD = 1440  # one point a minute; finer series scan without the seasonal part
 
 
 def score_from_surprise(z: FloatArray) -> FloatArray:
     """The one fixed, monotone map from surprise to a score in [0, 1)."""
-    z2 = np.square(z)
+    z2 = np.square(np.minimum(z, 1e6))  # a value near the float limit gives inf, not NaN, here
     out: FloatArray = z2 / (z2 + _HALF * _HALF)
     return out
 
@@ -60,26 +67,36 @@ def surprise_from_score(score: float) -> float:
 
 
 def regular_step(t: FloatArray) -> float:
-    """The series' step in seconds (the median of its first steps), or -1 when it has none (fewer
-    than three points, or a median step that is not positive)."""
-    if t.shape[0] < 3:
-        return 0.0
-    step = float(np.median(np.diff(t[:1000])))
+    """The series' step in seconds: the median of the steps between ``t`` (the first ``DECIDE``
+    timestamps), or -1 when that is not positive (no regular step)."""
+    step = float(np.median(np.diff(t))) if t.shape[0] >= 2 else -1.0
     return step if step > 0 else -1.0
 
 
+def points_a_day(step: float) -> int:
+    """Points per day for a series of this step, when a day is a whole number of steps (within 1%)
+    and at most ``_MAX_PERIOD``; else 0 (no daily season is looked for)."""
+    if step <= 0 or step > _DAY / 4:
+        return 0
+    per = _DAY / step
+    p = round(per)
+    return p if abs(per - p) <= 0.01 * per and p <= _MAX_PERIOD else 0
+
+
 def calibration(
-    z: FloatArray, ms: float, count: int, *, skip_zero: bool = False
+    z: FloatArray, ms: float, count: int, *, skip_zero: bool = False, skip: Any = None
 ) -> tuple[FloatArray, float, int]:
     """What puts ``z`` in units of the series' own typical surprise: per point, 1 over a slow root
     mean square of the past ones (each capped at 10; 0 for the first ``_SETTLE`` points), so a
     series whose ordinary points are all a little surprising (heavy tails, autocorrelated noise)
     does not alarm more often than a quiet one. ``ms`` and ``count`` carry the mean square and the
-    points counted from one batch to the next; with ``skip_zero`` a 0 (no evidence) is not counted."""
+    points counted from one batch to the next; with ``skip_zero`` a 0 (no evidence) is not counted,
+    nor is a point ``skip`` marks (missing, or not yet evidence after a long gap)."""
     out = z.tolist()
+    skipped = [False] * len(out) if skip is None else skip.tolist()
     for i, v in enumerate(out):
         out[i] = 1.0 / math.sqrt(ms) if ms > 0 and count >= _SETTLE else 0.0
-        if skip_zero and v == 0.0:
+        if (skip_zero and v == 0.0) or skipped[i]:
             continue
         count += 1
         q = v * v if v < 10.0 else 100.0
@@ -87,9 +104,9 @@ def calibration(
     return np.asarray(out, dtype=np.float64), ms, count
 
 
-def calibrate(z: FloatArray, ms: float, count: int) -> tuple[FloatArray, float, int]:
+def calibrate(z: FloatArray, ms: float, count: int, skip: Any = None) -> tuple[FloatArray, float, int]:
     """``z`` in units of the series' own typical surprise (see ``calibration``)."""
-    scale, ms, count = calibration(z, ms, count)
+    scale, ms, count = calibration(z, ms, count, skip=skip)
     return z * scale, ms, count
 
 
@@ -133,7 +150,12 @@ class StreamDetector:
         self._rms = 0.0
         self._calibrated = 0
         self._step = 0.0  # seconds between points of a regular series (-1: not regular, 0: unknown)
-        self._last_t = float("nan")
+        self._first_t: list[float] = []  # the timestamps that will decide the step
+        self._last_t = float("nan")  # the latest time seen
+        self._gapped = 0  # rows in a row, up to the last, that each came after a gap
+        self._missing_run = 0  # missing points in a row, up to the last
+        self._quiet = 0  # real points still to pass before the windows are refilled after a gap
+        self._reported = 0.0  # the last surprise reported (decaying), see _suppress
         self.gaps = np.zeros(0, dtype=np.bool_)  # the current batch's missing points (filled)
         self._side: FloatArray | None = None  # a second surprise a subclass may give (see ``side``)
         self.side = np.zeros(0)  # the last batch's second surprise (calibrated), zeroed as the first
@@ -162,30 +184,55 @@ class StreamDetector:
         if times is None:
             return self._points(x, np.arange(self.seen, self.seen + n, dtype=np.float64))
         t = np.array(times, dtype=np.float64, ndmin=1)
-        if self._step == 0.0:
-            self._step = regular_step(t)
-        if self._step <= 0.0:
-            return self._points(x, t)
-        xx, tt, rows = self._grid(x, t)
-        z = self._points(xx, tt)
-        if rows is None:
-            return z
-        self.side = self.side[rows]
-        out: FloatArray = z[rows]
+        head = 0
+        if self._step == 0.0:  # the first DECIDE timestamps decide the step, then gaps are put back
+            head = min(n, DECIDE - len(self._first_t))
+            self._first_t.extend(t[:head].tolist())
+            if len(self._first_t) == DECIDE:
+                self._step = regular_step(np.asarray(self._first_t))
+                self._first_t = []
+        zs, sides = [], []
+        if head:
+            zs.append(self._points(x[:head], t[:head]))
+            sides.append(self.side)
+            self._last_t = float(np.fmax.reduce(np.concatenate([[self._last_t], t[:head]])))
+        if head < n:
+            xr, tr = x[head:], t[head:]
+            xx, tt, rows = self._grid(xr, tr)
+            z = self._points(xx, tt)
+            zs.append(z if rows is None else z[rows])
+            sides.append(self.side if rows is None else self.side[rows])
+        self.side = np.concatenate(sides) if len(sides) > 1 else sides[0]
+        out: FloatArray = np.concatenate(zs) if len(zs) > 1 else zs[0]
         return out
 
     def _grid(self, x: FloatArray, t: FloatArray) -> tuple[FloatArray, FloatArray, Any]:
-        """``x`` and ``t`` with a missing point for each step a gap left out (a gap within 10% of a
-        whole number of steps, up to ``_MAX_FILL`` of them), and the rows of the given points."""
+        """``x`` and ``t`` with a missing point for each step a gap left out (a gap after the
+        latest time seen, within 10% of a whole number of steps, up to ``_MAX_FILL`` of them), and
+        the rows of the given points (None when nothing was put back). A row that comes late (a
+        time before the latest seen) puts nothing back; ``_CHANGED`` rows in a row each after a
+        gap mean the series' step changed: from then on nothing is put back."""
+        latest = np.fmax.accumulate(np.concatenate([[self._last_t], t]))
+        self._last_t = float(latest[-1])
         step = self._step
-        dt = np.diff(np.concatenate([[self._last_t], t]))
+        if step <= 0.0:
+            return x, t, None
+        dt = t - latest[:-1]  # from the latest time before the row: a late row is no gap
         k = np.rint(dt / step)
         fill = np.where(
             np.isfinite(dt) & (k >= 2) & (k <= _MAX_FILL + 1) & (np.abs(dt - k * step) <= 0.1 * step),
             k - 1,
             0,
         ).astype(np.int64)
-        self._last_t = float(t[-1])
+        gapped = fill > 0
+        idx = np.arange(x.shape[0])
+        since = np.maximum.accumulate(np.where(gapped, -1, idx))  # the last row without a gap
+        streak = np.where(since < 0, idx + 1 + self._gapped, idx - since)
+        changed = np.flatnonzero(streak >= _CHANGED)
+        if changed.shape[0]:
+            fill[changed[0] + 1 :] = 0  # rows after that are as they come
+            self._step = -1.0
+        self._gapped = int(streak[-1]) if not changed.shape[0] else 0
         if not fill.any():
             return x, t, None
         counts = fill + 1
@@ -207,12 +254,15 @@ class StreamDetector:
         side = None if self._side is None else np.array(self._side, dtype=np.float64)
         zs = [z] if side is None else [z, side]
         early = min(max(self.min_history - self.seen, 0), n)
+        quiet = self._after_gaps(missing)
         for a in zs:
-            a[missing] = 0.0
+            a[missing | quiet] = 0.0
             np.nan_to_num(np.maximum(a, 0.0, out=a), copy=False, nan=0.0, posinf=1e6)
             a[:early] = 0.0  # windows still padded: not evidence, and kept out of the calibration
         if self.calibrates:
-            z[early:], self._rms, self._calibrated = calibrate(z[early:], self._rms, self._calibrated)
+            z[early:], self._rms, self._calibrated = calibrate(
+                z[early:], self._rms, self._calibrated, skip=(missing | quiet)[early:]
+            )
         warm = self.warmup - self.seen
         for a in zs:
             a[: max(warm, 0)] = 0.0
@@ -220,6 +270,28 @@ class StreamDetector:
         self.seen += n
         self._last = float(x[-1])
         return z
+
+    def _after_gaps(self, missing: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """The points that are not evidence yet: after ``_LONG_GAP`` or more missing points in a row
+        (an outage), the next ``min_history`` real points, while the detector's windows still hold
+        the values carried over the gap."""
+        quiet = np.zeros(missing.shape[0], dtype=np.bool_)
+        if not missing.any() and self._quiet == 0:
+            self._missing_run = 0
+            return quiet
+        run, left = self._missing_run, self._quiet
+        for i, gap in enumerate(missing.tolist()):
+            if gap:
+                run += 1
+                continue
+            if run >= _LONG_GAP:
+                left = self.min_history
+            run = 0
+            if left:
+                quiet[i] = True
+                left -= 1
+        self._missing_run, self._quiet = run, left
+        return quiet
 
     def state(self) -> dict[str, Any]:
         """Everything needed to continue this series elsewhere: JSON-able and compact."""
@@ -234,7 +306,12 @@ class StreamDetector:
             "count": self._calibrated,
             "last": None if np.isnan(self._last) else self._last,
             "step": self._step,
+            "first_t": self._first_t,
             "last_t": None if np.isnan(self._last_t) else self._last_t,
+            "gapped": self._gapped,
+            "missing_run": self._missing_run,
+            "quiet": self._quiet,
+            "reported": self._reported,
             "own": self._state(),
         }
 
@@ -252,6 +329,11 @@ class StreamDetector:
         # a state saved before gaps were filled: the step is found again from the next batch
         self._step = float(state.get("step", 0.0))
         self._last_t = float("nan") if state.get("last_t") is None else float(state["last_t"])
+        self._first_t = [float(v) for v in state.get("first_t", [])]
+        self._gapped = int(state.get("gapped", 0))
+        self._missing_run = int(state.get("missing_run", 0))
+        self._quiet = int(state.get("quiet", 0))
+        self._reported = float(state.get("reported", state["memory"]))
         self._restore(state["own"])
 
     # -- for subclasses -----------------------------------------------------------------------
@@ -283,17 +365,22 @@ class StreamDetector:
         return out
 
     def _suppress(self, z: FloatArray) -> FloatArray:
-        """Report a departure once: a surprise under the decaying memory of recent ones is damped."""
+        """Report a departure once, and again as it grows: a surprise counts when it exceeds every
+        recent one (a memory of all of them) and 1.5 times the last one reported (both halved in
+        ``refractory`` points). One that holds is not reported again; one that keeps rising (a
+        drift) is reported each time it has grown by about half; one that wavers for long is
+        reported again when it reaches a new high after the last report has faded (every 100-200
+        points): a report fading more slowly than that hid the next anomaly of the same size in
+        the developers' corpus."""
         decay = 0.5 ** (1.0 / self.refractory)
-        m = self._memory
+        m, r = self._memory, self._reported
         out = z.tolist()
         for i, v in enumerate(out):
-            if v <= 1.5 * m:
-                out[i] = 0.0
-                # a surprise that holds or falls is remembered as it is; one that rises is not, so
-                # a departure that grows slowly is reported again each time it has grown by half
-                m = max(m * decay, v if v < m else m)
+            if v > m and v > 1.5 * r:
+                r = v
             else:
-                m = v
-        self._memory = m
+                out[i] = 0.0
+            m = m * decay if m * decay > v else v
+            r *= decay
+        self._memory, self._reported = m, r
         return np.asarray(out, dtype=np.float64)

@@ -115,8 +115,9 @@ class KnnDetector(StreamDetector):
         j = n0 + offset + np.arange(wins.shape[0])  # each point's place in ``e``
         first = n0 + offset - into  # the block's first point: the memory ends just before it
         shifts = np.array([-m * p + o for m in range(1, days + 1) for o in (-1, 0, 1)])
-        # only the days not already in the memory, and not before the series began
-        shifts = shifts[(j[-1] + shifts < first - banked) & (j[0] + shifts - d + 1 >= 0)]
+        # only the days that some point of the whole block (not just of this batch's part of it)
+        # may take: not already in the memory, and not before the series began
+        shifts = shifts[(shifts < -banked) & (first + self.block - 1 + shifts - d + 1 >= 0)]
         if shifts.shape[0] == 0:
             return None
         ends = j[:, None] + shifts[None, :]

@@ -22,29 +22,29 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from medic.detect.core import FloatArray, StreamDetector, calibration, decode_array, encode_array
+from medic.detect.core import (
+    DECIDE,
+    FloatArray,
+    StreamDetector,
+    calibration,
+    decode_array,
+    encode_array,
+    points_a_day,
+    regular_step,
+)
 
 __all__ = ["LevelDetector", "daily_period"]
 
-_DAY = 86400.0
-_MAX_PERIOD = 1440  # one point a minute; finer series scan without the seasonal part
 _ZR_TOP = 25.5  # distances from the recent level are kept in tenths up to this (one byte each)
 _MAX_WEEKLY = 288  # one point in 5 minutes: the weekly reference keeps at most 2,017 values
 _WEEK_SAMPLES = 7 * _MAX_WEEKLY + 2  # finer series: the week before, one point in 5 minutes
 
 
 def daily_period(t: FloatArray) -> int:
-    """Points per day when the series is regular (the median step divides a day), else 0."""
+    """Points per day when the series is regular (the median of its first steps divides a day), else 0."""
     if t.shape[0] < 3:
         return 0
-    step = float(np.median(np.diff(t[:1000])))
-    if step <= 0 or step > _DAY / 4:
-        return 0
-    per = _DAY / step
-    p = round(per)
-    if abs(per - p) > 0.01 * per or p > _MAX_PERIOD:
-        return 0
-    return p
+    return points_a_day(regular_step(t[:DECIDE]))
 
 
 class LevelDetector(StreamDetector):
@@ -70,6 +70,7 @@ class LevelDetector(StreamDetector):
         self._hist = np.zeros(0)
         # the last points' distances from the recent level (the last of ``_hist``; tenths, to 25.5)
         self._zr = np.zeros(0)
+        self._zs = np.zeros(0)  # ... and from their seasonal reference (tenths, to 25.5)
         self._slow = 0.0  # slow average of the spread (the floor's memory)
         self._seasonal_ms, self._seasonal_count = 0.0, 0  # the calibration of the absence test
         self._week = np.zeros(0)  # series finer than 5 minutes: the week before, one point in 5 minutes
@@ -77,8 +78,8 @@ class LevelDetector(StreamDetector):
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         w = self.window
-        if self.period < 0:
-            self.period = daily_period(t)
+        if self.period < 0 and self._step != 0.0:  # the day follows from the step, once decided
+            self.period = points_a_day(self._step)
         hist = self._hist
         if hist.shape[0] < w:  # the very first batch: pad with the first value (warm-up hides it)
             hist = np.concatenate([np.full(w - hist.shape[0], x[0]), hist])
@@ -94,12 +95,12 @@ class LevelDetector(StreamDetector):
         k = (w - 1) // 2
         spread = np.partition(steps, k, axis=1)[:, k] * 1.0484
         spread = np.where(spread > 0, spread, steps.mean(axis=1) * 0.8862)
-        floor = self._floors(spread)
+        floor = self._floors(spread, self.gaps)
         scale = np.maximum(spread, floor)
         scale = np.maximum(scale, 1e-9 * (1.0 + np.abs(med)))
         z = np.abs(x - med) / scale
         # kept at the precision the state keeps it in, so a restored detector scores the same
-        recent_z = np.rint(np.minimum(z, _ZR_TOP) * 10.0) / 10.0  # as the state keeps it
+        recent_z = np.rint(np.minimum(np.nan_to_num(z, nan=_ZR_TOP), _ZR_TOP) * 10.0) / 10.0
         ezr = np.concatenate([np.zeros(n0 - self._zr.shape[0]), self._zr, recent_z])
         p = self.period
         week = p > 0 and self.days > 0 and self._sampled_week() > 0
@@ -110,13 +111,22 @@ class LevelDetector(StreamDetector):
             z = np.minimum(z, np.minimum(daily, weekly))
             seasonal = np.minimum(daily, weekly)
             known = np.isfinite(seasonal)
-            # in units of the typical distance from the seasonal reference, at every time of day
-            # (not of the absence's own, which is near 0 wherever nothing starts)
-            scale, self._seasonal_ms, self._seasonal_count = calibration(
-                np.where(known, seasonal, 0.0), self._seasonal_ms, self._seasonal_count, skip_zero=True
+            seasonal_z = np.where(known, np.rint(np.minimum(seasonal, _ZR_TOP) * 10.0) / 10.0, _ZR_TOP)
+            ezs = np.concatenate([np.zeros(n0 - self._zs.shape[0]), self._zs, seasonal_z])
+            # in units of the typical distance from the seasonal reference: over the whole day, and
+            # at this time of day on the previous days (not of the absence's own size, which is near
+            # 0 wherever nothing starts; a series quiet at night is far from its days at each rise)
+            unit, self._seasonal_ms, self._seasonal_count = calibration(
+                np.where(known, seasonal, 0.0),
+                self._seasonal_ms,
+                self._seasonal_count,
+                skip_zero=True,
+                skip=self.gaps,
             )
-            absent = np.minimum(seasonal, self._absence(ezr, n0, x.shape[0]))
-            self._side = np.where(known, absent * scale, 0.0)
+            failed, spread_then = self._absence(ezr, ezs, n0, x.shape[0])
+            unit = unit / np.maximum(1.0, spread_then * unit)
+            self._side = np.where(known, np.minimum(seasonal, failed) * unit, 0.0)
+            self._zs = ezs[-(self.days * p + 2) :].copy()
         outside = self._range(e, n0, x)
         if week:  # a series finer than 5 minutes: its range holds only a day and a bit
             outside = np.minimum(outside, weekly)  # so Monday's peak is in it only as last Monday
@@ -129,21 +139,24 @@ class LevelDetector(StreamDetector):
         self._zr = ezr[-(self.days * p + 2) :].copy() if p > 0 and self.days > 0 else np.zeros(0)
         return z
 
-    def _absence(self, ezr: FloatArray, n0: int, b: int) -> FloatArray:
+    def _absence(self, ezr: FloatArray, ezs: FloatArray, n0: int, b: int) -> tuple[FloatArray, FloatArray]:
         """How far the recent level failed at this time of day on every one of the previous days
         (the smallest, over the days, of the largest distance at this time and its neighbours).
         Where a daily job or peak starts, that is large, and a point that stays at the recent level
         there is as surprising as its distance from the seasonal reference. A missing peak is not
-        a departure from the recent level, so the departure test alone never sees it."""
+        a departure from the recent level, so the departure test alone never sees it. Also how far
+        the previous days were from their own seasonal reference at this time (the median over the
+        days of the largest at this time and its neighbours)."""
         p = self.period
         idx = np.arange(n0, n0 + b)
-        days = []
+        failed, spread = [], []
         for m in range(1, self.days + 1):
             ref = idx[:, None] - m * p + np.array([-1, 0, 1])[None, :]
             ok = ref.min(axis=1) >= 0
-            days.append(np.where(ok, ezr[np.clip(ref, 0, None)].max(axis=1), 0.0))
-        out: FloatArray = np.min(np.stack(days), axis=0)
-        return out
+            at = np.clip(ref, 0, None)
+            failed.append(np.where(ok, ezr[at].max(axis=1), 0.0))
+            spread.append(np.where(ok, ezs[at].max(axis=1), _ZR_TOP))
+        return np.min(np.stack(failed), axis=0), np.median(np.stack(spread), axis=0)
 
     def _span(self) -> int:
         return int(min(max(self.long, 1.2 * self.period), 3 * self.long))
@@ -172,13 +185,16 @@ class LevelDetector(StreamDetector):
             start = stop
         return out
 
-    def _floors(self, spread: FloatArray) -> FloatArray:
-        """A quarter of the slow average of past spreads (per point, from the points before)."""
+    def _floors(self, spread: FloatArray, missing: Any) -> FloatArray:
+        """A quarter of the slow average of past spreads (per point, from the points before; a
+        missing point, whose window holds values carried over a gap, does not move it)."""
         a = 0.005
         s = self._slow
         out = np.empty_like(spread)
-        for i, v in enumerate(spread.tolist()):
+        for i, (v, gap) in enumerate(zip(spread.tolist(), missing.tolist(), strict=True)):
             out[i] = 0.25 * s
+            if gap:
+                continue
             s = v if s == 0.0 else s + a * (v - s)
         self._slow = s
         return out
@@ -251,6 +267,7 @@ class LevelDetector(StreamDetector):
             "seasonal_count": self._seasonal_count,
             "hist": encode_array(self._hist),
             "zr": encode_array(np.rint(self._zr * 10.0), "u1"),
+            "zs": encode_array(np.rint(self._zs * 10.0), "u1"),
             "week": encode_array(self._week, "<f4"),
         }
 
@@ -268,4 +285,5 @@ class LevelDetector(StreamDetector):
         # a state saved before the absence test has no distances: they start at 0 (no absence is
         # reported until a day of new points has passed)
         self._zr = decode_array(own["zr"]) / 10.0 if "zr" in own else np.zeros(0)
+        self._zs = decode_array(own["zs"]) / 10.0 if "zs" in own else np.zeros(0)
         self._week = decode_array(own["week"]) if "week" in own else np.zeros(0)

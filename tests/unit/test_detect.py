@@ -69,7 +69,8 @@ def test_warm_up_emits_nothing(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_batching_and_state_round_trips_change_nothing(kind: str) -> None:
+@pytest.mark.parametrize("size", [2, 7, 97])
+def test_batching_and_state_round_trips_change_nothing(kind: str, size: int) -> None:
     t, x = noisy(2500, seed=4, daily=5.0)
     x[2100] -= 30.0
     x[1200:1300] += np.random.default_rng(9).normal(0, 6, 100)
@@ -81,8 +82,8 @@ def test_batching_and_state_round_trips_change_nothing(kind: str) -> None:
     whole = make_detector(kind).update(x, t)
     det = make_detector(kind)
     parts = []
-    for i in range(0, x.shape[0], 97):
-        parts.append(det.update(x[i : i + 97], t[i : i + 97]))
+    for i in range(0, x.shape[0], size):
+        parts.append(det.update(x[i : i + size], t[i : i + size]))
         det = restore_detector(json.loads(json.dumps(det.state())))
     # equal up to the last bit of a matrix product (BLAS may sum a block in another order)
     np.testing.assert_allclose(np.concatenate(parts), whole, rtol=0, atol=1e-12)
@@ -202,11 +203,11 @@ def test_a_value_that_stops_changing_is_found_once(kind: str) -> None:
     x = np.round(x, 1)  # as a scrape reports it: repeats happen by rounding now and then
     x[2000:2300] = x[1999]
     s = make_detector(kind).update(x, t)
-    top = s[2000:2020].max()  # reported as it grows: a run of 3, 7 and 15 equal values
-    assert top > 0.5 and top == s[150:].max()
-    alarm = 0.5 * top
-    assert np.count_nonzero(s[150:] >= alarm) <= 4, np.flatnonzero(s[150:] >= alarm)
-    assert s[2020:].max() == 0.0  # and once it is as stuck as it gets, not again
+    assert s[2000:2010].max() > 0.3  # reported at once, and again as the run grows longer
+    reports = np.flatnonzero(s[150:] >= 0.3) + 150
+    inside = (reports >= 2000) & (reports <= 2302)  # the run, and the value moving again after it
+    assert inside.sum() <= 6 and (~inside).sum() <= 1, reports  # (a chance run of 4 equal values)
+    assert s[2000:2303].max() == s[150:].max() > 0.5
 
 
 def test_a_series_that_never_moved_or_often_rests_is_not_stuck() -> None:
@@ -270,8 +271,94 @@ def test_a_minute_series_remembers_last_weekend() -> None:
     assert morning(5) > 0.5  # the first Saturday: nothing to go by
     assert morning(12) < 0.4 and morning(14) < 0.2, (morning(12), morning(14))
     assert s[day * 12 :].max() < 0.6
-    assert len(json.dumps(det.state())) < 64_000
+    assert len(json.dumps(det.state())) < 80_000  # three days of points, and the week sampled
     # the ensemble: its k-NN part (600 windows, 10 hours here) is lent the level part's three days,
     # so from Wednesday on the ramp has its three neighbours (0.45-0.52 on those mornings without)
     s = make_detector("ensemble").update(x, t)
     assert max(morning(d) for d in (9, 10, 11)) < 0.4, [morning(d) for d in (9, 10, 11)]
+
+
+def test_an_outage_does_not_alarm_when_the_series_comes_back() -> None:
+    """300 rows left out (a scrape target down for a day): they are put back as missing points to
+    keep the days aligned, and the values carried over the gap are not evidence, so the series
+    coming back as it was is no anomaly (0.76 before the windows were refilled first)."""
+    t, x = noisy(3000, seed=12, daily=5.0)
+    keep = np.ones(3000, dtype=bool)
+    keep[1500:1800] = False
+    s = make_detector("ensemble").update(x[keep], t[keep])
+    assert s[1500:1600].max() < 0.3, s[1500:1600].max()
+
+
+def test_a_changed_scrape_interval_stops_the_gap_filling() -> None:
+    """From one point a minute to one in two: after 20 rows that each came after a gap, gaps are no
+    longer put back (every other point would otherwise be a carried value): few alarms after."""
+    rng = np.random.default_rng(13)
+    t = np.r_[np.arange(3000) * 60.0, 179940 + 120 * np.arange(1, 3001)]
+    x = 100 + 3 * np.sin(2 * np.pi * t / 86400) + rng.normal(0, 1, t.shape[0])
+    det = make_detector("ensemble")
+    s = det.update(x, t)
+    assert det.seen < 6100  # 6,000 rows and the 20 gaps before the change was seen
+    assert np.count_nonzero(s[3000:] >= 0.5) <= 3
+
+
+def test_a_burst_of_first_rows_does_not_decide_the_step() -> None:
+    """Three rows a second apart, then one every 30 minutes: the step is decided by the first 21
+    timestamps, so the later rows are not each filled with 1,799 missing points."""
+    t = np.r_[0.0, 1.0, 2.0, 1800.0 * np.arange(1, 400)]
+    x = np.random.default_rng(14).normal(100.0, 1.0, t.shape[0])
+    det = make_detector("ensemble")
+    det.update(x[:3], t[:3])
+    det.update(x[3:], t[3:])
+    assert det.seen < 500
+
+
+def test_a_late_row_shifts_nothing() -> None:
+    """A row stamped an hour early among rows in order is no gap: the next row comes after the
+    latest time seen, and the days stay aligned (a healthy job start scored 0.94 when a late row
+    put back 12 missing points)."""
+    t, x = day_job(8, seed=15)
+    order = np.arange(t.shape[0])
+    order[DAY * 4 : DAY * 4 + 2] = order[DAY * 4 : DAY * 4 + 2][::-1]  # two rows swapped
+    t2 = t.copy()
+    t2[DAY * 4] = t[DAY * 4] - 12 * STEP  # and one stamped an hour early
+    s = make_detector("ensemble").update(x[order], t2[order])
+    starts = [s[DAY * d + 22 : DAY * d + 27].max() for d in (5, 6, 7)]
+    assert max(starts) < 0.5, starts
+
+
+def test_a_counter_idle_every_night_is_not_stuck_every_night() -> None:
+    """A request counter that does not move at night: the first night is new, the next ones are as
+    the night before (0.74-0.85 every night while only the longest run seen was compared)."""
+    t = np.arange(DAY * 10) * STEP
+    hour = (t % 86400) / 3600.0
+    rng = np.random.default_rng(16)
+    counter = np.cumsum(np.where((hour >= 8) & (hour < 20), rng.poisson(3, t.shape[0]), 0)).astype(float)
+    s = make_detector("ensemble").update(counter, t)
+    nightly = [float(s[DAY * d : DAY * (d + 1)].max()) for d in range(3, 10)]
+    assert max(nightly) < 0.5, nightly
+
+
+def test_a_series_quiet_at_night_is_not_absent_each_morning() -> None:
+    """Busy (and noisy) 08:00-20:00, quiet at night: the morning rise is far from the night's
+    noise, but no farther from the previous days than it always is, so the absence test (in units
+    of how far the previous days were at that time) stays quiet: 20 healthy series, 11 days."""
+    alarms = 0
+    for seed in range(20):
+        rng = np.random.default_rng(200 + seed)
+        t = np.arange(DAY * 14) * STEP
+        busy = (((t % 86400) / 3600.0) >= 8) & (((t % 86400) / 3600.0) < 20)
+        x = 100 + 30 * busy + rng.normal(0, np.where(busy, 3.0, 0.5))
+        alarms += int(np.count_nonzero(make_detector("ensemble").update(x, t)[DAY * 3 :] >= 0.5))
+    assert alarms <= 25, alarms  # 23 before the absence test; 114 with it in the day's units
+
+
+def test_a_departure_is_reported_as_it_grows_not_as_it_wavers() -> None:
+    """The suppression: a surprise wavering between 5 and 12 for 1,000 points is reported now and
+    then (at a new high once the last report has faded: every 100-200 points), not at every high;
+    one that holds, once; one that grows from 3 to 30, each time it has grown by half."""
+    wavering = make_detector("level")._suppress(np.random.default_rng(17).uniform(5, 12, 1000))
+    assert 1 <= np.count_nonzero(wavering) <= 10, np.flatnonzero(wavering)
+    assert np.diff(np.flatnonzero(wavering)).min() >= 50
+    assert np.count_nonzero(make_detector("level")._suppress(np.full(1000, 8.0))) == 1
+    growing = make_detector("level")._suppress(np.linspace(3.0, 30.0, 300))
+    assert 5 <= np.count_nonzero(growing) <= 10, growing[growing > 0]  # about 1.4 times the last
