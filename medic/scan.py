@@ -167,9 +167,10 @@ def scan_series(
     x = np.asarray(values, dtype=np.float64)
     fresh = t > state.last_time if state.last_time is not None else np.ones(t.shape[0], dtype=bool)
     tn, xn = t[fresh], x[fresh]
-    if state.detector is not None:
-        det = restore_detector(state.detector)
-    else:
+    det = restore_detector(state.detector) if state.detector is not None else None
+    if det is not None and det.step > 0 and abs(det.step - spec.step_seconds) > 0.1 * spec.step_seconds:
+        det = None  # the scan's step changed: its days are another number of points, start over
+    if det is None:
         det = make_detector(spec.detector, warmup=spec.warmup)
     det.sensitivity = spec.sensitivity * state.sensitivity
     signals: list[AnomalySignal] = []

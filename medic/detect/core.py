@@ -67,9 +67,12 @@ def surprise_from_score(score: float) -> float:
 
 
 def regular_step(t: FloatArray) -> float:
-    """The series' step in seconds: the median of the steps between ``t`` (the first ``DECIDE``
-    timestamps), or -1 when that is not positive (no regular step)."""
-    step = float(np.median(np.diff(t))) if t.shape[0] >= 2 else -1.0
+    """The series' step in seconds: the median of the forward steps between ``t`` (the first
+    ``DECIDE`` timestamps; missing ones left out), or -1 when fewer than half of them go forward
+    (no regular step)."""
+    diffs = np.diff(t[np.isfinite(t)])
+    diffs = diffs[diffs > 0]  # rows sent twice, or out of order, say nothing of the step
+    step = float(np.median(diffs)) if diffs.shape[0] >= DECIDE // 2 else -1.0
     return step if step > 0 else -1.0
 
 
@@ -276,7 +279,7 @@ class StreamDetector:
         (an outage), the next ``min_history`` real points, while the detector's windows still hold
         the values carried over the gap."""
         quiet = np.zeros(missing.shape[0], dtype=np.bool_)
-        if not missing.any() and self._quiet == 0:
+        if not missing.any() and self._quiet == 0 and self._missing_run < _LONG_GAP:
             self._missing_run = 0
             return quiet
         run, left = self._missing_run, self._quiet
@@ -306,7 +309,7 @@ class StreamDetector:
             "count": self._calibrated,
             "last": None if np.isnan(self._last) else self._last,
             "step": self._step,
-            "first_t": self._first_t,
+            "first_t": [v if math.isfinite(v) else None for v in self._first_t],
             "last_t": None if np.isnan(self._last_t) else self._last_t,
             "gapped": self._gapped,
             "missing_run": self._missing_run,
@@ -329,12 +332,17 @@ class StreamDetector:
         # a state saved before gaps were filled: the step is found again from the next batch
         self._step = float(state.get("step", 0.0))
         self._last_t = float("nan") if state.get("last_t") is None else float(state["last_t"])
-        self._first_t = [float(v) for v in state.get("first_t", [])]
+        self._first_t = [float("nan") if v is None else float(v) for v in state.get("first_t", [])]
         self._gapped = int(state.get("gapped", 0))
         self._missing_run = int(state.get("missing_run", 0))
         self._quiet = int(state.get("quiet", 0))
         self._reported = float(state.get("reported", state["memory"]))
         self._restore(state["own"])
+
+    @property
+    def step(self) -> float:
+        """The series' step in seconds, once its first timestamps decided it (0: not yet, -1: none)."""
+        return self._step
 
     # -- for subclasses -----------------------------------------------------------------------
     @property

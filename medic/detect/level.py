@@ -47,6 +47,17 @@ def daily_period(t: FloatArray) -> int:
     return points_a_day(regular_step(t[:DECIDE]))
 
 
+def _known_median(rows: FloatArray) -> FloatArray:
+    """The median of each row's values that are not NaN (NaN where a row has none)."""
+    ordered = np.sort(rows, axis=1)  # NaN last
+    count = np.count_nonzero(~np.isnan(rows), axis=1)
+    lo = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(ordered, np.maximum(count // 2, 0)[:, None], axis=1)[:, 0]
+    hi = np.where(count % 2 == 1, lo, hi)
+    out: FloatArray = np.where(count > 0, (lo + hi) / 2.0, np.nan)
+    return out
+
+
 class LevelDetector(StreamDetector):
     kind: ClassVar[str] = "level"
 
@@ -111,7 +122,8 @@ class LevelDetector(StreamDetector):
             z = np.minimum(z, np.minimum(daily, weekly))
             seasonal = np.minimum(daily, weekly)
             known = np.isfinite(seasonal)
-            seasonal_z = np.where(known, np.rint(np.minimum(seasonal, _ZR_TOP) * 10.0) / 10.0, _ZR_TOP)
+            # tenths to 25.4, as the state keeps them; 25.5 where there was no reference
+            seasonal_z = np.where(known, np.rint(np.minimum(seasonal, _ZR_TOP - 0.1) * 10.0) / 10.0, _ZR_TOP)
             ezs = np.concatenate([np.zeros(n0 - self._zs.shape[0]), self._zs, seasonal_z])
             # in units of the typical distance from the seasonal reference: over the whole day, and
             # at this time of day on the previous days (not of the absence's own size, which is near
@@ -154,9 +166,13 @@ class LevelDetector(StreamDetector):
             ref = idx[:, None] - m * p + np.array([-1, 0, 1])[None, :]
             ok = ref.min(axis=1) >= 0
             at = np.clip(ref, 0, None)
-            failed.append(np.where(ok, ezr[at].max(axis=1), 0.0))
-            spread.append(np.where(ok, ezs[at].max(axis=1), _ZR_TOP))
-        return np.min(np.stack(failed), axis=0), np.median(np.stack(spread), axis=0)
+            failed.append(np.where(ok, ezr[at].max(axis=1), np.inf))
+            then = ezs[at].max(axis=1)
+            spread.append(np.where(ok & (then < _ZR_TOP), then, np.nan))  # 25.5: no reference then
+        # over the days there are (none yet: no absence, and no spread to go by)
+        low = np.min(np.stack(failed), axis=0)
+        wide = _known_median(np.stack(spread).T)
+        return np.where(np.isfinite(low), low, 0.0), np.where(np.isnan(wide), _ZR_TOP, wide)
 
     def _span(self) -> int:
         return int(min(max(self.long, 1.2 * self.period), 3 * self.long))
@@ -211,12 +227,16 @@ class LevelDetector(StreamDetector):
         if self._weekly():
             refs.append([-7 * p - 1, -7 * p, -7 * p + 1])
         zs = []
-        for ref in refs:
+        for n, ref in enumerate(refs):
             cand_idx = idx[:, None] + np.array(ref)[None, :]
             ok = cand_idx.min(axis=1) >= 0
             cand = e[np.clip(cand_idx, 0, None)]
             k = cand.shape[1] // 2
             smed = np.partition(cand, k, axis=1)[:, k]
+            if n == 0 and not ok.all():  # the first days: the median of the days there are
+                some = ~ok & (cand_idx.max(axis=1) >= 0)
+                smed[some] = _known_median(np.where(cand_idx[some] >= 0, cand[some], np.nan))
+                ok = ok | some
             zs.append(np.where(ok, np.abs(x - smed) / scale, np.inf))
         if len(zs) == 1:
             zs.append(np.full(b, np.inf))

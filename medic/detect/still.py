@@ -10,24 +10,31 @@ is the standard normal deviate with that tail probability. A run counts only fro
 unchanged step (one repeated value is a coincidence of rounding), and only once it is longer than
 every ordinary run the series completed before (a counter that is often 0 for an hour is not stuck after
 half an hour of 0), and only in a series that has changed at least 20 times (an error counter
-that has always been 0 is not stuck), and, in a series with days, only where the value was not
-also unchanged at the same time the day before (a counter idle every night is not stuck every
-night). A missing point breaks a run.
+that has always been 0 is not stuck), and, in a series with days, only where it had not rested at
+least half as long within an hour of this time the day before (a counter idle every night is not
+stuck every night, even when its rest starts a little earlier or later). A missing point breaks a
+run.
 
 Not calibrated against the series' typical surprise: it is mostly 0, and its scale is already a
 probability. The counts take in a run only when it ends, and only if it was not itself an anomaly
 (a surprise under 5): the chance of a run is judged by the steps before it, and a stuck stretch
 does not teach the detector that stuck stretches are normal. The state is six counters, a flag,
-the last value and a bit per point of the last day.
+the last value and each point's run length over the last day and an hour.
 """
 
-import base64
 import math
 from typing import Any, ClassVar
 
 import numpy as np
 
-from medic.detect.core import FloatArray, StreamDetector, normal_deviate, points_a_day
+from medic.detect.core import (
+    FloatArray,
+    StreamDetector,
+    decode_array,
+    encode_array,
+    normal_deviate,
+    points_a_day,
+)
 
 __all__ = ["StillDetector"]
 
@@ -49,7 +56,7 @@ class StillDetector(StreamDetector):
         self._both = 0  # ... and were unchanged themselves
         self._longest = 0  # the longest run completed so far
         self._gap = False  # the last point was missing
-        self._day: list[bool] = []  # the last day's "unchanged" flags, when the series has days
+        self._day: list[int] = []  # each point's run of the last day and an hour (series with days)
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         out = [0.0] * x.shape[0]
@@ -58,19 +65,19 @@ class StillDetector(StreamDetector):
         run, longest = self._run, self._longest
         zeros, steps, both, after = self._zeros, self._steps, self._both, self._after
         p = points_a_day(self._step) if self._step != 0.0 else 0
-        day = self._day  # flags[k - p]: was the value unchanged at this time the day before
+        w = p // 24  # an hour either side
+        day = self._day  # each point's run so far, for the last day and an hour
         for i, (v, gap) in enumerate(zip(x.tolist(), self.gaps.tolist(), strict=True)):
             valid = prev is not None and not gap and not prev_gap
             still = valid and v == prev
-            if p:
-                day.append(still)
             if still:
                 run += 1
                 if (
                     run >= 2
                     and run > longest
                     and steps - zeros >= _MOVES
-                    and not (p and len(day) > p and day[-1 - p])  # still at this time yesterday too
+                    # not if the day before, within an hour of this time, it had rested half as long
+                    and not (p and len(day) >= p + w and 2 * max(day[-p - w : len(day) - p + w + 1]) >= run)
                 ):
                     out[i] = min(normal_deviate(_minus_log_p(run, zeros, steps, both, after)), _CAP)
             elif run > 0:  # the run ended: unless it was an anomaly, it is part of the normal now
@@ -81,11 +88,13 @@ class StillDetector(StreamDetector):
                 run = 0
             elif valid:
                 steps += 1
+            if p:
+                day.append(run if still else 0)
             prev, prev_gap = v, gap
         self._run, self._longest = run, longest
         self._zeros, self._steps, self._both, self._after = zeros, steps, both, after
         self._gap = prev_gap
-        self._day = day[-(p + 1) :] if p else []
+        self._day = day[-(p + w + 1) :] if p else []
         return np.asarray(out, dtype=np.float64)
 
     def _state(self) -> dict[str, Any]:
@@ -97,8 +106,7 @@ class StillDetector(StreamDetector):
             "both": self._both,
             "longest": self._longest,
             "gap": self._gap,
-            "day": base64.b64encode(np.packbits(np.array(self._day, dtype=np.bool_)).tobytes()).decode(),
-            "day_len": len(self._day),
+            "day": encode_array(np.asarray(self._day, dtype=np.float64), "<u4"),
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -109,8 +117,7 @@ class StillDetector(StreamDetector):
         self._both = int(own["both"])
         self._longest = int(own["longest"])
         self._gap = bool(own["gap"])
-        bits = np.unpackbits(np.frombuffer(base64.b64decode(own.get("day", "")), dtype=np.uint8))
-        self._day = bits[: int(own.get("day_len", 0))].astype(bool).tolist()
+        self._day = [int(v) for v in decode_array(own["day"])] if "day" in own else []
 
 
 def _minus_log_p(run: int, zeros: int, steps: int, both: int, after: int) -> float:

@@ -362,3 +362,29 @@ def test_a_departure_is_reported_as_it_grows_not_as_it_wavers() -> None:
     assert np.count_nonzero(make_detector("level")._suppress(np.full(1000, 8.0))) == 1
     growing = make_detector("level")._suppress(np.linspace(3.0, 30.0, 300))
     assert 5 <= np.count_nonzero(growing) <= 10, growing[growing > 0]  # about 1.4 times the last
+
+
+@pytest.mark.parametrize("day", [2, 3])
+def test_a_job_missed_on_the_third_or_fourth_day_is_found(day: int) -> None:
+    """The absence test works from the days there are: with two or three days behind it, not only
+    from the fifth (it was blind on days three and four while it waited for three days of spread)."""
+    t, x = day_job(7)
+    start = DAY * day + 24
+    x[start : start + 24] -= 20.0
+    s = make_detector("ensemble").update(x, t)
+    assert s[start : start + 3].max() > 0.5
+
+
+def test_an_outage_ending_at_a_batch_boundary_is_quiet_too() -> None:
+    """30 missing points that end exactly where a batch ends: the quiet points after them are the
+    same as when the series is scored whole (the next batch used to forget the run)."""
+    t, x = day_job(5)
+    x[600:630] = np.nan
+    whole = make_detector("level").update(x, t)
+    det = make_detector("level")
+    parts = []
+    for i in range(0, x.shape[0], 30):
+        parts.append(det.update(x[i : i + 30], t[i : i + 30]))
+        det = restore_detector(json.loads(json.dumps(det.state())))
+    np.testing.assert_allclose(np.concatenate(parts), whole, rtol=0, atol=1e-12)
+    assert whole[630:700].max() == 0.0

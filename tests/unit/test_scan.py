@@ -75,6 +75,24 @@ def test_runs_continue_the_stream_and_find_a_spike_once() -> None:
     assert third.scored == 0 and third.signals == []
 
 
+def test_a_scan_whose_step_changed_starts_its_series_over() -> None:
+    """A scan moved from one point a minute to one in five: the saved detector counted its days in
+    one-minute points, so the series starts over (warm-up again) instead of comparing each point
+    with the wrong time of the day before."""
+    labels = {"instance": "a"}
+    t, x = _series(400)
+    minute = ScanSpec(name="s", query="q", warmup=50, step_seconds=60)
+    first = scan_series(minute, labels, t[:300], x[:300], None)
+    assert first.state.detector is not None and first.state.detector["step"] == 60.0
+    five = ScanSpec(name="s", query="q", warmup=50, step_seconds=300)
+    t5 = (t[299] + 300.0 * np.arange(1, 41)).tolist()
+    later = scan_series(five, labels, t5, x[:40], first.state)
+    assert later.state.detector is not None
+    assert later.state.detector["seen"] == 40 and later.state.detector["step"] == 300.0
+    same = scan_series(minute, labels, t[300:], x[300:], first.state)  # the step kept: it continues
+    assert same.state.detector is not None and same.state.detector["seen"] == 400
+
+
 def test_a_filling_disk_is_predicted() -> None:
     spec = ScanSpec(
         name="disk",
