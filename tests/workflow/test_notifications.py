@@ -131,8 +131,11 @@ async def open_incident(h: Harness) -> Handle:
 
 
 async def until(handle: Handle, predicate: Callable[[IncidentState], bool], what: str) -> IncidentState:
-    """Poll (bounded) while activities run in real time and timers skip ahead."""
-    for _ in range(200):
+    """Poll (bounded) while activities run in real time and timers skip ahead. Up to 30 s: the
+    time-skipping server now and then rejects a workflow task's completion ("invalid history
+    builder state for action", seen once in a clean run), and the task is only retried after its
+    10 s timeout."""
+    for _ in range(600):
         state = await handle.query(IncidentWorkflow.state)
         if predicate(state):
             return state
