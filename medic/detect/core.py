@@ -9,9 +9,10 @@ ordinary point, 5 or more for a notable one), computed from past points only. Th
    series: no alarm before the detector has seen enough);
 2. multiplies by the series' ``sensitivity`` (2.0 alarms at half the surprise: it moves the
    threshold for that series alone, so one threshold serves every series);
-3. suppresses repeats: a surprise counts only when it exceeds 1.5 times the decaying memory of the
-   recent ones, so one incident (a spike, a shift that stays) is reported once, not at every point
-   until the detector has adapted, and a later, stronger departure is still reported;
+3. suppresses repeats: a surprise counts only when it exceeds every recent one and 1.5 times the
+   last one reported (``_suppress``), so one incident (a spike, a shift that stays) is reported
+   once, not at every point until the detector has adapted, and a departure that keeps growing
+   is reported again as it grows;
 4. maps the surprise to a score in [0, 1] by one fixed, monotone function (``score = z^2/(z^2+25)``:
    0.5 at five robust standard deviations), so scores from different series are comparable.
 
@@ -363,13 +364,9 @@ class StreamDetector:
     # -- shared steps -------------------------------------------------------------------------
     def _fill(self, x: FloatArray, missing: NDArray[np.bool_]) -> FloatArray:
         """Missing points carry the last value forward (and score 0): the state never sees a NaN."""
-        out = x.copy()
         last = self._last if np.isfinite(self._last) else 0.0
-        for i in range(out.shape[0]):
-            if missing[i]:
-                out[i] = last
-            else:
-                last = out[i]
+        source = np.maximum.accumulate(np.where(missing, -1, np.arange(x.shape[0])))  # the last real one
+        out: FloatArray = np.where(source >= 0, x[np.maximum(source, 0)], last)
         return out
 
     def _suppress(self, z: FloatArray) -> FloatArray:

@@ -13,8 +13,14 @@ floor (a slow average of the spread itself, and the mean absolute deviation when
 for counts that are mostly 0), so a series that was flat for an hour does not alarm on its first
 ordinary wiggle.
 
+Beside it, the absence test (``_absence``), left in ``side``: where the recent level failed at this
+time on each of the previous days (a daily job or peak starts there), a point that stays at the
+recent level is as surprising as its distance from those days.
+
 Vectorised over a batch (a sliding window view of the history plus the batch); the state is the last
-``window + days * period`` values and two numbers.
+``window + days * period`` values (a week of them for series of one point in 5 minutes or coarser),
+a byte per point of ``days * period`` for each of the two distances the absence test looks back
+at, the week before as one point in 5 minutes for finer series, and a few numbers.
 """
 
 from typing import Any, ClassVar
@@ -23,28 +29,26 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from medic.detect.core import (
-    DECIDE,
     FloatArray,
     StreamDetector,
     calibration,
     decode_array,
     encode_array,
     points_a_day,
-    regular_step,
 )
 
-__all__ = ["LevelDetector", "daily_period"]
+__all__ = ["LevelDetector"]
 
 _ZR_TOP = 25.5  # distances from the recent level are kept in tenths up to this (one byte each)
 _MAX_WEEKLY = 288  # one point in 5 minutes: the weekly reference keeps at most 2,017 values
 _WEEK_SAMPLES = 7 * _MAX_WEEKLY + 2  # finer series: the week before, one point in 5 minutes
 
 
-def daily_period(t: FloatArray) -> int:
-    """Points per day when the series is regular (the median of its first steps divides a day), else 0."""
-    if t.shape[0] < 3:
-        return 0
-    return points_a_day(regular_step(t[:DECIDE]))
+def _tenths(z: FloatArray, top: float) -> FloatArray:
+    """``z`` in tenths up to ``top``, as the state keeps it (one byte each), so that a restored
+    detector scores exactly as one that never stopped."""
+    out: FloatArray = np.rint(np.minimum(z, top) * 10.0) / 10.0
+    return out
 
 
 def _known_median(rows: FloatArray) -> FloatArray:
@@ -77,7 +81,7 @@ class LevelDetector(StreamDetector):
         self.window = window | 1  # odd, so the medians are one element
         self.recent = min(recent | 1, self.window)
         self.days = days
-        self.period = -1  # unknown until the first timed batch
+        self.period = -1  # unknown until the series' first timestamps decide its step
         self._hist = np.zeros(0)
         # the last points' distances from the recent level (the last of ``_hist``; tenths, to 25.5)
         self._zr = np.zeros(0)
@@ -110,8 +114,7 @@ class LevelDetector(StreamDetector):
         scale = np.maximum(spread, floor)
         scale = np.maximum(scale, 1e-9 * (1.0 + np.abs(med)))
         z = np.abs(x - med) / scale
-        # kept at the precision the state keeps it in, so a restored detector scores the same
-        recent_z = np.rint(np.minimum(np.nan_to_num(z, nan=_ZR_TOP), _ZR_TOP) * 10.0) / 10.0
+        recent_z = _tenths(np.nan_to_num(z, nan=_ZR_TOP), _ZR_TOP)
         ezr = np.concatenate([np.zeros(n0 - self._zr.shape[0]), self._zr, recent_z])
         p = self.period
         week = p > 0 and self.days > 0 and self._sampled_week() > 0
@@ -119,11 +122,10 @@ class LevelDetector(StreamDetector):
             daily, weekly = self._seasonal(e, n0, x, scale)
             if week:
                 weekly = self._week_before(x, scale)
-            z = np.minimum(z, np.minimum(daily, weekly))
             seasonal = np.minimum(daily, weekly)
+            z = np.minimum(z, seasonal)
             known = np.isfinite(seasonal)
-            # tenths to 25.4, as the state keeps them; 25.5 where there was no reference
-            seasonal_z = np.where(known, np.rint(np.minimum(seasonal, _ZR_TOP - 0.1) * 10.0) / 10.0, _ZR_TOP)
+            seasonal_z = np.where(known, _tenths(seasonal, _ZR_TOP - 0.1), _ZR_TOP)  # 25.5: no reference
             ezs = np.concatenate([np.zeros(n0 - self._zs.shape[0]), self._zs, seasonal_z])
             # in units of the typical distance from the seasonal reference: over the whole day, and
             # at this time of day on the previous days (not of the absence's own size, which is near

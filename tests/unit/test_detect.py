@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from medic.detect import DETECTORS, make_detector, restore_detector, surprise_from_score
-from medic.detect.core import score_from_surprise
-from medic.detect.level import daily_period
+from medic.detect.core import DECIDE, points_a_day, regular_step, score_from_surprise
 
 KINDS = sorted(DETECTORS)
 DEPARTURES = [k for k in KINDS if k != "still"]  # "still" sees only values that stop changing
@@ -135,6 +134,11 @@ def test_the_score_map_is_monotone_and_invertible() -> None:
     s = score_from_surprise(z)
     assert (np.diff(s) > 0).all() and s[2] == pytest.approx(0.5)
     assert surprise_from_score(float(s[3])) == pytest.approx(20.0)
+
+
+def daily_period(t: np.ndarray) -> int:
+    """Points a day, as a detector decides them from a series' first timestamps."""
+    return points_a_day(regular_step(t[:DECIDE]))
 
 
 def test_daily_period_needs_a_regular_series() -> None:
