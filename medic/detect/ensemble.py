@@ -30,16 +30,21 @@ from medic.detect.knn import KnnDetector
 from medic.detect.level import LevelDetector
 from medic.detect.still import StillDetector
 
-__all__ = ["DETECTORS", "EnsembleDetector", "make_detector", "restore_detector"]
+__all__ = ["DETECTORS", "WEIGHTS", "EnsembleDetector", "make_detector", "restore_detector"]
 
 _EPS = 0.1  # keeps one silent part from vetoing the others outright
+# the level part's and the k-NN part's weights in the geometric mean: the level part measures a
+# point in robust standard deviations of its recent spread, which overstates an outlier of
+# heavy-tailed noise (a t-distributed or spiky series has them every few hundred points); the
+# k-NN part has seen such windows before. See docs/anomaly.md for the measurements.
+WEIGHTS = (1.0, 3.0)
 
 
 class EnsembleDetector(StreamDetector):
     kind: ClassVar[str] = "ensemble"
     calibrates: ClassVar[bool] = False  # its parts are
 
-    def __init__(self, *, weights: tuple[float, ...] = (1.0, 1.0), **kw: Any) -> None:
+    def __init__(self, *, weights: tuple[float, ...] = WEIGHTS, **kw: Any) -> None:
         super().__init__(**kw)
         self.weights = tuple(weights)
         self.level, self.knn = LevelDetector(warmup=0), KnnDetector(warmup=0)
@@ -75,7 +80,8 @@ class EnsembleDetector(StreamDetector):
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
-        self.weights = tuple(float(w) for w in own["weights"])
+        # the weights are the code's, not the series': a state saved by an earlier release
+        # (weights 1 and 1) continues with today's
         for part, st in zip(self.parts, own["parts"], strict=True):
             part.restore(st)
         # a state saved before a part existed: that part starts afresh

@@ -7,6 +7,10 @@ the series has shown recently (a daily peak, a regular batch job) has close neig
 ring of the last ``memory`` windows; distances are compared to their own slow average, so the
 surprise is in "typical neighbour distances" and comparable across series.
 
+Missing points (put back for a gap, and carried over it) are not the series' behaviour: a window
+holding one is never a neighbour, and neither the step noise nor the typical distance counts them,
+so an outage's flat stretch does not make the series look quieter than it is when it comes back.
+
 Vectorised per block of ``block`` points: each block is scored against the memory as it stood before
 the block (past points only), then joins it. Blocks are aligned on the series' point count, so how
 the points are batched does not change the scores.
@@ -34,6 +38,7 @@ class KnnDetector(StreamDetector):
         self.neighbours = neighbours
         self.block = block
         self._hist = np.zeros(0)  # the last `memory + dim` raw values
+        self._miss = np.zeros(0, dtype=np.bool_)  # which of them were missing points (carried values)
         self._bank = np.zeros((0, dim))  # windows (raw values), oldest first
         self._norms = np.zeros(0)  # squared norms of the bank's windows
         self._typical = 0.0
@@ -58,11 +63,18 @@ class KnnDetector(StreamDetector):
         """Score part of a block against the memory as it stood at the block's start; the block's
         windows join the memory (and its distances the typical one) when the block is complete."""
         d = self.dim
+        gaps = self.gaps[offset : offset + x.shape[0]]
+        if gaps.shape[0] != x.shape[0]:  # scored outside ``surprise``: nothing is missing
+            gaps = np.zeros(x.shape[0], dtype=np.bool_)
+        if self._miss.shape[0] != self._hist.shape[0]:  # a state saved before missing points were kept
+            self._miss = np.zeros(self._hist.shape[0], dtype=np.bool_)
         if (
             self._hist.shape[0] < d - 1
         ):  # the very first block: pad with the first value (kept, so restoring sees it)
-            self._hist = np.concatenate([np.full(d - 1 - self._hist.shape[0], x[0]), self._hist])
-        hist = self._hist
+            pad = d - 1 - self._hist.shape[0]
+            self._hist = np.concatenate([np.full(pad, x[0]), self._hist])
+            self._miss = np.concatenate([np.zeros(pad, dtype=np.bool_), self._miss])
+        hist, miss = self._hist, self._miss
         e = np.concatenate([hist[-(d - 1) :] if d > 1 else hist[:0], x])
         wins = sliding_window_view(e, d)  # one window ending at each new point
         into = self._count % self.block
@@ -71,8 +83,12 @@ class KnnDetector(StreamDetector):
         dist = np.zeros(x.shape[0])
         if bank.shape[0] > self.neighbours:
             # distances in raw units (the level cancels), then in units of the recent step noise
-            ref = hist[: hist.shape[0] - into]
-            spread = float(np.abs(np.diff(ref[-self.memory :])).mean()) * 0.8862 if ref.shape[0] > 1 else 0.0
+            ref = hist[: hist.shape[0] - into][-self.memory :]
+            steps = np.abs(np.diff(ref))
+            held = ~miss[: miss.shape[0] - into][-self.memory :]
+            if not held.all():
+                steps = steps[held[1:] & held[:-1]]
+            spread = float(steps.mean()) * 0.8862 if steps.shape[0] else 0.0
             spread = max(spread, 1e-9 * (1.0 + abs(float(ref[-1]))))
             # |w - b|^2 = |w|^2 + |b|^2 - 2 w.b; the row's |w|^2 does not change which are nearest,
             # so it is added to the k nearest only (one 50 x 600 pass fewer, in place)
@@ -86,18 +102,22 @@ class KnnDetector(StreamDetector):
                 g = np.concatenate([g, earlier - own[:, None]], axis=1)
             near = np.partition(g, k - 1, axis=1)[:, :k].mean(axis=1) + own
             dist = np.sqrt(np.maximum(near, 0.0) / d) / spread
+            dist[~np.isfinite(dist)] = 0.0  # fewer than k windows without a missing point
             if self._typical > 0:
                 z = dist / max(self._typical, 0.05)
-        self._pending.extend(dist.tolist())
-        self._hist = np.concatenate([hist, x])[-(self.memory + d + self.block) :]
+        self._pending.extend(np.where(gaps, -1.0, dist).tolist())  # -1: a missing point
+        keep = self.memory + d + self.block
+        self._hist = np.concatenate([hist, x])[-keep:]
+        self._miss = np.concatenate([miss, gaps])[-keep:]
         self._count += x.shape[0]
         if self._count % self.block == 0:
             done = len(self._pending)
             new = sliding_window_view(self._hist, d)[-done:]
             self._bank = np.concatenate([bank, new])[-self.memory :]
-            self._norms = np.einsum("ij,ij->i", self._bank, self._bank)
-            if bank.shape[0] > self.neighbours:
-                mid = float(np.median(self._pending))
+            self._norms = self._bank_norms()
+            real = [v for v in self._pending if v >= 0.0] if self._miss[-done:].any() else self._pending
+            if bank.shape[0] > self.neighbours and 2 * len(real) > done:
+                mid = float(np.median(real))
                 typ = self._typical
                 self._typical = mid if typ == 0 else typ + 0.1 * (mid - typ)
             self._pending = []
@@ -127,6 +147,16 @@ class KnnDetector(StreamDetector):
         out: FloatArray = np.where(ok, d2, np.inf)
         return out
 
+    def _bank_norms(self, unbanked: int = 0) -> FloatArray:
+        """The bank's squared norms, infinite for a window that holds a missing point (never near);
+        the last ``unbanked`` points of the history are not in the bank yet."""
+        norms: FloatArray = np.einsum("ij,ij->i", self._bank, self._bank)
+        n = self._bank.shape[0]
+        if n and self._miss.shape[0] >= self.dim and self._miss.any():
+            held = sliding_window_view(self._miss[: self._miss.shape[0] - unbanked], self.dim)[-n:]
+            norms[held.any(axis=1)] = np.inf
+        return norms
+
     @property
     def min_history(self) -> int:
         return self.dim + self.block
@@ -141,6 +171,7 @@ class KnnDetector(StreamDetector):
             "count": self._count,
             "pending": self._pending,
             "hist": encode_array(self._hist),
+            "miss": encode_array(self._miss, "u1"),
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -152,8 +183,10 @@ class KnnDetector(StreamDetector):
         self._count = int(own["count"])
         self._pending = [float(v) for v in own["pending"]]
         self._hist = decode_array(own["hist"])
+        miss = own.get("miss")  # a state saved before missing points were kept: none were
+        self._miss = decode_array(miss) > 0 if miss else np.zeros(self._hist.shape[0], dtype=np.bool_)
         done = self._count - len(self._pending)  # points whose windows are in the memory
         h = self._hist[: self._hist.shape[0] - len(self._pending)]
         n = min(self.memory, done, max(0, h.shape[0] - self.dim + 1))
         self._bank = sliding_window_view(h, self.dim)[-n:].copy() if n else np.zeros((0, self.dim))
-        self._norms = np.einsum("ij,ij->i", self._bank, self._bank)
+        self._norms = self._bank_norms(len(self._pending))
