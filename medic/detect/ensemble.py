@@ -9,9 +9,9 @@ level surprises the level part only a little). The k-NN part is lent the level p
 the batch, so the same time on the previous days is among its neighbours even where its own
 memory (600 windows) is shorter than a day. Beside the geometric mean, the larger of it, the level
 part's absence test and the ``still`` detector: evidence only one of them can see (a daily job
-that did not run, a value that stopped changing) is not weighed against parts that cannot. Warm-up,
-sensitivity and suppression then apply once, to the combination (not calibrated again: its parts
-are).
+that did not run, a value that stopped changing or all but stopped) is not weighed against parts
+that cannot. Warm-up, sensitivity and suppression then apply once, to the combination (not
+calibrated again: its parts are).
 
 The change-point detector is not a part: in the geometric mean its mostly quiet surprise vetoed
 more true detections than it added (on three draws of the developers' corpus, with it the

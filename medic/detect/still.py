@@ -1,25 +1,29 @@
 """Stillness: a value that stops changing (a stuck sensor, a scrape that keeps returning a cached
-value, a gauge nobody updates any more) is an anomaly no departure test sees, since the value sits
-exactly where the series was.
+value, a gauge nobody updates any more), or all but stops (traffic gone, so a rate only trembles; a
+sensor holding on to a reading), is an anomaly no departure test sees, since the value sits where
+the series was, and a flat window is nearer to noisy ones than they are to each other.
 
-The series' own steps say how often a value repeats: a two-state Markov chain over "the value
-changed" / "it did not", its two rates counted from the past points (with half a count of prior
-for each outcome). A run of ``r`` unchanged steps then has the probability ``p0 * q^(r-1)``
-(``p0``: a step is unchanged; ``q``: an unchanged step follows an unchanged one), and the surprise
-is the standard normal deviate with that tail probability. A run counts only from its second
-unchanged step (one repeated value is a coincidence of rounding), and only once it is longer than
-every ordinary run the series completed before (a counter that is often 0 for an hour is not stuck after
-half an hour of 0), and only in a series that has changed at least 20 times (an error counter
-that has always been 0 is not stuck), and, in a series with days, only where it had not rested at
-least half as long within an hour of this time the day before (a counter idle every night is not
-stuck every night, even when its rest starts a little earlier or later). A missing point breaks a
-run.
+A step is a *rest* when it is under a fifth of the series' mean absolute step (for Gaussian noise,
+one ordinary step in ten; for a quantised series whose steps are whole quanta, only a repeat). The
+series' own steps say how often it rests: a two-state Markov chain over "moved" / "rested", its
+two rates counted from the past points (with half a count of prior for each outcome). A run of
+``r`` rests then has the probability ``p0 * q^(r-1)`` (``p0``: a step is a rest; ``q``: a rest
+follows a rest), and the surprise is the standard normal deviate with that tail probability, less
+half a deviate (the rates come from few runs, early on above all). A run counts only from its
+second rest (one is a coincidence of rounding), and only once it is longer than every ordinary
+run the series completed before (a counter that is often 0 for an hour is not stuck after half an
+hour of 0), and only in a series that has moved at least 20 times (an error counter that has
+always been 0 is not stuck), and, in a series with days, only where it had not rested at least
+half as long within an hour of this time the day before (a counter idle every night is not stuck
+every night, even when its rest starts a little earlier or later). A missing point breaks a run.
+The mean absolute step is slow (about the last 2,000 steps) and leaves out the rests after the
+first of a run, so a long stuck stretch does not lower the bar for the next.
 
 Not calibrated against the series' typical surprise: it is mostly 0, and its scale is already a
 probability. The counts take in a run only when it ends, and only if it was not itself an anomaly
 (a surprise under 5): the chance of a run is judged by the steps before it, and a stuck stretch
 does not teach the detector that stuck stretches are normal. The state is six counters, a flag,
-the last value and each point's run length over the last day and an hour.
+the last value, the mean step and each point's run length over the last day and an hour.
 """
 
 import math
@@ -40,6 +44,8 @@ __all__ = ["StillDetector"]
 
 _CAP = 12.0  # a run this improbable is as stuck as it gets; a longer one adds no new report
 _MOVES = 20  # changes seen before a run can surprise: a series that never moved is not stuck
+_TOL = 0.2  # a step under this fraction of the mean absolute step is a rest (an ordinary step: 1 in 10)
+_MARGIN = 0.5  # deviates off a run's surprise: the chain's rates come from few runs, early on above all
 _LEARN = 5.0  # a run more surprising than this (a score of 0.5) was an anomaly: it teaches nothing
 
 
@@ -49,14 +55,16 @@ class StillDetector(StreamDetector):
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
-        self._run = 0  # unchanged steps ending at the last point
+        self._run = 0  # rests ending at the last point
         self._steps = 0  # steps seen (a point with a point before it)
-        self._zeros = 0  # ... of which unchanged
-        self._after = 0  # steps that followed an unchanged step
-        self._both = 0  # ... and were unchanged themselves
+        self._zeros = 0  # ... of which rests
+        self._after = 0  # steps that followed a rest
+        self._both = 0  # ... and were rests themselves
         self._longest = 0  # the longest run completed so far
         self._gap = False  # the last point was missing
         self._day: list[int] = []  # each point's run of the last day and an hour (series with days)
+        self._move = 0.0  # the mean absolute step (slow: the last 2,000 or so)
+        self._moves = 0  # steps in it
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         out = [0.0] * x.shape[0]
@@ -67,9 +75,13 @@ class StillDetector(StreamDetector):
         p = points_a_day(self._step) if self._step != 0.0 else 0
         w = p // 24  # an hour either side
         day = self._day  # each point's run so far, for the last day and an hour
+        move, moves = self._move, self._moves
         for i, (v, gap) in enumerate(zip(x.tolist(), self.gaps.tolist(), strict=True)):
             valid = prev is not None and not gap and not prev_gap
-            still = valid and v == prev
+            still = valid and abs(v - prev) <= _TOL * move
+            if valid and not (still and run >= 1):
+                moves += moves < 2000
+                move += (abs(v - prev) - move) / moves
             if still:
                 run += 1
                 if (
@@ -79,7 +91,9 @@ class StillDetector(StreamDetector):
                     # not if the day before, within an hour of this time, it had rested half as long
                     and not (p and len(day) >= p + w and 2 * max(day[-p - w : len(day) - p + w + 1]) >= run)
                 ):
-                    out[i] = min(normal_deviate(_minus_log_p(run, zeros, steps, both, after)), _CAP)
+                    out[i] = min(
+                        max(normal_deviate(_minus_log_p(run, zeros, steps, both, after)) - _MARGIN, 0.0), _CAP
+                    )
             elif run > 0:  # the run ended: unless it was an anomaly, it is part of the normal now
                 if normal_deviate(_minus_log_p(run, zeros, steps, both, after)) < _LEARN:
                     longest = max(longest, run)
@@ -94,6 +108,7 @@ class StillDetector(StreamDetector):
         self._run, self._longest = run, longest
         self._zeros, self._steps, self._both, self._after = zeros, steps, both, after
         self._gap = prev_gap
+        self._move, self._moves = move, moves
         self._day = day[-(p + w + 1) :] if p else []
         return np.asarray(out, dtype=np.float64)
 
@@ -106,6 +121,8 @@ class StillDetector(StreamDetector):
             "both": self._both,
             "longest": self._longest,
             "gap": self._gap,
+            "move": self._move,
+            "moves": self._moves,
             "day": encode_array(np.asarray(self._day, dtype=np.float64), "<u4"),
         }
 
@@ -117,11 +134,13 @@ class StillDetector(StreamDetector):
         self._both = int(own["both"])
         self._longest = int(own["longest"])
         self._gap = bool(own["gap"])
+        self._move = float(own.get("move", 0.0))
+        self._moves = int(own.get("moves", 0))
         self._day = [int(v) for v in decode_array(own["day"])] if "day" in own else []
 
 
 def _minus_log_p(run: int, zeros: int, steps: int, both: int, after: int) -> float:
-    """-log of the chance of ``run`` unchanged steps in a row, by the counts before the run (half a
+    """-log of the chance of ``run`` rests in a row, by the counts before the run (half a
     count of prior for each outcome)."""
     p0 = (zeros + 0.5) / (steps + 1.0)
     q = (both + 0.5) / (after + 1.0)

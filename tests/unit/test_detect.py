@@ -228,6 +228,20 @@ def test_a_series_that_never_moved_or_often_rests_is_not_stuck() -> None:
     assert s[3000:3400].max() > 0.3
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_series_whose_noise_collapses_is_found(seed: int) -> None:
+    """The value keeps moving, by a tenth of its usual step (traffic gone, a sensor that holds on to
+    a reading): steps under a fifth of the mean absolute step are rests, and a run of them is as
+    improbable as a run of repeats. The same noise without the collapse does not alarm."""
+    t, x = noisy(3000, seed=seed, daily=5.0)
+    calm = x.copy()
+    calm[2000:2200] = np.median(x[1980:2000]) + np.random.default_rng(seed).normal(0, 0.1, 200)
+    for kind in ("still", "ensemble"):
+        assert make_detector(kind).update(x, t)[300:].max() < 0.3
+        s = make_detector(kind).update(calm, t)
+        assert s[2000:2040].max() > 0.5, (kind, s[2000:2200].max())
+
+
 def test_a_stuck_stretch_does_not_teach_that_stuck_is_normal() -> None:
     """Two stuck stretches: the second is found too (the first was an anomaly, so it did not
     become part of the series' normal runs)."""
