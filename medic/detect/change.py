@@ -58,7 +58,7 @@ class ChangeDetector(StreamDetector):
         noise = np.partition(steps_old, k, axis=1)[:, k] * 1.0484
         mean_old = steps_old.mean(axis=1)
         noise = np.where(noise > 0, noise, mean_old * 0.8862)
-        noise = np.maximum(noise, 1e-9 * (1.0 + np.abs(pred)))
+        noise = np.maximum(noise, 1e-12 * (1.0 + np.abs(pred)))
         z_level = np.abs(new.mean(axis=1) - pred) / (noise * np.sqrt(1.0 / m + var_pred))
         steps_new = np.abs(np.diff(win[:, n - 1 :], axis=1)).mean(axis=1)
         floor = np.maximum(mean_old, noise * 0.7979)

@@ -25,6 +25,8 @@ from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_a
 
 __all__ = ["KnnDetector"]
 
+_FLOOR = 1e-12  # the step noise's floor, relative to the level: far above float64's resolution
+
 
 class KnnDetector(StreamDetector):
     kind: ClassVar[str] = "knn"
@@ -40,7 +42,9 @@ class KnnDetector(StreamDetector):
         self._hist = np.zeros(0)  # the last `memory + dim` raw values
         self._miss = np.zeros(0, dtype=np.bool_)  # which of them were missing points (carried values)
         self._bank = np.zeros((0, dim))  # windows (raw values), oldest first
-        self._norms = np.zeros(0)  # squared norms of the bank's windows
+        self._norms = np.zeros(0)  # squared norms of the bank's windows, taken from ``_centre``
+        self._centre = 0.0
+        self._bank_c = self._bank
         self._typical = 0.0
         self._count = 0
         self._pending: list[float] = []  # distances of the current block's points so far
@@ -82,17 +86,20 @@ class KnnDetector(StreamDetector):
         z = np.zeros(x.shape[0])
         dist = np.zeros(x.shape[0])
         if bank.shape[0] > self.neighbours:
-            # distances in raw units (the level cancels), then in units of the recent step noise
+            # distances in raw units, then in units of the recent step noise; the windows are taken
+            # from a recent value (``_centre``) first, so a level far above the noise (a byte counter,
+            # an epoch) does not cancel the distances away in the dot products
             ref = hist[: hist.shape[0] - into][-self.memory :]
             steps = np.abs(np.diff(ref))
             held = ~miss[: miss.shape[0] - into][-self.memory :]
             if not held.all():
                 steps = steps[held[1:] & held[:-1]]
             spread = float(steps.mean()) * 0.8862 if steps.shape[0] else 0.0
-            spread = max(spread, 1e-9 * (1.0 + abs(float(ref[-1]))))
+            spread = max(spread, _FLOOR * (1.0 + abs(float(ref[-1]))))
             # |w - b|^2 = |w|^2 + |b|^2 - 2 w.b; the row's |w|^2 does not change which are nearest,
             # so it is added to the k nearest only (one 50 x 600 pass fewer, in place)
-            g = wins @ bank.T
+            wins = wins - self._centre
+            g = wins @ self._bank_c.T
             g *= -2.0
             g += self._norms
             k = self.neighbours
@@ -143,14 +150,17 @@ class KnnDetector(StreamDetector):
         ends = j[:, None] + shifts[None, :]
         ok = (ends - d + 1 >= 0) & (ends < first - banked)
         at = np.clip(ends, d - 1, None)[..., None] - (d - 1) + np.arange(d)
-        d2 = np.square(e[at] - wins[:, None, :]).sum(axis=2)
+        d2 = np.square(e[at] - self._centre - wins[:, None, :]).sum(axis=2)  # wins: from the centre
         out: FloatArray = np.where(ok, d2, np.inf)
         return out
 
     def _bank_norms(self, unbanked: int = 0) -> FloatArray:
-        """The bank's squared norms, infinite for a window that holds a missing point (never near);
-        the last ``unbanked`` points of the history are not in the bank yet."""
-        norms: FloatArray = np.einsum("ij,ij->i", self._bank, self._bank)
+        """The bank's squared norms from its latest value (``_centre``, kept with the bank taken
+        from it), infinite for a window that holds a missing point (never near); the last
+        ``unbanked`` points of the history are not in the bank yet."""
+        self._centre = float(self._bank[-1, -1]) if self._bank.shape[0] else 0.0
+        self._bank_c = self._bank - self._centre
+        norms: FloatArray = np.einsum("ij,ij->i", self._bank_c, self._bank_c)
         n = self._bank.shape[0]
         if n and self._miss.shape[0] >= self.dim and self._miss.any():
             held = sliding_window_view(self._miss[: self._miss.shape[0] - unbanked], self.dim)[-n:]

@@ -112,7 +112,7 @@ class LevelDetector(StreamDetector):
         spread = np.where(spread > 0, spread, steps.mean(axis=1) * 0.8862)
         floor = self._floors(spread, self.gaps)
         scale = np.maximum(spread, floor)
-        scale = np.maximum(scale, 1e-9 * (1.0 + np.abs(med)))
+        scale = np.maximum(scale, 1e-12 * (1.0 + np.abs(med)))
         z = np.abs(x - med) / scale
         recent_z = _tenths(np.nan_to_num(z, nan=_ZR_TOP), _ZR_TOP)
         ezr = np.concatenate([np.zeros(n0 - self._zr.shape[0]), self._zr, recent_z])
@@ -197,7 +197,7 @@ class LevelDetector(StreamDetector):
                 m = past.shape[0] - 1
                 ends = np.partition(past, (m // 100, m - m // 100))
                 lo, hi = float(ends[m // 100]), float(ends[m - m // 100])
-                sd = max((hi - lo) / 4.653, 1e-9 * (1.0 + abs(hi)))
+                sd = max((hi - lo) / 4.653, 1e-12 * (1.0 + abs(hi)))
                 seg = x[start:stop]
                 out[start:stop] = np.maximum(seg - hi, lo - seg).clip(min=0.0) / sd * 3.0
             start = stop

@@ -444,3 +444,18 @@ def test_the_knn_part_does_not_learn_an_outage() -> None:
     assert sum(decode_array(state["own"]["miss"])) == 0
     det.update(x[keep][1400:1600], t[keep][1400:1600])
     assert sum(decode_array(det.state()["own"]["miss"])) == 300  # the outage, kept in its history
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_level_far_above_the_noise_scores_as_any_other(kind: str) -> None:
+    """A byte counter or an epoch: values near 1e10 that move by about 1. The k-NN part took its
+    distances as |w|^2 + |b|^2 - 2 w.b, which cancelled to rounding noise at such a level (scores
+    of 1.0 at 1e8, nothing at 1e10), and the noise floors were a billionth of the level (10 at
+    1e10); the windows are now taken from a recent value and the floors are 1e-12 of the level."""
+    t, x = noisy(3000, seed=3, daily=5.0)
+    x[2000] += 8
+    x[2500:2530] = x[2499]
+    near = make_detector(kind).update(x - 100.0, t)
+    for level in (1e8, 1e10):
+        far = make_detector(kind).update(x - 100.0 + level, t)
+        np.testing.assert_allclose(far, near, atol=2e-3)
