@@ -25,9 +25,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from medic.detect.change import ChangeDetector
-from medic.detect.core import FloatArray, StreamDetector
+from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array, points_a_day
 from medic.detect.knn import KnnDetector
 from medic.detect.level import LevelDetector
+from medic.detect.stabilise import noise_power, stabilise
 from medic.detect.still import StillDetector
 
 __all__ = ["DETECTORS", "WEIGHTS", "EnsembleDetector", "make_detector", "restore_detector"]
@@ -47,6 +48,15 @@ class EnsembleDetector(StreamDetector):
     def __init__(self, *, weights: tuple[float, ...] = WEIGHTS, **kw: Any) -> None:
         super().__init__(**kw)
         self.weights = tuple(weights)
+        self._fresh_parts()
+        # the variance-stabilising transform (see ``stabilise``): undecided (None) until the
+        # first day of points is held, then the noise's power of the level (0: none) and offset
+        self._power: float | None = None
+        self._offset = 1.0
+        self._held_x: list[float] = []  # the points before the decision (NaN: missing), ...
+        self._held_t: list[float] = []  # ... and their times
+
+    def _fresh_parts(self) -> None:
         self.level, self.knn = LevelDetector(warmup=0), KnnDetector(warmup=0)
         self.parts: list[StreamDetector] = [self.level, self.knn]
         self.alone: list[StreamDetector] = [StillDetector(warmup=0)]
@@ -54,6 +64,36 @@ class EnsembleDetector(StreamDetector):
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         x = x.copy()
         x[self.gaps] = np.nan  # each part fills (and skips) the missing points itself
+        if self._power is not None:
+            return self._combine(stabilise(x, self._power, self._offset), t)
+        # undecided: the parts see the points as they are, and the points are held, until a day
+        # (at least 300 points) is held; then the transform is decided and, when there is one,
+        # the parts start over from the held points transformed
+        need = self._decide_at() - len(self._held_x)
+        if need > x.shape[0]:
+            self._held_x.extend(x.tolist())
+            self._held_t.extend(t.tolist())
+            return self._combine(x, t)
+        first = self._combine(x[:need], t[:need])
+        held_x = np.asarray(self._held_x + x[:need].tolist())
+        held_t = np.asarray(self._held_t + t[:need].tolist())
+        self._held_x, self._held_t = [], []
+        self._power, self._offset = noise_power(held_x)
+        if self._power > 0.0:
+            self._fresh_parts()
+            self._combine(stabilise(held_x, self._power, self._offset), held_t)
+        if need == x.shape[0]:
+            return first
+        rest = self._combine(stabilise(x[need:], self._power, self._offset), t[need:])
+        return np.concatenate([first, rest])
+
+    def _decide_at(self) -> int:
+        """Points held before the transform is decided: a day of them (up to 1,440), at least 300."""
+        return max(300, min(points_a_day(self._step), 1440) + 1) if self._step > 0 else 300
+
+    def _combine(self, x: FloatArray, t: FloatArray) -> FloatArray:
+        if x.shape[0] == 0:
+            return np.zeros(0)
         zs = [self.level.surprise(x, t)]
         self.knn.season = self.level.season  # the same time on the previous days, for its neighbours
         zs.append(self.knn.surprise(x, t))
@@ -77,6 +117,10 @@ class EnsembleDetector(StreamDetector):
             "weights": list(self.weights),
             "parts": [p.state() for p in self.parts],
             "alone": [p.state() for p in self.alone],
+            "power": self._power,
+            "offset": self._offset,
+            "held_x": encode_array(np.asarray(self._held_x, dtype=np.float64)),
+            "held_t": encode_array(np.asarray(self._held_t, dtype=np.float64)),
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -87,6 +131,11 @@ class EnsembleDetector(StreamDetector):
         # a state saved before a part existed: that part starts afresh
         for part, st in zip(self.alone, own.get("alone", []), strict=False):
             part.restore(st)
+        # a state saved before the transform: its parts saw the points as they are, and go on so
+        self._power = float(own["power"]) if own.get("power", 0.0) is not None else None
+        self._offset = float(own.get("offset", 1.0))
+        self._held_x = decode_array(own["held_x"]).tolist() if "held_x" in own else []
+        self._held_t = decode_array(own["held_t"]).tolist() if "held_t" in own else []
 
 
 DETECTORS: dict[str, type[StreamDetector]] = {

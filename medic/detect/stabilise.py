@@ -1,0 +1,60 @@
+"""Variance stabilisation: a series whose noise grows with its level (a request rate or a count, with
+Poisson noise that grows as the square root of the level; a latency or a byte rate, whose noise is
+in proportion) is quieter at night and noisier in the busy hours than its day's average. Measured
+in one noise for the whole day, a spike at a quiet hour looks small and an ordinary busy hour looks
+surprising. The classical cure is a power transform that makes the noise the same at every level:
+the square root for noise that grows as the square root of the level, the logarithm for noise in
+proportion (Box and Cox; Anscombe for counts).
+
+``noise_power`` measures how the noise grows with the level, from the first day of a series (or
+its first 300 points, whichever is longer): the series is cut into blocks of 20 points, and the
+slope of the log of each block's mean absolute step against the log of its median is the power
+(0: the noise does not grow; 0.5: Poisson; 1: in proportion). It says 0 for a series that goes below
+zero, and for one whose level does not vary by a factor of two over the blocks (then any transform
+is nearly linear, and the power cannot be told). ``stabilise`` then applies the transform for the
+nearest of 0, 1/2 and 1 (none, square root, logarithm), from ``offset`` (the low end of the series'
+positive values) so that 0 stays 0 and is not an infinite distance from 1.
+"""
+
+import numpy as np
+
+from medic.detect.core import FloatArray
+
+__all__ = ["noise_power", "stabilise"]
+
+_BLOCK = 20  # points per block: a level and a noise each
+_MIN_BLOCKS = 8  # blocks with a positive level and noise, before a power is said
+_MIN_RANGE = 0.7  # the blocks' levels must span a factor of two (10th to 90th percentile, in logs)
+
+
+def noise_power(x: FloatArray) -> tuple[float, float]:
+    """The power of the level that the noise grows as (0, 0.5 or 1) and the transform's offset."""
+    v = x[np.isfinite(x)]
+    n = v.shape[0] // _BLOCK
+    if n < _MIN_BLOCKS or float(v.min()) < 0.0:
+        return 0.0, 1.0
+    blocks = v[: n * _BLOCK].reshape(n, _BLOCK)
+    level = np.median(blocks, axis=1)
+    noise = np.abs(np.diff(blocks, axis=1)).mean(axis=1)
+    ok = (level > 0) & (noise > 0)
+    if int(ok.sum()) < _MIN_BLOCKS:
+        return 0.0, 1.0
+    log_level, log_noise = np.log(level[ok]), np.log(noise[ok])
+    lo, hi = np.quantile(log_level, [0.1, 0.9])
+    if hi - lo < _MIN_RANGE:
+        return 0.0, 1.0
+    slope = float(np.polyfit(log_level, log_noise, 1)[0])
+    power = 0.0 if slope < 0.25 else (0.5 if slope < 0.75 else 1.0)
+    positive = v[v > 0]
+    return power, float(np.quantile(positive, 0.1))
+
+
+def stabilise(x: FloatArray, power: float, offset: float) -> FloatArray:
+    """``x`` with its noise made the same at every level (``power`` as ``noise_power`` said; NaN
+    stays NaN; a value below 0, which the series had not shown, is mirrored)."""
+    if power <= 0.0:
+        return x
+    u = np.abs(x) / offset
+    y = np.log1p(u) if power >= 1.0 else 2.0 * (np.sqrt(u + 1.0) - 1.0)
+    out: FloatArray = np.sign(x) * y
+    return out
