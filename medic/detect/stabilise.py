@@ -8,7 +8,8 @@ proportion (Box and Cox; Anscombe for counts).
 
 ``noise_power`` measures how the noise grows with the level, from the first day of a series (or
 its first 300 points, whichever is longer): the series is cut into blocks of 20 points, and the
-slope of the log of each block's mean absolute step against the log of its median is the power
+slope of the log of each block's mean absolute step (less its two largest: a level that jumps,
+as a daily job's, is no noise) against the log of its median is the power
 (0: the noise does not grow; 0.5: Poisson; 1: in proportion). It says 0 for a series that goes below
 zero, and for one whose level does not vary by a factor of two over the blocks (then any transform
 is nearly linear, and the power cannot be told). ``stabilise`` then applies the transform for the
@@ -35,7 +36,7 @@ def noise_power(x: FloatArray) -> tuple[float, float]:
         return 0.0, 1.0
     blocks = v[: n * _BLOCK].reshape(n, _BLOCK)
     level = np.median(blocks, axis=1)
-    noise = np.abs(np.diff(blocks, axis=1)).mean(axis=1)
+    noise = np.sort(np.abs(np.diff(blocks, axis=1)), axis=1)[:, :-2].mean(axis=1)  # not a jump's step
     ok = (level > 0) & (noise > 0)
     if int(ok.sum()) < _MIN_BLOCKS:
         return 0.0, 1.0
