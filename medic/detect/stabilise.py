@@ -13,8 +13,10 @@ as a daily job's, is no noise) against the log of its median is the power
 (0: the noise does not grow; 0.5: Poisson; 1: in proportion). It says 0 for a series that goes below
 zero, and for one whose level does not vary by a factor of two over the blocks (then any transform
 is nearly linear, and the power cannot be told). ``stabilise`` then applies the transform for the
-nearest of 0, 1/2 and 1 (none, square root, logarithm), from ``offset`` (the low end of the series'
-positive values) so that 0 stays 0 and is not an infinite distance from 1.
+nearest of 0, 1/2 and 1 (none, square root, logarithm), the first line at 0.35, not 0.25: a day
+of a series whose noise does not grow measures up to 0.3 (its blocks are few), counts from 0.3 up.
+The transform is taken from ``offset`` (the low end of the series' positive values), so that 0
+stays 0 and is not an infinite distance from 1.
 """
 
 import numpy as np
@@ -45,7 +47,7 @@ def noise_power(x: FloatArray) -> tuple[float, float]:
     if hi - lo < _MIN_RANGE:
         return 0.0, 1.0
     slope = float(np.polyfit(log_level, log_noise, 1)[0])
-    power = 0.0 if slope < 0.25 else (0.5 if slope < 0.75 else 1.0)
+    power = 0.0 if slope < 0.35 else (0.5 if slope < 0.75 else 1.0)
     positive = v[v > 0]
     return power, float(np.quantile(positive, 0.1))
 
