@@ -46,6 +46,7 @@ FloatArray = NDArray[np.float64]
 
 _HALF = 5.0  # surprise at which the score is 0.5
 _SETTLE = 20  # points before the calibration speaks (its first estimates are too rough)
+_SLOW = 2000  # points in the calibration's mean square (a plain mean until then)
 _MAX_FILL = 2000  # the longest gap put back as missing points (more than a day at one a minute)
 DECIDE = 21  # timestamps that decide a series' step (and so its day), whatever the batching
 _CHANGED = 20  # rows in a row that each came after a gap: the step changed, gaps are no longer put back
@@ -95,17 +96,37 @@ def calibration(
     series whose ordinary points are all a little surprising (heavy tails, autocorrelated noise)
     does not alarm more often than a quiet one. ``ms`` and ``count`` carry the mean square and the
     points counted from one batch to the next; with ``skip_zero`` a 0 (no evidence) is not counted,
-    nor is a point ``skip`` marks (missing, or not yet evidence after a long gap)."""
-    out = z.tolist()
-    skipped = [False] * len(out) if skip is None else skip.tolist()
-    for i, v in enumerate(out):
-        out[i] = 1.0 / math.sqrt(ms) if ms > 0 and count >= _SETTLE else 0.0
-        if (skip_zero and v == 0.0) or skipped[i]:
-            continue
-        count += 1
-        q = v * v if v < 10.0 else 100.0
-        ms += (q - ms) / (count if count < 2000 else 2000)
-    return np.asarray(out, dtype=np.float64), ms, count
+    nor is a point ``skip`` marks (missing, or not yet evidence after a long gap).
+
+    The mean square is the plain mean of the first ``_SLOW`` counted points, then an exponential
+    average with weight 1/``_SLOW``; both are computed in closed form over the batch (cumulative
+    sums, in chunks short enough that the average's powers stay within float range)."""
+    n = z.shape[0]
+    counted = np.ones(n, dtype=np.bool_) if skip is None else ~np.asarray(skip, dtype=np.bool_)
+    if skip_zero:
+        counted &= z != 0.0
+    q = np.minimum(np.square(np.minimum(z[counted], 10.0)), 100.0)  # each capped at 10
+    after = np.empty(q.shape[0])  # the mean square after each counted point
+    c, m, done = count, ms, 0
+    while done < q.shape[0]:
+        if c < _SLOW:  # the plain mean, up to _SLOW points
+            take = min(q.shape[0] - done, _SLOW - c)
+            k = np.arange(c + 1, c + take + 1, dtype=np.float64)
+            after[done : done + take] = (m * c + np.cumsum(q[done : done + take])) / k
+        else:  # the exponential average, in chunks of at most _SLOW points
+            take = min(q.shape[0] - done, _SLOW)
+            decay = 1.0 - 1.0 / _SLOW
+            powers = decay ** np.arange(1, take + 1, dtype=np.float64)
+            after[done : done + take] = powers * (m + np.cumsum(q[done : done + take] / powers) / _SLOW)
+        c, m, done = c + take, float(after[done + take - 1]), done + take
+    # each point is scaled by the state before it: the counted points before it
+    before: NDArray[np.int64] = np.cumsum(counted) - counted
+    ms_then = np.where(before > 0, after[np.maximum(before - 1, 0)] if q.shape[0] else ms, ms)
+    count_then = count + before
+    out: FloatArray = np.where(
+        (ms_then > 0) & (count_then >= _SETTLE), 1.0 / np.sqrt(np.maximum(ms_then, 1e-300)), 0.0
+    )
+    return out, m, c
 
 
 def calibrate(z: FloatArray, ms: float, count: int, skip: Any = None) -> tuple[FloatArray, float, int]:

@@ -79,6 +79,8 @@ class KnnDetector(StreamDetector):
             self._hist = np.concatenate([np.full(pad, x[0]), self._hist])
             self._miss = np.concatenate([np.zeros(pad, dtype=np.bool_), self._miss])
         hist, miss = self._hist, self._miss
+        gapped = bool(gaps.any())
+        holes = gapped or bool(miss.any())  # a missing point in the history or the batch
         e = np.concatenate([hist[-(d - 1) :] if d > 1 else hist[:0], x])
         wins = sliding_window_view(e, d)  # one window ending at each new point
         into = self._count % self.block
@@ -91,8 +93,8 @@ class KnnDetector(StreamDetector):
             # an epoch) does not cancel the distances away in the dot products
             ref = hist[: hist.shape[0] - into][-self.memory :]
             steps = np.abs(np.diff(ref))
-            held = ~miss[: miss.shape[0] - into][-self.memory :]
-            if not held.all():
+            if holes:
+                held = ~miss[: miss.shape[0] - into][-self.memory :]
                 steps = steps[held[1:] & held[:-1]]
             spread = float(steps.mean()) * 0.8862 if steps.shape[0] else 0.0
             spread = max(spread, _FLOOR * (1.0 + abs(float(ref[-1]))))
@@ -109,13 +111,16 @@ class KnnDetector(StreamDetector):
                 g = np.concatenate([g, earlier - own[:, None]], axis=1)
             near = np.partition(g, k - 1, axis=1)[:, :k].mean(axis=1) + own
             dist = np.sqrt(np.maximum(near, 0.0) / d) / spread
-            dist[~np.isfinite(dist)] = 0.0  # fewer than k windows without a missing point
+            if holes:
+                dist[~np.isfinite(dist)] = 0.0  # fewer than k windows without a missing point
             if self._typical > 0:
                 z = dist / max(self._typical, 0.05)
-        self._pending.extend(np.where(gaps, -1.0, dist).tolist())  # -1: a missing point
+        self._pending.extend((np.where(gaps, -1.0, dist) if gapped else dist).tolist())  # -1: missing
         keep = self.memory + d + self.block
         self._hist = np.concatenate([hist, x])[-keep:]
-        self._miss = np.concatenate([miss, gaps])[-keep:]
+        self._miss = (
+            np.concatenate([miss, gaps])[-keep:] if holes else np.zeros(self._hist.shape[0], np.bool_)
+        )
         self._count += x.shape[0]
         if self._count % self.block == 0:
             done = len(self._pending)
@@ -163,8 +168,9 @@ class KnnDetector(StreamDetector):
         norms: FloatArray = np.einsum("ij,ij->i", self._bank_c, self._bank_c)
         n = self._bank.shape[0]
         if n and self._miss.shape[0] >= self.dim and self._miss.any():
-            held = sliding_window_view(self._miss[: self._miss.shape[0] - unbanked], self.dim)[-n:]
-            norms[held.any(axis=1)] = np.inf
+            miss = self._miss[: self._miss.shape[0] - unbanked].astype(np.float64)
+            holes = np.convolve(miss, np.ones(self.dim), "valid")[-n:]  # missing points per window
+            norms[holes > 0] = np.inf
         return norms
 
     @property

@@ -2,12 +2,20 @@
 level shift is found once; warm-up, sensitivity, batching and state round trips."""
 
 import json
+import math
 
 import numpy as np
 import pytest
 
 from medic.detect import DETECTORS, make_detector, restore_detector, surprise_from_score
-from medic.detect.core import DECIDE, decode_array, points_a_day, regular_step, score_from_surprise
+from medic.detect.core import (
+    DECIDE,
+    calibration,
+    decode_array,
+    points_a_day,
+    regular_step,
+    score_from_surprise,
+)
 from medic.detect.ensemble import WEIGHTS, EnsembleDetector
 from medic.detect.stabilise import noise_power
 
@@ -484,7 +492,7 @@ def test_the_noise_power_is_told_from_the_first_day() -> None:
     # of the ops suite was measured as counts while each block's mean step held its jump)
     t, _, _ = _counts(3)
     job = 100.0 + 200.0 * (((t % 86400) / 3600 - 2) % 24 < 5) + rng.normal(0, 5, t.shape[0])
-    assert noise_power(job[:300])[0] == 0.0
+    assert noise_power(np.asarray(job[:300], dtype=np.float64))[0] == 0.0
     assert noise_power(np.full(100, np.nan))[0] == 0.0
 
 
@@ -518,3 +526,36 @@ def test_a_stabilised_count_series_alarms_less_on_ordinary_days() -> None:
             count += int((det.update(x, t)[300:] > 0.3).sum())
         alarms[power] = count
     assert alarms[None] == 0 < alarms[0.0], alarms
+
+
+def _calibration_by_loop(
+    z: np.ndarray, ms: float, count: int, *, skip_zero: bool, skip: np.ndarray | None
+) -> tuple[list[float], float, int]:
+    """The calibration as it was written before it was computed in closed form: point by point."""
+    out = []
+    for i, v in enumerate(z.tolist()):
+        out.append(1.0 / math.sqrt(ms) if ms > 0 and count >= 20 else 0.0)
+        if (skip_zero and v == 0.0) or (skip is not None and skip[i]):
+            continue
+        count += 1
+        ms += ((v * v if v < 10.0 else 100.0) - ms) / min(count, 2000)
+    return out, ms, count
+
+
+def test_the_calibration_in_closed_form_is_the_point_by_point_one() -> None:
+    """Across the switch from a plain mean to the slow average (2,000 points), with skipped points,
+    zeros and surprises over the cap, from any carried state."""
+    rng = np.random.default_rng(1)
+    for trial in range(60):
+        n = int(rng.integers(0, 5000))
+        z = np.abs(rng.standard_t(3, n)) * 3
+        z[rng.random(n) < 0.1] = 0.0
+        skip = rng.random(n) < 0.05 if trial % 2 else None
+        count = int(rng.choice([0, 5, 19, 20, 1990, 2000, 5000]))
+        ms = float(rng.uniform(0.1, 3)) if count else 0.0
+        for skip_zero in (False, True):
+            want, want_ms, want_count = _calibration_by_loop(z, ms, count, skip_zero=skip_zero, skip=skip)
+            got, got_ms, got_count = calibration(z, ms, count, skip_zero=skip_zero, skip=skip)
+            assert got_count == want_count
+            np.testing.assert_allclose(got, want, rtol=1e-11, atol=0)
+            assert got_ms == pytest.approx(want_ms, rel=1e-11)
