@@ -304,18 +304,21 @@ class StreamDetector:
         if not missing.any() and self._quiet == 0 and self._missing_run < _LONG_GAP:
             self._missing_run = 0
             return quiet
-        run, left = self._missing_run, self._quiet
-        for i, gap in enumerate(missing.tolist()):
-            if gap:
-                run += 1
-                continue
-            if run >= _LONG_GAP:
-                left = self.min_history
-            run = 0
-            if left:
-                quiet[i] = True
-                left -= 1
-        self._missing_run, self._quiet = run, left
+        real = np.flatnonzero(~missing)
+        n = missing.shape[0]
+        if real.shape[0] == 0:
+            self._missing_run += n
+            return quiet
+        # the missing points just before each real one (the run carried in, for the first)
+        before = np.diff(real, prepend=-1 - self._missing_run) - 1
+        j = np.arange(real.shape[0])
+        restart = np.maximum.accumulate(np.where(before >= _LONG_GAP, j, -1))  # the last outage's end
+        since = j - restart  # real points since it (the one after the outage is 0)
+        quiet[real] = np.where(restart >= 0, since < self.min_history, j < self._quiet)
+        last = int(restart[-1])
+        count = real.shape[0]
+        self._quiet = max(self.min_history - (count - last), 0) if last >= 0 else max(self._quiet - count, 0)
+        self._missing_run = int(n - 1 - real[-1])
         return quiet
 
     def state(self) -> dict[str, Any]:

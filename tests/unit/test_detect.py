@@ -559,3 +559,28 @@ def test_the_calibration_in_closed_form_is_the_point_by_point_one() -> None:
             assert got_count == want_count
             np.testing.assert_allclose(got, want, rtol=1e-11, atol=0)
             assert got_ms == pytest.approx(want_ms, rel=1e-11)
+
+
+def test_the_quiet_after_an_outage_is_the_point_by_point_one() -> None:
+    """The points after 16 or more missing ones that are not evidence yet, computed for a batch at
+    once, against the loop they were first written as, carried across random batches."""
+    rng = np.random.default_rng(4)
+    det = make_detector("knn")
+    run, left = 0, 0
+    for _ in range(300):
+        n = int(rng.integers(1, 120))  # a batch is never empty here (``surprise`` returns first)
+        missing = rng.random(n) < rng.choice([0.0, 0.3, 0.97])
+        want = np.zeros(n, dtype=bool)
+        for i, gap in enumerate(missing.tolist()):
+            if gap:
+                run += 1
+                continue
+            if run >= 16:
+                left = det.min_history
+            run = 0
+            if left:
+                want[i] = True
+                left -= 1
+        got = det._after_gaps(missing)
+        np.testing.assert_array_equal(got, want)
+        assert (det._missing_run, det._quiet) == (run, left)
