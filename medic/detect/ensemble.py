@@ -13,6 +13,10 @@ that did not run, a value that stopped changing or all but stopped) is not weigh
 that cannot. Warm-up, sensitivity and suppression then apply once, to the combination (not
 calibrated again: its parts are).
 
+The parts see the series variance-stabilised when its noise grows with its level (``stabilise``):
+the first day of points (at least 300) is held and scored as it comes, then the transform is
+decided, and when there is one the parts start over from the held day transformed.
+
 The change-point detector is not a part: in the geometric mean its mostly quiet surprise vetoed
 more true detections than it added (on three draws of the developers' corpus, with it the
 ensemble scored 0.3 points higher on one and 7 and 6 lower on the others; docs/BENCHMARKS.md).
