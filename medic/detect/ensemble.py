@@ -136,7 +136,8 @@ class EnsembleDetector(StreamDetector):
         for part, st in zip(self.alone, own.get("alone", []), strict=False):
             part.restore(st)
         # a state saved before the transform: its parts saw the points as they are, and go on so
-        self._power = float(own["power"]) if own.get("power", 0.0) is not None else None
+        power = own.get("power", 0.0)
+        self._power = None if power is None else float(power)
         self._offset = float(own.get("offset", 1.0))
         self._held_x = decode_array(own["held_x"]).tolist() if "held_x" in own else []
         self._held_t = decode_array(own["held_t"]).tolist() if "held_t" in own else []

@@ -274,11 +274,14 @@ def test_a_state_saved_before_the_new_parts_restores() -> None:
     del state["own"]["alone"]
     del state["own"]["parts"][0]["own"]["zr"]
     del state["own"]["parts"][1]["own"]["miss"]
+    for key in ("power", "offset", "held_x", "held_t"):  # before the variance stabilisation
+        del state["own"][key]
     state["own"]["weights"] = [1.0, 1.0]  # the weights before the k-NN part weighed three times
     again = restore_detector(state)
     s = again.update(x[1500:], t[1500:])
     assert s.shape == (500,) and np.isfinite(s).all()
     assert again.state()["own"]["weights"] == list(WEIGHTS)
+    assert again.state()["own"]["power"] == 0.0  # its parts saw the points as they are: no transform
 
 
 def test_a_minute_series_remembers_last_weekend() -> None:
