@@ -16,8 +16,9 @@ hour of 0), and only in a series that has moved at least 20 times (an error coun
 always been 0 is not stuck), and, in a series with days, only where it had not rested at least
 half as long within an hour of this time the day before (a counter idle every night is not stuck
 every night, even when its rest starts a little earlier or later). A missing point breaks a run.
-The mean absolute step is slow (about the last 2,000 steps) and leaves out the rests after the
-first of a run, so a long stuck stretch does not lower the bar for the next.
+The mean absolute step is slow (about the last 2,000 steps), counts a step as at most ten times
+itself (an exporter's glitch of 1e19 made every step after it a rest) and leaves out the rests after
+the first of a run, so a long stuck stretch does not lower the bar for the next.
 
 Not calibrated against the series' typical surprise: it is mostly 0, and its scale is already a
 probability. The counts take in a run only when it ends, and only if it was not itself an anomaly
@@ -81,7 +82,8 @@ class StillDetector(StreamDetector):
             still = valid and abs(v - prev) <= _TOL * move
             if valid and not (still and run >= 1):
                 moves += moves < 2000
-                move += (abs(v - prev) - move) / moves
+                step = abs(v - prev)
+                move += ((step if step < 10.0 * move or moves <= _MOVES else 10.0 * move) - move) / moves
             if still:
                 run += 1
                 if (

@@ -587,3 +587,17 @@ def test_the_quiet_after_an_outage_is_the_point_by_point_one() -> None:
         got = det._after_gaps(missing)
         np.testing.assert_array_equal(got, want)
         assert (det._missing_run, det._quiet) == (run, left)
+
+
+def test_a_glitch_is_one_alarm_and_hides_nothing_after_it() -> None:
+    """An exporter's uint64 glitch (1.8e19 in a series near 100): one alarm. Its surprise was
+    remembered whole, so the suppression hid every anomaly for thousands of points (a spike of 10
+    noise units 1,000 points later scored 0.0), and the still part's mean step took it in, so every
+    step after it was a rest (4 'stuck' alarms). Now a surprise is remembered as at most 50 (a
+    score of 0.99) and a step counts at most ten times the mean step."""
+    t, x = noisy(4000, seed=3, daily=5.0)
+    x[2000] = 1.8e19
+    x[3000] += 10
+    s = make_detector().update(x, t)
+    assert np.flatnonzero(s[300:] > 0.3).tolist() == [1700, 2700]
+    assert make_detector("still").update(x, t).max() < 0.3
