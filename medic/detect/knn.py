@@ -26,6 +26,7 @@ from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_a
 __all__ = ["KnnDetector"]
 
 _FLOOR = 1e-12  # the step noise's floor, relative to the level: far above float64's resolution
+_STEP_CAP = 100.0  # a step counts as at most this many times the step noise (a glitch)
 
 
 class KnnDetector(StreamDetector):
@@ -46,6 +47,7 @@ class KnnDetector(StreamDetector):
         self._centre = 0.0
         self._bank_c = self._bank
         self._typical = 0.0
+        self._spread = 0.0  # the memory's step noise, measured when a block joins it
         self._count = 0
         self._pending: list[float] = []  # distances of the current block's points so far
         # lent by the ensemble for one batch: the level part's history and batch, the place of the
@@ -91,13 +93,7 @@ class KnnDetector(StreamDetector):
             # distances in raw units, then in units of the recent step noise; the windows are taken
             # from a recent value (``_centre``) first, so a level far above the noise (a byte counter,
             # an epoch) does not cancel the distances away in the dot products
-            ref = hist[: hist.shape[0] - into][-self.memory :]
-            steps = np.abs(np.diff(ref))
-            if holes:
-                held = ~miss[: miss.shape[0] - into][-self.memory :]
-                steps = steps[held[1:] & held[:-1]]
-            spread = float(steps.mean()) * 0.8862 if steps.shape[0] else 0.0
-            spread = max(spread, _FLOOR * (1.0 + abs(float(ref[-1]))))
+            spread = self._spread  # of the memory as it stood at the block's start
             # |w - b|^2 = |w|^2 + |b|^2 - 2 w.b; the row's |w|^2 does not change which are nearest,
             # so it is added to the k nearest only (one 50 x 600 pass fewer, in place)
             wins = wins - self._centre
@@ -127,6 +123,7 @@ class KnnDetector(StreamDetector):
             new = sliding_window_view(self._hist, d)[-done:]
             self._bank = np.concatenate([bank, new])[-self.memory :]
             self._norms = self._bank_norms()
+            self._spread = self._step_noise(0, self._spread)
             real = [v for v in self._pending if v >= 0.0] if self._miss[-done:].any() else self._pending
             if bank.shape[0] > self.neighbours and 2 * len(real) > done:
                 ordered = sorted(real)  # a few dozen: faster than numpy here
@@ -161,6 +158,25 @@ class KnnDetector(StreamDetector):
         out: FloatArray = np.where(ok, d2, np.inf)
         return out
 
+    def _step_noise(self, unbanked: int, before: float) -> float:
+        """The step noise of the memory (the last ``memory`` points before the last ``unbanked``):
+        the mean absolute step between points neither of which is missing, as a standard deviation,
+        each step counted as at most ``_STEP_CAP`` times the noise ``before`` (an exporter's glitch
+        of 1e19 made every distance 0 for the 600 points it stayed in the memory), with a floor of
+        ``_FLOOR`` of the level."""
+        end = self._hist.shape[0] - unbanked
+        ref = self._hist[:end][-self.memory :]
+        if ref.shape[0] == 0:
+            return 0.0
+        steps = np.abs(np.diff(ref))
+        held = ~self._miss[:end][-self.memory :]
+        if not held.all():
+            steps = steps[held[1:] & held[:-1]]
+        if before > 0:
+            steps = np.minimum(steps, _STEP_CAP * before)
+        spread = float(steps.mean()) * 0.8862 if steps.shape[0] else 0.0
+        return max(spread, _FLOOR * (1.0 + abs(float(ref[-1]))))
+
     def _bank_norms(self, unbanked: int = 0) -> FloatArray:
         """The bank's squared norms from its latest value (``_centre``, kept with the bank taken
         from it), infinite for a window that holds a missing point (never near); the last
@@ -186,6 +202,7 @@ class KnnDetector(StreamDetector):
             "neighbours": self.neighbours,
             "block": self.block,
             "typical": self._typical,
+            "spread": self._spread,
             "count": self._count,
             "pending": self._pending,
             "hist": encode_array(self._hist),
@@ -208,3 +225,5 @@ class KnnDetector(StreamDetector):
         n = min(self.memory, done, max(0, h.shape[0] - self.dim + 1))
         self._bank = sliding_window_view(h, self.dim)[-n:].copy() if n else np.zeros((0, self.dim))
         self._norms = self._bank_norms(len(self._pending))
+        # a state saved before the step noise was kept: measured again, as it then was (no cap)
+        self._spread = float(own["spread"]) if "spread" in own else self._step_noise(len(self._pending), 0.0)

@@ -601,3 +601,10 @@ def test_a_glitch_is_one_alarm_and_hides_nothing_after_it() -> None:
     s = make_detector().update(x, t)
     assert np.flatnonzero(s[300:] > 0.3).tolist() == [1700, 2700]
     assert make_detector("still").update(x, t).max() < 0.3
+    # the k-NN part's step noise counts the glitch's two steps as at most 100 times itself: its
+    # surprise at a spike 300 points later was 0.0 (every distance divided by 1e16)
+    x[2300] += 10
+    clean = x.copy()
+    clean[2000] = x[1999]
+    without = make_detector("knn").surprise(clean, t)[2300]
+    assert make_detector("knn").surprise(x, t)[2300] > 0.5 * without > 1.0
