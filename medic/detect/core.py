@@ -45,9 +45,10 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 
 _HALF = 5.0  # surprise at which the score is 0.5
-# a surprise beyond this (a score of 0.99) is remembered as this: a glitch of 1e19 would otherwise
-# hide what follows for thousands of points while the memory of it halves every 200
-_TOP = 50.0
+# a surprise beyond this (a score of 0.94) is remembered as this: after any anomaly, however large,
+# one of score 0.5 is reported again within 400 points (a glitch of 1e19 hid what followed for
+# 3,500); a departure that grows past it is not reported again
+_TOP = 20.0
 _SETTLE = 20  # points before the calibration speaks (its first estimates are too rough)
 _SLOW = 2000  # points in the calibration's mean square (a plain mean until then)
 _MAX_FILL = 2000  # the longest gap put back as missing points (more than a day at one a minute)
@@ -403,7 +404,8 @@ class StreamDetector:
         drift) is reported each time it has grown by about half; one that wavers for long is
         reported again when it reaches a new high after the last report has faded (every 100-200
         points): a report fading more slowly than that hid the next anomaly of the same size in
-        the developers' corpus. A surprise counts as at most ``_TOP`` here (its score is kept)."""
+        the developers' corpus. A surprise counts as at most ``_TOP`` (20) here; its score is kept.
+        (10 and 50 scored alike on the developers' corpora.)"""
         decay = 0.5 ** (1.0 / self.refractory)
         m, r = self._memory, self._reported
         out = z.tolist()

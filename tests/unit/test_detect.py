@@ -593,8 +593,8 @@ def test_a_glitch_is_one_alarm_and_hides_nothing_after_it() -> None:
     """An exporter's uint64 glitch (1.8e19 in a series near 100): one alarm. Its surprise was
     remembered whole, so the suppression hid every anomaly for thousands of points (a spike of 10
     noise units 1,000 points later scored 0.0), and the still part's mean step took it in, so every
-    step after it was a rest (4 'stuck' alarms). Now a surprise is remembered as at most 50 (a
-    score of 0.99) and a step counts at most ten times the mean step."""
+    step after it was a rest (4 'stuck' alarms). Now a surprise is remembered as at most 20 (a
+    score of 0.94) and a step counts at most ten times the mean step."""
     t, x = noisy(4000, seed=3, daily=5.0)
     x[2000] = 1.8e19
     x[3000] += 10
