@@ -109,7 +109,8 @@ def calibration(
     counted = np.ones(n, dtype=np.bool_) if skip is None else ~np.asarray(skip, dtype=np.bool_)
     if skip_zero:
         counted &= z != 0.0
-    q = np.minimum(np.square(np.minimum(z[counted], 10.0)), 100.0)  # each capped at 10
+    kept = z[counted]
+    q = np.where(kept < 10.0, np.square(kept), 100.0)  # each capped at 10 (NaN too, as the loop did)
     after = np.empty(q.shape[0])  # the mean square after each counted point
     c, m, done = count, ms, 0
     while done < q.shape[0]:

@@ -59,6 +59,8 @@ class EnsembleDetector(StreamDetector):
         self._offset = 1.0
         self._held_x: list[float] = []  # the points before the decision (NaN: missing), ...
         self._held_t: list[float] = []  # ... and their times
+        self._decide_n = 0  # points to hold, fixed when the step is decided (a later change of step
+        # to none, a scrape interval that changed, must not move it: 0 is not yet)
 
     def _fresh_parts(self) -> None:
         self.level, self.knn = LevelDetector(warmup=0), KnnDetector(warmup=0)
@@ -73,7 +75,9 @@ class EnsembleDetector(StreamDetector):
         # undecided: the parts see the points as they are, and the points are held, until a day
         # (at least 300 points) is held; then the transform is decided and, when there is one,
         # the parts start over from the held points transformed
-        need = self._decide_at() - len(self._held_x)
+        if self._decide_n == 0 and self._step != 0.0:  # fixed once, by the step the series began with
+            self._decide_n = self._decide_at()
+        need = max((self._decide_n or 300) - len(self._held_x), 0)
         if need > x.shape[0]:
             self._held_x.extend(x.tolist())
             self._held_t.extend(t.tolist())
@@ -125,11 +129,14 @@ class EnsembleDetector(StreamDetector):
             "offset": self._offset,
             "held_x": encode_array(np.asarray(self._held_x, dtype=np.float64)),
             "held_t": encode_array(np.asarray(self._held_t, dtype=np.float64)),
+            "decide_n": self._decide_n,
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
-        # the weights are the code's, not the series': a state saved by an earlier release
-        # (weights 1 and 1) continues with today's
+        # a state saved before the k-NN part weighed three times (and before the transform, which
+        # came with it) continues with today's weights; a later one with its own
+        if "power" in own:
+            self.weights = tuple(float(w) for w in own["weights"])
         for part, st in zip(self.parts, own["parts"], strict=True):
             part.restore(st)
         # a state saved before a part existed: that part starts afresh
@@ -141,6 +148,7 @@ class EnsembleDetector(StreamDetector):
         self._offset = float(own.get("offset", 1.0))
         self._held_x = decode_array(own["held_x"]).tolist() if "held_x" in own else []
         self._held_t = decode_array(own["held_t"]).tolist() if "held_t" in own else []
+        self._decide_n = int(own.get("decide_n", 0))
 
 
 DETECTORS: dict[str, type[StreamDetector]] = {

@@ -8,7 +8,7 @@ ring of the last ``memory`` windows; distances are compared to their own slow av
 surprise is in "typical neighbour distances" and comparable across series.
 
 Missing points (put back for a gap, and carried over it) are not the series' behaviour: a window
-holding one is never a neighbour, and neither the step noise nor the typical distance counts them,
+of the memory holding one is never a neighbour (the previous days' windows an ensemble lends may), and neither the step noise nor the typical distance counts them,
 so an outage's flat stretch does not make the series look quieter than it is when it comes back.
 
 Vectorised per block of ``block`` points: each block is scored against the memory as it stood before
@@ -96,19 +96,20 @@ class KnnDetector(StreamDetector):
             spread = self._spread  # of the memory as it stood at the block's start
             # |w - b|^2 = |w|^2 + |b|^2 - 2 w.b; the row's |w|^2 does not change which are nearest,
             # so it is added to the k nearest only (one 50 x 600 pass fewer, in place)
-            wins = wins - self._centre
-            g = wins @ self._bank_c.T
-            g *= -2.0
-            g += self._norms
-            k = self.neighbours
-            own = np.einsum("ij,ij->i", wins, wins)
-            earlier = self._days_before(wins, offset, into, bank.shape[0])
-            if earlier is not None:
-                g = np.concatenate([g, earlier - own[:, None]], axis=1)
-            near = np.partition(g, k - 1, axis=1)[:, :k].mean(axis=1) + own
-            dist = np.sqrt(np.maximum(near, 0.0) / d) / spread
-            if holes:
-                dist[~np.isfinite(dist)] = 0.0  # fewer than k windows without a missing point
+            with np.errstate(over="ignore", invalid="ignore"):  # a glitch past the float range: 0 below
+                wins = wins - self._centre
+                g = wins @ self._bank_c.T
+                g *= -2.0
+                g += self._norms
+                k = self.neighbours
+                own = np.einsum("ij,ij->i", wins, wins)
+                earlier = self._days_before(wins, offset, into, bank.shape[0])
+                if earlier is not None:
+                    g = np.concatenate([g, earlier - own[:, None]], axis=1)
+                near = np.partition(g, k - 1, axis=1)[:, :k].mean(axis=1) + own
+                dist = np.sqrt(np.maximum(near, 0.0) / d) / spread
+                # fewer than k windows without a missing point, or a distance past the float range
+                dist[~np.isfinite(dist)] = 0.0
             if self._typical > 0:
                 z = dist / max(self._typical, 0.05)
         self._pending.extend((np.where(gaps, -1.0, dist) if gapped else dist).tolist())  # -1: missing
@@ -123,14 +124,18 @@ class KnnDetector(StreamDetector):
             new = sliding_window_view(self._hist, d)[-done:]
             self._bank = np.concatenate([bank, new])[-self.memory :]
             self._norms = self._bank_norms()
-            self._spread = self._step_noise(0, self._spread)
-            real = [v for v in self._pending if v >= 0.0] if self._miss[-done:].any() else self._pending
-            if bank.shape[0] > self.neighbours and 2 * len(real) > done:
+            used = self._spread  # the noise the block's distances were measured in
+            real = [v for v in self._pending if v >= 0.0]  # -1: a missing point
+            # not from a block measured in the floor (a memory that was all one value): its
+            # distances are the floor's, and the typical one took thousands of points to recover
+            measured = used > 10.0 * _FLOOR * (1.0 + abs(float(self._hist[-1])))
+            if bank.shape[0] > self.neighbours and 2 * len(real) > done and measured:
                 ordered = sorted(real)  # a few dozen: faster than numpy here
                 half = len(ordered) // 2
                 mid = ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2.0
                 typ = self._typical
-                self._typical = mid if typ == 0 else typ + 0.1 * (mid - typ)
+                self._typical = mid if typ == 0 else typ + 0.1 * (min(mid, 10.0 * typ) - typ)
+            self._spread = self._step_noise(0, used)
             self._pending = []
         return z
 
@@ -172,16 +177,18 @@ class KnnDetector(StreamDetector):
         held = ~self._miss[:end][-self.memory :]
         if not held.all():
             steps = steps[held[1:] & held[:-1]]
-        if before > 0:
+        floor = _FLOOR * (1.0 + abs(float(ref[-1])))
+        if before > 10.0 * floor:  # not from a floor: a series flat so far may become noisy at once
             steps = np.minimum(steps, _STEP_CAP * before)
         spread = float(steps.mean()) * 0.8862 if steps.shape[0] else 0.0
-        return max(spread, _FLOOR * (1.0 + abs(float(ref[-1]))))
+        return max(spread, floor) if np.isfinite(spread) else floor
 
     def _bank_norms(self, unbanked: int = 0) -> FloatArray:
         """The bank's squared norms from its latest value (``_centre``, kept with the bank taken
         from it), infinite for a window that holds a missing point (never near); the last
         ``unbanked`` points of the history are not in the bank yet."""
-        self._centre = float(self._bank[-1, -1]) if self._bank.shape[0] else 0.0
+        # the median of the latest window: one glitch there (1e200) is not the centre
+        self._centre = float(np.median(self._bank[-1])) if self._bank.shape[0] else 0.0
         self._bank_c = self._bank - self._centre
         norms: FloatArray = np.einsum("ij,ij->i", self._bank_c, self._bank_c)
         n = self._bank.shape[0]

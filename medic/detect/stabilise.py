@@ -39,7 +39,7 @@ def noise_power(x: FloatArray) -> tuple[float, float]:
     blocks = v[: n * _BLOCK].reshape(n, _BLOCK)
     level = np.median(blocks, axis=1)
     noise = np.sort(np.abs(np.diff(blocks, axis=1)), axis=1)[:, :-2].mean(axis=1)  # not a jump's step
-    ok = (level > 0) & (noise > 0)
+    ok = (level > 0) & (noise > 0) & np.isfinite(level) & np.isfinite(noise)
     if int(ok.sum()) < _MIN_BLOCKS:
         return 0.0, 1.0
     log_level, log_noise = np.log(level[ok]), np.log(noise[ok])
@@ -47,6 +47,8 @@ def noise_power(x: FloatArray) -> tuple[float, float]:
     if hi - lo < _MIN_RANGE:
         return 0.0, 1.0
     slope = float(np.polyfit(log_level, log_noise, 1)[0])
+    if not np.isfinite(slope):
+        return 0.0, 1.0
     power = 0.0 if slope < 0.35 else (0.5 if slope < 0.75 else 1.0)
     positive = v[v > 0]
     return power, float(np.quantile(positive, 0.1))
@@ -57,7 +59,11 @@ def stabilise(x: FloatArray, power: float, offset: float) -> FloatArray:
     stays NaN; a value below 0, which the series had not shown, is mirrored)."""
     if power <= 0.0:
         return x
-    u = np.abs(x) / offset
-    y = np.log1p(u) if power >= 1.0 else 2.0 * (np.sqrt(u + 1.0) - 1.0)
+    a = np.abs(x)
+    u = a / offset
+    if power >= 1.0:  # log(1 + u), and as log(a + offset) - log(offset) where u overflows
+        y = np.where(u < 1e300, np.log1p(np.minimum(u, 1e300)), np.log(a + offset) - np.log(offset))
+    else:  # 2 (sqrt(1 + u) - 1), with the square root of a before the division
+        y = 2.0 * (np.sqrt(a + offset) / np.sqrt(offset) - 1.0)
     out: FloatArray = np.sign(x) * y
     return out

@@ -80,10 +80,11 @@ class StillDetector(StreamDetector):
         for i, (v, gap) in enumerate(zip(x.tolist(), self.gaps.tolist(), strict=True)):
             valid = prev is not None and not gap and not prev_gap
             still = valid and abs(v - prev) <= _TOL * move
-            if valid and not (still and run >= 1):
+            step = abs(v - prev) if valid else 0.0
+            if valid and not (still and run >= 1) and step < math.inf:
                 moves += moves < 2000
-                step = abs(v - prev)
-                move += ((step if step < 10.0 * move or moves <= _MOVES else 10.0 * move) - move) / moves
+                # a step counts as at most ten times the mean one (from the second on: a glitch)
+                move += ((step if step < 10.0 * move or move == 0.0 else 10.0 * move) - move) / moves
             if still:
                 run += 1
                 if (

@@ -608,3 +608,62 @@ def test_a_glitch_is_one_alarm_and_hides_nothing_after_it() -> None:
     clean[2000] = x[1999]
     without = make_detector("knn").surprise(clean, t)[2300]
     assert make_detector("knn").surprise(x, t)[2300] > 0.5 * without > 1.0
+
+
+def test_the_review_findings_stay_fixed() -> None:
+    """A review of the second pass found these; each scored or behaved as described before its fix."""
+    rng = np.random.default_rng(4)
+    t = np.arange(9000) * 60.0
+    x = 100 + rng.normal(0, 1, 9000)
+    # the k-NN part after a memory that was all one value (700 points stuck): its typical distance
+    # took the floor's distances (1e9) and it was blind for thousands of points (0.0 at +4000)
+    y = x.copy()
+    y[1000:1700] = y[999]
+    y[[2700, 4200, 5700]] += 12
+    assert min(make_detector("knn").surprise(y, t)[[2700, 4200, 5700]]) > 1.5
+    # a glitch of 1e200 on a block's last point was the k-NN part's centre: NaN distances, and a
+    # NaN typical distance for good
+    y = x.copy()
+    y[1049] = 1e200
+    y[4000] += 12
+    det = make_detector("knn")
+    assert det.surprise(y, t)[4000] > 3.0 and np.isfinite(det.state()["own"]["typical"])
+    # a glitch in the still part's first 20 steps made its mean step 1e18: a stuck stretch unseen
+    y = np.round(x[:3000], 1)
+    y[10] = 1.8e19
+    y[2000:2300] = y[1999]
+    assert make_detector("still").update(y, t[:3000])[2000:2300].max() > 0.5
+    # the stabiliser's logarithm overflowed at 1e306 (a missing point to the parts: scored 0)
+    times, _, lam = _counts(2)
+    y = (lam * np.exp(rng.normal(0, 0.1, lam.shape[0])))[:3000]
+    y[2000] = 1e306
+    assert make_detector().update(y, times[:3000])[2000] > 0.9
+    assert noise_power(np.r_[np.full(3, 1.7e308), y[3:300]])[0] == 1.0  # not NaN's logarithm
+
+
+def test_a_changed_scrape_interval_does_not_move_the_stabilisers_decision() -> None:
+    """The points held before the transform is decided are fixed by the step the series began with:
+    a scrape interval that changed in the first day (the step becomes none) moved the decision to
+    300 points with 537 held, and the scores then depended on the batching (by up to 0.46)."""
+    t1, c1, _ = _counts(6, days=1, step=60.0)
+    t2 = t1[-1] + 120.0 * np.arange(1, 1001)
+    lam = 3 + 200 * np.clip(np.sin(np.pi * ((t2 % 86400) / 3600 - 6) / 14), 0, None) ** 2
+    t = np.r_[t1[:600], t2]
+    x = np.r_[c1[:600], np.random.default_rng(6).poisson(lam).astype(np.float64)]
+    whole = make_detector().update(x, t)
+    for size in (1, 50, 301):
+        det = make_detector()
+        parts = []
+        for i in range(0, x.shape[0], size):
+            parts.append(det.update(x[i : i + size], t[i : i + size]))
+            det = restore_detector(json.loads(json.dumps(det.state())))
+        np.testing.assert_allclose(np.concatenate(parts), whole, rtol=0, atol=1e-12)
+
+
+def test_custom_weights_survive_a_round_trip() -> None:
+    t, x = noisy(1000, seed=2)
+    det = EnsembleDetector(weights=(1.0, 1.0))
+    det.update(x[:500], t[:500])
+    again = restore_detector(json.loads(json.dumps(det.state())))
+    assert isinstance(again, EnsembleDetector) and again.weights == (1.0, 1.0)
+    np.testing.assert_allclose(again.update(x[500:], t[500:]), det.update(x[500:], t[500:]), atol=1e-12)
