@@ -10,6 +10,7 @@ import pytest
 from medic.detect import DETECTORS, make_detector, restore_detector, surprise_from_score
 from medic.detect.core import (
     DECIDE,
+    StreamDetector,
     calibration,
     decode_array,
     points_a_day,
@@ -30,6 +31,17 @@ def noisy(n: int, seed: int = 1, *, daily: float = 0.0) -> tuple[np.ndarray, np.
     t = np.arange(n) * STEP
     x = 100.0 + daily * np.sin(2 * np.pi * t / 86400.0) + rng.normal(0.0, 1.0, n)
     return t, x
+
+
+def in_batches(kind: str, x: np.ndarray, t: np.ndarray, size: int) -> tuple[np.ndarray, StreamDetector]:
+    """The scores of ``x`` fed in batches of ``size``, the detector saved to JSON and restored after
+    each, and the last detector."""
+    det = make_detector(kind)
+    parts = []
+    for i in range(0, x.shape[0], size):
+        parts.append(det.update(x[i : i + size], t[i : i + size]))
+        det = restore_detector(json.loads(json.dumps(det.state())))
+    return np.concatenate(parts), det
 
 
 @pytest.mark.parametrize("kind", DEPARTURES)
@@ -89,13 +101,8 @@ def test_batching_and_state_round_trips_change_nothing(kind: str, size: int) -> 
     keep[[700, 701, 1600]] = False  # rows left out: put back as missing points
     t, x = t[keep], x[keep]
     whole = make_detector(kind).update(x, t)
-    det = make_detector(kind)
-    parts = []
-    for i in range(0, x.shape[0], size):
-        parts.append(det.update(x[i : i + size], t[i : i + size]))
-        det = restore_detector(json.loads(json.dumps(det.state())))
     # equal up to the last bit of a matrix product (BLAS may sum a block in another order)
-    np.testing.assert_allclose(np.concatenate(parts), whole, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(in_batches(kind, x, t, size)[0], whole, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -415,12 +422,7 @@ def test_an_outage_ending_at_a_batch_boundary_is_quiet_too() -> None:
     t, x = day_job(5)
     x[600:630] = np.nan
     whole = make_detector("level").update(x, t)
-    det = make_detector("level")
-    parts = []
-    for i in range(0, x.shape[0], 30):
-        parts.append(det.update(x[i : i + 30], t[i : i + 30]))
-        det = restore_detector(json.loads(json.dumps(det.state())))
-    np.testing.assert_allclose(np.concatenate(parts), whole, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(in_batches("level", x, t, 30)[0], whole, rtol=0, atol=1e-12)
     assert whole[630:700].max() == 0.0
 
 
@@ -506,12 +508,8 @@ def test_a_count_series_is_stabilised_and_batching_still_changes_nothing() -> No
     t, x, _ = _counts(5, days=4)
     whole = make_detector().update(x, t)
     for size in (7, 289, 300):
-        det = make_detector()
-        parts = []
-        for i in range(0, x.shape[0], size):
-            parts.append(det.update(x[i : i + size], t[i : i + size]))
-            det = restore_detector(json.loads(json.dumps(det.state())))
-        np.testing.assert_allclose(np.concatenate(parts), whole, rtol=0, atol=1e-12)
+        scores, det = in_batches("ensemble", x, t, size)
+        np.testing.assert_allclose(scores, whole, rtol=0, atol=1e-12)
     state = det.state()["own"]
     assert state["power"] == 0.5 and decode_array(state["held_x"]).shape == (0,)
 
@@ -652,12 +650,7 @@ def test_a_changed_scrape_interval_does_not_move_the_stabilisers_decision() -> N
     x = np.r_[c1[:600], np.random.default_rng(6).poisson(lam).astype(np.float64)]
     whole = make_detector().update(x, t)
     for size in (1, 50, 301):
-        det = make_detector()
-        parts = []
-        for i in range(0, x.shape[0], size):
-            parts.append(det.update(x[i : i + size], t[i : i + size]))
-            det = restore_detector(json.loads(json.dumps(det.state())))
-        np.testing.assert_allclose(np.concatenate(parts), whole, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(in_batches("ensemble", x, t, size)[0], whole, rtol=0, atol=1e-12)
 
 
 def test_custom_weights_survive_a_round_trip() -> None:
