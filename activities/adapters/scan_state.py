@@ -20,9 +20,9 @@ with another worker's shard no longer fits, reads every shard, merges and splits
 state that would not fit in :data:`MAX_SHARDS` is refused here, before any request, with
 :class:`ScanStateTooLarge` (a :class:`~medic.ports.PermanentError`: the run fails and says why); a shard
 past three quarters of the limit is logged as a warning. What fits: with the default detector a series
-of points a minute apart settles after a week at 54 kB compressed (21 kB for values with one
+of points a minute apart settles after a week at 55 kB compressed (25 kB for values with one
 decimal; ``level`` keeps three days of points and the week before as one point in 5 minutes), so
-about 11 to 29 series a ConfigMap, about 90 to 230 a scan over 8; ``change`` needs about 1 kB a
+about 11 to 25 series a ConfigMap, about 90 to 200 a scan over 8; ``change`` needs about 1 kB a
 series.
 
 Concurrency (API conventions, "Concurrency Control and Consistency"): :meth:`ConfigMapScanStore.load`
