@@ -165,9 +165,18 @@ def scan_series(
     state = state or SeriesState(labels=labels)
     t = np.asarray(times, dtype=np.float64)
     x = np.asarray(values, dtype=np.float64)
-    fresh = t > state.last_time if state.last_time is not None else np.ones(t.shape[0], dtype=bool)
+    # after the last point scored by half a step at least: a point a fraction of a step after it (an
+    # answer not on the scan's grid) would make a day more points than the detector's day
+    fresh = (
+        t > state.last_time + 0.5 * spec.step_seconds
+        if state.last_time is not None
+        else np.ones(t.shape[0], dtype=bool)
+    )
     tn, xn = t[fresh], x[fresh]
-    det = restore_detector(state.detector) if state.detector is not None else None
+    try:
+        det = restore_detector(state.detector) if state.detector is not None else None
+    except (KeyError, TypeError, ValueError):  # a state this release cannot read: the series starts over
+        det = None
     if det is not None and det.step > 0 and abs(det.step - spec.step_seconds) > 0.1 * spec.step_seconds:
         det = None  # the scan's step changed: its days are another number of points, start over
     if det is None:

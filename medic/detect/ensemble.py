@@ -96,7 +96,8 @@ class EnsembleDetector(StreamDetector):
         return np.concatenate([first, rest])
 
     def _decide_at(self) -> int:
-        """Points held before the transform is decided: a day of them (up to 1,440), at least 300."""
+        """Points held before the transform is decided: a day of them for a series whose day is a
+        whole number of steps, 1,440 at most (one a minute; ``points_a_day``), else 300."""
         return max(300, min(points_a_day(self._step), 1440) + 1) if self._step > 0 else 300
 
     def _combine(self, x: FloatArray, t: FloatArray) -> FloatArray:

@@ -8,8 +8,9 @@ ring of the last ``memory`` windows; distances are compared to their own slow av
 surprise is in "typical neighbour distances" and comparable across series.
 
 Missing points (put back for a gap, and carried over it) are not the series' behaviour: a window
-of the memory holding one is never a neighbour (the previous days' windows an ensemble lends may), and neither the step noise nor the typical distance counts them,
-so an outage's flat stretch does not make the series look quieter than it is when it comes back.
+of the memory holding one is never a neighbour (the previous days' windows an ensemble lends may),
+and neither the step noise nor the typical distance counts them, so an outage's flat stretch does
+not make the series look quieter than it is when it comes back.
 
 Vectorised per block of ``block`` points: each block is scored against the memory as it stood before
 the block (past points only), then joins it. Blocks are aligned on the series' point count, so how
@@ -128,7 +129,7 @@ class KnnDetector(StreamDetector):
             real = [v for v in self._pending if v >= 0.0]  # -1: a missing point
             # not from a block measured in the floor (a memory that was all one value): its
             # distances are the floor's, and the typical one took thousands of points to recover
-            measured = used > 10.0 * _FLOOR * (1.0 + abs(float(self._hist[-1])))
+            measured = used > 10.0 * _FLOOR * (1.0 + abs(self._centre))
             if bank.shape[0] > self.neighbours and 2 * len(real) > done and measured:
                 ordered = sorted(real)  # a few dozen: faster than numpy here
                 half = len(ordered) // 2
@@ -177,7 +178,8 @@ class KnnDetector(StreamDetector):
         held = ~self._miss[:end][-self.memory :]
         if not held.all():
             steps = steps[held[1:] & held[:-1]]
-        floor = _FLOOR * (1.0 + abs(float(ref[-1])))
+        # of the level: the median of the last window, so a glitch as the last value is not the level
+        floor = _FLOOR * (1.0 + abs(float(np.median(ref[-self.dim :]))))
         if before > 10.0 * floor:  # not from a floor: a series flat so far may become noisy at once
             steps = np.minimum(steps, _STEP_CAP * before)
         spread = float(steps.mean()) * 0.8862 if steps.shape[0] else 0.0

@@ -23,6 +23,7 @@ a byte per point of ``days * period`` for each of the two distances the absence 
 at, the week before as one point in 5 minutes for finer series, and a few numbers.
 """
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -211,7 +212,7 @@ class LevelDetector(StreamDetector):
         out = np.empty_like(spread)
         for i, (v, gap) in enumerate(zip(spread.tolist(), missing.tolist(), strict=True)):
             out[i] = 0.25 * s
-            if gap:
+            if gap or not v < math.inf:  # a step past the float range (1.7e308 and back) is no spread
                 continue
             s = v if s == 0.0 else s + a * (v - s)
         self._slow = s

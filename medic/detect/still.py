@@ -3,8 +3,9 @@ value, a gauge nobody updates any more), or all but stops (traffic gone, so a ra
 sensor holding on to a reading), is an anomaly no departure test sees, since the value sits where
 the series was, and a flat window is nearer to noisy ones than they are to each other.
 
-A step is a *rest* when it is under a fifth of the series' mean absolute step (for Gaussian noise,
-one ordinary step in ten; for a quantised series whose steps are whole quanta, only a repeat). The
+A step is a *rest* when it is under 0.3 times the geometric mean of the series' steps that moved
+(for Gaussian noise, a fifth of the mean absolute step: one ordinary step in ten; for a quantised
+series whose steps are whole quanta, only a repeat). The
 series' own steps say how often it rests: a two-state Markov chain over "moved" / "rested", its
 two rates counted from the past points (with half a count of prior for each outcome). A run of
 ``r`` rests then has the probability ``p0 * q^(r-1)`` (``p0``: a step is a rest; ``q``: a rest
@@ -16,15 +17,15 @@ hour of 0), and only in a series that has moved at least 20 times (an error coun
 always been 0 is not stuck), and, in a series with days, only where it had not rested at least
 half as long within an hour of this time the day before (a counter idle every night is not stuck
 every night, even when its rest starts a little earlier or later). A missing point breaks a run.
-The mean absolute step is slow (about the last 2,000 steps), counts a step as at most ten times
-itself (an exporter's glitch of 1e19 made every step after it a rest) and leaves out the rests after
-the first of a run, so a long stuck stretch does not lower the bar for the next.
+The geometric mean is slow (about the last 2,000 steps that moved) and in logs, so one glitch is
+one more step: a mean absolute step took in an exporter's 1e19, or a series' first jump from 0 to
+1,000, and every step after it was a rest for good.
 
 Not calibrated against the series' typical surprise: it is mostly 0, and its scale is already a
 probability. The counts take in a run only when it ends, and only if it was not itself an anomaly
 (a surprise under 5): the chance of a run is judged by the steps before it, and a stuck stretch
-does not teach the detector that stuck stretches are normal. The state is six counters, a flag,
-the last value, the mean step and each point's run length over the last day and an hour.
+does not teach the detector that stuck stretches are normal. The state is seven counters, a flag,
+the last value, the typical step and each point's run length over the last day and an hour.
 """
 
 import math
@@ -45,7 +46,7 @@ __all__ = ["StillDetector"]
 
 _CAP = 12.0  # a run this improbable is as stuck as it gets; a longer one adds no new report
 _MOVES = 20  # changes seen before a run can surprise: a series that never moved is not stuck
-_TOL = 0.2  # a step under this fraction of the mean absolute step is a rest (an ordinary step: 1 in 10)
+_TOL = 0.3  # a step under this fraction of the steps' geometric mean is a rest (Gaussian: 1 in 10)
 _MARGIN = 0.5  # deviates off a run's surprise: the chain's rates come from few runs, early on above all
 _LEARN = 5.0  # a run more surprising than this (a score of 0.5) was an anomaly: it teaches nothing
 
@@ -64,7 +65,7 @@ class StillDetector(StreamDetector):
         self._longest = 0  # the longest run completed so far
         self._gap = False  # the last point was missing
         self._day: list[int] = []  # each point's run of the last day and an hour (series with days)
-        self._move = 0.0  # the mean absolute step (slow: the last 2,000 or so)
+        self._lmove = 0.0  # the mean log of the steps that moved (slow: the last 2,000 or so)
         self._moves = 0  # steps in it
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
@@ -76,15 +77,16 @@ class StillDetector(StreamDetector):
         p = points_a_day(self._step) if self._step != 0.0 else 0
         w = p // 24  # an hour either side
         day = self._day  # each point's run so far, for the last day and an hour
-        move, moves = self._move, self._moves
+        lmove, moves = self._lmove, self._moves
+        bar = _TOL * math.exp(lmove) if moves else 0.0  # a step up to this is a rest
         for i, (v, gap) in enumerate(zip(x.tolist(), self.gaps.tolist(), strict=True)):
             valid = prev is not None and not gap and not prev_gap
-            still = valid and abs(v - prev) <= _TOL * move
             step = abs(v - prev) if valid else 0.0
-            if valid and not (still and run >= 1) and step < math.inf:
+            still = valid and step <= bar
+            if 0.0 < step < math.inf:  # the typical step: in logs, so a glitch of 1e19 is one more step
                 moves += moves < 2000
-                # a step counts as at most ten times the mean one (from the second on: a glitch)
-                move += ((step if step < 10.0 * move or move == 0.0 else 10.0 * move) - move) / moves
+                lmove += (math.log(step) - lmove) / moves
+                bar = _TOL * math.exp(lmove)
             if still:
                 run += 1
                 if (
@@ -111,7 +113,7 @@ class StillDetector(StreamDetector):
         self._run, self._longest = run, longest
         self._zeros, self._steps, self._both, self._after = zeros, steps, both, after
         self._gap = prev_gap
-        self._move, self._moves = move, moves
+        self._lmove, self._moves = lmove, moves
         self._day = day[-(p + w + 1) :] if p else []
         return np.asarray(out, dtype=np.float64)
 
@@ -124,7 +126,7 @@ class StillDetector(StreamDetector):
             "both": self._both,
             "longest": self._longest,
             "gap": self._gap,
-            "move": self._move,
+            "lmove": self._lmove,
             "moves": self._moves,
             "day": encode_array(np.asarray(self._day, dtype=np.float64), "<u4"),
         }
@@ -137,8 +139,13 @@ class StillDetector(StreamDetector):
         self._both = int(own["both"])
         self._longest = int(own["longest"])
         self._gap = bool(own["gap"])
-        self._move = float(own.get("move", 0.0))
         self._moves = int(own.get("moves", 0))
+        if "lmove" in own:
+            self._lmove = float(own["lmove"])
+        else:  # a state whose typical step was a mean (E|d| = 1.128 s) or none: as a geometric one
+            move = float(own.get("move", 0.0))
+            self._lmove = math.log(move) - 0.408 if move > 0 else 0.0
+            self._moves = self._moves if move > 0 else 0
         self._day = [int(v) for v in decode_array(own["day"])] if "day" in own else []
 
 

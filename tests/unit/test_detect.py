@@ -660,3 +660,33 @@ def test_custom_weights_survive_a_round_trip() -> None:
     again = restore_detector(json.loads(json.dumps(det.state())))
     assert isinstance(again, EnsembleDetector) and again.weights == (1.0, 1.0)
     np.testing.assert_allclose(again.update(x[500:], t[500:]), det.update(x[500:], t[500:]), atol=1e-12)
+
+
+@pytest.mark.parametrize("start", ["zero", "glitch", "flat then up"])
+def test_a_first_jump_or_glitch_does_not_blind_the_still_part(start: str) -> None:
+    """A second review: a series whose first value was 0 (then ~1,000), or 1e19, or 0 for 100 points,
+    set the still part's mean step from that one step, and every step after it was a rest for good:
+    a stuck stretch 5,000 points later scored 0.0 (0.8 without). The typical step is now in logs."""
+    rng = np.random.default_rng(1)
+    t = np.arange(6000) * 60.0
+    x = np.round(1000 + rng.normal(0, 1, 6000), 1)
+    x[5000:5300] = x[4999]
+    if start == "zero":
+        x[0] = 0.0
+    elif start == "glitch":
+        x[0] = 1e19
+    else:
+        x[:100] = 0.0
+    assert make_detector("still").update(x, t)[5000:5300].max() > 0.5
+
+
+@pytest.mark.parametrize("at", [1030, 1049])
+def test_a_glitch_on_a_blocks_last_point_does_not_blind_the_knn_part(at: int) -> None:
+    """A second review: the k-NN part's noise floor was taken from the memory's last value, so a
+    glitch there (1 in 50) lifted the floor past the step-noise cap's bar and the glitch's steps
+    stayed in the noise for 600 points (a spike 500 points later: 0.0). The floor's level is now the
+    median of the last window."""
+    t, x = noisy(3000, seed=3)
+    x[at] = 1.8e19
+    x[at + 500] += 12
+    assert make_detector("knn").surprise(x, t)[at + 500] > 3.0

@@ -137,7 +137,9 @@ def test_the_activity_keeps_state_outside_and_delivers(tmp_path: Path) -> None:
         source=prom, specs=lambda: {"lat": spec}, store=store, deliver=deliver, clock=lambda: 1_024_000.0
     )
     result = asyncio.run(acts.scan(ScanInput(name="lat")))
-    assert prom.calls == [("latency", 1_024_000.0 - 3600, 1_024_000.0, 60)]
+    # on the scan's grid (1,024,000 is not a whole number of minutes): each run's points are the same
+    # instants, whatever the clock's jitter
+    assert prom.calls == [("latency", 1_023_960.0 - 3600, 1_023_960.0, 60)]
     assert result.series == 1 and result.points == 400 and result.anomalies == 1
     assert result.incidents == ["incident-checkout-1"]
     assert delivered[0][0].service == "checkout"
@@ -243,3 +245,28 @@ def test_the_learned_sensitivity_has_a_floor_and_moves_the_threshold() -> None:
     keen = scan_series(spec, {"a": "b"}, t, x, None)
     dull = scan_series(spec, {"a": "b"}, t, x, SeriesState(labels={"a": "b"}, sensitivity=0.1))
     assert dull.state.max_score < keen.state.max_score
+
+
+def test_a_point_off_the_grid_is_not_scored_twice_over() -> None:
+    """A second review: an answer not on the scan's grid (the range query's end was not a whole
+    number of steps) put a point a fraction of a step after the last one scored, so a day was 1,578
+    points at one a minute, not 1,440. A point within half a step of the last scored is left out."""
+    spec = ScanSpec(name="lat", query="latency", step_seconds=60)
+    t, x = _series(200, start=1_000_000.0)
+    first = scan_series(spec, {"pod": "a"}, t[:100], x[:100], None)
+    shifted = [v + 0.4 for v in t[99:]]  # the next run's answer, 0.4 s off the grid
+    second = scan_series(spec, {"pod": "a"}, shifted, x[99:], first.state)
+    assert second.scored == 100 and second.state.points == 200
+
+
+def test_a_state_the_release_cannot_read_starts_the_series_over() -> None:
+    """A second review: a detector state with a null where a number was (a non-finite value stored
+    as null) raised on restore, and the scan failed on every later run, for all its series."""
+    spec = ScanSpec(name="lat", query="latency", step_seconds=60)
+    t, x = _series(200, start=1_000_000.0)
+    first = scan_series(spec, {"pod": "a"}, t[:100], x[:100], None)
+    broken = first.state.model_copy()
+    assert broken.detector is not None
+    broken.detector = {**broken.detector, "rms": None}
+    again = scan_series(spec, {"pod": "a"}, t[100:], x[100:], broken)
+    assert again.scored == 100 and again.state.detector is not None
