@@ -164,6 +164,16 @@ class DevServer:
         )
         log.info("started Temporal dev server pid %s on %s", self._proc.pid, self.address)
 
+    def _log_tail(self, chars: int = 1500) -> str:
+        """The end of the server's log, for the error (the log may be in a directory that is gone by
+        the time someone reads the error)."""
+        if self.log_file is None or not self.log_file.exists():
+            return ""
+        if self._log is not None:
+            self._log.flush()
+        text = self.log_file.read_bytes()[-chars:].decode("utf-8", "replace").strip()
+        return f"; its log ends:\n{text}" if text else ""
+
     async def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         last: Exception | None = None
@@ -171,6 +181,7 @@ class DevServer:
             if self._proc is not None and self._proc.poll() is not None:
                 raise DevServerError(
                     f"Temporal dev server exited with {self._proc.returncode}; see {self.log_file}"
+                    + self._log_tail()
                 )
             try:
                 client = await Client.connect(self.address, namespace=self.namespace)

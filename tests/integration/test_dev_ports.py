@@ -71,6 +71,7 @@ def test_a_temporal_that_cannot_start_stops_medic_dev(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Temporal dev server exited" in done.stderr
     assert str(data / "temporal.log") in done.stderr
+    assert "its log ends:" in done.stderr  # what the server said, even once its directory is gone
     assert "Medic is running" not in done.stdout
     assert "Traceback" not in done.stderr
     assert os.path.isdir(data / "temporal.sqlite")

@@ -14,7 +14,7 @@ import httpx
 from pydantic import SecretStr
 from temporalio.client import Client
 
-from service.devserver import DevServer
+from service.devserver import DevServer, DevServerError
 from service.runner import run_until_stopped
 from service.settings import Settings
 from service.temporal import connect
@@ -61,16 +61,28 @@ async def wait_until(
 
 @contextlib.asynccontextmanager
 async def running_dev_server(db_file: Path | None, *, port: int | None = None) -> AsyncIterator[DevServer]:
-    server = DevServer(
-        host="127.0.0.1",
-        port=port or free_port(),
-        ui_port=None,
-        db_file=db_file,
-        log_file=(db_file.parent / "temporal.log") if db_file else None,
-    )
-    server.start()
+    """A dev server on a free port (or ``port``). One that exits while starting is started again, up
+    to three times, on another free port: a port found free can be taken before the server binds it,
+    and the server picks its HTTP and metrics ports itself (a clean run once lost a test to a server
+    that exited with 2 at start). What it logged is in the error if the last attempt fails too."""
+    for attempt in range(3):
+        server = DevServer(
+            host="127.0.0.1",
+            port=port or free_port(),
+            ui_port=None,
+            db_file=db_file,
+            log_file=(db_file.parent / "temporal.log") if db_file else None,
+        )
+        server.start()
+        try:
+            await server.wait_ready()
+        except DevServerError:
+            server.stop()
+            if attempt == 2 or port is not None:
+                raise
+            continue
+        break
     try:
-        await server.wait_ready()
         yield server
     finally:
         server.stop()
