@@ -13,8 +13,9 @@ finds (pure: the activity fetches the points and keeps the state; this decides).
         horizon_seconds: 86400      # ...when it is expected within this long
 
 Each series keeps its detector's state between runs (``SeriesState``, a small JSON document); a
-run scores only the points after the last one it scored, so the same point is never scored twice
-and the detector sees each series as one stream.
+run scores only the points more than half a step after the last one it scored, so the same point
+is never scored twice and the detector sees each series as one stream (the activity asks for the
+scan's step grid, so every run's points are the same instants).
 """
 
 import math
@@ -60,6 +61,9 @@ class RangeSeries:
     values: list[float]
 
 
+_MAX_POINTS = 11_000  # Prometheus's limit on the points of a range query's series
+
+
 class ScanSpec(BaseModel):
     """One configured scan: a PromQL query whose every series is watched."""
 
@@ -95,6 +99,11 @@ class ScanSpec(BaseModel):
             raise ValueError("capacity and horizon_seconds go together (a prediction needs both)")
         if self.lookback_seconds < 3 * self.step_seconds:
             raise ValueError("lookback_seconds must cover at least 3 steps")
+        if self.lookback_seconds / self.step_seconds > _MAX_POINTS:
+            raise ValueError(
+                f"lookback_seconds / step_seconds is {self.lookback_seconds / self.step_seconds:,.0f} points;"
+                f" Prometheus answers at most {_MAX_POINTS:,} a series (raise step_seconds or lower lookback)"
+            )
         return self
 
 
@@ -136,6 +145,9 @@ class SeriesState(BaseModel):
         default_factory=list, description="incidents its signals joined, newest last"
     )
     false_positives: int = 0
+    step_seconds: float | None = Field(
+        default=None, description="the scan's step when its detector was made (a change starts it over)"
+    )
 
 
 class ScanOutcome(BaseModel):
@@ -177,15 +189,27 @@ def scan_series(
         det = restore_detector(state.detector) if state.detector is not None else None
     except (KeyError, TypeError, ValueError):  # a state this release cannot read: the series starts over
         det = None
-    if det is not None and det.step > 0 and abs(det.step - spec.step_seconds) > 0.1 * spec.step_seconds:
-        det = None  # the scan's step changed: its days are another number of points, start over
+    # the scan's step or detector changed (its days are another number of points, or another model):
+    # start over. By the step the scan asked for when the detector was made, not the one the
+    # detector measured: a sparse series (a `> 0` filter) measures twice the step, and was started
+    # over at every run that decided it. A state from before the step was kept: as then.
+    if state.step_seconds is None:
+        changed = (
+            det is not None and det.step > 0 and abs(det.step - spec.step_seconds) > 0.1 * spec.step_seconds
+        )
+    else:
+        changed = state.step_seconds != spec.step_seconds
+    if det is not None and (changed or det.kind != spec.detector):
+        det = None
     if det is None:
         det = make_detector(spec.detector, warmup=spec.warmup)
+    det.warmup = spec.warmup
     det.sensitivity = spec.sensitivity * state.sensitivity
     signals: list[AnomalySignal] = []
     scores = det.update(xn, tn) if tn.shape[0] else np.zeros(0)
     new = state.model_copy()
     new.detector = det.state()
+    new.step_seconds = spec.step_seconds
     if tn.shape[0]:
         new.last_time = float(tn[-1])
         new.last_value = float(xn[-1]) if math.isfinite(xn[-1]) else None

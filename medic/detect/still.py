@@ -5,7 +5,7 @@ the series was, and a flat window is nearer to noisy ones than they are to each 
 
 A step is a *rest* when it is under 0.3 times the geometric mean of the series' steps that moved
 (for Gaussian noise, a fifth of the mean absolute step: one ordinary step in ten; for a quantised
-series whose steps are whole quanta, only a repeat). The
+series that moves by one or two quanta, only a repeat). The
 series' own steps say how often it rests: a two-state Markov chain over "moved" / "rested", its
 two rates counted from the past points (with half a count of prior for each outcome). A run of
 ``r`` rests then has the probability ``p0 * q^(r-1)`` (``p0``: a step is a rest; ``q``: a rest
@@ -19,7 +19,8 @@ half as long within an hour of this time the day before (a counter idle every ni
 every night, even when its rest starts a little earlier or later). A missing point breaks a run.
 The geometric mean is slow (about the last 2,000 steps that moved) and in logs, so one glitch is
 one more step: a mean absolute step took in an exporter's 1e19, or a series' first jump from 0 to
-1,000, and every step after it was a rest for good.
+1,000, and every step after it was a rest for good. The steps of a run that is already an anomaly
+are left out of it (a long outage that trembles lowered the bar, and a second one was missed).
 
 Not calibrated against the series' typical surprise: it is mostly 0, and its scale is already a
 probability. The counts take in a run only when it ends, and only if it was not itself an anomaly
@@ -83,7 +84,17 @@ class StillDetector(StreamDetector):
             valid = prev is not None and not gap and not prev_gap
             step = abs(v - prev) if valid else 0.0
             still = valid and step <= bar
-            if 0.0 < step < math.inf:  # the typical step: in logs, so a glitch of 1e19 is one more step
+            if (
+                0.0 < step < math.inf  # the typical step: in logs, so a glitch of 1e19 is one more step
+                # not inside a run already an anomaly (an outage that trembles would lower the bar
+                # for the next), once the series has moved enough for the bar to be trusted
+                and not (
+                    still
+                    and run >= 1
+                    and steps - zeros >= _MOVES
+                    and normal_deviate(_minus_log_p(run + 1, zeros, steps, both, after)) >= _LEARN
+                )
+            ):
                 moves += moves < 2000
                 lmove += (math.log(step) - lmove) / moves
                 bar = _TOL * math.exp(lmove)

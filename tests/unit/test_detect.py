@@ -690,3 +690,15 @@ def test_a_glitch_on_a_blocks_last_point_does_not_blind_the_knn_part(at: int) ->
     x[at] = 1.8e19
     x[at + 500] += 12
     assert make_detector("knn").surprise(x, t)[at + 500] > 3.0
+
+
+def test_a_long_trembling_outage_does_not_hide_the_next() -> None:
+    """A third review: the steps of a run already judged an anomaly (an outage that trembles at a
+    twentieth of the noise for 3,000 points) lowered the still part's bar for rests, and a second
+    such outage 2,000 points later scored 0.43 (0.84 before the typical step was in logs)."""
+    rng = np.random.default_rng(8)
+    t = np.arange(9000) * 60.0
+    x = 100 + rng.normal(0, 1, 9000)
+    x[1000:4000] = 100 + rng.normal(0, 0.05, 3000)
+    x[6000:6300] = 100 + rng.normal(0, 0.05, 300)
+    assert make_detector("still").update(x, t)[6000:6300].max() > 0.5

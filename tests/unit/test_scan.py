@@ -40,6 +40,8 @@ def test_a_good_file() -> None:
         ("scans:\n  - name: A_B\n    query: up\n", "scans[0].name"),
         ("scans:\n  - name: a\n    query: up\n    evry_seconds: 5\n", "evry_seconds"),
         ("scans:\n  - name: a\n    query: up\n  - name: a\n    query: down\n", "defined twice"),
+        # a month at one a minute: Prometheus refuses more than 11,000 points a series, every run
+        ("scans:\n  - name: a\n    query: up\n    lookback_seconds: 2592000\n", "at most 11,000"),
     ],
 )
 def test_bad_files_say_where(text: str, says: str) -> None:
@@ -270,3 +272,28 @@ def test_a_state_the_release_cannot_read_starts_the_series_over() -> None:
     broken.detector = {**broken.detector, "rms": None}
     again = scan_series(spec, {"pod": "a"}, t[100:], x[100:], broken)
     assert again.scored == 100 and again.state.detector is not None
+
+
+def test_a_sparse_series_is_not_started_over_at_every_run() -> None:
+    """A third review: a series present at every other step (a `> 0` filter) measures twice the
+    scan's step, and the detector was thrown away at every run that decided its step (64 times in
+    576 runs: it never scored). The step the scan asked for is kept with the state instead."""
+    spec = ScanSpec(name="lat", query="latency", step_seconds=60, warmup=20)
+    t, x = _series(2000, start=1_000_000.0)
+    state = None
+    for run in range(0, 2000, 50):
+        out = scan_series(spec, {"pod": "a"}, t[run : run + 50 : 2], x[run : run + 50 : 2], state)
+        state = out.state
+    assert state is not None and state.step_seconds == 60 and state.detector is not None
+    assert state.detector["seen"] >= 1000  # one detector all along
+
+
+def test_a_changed_detector_or_warmup_reaches_existing_series() -> None:
+    """A third review: the kind and warm-up in anomaly.yaml reached only new series."""
+    spec = ScanSpec(name="lat", query="latency", step_seconds=60)
+    t, x = _series(200, start=1_000_000.0)
+    first = scan_series(spec, {"pod": "a"}, t[:100], x[:100], None)
+    changed = spec.model_copy(update={"detector": "change", "warmup": 10})
+    again = scan_series(changed, {"pod": "a"}, t[100:], x[100:], first.state)
+    assert again.state.detector is not None
+    assert (again.state.detector["kind"], again.state.detector["warmup"]) == ("change", 10)
