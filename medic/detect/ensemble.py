@@ -43,6 +43,7 @@ _EPS = 0.1  # keeps one silent part from vetoing the others outright
 # heavy-tailed noise (a t-distributed or spiky series has them every few hundred points); the
 # k-NN part has seen such windows before. See docs/anomaly.md for the measurements.
 WEIGHTS = (1.0, 3.0)
+_HOLD = 300  # points held before the variance-stabilising transform is decided, at least
 
 
 class EnsembleDetector(StreamDetector):
@@ -77,7 +78,7 @@ class EnsembleDetector(StreamDetector):
         # the parts start over from the held points transformed
         if self._decide_n == 0 and self._step != 0.0:  # fixed once, by the step the series began with
             self._decide_n = self._decide_at()
-        need = max((self._decide_n or 300) - len(self._held_x), 0)
+        need = max((self._decide_n or _HOLD) - len(self._held_x), 0)
         if need > x.shape[0]:
             self._held_x.extend(x.tolist())
             self._held_t.extend(t.tolist())
@@ -98,7 +99,7 @@ class EnsembleDetector(StreamDetector):
     def _decide_at(self) -> int:
         """Points held before the transform is decided: a day of them for a series whose day is a
         whole number of steps, 1,440 at most (one a minute; ``points_a_day``), else 300."""
-        return max(300, min(points_a_day(self._step), 1440) + 1) if self._step > 0 else 300
+        return max(_HOLD, min(points_a_day(self._step), 1440) + 1) if self._step > 0 else _HOLD
 
     def _combine(self, x: FloatArray, t: FloatArray) -> FloatArray:
         if x.shape[0] == 0:

@@ -124,7 +124,7 @@ class KnnDetector(StreamDetector):
             done = len(self._pending)
             new = sliding_window_view(self._hist, d)[-done:]
             self._bank = np.concatenate([bank, new])[-self.memory :]
-            self._norms = self._bank_norms()
+            self._index_bank()
             used = self._spread  # the noise the block's distances were measured in
             real = [v for v in self._pending if v >= 0.0]  # -1: a missing point
             # not from a block measured in the floor (a memory that was all one value): its
@@ -185,10 +185,11 @@ class KnnDetector(StreamDetector):
         spread = float(steps.mean()) * 0.8862 if steps.shape[0] else 0.0
         return max(spread, floor) if np.isfinite(spread) else floor
 
-    def _bank_norms(self, unbanked: int = 0) -> FloatArray:
-        """The bank's squared norms from its latest value (``_centre``, kept with the bank taken
-        from it), infinite for a window that holds a missing point (never near); the last
-        ``unbanked`` points of the history are not in the bank yet."""
+    def _index_bank(self, unbanked: int = 0) -> None:
+        """What scoring needs of the bank, after it changed: its centre (``_centre``), the bank taken
+        from it (``_bank_c``) and their squared norms (``_norms``), infinite for a window that holds
+        a missing point (never near); the last ``unbanked`` points of the history are not in the
+        bank yet."""
         # the median of the latest window: one glitch there (1e200) is not the centre
         self._centre = float(np.median(self._bank[-1])) if self._bank.shape[0] else 0.0
         self._bank_c = self._bank - self._centre
@@ -198,7 +199,7 @@ class KnnDetector(StreamDetector):
             miss = self._miss[: self._miss.shape[0] - unbanked].astype(np.float64)
             holes = np.convolve(miss, np.ones(self.dim), "valid")[-n:]  # missing points per window
             norms[holes > 0] = np.inf
-        return norms
+        self._norms = norms
 
     @property
     def min_history(self) -> int:
@@ -233,6 +234,6 @@ class KnnDetector(StreamDetector):
         h = self._hist[: self._hist.shape[0] - len(self._pending)]
         n = min(self.memory, done, max(0, h.shape[0] - self.dim + 1))
         self._bank = sliding_window_view(h, self.dim)[-n:].copy() if n else np.zeros((0, self.dim))
-        self._norms = self._bank_norms(len(self._pending))
+        self._index_bank(len(self._pending))
         # a state saved before the step noise was kept: measured again, as it then was (no cap)
         self._spread = float(own["spread"]) if "spread" in own else self._step_noise(len(self._pending), 0.0)

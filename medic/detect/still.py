@@ -84,32 +84,25 @@ class StillDetector(StreamDetector):
             valid = prev is not None and not gap and not prev_gap
             step = abs(v - prev) if valid else 0.0
             still = valid and step <= bar
-            if (
-                0.0 < step < math.inf  # the typical step: in logs, so a glitch of 1e19 is one more step
-                # not inside a run already an anomaly (an outage that trembles would lower the bar
-                # for the next), once the series has moved enough for the bar to be trusted
-                and not (
-                    still
-                    and run >= 1
-                    and steps - zeros >= _MOVES
-                    and normal_deviate(_minus_log_p(run + 1, zeros, steps, both, after)) >= _LEARN
-                )
-            ):
+            dev = 0.0  # the surprise of the run this rest belongs to, when it can surprise at all
+            if still:
+                run += 1
+                if run >= 2 and steps - zeros >= _MOVES:
+                    dev = normal_deviate(_minus_log_p(run, zeros, steps, both, after))
+            # the typical step: in logs, so a glitch of 1e19 is one more step; not inside a run
+            # already an anomaly (an outage that trembles would lower the bar for the next)
+            if 0.0 < step < math.inf and dev < _LEARN:
                 moves += moves < 2000
                 lmove += (math.log(step) - lmove) / moves
                 bar = _TOL * math.exp(lmove)
             if still:
-                run += 1
                 if (
-                    run >= 2
+                    dev > 0.0  # no surprise, no report (a short run, a series that hardly moved)
                     and run > longest
-                    and steps - zeros >= _MOVES
                     # not if the day before, within an hour of this time, it had rested half as long
                     and not (p and len(day) >= p + w and 2 * max(day[-p - w : len(day) - p + w + 1]) >= run)
                 ):
-                    out[i] = min(
-                        max(normal_deviate(_minus_log_p(run, zeros, steps, both, after)) - _MARGIN, 0.0), _CAP
-                    )
+                    out[i] = min(max(dev - _MARGIN, 0.0), _CAP)
             elif run > 0:  # the run ended: unless it was an anomaly, it is part of the normal now
                 if normal_deviate(_minus_log_p(run, zeros, steps, both, after)) < _LEARN:
                     longest = max(longest, run)
