@@ -15,7 +15,10 @@ calibrated again: its parts are).
 
 The parts see the series variance-stabilised when its noise grows with its level (``stabilise``):
 the first day of points (at least 300) is held and scored as it comes, then the transform is
-decided, and when there is one the parts start over from the held day transformed.
+decided, and when there is one the parts start over from the held day transformed. The grain of
+a series whose values repeat exactly (a rounded gauge, a low count) is decided with it
+(``quantum``): the level and k-NN parts then see each value moved by up to half a grain
+(``dither``), ``still`` as it is.
 
 The change-point detector is not a part: in the geometric mean its mostly quiet surprise vetoed
 more true detections than it added (on three draws of the developers' corpus, with it the
@@ -32,7 +35,7 @@ from medic.detect.change import ChangeDetector
 from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array, points_a_day
 from medic.detect.knn import KnnDetector
 from medic.detect.level import LevelDetector
-from medic.detect.stabilise import noise_power, stabilise
+from medic.detect.stabilise import dither, noise_power, quantum, stabilise
 from medic.detect.still import StillDetector
 
 __all__ = ["DETECTORS", "WEIGHTS", "EnsembleDetector", "make_detector", "restore_detector"]
@@ -58,6 +61,7 @@ class EnsembleDetector(StreamDetector):
         # first day of points is held, then the noise's power of the level (0: none) and offset
         self._power: float | None = None
         self._offset = 1.0
+        self._quantum = 0.0  # the values' grain, decided with the transform (0: none that matters)
         self._held_x: list[float] = []  # the points before the decision (NaN: missing), ...
         self._held_t: list[float] = []  # ... and their times
         self._decide_n = 0  # points to hold, fixed when the step is decided (a later change of step
@@ -72,7 +76,7 @@ class EnsembleDetector(StreamDetector):
         x = x.copy()
         x[self.gaps] = np.nan  # each part fills (and skips) the missing points itself
         if self._power is not None:
-            return self._combine(stabilise(x, self._power, self._offset), t)
+            return self._combine(x, t, self.seen)
         # undecided: the parts see the points as they are, and the points are held, until a day
         # (at least 300 points) is held; then the transform is decided and, when there is one,
         # the parts start over from the held points transformed
@@ -82,18 +86,19 @@ class EnsembleDetector(StreamDetector):
         if need > x.shape[0]:
             self._held_x.extend(x.tolist())
             self._held_t.extend(t.tolist())
-            return self._combine(x, t)
-        first = self._combine(x[:need], t[:need])
+            return self._combine(x, t, self.seen)
+        first = self._combine(x[:need], t[:need], self.seen)
         held_x = np.asarray(self._held_x + x[:need].tolist())
         held_t = np.asarray(self._held_t + t[:need].tolist())
         self._held_x, self._held_t = [], []
         self._power, self._offset = noise_power(held_x)
-        if self._power > 0.0:
+        self._quantum = quantum(held_x)
+        if self._power > 0.0 or self._quantum > 0.0:
             self._fresh_parts()
-            self._combine(stabilise(held_x, self._power, self._offset), held_t)
+            self._combine(held_x, held_t, self.seen + need - held_x.shape[0])
         if need == x.shape[0]:
             return first
-        rest = self._combine(stabilise(x[need:], self._power, self._offset), t[need:])
+        rest = self._combine(x[need:], t[need:], self.seen + need)
         return np.concatenate([first, rest])
 
     def _decide_at(self) -> int:
@@ -101,9 +106,19 @@ class EnsembleDetector(StreamDetector):
         whole number of steps, 1,440 at most (one a minute; ``points_a_day``), else 300."""
         return max(_HOLD, min(points_a_day(self._step), 1440) + 1) if self._step > 0 else _HOLD
 
-    def _combine(self, x: FloatArray, t: FloatArray) -> FloatArray:
+    def _combine(self, x: FloatArray, t: FloatArray, first: int) -> FloatArray:
+        """The combined surprise of ``x`` (``first``: the place of ``x[0]`` in the series), the
+        transforms applied once decided: the parts see it spread over its grain and stabilised,
+        ``still`` only stabilised (a value frozen is frozen to the last digit)."""
         if x.shape[0] == 0:
             return np.zeros(0)
+        alone_x = x
+        if self._power is not None:
+            alone_x = stabilise(x, self._power, self._offset)
+            if self._quantum > 0.0:
+                x = stabilise(dither(x, self._quantum, first), self._power, self._offset)
+            else:
+                x = alone_x
         zs = [self.level.surprise(x, t)]
         self.knn.season = self.level.season  # the same time on the previous days, for its neighbours
         zs.append(self.knn.surprise(x, t))
@@ -115,7 +130,7 @@ class EnsembleDetector(StreamDetector):
         for part in self.parts:
             out = np.maximum(out, part.side)
         for part in self.alone:
-            out = np.maximum(out, part.surprise(x, t))
+            out = np.maximum(out, part.surprise(alone_x, t))
         return np.maximum(out, 0.0)
 
     @property
@@ -129,6 +144,7 @@ class EnsembleDetector(StreamDetector):
             "alone": [p.state() for p in self.alone],
             "power": self._power,
             "offset": self._offset,
+            "quantum": self._quantum,
             "held_x": encode_array(np.asarray(self._held_x, dtype=np.float64)),
             "held_t": encode_array(np.asarray(self._held_t, dtype=np.float64)),
             "decide_n": self._decide_n,
@@ -148,6 +164,7 @@ class EnsembleDetector(StreamDetector):
         power = own.get("power", 0.0)
         self._power = None if power is None else float(power)
         self._offset = float(own.get("offset", 1.0))
+        self._quantum = float(own.get("quantum", 0.0))  # a state saved before the grain: none
         self._held_x = decode_array(own["held_x"]).tolist() if "held_x" in own else []
         self._held_t = decode_array(own["held_t"]).tolist() if "held_t" in own else []
         self._decide_n = int(own.get("decide_n", 0))

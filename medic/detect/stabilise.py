@@ -17,13 +17,19 @@ nearest of 0, 1/2 and 1 (none, square root, logarithm), the first line at 0.35, 
 of a series whose noise does not grow measures up to 0.3 (its blocks are few), counts from 0.3 up.
 The transform is taken from ``offset`` (the low end of the series' positive values), so that 0
 stays 0 and is not an infinite distance from 1.
+
+``quantum`` and ``dither``: a series whose values come in whole steps of a grain (a count at a low
+level, a rounded gauge) and whose noise is of the grain's size repeats values exactly, which no
+continuous noise does: its median step is 0 and its windows have exact neighbours. The ensemble's
+level and k-NN parts see each value moved by up to half a grain (what the reading could have
+been), by a fixed function of the point's place in the series.
 """
 
 import numpy as np
 
 from medic.detect.core import FloatArray
 
-__all__ = ["noise_power", "stabilise"]
+__all__ = ["dither", "noise_power", "quantum", "stabilise"]
 
 _BLOCK = 20  # points per block: a level and a noise each
 _MIN_BLOCKS = 8  # blocks with a positive level and noise, before a power is said
@@ -66,4 +72,54 @@ def stabilise(x: FloatArray, power: float, offset: float) -> FloatArray:
     else:  # 2 (sqrt(1 + u) - 1), with the square root of a before the division
         y = 2.0 * (np.sqrt(a + offset) / np.sqrt(offset) - 1.0)
     out: FloatArray = np.sign(x) * y
+    return out
+
+
+_TIES = 0.05  # steps that are exactly 0, of all, from which the values' grain matters
+
+
+def quantum(x: FloatArray) -> float:
+    """The grain of a series whose values come in whole steps of it (counts, a rounded percentage,
+    a value printed with one decimal), when its noise is of the grain's size: at least 5% of the
+    steps between points are exactly 0, and at least 5% are not (a value that mostly holds and
+    now and then moves, a status or a noiseless square wave, has no noise to spread); else 0."""
+    v = x[np.isfinite(x)]
+    steps = np.abs(np.diff(v))
+    if steps.shape[0] < _MIN_BLOCKS * _BLOCK:
+        return 0.0
+    tiny = 1e-9 * (1.0 + float(np.median(np.abs(v))))  # below it, a float's rounding, not a step
+    moved = steps[steps > tiny]
+    ties = float(np.mean(steps <= tiny))
+    if not _TIES <= ties <= 1.0 - _TIES:
+        return 0.0
+    q = float(moved.min())
+    ratio = moved / q
+    if not np.all(np.abs(ratio - np.rint(ratio)) <= 1e-6 * ratio + 1e-6):
+        return 0.0
+    return q
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _uniform(first: int, n: int) -> FloatArray:
+    """``n`` numbers uniform in [0, 1), a fixed function of each point's place in the series from
+    ``first`` (SplitMix64), so that batching and restoring do not change them."""
+    z = np.arange(first, first + n, dtype=np.uint64) * _GOLDEN + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z = z ^ (z >> np.uint64(31))
+    out: FloatArray = (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return out
+
+
+def dither(x: FloatArray, q: float, first: int) -> FloatArray:
+    """``x`` spread over its grain: each value moved by up to half of ``q``, by a fixed function of
+    its place in the series (``first`` is the place of ``x[0]``), so that values that are equal
+    only because they were counted or rounded are no longer exactly equal (NaN stays NaN)."""
+    if q <= 0.0 or x.shape[0] == 0:
+        return x
+    out: FloatArray = x + q * (_uniform(first, x.shape[0]) - 0.5)
     return out

@@ -18,7 +18,7 @@ from medic.detect.core import (
     score_from_surprise,
 )
 from medic.detect.ensemble import WEIGHTS, EnsembleDetector
-from medic.detect.stabilise import noise_power
+from medic.detect.stabilise import dither, noise_power, quantum
 
 KINDS = sorted(DETECTORS)
 DEPARTURES = [k for k in KINDS if k != "still"]  # "still" sees only values that stop changing
@@ -702,3 +702,52 @@ def test_a_long_trembling_outage_does_not_hide_the_next() -> None:
     x[1000:4000] = 100 + rng.normal(0, 0.05, 3000)
     x[6000:6300] = 100 + rng.normal(0, 0.05, 300)
     assert make_detector("still").update(x, t)[6000:6300].max() > 0.5
+
+
+def test_the_grain_is_told_only_when_the_noise_is_of_its_size() -> None:
+    rng = np.random.default_rng(4)
+    rounded = np.round(rng.normal(5.0, 0.3, 400))  # mostly 5, now and then 4 or 6
+    assert quantum(rounded) == 1.0
+    assert quantum(np.round(rng.normal(50.0, 0.3, 400) * 10) / 10) == pytest.approx(0.1)  # one decimal
+    assert quantum(rng.normal(5.0, 0.3, 400)) == 0.0  # no grain: no step is exactly 0
+    assert quantum(np.round(rng.normal(500.0, 30.0, 400))) == 0.0  # a grain far below the noise
+    square = np.where((np.arange(400) // 50) % 2 == 0, 80.0, 20.0)  # holds, and now and then moves
+    assert quantum(square) == 0.0
+    assert quantum(np.where(rng.random(400) < 0.01, 1.0, 0.0)) == 0.0  # an error counter, mostly 0
+    mixed = rounded.copy()
+    mixed[7] = 5.37  # not a whole number of grains
+    assert quantum(mixed) == 0.0
+    assert quantum(np.full(100, np.nan)) == 0.0
+
+
+def test_a_rounded_series_does_not_alarm_on_its_ordinary_values() -> None:
+    """A gauge rounded to whole numbers, mostly 5 and now and then 4 or 6: the median step is 0,
+    and a window with two 6s has no exact neighbour. Before the values were spread over their grain,
+    the ensemble scored such ordinary points up to 0.90 (18 over 0.5 in two weeks); after it, a
+    value of 9 still stands out."""
+    rng = np.random.default_rng(1)
+    n = 4032
+    t = np.arange(n) * STEP
+    x = np.round(rng.normal(5.0, 0.3, n))
+    x[3000] = 9.0
+    scores = make_detector().update(x, t)
+    ordinary = np.delete(scores[300:], 3000 - 300)
+    assert ordinary.max() < 0.3, ordinary.max()
+    assert scores[3000] > 0.6, scores[3000]
+    # the spreading is a fixed function of each point's place: batching and restoring change nothing
+    for size in (7, 300):
+        batched, det = in_batches("ensemble", x, t, size)
+        np.testing.assert_allclose(batched, scores, rtol=0, atol=1e-12)
+    assert det.state()["own"]["quantum"] == 1.0
+
+
+def test_the_spread_over_the_grain_is_within_half_a_grain_and_even() -> None:
+    x = np.full(20000, 3.0)
+    x[5] = np.nan
+    out = dither(x, 2.0, 1000)
+    assert np.isnan(out[5])
+    moved = np.delete(out, 5) - 3.0
+    assert np.all(np.abs(moved) <= 1.0)
+    assert abs(float(moved.mean())) < 0.02 and abs(float(moved.std()) - 2.0 / math.sqrt(12)) < 0.02
+    np.testing.assert_array_equal(dither(x[100:], 2.0, 1100), out[100:])  # by place, not by batch
+    assert dither(x, 0.0, 0) is x
