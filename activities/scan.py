@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.scan_io import SCAN_ACTIVITY, ScanInput, ScanResult
 from medic.anomaly import AnomalySignal
 from medic.ports import PermanentError, TransientError
 from medic.scan import (
@@ -59,20 +60,6 @@ _MAX_SERIES = 2000  # per scan: a query that fans out further is cut (and says s
 
 class RangeSource(Protocol):
     def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]: ...
-
-
-class ScanInput(BaseModel):
-    name: str
-
-
-class ScanResult(BaseModel):
-    series: int = 0
-    points: int = 0
-    anomalies: int = 0
-    predictions: int = 0
-    incidents: list[str] = Field(default_factory=list)
-    truncated: bool = False
-    forgotten: int = 0  # series gone from the query for longer than forget_after_seconds
 
 
 class StoredScan(BaseModel):
@@ -177,7 +164,7 @@ class ScanActivities:
         self._false_positives = false_positives
         self._clock = clock
 
-    @activity.defn(name="anomaly_scan")
+    @activity.defn(name=SCAN_ACTIVITY)
     async def scan(self, request: ScanInput) -> ScanResult:
         spec = self._specs().get(request.name)
         if spec is None:

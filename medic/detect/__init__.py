@@ -1,5 +1,6 @@
-"""Streaming anomaly detectors: pure (numpy only), bounded state per series, past points only,
-scores in [0, 1] comparable across series. ``make_detector()`` gives the default (the ensemble)."""
+"""Streaming anomaly detectors: pure (numpy; scikit-learn for the stabiliser's one robust fit a
+series), bounded state per series, past points only, scores in [0, 1] comparable across series.
+``make_detector()`` gives the default (the ensemble)."""
 
 from medic.detect.change import ChangeDetector
 from medic.detect.core import StreamDetector, score_from_surprise, surprise_from_score

@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.neighbors import NearestNeighbors
 
-from medic.detect import DETECTORS, make_detector, restore_detector, surprise_from_score
+from medic.detect import DETECTORS, KnnDetector, make_detector, restore_detector, surprise_from_score
 from medic.detect.core import (
     DECIDE,
     StreamDetector,
@@ -751,3 +753,26 @@ def test_the_spread_over_the_grain_is_within_half_a_grain_and_even() -> None:
     assert abs(float(moved.mean())) < 0.02 and abs(float(moved.std()) - 2.0 / math.sqrt(12)) < 0.02
     np.testing.assert_array_equal(dither(x[100:], 2.0, 1100), out[100:])  # by place, not by batch
     assert dither(x, 0.0, 0) is x
+
+
+@pytest.mark.parametrize("level", [100.0, 1e10])
+def test_the_knn_parts_neighbours_are_scikit_learns(level: float) -> None:
+    """The k-NN part finds neighbours by |w - c|^2 + |b - c|^2 - 2 (w - c).(b - c) over its memory
+    at once (c: a recent value). Scikit-learn's brute-force ``NearestNeighbors``, an independent
+    implementation, finds the same distances, at an ordinary level and at one far above the noise
+    (where it is given the windows less the level, as exact arithmetic allows)."""
+    t, x = noisy(1100, seed=21, daily=5.0)
+    x = x - 100.0 + float(level)
+    x[1020] += 9.0  # a spike among the scored windows
+    det = make_detector("knn")
+    assert isinstance(det, KnnDetector)
+    det.update(x[:1000], t[:1000])  # twenty whole blocks: the memory as it stands for the next
+    bank, spread, typical = det._bank - float(level), det._spread, det._typical
+    det.gaps = np.zeros(0, dtype=np.bool_)
+    raw = det._surprise(x[1000:1050], t[1000:1050])  # one block, before calibration
+    d = det.dim
+    windows = sliding_window_view(x[1000 - d + 1 : 1050] - float(level), d)
+    found, _ = NearestNeighbors(n_neighbors=det.neighbours, algorithm="brute").fit(bank).kneighbors(windows)
+    expected = np.sqrt(np.square(found).mean(axis=1) / d) / spread / max(typical, 0.05)
+    np.testing.assert_allclose(raw, expected, rtol=1e-6)
+    assert 20 <= int(np.argmax(raw)) < 20 + d  # while the spike is in the window
