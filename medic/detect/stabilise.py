@@ -25,11 +25,13 @@ level and k-NN parts see each value moved by up to half a grain (what the readin
 been), by a fixed function of the point's place in the series.
 """
 
+import functools
 import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import HuberRegressor
+from threadpoolctl import ThreadpoolController
 
 from medic.detect.core import FloatArray
 
@@ -64,11 +66,19 @@ def noise_power(x: FloatArray) -> tuple[float, float]:
     return power, float(np.quantile(positive, 0.1))
 
 
+@functools.cache
+def _threads() -> ThreadpoolController:
+    """The process's thread pools (BLAS, OpenMP), looked up once."""
+    return ThreadpoolController()
+
+
 def _robust_slope(x: FloatArray, y: FloatArray) -> float:
     """The slope of Huber's regression of ``y`` on ``x`` (scikit-learn's): a block whose noise an
     anomaly or a job's edge set is an outlier to it, not a lever as to least squares (on the
     developers' field suite, 0.5 points better; the classic and ops suites decide alike)."""
-    with warnings.catch_warnings():
+    # one thread: a fit of a few dozen points gains nothing from more, and the BLAS threads it
+    # would wake spin on the other cores after it (CPU a pod's limit counts)
+    with warnings.catch_warnings(), _threads().limit(limits=1):
         warnings.simplefilter("ignore", ConvergenceWarning)  # 100 iterations place the line well enough
         fit = HuberRegressor().fit(x[:, None], y)
     return float(fit.coef_[0])
