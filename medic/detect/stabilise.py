@@ -27,15 +27,13 @@ been), by a fixed function of the point's place in the series.
 
 import functools
 import warnings
+from typing import Any
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import HuberRegressor
-from threadpoolctl import ThreadpoolController
 
 from medic.detect.core import FloatArray
 
-__all__ = ["dither", "noise_power", "quantum", "stabilise"]
+__all__ = ["dither", "noise_power", "preload", "quantum", "stabilise"]
 
 _BLOCK = 20  # points per block: a level and a noise each
 _MIN_BLOCKS = 8  # blocks with a positive level and noise, before a power is said
@@ -67,15 +65,30 @@ def noise_power(x: FloatArray) -> tuple[float, float]:
 
 
 @functools.cache
-def _threads() -> ThreadpoolController:
-    """The process's thread pools (BLAS, OpenMP), looked up once."""
+def _threads() -> Any:
+    """The process's thread pools (BLAS, OpenMP), looked up once: a ``ThreadpoolController``.
+    scikit-learn (with scipy, 0.7 s and 80 MB) is loaded when a series first decides, not when
+    ``medic check`` or the API import the detectors."""
+    from threadpoolctl import ThreadpoolController  # noqa: PLC0415
+
     return ThreadpoolController()
+
+
+def preload() -> None:
+    """Load scikit-learn now rather than when the first series decides (a benchmark keeps the
+    loading out of its clock, as it does numpy's)."""
+    import sklearn.linear_model  # noqa: F401, PLC0415
+
+    _threads()
 
 
 def _robust_slope(x: FloatArray, y: FloatArray) -> float:
     """The slope of Huber's regression of ``y`` on ``x`` (scikit-learn's): a block whose noise an
     anomaly or a job's edge set is an outlier to it, not a lever as to least squares (on the
     developers' field suite, 0.5 points better; the classic and ops suites decide alike)."""
+    from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415 - see _threads
+    from sklearn.linear_model import HuberRegressor  # noqa: PLC0415
+
     # one thread: a fit of a few dozen points gains nothing from more, and the BLAS threads it
     # would wake spin on the other cores after it (CPU a pod's limit counts)
     with warnings.catch_warnings(), _threads().limit(limits=1):

@@ -3,6 +3,9 @@ level shift is found once; warm-up, sensitivity, batching and state round trips.
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -776,3 +779,18 @@ def test_the_knn_parts_neighbours_are_scikit_learns(level: float) -> None:
     expected = np.sqrt(np.square(found).mean(axis=1) / d) / spread / max(typical, 0.05)
     np.testing.assert_allclose(raw, expected, rtol=1e-6)
     assert 20 <= int(np.argmax(raw)) < 20 + d  # while the spike is in the window
+
+
+def test_scikit_learn_is_loaded_when_a_series_decides_not_at_start_up() -> None:
+    """scikit-learn (with scipy) takes 0.7 s and 80 MB to load: ``medic check`` and the API import
+    the detectors, and load it only when a series decides its transform."""
+    code = (
+        "import sys, numpy as np, service.config_files, service.scans\n"
+        "from medic.detect import make_detector\n"
+        "assert 'sklearn' not in sys.modules\n"
+        "t = np.arange(400) * 300.0\n"
+        "lam = 100 + 90 * np.sin(2 * np.pi * t / 86400)\n"  # a level that varies: the noise is fitted
+        "make_detector().update(np.random.default_rng(0).poisson(lam).astype(float), t)\n"
+        "assert 'sklearn' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
