@@ -81,7 +81,7 @@ def parse_times(stamps: list[str]) -> NDArray[np.float64]:
 
 
 def read_series(path: Path) -> Series:
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # a byte-order mark is no part of a row
         rows = [r for r in csv.reader(fh) if r]
     if rows and _one_time(rows[0][0]) != _one_time(rows[0][0]):  # a header row
         rows = rows[1:]

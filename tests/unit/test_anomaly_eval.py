@@ -150,3 +150,16 @@ def test_an_unreadable_file_fails_the_run(tmp_path: Path) -> None:
     write_csv(data / "ok.csv", [stamp(i) for i in range(50)], ["1"] * 50)
     (tmp_path / "labels.json").write_text("{}")
     assert main([str(data), str(tmp_path / "labels.json"), "--out", str(tmp_path / "out")]) == 1
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_a_byte_order_mark_is_not_a_header(tmp_path: Path, header: bool) -> None:
+    """A CSV saved with a byte-order mark (as spreadsheet programs save UTF-8) and no header: the
+    mark made the first row unreadable as a time, so it was taken for a header and lost."""
+    path = tmp_path / "bom.csv"
+    stamps = [stamp(i) for i in range(5)]
+    lines = (["timestamp,value"] if header else []) + [f"{a},{i}" for i, a in enumerate(stamps)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+    series = read_series(path)
+    assert series.stamps == stamps
+    assert series.values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
