@@ -4,7 +4,8 @@ windowed score in the style of the Numenta Anomaly Benchmark.
     python -m bench.anomaly_eval DATA_DIR LABELS_JSON --out OUT_DIR [--detector ensemble]
 
 DATA_DIR holds ``timestamp,value`` CSVs at any depth (a header row is optional; timestamps as
-``YYYY-MM-DD HH:MM:SS`` or ISO 8601; an empty or unreadable value is a missing point, scored 0).
+``YYYY-MM-DD HH:MM:SS``, ISO 8601 or epoch seconds; an empty or unreadable value is a missing point,
+scored 0).
 LABELS_JSON maps a CSV's path relative to DATA_DIR to its anomaly windows,
 ``{"relative/path.csv": [["start", "end"], ...]}``; a window is the rows whose timestamp lies
 within it. Rows are scored in file order, even when timestamps repeat or go backwards. Each file's
@@ -17,6 +18,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import sys
 import time
 import warnings
@@ -61,16 +63,28 @@ def _one_time(text: str) -> float:
     try:
         d = datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError:
-        return float("nan")
+        return _epoch(t)
     if d.tzinfo is None:
         d = d.replace(tzinfo=UTC)
     return d.timestamp()
+
+
+def _epoch(text: str) -> float:
+    """Epoch seconds written as a number (milliseconds past 1e11, as in year 5138 in seconds); NaN
+    for anything else."""
+    try:
+        v = float(text)
+    except ValueError:
+        return float("nan")
+    return v / 1000.0 if abs(v) >= 1e11 else v
 
 
 def parse_times(stamps: list[str]) -> NDArray[np.float64]:
     """Epoch seconds (naive times read as UTC); NaN for an unreadable one."""
     if not stamps:
         return np.zeros(0)
+    if not all(s.strip()[4:5] == "-" for s in (stamps[0], stamps[-1])):  # numpy reads 1396310400 as a year
+        return np.array([_one_time(s) for s in stamps], dtype=np.float64)
     try:  # the fast path: naive times, one numpy call (numpy warns on zones: they take the slow path)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -83,9 +97,16 @@ def parse_times(stamps: list[str]) -> NDArray[np.float64]:
 def read_series(path: Path) -> Series:
     with path.open(newline="", encoding="utf-8-sig") as fh:  # a byte-order mark is no part of a row
         rows = [r for r in csv.reader(fh) if r]
-    if rows and _one_time(rows[0][0]) != _one_time(rows[0][0]):  # a header row
+    if rows and _is_header(rows[0]):
         rows = rows[1:]
     return Series([r[0] for r in rows], [r[1] if len(r) > 1 else "" for r in rows])
+
+
+def _is_header(row: list[str]) -> bool:
+    """A first row whose time cannot be read, nor its value (a data row may miss its value)."""
+    if not math.isnan(_one_time(row[0])):
+        return False
+    return len(row) < 2 or math.isnan(_epoch(row[1].strip())) or not row[1].strip()
 
 
 def window_rows(times: NDArray[np.float64], windows: list[list[str]]) -> list[tuple[int, int]]:

@@ -163,3 +163,17 @@ def test_a_byte_order_mark_is_not_a_header(tmp_path: Path, header: bool) -> None
     series = read_series(path)
     assert series.stamps == stamps
     assert series.values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_epoch_timestamps_and_a_first_row_that_is_data(tmp_path: Path) -> None:
+    """Epoch seconds (or milliseconds) are times too, and a first row whose value is a number is
+    data, not a header (a first row whose time could not be read was dropped as one)."""
+    assert parse_times(["1396310400", "1396310700.5"]).tolist() == [1396310400.0, 1396310700.5]
+    assert parse_times(["1396310400000"]).tolist() == [1396310400.0]
+    path = tmp_path / "epoch.csv"
+    path.write_text("1396310400,5\n1396310700,6\nnot a time,7\n")
+    series = read_series(path)
+    assert series.values.tolist() == [5.0, 6.0, 7.0]
+    assert series.times[:2].tolist() == [1396310400.0, 1396310700.0] and math.isnan(series.times[2])
+    path.write_text("time,value\n1396310400,5\n")
+    assert read_series(path).values.tolist() == [5.0]
