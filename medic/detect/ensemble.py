@@ -16,9 +16,9 @@ calibrated again: its parts are).
 The parts see the series variance-stabilised when its noise grows with its level (``stabilise``):
 the first day of points (at least 300) is held and scored as it comes, then the transform is
 decided, and when there is one the parts start over from the held day transformed. The grain of
-a series whose values repeat exactly (a rounded gauge, a low count) is decided with it
-(``quantum``): the level and k-NN parts then see each value moved by up to half a grain
-(``dither``), ``still`` as it is.
+a series whose values repeat exactly (a rounded gauge, a low count) is decided before, after 300
+points (``quantum``): the level and k-NN parts then see each value moved by up to half a grain
+(``dither``), ``still`` as it is, until a value off the grain shows the series became finer.
 
 The change-point detector is not a part: in the geometric mean its mostly quiet surprise vetoed
 more true detections than it added (on three draws of the developers' corpus, with it the
@@ -47,6 +47,7 @@ _EPS = 0.1  # keeps one silent part from vetoing the others outright
 # k-NN part has seen such windows before. See docs/anomaly.md for the measurements.
 WEIGHTS = (1.0, 3.0)
 _HOLD = 300  # points held before the variance-stabilising transform is decided, at least
+_GRAIN_AT = 300  # points held before the grain is decided (a day at one a minute is 1,441)
 
 
 class EnsembleDetector(StreamDetector):
@@ -61,7 +62,12 @@ class EnsembleDetector(StreamDetector):
         # first day of points is held, then the noise's power of the level (0: none) and offset
         self._power: float | None = None
         self._offset = 1.0
-        self._quantum = 0.0  # the values' grain, decided with the transform (0: none that matters)
+        # the values' grain (see ``quantum``): undecided (None) until 300 points are held, then
+        # the grain (0: none that matters), the value it is counted from, and the place from which
+        # the series left it (None: not yet)
+        self._quantum: float | None = None
+        self._origin = 0.0
+        self._grain_until: int | None = None
         self._held_x: list[float] = []  # the points before the decision (NaN: missing), ...
         self._held_t: list[float] = []  # ... and their times
         self._decide_n = 0  # points to hold, fixed when the step is decided (a later change of step
@@ -75,31 +81,64 @@ class EnsembleDetector(StreamDetector):
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         x = x.copy()
         x[self.gaps] = np.nan  # each part fills (and skips) the missing points itself
-        if self._power is not None:
-            return self._combine(x, t, self.seen)
-        # undecided: the parts see the points as they are, and the points are held, until a day
-        # (at least 300 points) is held; then the transform is decided and, when there is one,
-        # the parts start over from the held points transformed
         if self._decide_n == 0 and self._step != 0.0:  # fixed once, by the step the series began with
             self._decide_n = self._decide_at()
-        need = max((self._decide_n or _HOLD) - len(self._held_x), 0)
-        if need > x.shape[0]:
-            self._held_x.extend(x.tolist())
-            self._held_t.extend(t.tolist())
-            return self._combine(x, t, self.seen)
-        first = self._combine(x[:need], t[:need], self.seen)
-        held_x = np.asarray(self._held_x + x[:need].tolist())
-        held_t = np.asarray(self._held_t + t[:need].tolist())
-        self._held_x, self._held_t = [], []
-        self._power, self._offset = noise_power(held_x)
-        self._quantum = quantum(held_x)
-        if self._power > 0.0 or self._quantum > 0.0:
+        out: list[FloatArray] = []
+        pos, n = 0, x.shape[0]
+        while pos < n:
+            if self._power is not None:  # both decided: nothing is held any more
+                out.append(self._combine(x[pos:], t[pos:], self.seen + pos))
+                break
+            # undecided: the points are held (and scored as the parts stand) until 300 are, when
+            # the grain is decided, and until a day (at least 300 points) is, when the transform is;
+            # a decision that changes what the parts see starts them over from the held points
+            stop = _GRAIN_AT if self._quantum is None else (self._decide_n or _HOLD)
+            take = min(max(stop - len(self._held_x), 0), n - pos)
+            seg_x, seg_t = x[pos : pos + take], t[pos : pos + take]
+            out.append(self._combine(seg_x, seg_t, self.seen + pos))
+            self._held_x.extend(seg_x.tolist())
+            self._held_t.extend(seg_t.tolist())
+            pos += take
+            if len(self._held_x) >= stop:
+                self._decide(self.seen + pos)
+        return np.concatenate(out) if len(out) > 1 else out[0]
+
+    def _decide(self, end: int) -> None:
+        """Decide the grain (first) or the transform (then) from the held points, the last of which
+        is the series' point ``end - 1``; start the parts over from them when the decision changes
+        what they see."""
+        held_x, held_t = np.asarray(self._held_x), np.asarray(self._held_t)
+        first = end - held_x.shape[0]
+        if self._quantum is None:
+            self._quantum = quantum(held_x)
+            known = held_x[np.isfinite(held_x)]
+            self._origin = float(known[0]) if known.shape[0] else 0.0
+            restart = self._quantum > 0.0
+        else:
+            self._power, self._offset = noise_power(held_x)
+            self._held_x, self._held_t = [], []
+            restart = self._power > 0.0
+        if restart:
             self._fresh_parts()
-            self._combine(held_x, held_t, self.seen + need - held_x.shape[0])
-        if need == x.shape[0]:
-            return first
-        rest = self._combine(x[need:], t[need:], self.seen + need)
-        return np.concatenate([first, rest])
+            self._combine(held_x, held_t, first)
+
+    def _over_grain(self, x: FloatArray, first: int) -> FloatArray:
+        """``x`` spread over the grain, up to the first value off it (a whole number of grains from
+        the first held value): from there on the series is finer than its first 300 points were
+        (an error ratio of 2 requests a minute, then 1,000), and its values are left as they are
+        for good; the place is kept, so a replay of held points spreads the same ones."""
+        q = self._quantum or 0.0
+        place = first + np.arange(x.shape[0])
+        on = place < self._grain_until if self._grain_until is not None else np.ones(x.shape[0], np.bool_)
+        with np.errstate(invalid="ignore", over="ignore"):
+            r = (x - self._origin) / q
+            off = np.isfinite(r) & (np.abs(r - np.rint(r)) > 1e-6 * np.abs(r) + 1e-6)
+        bad = np.flatnonzero(off & on)
+        if bad.shape[0]:
+            self._grain_until = int(place[bad[0]])
+            on &= place < self._grain_until
+        out: FloatArray = np.where(on, dither(x, q, first), x)
+        return out
 
     def _decide_at(self) -> int:
         """Points held before the transform is decided: a day of them for a series whose day is a
@@ -112,13 +151,12 @@ class EnsembleDetector(StreamDetector):
         ``still`` only stabilised (a value frozen is frozen to the last digit)."""
         if x.shape[0] == 0:
             return np.zeros(0)
-        alone_x = x
-        if self._power is not None:
-            alone_x = stabilise(x, self._power, self._offset)
-            if self._quantum > 0.0:
-                x = stabilise(dither(x, self._quantum, first), self._power, self._offset)
-            else:
-                x = alone_x
+        alone_x = stabilise(x, self._power, self._offset) if self._power else x
+        if self._quantum:
+            spread = self._over_grain(x, first)
+            x = stabilise(spread, self._power, self._offset) if self._power else spread
+        else:
+            x = alone_x
         zs = [self.level.surprise(x, t)]
         self.knn.season = self.level.season  # the same time on the previous days, for its neighbours
         zs.append(self.knn.surprise(x, t))
@@ -145,6 +183,8 @@ class EnsembleDetector(StreamDetector):
             "power": self._power,
             "offset": self._offset,
             "quantum": self._quantum,
+            "origin": self._origin,
+            "grain_until": self._grain_until,
             "held_x": encode_array(np.asarray(self._held_x, dtype=np.float64)),
             "held_t": encode_array(np.asarray(self._held_t, dtype=np.float64)),
             "decide_n": self._decide_n,
@@ -164,7 +204,13 @@ class EnsembleDetector(StreamDetector):
         power = own.get("power", 0.0)
         self._power = None if power is None else float(power)
         self._offset = float(own.get("offset", 1.0))
-        self._quantum = float(own.get("quantum", 0.0))  # a state saved before the grain: none
+        # a state saved before the grain existed: a series still holding its first day decides
+        # it as any other; one whose transform was decided goes on without a grain
+        grain = own.get("quantum", None if self._power is None else 0.0)
+        self._quantum = None if grain is None else float(grain)
+        self._origin = float(own.get("origin", 0.0))
+        until = own.get("grain_until")
+        self._grain_until = None if until is None else int(until)
         self._held_x = decode_array(own["held_x"]).tolist() if "held_x" in own else []
         self._held_t = decode_array(own["held_t"]).tolist() if "held_t" in own else []
         self._decide_n = int(own.get("decide_n", 0))

@@ -26,6 +26,7 @@ been), by a fixed function of the point's place in the series.
 """
 
 import functools
+import threading
 import warnings
 from typing import Any
 
@@ -64,6 +65,9 @@ def noise_power(x: FloatArray) -> tuple[float, float]:
     return power, float(np.quantile(positive, 0.1))
 
 
+_FIT = threading.Lock()  # one fit at a time: the thread limit and the warning filter are the process's
+
+
 @functools.cache
 def _threads() -> Any:
     """The process's thread pools (BLAS, OpenMP), looked up once: a ``ThreadpoolController``.
@@ -91,7 +95,7 @@ def _robust_slope(x: FloatArray, y: FloatArray) -> float:
 
     # one thread: a fit of a few dozen points gains nothing from more, and the BLAS threads it
     # would wake spin on the other cores after it (CPU a pod's limit counts)
-    with warnings.catch_warnings(), _threads().limit(limits=1):
+    with _FIT, warnings.catch_warnings(), _threads().limit(limits=1):  # neither is thread-safe
         warnings.simplefilter("ignore", ConvergenceWarning)  # 100 iterations place the line well enough
         fit = HuberRegressor().fit(x[:, None], y)
     return float(fit.coef_[0])

@@ -4,8 +4,9 @@ a deploy always meets one in flight.
 
     python -m tests.workflow.scan_history
 
-``anomaly-scan@r9.json`` was recorded with the workflow as it was before it named its activity
-instead of importing it (the commands must be the same).
+``anomaly-scan@r9.json`` was recorded by this module with the workflow as it was before it named
+its activity instead of importing it (``git show 6eb3b0d:workflows/scan.py`` in place of today's):
+the commands must be the same.
 """
 
 import asyncio
