@@ -192,7 +192,11 @@ class ScanActivities:
         incidents: dict[str, None] = {}
         for series in found[:_MAX_SERIES]:
             key = series_key(series.labels)
-            outcome = scan_series(spec, series.labels, series.times, series.values, stored.series.get(key))
+            # off the event loop: scoring a series (and reading its state) is CPU, and thousands of
+            # them held the loop that the worker's other activities and workflows run on
+            outcome = await asyncio.to_thread(
+                scan_series, spec, series.labels, series.times, series.values, stored.series.get(key)
+            )
             state = outcome.state
             result.series += 1
             result.points += outcome.scored

@@ -3,6 +3,7 @@ kept, points never scored twice, an anomaly and a prediction raised), and the ac
 in-memory Prometheus, store and sink."""
 
 import asyncio
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from activities.scan import ScanActivities, ScanInput, ScanStore
 from medic.anomaly import AnomalySignal
-from medic.scan import RangeSeries, ScanSpec, load_anomaly_config, scan_series
+from medic.scan import RangeSeries, ScanOutcome, ScanSpec, SeriesState, load_anomaly_config, scan_series
 from medic.yamldoc import ConfigError
 
 GOOD = """
@@ -297,3 +298,40 @@ def test_a_changed_detector_or_warmup_reaches_existing_series() -> None:
     again = scan_series(changed, {"pod": "a"}, t[100:], x[100:], first.state)
     assert again.state.detector is not None
     assert (again.state.detector["kind"], again.state.detector["warmup"]) == ("change", 10)
+
+
+def test_series_are_scored_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scoring a series is CPU (and its state's decoding): on the worker's event loop, a scan of
+    thousands of series held up the notifications, remediations and workflow tasks it also runs."""
+    threads: list[int] = []
+
+    def spy(
+        spec: ScanSpec,
+        labels: dict[str, str],
+        times: list[float],
+        values: list[float],
+        state: SeriesState | None,
+    ) -> ScanOutcome:
+        threads.append(threading.get_ident())
+        return scan_series(spec, labels, times, values, state)
+
+    monkeypatch.setattr("activities.scan.scan_series", spy)
+
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        return []
+
+    spec = ScanSpec(name="lat", query="latency", warmup=50)
+    acts = ScanActivities(
+        source=FakePrometheus(),
+        specs=lambda: {"lat": spec},
+        store=ScanStore(tmp_path / "scans"),
+        deliver=deliver,
+        clock=lambda: 1_024_000.0,
+    )
+
+    async def run() -> int:
+        await acts.scan(ScanInput(name="lat"))
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(run())
+    assert threads and loop_thread not in threads
