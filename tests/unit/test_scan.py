@@ -335,3 +335,18 @@ def test_series_are_scored_off_the_event_loop(tmp_path: Path, monkeypatch: pytes
 
     loop_thread = asyncio.run(run())
     assert threads and loop_thread not in threads
+
+
+def test_the_scan_loop_benchmark_runs() -> None:
+    """``python -m bench.scan_loop`` at a tiny size runs, and reports the loop's longest wait and the
+    plain loop's time (figures, not asserted: docs/BENCHMARKS.md)."""
+    from bench.scan_loop import run  # noqa: PLC0415 - the benchmark, only here
+
+    result = asyncio.run(run(3, 120))
+    assert result["series"] == 3 and result["points_per_run"] == 120
+    assert {
+        "run1_loop_longest_gap_ms",
+        "run2_loop_longest_gap_ms",
+        "raw_scan_series_s",
+        "run1_over_raw",
+    } <= set(result)
