@@ -283,7 +283,7 @@ class StreamDetector:
         z = np.array(self._surprise(x, t), dtype=np.float64)
         side = None if self._side is None else np.array(self._side, dtype=np.float64)
         zs = [z] if side is None else [z, side]
-        early = min(max(self.min_history - self.seen, 0), n)
+        early = min(max(self.first_evidence - self.seen, 0), n)
         quiet = self._after_gaps(missing)
         for a in zs:
             a[missing | quiet] = 0.0
@@ -378,8 +378,14 @@ class StreamDetector:
     @property
     def min_history(self) -> int:
         """Points before this detector's windows hold only real points (its surprise is 0 until then,
-        whatever ``warmup`` says)."""
+        whatever ``warmup`` says), at the series' start and again after an outage."""
         return 0
+
+    @property
+    def first_evidence(self) -> int:
+        """Points from the series' start before this detector's surprise is evidence (0 until then,
+        and kept out of its calibration): ``min_history``, unless it needs more at the start alone."""
+        return self.min_history
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         raise NotImplementedError

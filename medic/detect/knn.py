@@ -203,11 +203,16 @@ class KnnDetector(StreamDetector):
 
     @property
     def min_history(self) -> int:
+        return self.dim + self.block
+
+    @property
+    def first_evidence(self) -> int:
         """Points before the first distance in typical ones: a block fills the memory, the next
         measures the typical distance (more if the memory needs more blocks to hold more windows
         than ``neighbours``). Earlier points are no evidence, and are kept out of the calibration:
         counted as 0s, they made its first surprises five times as large (a point of ordinary
-        noise scored 0.44 at point 101)."""
+        noise scored 0.44 at point 101). After an outage the memory and typical distance stand,
+        and ``min_history`` is enough."""
         return self.block * (2 + self.neighbours // self.block)
 
     def _state(self) -> dict[str, Any]:
