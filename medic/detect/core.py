@@ -188,6 +188,7 @@ class StreamDetector:
         self._reported = 0.0  # the last surprise reported (decaying), see _suppress
         self.gaps = np.zeros(0, dtype=np.bool_)  # the current batch's missing points (filled)
         self._side: FloatArray | None = None  # a second surprise a subclass may give (see ``side``)
+        self._unready: NDArray[np.bool_] | None = None  # points a subclass says are no evidence yet
         self.side = np.zeros(0)  # the last batch's second surprise (calibrated), zeroed as the first
 
     # -- the public surface -------------------------------------------------------------------
@@ -280,11 +281,14 @@ class StreamDetector:
             x = self._fill(x, missing)
         self.gaps = missing
         self._side = None
+        self._unready = None
         z = np.array(self._surprise(x, t), dtype=np.float64)
         side = None if self._side is None else np.array(self._side, dtype=np.float64)
         zs = [z] if side is None else [z, side]
-        early = min(max(self.first_evidence - self.seen, 0), n)
+        early = min(max(self.min_history - self.seen, 0), n)
         quiet = self._after_gaps(missing)
+        if self._unready is not None:
+            quiet = quiet | self._unready
         for a in zs:
             a[missing | quiet] = 0.0
             np.nan_to_num(np.maximum(a, 0.0, out=a), copy=False, nan=0.0, posinf=1e6)
@@ -378,14 +382,10 @@ class StreamDetector:
     @property
     def min_history(self) -> int:
         """Points before this detector's windows hold only real points (its surprise is 0 until then,
-        whatever ``warmup`` says), at the series' start and again after an outage."""
+        whatever ``warmup`` says), at the series' start and again after an outage. A subclass whose
+        surprise is not evidence for other reasons at some points (a model not yet fitted) marks
+        them in ``_unready`` in ``_surprise``: 0, and kept out of the calibration, as these are."""
         return 0
-
-    @property
-    def first_evidence(self) -> int:
-        """Points from the series' start before this detector's surprise is evidence (0 until then,
-        and kept out of its calibration): ``min_history``, unless it needs more at the start alone."""
-        return self.min_history
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         raise NotImplementedError

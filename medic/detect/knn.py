@@ -57,13 +57,19 @@ class KnnDetector(StreamDetector):
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         out = np.zeros_like(x)
+        # no typical distance yet (the first blocks; longer when they were flat or mostly missing):
+        # no evidence, and kept out of the calibration, where as 0s they made the first surprises
+        # about five times too large (a point of plain noise scored 0.44 at point 101)
+        unready = np.zeros(x.shape[0], dtype=np.bool_)
         start = 0
         n = x.shape[0]
         while start < n:
             room = self.block - (self._count % self.block)
             stop = min(n, start + room)
+            unready[start:stop] = self._typical <= 0
             out[start:stop] = self._block(x[start:stop], start)
             start = stop
+        self._unready = unready
         return out
 
     def _block(self, x: FloatArray, offset: int = 0) -> FloatArray:
@@ -204,16 +210,6 @@ class KnnDetector(StreamDetector):
     @property
     def min_history(self) -> int:
         return self.dim + self.block
-
-    @property
-    def first_evidence(self) -> int:
-        """Points before the first distance in typical ones: a block fills the memory, the next
-        measures the typical distance (more if the memory needs more blocks to hold more windows
-        than ``neighbours``). Earlier points are no evidence, and are kept out of the calibration:
-        counted as 0s, they made its first surprises five times as large (a point of ordinary
-        noise scored 0.44 at point 101). After an outage the memory and typical distance stand,
-        and ``min_history`` is enough."""
-        return self.block * (2 + self.neighbours // self.block)
 
     def _state(self) -> dict[str, Any]:
         return {
