@@ -1,6 +1,7 @@
 """The anomaly harness (``python -m bench.anomaly_eval``) on tiny labelled sets with known scores,
 and the NAB-style scoring on hand-made scores."""
 
+import csv
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -177,3 +178,26 @@ def test_epoch_timestamps_and_a_first_row_that_is_data(tmp_path: Path) -> None:
     assert series.times[:2].tolist() == [1396310400.0, 1396310700.0] and math.isnan(series.times[2])
     path.write_text("time,value\n1396310400,5\n")
     assert read_series(path).values.tolist() == [5.0]
+
+
+def test_numbers_among_dates_and_odd_first_rows_keep_their_rows(tmp_path: Path) -> None:
+    """A review's cases: numbers or an empty stamp among dates were read by numpy as years or as
+    NaT's integer; a number that is also a basic ISO date (10020120) was read as the year 1002; a
+    first data row with an unreadable time and no value was dropped as a header; a quoted value
+    with a comma split into two columns in the output."""
+    t = parse_times(["2026-03-01 00:05:00", "1396310460", "", "60", "2026-03-01 00:10:00"])
+    assert t[[0, 1, 3, 4]].tolist() == [START.timestamp() + 300, 1396310460.0, 60.0, START.timestamp() + 600]
+    assert math.isnan(t[2])
+    assert parse_times(["10020120"]).tolist() == [10020120.0]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "odd.csv").write_text(f'04/01/2014 00:00,\n{stamp(1)},"1,5"\n{stamp(2)},3\n')
+    (tmp_path / "labels.json").write_text("{}")
+    assert main([str(data), str(tmp_path / "labels.json"), "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.reader((tmp_path / "out" / "odd.csv").open()))
+    assert [r[:2] for r in rows] == [
+        ["timestamp", "value"],
+        ["04/01/2014 00:00", ""],
+        [stamp(1), "1,5"],
+        [stamp(2), "3"],
+    ]
