@@ -3,6 +3,7 @@
 
 import asyncio
 import contextlib
+import random
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,11 +35,39 @@ TOKEN = "test-webhook-token"
 OPERATOR_TOKEN = "test-operator-token"
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands out to sockets bound to port 0 (Linux's default if unreadable)."""
+    try:
+        low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
+
+
+_HANDED: set[int] = set()
+_PICK = random.Random()  # noqa: S311 - a port, not a secret
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A free loopback port outside the kernel's ephemeral range. A port the kernel picked was
+    free when asked, but a Temporal dev server started in between binds ephemeral ports of its own
+    for its internal services, and one took the API's port (``address already in use``, now and then
+    in ``test_dev_fire_ctrl_c_and_restart``). A port handed out before, and one 1,000 above or below
+    it (a dev server's HTTP port is its gRPC port + 1000), is not handed out again."""
+    low, high = _ephemeral_range()
+    lo, hi = (10000, low - 1) if low > 12000 else (high + 1, 65535)
+    for _ in range(200):
+        port = _PICK.randint(lo, hi)
+        if any(abs(port - h) in (0, 1000) for h in _HANDED):
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED.add(port)
         return port
+    raise RuntimeError(f"no free port in {lo}-{hi}")
 
 
 async def wait_until(
