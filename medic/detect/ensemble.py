@@ -35,7 +35,7 @@ from medic.detect.change import ChangeDetector
 from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array, points_a_day
 from medic.detect.knn import KnnDetector
 from medic.detect.level import LevelDetector
-from medic.detect.stabilise import dither, noise_power, quantum, stabilise
+from medic.detect.stabilise import dither, noise_power, off_grain, quantum, stabilise
 from medic.detect.still import StillDetector
 
 __all__ = ["DETECTORS", "WEIGHTS", "EnsembleDetector", "make_detector", "restore_detector"]
@@ -128,11 +128,12 @@ class EnsembleDetector(StreamDetector):
         (an error ratio of 2 requests a minute, then 1,000), and its values are left as they are
         for good; the place is kept, so a replay of held points spreads the same ones."""
         q = self._quantum or 0.0
+        if self._grain_until is not None and first >= self._grain_until:
+            return x  # left for good before this batch
         place = first + np.arange(x.shape[0])
         on = place < self._grain_until if self._grain_until is not None else np.ones(x.shape[0], np.bool_)
         with np.errstate(invalid="ignore", over="ignore"):
-            r = (x - self._origin) / q
-            off = np.isfinite(r) & (np.abs(r - np.rint(r)) > 1e-6 * np.abs(r) + 1e-6)
+            off = off_grain((x - self._origin) / q)  # NaN (missing) or inf (a glitch) is not off
         bad = np.flatnonzero(off & on)
         if bad.shape[0]:
             self._grain_until = int(place[bad[0]])

@@ -31,10 +31,11 @@ import warnings
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from medic.detect.core import FloatArray
 
-__all__ = ["dither", "noise_power", "preload", "quantum", "stabilise"]
+__all__ = ["dither", "noise_power", "off_grain", "preload", "quantum", "stabilise"]
 
 _BLOCK = 20  # points per block: a level and a noise each
 _MIN_BLOCKS = 8  # blocks with a positive level and noise, before a power is said
@@ -134,10 +135,15 @@ def quantum(x: FloatArray) -> float:
     if not _TIES <= ties <= 1.0 - _TIES:
         return 0.0
     q = float(moved.min())
-    ratio = moved / q
-    if not np.all(np.abs(ratio - np.rint(ratio)) <= 1e-6 * ratio + 1e-6):
-        return 0.0
-    return q
+    return 0.0 if off_grain(moved / q).any() else q
+
+
+def off_grain(grains: FloatArray) -> NDArray[np.bool_]:
+    """Which of these amounts, in grains, are not whole numbers of grains (beyond a float's
+    rounding of a value printed in decimals: 0.3 / 0.1 is 2.9999999999999996); NaN and inf are not."""
+    with np.errstate(invalid="ignore"):
+        off: NDArray[np.bool_] = np.abs(grains - np.rint(grains)) > 1e-6 * np.abs(grains) + 1e-6
+    return off
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
