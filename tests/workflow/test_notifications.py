@@ -140,7 +140,19 @@ async def until(handle: Handle, predicate: Callable[[IncidentState], bool], what
         if predicate(state):
             return state
         await asyncio.sleep(0.05)
-    raise AssertionError(f"never saw {what}")
+    raise AssertionError(f"never saw {what}; the last state seen:\n{_seen(state)}")
+
+
+def _seen(state: IncidentState) -> str:
+    """What a failure needs to be understood (a rare one may not come back): where the incident stood,
+    what its notifier had done, and the end of its timeline."""
+    n = state.notifications
+    done = n.model_dump(include={"finished", "jira_key", "jira_linked", "jira_link_cursor", "pages"})
+    tail = "\n".join(f"  {e.at:%H:%M:%S} {e.kind} {e.message} {e.data}" for e in state.timeline[-12:])
+    return (
+        f"status={state.status} merged_into={state.merged_into} absorbed={state.absorbed} "
+        f"revision={state.revision}\nnotifications={done}\ntimeline ({len(state.timeline)} entries):\n{tail}"
+    )
 
 
 def pages(h: Harness) -> list[tuple[str, str]]:
