@@ -53,7 +53,7 @@ class KnnDetector(StreamDetector):
         self._pending: list[float] = []  # distances of the current block's points so far
         # lent by the ensemble for one batch: the level part's history and batch, the place of the
         # batch's first point in it, the points a day and the days it holds
-        self.season: tuple[FloatArray, int, int, int] | None = None
+        self.season: tuple[FloatArray, int, int, int, int] | None = None
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         out = np.zeros_like(x)
@@ -153,18 +153,18 @@ class KnnDetector(StreamDetector):
         then, as a daily rise at one point a minute (1,440 a day) does not in 600 windows."""
         if self.season is None:
             return None
-        e, n0, p, days = self.season
+        e, n0, start, p, days = self.season  # the series' points begin at ``start`` in ``e``
         d = self.dim
         j = n0 + offset + np.arange(wins.shape[0])  # each point's place in ``e``
         first = n0 + offset - into  # the block's first point: the memory ends just before it
         shifts = np.array([-m * p + o for m in range(1, days + 1) for o in (-1, 0, 1)])
         # only the days that some point of the whole block (not just of this batch's part of it)
         # may take: not already in the memory, and not before the series began
-        shifts = shifts[(shifts < -banked) & (first + self.block - 1 + shifts - d + 1 >= 0)]
+        shifts = shifts[(shifts < -banked) & (first + self.block - 1 + shifts - d + 1 >= start)]
         if shifts.shape[0] == 0:
             return None
         ends = j[:, None] + shifts[None, :]
-        ok = (ends - d + 1 >= 0) & (ends < first - banked)
+        ok = (ends - d + 1 >= start) & (ends < first - banked)
         at = np.clip(ends, d - 1, None)[..., None] - (d - 1) + np.arange(d)
         d2 = np.square(e[at] - self._centre - wins[:, None, :]).sum(axis=2)  # wins: from the centre
         out: FloatArray = np.where(ok, d2, np.inf)

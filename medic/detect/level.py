@@ -90,7 +90,7 @@ class LevelDetector(StreamDetector):
         self._slow = 0.0  # slow average of the spread (the floor's memory)
         self._seasonal_ms, self._seasonal_count = 0.0, 0  # the calibration of the absence test
         self._week = np.zeros(0)  # series finer than 5 minutes: the week before, one point in 5 minutes
-        self.season: tuple[FloatArray, int, int, int] | None = None  # the last batch's, see _surprise
+        self.season: tuple[FloatArray, int, int, int, int] | None = None  # the last batch's, see _surprise
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         w = self.window
@@ -101,6 +101,9 @@ class LevelDetector(StreamDetector):
             hist = np.concatenate([np.full(w - hist.shape[0], x[0]), hist])
         n0 = hist.shape[0]
         e = np.concatenate([hist, x])
+        # where the series' own points begin in ``e``: before that, the first batch's padding, which
+        # is no reference (a point a day or a week after the start was compared with the first value)
+        start = n0 - min(self.seen, n0)
         b = x.shape[0]
         win = sliding_window_view(e, w)[n0 - w : n0 - w + b]
         r = self.recent
@@ -115,12 +118,13 @@ class LevelDetector(StreamDetector):
         scale = np.maximum(spread, floor)
         scale = np.maximum(scale, 1e-12 * (1.0 + np.abs(med)))
         z = np.abs(x - med) / scale
+        stay = np.nan_to_num(z, nan=0.0)  # how far each point is from its recent level
         recent_z = _tenths(np.nan_to_num(z, nan=_ZR_TOP), _ZR_TOP)
         ezr = np.concatenate([np.zeros(n0 - self._zr.shape[0]), self._zr, recent_z])
         p = self.period
         week = p > 0 and self.days > 0 and self._sampled_week() > 0
         if p > 0 and self.days > 0:
-            daily, weekly = self._seasonal(e, n0, x, scale)
+            daily, weekly = self._seasonal(e, n0, start, x, scale)
             if week:
                 weekly = self._week_before(x, scale)
             seasonal = np.minimum(daily, weekly)
@@ -140,16 +144,21 @@ class LevelDetector(StreamDetector):
             )
             failed, spread_then = self._absence(ezr, ezs, n0, x.shape[0])
             unit = unit / np.maximum(1.0, spread_then * unit)
-            self._side = np.where(known, np.minimum(seasonal, failed) * unit, 0.0)
+            # a point that stays at its recent level (a job that did not run) is as surprising as its
+            # distance from those days; one that left it, only by as much as it is farther from those
+            # days than from its recent level (a count at a morning rise, above both, is no absence:
+            # the departure test weighs it)
+            absent = np.minimum(failed, np.maximum(seasonal - stay, 0.0))
+            self._side = np.where(known, absent * unit, 0.0)
             self._zs = ezs[-(self.days * p + 2) :].copy()
-        outside = self._range(e, n0, x)
+        outside = self._range(e, n0, start, x)
         if week:  # a series finer than 5 minutes: its range holds only a day and a bit
             outside = np.minimum(outside, weekly)  # so Monday's peak is in it only as last Monday
         z = np.maximum(z, outside)
         back = 7 * p if self._weekly() else self.days * p
         keep = max(w + (back + 1 if p > 0 else 0), self._span() + self.block)
         # what the k-NN part of an ensemble may compare with (the same time on the previous days)
-        self.season = (e, n0, p, self.days) if p > 0 and self.days > 0 else None
+        self.season = (e, n0, start, p, self.days) if p > 0 and self.days > 0 else None
         self._hist = e[-keep:].copy()
         self._zr = ezr[-(self.days * p + 2) :].copy() if p > 0 and self.days > 0 else np.zeros(0)
         return z
@@ -180,9 +189,9 @@ class LevelDetector(StreamDetector):
     def _span(self) -> int:
         return int(min(max(self.long, 1.2 * self.period), 3 * self.long))
 
-    def _range(self, e: FloatArray, n0: int, x: FloatArray) -> FloatArray:
+    def _range(self, e: FloatArray, n0: int, first: int, x: FloatArray) -> FloatArray:
         """How far outside the long-run range (the 1st to 99th percentile of the last ``long``
-        points, or a day and a bit) a point lies, in that range's standard deviations. The
+        points, or a day and a bit, from ``first`` on) a point lies, in that range's standard deviations. The
         percentiles are taken once per ``block`` points, from the points before the block (aligned
         on the series' count, so batching does not change them)."""
         out = np.zeros_like(x)
@@ -193,7 +202,7 @@ class LevelDetector(StreamDetector):
             into = (seen + start) % self.block
             stop = min(x.shape[0], start + self.block - into)
             edge = n0 + start - into  # the block's first point: the range is of the points before it
-            past = e[max(0, edge - span) : edge]
+            past = e[max(first, edge - span) : edge]
             if past.shape[0] >= self.window:
                 m = past.shape[0] - 1
                 ends = np.partition(past, (m // 100, m - m // 100))
@@ -219,10 +228,11 @@ class LevelDetector(StreamDetector):
         return out
 
     def _seasonal(
-        self, e: FloatArray, n0: int, x: FloatArray, scale: FloatArray
+        self, e: FloatArray, n0: int, start: int, x: FloatArray, scale: FloatArray
     ) -> tuple[FloatArray, FloatArray]:
         """The distance from the median of the same time on the previous days, and from the same
-        time a week before (``inf`` where there is no such reference)."""
+        time a week before (``inf`` where there is no such reference: before ``start``, where the
+        series' points begin in ``e``)."""
         p = self.period
         b = x.shape[0]
         idx = np.arange(n0, n0 + b)
@@ -232,13 +242,13 @@ class LevelDetector(StreamDetector):
         zs = []
         for n, ref in enumerate(refs):
             cand_idx = idx[:, None] + np.array(ref)[None, :]
-            ok = cand_idx.min(axis=1) >= 0
+            ok = cand_idx.min(axis=1) >= start
             cand = e[np.clip(cand_idx, 0, None)]
             k = cand.shape[1] // 2
             smed = np.partition(cand, k, axis=1)[:, k]
             if n == 0 and not ok.all():  # the first days: the median of the days there are
-                some = ~ok & (cand_idx.max(axis=1) >= 0)
-                smed[some] = _known_median(np.where(cand_idx[some] >= 0, cand[some], np.nan))
+                some = ~ok & (cand_idx.max(axis=1) >= start)
+                smed[some] = _known_median(np.where(cand_idx[some] >= start, cand[some], np.nan))
                 ok = ok | some
             zs.append(np.where(ok, np.abs(x - smed) / scale, np.inf))
         if len(zs) == 1:

@@ -410,6 +410,40 @@ def test_a_departure_is_reported_as_it_grows_not_as_it_wavers() -> None:
     assert 5 <= np.count_nonzero(growing) <= 10, growing[growing > 0]  # about 1.4 times the last
 
 
+def test_a_bigger_rise_is_the_departure_tests_and_a_missing_one_the_absence_tests() -> None:
+    """The job starts at 02:00 every day. On day six it starts twice as big: the point is far from
+    the previous days, but farther still from its recent level, so it is a departure, not an
+    absence (the absence test took every count above both its recent level and its days at a
+    morning rise for a missing one: 19 of an ordinary hourly count's false alarms in one draw of
+    the field suite). On day seven the job does not start: that is the absence test's."""
+    t, x = day_job(8)
+    bigger, missing = DAY * 5 + 24, DAY * 6 + 24
+    x[bigger : bigger + 24] += 20.0
+    x[missing : missing + 24] -= 20.0
+    det = make_detector("level")
+    z = det.surprise(x, t)
+    assert z[bigger] > 5.0  # the departure test sees it
+    assert det.side[bigger : bigger + 3].max() < 1.0, det.side[bigger : bigger + 3]
+    assert det.side[missing : missing + 3].max() > 5.0
+
+
+@pytest.mark.parametrize("where", ["a day after the start", "a week after the start"])
+def test_the_points_before_the_series_began_are_no_reference(where: str) -> None:
+    """The level part pads its first batch with the first value, so that its windows are full. The
+    padding was taken for the same time a day (or a week) before: a point equal to the first value,
+    just under a day (or a week) after the start, scored nothing. Here the series swings daily
+    between 50 and 150 and starts at 100 (midnight); three points of 100 at 21:30, where it is at
+    70, are within its range (the range test does not see them). The whole series comes in one
+    batch, as a first scan's range query and the harness give it."""
+    t, x = noisy(DAY * 9, seed=4, daily=50.0)
+    dip = DAY - 30 if where == "a day after the start" else 7 * DAY - 30
+    x[dip : dip + 3] = x[0]
+    # (in its first day the ensemble's k-NN part has no shape to compare a rising series with)
+    for kind in ("level",) if where == "a day after the start" else ("level", "ensemble"):
+        s = make_detector(kind).update(x, t)
+        assert s[dip : dip + 3].max() > 0.5, (kind, s[dip : dip + 3])  # 0 before
+
+
 @pytest.mark.parametrize("day", [2, 3])
 def test_a_job_missed_on_the_third_or_fourth_day_is_found(day: int) -> None:
     """The absence test works from the days there are: with two or three days behind it, not only
