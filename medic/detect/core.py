@@ -78,7 +78,9 @@ def regular_step(t: FloatArray) -> float:
     (no regular step)."""
     diffs = np.diff(t[np.isfinite(t)])
     diffs = diffs[diffs > 0]  # rows sent twice, or out of order, say nothing of the step
-    step = float(np.median(diffs)) if diffs.shape[0] >= DECIDE // 2 else -1.0
+    if diffs.shape[0] < DECIDE // 2:
+        return -1.0
+    step = float(np.median(diffs))
     return step if step > 0 else -1.0
 
 
@@ -182,6 +184,8 @@ class StreamDetector:
         self._step = 0.0  # seconds between points of a regular series (-1: not regular, 0: unknown)
         self._first_t: list[float] = []  # the timestamps that will decide the step
         self._last_t = float("nan")  # the latest time seen
+        self._grid_t = float("nan")  # the time of a place on the grid (see _grid) ...
+        self._grid_n = 0  # ... and how many places after it the latest is
         self._gapped = 0  # rows in a row, up to the last, that each came after a gap
         self._missing_run = 0  # missing points in a row, up to the last
         self._quiet = 0  # real points still to pass before the windows are refilled after a gap
@@ -238,23 +242,49 @@ class StreamDetector:
         return out
 
     def _grid(self, x: FloatArray, t: FloatArray) -> tuple[FloatArray, FloatArray, Any]:
-        """``x`` and ``t`` with a missing point for each step a gap left out (a gap after the
-        latest time seen, within 10% of a whole number of steps, up to ``_MAX_FILL`` of them), and
-        the rows of the given points (None when nothing was put back). A row that comes late (a
-        time before the latest seen) puts nothing back; ``_CHANGED`` rows in a row each after a
-        gap mean the series' step changed: from then on nothing is put back."""
-        latest = np.fmax.accumulate(np.concatenate([[self._last_t], t]))
-        self._last_t = float(latest[-1])
+        """``x`` and ``t`` with a missing point for each step a gap left out, and the rows of the
+        given points (None when nothing was put back). Each row takes the place on the series' grid
+        (one place a step, from the time of the place before) nearest its time, or the next place
+        when that is taken: so a series whose rows come irregularly (a traffic sensor reporting
+        after 4, 5, 6, 10 or 15 minutes) keeps its days the same number of places, and a row late
+        or out of order takes the next place and puts nothing back. A gap of more than
+        ``_MAX_FILL`` steps is not put back: the grid starts again from the row after it.
+        ``_CHANGED`` rows in a row each after a gap mean the series' step changed: from then on
+        nothing is put back."""
+        # the grid: the time of a place (``anchor``) and how many places the latest is after it
+        anchor, after = (self._grid_t, self._grid_n) if math.isfinite(self._grid_t) else (self._last_t, 0)
+        self._last_t = float(np.fmax.reduce(np.concatenate([[self._last_t], t])))
         step = self._step
         if step <= 0.0:
             return x, t, None
-        dt = t - latest[:-1]  # from the latest time before the row: a late row is no gap
-        k = np.rint(dt / step)
-        fill = np.where(
-            np.isfinite(dt) & (k >= 2) & (k <= _MAX_FILL + 1) & (np.abs(dt - k * step) <= 0.1 * step),
-            k - 1,
-            0,
-        ).astype(np.int64)
+        b = x.shape[0]
+        fill = np.zeros(b, dtype=np.int64)
+        first = 0
+        while first < b:
+            if not math.isfinite(anchor):  # no time seen yet: the first row with one starts the grid
+                known = np.flatnonzero(np.isfinite(t[first:]))
+                if not known.shape[0]:
+                    break
+                first += int(known[0])
+                anchor, after, first = float(t[first]), 0, first + 1
+                continue
+            j = np.arange(b - first)
+            with np.errstate(invalid="ignore"):
+                # places after the latest (1 is the next), halves up and from the anchor, so where a
+                # batch ends changes nothing
+                near = np.floor((t[first:] - anchor) / step + 0.5) - after
+            near = np.where(np.isfinite(near), near, -np.inf)  # a row without a time: the next place
+            place = j + np.maximum.accumulate(np.maximum(near - j, 1.0))
+            gaps = np.diff(place, prepend=0.0) - 1.0
+            far = np.flatnonzero(gaps > _MAX_FILL)
+            stop = b if not far.shape[0] else first + int(far[0])
+            fill[first:stop] = gaps[: stop - first]
+            if stop == b:
+                after += int(place[-1])
+            else:  # a gap too long to put back: its row takes the next place, the grid starts from it
+                anchor, after = float(t[stop]), 0
+            first = stop + 1
+        self._grid_t, self._grid_n = anchor, after
         gapped = fill > 0
         idx = np.arange(x.shape[0])
         since = np.maximum.accumulate(np.where(gapped, -1, idx))  # the last row without a gap
@@ -345,6 +375,8 @@ class StreamDetector:
             "step": self._step,
             "first_t": [v if math.isfinite(v) else None for v in self._first_t],
             "last_t": None if np.isnan(self._last_t) else self._last_t,
+            "grid_t": None if np.isnan(self._grid_t) else self._grid_t,
+            "grid_n": self._grid_n,
             "gapped": self._gapped,
             "missing_run": self._missing_run,
             "quiet": self._quiet,
@@ -366,6 +398,9 @@ class StreamDetector:
         # a state saved before gaps were filled: the step is found again from the next batch
         self._step = float(state.get("step", 0.0))
         self._last_t = float("nan") if state.get("last_t") is None else float(state["last_t"])
+        # a state saved before the grid: the latest time seen is the latest place's
+        self._grid_t = float("nan") if state.get("grid_t") is None else float(state["grid_t"])
+        self._grid_n = int(state.get("grid_n", 0))
         self._first_t = [float("nan") if v is None else float(v) for v in state.get("first_t", [])]
         self._gapped = int(state.get("gapped", 0))
         self._missing_run = int(state.get("missing_run", 0))

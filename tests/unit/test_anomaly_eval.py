@@ -201,3 +201,18 @@ def test_numbers_among_dates_and_odd_first_rows_keep_their_rows(tmp_path: Path) 
         [stamp(1), "1,5"],
         [stamp(2), "3"],
     ]
+
+
+def test_the_irregular_rows_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m bench.anomaly_irregular`` at a tiny size prints a line per kind of sampling (the
+    figures are in docs/BENCHMARKS.md, not asserted), and its series are what it says: rows 2 to 20
+    minutes apart, an accident 30 mph slower for 12 rows."""
+    from bench.anomaly_irregular import SAMPLINGS, main, speeds  # noqa: PLC0415 - the benchmark, only here
+
+    assert main(["--series", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(SAMPLINGS)
+    t, x, a = speeds(np.random.default_rng(3), "traffic")
+    steps = np.diff(t)
+    assert steps.min() >= 220 and steps.max() <= 920 and len(set(steps.tolist())) > 10
+    assert np.median(x[a : a + 12]) < np.median(x[a - 24 : a]) - 15

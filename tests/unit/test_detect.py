@@ -223,6 +223,40 @@ def test_rows_left_out_keep_the_days_aligned() -> None:
     assert peak_day5 < 0.2, peak_day5
 
 
+def traffic(seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """A road's speed (65 mph, slower at the 08:00 and 17:30 rush hours), reported after 4, 5, 6,
+    10 or 15 minutes (5 most often), as traffic sensors report, for about ten days; 20 mph slower
+    for 12 rows from noon on day eight (an accident). Times, speeds and the accident's first row."""
+    rng = np.random.default_rng(seed)
+    t = np.cumsum(rng.choice([240.0, 300.0, 300.0, 300.0, 360.0, 600.0, 900.0], 2000))
+    hour = (t % 86400) / 3600.0
+    x = 65 - 25 * np.exp(-((hour - 8) ** 2) / 2) - 30 * np.exp(-((hour - 17.5) ** 2) / 3)
+    x += rng.normal(0.0, 1.0, t.shape[0])
+    accident = int(np.flatnonzero(t >= 7 * 86400 + 12 * 3600)[0])
+    x[accident : accident + 12] -= 20.0
+    return t, x, accident
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_irregular_rows_keep_the_days_aligned(seed: int) -> None:
+    """Each row takes the place of the grid nearest its time: a day stays the same number of places
+    however the rows come (before, a 4- or 6-minute row took one place and a 10- or 15-minute gap was put back
+    only within 10% of a whole number of steps: the days drifted by hours, the same time on the
+    previous days was another time of day, and the level part missed the accident in 2 of these
+    5 series). Batching and restoring change nothing."""
+    t, x, accident = traffic(seed)
+    det = make_detector("level")
+    s = det.update(x, t)
+    # after the first 21 rows (they decide the step, 300 s or 360 s here, and take a place each),
+    # the places are the time's
+    assert det.step in (300.0, 360.0)
+    assert abs(det.seen - 21 - (t[-1] - t[20]) / det.step) <= 2
+    assert s[accident : accident + 12].max() > 0.5
+    ensemble = make_detector("ensemble").update(x, t)
+    assert ensemble[accident : accident + 12].max() > 0.5
+    np.testing.assert_allclose(in_batches("ensemble", x, t, 97)[0], ensemble, rtol=0, atol=1e-9)
+
+
 @pytest.mark.parametrize("kind", ["still", "ensemble"])
 def test_a_value_that_stops_changing_is_found_once(kind: str) -> None:
     t, x = noisy(3000, seed=6)
