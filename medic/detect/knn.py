@@ -30,6 +30,37 @@ _FLOOR = 1e-12  # the step noise's floor, relative to the level: far above float
 _STEP_CAP = 100.0  # a step counts as at most this many times the step noise (a glitch)
 
 
+def _median(v: FloatArray) -> float:
+    """``np.median`` of a window's few values (NaN-free: the state holds none), a tenth of its time."""
+    s = np.sort(v)
+    m = s.shape[0] // 2
+    return float(s[m]) if s.shape[0] % 2 else float((s[m - 1] + s[m]) / 2.0)
+
+
+def _last_windows(a: FloatArray, d: int, n: int) -> FloatArray:
+    """The last ``n`` windows of ``d`` consecutive values of ``a``, one a row (a copy: for the 50
+    windows of a block, a fifth of the time ``sliding_window_view`` takes to check its arguments)."""
+    first = a.shape[0] - d + 1 - n
+    out: FloatArray = a[(first + np.arange(n))[:, None] + np.arange(d)]
+    return out
+
+
+def _smallest_mean(g: FloatArray, k: int) -> FloatArray:
+    """The mean of each row's ``k`` smallest values (NaN counting as the largest), taken out one at a
+    time: for the few neighbours a window has, ten times as fast as ``np.partition`` on rows of 600.
+    ``g`` is used up."""
+    if np.isnan(g).any():
+        g[np.isnan(g)] = np.inf
+    rows = np.arange(g.shape[0])
+    total = np.zeros(g.shape[0])
+    for _ in range(k):
+        at = g.argmin(axis=1)
+        total += g[rows, at]
+        g[rows, at] = np.inf
+    out: FloatArray = total / k
+    return out
+
+
 class KnnDetector(StreamDetector):
     kind: ClassVar[str] = "knn"
 
@@ -91,7 +122,7 @@ class KnnDetector(StreamDetector):
         gapped = bool(gaps.any())
         holes = gapped or bool(miss.any())  # a missing point in the history or the batch
         e = np.concatenate([hist[-(d - 1) :] if d > 1 else hist[:0], x])
-        wins = sliding_window_view(e, d)  # one window ending at each new point
+        wins = _last_windows(e, d, x.shape[0])  # one window ending at each new point
         into = self._count % self.block
         bank = self._bank
         z = np.zeros(x.shape[0])
@@ -113,7 +144,7 @@ class KnnDetector(StreamDetector):
                 earlier = self._days_before(wins, offset, into, bank.shape[0])
                 if earlier is not None:
                     g = np.concatenate([g, earlier - own[:, None]], axis=1)
-                near = np.partition(g, k - 1, axis=1)[:, :k].mean(axis=1) + own
+                near = _smallest_mean(g, k) + own
                 dist = np.sqrt(np.maximum(near, 0.0) / d) / spread
                 # fewer than k windows without a missing point, or a distance past the float range
                 dist[~np.isfinite(dist)] = 0.0
@@ -128,7 +159,7 @@ class KnnDetector(StreamDetector):
         self._count += x.shape[0]
         if self._count % self.block == 0:
             done = len(self._pending)
-            new = sliding_window_view(self._hist, d)[-done:]
+            new = _last_windows(self._hist, d, done)
             self._bank = np.concatenate([bank, new])[-self.memory :]
             self._index_bank()
             used = self._spread  # the noise the block's distances were measured in
@@ -185,7 +216,7 @@ class KnnDetector(StreamDetector):
         if not held.all():
             steps = steps[held[1:] & held[:-1]]
         # of the level: the median of the last window, so a glitch as the last value is not the level
-        floor = _FLOOR * (1.0 + abs(float(np.median(ref[-self.dim :]))))
+        floor = _FLOOR * (1.0 + abs(_median(ref[-self.dim :])))
         if before > 10.0 * floor:  # not from a floor: a series flat so far may become noisy at once
             steps = np.minimum(steps, _STEP_CAP * before)
         spread = float(steps.mean()) * 0.8862 if steps.shape[0] else 0.0
@@ -197,7 +228,7 @@ class KnnDetector(StreamDetector):
         a missing point (never near); the last ``unbanked`` points of the history are not in the
         bank yet."""
         # the median of the latest window: one glitch there (1e200) is not the centre
-        self._centre = float(np.median(self._bank[-1])) if self._bank.shape[0] else 0.0
+        self._centre = _median(self._bank[-1]) if self._bank.shape[0] else 0.0
         self._bank_c = self._bank - self._centre
         norms: FloatArray = np.einsum("ij,ij->i", self._bank_c, self._bank_c)
         n = self._bank.shape[0]
