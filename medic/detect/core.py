@@ -54,6 +54,7 @@ _SLOW = 2000  # points in the calibration's mean square (a plain mean until then
 _MAX_FILL = 2000  # the longest gap put back as missing points (more than a day at one a minute)
 DECIDE = 21  # timestamps that decide a series' step (and so its day), whatever the batching
 _CHANGED = 20  # rows in a row that each came after a gap: the step changed, gaps are no longer put back
+_LEAD = 10  # places the grid may run ahead of its rows (they come faster for a while) before it moves
 _LONG_GAP = 16  # missing points in a row after which the windows are refilled before anything scores
 _DAY = 86400.0
 _MAX_PERIOD = 1440  # one point a minute; finer series scan without the seasonal part
@@ -73,14 +74,18 @@ def surprise_from_score(score: float) -> float:
 
 
 def regular_step(t: FloatArray) -> float:
-    """The series' step in seconds: the median of the forward steps between ``t`` (the first
-    ``DECIDE`` timestamps; missing ones left out), or -1 when fewer than half of them go forward
-    (no regular step)."""
+    """The series' step in seconds, from the forward steps between ``t`` (the first ``DECIDE``
+    timestamps; missing ones left out): their median, refined as their total over the whole
+    number of medians each stands for (a series whose stamps jitter by 10 s around 300 s gets
+    300 within a second or so, not the median's 297 or 302: a grid a little too long runs ahead
+    of its rows); or -1 when fewer than half of them go forward (no regular step)."""
     diffs = np.diff(t[np.isfinite(t)])
     diffs = diffs[diffs > 0]  # rows sent twice, or out of order, say nothing of the step
     if diffs.shape[0] < DECIDE // 2:
         return -1.0
     step = float(np.median(diffs))
+    whole = np.maximum(np.rint(diffs / step), 1.0)
+    step = float(diffs.sum() / whole.sum())
     return step if step > 0 else -1.0
 
 
@@ -242,50 +247,66 @@ class StreamDetector:
         return out
 
     def _grid(self, x: FloatArray, t: FloatArray) -> tuple[FloatArray, FloatArray, Any]:
-        """``x`` and ``t`` with a missing point for each step a gap left out, and the rows of the
-        given points (None when nothing was put back). Each row takes the place on the series' grid
-        (one place a step, from the time of the place before) nearest its time, or the next place
-        when that is taken: so a series whose rows come irregularly (a traffic sensor reporting
-        after 4, 5, 6, 10 or 15 minutes) keeps its days the same number of places, and a row late
-        or out of order takes the next place and puts nothing back. A gap of more than
-        ``_MAX_FILL`` steps is not put back: the grid starts again from the row after it.
-        ``_CHANGED`` rows in a row each after a gap mean the series' step changed: from then on
-        nothing is put back."""
-        # the grid: the time of a place (``anchor``) and how many places the latest is after it
+        """``x`` and ``t`` with a missing point for each place of the series' grid a gap left
+        empty, and the rows of the given points (None when nothing was put back).
+
+        The grid is one place a step, counted from an anchor (the time of a place). Each row takes
+        the place nearest its time, or the next place when that one is taken: so a series whose rows
+        come irregularly (a traffic sensor reporting after 4, 5, 6, 10 or 15 minutes) keeps its days
+        the same number of places. A row stamped before the latest time seen (late, out of order,
+        or sent twice) takes the next place and puts nothing back. Rows that come faster than the
+        grid for a while take the next places and run ahead of their times, and catch up at the
+        next gap; a row whose nearest place is ``_LEAD`` or more before the next one moves the
+        anchor to its own time, so the grid never runs ahead by more (rows a little faster than a
+        step decided a little long would take every outage's places). A gap of more than ``_MAX_FILL``
+        steps is not put back: the grid starts again from the row after it. ``_CHANGED`` rows in
+        a row that each came a whole number of steps (within 10%) after the latest time seen mean
+        the step changed (a scrape interval doubled): from then on nothing is put back."""
         anchor, after = (self._grid_t, self._grid_n) if math.isfinite(self._grid_t) else (self._last_t, 0)
-        self._last_t = float(np.fmax.reduce(np.concatenate([[self._last_t], t])))
+        latest = np.fmax.accumulate(np.concatenate([[self._last_t], t]))
+        self._last_t = float(latest[-1])
         step = self._step
         if step <= 0.0:
             return x, t, None
         b = x.shape[0]
         fill = np.zeros(b, dtype=np.int64)
+        forward = t > latest[:-1]  # after every row before it (NaN: no)
         first = 0
-        while first < b:
-            if not math.isfinite(anchor):  # no time seen yet: the first row with one starts the grid
-                known = np.flatnonzero(np.isfinite(t[first:]))
-                if not known.shape[0]:
-                    break
-                first += int(known[0])
-                anchor, after, first = float(t[first]), 0, first + 1
-                continue
-            j = np.arange(b - first)
+        if math.isfinite(anchor):  # the rows as a whole, when none moves the anchor
+            j = np.arange(b)
             with np.errstate(invalid="ignore"):
                 # places after the latest (1 is the next), halves up and from the anchor, so where a
                 # batch ends changes nothing
-                near = np.floor((t[first:] - anchor) / step + 0.5) - after
+                near = np.floor((t - anchor) / step + 0.5) - after
             near = np.where(np.isfinite(near), near, -np.inf)  # a row without a time: the next place
             place = j + np.maximum.accumulate(np.maximum(near - j, 1.0))
             gaps = np.diff(place, prepend=0.0) - 1.0
-            far = np.flatnonzero(gaps > _MAX_FILL)
-            stop = b if not far.shape[0] else first + int(far[0])
-            fill[first:stop] = gaps[: stop - first]
-            if stop == b:
-                after += int(place[-1])
-            else:  # a gap too long to put back: its row takes the next place, the grid starts from it
-                anchor, after = float(t[stop]), 0
-            first = stop + 1
+            moved = (gaps > _MAX_FILL) | (forward & (place - near >= _LEAD + 1.0))
+            first = int(np.argmax(moved)) if moved.any() else b
+            fill[:first] = gaps[:first]
+            if first:
+                after += int(place[first - 1])
+        for i in range(first, b):  # from the first row that moves the anchor (or without one): row by row
+            ti = float(t[i])
+            if not math.isfinite(ti):
+                after += 1
+                continue
+            if not math.isfinite(anchor):  # no time seen yet: the first row with one starts the grid
+                anchor, after = ti, 0
+                continue
+            k = math.floor((ti - anchor) / step + 0.5) - after
+            if k > _MAX_FILL + 1 or (forward[i] and k <= -_LEAD):
+                anchor, after = ti, 0  # a gap too long to put back, or the grid ran ahead: from here
+            elif k >= 1:
+                fill[i], after = k - 1, after + k
+            else:
+                after += 1
         self._grid_t, self._grid_n = anchor, after
-        gapped = fill > 0
+        # a changed step: rows in a row each a whole number (2 or more) of steps after the latest
+        with np.errstate(invalid="ignore"):
+            ratio = (t - latest[:-1]) / step
+        whole = np.rint(ratio)
+        gapped = (fill > 0) & (whole >= 2) & (np.abs(ratio - whole) <= 0.1)
         idx = np.arange(x.shape[0])
         since = np.maximum.accumulate(np.where(gapped, -1, idx))  # the last row without a gap
         streak = np.where(since < 0, idx + 1 + self._gapped, idx - since)

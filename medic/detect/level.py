@@ -91,6 +91,7 @@ class LevelDetector(StreamDetector):
         self._seasonal_ms, self._seasonal_count = 0.0, 0  # the calibration of the absence test
         self._week = np.zeros(0)  # series finer than 5 minutes: the week before, one point in 5 minutes
         self.season: tuple[FloatArray, int, int, int, int] | None = None  # the last batch's, see _surprise
+        self._began: int | None = None  # the place of the series' first real value (None: none yet)
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         w = self.window
@@ -101,10 +102,13 @@ class LevelDetector(StreamDetector):
             hist = np.concatenate([np.full(w - hist.shape[0], x[0]), hist])
         n0 = hist.shape[0]
         e = np.concatenate([hist, x])
-        # where the series' own points begin in ``e``: before that, the first batch's padding, which
-        # is no reference (a point a day or a week after the start was compared with the first value)
-        start = n0 - min(self.seen, n0)
         b = x.shape[0]
+        if self._began is None and not self.gaps.all():  # the series' first real value
+            self._began = self.seen + int(np.argmin(self.gaps))
+        # where the series' own points begin in ``e``: before that, the first batch's padding and
+        # missing points before its first value, carried from nothing, are no reference (a point a
+        # day or a week after the start was compared with the first value, or with 0)
+        start = n0 + b if self._began is None else max(n0 + self._began - self.seen, 0)
         win = sliding_window_view(e, w)[n0 - w : n0 - w + b]
         r = self.recent
         recent = win[:, w - r :]
@@ -142,7 +146,7 @@ class LevelDetector(StreamDetector):
                 skip_zero=True,
                 skip=self.gaps,
             )
-            failed, spread_then = self._absence(ezr, ezs, n0, x.shape[0])
+            failed, spread_then = self._absence(ezr, ezs, n0, start, x.shape[0])
             unit = unit / np.maximum(1.0, spread_then * unit)
             # a point that stays at its recent level (a job that did not run) is as surprising as its
             # distance from those days; one that left it, only by as much as it is farther from those
@@ -160,10 +164,20 @@ class LevelDetector(StreamDetector):
         # what the k-NN part of an ensemble may compare with (the same time on the previous days)
         self.season = (e, n0, start, p, self.days) if p > 0 and self.days > 0 else None
         self._hist = e[-keep:].copy()
-        self._zr = ezr[-(self.days * p + 2) :].copy() if p > 0 and self.days > 0 else np.zeros(0)
+        if p > 0 and self.days > 0:
+            self._zr = ezr[-(self.days * p + 2) :].copy()
+        elif self._step == 0.0 and self.days > 0:
+            # the step not decided yet (a first batch of fewer than 21 rows): kept, as the same rows
+            # in a larger first batch keep them, so batching changes nothing; no reference yet
+            self._zr = ezr[-self.seen - b :].copy()
+            self._zs = np.concatenate([self._zs, np.full(b, _ZR_TOP)])
+        else:
+            self._zr = np.zeros(0)
         return z
 
-    def _absence(self, ezr: FloatArray, ezs: FloatArray, n0: int, b: int) -> tuple[FloatArray, FloatArray]:
+    def _absence(
+        self, ezr: FloatArray, ezs: FloatArray, n0: int, start: int, b: int
+    ) -> tuple[FloatArray, FloatArray]:
         """How far the recent level failed at this time of day on every one of the previous days
         (the smallest, over the days, of the largest distance at this time and its neighbours).
         Where a daily job or peak starts, that is large, and a point that stays at the recent level
@@ -176,7 +190,7 @@ class LevelDetector(StreamDetector):
         failed, spread = [], []
         for m in range(1, self.days + 1):
             ref = idx[:, None] - m * p + np.array([-1, 0, 1])[None, :]
-            ok = ref.min(axis=1) >= 0
+            ok = ref.min(axis=1) >= start  # the series' own days, not the padding
             at = np.clip(ref, 0, None)
             failed.append(np.where(ok, ezr[at].max(axis=1), np.inf))
             then = ezs[at].max(axis=1)
@@ -302,6 +316,7 @@ class LevelDetector(StreamDetector):
             "zr": encode_array(np.rint(self._zr * 10.0), "u1"),
             "zs": encode_array(np.rint(self._zs * 10.0), "u1"),
             "week": encode_array(self._week, "<f4"),
+            "began": self._began,
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -314,6 +329,9 @@ class LevelDetector(StreamDetector):
         self._slow = float(own["slow"])
         self._seasonal_ms = float(own.get("seasonal_ms", 0.0))
         self._seasonal_count = int(own.get("seasonal_count", 0))
+        # a state saved before the first value was kept: the series began at its first place
+        began = own.get("began", 0)
+        self._began = None if began is None else int(began)
         self._hist = decode_array(own["hist"])
         # a state saved before the absence test has no distances: they start at 0 (no absence is
         # reported until a day of new points has passed)

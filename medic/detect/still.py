@@ -77,6 +77,8 @@ class StillDetector(StreamDetector):
         zeros, steps, both, after = self._zeros, self._steps, self._both, self._after
         p = points_a_day(self._step) if self._step != 0.0 else 0
         w = p // 24  # an hour either side
+        undecided = self._step == 0.0
+        track = bool(p) or undecided
         day = self._day  # each point's run so far, for the last day and an hour
         lmove, moves = self._lmove, self._moves
         bar = _TOL * math.exp(lmove) if moves else 0.0  # a step up to this is a rest
@@ -111,14 +113,16 @@ class StillDetector(StreamDetector):
                 run = 0
             elif valid:
                 steps += 1
-            if p:
+            if track:
                 day.append(run if still else 0)
             prev, prev_gap = v, gap
         self._run, self._longest = run, longest
         self._zeros, self._steps, self._both, self._after = zeros, steps, both, after
         self._gap = prev_gap
         self._lmove, self._moves = lmove, moves
-        self._day = day[-(p + w + 1) :] if p else []
+        # the step not decided yet (a first batch of fewer than 21 rows): kept, as a larger batch
+        # keeps the same rows, so batching changes nothing
+        self._day = day[-(p + w + 1) :] if p else (day if undecided else [])
         return np.asarray(out, dtype=np.float64)
 
     def _state(self) -> dict[str, Any]:
