@@ -54,6 +54,7 @@ _SLOW = 2000  # points in the calibration's mean square (a plain mean until then
 _MAX_FILL = 2000  # the longest gap put back as missing points (more than a day at one a minute)
 DECIDE = 21  # timestamps that decide a series' step (and so its day), whatever the batching
 _CHANGED = 20  # rows in a row that each came after a gap: the step changed, gaps are no longer put back
+_CHANGED_SPAN = 43200.0  # ... and for at least half a day (seconds)
 _LEAD = 10  # places the grid may run ahead of its rows (they come faster for a while) before it moves
 _LONG_GAP = 16  # missing points in a row after which the windows are refilled before anything scores
 _DAY = 86400.0
@@ -84,7 +85,8 @@ def regular_step(t: FloatArray) -> float:
     if diffs.shape[0] < DECIDE // 2:
         return -1.0
     step = float(np.median(diffs))
-    whole = np.maximum(np.rint(diffs / step), 1.0)
+    whole = np.rint(diffs / step)
+    # a row sent again a second later is no place of its own: the time it covers is its neighbour's
     step = float(diffs.sum() / whole.sum())
     return step if step > 0 else -1.0
 
@@ -192,6 +194,7 @@ class StreamDetector:
         self._grid_t = float("nan")  # the time of a place on the grid (see _grid) ...
         self._grid_n = 0  # ... and how many places after it the latest is
         self._gapped = 0  # rows in a row, up to the last, that each came after a gap
+        self._gapped_t0 = float("nan")  # ... since when (the latest time seen before the first)
         self._missing_run = 0  # missing points in a row, up to the last
         self._quiet = 0  # real points still to pass before the windows are refilled after a gap
         self._reported = 0.0  # the last surprise reported (decaying), see _suppress
@@ -260,8 +263,9 @@ class StreamDetector:
         anchor to its own time, so the grid never runs ahead by more (rows a little faster than a
         step decided a little long would take every outage's places). A gap of more than ``_MAX_FILL``
         steps is not put back: the grid starts again from the row after it. ``_CHANGED`` rows in
-        a row that each came a whole number of steps (within 10%) after the latest time seen mean
-        the step changed (a scrape interval doubled): from then on nothing is put back."""
+        a row that each came after a gap, over at least ``_CHANGED_SPAN`` (half a day: a night's
+        sparse rows end before), mean the step changed (a scrape interval doubled): from then on
+        nothing is put back."""
         anchor, after = (self._grid_t, self._grid_n) if math.isfinite(self._grid_t) else (self._last_t, 0)
         latest = np.fmax.accumulate(np.concatenate([[self._last_t], t]))
         self._last_t = float(latest[-1])
@@ -302,19 +306,21 @@ class StreamDetector:
             else:
                 after += 1
         self._grid_t, self._grid_n = anchor, after
-        # a changed step: rows in a row each a whole number (2 or more) of steps after the latest
-        with np.errstate(invalid="ignore"):
-            ratio = (t - latest[:-1]) / step
-        whole = np.rint(ratio)
-        gapped = (fill > 0) & (whole >= 2) & (np.abs(ratio - whole) <= 0.1)
+        # a changed step: rows in a row each after a gap, for half a day (a night's sparse rows end)
+        gapped = fill > 0
         idx = np.arange(x.shape[0])
         since = np.maximum.accumulate(np.where(gapped, -1, idx))  # the last row without a gap
         streak = np.where(since < 0, idx + 1 + self._gapped, idx - since)
-        changed = np.flatnonzero(streak >= _CHANGED)
+        carried = self._gapped_t0 if self._gapped else float(latest[0])  # a streak from the batch before
+        began = np.where(since < 0, carried, latest[:-1][np.minimum(since + 1, x.shape[0] - 1)])
+        with np.errstate(invalid="ignore"):
+            lasted = latest[1:] - began  # NaN (a streak a state from before carried in): not yet
+        changed = np.flatnonzero(gapped & (streak >= _CHANGED) & (lasted >= _CHANGED_SPAN))
         if changed.shape[0]:
             fill[changed[0] + 1 :] = 0  # rows after that are as they come
             self._step = -1.0
         self._gapped = int(streak[-1]) if not changed.shape[0] else 0
+        self._gapped_t0 = float(began[-1]) if self._gapped else float("nan")
         if not fill.any():
             return x, t, None
         counts = fill + 1
@@ -399,6 +405,7 @@ class StreamDetector:
             "grid_t": None if np.isnan(self._grid_t) else self._grid_t,
             "grid_n": self._grid_n,
             "gapped": self._gapped,
+            "gapped_t0": None if np.isnan(self._gapped_t0) else self._gapped_t0,
             "missing_run": self._missing_run,
             "quiet": self._quiet,
             "reported": self._reported,
@@ -424,10 +431,17 @@ class StreamDetector:
         self._grid_n = int(state.get("grid_n", 0))
         self._first_t = [float("nan") if v is None else float(v) for v in state.get("first_t", [])]
         self._gapped = int(state.get("gapped", 0))
+        self._gapped_t0 = float("nan") if state.get("gapped_t0") is None else float(state["gapped_t0"])
         self._missing_run = int(state.get("missing_run", 0))
         self._quiet = int(state.get("quiet", 0))
         self._reported = float(state.get("reported", state["memory"]))
         self._restore(state["own"])
+
+    def stop_filling(self) -> None:
+        """Put nothing back from now on (an ensemble whose step changed tells its parts, which see
+        its rows already on its grid)."""
+        if self._step > 0:
+            self._step = -1.0
 
     @property
     def step(self) -> float:

@@ -158,6 +158,9 @@ class EnsembleDetector(StreamDetector):
             x = stabilise(spread, self._power, self._offset) if self._power else spread
         else:
             x = alone_x
+        if self._step < 0:  # it puts nothing back any more (its step changed): nor do its parts
+            for part in (*self.parts, *self.alone):
+                part.stop_filling()
         zs = [self.level.surprise(x, t)]
         self.knn.season = self.level.season  # the same time on the previous days, for its neighbours
         zs.append(self.knn.surprise(x, t))

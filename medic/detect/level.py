@@ -30,6 +30,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from medic.detect.core import (
+    DECIDE,
     FloatArray,
     StreamDetector,
     calibration,
@@ -166,7 +167,7 @@ class LevelDetector(StreamDetector):
         self._hist = e[-keep:].copy()
         if p > 0 and self.days > 0:
             self._zr = ezr[-(self.days * p + 2) :].copy()
-        elif self._step == 0.0 and self.days > 0:
+        elif self._step == 0.0 and self.days > 0 and self.seen + b <= DECIDE:
             # the step not decided yet (a first batch of fewer than 21 rows): kept, as the same rows
             # in a larger first batch keep them, so batching changes nothing; no reference yet
             self._zr = ezr[-self.seen - b :].copy()
@@ -287,12 +288,16 @@ class LevelDetector(StreamDetector):
         j = self.seen + np.arange(b)  # each point's number in the series
         first = (self.seen + k - 1) // k  # the number of the first sample taken in this batch
         taken = (j % k) == 0
-        ext = np.concatenate([self._week, x[taken].astype(np.float32).astype(np.float64)])
+        sampled = x[taken].astype(np.float32).astype(np.float64)
+        # a place before the series' first value (missing, carried from nothing) is no sample
+        sampled[j[taken] < (self.seen + b if self._began is None else self._began)] = np.nan
+        ext = np.concatenate([self._week, sampled])
         base = first - self._week.shape[0]  # the number of ext[0]
         ref = (j - 7 * self.period) // k - base
         cand = ref[:, None] + np.array([-1, 0, 1])[None, :]
         ok = cand.min(axis=1) >= 0  # the samples were taken before the point: a week is > 2 samples
         smed = np.median(ext[np.clip(cand, 0, ext.shape[0] - 1)], axis=1)
+        ok &= ~np.isnan(smed)
         self._week = ext[-_WEEK_SAMPLES:].copy()
         out: FloatArray = np.where(ok, np.abs(x - smed) / scale, np.inf)
         return out

@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from medic.detect.core import (
+    DECIDE,
     FloatArray,
     StreamDetector,
     decode_array,
@@ -77,7 +78,8 @@ class StillDetector(StreamDetector):
         zeros, steps, both, after = self._zeros, self._steps, self._both, self._after
         p = points_a_day(self._step) if self._step != 0.0 else 0
         w = p // 24  # an hour either side
-        undecided = self._step == 0.0
+        # the step not decided yet, by a first batch of fewer than DECIDE rows (never, without times)
+        undecided = self._step == 0.0 and self.seen + x.shape[0] <= DECIDE
         track = bool(p) or undecided
         day = self._day  # each point's run so far, for the last day and an hour
         lmove, moves = self._lmove, self._moves
