@@ -91,6 +91,49 @@ def regular_step(t: FloatArray) -> float:
     return step if step > 0 else -1.0
 
 
+def grid_places(
+    t: FloatArray, forward: NDArray[np.bool_], step: float, anchor: float, after: int, *, fast: bool = True
+) -> tuple[NDArray[np.int64], float, int]:
+    """The places each row of ``t`` skips on a grid of ``step`` counted from ``anchor`` (the latest
+    place ``after`` places after it; see ``StreamDetector._grid``), and the anchor and count after
+    the last row. ``forward``: the rows after every row before them. The rule is the row-by-row
+    loop; ``fast`` takes the rows as a whole up to the first row that moves the anchor (the
+    same result, as a test holds)."""
+    b = t.shape[0]
+    fill = np.zeros(b, dtype=np.int64)
+    first = 0
+    if fast and math.isfinite(anchor):
+        j = np.arange(b)
+        with np.errstate(invalid="ignore"):
+            # places after the latest (1 is the next), halves up and from the anchor, so where a
+            # batch ends changes nothing
+            near = np.floor((t - anchor) / step + 0.5) - after
+        near = np.where(np.isfinite(near), near, -np.inf)  # a row without a time: the next place
+        place = j + np.maximum.accumulate(np.maximum(near - j, 1.0))
+        gaps = np.diff(place, prepend=0.0) - 1.0
+        moved = (gaps > _MAX_FILL) | (forward & (place - near >= _LEAD + 1.0))
+        first = int(np.argmax(moved)) if moved.any() else b
+        fill[:first] = gaps[:first]
+        if first:
+            after += int(place[first - 1])
+    for i in range(first, b):  # from the first row that moves the anchor (or without one): row by row
+        ti = float(t[i])
+        if not math.isfinite(ti):
+            after += 1
+            continue
+        if not math.isfinite(anchor):  # no time seen yet: the first row with one starts the grid
+            anchor, after = ti, 0
+            continue
+        k = math.floor((ti - anchor) / step + 0.5) - after
+        if k > _MAX_FILL + 1 or (forward[i] and k <= -_LEAD):
+            anchor, after = ti, 0  # a gap too long to put back, or the grid ran ahead: from here
+        elif k >= 1:
+            fill[i], after = k - 1, after + k
+        else:
+            after += 1
+    return fill, anchor, after
+
+
 def points_a_day(step: float) -> int:
     """Points per day for a series of this step, when a day is a whole number of steps (within 1%)
     and at most ``_MAX_PERIOD``; else 0 (no daily season is looked for)."""
@@ -272,40 +315,7 @@ class StreamDetector:
         step = self._step
         if step <= 0.0:
             return x, t, None
-        b = x.shape[0]
-        fill = np.zeros(b, dtype=np.int64)
-        forward = t > latest[:-1]  # after every row before it (NaN: no)
-        first = 0
-        if math.isfinite(anchor):  # the rows as a whole, when none moves the anchor
-            j = np.arange(b)
-            with np.errstate(invalid="ignore"):
-                # places after the latest (1 is the next), halves up and from the anchor, so where a
-                # batch ends changes nothing
-                near = np.floor((t - anchor) / step + 0.5) - after
-            near = np.where(np.isfinite(near), near, -np.inf)  # a row without a time: the next place
-            place = j + np.maximum.accumulate(np.maximum(near - j, 1.0))
-            gaps = np.diff(place, prepend=0.0) - 1.0
-            moved = (gaps > _MAX_FILL) | (forward & (place - near >= _LEAD + 1.0))
-            first = int(np.argmax(moved)) if moved.any() else b
-            fill[:first] = gaps[:first]
-            if first:
-                after += int(place[first - 1])
-        for i in range(first, b):  # from the first row that moves the anchor (or without one): row by row
-            ti = float(t[i])
-            if not math.isfinite(ti):
-                after += 1
-                continue
-            if not math.isfinite(anchor):  # no time seen yet: the first row with one starts the grid
-                anchor, after = ti, 0
-                continue
-            k = math.floor((ti - anchor) / step + 0.5) - after
-            if k > _MAX_FILL + 1 or (forward[i] and k <= -_LEAD):
-                anchor, after = ti, 0  # a gap too long to put back, or the grid ran ahead: from here
-            elif k >= 1:
-                fill[i], after = k - 1, after + k
-            else:
-                after += 1
-        self._grid_t, self._grid_n = anchor, after
+        fill, self._grid_t, self._grid_n = grid_places(t, t > latest[:-1], step, anchor, after)
         # a changed step: rows in a row each after a gap, for half a day (a night's sparse rows end)
         gapped = fill > 0
         idx = np.arange(x.shape[0])
@@ -436,6 +446,12 @@ class StreamDetector:
         self._quiet = int(state.get("quiet", 0))
         self._reported = float(state.get("reported", state["memory"]))
         self._restore(state["own"])
+
+    def _deciding(self, n: int) -> bool:
+        """Whether a batch of ``n`` points is scored before the step is decided: one of the first
+        ``DECIDE`` rows, with times (without times it never is). What a part keeps of such rows for
+        the days after, it keeps as a larger first batch would, so batching changes nothing."""
+        return self._step == 0.0 and self.seen + n <= DECIDE
 
     def stop_filling(self) -> None:
         """Put nothing back from now on (an ensemble whose step changed tells its parts, which see

@@ -30,7 +30,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from medic.detect.core import (
-    DECIDE,
     FloatArray,
     StreamDetector,
     calibration,
@@ -109,7 +108,8 @@ class LevelDetector(StreamDetector):
         # where the series' own points begin in ``e``: before that, the first batch's padding and
         # missing points before its first value, carried from nothing, are no reference (a point a
         # day or a week after the start was compared with the first value, or with 0)
-        start = n0 + b if self._began is None else max(n0 + self._began - self.seen, 0)
+        own = self.seen + b if self._began is None else self._began  # the place of the first one
+        start = max(n0 + own - self.seen, 0)
         win = sliding_window_view(e, w)[n0 - w : n0 - w + b]
         r = self.recent
         recent = win[:, w - r :]
@@ -131,7 +131,7 @@ class LevelDetector(StreamDetector):
         if p > 0 and self.days > 0:
             daily, weekly = self._seasonal(e, n0, start, x, scale)
             if week:
-                weekly = self._week_before(x, scale)
+                weekly = self._week_before(x, scale, own)
             seasonal = np.minimum(daily, weekly)
             z = np.minimum(z, seasonal)
             known = np.isfinite(seasonal)
@@ -167,9 +167,7 @@ class LevelDetector(StreamDetector):
         self._hist = e[-keep:].copy()
         if p > 0 and self.days > 0:
             self._zr = ezr[-(self.days * p + 2) :].copy()
-        elif self._step == 0.0 and self.days > 0 and self.seen + b <= DECIDE:
-            # the step not decided yet (a first batch of fewer than 21 rows): kept, as the same rows
-            # in a larger first batch keep them, so batching changes nothing; no reference yet
+        elif self.days > 0 and self._deciding(b):  # kept, with no reference yet
             self._zr = ezr[-self.seen - b :].copy()
             self._zs = np.concatenate([self._zs, np.full(b, _ZR_TOP)])
         else:
@@ -279,18 +277,18 @@ class LevelDetector(StreamDetector):
         p = self.period
         return p // _MAX_WEEKLY if p > _MAX_WEEKLY and p % _MAX_WEEKLY == 0 else 0
 
-    def _week_before(self, x: FloatArray, scale: FloatArray) -> FloatArray:
+    def _week_before(self, x: FloatArray, scale: FloatArray, own: int) -> FloatArray:
         """The distance from the same time a week before, for series finer than 5 minutes: the week
         is kept as one point in every 5 minutes (2,018 values, not 10,080 at one a minute), and a
-        point is compared with the median of the three samples around its time a week ago."""
+        point is compared with the median of the three samples around its time a week ago. ``own``:
+        the place of the series' first value (samples before it, carried from nothing, are none)."""
         k = self._sampled_week()
         b = x.shape[0]
         j = self.seen + np.arange(b)  # each point's number in the series
         first = (self.seen + k - 1) // k  # the number of the first sample taken in this batch
         taken = (j % k) == 0
         sampled = x[taken].astype(np.float32).astype(np.float64)
-        # a place before the series' first value (missing, carried from nothing) is no sample
-        sampled[j[taken] < (self.seen + b if self._began is None else self._began)] = np.nan
+        sampled[j[taken] < own] = np.nan  # before the series' first value (carried from nothing)
         ext = np.concatenate([self._week, sampled])
         base = first - self._week.shape[0]  # the number of ext[0]
         ref = (j - 7 * self.period) // k - base

@@ -35,7 +35,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from medic.detect.core import (
-    DECIDE,
     FloatArray,
     StreamDetector,
     decode_array,
@@ -78,8 +77,7 @@ class StillDetector(StreamDetector):
         zeros, steps, both, after = self._zeros, self._steps, self._both, self._after
         p = points_a_day(self._step) if self._step != 0.0 else 0
         w = p // 24  # an hour either side
-        # the step not decided yet, by a first batch of fewer than DECIDE rows (never, without times)
-        undecided = self._step == 0.0 and self.seen + x.shape[0] <= DECIDE
+        undecided = self._deciding(x.shape[0])
         track = bool(p) or undecided
         day = self._day  # each point's run so far, for the last day and an hour
         lmove, moves = self._lmove, self._moves
@@ -122,8 +120,6 @@ class StillDetector(StreamDetector):
         self._zeros, self._steps, self._both, self._after = zeros, steps, both, after
         self._gap = prev_gap
         self._lmove, self._moves = lmove, moves
-        # the step not decided yet (a first batch of fewer than 21 rows): kept, as a larger batch
-        # keeps the same rows, so batching changes nothing
         self._day = day[-(p + w + 1) :] if p else (day if undecided else [])
         return np.asarray(out, dtype=np.float64)
 
