@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import math
+import re
 import sys
 import time
 import warnings
@@ -33,6 +34,8 @@ from medic.detect import make_detector
 from medic.detect.stabilise import preload
 
 __all__ = ["Series", "main", "parse_times", "read_series", "window_rows"]
+
+_TWO_COMMAS = re.compile(r",[^\r\n]*,")  # a row with more than two fields
 
 
 class Series:
@@ -85,23 +88,54 @@ def parse_times(stamps: list[str]) -> NDArray[np.float64]:
     """Epoch seconds (naive times read as UTC); NaN for an unreadable one."""
     if not stamps:
         return np.zeros(0)
-    clean = [s.strip().replace(" ", "T", 1).removesuffix("Z") for s in stamps]  # naive is UTC too
-    if not all(c[4:5] == "-" for c in clean):  # not all dates: numpy reads 1396310400 or 60 as a year
-        return np.array([_one_time(s) for s in stamps], dtype=np.float64)
-    try:  # the fast path: naive times, one numpy call (numpy warns on zones: they take the slow path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            arr = np.array(clean, dtype="datetime64[ms]")
-    except (ValueError, Warning):
+    arr = None
+    width = len(stamps[0])
+    # one width: each stamp's fifth character at once, and a year before it (numpy reads a
+    # number as a year); then numpy reads the dates as written
+    one_width = width > 4 and set(map(len, stamps)) == {width}
+    if one_width and "".join(stamps)[4::width] == "-" * len(stamps):
+        arr = _datetimes(stamps)
+    if arr is None:
+        clean = [s.strip().replace(" ", "T", 1).removesuffix("Z") for s in stamps]  # naive is UTC too
+        if not all(c[4:5] == "-" for c in clean):  # not all dates: numpy reads 1396310400 as a year
+            return np.array([_one_time(s) for s in stamps], dtype=np.float64)
+        arr = _datetimes(clean)
+    if arr is None:
         return np.array([_one_time(s) for s in stamps], dtype=np.float64)
     out: NDArray[np.float64] = arr.astype(np.int64).astype(np.float64) / 1000.0
     out[np.isnat(arr)] = np.nan
     return out
 
 
+def _datetimes(stamps: list[str]) -> NDArray[np.datetime64] | None:
+    """Naive times in one numpy call, or None when numpy cannot read one (or warns: a zone)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            arr: NDArray[np.datetime64] = np.array(stamps, dtype="datetime64[ms]")
+    except (ValueError, Warning):
+        return None
+    return arr
+
+
 def read_series(path: Path) -> Series:
-    with path.open(newline="", encoding="utf-8-sig") as fh:  # a byte-order mark is no part of a row
-        rows = [r for r in csv.reader(fh) if r]
+    text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is no part of a row
+    if '"' in text:  # quoted fields: the csv module reads them
+        return _series([r for r in csv.reader(io.StringIO(text, newline="")) if r])
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if "" in lines:
+        lines = [line for line in lines if line]
+    if text.count(",") != len(lines) or _TWO_COMMAS.search(text):  # not one comma a row
+        return _series([line.split(",") for line in lines])
+    # every row is ``time,value``: the same rows as the csv module's, five times as fast
+    flat = ",".join(lines).split(",")
+    stamps, texts = flat[0::2], flat[1::2]
+    if stamps and _is_header([stamps[0], texts[0]]):
+        stamps, texts = stamps[1:], texts[1:]
+    return Series(stamps, texts)
+
+
+def _series(rows: list[list[str]]) -> Series:
     if rows and _is_header(rows[0]):
         rows = rows[1:]
     return Series([r[0] for r in rows], [r[1] if len(r) > 1 else "" for r in rows])

@@ -162,7 +162,7 @@ def calibration(
     if skip_zero:
         counted &= z != 0.0
     kept = z[counted]
-    q = np.where(kept < 10.0, np.square(kept), 100.0)  # each capped at 10 (NaN too, as the loop did)
+    q = np.where(kept < 10.0, np.square(np.minimum(kept, 10.0)), 100.0)  # each capped at 10 (NaN too)
     after = np.empty(q.shape[0])  # the mean square after each counted point
     c, m, done = count, ms, 0
     while done < q.shape[0]:

@@ -17,10 +17,13 @@ the block (past points only), then joins it. Blocks are aligned on the series' p
 the points are batched does not change the scores.
 """
 
+import math
+import threading
 from typing import Any, ClassVar
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.typing import NDArray
 
 from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array
 
@@ -28,6 +31,7 @@ __all__ = ["KnnDetector"]
 
 _FLOOR = 1e-12  # the step noise's floor, relative to the level: far above float64's resolution
 _STEP_CAP = 100.0  # a step counts as at most this many times the step noise (a glitch)
+_CHUNK = 16  # whole blocks scored at once, at most (``_blocks``; under 2: block by block)
 
 
 def _median(v: FloatArray) -> float:
@@ -45,20 +49,75 @@ def _last_windows(a: FloatArray, d: int, n: int) -> FloatArray:
     return out
 
 
-def _smallest_mean(g: FloatArray, k: int) -> FloatArray:
-    """The mean of each row's ``k`` smallest values (NaN counting as the largest), taken out one at a
-    time: for the few neighbours a window has, ten times as fast as ``np.partition`` on rows of 600.
-    ``g`` is used up."""
-    if np.isnan(g).any():
-        g[np.isnan(g)] = np.inf
+def _smallest(g: FloatArray, k: int) -> FloatArray:
+    """Each row's ``k`` smallest values, smallest first (NaN counting as the largest), taken out
+    one at a time: for the few neighbours a window has, ten times as fast as ``np.partition`` on
+    rows of 600. ``g`` is used up."""
     rows = np.arange(g.shape[0])
-    total = np.zeros(g.shape[0])
-    for _ in range(k):
+    out = np.empty((g.shape[0], k))
+    for i in range(k):
         at = g.argmin(axis=1)
-        total += g[rows, at]
+        out[:, i] = g[rows, at]
+        if i == 0 and np.isnan(out[:, 0]).any():  # argmin takes a row's NaN first: none are near
+            g[np.isnan(g)] = np.inf
+            return _smallest(g, k)
         g[rows, at] = np.inf
+    return out
+
+
+def _smallest_mean(g: FloatArray, k: int) -> FloatArray:
+    """The mean of each row's ``k`` smallest values (``_smallest``). ``g`` is used up."""
+    total = np.zeros(g.shape[0])
+    for v in _smallest(g, k).T:
+        total += v
     out: FloatArray = total / k
     return out
+
+
+def _every(a: NDArray[Any], count: int, length: int, every: int) -> NDArray[Any]:
+    """``count`` runs of ``length`` rows of ``a``, one starting every ``every`` rows (a view)."""
+    shape = (count, length, *a.shape[1:])
+    out: NDArray[Any] = as_strided(a, shape=shape, strides=(every * a.strides[0], *a.strides))
+    return out
+
+
+_local = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...]) -> FloatArray:
+    """An array of ``shape`` to write into, reused (per thread) from one call to the next."""
+    bufs: dict[str, FloatArray] = _local.__dict__.setdefault("bufs", {})
+    size = math.prod(shape)
+    buf = bufs.get(name)
+    if buf is None or buf.shape[0] < size:
+        buf = bufs[name] = np.empty(size)
+    return buf[:size].reshape(shape)
+
+
+def _noise(ref: FloatArray, held: NDArray[np.bool_], level: float, before: float) -> float:
+    """The step noise of ``ref``: the mean absolute step between points neither of which is
+    missing (``held``: which are not), as a standard deviation, each step counted as at most
+    ``_STEP_CAP`` times the noise ``before`` (an exporter's glitch of 1e19 made every distance 0
+    for the 600 points it stayed in the memory), with a floor of ``_FLOOR`` of the ``level`` (the
+    median of the last window, so a glitch as the last value is not the level)."""
+    steps = np.abs(np.diff(ref))
+    if not held.all():
+        steps = steps[held[1:] & held[:-1]]
+    floor = _FLOOR * (1.0 + abs(level))
+    if before > 10.0 * floor:  # not from a floor: a series flat so far may become noisy at once
+        steps = np.minimum(steps, _STEP_CAP * before)
+    spread = float(steps.mean()) * 0.8862 if steps.shape[0] else 0.0
+    return max(spread, floor) if np.isfinite(spread) else floor
+
+
+def _next_typical(typical: float, real: list[float]) -> float:
+    """The typical distance after a block whose points (not missing) had the distances ``real``:
+    its median, then a slow average of the blocks' medians (one ten times the average counts as
+    that)."""
+    ordered = sorted(real)  # a few dozen: faster than numpy here
+    half = len(ordered) // 2
+    mid = ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2.0
+    return mid if typical == 0 else typical + 0.1 * (min(mid, 10.0 * typical) - typical)
 
 
 class KnnDetector(StreamDetector):
@@ -72,6 +131,7 @@ class KnnDetector(StreamDetector):
         self.memory = memory
         self.neighbours = neighbours
         self.block = block
+        self.chunk = _CHUNK
         self._hist = np.zeros(0)  # the last `memory + dim` raw values
         self._miss = np.zeros(0, dtype=np.bool_)  # which of them were missing points (carried values)
         self._bank = np.zeros((0, dim))  # windows (raw values), oldest first
@@ -95,12 +155,128 @@ class KnnDetector(StreamDetector):
         start = 0
         n = x.shape[0]
         while start < n:
+            whole = (n - start) // self.block
+            if whole >= 2 and self.chunk >= 2 and self._steady():  # whole blocks, many at once
+                stop = start + min(whole, self.chunk) * self.block
+                out[start:stop], unready[start:stop] = self._blocks(x[start:stop], start)
+                start = stop
+                continue
             room = self.block - (self._count % self.block)
             stop = min(n, start + room)
             unready[start:stop] = self._typical <= 0
             out[start:stop] = self._block(x[start:stop], start)
             start = stop
         self._unready = unready
+        return out
+
+    def _steady(self) -> bool:
+        """Whether the next point begins a block and the memory is full (as it is from the 13th
+        block on): the blocks that follow can be scored together (``_blocks``)."""
+        return (
+            not self._pending
+            and self._count % self.block == 0
+            and self._bank.shape[0] == self.memory
+            and self._hist.shape[0] >= self.memory + self.dim - 1
+            and self._miss.shape[0] == self._hist.shape[0]
+        )
+
+    def _blocks(self, x: FloatArray, offset: int) -> tuple[FloatArray, NDArray[np.bool_]]:
+        """``_block`` for whole blocks at once, from a full memory (``_steady``): each block against
+        the memory as it stood at its start, as block by block (to the last bit or two of a sum, a
+        test holds), in a few numpy passes instead of a few dozen a block, and in scratch arrays
+        reused from one call to the next (fresh ones of this size cost more in page faults than
+        the arithmetic). The surprises, and which points had no typical distance yet."""
+        d, m, blk, k = self.dim, self.memory, self.block, self.neighbours
+        c = x.shape[0] // blk
+        gaps = self.gaps[offset : offset + x.shape[0]]
+        if gaps.shape[0] != x.shape[0]:  # scored outside ``surprise``: nothing is missing
+            gaps = np.zeros(x.shape[0], dtype=np.bool_)
+        e = np.concatenate([self._hist, x])
+        miss = np.concatenate([self._miss, gaps])
+        h = self._hist.shape[0]
+        begins = h + blk * np.arange(c + 1)  # each block's first place in ``e`` (and the chunk's end)
+        # each block's centre, as ``_index_bank`` takes it: the median of the memory's last window
+        last = np.sort(e[begins[:, None] - d + np.arange(d)], axis=1)
+        mid = d // 2
+        centres = last[:, mid] if d % 2 else (last[:, mid - 1] + last[:, mid]) / 2.0
+        win = sliding_window_view(e, d)  # row r: the window ending at place r + d - 1
+        first = h - m - d + 1  # the row of the first block's oldest memory window
+        banks = _every(win[first:], c, m, blk)  # each block's memory: (c, m, d)
+        with np.errstate(over="ignore", invalid="ignore"):  # a glitch past the float range: 0 below
+            banks_c = np.subtract(banks, centres[:c, None, None], out=_scratch("banks", (c, m, d)))
+            norms = np.einsum("bij,bij->bi", banks_c, banks_c)
+            if miss.any():
+                holes = np.convolve(miss.astype(np.float64), np.ones(d), "valid")  # missing, per row
+                norms[_every(holes[first:], c, m, blk) > 0] = np.inf
+            banks_c *= -2.0  # w.(-2 b) is -2 (w.b) to the bit: one pass over the distances fewer
+            wins = win[h - d + 1 : h - d + 1 + c * blk].reshape(c, blk, d) - centres[:c, None, None]
+            g = np.matmul(wins, banks_c.transpose(0, 2, 1), out=_scratch("g", (c, blk, m)))
+            g += norms[:, None, :]
+            flat = wins.reshape(c * blk, d)
+            own = np.einsum("ij,ij->i", flat, flat)
+            near = _smallest(g.reshape(c * blk, m), k)
+            place = offset + np.arange(c * blk)
+            starts = offset + (place - offset) // blk * blk  # each point's block's first point
+            earlier = self._days_before(flat, place, starts, m, np.repeat(centres[:c], blk))
+            if earlier is not None:  # the k nearest of both: of the memory's k and the days' k
+                near = np.sort(np.concatenate([near, _smallest(earlier - own[:, None], k)], axis=1), axis=1)
+            total = np.zeros(c * blk)
+            for i in range(k):
+                total += near[:, i]
+            dist = np.sqrt(np.maximum(total / k + own, 0.0) / d)
+        spreads = self._spreads(e, miss, begins, centres)
+        with np.errstate(over="ignore", invalid="ignore"):
+            dist /= np.repeat(spreads[:c], blk)
+            dist[~np.isfinite(dist)] = 0.0
+        z = np.zeros(c * blk)
+        unready = np.zeros(c * blk, dtype=np.bool_)
+        typ = self._typical
+        for b in range(c):
+            seg = slice(b * blk, (b + 1) * blk)
+            unready[seg] = typ <= 0
+            if typ > 0:
+                z[seg] = dist[seg] / max(typ, 0.05)
+            real = dist[seg][~gaps[seg]].tolist()
+            if 2 * len(real) > blk and spreads[b] > 10.0 * _FLOOR * (1.0 + abs(float(centres[b + 1]))):
+                typ = _next_typical(typ, real)
+        self._typical = typ
+        keep = m + d + blk
+        self._hist, self._miss = e[-keep:], miss[-keep:]
+        self._count += c * blk
+        self._bank = win[-m:].copy()
+        self._index_bank()
+        self._spread = spreads[c]
+        return z, unready
+
+    def _spreads(
+        self, e: FloatArray, miss: NDArray[np.bool_], begins: NDArray[np.int64], centres: FloatArray
+    ) -> list[float]:
+        """The step noise each block of ``_blocks`` is measured in (the first: the current one),
+        and the one after the last: ``_noise`` of the ``memory`` points before each block's start,
+        each from the one before it. The means are taken for all blocks at once; a block with a
+        step over the cap (a glitch) is measured again, capped, as ``_noise`` does."""
+        m = self.memory
+        c = begins.shape[0] - 1
+        steps = np.abs(np.diff(e))
+        pairs = ~(miss[1:] | miss[:-1])  # steps between two points that are not missing
+        lo = int(begins[1]) - m  # the first step of the memory before the second block
+        rows = _every(steps[lo:], c, m - 1, self.block)
+        held = _every(pairs[lo:], c, m - 1, self.block)
+        with np.errstate(over="ignore", invalid="ignore"):
+            kept = np.where(held, rows, 0.0)
+            count = held.sum(axis=1)
+            means = kept.sum(axis=1) / np.maximum(count, 1)
+            top = kept.max(axis=1)
+        out = [self._spread]
+        for b in range(c):
+            before = out[-1]
+            floor = _FLOOR * (1.0 + abs(float(centres[b + 1])))
+            if before > 10.0 * floor and top[b] > _STEP_CAP * before:  # a glitch: capped, as ``_noise``
+                ref = slice(int(begins[b + 1]) - m, int(begins[b + 1]))
+                out.append(_noise(e[ref], ~miss[ref], float(centres[b + 1]), before))
+                continue
+            spread = float(means[b]) * 0.8862 if count[b] else 0.0
+            out.append(max(spread, floor) if np.isfinite(spread) else floor)
         return out
 
     def _block(self, x: FloatArray, offset: int = 0) -> FloatArray:
@@ -141,7 +317,10 @@ class KnnDetector(StreamDetector):
                 g += self._norms
                 k = self.neighbours
                 own = np.einsum("ij,ij->i", wins, wins)
-                earlier = self._days_before(wins, offset, into, bank.shape[0])
+                place = offset + np.arange(x.shape[0])
+                begins = np.full(x.shape[0], offset - into)
+                centre = np.full(x.shape[0], self._centre)
+                earlier = self._days_before(wins, place, begins, bank.shape[0], centre)
                 if earlier is not None:
                     g = np.concatenate([g, earlier - own[:, None]], axis=1)
                 near = _smallest_mean(g, k) + own
@@ -168,59 +347,52 @@ class KnnDetector(StreamDetector):
             # distances are the floor's, and the typical one took thousands of points to recover
             measured = used > 10.0 * _FLOOR * (1.0 + abs(self._centre))
             if bank.shape[0] > self.neighbours and 2 * len(real) > done and measured:
-                ordered = sorted(real)  # a few dozen: faster than numpy here
-                half = len(ordered) // 2
-                mid = ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2.0
-                typ = self._typical
-                self._typical = mid if typ == 0 else typ + 0.1 * (min(mid, 10.0 * typ) - typ)
+                self._typical = _next_typical(self._typical, real)
             self._spread = self._step_noise(0, used)
             self._pending = []
         return z
 
-    def _days_before(self, wins: FloatArray, offset: int, into: int, banked: int) -> FloatArray | None:
+    def _days_before(
+        self,
+        wins: FloatArray,
+        place: NDArray[np.int64],
+        begins: NDArray[np.int64],
+        banked: int,
+        centre: FloatArray,
+    ) -> FloatArray | None:
         """Squared distances to the windows at the same time (and a point either side) on the
         previous days, when the ensemble lent the level part's history (``season``) and the memory
         does not reach back that far: a shape the series shows once a day has three neighbours
-        then, as a daily rise at one point a minute (1,440 a day) does not in 600 windows."""
+        then, as a daily rise at one point a minute (1,440 a day) does not in 600 windows. ``place``:
+        each window's last point, in the batch; ``begins``: its block's first point; ``centre``: the
+        value its window was taken from."""
         if self.season is None:
             return None
         e, n0, start, p, days = self.season  # the series' points begin at ``start`` in ``e``
         d = self.dim
-        j = n0 + offset + np.arange(wins.shape[0])  # each point's place in ``e``
-        first = n0 + offset - into  # the block's first point: the memory ends just before it
+        j = n0 + place  # each point's place in ``e``
+        first = n0 + begins  # its block's first point: the memory ends just before it
         shifts = np.array([-m * p + o for m in range(1, days + 1) for o in (-1, 0, 1)])
-        # only the days that some point of the whole block (not just of this batch's part of it)
+        # only the days that some point of a whole block (not just of this batch's part of it)
         # may take: not already in the memory, and not before the series began
-        shifts = shifts[(shifts < -banked) & (first + self.block - 1 + shifts - d + 1 >= start)]
+        shifts = shifts[(shifts < -banked) & (int(first[-1]) + self.block - 1 + shifts - d + 1 >= start)]
         if shifts.shape[0] == 0:
             return None
         ends = j[:, None] + shifts[None, :]
-        ok = (ends - d + 1 >= start) & (ends < first - banked)
-        at = np.clip(ends, d - 1, None)[..., None] - (d - 1) + np.arange(d)
-        d2 = np.square(e[at] - self._centre - wins[:, None, :]).sum(axis=2)  # wins: from the centre
+        ok = (ends - d + 1 >= start) & (ends < (first - banked)[:, None])
+        then = sliding_window_view(e, d)[np.clip(ends - d + 1, 0, None)]  # the window ending there
+        d2 = np.square(then - centre[:, None, None] - wins[:, None, :]).sum(axis=2)
         out: FloatArray = np.where(ok, d2, np.inf)
         return out
 
     def _step_noise(self, unbanked: int, before: float) -> float:
-        """The step noise of the memory (the last ``memory`` points before the last ``unbanked``):
-        the mean absolute step between points neither of which is missing, as a standard deviation,
-        each step counted as at most ``_STEP_CAP`` times the noise ``before`` (an exporter's glitch
-        of 1e19 made every distance 0 for the 600 points it stayed in the memory), with a floor of
-        ``_FLOOR`` of the level."""
+        """The step noise of the memory (the last ``memory`` points before the last ``unbanked``;
+        see ``_noise``)."""
         end = self._hist.shape[0] - unbanked
         ref = self._hist[:end][-self.memory :]
         if ref.shape[0] == 0:
             return 0.0
-        steps = np.abs(np.diff(ref))
-        held = ~self._miss[:end][-self.memory :]
-        if not held.all():
-            steps = steps[held[1:] & held[:-1]]
-        # of the level: the median of the last window, so a glitch as the last value is not the level
-        floor = _FLOOR * (1.0 + abs(_median(ref[-self.dim :])))
-        if before > 10.0 * floor:  # not from a floor: a series flat so far may become noisy at once
-            steps = np.minimum(steps, _STEP_CAP * before)
-        spread = float(steps.mean()) * 0.8862 if steps.shape[0] else 0.0
-        return max(spread, floor) if np.isfinite(spread) else floor
+        return _noise(ref, ~self._miss[:end][-self.memory :], _median(ref[-self.dim :]), before)
 
     def _index_bank(self, unbanked: int = 0) -> None:
         """What scoring needs of the bank, after it changed: its centre (``_centre``), the bank taken

@@ -983,6 +983,40 @@ def test_the_spread_over_the_grain_is_within_half_a_grain_and_even() -> None:
     assert dither(x, 0.0, 0) is x
 
 
+@pytest.mark.parametrize("kind", ["knn", "ensemble"])
+@pytest.mark.parametrize("case", ["plain", "missing", "glitches", "flat", "minutes"])
+def test_whole_blocks_at_once_score_as_block_by_block(
+    monkeypatch: pytest.MonkeyPatch, kind: str, case: str
+) -> None:
+    """The k-NN part scores up to 16 whole blocks at once once its memory is full (``_blocks``),
+    as it does block by block (``_block``, which scans' small batches take): each block against
+    the memory, centre and step noise as they stood at its start, and the previous days' windows
+    an ensemble lends measured from that block's centre. Equal to the last bit or two of a sum."""
+    step = 60.0 if case == "minutes" else STEP
+    n = 9000 if case == "minutes" else 5000
+    rng = np.random.default_rng(31)
+    t = np.arange(n) * step
+    x = 100.0 + 5.0 * np.sin(2 * np.pi * t / 86400.0) + rng.normal(0.0, 1.0, n)
+    x[n - 700] += 25.0  # a spike, and a shift
+    x[n - 300 :] += 8.0
+    keep = np.ones(n, dtype=bool)
+    if case == "missing":  # missing points, and rows left out (an outage put back)
+        x[rng.choice(n, 150, replace=False)] = np.nan
+        keep[2000:2030] = False
+    if case == "glitches":  # an exporter's 1e19, a value past the float range's square root
+        x[[1500, 2750, 2751]] = [1e19, 1e200, -1e200]
+    if case == "flat":  # a memory that is all one value: the step noise is its floor
+        x[1200:2100] = x[1199]
+    t, x = t[keep], x[keep]
+    whole = make_detector(kind).update(x, t)
+    monkeypatch.setattr("medic.detect.knn._CHUNK", 1)  # block by block
+    one = make_detector(kind)
+    blocks = one.update(x, t)
+    assert (one.knn if isinstance(one, EnsembleDetector) else one).chunk == 1  # type: ignore[attr-defined]
+    assert whole.max() > 0.5  # the spike, at least
+    np.testing.assert_allclose(whole, blocks, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("level", [100.0, 1e10])
 def test_the_knn_parts_neighbours_are_scikit_learns(level: float) -> None:
     """The k-NN part finds neighbours by |w - c|^2 + |b - c|^2 - 2 (w - c).(b - c) over its memory
