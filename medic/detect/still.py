@@ -16,7 +16,9 @@ run the series completed before (a counter that is often 0 for an hour is not st
 hour of 0), and only in a series that has moved at least 20 times (an error counter that has
 always been 0 is not stuck), and, in a series with days, only where it had not rested at least
 half as long within an hour of this time the day before (a counter idle every night is not stuck
-every night, even when its rest starts a little earlier or later). A missing point breaks a run.
+every night, even when its rest starts a little earlier or later). A missing point neither
+extends nor ends a run: the value after it is compared with the last one before it (a stuck value
+whose scrape failed now and then was reported again after each failure, as a new run).
 The geometric mean is slow (about the last 2,000 steps that moved) and in logs, so one glitch is
 one more step: a mean absolute step took in an exporter's 1e19, or a series' first jump from 0 to
 1,000, and every step after it was a rest for good. The steps of a run that is already an anomaly
@@ -25,7 +27,7 @@ are left out of it (a long outage that trembles lowered the bar, and a second on
 Not calibrated against the series' typical surprise: it is mostly 0, and its scale is already a
 probability. The counts take in a run only when it ends, and only if it was not itself an anomaly
 (a surprise under 5): the chance of a run is judged by the steps before it, and a stuck stretch
-does not teach the detector that stuck stretches are normal. The state is seven counters, a flag,
+does not teach the detector that stuck stretches are normal. The state is seven counters,
 the last value, the typical step and each point's run length over the last day and an hour.
 """
 
@@ -64,7 +66,6 @@ class StillDetector(StreamDetector):
         self._after = 0  # steps that followed a rest
         self._both = 0  # ... and were rests themselves
         self._longest = 0  # the longest run completed so far
-        self._gap = False  # the last point was missing
         self._day: list[int] = []  # each point's run of the last day and an hour (series with days)
         self._lmove = 0.0  # the mean log of the steps that moved (slow: the last 2,000 or so)
         self._moves = 0  # steps in it
@@ -72,7 +73,6 @@ class StillDetector(StreamDetector):
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         out = [0.0] * x.shape[0]
         prev = self._last if math.isfinite(self._last) else None
-        prev_gap = self._gap
         run, longest = self._run, self._longest
         zeros, steps, both, after = self._zeros, self._steps, self._both, self._after
         p = points_a_day(self._step) if self._step != 0.0 else 0
@@ -83,7 +83,11 @@ class StillDetector(StreamDetector):
         lmove, moves = self._lmove, self._moves
         bar = _TOL * math.exp(lmove) if moves else 0.0  # a step up to this is a rest
         for i, (v, gap) in enumerate(zip(x.tolist(), self.gaps.tolist(), strict=True)):
-            valid = prev is not None and not gap and not prev_gap
+            if gap:  # a missing point: the run neither grows nor ends (a failed scrape is no change)
+                if track:
+                    day.append(run)
+                continue
+            valid = prev is not None
             step = abs(v - prev) if valid else 0.0
             still = valid and step <= bar
             dev = 0.0  # the surprise of the run this rest belongs to, when it can surprise at all
@@ -115,10 +119,9 @@ class StillDetector(StreamDetector):
                 steps += 1
             if track:
                 day.append(run if still else 0)
-            prev, prev_gap = v, gap
+            prev = v
         self._run, self._longest = run, longest
         self._zeros, self._steps, self._both, self._after = zeros, steps, both, after
-        self._gap = prev_gap
         self._lmove, self._moves = lmove, moves
         self._day = day[-(p + w + 1) :] if p else (day if undecided else [])
         return np.asarray(out, dtype=np.float64)
@@ -131,7 +134,6 @@ class StillDetector(StreamDetector):
             "after": self._after,
             "both": self._both,
             "longest": self._longest,
-            "gap": self._gap,
             "lmove": self._lmove,
             "moves": self._moves,
             "day": encode_array(np.asarray(self._day, dtype=np.float64), "<u4"),
@@ -144,7 +146,6 @@ class StillDetector(StreamDetector):
         self._after = int(own["after"])
         self._both = int(own["both"])
         self._longest = int(own["longest"])
-        self._gap = bool(own["gap"])
         self._moves = int(own.get("moves", 0))
         if "lmove" in own:
             self._lmove = float(own["lmove"])

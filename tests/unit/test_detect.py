@@ -424,6 +424,22 @@ def test_a_value_that_stops_changing_is_found_once(kind: str) -> None:
     assert s[2000:2303].max() == s[150:].max() > 0.5
 
 
+@pytest.mark.parametrize("kind", ["still", "ensemble"])
+def test_a_stuck_value_whose_scrapes_fail_now_and_then_is_one_run(kind: str) -> None:
+    """A count stuck at 0 for a day and a half, with a scrape failing every 100 points (rows left
+    out, put back as missing points): one run, reported as it begins and grows, not again as a
+    new run after each failure (as when a missing point ended a run)."""
+    t, x = noisy(2500, seed=12)
+    x = np.round(x, 1)
+    x[1500:] = 0.0
+    keep = np.ones(x.shape[0], dtype=bool)
+    keep[1600::100] = False
+    s = make_detector(kind).update(x[keep], t[keep])
+    stuck = s[int(np.count_nonzero(keep[:1500])) :]
+    assert stuck[:20].max() > 0.5
+    assert np.count_nonzero(stuck[50:] >= 0.3) == 0, np.flatnonzero(stuck >= 0.3)
+
+
 def test_a_series_that_never_moved_or_often_rests_is_not_stuck() -> None:
     """An error counter that has always been 0, and one that is 0 for long stretches between
     bursts: neither is stuck while its rest is no longer than the ones it had before."""
