@@ -119,12 +119,15 @@ def _datetimes(stamps: list[str]) -> NDArray[np.datetime64] | None:
 
 
 def read_series(path: Path) -> Series:
-    text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is no part of a row
+    # a byte-order mark is no part of a row; line ends as they are (a quoted field may hold one)
+    text = path.read_bytes().decode("utf-8-sig")
     if '"' in text:  # quoted fields: the csv module reads them
         return _series([r for r in csv.reader(io.StringIO(text, newline="")) if r])
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if "" in lines:
         lines = [line for line in lines if line]
+    if not lines:
+        return Series([], [])
     if text.count(",") != len(lines) or _TWO_COMMAS.search(text):  # not one comma a row
         return _series([line.split(",") for line in lines])
     # every row is ``time,value``: the same rows as the csv module's, five times as fast

@@ -174,6 +174,7 @@ class KnnDetector(StreamDetector):
         block on): the blocks that follow can be scored together (``_blocks``)."""
         return (
             not self._pending
+            and self.memory > self.neighbours  # (else ``_block`` finds no neighbours, and so must this)
             and self._count % self.block == 0
             and self._bank.shape[0] == self.memory
             and self._hist.shape[0] >= self.memory + self.dim - 1

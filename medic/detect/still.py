@@ -61,6 +61,7 @@ class StillDetector(StreamDetector):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self._run = 0  # rests ending at the last point
+        self._prev: float | None = None  # the last real value (None: none yet)
         self._steps = 0  # steps seen (a point with a point before it)
         self._zeros = 0  # ... of which rests
         self._after = 0  # steps that followed a rest
@@ -72,7 +73,7 @@ class StillDetector(StreamDetector):
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         out = [0.0] * x.shape[0]
-        prev = self._last if math.isfinite(self._last) else None
+        prev = self._prev  # the last real value (a missing point is filled, but no value)
         run, longest = self._run, self._longest
         zeros, steps, both, after = self._zeros, self._steps, self._both, self._after
         p = points_a_day(self._step) if self._step != 0.0 else 0
@@ -120,6 +121,7 @@ class StillDetector(StreamDetector):
             if track:
                 day.append(run if still else 0)
             prev = v
+        self._prev = prev
         self._run, self._longest = run, longest
         self._zeros, self._steps, self._both, self._after = zeros, steps, both, after
         self._lmove, self._moves = lmove, moves
@@ -129,6 +131,7 @@ class StillDetector(StreamDetector):
     def _state(self) -> dict[str, Any]:
         return {
             "run": self._run,
+            "prev": self._prev,
             "steps": self._steps,
             "zeros": self._zeros,
             "after": self._after,
@@ -141,6 +144,11 @@ class StillDetector(StreamDetector):
 
     def _restore(self, own: dict[str, Any]) -> None:
         self._run = int(own["run"])
+        # a state saved before the last real value was kept: the last value, unless it was missing
+        # (filled, and then the step after it did not count)
+        last = self._last if math.isfinite(self._last) and not own.get("gap", False) else None
+        prev = own.get("prev", last)
+        self._prev = None if prev is None else float(prev)
         self._steps = int(own["steps"])
         self._zeros = int(own["zeros"])
         self._after = int(own["after"])

@@ -233,6 +233,24 @@ def test_rows_are_read_as_the_csv_module_reads_them(tmp_path: Path, text: str) -
     np.testing.assert_array_equal(series.times, one_by_one)
 
 
+@pytest.mark.parametrize("raw", [b"", b"\n\n", b"\r\n", b"\xef\xbb\xbf"])
+def test_an_empty_file_has_no_rows(tmp_path: Path, raw: bytes) -> None:
+    """A review: an empty file (or only blank lines, or only a byte-order mark) failed with an
+    IndexError when rows were split by hand; the csv module reads no rows, and so does the harness."""
+    path = tmp_path / "empty.csv"
+    path.write_bytes(raw)
+    series = read_series(path)
+    assert series.stamps == [] and series.values.shape == (0,)
+
+
+def test_a_quoted_line_end_is_kept(tmp_path: Path) -> None:
+    """A review: the file was read with newlines translated, so a CRLF inside a quoted field came
+    back as LF; the csv module keeps it."""
+    path = tmp_path / "quoted.csv"
+    path.write_bytes(b'timestamp,value\r\n2026-03-01 00:00:00,"a\r\nb"\r\n')
+    assert read_series(path).texts == ["a\r\nb"]
+
+
 def test_the_irregular_rows_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     """``python -m bench.anomaly_irregular`` at a tiny size prints a line per kind of sampling (the
     figures are in docs/BENCHMARKS.md, not asserted), and its series are what it says: rows 2 to 20

@@ -1033,6 +1033,37 @@ def test_whole_blocks_at_once_score_as_block_by_block(
     np.testing.assert_allclose(whole, blocks, rtol=0, atol=1e-12)
 
 
+def test_a_memory_no_larger_than_its_neighbours_scores_as_block_by_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A review: with ``neighbours >= memory`` block by block never finds enough windows (no
+    score), and whole blocks at once must not score either (they took the memory for full)."""
+    x = np.random.default_rng(0).normal(100.0, 1.0, 600)
+    x[500] += 30.0
+    many = KnnDetector(memory=5, neighbours=5, dim=3, block=10).update(x)
+    monkeypatch.setattr("medic.detect.knn._CHUNK", 1)
+    one = KnnDetector(memory=5, neighbours=5, dim=3, block=10).update(x)
+    np.testing.assert_array_equal(many, one)
+    assert one.max() == 0.0
+
+
+@pytest.mark.parametrize("kind", ["still", "ensemble"])
+def test_missing_first_rows_are_no_value_before_the_first(kind: str) -> None:
+    """A review: the first rows missing (filled with 0, as there is no value to carry), then a batch
+    boundary: ``still`` took the filled 0 for the value before the first real one, learned a step of
+    1e9 and scored a stuck stretch 0.77 where one batch scores it 0."""
+    rng = np.random.default_rng(5)
+    t = np.arange(4000) * STEP
+    x = 1e9 + np.round(rng.normal(0.0, 1.0, 4000), 1)
+    x[:5] = np.nan
+    x[3000:3300] = x[2999]
+    whole = make_detector(kind).update(x, t)
+    np.testing.assert_allclose(in_batches(kind, x, t, 3)[0][:20], whole[:20], rtol=0, atol=1e-12)
+    det = make_detector(kind)
+    split = np.concatenate([det.update(x[:3], t[:3]), det.update(x[3:], t[3:])])
+    np.testing.assert_allclose(split, whole, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("level", [100.0, 1e10])
 def test_the_knn_parts_neighbours_are_scikit_learns(level: float) -> None:
     """The k-NN part finds neighbours by |w - c|^2 + |b - c|^2 - 2 (w - c).(b - c) over its memory
