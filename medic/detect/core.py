@@ -232,6 +232,8 @@ class StreamDetector:
         self._rms = 0.0
         self._calibrated = 0
         self._step = 0.0  # seconds between points of a regular series (-1: not regular, 0: unknown)
+        # set by an ensemble on its parts: the rows it gives them are on its grid, nothing to put back
+        self.on_grid = False
         self._first_t: list[float] = []  # the timestamps that will decide the step
         self._last_t = float("nan")  # the latest time seen
         self._grid_t = float("nan")  # the time of a place on the grid (see _grid) ...
@@ -309,6 +311,9 @@ class StreamDetector:
         a row that each came after a gap, over at least ``_CHANGED_SPAN`` (half a day: a night's
         sparse rows end before), mean the step changed (a scrape interval doubled): from then on
         nothing is put back."""
+        if self.on_grid:  # a part of an ensemble: its rows are on the ensemble's grid already
+            self._last_t = float(np.fmax.reduce(np.concatenate([[self._last_t], t])))
+            return x, t, None
         anchor, after = (self._grid_t, self._grid_n) if math.isfinite(self._grid_t) else (self._last_t, 0)
         latest = np.fmax.accumulate(np.concatenate([[self._last_t], t]))
         self._last_t = float(latest[-1])

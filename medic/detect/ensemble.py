@@ -77,6 +77,8 @@ class EnsembleDetector(StreamDetector):
         self.level, self.knn = LevelDetector(warmup=0), KnnDetector(warmup=0)
         self.parts: list[StreamDetector] = [self.level, self.knn]
         self.alone: list[StreamDetector] = [StillDetector(warmup=0)]
+        for part in (*self.parts, *self.alone):
+            part.on_grid = True
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         x = x.copy()

@@ -1033,6 +1033,37 @@ def test_whole_blocks_at_once_score_as_block_by_block(
     np.testing.assert_allclose(whole, blocks, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("rows", ["jittered", "uniform", "outages"])
+def test_an_ensembles_parts_take_its_grid(monkeypatch: pytest.MonkeyPatch, rows: str) -> None:
+    """The ensemble puts its rows on its grid, and its parts take them as they come (``on_grid``):
+    scores as when each part put the rows on a grid of its own again (a sixth of the time a scan's
+    small batch took), and each part has seen exactly the ensemble's places."""
+    rng = np.random.default_rng(44)
+    n = 2500
+    if rows == "jittered":
+        dt = rng.choice([240.0, 300.0, 300.0, 360.0, 600.0, 900.0], n) + rng.integers(-20, 21, n)
+    elif rows == "uniform":
+        dt = rng.uniform(60.0, 1200.0, n)
+    else:
+        dt = np.where(rng.random(n) < 0.03, rng.uniform(600.0, 30000.0, n), 300.0 + rng.normal(0.0, 15.0, n))
+    t = 1.4e9 + np.cumsum(dt)
+    x = 50.0 + 10.0 * np.sin(2 * np.pi * t / 86400.0) + rng.normal(0.0, 2.0, n)
+    x[2000:2010] -= 25.0
+    det = make_detector("ensemble")
+    taken = det.update(x, t)
+    assert isinstance(det, EnsembleDetector)
+    assert all(part.seen == det.seen for part in (*det.parts, *det.alone))
+    fresh = EnsembleDetector._fresh_parts
+
+    def own_grids(self: EnsembleDetector) -> None:
+        fresh(self)
+        for part in (*self.parts, *self.alone):
+            part.on_grid = False
+
+    monkeypatch.setattr(EnsembleDetector, "_fresh_parts", own_grids)
+    np.testing.assert_allclose(make_detector("ensemble").update(x, t), taken, rtol=0, atol=1e-12)
+
+
 def test_a_memory_no_larger_than_its_neighbours_scores_as_block_by_block(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
