@@ -1040,6 +1040,7 @@ def test_an_ensembles_parts_take_its_grid(monkeypatch: pytest.MonkeyPatch, rows:
     small batch took), and each part has seen exactly the ensemble's places."""
     rng = np.random.default_rng(44)
     n = 2500
+    dt: np.ndarray
     if rows == "jittered":
         dt = rng.choice([240.0, 300.0, 300.0, 360.0, 600.0, 900.0], n) + rng.integers(-20, 21, n)
     elif rows == "uniform":
