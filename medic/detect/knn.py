@@ -32,6 +32,7 @@ __all__ = ["KnnDetector"]
 _FLOOR = 1e-12  # the step noise's floor, relative to the level: far above float64's resolution
 _STEP_CAP = 100.0  # a step counts as at most this many times the step noise (a glitch)
 _CHUNK = 16  # whole blocks scored at once, at most (``_blocks``; under 2: block by block)
+_SCRATCH = 16 * 50 * 600  # ... and no more than fit this many distances (a thread's scratch: 3.8 MB)
 
 
 def _median(v: FloatArray) -> float:
@@ -155,9 +156,9 @@ class KnnDetector(StreamDetector):
         start = 0
         n = x.shape[0]
         while start < n:
-            whole = (n - start) // self.block
-            if whole >= 2 and self.chunk >= 2 and self._steady():  # whole blocks, many at once
-                stop = start + min(whole, self.chunk) * self.block
+            whole = min((n - start) // self.block, self.chunk, _SCRATCH // (self.block * self.memory))
+            if whole >= 2 and self._steady():  # whole blocks, many at once
+                stop = start + whole * self.block
                 out[start:stop], unready[start:stop] = self._blocks(x[start:stop], start)
                 start = stop
                 continue

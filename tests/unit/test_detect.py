@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.neighbors import NearestNeighbors
 
-from medic.detect import DETECTORS, KnnDetector, make_detector, restore_detector, surprise_from_score
+from medic.detect import DETECTORS, KnnDetector, knn, make_detector, restore_detector, surprise_from_score
 from medic.detect.core import (
     DECIDE,
     StreamDetector,
@@ -1063,6 +1064,23 @@ def test_an_ensembles_parts_take_its_grid(monkeypatch: pytest.MonkeyPatch, rows:
 
     monkeypatch.setattr(EnsembleDetector, "_fresh_parts", own_grids)
     np.testing.assert_allclose(make_detector("ensemble").update(x, t), taken, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("memory", [600, 5000])
+def test_the_k_nn_parts_scratch_is_bounded(memory: int) -> None:
+    """Whole blocks at once reuse scratch arrays per thread, as many blocks as fit 480,000
+    distances (3.8 MB): a memory of 5,000 windows scores block by block, and allocates none."""
+    x = np.random.default_rng(3).normal(100.0, 1.0, 8000)
+    held: list[int] = []
+
+    def score() -> None:
+        KnnDetector(memory=memory).update(x)
+        held.append(sum(b.size for b in knn._local.__dict__.get("bufs", {}).values()))
+
+    thread = threading.Thread(target=score)
+    thread.start()
+    thread.join()
+    assert held[0] == (16 * 50 * 600 + 16 * 600 * 8 if memory == 600 else 0)
 
 
 def test_a_memory_no_larger_than_its_neighbours_scores_as_block_by_block(
