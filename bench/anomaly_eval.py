@@ -88,19 +88,15 @@ def parse_times(stamps: list[str]) -> NDArray[np.float64]:
     """Epoch seconds (naive times read as UTC); NaN for an unreadable one."""
     if not stamps:
         return np.zeros(0)
-    arr = None
+    # dates only (numpy reads a number such as 1396310400 as a year): of one width, each stamp's
+    # fifth character at once, and numpy reads them as written; else cleaned, one by one
     width = len(stamps[0])
-    # one width: each stamp's fifth character at once, and a year before it (numpy reads a
-    # number as a year); then numpy reads the dates as written
     one_width = width > 4 and set(map(len, stamps)) == {width}
-    if one_width and "".join(stamps)[4::width] == "-" * len(stamps):
-        arr = _datetimes(stamps)
+    arr = _datetimes(stamps) if one_width and "".join(stamps)[4::width] == "-" * len(stamps) else None
     if arr is None:
         clean = [s.strip().replace(" ", "T", 1).removesuffix("Z") for s in stamps]  # naive is UTC too
-        if not all(c[4:5] == "-" for c in clean):  # not all dates: numpy reads 1396310400 as a year
-            return np.array([_one_time(s) for s in stamps], dtype=np.float64)
-        arr = _datetimes(clean)
-    if arr is None:
+        arr = _datetimes(clean) if all(c[4:5] == "-" for c in clean) else None
+    if arr is None:  # not all dates, or one numpy cannot read (a zone): row by row
         return np.array([_one_time(s) for s in stamps], dtype=np.float64)
     out: NDArray[np.float64] = arr.astype(np.int64).astype(np.float64) / 1000.0
     out[np.isnat(arr)] = np.nan
@@ -122,26 +118,28 @@ def read_series(path: Path) -> Series:
     # a byte-order mark is no part of a row; line ends as they are (a quoted field may hold one)
     text = path.read_bytes().decode("utf-8-sig")
     if '"' in text:  # quoted fields: the csv module reads them
-        return _series([r for r in csv.reader(io.StringIO(text, newline="")) if r])
+        return _rows([r for r in csv.reader(io.StringIO(text, newline="")) if r])
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if "" in lines:
         lines = [line for line in lines if line]
-    if not lines:
-        return Series([], [])
-    if text.count(",") != len(lines) or _TWO_COMMAS.search(text):  # not one comma a row
-        return _series([line.split(",") for line in lines])
+    if not lines or text.count(",") != len(lines) or _TWO_COMMAS.search(text):  # not one comma a row
+        return _rows([line.split(",") for line in lines])
     # every row is ``time,value``: the same rows as the csv module's, five times as fast
     flat = ",".join(lines).split(",")
     stamps, texts = flat[0::2], flat[1::2]
-    if stamps and _is_header([stamps[0], texts[0]]):
-        stamps, texts = stamps[1:], texts[1:]
+    return _columns(stamps, texts, [stamps[0], texts[0]])
+
+
+def _rows(rows: list[list[str]]) -> Series:
+    stamps = [r[0] for r in rows]
+    return _columns(stamps, [r[1] if len(r) > 1 else "" for r in rows], rows[0] if rows else [])
+
+
+def _columns(stamps: list[str], texts: list[str], first: list[str]) -> Series:
+    """The series of these columns, less the first row (``first``, as read) when it is a header."""
+    if first and _is_header(first):
+        return Series(stamps[1:], texts[1:])
     return Series(stamps, texts)
-
-
-def _series(rows: list[list[str]]) -> Series:
-    if rows and _is_header(rows[0]):
-        rows = rows[1:]
-    return Series([r[0] for r in rows], [r[1] if len(r) > 1 else "" for r in rows])
 
 
 def _is_header(row: list[str]) -> bool:

@@ -311,9 +311,8 @@ class StreamDetector:
         a row that each came after a gap, over at least ``_CHANGED_SPAN`` (half a day: a night's
         sparse rows end before), mean the step changed (a scrape interval doubled): from then on
         nothing is put back."""
-        if self.on_grid:  # a part of an ensemble: its rows are on the ensemble's grid already
-            self._last_t = float(np.fmax.reduce(np.concatenate([[self._last_t], t])))
-            return x, t, None
+        if self.on_grid:  # a part of an ensemble: its rows are on the ensemble's grid already (whose
+            return x, t, None  # times are the only ones read; a part's own grid state stays unused)
         anchor, after = (self._grid_t, self._grid_n) if math.isfinite(self._grid_t) else (self._last_t, 0)
         latest = np.fmax.accumulate(np.concatenate([[self._last_t], t]))
         self._last_t = float(latest[-1])

@@ -35,11 +35,18 @@ _CHUNK = 16  # whole blocks scored at once, at most (``_blocks``; under 2: block
 _SCRATCH = 16 * 50 * 600  # ... and no more than fit this many distances (a thread's scratch: 3.8 MB)
 
 
+def _medians(rows: FloatArray) -> FloatArray:
+    """``np.median`` of each row of a few values (NaN-free: the state holds none), a tenth of its
+    time."""
+    s = np.sort(rows, axis=-1)
+    m = s.shape[-1] // 2
+    out: FloatArray = s[..., m] if s.shape[-1] % 2 else (s[..., m - 1] + s[..., m]) / 2.0
+    return out
+
+
 def _median(v: FloatArray) -> float:
-    """``np.median`` of a window's few values (NaN-free: the state holds none), a tenth of its time."""
-    s = np.sort(v)
-    m = s.shape[0] // 2
-    return float(s[m]) if s.shape[0] % 2 else float((s[m - 1] + s[m]) / 2.0)
+    """``_medians`` of one window."""
+    return float(_medians(v))
 
 
 def _last_windows(a: FloatArray, d: int, n: int) -> FloatArray:
@@ -68,10 +75,15 @@ def _smallest(g: FloatArray, k: int) -> FloatArray:
 
 def _smallest_mean(g: FloatArray, k: int) -> FloatArray:
     """The mean of each row's ``k`` smallest values (``_smallest``). ``g`` is used up."""
-    total = np.zeros(g.shape[0])
-    for v in _smallest(g, k).T:
+    return _row_means(_smallest(g, k))
+
+
+def _row_means(near: FloatArray) -> FloatArray:
+    """Each row's mean, summed from its first value on (the nearest first, as they were found)."""
+    total = np.zeros(near.shape[0])
+    for v in near.T:
         total += v
-    out: FloatArray = total / k
+    out: FloatArray = total / near.shape[1]
     return out
 
 
@@ -95,6 +107,23 @@ def _scratch(name: str, shape: tuple[int, ...]) -> FloatArray:
     return buf[:size].reshape(shape)
 
 
+def _floor(level: float) -> float:
+    """The step noise's floor at ``level``: ``_FLOOR`` of it, far above float64's resolution."""
+    return _FLOOR * (1.0 + abs(level))
+
+
+def _measured(spread: float, level: float) -> bool:
+    """Whether a step noise was measured, not the floor (a memory that was all one value)."""
+    return spread > 10.0 * _floor(level)
+
+
+def _spread(mean_step: float, steps: int, level: float) -> float:
+    """The step noise from the mean absolute step over ``steps`` steps, as a standard deviation,
+    with its floor (also for none, or a mean past the float range)."""
+    spread = mean_step * 0.8862 if steps else 0.0
+    return max(spread, _floor(level)) if np.isfinite(spread) else _floor(level)
+
+
 def _noise(ref: FloatArray, held: NDArray[np.bool_], level: float, before: float) -> float:
     """The step noise of ``ref``: the mean absolute step between points neither of which is
     missing (``held``: which are not), as a standard deviation, each step counted as at most
@@ -104,17 +133,19 @@ def _noise(ref: FloatArray, held: NDArray[np.bool_], level: float, before: float
     steps = np.abs(np.diff(ref))
     if not held.all():
         steps = steps[held[1:] & held[:-1]]
-    floor = _FLOOR * (1.0 + abs(level))
-    if before > 10.0 * floor:  # not from a floor: a series flat so far may become noisy at once
+    if _measured(before, level):  # not from a floor: a series flat so far may become noisy at once
         steps = np.minimum(steps, _STEP_CAP * before)
-    spread = float(steps.mean()) * 0.8862 if steps.shape[0] else 0.0
-    return max(spread, floor) if np.isfinite(spread) else floor
+    return _spread(float(steps.mean()) if steps.shape[0] else 0.0, steps.shape[0], level)
 
 
-def _next_typical(typical: float, real: list[float]) -> float:
-    """The typical distance after a block whose points (not missing) had the distances ``real``:
-    its median, then a slow average of the blocks' medians (one ten times the average counts as
-    that)."""
+def _next_typical(typical: float, real: list[float], done: int, used: float, level: float) -> float:
+    """The typical distance after a block of ``done`` points whose points that were not missing
+    had the distances ``real``, measured in the step noise ``used`` at ``level``: its median, then
+    a slow average of the blocks' medians (one ten times the average counts as that). Unchanged
+    by a block mostly missing, or measured in the floor (a memory that was all one value: its
+    distances are the floor's, and the typical one took thousands of points to recover)."""
+    if 2 * len(real) <= done or not _measured(used, level):
+        return typical
     ordered = sorted(real)  # a few dozen: faster than numpy here
     half = len(ordered) // 2
     mid = ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2.0
@@ -198,9 +229,7 @@ class KnnDetector(StreamDetector):
         h = self._hist.shape[0]
         begins = h + blk * np.arange(c + 1)  # each block's first place in ``e`` (and the chunk's end)
         # each block's centre, as ``_index_bank`` takes it: the median of the memory's last window
-        last = np.sort(e[begins[:, None] - d + np.arange(d)], axis=1)
-        mid = d // 2
-        centres = last[:, mid] if d % 2 else (last[:, mid - 1] + last[:, mid]) / 2.0
+        centres = _medians(e[begins[:, None] - d + np.arange(d)])
         win = sliding_window_view(e, d)  # row r: the window ending at place r + d - 1
         first = h - m - d + 1  # the row of the first block's oldest memory window
         banks = _every(win[first:], c, m, blk)  # each block's memory: (c, m, d)
@@ -222,10 +251,7 @@ class KnnDetector(StreamDetector):
             earlier = self._days_before(flat, place, starts, m, np.repeat(centres[:c], blk))
             if earlier is not None:  # the k nearest of both: of the memory's k and the days' k
                 near = np.sort(np.concatenate([near, _smallest(earlier - own[:, None], k)], axis=1), axis=1)
-            total = np.zeros(c * blk)
-            for i in range(k):
-                total += near[:, i]
-            dist = np.sqrt(np.maximum(total / k + own, 0.0) / d)
+            dist = np.sqrt(np.maximum(_row_means(near[:, :k]) + own, 0.0) / d)
         spreads = self._spreads(e, miss, begins, centres)
         with np.errstate(over="ignore", invalid="ignore"):
             dist /= np.repeat(spreads[:c], blk)
@@ -238,9 +264,7 @@ class KnnDetector(StreamDetector):
             unready[seg] = typ <= 0
             if typ > 0:
                 z[seg] = dist[seg] / max(typ, 0.05)
-            real = dist[seg][~gaps[seg]].tolist()
-            if 2 * len(real) > blk and spreads[b] > 10.0 * _FLOOR * (1.0 + abs(float(centres[b + 1]))):
-                typ = _next_typical(typ, real)
+            typ = _next_typical(typ, dist[seg][~gaps[seg]].tolist(), blk, spreads[b], float(centres[b + 1]))
         self._typical = typ
         keep = m + d + blk
         self._hist, self._miss = e[-keep:], miss[-keep:]
@@ -271,14 +295,12 @@ class KnnDetector(StreamDetector):
             top = kept.max(axis=1)
         out = [self._spread]
         for b in range(c):
-            before = out[-1]
-            floor = _FLOOR * (1.0 + abs(float(centres[b + 1])))
-            if before > 10.0 * floor and top[b] > _STEP_CAP * before:  # a glitch: capped, as ``_noise``
+            before, level = out[-1], float(centres[b + 1])
+            if _measured(before, level) and top[b] > _STEP_CAP * before:  # a glitch: capped, as ``_noise``
                 ref = slice(int(begins[b + 1]) - m, int(begins[b + 1]))
-                out.append(_noise(e[ref], ~miss[ref], float(centres[b + 1]), before))
-                continue
-            spread = float(means[b]) * 0.8862 if count[b] else 0.0
-            out.append(max(spread, floor) if np.isfinite(spread) else floor)
+                out.append(_noise(e[ref], ~miss[ref], level, before))
+            else:
+                out.append(_spread(float(means[b]), int(count[b]), level))
         return out
 
     def _block(self, x: FloatArray, offset: int = 0) -> FloatArray:
@@ -345,11 +367,8 @@ class KnnDetector(StreamDetector):
             self._index_bank()
             used = self._spread  # the noise the block's distances were measured in
             real = [v for v in self._pending if v >= 0.0]  # -1: a missing point
-            # not from a block measured in the floor (a memory that was all one value): its
-            # distances are the floor's, and the typical one took thousands of points to recover
-            measured = used > 10.0 * _FLOOR * (1.0 + abs(self._centre))
-            if bank.shape[0] > self.neighbours and 2 * len(real) > done and measured:
-                self._typical = _next_typical(self._typical, real)
+            if bank.shape[0] > self.neighbours:
+                self._typical = _next_typical(self._typical, real, done, used, self._centre)
             self._spread = self._step_noise(0, used)
             self._pending = []
         return z

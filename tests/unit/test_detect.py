@@ -34,9 +34,9 @@ STEP = 300.0  # five minutes
 DAY = int(86400 / STEP)
 
 
-def noisy(n: int, seed: int = 1, *, daily: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def noisy(n: int, seed: int = 1, *, daily: float = 0.0, step: float = STEP) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    t = np.arange(n) * STEP
+    t = np.arange(n) * step
     x = 100.0 + daily * np.sin(2 * np.pi * t / 86400.0) + rng.normal(0.0, 1.0, n)
     return t, x
 
@@ -1009,11 +1009,9 @@ def test_whole_blocks_at_once_score_as_block_by_block(
     as it does block by block (``_block``, which scans' small batches take): each block against
     the memory, centre and step noise as they stood at its start, and the previous days' windows
     an ensemble lends measured from that block's centre. Equal to the last bit or two of a sum."""
-    step = 60.0 if case == "minutes" else STEP
     n = 9000 if case == "minutes" else 5000
-    rng = np.random.default_rng(31)
-    t = np.arange(n) * step
-    x = 100.0 + 5.0 * np.sin(2 * np.pi * t / 86400.0) + rng.normal(0.0, 1.0, n)
+    t, x = noisy(n, seed=31, daily=5.0, step=60.0 if case == "minutes" else STEP)
+    rng = np.random.default_rng(32)
     x[n - 700] += 25.0  # a spike, and a shift
     x[n - 300 :] += 8.0
     keep = np.ones(n, dtype=bool)
