@@ -1,6 +1,6 @@
 """The developers' corpus: realistic labelled metric series for ``bench.anomaly_eval``.
 
-    python -m bench.anomaly_corpus OUT_DIR [--files 60] [--seed 18] [--suite classic|ops|field]
+    python -m bench.anomaly_corpus OUT_DIR [--files 60] [--seed 18] [--suite classic|ops|field|shapes]
 
 writes ``OUT_DIR/data/<family>/<name>.csv`` (``timestamp,value``) and ``OUT_DIR/labels.json``.
 Each series has a base level, daily and weekly seasonality, a trend, noise (Gaussian, heavy-tailed,
@@ -13,7 +13,12 @@ several times as often for a while (``density``) and a drop to zero (``dropout``
 field`` draws the first set's kinds on noise as request rates and sensors have it, which neither
 suite has: Poisson counts and noise in proportion to the level (so a quiet night is quieter, and a
 busy hour noisier, than the day's average), or a level that wanders; anomalies are sized in the
-noise where they happen, and a count never goes below 0. Labels follow
+noise where they happen, and a count never goes below 0. ``--suite shapes`` (files named by their
+shape) draws series whose normal shape is not a smooth day with noise: a sawtooth (a heap between
+collections, a log between rotations), a job every so many points, a count with bursts that fade,
+busy working days and quiet weekends; its anomalies are spikes, shifts and a broken rhythm (a reset
+that does not come, a job that stops or runs twice as often, traffic that falls away, a working
+day as quiet as a weekend), sized in the shape's own range. Labels follow
 NAB's convention: each anomaly gets a window of 10% of the file's rows divided by its anomaly
 count, centred on the anomaly's start. Timestamps alternate between ``YYYY-MM-DD HH:MM:SS`` and
 ISO 8601 with a ``Z``.
@@ -29,21 +34,25 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["KINDS", "OPS_KINDS", "SUITES", "generate", "main", "series"]
+__all__ = ["KINDS", "OPS_KINDS", "SHAPES", "SHAPE_KINDS", "SUITES", "generate", "main", "series"]
 
 KINDS = ("spike", "shift", "drift", "variance", "pattern", "none")
 OPS_KINDS = ("missed", "stuck", "density", "dropout", "none")
-SUITES = {"classic": KINDS, "ops": OPS_KINDS, "field": KINDS}
+SHAPE_KINDS = ("spike", "shift", "rhythm", "none")
+SHAPES = ("sawtooth", "pulses", "bursty", "daily")
+SUITES = {"classic": KINDS, "ops": OPS_KINDS, "field": KINDS, "shapes": SHAPE_KINDS}
 _START = datetime(2026, 1, 5, tzinfo=UTC).timestamp()
 
 
 def series(
-    rng: np.random.Generator, kind: str, *, field: bool = False
+    rng: np.random.Generator, kind: str, *, field: bool = False, shape: str = ""
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], list[int]]:
     """Times, values and the anomalies' row indices of one series (``field``: the noise grows
     with the level or wanders, as in ``--suite field``)."""
     if field:
         return _field_series(rng, kind)
+    if shape:
+        return _shape_series(rng, kind, shape)
     step = float(rng.choice([60.0, 300.0, 300.0, 300.0, 3600.0]))
     n = int(rng.integers(3000, 9000))
     t = _START + np.arange(n) * step
@@ -118,6 +127,119 @@ def _field_series(
     return times, values, anomalies
 
 
+def _shape_series(
+    rng: np.random.Generator, kind: str, shape: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[int]]:
+    """A series of the ``shapes`` suite: its normal shape is not a smooth day with noise. A
+    ``sawtooth`` grows and is reset (a heap between collections, a log between rotations, a queue
+    drained in batches), ``pulses`` is a job every so many points (a cron, a backup), ``bursty`` a
+    count with bursts that fade (mentions, sign-ups), ``daily`` busy hours on working days, quiet
+    nights and weekends. The anomalies are sized in the shape's own range: a ``spike``, a ``shift``,
+    and a broken ``rhythm`` (a reset that does not come, jobs that stop or run twice as often,
+    traffic that falls away, a working day as quiet as a weekend)."""
+    step = float(rng.choice([60.0, 300.0, 300.0, 3600.0]))
+    n = int(rng.integers(3000, 9000))
+    t = _START + np.arange(n) * step
+    level = float(rng.lognormal(3.0, 1.5))
+    i = np.arange(n)
+    period = int(rng.integers(20, 300))
+    resets = np.cumsum(np.maximum(5, np.round(period * rng.uniform(0.8, 1.2, n // 5 + 1)).astype(int)))
+    resets = resets[resets < n]
+    growth = rng.uniform(0.5, 3.0)
+    offset, width = int(rng.integers(period)), int(rng.integers(1, max(2, period // 4) + 1))
+    height = rng.uniform(5, 20)
+    hour = (t % 86400) / 3600.0
+    begin, span = rng.uniform(6, 10), rng.uniform(8, 12)
+    bump = np.where((hour - begin) % 24 < span, np.sin(np.pi * ((hour - begin) % 24) / span) ** 2, 0.0)
+    weekday = ((t // 86400) + 3) % 7 < 5
+    quiet = rng.uniform(0.1, 0.4)
+    amplitude = rng.uniform(1, 4)
+    noise = level * rng.uniform(0.02, 0.08)
+
+    def sawtooth(gone: slice = slice(0, 0)) -> NDArray[np.float64]:
+        mark = np.zeros(n, dtype=bool)
+        mark[resets] = True
+        mark[gone] = False
+        phase = i - np.maximum.accumulate(np.where(mark, i, 0))
+        return level * (1 + growth * phase / period)
+
+    def days(working: NDArray[np.bool_]) -> NDArray[np.float64]:
+        return level * (1 + amplitude * bump * np.where(working, 1.0, quiet))
+
+    if shape == "sawtooth":
+        mean = sawtooth()
+        noise = level * rng.uniform(0.005, 0.03)
+    elif shape == "pulses":
+        mean = level + ((i + offset) % period < width).astype(np.float64) * noise * height
+    elif shape == "bursty":
+        kick = (rng.random(n) < 1 / rng.uniform(100, 400)) * rng.pareto(2.5, n) * rng.uniform(1, 3)
+        fade, burst = np.exp(-1 / rng.uniform(3, 30)), np.zeros(n)
+        for k in range(1, n):
+            burst[k] = burst[k - 1] * fade + kick[k]
+        daily = 1 + 0.5 * np.sin(2 * np.pi * (t % 86400) / 86400 - rng.uniform(0, 2 * np.pi))
+        mean = level * daily * (1 + burst)
+    else:
+        mean = days(weekday)
+    lo, hi = np.quantile(mean, [0.01, 0.99])
+    size = float(hi - lo) + 5 * noise
+    anomalies: list[int] = []
+    free = 0  # the first point after the last anomaly's effect
+    if kind != "none":
+        count = int(rng.integers(1, 4))  # drawn with spares: a spot may fall in another's effect
+        spots = np.sort(rng.choice(np.arange(int(0.2 * n), n - 50), size=count + 6, replace=False))
+        for spot in spots.tolist():
+            if len(anomalies) == count:
+                break
+            sign = rng.choice([-1.0, 1.0])
+            a, stop = spot, n
+            if kind == "spike":
+                stop = a + int(rng.integers(1, 4))
+            elif kind == "rhythm" and shape == "sawtooth":  # the next resets do not come: a leak
+                later = resets[resets >= a]
+                a = int(later[0]) if later.shape[0] else n
+                stop = a + int(period * rng.uniform(1.5, 3))
+            elif (
+                kind == "rhythm" and shape == "pulses"
+            ):  # the job stops for a few runs, or runs twice as often
+                a += (-(a + offset)) % period + (period // 2 if sign > 0 else 0)
+                stop = a + int(period * rng.uniform(2, 6))
+            elif kind == "rhythm" and shape == "bursty":  # traffic falls away for a while
+                stop = a + int(rng.integers(50, 300))
+            elif kind == "rhythm":  # a working day as quiet as a weekend (a holiday), or the reverse
+                first = (a // (86400 / step) + 1) * (86400 / step)
+                stop = int(first + 86400 / step)
+                other = np.where((i >= first) & (i < stop), ~weekday, weekday)
+                changed = np.flatnonzero((i >= first) & (i < stop) & (np.abs(days(other) - mean) > 2 * noise))
+                a = int(changed[0]) if changed.shape[0] else n
+            if a >= n - 1 or a < free or (anomalies and a - anomalies[-1] < n // 8):
+                continue
+            stop = min(n, stop)
+            if kind == "spike":
+                mean[a:stop] += sign * size * rng.uniform(0.5, 1.5)
+            elif kind == "shift":
+                mean[a:] += sign * size * rng.uniform(0.3, 0.8)
+            elif shape == "sawtooth":
+                mean[a:] += sawtooth(slice(a, stop))[a:] - sawtooth()[a:]
+                stop = int(np.searchsorted(resets, stop))
+                stop = int(resets[stop]) if stop < resets.shape[0] else n
+            elif shape == "pulses":
+                runs = ((i + offset + (period // 2 if sign > 0 else 0)) % period < width) * noise * height
+                mean[a:stop] += runs[a:stop] if sign > 0 else level - mean[a:stop]
+            elif shape == "bursty":
+                mean[a:stop] *= rng.uniform(0.1, 0.4)
+            else:
+                mean[a:stop] = days(~weekday)[a:stop]
+            anomalies.append(a)
+            free = stop + 50
+    if shape == "bursty":
+        x = rng.poisson(np.maximum(mean, 0.0)).astype(np.float64)
+    else:
+        x = mean + rng.normal(0, noise, n)
+        if rng.random() < 0.5:  # a gauge or a count that cannot go below 0
+            x = np.maximum(x, 0.0)
+    return _leave_out(rng, t.astype(np.float64), x, anomalies)
+
+
 def _inject(
     rng: np.random.Generator,
     kind: str,
@@ -179,7 +301,14 @@ def _inject(
                 x[a : a + int(rng.integers(3, 60))] = 0.0
     if rng.random() < 0.2:  # a counter-like non-negative series
         x = np.maximum(x, 0.0)
-    keep = rng.random(n) > rng.uniform(0, 0.02)  # missing points: rows left out
+    return _leave_out(rng, t, x, anomalies)
+
+
+def _leave_out(
+    rng: np.random.Generator, t: NDArray[np.float64], x: NDArray[np.float64], anomalies: list[int]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[int]]:
+    """Up to 2% of the rows left out at random (failed scrapes), never an anomaly's first row."""
+    keep = np.asarray(rng.random(x.shape[0]) > rng.uniform(0, 0.02), dtype=np.bool_)
     for a in anomalies:
         keep[a] = True
     index = np.flatnonzero(keep)
@@ -200,9 +329,10 @@ def generate(
     kinds = SUITES[suite]
     for i in range(files):
         kind = kinds[i % len(kinds)]
-        t, x, anomalies = series(rng, kind, field=suite == "field")
+        shape = SHAPES[(i // len(kinds)) % len(SHAPES)] if suite == "shapes" else ""
+        t, x, anomalies = series(rng, kind, field=suite == "field", shape=shape)
         iso = i % 2 == 1
-        rel = f"{kind}/{kind}_{i:03d}.csv"
+        rel = f"{kind}/{shape or kind}_{i:03d}.csv"
         path = out / "data" / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         digits = 3 if float(np.median(np.abs(x))) < 100 else 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.anomaly_corpus import SUITES, generate, series
+from bench.anomaly_corpus import SHAPES, SUITES, generate, series
 from bench.anomaly_eval import read_series, window_rows
 
 
@@ -49,3 +49,25 @@ def test_field_counts_are_noisier_where_they_are_higher() -> None:
         lo, hi = np.quantile(level, [0.25, 0.75])
         ratios.append(step[level >= hi].mean() / max(step[level <= lo].mean(), 1e-9))
     assert len(ratios) >= 3 and min(ratios) > 1.2, ratios
+
+
+def test_shapes_suite_names_each_file_by_its_shape_and_draws_them_all(tmp_path: Path) -> None:
+    labels = generate(tmp_path, files=16, seed=5, suite="shapes")
+    shapes = {rel.split("/")[1].split("_")[0] for rel in labels}
+    assert shapes == set(SHAPES)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_sawtooth_whose_reset_does_not_come_climbs_longest_from_its_label(seed: int) -> None:
+    """The ``rhythm`` anomaly of a sawtooth: the resets stop from the labelled row (where one was
+    due), so the longest climb of the series (rows between two drops) runs through it, and it
+    climbs higher than any cycle before."""
+    rng = np.random.default_rng(seed)
+    _, x, anomalies = series(rng, "rhythm", shape="sawtooth")
+    assert anomalies
+    drops = np.flatnonzero(np.diff(x) < -10 * np.median(np.abs(np.diff(x)))) + 1
+    runs = np.diff(np.concatenate([[0], drops, [x.shape[0]]]))
+    longest = int(np.argmax(runs))
+    begin = 0 if longest == 0 else int(drops[longest - 1])
+    assert any(begin < a < begin + runs[longest] for a in anomalies), (begin, runs[longest], anomalies)
+    assert x[begin : begin + runs[longest]].max() > x[:begin].max()
