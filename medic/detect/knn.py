@@ -33,6 +33,10 @@ _FLOOR = 1e-12  # the step noise's floor, relative to the level: far above float
 _STEP_CAP = 100.0  # a step counts as at most this many times the step noise (a glitch)
 _CHUNK = 16  # whole blocks scored at once, at most (``_blocks``; under 2: block by block)
 _SCRATCH = 16 * 50 * 600  # ... and no more than fit this many distances (a thread's scratch: 3.8 MB)
+_RARE = 100  # unusual windows kept after they leave the memory (``_join``), the latest
+_RARE_Z = 3.0  # unusual: this many typical distances from its neighbours when it came ...
+_RARE_STEP = 5.0  # ... with a step of this many step noises in it (an event, not a level)
+_EVENT = 50  # kept windows more than this many points apart are of two events
 
 
 def _medians(rows: FloatArray) -> FloatArray:
@@ -85,6 +89,39 @@ def _row_means(near: FloatArray) -> FloatArray:
         total += v
     out: FloatArray = total / near.shape[1]
     return out
+
+
+def _unusual(
+    wins: FloatArray,
+    dist: FloatArray,
+    typical: float | FloatArray,
+    spread: float | FloatArray,
+    holes: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """Which of a block's windows were unusual when they came (kept, once they leave the memory, as
+    ``_rare``): ``_RARE_Z`` typical distances or more from their neighbours, with a step of
+    ``_RARE_STEP`` step noises or more in them (a reset, a spike, a job's start: an event, where a
+    window that is far only by its level is a level the series visited, and a return to it is
+    news), and no missing point. ``dist``: their distances in step noises; ``typical`` and
+    ``spread``: the typical distance and the step noise each was measured in (none is unusual
+    while the typical distance is 0)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        steps = np.abs(np.diff(wins, axis=1)).max(axis=1) if wins.shape[1] > 1 else np.zeros(wins.shape[0])
+        far = (dist > _RARE_Z * np.maximum(typical, 0.05)) & (np.asarray(typical) > 0)
+        out: NDArray[np.bool_] = far & (steps > _RARE_STEP * np.asarray(spread)) & ~holes
+    return out
+
+
+def _events(g: FloatArray, at: NDArray[np.int64], k: int) -> FloatArray:
+    """Each row's ``k`` smallest of ``g`` (a window's distances to kept windows whose last points
+    were at ``at``, in order), one an event: kept windows within ``_EVENT`` points of each other
+    are one event, so one old event (a burst, a slow climb) is one neighbour however many of its
+    windows were kept. Infinite where there are fewer than ``k`` events."""
+    cuts = np.flatnonzero(np.diff(at, prepend=at[0] - _EVENT - 1) > _EVENT)
+    ev = np.minimum.reduceat(g, cuts, axis=1)
+    if ev.shape[1] < k:
+        ev = np.concatenate([ev, np.full((ev.shape[0], k - ev.shape[1]), np.inf)], axis=1)
+    return _smallest(ev, k)
 
 
 def _every(a: NDArray[Any], count: int, length: int, every: int) -> NDArray[Any]:
@@ -174,6 +211,13 @@ class KnnDetector(StreamDetector):
         self._spread = 0.0  # the memory's step noise, measured when a block joins it
         self._count = 0
         self._pending: list[float] = []  # distances of the current block's points so far
+        # the memory's windows that were unusual when they came (``_unusual``), and those of them
+        # that left it (the latest ``_RARE``: with the place of each one's last point), neighbours
+        # still, one an event: a reset or a spike that recurs less often than the memory is long
+        # (a heap collected every few hundred points) was otherwise new each time
+        self._flags = np.zeros(0, dtype=np.bool_)
+        self._rare = np.zeros((0, dim))
+        self._rare_at = np.zeros(0, dtype=np.int64)
         # lent by the ensemble for one batch: the level part's history and batch, the place of the
         # batch's first point in it, the points a day and the days it holds
         self.season: tuple[FloatArray, int, int, int, int] | None = None
@@ -187,7 +231,12 @@ class KnnDetector(StreamDetector):
         start = 0
         n = x.shape[0]
         while start < n:
-            whole = min((n - start) // self.block, self.chunk, _SCRATCH // (self.block * self.memory))
+            whole = min(
+                (n - start) // self.block,
+                self.chunk,
+                _SCRATCH // (self.block * self.memory),
+                self.memory // self.block + 1,  # (what leaves the memory in them was in it at their start)
+            )
             if whole >= 2 and self._steady():  # whole blocks, many at once
                 stop = start + whole * self.block
                 out[start:stop], unready[start:stop] = self._blocks(x[start:stop], start)
@@ -236,7 +285,8 @@ class KnnDetector(StreamDetector):
         with np.errstate(over="ignore", invalid="ignore"):  # a glitch past the float range: 0 below
             banks_c = np.subtract(banks, centres[:c, None, None], out=_scratch("banks", (c, m, d)))
             norms = np.einsum("bij,bij->bi", banks_c, banks_c)
-            if miss.any():
+            holed = miss.any()
+            if holed:
                 holes = np.convolve(miss.astype(np.float64), np.ones(d), "valid")  # missing, per row
                 norms[_every(holes[first:], c, m, blk) > 0] = np.inf
             banks_c *= -2.0  # w.(-2 b) is -2 (w.b) to the bit: one pass over the distances fewer
@@ -251,6 +301,9 @@ class KnnDetector(StreamDetector):
             earlier = self._days_before(flat, place, starts, m, np.repeat(centres[:c], blk))
             if earlier is not None:  # the k nearest of both: of the memory's k and the days' k
                 near = np.sort(np.concatenate([near, _smallest(earlier - own[:, None], k)], axis=1), axis=1)
+            kept = self._kept_near(flat, centres, c)
+            if kept is not None:  # ... and of the kept unusual windows' k
+                near = np.sort(np.concatenate([near[:, :k], kept], axis=1), axis=1)
             dist = np.sqrt(np.maximum(_row_means(near[:, :k]) + own, 0.0) / d)
         spreads = self._spreads(e, miss, begins, centres)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -258,21 +311,73 @@ class KnnDetector(StreamDetector):
             dist[~np.isfinite(dist)] = 0.0
         z = np.zeros(c * blk)
         unready = np.zeros(c * blk, dtype=np.bool_)
+        typs = np.zeros(c)  # the typical distance each block was measured in
         typ = self._typical
         for b in range(c):
             seg = slice(b * blk, (b + 1) * blk)
+            typs[b] = typ
             unready[seg] = typ <= 0
             if typ > 0:
                 z[seg] = dist[seg] / max(typ, 0.05)
             typ = _next_typical(typ, dist[seg][~gaps[seg]].tolist(), blk, spreads[b], float(centres[b + 1]))
         self._typical = typ
+        rows = slice(h - d + 1, h - d + 1 + c * blk)  # the chunk's windows' rows of ``win``
+        raw = win[rows]
+        holey = holes[rows] > 0 if holed else np.zeros(c * blk, dtype=np.bool_)
+        flags = _unusual(raw, dist, np.repeat(typs, blk), np.repeat(spreads[:c], blk), holey)
         keep = m + d + blk
         self._hist, self._miss = e[-keep:], miss[-keep:]
         self._count += c * blk
-        self._bank = win[-m:].copy()
+        self._join(raw, flags)
         self._index_bank()
         self._spread = spreads[c]
         return z, unready
+
+    def _kept_near(self, flat: FloatArray, centres: FloatArray, c: int) -> FloatArray | None:
+        """For ``_blocks``: each window's ``_events`` among the kept unusual windows as they stood
+        at its block's start (those kept before the chunk, and the unusual ones the blocks before
+        it pushed out of the memory), ``inf`` where none; ``None`` when there are none for any.
+        ``flat``: the chunk's windows, each taken from its block's centre (``centres``)."""
+        blk, k = self.block, self.neighbours
+        pushed = np.flatnonzero(self._flags[: (c - 1) * blk])  # the memory's, pushed out in the chunk
+        if self._rare.shape[0] + pushed.shape[0] == 0:
+            return None
+        kept = np.concatenate([self._rare, self._bank[pushed]])
+        at = np.concatenate([self._rare_at, self._count - self._bank.shape[0] + pushed])
+        hi = self._rare.shape[0] + np.searchsorted(pushed, blk * np.arange(c))  # each block's, up to
+        lo = np.maximum(hi - _RARE, 0)  # ... from
+        with np.errstate(over="ignore", invalid="ignore"):
+            kc = kept[None, :, :] - centres[:c, None, None]  # taken from each block's centre
+            g = np.einsum("bij,bij->bi", kc, kc)[:, None, :] - 2.0 * np.matmul(
+                flat.reshape(c, blk, -1), kc.transpose(0, 2, 1)
+            )
+        cols = np.arange(kept.shape[0])
+        held = (cols >= lo[:, None]) & (cols < hi[:, None])  # kept at each block's start
+        return _events(np.where(held[:, None, :], g, np.inf).reshape(c * blk, -1), at, k)
+
+    @staticmethod
+    def _kept_g(wins: FloatArray, kept: FloatArray, centre: float) -> FloatArray:
+        """``|b|^2 - 2 w.b`` of windows ``wins`` (taken from ``centre``) and kept windows ``b`` (raw,
+        taken from it here): their squared distances, less each window's own ``|w|^2``."""
+        kc = kept - centre
+        with np.errstate(over="ignore", invalid="ignore"):
+            g: FloatArray = np.einsum("ij,ij->i", kc, kc)[None, :] - 2.0 * (wins @ kc.T)
+        return g
+
+    def _join(self, new: FloatArray, flags: NDArray[np.bool_]) -> None:
+        """A block's (or a chunk's) windows ``new`` join the memory, with which of them were unusual
+        (``flags``); the unusual windows they push out of it are kept, the latest ``_RARE``."""
+        if self._flags.shape[0] != self._bank.shape[0]:  # a state saved before windows were kept
+            self._flags = np.zeros(self._bank.shape[0], dtype=np.bool_)
+        wins = np.concatenate([self._bank, new])
+        marks = np.concatenate([self._flags, flags])
+        out = wins.shape[0] - self.memory
+        if out > 0 and marks[:out].any():
+            gone = np.flatnonzero(marks[:out])
+            self._rare = np.concatenate([self._rare, wins[gone]])[-_RARE:]
+            self._rare_at = np.concatenate([self._rare_at, self._count - wins.shape[0] + gone])[-_RARE:]
+        self._bank = wins[-self.memory :].copy()
+        self._flags = marks[-self.memory :]
 
     def _spreads(
         self, e: FloatArray, miss: NDArray[np.bool_], begins: NDArray[np.int64], centres: FloatArray
@@ -347,6 +452,10 @@ class KnnDetector(StreamDetector):
                 earlier = self._days_before(wins, place, begins, bank.shape[0], centre)
                 if earlier is not None:
                     g = np.concatenate([g, earlier - own[:, None]], axis=1)
+                if self._rare.shape[0]:  # the kept unusual windows, one an event
+                    g = np.concatenate(
+                        [g, _events(self._kept_g(wins, self._rare, self._centre), self._rare_at, k)], axis=1
+                    )
                 near = _smallest_mean(g, k) + own
                 dist = np.sqrt(np.maximum(near, 0.0) / d) / spread
                 # fewer than k windows without a missing point, or a distance past the float range
@@ -363,9 +472,14 @@ class KnnDetector(StreamDetector):
         if self._count % self.block == 0:
             done = len(self._pending)
             new = _last_windows(self._hist, d, done)
-            self._bank = np.concatenate([bank, new])[-self.memory :]
-            self._index_bank()
             used = self._spread  # the noise the block's distances were measured in
+            if bank.shape[0] > self.neighbours:
+                holey = _last_windows(self._miss.astype(np.float64), d, done).max(axis=1) > 0
+                flags = _unusual(new, np.array(self._pending), self._typical, used, holey)
+            else:
+                flags = np.zeros(done, dtype=np.bool_)
+            self._join(new, flags)
+            self._index_bank()
             real = [v for v in self._pending if v >= 0.0]  # -1: a missing point
             if bank.shape[0] > self.neighbours:
                 self._typical = _next_typical(self._typical, real, done, used, self._centre)
@@ -447,6 +561,9 @@ class KnnDetector(StreamDetector):
             "pending": self._pending,
             "hist": encode_array(self._hist),
             "miss": encode_array(self._miss, "u1"),
+            "flags": encode_array(self._flags, "u1"),
+            "rare": encode_array(self._rare),
+            "rare_at": encode_array(self._rare_at, "<i8"),
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -464,6 +581,14 @@ class KnnDetector(StreamDetector):
         h = self._hist[: self._hist.shape[0] - len(self._pending)]
         n = min(self.memory, done, max(0, h.shape[0] - self.dim + 1))
         self._bank = sliding_window_view(h, self.dim)[-n:].copy() if n else np.zeros((0, self.dim))
+        # a state saved before unusual windows were kept: none were
+        flags = decode_array(own["flags"]) > 0 if "flags" in own else np.zeros(0, dtype=np.bool_)
+        self._flags = flags if flags.shape[0] == n else np.zeros(n, dtype=np.bool_)
+        rare = decode_array(own["rare"]).reshape(-1, self.dim) if "rare" in own else np.zeros((0, self.dim))
+        at = decode_array(own["rare_at"]).astype(np.int64) if "rare_at" in own else np.zeros(0, np.int64)
+        if at.shape[0] != rare.shape[0]:  # (a state edited by hand)
+            rare, at = np.zeros((0, self.dim)), np.zeros(0, np.int64)
+        self._rare, self._rare_at = rare, at
         self._index_bank(len(self._pending))
         # a state saved before the step noise was kept: measured again, as it then was (no cap)
         self._spread = float(own["spread"]) if "spread" in own else self._step_noise(len(self._pending), 0.0)

@@ -1000,17 +1000,67 @@ def test_the_spread_over_the_grain_is_within_half_a_grain_and_even() -> None:
     assert dither(x, 0.0, 0) is x
 
 
+def sawtooth(n: int = 8000, period: int = 400, seed: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """A value that climbs and is reset every ``period`` points (a heap between collections), in
+    noise of 1: each reset a drop of 40."""
+    i = np.arange(n)
+    x = 100.0 + (i % period) * 0.1 + np.random.default_rng(seed).normal(0.0, 1.0, n)
+    return i * 60.0, x
+
+
 @pytest.mark.parametrize("kind", ["knn", "ensemble"])
-@pytest.mark.parametrize("case", ["plain", "missing", "glitches", "flat", "minutes"])
+def test_a_reset_that_recurs_less_often_than_the_memory_is_long_becomes_ordinary(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A reset every 400 points: the memory's 600 windows hold one before it, so each was new
+    again (0.6-0.8 for good). The windows it keeps past the memory (unusual ones with a step in
+    them, one an event) make the fourth and every later one ordinary."""
+    t, x = sawtooth()
+    resets = np.arange(400, x.shape[0], 400)
+    s = make_detector(kind).update(x, t)
+    at = [float(s[r : r + 8].max()) for r in resets]
+    assert min(at[:3]) > 0.4 and max(at[3:]) < (0.2 if kind == "knn" else 0.3), at
+    monkeypatch.setattr("medic.detect.knn._RARE_Z", float("inf"))  # nothing kept
+    s = make_detector(kind).update(x, t)
+    assert min(float(s[r : r + 8].max()) for r in resets) > 0.4
+
+
+def test_a_level_visited_is_not_kept_so_a_return_to_it_is_news() -> None:
+    """A climb of 30 noises over 100 points, 1,900 points there, and a fall back: the climb's
+    windows were unusual but hold no step of 5 noises (a level, not an event), so none is kept
+    and the fall scores as news."""
+    t, x = noisy(6000, seed=5)
+    x[1000:1100] += np.linspace(0.0, 30.0, 100)
+    x[1100:3000] += 30.0
+    x[3000:3100] += np.linspace(30.0, 0.0, 100)
+    det = KnnDetector()
+    s = det.update(x, t)
+    assert det._rare.shape[0] == 0 and s[3000:3150].max() > 0.6
+
+
+@pytest.mark.parametrize("size", [7, 333])
+def test_windows_kept_past_the_memory_survive_batching_and_round_trips(size: int) -> None:
+    t, x = sawtooth(5000)
+    whole = make_detector("ensemble").update(x, t)
+    batched, det = in_batches("ensemble", x, t, size)
+    assert det.knn._rare.shape[0] > 0  # type: ignore[attr-defined]
+    np.testing.assert_allclose(batched, whole, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["knn", "ensemble"])
+@pytest.mark.parametrize("case", ["plain", "missing", "glitches", "flat", "minutes", "recurring"])
 def test_whole_blocks_at_once_score_as_block_by_block(
     monkeypatch: pytest.MonkeyPatch, kind: str, case: str
 ) -> None:
-    """The k-NN part scores up to 16 whole blocks at once once its memory is full (``_blocks``),
+    """The k-NN part scores up to 13 whole blocks at once once its memory is full (``_blocks``),
     as it does block by block (``_block``, which scans' small batches take): each block against
-    the memory, centre and step noise as they stood at its start, and the previous days' windows
-    an ensemble lends measured from that block's centre. Equal to the last bit or two of a sum."""
+    the memory, centre, step noise and windows kept past the memory as they stood at its start,
+    and the previous days' windows an ensemble lends measured from that block's centre. Equal to
+    the last bit or two of a sum."""
     n = 9000 if case == "minutes" else 5000
     t, x = noisy(n, seed=31, daily=5.0, step=60.0 if case == "minutes" else STEP)
+    if case == "recurring":  # resets less often than the memory is long: windows kept past it
+        x += sawtooth(n, period=350)[1] - 100.0
     rng = np.random.default_rng(32)
     x[n - 700] += 25.0  # a spike, and a shift
     x[n - 300 :] += 8.0
@@ -1029,6 +1079,8 @@ def test_whole_blocks_at_once_score_as_block_by_block(
     blocks = one.update(x, t)
     assert (one.knn if isinstance(one, EnsembleDetector) else one).chunk == 1  # type: ignore[attr-defined]
     assert whole.max() > 0.5  # the spike, at least
+    if case == "recurring":
+        assert (one.knn if isinstance(one, EnsembleDetector) else one)._rare.shape[0] > 0  # type: ignore[attr-defined]
     np.testing.assert_allclose(whole, blocks, rtol=0, atol=1e-12)
 
 
@@ -1067,7 +1119,9 @@ def test_an_ensembles_parts_take_its_grid(monkeypatch: pytest.MonkeyPatch, rows:
 @pytest.mark.parametrize("memory", [600, 5000])
 def test_the_k_nn_parts_scratch_is_bounded(memory: int) -> None:
     """Whole blocks at once reuse scratch arrays per thread, as many blocks as fit 480,000
-    distances (3.8 MB): a memory of 5,000 windows scores block by block, and allocates none."""
+    distances (3.8 MB) and no more than 13 (600 windows are 12 blocks: what leaves the memory in
+    them was in it at their start): a memory of 5,000 windows scores block by block, and
+    allocates none."""
     x = np.random.default_rng(3).normal(100.0, 1.0, 8000)
     held: list[int] = []
 
@@ -1078,7 +1132,7 @@ def test_the_k_nn_parts_scratch_is_bounded(memory: int) -> None:
     thread = threading.Thread(target=score)
     thread.start()
     thread.join()
-    assert held[0] == (16 * 50 * 600 + 16 * 600 * 8 if memory == 600 else 0)
+    assert held[0] == (13 * 50 * 600 + 13 * 600 * 8 if memory == 600 else 0)
 
 
 def test_a_memory_no_larger_than_its_neighbours_scores_as_block_by_block(
