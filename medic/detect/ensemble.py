@@ -35,6 +35,7 @@ from medic.detect.change import ChangeDetector
 from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array, points_a_day
 from medic.detect.knn import KnnDetector
 from medic.detect.level import LevelDetector
+from medic.detect.rhythm import RhythmDetector
 from medic.detect.stabilise import dither, noise_power, off_grain, quantum, stabilise
 from medic.detect.still import StillDetector
 
@@ -76,7 +77,7 @@ class EnsembleDetector(StreamDetector):
     def _fresh_parts(self) -> None:
         self.level, self.knn = LevelDetector(warmup=0), KnnDetector(warmup=0)
         self.parts: list[StreamDetector] = [self.level, self.knn]
-        self.alone: list[StreamDetector] = [StillDetector(warmup=0)]
+        self.alone: list[StreamDetector] = [StillDetector(warmup=0), RhythmDetector(warmup=0)]
         for part in (*self.parts, *self.alone):
             part.on_grid = True
 
@@ -223,7 +224,8 @@ class EnsembleDetector(StreamDetector):
 
 
 DETECTORS: dict[str, type[StreamDetector]] = {
-    cls.kind: cls for cls in (EnsembleDetector, LevelDetector, ChangeDetector, KnnDetector, StillDetector)
+    cls.kind: cls
+    for cls in (EnsembleDetector, LevelDetector, ChangeDetector, KnnDetector, StillDetector, RhythmDetector)
 }
 
 

@@ -29,7 +29,8 @@ from medic.detect.level import LevelDetector
 from medic.detect.stabilise import dither, noise_power, quantum
 
 KINDS = sorted(DETECTORS)
-DEPARTURES = [k for k in KINDS if k != "still"]  # "still" sees only values that stop changing
+# "still" sees only a value that stops changing, "rhythm" only a periodic series that breaks its rhythm
+DEPARTURES = [k for k in KINDS if k not in ("still", "rhythm")]
 STEP = 300.0  # five minutes
 DAY = int(86400 / STEP)
 
