@@ -8,10 +8,11 @@ not seen that shape lately, but not the seasonal level part; an ordinary shape a
 level surprises the level part only a little). The k-NN part is lent the level part's history for
 the batch, so the same time on the previous days is among its neighbours even where its own
 memory (600 windows) is shorter than a day. Beside the geometric mean, the larger of it, the level
-part's absence test and the ``still`` detector: evidence only one of them can see (a daily job
-that did not run, a value that stopped changing or all but stopped) is not weighed against parts
-that cannot. Warm-up, sensitivity and suppression then apply once, to the combination (not
-calibrated again: its parts are).
+part's absence test, the ``still`` detector and the ``rhythm`` detector: evidence only one of them
+can see (a daily job that did not run, a value that stopped changing or all but stopped, a job
+every so many minutes that did not run) is not weighed against parts that cannot. Warm-up,
+sensitivity and suppression then apply once, to the combination (not calibrated again: its parts
+are).
 
 The parts see the series variance-stabilised when its noise grows with its level (``stabilise``):
 the first day of points (at least 300) is held and scored as it comes, then the transform is
