@@ -8,11 +8,11 @@ not seen that shape lately, but not the seasonal level part; an ordinary shape a
 level surprises the level part only a little). The k-NN part is lent the level part's history for
 the batch, so the same time on the previous days is among its neighbours even where its own
 memory (600 windows) is shorter than a day. Beside the geometric mean, the larger of it, the level
-part's absence test, the ``still`` detector and the ``rhythm`` detector: evidence only one of them
-can see (a daily job that did not run, a value that stopped changing or all but stopped, a job
-every so many minutes that did not run) is not weighed against parts that cannot. Warm-up,
-sensitivity and suppression then apply once, to the combination (not calibrated again: its parts
-are).
+part's absence test and the ``still`` detector: evidence only one of them can see (a daily job
+that did not run, a value that stopped changing or all but stopped) is not weighed against parts
+that cannot. Warm-up, sensitivity and suppression then apply once, to the combination (not
+calibrated again: its parts are). The ``rhythm`` detector is not a part: a job whose runs vary in
+load or length from run to run alarmed with it (docs/BENCHMARKS.md); a scan may choose it alone.
 
 The parts see the series variance-stabilised when its noise grows with its level (``stabilise``):
 the first day of points (at least 300) is held and scored as it comes, then the transform is
@@ -78,7 +78,7 @@ class EnsembleDetector(StreamDetector):
     def _fresh_parts(self) -> None:
         self.level, self.knn = LevelDetector(warmup=0), KnnDetector(warmup=0)
         self.parts: list[StreamDetector] = [self.level, self.knn]
-        self.alone: list[StreamDetector] = [StillDetector(warmup=0), RhythmDetector(warmup=0)]
+        self.alone: list[StreamDetector] = [StillDetector(warmup=0)]
         for part in (*self.parts, *self.alone):
             part.on_grid = True
 

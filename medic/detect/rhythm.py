@@ -25,23 +25,29 @@ weigh. Not calibrated: its unit is the step noise already, and its ordinary valu
 state is the last ``_KEEP`` values, the period and its step noise.
 """
 
+import math
 import warnings
 from typing import Any, ClassVar
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import NDArray
 
 from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array, points_a_day
 
 __all__ = ["RhythmDetector", "period_of"]
 
-_KEEP = 1024  # points kept: periods up to a third of it
+_KEEP = 1024  # points kept
+_LONGEST = (
+    _KEEP - 2
+) // 4  # the longest period (255): a point's oldest cycle and the cycle before it are kept
 _EVERY = 500  # the period is decided again every this many points
 _MIN_P = 4  # the shortest period: a window of the k-NN part sees shorter ones
 _CYCLES = 3  # cycles a point is compared with
 _EDGE = 5.0  # an edge: a step of this many step noises
 _RECUR = 0.8  # a period: this share of the edges recur one period later, within a point
 _ONE = 4.0  # step noises a point alone must be off by before it counts (see ``_off_rhythm``)
+_SPREAD_CYCLES = 6  # cycles a place's spread is measured over, at least (so periods up to 146)
+_SELF = 3.0  # a period is kept only where 9 cycles in 10 of the window it was decided from keep it
 _EDGES = 4  # ... of at least this many that could (two runs: a rise and a fall each)
 
 
@@ -102,6 +108,10 @@ class RhythmDetector(StreamDetector):
         self._hist = np.zeros(0)  # the last ``_KEEP`` values (NaN: missing)
         self._period = 0
         self._noise = 0.0
+        # how much the cycles of the window the period was decided from differ at each place of
+        # the cycle (a robust standard deviation), and the place of the series' point 0 in it
+        self._phase_sd = np.zeros(0)
+        self._anchor = 0
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         x = np.where(self.gaps[: x.shape[0]], np.nan, x) if self.gaps.shape[0] == x.shape[0] else x
@@ -113,52 +123,90 @@ class RhythmDetector(StreamDetector):
         pos = 0
         while pos < b:
             if (self.seen + pos) % _EVERY == 0:
-                self._decide(e[: n0 + pos][-_KEEP:], day)
+                self._decide(e[: n0 + pos][-_KEEP:], day, self.seen + pos)
             stop = min(b, pos + _EVERY - (self.seen + pos) % _EVERY)
             if self._period:
-                out[pos:stop] = self._off_rhythm(e, n0 + pos, n0 + stop)
+                out[pos:stop] = self._off_rhythm(e, n0 + pos, n0 + stop, self.seen - n0)
             pos = stop
         self._hist = e[-_KEEP:].copy()
         self._unready = np.isnan(out)  # no evidence: 0, as before the series' first points
         z: FloatArray = np.nan_to_num(out, nan=0.0)
         return z
 
-    def _decide(self, v: FloatArray, day: int) -> None:
+    def _decide(self, v: FloatArray, day: int, end: int = 0) -> None:
         """The period from the points before (``v``): half a day at most, and not the day itself."""
-        longest = day // 2 if day > 0 else _KEEP
+        longest = min(day // 2 if day > 0 else _KEEP, _LONGEST)
         self._period, self._noise = period_of(v, longest)
-
-    def _off_rhythm(self, e: FloatArray, lo: int, hi: int) -> FloatArray:
-        """Each point's (``e[lo:hi]``) distance from the same place in its last cycles, in step
-        noises: the median over the cycles of the nearest of that place and a point either side
-        that is not missing (the larger of two where a cycle has none there; NaN where two have
-        none). Each value is taken from its cycle's level (the median of the cycle before it), so
-        a level that moved is news once, not for as many cycles as the point is compared with."""
         p = self._period
-        first = max(lo - 1 - _CYCLES * p - 1, 0)  # the cycles of the point before lo too
-        span = e[max(first - p, 0) : hi]
-        every = max(1, p // 32)  # the cycle's level from 32 of its points or so
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a cycle all missing: no level
-            cyc = sliding_window_view(span, p)[:, ::every]
-            level = np.full(hi - first, np.nan)
-            got = np.nanmedian(cyc[: span.shape[0] - p], axis=1) if span.shape[0] > p else np.zeros(0)
-            level[hi - first - got.shape[0] :] = got  # level[j]: of the cycle before e[first + j]
-        rel = e[first:hi] - level
-        idx = np.arange(lo - 1, hi) - first  # (and the point before: see below)
+        self._phase_sd, self._anchor = np.zeros(p), 0
+        if p and v.shape[0] // p - 1 < _SPREAD_CYCLES:  # too few cycles to say how much they differ
+            self._period = p = 0
+        if p:  # each place's spread over the window's cycles (``end``: the place after the window)
+            k = v.shape[0] // p
+            rel = self._from_level(v, np.arange(v.shape[0] - (k - 1) * p, v.shape[0])).reshape(k - 1, p)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a place missing in every cycle
+                # nine cycles in ten (a run that lasts a point longer now and then widens it there)
+                far = np.nanquantile(np.abs(rel - np.nanmedian(rel, axis=0)), 0.9, axis=0) / 1.645
+            self._phase_sd = np.nan_to_num(far, nan=0.0)
+            self._anchor = (end - (k - 1) * p) % p  # the place (mod p) of the first of those points
+        if p and v.shape[0] > 4 * p + 3:  # a rhythm its own past keeps: its cycles would not alarm
+            z = self._off_rhythm(v, 4 * p + 3, v.shape[0], end - v.shape[0])
+            k = z.shape[0] // p
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a cycle all missing
+                worst = np.nanmax(z[: k * p].reshape(k, p), axis=1)  # each cycle's largest surprise
+            if k and not np.nanquantile(worst, 0.9) <= _SELF:  # (NaN: no cycle to go by)
+                self._period = 0
+
+    def _off_rhythm(self, e: FloatArray, lo: int, hi: int, origin: int) -> FloatArray:
+        """Each point's (``e[lo:hi]``; ``origin``: the series' place of ``e[0]``) distance from the
+        same place in its last cycles: the median over the cycles of the nearest of that place and
+        a point either side that is not missing (the larger of two where a cycle has none there;
+        NaN where two have none), each value taken from its cycle's level (the median of the cycle
+        before it, so a level that moved is news once, not for as many cycles as the point is
+        compared with), in units of how much the cycles differ there: the three compared (the
+        median of their pairwise differences over the square root of 2), the cycles of the window
+        the period was decided from (``_phase_sd``), and the step noise, the largest. A job whose
+        load or length varies from run to run is as ordinary as ever; a run that does not come is
+        far from cycles that agree."""
+        p = self._period
+        idx = np.arange(lo - 1, hi)  # (and the point before lo: see below)
         ref = idx[:, None, None] - p * np.arange(1, _CYCLES + 1)[None, :, None] + np.array([-1, 0, 1])
-        then = np.where(ref >= 0, rel[np.clip(ref, 0, None)], np.nan)
-        now = np.where(idx >= 0, rel[idx.clip(min=0)], np.nan)
+        then = self._from_level(e, ref)
+        now = self._from_level(e, idx)
         with np.errstate(invalid="ignore"):
             dist = np.fmin.reduce(np.abs(then - now[:, None, None]), axis=2)  # the nearest not missing
             ranked = np.sort(dist, axis=1)  # NaN last: a cycle missing there (or not kept)
-            # the median of three cycles, the larger of two (one is no evidence)
-            med = np.where(np.isfinite(ranked[:, 1]), ranked[:, 1], np.nan) / self._noise
+            med = np.where(np.isfinite(ranked[:, 1]), ranked[:, 1], np.nan)  # of three; the larger of two
+            at = then[:, :, 1]  # the cycles at the place itself
+            apart = np.abs(at[:, [0, 0, 1]] - at[:, [1, 2, 2]])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # no two cycles there: the noise
+                unit = np.fmax(np.nanmedian(apart, axis=1) / math.sqrt(2.0), self._noise)  # per value
+            if self._phase_sd.shape[0] == p:  # ... and how much the cycles differed there when decided
+                place = (origin + idx - self._anchor) % p
+                unit = np.fmax(unit, self._phase_sd[place])
+            z = med / unit
         # the smaller of the point's and the one's before it: a run that did not come (or came
         # early) is off for two points or more, where one point off is mostly an outlier of the
         # noise, which the other parts weigh (a 4-sigma one scored 0.4 here, alone); one point
-        # counts for what it is off by beyond ``_ONE`` noises (a missed run one point long)
-        out: FloatArray = np.fmax(np.fmin(med[1:], med[:-1]), med[1:] - _ONE)
+        # counts for what it is off by beyond ``_ONE`` units
+        out: FloatArray = np.fmax(np.fmin(z[1:], z[:-1]), z[1:] - _ONE)
+        return out
+
+    def _from_level(self, e: FloatArray, at: NDArray[np.int64]) -> FloatArray:
+        """``e`` at the places ``at``, each less its cycle's level: the median of the cycle before
+        it (of about 32 of its points; NaN where a place or its whole cycle is missing, or not
+        kept)."""
+        p = self._period
+        every = max(1, p // 32)
+        cycle = at[..., None] - p + np.arange(0, p, every)
+        ok = cycle >= 0
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a cycle all missing: no level
+            level = np.nanmedian(np.where(ok, e[np.clip(cycle, 0, None)], np.nan), axis=-1)
+        out: FloatArray = np.where(at - p >= 0, e[np.clip(at, 0, None)] - level, np.nan)
         return out
 
     @property
@@ -166,9 +214,17 @@ class RhythmDetector(StreamDetector):
         return 0
 
     def _state(self) -> dict[str, Any]:
-        return {"hist": encode_array(self._hist), "period": self._period, "noise": self._noise}
+        return {
+            "hist": encode_array(self._hist),
+            "period": self._period,
+            "noise": self._noise,
+            "phase_sd": encode_array(self._phase_sd),
+            "anchor": self._anchor,
+        }
 
     def _restore(self, own: dict[str, Any]) -> None:
         self._hist = decode_array(own["hist"])
         self._period = int(own["period"])
         self._noise = float(own["noise"])
+        self._phase_sd = decode_array(own["phase_sd"]) if "phase_sd" in own else np.zeros(0)
+        self._anchor = int(own.get("anchor", 0))
