@@ -34,6 +34,7 @@ _STEP_CAP = 100.0  # a step counts as at most this many times the step noise (a 
 _CHUNK = 16  # whole blocks scored at once, at most (``_blocks``; under 2: block by block)
 _SCRATCH = 16 * 50 * 600  # ... and no more than fit this many distances (a thread's scratch: 3.8 MB)
 _RARE = 100  # unusual windows kept after they leave the memory (``_join``), the latest
+_RARE_AGE = 2  # ... for this many memories' length of points at most (then a spike is news again)
 _RARE_Z = 3.0  # unusual: this many typical distances from its neighbours when it came ...
 _RARE_STEP = 5.0  # ... with a step of this many step noises in it (an event, not a level)
 _EVENT = 50  # kept windows more than this many points apart are of two events
@@ -77,11 +78,6 @@ def _smallest(g: FloatArray, k: int) -> FloatArray:
     return out
 
 
-def _smallest_mean(g: FloatArray, k: int) -> FloatArray:
-    """The mean of each row's ``k`` smallest values (``_smallest``). ``g`` is used up."""
-    return _row_means(_smallest(g, k))
-
-
 def _row_means(near: FloatArray) -> FloatArray:
     """Each row's mean, summed from its first value on (the nearest first, as they were found)."""
     total = np.zeros(near.shape[0])
@@ -102,7 +98,8 @@ def _unusual(
     ``_rare``): ``_RARE_Z`` typical distances or more from their neighbours, with a step of
     ``_RARE_STEP`` step noises or more in them (a reset, a spike, a job's start: an event, where a
     window that is far only by its level is a level the series visited, and a return to it is
-    news), and no missing point. ``dist``: their distances in step noises; ``typical`` and
+    news), and no missing point. ``dist``: their distances in step noises from the memory (and
+    the days) alone, so a shape that recurs stays kept while it recurs; ``typical`` and
     ``spread``: the typical distance and the step noise each was measured in (none is unusual
     while the typical distance is 0)."""
     with np.errstate(over="ignore", invalid="ignore"):
@@ -211,6 +208,7 @@ class KnnDetector(StreamDetector):
         self._spread = 0.0  # the memory's step noise, measured when a block joins it
         self._count = 0
         self._pending: list[float] = []  # distances of the current block's points so far
+        self._pending_recent: list[float] = []  # ... from the memory alone (``_unusual``)
         # the memory's windows that were unusual when they came (``_unusual``), and those of them
         # that left it (the latest ``_RARE``: with the place of each one's last point), neighbours
         # still, one an event: a reset or a spike that recurs less often than the memory is long
@@ -301,6 +299,8 @@ class KnnDetector(StreamDetector):
             earlier = self._days_before(flat, place, starts, m, np.repeat(centres[:c], blk))
             if earlier is not None:  # the k nearest of both: of the memory's k and the days' k
                 near = np.sort(np.concatenate([near, _smallest(earlier - own[:, None], k)], axis=1), axis=1)
+            # from the memory (and the days) alone: whether a window is unusual, and so kept
+            recent = np.sqrt(np.maximum(_row_means(near[:, :k]) + own, 0.0) / d)
             kept = self._kept_near(flat, centres, c)
             if kept is not None:  # ... and of the kept unusual windows' k
                 near = np.sort(np.concatenate([near[:, :k], kept], axis=1), axis=1)
@@ -309,6 +309,8 @@ class KnnDetector(StreamDetector):
         with np.errstate(over="ignore", invalid="ignore"):
             dist /= np.repeat(spreads[:c], blk)
             dist[~np.isfinite(dist)] = 0.0
+            recent /= np.repeat(spreads[:c], blk)
+            recent[~np.isfinite(recent)] = 0.0
         z = np.zeros(c * blk)
         unready = np.zeros(c * blk, dtype=np.bool_)
         typs = np.zeros(c)  # the typical distance each block was measured in
@@ -324,7 +326,7 @@ class KnnDetector(StreamDetector):
         rows = slice(h - d + 1, h - d + 1 + c * blk)  # the chunk's windows' rows of ``win``
         raw = win[rows]
         holey = holes[rows] > 0 if holed else np.zeros(c * blk, dtype=np.bool_)
-        flags = _unusual(raw, dist, np.repeat(typs, blk), np.repeat(spreads[:c], blk), holey)
+        flags = _unusual(raw, recent, np.repeat(typs, blk), np.repeat(spreads[:c], blk), holey)
         keep = m + d + blk
         self._hist, self._miss = e[-keep:], miss[-keep:]
         self._count += c * blk
@@ -345,7 +347,8 @@ class KnnDetector(StreamDetector):
         kept = np.concatenate([self._rare, self._bank[pushed]])
         at = np.concatenate([self._rare_at, self._count - self._bank.shape[0] + pushed])
         hi = self._rare.shape[0] + np.searchsorted(pushed, blk * np.arange(c))  # each block's, up to
-        lo = np.maximum(hi - _RARE, 0)  # ... from
+        young = np.searchsorted(at, self._count + blk * np.arange(c) - _RARE_AGE * self.memory)
+        lo = np.maximum(hi - _RARE, young)  # ... from (the latest, and young enough at its start)
         with np.errstate(over="ignore", invalid="ignore"):
             kc = kept[None, :, :] - centres[:c, None, None]  # taken from each block's centre
             g = np.einsum("bij,bij->bi", kc, kc)[:, None, :] - 2.0 * np.matmul(
@@ -366,7 +369,8 @@ class KnnDetector(StreamDetector):
 
     def _join(self, new: FloatArray, flags: NDArray[np.bool_]) -> None:
         """A block's (or a chunk's) windows ``new`` join the memory, with which of them were unusual
-        (``flags``); the unusual windows they push out of it are kept, the latest ``_RARE``."""
+        (``flags``); the unusual windows they push out of it are kept, the latest ``_RARE`` no older
+        than ``_RARE_AGE`` memories (a spike seen three times long ago is news again)."""
         if self._flags.shape[0] != self._bank.shape[0]:  # a state saved before windows were kept
             self._flags = np.zeros(self._bank.shape[0], dtype=np.bool_)
         wins = np.concatenate([self._bank, new])
@@ -376,6 +380,9 @@ class KnnDetector(StreamDetector):
             gone = np.flatnonzero(marks[:out])
             self._rare = np.concatenate([self._rare, wins[gone]])[-_RARE:]
             self._rare_at = np.concatenate([self._rare_at, self._count - wins.shape[0] + gone])[-_RARE:]
+        young = self._rare_at >= self._count - _RARE_AGE * self.memory  # (for the next block)
+        if not young.all():
+            self._rare, self._rare_at = self._rare[young], self._rare_at[young]
         self._bank = wins[-self.memory :].copy()
         self._flags = marks[-self.memory :]
 
@@ -432,6 +439,7 @@ class KnnDetector(StreamDetector):
         bank = self._bank
         z = np.zeros(x.shape[0])
         dist = np.zeros(x.shape[0])
+        recent = dist  # from the memory (and the days) alone: whether a window is unusual, and so kept
         if bank.shape[0] > self.neighbours:
             # distances in raw units, then in units of the recent step noise; the windows are taken
             # from a recent value (``_centre``) first, so a level far above the noise (a byte counter,
@@ -452,17 +460,19 @@ class KnnDetector(StreamDetector):
                 earlier = self._days_before(wins, place, begins, bank.shape[0], centre)
                 if earlier is not None:
                     g = np.concatenate([g, earlier - own[:, None]], axis=1)
-                if self._rare.shape[0]:  # the kept unusual windows, one an event
-                    g = np.concatenate(
-                        [g, _events(self._kept_g(wins, self._rare, self._centre), self._rare_at, k)], axis=1
-                    )
-                near = _smallest_mean(g, k) + own
-                dist = np.sqrt(np.maximum(near, 0.0) / d) / spread
+                near = _smallest(g, k)
+                recent = np.sqrt(np.maximum(_row_means(near) + own, 0.0) / d) / spread
+                if self._rare.shape[0]:  # ... and the kept unusual windows, one an event
+                    kept = _events(self._kept_g(wins, self._rare, self._centre), self._rare_at, k)
+                    near = np.sort(np.concatenate([near, kept], axis=1), axis=1)[:, :k]
+                dist = np.sqrt(np.maximum(_row_means(near) + own, 0.0) / d) / spread
                 # fewer than k windows without a missing point, or a distance past the float range
                 dist[~np.isfinite(dist)] = 0.0
+                recent[~np.isfinite(recent)] = 0.0
             if self._typical > 0:
                 z = dist / max(self._typical, 0.05)
         self._pending.extend((np.where(gaps, -1.0, dist) if gapped else dist).tolist())  # -1: missing
+        self._pending_recent.extend((np.where(gaps, -1.0, recent) if gapped else recent).tolist())
         keep = self.memory + d + self.block
         self._hist = np.concatenate([hist, x])[-keep:]
         self._miss = (
@@ -475,7 +485,7 @@ class KnnDetector(StreamDetector):
             used = self._spread  # the noise the block's distances were measured in
             if bank.shape[0] > self.neighbours:
                 holey = _last_windows(self._miss.astype(np.float64), d, done).max(axis=1) > 0
-                flags = _unusual(new, np.array(self._pending), self._typical, used, holey)
+                flags = _unusual(new, np.array(self._pending_recent), self._typical, used, holey)
             else:
                 flags = np.zeros(done, dtype=np.bool_)
             self._join(new, flags)
@@ -484,7 +494,7 @@ class KnnDetector(StreamDetector):
             if bank.shape[0] > self.neighbours:
                 self._typical = _next_typical(self._typical, real, done, used, self._centre)
             self._spread = self._step_noise(0, used)
-            self._pending = []
+            self._pending, self._pending_recent = [], []
         return z
 
     def _days_before(
@@ -559,6 +569,7 @@ class KnnDetector(StreamDetector):
             "spread": self._spread,
             "count": self._count,
             "pending": self._pending,
+            "pending_recent": self._pending_recent,
             "hist": encode_array(self._hist),
             "miss": encode_array(self._miss, "u1"),
             "flags": encode_array(self._flags, "u1"),
@@ -574,6 +585,8 @@ class KnnDetector(StreamDetector):
         self._typical = float(own["typical"])
         self._count = int(own["count"])
         self._pending = [float(v) for v in own["pending"]]
+        # a state saved before: the distances were from the memory alone
+        self._pending_recent = [float(v) for v in own.get("pending_recent", own["pending"])]
         self._hist = decode_array(own["hist"])
         miss = own.get("miss")  # a state saved before missing points were kept: none were
         self._miss = decode_array(miss) > 0 if miss else np.zeros(self._hist.shape[0], dtype=np.bool_)
