@@ -7,6 +7,13 @@ the series has shown recently (a daily peak, a regular batch job) has close neig
 ring of the last ``memory`` windows; distances are compared to their own slow average, so the
 surprise is in "typical neighbour distances" and comparable across series.
 
+Beside the memory, windows that were unusual to it when they came (3 typical distances away, with
+a step of 5 noises in them: a reset, a spike, a job's start) are kept when they leave it, the
+latest 100 and for two memories' length of points, and are neighbours still, one an event: a reset
+that recurs every 400 points (one in the memory) is ordinary from its fourth time on, and stays so
+while it recurs (each is unusual to the memory, so kept again); a spike seen three times long ago
+is news again.
+
 Missing points (put back for a gap, and carried over it) are not the series' behaviour: a window
 of the memory holding one is never a neighbour (the previous days' windows an ensemble lends may),
 and neither the step noise nor the typical distance counts them, so an outage's flat stretch does

@@ -1,28 +1,32 @@
-"""Rhythm: a series that repeats every so many points, up to half a day (a cron job every 15
-minutes, a batch every hour, a backup every 6 hours), and breaks its rhythm: a run that does not
-come, or runs where none was due. Neither sits away from the recent level for long nor makes a
-shape the series has not shown (a run that did not come is the quiet between runs; one that came
-early is an ordinary run), so the other parts of the ensemble do not see it; this part stands
-beside them, as ``still`` does.
+"""Rhythm: a series that repeats every so many points (a cron job every 15 minutes, a batch every
+hour), and breaks its rhythm: a run that does not come, or runs where none was due. Neither sits
+away from the recent level for long nor makes a shape the series has not shown (a run that did not
+come is the quiet between runs; one that came early is an ordinary run), so the ensemble's parts
+do not see it. It is no part of the default ensemble (a job whose runs vary in length from run to
+run still alarms now and then; docs/BENCHMARKS.md): a scan may choose it (``detector: rhythm``) for
+a series it fits.
 
 The period is decided from the last ``_KEEP`` points every ``_EVERY`` points (aligned on the
 series' count, so batching changes nothing). An *edge* is the first of a run of steps over
 ``_EDGE`` step noises; the period is the shortest lag, from ``_MIN_P`` points to half a day (a
-day's own rhythm is the level part's), at which ``_RECUR`` of the edges that could (at least
-``_EDGES``) have an edge that lag before them, within a point, in most of the cycles. A series
-whose edges do not recur that exactly (noise, spikes at random, a burst of noise, a sawtooth whose
-resets come a little earlier or later each time) has no period, and this part is silent: on the
-developers' classic, ops and field suites, no series has one.
+day's own rhythm is the level part's) and to 146 points (six cycles in the window), at which
+``_RECUR`` of the edges that could (at least ``_EDGES``) have an edge that lag before them, within
+a point, in most of the cycles; and it is kept only if the window's own cycles would not alarm
+(nine in ten). A series whose edges do not recur that exactly (noise, spikes at random, a burst of
+noise, a sawtooth whose resets come a little earlier or later each time) has no period, and the
+detector is silent: no series of the developers' classic, ops or field suites has one.
 
 With a period ``P``, a point's surprise is its distance from the same place in each of the last
 ``_CYCLES`` cycles (the nearest of that place and a point either side that is not missing), the
-median over the cycles, in step noises, each value taken from its cycle's level (the median of the
-cycle before it), so a level that moved is news once and not for three cycles. A run that does not
-come is far from every cycle before it; one earlier cycle that broke is outvoted by the others.
-The smaller of a point's and the point before it's counts, or what one point alone is off by
-beyond ``_ONE`` noises: one point off is mostly an outlier of the noise, which the other parts
-weigh. Not calibrated: its unit is the step noise already, and its ordinary values are small. The
-state is the last ``_KEEP`` values, the period and its step noise.
+median over the cycles, each value taken from its cycle's level (the median of the cycle before
+it), so a level that moved is news once and not for three cycles; in units of how much the cycles
+differ at that place (the three compared, and nine in ten of the window's cycles) or the step
+noise, the largest: a job whose load varies from run to run is as ordinary as ever. The smaller of
+a point's and the point before it's counts, or what one point alone is off by beyond ``_ONE``
+units: one point off is mostly an outlier of the noise. So a run of one or two points that does
+not come is not found (the point beside it is a place either side). Not calibrated: its unit is
+its own spread already. The state is the last ``_KEEP`` values, the period, its noise and the
+spread at each place of the cycle.
 """
 
 import math
