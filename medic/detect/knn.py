@@ -110,9 +110,14 @@ def _unusual(
     ``spread``: the typical distance and the step noise each was measured in (none is unusual
     while the typical distance is 0)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        steps = np.abs(np.diff(wins, axis=1)).max(axis=1) if wins.shape[1] > 1 else np.zeros(wins.shape[0])
-        far = (dist > _RARE_Z * np.maximum(typical, 0.05)) & (np.asarray(typical) > 0)
-        out: NDArray[np.bool_] = far & (steps > _RARE_STEP * np.asarray(spread)) & ~holes
+        out: NDArray[np.bool_] = (dist > _RARE_Z * np.maximum(typical, 0.05)) & (np.asarray(typical) > 0)
+        out &= ~holes
+        far = np.flatnonzero(out)  # (few: the steps of those only)
+        if far.shape[0] and wins.shape[1] > 1:
+            bar = _RARE_STEP * np.broadcast_to(np.asarray(spread, dtype=np.float64), out.shape)[far]
+            out[far] = np.abs(np.diff(wins[far], axis=1)).max(axis=1) > bar
+        elif far.shape[0]:
+            out[far] = False
     return out
 
 
