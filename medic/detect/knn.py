@@ -9,7 +9,8 @@ surprise is in "typical neighbour distances" and comparable across series.
 
 Beside the memory, windows that were unusual to it when they came (3 typical distances away, with
 a step of 5 noises in them: a reset, a spike, a job's start) are kept when they leave it, the
-latest 100 and for two memories' length of points, and are neighbours still, one an event: a reset
+latest 100 and for two memories' length of points, and are neighbours still, one an event, near by
+a tenth of their own largest step as by one noise (a reset from another height is near): a reset
 that recurs every 400 points (one in the memory) is ordinary from its fourth time on, and stays so
 while it recurs (each is unusual to the memory, so kept again); a spike seen three times long ago
 is news again.
@@ -45,6 +46,7 @@ _RARE_AGE = 2  # ... for this many memories' length of points at most (then a sp
 _RARE_Z = 3.0  # unusual: this many typical distances from its neighbours when it came ...
 _RARE_STEP = 5.0  # ... with a step of this many step noises in it (an event, not a level)
 _EVENT = 50  # kept windows more than this many points apart are of two events
+_REL = 0.1  # a kept event is near by a tenth of its own size (its largest step) as by one noise
 
 
 def _medians(rows: FloatArray) -> FloatArray:
@@ -313,11 +315,11 @@ class KnnDetector(StreamDetector):
                 near = np.sort(np.concatenate([near, _smallest(earlier - own[:, None], k)], axis=1), axis=1)
             # from the memory (and the days) alone: whether a window is unusual, and so kept
             recent = np.sqrt(np.maximum(_row_means(near[:, :k]) + own, 0.0) / d)
-            kept = self._kept_near(flat, centres, c)
+            spreads = self._spreads(e, miss, begins, centres)
+            kept = self._kept_near(flat, centres, c, spreads)
             if kept is not None:  # ... and of the kept unusual windows' k
                 near = np.sort(np.concatenate([near[:, :k], kept], axis=1), axis=1)
             dist = np.sqrt(np.maximum(_row_means(near[:, :k]) + own, 0.0) / d)
-        spreads = self._spreads(e, miss, begins, centres)
         with np.errstate(over="ignore", invalid="ignore"):
             dist /= np.repeat(spreads[:c], blk)
             dist[~np.isfinite(dist)] = 0.0
@@ -347,7 +349,9 @@ class KnnDetector(StreamDetector):
         self._spread = spreads[c]
         return z, unready
 
-    def _kept_near(self, flat: FloatArray, centres: FloatArray, c: int) -> FloatArray | None:
+    def _kept_near(
+        self, flat: FloatArray, centres: FloatArray, c: int, spreads: list[float]
+    ) -> FloatArray | None:
         """For ``_blocks``: each window's ``_events`` among the kept unusual windows as they stood
         at its block's start (those kept before the chunk, and the unusual ones the blocks before
         it pushed out of the memory), ``inf`` where none; ``None`` when there are none for any.
@@ -361,22 +365,27 @@ class KnnDetector(StreamDetector):
         hi = self._rare.shape[0] + np.searchsorted(pushed, blk * np.arange(c))  # each block's, up to
         young = np.searchsorted(at, self._count + blk * np.arange(c) - _RARE_AGE * self.memory)
         lo = np.maximum(hi - _RARE, young)  # ... from (the latest, and young enough at its start)
-        with np.errstate(over="ignore", invalid="ignore"):
-            kc = kept[None, :, :] - centres[:c, None, None]  # taken from each block's centre
-            g = np.einsum("bij,bij->bi", kc, kc)[:, None, :] - 2.0 * np.matmul(
-                flat.reshape(c, blk, -1), kc.transpose(0, 2, 1)
-            )
+        g = np.stack(
+            [
+                self._kept_g(flat[b * blk : (b + 1) * blk], kept, float(centres[b]), spreads[b])
+                for b in range(c)
+            ]
+        )
         cols = np.arange(kept.shape[0])
         held = (cols >= lo[:, None]) & (cols < hi[:, None])  # kept at each block's start
         return _events(np.where(held[:, None, :], g, np.inf).reshape(c * blk, -1), at, k)
 
     @staticmethod
-    def _kept_g(wins: FloatArray, kept: FloatArray, centre: float) -> FloatArray:
+    def _kept_g(wins: FloatArray, kept: FloatArray, centre: float, spread: float) -> FloatArray:
         """``|b|^2 - 2 w.b`` of windows ``wins`` (taken from ``centre``) and kept windows ``b`` (raw,
         taken from it here): their squared distances, less each window's own ``|w|^2``."""
         kc = kept - centre
         with np.errstate(over="ignore", invalid="ignore"):
-            g: FloatArray = np.einsum("ij,ij->i", kc, kc)[None, :] - 2.0 * (wins @ kc.T)
+            own = np.einsum("ij,ij->i", wins, wins)[:, None]
+            d2 = np.einsum("ij,ij->i", kc, kc)[None, :] - 2.0 * (wins @ kc.T) + own
+            size = np.abs(np.diff(kept, axis=1)).max(axis=1) if kept.shape[1] > 1 else np.zeros(kept.shape[0])
+            d2 /= 1.0 + np.square(_REL * size / spread)[None, :]
+            g: FloatArray = d2 - own
         return g
 
     def _join(self, new: FloatArray, flags: NDArray[np.bool_]) -> None:
@@ -475,7 +484,7 @@ class KnnDetector(StreamDetector):
                 near = _smallest(g, k)
                 recent = np.sqrt(np.maximum(_row_means(near) + own, 0.0) / d) / spread
                 if self._rare.shape[0]:  # ... and the kept unusual windows, one an event
-                    kept = _events(self._kept_g(wins, self._rare, self._centre), self._rare_at, k)
+                    kept = _events(self._kept_g(wins, self._rare, self._centre, spread), self._rare_at, k)
                     near = np.sort(np.concatenate([near, kept], axis=1), axis=1)[:, :k]
                 dist = np.sqrt(np.maximum(_row_means(near) + own, 0.0) / d) / spread
                 # fewer than k windows without a missing point, or a distance past the float range

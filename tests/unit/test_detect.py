@@ -525,9 +525,12 @@ def test_a_minute_series_remembers_last_weekend() -> None:
     assert s[day * 12 :].max() < 0.6
     assert len(json.dumps(det.state())) < 80_000  # three days of points, and the week sampled
     # the ensemble: its k-NN part (600 windows, 10 hours here) is lent the level part's three days,
-    # so from Wednesday on the ramp has its three neighbours (0.45-0.52 on those mornings without)
+    # so from Wednesday on the ramp has its three neighbours (0.45-0.52 on those mornings without);
+    # with kept events near by their size, Tuesday's ramp scores 0.46 and Wednesday's 0.43 (0.71 and
+    # 0.27 with kept events measured in noises only: the suppression moves with the first)
     s = make_detector("ensemble").update(x, t)
-    assert max(morning(d) for d in (9, 10, 11)) < 0.4, [morning(d) for d in (9, 10, 11)]
+    assert max(morning(d) for d in (8, 9, 10, 11)) < 0.5, [morning(d) for d in (8, 9, 10, 11)]
+    assert max(morning(d) for d in (10, 11)) < 0.2, [morning(d) for d in (10, 11)]
 
 
 def test_an_outage_does_not_alarm_when_the_series_comes_back() -> None:
@@ -1025,6 +1028,31 @@ def test_a_reset_that_recurs_less_often_than_the_memory_is_long_becomes_ordinary
     monkeypatch.setattr("medic.detect.knn._RARE_Z", float("inf"))  # nothing kept
     s = make_detector(kind).update(x, t)
     assert min(float(s[r : r + 8].max()) for r in resets) > 0.4
+
+
+def test_resets_that_come_a_little_earlier_or_later_are_near_by_their_own_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A heap collected every 240-360 points: each reset starts from another height, so a kept
+    reset was far in noises (tens of them) though near for its size (a drop of 30). A kept event is
+    now near by a tenth of its largest step as by one noise: 3 of the 22 resets after the first
+    2,000 points alarm, 9 when kept events are measured in noises only."""
+    rng = np.random.default_rng(4)
+    n = 9000
+    ends = np.cumsum(np.round(300 * rng.uniform(0.8, 1.2, 60)).astype(int))
+    ends = ends[ends < n]
+    i = np.arange(n)
+    x = 100.0 + 0.1 * (i - np.concatenate([[0], ends])[np.searchsorted(ends, i, side="right")])
+    x += rng.normal(0.0, 1.0, n)
+    later = ends[ends > 2000]
+
+    def alarms() -> int:
+        s = make_detector("ensemble").update(x, i * 60.0)
+        return sum(int(s[a : a + 8].max() > 0.5) for a in later)
+
+    assert alarms() <= 4
+    monkeypatch.setattr("medic.detect.knn._REL", 0.0)
+    assert alarms() >= 7
 
 
 def test_a_level_visited_is_not_kept_so_a_return_to_it_is_news() -> None:
