@@ -15,7 +15,6 @@ from tests.support.shop import ctx, shop
 from tests.workflow.test_cascade_notifications import CHECKOUT, ORDERS_DB, errors, resolve_all
 from tests.workflow.test_cascade_notifications import open_incident as open_settling
 from tests.workflow.test_long_incident import has_alerts, replica_down
-from tests.workflow.test_long_incident import until as until_handover
 from tests.workflow.test_notifications import Harness, harness, open_incident, outage, until
 from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
 
@@ -139,15 +138,15 @@ async def test_teams_posts_and_opsgenie_notes_once_across_continue_as_new(harnes
             start_signal_args=[replica_down(0)],
         )
         handle: WorkflowHandle[Any, Any] = h.env.client.get_workflow_handle(incident_id)
-        await until_handover(handle, lambda s: "teams:oncall" in s.notifications.chat, "the Teams card")
+        await until(handle, lambda s: "teams:oncall" in s.notifications.chat, "the Teams card")
         for i in range(1, alerts):
             await handle.signal(IncidentWorkflow.alerts, replica_down(i))
-            await until_handover(handle, has_alerts(i + 1), f"alert {i}")
+            await until(handle, has_alerts(i + 1), f"alert {i}")
             if i == alerts // 2:
                 await handle.execute_update(
                     IncidentWorkflow.acknowledge, AckRequest(actor="carol", source="slack")
                 )
-        await until_handover(
+        await until(
             handle,
             lambda s: (
                 s.notifications.pages.get("data") == "acknowledge"

@@ -2,13 +2,11 @@
 times while alerts, an ack and escalation timers keep coming, and loses nothing: every alert and
 timeline entry is carried, and nothing is posted, paged or opened twice."""
 
-import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
-from temporalio.service import RPCError
 
 from medic.alerts import Alert, AlertStatus
 from medic.handover import compact_for_handover, pack, payload_size, unpack
@@ -19,29 +17,12 @@ from medic.ports import MessageRef
 from medic.routing import ChatTarget
 from medic.vocab import TimelineKind
 from tests.support.shop import ctx
-from tests.workflow.test_notifications import T0, Harness, harness, pages
+from tests.workflow.test_notifications import T0, Harness, harness, pages, until
 from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
 
 __all__ = ["harness"]  # the fixture, shared with the notification tests
 
 ALERTS = 60
-
-
-async def until(handle: Any, predicate: Callable[[IncidentState], bool], what: str) -> IncidentState:
-    """Like the notification tests' poll, but a query that meets a run as it hands over (and times
-    out) is asked again."""
-    for _ in range(300):
-        try:
-            state: IncidentState = await handle.query(
-                IncidentWorkflow.state, rpc_timeout=timedelta(seconds=2)
-            )
-        except RPCError:
-            await asyncio.sleep(0.1)
-            continue
-        if predicate(state):
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never saw {what}")
 
 
 def has_alerts(count: int) -> Callable[[IncidentState], bool]:

@@ -8,10 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -130,17 +132,26 @@ async def open_incident(h: Harness) -> Handle:
     )
 
 
-async def until(handle: Handle, predicate: Callable[[IncidentState], bool], what: str) -> IncidentState:
-    """Poll (bounded) while activities run in real time and timers skip ahead. Up to 30 s: the
+async def until(handle: Any, predicate: Callable[[IncidentState], bool], what: str) -> IncidentState:
+    """Poll (bounded: 60 s) while activities run in real time and timers skip ahead. The
     time-skipping server now and then rejects a workflow task's completion ("invalid history
-    builder state for action", seen once in a clean run), and the task is only retried after its
-    10 s timeout."""
-    for _ in range(600):
-        state = await handle.query(IncidentWorkflow.state)
+    builder state for action": twice in clean runs, about one run of this file's cascade test in
+    25 alone), and the task is retried only after its 10 s timeout; a query that meets it waits for
+    it and its own deadline passes first ("query deadline exceeded"), as one that meets a run as it
+    continues as new does. Such a query is asked again, as the workflow goes on once its task is
+    retried."""
+    state: IncidentState | None = None
+    deadline = asyncio.get_running_loop().time() + 60.0
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            state = await handle.query(IncidentWorkflow.state, rpc_timeout=timedelta(seconds=2))
+        except RPCError:
+            await asyncio.sleep(0.1)
+            continue
         if predicate(state):
             return state
         await asyncio.sleep(0.05)
-    raise AssertionError(f"never saw {what}; the last state seen:\n{_seen(state)}")
+    raise AssertionError(f"never saw {what}; the last state seen:\n{_seen(state) if state else 'none'}")
 
 
 def _seen(state: IncidentState) -> str:
