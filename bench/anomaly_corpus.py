@@ -191,6 +191,7 @@ def _shape_series(
             if len(anomalies) == count:
                 break
             sign = rng.choice([-1.0, 1.0])
+            half = period // 2 if sign > 0 else 0  # a job's extra runs: halfway between two
             a, stop = spot, n
             if kind == "spike":
                 stop = a + int(rng.integers(1, 4))
@@ -198,18 +199,16 @@ def _shape_series(
                 later = resets[resets >= a]
                 a = int(later[0]) if later.shape[0] else n
                 stop = a + int(period * rng.uniform(1.5, 3))
-            elif (
-                kind == "rhythm" and shape == "pulses"
-            ):  # the job stops for a few runs, or runs twice as often
-                a += (-(a + offset)) % period + (period // 2 if sign > 0 else 0)
+            elif kind == "rhythm" and shape == "pulses":  # the job stops, or runs twice as often
+                a += (-(a + offset)) % period + half
                 stop = a + int(period * rng.uniform(2, 6))
             elif kind == "rhythm" and shape == "bursty":  # traffic falls away for a while
                 stop = a + int(rng.integers(50, 300))
             elif kind == "rhythm":  # a working day as quiet as a weekend (a holiday), or the reverse
                 first = (a // (86400 / step) + 1) * (86400 / step)
                 stop = int(first + 86400 / step)
-                other = np.where((i >= first) & (i < stop), ~weekday, weekday)
-                changed = np.flatnonzero((i >= first) & (i < stop) & (np.abs(days(other) - mean) > 2 * noise))
+                that = (i >= first) & (i < stop)  # the next whole day, the other kind of day
+                changed = np.flatnonzero(that & (np.abs(days(~weekday) - mean) > 2 * noise))
                 a = int(changed[0]) if changed.shape[0] else n
             if a >= n - 1 or a < free or (anomalies and a - anomalies[-1] < n // 8):
                 continue
@@ -223,7 +222,7 @@ def _shape_series(
                 stop = int(np.searchsorted(resets, stop))
                 stop = int(resets[stop]) if stop < resets.shape[0] else n
             elif shape == "pulses":
-                runs = ((i + offset + (period // 2 if sign > 0 else 0)) % period < width) * noise * height
+                runs = ((i + offset + half) % period < width) * noise * height
                 mean[a:stop] += runs[a:stop] if sign > 0 else level - mean[a:stop]
             elif shape == "bursty":
                 mean[a:stop] *= rng.uniform(0.1, 0.4)

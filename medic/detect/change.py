@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array
+from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array, step_noise
 
 __all__ = ["ChangeDetector"]
 
@@ -54,10 +54,8 @@ class ChangeDetector(StreamDetector):
         w, var_pred = _extrapolation(n, m)
         pred = old @ w
         steps_old = np.abs(np.diff(old, axis=1))
-        k = (n - 1) // 2
-        noise = np.partition(steps_old, k, axis=1)[:, k] * 1.0484
         mean_old = steps_old.mean(axis=1)
-        noise = np.where(noise > 0, noise, mean_old * 0.8862)
+        noise = step_noise(steps_old)
         noise = np.maximum(noise, 1e-12 * (1.0 + np.abs(pred)))
         z_level = np.abs(new.mean(axis=1) - pred) / (noise * np.sqrt(1.0 / m + var_pred))
         steps_new = np.abs(np.diff(win[:, n - 1 :], axis=1)).mean(axis=1)

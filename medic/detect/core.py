@@ -74,6 +74,17 @@ def surprise_from_score(score: float) -> float:
     return float(_HALF * np.sqrt(s / (1.0 - s)))
 
 
+def step_noise(steps: FloatArray) -> FloatArray:
+    """The noise of each window (a row: the last axis) from the absolute steps between its points:
+    their median (the upper of the two middle ones), as the standard deviation of Gaussian noise
+    it stands for (x 1.0484), so a slow trend or a daily swing does not inflate it; where that is 0
+    (a value that mostly repeats, a count mostly 0), their mean (x 0.8862)."""
+    k = steps.shape[-1] // 2
+    med = np.partition(steps, k, axis=-1)[..., k] * 1.0484
+    out: FloatArray = np.where(med > 0, med, steps.mean(axis=-1) * 0.8862)
+    return out
+
+
 def regular_step(t: FloatArray) -> float:
     """The series' step in seconds, from the forward steps between ``t`` (the first ``DECIDE``
     timestamps; missing ones left out): their median, refined as their total over the whole

@@ -115,11 +115,17 @@ def _unusual(
         out: NDArray[np.bool_] = (dist > _RARE_Z * np.maximum(typical, 0.05)) & (np.asarray(typical) > 0)
         out &= ~holes
         far = np.flatnonzero(out)  # (few: the steps of those only)
-        if far.shape[0] and wins.shape[1] > 1:
+        if far.shape[0]:
             bar = _RARE_STEP * np.broadcast_to(np.asarray(spread, dtype=np.float64), out.shape)[far]
-            out[far] = np.abs(np.diff(wins[far], axis=1)).max(axis=1) > bar
-        elif far.shape[0]:
-            out[far] = False
+            out[far] = _largest_step(wins[far]) > bar
+    return out
+
+
+def _largest_step(wins: FloatArray) -> FloatArray:
+    """Each window's largest step, in absolute value (an event's size)."""
+    if wins.shape[1] < 2:
+        return np.zeros(wins.shape[0])
+    out: FloatArray = np.abs(np.diff(wins, axis=1)).max(axis=1)
     return out
 
 
@@ -316,15 +322,16 @@ class KnnDetector(StreamDetector):
             # from the memory (and the days) alone: whether a window is unusual, and so kept
             recent = np.sqrt(np.maximum(_row_means(near[:, :k]) + own, 0.0) / d)
             spreads = self._spreads(e, miss, begins, centres)
-            kept = self._kept_near(flat, centres, c, spreads)
+            kept = self._kept_near(flat, own, centres, c, spreads)
+            dist = recent
             if kept is not None:  # ... and of the kept unusual windows' k
                 near = np.sort(np.concatenate([near[:, :k], kept], axis=1), axis=1)
-            dist = np.sqrt(np.maximum(_row_means(near[:, :k]) + own, 0.0) / d)
+                dist = np.sqrt(np.maximum(_row_means(near[:, :k]) + own, 0.0) / d)
         with np.errstate(over="ignore", invalid="ignore"):
-            dist /= np.repeat(spreads[:c], blk)
-            dist[~np.isfinite(dist)] = 0.0
-            recent /= np.repeat(spreads[:c], blk)
-            recent[~np.isfinite(recent)] = 0.0
+            unit = np.repeat(spreads[:c], blk)
+            for a in (recent,) if dist is recent else (recent, dist):  # (the same when nothing is kept)
+                np.divide(a, unit, out=a)
+                a[~np.isfinite(a)] = 0.0
         z = np.zeros(c * blk)
         unready = np.zeros(c * blk, dtype=np.bool_)
         typs = np.zeros(c)  # the typical distance each block was measured in
@@ -350,12 +357,13 @@ class KnnDetector(StreamDetector):
         return z, unready
 
     def _kept_near(
-        self, flat: FloatArray, centres: FloatArray, c: int, spreads: list[float]
+        self, flat: FloatArray, own: FloatArray, centres: FloatArray, c: int, spreads: list[float]
     ) -> FloatArray | None:
         """For ``_blocks``: each window's ``_events`` among the kept unusual windows as they stood
         at its block's start (those kept before the chunk, and the unusual ones the blocks before
         it pushed out of the memory), ``inf`` where none; ``None`` when there are none for any.
-        ``flat``: the chunk's windows, each taken from its block's centre (``centres``)."""
+        ``flat``: the chunk's windows, each taken from its block's centre (``centres``; ``own``:
+        their ``|w|^2``), and each block's step noise (``spreads``)."""
         blk, k = self.block, self.neighbours
         pushed = np.flatnonzero(self._flags[: (c - 1) * blk])  # the memory's, pushed out in the chunk
         if self._rare.shape[0] + pushed.shape[0] == 0:
@@ -365,9 +373,14 @@ class KnnDetector(StreamDetector):
         hi = self._rare.shape[0] + np.searchsorted(pushed, blk * np.arange(c))  # each block's, up to
         young = np.searchsorted(at, self._count + blk * np.arange(c) - _RARE_AGE * self.memory)
         lo = np.maximum(hi - _RARE, young)  # ... from (the latest, and young enough at its start)
+        size = _largest_step(kept)
+        with np.errstate(over="ignore", invalid="ignore"):
+            near = 1.0 + np.square(_REL * size[None, :] / np.asarray(spreads[:c])[:, None])
         g = np.stack(
             [
-                self._kept_g(flat[b * blk : (b + 1) * blk], kept, float(centres[b]), spreads[b])
+                self._kept_g(
+                    flat[b * blk : (b + 1) * blk], own[b * blk : (b + 1) * blk], kept, near[b], centres[b]
+                )
                 for b in range(c)
             ]
         )
@@ -376,16 +389,18 @@ class KnnDetector(StreamDetector):
         return _events(np.where(held[:, None, :], g, np.inf).reshape(c * blk, -1), at, k)
 
     @staticmethod
-    def _kept_g(wins: FloatArray, kept: FloatArray, centre: float, spread: float) -> FloatArray:
-        """``|b|^2 - 2 w.b`` of windows ``wins`` (taken from ``centre``) and kept windows ``b`` (raw,
-        taken from it here): their squared distances, less each window's own ``|w|^2``."""
+    def _kept_g(
+        wins: FloatArray, own: FloatArray, kept: FloatArray, near: FloatArray, centre: float
+    ) -> FloatArray:
+        """The squared distances of windows ``wins`` (taken from ``centre``; ``own``: their
+        ``|w|^2``) to kept windows (raw, taken from it here), each divided by how near its event
+        is by its size (``near``: ``1 + (_REL * largest step / step noise)^2``), less ``own``: as
+        the memory's ``|b|^2 - 2 w.b``, to be merged with them."""
         kc = kept - centre
         with np.errstate(over="ignore", invalid="ignore"):
-            own = np.einsum("ij,ij->i", wins, wins)[:, None]
-            d2 = np.einsum("ij,ij->i", kc, kc)[None, :] - 2.0 * (wins @ kc.T) + own
-            size = np.abs(np.diff(kept, axis=1)).max(axis=1) if kept.shape[1] > 1 else np.zeros(kept.shape[0])
-            d2 /= 1.0 + np.square(_REL * size / spread)[None, :]
-            g: FloatArray = d2 - own
+            d2 = np.einsum("ij,ij->i", kc, kc)[None, :] - 2.0 * (wins @ kc.T) + own[:, None]
+            d2 /= near[None, :]
+            g: FloatArray = d2 - own[:, None]
         return g
 
     def _join(self, new: FloatArray, flags: NDArray[np.bool_]) -> None:
@@ -484,9 +499,14 @@ class KnnDetector(StreamDetector):
                 near = _smallest(g, k)
                 recent = np.sqrt(np.maximum(_row_means(near) + own, 0.0) / d) / spread
                 if self._rare.shape[0]:  # ... and the kept unusual windows, one an event
-                    kept = _events(self._kept_g(wins, self._rare, self._centre, spread), self._rare_at, k)
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        by_size = 1.0 + np.square(_REL * _largest_step(self._rare) / spread)
+                    g_kept = self._kept_g(wins, own, self._rare, by_size, self._centre)
+                    kept = _events(g_kept, self._rare_at, k)
                     near = np.sort(np.concatenate([near, kept], axis=1), axis=1)[:, :k]
-                dist = np.sqrt(np.maximum(_row_means(near) + own, 0.0) / d) / spread
+                    dist = np.sqrt(np.maximum(_row_means(near) + own, 0.0) / d) / spread
+                else:
+                    dist = recent
                 # fewer than k windows without a missing point, or a distance past the float range
                 dist[~np.isfinite(dist)] = 0.0
                 recent[~np.isfinite(recent)] = 0.0

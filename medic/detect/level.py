@@ -36,6 +36,7 @@ from medic.detect.core import (
     decode_array,
     encode_array,
     points_a_day,
+    step_noise,
 )
 
 __all__ = ["LevelDetector"]
@@ -115,10 +116,7 @@ class LevelDetector(StreamDetector):
         recent = win[:, w - r :]
         med = np.partition(recent, r // 2, axis=1)[:, r // 2]
         # the noise, from the steps between points: a slow trend or daily swing does not inflate it
-        steps = np.abs(np.diff(win, axis=1))
-        k = (w - 1) // 2
-        spread = np.partition(steps, k, axis=1)[:, k] * 1.0484
-        spread = np.where(spread > 0, spread, steps.mean(axis=1) * 0.8862)
+        spread = step_noise(np.abs(np.diff(win, axis=1)))
         floor = self._floors(spread, self.gaps)
         scale = np.maximum(spread, floor)
         scale = np.maximum(scale, 1e-12 * (1.0 + np.abs(med)))

@@ -36,34 +36,36 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array, points_a_day
+from medic.detect.core import (
+    FloatArray,
+    StreamDetector,
+    decode_array,
+    encode_array,
+    points_a_day,
+    step_noise,
+)
 
 __all__ = ["RhythmDetector", "period_of"]
 
 _KEEP = 1024  # points kept
-_LONGEST = (
-    _KEEP - 2
-) // 4  # the longest period (255): a point's oldest cycle and the cycle before it are kept
 _EVERY = 500  # the period is decided again every this many points
 _MIN_P = 4  # the shortest period: a window of the k-NN part sees shorter ones
 _CYCLES = 3  # cycles a point is compared with
 _EDGE = 5.0  # an edge: a step of this many step noises
 _RECUR = 0.8  # a period: this share of the edges recur one period later, within a point
 _ONE = 4.0  # step noises a point alone must be off by before it counts (see ``_off_rhythm``)
-_SPREAD_CYCLES = 6  # cycles a place's spread is measured over, at least (so periods up to 146)
+# cycles a place's spread is measured over, at least: so periods up to a seventh of the window (146
+# points), whose oldest compared cycle and the cycle before it are kept (batching changes nothing)
+_SPREAD_CYCLES = 6
 _SELF = 3.0  # a period is kept only where 9 cycles in 10 of the window it was decided from keep it
 _EDGES = 4  # ... of at least this many that could (two runs: a rise and a fall each)
 
 
 def _step_noise(v: FloatArray) -> float:
-    """The median absolute step between points neither of which is missing, as a standard
-    deviation (the mean absolute step where the median is 0, as for a count mostly at one value)."""
+    """``step_noise`` of ``v``'s steps between points neither of which is missing (0: none)."""
     steps = np.abs(np.diff(v))
     steps = steps[np.isfinite(steps)]
-    if steps.shape[0] == 0:
-        return 0.0
-    noise = float(np.median(steps)) * 1.0484
-    return noise if noise > 0 else float(steps.mean()) * 0.8862
+    return float(step_noise(steps)) if steps.shape[0] else 0.0
 
 
 def period_of(v: FloatArray, longest: int) -> tuple[int, float]:
@@ -118,7 +120,7 @@ class RhythmDetector(StreamDetector):
         self._anchor = 0
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
-        x = np.where(self.gaps[: x.shape[0]], np.nan, x) if self.gaps.shape[0] == x.shape[0] else x
+        x = np.where(self.gaps, np.nan, x) if self.gaps.shape[0] == x.shape[0] else x
         b = x.shape[0]
         n0 = self._hist.shape[0]
         e = np.concatenate([self._hist, x])
@@ -137,14 +139,13 @@ class RhythmDetector(StreamDetector):
         z: FloatArray = np.nan_to_num(out, nan=0.0)
         return z
 
-    def _decide(self, v: FloatArray, day: int, end: int = 0) -> None:
-        """The period from the points before (``v``): half a day at most, and not the day itself."""
-        longest = min(day // 2 if day > 0 else _KEEP, _LONGEST)
-        self._period, self._noise = period_of(v, longest)
+    def _decide(self, v: FloatArray, day: int, end: int) -> None:
+        """The period from the points before (``v``; ``end``: the series' place after them): half a
+        day at most (not the day itself), with ``_SPREAD_CYCLES`` cycles and one in ``v``."""
+        longest = v.shape[0] // (_SPREAD_CYCLES + 1)
+        self._period, self._noise = period_of(v, min(day // 2, longest) if day > 0 else longest)
         p = self._period
         self._phase_sd, self._anchor = np.zeros(p), 0
-        if p and v.shape[0] // p - 1 < _SPREAD_CYCLES:  # too few cycles to say how much they differ
-            self._period = p = 0
         if p:  # each place's spread over the window's cycles (``end``: the place after the window)
             k = v.shape[0] // p
             rel = self._from_level(v, np.arange(v.shape[0] - (k - 1) * p, v.shape[0])).reshape(k - 1, p)

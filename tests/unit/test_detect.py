@@ -1004,12 +1004,21 @@ def test_the_spread_over_the_grain_is_within_half_a_grain_and_even() -> None:
     assert dither(x, 0.0, 0) is x
 
 
-def sawtooth(n: int = 8000, period: int = 400, seed: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """A value that climbs and is reset every ``period`` points (a heap between collections), in
-    noise of 1: each reset a drop of 40."""
+def sawtooth(
+    n: int = 8000, period: int = 400, seed: int = 8, jitter: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A value that climbs by 0.1 a point and is reset every ``period`` points (a heap between
+    collections; each reset up to ``jitter`` of a period earlier or later than the last), in noise
+    of 1; its times and its resets."""
+    rng = np.random.default_rng(seed)
     i = np.arange(n)
-    x = 100.0 + (i % period) * 0.1 + np.random.default_rng(seed).normal(0.0, 1.0, n)
-    return i * 60.0, x
+    if jitter:
+        ends = np.cumsum(np.round(period * rng.uniform(1 - jitter, 1 + jitter, 2 * n // period)).astype(int))
+        ends = ends[ends < n]
+    else:
+        ends = np.arange(period, n, period)
+    x = 100.0 + 0.1 * (i - np.concatenate([[0], ends])[np.searchsorted(ends, i, side="right")])
+    return i * 60.0, x + rng.normal(0.0, 1.0, n), ends
 
 
 @pytest.mark.parametrize("kind", ["knn", "ensemble"])
@@ -1020,8 +1029,7 @@ def test_a_reset_that_recurs_less_often_than_the_memory_is_long_becomes_ordinary
     again (0.6-0.8 for good). The windows it keeps past the memory (unusual ones with a step in
     them, one an event, for two memories' length) make the fourth and every later one ordinary:
     each is unusual to the memory, so kept again, while the resets go on."""
-    t, x = sawtooth()
-    resets = np.arange(400, x.shape[0], 400)
+    t, x, resets = sawtooth()
     s = make_detector(kind).update(x, t)
     at = [float(s[r : r + 8].max()) for r in resets]
     assert min(at[:3]) > 0.4 and max(at[3:]) < (0.2 if kind == "knn" else 0.35), at
@@ -1037,17 +1045,11 @@ def test_resets_that_come_a_little_earlier_or_later_are_near_by_their_own_size(
     reset was far in noises (tens of them) though near for its size (a drop of 30). A kept event is
     now near by a tenth of its largest step as by one noise: 3 of the 22 resets after the first
     2,000 points alarm, 9 when kept events are measured in noises only."""
-    rng = np.random.default_rng(4)
-    n = 9000
-    ends = np.cumsum(np.round(300 * rng.uniform(0.8, 1.2, 60)).astype(int))
-    ends = ends[ends < n]
-    i = np.arange(n)
-    x = 100.0 + 0.1 * (i - np.concatenate([[0], ends])[np.searchsorted(ends, i, side="right")])
-    x += rng.normal(0.0, 1.0, n)
+    t, x, ends = sawtooth(9000, period=300, seed=4, jitter=0.2)
     later = ends[ends > 2000]
 
     def alarms() -> int:
-        s = make_detector("ensemble").update(x, i * 60.0)
+        s = make_detector("ensemble").update(x, t)
         return sum(int(s[a : a + 8].max() > 0.5) for a in later)
 
     assert alarms() <= 4
@@ -1082,7 +1084,7 @@ def test_a_spike_seen_three_times_long_ago_is_news_again(monkeypatch: pytest.Mon
 
 @pytest.mark.parametrize("size", [7, 333])
 def test_windows_kept_past_the_memory_survive_batching_and_round_trips(size: int) -> None:
-    t, x = sawtooth(5000)
+    t, x, _ = sawtooth(5000)
     whole = make_detector("ensemble").update(x, t)
     batched, det = in_batches("ensemble", x, t, size)
     assert det.knn._rare.shape[0] > 0  # type: ignore[attr-defined]

@@ -1,5 +1,5 @@
 """The rhythm detector (a scan may choose it; not a part of the default ensemble): a series that
-repeats every so many points (up to 255, and half a day) and breaks its rhythm (a run that does not
+repeats every so many points (up to 146, and half a day) and breaks its rhythm (a run that does not
 come, runs twice as often); silent on a series without an exact rhythm, and on one whose runs vary
 from run to run more than its own past shows."""
 

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle
@@ -132,7 +131,7 @@ async def open_incident(h: Harness) -> Handle:
     )
 
 
-async def until(handle: Any, predicate: Callable[[IncidentState], bool], what: str) -> IncidentState:
+async def until(handle: Handle, predicate: Callable[[IncidentState], bool], what: str) -> IncidentState:
     """Poll (bounded: 60 s) while activities run in real time and timers skip ahead. The
     time-skipping server now and then rejects a workflow task's completion ("invalid history
     builder state for action": twice in clean runs, about one run of this file's cascade test in
