@@ -13,14 +13,22 @@ floor (a slow average of the spread itself, and the mean absolute deviation when
 for counts that are mostly 0), so a series that was flat for an hour does not alarm on its first
 ordinary wiggle.
 
-Beside it, the absence test (``_absence``), left in ``side``: where the recent level failed at this
-time on each of the previous days (a daily job or peak starts there), a point that stays at the
-recent level is as surprising as its distance from those days.
+Beside it, in ``side``, two tests of what did not happen. The absence test (``_absence``): where
+the recent level failed at this time on each of the previous days (a daily job or peak starts
+there), a point that stays at the recent level is as surprising as its distance from those days.
+The course test (``_course``): where the series changed at this time on each of the previous days
+and a week before as it does not at other times, a change over the last hour (or four) that falls
+short of all of them, however gradual the change is (a morning rise that never came: the value
+stays at its recent level, and a rise over hours never fails the recent level by much). Both are
+weighed by how well the days agree at this time. The course test needs a week before (a series'
+first weekend is not a day that did not come) and takes a change within a tenth of the days' for
+no evidence (a day a little busier than the last ones is ordinary).
 
 Vectorised over a batch (a sliding window view of the history plus the batch); the state is the last
-``window + days * period`` values (a week of them for series of one point in 5 minutes or coarser),
-a byte per point of ``days * period`` for each of the two distances the absence test looks back
-at, the week before as one point in 5 minutes for finer series, and a few numbers.
+``window + days * period`` values (a week of them for series of one point in 5 minutes or coarser)
+and 12 hours more, a byte per point of ``days * period`` for each of the two distances the absence
+test looks back at, the week before (and 12 hours) as one point in 5 minutes for finer series, and a
+few numbers.
 """
 
 import math
@@ -28,6 +36,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import NDArray
 
 from medic.detect.core import (
     FloatArray,
@@ -43,7 +52,66 @@ __all__ = ["LevelDetector"]
 
 _ZR_TOP = 25.5  # distances from the recent level are kept in tenths up to this (one byte each)
 _MAX_WEEKLY = 288  # one point in 5 minutes: the weekly reference keeps at most 2,017 values
-_WEEK_SAMPLES = 7 * _MAX_WEEKLY + 2  # finer series: the week before, one point in 5 minutes
+# finer series: the week before (and 12 hours, for the course test), one point in 5 minutes
+_WEEK_SAMPLES = 7 * _MAX_WEEKLY + 146
+_REL = 0.1  # the course test: a day's change within a tenth of the days' is no evidence
+
+
+def _scales(p: int) -> tuple[int, int]:
+    """Points in the course test's changes for a day of ``p`` points: an hour and four hours (at
+    least 4 and 16 points)."""
+    return max(4, p // 24), max(16, p // 6)
+
+
+def _offsets(r: int) -> list[int]:
+    """Five places from ``-r`` to ``r`` (fewer when ``r`` is small): the course test's path."""
+    return sorted({round(r * f) for f in (-1.0, -0.5, 0.0, 0.5, 1.0)})
+
+
+def _path_distance(now: FloatArray, path: list[FloatArray]) -> FloatArray:
+    """How far each of ``now`` is from the changes ``path`` (one array per place sampled), taken as
+    a line through them (a change passes through the values between the ones sampled): from the
+    range of its values."""
+    lo, hi = np.minimum.reduce(path), np.maximum.reduce(path)
+    out: FloatArray = np.maximum(np.maximum(lo - now, now - hi), 0.0)
+    return out
+
+
+def _window_sums(e: FloatArray, first: int, h: int) -> FloatArray:
+    """The sums of the ``h`` points from each place of ``e`` (whose first value is the series'
+    point ``first``; NaN where the sum cannot be made): partial sums within blocks of ``h`` aligned
+    on the series' count, so each sum is made of the same parts however the series was batched,
+    at the cost of a cumulative sum rather than ``h`` additions per place."""
+    n = e.shape[0]
+    i0 = (-first) % h  # the first place of ``e`` that begins a block
+    k = -(-(n - i0) // h)  # blocks from there, the last one perhaps not whole
+    out = np.full(n, np.nan)
+    if n - i0 < h:
+        return out
+    tail = np.full(k * h, np.nan)
+    tail[: n - i0] = e[i0:]
+    part = np.zeros((k + 1, h + 1))  # part[j, o]: block j's first o values (a row of 0 after the last)
+    np.cumsum(tail.reshape(k, h), axis=1, out=part[:k, 1:])
+    j, o = np.divmod(np.arange(n - i0 - h + 1), h)  # each whole window's block and place in it
+    out[i0 : n - h + 1] = (part[j, h] - part[j, o]) + part[j + 1, o]  # its block's rest, the next's start
+    return out
+
+
+def _middle(rows: list[FloatArray]) -> FloatArray:
+    """The median of the rows, place by place (of three without sorting)."""
+    if len(rows) != 3:
+        out: FloatArray = np.median(np.stack(rows), axis=0)
+        return out
+    a, b, c = rows
+    mid: FloatArray = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+    return mid
+
+
+def _nearest(now: FloatArray, then: FloatArray, r: int) -> FloatArray:
+    """The distance of each of ``now`` from the changes ``then`` within ``r`` places either side of
+    the same place (``then`` is ``2 r`` longer than ``now``)."""
+    b = now.shape[0]
+    return _path_distance(now, [then[r + o : r + o + b] for o in _offsets(r)])
 
 
 def _tenths(z: FloatArray, top: float) -> FloatArray:
@@ -91,6 +159,7 @@ class LevelDetector(StreamDetector):
         self._slow = 0.0  # slow average of the spread (the floor's memory)
         self._seasonal_ms, self._seasonal_count = 0.0, 0  # the calibration of the absence test
         self._week = np.zeros(0)  # series finer than 5 minutes: the week before, one point in 5 minutes
+        self._samples = (np.zeros(0), 0)  # ... and this batch's samples with them, and the first's number
         self.season: tuple[FloatArray, int, int, int, int] | None = None  # the last batch's, see _surprise
         self._began: int | None = None  # the place of the series' first real value (None: none yet)
 
@@ -152,13 +221,19 @@ class LevelDetector(StreamDetector):
             # days than from its recent level (a count at a morning rise, above both, is no absence:
             # the departure test weighs it)
             absent = np.minimum(failed, np.maximum(seasonal - stay, 0.0))
-            self._side = np.where(known, absent * unit, 0.0)
+            # and a daily change that did not come, however gradual (``_course``), by how well the
+            # days agree here (a series whose days differ at this time, or that has no days, is far
+            # from its seasonal reference at this time on each of them)
+            course = self._course(e, n0, start, b, scale) / np.maximum(1.0, spread_then)
+            self._side = np.where(known, np.maximum(absent * unit, course), 0.0)
             self._zs = ezs[-(self.days * p + 2) :].copy()
         outside = self._range(e, n0, start, x)
         if week:  # a series finer than 5 minutes: its range holds only a day and a bit
             outside = np.minimum(outside, weekly)  # so Monday's peak is in it only as last Monday
         z = np.maximum(z, outside)
         back = 7 * p if self._weekly() else self.days * p
+        if p > 0:  # the course test's hours before the previous days' times
+            back = max(back, (7 if self._weekly() else self.days) * p + 3 * _scales(p)[-1])
         keep = max(w + (back + 1 if p > 0 else 0), self._span() + self.block)
         # what the k-NN part of an ensemble may compare with (the same time on the previous days)
         self.season = (e, n0, start, p, self.days) if p > 0 and self.days > 0 else None
@@ -196,6 +271,99 @@ class LevelDetector(StreamDetector):
         low = np.min(np.stack(failed), axis=0)
         wide = _known_median(np.stack(spread).T)
         return np.where(np.isfinite(low), low, 0.0), np.where(np.isnan(wide), _ZR_TOP, wide)
+
+    def _course(self, e: FloatArray, n0: int, start: int, b: int, scale: FloatArray) -> FloatArray:
+        """The course test: how far the change over the last hour (the mean of its points less the
+        mean of the hour before) falls short of, or passes, the change at this time on every one
+        of the previous days and a week before (the nearest within half an hour either side), where
+        those days changed here as they do not at other times. In units of the larger of that
+        change's noise and twice how much the days' changes differed. The same over four hours,
+        for changes slower still. A daily rise or fall that did not come (a holiday, traffic that
+        never arrived, a batch window that did not run) shows here, however gradual; a level that
+        shifted does not, since the days' changes stay the same. Before a week of history (a
+        series' first weekend would be news) there is none."""
+        out = np.zeros(b)
+        for h in _scales(self.period):
+            out = np.maximum(out, self._course_at(h, e, n0=n0, start=start, scale=scale))
+        return out
+
+    def _course_at(self, h: int, e: FloatArray, *, n0: int, start: int, scale: FloatArray) -> FloatArray:
+        """The course test over changes of ``h`` points (``e``: the history and the batch, which
+        begins at ``n0``; the series' own points begin at ``start``)."""
+        p, w, b = self.period, self.window, scale.shape[0]
+        r = h // 2
+        with np.errstate(invalid="ignore", over="ignore"):
+            sums = _window_sums(e, self.seen - n0, h)
+            ext = self._changes(sums, n0 - w - self.block, n0 + b, h)
+            now = ext[w + self.block :]
+            typ = self._ordinary(ext, b)
+            idx = np.arange(n0, n0 + b)
+            gaps, at = [], []
+            for m in range(1, self.days + 1):
+                then = self._changes(sums, n0 - m * p - r, n0 + b - m * p + r, h)
+                mid = then[r : r + b]
+                gap = np.minimum(_nearest(now, then, r), np.abs(mid - typ))
+                gaps.append(np.where(idx - m * p - r - 2 * h + 1 >= start, gap, 0.0))
+                at.append(mid)
+            days = np.stack(at)
+            unit = np.maximum(2.0 * scale / math.sqrt(h), 2.0 * (days.max(axis=0) - days.min(axis=0)))
+            unit = np.maximum(unit, _REL * np.abs(_middle(at)))
+            if self._weekly():  # the week before, at full resolution
+                then = self._changes(sums, n0 - 7 * p - r, n0 + b - 7 * p + r, h)
+                week = np.where(idx - 7 * p - r - 2 * h + 1 >= start, _nearest(now, then, r), 0.0)
+            elif self._sampled_week():
+                week = self._course_week(now, h)
+            else:  # no week is kept (a day of more than 1,440 points is not looked at)
+                week = np.zeros(b)
+            out = np.minimum(np.min(np.stack(gaps), axis=0), week) / unit
+        course: FloatArray = np.nan_to_num(out, nan=0.0, posinf=0.0)
+        return course
+
+    @staticmethod
+    def _changes(sums: FloatArray, lo: int, hi: int, h: int) -> FloatArray:
+        """The change at each place ``lo`` to ``hi`` of the history (``hi`` at most its length):
+        the mean of the ``h`` points ending there less the mean of the ``h`` before (NaN where the
+        history does not reach). ``sums``: the history's sums of ``h`` points from each place."""
+
+        def take(a: int) -> FloatArray:  # sums[a : a + hi - lo], NaN before the first
+            if a >= 0:
+                return sums[a : a + hi - lo]
+            return np.concatenate([np.full(min(-a, hi - lo), np.nan), sums[: max(a + hi - lo, 0)]])
+
+        out: FloatArray = (take(lo - h + 1) - take(lo - 2 * h + 1)) / h
+        return out
+
+    def _ordinary(self, ext: FloatArray, b: int) -> FloatArray:
+        """The series' ordinary change at each point of the batch: the median of the changes over
+        the ``window`` points before its block of ``block`` points (aligned on the series' count).
+        A series that climbs between resets climbs at every time of day: no feature of the day."""
+        w, k = self.window, self.block
+        into = (self.seen + np.arange(b)) % k
+        begin = k + np.arange(b) - into  # each point's block start, in ``ext`` (whose first
+        firsts, where = np.unique(begin, return_inverse=True)  # k points come before the batch's w)
+        rows = np.stack([ext[f : f + w] for f in firsts.tolist()])
+        out: FloatArray = np.median(rows, axis=1)[where]
+        return out
+
+    def _course_week(self, now: FloatArray, h: int) -> FloatArray:
+        """The course test's distance from the week before, for series finer than 5 minutes, from
+        the 5-minute samples of the week before (an hour of them; 0 where they do not reach)."""
+        k = self._sampled_week()
+        hs, rs = max(h // k, 2), max(h // 2 // k, 1)
+        week, base = self._samples
+        b = now.shape[0]
+        if week.shape[0] < 2 * hs + 2 * rs + 1:
+            return np.zeros(b)
+        pos = (self.seen + np.arange(b) - 7 * self.period) // k - base  # each point's sample a week ago
+        ok = (pos - rs - 2 * hs + 1 >= 0) & (pos + rs <= week.shape[0] - 1)
+        sums = sliding_window_view(week, hs).sum(axis=1)  # sums[i]: week[i] to week[i + hs - 1]
+
+        def change(end: NDArray[np.int64]) -> FloatArray:
+            c = np.clip(end, 2 * hs - 1, week.shape[0] - 1)
+            out: FloatArray = (sums[c - hs + 1] - sums[c - 2 * hs + 1]) / hs
+            return out
+
+        return np.where(ok, _path_distance(now, [change(pos + o) for o in _offsets(rs)]), 0.0)
 
     def _span(self) -> int:
         return int(min(max(self.long, 1.2 * self.period), 3 * self.long))
@@ -295,6 +463,7 @@ class LevelDetector(StreamDetector):
         smed = np.median(ext[np.clip(cand, 0, ext.shape[0] - 1)], axis=1)
         ok &= ~np.isnan(smed)
         self._week = ext[-_WEEK_SAMPLES:].copy()
+        self._samples = (ext, base)  # the batch's, for the course test
         out: FloatArray = np.where(ok, np.abs(x - smed) / scale, np.inf)
         return out
 

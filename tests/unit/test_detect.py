@@ -16,7 +16,6 @@ from sklearn.neighbors import NearestNeighbors
 from medic.detect import DETECTORS, KnnDetector, knn, make_detector, restore_detector, surprise_from_score
 from medic.detect.core import (
     DECIDE,
-    StreamDetector,
     calibration,
     decode_array,
     grid_places,
@@ -27,6 +26,7 @@ from medic.detect.core import (
 from medic.detect.ensemble import WEIGHTS, EnsembleDetector
 from medic.detect.level import LevelDetector
 from medic.detect.stabilise import dither, noise_power, quantum
+from tests.support.detect import in_batches
 
 KINDS = sorted(DETECTORS)
 # "still" sees only a value that stops changing, "rhythm" only a periodic series that breaks its rhythm
@@ -40,17 +40,6 @@ def noisy(n: int, seed: int = 1, *, daily: float = 0.0, step: float = STEP) -> t
     t = np.arange(n) * step
     x = 100.0 + daily * np.sin(2 * np.pi * t / 86400.0) + rng.normal(0.0, 1.0, n)
     return t, x
-
-
-def in_batches(kind: str, x: np.ndarray, t: np.ndarray, size: int) -> tuple[np.ndarray, StreamDetector]:
-    """The scores of ``x`` fed in batches of ``size``, the detector saved to JSON and restored after
-    each, and the last detector."""
-    det = make_detector(kind)
-    parts = []
-    for i in range(0, x.shape[0], size):
-        parts.append(det.update(x[i : i + size], t[i : i + size]))
-        det = restore_detector(json.loads(json.dumps(det.state())))
-    return np.concatenate(parts), det
 
 
 @pytest.mark.parametrize("kind", DEPARTURES)

@@ -3,14 +3,13 @@ repeats every so many points (up to 146, and half a day) and breaks its rhythm (
 come, runs twice as often); silent on a series without an exact rhythm, and on one whose runs vary
 from run to run more than its own past shows."""
 
-import json
-
 import numpy as np
 import pytest
 
-from medic.detect import make_detector, restore_detector
+from medic.detect import make_detector
 from medic.detect.ensemble import EnsembleDetector
 from medic.detect.rhythm import RhythmDetector, period_of
+from tests.support.detect import in_batches
 
 STEP = 60.0  # one point a minute: half a day is 720 points
 
@@ -106,13 +105,9 @@ def test_batching_and_round_trips_change_nothing(size: int) -> None:
     t, x = cron(n=4000, period=140)  # near the longest period (146: six cycles in the window)
     x[3100:3105] -= 12.0
     whole = make_detector("rhythm").update(x, t)
-    det = make_detector("rhythm")
-    parts = []
-    for a in range(0, x.shape[0], size):
-        parts.append(det.update(x[a : a + size], t[a : a + size]))
-        det = restore_detector(json.loads(json.dumps(det.state())))
+    batched, det = in_batches("rhythm", x, t, size)
     assert det._period == 140  # type: ignore[attr-defined]
-    np.testing.assert_allclose(np.concatenate(parts), whole, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(batched, whole, rtol=0, atol=1e-12)
 
 
 def test_the_ensemble_has_no_rhythm_part() -> None:
