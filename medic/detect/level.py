@@ -292,12 +292,22 @@ class LevelDetector(StreamDetector):
         begins at ``n0``; the series' own points begin at ``start``)."""
         p, w, b = self.period, self.window, scale.shape[0]
         r = h // 2
+        idx = np.arange(n0, n0 + b)
         with np.errstate(invalid="ignore", over="ignore"):
             sums = _window_sums(e, self.seen - n0, h)
             ext = self._changes(sums, n0 - w - self.block, n0 + b, h)
             now = ext[w + self.block :]
+            # the week before first: without it there is nothing to weigh (a first weekend)
+            if self._weekly():  # at full resolution
+                then = self._changes(sums, n0 - 7 * p - r, n0 + b - 7 * p + r, h)
+                week = np.where(idx - 7 * p - r - 2 * h + 1 >= start, _nearest(now, then, r), 0.0)
+            elif self._sampled_week():
+                week = self._course_week(now, h)
+            else:  # no week is kept (a day of more than 1,440 points is not looked at)
+                week = np.zeros(b)
+            if not (week > 0.0).any():
+                return np.zeros(b)
             typ = self._ordinary(ext, b)
-            idx = np.arange(n0, n0 + b)
             gaps, at = [], []
             for m in range(1, self.days + 1):
                 then = self._changes(sums, n0 - m * p - r, n0 + b - m * p + r, h)
@@ -305,17 +315,10 @@ class LevelDetector(StreamDetector):
                 gap = np.minimum(_nearest(now, then, r), np.abs(mid - typ))
                 gaps.append(np.where(idx - m * p - r - 2 * h + 1 >= start, gap, 0.0))
                 at.append(mid)
-            days = np.stack(at)
-            unit = np.maximum(2.0 * scale / math.sqrt(h), 2.0 * (days.max(axis=0) - days.min(axis=0)))
+            spread = np.maximum.reduce(at) - np.minimum.reduce(at)
+            unit = np.maximum(2.0 * scale / math.sqrt(h), 2.0 * spread)
             unit = np.maximum(unit, _REL * np.abs(_middle(at)))
-            if self._weekly():  # the week before, at full resolution
-                then = self._changes(sums, n0 - 7 * p - r, n0 + b - 7 * p + r, h)
-                week = np.where(idx - 7 * p - r - 2 * h + 1 >= start, _nearest(now, then, r), 0.0)
-            elif self._sampled_week():
-                week = self._course_week(now, h)
-            else:  # no week is kept (a day of more than 1,440 points is not looked at)
-                week = np.zeros(b)
-            out = np.minimum(np.min(np.stack(gaps), axis=0), week) / unit
+            out = np.minimum(np.minimum.reduce(gaps), week) / unit
         course: FloatArray = np.nan_to_num(out, nan=0.0, posinf=0.0)
         return course
 
@@ -342,7 +345,7 @@ class LevelDetector(StreamDetector):
         begin = k + np.arange(b) - into  # each point's block start, in ``ext`` (whose first
         firsts, where = np.unique(begin, return_inverse=True)  # k points come before the batch's w)
         rows = np.stack([ext[f : f + w] for f in firsts.tolist()])
-        out: FloatArray = np.median(rows, axis=1)[where]
+        out: FloatArray = np.partition(rows, w // 2, axis=1)[:, w // 2][where]  # w is odd
         return out
 
     def _course_week(self, now: FloatArray, h: int) -> FloatArray:
