@@ -54,7 +54,9 @@ _ZR_TOP = 25.5  # distances from the recent level are kept in tenths up to this 
 _MAX_WEEKLY = 288  # one point in 5 minutes: the weekly reference keeps at most 2,017 values
 # finer series: the week before (and 12 hours, for the course test), one point in 5 minutes
 _WEEK_SAMPLES = 7 * _MAX_WEEKLY + 146
-_REL = 0.1  # the course test: a day's change within a tenth of the days' is no evidence
+_REL = 0.1  # the course test's unit is at least a tenth of the days' change
+_OUTAGE = 16  # missing points in a row from which the values carried over them are no change
+_FAR = 20.0  # noises from the recent level from which a point (a glitch, a jump) is no change
 
 
 def _scales(p: int) -> tuple[int, int]:
@@ -160,6 +162,8 @@ class LevelDetector(StreamDetector):
         self._seasonal_ms, self._seasonal_count = 0.0, 0  # the calibration of the absence test
         self._week = np.zeros(0)  # series finer than 5 minutes: the week before, one point in 5 minutes
         self._samples = (np.zeros(0), 0)  # ... and this batch's samples with them, and the first's number
+        self._calm = 1 << 30  # places since the last outage or far point (the course test)
+        self._run = 0  # missing points in a row at the end of the last batch
         self.season: tuple[FloatArray, int, int, int, int] | None = None  # the last batch's, see _surprise
         self._began: int | None = None  # the place of the series' first real value (None: none yet)
 
@@ -224,7 +228,7 @@ class LevelDetector(StreamDetector):
             # and a daily change that did not come, however gradual (``_course``), by how well the
             # days agree here (a series whose days differ at this time, or that has no days, is far
             # from its seasonal reference at this time on each of them)
-            course = self._course(e, n0, start, b, scale) / np.maximum(1.0, spread_then)
+            course = self._course(e, n0, start, scale, self._since_event(stay)) / np.maximum(1.0, spread_then)
             self._side = np.where(known, np.maximum(absent * unit, course), 0.0)
             self._zs = ezs[-(self.days * p + 2) :].copy()
         outside = self._range(e, n0, start, x)
@@ -233,7 +237,7 @@ class LevelDetector(StreamDetector):
         z = np.maximum(z, outside)
         back = 7 * p if self._weekly() else self.days * p
         if p > 0:  # the course test's hours before the previous days' times
-            back = max(back, (7 if self._weekly() else self.days) * p + 3 * _scales(p)[-1])
+            back = max(back, (7 if self._weekly() else self.days) * p + 4 * _scales(p)[-1])
         keep = max(w + (back + 1 if p > 0 else 0), self._span() + self.block)
         # what the k-NN part of an ensemble may compare with (the same time on the previous days)
         self.season = (e, n0, start, p, self.days) if p > 0 and self.days > 0 else None
@@ -272,38 +276,62 @@ class LevelDetector(StreamDetector):
         wide = _known_median(np.stack(spread).T)
         return np.where(np.isfinite(low), low, 0.0), np.where(np.isnan(wide), _ZR_TOP, wide)
 
-    def _course(self, e: FloatArray, n0: int, start: int, b: int, scale: FloatArray) -> FloatArray:
+    def _course(
+        self, e: FloatArray, n0: int, start: int, scale: FloatArray, since: NDArray[np.int64]
+    ) -> FloatArray:
         """The course test: how far the change over the last hour (the mean of its points less the
         mean of the hour before) falls short of, or passes, the change at this time on every one
         of the previous days and a week before (the nearest within half an hour either side), where
-        those days changed here as they do not at other times. In units of the larger of that
-        change's noise and twice how much the days' changes differed. The same over four hours,
-        for changes slower still. A daily rise or fall that did not come (a holiday, traffic that
-        never arrived, a batch window that did not run) shows here, however gradual; a level that
-        shifted does not, since the days' changes stay the same. Before a week of history (a
-        series' first weekend would be news) there is none."""
-        out = np.zeros(b)
+        those days changed here as they did not over the rest of the day before. In units of the
+        largest of that change's noise, twice how much the days' changes differed, and a tenth of
+        their change. The same over four hours (a day of ``p`` points: ``p // 24`` and ``p // 6``
+        points, at least 4 and 16), for changes slower still. A daily rise or fall that did not come
+        (a holiday, traffic that never arrived, a batch window that did not run) shows here, however
+        gradual; a level that shifted does not, since the days' changes stay the same. Before a week
+        of history (a series' first weekend would be news) there is none; nor while the change's
+        points hold values carried over an outage or a point far from its recent level (``since``:
+        the places since the last of those), whose jump is no change of the day."""
+        out = np.zeros(scale.shape[0])
+        one = _scales(self.period)[0]
         for h in _scales(self.period):
-            out = np.maximum(out, self._course_at(h, e, n0=n0, start=start, scale=scale))
+            course = self._course_at(h, one // 2, e, n0=n0, start=start, scale=scale)
+            out = np.maximum(out, np.where(since >= 2 * h, course, 0.0))
         return out
 
-    def _course_at(self, h: int, e: FloatArray, *, n0: int, start: int, scale: FloatArray) -> FloatArray:
-        """The course test over changes of ``h`` points (``e``: the history and the batch, which
-        begins at ``n0``; the series' own points begin at ``start``)."""
-        p, w, b = self.period, self.window, scale.shape[0]
-        r = h // 2
+    def _since_event(self, stay: FloatArray) -> NDArray[np.int64]:
+        """The places since the last outage (the 16th and later of missing points in a row) or the
+        last point ``_FAR`` noises or more from its recent level, for each point of the batch (the
+        places since the last one before it carried in the state)."""
+        miss = self.gaps
+        b = miss.shape[0]
+        idx = np.arange(b)
+        real = np.maximum.accumulate(np.where(miss, -1, idx))  # the last real point up to each
+        run = np.where(real >= 0, idx - real, idx + 1 + self._run)  # missing in a row, up to each
+        event = (miss & (run >= _OUTAGE)) | (~miss & (stay >= _FAR))
+        last = np.maximum.accumulate(np.where(event, idx, -1 - self._calm))
+        self._calm = int(b - 1 - last[-1]) if b else self._calm
+        self._run = int(run[-1]) if b and miss[-1] else 0
+        since: NDArray[np.int64] = idx - last
+        return since
+
+    def _course_at(
+        self, h: int, r: int, e: FloatArray, *, n0: int, start: int, scale: FloatArray
+    ) -> FloatArray:
+        """The course test over changes of ``h`` points, the nearest within ``r`` places (``e``: the
+        history and the batch, which begins at ``n0``; the series' own points begin at ``start``)."""
+        p, b = self.period, scale.shape[0]
         idx = np.arange(n0, n0 + b)
         with np.errstate(invalid="ignore", over="ignore"):
             sums = _window_sums(e, self.seen - n0, h)
-            ext = self._changes(sums, n0 - w - self.block, n0 + b, h)
-            now = ext[w + self.block :]
+            ext = self._changes(sums, n0 - p - self.block, n0 + b, h)
+            now = ext[p + self.block :]
             # the week before first: without it there is nothing to weigh (a first weekend)
             if self._weekly():  # at full resolution
                 then = self._changes(sums, n0 - 7 * p - r, n0 + b - 7 * p + r, h)
                 week = np.where(idx - 7 * p - r - 2 * h + 1 >= start, _nearest(now, then, r), 0.0)
             elif self._sampled_week():
-                week = self._course_week(now, h)
-            else:  # no week is kept (a day of more than 1,440 points is not looked at)
+                week = self._course_week(now, h, r)
+            else:  # no week is kept (a day not a whole number of 5-minute samples, or over 1,440 points)
                 week = np.zeros(b)
             if not (week > 0.0).any():
                 return np.zeros(b)
@@ -338,21 +366,24 @@ class LevelDetector(StreamDetector):
 
     def _ordinary(self, ext: FloatArray, b: int) -> FloatArray:
         """The series' ordinary change at each point of the batch: the median of the changes over
-        the ``window`` points before its block of ``block`` points (aligned on the series' count).
-        A series that climbs between resets climbs at every time of day: no feature of the day."""
-        w, k = self.window, self.block
+        the day before its block of ``block`` points (aligned on the series' count; ``ext``: the
+        changes from a day and a block before the batch). A series that climbs between resets
+        climbs at every time of day: no feature of the day; and today's own changes (a fall this
+        afternoon, an outage's jump) are a few among the day's."""
+        p, k = self.period, self.block
         into = (self.seen + np.arange(b)) % k
-        begin = k + np.arange(b) - into  # each point's block start, in ``ext`` (whose first
-        firsts, where = np.unique(begin, return_inverse=True)  # k points come before the batch's w)
-        rows = np.stack([ext[f : f + w] for f in firsts.tolist()])
-        out: FloatArray = np.partition(rows, w // 2, axis=1)[:, w // 2][where]  # w is odd
+        begin = k + np.arange(b) - into  # each point's block start, less a day, in ``ext``
+        firsts, where = np.unique(begin, return_inverse=True)
+        rows = np.stack([ext[f : f + p] for f in firsts.tolist()])
+        out: FloatArray = np.partition(rows, p // 2, axis=1)[:, p // 2][where]
         return out
 
-    def _course_week(self, now: FloatArray, h: int) -> FloatArray:
+    def _course_week(self, now: FloatArray, h: int, r: int) -> FloatArray:
         """The course test's distance from the week before, for series finer than 5 minutes, from
-        the 5-minute samples of the week before (an hour of them; 0 where they do not reach)."""
+        the 5-minute samples of the week before (changes of ``h`` points, the nearest within ``r``
+        places, in samples; 0 where they do not reach)."""
         k = self._sampled_week()
-        hs, rs = max(h // k, 2), max(h // 2 // k, 1)
+        hs, rs = max(h // k, 2), max(r // k, 1)
         week, base = self._samples
         b = now.shape[0]
         if week.shape[0] < 2 * hs + 2 * rs + 1:
@@ -490,6 +521,8 @@ class LevelDetector(StreamDetector):
             "zs": encode_array(np.rint(self._zs * 10.0), "u1"),
             "week": encode_array(self._week, "<f4"),
             "began": self._began,
+            "calm": self._calm,
+            "run": self._run,
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -505,6 +538,8 @@ class LevelDetector(StreamDetector):
         # a state saved before the first value was kept: the series began at its first place
         began = own.get("began", 0)
         self._began = None if began is None else int(began)
+        self._calm = int(own.get("calm", 1 << 30))  # a state saved before the course test: none yet
+        self._run = int(own.get("run", 0))
         self._hist = decode_array(own["hist"])
         # a state saved before the absence test has no distances: they start at 0 (no absence is
         # reported until a day of new points has passed)

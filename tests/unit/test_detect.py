@@ -512,7 +512,8 @@ def test_a_minute_series_remembers_last_weekend() -> None:
     assert morning(5) > 0.5  # the first Saturday: nothing to go by
     assert morning(12) < 0.4 and morning(14) < 0.2, (morning(12), morning(14))
     assert s[day * 12 :].max() < 0.6
-    assert len(json.dumps(det.state())) < 80_000  # three days of points, and the week sampled
+    # three days of points and 16 hours more for the course test's changes, and the week sampled
+    assert len(json.dumps(det.state())) < 90_000
     # the ensemble: its k-NN part (600 windows, 10 hours here) is lent the level part's three days,
     # so from Wednesday on the ramp has its three neighbours (0.45-0.52 on those mornings without);
     # with kept events near by their size, Tuesday's ramp scores 0.46 and Wednesday's 0.43 (0.71 and
