@@ -390,10 +390,15 @@ class LevelDetector(StreamDetector):
             return np.zeros(b)
         pos = (self.seen + np.arange(b) - 7 * self.period) // k - base  # each point's sample a week ago
         ok = (pos - rs - 2 * hs + 1 >= 0) & (pos + rs <= week.shape[0] - 1)
-        sums = sliding_window_view(week, hs).sum(axis=1)  # sums[i]: week[i] to week[i + hs - 1]
+        # the sums of hs samples the changes need: from the first window of the earliest to the last
+        # of the latest (each summed on its own, so where the kept samples begin changes nothing)
+        top = week.shape[0] - 1
+        lo = int(np.clip(pos[0] - rs, 2 * hs - 1, top)) - 2 * hs + 1
+        hi = int(np.clip(pos[-1] + rs, 2 * hs - 1, top)) - hs + 1
+        sums = sliding_window_view(week[lo : hi + hs], hs).sum(axis=1)  # sums[i]: from week[lo + i]
 
         def change(end: NDArray[np.int64]) -> FloatArray:
-            c = np.clip(end, 2 * hs - 1, week.shape[0] - 1)
+            c = np.clip(end, 2 * hs - 1, top) - lo
             out: FloatArray = (sums[c - hs + 1] - sums[c - 2 * hs + 1]) / hs
             return out
 
