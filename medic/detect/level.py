@@ -21,14 +21,15 @@ and a week before as it does not at other times, a change over the last hour (or
 short of all of them, however gradual the change is (a morning rise that never came: the value
 stays at its recent level, and a rise over hours never fails the recent level by much). Both are
 weighed by how well the days agree at this time. The course test needs a week before (a series'
-first weekend is not a day that did not come) and takes a change within a tenth of the days' for
-no evidence (a day a little busier than the last ones is ordinary).
+first weekend is not a day that did not come), matches the days within an hour either side
+(daylight saving time), and measures in at least a tenth of the days' change (a day a little
+busier than the last ones is ordinary).
 
 Vectorised over a batch (a sliding window view of the history plus the batch); the state is the last
 ``window + days * period`` values (a week of them for series of one point in 5 minutes or coarser)
-and 12 hours more, a byte per point of ``days * period`` for each of the two distances the absence
-test looks back at, the week before (and 12 hours) as one point in 5 minutes for finer series, and a
-few numbers.
+and four of the course test's longer changes more (16 hours for a day of 96 points or more), a byte
+per point of ``days * period`` for each of the two distances the absence test looks back at, the
+week before (and 12 hours) as one point in 5 minutes for finer series, and a few numbers.
 """
 
 import math
@@ -280,21 +281,25 @@ class LevelDetector(StreamDetector):
         self, e: FloatArray, n0: int, start: int, scale: FloatArray, since: NDArray[np.int64]
     ) -> FloatArray:
         """The course test: how far the change over the last hour (the mean of its points less the
-        mean of the hour before) falls short of, or passes, the change at this time on every one
-        of the previous days and a week before (the nearest within half an hour either side), where
-        those days changed here as they did not over the rest of the day before. In units of the
-        largest of that change's noise, twice how much the days' changes differed, and a tenth of
-        their change. The same over four hours (a day of ``p`` points: ``p // 24`` and ``p // 6``
-        points, at least 4 and 16), for changes slower still. A daily rise or fall that did not come
-        (a holiday, traffic that never arrived, a batch window that did not run) shows here, however
-        gradual; a level that shifted does not, since the days' changes stay the same. Before a week
-        of history (a series' first weekend would be news) there is none; nor while the change's
-        points hold values carried over an outage or a point far from its recent level (``since``:
-        the places since the last of those), whose jump is no change of the day."""
+        mean of the hour before) falls short of the change at this time on every one of the
+        previous days and a week before (or goes the other way), where those days changed here as
+        they did not over the rest of the day before; the nearest of the days' changes within an
+        hour either side counts (a day in local time moves an hour in UTC with daylight saving
+        time). A change steeper than the days' is not counted: it is a departure the other tests
+        weigh (and a clock moved makes one). In units of the largest of twice the noise of a mean
+        of the change's points, twice how much the days' changes differed, and a tenth of their
+        change (so a change that did not come at all is at most 10 units). The same over four hours
+        (a day of ``p`` points: ``p // 24`` and ``p // 6`` points, at least 4 and 16; the hour
+        either side is ``p // 24`` points), for changes slower still. A daily rise or fall that did
+        not come (a holiday, traffic that never arrived, a batch window that did not run) shows
+        here, however gradual; a level that shifted does not, since the days' changes stay the
+        same. Before a week of history (a series' first weekend would be news) there is none; nor
+        while the change's points hold values carried over an outage or a point far from its recent
+        level (``since``: the places since the last of those), whose jump is no change of the day."""
         out = np.zeros(scale.shape[0])
         one = _scales(self.period)[0]
         for h in _scales(self.period):
-            course = self._course_at(h, one // 2, e, n0=n0, start=start, scale=scale)
+            course = self._course_at(h, one, e, n0=n0, start=start, scale=scale)
             out = np.maximum(out, np.where(since >= 2 * h, course, 0.0))
         return out
 
@@ -344,9 +349,14 @@ class LevelDetector(StreamDetector):
                 gaps.append(np.where(idx - m * p - r - 2 * h + 1 >= start, gap, 0.0))
                 at.append(mid)
             spread = np.maximum.reduce(at) - np.minimum.reduce(at)
+            middle = _middle(at)
             unit = np.maximum(2.0 * scale / math.sqrt(h), 2.0 * spread)
-            unit = np.maximum(unit, _REL * np.abs(_middle(at)))
-            out = np.minimum(np.minimum.reduce(gaps), week) / unit
+            unit = np.maximum(unit, _REL * np.abs(middle))
+            # a change that fell short of the days' (or went the other way), not one that passed
+            # them: a steeper change is a departure the other tests weigh (and a clock moved by
+            # daylight saving time makes one)
+            short = np.sign(middle - typ) * (now - middle) < 0.0
+            out = np.where(short, np.minimum(np.minimum.reduce(gaps), week) / unit, 0.0)
         course: FloatArray = np.nan_to_num(out, nan=0.0, posinf=0.0)
         return course
 
