@@ -360,8 +360,8 @@ class Notifier:
         s = self._state()
         owner = s.contexts.get(s.root_causes[0].service) if s.root_causes else None
         services = [s.contexts.get(x) or ServiceContext(name=x, in_catalog=False) for x in s.services]
-        # An activity: the policy lives in the worker and the decision is recorded in history (a
-        # local one, without the round trip, in runs from before ``decisions-as-activities``).
+        # A local activity: the policy lives in the worker, the decision is recorded in history, and
+        # there is no round trip through the server before the first message goes out.
         request = PlanRequest(
             priority=s.priority,
             owner=owner,
@@ -371,7 +371,12 @@ class Notifier:
         )
         before = s.notifications.plan.demoted if s.notifications.plan else None
         plan: NotificationPlan = await self._local.run(
-            NotifyActivities.plan, request, timeout=timedelta(seconds=10), retry=_RETRY
+            lambda: workflow.execute_local_activity_method(
+                NotifyActivities.plan,
+                request,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=_RETRY,
+            )
         )
         s.notifications.plan, s.notifications.planned_priority = plan, s.priority
         self._plan_version += 1

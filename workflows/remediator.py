@@ -97,7 +97,12 @@ class Remediator:
         try:
             request = MatchRequest(incident_id=s.id, service=owner, alerts=alerts)
             result: MatchResult = await self._local.run(
-                RemediationActivities.match, request, timeout=timedelta(seconds=10), retry=_MATCH_RETRY
+                lambda: workflow.execute_local_activity_method(
+                    RemediationActivities.match,
+                    request,
+                    start_to_close_timeout=timedelta(seconds=10),
+                    retry_policy=_MATCH_RETRY,
+                )
             )
         except ActivityError as err:
             # Not considered yet: tried again with the next change (no new revision here, or this

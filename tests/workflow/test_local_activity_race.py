@@ -5,6 +5,7 @@ order, close together or apart, always leave a history that replays (the cause o
 import asyncio
 import json
 import random
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,6 @@ from pathlib import Path
 
 from temporalio import activity, workflow
 from temporalio.client import WorkflowHistory
-from temporalio.common import RetryPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
@@ -141,9 +141,24 @@ async def test_the_recorded_evidence_is_the_race_the_gate_removes() -> None:
     assert "Signal external WF machine does not handle this event" in str(result.replay_failure)
 
 
+class _Concurrency:
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+
+_seen = _Concurrency()
+
+
 @activity.defn(name="test.counted")
 def _counted(pause: float) -> None:
+    with _seen.lock:
+        _seen.now += 1
+        _seen.most = max(_seen.most, _seen.now)
     time.sleep(pause)
+    with _seen.lock:
+        _seen.now -= 1
 
 
 @workflow.defn(name="TwoLoopsOfLocalActivities", sandboxed=False)
@@ -154,16 +169,16 @@ class _TwoLoops:
 
         async def loop(pause: float) -> None:
             for _ in range(3):
-                await gate.run(_counted, pause, timeout=timedelta(seconds=5), retry=RetryPolicy())
+                await gate.run(
+                    lambda: workflow.execute_local_activity(
+                        _counted, pause, start_to_close_timeout=timedelta(seconds=5)
+                    )
+                )
 
         await asyncio.gather(loop(0.02), loop(0.01))
 
 
-async def test_a_new_run_takes_its_decisions_as_activities_whose_results_history_orders(
-    env: WorkflowEnvironment,
-) -> None:
-    """Runs that start now take no local activities at all (a result's activation is then a function
-    of history alone); the serial gate is for histories recorded before, which replay as they ran."""
+async def test_the_gate_lets_one_local_activity_run_at_a_time(env: WorkflowEnvironment) -> None:
     queue = f"gate-{uuid.uuid4()}"
     async with Worker(
         env.client,
@@ -175,25 +190,20 @@ async def test_a_new_run_takes_its_decisions_as_activities_whose_results_history
         handle = await env.client.start_workflow(_TwoLoops.run, id=queue, task_queue=queue)
         await handle.result()
         history = await handle.fetch_history()
-    markers = [
-        e.marker_recorded_event_attributes
-        for e in history.events
-        if e.HasField("marker_recorded_event_attributes")
-    ]
-    names = [m.marker_name for m in markers]
-    assert "core_local_activity" not in names
-    scheduled = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
-    assert len(scheduled) == 6
-    replayer = Replayer(workflows=[_TwoLoops])
-    assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
+    markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    names = [e.marker_recorded_event_attributes.marker_name for e in markers]
+    assert names.count("core_local_activity") == 6
+    assert _seen.most == 1
 
 
-async def test_the_recorded_evidence_of_a_plan_against_a_child_start_is_the_race_activities_remove() -> None:
-    """Recorded under load by an integration test (one run in about 15) with the serial gate: the
-    notifier's plan (a local activity) and the remediation child's start resolved in two workflow
-    tasks on the first run and in one activation on replay, so the notifier posted before the main
-    loop published. Its first run had local activities, so it still fails on replay, and for exactly
-    that reason; runs that start now take the plan as an activity."""
+async def test_the_recorded_evidence_of_a_plan_against_a_child_start_still_fails_for_that_reason() -> None:
+    """Recorded under load by an integration test (about one run in 15 alone, with a CPU burner
+    beside it) with the serial gate: the notifier's plan (a local activity) and the remediation
+    child's start resolved in two workflow tasks on the first run and in one activation on replay,
+    so the notifier posted before the main loop published. The gate removes two local activities at
+    once, not a local activity's result against another resolution: not fixed yet (taking the
+    decisions as activities queued them behind slow sends; docs/architecture.md). The day it
+    replays, the SDK has changed the delivery and this test says so."""
     path = EVIDENCE / "incident-checkout-plan-vs-child-history.json"
     raw = json.loads(path.read_text())
     kinds = [e.get("markerRecordedEventAttributes", {}).get("markerName") for e in raw["events"]]
