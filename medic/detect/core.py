@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 __all__ = [
     "DECIDE",
+    "LONG_GAP",
     "FloatArray",
     "StreamDetector",
     "calibrate",
@@ -56,7 +57,7 @@ DECIDE = 21  # timestamps that decide a series' step (and so its day), whatever 
 _CHANGED = 20  # rows in a row that each came after a gap: the step changed, gaps are no longer put back
 _CHANGED_SPAN = 43200.0  # ... and for at least half a day (seconds)
 _LEAD = 10  # places the grid may run ahead of its rows (they come faster for a while) before it moves
-_LONG_GAP = 16  # missing points in a row after which the windows are refilled before anything scores
+LONG_GAP = 16  # missing points in a row after which the windows are refilled before anything scores
 _DAY = 86400.0
 _MAX_PERIOD = 1440  # one point a minute; finer series scan without the seasonal part
 
@@ -388,11 +389,11 @@ class StreamDetector:
         return z
 
     def _after_gaps(self, missing: NDArray[np.bool_]) -> NDArray[np.bool_]:
-        """The points that are not evidence yet: after ``_LONG_GAP`` or more missing points in a row
+        """The points that are not evidence yet: after ``LONG_GAP`` or more missing points in a row
         (an outage), the next ``min_history`` real points, while the detector's windows still hold
         the values carried over the gap."""
         quiet = np.zeros(missing.shape[0], dtype=np.bool_)
-        if not missing.any() and self._quiet == 0 and self._missing_run < _LONG_GAP:
+        if not missing.any() and self._quiet == 0 and self._missing_run < LONG_GAP:
             self._missing_run = 0
             return quiet
         real = np.flatnonzero(~missing)
@@ -403,7 +404,7 @@ class StreamDetector:
         # the missing points just before each real one (the run carried in, for the first)
         before = np.diff(real, prepend=-1 - self._missing_run) - 1
         j = np.arange(real.shape[0])
-        restart = np.maximum.accumulate(np.where(before >= _LONG_GAP, j, -1))  # the last outage's end
+        restart = np.maximum.accumulate(np.where(before >= LONG_GAP, j, -1))  # the last outage's end
         since = j - restart  # real points since it (the one after the outage is 0)
         quiet[real] = np.where(restart >= 0, since < self.min_history, j < self._quiet)
         last = int(restart[-1])

@@ -40,6 +40,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from medic.detect.core import (
+    LONG_GAP,
     FloatArray,
     StreamDetector,
     calibration,
@@ -56,7 +57,6 @@ _MAX_WEEKLY = 288  # one point in 5 minutes: the weekly reference keeps at most 
 # finer series: the week before (and 12 hours, for the course test), one point in 5 minutes
 _WEEK_SAMPLES = 7 * _MAX_WEEKLY + 146
 _REL = 0.1  # the course test's unit is at least a tenth of the days' change
-_OUTAGE = 16  # missing points in a row from which the values carried over them are no change
 _FAR = 20.0  # noises from the recent level from which a point (a glitch, a jump) is no change
 
 
@@ -164,7 +164,6 @@ class LevelDetector(StreamDetector):
         self._week = np.zeros(0)  # series finer than 5 minutes: the week before, one point in 5 minutes
         self._samples = (np.zeros(0), 0)  # ... and this batch's samples with them, and the first's number
         self._calm = 1 << 30  # places since the last outage or far point (the course test)
-        self._run = 0  # missing points in a row at the end of the last batch
         self.season: tuple[FloatArray, int, int, int, int] | None = None  # the last batch's, see _surprise
         self._began: int | None = None  # the place of the series' first real value (None: none yet)
 
@@ -236,9 +235,8 @@ class LevelDetector(StreamDetector):
         if week:  # a series finer than 5 minutes: its range holds only a day and a bit
             outside = np.minimum(outside, weekly)  # so Monday's peak is in it only as last Monday
         z = np.maximum(z, outside)
-        back = 7 * p if self._weekly() else self.days * p
-        if p > 0:  # the course test's hours before the previous days' times
-            back = max(back, (7 if self._weekly() else self.days) * p + 4 * _scales(p)[-1])
+        # the previous days (a week of them), and the course test's longer changes before them
+        back = (7 if self._weekly() else self.days) * p + 4 * _scales(p)[-1] if p > 0 else 0
         keep = max(w + (back + 1 if p > 0 else 0), self._span() + self.block)
         # what the k-NN part of an ensemble may compare with (the same time on the previous days)
         self.season = (e, n0, start, p, self.days) if p > 0 and self.days > 0 else None
@@ -304,18 +302,18 @@ class LevelDetector(StreamDetector):
         return out
 
     def _since_event(self, stay: FloatArray) -> NDArray[np.int64]:
-        """The places since the last outage (the 16th and later of missing points in a row) or the
-        last point ``_FAR`` noises or more from its recent level, for each point of the batch (the
-        places since the last one before it carried in the state)."""
+        """The places since the last outage (the ``LONG_GAP``-th and later of missing points in a
+        row) or the last point ``_FAR`` noises or more from its recent level, for each point of the
+        batch (the places since the last one before it carried in the state; the missing points in
+        a row before the batch, ``_missing_run``, as the shared part counts them after it)."""
         miss = self.gaps
         b = miss.shape[0]
         idx = np.arange(b)
         real = np.maximum.accumulate(np.where(miss, -1, idx))  # the last real point up to each
-        run = np.where(real >= 0, idx - real, idx + 1 + self._run)  # missing in a row, up to each
-        event = (miss & (run >= _OUTAGE)) | (~miss & (stay >= _FAR))
+        run = np.where(real >= 0, idx - real, idx + 1 + self._missing_run)  # missing in a row, up to each
+        event = (miss & (run >= LONG_GAP)) | (~miss & (stay >= _FAR))
         last = np.maximum.accumulate(np.where(event, idx, -1 - self._calm))
         self._calm = int(b - 1 - last[-1]) if b else self._calm
-        self._run = int(run[-1]) if b and miss[-1] else 0
         since: NDArray[np.int64] = idx - last
         return since
 
@@ -326,18 +324,21 @@ class LevelDetector(StreamDetector):
         history and the batch, which begins at ``n0``; the series' own points begin at ``start``)."""
         p, b = self.period, scale.shape[0]
         idx = np.arange(n0, n0 + b)
+        # the week before first: without it there is nothing to weigh (a first weekend), and nothing
+        # to compute (a series' first week, a series of fewer than 7 days)
+        sampled = self._sampled_week() > 0
+        reach = self._week_places(b, h, r)[1][-1] if sampled else idx[-1] - 7 * p - r - 2 * h + 1 >= start
+        if not (reach and (sampled or self._weekly())):
+            return np.zeros(b)
         with np.errstate(invalid="ignore", over="ignore"):
             sums = _window_sums(e, self.seen - n0, h)
             ext = self._changes(sums, n0 - p - self.block, n0 + b, h)
             now = ext[p + self.block :]
-            # the week before first: without it there is nothing to weigh (a first weekend)
-            if self._weekly():  # at full resolution
+            if sampled:  # from the week's 5-minute samples
+                week = self._course_week(now, h, r)
+            else:  # at full resolution
                 then = self._changes(sums, n0 - 7 * p - r, n0 + b - 7 * p + r, h)
                 week = np.where(idx - 7 * p - r - 2 * h + 1 >= start, _nearest(now, then, r), 0.0)
-            elif self._sampled_week():
-                week = self._course_week(now, h, r)
-            else:  # no week is kept (a day not a whole number of 5-minute samples, or over 1,440 points)
-                week = np.zeros(b)
             if not (week > 0.0).any():
                 return np.zeros(b)
             typ = self._ordinary(ext, b)
@@ -388,31 +389,33 @@ class LevelDetector(StreamDetector):
         out: FloatArray = np.partition(rows, p // 2, axis=1)[:, p // 2][where]
         return out
 
+    def _week_places(self, b: int, h: int, r: int) -> tuple[NDArray[np.int64], NDArray[np.bool_], int, int]:
+        """For series finer than 5 minutes: each point's 5-minute sample a week before (its index in
+        the batch's samples), whether the samples its changes need are there, and the change's
+        length and the nearest's reach, in samples."""
+        k = self._sampled_week()
+        hs, rs = max(h // k, 2), max(r // k, 1)
+        week, base = self._samples
+        pos = (self.seen + np.arange(b) - 7 * self.period) // k - base
+        ok = (pos - rs - 2 * hs + 1 >= 0) & (pos + rs <= week.shape[0] - 1)
+        return pos, ok, hs, rs
+
     def _course_week(self, now: FloatArray, h: int, r: int) -> FloatArray:
         """The course test's distance from the week before, for series finer than 5 minutes, from
         the 5-minute samples of the week before (changes of ``h`` points, the nearest within ``r``
         places, in samples; 0 where they do not reach)."""
-        k = self._sampled_week()
-        hs, rs = max(h // k, 2), max(r // k, 1)
-        week, base = self._samples
-        b = now.shape[0]
-        if week.shape[0] < 2 * hs + 2 * rs + 1:
-            return np.zeros(b)
-        pos = (self.seen + np.arange(b) - 7 * self.period) // k - base  # each point's sample a week ago
-        ok = (pos - rs - 2 * hs + 1 >= 0) & (pos + rs <= week.shape[0] - 1)
-        # the sums of hs samples the changes need: from the first window of the earliest to the last
-        # of the latest (each summed on its own, so where the kept samples begin changes nothing)
-        top = week.shape[0] - 1
-        lo = int(np.clip(pos[0] - rs, 2 * hs - 1, top)) - 2 * hs + 1
-        hi = int(np.clip(pos[-1] + rs, 2 * hs - 1, top)) - hs + 1
-        sums = sliding_window_view(week[lo : hi + hs], hs).sum(axis=1)  # sums[i]: from week[lo + i]
-
-        def change(end: NDArray[np.int64]) -> FloatArray:
-            c = np.clip(end, 2 * hs - 1, top) - lo
-            out: FloatArray = (sums[c - hs + 1] - sums[c - 2 * hs + 1]) / hs
-            return out
-
-        return np.where(ok, _path_distance(now, [change(pos + o) for o in _offsets(rs)]), 0.0)
+        pos, ok, hs, rs = self._week_places(now.shape[0], h, r)
+        week = self._samples[0]
+        # the changes of hs samples ending from the earliest place to the latest needed (``pos`` only
+        # grows), from the sums of the samples they take (each summed on its own, so where the kept
+        # samples begin changes nothing)
+        first, last = max(int(pos[0]) - rs, 2 * hs - 1), min(int(pos[-1]) + rs, week.shape[0] - 1)
+        lo = first - 2 * hs + 1
+        sums = sliding_window_view(week[lo : last + 1], hs).sum(axis=1)  # sums[i]: from week[lo + i]
+        then = self._changes(sums, first - lo, last + 1 - lo, hs)
+        at = np.clip(pos, first, last) - first
+        path = [then[np.clip(at + o, 0, last - first)] for o in _offsets(rs)]
+        return np.where(ok, _path_distance(now, path), 0.0)
 
     def _span(self) -> int:
         return int(min(max(self.long, 1.2 * self.period), 3 * self.long))
@@ -537,7 +540,6 @@ class LevelDetector(StreamDetector):
             "week": encode_array(self._week, "<f4"),
             "began": self._began,
             "calm": self._calm,
-            "run": self._run,
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -554,7 +556,6 @@ class LevelDetector(StreamDetector):
         began = own.get("began", 0)
         self._began = None if began is None else int(began)
         self._calm = int(own.get("calm", 1 << 30))  # a state saved before the course test: none yet
-        self._run = int(own.get("run", 0))
         self._hist = decode_array(own["hist"])
         # a state saved before the absence test has no distances: they start at 0 (no absence is
         # reported until a day of new points has passed)

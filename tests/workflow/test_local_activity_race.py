@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from temporalio import activity, workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -125,20 +126,45 @@ async def test_incident_histories_replay_whatever_order_local_activities_finish(
     assert not failures, failures
 
 
-async def test_the_recorded_evidence_is_the_race_the_gate_removes() -> None:
-    """The evidence history, recorded before the gate, has the two local activities in flight at once:
-    its first run got both results in one activation, its replay gets them apart. A history that ran
-    before the gate replays the old way (no patch marker), so this one still fails, and it must fail
-    for exactly that reason: the day it replays, the SDK has fixed the delivery and this test says so."""
-    path = EVIDENCE / "incident-payments-nondeterministic-history.json"
-    raw = json.loads(path.read_text())
-    markers = [e for e in raw["events"] if e["eventType"] == "EVENT_TYPE_MARKER_RECORDED"]
-    assert len(markers) == 2  # match and plan, no serial-local-activities patch marker
-    history = WorkflowHistory.from_json("incident-payments", raw)
+# (file, workflow id, its local activity markers, why it does not replay)
+_EVIDENCE = [
+    (
+        # recorded before the gate: two local activities in flight at once, their results in one
+        # activation on the first run and apart on replay
+        "incident-payments-nondeterministic-history.json",
+        "incident-payments",
+        2,  # match and plan, no serial-local-activities patch marker
+        "Signal external WF machine does not handle this event",
+    ),
+    (
+        # recorded under load by an integration test (about one run in 15 alone, with a CPU burner
+        # beside it) with the gate: the notifier's plan and the remediation child's start resolved in
+        # two workflow tasks on the first run and in one activation on replay, so the notifier posted
+        # before the main loop published. The gate removes two local activities at once, not a local
+        # activity's result against another resolution: not fixed yet (taking the decisions as
+        # activities queued them behind slow sends; docs/architecture.md)
+        "incident-checkout-plan-vs-child-history.json",
+        "incident-checkout",
+        2,  # match, then plan, one at a time
+        "Activity machine does not handle this event",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "workflow_id", "markers", "why"), _EVIDENCE, ids=[e[1] for e in _EVIDENCE])
+async def test_the_recorded_evidence_still_fails_for_its_reason(
+    name: str, workflow_id: str, markers: int, why: str
+) -> None:
+    """A history whose first run had the race cannot replay on any code; each must fail for exactly
+    its reason. The day one replays, the SDK has changed the delivery and this test says so."""
+    raw = json.loads((EVIDENCE / name).read_text())
+    kinds = [e.get("markerRecordedEventAttributes", {}).get("markerName") for e in raw["events"]]
+    assert kinds.count("core_local_activity") == markers
+    history = WorkflowHistory.from_json(workflow_id, raw)
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None
-    assert "Signal external WF machine does not handle this event" in str(result.replay_failure)
+    assert why in str(result.replay_failure)
 
 
 class _Concurrency:
@@ -194,22 +220,3 @@ async def test_the_gate_lets_one_local_activity_run_at_a_time(env: WorkflowEnvir
     names = [e.marker_recorded_event_attributes.marker_name for e in markers]
     assert names.count("core_local_activity") == 6
     assert _seen.most == 1
-
-
-async def test_the_recorded_evidence_of_a_plan_against_a_child_start_still_fails_for_that_reason() -> None:
-    """Recorded under load by an integration test (about one run in 15 alone, with a CPU burner
-    beside it) with the serial gate: the notifier's plan (a local activity) and the remediation
-    child's start resolved in two workflow tasks on the first run and in one activation on replay,
-    so the notifier posted before the main loop published. The gate removes two local activities at
-    once, not a local activity's result against another resolution: not fixed yet (taking the
-    decisions as activities queued them behind slow sends; docs/architecture.md). The day it
-    replays, the SDK has changed the delivery and this test says so."""
-    path = EVIDENCE / "incident-checkout-plan-vs-child-history.json"
-    raw = json.loads(path.read_text())
-    kinds = [e.get("markerRecordedEventAttributes", {}).get("markerName") for e in raw["events"]]
-    assert kinds.count("core_local_activity") == 2  # match, then plan, one at a time
-    history = WorkflowHistory.from_json("incident-checkout", raw)
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-    assert result.replay_failure is not None
-    assert "Activity machine does not handle this event" in str(result.replay_failure)
