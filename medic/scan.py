@@ -258,8 +258,16 @@ def _anomaly(
             end=datetime.fromtimestamp(float(tn[int(hits[-1])]), UTC),
         ),
         severity=spec.severity,
-        summary=f"scan {spec.name}: {value:g} outside the expected {lo:g}..{hi:g} (score {scores[top]:.2f})",
+        summary=f"scan {spec.name}: {_against(value, lo, hi)} (score {scores[top]:.2f})",
     )
+
+
+def _against(value: float, lo: float, hi: float) -> str:
+    """The anomaly's value against the series' range before it: outside it, or inside it with its
+    course unusual (a daily rise that did not come, a new shape: the value is an ordinary one)."""
+    if lo <= value <= hi:
+        return f"{value:g} within its usual {lo:g}..{hi:g}, its course unusual"
+    return f"{value:g} outside the expected {lo:g}..{hi:g}"
 
 
 def remember_incidents(state: SeriesState, incident_ids: list[str]) -> SeriesState:

@@ -59,6 +59,29 @@ def _series(n: int, start: float = 0.0) -> tuple[list[float], list[float]]:
     return t.tolist(), (10.0 + rng.normal(0, 0.5, n)).tolist()
 
 
+def test_a_signal_says_whether_its_value_left_the_series_range() -> None:
+    """A spike is outside the range the team is shown; a daily rise that did not come is inside it,
+    and the summary must not say otherwise (it said "outside the expected" for both)."""
+    spike = ScanSpec(name="s", query="q", warmup=50, step_seconds=60)
+    t, x = _series(400)
+    x[350] += 20.0
+    [signal] = scan_series(spike, {"instance": "a"}, t, x, None).signals
+    assert f"{signal.value:g} outside the expected" in (signal.summary or "")
+    # five-minute days at 20 by night and 80 by day, for two weeks; day 10 stays at 20
+    per, step = 288, 300.0
+    days = 1767571200.0 + np.arange(14 * per) * step
+    phase = (days % 86400) / 86400
+    rng = np.random.default_rng(0)
+    y = 20 + 60 / (1 + np.exp(-12 * (phase - 0.3))) - 60 / (1 + np.exp(-12 * (phase - 0.75)))
+    y = y + rng.normal(0, 3.0, y.shape[0])
+    y[10 * per : 11 * per] = 20 + rng.normal(0, 3.0, per)
+    daily = ScanSpec(name="traffic", query="q", step_seconds=300, lookback_seconds=14 * 86400)
+    signals = scan_series(daily, {"instance": "a"}, days.tolist(), y.tolist(), None).signals
+    inside = [s for s in signals if s.expected.lower <= s.value <= s.expected.upper]
+    assert inside, [s.summary for s in signals]
+    assert all("within its usual" in (s.summary or "") and "outside" not in (s.summary or "") for s in inside)
+
+
 def test_runs_continue_the_stream_and_find_a_spike_once() -> None:
     spec = ScanSpec(name="s", query="q", service="checkout", warmup=50, step_seconds=60)
     labels = {"__name__": "latency", "instance": "a"}
