@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
@@ -52,6 +52,28 @@ class MatchResult(BaseModel):
     plans: list[RemediationPlan] = Field(default_factory=list)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     problems: list[str] = Field(default_factory=list, description="runbooks that matched but could not bind")
+
+    _index: dict[tuple[str, str], int] = PrivateAttr(default_factory=dict)  # (runbook, target): its plan
+
+    def add(self, plan: RemediationPlan) -> None:
+        """One remediation per runbook and target: it answers for every alert that called for it."""
+        if len(self._index) != len(self.plans):  # made elsewhere (a payload): index what it holds
+            self._index = {(p.runbook.name, p.workflow_id): i for i, p in enumerate(self.plans)}
+        key = (plan.runbook.name, plan.workflow_id)
+        held = self._index.get(key)
+        if held is None:
+            self._index[key] = len(self.plans)
+            self.plans.append(plan)
+            return
+        fingerprints = self.plans[held].fingerprints
+        fingerprints += [f for f in plan.fingerprints if f not in fingerprints]
+
+    def merge(self, other: "MatchResult") -> None:
+        """``other``'s answer, for the alerts after this one's, as one request would have had them."""
+        self.guardrails = other.guardrails
+        self.problems += other.problems
+        for plan in other.plans:
+            self.add(plan)
 
 
 class FactsRequest(BaseModel):
@@ -109,7 +131,6 @@ class RemediationActivities:
     @activity.defn(name="remediate.match")
     def match(self, request: MatchRequest) -> MatchResult:
         result = MatchResult(guardrails=self._guardrails())
-        seen: dict[tuple[str, str], RemediationPlan] = {}
         for alert in request.alerts:
             for runbook in match_runbooks(self._runbooks(), alert, request.service):
                 try:
@@ -122,12 +143,7 @@ class RemediationActivities:
                     if refused is not _NOT_WANTED:
                         result.problems.append(f"runbook {runbook.name} matched {alert.name} but {refused}")
                     continue
-                held = seen.get((runbook.name, plan.workflow_id))
-                if held is None:
-                    seen[(runbook.name, plan.workflow_id)] = plan
-                    result.plans.append(plan)
-                else:  # one remediation per target: it answers for every alert that called for it
-                    held.fingerprints += [f for f in plan.fingerprints if f not in held.fingerprints]
+                result.add(plan)
         return result
 
     def _rollout_refuses(self, runbook: Runbook, target: ObjectRef) -> str:

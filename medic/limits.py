@@ -10,7 +10,7 @@ server's own (docs.temporal.io, "Self-hosted Temporal Service defaults"; dynamic
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -24,6 +24,8 @@ __all__ = [
     "fit_text",
     "keyword_list_within",
     "leading_within",
+    "model_size",
+    "runs_within",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -84,3 +86,24 @@ def leading_within(items: Iterable[M], max_bytes: int) -> list[M]:
             break
         kept.append(item)
     return kept
+
+
+def model_size(item: BaseModel) -> int:
+    """Bytes a model takes in a payload (the data converter's JSON)."""
+    return len(item.__pydantic_serializer__.to_json(item))
+
+
+def runs_within(items: Sequence[M], *, room: int, max_items: int | None = None) -> list[range]:
+    """Consecutive runs of items, each at most ``max_items`` long and ``room`` bytes (with the commas
+    between them); an item larger than ``room`` on its own goes alone (callers refuse those first)."""
+    runs: list[range] = []
+    start, size = 0, 0
+    for i, item in enumerate(items):
+        extra = model_size(item) + 1
+        full = max_items is not None and i - start >= max_items
+        if i > start and (full or size + extra > room):
+            runs.append(range(start, i))
+            start, size = i, 0
+        size += extra
+    runs.append(range(start, len(items)))
+    return runs

@@ -27,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from medic.alerts import Alert, AlertStatus
 from medic.anomaly import AnomalySignal
 from medic.incident import AlertBatch, AnomalyBatch, IncidentState
-from medic.limits import fit_text
+from medic.limits import fit_text, model_size, runs_within
 from medic.topology import ServiceContext
 from service.settings import Settings
 from service.temporal import UNREACHABLE, rpc_timeout
@@ -347,7 +347,7 @@ class CoalescingSink:
 
 def item_size(item: Alert | AnomalySignal) -> int:
     """Bytes an alert or anomaly signal takes in a signal payload (the data converter's JSON)."""
-    return len(item.__pydantic_serializer__.to_json(item))
+    return model_size(item)
 
 
 def envelope_size(batch: Batch) -> int:
@@ -360,21 +360,6 @@ def envelope_size(batch: Batch) -> int:
     return len(empty.__pydantic_serializer__.to_json(empty))
 
 
-def _groups(items: Sequence[Alert | AnomalySignal], *, room: int, max_items: int) -> list[range]:
-    """Consecutive runs of items, each at most ``max_items`` long and ``room`` bytes (with the commas
-    between them); an item larger than ``room`` on its own goes alone (the API refuses those first)."""
-    groups: list[range] = []
-    start, size = 0, 0
-    for i, item in enumerate(items):
-        extra = item_size(item) + 1
-        if i > start and (i - start >= max_items or size + extra > room):
-            groups.append(range(start, i))
-            start, size = i, 0
-        size += extra
-    groups.append(range(start, len(items)))
-    return groups
-
-
 B = TypeVar("B", bound=AlertBatch | AnomalyBatch)
 
 
@@ -384,7 +369,7 @@ def split(batch: B, *, max_items: int, max_bytes: int) -> list[B]:
     items: Sequence[Alert | AnomalySignal] = batch.alerts if isinstance(batch, AlertBatch) else batch.signals
     if len(items) <= 1:
         return [batch]
-    groups = _groups(items, room=max_bytes - envelope_size(batch), max_items=max_items)
+    groups = runs_within(items, room=max_bytes - envelope_size(batch), max_items=max_items)
     if len(groups) == 1:
         return [batch]
     field_name = "alerts" if isinstance(batch, AlertBatch) else "signals"

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import messages as msg
     from workflows import people
     from workflows.causes import HELD_EXPIRE_PATCH, CauseProbe
-    from workflows.local import LocalActivityGate
+    from workflows.local import Decisions
     from workflows.notifier import Notifier
     from workflows.publish import Publisher
     from workflows.remediation import REMEDIATION_EVENT
@@ -207,9 +207,11 @@ class IncidentWorkflow(CauseProbe):
         self._notifier: Notifier | None = None  # one per stretch of the incident being open
         self._escalation: asyncio.Task[None] | None = None
         # One gate per run: the main loop's and the notifier's local activities never overlap.
-        self._local = LocalActivityGate()
+        self._decisions = Decisions()
         self._remediator = (
-            Remediator(lambda: self._state, self._signal_child, local=self._local) if inp.remediate else None
+            Remediator(lambda: self._state, self._signal_child, decisions=self._decisions)
+            if inp.remediate
+            else None
         )
 
     # ---- main loop -------------------------------------------------------------------------------
@@ -355,7 +357,7 @@ class IncidentWorkflow(CauseProbe):
         if not self._notify:
             return []
         self._notifier = Notifier(
-            lambda: self._state, local=self._local, settle=self._settle, late_issue=self._late_issue
+            lambda: self._state, decisions=self._decisions, settle=self._settle, late_issue=self._late_issue
         )
         self._state.notifications.finished = False
         if self._state.status is not IncidentStatus.RESOLVED:

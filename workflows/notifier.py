@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.vocab import Priority, TimelineKind
     from workflows.chats import Chats
     from workflows.learning import outgrown, plan_rules, tell_demotion
-    from workflows.local import LocalActivityGate
+    from workflows.local import Decisions
     from workflows.slack_before import SlackBefore
 
 __all__ = [
@@ -118,13 +118,13 @@ class Notifier:
         self,
         state: Callable[[], IncidentState],
         *,
-        local: LocalActivityGate,
+        decisions: Decisions,
         settle: timedelta = timedelta(0),
         late_issue: Callable[[TimelineEntry], None] | None = None,
     ) -> None:
         self._state = state
         self._late_issue = late_issue  # told of a JIRA issue opened after the incident merged
-        self._local = local
+        self._decisions = decisions
         self._nothing_to_join = False
         self._settle_until: datetime | None = None  # a later end of the settle period (settle_until)
         self._settle_for = settle
@@ -360,8 +360,7 @@ class Notifier:
         s = self._state()
         owner = s.contexts.get(s.root_causes[0].service) if s.root_causes else None
         services = [s.contexts.get(x) or ServiceContext(name=x, in_catalog=False) for x in s.services]
-        # A local activity: the policy lives in the worker, the decision is recorded in history, and
-        # there is no round trip through the server before the first message goes out.
+        # The policy lives in the worker and the decision is recorded in history (workflows/local.py).
         request = PlanRequest(
             priority=s.priority,
             owner=owner,
@@ -370,13 +369,8 @@ class Notifier:
             rules=plan_rules(s),
         )
         before = s.notifications.plan.demoted if s.notifications.plan else None
-        plan: NotificationPlan = await self._local.run(
-            lambda: workflow.execute_local_activity_method(
-                NotifyActivities.plan,
-                request,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=_RETRY,
-            )
+        plan: NotificationPlan = await self._decisions.run(
+            NotifyActivities.plan, request, timeout=timedelta(seconds=10), retry=_RETRY
         )
         s.notifications.plan, s.notifications.planned_priority = plan, s.priority
         self._plan_version += 1

@@ -13,9 +13,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.remediate import MatchRequest, MatchResult, RemediationActivities
     from medic.alerts import Alert, AlertStatus
     from medic.incident import AlertRecord, IncidentState, IncidentStatus
+    from medic.limits import runs_within
     from medic.vocab import RUNNING, TimelineKind, parse_outcome
     from remediations.plan import RemediationEvent
-    from workflows.local import LocalActivityGate
+    from workflows.local import DECISION_BYTES, Decisions
     from workflows.remediation import RemediationInput, RemediationWorkflow
 
 CAUSE_FIRST_PATCH = "remediate-cause-first"
@@ -34,10 +35,10 @@ class Remediator:
         state: Callable[[], IncidentState],
         send: Callable[[str, str], None],
         *,
-        local: LocalActivityGate,
+        decisions: Decisions,
     ) -> None:
         self._state = state
-        self._local = local
+        self._decisions = decisions
         self._send = send  # (workflow id, signal name) without payload
         self._looked_at = -1  # the state revision last considered: nothing new, nothing to match
         self._held_told: set[str] = set()  # symptom services whose waiting is on the timeline already
@@ -51,6 +52,24 @@ class Remediator:
         if s.revision == self._looked_at or s.merged_into or s.status is IncidentStatus.RESOLVED:
             return False
         return any(r.fingerprint not in self._seen_fresh for r in self._fresh_records())
+
+    async def _match(self, incident_id: str, owner: str | None, alerts: list[Alert]) -> MatchResult:
+        """The runbooks' plans for ``alerts``: in requests within the server's payload limit when the
+        decisions are activities (workflows/local.py), merged as one request's answer."""
+        runs = runs_within(alerts, room=DECISION_BYTES) if self._decisions.remote else [range(len(alerts))]
+
+        async def match(run: range) -> MatchResult:
+            request = MatchRequest(
+                incident_id=incident_id, service=owner, alerts=alerts[run.start : run.stop]
+            )
+            return await self._decisions.run(
+                RemediationActivities.match, request, timeout=timedelta(seconds=10), retry=_MATCH_RETRY
+            )
+
+        result = await match(runs[0])
+        for run in runs[1:]:
+            result.merge(await match(run))
+        return result
 
     def _fresh_records(self) -> list[AlertRecord]:
         return [
@@ -95,15 +114,7 @@ class Remediator:
         if not alerts:
             return
         try:
-            request = MatchRequest(incident_id=s.id, service=owner, alerts=alerts)
-            result: MatchResult = await self._local.run(
-                lambda: workflow.execute_local_activity_method(
-                    RemediationActivities.match,
-                    request,
-                    start_to_close_timeout=timedelta(seconds=10),
-                    retry_policy=_MATCH_RETRY,
-                )
-            )
+            result = await self._match(s.id, owner, alerts)
         except ActivityError as err:
             # Not considered yet: tried again with the next change (no new revision here, or this
             # would retry at once, for ever).

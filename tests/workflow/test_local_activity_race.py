@@ -1,11 +1,11 @@
-"""An incident's two local activities (runbook matching, notification planning) finishing in either
-order, close together or apart, always leave a history that replays (the cause of the recorded
-"[TMPRL1100] Nondeterminism error" in tests/fixtures/evidence; see workflows/local.py)."""
+"""An incident's two quick decisions (runbook matching, notification planning) finishing in either
+order, close together or apart, always leave a history that replays. They were local activities, whose
+results the SDK may group otherwise on replay than on the first run: the two recorded failures in
+tests/fixtures/evidence ("[TMPRL1100] Nondeterminism error"; workflows/local.py)."""
 
 import asyncio
 import json
 import random
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from temporalio import activity, workflow
 from temporalio.client import WorkflowHistory
+from temporalio.common import RetryPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
@@ -30,7 +31,7 @@ from service.worker import WORKFLOWS
 from tests.support.fakes import FakeChat, FakeCluster, FakeMetrics, FakePager, FakeTracker
 from tests.support.shop import ctx
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
-from workflows.local import LocalActivityGate
+from workflows.local import DECISIONS_AS_ACTIVITIES, Decisions
 
 EVIDENCE = Path(__file__).resolve().parents[1] / "fixtures" / "evidence"
 T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -74,7 +75,7 @@ def _batch(service: str) -> AlertBatch:
     return AlertBatch(alerts=alerts, received_at=T0, contexts=[ctx(service)])
 
 
-async def test_incident_histories_replay_whatever_order_local_activities_finish(
+async def test_incident_histories_replay_whatever_order_decisions_finish(
     env: WorkflowEnvironment,
 ) -> None:
     notify = _JitteryNotify(
@@ -141,8 +142,8 @@ _EVIDENCE = [
         # beside it) with the gate: the notifier's plan and the remediation child's start resolved in
         # two workflow tasks on the first run and in one activation on replay, so the notifier posted
         # before the main loop published. The gate removes two local activities at once, not a local
-        # activity's result against another resolution: not fixed yet (taking the decisions as
-        # activities queued them behind slow sends; docs/architecture.md)
+        # activity's result against another resolution: runs from decisions-as-activities on take no
+        # local activity (test below)
         "incident-checkout-plan-vs-child-history.json",
         "incident-checkout",
         2,  # match, then plan, one at a time
@@ -167,56 +168,52 @@ async def test_the_recorded_evidence_still_fails_for_its_reason(
     assert why in str(result.replay_failure)
 
 
-class _Concurrency:
-    def __init__(self) -> None:
-        self.now = 0
-        self.most = 0
-        self.lock = threading.Lock()
+@activity.defn(name="test.decided")
+def _decided(n: int) -> int:
+    return n * 2
 
 
-_seen = _Concurrency()
-
-
-@activity.defn(name="test.counted")
-def _counted(pause: float) -> None:
-    with _seen.lock:
-        _seen.now += 1
-        _seen.most = max(_seen.most, _seen.now)
-    time.sleep(pause)
-    with _seen.lock:
-        _seen.now -= 1
-
-
-@workflow.defn(name="TwoLoopsOfLocalActivities", sandboxed=False)
+@workflow.defn(name="TwoLoopsOfDecisions", sandboxed=False)
 class _TwoLoops:
     @workflow.run
-    async def run(self) -> None:
-        gate = LocalActivityGate()
+    async def run(self) -> list[int]:
+        decisions = Decisions()
+        answers: list[int] = []
 
-        async def loop(pause: float) -> None:
-            for _ in range(3):
-                await gate.run(
-                    lambda: workflow.execute_local_activity(
-                        _counted, pause, start_to_close_timeout=timedelta(seconds=5)
-                    )
+        async def loop(first: int) -> None:
+            for n in range(first, first + 3):
+                answers.append(
+                    await decisions.run(_decided, n, timeout=timedelta(seconds=5), retry=RetryPolicy())
                 )
 
-        await asyncio.gather(loop(0.02), loop(0.01))
+        await asyncio.gather(loop(0), loop(10))
+        return answers
 
 
-async def test_the_gate_lets_one_local_activity_run_at_a_time(env: WorkflowEnvironment) -> None:
-    queue = f"gate-{uuid.uuid4()}"
+async def test_a_run_that_starts_now_takes_its_decisions_as_activities(env: WorkflowEnvironment) -> None:
+    """Each result is a history event of its own (no local activity marker whose delivery the SDK may
+    group otherwise on replay), and the run is marked so it replays that way."""
+    queue = f"decisions-{uuid.uuid4()}"
     async with Worker(
         env.client,
         task_queue=queue,
         workflows=[_TwoLoops],
-        activities=[_counted],
+        activities=[_decided],
         activity_executor=ThreadPoolExecutor(4),
     ):
         handle = await env.client.start_workflow(_TwoLoops.run, id=queue, task_queue=queue)
-        await handle.result()
+        assert sorted(await handle.result()) == [0, 2, 4, 20, 22, 24]
         history = await handle.fetch_history()
-    markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
-    names = [e.marker_recorded_event_attributes.marker_name for e in markers]
-    assert names.count("core_local_activity") == 6
-    assert _seen.most == 1
+    markers = [
+        e.marker_recorded_event_attributes
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    assert [m.marker_name for m in markers] == ["core_patch"]
+    assert DECISIONS_AS_ACTIVITIES in str(markers[0].details)
+    scheduled = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
+    assert [e.activity_task_scheduled_event_attributes.activity_type.name for e in scheduled] == [
+        "test.decided"
+    ] * 6
+    replayer = Replayer(workflows=[_TwoLoops], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
