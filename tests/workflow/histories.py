@@ -51,12 +51,13 @@ __all__ = ["HISTORIES", "record"]
 
 HISTORIES = Path(__file__).resolve().parents[1] / "fixtures" / "histories"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-RELEASE = "r9"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
+RELEASE = "r10"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
 # r5: JIRA merge links, nodes absorbing their workloads, undo-unless-changed, pager per team;
 # r6: MedicTitle, a service saying hello to its nodes, settling on Prometheus' answer, Slack as a card chat;
 # r7: an incident continuing as new while it settles (both runs recorded: the settle end is carried);
 # r8: a settling symptom taking its firing cause's alerts that Alertmanager holds (settle-takes-held-cause)
 # r9: a merge landing while the symptom's JIRA issue is being created (merge-forwards-late-issue)
+# r10: the two decisions as activities, matching in parts within 256 KB (decisions-as-activities)
 RUNBOOK = load_runbook(
     """
 name: restart-checkout
@@ -294,8 +295,9 @@ async def _cause_taken_from_alertmanager(
         prometheus.state = "firing"
     root = env.client.get_workflow_handle("incident-orders-db")
     for _ in range(100):
-        with contextlib.suppress(RPCError):
-            if "incident-checkout" in (await root.query(IncidentWorkflow.state)).absorbed:
+        with contextlib.suppress(RPCError):  # its own run, not the one the first recording closed
+            running = (await root.describe()).status == WorkflowExecutionStatus.RUNNING
+            if running and "incident-checkout" in (await root.query(IncidentWorkflow.state)).absorbed:
                 break
         if pending_first:
             await env.sleep(timedelta(seconds=1))  # the next ask is on the workflow's clock
