@@ -36,10 +36,12 @@ from medic.scan import (
     RangeSeries,
     ScanSpec,
     SeriesState,
+    days_before_spans,
     learn_false_positives,
     remember_incidents,
     scan_series,
     series_key,
+    with_days_before,
 )
 
 __all__ = [
@@ -56,6 +58,8 @@ __all__ = [
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 _MAX_SERIES = 2000  # per scan: a query that fans out further is cut (and says so)
+_DAY = 86400
+_SUMMARY_STEP = 300.0  # the days before an anomaly, fetched for its summary: one point in 5 minutes at most
 
 
 class RangeSource(Protocol):
@@ -190,6 +194,7 @@ class ScanActivities:
         await self._learn(stored)
         result = ScanResult(truncated=len(found) > _MAX_SERIES)
         incidents: dict[str, None] = {}
+        earlier: dict[str, tuple[list[float], list[float]]] | None = None  # the days before, once a run
         for series in found[:_MAX_SERIES]:
             key = series_key(series.labels)
             # off the event loop: scoring a series (and reading its state) is CPU, and thousands of
@@ -198,6 +203,15 @@ class ScanActivities:
                 scan_series, spec, series.labels, series.times, series.values, stored.series.get(key)
             )
             state = outcome.state
+            if outcome.anomaly_at is not None and spec.lookback_seconds < _DAY:
+                # the run's points do not reach a day back: what the series did then, for its summary
+                if earlier is None:
+                    earlier = await self._days_before(self._source, spec, end)
+                times, values = earlier.get(key, ([], []))
+                outcome.signals = [
+                    s if s.forecast else with_days_before(spec, s, outcome.anomaly_at, times, values)
+                    for s in outcome.signals
+                ]
             result.series += 1
             result.points += outcome.scored
             for signal in outcome.signals:
@@ -227,6 +241,31 @@ class ScanActivities:
             result.predictions,
         )
         return result
+
+    async def _days_before(
+        self, source: RangeSource, spec: ScanSpec, end: float
+    ) -> dict[str, tuple[list[float], list[float]]]:
+        """Each series' points around this run's lookback on the days before (one point in 5 minutes
+        at most: a summary's range), by series; none when Prometheus cannot say (the signals go
+        without it: a scan never fails for its summary)."""
+        out: dict[str, tuple[list[float], list[float]]] = {}
+        for start, stop in days_before_spans(end, float(spec.lookback_seconds)):
+            try:
+                found = await asyncio.to_thread(
+                    source.query_range,
+                    spec.query,
+                    start=start,
+                    end=stop,
+                    step=max(float(spec.step_seconds), _SUMMARY_STEP),
+                )
+            except (PermanentError, TransientError) as err:
+                activity.logger.info("scan %s: the days before not known: %s", spec.name, err)
+                return out
+            for series in found[:_MAX_SERIES]:
+                times, values = out.setdefault(series_key(series.labels), ([], []))
+                times.extend(series.times)
+                values.extend(series.values)
+        return out
 
     async def _stored(self, call: Callable[[_T], _R], arg: _T) -> _R:
         """A store call off the event loop, its port errors as Temporal sees them."""

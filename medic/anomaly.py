@@ -55,6 +55,14 @@ class ExpectedBand(BaseModel):
             raise ValueError("expected.lower must not exceed expected.upper")
         return self
 
+    def against(self, value: float) -> str:
+        """``value`` against the band as people read it: outside it, or within it with its course
+        unusual (a daily rise that did not come, a new shape: the value itself is an ordinary one)."""
+        band = f"[{self.lower:g}, {self.upper:g}]"
+        if self.lower <= value <= self.upper:
+            return f"value {value:g} within {band}, its course unusual"
+        return f"value {value:g} outside {band}"
+
 
 class TimeWindow(BaseModel):
     """The stretch of time the detector looked at and found anomalous."""

@@ -269,8 +269,7 @@ def render_timeline_svg(state: IncidentState, *, now: datetime) -> str:
             )
     for r in sorted(state.anomalies.values(), key=lambda r: r.key):
         sig = r.signal
-        band = f"[{sig.expected.lower:g}, {sig.expected.upper:g}]"
-        label = f"anomaly from {sig.source}: {sig.value:g} outside {band}"
+        label = f"anomaly from {sig.source}: {sig.expected.against(sig.value)}"
         by_service.setdefault(sig.service, []).append(
             (label, utc(sig.window.start), utc(sig.window.end), "bar anomaly")
         )

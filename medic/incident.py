@@ -740,8 +740,8 @@ class IncidentState(BaseModel):
         self.record(
             at,
             TimelineKind.ANOMALY_DETECTED if held is None else TimelineKind.ANOMALY_EXTENDED,
-            f"Anomaly {verb} on {signal.service} by {signal.source}: value {signal.value:g} outside "
-            f"[{signal.expected.lower:g}, {signal.expected.upper:g}] (score {signal.score:.2f}).",
+            f"Anomaly {verb} on {signal.service} by {signal.source}: {signal.expected.against(signal.value)} "
+            f"(score {signal.score:.2f}).",
             actor=signal.source,
             key=signal.key,
             series=signal.series,

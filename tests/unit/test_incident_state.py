@@ -341,3 +341,24 @@ def test_the_title_names_the_root_causes_own_alert() -> None:
     state.apply_alerts(AlertBatch(alerts=[cause], received_at=later, contexts=[ctx("orders-db")]), at=later)
     assert state.root_causes[0].service == "orders-db"
     assert state.title == "PostgresDown on orders-db (+1 more service)"
+
+
+def test_what_people_read_says_whether_the_value_left_its_band() -> None:
+    """The timeline, the postmortem's signal table and the chart said "outside [lo, hi]" for every
+    anomaly; one whose value stays inside its band (a daily rise that did not come) says so."""
+    from medic.chart import render_timeline_svg  # noqa: PLC0415
+    from medic.postmortem import render_postmortem  # noqa: PLC0415
+
+    end = T0 + timedelta(minutes=10)
+    for value, said, not_said in (
+        (250.0, "within [100, 400]", "outside"),
+        (950.0, "outside [100, 400]", "within"),
+    ):
+        state = new_state()
+        state.apply_anomalies(AnomalyBatch(signals=[anomaly(end, value=value)], received_at=T0), at=T0)
+        [entry] = [e for e in state.timeline if e.kind.startswith("anomaly")]
+        postmortem = render_postmortem(state, now=end)
+        chart = render_timeline_svg(state, now=end)
+        for text in (entry.message, postmortem.replace("\\", ""), chart):  # Markdown escapes brackets
+            assert f"value {value:g} {said}" in text
+            assert f"value {value:g} {not_said}" not in text

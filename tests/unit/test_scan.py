@@ -3,6 +3,7 @@ kept, points never scored twice, an anomaly and a prediction raised), and the ac
 in-memory Prometheus, store and sink."""
 
 import asyncio
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from activities.scan import ScanActivities, ScanInput, ScanStore
 from medic.anomaly import AnomalySignal
+from medic.ports import TransientError
 from medic.scan import RangeSeries, ScanOutcome, ScanSpec, load_anomaly_config, scan_series
 from medic.yamldoc import ConfigError
 
@@ -61,12 +63,14 @@ def _series(n: int, start: float = 0.0) -> tuple[list[float], list[float]]:
 
 def test_a_signal_says_whether_its_value_left_the_series_range() -> None:
     """A spike is outside the range the team is shown; a daily rise that did not come is inside it,
-    and the summary must not say otherwise (it said "outside the expected" for both)."""
+    and the summary must not say otherwise (it said "outside the expected" for both). Where the points
+    fetched reach back to earlier days, it says what the series did at this time on them."""
     spike = ScanSpec(name="s", query="q", warmup=50, step_seconds=60)
     t, x = _series(400)
     x[350] += 20.0
     [signal] = scan_series(spike, {"instance": "a"}, t, x, None).signals
-    assert f"{signal.value:g} outside the expected" in (signal.summary or "")
+    assert f"value {signal.value:g} outside [" in (signal.summary or "")
+    assert "days before" not in (signal.summary or "")  # under 7 hours fetched
     # five-minute days at 20 by night and 80 by day, for two weeks; day 10 stays at 20
     per, step = 288, 300.0
     days = 1767571200.0 + np.arange(14 * per) * step
@@ -79,7 +83,13 @@ def test_a_signal_says_whether_its_value_left_the_series_range() -> None:
     signals = scan_series(daily, {"instance": "a"}, days.tolist(), y.tolist(), None).signals
     inside = [s for s in signals if s.expected.lower <= s.value <= s.expected.upper]
     assert inside, [s.summary for s in signals]
-    assert all("within its usual" in (s.summary or "") and "outside" not in (s.summary or "") for s in inside)
+    for s in inside:
+        summary = s.summary or ""
+        assert f"value {s.value:g} within [" in summary and "outside" not in summary
+        # the 7 days before were busy at this time, far above the value
+        said = re.search(r"at this time on the 7 days before: ([-0-9.e+]+)\.\.([-0-9.e+]+)", summary)
+        assert said, summary
+        assert float(said.group(2)) > s.value + 20, summary
 
 
 def test_runs_continue_the_stream_and_find_a_spike_once() -> None:
@@ -144,10 +154,25 @@ class FakePrometheus:
         t, x = _series(400, start=1_000_000.0)
         x[390] += 30.0
         self.series = [RangeSeries({"service": "checkout", "pod": "a"}, t, x)]
+        self.fails_before: float | None = None  # a query reaching back before this fails
+        self.windowed = False
 
     def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+        """Every point (``windowed``: the points from ``start`` to ``end``, every one: the series are on
+        the scan's grid; a series without any is not in the answer, as in Prometheus')."""
         self.calls.append((promql, start, end, step))
-        return self.series
+        if self.fails_before is not None and start < self.fails_before:
+            raise TransientError("Prometheus answered 503")
+        if not self.windowed:
+            return (
+                [s for s in self.series if start <= s.times[0] <= end] if start < 1_000_000.0 else self.series
+            )
+        out = []
+        for series in self.series:
+            kept = [(t, x) for t, x in zip(series.times, series.values, strict=True) if start <= t <= end]
+            if kept:
+                out.append(RangeSeries(series.labels, [t for t, _ in kept], [x for _, x in kept]))
+        return out
 
 
 def test_the_activity_keeps_state_outside_and_delivers(tmp_path: Path) -> None:
@@ -166,7 +191,13 @@ def test_the_activity_keeps_state_outside_and_delivers(tmp_path: Path) -> None:
     result = asyncio.run(acts.scan(ScanInput(name="lat")))
     # on the scan's grid (1,024,000 is not a whole number of minutes): each run's points are the same
     # instants, whatever the clock's jitter
-    assert prom.calls == [("latency", 1_023_960.0 - 3600, 1_023_960.0, 60)]
+    assert prom.calls[0] == ("latency", 1_023_960.0 - 3600, 1_023_960.0, 60)
+    # an anomaly, and the run's hour does not reach a day back: the same hours on the 7 days before,
+    # an hour wider either side, for its summary (this series has none: it says nothing of them)
+    assert prom.calls[1:] == [
+        ("latency", 1_023_960.0 - 3600 - k * 86400 - 3600, 1_023_960.0 - k * 86400 + 3600, 300.0)
+        for k in range(1, 8)
+    ]
     assert result.series == 1 and result.points == 400 and result.anomalies == 1
     assert result.incidents == ["incident-checkout-1"]
     assert delivered[0][0].service == "checkout"
@@ -176,6 +207,49 @@ def test_the_activity_keeps_state_outside_and_delivers(tmp_path: Path) -> None:
     assert state.points == 400 and state.detector is not None
     again = asyncio.run(acts.scan(ScanInput(name="lat")))
     assert again.points == 0 and again.anomalies == 0 and len(delivered) == 1
+
+
+def test_a_signal_says_what_its_series_did_at_this_time_on_the_days_before(tmp_path: Path) -> None:
+    """The run fetches 6 hours; the signal's summary says what the series did around them on the
+    7 days before (fetched once a run, when an anomaly needs it). Prometheus failing to answer for them
+    changes nothing else: the signal goes, without it."""
+    prom = FakePrometheus()
+    rng = np.random.default_rng(3)
+    t = 1_024_000.0 - 8 * 86400 + np.arange(8 * 1440) * 60.0
+    x = np.full(t.shape[0], 50.0) + rng.normal(0, 0.5, t.shape[0])
+    x[-5] = 20.0  # a drop in the last hour's points
+    prom.series = [RangeSeries({"service": "checkout", "pod": "a"}, t.tolist(), x.tolist())]
+    prom.windowed = True
+    delivered: list[AnomalySignal] = []
+
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        delivered.extend(signals)
+        return []
+
+    spec = ScanSpec(name="lat", query="latency", warmup=50, lookback_seconds=6 * 3600, step_seconds=60)
+
+    def run(store: str) -> None:
+        acts = ScanActivities(
+            source=prom,
+            specs=lambda: {"lat": spec},
+            store=ScanStore(tmp_path / store),
+            deliver=deliver,
+            clock=lambda: 1_024_000.0,
+        )
+        asyncio.run(acts.scan(ScanInput(name="lat")))
+
+    run("a")
+    [signal] = delivered
+    said = re.search(
+        r"value 20 outside \[.*\]; at this time on the 7 days before: ([0-9.]+)\.\.([0-9.]+)",
+        signal.summary or "",
+    )
+    assert said, signal.summary
+    assert 48 < float(said.group(1)) < 50 < float(said.group(2)) < 52
+    prom.fails_before, delivered[:] = 1_024_000.0 - 86400, []
+    run("b")
+    [signal] = delivered
+    assert "value 20 outside" in (signal.summary or "") and "days before" not in (signal.summary or "")
 
 
 def test_series_gone_from_the_query_are_forgotten_after_a_while(tmp_path: Path) -> None:
