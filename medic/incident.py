@@ -25,6 +25,7 @@ from medic.anomaly import AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
+from medic.limits import runs_within
 from medic.notify_plan import ChatTarget
 from medic.notify_state import THREADED_KINDS, NotificationState
 from medic.severity import canonical_severity, worst_severity
@@ -297,18 +298,26 @@ class IncidentState(BaseModel):
         return True
 
     def merge_parts(
-        self, size: int
+        self, size: int, max_bytes: int | None = None
     ) -> tuple["IncidentState", list[list[AlertRecord]], list[list[TimelineEntry]]]:
-        """Split for handing over: a head without alerts and timeline, and chunks of at most ``size``,
-        so no signal exceeds Temporal's payload limit however large the incident grew."""
+        """Split for handing over: a head without alerts and timeline, and chunks of at most ``size``
+        items (and ``max_bytes`` of JSON: 400 alerts with 32 KB annotations are 12 MB), so no signal
+        exceeds Temporal's payload limit however large the incident grew."""
         # The head is a copy of its own; the alert records and entries are shared, not copied (a deep
         # copy of a large incident cost more than the rest of its merge): the merged incident hands
         # them over as they are and never changes them again.
         head = self.model_copy(update={"alerts": {}, "timeline": []}).model_copy(deep=True)
         records = list(self.alerts.values())
-        alerts = [records[i : i + size] for i in range(0, len(records), size)]
-        timeline = [self.timeline[i : i + size] for i in range(0, len(self.timeline), size)]
-        return head, alerts, timeline
+        if max_bytes is None:
+            alerts = [records[i : i + size] for i in range(0, len(records), size)]
+            timeline = [self.timeline[i : i + size] for i in range(0, len(self.timeline), size)]
+        else:
+            alerts = [records[r.start : r.stop] for r in runs_within(records, room=max_bytes, max_items=size)]
+            entries = self.timeline
+            timeline = [
+                entries[r.start : r.stop] for r in runs_within(entries, room=max_bytes, max_items=size)
+            ]
+        return head, [a for a in alerts if a], [t for t in timeline if t]
 
     def _take(self, source: str, alerts: list[AlertRecord], timeline: list[TimelineEntry]) -> None:
         for theirs in alerts:

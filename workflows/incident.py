@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -23,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.handover import MAX_CARRIED_BYTES, compact_for_handover, pack, payload_size, unpack
     from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
     from medic.keys import service_incident_id
-    from medic.limits import leading_within
+    from medic.limits import leading_within, model_size, runs_within
     from medic.timeline import TimelineEntry
     from medic.topology import ServiceContext, absorbed_by
     from medic.vocab import RUNNING, TimelineKind
@@ -52,7 +53,13 @@ __all__ = [
 ]
 
 ALERTS_SIGNAL = "alerts"
-_MERGE_CHUNK = 400  # alerts or timeline entries per merge part: well under 1 MB
+_MERGE_CHUNK = 400  # alerts or timeline entries per merge part ...
+_MERGE_PART_BYTES = 512 * 1024  # ... and JSON bytes, as the webhook's signals (merge-parts-within-bytes)
+# Signals' payloads sent in one workflow task at most: its completion carries them all, and gRPC refuses a
+# message over 4 MB ("GRPC Message too large": the task fails at every retry and the incident stands still)
+_TASK_BYTES = 2 * 1024 * 1024
+MERGE_BYTES_PATCH = "merge-parts-within-bytes"
+FLUSH_BYTES_PATCH = "flush-within-bytes"
 ANOMALIES_SIGNAL = "anomalies"
 STATE_QUERY = "state"
 JOIN_RULE_PATCH = "join-rule-starts"
@@ -148,6 +155,24 @@ class IncidentResult(BaseModel):
     resolved_at: datetime | None
     alert_count: int
     merged_into: str | None = None
+
+
+def _counted(parts: list[list[Any]], size: int) -> bool:
+    """Whether ``parts`` are what cutting their items every ``size`` gives (the parts before
+    merge-parts-within-bytes)."""
+    lengths = [len(p) for p in parts]
+    total = sum(lengths)
+    return lengths == [min(size, total - i) for i in range(0, total, size)]
+
+
+def _within_a_task(batch: list["_Outgoing"]) -> list[list["_Outgoing"]]:
+    """``batch`` as groups whose payloads take at most ``_TASK_BYTES`` together, each sent (and its
+    sends ended) before the next: one group, as before flush-within-bytes, when the whole fits (asked
+    only when it does not, so a history whose batches fitted replays without a marker)."""
+    payloads = [m.payload for m in batch]
+    if sum(model_size(p) + 1 for p in payloads) <= _TASK_BYTES or not workflow.patched(FLUSH_BYTES_PATCH):
+        return [batch]
+    return [batch[r.start : r.stop] for r in runs_within(payloads, room=_TASK_BYTES)]
 
 
 @dataclass
@@ -639,7 +664,12 @@ class IncidentWorkflow(CauseProbe):
             self._send(target, msg.HELLO, hello, on_failure="node_closed")
 
     def _merge_into(self, target: str) -> None:
-        head, alerts, timeline = self._state.merge_parts(_MERGE_CHUNK)
+        head, alerts, timeline = self._state.merge_parts(_MERGE_CHUNK, max_bytes=_MERGE_PART_BYTES)
+        # parts by bytes as well as by count: asked only where they differ, so a history whose parts
+        # were the same replays without a marker
+        counted = _counted(alerts, _MERGE_CHUNK) and _counted(timeline, _MERGE_CHUNK)
+        if not counted and not workflow.patched(MERGE_BYTES_PATCH):
+            head, alerts, timeline = self._state.merge_parts(_MERGE_CHUNK)
         self._state.mark_merged(target, at=workflow.now())
         self._send(
             target,
@@ -681,15 +711,19 @@ class IncidentWorkflow(CauseProbe):
     async def _flush(self) -> None:
         while self._outbox:
             batch, self._outbox = self._outbox, []
-            results = await asyncio.gather(
-                *(workflow.get_external_workflow_handle(m.target).signal(m.signal, m.payload) for m in batch),
-                return_exceptions=True,
-            )
-            for message, result in zip(batch, results, strict=True):
-                if isinstance(result, asyncio.CancelledError):
-                    raise result
-                if isinstance(result, BaseException):
-                    self._failed(message)
+            for group in _within_a_task(batch):
+                results = await asyncio.gather(
+                    *(
+                        workflow.get_external_workflow_handle(m.target).signal(m.signal, m.payload)
+                        for m in group
+                    ),
+                    return_exceptions=True,
+                )
+                for message, result in zip(group, results, strict=True):
+                    if isinstance(result, asyncio.CancelledError):
+                        raise result
+                    if isinstance(result, BaseException):
+                        self._failed(message)
 
     def _failed(self, message: _Outgoing) -> None:
         """The target incident is closed (or never existed)."""

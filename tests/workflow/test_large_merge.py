@@ -1,0 +1,87 @@
+"""A large incident merging into another hands all of its alerts over. Its hand-over was one
+workflow task issuing every part's signal at once, 400 alerts a part whatever their size: a symptom of
+a 20,000-alert storm (thousands of alerts with their annotations) made a task completion larger than
+gRPC's 4 MB ("GRPC Message too large", the task failing for good at every retry), so the incident
+stood still and its alerts never reached the cause's incident; and 400 alerts with 32 KB annotations
+(what the webhook accepts) made one part larger than Temporal's 2 MB per payload."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from medic.alerts import Alert, AlertStatus
+from medic.incident import AlertBatch
+from service.temporal import register_search_attributes
+from service.worker import WORKFLOWS
+from tests.conftest import require_binary
+from tests.support.shop import ctx
+from tests.workflow.test_correlation import T0, batch, deliver
+from workflows.incident import IncidentWorkflow, ViewRequest
+
+ALERTS = 6000
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    path = require_binary("temporal")
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(path), data_converter=pydantic_data_converter, ui=False
+    ) as environment:
+        await register_search_attributes(environment.client, environment.client.namespace)
+        async with Worker(environment.client, task_queue="medic", workflows=WORKFLOWS):
+            yield environment
+
+
+def _storm_part(first: int, count: int, annotation: int) -> AlertBatch:
+    alerts = [
+        Alert(
+            fingerprint=f"checkout-{i}",
+            status=AlertStatus.FIRING,
+            labels={"alertname": "CheckoutErrors", "service": "checkout", "pod": f"checkout-{i}"},
+            annotations={"description": "d" * annotation},
+            starts_at=T0,
+            service="checkout",
+        )
+        for i in range(first, first + count)
+    ]
+    return AlertBatch(alerts=alerts, received_at=T0, contexts=[ctx("checkout")])
+
+
+async def _total(env: WorkflowEnvironment, incident_id: str) -> int:
+    view = await env.client.get_workflow_handle(incident_id).query(
+        IncidentWorkflow.view, ViewRequest(alerts=0, timeline=0)
+    )
+    return view.alerts_total
+
+
+@pytest.mark.parametrize(
+    ("annotation", "per_signal"),
+    [(1000, 300), (30_000, 12)],  # 7 MB in all; 2.2 MB in 400-alert parts of 12 MB
+    ids=["thousands-of-alerts", "large-annotations"],
+)
+async def test_a_large_symptom_hands_every_alert_to_its_cause(
+    env: WorkflowEnvironment, annotation: int, per_signal: int
+) -> None:
+    count = ALERTS if annotation < 10_000 else 400
+    checkout = await deliver(env, "checkout", _storm_part(0, per_signal, annotation))
+    for first in range(per_signal, count, per_signal):  # as the webhook splits a storm: signals under 512 KB
+        await checkout.signal(
+            IncidentWorkflow.alerts, _storm_part(first, min(per_signal, count - first), annotation)
+        )
+    for _ in range(600):
+        if await _total(env, "incident-checkout") == count:
+            break
+        await asyncio.sleep(0.1)
+    db = await deliver(env, "orders-db", batch("orders-db", "PostgresDown"))
+    for _ in range(600):  # the cause pulls the symptom in: every alert must arrive
+        if await _total(env, db.id) == count + 1:
+            break
+        await asyncio.sleep(0.1)
+    assert await _total(env, db.id) == count + 1
+    assert (
+        await checkout.query(IncidentWorkflow.view, ViewRequest(alerts=0, timeline=0))
+    ).state.merged_into == db.id
