@@ -231,7 +231,7 @@ class IncidentWorkflow(CauseProbe):
         self._notify = inp.notify
         self._notifier: Notifier | None = None  # one per stretch of the incident being open
         self._escalation: asyncio.Task[None] | None = None
-        # One gate per run: the main loop's and the notifier's local activities never overlap.
+        # The run's quick decisions, the main loop's and the notifier's (workflows/local.py).
         self._decisions = Decisions()
         self._remediator = (
             Remediator(lambda: self._state, self._signal_child, decisions=self._decisions)
