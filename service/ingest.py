@@ -27,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from medic.alerts import Alert, AlertStatus
 from medic.anomaly import AnomalySignal
 from medic.incident import AlertBatch, AnomalyBatch, IncidentState
-from medic.limits import fit_text, model_size, runs_within
+from medic.limits import fit_text, runs_within
 from medic.topology import ServiceContext
 from service.settings import Settings
 from service.temporal import UNREACHABLE, rpc_timeout
@@ -42,7 +42,6 @@ __all__ = [
     "TemporalIncidentSink",
     "TemporalUnavailable",
     "envelope_size",
-    "item_size",
     "split",
     "summary_for",
 ]
@@ -343,11 +342,6 @@ class CoalescingSink:
             self._in_flight.discard(key)
             if key in self._pending:  # what arrived meanwhile goes next, at once
                 self._start_flush(key)
-
-
-def item_size(item: Alert | AnomalySignal) -> int:
-    """Bytes an alert or anomaly signal takes in a signal payload (the data converter's JSON)."""
-    return model_size(item)
 
 
 def envelope_size(batch: Batch) -> int:

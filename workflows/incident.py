@@ -169,6 +169,8 @@ def _within_a_task(batch: list["_Outgoing"]) -> list[list["_Outgoing"]]:
     """``batch`` as groups whose payloads take at most ``_TASK_BYTES`` together, each sent (and its
     sends ended) before the next: one group, as before flush-within-bytes, when the whole fits (asked
     only when it does not, so a history whose batches fitted replays without a marker)."""
+    if len(batch) == 1:  # nothing to split (and no payload is over 2 MB): the common pass, not sized
+        return [batch]
     payloads = [m.payload for m in batch]
     if sum(model_size(p) + 1 for p in payloads) <= _TASK_BYTES or not workflow.patched(FLUSH_BYTES_PATCH):
         return [batch]

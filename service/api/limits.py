@@ -16,8 +16,9 @@ from medic.alerts import Alert, AlertmanagerWebhook
 from medic.anomaly import AnomalySignal
 from medic.assign import Assignment
 from medic.incident import AlertBatch, AnomalyBatch
+from medic.limits import model_size
 from service.api.body import PayloadError
-from service.ingest import envelope_size, item_size
+from service.ingest import envelope_size
 from service.settings import Settings
 
 __all__ = [
@@ -117,5 +118,5 @@ def unfit(
 ) -> list[tuple[int, int, int]]:
     """The items too large for one Temporal signal on their own: (index, size, room) each."""
     room = settings.max_signal_bytes - max((envelope_size(b) for b in batches), default=0) - _ASSIGN_SLACK
-    sizes = ((i, item_size(item)) for i, item in enumerate(items))
+    sizes = ((i, model_size(item)) for i, item in enumerate(items))
     return [(i, size, room) for i, size in sizes if size > room]
