@@ -249,6 +249,9 @@ async def _continue_while_asking(h: Harness, prometheus: FakePrometheus) -> None
     prometheus.alerts = FIRING
     state = await poll(checkout, lambda s: s.merged_into is not None, "checkout joining its cause")
     assert [e.kind for e in state.timeline].count("incident.settling") == 1
+    assert state.merged_into is not None
+    cause = h.env.client.get_workflow_handle(state.merged_into)  # its page follows its plan, an activity
+    await poll(cause, lambda s: bool(s.notifications.pages), "the cause paging")
     assert pages(h)[0] == ("trigger", "data")
 
 
