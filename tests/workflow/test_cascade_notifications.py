@@ -256,7 +256,10 @@ async def test_a_merged_incidents_jira_issue_is_linked_once_to_its_causes(harnes
         symptom = await open_incident(h, "checkout", errors())
         told = await until(symptom, lambda s: s.notifications.jira_key is not None, "checkout's issue")
         root = await open_incident(h, "orders-db", outage())
-        linked = await until(root, lambda s: bool(s.notifications.jira_linked), "the link")
+        # The key is recorded before the call that links it: wait for the link in JIRA itself too.
+        linked = await until(
+            root, lambda s: bool(s.notifications.jira_linked) and bool(h.tracker.links), "the link"
+        )
         await until(symptom, lambda s: s.notifications.finished, "checkout closed out")
     mine, theirs = linked.notifications.jira_key, told.notifications.jira_key
     assert mine and theirs and mine != theirs

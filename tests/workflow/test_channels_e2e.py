@@ -136,8 +136,14 @@ async def test_one_incident_everywhere_acknowledged_from_pagerduty(stack: Stack)
     async with s.worker:
         handle = await open_incident(H)  # type: ignore[arg-type]
         incident_id = handle.id
-        state = await until(handle, lambda st: st.notifications.jira_key is not None, "the Jira issue")
-        assert state.notifications.pages.get("data") == "trigger"
+        # The first level's page goes out beside the Slack post and the Jira issue: wait for both.
+        state = await until(
+            handle,
+            lambda st: (
+                st.notifications.jira_key is not None and st.notifications.pages.get("data") == "trigger"
+            ),
+            "the Jira issue and the page",
+        )
         # Jira Cloud: found and opened through /rest/api/3 (search/jql), never the removed search.
         assert s.jira.count("GET /rest/api/3/search/jql") >= 1
         assert s.jira.count("GET /rest/api/2/search") == 0 and s.jira.count("GET /rest/api/3/search") == 0

@@ -119,7 +119,11 @@ async def test_a_rule_the_team_did_not_opt_in_for_still_pages(harness: Harness) 
             start_signal=ALERTS_SIGNAL,
             start_signal_args=[another("PostgresReplicaLag")],
         )
-        state = await until(handle, lambda s: s.notifications.jira_key is not None, "the page and the issue")
+        state = await until(  # the page goes out beside the issue (the escalation's first level)
+            handle,
+            lambda s: s.notifications.jira_key is not None and s.notifications.pages.get("data") == "trigger",
+            "the page and the issue",
+        )
     assert pages(h) == [("trigger", "data")]
     assert state.notifications.plan is not None and state.notifications.plan.demoted is None
     assert not [e for e in state.timeline if e.kind.startswith("learning.")]
