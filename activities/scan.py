@@ -58,6 +58,7 @@ __all__ = [
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 _MAX_SERIES = 2000  # per scan: a query that fans out further is cut (and says so)
+_MAX_POINTS = 10_999  # a series' points in one range query: Prometheus refuses over 11,000
 _DAY = 86400
 _SUMMARY_STEP = 300.0  # the days before an anomaly, fetched for its summary: one point in 5 minutes at most
 
@@ -180,17 +181,17 @@ class ScanActivities:
         # of a step after the last one scored (1,578 points a day instead of 1,440 at one a minute)
         now = self._clock()
         end = math.floor(now / spec.step_seconds) * spec.step_seconds
+        stored = await self._stored(self._store.load, spec.name)
         try:
             found = await asyncio.to_thread(
                 self._source.query_range,
                 spec.query,
-                start=end - spec.lookback_seconds,
+                start=_start(spec, stored, end),
                 end=end,
                 step=spec.step_seconds,
             )
         except (PermanentError, TransientError) as err:
             raise _application_error(err) from err
-        stored = await self._stored(self._store.load, spec.name)
         await self._learn(stored)
         result = ScanResult(truncated=len(found) > _MAX_SERIES)
         incidents: dict[str, None] = {}
@@ -199,9 +200,14 @@ class ScanActivities:
             key = series_key(series.labels)
             # off the event loop: scoring a series (and reading its state) is CPU, and thousands of
             # them held the loop that the worker's other activities and workflows run on
-            outcome = await asyncio.to_thread(
-                scan_series, spec, series.labels, series.times, series.values, stored.series.get(key)
-            )
+            try:
+                outcome = await asyncio.to_thread(
+                    scan_series, spec, series.labels, series.times, series.values, stored.series.get(key)
+                )
+            except Exception:  # one series that cannot be scored does not stop the others
+                activity.logger.exception("scan %s: series %s not scored (its state is kept)", spec.name, key)
+                result.failed += 1
+                continue
             state = outcome.state
             if outcome.anomaly_at is not None and spec.lookback_seconds < _DAY:
                 # the run's points do not reach a day back: what the series did then, for its summary
@@ -233,12 +239,13 @@ class ScanActivities:
         # saved after the hand-over: a run that fails to deliver is retried from the same state
         await self._stored(self._store.save, stored)
         activity.logger.info(
-            "scan %s: %d series, %d points, %d anomalies, %d predictions",
+            "scan %s: %d series, %d points, %d anomalies, %d predictions%s",
             spec.name,
             result.series,
             result.points,
             result.anomalies,
             result.predictions,
+            f", {result.failed} series not scored" if result.failed else "",
         )
         return result
 
@@ -288,6 +295,18 @@ class ScanActivities:
 
     def all(self) -> list[Callable[..., object]]:
         return [self.scan]
+
+
+def _start(spec: ScanSpec, stored: StoredScan, end: float) -> float:
+    """Where a run's query starts: its lookback, or earlier, back to the last run's end when the runs
+    came further apart than the lookback (``every_seconds`` over it, or an outage of the workers or
+    of Prometheus): the points between are scored, not skipped; at most Prometheus's 11,000 points a
+    series back."""
+    start = end - spec.lookback_seconds
+    if stored.last_run is not None:  # the last run's end, on the grid as then
+        before = math.floor(stored.last_run / spec.step_seconds) * spec.step_seconds
+        start = min(start, max(before, end - _MAX_POINTS * spec.step_seconds))
+    return start
 
 
 def _application_error(err: PermanentError | TransientError) -> ApplicationError:

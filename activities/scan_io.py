@@ -21,3 +21,4 @@ class ScanResult(BaseModel):
     incidents: list[str] = Field(default_factory=list)
     truncated: bool = False
     forgotten: int = 0  # series gone from the query for longer than forget_after_seconds
+    failed: int = 0  # series that could not be scored (logged; their state kept as it was)

@@ -7,6 +7,7 @@ the series labels, so a detector re-posting the same finding changes nothing.
 """
 
 import hashlib
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,9 +15,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from medic.redact import redact, redact_data, redact_name
 
-__all__ = ["AnomalySignal", "ExpectedBand", "ForecastPoint", "TimeWindow"]
+__all__ = ["NAME_PATTERN", "AnomalySignal", "ExpectedBand", "ForecastPoint", "TimeWindow"]
 
-_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$"  # a source or service name
 _NAME_MAX = 128
 _SUMMARY_MAX = 1024
 
@@ -61,7 +62,9 @@ class ExpectedBand(BaseModel):
         band = f"[{self.lower:g}, {self.upper:g}]"
         if self.lower <= value <= self.upper:
             return f"value {value:g} within {band}, its course unusual"
-        return f"value {value:g} outside {band}"
+        # +Inf and -Inf as PromQL writes them
+        shown = ("+Inf" if value > 0 else "-Inf") if math.isinf(value) else f"{value:g}"
+        return f"value {shown} outside {band}"
 
 
 class TimeWindow(BaseModel):
@@ -97,8 +100,8 @@ class AnomalySignal(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    source: str = Field(pattern=_NAME_PATTERN, description="the detector, e.g. 'medic-scan' or 'grafana-ml'")
-    service: str = Field(pattern=_NAME_PATTERN, description="the catalog service the series belongs to")
+    source: str = Field(pattern=NAME_PATTERN, description="the detector, e.g. 'medic-scan' or 'grafana-ml'")
+    service: str = Field(pattern=NAME_PATTERN, description="the catalog service the series belongs to")
     series: dict[str, str] = Field(
         min_length=1, description="the series labels, e.g. {'__name__': 'http_requests_total', ...}"
     )

@@ -18,7 +18,9 @@ is never scored twice and the detector sees each series as one stream (the activ
 scan's step grid, so every run's points are the same instants).
 """
 
+import hashlib
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,10 +28,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from medic.anomaly import AnomalySignal, ExpectedBand, TimeWindow
+from medic.anomaly import NAME_PATTERN, AnomalySignal, ExpectedBand, TimeWindow
 from medic.detect import DETECTORS, make_detector, restore_detector
 from medic.forecast import exhaustion_signal, time_to_exhaustion
-from medic.yamldoc import ConfigError, ConfigProblem, load_yaml_model
+from medic.yamldoc import ConfigError, ConfigProblem, load_yaml_model, locate
 
 __all__ = [
     "AnomalyConfig",
@@ -40,9 +42,11 @@ __all__ = [
     "days_before_spans",
     "learn_false_positives",
     "load_anomaly_config",
+    "query_digest",
     "remember_incidents",
     "scan_series",
     "series_key",
+    "service_name",
     "with_days_before",
 ]
 
@@ -75,7 +79,9 @@ class ScanSpec(BaseModel):
 
     name: str = Field(pattern=_NAME, description="lower-case letters, digits and dashes")
     query: str = Field(min_length=1, max_length=4000)
-    service: str | None = Field(default=None, description="the catalog service of every series")
+    service: str | None = Field(
+        default=None, pattern=NAME_PATTERN, description="the catalog service of every series"
+    )
     service_label: str = Field(default="service", description="else the label that names it")
     every_seconds: int = Field(default=300, ge=1, le=86400)
     lookback_seconds: int = Field(default=3600, ge=10, le=30 * 86400)
@@ -119,13 +125,14 @@ class AnomalyConfig(BaseModel):
 
 def load_anomaly_config(text: str, *, source: str) -> AnomalyConfig:
     """Parse and validate ``anomaly.yaml``; every problem with its line in one ConfigError."""
-    config, _ = load_yaml_model(text, AnomalyConfig, source=source)
+    config, root = load_yaml_model(text, AnomalyConfig, source=source)
     seen: set[str] = set()
     problems = []
     for i, scan in enumerate(config.scans):
         if scan.name in seen:
+            at = locate(root, ("scans", i, "name"))
             problems.append(
-                ConfigProblem(source, 1, f"scans[{i}].name", f"scan {scan.name!r} is defined twice")
+                ConfigProblem(source, at, f"scans[{i}].name", f"scan {scan.name!r} is defined twice")
             )
         seen.add(scan.name)
     if problems:
@@ -152,6 +159,10 @@ class SeriesState(BaseModel):
     step_seconds: float | None = Field(
         default=None, description="the scan's step when its detector was made (a change starts it over)"
     )
+    query: str | None = Field(
+        default=None,
+        description="the digest of the scan's query when its detector was made (a change starts it over)",
+    )
 
 
 class ScanOutcome(BaseModel):
@@ -161,12 +172,37 @@ class ScanOutcome(BaseModel):
     anomaly_at: float | None = None  # the anomaly signal's most surprising point (epoch seconds)
 
 
+_KEY_ESCAPE = str.maketrans({"\\": "\\\\", ",": "\\,", "=": "\\="})
+
+
 def series_key(labels: dict[str, str]) -> str:
-    return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+    """The series' key in a scan's state: its labels as ``k=v`` pairs in name order, a ``\\``, ``,``
+    or ``=`` within a value escaped (so two label sets never share a key; a label set without those
+    keeps the key it had before they were escaped)."""
+    return ",".join(f"{k}={labels[k].translate(_KEY_ESCAPE)}" for k in sorted(labels))
+
+
+def query_digest(query: str) -> str:
+    """What a series' state remembers of the query it was scored under (a change starts it over)."""
+    return hashlib.sha256(query.encode()).hexdigest()[:16]
+
+
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.:/-]+")
+
+
+def service_name(raw: str) -> str:
+    """A label's value as a service name (``medic.anomaly.NAME_PATTERN``): a value from the query
+    (``Checkout API``, ``_internal``, 200 characters) becomes a name the signal can carry (the series'
+    labels keep it as it was); ``unknown`` when nothing of it is left."""
+    name = _NOT_IN_NAME.sub("-", raw).lstrip("_.:/-")[:128].rstrip("-") or "unknown"
+    return name if re.match(NAME_PATTERN, name) else "unknown"
 
 
 def _service(spec: ScanSpec, labels: dict[str, str]) -> str:
-    return spec.service or labels.get(spec.service_label) or "unknown"
+    return spec.service or service_name(labels.get(spec.service_label) or "unknown")
+
+
+_HUGE = float(np.finfo(np.float64).max)
 
 
 def scan_series(
@@ -181,7 +217,11 @@ def scan_series(
     labels = labels or {"scan": spec.name}  # a query answering one unlabelled series
     state = state or SeriesState(labels=labels)
     t = np.asarray(times, dtype=np.float64)
-    x = np.asarray(values, dtype=np.float64)
+    raw = np.asarray(values, dtype=np.float64)
+    # +Inf and -Inf (a ratio whose divisor fell to 0) are anomalies in themselves (score 1), not the
+    # missing points NaN is; the detector, which has no use for the value, sees them as missing
+    infinite = np.isinf(raw)
+    x = np.where(infinite, np.nan, raw)
     # after the last point scored by half a step at least: a point a fraction of a step after it (an
     # answer not on the scan's grid) would make a day more points than the detector's day
     fresh = (
@@ -189,7 +229,7 @@ def scan_series(
         if state.last_time is not None
         else np.ones(t.shape[0], dtype=bool)
     )
-    tn, xn = t[fresh], x[fresh]
+    tn, xn, rawn = t[fresh], x[fresh], raw[fresh]
     try:
         det = restore_detector(state.detector) if state.detector is not None else None
     except (KeyError, TypeError, ValueError):  # a state this release cannot read: the series starts over
@@ -204,8 +244,17 @@ def scan_series(
         )
     else:
         changed = state.step_seconds != spec.step_seconds
+    # so does a changed query (another unit, another quantile: the old model would find every point
+    # of the new one an anomaly); a state from before the query was kept goes on
+    digest = query_digest(spec.query)
+    changed = changed or (state.query is not None and state.query != digest)
     if det is not None and (changed or det.kind != spec.detector):
         det = None
+    # a detector made now learns from every point fetched, but raises only what this run is there
+    # for, the last ``every_seconds``: a series seen for the first time, or started over (a lost or
+    # changed state, another worker's store), would otherwise report the lookback's old anomalies
+    # again, as new incidents once the ones they joined had resolved
+    since = None if det is not None or not tn.shape[0] else float(tn[-1]) - spec.every_seconds
     if det is None:
         det = make_detector(spec.detector, warmup=spec.warmup)
     det.warmup = spec.warmup
@@ -213,26 +262,31 @@ def scan_series(
     signals: list[AnomalySignal] = []
     anomaly_at = None
     scores = det.update(xn, tn) if tn.shape[0] else np.zeros(0)
+    scores = np.where(infinite[fresh], 1.0, scores)
     new = state.model_copy()
     new.detector = det.state()
     new.step_seconds = spec.step_seconds
+    new.query = digest
     if tn.shape[0]:
         new.last_time = float(tn[-1])
         new.last_value = float(xn[-1]) if math.isfinite(xn[-1]) else None
         new.last_score = float(scores[-1])
         new.max_score = float(scores.max())
         new.points = state.points + int(tn.shape[0])
-        hits = np.flatnonzero(scores >= spec.threshold)
+        hits = np.flatnonzero((scores >= spec.threshold) & (tn > since if since is not None else True))
         if hits.shape[0]:
             new.anomalies = state.anomalies + 1
             top = int(hits[np.argmax(scores[hits])])
-            signals.append(_anomaly(spec, labels, t=t, x=x, tn=tn, xn=xn, scores=scores, hits=hits, top=top))
+            signals.append(
+                _anomaly(spec, labels, t=t, x=raw, tn=tn, xn=rawn, scores=scores, hits=hits, top=top)
+            )
             anomaly_at = float(tn[top])
     if spec.capacity is not None and spec.horizon_seconds is not None:
-        est = time_to_exhaustion(t, x, capacity=spec.capacity, window=float(spec.lookback_seconds))
+        est = time_to_exhaustion(t, raw, capacity=spec.capacity, window=float(spec.lookback_seconds))
         if est is not None and est.within(spec.horizon_seconds):
             last = float(x[np.isfinite(x)][-1])
-            signals.append(exhaustion_signal(est, service=_service(spec, labels), series=labels, value=last))
+            predicted = exhaustion_signal(est, service=_service(spec, labels), series=labels, value=last)
+            signals.append(predicted.model_copy(update={"severity": spec.severity}))
     return ScanOutcome(state=new, signals=signals, scored=int(tn.shape[0]), anomaly_at=anomaly_at)
 
 
@@ -253,7 +307,8 @@ def _anomaly(
     lo, hi = (
         (float(np.percentile(before, 1)), float(np.percentile(before, 99))) if before.shape[0] else (0.0, 0.0)
     )
-    value = float(xn[top]) if math.isfinite(xn[top]) else 0.0
+    seen = float(xn[top])  # as Prometheus answered it (+Inf and -Inf too)
+    value = float(np.clip(seen, -_HUGE, _HUGE)) if not math.isnan(seen) else 0.0
     expected = ExpectedBand(lower=lo, upper=hi)
     score = float(scores[top])
     return AnomalySignal(
@@ -273,7 +328,8 @@ def _anomaly(
 
 
 def _summary(spec: ScanSpec, value: float, expected: ExpectedBand, score: float, days: str) -> str:
-    return f"scan {spec.name}: {expected.against(value)}{days} (score {score:.2f})"
+    shown = math.copysign(math.inf, value) if abs(value) >= _HUGE else value  # +Inf, as answered
+    return f"scan {spec.name}: {expected.against(shown)}{days} (score {score:.2f})"
 
 
 def days_before_spans(end: float, lookback: float) -> list[tuple[float, float]]:

@@ -22,6 +22,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.scan import ScanActivities, ScanInput, ScanResult, ScanStateStore, ScanStore
 from medic.anomaly import AnomalySignal
@@ -120,17 +121,46 @@ def _schedule(settings: Settings, spec: ScanSpec) -> Schedule:
     )
 
 
+async def _queue_of(client: Client, sid: str) -> str | None:
+    """The task queue a schedule's runs start on (None: not a workflow start, or gone meanwhile)."""
+    try:
+        action = (await client.get_schedule_handle(sid).describe()).schedule.action
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return action.task_queue if isinstance(action, ScheduleActionStartWorkflow) else None
+
+
 async def sync_schedules(client: Client, settings: Settings, specs: dict[str, ScanSpec]) -> None:
     """One schedule per scan: created, or updated to the current spec; schedules of scans no longer
-    configured are deleted. Safe to run from every worker (the last writer wins with the same spec)."""
-    existing = set()
+    configured are deleted. Safe to run from every worker (the last writer wins with the same spec).
+    Only this installation's schedules, those whose runs start on its task queue
+    (``MEDIC_TASK_QUEUE``), are updated or deleted: another installation in the same Temporal
+    namespace (another queue), or the old workers during a side-by-side move to a new queue, keep
+    theirs; a scan of the same name as one of theirs is left to them, and said so."""
+    ours, theirs = set(), {}
     async for entry in await client.list_schedules():
         if entry.id.startswith(SCAN_SCHEDULE_PREFIX):
-            existing.add(entry.id)
+            queue = await _queue_of(client, entry.id)
+            if queue == settings.task_queue:
+                ours.add(entry.id)
+            elif queue is not None:
+                theirs[entry.id] = queue
     for spec in specs.values():
         sid = f"{SCAN_SCHEDULE_PREFIX}{spec.name}"
+        if sid in theirs:
+            log.warning(
+                "anomaly scan %s not scheduled: the schedule %s starts its runs on task queue %r, not %r"
+                " (another Medic in this Temporal namespace); rename the scan, or remove theirs",
+                spec.name,
+                sid,
+                theirs[sid],
+                settings.task_queue,
+            )
+            continue
         schedule = _schedule(settings, spec)
-        if sid in existing:
+        if sid in ours:
 
             def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
                 return ScheduleUpdate(schedule=new)
@@ -140,7 +170,7 @@ async def sync_schedules(client: Client, settings: Settings, specs: dict[str, Sc
             with contextlib.suppress(ScheduleAlreadyRunningError):  # another worker made it meanwhile
                 await client.create_schedule(sid, schedule)
         log.info("anomaly scan %s every %d s: %s", spec.name, spec.every_seconds, spec.query)
-    for sid in existing - {f"{SCAN_SCHEDULE_PREFIX}{name}" for name in specs}:
+    for sid in ours - {f"{SCAN_SCHEDULE_PREFIX}{name}" for name in specs}:
         await client.get_schedule_handle(sid).delete()
         log.info("anomaly scan schedule %s removed (no longer in anomaly.yaml)", sid)
 
@@ -152,12 +182,14 @@ async def start_scans(client: Client, settings: Settings) -> None:
 
     specs = load_anomaly_file(settings.anomaly_file)
     if specs and not settings.prometheus_url:
+        # the schedules are left as they are: a worker set up without it deleted every scan's
         log.warning(
-            "%s lists %d anomaly scans but MEDIC_PROMETHEUS_URL is not set: no scans run",
+            "%s lists %d anomaly scans but MEDIC_PROMETHEUS_URL is not set: this worker runs none,"
+            " and leaves their schedules as they are",
             settings.anomaly_file,
             len(specs),
         )
-        specs = {}
+        return
     try:
         await sync_schedules(client, settings, specs)
     except Exception as err:

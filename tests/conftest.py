@@ -1,12 +1,15 @@
 """Shared fixtures. Tests that need a server start the real one; a missing binary fails the
 test with a clear message (never a skip: under CI that would hide a broken set-up)."""
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from service.devserver import DevServerError, find_binary
 from tests.doubles.kubernetes import KubernetesDouble
@@ -21,6 +24,16 @@ def require_binary(name: str) -> Path:
         return find_binary(name)
     except DevServerError as err:
         pytest.fail(f"{err}. `make test` installs it; run the tests through it.")
+
+
+@contextlib.asynccontextmanager
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (the ``temporal`` CLI), on a free port, with Medic's converter."""
+    path = require_binary("temporal")
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(path), data_converter=pydantic_data_converter, ui=False
+    ) as environment:
+        yield environment
 
 
 def reference_payloads() -> dict[str, dict[str, Any]]:

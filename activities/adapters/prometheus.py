@@ -1,33 +1,59 @@
 """Prometheus over its HTTP API (httpx): is a PromQL condition true right now? And the points of a
 query over a time range, for Medic's anomaly scans."""
 
+import logging
 from typing import Any
 
 import httpx
 
-from activities.adapters.http import classify, json_answer
+from activities.adapters.http import classify, json_answer, retry_after
 from medic.ports import PermanentError, TransientError
 from medic.scan import RangeSeries
 
 __all__ = ["PrometheusMetrics"]
 
+log = logging.getLogger(__name__)
+
 
 class PrometheusMetrics:
     def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
         self._client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False)
+        # asked of Prometheus with every query, a second under ours: a query it cannot finish in time
+        # is abandoned there too (each of our retries started another), and answered as such
+        self._timeout = f"{max(timeout - 1.0, 1.0):g}s"
 
     def _query(self, path: str, params: dict[str, str], what: str) -> dict[str, Any]:
         """GET ``path``: the answer's ``data``; a query Prometheus refuses (400, 422: bad PromQL) is a
-        PermanentError naming it, any other failure as ``activities.adapters.http.classify`` says."""
+        PermanentError naming it, a 5xx a TransientError with Prometheus's own words ("query timed
+        out in expression evaluation"), any other failure as ``activities.adapters.http.classify``
+        says. The warnings and infos of an answer (a partial answer from Thanos, Mimir or Cortex) are
+        logged: its points are taken as they are."""
         try:
-            response = self._client.get(path, params=params)
+            response = self._client.get(path, params={**params, "timeout": self._timeout})
         except httpx.HTTPError as err:
             raise classify(None, service="Prometheus", what=what, detail=str(err)) from err
         if response.status_code in {400, 422}:
             raise PermanentError(f"Prometheus rejected the query {params['query']!r}: {response.text[:300]}")
+        if response.status_code >= 500:
+            said = _error_of(response)
+            raise TransientError(
+                f"Prometheus unavailable while trying to {what} ({response.status_code})"
+                + (f": {said}" if said else ""),
+                retry_after=retry_after(response.headers.get("Retry-After")),
+            )
         body = json_answer(response, service="Prometheus", what=what)
         if not isinstance(body, dict):
             raise TransientError(f"Prometheus answered with no JSON object while trying to {what}")
+        for kind in ("warnings", "infos"):
+            notes = body.get(kind)
+            if isinstance(notes, list) and notes:
+                log.warning(
+                    "Prometheus %s for %r while trying to %s: %s",
+                    kind,
+                    params["query"][:200],
+                    what,
+                    "; ".join(str(n)[:300] for n in notes[:5]),
+                )
         data = body.get("data")
         return data if isinstance(data, dict) else {}
 
@@ -63,3 +89,14 @@ class PrometheusMetrics:
                 )
             )
         return out
+
+
+def _error_of(response: httpx.Response) -> str:
+    """Prometheus's ``error`` of a failed answer (``{"status": "error", "errorType": "timeout", "error":
+    "query timed out in expression evaluation"}``), else the body's start."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300]
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error)[:300] if error else response.text.strip()[:300]

@@ -29,7 +29,8 @@ SPEC = ScanSpec(name="latency", query="latency", warmup=50, lookback_seconds=360
 
 
 class Prometheus:
-    """``series`` series of ``points`` points a minute apart up to NOW; the first has a spike near the end."""
+    """``series`` series of ``points`` points a minute apart up to NOW; the first has a spike near the end
+    (within the last run's 5 minutes: a series' first run raises only what happened since the run before)."""
 
     def __init__(self, series: int = 1, points: int = 400) -> None:
         rng = np.random.default_rng(7)
@@ -39,7 +40,7 @@ class Prometheus:
         for i in range(series):
             x = (10.0 + rng.normal(0, 0.5, points)).tolist()
             if i == 0:
-                x[-10] += 30.0
+                x[-4] += 30.0
             self.series.append(RangeSeries({"service": "checkout", "pod": f"p{i}"}, t, x))
 
     def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:

@@ -1,7 +1,8 @@
-"""The chart's anomaly-scan state (``scanState``): files by default, with no RBAC for it; ConfigMaps on
-request, with a Role in the release namespace only and just the verbs the ConfigMap store uses (worker:
-get, create, update; API: get), a service-account token for both pods, and the settings that select
-it."""
+"""The chart's anomaly-scan state (``scanState``): files when no scan can run, with no RBAC for it;
+ConfigMaps when scans may run (``auto``, the default) or on request, with a Role in the release
+namespace only and just the verbs the ConfigMap store uses (worker: get, create, update; API: get), a
+service-account token for both pods, and the settings that select it; files refused for scans on more
+than one worker."""
 
 from typing import Any
 
@@ -52,6 +53,32 @@ def test_files_by_default_and_no_rbac_for_them() -> None:
     assert not [r for r in of_kind(objs, "Role") if "scan-state" in r["metadata"]["name"]]
     assert _pod(objs, "worker")["automountServiceAccountToken"] is False
     assert _pod(objs, "api")["automountServiceAccountToken"] is False
+
+
+ANOMALY = "scans:\n  - name: latency\n    query: latency\n"
+
+
+def test_scans_keep_their_state_in_configmaps_by_default() -> None:
+    """The chart's default was files with 2 workers: each pod kept its own state in its emptyDir, and
+    a run on the other pod handed over anomalies the first had reported, again (a review, 2026-12-06)."""
+    for values in ({"config": {"anomaly": ANOMALY}}, {"config": {"existingConfigMap": "mine"}}):
+        objs = _objects(values)
+        env = named(objs, "ConfigMap", f"{RELEASE}-env")["data"]
+        assert env["MEDIC_SCAN_STATE"] == "configmap" and env["MEDIC_SCAN_STATE_NAMESPACE"] == NAMESPACE
+        assert named(objs, "Role", f"{RELEASE}-scan-state-worker")
+        assert _pod(objs, "worker")["automountServiceAccountToken"] is True
+    config = named(_objects({"config": {"anomaly": ANOMALY}}), "ConfigMap", f"{RELEASE}-config")["data"]
+    assert config["anomaly.yaml"] == ANOMALY  # beside the catalog: MEDIC_ANOMALY's default
+
+
+@pytest.mark.parametrize("workers", [{"replicas": 2}, {"replicas": 1, "autoscaling": {"enabled": True}}])
+def test_files_for_scans_on_more_than_one_worker_are_refused(workers: dict[str, Any]) -> None:
+    values = {"config": {"anomaly": ANOMALY}, "scanState": {"backend": "file"}, "worker": workers}
+    with pytest.raises(helm_python.HelmError) as refused:
+        render_templates(values)
+    assert "scanState.backend: file" in str(refused.value) and "configmap" in str(refused.value)
+    one = _objects({**values, "worker": {"replicas": 1}})  # one worker: its own files are all the state
+    assert named(one, "ConfigMap", f"{RELEASE}-env")["data"]["MEDIC_SCAN_STATE"] == "file"
 
 
 def test_configmaps_get_a_role_in_the_release_namespace_with_the_verbs_used() -> None:

@@ -9,6 +9,12 @@ benchmark) set with :meth:`set_alerts`, filtered by ``alertstate`` when the quer
 query is a 400 with Prometheus' ``bad_data`` error body. The tests' own end-to-end runs use the real
 Prometheus (Debian's package); this double serves the benchmarks, where hundreds of alerts change state
 on a schedule.
+
+``/api/v1/query_range`` (https://prometheus.io/docs/prometheus/latest/querying/api/#range-queries)
+answers the matrix set with :meth:`set_range`, with the top-level ``warnings`` and ``infos`` a partial
+answer carries (Prometheus 2.x sends ``warnings``; 3.x adds ``infos``; Thanos, Mimir and Cortex send
+``warnings`` for a partial response). A 503 with Prometheus's timeout body, ``{"status": "error",
+"errorType": "timeout", "error": "query timed out in expression evaluation"}``, is a fault to push.
 """
 
 import re
@@ -29,7 +35,30 @@ class PrometheusAlertsDouble(HttpDouble):
     def __init__(self) -> None:
         super().__init__(title="Prometheus (ALERTS)")
         self._alerts: list[dict[str, str]] = []
+        self._range: dict[str, Any] = {"status": "success", "data": {"resultType": "matrix", "result": []}}
         self.app.add_api_route("/api/v1/query", self._query, methods=["GET", "POST"])
+        self.app.add_api_route("/api/v1/query_range", self._query_range, methods=["GET", "POST"])
+
+    def set_range(
+        self,
+        result: list[dict[str, Any]],
+        *,
+        warnings: list[str] | None = None,
+        infos: list[str] | None = None,
+    ) -> None:
+        """What every range query answers: ``result`` as Prometheus writes it (``[{"metric": {...},
+        "values": [[<unix time>, "<value>"], ...]}]``), and the notes of a partial answer."""
+        body: dict[str, Any] = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        if warnings:
+            body["warnings"] = list(warnings)
+        if infos:
+            body["infos"] = list(infos)
+        with self._lock:
+            self._range = body
+
+    async def _query_range(self, request: Request) -> JSONResponse:
+        with self._lock:
+            return JSONResponse(self._range)
 
     def set_alerts(self, alerts: list[dict[str, str]]) -> None:
         """Every alert Prometheus holds now: labels with ``alertname`` and ``alertstate`` (``ALERTS`` only

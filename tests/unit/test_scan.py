@@ -68,7 +68,8 @@ def test_a_signal_says_whether_its_value_left_the_series_range() -> None:
     spike = ScanSpec(name="s", query="q", warmup=50, step_seconds=60)
     t, x = _series(400)
     x[350] += 20.0
-    [signal] = scan_series(spike, {"instance": "a"}, t, x, None).signals
+    first = scan_series(spike, {"instance": "a"}, t[:300], x[:300], None)
+    [signal] = scan_series(spike, {"instance": "a"}, t, x, first.state).signals
     assert f"value {signal.value:g} outside [" in (signal.summary or "")
     assert "days before" not in (signal.summary or "")  # under 7 hours fetched
     # five-minute days at 20 by night and 80 by day, for two weeks; day 10 stays at 20
@@ -80,7 +81,8 @@ def test_a_signal_says_whether_its_value_left_the_series_range() -> None:
     y = y + rng.normal(0, 3.0, y.shape[0])
     y[10 * per : 11 * per] = 20 + rng.normal(0, 3.0, per)
     daily = ScanSpec(name="traffic", query="q", step_seconds=300, lookback_seconds=14 * 86400)
-    signals = scan_series(daily, {"instance": "a"}, days.tolist(), y.tolist(), None).signals
+    known = scan_series(daily, {"instance": "a"}, days[: 10 * per].tolist(), y[: 10 * per].tolist(), None)
+    signals = scan_series(daily, {"instance": "a"}, days.tolist(), y.tolist(), known.state).signals
     inside = [s for s in signals if s.expected.lower <= s.value <= s.expected.upper]
     assert inside, [s.summary for s in signals]
     for s in inside:
@@ -144,6 +146,9 @@ def test_a_filling_disk_is_predicted() -> None:
     out = scan_series(spec, {"device": "sda"}, t, x, None)
     [signal] = out.signals
     assert signal.forecast and signal.forecast[-1].value == pytest.approx(0.95)
+    assert signal.severity == "warning"  # the scan's (it was always "warning" before 2026-12-06)
+    critical = spec.model_copy(update={"severity": "critical"})
+    assert [s.severity for s in scan_series(critical, {"device": "sda"}, t, x, None).signals] == ["critical"]
     far = spec.model_copy(update={"horizon_seconds": 3600.0})
     assert scan_series(far, {"device": "sda"}, t, x, None).signals == []
 
@@ -183,7 +188,10 @@ def test_the_activity_keeps_state_outside_and_delivers(tmp_path: Path) -> None:
         delivered.append(signals)
         return ["incident-checkout-1"]
 
-    spec = ScanSpec(name="lat", query="latency", warmup=50, lookback_seconds=3600, step_seconds=60)
+    # every 15 minutes: a series' first run raises what happened in the last 15 (its spike, 10 ago)
+    spec = ScanSpec(
+        name="lat", query="latency", warmup=50, lookback_seconds=3600, step_seconds=60, every_seconds=900
+    )
     store = ScanStore(tmp_path / "scans")
     acts = ScanActivities(
         source=prom, specs=lambda: {"lat": spec}, store=store, deliver=deliver, clock=lambda: 1_024_000.0
@@ -310,7 +318,9 @@ def test_false_positive_marks_make_a_series_less_sensitive(tmp_path: Path) -> No
         asked.append(ids)
         return marked & set(ids)
 
-    spec = ScanSpec(name="lat", query="latency", warmup=50, lookback_seconds=3600, step_seconds=60)
+    spec = ScanSpec(
+        name="lat", query="latency", warmup=50, lookback_seconds=3600, step_seconds=60, every_seconds=900
+    )
     store = ScanStore(tmp_path / "scans")
     acts = ScanActivities(
         source=prom,

@@ -19,7 +19,7 @@ from medic.alerts import Alert, AlertStatus
 from medic.incident import AlertBatch
 from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
-from tests.conftest import require_binary
+from tests.conftest import dev_server
 from tests.support.shop import ctx
 from tests.workflow.test_correlation import T0, batch, deliver
 from workflows.incident import IncidentWorkflow, ViewRequest
@@ -29,10 +29,7 @@ ALERTS = 6000
 
 @pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    path = require_binary("temporal")
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(path), data_converter=pydantic_data_converter, ui=False
-    ) as environment:
+    async with dev_server() as environment:
         await register_search_attributes(environment.client, environment.client.namespace)
         async with Worker(environment.client, task_queue="medic", workflows=WORKFLOWS):
             yield environment

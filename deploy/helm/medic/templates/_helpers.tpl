@@ -240,3 +240,20 @@ receivers:
             type: Bearer
             credentials_file: {{ .Values.alertmanager.credentialsFile }}
 {{- end -}}
+
+{{- /* Where anomaly scans keep their state (MEDIC_SCAN_STATE): scanState.backend, or for "auto" ConfigMaps
+when scans may run (config.anomaly, or a ConfigMap of your own that may hold an anomaly.yaml) and files
+(no token, no Role) when none can. Files are each pod's emptyDir: with more than one worker a scan run on
+another pod than the last would report old anomalies again, so that is refused. */ -}}
+{{- define "medic.scanBackend" -}}
+{{- $s := .Values.scanState -}}
+{{- $scans := or .Values.config.anomaly .Values.config.existingConfigMap -}}
+{{- $backend := $s.backend -}}
+{{- if eq $backend "auto" -}}
+{{- $backend = ternary "configmap" "file" (not (empty $scans)) -}}
+{{- end -}}
+{{- if and (eq $backend "file") (not (empty $scans)) (or (gt (int .Values.worker.replicas) 1) .Values.worker.autoscaling.enabled) -}}
+{{- fail "scanState.backend: file keeps each worker pod's scan state in its own emptyDir, lost on restart: with more than one worker, a scan run on another pod than the last reports old anomalies again. Use scanState.backend: configmap (or auto, the default), or worker.replicas: 1." -}}
+{{- end -}}
+{{- $backend -}}
+{{- end -}}

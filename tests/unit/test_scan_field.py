@@ -1,0 +1,262 @@
+"""Anomaly scans against what Prometheus and operations hand them in the field (a review of the scan
+path, 2026-12-06): label values that are no service name, +Inf, a query edited in place, a state
+lost or kept by another worker, runs further apart than their lookback, label values that hold the
+key's own separators, and a prediction's severity."""
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from activities.scan import ScanActivities, ScanInput, ScanStore, StoredScan
+from medic.anomaly import AnomalySignal
+from medic.scan import (
+    RangeSeries,
+    ScanSpec,
+    SeriesState,
+    load_anomaly_config,
+    scan_series,
+    series_key,
+    service_name,
+)
+from medic.yamldoc import ConfigError
+
+NOW = 1_024_020.0  # a whole number of minutes
+
+
+def _series(n: int, *, end: float = NOW, seed: int = 0) -> tuple[list[float], list[float]]:
+    t = end - 60.0 * (n - 1) + np.arange(n) * 60.0
+    return t.tolist(), (10.0 + np.random.default_rng(seed).normal(0, 0.5, n)).tolist()
+
+
+class Prometheus:
+    def __init__(self, series: list[RangeSeries]) -> None:
+        self.series = series
+        self.calls: list[tuple[float, float]] = []
+
+    def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+        self.calls.append((start, end))
+        out = []
+        for s in self.series:
+            kept = [(t, x) for t, x in zip(s.times, s.values, strict=True) if start <= t <= end]
+            if kept:
+                out.append(RangeSeries(s.labels, [t for t, _ in kept], [x for _, x in kept]))
+        return out
+
+
+def _activities(
+    prom: Prometheus, spec: ScanSpec, store: ScanStore, delivered: list[AnomalySignal], now: list[float]
+) -> ScanActivities:
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        delivered.extend(signals)
+        return [f"incident-{s.service}" for s in signals]
+
+    return ScanActivities(
+        source=prom, specs=lambda: {spec.name: spec}, store=store, deliver=deliver, clock=lambda: now[0]
+    )
+
+
+def test_a_label_value_that_is_no_service_name_neither_fails_the_run_nor_is_lost(tmp_path: Path) -> None:
+    """``service="Checkout API"`` made every run of the whole scan fail (the signal's service must be a
+    name): no series after it was scored, no state saved, at every run. Its anomaly now goes under a
+    name made of it, the series' labels keep the value as it was, and the other series are scored."""
+    t, x = _series(400)
+    x[-2] += 30.0
+    odd = RangeSeries({"service": "Checkout API", "pod": "a"}, t, x)
+    plain = RangeSeries({"service": "checkout", "pod": "b"}, *_series(400, seed=1))
+    delivered: list[AnomalySignal] = []
+    spec = ScanSpec(name="lat", query="latency", warmup=50, lookback_seconds=24000)
+    store = ScanStore(tmp_path)
+    result = asyncio.run(
+        _activities(Prometheus([odd, plain]), spec, store, delivered, [NOW + 5]).scan(ScanInput(name="lat"))
+    )
+    assert result.series == 2 and result.failed == 0 and result.anomalies == 1
+    [signal] = delivered
+    assert signal.service == "Checkout-API" and signal.series["service"] == "Checkout API"
+    assert len(store.load("lat").series) == 2
+    assert [service_name(v) for v in ("_internal", "team@x", "___", "x" * 300)] == [
+        "internal",
+        "team-x",
+        "unknown",
+        "x" * 128,
+    ]
+
+
+def test_one_series_that_cannot_be_scored_does_not_stop_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import activities.scan as module  # noqa: PLC0415
+
+    real = module.scan_series  # type: ignore[attr-defined]
+
+    def fails_for_a(spec, labels, times, values, state):  # type: ignore[no-untyped-def]
+        if labels.get("pod") == "a":
+            raise RuntimeError("a defect in one series' detector")
+        return real(spec, labels, times, values, state)
+
+    monkeypatch.setattr(module, "scan_series", fails_for_a)
+    series = [
+        RangeSeries({"service": "checkout", "pod": p}, *_series(100, seed=i)) for i, p in enumerate("abc")
+    ]
+    spec = ScanSpec(name="lat", query="latency", warmup=50, lookback_seconds=6000)
+    store = ScanStore(tmp_path)
+    store.save(StoredScan(name="lat", series={"pod=a,service=checkout": SeriesState(labels={}, points=7)}))
+    result = asyncio.run(
+        _activities(Prometheus(series), spec, store, [], [NOW + 5]).scan(ScanInput(name="lat"))
+    )
+    assert result.failed == 1 and result.series == 2 and result.points == 200
+    kept = store.load("lat").series
+    assert kept["pod=a,service=checkout"].points == 7  # its state as it was: scored again next run
+    assert kept["pod=b,service=checkout"].points == 100 and kept["pod=c,service=checkout"].points == 100
+
+
+def test_a_service_that_is_no_name_is_refused_by_medic_check() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_anomaly_config(
+            "scans:\n  - name: a\n    query: q\n    service: Checkout API\n", source="anomaly.yaml"
+        )
+    assert "anomaly.yaml:4" in str(refused.value) and "service" in str(refused.value)
+
+
+def test_a_scan_whose_query_changed_starts_its_series_over() -> None:
+    """The same scan, its query now in milliseconds: the model of seconds found every point an
+    anomaly (score 1.0 on every series at the next run)."""
+    labels = {"service": "checkout"}
+    t, x = _series(400)
+    seconds = ScanSpec(name="lat", query="latency_seconds", warmup=50)
+    first = scan_series(seconds, labels, t[:300], x[:300], None)
+    millis = seconds.model_copy(update={"query": "latency_seconds * 1000"})
+    later = scan_series(millis, labels, t, [v * 1000 for v in x], first.state)
+    assert later.signals == [] and later.state.detector is not None and later.state.detector["seen"] == 100
+    same = scan_series(seconds, labels, t, x, first.state)  # the query kept: it continues
+    assert same.state.detector is not None and same.state.detector["seen"] == 400
+    # a state saved before the query was kept goes on as it was
+    older = first.state.model_copy(update={"query": None})
+    assert scan_series(millis, labels, t, x, older).state.detector["seen"] == 400  # type: ignore[index]
+
+
+def test_plus_inf_is_an_anomaly_not_a_missing_point() -> None:
+    """errors / requests when requests fall to 0: Prometheus answers +Inf, which was taken for a
+    missing point (score 0, and 16 in a row an outage)."""
+    spec = ScanSpec(name="ratio", query="errors / requests", warmup=50)
+    t, x = _series(300)
+    first = scan_series(spec, {"service": "checkout"}, t[:290], x[:290], None)
+    x[-3] = float("inf")
+    out = scan_series(spec, {"service": "checkout"}, t, x, first.state)
+    [signal] = out.signals
+    assert signal.score == 1.0 and "value +Inf outside [" in (signal.summary or "")
+    assert signal.value == pytest.approx(np.finfo(np.float64).max)
+    AnomalySignal.model_validate_json(signal.model_dump_json())  # as the webhook path takes it
+    nan = list(x)
+    nan[-3] = float("nan")
+    assert scan_series(spec, {"service": "checkout"}, t, nan, first.state).signals == []  # NaN: missing
+
+
+def test_a_series_scored_for_the_first_time_raises_only_what_this_run_is_there_for(tmp_path: Path) -> None:
+    """Two workers each with their own file store (the chart's default before 2026-12-06), or a
+    state lost with its pod: the run re-scored its lookback and handed over anomalies hours old
+    again, as new incidents once the first had resolved. A detector made now learns from the whole
+    lookback and raises only what happened in the last ``every_seconds``."""
+    t, x = _series(360)
+    spec = ScanSpec(name="lat", query="latency", warmup=50, lookback_seconds=21600)
+    labels = {"service": "checkout"}
+    y = list(x)
+    y[-2] += 30.0  # within the last 5 minutes
+    [signal] = scan_series(spec, labels, t, y, None).signals
+    assert signal.window.start.timestamp() == t[-2]
+    x[200] += 30.0  # 2.6 hours before the run
+    fresh = scan_series(spec, labels, t, x, None)
+    assert fresh.signals == [] and fresh.state.points == 360
+    # with its state kept, the series raises the same spike when it comes
+    known = scan_series(spec, labels, t[:150], x[:150], None)
+    [again] = scan_series(spec, labels, t, x, known.state).signals
+    assert again.window.start.timestamp() == t[200]
+
+
+def test_runs_further_apart_than_their_lookback_score_the_points_between(tmp_path: Path) -> None:
+    """every_seconds 3 hours, lookback 10 minutes: each run saw its last 10 minutes, and a jump
+    between runs was never scored. A run now reaches back to the last run's end (at most
+    Prometheus's 11,000 points), and a series' stream has no hole."""
+    t, x = _series(600, end=NOW + 3 * 3600)
+    x[500] += 40.0  # between the two runs (t[419] is NOW)
+    prom = Prometheus([RangeSeries({"service": "checkout"}, t, x)])
+    spec = ScanSpec(name="lat", query="latency", warmup=50, lookback_seconds=600, every_seconds=10800)
+    store = ScanStore(tmp_path)
+    now = [NOW + 5]
+    delivered: list[AnomalySignal] = []
+    acts = _activities(prom, spec, store, delivered, now)
+    store.save(StoredScan(name="lat"))
+    first = asyncio.run(acts.scan(ScanInput(name="lat")))
+    assert prom.calls[-1] == (NOW - 600, NOW) and first.points == 11
+    # a state that had scored up to NOW (warm): the next run, 3 hours later, scores the 180 points since
+    state = scan_series(spec, {"service": "checkout"}, t[:420], x[:420], None).state
+    stored = store.load("lat")
+    stored.series = {series_key({"service": "checkout"}): state}
+    store.save(stored)
+    now[0] += 3 * 3600
+    asked = len(prom.calls)
+    later = asyncio.run(acts.scan(ScanInput(name="lat")))
+    assert prom.calls[asked] == (NOW, NOW + 3 * 3600)  # (then the days before, for the summary)
+    assert later.points == 180 and [s.window.start.timestamp() for s in delivered] == [t[500]]
+    # after a month away, no more than Prometheus answers
+    now[0] += 30 * 86400
+    asked = len(prom.calls)
+    asyncio.run(acts.scan(ScanInput(name="lat")))
+    start, end = prom.calls[asked]
+    assert (end - start) / 60 == 10_999
+
+
+def test_label_values_holding_the_keys_separators_keep_their_own_state() -> None:
+    one, two = {"a": "x,b=y"}, {"a": "x", "b": "y"}
+    assert series_key(one) != series_key(two)
+    assert series_key({"pod": "p-1", "service": "checkout"}) == "pod=p-1,service=checkout"  # as before
+
+
+def test_prometheus_timeouts_partial_answers_and_their_words(caplog: pytest.LogCaptureFixture) -> None:
+    """Each query asks Prometheus to give up a second before Medic does (each of Medic's retries
+    started another evaluation it kept running); a 503 says Prometheus's own words; the warnings of a
+    partial answer (Thanos, Mimir, Cortex) are logged, where they were dropped without a word."""
+    from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
+    from medic.ports import TransientError  # noqa: PLC0415
+    from tests.doubles.prometheus import PrometheusAlertsDouble  # noqa: PLC0415
+
+    double = PrometheusAlertsDouble()
+    double.set_range(
+        [
+            {
+                "metric": {"service": "checkout"},
+                "values": [[NOW, "1.5"], [NOW + 60, "+Inf"], [NOW + 120, "NaN"]],
+            }
+        ],
+        warnings=["partial response: store 10.0.0.7:10901 unavailable"],
+    )
+    with double.serve() as url:
+        prometheus = PrometheusMetrics(url, timeout=10.0)
+        with caplog.at_level("WARNING", logger="activities.adapters.prometheus"):
+            [series] = prometheus.query_range("latency", start=NOW, end=NOW + 120, step=60)
+        assert series.values[:2] == [1.5, float("inf")] and np.isnan(series.values[2])
+        assert (
+            "partial response: store 10.0.0.7:10901 unavailable" in caplog.text and "'latency'" in caplog.text
+        )
+        [asked] = double.requests("GET /api/v1/query_range")
+        assert "timeout=9s" in asked.query.split("&")
+        double.faults.push(
+            "server_error",
+            status=503,
+            body={
+                "status": "error",
+                "errorType": "timeout",
+                "error": "query timed out in expression evaluation",
+            },
+        )
+        with pytest.raises(TransientError) as failed:
+            prometheus.query_range("latency", start=NOW, end=NOW + 120, step=60)
+    assert "(503): query timed out in expression evaluation" in str(failed.value)
+
+
+def test_a_scan_defined_twice_is_reported_at_its_own_line() -> None:
+    text = "scans:\n  - name: a\n    query: q\n  - name: b\n    query: q\n  - name: a\n    query: q\n"
+    with pytest.raises(ConfigError) as refused:
+        load_anomaly_config(text, source="anomaly.yaml")
+    assert "anomaly.yaml:6: scans[2].name: scan 'a' is defined twice" in str(refused.value)
