@@ -31,6 +31,7 @@ from medic.catalog import Catalog
 from medic.scan import ScanSpec
 from service.incidents import IncidentNotFound, TemporalIncidentReader
 from service.ingest import TemporalIncidentSink
+from service.prometheus import prometheus
 from service.settings import Settings
 from workflows.scan import SCAN_SCHEDULE_PREFIX, SCAN_WORKFLOW_PREFIX, AnomalyScanWorkflow
 
@@ -74,11 +75,7 @@ def build_scan_activities(
                 incidents.append(a.incident_id)
         return incidents
 
-    source = None
-    if settings.prometheus_url:
-        from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
-
-        source = PrometheusMetrics(settings.prometheus_url)
+    source = prometheus(settings)
     reader = TemporalIncidentReader(client, settings)
 
     async def false_positives(incident_ids: list[str]) -> set[str]:

@@ -172,7 +172,25 @@ class Settings(BaseSettings):
     )
     jira_project: str | None = Field(default=None, description="Jira project key when the catalog names none")
     prometheus_url: str | None = Field(
-        default=None, description="Prometheus, for verification queries and anomaly scans"
+        default=None,
+        description="Prometheus, for verification queries and anomaly scans (basic auth as "
+        "https://user:password@host/; a path prefix as https://host/prometheus)",
+    )
+    prometheus_bearer_token_file: Path | None = Field(
+        default=None,
+        description="a file holding a bearer token for Prometheus (a Thanos querier behind OpenShift's "
+        "oauth-proxy, a managed Prometheus): read again at every query, so a rotated or projected "
+        "service-account token is picked up",
+    )
+    prometheus_ca_file: Path | None = Field(
+        default=None, description="the CA bundle that signs Prometheus's TLS certificate (else the system's)"
+    )
+    prometheus_timeout_seconds: float = Field(
+        default=10.0,
+        ge=2.0,
+        le=300.0,
+        description="how long an anomaly scan's range query may take (Prometheus is asked to give up a "
+        "second before); verification and settle queries keep their own short bounds",
     )
     alertmanager_url: str | None = Field(
         default=None,

@@ -38,6 +38,7 @@ from service.metrics import WorkerMetrics
 from service.owners import subject_lookup
 from service.pagers import build_pager
 from service.postmortems import postmortem_activities
+from service.prometheus import prometheus
 from service.scans import build_scan_activities
 from service.settings import Settings
 from workflows.control import ControlWorkflow
@@ -157,10 +158,8 @@ def build_remediation_activities(
     metrics: Metrics | None = None,
     recorder: Recorder = NO_RECORDER,
 ) -> RemediationActivities:
-    if metrics is None and settings.prometheus_url:
-        from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
-
-        metrics = PrometheusMetrics(settings.prometheus_url)
+    if metrics is None:
+        metrics = prometheus(settings, timeout=10.0)
     settled = guardrails(settings, policy)
     return RemediationActivities(
         cluster=cluster if cluster is not None else _cluster(settings),
@@ -203,10 +202,7 @@ def correlation_activities(client: Client, settings: Settings, catalog: Catalog)
     limits, and its cluster lookup with MEDIC_SUBJECT_LOOKUP, which correlation assigns with too)."""
     source = held = deliver = None
     lookup = subject_lookup(settings)
-    if settings.prometheus_url:
-        from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
-
-        source = PrometheusMetrics(settings.prometheus_url, timeout=3.0)
+    source = prometheus(settings, timeout=3.0)
     if settings.prometheus_url and settings.alertmanager_url and settings.alertmanager_receiver:
         from activities.adapters.alertmanager import AlertmanagerAlerts  # noqa: PLC0415
 

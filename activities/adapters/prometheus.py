@@ -2,6 +2,8 @@
 query over a time range, for Medic's anomaly scans."""
 
 import logging
+import ssl
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,8 +18,19 @@ log = logging.getLogger(__name__)
 
 
 class PrometheusMetrics:
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False)
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        bearer_token_file: Path | None = None,
+        ca_file: Path | None = None,
+    ) -> None:
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False, verify=verify
+        )
+        self._token_file = bearer_token_file
         # asked of Prometheus with every query, a second under ours: a query it cannot finish in time
         # is abandoned there too (each of our retries started another), and answered as such
         self._timeout = f"{max(timeout - 1.0, 1.0):g}s"
@@ -29,7 +42,9 @@ class PrometheusMetrics:
         says. The warnings and infos of an answer (a partial answer from Thanos, Mimir or Cortex) are
         logged: its points are taken as they are."""
         try:
-            response = self._client.get(path, params={**params, "timeout": self._timeout})
+            response = self._client.get(
+                path, params={**params, "timeout": self._timeout}, headers=self._auth()
+            )
         except httpx.HTTPError as err:
             raise classify(None, service="Prometheus", what=what, detail=str(err)) from err
         if response.status_code in {400, 422}:
@@ -56,6 +71,17 @@ class PrometheusMetrics:
                 )
         data = body.get("data")
         return data if isinstance(data, dict) else {}
+
+    def _auth(self) -> dict[str, str]:
+        """The bearer token, read again for every query (a projected service-account token rotates)."""
+        if self._token_file is None:
+            return {}
+        try:
+            token = self._token_file.read_text().strip()
+        except OSError as err:
+            said = f"Prometheus bearer token file {self._token_file} unreadable: {err.strerror}"
+            raise PermanentError(said) from err
+        return {"Authorization": f"Bearer {token}"}
 
     def holds(self, promql: str) -> bool:
         data = self._query("/api/v1/query", {"query": promql}, "evaluate a verification query")

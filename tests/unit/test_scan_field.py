@@ -260,3 +260,38 @@ def test_a_scan_defined_twice_is_reported_at_its_own_line() -> None:
     with pytest.raises(ConfigError) as refused:
         load_anomaly_config(text, source="anomaly.yaml")
     assert "anomaly.yaml:6: scans[2].name: scan 'a' is defined twice" in str(refused.value)
+
+
+def test_a_bearer_token_file_is_read_again_at_every_query(tmp_path: Path) -> None:
+    """A Thanos querier behind OpenShift's oauth-proxy, a managed Prometheus: a bearer token from a file
+    (a projected service-account token rotates, so it is read at every query)."""
+    from pydantic import SecretStr  # noqa: PLC0415
+
+    from medic.ports import PermanentError  # noqa: PLC0415
+    from service.prometheus import prometheus  # noqa: PLC0415
+    from service.settings import Settings  # noqa: PLC0415
+    from tests.doubles.prometheus import PrometheusAlertsDouble  # noqa: PLC0415
+
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    double = PrometheusAlertsDouble()
+    with double.serve() as url:
+        settings = Settings(
+            _env_file=None,
+            webhook_token=SecretStr("t" * 32),
+            prometheus_url=url,
+            prometheus_bearer_token_file=token,
+            prometheus_timeout_seconds=30,
+        )
+        source = prometheus(settings)
+        assert source is not None
+        source.query_range("up", start=NOW, end=NOW + 60, step=60)
+        token.write_text("second")
+        source.query_range("up", start=NOW, end=NOW + 60, step=60)
+        sent = [r.headers.get("authorization") for r in double.requests("GET /api/v1/query_range")]
+        assert sent == ["Bearer first", "Bearer second"]
+        assert all("timeout=29s" in r.query.split("&") for r in double.requests("GET /api/v1/query_range"))
+        token.unlink()
+        with pytest.raises(PermanentError, match=r"bearer token file .* unreadable"):
+            source.query_range("up", start=NOW, end=NOW + 60, step=60)
+    assert prometheus(Settings(_env_file=None, webhook_token=SecretStr("t" * 32))) is None
