@@ -71,6 +71,10 @@ CHAT_PATCH = "chat-channels"
 # Timeline entries as notes on the pager's alert (Opsgenie), asked only where the plan says the pager
 # keeps notes (recorded plans from before never do).
 PAGER_NOTES_PATCH = "pager-notes"
+# The pager's notes start at the first page as it was *sent*, not as it landed: what the timeline took
+# while the page was in flight (an acknowledgement from Slack, an escalation, a remediation during a
+# pager outage retried for minutes) was never noted. Asked only where the timeline grew in flight.
+NOTES_FROM_SENDING_PATCH = "pager-notes-from-sending"
 # Slack as a chat like the others (notify.chat_post / chat_update / chat_note, by the plan's abilities),
 # asked once per run when its notifier starts: a run that started before tells Slack the old way to its
 # end (workflows.slack_before); the run that continues it as new edits the same message. Such runs post
@@ -493,6 +497,7 @@ class Notifier:
         n = self._state().notifications
         if n.pages.get(key) == action:
             return
+        sending = len(self._state().timeline)  # what the timeline held when the page went out
         self._paging += 1 if self._close_out else 0
         try:
             sent = await self._call(
@@ -504,7 +509,11 @@ class Notifier:
             n.pages[key] = action
             s = self._state()
             if n.note_cursor is None and action == "trigger":
-                n.note_cursor = len(s.timeline)  # pager notes (if any) take what follows the first page
+                # pager notes (if any) take what follows the first page, from when it was sent
+                grew = len(s.timeline) > sending
+                n.note_cursor = (
+                    sending if grew and workflow.patched(NOTES_FROM_SENDING_PATCH) else len(s.timeline)
+                )
             if (
                 self._close_out
                 and action == "trigger"

@@ -2,6 +2,8 @@
 notifiers: the card once per channel, one follow-up per status change, a merged incident's channel told
 "merged into X" once, and notes on the pager's alert once per timeline entry across a worker restart."""
 
+import asyncio
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -159,4 +161,43 @@ async def test_teams_posts_and_opsgenie_notes_once_across_continue_as_new(harnes
     notes = h.teams.notes_in("oncall")
     assert len(notes) == len(set(notes)) and notes.count("Acknowledged by carol (slack).") == 1
     assert len(pager.notes) == len(set(pager.notes))
+    assert [text for _, _, text in pager.notes].count("Acknowledged by carol (slack).") == 1
+
+
+async def test_what_happens_while_the_first_page_is_in_flight_is_noted_on_it(harness: Harness) -> None:
+    """Opsgenie slow to take the first page (or down, the trigger retried for minutes): someone acks from
+    Slack meanwhile. The notes started where the page *landed*, after the ack, so the alert never said
+    who acknowledged it (found by slowing the pager 0.3 s under a test; 2026-12-06). They start where
+    the page was sent now."""
+    h = harness
+    pager = FakeOpsgenie()
+    pager.hold = threading.Event()
+    h.pager, h.policy = pager, TEAMS_POLICY
+    incident_id = service_incident_id("orders-db")
+    async with h.worker():
+        await h.env.client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(
+                incident_id=incident_id, service=ctx("orders-db"), quiet_period_seconds=60, remediate=False
+            ),
+            id=incident_id,
+            task_queue=h.task_queue,
+            start_signal=ALERTS_SIGNAL,
+            start_signal_args=[replica_down(0)],
+        )
+        handle: WorkflowHandle[Any, Any] = h.env.client.get_workflow_handle(incident_id)
+        assert await asyncio.to_thread(pager.held.wait, 30), "the first page never went out"
+        await handle.execute_update(IncidentWorkflow.acknowledge, AckRequest(actor="carol", source="slack"))
+        pager.hold.set()  # the page lands after the ack
+        state = await until(
+            handle,
+            lambda s: (
+                s.notifications.pages.get("data") == "acknowledge"
+                and s.notifications.note_cursor == len(s.timeline)
+            ),
+            "the ack sent and the notes caught up",
+        )
+    acked = [i for i, e in enumerate(state.timeline) if e.message == "Acknowledged by carol (slack)."]
+    sent = [i for i, e in enumerate(state.timeline) if e.message == "PagerDuty trigger sent to data."]
+    assert acked and sent and acked[0] < sent[0]  # acknowledged while the page was in flight
     assert [text for _, _, text in pager.notes].count("Acknowledged by carol (slack).") == 1
