@@ -22,6 +22,7 @@ import math
 import os
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -182,17 +183,9 @@ class ScanActivities:
         now = self._clock()
         end = math.floor(now / spec.step_seconds) * spec.step_seconds
         stored = await self._stored(self._store.load, spec.name)
-        try:
-            found = await asyncio.to_thread(
-                self._source.query_range,
-                spec.query,
-                start=_start(spec, stored, end),
-                end=end,
-                step=spec.step_seconds,
-            )
-        except (PermanentError, TransientError) as err:
-            raise _application_error(err) from err
+        found = await self._fetch(self._source, spec, stored, end)
         await self._learn(stored)
+        before = _previous_end(spec, stored)
         result = ScanResult(truncated=len(found) > _MAX_SERIES)
         incidents: dict[str, None] = {}
         earlier: dict[str, tuple[list[float], list[float]]] | None = None  # the days before, once a run
@@ -202,7 +195,12 @@ class ScanActivities:
             # them held the loop that the worker's other activities and workflows run on
             try:
                 outcome = await asyncio.to_thread(
-                    scan_series, spec, series.labels, series.times, series.values, stored.series.get(key)
+                    partial(scan_series, since=before),
+                    spec,
+                    series.labels,
+                    series.times,
+                    series.values,
+                    _state_of(stored, series.labels, key),
                 )
             except Exception:  # one series that cannot be scored does not stop the others
                 activity.logger.exception("scan %s: series %s not scored (its state is kept)", spec.name, key)
@@ -248,6 +246,33 @@ class ScanActivities:
             f", {result.failed} series not scored" if result.failed else "",
         )
         return result
+
+    async def _fetch(
+        self, source: RangeSource, spec: ScanSpec, stored: StoredScan, end: float
+    ) -> list[RangeSeries]:
+        """The run's points: from :func:`_start` (back to the last run's end after a gap), or, when
+        Prometheus cannot answer that longer range (its timeout, its sample limit), the lookback as
+        any run asks it: a catch-up never stops a scan that would run without it."""
+        start, usual = _start(spec, stored, end), end - spec.lookback_seconds
+        try:
+            try:
+                return await asyncio.to_thread(
+                    source.query_range, spec.query, start=start, end=end, step=spec.step_seconds
+                )
+            except (PermanentError, TransientError) as err:
+                if start >= usual:
+                    raise
+                activity.logger.warning(
+                    "scan %s: the %d s since the last run not fetched (%s); the lookback only",
+                    spec.name,
+                    int(usual - start),
+                    err,
+                )
+                return await asyncio.to_thread(
+                    source.query_range, spec.query, start=usual, end=end, step=spec.step_seconds
+                )
+        except (PermanentError, TransientError) as err:
+            raise _application_error(err) from err
 
     async def _days_before(
         self, source: RangeSource, spec: ScanSpec, end: float
@@ -297,16 +322,36 @@ class ScanActivities:
         return [self.scan]
 
 
+def _previous_end(spec: ScanSpec, stored: StoredScan) -> float | None:
+    """Where the scan's last run ended (on the grid), when it ran."""
+    if stored.last_run is None:
+        return None
+    return math.floor(stored.last_run / spec.step_seconds) * spec.step_seconds
+
+
 def _start(spec: ScanSpec, stored: StoredScan, end: float) -> float:
     """Where a run's query starts: its lookback, or earlier, back to the last run's end when the runs
     came further apart than the lookback (``every_seconds`` over it, or an outage of the workers or
-    of Prometheus): the points between are scored, not skipped; at most Prometheus's 11,000 points a
-    series back."""
+    of Prometheus): the points between are scored, not skipped; a day back at most (or the lookback,
+    when longer), and never more than Prometheus's 11,000 points a series (scoring 2,000 series of
+    them would outlast the activity's timeout)."""
     start = end - spec.lookback_seconds
-    if stored.last_run is not None:  # the last run's end, on the grid as then
-        before = math.floor(stored.last_run / spec.step_seconds) * spec.step_seconds
-        start = min(start, max(before, end - _MAX_POINTS * spec.step_seconds))
+    before = _previous_end(spec, stored)
+    if before is not None:
+        furthest = end - min(max(spec.lookback_seconds, _DAY), _MAX_POINTS * spec.step_seconds)
+        start = min(start, max(before, furthest))
     return start
+
+
+def _state_of(stored: StoredScan, labels: dict[str, str], key: str) -> SeriesState | None:
+    """A series' saved state, by its key; a state saved under the key as it was before values were
+    escaped (a label value holding ``\\`` or ``=``) moves to the new one."""
+    state = stored.series.get(key)
+    if state is None:
+        old = ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+        if old != key and old in stored.series:
+            state = stored.series.pop(old)
+    return state
 
 
 def _application_error(err: PermanentError | TransientError) -> ApplicationError:

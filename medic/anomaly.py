@@ -7,7 +7,7 @@ the series labels, so a detector re-posting the same finding changes nothing.
 """
 
 import hashlib
-import math
+import sys
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -62,8 +62,8 @@ class ExpectedBand(BaseModel):
         band = f"[{self.lower:g}, {self.upper:g}]"
         if self.lower <= value <= self.upper:
             return f"value {value:g} within {band}, its course unusual"
-        # +Inf and -Inf as PromQL writes them
-        shown = ("+Inf" if value > 0 else "-Inf") if math.isinf(value) else f"{value:g}"
+        # +Inf and -Inf as PromQL writes them (a signal carries them as the largest float there is)
+        shown = ("+Inf" if value > 0 else "-Inf") if abs(value) >= sys.float_info.max else f"{value:g}"
         return f"value {shown} outside {band}"
 
 

@@ -159,6 +159,7 @@ class SeriesState(BaseModel):
     step_seconds: float | None = Field(
         default=None, description="the scan's step when its detector was made (a change starts it over)"
     )
+    infinite: bool = Field(default=False, description="its last point scored was +Inf or -Inf")
     query: str | None = Field(
         default=None,
         description="the digest of the scan's query when its detector was made (a change starts it over)",
@@ -211,9 +212,13 @@ def scan_series(
     times: list[float],
     values: list[float],
     state: SeriesState | None,
+    *,
+    since: float | None = None,
 ) -> ScanOutcome:
     """Score the points after ``state.last_time``; an anomaly signal when one reaches the threshold,
-    a predictive one when exhaustion of ``capacity`` is expected within the horizon."""
+    a predictive one when exhaustion of ``capacity`` is expected within the horizon. ``since``: where
+    the scan's previous run ended, when known (a series it did not return then raises what came
+    after it)."""
     labels = labels or {"scan": spec.name}  # a query answering one unlabelled series
     state = state or SeriesState(labels=labels)
     t = np.asarray(times, dtype=np.float64)
@@ -250,30 +255,48 @@ def scan_series(
     changed = changed or (state.query is not None and state.query != digest)
     if det is not None and (changed or det.kind != spec.detector):
         det = None
-    # a detector made now learns from every point fetched, but raises only what this run is there
-    # for, the last ``every_seconds``: a series seen for the first time, or started over (a lost or
-    # changed state, another worker's store), would otherwise report the lookback's old anomalies
-    # again, as new incidents once the ones they joined had resolved
-    since = None if det is not None or not tn.shape[0] else float(tn[-1]) - spec.every_seconds
+    # A detector made now (a series seen for the first time, or started over: a changed step, query or
+    # detector, a state lost or unreadable) learns from every point fetched, and raises only what no
+    # run raised yet: the points after the last one the series scored, else after the previous run's
+    # end, else the last ``every_seconds``. It reported the lookback's old anomalies again, as new
+    # incidents once the ones they had joined had resolved; and a series started over saw only the
+    # few points after its last one, blind for its warm-up.
+    learn, cut, before = fresh, None, state.infinite
     if det is None:
         det = make_detector(spec.detector, warmup=spec.warmup)
+        learn, before = np.ones(t.shape[0], dtype=bool), False
+        if state.last_time is not None:
+            cut = state.last_time
+        elif since is not None:
+            cut = since
+        elif t.shape[0]:
+            cut = float(t[-1]) - spec.every_seconds
     det.warmup = spec.warmup
     det.sensitivity = spec.sensitivity * state.sensitivity
     signals: list[AnomalySignal] = []
     anomaly_at = None
-    scores = det.update(xn, tn) if tn.shape[0] else np.zeros(0)
-    scores = np.where(infinite[fresh], 1.0, scores)
+    tl = t[learn]
+    learned = det.update(x[learn], tl) if tl.shape[0] else np.zeros(0)
+    # an infinite value is an anomaly where it begins (not at every point of a ratio stuck at +Inf:
+    # one signal a stretch, as the detector reports a departure once)
+    inf_l = infinite[learn]
+    began = inf_l & ~np.concatenate([[before], inf_l[:-1]])
+    learned = np.where(began, 1.0, learned)
+    own = fresh[learn]  # the points this run is the first to score
+    tn, xn, rawn, scores = tl[own], x[learn][own], raw[learn][own], learned[own]
     new = state.model_copy()
     new.detector = det.state()
     new.step_seconds = spec.step_seconds
     new.query = digest
+    if tl.shape[0]:
+        new.last_time = float(tl[-1])
+        new.infinite = bool(inf_l[-1])
     if tn.shape[0]:
-        new.last_time = float(tn[-1])
         new.last_value = float(xn[-1]) if math.isfinite(xn[-1]) else None
         new.last_score = float(scores[-1])
         new.max_score = float(scores.max())
         new.points = state.points + int(tn.shape[0])
-        hits = np.flatnonzero((scores >= spec.threshold) & (tn > since if since is not None else True))
+        hits = np.flatnonzero((scores >= spec.threshold) & (tn > cut if cut is not None else True))
         if hits.shape[0]:
             new.anomalies = state.anomalies + 1
             top = int(hits[np.argmax(scores[hits])])
@@ -328,8 +351,7 @@ def _anomaly(
 
 
 def _summary(spec: ScanSpec, value: float, expected: ExpectedBand, score: float, days: str) -> str:
-    shown = math.copysign(math.inf, value) if abs(value) >= _HUGE else value  # +Inf, as answered
-    return f"scan {spec.name}: {expected.against(shown)}{days} (score {score:.2f})"
+    return f"scan {spec.name}: {expected.against(value)}{days} (score {score:.2f})"
 
 
 def days_before_spans(end: float, lookback: float) -> list[tuple[float, float]]:

@@ -10,6 +10,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
     Schedule,
@@ -118,15 +121,37 @@ def _schedule(settings: Settings, spec: ScanSpec) -> Schedule:
     )
 
 
+_UNKNOWN = ""  # a schedule whose queue could not be read: neither ours nor to take over
+
+
 async def _queue_of(client: Client, sid: str) -> str | None:
-    """The task queue a schedule's runs start on (None: not a workflow start, or gone meanwhile)."""
+    """The task queue a schedule's runs start on (None: not a workflow start, or gone meanwhile;
+    ``_UNKNOWN`` when Temporal could not say: it is left alone, and the others are synchronised)."""
     try:
         action = (await client.get_schedule_handle(sid).describe()).schedule.action
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             return None
-        raise
+        log.warning("anomaly scan schedule %s left as it is: %s", sid, err)
+        return _UNKNOWN
     return action.task_queue if isinstance(action, ScheduleActionStartWorkflow) else None
+
+
+async def _polled(client: Client, queue: str) -> bool:
+    """Whether any worker polls ``queue`` for workflow tasks (recently: Temporal keeps pollers for a few
+    minutes); True when Temporal cannot say (nothing is taken over on a guess)."""
+    try:
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+    except RPCError as err:
+        log.info("could not tell whether task queue %r is polled: %s", queue, err)
+        return True
+    return bool(answer.pollers)
 
 
 async def sync_schedules(client: Client, settings: Settings, specs: dict[str, ScanSpec]) -> None:
@@ -135,7 +160,9 @@ async def sync_schedules(client: Client, settings: Settings, specs: dict[str, Sc
     Only this installation's schedules, those whose runs start on its task queue
     (``MEDIC_TASK_QUEUE``), are updated or deleted: another installation in the same Temporal
     namespace (another queue), or the old workers during a side-by-side move to a new queue, keep
-    theirs; a scan of the same name as one of theirs is left to them, and said so."""
+    theirs while workers poll their queue; a scan of the same name as one of theirs is left to them,
+    and said so. A scan of ours whose schedule is on a queue nobody polls (the old queue, once its
+    workers are gone) is taken over."""
     ours, theirs = set(), {}
     async for entry in await client.list_schedules():
         if entry.id.startswith(SCAN_SCHEDULE_PREFIX):
@@ -147,15 +174,24 @@ async def sync_schedules(client: Client, settings: Settings, specs: dict[str, Sc
     for spec in specs.values():
         sid = f"{SCAN_SCHEDULE_PREFIX}{spec.name}"
         if sid in theirs:
+            queue = theirs[sid]
+            if queue == _UNKNOWN or await _polled(client, queue):
+                log.warning(
+                    "anomaly scan %s not scheduled: the schedule %s starts its runs on task queue %r,"
+                    " not %r, and workers poll it (another Medic in this Temporal namespace, or the old"
+                    " workers of a move to a new queue); rename the scan, or remove theirs",
+                    spec.name,
+                    sid,
+                    queue,
+                    settings.task_queue,
+                )
+                continue
             log.warning(
-                "anomaly scan %s not scheduled: the schedule %s starts its runs on task queue %r, not %r"
-                " (another Medic in this Temporal namespace); rename the scan, or remove theirs",
+                "anomaly scan %s: schedule taken over from task queue %r, which no worker polls",
                 spec.name,
-                sid,
-                theirs[sid],
-                settings.task_queue,
+                queue,
             )
-            continue
+            ours.add(sid)
         schedule = _schedule(settings, spec)
         if sid in ours:
 
@@ -279,5 +315,11 @@ class ScansReader:
         except Exception as err:
             log.info("no schedule for scan %s: %s", name, err)
             return None
+        action = desc.schedule.action
+        if (
+            not isinstance(action, ScheduleActionStartWorkflow)
+            or action.task_queue != self._settings.task_queue
+        ):
+            return None  # another installation's scan of the same name: not when this one runs
         times = desc.info.next_action_times
         return times[0] if times else None

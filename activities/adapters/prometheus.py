@@ -33,7 +33,8 @@ class PrometheusMetrics:
         self._token_file = bearer_token_file
         # asked of Prometheus with every query, a second under ours: a query it cannot finish in time
         # is abandoned there too (each of our retries started another), and answered as such
-        self._timeout = f"{max(timeout - 1.0, 1.0):g}s"
+        # (in whole milliseconds: Prometheus reads "9000ms" or "9s", and refuses "1.5s")
+        self._timeout = f"{round(max(timeout - 1.0, 1.0) * 1000)}ms"
 
     def _query(self, path: str, params: dict[str, str], what: str) -> dict[str, Any]:
         """GET ``path``: the answer's ``data``; a query Prometheus refuses (400, 422: bad PromQL) is a

@@ -61,7 +61,7 @@ ANOMALY = "scans:\n  - name: latency\n    query: latency\n"
 def test_scans_keep_their_state_in_configmaps_by_default() -> None:
     """The chart's default was files with 2 workers: each pod kept its own state in its emptyDir, and
     a run on the other pod handed over anomalies the first had reported, again (a review, 2026-12-06)."""
-    for values in ({"config": {"anomaly": ANOMALY}}, {"config": {"existingConfigMap": "mine"}}):
+    for values in ({"config": {"anomaly": ANOMALY}}, {"config": {"existingConfigMap": "mine"}, **CONFIGMAP}):
         objs = _objects(values)
         env = named(objs, "ConfigMap", f"{RELEASE}-env")["data"]
         assert env["MEDIC_SCAN_STATE"] == "configmap" and env["MEDIC_SCAN_STATE_NAMESPACE"] == NAMESPACE
@@ -71,7 +71,9 @@ def test_scans_keep_their_state_in_configmaps_by_default() -> None:
     assert config["anomaly.yaml"] == ANOMALY  # beside the catalog: MEDIC_ANOMALY's default
 
 
-@pytest.mark.parametrize("workers", [{"replicas": 2}, {"replicas": 1, "autoscaling": {"enabled": True}}])
+@pytest.mark.parametrize(
+    "workers", [{"replicas": 2}, {"replicas": 1, "autoscaling": {"enabled": True, "maxReplicas": 3}}]
+)
 def test_files_for_scans_on_more_than_one_worker_are_refused(workers: dict[str, Any]) -> None:
     values = {"config": {"anomaly": ANOMALY}, "scanState": {"backend": "file"}, "worker": workers}
     with pytest.raises(helm_python.HelmError) as refused:
@@ -79,6 +81,12 @@ def test_files_for_scans_on_more_than_one_worker_are_refused(workers: dict[str, 
     assert "scanState.backend: file" in str(refused.value) and "configmap" in str(refused.value)
     one = _objects({**values, "worker": {"replicas": 1}})  # one worker: its own files are all the state
     assert named(one, "ConfigMap", f"{RELEASE}-env")["data"]["MEDIC_SCAN_STATE"] == "file"
+    pinned = {"replicas": 1, "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 1}}
+    assert _objects({**values, "worker": pinned})  # autoscaled, but to one pod at most
+    # a ConfigMap of your own (the chart ships no scans): files, no token and no Role, as before
+    mine = _objects({"config": {"existingConfigMap": "mine"}, "scanState": {"backend": "file"}})
+    assert named(mine, "ConfigMap", f"{RELEASE}-env")["data"]["MEDIC_SCAN_STATE"] == "file"
+    assert not [r for r in of_kind(mine, "Role") if "scan-state" in r["metadata"]["name"]]
 
 
 def test_configmaps_get_a_role_in_the_release_namespace_with_the_verbs_used() -> None:

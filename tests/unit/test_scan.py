@@ -413,9 +413,9 @@ def test_series_are_scored_off_the_event_loop(tmp_path: Path, monkeypatch: pytes
     thousands of series held up the notifications, remediations and workflow tasks it also runs."""
     threads: list[int] = []
 
-    def spy(*args: Any) -> ScanOutcome:
+    def spy(*args: Any, **kw: Any) -> ScanOutcome:
         threads.append(threading.get_ident())
-        return scan_series(*args)
+        return scan_series(*args, **kw)
 
     monkeypatch.setattr("activities.scan.scan_series", spy)
 

@@ -90,10 +90,10 @@ def test_one_series_that_cannot_be_scored_does_not_stop_the_others(
 
     real = module.scan_series  # type: ignore[attr-defined]
 
-    def fails_for_a(spec, labels, times, values, state):  # type: ignore[no-untyped-def]
+    def fails_for_a(spec, labels, times, values, state, **kw):  # type: ignore[no-untyped-def]
         if labels.get("pod") == "a":
             raise RuntimeError("a defect in one series' detector")
-        return real(spec, labels, times, values, state)
+        return real(spec, labels, times, values, state, **kw)
 
     monkeypatch.setattr(module, "scan_series", fails_for_a)
     series = [
@@ -128,7 +128,14 @@ def test_a_scan_whose_query_changed_starts_its_series_over() -> None:
     first = scan_series(seconds, labels, t[:300], x[:300], None)
     millis = seconds.model_copy(update={"query": "latency_seconds * 1000"})
     later = scan_series(millis, labels, t, [v * 1000 for v in x], first.state)
-    assert later.signals == [] and later.state.detector is not None and later.state.detector["seen"] == 100
+    # the new model learns from all 400 points fetched (not the 100 after the last one scored: it was
+    # blind for its warm-up, 2.5 hours at the defaults), and raises nothing of the old ones
+    assert later.signals == [] and later.state.detector is not None and later.state.detector["seen"] == 400
+    assert later.scored == 100 and later.state.points == 400
+    spiked = [v * 1000 for v in x]
+    spiked[380] += 20_000.0
+    [signal] = scan_series(millis, labels, t, spiked, first.state).signals
+    assert signal.window.start.timestamp() == t[380]
     same = scan_series(seconds, labels, t, x, first.state)  # the query kept: it continues
     assert same.state.detector is not None and same.state.detector["seen"] == 400
     # a state saved before the query was kept goes on as it was
@@ -147,7 +154,16 @@ def test_plus_inf_is_an_anomaly_not_a_missing_point() -> None:
     [signal] = out.signals
     assert signal.score == 1.0 and "value +Inf outside [" in (signal.summary or "")
     assert signal.value == pytest.approx(np.finfo(np.float64).max)
+    # the timeline, the chart and the postmortem read it from the signal: +Inf there too
+    assert signal.expected.against(signal.value).startswith("value +Inf outside [")
     AnomalySignal.model_validate_json(signal.model_dump_json())  # as the webhook path takes it
+    # a ratio that stays at +Inf is one anomaly where it began, not one at every run
+    stuck = list(x[:-3]) + [float("inf")] * 3
+    first_inf = scan_series(spec, {"service": "checkout"}, t, stuck, first.state)
+    assert len(first_inf.signals) == 1 and first_inf.state.infinite
+    more_t = [t[-1] + 60.0 * k for k in range(1, 6)]
+    still = scan_series(spec, {"service": "checkout"}, more_t, [float("inf")] * 5, first_inf.state)
+    assert still.signals == [] and still.scored == 5
     nan = list(x)
     nan[-3] = float("nan")
     assert scan_series(spec, {"service": "checkout"}, t, nan, first.state).signals == []  # NaN: missing
@@ -199,12 +215,13 @@ def test_runs_further_apart_than_their_lookback_score_the_points_between(tmp_pat
     later = asyncio.run(acts.scan(ScanInput(name="lat")))
     assert prom.calls[asked] == (NOW, NOW + 3 * 3600)  # (then the days before, for the summary)
     assert later.points == 180 and [s.window.start.timestamp() for s in delivered] == [t[500]]
-    # after a month away, no more than Prometheus answers
+    # after a month away, a day back at most (2,000 series of 11,000 points would outlast the
+    # activity's timeout, and a long range Prometheus's own limits)
     now[0] += 30 * 86400
     asked = len(prom.calls)
     asyncio.run(acts.scan(ScanInput(name="lat")))
     start, end = prom.calls[asked]
-    assert (end - start) / 60 == 10_999
+    assert (end - start) / 60 == 1440
 
 
 def test_label_values_holding_the_keys_separators_keep_their_own_state() -> None:
@@ -240,7 +257,7 @@ def test_prometheus_timeouts_partial_answers_and_their_words(caplog: pytest.LogC
             "partial response: store 10.0.0.7:10901 unavailable" in caplog.text and "'latency'" in caplog.text
         )
         [asked] = double.requests("GET /api/v1/query_range")
-        assert "timeout=9s" in asked.query.split("&")
+        assert "timeout=9000ms" in asked.query.split("&")
         double.faults.push(
             "server_error",
             status=503,
@@ -281,7 +298,7 @@ def test_a_bearer_token_file_is_read_again_at_every_query(tmp_path: Path) -> Non
             webhook_token=SecretStr("t" * 32),
             prometheus_url=url,
             prometheus_bearer_token_file=token,
-            prometheus_timeout_seconds=30,
+            prometheus_timeout_seconds=2.5,
         )
         source = prometheus(settings)
         assert source is not None
@@ -290,8 +307,70 @@ def test_a_bearer_token_file_is_read_again_at_every_query(tmp_path: Path) -> Non
         source.query_range("up", start=NOW, end=NOW + 60, step=60)
         sent = [r.headers.get("authorization") for r in double.requests("GET /api/v1/query_range")]
         assert sent == ["Bearer first", "Bearer second"]
-        assert all("timeout=29s" in r.query.split("&") for r in double.requests("GET /api/v1/query_range"))
+        assert all("timeout=1500ms" in r.query.split("&") for r in double.requests("GET /api/v1/query_range"))
         token.unlink()
         with pytest.raises(PermanentError, match=r"bearer token file .* unreadable"):
             source.query_range("up", start=NOW, end=NOW + 60, step=60)
     assert prometheus(Settings(_env_file=None, webhook_token=SecretStr("t" * 32))) is None
+
+
+def test_a_catch_up_prometheus_cannot_answer_falls_back_to_the_lookback(tmp_path: Path) -> None:
+    """The range back to the last run's end is longer than the lookback; when Prometheus refuses it
+    (its timeout, its sample limit), the run fetches its lookback as it always did. A run that failed
+    the catch-up kept ``last_run`` where it was, and asked the same range, longer, at every run."""
+    from medic.ports import TransientError  # noqa: PLC0415
+
+    class Limited(Prometheus):
+        def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+            if (end - start) / step > 100:
+                self.calls.append((start, end))
+                raise TransientError("Prometheus unavailable (503): query timed out in expression evaluation")
+            return super().query_range(promql, start=start, end=end, step=step)
+
+    t, x = _series(400, end=NOW + 3 * 3600)
+    prom = Limited([RangeSeries({"service": "checkout"}, t, x)])
+    spec = ScanSpec(name="lat", query="latency", warmup=50, lookback_seconds=1800)
+    store = ScanStore(tmp_path)
+    store.save(StoredScan(name="lat", last_run=NOW))
+    result = asyncio.run(_activities(prom, spec, store, [], [NOW + 3 * 3600 + 5]).scan(ScanInput(name="lat")))
+    assert prom.calls == [(NOW, NOW + 3 * 3600), (NOW + 3 * 3600 - 1800, NOW + 3 * 3600)]
+    assert result.points == 31 and store.load("lat").last_run == NOW + 3 * 3600 + 5
+
+
+def test_a_series_that_appeared_while_the_scan_was_down_raises_what_came_since_its_last_run(
+    tmp_path: Path,
+) -> None:
+    """A new pod during a 3-hour outage, its spike 2 hours before the run: a known series raises it,
+    and a new one now too (its cut-off is the previous run's end, not the last every_seconds)."""
+    end = NOW + 3 * 3600
+    a, b = _series(600, end=end, seed=1), _series(600, end=end, seed=2)
+    a[1][-120] += 30.0
+    b[1][-120] += 30.0
+    prom = Prometheus([RangeSeries({"service": "checkout", "pod": "a"}, *a)])
+    spec = ScanSpec(name="lat", query="latency", warmup=50, lookback_seconds=21600)
+    store = ScanStore(tmp_path)
+    delivered: list[AnomalySignal] = []
+    now = [NOW + 5]
+    acts = _activities(prom, spec, store, delivered, now)
+    asyncio.run(acts.scan(ScanInput(name="lat")))  # pod a known up to NOW
+    prom.series.append(RangeSeries({"service": "checkout", "pod": "b"}, *b))
+    now[0] = end + 5
+    asyncio.run(acts.scan(ScanInput(name="lat")))
+    assert sorted(s.series["pod"] for s in delivered) == ["a", "b"]
+    assert {s.window.start.timestamp() for s in delivered} == {a[0][-120]}
+
+
+def test_a_state_saved_under_the_key_before_escaping_moves_to_the_new_key(tmp_path: Path) -> None:
+    labels = {"handler": "/api?x=1", "service": "checkout"}
+    t, x = _series(100)
+    spec = ScanSpec(name="lat", query="latency", warmup=50)
+    old = scan_series(spec, labels, t[:60], x[:60], None).state
+    store = ScanStore(tmp_path)
+    store.save(StoredScan(name="lat", last_run=t[59], series={"handler=/api?x=1,service=checkout": old}))
+    asyncio.run(
+        _activities(Prometheus([RangeSeries(labels, t, x)]), spec, store, [], [t[-1] + 5]).scan(
+            ScanInput(name="lat")
+        )
+    )
+    kept = store.load("lat").series
+    assert list(kept) == [series_key(labels)] and kept[series_key(labels)].points == 100
