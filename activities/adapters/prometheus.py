@@ -102,8 +102,17 @@ class PrometheusMetrics:
         ]
 
     def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
-        """``/api/v1/query_range``: every series of the matrix (a scalar answer is one unlabelled series)."""
-        params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        """``/api/v1/query_range``: every series of the matrix (a scalar answer is one unlabelled series).
+        ``partial_response=false``: a Thanos querier with a store down fails the query (the run is
+        retried, its state not moved) where it answered a sum short of that store's part, a drop the
+        detectors would report; Prometheus itself ignores the parameter."""
+        params = {
+            "query": promql,
+            "start": f"{start:.3f}",
+            "end": f"{end:.3f}",
+            "step": f"{step:g}",
+            "partial_response": "false",
+        }
         data = self._query("/api/v1/query_range", params, "run a scan's range query")
         out = []
         for item in data.get("result") or []:

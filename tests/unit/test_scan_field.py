@@ -257,7 +257,7 @@ def test_prometheus_timeouts_partial_answers_and_their_words(caplog: pytest.LogC
             "partial response: store 10.0.0.7:10901 unavailable" in caplog.text and "'latency'" in caplog.text
         )
         [asked] = double.requests("GET /api/v1/query_range")
-        assert "timeout=9000ms" in asked.query.split("&")
+        assert {"timeout=9000ms", "partial_response=false"} <= set(asked.query.split("&"))
         double.faults.push(
             "server_error",
             status=503,
