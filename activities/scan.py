@@ -22,9 +22,10 @@ import math
 import os
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, overload
 
 from pydantic import BaseModel, Field
 from temporalio import activity
@@ -186,6 +187,7 @@ class ScanActivities:
         found = await self._fetch(self._source, spec, stored, end)
         await self._learn(stored)
         before = _previous_end(spec, stored)
+        legacy = set(stored.series)  # the keys as the run found them
         result = ScanResult(truncated=len(found) > _MAX_SERIES)
         incidents: dict[str, None] = {}
         earlier: dict[str, tuple[list[float], list[float]]] | None = None  # the days before, once a run
@@ -193,6 +195,7 @@ class ScanActivities:
             key = series_key(series.labels)
             # off the event loop: scoring a series (and reading its state) is CPU, and thousands of
             # them held the loop that the worker's other activities and workflows run on
+            saved, moved = _state_of(stored, series.labels, key, legacy)
             try:
                 outcome = await asyncio.to_thread(
                     partial(scan_series, since=before),
@@ -200,7 +203,7 @@ class ScanActivities:
                     series.labels,
                     series.times,
                     series.values,
-                    _state_of(stored, series.labels, key),
+                    saved,
                 )
             except Exception:  # one series that cannot be scored does not stop the others
                 activity.logger.exception("scan %s: series %s not scored (its state is kept)", spec.name, key)
@@ -228,6 +231,8 @@ class ScanActivities:
                 state = remember_incidents(state, joined)
                 incidents.update(dict.fromkeys(joined))
             stored.series[key] = state
+            if moved is not None:  # scored under its new key: the old one goes
+                del stored.series[moved]
         result.incidents = list(incidents)
         result.forgotten = forget_gone(
             stored, {series_key(s.labels) for s in found}, now - spec.forget_after_seconds
@@ -250,17 +255,28 @@ class ScanActivities:
     async def _fetch(
         self, source: RangeSource, spec: ScanSpec, stored: StoredScan, end: float
     ) -> list[RangeSeries]:
-        """The run's points: from :func:`_start` (back to the last run's end after a gap), or, when
-        Prometheus cannot answer that longer range (its timeout, its sample limit), the lookback as
-        any run asks it: a catch-up never stops a scan that would run without it."""
+        """The run's points: from :func:`_start` (back to the last run's end after a gap), or the
+        lookback as any run asks it when Prometheus cannot answer that longer range: it says so (its
+        sample limit, its resolution limit, a query timed out), or it failed once already (the run is
+        retried first: a blip must not cost the catch-up). A catch-up never stops a scan that would
+        run without it; a query Prometheus refuses for itself (a parse error) is not asked twice."""
         start, usual = _start(spec, stored, end), end - spec.lookback_seconds
+        if start > _previous_end(spec, stored, default=start):
+            activity.logger.warning(
+                "scan %s: %d s before %s not scored (over a day since the last run)",
+                spec.name,
+                int(start - (_previous_end(spec, stored) or start)),
+                datetime.fromtimestamp(start, UTC).isoformat(),
+            )
         try:
             try:
                 return await asyncio.to_thread(
                     source.query_range, spec.query, start=start, end=end, step=spec.step_seconds
                 )
             except (PermanentError, TransientError) as err:
-                if start >= usual:
+                if start >= usual or not (
+                    _too_long(err) or (isinstance(err, TransientError) and _attempt() > 1)
+                ):
                     raise
                 activity.logger.warning(
                     "scan %s: the %d s since the last run not fetched (%s); the lookback only",
@@ -322,11 +338,33 @@ class ScanActivities:
         return [self.scan]
 
 
-def _previous_end(spec: ScanSpec, stored: StoredScan) -> float | None:
-    """Where the scan's last run ended (on the grid), when it ran."""
+@overload
+def _previous_end(spec: ScanSpec, stored: StoredScan) -> float | None: ...
+@overload
+def _previous_end(spec: ScanSpec, stored: StoredScan, *, default: float) -> float: ...
+def _previous_end(spec: ScanSpec, stored: StoredScan, *, default: float | None = None) -> float | None:
+    """Where the scan's last run ended (on the grid), when it ran (else ``default``)."""
     if stored.last_run is None:
-        return None
+        return default
     return math.floor(stored.last_run / spec.step_seconds) * spec.step_seconds
+
+
+# what Prometheus (and Thanos, Mimir) say of a range too long for them: its sample limit (422), its
+# resolution limit (400), an evaluation past its timeout (503)
+_TOO_LONG = ("too many samples", "maximum resolution", "timed out", "timeout")
+
+
+def _too_long(err: PermanentError | TransientError) -> bool:
+    said = str(err).lower()
+    return any(words in said for words in _TOO_LONG)
+
+
+def _attempt() -> int:
+    """This activity's attempt (1 outside an activity: called directly, as the tests do)."""
+    try:
+        return activity.info().attempt
+    except RuntimeError:
+        return 1
 
 
 def _start(spec: ScanSpec, stored: StoredScan, end: float) -> float:
@@ -343,15 +381,20 @@ def _start(spec: ScanSpec, stored: StoredScan, end: float) -> float:
     return start
 
 
-def _state_of(stored: StoredScan, labels: dict[str, str], key: str) -> SeriesState | None:
-    """A series' saved state, by its key; a state saved under the key as it was before values were
-    escaped (a label value holding ``\\`` or ``=``) moves to the new one."""
+def _state_of(
+    stored: StoredScan, labels: dict[str, str], key: str, legacy: set[str]
+) -> tuple[SeriesState | None, str | None]:
+    """A series' saved state, by its key, and the key it was saved under when that is the key from
+    before values were escaped (a label value holding ``\\``, ``,`` or ``=``): only a key the run
+    found at its start (``legacy``), and only a state of these very labels (``{a: "1,b=2"}`` and
+    ``{a: "1", b: "2"}`` had the same old key)."""
     state = stored.series.get(key)
     if state is None:
         old = ",".join(f"{k}={labels[k]}" for k in sorted(labels))
-        if old != key and old in stored.series:
-            state = stored.series.pop(old)
-    return state
+        found = stored.series.get(old) if old != key and old in legacy else None
+        if found is not None and found.labels == labels:
+            return found, old
+    return state, None
 
 
 def _application_error(err: PermanentError | TransientError) -> ApplicationError:

@@ -10,9 +10,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
     Schedule,
@@ -137,32 +134,16 @@ async def _queue_of(client: Client, sid: str) -> str | None:
     return action.task_queue if isinstance(action, ScheduleActionStartWorkflow) else None
 
 
-async def _polled(client: Client, queue: str) -> bool:
-    """Whether any worker polls ``queue`` for workflow tasks (recently: Temporal keeps pollers for a few
-    minutes); True when Temporal cannot say (nothing is taken over on a guess)."""
-    try:
-        answer = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueue(name=queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            )
-        )
-    except RPCError as err:
-        log.info("could not tell whether task queue %r is polled: %s", queue, err)
-        return True
-    return bool(answer.pollers)
-
-
 async def sync_schedules(client: Client, settings: Settings, specs: dict[str, ScanSpec]) -> None:
     """One schedule per scan: created, or updated to the current spec; schedules of scans no longer
     configured are deleted. Safe to run from every worker (the last writer wins with the same spec).
     Only this installation's schedules, those whose runs start on its task queue
     (``MEDIC_TASK_QUEUE``), are updated or deleted: another installation in the same Temporal
     namespace (another queue), or the old workers during a side-by-side move to a new queue, keep
-    theirs while workers poll their queue; a scan of the same name as one of theirs is left to them,
-    and said so. A scan of ours whose schedule is on a queue nobody polls (the old queue, once its
-    workers are gone) is taken over."""
+    theirs; a scan of the same name as one of theirs is left to them, and said so. Nothing is taken
+    over on a guess (a queue nobody polls now may be another installation's, down for a while): after
+    a move, the old queue's schedules are deleted by hand once its workers are gone
+    (docs/anomaly.md)."""
     ours, theirs = set(), {}
     async for entry in await client.list_schedules():
         if entry.id.startswith(SCAN_SCHEDULE_PREFIX):
@@ -173,25 +154,22 @@ async def sync_schedules(client: Client, settings: Settings, specs: dict[str, Sc
                 theirs[entry.id] = queue
     for spec in specs.values():
         sid = f"{SCAN_SCHEDULE_PREFIX}{spec.name}"
+        if sid in theirs and theirs[sid] == _UNKNOWN:
+            log.warning("anomaly scan %s not scheduled: Temporal could not describe %s", spec.name, sid)
+            continue
         if sid in theirs:
-            queue = theirs[sid]
-            if queue == _UNKNOWN or await _polled(client, queue):
-                log.warning(
-                    "anomaly scan %s not scheduled: the schedule %s starts its runs on task queue %r,"
-                    " not %r, and workers poll it (another Medic in this Temporal namespace, or the old"
-                    " workers of a move to a new queue); rename the scan, or remove theirs",
-                    spec.name,
-                    sid,
-                    queue,
-                    settings.task_queue,
-                )
-                continue
             log.warning(
-                "anomaly scan %s: schedule taken over from task queue %r, which no worker polls",
+                "anomaly scan %s not scheduled: the schedule %s starts its runs on task queue %r, not %r"
+                " (another Medic in this Temporal namespace, or this one's old queue after a move: delete"
+                " it with `temporal schedule delete --schedule-id %s` once that queue's workers are"
+                " gone, then restart a worker); rename the scan, or remove theirs",
                 spec.name,
-                queue,
+                sid,
+                theirs[sid],
+                settings.task_queue,
+                sid,
             )
-            ours.add(sid)
+            continue
         schedule = _schedule(settings, spec)
         if sid in ours:
 

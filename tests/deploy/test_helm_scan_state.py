@@ -61,7 +61,7 @@ ANOMALY = "scans:\n  - name: latency\n    query: latency\n"
 def test_scans_keep_their_state_in_configmaps_by_default() -> None:
     """The chart's default was files with 2 workers: each pod kept its own state in its emptyDir, and
     a run on the other pod handed over anomalies the first had reported, again (a review, 2026-12-06)."""
-    for values in ({"config": {"anomaly": ANOMALY}}, {"config": {"existingConfigMap": "mine"}, **CONFIGMAP}):
+    for values in ({"config": {"anomaly": ANOMALY}}, {"config": {"existingConfigMap": "mine"}}):
         objs = _objects(values)
         env = named(objs, "ConfigMap", f"{RELEASE}-env")["data"]
         assert env["MEDIC_SCAN_STATE"] == "configmap" and env["MEDIC_SCAN_STATE_NAMESPACE"] == NAMESPACE
@@ -83,7 +83,11 @@ def test_files_for_scans_on_more_than_one_worker_are_refused(workers: dict[str, 
     assert named(one, "ConfigMap", f"{RELEASE}-env")["data"]["MEDIC_SCAN_STATE"] == "file"
     pinned = {"replicas": 1, "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 1}}
     assert _objects({**values, "worker": pinned})  # autoscaled, but to one pod at most
-    # a ConfigMap of your own (the chart ships no scans): files, no token and no Role, as before
+    # blank anomaly text ships no scans: files, and nothing refused
+    blank = _objects({"config": {"anomaly": "  \n"}, "scanState": {"backend": "auto"}})
+    assert named(blank, "ConfigMap", f"{RELEASE}-env")["data"]["MEDIC_SCAN_STATE"] == "file"
+    # file chosen with a ConfigMap of your own: the chart cannot tell whether it holds scans, so it is
+    # taken as chosen (an installation from before, with no scans, upgrades), with no token and no Role
     mine = _objects({"config": {"existingConfigMap": "mine"}, "scanState": {"backend": "file"}})
     assert named(mine, "ConfigMap", f"{RELEASE}-env")["data"]["MEDIC_SCAN_STATE"] == "file"
     assert not [r for r in of_kind(mine, "Role") if "scan-state" in r["metadata"]["name"]]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from temporalio.exceptions import ApplicationError
 
 from activities.scan import ScanActivities, ScanInput, ScanStore, StoredScan
 from medic.anomaly import AnomalySignal
@@ -314,18 +315,51 @@ def test_a_bearer_token_file_is_read_again_at_every_query(tmp_path: Path) -> Non
     assert prometheus(Settings(_env_file=None, webhook_token=SecretStr("t" * 32))) is None
 
 
-def test_a_catch_up_prometheus_cannot_answer_falls_back_to_the_lookback(tmp_path: Path) -> None:
+def test_a_catch_up_prometheus_cannot_answer_falls_back_to_the_lookback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The range back to the last run's end is longer than the lookback; when Prometheus refuses it
     (its timeout, its sample limit), the run fetches its lookback as it always did. A run that failed
-    the catch-up kept ``last_run`` where it was, and asked the same range, longer, at every run."""
-    from medic.ports import TransientError  # noqa: PLC0415
+    the catch-up kept ``last_run`` where it was, and asked the same range, longer, at every run. A
+    blip (a connection reset) is retried first, so it does not cost the catch-up; a query Prometheus
+    refuses for itself is not sent twice."""
+    import activities.scan as module  # noqa: PLC0415
+    from medic.ports import PermanentError, TransientError  # noqa: PLC0415
+
+    failure: list[Exception] = [
+        TransientError("Prometheus unavailable (503): query timed out in expression evaluation")
+    ]
 
     class Limited(Prometheus):
         def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
             if (end - start) / step > 100:
                 self.calls.append((start, end))
-                raise TransientError("Prometheus unavailable (503): query timed out in expression evaluation")
+                raise failure[0]
             return super().query_range(promql, start=start, end=end, step=step)
+
+    t0, x0 = _series(400, end=NOW + 3 * 3600)
+    blip = Limited([RangeSeries({"service": "checkout"}, t0, x0)])
+    failure[0] = TransientError("Prometheus unreachable while trying to run a scan's range query: reset")
+    spec0 = ScanSpec(name="lat", query="latency", warmup=50, lookback_seconds=1800)
+    store0 = ScanStore(tmp_path / "blip")
+    store0.save(StoredScan(name="lat", last_run=NOW))
+    acts0 = _activities(blip, spec0, store0, [], [NOW + 3 * 3600 + 5])
+    with pytest.raises(ApplicationError) as retried:
+        asyncio.run(acts0.scan(ScanInput(name="lat")))
+    assert not retried.value.non_retryable and blip.calls == [(NOW, NOW + 3 * 3600)]
+    assert store0.load("lat").last_run == NOW  # nothing moved: the retry asks the same range
+    monkeypatch.setattr(module, "_attempt", lambda: 2)  # the retry: the catch-up fails again
+    assert asyncio.run(acts0.scan(ScanInput(name="lat"))).points == 31
+    monkeypatch.setattr(module, "_attempt", lambda: 1)
+    failure[0] = PermanentError(
+        'Prometheus rejected the query: {"errorType":"bad_data","error":"parse error"}'
+    )
+    store0.save(StoredScan(name="lat", last_run=NOW))
+    blip.calls.clear()
+    with pytest.raises(ApplicationError) as refused:
+        asyncio.run(acts0.scan(ScanInput(name="lat")))
+    assert refused.value.non_retryable and len(blip.calls) == 1
+    failure[0] = TransientError("Prometheus unavailable (503): query timed out in expression evaluation")
 
     t, x = _series(400, end=NOW + 3 * 3600)
     prom = Limited([RangeSeries({"service": "checkout"}, t, x)])
@@ -360,17 +394,44 @@ def test_a_series_that_appeared_while_the_scan_was_down_raises_what_came_since_i
     assert {s.window.start.timestamp() for s in delivered} == {a[0][-120]}
 
 
-def test_a_state_saved_under_the_key_before_escaping_moves_to_the_new_key(tmp_path: Path) -> None:
+def test_a_state_saved_under_the_key_before_escaping_moves_to_the_new_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     labels = {"handler": "/api?x=1", "service": "checkout"}
     t, x = _series(100)
     spec = ScanSpec(name="lat", query="latency", warmup=50)
     old = scan_series(spec, labels, t[:60], x[:60], None).state
     store = ScanStore(tmp_path)
-    store.save(StoredScan(name="lat", last_run=t[59], series={"handler=/api?x=1,service=checkout": old}))
-    asyncio.run(
-        _activities(Prometheus([RangeSeries(labels, t, x)]), spec, store, [], [t[-1] + 5]).scan(
-            ScanInput(name="lat")
-        )
-    )
+    legacy = StoredScan(name="lat", last_run=t[59], series={"handler=/api?x=1,service=checkout": old})
+    store.save(legacy)
+    prom = Prometheus([RangeSeries(labels, t, x)])
+    asyncio.run(_activities(prom, spec, store, [], [t[-1] + 5]).scan(ScanInput(name="lat")))
     kept = store.load("lat").series
     assert list(kept) == [series_key(labels)] and kept[series_key(labels)].points == 100
+    # a series that fails to score keeps its state where it was, under its old key
+    import activities.scan as module  # noqa: PLC0415
+
+    def fails(*args, **kw):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a defect")
+
+    store.save(legacy)
+    monkeypatch.setattr(module, "scan_series", fails)
+    asyncio.run(_activities(prom, spec, store, [], [t[-1] + 5]).scan(ScanInput(name="lat")))
+    assert store.load("lat").series == {"handler=/api?x=1,service=checkout": old}
+    monkeypatch.undo()
+    # {a: "1,b=2"} had the old key of {a: "1", b: "2"}: it never takes the other's state
+    plain, odd = {"a": "1", "b": "2"}, {"a": "1,b=2"}
+    both = Prometheus([RangeSeries(plain, t, x), RangeSeries(odd, t, x)])
+    store.save(
+        StoredScan(
+            name="lat",
+            last_run=t[59],
+            series={"a=1,b=2": scan_series(spec, plain, t[:60], x[:60], None).state},
+        )
+    )
+    asyncio.run(_activities(both, spec, store, [], [t[-1] + 5]).scan(ScanInput(name="lat")))
+    kept = store.load("lat").series
+    assert kept[series_key(plain)].labels == plain and kept[series_key(plain)].points == 100
+    assert (
+        kept[series_key(odd)].labels == odd and kept[series_key(odd)].points == 61
+    )  # its own: the run's hour

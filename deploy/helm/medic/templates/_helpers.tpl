@@ -242,19 +242,21 @@ receivers:
 {{- end -}}
 
 {{- /* Where anomaly scans keep their state (MEDIC_SCAN_STATE): scanState.backend, or for "auto" ConfigMaps
-when the chart ships scans (config.anomaly) and files (no token, no Role) when it does not (an
-anomaly.yaml in a ConfigMap of your own needs scanState.backend: configmap). Files are each pod's
-emptyDir: with scans and more than one worker a run on another pod than the last would report old
-anomalies again, so that is refused. */ -}}
+when scans may run (the chart ships them, config.anomaly, or a ConfigMap of your own may hold an
+anomaly.yaml) and files (no token, no Role) when none can. Files are each pod's emptyDir: with the
+chart's scans and more than one worker a run on another pod than the last would report old anomalies
+again, so that is refused (with a ConfigMap of your own the chart cannot tell: file is taken as
+chosen). */ -}}
 {{- define "medic.scanBackend" -}}
 {{- $s := .Values.scanState -}}
-{{- $scans := .Values.config.anomaly -}}
+{{- $shipped := trim (.Values.config.anomaly | default "") -}}
+{{- $scans := or $shipped .Values.config.existingConfigMap -}}
 {{- $w := .Values.worker -}}
 {{- $backend := $s.backend -}}
 {{- if eq $backend "auto" -}}
 {{- $backend = ternary "configmap" "file" (not (empty $scans)) -}}
 {{- end -}}
-{{- if and (eq $backend "file") (not (empty $scans)) (or (gt (int $w.replicas) 1) (and $w.autoscaling.enabled (gt (int $w.autoscaling.maxReplicas) 1))) -}}
+{{- if and (eq $backend "file") (not (empty $shipped)) (or (gt (int $w.replicas) 1) (and $w.autoscaling.enabled (gt (int $w.autoscaling.maxReplicas) 1))) -}}
 {{- fail "scanState.backend: file keeps each worker pod's scan state in its own emptyDir, lost on restart: with more than one worker, a scan run on another pod than the last reports old anomalies again. Use scanState.backend: configmap (or auto, the default), or worker.replicas: 1." -}}
 {{- end -}}
 {{- $backend -}}
