@@ -164,3 +164,36 @@ def test_the_schema_refuses(values: dict[str, Any], complaint: str) -> None:
     with pytest.raises(helm_python.HelmValuesError) as refused:
         render_templates(values)
     assert complaint in str(refused.value)
+
+
+def test_prometheus_behind_a_token_or_a_private_ca_from_a_secret_of_yours() -> None:
+    """A Thanos querier behind oauth-proxy, a managed Prometheus: the token and the CA bundle are keys
+    of a Secret mounted read-only, and the settings name the files (never the token itself)."""
+    auth = {"existingSecret": "prom-auth", "tokenKey": "token", "caKey": "ca.crt"}
+    objs = _objects({"config": {"prometheusUrl": "https://thanos:9091", "prometheusAuth": auth}})
+    env = named(objs, "ConfigMap", f"{RELEASE}-env")["data"]
+    assert env["MEDIC_PROMETHEUS_BEARER_TOKEN_FILE"] == "/etc/medic/prometheus/token"
+    assert env["MEDIC_PROMETHEUS_CA_FILE"] == "/etc/medic/prometheus/ca.crt"
+    assert env["MEDIC_PROMETHEUS_TIMEOUT_SECONDS"] == "10"
+    for component in ("worker", "api"):
+        pod = _pod(objs, component)
+        [volume] = [v for v in pod["volumes"] if v["name"] == "prometheus-auth"]
+        assert volume["secret"]["secretName"] == "prom-auth"
+        mounts = [m for c in pod["containers"] for m in c["volumeMounts"] if m["name"] == "prometheus-auth"]
+        assert mounts and all(m["readOnly"] and m["mountPath"] == "/etc/medic/prometheus" for m in mounts)
+    plain = named(_objects({}), "ConfigMap", f"{RELEASE}-env")["data"]
+    assert "MEDIC_PROMETHEUS_BEARER_TOKEN_FILE" not in plain and "MEDIC_PROMETHEUS_CA_FILE" not in plain
+    Settings(
+        _env_file=None,
+        **{k[len("MEDIC_") :].lower(): v for k, v in env.items() if k.startswith("MEDIC_PROM")},
+    )
+
+
+@pytest.mark.parametrize(
+    "key", ["MEDIC_SCAN_STATE", "MEDIC_PROMETHEUS_BEARER_TOKEN_FILE", "MEDIC_PROMETHEUS_TIMEOUT_SECONDS"]
+)
+def test_settings_the_chart_sets_itself_are_refused_in_extra(key: str) -> None:
+    """config.extra.MEDIC_SCAN_STATE=file went around the chart's refusal of per-pod scan state."""
+    with pytest.raises(helm_python.HelmValuesError) as refused:
+        render_templates({"config": {"extra": {key: "file"}}})
+    assert f"invalid propertyName {key!r}" in str(refused.value)

@@ -157,6 +157,12 @@ app.kubernetes.io/component: {{ .component }}
     secretName: {{ .Values.temporal.tls.existingSecret }}
     defaultMode: 0440
 {{- end }}
+{{- with .Values.config.prometheusAuth.existingSecret }}
+- name: prometheus-auth
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+{{- end }}
 {{- end -}}
 
 {{- define "medic.volumeMounts" -}}
@@ -173,6 +179,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
 - name: temporal-tls
   mountPath: /etc/medic/temporal-tls
+  readOnly: true
+{{- end }}
+{{- if .Values.config.prometheusAuth.existingSecret }}
+- name: prometheus-auth
+  mountPath: /etc/medic/prometheus
   readOnly: true
 {{- end }}
 {{- end -}}
