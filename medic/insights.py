@@ -149,7 +149,7 @@ def propose(
         said = (
             f"{r.incidents} incidents ({r.per_day:.1f}/day), {r.pages} pages, acted on {r.actionable}, "
             f"{r.auto_resolved_quickly} gone by themselves within minutes"
-            + (f" (median {median / 60:.1f} min)" if median is not None else "")
+            + (f" (those nobody acted on lasted {median / 60:.1f} min, median)" if median is not None else "")
             + (f", {r.false_positives} marked false positive" if r.false_positives else "")
         )
         if r.actionable == 0:
@@ -189,6 +189,11 @@ class TeamLearning(BaseModel):
         description="alert rules (alertname, or anomaly:<source>) whose incidents Medic may route to chat "
         'only (no page, escalation or issue) while its insights propose demoting them; "*": every rule',
     )
+    keep_paging: list[str] = Field(
+        default_factory=lambda: ["P1"],
+        description="priorities never demoted, whatever the rules' history (an alert name ignored in "
+        "dev still pages when an incident of it scores P1)",
+    )
 
     @field_validator("demote")
     @classmethod
@@ -227,13 +232,20 @@ def demotion_for(
     team: str | None,
     rules: Iterable[str],
     demoted: Mapping[str, str],
+    priority: str | None = None,
 ) -> Demotion | None:
     """The demotion of an incident of ``team`` made of ``rules``, given the rules the insights propose
-    to demote now (``demoted``: rule -> evidence), or None. Only when the team opted in and *every*
-    rule qualifies: one rule that still earns its page keeps the incident paging."""
+    to demote now (``demoted``: rule -> evidence), or None. Only when the team opted in, the incident's
+    ``priority`` is not one the team keeps paging (P1 unless said otherwise), and *every* rule
+    qualifies: one rule that still earns its page keeps the incident paging."""
     opt_in = learning.get(team or "")
     names = sorted(set(rules))
-    if opt_in is None or team is None or not names:
+    if (
+        opt_in is None
+        or team is None
+        or not names
+        or (priority is not None and priority in opt_in.keep_paging)
+    ):
         return None
     if not all(opt_in.may_demote(r) and r in demoted for r in names):
         return None

@@ -448,7 +448,7 @@ def plan_notifications(
             escalation=levels,
             hold_until=hold,
         )
-        return _demote(plan, policy, team=team, rules=rules, demoted=demoted or {})
+        return _demote(plan, policy, team=team, rules=rules, demoted=demoted or {}, priority=priority)
     fallback = ChatTarget(kind="slack", channel=policy.fallback_slack_channel)
     return NotificationPlan(rule=None, chat=[fallback], fallback=fallback, pagerduty=None, jira_project=None)
 
@@ -460,10 +460,11 @@ def _demote(
     team: str | None,
     rules: Collection[str],
     demoted: Mapping[str, str],
+    priority: str,
 ) -> NotificationPlan:
     if not (plan.pagerduty or plan.escalation or plan.jira_project):
         return plan  # chat only already: nothing to demote, nothing to say
-    why = demotion_for(policy.learning, team=team, rules=rules, demoted=demoted)
+    why = demotion_for(policy.learning, team=team, rules=rules, demoted=demoted, priority=priority)
     if why is None:
         return plan
     return plan.model_copy(update={"pagerduty": None, "escalation": [], "jira_project": None, "demoted": why})

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
+from temporalio.service import RPCError
 
 from medic.incident import IncidentState
 from medic.insights import (
@@ -50,13 +51,16 @@ _RunKey = tuple[str, datetime | None, datetime | None]
 
 class Insights(BaseModel):
     incidents: int = Field(description="resolved incidents read (the latest, up to the limit)")
+    unread: int = Field(default=0, description="incidents Temporal could not answer for now (read next time)")
     rules: list[RuleEffectiveness]
     proposals: list[Proposal]
 
 
 def outcome_of(state: IncidentState) -> IncidentOutcome | None:
-    """What learning needs of one incident; None when it never opened."""
-    if state.opened_at is None:
+    """What learning needs of one incident; None when it never opened, or when it merged into another
+    (its alerts count in that one: a cascade's symptoms were counted again, as incidents nobody
+    acted on that went by themselves, at the merge)."""
+    if state.opened_at is None or state.merged_into is not None:
         return None
     rules = incident_rules(
         (a.name for a in state.alerts.values()), (r.signal.source for r in state.anomalies.values())
@@ -66,6 +70,10 @@ def outcome_of(state: IncidentState) -> IncidentOutcome | None:
         rules=rules,
         opened_at=state.opened_at,
         resolved_at=state.resolved_at,
+        # paged: what the pager was sent (a plan demoted by learning counts as the page it would have
+        # been, so a demotion is not proposed away); a chat-only rule's incidents page nobody
+        paged=bool(state.notifications.pages)
+        or (state.notifications.plan is not None and state.notifications.plan.demoted is not None),
         acknowledged=state.acknowledged_by is not None,
         resolved_by_person=state.resolved_by is not None,
         remediated=any(t.outcome in ACTED for t in state.remediations.values()),
@@ -105,6 +113,7 @@ async def insights(
     """``learning``: the routing policy's opt-ins, to say which proposals Medic applies itself."""
     summaries = await reader.list(IncidentFilter(status="resolved", limit=limit))
     slots = asyncio.Semaphore(_PARALLEL)
+    unread: list[str] = []
 
     async def read(summary: IncidentSummary) -> IncidentOutcome | None:
         known, outcome = cache.get(summary) if cache is not None else (False, None)
@@ -116,21 +125,32 @@ async def insights(
             except IncidentNotFound:  # gone since it was listed
                 return None
             except IncidentUnreadable as err:
-                if not does_not_replay(err):
-                    raise  # (try again: a worker may be restarting)
-                # Its history no longer replays: it never will be read whole; the others still count.
-                log.warning("insights leave out %s: %s", summary.id, redact(str(err.__cause__))[:300])
+                if does_not_replay(err):  # it never will be read whole; the others still count
+                    log.warning("insights leave out %s: %s", summary.id, redact(str(err.__cause__))[:300])
+                    return None
+                unread.append(summary.id)  # read again next pass (a worker may be restarting)
+                log.info("insights: %s not read now: %s", summary.id, redact(str(err))[:300])
+                return None
+            except RPCError as err:  # one incident Temporal cannot answer for now does not stop the rest
+                unread.append(summary.id)
+                log.info("insights: %s not read now: %s", summary.id, redact(str(err))[:300])
                 return None
 
     found = await asyncio.gather(*(read(s) for s in summaries))
-    if cache is not None:
-        cache.keep({k: o for s, o in zip(summaries, found, strict=True) if (k := cache.key(s))})
+    if cache is not None:  # (those not read now are not kept: asked again next pass)
+        cache.keep(
+            {
+                k: o
+                for s, o in zip(summaries, found, strict=True)
+                if (k := cache.key(s)) and s.id not in unread
+            }
+        )
     outcomes = [o for o in found if o is not None]
     records = effectiveness(outcomes)
     proposals = propose(records)
     if learning:
         proposals = [p.model_copy(update={"applied_for": applied_for(p, learning)}) for p in proposals]
-    return Insights(incidents=len(outcomes), rules=records, proposals=proposals)
+    return Insights(incidents=len(outcomes), unread=len(unread), rules=records, proposals=proposals)
 
 
 class LearningLoop:
@@ -150,22 +170,34 @@ class LearningLoop:
         """As of the last pass; called from the plan activity's thread (the dict is replaced whole)."""
         return self._demoted
 
+    _STALE = 4  # failed passes in a row after which the last answer is dropped (an hour: page again)
+
     async def refresh(self) -> Insights:
         found = await insights(self._reader, limit=self._limit, cache=self._cache)
         self._demoted = {p.rule: p.evidence for p in found.proposals if p.change == "demote"}
         return found
 
     async def run(self) -> None:
+        failed = 0
         while True:
             try:
                 found = await self.refresh()
+                failed = 0
                 log.info(
                     "learning: %d rules to demote where teams opted in, from %d resolved incidents",
                     len(self._demoted),
                     found.incidents,
                 )
             except Exception as err:  # Temporal away, a query timing out: try again next time
-                log.warning("learning: could not read the resolved incidents (%s); keeping the last", err)
+                failed += 1
+                if failed >= self._STALE and self._demoted:
+                    # an answer this old may demote a rule someone has acted on since: page again
+                    self._demoted = {}
+                    log.warning(
+                        "learning: %d passes failed (%s); no rule is demoted until one works", failed, err
+                    )
+                else:
+                    log.warning("learning: could not read the resolved incidents (%s); keeping the last", err)
             await asyncio.sleep(self._every.total_seconds())
 
 

@@ -127,6 +127,7 @@ def state(i: int, rule: str, minutes: float, *, ack: bool = False, by_hand: bool
         first_seen_at=opened,
         last_seen_at=opened,
     )
+    s.notifications.pages["data"] = "trigger"  # it paged (what learning counts as a page)
     if ack:
         s.acknowledge(opened + timedelta(minutes=1), actor="slack:U1", source="slack")
     if by_hand:
@@ -163,3 +164,52 @@ async def test_medic_insights_in_slack() -> None:
     assert "`Disk_*Noise*`" in text  # rule names in code spans: Slack formats nothing inside
     empty = render_insights(await insights(ScriptedReader([])))
     assert "No proposals" in empty
+
+
+async def test_what_the_insights_count_is_what_happened_to_people() -> None:
+    """A review of the learning loop (2026-12-06): a cascade's symptom incidents, merged into their cause,
+    were counted again as incidents nobody acted on; every incident counted as a page, chat-only ones
+    too; and one incident Temporal could not answer for failed the whole pass."""
+    from temporalio.service import RPCError, RPCStatusCode  # noqa: PLC0415
+
+    merged = state(1, "KubePodCrashLooping", 2)
+    merged.merged_into = "incident-orders-db"
+    assert outcome_of(merged) is None
+    chat_only = state(2, "CPUThrottlingHigh", 30)
+    chat_only.notifications.pages.clear()
+    told = outcome_of(chat_only)
+    assert told is not None and not told.paged
+
+    class Flaky(ScriptedReader):
+        async def state(self, incident_id: str) -> IncidentState:
+            if incident_id.endswith("-3"):
+                raise RPCError(
+                    "grpc: received message larger than max", RPCStatusCode.RESOURCE_EXHAUSTED, b""
+                )
+            return await super().state(incident_id)
+
+    found = await insights(Flaky([state(i, "DiskNoise", 30) for i in range(8)]))
+    assert found.incidents == 7 and found.unread == 1
+    assert [(p.rule, p.change) for p in found.proposals] == [("DiskNoise", "demote")]
+
+
+async def test_a_learning_loop_that_cannot_read_for_an_hour_demotes_nothing() -> None:
+    """A demotion kept while no pass works may outlive someone acting on the rule: after 4 failed
+    passes (an hour at the default), nothing is demoted until a pass works again."""
+    import asyncio  # noqa: PLC0415
+
+    from temporalio.service import RPCError, RPCStatusCode  # noqa: PLC0415
+
+    from service.insights import LearningLoop  # noqa: PLC0415
+
+    class Down(ScriptedReader):
+        async def list(self, flt: IncidentFilter) -> list[IncidentSummary]:
+            raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
+
+    loop = LearningLoop(Down([state(i, "DiskNoise", 30) for i in range(8)]), every=timedelta(0))
+    loop._demoted = {"DiskNoise": "never acted on: 8 incidents"}
+    passes = asyncio.create_task(loop.run())
+    for _ in range(100):
+        await asyncio.sleep(0)
+    passes.cancel()
+    assert loop.demotions() == {}

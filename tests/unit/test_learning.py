@@ -33,7 +33,7 @@ rules:
   - {name: p2, match: {priority: [P2]}, pagerduty: true}
   - {name: rest}
 learning:
-  data: {demote: [PostgresDown, "anomaly:scan"]}
+  data: {demote: [PostgresDown, "anomaly:scan"], keep_paging: []}
   checkout: {demote: ["*"]}
 """
 DEMOTED = {"PostgresDown": "never acted on: 9 incidents", "CheckoutSlow": "never acted on: 7 incidents"}
@@ -48,6 +48,28 @@ def policy() -> RoutingPolicy:
 
 
 # ---- the policy model ------------------------------------------------------------------------------
+
+
+def test_a_p1_keeps_paging_unless_the_team_says_otherwise() -> None:
+    """An alert name nobody acts on in dev (a warning, a staging namespace) is the same rule as the
+    production outage of that name: a team's opt-in demoted its P1 too (a review, 2026-12-06)."""
+    learning = {"checkout": TeamLearning(demote=["*"])}  # keep_paging: P1 by default
+    assert (
+        demotion_for(learning, team="checkout", rules=["CheckoutSlow"], demoted=DEMOTED, priority="P1")
+        is None
+    )
+    kept = demotion_for(learning, team="checkout", rules=["CheckoutSlow"], demoted=DEMOTED, priority="P2")
+    assert kept is not None and kept.rules == ["CheckoutSlow"]
+    plan = plan_notifications(
+        policy(),
+        priority="P1",
+        owner=ctx("checkout"),
+        services=[ctx("checkout")],
+        at=T0,
+        rules=["CheckoutSlow"],
+        demoted=DEMOTED,
+    )
+    assert plan.demoted is None and plan.pagerduty
 
 
 def test_the_learning_block_per_team() -> None:
@@ -76,7 +98,7 @@ def test_medic_check_names_the_line_of_an_unknown_team() -> None:
     ],
 )
 def test_malformed_learning_entries_are_refused(entry: str, words: str) -> None:
-    text = POLICY.replace('{demote: [PostgresDown, "anomaly:scan"]}', entry)
+    text = POLICY.replace('{demote: [PostgresDown, "anomaly:scan"], keep_paging: []}', entry)
     with pytest.raises(ConfigError) as err:
         load_routing(text, source="routing.yaml", catalog=shop())
     assert words in str(err.value) and f"routing.yaml:{line_of(text, entry)}" in str(err.value)
@@ -107,7 +129,7 @@ def test_a_demoted_plan_is_chat_only_and_says_why() -> None:
     p = policy()
     plan = plan_notifications(
         p,
-        priority="P1",
+        priority="P1",  # the data team keeps no priority paging (keep_paging: [])
         owner=ctx("orders-db"),
         services=[ctx("orders-db")],
         at=T0,

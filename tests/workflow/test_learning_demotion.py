@@ -33,7 +33,7 @@ rules:
   - {name: p1, match: {priority: [P1]}, pagerduty: true, jira: true, escalation: critical}
   - {name: rest}
 learning:
-  data: {demote: [PostgresDown]}
+  data: {demote: [PostgresDown], keep_paging: []}  # its orders-db outage scores P1
 """,
     catalog=shop(),
 )
