@@ -1,14 +1,16 @@
 """The learning loop on a replayed history: how many pages the proposals of ``medic.insights``
 would have cut, and whether any actionable incident would have lost its page.
 
-    python -m bench.insights_replay [--days 28] [--learn 14] [--seed 18]
+    python -m bench.insights_replay [--days 28] [--learn 14] [--seed 18] [--window 2000]
 
 A generated month for 40 alert rules, labelled by kind: 24 useful rules (most incidents acted on,
 lasting 15 min to hours, some short ones nobody touched), 8 noisy rules (nobody ever acts; gone
 by themselves in 1-8 min), 4 flapping rules (many a day, seconds to minutes), 4 mostly-noisy rules
 (short noise, and now and then a real incident lasting 20+ min). Proposals are made from the
-first ``--learn`` days and applied to the rest: a silenced or demoted rule pages no more, a raised
-``for:`` pages only incidents that last longer. Alertmanager alone pages every incident.
+first ``--learn`` days (the latest ``--window`` incidents of them, as the worker reads them:
+``service.insights.LIMIT``, 2,000; 0: all) and applied to the rest: a silenced or demoted rule
+pages no more, a raised ``for:`` pages only incidents that last longer. Alertmanager alone pages
+every incident.
 """
 
 import argparse
@@ -16,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from medic.insights import IncidentOutcome, Proposal, effectiveness, propose
+from medic.insights import IncidentOutcome, Proposal, effectiveness, history_days, propose
 
 __all__ = ["history", "main", "pages_after"]
 
@@ -71,12 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=28)
     ap.add_argument("--learn", type=int, default=14)
     ap.add_argument("--seed", type=int, default=18)
+    ap.add_argument(
+        "--window",
+        type=int,
+        default=2000,
+        help="learn from the latest N incidents before the cut, as the worker reads them (0: all of them)",
+    )
     args = ap.parse_args(argv)
     all_ = history(np.random.default_rng(args.seed), args.days)
     cut = START + timedelta(days=args.learn)
-    learn = [o for o in all_ if o.opened_at < cut]
+    learn = sorted((o for o in all_ if o.opened_at < cut), key=lambda o: o.opened_at)
+    if args.window:
+        learn = learn[-args.window :]
     test = [o for o in all_ if o.opened_at >= cut]
-    proposals = {p.rule: p for p in propose(effectiveness(learn))}
+    proposals = {p.rule: p for p in propose(effectiveness(learn), days=history_days(learn))}
     before = len(test)
     after = sum(pages_after(o, proposals) for o in test)
     actionable = [o for o in test if o.actionable]
@@ -85,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     for p in proposals.values():
         kinds[p.change] = kinds.get(p.change, 0) + 1
     useful_touched = sorted(r for r in proposals if r.startswith("useful"))
+    span = (learn[-1].opened_at - learn[0].opened_at).total_seconds() / 86400 if learn else 0.0
     print(
-        f"history: {len(all_)} incidents, {args.learn} days learned, {args.days - args.learn} days replayed"
+        f"history: {len(all_)} incidents, {args.learn} days learned from ({len(learn)} incidents, the"
+        f" latest {span:.1f} days), {args.days - args.learn} days replayed"
     )
     print(f"proposals: {kinds}; useful rules touched: {useful_touched or 'none'}")
     share = 100 * (1 - after / before)

@@ -83,7 +83,7 @@ class IncidentFilter(BaseModel):
     status: str | None = Field(default=None, pattern=r"^(open|acknowledged|mitigating|resolved)$")
     service: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
     priority: Priority | None = None
-    limit: int = Field(default=100, ge=1, le=1000)
+    limit: int = Field(default=100, ge=1, le=5000)  # (the API's /incidents caps its own at 1,000)
     # Not resolved (nor merged): asked for in the query, so the limit counts only those.
     unresolved: bool = False
 

@@ -25,6 +25,7 @@ from medic.insights import (
     TeamLearning,
     applied_for,
     effectiveness,
+    history_days,
     incident_rules,
     propose,
 )
@@ -40,11 +41,23 @@ from service.incidents import (
     does_not_replay,
 )
 
-__all__ = ["Insights", "LearningLoop", "OutcomeCache", "insights", "outcome_of", "render_insights"]
+__all__ = [
+    "LIMIT",
+    "READ",
+    "Insights",
+    "LearningLoop",
+    "OutcomeCache",
+    "insights",
+    "outcome_of",
+    "render_insights",
+]
 
 log = logging.getLogger(__name__)
 
 _PARALLEL = 8
+# Resolved incidents learned from: enough to cover the week a silence or demotion needs on a busy
+# installation (500 were 3.3 days of the benchmark's noisy month: medic.insights.MIN_DAYS).
+LIMIT = 2000
 # A resolved incident's outcome, by the run it stands for: its id and the times its listing shows.
 _RunKey = tuple[str, datetime | None, datetime | None]
 
@@ -106,7 +119,7 @@ class OutcomeCache:
 async def insights(
     reader: IncidentReader,
     *,
-    limit: int = 500,
+    limit: int = LIMIT,
     learning: Mapping[str, TeamLearning] | None = None,
     cache: OutcomeCache | None = None,
 ) -> Insights:
@@ -147,10 +160,15 @@ async def insights(
         )
     outcomes = [o for o in found if o is not None]
     records = effectiveness(outcomes)
-    proposals = propose(records)
+    proposals = propose(records, days=history_days(outcomes))
     if learning:
         proposals = [p.model_copy(update={"applied_for": applied_for(p, learning)}) for p in proposals]
     return Insights(incidents=len(outcomes), unread=len(unread), rules=records, proposals=proposals)
+
+
+# The outcomes the API and the chat commands have read (a process's own): a resolved incident never
+# changes, so a later call reads only the incidents resolved since (each read replays a history).
+READ = OutcomeCache()
 
 
 class LearningLoop:
@@ -160,7 +178,7 @@ class LearningLoop:
     the last answer (logged); none has been made before the first pass ends, so nothing is demoted."""
 
     def __init__(
-        self, reader: IncidentReader, *, limit: int = 500, every: timedelta = timedelta(minutes=15)
+        self, reader: IncidentReader, *, limit: int = LIMIT, every: timedelta = timedelta(minutes=15)
     ) -> None:
         self._reader, self._limit, self._every = reader, limit, every
         self._cache = OutcomeCache()

@@ -10,7 +10,7 @@ from service.api.auth import require_incident_reader
 from service.api.deps import Deps, get_deps
 from service.api.errors import temporal_answers
 from service.api.responses import error_responses
-from service.insights import Insights, insights
+from service.insights import LIMIT, READ, Insights, insights
 
 __all__ = ["router"]
 
@@ -26,7 +26,7 @@ router = APIRouter(tags=["insights"])
 )
 async def get_insights(
     deps: Annotated[Deps, Depends(get_deps)],
-    limit: Annotated[int, Query(ge=1, le=1000, description="resolved incidents to learn from")] = 500,
+    limit: Annotated[int, Query(ge=1, le=5000, description="resolved incidents to learn from")] = LIMIT,
 ) -> Insights:
     with temporal_answers():
-        return await insights(deps.reader, limit=limit, learning=deps.learning)
+        return await insights(deps.reader, limit=limit, learning=deps.learning, cache=READ)

@@ -58,7 +58,7 @@ from service.incidents import (
     IncidentReader,
     IncidentUnreadable,
 )
-from service.insights import insights, render_insights
+from service.insights import READ, insights, render_insights
 from service.settings import Settings
 from service.temporal import UNREACHABLE
 from workflows import people
@@ -176,7 +176,7 @@ class ChatRunner:
         if isinstance(cmd, Postmortem):
             return await self._postmortem_command(cmd.incident_id, user)
         if isinstance(cmd, Insights):  # a read, like list: open to anyone
-            found = await insights(self._reader, limit=500, learning=self._learning)
+            found = await insights(self._reader, learning=self._learning, cache=READ)
             return Reply(text=render_insights(found))
         if isinstance(cmd, Ack):
             return await self._ack_or_resolve("ack", cmd.incident_id, "", user)

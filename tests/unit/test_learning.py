@@ -18,7 +18,7 @@ from medic.routing import RoutingPolicy, load_routing, plan_notifications
 from medic.yamldoc import ConfigError
 from service.insights import LearningLoop, insights, render_insights
 from tests.support.shop import ctx, shop
-from tests.unit.test_insights import ScriptedReader, state
+from tests.unit.test_insights import WEEK_LATER, ScriptedReader, state
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 POLICY = """
@@ -197,7 +197,7 @@ class CountingReader(ScriptedReader):
 
 
 async def test_get_insights_says_which_demotions_medic_applies() -> None:
-    reader = CountingReader([state(i, "DiskNoise", 30) for i in range(8)])
+    reader = CountingReader([state(i, "DiskNoise", 30) for i in range(8)] + [WEEK_LATER])
     learning = {"data": TeamLearning(demote=["DiskNoise"]), "web": TeamLearning(demote=["Other"])}
     found = await insights(reader, learning=learning)
     [proposal] = found.proposals
@@ -210,15 +210,15 @@ async def test_get_insights_says_which_demotions_medic_applies() -> None:
 
 
 async def test_the_learning_loop_keeps_the_demotions_and_reads_each_resolved_incident_once() -> None:
-    reader = CountingReader([state(i, "DiskNoise", 30) for i in range(8)])
+    reader = CountingReader([state(i, "DiskNoise", 30) for i in range(8)] + [WEEK_LATER])
     loop = LearningLoop(reader, every=timedelta(minutes=15))
     assert loop.demotions() == {}  # before the first pass: nothing is demoted
     await loop.refresh()
     assert list(loop.demotions()) == ["DiskNoise"]
     assert loop.demotions()["DiskNoise"].startswith("never acted on: 8 incidents")
-    assert len(reader.reads) == 8
+    assert len(reader.reads) == 9  # 8, and the incident a week later
     # someone acted on the next one: the rule earns its page again, reading only the new incident
     acted = state(50, "DiskNoise", 40, ack=True)
     reader.states[acted.id] = acted
     await loop.refresh()
-    assert loop.demotions() == {} and reader.reads[8:] == [acted.id]
+    assert loop.demotions() == {} and reader.reads[9:] == [acted.id]
