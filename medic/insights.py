@@ -57,12 +57,28 @@ class IncidentOutcome(BaseModel):
     resolved_by_person: bool = False
     remediated: bool = False  # a remediation acted (executed or verified)
     false_positive: bool = False
+    false_positive_rules: list[str] | None = Field(
+        default=None,
+        description="the rules the false-positive marks name (None: every rule of the incident)",
+    )
 
     @property
     def actionable(self) -> bool:
         """Someone (or a remediation) acted, and nobody judged it noise."""
         acted = self.acknowledged or self.resolved_by_person or self.remediated
         return acted and not self.false_positive
+
+    def marked(self, rule: str) -> bool:
+        """Whether a false-positive mark covers ``rule``: a mark names the rules the incident had then,
+        so a cause's alert that joined later and was acted on keeps its credit."""
+        return self.false_positive and (
+            self.false_positive_rules is None or rule in self.false_positive_rules
+        )
+
+    def actionable_for(self, rule: str) -> bool:
+        """:attr:`actionable`, as far as ``rule`` is concerned."""
+        acted = self.acknowledged or self.resolved_by_person or self.remediated
+        return acted and not self.marked(rule)
 
     @property
     def duration(self) -> float | None:
@@ -113,19 +129,21 @@ def effectiveness(
     for rule, items in by_rule.items():
         times = [o.opened_at for o in items]
         days = max((max(times) - min(times)).total_seconds() / 86400.0, 1.0)
-        auto = [o.duration for o in items if not o.actionable and o.duration is not None]
-        acted = [o.duration for o in items if o.actionable and o.duration is not None]
+        auto = [o.duration for o in items if not o.actionable_for(rule) and o.duration is not None]
+        acted = [o.duration for o in items if o.actionable_for(rule) and o.duration is not None]
         out.append(
             RuleEffectiveness(
                 rule=rule,
                 incidents=len(items),
                 pages=sum(o.paged for o in items),
-                actionable=sum(o.actionable for o in items),
-                false_positives=sum(o.false_positive for o in items),
+                actionable=sum(o.actionable_for(rule) for o in items),
+                false_positives=sum(o.marked(rule) for o in items),
                 auto_resolved_quickly=sum(
                     1
                     for o in items
-                    if not o.actionable and o.duration is not None and o.duration <= quick.total_seconds()
+                    if not o.actionable_for(rule)
+                    and o.duration is not None
+                    and o.duration <= quick.total_seconds()
                 ),
                 median_auto_resolve_seconds=statistics.median(auto) if auto else None,
                 per_day=len(items) / days,

@@ -91,6 +91,10 @@ def outcome_of(state: IncidentState) -> IncidentOutcome | None:
         resolved_by_person=state.resolved_by is not None,
         remediated=any(t.outcome in ACTED for t in state.remediations.values()),
         false_positive=bool(state.false_positives),
+        # the rules the marks name (a mark without rules covers them all)
+        false_positive_rules=None
+        if any(not f.rules for f in state.false_positives)
+        else sorted({r for f in state.false_positives for r in f.rules}),
     )
 
 
@@ -241,6 +245,8 @@ def render_insights(found: Insights, *, top: int = 10) -> str:
                 else ""
             )
             lines.append(f"• `{escape(p.rule)}`: {change}. {escape(p.evidence)}.{applied}")
+        if len(found.proposals) > top:
+            lines.append(f"… and {len(found.proposals) - top} more (GET /insights lists them all).")
     else:
         lines.append("No proposals: every rule that paged was acted on, or there is too little history.")
     if found.rules:
@@ -249,4 +255,8 @@ def render_insights(found: Insights, *, top: int = 10) -> str:
             lines.append(
                 f"• `{escape(r.rule)}`: {r.pages} pages, acted on {r.actionable}, {r.per_day:.1f}/day"
             )
+        if len(found.rules) > top:
+            lines.append(f"… and {len(found.rules) - top} more rules.")
+    if found.unread:
+        lines.append(f"({found.unread} incidents could not be read now: they count at the next pass.)")
     return "\n".join(lines)

@@ -235,3 +235,26 @@ def test_nothing_is_silenced_or_demoted_on_less_than_a_week_of_history() -> None
     week = [o for o in h if o.opened_at >= h[0].opened_at.replace(day=1)][:]
     full = propose(effectiveness(week), days=history_days(week))
     assert {"silence", "demote"} <= {p.change for p in full}
+
+
+async def test_a_false_positive_mark_takes_credit_only_from_the_rules_it_names() -> None:
+    """The Slack button marks the rules the incident had then; the cause's alert that joined later and
+    was acknowledged and fixed by hand kept no credit (6 of 6 acted on, counted as never acted on)."""
+    from medic.feedback import FalsePositive  # noqa: PLC0415
+    from service.insights import render_insights  # noqa: PLC0415
+
+    states = []
+    for i in range(6):
+        s = state(24 * i, "KubePodCrashLooping", 30, ack=True, by_hand=True)
+        s.alerts["cause"] = s.alerts["fp"].model_copy(update={"fingerprint": "cause", "name": "PostgresDown"})
+        s.false_positives.append(
+            FalsePositive(at=s.opened_at, actor="slack:U9", rules=["KubePodCrashLooping"], incident_id=s.id)
+        )
+        states.append(s)
+    got = await insights(ScriptedReader([*states, WEEK_LATER]))
+    rules = {r.rule: r for r in got.rules}
+    assert rules["PostgresDown"].actionable == 6 and rules["PostgresDown"].false_positives == 0
+    assert rules["KubePodCrashLooping"].actionable == 0 and rules["KubePodCrashLooping"].false_positives == 6
+    assert "PostgresDown" not in {p.rule for p in got.proposals}
+    text = render_insights(got, top=1)
+    assert "… and 2 more rules." in text
