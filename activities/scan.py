@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Protocol, TypeVar, overload
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 from temporalio import activity
@@ -35,6 +35,7 @@ from activities.scan_io import SCAN_ACTIVITY, ScanInput, ScanResult
 from medic.anomaly import AnomalySignal
 from medic.ports import PermanentError, TransientError
 from medic.scan import (
+    MAX_POINTS,
     RangeSeries,
     ScanSpec,
     SeriesState,
@@ -60,7 +61,6 @@ __all__ = [
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 _MAX_SERIES = 2000  # per scan: a query that fans out further is cut (and says so)
-_MAX_POINTS = 10_999  # a series' points in one range query: Prometheus refuses over 11,000
 _DAY = 86400
 _SUMMARY_STEP = 300.0  # the days before an anomaly, fetched for its summary: one point in 5 minutes at most
 
@@ -184,9 +184,9 @@ class ScanActivities:
         now = self._clock()
         end = math.floor(now / spec.step_seconds) * spec.step_seconds
         stored = await self._stored(self._store.load, spec.name)
-        found = await self._fetch(self._source, spec, stored, end)
-        await self._learn(stored)
         before = _previous_end(spec, stored)
+        found = await self._fetch(self._source, spec, before, end)
+        await self._learn(stored)
         legacy = set(stored.series)  # the keys as the run found them
         result = ScanResult(truncated=len(found) > _MAX_SERIES)
         incidents: dict[str, None] = {}
@@ -253,19 +253,19 @@ class ScanActivities:
         return result
 
     async def _fetch(
-        self, source: RangeSource, spec: ScanSpec, stored: StoredScan, end: float
+        self, source: RangeSource, spec: ScanSpec, before: float | None, end: float
     ) -> list[RangeSeries]:
         """The run's points: from :func:`_start` (back to the last run's end after a gap), or the
         lookback as any run asks it when Prometheus cannot answer that longer range: it says so (its
         sample limit, its resolution limit, a query timed out), or it failed once already (the run is
         retried first: a blip must not cost the catch-up). A catch-up never stops a scan that would
         run without it; a query Prometheus refuses for itself (a parse error) is not asked twice."""
-        start, usual = _start(spec, stored, end), end - spec.lookback_seconds
-        if start > _previous_end(spec, stored, default=start):
+        start, usual = _start(spec, before, end), end - spec.lookback_seconds
+        if before is not None and start > before:
             activity.logger.warning(
                 "scan %s: %d s before %s not scored (over a day since the last run)",
                 spec.name,
-                int(start - (_previous_end(spec, stored) or start)),
+                int(start - before),
                 datetime.fromtimestamp(start, UTC).isoformat(),
             )
         try:
@@ -338,14 +338,10 @@ class ScanActivities:
         return [self.scan]
 
 
-@overload
-def _previous_end(spec: ScanSpec, stored: StoredScan) -> float | None: ...
-@overload
-def _previous_end(spec: ScanSpec, stored: StoredScan, *, default: float) -> float: ...
-def _previous_end(spec: ScanSpec, stored: StoredScan, *, default: float | None = None) -> float | None:
-    """Where the scan's last run ended (on the grid), when it ran (else ``default``)."""
+def _previous_end(spec: ScanSpec, stored: StoredScan) -> float | None:
+    """Where the scan's last run ended (on the grid), when it ran."""
     if stored.last_run is None:
-        return default
+        return None
     return math.floor(stored.last_run / spec.step_seconds) * spec.step_seconds
 
 
@@ -367,16 +363,16 @@ def _attempt() -> int:
         return 1
 
 
-def _start(spec: ScanSpec, stored: StoredScan, end: float) -> float:
+def _start(spec: ScanSpec, before: float | None, end: float) -> float:
     """Where a run's query starts: its lookback, or earlier, back to the last run's end when the runs
     came further apart than the lookback (``every_seconds`` over it, or an outage of the workers or
     of Prometheus): the points between are scored, not skipped; a day back at most (or the lookback,
     when longer), and never more than Prometheus's 11,000 points a series (scoring 2,000 series of
     them would outlast the activity's timeout)."""
     start = end - spec.lookback_seconds
-    before = _previous_end(spec, stored)
     if before is not None:
-        furthest = end - min(max(spec.lookback_seconds, _DAY), _MAX_POINTS * spec.step_seconds)
+        # (one step under Prometheus's limit: it counts the points at both ends)
+        furthest = end - min(max(spec.lookback_seconds, _DAY), (MAX_POINTS - 1) * spec.step_seconds)
         start = min(start, max(before, furthest))
     return start
 

@@ -301,7 +301,13 @@ def _eta(gap: float, slope: float) -> float:
 
 
 def exhaustion_signal(
-    est: Exhaustion, *, service: str, series: dict[str, str], value: float, source: str = "medic-forecast"
+    est: Exhaustion,
+    *,
+    service: str,
+    series: dict[str, str],
+    value: float,
+    source: str = "medic-forecast",
+    severity: str = "warning",
 ) -> AnomalySignal:
     """The predictive signal, in the anomaly webhook's shape (so it joins incidents the same way):
     the band is from now to the capacity, the window from now to the expected exhaustion."""
@@ -317,7 +323,7 @@ def exhaustion_signal(
         expected=ExpectedBand(lower=lo, upper=hi),
         score=min(1.0, max(0.0, 1.0 - est.eta / (est.eta + 86400.0))) if math.isfinite(est.eta) else 0.0,
         window=TimeWindow(start=at, end=until),
-        severity="warning",
+        severity=severity,
         summary=(
             f"exhausts {est.capacity:g} in about {_duration(est.eta)} "
             f"(between {_duration(est.eta_early)} and {late})"

@@ -34,6 +34,7 @@ from medic.forecast import exhaustion_signal, time_to_exhaustion
 from medic.yamldoc import ConfigError, ConfigProblem, load_yaml_model, locate
 
 __all__ = [
+    "MAX_POINTS",
     "AnomalyConfig",
     "RangeSeries",
     "ScanOutcome",
@@ -69,7 +70,7 @@ class RangeSeries:
     values: list[float]
 
 
-_MAX_POINTS = 11_000  # Prometheus's limit on the points of a range query's series
+MAX_POINTS = 11_000  # Prometheus's limit on the points of a range query's series
 
 
 class ScanSpec(BaseModel):
@@ -109,10 +110,10 @@ class ScanSpec(BaseModel):
             raise ValueError("capacity and horizon_seconds go together (a prediction needs both)")
         if self.lookback_seconds < 3 * self.step_seconds:
             raise ValueError("lookback_seconds must cover at least 3 steps")
-        if self.lookback_seconds / self.step_seconds > _MAX_POINTS:
+        if self.lookback_seconds / self.step_seconds > MAX_POINTS:
             raise ValueError(
                 f"lookback_seconds / step_seconds is {self.lookback_seconds / self.step_seconds:,.0f} points;"
-                f" Prometheus answers at most {_MAX_POINTS:,} a series (raise step_seconds or lower lookback)"
+                f" Prometheus answers at most {MAX_POINTS:,} a series (raise step_seconds or lower lookback)"
             )
         return self
 
@@ -195,8 +196,7 @@ def service_name(raw: str) -> str:
     """A label's value as a service name (``medic.anomaly.NAME_PATTERN``): a value from the query
     (``Checkout API``, ``_internal``, 200 characters) becomes a name the signal can carry (the series'
     labels keep it as it was); ``unknown`` when nothing of it is left."""
-    name = _NOT_IN_NAME.sub("-", raw).lstrip("_.:/-")[:128].rstrip("-") or "unknown"
-    return name if re.match(NAME_PATTERN, name) else "unknown"
+    return _NOT_IN_NAME.sub("-", raw).lstrip("_.:/-")[:128].rstrip("-") or "unknown"
 
 
 def _service(spec: ScanSpec, labels: dict[str, str]) -> str:
@@ -234,7 +234,6 @@ def scan_series(
         if state.last_time is not None
         else np.ones(t.shape[0], dtype=bool)
     )
-    tn, xn, rawn = t[fresh], x[fresh], raw[fresh]
     try:
         det = restore_detector(state.detector) if state.detector is not None else None
     except (KeyError, TypeError, ValueError):  # a state this release cannot read: the series starts over
@@ -308,8 +307,11 @@ def scan_series(
         est = time_to_exhaustion(t, raw, capacity=spec.capacity, window=float(spec.lookback_seconds))
         if est is not None and est.within(spec.horizon_seconds):
             last = float(x[np.isfinite(x)][-1])
-            predicted = exhaustion_signal(est, service=_service(spec, labels), series=labels, value=last)
-            signals.append(predicted.model_copy(update={"severity": spec.severity}))
+            signals.append(
+                exhaustion_signal(
+                    est, service=_service(spec, labels), series=labels, value=last, severity=spec.severity
+                )
+            )
     return ScanOutcome(state=new, signals=signals, scored=int(tn.shape[0]), anomaly_at=anomaly_at)
 
 

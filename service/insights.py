@@ -130,7 +130,7 @@ async def insights(
     """``learning``: the routing policy's opt-ins, to say which proposals Medic applies itself."""
     summaries = await reader.list(IncidentFilter(status="resolved", limit=limit))
     slots = asyncio.Semaphore(_PARALLEL)
-    unread: list[str] = []
+    unread: set[str] = set()
 
     async def read(summary: IncidentSummary) -> IncidentOutcome | None:
         known, outcome = cache.get(summary) if cache is not None else (False, None)
@@ -141,15 +141,14 @@ async def insights(
                 return outcome_of(await reader.state(summary.id))
             except IncidentNotFound:  # gone since it was listed
                 return None
-            except IncidentUnreadable as err:
-                if does_not_replay(err):  # it never will be read whole; the others still count
+            except (IncidentUnreadable, RPCError) as err:
+                if isinstance(err, IncidentUnreadable) and does_not_replay(err):
+                    # it never will be read whole; the others still count
                     log.warning("insights leave out %s: %s", summary.id, redact(str(err.__cause__))[:300])
                     return None
-                unread.append(summary.id)  # read again next pass (a worker may be restarting)
-                log.info("insights: %s not read now: %s", summary.id, redact(str(err))[:300])
-                return None
-            except RPCError as err:  # one incident Temporal cannot answer for now does not stop the rest
-                unread.append(summary.id)
+                # one incident Temporal cannot answer for now (a worker restarting) does not stop the
+                # rest: read again next pass
+                unread.add(summary.id)
                 log.info("insights: %s not read now: %s", summary.id, redact(str(err))[:300])
                 return None
 
