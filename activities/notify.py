@@ -18,6 +18,7 @@ from activities.errors import translated
 from activities.observe import NO_RECORDER, Recorder, recorded
 from activities.slack_cards import SlackCards
 from medic.cards import IncidentCard
+from medic.insights import Demoted
 from medic.ports import (
     CardChat,
     Change,
@@ -156,14 +157,14 @@ class NotifyActivities:
         tracker: Tracker,
         policy: Callable[[], RoutingPolicy],
         chats: Mapping[str, CardChat] | None = None,
-        demotions: Callable[[], Mapping[str, str]] | None = None,
+        demotions: Callable[[], Demoted] | None = None,
         workflow_url: Callable[[str], str] | None = None,
         sign_link: Callable[[str], str] | None = None,
         recorder: Recorder = NO_RECORDER,
     ) -> None:
         self._chat, self._pager, self._tracker, self._policy = chat, pager, tracker, policy
         self._rec = recorder
-        # The rules Medic's insights propose to demote now (rule -> evidence), kept in memory by the
+        # The rules Medic's insights propose to demote now (team -> rule -> evidence), kept in memory by the
         # worker (service.insights.LearningLoop): planning reads no history.
         self._demotions = demotions
         # Chat kind (slack, teams) -> its adapter. ``chat`` is Slack's transport: approval requests and

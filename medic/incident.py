@@ -838,9 +838,14 @@ class IncidentState(BaseModel):
             )
         self.root_causes = ranked
 
+    @property
+    def owner(self) -> ServiceContext | None:
+        """The most likely root cause's service as the catalog knows it: whose team is notified."""
+        return self.contexts.get(self.root_causes[0].service) if self.root_causes else None
+
     def _rescore(self, at: datetime) -> None:
         services = [self.contexts.get(s) or ServiceContext(name=s, in_catalog=False) for s in self.services]
-        root = self.contexts.get(self.root_causes[0].service) if self.root_causes else None
+        root = self.owner
         burn: dict[str, float] = {}
         detail: dict[str, str] = {}
         for a in self.alerts.values():

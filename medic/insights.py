@@ -1,16 +1,19 @@
 """Learning from outcomes: how well each alert rule earned its pages, and what to change.
 
 From incident history (who acknowledged, who resolved, whether a remediation acted, whether it
-was marked a false positive, how long it lasted), one record per alert rule: how often it paged,
+was marked a false positive, how long it lasted), one record per alert rule and owning team (the
+kube-prometheus rules fire for every team's pods, and one team's habits are no evidence about
+another's): how often it paged,
 how often anyone acted, how often it resolved by itself within minutes with nobody acting, the
 median time to auto-resolve, and how often it fires a day. Proposals follow with their evidence,
 and are made only where no actionable incident of the rule would have been lost:
 
-- ``silence``: a flapping rule (several incidents a day, nearly all gone by themselves within
-  minutes, none acted on);
-- ``demote`` (to chat only, no page): a rule nobody ever acted on;
+- ``silence``: a rule flapping for a team (several incidents a day, nearly all gone by themselves
+  within minutes, none acted on);
+- ``demote`` (to chat only, no page): a rule nobody of the team ever acted on;
 - ``raise_for``: a rule whose incidents that nobody acted on were short, and whose actionable ones
   all lasted longer than the proposed ``for:``: raising it drops the former and keeps the latter.
+  A ``for:`` is the rule's, every team's: this one is judged on every team's incidents.
 
 Pure: the service reads the history. A ``demote`` proposal is applied by Medic itself only for
 the teams that opt in, rule by rule, in the routing policy's ``learning:`` block (:class:`TeamLearning`,
@@ -28,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "DEMOTED_BY",
+    "Demoted",
     "Demotion",
     "IncidentOutcome",
     "Proposal",
@@ -43,6 +47,8 @@ __all__ = [
 
 # Who a demotion's timeline entry names as its actor.
 DEMOTED_BY = "medic learning"
+# The rules the insights propose to demote now, per team: team -> rule -> evidence.
+Demoted = Mapping[str, Mapping[str, str]]
 
 
 class IncidentOutcome(BaseModel):
@@ -50,6 +56,7 @@ class IncidentOutcome(BaseModel):
 
     incident_id: str
     rules: list[str] = Field(description="alert rules (alertname) in the incident")
+    team: str | None = Field(default=None, description="the owning team, whose routing notified it")
     opened_at: datetime
     resolved_at: datetime | None = None
     paged: bool = True
@@ -87,6 +94,9 @@ class IncidentOutcome(BaseModel):
 
 class RuleEffectiveness(BaseModel):
     rule: str
+    team: str | None = Field(
+        default=None, description="the owning team of these incidents (None: no team owned them)"
+    )
     incidents: int
     pages: int
     actionable: int
@@ -100,13 +110,18 @@ class RuleEffectiveness(BaseModel):
 
 class Proposal(BaseModel):
     rule: str
+    team: str | None = Field(
+        default=None,
+        description="whose incidents it is made from (silence, demote); None for raise_for, which is "
+        "judged on every team's incidents (a `for:` is the rule's), and for incidents no team owned",
+    )
     change: Literal["silence", "demote", "raise_for"]
     evidence: str
     for_seconds: int | None = None
     applied_for: list[str] = Field(
         default_factory=list,
-        description="teams for which Medic applies it itself (a demotion the team opted in to); "
-        "empty: only proposed",
+        description="the team for which Medic applies it itself (a demotion of the team's own incidents "
+        "the team opted in to); empty: only proposed",
     )
 
 
@@ -120,13 +135,13 @@ def incident_rules(alert_names: Iterable[str], anomaly_sources: Iterable[str]) -
 def effectiveness(
     history: list[IncidentOutcome], *, quick: timedelta = timedelta(minutes=10)
 ) -> list[RuleEffectiveness]:
-    """One record per rule, most pages first."""
-    by_rule: dict[str, list[IncidentOutcome]] = defaultdict(list)
+    """One record per rule and owning team, most pages first."""
+    by_rule: dict[tuple[str, str | None], list[IncidentOutcome]] = defaultdict(list)
     for outcome in history:
         for rule in set(outcome.rules):
-            by_rule[rule].append(outcome)
+            by_rule[rule, outcome.team].append(outcome)
     out = []
-    for rule, items in by_rule.items():
+    for (rule, team), items in by_rule.items():
         times = [o.opened_at for o in items]
         days = max((max(times) - min(times)).total_seconds() / 86400.0, 1.0)
         auto = [o.duration for o in items if not o.actionable_for(rule) and o.duration is not None]
@@ -134,6 +149,7 @@ def effectiveness(
         out.append(
             RuleEffectiveness(
                 rule=rule,
+                team=team,
                 incidents=len(items),
                 pages=sum(o.paged for o in items),
                 actionable=sum(o.actionable_for(rule) for o in items),
@@ -151,7 +167,7 @@ def effectiveness(
                 longest_noise_seconds=max(auto) if auto else None,
             )
         )
-    return sorted(out, key=lambda r: (-r.pages, r.rule))
+    return sorted(out, key=lambda r: (-r.pages, r.rule, r.team or ""))
 
 
 MIN_DAYS = 7.0  # the history a rule is silenced or demoted on covers a week at least
@@ -173,48 +189,85 @@ def propose(
     days: float | None = None,
 ) -> list[Proposal]:
     """The changes worth making, with their evidence; none that would lose an actionable incident
-    of the history. ``days``: how long the history covers; on less than ``MIN_DAYS`` nothing is
-    silenced or demoted (a rule acted on now and then looks never acted on in a few busy days: the
-    latest 500 incidents of a noisy installation were 3.3 days, and 5 to 7 of its actionable
-    incidents lost their page in the benchmark)."""
-    out = []
+    of the history. A silence or a demotion is per team, from that team's incidents of the rule; a
+    raised ``for:`` is the rule's, from every team's. ``days``: how long the history covers; on less
+    than ``MIN_DAYS`` nothing is silenced or demoted (a rule acted on now and then looks never acted
+    on in a few busy days: the latest 500 incidents of a noisy installation were 3.3 days, and 5 to 7
+    of its actionable incidents lost their page in the benchmark)."""
+    out: list[tuple[int, Proposal]] = []
+    by_rule: dict[str, list[RuleEffectiveness]] = defaultdict(list)
     for r in records:
-        if r.incidents < min_incidents or r.pages == 0:
+        by_rule[r.rule].append(r)
+        if (
+            r.incidents < min_incidents
+            or r.pages == 0
+            or r.actionable
+            or (days is not None and days < MIN_DAYS)
+        ):
             continue
-        quick_share = r.auto_resolved_quickly / r.incidents
-        median = r.median_auto_resolve_seconds
-        said = (
-            f"{r.incidents} incidents ({r.per_day:.1f}/day), {r.pages} pages, acted on {r.actionable}, "
-            f"{r.auto_resolved_quickly} gone by themselves within minutes"
-            + (f" (those nobody acted on lasted {median / 60:.1f} min, median)" if median is not None else "")
-            + (f", {r.false_positives} marked false positive" if r.false_positives else "")
+        if r.per_day >= flapping_per_day and r.auto_resolved_quickly / r.incidents >= 0.8:
+            change, why = "silence", "flapping"
+        else:
+            change, why = "demote", "never acted on"
+        out.append(
+            (r.pages, Proposal(rule=r.rule, team=r.team, change=change, evidence=f"{why}: {_said(r)}"))
         )
-        if r.actionable == 0:
-            if days is not None and days < MIN_DAYS:
-                continue
-            if r.per_day >= flapping_per_day and quick_share >= 0.8:
-                out.append(Proposal(rule=r.rule, change="silence", evidence=f"flapping: {said}"))
-            else:
-                out.append(Proposal(rule=r.rule, change="demote", evidence=f"never acted on: {said}"))
-            continue
-        if r.longest_noise_seconds is None or r.shortest_actionable_seconds is None:
+    for same in by_rule.values():
+        r = _across(same)
+        if (
+            r.incidents < min_incidents
+            or r.pages == 0
+            or r.actionable == 0
+            or r.longest_noise_seconds is None
+            or r.shortest_actionable_seconds is None
+        ):
             continue
         # a `for:` longer than every unacted incident and shorter than every actionable one
         candidate = math.ceil(r.longest_noise_seconds / 60.0) * 60
         noisy = r.incidents - r.actionable
         if candidate < r.shortest_actionable_seconds and noisy >= r.actionable and noisy >= min_incidents:
-            out.append(
-                Proposal(
-                    rule=r.rule,
-                    change="raise_for",
-                    for_seconds=candidate,
-                    evidence=(
-                        f"{said}; every incident nobody acted on was over within {candidate // 60} min, "
-                        f"every actionable one lasted at least {r.shortest_actionable_seconds / 60:.0f} min"
-                    ),
-                )
+            evidence = (
+                f"{_said(r, teams=len(same))}; every incident nobody acted on was over within "
+                f"{candidate // 60} min, "
+                f"every actionable one lasted at least {r.shortest_actionable_seconds / 60:.0f} min"
             )
-    return out
+            out.append(
+                (r.pages, Proposal(rule=r.rule, change="raise_for", for_seconds=candidate, evidence=evidence))
+            )
+    out.sort(key=lambda found: (-found[0], found[1].rule, found[1].team or ""))
+    return [p for _, p in out]
+
+
+def _said(r: RuleEffectiveness, *, teams: int = 1) -> str:
+    median = r.median_auto_resolve_seconds
+    return (
+        f"{r.incidents} incidents{f' of {teams} teams' if teams > 1 else ''} ({r.per_day:.1f}/day), "
+        f"{r.pages} pages, acted on {r.actionable}, "
+        f"{r.auto_resolved_quickly} gone by themselves within minutes"
+        + (f" (those nobody acted on lasted {median / 60:.1f} min, median)" if median is not None else "")
+        + (f", {r.false_positives} marked false positive" if r.false_positives else "")
+    )
+
+
+def _across(records: list[RuleEffectiveness]) -> RuleEffectiveness:
+    """One rule's records of several teams as one (a ``for:`` is every team's): counts summed, the
+    longest incident nobody acted on and the shortest actionable one of any team."""
+    if len(records) == 1:
+        return records[0]
+    noise = [r.longest_noise_seconds for r in records if r.longest_noise_seconds is not None]
+    acted = [r.shortest_actionable_seconds for r in records if r.shortest_actionable_seconds is not None]
+    return RuleEffectiveness(
+        rule=records[0].rule,
+        incidents=sum(r.incidents for r in records),
+        pages=sum(r.pages for r in records),
+        actionable=sum(r.actionable for r in records),
+        false_positives=sum(r.false_positives for r in records),
+        auto_resolved_quickly=sum(r.auto_resolved_quickly for r in records),
+        median_auto_resolve_seconds=None,  # (not made from the teams' medians)
+        per_day=sum(r.per_day for r in records),
+        shortest_actionable_seconds=min(acted) if acted else None,
+        longest_noise_seconds=max(noise) if noise else None,
+    )
 
 
 class TeamLearning(BaseModel):
@@ -270,11 +323,12 @@ def demotion_for(
     *,
     team: str | None,
     rules: Iterable[str],
-    demoted: Mapping[str, str],
+    demoted: Demoted,
     priority: str | None = None,
 ) -> Demotion | None:
     """The demotion of an incident of ``team`` made of ``rules``, given the rules the insights propose
-    to demote now (``demoted``: rule -> evidence), or None. Only when the team opted in, the incident's
+    to demote now for each team (``demoted``: team -> rule -> evidence, from that team's incidents
+    only), or None. Only when the team opted in, the incident's
     ``priority`` is not one the team keeps paging (P1 unless said otherwise), and *every* rule
     qualifies: one rule that still earns its page keeps the incident paging."""
     opt_in = learning.get(team or "")
@@ -286,13 +340,16 @@ def demotion_for(
         or (priority is not None and priority in opt_in.keep_paging)
     ):
         return None
-    if not all(opt_in.may_demote(r) and r in demoted for r in names):
+    mine = demoted.get(team, {})
+    if not all(opt_in.may_demote(r) and r in mine for r in names):
         return None
-    return Demotion(team=team, rules=names, evidence={r: demoted[r] for r in names})
+    return Demotion(team=team, rules=names, evidence={r: mine[r] for r in names})
 
 
 def applied_for(proposal: Proposal, learning: Mapping[str, TeamLearning]) -> list[str]:
-    """The teams for which Medic applies ``proposal`` itself: demotions, where the team opted in."""
-    if proposal.change != "demote":
+    """The team for which Medic applies ``proposal`` itself: a demotion of its team's, where the team
+    opted in."""
+    opt_in = learning.get(proposal.team or "")
+    if proposal.change != "demote" or opt_in is None or not opt_in.may_demote(proposal.rule):
         return []
-    return sorted(team for team, opt_in in learning.items() if opt_in.may_demote(proposal.rule))
+    return [proposal.team] if proposal.team else []

@@ -10,7 +10,7 @@ Chats are named by their own fields (``slack_channels``, ``teams_channels``) or 
 """
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medic.access import AccessPolicy
 from medic.catalog import SLACK_CHANNEL, TEAMS_CHANNEL, Catalog, SlackChannel, TeamsChannel
-from medic.insights import TeamLearning, demotion_for
+from medic.insights import Demoted, TeamLearning, demotion_for
 from medic.notify_plan import ChatAbilities, ChatTarget, NotificationPlan, PlannedLevel
 from medic.topology import ServiceContext
 from medic.vocab import Priority
@@ -390,13 +390,14 @@ def plan_notifications(
     services: list[ServiceContext],
     at: datetime,
     rules: Collection[str] = (),
-    demoted: Mapping[str, str] | None = None,
+    demoted: Demoted | None = None,
 ) -> NotificationPlan:
     """Pick the first rule matching the incident (priority, owning team, services, time of day).
 
     ``rules`` are the incident's alert rules and ``demoted`` the rules Medic's insights propose to
-    demote now (rule -> evidence): where the owning team opted in for every one of them, a plan that
-    would page, escalate or open an issue is cut to its chat channels, saying why (``demoted``)."""
+    demote now, per team (team -> rule -> evidence): where the owning team opted in for every one of
+    them, a plan that would page, escalate or open an issue is cut to its chat channels, saying why
+    (``demoted``)."""
     local = at.astimezone(ZoneInfo(policy.timezone))
     teams = {s.team for s in services if s.team}
     names = {s.name for s in services}
@@ -459,7 +460,7 @@ def _demote(
     *,
     team: str | None,
     rules: Collection[str],
-    demoted: Mapping[str, str],
+    demoted: Demoted,
     priority: str,
 ) -> NotificationPlan:
     if not (plan.pagerduty or plan.escalation or plan.jira_project):

@@ -11,6 +11,7 @@ the plan activity, which records its decision in the incident's history.
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -19,6 +20,7 @@ from temporalio.service import RPCError
 
 from medic.incident import IncidentState
 from medic.insights import (
+    Demoted,
     IncidentOutcome,
     Proposal,
     RuleEffectiveness,
@@ -78,9 +80,13 @@ def outcome_of(state: IncidentState) -> IncidentOutcome | None:
     rules = incident_rules(
         (a.name for a in state.alerts.values()), (r.signal.source for r in state.anomalies.values())
     )
+    plan = state.notifications.plan
+    owner = state.owner
     return IncidentOutcome(
         incident_id=state.id,
         rules=rules,
+        # whose routing notified it (a demoted plan names the team it was demoted for)
+        team=plan.demoted.team if plan is not None and plan.demoted is not None else owner and owner.team,
         opened_at=state.opened_at,
         resolved_at=state.resolved_at,
         # paged: what the pager was sent (a plan demoted by learning counts as the page it would have
@@ -175,19 +181,20 @@ READ = OutcomeCache()
 
 
 class LearningLoop:
-    """In the worker: the rules Medic's insights propose to demote (rule -> evidence), recomputed every
-    ``every`` from the latest ``limit`` resolved incidents, for the plan activity to read from memory.
-    Which teams let a demotion apply is the routing policy's to say, at each plan. A failed pass keeps
-    the last answer (logged); none has been made before the first pass ends, so nothing is demoted."""
+    """In the worker: the rules Medic's insights propose to demote (team -> rule -> evidence, each
+    team's from its own incidents), recomputed every ``every`` from the latest ``limit`` resolved
+    incidents, for the plan activity to read from memory. Which teams let a demotion apply is the
+    routing policy's to say, at each plan. A failed pass keeps the last answer (logged); none has
+    been made before the first pass ends, so nothing is demoted."""
 
     def __init__(
         self, reader: IncidentReader, *, limit: int = LIMIT, every: timedelta = timedelta(minutes=15)
     ) -> None:
         self._reader, self._limit, self._every = reader, limit, every
         self._cache = OutcomeCache()
-        self._demoted: dict[str, str] = {}
+        self._demoted: dict[str, dict[str, str]] = {}
 
-    def demotions(self) -> dict[str, str]:
+    def demotions(self) -> Demoted:
         """As of the last pass; called from the plan activity's thread (the dict is replaced whole)."""
         return self._demoted
 
@@ -195,7 +202,11 @@ class LearningLoop:
 
     async def refresh(self) -> Insights:
         found = await insights(self._reader, limit=self._limit, cache=self._cache)
-        self._demoted = {p.rule: p.evidence for p in found.proposals if p.change == "demote"}
+        demoted: dict[str, dict[str, str]] = defaultdict(dict)
+        for p in found.proposals:
+            if p.change == "demote" and p.team:
+                demoted[p.team][p.rule] = p.evidence
+        self._demoted = dict(demoted)
         return found
 
     async def run(self) -> None:
@@ -206,7 +217,7 @@ class LearningLoop:
                 failed = 0
                 log.info(
                     "learning: %d rules to demote where teams opted in, from %d resolved incidents",
-                    len(self._demoted),
+                    sum(map(len, self._demoted.values())),
                     found.incidents,
                 )
             except Exception as err:  # Temporal away, a query timing out: try again next time
@@ -229,6 +240,10 @@ _CHANGE = {
 }
 
 
+def _of(team: str | None) -> str:
+    return f" (team {escape(team)})" if team else ""
+
+
 def render_insights(found: Insights, *, top: int = 10) -> str:
     """``/medic insights``: the proposals with their evidence, then the rules that page most."""
     lines = [f"*Insights* from the last {found.incidents} resolved incidents."]
@@ -243,7 +258,7 @@ def render_insights(found: Insights, *, top: int = 10) -> str:
                 if p.applied_for
                 else ""
             )
-            lines.append(f"• `{escape(p.rule)}`: {change}. {escape(p.evidence)}.{applied}")
+            lines.append(f"• `{escape(p.rule)}`{_of(p.team)}: {change}. {escape(p.evidence)}.{applied}")
         if len(found.proposals) > top:
             lines.append(f"… and {len(found.proposals) - top} more (GET /insights lists them all).")
     else:
@@ -252,7 +267,8 @@ def render_insights(found: Insights, *, top: int = 10) -> str:
         lines.append("*Pages by rule:*")
         for r in found.rules[:top]:
             lines.append(
-                f"• `{escape(r.rule)}`: {r.pages} pages, acted on {r.actionable}, {r.per_day:.1f}/day"
+                f"• `{escape(r.rule)}`{_of(r.team)}: {r.pages} pages, acted on {r.actionable}, "
+                f"{r.per_day:.1f}/day"
             )
         if len(found.rules) > top:
             lines.append(f"… and {len(found.rules) - top} more rules.")

@@ -362,7 +362,7 @@ class Notifier:
 
     async def _replan(self) -> None:
         s = self._state()
-        owner = s.contexts.get(s.root_causes[0].service) if s.root_causes else None
+        owner = s.owner
         services = [s.contexts.get(x) or ServiceContext(name=x, in_catalog=False) for x in s.services]
         # The policy lives in the worker and the decision is recorded in history (workflows/local.py).
         request = PlanRequest(

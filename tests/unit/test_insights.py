@@ -7,8 +7,10 @@ import numpy as np
 
 from bench.insights_replay import history, pages_after
 from medic.alerts import AlertStatus
+from medic.correlation import RootCauseCandidate
 from medic.incident import AlertRecord, IncidentState
 from medic.insights import IncidentOutcome, Proposal, effectiveness, propose
+from medic.topology import ServiceContext
 from service.incidents import IncidentDetail, IncidentFilter, IncidentNotFound, IncidentSummary
 from service.insights import insights, outcome_of
 
@@ -113,9 +115,17 @@ class ScriptedReader:
         return self.states[incident_id]
 
 
-def state(i: int, rule: str, minutes: float, *, ack: bool = False, by_hand: bool = False) -> IncidentState:
+def state(
+    i: int, rule: str, minutes: float, *, ack: bool = False, by_hand: bool = False, team: str | None = "data"
+) -> IncidentState:
+    """A resolved incident of one alert, owned by ``team``'s service (``team`` None: no owner known)."""
     opened = T0 + timedelta(hours=i)
-    s = IncidentState(id=f"incident-{rule}-{i}", opened_at=opened)
+    s = IncidentState(
+        id=f"incident-{rule}-{i}{'' if team in (None, 'data') else '-' + str(team)}", opened_at=opened
+    )
+    if team is not None:
+        s.contexts[f"{team}-db"] = ServiceContext(name=f"{team}-db", team=team)
+        s.root_causes = [RootCauseCandidate(service=f"{team}-db", rank=1, reasons=["failing"])]
     s.alerts["fp"] = AlertRecord(
         fingerprint="fp",
         name=rule,
@@ -212,7 +222,7 @@ async def test_a_learning_loop_that_cannot_read_for_an_hour_demotes_nothing() ->
             raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
 
     loop = LearningLoop(Down([state(i, "DiskNoise", 30) for i in range(8)]), every=timedelta(0))
-    loop._demoted = {"DiskNoise": "never acted on: 8 incidents"}
+    loop._demoted = {"data": {"DiskNoise": "never acted on: 8 incidents"}}
     passes = asyncio.create_task(loop.run())
     for _ in range(100):
         await asyncio.sleep(0)

@@ -40,7 +40,7 @@ learning:
 EVIDENCE = "never acted on: 12 incidents (1.5/day), 12 pages, acted on 0, 3 gone by themselves within minutes"
 # What the worker's learning loop proposes to demote now: PostgresDown, and PostgresReplicaLag too,
 # for which team data did not opt in.
-DEMOTIONS = {"PostgresDown": EVIDENCE, "PostgresReplicaLag": "never acted on: 9 incidents"}
+DEMOTIONS = {"data": {"PostgresDown": EVIDENCE, "PostgresReplicaLag": "never acted on: 9 incidents"}}
 
 
 def worker(h: Harness) -> Worker:
