@@ -9,7 +9,8 @@ by themselves in 1-8 min), 4 flapping rules (many a day, seconds to minutes), 4 
 (short noise, and now and then a real incident lasting 20+ min). Proposals are made from the
 first ``--learn`` days (the latest ``--window`` incidents of them, as the worker reads them:
 ``service.insights.LIMIT``, 2,000; 0: all) and applied to the rest: a silenced or demoted rule
-pages no more, a raised ``for:`` pages only incidents that last longer. Alertmanager alone pages
+pages no more, a raised ``for:`` pages only incidents whose alerts fired for longer than the raise
+(the generated durations are firing times). Alertmanager alone pages
 every incident.
 """
 
@@ -63,7 +64,8 @@ def pages_after(outcome: IncidentOutcome, proposals: dict[str, Proposal]) -> boo
         p = proposals.get(rule)
         if p is None:
             return True
-        if p.change == "raise_for" and (outcome.duration or 0.0) > (p.for_seconds or 0):
+        # (a raised `for:` drops the alerts that fired for less than the raise)
+        if p.change == "raise_for" and (outcome.fired(rule) or 0.0) > (p.for_seconds or 0):
             return True
     return False
 

@@ -11,8 +11,11 @@ and are made only where no actionable incident of the rule would have been lost:
 - ``silence``: a rule flapping for a team (several incidents a day, nearly all gone by themselves
   within minutes, none acted on);
 - ``demote`` (to chat only, no page): a rule nobody of the team ever acted on;
-- ``raise_for``: a rule whose incidents that nobody acted on were short, and whose actionable ones
-  all lasted longer than the proposed ``for:``: raising it drops the former and keeps the latter.
+- ``raise_for``: a rule whose alerts nobody acted on fired briefly, and whose actionable ones all
+  fired longer than the proposed raise of its ``for:``: raising it drops the former and keeps the
+  latter. Durations are how long the rule's alerts fired (Prometheus sends an alert once its ``for:``
+  has passed, and ends it when its condition stops holding), not how long the incident lasted: an
+  incident stays open through the quiet period after its last alert and until someone resolves it.
   A ``for:`` is the rule's, every team's: this one is judged on every team's incidents.
 
 Pure: the service reads the history. A ``demote`` proposal is applied by Medic itself only for
@@ -68,6 +71,12 @@ class IncidentOutcome(BaseModel):
         default=None,
         description="the rules the false-positive marks name (None: every rule of the incident)",
     )
+    firing_seconds: dict[str, float] = Field(
+        default_factory=dict,
+        description="rule -> how long its alerts fired here, the longest (from the alert's start to its "
+        "end, or to the incident's resolution while it still fired); a rule without: the incident's "
+        "duration",
+    )
 
     @property
     def actionable(self) -> bool:
@@ -91,6 +100,10 @@ class IncidentOutcome(BaseModel):
     def duration(self) -> float | None:
         return None if self.resolved_at is None else (self.resolved_at - self.opened_at).total_seconds()
 
+    def fired(self, rule: str) -> float | None:
+        """How long ``rule``'s alerts fired in this incident (its duration where that is not known)."""
+        return self.firing_seconds.get(rule, self.duration)
+
 
 class RuleEffectiveness(BaseModel):
     rule: str
@@ -101,11 +114,19 @@ class RuleEffectiveness(BaseModel):
     pages: int
     actionable: int
     false_positives: int
-    auto_resolved_quickly: int = Field(description="resolved by itself within `quick` with nobody acting")
-    median_auto_resolve_seconds: float | None
+    auto_resolved_quickly: int = Field(
+        description="gone by itself, its alerts firing `quick` (10 min) at most, with nobody acting"
+    )
+    median_auto_resolve_seconds: float | None = Field(
+        description="how long the rule's alerts fired in the incidents nobody acted on, the median"
+    )
     per_day: float
-    shortest_actionable_seconds: float | None
-    longest_noise_seconds: float | None = Field(description="the longest incident nobody acted on")
+    shortest_actionable_seconds: float | None = Field(
+        description="the shortest time the rule's alerts fired in an incident someone acted on"
+    )
+    longest_noise_seconds: float | None = Field(
+        description="the longest time the rule's alerts fired in an incident nobody acted on"
+    )
 
 
 class Proposal(BaseModel):
@@ -117,7 +138,11 @@ class Proposal(BaseModel):
     )
     change: Literal["silence", "demote", "raise_for"]
     evidence: str
-    for_seconds: int | None = None
+    for_seconds: int | None = Field(
+        default=None,
+        description="raise_for: how much to add to the rule's `for:` (its alerts that nobody acted on "
+        "fired for less, the actionable ones for longer)",
+    )
     applied_for: list[str] = Field(
         default_factory=list,
         description="the team for which Medic applies it itself (a demotion of the team's own incidents "
@@ -144,8 +169,8 @@ def effectiveness(
     for (rule, team), items in by_rule.items():
         times = [o.opened_at for o in items]
         days = max((max(times) - min(times)).total_seconds() / 86400.0, 1.0)
-        auto = [o.duration for o in items if not o.actionable_for(rule) and o.duration is not None]
-        acted = [o.duration for o in items if o.actionable_for(rule) and o.duration is not None]
+        auto = [f for o in items if not o.actionable_for(rule) and (f := o.fired(rule)) is not None]
+        acted = [f for o in items if o.actionable_for(rule) and (f := o.fired(rule)) is not None]
         out.append(
             RuleEffectiveness(
                 rule=rule,
@@ -154,13 +179,7 @@ def effectiveness(
                 pages=sum(o.paged for o in items),
                 actionable=sum(o.actionable_for(rule) for o in items),
                 false_positives=sum(o.marked(rule) for o in items),
-                auto_resolved_quickly=sum(
-                    1
-                    for o in items
-                    if not o.actionable_for(rule)
-                    and o.duration is not None
-                    and o.duration <= quick.total_seconds()
-                ),
+                auto_resolved_quickly=sum(f <= quick.total_seconds() for f in auto),
                 median_auto_resolve_seconds=statistics.median(auto) if auto else None,
                 per_day=len(items) / days,
                 shortest_actionable_seconds=min(acted) if acted else None,
@@ -222,14 +241,13 @@ def propose(
             or r.shortest_actionable_seconds is None
         ):
             continue
-        # a `for:` longer than every unacted incident and shorter than every actionable one
+        # a `for:` longer by more than every unacted alert fired, and by less than every actionable one
         candidate = math.ceil(r.longest_noise_seconds / 60.0) * 60
         noisy = r.incidents - r.actionable
         if candidate < r.shortest_actionable_seconds and noisy >= r.actionable and noisy >= min_incidents:
             evidence = (
-                f"{_said(r, teams=len(same))}; every incident nobody acted on was over within "
-                f"{candidate // 60} min, "
-                f"every actionable one lasted at least {r.shortest_actionable_seconds / 60:.0f} min"
+                f"{_said(r, teams=len(same))}; its alerts nobody acted on fired {candidate // 60} min "
+                f"at most, every actionable one at least {r.shortest_actionable_seconds / 60:.0f} min"
             )
             out.append(
                 (r.pages, Proposal(rule=r.rule, change="raise_for", for_seconds=candidate, evidence=evidence))
@@ -244,7 +262,7 @@ def _said(r: RuleEffectiveness, *, teams: int = 1) -> str:
         f"{r.incidents} incidents{f' of {teams} teams' if teams > 1 else ''} ({r.per_day:.1f}/day), "
         f"{r.pages} pages, acted on {r.actionable}, "
         f"{r.auto_resolved_quickly} gone by themselves within minutes"
-        + (f" (those nobody acted on lasted {median / 60:.1f} min, median)" if median is not None else "")
+        + (f" (those nobody acted on fired {median / 60:.1f} min, median)" if median is not None else "")
         + (f", {r.false_positives} marked false positive" if r.false_positives else "")
     )
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 from temporalio.service import RPCError
 
+from medic.alerts import AlertStatus
 from medic.incident import IncidentState
 from medic.insights import (
     Demoted,
@@ -101,7 +102,22 @@ def outcome_of(state: IncidentState) -> IncidentOutcome | None:
         false_positive_rules=None
         if any(not f.rules for f in state.false_positives)
         else sorted({r for f in state.false_positives for r in f.rules}),
+        firing_seconds=_firing(state),
     )
+
+
+def _firing(state: IncidentState) -> dict[str, float]:
+    """Per alert rule, the longest its alerts fired: from the alert's start (Prometheus starts it once
+    its ``for:`` has passed) to its end, or to the incident's resolution when it never ended (resolved
+    by hand while firing). An incident's own duration adds the quiet period after the last alert (5
+    minutes by default) and the time until someone resolved it."""
+    out: dict[str, float] = {}
+    for a in state.alerts.values():
+        end = a.ends_at if a.status is AlertStatus.RESOLVED and a.ends_at is not None else state.resolved_at
+        if end is None or end < a.starts_at:
+            continue
+        out[a.name] = max(out.get(a.name, 0.0), (end - a.starts_at).total_seconds())
+    return out
 
 
 class OutcomeCache:
@@ -236,7 +252,7 @@ class LearningLoop:
 _CHANGE = {
     "silence": "silence it (flapping)",
     "demote": "demote it to chat only (no page)",
-    "raise_for": "raise its `for:` to {minutes} min",
+    "raise_for": "raise its `for:` by {minutes} min",
 }
 
 

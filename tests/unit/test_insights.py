@@ -268,3 +268,42 @@ async def test_a_false_positive_mark_takes_credit_only_from_the_rules_it_names()
     assert "PostgresDown" not in {p.rule for p in got.proposals}
     text = render_insights(got, top=1)
     assert "… and 2 more rules." in text
+
+
+def fired(i: int, rule: str, firing: float, *, quiet: float = 5, ack: bool = False) -> IncidentState:
+    """An incident whose alert fired ``firing`` minutes and that resolved ``quiet`` minutes after it
+    ended (Medic's quiet period), acknowledged or not."""
+    s = state(i, rule, firing + quiet, ack=ack)
+    s.alerts["fp"].ends_at = s.alerts["fp"].starts_at + timedelta(minutes=firing)
+    return s
+
+
+async def test_a_for_proposal_is_made_from_how_long_the_alerts_fired_not_the_incidents() -> None:
+    """Prometheus sends an alert once its `for:` has passed: the `for:` to add is how long the alerts
+    fired. An incident lasts 5 minutes more (the quiet period); the proposal said "raise its `for:` to
+    7 min" for alerts that fired 2, and the 10-minute "gone by themselves" count took alerts that
+    fired 5 at most (a review, 2026-12-06)."""
+    noise = [fired(i, "LatencyBlip", 1 + i % 2) for i in range(12)]  # fired 1-2 min, nobody acted
+    real = [fired(20 + i, "LatencyBlip", 20, ack=True) for i in range(3)]
+    kept = fired(30, "LatencyBlip", 7)  # fired 7 min, nobody acted: 12 min as an incident
+    got = await insights(ScriptedReader([*noise, *real, kept, WEEK_LATER]))
+    record = next(r for r in got.rules if r.rule == "LatencyBlip")
+    assert record.longest_noise_seconds == 7 * 60 and record.shortest_actionable_seconds == 20 * 60
+    assert record.auto_resolved_quickly == 13  # as incidents (6 to 12 minutes) 12 were
+    assert record.median_auto_resolve_seconds == 120.0
+    [proposal] = [p for p in got.proposals if p.rule == "LatencyBlip"]
+    assert (proposal.change, proposal.for_seconds, proposal.team) == ("raise_for", 7 * 60, None)
+    assert "its alerts nobody acted on fired 7 min at most, every actionable one at least 20 min" in (
+        proposal.evidence
+    )
+    from service.insights import render_insights  # noqa: PLC0415
+
+    assert "raise its `for:` by 7 min" in render_insights(got)
+
+
+def test_an_alert_still_firing_when_resolved_by_hand_fired_until_then() -> None:
+    s = state(0, "DiskFull", 30, by_hand=True)
+    s.alerts["fp"].status = AlertStatus.FIRING
+    s.alerts["fp"].ends_at = s.opened_at + timedelta(days=1)  # Prometheus's ValidUntil: no end
+    outcome = outcome_of(s)
+    assert outcome is not None and outcome.fired("DiskFull") == 30 * 60
