@@ -31,6 +31,7 @@ class PrometheusMetrics:
             base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False, verify=verify
         )
         self._token_file = bearer_token_file
+        self._told: set[int] = set()  # the infos logged already (query and text)
         # asked of Prometheus with every query, a second under ours: a query it cannot finish in time
         # is abandoned there too (each of our retries started another), and answered as such
         # (in whole milliseconds: Prometheus reads "9000ms" or "9s", and refuses "1.5s")
@@ -40,8 +41,9 @@ class PrometheusMetrics:
         """GET ``path``: the answer's ``data``; a query Prometheus refuses (400, 422: bad PromQL) is a
         PermanentError naming it, a 5xx a TransientError with Prometheus's own words ("query timed
         out in expression evaluation"), any other failure as ``activities.adapters.http.classify``
-        says. The warnings and infos of an answer (a partial answer from Thanos, Mimir or Cortex) are
-        logged: its points are taken as they are."""
+        says. The warnings of an answer (a partial answer from Thanos, Mimir or Cortex) are logged
+        at every answer, its infos (Prometheus 3's "metric might not be a counter") once per query
+        and text in a process: its points are taken as they are."""
         try:
             response = self._client.get(
                 path, params={**params, "timeout": self._timeout}, headers=self._auth()
@@ -63,15 +65,29 @@ class PrometheusMetrics:
         for kind in ("warnings", "infos"):
             notes = body.get(kind)
             if isinstance(notes, list) and notes:
-                log.warning(
+                said = "; ".join(str(n)[:300] for n in notes[:5])
+                level = logging.WARNING if kind == "warnings" else self._first(params["query"], said)
+                log.log(
+                    level,
                     "Prometheus %s for %r while trying to %s: %s",
                     kind,
                     params["query"][:200],
                     what,
-                    "; ".join(str(n)[:300] for n in notes[:5]),
+                    said,
                 )
         data = body.get("data")
         return data if isinstance(data, dict) else {}
+
+    def _first(self, query: str, said: str) -> int:
+        """INFO the first time a query is answered with these infos, DEBUG after: they say the same
+        at every run of a scan."""
+        key = hash((query, said))
+        if key in self._told:
+            return logging.DEBUG
+        if len(self._told) >= 10_000:  # bounded: a query edited often starts over
+            self._told.clear()
+        self._told.add(key)
+        return logging.INFO
 
     def _auth(self) -> dict[str, str]:
         """The bearer token, read again for every query (a projected service-account token rotates)."""

@@ -435,3 +435,30 @@ def test_a_state_saved_under_the_key_before_escaping_moves_to_the_new_key(
     assert (
         kept[series_key(odd)].labels == odd and kept[series_key(odd)].points == 61
     )  # its own: the run's hour
+
+
+def test_prometheus_infos_are_logged_once_a_query_its_warnings_at_every_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Prometheus 3 answers a rate() over a gauge-named series with an info ("metric might not be a
+    counter") at every query: logged at WARNING at every scan run, they buried the warnings that
+    matter. An info is logged once per query and text; a warning (a partial answer) every time."""
+    from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
+    from tests.doubles.prometheus import PrometheusAlertsDouble  # noqa: PLC0415
+
+    info = 'PromQL info: metric might not be a counter, name does not end in _total: "queue_size"'
+    double = PrometheusAlertsDouble()
+    double.set_range([{"metric": {}, "values": [[NOW, "1"]]}], infos=[info])
+    with double.serve() as url:
+        prometheus = PrometheusMetrics(url, timeout=10.0)
+        with caplog.at_level("DEBUG", logger="activities.adapters.prometheus"):
+            for _ in range(3):
+                prometheus.query_range("rate(queue_size[5m])", start=NOW, end=NOW, step=60)
+            prometheus.query_range("rate(queue_depth[5m])", start=NOW, end=NOW, step=60)
+            double.set_range([{"metric": {}, "values": [[NOW, "1"]]}], warnings=["partial response"])
+            for _ in range(2):
+                prometheus.query_range("rate(queue_size[5m])", start=NOW, end=NOW, step=60)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if "Prometheus" in r.getMessage()]
+    infos = [(level, "queue_depth" in text) for level, text in said if "infos" in text]
+    assert infos == [("INFO", False), ("DEBUG", False), ("DEBUG", False), ("INFO", True)]
+    assert [level for level, text in said if "warnings" in text] == ["WARNING", "WARNING"]
