@@ -62,6 +62,9 @@ class PlanRequest(BaseModel):
     first: bool = False  # the incident's first plan: it has just opened
     # Added later (older workers ignore it): the incident's alert rules, for a demotion by learning.
     rules: list[str] = Field(default_factory=list, description="alert rules; empty: too many to say")
+    demote: bool = Field(
+        default=True, description="False: not demoted whatever learning says (it outlasted the demotion)"
+    )
 
 
 class SlackPost(BaseModel):
@@ -164,7 +167,7 @@ class NotifyActivities:
     ) -> None:
         self._chat, self._pager, self._tracker, self._policy = chat, pager, tracker, policy
         self._rec = recorder
-        # The rules Medic's insights propose to demote now (team -> rule -> evidence), kept in memory by the
+        # The rules Medic's insights propose to demote now (team -> rule -> proposal), kept in memory by the
         # worker (service.insights.LearningLoop): planning reads no history.
         self._demotions = demotions
         # Chat kind (slack, teams) -> its adapter. ``chat`` is Slack's transport: approval requests and
@@ -208,7 +211,7 @@ class NotifyActivities:
             services=request.services,
             at=activity.info().current_attempt_scheduled_time,
             rules=request.rules,
-            demoted=self._demotions() if self._demotions and request.rules else None,
+            demoted=self._demotions() if self._demotions and request.rules and request.demote else None,
         )
         # Whether the pager keeps notes, and what each chat can do, is the worker's to say; recorded with
         # the plan, so the workflow decides on it deterministically.

@@ -50,8 +50,6 @@ __all__ = [
 
 # Who a demotion's timeline entry names as its actor.
 DEMOTED_BY = "medic learning"
-# The rules the insights propose to demote now, per team: team -> rule -> evidence.
-Demoted = Mapping[str, Mapping[str, str]]
 
 
 class IncidentOutcome(BaseModel):
@@ -141,7 +139,9 @@ class Proposal(BaseModel):
     for_seconds: int | None = Field(
         default=None,
         description="raise_for: how much to add to the rule's `for:` (its alerts that nobody acted on "
-        "fired for less, the actionable ones for longer)",
+        "fired for less, the actionable ones for longer); demote: an incident still firing this long "
+        "after it opened pages after all (longer than any of the team's incidents of the rule nobody "
+        "acted on fired)",
     )
     applied_for: list[str] = Field(
         default_factory=list,
@@ -228,8 +228,13 @@ def propose(
             change, why = "silence", "flapping"
         else:
             change, why = "demote", "never acted on"
+        # a demoted incident that outlasts every incident of the rule nobody acted on pages after all:
+        # a rule acted on now and then looks never acted on in a week that had none of its real ones
+        noise = r.longest_noise_seconds
+        after = None if change == "silence" or noise is None else math.ceil(noise / 60.0) * 60
+        evidence = f"{why}: {_said(r)}"
         out.append(
-            (r.pages, Proposal(rule=r.rule, team=r.team, change=change, evidence=f"{why}: {_said(r)}"))
+            (r.pages, Proposal(rule=r.rule, team=r.team, change=change, for_seconds=after, evidence=evidence))
         )
     for same in by_rule.values():
         r = _across(same)
@@ -325,15 +330,31 @@ class Demotion(BaseModel):
     rules: list[str]
     evidence: dict[str, str] = Field(description="rule -> the proposal's evidence")
     by: str = DEMOTED_BY
+    # Added later: demotions recorded before it never page after all.
+    page_after_seconds: int | None = Field(
+        default=None,
+        description="the incident pages after all when it still fires this long after it opened, "
+        "unacknowledged: longer than any incident of its rules nobody acted on",
+    )
 
     def message(self, routing_rule: str | None) -> str:
         said = "; ".join(f"{rule}: {self.evidence.get(rule, '')}" for rule in self.rules)
+        after = (
+            f" It pages after all if it still fires {self.page_after_seconds // 60} min after it opened, "
+            "unacknowledged (longer than any of them nobody acted on fired)."
+            if self.page_after_seconds is not None
+            else ""
+        )
         return (
             f"Demoted to chat only by {self.by}: team {self.team} opted in (routing policy `learning:`) "
             f"and nobody acted on {', '.join(self.rules)} ({said}). No page, escalation or issue"
             + (f" from routing rule {routing_rule}" if routing_rule else "")
-            + "; remove the opt-in to page again."
+            + f"; remove the opt-in to page again.{after}"
         )
+
+
+# The demotions the insights propose now, per team: team -> rule -> the proposal.
+Demoted = Mapping[str, Mapping[str, Proposal]]
 
 
 def demotion_for(
@@ -344,11 +365,11 @@ def demotion_for(
     demoted: Demoted,
     priority: str | None = None,
 ) -> Demotion | None:
-    """The demotion of an incident of ``team`` made of ``rules``, given the rules the insights propose
-    to demote now for each team (``demoted``: team -> rule -> evidence, from that team's incidents
-    only), or None. Only when the team opted in, the incident's
-    ``priority`` is not one the team keeps paging (P1 unless said otherwise), and *every* rule
-    qualifies: one rule that still earns its page keeps the incident paging."""
+    """The demotion of an incident of ``team`` made of ``rules``, given the demotions the insights
+    propose now for each team (``demoted``: team -> rule -> proposal, from that team's incidents
+    only), or None. Only when the team opted in, the incident's ``priority`` is not one the team keeps
+    paging (P1 unless said otherwise), and *every* rule qualifies: one rule that still earns its page
+    keeps the incident paging. It pages after all past the longest of its rules' ``for_seconds``."""
     opt_in = learning.get(team or "")
     names = sorted(set(rules))
     if (
@@ -361,7 +382,13 @@ def demotion_for(
     mine = demoted.get(team, {})
     if not all(opt_in.may_demote(r) and r in mine for r in names):
         return None
-    return Demotion(team=team, rules=names, evidence={r: mine[r] for r in names})
+    after = [s for r in names if (s := mine[r].for_seconds) is not None]
+    return Demotion(
+        team=team,
+        rules=names,
+        evidence={r: mine[r].evidence for r in names},
+        page_after_seconds=max(after) if len(after) == len(names) else None,
+    )
 
 
 def applied_for(proposal: Proposal, learning: Mapping[str, TeamLearning]) -> list[str]:

@@ -119,6 +119,11 @@ class NotificationState(BaseModel):
     escalated: list[ChatTarget] = Field(default_factory=list, description="chat channels added by escalation")
     finished: bool = False
     escalate_now: bool = Field(default=False, description="a remediation failed: page now, do not wait")
+    outlasted: bool = Field(
+        default=False,
+        description="demoted by learning, it fired longer than the rules' noise ever did: it pages from "
+        "then on",
+    )
     # Added with the ``chat-channels`` and ``pager-notes`` patches; defaults keep old payloads readable.
     chat: dict[str, ChatPosted] = Field(
         default_factory=dict, description="'kind:channel' -> the card posted there, in the order posted"

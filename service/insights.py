@@ -197,7 +197,7 @@ READ = OutcomeCache()
 
 
 class LearningLoop:
-    """In the worker: the rules Medic's insights propose to demote (team -> rule -> evidence, each
+    """In the worker: the rules Medic's insights propose to demote (team -> rule -> proposal, each
     team's from its own incidents), recomputed every ``every`` from the latest ``limit`` resolved
     incidents, for the plan activity to read from memory. Which teams let a demotion apply is the
     routing policy's to say, at each plan. A failed pass keeps the last answer (logged); none has
@@ -208,7 +208,7 @@ class LearningLoop:
     ) -> None:
         self._reader, self._limit, self._every = reader, limit, every
         self._cache = OutcomeCache()
-        self._demoted: dict[str, dict[str, str]] = {}
+        self._demoted: dict[str, dict[str, Proposal]] = {}
 
     def demotions(self) -> Demoted:
         """As of the last pass; called from the plan activity's thread (the dict is replaced whole)."""
@@ -218,10 +218,10 @@ class LearningLoop:
 
     async def refresh(self) -> Insights:
         found = await insights(self._reader, limit=self._limit, cache=self._cache)
-        demoted: dict[str, dict[str, str]] = defaultdict(dict)
+        demoted: dict[str, dict[str, Proposal]] = defaultdict(dict)
         for p in found.proposals:
             if p.change == "demote" and p.team:
-                demoted[p.team][p.rule] = p.evidence
+                demoted[p.team][p.rule] = p
         self._demoted = dict(demoted)
         return found
 

@@ -9,6 +9,8 @@ Histories from before this never hold a demoted plan, so they never reach the ``
 patch.
 """
 
+from datetime import datetime, timedelta
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -17,10 +19,22 @@ with workflow.unsafe.imports_passed_through():
     from medic.routing import NotificationPlan
     from medic.vocab import TimelineKind
 
-__all__ = ["DEMOTE_PATCH", "MAX_RULES", "outgrown", "plan_rules", "tell_demotion"]
+__all__ = [
+    "DEMOTE_PATCH",
+    "MAX_RULES",
+    "PAGE_AFTER_PATCH",
+    "outgrown",
+    "outlasted",
+    "page_due",
+    "plan_rules",
+    "tell_demotion",
+]
 
 # The timeline says when a plan was demoted to chat only by learning, or no longer is.
 DEMOTE_PATCH = "learning-demotion"
+# A demoted incident still firing past its demotion's page_after_seconds pages after all. Only demotions
+# made since carry it: histories from before never reach the patch.
+PAGE_AFTER_PATCH = "learning-page-after"
 # An incident of more alert rules than this is never demoted (the plan request would grow with a storm).
 MAX_RULES = 50
 
@@ -44,6 +58,34 @@ def outgrown(state: IncidentState) -> bool:
     if plan is None or plan.demoted is None or state.status is IncidentStatus.RESOLVED:
         return False
     return not set(_rules(state)) <= set(plan.demoted.rules)
+
+
+def page_due(state: IncidentState) -> datetime | None:
+    """When a demoted incident pages after all if it still fires then, unacknowledged: its demotion's
+    ``page_after_seconds`` after it opened (longer than any incident of its rules nobody acted on
+    fired). None when its plan is not demoted, says no such time, or it is no longer open."""
+    plan = state.notifications.plan
+    if (
+        plan is None
+        or plan.demoted is None
+        or plan.demoted.page_after_seconds is None
+        or state.notifications.outlasted
+        or state.status is not IncidentStatus.OPEN
+        or state.merged_into is not None
+    ):
+        return None
+    return state.opened_at + timedelta(seconds=plan.demoted.page_after_seconds)
+
+
+def outlasted(state: IncidentState, now: datetime) -> bool:
+    """A demoted incident still firing past :func:`page_due`: it is planned again, undemoted, and
+    from then on pages as its routing rule says (``notifications.outlasted``). Asks the patch only
+    where it applies."""
+    due = page_due(state)
+    if due is None or now < due or not state.is_firing or not workflow.patched(PAGE_AFTER_PATCH):
+        return False
+    state.notifications.outlasted = True
+    return True
 
 
 def tell_demotion(state: IncidentState, before: Demotion | None, plan: NotificationPlan) -> None:
@@ -71,12 +113,21 @@ def tell_demotion(state: IncidentState, before: Demotion | None, plan: Notificat
         return
     assert before is not None
     rules = _rules(state)
+    if state.notifications.outlasted and before.page_after_seconds is not None:
+        why = (
+            f"it still fires {(now - state.opened_at).total_seconds() / 60:.0f} min after it opened, "
+            f"longer than any incident of {', '.join(before.rules[:10])} nobody acted on "
+            f"({before.page_after_seconds // 60} min)"
+        )
+    else:
+        why = (
+            f"not every rule of the incident ({', '.join(rules[:10])}{', ...' if len(rules) > 10 else ''})"
+            f" is demoted for team {before.team} now"
+        )
     state.record(
         now,
         TimelineKind.LEARNING_LIFTED,
-        f"No longer demoted to chat only: not every rule of the incident ({', '.join(rules[:10])}"
-        f"{', ...' if len(rules) > 10 else ''}) is demoted for team {before.team} now. "
-        f"Notifying as routing rule {plan.rule} says.",
+        f"No longer demoted to chat only: {why}. Notifying as routing rule {plan.rule} says.",
         actor=DEMOTED_BY,
         team=before.team,
         rules=rules[:MAX_RULES],

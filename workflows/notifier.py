@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.topology import ServiceContext
     from medic.vocab import Priority, TimelineKind
     from workflows.chats import Chats
-    from workflows.learning import outgrown, plan_rules, tell_demotion
+    from workflows.learning import PAGE_AFTER_PATCH, outgrown, outlasted, page_due, plan_rules, tell_demotion
     from workflows.local import Decisions
     from workflows.slack_before import SlackBefore
 
@@ -244,6 +244,11 @@ class Notifier:
             timeout = None
             if hold is not None and s.status is not IncidentStatus.RESOLVED:
                 timeout = max((hold - workflow.now()).total_seconds(), 0.001)
+            # a demoted incident looks again when it would page after all (workflows.learning)
+            pages_at = page_due(s)
+            if pages_at is not None and pages_at > workflow.now() and workflow.patched(PAGE_AFTER_PATCH):
+                wait = (pages_at - workflow.now()).total_seconds()
+                timeout = wait if timeout is None else min(timeout, wait)
 
             def due() -> bool:
                 closing = self._closing and not self._paging  # a page in flight reports back first
@@ -335,6 +340,7 @@ class Notifier:
             n.plan is None
             or (n.planned_priority != s.priority and s.status is not IncidentStatus.RESOLVED)
             or outgrown(s)  # a demoted plan and a rule it does not cover: plan again (workflows.learning)
+            or outlasted(s, workflow.now())  # or it fired longer than its rules' noise ever did
         ):
             await self._replan()
         plan = n.plan
@@ -371,6 +377,7 @@ class Notifier:
             services=services,
             first=s.notifications.plan is None,
             rules=plan_rules(s),
+            demote=not s.notifications.outlasted,
         )
         before = s.notifications.plan.demoted if s.notifications.plan else None
         plan: NotificationPlan = await self._decisions.run(

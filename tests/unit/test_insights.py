@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from bench.insights_replay import history, pages_after
+from bench.insights_replay import history, keyed, pages_after
 from medic.alerts import AlertStatus
 from medic.correlation import RootCauseCandidate
 from medic.incident import AlertRecord, IncidentState
@@ -57,15 +57,17 @@ def test_effectiveness_per_rule() -> None:
 
 
 def test_proposals_with_evidence_and_never_an_actionable_loss() -> None:
-    proposals = {p.rule: p for p in propose(effectiveness(scripted()))}
-    assert proposals["Flappy"].change == "silence"
-    assert "flapping: 100 incidents" in proposals["Flappy"].evidence
-    assert proposals["NobodyCares"].change == "demote"
-    assert "3 marked false positive" in proposals["NobodyCares"].evidence
-    short = proposals["ShortNoise"]
+    made = propose(effectiveness(scripted()))
+    by_rule = {p.rule: p for p in made}
+    assert by_rule["Flappy"].change == "silence"
+    assert "flapping: 100 incidents" in by_rule["Flappy"].evidence
+    assert by_rule["NobodyCares"].change == "demote"
+    assert "3 marked false positive" in by_rule["NobodyCares"].evidence
+    short = by_rule["ShortNoise"]
     assert short.change == "raise_for" and short.for_seconds == 180
-    assert "Useful" not in proposals  # acted on more often than not
-    assert "Rare" not in proposals  # too little evidence
+    assert "Useful" not in by_rule  # acted on more often than not
+    assert "Rare" not in by_rule  # too little evidence
+    proposals = keyed(made)
     for outcome in scripted():
         if outcome.actionable:
             assert pages_after(outcome, proposals)
@@ -74,7 +76,7 @@ def test_proposals_with_evidence_and_never_an_actionable_loss() -> None:
 def test_a_false_positive_mark_is_not_action() -> None:
     marked = inc("X", 0, 5, acted=True, fp=True)
     assert not marked.actionable
-    assert pages_after(marked, {"X": Proposal(rule="X", change="demote", evidence="")}) is False
+    assert pages_after(marked, {(None, "X"): Proposal(rule="X", change="demote", evidence="")}) is False
 
 
 def test_the_replay_history_is_labelled() -> None:
@@ -222,7 +224,7 @@ async def test_a_learning_loop_that_cannot_read_for_an_hour_demotes_nothing() ->
             raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
 
     loop = LearningLoop(Down([state(i, "DiskNoise", 30) for i in range(8)]), every=timedelta(0))
-    loop._demoted = {"data": {"DiskNoise": "never acted on: 8 incidents"}}
+    loop._demoted = {"data": {"DiskNoise": Proposal(rule="DiskNoise", change="demote", evidence="")}}
     passes = asyncio.create_task(loop.run())
     for _ in range(100):
         await asyncio.sleep(0)

@@ -7,6 +7,7 @@ import pytest
 
 from medic.incident import IncidentState
 from medic.insights import (
+    Demoted,
     Demotion,
     Proposal,
     TeamLearning,
@@ -36,9 +37,17 @@ learning:
   data: {demote: [PostgresDown, "anomaly:scan"], keep_paging: []}
   checkout: {demote: ["*"]}
 """
-DEMOTED = {
-    "data": {"PostgresDown": "never acted on: 9 incidents"},
-    "checkout": {"CheckoutSlow": "never acted on: 7 incidents"},
+DEMOTED: Demoted = {
+    "data": {
+        "PostgresDown": Proposal(
+            rule="PostgresDown", team="data", change="demote", evidence="never acted on: 9 incidents"
+        )
+    },
+    "checkout": {
+        "CheckoutSlow": Proposal(
+            rule="CheckoutSlow", team="checkout", change="demote", evidence="never acted on: 7 incidents"
+        )
+    },
 }
 
 
@@ -236,7 +245,9 @@ async def test_a_team_that_never_acts_on_a_rule_others_act_on_may_demote_its_own
         ("data", "demote"),
     ]
     demoted = loop.demotions()
-    assert list(demoted) == ["data"] and demoted["data"]["HighLatency"].startswith("never acted on: 10")
+    assert list(demoted) == ["data"] and demoted["data"]["HighLatency"].evidence.startswith(
+        "never acted on: 10"
+    )
     assert demotion_for(learning, team="data", rules=["HighLatency"], demoted=demoted, priority="P3")
     assert not demotion_for(learning, team="web", rules=["HighLatency"], demoted=demoted, priority="P3")
 
@@ -272,7 +283,7 @@ async def test_the_learning_loop_keeps_the_demotions_and_reads_each_resolved_inc
     assert loop.demotions() == {}  # before the first pass: nothing is demoted
     await loop.refresh()
     assert {team: list(rules) for team, rules in loop.demotions().items()} == {"data": ["DiskNoise"]}
-    assert loop.demotions()["data"]["DiskNoise"].startswith("never acted on: 8 incidents")
+    assert loop.demotions()["data"]["DiskNoise"].evidence.startswith("never acted on: 8 incidents")
     assert len(reader.reads) == 9  # 8, and the incident a week later
     # someone acted on the next one: the rule earns its page again, reading only the new incident
     acted = state(50, "DiskNoise", 40, ack=True)

@@ -1,23 +1,26 @@
 """Demotion by learning on the time-skipping server with in-memory notifiers: a rule the insights
 propose to demote, for a team that opted in, reaches chat only and its timeline says who demoted it and
-why; a rule the team did not opt in for still pages; a rule that joins a demoted incident pages again."""
+why; a rule the team did not opt in for still pages; a rule that joins a demoted incident pages again;
+a demoted incident that fires longer than the rule's noise ever did pages after all."""
 
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 from temporalio.worker import Worker
 
 from activities.notify import NotifyActivities
 from activities.postmortem import PostmortemActivities, PostmortemWriter
 from medic.alerts import Alert, AlertStatus
 from medic.incident import AlertBatch, IncidentState
+from medic.insights import Demoted, Proposal
 from medic.keys import service_incident_id
 from medic.routing import load_routing
 from service.worker import WORKFLOWS
 from tests.support.shop import ctx, shop
-from tests.workflow.test_notifications import T0, Harness, harness, open_incident, pages, until
-from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
+from tests.workflow.test_notifications import T0, Harness, harness, open_incident, outage, pages, until
+from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
 
 __all__ = ["harness"]  # the fixture, shared with test_notifications
 
@@ -40,12 +43,23 @@ learning:
 EVIDENCE = "never acted on: 12 incidents (1.5/day), 12 pages, acted on 0, 3 gone by themselves within minutes"
 # What the worker's learning loop proposes to demote now: PostgresDown, and PostgresReplicaLag too,
 # for which team data did not opt in.
-DEMOTIONS = {"data": {"PostgresDown": EVIDENCE, "PostgresReplicaLag": "never acted on: 9 incidents"}}
+DEMOTIONS: Demoted = {
+    "data": {
+        "PostgresDown": Proposal(rule="PostgresDown", team="data", change="demote", evidence=EVIDENCE),
+        "PostgresReplicaLag": Proposal(
+            rule="PostgresReplicaLag", team="data", change="demote", evidence="never acted on: 9 incidents"
+        ),
+    }
+}
+# As the insights propose it now: the longest PostgresDown nobody acted on fired 10 minutes.
+PAGE_AFTER: Demoted = {
+    "data": {"PostgresDown": DEMOTIONS["data"]["PostgresDown"].model_copy(update={"for_seconds": 600})}
+}
 
 
-def worker(h: Harness) -> Worker:
+def worker(h: Harness, demotions: Demoted = DEMOTIONS) -> Worker:
     notify = NotifyActivities(
-        chat=h.chat, pager=h.pager, tracker=h.tracker, policy=lambda: POLICY, demotions=lambda: DEMOTIONS
+        chat=h.chat, pager=h.pager, tracker=h.tracker, policy=lambda: POLICY, demotions=lambda: demotions
     )
     client = h.env.client
 
@@ -127,3 +141,56 @@ async def test_a_rule_the_team_did_not_opt_in_for_still_pages(harness: Harness) 
     assert pages(h) == [("trigger", "data")]
     assert state.notifications.plan is not None and state.notifications.plan.demoted is None
     assert not [e for e in state.timeline if e.kind.startswith("learning.")]
+
+
+async def test_a_demoted_incident_that_outlasts_the_rules_noise_pages_after_all(harness: Harness) -> None:
+    """A rule acted on now and then looks never acted on in a week without its real incidents: the
+    replayed month lost 5 to 10 actionable pages on two seeds of four with three teams
+    (bench.insights_replay --teams 3). A demotion now pages when the incident still fires past the
+    longest any incident of the rule nobody acted on fired (10 minutes here), unacknowledged."""
+    h = harness
+    async with worker(h, PAGE_AFTER):
+        handle = await open_incident(h)
+        state = await until(handle, lambda s: bool(s.notifications.messages("slack")), "the Slack message")
+        plan = state.notifications.plan
+        assert plan is not None and plan.demoted is not None and plan.demoted.page_after_seconds == 600
+        [demoted] = [e for e in state.timeline if e.kind == "learning.demoted"]
+        assert (
+            "It pages after all if it still fires 10 min after it opened, unacknowledged" in demoted.message
+        )
+        await h.env.sleep(timedelta(minutes=9))
+        assert pages(h) == []  # the noise of the rule fired this long too
+        await h.env.sleep(timedelta(minutes=2))
+        state = await until(  # both levels are due by now: the first, and the second (after 5 minutes)
+            handle, lambda s: s.notifications.escalation_done == 2, "the pages of both levels"
+        )
+    assert pages(h) == [("trigger", "data"), ("trigger", "data-2")]
+    [lifted] = [e for e in state.timeline if e.kind == "learning.lifted"]
+    assert lifted.message.startswith(
+        "No longer demoted to chat only: it still fires 10 min after it opened, longer than any incident "
+        "of PostgresDown nobody acted on (10 min). Notifying as routing rule p1 says."
+    )
+    assert state.notifications.outlasted and state.notifications.plan.demoted is None  # type: ignore[union-attr]
+    assert state.notifications.jira_key is not None
+
+
+@pytest.mark.parametrize("in_time", ["ends", "acknowledged"])
+async def test_a_demoted_incident_that_ends_or_is_acknowledged_in_time_never_pages(
+    harness: Harness, in_time: str
+) -> None:
+    """It went by itself in 3 minutes, or someone took it from the chat message by then: nobody needs
+    paging."""
+    h = harness
+    async with worker(h, PAGE_AFTER):
+        handle = await open_incident(h)
+        await until(handle, lambda s: bool(s.notifications.messages("slack")), "the Slack message")
+        await h.env.sleep(timedelta(minutes=3))
+        if in_time == "ends":
+            await handle.signal(IncidentWorkflow.alerts, outage(AlertStatus.RESOLVED))
+        else:
+            await handle.execute_update(IncidentWorkflow.acknowledge, AckRequest(actor="U1", source="slack"))
+        await h.env.sleep(timedelta(minutes=20))
+        status = "resolved" if in_time == "ends" else "acknowledged"
+        state = await until(handle, lambda s: s.status == status, status)
+    assert pages(h) == [] and not state.notifications.outlasted
+    assert not [e for e in state.timeline if e.kind == "learning.lifted"]
