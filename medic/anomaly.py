@@ -8,14 +8,14 @@ the series labels, so a detector re-posting the same finding changes nothing.
 
 import hashlib
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from medic.redact import redact, redact_data, redact_name
 
-__all__ = ["NAME_PATTERN", "AnomalySignal", "ExpectedBand", "ForecastPoint", "TimeWindow"]
+__all__ = ["MAX_AHEAD", "NAME_PATTERN", "AnomalySignal", "ExpectedBand", "ForecastPoint", "TimeWindow"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$"  # a source or service name
 _NAME_MAX = 128
@@ -65,6 +65,10 @@ class ExpectedBand(BaseModel):
         # +Inf and -Inf as PromQL writes them (a signal carries them as the largest float there is)
         shown = ("+Inf" if value > 0 else "-Inf") if abs(value) >= sys.float_info.max else f"{value:g}"
         return f"value {shown} outside {band}"
+
+
+# How far past its receipt an anomaly's window may end (a forecast holds its signal up to 30 days).
+MAX_AHEAD = timedelta(days=31)
 
 
 class TimeWindow(BaseModel):

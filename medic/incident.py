@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from medic.alerts import HELD_SOURCE, Alert, AlertStatus
-from medic.anomaly import AnomalySignal
+from medic.anomaly import MAX_AHEAD, AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
@@ -118,6 +118,13 @@ class AnomalyRecord(BaseModel):
     first_seen_at: datetime
     last_seen_at: datetime
 
+    @property
+    def active_until(self) -> datetime:
+        """The signal's window end, never more than ``MAX_AHEAD`` after it was first seen: a window
+        ending in 9999 overflowed the quiet deadline and failed every task of its incident, and every
+        later signal and alert of its service with it (the API refuses such windows since)."""
+        return min(self.signal.active_until, self.first_seen_at + MAX_AHEAD)
+
 
 def _burn(record: AlertRecord) -> SloBurn | None:
     """Sloth, Pyrra, plain multi-window and explicit ``burn_rate`` alerts (medic.slo)."""
@@ -187,7 +194,7 @@ class IncidentState(BaseModel):
         return len(self.alerts)
 
     def active_anomalies(self, at: datetime) -> list[AnomalyRecord]:
-        return [a for a in self.anomalies.values() if a.signal.active_until > at]
+        return [a for a in self.anomalies.values() if a.active_until > at]
 
     def quiet_deadline(self, quiet_period: timedelta) -> datetime | None:
         """When the incident may resolve if nothing fires before then; None while firing."""
@@ -195,7 +202,7 @@ class IncidentState(BaseModel):
             return None
         start = self.quiet_since
         for record in self.anomalies.values():
-            start = max(start, record.signal.active_until)
+            start = max(start, record.active_until)
         return start + quiet_period
 
     # ---- changing ------------------------------------------------------------------------------

@@ -9,11 +9,12 @@ is logged there, which is why the defaults sit far above what real alerts carry.
 """
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from fastapi import HTTPException
 
 from medic.alerts import Alert, AlertmanagerWebhook
-from medic.anomaly import AnomalySignal
+from medic.anomaly import MAX_AHEAD, AnomalySignal
 from medic.assign import Assignment
 from medic.incident import AlertBatch, AnomalyBatch
 from medic.limits import model_size
@@ -79,10 +80,22 @@ def check_alertmanager(payload: AlertmanagerWebhook, settings: Settings) -> None
         _annotation(f"alerts[{i}].generatorURL", alert.generatorURL, settings)
 
 
-def check_anomalies(signals: Sequence[AnomalySignal], settings: Settings, *, multiple: bool) -> None:
-    """Sizes of anomaly signals (their count is checked before they are parsed)."""
+def check_anomalies(
+    signals: Sequence[AnomalySignal], settings: Settings, *, multiple: bool, received_at: datetime
+) -> None:
+    """Sizes of anomaly signals (their count is checked before they are parsed), and their windows: one
+    ending more than ``MAX_AHEAD`` after now would hold its incident open that long (one ending in 9999
+    failed every task of its incident, and every later signal and alert of its service with it)."""
     for i, signal in enumerate(signals):
-        _labels(f"[{i}].series" if multiple else "series", signal.series, settings)
+        at = f"[{i}]." if multiple else ""
+        _labels(f"{at}series", signal.series, settings)
+        if signal.window.end > received_at + MAX_AHEAD:
+            raise _refuse(
+                f"{at}window.end",
+                f"{signal.window.end.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} is more than "
+                f"{MAX_AHEAD.days} days after now: an anomaly's window is the stretch it was seen in "
+                "(a forecast's may reach ahead, by 31 days at most)",
+            )
 
 
 def check_fan_out(assignments: Sequence[Assignment], settings: Settings) -> None:

@@ -213,6 +213,11 @@ async def test_anomaly_single_list_and_grafana(http: httpx.AsyncClient, sink: Fa
         ([anomaly(), anomaly(value="high")], "[1].value"),
         ([], "body"),
         (anomaly(unexpected=True), "unexpected"),
+        # a window ending in 9999 failed every task of its incident (a review, 2026-12-06)
+        (
+            [anomaly(), anomaly(window={"start": "2026-11-23T12:00:00Z", "end": "9999-12-31T23:59:59Z"})],
+            "[1].window.end",
+        ),
     ],
 )
 async def test_bad_anomaly_is_422_naming_the_field(

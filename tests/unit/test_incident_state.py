@@ -158,6 +158,19 @@ def test_anomaly_keeps_incident_active_until_its_window_ends() -> None:
     assert [k for k in kinds(state) if k.startswith("anomaly")] == ["anomaly.detected", "anomaly.extended"]
 
 
+def test_an_anomaly_ending_in_9999_holds_its_incident_31_days_at_most() -> None:
+    """The quiet deadline overflowed (OverflowError) and failed every task of the incident, and every
+    later signal and alert of its service with it (a review, 2026-12-06; the API refuses such a window
+    now, and a state holding one is bounded)."""
+    state = new_state()
+    forever = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert state.apply_anomalies(AnomalyBatch(signals=[anomaly(forever)], received_at=T0), at=T0)
+    assert state.quiet_deadline(QUIET) == T0 + timedelta(days=31) + QUIET
+    assert state.active_anomalies(T0 + timedelta(days=30)) and not state.active_anomalies(
+        T0 + timedelta(days=32)
+    )
+
+
 # ---- invariants ------------------------------------------------------------------------------
 
 EVENTS = st.lists(
