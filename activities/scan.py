@@ -3,8 +3,8 @@ series' detector from its saved state, save the states, and hand what it found t
 through the same path as ``POST /webhooks/anomaly`` (injected: ``deliver``).
 
 Before scoring, the incidents each series' signals joined are checked for false-positive marks
-(``false_positives``, injected): a marked one makes that series less sensitive
-(``medic.scan.learn_false_positives``).
+(``false_positives``, injected: the marks and opening of each one's latest run): a run marked after
+the series joined it makes that series less sensitive, once (``medic.scan.learn_false_positives``).
 
 Detector state lives in a :class:`ScanStateStore` (injected), never in workflow history; the
 activity returns only counts. Two stores: :class:`ScanStore`, a JSON file per scan under
@@ -36,6 +36,7 @@ from medic.anomaly import AnomalySignal
 from medic.ports import PermanentError, TransientError
 from medic.scan import (
     MAX_POINTS,
+    IncidentMarks,
     RangeSeries,
     ScanSpec,
     SeriesState,
@@ -149,7 +150,7 @@ class ScanStore:
 
 Deliver = Callable[[list[AnomalySignal]], Awaitable[list[str]]]
 # which of these incidents someone marked a false positive
-FalsePositives = Callable[[list[str]], Awaitable[set[str]]]
+FalsePositives = Callable[[list[str]], Awaitable[dict[str, IncidentMarks]]]
 _MAX_CHECKED = 200  # incidents asked about per run
 
 
@@ -186,7 +187,7 @@ class ScanActivities:
         stored = await self._stored(self._store.load, spec.name)
         before = _previous_end(spec, stored)
         found = await self._fetch(self._source, spec, before, end)
-        await self._learn(stored)
+        await self._learn(stored, now)
         legacy = set(stored.series)  # the keys as the run found them
         result = ScanResult(truncated=len(found) > _MAX_SERIES)
         incidents: dict[str, None] = {}
@@ -228,7 +229,8 @@ class ScanActivities:
                     result.anomalies += 1
             if outcome.signals:  # per series, so its false-positive marks find their way back to it
                 joined = await self._deliver(outcome.signals)
-                state = remember_incidents(state, joined)
+                # (when the hand-over returned: an incident it opened opened before then)
+                state = remember_incidents(state, joined, self._clock())
                 incidents.update(dict.fromkeys(joined))
             stored.series[key] = state
             if moved is not None:  # scored under its new key: the old one goes
@@ -322,17 +324,16 @@ class ScanActivities:
         except (PermanentError, TransientError) as err:
             raise _application_error(err) from err
 
-    async def _learn(self, stored: StoredScan) -> None:
-        """Series whose anomalies were marked false positives become less sensitive."""
+    async def _learn(self, stored: StoredScan, now: float) -> None:
+        """Series whose anomalies were marked false positives become less sensitive; what marks took
+        comes back with time."""
         if self._false_positives is None:
             return
-        asked = list(dict.fromkeys(i for st in stored.series.values() for i in st.incidents))[-_MAX_CHECKED:]
-        if not asked:
-            return
-        marked = await self._false_positives(asked)
-        if marked:
-            for key, state in stored.series.items():
-                stored.series[key] = learn_false_positives(state, marked)
+        asked = list(dict.fromkeys(i for st in stored.series.values() for i in st.joined))[-_MAX_CHECKED:]
+        marks = await self._false_positives(asked) if asked else {}
+        for key, state in stored.series.items():
+            if marks or state.sensitivity < 1.0:
+                stored.series[key] = learn_false_positives(state, marks, now)
 
     def all(self) -> list[Callable[..., object]]:
         return [self.scan]

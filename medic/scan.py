@@ -21,6 +21,7 @@ scan's step grid, so every run's points are the same instants).
 import hashlib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,7 @@ from medic.yamldoc import ConfigError, ConfigProblem, load_yaml_model, locate
 __all__ = [
     "MAX_POINTS",
     "AnomalyConfig",
+    "IncidentMarks",
     "RangeSeries",
     "ScanOutcome",
     "ScanSpec",
@@ -51,9 +53,14 @@ __all__ = [
     "with_days_before",
 ]
 
-_FP_FACTOR = 0.7  # each false-positive mark on a series' anomaly: 30% less sensitive
-_MIN_SENSITIVITY = 0.1
+_FP_FACTOR = 0.7  # each incident of a series' anomalies marked a false positive: 30% less sensitive
+# Two such incidents at most: at 0.24 a 20-sigma spike scored 0.38, and at 0.1 a drop to 0 scored 0.2,
+# both unseen; at 0.5 a 20-sigma spike and a drop to 0 still raise (a review, 2026-12-06).
+_MIN_SENSITIVITY = 0.5
+_RECOVERY_HALF_LIFE = 14 * 86400.0  # what a mark took comes back, half of it in two weeks
 _KEEP_INCIDENTS = 20
+_KEEP_COUNTED = 200
+_SKEW = 60.0  # seconds between a worker's clock and Temporal's that a join and an opening may differ by
 _DAY = 86400.0
 _DAYS_BEFORE = 7  # a signal's summary says what the series did at its time on as many days before
 
@@ -157,6 +164,15 @@ class SeriesState(BaseModel):
         default_factory=list, description="incidents its signals joined, newest last"
     )
     false_positives: int = 0
+    # Added later (a state without them counts only what joins since)
+    joined: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="incident -> when the series' signals first and last joined it (epoch seconds)",
+    )
+    counted: list[str] = Field(
+        default_factory=list, description="the incident runs whose marks were counted (id@opened)"
+    )
+    learned_at: float | None = Field(default=None, description="when the sensitivity was last learned")
     step_seconds: float | None = Field(
         default=None, description="the scan's step when its detector was made (a change starts it over)"
     )
@@ -391,22 +407,54 @@ def _days_before(t: np.ndarray[Any, Any], x: np.ndarray[Any, Any], at: float) ->
     return f"; at this time on the {days} before: {lo:g}..{hi:g}"
 
 
-def remember_incidents(state: SeriesState, incident_ids: list[str]) -> SeriesState:
-    """The incidents this series' signals just joined (the ones its false-positive marks can come from)."""
-    kept = [i for i in state.incidents if i not in incident_ids] + list(dict.fromkeys(incident_ids))
-    return state.model_copy(update={"incidents": kept[-_KEEP_INCIDENTS:]})
+class IncidentMarks(BaseModel):
+    """What learning needs of an incident a series joined, as its latest run holds it."""
+
+    opened_at: float = Field(description="when the run opened (epoch seconds)")
+    marks: list[float] = Field(description="when its false-positive marks were made (epoch seconds)")
 
 
-def learn_false_positives(state: SeriesState, marked: set[str]) -> SeriesState:
-    """Each incident this series raised that someone marked a false positive makes the series 30%
-    less sensitive (down to 0.1): its next anomaly needs a larger departure. Counted once."""
-    hits = [i for i in state.incidents if i in marked]
-    if not hits:
-        return state
-    return state.model_copy(
-        update={
-            "sensitivity": max(_MIN_SENSITIVITY, state.sensitivity * _FP_FACTOR ** len(hits)),
-            "incidents": [i for i in state.incidents if i not in marked],
-            "false_positives": state.false_positives + len(hits),
+def remember_incidents(state: SeriesState, incident_ids: list[str], now: float) -> SeriesState:
+    """The incidents this series' signals just joined, and when (the ones its false-positive marks can
+    come from)."""
+    kept = ([i for i in state.incidents if i not in incident_ids] + list(dict.fromkeys(incident_ids)))[
+        -_KEEP_INCIDENTS:
+    ]
+    joined = {
+        i: (state.joined.get(i, (now, now))[0], now if i in incident_ids else state.joined[i][1])
+        for i in kept
+        if i in incident_ids or i in state.joined
+    }
+    return state.model_copy(update={"incidents": kept, "joined": joined})
+
+
+def learn_false_positives(state: SeriesState, marks: Mapping[str, IncidentMarks], now: float) -> SeriesState:
+    """Each incident run this series' signals joined that someone marked a false positive after they
+    joined makes the series 30% less sensitive (down to 0.5): its next anomaly needs a larger
+    departure. Counted once per run, however often the series rejoins it or however many marks it
+    has; a later incident of the same id (the service's next) is not the series' unless it joins it.
+    What a mark took comes back, half of it in two weeks."""
+    sensitivity = _recovered(state, now)
+    new: list[str] = []
+    for incident, (first, last) in state.joined.items():
+        run = marks.get(incident)
+        if run is None or run.opened_at > last + _SKEW:  # none, or a run the series never joined
+            continue
+        ref = f"{incident}@{run.opened_at:.3f}"
+        if ref not in state.counted and any(at >= first for at in run.marks):
+            new.append(ref)
+    update: dict[str, Any] = {"sensitivity": sensitivity, "learned_at": now}
+    if new:
+        update |= {
+            "sensitivity": max(_MIN_SENSITIVITY, sensitivity * _FP_FACTOR ** len(new)),
+            "false_positives": state.false_positives + len(new),
+            "counted": (state.counted + new)[-_KEEP_COUNTED:],
         }
-    )
+    return state.model_copy(update=update)
+
+
+def _recovered(state: SeriesState, now: float) -> float:
+    if state.learned_at is None or state.sensitivity >= 1.0:
+        return state.sensitivity
+    elapsed = max(now - state.learned_at, 0.0)
+    return min(1.0, 1.0 - (1.0 - state.sensitivity) * math.pow(0.5, elapsed / _RECOVERY_HALF_LIFE))

@@ -28,7 +28,7 @@ from activities.scan import ScanActivities, ScanInput, ScanResult, ScanStateStor
 from medic.anomaly import AnomalySignal
 from medic.assign import assign_anomalies
 from medic.catalog import Catalog
-from medic.scan import ScanSpec
+from medic.scan import IncidentMarks, ScanSpec
 from service.incidents import IncidentNotFound, TemporalIncidentReader
 from service.ingest import TemporalIncidentSink
 from service.prometheus import prometheus
@@ -78,22 +78,28 @@ def build_scan_activities(
     source = prometheus(settings)
     reader = TemporalIncidentReader(client, settings)
 
-    async def false_positives(incident_ids: list[str]) -> set[str]:
-        """Which of these incidents someone marked a false positive (its own record of the marks)."""
+    async def false_positives(incident_ids: list[str]) -> dict[str, IncidentMarks]:
+        """The false-positive marks of these incidents' latest runs, with when each run opened (their
+        own record of the marks); the unmarked are left out."""
         slots = asyncio.Semaphore(8)
 
-        async def marked(incident_id: str) -> bool:
+        async def marks(incident_id: str) -> IncidentMarks | None:
             async with slots:
                 try:
-                    return bool((await reader.state(incident_id)).false_positives)
+                    state = await reader.state(incident_id)
                 except IncidentNotFound:
-                    return False
+                    return None
                 except Exception as err:  # unreadable now: asked again next run
                     log.info("could not read %s for false-positive marks: %s", incident_id, err)
-                    return False
+                    return None
+            if not state.false_positives:
+                return None
+            return IncidentMarks(
+                opened_at=state.opened_at.timestamp(), marks=[f.at.timestamp() for f in state.false_positives]
+            )
 
-        found = await asyncio.gather(*(marked(i) for i in incident_ids))
-        return {i for i, m in zip(incident_ids, found, strict=True) if m}
+        found = await asyncio.gather(*(marks(i) for i in incident_ids))
+        return {i: m for i, m in zip(incident_ids, found, strict=True) if m is not None}
 
     return ScanActivities(
         source=source,
