@@ -28,6 +28,7 @@ from activities.scan import ScanActivities, ScanInput, ScanResult, ScanStateStor
 from medic.anomaly import AnomalySignal
 from medic.assign import assign_anomalies
 from medic.catalog import Catalog
+from medic.redact import redact_data
 from medic.scan import IncidentMarks, ScanSpec
 from service.incidents import IncidentNotFound, TemporalIncidentReader
 from service.ingest import TemporalIncidentSink
@@ -263,7 +264,8 @@ class ScansReader:
             stored = await asyncio.to_thread(store.load, spec.name)
             series = [
                 SeriesView(
-                    labels=s.labels,
+                    # as the series' signals, timeline and logs show them (a URL with a password, a key)
+                    labels={str(k): str(v) for k, v in redact_data(s.labels).items()},
                     last_time=_at(s.last_time),
                     last_value=s.last_value,
                     last_score=s.last_score,

@@ -1,11 +1,13 @@
 """GET /anomalies/scans: Medic's own anomaly scans, each series' last score and state size, and the
 next run; a read, behind the same credentials as the incident routes."""
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 
+from medic.ports import PermanentError, TransientError
+from medic.redact import redact
 from service.api.auth import require_incident_reader
 from service.api.deps import get_deps
-from service.api.responses import error_responses
+from service.api.responses import RETRY_AFTER, error_responses
 from service.scans import ScansReader, ScanView
 
 __all__ = ["router"]
@@ -16,7 +18,7 @@ router = APIRouter(tags=["anomalies"])
 @router.get(
     "/anomalies/scans",
     response_model=list[ScanView],
-    responses=error_responses(401),
+    responses=error_responses(401, 503),
     summary="The configured anomaly scans: each series' state, last score and the next run",
     dependencies=[Depends(require_incident_reader)],
 )
@@ -24,4 +26,9 @@ async def list_scans(request: Request) -> list[ScanView]:
     reader = getattr(request.app.state, "scans", None)
     if not isinstance(reader, ScansReader):  # an app built without a Temporal client: no next run
         reader = ScansReader(None, get_deps(request).settings)
-    return await reader.list()
+    try:
+        return await reader.list()
+    except (TransientError, PermanentError) as err:  # the ConfigMaps unreachable, or not configured
+        raise HTTPException(
+            503, f"the scans' state could not be read: {redact(str(err))[:500]}", headers=RETRY_AFTER
+        ) from err
