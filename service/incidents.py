@@ -58,6 +58,9 @@ class IncidentDetail(IncidentSummary):
     root_causes: list[RootCauseCandidate] = Field(default_factory=list, description="most likely first")
     merged_into: str | None = Field(default=None, description="set when this incident folded into another")
     alerts_shown: int = Field(default=0, description="alerts below: the most recently seen, up to the limit")
+    anomaly_count: int = Field(
+        default=0, description="all anomalies; the most recently seen are below, as many as one answer holds"
+    )
     timeline_total: int = Field(
         default=0, description="all timeline entries; the latest are below, up to the limit"
     )
@@ -131,6 +134,7 @@ def detail_from_view(view: IncidentView) -> IncidentDetail:
         acknowledged_at=state.acknowledged_at,
         resolved_at=state.resolved_at,
         alert_count=view.alerts_total,
+        anomaly_count=view.anomalies_total,
         severity=state.severity,
         impact_explanation=state.impact_detail,
         root_causes=state.root_causes,

@@ -139,6 +139,7 @@ class IncidentView(BaseModel):
     state: IncidentState = Field(description="the state with the most recent alerts and timeline entries")
     alerts_total: int
     timeline_total: int
+    anomalies_total: int = 0
 
 
 class UpdateResult(BaseModel):
@@ -473,13 +474,25 @@ class IncidentWorkflow(CauseProbe):
     def view(self, request: ViewRequest) -> IncidentView:
         s = self._readable()
         recent = sorted(s.alerts.values(), key=lambda a: a.last_seen_at, reverse=True)[: request.alerts]
-        trimmed = s.model_copy(
-            update={"alerts": {}, "timeline": s.timeline[-request.timeline :] if request.timeline else []}
-        )
-        # Queries record nothing in history: bounding the answer needs no patch.
+        trimmed = s.model_copy(update={"alerts": {}, "anomalies": {}, "timeline": []})
+        # Queries record nothing in history: bounding the answer needs no patch. The latest timeline
+        # entries within half the room, the most recently seen anomalies within half of what is left
+        # (1,000 anomalies made an answer over Temporal's limit, and the incident unreadable: its page,
+        # /medic show, its postmortem, its false-positive marks), the alerts in the rest.
         room = request.max_bytes - payload_size(trimmed)
+        latest = s.timeline[-request.timeline :] if request.timeline else []
+        trimmed.timeline = leading_within(latest[::-1], room // 2)[::-1]
+        room -= sum(model_size(e) + 1 for e in trimmed.timeline)
+        seen = sorted(s.anomalies.values(), key=lambda a: (a.last_seen_at, a.signal.window.end), reverse=True)
+        trimmed.anomalies = {a.key: a for a in leading_within(seen, room // 2)}
+        room -= sum(model_size(a) + 1 for a in trimmed.anomalies.values())
         trimmed.alerts = {a.fingerprint: a for a in leading_within(recent, room)}
-        return IncidentView(state=trimmed, alerts_total=len(s.alerts), timeline_total=len(s.timeline))
+        return IncidentView(
+            state=trimmed,
+            alerts_total=len(s.alerts),
+            timeline_total=len(s.timeline),
+            anomalies_total=len(s.anomalies),
+        )
 
     @workflow.query(name="rules")
     def rules(self) -> list[str]:

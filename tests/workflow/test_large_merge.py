@@ -92,3 +92,68 @@ async def test_a_large_symptom_hands_every_alert_to_its_cause(
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     for handle in (checkout, db):  # the hand-over in groups replays (its patches asked the same way)
         await replayer.replay_workflow(await handle.fetch_history())
+
+
+async def test_an_incident_of_a_thousand_anomalies_still_answers(env: WorkflowEnvironment) -> None:
+    """1,000 anomaly signals of 12 ordinary labels (what one allowed request carries) made the view
+    over Temporal's limit ("Blob data size exceeds limit"): GET /incidents/{id}, /medic show, the
+    postmortem and the false-positive learning could not read the incident (a review, 2026-12-06).
+    The answer holds the most recently seen anomalies it has room for, and says how many there are."""
+    from datetime import timedelta  # noqa: PLC0415
+
+    from medic.anomaly import AnomalySignal  # noqa: PLC0415
+    from medic.incident import AnomalyBatch  # noqa: PLC0415
+    from medic.keys import service_incident_id  # noqa: PLC0415
+    from service.incidents import detail_from_view  # noqa: PLC0415
+    from workflows.incident import ANOMALIES_SIGNAL, IncidentInput  # noqa: PLC0415
+
+    def part(first: int) -> AnomalyBatch:
+        signals = [
+            AnomalySignal.model_validate(
+                {
+                    "source": "grafana-ml",
+                    "service": "search",
+                    "series": {
+                        "pod": f"search-{i}",
+                        **{f"label_{k}": f"value-{k}-{'x' * 60}" for k in range(11)},
+                    },
+                    "value": 2.4,
+                    "expected": {"lower": 0.1, "upper": 0.5},
+                    "score": 0.98,
+                    "window": {
+                        "start": (T0 + timedelta(seconds=i)).isoformat(),
+                        "end": (T0 + timedelta(seconds=i)).isoformat(),
+                    },
+                    "summary": "s" * 400,
+                }
+            )
+            for i in range(first, first + 250)
+        ]
+        return AnomalyBatch(
+            signals=signals, received_at=T0 + timedelta(seconds=first), contexts=[ctx("search")]
+        )
+
+    incident_id = service_incident_id("search")
+    handle = await env.client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=incident_id, service=ctx("search"), notify=False, remediate=False),
+        id=incident_id,
+        task_queue="medic",
+        start_signal=ANOMALIES_SIGNAL,
+        start_signal_args=[part(0)],
+    )
+    for first in (250, 500, 750):
+        await handle.signal(IncidentWorkflow.anomalies, part(first))
+    for _ in range(300):
+        try:
+            view = await handle.query(IncidentWorkflow.view, ViewRequest(alerts=2000, timeline=4000))
+        except (RPCError, WorkflowQueryFailedError):
+            view = None
+        if view is not None and view.anomalies_total == 1000:
+            break
+        await asyncio.sleep(0.1)
+    assert view is not None and view.anomalies_total == 1000
+    shown = view.state.anomalies
+    assert 0 < len(shown) < 1000 and "search-999" in {a.signal.series["pod"] for a in shown.values()}
+    assert len(view.model_dump_json()) < 1_900_000
+    assert detail_from_view(view).anomaly_count == 1000
