@@ -189,6 +189,17 @@ class IncidentState(BaseModel):
         starts += [a.first_seen_at for a in self.anomalies.values()]
         return min(starts, default=None)
 
+    def anomalies_since(self, at: datetime, window: timedelta) -> datetime | None:
+        """For correlation, when no alert fires: anomalies never fire (an incident of anomalies only is
+        quiet from its first one), so such an incident neither joined nor absorbed its neighbours', and
+        a cause seen only by a detector left its symptoms' incidents apart. When the anomalies seen
+        within ``window`` of ``at`` were first seen; None when none was, or it is resolved or merged."""
+        if self.status is IncidentStatus.RESOLVED or self.merged_into is not None or self.is_firing:
+            return None
+        return min(
+            (a.first_seen_at for a in self.anomalies.values() if a.last_seen_at >= at - window), default=None
+        )
+
     @property
     def alert_count(self) -> int:
         return len(self.alerts)

@@ -80,6 +80,9 @@ SETTLE_PROBE_PATCH = "settle-asks-prometheus"
 # handing over its timeline: it sends that entry on, so the incident it joined links the issue to its own
 # (marked only where a key comes back after the merge).
 LATE_ISSUE_PATCH = "merge-forwards-late-issue"
+# An incident whose anomalies were seen within the correlation window, no alert firing, joins and absorbs
+# as one whose alerts fire (marked only where that is the case).
+ANOMALY_JOINS_PATCH = "anomalies-join"
 
 
 class IncidentInput(BaseModel):
@@ -648,7 +651,11 @@ class IncidentWorkflow(CauseProbe):
         (see IncidentState.active_since). Histories from before the rule counted from the arrival of
         the last firing signal, quiet or not (no ``join-rule-starts`` marker)."""
         if workflow.patched(JOIN_RULE_PATCH):
-            return self._state.active_since()
+            since = self._state.active_since()
+            if since is not None:
+                return since
+            seen = self._state.anomalies_since(workflow.now(), self._window)
+            return seen if seen is not None and workflow.patched(ANOMALY_JOINS_PATCH) else None
         if self._state.merged_into is not None or self._state.status is IncidentStatus.RESOLVED:
             return None
         return self._state.last_fired_at

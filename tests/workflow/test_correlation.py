@@ -13,13 +13,20 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from medic.alerts import Alert, AlertStatus
-from medic.incident import AlertBatch, IncidentState, IncidentStatus
+from medic.anomaly import AnomalySignal
+from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
 from medic.keys import service_incident_id
 from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
 from tests.conftest import require_binary
 from tests.support.shop import ctx
-from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentResult, IncidentWorkflow
+from workflows.incident import (
+    ALERTS_SIGNAL,
+    ANOMALIES_SIGNAL,
+    IncidentInput,
+    IncidentResult,
+    IncidentWorkflow,
+)
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 Handle = WorkflowHandle[IncidentWorkflow, IncidentResult]
@@ -197,3 +204,52 @@ async def test_the_window_counts_from_when_alerts_started_not_when_they_arrived(
     for handle in (db, search):
         state = await handle.query(IncidentWorkflow.state)
         assert state.merged_into is None and state.absorbed == [], state.id
+
+
+def anomaly(service: str) -> AnomalyBatch:
+    """A detector's finding on ``service`` (no alert: say a Grafana ML job on the database's latency)."""
+    now = datetime.now(UTC)
+    signal = AnomalySignal.model_validate(
+        {
+            "source": "grafana-ml",
+            "service": service,
+            "series": {"__name__": "pg_stat_activity_max_tx_duration", "service": service},
+            "value": 240.0,
+            "expected": {"lower": 0.0, "upper": 5.0},
+            "score": 0.99,
+            "window": {"start": (now - timedelta(minutes=2)).isoformat(), "end": now.isoformat()},
+        }
+    )
+    return AnomalyBatch(signals=[signal], received_at=now, contexts=[ctx(service)])
+
+
+@pytest.mark.parametrize("cause_first", [True, False], ids=["cause-first", "symptom-first"])
+async def test_a_cause_seen_only_by_a_detector_takes_in_its_symptoms(
+    env: WorkflowEnvironment, cause_first: bool
+) -> None:
+    """Anomalies never fire: an incident of anomalies only was quiet from its first one, so it neither
+    absorbed nor joined, and an anomaly on orders-db beside alerts on checkout (which calls it) made two
+    incidents, two notifications (a review, 2026-12-06)."""
+    symptom = batch("checkout", "CheckoutErrors", n=3, starts=datetime.now(UTC))
+
+    async def cause() -> Handle:
+        return await env.client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(
+                incident_id="incident-orders-db", service=ctx("orders-db"), notify=False, remediate=False
+            ),
+            id="incident-orders-db",
+            task_queue="medic",
+            start_signal=ANOMALIES_SIGNAL,
+            start_signal_args=[anomaly("orders-db")],
+        )
+
+    if cause_first:
+        db = await cause()
+        checkout = await deliver(env, "checkout", symptom)
+    else:
+        checkout = await deliver(env, "checkout", symptom)
+        db = await cause()
+    root = await eventually(db, lambda s: "incident-checkout" in s.absorbed, "orders-db taking in checkout")
+    assert root.services == ["checkout", "orders-db"] and root.alert_count == 3 and len(root.anomalies) == 1
+    assert (await checkout.query(IncidentWorkflow.state)).merged_into == "incident-orders-db"
