@@ -229,8 +229,10 @@ class ScanActivities:
                     result.anomalies += 1
             if outcome.signals:  # per series, so its false-positive marks find their way back to it
                 joined = await self._deliver(outcome.signals)
-                # (when the hand-over returned: an incident it opened opened before then)
-                state = remember_incidents(state, joined, self._clock())
+                # (when the hand-over returned: an incident it opened opened before then); a prediction
+                # alone is no anomaly of the detector's: a mark on its incident made the series blind
+                if any(not s.forecast for s in outcome.signals):
+                    state = remember_incidents(state, joined, self._clock())
                 incidents.update(dict.fromkeys(joined))
             stored.series[key] = state
             if moved is not None:  # scored under its new key: the old one goes

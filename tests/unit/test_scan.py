@@ -491,3 +491,36 @@ def test_the_scan_loop_benchmark_runs() -> None:
         "raw_scan_series_s",
         "run1_over_raw",
     } <= set(result)
+
+
+def test_a_prediction_alone_is_not_what_a_mark_teaches_the_detector(tmp_path: Path) -> None:
+    """A false-positive mark on a prediction's incident made the series' anomaly detector less sensitive
+    at each run, while the prediction kept coming (a review, 2026-12-06): the detector learns only from
+    the incidents its anomalies joined."""
+    t = (1_000_000.0 + np.arange(120) * 60.0).tolist()
+    filling = RangeSeries({"service": "storage", "device": "sda"}, t, (0.5 + np.arange(120) * 0.001).tolist())
+
+    class Filling(FakePrometheus):
+        def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+            return [filling]
+
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        assert all(s.forecast for s in signals)
+        return ["incident-storage"]
+
+    spec = ScanSpec(
+        name="disk",
+        query="q",
+        service="storage",
+        capacity=0.95,
+        horizon_seconds=6 * 3600,
+        lookback_seconds=7200,
+    )
+    store = ScanStore(tmp_path / "scans")
+    acts = ScanActivities(
+        source=Filling(), specs=lambda: {"disk": spec}, store=store, deliver=deliver, clock=lambda: t[-1] + 30
+    )
+    result = asyncio.run(acts.scan(ScanInput(name="disk")))
+    assert result.predictions == 1 and result.incidents == ["incident-storage"]
+    [state] = store.load("disk").series.values()
+    assert state.incidents == [] and state.joined == {}
