@@ -83,7 +83,8 @@ MAX_POINTS = 11_000  # Prometheus's limit on the points of a range query's serie
 class ScanSpec(BaseModel):
     """One configured scan: a PromQL query whose every series is watched."""
 
-    model_config = ConfigDict(extra="forbid")
+    # a capacity of .nan or .inf was accepted and then never predicted anything
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=_NAME, description="lower-case letters, digits and dashes")
     query: str = Field(min_length=1, max_length=4000)

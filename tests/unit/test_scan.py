@@ -56,6 +56,9 @@ def test_a_good_file() -> None:
         ("scans:\n  - name: a\n    query: up\n  - name: a\n    query: down\n", "defined twice"),
         # a month at one a minute: Prometheus refuses more than 11,000 points a series, every run
         ("scans:\n  - name: a\n    query: up\n    lookback_seconds: 2592000\n", "at most 11,000"),
+        # accepted, and then never predicted anything (a review, 2026-12-06)
+        ("scans:\n  - name: a\n    query: up\n    capacity: .nan\n    horizon_seconds: 60\n", "capacity"),
+        ("scans:\n  - name: a\n    query: up\n    capacity: .inf\n    horizon_seconds: 60\n", "capacity"),
     ],
 )
 def test_bad_files_say_where(text: str, says: str) -> None:
