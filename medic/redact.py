@@ -60,6 +60,17 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (_URL_PASSWORD, rf"\1{REDACTED}@"),
 )
 _AWS_KEY = re.compile(r"\bAKIA[0-9A-Z]{16}\b")
+# Credentials known by their shape alone (a review found them in label values, 2026-12-06): a Slack
+# incoming-webhook URL's secret part, GitHub tokens, and JSON Web Tokens (header and payload both
+# base64url JSON objects, "eyJ").
+_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"(hooks\.slack\.com/(?:services|workflows|triggers)/(?:[A-Za-z0-9]++/)++)[A-Za-z0-9]++"),
+        rf"\1{REDACTED}",
+    ),
+    (re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{30,}+|github_pat_[A-Za-z0-9_]{30,}+)"), REDACTED),
+    (re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}+\.eyJ[A-Za-z0-9_-]++\.[A-Za-z0-9_-]*+"), REDACTED),
+)
 
 
 # Every pattern above needs one of these; one search rules most text out (the storm path builds an
@@ -68,7 +79,7 @@ _AWS_KEY = re.compile(r"\bAKIA[0-9A-Z]{16}\b")
 # (Lower-casing and a case-sensitive search is ten times faster than re.IGNORECASE here.)
 _MAYBE = re.compile(
     r"xox|xapp|bearer|basic|passw|pwd|secret|token|api.?key|access.?key|routing.?key|authorization|"
-    r"://[^/\s@]*+@|private key|akia"
+    r"://[^/\s@]*+@|private key|akia|hooks\.slack\.com|gh[pousr]_|github_pat_|eyj"
 )
 
 
@@ -87,8 +98,10 @@ def redact(text: str) -> str:
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    text = _redact_private_keys(text)
-    return _AWS_KEY.sub(REDACTED, text)
+    text = _AWS_KEY.sub(REDACTED, _redact_private_keys(text))
+    for pattern, replacement in _SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def redact_name(text: str) -> str:

@@ -37,6 +37,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), rf"\1{REDACTED}@"),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"), REDACTED),
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), REDACTED),
+    # added 2026-12-06 (a Slack webhook URL's secret part, GitHub tokens, JSON Web Tokens)
+    (
+        re.compile(r"(hooks\.slack\.com/(?:services|workflows|triggers)/(?:[A-Za-z0-9]+/)+)[A-Za-z0-9]+"),
+        rf"\1{REDACTED}",
+    ),
+    (re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"), REDACTED),
+    (re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
 )
 
 
@@ -45,7 +52,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 # (Lower-casing and a case-sensitive search is ten times faster than re.IGNORECASE here.)
 _MAYBE = re.compile(
     r"xox|xapp|bearer|basic|passw|pwd|secret|token|api.?key|access.?key|routing.?key|authorization|://|"
-    r"private key|akia"
+    r"private key|akia|hooks\.slack\.com|gh[pousr]_|github_pat_|eyj"
 )
 
 

@@ -34,6 +34,14 @@ CONFIGURED = "R0UTINGKEY0123456789abcdefABCDEF"
         ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMIK7MDENG", "wJalrXUtnFEMIK7MDENG"),
         ("GITHUB_TOKEN=ghp_abcdefghijklmnop", "ghp_abcdefghijklmnop"),
         ('{"client_secret": "s3cr3tvalue99"}', "s3cr3tvalue99"),
+        # by their shape alone, in a label value (a review, 2026-12-06)
+        (
+            "target https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX",
+            "XXXXXXXXXXXXXXXXXXXXXXXX",
+        ),
+        ("v ghp_abcdefghijklmnopqrstuvwxyz0123456789", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+        ("pat github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", "github_pat_11ABCDEFG"),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijkl", "eyJzdWIiOiIxMjM0NTY3ODkwIn0"),
     ],
 )
 def test_credential_shapes_are_redacted(text: str, secret: str) -> None:
@@ -90,6 +98,7 @@ _PIECES = [
     *("a", "X", "1", "\u00e9", "\u212a", "\u017f", "http", "abcdefgh", "12345678", "ABCDEFGHIJKLMNOP"),
     *("_name", "_names", "_NAME", "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----"),
     *("-----BEGIN ", "PRIVATE KEY-----", "-----END "),
+    *("eyJ", "ghp_", "github_pat_", "hooks.slack.com/services/", "abcdefghijklmnopqrstuvwxyz0123"),
 ]
 _TEXT = st.lists(st.sampled_from(_PIECES) | st.text(max_size=3), max_size=30).map("".join)
 
@@ -143,6 +152,10 @@ N = 100_000  # characters; the old patterns took 44 s for 4,000 of the first one
         ("bearer" + " " * N + "x", "bearer" + " " * N + "x"),
         ("-----BEGIN RSA PRIVATE KEY-----\n" * (N // 32), "-----BEGIN RSA PRIVATE KEY-----\n" * (N // 32)),
         ("-----BEGIN RSA PRIVATE KEY-----\n" * (N // 32) + "-----END RSA PRIVATE KEY-----", REDACTED),
+        ("eyJ" * (N // 3), "eyJ" * (N // 3)),
+        ("eyJa." * (N // 5), "eyJa." * (N // 5)),
+        ("ghp_" * (N // 4), "ghp_" * (N // 4)),
+        ("hooks.slack.com/services/" + "a/" * (N // 2), "hooks.slack.com/services/" + "a/" * (N // 2)),
     ],
     ids=lambda v: repr(v[:12]) if isinstance(v, str) else str(v),
 )
