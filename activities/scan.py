@@ -199,7 +199,7 @@ class ScanActivities:
             saved, moved = _state_of(stored, series.labels, key, legacy)
             try:
                 outcome = await asyncio.to_thread(
-                    partial(scan_series, since=before),
+                    partial(scan_series, since=before, end=end),
                     spec,
                     series.labels,
                     series.times,

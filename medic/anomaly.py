@@ -15,7 +15,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from medic.redact import redact, redact_data, redact_name
 
-__all__ = ["MAX_AHEAD", "NAME_PATTERN", "AnomalySignal", "ExpectedBand", "ForecastPoint", "TimeWindow"]
+__all__ = [
+    "MAX_AHEAD",
+    "NAME_PATTERN",
+    "PREDICTION_SOURCE",
+    "AnomalySignal",
+    "ExpectedBand",
+    "ForecastPoint",
+    "TimeWindow",
+]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$"  # a source or service name
 _NAME_MAX = 128
@@ -67,6 +75,8 @@ class ExpectedBand(BaseModel):
         return f"value {shown} outside {band}"
 
 
+# The source of Medic's own predictions of exhaustion (medic.forecast).
+PREDICTION_SOURCE = "medic-forecast"
 # How far past its receipt an anomaly's window may end (a forecast holds its signal up to 30 days).
 MAX_AHEAD = timedelta(days=31)
 
@@ -135,6 +145,13 @@ class AnomalySignal(BaseModel):
         """Stable identity: detector + series labels."""
         parts = [self.source, *(f"{k}={self.series[k]}" for k in sorted(self.series))]
         return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+    def described(self) -> str:
+        """What people read of it: a prediction's summary (when the resource runs out), else its value
+        against its band (a prediction read "value 0.75 within [0.75, 0.95], its course unusual")."""
+        if self.source == PREDICTION_SOURCE and self.summary:
+            return self.summary
+        return self.expected.against(self.value)
 
     @property
     def active_until(self) -> datetime:

@@ -269,7 +269,7 @@ def render_timeline_svg(state: IncidentState, *, now: datetime) -> str:
             )
     for r in sorted(state.anomalies.values(), key=lambda r: r.key):
         sig = r.signal
-        label = f"anomaly from {sig.source}: {sig.expected.against(sig.value)}"
+        label = f"anomaly from {sig.source}: {sig.described()}"
         by_service.setdefault(sig.service, []).append(
             (label, utc(sig.window.start), utc(sig.window.end), "bar anomaly")
         )

@@ -4,46 +4,86 @@ a robust trend over a recent window, its uncertainty, and the forecast to the ca
 The trend is the Theil-Sen line (the median of the slopes between pairs of points; a burst or a
 gap barely moves it). The time to exhaustion is the time the line reaches ``capacity``; its interval
 is the time during which the capacity lies inside the series' prediction band (``confidence``,
-0.9): at the early end the series is above the capacity with probability 0.05, at the late end
-still below it with probability 0.05 (``inf`` when the band's lower edge never gets there).
+0.9): at the early end the series is past the capacity with probability 0.05, at the late end
+still short of it with probability 0.05 (``inf`` when the band's far edge never gets there).
+
+The direction is the resource's: ``rising`` (used bytes, a working set, connections in use: it runs
+out when it rises to the capacity) or ``falling`` (free bytes, an error budget: when it falls to
+it); ``auto`` takes the side of the capacity the window's points mostly lie on (their median), so a
+series that crosses the capacity keeps its direction. A trend already past the capacity is exhausted
+now (``eta`` 0).
 
 The band's variance at a horizon h is a cubic in h, from a model of what the line leaves over:
 
 * noise: an AR(1) process, its lag-1 correlation from the residuals' first differences (which a
   slowly changing trend barely touches), its variance estimated with the next part. It makes the
   line's level and slope uncertain (Theil-Sen's efficiency included) and is on the future value too:
-  a resource runs out when its value, noise and all, reaches the capacity.
+  a resource runs out when its value, noise and all, reaches the capacity. Its variance is never
+  taken as more than the residuals' own (the model reads a sawtooth's drops as large shocks).
 * a wandering rate: the slope drifts like a random walk (the trend is an integrated random walk,
   the model behind a cubic smoothing spline). Its diffusion against the noise is estimated by REML
   from the residuals; it makes the line's level now and its slope differ from the true ones, and
   keeps drifting after now (variance growing as h^3).
 
-Both are fitted on the same (at most 240) points as the line; the forecast band is the same band.
+The noise model is checked against the window: a periodic residual (a garbage collector's sawtooth)
+has a long-run variance far below what the AR(1) model makes of its lag-1 correlation, and the
+model then overstates the line's uncertainty several times over (a leak under a sawtooth was never
+significant). The slope's variance measured over 10 consecutive blocks of the window (robust to any
+correlation shorter than a block) is set against what the model expects that measure to be; when it
+is significantly less, the line's part of the band is scaled down to it. The current rate's
+interval (``slope_low``, ``slope_high``) is from the same band. ``Exhaustion.within`` raises on a
+trend significantly toward the capacity whose band reaches the capacity within the horizon
+(``eta_early``: a sawtooth's peaks run out before its middle does), or on one already past the
+capacity and not significantly on its way back.
+
+A level reset toward the safe side (a clean-up, a log rotation, a restart, a budget's new period)
+is found, and only the points after it are fitted (too few of them give no estimate): a drop after
+which every point stays clearly below anything the points before it came to around their own trend
+(a sawtooth's drops return to the floor it always had, and are no reset). When the climb before the
+reset stopped short of the capacity and the one after it is no faster and not yet past where the
+last one was reset from (a daily log rotation seen over a day), it is ``recurring`` and not raised.
+A series whose last point is more than 3 of its steps and 5% of the window older than ``now`` (a
+deleted pod, a scrape gone) gives no estimate.
+
 Pure: numpy only, no clock (``now`` is the last point's time unless given).
 """
 
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from medic.anomaly import AnomalySignal, ExpectedBand, ForecastPoint, TimeWindow
+from medic.anomaly import PREDICTION_SOURCE, AnomalySignal, ExpectedBand, ForecastPoint, TimeWindow
 
-__all__ = ["Exhaustion", "exhaustion_signal", "theil_sen", "time_to_exhaustion"]
+__all__ = ["Direction", "Exhaustion", "exhaustion_signal", "theil_sen", "time_to_exhaustion"]
+
+Direction = Literal["auto", "rising", "falling"]
 
 _MAX_POINTS = 240  # pairs grow as n^2: a longer window is thinned evenly
 _TS_EFFICIENCY = math.pi / 3  # Theil-Sen's variance over least squares' under normal noise (Sen 1968)
 _CLIP = 4.0  # residuals beyond this many robust standard deviations count as that many
 _MAX_PHI = 0.95
 _RATIOS = np.geomspace(1e-3, 1e7, 101)  # wander-to-noise ratios REML picks from, per largest eigenvalue
+_BLOCKS = 10  # consecutive blocks for the slope's long-run variance (fewer when there are few points)
+_STALE_STEPS = 3.0  # a series whose last point is older than this many steps before ``now``...
+_STALE_SHARE = 0.05  # ...and than this share of the window gives no estimate
+_RESET_MARGIN = 4.0  # a reset lies this many noise standard deviations beyond the points before it
+_RESET_PAST = 3  # and holds for at least this many points
+_RESET_GAP = 5  # points before a candidate it drops below
+_RESET_CANDIDATES = 64  # the latest candidate drops examined
+_RESET_FIT = 60  # points (at most) the trend before a candidate is fitted on
+_MIN_AFTER = 10  # points after a reset needed to fit the new trend
+_MIN_BEFORE = 20  # points before a candidate needed to tell a reset from the series' own swings
+_FASTER = 1.25  # a climb after a reset this much faster than the one before it is news
 
 
 @dataclass(frozen=True)
 class Exhaustion:
-    """When the resource runs out, in seconds from ``now`` (``inf`` when it never does on this trend)."""
+    """When the resource runs out, in seconds from ``now`` (``inf`` when it never does on this trend,
+    0 when the trend is already past the capacity)."""
 
     now: float
     level: float  # the trend's value at ``now``
@@ -58,11 +98,33 @@ class Exhaustion:
     forecast: list[tuple[float, float, float, float]] = field(
         default_factory=list
     )  # (t, value, lower, upper)
+    direction: Literal["rising", "falling"] | None = None  # None: from the level against the capacity
+    reset_at: float | None = None  # the time of the level reset the fit starts after, if any
+    # the window saw this climb reset short of the capacity, and it is not past that point yet
+    recurring: bool = False
+
+    @property
+    def rising(self) -> bool:
+        """The resource runs out by rising to the capacity (else by falling to it)."""
+        if self.direction is None:
+            return self.capacity >= self.level
+        return self.direction == "rising"
+
+    @property
+    def exhausted(self) -> bool:
+        """The trend is at or past the capacity now."""
+        return self.eta == 0
 
     def within(self, horizon: float) -> bool:
-        """Exhaustion expected within ``horizon`` seconds, on a trend that is significantly toward it."""
-        toward = self.slope_low > 0 if self.capacity >= self.level else self.slope_high < 0
-        return toward and self.eta <= horizon
+        """Exhaustion expected within ``horizon`` seconds: a trend significantly toward the capacity
+        whose prediction band reaches it within the horizon (``eta_early``), or a trend already past
+        it that is not significantly on its way back."""
+        if self.exhausted:
+            return not (self.slope_high < 0 if self.rising else self.slope_low > 0)
+        if self.recurring:
+            return False
+        toward = self.slope_low > 0 if self.rising else self.slope_high < 0
+        return toward and self.eta_early <= horizon
 
 
 def theil_sen(t: ArrayLike, y: ArrayLike, *, confidence: float = 0.9) -> tuple[float, float, float, float]:
@@ -109,10 +171,19 @@ def time_to_exhaustion(
     now: float | None = None,
     confidence: float = 0.9,
     steps: int = 12,
+    direction: Direction = "auto",
 ) -> Exhaustion | None:
     """The exhaustion estimate from the points in the last ``window`` seconds up to ``now`` (all
-    when None); None when there are too few points. ``capacity`` may be below the level (a resource
-    that runs down to it, e.g. free bytes to 0)."""
+    when None); None when there are too few points, when the series went stale (its last point more
+    than 3 of its steps and 5% of the window before ``now``), or when too few follow a level reset.
+    ``capacity`` may be below the level (a resource that runs down to it, e.g. free bytes to 0):
+    ``direction`` says which (``auto``: the side of the capacity where most of the window's points
+    lie). ``eta`` counts from ``now``. Raises ValueError for a capacity that is not a finite number."""
+    capacity = float(capacity)
+    if not math.isfinite(capacity):
+        raise ValueError(f"capacity must be a finite number, not {capacity}")
+    if direction not in ("auto", "rising", "falling"):
+        raise ValueError(f"direction must be auto, rising or falling, not {direction!r}")
     t = np.asarray(times, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
     keep = np.isfinite(t) & np.isfinite(y)
@@ -128,9 +199,18 @@ def time_to_exhaustion(
         return None
     order = np.argsort(t, kind="stable")
     t, y = t[order], y[order]
-    if t.shape[0] > _MAX_POINTS:
-        pick = np.linspace(0, t.shape[0] - 1, _MAX_POINTS).round().astype(int)
-        t, y = t[pick], y[pick]
+    if now is not None and _stale(t, end, window):
+        return None
+    way = _way(direction, y, capacity)
+    reset = _reset(t, way * y)  # on every point: thinning would hide the last few after a reset
+    reset_at: float | None = None
+    if reset is not None:
+        reset_at = reset.at
+        after = t >= reset.at
+        t, y = t[after], y[after]
+        if t.shape[0] < _MIN_AFTER:
+            return None
+    t, y = _thin(t, y)
     t0 = float(t[0])
     try:
         slope, icpt, _, _ = theil_sen(t - t0, y, confidence=confidence)
@@ -140,21 +220,30 @@ def time_to_exhaustion(
     resid = y - (icpt + slope * (t - t0))
     spread = float(np.median(np.abs(resid - np.median(resid)))) * 1.4826
     span = end - t0  # > 0: the points are at different times, none after ``end``
-    band = _Band.fit((t - t0) / span, resid, spread)
+    s = (t - t0) / span
+    blocks = max(2, min(_BLOCKS, t.shape[0] // 3))
+    band = _Band.fit(s, resid, spread, blocks)
     z = _normal_quantile(0.5 + confidence / 2.0)
     rate_err = z * math.sqrt(band.rate_variance) / span
     s_lo, s_hi = slope - rate_err, slope + rate_err
-    gap = capacity - level
-    eta = _eta(gap, slope)
-    if gap == 0:
-        early = late = 0.0
+    gap = way * (capacity - level)  # > 0: short of the capacity
+    toward = way * slope
+    if gap <= 0:  # at or past it: exhausted now
+        eta = early = late = 0.0
     else:
+        eta = gap / toward if toward > 0 else math.inf
         # in units of the window: the first horizon at which the band's near edge (early) and its
         # far edge (late) reach the capacity
-        way = 1.0 if gap > 0 else -1.0
-        early = band.first_reach(abs(gap), way * slope * span, z) * span
-        late = band.first_reach(abs(gap), way * slope * span, -z) * span
+        early = band.first_reach(gap, toward * span, z) * span
+        late = band.first_reach(gap, toward * span, -z) * span
         early, late = min(early, eta), max(late, eta)  # the band holds the line: only rounding differs
+    recurring = False
+    if reset is not None and gap > 0:
+        # the window saw the same climb (not a quarter faster, beyond both intervals) reset short of
+        # the capacity, from as far on as the trend is now (within its noise): a rotation that comes
+        # again, not news
+        fast = way * (s_hi if way < 0 else s_lo) > _FASTER * reset.rate
+        recurring = reset.short_of(way * capacity) and way * level <= reset.level + 3 * spread and not fast
     forecast = []
     reach = eta if math.isfinite(eta) and eta > 0 else (late if math.isfinite(late) else 0.0)
     if reach > 0:
@@ -163,20 +252,134 @@ def time_to_exhaustion(
             v = level + slope * dt
             half = z * band.sd(dt / span)
             forecast.append((end + dt, v, v - half, v + half))
-    return Exhaustion(end, level, slope, s_lo, s_hi, capacity, eta, early, late, spread, forecast)
+    return Exhaustion(
+        end,
+        level,
+        slope,
+        s_lo,
+        s_hi,
+        capacity,
+        eta,
+        early,
+        late,
+        spread,
+        forecast,
+        direction="rising" if way > 0 else "falling",
+        reset_at=reset_at,
+        recurring=recurring,
+    )
+
+
+def _stale(t: np.ndarray[Any, Any], end: float, window: float | None) -> bool:
+    """The series' last point is more than a few of its steps, and more than a little of the
+    window, before ``end``: a series that stopped (a deleted pod, a scrape gone)."""
+    steps = np.diff(t)
+    steps = steps[steps > 0]
+    step = float(np.median(steps)) if steps.shape[0] else 0.0
+    span = float(window) if window is not None else end - float(t[0])
+    return end - float(t[-1]) > max(_STALE_STEPS * step, _STALE_SHARE * span)
+
+
+def _way(direction: Direction, y: np.ndarray[Any, Any], capacity: float) -> float:
+    """1.0 for a resource that runs out rising to the capacity, -1.0 for one falling to it."""
+    if direction != "auto":
+        return 1.0 if direction == "rising" else -1.0
+    mid = float(np.median(y))
+    if mid != capacity:
+        return 1.0 if mid < capacity else -1.0
+    return -1.0 if float(y[-1]) < float(y[0]) else 1.0  # on it: the way it goes
+
+
+def _thin(
+    t: np.ndarray[Any, Any], y: np.ndarray[Any, Any], m: int = _MAX_POINTS
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """At most ``m`` of the points, evenly."""
+    if t.shape[0] <= m:
+        return t, y
+    pick = np.linspace(0, t.shape[0] - 1, m).round().astype(int)
+    return t[pick], y[pick]
+
+
+@dataclass(frozen=True)
+class _Reset:
+    """A level reset toward the safe side, in the resource's way (values times its sign)."""
+
+    at: float  # the first point after it
+    level: float  # the trend before it, where it was reset from
+    peak: float  # the highest value before it
+    rate: float  # the upper end of the climb's rate before it (Sen's 90% interval)
+
+    def short_of(self, capacity: float) -> bool:
+        return self.peak < capacity
+
+
+def _reset(t: np.ndarray[Any, Any], u: np.ndarray[Any, Any]) -> _Reset | None:
+    """The latest level reset in ``u`` (the resource's value, larger nearer exhaustion): a point
+    that drops ``_RESET_MARGIN`` noise standard deviations below the ``_RESET_GAP`` points before it,
+    after which every point (``_RESET_PAST`` at least) stays that far below anything the points
+    before it came to around their own trend (so a garbage collector's sawtooth, whose drops return
+    to the floor it always had, is no reset)."""
+    n = u.shape[0]
+    if n < _MIN_BEFORE + _RESET_PAST:
+        return None
+    d = np.diff(u)
+    noise = float(np.median(np.abs(d - np.median(d)))) * 1.4826 / math.sqrt(2.0)
+    # a floor for a series without noise (or in whole steps): rounding is no reset
+    margin = max(_RESET_MARGIN * noise, 1e-6 * float(u.max() - u.min()))
+    idx = np.arange(_MIN_BEFORE, n - _RESET_PAST + 1)
+    before = np.lib.stride_tricks.sliding_window_view(u, _RESET_GAP)[idx - _RESET_GAP].min(axis=1)
+    drops = idx[u[idx] < before - margin]
+    for drop in drops[::-1][:_RESET_CANDIDATES]:
+        k = int(drop)
+        tb, ub = _thin(t[:k], u[:k], _RESET_FIT)
+        tb0 = float(tb[0])
+        try:
+            rate, icpt, rate_low, rate_high = theil_sen(tb - tb0, ub)
+        except ValueError:
+            continue
+        # the points before, continued at the least rate they allow (a short stretch of a sawtooth
+        # allows a steep one), and the lowest they came to around that
+        base = float(np.median(ub - rate_low * (tb - tb0)))
+        low = float(np.quantile(ub - (base + rate_low * (tb - tb0)), 0.02))
+        if np.all(u[k:] < base + rate_low * (t[k:] - tb0) + low - margin):
+            return _Reset(float(t[k]), float(icpt + rate * (t[k] - tb0)), float(u[:k].max()), rate_high)
+    return None
+
+
+def _long_run_slope_variance(
+    s: np.ndarray[Any, Any], weights: np.ndarray[Any, Any], resid: np.ndarray[Any, Any], blocks: int
+) -> float:
+    """The least-squares slope's variance (``weights`` on the points) from the residuals' long-run
+    variance: the slope's pull from each of ``blocks`` consecutive blocks of points, summed over the
+    blocks as if they were independent (a cluster-robust variance: correlation within a block, a
+    sawtooth's included, is taken as it is)."""
+    n = s.shape[0]
+    pull = np.bincount(np.arange(n) * blocks // n, weights=weights * resid, minlength=blocks)
+    pull = pull - pull.mean()
+    return blocks / (blocks - 1) * float(pull @ pull)
+
+
+def _chi2_low(df: int) -> float:
+    """The 5% quantile of a chi-square over its degrees of freedom (Wilson and Hilferty)."""
+    k = 2.0 / (9.0 * df)
+    return max(1.0 - k - 1.645 * math.sqrt(k), 0.0) ** 3
 
 
 @dataclass(frozen=True)
 class _Band:
     """The variance of the series at ``now + h`` around the line's forecast, with times in units
     of the window (0 at its first point, 1 at ``now``): ``poly`` are the cubic's coefficients,
-    highest first; ``rate_variance`` is the variance of the line's slope around the current rate."""
+    highest first; ``rate_variance`` is the variance of the line's slope around the current rate.
+    ``slope_long_run`` is the line's slope variance from the residuals' long-run variance in
+    ``blocks`` consecutive blocks, ``wander_rate_variance`` the wandering rate's part alone."""
 
     poly: tuple[float, float, float, float]
     rate_variance: float
+    wander_rate_variance: float
+    slope_long_run: float
 
     @classmethod
-    def fit(cls, s: np.ndarray[Any, Any], resid: np.ndarray[Any, Any], spread: float) -> "_Band":
+    def fit(cls, s: np.ndarray[Any, Any], resid: np.ndarray[Any, Any], spread: float, blocks: int) -> "_Band":
         n = s.shape[0]
         if spread > 0:  # a few wild points must not pass for noise or wander
             resid = np.clip(resid, -_CLIP * spread, _CLIP * spread)
@@ -188,9 +391,25 @@ class _Band:
         x = np.column_stack([np.ones(n), s - 1.0])
         c = np.linalg.solve(x.T @ x, x.T)
         c0, c1 = c[0], c[1]
+        # the noise's own variance: as the model has it, but never more than the residuals' (a
+        # sawtooth, whose drops the AR(1) model takes for large innovations, is made twice as wide)
+        marginal = min(noise / (1.0 - phi * phi), float(resid @ resid) / max(n - 2, 1))
         lag = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
-        ar = (noise / (1.0 - phi * phi) * phi ** np.arange(n))[lag]  # the noise's covariance
+        ar = (marginal * phi ** np.arange(n))[lag]  # the noise's covariance
         a00, a01, a11 = c0 @ ar @ c0, c0 @ ar @ c1, c1 @ ar @ c1
+        # a periodic residual (a collector's sawtooth) has a long-run variance far below what the
+        # AR(1) model makes of its lag-1 correlation. The slope's variance measured over blocks of
+        # the window is set against what the model expects that measure to be (so a long
+        # correlation, which blocks under-measure, is no evidence); when it is significantly less
+        # (under the expectation's 5% quantile), the line's part is scaled down to it
+        long_run = _long_run_slope_variance(s, c1, resid, blocks)
+        pull = np.zeros((blocks, n))
+        pull[np.arange(n) * blocks // n, np.arange(n)] = c1
+        pull -= pull.mean(axis=0)
+        expected = blocks / (blocks - 1) * float(((pull @ ar) * pull).sum())
+        if expected > 0:
+            scale = min(1.0, long_run / expected / _chi2_low(blocks - 1))
+            a00, a01, a11 = a00 * scale, a01 * scale, a11 * scale
         b00, b01, b11 = c0 @ k @ c0, c0 @ k @ c1, c1 @ k @ c1
         half, sixth = s * s / 2.0, s**3 / 6.0  # the trend at 1 + h against the points: half (1 + h) - sixth
         u0, u1, v0, v1 = float(c0 @ half), float(c1 @ half), float(c0 @ sixth), float(c1 @ sixth)
@@ -200,8 +419,9 @@ class _Band:
         p3 = wander / 3.0
         p2 = wander * rate + _TS_EFFICIENCY * a11
         p1 = wander * (1.0 - 2.0 * (u0 + u1 - v1) + 2.0 * b01) + 2.0 * _TS_EFFICIENCY * a01
-        p0 = wander * (1.0 / 3.0 - 2.0 * (u0 - v0) + b00) + _TS_EFFICIENCY * a00 + noise / (1.0 - phi * phi)
-        return cls((float(p3), float(p2), float(p1), float(p0)), max(float(p2), 0.0))
+        p0 = wander * (1.0 / 3.0 - 2.0 * (u0 - v0) + b00) + _TS_EFFICIENCY * a00 + marginal
+        poly = (float(p3), float(p2), float(p1), float(p0))
+        return cls(poly, max(float(p2), 0.0), max(float(wander * rate), 0.0), _TS_EFFICIENCY * long_run)
 
     def variance(self, h: float) -> float:
         p3, p2, p1, p0 = self.poly
@@ -292,29 +512,30 @@ def _reml(
     return float(noise[best]), float(noise[best] * ratios[best])
 
 
-def _eta(gap: float, slope: float) -> float:
-    if gap == 0:
-        return 0.0
-    if slope == 0 or (gap > 0) != (slope > 0):
-        return math.inf
-    return gap / slope
-
-
 def exhaustion_signal(
     est: Exhaustion,
     *,
     service: str,
     series: dict[str, str],
     value: float,
-    source: str = "medic-forecast",
+    source: str = PREDICTION_SOURCE,
     severity: str = "warning",
+    hold_seconds: float = 3600.0,
 ) -> AnomalySignal:
-    """The predictive signal, in the anomaly webhook's shape (so it joins incidents the same way):
-    the band is from now to the capacity, the window from now to the expected exhaustion."""
+    """The predictive signal, in the anomaly webhook's shape (so it joins incidents the same way).
+    The expected band is where the resource should stay: from its trend less 3 spreads up to the
+    capacity (rising), or from the capacity up to its trend plus 3 spreads (falling). The window
+    runs from now for ``hold_seconds`` (the signal is active that long; a later run's prediction
+    extends it, and once none comes the incident can resolve); the predicted time of exhaustion is
+    in the summary and the forecast points."""
+    if not (math.isfinite(hold_seconds) and hold_seconds >= 0):
+        raise ValueError(f"hold_seconds must be a finite number of seconds, not {hold_seconds}")
     at = datetime.fromtimestamp(est.now, UTC)
-    until = at + timedelta(seconds=min(est.eta, 30 * 86400.0) if math.isfinite(est.eta) else 30 * 86400.0)
-    lo, hi = sorted((est.level - 3 * est.spread, est.capacity))
-    late = _duration(est.eta_late) if math.isfinite(est.eta_late) else "open"
+    until = at + timedelta(seconds=hold_seconds)
+    if est.rising:
+        lo, hi = min(est.level - 3 * est.spread, est.capacity), est.capacity
+    else:
+        lo, hi = est.capacity, max(est.level + 3 * est.spread, est.capacity)
     return AnomalySignal(
         source=source,
         service=service,
@@ -324,15 +545,37 @@ def exhaustion_signal(
         score=min(1.0, max(0.0, 1.0 - est.eta / (est.eta + 86400.0))) if math.isfinite(est.eta) else 0.0,
         window=TimeWindow(start=at, end=until),
         severity=severity,
-        summary=(
-            f"exhausts {est.capacity:g} in about {_duration(est.eta)} "
-            f"(between {_duration(est.eta_early)} and {late})"
-        ),
+        summary=_summary(est),
         forecast=[
             ForecastPoint(at=datetime.fromtimestamp(ts, UTC), value=v, lower=lo_, upper=hi_)
             for ts, v, lo_, hi_ in est.forecast
         ],
     )
+
+
+def _summary(est: Exhaustion) -> str:
+    cap, level = _number(est.capacity), _number(est.level)
+    if est.exhausted:
+        if level == cap:
+            return f"exhausted: at the capacity {cap}"
+        return f"exhausted: {level}, past the capacity {cap}"
+    way = "rising" if est.rising else "falling"
+    when = f"in about {_duration(est.eta)}" if math.isfinite(est.eta) else "at some point"
+    early = _duration(est.eta_early)
+    late = _duration(est.eta_late) if math.isfinite(est.eta_late) else "open"
+    span = "" if early == late else f" (between {early} and {late})"
+    return f"exhausts {when}{span}: {way} to {cap}, now {level}"
+
+
+def _number(x: float) -> str:
+    """A value in 3 significant figures, thousands as k, M, G, T, P, E (2.0e11 is 200G)."""
+    size = abs(x)
+    if not math.isfinite(x) or size < 1e3 or size >= 1e21:
+        return f"{x:.3g}"
+    for power, unit in ((18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"), (3, "k")):
+        if size >= 10.0**power * (1 - 5e-4):
+            return f"{x / 10.0**power:.3g}{unit}"
+    return f"{x:.3g}"
 
 
 def _duration(seconds: float) -> str:

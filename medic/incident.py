@@ -767,7 +767,7 @@ class IncidentState(BaseModel):
         self.record(
             at,
             TimelineKind.ANOMALY_DETECTED if held is None else TimelineKind.ANOMALY_EXTENDED,
-            f"Anomaly {verb} on {signal.service} by {signal.source}: {signal.expected.against(signal.value)} "
+            f"Anomaly {verb} on {signal.service} by {signal.source}: {signal.described()} "
             f"(score {signal.score:.2f}).",
             actor=signal.source,
             key=signal.key,

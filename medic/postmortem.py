@@ -223,7 +223,7 @@ def _detection(state: IncidentState, m: IncidentMetrics) -> str:
         rows.append([a.name, a.service or "—", a.severity, a.source, first, status, episodes])
     for r in sorted(state.anomalies.values(), key=lambda r: (r.signal.window.start, r.key)):
         s = r.signal
-        what = f"anomaly: {s.expected.against(s.value)}"
+        what = f"anomaly: {s.described()}"
         rows.append([what, s.service, s.severity, s.source, fmt_time(s.window.start), "anomaly", "—"])
     out = "\n".join(lines)
     if len(rows) > SIGNALS:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from medic.anomaly import NAME_PATTERN, AnomalySignal, ExpectedBand, TimeWindow
 from medic.detect import DETECTORS, make_detector, restore_detector
-from medic.forecast import exhaustion_signal, time_to_exhaustion
+from medic.forecast import Direction, exhaustion_signal, time_to_exhaustion
 from medic.yamldoc import ConfigError, ConfigProblem, load_yaml_model, locate
 
 __all__ = [
@@ -102,6 +102,13 @@ class ScanSpec(BaseModel):
     severity: str = Field(default="warning", pattern=r"^(critical|error|warning|info)$")
     capacity: float | None = None
     horizon_seconds: float | None = Field(default=None, gt=0)
+    direction: Direction = Field(
+        default="auto",
+        description="how the resource runs out: rising to capacity (used bytes, a working set, "
+        "connections) or falling to it (free bytes, an error budget); auto: the side of the capacity "
+        "most of the window lies on (it cannot tell a used ratio past its capacity from a free amount "
+        "above its floor: say it)",
+    )
     forget_after_seconds: int = Field(
         default=86400,
         ge=60,
@@ -231,11 +238,14 @@ def scan_series(
     state: SeriesState | None,
     *,
     since: float | None = None,
+    end: float | None = None,
 ) -> ScanOutcome:
     """Score the points after ``state.last_time``; an anomaly signal when one reaches the threshold,
     a predictive one when exhaustion of ``capacity`` is expected within the horizon. ``since``: where
     the scan's previous run ended, when known (a series it did not return then raises what came
-    after it)."""
+    after it). ``end``: this run's end: a prediction counts from it, and a series whose points stopped
+    well before it (a deleted pod) predicts nothing (it was predicted from its last point, into the
+    past)."""
     labels = labels or {"scan": spec.name}  # a query answering one unlabelled series
     state = state or SeriesState(labels=labels)
     t = np.asarray(times, dtype=np.float64)
@@ -321,12 +331,26 @@ def scan_series(
             )
             anomaly_at = float(tn[top])
     if spec.capacity is not None and spec.horizon_seconds is not None:
-        est = time_to_exhaustion(t, raw, capacity=spec.capacity, window=float(spec.lookback_seconds))
+        est = time_to_exhaustion(
+            t,
+            raw,
+            capacity=spec.capacity,
+            window=float(spec.lookback_seconds),
+            now=end,
+            direction=spec.direction,
+        )
         if est is not None and est.within(spec.horizon_seconds):
             last = float(x[np.isfinite(x)][-1])
             signals.append(
                 exhaustion_signal(
-                    est, service=_service(spec, labels), series=labels, value=last, severity=spec.severity
+                    est,
+                    service=_service(spec, labels),
+                    series=labels,
+                    value=last,
+                    severity=spec.severity,
+                    # active until the run after next: a prediction that stops (the resource
+                    # recovered) lets its incident go, where it was held to the predicted time
+                    hold_seconds=2.0 * spec.every_seconds,
                 )
             )
     return ScanOutcome(state=new, signals=signals, scored=int(tn.shape[0]), anomaly_at=anomaly_at)

@@ -78,9 +78,11 @@ async def test_a_scan_predicts_a_full_disk_and_opens_an_incident(tmp_path: Path)
             detail = (await http.get(f"/incidents/{incident['id']}")).json()
             [anomaly] = detail["anomalies"]
             assert anomaly["signal"]["source"] == "medic-forecast"
-            assert anomaly["signal"]["summary"].startswith("exhausts 0.95 in about")
+            summary = anomaly["signal"]["summary"]
+            assert summary.startswith("exhausts in about") and "rising to 0.95, now 0.5" in summary
             assert anomaly["signal"]["forecast"][-1]["value"] == pytest.approx(0.95)
-            assert any(e["kind"] == "anomaly.detected" for e in detail["timeline"])
+            [detected] = [e for e in detail["timeline"] if e["kind"] == "anomaly.detected"]
+            assert "exhausts in about" in detected["message"]  # what people read: when it runs out
 
             scans = (await http.get("/anomalies/scans")).json()
             [scan] = scans

@@ -5,6 +5,7 @@ in-memory Prometheus, store and sink."""
 import asyncio
 import re
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from activities.scan import ScanActivities, ScanInput, ScanStore
 from medic.anomaly import AnomalySignal
+from medic.incident import AnomalyBatch, IncidentState
 from medic.ports import TransientError
 from medic.scan import (
     IncidentMarks,
@@ -145,7 +147,8 @@ def test_a_scan_whose_step_changed_starts_its_series_over() -> None:
     assert same.state.detector is not None and same.state.detector["seen"] == 400
 
 
-def test_a_filling_disk_is_predicted() -> None:
+def filling_disk() -> tuple[ScanSpec, list[float], list[float]]:
+    """A disk scan with a prediction, and two hours of a disk filling 0.06 an hour: 0.95 in about 5.5 h."""
     spec = ScanSpec(
         name="disk",
         query="q",
@@ -154,8 +157,11 @@ def test_a_filling_disk_is_predicted() -> None:
         horizon_seconds=6 * 3600,
         lookback_seconds=7200,
     )
-    t = (np.arange(120) * 60.0).tolist()
-    x = (0.5 + np.arange(120) * 0.001).tolist()  # 0.06 an hour: 0.95 in about 5.5 h
+    return spec, (np.arange(120) * 60.0).tolist(), (0.5 + np.arange(120) * 0.001).tolist()
+
+
+def test_a_filling_disk_is_predicted() -> None:
+    spec, t, x = filling_disk()
     out = scan_series(spec, {"device": "sda"}, t, x, None)
     [signal] = out.signals
     assert signal.forecast and signal.forecast[-1].value == pytest.approx(0.95)
@@ -527,3 +533,35 @@ def test_a_prediction_alone_is_not_what_a_mark_teaches_the_detector(tmp_path: Pa
     assert result.predictions == 1 and result.incidents == ["incident-storage"]
     [state] = store.load("disk").series.values()
     assert state.incidents == [] and state.joined == {}
+
+
+def test_a_prediction_counts_from_the_run_and_holds_its_incident_only_to_the_run_after_next() -> None:
+    """Three defects a review found (2026-12-06): a series that stopped three hours before the run (a
+    deleted pod) was still predicted from its last point, into the past; a prediction held its incident
+    open until the predicted exhaustion, up to 30 days, after the disk was cleaned; and the timeline
+    read "value 0.75 within [0.75, 0.95], its course unusual" where the summary says when it runs out."""
+    spec, t, x = filling_disk()
+    end = t[-1] + 60.0
+    [signal] = scan_series(spec, {"device": "sda"}, t, x, None, end=end).signals
+    assert signal.window.end.timestamp() == end + 2 * spec.every_seconds
+    assert signal.summary is not None and signal.summary.startswith("exhausts in about")
+    state = IncidentState(id="incident-storage", opened_at=datetime.fromtimestamp(end, UTC))
+    state.apply_anomalies(AnomalyBatch(signals=[signal], received_at=state.opened_at), at=state.opened_at)
+    [entry] = [e for e in state.timeline if e.kind == "anomaly.detected"]
+    assert signal.summary in entry.message and "its course unusual" not in entry.message
+    # the same points, the run three hours after the last of them: nothing predicted
+    assert scan_series(spec, {"device": "sda"}, t, x, None, end=end + 3 * 3600).signals == []
+
+
+def test_a_used_ratio_past_its_capacity_is_exhausted_when_the_scan_says_it_rises() -> None:
+    """At 0.97 of a 0.95 capacity and still filling, no prediction: Medic took a series above its
+    capacity for one falling to it (a free amount above its floor). ``direction: rising`` says which."""
+    t = (np.arange(120) * 60.0).tolist()
+    x = (0.96 + np.arange(120) * 0.0001).tolist()
+    spec = ScanSpec(
+        name="disk", query="q", service="storage", capacity=0.95, horizon_seconds=6 * 3600, direction="rising"
+    )
+    [signal] = scan_series(spec, {"device": "sda"}, t, x, None, end=t[-1]).signals
+    assert signal.summary is not None and signal.summary.startswith("exhausted")
+    cleaned = (0.99 - np.arange(120) * 0.0002).tolist()  # past it, and being cleaned up: on its way back
+    assert scan_series(spec, {"device": "sda"}, t, cleaned, None, end=t[-1]).signals == []
