@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio.client import (
@@ -227,6 +228,9 @@ class SeriesView(BaseModel):
     false_positives: int = Field(description="its anomalies' incidents marked false positive")
 
 
+ScheduleStatus = Literal["scheduled", "paused", "missing", "other-installation", "unknown", "no-temporal"]
+
+
 class ScanView(BaseModel):
     name: str
     query: str
@@ -235,6 +239,13 @@ class ScanView(BaseModel):
     every_seconds: int
     last_run: datetime | None
     next_run: datetime | None = Field(description="from the scan's Temporal Schedule")
+    schedule: ScheduleStatus = Field(
+        default="unknown",
+        description="what the scan's Temporal Schedule says (next_run is null unless scheduled): "
+        "missing (no worker made it: none running, or no MEDIC_PROMETHEUS_URL), other-installation (a "
+        "schedule of that name runs on another task queue), unknown (Temporal could not say), "
+        "no-temporal (the API has no Temporal client)",
+    )
     last_result: ScanResult | None
     series: list[SeriesView]
 
@@ -286,26 +297,34 @@ class ScansReader:
                     threshold=spec.threshold,
                     every_seconds=spec.every_seconds,
                     last_run=_at(stored.last_run),
-                    next_run=await self._next_run(spec.name),
+                    **(await self._schedule(spec.name)),
                     last_result=stored.last_result,
                     series=series,
                 )
             )
         return out
 
-    async def _next_run(self, name: str) -> datetime | None:
+    async def _schedule(self, name: str) -> dict[str, Any]:
+        """``next_run`` and ``schedule``: a null next run said nothing of why (a review, 2026-12-06)."""
         if self._client is None:
-            return None
+            return {"next_run": None, "schedule": "no-temporal"}
         try:
             desc = await self._client.get_schedule_handle(f"{SCAN_SCHEDULE_PREFIX}{name}").describe()
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return {"next_run": None, "schedule": "missing"}
+            log.info("could not read the schedule of scan %s: %s", name, err)
+            return {"next_run": None, "schedule": "unknown"}
         except Exception as err:
-            log.info("no schedule for scan %s: %s", name, err)
-            return None
+            log.info("could not read the schedule of scan %s: %s", name, err)
+            return {"next_run": None, "schedule": "unknown"}
         action = desc.schedule.action
         if (
             not isinstance(action, ScheduleActionStartWorkflow)
             or action.task_queue != self._settings.task_queue
-        ):
-            return None  # another installation's scan of the same name: not when this one runs
+        ):  # another installation's scan of the same name: not when this one runs
+            return {"next_run": None, "schedule": "other-installation"}
+        if desc.schedule.state.paused:
+            return {"next_run": None, "schedule": "paused"}
         times = desc.info.next_action_times
-        return times[0] if times else None
+        return {"next_run": times[0] if times else None, "schedule": "scheduled"}

@@ -87,6 +87,11 @@ async def test_each_installation_keeps_its_own_scan_schedules(
         for v in await ScansReader(client, _settings(tmp_path / "eu", theirs, queue="medic-eu")).list()
     }
     assert views["eu"].next_run is not None and views["disk"].next_run is None  # disk runs on prod's queue
+    # and why there is no next run (a null said nothing of why: a review, 2026-12-06)
+    assert (views["eu"].schedule, views["disk"].schedule) == ("scheduled", "other-installation")
+    nowhere = _settings(tmp_path / "eu", "scans:\n  - name: nowhere\n    query: up\n", queue="medic-eu")
+    [never] = await ScansReader(client, nowhere).list()
+    assert (never.next_run, never.schedule) == (None, "missing")
     # production drops a scan: its own goes, the other installation's stays
     one = "scans:\n  - name: latency\n    query: up\n  - name: eu\n    query: up\n"
     await start_scans(client, _settings(tmp_path / "prod", one, queue="medic-prod"))
