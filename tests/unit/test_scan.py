@@ -565,3 +565,16 @@ def test_a_used_ratio_past_its_capacity_is_exhausted_when_the_scan_says_it_rises
     assert signal.summary is not None and signal.summary.startswith("exhausted")
     cleaned = (0.99 - np.arange(120) * 0.0002).tolist()  # past it, and being cleaned up: on its way back
     assert scan_series(spec, {"device": "sda"}, t, cleaned, None, end=t[-1]).signals == []
+
+
+def test_the_example_in_the_docs_is_a_valid_file() -> None:
+    import re  # noqa: PLC0415
+
+    docs = (Path(__file__).parents[2] / "docs" / "anomaly.md").read_text()
+    found = re.search(r"```yaml\n(scans:.*?)```", docs, re.S)
+    assert found is not None
+    config = load_anomaly_config(found.group(1), source="docs/anomaly.md")
+    disk = next(s for s in config.scans if s.capacity is not None)
+    # a day's horizon from more than a day: a daily rotation is seen as one, not as a fill
+    assert disk.direction == "rising" and disk.horizon_seconds is not None
+    assert disk.lookback_seconds > disk.horizon_seconds
