@@ -14,14 +14,14 @@ Ordering rules (HA Alertmanager delivers at least once and not always in order):
 * a ``resolved`` for an older episode than the one held is stale and ignored.
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from medic.alerts import HELD_SOURCE, Alert, AlertStatus
-from medic.anomaly import MAX_AHEAD, AnomalySignal
+from medic.anomaly import PREDICTION_SOURCE, AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
@@ -112,6 +112,9 @@ class RemediationTrack(BaseModel):
     started_at: datetime | None = None
 
 
+_FAR = datetime(9000, 1, 1, tzinfo=UTC)  # far enough, and centuries short of datetime.max
+
+
 class AnomalyRecord(BaseModel):
     key: str
     signal: AnomalySignal
@@ -120,10 +123,11 @@ class AnomalyRecord(BaseModel):
 
     @property
     def active_until(self) -> datetime:
-        """The signal's window end, never more than ``MAX_AHEAD`` after it was first seen: a window
-        ending in 9999 overflowed the quiet deadline and failed every task of its incident, and every
-        later signal and alert of its service with it (the API refuses such windows since)."""
-        return min(self.signal.active_until, self.first_seen_at + MAX_AHEAD)
+        """The signal's window end, never past year 9000: a window ending in 9999 overflowed the quiet
+        deadline and failed every task of its incident, and every later signal and alert of its service
+        with it (the API refuses a window more than 31 days ahead since). Any end a history holds that
+        did not overflow is kept as it was, so the histories replay."""
+        return min(self.signal.active_until, _FAR)
 
 
 def _burn(record: AlertRecord) -> SloBurn | None:
@@ -157,6 +161,11 @@ class IncidentState(BaseModel):
     merged_into: str | None = None
     absorbed: list[str] = Field(default_factory=list)
     truncated_alerts: int = 0
+    left_out: dict[str, int] = Field(
+        default_factory=dict,
+        description="what a read of the state left out to fit one answer (alerts, anomalies): counted, "
+        "not shown; set only on the copy a query answers with",
+    )
     notifications: NotificationState = Field(default_factory=NotificationState)
     remediations: dict[str, RemediationTrack] = Field(
         default_factory=dict, description="remediation id -> track"
@@ -196,9 +205,14 @@ class IncidentState(BaseModel):
         within ``window`` of ``at`` were first seen; None when none was, or it is resolved or merged."""
         if self.status is IncidentStatus.RESOLVED or self.merged_into is not None or self.is_firing:
             return None
-        return min(
-            (a.first_seen_at for a in self.anomalies.values() if a.last_seen_at >= at - window), default=None
-        )
+        # a prediction (a disk full in 5 hours) is no outage now: it absorbed a dependent's real outage
+        # and handed its page to the predicted service's team (a review, 2026-12-06)
+        seen = [
+            a.first_seen_at
+            for a in self.anomalies.values()
+            if a.last_seen_at >= at - window and a.signal.source != PREDICTION_SOURCE
+        ]
+        return min(seen, default=None)
 
     @property
     def alert_count(self) -> int:

@@ -50,6 +50,8 @@ __all__ = [
 
 # Who a demotion's timeline entry names as its actor.
 DEMOTED_BY = "medic learning"
+# The rule of an incident of anomalies only: anomaly:<source>.
+ANOMALY_RULE = "anomaly:"
 
 
 class IncidentOutcome(BaseModel):
@@ -154,7 +156,7 @@ def incident_rules(alert_names: Iterable[str], anomaly_sources: Iterable[str]) -
     """The alert rules an incident stands for, as learning counts them: its alerts' names, or for an
     incident of anomalies only, ``anomaly:<source>`` per source."""
     names = sorted(set(alert_names))
-    return names or sorted({f"anomaly:{source}" for source in anomaly_sources})
+    return names or sorted({f"{ANOMALY_RULE}{source}" for source in anomaly_sources})
 
 
 def effectiveness(
@@ -230,8 +232,10 @@ def propose(
             change, why = "demote", "never acted on"
         # a demoted incident that outlasts every incident of the rule nobody acted on pages after all:
         # a rule acted on now and then looks never acted on in a week that had none of its real ones
+        # (an anomaly never fires in that sense: no such time for anomaly:<source>)
         noise = r.longest_noise_seconds
-        after = None if change == "silence" or noise is None else math.ceil(noise / 60.0) * 60
+        timed = change == "demote" and noise is not None and not r.rule.startswith(ANOMALY_RULE)
+        after = math.ceil(noise / 60.0) * 60 if timed and noise is not None else None
         evidence = f"{why}: {_said(r)}"
         out.append(
             (r.pages, Proposal(rule=r.rule, team=r.team, change=change, for_seconds=after, evidence=evidence))
@@ -340,8 +344,8 @@ class Demotion(BaseModel):
     def message(self, routing_rule: str | None) -> str:
         said = "; ".join(f"{rule}: {self.evidence.get(rule, '')}" for rule in self.rules)
         after = (
-            f" It pages after all if it still fires {self.page_after_seconds // 60} min after it opened, "
-            "unacknowledged (longer than any of them nobody acted on fired)."
+            f" It pages after all when one of its alerts has fired {self.page_after_seconds // 60} min, "
+            "unacknowledged (longer than any of theirs nobody acted on fired)."
             if self.page_after_seconds is not None
             else ""
         )
@@ -382,12 +386,15 @@ def demotion_for(
     mine = demoted.get(team, {})
     if not all(opt_in.may_demote(r) and r in mine for r in names):
         return None
-    after = [s for r in names if (s := mine[r].for_seconds) is not None]
+    # pages after all past the longest of its alert rules' times (an anomaly rule has none); none
+    # when an alert rule has none
+    alerting = [r for r in names if not r.startswith(ANOMALY_RULE)]
+    after = [s for r in alerting if (s := mine[r].for_seconds) is not None]
     return Demotion(
         team=team,
         rules=names,
         evidence={r: mine[r].evidence for r in names},
-        page_after_seconds=max(after) if len(after) == len(names) else None,
+        page_after_seconds=max(after) if alerting and len(after) == len(alerting) else None,
     )
 
 

@@ -8,6 +8,7 @@ names in ``dead_channels``): the validator reads them into today's fields, so su
 editing the message it posted and replying in its thread.
 """
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -119,10 +120,10 @@ class NotificationState(BaseModel):
     escalated: list[ChatTarget] = Field(default_factory=list, description="chat channels added by escalation")
     finished: bool = False
     escalate_now: bool = Field(default=False, description="a remediation failed: page now, do not wait")
-    outlasted: bool = Field(
-        default=False,
-        description="demoted by learning, it fired longer than the rules' noise ever did: it pages from "
-        "then on",
+    outlasted_at: datetime | None = Field(
+        default=None,
+        description="demoted by learning, an alert of it fired longer than its rule's noise ever did: "
+        "it pages from then on, its escalation counted from this time",
     )
     # Added with the ``chat-channels`` and ``pager-notes`` patches; defaults keep old payloads readable.
     chat: dict[str, ChatPosted] = Field(

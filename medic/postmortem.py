@@ -129,11 +129,14 @@ def _status_line(state: IncidentState, now: datetime) -> str:
 
 def _summary(state: IncidentState, m: IncidentMetrics, now: datetime) -> str:
     services = ", ".join(state.services) or "no known service"
+    # (the read that wrote it may have left some out to fit one answer: they count)
+    alerts = state.alert_count + state.left_out.get("alerts", 0)
+    anomalies = len(state.anomalies) + state.left_out.get("anomalies", 0)
     lines = [
         f"{state.priority} incident (impact {state.impact:.0f}/100, severity {state.severity}) "
         f"on {_text(services)}.",
-        f"{_count(state.alert_count, 'alert')} ({state.firing_count} still firing) and "
-        f"{_count(len(state.anomalies), 'anomaly signal')}"
+        f"{_count(alerts, 'alert')} ({state.firing_count} still firing) and "
+        f"{_count(anomalies, 'anomaly signal')}"
         + (f"; Alertmanager left {state.truncated_alerts} alerts out." if state.truncated_alerts else "."),
     ]
     if state.root_causes:

@@ -478,18 +478,34 @@ class IncidentWorkflow(CauseProbe):
         s = self._readable()
         recent = sorted(s.alerts.values(), key=lambda a: a.last_seen_at, reverse=True)[: request.alerts]
         trimmed = s.model_copy(update={"alerts": {}, "anomalies": {}, "timeline": []})
-        # Queries record nothing in history: bounding the answer needs no patch. The latest timeline
-        # entries within half the room, the most recently seen anomalies within half of what is left
-        # (1,000 anomalies made an answer over Temporal's limit, and the incident unreadable: its page,
-        # /medic show, its postmortem, its false-positive marks), the alerts in the rest.
+        # Queries record nothing in history: bounding the answer needs no patch. The timeline entries
+        # asked for and every anomaly when they fit together, as the timeline alone was before; else
+        # the anomalies within half the room (the first one seen, then the most recently seen: 1,000
+        # made an answer over Temporal's limit, and the incident unreadable: its page, /medic show, its
+        # postmortem, its false-positive marks) and the latest timeline entries in the rest. The
+        # alerts, most recently seen first, in what is left.
         room = request.max_bytes - payload_size(trimmed)
         latest = s.timeline[-request.timeline :] if request.timeline else []
-        trimmed.timeline = leading_within(latest[::-1], room // 2)[::-1]
-        room -= sum(model_size(e) + 1 for e in trimmed.timeline)
         seen = sorted(s.anomalies.values(), key=lambda a: (a.last_seen_at, a.signal.window.end), reverse=True)
-        trimmed.anomalies = {a.key: a for a in leading_within(seen, room // 2)}
-        room -= sum(model_size(a) + 1 for a in trimmed.anomalies.values())
+        if seen:
+            first = min(seen, key=lambda a: (a.first_seen_at, a.signal.window.start))
+            seen = [first, *(a for a in seen if a is not first)]
+        sizes = sum(model_size(e) + 1 for e in latest), sum(model_size(a) + 1 for a in seen)
+        if sum(sizes) > room:
+            seen = leading_within(seen, min(sizes[1], room // 2))
+            latest = leading_within(latest[::-1], room - sum(model_size(a) + 1 for a in seen))[::-1]
+        trimmed.anomalies = {a.key: a for a in seen}
+        trimmed.timeline = latest
+        room -= sum(model_size(e) + 1 for e in latest) + sum(model_size(a) + 1 for a in seen)
         trimmed.alerts = {a.fingerprint: a for a in leading_within(recent, room)}
+        trimmed.left_out = {
+            k: n
+            for k, n in (
+                ("alerts", len(s.alerts) - len(trimmed.alerts)),
+                ("anomalies", len(s.anomalies) - len(seen)),
+            )
+            if n
+        }
         return IncidentView(
             state=trimmed,
             alerts_total=len(s.alerts),

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from medic.alerts import AlertStatus
     from medic.incident import IncidentState, IncidentStatus
     from medic.insights import DEMOTED_BY, Demotion, incident_rules
     from medic.routing import NotificationPlan
@@ -61,30 +62,37 @@ def outgrown(state: IncidentState) -> bool:
 
 
 def page_due(state: IncidentState) -> datetime | None:
-    """When a demoted incident pages after all if it still fires then, unacknowledged: its demotion's
-    ``page_after_seconds`` after it opened (longer than any incident of its rules nobody acted on
-    fired). None when its plan is not demoted, says no such time, or it is no longer open."""
+    """When a demoted incident pages after all, unacknowledged: when the first of its demoted rules'
+    alerts firing now will have fired the demotion's ``page_after_seconds`` (longer than any of those
+    rules' alerts nobody acted on fired, measured as learning measures it: from the alert's start,
+    Prometheus' once its ``for:`` has passed). None when the plan is not demoted or names no such
+    time, no alert of its rules fires, or the incident is not open (acknowledged, resolved, merged).
+    An older worker that answered the re-plan with the demotion again leaves it due."""
     plan = state.notifications.plan
+    demoted = plan.demoted if plan is not None else None
     if (
-        plan is None
-        or plan.demoted is None
-        or plan.demoted.page_after_seconds is None
-        or state.notifications.outlasted
+        demoted is None
+        or demoted.page_after_seconds is None
         or state.status is not IncidentStatus.OPEN
         or state.merged_into is not None
     ):
         return None
-    return state.opened_at + timedelta(seconds=plan.demoted.page_after_seconds)
+    rules = set(demoted.rules)
+    starts = [
+        a.starts_at for a in state.alerts.values() if a.status is AlertStatus.FIRING and a.name in rules
+    ]
+    return min(starts) + timedelta(seconds=demoted.page_after_seconds) if starts else None
 
 
 def outlasted(state: IncidentState, now: datetime) -> bool:
-    """A demoted incident still firing past :func:`page_due`: it is planned again, undemoted, and
-    from then on pages as its routing rule says (``notifications.outlasted``). Asks the patch only
-    where it applies."""
+    """A demoted incident past :func:`page_due`: it is planned again without the demotion, and from
+    then on pages as its routing rule says (``notifications.outlasted_at``: its escalation counts from
+    then). Asks the patch only where it applies."""
     due = page_due(state)
-    if due is None or now < due or not state.is_firing or not workflow.patched(PAGE_AFTER_PATCH):
+    if due is None or now < due or not workflow.patched(PAGE_AFTER_PATCH):
         return False
-    state.notifications.outlasted = True
+    if state.notifications.outlasted_at is None:
+        state.notifications.outlasted_at = now
     return True
 
 
@@ -113,11 +121,15 @@ def tell_demotion(state: IncidentState, before: Demotion | None, plan: Notificat
         return
     assert before is not None
     rules = _rules(state)
-    if state.notifications.outlasted and before.page_after_seconds is not None:
+    if state.notifications.outlasted_at is not None and before.page_after_seconds is not None:
+        demoted = set(before.rules)
+        starts = [
+            a.starts_at for a in state.alerts.values() if a.status is AlertStatus.FIRING and a.name in demoted
+        ]
+        fired = (now - min(starts)).total_seconds() / 60 if starts else before.page_after_seconds / 60
         why = (
-            f"it still fires {(now - state.opened_at).total_seconds() / 60:.0f} min after it opened, "
-            f"longer than any incident of {', '.join(before.rules[:10])} nobody acted on "
-            f"({before.page_after_seconds // 60} min)"
+            f"an alert of {', '.join(before.rules[:10])} has fired {fired:.0f} min, longer than any of "
+            f"theirs nobody acted on fired ({before.page_after_seconds // 60} min)"
         )
     else:
         why = (

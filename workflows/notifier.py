@@ -80,6 +80,9 @@ NOTES_FROM_SENDING_PATCH = "pager-notes-from-sending"
 # end (workflows.slack_before); the run that continues it as new edits the same message. Such runs post
 # every chat through workflows.chats, so they no longer ask CHAT_PATCH.
 SLACK_CARD_PATCH = "slack-as-card-chat"
+# Once a plan's quiet hours have passed, the loop waits for changes: it woke every millisecond (then its
+# debounce and a pass) for as long as the incident stayed open (asked only once the hold has passed).
+HOLD_PASSED_PATCH = "hold-passed-waits"
 # An escalation level's chat channels besides Slack's (Teams): asked only where a level names one.
 ESCALATION_CHATS_PATCH = "escalation-chat-channels"
 
@@ -242,12 +245,20 @@ class Notifier:
                 return
             hold = s.notifications.plan.hold_until if s.notifications.plan else None
             timeout = None
-            if hold is not None and s.status is not IncidentStatus.RESOLVED:
+            if (
+                hold is not None
+                and s.status is not IncidentStatus.RESOLVED
+                and (hold > workflow.now() or not workflow.patched(HOLD_PASSED_PATCH))
+            ):
                 timeout = max((hold - workflow.now()).total_seconds(), 0.001)
-            # a demoted incident looks again when it would page after all (workflows.learning)
+            # a demoted incident looks again when it would page after all (workflows.learning): at
+            # once when that time passed during a pass (a pass checks as it begins), or a minute on
+            # when a re-plan asked for no demotion and an older worker answered with it again
             pages_at = page_due(s)
-            if pages_at is not None and pages_at > workflow.now() and workflow.patched(PAGE_AFTER_PATCH):
+            if pages_at is not None and workflow.patched(PAGE_AFTER_PATCH):
                 wait = (pages_at - workflow.now()).total_seconds()
+                if wait <= 0:
+                    wait = 60.0 if s.notifications.outlasted_at is not None else 0.001
                 timeout = wait if timeout is None else min(timeout, wait)
 
             def due() -> bool:
@@ -288,7 +299,9 @@ class Notifier:
                 await workflow.wait_condition(changed)
                 continue
             level = levels[n.escalation_done]
-            due = s.opened_at + timedelta(seconds=level.after_seconds)
+            # (a demoted incident that paged after all: its chain counts from then, not all levels at once)
+            start = n.outlasted_at if n.outlasted_at is not None else s.opened_at
+            due = start + timedelta(seconds=level.after_seconds)
             # A remediation that did not work escalates now, not when the next level's timer is due.
             wait = 0.0 if n.escalate_now else (due - workflow.now()).total_seconds()
             if wait > 0:
@@ -336,11 +349,14 @@ class Notifier:
         if self._close_out and s.merged_into and not (n.chat or n.pages or n.jira_key):
             n.finished = True  # merged before anything was said: its cause's incident tells people
             return
+        # asked at every pass, whatever else calls for a new plan: an alert of a demoted rule that fired
+        # longer than the rule's noise ever did pages after all (workflows.learning)
+        lasted = outlasted(s, workflow.now())
         if (
             n.plan is None
             or (n.planned_priority != s.priority and s.status is not IncidentStatus.RESOLVED)
             or outgrown(s)  # a demoted plan and a rule it does not cover: plan again (workflows.learning)
-            or outlasted(s, workflow.now())  # or it fired longer than its rules' noise ever did
+            or lasted
         ):
             await self._replan()
         plan = n.plan
@@ -377,7 +393,7 @@ class Notifier:
             services=services,
             first=s.notifications.plan is None,
             rules=plan_rules(s),
-            demote=not s.notifications.outlasted,
+            demote=s.notifications.outlasted_at is None,
         )
         before = s.notifications.plan.demoted if s.notifications.plan else None
         plan: NotificationPlan = await self._decisions.run(

@@ -158,17 +158,21 @@ def test_anomaly_keeps_incident_active_until_its_window_ends() -> None:
     assert [k for k in kinds(state) if k.startswith("anomaly")] == ["anomaly.detected", "anomaly.extended"]
 
 
-def test_an_anomaly_ending_in_9999_holds_its_incident_31_days_at_most() -> None:
+def test_an_anomaly_ending_in_9999_no_longer_overflows_and_an_earlier_end_stays_as_it_was() -> None:
     """The quiet deadline overflowed (OverflowError) and failed every task of the incident, and every
-    later signal and alert of its service with it (a review, 2026-12-06; the API refuses such a window
-    now, and a state holding one is bounded)."""
+    later signal and alert of its service with it (a review, 2026-12-06; the API refuses a window more
+    than 31 days ahead now). An end that did not overflow is kept as it was: a first bound, 31 days
+    after the anomaly was first seen, changed the deadline of histories holding a window 60 days
+    ahead (accepted then), which no longer replayed."""
     state = new_state()
     forever = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
     assert state.apply_anomalies(AnomalyBatch(signals=[anomaly(forever)], received_at=T0), at=T0)
-    assert state.quiet_deadline(QUIET) == T0 + timedelta(days=31) + QUIET
-    assert state.active_anomalies(T0 + timedelta(days=30)) and not state.active_anomalies(
-        T0 + timedelta(days=32)
-    )
+    deadline = state.quiet_deadline(QUIET)
+    assert deadline is not None and deadline.year == 9000
+    later = new_state()
+    far = T0 + timedelta(days=60)
+    assert later.apply_anomalies(AnomalyBatch(signals=[anomaly(far)], received_at=T0), at=T0)
+    assert later.quiet_deadline(QUIET) == far + QUIET
 
 
 # ---- invariants ------------------------------------------------------------------------------

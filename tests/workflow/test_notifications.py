@@ -115,7 +115,8 @@ def outage(status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
     return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx("orders-db")])
 
 
-async def open_incident(h: Harness) -> Handle:
+async def open_incident(h: Harness, batch: AlertBatch | None = None) -> Handle:
+    """orders-db's incident, opened by ``batch`` (the P1 :func:`outage` unless said otherwise)."""
     return await h.env.client.start_workflow(
         IncidentWorkflow.run,
         IncidentInput(
@@ -127,7 +128,7 @@ async def open_incident(h: Harness) -> Handle:
         id=service_incident_id("orders-db"),
         task_queue=h.task_queue,
         start_signal=ALERTS_SIGNAL,
-        start_signal_args=[outage()],
+        start_signal_args=[batch or outage()],
     )
 
 
@@ -285,3 +286,30 @@ async def test_a_broken_slack_thread_is_recorded_not_retried_for_ever(harness: H
         "Could not reply in the Slack thread: channel_not_found.",
     ]
     assert [e.message for e in state.timeline if e.kind == "notification.failed"] == failures
+
+
+async def test_a_held_plan_waits_quietly_once_its_quiet_hours_have_passed(harness: Harness) -> None:
+    """Once quiet hours ended with the incident still open, the notifier woke every millisecond, then
+    its debounce and a pass, for as long as the incident stayed open: 2,990 history events in 10
+    quiet minutes (a review, 2026-12-06)."""
+    h = harness
+    now = await h.env.get_current_time()
+    start, end = (now - timedelta(minutes=1)).time(), (now + timedelta(minutes=5)).time()
+    h.policy = load_routing(
+        f"""
+teams:
+  data: {{primary: data}}
+rules:
+  - {{name: held, pagerduty: true, quiet_hours: {{start: "{start:%H:%M}", end: "{end:%H:%M}"}}}}
+""",
+        catalog=shop(),
+    )
+    async with h.worker():
+        handle = await open_incident(h)
+        await until(handle, lambda s: s.notifications.plan is not None, "the plan")
+        await h.env.sleep(timedelta(minutes=6))  # past the quiet hours: told now
+        await until(handle, lambda s: s.notifications.pages.get("data") == "trigger", "the page after them")
+        before = len((await handle.fetch_history()).events)
+        await h.env.sleep(timedelta(minutes=10))
+        after = len((await handle.fetch_history()).events)
+    assert after - before < 50
