@@ -18,7 +18,8 @@ Then the decision, as a scan makes it (``within(horizon)`` of the estimate at ea
 a clean-up), a day's horizon. Two shapes fill within the horizon at every run (a steady fill, and a
 leak under a collector's sawtooth, which runs out when a cycle's peak reaches the limit); the others
 never fill within it: a flat collector's sawtooth, a flat noisy disk, one under strongly correlated
-noise, a daily log-rotation sawtooth seen over 26 hours (and over 6 hours, where its climb is a fill
+noise, a daily log-rotation sawtooth seen over 50 hours (two cycles: a rotation), over 26 hours (one
+reset, which is no evidence of a cycle: a clean-up looks the same) and over 6 hours (its climb is a fill
 for all the window can tell), a JVM heap rising to a plateau short of the limit, a bursty connection
 pool, and a disk cleaned up that then fills again at its old rate (2 days or more to go). Prints per
 shape the runs raised of all runs and, where the shape fills, the median error of the estimate in
@@ -44,6 +45,7 @@ SHAPES = (
     "flat-gc",
     "flat-disk",
     "flat-red",
+    "rotation-50h",
     "rotation-26h",
     "rotation-6h",
     "heap-plateau",
@@ -165,7 +167,7 @@ def shape(rng: np.random.Generator, name: str) -> Shape:
         low, high = float(rng.uniform(0.4, 0.6)), float(rng.uniform(0.8, 0.9))
         clean = low + (high - low) * (((t + rng.uniform(0, _DAY)) / _DAY) % 1.0)
         y = clean + rng.normal(0, 2e-4, n)
-        lookback = 26 * _HOUR if name == "rotation-26h" else 6 * _HOUR
+        lookback = {"rotation-50h": 50 * _HOUR, "rotation-26h": 26 * _HOUR}.get(name, 6 * _HOUR)
         ends = [int(2 * _DAY / 60) + h * 60 for h in range(48)]
     elif name == "heap-plateau":  # a JVM's heap after a start: up to a plateau under the limit
         start, top, tau = 0.3, float(rng.uniform(0.7, 0.85)), float(rng.uniform(1.0, 3.0)) * _HOUR

@@ -78,6 +78,9 @@ _RESET_FIT = 60  # points (at most) the trend before a candidate is fitted on
 _MIN_AFTER = 10  # points after a reset needed to fit the new trend
 _MIN_BEFORE = 20  # points before a candidate needed to tell a reset from the series' own swings
 _FASTER = 1.25  # a climb after a reset this much faster than the one before it is news
+_FEW = 10  # points under which the noise's variance is the model's alone
+_FEW_BLOCKS = 30  # points under which the blocks do not scale the line's uncertainty
+_STALE_MAX = 3600.0  # a series stale this long is stale whatever the window (30 h old on a 30-day one)
 
 
 @dataclass(frozen=True)
@@ -202,10 +205,15 @@ def time_to_exhaustion(
     if now is not None and _stale(t, end, window):
         return None
     way = _way(direction, y, capacity)
+    if _dropping(way * y):
+        return None  # a drop in progress (a rotation, a clean-up): the next run sees where it lands
     reset = _reset(t, way * y)  # on every point: thinning would hide the last few after a reset
     reset_at: float | None = None
+    cycle: _Reset | None = None  # the reset before it: the window saw a whole cycle
     if reset is not None:
         reset_at = reset.at
+        before = t < reset.at
+        cycle = _reset(t[before], way * y[before])
         after = t >= reset.at
         t, y = t[after], y[after]
         if t.shape[0] < _MIN_AFTER:
@@ -243,7 +251,19 @@ def time_to_exhaustion(
         # the capacity, from as far on as the trend is now (within its noise): a rotation that comes
         # again, not news
         fast = way * (s_hi if way < 0 else s_lo) > _FASTER * reset.rate
-        recurring = reset.short_of(way * capacity) and way * level <= reset.level + 3 * spread and not fast
+        # ...only when the window saw a whole cycle (a reset before that one), whose peak this one's
+        # did not pass, and this climb, lasting as long as that cycle, stays short of the capacity:
+        # one reset cannot tell a rotation from a clean-up or a resize by too little, nor show a floor
+        # creeping up from one rotation to the next (all held back until an hour or two before full,
+        # a review, 2026-12-06)
+        recurring = cycle is not None and (
+            reset.short_of(way * capacity)
+            and way * level <= reset.level + 3 * spread
+            and not fast
+            and reset.peak <= cycle.peak + 3 * spread
+            and way * level + max(toward, 0.0) * max((reset.at - cycle.at) - (end - reset.at), 0.0)
+            < way * capacity
+        )
     forecast = []
     reach = eta if math.isfinite(eta) and eta > 0 else (late if math.isfinite(late) else 0.0)
     if reach > 0:
@@ -277,7 +297,7 @@ def _stale(t: np.ndarray[Any, Any], end: float, window: float | None) -> bool:
     steps = steps[steps > 0]
     step = float(np.median(steps)) if steps.shape[0] else 0.0
     span = float(window) if window is not None else end - float(t[0])
-    return end - float(t[-1]) > max(_STALE_STEPS * step, _STALE_SHARE * span)
+    return end - float(t[-1]) > max(_STALE_STEPS * step, min(_STALE_SHARE * span, _STALE_MAX))
 
 
 def _way(direction: Direction, y: np.ndarray[Any, Any], capacity: float) -> float:
@@ -305,6 +325,7 @@ class _Reset:
     """A level reset toward the safe side, in the resource's way (values times its sign)."""
 
     at: float  # the first point after it
+    since: float  # the first point of the climb before it that the window holds
     level: float  # the trend before it, where it was reset from
     peak: float  # the highest value before it
     rate: float  # the upper end of the climb's rate before it (Sen's 90% interval)
@@ -322,15 +343,15 @@ def _reset(t: np.ndarray[Any, Any], u: np.ndarray[Any, Any]) -> _Reset | None:
     n = u.shape[0]
     if n < _MIN_BEFORE + _RESET_PAST:
         return None
-    d = np.diff(u)
-    noise = float(np.median(np.abs(d - np.median(d)))) * 1.4826 / math.sqrt(2.0)
-    # a floor for a series without noise (or in whole steps): rounding is no reset
-    margin = max(_RESET_MARGIN * noise, 1e-6 * float(u.max() - u.min()))
+    margin = _margin(u)
     idx = np.arange(_MIN_BEFORE, n - _RESET_PAST + 1)
     before = np.lib.stride_tricks.sliding_window_view(u, _RESET_GAP)[idx - _RESET_GAP].min(axis=1)
     drops = idx[u[idx] < before - margin]
     for drop in drops[::-1][:_RESET_CANDIDATES]:
         k = int(drop)
+        size = float(u[k - _RESET_GAP : k].min() - u[k])
+        if np.any(np.diff(u[k : n - _RESET_PAST]) < -0.5 * size):
+            continue  # the series drops as far again after it: a sawtooth's drop (a GC), no reset
         tb, ub = _thin(t[:k], u[:k], _RESET_FIT)
         tb0 = float(tb[0])
         try:
@@ -342,8 +363,31 @@ def _reset(t: np.ndarray[Any, Any], u: np.ndarray[Any, Any]) -> _Reset | None:
         base = float(np.median(ub - rate_low * (tb - tb0)))
         low = float(np.quantile(ub - (base + rate_low * (tb - tb0)), 0.02))
         if np.all(u[k:] < base + rate_low * (t[k:] - tb0) + low - margin):
-            return _Reset(float(t[k]), float(icpt + rate * (t[k] - tb0)), float(u[:k].max()), rate_high)
+            return _Reset(
+                float(t[k]), float(t[0]), float(icpt + rate * (t[k] - tb0)), float(u[:k].max()), rate_high
+            )
     return None
+
+
+def _margin(u: np.ndarray[Any, Any]) -> float:
+    """How far below the points before it a point must drop to be a reset: ``_RESET_MARGIN`` noise
+    standard deviations (from the steps between points), with a floor for a series without noise or
+    in whole steps (rounding is no reset)."""
+    d = np.diff(u)
+    noise = float(np.median(np.abs(d - np.median(d)))) * 1.4826 / math.sqrt(2.0)
+    return max(_RESET_MARGIN * noise, 1e-6 * float(u.max() - u.min()))
+
+
+def _dropping(u: np.ndarray[Any, Any]) -> bool:
+    """The last few points (fewer than a reset needs to be one) dropped below the points before them:
+    a rotation or clean-up in progress, or a collector's drop. The fit across it took the drop for
+    noise so wide that a daily rotation raised at the run that met it (a review, 2026-12-06)."""
+    tail = u.shape[0] - _RESET_PAST
+    if tail < _RESET_GAP + 2:
+        return False
+    # abrupt: beyond the noise, and beyond what the series' usual steps cover (a steady decline is none)
+    usual = float(np.median(np.abs(np.diff(u)))) * 2 * (_RESET_GAP + _RESET_PAST)
+    return bool(np.any(u[tail:] < u[tail - _RESET_GAP : tail].min() - max(_margin(u), usual)))
 
 
 def _long_run_slope_variance(
@@ -393,7 +437,10 @@ class _Band:
         c0, c1 = c[0], c[1]
         # the noise's own variance: as the model has it, but never more than the residuals' (a
         # sawtooth, whose drops the AR(1) model takes for large innovations, is made twice as wide)
-        marginal = min(noise / (1.0 - phi * phi), float(resid @ resid) / max(n - 2, 1))
+        # (not on a few points: their residuals say too little; 6 points raised on flat noise 30 runs
+        # in 400 where 21 did before, a review, 2026-12-06)
+        model = noise / (1.0 - phi * phi)
+        marginal = min(model, float(resid @ resid) / max(n - 2, 1)) if n >= _FEW else model
         lag = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
         ar = (marginal * phi ** np.arange(n))[lag]  # the noise's covariance
         a00, a01, a11 = c0 @ ar @ c0, c0 @ ar @ c1, c1 @ ar @ c1
@@ -407,7 +454,7 @@ class _Band:
         pull[np.arange(n) * blocks // n, np.arange(n)] = c1
         pull -= pull.mean(axis=0)
         expected = blocks / (blocks - 1) * float(((pull @ ar) * pull).sum())
-        if expected > 0:
+        if expected > 0 and n >= _FEW_BLOCKS:  # (3 points: 2 blocks, often no measure at all)
             scale = min(1.0, long_run / expected / _chi2_low(blocks - 1))
             a00, a01, a11 = a00 * scale, a01 * scale, a11 * scale
         b00, b01, b11 = c0 @ k @ c0, c0 @ k @ c1, c1 @ k @ c1

@@ -60,7 +60,10 @@ _MIN_SENSITIVITY = 0.5
 _RECOVERY_HALF_LIFE = 14 * 86400.0  # what a mark took comes back, half of it in two weeks
 _KEEP_INCIDENTS = 20
 _KEEP_COUNTED = 200
-_SKEW = 60.0  # seconds between a worker's clock and Temporal's that a join and an opening may differ by
+# Seconds a join may precede its incident's opening: a worker's clock off Temporal's, an incident whose
+# first workflow task ran late (90 s and 75 s lost marks at 60, a review). A later incident of the same
+# id opens a quiet period (5 minutes) after the last signal at least.
+_SKEW = 300.0
 _DAY = 86400.0
 _DAYS_BEFORE = 7  # a signal's summary says what the series did at its time on as many days before
 
@@ -350,7 +353,8 @@ def scan_series(
                     severity=spec.severity,
                     # active until the run after next: a prediction that stops (the resource
                     # recovered) lets its incident go, where it was held to the predicted time
-                    hold_seconds=2.0 * spec.every_seconds,
+                    # (a step longer than the runs' interval: `end` is up to a step in the past)
+                    hold_seconds=2.0 * max(spec.every_seconds, spec.step_seconds) + spec.step_seconds,
                 )
             )
     return ScanOutcome(state=new, signals=signals, scored=int(tn.shape[0]), anomaly_at=anomaly_at)
@@ -479,7 +483,10 @@ def learn_false_positives(state: SeriesState, marks: Mapping[str, IncidentMarks]
 
 
 def _recovered(state: SeriesState, now: float) -> float:
-    if state.learned_at is None or state.sensitivity >= 1.0:
+    if state.sensitivity >= 1.0:
         return state.sensitivity
+    if state.learned_at is None:  # (a state from before the floor: raised to it at once)
+        return max(_MIN_SENSITIVITY, state.sensitivity)
     elapsed = max(now - state.learned_at, 0.0)
-    return min(1.0, 1.0 - (1.0 - state.sensitivity) * math.pow(0.5, elapsed / _RECOVERY_HALF_LIFE))
+    back = 1.0 - (1.0 - state.sensitivity) * math.pow(0.5, elapsed / _RECOVERY_HALF_LIFE)
+    return min(1.0, max(_MIN_SENSITIVITY, back))

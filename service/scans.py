@@ -29,6 +29,7 @@ from activities.scan import ScanActivities, ScanInput, ScanResult, ScanStateStor
 from medic.anomaly import AnomalySignal
 from medic.assign import assign_anomalies
 from medic.catalog import Catalog
+from medic.incident import IncidentState
 from medic.redact import redact_data
 from medic.scan import IncidentMarks, ScanSpec
 from service.incidents import IncidentNotFound, TemporalIncidentReader
@@ -85,20 +86,25 @@ def build_scan_activities(
         own record of the marks); the unmarked are left out."""
         slots = asyncio.Semaphore(8)
 
-        async def marks(incident_id: str) -> IncidentMarks | None:
+        async def read(incident_id: str) -> IncidentState | None:
             async with slots:
                 try:
-                    state = await reader.state(incident_id)
+                    return await reader.state(incident_id)
                 except IncidentNotFound:
                     return None
                 except Exception as err:  # unreadable now: asked again next run
                     log.info("could not read %s for false-positive marks: %s", incident_id, err)
                     return None
-            if not state.false_positives:
+
+        async def marks(incident_id: str) -> IncidentMarks | None:
+            state = await read(incident_id)
+            if state is None:
                 return None
-            return IncidentMarks(
-                opened_at=state.opened_at.timestamp(), marks=[f.at.timestamp() for f in state.false_positives]
-            )
+            found = [f.at.timestamp() for f in state.false_positives]
+            if state.merged_into is not None:  # people mark the incident it joined (its cause's)
+                into = await read(state.merged_into)
+                found += [f.at.timestamp() for f in into.false_positives] if into is not None else []
+            return IncidentMarks(opened_at=state.opened_at.timestamp(), marks=found) if found else None
 
         found = await asyncio.gather(*(marks(i) for i in incident_ids))
         return {i: m for i, m in zip(incident_ids, found, strict=True) if m is not None}

@@ -543,7 +543,10 @@ def test_a_prediction_counts_from_the_run_and_holds_its_incident_only_to_the_run
     spec, t, x = filling_disk()
     end = t[-1] + 60.0
     [signal] = scan_series(spec, {"device": "sda"}, t, x, None, end=end).signals
-    assert signal.window.end.timestamp() == end + 2 * spec.every_seconds
+    assert (
+        signal.window.end.timestamp()
+        == end + 2 * max(spec.every_seconds, spec.step_seconds) + spec.step_seconds
+    )
     assert signal.summary is not None and signal.summary.startswith("exhausts in about")
     state = IncidentState(id="incident-storage", opened_at=datetime.fromtimestamp(end, UTC))
     state.apply_anomalies(AnomalyBatch(signals=[signal], received_at=state.opened_at), at=state.opened_at)
@@ -578,3 +581,15 @@ def test_the_example_in_the_docs_is_a_valid_file() -> None:
     # a day's horizon from more than a day: a daily rotation is seen as one, not as a fill
     assert disk.direction == "rising" and disk.horizon_seconds is not None
     assert disk.lookback_seconds > disk.horizon_seconds
+
+
+def test_marks_are_counted_across_a_late_first_task_and_old_states_meet_the_floor() -> None:
+    """An owner review (2026-12-06): an incident whose first workflow task ran 75 s after the join
+    (or a worker 90 s behind Temporal) opened "after" the series last joined it, and its mark was
+    never counted; a state saved at 0.1 before the floor stayed under it for two weeks."""
+    t0 = 1_000_000.0
+    late = remember_incidents(SeriesState(labels={"s": "a"}), ["incident-checkout"], t0)
+    marks = {"incident-checkout": IncidentMarks(opened_at=t0 + 90, marks=[t0 + 300])}
+    assert learn_false_positives(late, marks, t0 + 900).false_positives == 1
+    old = SeriesState(labels={"s": "a"}, sensitivity=0.1)  # learned before 2026-12-06: no learned_at
+    assert learn_false_positives(old, {}, t0).sensitivity == 0.5
