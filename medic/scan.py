@@ -184,6 +184,8 @@ class SeriesState(BaseModel):
         default_factory=list, description="the incident runs whose marks were counted (id@opened)"
     )
     learned_at: float | None = Field(default=None, description="when the sensitivity was last learned")
+    # set on a read for a view, which drops the detector itself (never saved)
+    detector_bytes: int | None = Field(default=None, exclude=True)
     step_seconds: float | None = Field(
         default=None, description="the scan's step when its detector was made (a change starts it over)"
     )

@@ -278,7 +278,8 @@ class ScansReader:
         store = self._store
         out = []
         for spec in specs.values():
-            stored = await asyncio.to_thread(store.load, spec.name)
+            # (the ConfigMap store drops each shard's detectors as it reads it)
+            stored = await asyncio.to_thread(getattr(store, "load_view", store.load), spec.name)
             series = [
                 SeriesView(
                     # as the series' signals, timeline and logs show them (a URL with a password, a key)
@@ -289,7 +290,9 @@ class ScansReader:
                     max_score=s.max_score,
                     points=s.points,
                     anomalies=s.anomalies,
-                    state_bytes=len(json.dumps(s.detector or {})),
+                    state_bytes=s.detector_bytes
+                    if s.detector_bytes is not None
+                    else len(json.dumps(s.detector or {})),
                     sensitivity=s.sensitivity,
                     false_positives=s.false_positives,
                 )

@@ -63,7 +63,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from activities.adapters.http import classify
 from activities.adapters.kubeconfig import kube_configuration
 from activities.adapters.scan_shards import pack, split_state, write_order
-from activities.scan import StoredScan, merge_stored
+from activities.scan import StoredScan, merge_stored, without_detectors
 from medic.ports import PermanentError, TransientError
 
 __all__ = [
@@ -182,16 +182,24 @@ class ConfigMapScanStore:
     # -- the store -----------------------------------------------------------------------------------
 
     def load(self, name: str) -> StoredScan:
+        return self._load(name, lambda stored: stored)
+
+    def load_view(self, name: str) -> StoredScan:
+        """:meth:`load` without the detectors' state, each shard's dropped as it is read: a view holds
+        one shard's at most (``GET /anomalies/scans``, where every shard's were held at once)."""
+        return self._load(name, without_detectors)
+
+    def _load(self, name: str, keep: Callable[[StoredScan], StoredScan]) -> StoredScan:
         found = self._read(name, 0)
         if found is None:
             return StoredScan(name=name)
-        stored = _decode(found, name, 0, self.namespace)
+        stored = keep(_decode(found, name, 0, self.namespace))
         for shard in range(1, _shard_count(found, self.max_shards)):
             part = self._read(name, shard)
             if part is None:  # (deleted by hand, or a save that grew the count was cut short)
                 log.info("scan state %s/%s is missing", self.namespace, configmap_name(name, shard))
                 continue
-            stored = merge_stored(stored, _decode(part, name, shard, self.namespace))
+            stored = merge_stored(stored, keep(_decode(part, name, shard, self.namespace)))
         return stored
 
     def save(self, stored: StoredScan) -> None:

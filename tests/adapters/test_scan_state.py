@@ -6,6 +6,7 @@ left alone; failures are classified like every adapter's."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import zlib
 from collections.abc import Callable, Iterator
@@ -199,6 +200,13 @@ def test_a_state_over_one_configmap_is_split_over_several_and_read_back_whole(
     assert written == ["configmaps"] * count  # created, the first last:
     assert [w.body["metadata"]["name"] for w in k8s.writes()][-1] == "medic-scan-latency"
     assert worker().load("latency") == big
+    # a view (GET /anomalies/scans) reads every series without the detectors' state, each shard's
+    # dropped as it is read, and says how large each was
+    view = worker().load_view("latency")
+    assert set(view.series) == set(big.series) and all(s.detector is None for s in view.series.values())
+    assert {k: s.detector_bytes for k, s in view.series.items()} == {
+        k: len(json.dumps(s.detector)) for k, s in big.series.items()
+    }
 
     smaller = StoredScan(name="latency", last_run=2000.0, series=dict(list(big.series.items())[:5]))
     later = worker()
