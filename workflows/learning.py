@@ -35,7 +35,7 @@ __all__ = [
 DEMOTE_PATCH = "learning-demotion"
 # A demoted incident still firing past its demotion's page_after_seconds pages after all. Only demotions
 # made since carry it: histories from before never reach the patch.
-PAGE_AFTER_PATCH = "learning-page-after"
+PAGE_AFTER_PATCH = "learning-page-after-firing"
 # An incident of more alert rules than this is never demoted (the plan request would grow with a storm).
 MAX_RULES = 50
 
