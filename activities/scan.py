@@ -87,6 +87,10 @@ class ScanStateStore(Protocol):
 
     def load(self, name: str) -> StoredScan: ...
 
+    def load_view(self, name: str) -> StoredScan:
+        """:meth:`load` without the detectors' state (:func:`without_detectors`), for a view."""
+        ...
+
     def save(self, stored: StoredScan) -> None: ...
 
 
@@ -147,6 +151,9 @@ class ScanStore:
         if not path.exists():
             return StoredScan(name=name)
         return StoredScan.model_validate_json(path.read_bytes())
+
+    def load_view(self, name: str) -> StoredScan:
+        return without_detectors(self.load(name))
 
     def save(self, stored: StoredScan) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -101,7 +101,7 @@ class Exhaustion:
     forecast: list[tuple[float, float, float, float]] = field(
         default_factory=list
     )  # (t, value, lower, upper)
-    direction: Literal["rising", "falling"] | None = None  # None: from the level against the capacity
+    direction: Literal["rising", "falling"] = "rising"  # how it runs out (time_to_exhaustion's ``way``)
     reset_at: float | None = None  # the time of the level reset the fit starts after, if any
     # the window saw this climb reset short of the capacity, and it is not past that point yet
     recurring: bool = False
@@ -109,8 +109,6 @@ class Exhaustion:
     @property
     def rising(self) -> bool:
         """The resource runs out by rising to the capacity (else by falling to it)."""
-        if self.direction is None:
-            return self.capacity >= self.level
         return self.direction == "rising"
 
     @property
@@ -415,14 +413,10 @@ def _chi2_low(df: int) -> float:
 class _Band:
     """The variance of the series at ``now + h`` around the line's forecast, with times in units
     of the window (0 at its first point, 1 at ``now``): ``poly`` are the cubic's coefficients,
-    highest first; ``rate_variance`` is the variance of the line's slope around the current rate.
-    ``slope_long_run`` is the line's slope variance from the residuals' long-run variance in
-    ``blocks`` consecutive blocks, ``wander_rate_variance`` the wandering rate's part alone."""
+    highest first; ``rate_variance`` is the variance of the line's slope around the current rate."""
 
     poly: tuple[float, float, float, float]
     rate_variance: float
-    wander_rate_variance: float
-    slope_long_run: float
 
     @classmethod
     def fit(cls, s: np.ndarray[Any, Any], resid: np.ndarray[Any, Any], spread: float, blocks: int) -> "_Band":
@@ -470,7 +464,7 @@ class _Band:
         p1 = wander * (1.0 - 2.0 * (u0 + u1 - v1) + 2.0 * b01) + 2.0 * _TS_EFFICIENCY * a01
         p0 = wander * (1.0 / 3.0 - 2.0 * (u0 - v0) + b00) + _TS_EFFICIENCY * a00 + marginal
         poly = (float(p3), float(p2), float(p1), float(p0))
-        return cls(poly, max(float(p2), 0.0), max(float(wander * rate), 0.0), _TS_EFFICIENCY * long_run)
+        return cls(poly, max(float(p2), 0.0))
 
     def variance(self, h: float) -> float:
         p3, p2, p1, p0 = self.poly

@@ -25,6 +25,7 @@ from medic.anomaly import PREDICTION_SOURCE, AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
+from medic.insights import incident_rules
 from medic.limits import runs_within
 from medic.notify_plan import ChatTarget
 from medic.notify_state import THREADED_KINDS, NotificationState
@@ -578,6 +579,12 @@ class IncidentState(BaseModel):
     def rules(self) -> list[str]:
         """The alert rules (alertname) behind this incident, for feedback."""
         return sorted({a.name for a in self.alerts.values()} - {""})
+
+    def learning_rules(self) -> list[str]:
+        """The rules as learning counts them (``medic.insights.incident_rules``)."""
+        return incident_rules(
+            (a.name for a in self.alerts.values()), (r.signal.source for r in self.anomalies.values())
+        )
 
     def held_until(self) -> datetime | None:
         """When the first alert taken from Alertmanager's API (``HELD_SOURCE``) that Alertmanager has not

@@ -234,8 +234,8 @@ def propose(
         # a rule acted on now and then looks never acted on in a week that had none of its real ones
         # (an anomaly never fires in that sense: no such time for anomaly:<source>)
         noise = r.longest_noise_seconds
-        timed = change == "demote" and noise is not None and not r.rule.startswith(ANOMALY_RULE)
-        after = math.ceil(noise / 60.0) * 60 if timed and noise is not None else None
+        timed = change == "demote" and not r.rule.startswith(ANOMALY_RULE)
+        after = _whole_minutes(noise) if timed and noise is not None else None
         evidence = f"{why}: {_said(r)}"
         out.append(
             (r.pages, Proposal(rule=r.rule, team=r.team, change=change, for_seconds=after, evidence=evidence))
@@ -251,7 +251,7 @@ def propose(
         ):
             continue
         # a `for:` longer by more than every unacted alert fired, and by less than every actionable one
-        candidate = math.ceil(r.longest_noise_seconds / 60.0) * 60
+        candidate = _whole_minutes(r.longest_noise_seconds)
         noisy = r.incidents - r.actionable
         if candidate < r.shortest_actionable_seconds and noisy >= r.actionable and noisy >= min_incidents:
             evidence = (
@@ -263,6 +263,10 @@ def propose(
             )
     out.sort(key=lambda found: (-found[0], found[1].rule, found[1].team or ""))
     return [p for _, p in out]
+
+
+def _whole_minutes(seconds: float) -> int:
+    return math.ceil(seconds / 60.0) * 60
 
 
 def _said(r: RuleEffectiveness, *, teams: int = 1) -> str:

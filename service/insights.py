@@ -29,7 +29,6 @@ from medic.insights import (
     applied_for,
     effectiveness,
     history_days,
-    incident_rules,
     propose,
 )
 from medic.mrkdwn import escape
@@ -78,9 +77,7 @@ def outcome_of(state: IncidentState) -> IncidentOutcome | None:
     acted on that went by themselves, at the merge)."""
     if state.opened_at is None or state.merged_into is not None:
         return None
-    rules = incident_rules(
-        (a.name for a in state.alerts.values()), (r.signal.source for r in state.anomalies.values())
-    )
+    rules = state.learning_rules()
     plan = state.notifications.plan
     owner = state.owner
     return IncidentOutcome(

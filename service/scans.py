@@ -5,7 +5,6 @@ and what ``GET /anomalies/scans`` shows of them."""
 
 import asyncio
 import contextlib
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -279,7 +278,7 @@ class ScansReader:
         out = []
         for spec in specs.values():
             # (the ConfigMap store drops each shard's detectors as it reads it)
-            stored = await asyncio.to_thread(getattr(store, "load_view", store.load), spec.name)
+            stored = await asyncio.to_thread(store.load_view, spec.name)
             series = [
                 SeriesView(
                     # as the series' signals, timeline and logs show them (a URL with a password, a key)
@@ -290,9 +289,7 @@ class ScansReader:
                     max_score=s.max_score,
                     points=s.points,
                     anomalies=s.anomalies,
-                    state_bytes=s.detector_bytes
-                    if s.detector_bytes is not None
-                    else len(json.dumps(s.detector or {})),
+                    state_bytes=s.detector_bytes or len("{}"),
                     sensitivity=s.sensitivity,
                     false_positives=s.false_positives,
                 )

@@ -16,7 +16,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from medic.alerts import AlertStatus
     from medic.incident import IncidentState, IncidentStatus
-    from medic.insights import DEMOTED_BY, Demotion, incident_rules
+    from medic.insights import DEMOTED_BY, Demotion
     from medic.routing import NotificationPlan
     from medic.vocab import TimelineKind
 
@@ -41,9 +41,7 @@ MAX_RULES = 50
 
 
 def _rules(state: IncidentState) -> list[str]:
-    return incident_rules(
-        (a.name for a in state.alerts.values()), (r.signal.source for r in state.anomalies.values())
-    )
+    return state.learning_rules()
 
 
 def plan_rules(state: IncidentState) -> list[str]:
@@ -77,11 +75,17 @@ def page_due(state: IncidentState) -> datetime | None:
         or state.merged_into is not None
     ):
         return None
+    since = _firing_since(state, demoted)
+    return since + timedelta(seconds=demoted.page_after_seconds) if since is not None else None
+
+
+def _firing_since(state: IncidentState, demoted: Demotion) -> datetime | None:
+    """When the longest-firing alert of the demoted rules that fires now started."""
     rules = set(demoted.rules)
-    starts = [
-        a.starts_at for a in state.alerts.values() if a.status is AlertStatus.FIRING and a.name in rules
-    ]
-    return min(starts) + timedelta(seconds=demoted.page_after_seconds) if starts else None
+    return min(
+        (a.starts_at for a in state.alerts.values() if a.status is AlertStatus.FIRING and a.name in rules),
+        default=None,
+    )
 
 
 def outlasted(state: IncidentState, now: datetime) -> bool:
@@ -122,11 +126,8 @@ def tell_demotion(state: IncidentState, before: Demotion | None, plan: Notificat
     assert before is not None
     rules = _rules(state)
     if state.notifications.outlasted_at is not None and before.page_after_seconds is not None:
-        demoted = set(before.rules)
-        starts = [
-            a.starts_at for a in state.alerts.values() if a.status is AlertStatus.FIRING and a.name in demoted
-        ]
-        fired = (now - min(starts)).total_seconds() / 60 if starts else before.page_after_seconds / 60
+        since = _firing_since(state, before)
+        fired = (now - since).total_seconds() / 60 if since is not None else before.page_after_seconds / 60
         why = (
             f"an alert of {', '.join(before.rules[:10])} has fired {fired:.0f} min, longer than any of "
             f"theirs nobody acted on fired ({before.page_after_seconds // 60} min)"

@@ -15,7 +15,7 @@ from medic.insights import (
     demotion_for,
     incident_rules,
 )
-from medic.routing import RoutingPolicy, load_routing, plan_notifications
+from medic.routing import NotificationPlan, RoutingPolicy, load_routing, plan_notifications
 from medic.yamldoc import ConfigError
 from service.insights import LearningLoop, insights, render_insights
 from tests.support.shop import ctx, shop
@@ -59,6 +59,19 @@ def policy() -> RoutingPolicy:
     return load_routing(POLICY, catalog=shop())
 
 
+def plan_for(service: str, priority: str, rules: list[str], demoted: Demoted = DEMOTED) -> NotificationPlan:
+    """The plan of an incident of ``service`` made of ``rules`` under the policy above."""
+    return plan_notifications(
+        policy(),
+        priority=priority,
+        owner=ctx(service),
+        services=[ctx(service)],
+        at=T0,
+        rules=rules,
+        demoted=demoted,
+    )
+
+
 # ---- the policy model ------------------------------------------------------------------------------
 
 
@@ -72,15 +85,7 @@ def test_a_p1_keeps_paging_unless_the_team_says_otherwise() -> None:
     )
     kept = demotion_for(learning, team="checkout", rules=["CheckoutSlow"], demoted=DEMOTED, priority="P2")
     assert kept is not None and kept.rules == ["CheckoutSlow"]
-    plan = plan_notifications(
-        policy(),
-        priority="P1",
-        owner=ctx("checkout"),
-        services=[ctx("checkout")],
-        at=T0,
-        rules=["CheckoutSlow"],
-        demoted=DEMOTED,
-    )
+    plan = plan_for("checkout", "P1", ["CheckoutSlow"])
     assert plan.demoted is None and plan.pagerduty
 
 
@@ -138,16 +143,7 @@ def test_demoted_only_when_the_team_opted_in_for_every_rule_and_each_is_proposed
 
 
 def test_a_demoted_plan_is_chat_only_and_says_why() -> None:
-    p = policy()
-    plan = plan_notifications(
-        p,
-        priority="P1",  # the data team keeps no priority paging (keep_paging: [])
-        owner=ctx("orders-db"),
-        services=[ctx("orders-db")],
-        at=T0,
-        rules=["PostgresDown"],
-        demoted=DEMOTED,
-    )
+    plan = plan_for("orders-db", "P1", ["PostgresDown"])  # team data keeps no priority paging
     assert (plan.rule, plan.channels("slack")) == ("p1", ["#data-oncall"])
     assert (plan.pagerduty, plan.escalation, plan.jira_project) == (None, [], None)
     assert plan.demoted is not None and plan.demoted.team == "data"
@@ -155,28 +151,16 @@ def test_a_demoted_plan_is_chat_only_and_says_why() -> None:
     assert message.startswith("Demoted to chat only by medic learning: team data opted in")
     assert "PostgresDown: never acted on: 9 incidents" in message and "remove the opt-in" in message
 
-    paging = plan_notifications(
-        p, priority="P1", owner=ctx("orders-db"), services=[ctx("orders-db")], at=T0, rules=["DiskFull"]
-    )
+    paging = plan_for("orders-db", "P1", ["DiskFull"])
     assert paging.pagerduty == "data" and paging.jira_project == "DATA" and len(paging.escalation) == 2
     assert paging.demoted is None
     # the same incident without any demotion proposed now (no insights yet): pages as the rule says
-    unproposed = plan_notifications(
-        p, priority="P1", owner=ctx("orders-db"), services=[ctx("orders-db")], at=T0, rules=["PostgresDown"]
-    )
+    unproposed = plan_for("orders-db", "P1", ["PostgresDown"], demoted={})
     assert unproposed.escalation and unproposed.demoted is None
 
 
 def test_a_plan_that_only_chats_anyway_is_not_called_demoted() -> None:
-    plan = plan_notifications(
-        policy(),
-        priority="P4",
-        owner=ctx("orders-db"),
-        services=[ctx("orders-db")],
-        at=T0,
-        rules=["PostgresDown"],
-        demoted=DEMOTED,
-    )
+    plan = plan_for("orders-db", "P4", ["PostgresDown"])
     assert plan.rule == "rest" and plan.demoted is None
 
 

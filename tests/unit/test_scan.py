@@ -517,14 +517,7 @@ def test_a_prediction_alone_is_not_what_a_mark_teaches_the_detector(tmp_path: Pa
         assert all(s.forecast for s in signals)
         return ["incident-storage"]
 
-    spec = ScanSpec(
-        name="disk",
-        query="q",
-        service="storage",
-        capacity=0.95,
-        horizon_seconds=6 * 3600,
-        lookback_seconds=7200,
-    )
+    spec, _, _ = filling_disk()
     store = ScanStore(tmp_path / "scans")
     acts = ScanActivities(
         source=Filling(), specs=lambda: {"disk": spec}, store=store, deliver=deliver, clock=lambda: t[-1] + 30
