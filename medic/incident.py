@@ -25,7 +25,7 @@ from medic.anomaly import PREDICTION_SOURCE, AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
-from medic.insights import incident_rules
+from medic.insights import IncidentOutcome, incident_rules
 from medic.limits import runs_within
 from medic.notify_plan import ChatTarget
 from medic.notify_state import THREADED_KINDS, NotificationState
@@ -34,7 +34,7 @@ from medic.slo import SloBurn, slo_burn
 from medic.subject import Subject
 from medic.timeline import TimelineEntry
 from medic.topology import ServiceContext
-from medic.vocab import RUNNING, Priority, RemediationOutcome, TimelineKind
+from medic.vocab import ACTED, RUNNING, Priority, RemediationOutcome, TimelineKind
 
 __all__ = [
     "AlertBatch",
@@ -585,6 +585,50 @@ class IncidentState(BaseModel):
         return incident_rules(
             (a.name for a in self.alerts.values()), (r.signal.source for r in self.anomalies.values())
         )
+
+    def outcome(self) -> IncidentOutcome | None:
+        """What learning needs of this incident; None when it never opened, or when it merged into
+        another (its alerts count in that one: a cascade's symptoms were counted again, as incidents
+        nobody acted on that went by themselves, at the merge)."""
+        if self.opened_at is None or self.merged_into is not None:
+            return None
+        plan = self.notifications.plan
+        owner = self.owner
+        return IncidentOutcome(
+            incident_id=self.id,
+            rules=self.learning_rules(),
+            # whose routing notified it (a demoted plan names the team it was demoted for)
+            team=plan.demoted.team if plan is not None and plan.demoted is not None else owner and owner.team,
+            opened_at=self.opened_at,
+            resolved_at=self.resolved_at,
+            # paged: what the pager was sent (a plan demoted by learning counts as the page it would
+            # have been, so a demotion is not proposed away); a chat-only rule's incidents page nobody
+            paged=bool(self.notifications.pages) or (plan is not None and plan.demoted is not None),
+            acknowledged=self.acknowledged_by is not None,
+            resolved_by_person=self.resolved_by is not None,
+            remediated=any(t.outcome in ACTED for t in self.remediations.values()),
+            false_positive=bool(self.false_positives),
+            # the rules the marks name (a mark without rules covers them all)
+            false_positive_rules=None
+            if any(not f.rules for f in self.false_positives)
+            else sorted({r for f in self.false_positives for r in f.rules}),
+            firing_seconds=self._firing(),
+        )
+
+    def _firing(self) -> dict[str, float]:
+        """Per alert rule, the longest its alerts fired: from the alert's start (Prometheus starts it
+        once its ``for:`` has passed) to its end, or to the incident's resolution when it never ended
+        (resolved by hand while firing). An incident's own duration adds the quiet period after the
+        last alert (5 minutes by default) and the time until someone resolved it."""
+        out: dict[str, float] = {}
+        for a in self.alerts.values():
+            end = (
+                a.ends_at if a.status is AlertStatus.RESOLVED and a.ends_at is not None else self.resolved_at
+            )
+            if end is None or end < a.starts_at:
+                continue
+            out[a.name] = max(out.get(a.name, 0.0), (end - a.starts_at).total_seconds())
+        return out
 
     def held_until(self) -> datetime | None:
         """When the first alert taken from Alertmanager's API (``HELD_SOURCE``) that Alertmanager has not

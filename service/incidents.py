@@ -2,10 +2,10 @@
 database), the detail from a query to the incident's workflow."""
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import Client, WorkflowExecution, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -13,6 +13,7 @@ from medic.correlation import RootCauseCandidate
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact
 from medic.incident import AlertRecord, AnomalyRecord, IncidentState, RemediationTrack
+from medic.insights import IncidentOutcome
 from medic.redact import redact
 from medic.timeline import TimelineEntry
 from medic.vocab import Priority
@@ -20,6 +21,7 @@ from service.settings import Settings
 from service.temporal import rpc_timeout
 from workflows import search_attributes as sa
 from workflows.incident import IncidentView, IncidentWorkflow, ViewRequest
+from workflows.publish import OUTCOME_MEMO
 
 __all__ = [
     "DOES_NOT_REPLAY",
@@ -29,6 +31,9 @@ __all__ = [
     "IncidentReader",
     "IncidentSummary",
     "IncidentUnreadable",
+    "ResolvedRun",
+    "ResolvedRuns",
+    "RunReader",
     "TemporalIncidentReader",
     "does_not_replay",
 ]
@@ -112,12 +117,43 @@ class IncidentUnreadable(Exception):
     """The incident exists but its workflow could not answer (no worker, or a failing query)."""
 
 
+class ResolvedRun(BaseModel):
+    """One resolved incident as learning counts it: a run of its workflow. A service's incidents share
+    its id (``incident-<service>``), each a run of its own, so an id stands for many incidents."""
+
+    id: str
+    run_id: str
+    opened_at: datetime | None
+    resolved_at: datetime | None
+    outcome: IncidentOutcome | None = Field(
+        default=None,
+        description="as its workflow published it on resolving (memo); None for a run resolved before "
+        "it did, read from its state instead",
+    )
+
+
+# (the readers' ``list`` method hides the builtin in their classes)
+ResolvedRuns = list[ResolvedRun]
+
+
 class IncidentReader(Protocol):
     async def list(self, flt: IncidentFilter) -> list[IncidentSummary]: ...
+
+    async def resolved_runs(self, *, limit: int, since: datetime | None = None) -> ResolvedRuns: ...
+
+    async def run_state(self, incident_id: str, run_id: str) -> IncidentState: ...
 
     async def get(self, incident_id: str, *, alerts: int = 500, timeline: int = 1000) -> IncidentDetail: ...
 
     async def state(self, incident_id: str) -> IncidentState: ...
+
+
+class RunReader(Protocol):
+    """What learning reads: every resolved run, newest first, and one run's state."""
+
+    async def resolved_runs(self, *, limit: int, since: datetime | None = None) -> ResolvedRuns: ...
+
+    async def run_state(self, incident_id: str, run_id: str) -> IncidentState: ...
 
 
 def detail_from_view(view: IncidentView) -> IncidentDetail:
@@ -173,6 +209,18 @@ def does_not_replay(err: BaseException | None) -> bool:
 
 def _optional_time(value: object) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _outcome(value: object) -> IncidentOutcome | None:
+    """A run's published outcome; None when it published none (or one this release cannot read: its
+    state is read instead)."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return IncidentOutcome.model_validate(value)
+    except ValidationError as err:
+        log.info("an incident's published outcome is not readable (%s); reading its state", err)
+        return None
 
 
 class TemporalIncidentReader:
@@ -239,8 +287,40 @@ class TemporalIncidentReader:
         both)."""
         return (await self._view(incident_id, alerts=2000, timeline=4000)).state
 
-    async def _view(self, incident_id: str, *, alerts: int, timeline: int) -> IncidentView:
-        handle = self._client.get_workflow_handle(incident_id)
+    async def run_state(self, incident_id: str, run_id: str) -> IncidentState:
+        """:meth:`state` of one run of the id (a closed one is replayed by a worker to answer)."""
+        return (await self._view(incident_id, alerts=2000, timeline=4000, run_id=run_id)).state
+
+    async def resolved_runs(self, *, limit: int, since: datetime | None = None) -> ResolvedRuns:
+        """Every resolved incident, each run of an id on its own, newest first: at most ``limit``, and
+        none started before ``since``. A run that continued as new is the same incident as its last
+        run, which carries its whole state."""
+        query = (
+            f"WorkflowType='IncidentWorkflow' AND {sa.STATUS.name}='resolved'"
+            " AND ExecutionStatus!='ContinuedAsNew'"
+        )
+        if since is not None:
+            query += f" AND StartTime>'{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        runs: ResolvedRuns = []
+        async for execution in self._client.list_workflows(
+            query, limit=limit, rpc_timeout=rpc_timeout(self._settings)
+        ):
+            memo = await execution.memo()
+            runs.append(
+                ResolvedRun(
+                    id=execution.id,
+                    run_id=execution.run_id,
+                    opened_at=_optional_time(memo.get("opened_at")) or execution.start_time,
+                    resolved_at=_optional_time(memo.get("resolved_at")),
+                    outcome=_outcome(memo.get(OUTCOME_MEMO)),
+                )
+            )
+        return runs
+
+    async def _view(
+        self, incident_id: str, *, alerts: int, timeline: int, run_id: str | None = None
+    ) -> IncidentView:
+        handle = self._client.get_workflow_handle(incident_id, run_id=run_id)
         try:
             view = await handle.query(
                 IncidentWorkflow.view,

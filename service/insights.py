@@ -1,24 +1,22 @@
 """``GET /insights``: per-alert-rule effectiveness from the resolved incidents' history, and the
 proposals ``medic.insights`` makes from it (raise ``for:``, demote to chat only, silence a flapping
-rule), each with its evidence and the teams for which Medic applies it. Reads the incidents' states
-through the incident reader.
+rule), each with its evidence and the teams for which Medic applies it. Reads the outcomes the resolved
+incidents published (every run of every id) through the incident reader.
 
 The worker applies the demotions the teams opted in to (``learning:`` in the routing policy) through
-:class:`LearningLoop`: it recomputes the insights every 15 minutes, reading only the incidents resolved
-since the last time (a resolved incident never changes), and keeps the rules to demote in memory for
-the plan activity, which records its decision in the incident's history.
+:class:`LearningLoop`: it recomputes the insights every 15 minutes and keeps the rules to demote in
+memory for the plan activity, which records its decision in the incident's history.
 """
 
 import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 from temporalio.service import RPCError
 
-from medic.alerts import AlertStatus
 from medic.incident import IncidentState
 from medic.insights import (
     Demoted,
@@ -33,18 +31,18 @@ from medic.insights import (
 )
 from medic.mrkdwn import escape
 from medic.redact import redact
-from medic.vocab import ACTED
 from service.incidents import (
-    IncidentFilter,
     IncidentNotFound,
-    IncidentReader,
-    IncidentSummary,
     IncidentUnreadable,
+    ResolvedRun,
+    RunReader,
     does_not_replay,
 )
 
 __all__ = [
+    "DAYS",
     "LIMIT",
+    "QUERIED",
     "READ",
     "Insights",
     "LearningLoop",
@@ -57,81 +55,52 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _PARALLEL = 8
-# Resolved incidents learned from: enough to cover the week a silence or demotion needs on a busy
-# installation (500 were 3.3 days of the benchmark's noisy month: medic.insights.MIN_DAYS).
-LIMIT = 2000
-# A resolved incident's outcome, by the run it stands for: its id and the times its listing shows.
-_RunKey = tuple[str, datetime | None, datetime | None]
+# The resolved incidents learned from, newest first: the last four weeks, and at most this many (a
+# busy installation's 900 a day are 22 days). Each is one run of its id's workflow (a service's
+# incidents share its id), read from the outcome it published in its memo on resolving: one listing,
+# no history replayed. Before (2026-12-06), the latest run of each id was read by a query: a service
+# paging ten times a day was one incident, and the latest 2,000 ids were a few days of a busy
+# installation, so nothing was ever demoted there.
+LIMIT = 20_000
+DAYS = 28.0
+# Runs resolved before their workflows published outcomes are queried (each replays its history on a
+# worker): at most this many a pass, the newest first; the rest in later passes.
+QUERIED = 2000
+# A resolved incident's outcome, by its run.
+_RunKey = tuple[str, str]
 
 
 class Insights(BaseModel):
-    incidents: int = Field(description="resolved incidents read (the latest, up to the limit)")
-    unread: int = Field(default=0, description="incidents Temporal could not answer for now (read next time)")
+    incidents: int = Field(
+        description="resolved incidents read (the latest, up to the limit; a service's incidents each count)"
+    )
+    unread: int = Field(
+        default=0, description="incidents not read now (Temporal could not answer, or left for the next pass)"
+    )
     rules: list[RuleEffectiveness]
     proposals: list[Proposal]
 
 
 def outcome_of(state: IncidentState) -> IncidentOutcome | None:
-    """What learning needs of one incident; None when it never opened, or when it merged into another
-    (its alerts count in that one: a cascade's symptoms were counted again, as incidents nobody
-    acted on that went by themselves, at the merge)."""
-    if state.opened_at is None or state.merged_into is not None:
-        return None
-    rules = state.learning_rules()
-    plan = state.notifications.plan
-    owner = state.owner
-    return IncidentOutcome(
-        incident_id=state.id,
-        rules=rules,
-        # whose routing notified it (a demoted plan names the team it was demoted for)
-        team=plan.demoted.team if plan is not None and plan.demoted is not None else owner and owner.team,
-        opened_at=state.opened_at,
-        resolved_at=state.resolved_at,
-        # paged: what the pager was sent (a plan demoted by learning counts as the page it would have
-        # been, so a demotion is not proposed away); a chat-only rule's incidents page nobody
-        paged=bool(state.notifications.pages)
-        or (state.notifications.plan is not None and state.notifications.plan.demoted is not None),
-        acknowledged=state.acknowledged_by is not None,
-        resolved_by_person=state.resolved_by is not None,
-        remediated=any(t.outcome in ACTED for t in state.remediations.values()),
-        false_positive=bool(state.false_positives),
-        # the rules the marks name (a mark without rules covers them all)
-        false_positive_rules=None
-        if any(not f.rules for f in state.false_positives)
-        else sorted({r for f in state.false_positives for r in f.rules}),
-        firing_seconds=_firing(state),
-    )
-
-
-def _firing(state: IncidentState) -> dict[str, float]:
-    """Per alert rule, the longest its alerts fired: from the alert's start (Prometheus starts it once
-    its ``for:`` has passed) to its end, or to the incident's resolution when it never ended (resolved
-    by hand while firing). An incident's own duration adds the quiet period after the last alert (5
-    minutes by default) and the time until someone resolved it."""
-    out: dict[str, float] = {}
-    for a in state.alerts.values():
-        end = a.ends_at if a.status is AlertStatus.RESOLVED and a.ends_at is not None else state.resolved_at
-        if end is None or end < a.starts_at:
-            continue
-        out[a.name] = max(out.get(a.name, 0.0), (end - a.starts_at).total_seconds())
-    return out
+    """What learning needs of one incident (:meth:`IncidentState.outcome`)."""
+    return state.outcome()
 
 
 class OutcomeCache:
-    """The outcomes of resolved incidents already read, by run: a later pass reads only the new ones.
-    Holds the runs of the latest listing only, so it never outgrows the limit."""
+    """The outcomes of runs already read by a query (a run resolved before its workflow published its
+    outcome): a later pass reads only the new ones. Holds the runs of the latest listing only, so it
+    never outgrows the limit."""
 
     def __init__(self) -> None:
         self._outcomes: dict[_RunKey, IncidentOutcome | None] = {}
 
     @staticmethod
-    def key(summary: IncidentSummary) -> _RunKey | None:
-        """None for a listing without its resolution time (then it is read every time)."""
-        return None if summary.resolved_at is None else (summary.id, summary.opened_at, summary.resolved_at)
+    def key(run: ResolvedRun) -> _RunKey:
+        return (run.id, run.run_id)
 
-    def get(self, summary: IncidentSummary) -> tuple[bool, IncidentOutcome | None]:
-        key = self.key(summary)
-        if key is None or key not in self._outcomes:
+    def get(self, run: ResolvedRun) -> tuple[bool, IncidentOutcome | None]:
+        key = self.key(run)
+        if key not in self._outcomes:
             return False, None
         return True, self._outcomes[key]
 
@@ -140,44 +109,57 @@ class OutcomeCache:
 
 
 async def insights(
-    reader: IncidentReader,
+    reader: RunReader,
     *,
     limit: int = LIMIT,
+    days: float = DAYS,
     learning: Mapping[str, TeamLearning] | None = None,
     cache: OutcomeCache | None = None,
+    now: datetime | None = None,
 ) -> Insights:
     """``learning``: the routing policy's opt-ins, to say which proposals Medic applies itself."""
-    summaries = await reader.list(IncidentFilter(status="resolved", limit=limit))
+    since = (now or datetime.now(UTC)) - timedelta(days=days)
+    runs = await reader.resolved_runs(limit=limit, since=since)
     slots = asyncio.Semaphore(_PARALLEL)
-    unread: set[str] = set()
+    unread: set[_RunKey] = set()
+    queried = 0
 
-    async def read(summary: IncidentSummary) -> IncidentOutcome | None:
-        known, outcome = cache.get(summary) if cache is not None else (False, None)
+    async def read(run: ResolvedRun) -> IncidentOutcome | None:
+        nonlocal queried
+        if run.outcome is not None:
+            return run.outcome  # as the workflow published it
+        known, outcome = cache.get(run) if cache is not None else (False, None)
         if known:
             return outcome
+        key = OutcomeCache.key(run)
+        if queried >= QUERIED:
+            unread.add(key)  # next pass
+            return None
+        queried += 1
         async with slots:
             try:
-                return outcome_of(await reader.state(summary.id))
+                return outcome_of(await reader.run_state(run.id, run.run_id))
             except IncidentNotFound:  # gone since it was listed
                 return None
             except (IncidentUnreadable, RPCError) as err:
                 if isinstance(err, IncidentUnreadable) and does_not_replay(err):
                     # it never will be read whole; the others still count
-                    log.warning("insights leave out %s: %s", summary.id, redact(str(err.__cause__))[:300])
+                    log.warning("insights leave out %s: %s", run.id, redact(str(err.__cause__))[:300])
                     return None
                 # one incident Temporal cannot answer for now (a worker restarting) does not stop the
                 # rest: read again next pass
-                unread.add(summary.id)
-                log.info("insights: %s not read now: %s", summary.id, redact(str(err))[:300])
+                unread.add(key)
+                log.info("insights: %s not read now: %s", run.id, redact(str(err))[:300])
                 return None
 
-    found = await asyncio.gather(*(read(s) for s in summaries))
+    # (sequential where the outcome is at hand; the queries wait for a slot)
+    found = await asyncio.gather(*(read(r) for r in runs))
     if cache is not None:  # (those not read now are not kept: asked again next pass)
         cache.keep(
             {
                 k: o
-                for s, o in zip(summaries, found, strict=True)
-                if (k := cache.key(s)) and s.id not in unread
+                for r, o in zip(runs, found, strict=True)
+                if r.outcome is None and (k := cache.key(r)) not in unread
             }
         )
     outcomes = [o for o in found if o is not None]
@@ -195,13 +177,13 @@ READ = OutcomeCache()
 
 class LearningLoop:
     """In the worker: the rules Medic's insights propose to demote (team -> rule -> proposal, each
-    team's from its own incidents), recomputed every ``every`` from the latest ``limit`` resolved
-    incidents, for the plan activity to read from memory. Which teams let a demotion apply is the
-    routing policy's to say, at each plan. A failed pass keeps the last answer (logged); none has
-    been made before the first pass ends, so nothing is demoted."""
+    team's from its own incidents), recomputed every ``every`` from the resolved incidents of the
+    last ``DAYS`` (``limit`` at most), for the plan activity to read from memory. Which teams let a
+    demotion apply is the routing policy's to say, at each plan. A failed pass keeps the last answer
+    (logged); none has been made before the first pass ends, so nothing is demoted."""
 
     def __init__(
-        self, reader: IncidentReader, *, limit: int = LIMIT, every: timedelta = timedelta(minutes=15)
+        self, reader: RunReader, *, limit: int = LIMIT, every: timedelta = timedelta(minutes=15)
     ) -> None:
         self._reader, self._limit, self._every = reader, limit, every
         self._cache = OutcomeCache()

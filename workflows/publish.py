@@ -3,22 +3,26 @@
 Called from workflow code only (it issues workflow commands), once per state revision.
 """
 
+import json
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from medic.incident import IncidentState
+    from medic.incident import IncidentState, IncidentStatus
     from medic.limits import TITLE_ATTRIBUTE_BYTES, fit_text, keyword_list_within
     from medic.vocab import OUTCOME_ORDER
     from workflows import search_attributes as sa
 
 __all__ = [
     "BOUNDED_SERVICES_PATCH",
+    "OUTCOME_MEMO",
+    "OUTCOME_MEMO_PATCH",
     "TITLE_ATTRIBUTE_PATCH",
     "Publisher",
     "details_markdown",
+    "outcome_memo",
     "remediation_summary",
 ]
 
@@ -28,6 +32,14 @@ BOUNDED_SERVICES_PATCH = "bounded-services-attribute"
 
 # MedicTitle, the list's readable column: histories from before it replay without it.
 TITLE_ATTRIBUTE_PATCH = "title-attribute"
+
+
+# A resolved incident's outcome for learning (medic.insights.IncidentOutcome), in its memo: learning
+# reads every resolved incident from one visibility listing, where it queried each, and so replayed
+# each one's history on a worker. Histories resolved before it replay without it (and are queried).
+OUTCOME_MEMO = "outcome"
+OUTCOME_MEMO_PATCH = "outcome-memo"
+_OUTCOME_MEMO_BYTES = 16_000  # an incident of very many rules is queried instead
 
 
 # An incident's MedicAction: the most telling outcome of its remediations (for "auto-remediated" queries).
@@ -72,11 +84,24 @@ class Publisher:
             "resolved_at": state.resolved_at.isoformat() if state.resolved_at else None,
             "merged_into": state.merged_into,
         }
+        if state.status is IncidentStatus.RESOLVED and state.merged_into is None:
+            if workflow.patched(OUTCOME_MEMO_PATCH):
+                memo[OUTCOME_MEMO] = outcome_memo(state)
+        elif OUTCOME_MEMO in self._memo:
+            memo[OUTCOME_MEMO] = None  # reopened (or merged) since: not an outcome yet
         changed = {key: value for key, value in memo.items() if self._memo.get(key, ...) != value}
         if changed:
             workflow.upsert_memo(changed)
             self._memo.update(changed)
         workflow.set_current_details(details_markdown(state))
+
+
+def outcome_memo(state: IncidentState) -> dict[str, object] | None:
+    outcome = state.outcome()
+    if outcome is None:
+        return None
+    doc = outcome.model_dump(mode="json", exclude_defaults=True)
+    return doc if len(json.dumps(doc)) <= _OUTCOME_MEMO_BYTES else None
 
 
 def _services_attribute(services: list[str]) -> list[str]:

@@ -26,7 +26,9 @@ router = APIRouter(tags=["insights"])
 )
 async def get_insights(
     deps: Annotated[Deps, Depends(get_deps)],
-    limit: Annotated[int, Query(ge=1, le=5000, description="resolved incidents to learn from")] = LIMIT,
+    limit: Annotated[
+        int, Query(ge=1, le=50_000, description="resolved incidents to learn from (of the last 28 days)")
+    ] = LIMIT,
 ) -> Insights:
     with temporal_answers():
         return await insights(deps.reader, limit=limit, learning=deps.learning, cache=READ)

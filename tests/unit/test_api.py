@@ -6,6 +6,7 @@ records what it was given (the integration tests use the real one)."""
 import base64
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from medic.catalog import Catalog
 from medic.incident import AlertBatch, AnomalyBatch, IncidentState
 from medic.topology import ServiceContext
 from service.api import create_app
-from service.incidents import IncidentDetail, IncidentFilter, IncidentNotFound, IncidentSummary
+from service.incidents import IncidentDetail, IncidentFilter, IncidentNotFound, IncidentSummary, ResolvedRuns
 from service.ingest import TemporalUnavailable
 from service.settings import Settings
 from tests.conftest import reference_payloads
@@ -54,6 +55,12 @@ class FakeReader:
         raise IncidentNotFound(incident_id)
 
     async def state(self, incident_id: str) -> IncidentState:
+        raise IncidentNotFound(incident_id)
+
+    async def resolved_runs(self, *, limit: int, since: datetime | None = None) -> ResolvedRuns:
+        return []
+
+    async def run_state(self, incident_id: str, run_id: str) -> IncidentState:
         raise IncidentNotFound(incident_id)
 
 

@@ -11,7 +11,14 @@ from medic.correlation import RootCauseCandidate
 from medic.incident import AlertRecord, IncidentState
 from medic.insights import IncidentOutcome, Proposal, effectiveness, propose
 from medic.topology import ServiceContext
-from service.incidents import IncidentDetail, IncidentFilter, IncidentNotFound, IncidentSummary
+from service.incidents import (
+    IncidentDetail,
+    IncidentFilter,
+    IncidentNotFound,
+    IncidentSummary,
+    ResolvedRun,
+    ResolvedRuns,
+)
 from service.insights import insights, outcome_of
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -115,6 +122,28 @@ class ScriptedReader:
         if incident_id == "incident-gone":
             raise IncidentNotFound(incident_id)
         return self.states[incident_id]
+
+    # Runs as learning reads them: one per state, resolved before the workflow published its outcome
+    # (``published``: with it, as the memo carries it, and never queried).
+    published = False
+
+    async def resolved_runs(self, *, limit: int, since: datetime | None = None) -> ResolvedRuns:
+        self.since = since
+        await self.list(IncidentFilter(status="resolved"))  # (a listing that fails fails the same)
+        return [
+            ResolvedRun(
+                id=s.id,
+                run_id=f"run-{s.id}",
+                opened_at=s.opened_at,
+                resolved_at=s.resolved_at,
+                outcome=s.outcome() if self.published else None,
+            )
+            for s in self.states.values()
+        ][:limit]
+
+    async def run_state(self, incident_id: str, run_id: str) -> IncidentState:
+        assert run_id == f"run-{incident_id}"
+        return await self.state(incident_id)
 
 
 def state(
@@ -309,3 +338,56 @@ def test_an_alert_still_firing_when_resolved_by_hand_fired_until_then() -> None:
     s.alerts["fp"].ends_at = s.opened_at + timedelta(days=1)  # Prometheus's ValidUntil: no end
     outcome = outcome_of(s)
     assert outcome is not None and outcome.fired("DiskFull") == 30 * 60
+
+
+async def test_published_outcomes_are_read_from_the_listing_and_old_runs_are_queried_a_share_a_pass() -> None:
+    """A run that published its outcome is not queried (a query replays its history on a worker); runs
+    resolved before outcomes were published are queried, at most QUERIED a pass, the newest first, the
+    rest in later passes, each once."""
+    from service.insights import QUERIED, OutcomeCache  # noqa: PLC0415
+
+    states = [state(i, "DiskNoise", 30) for i in range(QUERIED + 300)] + [WEEK_LATER]
+
+    class Counting(ScriptedReader):
+        reads = 0
+
+        async def run_state(self, incident_id: str, run_id: str) -> IncidentState:
+            self.reads += 1
+            return await super().run_state(incident_id, run_id)
+
+    published = Counting(states)
+    published.published = True
+    got = await insights(published)
+    assert (published.reads, got.incidents, got.unread) == (0, QUERIED + 301, 0)
+    assert published.since is not None and published.since > datetime.now(UTC) - timedelta(days=29)
+
+    old, cache = Counting(states), OutcomeCache()
+    first = await insights(old, cache=cache)
+    assert (old.reads, first.incidents, first.unread) == (QUERIED, QUERIED, 301)
+    second = await insights(old, cache=cache)
+    assert (old.reads, second.incidents, second.unread) == (QUERIED + 301, QUERIED + 301, 0)
+    # the same figures either way
+    assert second.rules == got.rules and second.proposals == got.proposals
+    third = await insights(old, cache=cache)
+    assert old.reads == QUERIED + 301 and third.rules == got.rules  # nothing read twice
+
+
+def test_the_published_outcome_round_trips_as_the_memo_carries_it() -> None:
+    """The memo holds the outcome as JSON without its defaults; read back, it is the same outcome. An
+    incident of very many rules publishes none (its state is queried)."""
+    import json  # noqa: PLC0415
+
+    from workflows.publish import outcome_memo  # noqa: PLC0415
+
+    s = state(3, "HighLatency", 12, ack=True)
+    memo = outcome_memo(s)
+    assert memo is not None and "paged" not in memo  # (a default)
+    assert IncidentOutcome.model_validate(json.loads(json.dumps(memo))) == s.outcome()
+    for k in range(600):
+        s.alerts[f"fp{k}"] = s.alerts["fp"].model_copy(
+            update={"fingerprint": f"fp{k}", "name": f"Rule{k:04d}"}
+        )
+    assert outcome_memo(s) is None
+    merged = state(4, "HighLatency", 12)
+    merged.merged_into = "incident-orders-db"
+    assert outcome_memo(merged) is None
