@@ -1,6 +1,8 @@
 """Writing the postmortem when an incident resolves: Markdown and a timeline chart, from the
-incident's own state, into MEDIC_POSTMORTEM_DIR (``<dir>/<incident id>/postmortem.md`` and
-``timeline.svg``). The workflow then posts it to the Slack thread and the JIRA issue.
+incident's own state, into MEDIC_POSTMORTEM_DIR: ``<dir>/<incident id>/<opened, UTC>/postmortem.md``
+and ``timeline.svg``, one folder per incident (a service's incidents share its id), and the latest
+again as ``<dir>/<incident id>/postmortem.md``. The workflow then posts it to the Slack thread and the
+JIRA issue, with a link to the run's own document (``/incidents/<id>/runs/<run id>/postmortem``).
 
 The state is read through an injected source (a query to the incident's workflow) rather than
 passed in: a large incident's state would not fit in an activity's input."""
@@ -21,10 +23,17 @@ from medic.postmortem import render_postmortem
 from medic.redact import redact
 from medic.story import IncidentMetrics, fmt_duration, incident_metrics
 
-__all__ = ["PostmortemActivities", "PostmortemRequest", "PostmortemWriter", "PostmortemWritten"]
+__all__ = [
+    "PostmortemActivities",
+    "PostmortemRequest",
+    "PostmortemWriter",
+    "PostmortemWritten",
+    "StateSource",
+]
 
 CHART_NAME = "timeline.svg"
-StateSource = Callable[[str], Awaitable[IncidentState]]
+# (incident id, run id): the state of that run of the id's workflow (None: its latest run)
+StateSource = Callable[[str, str | None], Awaitable[IncidentState]]
 
 
 class PostmortemRequest(BaseModel):
@@ -44,11 +53,14 @@ class PostmortemWriter:
     def __init__(self, folder: Path, *, template: str | None = None, base_url: str = "") -> None:
         self.folder, self.template, self.base_url = folder, template, base_url.rstrip("/")
 
-    def url(self, incident_id: str) -> str:
-        return f"{self.base_url}/incidents/{incident_id}/postmortem"
+    def url(self, incident_id: str, run_id: str | None = None) -> str:
+        """The document's link: the run's own when ``run_id`` is given (a service's next incident is a
+        new run of the same id, and ``/incidents/<id>/postmortem`` is the latest one's)."""
+        run = f"/runs/{run_id}" if run_id else ""
+        return f"{self.base_url}/incidents/{incident_id}{run}/postmortem"
 
-    def markdown(self, state: IncidentState, *, now: datetime) -> str:
-        links = {"Medic API": self.url(state.id)} if self.base_url else None
+    def markdown(self, state: IncidentState, *, now: datetime, run_id: str | None = None) -> str:
+        links = {"Medic API": self.url(state.id, run_id)} if self.base_url else None
         markdown = render_postmortem(state, now=now, template=self.template, chart=CHART_NAME, links=links)
         # Entries are redacted already; alert labels and annotations quoted in the document are not.
         return redact(markdown)
@@ -56,18 +68,20 @@ class PostmortemWriter:
     def svg(self, state: IncidentState, *, now: datetime) -> str:
         return render_timeline_svg(state, now=now)  # every text in it is redacted as it is escaped
 
-    def render(self, state: IncidentState, *, now: datetime) -> tuple[str, str]:
-        return self.markdown(state, now=now), self.svg(state, now=now)
+    def render(self, state: IncidentState, *, now: datetime, run_id: str | None = None) -> tuple[str, str]:
+        return self.markdown(state, now=now, run_id=run_id), self.svg(state, now=now)
 
-    def write(self, state: IncidentState, *, now: datetime) -> tuple[Path, str]:
-        """Both files, atomically; the path and the Markdown written."""
-        markdown, svg = self.render(state, now=now)
-        folder = self.folder / _safe(state.id)
-        folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(folder / CHART_NAME, svg)
-        path = folder / "postmortem.md"
-        _atomic_write(path, markdown)
-        return path, markdown
+    def write(self, state: IncidentState, *, now: datetime, run_id: str | None = None) -> tuple[Path, str]:
+        """Both files, atomically, in the incident's own folder (named for when it opened), and again
+        as the id's latest; the incident's path and the Markdown written."""
+        markdown, svg = self.render(state, now=now, run_id=run_id)
+        latest = self.folder / _safe(state.id)
+        own = latest / state.opened_at.astimezone(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+        own.mkdir(parents=True, exist_ok=True)
+        for folder in (own, latest):
+            _atomic_write(folder / CHART_NAME, svg)
+            _atomic_write(folder / "postmortem.md", markdown)
+        return own / "postmortem.md", markdown
 
 
 def _summary(state: IncidentState, m: IncidentMetrics) -> str:
@@ -91,9 +105,11 @@ class PostmortemActivities:
 
     @activity.defn(name="postmortem_write")
     async def write(self, request: PostmortemRequest) -> PostmortemWritten:
-        state = await self._source(request.incident_id)
+        # this run's state: a service's next incident is a new run of the same id
+        run_id = activity.info().workflow_run_id
+        state = await self._source(request.incident_id, run_id)
         now = state.resolved_at or datetime.now(UTC)
-        path, markdown = self._writer.write(state, now=now)
+        path, markdown = self._writer.write(state, now=now, run_id=run_id)
         m = incident_metrics(state, now=now)
         self._rec.incident_resolved(
             state.priority,
@@ -101,7 +117,10 @@ class PostmortemActivities:
             mttr=m.time_to_resolve.total_seconds() if m.time_to_resolve is not None else None,
         )
         return PostmortemWritten(
-            path=str(path), url=self._writer.url(state.id), summary=_summary(state, m), markdown=markdown
+            path=str(path),
+            url=self._writer.url(state.id, run_id),
+            summary=_summary(state, m),
+            markdown=markdown,
         )
 
     def all(self) -> list[Callable[..., object]]:

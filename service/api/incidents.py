@@ -68,43 +68,84 @@ async def get_incident(
         return await deps.reader.get(incident_id, alerts=alerts, timeline=timeline)
 
 
+_POSTMORTEM = {
+    200: {"content": {"text/markdown": {}}},
+    **error_responses(
+        401, 404, 409, 422, 503, described={401: _LINK_401, 404: "no such incident", 409: DOES_NOT_REPLAY}
+    ),
+}
+_CHART = {
+    200: {"content": {"image/svg+xml": {}}},
+    **error_responses(
+        401, 404, 409, 422, 503, described={401: _LINK_401, 404: "no such incident", 409: DOES_NOT_REPLAY}
+    ),
+}
+IncidentId = Annotated[str, Path(description="an incident id")]
+# A run of the id's workflow: each incident of a service is one (Temporal's run ids are UUIDs).
+RunId = Annotated[
+    str,
+    Path(
+        description="one incident of the id (a run of its workflow), as its postmortem link names it",
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    ),
+]
+
+
 @router.get(
     "/incidents/{incident_id}/postmortem",
     response_class=Response,
-    responses={
-        200: {"content": {"text/markdown": {}}},
-        **error_responses(
-            401, 404, 409, 422, 503, described={401: _LINK_401, 404: "no such incident", 409: DOES_NOT_REPLAY}
-        ),
-    },
-    summary="The postmortem (Markdown): a draft while open, final once resolved",
+    responses=_POSTMORTEM,
+    summary="The postmortem (Markdown) of the id's latest incident: a draft while open, final once resolved",
     dependencies=_DOCUMENT,
 )
-async def get_postmortem(
-    deps: Annotated[Deps, Depends(get_deps)],
-    incident_id: Annotated[str, Path(description="an incident id")],
+async def get_postmortem(deps: Annotated[Deps, Depends(get_deps)], incident_id: IncidentId) -> Response:
+    return await _postmortem(deps, incident_id, None)
+
+
+@router.get(
+    "/incidents/{incident_id}/runs/{run_id}/postmortem",
+    response_class=Response,
+    responses=_POSTMORTEM,
+    summary="The postmortem of one incident of the id (a service's incidents share its id)",
+    dependencies=_DOCUMENT,
+)
+async def get_run_postmortem(
+    deps: Annotated[Deps, Depends(get_deps)], incident_id: IncidentId, run_id: RunId
 ) -> Response:
+    return await _postmortem(deps, incident_id, run_id)
+
+
+async def _postmortem(deps: Deps, incident_id: str, run_id: str | None) -> Response:
     with temporal_answers(incident_id):
-        markdown = await deps.postmortems.markdown(incident_id)
+        markdown = await deps.postmortems.markdown(incident_id, run_id)
     return Response(markdown, media_type="text/markdown; charset=utf-8")
 
 
 @router.get(
     "/incidents/{incident_id}/timeline.svg",
     response_class=Response,
-    responses={
-        200: {"content": {"image/svg+xml": {}}},
-        **error_responses(
-            401, 404, 409, 422, 503, described={401: _LINK_401, 404: "no such incident", 409: DOES_NOT_REPLAY}
-        ),
-    },
+    responses=_CHART,
     summary="The incident's timeline chart, as the postmortem shows it",
     dependencies=_DOCUMENT,
 )
-async def get_timeline_chart(
-    deps: Annotated[Deps, Depends(get_deps)],
-    incident_id: Annotated[str, Path(description="an incident id")],
+async def get_timeline_chart(deps: Annotated[Deps, Depends(get_deps)], incident_id: IncidentId) -> Response:
+    return await _chart(deps, incident_id, None)
+
+
+@router.get(
+    "/incidents/{incident_id}/runs/{run_id}/timeline.svg",
+    response_class=Response,
+    responses=_CHART,
+    summary="The timeline chart of one incident of the id, as its postmortem shows it",
+    dependencies=_DOCUMENT,
+)
+async def get_run_timeline_chart(
+    deps: Annotated[Deps, Depends(get_deps)], incident_id: IncidentId, run_id: RunId
 ) -> Response:
+    return await _chart(deps, incident_id, run_id)
+
+
+async def _chart(deps: Deps, incident_id: str, run_id: str | None) -> Response:
     with temporal_answers(incident_id):
-        svg = await deps.postmortems.svg(incident_id)
+        svg = await deps.postmortems.svg(incident_id, run_id)
     return Response(svg, media_type="image/svg+xml")

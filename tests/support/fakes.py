@@ -7,7 +7,11 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from temporalio.client import Client
+
+from activities.postmortem import StateSource
 from medic.cards import IncidentCard
+from medic.incident import IncidentState
 from medic.ports import Change, ChatMessage, IssueRequest, MessageRef, Page, PermanentError, TransientError
 from remediations.patches import json_pointer, merge_apply
 from remediations.ports import ClusterConflict, ClusterError, ObjectRef, RolloutInfo
@@ -20,7 +24,19 @@ __all__ = [
     "FakePager",
     "FakeTeams",
     "FakeTracker",
+    "queried_state",
 ]
+
+
+def queried_state(client: Client) -> StateSource:
+    """The postmortem activity's state source as the service builds it: a query to the run."""
+
+    async def state_of(incident_id: str, run_id: str | None) -> IncidentState:
+        from workflows.incident import IncidentWorkflow  # noqa: PLC0415
+
+        return await client.get_workflow_handle(incident_id, run_id=run_id).query(IncidentWorkflow.state)
+
+    return state_of
 
 
 class FakeChat:

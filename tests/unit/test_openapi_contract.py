@@ -28,6 +28,8 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("get", "/incidents/{incident_id}"): {200, 401, 404, 422, 503},
     ("get", "/incidents/{incident_id}/postmortem"): {200, 401, 404, 409, 422, 503},
     ("get", "/incidents/{incident_id}/timeline.svg"): {200, 401, 404, 409, 422, 503},
+    ("get", "/incidents/{incident_id}/runs/{run_id}/postmortem"): {200, 401, 404, 409, 422, 503},
+    ("get", "/incidents/{incident_id}/runs/{run_id}/timeline.svg"): {200, 401, 404, 409, 422, 503},
     ("get", "/anomalies/scans"): {200, 401, 503},
     ("get", "/insights"): {200, 401, 422, 503},
     ("post", "/explain"): {200, 401, 413, 422, 500},

@@ -32,7 +32,13 @@ from tests.unit.test_api import FakeReader, FakeSink
 WEBHOOK, READ, OPERATOR = "webhook-token-0123", "read-token-4567", "operator-token-89ab"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 READS = ["/incidents", "/incidents/incident-checkout"]
-DOCUMENTS = ["/incidents/incident-checkout/postmortem", "/incidents/incident-checkout/timeline.svg"]
+RUN, OTHER_RUN = "5150c584-8743-4e5e-864a-c30e9264c2c0", "0f3e9a1b-1111-4e5e-864a-c30e9264c2c1"
+DOCUMENTS = [
+    "/incidents/incident-checkout/postmortem",
+    "/incidents/incident-checkout/timeline.svg",
+    f"/incidents/incident-checkout/runs/{RUN}/postmortem",
+    f"/incidents/incident-checkout/runs/{RUN}/timeline.svg",
+]
 
 
 class Reader(FakeReader):
@@ -44,10 +50,10 @@ class Reader(FakeReader):
 
 
 class Documents(Postmortems):
-    async def markdown(self, incident_id: str) -> str:
-        return f"# {incident_id}\n"
+    async def markdown(self, incident_id: str, run_id: str | None = None) -> str:
+        return f"# {incident_id}{' ' + run_id if run_id else ''}\n"
 
-    async def svg(self, incident_id: str) -> str:
+    async def svg(self, incident_id: str, run_id: str | None = None) -> str:
         return "<svg/>"
 
 
@@ -125,6 +131,25 @@ async def test_a_signed_link_opens_its_document_and_nothing_else(http: httpx.Asy
     for other in ("/incidents/incident-checkout/timeline.svg", "/incidents/incident-other/postmortem"):
         assert (await http.get(other, params=query)).status_code == 401
     assert (await http.get("/incidents", params=query)).status_code == 401
+    # one incident of a service's (a run of its id) opens its own document, not another one's
+    url = sign(f"https://medic.example.org/incidents/incident-checkout/runs/{RUN}/postmortem")
+    path, query = _path_and_query(url)
+    answer = await http.get(path, params=query)
+    assert answer.status_code == 200 and answer.text == f"# incident-checkout {RUN}\n"
+    for other in (
+        f"/incidents/incident-checkout/runs/{OTHER_RUN}/postmortem",
+        "/incidents/incident-checkout/postmortem",
+        f"/incidents/incident-checkout/runs/{RUN}/timeline.svg",
+    ):
+        assert (await http.get(other, params=query)).status_code == 401
+
+
+async def test_a_run_id_that_is_not_one_is_422(http: httpx.AsyncClient) -> None:
+    headers = {"Authorization": f"Bearer {READ}"}
+    for run in ("latest", "5150c584", "../../etc", "5150C584-8743-4E5E-864A-C30E9264C2C0x"):
+        answer = await http.get(f"/incidents/incident-checkout/runs/{run}/postmortem", headers=headers)
+        assert answer.status_code in (404, 422), (run, answer.status_code)
+        assert answer.status_code == 422 or "/" in run, (run, answer.text)
 
 
 async def test_an_expired_or_tampered_link_is_refused(http: httpx.AsyncClient) -> None:

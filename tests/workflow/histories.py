@@ -31,7 +31,7 @@ from activities.notify import NotifyActivities
 from activities.postmortem import PostmortemActivities, PostmortemWriter
 from activities.remediate import RemediationActivities
 from medic.alerts import Alert, AlertStatus
-from medic.incident import AlertBatch, IncidentState
+from medic.incident import AlertBatch
 from medic.routing import RoutingPolicy
 from medic.runbook import load_runbook
 from medic.topology import ServiceContext, with_nodes
@@ -43,7 +43,15 @@ from service.ingest import Batch
 from service.settings import Settings
 from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
-from tests.support.fakes import FakeChat, FakeCluster, FakeMetrics, FakeOpsgenie, FakeTeams, FakeTracker
+from tests.support.fakes import (
+    FakeChat,
+    FakeCluster,
+    FakeMetrics,
+    FakeOpsgenie,
+    FakeTeams,
+    FakeTracker,
+    queried_state,
+)
 from tests.support.shop import ctx, shop
 from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
 
@@ -192,10 +200,7 @@ async def record() -> list[Path]:
             )
             client = env.client
 
-            async def state_of(incident_id: str) -> IncidentState:
-                return await client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
-
-            postmortem = PostmortemActivities(PostmortemWriter(Path(tmp)), state_of)
+            postmortem = PostmortemActivities(PostmortemWriter(Path(tmp)), queried_state(client))
             prometheus = _Prometheus()
             correlate = CorrelationActivities(
                 source=prometheus,

@@ -26,7 +26,7 @@ from activities.adapters.teams import TeamsChat
 from activities.notify import NotifyActivities
 from activities.postmortem import PostmortemActivities, PostmortemWriter
 from medic.alerts import AlertStatus
-from medic.incident import IncidentState, IncidentStatus
+from medic.incident import IncidentStatus
 from service.pagers import build_pager
 from service.settings import Settings
 from service.temporal import register_search_attributes
@@ -43,6 +43,7 @@ from tests.doubles import (
 )
 from tests.doubles.opsgenie import OPSGENIE_API_KEY, OpsgenieDouble
 from tests.doubles.teams import TeamsDouble
+from tests.support.fakes import queried_state
 from tests.workflow.test_notifications import POLICY, open_incident, outage, until
 from tests.workflow.test_pagerduty_ack import deliver
 from workflows.incident import IncidentWorkflow
@@ -101,10 +102,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
             await register_search_attributes(env.client, env.client.namespace)
             client = env.client
 
-            async def state_of(incident_id: str) -> IncidentState:
-                return await client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
-
-            postmortem = PostmortemActivities(PostmortemWriter(tmp_path / "pm"), state_of)
+            postmortem = PostmortemActivities(PostmortemWriter(tmp_path / "pm"), queried_state(client))
             queue = f"tq-{uuid.uuid4().hex[:6]}"
             worker = Worker(
                 client,

@@ -16,11 +16,12 @@ from temporalio.worker import Worker
 from activities.notify import NotifyActivities, PlanRequest
 from activities.postmortem import PostmortemActivities, PostmortemWriter
 from medic.alerts import Alert, AlertStatus
-from medic.incident import AlertBatch, IncidentState
+from medic.incident import AlertBatch
 from medic.insights import Demoted, Proposal
 from medic.keys import service_incident_id
 from medic.routing import NotificationPlan, load_routing
 from service.worker import WORKFLOWS
+from tests.support.fakes import queried_state
 from tests.support.shop import ctx, shop
 from tests.workflow.test_notifications import T0, Harness, harness, open_incident, outage, pages, until
 from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
@@ -67,10 +68,7 @@ def worker(h: Harness, demotions: Demoted = DEMOTIONS, *, plan: Callable[..., An
     )
     client = h.env.client
 
-    async def state_of(incident_id: str) -> IncidentState:
-        return await client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
-
-    postmortem = PostmortemActivities(PostmortemWriter(h.postmortems), state_of)
+    postmortem = PostmortemActivities(PostmortemWriter(h.postmortems), queried_state(client))
     return Worker(
         client,
         task_queue=h.task_queue,

@@ -25,7 +25,7 @@ from medic.routing import RoutingPolicy, load_routing
 from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
 from tests.conftest import require_binary
-from tests.support.fakes import FakeChat, FakePager, FakeTeams, FakeTracker
+from tests.support.fakes import FakeChat, FakePager, FakeTeams, FakeTracker, queried_state
 from tests.support.shop import ctx, shop
 from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentResult, IncidentWorkflow
 
@@ -72,10 +72,7 @@ class Harness:
         )
         client = self.env.client
 
-        async def state_of(incident_id: str) -> IncidentState:
-            return await client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
-
-        postmortem = PostmortemActivities(PostmortemWriter(self.postmortems), state_of)
+        postmortem = PostmortemActivities(PostmortemWriter(self.postmortems), queried_state(client))
         return Worker(
             self.env.client,
             task_queue=self.task_queue,

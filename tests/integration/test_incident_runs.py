@@ -1,12 +1,18 @@
-"""Learning counts every incident a service had, against the real dev server, worker and API.
+"""Each incident of a service is one of its own, against the real dev server, worker and API.
 
 A service's incidents share its id (``incident-<service>``): each is a run of that id's workflow. Before
-(2026-12-06), learning listed incidents by id and queried each id, which answers for its latest run
-only: a service paged three times a day was one incident to ``GET /insights``, and the worker's
-demotions, on a week's evidence, never came. Each resolved run now publishes its outcome in its memo, so
-one visibility listing reads them all; a run resolved before that is queried by its run id."""
+(2026-12-06), two things read the id as if it were one incident:
+
+- learning listed incidents by id and queried each id, which answers for its latest run only: a service
+  paged three times was one incident to ``GET /insights``, and the worker's demotions, on a week's
+  evidence, never came. Each resolved run now publishes its outcome in its memo, so one visibility
+  listing reads them all; a run resolved before that is queried by its run id.
+- each postmortem was written to ``<dir>/<id>/postmortem.md``, over the one before, and the link posted
+  to Slack and JIRA (``/incidents/<id>/postmortem``) showed the service's latest incident, not the one
+  it was posted for. Each now has its own folder and link (``/incidents/<id>/runs/<run>/postmortem``)."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,6 +62,12 @@ def delivery(status: str, started: datetime) -> dict[str, Any]:
     }
 
 
+def final(markdown: str) -> str:
+    """The document's line saying when its incident resolved."""
+    [line] = [x for x in markdown.splitlines() if x.startswith("**Final**: resolved at")]
+    return line
+
+
 async def one_incident(stack: MedicStack, pager: PagerDutyDouble, previous_run: str | None) -> str:
     """Fire, wait for the page, resolve, and wait until the incident's run has ended; its run id."""
     pages = len(pager.alerts(include_superseded=True))
@@ -85,7 +97,7 @@ async def one_incident(stack: MedicStack, pager: PagerDutyDouble, previous_run: 
     return run_id
 
 
-async def test_every_incident_of_a_service_counts_and_pages_are_counted() -> None:
+async def test_every_incident_of_a_service_counts_and_keeps_its_own_postmortem() -> None:
     pager = PagerDutyDouble([KEY])
     with pager.serve() as pager_url:
         async with medic_stack(
@@ -112,6 +124,25 @@ async def test_every_incident_of_a_service_counts_and_pages_are_counted() -> Non
             async with stack.http() as http:
                 found = (await http.get("/insights")).json()
                 listing = (await http.get("/incidents", params={"status": "resolved"})).json()
+                # each incident's postmortem: its own file, and the link posted for it serves it
+                folder = stack.settings.effective_postmortem_dir / "incident-checkout"
+                written, served = [], []
+                for run in runs:
+                    state = await reader.run_state("incident-checkout", run)
+                    [entry] = [e for e in state.timeline if e.kind == "postmortem.written"]
+                    path, url = entry.data["path"], entry.data["url"]
+                    assert url.endswith(f"/incidents/incident-checkout/runs/{run}/postmortem"), url
+                    written.append(Path(path).read_text())
+                    answer = await http.get(url.removeprefix(stack.settings.api_url))
+                    assert answer.status_code == 200, answer.text
+                    served.append(answer.text)
+                latest = await http.get("/incidents/incident-checkout/postmortem")
+            folders = [p for p in folder.iterdir() if p.is_dir()]
+            latest_file = (folder / "postmortem.md").read_text()
+    # (the served one also lists the entry that the postmortem was written)
+    assert [final(t) for t in served] == [final(t) for t in written] and len({final(t) for t in written}) == 3
+    assert len(folders) == 3
+    assert latest_file == written[-1] and final(latest.text) == final(written[-1])
     assert found["incidents"] == 3, found
     [record] = [r for r in found["rules"] if r["rule"] == "HighErrorRate"]
     assert (record["team"], record["incidents"], record["pages"]) == ("checkout", 3, 3)
