@@ -19,6 +19,7 @@ __all__ = [
     "MAX_AHEAD",
     "NAME_PATTERN",
     "PREDICTION_SOURCE",
+    "SCAN_LABEL",
     "AnomalySignal",
     "ExpectedBand",
     "ForecastPoint",
@@ -77,6 +78,9 @@ class ExpectedBand(BaseModel):
 
 # The source of Medic's own predictions of exhaustion (medic.forecast).
 PREDICTION_SOURCE = "medic-forecast"
+# The label a Medic scan's signals carry with the scan's name: two scans whose series have the same
+# labels (both `by (service)`) are two findings, not one seen again, and the scan names the incident.
+SCAN_LABEL = "medic_scan"
 # How far past its receipt an anomaly's window may end (a forecast holds its signal up to 30 days).
 MAX_AHEAD = timedelta(days=31)
 
@@ -147,11 +151,24 @@ class AnomalySignal(BaseModel):
         return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
 
     def described(self) -> str:
-        """What people read of it: a prediction's summary (when the resource runs out), else its value
-        against its band (a prediction read "value 0.75 within [0.75, 0.95], its course unusual")."""
-        if self.source == PREDICTION_SOURCE and self.summary:
+        """What people read of it: a prediction's summary (when the resource runs out), a Medic scan's
+        (its name, the value against its band and what the series did at this time on the days
+        before), else its value against its band (a prediction read "value 0.75 within [0.75, 0.95],
+        its course unusual"; a scan's finding did not say which scan, latency or traffic)."""
+        if self.summary and (self.source == PREDICTION_SOURCE or SCAN_LABEL in self.series):
             return self.summary
         return self.expected.against(self.value)
+
+    def headline(self) -> str:
+        """The incident title's part for it: the scan's name where a Medic scan found it (a query's
+        aggregation drops ``__name__``: every scan's incident was "Anomaly in a metric"), else the
+        metric's name."""
+        scan = self.series.get(SCAN_LABEL)
+        if scan is None:  # (as before the label, so a history's title stays the same on replay)
+            return f"Anomaly in {self.series.get('__name__', 'a metric')}"
+        if self.source == PREDICTION_SOURCE:
+            return f"{scan}: running out"
+        return f"Anomaly in {scan}"
 
     @property
     def active_until(self) -> datetime:

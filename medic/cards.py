@@ -49,6 +49,9 @@ _KILL_SWITCH_BUTTON: dict[str, object] = {
 }
 
 
+_ANOMALY_CHARS = 500  # of a signal's summary on the card (a section's text holds 3,000)
+
+
 class IncidentCard(BaseModel):
     incident_id: str
     title: str
@@ -69,6 +72,10 @@ class IncidentCard(BaseModel):
     merged_into_url: str | None = None  # the Temporal UI of the incident it merged into (set by the adapter)
     # Why this card pages nobody although its priority would (Medic's learning demoted its rules).
     routing_note: str | None = None
+    # Anomaly signals (a scan's finding, a prediction): how many, and what the latest says. An incident
+    # of anomalies only read "Alerts: 0 firing of 0" and nothing of what was found.
+    anomaly_count: int = 0
+    latest_anomaly: str | None = None
 
 
 def _mrkdwn(text: Markup) -> dict[str, object]:
@@ -86,12 +93,18 @@ def render_card(card: IncidentCard) -> ChatMessage:
         _mrkdwn(mrkdwn("*Status*\n{emoji} {status}", emoji=emoji, status=status)),
         _mrkdwn(mrkdwn("*Priority*\n{p} · impact {i:.0f}/100", p=card.priority, i=card.impact)),
         _mrkdwn(mrkdwn("*Services*\n{services}", services=", ".join(card.services) or "unknown")),
-        _mrkdwn(mrkdwn("*Alerts*\n{f} firing of {n}", f=card.firing_count, n=card.alert_count)),
     ]
+    if card.alert_count or not card.anomaly_count:
+        fields.append(_mrkdwn(mrkdwn("*Alerts*\n{f} firing of {n}", f=card.firing_count, n=card.alert_count)))
+    if card.anomaly_count:
+        fields.append(_mrkdwn(mrkdwn("*Anomalies*\n{n}", n=card.anomaly_count)))
     blocks: list[dict[str, object]] = [
         {"type": "header", "text": {"type": "plain_text", "text": headline[:150], "emoji": True}},
         {"type": "section", "fields": fields},
     ]
+    if card.latest_anomaly:
+        text = mrkdwn("*Latest anomaly:* {what}", what=card.latest_anomaly[:_ANOMALY_CHARS])
+        blocks.append({"type": "section", "text": _mrkdwn(text)})
     if card.merged_into:
         target = (
             link(card.merged_into_url, card.merged_into)

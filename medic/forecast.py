@@ -564,13 +564,14 @@ def exhaustion_signal(
     source: str = PREDICTION_SOURCE,
     severity: str = "warning",
     hold_seconds: float = 3600.0,
+    said: str = "",
 ) -> AnomalySignal:
     """The predictive signal, in the anomaly webhook's shape (so it joins incidents the same way).
     The expected band is where the resource should stay: from its trend less 3 spreads up to the
     capacity (rising), or from the capacity up to its trend plus 3 spreads (falling). The window
     runs from now for ``hold_seconds`` (the signal is active that long; a later run's prediction
     extends it, and once none comes the incident can resolve); the predicted time of exhaustion is
-    in the summary and the forecast points."""
+    in the summary (after ``said``, e.g. the scan's name) and the forecast points."""
     if not (math.isfinite(hold_seconds) and hold_seconds >= 0):
         raise ValueError(f"hold_seconds must be a finite number of seconds, not {hold_seconds}")
     at = datetime.fromtimestamp(est.now, UTC)
@@ -588,7 +589,7 @@ def exhaustion_signal(
         score=min(1.0, max(0.0, 1.0 - est.eta / (est.eta + 86400.0))) if math.isfinite(est.eta) else 0.0,
         window=TimeWindow(start=at, end=until),
         severity=severity,
-        summary=_summary(est),
+        summary=said + _summary(est, value),
         forecast=[
             ForecastPoint(at=datetime.fromtimestamp(ts, UTC), value=v, lower=lo_, upper=hi_)
             for ts, v, lo_, hi_ in est.forecast
@@ -596,18 +597,21 @@ def exhaustion_signal(
     )
 
 
-def _summary(est: Exhaustion) -> str:
-    cap, level = _number(est.capacity), _number(est.level)
+def _summary(est: Exhaustion, value: float) -> str:
+    """``value``: the last one observed, what people compare with their graphs (the fitted trend's
+    level read "exhausted: -0.0615" of a volume whose free space Prometheus answered as 0)."""
+    cap, now = _number(est.capacity), _number(value)
     if est.exhausted:
-        if level == cap:
-            return f"exhausted: at the capacity {cap}"
-        return f"exhausted: {level}, past the capacity {cap}"
+        past = value > est.capacity if est.rising else value < est.capacity
+        if now == cap or not past:
+            return f"exhausted: at the capacity {cap}, now {now}"
+        return f"exhausted: {now}, past the capacity {cap}"
     way = "rising" if est.rising else "falling"
     when = f"in about {_duration(est.eta)}" if math.isfinite(est.eta) else "at some point"
     early = _duration(est.eta_early)
     late = _duration(est.eta_late) if math.isfinite(est.eta_late) else "open"
     span = "" if early == late else f" (between {early} and {late})"
-    return f"exhausts {when}{span}: {way} to {cap}, now {level}"
+    return f"exhausts {when}{span}: {way} to {cap}, now {now}"
 
 
 def _number(x: float) -> str:

@@ -973,7 +973,7 @@ class IncidentState(BaseModel):
             if record.name not in names:
                 names.append(record.name)
         for anomaly in self.anomalies.values():
-            label = f"Anomaly in {anomaly.signal.series.get('__name__', 'a metric')}"
+            label = anomaly.signal.headline()
             if label not in names:
                 names.append(label)
         head = names[0] if names else "Incident"

@@ -80,6 +80,10 @@ class ChatPosted(BaseModel):
     # Added with the ``slack-as-card-chat`` patch (a Teams card posted before has neither).
     ref: MessageRef | None = Field(default=None, description="the card, where the chat can find it again")
     shown: int | None = Field(default=None, description="the incident revision the card shows")
+    card: str | None = Field(
+        default=None,
+        description="a digest of the card as last sent (an edit that changes nothing is not sent)",
+    )
 
 
 def _from_before_cards(data: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from medic.anomaly import NAME_PATTERN, AnomalySignal, ExpectedBand, TimeWindow
+from medic.anomaly import NAME_PATTERN, SCAN_LABEL, AnomalySignal, ExpectedBand, TimeWindow
 from medic.detect import DETECTORS, make_detector, restore_detector
 from medic.forecast import Direction, exhaustion_signal, time_to_exhaustion
 from medic.yamldoc import ConfigError, ConfigProblem, load_yaml_model, locate
@@ -350,13 +350,14 @@ def scan_series(
                 exhaustion_signal(
                     est,
                     service=_service(spec, labels),
-                    series=labels,
+                    series=_signal_labels(spec, labels),
                     value=last,
                     severity=spec.severity,
                     # active until the run after next: a prediction that stops (the resource
                     # recovered) lets its incident go, where it was held to the predicted time
                     # (a step longer than the runs' interval: `end` is up to a step in the past)
                     hold_seconds=2.0 * max(spec.every_seconds, spec.step_seconds) + spec.step_seconds,
+                    said=f"scan {spec.name}: ",
                 )
             )
     return ScanOutcome(state=new, signals=signals, scored=int(tn.shape[0]), anomaly_at=anomaly_at)
@@ -386,7 +387,7 @@ def _anomaly(
     return AnomalySignal(
         source=SOURCE,
         service=_service(spec, labels),
-        series=labels,
+        series=_signal_labels(spec, labels),
         value=value,
         expected=expected,
         score=score,
@@ -397,6 +398,13 @@ def _anomaly(
         severity=spec.severity,
         summary=_summary(spec, value, expected, score, _days_before(t, x, float(tn[top]))),
     )
+
+
+def _signal_labels(spec: ScanSpec, labels: dict[str, str]) -> dict[str, str]:
+    """The series' labels and the scan's name (``SCAN_LABEL``): two scans' series with the same labels
+    (both aggregated ``by (service)``) were one anomaly in the incident, the second found dropped as
+    nothing newer, whichever came second (a field review, 2026-12-06)."""
+    return {**labels, SCAN_LABEL: spec.name}
 
 
 def _summary(spec: ScanSpec, value: float, expected: ExpectedBand, score: float, days: str) -> str:

@@ -479,6 +479,10 @@ class Notifier:
             merged_into=s.merged_into,
             generator_url=first,
             routing_note=self._demotion_note(),
+            anomaly_count=len(s.anomalies),
+            latest_anomaly=max(s.anomalies.values(), key=lambda a: a.last_seen_at).signal.described()
+            if s.anomalies
+            else None,
         )
 
     def _demotion_note(self) -> str | None:

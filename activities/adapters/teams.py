@@ -80,8 +80,13 @@ def adaptive_card(card: IncidentCard) -> dict[str, Any]:
         _line("Status", status),
         _line("Impact", f"{card.impact:.0f}/100 {card.impact_summary}".strip()),
         _line("Services", ", ".join(card.services) or "unknown"),
-        _line("Alerts", f"{card.firing_count} firing of {card.alert_count}"),
     ]
+    if card.alert_count or not card.anomaly_count:
+        body.append(_line("Alerts", f"{card.firing_count} firing of {card.alert_count}"))
+    if card.anomaly_count:
+        body.append(_line("Anomalies", str(card.anomaly_count)))
+    if card.latest_anomaly:
+        body.append(_line("Latest anomaly", card.latest_anomaly[:500]))
     if card.root_cause:
         why = f" ({'; '.join(card.root_cause_reasons)})" if card.root_cause_reasons else ""
         body.append(_line("Likely root cause", card.root_cause + why))

@@ -1,0 +1,111 @@
+"""What people read of a scan's findings (a field review of the scan path, 2026-12-06, run live against
+Debian's Prometheus): every scan's incident was titled "Anomaly in a metric on <service>" (queries that
+aggregate drop ``__name__``), its Slack card said "Alerts: 0 firing of 0" and nothing of the finding,
+two scans whose series had the same labels were one anomaly in the incident, and an exhausted volume
+read "exhausted: -0.0615" where Prometheus answered 0."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from activities.adapters.teams import adaptive_card
+from medic.anomaly import SCAN_LABEL, AnomalySignal, ExpectedBand, TimeWindow
+from medic.cards import IncidentCard, render_card
+from medic.forecast import exhaustion_signal, time_to_exhaustion
+from medic.incident import AnomalyBatch, IncidentState
+from medic.scan import ScanSpec, scan_series
+
+T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+STEP = 60.0
+
+
+def spiked(seed: int = 1) -> tuple[list[float], list[float]]:
+    t = 1_800_000_000.0 + np.arange(600) * STEP
+    x = np.random.default_rng(seed).normal(10.0, 0.3, 600).tolist()
+    x[-3] += 30.0
+    return t.tolist(), x
+
+
+def found(spec: ScanSpec, labels: dict[str, str]) -> AnomalySignal:
+    t, x = spiked()
+    [signal] = scan_series(spec, labels, t, x, None, end=t[-1]).signals
+    return signal
+
+
+def take(state: IncidentState, *signals: AnomalySignal) -> None:
+    state.apply_anomalies(AnomalyBatch(signals=list(signals), received_at=T0), at=T0)
+
+
+def test_two_scans_of_series_with_the_same_labels_are_two_anomalies() -> None:
+    """Before: the key was the source and the series' labels, so the second scan's finding was taken
+    for the first seen again and dropped (whichever came second: latency one run, traffic the next)."""
+    labels = {"service": "checkout"}
+    latency = found(ScanSpec(name="checkout-p99", query="q1", warmup=50), labels)
+    traffic = found(ScanSpec(name="checkout-rps", query="q2", warmup=50), labels)
+    assert latency.series[SCAN_LABEL] == "checkout-p99" and traffic.series[SCAN_LABEL] == "checkout-rps"
+    assert latency.key != traffic.key
+    state = IncidentState(id="incident-checkout", opened_at=T0)
+    take(state, latency, traffic)
+    assert len(state.anomalies) == 2
+    # the scan names the incident, and the timeline says which scan found what
+    assert state.title.startswith("Anomaly in checkout-p99")
+    detected = [e.message for e in state.timeline if e.kind == "anomaly.detected"]
+    assert any("scan checkout-p99:" in m for m in detected) and any(
+        "scan checkout-rps:" in m for m in detected
+    )
+
+
+def test_a_signal_from_elsewhere_reads_as_before() -> None:
+    """Signals without the scan's label (another detector's, or recorded before it) keep their title and
+    text, so a history's incident replays to the same title."""
+    signal = AnomalySignal(
+        source="grafana-ml",
+        service="checkout",
+        series={"job": "api"},
+        value=5.0,
+        expected=ExpectedBand(lower=0.0, upper=1.0),
+        score=0.9,
+        window=TimeWindow(start=T0, end=T0 + timedelta(minutes=5)),
+        summary="spike in api",
+    )
+    assert signal.headline() == "Anomaly in a metric"
+    assert signal.described() == signal.expected.against(5.0)
+
+
+def test_a_prediction_names_its_scan_and_what_runs_out_with_the_value_seen() -> None:
+    t = 1_800_000_000.0 + np.arange(360) * STEP
+    free = 0.6 - 0.5 * (t - t[0]) / (t[-1] - t[0])  # free space falling to 0.1
+    spec = ScanSpec(name="pvc-free", query="q", capacity=0.05, horizon_seconds=86400, direction="falling")
+    [signal] = scan_series(
+        spec, {"persistentvolumeclaim": "data-0"}, t.tolist(), free.tolist(), None, end=float(t[-1])
+    ).signals
+    assert signal.summary is not None and signal.summary.startswith("scan pvc-free: exhausts in about")
+    assert signal.headline() == "pvc-free: running out"
+    state = IncidentState(id="incident-orders-db", opened_at=T0)
+    take(state, signal)
+    assert state.title.startswith("pvc-free: running out")
+    # exhausted: the value Prometheus answered, never the fitted line's (which had gone below 0)
+    gone = np.maximum(0.3 - 0.5 * (t - t[0]) / (t[-1] - t[0]), 0.0)
+    est = time_to_exhaustion(t, gone, capacity=0.05, direction="falling")
+    assert est is not None and est.exhausted
+    told = exhaustion_signal(est, service="s", series={"a": "b"}, value=0.0).summary or ""
+    assert told == "exhausted: 0, past the capacity 0.05", told
+
+
+def test_the_card_says_what_was_found_where_no_alert_fired() -> None:
+    base = IncidentCard(
+        incident_id="incident-checkout", title="Anomaly in checkout-p99", status="open", priority="P3",
+        impact=40.0, opened_at=T0,
+    )  # fmt: skip
+    plain = str(render_card(base).blocks)
+    assert "0 firing of 0" in plain and "Anomalies" not in plain
+    card = base.model_copy(
+        update={"anomaly_count": 2, "latest_anomaly": "scan checkout-p99: value 2.27 outside [0.237, 0.242]"}
+    )
+    blocks = str(render_card(card).blocks)
+    assert "0 firing of 0" not in blocks and "*Anomalies*\\n2" in blocks
+    assert "*Latest anomaly:* scan checkout-p99: value 2.27 outside [0.237, 0.242]" in blocks
+    teams = str(adaptive_card(card))
+    assert "Latest anomaly: " in teams and "scan checkout-p99" in teams and "firing of" not in teams
+    both = card.model_copy(update={"alert_count": 1, "firing_count": 1})
+    assert "1 firing of 1" in str(render_card(both).blocks)
