@@ -804,6 +804,40 @@ def test_network_policies_allow_temporal_dns_and_the_listed_ports() -> None:
     assert api["ingress"][0]["from"] == FULL["networkPolicy"]["apiIngressFrom"]
 
 
+def test_the_egress_lets_medic_reach_prometheus_and_alertmanager_on_their_own_ports() -> None:
+    """A Thanos querier on 10902 was blocked unless its port was listed (a field review)."""
+    objs = objects_of(
+        render_templates(
+            {
+                "config": {
+                    "prometheusUrl": "http://thanos-query.monitoring:10902",
+                    "alertmanagerUrl": "https://alertmanager.example.org/",
+                }
+            }
+        )
+    )
+    egress = named(objs, "NetworkPolicy", f"{RELEASE}-egress")["spec"]["egress"]
+    ports = [p["port"] for rule in egress for p in rule.get("ports", []) if p.get("protocol") == "TCP"]
+    assert 10902 in ports and ports.count(443) == 1
+
+
+SCANS = "scans:\n  - {name: checkout-latency, query: up}\n  - {name: disk, query: up}\n"
+
+
+def test_the_scan_state_role_names_the_scans_of_config_anomaly() -> None:
+    """With scanState.scans empty the worker's Role could get and update every ConfigMap of the
+    namespace, Medic's own configuration included; the chart has the names in config.anomaly."""
+    objs = objects_of(render_templates({"config": {"catalog": "services: []", "anomaly": SCANS}}))
+    [rule] = [
+        r for r in named(objs, "Role", f"{RELEASE}-scan-state-worker")["rules"] if "update" in r["verbs"]
+    ]
+    assert rule["resourceNames"][0] == "medic-scan-checkout-latency" and len(rule["resourceNames"]) == 16
+    assert f"{RELEASE}-config" not in rule["resourceNames"]
+    # a list that leaves a scan out would have every run of it refused (403): the render says so
+    with pytest.raises(helm_python.HelmRenderError, match='leaves out the scan "checkout-latency"'):
+        render_templates({"config": {"anomaly": SCANS}, "scanState": {"scans": ["disk"]}})
+
+
 def test_plain_manifests_are_rendered_from_the_chart() -> None:
     """deploy/kubernetes/ is `make manifests` output: a chart change without it fails here."""
     result = run([sys.executable, str(ROOT / "deploy" / "helm" / "render.py"), "--manifests", "--check"])

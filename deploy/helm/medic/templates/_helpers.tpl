@@ -272,3 +272,10 @@ chosen). */ -}}
 {{- end -}}
 {{- $backend -}}
 {{- end -}}
+
+{{/* The TCP port of a URL: its own, else 443 for https and 80 for http. */}}
+{{- define "medic.urlPort" -}}
+{{- $u := urlParse . -}}
+{{- $port := regexFind ":[0-9]+$" $u.host -}}
+{{- if $port }}{{ trimPrefix ":" $port }}{{ else if eq $u.scheme "https" }}443{{ else }}80{{ end -}}
+{{- end -}}
