@@ -397,13 +397,15 @@ def _start(spec: ScanSpec, before: float | None, end: float) -> float:
     came further apart than the lookback (``every_seconds`` over it, or an outage of the workers or
     of Prometheus): the points between are scored, not skipped; a day back at most (or the lookback,
     when longer), and never more than Prometheus's 11,000 points a series (scoring 2,000 series of
-    them would outlast the activity's timeout)."""
-    start = end - spec.lookback_seconds
-    if before is not None:
-        # (one step under Prometheus's limit: it counts the points at both ends)
-        furthest = end - min(max(spec.lookback_seconds, _DAY), (MAX_POINTS - 1) * spec.step_seconds)
-        start = min(start, max(before, furthest))
-    return start
+    them would outlast the activity's timeout). A scan's first run reaches back as far."""
+    # (one step under Prometheus's limit: it counts the points at both ends)
+    furthest = end - min(max(spec.lookback_seconds, _DAY), (MAX_POINTS - 1) * spec.step_seconds)
+    if before is None:
+        # A scan's first run (or one whose state was lost) reaches back as far, so its detectors are
+        # warm from the start: the docs' example (an hour's lookback at one point a minute, a warm-up
+        # of 150 points) saw nothing for its first 100 minutes, and showed a score of 0 meanwhile.
+        return furthest
+    return min(end - spec.lookback_seconds, max(before, furthest))
 
 
 def _state_of(

@@ -271,7 +271,7 @@ def render_timeline_svg(state: IncidentState, *, now: datetime) -> str:
         sig = r.signal
         label = f"anomaly from {sig.source}: {sig.described()}"
         by_service.setdefault(sig.service, []).append(
-            (label, utc(sig.window.start), utc(sig.window.end), "bar anomaly")
+            (label, utc(r.first_start), utc(sig.window.end), "bar anomaly")
         )
 
     parts: list[str] = []

@@ -121,6 +121,16 @@ class AnomalyRecord(BaseModel):
     signal: AnomalySignal
     first_seen_at: datetime
     last_seen_at: datetime
+    started_at: datetime | None = Field(
+        default=None,
+        description="its first signal's window start: each later signal of the series (a scan's next "
+        "run, a prediction) moves the window, and a prediction's starts at its run",
+    )
+
+    @property
+    def first_start(self) -> datetime:
+        """When it began: its first window's start (the signal's own, for a record from before)."""
+        return self.started_at if self.started_at is not None else self.signal.window.start
 
     @property
     def active_until(self) -> datetime:
@@ -291,8 +301,10 @@ class IncidentState(BaseModel):
         self._learn(list(other.contexts.values()))
         self._take(other.id, list(other.alerts.values()), other.timeline)
         for key, anomaly in other.anomalies.items():
-            if key not in self.anomalies or anomaly.signal.window.end > self.anomalies[key].signal.window.end:
-                self.anomalies[key] = anomaly
+            mine = self.anomalies.get(key)
+            if mine is None or anomaly.signal.window.end > mine.signal.window.end:
+                began = anomaly.first_start if mine is None else min(anomaly.first_start, mine.first_start)
+                self.anomalies[key] = anomaly.model_copy(update={"started_at": began})
         for absorbed in other.absorbed:
             if absorbed not in self.absorbed:
                 self.absorbed.append(absorbed)
@@ -825,6 +837,7 @@ class IncidentState(BaseModel):
             signal=signal,
             first_seen_at=held.first_seen_at if held else at,
             last_seen_at=at,
+            started_at=min(held.first_start, signal.window.start) if held else signal.window.start,
         )
         if held is None:
             self.last_fired_at = at

@@ -202,7 +202,7 @@ def _detection(state: IncidentState, m: IncidentMetrics) -> str:
         firsts.append((first_start(a), f"alert **{_text(a.name)}**{where} from {_text(a.source)}"))
     for r in state.anomalies.values():
         s = r.signal
-        firsts.append((utc(s.window.start), f"anomaly on {_text(s.service)} from {_text(s.source)}"))
+        firsts.append((utc(r.first_start), f"anomaly on {_text(s.service)} from {_text(s.source)}"))
     when, what = min(firsts)
     lines = [
         f"- First signal: {fmt_time(when)}, {what}",
@@ -224,10 +224,10 @@ def _detection(state: IncidentState, m: IncidentMetrics) -> str:
         first = fmt_time(first_start(a))
         episodes = str(len(a.episode_starts))
         rows.append([a.name, a.service or "—", a.severity, a.source, first, status, episodes])
-    for r in sorted(state.anomalies.values(), key=lambda r: (r.signal.window.start, r.key)):
+    for r in sorted(state.anomalies.values(), key=lambda r: (r.first_start, r.key)):
         s = r.signal
         what = f"anomaly: {s.described()}"
-        rows.append([what, s.service, s.severity, s.source, fmt_time(s.window.start), "anomaly", "—"])
+        rows.append([what, s.service, s.severity, s.source, fmt_time(r.first_start), "anomaly", "—"])
     out = "\n".join(lines)
     if len(rows) > SIGNALS:
         rows = [*rows[:SIGNALS], [f"… {len(rows) - SIGNALS} more signals", "…", "…", "…", "…", "…", "…"]]

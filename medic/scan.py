@@ -396,7 +396,7 @@ def _anomaly(
             end=datetime.fromtimestamp(float(tn[int(hits[-1])]), UTC),
         ),
         severity=spec.severity,
-        summary=_summary(spec, value, expected, score, _days_before(t, x, float(tn[top]))),
+        summary=_summary(spec, value, expected, _days_before(t, x, float(tn[top]))),
     )
 
 
@@ -407,8 +407,9 @@ def _signal_labels(spec: ScanSpec, labels: dict[str, str]) -> dict[str, str]:
     return {**labels, SCAN_LABEL: spec.name}
 
 
-def _summary(spec: ScanSpec, value: float, expected: ExpectedBand, score: float, days: str) -> str:
-    return f"scan {spec.name}: {expected.against(value)}{days} (score {score:.2f})"
+def _summary(spec: ScanSpec, value: float, expected: ExpectedBand, days: str) -> str:
+    """(The score is the signal's own: the timeline says it after this, where it read twice.)"""
+    return f"scan {spec.name}: {expected.against(value)}{days}"
 
 
 def days_before_spans(end: float, lookback: float) -> list[tuple[float, float]]:
@@ -426,9 +427,7 @@ def with_days_before(
     days = _days_before(t, x, at)
     if not days:
         return signal
-    return signal.model_copy(
-        update={"summary": _summary(spec, signal.value, signal.expected, signal.score, days)}
-    )
+    return signal.model_copy(update={"summary": _summary(spec, signal.value, signal.expected, days)})
 
 
 def _days_before(t: np.ndarray[Any, Any], x: np.ndarray[Any, Any], at: float) -> str:

@@ -106,7 +106,13 @@ def _mitigation(state: IncidentState) -> tuple[datetime | None, Literal["verific
     if passed:
         return min(passed), "verification"
     if state.quiet_since is not None:
-        return utc(state.quiet_since), "quiet"
+        # quiet once no alert fires and no anomaly holds on (an incident of anomalies only is "quiet"
+        # from its first one: its postmortem said "Duration: 0s" for an hour of a scan's findings)
+        held = [utc(r.active_until) for r in state.anomalies.values()]
+        quiet = max([utc(state.quiet_since), *held])
+        if state.resolved_at is not None:
+            quiet = min(quiet, utc(state.resolved_at))
+        return quiet, "quiet"
     quiet: datetime | None = None
     for entry in ordered_timeline(state):
         if entry.kind == TimelineKind.INCIDENT_QUIET:
@@ -126,11 +132,13 @@ def detected_at(state: IncidentState) -> datetime:
 def incident_metrics(state: IncidentState, *, now: datetime) -> IncidentMetrics:
     detected = detected_at(state)
     signals = [detected, *(first_start(a) for a in state.alerts.values())]
-    signals += [utc(r.signal.window.start) for r in state.anomalies.values()]
+    signals += [utc(r.first_start) for r in state.anomalies.values()]
     first = min(signals)
     acked = utc(state.acknowledged_at) if state.acknowledged_at else None
     resolved = utc(state.resolved_at) if state.resolved_at else None
     mitigated, how = _mitigation(state)
+    if mitigated is not None and mitigated > utc(now):  # an anomaly still holds on: not yet
+        mitigated, how = None, None
     end = mitigated or resolved or utc(now)
     minutes = max(0.0, (end - first).total_seconds() / 60)
     contexts = [state.contexts[name] for name in sorted(state.contexts)]

@@ -218,7 +218,8 @@ def test_the_activity_keeps_state_outside_and_delivers(tmp_path: Path) -> None:
     result = asyncio.run(acts.scan(ScanInput(name="lat")))
     # on the scan's grid (1,024,000 is not a whole number of minutes): each run's points are the same
     # instants, whatever the clock's jitter
-    assert prom.calls[0] == ("latency", 1_023_960.0 - 3600, 1_023_960.0, 60)
+    # (a first run reaches a day back: its detector is warm from the start)
+    assert prom.calls[0] == ("latency", 1_023_960.0 - 86400, 1_023_960.0, 60)
     # an anomaly, and the run's hour does not reach a day back: the same hours on the 7 days before,
     # an hour wider either side, for its summary (this series has none: it says nothing of them)
     assert prom.calls[1:] == [
@@ -273,7 +274,7 @@ def test_a_signal_says_what_its_series_did_at_this_time_on_the_days_before(tmp_p
     )
     assert said, signal.summary
     assert 48 < float(said.group(1)) < 50 < float(said.group(2)) < 52
-    prom.fails_before, delivered[:] = 1_024_000.0 - 86400, []
+    prom.fails_before, delivered[:] = 1_023_960.0 - 86400, []  # (the first run's own day answers)
     run("b")
     [signal] = delivered
     assert "value 20 outside" in (signal.summary or "") and "days before" not in (signal.summary or "")

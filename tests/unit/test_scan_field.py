@@ -205,7 +205,7 @@ def test_runs_further_apart_than_their_lookback_score_the_points_between(tmp_pat
     acts = _activities(prom, spec, store, delivered, now)
     store.save(StoredScan(name="lat"))
     first = asyncio.run(acts.scan(ScanInput(name="lat")))
-    assert prom.calls[-1] == (NOW - 600, NOW) and first.points == 11
+    assert prom.calls[-1] == (NOW - 86400, NOW) and first.points == 420  # (a first run: a day back)
     # a state that had scored up to NOW (warm): the next run, 3 hours later, scores the 180 points since
     state = scan_series(spec, {"service": "checkout"}, t[:420], x[:420], None).state
     stored = store.load("lat")
@@ -510,3 +510,19 @@ async def test_the_scans_view_redacts_series_labels_and_says_503_when_the_state_
     )
     assert unreachable.status_code == 503 and "the scans' state could not be read" in unreachable.text
     assert unreachable.headers["Retry-After"]
+
+
+def test_a_scans_first_run_is_warm(tmp_path: Path) -> None:
+    """The docs' example (an hour's lookback at one point a minute, a warm-up of 150 points) fetched an
+    hour on its first run and scored it 0 throughout: blind for its first 100 minutes, its view saying
+    0 meanwhile. A first run now reaches a day back, as a catch-up does, and finds what its last
+    minutes hold."""
+    t, x = _series(1440)
+    x[-2] += 40.0  # a minute before the first run
+    prom = Prometheus([RangeSeries({"service": "checkout"}, t, x)])
+    spec = ScanSpec(name="lat", query="latency", lookback_seconds=3600, every_seconds=300)
+    store = ScanStore(tmp_path)
+    delivered: list[AnomalySignal] = []
+    result = asyncio.run(_activities(prom, spec, store, delivered, [NOW + 5]).scan(ScanInput(name="lat")))
+    assert prom.calls[0] == (NOW - 86400, NOW) and result.points == 1440
+    assert [s.window.start.timestamp() for s in delivered] == [t[-2]]

@@ -109,3 +109,36 @@ def test_the_card_says_what_was_found_where_no_alert_fired() -> None:
     assert "Latest anomaly: " in teams and "scan checkout-p99" in teams and "firing of" not in teams
     both = card.model_copy(update={"alert_count": 1, "firing_count": 1})
     assert "1 firing of 1" in str(render_card(both).blocks)
+
+
+def test_an_incident_of_predictions_began_with_its_first_one() -> None:
+    """Each run's prediction holds its signal from that run on, so the incident's anomaly moved its
+    start to the latest run: the postmortem said the first signal came at the last run, "Duration: 0s"
+    and "0 revenue at risk" for a volume predicted to fill over an hour of runs."""
+    from medic.postmortem import render_postmortem  # noqa: PLC0415
+    from medic.story import incident_metrics  # noqa: PLC0415
+
+    def run(minutes: int) -> AnomalySignal:
+        at = T0 + timedelta(minutes=minutes)
+        return AnomalySignal(
+            source="medic-forecast",
+            service="orders-db",
+            series={"persistentvolumeclaim": "data-0", SCAN_LABEL: "pvc-free"},
+            value=0.3,
+            expected=ExpectedBand(lower=0.05, upper=0.4),
+            score=0.8,
+            window=TimeWindow(start=at, end=at + timedelta(minutes=11)),
+            summary="scan pvc-free: exhausts in about 5 h: falling to 0.05, now 0.3",
+        )
+
+    state = IncidentState(id="incident-orders-db", opened_at=T0)
+    for minutes in range(0, 65, 5):  # a run every 5 minutes for an hour
+        state.apply_anomalies(
+            AnomalyBatch(signals=[run(minutes)], received_at=T0), at=T0 + timedelta(minutes=minutes)
+        )
+    [record] = state.anomalies.values()
+    assert record.first_start == T0 and record.signal.window.start == T0 + timedelta(minutes=60)
+    state.resolve(T0 + timedelta(minutes=80))
+    m = incident_metrics(state, now=T0 + timedelta(minutes=80))
+    assert m.first_signal_at == T0 and m.impact_minutes >= 60
+    assert "First signal: 2026-12-06 09:00:00" in render_postmortem(state, now=T0 + timedelta(minutes=80))
