@@ -109,10 +109,10 @@ def _mitigation(state: IncidentState) -> tuple[datetime | None, Literal["verific
         # quiet once no alert fires and no anomaly holds on (an incident of anomalies only is "quiet"
         # from its first one: its postmortem said "Duration: 0s" for an hour of a scan's findings)
         held = [utc(r.active_until) for r in state.anomalies.values()]
-        quiet = max([utc(state.quiet_since), *held])
+        since = max([utc(state.quiet_since), *held])
         if state.resolved_at is not None:
-            quiet = min(quiet, utc(state.resolved_at))
-        return quiet, "quiet"
+            since = min(since, utc(state.resolved_at))
+        return since, "quiet"
     quiet: datetime | None = None
     for entry in ordered_timeline(state):
         if entry.kind == TimelineKind.INCIDENT_QUIET:
