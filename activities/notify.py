@@ -17,7 +17,7 @@ from temporalio import activity
 from activities.errors import translated
 from activities.observe import NO_RECORDER, Recorder, recorded
 from activities.slack_cards import SlackCards
-from medic.cards import IncidentCard
+from medic.cards import IncidentCard, card_digest
 from medic.insights import Demoted
 from medic.ports import (
     CardChat,
@@ -109,6 +109,12 @@ class ChatUpdate(BaseModel):
     # The chat the card was posted in: its kind picks the adapter (an adapter's own MessageRef may leave
     # the kind at its default). Absent in requests recorded before: the ref's kind decides.
     target: ChatTarget | None = None
+    # ``card_digest`` of the card as last sent to it (posted, or edited): an edit to the same is not sent.
+    # Each run of a scan that extended its anomaly changed the incident and edited its card to the same
+    # text (288 edits a day a series at the default 5 minutes). Decided here, not in the workflow, so
+    # that what a card shows never decides the workflow's commands (a card that shows more would make
+    # histories fail to replay).
+    shown: str | None = None
 
 
 class ChatNote(BaseModel):
@@ -267,6 +273,8 @@ class NotifyActivities:
         )
         if not isinstance(chat, EditableChat):  # the worker changed since the plan said it edits
             raise PermanentError(f"the {kind} chat cannot edit a posted card")
+        if request.shown is not None and request.shown == card_digest(request.card):
+            return request.ref  # it shows this already
         with recorded(self._counter(kind)):
             return chat.update_card(request.ref, self._with_links(request.card))
 

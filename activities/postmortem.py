@@ -8,6 +8,8 @@ The state is read through an injected source (a query to the incident's workflow
 passed in: a large incident's state would not fit in an activity's input."""
 
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -32,6 +34,10 @@ __all__ = [
 ]
 
 CHART_NAME = "timeline.svg"
+# Incidents' folders kept per id, the latest: a busy service's 900 incidents a day filled the chart's
+# 1 GiB postmortem volume in about 94 days, and the kubelet evicts the worker then (an owner review).
+KEEP_PER_ID = 200
+_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{6}Z$")
 # (incident id, run id): the state of that run of the id's workflow (None: its latest run)
 StateSource = Callable[[str, str | None], Awaitable[IncidentState]]
 
@@ -81,6 +87,7 @@ class PostmortemWriter:
         for folder in (own, latest):
             _atomic_write(folder / CHART_NAME, svg)
             _atomic_write(folder / "postmortem.md", markdown)
+        _prune(latest, keep=KEEP_PER_ID)
         return own / "postmortem.md", markdown
 
 
@@ -125,6 +132,13 @@ class PostmortemActivities:
 
     def all(self) -> list[Callable[..., object]]:
         return [self.write]
+
+
+def _prune(folder: Path, *, keep: int) -> None:
+    """All but the latest ``keep`` incidents' folders of an id (their names sort as their times)."""
+    runs = sorted(p for p in folder.iterdir() if p.is_dir() and _STAMP.match(p.name))
+    for old in runs[: max(len(runs) - keep, 0)]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _safe(incident_id: str) -> str:

@@ -392,6 +392,9 @@ def _attempt() -> int:
         return 1
 
 
+_FIRST_POINTS = 1440  # a scan's first run: a day back, this many points a series at most
+
+
 def _start(spec: ScanSpec, before: float | None, end: float) -> float:
     """Where a run's query starts: its lookback, or earlier, back to the last run's end when the runs
     came further apart than the lookback (``every_seconds`` over it, or an outage of the workers or
@@ -401,10 +404,14 @@ def _start(spec: ScanSpec, before: float | None, end: float) -> float:
     # (one step under Prometheus's limit: it counts the points at both ends)
     furthest = end - min(max(spec.lookback_seconds, _DAY), (MAX_POINTS - 1) * spec.step_seconds)
     if before is None:
-        # A scan's first run (or one whose state was lost) reaches back as far, so its detectors are
-        # warm from the start: the docs' example (an hour's lookback at one point a minute, a warm-up
-        # of 150 points) saw nothing for its first 100 minutes, and showed a score of 0 meanwhile.
-        return furthest
+        # A scan's first run (or one whose state was lost) reaches back a day, 1,440 points at most
+        # (series finer than a minute keep no days), so its detectors are warm from the start: the
+        # docs' example (an hour's lookback at one point a minute, a warm-up of 150 points) saw nothing
+        # for its first 100 minutes, and showed a score of 0 meanwhile. A retry asks the lookback only:
+        # a first run that outlasted its timeout, or its worker's memory, would fail every time.
+        if _attempt() > 1:
+            return end - spec.lookback_seconds
+        return end - max(float(spec.lookback_seconds), min(_DAY, _FIRST_POINTS * spec.step_seconds))
     return min(end - spec.lookback_seconds, max(before, furthest))
 
 

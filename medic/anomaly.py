@@ -147,8 +147,15 @@ class AnomalySignal(BaseModel):
     @property
     def key(self) -> str:
         """Stable identity: detector + series labels."""
-        parts = [self.source, *(f"{k}={self.series[k]}" for k in sorted(self.series))]
-        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+        return _key(self.source, self.series)
+
+    @property
+    def unlabelled_key(self) -> str | None:
+        """A Medic scan's signal's identity before it carried the scan's name (``SCAN_LABEL``): an
+        incident open across the upgrade holds its anomaly under that one. None for other signals."""
+        if SCAN_LABEL not in self.series:
+            return None
+        return _key(self.source, {k: v for k, v in self.series.items() if k != SCAN_LABEL})
 
     def described(self) -> str:
         """What people read of it: a prediction's summary (when the resource runs out), a Medic scan's
@@ -173,3 +180,8 @@ class AnomalySignal(BaseModel):
     @property
     def active_until(self) -> datetime:
         return self.window.end.astimezone(UTC)
+
+
+def _key(source: str, series: dict[str, str]) -> str:
+    parts = [source, *(f"{k}={series[k]}" for k in sorted(series))]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]

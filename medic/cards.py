@@ -5,6 +5,7 @@ of ``/medic`` (CONTRACT.md); their ``value`` is the incident id. Every value fro
 labels, notes, reasons) enters the mrkdwn through :func:`medic.mrkdwn.mrkdwn`, escaped.
 """
 
+import hashlib
 from datetime import datetime
 
 from pydantic import BaseModel, Field
@@ -12,7 +13,15 @@ from pydantic import BaseModel, Field
 from medic.mrkdwn import Markup, escape, join, link, mrkdwn
 from medic.ports import ChatMessage
 
-__all__ = ["BUTTONS", "STATUS_EMOJI", "IncidentCard", "render_approval", "render_card", "render_note"]
+__all__ = [
+    "BUTTONS",
+    "STATUS_EMOJI",
+    "IncidentCard",
+    "card_digest",
+    "render_approval",
+    "render_card",
+    "render_note",
+]
 
 STATUS_EMOJI = {
     "open": ":rotating_light:",
@@ -50,6 +59,11 @@ _KILL_SWITCH_BUTTON: dict[str, object] = {
 
 
 _ANOMALY_CHARS = 500  # of a signal's summary on the card (a section's text holds 3,000)
+
+
+def card_digest(card: "IncidentCard") -> str:
+    """What a card shows, in 16 hex digits: an edit to the same is not sent (``notify.chat_update``)."""
+    return hashlib.sha256(card.model_dump_json().encode()).hexdigest()[:16]
 
 
 class IncidentCard(BaseModel):

@@ -305,6 +305,8 @@ class IncidentState(BaseModel):
             if mine is None or anomaly.signal.window.end > mine.signal.window.end:
                 began = anomaly.first_start if mine is None else min(anomaly.first_start, mine.first_start)
                 self.anomalies[key] = anomaly.model_copy(update={"started_at": began})
+            elif anomaly.first_start < mine.first_start:  # ours is newer; theirs began earlier
+                mine.started_at = anomaly.first_start
         for absorbed in other.absorbed:
             if absorbed not in self.absorbed:
                 self.absorbed.append(absorbed)
@@ -829,6 +831,13 @@ class IncidentState(BaseModel):
 
     def _apply_anomaly(self, signal: AnomalySignal, at: datetime) -> bool:
         held = self.anomalies.get(signal.key)
+        old = signal.unlabelled_key
+        if held is None and old is not None and old in self.anomalies:
+            # the same finding, held from before scans named themselves in their signals: carried on
+            # under its new identity, not a second anomaly (a new entry, a thread reply, "+1 more")
+            held = self.anomalies.pop(old)
+            held.key = signal.key
+            self.anomalies[signal.key] = held
         if held is not None and signal.window.end <= held.signal.window.end:
             held.last_seen_at = at
             return False  # nothing newer than what we hold

@@ -18,7 +18,6 @@ Every cursor moves before its call, so a retry, a worker restart or a continue-a
 (``workflows.slack_before``); here it gets its other chats only, as it did (under ``chat-channels``).
 """
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -27,23 +26,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.notify import ChatCard, ChatNote, ChatUpdate, NotifyActivities, PagerNote
     from activities.postmortem import PostmortemWritten
-    from medic.cards import IncidentCard
+    from medic.cards import IncidentCard, card_digest
     from medic.incident import IncidentState
     from medic.notify_state import FOLLOW_UP_KINDS, NOTE_KINDS, THREADED_KINDS, ChatPosted
     from medic.routing import ChatTarget, NotificationPlan
     from medic.timeline import TimelineEntry
     from medic.vocab import TimelineKind
 
-__all__ = ["SAME_CARD_PATCH", "Call", "Chats", "card_digest", "failed_in"]
-
-# An edit of a card that would show what it shows is not sent: each run of a scan that extends its
-# anomaly changed the incident and edited the card to the same text (288 edits a day a series at the
-# default 5 minutes, within Slack's rate limit on chat.update). Marked where an edit is left out.
-SAME_CARD_PATCH = "skip-unchanged-card"
-
-
-def card_digest(card: IncidentCard) -> str:
-    return hashlib.sha256(card.model_dump_json().encode()).hexdigest()[:16]
+__all__ = ["Call", "Chats", "failed_in"]
 
 
 class Call(Protocol):
@@ -157,17 +147,16 @@ class Chats:
             return
         posted.shown = s.revision
         card = self._card()
-        digest = card_digest(card)
-        if digest == posted.card and workflow.patched(SAME_CARD_PATCH):
-            return
-        posted.card = digest
         kind = posted.target.kind
-        await self._call(
+        # (the activity sends nothing when the card shows this already: ``ChatUpdate.shown``)
+        sent = await self._call(
             NotifyActivities.chat_update,
-            ChatUpdate(ref=posted.ref, card=card, target=posted.target),
+            ChatUpdate(ref=posted.ref, card=card, target=posted.target, shown=posted.card),
             f"update the {kind.capitalize()} message in {posted.target.channel}",
             chat=kind,
         )
+        # what it shows, once it does (an edit that failed is sent again at the next change)
+        posted.card = card_digest(card) if sent is not self._failed else None
 
     async def _replies(self, home: ChatPosted) -> None:
         s = self._state()

@@ -565,3 +565,29 @@ def test_every_notification_is_counted_and_listed() -> None:
     assert "Notifications: 4 notifications sent (1 Slack post, 1 Teams post, 1 page, 1 ticket)." in medic
     for text in ("Posted to Slack #shop.", "PagerDuty trigger sent to shop.", "JIRA issue SHOP-1 opened."):
         assert f"`notification.sent`: {text}" in medic
+
+
+def test_each_incident_of_an_id_has_its_folder_and_the_oldest_are_let_go(tmp_path: Path) -> None:
+    """One folder per incident of an id (a service's incidents share it), named for when it opened,
+    the latest again beside them; beyond the latest KEEP_PER_ID the oldest go (nothing pruned them,
+    and a busy service filled the chart's 1 GiB volume in about 94 days)."""
+    from activities.postmortem import PostmortemWriter  # noqa: PLC0415
+
+    writer = PostmortemWriter(tmp_path)
+    t0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    for k in range(5):
+        s = IncidentState(id="incident-checkout", title=f"Incident {k}", opened_at=t0 + timedelta(hours=k))
+        s.resolve(t0 + timedelta(hours=k, minutes=30))
+        path, markdown = writer.write(s, now=t0 + timedelta(hours=k, minutes=30))
+        assert path.parent.name == f"2026-12-06T{9 + k:02d}0000Z" and path.read_text() == markdown
+    assert (tmp_path / "incident-checkout" / "postmortem.md").read_text() == markdown  # the latest
+    import activities.postmortem as module  # noqa: PLC0415
+
+    keep, module.KEEP_PER_ID = module.KEEP_PER_ID, 3
+    try:
+        s = IncidentState(id="incident-checkout", title="Incident 5", opened_at=t0 + timedelta(hours=5))
+        writer.write(s, now=t0 + timedelta(hours=6))
+    finally:
+        module.KEEP_PER_ID = keep
+    kept = sorted(p.name for p in (tmp_path / "incident-checkout").iterdir() if p.is_dir())
+    assert kept == ["2026-12-06T120000Z", "2026-12-06T130000Z", "2026-12-06T140000Z"]

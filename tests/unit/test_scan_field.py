@@ -526,3 +526,23 @@ def test_a_scans_first_run_is_warm(tmp_path: Path) -> None:
     result = asyncio.run(_activities(prom, spec, store, delivered, [NOW + 5]).scan(ScanInput(name="lat")))
     assert prom.calls[0] == (NOW - 86400, NOW) and result.points == 1440
     assert [s.window.start.timestamp() for s in delivered] == [t[-2]]
+
+
+def test_a_first_run_reaches_1440_points_back_and_its_retry_the_lookback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 15 s a day is 5,761 points a series: 2,000 series took about 70 s and 2.5 GB to parse in an
+    owner review, and a first run that outlasted its timeout would have asked it again at every retry
+    and every run after (its state never saved). 1,440 points a series at most; a retry asks the
+    lookback."""
+    import activities.scan as scan_activity  # noqa: PLC0415
+
+    t, x = _series(6000)
+    prom = Prometheus([RangeSeries({"service": "checkout"}, t, x)])
+    spec = ScanSpec(name="lat", query="latency", step_seconds=15, lookback_seconds=3600, every_seconds=300)
+    asyncio.run(_activities(prom, spec, ScanStore(tmp_path / "a"), [], [NOW + 5]).scan(ScanInput(name="lat")))
+    assert prom.calls[0] == (NOW - 1440 * 15, NOW)
+    monkeypatch.setattr(scan_activity, "_attempt", lambda: 2)
+    prom.calls.clear()
+    asyncio.run(_activities(prom, spec, ScanStore(tmp_path / "b"), [], [NOW + 5]).scan(ScanInput(name="lat")))
+    assert prom.calls[0] == (NOW - 3600, NOW)

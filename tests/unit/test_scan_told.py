@@ -142,3 +142,31 @@ def test_an_incident_of_predictions_began_with_its_first_one() -> None:
     m = incident_metrics(state, now=T0 + timedelta(minutes=80))
     assert m.first_signal_at == T0 and m.impact_minutes >= 60
     assert "First signal: 2026-12-06 09:00:00" in render_postmortem(state, now=T0 + timedelta(minutes=80))
+
+
+def test_an_incident_open_across_the_upgrade_keeps_its_anomaly_once() -> None:
+    """A scan's signal from before it carried its name, then the same finding with it: one anomaly,
+    carried on (an owner review: a second anomaly, a thread reply, and "(+1 more)" in the title)."""
+    labels = {"service": "checkout"}
+    spec = ScanSpec(name="checkout-p99", query="q", warmup=50)
+    now = found(spec, labels)
+    before = now.model_copy(
+        update={
+            "series": labels,
+            "window": TimeWindow(start=now.window.start - timedelta(minutes=5), end=now.window.end),
+        }
+    )
+    later = now.model_copy(
+        update={"window": TimeWindow(start=now.window.start, end=now.window.end + timedelta(minutes=5))}
+    )
+    assert before.key == now.unlabelled_key != now.key
+    state = IncidentState(id="incident-checkout", opened_at=T0)
+    take(state, before)
+    take(state, later)
+    [record] = state.anomalies.values()
+    assert record.key == later.key and record.first_start == before.window.start
+    assert [e.kind for e in state.timeline if e.kind.startswith("anomaly.")] == [
+        "anomaly.detected",
+        "anomaly.extended",
+    ]
+    assert "+1 more" not in state.title

@@ -362,3 +362,31 @@ async def test_a_card_is_edited_only_when_what_it_shows_changes(harness: Harness
     assert all(a != b for a, b in itertools.pairwise(shown)), "an edit that changed nothing"
     assert "3.10" in shown[-1]  # what did change is shown
     assert "scan db-latency: value 2.27" in shown[0] and "Anomaly in db-latency" in shown[0]
+
+
+async def test_a_card_edit_that_failed_is_sent_again_at_the_next_change(harness: Harness) -> None:
+    """The first version of the skip kept the digest of an edit that failed for good: while the card
+    stayed the same the edit was never sent again, and the card showed the status before the ack for
+    the rest of the incident (an owner review, 2026-12-06)."""
+    h = harness
+    said = "scan db-latency: value 2.27 outside [0.237, 0.242]"
+    async with h.worker():
+        handle = await open_incident(h, _scan_finding(1, said), quiet_seconds=3600)
+        await until(handle, lambda s: bool(s.notifications.chat), "the card")
+        [channel] = {p[0] for p in h.chat.posts if p[2] is None}
+        h.chat.broken.add(channel)  # Slack refuses every call while the ack is shown
+        await handle.execute_update(IncidentWorkflow.acknowledge, AckRequest(actor="U1", source="slack"))
+        await until(
+            handle,
+            lambda s: any(e.kind == "notification.failed" and "update" in e.message for e in s.timeline),
+            "the failed edit",
+        )
+        h.chat.broken.clear()  # back
+        for k in range(2, 4):  # two scan runs that find the same
+            await handle.signal(ANOMALIES_SIGNAL, _scan_finding(k, said))
+            await until(handle, extended(k - 1), "a run")
+            await h.env.sleep(timedelta(minutes=1))
+    [versions] = h.chat.versions.values()
+    assert "ack by U1" in str(versions[-1].blocks)
+    shown = [str(v.blocks) for v in versions]
+    assert all(a != b for a, b in itertools.pairwise(shown))
