@@ -21,7 +21,7 @@ from service.settings import Settings
 from service.temporal import rpc_timeout
 from workflows import search_attributes as sa
 from workflows.incident import IncidentView, IncidentWorkflow, ViewRequest
-from workflows.publish import OUTCOME_MEMO
+from workflows.publish import MERGED, OUTCOME_MEMO
 
 __all__ = [
     "DOES_NOT_REPLAY",
@@ -130,6 +130,7 @@ class ResolvedRun(BaseModel):
         description="as its workflow published it on resolving (memo); None for a run resolved before "
         "it did, read from its state instead",
     )
+    merged: bool = Field(default=False, description="it merged into another incident: nothing to learn here")
 
 
 # (the readers' ``list`` method hides the builtin in their classes)
@@ -313,6 +314,7 @@ class TemporalIncidentReader:
                     opened_at=_optional_time(memo.get("opened_at")) or execution.start_time,
                     resolved_at=_optional_time(memo.get("resolved_at")),
                     outcome=_outcome(memo.get(OUTCOME_MEMO)),
+                    merged=memo.get(OUTCOME_MEMO) == MERGED,
                 )
             )
         return runs

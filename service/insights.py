@@ -126,8 +126,8 @@ async def insights(
 
     async def read(run: ResolvedRun) -> IncidentOutcome | None:
         nonlocal queried
-        if run.outcome is not None:
-            return run.outcome  # as the workflow published it
+        if run.outcome is not None or run.merged:
+            return run.outcome  # as the workflow published it (a merged one: none, counted where it joined)
         known, outcome = cache.get(run) if cache is not None else (False, None)
         if known:
             return outcome

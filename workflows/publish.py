@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = [
     "BOUNDED_SERVICES_PATCH",
+    "MERGED",
     "OUTCOME_MEMO",
     "OUTCOME_MEMO_PATCH",
     "TITLE_ATTRIBUTE_PATCH",
@@ -39,6 +40,7 @@ TITLE_ATTRIBUTE_PATCH = "title-attribute"
 # each one's history on a worker. Histories resolved before it replay without it (and are queried).
 OUTCOME_MEMO = "outcome"
 OUTCOME_MEMO_PATCH = "outcome-memo"
+MERGED = "merged"  # the memo's outcome of a run that merged into another (queried again and again before)
 _OUTCOME_MEMO_BYTES = 16_000  # an incident of very many rules is queried instead
 
 
@@ -84,11 +86,14 @@ class Publisher:
             "resolved_at": state.resolved_at.isoformat() if state.resolved_at else None,
             "merged_into": state.merged_into,
         }
-        if state.status is IncidentStatus.RESOLVED and state.merged_into is None:
+        if state.merged_into is not None and state.status is IncidentStatus.RESOLVED:
+            if workflow.patched(OUTCOME_MEMO_PATCH):
+                memo[OUTCOME_MEMO] = MERGED  # learning counts it in the incident it joined, unread
+        elif state.status is IncidentStatus.RESOLVED:
             if workflow.patched(OUTCOME_MEMO_PATCH):
                 memo[OUTCOME_MEMO] = outcome_memo(state)
         elif OUTCOME_MEMO in self._memo:
-            memo[OUTCOME_MEMO] = None  # reopened (or merged) since: not an outcome yet
+            memo[OUTCOME_MEMO] = None  # reopened since: not an outcome yet
         changed = {key: value for key, value in memo.items() if self._memo.get(key, ...) != value}
         if changed:
             workflow.upsert_memo(changed)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from service.incidents import TemporalIncidentReader
 from tests.doubles import JIRA_API_TOKEN, JIRA_USER, SLACK_TOKEN, JiraDouble, PagerDutyDouble, SlackDouble
 from tests.support.stack import MedicStack, medic_stack, wait_until
 
@@ -143,6 +144,20 @@ async def test_a_symptom_whose_cause_arrives_while_it_settles_pages_nobody() -> 
         (message,) = w.top_level("#data-oncall")
         assert final(message) and "PostgresDown on orders-db" in message.text
         assert w.paged("incident-orders-db") == ["trigger", "resolve"]
+        # what learning reads: the cause's outcome, and the symptom as merged (not queried, not counted)
+        reader = TemporalIncidentReader(w.stack.client, w.stack.settings)
+
+        async def both_listed() -> bool:
+            return {r.id for r in await reader.resolved_runs(limit=10)} >= {
+                "incident-checkout",
+                "incident-orders-db",
+            }
+
+        await wait_until(both_listed, timeout=30, what="both runs in visibility")
+        runs = {r.id: r for r in await reader.resolved_runs(limit=10)}
+        assert runs["incident-checkout"].merged and runs["incident-checkout"].outcome is None
+        cause = runs["incident-orders-db"].outcome
+        assert cause is not None and cause.rules == ["HighErrorRate", "PostgresDown"] and cause.paged
 
 
 async def test_a_cause_arriving_after_its_symptom_told_closes_the_symptoms_page_and_message() -> None:
