@@ -622,7 +622,9 @@ def _two_bursts(step: float, hours: float) -> tuple[np.ndarray, np.ndarray, int,
     return t, x, first, second, width
 
 
-@pytest.mark.parametrize(("step", "hours"), [(300.0, 3.0), (300.0, 6.0), (60.0, 3.0), (15.0, 3.0)])
+@pytest.mark.parametrize(
+    ("step", "hours"), [(300.0, 3.0), (300.0, 6.0), (60.0, 3.0), (60.0, 6.0), (15.0, 3.0)]
+)
 def test_a_second_incident_hours_later_is_reported_again(step: float, hours: float) -> None:
     """Two bursts on the same series, hours apart, with the series back to normal in between: the
     second is a new departure, reported as the first was. It was silent while the first one's report
