@@ -610,6 +610,86 @@ def test_a_departure_is_reported_as_it_grows_not_as_it_wavers() -> None:
     assert 5 <= np.count_nonzero(growing) <= 10, growing[growing > 0]  # about 1.4 times the last
 
 
+def _two_bursts(step: float, hours: float) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    """Eight days at ``step`` with a daily swing; on day six two 30-minute bursts of +25 (25 noises),
+    at 10:00 and ``hours`` later."""
+    day = int(86400 / step)
+    t, x = noisy(day * 8, seed=5, daily=10.0, step=step)
+    first = day * 6 + int(10 * 3600 / step)
+    second, width = first + int(hours * 3600 / step), int(1800 / step)
+    x[first : first + width] += 25.0
+    x[second : second + width] += 25.0
+    return t, x, first, second, width
+
+
+@pytest.mark.parametrize(
+    ("step", "hours"), [(300.0, 3.0), (300.0, 6.0), (60.0, 3.0), (60.0, 6.0), (15.0, 3.0)]
+)
+def test_a_second_incident_hours_later_is_reported_again(step: float, hours: float) -> None:
+    """Two bursts on the same series, hours apart, with the series back to normal in between: the
+    second is a new departure, reported as the first was. It was silent while the first one's report
+    faded, in points (halved in 200): 9.75 hours at 300 s, 2 at 60 s, half an hour at 15 s; here
+    the series is back to normal for as long as the first burst lasted (30 minutes at least)."""
+    t, x, first, second, width = _two_bursts(step, hours)
+    s = make_detector("ensemble").update(x, t)
+    assert s[first : first + width].max() > 0.5
+    assert s[second : second + width].max() > 0.5, s[second : second + width].max()
+
+
+def test_without_times_points_are_the_clock() -> None:
+    """The same without times: back to normal after 30 points (and as long as the departure)."""
+    t, x, first, second, width = _two_bursts(300.0, 6.0)
+    s = make_detector("ensemble").update(x)
+    assert s[first : first + width].max() > 0.5
+    assert s[second : second + width].max() > 0.5
+    # in batches, saved and restored after each, without times as with them
+    det, parts = make_detector("ensemble"), []
+    for i in range(0, x.shape[0], 97):
+        parts.append(det.update(x[i : i + 97]))
+        det = restore_detector(json.loads(json.dumps(det.state())))
+    np.testing.assert_allclose(np.concatenate(parts), s, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        in_batches("ensemble", x, t, 97)[0], make_detector("ensemble").update(x, t), atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("times", [True, False])
+def test_a_level_shift_that_stays_is_one_alarm(times: bool) -> None:
+    """A shift that stays is one departure however long the detector takes to adapt to it: one
+    alarm (reported again within the hour as its surprise grows), not one each time it has settled
+    for a while (three days at 300 s after the shift)."""
+    t, x = noisy(DAY * 8, seed=6, daily=10.0)
+    at = DAY * 5 + 100
+    x[at:] += 25.0
+    s = make_detector("ensemble").update(x, t if times else None)
+    assert s[at : at + 6].max() > 0.5
+    assert not (s[at + 12 :] >= 0.5).any(), np.flatnonzero(s[at:] >= 0.5) - at
+
+
+def test_back_to_normal_is_a_calm_as_long_as_the_departure() -> None:
+    """The suppression on its own, with a clock of 300 s: two bursts of surprise 20 with 3 hours of
+    calm between are two reports; a value stuck for hours whose surprise falls back for 45 minutes
+    now and then (a detector half adapted) is not reported at each rise; a drift is reported as it
+    grows, and a shift that decays as the detector adapts, once."""
+    clock = np.arange(2000, dtype=np.float64) * 300.0
+    z = np.full(2000, 1.0)
+    z[100:106] = 20.0
+    z[142:148] = 20.0  # 3 hours later
+    s = make_detector("level")._suppress(z, clock, 1800.0)
+    assert np.count_nonzero(s[100:106]) == 1 and np.count_nonzero(s[142:148]) == 1
+    stuck = np.ones(2000)
+    for start in range(100, 1000, 70):  # a sawtooth of 61 loud points and 9 calm ones
+        stuck[start : start + 61] = np.linspace(5.0, 12.0, 61)
+    reports = np.flatnonzero(make_detector("level")._suppress(stuck, clock, 1800.0))
+    assert not set(reports) & set(range(170, 1000, 70)), reports  # not at a rise after a lull
+    assert np.diff(reports[reports > 160]).min() >= 50, reports  # as the last report fades
+    growing = make_detector("level")._suppress(np.linspace(3.0, 30.0, 300), clock[:300], 1800.0)
+    assert 5 <= np.count_nonzero(growing) <= 10
+    shift = np.ones(2000)
+    shift[500:700] = 20.0 * np.exp(-np.arange(200) / 40.0) + 1.0
+    assert np.count_nonzero(make_detector("level")._suppress(shift, clock, 1800.0) >= 5.0) == 1
+
+
 def test_a_bigger_rise_is_the_departure_tests_and_a_missing_one_the_absence_tests() -> None:
     """The job starts at 02:00 every day. On day six it starts twice as big: the point is far from
     the previous days, but farther still from its recent level, so it is a departure, not an
