@@ -113,15 +113,19 @@ def load_runbooks(folder: Path) -> list[Runbook]:
     return runbooks
 
 
-def load_anomaly_file(path: Path, *, named_by: str | None = None) -> dict[str, ScanSpec]:
+def load_anomaly_file(
+    path: Path, *, named_by: str | None = None, catalog: Catalog | None = None
+) -> dict[str, ScanSpec]:
     """The anomaly scans at ``path`` by name; none when the file does not exist, unless ``named_by``
     (the setting or option that named it on purpose): then a missing file is a ConfigError naming it
-    (a typo'd ``MEDIC_ANOMALY`` read as "no scans" and the worker deleted every scan's schedule)."""
+    (a typo'd ``MEDIC_ANOMALY`` read as "no scans" and the worker deleted every scan's schedule).
+    With the ``catalog`` (``medic check``), a scan's ``service:`` it does not know is a problem too."""
     if not path.exists():
         if named_by is not None:
             raise ConfigError([ConfigProblem(str(path), 1, "", f"file not found ({named_by})")])
         return {}
-    return {scan.name: scan for scan in load_anomaly_config(path.read_text(), source=str(path)).scans}
+    config = load_anomaly_config(path.read_text(), source=str(path), catalog=catalog)
+    return {scan.name: scan for scan in config.scans}
 
 
 def check_all(
@@ -157,7 +161,7 @@ def check_all(
         problems += err.problems
     try:
         named_by = anomaly_named_by if settings.anomaly is not None else None
-        scans = load_anomaly_file(settings.anomaly_file, named_by=named_by)
+        scans = load_anomaly_file(settings.anomaly_file, named_by=named_by, catalog=catalog)
         if settings.anomaly_file.exists():
             checked.append(f"{settings.anomaly_file}: {len(scans)} anomaly scans")
     except ConfigError as err:
