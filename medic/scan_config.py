@@ -15,6 +15,7 @@ from medic.anomaly import NAME_PATTERN
 from medic.catalog import Catalog
 from medic.detect import DETECTORS
 from medic.forecast import Direction
+from medic.promql import unbalanced
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
 
 __all__ = [
@@ -144,12 +145,16 @@ class AnomalyConfig(BaseModel):
     scans: list[ScanSpec] = Field(default_factory=list)
 
 
-def load_anomaly_config(text: str, *, source: str, catalog: Catalog | None = None) -> AnomalyConfig:
+def load_anomaly_config(
+    text: str, *, source: str, catalog: Catalog | None = None, queries: bool = False
+) -> AnomalyConfig:
     """Parse and validate ``anomaly.yaml``; every problem with its line in one ConfigError. With the
-    ``catalog``, a ``service:`` it does not know (by name or alias) is one of them."""
+    ``catalog``, a ``service:`` it does not know (by name or alias) is one of them; with ``queries``
+    (``medic check``), a query whose brackets or quotes do not balance (a worker leaves the query to
+    Prometheus: a scan's failures show in ``GET /anomalies/scans``)."""
 
     def cross_check(config: AnomalyConfig, root: yaml.Node | None) -> list[ConfigProblem]:
-        return _problems(config, root, source=source, catalog=catalog)
+        return _problems(config, root, source=source, catalog=catalog, queries=queries)
 
     return load_checked(
         text, AnomalyConfig, source=source, cross_check=cross_check, context={_CROSS_CHECKED: True}
@@ -157,7 +162,7 @@ def load_anomaly_config(text: str, *, source: str, catalog: Catalog | None = Non
 
 
 def _problems(
-    config: AnomalyConfig, root: yaml.Node | None, *, source: str, catalog: Catalog | None
+    config: AnomalyConfig, root: yaml.Node | None, *, source: str, catalog: Catalog | None, queries: bool
 ) -> list[ConfigProblem]:
     out: list[ConfigProblem] = []
 
@@ -173,6 +178,8 @@ def _problems(
         seen.add(scan.name)
         for field, message in spec_problems(scan):
             problem(i, field, message)
+        if queries and (wrong := unbalanced(scan.query)):
+            problem(i, "query", f"{wrong}: Prometheus would refuse it at every run")
         if catalog is not None and scan.service and catalog.resolve(scan.service) is None:
             problem(
                 i,

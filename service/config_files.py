@@ -114,17 +114,18 @@ def load_runbooks(folder: Path) -> list[Runbook]:
 
 
 def load_anomaly_file(
-    path: Path, *, named_by: str | None = None, catalog: Catalog | None = None
+    path: Path, *, named_by: str | None = None, catalog: Catalog | None = None, queries: bool = False
 ) -> dict[str, ScanSpec]:
     """The anomaly scans at ``path`` by name; none when the file does not exist, unless ``named_by``
     (the setting or option that named it on purpose): then a missing file is a ConfigError naming it
     (a typo'd ``MEDIC_ANOMALY`` read as "no scans" and the worker deleted every scan's schedule).
-    With the ``catalog`` (``medic check``), a scan's ``service:`` it does not know is a problem too."""
+    With the ``catalog`` (``medic check``), a scan's ``service:`` it does not know is a problem too;
+    with ``queries``, a query whose brackets or quotes do not balance."""
     if not path.exists():
         if named_by is not None:
             raise ConfigError([ConfigProblem(str(path), 1, "", f"file not found ({named_by})")])
         return {}
-    config = load_anomaly_config(path.read_text(), source=str(path), catalog=catalog)
+    config = load_anomaly_config(path.read_text(), source=str(path), catalog=catalog, queries=queries)
     return {scan.name: scan for scan in config.scans}
 
 
@@ -161,7 +162,7 @@ def check_all(
         problems += err.problems
     try:
         named_by = anomaly_named_by if settings.anomaly is not None else None
-        scans = load_anomaly_file(settings.anomaly_file, named_by=named_by, catalog=catalog)
+        scans = load_anomaly_file(settings.anomaly_file, named_by=named_by, catalog=catalog, queries=True)
         if settings.anomaly_file.exists():
             checked.append(f"{settings.anomaly_file}: {len(scans)} anomaly scans")
     except ConfigError as err:
