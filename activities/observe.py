@@ -1,5 +1,6 @@
 """What the activities tell the worker's metrics: notifications by channel and outcome, remediation
-actions by kind and outcome, incidents opened and resolved by priority with MTTA and MTTR.
+actions by kind and outcome, incidents opened and resolved by priority with MTTA and MTTR, anomaly
+scan runs by scan and outcome.
 
 Recorded where the event really happens (an activity runs in the worker, outside the workflow's
 replays), through a small port the service implements with Prometheus. An activity retried after a
@@ -25,6 +26,8 @@ class Recorder(Protocol):
 
     def incident_resolved(self, priority: str, *, mtta: float | None, mttr: float | None) -> None: ...
 
+    def scan_run(self, scan: str, outcome: str) -> None: ...
+
 
 class _NoRecorder:
     def notification(self, channel: str, outcome: str) -> None:
@@ -37,6 +40,9 @@ class _NoRecorder:
         pass
 
     def incident_resolved(self, priority: str, *, mtta: float | None, mttr: float | None) -> None:
+        pass
+
+    def scan_run(self, scan: str, outcome: str) -> None:
         pass
 
 

@@ -31,9 +31,11 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.scan_io import SCAN_ACTIVITY, ScanInput, ScanResult
+from activities.observe import NO_RECORDER, Recorder
+from activities.scan_io import SCAN_ACTIVITY, ScanFailure, ScanInput, ScanResult
 from medic.anomaly import PREDICTION_SOURCE, AnomalySignal
 from medic.ports import PermanentError, TransientError
+from medic.redact import redact
 from medic.scan import (
     MAX_POINTS,
     IncidentMarks,
@@ -51,6 +53,7 @@ from medic.scan import (
 __all__ = [
     "RangeSource",
     "ScanActivities",
+    "ScanFailure",
     "ScanInput",
     "ScanResult",
     "ScanStateStore",
@@ -77,7 +80,15 @@ class StoredScan(BaseModel):
     name: str
     last_run: float | None = None
     last_result: ScanResult | None = None
+    # the latest run that failed for good (kept after a success: its ``at`` against ``last_run``
+    # says which came last), and how many runs in a row failed (0 once one succeeds)
+    last_error: ScanFailure | None = None
+    failures_in_a_row: int = 0
     series: dict[str, SeriesState] = Field(default_factory=dict)
+
+    def run_fields(self) -> "StoredScan":
+        """This state without its series: what the first of its parts carries (and a merge keeps)."""
+        return self.model_copy(update={"series": {}})
 
 
 class ScanStateStore(Protocol):
@@ -115,7 +126,7 @@ def merge_stored(ours: StoredScan, theirs: StoredScan) -> StoredScan:
         if other is None or _progress(state) >= _progress(other):
             series[key] = state
     newer = ours if (ours.last_run or 0.0) >= (theirs.last_run or 0.0) else theirs
-    return StoredScan(name=ours.name, last_run=newer.last_run, last_result=newer.last_result, series=series)
+    return newer.run_fields().model_copy(update={"name": ours.name, "series": series})
 
 
 def forget_gone(stored: StoredScan, returned: set[str], before: float) -> int:
@@ -182,7 +193,9 @@ class ScanActivities:
         deliver: Deliver,
         false_positives: FalsePositives | None = None,
         clock: Callable[[], float] = time.time,
+        recorder: Recorder = NO_RECORDER,
     ) -> None:
+        self._recorder = recorder
         self._source = source
         self._specs = specs
         self._store = store
@@ -192,6 +205,38 @@ class ScanActivities:
 
     @activity.defn(name=SCAN_ACTIVITY)
     async def scan(self, request: ScanInput) -> ScanResult:
+        """One run; each attempt counted by outcome (``ok``, ``retried``, ``failed``), and a run that
+        failed for good kept with the scan's state (``last_error``, ``failures_in_a_row``)."""
+        try:
+            result = await self._run(request)
+        except Exception as err:
+            await self._failed(request.name, err)
+            raise
+        self._recorder.scan_run(request.name, "ok")
+        return result
+
+    async def _failed(self, name: str, err: Exception) -> None:
+        """A failed attempt: counted; when it is the run's last, kept in the scan's state (best effort:
+        a store that cannot be written is often why the run failed)."""
+        final = _final(err)
+        self._recorder.scan_run(name, "failed" if final else "retried")
+        if not final or name not in self._specs():
+            return
+        said = str(err) if isinstance(err, ApplicationError) else f"{type(err).__name__}: {err}"
+        failure = ScanFailure(at=self._clock(), error=redact(said)[:1000], attempts=_attempt())
+
+        def record() -> None:
+            stored = self._store.load(name)
+            stored.last_error = failure
+            stored.failures_in_a_row += 1
+            self._store.save(stored)
+
+        try:
+            await asyncio.to_thread(record)
+        except Exception as problem:
+            activity.logger.warning("scan %s: its failure not kept in its state: %s", name, problem)
+
+    async def _run(self, request: ScanInput) -> ScanResult:
         spec = self._specs().get(request.name)
         if spec is None:
             raise ApplicationError(f"no scan named {request.name!r} in anomaly.yaml", non_retryable=True)
@@ -263,6 +308,7 @@ class ScanActivities:
         )
         stored.last_run = now
         stored.last_result = result
+        stored.failures_in_a_row = 0
         # saved after the hand-over: a run that fails to deliver is retried from the same state
         await self._stored(self._store.save, stored)
         activity.logger.info(
@@ -390,6 +436,19 @@ def _attempt() -> int:
         return activity.info().attempt
     except RuntimeError:
         return 1
+
+
+def _final(err: Exception) -> bool:
+    """Whether this failed attempt is its run's last: an error Temporal does not retry, or the last
+    attempt its retry policy allows (outside an activity, as the tests call it: every call is a run)."""
+    if isinstance(err, ApplicationError) and err.non_retryable:
+        return True
+    try:
+        policy = activity.info().retry_policy
+    except RuntimeError:
+        return True
+    limit = policy.maximum_attempts if policy is not None else 0
+    return 0 < limit <= _attempt()
 
 
 _FIRST_POINTS = 1440  # a scan's first run: a day back, this many points a series at most

@@ -4,9 +4,10 @@ numpy or scikit-learn that the activity runs."""
 
 from pydantic import BaseModel, Field
 
-__all__ = ["SCAN_ACTIVITY", "ScanInput", "ScanResult"]
+__all__ = ["SCAN_ACTIVITY", "SCAN_ATTEMPTS", "ScanFailure", "ScanInput", "ScanResult"]
 
 SCAN_ACTIVITY = "anomaly_scan"  # the activity's name in every recorded history: never change it
+SCAN_ATTEMPTS = 3  # attempts of a run's activity (its retry policy): the last one's failure is the run's
 
 
 class ScanInput(BaseModel):
@@ -22,3 +23,13 @@ class ScanResult(BaseModel):
     truncated: bool = False
     forgotten: int = 0  # series gone from the query for longer than forget_after_seconds
     failed: int = 0  # series that could not be scored (logged; their state kept as it was)
+
+
+class ScanFailure(BaseModel):
+    """A run that failed for good (its last attempt, or an error not worth retrying: a query Prometheus
+    refuses), kept with the scan's state so ``GET /anomalies/scans`` shows it: a scan that failed
+    every run showed ``last_run: null`` and nothing of why (a field review, 2026-12-06)."""
+
+    at: float = Field(description="when (epoch seconds)")
+    error: str = Field(description="what failed, in the words of whoever refused (Prometheus's), redacted")
+    attempts: int = Field(default=1, description="attempts the run made")

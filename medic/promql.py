@@ -16,7 +16,14 @@ metacharacters are ``\\.+*?()|[]{}^$`` (https://github.com/google/re2/wiki/Synta
 import re
 from collections.abc import Iterator, Mapping
 
-__all__ = ["BINDING", "bind_promql", "check_promql", "promql_regex_escape", "promql_string"]
+__all__ = [
+    "BINDING",
+    "bind_promql",
+    "check_promql",
+    "promql_regex_escape",
+    "promql_string",
+    "unbalanced",
+]
 
 # A runbook binding, ``${alert.labels.x}`` (medic.runbook re-exports it).
 BINDING = re.compile(r"\$\{([a-z_]+(?:\.[A-Za-z0-9_]+)+)\}")
@@ -97,3 +104,42 @@ def bind_promql(template: str, context: Mapping[str, str]) -> str:
 
         parts.append(quote + BINDING.sub(one, text) + quote)
     return "".join(parts)
+
+
+_CLOSES = {")": "(", "]": "[", "}": "{"}
+
+
+def unbalanced(query: str) -> str | None:
+    """What is obviously wrong with a query's brackets or quotes, or None: a ``(``, ``[`` or ``{`` never
+    closed or closed by another kind, a closing one that closes nothing, a string never closed (string
+    literals and ``#`` comments skipped). Not a parser: a query it passes Prometheus may still refuse;
+    one it refuses, Prometheus refuses too (at every run of a scan, found only in the worker's log)."""
+    opened: list[tuple[str, int]] = []
+    i = 0
+    while i < len(query):
+        char = query[i]
+        if char == "#":  # a comment, to the end of its line
+            end = query.find("\n", i)
+            i = len(query) if end < 0 else end
+            continue
+        if char in "\"'`":
+            j = i + 1
+            while j < len(query) and query[j] != char:
+                j += 2 if char != "`" and query[j] == "\\" else 1
+            if j >= len(query):
+                return f"the string opened by {char} at character {i + 1} is never closed"
+            i = j + 1
+            continue
+        if char in "([{":
+            opened.append((char, i))
+        elif char in _CLOSES:
+            if not opened:
+                return f"{char!r} at character {i + 1} closes nothing"
+            first, at = opened.pop()
+            if first != _CLOSES[char]:
+                return f"{first!r} at character {at + 1} is closed by {char!r} at character {i + 1}"
+        i += 1
+    if opened:
+        first, at = opened[-1]
+        return f"{first!r} at character {at + 1} is never closed"
+    return None

@@ -1,5 +1,6 @@
-"""Medic's own anomaly scans: what ``anomaly.yaml`` configures, and what one scan of one series
-finds (pure: the activity fetches the points and keeps the state; this decides).
+"""Medic's own anomaly scans: what ``anomaly.yaml`` configures (``medic.scan_config``, re-exported
+here), and what one scan of one series finds (pure: the activity fetches the points and keeps the
+state; this decides).
 
     scans:
       - name: disk-usage
@@ -27,12 +28,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
-from medic.anomaly import NAME_PATTERN, SCAN_LABEL, AnomalySignal, ExpectedBand, TimeWindow
-from medic.detect import DETECTORS, make_detector, restore_detector
-from medic.forecast import Direction, exhaustion_signal, time_to_exhaustion
-from medic.yamldoc import ConfigError, ConfigProblem, load_yaml_model, locate
+from medic.anomaly import SCAN_LABEL, AnomalySignal, ExpectedBand, TimeWindow
+from medic.detect import make_detector, restore_detector
+from medic.forecast import exhaustion_signal, time_to_exhaustion
+from medic.scan_config import MAX_POINTS, AnomalyConfig, ScanSpec, load_anomaly_config
 
 __all__ = [
     "MAX_POINTS",
@@ -68,7 +69,6 @@ _DAY = 86400.0
 _DAYS_BEFORE = 7  # a signal's summary says what the series did at its time on as many days before
 
 SOURCE = "medic-scan"
-_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 
 @dataclass(frozen=True)
@@ -78,85 +78,6 @@ class RangeSeries:
     labels: dict[str, str]
     times: list[float]
     values: list[float]
-
-
-MAX_POINTS = 11_000  # Prometheus's limit on the points of a range query's series
-
-
-class ScanSpec(BaseModel):
-    """One configured scan: a PromQL query whose every series is watched."""
-
-    # a capacity of .nan or .inf was accepted and then never predicted anything
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    name: str = Field(pattern=_NAME, description="lower-case letters, digits and dashes")
-    query: str = Field(min_length=1, max_length=4000)
-    service: str | None = Field(
-        default=None, pattern=NAME_PATTERN, description="the catalog service of every series"
-    )
-    service_label: str = Field(default="service", description="else the label that names it")
-    every_seconds: int = Field(default=300, ge=1, le=86400)
-    lookback_seconds: int = Field(default=3600, ge=10, le=30 * 86400)
-    step_seconds: float = Field(default=60.0, ge=0.1, le=86400)
-    detector: str = "ensemble"
-    threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
-    sensitivity: float = Field(default=1.0, gt=0.0, le=100.0)
-    warmup: int = Field(default=150, ge=0, le=100_000)
-    severity: str = Field(default="warning", pattern=r"^(critical|error|warning|info)$")
-    capacity: float | None = None
-    horizon_seconds: float | None = Field(default=None, gt=0)
-    direction: Direction = Field(
-        default="auto",
-        description="how the resource runs out: rising to capacity (used bytes, a working set, "
-        "connections) or falling to it (free bytes, an error budget); auto: the side of the capacity "
-        "most of the window lies on (it cannot tell a used ratio past its capacity from a free amount "
-        "above its floor: say it)",
-    )
-    forget_after_seconds: int = Field(
-        default=86400,
-        ge=60,
-        le=90 * 86400,
-        description="a series the query no longer returns is forgotten once its last point is this old "
-        "(replaced pods, label churn): the saved state stays bounded by what the query returns",
-    )
-
-    @model_validator(mode="after")
-    def _coherent(self) -> "ScanSpec":
-        if self.detector not in DETECTORS:
-            raise ValueError(f"detector: unknown {self.detector!r}; known: {', '.join(sorted(DETECTORS))}")
-        if (self.capacity is None) != (self.horizon_seconds is None):
-            raise ValueError("capacity and horizon_seconds go together (a prediction needs both)")
-        if self.lookback_seconds < 3 * self.step_seconds:
-            raise ValueError("lookback_seconds must cover at least 3 steps")
-        if self.lookback_seconds / self.step_seconds > MAX_POINTS:
-            raise ValueError(
-                f"lookback_seconds / step_seconds is {self.lookback_seconds / self.step_seconds:,.0f} points;"
-                f" Prometheus answers at most {MAX_POINTS:,} a series (raise step_seconds or lower lookback)"
-            )
-        return self
-
-
-class AnomalyConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    scans: list[ScanSpec] = Field(default_factory=list)
-
-
-def load_anomaly_config(text: str, *, source: str) -> AnomalyConfig:
-    """Parse and validate ``anomaly.yaml``; every problem with its line in one ConfigError."""
-    config, root = load_yaml_model(text, AnomalyConfig, source=source)
-    seen: set[str] = set()
-    problems = []
-    for i, scan in enumerate(config.scans):
-        if scan.name in seen:
-            at = locate(root, ("scans", i, "name"))
-            problems.append(
-                ConfigProblem(source, at, f"scans[{i}].name", f"scan {scan.name!r} is defined twice")
-            )
-        seen.add(scan.name)
-    if problems:
-        raise ConfigError(problems)
-    return config
 
 
 class SeriesState(BaseModel):

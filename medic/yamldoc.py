@@ -7,7 +7,7 @@ an incident; a message a person can act on names the file, the line and the fiel
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -95,15 +95,69 @@ def load_yaml_model(text: str, model: type[M], *, source: str) -> tuple[M, yaml.
     return _validate(data, model, root=root, source=source), root
 
 
-def _validate(data: Any, model: type[M], *, root: yaml.Node | None, source: str) -> M:
+def _validate(
+    data: Any, model: type[M], *, root: yaml.Node | None, source: str, context: dict[str, Any] | None = None
+) -> M:
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as err:
         problems = [
-            ConfigProblem(source, locate(root, tuple(e["loc"])), field_path(tuple(e["loc"])), e["msg"])
+            ConfigProblem(
+                source,
+                locate(root, tuple(e["loc"])),
+                field_path(tuple(e["loc"])),
+                e["msg"] + (_key_hint(model, tuple(e["loc"])) if e["type"] == "extra_forbidden" else ""),
+            )
             for e in err.errors(include_url=False, include_input=False)
         ]
         raise ConfigError(problems) from err
+
+
+def _key_hint(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """`` (did you mean 'step_seconds'?)`` for a misspelt key at ``loc``: the keys the model at its
+    place knows (the README promised it; a key one letter off said only "Extra inputs are not
+    permitted")."""
+    if not loc or not isinstance(loc[-1], str):
+        return ""
+    annotation: Any = model
+    for part in loc[:-1]:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return ""
+    found = _model_of(annotation)
+    if found is None:
+        return ""
+    return did_you_mean(loc[-1], [f.alias or name for name, f in found.model_fields.items()])
+
+
+def _unwrapped(annotation: Any) -> Any:
+    """``X`` of ``Annotated[X, ...]`` and of ``X | None``."""
+    if get_origin(annotation) is Annotated:
+        return _unwrapped(get_args(annotation)[0])
+    args = get_args(annotation)
+    rest = [a for a in args if a is not type(None)]
+    return _unwrapped(rest[0]) if len(rest) == 1 and len(args) == 2 else annotation
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    found = _unwrapped(annotation)
+    return found if isinstance(found, type) and issubclass(found, BaseModel) else None
+
+
+def _step(annotation: Any, part: int | str) -> Any:
+    """The annotation one step into ``annotation`` along a validation error's location, or None."""
+    model = _model_of(annotation)
+    if model is not None:
+        if not isinstance(part, str):
+            return None
+        return next((f.annotation for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+    inner = _unwrapped(annotation)
+    origin, args = get_origin(inner), get_args(inner)
+    if origin in (list, tuple, set) and isinstance(part, int) and args:
+        return args[0]
+    if origin is dict and len(args) == 2 and isinstance(part, str):
+        return args[1]
+    return None
 
 
 def load_checked(
@@ -112,17 +166,19 @@ def load_checked(
     *,
     source: str,
     cross_check: Callable[[M, yaml.Node | None], list[ConfigProblem]],
+    context: dict[str, Any] | None = None,
 ) -> M:
     """Parse, validate and cross-check (references between entries) in one pass.
 
     When the schema fails, the cross-check still runs over what could be salvaged (every part
     that validates on its own), so a person sees schema and reference errors together instead of
     fixing one round only to meet the next. Reference problems at a place that already has a
-    schema problem are left out: one message per mistake.
+    schema problem are left out: one message per mistake. ``context``: pydantic's validation context
+    (a model whose own validators the cross-check repeats, field by field, can skip them with it).
     """
     data, root = _parse(text, source=source)
     try:
-        document = _validate(data, model, root=root, source=source)
+        document = _validate(data, model, root=root, source=source, context=context)
     except ConfigError as err:
         schema = err.problems
         try:

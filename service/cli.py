@@ -147,18 +147,27 @@ def check(
     runbooks: Annotated[
         Path | None, typer.Option(help="the runbooks folder (default: MEDIC_RUNBOOKS_DIR, else runbooks/)")
     ] = None,
+    anomaly: Annotated[
+        Path | None,
+        typer.Option(
+            help="the anomaly scans (default: MEDIC_ANOMALY, else anomaly.yaml beside the catalog, if any)"
+        ),
+    ] = None,
 ) -> None:
-    """Validate the service catalog, routing policy and runbooks; file:line messages on errors.
+    """Validate the service catalog, routing policy, runbooks and anomaly scans; file:line messages on
+    errors.
 
-    Which files: the options given, else the settings MEDIC_CATALOG, MEDIC_ROUTING, MEDIC_RUNBOOKS_DIR
-    (environment or .env), else catalog.yaml, routing.yaml beside it and runbooks/.
+    Which files: the options given, else the settings MEDIC_CATALOG, MEDIC_ROUTING, MEDIC_RUNBOOKS_DIR,
+    MEDIC_ANOMALY (environment or .env), else catalog.yaml, routing.yaml beside it, runbooks/ and
+    anomaly.yaml beside the catalog (none there: no scans). A file named by an option or a setting
+    that does not exist is an error.
     """
     from medic.yamldoc import ConfigProblem  # noqa: PLC0415
     from service.config_files import check_all  # noqa: PLC0415
 
-    chosen = {"catalog": catalog, "routing": routing, "runbooks_dir": runbooks}
+    chosen = {"catalog": catalog, "routing": routing, "runbooks_dir": runbooks, "anomaly": anomaly}
     settings = _settings().model_copy(update={k: v for k, v in chosen.items() if v is not None})
-    checked, problems = check_all(settings)
+    checked, problems = check_all(settings, anomaly_named_by="--anomaly" if anomaly else "MEDIC_ANOMALY")
     # A path given on purpose that is not there is a typo, not "use the default".
     for option, path in (("--routing", routing), ("--runbooks", runbooks)):
         if path is not None and not path.exists():

@@ -113,15 +113,28 @@ def load_runbooks(folder: Path) -> list[Runbook]:
     return runbooks
 
 
-def load_anomaly_file(path: Path) -> dict[str, ScanSpec]:
-    """The anomaly scans at ``path`` by name; none when the file does not exist."""
+def load_anomaly_file(
+    path: Path, *, named_by: str | None = None, catalog: Catalog | None = None, queries: bool = False
+) -> dict[str, ScanSpec]:
+    """The anomaly scans at ``path`` by name; none when the file does not exist, unless ``named_by``
+    (the setting or option that named it on purpose): then a missing file is a ConfigError naming it
+    (a typo'd ``MEDIC_ANOMALY`` read as "no scans" and the worker deleted every scan's schedule).
+    With the ``catalog`` (``medic check``), a scan's ``service:`` it does not know is a problem too;
+    with ``queries``, a query whose brackets or quotes do not balance."""
     if not path.exists():
+        if named_by is not None:
+            raise ConfigError([ConfigProblem(str(path), 1, "", f"file not found ({named_by})")])
         return {}
-    return {scan.name: scan for scan in load_anomaly_config(path.read_text(), source=str(path)).scans}
+    config = load_anomaly_config(path.read_text(), source=str(path), catalog=catalog, queries=queries)
+    return {scan.name: scan for scan in config.scans}
 
 
-def check_all(settings: Settings) -> tuple[list[str], list[ConfigProblem]]:
-    """Validate every configuration file; returns what was checked and every problem found."""
+def check_all(
+    settings: Settings, *, anomaly_named_by: str = "MEDIC_ANOMALY"
+) -> tuple[list[str], list[ConfigProblem]]:
+    """Validate every configuration file; returns what was checked and every problem found.
+    ``anomaly_named_by``: what named ``settings.anomaly`` (the setting, or ``--anomaly``), said when that
+    file does not exist; the default path (beside the catalog) missing is "no scans"."""
     checked: list[str] = []
     problems: list[ConfigProblem] = []
     catalog: Catalog | None = None
@@ -148,7 +161,8 @@ def check_all(settings: Settings) -> tuple[list[str], list[ConfigProblem]]:
     except ConfigError as err:
         problems += err.problems
     try:
-        scans = load_anomaly_file(settings.anomaly_file)
+        named_by = anomaly_named_by if settings.anomaly is not None else None
+        scans = load_anomaly_file(settings.anomaly_file, named_by=named_by, catalog=catalog, queries=True)
         if settings.anomaly_file.exists():
             checked.append(f"{settings.anomaly_file}: {len(scans)} anomaly scans")
     except ConfigError as err:

@@ -109,6 +109,13 @@ class WorkerMetrics:
             ["channel", "outcome"],
             registry=registry,
         )
+        self.scans = Counter(
+            "medic_anomaly_scan_runs",
+            "Anomaly scan attempts by scan and outcome (ok; retried: the attempt failed and Temporal tries "
+            "again; failed: the run failed for good, as GET /anomalies/scans shows in last_error).",
+            ["scan", "outcome"],
+            registry=registry,
+        )
 
     def approval(self, outcome: str) -> None:
         self.approvals.labels(outcome=outcome).inc()
@@ -118,6 +125,9 @@ class WorkerMetrics:
 
     def action(self, kind: str, outcome: str) -> None:
         self.actions.labels(kind=kind, outcome=outcome).inc()
+
+    def scan_run(self, scan: str, outcome: str) -> None:
+        self.scans.labels(scan=scan, outcome=outcome).inc()
 
     def incident_opened(self, priority: str) -> None:
         self.opened.labels(priority=priority).inc()

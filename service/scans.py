@@ -24,12 +24,20 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.scan import ScanActivities, ScanInput, ScanResult, ScanStateStore, ScanStore
+from activities.observe import NO_RECORDER, Recorder
+from activities.scan import (
+    ScanActivities,
+    ScanFailure,
+    ScanInput,
+    ScanResult,
+    ScanStateStore,
+    ScanStore,
+)
 from medic.anomaly import AnomalySignal
 from medic.assign import assign_anomalies
 from medic.catalog import Catalog
 from medic.incident import IncidentState
-from medic.redact import redact_data
+from medic.redact import redact, redact_data
 from medic.scan import IncidentMarks, ScanSpec
 from service.incidents import IncidentNotFound, TemporalIncidentReader
 from service.ingest import TemporalIncidentSink
@@ -38,6 +46,7 @@ from service.settings import Settings
 from workflows.scan import SCAN_SCHEDULE_PREFIX, SCAN_WORKFLOW_PREFIX, AnomalyScanWorkflow
 
 __all__ = [
+    "ScanErrorView",
     "ScanView",
     "ScansReader",
     "SeriesView",
@@ -64,7 +73,12 @@ def scan_store(settings: Settings) -> ScanStateStore:
 
 
 def build_scan_activities(
-    client: Client, settings: Settings, catalog: Catalog, specs: dict[str, ScanSpec]
+    client: Client,
+    settings: Settings,
+    catalog: Catalog,
+    specs: dict[str, ScanSpec],
+    *,
+    recorder: Recorder = NO_RECORDER,
 ) -> ScanActivities:
     sink = TemporalIncidentSink(client, settings)
 
@@ -114,6 +128,7 @@ def build_scan_activities(
         store=scan_store(settings),
         deliver=deliver,
         false_positives=false_positives,
+        recorder=recorder,
     )
 
 
@@ -204,6 +219,14 @@ async def start_scans(client: Client, settings: Settings) -> None:
     logged, not fatal: the scans resume at the next start)."""
     from service.config_files import load_anomaly_file  # noqa: PLC0415
 
+    if settings.anomaly is not None and not settings.anomaly.exists():
+        # a typo'd path read as "no scans" deleted every scan's schedule, said at INFO (a review, 2026-12-06)
+        log.error(
+            "MEDIC_ANOMALY names %s, which does not exist: this worker runs no anomaly scans and leaves"
+            " their schedules as they are (correct the path; `medic check` says the same)",
+            settings.anomaly,
+        )
+        return
     specs = load_anomaly_file(settings.anomaly_file)
     if specs and not settings.prometheus_url:
         # the schedules are left as they are: a worker set up without it deleted every scan's
@@ -233,6 +256,12 @@ class SeriesView(BaseModel):
     false_positives: int = Field(description="its anomalies' incidents marked false positive")
 
 
+class ScanErrorView(BaseModel):
+    at: datetime
+    error: str = Field(description="what failed, in the words of whoever refused (Prometheus's), redacted")
+    attempts: int = Field(description="attempts the run made")
+
+
 ScheduleStatus = Literal["scheduled", "paused", "missing", "other-installation", "unknown", "no-temporal"]
 
 
@@ -252,11 +281,26 @@ class ScanView(BaseModel):
         "no-temporal (the API has no Temporal client)",
     )
     last_result: ScanResult | None
+    last_error: ScanErrorView | None = Field(
+        default=None,
+        description="the latest run that failed for good (its last attempt, or a query Prometheus "
+        "refused); kept after a success: its `at` against last_run says which came last",
+    )
+    failures_in_a_row: int = Field(default=0, description="runs failed in a row (0 once one succeeds)")
     series: list[SeriesView]
 
 
 def _at(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _error_view(failure: ScanFailure | None) -> ScanErrorView | None:
+    if failure is None:
+        return None
+    # redacted again as shown: a secret registered since the run failed (a rotated token)
+    return ScanErrorView(
+        at=datetime.fromtimestamp(failure.at, UTC), error=redact(failure.error), attempts=failure.attempts
+    )
 
 
 class ScansReader:
@@ -305,6 +349,8 @@ class ScansReader:
                     last_run=_at(stored.last_run),
                     **(await self._schedule(spec.name)),
                     last_result=stored.last_result,
+                    last_error=_error_view(stored.last_error),
+                    failures_in_a_row=stored.failures_in_a_row,
                     series=series,
                 )
             )

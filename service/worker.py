@@ -244,7 +244,7 @@ def build_worker(
         )
     if scan is None:
         specs = load_anomaly_file(settings.anomaly_file)
-        scan = build_scan_activities(client, settings, catalog, specs)
+        scan = build_scan_activities(client, settings, catalog, specs, recorder=recorder)
     correlate = correlation_activities(client, settings, catalog)
     return Worker(
         client,

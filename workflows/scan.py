@@ -11,7 +11,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.scan_io import SCAN_ACTIVITY, ScanInput, ScanResult
+    from activities.scan_io import SCAN_ACTIVITY, SCAN_ATTEMPTS, ScanInput, ScanResult
 
 __all__ = ["SCAN_SCHEDULE_PREFIX", "SCAN_WORKFLOW_PREFIX", "AnomalyScanWorkflow"]
 
@@ -31,7 +31,7 @@ class AnomalyScanWorkflow:
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=2),
                 maximum_interval=timedelta(seconds=30),
-                maximum_attempts=3,
+                maximum_attempts=SCAN_ATTEMPTS,
                 non_retryable_error_types=["PermanentError"],
             ),
         )

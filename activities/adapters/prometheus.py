@@ -51,7 +51,12 @@ class PrometheusMetrics:
         except httpx.HTTPError as err:
             raise classify(None, service="Prometheus", what=what, detail=str(err)) from err
         if response.status_code in {400, 422}:
-            raise PermanentError(f"Prometheus rejected the query {params['query']!r}: {response.text[:300]}")
+            # in Prometheus's own words ("1:49: parse error: unclosed left parenthesis"), its kind
+            # (bad_data, execution) beside the status: the scan's last_error shows it
+            raise PermanentError(
+                f"Prometheus rejected the query {params['query'][:200]!r}"
+                f" ({response.status_code}{_error_type(response)}): {_error_of(response)}"
+            )
         if response.status_code >= 500:
             said = _error_of(response)
             raise TransientError(
@@ -141,6 +146,16 @@ class PrometheusMetrics:
                 )
             )
         return out
+
+
+def _error_type(response: httpx.Response) -> str:
+    """`` bad_data`` of ``{"status": "error", "errorType": "bad_data", ...}``, else nothing."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    kind = body.get("errorType") if isinstance(body, dict) else None
+    return f" {str(kind)[:40]}" if kind else ""
 
 
 def _error_of(response: httpx.Response) -> str:

@@ -53,10 +53,7 @@ def split_state(
     count = max(at_least, needed, 1)
     while count <= max_shards:
         parts = [
-            StoredScan(name=stored.name, last_run=stored.last_run, last_result=stored.last_result)
-            if shard == 0
-            else StoredScan(name=stored.name)
-            for shard in range(count)
+            stored.run_fields() if shard == 0 else StoredScan(name=stored.name) for shard in range(count)
         ]
         for key, state in stored.series.items():
             parts[shard_of(key, count)].series[key] = state

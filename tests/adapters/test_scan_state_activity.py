@@ -125,7 +125,11 @@ def test_a_state_too_large_fails_the_run_for_good(k8s: KubernetesDouble) -> None
         )
     assert failed.value.non_retryable and failed.value.type == "PermanentError"
     assert "anomaly scan latency" in str(failed.value) and f"over the {MAX_BYTES} bytes" in str(failed.value)
-    assert k8s.writes() == [] and k8s.find("v1", "configmaps", NS, "medic-scan-latency") is None
+    # none of the state is saved: one write, the run's failure alone (for GET /anomalies/scans)
+    assert [w.method for w in k8s.writes()] == ["POST"]
+    kept = store.load("latency")
+    assert kept.series == {} and kept.last_run is None and kept.failures_in_a_row == 1
+    assert kept.last_error is not None and "over the" in kept.last_error.error
     store.close()
 
 

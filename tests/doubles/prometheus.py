@@ -14,7 +14,8 @@ on a schedule.
 answers the matrix set with :meth:`set_range`, with the top-level ``warnings`` and ``infos`` a partial
 answer carries (Prometheus 2.x sends ``warnings``; 3.x adds ``infos``; Thanos, Mimir and Cortex send
 ``warnings`` for a partial response). A 503 with Prometheus's timeout body, ``{"status": "error",
-"errorType": "timeout", "error": "query timed out in expression evaluation"}``, is a fault to push.
+"errorType": "timeout", "error": "query timed out in expression evaluation"}``, is a fault to push;
+:meth:`refuse_range` answers every range query as Prometheus refuses a query (400 ``bad_data``).
 """
 
 import re
@@ -36,6 +37,7 @@ class PrometheusAlertsDouble(HttpDouble):
         super().__init__(title="Prometheus (ALERTS)")
         self._alerts: list[dict[str, str]] = []
         self._range: dict[str, Any] = {"status": "success", "data": {"resultType": "matrix", "result": []}}
+        self._range_status = 200
         self.app.add_api_route("/api/v1/query", self._query, methods=["GET", "POST"])
         self.app.add_api_route("/api/v1/query_range", self._query_range, methods=["GET", "POST"])
 
@@ -55,10 +57,18 @@ class PrometheusAlertsDouble(HttpDouble):
             body["infos"] = list(infos)
         with self._lock:
             self._range = body
+            self._range_status = 200
+
+    def refuse_range(self, error: str, *, status: int = 400, error_type: str = "bad_data") -> None:
+        """Every range query is refused as Prometheus refuses a query it cannot parse (400, ``bad_data``,
+        e.g. ``1:49: parse error: unclosed left parenthesis``) or cannot run (422, ``execution``)."""
+        with self._lock:
+            self._range = {"status": "error", "errorType": error_type, "error": error}
+            self._range_status = status
 
     async def _query_range(self, request: Request) -> JSONResponse:
         with self._lock:
-            return JSONResponse(self._range)
+            return JSONResponse(self._range, status_code=self._range_status)
 
     def set_alerts(self, alerts: list[dict[str, str]]) -> None:
         """Every alert Prometheus holds now: labels with ``alertname`` and ``alertstate`` (``ALERTS`` only

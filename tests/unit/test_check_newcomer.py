@@ -119,5 +119,33 @@ def test_check_help_names_the_settings() -> None:
         "--catalog",
         "--routing",
         "--runbooks",
+        "MEDIC_ANOMALY",
+        "--anomaly",
     ):
         assert word in text
+
+
+def test_an_anomaly_file_named_that_is_not_there_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MEDIC_ANOMALY=anomaly.yml`` (a typo) was read as "no scans": check said nothing and exited 0,
+    and the worker deleted every scan's schedule (a field review, 2026-12-06). A file named on purpose
+    that is not there is an error; the default one beside the catalog missing is "no scans"."""
+    (tmp_path / "cat.yaml").write_text(CATALOG.replace("checkuot", "checkout"))
+    (tmp_path / "rb").mkdir()
+    monkeypatch.chdir(tmp_path)
+    base = ["check", "--catalog", "cat.yaml", "--runbooks", "rb"]
+    result = CliRunner().invoke(app, base)
+    assert result.exit_code == 0, result.output
+    assert "anomaly" not in result.output
+    monkeypatch.setenv("MEDIC_ANOMALY", "anomaly.yml")
+    result = CliRunner().invoke(app, base)
+    assert result.exit_code == 1
+    assert "anomaly.yml:1: file not found (MEDIC_ANOMALY)" in result.output
+    monkeypatch.delenv("MEDIC_ANOMALY")
+    result = CliRunner().invoke(app, [*base, "--anomaly", "scans.yaml"])
+    assert result.exit_code == 1 and "scans.yaml:1: file not found (--anomaly)" in result.output
+    (tmp_path / "scans.yaml").write_text("scans:\n  - name: lat\n    query: up\n")
+    result = CliRunner().invoke(app, [*base, "--anomaly", "scans.yaml"])
+    assert result.exit_code == 0, result.output
+    assert "ok  scans.yaml: 1 anomaly scans" in result.output

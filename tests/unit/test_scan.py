@@ -318,9 +318,12 @@ def test_medic_check_validates_the_anomaly_file(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, catalog=tmp_path / "catalog.yaml", webhook_token=SecretStr("t"))
     checked, problems = check_all(settings)
     assert problems == [] and not any("anomaly" in c for c in checked)  # no file: no scans, no problem
-    (tmp_path / "anomaly.yaml").write_text(GOOD)
+    (tmp_path / "anomaly.yaml").write_text(GOOD.replace("service: storage", "service: orders-db"))
     checked, problems = check_all(settings)
     assert problems == [] and f"{tmp_path / 'anomaly.yaml'}: 2 anomaly scans" in checked
+    (tmp_path / "anomaly.yaml").write_text(GOOD)  # `service: storage`, which the catalog does not know
+    _, problems = check_all(settings)
+    assert [(p.line, p.field) for p in problems] == [(8, "scans[1].service")]
     (tmp_path / "anomaly.yaml").write_text("scans:\n  - name: a\n    query: up\n    detector: magic\n")
     _, problems = check_all(settings)
     assert [p.source for p in problems] == [str(tmp_path / "anomaly.yaml")]

@@ -5,6 +5,7 @@ without ``MEDIC_PROMETHEUS_URL`` deletes nothing (it deleted every scan's schedu
 2026-12-06)."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,23 @@ async def test_each_installation_keeps_its_own_scan_schedules(
     (tmp_path / "prod" / "anomaly.yaml").unlink()
     await start_scans(client, _settings(tmp_path / "prod", None, queue="medic-prod"))
     assert await _schedules(client, {"medic-scan-eu": "medic-eu"}) == {"medic-scan-eu": "medic-eu"}
+
+
+async def test_a_missing_anomaly_file_named_by_the_setting_deletes_no_schedule(
+    client: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``MEDIC_ANOMALY`` typo'd (anomaly.yml) was read as "no scans": the worker deleted every scan's
+    schedule, each logged at INFO as "removed (no longer in anomaly.yaml)" (a field review,
+    2026-12-06). It leaves them, and says why at ERROR."""
+    prod = _settings(tmp_path / "prod", TWO, queue="medic-prod")
+    await start_scans(client, prod)
+    both = {"medic-scan-latency": "medic-prod", "medic-scan-disk": "medic-prod"}
+    assert await _schedules(client, both) == both
+    typo = prod.model_copy(update={"anomaly": tmp_path / "prod" / "anomaly.yml"})
+    with caplog.at_level(logging.INFO, logger="service.scans"):
+        await start_scans(client, typo)
+    await asyncio.sleep(1.0)  # (a deletion shows in the list a moment later)
+    assert await _schedules(client, {}) == both
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "MEDIC_ANOMALY" in errors[0] and "anomaly.yml" in errors[0]
+    assert not any("removed" in r.getMessage() for r in caplog.records)

@@ -107,4 +107,6 @@ async def test_a_state_too_large_fails_the_run_without_retries(
     assert isinstance(cause, ApplicationError) and cause.type == "PermanentError" and cause.non_retryable
     assert "anomaly scan latency" in cause.message and "70 series" in cause.message
     assert rig.prometheus.calls == 1  # one attempt of the three the retry policy allows
-    assert rig.k8s.find("v1", "configmaps", NS, "medic-scan-latency") is None
+    # none of the state is saved: the run's failure alone (for GET /anomalies/scans)
+    kept = rig.stores[0].load("latency")
+    assert kept.series == {} and kept.failures_in_a_row == 1 and kept.last_error is not None

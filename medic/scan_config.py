@@ -1,0 +1,190 @@
+"""What ``anomaly.yaml`` configures (:class:`ScanSpec`, one per scan) and what ``medic check`` says of
+it: every problem at its own line in one pass, schema and cross-field checks together (a scan's unknown
+detector was said only once its misspelt keys were mended, a duplicate name only once everything else
+was), a "did you mean" for near misses, the name rule in words, and a ``service:`` the catalog does
+not know (its anomalies opened incidents outside the catalog: P5, the default channel)."""
+
+import re
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from medic.anomaly import NAME_PATTERN
+from medic.catalog import Catalog
+from medic.detect import DETECTORS
+from medic.forecast import Direction
+from medic.promql import unbalanced
+from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
+
+__all__ = [
+    "MAX_POINTS",
+    "NAME_RULE",
+    "AnomalyConfig",
+    "ScanSpec",
+    "load_anomaly_config",
+    "spec_problems",
+]
+
+MAX_POINTS = 11_000  # Prometheus's limit on the points of a range query's series
+
+_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+NAME_RULE = (
+    "1 to 63 lower-case letters, digits and dashes, beginning and ending with a letter or digit "
+    "(it names the scan's Temporal Schedule and its state)"
+)
+_SERVICE = re.compile(NAME_PATTERN)
+_SERVICE_RULE = "up to 128 letters, digits and _ . : / -, beginning with a letter or digit"
+# Validation context of a whole file: its cross-check says each coherence problem at its own line,
+# even beside a misspelt key of the same scan (a model validator runs only once every field passed)
+_CROSS_CHECKED = "cross_checked"
+
+
+class ScanSpec(BaseModel):
+    """One configured scan: a PromQL query whose every series is watched."""
+
+    # a capacity of .nan or .inf was accepted and then never predicted anything
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: str = Field(description=NAME_RULE)
+    query: str = Field(min_length=1, max_length=4000)
+    service: str | None = Field(default=None, description="the catalog service of every series")
+    service_label: str = Field(default="service", description="else the label that names it")
+    every_seconds: int = Field(default=300, ge=1, le=86400)
+    lookback_seconds: int = Field(default=3600, ge=10, le=30 * 86400)
+    step_seconds: float = Field(default=60.0, ge=0.1, le=86400)
+    detector: str = "ensemble"
+    threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    sensitivity: float = Field(default=1.0, gt=0.0, le=100.0)
+    warmup: int = Field(default=150, ge=0, le=100_000)
+    severity: str = Field(default="warning", pattern=r"^(critical|error|warning|info)$")
+    capacity: float | None = None
+    horizon_seconds: float | None = Field(default=None, gt=0)
+    direction: Direction = Field(
+        default="auto",
+        description="how the resource runs out: rising to capacity (used bytes, a working set, "
+        "connections) or falling to it (free bytes, an error budget); auto: the side of the capacity "
+        "most of the window lies on (it cannot tell a used ratio past its capacity from a free amount "
+        "above its floor: say it)",
+    )
+    forget_after_seconds: int = Field(
+        default=86400,
+        ge=60,
+        le=90 * 86400,
+        description="a series the query no longer returns is forgotten once its last point is this old "
+        "(replaced pods, label churn): the saved state stays bounded by what the query returns",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_rule(cls, value: str) -> str:
+        # in words: "String should match pattern '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'" was the message
+        if not _NAME.fullmatch(value):
+            raise PydanticCustomError(
+                "scan_name", "{value} is not a scan name: {rule}", _said(value, NAME_RULE)
+            )
+        return value
+
+    @field_validator("service")
+    @classmethod
+    def _service_rule(cls, value: str | None) -> str | None:
+        if value is not None and not _SERVICE.fullmatch(value):
+            raise PydanticCustomError(
+                "service_name", "{value} is not a service name: {rule}", _said(value, _SERVICE_RULE)
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self, info: ValidationInfo) -> "ScanSpec":
+        if isinstance(info.context, dict) and info.context.get(_CROSS_CHECKED):
+            return self  # load_anomaly_config says each problem at its own line
+        problems = spec_problems(self)
+        if problems:
+            raise ValueError("; ".join(f"{field}: {message}" for field, message in problems))
+        return self
+
+
+def _said(value: str, rule: str) -> dict[str, Any]:
+    return {"value": repr(value[:80]), "rule": rule}
+
+
+def spec_problems(spec: ScanSpec) -> list[tuple[str, str]]:
+    """``(field, message)`` for each setting that does not go with the others. Safe on a salvaged
+    spec (a field that failed its own check holds a neutral value: 0, an empty string)."""
+    out: list[tuple[str, str]] = []
+    if spec.detector not in DETECTORS:
+        out.append(
+            (
+                "detector",
+                f"unknown {spec.detector!r}{did_you_mean(spec.detector, DETECTORS)}; "
+                f"known: {', '.join(sorted(DETECTORS))}",
+            )
+        )
+    if (spec.capacity is None) != (spec.horizon_seconds is None):
+        missing = "horizon_seconds" if spec.horizon_seconds is None else "capacity"
+        out.append((missing, "capacity and horizon_seconds go together (a prediction needs both)"))
+    step, lookback = spec.step_seconds, spec.lookback_seconds
+    if step > 0 and lookback > 0:
+        if lookback < 3 * step:
+            out.append(("lookback_seconds", "lookback_seconds must cover at least 3 steps"))
+        elif lookback / step > MAX_POINTS:
+            out.append(
+                (
+                    "lookback_seconds",
+                    f"lookback_seconds / step_seconds is {lookback / step:,.0f} points; Prometheus answers"
+                    f" at most {MAX_POINTS:,} a series (raise step_seconds or lower lookback)",
+                )
+            )
+    return out
+
+
+class AnomalyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scans: list[ScanSpec] = Field(default_factory=list)
+
+
+def load_anomaly_config(
+    text: str, *, source: str, catalog: Catalog | None = None, queries: bool = False
+) -> AnomalyConfig:
+    """Parse and validate ``anomaly.yaml``; every problem with its line in one ConfigError. With the
+    ``catalog``, a ``service:`` it does not know (by name or alias) is one of them; with ``queries``
+    (``medic check``), a query whose brackets or quotes do not balance (a worker leaves the query to
+    Prometheus: a scan's failures show in ``GET /anomalies/scans``)."""
+
+    def cross_check(config: AnomalyConfig, root: yaml.Node | None) -> list[ConfigProblem]:
+        return _problems(config, root, source=source, catalog=catalog, queries=queries)
+
+    return load_checked(
+        text, AnomalyConfig, source=source, cross_check=cross_check, context={_CROSS_CHECKED: True}
+    )
+
+
+def _problems(
+    config: AnomalyConfig, root: yaml.Node | None, *, source: str, catalog: Catalog | None, queries: bool
+) -> list[ConfigProblem]:
+    out: list[ConfigProblem] = []
+
+    def problem(i: int, field: str, message: str) -> None:
+        loc = ("scans", i, field)
+        out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message))
+
+    seen: set[str] = set()
+    known = [n for s in catalog.services for n in (s.name, *s.aliases)] if catalog is not None else []
+    for i, scan in enumerate(config.scans):
+        if scan.name in seen:
+            problem(i, "name", f"scan {scan.name!r} is defined twice")
+        seen.add(scan.name)
+        for field, message in spec_problems(scan):
+            problem(i, field, message)
+        if queries and (wrong := unbalanced(scan.query)):
+            problem(i, "query", f"{wrong}: Prometheus would refuse it at every run")
+        if catalog is not None and scan.service and catalog.resolve(scan.service) is None:
+            problem(
+                i,
+                "service",
+                f"service {scan.service!r} is not in the catalog{did_you_mean(scan.service, known)}: its"
+                " anomalies would open incidents outside it (no owner: priority P5, the default channel)",
+            )
+    return sorted(out, key=lambda p: p.line)
