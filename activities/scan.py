@@ -212,6 +212,11 @@ class ScanActivities:
         except Exception as err:
             await self._failed(request.name, err)
             raise
+        except asyncio.CancelledError:
+            # its timeout (a first run that outlasted it), or its worker stopping: a failure like the
+            # others, kept when it was the run's last attempt (it was not an Exception, and went unseen)
+            await self._failed(request.name, TimeoutError("the run was cancelled: it outlasted its timeout"))
+            raise
         self._recorder.scan_run(request.name, "ok")
         return result
 
@@ -239,7 +244,9 @@ class ScanActivities:
     async def _run(self, request: ScanInput) -> ScanResult:
         spec = self._specs().get(request.name)
         if spec is None:
-            raise ApplicationError(f"no scan named {request.name!r} in anomaly.yaml", non_retryable=True)
+            # retried: another worker may know it (a rolling deploy that adds a scan; a worker whose
+            # MEDIC_ANOMALY is wrong runs none), where a refusal lost the run (an owner review)
+            raise ApplicationError(f"this worker knows no scan named {request.name!r} in its anomaly.yaml")
         if self._source is None:
             raise ApplicationError("no Prometheus configured (MEDIC_PROMETHEUS_URL)", non_retryable=True)
         # on the scan's grid: Prometheus evaluates at start + k * step, so an unaligned end shifts
@@ -470,7 +477,8 @@ def _start(spec: ScanSpec, before: float | None, end: float) -> float:
         # a first run that outlasted its timeout, or its worker's memory, would fail every time.
         if _attempt() > 1:
             return end - spec.lookback_seconds
-        return end - max(float(spec.lookback_seconds), min(_DAY, _FIRST_POINTS * spec.step_seconds))
+        span = max(float(spec.lookback_seconds), min(_DAY, _FIRST_POINTS * spec.step_seconds))
+        return end - math.ceil(span / spec.step_seconds) * spec.step_seconds  # (on the scan's grid)
     return min(end - spec.lookback_seconds, max(before, furthest))
 
 

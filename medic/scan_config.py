@@ -166,9 +166,9 @@ def _problems(
 ) -> list[ConfigProblem]:
     out: list[ConfigProblem] = []
 
-    def problem(i: int, field: str, message: str) -> None:
+    def problem(i: int, field: str, message: str, *, warning: bool = False) -> None:
         loc = ("scans", i, field)
-        out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message))
+        out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message, warning=warning))
 
     seen: set[str] = set()
     known = [n for s in catalog.services for n in (s.name, *s.aliases)] if catalog is not None else []
@@ -186,5 +186,8 @@ def _problems(
                 "service",
                 f"service {scan.service!r} is not in the catalog{did_you_mean(scan.service, known)}: its"
                 " anomalies would open incidents outside it (no owner: priority P5, the default channel)",
+                # a warning: the worker runs it (a node or workload incident's name is no catalog
+                # service), and a rollout of a configuration that ran must not stop at check
+                warning=True,
             )
     return sorted(out, key=lambda p: p.line)

@@ -31,10 +31,14 @@ class ConfigProblem:
     line: int
     field: str
     message: str
+    # said, but no reason to refuse the file (``medic check`` exits 0 for warnings alone: it runs as
+    # the chart's init container, and a file the worker runs must not stop a rollout)
+    warning: bool = False
 
     def __str__(self) -> str:
         where = f" {self.field}:" if self.field else ""
-        return f"{self.source}:{self.line}:{where} {self.message}"
+        said = "warning: " if self.warning else ""
+        return f"{self.source}:{self.line}:{where} {said}{self.message}"
 
 
 class ConfigError(ValueError):

@@ -176,8 +176,11 @@ def check(
         typer.echo(f"ok  {line}")
     for problem in problems:
         typer.echo(str(problem), err=True)
-    if problems:
-        typer.echo(f"{len(problems)} problem(s) found", err=True)
+    errors = [p for p in problems if not p.warning]
+    if len(errors) < len(problems):
+        typer.echo(f"{len(problems) - len(errors)} warning(s)", err=True)
+    if errors:
+        typer.echo(f"{len(errors)} problem(s) found", err=True)
         raise typer.Exit(1)
 
 

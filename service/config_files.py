@@ -121,7 +121,11 @@ def load_anomaly_file(
     (a typo'd ``MEDIC_ANOMALY`` read as "no scans" and the worker deleted every scan's schedule).
     With the ``catalog`` (``medic check``), a scan's ``service:`` it does not know is a problem too;
     with ``queries``, a query whose brackets or quotes do not balance."""
-    if not path.exists():
+    if not path.is_file():
+        if path.is_dir():  # (MEDIC_ANOMALY set and empty is the current directory)
+            raise ConfigError(
+                [ConfigProblem(str(path), 1, "", f"is a directory ({named_by or 'MEDIC_ANOMALY'})")]
+            )
         if named_by is not None:
             raise ConfigError([ConfigProblem(str(path), 1, "", f"file not found ({named_by})")])
         return {}

@@ -219,10 +219,10 @@ async def start_scans(client: Client, settings: Settings) -> None:
     logged, not fatal: the scans resume at the next start)."""
     from service.config_files import load_anomaly_file  # noqa: PLC0415
 
-    if settings.anomaly is not None and not settings.anomaly.exists():
+    if settings.anomaly is not None and not settings.anomaly.is_file():
         # a typo'd path read as "no scans" deleted every scan's schedule, said at INFO (a review, 2026-12-06)
         log.error(
-            "MEDIC_ANOMALY names %s, which does not exist: this worker runs no anomaly scans and leaves"
+            "MEDIC_ANOMALY names %s, which is no file: this worker runs no anomaly scans and leaves"
             " their schedules as they are (correct the path; `medic check` says the same)",
             settings.anomaly,
         )

@@ -495,7 +495,9 @@ class StreamDetector:
         self._quiet = int(state.get("quiet", 0))
         self._reported = float(state.get("reported", state["memory"]))
         # a state saved before: the next point at or above _CALM begins a departure
-        calm = state.get("calm", [False, 0, None, None, 0.0, 0.0])
+        calm = state.get("calm")
+        if not isinstance(calm, list) or len(calm) != 6:  # (none, or not one this release wrote)
+            calm = [False, 0, None, None, 0.0, 0.0]
         self._over, self._calm_n = bool(calm[0]), int(calm[1])
         self._depart_t = float("nan") if calm[2] is None else float(calm[2])
         self._loud_t = float("nan") if calm[3] is None else float(calm[3])

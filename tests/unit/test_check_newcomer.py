@@ -149,3 +149,23 @@ def test_an_anomaly_file_named_that_is_not_there_is_an_error(
     result = CliRunner().invoke(app, [*base, "--anomaly", "scans.yaml"])
     assert result.exit_code == 0, result.output
     assert "ok  scans.yaml: 1 anomaly scans" in result.output
+
+
+def test_a_scan_of_a_service_outside_the_catalog_is_a_warning_and_the_directory_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`medic check` is the chart's init container: a scan the worker runs (a service outside the
+    catalog) said as an error stopped the rollout of a configuration that ran; it is a warning, exit
+    0. ``MEDIC_ANOMALY=`` (set, empty) is the current directory: a traceback before, an error now."""
+    (tmp_path / "cat.yaml").write_text(CATALOG.replace("checkuot", "checkout"))
+    (tmp_path / "rb").mkdir()
+    (tmp_path / "anomaly.yaml").write_text("scans:\n  - {name: disk, query: up, service: storage}\n")
+    monkeypatch.chdir(tmp_path)
+    base = ["check", "--catalog", "cat.yaml", "--runbooks", "rb", "--anomaly", "anomaly.yaml"]
+    result = CliRunner().invoke(app, base)
+    assert result.exit_code == 0, result.output
+    assert "scans[0].service: warning: service 'storage' is not in the catalog" in result.output
+    assert "1 warning(s)" in result.output
+    monkeypatch.setenv("MEDIC_ANOMALY", "")
+    result = CliRunner().invoke(app, base[:-2])
+    assert result.exit_code == 1 and "is a directory (MEDIC_ANOMALY)" in result.output, result.output

@@ -7,6 +7,7 @@ and shown by the API, a refused query is not retried, and the worker counts runs
 
 import asyncio
 import dataclasses
+import threading
 from pathlib import Path
 
 import httpx
@@ -144,6 +145,45 @@ def test_an_attempt_temporal_retries_is_counted_and_only_the_runs_last_is_kept(t
         )
     assert kept.last_error is not None and kept.last_error.attempts == 3
     assert (_runs(registry, "retried"), _runs(registry, "failed")) == (2, 1)
+
+
+class _Slow:
+    """A Prometheus that answers after the activity's timeout (its attempt is cancelled first)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+        self.release.wait(5.0)
+        return []
+
+
+async def test_a_run_cut_short_by_its_timeout_is_kept_as_its_failure(tmp_path: Path) -> None:
+    """The SDK cancels an attempt at its timeout (or its worker stopping): asyncio.CancelledError is no
+    Exception, so the run that outlasted its timeout was neither counted nor kept, and the view said
+    nothing of it (an owner review)."""
+    store, registry, slow = ScanStore(tmp_path), CollectorRegistry(), _Slow()
+    acts = _activities(slow, store, WorkerMetrics(registry), [NOW])
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=3, retry_policy=RetryPolicy(maximum_attempts=3))
+    running = asyncio.ensure_future(env.run(acts.scan, ScanInput(name="broken")))
+    await asyncio.sleep(0.3)
+    env.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    slow.release.set()
+    kept = store.load("broken")
+    assert kept.failures_in_a_row == 1 and kept.last_error is not None
+    assert "outlasted its timeout" in kept.last_error.error and _runs(registry, "failed") == 1
+
+
+def test_a_scan_this_worker_does_not_know_is_retried(tmp_path: Path) -> None:
+    """A worker whose MEDIC_ANOMALY is wrong (or an older one during a rolling deploy that adds a scan)
+    refused the runs it took, for good: about one in N of every scan's runs lost."""
+    acts = _activities(_Down(), ScanStore(tmp_path), WorkerMetrics(CollectorRegistry()), [NOW])
+    with pytest.raises(ApplicationError) as failed:
+        asyncio.run(acts.scan(ScanInput(name="another")))
+    assert not failed.value.non_retryable and "knows no scan named 'another'" in str(failed.value)
 
 
 async def test_the_scans_view_shows_the_last_failure_redacted(

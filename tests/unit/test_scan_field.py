@@ -546,3 +546,12 @@ def test_a_first_run_reaches_1440_points_back_and_its_retry_the_lookback(
     prom.calls.clear()
     asyncio.run(_activities(prom, spec, ScanStore(tmp_path / "b"), [], [NOW + 5]).scan(ScanInput(name="lat")))
     assert prom.calls[0] == (NOW - 3600, NOW)
+
+
+def test_a_first_run_stays_on_the_scans_grid_with_a_step_that_does_not_divide_a_day(tmp_path: Path) -> None:
+    t, x = _series(100)
+    prom = Prometheus([RangeSeries({"service": "checkout"}, t, x)])
+    spec = ScanSpec(name="lat", query="latency", step_seconds=70, lookback_seconds=3500, every_seconds=300)
+    asyncio.run(_activities(prom, spec, ScanStore(tmp_path), [], [NOW + 5]).scan(ScanInput(name="lat")))
+    start, end = prom.calls[0]
+    assert (end - start) % 70 == 0 and 86400 <= end - start < 86400 + 70, (start, end)
