@@ -27,8 +27,13 @@ are left out of it (a long outage that trembles lowered the bar, and a second on
 Not calibrated against the series' typical surprise: it is mostly 0, and its scale is already a
 probability. The counts take in a run only when it ends, and only if it was not itself an anomaly
 (a surprise under 5): the chance of a run is judged by the steps before it, and a stuck stretch
-does not teach the detector that stuck stretches are normal. The state is seven counters,
-the last value, the typical step and each point's run length over the last day and an hour.
+does not teach the detector that stuck stretches are normal. A rest that recurs does: when a run
+that was reported ends, and the last 8 runs reported within a day were each at least half as long,
+its length becomes an ordinary one (a queue drained between batches at a 30 s step, with no day
+to excuse its rests, was reported at every rest, for ever); a value frozen once, or now and then,
+is still found (its length is not learned, nor counted into the chain's rates). The state is
+seven counters, the last value, the typical step, the last 8 reported runs (their last place and
+length) and each point's run length over the last day and an hour.
 """
 
 import math
@@ -51,7 +56,11 @@ _CAP = 12.0  # a run this improbable is as stuck as it gets; a longer one adds n
 _MOVES = 20  # changes seen before a run can surprise: a series that never moved is not stuck
 _TOL = 0.3  # a step under this fraction of the steps' geometric mean is a rest (Gaussian: 1 in 10)
 _MARGIN = 0.5  # deviates off a run's surprise: the chain's rates come from few runs, early on above all
-_LEARN = 5.0  # a run more surprising than this (a score of 0.5) was an anomaly: it teaches nothing
+_LEARN = 5.0  # a run more surprising than this (a score of 0.5) was an anomaly: it teaches nothing ...
+_AGAIN = 8  # ... until this many, each at least half as long as the last, were reported within _SPAN
+_SPAN = 86400.0  # seconds (a series without a step: _SPAN_POINTS points)
+_SPAN_POINTS = 1440
+_KEEP = 8  # the reported runs remembered (their last point's place and their length)
 
 
 class StillDetector(StreamDetector):
@@ -70,6 +79,7 @@ class StillDetector(StreamDetector):
         self._day: list[int] = []  # each point's run of the last day and an hour (series with days)
         self._lmove = 0.0  # the mean log of the steps that moved (slow: the last 2,000 or so)
         self._moves = 0  # steps in it
+        self._rests: list[tuple[int, int]] = []  # the last _KEEP anomalous runs: (last place, rests)
 
     def _surprise(self, x: FloatArray, t: FloatArray) -> FloatArray:
         out = [0.0] * x.shape[0]
@@ -83,6 +93,8 @@ class StillDetector(StreamDetector):
         day = self._day  # each point's run so far, for the last day and an hour
         lmove, moves = self._lmove, self._moves
         bar = _TOL * math.exp(lmove) if moves else 0.0  # a step up to this is a rest
+        rests = self._rests
+        span = int(_SPAN / self._step) if self._step > 0.0 else _SPAN_POINTS
         for i, (v, gap) in enumerate(zip(x.tolist(), self.gaps.tolist(), strict=True)):
             if gap:  # a missing point: the run neither grows nor ends (a failed scrape is no change)
                 if track:
@@ -103,18 +115,20 @@ class StillDetector(StreamDetector):
                 lmove += (math.log(step) - lmove) / moves
                 bar = _TOL * math.exp(lmove)
             if still:
-                if (
-                    dev > 0.0  # no surprise, no report (a short run, a series that hardly moved)
-                    and run > longest
-                    # not if the day before, within an hour of this time, it had rested half as long
-                    and not (p and len(day) >= p + w and 2 * max(day[-p - w : len(day) - p + w + 1]) >= run)
-                ):
+                if dev > 0.0 and run > longest and not _rested(day, p, w, run):
                     out[i] = min(max(dev - _MARGIN, 0.0), _CAP)
             elif run > 0:  # the run ended: unless it was an anomaly, it is part of the normal now
                 if normal_deviate(_minus_log_p(run, zeros, steps, both, after)) < _LEARN:
                     longest = max(longest, run)
                     zeros, steps = zeros + run, steps + run + valid
                     both, after = both + run - 1, after + run - 1 + valid
+                elif run > longest and steps - zeros >= _MOVES and not _rested(day, p, w, run):
+                    # a run reported: its length becomes normal when it recurs (a queue drained
+                    # between batches), unlike a value frozen once or now and then
+                    at = self.seen + i
+                    if sum(1 for a, r in rests if a > at - span and 2 * r >= run) >= _AGAIN - 1:
+                        longest = max(longest, run)
+                    rests = [*rests, (at, run)][-_KEEP:]
                 run = 0
             elif valid:
                 steps += 1
@@ -125,6 +139,7 @@ class StillDetector(StreamDetector):
         self._run, self._longest = run, longest
         self._zeros, self._steps, self._both, self._after = zeros, steps, both, after
         self._lmove, self._moves = lmove, moves
+        self._rests = rests
         self._day = day[-(p + w + 1) :] if p else (day if undecided else [])
         return np.asarray(out, dtype=np.float64)
 
@@ -140,6 +155,7 @@ class StillDetector(StreamDetector):
             "lmove": self._lmove,
             "moves": self._moves,
             "day": encode_array(np.asarray(self._day, dtype=np.float64), "<u4"),
+            "rests": [[a, r] for a, r in self._rests],
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -162,6 +178,12 @@ class StillDetector(StreamDetector):
             self._lmove = math.log(move) - 0.408 if move > 0 else 0.0
             self._moves = self._moves if move > 0 else 0
         self._day = [int(v) for v in decode_array(own["day"])] if "day" in own else []
+        self._rests = [(int(a), int(r)) for a, r in own.get("rests", [])]
+
+
+def _rested(day: list[int], p: int, w: int, run: int) -> bool:
+    """Whether the day before, within an hour of this time, the series rested half as long."""
+    return bool(p) and len(day) >= p + w and 2 * max(day[-p - w : len(day) - p + w + 1]) >= run
 
 
 def _minus_log_p(run: int, zeros: int, steps: int, both: int, after: int) -> float:

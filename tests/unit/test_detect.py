@@ -469,6 +469,52 @@ def test_a_stuck_stretch_does_not_teach_that_stuck_is_normal() -> None:
     assert s[1500:1510].max() > 0.3 and s[3000:3010].max() > 0.3
 
 
+def queue_depth(days: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A queue's depth at a 30 s step: busy for its first 400 points (never empty), then a batch
+    every 15 minutes (a bigger one on the hour), drained within a few minutes, and empty (exactly 0)
+    until the next."""
+    rng = np.random.default_rng(seed)
+    t = 1.7e9 + np.arange(int(days * 2880)) * 30.0
+    x = np.zeros(t.shape[0])
+    x[:400] = np.round(rng.uniform(100, 200, 400))
+    for start in range(420, t.shape[0], 30):
+        hourly = start % 120 == 0
+        top = rng.uniform(6000, 9000) if hourly else rng.uniform(500, 1500)
+        drain = int(rng.integers(10, 14)) if hourly else int(rng.integers(2, 5))
+        x[start : start + drain] = np.round(top * np.linspace(1.0, 0.1, drain) + rng.normal(0, 20, drain))
+    return t, np.maximum(x, 0.0)
+
+
+def test_a_queue_empty_between_batches_stops_alarming() -> None:
+    """A field review: at a 30 s step (no daily period to excuse a rest) every rest of a queue
+    empty between batches was reported, for ever (runs that were an anomaly taught nothing). A rest
+    reported again and again within a day becomes normal, in whatever batches the series comes."""
+    t, x = queue_depth(2.0)
+    s = make_detector("still").update(x, t)
+    # (46 reports before; now a few, and a run one point longer than any before now and then)
+    assert np.count_nonzero(s >= 0.5) <= 10, np.flatnonzero(s >= 0.5)
+    assert np.count_nonzero(s[2880:] >= 0.5) <= 3, np.flatnonzero(s >= 0.5)
+    np.testing.assert_allclose(in_batches("still", x, t, 97)[0], s, rtol=0, atol=1e-12)
+    e = make_detector("ensemble").update(x, t)
+    np.testing.assert_allclose(in_batches("ensemble", x, t, 500)[0], e, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("value", [0.0, 345.0])
+def test_a_queue_that_learnt_its_rests_still_finds_a_frozen_value(value: float) -> None:
+    """The rests a queue learnt do not excuse a value frozen for the first time, at 0 or not: it is
+    found within half an hour (a stuck stretch is still no lesson)."""
+    t, x = queue_depth(3.0, seed=1)
+    frozen = int(1.5 * 2880) + 10
+    x[frozen : frozen + 480] = value
+    x[frozen + 2880 : frozen + 2880 + 480] = value  # frozen again a day later: found again
+    det = make_detector("still")
+    s = det.update(x, t)
+    assert np.count_nonzero(s[:frozen] >= 0.5) <= 10
+    for at in (frozen, frozen + 2880):
+        assert s[at : at + 60].max() > 0.5, at
+    assert len(det.state()["own"]["rests"]) <= 8
+
+
 def test_a_state_saved_before_the_new_parts_restores() -> None:
     """A scan's state saved by the previous release (no absence distances, no step, no stillness
     part) is continued, not refused: the new parts start afresh."""
