@@ -420,6 +420,12 @@ class StreamDetector:
         self._last = float(x[-1])
         return z
 
+    @property
+    def blind(self) -> NDArray[np.bool_] | None:
+        """The last batch's points the detector said are no evidence yet (``_unready``): it could not
+        judge them (the k-NN part before its first typical distance, or on a memory that is flat)."""
+        return self._unready
+
     def _after_gaps(self, missing: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """The points that are not evidence yet: after ``LONG_GAP`` or more missing points in a row
         (an outage), the next ``min_history`` real points, while the detector's windows still hold

@@ -171,6 +171,9 @@ class EnsembleDetector(StreamDetector):
         self.knn.season = None
         logs = sum(w * np.log(z + _EPS) for w, z in zip(self.weights, zs, strict=True))
         out: FloatArray = np.exp(logs / sum(self.weights)) - _EPS
+        blind = self.knn.blind
+        if blind is not None and blind.shape == out.shape and blind.any():
+            out = np.where(blind, zs[0], out)
         # evidence only one part can see is not weighed against the others: the level part's
         # missing daily pattern, and a value that stopped changing
         for part in self.parts:
