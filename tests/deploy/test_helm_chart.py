@@ -661,6 +661,7 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
         series("medic_temporal_unavailable_total", api, "0+5x40"),
         series("medic_notifications_total", worker, "0+1x40", channel="slack", outcome="failed"),
         series("medic_approvals_total", worker, "0+1x40", outcome="timed_out"),
+        series("medic_anomaly_scan_runs_total", worker, "0+1x40", scan="pvc-free", outcome="failed"),
         series("temporal_workflow_task_execution_failed", worker, "0+1x40", workflow_type="IncidentWorkflow"),
         series("up", api, "0x40"),
     ]
@@ -668,6 +669,8 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
         series("medic_webhook_requests_total", api, "0+10x40", route=route, code="200"),
         series("medic_temporal_unavailable_total", api, "3x40"),
         series("medic_notifications_total", worker, "0+1x40", channel="slack", outcome="ok"),
+        series("medic_anomaly_scan_runs_total", worker, "0+1x40", scan="pvc-free", outcome="ok"),
+        series("medic_anomaly_scan_runs_total", worker, "0+1x40", scan="pvc-free", outcome="retried"),
         series("temporal_workflow_task_execution_failed", worker, "2x40", workflow_type="IncidentWorkflow"),
         series("up", api, "1x40"),
     ]
@@ -680,6 +683,7 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
         expect("MedicTemporalUnavailable", critical),
         expect("MedicNotificationFailures", {**warning, "channel": "slack"}),
         expect("MedicApprovalsTimedOut", warning),
+        expect("MedicAnomalyScanFailing", {**warning, "scan": "pvc-free"}),
         expect("MedicWorkflowTaskFailures", {**critical, "workflow_type": "IncidentWorkflow"}),
         expect("MedicApiDown", critical),
     ]
@@ -691,6 +695,7 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
             "MedicNotificationFailures",
             "MedicWorkflowTaskFailures",
             "MedicApiDown",
+            "MedicAnomalyScanFailing",
         )
     ]
     tests = {
