@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 
 from medic.alerts import Alert, AlertStatus
 from medic.incident import AlertBatch
-from service.incidents import ResolvedRuns, TemporalIncidentReader
+from service.incidents import TemporalIncidentReader
 from service.insights import OutcomeCache, insights
 from tests.support.shop import ctx
-from tests.support.stack import medic_stack
+from tests.support.stack import Unpublished, medic_stack
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
 
 __all__ = ["main"]
@@ -37,14 +37,6 @@ def _batch(status: AlertStatus, k: int) -> AlertBatch:
         labels={"alertname": f"Rule{k % 7}", "service": "orders-db", "severity": "warning"},
     )
     return AlertBatch(alerts=[alert], received_at=now, contexts=[ctx("orders-db")])
-
-
-class _Unpublished(TemporalIncidentReader):
-    """The same runs, as if none had published its outcome: each is queried."""
-
-    async def resolved_runs(self, *, limit: int, since: datetime | None = None) -> ResolvedRuns:
-        runs = await super().resolved_runs(limit=limit, since=since)
-        return [r.model_copy(update={"outcome": None}) for r in runs]
 
 
 async def _run(incidents: int) -> None:
@@ -83,7 +75,7 @@ async def _run(incidents: int) -> None:
         print(f"the listing alone: {len(listed)} runs in {time.perf_counter() - began:.2f} s")
         for name, reader in (
             ("published outcomes (one listing)", plain),
-            ("a query per run (replayed)", _Unpublished(stack.client, stack.settings)),
+            ("a query per run (replayed)", Unpublished(stack.client, stack.settings)),
         ):
             began = time.perf_counter()
             found = await insights(reader, limit=incidents * 2, cache=OutcomeCache())

@@ -831,8 +831,8 @@ class IncidentState(BaseModel):
 
     def _apply_anomaly(self, signal: AnomalySignal, at: datetime) -> bool:
         held = self.anomalies.get(signal.key)
-        old = signal.unlabelled_key
-        if held is None and old is not None and old in self.anomalies:
+        old = signal.unlabelled_key if held is None else None  # (a second digest only when new)
+        if old is not None and old in self.anomalies:
             # the same finding, held from before scans named themselves in their signals: carried on
             # under its new identity, not a second anomaly (a new entry, a thread reply, "+1 more")
             held = self.anomalies.pop(old)

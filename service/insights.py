@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel, Field
 from temporalio.service import RPCError
 
-from medic.incident import IncidentState
 from medic.insights import (
     Demoted,
     IncidentOutcome,
@@ -48,7 +47,6 @@ __all__ = [
     "LearningLoop",
     "OutcomeCache",
     "insights",
-    "outcome_of",
     "render_insights",
 ]
 
@@ -79,11 +77,6 @@ class Insights(BaseModel):
     )
     rules: list[RuleEffectiveness]
     proposals: list[Proposal]
-
-
-def outcome_of(state: IncidentState) -> IncidentOutcome | None:
-    """What learning needs of one incident (:meth:`IncidentState.outcome`)."""
-    return state.outcome()
 
 
 class OutcomeCache:
@@ -138,7 +131,7 @@ async def insights(
         queried += 1
         async with slots:
             try:
-                return outcome_of(await reader.run_state(run.id, run.run_id))
+                return (await reader.run_state(run.id, run.run_id)).outcome()
             except IncidentNotFound:  # gone since it was listed
                 return None
             except (IncidentUnreadable, RPCError) as err:

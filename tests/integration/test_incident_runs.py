@@ -22,6 +22,7 @@ from temporalio.client import WorkflowExecutionStatus
 from service.incidents import TemporalIncidentReader
 from tests.doubles import PagerDutyDouble
 from tests.support.stack import MedicStack, medic_stack, wait_until
+from tests.support.storm import StormAlert, notification
 
 pytestmark = pytest.mark.integration
 
@@ -34,32 +35,10 @@ KEY = "C" * 32
 
 
 def delivery(status: str, started: datetime) -> dict[str, Any]:
-    now = datetime.now(UTC).replace(microsecond=0)
-    return {
-        "version": "4",
-        "groupKey": '{}:{alertname="HighErrorRate", service="checkout"}',
-        "status": status,
-        "receiver": "medic",
-        "groupLabels": {"alertname": "HighErrorRate", "service": "checkout"},
-        "commonLabels": {},
-        "commonAnnotations": {},
-        "alerts": [
-            {
-                "status": status,
-                "labels": {
-                    "alertname": "HighErrorRate",
-                    "service": "checkout",
-                    "severity": "critical",
-                    "burn_rate": "20",
-                },
-                "annotations": {},
-                "startsAt": started.isoformat().replace("+00:00", "Z"),
-                "endsAt": now.isoformat().replace("+00:00", "Z")
-                if status == "resolved"
-                else "0001-01-01T00:00:00Z",
-            }
-        ],
-    }
+    """checkout's HighErrorRate burning its budget (a page), as Alertmanager delivers it."""
+    labels = {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical", "burn_rate": "20"}
+    alert = StormAlert(fingerprint="checkout-errors", labels=labels, group="checkout", starts_at=started)
+    return notification("HighErrorRate", "checkout", [alert], status)
 
 
 def final(markdown: str) -> str:

@@ -20,12 +20,12 @@ from temporalio.worker import Worker
 from medic.alerts import Alert, AlertStatus
 from medic.incident import AlertBatch
 from service.chat.replies import render_show
-from service.incidents import IncidentDetail, IncidentUnreadable, ResolvedRuns, TemporalIncidentReader
+from service.incidents import IncidentDetail, IncidentUnreadable, TemporalIncidentReader
 from service.insights import insights as insights_of
 from service.worker import WORKFLOWS
 from tests.conftest import require_binary
 from tests.support.shop import ctx
-from tests.support.stack import medic_stack
+from tests.support.stack import Unpublished, medic_stack
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentView, IncidentWorkflow, ViewRequest
 
 pytestmark = pytest.mark.integration
@@ -42,13 +42,6 @@ class _ChangedIncidentWorkflow:
     @workflow.query
     def view(self, request: ViewRequest) -> IncidentView:
         raise AssertionError("never reached: the replay fails first")
-
-
-class _Unpublished(TemporalIncidentReader):
-    """The same runs, as if none had published its outcome (resolved before the patch)."""
-
-    async def resolved_runs(self, *, limit: int, since: datetime | None = None) -> ResolvedRuns:
-        return [r.model_copy(update={"outcome": None}) for r in await super().resolved_runs(limit=limit)]
 
 
 def _batch(status: AlertStatus) -> AlertBatch:
@@ -127,5 +120,5 @@ async def test_an_incident_whose_history_no_longer_replays_is_still_read_from_vi
             assert (insights.json()["incidents"], insights.json()["unread"]) == (1, 0)
             # A run resolved before outcomes were published is queried: it fails to replay, and the
             # learning loop's reads leave it out instead of failing for every incident.
-            unpublished = await insights_of(_Unpublished(stack.client, stack.settings))
+            unpublished = await insights_of(Unpublished(stack.client, stack.settings))
             assert (unpublished.incidents, unpublished.unread) == (0, 0)

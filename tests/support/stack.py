@@ -8,6 +8,7 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from service.devserver import DevServer, DevServerError
+from service.incidents import ResolvedRuns, TemporalIncidentReader
 from service.runner import run_until_stopped
 from service.settings import Settings
 from service.temporal import connect
@@ -25,6 +27,7 @@ __all__ = [
     "OPERATOR_TOKEN",
     "TOKEN",
     "MedicStack",
+    "Unpublished",
     "free_port",
     "medic_stack",
     "running_dev_server",
@@ -188,3 +191,14 @@ async def medic_stack(
             finally:
                 stop.set()
                 await asyncio.wait_for(task, timeout=30)
+
+
+class Unpublished(TemporalIncidentReader):
+    """The same resolved runs, as if none had published its outcome (resolved before the patch
+    ``outcome-memo``): learning queries each by its run id."""
+
+    async def resolved_runs(self, *, limit: int, since: datetime | None = None) -> ResolvedRuns:
+        return [
+            r.model_copy(update={"outcome": None})
+            for r in await super().resolved_runs(limit=limit, since=since)
+        ]

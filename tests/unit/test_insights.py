@@ -19,7 +19,7 @@ from service.incidents import (
     ResolvedRun,
     ResolvedRuns,
 )
-from service.insights import insights, outcome_of
+from service.insights import insights
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -193,8 +193,8 @@ async def test_get_insights_from_a_scripted_history() -> None:
     assert rules["DiskNoise"].actionable == 0 and rules["DiskNoise"].auto_resolved_quickly == 30
     assert rules["CheckoutDown"].actionable == 6
     assert [(p.rule, p.change) for p in got.proposals] == [("DiskNoise", "silence")]  # 24 a day
-    assert outcome_of(states[30]).resolved_by_person  # type: ignore[union-attr]
-    assert not outcome_of(states[31]).resolved_by_person  # type: ignore[union-attr]
+    assert states[30].outcome().resolved_by_person  # type: ignore[union-attr]
+    assert not states[31].outcome().resolved_by_person  # type: ignore[union-attr]
 
 
 async def test_medic_insights_in_slack() -> None:
@@ -220,10 +220,10 @@ async def test_what_the_insights_count_is_what_happened_to_people() -> None:
 
     merged = state(1, "KubePodCrashLooping", 2)
     merged.merged_into = "incident-orders-db"
-    assert outcome_of(merged) is None
+    assert merged.outcome() is None
     chat_only = state(2, "CPUThrottlingHigh", 30)
     chat_only.notifications.pages.clear()
-    told = outcome_of(chat_only)
+    told = chat_only.outcome()
     assert told is not None and not told.paged
 
     class Flaky(ScriptedReader):
@@ -336,7 +336,7 @@ def test_an_alert_still_firing_when_resolved_by_hand_fired_until_then() -> None:
     s = state(0, "DiskFull", 30, by_hand=True)
     s.alerts["fp"].status = AlertStatus.FIRING
     s.alerts["fp"].ends_at = s.opened_at + timedelta(days=1)  # Prometheus's ValidUntil: no end
-    outcome = outcome_of(s)
+    outcome = s.outcome()
     assert outcome is not None and outcome.fired("DiskFull") == 30 * 60
 
 
