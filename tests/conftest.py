@@ -14,6 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 from service.devserver import DevServerError, find_binary
 from tests.doubles.kubernetes import KubernetesDouble
 from tests.support.stack import MedicStack, medic_stack
+from tests.support.timeskip import STARTUP
+
+pytest_plugins = ["tests.support.watchdog"]  # a bound on each test's time (MEDIC_TEST_TIMEOUT)
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -31,7 +34,10 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (the ``temporal`` CLI), on a free port, with Medic's converter."""
     path = require_binary("temporal")
     async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(path), data_converter=pydantic_data_converter, ui=False
+        dev_server_existing_path=str(path),
+        data_converter=pydantic_data_converter,
+        ui=False,
+        dev_server_startup_timeout=STARTUP,
     ) as environment:
         yield environment
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -41,7 +40,6 @@ from service.devserver import find_binary
 from service.held import held_delivery
 from service.ingest import Batch
 from service.settings import Settings
-from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
 from tests.support.fakes import (
     FakeChat,
@@ -53,6 +51,7 @@ from tests.support.fakes import (
     queried_state,
 )
 from tests.support.shop import ctx, shop
+from tests.support.timeskip import time_skipping
 from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
 
 __all__ = ["HISTORIES", "record"]
@@ -175,10 +174,7 @@ async def record() -> list[Path]:
     restart verified by its alerts resolving, and the close; every workflow's history is written."""
     server = find_binary("temporal-test-server")
     with tempfile.TemporaryDirectory() as tmp:
-        async with await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(server), data_converter=pydantic_data_converter
-        ) as env:
-            await register_search_attributes(env.client, env.client.namespace)
+        async with time_skipping(server) as env:
             remediate = RemediationActivities(
                 cluster=FakeCluster(replicas=2),
                 metrics=FakeMetrics(),

@@ -13,12 +13,11 @@ import asyncio
 from pathlib import Path
 
 from temporalio import activity
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.scan_io import SCAN_ACTIVITY, ScanInput, ScanResult
 from service.devserver import find_binary
+from tests.support.timeskip import time_skipping
 from tests.workflow.histories import HISTORIES, RELEASE
 from workflows.scan import AnomalyScanWorkflow
 
@@ -33,9 +32,7 @@ async def _scan(request: ScanInput) -> ScanResult:
 async def record_scan() -> Path:
     server = find_binary("temporal-test-server")
     async with (
-        await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(server), data_converter=pydantic_data_converter
-        ) as env,
+        time_skipping(server) as env,
         Worker(env.client, task_queue="scan", workflows=[AnomalyScanWorkflow], activities=[_scan]),
     ):
         workflow_id = "anomaly-scan-checkout-latency-2026-12-05T11:00:00Z"

@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import SecretStr
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -29,7 +28,6 @@ from medic.alerts import AlertStatus
 from medic.incident import IncidentStatus
 from service.pagers import build_pager
 from service.settings import Settings
-from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
 from tests.conftest import require_binary
 from tests.doubles import (
@@ -44,6 +42,7 @@ from tests.doubles import (
 from tests.doubles.opsgenie import OPSGENIE_API_KEY, OpsgenieDouble
 from tests.doubles.teams import TeamsDouble
 from tests.support.fakes import queried_state
+from tests.support.timeskip import time_skipping
 from tests.workflow.test_notifications import POLICY, open_incident, outage, until
 from tests.workflow.test_pagerduty_ack import deliver
 from workflows.incident import IncidentWorkflow
@@ -96,10 +95,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
             policy=lambda: policy,
             workflow_url=lambda wid: f"https://temporal.example/namespaces/default/workflows/{wid}",
         )
-        async with await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(path), data_converter=pydantic_data_converter
-        ) as env:
-            await register_search_attributes(env.client, env.client.namespace)
+        async with time_skipping(path) as env:
             client = env.client
 
             postmortem = PostmortemActivities(PostmortemWriter(tmp_path / "pm"), queried_state(client))

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -16,10 +15,10 @@ from medic.alerts import Alert, AlertStatus
 from medic.anomaly import AnomalySignal
 from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
 from medic.keys import service_incident_id
-from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
 from tests.conftest import require_binary
 from tests.support.shop import ctx
+from tests.support.timeskip import time_skipping
 from workflows.incident import (
     ALERTS_SIGNAL,
     ANOMALIES_SIGNAL,
@@ -35,12 +34,11 @@ Handle = WorkflowHandle[IncidentWorkflow, IncidentResult]
 @pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     path = require_binary("temporal-test-server")
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(path), data_converter=pydantic_data_converter
-    ) as environment:
-        await register_search_attributes(environment.client, environment.client.namespace)
-        async with Worker(environment.client, task_queue="medic", workflows=WORKFLOWS):
-            yield environment
+    async with (
+        time_skipping(path) as environment,
+        Worker(environment.client, task_queue="medic", workflows=WORKFLOWS),
+    ):
+        yield environment
 
 
 def batch(

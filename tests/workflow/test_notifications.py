@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -24,11 +23,11 @@ from medic.anomaly import SCAN_LABEL, AnomalySignal, ExpectedBand, TimeWindow
 from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
 from medic.keys import service_incident_id
 from medic.routing import RoutingPolicy, load_routing
-from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
 from tests.conftest import require_binary
 from tests.support.fakes import FakeChat, FakePager, FakeTeams, FakeTracker, queried_state
 from tests.support.shop import ctx, shop
+from tests.support.timeskip import time_skipping
 from workflows.incident import (
     ALERTS_SIGNAL,
     ANOMALIES_SIGNAL,
@@ -95,10 +94,7 @@ class Harness:
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     path = require_binary("temporal-test-server")
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(path), data_converter=pydantic_data_converter
-    ) as env:
-        await register_search_attributes(env.client, env.client.namespace)
+    async with time_skipping(path) as env:
         yield Harness(
             env, FakeChat(), FakePager(), FakeTracker(), f"tq-{uuid.uuid4().hex[:6]}", tmp_path / "pm"
         )

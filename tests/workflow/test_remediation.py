@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Interceptor, Worker
@@ -29,11 +28,11 @@ from remediations.actions import default_registry
 from remediations.guardrails import GuardrailFacts, GuardrailSettings
 from service.approval_metrics import ApprovalMetrics
 from service.metrics import WorkerMetrics
-from service.temporal import register_search_attributes
 from service.worker import WORKFLOWS
 from tests.conftest import require_binary
 from tests.support.fakes import FakeChat, FakeCluster, FakeMetrics, FakePager, FakeTracker
 from tests.support.shop import ctx, shop
+from tests.support.timeskip import time_skipping
 from tests.workflow.test_notifications import outage
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentResult, IncidentWorkflow
 from workflows.remediation import Decision, RemediationWorkflow
@@ -122,10 +121,7 @@ class Rig:
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
     path = require_binary("temporal-test-server")
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(path), data_converter=pydantic_data_converter
-    ) as env:
-        await register_search_attributes(env.client, env.client.namespace)
+    async with time_skipping(path) as env:
         ENV[:] = [env]
         yield Rig(
             env,
