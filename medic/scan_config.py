@@ -212,7 +212,10 @@ def _query_problems(spec: ScanSpec) -> list[tuple[str, str, bool]]:
     out: list[tuple[str, str, bool]] = []
     label, found = spec.service_label, None if unbalanced(spec.query) else outer_aggregation(spec.query)
     if not spec.service and label and found is not None and found.keeps(label) is False:
-        # an error: the whole query is that aggregation, so no series it returns can have the label
+        # Certain (the whole query is that aggregation: no series it returns can have the label), yet
+        # a warning: the worker runs the scan, and `medic check` is the chart's init container, where
+        # an error would stop the rollout of a configuration that runs (as a scan's service outside
+        # the catalog is a warning for the same reason).
         how, mend = {
             "by": ("whose series carry only the labels its by (...) lists", f"Add {label} to its by (...)"),
             "without": (f"whose without (...) removes {label}", f"Take {label} out of its without (...)"),
@@ -224,7 +227,7 @@ def _query_problems(spec: ScanSpec) -> list[tuple[str, str, bool]]:
             f" one incident outside the catalog (no owner: P5, the default channel). {mend},"
             " or give the scan a fixed `service:`"
         )
-        out.append((field, message, False))
+        out.append((field, message, True))
     if spec.every_seconds < spec.step_seconds:
         # a warning: it works (a run finds what the one before left), it only asks Prometheus in vain
         out.append(
