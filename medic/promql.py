@@ -8,6 +8,11 @@ matches the pods of ``web.v2``, not those of ``web-v2`` or ``webXv2`` too. A bin
 (a metric name, a number, a comment) is refused: :func:`check_promql` at ``medic check`` time,
 :func:`bind_promql` when an alert arrives.
 
+What ``medic check`` reads of a scan's query, without a parser: :func:`unbalanced` (brackets and
+quotes), :func:`outer_aggregation` (the aggregation the whole query is, and which labels its result
+keeps) and :func:`is_ratio` (a division at the top). Each reads only as far as it is sure, and says
+nothing of what it cannot follow.
+
 References: the string literals and escapes of the PromQL lexer
 (https://prometheus.io/docs/prometheus/latest/querying/basics/#string-literals) and RE2's syntax, whose
 metacharacters are ``\\.+*?()|[]{}^$`` (https://github.com/google/re2/wiki/Syntax).
@@ -15,11 +20,17 @@ metacharacters are ``\\.+*?()|[]{}^$`` (https://github.com/google/re2/wiki/Synta
 
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
     "BINDING",
+    "GROUPING_AGGREGATIONS",
+    "Aggregation",
     "bind_promql",
     "check_promql",
+    "is_ratio",
+    "outer_aggregation",
     "promql_regex_escape",
     "promql_string",
     "unbalanced",
@@ -143,3 +154,237 @@ def unbalanced(query: str) -> str | None:
         first, at = opened[-1]
         return f"{first!r} at character {at + 1} is never closed"
     return None
+
+
+# Aggregations whose result carries only the labels of their grouping: by (...) those listed,
+# without (...) all but those, neither none. topk, bottomk, limitk and limit_ratio are left out:
+# they select series and keep every label the series had.
+GROUPING_AGGREGATIONS = frozenset(
+    {"sum", "avg", "max", "min", "count", "quantile", "stddev", "stdvar", "group", "count_values"}
+)
+_WORD = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """A query that is one aggregation and nothing else (parentheses around it aside)."""
+
+    operator: str  # lower-case
+    clause: Literal["by", "without"] | None
+    labels: tuple[str, ...]
+    argument: str  # the text between the call's parentheses
+    adds: str | None = None  # count_values' label (its first parameter), which its result carries
+
+    def keeps(self, label: str) -> bool | None:
+        """Whether every series of the result carries ``label``: True, False, or None when that
+        depends on the series aggregated (``without`` a list that does not name it)."""
+        if label == self.adds:
+            return True
+        if self.clause == "by":
+            return label in self.labels
+        if self.clause == "without":
+            return None if label not in self.labels else False
+        return False
+
+    def said(self) -> str:
+        """How a person writes it: ``sum by (job)``, ``sum without (pod)``, ``sum(...)``."""
+        if self.clause is None:
+            return f"{self.operator}(...)"
+        return f"{self.operator} {self.clause} ({', '.join(self.labels)})"
+
+
+def outer_aggregation(query: str) -> Aggregation | None:
+    """The aggregation the whole query is (``sum by (job) (rate(x[5m]))``, ``(max(x) without (pod))``),
+    or None: a binary expression or a function at the top, a selector, another aggregation
+    (:data:`GROUPING_AGGREGATIONS`), or anything this small reader cannot follow. Not a parser: it
+    reads only the outermost call and its grouping clause."""
+    return _aggregation(query, 0, len(query))
+
+
+def _aggregation(query: str, start: int, end: int) -> Aggregation | None:
+    i = _skip(query, start, end)
+    if i < end and query[i] == "(":
+        j = _closing(query, i, end)
+        if j is None or _skip(query, j + 1, end) != end:
+            return None
+        return _aggregation(query, i + 1, j)
+    word = _WORD.match(query, i, end)
+    if word is None or word.group().lower() not in GROUPING_AGGREGATIONS:
+        return None
+    operator = word.group().lower()
+    clause, labels, i = _grouping(query, _skip(query, word.end(), end), end)
+    if i < 0 or i >= end or query[i] != "(":
+        return None
+    j = _closing(query, i, end)
+    if j is None:
+        return None
+    argument = query[i + 1 : j]
+    i = _skip(query, j + 1, end)
+    if clause is None:
+        clause, labels, i = _grouping(query, i, end)
+        if i < 0:
+            return None
+    if i != end:
+        return None
+    adds = None
+    if operator == "count_values":
+        found = _string(argument, _skip(argument, 0, len(argument)))
+        adds = found[0] if found is not None else None
+    return Aggregation(operator, clause, labels, argument, adds)
+
+
+def _grouping(query: str, i: int, end: int) -> tuple[Literal["by", "without"] | None, tuple[str, ...], int]:
+    """A ``by (...)`` or ``without (...)`` at ``i``: the clause, its labels and where reading goes on
+    (-1: a clause this reader cannot follow); no clause: ``None, (), i``."""
+    word = _WORD.match(query, i, end)
+    if word is None or word.group().lower() not in ("by", "without"):
+        return None, (), i
+    clause: Literal["by", "without"] = "by" if word.group().lower() == "by" else "without"
+    i = _skip(query, word.end(), end)
+    if i >= end or query[i] != "(":
+        return None, (), -1
+    labels: list[str] = []
+    i = _skip(query, i + 1, end)
+    while i < end and query[i] != ")":
+        name = _LABEL_NAME.match(query, i, end)
+        quoted = _string(query, i) if name is None else None
+        if name is not None:
+            labels.append(name.group())
+            i = name.end()
+        elif quoted is not None:
+            labels.append(quoted[0])
+            i = quoted[1]
+        else:
+            return None, (), -1
+        i = _skip(query, i, end)
+        if i < end and query[i] == ",":
+            i = _skip(query, i + 1, end)
+        elif i < end and query[i] != ")":
+            return None, (), -1
+    if i >= end:
+        return None, (), -1
+    return clause, tuple(labels), _skip(query, i + 1, end)
+
+
+def _skip(query: str, i: int, end: int) -> int:
+    """Past white space and ``#`` comments."""
+    while i < end:
+        if query[i].isspace():
+            i += 1
+        elif query[i] == "#":
+            stop = query.find("\n", i, end)
+            i = end if stop < 0 else stop + 1
+        else:
+            break
+    return i
+
+
+def _string(query: str, i: int) -> tuple[str, int] | None:
+    """The string literal at ``i`` (its value, escapes kept as written, and the index after it)."""
+    if i >= len(query) or query[i] not in "\"'`":
+        return None
+    quote, j = query[i], i + 1
+    while j < len(query) and query[j] != quote:
+        j += 2 if quote != "`" and query[j] == "\\" else 1
+    return (query[i + 1 : j], j + 1) if j < len(query) else None
+
+
+def _closing(query: str, i: int, end: int) -> int | None:
+    """The index of the bracket that closes the one at ``i`` (strings and comments skipped)."""
+    depth = 0
+    while i < end:
+        char = query[i]
+        if char == "#":
+            i = _skip(query, i, end)
+            continue
+        if char in "\"'`":
+            found = _string(query, i)
+            if found is None:
+                return None
+            i = found[1]
+            continue
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
+_OPERATOR = re.compile(r"==|!=|>=|<=|[-+*/%^<>]")
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_WORD_OPERATORS = frozenset({"and", "or", "unless", "atan2"})
+_NUMBER_WORDS = frozenset({"inf", "nan"})
+_MATCHING = frozenset({"bool", "on", "ignoring", "group_left", "group_right"})
+_KEEPS_RANGE = frozenset({"max", "min", "avg"})  # of ratios: a ratio
+
+
+def is_ratio(query: str) -> bool:
+    """Whether the whole query is one division of two vectors (``used / size``, ``sum(a) / on(x)
+    sum(b)``), parentheses around it aside, or a ``max``, ``min`` or ``avg`` of one: its values are
+    0..1 where it is a share of something. False for anything else: another operator beside it at the
+    top (``100 * a / b``, ``1 - a / b``, ``a / b > 0.5``), a number on either side (``bytes / 1024``)."""
+    found = outer_aggregation(query)
+    if found is not None:
+        return found.operator in _KEEPS_RANGE and is_ratio(found.argument)
+    tokens = _top_level(query)
+    if len(tokens) == 1 and tokens[0][0] == "group":
+        return is_ratio(tokens[0][1][1:-1])
+    ops = [i for i, (kind, _) in enumerate(tokens) if kind == "op"]
+    if len(ops) != 1 or tokens[ops[0]][1] != "/":
+        return False
+    left, right = tokens[: ops[0]], tokens[ops[0] + 1 :]
+    while right and right[0][0] == "word" and right[0][1].lower() in _MATCHING:
+        # a matching modifier and its labels: ``on (instance) group_left (name)``
+        right = right[2:] if len(right) > 1 and right[1][0] == "group" else right[1:]
+    return _a_vector(left) and _a_vector(right)
+
+
+def _a_vector(tokens: list[tuple[str, str]]) -> bool:
+    """Whether one side of an operator holds more than numbers (a selector, a call, a group)."""
+    return any(kind in ("word", "group") for kind, _ in tokens)
+
+
+def _top_level(query: str) -> list[tuple[str, str]]:
+    """The query's tokens outside brackets: ``(kind, text)``, kind one of op, num, word, group (a
+    bracketed part, brackets included), str, other."""
+    out: list[tuple[str, str]] = []
+    i, end = 0, len(query)
+    while (i := _skip(query, i, end)) < end:
+        char = query[i]
+        if char in "([{":
+            j = _closing(query, i, end)
+            if j is None:
+                return [("other", query[i:])]
+            out.append(("group", query[i : j + 1]))
+            i = j + 1
+        elif char in "\"'`":
+            found = _string(query, i)
+            if found is None:
+                return [("other", query[i:])]
+            out.append(("str", query[i : found[1]]))
+            i = found[1]
+        elif (number := _NUMBER.match(query, i)) is not None:
+            out.append(("num", number.group()))
+            i = number.end()
+        elif (word := _WORD.match(query, i)) is not None:
+            name = word.group()
+            kind = (
+                "op"
+                if name.lower() in _WORD_OPERATORS
+                else "num"
+                if name.lower() in _NUMBER_WORDS
+                else "word"
+            )
+            out.append((kind, name))
+            i = word.end()
+        elif (op := _OPERATOR.match(query, i)) is not None:
+            out.append(("op", op.group()))
+            i = op.end()
+        else:
+            out.append(("other", char))
+            i += 1
+    return out

@@ -4,6 +4,7 @@ detector was said only once its misspelt keys were mended, a duplicate name only
 was), a "did you mean" for near misses, the name rule in words, and a ``service:`` the catalog does
 not know (its anomalies opened incidents outside the catalog: P5, the default channel)."""
 
+import math
 import re
 from typing import Any
 
@@ -15,7 +16,7 @@ from medic.anomaly import NAME_PATTERN
 from medic.catalog import Catalog
 from medic.detect import DETECTORS
 from medic.forecast import Direction
-from medic.promql import unbalanced
+from medic.promql import is_ratio, outer_aggregation, unbalanced
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
 
 __all__ = [
@@ -127,7 +128,14 @@ def spec_problems(spec: ScanSpec) -> list[tuple[str, str]]:
     step, lookback = spec.step_seconds, spec.lookback_seconds
     if step > 0 and lookback > 0:
         if lookback < 3 * step:
-            out.append(("lookback_seconds", "lookback_seconds must cover at least 3 steps"))
+            out.append(
+                (
+                    "lookback_seconds",
+                    f"lookback_seconds ({lookback}) must cover at least 3 steps of step_seconds ({step:g}):"
+                    f" a run fetches fewer points than a trend or a score needs; raise lookback_seconds to"
+                    f" {math.ceil(3 * step)}, or lower step_seconds to {lookback / 3:.4g} or less",
+                )
+            )
         elif lookback / step > MAX_POINTS:
             out.append(
                 (
@@ -151,7 +159,9 @@ def load_anomaly_config(
     """Parse and validate ``anomaly.yaml``; every problem with its line in one ConfigError. With the
     ``catalog``, a ``service:`` it does not know (by name or alias) is one of them; with ``queries``
     (``medic check``), a query whose brackets or quotes do not balance (a worker leaves the query to
-    Prometheus: a scan's failures show in ``GET /anomalies/scans``)."""
+    Prometheus: a scan's failures show in ``GET /anomalies/scans``), a query whose result cannot have
+    the ``service_label``, runs more often than the step (a warning) and a percentage ``capacity`` of a
+    ratio (a warning)."""
 
     def cross_check(config: AnomalyConfig, root: yaml.Node | None) -> list[ConfigProblem]:
         return _problems(config, root, source=source, catalog=catalog, queries=queries)
@@ -180,6 +190,9 @@ def _problems(
             problem(i, field, message)
         if queries and (wrong := unbalanced(scan.query)):
             problem(i, "query", f"{wrong}: Prometheus would refuse it at every run")
+        if queries:
+            for field, message, warning in _query_problems(scan):
+                problem(i, field, message, warning=warning)
         if catalog is not None and scan.service and catalog.resolve(scan.service) is None:
             problem(
                 i,
@@ -191,3 +204,57 @@ def _problems(
                 warning=True,
             )
     return sorted(out, key=lambda p: p.line)
+
+
+def _query_problems(spec: ScanSpec) -> list[tuple[str, str, bool]]:
+    """``(field, message, warning)``: what ``medic check`` reads of a scan's query and timing (the
+    worker runs the scan all the same: these are said, never a reason for a worker to refuse it)."""
+    out: list[tuple[str, str, bool]] = []
+    label, found = spec.service_label, None if unbalanced(spec.query) else outer_aggregation(spec.query)
+    if not spec.service and label and found is not None and found.keeps(label) is False:
+        # Certain (the whole query is that aggregation: no series it returns can have the label), yet
+        # a warning: the worker runs the scan, and `medic check` is the chart's init container, where
+        # an error would stop the rollout of a configuration that runs (as a scan's service outside
+        # the catalog is a warning for the same reason).
+        how, mend = {
+            "by": ("whose series carry only the labels its by (...) lists", f"Add {label} to its by (...)"),
+            "without": (f"whose without (...) removes {label}", f"Take {label} out of its without (...)"),
+        }.get(found.clause or "", ("which keeps no label (it has no by (...))", f"Aggregate by ({label})"))
+        field = "service_label" if "service_label" in spec.model_fields_set else "query"
+        message = (
+            f"no series of the query can have the label {label!r} (service_label): the whole query is"
+            f" `{found.said()}`, {how}; every series would be of service 'unknown', its anomalies in"
+            f" one incident outside the catalog (no owner: P5, the default channel). {mend},"
+            " or give the scan a fixed `service:`"
+        )
+        out.append((field, message, True))
+    if spec.every_seconds < spec.step_seconds:
+        # a warning: it works (a run finds what the one before left), it only asks Prometheus in vain
+        out.append(
+            (
+                "every_seconds",
+                f"every_seconds ({spec.every_seconds}) is shorter than step_seconds ({spec.step_seconds:g}):"
+                " a run ends on the step grid, so the runs between two steps fetch the same points"
+                " again and score none; every_seconds of step_seconds or more finds the same with"
+                " fewer queries",
+                True,
+            )
+        )
+    cap = spec.capacity
+    if cap is not None and cap > 1 and not unbalanced(spec.query) and is_ratio(spec.query):
+        # a warning: a division is a share of something most often, not always (a load per CPU)
+        mend = (
+            f"write capacity: {cap / 100:g} for {cap:g}%, or multiply the query by 100"
+            if cap <= 100
+            else "write it as a share, between 0 and 1"
+        )
+        out.append(
+            (
+                "capacity",
+                f"capacity {cap:g} with a query that is a ratio (a division at its top: 0..1 when it is a"
+                f" share): its series never reach {cap:g} rising (no exhaustion is ever predicted), and"
+                f" falling are past it at once; {mend} (if its values can exceed 1, leave it)",
+                True,
+            )
+        )
+    return out

@@ -105,15 +105,15 @@ def _validate(
     try:
         return model.model_validate(data, context=context)
     except ValidationError as err:
-        problems = [
-            ConfigProblem(
-                source,
-                locate(root, tuple(e["loc"])),
-                field_path(tuple(e["loc"])),
-                e["msg"] + (_key_hint(model, tuple(e["loc"])) if e["type"] == "extra_forbidden" else ""),
-            )
-            for e in err.errors(include_url=False, include_input=False)
-        ]
+        problems = []
+        for e in err.errors(include_url=False, include_input=False):
+            raw = tuple(e["loc"])
+            loc, message = _walk(model, raw)[0], e["msg"]
+            if e["type"] == "extra_forbidden":
+                message += _key_hint(model, raw)
+            elif e["type"] in ("union_tag_not_found", "union_tag_invalid"):
+                loc, message = _tag_problem(model, raw, data, e.get("ctx", {}).get("tag"), default=message)
+            problems.append(ConfigProblem(source, locate(root, loc), field_path(loc), message))
         raise ConfigError(problems) from err
 
 
@@ -123,15 +123,73 @@ def _key_hint(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
     permitted")."""
     if not loc or not isinstance(loc[-1], str):
         return ""
-    annotation: Any = model
-    for part in loc[:-1]:
-        annotation = _step(annotation, part)
-        if annotation is None:
-            return ""
-    found = _model_of(annotation)
+    found = _model_of(_walk(model, loc[:-1])[1])
     if found is None:
         return ""
     return did_you_mean(loc[-1], [f.alias or name for name, f in found.model_fields.items()])
+
+
+def _tagged(annotation: Any) -> tuple[str, dict[str, type[BaseModel]]] | None:
+    """A discriminated union's key and its members by tag (``action``, ``{"scale": ScaleStep, ...}``)."""
+    if get_origin(annotation) is not Annotated:
+        return None
+    union, *meta = get_args(annotation)
+    key = next((m.discriminator for m in meta if isinstance(getattr(m, "discriminator", None), str)), None)
+    if key is None:
+        return None
+    members: dict[str, type[BaseModel]] = {}
+    for member in get_args(union):
+        if isinstance(member, type) and issubclass(member, BaseModel) and key in member.model_fields:
+            members |= {str(tag): member for tag in get_args(member.model_fields[key].annotation)}
+    return key, members
+
+
+def _walk(model: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], Any]:
+    """``loc`` as the file has it, and the annotation at its end (None where it cannot be followed):
+    pydantic puts a discriminated union's tag into the location (``steps[0].scale.replicas`` for
+    ``replicas`` of the first step: its line and its "did you mean" were lost)."""
+    annotation: Any = model
+    out: list[int | str] = []
+    for part in loc:
+        tagged = _tagged(annotation) if annotation is not None else None
+        if tagged is not None and isinstance(part, str) and part in tagged[1]:
+            annotation = tagged[1][part]
+            continue
+        out.append(part)
+        annotation = _step(annotation, part) if annotation is not None else None
+    return tuple(out), annotation
+
+
+def _tag_problem(
+    model: type[BaseModel], raw: tuple[int | str, ...], data: Any, tag: object, *, default: str
+) -> tuple[tuple[int | str, ...], str]:
+    """Where and what, for an entry whose discriminator (a runbook step's ``action``) is missing or
+    unknown: a key one letter off (``acton``) said "Unable to extract tag using discriminator", at the
+    entry, with no hint."""
+    loc, annotation = _walk(model, raw)
+    tagged = _tagged(annotation)
+    if tagged is None:
+        return loc, default
+    key, members = tagged
+    known = ", ".join(repr(t) for t in members)
+    if tag is not None:
+        said = f"unknown {key} {str(tag)!r}{did_you_mean(str(tag), members)}; known: {known}"
+        return (*loc, key), said
+    entry = data
+    for part in loc:
+        try:
+            entry = entry[part]
+        except (KeyError, IndexError, TypeError):
+            entry = None
+            break
+    keys = [k for k in entry if isinstance(k, str)] if isinstance(entry, dict) else []
+    near = next((k for k in keys if difflib.get_close_matches(k, [key], n=1, cutoff=0.6)), None)
+    if near is not None:
+        said = (
+            f"Extra inputs are not permitted (did you mean {key!r}?); {key} says which kind this is: {known}"
+        )
+        return (*loc, near), said
+    return loc, f"{key} is missing: it says which kind this is, one of {known}"
 
 
 def _unwrapped(annotation: Any) -> Any:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -313,9 +314,15 @@ class ScansReader:
         self._store: ScanStateStore | None = None  # built at the first read, then kept
 
     async def list(self) -> list[ScanView]:
+        """Raises :class:`~medic.yamldoc.ConfigError` when the anomaly file cannot be read: one that
+        ``MEDIC_ANOMALY`` names and that is not there (or is a directory) is no "no scans" (it read as
+        one: ``[]``), nor is one that does not validate."""
         from service.config_files import load_anomaly_file  # noqa: PLC0415
 
-        specs = await asyncio.to_thread(load_anomaly_file, self._settings.anomaly_file)
+        named_by = "MEDIC_ANOMALY" if self._settings.anomaly is not None else None
+        specs = await asyncio.to_thread(
+            partial(load_anomaly_file, self._settings.anomaly_file, named_by=named_by)
+        )
         if self._store is None:
             self._store = await asyncio.to_thread(scan_store, self._settings)
         store = self._store

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from medic.ports import PermanentError, TransientError
 from medic.redact import redact
+from medic.yamldoc import ConfigError
 from service.api.auth import require_incident_reader
 from service.api.deps import get_deps
 from service.api.responses import RETRY_AFTER, error_responses
@@ -18,7 +19,15 @@ router = APIRouter(tags=["anomalies"])
 @router.get(
     "/anomalies/scans",
     response_model=list[ScanView],
-    responses=error_responses(401, 503),
+    responses=error_responses(
+        401,
+        500,
+        503,
+        described={
+            500: "the anomaly scans' file cannot be read: MEDIC_ANOMALY names no file, or it does not "
+            "validate (run medic check)"
+        },
+    ),
     summary="The configured anomaly scans: each series' state, last score and the next run",
     dependencies=[Depends(require_incident_reader)],
 )
@@ -28,6 +37,12 @@ async def list_scans(request: Request) -> list[ScanView]:
         reader = ScansReader(None, get_deps(request).settings)
     try:
         return await reader.list()
+    except ConfigError as err:  # not the caller's fault, and no "no scans" either: the API's own file
+        raise HTTPException(
+            500,
+            "the anomaly scans' file (MEDIC_ANOMALY) cannot be read, so no scan can be shown"
+            f" (`medic check` says the same): {redact(str(err))[:1000]}",
+        ) from err
     except (TransientError, PermanentError) as err:  # the ConfigMaps unreachable, or not configured
         raise HTTPException(
             503, f"the scans' state could not be read: {redact(str(err))[:500]}", headers=RETRY_AFTER

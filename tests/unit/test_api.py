@@ -7,6 +7,7 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -336,3 +337,41 @@ def test_open_incidents_are_asked_for_in_the_query_so_the_limit_counts_only_them
         .endswith("MedicStatus='acknowledged'")
     )
     assert "resolved" not in IncidentFilter().visibility_query()
+
+
+async def test_the_scans_view_says_the_anomaly_file_is_missing_rather_than_no_scans(tmp_path: Path) -> None:
+    """``MEDIC_ANOMALY`` naming a file that is not there (or a directory) answered ``[]``: "no scans",
+    not the mistake (a field review). A 500 that names the file and the setting now; MEDIC_ANOMALY
+    unset, with no anomaly.yaml beside the catalog, is still no scans."""
+
+    async def ready() -> bool:
+        return True
+
+    async def scans(**extra: object) -> httpx.Response:
+        settings = Settings(
+            _env_file=None,
+            webhook_token=SecretStr(TOKEN),
+            catalog=tmp_path / "catalog.yaml",
+            data_dir=tmp_path,
+            **extra,  # type: ignore[arg-type]
+        )
+        app = create_app(settings, catalog=Catalog(), sink=FakeSink(), reader=FakeReader(), ready=ready)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://medic"
+        ) as client:
+            return await client.get("/anomalies/scans", headers=bearer())
+
+    unset = await scans()
+    assert unset.status_code == 200 and unset.json() == []
+    missing = await scans(anomaly=tmp_path / "anomaly.yml")
+    assert missing.status_code == 500, missing.text
+    assert missing.json() == {
+        "detail": "the anomaly scans' file (MEDIC_ANOMALY) cannot be read, so no scan can be shown"
+        " (`medic check` says the same):"
+        f" {tmp_path / 'anomaly.yml'}:1: file not found (MEDIC_ANOMALY)"
+    }
+    folder = await scans(anomaly=tmp_path)
+    assert folder.status_code == 500 and "is a directory (MEDIC_ANOMALY)" in folder.json()["detail"]
+    (tmp_path / "anomaly.yml").write_text("scans:\n  - name: lat\n    query: up\n    every_second: 60\n")
+    broken = await scans(anomaly=tmp_path / "anomaly.yml")
+    assert broken.status_code == 500 and "did you mean 'every_seconds'?" in broken.json()["detail"]

@@ -169,3 +169,28 @@ def test_a_scan_of_a_service_outside_the_catalog_is_a_warning_and_the_directory_
     monkeypatch.setenv("MEDIC_ANOMALY", "")
     result = CliRunner().invoke(app, base[:-2])
     assert result.exit_code == 1 and "is a directory (MEDIC_ANOMALY)" in result.output, result.output
+
+
+def test_check_warns_of_a_scan_whose_query_drops_its_service_label_and_of_its_timing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `medic check` reads of a scan's query: a result that cannot carry the service_label and
+    runs more often than the step are warnings (exit 0: the worker runs the scan, and `medic check`
+    is the chart's init container)."""
+    (tmp_path / "cat.yaml").write_text(CATALOG.replace("checkuot", "checkout"))
+    (tmp_path / "rb").mkdir()
+    monkeypatch.chdir(tmp_path)
+    base = ["check", "--catalog", "cat.yaml", "--runbooks", "rb", "--anomaly", "anomaly.yaml"]
+    (tmp_path / "anomaly.yaml").write_text("scans:\n  - {name: rps, query: 'sum by (job) (rate(x[5m]))'}\n")
+    result = CliRunner().invoke(app, base)
+    assert result.exit_code == 0, result.output
+    assert "scans[0].query: warning: no series of the query can have the label 'service'" in result.output
+    (tmp_path / "anomaly.yaml").write_text(
+        "scans:\n  - {name: rps, query: 'sum by (service) (x)', every_seconds: 10}\n"
+    )
+    result = CliRunner().invoke(app, base)
+    assert result.exit_code == 0, result.output
+    assert (
+        "scans[0].every_seconds: warning: every_seconds (10) is shorter than step_seconds (60)"
+        in result.output
+    )

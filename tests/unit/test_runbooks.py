@@ -85,12 +85,12 @@ def test_bound_value_is_validated_again() -> None:
         ("name: x\nmatch: {}\nsteps: []\nverify: {alerts_resolved: true}\n", "r.yaml:3: steps:"),
         (
             "name: x\nmatch: {}\nsteps:\n  - action: explode\nverify: {alerts_resolved: true}\n",
-            "r.yaml:4: steps[0]:",
+            "r.yaml:4: steps[0].action: unknown action 'explode'; known: 'scale', 'restart',",
         ),
         (
             "name: x\nmatch: {}\nsteps:\n  - action: scale\n    target: {namespace: a, name: b}\n"
             "verify: {alerts_resolved: true}\n",
-            "r.yaml:4: steps[0].scale: Value error, give exactly one",
+            "r.yaml:4: steps[0]: Value error, give exactly one",  # (not steps[0].scale: no such key)
         ),
         (
             "name: x\nmatch: {}\nsteps:\n  - action: restart\n"
@@ -118,3 +118,33 @@ def test_bad_runbooks_fail_with_lines(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_runbook(text, source="r.yaml")
     assert any(str(p).startswith(expected) for p in err.value.problems), [str(p) for p in err.value.problems]
+
+
+def test_a_misspelt_step_key_gets_its_line_and_a_hint() -> None:
+    """A step's keys had no "did you mean", unlike every other file's (the README promises it): a
+    misspelt ``action`` said "Unable to extract tag using discriminator 'action'" at the step, and a
+    misspelt key of a step was placed at ``steps[0].scale.<key>``, on the step's first line."""
+    step = "  - action: scale\n    target: {namespace: a, name: b}\n    replicas: 2\n"
+    text = f"name: x\nmatch: {{}}\nsteps:\n{step}verify: {{alerts_resolved: true}}\n"
+
+    def said(broken: str) -> list[str]:
+        with pytest.raises(ConfigError) as err:
+            load_runbook(broken, source="r.yaml")
+        return [str(p) for p in err.value.problems]
+
+    assert said(text.replace("action:", "acton:")) == [
+        "r.yaml:4: steps[0].acton: Extra inputs are not permitted (did you mean 'action'?); action says"
+        " which kind this is: 'scale', 'restart', 'rollback', 'circuit_break', 'reroute'"
+    ]
+    assert said(text.replace("replicas:", "replcas:")) == [
+        "r.yaml:6: steps[0].replcas: Extra inputs are not permitted (did you mean 'replicas'?)"
+    ]
+    assert said(text.replace("action: scale", "action: scael")) == [
+        "r.yaml:4: steps[0].action: unknown action 'scael' (did you mean 'scale'?); known: 'scale',"
+        " 'restart', 'rollback', 'circuit_break', 'reroute'"
+    ]
+    assert said(text.replace("  - action: scale\n", "  - risk: low\n")) == [
+        "r.yaml:4: steps[0]: action is missing: it says which kind this is, one of 'scale', 'restart',"
+        " 'rollback', 'circuit_break', 'reroute'"
+    ]
+    assert load_runbook(text, source="r.yaml").steps[0].action == "scale"

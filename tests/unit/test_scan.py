@@ -573,7 +573,8 @@ def test_the_example_in_the_docs_is_a_valid_file() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "anomaly.md").read_text()
     found = re.search(r"```yaml\n(scans:.*?)```", docs, re.S)
     assert found is not None
-    config = load_anomaly_config(found.group(1), source="docs/anomaly.md")
+    # as `medic check` reads it, the query and timing checks included
+    config = load_anomaly_config(found.group(1), source="docs/anomaly.md", queries=True)
     disk = next(s for s in config.scans if s.capacity is not None)
     # a day's horizon from more than a day: a daily rotation is seen as one, not as a fill
     assert disk.direction == "rising" and disk.horizon_seconds is not None

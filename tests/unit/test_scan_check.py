@@ -6,6 +6,7 @@ only once its misspelt keys were), a "did you mean" for misspelt keys, the name 
 import pytest
 
 from medic.catalog import load_catalog
+from medic.promql import is_ratio, outer_aggregation
 from medic.scan import load_anomaly_config
 from medic.yamldoc import ConfigError
 from tests.support.shop import SHOP_YAML
@@ -76,3 +77,124 @@ def test_a_misspelt_key_of_the_catalog_gets_a_hint_too() -> None:
     with pytest.raises(ConfigError) as err:
         load_catalog("services:\n  - name: a\n    team: t\n    tier: 1\n    calss: [b]\n")
     assert "services[0].calss: Extra inputs are not permitted (did you mean 'calls'?)" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("query", "keeps"),
+    [
+        ("sum by (job) (rate(http_requests_total[5m]))", False),
+        ("sum by (job, service) (rate(http_requests_total[5m]))", True),
+        ("SUM(rate(x[5m])) BY (service)", True),  # keywords in any case, the clause after the call
+        ("sum(rate(x[5m]))", False),  # no clause: no label at all
+        ("( max without (service, pod) (x) )", False),
+        ("avg without (pod) (x)", None),  # depends on what the series aggregated carry
+        ("sum by ('service', \"a.b\",) (x) # a comment\n", True),  # quoted names, a trailing comma
+        ('count_values("service", x)', True),  # count_values adds its label
+        ("quantile(0.9, x) by (job)", False),
+        ("sum by () (x)", False),
+    ],
+)
+def test_which_labels_the_outermost_aggregation_keeps(query: str, keeps: bool | None) -> None:
+    found = outer_aggregation(query)
+    assert found is not None
+    assert found.keeps("service") is keeps
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sum by (job) (x) / 2",  # a binary expression at the top
+        "histogram_quantile(0.99, sum by (le) (rate(h[5m])))",  # a function at the top
+        "topk(5, x) by (job)",  # keeps every label of the series it selects
+        "sum_over_time(x[5m])",
+        "sum by (job (x)",  # unbalanced: left to the brackets' check
+        "up",
+    ],
+)
+def test_anything_but_one_aggregation_is_left_alone(query: str) -> None:
+    assert outer_aggregation(query) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "ratio"),
+    [
+        ("used / size", True),
+        ("sum(rate(errors[5m])) / sum(rate(requests[5m]))", True),
+        ("(a / on (instance) group_left (name) b)", True),
+        ("max by (service) (used / size)", True),  # a max of shares is a share
+        ("sum by (service) (used / size)", False),  # a sum is not
+        ("100 * used / size", False),
+        ("used / size * 100", False),
+        ("1 - avail / size", False),
+        ("bytes / 1024", False),  # a unit, not a share
+        ("used / size > 0.5", False),
+        ("up", False),
+    ],
+)
+def test_a_ratio_is_a_division_at_the_top(query: str, ratio: bool) -> None:
+    assert is_ratio(query) is ratio
+
+
+def _checked(scan: str) -> list[str]:
+    return _problems(f"scans:\n  - name: a\n{scan}", queries=True)
+
+
+def test_a_query_whose_result_cannot_name_the_service_is_a_warning() -> None:
+    """A scan of ``sum by (job) (...)`` with the default service_label: every series had no service,
+    and every anomaly went to one incident of service 'unknown' (a field review)."""
+    assert _checked("    query: sum by (job) (rate(http_requests_total[5m]))\n") == [
+        "anomaly.yaml:3: scans[0].query: warning: no series of the query can have the label 'service'"
+        " (service_label): the whole query is `sum by (job)`, whose series carry only the labels its by"
+        " (...) lists; every series would be of service 'unknown', its anomalies in one incident outside"
+        " the catalog (no owner: P5, the default channel). Add service to its by (...), or give the"
+        " scan a fixed `service:`"
+    ]
+    [without] = _checked("    query: sum without (app) (x)\n    service_label: app\n")
+    assert without.startswith(
+        "anomaly.yaml:4: scans[0].service_label: warning: no series of the query can have"
+    )
+    assert "`sum without (app)`, whose without (...) removes app" in without
+    assert "Take app out of its without (...)" in without
+    [bare] = _checked("    query: sum(rate(x[5m]))\n")
+    assert "`sum(...)`, which keeps no label (it has no by (...))" in bare
+    # a fixed service, a label kept, or what the check cannot follow: nothing said
+    for fine in (
+        "    query: sum(rate(x[5m]))\n    service: checkout\n",
+        "    query: sum by (job) (x)\n    service_label: job\n",
+        "    query: sum by (job) (x) / on (job) sum by (job) (y)\n",
+        "    query: label_replace(sum by (job) (x), 'service', '$1', 'job', '(.*)')\n",
+    ):
+        assert load_anomaly_config(f"scans:\n  - name: a\n{fine}", source="a", queries=True).scans
+    # the worker runs it all the same (it is `medic check` that says it)
+    assert load_anomaly_config("scans:\n  - name: a\n    query: sum(x)\n", source="a").scans
+
+
+def test_runs_more_often_than_the_step_is_a_warning_and_a_lookback_under_3_steps_says_what_to_change() -> (
+    None
+):
+    """A run's end is on the step grid: runs between two steps fetch the same points and score none.
+    It works (a warning); a lookback under 3 steps cannot (an error, now saying what to change)."""
+    assert _checked("    query: up\n    every_seconds: 30\n") == [
+        "anomaly.yaml:4: scans[0].every_seconds: warning: every_seconds (30) is shorter than step_seconds"
+        " (60): a run ends on the step grid, so the runs between two steps fetch the same points again"
+        " and score none; every_seconds of step_seconds or more finds the same with fewer queries"
+    ]
+    assert _checked("    query: up\n    lookback_seconds: 100\n") == [
+        "anomaly.yaml:4: scans[0].lookback_seconds: lookback_seconds (100) must cover at least 3 steps of"
+        " step_seconds (60): a run fetches fewer points than a trend or a score needs; raise"
+        " lookback_seconds to 180, or lower step_seconds to 33.33 or less"
+    ]
+    assert load_anomaly_config("scans:\n  - {name: a, query: up, every_seconds: 30}\n", source="a").scans
+
+
+def test_a_percentage_capacity_of_a_ratio_is_a_warning() -> None:
+    scan = "    query: used / size\n    capacity: {}\n    horizon_seconds: 86400\n"
+    assert _checked(scan.format(95)) == [
+        "anomaly.yaml:4: scans[0].capacity: warning: capacity 95 with a query that is a ratio (a division"
+        " at its top: 0..1 when it is a share): its series never reach 95 rising (no exhaustion is ever"
+        " predicted), and falling are past it at once; write capacity: 0.95 for 95%, or multiply the"
+        " query by 100 (if its values can exceed 1, leave it)"
+    ]
+    assert load_anomaly_config(f"scans:\n  - name: a\n{scan.format(0.95)}", source="a", queries=True).scans
+    percent = scan.format(95).replace("used / size", "100 * used / size")
+    assert load_anomaly_config(f"scans:\n  - name: a\n{percent}", source="a", queries=True).scans
