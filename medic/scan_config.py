@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 from medic.anomaly import NAME_PATTERN
 from medic.catalog import Catalog
 from medic.detect import DETECTORS
+from medic.detect.core import points_a_day
 from medic.forecast import Direction
 from medic.promql import is_ratio, outer_aggregation, unbalanced
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
@@ -206,6 +207,27 @@ def _problems(
     return sorted(out, key=lambda p: p.line)
 
 
+# The detectors with a daily season (medic.detect.level); `still`, `change` and `knn` keep none.
+_SEASONAL = ("ensemble", "level")
+
+
+def _without_days(spec: ScanSpec) -> str | None:
+    """A warning when the scan's detector looks for a daily season and its step gives it none: finer
+    than a minute, or not a whole number of steps a day (a field review: a business-hours ramp
+    alarmed about 0.7 times a weekday a series at 15 s and 30 s; the detector works, without days).
+    A step of more than 6 hours has no day to hold, and is left alone."""
+    step = spec.step_seconds
+    if spec.detector not in _SEASONAL or step > 86400 / 4 or points_a_day(step):
+        return None
+    why = "finer than one point a minute" if step < 60 else "not a whole number of steps a day"
+    return (
+        f"step_seconds ({step:g}) is {why}: the detector then keeps no days, so what recurs each day"
+        " at the same time (a morning ramp, a nightly batch) is not known as ordinary and can alarm"
+        " every day; a step of 60 s or more that divides a day (60, 120, 300, 600) keeps them (the"
+        " scrape interval does not decide the step)"
+    )
+
+
 def _query_problems(spec: ScanSpec) -> list[tuple[str, str, bool]]:
     """``(field, message, warning)``: what ``medic check`` reads of a scan's query and timing (the
     worker runs the scan all the same: these are said, never a reason for a worker to refuse it)."""
@@ -240,6 +262,9 @@ def _query_problems(spec: ScanSpec) -> list[tuple[str, str, bool]]:
                 True,
             )
         )
+    days = _without_days(spec)
+    if days:
+        out.append(("step_seconds", days, True))
     cap = spec.capacity
     if cap is not None and cap > 1 and not unbalanced(spec.query) and is_ratio(spec.query):
         # a warning: a division is a share of something most often, not always (a load per CPU)

@@ -198,3 +198,24 @@ def test_a_percentage_capacity_of_a_ratio_is_a_warning() -> None:
     assert load_anomaly_config(f"scans:\n  - name: a\n{scan.format(0.95)}", source="a", queries=True).scans
     percent = scan.format(95).replace("used / size", "100 * used / size")
     assert load_anomaly_config(f"scans:\n  - name: a\n{percent}", source="a", queries=True).scans
+
+
+def test_a_step_that_keeps_no_days_is_a_warning() -> None:
+    """The level part holds days only at one point a minute or coarser, on a step that divides a day:
+    a scan at the scrape interval (15 s) alarmed on each weekday's morning ramp (a field review), with
+    nothing in `medic check` to say why."""
+    q = "    query: sum by (service) (rate(x[5m]))\n"
+    [fine] = _checked(q + "    step_seconds: 15\n    every_seconds: 60\n")
+    assert fine.startswith("anomaly.yaml:4: scans[0].step_seconds: warning: step_seconds (15) is finer")
+    assert "keeps no days" in fine and "(60, 120, 300, 600)" in fine
+    [odd] = _checked(q + "    step_seconds: 18000\n    every_seconds: 18000\n    lookback_seconds: 86400\n")
+    assert "step_seconds (18000) is not a whole number of steps a day" in odd
+    # steps with days, a detector without a season, and a step coarser than 6 hours: nothing said
+    for fine_step in (
+        "    step_seconds: 60\n",
+        "    step_seconds: 300\n",
+        "    step_seconds: 15\n    every_seconds: 60\n    detector: still\n",
+        "    step_seconds: 43200\n    every_seconds: 43200\n    lookback_seconds: 200000\n",
+    ):
+        text = f"scans:\n  - name: a\n{q}{fine_step}"
+        assert load_anomaly_config(text, source="a", queries=True).scans, fine_step
