@@ -166,6 +166,7 @@ def test_a_scan_of_a_service_outside_the_catalog_is_a_warning_and_the_directory_
     assert result.exit_code == 0, result.output
     assert "scans[0].service: warning: service 'storage' is not in the catalog" in result.output
     assert "1 warning(s)" in result.output
+    assert "ok  anomaly.yaml: 1 anomaly scans" in result.output  # with warnings alone, it loads
     monkeypatch.setenv("MEDIC_ANOMALY", "")
     result = CliRunner().invoke(app, base[:-2])
     assert result.exit_code == 1 and "is a directory (MEDIC_ANOMALY)" in result.output, result.output
