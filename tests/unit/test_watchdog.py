@@ -44,6 +44,16 @@ def run(tmp_path: Path, body: str, *, limit: str = "2", grace: str = "3") -> sub
 
 ASYNC = """
 import asyncio
+import threading
+
+async def serve():  # a server's loop in a thread of its own, as the shared stack's API runs
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        print("server cancelled")
+        raise
+
+threading.Thread(target=asyncio.run, args=(serve(),), daemon=True).start()
 
 async def wait_forever():
     await asyncio.Event().wait()
@@ -65,6 +75,7 @@ def test_a_hung_async_test_is_cancelled_and_fails_and_the_run_goes_on(tmp_path: 
     assert "1 failed, 1 passed" in done.stdout
     assert "cancelled by the watchdog after 2 s" in done.stdout
     assert "unwound" in done.stdout  # its finally blocks ran
+    assert "server cancelled" not in done.stdout  # the other thread's loop is left running
     # Where it waited: the thread stacks and the chain of awaits down to the innermost coroutine.
     assert "test_hang.py::test_hangs still running after 2 s" in done.stderr
     assert "pending asyncio tasks" in done.stderr
