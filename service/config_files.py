@@ -3,6 +3,7 @@
 Parsing and validation are pure (``medic``); this module only finds and reads the files.
 """
 
+import difflib
 import logging
 from collections.abc import Collection
 from pathlib import Path
@@ -133,6 +134,33 @@ def load_anomaly_file(
     return {scan.name: scan for scan in config.scans}
 
 
+_YAMLISH = ("", ".yaml", ".yml", ".json", ".YAML", ".YML")  # (an "anomaly-notes.md" is no near miss)
+
+
+def anomaly_near_miss(path: Path) -> Path | None:
+    """Where the anomaly file is missing, a file beside it whose name is a near miss of it
+    (``anomaly.yml``, ``anomalies.yaml``): a ConfigMap of one's own (the chart's
+    ``config.existingConfigMap``) with its key misnamed mounts it so, and the scans were read as
+    none, said nowhere (a field review)."""
+    if path.exists() or not path.parent.is_dir():
+        return None
+    try:
+        names = [p.name for p in path.parent.iterdir() if not p.name.startswith(".") and p.is_file()]
+    except OSError:
+        return None
+    near = [n for n in names if n.lower().startswith("anomal") and Path(n).suffix in _YAMLISH]
+    near += difflib.get_close_matches(path.name, names, n=1, cutoff=0.8)
+    return path.parent / sorted(near)[0] if near else None
+
+
+def _near_miss_said(path: Path, near: Path) -> str:
+    return (
+        f"there is no {path.name} here, but there is {near.name}: the anomaly scans are read from"
+        f" {path.name} only (name the key {path.name} in your ConfigMap, or set MEDIC_ANOMALY); as it"
+        " is, no scan runs"
+    )
+
+
 def check_all(
     settings: Settings, *, anomaly_named_by: str = "MEDIC_ANOMALY"
 ) -> tuple[list[str], list[ConfigProblem]]:
@@ -169,6 +197,9 @@ def check_all(
         scans = load_anomaly_file(settings.anomaly_file, named_by=named_by, catalog=catalog, queries=True)
         if settings.anomaly_file.exists():
             checked.append(f"{settings.anomaly_file}: {len(scans)} anomaly scans")
+        elif (near := anomaly_near_miss(settings.anomaly_file)) is not None:
+            said = _near_miss_said(settings.anomaly_file, near)
+            problems.append(ConfigProblem(str(near), 1, "", said, warning=True))
     except ConfigError as err:
         problems += err.problems
         if all(p.warning for p in err.problems):  # the scans load, as the worker loads them: say so

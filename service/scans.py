@@ -218,7 +218,7 @@ async def sync_schedules(client: Client, settings: Settings, specs: dict[str, Sc
 async def start_scans(client: Client, settings: Settings) -> None:
     """At worker start: the schedules to match ``anomaly.yaml`` (a Temporal that cannot take them is
     logged, not fatal: the scans resume at the next start)."""
-    from service.config_files import load_anomaly_file  # noqa: PLC0415
+    from service.config_files import anomaly_near_miss, load_anomaly_file  # noqa: PLC0415
 
     if settings.anomaly is not None and not settings.anomaly.is_file():
         # a typo'd path read as "no scans" deleted every scan's schedule, said at INFO (a review, 2026-12-06)
@@ -226,6 +226,16 @@ async def start_scans(client: Client, settings: Settings) -> None:
             "MEDIC_ANOMALY names %s, which is no file: this worker runs no anomaly scans and leaves"
             " their schedules as they are (correct the path; `medic check` says the same)",
             settings.anomaly,
+        )
+        return
+    near = anomaly_near_miss(settings.anomaly_file)
+    if near is not None:  # a misnamed key of one's own ConfigMap: none would run, said nowhere
+        log.error(
+            "no anomaly scans at %s, but %s is beside it: this worker runs no anomaly scans and leaves"
+            " their schedules as they are (name it %s, or set MEDIC_ANOMALY; `medic check` says the same)",
+            settings.anomaly_file,
+            near,
+            settings.anomaly_file.name,
         )
         return
     specs = load_anomaly_file(settings.anomaly_file)

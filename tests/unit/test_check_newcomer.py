@@ -195,3 +195,23 @@ def test_check_warns_of_a_scan_whose_query_drops_its_service_label_and_of_its_ti
         "scans[0].every_seconds: warning: every_seconds (10) is shorter than step_seconds (60)"
         in result.output
     )
+
+
+def test_a_misnamed_anomaly_file_beside_the_catalog_is_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """anomaly.yml beside the catalog, where the scans are read from anomaly.yaml (a ConfigMap of
+    one's own with its key misnamed): no scan ran, and `medic check` said nothing."""
+    (tmp_path / "cat.yaml").write_text(CATALOG.replace("checkuot", "checkout"))
+    (tmp_path / "rb").mkdir()
+    (tmp_path / "anomaly.yml").write_text("scans:\n  - {name: rps, query: 'sum by (service) (x)'}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MEDIC_ANOMALY", raising=False)
+    result = CliRunner().invoke(app, ["check", "--catalog", "cat.yaml", "--runbooks", "rb"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "anomaly.yml:1: warning: there is no anomaly.yaml here, but there is anomaly.yml" in result.output
+    ), result.output
+    (tmp_path / "anomaly.yml").rename(tmp_path / "anomaly-notes.md")  # nothing like it: nothing said
+    result = CliRunner().invoke(app, ["check", "--catalog", "cat.yaml", "--runbooks", "rb"])
+    assert result.exit_code == 0 and "warning" not in result.output, result.output

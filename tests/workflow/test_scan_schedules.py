@@ -142,3 +142,30 @@ async def test_a_missing_anomaly_file_named_by_the_setting_deletes_no_schedule(
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "MEDIC_ANOMALY" in errors[0] and "anomaly.yml" in errors[0]
     assert not any("removed" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_misnamed_anomaly_file_beside_the_catalog_deletes_no_schedule(
+    client: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A ConfigMap of one's own (the chart's ``config.existingConfigMap``) whose key is anomaly.yml
+    mounts no anomaly.yaml: read as "no scans", every schedule was deleted at INFO. With a near miss
+    beside the catalog, the worker leaves them, and says why at ERROR."""
+    prod = _settings(tmp_path / "prod", TWO, queue="medic-prod")
+    await start_scans(client, prod)
+    both = {"medic-scan-latency": "medic-prod", "medic-scan-disk": "medic-prod"}
+    assert await _schedules(client, both) == both
+    (tmp_path / "prod" / "anomaly.yaml").rename(tmp_path / "prod" / "anomaly.yml")
+    with caplog.at_level(logging.INFO, logger="service.scans"):
+        await start_scans(client, prod)
+    await asyncio.sleep(1.0)  # (a deletion shows in the list a moment later)
+    assert await _schedules(client, {}) == both
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "anomaly.yml is beside it" in errors[0], errors
+    assert not any("removed" in r.getMessage() for r in caplog.records)
+    # Renamed back, the schedules follow the file again (nothing else beside it is taken for it).
+    (tmp_path / "prod" / "anomaly.yml").rename(tmp_path / "prod" / "anomaly.yaml")
+    (tmp_path / "prod" / "anomaly.yaml").write_text("scans:\n  - name: latency\n    query: up\n")
+    await start_scans(client, prod)
+    assert await _schedules(client, {"medic-scan-latency": "medic-prod"}) == {
+        "medic-scan-latency": "medic-prod"
+    }
