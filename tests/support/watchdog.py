@@ -1,6 +1,6 @@
 """A bound on each test's time, so that a hang fails one test with what it was waiting on instead of
-holding the whole run until CI's limit (a clean CI run once waited there, on a long poll that the
-time-skipping server never answered).
+holding the whole run until CI's limit (CI once ran out its 90 minutes so, after a failed test and
+28 failed set-ups; here a run held on a long poll that the time-skipping server never answered).
 
 When a test's set-up, call or tear-down runs past ``MEDIC_TEST_TIMEOUT`` seconds (300 unless set; 0
 turns the bound off), the watchdog prints every thread's stack and every pending asyncio task's chain
