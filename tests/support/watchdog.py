@@ -4,11 +4,15 @@ holding the whole run until CI's limit (CI once ran out its 90 minutes so, after
 
 When a test's set-up, call or tear-down runs past ``MEDIC_TEST_TIMEOUT`` seconds (300 unless set; 0
 turns the bound off), the watchdog prints every thread's stack and every pending asyncio task's chain
-of awaits to stderr, then cancels the task the event loop is running for it: its ``async with``
-blocks unwind, the test fails, the run goes on. One still running ``MEDIC_TEST_TIMEOUT_GRACE``
-seconds later (120 unless set; a synchronous test, or one whose clean-up hangs too) ends the run:
-the stacks are printed again and the process exits with status 3. The slowest test of a clean run
-took 53 s (2026-12-06, the whole run 783 s): 300 s leaves it more than five times that."""
+of awaits, then cancels the task the main thread's event loop is running for it: its ``async with``
+blocks unwind, and the cancellation becomes the phase's failure (``pytest.fail``), which pytest
+records as it records any other: a fixture whose set-up was cancelled fails for the tests that ask
+for it after, and the other fixtures' tear-downs still run. One still running
+``MEDIC_TEST_TIMEOUT_GRACE`` seconds later (120 unless set; a synchronous test, or one whose clean-up
+hangs too) ends the run: the stacks are printed again and the process exits with status 3. What is
+printed goes to the test's report and to the stderr the run started with (a run ended with
+``os._exit`` shows no report). The slowest test of a clean run took 53 s (2026-12-06, the whole run
+783 s): 300 s leaves it more than five times that."""
 
 import asyncio
 import faulthandler
@@ -24,6 +28,15 @@ import pytest
 
 EXIT_STATUS = 3
 
+_RUNNER_RUN = asyncio.Runner.run
+
+
+class _Run:
+    """This run's: fd 2 as it started (before pytest captured it), and the phase being bounded."""
+
+    stderr: int | None = None
+    active: "Watchdog | None" = None
+
 
 def limit() -> float:
     return float(os.environ.get("MEDIC_TEST_TIMEOUT", "300"))
@@ -31,6 +44,42 @@ def limit() -> float:
 
 def grace() -> float:
     return float(os.environ.get("MEDIC_TEST_TIMEOUT_GRACE", "120"))
+
+
+def _write(text: str) -> None:
+    """Into the test's report (stderr, captured) and where the run's own stderr goes."""
+    sys.stderr.write(text)
+    sys.stderr.flush()
+    if _Run.stderr is not None:
+        os.write(_Run.stderr, text.encode(errors="replace"))
+
+
+def _run(self: asyncio.Runner, coro: Any, *, context: Any = None) -> Any:
+    """pytest-asyncio runs every async test, fixture set-up and finalizer through ``Runner.run``. A
+    cancellation is a BaseException, which pytest does not record as a fixture's failure (its
+    finalizers stay registered: every later request of it failed on pytest's own assertion) and which
+    stops a tear-down before the other fixtures' (a server left running): the watchdog's is made a
+    ``pytest.fail``."""
+    try:
+        return _RUNNER_RUN(self, coro, context=context)
+    except asyncio.CancelledError as err:
+        active = _Run.active
+        if active is not None and active.fired:
+            raise pytest.fail.Exception(
+                f"cancelled by the watchdog after {active.seconds:.0f} s (its stacks are printed above"
+                " and in the captured stderr)",
+                pytrace=False,
+            ) from err
+        raise
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _Run.stderr = os.dup(2)  # (capture is not on yet while plugins are configured)
+    asyncio.Runner.run = _run  # type: ignore[method-assign]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    asyncio.Runner.run = _RUNNER_RUN  # type: ignore[method-assign]
 
 
 def _chain(task: "asyncio.Task[Any]") -> list[str]:
@@ -59,13 +108,14 @@ def _running_loops() -> list[asyncio.AbstractEventLoop]:
 
 
 class Watchdog:
-    """One test's bound: :meth:`start` before the call, :meth:`stop` after it."""
+    """One phase's bound: :meth:`start` before it, :meth:`stop` after it."""
 
     def __init__(self, item: pytest.Item, seconds: float) -> None:
         self.item = item
         self.seconds = seconds
-        self.fired = False
         self.grace = grace()
+        self.fired = False
+        self._stopped = False  # set in the main thread as the phase ends; read there by _cancel_in
         self._timers: list[threading.Timer] = []
 
     def start(self) -> None:
@@ -76,30 +126,36 @@ class Watchdog:
             self._timers.append(timer)
 
     def stop(self) -> None:
+        self._stopped = True
         for timer in self._timers:
             timer.cancel()
 
     def _dump(self, why: str) -> None:
-        sys.stderr.write(f"\n=== watchdog: {self.item.nodeid} {why}; every thread's stack:\n")
-        sys.stderr.flush()
+        _write(f"\n=== watchdog: {self.item.nodeid} {why}; every thread's stack:\n")
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        if _Run.stderr is not None:
+            faulthandler.dump_traceback(file=_Run.stderr, all_threads=True)
 
     def _cancel(self) -> None:
         self.fired = True
         self._dump(f"still running after {self.seconds:.0f} s")
         name = getattr(self.item, "originalname", self.item.name)
         for loop in _running_loops():
-            loop.call_soon_threadsafe(self._cancel_in, loop, name)
+            try:
+                loop.call_soon_threadsafe(self._cancel_in, loop, name)
+            except RuntimeError:  # closed since it was found running
+                continue
 
     def _cancel_in(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
-        """In the loop's own thread: print what every task waits on, then cancel the test's."""
+        """In the loop's own thread: print what every task waits on, then cancel the test's (in the
+        main thread's loop only, and only while this phase is still running: a phase that ended as
+        the timer fired leaves the next one alone)."""
         lines = [f"=== watchdog: pending asyncio tasks of {loop!r}:"]
         for task in asyncio.all_tasks(loop):
             lines += _chain(task)
-        sys.stderr.write("\n".join(lines) + "\n")
-        sys.stderr.flush()
-        if getattr(loop, "_thread_id", None) != threading.main_thread().ident:
-            return  # a server's loop in a thread of its own (the API of a shared stack): left running
+        _write("\n".join(lines) + "\n")
+        if self._stopped or threading.current_thread() is not threading.main_thread():
+            return  # (a server's loop in a thread of its own, the shared stack's API: left running)
         for task in asyncio.all_tasks(loop):
             if _driven(task) or getattr(task.get_coro(), "__name__", None) == name:
                 task.cancel(f"watchdog: past {self.seconds:.0f} s")
@@ -114,15 +170,17 @@ def _bounded(item: pytest.Item) -> Generator[None, object, object]:
     if seconds <= 0:
         return (yield)
     watchdog = Watchdog(item, seconds)
+    _Run.active = watchdog
     watchdog.start()
     try:
         return (yield)
-    except asyncio.CancelledError:
+    except asyncio.CancelledError:  # a synchronous phase's own (the Runner's are made failures)
         if watchdog.fired:
-            pytest.fail(f"cancelled by the watchdog after {seconds:.0f} s (stacks on stderr)", pytrace=False)
+            pytest.fail(f"cancelled by the watchdog after {seconds:.0f} s", pytrace=False)
         raise
     finally:
         watchdog.stop()
+        _Run.active = None
 
 
 @pytest.hookimpl(wrapper=True)
