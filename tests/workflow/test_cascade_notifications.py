@@ -82,20 +82,26 @@ async def resolve_all(h: Harness, root: Handle) -> None:
     time: about one run in 10 of the late-JIRA test under load hung there)."""
     await root.signal(ALERTS_SIGNAL, outage(AlertStatus.RESOLVED))
     await root.signal(ALERTS_SIGNAL, errors(AlertStatus.RESOLVED))
+    latest = h.env.client.get_workflow_handle(root.id)  # (no run named: the latest run)
     for _ in range(10):  # the quiet period is 60 s; a pass may also wait for a notification first
-        if (
-            await h.env.client.get_workflow_handle(root.id).describe()
-        ).status != WorkflowExecutionStatus.RUNNING:
+        described = await latest.describe()
+        if described.status != WorkflowExecutionStatus.RUNNING:
             break
         # The server's sleep can itself run out ("Timeout expired": a clean CI run, 2026-12-06) when a
         # workflow task it rejected holds the clock until the task is retried: look again.
         with contextlib.suppress(RPCError):
             await h.env.sleep(timedelta(seconds=30))
-    # The latest run's result, not ``root``'s: ``root`` names the first run, and following its chain
-    # long-polls each run for its close event. The time-skipping server once recorded a run as
+    assert described.status == WorkflowExecutionStatus.COMPLETED, (
+        f"the incident did not close: its latest run is {described.status}"
+    )
+    # That run's own result, not ``root.result()``: ``root`` follows the chain of runs from the first,
+    # long-polling each for its close event, and the time-skipping server once recorded a run as
     # continued as new without that event in its history (its last event a workflow task started,
-    # after a timer it had cancelled fired): the poll never returned and the run waited for CI's limit.
-    await h.env.client.get_workflow_handle(root.id).result(rpc_timeout=timedelta(seconds=30))
+    # after a timer it had cancelled fired): the poll never returned (a run held until killed). The
+    # run read here has closed: its close event is there, and nothing is followed.
+    closed = h.env.client.get_workflow_handle(root.id, run_id=described.run_id)
+    async with asyncio.timeout(60):
+        await closed.result(follow_runs=False)
 
 
 async def test_a_symptom_that_joins_its_cause_while_settling_tells_nobody(harness: Harness) -> None:
