@@ -207,8 +207,12 @@ def _problems(
     return sorted(out, key=lambda p: p.line)
 
 
-# The detectors with a daily season (medic.detect.level); `still`, `change` and `knn` keep none.
-_SEASONAL = ("ensemble", "level")
+# a histogram's or a summary's mean: its _sum over its _count (a latency, a size: no share)
+_MEAN = re.compile(r"_sum\b.*/.*_count\b", re.DOTALL)
+
+# The detectors that use days: the level part's daily season, and `still`'s rests that recur each day
+# (a counter idle every night is not stuck); `change` and `knn` keep none.
+_SEASONAL = ("ensemble", "level", "still")
 
 
 def _without_days(spec: ScanSpec) -> str | None:
@@ -266,19 +270,23 @@ def _query_problems(spec: ScanSpec) -> list[tuple[str, str, bool]]:
     if days:
         out.append(("step_seconds", days, True))
     cap = spec.capacity
-    if cap is not None and cap > 1 and not unbalanced(spec.query) and is_ratio(spec.query):
-        # a warning: a division is a share of something most often, not always (a load per CPU)
-        mend = (
-            f"write capacity: {cap / 100:g} for {cap:g}%, or multiply the query by 100"
-            if cap <= 100
-            else "write it as a share, between 0 and 1"
-        )
+    if (
+        cap is not None
+        and 1 < cap <= 100
+        and not unbalanced(spec.query)
+        and is_ratio(spec.query)
+        and not _MEAN.search(spec.query)
+    ):
+        # a warning, said of a percentage-looking capacity only: a division is a share most often,
+        # not always (a load per CPU, bytes per request); a histogram's or summary's mean (_sum over
+        # _count) is none
         out.append(
             (
                 "capacity",
-                f"capacity {cap:g} with a query that is a ratio (a division at its top: 0..1 when it is a"
-                f" share): its series never reach {cap:g} rising (no exhaustion is ever predicted), and"
-                f" falling are past it at once; {mend} (if its values can exceed 1, leave it)",
+                f"capacity {cap:g} with a query that is a ratio (a division at its top): if its values"
+                f" are a share (0..1), they never reach {cap:g} rising (no exhaustion is ever"
+                f" predicted), and falling are past it at once; write capacity: {cap / 100:g} for"
+                f" {cap:g}%, or multiply the query by 100",
                 True,
             )
         )

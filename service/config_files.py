@@ -3,7 +3,6 @@
 Parsing and validation are pure (``medic``); this module only finds and reads the files.
 """
 
-import difflib
 import logging
 from collections.abc import Collection
 from pathlib import Path
@@ -115,13 +114,19 @@ def load_runbooks(folder: Path) -> list[Runbook]:
 
 
 def load_anomaly_file(
-    path: Path, *, named_by: str | None = None, catalog: Catalog | None = None, queries: bool = False
+    path: Path,
+    *,
+    named_by: str | None = None,
+    catalog: Catalog | None = None,
+    queries: bool = False,
+    near_misses: bool = False,
 ) -> dict[str, ScanSpec]:
     """The anomaly scans at ``path`` by name; none when the file does not exist, unless ``named_by``
     (the setting or option that named it on purpose): then a missing file is a ConfigError naming it
     (a typo'd ``MEDIC_ANOMALY`` read as "no scans" and the worker deleted every scan's schedule).
     With the ``catalog`` (``medic check``), a scan's ``service:`` it does not know is a problem too;
-    with ``queries``, a query whose brackets or quotes do not balance."""
+    with ``queries``, a query whose brackets or quotes do not balance; with ``near_misses``, a missing
+    default file with a misnamed one beside it (``anomaly_near_miss``) is a ConfigError."""
     if not path.is_file():
         if path.is_dir():  # (MEDIC_ANOMALY set and empty is the current directory)
             raise ConfigError(
@@ -129,35 +134,44 @@ def load_anomaly_file(
             )
         if named_by is not None:
             raise ConfigError([ConfigProblem(str(path), 1, "", f"file not found ({named_by})")])
+        if near_misses and (near := anomaly_near_miss(path)) is not None:
+            raise ConfigError([ConfigProblem(str(near), 1, "", _near_miss_said(path, near))])
         return {}
     config = load_anomaly_config(path.read_text(), source=str(path), catalog=catalog, queries=queries)
     return {scan.name: scan for scan in config.scans}
 
 
-_YAMLISH = ("", ".yaml", ".yml", ".json", ".YAML", ".YML")  # (an "anomaly-notes.md" is no near miss)
+# What a misnamed anomaly file is called: these stems, with these suffixes, in any case (a backup,
+# anomaly.yaml.bak, or another file, anomaly-rules.yaml, is none: an owner review)
+_NEAR_STEMS = ("anomaly", "anomalies", "anomaly_scans", "anomaly-scans")
+_NEAR_SUFFIXES = ("", ".yaml", ".yml", ".json")
 
 
 def anomaly_near_miss(path: Path) -> Path | None:
-    """Where the anomaly file is missing, a file beside it whose name is a near miss of it
-    (``anomaly.yml``, ``anomalies.yaml``): a ConfigMap of one's own (the chart's
+    """Where the anomaly file is missing, a file beside it named as it might be by mistake
+    (``anomaly.yml``, ``Anomaly.yaml``, ``anomalies.yaml``): a ConfigMap of one's own (the chart's
     ``config.existingConfigMap``) with its key misnamed mounts it so, and the scans were read as
     none, said nowhere (a field review)."""
     if path.exists() or not path.parent.is_dir():
         return None
     try:
-        names = [p.name for p in path.parent.iterdir() if not p.name.startswith(".") and p.is_file()]
+        names = sorted(p.name for p in path.parent.iterdir() if p.is_file())
     except OSError:
         return None
-    near = [n for n in names if n.lower().startswith("anomal") and Path(n).suffix in _YAMLISH]
-    near += difflib.get_close_matches(path.name, names, n=1, cutoff=0.8)
-    return path.parent / sorted(near)[0] if near else None
+    for name in names:
+        stem, suffix = Path(name).stem.lower(), Path(name).suffix.lower()
+        if suffix not in _NEAR_SUFFIXES:  # ("anomaly" alone: no suffix at all)
+            stem, suffix = name.lower(), ""
+        if stem in _NEAR_STEMS and suffix in _NEAR_SUFFIXES and name != path.name:
+            return path.parent / name
+    return None
 
 
 def _near_miss_said(path: Path, near: Path) -> str:
     return (
         f"there is no {path.name} here, but there is {near.name}: the anomaly scans are read from"
         f" {path.name} only (name the key {path.name} in your ConfigMap, or set MEDIC_ANOMALY); as it"
-        " is, no scan runs"
+        " is, the workers leave the scans' schedules as they are and run none"
     )
 
 

@@ -231,8 +231,9 @@ async def start_scans(client: Client, settings: Settings) -> None:
     near = anomaly_near_miss(settings.anomaly_file)
     if near is not None:  # a misnamed key of one's own ConfigMap: none would run, said nowhere
         log.error(
-            "no anomaly scans at %s, but %s is beside it: this worker runs no anomaly scans and leaves"
-            " their schedules as they are (name it %s, or set MEDIC_ANOMALY; `medic check` says the same)",
+            "no anomaly scans at %s, but %s is beside it: this worker leaves the scans' schedules as they"
+            " are and runs none, their runs failing until it is mended (name it %s, or set MEDIC_ANOMALY;"
+            " `medic check` says the same)",
             settings.anomaly_file,
             near,
             settings.anomaly_file.name,
@@ -331,7 +332,7 @@ class ScansReader:
 
         named_by = "MEDIC_ANOMALY" if self._settings.anomaly is not None else None
         specs = await asyncio.to_thread(
-            partial(load_anomaly_file, self._settings.anomaly_file, named_by=named_by)
+            partial(load_anomaly_file, self._settings.anomaly_file, named_by=named_by, near_misses=True)
         )
         if self._store is None:
             self._store = await asyncio.to_thread(scan_store, self._settings)

@@ -375,3 +375,10 @@ async def test_the_scans_view_says_the_anomaly_file_is_missing_rather_than_no_sc
     (tmp_path / "anomaly.yml").write_text("scans:\n  - name: lat\n    query: up\n    every_second: 60\n")
     broken = await scans(anomaly=tmp_path / "anomaly.yml")
     assert broken.status_code == 500 and "did you mean 'every_seconds'?" in broken.json()["detail"]
+    # MEDIC_ANOMALY unset, no anomaly.yaml beside the catalog, anomaly.yml there (a misnamed key of a
+    # ConfigMap of one's own): not "no scans" either
+    near = await scans()
+    assert near.status_code == 500, near.text
+    assert "there is no anomaly.yaml here, but there is anomaly.yml" in near.json()["detail"]
+    (tmp_path / "anomaly.yml").rename(tmp_path / "anomaly.yaml.bak")  # a backup is no near miss
+    assert (await scans()).json() == []

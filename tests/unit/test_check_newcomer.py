@@ -9,6 +9,7 @@ from medic.catalog import load_catalog
 from medic.routing import load_routing
 from medic.yamldoc import ConfigError
 from service.cli import app
+from service.config_files import anomaly_near_miss
 
 CATALOG = """\
 services:
@@ -215,3 +216,31 @@ def test_a_misnamed_anomaly_file_beside_the_catalog_is_a_warning(
     (tmp_path / "anomaly.yml").rename(tmp_path / "anomaly-notes.md")  # nothing like it: nothing said
     result = CliRunner().invoke(app, ["check", "--catalog", "cat.yaml", "--runbooks", "rb"])
     assert result.exit_code == 0 and "warning" not in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "near"),
+    [
+        ("anomaly.yml", True),
+        ("Anomaly.yaml", True),
+        ("ANOMALY.YML", True),
+        ("anomalies.yaml", True),
+        ("anomaly.json", True),
+        ("anomaly", True),
+        ("anomaly-scans.yaml", True),
+        # backups, editor files and other files: none (an owner review found each read as one)
+        ("anomaly.yaml.bak", False),
+        ("anomaly.yaml~", False),
+        ("#anomaly.yaml#", False),
+        ("anomaly.yaml.orig", False),
+        ("anomaly.yaml.j2", False),
+        ("anomaly-rules.yaml", False),
+        ("anomaly_detection.yml", False),
+        ("anomaly-notes.md", False),
+        ("catalog.yaml", False),
+    ],
+)
+def test_what_is_taken_for_a_misnamed_anomaly_file(tmp_path: Path, name: str, near: bool) -> None:
+    (tmp_path / name).write_text("scans: []\n")
+    found = anomaly_near_miss(tmp_path / "anomaly.yaml")
+    assert found == (tmp_path / name if near else None)

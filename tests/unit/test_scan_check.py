@@ -191,13 +191,21 @@ def test_a_percentage_capacity_of_a_ratio_is_a_warning() -> None:
     scan = "    query: used / size\n    capacity: {}\n    horizon_seconds: 86400\n"
     assert _checked(scan.format(95)) == [
         "anomaly.yaml:4: scans[0].capacity: warning: capacity 95 with a query that is a ratio (a division"
-        " at its top: 0..1 when it is a share): its series never reach 95 rising (no exhaustion is ever"
-        " predicted), and falling are past it at once; write capacity: 0.95 for 95%, or multiply the"
-        " query by 100 (if its values can exceed 1, leave it)"
+        " at its top): if its values are a share (0..1), they never reach 95 rising (no exhaustion is"
+        " ever predicted), and falling are past it at once; write capacity: 0.95 for 95%, or multiply"
+        " the query by 100"
     ]
     assert load_anomaly_config(f"scans:\n  - name: a\n{scan.format(0.95)}", source="a", queries=True).scans
     percent = scan.format(95).replace("used / size", "100 * used / size")
     assert load_anomaly_config(f"scans:\n  - name: a\n{percent}", source="a", queries=True).scans
+    # Divisions that are no share (an owner review): a mean latency against 2 s, bytes per request
+    # against 4096, a load per CPU against 4: nothing said.
+    for query, capacity in (
+        ("rate(x_sum[5m]) / rate(x_count[5m])", 2),
+        ("sum(rate(bytes_out[5m])) / sum(rate(requests[5m]))", 4096),
+    ):
+        fine = scan.replace("used / size", query).format(capacity)
+        assert load_anomaly_config(f"scans:\n  - name: a\n{fine}", source="a", queries=True).scans, query
 
 
 def test_a_step_that_keeps_no_days_is_a_warning() -> None:
@@ -214,7 +222,7 @@ def test_a_step_that_keeps_no_days_is_a_warning() -> None:
     for fine_step in (
         "    step_seconds: 60\n",
         "    step_seconds: 300\n",
-        "    step_seconds: 15\n    every_seconds: 60\n    detector: still\n",
+        "    step_seconds: 15\n    every_seconds: 60\n    detector: knn\n",
         "    step_seconds: 43200\n    every_seconds: 43200\n    lookback_seconds: 200000\n",
     ):
         text = f"scans:\n  - name: a\n{q}{fine_step}"
