@@ -299,6 +299,12 @@ class ScanView(BaseModel):
         "refused); kept after a success: its `at` against last_run says which came last",
     )
     failures_in_a_row: int = Field(default=0, description="runs failed in a row (0 once one succeeds)")
+    skipped_runs: int | None = Field(
+        default=None,
+        description="runs the schedule skipped because the one before was still running (its runs take"
+        " longer than every_seconds, or no worker takes them): raise every_seconds, narrow the query, or"
+        " start a worker; null when the schedule could not be read",
+    )
     series: list[SeriesView]
 
 
@@ -395,6 +401,14 @@ class ScansReader:
         ):  # another installation's scan of the same name: not when this one runs
             return {"next_run": None, "schedule": "other-installation"}
         if desc.schedule.state.paused:
-            return {"next_run": None, "schedule": "paused"}
+            return {
+                "next_run": None,
+                "schedule": "paused",
+                "skipped_runs": desc.info.num_actions_skipped_overlap,
+            }
         times = desc.info.next_action_times
-        return {"next_run": times[0] if times else None, "schedule": "scheduled"}
+        return {
+            "next_run": times[0] if times else None,
+            "schedule": "scheduled",
+            "skipped_runs": desc.info.num_actions_skipped_overlap,
+        }

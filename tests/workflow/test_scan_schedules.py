@@ -169,3 +169,23 @@ async def test_a_misnamed_anomaly_file_beside_the_catalog_deletes_no_schedule(
     assert await _schedules(client, {"medic-scan-latency": "medic-prod"}) == {
         "medic-scan-latency": "medic-prod"
     }
+
+
+async def test_runs_skipped_while_the_one_before_still_runs_are_shown(client: Client, tmp_path: Path) -> None:
+    """A scan whose runs take longer than every_seconds (or that no worker takes) had its runs skipped
+    by the schedule's overlap policy, said nowhere: GET /anomalies/scans counts them."""
+    every = _settings(
+        tmp_path / "busy", "scans:\n  - name: busy\n    query: up\n    every_seconds: 1\n", queue="q-busy"
+    )
+    await start_scans(client, every)  # no worker polls q-busy: the first run never ends
+    skipped = 0
+    for _ in range(40):
+        [view] = await ScansReader(client, every).list()
+        skipped = view.skipped_runs or 0
+        if skipped >= 2:
+            break
+        await asyncio.sleep(0.5)
+    assert view.schedule == "scheduled" and skipped >= 2, view
+    nowhere = _settings(tmp_path / "busy", "scans:\n  - name: gone\n    query: up\n", queue="q-busy")
+    [never] = await ScansReader(client, nowhere).list()
+    assert never.skipped_runs is None  # no schedule: not 0, unknown
