@@ -208,7 +208,13 @@ def _problems(
 
 
 # a histogram's or a summary's mean: its _sum over its _count (a latency, a size: no share)
-_MEAN = re.compile(r"_sum\b.*/.*_count\b", re.DOTALL)
+_MEAN = re.compile(r"\b(\w+)_sum\b.*/.*\b\1_count\b", re.DOTALL)
+
+
+def _uncommented(query: str) -> str:
+    """The query without its ``#`` comments (a ``#`` in a string is kept: no PromQL metric has one)."""
+    return "\n".join(re.sub(r"#[^\"']*$", "", line) for line in query.splitlines())
+
 
 # The detectors that use days: the level part's daily season, and `still`'s rests that recur each day
 # (a counter idle every night is not stuck); `change` and `knn` keep none.
@@ -275,7 +281,7 @@ def _query_problems(spec: ScanSpec) -> list[tuple[str, str, bool]]:
         and 1 < cap <= 100
         and not unbalanced(spec.query)
         and is_ratio(spec.query)
-        and not _MEAN.search(spec.query)
+        and not _MEAN.search(_uncommented(spec.query))
     ):
         # a warning, said of a percentage-looking capacity only: a division is a share most often,
         # not always (a load per CPU, bytes per request); a histogram's or summary's mean (_sum over

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Collection
 from pathlib import Path
 
+import yaml
+
 from medic.catalog import Catalog, load_catalog
 from medic.routing import RoutingPolicy, load_routing
 from medic.routing_secrets import PAGER_SETTINGS, SecretNames, secret_problems, teams_channels_used
@@ -162,16 +164,31 @@ def anomaly_near_miss(path: Path) -> Path | None:
         stem, suffix = Path(name).stem.lower(), Path(name).suffix.lower()
         if suffix not in _NEAR_SUFFIXES:  # ("anomaly" alone: no suffix at all)
             stem, suffix = name.lower(), ""
-        if stem in _NEAR_STEMS and suffix in _NEAR_SUFFIXES and name != path.name:
+        if (
+            stem in _NEAR_STEMS
+            and suffix in _NEAR_SUFFIXES
+            and name != path.name
+            and _has_scans(path.parent / name)
+        ):
             return path.parent / name
     return None
+
+
+def _has_scans(path: Path) -> bool:
+    """Whether the file reads as anomaly scans (a mapping with ``scans``): an ``anomalies.json`` kept
+    there for another purpose (an API answer saved) is no misnamed scans file (an owner review)."""
+    try:
+        data = yaml.safe_load(path.read_text(errors="replace")[:1_000_000])
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "scans" in data
 
 
 def _near_miss_said(path: Path, near: Path) -> str:
     return (
         f"there is no {path.name} here, but there is {near.name}: the anomaly scans are read from"
         f" {path.name} only (name the key {path.name} in your ConfigMap, or set MEDIC_ANOMALY); as it"
-        " is, the workers leave the scans' schedules as they are and run none"
+        " is, the workers leave the scans' schedules as they are, and their runs fail"
     )
 
 

@@ -302,8 +302,9 @@ class ScanView(BaseModel):
     skipped_runs: int | None = Field(
         default=None,
         description="runs the schedule skipped because the one before was still running (its runs take"
-        " longer than every_seconds, or no worker takes them): raise every_seconds, narrow the query, or"
-        " start a worker; null when the schedule could not be read",
+        " longer than every_seconds, or no worker takes them), since the schedule was made (updates keep"
+        " the count): raise every_seconds, narrow the query, or start a worker; null when the schedule"
+        " could not be read",
     )
     series: list[SeriesView]
 

@@ -24,8 +24,8 @@ router = APIRouter(tags=["anomalies"])
         500,
         503,
         described={
-            500: "the anomaly scans' file cannot be read: MEDIC_ANOMALY names no file, or it does not "
-            "validate (run medic check)"
+            500: "the anomaly scans' file cannot be used: MEDIC_ANOMALY names no file, it does not "
+            "validate, or a misnamed one lies beside the catalog (anomaly.yml; run medic check)"
         },
     ),
     summary="The configured anomaly scans: each series' state, last score and the next run",
@@ -40,8 +40,8 @@ async def list_scans(request: Request) -> list[ScanView]:
     except ConfigError as err:  # not the caller's fault, and no "no scans" either: the API's own file
         raise HTTPException(
             500,
-            "the anomaly scans' file (MEDIC_ANOMALY) cannot be read, so no scan can be shown"
-            f" (`medic check` says the same): {redact(str(err))[:1000]}",
+            "the anomaly scans' file cannot be used, so no scan can be shown (`medic check` tells of it"
+            f" too): {redact(str(err))[:1000]}",
         ) from err
     except (TransientError, PermanentError) as err:  # the ConfigMaps unreachable, or not configured
         raise HTTPException(

@@ -15,11 +15,12 @@ printed goes to the test's report and to the stderr the run started with (a run 
 783 s): 300 s leaves it more than five times that."""
 
 import asyncio
-import faulthandler
+import contextlib
 import gc
 import os
 import sys
 import threading
+import traceback
 from collections.abc import Generator
 from types import CoroutineType
 from typing import Any
@@ -47,11 +48,24 @@ def grace() -> float:
 
 
 def _write(text: str) -> None:
-    """Into the test's report (stderr, captured) and where the run's own stderr goes."""
-    sys.stderr.write(text)
-    sys.stderr.flush()
+    """Into the test's report (stderr, captured: under ``capsys`` a stream with no file behind it) and
+    where the run's own stderr goes; never raising (the cancel and the exit come after it)."""
+    with contextlib.suppress(Exception):
+        sys.stderr.write(text)
+        sys.stderr.flush()
     if _Run.stderr is not None:
-        os.write(_Run.stderr, text.encode(errors="replace"))
+        with contextlib.suppress(OSError):
+            os.write(_Run.stderr, text.encode(errors="replace"))
+
+
+def _stacks() -> str:
+    """Every thread's stack, innermost call last (as faulthandler's, which needs a real file)."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    out = []
+    for ident, frame in sys._current_frames().items():
+        out.append(f"Thread {ident} ({names.get(ident, '?')}), most recent call last:\n")
+        out += traceback.format_stack(frame)
+    return "".join(out)
 
 
 def _run(self: asyncio.Runner, coro: Any, *, context: Any = None) -> Any:
@@ -80,6 +94,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     asyncio.Runner.run = _RUNNER_RUN  # type: ignore[method-assign]
+    if _Run.stderr is not None:
+        os.close(_Run.stderr)
+        _Run.stderr = None
 
 
 def _chain(task: "asyncio.Task[Any]") -> list[str]:
@@ -131,28 +148,29 @@ class Watchdog:
             timer.cancel()
 
     def _dump(self, why: str) -> None:
-        _write(f"\n=== watchdog: {self.item.nodeid} {why}; every thread's stack:\n")
-        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-        if _Run.stderr is not None:
-            faulthandler.dump_traceback(file=_Run.stderr, all_threads=True)
+        with contextlib.suppress(Exception):
+            _write(f"\n=== watchdog: {self.item.nodeid} {why}; every thread's stack:\n{_stacks()}")
 
     def _cancel(self) -> None:
         self.fired = True
-        self._dump(f"still running after {self.seconds:.0f} s")
-        name = getattr(self.item, "originalname", self.item.name)
-        for loop in _running_loops():
-            try:
-                loop.call_soon_threadsafe(self._cancel_in, loop, name)
-            except RuntimeError:  # closed since it was found running
-                continue
+        try:
+            self._dump(f"still running after {self.seconds:.0f} s")
+        finally:
+            name = getattr(self.item, "originalname", self.item.name)
+            for loop in _running_loops():
+                try:
+                    loop.call_soon_threadsafe(self._cancel_in, loop, name)
+                except RuntimeError:  # closed since it was found running
+                    continue
 
     def _cancel_in(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
         """In the loop's own thread: print what every task waits on, then cancel the test's (in the
         main thread's loop only, and only while this phase is still running: a phase that ended as
         the timer fired leaves the next one alone)."""
         lines = [f"=== watchdog: pending asyncio tasks of {loop!r}:"]
-        for task in asyncio.all_tasks(loop):
-            lines += _chain(task)
+        with contextlib.suppress(Exception):
+            for task in asyncio.all_tasks(loop):
+                lines += _chain(task)
         _write("\n".join(lines) + "\n")
         if self._stopped or threading.current_thread() is not threading.main_thread():
             return  # (a server's loop in a thread of its own, the shared stack's API: left running)
@@ -161,8 +179,10 @@ class Watchdog:
                 task.cancel(f"watchdog: past {self.seconds:.0f} s")
 
     def _exit(self) -> None:
-        self._dump(f"did not end {self.grace:.0f} s after it was cancelled: ending the run")
-        os._exit(EXIT_STATUS)
+        try:
+            self._dump(f"did not end {self.grace:.0f} s after it was cancelled: ending the run")
+        finally:
+            os._exit(EXIT_STATUS)
 
 
 def _bounded(item: pytest.Item) -> Generator[None, object, object]:

@@ -366,8 +366,8 @@ async def test_the_scans_view_says_the_anomaly_file_is_missing_rather_than_no_sc
     missing = await scans(anomaly=tmp_path / "anomaly.yml")
     assert missing.status_code == 500, missing.text
     assert missing.json() == {
-        "detail": "the anomaly scans' file (MEDIC_ANOMALY) cannot be read, so no scan can be shown"
-        " (`medic check` says the same):"
+        "detail": "the anomaly scans' file cannot be used, so no scan can be shown (`medic check` tells"
+        " of it too):"
         f" {tmp_path / 'anomaly.yml'}:1: file not found (MEDIC_ANOMALY)"
     }
     folder = await scans(anomaly=tmp_path)

@@ -244,3 +244,12 @@ def test_what_is_taken_for_a_misnamed_anomaly_file(tmp_path: Path, name: str, ne
     (tmp_path / name).write_text("scans: []\n")
     found = anomaly_near_miss(tmp_path / "anomaly.yaml")
     assert found == (tmp_path / name if near else None)
+
+
+def test_a_file_of_that_name_holding_no_scans_is_no_misnamed_anomaly_file(tmp_path: Path) -> None:
+    """An anomalies.json kept beside the catalog for another purpose (an API answer saved) answered
+    500 in GET /anomalies/scans and stopped the workers managing schedules (an owner review)."""
+    (tmp_path / "anomalies.json").write_text('[{"name": "latency", "series": []}]')
+    assert anomaly_near_miss(tmp_path / "anomaly.yaml") is None
+    (tmp_path / "anomalies.json").write_text('{"scans": []}')
+    assert anomaly_near_miss(tmp_path / "anomaly.yaml") == tmp_path / "anomalies.json"

@@ -199,13 +199,18 @@ def test_a_percentage_capacity_of_a_ratio_is_a_warning() -> None:
     percent = scan.format(95).replace("used / size", "100 * used / size")
     assert load_anomaly_config(f"scans:\n  - name: a\n{percent}", source="a", queries=True).scans
     # Divisions that are no share (an owner review): a mean latency against 2 s, bytes per request
-    # against 4096, a load per CPU against 4: nothing said.
+    # against 4096 (over 100): nothing said. (A load per CPU against 4 is said: a division is a share
+    # most often, hence a warning.)
     for query, capacity in (
         ("rate(x_sum[5m]) / rate(x_count[5m])", 2),
         ("sum(rate(bytes_out[5m])) / sum(rate(requests[5m]))", 4096),
     ):
         fine = scan.replace("used / size", query).format(capacity)
         assert load_anomaly_config(f"scans:\n  - name: a\n{fine}", source="a", queries=True).scans, query
+    # A _sum and a _count of two metrics, or in a comment, are no mean: said.
+    for query in ("a_sum / b_count", "used / size  # was disk_sum/disk_count"):
+        [said] = _checked(scan.replace("used / size", repr(query)).format(95))
+        assert "capacity 95 with a query that is a ratio" in said, query
 
 
 def test_a_step_that_keeps_no_days_is_a_warning() -> None:
@@ -216,6 +221,8 @@ def test_a_step_that_keeps_no_days_is_a_warning() -> None:
     [fine] = _checked(q + "    step_seconds: 15\n    every_seconds: 60\n")
     assert fine.startswith("anomaly.yaml:4: scans[0].step_seconds: warning: step_seconds (15) is finer")
     assert "keeps no days" in fine and "(60, 120, 300, 600)" in fine
+    [rests] = _checked(q + "    step_seconds: 15\n    every_seconds: 60\n    detector: still\n")
+    assert "step_seconds (15) is finer than one point a minute" in rests  # still's daily rests need days
     [odd] = _checked(q + "    step_seconds: 18000\n    every_seconds: 18000\n    lookback_seconds: 86400\n")
     assert "step_seconds (18000) is not a whole number of steps a day" in odd
     # steps with days, a detector without a season, and a step coarser than 6 hours: nothing said

@@ -168,3 +168,13 @@ async def test_a_phase_that_ended_as_its_timer_fired_leaves_the_next_one_alone(
     watchdog._cancel_in(asyncio.get_running_loop(), innocent.get_coro().__name__)  # type: ignore[union-attr]
     await innocent
     assert not innocent.cancelled()
+
+
+def test_a_hung_test_that_captures_its_output_itself_is_cancelled_too(tmp_path: Path) -> None:
+    """Under ``capsys`` stderr has no file behind it: the stack dump raised, and neither the cancel
+    nor the exit that came after it happened (the run held until killed: an owner review)."""
+    body = "import asyncio\n\nasync def test_hangs(capsys):\n    await asyncio.Event().wait()\n"
+    done = run(tmp_path, body)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "cancelled by the watchdog after 2 s" in done.stdout
+    assert "test_hang.py::test_hangs still running after 2 s" in done.stderr

@@ -91,6 +91,7 @@ async def resolve_all(h: Harness, root: Handle) -> None:
         # workflow task it rejected holds the clock until the task is retried: look again.
         with contextlib.suppress(RPCError):
             await h.env.sleep(timedelta(seconds=30))
+    described = await latest.describe()  # (after the last move too)
     assert described.status == WorkflowExecutionStatus.COMPLETED, (
         f"the incident did not close: its latest run is {described.status}"
     )
@@ -100,8 +101,11 @@ async def resolve_all(h: Harness, root: Handle) -> None:
     # after a timer it had cancelled fired): the poll never returned (a run held until killed). The
     # run read here has closed: its close event is there, and nothing is followed.
     closed = h.env.client.get_workflow_handle(root.id, run_id=described.run_id)
-    async with asyncio.timeout(60):
-        await closed.result(follow_runs=False)
+    try:
+        async with asyncio.timeout(60):
+            await closed.result(follow_runs=False)
+    except TimeoutError:
+        pytest.fail(f"the closed run {described.run_id} gave no result within 60 s")
 
 
 async def test_a_symptom_that_joins_its_cause_while_settling_tells_nobody(harness: Harness) -> None:
