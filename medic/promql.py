@@ -326,7 +326,8 @@ def is_ratio(query: str) -> bool:
     """Whether the whole query is one division of two vectors (``used / size``, ``sum(a) / on(x)
     sum(b)``), parentheses around it aside, or a ``max``, ``min`` or ``avg`` of one: its values are
     0..1 where it is a share of something. False for anything else: another operator beside it at the
-    top (``100 * a / b``, ``1 - a / b``, ``a / b > 0.5``), a number on either side (``bytes / 1024``)."""
+    top (``100 * a / b``, ``1 - a / b``, ``a / b > 0.5``), a number on either side (``bytes / 1024``),
+    or a metric's ``_sum`` over its ``_count`` (a mean)."""
     found = outer_aggregation(query)
     if found is not None:
         return found.operator in _KEEPS_RANGE and is_ratio(found.argument)
@@ -340,7 +341,15 @@ def is_ratio(query: str) -> bool:
     while right and right[0][0] == "word" and right[0][1].lower() in _MATCHING:
         # a matching modifier and its labels: ``on (instance) group_left (name)``
         right = right[2:] if len(right) > 1 and right[1][0] == "group" else right[1:]
+    if _names(left, "_sum") & _names(right, "_count"):
+        return False  # a histogram's or a summary's mean (a latency, a size): no share
     return _a_vector(left) and _a_vector(right)
+
+
+def _names(tokens: list[tuple[str, str]], suffix: str) -> set[str]:
+    """The metric names ending in ``suffix`` on one side of an operator, the suffix cut off."""
+    text = " ".join(t for kind, t in tokens if kind in ("word", "group"))
+    return {w.removesuffix(suffix) for w in _WORD.findall(text) if w.endswith(suffix) and w != suffix}
 
 
 def _a_vector(tokens: list[tuple[str, str]]) -> bool:

@@ -207,15 +207,6 @@ def _problems(
     return sorted(out, key=lambda p: p.line)
 
 
-# a histogram's or a summary's mean: its _sum over its _count (a latency, a size: no share)
-_MEAN = re.compile(r"\b(\w+)_sum\b.*/.*\b\1_count\b", re.DOTALL)
-
-
-def _uncommented(query: str) -> str:
-    """The query without its ``#`` comments (a ``#`` in a string is kept: no PromQL metric has one)."""
-    return "\n".join(re.sub(r"#[^\"']*$", "", line) for line in query.splitlines())
-
-
 # The detectors that use days: the level part's daily season, and `still`'s rests that recur each day
 # (a counter idle every night is not stuck); `change` and `knn` keep none.
 _SEASONAL = ("ensemble", "level", "still")
@@ -276,16 +267,9 @@ def _query_problems(spec: ScanSpec) -> list[tuple[str, str, bool]]:
     if days:
         out.append(("step_seconds", days, True))
     cap = spec.capacity
-    if (
-        cap is not None
-        and 1 < cap <= 100
-        and not unbalanced(spec.query)
-        and is_ratio(spec.query)
-        and not _MEAN.search(_uncommented(spec.query))
-    ):
+    if cap is not None and 1 < cap <= 100 and not unbalanced(spec.query) and is_ratio(spec.query):
         # a warning, said of a percentage-looking capacity only: a division is a share most often,
-        # not always (a load per CPU, bytes per request); a histogram's or summary's mean (_sum over
-        # _count) is none
+        # not always (a load per CPU, bytes per request; a mean, _sum over _count, is_ratio leaves out)
         out.append(
             (
                 "capacity",

@@ -178,7 +178,8 @@ def _has_scans(path: Path) -> bool:
     """Whether the file reads as anomaly scans (a mapping with ``scans``): an ``anomalies.json`` kept
     there for another purpose (an API answer saved) is no misnamed scans file (an owner review)."""
     try:
-        data = yaml.safe_load(path.read_text(errors="replace")[:1_000_000])
+        with path.open(encoding="utf-8", errors="replace") as file:
+            data = yaml.safe_load(file.read(1_000_000))  # (the head of a large file: read no more)
     except (OSError, yaml.YAMLError):
         return False
     return isinstance(data, dict) and "scans" in data

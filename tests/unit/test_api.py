@@ -339,46 +339,49 @@ def test_open_incidents_are_asked_for_in_the_query_so_the_limit_counts_only_them
     assert "resolved" not in IncidentFilter().visibility_query()
 
 
+async def get_scans(folder: Path, **extra: object) -> httpx.Response:
+    """``GET /anomalies/scans`` of an API whose catalog and data are in ``folder`` (``extra``: more
+    settings); an exception the app does not handle answers 500, as a server does."""
+
+    async def ready() -> bool:
+        return True
+
+    settings = Settings(
+        _env_file=None,
+        webhook_token=SecretStr(TOKEN),
+        catalog=folder / "catalog.yaml",
+        data_dir=folder,
+        **extra,  # type: ignore[arg-type]
+    )
+    app = create_app(settings, catalog=Catalog(), sink=FakeSink(), reader=FakeReader(), ready=ready)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://medic") as http:
+        return await http.get("/anomalies/scans", headers=bearer())
+
+
 async def test_the_scans_view_says_the_anomaly_file_is_missing_rather_than_no_scans(tmp_path: Path) -> None:
     """``MEDIC_ANOMALY`` naming a file that is not there (or a directory) answered ``[]``: "no scans",
     not the mistake (a field review). A 500 that names the file and the setting now; MEDIC_ANOMALY
     unset, with no anomaly.yaml beside the catalog, is still no scans."""
 
-    async def ready() -> bool:
-        return True
-
-    async def scans(**extra: object) -> httpx.Response:
-        settings = Settings(
-            _env_file=None,
-            webhook_token=SecretStr(TOKEN),
-            catalog=tmp_path / "catalog.yaml",
-            data_dir=tmp_path,
-            **extra,  # type: ignore[arg-type]
-        )
-        app = create_app(settings, catalog=Catalog(), sink=FakeSink(), reader=FakeReader(), ready=ready)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://medic"
-        ) as client:
-            return await client.get("/anomalies/scans", headers=bearer())
-
-    unset = await scans()
+    unset = await get_scans(tmp_path)
     assert unset.status_code == 200 and unset.json() == []
-    missing = await scans(anomaly=tmp_path / "anomaly.yml")
+    missing = await get_scans(tmp_path, anomaly=tmp_path / "anomaly.yml")
     assert missing.status_code == 500, missing.text
     assert missing.json() == {
         "detail": "the anomaly scans' file cannot be used, so no scan can be shown (`medic check` tells"
         " of it too):"
         f" {tmp_path / 'anomaly.yml'}:1: file not found (MEDIC_ANOMALY)"
     }
-    folder = await scans(anomaly=tmp_path)
+    folder = await get_scans(tmp_path, anomaly=tmp_path)
     assert folder.status_code == 500 and "is a directory (MEDIC_ANOMALY)" in folder.json()["detail"]
     (tmp_path / "anomaly.yml").write_text("scans:\n  - name: lat\n    query: up\n    every_second: 60\n")
-    broken = await scans(anomaly=tmp_path / "anomaly.yml")
+    broken = await get_scans(tmp_path, anomaly=tmp_path / "anomaly.yml")
     assert broken.status_code == 500 and "did you mean 'every_seconds'?" in broken.json()["detail"]
     # MEDIC_ANOMALY unset, no anomaly.yaml beside the catalog, anomaly.yml there (a misnamed key of a
     # ConfigMap of one's own): not "no scans" either
-    near = await scans()
+    near = await get_scans(tmp_path)
     assert near.status_code == 500, near.text
     assert "there is no anomaly.yaml here, but there is anomaly.yml" in near.json()["detail"]
     (tmp_path / "anomaly.yml").rename(tmp_path / "anomaly.yaml.bak")  # a backup is no near miss
-    assert (await scans()).json() == []
+    assert (await get_scans(tmp_path)).json() == []

@@ -128,6 +128,9 @@ def test_anything_but_one_aggregation_is_left_alone(query: str) -> None:
         ("1 - avail / size", False),
         ("bytes / 1024", False),  # a unit, not a share
         ("used / size > 0.5", False),
+        ("rate(x_sum[5m]) / rate(x_count[5m])", False),  # a mean
+        ("sum(rate(x_sum[5m])) by (le) / sum(rate(x_count[5m])) by (le)", False),
+        ("a_sum / b_count", True),  # two metrics' _sum and _count: no mean
         ("up", False),
     ],
 )

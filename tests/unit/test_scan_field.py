@@ -470,43 +470,22 @@ async def test_the_scans_view_redacts_series_labels_and_says_503_when_the_state_
     """A series label holding a URL with a password or a key came back as it was from GET
     /anomalies/scans, where its signals, timeline and logs redact it; and a ConfigMap store that
     could not be set up or reached answered 500 (a review, 2026-12-06)."""
-    import httpx  # noqa: PLC0415
-    from pydantic import SecretStr  # noqa: PLC0415
 
-    from medic.catalog import Catalog  # noqa: PLC0415
     from medic.scan import SeriesState  # noqa: PLC0415
-    from service.api import create_app  # noqa: PLC0415
-    from service.settings import Settings  # noqa: PLC0415
-    from tests.unit.test_api import TOKEN, FakeReader, FakeSink, bearer  # noqa: PLC0415
+    from tests.unit.test_api import get_scans  # noqa: PLC0415
 
     (tmp_path / "catalog.yaml").write_text("services: []\n")
     (tmp_path / "anomaly.yaml").write_text("scans:\n  - name: lat\n    query: up\n")
     labels = {"instance": "https://admin:s3cr3tpassw0rd@db.internal:5432", "job": "db"}
     ScanStore(tmp_path / "scans").save(StoredScan(name="lat", series={"k": SeriesState(labels=labels)}))
 
-    async def ready() -> bool:
-        return True
-
-    async def view(**extra: object) -> httpx.Response:
-        settings = Settings(
-            _env_file=None,
-            webhook_token=SecretStr(TOKEN),
-            catalog=tmp_path / "catalog.yaml",
-            data_dir=tmp_path,
-            **extra,  # type: ignore[arg-type]
-        )
-        app = create_app(settings, catalog=Catalog(), sink=FakeSink(), reader=FakeReader(), ready=ready)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://medic") as http:
-            return await http.get("/anomalies/scans", headers=bearer())
-
-    shown = await view()
+    shown = await get_scans(tmp_path)
     assert shown.status_code == 200, shown.text
     [scan] = shown.json()
     [series] = scan["series"]
     assert "s3cr3tpassw0rd" not in shown.text and series["labels"]["job"] == "db"
-    unreachable = await view(
-        scan_state="configmap", scan_state_namespace="medic", kubeconfig=tmp_path / "none"
+    unreachable = await get_scans(
+        tmp_path, scan_state="configmap", scan_state_namespace="medic", kubeconfig=tmp_path / "none"
     )
     assert unreachable.status_code == 503 and "the scans' state could not be read" in unreachable.text
     assert unreachable.headers["Retry-After"]
