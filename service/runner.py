@@ -29,6 +29,7 @@ from service.metrics import record_build_info
 from service.owners import subject_lookup
 from service.people import IncidentPeople
 from service.postmortems import Postmortems
+from service.prometheus import alertmanager_silences
 from service.scans import ScansReader, start_scans
 from service.settings import Settings
 from service.setup import ensure_search_attributes
@@ -113,11 +114,7 @@ def build_slack_endpoint(
         members = SlackChat(
             settings.slack_bot_token.get_secret_value(), base_url=settings.slack_base_url
         ).usergroup_members
-    silences = None
-    if settings.alertmanager_url:
-        from activities.adapters.alertmanager import AlertmanagerSilences  # noqa: PLC0415
-
-        silences = AlertmanagerSilences(settings.alertmanager_url)
+    silences = alertmanager_silences(settings)
     runner = ChatRunner(
         client=client,
         settings=settings,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from medic.vocab import Risk
@@ -185,6 +185,12 @@ class Settings(BaseSettings):
     prometheus_ca_file: Path | None = Field(
         default=None, description="the CA bundle that signs Prometheus's TLS certificate (else the system's)"
     )
+    prometheus_tenant: str | None = Field(
+        default=None,
+        description="the tenant whose metrics Medic reads, sent as `X-Scope-OrgID` with every query (Grafana "
+        "Mimir, Cortex, and a Loki-style gateway in front of them: they answer 401 `no org id` without "
+        "it); `team-a|team-b` reads several where Mimir's tenant federation is on",
+    )
     prometheus_timeout_seconds: float = Field(
         default=10.0,
         ge=2.0,
@@ -196,6 +202,20 @@ class Settings(BaseSettings):
         default=None,
         description="Alertmanager: silences from Slack; and, with MEDIC_PROMETHEUS_URL, the alerts of a "
         "firing cause it still holds for MEDIC_ALERTMANAGER_RECEIVER",
+    )
+    alertmanager_tenant: str | None = Field(
+        default=None,
+        description="the tenant of Mimir's or Cortex's Alertmanager (one), sent as `X-Scope-OrgID`: the "
+        "tenant whose rules fire the alerts Medic silences and reads",
+    )
+    alertmanager_bearer_token_file: Path | None = Field(
+        default=None,
+        description="a file holding a bearer token for Alertmanager (OpenShift's alertmanager-main behind "
+        "its oauth-proxy): read again at every call",
+    )
+    alertmanager_ca_file: Path | None = Field(
+        default=None,
+        description="the CA bundle that signs Alertmanager's TLS certificate (else the system's)",
     )
     alertmanager_receiver: str = Field(
         default="medic",
@@ -353,6 +373,20 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("prometheus_tenant", "alertmanager_tenant", mode="before")
+    @classmethod
+    def _a_tenant(cls, value: object, info: ValidationInfo) -> object:
+        """A tenant as Mimir takes it (docs "About Grafana Mimir tenant IDs"); empty is unset."""
+        if value == "" or value is None:
+            return None
+        if not isinstance(value, str):
+            return value
+        federated = info.field_name == "prometheus_tenant"
+        problem = tenant_problem(value, federated=federated)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator(
         "temporal_tls",
         "temporal_tls_server_name",
@@ -362,6 +396,10 @@ class Settings(BaseSettings):
         "temporal_api_key",
         "temporal_profile",
         "scan_state_namespace",
+        "prometheus_bearer_token_file",
+        "prometheus_ca_file",
+        "alertmanager_bearer_token_file",
+        "alertmanager_ca_file",
         mode="before",
     )
     @classmethod
@@ -429,3 +467,30 @@ def _secrets_in(value: object, found: list[str]) -> None:
             return
         if password:
             found += [password, unquote(password)]
+
+
+_TENANT = re.compile(r"[A-Za-z0-9!\-_.*'()]+")
+
+
+def tenant_problem(value: str, *, federated: bool) -> str:
+    """What Mimir refuses in a tenant ID (at most 150 characters of letters, digits and ``!-_.*'()``; not
+    ``.``, ``..`` nor ``__mimir_cluster``; several joined by ``|`` where ``federated``), else ``""``."""
+    parts = value.split("|") if federated else [value]
+    for part in parts:
+        if not part:
+            return f"tenant {value!r} has an empty part between its '|'s" if federated else "empty tenant"
+        bad = sorted({c for c in part if not _TENANT.fullmatch(c)})
+        if bad:
+            shown = ", ".join(repr(c) for c in bad[:5])
+            more = (
+                "" if federated or "|" not in bad else " (several tenants federate Prometheus queries only)"
+            )
+            return (
+                f"tenant {part!r} holds {shown}, which Mimir does not take: letters, digits and "
+                f"!-_.*'() only{more}"
+            )
+        if len(part) > 150:
+            return f"tenant {part[:20]!r}... is {len(part)} characters long; Mimir takes 150 at most"
+        if part in {".", "..", "__mimir_cluster"}:
+            return f"tenant {part!r} is not a tenant Mimir takes"
+    return ""

@@ -38,7 +38,7 @@ from service.metrics import WorkerMetrics
 from service.owners import subject_lookup
 from service.pagers import build_pager
 from service.postmortems import postmortem_activities
-from service.prometheus import prometheus
+from service.prometheus import alertmanager_alerts, prometheus
 from service.scans import build_scan_activities
 from service.settings import Settings
 from workflows.control import ControlWorkflow
@@ -204,9 +204,7 @@ def correlation_activities(client: Client, settings: Settings, catalog: Catalog)
     lookup = subject_lookup(settings)
     source = prometheus(settings, timeout=3.0)
     if settings.prometheus_url and settings.alertmanager_url and settings.alertmanager_receiver:
-        from activities.adapters.alertmanager import AlertmanagerAlerts  # noqa: PLC0415
-
-        held = AlertmanagerAlerts(settings.alertmanager_url, receiver=settings.alertmanager_receiver)
+        held = alertmanager_alerts(settings)
         deliver = held_delivery(TemporalIncidentSink(client, settings), catalog, settings, lookup)
     return CorrelationActivities(
         source=source, catalog=lambda: catalog, held=held, deliver=deliver, lookup=lookup

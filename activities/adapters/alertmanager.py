@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import yaml
 
-from activities.adapters.http import classify, json_answer
+from activities.adapters.http import Access, classify, json_answer
 from medic.feedback import Matcher
 from medic.ports import PermanentError, TransientError
 
@@ -27,10 +27,20 @@ class SilenceState:
         self.created_by = str(body.get("createdBy", ""))
 
 
+_SILENCE_CALLS = {"POST": "create a silence", "GET": "read a silence", "DELETE": "expire a silence"}
+
+
+def _access(access: Access | None) -> Access:
+    return access or Access("Alertmanager", "MEDIC_ALERTMANAGER")
+
+
 class AlertmanagerSilences:
-    def __init__(self, base_url: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 5.0, access: Access | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, trust_env=False)
+        self._access = _access(access)
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, trust_env=False, verify=self._access.verify()
+        )
         # Links go to people (Slack, the timeline): never with the URL's credentials (user:pass@).
         self._ui = str(httpx.URL(self.base_url).copy_with(userinfo=b"")).rstrip("/")
 
@@ -75,9 +85,17 @@ class AlertmanagerSilences:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = await self._client.request(method, path, **kwargs)
+            response = await self._client.request(method, path, headers=self._access.headers(), **kwargs)
         except httpx.HTTPError as err:
             raise TransientError(f"Alertmanager unreachable: {err}") from err
+        self._access.refuse_without_tenant(response, _SILENCE_CALLS.get(method, "answer"))
+        if response.status_code == 404 and "not configured" in response.text[:200]:
+            # Mimir's Alertmanager for a tenant it holds no configuration for (multitenant.go)
+            raise PermanentError(
+                f"Alertmanager refused to {_SILENCE_CALLS.get(method, 'answer')} (404): "
+                f"{response.text.strip()[:200]}: a Mimir Alertmanager with no configuration for tenant "
+                f"{self._access.tenant!r}; check MEDIC_ALERTMANAGER_TENANT"
+            )
         if response.status_code == 404:
             raise PermanentError(f"Alertmanager has no such silence ({path})")
         if 400 <= response.status_code < 500:
@@ -95,8 +113,13 @@ class AlertmanagerAlerts:
     ``group_interval`` before the webhook delivers it; its ``fingerprint`` is the one the webhook will
     carry, so a later delivery of the same alert is the same alert to its incident."""
 
-    def __init__(self, base_url: str, *, receiver: str, timeout: float = 3.0) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False)
+    def __init__(
+        self, base_url: str, *, receiver: str, timeout: float = 3.0, access: Access | None = None
+    ) -> None:
+        self._access = _access(access)
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False, verify=self._access.verify()
+        )
         self._receiver = receiver
 
     async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
@@ -150,9 +173,10 @@ class AlertmanagerAlerts:
 
     async def _get(self, path: str, params: dict[str, str], what: str) -> Any:
         try:
-            response = await self._client.get(path, params=params)
+            response = await self._client.get(path, params=params, headers=self._access.headers())
         except httpx.HTTPError as err:
             raise classify(None, service="Alertmanager", what=what, detail=str(err)) from err
+        self._access.refuse_without_tenant(response, what)
         return json_answer(response, service="Alertmanager", what=what)
 
     async def aclose(self) -> None:

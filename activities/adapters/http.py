@@ -9,16 +9,19 @@ Every adapter, whatever SDK it sits on, reduces a failed call to ``(status, head
 ``tests/adapters/test_http_classes.py`` holds every adapter to this table.
 """
 
+import ssl
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from medic.ports import PermanentError, TransientError
 
-__all__ = ["TRANSIENT_STATUSES", "classify", "json_answer", "retry_after"]
+__all__ = ["TRANSIENT_STATUSES", "Access", "classify", "json_answer", "retry_after"]
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _MAX_WAIT = 3600.0  # a Retry-After further out than an hour is treated as an hour
@@ -84,3 +87,51 @@ def json_answer(response: httpx.Response, *, service: str, what: str) -> Any:
         return response.json()
     except ValueError as err:
         raise TransientError(f"{service} answered with no JSON while trying to {what}") from err
+
+
+@dataclass(frozen=True)
+class Access:
+    """How Medic is let into a Prometheus or an Alertmanager beyond its URL (which may carry basic auth
+    and a path prefix): a bearer token read from a file at every call (a projected service-account
+    token rotates), a tenant sent as ``X-Scope-OrgID`` (Grafana Mimir, Cortex: ``a|b`` federates a
+    query where Mimir's tenant federation is on), and the CA bundle that signs its certificate.
+    ``setting`` names the settings' prefix, for the words of a refusal (``MEDIC_PROMETHEUS``)."""
+
+    service: str
+    setting: str
+    bearer_token_file: Path | None = None
+    tenant: str | None = None
+    ca_file: Path | None = None
+
+    def headers(self) -> dict[str, str]:
+        """The headers of one call: the token file is read now (an unreadable one is a
+        :class:`PermanentError` naming it)."""
+        out: dict[str, str] = {}
+        if self.tenant:
+            out["X-Scope-OrgID"] = self.tenant
+        if self.bearer_token_file is not None:
+            try:
+                token = self.bearer_token_file.read_text().strip()
+            except OSError as err:
+                said = f"{self.service} bearer token file {self.bearer_token_file} unreadable: {err.strerror}"
+                raise PermanentError(said) from err
+            out["Authorization"] = f"Bearer {token}"
+        return out
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify``: the CA bundle's context, else the system's."""
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else True
+
+    def refuse_without_tenant(self, response: httpx.Response, what: str) -> None:
+        """Mimir's and Cortex's 401 for a call without a tenant (dskit's ``AuthenticateUser`` answers
+        ``no org id`` in plain text) as a :class:`PermanentError` saying what to set."""
+        if response.status_code != 401 or "no org id" not in response.text[:200]:
+            return
+        if self.tenant:
+            hint = f"{self.setting}_TENANT is set: a proxy in between may drop the X-Scope-OrgID header"
+        else:
+            hint = (
+                f"{self.service} is a Grafana Mimir or a Cortex (or behind its gateway), which needs the "
+                f"tenant to read: set {self.setting}_TENANT (sent as X-Scope-OrgID)"
+            )
+        raise PermanentError(f"{self.service} refused to {what} (401): {response.text.strip()[:200]}; {hint}")

@@ -2,13 +2,11 @@
 query over a time range, for Medic's anomaly scans."""
 
 import logging
-import ssl
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from activities.adapters.http import classify, json_answer, retry_after
+from activities.adapters.http import Access, classify, json_answer, retry_after
 from medic.ports import PermanentError, TransientError
 from medic.scan import RangeSeries
 
@@ -23,14 +21,12 @@ class PrometheusMetrics:
         base_url: str,
         *,
         timeout: float = 10.0,
-        bearer_token_file: Path | None = None,
-        ca_file: Path | None = None,
+        access: Access | None = None,
     ) -> None:
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+        self._access = access or Access("Prometheus", "MEDIC_PROMETHEUS")
         self._client = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False, verify=verify
+            base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False, verify=self._access.verify()
         )
-        self._token_file = bearer_token_file
         self._told: set[int] = set()  # the infos logged already (query and text)
         # asked of Prometheus with every query, a second under ours: a query it cannot finish in time
         # is abandoned there too (each of our retries started another), and answered as such
@@ -46,10 +42,11 @@ class PrometheusMetrics:
         and text in a process: its points are taken as they are."""
         try:
             response = self._client.get(
-                path, params={**params, "timeout": self._timeout}, headers=self._auth()
+                path, params={**params, "timeout": self._timeout}, headers=self._access.headers()
             )
         except httpx.HTTPError as err:
             raise classify(None, service="Prometheus", what=what, detail=str(err)) from err
+        self._access.refuse_without_tenant(response, what)
         if response.status_code in {400, 422}:
             # in Prometheus's own words ("1:49: parse error: unclosed left parenthesis"), its kind
             # (bad_data, execution) beside the status: the scan's last_error shows it
@@ -93,17 +90,6 @@ class PrometheusMetrics:
             self._told.clear()
         self._told.add(key)
         return logging.INFO
-
-    def _auth(self) -> dict[str, str]:
-        """The bearer token, read again for every query (a projected service-account token rotates)."""
-        if self._token_file is None:
-            return {}
-        try:
-            token = self._token_file.read_text().strip()
-        except OSError as err:
-            said = f"Prometheus bearer token file {self._token_file} unreadable: {err.strerror}"
-            raise PermanentError(said) from err
-        return {"Authorization": f"Bearer {token}"}
 
     def holds(self, promql: str) -> bool:
         data = self._query("/api/v1/query", {"query": promql}, "evaluate a verification query")

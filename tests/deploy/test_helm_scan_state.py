@@ -166,6 +166,16 @@ def test_the_schema_refuses(values: dict[str, Any], complaint: str) -> None:
     assert complaint in str(refused.value)
 
 
+def _secret_mounted(objs: list[dict[str, Any]], volume_name: str, secret: str, path: str) -> None:
+    """Both pods mount ``secret`` as ``volume_name`` read-only at ``path``, in every container."""
+    for component in ("worker", "api"):
+        pod = _pod(objs, component)
+        [volume] = [v for v in pod["volumes"] if v["name"] == volume_name]
+        assert volume["secret"]["secretName"] == secret
+        mounts = [m for c in pod["containers"] for m in c["volumeMounts"] if m["name"] == volume_name]
+        assert mounts and all(m["readOnly"] and m["mountPath"] == path for m in mounts)
+
+
 def test_prometheus_behind_a_token_or_a_private_ca_from_a_secret_of_yours() -> None:
     """A Thanos querier behind oauth-proxy, a managed Prometheus: the token and the CA bundle are keys
     of a Secret mounted read-only, and the settings name the files (never the token itself)."""
@@ -175,12 +185,7 @@ def test_prometheus_behind_a_token_or_a_private_ca_from_a_secret_of_yours() -> N
     assert env["MEDIC_PROMETHEUS_BEARER_TOKEN_FILE"] == "/etc/medic/prometheus/token"
     assert env["MEDIC_PROMETHEUS_CA_FILE"] == "/etc/medic/prometheus/ca.crt"
     assert env["MEDIC_PROMETHEUS_TIMEOUT_SECONDS"] == "10"
-    for component in ("worker", "api"):
-        pod = _pod(objs, component)
-        [volume] = [v for v in pod["volumes"] if v["name"] == "prometheus-auth"]
-        assert volume["secret"]["secretName"] == "prom-auth"
-        mounts = [m for c in pod["containers"] for m in c["volumeMounts"] if m["name"] == "prometheus-auth"]
-        assert mounts and all(m["readOnly"] and m["mountPath"] == "/etc/medic/prometheus" for m in mounts)
+    _secret_mounted(objs, "prometheus-auth", "prom-auth", "/etc/medic/prometheus")
     plain = named(_objects({}), "ConfigMap", f"{RELEASE}-env")["data"]
     assert "MEDIC_PROMETHEUS_BEARER_TOKEN_FILE" not in plain and "MEDIC_PROMETHEUS_CA_FILE" not in plain
     Settings(
@@ -189,8 +194,62 @@ def test_prometheus_behind_a_token_or_a_private_ca_from_a_secret_of_yours() -> N
     )
 
 
+def test_mimir_tenants_and_alertmanager_behind_a_token_or_a_private_ca() -> None:
+    """Grafana Mimir: the tenant of each (X-Scope-OrgID), Mimir's Alertmanager under its prefix; an
+    Alertmanager behind oauth-proxy (OpenShift's alertmanager-main): its token and CA bundle are keys of
+    a Secret of yours mounted read-only apart from Prometheus's."""
+    auth = {"existingSecret": "am-auth", "tokenKey": "token", "caKey": "service-ca.crt"}
+    config = {
+        "prometheusUrl": "https://mimir-gateway/prometheus",
+        "prometheusTenant": "team-a|team-b",
+        "alertmanagerUrl": "https://mimir-gateway/alertmanager",
+        "alertmanagerTenant": "team-a",
+        "alertmanagerAuth": auth,
+    }
+    objs = _objects({"config": config})
+    env = named(objs, "ConfigMap", f"{RELEASE}-env")["data"]
+    assert env["MEDIC_PROMETHEUS_TENANT"] == "team-a|team-b"
+    assert env["MEDIC_ALERTMANAGER_TENANT"] == "team-a"
+    assert env["MEDIC_ALERTMANAGER_BEARER_TOKEN_FILE"] == "/etc/medic/alertmanager/token"
+    assert env["MEDIC_ALERTMANAGER_CA_FILE"] == "/etc/medic/alertmanager/service-ca.crt"
+    _secret_mounted(objs, "alertmanager-auth", "am-auth", "/etc/medic/alertmanager")
+    plain = named(_objects({}), "ConfigMap", f"{RELEASE}-env")["data"]
+    assert not {k for k in plain if "TENANT" in k or (k.startswith("MEDIC_ALERTMANAGER_") and "FILE" in k)}
+    settings = Settings(
+        _env_file=None,
+        **{
+            k[len("MEDIC_") :].lower(): v
+            for k, v in env.items()
+            if k.startswith(("MEDIC_PROM", "MEDIC_ALERT"))
+        },
+    )
+    assert settings.prometheus_tenant == "team-a|team-b" and settings.alertmanager_tenant == "team-a"
+
+
 @pytest.mark.parametrize(
-    "key", ["MEDIC_SCAN_STATE", "MEDIC_PROMETHEUS_BEARER_TOKEN_FILE", "MEDIC_PROMETHEUS_TIMEOUT_SECONDS"]
+    ("config", "complaint"),
+    [
+        ({"prometheusTenant": "team a"}, "prometheusTenant"),
+        ({"prometheusTenant": "a||b"}, "prometheusTenant"),
+        ({"alertmanagerTenant": "a|b"}, "alertmanagerTenant"),
+        ({"alertmanagerAuth": {"existingSecret": "s", "tokenKey": "../token"}}, "tokenKey"),
+    ],
+)
+def test_the_schema_refuses_a_tenant_mimir_would_refuse(config: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(helm_python.HelmValuesError) as refused:
+        render_templates({"config": config})
+    assert complaint in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "MEDIC_SCAN_STATE",
+        "MEDIC_PROMETHEUS_BEARER_TOKEN_FILE",
+        "MEDIC_PROMETHEUS_TIMEOUT_SECONDS",
+        "MEDIC_PROMETHEUS_TENANT",
+        "MEDIC_ALERTMANAGER_CA_FILE",
+    ],
 )
 def test_settings_the_chart_sets_itself_are_refused_in_extra(key: str) -> None:
     """config.extra.MEDIC_SCAN_STATE=file went around the chart's refusal of per-pod scan state."""

@@ -52,12 +52,14 @@ def serve_in_thread(
     host: str = "127.0.0.1",
     startup_timeout: float = 10.0,
     shutdown_timeout: float = 10.0,
+    tls: tuple[str, str] | None = None,
 ) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on ``host`` and a port the OS picks, from a daemon thread.
+    """Serve ``app`` with uvicorn on ``host`` and a port the OS picks, from a daemon thread; over TLS
+    with ``tls`` (a certificate file and its key file).
 
-    Yields the base URL (``http://127.0.0.1:PORT``, no trailing slash). The socket is bound before the
-    thread starts, so there is no race for the port; start-up and shutdown waits are bounded and a
-    server that fails to start raises instead of hanging the test.
+    Yields the base URL (``http://127.0.0.1:PORT``, ``https://`` with ``tls``; no trailing slash). The
+    socket is bound before the thread starts, so there is no race for the port; start-up and shutdown
+    waits are bounded and a server that fails to start raises instead of hanging the test.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -70,6 +72,8 @@ def serve_in_thread(
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=2,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     server = uvicorn.Server(config)  # in a non-main thread uvicorn installs no signal handlers
     thread = threading.Thread(
@@ -84,7 +88,7 @@ def serve_in_thread(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the HTTP double on port {port} did not start in {startup_timeout}s")
             time.sleep(0.01)
-        yield f"http://{host}:{port}"
+        yield f"{'https' if tls else 'http'}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(shutdown_timeout)
@@ -217,10 +221,11 @@ class HttpDouble:
     # -- serving ---------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def serve(self) -> Iterator[str]:
-        """Serve from a background thread; yields the base URL."""
+    def serve(self, *, tls: tuple[str, str] | None = None) -> Iterator[str]:
+        """Serve from a background thread (over TLS with ``tls``: a certificate and its key file);
+        yields the base URL."""
         self._closing = False
-        with serve_in_thread(self.app) as url:
+        with serve_in_thread(self.app, tls=tls) as url:
             self._url = url
             try:
                 yield url

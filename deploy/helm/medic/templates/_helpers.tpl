@@ -163,6 +163,12 @@ app.kubernetes.io/component: {{ .component }}
     secretName: {{ . }}
     defaultMode: 0440
 {{- end }}
+{{- with .Values.config.alertmanagerAuth.existingSecret }}
+- name: alertmanager-auth
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+{{- end }}
 {{- end -}}
 
 {{- define "medic.volumeMounts" -}}
@@ -184,6 +190,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.config.prometheusAuth.existingSecret }}
 - name: prometheus-auth
   mountPath: /etc/medic/prometheus
+  readOnly: true
+{{- end }}
+{{- if .Values.config.alertmanagerAuth.existingSecret }}
+- name: alertmanager-auth
+  mountPath: /etc/medic/alertmanager
   readOnly: true
 {{- end }}
 {{- end -}}

@@ -1,0 +1,94 @@
+"""A double of Grafana Mimir's front door, in front of a real Prometheus and a real Alertmanager: what
+Medic meets when its Prometheus and Alertmanager are a multi-tenant Mimir (or Cortex).
+
+What it holds to, with its sources:
+
+- **Paths.** Mimir serves the Prometheus HTTP API under ``-http.prometheus-http-prefix`` (default
+  ``/prometheus``: ``/prometheus/api/v1/query_range``) and Alertmanager's under
+  ``-http.alertmanager-http-prefix`` (default ``/alertmanager``: ``/alertmanager/api/v2/silences``)
+  (Mimir's HTTP API reference, https://grafana.com/docs/mimir/latest/references/http-api/). The double
+  strips the prefix and passes the call to the real server, whose answer comes back as it is.
+- **The tenant.** Every call must carry ``X-Scope-OrgID`` (https://grafana.com/docs/mimir/latest/manage/
+  secure/authentication-and-authorization/). Without it Mimir answers 401 with the plain-text body
+  ``no org id`` (grafana/dskit ``middleware/http_auth.go``: ``http.Error(w, err.Error(),
+  http.StatusUnauthorized)`` with ``user.ErrNoOrgID``; grafana/mimir#2030 and grafana/alloy#1449 quote
+  it as users meet it). A tenant other than ``tenants`` is one that holds nothing: Mimir's queries
+  answer it empty (no series is not an error), and its Alertmanager, for a tenant with no
+  configuration and no fallback one, answers 404 ``the Alertmanager is not configured`` (grafana/mimir
+  ``pkg/alertmanager/multitenant.go``, ``ServeHTTP``). Several tenants joined by ``|`` read together
+  only with ``-tenant-federation.enabled`` (queries, not Alertmanager): the double takes them when
+  ``federation`` is on, and reads the real server when any of them is its tenant.
+- **An authenticating proxy** in front of Mimir, as its docs say to run one: with ``bearer``, a call
+  without ``Authorization: Bearer <bearer>`` is answered 401 ``Unauthorized`` before the tenant is
+  looked at.
+
+Every call is in the request log (``double.requests()``), headers included.
+"""
+
+import httpx
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from tests.doubles._base import HttpDouble
+
+__all__ = ["MimirGateway"]
+
+_HOP = {"host", "content-length", "connection", "transfer-encoding", "x-scope-orgid", "authorization"}
+
+
+class MimirGateway(HttpDouble):
+    def __init__(
+        self,
+        *,
+        prometheus: str | None = None,
+        alertmanager: str | None = None,
+        tenants: tuple[str, ...] = ("team-a",),
+        federation: bool = False,
+        bearer: str | None = None,
+    ) -> None:
+        super().__init__(title="Grafana Mimir (gateway)")
+        self._upstream = {"prometheus": prometheus, "alertmanager": alertmanager}
+        self._tenants = set(tenants)
+        self._federation = federation
+        self._bearer = bearer
+        methods = ["GET", "POST", "DELETE"]
+        self.app.add_api_route("/prometheus/{path:path}", self._prometheus, methods=methods)
+        self.app.add_api_route("/alertmanager/{path:path}", self._alertmanager, methods=methods)
+
+    async def _prometheus(self, path: str, request: Request) -> Response:
+        return await self._pass("prometheus", path, request)
+
+    async def _alertmanager(self, path: str, request: Request) -> Response:
+        return await self._pass("alertmanager", path, request)
+
+    async def _pass(self, component: str, path: str, request: Request) -> Response:
+        if self._bearer is not None and request.headers.get("authorization") != f"Bearer {self._bearer}":
+            return PlainTextResponse("Unauthorized\n", status_code=401)
+        org = request.headers.get("x-scope-orgid", "").strip()
+        if not org:
+            return PlainTextResponse("no org id\n", status_code=401)
+        asked = org.split("|") if self._federation and component == "prometheus" else [org]
+        upstream = self._upstream[component]
+        if upstream is None:
+            return PlainTextResponse("404 page not found\n", status_code=404)
+        if not self._tenants.intersection(asked):
+            return _empty(component, path)
+        async with httpx.AsyncClient(base_url=upstream, timeout=30.0, trust_env=False) as client:
+            answer = await client.request(
+                request.method,
+                f"/{path}",
+                params=str(request.query_params),
+                content=await request.body(),
+                headers={k: v for k, v in request.headers.items() if k.lower() not in _HOP},
+            )
+        kept = {k: v for k, v in answer.headers.items() if k.lower() in {"content-type"}}
+        return Response(answer.content, status_code=answer.status_code, headers=kept)
+
+
+def _empty(component: str, path: str) -> Response:
+    """What Mimir answers a tenant that holds nothing: an empty result to a query, and Alertmanager's
+    404 for a tenant it has no configuration for."""
+    if component == "alertmanager":
+        return PlainTextResponse("the Alertmanager is not configured\n", status_code=404)
+    kind = "matrix" if path.endswith("query_range") else "vector"
+    return JSONResponse({"status": "success", "data": {"resultType": kind, "result": []}})
