@@ -69,6 +69,7 @@ def test_no_org_id_says_what_to_change() -> None:
             assert said.startswith("Prometheus refused to run a scan's range query (401): no org id; ")
             assert said.endswith(words)
         # Another 401 (a proxy's own) is said as it was: no word of tenants.
+        assert source is not None
         double.faults.push("http_error", status=401, body="Unauthorized")
         with pytest.raises(PermanentError) as other:
             source.query_range("up", start=0, end=60, step=60)
