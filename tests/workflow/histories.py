@@ -268,7 +268,7 @@ async def _continued_while_settling(env: WorkflowEnvironment) -> list[Path]:
     await env.sleep(timedelta(seconds=40))  # past the carried settle end: it tells
     for suffix in ["", *map(str, range(12))]:
         await latest.signal(ALERTS_SIGNAL, _batch("payments", f"HighErrorRate{suffix}", AlertStatus.RESOLVED))
-    await latest.result()
+    await asyncio.wait_for(latest.result(), timeout=120)  # bounded: a run the server never closes hangs
     # The run that continued mid-settle, and the run it continued as (its input carries the settle end).
     written = []
     run_id = started

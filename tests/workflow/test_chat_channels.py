@@ -145,8 +145,12 @@ async def test_teams_posts_and_opsgenie_notes_once_across_continue_as_new(harnes
             await handle.signal(IncidentWorkflow.alerts, replica_down(i))
             await until(handle, has_alerts(i + 1), f"alert {i}")
             if i == alerts // 2:
-                await handle.execute_update(
-                    IncidentWorkflow.acknowledge, AckRequest(actor="carol", source="slack")
+                # bounded: an update on a run that continues as new waits for the next run
+                await asyncio.wait_for(
+                    handle.execute_update(
+                        IncidentWorkflow.acknowledge, AckRequest(actor="carol", source="slack")
+                    ),
+                    timeout=60,
                 )
         await until(
             handle,

@@ -2,6 +2,7 @@
 times while alerts, an ack and escalation timers keep coming, and loses nothing: every alert and
 timeline entry is carried, and nothing is posted, paged or opened twice."""
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -69,8 +70,12 @@ async def test_continue_as_new_loses_nothing(harness: Harness) -> None:
             await handle.signal(IncidentWorkflow.alerts, replica_down(i))
             await until(handle, has_alerts(i + 1), f"alert {i}")  # one activation each
             if i == ALERTS // 2:
-                await handle.execute_update(
-                    IncidentWorkflow.acknowledge, AckRequest(actor="U0ALICE", source="slack")
+                # bounded: an update on a run that continues as new waits for the next run
+                await asyncio.wait_for(
+                    handle.execute_update(
+                        IncidentWorkflow.acknowledge, AckRequest(actor="U0ALICE", source="slack")
+                    ),
+                    timeout=60,
                 )
         state = await until(
             handle,
