@@ -427,9 +427,24 @@ def _previous_end(spec: ScanSpec, stored: StoredScan) -> float | None:
     return math.floor(stored.last_run / spec.step_seconds) * spec.step_seconds
 
 
-# what Prometheus (and Thanos, Mimir) say of a range too long for them: its sample limit (422), its
-# resolution limit (400), an evaluation past its timeout (503)
-_TOO_LONG = ("too many samples", "maximum resolution", "timed out", "timeout")
+# what Prometheus, Thanos, Mimir and Cortex say of a range too long for them, which the lookback alone may
+# fit: Prometheus's sample limit (422), its resolution limit (400), an evaluation past its timeout (503);
+# Mimir's and Cortex's query length limit (400, "the [total] query time range exceeds the limit") and
+# its per-query limits on chunks, chunk bytes, series, estimated memory (422, "the query exceeded the
+# maximum number of chunks (limit: ...) (err-mimir-max-chunks-per-query)"); Thanos's store limits
+# ("exceeded series limit: limit 1000 violated")
+_TOO_LONG = (
+    "too many samples",
+    "maximum resolution",
+    "timed out",
+    "timeout",
+    "time range exceeds the limit",
+    "err-mimir-max-",
+    "exceeded the maximum number of",
+    "exceeded series limit",
+    "exceeded samples limit",
+    "exceeded chunks limit",
+)
 
 
 def _too_long(err: PermanentError | TransientError) -> bool:

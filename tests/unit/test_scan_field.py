@@ -534,3 +534,67 @@ def test_a_first_run_stays_on_the_scans_grid_with_a_step_that_does_not_divide_a_
     asyncio.run(_activities(prom, spec, ScanStore(tmp_path), [], [NOW + 5]).scan(ScanInput(name="lat")))
     start, end = prom.calls[0]
     assert (end - start) % 70 == 0 and 86400 <= end - start < 86400 + 70, (start, end)
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "said"),
+    [
+        # Prometheus (promql/engine.go; web/api/v1/api.go)
+        (422, "execution", "query processing would load too many samples into memory in query execution"),
+        (
+            400,
+            "bad_data",
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing "
+            "the query resolution (?step=XX)",
+        ),
+        # Mimir and Cortex (pkg/util/validation: ErrQueryTooLong; Mimir's query-frontend and querier limits)
+        (400, "bad_data", "the query time range exceeds the limit (query length: 745h0m0s, limit: 721h0m0s)"),
+        (
+            400,
+            "bad_data",
+            "the total query time range exceeds the limit (query length: 745h0m0s, limit: "
+            "721h0m0s) (err-mimir-max-total-query-length)",
+        ),
+        (
+            422,
+            "execution",
+            "the query exceeded the maximum number of chunks (limit: 2000000 chunks) "
+            "(err-mimir-max-chunks-per-query). Consider reducing the time range and/or number of series",
+        ),
+        (
+            422,
+            "execution",
+            "the query exceeded the maximum number of series (limit: 100000 series) "
+            "(err-mimir-max-series-per-query)",
+        ),
+        (
+            422,
+            "execution",
+            "the query exceeded the aggregated chunks size limit (limit: 20000000000 bytes) "
+            "(err-mimir-max-chunks-bytes-per-query)",
+        ),
+        # Thanos (store limits)
+        (422, "execution", "expanding series: exceeded series limit: limit 100000 violated (got 100001)"),
+    ],
+)
+def test_a_range_too_long_for_mimir_thanos_or_prometheus_falls_back_to_the_lookback(
+    status: int, error_type: str, said: str
+) -> None:
+    """The words each says of a range too long for it, as the adapter reports them (the double answers
+    with their error bodies), are taken for one the lookback alone may fit; a parse error is not."""
+    from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
+    from activities.scan import _too_long  # noqa: PLC0415
+    from medic.ports import PermanentError  # noqa: PLC0415
+    from tests.doubles.prometheus import PrometheusAlertsDouble  # noqa: PLC0415
+
+    double = PrometheusAlertsDouble()
+    with double.serve() as url:
+        prometheus = PrometheusMetrics(url, timeout=5.0)
+        double.refuse_range(said, status=status, error_type=error_type)
+        with pytest.raises(PermanentError) as refused:
+            prometheus.query_range("up", start=NOW, end=NOW + 60, step=60)
+        assert said[:60] in str(refused.value) and _too_long(refused.value)
+        double.refuse_range("1:3: parse error: unclosed left parenthesis")
+        with pytest.raises(PermanentError) as parse:
+            prometheus.query_range("up(", start=NOW, end=NOW + 60, step=60)
+        assert not _too_long(parse.value)
