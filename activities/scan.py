@@ -430,9 +430,11 @@ def _previous_end(spec: ScanSpec, stored: StoredScan) -> float | None:
 # what Prometheus, Thanos, Mimir and Cortex say of a range too long for them, which the lookback alone may
 # fit: Prometheus's sample limit (422), its resolution limit (400), an evaluation past its timeout (503);
 # Mimir's and Cortex's query length limit (400, "the [total] query time range exceeds the limit") and
-# its per-query limits on chunks, chunk bytes, series, estimated memory (422, "the query exceeded the
-# maximum number of chunks (limit: ...) (err-mimir-max-chunks-per-query)"); Thanos's store limits
-# ("exceeded series limit: limit 1000 violated")
+# their per-query limits on chunks, chunk bytes, series, estimated memory (Mimir, 422: "the query
+# exceeded the maximum number of chunks (limit: ...) (err-mimir-max-chunks-per-query)"; Cortex and
+# Amazon Managed Prometheus: "the query hit the max number of chunks limit", "the query hit the
+# aggregated chunks size limit"); the store-gateway's and Thanos's store limits ("exceeded series
+# limit: limit 1000 violated", "exceeded bytes limit")
 _TOO_LONG = (
     "too many samples",
     "maximum resolution",
@@ -441,14 +443,19 @@ _TOO_LONG = (
     "time range exceeds the limit",
     "err-mimir-max-",
     "exceeded the maximum number of",
+    "the query hit the max number of",
+    "the query hit the aggregated",
     "exceeded series limit",
     "exceeded samples limit",
     "exceeded chunks limit",
+    "exceeded bytes limit",
 )
 
 
 def _too_long(err: PermanentError | TransientError) -> bool:
-    said = str(err).lower()
+    """On the server's own words when the error keeps them apart (a refused query's message quotes the
+    query, whose metric may be named ``..._timeout_total``)."""
+    said = (getattr(err, "said", None) or str(err)).lower()
     return any(words in said for words in _TOO_LONG)
 
 

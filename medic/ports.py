@@ -43,7 +43,12 @@ class TransientError(Exception):
 
 
 class PermanentError(Exception):
-    """Repeating the call cannot help (bad request, unknown channel, invalid credentials)."""
+    """Repeating the call cannot help (bad request, unknown channel, invalid credentials). ``said``: the
+    other side's own words alone, where the message quotes more (the query it refused)."""
+
+    def __init__(self, message: str, *, said: str | None = None) -> None:
+        super().__init__(message)
+        self.said = said
 
 
 class MessageRef(BaseModel):

@@ -2,7 +2,9 @@
 bearer token file, a tenant (Grafana Mimir, Cortex) and a CA bundle; for verification queries, the
 settle probe and the anomaly scans alike, and for silences and held alerts."""
 
+import logging
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from service.settings import Settings
 
@@ -11,7 +13,9 @@ if TYPE_CHECKING:
     from activities.adapters.http import Access
     from activities.adapters.prometheus import PrometheusMetrics
 
-__all__ = ["alertmanager_alerts", "alertmanager_silences", "prometheus"]
+__all__ = ["alertmanager_alerts", "alertmanager_silences", "prometheus", "tenant_warnings"]
+
+log = logging.getLogger(__name__)
 
 
 def prometheus(settings: Settings, *, timeout: float | None = None) -> "PrometheusMetrics | None":
@@ -69,3 +73,45 @@ def alertmanager_alerts(settings: Settings) -> "AlertmanagerAlerts | None":
         receiver=settings.alertmanager_receiver,
         access=_alertmanager_access(settings),
     )
+
+
+def tenant_warnings(settings: Settings) -> list[str]:
+    """What looks like a Grafana Mimir read without its tenant, logged at start (WARNING) by the worker
+    and the API: Mimir's Helm chart puts a gateway in front that sends the tenant ``anonymous`` when
+    none is given, and gives its Alertmanager a fallback configuration. Through it nothing is refused:
+    scans see no series, and a silence from Slack is made in ``anonymous``, where it silences nothing.
+    Said of a URL under Mimir's own prefixes (``/prometheus``, ``/alertmanager``) without a tenant, and
+    of an Alertmanager without a tenant beside a Prometheus with one."""
+    said = []
+    if (
+        settings.prometheus_url
+        and not settings.prometheus_tenant
+        and _under(settings.prometheus_url, "prometheus")
+    ):
+        said.append(
+            "MEDIC_PROMETHEUS_URL ends in /prometheus, Grafana Mimir's prefix, and "
+            "MEDIC_PROMETHEUS_TENANT is not set: a Mimir reads as the tenant 'anonymous' behind its Helm "
+            "chart's gateway (scans see no series) and refuses with 'no org id' otherwise. Set "
+            "MEDIC_PROMETHEUS_TENANT; a Prometheus served under /prometheus needs nothing"
+        )
+    if settings.alertmanager_url and not settings.alertmanager_tenant:
+        if _under(settings.alertmanager_url, "alertmanager"):
+            said.append(
+                "MEDIC_ALERTMANAGER_URL ends in /alertmanager, Grafana Mimir's prefix, and "
+                "MEDIC_ALERTMANAGER_TENANT is not set: behind Mimir's Helm chart's gateway a silence from "
+                "Slack is made for the tenant 'anonymous', where it silences nothing. Set "
+                "MEDIC_ALERTMANAGER_TENANT; an Alertmanager served under /alertmanager needs nothing"
+            )
+        elif settings.prometheus_tenant:
+            said.append(
+                "MEDIC_PROMETHEUS_TENANT is set and MEDIC_ALERTMANAGER_TENANT is not: if "
+                "MEDIC_ALERTMANAGER_URL is Mimir's Alertmanager, set the tenant whose alerts it holds, or "
+                "silences from Slack go to another tenant or are refused"
+            )
+    for line in said:
+        log.warning("%s", line)
+    return said
+
+
+def _under(url: str, prefix: str) -> bool:
+    return urlsplit(url).path.rstrip("/").endswith("/" + prefix)

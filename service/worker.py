@@ -38,7 +38,7 @@ from service.metrics import WorkerMetrics
 from service.owners import subject_lookup
 from service.pagers import build_pager
 from service.postmortems import postmortem_activities
-from service.prometheus import alertmanager_alerts, prometheus
+from service.prometheus import alertmanager_alerts, prometheus, tenant_warnings
 from service.scans import build_scan_activities
 from service.settings import Settings
 from workflows.control import ControlWorkflow
@@ -227,6 +227,7 @@ def build_worker(
     loop whose demotions the plan activity applies (the caller runs it)."""
     register_secrets(settings.secret_values())  # never in the timeline, whoever writes it
     warn_if_any_namespace(settings)
+    tenant_warnings(settings)
     recorder = WorkerMetrics(registry) if registry is not None else NO_RECORDER
     catalog = load_catalog_file(settings.catalog)  # once, for the routing policy, the scans and correlation
     if notify is None or remediate is None:

@@ -93,8 +93,14 @@ class AlertmanagerSilences:
             # Mimir's Alertmanager for a tenant it holds no configuration for (multitenant.go)
             raise PermanentError(
                 f"Alertmanager refused to {_SILENCE_CALLS.get(method, 'answer')} (404): "
-                f"{response.text.strip()[:200]}: a Mimir Alertmanager with no configuration for tenant "
-                f"{self._access.tenant!r}; check MEDIC_ALERTMANAGER_TENANT"
+                f"{response.text.strip()[:200]}: "
+                + (
+                    f"a Mimir Alertmanager with no configuration for tenant {self._access.tenant!r}; "
+                    "check MEDIC_ALERTMANAGER_TENANT"
+                    if self._access.tenant
+                    else "a Mimir Alertmanager, which needs the tenant whose alerts it holds: set "
+                    "MEDIC_ALERTMANAGER_TENANT"
+                )
             )
         if response.status_code == 404:
             raise PermanentError(f"Alertmanager has no such silence ({path})")

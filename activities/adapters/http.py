@@ -9,6 +9,7 @@ Every adapter, whatever SDK it sits on, reduces a failed call to ``(status, head
 ``tests/adapters/test_http_classes.py`` holds every adapter to this table.
 """
 
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ __all__ = ["TRANSIENT_STATUSES", "Access", "classify", "json_answer", "retry_aft
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _MAX_WAIT = 3600.0  # a Retry-After further out than an hour is treated as an hour
+_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750's b64token
 
 
 def retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -115,6 +117,14 @@ class Access:
             except OSError as err:
                 said = f"{self.service} bearer token file {self.bearer_token_file} unreadable: {err.strerror}"
                 raise PermanentError(said) from err
+            if not _TOKEN.fullmatch(token):
+                # never sent, and never quoted: a header the HTTP client refuses would carry it into
+                # the error, the scan's last_error and the logs
+                raise PermanentError(
+                    f"{self.service} bearer token file {self.bearer_token_file} holds no bearer token: "
+                    "one line of letters, digits and -._~+/ (RFC 6750), = at its end; it is empty or holds "
+                    "other characters (two lines, spaces, a header name)"
+                )
             out["Authorization"] = f"Bearer {token}"
         return out
 
@@ -124,8 +134,19 @@ class Access:
 
     def refuse_without_tenant(self, response: httpx.Response, what: str) -> None:
         """Mimir's and Cortex's 401 for a call without a tenant (dskit's ``AuthenticateUser`` answers
-        ``no org id`` in plain text) as a :class:`PermanentError` saying what to set."""
-        if response.status_code != 401 or "no org id" not in response.text[:200]:
+        ``no org id`` in plain text), and their refusal of several where tenant federation is off
+        (dskit's ``user.ErrTooManyOrgIDs``, ``multiple org IDs present``, a 4xx or a 5xx by component),
+        as a :class:`PermanentError` saying what to set."""
+        if response.status_code < 400:
+            return
+        head = response.text[:300]
+        if "multiple org IDs present" in head:
+            raise PermanentError(
+                f"{self.service} refused to {what} ({response.status_code}): multiple org IDs present; "
+                f"{self.setting}_TENANT names several tenants ({self.tenant!r}), which Mimir reads together "
+                "only with -tenant-federation.enabled=true: turn it on, or name one tenant"
+            )
+        if response.status_code != 401 or "no org id" not in head:
             return
         if self.tenant:
             hint = f"{self.setting}_TENANT is set: a proxy in between may drop the X-Scope-OrgID header"

@@ -50,9 +50,11 @@ class PrometheusMetrics:
         if response.status_code in {400, 422}:
             # in Prometheus's own words ("1:49: parse error: unclosed left parenthesis"), its kind
             # (bad_data, execution) beside the status: the scan's last_error shows it
+            said = _error_of(response)
             raise PermanentError(
                 f"Prometheus rejected the query {params['query'][:200]!r}"
-                f" ({response.status_code}{_error_type(response)}): {_error_of(response)}"
+                f" ({response.status_code}{_error_type(response)}): {said}",
+                said=said,
             )
         if response.status_code >= 500:
             said = _error_of(response)

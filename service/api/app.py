@@ -25,6 +25,7 @@ from service.ingest import IncidentSink
 from service.links import link_signer, warn_if_reads_open
 from service.metrics import ApiMetrics
 from service.postmortems import Postmortems
+from service.prometheus import tenant_warnings
 from service.settings import Settings
 
 __all__ = ["create_app"]
@@ -108,6 +109,7 @@ def create_app(
         learning=dict(learning or {}),
     )
     warn_if_reads_open(settings)
+    tenant_warnings(settings)
     app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(Exception, internal_error)  # a 500 in the one error shape too
     app.include_router(webhooks.router)

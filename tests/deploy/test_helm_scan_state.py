@@ -232,6 +232,10 @@ def test_mimir_tenants_and_alertmanager_behind_a_token_or_a_private_ca() -> None
         ({"prometheusTenant": "team a"}, "prometheusTenant"),
         ({"prometheusTenant": "a||b"}, "prometheusTenant"),
         ({"alertmanagerTenant": "a|b"}, "alertmanagerTenant"),
+        ({"prometheusTenant": "."}, "prometheusTenant"),
+        ({"alertmanagerTenant": ".."}, "alertmanagerTenant"),
+        ({"prometheusTenant": "team-a|__mimir_cluster"}, "prometheusTenant"),
+        ({"prometheusTenant": "x" * 151}, "prometheusTenant"),
         ({"alertmanagerAuth": {"existingSecret": "s", "tokenKey": "../token"}}, "tokenKey"),
     ],
 )
@@ -256,3 +260,28 @@ def test_settings_the_chart_sets_itself_are_refused_in_extra(key: str) -> None:
     with pytest.raises(helm_python.HelmValuesError) as refused:
         render_templates({"config": {"extra": {key: "file"}}})
     assert f"invalid propertyName {key!r}" in str(refused.value)
+
+
+@pytest.mark.parametrize("field", ["prometheusTenant", "alertmanagerTenant"])
+def test_the_schema_and_the_settings_take_the_same_tenants(field: str) -> None:
+    """A tenant the chart renders and the settings refuse would crash-loop the pods after a helm
+    install that succeeded; one the settings take and the chart refuses could not be set at all."""
+    setting = "prometheus_tenant" if field == "prometheusTenant" else "alertmanager_tenant"
+    for tenant in (
+        "team-a", "Prod_(eu).1*'!", "a.b", "..a", "a..", "x" * 150, "x" * 151, ".", "..", "__mimir_cluster",
+        "__mimir_cluster2", "a|b", "a||b", "|a", "a|", "a|.", "a b", "a/b", "ä", "a|__mimir_cluster",
+    ):  # fmt: skip
+        try:
+            render_templates({"config": {field: tenant}})
+            rendered = True
+        except helm_python.HelmValuesError:
+            rendered = False
+        try:
+            values: dict[str, Any] = {setting: tenant}
+            Settings(_env_file=None, **values)
+            taken = True
+        except ValueError:
+            taken = False
+        assert rendered == taken, (
+            f"{field}={tenant!r}: the chart renders it: {rendered}; settings take it: {taken}"
+        )

@@ -17,7 +17,17 @@ What it holds to, with its sources:
   configuration and no fallback one, answers 404 ``the Alertmanager is not configured`` (grafana/mimir
   ``pkg/alertmanager/multitenant.go``, ``ServeHTTP``). Several tenants joined by ``|`` read together
   only with ``-tenant-federation.enabled`` (queries, not Alertmanager): the double takes them when
-  ``federation`` is on, and reads the real server when any of them is its tenant.
+  ``federation`` is on, reads the real server when any of them is its tenant, and labels each series
+  with the tenant it came from, ``__tenant_id__``, as Mimir's federation does for two tenants or more
+  (https://grafana.com/docs/mimir/latest/references/architecture/components/querier/ "tenant
+  federation"; one tenant passes through unlabelled). With federation off, several are refused with
+  dskit's ``user.ErrTooManyOrgIDs``, ``multiple org IDs present``; its status differs by component
+  (401 from Loki's tenant handlers, 400 from its tail, a 500 in Grafana's reports): the double answers
+  400 in Prometheus's error envelope, and Medic reads the words, not the status.
+- **Mimir's Helm chart** (``mimir-distributed``) puts an nginx gateway in front that sends the tenant
+  ``anonymous`` when a call names none (``map $http_x_scope_orgid $ensured_x_scope_orgid { default
+  $http_x_scope_orgid; "" "anonymous"; }``, quoted in grafana/mimir#2310): ``default_tenant`` does
+  the same, so a call without a tenant is refused by nothing and reads a tenant that holds nothing.
 - **An authenticating proxy** in front of Mimir, as its docs say to run one: with ``bearer``, a call
   without ``Authorization: Bearer <bearer>`` is answered 401 ``Unauthorized`` before the tenant is
   looked at.
@@ -45,12 +55,14 @@ class MimirGateway(HttpDouble):
         tenants: tuple[str, ...] = ("team-a",),
         federation: bool = False,
         bearer: str | None = None,
+        default_tenant: str | None = None,
     ) -> None:
         super().__init__(title="Grafana Mimir (gateway)")
         self._upstream = {"prometheus": prometheus, "alertmanager": alertmanager}
         self._tenants = set(tenants)
         self._federation = federation
         self._bearer = bearer
+        self._default = default_tenant
         methods = ["GET", "POST", "DELETE"]
         self.app.add_api_route("/prometheus/{path:path}", self._prometheus, methods=methods)
         self.app.add_api_route("/alertmanager/{path:path}", self._alertmanager, methods=methods)
@@ -64,14 +76,18 @@ class MimirGateway(HttpDouble):
     async def _pass(self, component: str, path: str, request: Request) -> Response:
         if self._bearer is not None and request.headers.get("authorization") != f"Bearer {self._bearer}":
             return PlainTextResponse("Unauthorized\n", status_code=401)
-        org = request.headers.get("x-scope-orgid", "").strip()
+        org = request.headers.get("x-scope-orgid", "").strip() or self._default or ""
         if not org:
             return PlainTextResponse("no org id\n", status_code=401)
-        asked = org.split("|") if self._federation and component == "prometheus" else [org]
+        asked = org.split("|")
+        if len(asked) > 1 and not (self._federation and component == "prometheus"):
+            error = {"status": "error", "errorType": "bad_data", "error": "multiple org IDs present"}
+            return JSONResponse(error, status_code=400)
         upstream = self._upstream[component]
         if upstream is None:
             return PlainTextResponse("404 page not found\n", status_code=404)
-        if not self._tenants.intersection(asked):
+        ours = [t for t in asked if t in self._tenants]
+        if not ours:
             return _empty(component, path)
         async with httpx.AsyncClient(base_url=upstream, timeout=30.0, trust_env=False) as client:
             answer = await client.request(
@@ -81,6 +97,11 @@ class MimirGateway(HttpDouble):
                 content=await request.body(),
                 headers={k: v for k, v in request.headers.items() if k.lower() not in _HOP},
             )
+        if len(asked) > 1 and answer.status_code == 200:
+            body = answer.json()
+            for series in (body.get("data") or {}).get("result") or []:
+                series["metric"]["__tenant_id__"] = ours[0]
+            return JSONResponse(body)
         kept = {k: v for k, v in answer.headers.items() if k.lower() in {"content-type"}}
         return Response(answer.content, status_code=answer.status_code, headers=kept)
 

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from medic.feedback import Matcher
 from medic.ports import PermanentError, TransientError
-from service.prometheus import alertmanager_alerts, alertmanager_silences, prometheus
+from service.prometheus import alertmanager_alerts, alertmanager_silences, prometheus, tenant_warnings
 from service.settings import Settings
 from tests.doubles.mimir import MimirGateway
 from tests.support.promstack import metrics_target, running_alertmanager, running_prometheus
@@ -76,12 +76,37 @@ async def test_scans_and_verification_read_the_tenant_mimir_holds(tmp_path: Path
                 assert checked is not None
                 assert await asyncio.to_thread(checked.holds, f"{GAUGE} > 40") is True
                 assert await asyncio.to_thread(checked.holds, f"{GAUGE} > 50") is False
-                # Federated tenants (Mimir's tenant federation on), and a tenant holding nothing.
-                assert len(await asyncio.to_thread(read, prometheus_tenant="team-b|team-a")) == 1
+                # Federated tenants (Mimir's tenant federation on): each series says its tenant, so a
+                # scan's series keys change with it (docs/anomaly.md); a tenant holding nothing.
+                [federated] = await asyncio.to_thread(read, prometheus_tenant="team-b|team-a")
+                assert federated.labels == {**series.labels, "__tenant_id__": "team-a"}
                 assert await asyncio.to_thread(read, prometheus_tenant="team-b") == []
                 sent = [r.headers.get("x-scope-orgid") for r in gateway.requests()]
                 assert sent == [None, None, "team-a", "team-a", "team-a", "team-b|team-a", "team-b"]
                 assert all(r.path.startswith("/prometheus/api/v1/") for r in gateway.requests())
+
+                # Federation off: several tenants are refused, and Medic says what to change.
+                single = MimirGateway(prometheus=prom.url, tenants=("team-a",))
+                with single.serve() as plain, pytest.raises(PermanentError) as several:
+                    await asyncio.to_thread(
+                        read, prometheus_url=f"{plain}/prometheus", prometheus_tenant="team-a|team-b"
+                    )
+                assert "(400): multiple org IDs present; MEDIC_PROMETHEUS_TENANT names several" in str(
+                    several.value
+                )
+                assert "-tenant-federation.enabled=true" in str(several.value)
+                # Mimir's Helm chart's gateway reads 'anonymous' for a call without a tenant: nothing is
+                # refused and the scan sees no series, which Medic says at start of such a URL.
+                chart = MimirGateway(prometheus=prom.url, tenants=("team-a",), default_tenant="anonymous")
+                with chart.serve() as gateway_url:
+                    settings = _settings(prometheus_url=f"{gateway_url}/prometheus")
+                    assert await asyncio.to_thread(read, prometheus_url=settings.prometheus_url) == []
+                    [warned] = tenant_warnings(settings)
+                    assert (
+                        "MEDIC_PROMETHEUS_TENANT is not set: a Mimir reads as the tenant 'anonymous'"
+                        in warned
+                    )
+                    assert tenant_warnings(_settings(**base, prometheus_tenant="team-a")) == []
 
                 # Without the private CA the certificate is refused: nothing is read.
                 with pytest.raises(TransientError, match="CERTIFICATE_VERIFY_FAILED"):

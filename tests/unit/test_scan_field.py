@@ -573,6 +573,18 @@ def test_a_first_run_stays_on_the_scans_grid_with_a_step_that_does_not_divide_a_
             "the query exceeded the aggregated chunks size limit (limit: 20000000000 bytes) "
             "(err-mimir-max-chunks-bytes-per-query)",
         ),
+        # Cortex and Amazon Managed Prometheus (cortex pkg/util/limiter/query_limiter.go), the
+        # store-gateway's bytes limit
+        (
+            422,
+            "execution",
+            "the query hit the max number of chunks limit while fetching chunks from "
+            'ingesters for series {__name__="up"} (limit: 2000000)',
+        ),
+        (422, "execution", "the query hit the max number of series limit (limit: 100000 series)"),
+        (422, "execution", "the query hit the aggregated chunks size limit (limit: 0 bytes)"),
+        (422, "execution", "the query hit the aggregated data size limit (limit: 1 bytes)"),
+        (422, "execution", "expanding series: exceeded bytes limit while fetching chunks: limit 1 violated"),
         # Thanos (store limits)
         (422, "execution", "expanding series: exceeded series limit: limit 100000 violated (got 100001)"),
     ],
@@ -598,3 +610,7 @@ def test_a_range_too_long_for_mimir_thanos_or_prometheus_falls_back_to_the_lookb
         with pytest.raises(PermanentError) as parse:
             prometheus.query_range("up(", start=NOW, end=NOW + 60, step=60)
         assert not _too_long(parse.value)
+        # the words are the server's, not the query's: a query on a metric named for timeouts
+        with pytest.raises(PermanentError) as named:
+            prometheus.query_range("rate(http_client_timeout_total[5m]", start=NOW, end=NOW + 60, step=60)
+        assert "http_client_timeout_total" in str(named.value) and not _too_long(named.value)

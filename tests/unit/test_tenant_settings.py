@@ -1,13 +1,15 @@
 """The tenant settings (Grafana Mimir, Cortex: ``X-Scope-OrgID``) refuse what Mimir refuses, at start,
 with the reason; and a 401 ``no org id`` says what to change, whether the tenant is set or not."""
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
 from medic.ports import PermanentError
-from service.prometheus import prometheus
+from service.prometheus import prometheus, tenant_warnings
 from service.settings import Settings
 from tests.doubles.prometheus import PrometheusAlertsDouble
 
@@ -76,3 +78,87 @@ def test_no_org_id_says_what_to_change() -> None:
         assert "tenant" not in str(other.value).lower() and "(401)" in str(other.value)
         sent = [r.headers.get("x-scope-orgid") for r in double.requests("GET /api/v1/query_range")]
         assert sent == [None, "team-a", "team-a"]
+
+
+def test_a_bearer_token_file_holding_no_token_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    """Two lines, a space, a header's name: the HTTP client refused the header with the token in its
+    words, which went to the scan's last_error and the logs, as a transient error retried for ever."""
+    double = PrometheusAlertsDouble()
+    token = tmp_path / "token"
+    with double.serve() as url:
+        source = prometheus(_settings(prometheus_url=url, prometheus_bearer_token_file=token))
+        assert source is not None
+        for text in ("SUPERSECRET-abc\nSUPERSECRET-def", "Bearer SUPERSECRET-abc", "SUPERSECRET abc", "\n"):
+            token.write_text(text)
+            with pytest.raises(PermanentError) as refused:
+                source.query_range("up", start=0, end=60, step=60)
+            assert "holds no bearer token" in str(refused.value) and "SUPERSECRET" not in str(refused.value)
+        token.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtZWRpYyJ9.c2lnbmF0dXJl==\n")  # a JWT, as projected
+        source.query_range("up", start=0, end=60, step=60)
+        [sent] = double.requests("GET /api/v1/query_range")
+        assert (
+            sent.headers["authorization"] == "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtZWRpYyJ9.c2lnbmF0dXJl=="
+        )
+
+
+@pytest.mark.parametrize(
+    ("values", "warned"),
+    [
+        (
+            {"prometheus_url": "https://mimir-gateway/prometheus"},
+            ["MEDIC_PROMETHEUS_URL ends in /prometheus"],
+        ),
+        ({"prometheus_url": "https://mimir-gateway/prometheus/", "prometheus_tenant": "a"}, []),
+        ({"prometheus_url": "http://prometheus:9090"}, []),
+        ({"prometheus_url": "https://thanos/prometheus-query"}, []),
+        (
+            {"alertmanager_url": "https://mimir-gateway/alertmanager"},
+            ["MEDIC_ALERTMANAGER_URL ends in /alertmanager"],
+        ),
+        ({"alertmanager_url": "https://mimir-gateway/alertmanager", "alertmanager_tenant": "a"}, []),
+        (
+            {
+                "prometheus_url": "https://mimir/api",
+                "prometheus_tenant": "a",
+                "alertmanager_url": "https://am",
+            },
+            ["MEDIC_PROMETHEUS_TENANT is set and MEDIC_ALERTMANAGER_TENANT is not"],
+        ),
+        ({"alertmanager_url": "http://alertmanager:9093"}, []),
+    ],
+)
+def test_a_mimir_read_without_its_tenant_is_said_at_start(
+    values: dict[str, Any], warned: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mimir's Helm chart's gateway reads 'anonymous' for a call naming no tenant, and its Alertmanager
+    has a fallback configuration: nothing refuses, so the worker and the API say it at start."""
+    with caplog.at_level("WARNING", logger="service.prometheus"):
+        said = tenant_warnings(_settings(**values))
+    assert len(said) == len(warned) and all(s.startswith(w) for s, w in zip(said, warned, strict=True))
+    assert [r.getMessage() for r in caplog.records] == said
+
+
+async def test_mimirs_alertmanager_without_a_tenant_says_to_set_one() -> None:
+    """The 404 Mimir's Alertmanager answers a tenant it has no configuration for, when no tenant was
+    sent (a gateway that passes no tenant on, and no fallback configuration)."""
+    from activities.adapters.alertmanager import AlertmanagerSilences  # noqa: PLC0415
+    from medic.feedback import Matcher  # noqa: PLC0415
+    from tests.doubles.alertmanager import AlertmanagerDouble  # noqa: PLC0415
+
+    double = AlertmanagerDouble()
+    with double.serve() as url:
+        silences = AlertmanagerSilences(url)
+        double.faults.push("http_error", status=404, body="the Alertmanager is not configured\n")
+        with pytest.raises(PermanentError) as refused:
+            await silences.create(
+                [Matcher(name="service", value="cache")],
+                starts_at=datetime.now(UTC),
+                ends_at=datetime.now(UTC) + timedelta(hours=1),
+                created_by="medic",
+                comment="",
+            )
+        await silences.aclose()
+    assert str(refused.value) == (
+        "Alertmanager refused to create a silence (404): the Alertmanager is not configured: a Mimir "
+        "Alertmanager, which needs the tenant whose alerts it holds: set MEDIC_ALERTMANAGER_TENANT"
+    )
