@@ -58,7 +58,11 @@ def alertmanager_silences(settings: Settings) -> "AlertmanagerSilences | None":
         return None
     from activities.adapters.alertmanager import AlertmanagerSilences  # noqa: PLC0415
 
-    return AlertmanagerSilences(settings.alertmanager_url, access=_alertmanager_access(settings))
+    return AlertmanagerSilences(
+        settings.alertmanager_url,
+        access=_alertmanager_access(settings),
+        link_template=settings.alertmanager_silence_url,
+    )
 
 
 def alertmanager_alerts(settings: Settings) -> "AlertmanagerAlerts | None":
@@ -100,7 +104,8 @@ def tenant_warnings(settings: Settings) -> list[str]:
                 "MEDIC_ALERTMANAGER_URL ends in /alertmanager, Grafana Mimir's prefix, and "
                 "MEDIC_ALERTMANAGER_TENANT is not set: behind Mimir's Helm chart's gateway a silence from "
                 "Slack is made for the tenant 'anonymous', where it silences nothing. Set "
-                "MEDIC_ALERTMANAGER_TENANT; an Alertmanager served under /alertmanager needs nothing"
+                "MEDIC_ALERTMANAGER_TENANT (and MEDIC_ALERTMANAGER_SILENCE_URL for the links people "
+                "open); an Alertmanager served under /alertmanager needs nothing"
             )
         elif settings.prometheus_tenant:
             said.append(

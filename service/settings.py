@@ -217,6 +217,16 @@ class Settings(BaseSettings):
         default=None,
         description="the CA bundle that signs Alertmanager's TLS certificate (else the system's)",
     )
+    alertmanager_silence_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://[^\s{}]*\{id\}[^\s{}]*$",
+        description="where people open a silence from Slack and the timeline, `{id}` standing for its id: "
+        "Grafana's alerting pages for Mimir's Alertmanager, whose own UI a browser cannot open without "
+        "the tenant header (`https://grafana.example/alerting/silence/{id}/view?alertmanager=Mimir`), or "
+        "an Alertmanager people reach at another address than Medic's; unset: MEDIC_ALERTMANAGER_URL's "
+        "own UI, without its credentials",
+    )
     alertmanager_receiver: str = Field(
         default="medic",
         max_length=256,

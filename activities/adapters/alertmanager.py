@@ -8,6 +8,7 @@ matchers with 400 and a text body, which becomes a :class:`PermanentError` carry
 import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import yaml
@@ -35,8 +36,18 @@ def _access(access: Access | None) -> Access:
 
 
 class AlertmanagerSilences:
-    def __init__(self, base_url: str, *, timeout: float = 5.0, access: Access | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 5.0,
+        access: Access | None = None,
+        link_template: str | None = None,
+    ) -> None:
+        """``link_template``: where people open a silence, ``{id}`` standing for its id (Grafana's pages
+        for Mimir's Alertmanager); else this Alertmanager's own UI."""
         self.base_url = base_url.rstrip("/")
+        self._template = link_template
         self._access = _access(access)
         self._client = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, trust_env=False, verify=self._access.verify()
@@ -45,7 +56,10 @@ class AlertmanagerSilences:
         self._ui = str(httpx.URL(self.base_url).copy_with(userinfo=b"")).rstrip("/")
 
     def link(self, silence_id: str) -> str:
-        """The silence in Alertmanager's own UI, without the credentials the API URL may carry."""
+        """The silence where people open it: the configured page, else Alertmanager's own UI without
+        the credentials the API URL may carry."""
+        if self._template:
+            return self._template.replace("{id}", quote(silence_id, safe=""))
         return f"{self._ui}/#/silences/{silence_id}"
 
     async def create(

@@ -18,3 +18,37 @@ async def test_links_carry_no_credentials(configured: str, link: str) -> None:
     silences = AlertmanagerSilences(configured)
     assert silences.link("abc") == link
     assert "hunter2" not in silences.link("abc")
+
+
+def test_a_configured_page_takes_the_silence_link() -> None:
+    """Behind Mimir, Alertmanager's own UI cannot be opened by a browser (it needs the tenant header):
+    people open the silence in Grafana's alerting pages instead (its route /alerting/silence/:id/view)."""
+    from pydantic import SecretStr, ValidationError  # noqa: PLC0415
+
+    from service.prometheus import alertmanager_silences  # noqa: PLC0415
+    from service.settings import Settings  # noqa: PLC0415
+
+    page = "https://grafana.example/alerting/silence/{id}/view?alertmanager=Mimir"
+    settings = Settings(
+        _env_file=None,
+        webhook_token=SecretStr("t" * 32),
+        alertmanager_url="https://mimir-gateway/alertmanager",
+        alertmanager_tenant="team-a",
+        alertmanager_silence_url=page,
+    )
+    silences = alertmanager_silences(settings)
+    assert silences is not None
+    assert (
+        silences.link("8a1c-4f") == "https://grafana.example/alerting/silence/8a1c-4f/view?alertmanager=Mimir"
+    )
+    assert (
+        silences.link("a/b?c") == "https://grafana.example/alerting/silence/a%2Fb%3Fc/view?alertmanager=Mimir"
+    )
+    for wrong in (
+        "https://grafana.example/alerting/silences",
+        "grafana/{id}",
+        "https://g/{id}/{x}",
+        "https://g/ {id}",
+    ):
+        with pytest.raises(ValidationError, match="alertmanager_silence_url"):
+            Settings(_env_file=None, webhook_token=SecretStr("t" * 32), alertmanager_silence_url=wrong)
