@@ -70,7 +70,8 @@ class PrometheusMetrics:
             notes = body.get(kind)
             if isinstance(notes, list) and notes:
                 said = "; ".join(str(n)[:300] for n in notes[:5])
-                level = logging.WARNING if kind == "warnings" else self._first(params["query"], said)
+                first = kind == "warnings" or self._first(params["query"], said)
+                level = (logging.WARNING if kind == "warnings" else logging.INFO) if first else logging.DEBUG
                 log.log(
                     level,
                     "Prometheus %s for %r while trying to %s: %s",
@@ -82,16 +83,16 @@ class PrometheusMetrics:
         data = body.get("data")
         return data if isinstance(data, dict) else {}
 
-    def _first(self, query: str, said: str) -> int:
-        """INFO the first time a query is answered with these infos, DEBUG after: they say the same
-        at every run of a scan."""
+    def _first(self, query: str, said: str) -> bool:
+        """Whether this is the first time a query is answered with these words in this process (they
+        are said again at every run of a scan: logged in full once, at DEBUG after)."""
         key = hash((query, said))
         if key in self._told:
-            return logging.DEBUG
+            return False
         if len(self._told) >= 10_000:  # bounded: a query edited often starts over
             self._told.clear()
         self._told.add(key)
-        return logging.INFO
+        return True
 
     def holds(self, promql: str) -> bool:
         data = self._query("/api/v1/query", {"query": promql}, "evaluate a verification query")
@@ -124,14 +125,30 @@ class PrometheusMetrics:
         }
         data = self._query("/api/v1/query_range", params, "run a scan's range query")
         out = []
+        histograms = 0
         for item in data.get("result") or []:
             points = item.get("values") or []
+            if not points and item.get("histograms"):
+                histograms += 1  # a native histogram's samples: no number to score
+                continue
             out.append(
                 RangeSeries(
                     labels={str(k): str(v) for k, v in (item.get("metric") or {}).items()},
                     times=[float(p[0]) for p in points],
                     values=[float(p[1]) for p in points],
                 )
+            )
+        if histograms:
+            # Each series of a matrix holds "values", "histograms" or both (Prometheus's HTTP API,
+            # "Native histograms"): a series of histograms alone is left out, and the query's words said
+            said = f"{histograms} series of native histograms"
+            log.log(
+                logging.WARNING if self._first(promql, said) else logging.DEBUG,
+                "Prometheus answered %s for %r, which no detector can score (left out): ask for one "
+                "number a series, e.g. histogram_quantile(0.99, sum by (service) (rate(<metric>[5m]))), "
+                "histogram_count(...) or histogram_sum(...)",
+                said,
+                promql[:200],
             )
         return out
 

@@ -614,3 +614,35 @@ def test_a_range_too_long_for_mimir_thanos_or_prometheus_falls_back_to_the_lookb
         with pytest.raises(PermanentError) as named:
             prometheus.query_range("rate(http_client_timeout_total[5m]", start=NOW, end=NOW + 60, step=60)
         assert "http_client_timeout_total" in str(named.value) and not _too_long(named.value)
+
+
+def test_native_histogram_series_are_left_out_and_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A query on a native histogram (``rate(http_request_duration_seconds[5m])`` once the metric moved
+    to native histograms) answers series of ``histograms``, not ``values`` (Prometheus's HTTP API,
+    "Native histograms": each series holds values, histograms or both). They were kept as series of no
+    points, and the scan went quiet without a word: now they are left out, and the worker says why and
+    what to ask instead, at WARNING the first time, at DEBUG after."""
+    from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
+    from tests.doubles.prometheus import PrometheusAlertsDouble  # noqa: PLC0415
+
+    histogram = {"count": "10", "sum": "3.5", "buckets": [[0, "0.25", "0.5", "4"], [0, "0.5", "1", "6"]]}
+    double = PrometheusAlertsDouble()
+    double.set_range(
+        [
+            {"metric": {"service": "checkout"}, "histograms": [[NOW, histogram], [NOW + 60, histogram]]},
+            {"metric": {"service": "cart"}, "values": [[NOW, "0.1"]], "histograms": [[NOW + 60, histogram]]},
+            {"metric": {"service": "orders"}, "values": [[NOW, "0.2"], [NOW + 60, "0.3"]]},
+        ]
+    )
+    query = "rate(http_request_duration_seconds[5m])"
+    with double.serve() as url:
+        prometheus = PrometheusMetrics(url, timeout=5.0)
+        with caplog.at_level("DEBUG", logger="activities.adapters.prometheus"):
+            first = prometheus.query_range(query, start=NOW, end=NOW + 60, step=60)
+            again = prometheus.query_range(query, start=NOW, end=NOW + 60, step=60)
+    assert [(s.labels["service"], s.values) for s in first] == [("cart", [0.1]), ("orders", [0.2, 0.3])]
+    assert again == first
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if "native histograms" in r.getMessage()]
+    assert [level for level, _ in said] == ["WARNING", "DEBUG"]
+    assert "1 series of native histograms for 'rate(http_request_duration_seconds[5m])'" in said[0][1]
+    assert "histogram_quantile(0.99" in said[0][1]
