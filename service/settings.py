@@ -174,7 +174,8 @@ class Settings(BaseSettings):
     prometheus_url: str | None = Field(
         default=None,
         description="Prometheus, for verification queries and anomaly scans (basic auth as "
-        "https://user:password@host/; a path prefix as https://host/prometheus)",
+        "https://user:password@host/; a path prefix as https://host/prometheus; a query, sent with every "
+        "call, as OpenShift's thanos-querier takes on its tenancy port: https://host:9092?namespace=shop)",
     )
     prometheus_bearer_token_file: Path | None = Field(
         default=None,

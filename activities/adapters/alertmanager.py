@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import yaml
 
-from activities.adapters.http import Access, classify, json_answer
+from activities.adapters.http import Access, base_and_params, classify, json_answer
 from medic.feedback import Matcher
 from medic.ports import PermanentError, TransientError
 
@@ -46,11 +46,15 @@ class AlertmanagerSilences:
     ) -> None:
         """``link_template``: where people open a silence, ``{id}`` standing for its id (Grafana's pages
         for Mimir's Alertmanager); else this Alertmanager's own UI."""
-        self.base_url = base_url.rstrip("/")
+        self.base_url, fixed = base_and_params(base_url)
         self._template = link_template
         self._access = _access(access)
         self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, trust_env=False, verify=self._access.verify()
+            base_url=self.base_url,
+            params=fixed,
+            timeout=timeout,
+            trust_env=False,
+            verify=self._access.verify(),
         )
         # Links go to people (Slack, the timeline): never with the URL's credentials (user:pass@).
         self._ui = str(httpx.URL(self.base_url).copy_with(userinfo=b"")).rstrip("/")
@@ -137,8 +141,9 @@ class AlertmanagerAlerts:
         self, base_url: str, *, receiver: str, timeout: float = 3.0, access: Access | None = None
     ) -> None:
         self._access = _access(access)
+        base, fixed = base_and_params(base_url)
         self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False, verify=self._access.verify()
+            base_url=base, params=fixed, timeout=timeout, trust_env=False, verify=self._access.verify()
         )
         self._receiver = receiver
 

@@ -22,7 +22,7 @@ import httpx
 
 from medic.ports import PermanentError, TransientError
 
-__all__ = ["TRANSIENT_STATUSES", "Access", "classify", "json_answer", "retry_after"]
+__all__ = ["TRANSIENT_STATUSES", "Access", "base_and_params", "classify", "json_answer", "retry_after"]
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _MAX_WAIT = 3600.0  # a Retry-After further out than an hour is treated as an hour
@@ -156,3 +156,11 @@ class Access:
                 f"tenant to read: set {self.setting}_TENANT (sent as X-Scope-OrgID)"
             )
         raise PermanentError(f"{self.service} refused to {what} (401): {response.text.strip()[:200]}; {hint}")
+
+
+def base_and_params(url: str) -> tuple[str, httpx.QueryParams]:
+    """A configured URL without its query, and the query's parameters, sent with every call (httpx
+    drops a base URL's query: OpenShift's thanos-querier and alertmanager-main take
+    ``?namespace=shop`` on their tenancy port, 9092, and it was lost without a word)."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(query=None, fragment=None)).rstrip("/"), parsed.params

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from activities.adapters.http import Access, classify, json_answer, retry_after
+from activities.adapters.http import Access, base_and_params, classify, json_answer, retry_after
 from medic.ports import PermanentError, TransientError
 from medic.scan import RangeSeries
 
@@ -24,8 +24,9 @@ class PrometheusMetrics:
         access: Access | None = None,
     ) -> None:
         self._access = access or Access("Prometheus", "MEDIC_PROMETHEUS")
+        base, fixed = base_and_params(base_url)
         self._client = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False, verify=self._access.verify()
+            base_url=base, params=fixed, timeout=timeout, trust_env=False, verify=self._access.verify()
         )
         self._told: set[int] = set()  # the infos logged already (query and text)
         # asked of Prometheus with every query, a second under ours: a query it cannot finish in time

@@ -162,3 +162,41 @@ async def test_mimirs_alertmanager_without_a_tenant_says_to_set_one() -> None:
         "Alertmanager refused to create a silence (404): the Alertmanager is not configured: a Mimir "
         "Alertmanager, which needs the tenant whose alerts it holds: set MEDIC_ALERTMANAGER_TENANT"
     )
+
+
+async def test_a_urls_own_query_is_sent_with_every_call() -> None:
+    """OpenShift's thanos-querier and alertmanager-main take the namespace a tenant may read on their
+    tenancy port (9092): ``https://thanos-querier.openshift-monitoring.svc:9092?namespace=shop``.
+    httpx drops a base URL's query, so it was lost without a word; now every call carries it, Medic's
+    own parameters win a clash, and the silence link people open carries neither it nor credentials."""
+    from activities.adapters.alertmanager import AlertmanagerAlerts, AlertmanagerSilences  # noqa: PLC0415
+    from medic.feedback import Matcher  # noqa: PLC0415
+    from tests.doubles.alertmanager import AlertmanagerDouble  # noqa: PLC0415
+
+    prom = PrometheusAlertsDouble()
+    with prom.serve() as url:
+        source = prometheus(_settings(prometheus_url=f"{url}/?namespace=shop&query=ignored"))
+        assert source is not None
+        source.query_range("up", start=0, end=60, step=60)
+        assert source.active_alerts() == []  # an instant query too
+        for asked in prom.requests():
+            pairs = asked.query.split("&")
+            assert "namespace=shop" in pairs and "query=ignored" not in pairs
+    am = AlertmanagerDouble()
+    with am.serve() as url:
+        silences = AlertmanagerSilences(f"http://user:pw@{url.removeprefix('http://')}?namespace=shop")
+        made = await silences.create(
+            [Matcher(name="service", value="cache")],
+            starts_at=datetime.now(UTC),
+            ends_at=datetime.now(UTC) + timedelta(hours=1),
+            created_by="medic",
+            comment="",
+        )
+        assert silences.link(made) == f"{url}/#/silences/{made}"
+        await silences.expire(made)
+        await silences.aclose()
+        held = AlertmanagerAlerts(f"{url}?namespace=shop", receiver="medic")
+        await held.held(muted=True)
+        await held.aclose()
+        assert {r.route for r in am.requests()} >= {"POST /api/v2/silences", "GET /api/v2/alerts"}
+        assert all("namespace=shop" in r.query.split("&") for r in am.requests())
