@@ -78,12 +78,22 @@ def json_answer(response: httpx.Response, *, service: str, what: str) -> Any:
     """The JSON body of an httpx answer with status 200; any other status as :func:`classify` says (the
     body's start as detail), a body that is not JSON a :class:`TransientError`."""
     if response.status_code != 200:
+        detail = response.text.strip()[:300]
+        if 300 <= response.status_code < 400:
+            # a proxy sending Medic to a login page (OpenShift's oauth-proxy, an SSO gateway): its
+            # page says nothing, where it sends does
+            where = httpx.URL(response.headers.get("location", "")).copy_with(query=None, fragment=None)
+            detail = (
+                f"redirected to {str(where)[:200] or 'nowhere'}: a login page in front (an oauth-proxy, "
+                "an SSO gateway) took Medic's credentials for none: check the bearer token file or the "
+                "URL's basic auth"
+            )
         raise classify(
             response.status_code,
             service=service,
             what=what,
             headers=response.headers,
-            detail=response.text.strip()[:300],
+            detail=detail,
         )
     try:
         return response.json()

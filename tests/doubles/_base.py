@@ -40,7 +40,8 @@ __all__ = [
 
 FaultKind = Literal["rate_limit", "server_error", "delay", "http_error"]
 """``rate_limit``: 429 with ``Retry-After``; ``server_error``: 500/502/503/504; ``delay``: wait, then
-answer normally (a client with a shorter timeout sees a timeout); ``http_error``: a given 4xx."""
+answer normally (a client with a shorter timeout sees a timeout); ``http_error``: a given 4xx, or a 3xx
+(a login page's redirect, its ``Location`` in ``headers``)."""
 
 _SERVER_ERRORS = frozenset({500, 502, 503, 504})
 
@@ -157,8 +158,8 @@ class FaultQueue:
                 raise ValueError(f"server_error status must be one of {sorted(_SERVER_ERRORS)}")
             fault = Fault(kind, code, None, body=body, headers=dict(headers or {}), route=route)
         elif kind == "http_error":
-            if status is None or not 400 <= status < 500:
-                raise ValueError("http_error needs a 4xx status")
+            if status is None or not 300 <= status < 500:
+                raise ValueError("http_error needs a 3xx (a redirect: give its Location) or 4xx status")
             fault = Fault(kind, status, None, body=body, headers=dict(headers or {}), route=route)
         else:
             if seconds <= 0:

@@ -200,3 +200,25 @@ async def test_a_urls_own_query_is_sent_with_every_call() -> None:
         await held.aclose()
         assert {r.route for r in am.requests()} >= {"POST /api/v2/silences", "GET /api/v2/alerts"}
         assert all("namespace=shop" in r.query.split("&") for r in am.requests())
+
+
+def test_a_redirect_to_a_login_page_says_where_and_why() -> None:
+    """OpenShift's oauth-proxy (thanos-querier's port 9091) or an SSO gateway answers a call without a
+    token it takes with a redirect to its login page: its HTML body said nothing; where it sends does."""
+    double = PrometheusAlertsDouble()
+    with double.serve() as url:
+        source = prometheus(_settings(prometheus_url=url))
+        assert source is not None
+        double.faults.push(
+            "http_error",
+            status=302,
+            body='<a href="/oauth/start?rd=%2Fapi">Found</a>.',
+            headers={"Location": "https://thanos-querier.example/oauth/start?rd=%2Fapi%2Fv1%2Fquery_range"},
+        )
+        with pytest.raises(PermanentError) as refused:
+            source.query_range("up", start=0, end=60, step=60)
+    assert str(refused.value) == (
+        "Prometheus refused to run a scan's range query (302): redirected to "
+        "https://thanos-querier.example/oauth/start: a login page in front (an oauth-proxy, an SSO "
+        "gateway) took Medic's credentials for none: check the bearer token file or the URL's basic auth"
+    )
