@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import yaml
 
-from activities.adapters.http import Access, base_and_params, classify, json_answer
+from activities.adapters.http import Access, base_and_params, classify, json_answer, redirected
 from medic.feedback import Matcher
 from medic.ports import PermanentError, TransientError
 
@@ -126,6 +126,16 @@ class AlertmanagerSilences:
             raise PermanentError(f"Alertmanager refused: {response.text.strip()[:300]}")
         if response.status_code >= 500:
             raise TransientError(f"Alertmanager answered {response.status_code}")
+        if response.status_code != 200:  # a redirect to a login page, or no answer it documents
+            said = redirected(response) or response.text.strip()[:200]
+            raise PermanentError(f"Alertmanager refused ({response.status_code}): {said}")
+        if method != "DELETE":  # (a delete answers 200 with no body)
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise PermanentError(f"Alertmanager answered no JSON object: {response.text.strip()[:200]}")
         return response
 
 

@@ -22,7 +22,15 @@ import httpx
 
 from medic.ports import PermanentError, TransientError
 
-__all__ = ["TRANSIENT_STATUSES", "Access", "base_and_params", "classify", "json_answer", "retry_after"]
+__all__ = [
+    "TRANSIENT_STATUSES",
+    "Access",
+    "base_and_params",
+    "classify",
+    "json_answer",
+    "redirected",
+    "retry_after",
+]
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _MAX_WAIT = 3600.0  # a Retry-After further out than an hour is treated as an hour
@@ -78,16 +86,7 @@ def json_answer(response: httpx.Response, *, service: str, what: str) -> Any:
     """The JSON body of an httpx answer with status 200; any other status as :func:`classify` says (the
     body's start as detail), a body that is not JSON a :class:`TransientError`."""
     if response.status_code != 200:
-        detail = response.text.strip()[:300]
-        if 300 <= response.status_code < 400:
-            # a proxy sending Medic to a login page (OpenShift's oauth-proxy, an SSO gateway): its
-            # page says nothing, where it sends does
-            where = httpx.URL(response.headers.get("location", "")).copy_with(query=None, fragment=None)
-            detail = (
-                f"redirected to {str(where)[:200] or 'nowhere'}: a login page in front (an oauth-proxy, "
-                "an SSO gateway) took Medic's credentials for none: check the bearer token file or the "
-                "URL's basic auth"
-            )
+        detail = redirected(response) or response.text.strip()[:300]
         raise classify(
             response.status_code,
             service=service,
@@ -174,3 +173,15 @@ def base_and_params(url: str) -> tuple[str, httpx.QueryParams]:
     ``?namespace=shop`` on their tenancy port, 9092, and it was lost without a word)."""
     parsed = httpx.URL(url)
     return str(parsed.copy_with(query=None, fragment=None)).rstrip("/"), parsed.params
+
+
+def redirected(response: httpx.Response) -> str:
+    """For a redirect (a proxy sending Medic to a login page: OpenShift's oauth-proxy, an SSO gateway),
+    where it sends and what to check, since its page says nothing; else ``""``."""
+    if not 300 <= response.status_code < 400:
+        return ""
+    where = httpx.URL(response.headers.get("location", "")).copy_with(query=None, fragment=None)
+    return (
+        f"redirected to {str(where)[:200] or 'nowhere'}: a login page in front (an oauth-proxy, an SSO "
+        "gateway) took Medic's credentials for none: check the bearer token file or the URL's basic auth"
+    )

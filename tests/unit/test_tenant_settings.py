@@ -3,7 +3,7 @@ with the reason; and a 401 ``no org id`` says what to change, whether the tenant
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -13,9 +13,26 @@ from service.prometheus import prometheus, tenant_warnings
 from service.settings import Settings
 from tests.doubles.prometheus import PrometheusAlertsDouble
 
+if TYPE_CHECKING:
+    from activities.adapters.alertmanager import AlertmanagerSilences
+
 
 def _settings(**values: Any) -> Settings:
     return Settings(_env_file=None, webhook_token=SecretStr("t" * 32), **values)
+
+
+async def _silence(silences: "AlertmanagerSilences") -> str:
+    """A silence of an hour on service=cache."""
+    from medic.feedback import Matcher  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    return await silences.create(
+        [Matcher(name="service", value="cache")],
+        starts_at=now,
+        ends_at=now + timedelta(hours=1),
+        created_by="medic",
+        comment="",
+    )
 
 
 @pytest.mark.parametrize(
@@ -142,7 +159,6 @@ async def test_mimirs_alertmanager_without_a_tenant_says_to_set_one() -> None:
     """The 404 Mimir's Alertmanager answers a tenant it has no configuration for, when no tenant was
     sent (a gateway that passes no tenant on, and no fallback configuration)."""
     from activities.adapters.alertmanager import AlertmanagerSilences  # noqa: PLC0415
-    from medic.feedback import Matcher  # noqa: PLC0415
     from tests.doubles.alertmanager import AlertmanagerDouble  # noqa: PLC0415
 
     double = AlertmanagerDouble()
@@ -150,13 +166,7 @@ async def test_mimirs_alertmanager_without_a_tenant_says_to_set_one() -> None:
         silences = AlertmanagerSilences(url)
         double.faults.push("http_error", status=404, body="the Alertmanager is not configured\n")
         with pytest.raises(PermanentError) as refused:
-            await silences.create(
-                [Matcher(name="service", value="cache")],
-                starts_at=datetime.now(UTC),
-                ends_at=datetime.now(UTC) + timedelta(hours=1),
-                created_by="medic",
-                comment="",
-            )
+            await _silence(silences)
         await silences.aclose()
     assert str(refused.value) == (
         "Alertmanager refused to create a silence (404): the Alertmanager is not configured: a Mimir "
@@ -170,7 +180,6 @@ async def test_a_urls_own_query_is_sent_with_every_call() -> None:
     httpx drops a base URL's query, so it was lost without a word; now every call carries it, Medic's
     own parameters win a clash, and the silence link people open carries neither it nor credentials."""
     from activities.adapters.alertmanager import AlertmanagerAlerts, AlertmanagerSilences  # noqa: PLC0415
-    from medic.feedback import Matcher  # noqa: PLC0415
     from tests.doubles.alertmanager import AlertmanagerDouble  # noqa: PLC0415
 
     prom = PrometheusAlertsDouble()
@@ -185,13 +194,7 @@ async def test_a_urls_own_query_is_sent_with_every_call() -> None:
     am = AlertmanagerDouble()
     with am.serve() as url:
         silences = AlertmanagerSilences(f"http://user:pw@{url.removeprefix('http://')}?namespace=shop")
-        made = await silences.create(
-            [Matcher(name="service", value="cache")],
-            starts_at=datetime.now(UTC),
-            ends_at=datetime.now(UTC) + timedelta(hours=1),
-            created_by="medic",
-            comment="",
-        )
+        made = await _silence(silences)
         assert silences.link(made) == f"{url}/#/silences/{made}"
         await silences.expire(made)
         await silences.aclose()
@@ -222,3 +225,26 @@ def test_a_redirect_to_a_login_page_says_where_and_why() -> None:
         "https://thanos-querier.example/oauth/start: a login page in front (an oauth-proxy, an SSO "
         "gateway) took Medic's credentials for none: check the bearer token file or the URL's basic auth"
     )
+
+
+async def test_silences_behind_a_login_page_say_so() -> None:
+    """A silence asked of an Alertmanager behind a login page got its HTML page, and the JSON parse of
+    it failed with a ValueError no one caught: now a PermanentError says where it was sent."""
+    from activities.adapters.alertmanager import AlertmanagerSilences  # noqa: PLC0415
+    from tests.doubles.alertmanager import AlertmanagerDouble  # noqa: PLC0415
+
+    am = AlertmanagerDouble()
+    with am.serve() as url:
+        silences = AlertmanagerSilences(url)
+        am.faults.push(
+            "http_error", status=302, body="", headers={"Location": "https://sso.example/login?x=1"}
+        )
+        with pytest.raises(PermanentError) as refused:
+            await _silence(silences)
+        assert str(refused.value).startswith(
+            "Alertmanager refused (302): redirected to https://sso.example/login: a login page in front"
+        )
+        made = await _silence(silences)
+        await silences.expire(made)  # a delete answers no body
+        assert (await silences.get(made)).state == "expired"
+        await silences.aclose()
