@@ -256,10 +256,13 @@ class ScanActivities:
         end = math.floor(now / spec.step_seconds) * spec.step_seconds
         stored = await self._stored(self._store.load, spec.name)
         before = _previous_end(spec, stored)
-        found = await self._fetch(self._source, spec, before, end)
+        fetched = await self._fetch(self._source, spec, before, end)
+        # a series of native histograms alone has nothing to score: counted (the view says it), and
+        # otherwise as a series the query no longer returns
+        found = [s for s in fetched if s.values or not s.histograms]
         await self._learn(stored, now)
         legacy = set(stored.series)  # the keys as the run found them
-        result = ScanResult(truncated=len(found) > _MAX_SERIES)
+        result = ScanResult(truncated=len(found) > _MAX_SERIES, histograms=len(fetched) - len(found))
         incidents: dict[str, None] = {}
         earlier: dict[str, tuple[list[float], list[float]]] | None = None  # the days before, once a run
         for series in found[:_MAX_SERIES]:
@@ -325,7 +328,8 @@ class ScanActivities:
             result.points,
             result.anomalies,
             result.predictions,
-            f", {result.failed} series not scored" if result.failed else "",
+            (f", {result.failed} series not scored" if result.failed else "")
+            + (f", {result.histograms} series of native histograms not scored" if result.histograms else ""),
         )
         return result
 

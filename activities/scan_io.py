@@ -23,6 +23,11 @@ class ScanResult(BaseModel):
     truncated: bool = False
     forgotten: int = 0  # series gone from the query for longer than forget_after_seconds
     failed: int = 0  # series that could not be scored (logged; their state kept as it was)
+    histograms: int = Field(
+        default=0,
+        description="series the query answered with native histograms alone, which no detector scores "
+        "(not counted in series; ask for a number: histogram_quantile, histogram_count)",
+    )
 
 
 class ScanFailure(BaseModel):

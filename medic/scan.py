@@ -73,11 +73,13 @@ SOURCE = "medic-scan"
 
 @dataclass(frozen=True)
 class RangeSeries:
-    """One series of a range query: its labels and its points (epoch seconds, value; NaN for "NaN")."""
+    """One series of a range query: its labels and its points (epoch seconds, value; NaN for "NaN");
+    ``histograms``: its native histogram samples, left out (no detector scores a histogram)."""
 
     labels: dict[str, str]
     times: list[float]
     values: list[float]
+    histograms: int = 0
 
 
 class SeriesState(BaseModel):

@@ -85,7 +85,8 @@ def tenant_warnings(settings: Settings) -> list[str]:
     none is given, and gives its Alertmanager a fallback configuration. Through it nothing is refused:
     scans see no series, and a silence from Slack is made in ``anonymous``, where it silences nothing.
     Said of a URL under Mimir's own prefixes (``/prometheus``, ``/alertmanager``) without a tenant, and
-    of an Alertmanager without a tenant beside a Prometheus with one."""
+    of an Alertmanager without a tenant beside a Prometheus with one; and of an Alertmanager tenant
+    without a page for the silence links people open (Mimir's own UI needs the tenant header)."""
     said = []
     if (
         settings.prometheus_url
@@ -113,6 +114,13 @@ def tenant_warnings(settings: Settings) -> list[str]:
                 "MEDIC_ALERTMANAGER_URL is Mimir's Alertmanager, set the tenant whose alerts it holds, or "
                 "silences from Slack go to another tenant or are refused"
             )
+    if settings.alertmanager_url and settings.alertmanager_tenant and not settings.alertmanager_silence_url:
+        said.append(
+            "MEDIC_ALERTMANAGER_TENANT is set and MEDIC_ALERTMANAGER_SILENCE_URL is not: the silence links "
+            "Slack and the timeline show open Mimir's Alertmanager UI, which a browser cannot open without "
+            "the tenant header. Set it to Grafana's page, e.g. "
+            "https://grafana.example/alerting/silence/{id}/edit?alertmanager=Mimir"
+        )
     for line in said:
         log.warning("%s", line)
     return said

@@ -221,10 +221,9 @@ class Settings(BaseSettings):
     alertmanager_silence_url: str | None = Field(
         default=None,
         max_length=2048,
-        pattern=r"^https?://[^\s{}]*\{id\}[^\s{}]*$",
         description="where people open a silence from Slack and the timeline, `{id}` standing for its id: "
         "Grafana's alerting pages for Mimir's Alertmanager, whose own UI a browser cannot open without "
-        "the tenant header (`https://grafana.example/alerting/silence/{id}/view?alertmanager=Mimir`), or "
+        "the tenant header (`https://grafana.example/alerting/silence/{id}/edit?alertmanager=Mimir`), or "
         "an Alertmanager people reach at another address than Medic's; unset: MEDIC_ALERTMANAGER_URL's "
         "own UI, without its credentials",
     )
@@ -398,6 +397,21 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value
 
+    @field_validator("alertmanager_silence_url")
+    @classmethod
+    def _a_silence_page(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"https?://[^\s/]", value) or re.search(r"\s", value):
+            raise ValueError(f"{value[:80]!r} is no http(s) URL (without spaces)")
+        rest = value.replace("{id}", "", 1)
+        if "{id}" not in value or "{" in rest or "}" in rest:
+            raise ValueError(
+                f"{value[:80]!r} must hold {{id}} once, where the silence's id goes, and no other braces: "
+                "e.g. https://grafana.example/alerting/silence/{id}/edit?alertmanager=Mimir"
+            )
+        return value
+
     @field_validator(
         "temporal_tls",
         "temporal_tls_server_name",
@@ -411,6 +425,7 @@ class Settings(BaseSettings):
         "prometheus_ca_file",
         "alertmanager_bearer_token_file",
         "alertmanager_ca_file",
+        "alertmanager_silence_url",
         mode="before",
     )
     @classmethod

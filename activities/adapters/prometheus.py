@@ -126,30 +126,32 @@ class PrometheusMetrics:
         }
         data = self._query("/api/v1/query_range", params, "run a scan's range query")
         out = []
-        histograms = 0
         for item in data.get("result") or []:
             points = item.get("values") or []
-            if not points and item.get("histograms"):
-                histograms += 1  # a native histogram's samples: no number to score
-                continue
+            # Each series of a matrix holds "values", "histograms" or both (Prometheus's HTTP API,
+            # "Native histograms"; its encoder writes both for a series that changed type): the
+            # histograms are counted, not scored
+            histograms = item.get("histograms")
             out.append(
                 RangeSeries(
                     labels={str(k): str(v) for k, v in (item.get("metric") or {}).items()},
                     times=[float(p[0]) for p in points],
                     values=[float(p[1]) for p in points],
+                    histograms=len(histograms) if isinstance(histograms, list) else 0,
                 )
             )
-        if histograms:
-            # Each series of a matrix holds "values", "histograms" or both (Prometheus's HTTP API,
-            # "Native histograms"): a series of histograms alone is left out, and the query's words said
-            said = f"{histograms} series of native histograms"
+        with_histograms = [s for s in out if s.histograms]
+        if with_histograms:
+            alone = sum(1 for s in with_histograms if not s.values)
             log.log(
-                logging.WARNING if self._first(promql, said) else logging.DEBUG,
-                "Prometheus answered %s for %r, which no detector can score (left out): ask for one "
-                "number a series, e.g. histogram_quantile(0.99, sum by (service) (rate(<metric>[5m]))), "
+                logging.WARNING if self._first(promql, "native histograms") else logging.DEBUG,
+                "Prometheus answered native histograms for %d series of %r (%d of them histograms alone), "
+                "which no detector can score (their histogram samples are left out): ask for one number a "
+                "series, e.g. histogram_quantile(0.99, sum by (service) (rate(<metric>[5m]))), "
                 "histogram_count(...) or histogram_sum(...)",
-                said,
+                len(with_histograms),
                 promql[:200],
+                alone,
             )
         return out
 

@@ -22,13 +22,14 @@ async def test_links_carry_no_credentials(configured: str, link: str) -> None:
 
 def test_a_configured_page_takes_the_silence_link() -> None:
     """Behind Mimir, Alertmanager's own UI cannot be opened by a browser (it needs the tenant header):
-    people open the silence in Grafana's alerting pages instead (its route /alerting/silence/:id/view)."""
+    people open the silence in Grafana's alerting pages instead (its route /alerting/silence/:id/edit, in
+    old and new Grafana alike). Empty is unset, as the other settings' empty values."""
     from pydantic import SecretStr, ValidationError  # noqa: PLC0415
 
     from service.prometheus import alertmanager_silences  # noqa: PLC0415
     from service.settings import Settings  # noqa: PLC0415
 
-    page = "https://grafana.example/alerting/silence/{id}/view?alertmanager=Mimir"
+    page = "https://grafana.example/alerting/silence/{id}/edit?alertmanager=Mimir"
     settings = Settings(
         _env_file=None,
         webhook_token=SecretStr("t" * 32),
@@ -39,16 +40,25 @@ def test_a_configured_page_takes_the_silence_link() -> None:
     silences = alertmanager_silences(settings)
     assert silences is not None
     assert (
-        silences.link("8a1c-4f") == "https://grafana.example/alerting/silence/8a1c-4f/view?alertmanager=Mimir"
+        silences.link("8a1c-4f") == "https://grafana.example/alerting/silence/8a1c-4f/edit?alertmanager=Mimir"
     )
     assert (
-        silences.link("a/b?c") == "https://grafana.example/alerting/silence/a%2Fb%3Fc/view?alertmanager=Mimir"
+        silences.link("a/b?c") == "https://grafana.example/alerting/silence/a%2Fb%3Fc/edit?alertmanager=Mimir"
     )
-    for wrong in (
-        "https://grafana.example/alerting/silences",
-        "grafana/{id}",
-        "https://g/{id}/{x}",
-        "https://g/ {id}",
+    assert (
+        Settings(
+            _env_file=None, webhook_token=SecretStr("t" * 32), alertmanager_silence_url=""
+        ).alertmanager_silence_url
+        is None
+    )
+    for wrong, words in (
+        ("https://grafana.example/alerting/silences", "must hold {id} once"),
+        ("grafana/{id}", "is no http(s) URL"),
+        ("https://g/{id}/{x}", "and no other braces"),
+        ("https://g/ {id}", "is no http(s) URL (without spaces)"),
+        ("javascript:alert(1)//{id}", "is no http(s) URL"),
+        ("https://g/{id}{id}", "must hold {id} once"),
     ):
-        with pytest.raises(ValidationError, match="alertmanager_silence_url"):
+        with pytest.raises(ValidationError, match="alertmanager_silence_url") as refused:
             Settings(_env_file=None, webhook_token=SecretStr("t" * 32), alertmanager_silence_url=wrong)
+        assert words in str(refused.value)

@@ -5,6 +5,7 @@ key's own separators, and a prediction's severity."""
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -616,33 +617,69 @@ def test_a_range_too_long_for_mimir_thanos_or_prometheus_falls_back_to_the_lookb
         assert "http_client_timeout_total" in str(named.value) and not _too_long(named.value)
 
 
-def test_native_histogram_series_are_left_out_and_said_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_native_histogram_series_are_counted_and_said_once_per_query(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A query on a native histogram (``rate(http_request_duration_seconds[5m])`` once the metric moved
     to native histograms) answers series of ``histograms``, not ``values`` (Prometheus's HTTP API,
-    "Native histograms": each series holds values, histograms or both). They were kept as series of no
-    points, and the scan went quiet without a word: now they are left out, and the worker says why and
-    what to ask instead, at WARNING the first time, at DEBUG after."""
+    "Native histograms"; its encoder writes both for a series that changed type). They were kept as
+    series of no points, and the scan went quiet without a word. Now the worker says it at WARNING the
+    first time a query answers them, whatever their number (DEBUG after), and every run counts the
+    series of histograms alone in ``last_result.histograms`` (GET /anomalies/scans), scoring the rest."""
     from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
     from tests.doubles.prometheus import PrometheusAlertsDouble  # noqa: PLC0415
+    from tests.unit.test_api import get_scans  # noqa: PLC0415
 
     histogram = {"count": "10", "sum": "3.5", "buckets": [[0, "0.25", "0.5", "4"], [0, "0.5", "1", "6"]]}
-    double = PrometheusAlertsDouble()
-    double.set_range(
-        [
-            {"metric": {"service": "checkout"}, "histograms": [[NOW, histogram], [NOW + 60, histogram]]},
-            {"metric": {"service": "cart"}, "values": [[NOW, "0.1"]], "histograms": [[NOW + 60, histogram]]},
-            {"metric": {"service": "orders"}, "values": [[NOW, "0.2"], [NOW + 60, "0.3"]]},
+    t, x = _series(200, end=NOW)
+
+    def answer(histogram_services: list[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = [
+            {"metric": {"service": name}, "histograms": [[ts, histogram] for ts in t[-3:]]}
+            for name in histogram_services
         ]
-    )
+        both = {
+            "metric": {"service": "cart"},
+            "values": [[ts, str(v)] for ts, v in zip(t[:-1], x[:-1], strict=True)],
+        }
+        return [*out, {**both, "histograms": [[t[-1], histogram]]}]
+
+    double = PrometheusAlertsDouble()
     query = "rate(http_request_duration_seconds[5m])"
+    spec = ScanSpec(name="lat", query=query, warmup=50, lookback_seconds=12000)
+    store = ScanStore(tmp_path / "scans")  # where the API reads it, data_dir/scans
     with double.serve() as url:
         prometheus = PrometheusMetrics(url, timeout=5.0)
+        acts = ScanActivities(
+            source=prometheus,
+            specs=lambda: {"lat": spec},
+            store=store,
+            deliver=lambda signals: _none(),
+            clock=lambda: NOW + 5,
+        )
         with caplog.at_level("DEBUG", logger="activities.adapters.prometheus"):
-            first = prometheus.query_range(query, start=NOW, end=NOW + 60, step=60)
-            again = prometheus.query_range(query, start=NOW, end=NOW + 60, step=60)
-    assert [(s.labels["service"], s.values) for s in first] == [("cart", [0.1]), ("orders", [0.2, 0.3])]
-    assert again == first
+            double.set_range(answer(["checkout"]))
+            [alone, both] = prometheus.query_range(query, start=NOW - 12000, end=NOW, step=60)
+            results = []
+            for services in (["checkout", "orders"], ["checkout"], ["checkout", "orders", "pay"]):
+                double.set_range(answer(services))
+                results.append(asyncio.run(acts.scan(ScanInput(name="lat"))))
+    assert (alone.labels, alone.values, alone.histograms) == ({"service": "checkout"}, [], 3)
+    assert both.labels == {"service": "cart"} and len(both.values) == 199 and both.histograms == 1
     said = [(r.levelname, r.getMessage()) for r in caplog.records if "native histograms" in r.getMessage()]
-    assert [level for level, _ in said] == ["WARNING", "DEBUG"]
-    assert "1 series of native histograms for 'rate(http_request_duration_seconds[5m])'" in said[0][1]
+    assert [level for level, _ in said] == ["WARNING", "DEBUG", "DEBUG", "DEBUG"]
+    assert (
+        "native histograms for 2 series of 'rate(http_request_duration_seconds[5m])' (1 of them" in said[0][1]
+    )
     assert "histogram_quantile(0.99" in said[0][1]
+    assert [(r.series, r.histograms) for r in results] == [(1, 2), (1, 1), (1, 3)]
+    assert set(store.load("lat").series) == {"service=cart"}  # no state for what is not scored
+    (tmp_path / "catalog.yaml").write_text("services: []\n")
+    (tmp_path / "anomaly.yaml").write_text(f"scans:\n  - name: lat\n    query: '{query}'\n")
+    shown = asyncio.run(get_scans(tmp_path))
+    [scan] = shown.json()
+    assert (scan["last_result"]["series"], scan["last_result"]["histograms"]) == (1, 3)
+
+
+async def _none() -> list[str]:
+    return []

@@ -132,7 +132,18 @@ def test_a_bearer_token_file_holding_no_token_is_refused_without_quoting_it(tmp_
             {"alertmanager_url": "https://mimir-gateway/alertmanager"},
             ["MEDIC_ALERTMANAGER_URL ends in /alertmanager"],
         ),
-        ({"alertmanager_url": "https://mimir-gateway/alertmanager", "alertmanager_tenant": "a"}, []),
+        (
+            {"alertmanager_url": "https://mimir-gateway/alertmanager", "alertmanager_tenant": "a"},
+            ["MEDIC_ALERTMANAGER_TENANT is set and MEDIC_ALERTMANAGER_SILENCE_URL is not"],
+        ),
+        (
+            {
+                "alertmanager_url": "https://mimir-gateway/alertmanager",
+                "alertmanager_tenant": "a",
+                "alertmanager_silence_url": "https://grafana/alerting/silence/{id}/edit",
+            },
+            [],
+        ),
         (
             {
                 "prometheus_url": "https://mimir/api",
