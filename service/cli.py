@@ -185,6 +185,27 @@ def check(
 
 
 @app.command()
+def doctor(
+    timeout: Annotated[float, typer.Option(help="seconds each connection may take")] = 10.0,
+) -> None:
+    """Try Medic's connections as configured, now, and say what each answers: Temporal (the namespace,
+    Medic's search attributes), Prometheus (what answers, the tenant, a query), each anomaly scan's
+    query (its series now, the service label, native histograms) and Alertmanager (version, a route to
+    Medic's receiver, silences). Reads only. Exits 1 when something is wrong (an `error` line).
+    """
+    from service.doctor import diagnose  # noqa: PLC0415
+
+    found = run_loop(diagnose(_settings(), timeout=timeout))
+    for finding in found:
+        typer.echo(str(finding))
+    errors = sum(1 for f in found if f.level == "error")
+    warnings = sum(1 for f in found if f.level == "warn")
+    typer.echo(f"{errors} error(s), {warnings} warning(s)")
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command()
 def fire(
     file: Annotated[
         Path | None, typer.Argument(help="an Alertmanager webhook JSON file", exists=True)

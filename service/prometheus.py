@@ -79,7 +79,7 @@ def alertmanager_alerts(settings: Settings) -> "AlertmanagerAlerts | None":
     )
 
 
-def tenant_warnings(settings: Settings) -> list[str]:
+def tenant_warnings(settings: Settings, *, log_them: bool = True) -> list[str]:
     """What looks like a Grafana Mimir read without its tenant, logged at start (WARNING) by the worker
     and the API: Mimir's Helm chart puts a gateway in front that sends the tenant ``anonymous`` when
     none is given, and gives its Alertmanager a fallback configuration. Through it nothing is refused:
@@ -121,7 +121,7 @@ def tenant_warnings(settings: Settings) -> list[str]:
             "the tenant header. Set it to Grafana's page, e.g. "
             "https://grafana.example/alerting/silence/{id}/edit?alertmanager=Mimir"
         )
-    for line in said:
+    for line in said if log_them else ():
         log.warning("%s", line)
     return said
 

@@ -28,7 +28,7 @@ class SilenceState:
         self.created_by = str(body.get("createdBy", ""))
 
 
-_SILENCE_CALLS = {"POST": "create a silence", "GET": "read a silence", "DELETE": "expire a silence"}
+_SILENCE_CALLS = {"POST": "create a silence", "GET": "read silences", "DELETE": "expire a silence"}
 
 
 def _access(access: Access | None) -> Access:
@@ -101,7 +101,12 @@ class AlertmanagerSilences:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def count(self) -> int:
+        """How many silences it holds (``GET /api/v2/silences``): what reading them needs, tried."""
+        response = await self._call("GET", "/api/v2/silences", expect=list)
+        return len(response.json())
+
+    async def _call(self, method: str, path: str, *, expect: type = dict, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._client.request(method, path, headers=self._access.headers(), **kwargs)
         except httpx.HTTPError as err:
@@ -134,8 +139,10 @@ class AlertmanagerSilences:
                 body = response.json()
             except ValueError:
                 body = None
-            if not isinstance(body, dict):
-                raise PermanentError(f"Alertmanager answered no JSON object: {response.text.strip()[:200]}")
+            if not isinstance(body, expect):
+                raise PermanentError(
+                    f"Alertmanager answered no JSON {expect.__name__}: {response.text.strip()[:200]}"
+                )
         return response
 
 
@@ -186,6 +193,21 @@ class AlertmanagerAlerts:
             and (item.get("status") or {}).get("state") in states
         ]
 
+    async def status(self) -> dict[str, Any]:
+        """``GET /api/v2/status``: its version, cluster and configuration (``config.original``)."""
+        body = await self._get("/api/v2/status", {}, "read its status")
+        if not isinstance(body, dict):
+            raise TransientError("Alertmanager answered its status with no JSON object")
+        return body
+
+    def routes_to_receiver(self, config: dict[str, Any]) -> bool:
+        """Whether a route of ``config`` (the parsed ``config.original``) sends to Medic's receiver."""
+        try:
+            ours = re.compile(self._receiver)
+        except re.error:
+            return True  # a regex only Go's RE2 takes: Medic cannot tell; not said to be wrong
+        return _routes_to(config.get("route"), None, ours)
+
     async def _refuse_time_intervals(self) -> None:
         status = await self._get("/api/v2/status", {}, "read its configuration")
         original = ((status or {}).get("config") or {}).get("original") if isinstance(status, dict) else None
@@ -228,3 +250,14 @@ def _muted_by_time(route: Any, receiver: str | None, ours: "re.Pattern[str] | No
     if timed and (ours is None or ours.fullmatch(receiver)):
         return True
     return any(_muted_by_time(child, receiver, ours) for child in route.get("routes") or [])
+
+
+def _routes_to(route: Any, receiver: str | None, ours: "re.Pattern[str]") -> bool:
+    """Whether ``route`` or a route below it sends to a receiver ``ours`` matches (a route without its
+    own receiver inherits its parent's)."""
+    if not isinstance(route, dict):
+        return False
+    receiver = str(route.get("receiver") or receiver or "")
+    if ours.fullmatch(receiver):
+        return True
+    return any(_routes_to(child, receiver, ours) for child in route.get("routes") or [])

@@ -53,7 +53,7 @@ class PrometheusMetrics:
             # (bad_data, execution) beside the status: the scan's last_error shows it
             said = _error_of(response)
             raise PermanentError(
-                f"Prometheus rejected the query {params['query'][:200]!r}"
+                f"Prometheus rejected the query {params.get('query', path)[:200]!r}"
                 f" ({response.status_code}{_error_type(response)}): {said}",
                 said=said,
             )
@@ -71,13 +71,13 @@ class PrometheusMetrics:
             notes = body.get(kind)
             if isinstance(notes, list) and notes:
                 said = "; ".join(str(n)[:300] for n in notes[:5])
-                first = kind == "warnings" or self._first(params["query"], said)
+                first = kind == "warnings" or self._first(params.get("query", path), said)
                 level = (logging.WARNING if kind == "warnings" else logging.INFO) if first else logging.DEBUG
                 log.log(
                     level,
                     "Prometheus %s for %r while trying to %s: %s",
                     kind,
-                    params["query"][:200],
+                    params.get("query", path)[:200],
                     what,
                     said,
                 )
@@ -110,6 +110,28 @@ class PrometheusMetrics:
         return [
             {str(k): str(v) for k, v in (item.get("metric") or {}).items()}
             for item in data.get("result") or []
+        ]
+
+    def build_info(self) -> dict[str, str]:
+        """``/api/v1/status/buildinfo``: what answers (Prometheus's ``version``; Grafana Mimir adds
+        ``application``), served without a tenant by Mimir; empty where the route is not served."""
+        try:
+            data = self._query("/api/v1/status/buildinfo", {}, "tell its version")
+        except PermanentError as err:
+            if "(404)" in str(err):
+                return {}
+            raise
+        return {str(k): str(v) for k, v in data.items() if isinstance(v, str | int | float)}
+
+    def series_now(self, promql: str) -> list[tuple[dict[str, str], bool]]:
+        """An instant query: each series' labels, and whether its sample is a native histogram."""
+        data = self._query("/api/v1/query", {"query": promql}, "run a scan's query now")
+        if data.get("resultType") == "scalar":
+            return [({}, False)]
+        return [
+            ({str(k): str(v) for k, v in (item.get("metric") or {}).items()}, "histogram" in item)
+            for item in data.get("result") or []
+            if isinstance(item, dict)
         ]
 
     def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:

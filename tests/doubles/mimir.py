@@ -28,6 +28,10 @@ What it holds to, with its sources:
   ``anonymous`` when a call names none (``map $http_x_scope_orgid $ensured_x_scope_orgid { default
   $http_x_scope_orgid; "" "anonymous"; }``, quoted in grafana/mimir#2310): ``default_tenant`` does
   the same, so a call without a tenant is refused by nothing and reads a tenant that holds nothing.
+- **What answers.** ``/prometheus/api/v1/status/buildinfo`` is served without a tenant (grafana/mimir
+  ``pkg/api/api.go``, ``RegisterQueryAPI``: registered with ``auth`` false) and names Mimir in its
+  ``application`` field, beside Prometheus's own fields (``version``, ``revision``, ``branch``,
+  ``goVersion``) and a ``features`` object.
 - **An authenticating proxy** in front of Mimir, as its docs say to run one: with ``bearer``, a call
   without ``Authorization: Bearer <bearer>`` is answered 401 ``Unauthorized`` before the tenant is
   looked at.
@@ -64,8 +68,22 @@ class MimirGateway(HttpDouble):
         self._bearer = bearer
         self._default = default_tenant
         methods = ["GET", "POST", "DELETE"]
+        self.app.add_api_route("/prometheus/api/v1/status/buildinfo", self._build_info, methods=["GET"])
         self.app.add_api_route("/prometheus/{path:path}", self._prometheus, methods=methods)
         self.app.add_api_route("/alertmanager/{path:path}", self._alertmanager, methods=methods)
+
+    async def _build_info(self) -> JSONResponse:
+        """Mimir's own, served without a tenant (``RegisterQueryAPI``: the buildinfo route is
+        registered with ``auth`` false), its ``application`` naming it (pkg/util/version)."""
+        info = {
+            "application": "Grafana Mimir",
+            "version": "2.15.0",
+            "revision": "7c4e2b3a1",
+            "branch": "HEAD",
+            "goVersion": "go1.23.4",
+            "features": {"query_sharding": "true"},
+        }
+        return JSONResponse({"status": "success", "data": info})
 
     async def _prometheus(self, path: str, request: Request) -> Response:
         return await self._pass("prometheus", path, request)

@@ -1,0 +1,138 @@
+"""``medic doctor`` against the real parts: the Temporal dev server, the real Prometheus scraping a test
+target, the real Alertmanager, and Mimir's front door (tests/doubles/mimir.py) before that Prometheus.
+It says what answers, each scan's series now and what is wrong with them, and exits 1 on an error."""
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from service.doctor import Finding, diagnose
+from service.settings import Settings
+from tests.conftest import require_binary
+from tests.doubles.mimir import MimirGateway
+from tests.support.promstack import metrics_target, running_alertmanager, running_prometheus
+from tests.support.stack import running_dev_server, wait_until
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+pytestmark = pytest.mark.e2e
+
+MEDIC = str(require_binary("medic"))
+GAUGE = "medic_e2e_doctor_depth"
+SCANS = f"""
+scans:
+  - name: depth
+    query: '{GAUGE}'
+  - name: summed
+    query: 'sum({GAUGE})'
+  - name: nothing-yet
+    query: 'rate(medic_e2e_never_total[5m])'
+"""
+
+
+def _doctor(env: dict[str, str]) -> "subprocess.CompletedProcess[str]":
+    """``medic doctor`` as a person runs it, with ``env`` for its settings."""
+    return subprocess.run(
+        [MEDIC, "doctor", "--timeout", "5"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _lines(found: list[Finding]) -> list[str]:
+    return [str(f) for f in found]
+
+
+async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) -> None:
+    (tmp_path / "catalog.yaml").write_text("services: []\n")
+    (tmp_path / "anomaly.yaml").write_text(SCANS)
+    am_config: dict[str, Any] = {"route": {"receiver": "medic"}, "receivers": [{"name": "medic"}]}
+    with metrics_target() as target:
+        target.set(GAUGE, {"service": "checkout"}, 3.0)
+        target.set(GAUGE, {"service": "cart"}, 5.0)
+        prom_config = {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+            "scrape_configs": [{"job_name": "doctor", "static_configs": [{"targets": [target.address]}]}],
+        }
+        async with (
+            running_dev_server(tmp_path / "temporal.db") as temporal,
+            running_prometheus(prom_config) as prom,
+            running_alertmanager(am_config) as am,
+            httpx.AsyncClient(base_url=prom.url) as direct,
+        ):
+
+            async def scraped() -> bool:
+                found = await direct.get("/api/v1/query", params={"query": GAUGE})
+                return len(found.json()["data"]["result"]) == 2
+
+            await wait_until(scraped, timeout=30, what="Prometheus to scrape the gauges")
+            values: dict[str, Any] = {
+                "temporal_address": f"127.0.0.1:{temporal.port}",
+                "catalog": tmp_path / "catalog.yaml",
+                "prometheus_url": prom.url,
+                "alertmanager_url": am.url,
+            }
+            found = await diagnose(Settings(_env_file=None, webhook_token=SecretStr("t" * 32), **values))
+            lines = _lines(found)
+            assert [f.level for f in found] == ["ok", "ok", "ok", "warn", "warn", "ok", "ok"], lines
+            temporal_line, prom_line, depth, summed, nothing, am_line, silences = lines
+            assert temporal_line == (
+                f"ok    Temporal 127.0.0.1:{temporal.port}, namespace default: reachable; Medic's "
+                f"{len(SEARCH_ATTRIBUTES)} search attributes registered"
+            )
+            assert prom_line == f"ok    Prometheus {prom.url}: Prometheus 2.42.0+ds answers queries"
+            assert depth == "ok    scan depth: 2 series now"
+            assert summed.startswith("warn  scan summed: 1 series now: 1 without the label 'service'")
+            assert nothing.startswith("warn  scan nothing-yet: no series now")
+            assert am_line.startswith(f"ok    Alertmanager {am.url}: Alertmanager ") and "answers" in am_line
+            assert silences == f"ok    Alertmanager {am.url} silences: readable (0 held)"
+
+            # A receiver no route sends to; Mimir without its tenant; the command's own exit status.
+            gateway = MimirGateway(prometheus=prom.url, tenants=("team-a",), default_tenant="anonymous")
+            with gateway.serve() as url:
+                mimir = {**values, "prometheus_url": f"{url}/prometheus", "alertmanager_receiver": "medic-x"}
+                found = await diagnose(Settings(_env_file=None, webhook_token=SecretStr("t" * 32), **mimir))
+                said = _lines(found)
+                [error] = [line for line in said if line.startswith("error")]
+                assert error.startswith(
+                    f"error Prometheus {url}/prometheus: Grafana Mimir 2.15.0 answers, and"
+                )
+                assert "MEDIC_PROMETHEUS_TENANT is not set" in error
+                assert any(
+                    "no route sends to a receiver MEDIC_ALERTMANAGER_RECEIVER ('medic-x')" in s for s in said
+                )
+                # the scans see nothing through 'anonymous'
+                assert [s.split(":")[0] for s in said if s.startswith("warn  scan")] == [
+                    "warn  scan depth",
+                    "warn  scan summed",
+                    "warn  scan nothing-yet",
+                ]
+                env = {
+                    **os.environ,
+                    "MEDIC_WEBHOOK_TOKEN": "t" * 32,
+                    "MEDIC_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal.port}",
+                    "MEDIC_CATALOG": str(tmp_path / "catalog.yaml"),
+                    "MEDIC_PROMETHEUS_URL": f"{url}/prometheus",
+                    "MEDIC_PROMETHEUS_TENANT": "team-a",
+                    "MEDIC_ALERTMANAGER_URL": am.url,
+                    "MEDIC_LOG_JSON": "false",
+                }
+                done = _doctor(env)
+                assert done.returncode == 0, done.stdout + done.stderr
+                assert (
+                    f"ok    Prometheus {url}/prometheus: Grafana Mimir 2.15.0 answers queries, tenant team-a"
+                    in (done.stdout)
+                )
+                assert "ok    scan depth: 2 series now" in done.stdout
+                # the scans' two, and the Alertmanager without a tenant beside a Prometheus with one
+                assert done.stdout.rstrip().endswith("0 error(s), 3 warning(s)")
+                assert (
+                    "warn  settings: MEDIC_PROMETHEUS_TENANT is set and MEDIC_ALERTMANAGER_TENANT"
+                    in done.stdout
+                )
+                assert "WARNING" not in done.stderr  # said once, in its line
+                env["MEDIC_PROMETHEUS_TENANT"] = ""
+                failed = _doctor(env)
+                assert failed.returncode == 1 and "1 error(s)" in failed.stdout, failed.stdout + failed.stderr

@@ -1,0 +1,31 @@
+"""``medic doctor`` with nothing to reach: each part says so in its line, and the command exits 1 on an
+error (the real parts: tests/e2e/test_doctor.py)."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
+from tests.support.stack import free_port
+
+
+def test_nothing_reachable_is_said_part_by_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "catalog.yaml").write_text("services: []\n")
+    (tmp_path / "anomaly.yaml").write_text("scans:\n  - name: lat\n    query: up\n")
+    for key, value in {
+        "MEDIC_WEBHOOK_TOKEN": "t" * 32,
+        "MEDIC_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "MEDIC_CATALOG": str(tmp_path / "catalog.yaml"),
+        "MEDIC_LOG_JSON": "false",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(app, ["doctor", "--timeout", "3"])
+    lines = done.output.splitlines()
+    assert done.exit_code == 1, done.output
+    assert lines[0].startswith("error Temporal 127.0.0.1:") and "nothing answers there" in lines[0]
+    assert "warn  Prometheus: MEDIC_PROMETHEUS_URL is not set: no verification, no scans" in lines
+    assert "error anomaly scans: 1 configured, and no MEDIC_PROMETHEUS_URL" in lines
+    assert "warn  Alertmanager: MEDIC_ALERTMANAGER_URL is not set: no silences from Slack" in lines
+    assert lines[-1] == "2 error(s), 2 warning(s)"
