@@ -23,6 +23,7 @@ from service.config_files import load_anomaly_file
 from service.prometheus import alertmanager_alerts, alertmanager_silences, prometheus, tenant_warnings
 from service.settings import Settings
 from service.temporal import TemporalConfigError, TemporalConnectError, connect
+from service.temporal_tls import with_profile
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ async def diagnose(settings: Settings, *, timeout: float = 10.0) -> list[Finding
 async def _temporal(settings: Settings, timeout: float) -> list[Finding]:
     where = f"Temporal {settings.temporal_address}, namespace {settings.temporal_namespace}"
     try:
+        settings = with_profile(settings)  # MEDIC_TEMPORAL_PROFILE, as the worker and the API read it
         client = await asyncio.wait_for(connect(settings), timeout)
         listed = await asyncio.wait_for(
             client.operator_service.list_search_attributes(
