@@ -195,9 +195,7 @@ def doctor(
     """
     from service.doctor import diagnose  # noqa: PLC0415
 
-    found = run_loop(diagnose(_settings(), timeout=timeout))
-    for finding in found:
-        typer.echo(str(finding))
+    found = run_loop(diagnose(_settings(), timeout=timeout, say=lambda finding: typer.echo(str(finding))))
     errors = sum(1 for f in found if f.level == "error")
     warnings = sum(1 for f in found if f.level == "warn")
     typer.echo(f"{errors} error(s), {warnings} warning(s)")

@@ -1,18 +1,24 @@
 """``medic doctor``: Medic's connections as configured, tried now, each said in a line: Temporal (the
-namespace, Medic's search attributes), Prometheus (what answers, the tenant, a query), each anomaly
-scan's query (its series now, the service label, native histograms) and Alertmanager (its version and
-cluster, a route to Medic's receiver, silences readable).
+namespace, Medic's search attributes and their types), Prometheus (what answers, the tenant, a query),
+each anomaly scan's query (as the scan asks it: a range over its last steps; its series, the service
+label, native histograms) and Alertmanager (its version and cluster, a route to Medic's receiver, the
+held alerts the settle probe takes, silences readable).
 
 It only reads: no search attribute is added, no silence made, no schedule touched. ``medic check``
 validates the files without any connection (the chart's init container); this is for a person
-setting Medic up, or finding why scans see nothing.
+setting Medic up, or finding why scans see nothing. Each part fails on its own: a broken CA file or
+an Alertmanager without a status route is a line, and the other parts are still tried.
 """
 
 import asyncio
 import contextlib
+import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import httpx
 import yaml
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
@@ -22,16 +28,17 @@ from medic.yamldoc import ConfigError
 from service.config_files import load_anomaly_file
 from service.prometheus import alertmanager_alerts, alertmanager_silences, prometheus, tenant_warnings
 from service.settings import Settings
-from service.temporal import TemporalConfigError, TemporalConnectError, connect
-from service.temporal_tls import with_profile
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from service.temporal import TemporalConfigError, TemporalConnectError, connect, search_attributes_wanted
+from service.temporal_tls import describe, with_profile
 
 if TYPE_CHECKING:
     from activities.adapters.prometheus import PrometheusMetrics
 
-__all__ = ["Finding", "diagnose"]
+__all__ = ["Finding", "diagnose", "shown"]
 
 Level = Literal["ok", "warn", "error"]
+# what a connection's set-up can raise before any call: a CA file that is not one, a token file
+_SETUP_ERRORS = (OSError, ssl.SSLError, ValueError, PermanentError)
 
 
 @dataclass(frozen=True)
@@ -41,18 +48,44 @@ class Finding:
     said: str
 
     def __str__(self) -> str:
-        return f"{self.level:<5} {self.what}: {redact(self.said)}"
+        return redact(f"{self.level:<5} {self.what}: {self.said}")
 
 
-async def diagnose(settings: Settings, *, timeout: float = 10.0) -> list[Finding]:
-    """Every finding, in order: Temporal, Prometheus, the scans, Alertmanager."""
+def shown(url: str) -> str:
+    """A configured URL as a line may show it: no credentials, no query values (a token may be one)."""
+    parsed = httpx.URL(url)
+    bare = str(parsed.copy_with(userinfo=b"", query=None, fragment=None)).rstrip("/")
+    return bare + (" (and its query)" if parsed.query else "")
+
+
+async def diagnose(
+    settings: Settings, *, timeout: float = 10.0, say: Callable[[Finding], None] | None = None
+) -> list[Finding]:
+    """Every finding, in order: Temporal, the settings, Prometheus, the scans, Alertmanager; each is
+    also handed to ``say`` as it is found (a part that hangs to its timeout leaves the others said)."""
     found: list[Finding] = []
-    found += await _temporal(settings, timeout)
-    found += [Finding("warn", "settings", line) for line in tenant_warnings(settings, log_them=False)]
-    source = prometheus(settings, timeout=timeout)
-    found += await asyncio.to_thread(_prometheus, settings, source)
-    found += await asyncio.to_thread(_scans, settings, source)
-    found += await _alertmanager(settings)
+
+    def add(findings: list[Finding]) -> None:
+        for finding in findings:
+            found.append(finding)
+            if say is not None:
+                say(finding)
+
+    add(await _temporal(settings, timeout))
+    add([Finding("warn", "settings", line) for line in tenant_warnings(settings, log_them=False)])
+    try:
+        source = prometheus(settings, timeout=timeout)
+    except _SETUP_ERRORS as err:
+        where = f"Prometheus {shown(settings.prometheus_url or '')}"
+        add([Finding("error", where, f"cannot be set up: {type(err).__name__}: {err}")])
+        source = None
+        broken = True
+    else:
+        broken = False
+        add(await asyncio.to_thread(_prometheus, settings, source))
+    if not broken:
+        add(await asyncio.to_thread(_scans, settings, source))
+    add(await _alertmanager(settings, timeout))
     return found
 
 
@@ -60,6 +93,7 @@ async def _temporal(settings: Settings, timeout: float) -> list[Finding]:
     where = f"Temporal {settings.temporal_address}, namespace {settings.temporal_namespace}"
     try:
         settings = with_profile(settings)  # MEDIC_TEMPORAL_PROFILE, as the worker and the API read it
+        where = f"Temporal {describe(settings)}"
         client = await asyncio.wait_for(connect(settings), timeout)
         listed = await asyncio.wait_for(
             client.operator_service.list_search_attributes(
@@ -73,48 +107,57 @@ async def _temporal(settings: Settings, timeout: float) -> list[Finding]:
         return [Finding("error", where, f"no answer in {timeout:g} s")]
     except Exception as err:  # an RPC the server refused (permissions, no such namespace)
         return [Finding("error", where, f"{type(err).__name__}: {err}")]
-    known = {**listed.system_attributes, **listed.custom_attributes}
-    missing = sorted(key.name for key in SEARCH_ATTRIBUTES if key.name not in known)
+    conflicts, missing = search_attributes_wanted({**listed.system_attributes, **listed.custom_attributes})
+    if conflicts:
+        return [
+            Finding(
+                "error",
+                where,
+                f"reachable; search attributes of another type: {'; '.join(conflicts)} (a worker refuses "
+                "to start on them: remove them if nothing else uses them, or give Medic its own namespace)",
+            )
+        ]
     if missing:
         return [
             Finding(
                 "warn",
                 where,
-                f"reachable; search attributes not registered: {', '.join(missing)} (the worker registers "
-                "them at start where it may; else run `medic setup`)",
+                f"reachable; search attributes not registered: {', '.join(sorted(missing))} (the worker "
+                "registers them at start where it may; else run `medic setup`)",
             )
         ]
-    return [Finding("ok", where, f"reachable; Medic's {len(SEARCH_ATTRIBUTES)} search attributes registered")]
+    return [Finding("ok", where, "reachable; Medic's search attributes registered, with their types")]
 
 
 def _prometheus(settings: Settings, source: "PrometheusMetrics | None") -> list[Finding]:
     if source is None:
         return [Finding("warn", "Prometheus", "MEDIC_PROMETHEUS_URL is not set: no verification, no scans")]
-    where = f"Prometheus {settings.prometheus_url}"
+    where = f"Prometheus {shown(settings.prometheus_url or '')}"
     out: list[Finding] = []
     try:
         info = source.build_info()
     except (PermanentError, TransientError) as err:
         info = {}
-        out.append(Finding("warn", where, f"its version could not be read: {err}"))
-    answers = info.get("application") or ("Prometheus" if info else "a Prometheus API")
+        out.append(Finding("warn", where, f"its build information could not be read: {err}"))
+    # Thanos and VictoriaMetrics answer Prometheus's fields alone: only Mimir names itself
+    answers = info.get("application") or "a Prometheus API"
     version = f" {info['version']}" if info.get("version") else ""
     tenant = settings.prometheus_tenant
-    if "mimir" in answers.lower() and not tenant:
-        out.append(
-            Finding(
-                "error",
-                where,
-                f"{answers}{version} answers, and MEDIC_PROMETHEUS_TENANT is not set: Mimir refuses ('no "
-                "org id') or, behind its Helm chart's gateway, reads the tenant 'anonymous', where scans "
-                "see no series",
-            )
-        )
-        return out
     try:
         source.holds("vector(1)")
     except (PermanentError, TransientError) as err:
         out.append(Finding("error", where, f"{answers}{version} answers, but a query failed: {err}"))
+        return out
+    if "mimir" in answers.lower() and not tenant:
+        out.append(
+            Finding(
+                "warn",
+                where,
+                f"{answers}{version} answers queries without MEDIC_PROMETHEUS_TENANT: right where a proxy "
+                "in front sets the tenant, or Mimir runs without multi-tenancy; behind its Helm chart's "
+                "gateway, queries read the tenant 'anonymous', where scans see no series",
+            )
+        )
         return out
     as_tenant = f", tenant {tenant}" if tenant else ""
     out.append(Finding("ok", where, f"{answers}{version} answers queries{as_tenant}"))
@@ -135,13 +178,16 @@ def _scans(settings: Settings, source: "PrometheusMetrics | None") -> list[Findi
     out: list[Finding] = []
     for spec in specs.values():
         what = f"scan {spec.name}"
-        try:
-            series = source.series_now(spec.query)
+        end = time.time()
+        try:  # as a run asks it: a range, over its last steps (an instant query takes what a range refuses)
+            series = source.query_range(
+                spec.query, start=end - 3 * spec.step_seconds, end=end, step=spec.step_seconds
+            )
         except (PermanentError, TransientError) as err:
             out.append(Finding("error", what, str(err)))
             continue
-        histograms = sum(1 for _, is_histogram in series if is_histogram)
-        numbers = [labels for labels, is_histogram in series if not is_histogram]
+        alone = [s for s in series if s.histograms and not s.values]
+        numbers = [s for s in series if s.values]
         if not series:
             out.append(
                 Finding(
@@ -153,54 +199,59 @@ def _scans(settings: Settings, source: "PrometheusMetrics | None") -> list[Findi
             )
             continue
         notes = []
-        if histograms:
+        if alone:
             notes.append(
-                f"{histograms} of native histograms, which no detector scores (ask for a number: "
+                f"{len(alone)} of native histograms, which no detector scores (ask for a number: "
                 "histogram_quantile, histogram_count)"
             )
         if spec.service is None:
-            unnamed = sum(1 for labels in numbers if not labels.get(spec.service_label))
+            unnamed = sum(1 for s in numbers if not s.labels.get(spec.service_label))
             if unnamed:
                 notes.append(
                     f"{unnamed} without the label {spec.service_label!r}, whose anomalies go to service "
                     "'unknown' (keep it in the query's by (...), or set service_label or service)"
                 )
         level: Level = "warn" if notes else "ok"
-        said = f"{len(series)} series now" + (": " + "; ".join(notes) if notes else "")
-        out.append(Finding(level, what, said))
+        out.append(
+            Finding(level, what, f"{len(series)} series now" + (": " + "; ".join(notes) if notes else ""))
+        )
     return out
 
 
-async def _alertmanager(settings: Settings) -> list[Finding]:
+async def _alertmanager(settings: Settings, timeout: float) -> list[Finding]:
     if not settings.alertmanager_url:
         return [Finding("warn", "Alertmanager", "MEDIC_ALERTMANAGER_URL is not set: no silences from Slack")]
-    where = f"Alertmanager {settings.alertmanager_url}"
-    alerts = alertmanager_alerts(settings)
-    silences = alertmanager_silences(settings)
+    where = f"Alertmanager {shown(settings.alertmanager_url)}"
+    try:
+        alerts = alertmanager_alerts(settings, timeout=timeout)
+        silences = alertmanager_silences(settings, timeout=timeout)
+    except _SETUP_ERRORS as err:
+        return [Finding("error", where, f"cannot be set up: {type(err).__name__}: {err}")]
     assert alerts is not None and silences is not None  # (a URL is set)
     out: list[Finding] = []
     try:
-        status = await alerts.status()
-        version = str((status.get("versionInfo") or {}).get("version") or "")
-        cluster = str((status.get("cluster") or {}).get("status") or "")
-        original = (status.get("config") or {}).get("original")
-        config = _parsed(original)
-        said = f"Alertmanager {version}".rstrip() + (f", cluster {cluster}" if cluster else "")
-        out.append(Finding("ok", where, f"{said} answers"))
-        if config is not None and not alerts.routes_to_receiver(config):
-            out.append(
-                Finding(
-                    "warn",
-                    where,
-                    "no route sends to a receiver MEDIC_ALERTMANAGER_RECEIVER "
-                    f"({settings.alertmanager_receiver!r}) matches: held alerts are never taken (set it to "
-                    "the receiver that posts to Medic)",
+        try:
+            status = await alerts.status()
+        except (PermanentError, TransientError) as err:
+            # OpenShift's tenancy port (prom-label-proxy) serves alerts and silences, no status
+            out.append(Finding("warn", where, f"its status could not be read: {err}"))
+        else:
+            out += _status(settings, where, alerts.routes_to_receiver, status)
+        if settings.prometheus_url and settings.alertmanager_receiver:
+            try:  # what a settling incident asks: the alerts held for Medic's receiver
+                await alerts.held()
+            except (PermanentError, TransientError) as err:
+                out.append(
+                    Finding(
+                        "warn", f"{where} held alerts", f"not taken (incidents wait for the webhook): {err}"
+                    )
                 )
-            )
-        held = await silences.count()
-        out.append(Finding("ok", f"{where} silences", f"readable ({held} held)"))
-    except (PermanentError, TransientError) as err:
-        out.append(Finding("error", where, str(err)))
+        try:
+            held = await silences.count()
+        except (PermanentError, TransientError) as err:
+            out.append(Finding("error", f"{where} silences", f"not readable: {err}"))
+        else:
+            out.append(Finding("ok", f"{where} silences", f"readable ({held} held)"))
     finally:
         for close in (alerts.aclose, silences.aclose):
             with contextlib.suppress(Exception):
@@ -208,7 +259,28 @@ async def _alertmanager(settings: Settings) -> list[Finding]:
     return out
 
 
-def _parsed(original: object) -> dict[str, object] | None:
+def _status(
+    settings: Settings, where: str, routes: Callable[[dict[str, Any]], bool], status: dict[str, Any]
+) -> list[Finding]:
+    version = str((status.get("versionInfo") or {}).get("version") or "")
+    cluster = str((status.get("cluster") or {}).get("status") or "")
+    said = f"Alertmanager {version}".rstrip() + (f", cluster {cluster}" if cluster else "")
+    out = [Finding("ok", where, f"{said} answers")]
+    config = _parsed((status.get("config") or {}).get("original"))
+    if config is not None and not routes(config):
+        out.append(
+            Finding(
+                "warn",
+                where,
+                "no route sends to a receiver MEDIC_ALERTMANAGER_RECEIVER "
+                f"({settings.alertmanager_receiver!r}) matches: held alerts are never taken (set it to "
+                "the receiver that posts to Medic)",
+            )
+        )
+    return out
+
+
+def _parsed(original: object) -> dict[str, Any] | None:
     if not isinstance(original, str):
         return None
     with contextlib.suppress(yaml.YAMLError):

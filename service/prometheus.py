@@ -52,7 +52,7 @@ def _alertmanager_access(settings: Settings) -> "Access":
     )
 
 
-def alertmanager_silences(settings: Settings) -> "AlertmanagerSilences | None":
+def alertmanager_silences(settings: Settings, *, timeout: float = 5.0) -> "AlertmanagerSilences | None":
     """Alertmanager's silences as configured (None without MEDIC_ALERTMANAGER_URL)."""
     if not settings.alertmanager_url:
         return None
@@ -60,12 +60,13 @@ def alertmanager_silences(settings: Settings) -> "AlertmanagerSilences | None":
 
     return AlertmanagerSilences(
         settings.alertmanager_url,
+        timeout=timeout,
         access=_alertmanager_access(settings),
         link_template=settings.alertmanager_silence_url,
     )
 
 
-def alertmanager_alerts(settings: Settings) -> "AlertmanagerAlerts | None":
+def alertmanager_alerts(settings: Settings, *, timeout: float = 3.0) -> "AlertmanagerAlerts | None":
     """The alerts Alertmanager holds for MEDIC_ALERTMANAGER_RECEIVER (None without
     MEDIC_ALERTMANAGER_URL)."""
     if not settings.alertmanager_url:
@@ -75,6 +76,7 @@ def alertmanager_alerts(settings: Settings) -> "AlertmanagerAlerts | None":
     return AlertmanagerAlerts(
         settings.alertmanager_url,
         receiver=settings.alertmanager_receiver,
+        timeout=timeout,
         access=_alertmanager_access(settings),
     )
 

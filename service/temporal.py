@@ -1,5 +1,6 @@
 """The one place Medic connects to Temporal, with the one data converter."""
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -80,22 +81,30 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
         if err.status is not RPCStatusCode.UNIMPLEMENTED:
             raise
         known = {}  # the time-skipping test server cannot list, only add
+    conflicts, missing = search_attributes_wanted(known)
+    if conflicts:
+        raise SearchAttributeConflict(
+            f"namespace {namespace!r} has search attributes of another type: {'; '.join(conflicts)}"
+        )
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)
+
+
+def search_attributes_wanted(
+    known: Mapping[str, int],
+) -> tuple[list[str], dict[str, "IndexedValueType.ValueType"]]:
+    """Against the namespace's search attributes (name to type): Medic's registered with another type
+    (said as "MedicTitle is Text, Medic needs Keyword"), and Medic's missing, with their types."""
     wanted = {key.name: IndexedValueType.ValueType(key.indexed_value_type.value) for key in SEARCH_ATTRIBUTES}
     conflicts = [
         f"{name} is {type_name(known[name])}, Medic needs {type_name(kind)}"
         for name, kind in wanted.items()
         if name in known and known[name] != kind
     ]
-    if conflicts:
-        raise SearchAttributeConflict(
-            f"namespace {namespace!r} has search attributes of another type: {'; '.join(conflicts)}"
-        )
-    missing = {name: kind for name, kind in wanted.items() if name not in known}
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
-        )
-    return sorted(missing)
+    return conflicts, {name: kind for name, kind in wanted.items() if name not in known}
 
 
 def type_name(value: int) -> str:

@@ -110,7 +110,7 @@ class AlertmanagerSilences:
         try:
             response = await self._client.request(method, path, headers=self._access.headers(), **kwargs)
         except httpx.HTTPError as err:
-            raise TransientError(f"Alertmanager unreachable: {err}") from err
+            raise TransientError(f"Alertmanager unreachable: {str(err) or type(err).__name__}") from err
         self._access.refuse_without_tenant(response, _SILENCE_CALLS.get(method, "answer"))
         if response.status_code == 404 and "not configured" in response.text[:200]:
             # Mimir's Alertmanager for a tenant it holds no configuration for (multitenant.go)
@@ -232,7 +232,9 @@ class AlertmanagerAlerts:
         try:
             response = await self._client.get(path, params=params, headers=self._access.headers())
         except httpx.HTTPError as err:
-            raise classify(None, service="Alertmanager", what=what, detail=str(err)) from err
+            raise classify(
+                None, service="Alertmanager", what=what, detail=str(err) or type(err).__name__
+            ) from err
         self._access.refuse_without_tenant(response, what)
         return json_answer(response, service="Alertmanager", what=what)
 

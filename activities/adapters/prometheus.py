@@ -46,7 +46,9 @@ class PrometheusMetrics:
                 path, params={**params, "timeout": self._timeout}, headers=self._access.headers()
             )
         except httpx.HTTPError as err:
-            raise classify(None, service="Prometheus", what=what, detail=str(err)) from err
+            raise classify(
+                None, service="Prometheus", what=what, detail=str(err) or type(err).__name__
+            ) from err
         self._access.refuse_without_tenant(response, what)
         if response.status_code in {400, 422}:
             # in Prometheus's own words ("1:49: parse error: unclosed left parenthesis"), its kind
@@ -122,17 +124,6 @@ class PrometheusMetrics:
                 return {}
             raise
         return {str(k): str(v) for k, v in data.items() if isinstance(v, str | int | float)}
-
-    def series_now(self, promql: str) -> list[tuple[dict[str, str], bool]]:
-        """An instant query: each series' labels, and whether its sample is a native histogram."""
-        data = self._query("/api/v1/query", {"query": promql}, "run a scan's query now")
-        if data.get("resultType") == "scalar":
-            return [({}, False)]
-        return [
-            ({str(k): str(v) for k, v in (item.get("metric") or {}).items()}, "histogram" in item)
-            for item in data.get("result") or []
-            if isinstance(item, dict)
-        ]
 
     def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
         """``/api/v1/query_range``: every series of the matrix (a scalar answer is one unlabelled series).

@@ -17,7 +17,6 @@ from tests.conftest import require_binary
 from tests.doubles.mimir import MimirGateway
 from tests.support.promstack import metrics_target, running_alertmanager, running_prometheus
 from tests.support.stack import running_dev_server, wait_until
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.e2e
 
@@ -74,37 +73,65 @@ async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) 
                 "prometheus_url": prom.url,
                 "alertmanager_url": am.url,
             }
-            found = await diagnose(Settings(_env_file=None, webhook_token=SecretStr("t" * 32), **values))
+            said: list[Finding] = []
+            found = await diagnose(
+                Settings(_env_file=None, webhook_token=SecretStr("t" * 32), **values), say=said.append
+            )
+            assert said == found  # each said as it was found
             lines = _lines(found)
             assert [f.level for f in found] == ["ok", "ok", "ok", "warn", "warn", "ok", "ok"], lines
             temporal_line, prom_line, depth, summed, nothing, am_line, silences = lines
             assert temporal_line == (
-                f"ok    Temporal 127.0.0.1:{temporal.port}, namespace default: reachable; Medic's "
-                f"{len(SEARCH_ATTRIBUTES)} search attributes registered"
+                f"ok    Temporal 127.0.0.1:{temporal.port}, namespace default, plain gRPC (no TLS): "
+                "reachable; Medic's search attributes registered, with their types"
             )
-            assert prom_line == f"ok    Prometheus {prom.url}: Prometheus 2.42.0+ds answers queries"
+            assert prom_line == f"ok    Prometheus {prom.url}: a Prometheus API 2.42.0+ds answers queries"
             assert depth == "ok    scan depth: 2 series now"
             assert summed.startswith("warn  scan summed: 1 series now: 1 without the label 'service'")
             assert nothing.startswith("warn  scan nothing-yet: no series now")
             assert am_line.startswith(f"ok    Alertmanager {am.url}: Alertmanager ") and "answers" in am_line
             assert silences == f"ok    Alertmanager {am.url} silences: readable (0 held)"
 
-            # A receiver no route sends to; Mimir without its tenant; the command's own exit status.
-            gateway = MimirGateway(prometheus=prom.url, tenants=("team-a",), default_tenant="anonymous")
-            with gateway.serve() as url:
+            # A scan query a run cannot ask (a range vector: an instant query takes it, a range refuses
+            # it), credentials and a token in the URLs, a CA file that is none: each said, none shown.
+            (tmp_path / "anomaly.yaml").write_text(f"scans:\n  - name: ranged\n    query: '{GAUGE}[5m]'\n")
+            (tmp_path / "ca.pem").write_text("not a certificate\n")
+            secret = "S3cretPassw0rd"
+            hostile = {
+                **values,
+                "prometheus_url": prom.url.replace("http://", f"http://medic:{secret}@")
+                + f"?token=tok{secret}",
+                "alertmanager_url": am.url.replace("http://", f"http://medic:{secret}@"),
+                "alertmanager_ca_file": tmp_path / "ca.pem",
+            }
+            found = await diagnose(Settings(_env_file=None, webhook_token=SecretStr("t" * 32), **hostile))
+            lines = _lines(found)
+            assert not [line for line in lines if secret in line], lines
+            [ranged] = [line for line in lines if line.startswith("error scan ranged")]
+            assert "invalid expression type" in ranged and "range vector" in ranged, ranged
+            assert lines[1].startswith(f"ok    Prometheus {prom.url} (and its query): a Prometheus API")
+            [broken] = [line for line in lines if line.startswith("error Alertmanager")]
+            assert broken.startswith(f"error Alertmanager {am.url}: cannot be set up: SSLError")
+
+            # A receiver no route sends to; Mimir behind its chart's gateway without the tenant (every
+            # query succeeds, on 'anonymous'); the command's own output and exit status.
+            (tmp_path / "anomaly.yaml").write_text(SCANS)
+            chart = MimirGateway(prometheus=prom.url, tenants=("team-a",), default_tenant="anonymous")
+            plain = MimirGateway(prometheus=prom.url, tenants=("team-a",))
+            with chart.serve() as url, plain.serve() as plain_url:
                 mimir = {**values, "prometheus_url": f"{url}/prometheus", "alertmanager_receiver": "medic-x"}
                 found = await diagnose(Settings(_env_file=None, webhook_token=SecretStr("t" * 32), **mimir))
-                said = _lines(found)
-                [error] = [line for line in said if line.startswith("error")]
-                assert error.startswith(
-                    f"error Prometheus {url}/prometheus: Grafana Mimir 2.15.0 answers, and"
-                )
-                assert "MEDIC_PROMETHEUS_TENANT is not set" in error
+                told = _lines(found)
+                [mimir_line] = [
+                    line for line in told if line.startswith(f"warn  Prometheus {url}/prometheus")
+                ]
+                assert "Grafana Mimir 2.15.0 answers queries without MEDIC_PROMETHEUS_TENANT" in mimir_line
+                assert "behind its Helm chart's gateway, queries read the tenant 'anonymous'" in mimir_line
                 assert any(
-                    "no route sends to a receiver MEDIC_ALERTMANAGER_RECEIVER ('medic-x')" in s for s in said
+                    "no route sends to a receiver MEDIC_ALERTMANAGER_RECEIVER ('medic-x')" in s for s in told
                 )
                 # the scans see nothing through 'anonymous'
-                assert [s.split(":")[0] for s in said if s.startswith("warn  scan")] == [
+                assert [s.split(":")[0] for s in told if s.startswith("warn  scan")] == [
                     "warn  scan depth",
                     "warn  scan summed",
                     "warn  scan nothing-yet",
@@ -123,7 +150,7 @@ async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) 
                 assert done.returncode == 0, done.stdout + done.stderr
                 assert (
                     f"ok    Prometheus {url}/prometheus: Grafana Mimir 2.15.0 answers queries, tenant team-a"
-                    in (done.stdout)
+                    in done.stdout
                 )
                 assert "ok    scan depth: 2 series now" in done.stdout
                 # the scans' two, and the Alertmanager without a tenant beside a Prometheus with one
@@ -133,6 +160,15 @@ async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) 
                     in done.stdout
                 )
                 assert "WARNING" not in done.stderr  # said once, in its line
+                # A Mimir with no gateway in front refuses without the tenant: an error, exit 1.
                 env["MEDIC_PROMETHEUS_TENANT"] = ""
+                env["MEDIC_PROMETHEUS_URL"] = f"{plain_url}/prometheus"
                 failed = _doctor(env)
-                assert failed.returncode == 1 and "1 error(s)" in failed.stdout, failed.stdout + failed.stderr
+                assert failed.returncode == 1, failed.stdout + failed.stderr
+                [refused] = [
+                    line for line in failed.stdout.splitlines() if line.startswith("error Prometheus")
+                ]
+                assert "Grafana Mimir 2.15.0 answers, but a query failed" in refused
+                assert "(401): no org id; " in refused and "set MEDIC_PROMETHEUS_TENANT" in refused
+                # its scans fail the same way, each on its line
+                assert failed.stdout.count("error scan ") == 3

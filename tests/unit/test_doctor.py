@@ -29,3 +29,28 @@ def test_nothing_reachable_is_said_part_by_part(tmp_path: Path, monkeypatch: pyt
     assert "error anomaly scans: 1 configured, and no MEDIC_PROMETHEUS_URL" in lines
     assert "warn  Alertmanager: MEDIC_ALERTMANAGER_URL is not set: no silences from Slack" in lines
     assert lines[-1] == "2 error(s), 2 warning(s)"
+
+
+def test_search_attributes_of_another_type_are_said_as_the_worker_refuses_them() -> None:
+    """A worker refuses to start on a search attribute of another type: doctor says it the same way."""
+    from temporalio.api.enums.v1 import IndexedValueType  # noqa: PLC0415
+
+    from service.temporal import search_attributes_wanted  # noqa: PLC0415
+    from workflows.search_attributes import ALL  # noqa: PLC0415
+
+    right = {key.name: key.indexed_value_type.value for key in ALL}
+    assert search_attributes_wanted(right) == ([], {})
+    wrong = {**right, "MedicTitle": IndexedValueType.INDEXED_VALUE_TYPE_TEXT}
+    del wrong["MedicImpact"]
+    conflicts, missing = search_attributes_wanted(wrong)
+    assert conflicts == ["MedicTitle is Text, Medic needs Keyword"]
+    assert list(missing) == ["MedicImpact"]
+
+
+def test_urls_are_shown_without_credentials_or_query_values() -> None:
+    from service.doctor import shown  # noqa: PLC0415
+
+    assert shown("https://medic:S3cret@thanos:9092/prom/?namespace=shop&token=abc") == (
+        "https://thanos:9092/prom (and its query)"
+    )
+    assert shown("http://prometheus:9090/") == "http://prometheus:9090"

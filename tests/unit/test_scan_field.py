@@ -666,7 +666,11 @@ def test_native_histogram_series_are_counted_and_said_once_per_query(
                 results.append(asyncio.run(acts.scan(ScanInput(name="lat"))))
     assert (alone.labels, alone.values, alone.histograms) == ({"service": "checkout"}, [], 3)
     assert both.labels == {"service": "cart"} and len(both.values) == 199 and both.histograms == 1
-    said = [(r.levelname, r.getMessage()) for r in caplog.records if "native histograms" in r.getMessage()]
+    said = [
+        (r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name == "activities.adapters.prometheus" and "native histograms" in r.getMessage()
+    ]
     assert [level for level, _ in said] == ["WARNING", "DEBUG", "DEBUG", "DEBUG"]
     assert (
         "native histograms for 2 series of 'rate(http_request_duration_seconds[5m])' (1 of them" in said[0][1]
