@@ -346,6 +346,21 @@ def is_ratio(query: str) -> bool:
     return _a_vector(left) and _a_vector(right)
 
 
+def range_at_top(query: str) -> str | None:
+    """The range of a query whose value is a range vector (``up[5m]``, ``x{a="b"}[5m] offset 1h``, a
+    subquery ``(a / b)[1h:5m]``), which a range query refuses at every run ("invalid expression type
+    \"range vector\" for range query"); None for anything else (``rate(up[5m])``)."""
+    tokens = _top_level(query)
+    while len(tokens) == 1 and tokens[0][0] == "group" and tokens[0][1].startswith("("):
+        tokens = _top_level(tokens[0][1][1:-1])
+    if any(kind == "op" for kind, _ in tokens):
+        return None  # an operator between vectors (PromQL takes none of range vectors)
+    for i, (kind, text) in enumerate(tokens):
+        if kind == "group" and text.startswith("[") and i > 0 and tokens[i - 1][0] in ("word", "group"):
+            return text
+    return None
+
+
 def _names(tokens: list[tuple[str, str]], suffix: str) -> set[str]:
     """The metric names ending in ``suffix`` on one side of an operator, the suffix cut off."""
     text = " ".join(t for kind, t in tokens if kind in ("word", "group"))

@@ -17,7 +17,7 @@ from medic.catalog import Catalog
 from medic.detect import DETECTORS
 from medic.detect.core import points_a_day
 from medic.forecast import Direction
-from medic.promql import is_ratio, outer_aggregation, unbalanced
+from medic.promql import is_ratio, outer_aggregation, range_at_top, unbalanced
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
 
 __all__ = [
@@ -191,6 +191,14 @@ def _problems(
             problem(i, field, message)
         if queries and (wrong := unbalanced(scan.query)):
             problem(i, "query", f"{wrong}: Prometheus would refuse it at every run")
+        elif queries and (span := range_at_top(scan.query)):
+            problem(
+                i,
+                "query",
+                f"a range vector ({span} at its top), which a range query refuses at every run: a scan "
+                f"asks one value a series at each step; ask for one over the range, e.g. "
+                f"rate(...{span}), avg_over_time(...{span}) or max_over_time(...{span})",
+            )
         if queries:
             for field, message, warning in _query_problems(scan):
                 problem(i, field, message, warning=warning)

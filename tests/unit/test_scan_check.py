@@ -3,10 +3,13 @@ pass (a duplicate name was said only once every other error was mended, a scan's
 only once its misspelt keys were), a "did you mean" for misspelt keys, the name rule in words, and a
 ``service:`` the catalog does not know (its incidents landed as P5 in the default channel)."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from medic.catalog import load_catalog
-from medic.promql import is_ratio, outer_aggregation
+from medic.promql import is_ratio, outer_aggregation, range_at_top
 from medic.scan import load_anomaly_config
 from medic.yamldoc import ConfigError
 from tests.support.shop import SHOP_YAML
@@ -237,3 +240,48 @@ def test_a_step_that_keeps_no_days_is_a_warning() -> None:
     ):
         text = f"scans:\n  - name: a\n{q}{fine_step}"
         assert load_anomaly_config(text, source="a", queries=True).scans, fine_step
+
+
+def _rule_exprs() -> list[str]:
+    """Every ``expr`` of the public rule files the tests carry (kubernetes-mixin, node-mixin, Sloth,
+    Pyrra, the apiserver SLO): alerting and recording rules, all of them instant vectors."""
+    import yaml  # noqa: PLC0415
+
+    folder = Path(__file__).parent.parent / "fixtures" / "alerts"
+    exprs: list[str] = []
+    for name in ("kubernetes-mixin-rules.yaml", "node-mixin-rules.yaml", "slo-generators-rules.yaml"):
+        for group in yaml.safe_load((folder / name).read_text())["groups"]:
+            exprs += [str(rule["expr"]) for rule in group["rules"]]
+    for name in ("kubernetes-mixin.json", "node-mixin.json", "slo-generators.json"):
+        _exprs_in(json.loads((folder / name).read_text()), exprs)
+    return sorted(set(exprs))
+
+
+def _exprs_in(value: object, out: list[str]) -> None:
+    if isinstance(value, dict):
+        out += [str(v) for k, v in value.items() if k == "expr"]
+        for v in value.values():
+            _exprs_in(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _exprs_in(v, out)
+
+
+def test_a_range_vector_at_the_top_is_an_error_and_no_rule_of_the_public_mixins_is_one() -> None:
+    """``up[5m]`` (or a subquery) answers an instant query and is refused by every range query a run
+    sends ("invalid expression type \\"range vector\\" for range query"): `medic check` says so, where
+    only the scan's last_error did. None of the public rules' expressions is taken for one."""
+    exprs = _rule_exprs()
+    assert len(exprs) >= 90
+    assert [e for e in exprs if range_at_top(e) is not None] == []
+    for query, span in (
+        ("up[5m]", "[5m]"),
+        ('x{a="b"}[5m] offset 1h', "[5m]"),
+        ("(a / b)[1h:5m]", "[1h:5m]"),
+        ("(up[5m])", "[5m]"),
+    ):
+        assert range_at_top(query) == span
+        [said] = _checked(f"    query: '{query}'\n")
+        assert f"a range vector ({span} at its top), which a range query refuses at every run" in said
+    for query in ("rate(up[5m])", "max_over_time(x[1h:5m])", 'x{a="[5m]"}', "a[5m] / b[5m]"):
+        assert range_at_top(query) is None
