@@ -189,7 +189,8 @@ class Settings(BaseSettings):
     prometheus_tenant: str | None = Field(
         default=None,
         description="the tenant whose metrics Medic reads, sent as `X-Scope-OrgID` with every query (Grafana "
-        "Mimir, Cortex, and the gateways in front of them: they answer 401 `no org id` without it); `team-a|team-b` reads several where Mimir's tenant federation is on",
+        "Mimir, Cortex, and the gateways in front of them: they answer 401 `no org id` without it); "
+        "`team-a|team-b` reads several where Mimir's tenant federation is on",
     )
     prometheus_timeout_seconds: float = Field(
         default=10.0,
