@@ -191,7 +191,8 @@ def doctor(
     """Try Medic's connections as configured, now, and say what each answers: Temporal (the namespace,
     Medic's search attributes), Prometheus (what answers, the tenant, a query), each anomaly scan's
     query (its series now, the service label, native histograms) and Alertmanager (version, a route to
-    Medic's receiver, silences). Reads only. Exits 1 when something is wrong (an `error` line).
+    Medic's receiver, silences), Slack (who the token is) and Jira (who Medic is, MEDIC_JIRA_PROJECT).
+    Reads only: nothing is posted or filed. Exits 1 when something is wrong (an `error` line).
     """
     from service.doctor import diagnose  # noqa: PLC0415
 

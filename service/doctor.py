@@ -86,6 +86,7 @@ async def diagnose(
     if not broken:
         add(await asyncio.to_thread(_scans, settings, source))
     add(await _alertmanager(settings, timeout))
+    add(await asyncio.to_thread(_notifications, settings, timeout))
     return found
 
 
@@ -287,3 +288,41 @@ def _parsed(original: object) -> dict[str, Any] | None:
         loaded = yaml.safe_load(original)
         return loaded if isinstance(loaded, dict) else None
     return None
+
+
+def _notifications(settings: Settings, timeout: float) -> list[Finding]:
+    """Slack (who the token is) and Jira (who Medic is, and MEDIC_JIRA_PROJECT): read only, nothing
+    posted or filed. PagerDuty's and Opsgenie's keys are not tried: their APIs have no call that reads
+    without paging."""
+    from service.worker import jira_tracker, slack_chat  # noqa: PLC0415  (the worker's own builders)
+
+    out: list[Finding] = []
+    chat = slack_chat(settings, timeout=max(1, round(timeout)))
+    if chat is None:
+        out.append(Finding("warn", "Slack", "MEDIC_SLACK_BOT_TOKEN is not set: no Slack messages"))
+    else:
+        try:
+            who = chat.identity()
+        except (PermanentError, TransientError) as err:
+            out.append(Finding("error", f"Slack {settings.slack_base_url}", str(err)))
+        else:
+            team = f" in {who['team']}" if who["team"] else ""
+            out.append(Finding("ok", f"Slack {settings.slack_base_url}", f"the token is {who['user']}{team}"))
+    tracker = jira_tracker(settings, timeout=timeout)
+    if tracker is None:
+        if settings.jira_url:
+            out.append(
+                Finding(
+                    "error",
+                    f"Jira {shown(settings.jira_url)}",
+                    "no credentials: MEDIC_JIRA_USER and MEDIC_JIRA_API_TOKEN (Cloud), or MEDIC_JIRA_PAT",
+                )
+            )
+        return out
+    try:
+        said = tracker.check(settings.jira_project)
+    except (PermanentError, TransientError) as err:
+        out.append(Finding("error", f"Jira {shown(settings.jira_url or '')}", str(err)))
+    else:
+        out.append(Finding("ok", f"Jira {shown(settings.jira_url or '')}", said))
+    return out

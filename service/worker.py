@@ -4,6 +4,7 @@ cluster and Prometheus when configured, and the runbooks and routing policy load
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
@@ -53,9 +54,15 @@ __all__ = [
     "build_remediation_activities",
     "build_worker",
     "guardrails",
+    "jira_tracker",
     "learning_loop",
+    "slack_chat",
     "warn_if_any_namespace",
 ]
+
+if TYPE_CHECKING:
+    from activities.adapters.jira import JiraTracker
+    from activities.adapters.slack import SlackChat
 
 log = logging.getLogger(__name__)
 
@@ -66,27 +73,42 @@ WORKFLOWS = [IncidentWorkflow, RemediationWorkflow, ControlWorkflow, FeedbackWor
 SANDBOX = SandboxRestrictions.default.with_passthrough_all_modules()
 
 
+def slack_chat(settings: Settings, *, timeout: int = 10) -> "SlackChat | None":
+    """Slack as configured (None without MEDIC_SLACK_BOT_TOKEN)."""
+    if settings.slack_bot_token is None:
+        return None
+    from activities.adapters.slack import SlackChat  # noqa: PLC0415
+
+    return SlackChat(
+        settings.slack_bot_token.get_secret_value(), base_url=settings.slack_base_url, timeout=timeout
+    )
+
+
+def jira_tracker(settings: Settings, *, timeout: float = 15.0) -> "JiraTracker | None":
+    """Jira as configured (None without MEDIC_JIRA_URL and its credentials)."""
+    basic = settings.jira_user and settings.jira_api_token is not None
+    if not (settings.jira_url and (basic or settings.jira_pat is not None)):
+        return None
+    from activities.adapters.jira import JiraTracker  # noqa: PLC0415
+
+    return JiraTracker(
+        settings.jira_url,
+        user=settings.jira_user,
+        token=settings.jira_api_token.get_secret_value() if settings.jira_api_token else None,
+        pat=settings.jira_pat.get_secret_value() if settings.jira_pat else None,
+        deployment=settings.jira_deployment,  # type: ignore[arg-type]  # checked by the setting's pattern
+        timeout=timeout,
+    )
+
+
 def _notifiers(settings: Settings, policy: RoutingPolicy) -> tuple[ChatOps, Pager, Tracker]:
     console = ConsoleNotifier(settings.data_dir / "notifications.jsonl")
     chat: ChatOps = console
     pager: Pager = console
     tracker: Tracker = console
-    if settings.slack_bot_token is not None:
-        from activities.adapters.slack import SlackChat  # noqa: PLC0415
-
-        chat = SlackChat(settings.slack_bot_token.get_secret_value(), base_url=settings.slack_base_url)
+    chat = slack_chat(settings) or console
     pager = build_pager(settings, policy) or console  # MEDIC_PAGER, or the team's pager from the policy
-    basic = settings.jira_user and settings.jira_api_token is not None
-    if settings.jira_url and (basic or settings.jira_pat is not None):
-        from activities.adapters.jira import JiraTracker  # noqa: PLC0415
-
-        tracker = JiraTracker(
-            settings.jira_url,
-            user=settings.jira_user,
-            token=settings.jira_api_token.get_secret_value() if settings.jira_api_token else None,
-            pat=settings.jira_pat.get_secret_value() if settings.jira_pat else None,
-            deployment=settings.jira_deployment,  # type: ignore[arg-type]  # checked by the setting's pattern
-        )
+    tracker = jira_tracker(settings) or console
     log.info(
         "notifiers: chat=%s pager=%s tracker=%s",
         type(chat).__name__,

@@ -136,6 +136,21 @@ class JiraTracker:
                 self._client, self._cloud = client, cloud
             return self._client, self._cloud
 
+    def check(self, project: str | None) -> str:
+        """Who Medic is in Jira and, given one, the project it files into (``myself``, ``project``):
+        what it answers, in a sentence."""
+        try:
+            jira, cloud = self._jira()
+            me = jira.myself()
+            who = me.get("displayName") or me.get("name") or me.get("accountId") or "?"
+            said = f"Jira {'Cloud' if cloud else 'Data Center'}, as {who}"
+            if project:
+                found = jira.project(project)
+                said += f"; project {found.key} ({found.name})"
+        except Exception as err:
+            raise _translate(err, "check its access") from err
+        return said
+
     @property
     def is_cloud(self) -> bool:
         return self._jira()[1]

@@ -89,6 +89,14 @@ class SlackChat:
             raise _translate(err) from err
         return MessageRef(kind="slack", channel=str(response["channel"]), id=str(response["ts"]))
 
+    def identity(self) -> dict[str, str]:
+        """Who the token is (``auth.test``): the workspace, its URL and the bot user."""
+        try:
+            response = self._client.auth_test()
+        except Exception as err:
+            raise _translate(err, what="tell who Medic is (auth.test)") from err
+        return {key: str(response.get(key) or "") for key in ("team", "url", "user", "user_id", "bot_id")}
+
     def usergroup_members(self, group_id: str) -> list[str]:
         """The user ids in a Slack user group (``usergroups.users.list``), for authorization."""
         try:
@@ -99,7 +107,7 @@ class SlackChat:
         return [str(u) for u in users]
 
 
-def _translate(err: Exception) -> Exception:
+def _translate(err: Exception, *, what: str = "post") -> Exception:
     if isinstance(err, SlackApiError):
         status = err.response.status_code
         code = str(err.response.get("error", "")) if isinstance(err.response.data, dict) else ""
@@ -108,7 +116,7 @@ def _translate(err: Exception) -> Exception:
         }
         if code in TRANSIENT_ERRORS and status < 500 and status != 429:
             return TransientError(f"Slack error {code}", retry_after=retry_after(headers.get("Retry-After")))
-        return classify(status, service="Slack", what="post", headers=headers, detail=code or str(status))
+        return classify(status, service="Slack", what=what, headers=headers, detail=code or str(status))
     if isinstance(err, SlackRequestError | OSError | TimeoutError):
-        return classify(None, service="Slack", what="post", detail=str(err))
+        return classify(None, service="Slack", what=what, detail=str(err))
     return PermanentError(f"Slack call failed: {type(err).__name__}: {err}")

@@ -28,7 +28,8 @@ def test_nothing_reachable_is_said_part_by_part(tmp_path: Path, monkeypatch: pyt
     assert "warn  Prometheus: MEDIC_PROMETHEUS_URL is not set: no verification, no scans" in lines
     assert "error anomaly scans: 1 configured, and no MEDIC_PROMETHEUS_URL" in lines
     assert "warn  Alertmanager: MEDIC_ALERTMANAGER_URL is not set: no silences from Slack" in lines
-    assert lines[-1] == "2 error(s), 2 warning(s)"
+    assert "warn  Slack: MEDIC_SLACK_BOT_TOKEN is not set: no Slack messages" in lines
+    assert lines[-1] == "2 error(s), 3 warning(s)"
 
 
 def test_search_attributes_of_another_type_are_said_as_the_worker_refuses_them() -> None:
@@ -54,3 +55,49 @@ def test_urls_are_shown_without_credentials_or_query_values() -> None:
         "https://thanos:9092/prom (and its query)"
     )
     assert shown("http://prometheus:9090/") == "http://prometheus:9090"
+
+
+async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted() -> None:
+    """``auth.test`` and Jira's ``myself`` and project, against the doubles: the token's user and the
+    project's name when they answer; their own refusal (invalid_auth, a project Jira does not know)
+    when not. Nothing is posted or filed."""
+    from pydantic import SecretStr  # noqa: PLC0415
+
+    from service.doctor import diagnose  # noqa: PLC0415
+    from service.settings import Settings  # noqa: PLC0415
+    from tests.doubles.jira import DEFAULT_API_TOKEN, DEFAULT_USER, JiraDouble  # noqa: PLC0415
+    from tests.doubles.slack import DEFAULT_TOKEN, SlackDouble  # noqa: PLC0415
+
+    slack, jira = SlackDouble(), JiraDouble(deployment_type="Cloud")
+    with slack.serve() as slack_url, jira.serve() as jira_url:
+
+        async def lines(**values: object) -> list[str]:
+            settings = Settings(
+                _env_file=None,
+                webhook_token=SecretStr("t" * 32),
+                temporal_address=f"127.0.0.1:{free_port()}",
+                slack_base_url=f"{slack_url}/api/",
+                jira_url=jira_url,
+                jira_user=DEFAULT_USER,
+                **values,  # type: ignore[arg-type]
+            )
+            found = await diagnose(settings, timeout=3)
+            return [str(f) for f in found if f.what.startswith(("Slack", "Jira"))]
+
+        good = await lines(
+            slack_bot_token=SecretStr(DEFAULT_TOKEN),
+            jira_api_token=SecretStr(DEFAULT_API_TOKEN),
+            jira_project="CHK",
+        )
+        assert good[0] == f"ok    Slack {slack_url}/api/: the token is medic in {slack.team}"
+        assert good[1].startswith(f"ok    Jira {jira_url}: Jira Cloud, as ") and good[1].endswith(
+            "; project CHK (Checkout)"
+        )
+        bad = await lines(
+            slack_bot_token=SecretStr("xoxb-0-revoked"),
+            jira_api_token=SecretStr(DEFAULT_API_TOKEN),
+            jira_project="NOPE",
+        )
+        assert bad[0].startswith("error Slack") and "invalid_auth" in bad[0], bad
+        assert bad[1].startswith("error Jira") and "No project could be found with key 'NOPE'" in bad[1], bad
+        assert not slack.requests("POST /api/chat.postMessage") and not jira.issues()
