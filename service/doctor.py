@@ -309,20 +309,43 @@ def _notifications(settings: Settings, timeout: float) -> list[Finding]:
             team = f" in {who['team']}" if who["team"] else ""
             out.append(Finding("ok", f"Slack {settings.slack_base_url}", f"the token is {who['user']}{team}"))
     tracker = jira_tracker(settings, timeout=timeout)
+    where = f"Jira {shown(settings.jira_url or '')}"
     if tracker is None:
         if settings.jira_url:
             out.append(
                 Finding(
                     "error",
-                    f"Jira {shown(settings.jira_url)}",
-                    "no credentials: MEDIC_JIRA_USER and MEDIC_JIRA_API_TOKEN (Cloud), or MEDIC_JIRA_PAT",
+                    where,
+                    "no credentials: MEDIC_JIRA_USER and MEDIC_JIRA_API_TOKEN, or MEDIC_JIRA_PAT",
                 )
             )
         return out
     try:
-        said = tracker.check(settings.jira_project)
+        out.append(Finding("ok", where, tracker.whoami()))
     except (PermanentError, TransientError) as err:
-        out.append(Finding("error", f"Jira {shown(settings.jira_url or '')}", str(err)))
-    else:
-        out.append(Finding("ok", f"Jira {shown(settings.jira_url or '')}", said))
+        out.append(Finding("error", where, str(err)))
+        return out
+    projects, issue_type = _jira_projects(settings)
+    for key in projects:
+        try:
+            out.append(Finding("ok", f"{where} {key}", tracker.check_project(key, issue_type)))
+        except (PermanentError, TransientError) as err:
+            out.append(Finding("error", f"{where} {key}", str(err)))
     return out
+
+
+def _jira_projects(settings: Settings) -> tuple[list[str], str]:
+    """The projects Medic may file into (MEDIC_JIRA_PROJECT, the catalog's services'), and the issue
+    type the routing policy files (Bug unless it says); a catalog or policy that does not load gives
+    MEDIC_JIRA_PROJECT's alone (`medic check` says what is wrong with them)."""
+    from service.config_files import load_catalog_file, load_routing_file  # noqa: PLC0415
+
+    projects = {settings.jira_project} if settings.jira_project else set()
+    issue_type = "Bug"
+    try:
+        catalog = load_catalog_file(settings.catalog)
+        issue_type = load_routing_file(settings.routing_file, catalog).jira_issue_type
+    except Exception:  # any file problem is `medic check`'s to say
+        return sorted(projects), issue_type
+    projects |= {s.routing.jira_project for s in catalog.services if s.routing.jira_project}
+    return sorted(projects), issue_type

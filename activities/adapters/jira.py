@@ -136,20 +136,32 @@ class JiraTracker:
                 self._client, self._cloud = client, cloud
             return self._client, self._cloud
 
-    def check(self, project: str | None) -> str:
-        """Who Medic is in Jira and, given one, the project it files into (``myself``, ``project``):
-        what it answers, in a sentence."""
+    def whoami(self) -> str:
+        """Who Medic is in Jira (``myself``), and which Jira, in a few words."""
         try:
             jira, cloud = self._jira()
             me = jira.myself()
-            who = me.get("displayName") or me.get("name") or me.get("accountId") or "?"
-            said = f"Jira {'Cloud' if cloud else 'Data Center'}, as {who}"
-            if project:
-                found = jira.project(project)
-                said += f"; project {found.key} ({found.name})"
         except Exception as err:
-            raise _translate(err, "check its access") from err
-        return said
+            raise _translate(err, "tell who Medic is") from err
+        who = me.get("displayName") or me.get("name") or me.get("accountId") or "?"
+        return f"Jira {'Cloud' if cloud else 'Data Center'}, as {who}"
+
+    def check_project(self, key: str, issue_type: str) -> str:
+        """Whether Medic can file ``issue_type`` into project ``key`` (``GET project/{key}``, its issue
+        types): its name when it can; a PermanentError saying what is missing when not."""
+        try:
+            jira, _ = self._jira()
+            found = jira.project(key)
+        except Exception as err:
+            raise _translate(err, f"read project {key}") from err
+        types = [str(getattr(t, "name", "")) for t in getattr(found, "issueTypes", None) or []]
+        if types and issue_type not in types:
+            raise PermanentError(
+                f"project {found.key} ({found.name}) has no issue type {issue_type!r} (it has "
+                f"{', '.join(types[:10])}): every issue Medic files there is refused; set jira_issue_type "
+                "in the routing policy to one of them"
+            )
+        return f"project {found.key} ({found.name}) takes issues of type {issue_type!r}"
 
     @property
     def is_cloud(self) -> bool:

@@ -1,6 +1,7 @@
 """``medic doctor`` with nothing to reach: each part says so in its line, and the command exits 1 on an
 error (the real parts: tests/e2e/test_doctor.py)."""
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,12 @@ def test_nothing_reachable_is_said_part_by_part(tmp_path: Path, monkeypatch: pyt
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
-    done = CliRunner().invoke(app, ["doctor", "--timeout", "3"])
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        done = CliRunner().invoke(app, ["doctor", "--timeout", "3"])
+    finally:  # the command set up logging on the runner's stream, closed once it returns
+        root.handlers[:], root.level = handlers, level
     lines = done.output.splitlines()
     assert done.exit_code == 1, done.output
     assert lines[0].startswith("error Temporal 127.0.0.1:") and "nothing answers there" in lines[0]
@@ -57,7 +63,7 @@ def test_urls_are_shown_without_credentials_or_query_values() -> None:
     assert shown("http://prometheus:9090/") == "http://prometheus:9090"
 
 
-async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted() -> None:
+async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted(tmp_path: Path) -> None:
     """``auth.test`` and Jira's ``myself`` and project, against the doubles: the token's user and the
     project's name when they answer; their own refusal (invalid_auth, a project Jira does not know)
     when not. Nothing is posted or filed."""
@@ -67,7 +73,9 @@ async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted() -> 
     from service.settings import Settings  # noqa: PLC0415
     from tests.doubles.jira import DEFAULT_API_TOKEN, DEFAULT_USER, JiraDouble  # noqa: PLC0415
     from tests.doubles.slack import DEFAULT_TOKEN, SlackDouble  # noqa: PLC0415
+    from tests.support.shop import SHOP_YAML  # noqa: PLC0415
 
+    (tmp_path / "catalog.yaml").write_text("services: []\n")
     slack, jira = SlackDouble(), JiraDouble(deployment_type="Cloud")
     with slack.serve() as slack_url, jira.serve() as jira_url:
 
@@ -79,6 +87,7 @@ async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted() -> 
                 slack_base_url=f"{slack_url}/api/",
                 jira_url=jira_url,
                 jira_user=DEFAULT_USER,
+                catalog=tmp_path / "catalog.yaml",
                 **values,  # type: ignore[arg-type]
             )
             found = await diagnose(settings, timeout=3)
@@ -90,14 +99,27 @@ async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted() -> 
             jira_project="CHK",
         )
         assert good[0] == f"ok    Slack {slack_url}/api/: the token is medic in {slack.team}"
-        assert good[1].startswith(f"ok    Jira {jira_url}: Jira Cloud, as ") and good[1].endswith(
-            "; project CHK (Checkout)"
-        )
+        assert good[1].startswith(f"ok    Jira {jira_url}: Jira Cloud, as ")
+        assert good[2] == f"ok    Jira {jira_url} CHK: project CHK (Checkout) takes issues of type 'Bug'"
         bad = await lines(
             slack_bot_token=SecretStr("xoxb-0-revoked"),
             jira_api_token=SecretStr(DEFAULT_API_TOKEN),
             jira_project="NOPE",
         )
         assert bad[0].startswith("error Slack") and "invalid_auth" in bad[0], bad
-        assert bad[1].startswith("error Jira") and "No project could be found with key 'NOPE'" in bad[1], bad
+        assert bad[2].startswith("error Jira") and "No project could be found with key 'NOPE'" in bad[2], bad
         assert not slack.requests("POST /api/chat.postMessage") and not jira.issues()
+    # A team-managed project without the policy's issue type: every issue filed there is refused.
+    tasks = JiraDouble(deployment_type="Cloud", issue_types=["Task", "Story"])
+    with slack.serve() as slack_url, tasks.serve() as jira_url:
+        said = await lines(jira_api_token=SecretStr(DEFAULT_API_TOKEN), jira_project="OPS")
+    assert said[-1].startswith(f"error Jira {jira_url} OPS: project OPS (Operations) has no issue type 'Bug'")
+    assert "(it has Task, Story)" in said[-1] and "set jira_issue_type in the routing policy" in said[-1]
+    # The catalog's projects are each tried, beside MEDIC_JIRA_PROJECT (the shop names CHK and DATA).
+    (tmp_path / "catalog.yaml").write_text(SHOP_YAML)
+    with slack.serve() as slack_url, jira.serve() as jira_url:
+        said = await lines(jira_api_token=SecretStr(DEFAULT_API_TOKEN))
+    assert [line.split(": ")[0] for line in said[2:]] == [
+        f"ok    Jira {jira_url} CHK",
+        f"error Jira {jira_url} DATA",
+    ], said
