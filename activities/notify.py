@@ -170,8 +170,10 @@ class NotifyActivities:
         workflow_url: Callable[[str], str] | None = None,
         sign_link: Callable[[str], str] | None = None,
         recorder: Recorder = NO_RECORDER,
+        default_jira_project: str | None = None,
     ) -> None:
         self._chat, self._pager, self._tracker, self._policy = chat, pager, tracker, policy
+        self._default_jira_project = default_jira_project  # MEDIC_JIRA_PROJECT
         self._rec = recorder
         # The rules Medic's insights propose to demote now (team -> rule -> proposal), kept in memory by the
         # worker (service.insights.LearningLoop): planning reads no history.
@@ -218,6 +220,7 @@ class NotifyActivities:
             at=activity.info().current_attempt_scheduled_time,
             rules=request.rules,
             demoted=self._demotions() if self._demotions and request.rules and request.demote else None,
+            default_jira_project=self._default_jira_project,
         )
         # Whether the pager keeps notes, and what each chat can do, is the worker's to say; recorded with
         # the plan, so the workflow decides on it deterministically.

@@ -353,8 +353,11 @@ def range_at_top(query: str) -> str | None:
     tokens = _top_level(query)
     while len(tokens) == 1 and tokens[0][0] == "group" and tokens[0][1].startswith("("):
         tokens = _top_level(tokens[0][1][1:-1])
-    if any(kind == "op" for kind, _ in tokens):
-        return None  # an operator between vectors (PromQL takes none of range vectors)
+    # an operator between vectors (PromQL takes none of range vectors); a sign after offset or @
+    # (``up[5m] offset -1h``) is the modifier's, no operator
+    signed = {i for i in range(1, len(tokens)) if tokens[i - 1][1].lower() in ("offset", "@")}
+    if any(kind == "op" and i not in signed for i, (kind, _) in enumerate(tokens)):
+        return None
     for i, (kind, text) in enumerate(tokens):
         if kind == "group" and text.startswith("[") and i > 0 and tokens[i - 1][0] in ("word", "group"):
             return text

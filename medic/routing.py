@@ -391,8 +391,12 @@ def plan_notifications(
     at: datetime,
     rules: Collection[str] = (),
     demoted: Demoted | None = None,
+    default_jira_project: str | None = None,
 ) -> NotificationPlan:
     """Pick the first rule matching the incident (priority, owning team, services, time of day).
+
+    ``default_jira_project`` (MEDIC_JIRA_PROJECT): where a rule that opens an issue files it when the
+    owning service's catalog entry names no project (or no service owns the incident).
 
     ``rules`` are the incident's alert rules and ``demoted`` the rules Medic's insights propose to
     demote now, per team (team -> rule -> evidence): where the owning team opted in for every one of
@@ -444,7 +448,9 @@ def plan_notifications(
             chat=_targets(slack=channels, teams=on_teams, other=rule.chat),
             fallback=ChatTarget(kind="slack", channel=policy.fallback_slack_channel),
             pagerduty=(primary or _role_key(policy, team, "primary", None)) if rule.pagerduty else None,
-            jira_project=(owner.routing.jira_project if owner else None) if rule.jira else None,
+            jira_project=((owner.routing.jira_project if owner else None) or default_jira_project)
+            if rule.jira
+            else None,
             jira_issue_type=policy.jira_issue_type,
             escalation=levels,
             hold_until=hold,

@@ -307,7 +307,19 @@ def _notifications(settings: Settings, timeout: float) -> list[Finding]:
             out.append(Finding("error", f"Slack {settings.slack_base_url}", str(err)))
         else:
             team = f" in {who['team']}" if who["team"] else ""
-            out.append(Finding("ok", f"Slack {settings.slack_base_url}", f"the token is {who['user']}{team}"))
+            said = f"the token is {who['user']}{team}"
+            scopes = {s.strip() for s in who["scopes"].split(",") if s.strip()}
+            if who["scopes"] and "chat:write" not in scopes:
+                out.append(
+                    Finding(
+                        "error",
+                        f"Slack {settings.slack_base_url}",
+                        f"{said}, without the chat:write scope: every message is refused (missing_scope); "
+                        "add it to the app's bot token scopes and reinstall the app",
+                    )
+                )
+            else:
+                out.append(Finding("ok", f"Slack {settings.slack_base_url}", said))
     tracker = jira_tracker(settings, timeout=timeout)
     where = f"Jira {shown(settings.jira_url or '')}"
     if tracker is None:
@@ -328,24 +340,27 @@ def _notifications(settings: Settings, timeout: float) -> list[Finding]:
     projects, issue_type = _jira_projects(settings)
     for key in projects:
         try:
-            out.append(Finding("ok", f"{where} {key}", tracker.check_project(key, issue_type)))
+            sure, said = tracker.check_project(key, issue_type)
         except (PermanentError, TransientError) as err:
             out.append(Finding("error", f"{where} {key}", str(err)))
+        else:
+            out.append(Finding("ok" if sure else "warn", f"{where} {key}", said))
     return out
 
 
 def _jira_projects(settings: Settings) -> tuple[list[str], str]:
-    """The projects Medic may file into (MEDIC_JIRA_PROJECT, the catalog's services'), and the issue
-    type the routing policy files (Bug unless it says); a catalog or policy that does not load gives
-    MEDIC_JIRA_PROJECT's alone (`medic check` says what is wrong with them)."""
+    """The projects Medic may file into (the catalog's services', and MEDIC_JIRA_PROJECT, the default
+    for those naming none), and the issue type the routing policy files (Bug unless it says). A
+    catalog or a policy that does not load leaves its part out (`medic check` says what is wrong)."""
     from service.config_files import load_catalog_file, load_routing_file  # noqa: PLC0415
 
     projects = {settings.jira_project} if settings.jira_project else set()
     issue_type = "Bug"
     try:
         catalog = load_catalog_file(settings.catalog)
-        issue_type = load_routing_file(settings.routing_file, catalog).jira_issue_type
     except Exception:  # any file problem is `medic check`'s to say
         return sorted(projects), issue_type
     projects |= {s.routing.jira_project for s in catalog.services if s.routing.jira_project}
+    with contextlib.suppress(Exception):  # the same
+        issue_type = load_routing_file(settings.routing_file, catalog).jira_issue_type
     return sorted(projects), issue_type

@@ -136,6 +136,7 @@ def build_notify_activities(
         workflow_url=settings.workflow_url,
         sign_link=signed(settings),
         recorder=recorder,
+        default_jira_project=settings.jira_project,
     )
 
 

@@ -146,22 +146,37 @@ class JiraTracker:
         who = me.get("displayName") or me.get("name") or me.get("accountId") or "?"
         return f"Jira {'Cloud' if cloud else 'Data Center'}, as {who}"
 
-    def check_project(self, key: str, issue_type: str) -> str:
-        """Whether Medic can file ``issue_type`` into project ``key`` (``GET project/{key}``, its issue
-        types): its name when it can; a PermanentError saying what is missing when not."""
+    def check_project(self, key: str, issue_type: str) -> tuple[bool, str]:
+        """Whether Medic can file ``issue_type`` into project ``key``: the project (``GET project/{key}``,
+        its issue types) and Medic's Create Issues permission there (``GET mypermissions``). A
+        PermanentError says what is missing; else whether that is sure (the project listed its issue
+        types), and a sentence."""
         try:
             jira, _ = self._jira()
             found = jira.project(key)
+            allowed = jira.my_permissions(projectKey=found.key, permissions="CREATE_ISSUES")
         except Exception as err:
             raise _translate(err, f"read project {key}") from err
+        create = (allowed.get("permissions") or {}).get("CREATE_ISSUES") or {}
+        if create and not create.get("havePermission"):
+            raise PermanentError(
+                f"Medic's Jira user may not create issues in project {found.key} ({found.name}): grant it "
+                "the Create Issues permission there, or route the service's issues elsewhere"
+            )
         types = [str(getattr(t, "name", "")) for t in getattr(found, "issueTypes", None) or []]
-        if types and issue_type not in types:
+        if not types:
+            return (
+                False,
+                f"project {found.key} ({found.name}) did not list its issue types: {issue_type!r} "
+                "not checked",
+            )
+        if issue_type not in types:
             raise PermanentError(
                 f"project {found.key} ({found.name}) has no issue type {issue_type!r} (it has "
                 f"{', '.join(types[:10])}): every issue Medic files there is refused; set jira_issue_type "
                 "in the routing policy to one of them"
             )
-        return f"project {found.key} ({found.name}) takes issues of type {issue_type!r}"
+        return True, f"project {found.key} ({found.name}) takes issues of type {issue_type!r} from Medic"
 
     @property
     def is_cloud(self) -> bool:

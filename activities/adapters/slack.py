@@ -95,7 +95,12 @@ class SlackChat:
             response = self._client.auth_test()
         except Exception as err:
             raise _translate(err, what="tell who Medic is (auth.test)") from err
-        return {key: str(response.get(key) or "") for key in ("team", "url", "user", "user_id", "bot_id")}
+        who = {key: str(response.get(key) or "") for key in ("team", "url", "user", "user_id", "bot_id")}
+        # every Web API answer says the token's scopes (Slack's "Scopes and permissions")
+        headers = {str(k).lower(): v for k, v in (response.headers or {}).items()}
+        scopes = headers.get("x-oauth-scopes")
+        who["scopes"] = str(scopes[0] if isinstance(scopes, list) else scopes or "")
+        return who
 
     def usergroup_members(self, group_id: str) -> list[str]:
         """The user ids in a Slack user group (``usergroups.users.list``), for authorization."""

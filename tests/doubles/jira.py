@@ -50,9 +50,12 @@ wrong credentials):
 * ``GET issueLinkType``, ``POST issueLink`` and an issue's ``issuelinks`` (:mod:`tests.doubles.jira_links`
   cites the sources); ``double.links`` lists the links made.
 
+* ``GET mypermissions`` (``projectKey``, ``permissions``; required on Cloud): ``havePermission`` per key
+  asked, Create Issues false in the projects of ``cannot_create``.
+
 Not covered: ADF beyond the nodes Medic sends, createmeta, editmeta, changelog, watchers, remote links,
-sub-tasks, sprints/agile, custom fields, permissions and security levels, users beyond the configured ones,
-notifications, OAuth/cookie auth, websudo, ``expand``/``properties`` (ignored).
+sub-tasks, sprints/agile, custom fields, permission schemes and security levels, users beyond the
+configured ones, notifications, OAuth/cookie auth, websudo, ``expand``/``properties`` (ignored).
 """
 
 from __future__ import annotations
@@ -249,6 +252,7 @@ class JiraDouble(HttpDouble):
         components: Mapping[str, Iterable[str]] | None = None,
         deployment_type: Literal["Server", "Cloud"] = "Server",
         pats: Mapping[str, str] | None = None,
+        cannot_create: Iterable[str] = (),
     ) -> None:
         super().__init__(title="JIRA REST API v2 double")
         self.users = dict(users if users is not None else {DEFAULT_USER: DEFAULT_API_TOKEN})
@@ -265,6 +269,8 @@ class JiraDouble(HttpDouble):
             for name in names:
                 self._components.setdefault(key, {})[name] = str(next(self._component_ids))
         self.deployment_type = deployment_type
+        self.cannot_create = {key.upper() for key in cannot_create}
+        """Projects where the users lack the Create Issues permission (``mypermissions`` says so)."""
         self.pats = dict(pats or {})
         """Data Center personal access tokens: token -> user (``Authorization: Bearer <token>``)."""
         self._attachment_ids = itertools.count(10000)
@@ -286,6 +292,7 @@ class JiraDouble(HttpDouble):
             ("/project/{project_id_or_key}/components", self._project_components, get),
             ("/issuetype", self._issue_types, get),
             ("/priority", self._priorities, get),
+            ("/mypermissions", self._my_permissions, get),
             ("/issue", self._create_issue, post),
             ("/issue/{issue_id_or_key}", self._get_issue, get),
             ("/issue/{issue_id_or_key}", self._edit_issue, put),
@@ -590,6 +597,33 @@ class JiraDouble(HttpDouble):
                 "serverTitle": "Medic JIRA double",
             }
         )
+
+    async def _my_permissions(self, request: Request) -> JSONResponse:
+        """``GET mypermissions?projectKey=K&permissions=CREATE_ISSUES`` (Jira's REST reference, "Get my
+        permissions"; ``permissions`` required on Cloud): each key asked, with ``havePermission``;
+        Create Issues is false in ``cannot_create``'s projects, every other permission true."""
+        self._user(request)
+        asked = [k for k in request.query_params.get("permissions", "").split(",") if k]
+        if not asked and self.cloud:
+            raise _JiraError(400, ["The 'permissions' query parameter is required."])
+        project = (request.query_params.get("projectKey") or "").upper()
+        with self._lock:
+            if project and project not in self.projects:
+                raise _JiraError(404, [f"No project could be found with key '{project}'."])
+        names = {"CREATE_ISSUES": ("11", "Create Issues", "Ability to create issues.")}
+        out = {}
+        for key in asked or list(names):
+            pid, name, description = names.get(key, ("0", key.replace("_", " ").title(), ""))
+            have = not (key == "CREATE_ISSUES" and project in self.cannot_create)
+            out[key] = {
+                "id": pid,
+                "key": key,
+                "name": name,
+                "type": "PROJECT",
+                "description": description,
+                "havePermission": have,
+            }
+        return JSONResponse({"permissions": out})
 
     async def _myself(self, request: Request) -> JSONResponse:
         user = self._user(request)

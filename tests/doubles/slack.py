@@ -58,6 +58,17 @@ __all__ = [
 ]
 
 DEFAULT_TOKEN = "xoxb-1700000000-medic-test-token"
+# The scopes docs/slack.md has people give Medic's app, and channels:read for the double's own
+# conversations.info; each method's own (Slack's method reference, "Required scopes": chat:write,
+# channels:read, usergroups:read; auth.test needs none).
+DEFAULT_SCOPES = ("chat:write", "chat:write.public", "usergroups:read", "commands", "channels:read")
+_NEEDED_SCOPE = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "conversations.info": "channels:read",
+    "usergroups.users.list": "usergroups:read",
+}
 DEFAULT_CHANNELS: Mapping[str, str] = {
     "#checkout-oncall": "C0CHECKOUT",
     "#payments-oncall": "C0PAYMENTS",
@@ -186,8 +197,12 @@ class SlackDouble(HttpDouble):
         first_ts: str = "1700000000.000100",
         response_url_uses: int = 5,
         usergroups: Mapping[str, Iterable[str]] | None = None,
+        scopes: Iterable[str] = DEFAULT_SCOPES,
     ) -> None:
         super().__init__(title="Slack Web API double")
+        self.scopes = tuple(scopes)
+        """The token's scopes: said in ``x-oauth-scopes`` on every answer, and a method needing one
+        it lacks answers ``missing_scope`` with ``needed`` and ``provided``, as Slack does."""
         self.tokens = frozenset(tokens)
         self.team_id, self.team, self.app_id = team_id, team, app_id
         self.bot_user_id, self.bot_id = bot_user_id, bot_id
@@ -275,14 +290,25 @@ class SlackDouble(HttpDouble):
         self, method: str, handler: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> JSONResponse:
+            headers = {"X-Slack-Req-Method": method}
             try:
                 args, token = await _arguments(request)
                 self._authenticate(token)
+                headers["x-oauth-scopes"] = ",".join(self.scopes)
+                needed = _NEEDED_SCOPE.get(method)
+                if needed is not None and needed not in self.scopes:
+                    body = {
+                        "ok": False,
+                        "error": "missing_scope",
+                        "needed": needed,
+                        "provided": ",".join(self.scopes),
+                    }
+                    return JSONResponse(body, headers=headers)
                 with self._lock:
                     body = {"ok": True, **handler(args)}
             except _SlackError as err:
                 body = {"ok": False, "error": err.error}
-            return JSONResponse(body, headers={"X-Slack-Req-Method": method})
+            return JSONResponse(body, headers=headers)
 
         return endpoint
 

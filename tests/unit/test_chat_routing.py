@@ -82,3 +82,24 @@ def test_without_webhooks_medic_dev_shows_teams_posts_on_the_console(tmp_path: P
         ("teams.note", "data-oncall"),
     ]
     assert not isinstance(console, NotePager)  # no notes: the plan says so, nothing is scheduled
+
+
+def test_medic_jira_project_takes_the_issues_of_services_that_name_no_project() -> None:
+    """MEDIC_JIRA_PROJECT was documented as the project "when the catalog names none" and read by
+    nothing: a P1 of a service without a project opened no issue at all. It is the default now; a
+    service's own project wins, and a rule that opens no issue opens none."""
+    policy = load_routing("rules:\n  - {name: p1, match: {priority: [P1]}, jira: true}\n  - {name: rest}\n")
+    bare = ServiceContext(name="orders-db", team="data", routing=Routing(slack_channel="#data-oncall"))
+    own = ServiceContext(name="checkout", team="shop", routing=Routing(jira_project="CHK"))
+    for who, default, project in (
+        (bare, None, None),
+        (bare, "OPS", "OPS"),
+        (own, "OPS", "CHK"),
+        (None, "OPS", "OPS"),
+    ):
+        plan = plan_notifications(
+            policy, priority="P1", owner=who, services=[], at=AT, default_jira_project=default
+        )
+        assert plan.jira_project == project
+    p3 = plan_notifications(policy, priority="P3", owner=bare, services=[], at=AT, default_jira_project="OPS")
+    assert p3.jira_project is None

@@ -100,13 +100,18 @@ async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted(tmp_p
         )
         assert good[0] == f"ok    Slack {slack_url}/api/: the token is medic in {slack.team}"
         assert good[1].startswith(f"ok    Jira {jira_url}: Jira Cloud, as ")
-        assert good[2] == f"ok    Jira {jira_url} CHK: project CHK (Checkout) takes issues of type 'Bug'"
+        assert (
+            good[2]
+            == f"ok    Jira {jira_url} CHK: project CHK (Checkout) takes issues of type 'Bug' from Medic"
+        )
         bad = await lines(
             slack_bot_token=SecretStr("xoxb-0-revoked"),
             jira_api_token=SecretStr(DEFAULT_API_TOKEN),
             jira_project="NOPE",
         )
         assert bad[0].startswith("error Slack") and "invalid_auth" in bad[0], bad
+        assert bad[1].startswith(f"ok    Jira {jira_url}: Jira Cloud, as "), bad
+        assert not [line for line in bad if "xoxb-0-revoked" in line or DEFAULT_API_TOKEN in line]
         assert bad[2].startswith("error Jira") and "No project could be found with key 'NOPE'" in bad[2], bad
         assert not slack.requests("POST /api/chat.postMessage") and not jira.issues()
     # A team-managed project without the policy's issue type: every issue filed there is refused.
@@ -115,6 +120,23 @@ async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted(tmp_p
         said = await lines(jira_api_token=SecretStr(DEFAULT_API_TOKEN), jira_project="OPS")
     assert said[-1].startswith(f"error Jira {jira_url} OPS: project OPS (Operations) has no issue type 'Bug'")
     assert "(it has Task, Story)" in said[-1] and "set jira_issue_type in the routing policy" in said[-1]
+    # A Slack app installed without chat:write: auth.test answers, and every post is refused.
+    mute = SlackDouble(scopes=("commands", "usergroups:read"))
+    with mute.serve() as slack_url, jira.serve() as jira_url:
+        said = await lines(slack_bot_token=SecretStr(DEFAULT_TOKEN))
+    assert said[0] == (
+        f"error Slack {slack_url}/api/: the token is medic in {mute.team}, without the chat:write scope: "
+        "every message is refused (missing_scope); add it to the app's bot token scopes and reinstall the app"
+    )
+    # A project where Medic's user may not create issues (a read-only grant).
+    readonly = JiraDouble(deployment_type="Server", cannot_create=["OPS"])
+    with slack.serve() as slack_url, readonly.serve() as jira_url:
+        said = await lines(jira_api_token=SecretStr(DEFAULT_API_TOKEN), jira_project="OPS")
+    assert said[-2].startswith(f"ok    Jira {jira_url}: Jira Data Center, as ")
+    assert said[-1] == (
+        f"error Jira {jira_url} OPS: Medic's Jira user may not create issues in project OPS (Operations): "
+        "grant it the Create Issues permission there, or route the service's issues elsewhere"
+    )
     # The catalog's projects are each tried, beside MEDIC_JIRA_PROJECT (the shop names CHK and DATA).
     (tmp_path / "catalog.yaml").write_text(SHOP_YAML)
     with slack.serve() as slack_url, jira.serve() as jira_url:

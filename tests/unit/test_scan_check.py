@@ -279,6 +279,8 @@ def test_a_range_vector_at_the_top_is_an_error_and_no_rule_of_the_public_mixins_
         ('x{a="b"}[5m] offset 1h', "[5m]"),
         ("(a / b)[1h:5m]", "[1h:5m]"),
         ("(up[5m])", "[5m]"),
+        ("up[5m] offset -1h", "[5m]"),
+        ("up[5m] @ start()", "[5m]"),
     ):
         assert range_at_top(query) == span
         [said] = _checked(f"    query: '{query}'\n")
