@@ -318,6 +318,7 @@ def test_the_objects_each_value_set_renders() -> None:
         "ConfigMap": 3,  # settings, catalog/routing, runbooks
         "Deployment": 2,
         "NetworkPolicy": 3,
+        "Pod": 1,  # `helm test`: medic doctor
         "PodDisruptionBudget": 2,
         "Secret": 1,
         "Service": 2,
@@ -334,6 +335,7 @@ def test_the_objects_each_value_set_renders() -> None:
         "Job": 1,
         "NetworkPolicy": 4,
         "PersistentVolumeClaim": 1,
+        "Pod": 1,
         "PodDisruptionBudget": 2,
         "PrometheusRule": 1,
         "Role": 2,
@@ -346,6 +348,7 @@ def test_the_objects_each_value_set_renders() -> None:
     assert kinds("minimal") == {
         "ConfigMap": 3,
         "Deployment": 2,
+        "Pod": 1,
         "Secret": 1,
         "Service": 2,
         "ServiceAccount": 2,

@@ -4,6 +4,7 @@ namespace only and just the verbs the ConfigMap store uses (worker: get, create,
 service-account token for both pods, and the settings that select it; files refused for scans on more
 than one worker."""
 
+from pathlib import Path
 from typing import Any
 
 import helm_python
@@ -285,3 +286,24 @@ def test_the_schema_and_the_settings_take_the_same_tenants(field: str) -> None:
         assert rendered == taken, (
             f"{field}={tenant!r}: the chart renders it: {rendered}; settings take it: {taken}"
         )
+
+
+def test_helm_test_runs_medic_doctor_with_the_pods_own_settings_and_files() -> None:
+    """`helm test <release>` runs `medic doctor` in the cluster: the same settings, Secret, token files
+    and CAs as the worker and the API, read only (no service-account token); not in the plain
+    manifests, where nothing would run it on request."""
+    auth = {"existingSecret": "am-auth", "tokenKey": "token", "caKey": "ca.crt"}
+    objs = _objects({"config": {"alertmanagerUrl": "https://am:9094", "alertmanagerAuth": auth}})
+    doctor = named(objs, "Pod", f"{RELEASE}-doctor")
+    assert doctor["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    spec = doctor["spec"]
+    [container] = spec["containers"]
+    assert container["args"][:1] == ["doctor"] and spec["restartPolicy"] == "Never"
+    assert spec["automountServiceAccountToken"] is False
+    worker = _pod(objs, "worker")
+    assert {v["name"] for v in spec["volumes"]} <= {v["name"] for v in worker["volumes"]}
+    assert {"config", "alertmanager-auth"} <= {m["name"] for m in container["volumeMounts"]}
+    worker_main = next(c for c in worker["containers"] if c["name"] == "worker")
+    assert container["envFrom"] == worker_main["envFrom"]
+    manifests = (Path(__file__).parents[2] / "deploy" / "kubernetes" / "medic.yaml").read_text()
+    assert "doctor" not in manifests
