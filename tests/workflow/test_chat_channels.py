@@ -150,7 +150,7 @@ async def test_teams_posts_and_opsgenie_notes_once_across_continue_as_new(harnes
                     handle.execute_update(
                         IncidentWorkflow.acknowledge, AckRequest(actor="carol", source="slack")
                     ),
-                    timeout=60,
+                    timeout=150,
                 )
         await until(
             handle,

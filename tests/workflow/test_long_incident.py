@@ -75,7 +75,7 @@ async def test_continue_as_new_loses_nothing(harness: Harness) -> None:
                     handle.execute_update(
                         IncidentWorkflow.acknowledge, AckRequest(actor="U0ALICE", source="slack")
                     ),
-                    timeout=60,
+                    timeout=150,
                 )
         state = await until(
             handle,
