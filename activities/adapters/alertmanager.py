@@ -112,19 +112,6 @@ class AlertmanagerSilences:
         except httpx.HTTPError as err:
             raise TransientError(f"Alertmanager unreachable: {str(err) or type(err).__name__}") from err
         self._access.refuse_without_tenant(response, _SILENCE_CALLS.get(method, "answer"))
-        if response.status_code == 404 and "not configured" in response.text[:200]:
-            # Mimir's Alertmanager for a tenant it holds no configuration for (multitenant.go)
-            raise PermanentError(
-                f"Alertmanager refused to {_SILENCE_CALLS.get(method, 'answer')} (404): "
-                f"{response.text.strip()[:200]}: "
-                + (
-                    f"a Mimir Alertmanager with no configuration for tenant {self._access.tenant!r}; "
-                    "check MEDIC_ALERTMANAGER_TENANT"
-                    if self._access.tenant
-                    else "a Mimir Alertmanager, which needs the tenant whose alerts it holds: set "
-                    "MEDIC_ALERTMANAGER_TENANT"
-                )
-            )
         if response.status_code == 404:
             raise PermanentError(f"Alertmanager has no such silence ({path})")
         if 400 <= response.status_code < 500:
@@ -200,28 +187,25 @@ class AlertmanagerAlerts:
             raise TransientError("Alertmanager answered its status with no JSON object")
         return body
 
-    def routes_to_receiver(self, config: dict[str, Any]) -> bool:
-        """Whether a route of ``config`` (the parsed ``config.original``) sends to Medic's receiver."""
-        try:
-            ours = re.compile(self._receiver)
-        except re.error:
+    def routes_to_receiver(self, status: dict[str, Any]) -> bool:
+        """Whether a route of the configuration in ``status`` (as :meth:`status` answers it) sends to
+        Medic's receiver; a TransientError when the status holds no configuration that parses."""
+        ours = self._ours()
+        if ours is None:
             return True  # a regex only Go's RE2 takes: Medic cannot tell; not said to be wrong
-        return _routes_to(config.get("route"), None, ours)
+        return _routes_to(_configuration(status).get("route"), None, ours)
+
+    def _ours(self) -> "re.Pattern[str] | None":
+        """Medic's receiver regex, None where only Go's RE2 takes it."""
+        try:
+            return re.compile(self._receiver)
+        except re.error:
+            return None
 
     async def _refuse_time_intervals(self) -> None:
-        status = await self._get("/api/v2/status", {}, "read its configuration")
-        original = ((status or {}).get("config") or {}).get("original") if isinstance(status, dict) else None
-        try:
-            config = yaml.safe_load(original) if isinstance(original, str) else None
-        except yaml.YAMLError as err:
-            raise TransientError(f"Alertmanager's configuration did not parse: {err}") from err
-        if not isinstance(config, dict):
-            raise TransientError("Alertmanager answered its status without its configuration")
-        try:
-            ours = re.compile(self._receiver)
-        except re.error:
-            ours = None  # a regex only Go's RE2 takes: then any route muted by time counts
-        if _muted_by_time(config.get("route"), None, ours):
+        config = _configuration(await self._get("/api/v2/status", {}, "read its configuration"))
+        # (with a regex only RE2 takes, any route muted by time counts)
+        if _muted_by_time(config.get("route"), None, self._ours()):
             raise PermanentError(
                 "Alertmanager's routes to Medic's receiver mute by time (mute_time_intervals or "
                 "active_time_intervals), which its alerts API does not apply: Medic takes no held alerts "
@@ -263,3 +247,16 @@ def _routes_to(route: Any, receiver: str | None, ours: "re.Pattern[str]") -> boo
     if ours.fullmatch(receiver):
         return True
     return any(_routes_to(child, receiver, ours) for child in route.get("routes") or [])
+
+
+def _configuration(status: Any) -> dict[str, Any]:
+    """The parsed ``config.original`` of ``GET /api/v2/status``; a TransientError when it is missing or
+    does not parse."""
+    original = ((status or {}).get("config") or {}).get("original") if isinstance(status, dict) else None
+    try:
+        config = yaml.safe_load(original) if isinstance(original, str) else None
+    except yaml.YAMLError as err:
+        raise TransientError(f"Alertmanager's configuration did not parse: {err}") from err
+    if not isinstance(config, dict):
+        raise TransientError("Alertmanager answered its status without its configuration")
+    return config

@@ -145,7 +145,8 @@ class Access:
         """Mimir's and Cortex's 401 for a call without a tenant (dskit's ``AuthenticateUser`` answers
         ``no org id`` in plain text), and their refusal of several where tenant federation is off
         (dskit's ``user.ErrTooManyOrgIDs``, ``multiple org IDs present``, a 4xx or a 5xx by component),
-        as a :class:`PermanentError` saying what to set."""
+        and Mimir's Alertmanager's 404 for a tenant it holds nothing for, as a :class:`PermanentError`
+        saying what to set."""
         if response.status_code < 400:
             return
         head = response.text[:300]
@@ -154,6 +155,18 @@ class Access:
                 f"{self.service} refused to {what} ({response.status_code}): multiple org IDs present; "
                 f"{self.setting}_TENANT names several tenants ({self.tenant!r}), which Mimir reads together "
                 "only with -tenant-federation.enabled=true: turn it on, or name one tenant"
+            )
+        if response.status_code == 404 and "the Alertmanager is not configured" in head:
+            # Mimir's Alertmanager for a tenant it holds no configuration for (multitenant.go, ServeHTTP)
+            raise PermanentError(
+                f"{self.service} refused to {what} (404): {response.text.strip()[:200]}: "
+                + (
+                    f"a Mimir Alertmanager with no configuration for tenant {self.tenant!r}; "
+                    f"check {self.setting}_TENANT"
+                    if self.tenant
+                    else f"a Mimir Alertmanager, which needs the tenant whose alerts it holds: set "
+                    f"{self.setting}_TENANT"
+                )
             )
         if response.status_code != 401 or "no org id" not in head:
             return
