@@ -1,6 +1,7 @@
-"""The anomaly scan activity: fetch a scan's query over its lookback from Prometheus, run each
-series' detector from its saved state, save the states, and hand what it found to incidents
-through the same path as ``POST /webhooks/anomaly`` (injected: ``deliver``).
+"""The anomaly scan activity: fetch a scan's query over its lookback from Prometheus (or Loki, a LogQL
+metric query: ``source: loki``), run each series' detector from its saved state, save the states,
+and hand what it found to incidents through the same path as ``POST /webhooks/anomaly`` (injected:
+``deliver``).
 
 Before scoring, the incidents each series' signals joined are checked for false-positive marks
 (``false_positives``, injected: the marks and opening of each one's latest run): a run marked after
@@ -43,6 +44,7 @@ from medic.scan import (
     ScanSpec,
     SeriesState,
     days_before_spans,
+    filled_with_zeros,
     learn_false_positives,
     remember_incidents,
     scan_series,
@@ -130,17 +132,18 @@ def merge_stored(ours: StoredScan, theirs: StoredScan) -> StoredScan:
 
 
 def forget_gone(stored: StoredScan, returned: set[str], before: float) -> int:
-    """Drop the series the query did not return whose last point is older than ``before``; how many.
-    Without it a query over short-lived label sets (pod names) would grow the state without end."""
-    gone = [
-        key
-        for key, state in stored.series.items()
-        if key not in returned
-        and (state.last_time if state.last_time is not None else float("-inf")) < before
-    ]
+    """Drop the series the query did not return whose last point is older than ``before`` (the last one
+    the source answered: not a 0 filled in, ``absent: zero``); how many. Without it a query over
+    short-lived label sets (pod names) would grow the state without end."""
+    gone = [key for key, state in stored.series.items() if key not in returned and _seen(state) < before]
     for key in gone:
         del stored.series[key]
     return len(gone)
+
+
+def _seen(state: SeriesState) -> float:
+    found = state.last_seen if state.last_seen is not None else state.last_time
+    return found if found is not None else float("-inf")
 
 
 def _progress(state: SeriesState) -> tuple[float, int]:
@@ -191,12 +194,13 @@ class ScanActivities:
         specs: Callable[[], dict[str, ScanSpec]],
         store: ScanStateStore,
         deliver: Deliver,
+        loki: RangeSource | None = None,
         false_positives: FalsePositives | None = None,
         clock: Callable[[], float] = time.time,
         recorder: Recorder = NO_RECORDER,
     ) -> None:
         self._recorder = recorder
-        self._source = source
+        self._sources: dict[str, RangeSource | None] = {"prometheus": source, "loki": loki}
         self._specs = specs
         self._store = store
         self._deliver = deliver
@@ -247,8 +251,11 @@ class ScanActivities:
             # retried: another worker may know it (a rolling deploy that adds a scan; a worker whose
             # MEDIC_ANOMALY is wrong runs none), where a refusal lost the run (an owner review)
             raise ApplicationError(f"this worker knows no scan named {request.name!r} in its anomaly.yaml")
-        if self._source is None:
-            raise ApplicationError("no Prometheus configured (MEDIC_PROMETHEUS_URL)", non_retryable=True)
+        source = self._sources[spec.source]
+        if source is None:
+            raise ApplicationError(
+                f"no {spec.source_name} configured (MEDIC_{spec.source.upper()}_URL)", non_retryable=True
+            )
         # on the scan's grid: Prometheus evaluates at start + k * step, so an unaligned end shifts
         # every run's points by the clock's jitter, and the next run's first point came a fraction
         # of a step after the last one scored (1,578 points a day instead of 1,440 at one a minute)
@@ -256,10 +263,21 @@ class ScanActivities:
         end = math.floor(now / spec.step_seconds) * spec.step_seconds
         stored = await self._stored(self._store.load, spec.name)
         before = _previous_end(spec, stored)
-        fetched = await self._fetch(self._source, spec, before, end)
+        start, fetched = await self._fetch(source, spec, before, end)
         # a series of native histograms alone has nothing to score: counted (the view says it), and
         # otherwise as a series the query no longer returns
         found = [s for s in fetched if s.values or not s.histograms]
+        returned = {series_key(s.labels) for s in found}
+        seen = {series_key(s.labels): max(s.times) for s in found if s.times}  # (before any 0 is filled in)
+        if spec.absent_is_zero:
+            found = filled_with_zeros(
+                found,
+                stored.series,
+                start=start,
+                end=end,
+                step=spec.step_seconds,
+                recent=now - spec.forget_after_seconds,
+            )
         await self._learn(stored, now)
         legacy = set(stored.series)  # the keys as the run found them
         result = ScanResult(truncated=len(found) > _MAX_SERIES, histograms=len(fetched) - len(found))
@@ -287,7 +305,7 @@ class ScanActivities:
             if outcome.anomaly_at is not None and spec.lookback_seconds < _DAY:
                 # the run's points do not reach a day back: what the series did then, for its summary
                 if earlier is None:
-                    earlier = await self._days_before(self._source, spec, end)
+                    earlier = await self._days_before(source, spec, end)
                 times, values = earlier.get(key, ([], []))
                 outcome.signals = [
                     s
@@ -309,13 +327,13 @@ class ScanActivities:
                 if any(s.source != PREDICTION_SOURCE for s in outcome.signals):
                     state = remember_incidents(state, joined, self._clock())
                 incidents.update(dict.fromkeys(joined))
+            if key in seen:
+                state.last_seen = max(seen[key], state.last_seen or seen[key])
             stored.series[key] = state
             if moved is not None:  # scored under its new key: the old one goes
                 del stored.series[moved]
         result.incidents = list(incidents)
-        result.forgotten = forget_gone(
-            stored, {series_key(s.labels) for s in found}, now - spec.forget_after_seconds
-        )
+        result.forgotten = forget_gone(stored, returned, now - spec.forget_after_seconds)
         stored.last_run = now
         stored.last_result = result
         stored.failures_in_a_row = 0
@@ -335,12 +353,13 @@ class ScanActivities:
 
     async def _fetch(
         self, source: RangeSource, spec: ScanSpec, before: float | None, end: float
-    ) -> list[RangeSeries]:
-        """The run's points: from :func:`_start` (back to the last run's end after a gap), or the
-        lookback as any run asks it when Prometheus cannot answer that longer range: it says so (its
-        sample limit, its resolution limit, a query timed out), or it failed once already (the run is
-        retried first: a blip must not cost the catch-up). A catch-up never stops a scan that would
-        run without it; a query Prometheus refuses for itself (a parse error) is not asked twice."""
+    ) -> tuple[float, list[RangeSeries]]:
+        """Where the run's query started, and its points: from :func:`_start` (back to the last run's
+        end after a gap), or the lookback as any run asks it when the source cannot answer that longer
+        range: it says so (its sample limit, its resolution limit, a query timed out), or it failed
+        once already (the run is retried first: a blip must not cost the catch-up). A catch-up never
+        stops a scan that would run without it; a query the source refuses for itself (a parse error)
+        is not asked twice."""
         start, usual = _start(spec, before, end), end - spec.lookback_seconds
         if before is not None and start > before:
             activity.logger.warning(
@@ -351,7 +370,7 @@ class ScanActivities:
             )
         try:
             try:
-                return await asyncio.to_thread(
+                return start, await asyncio.to_thread(
                     source.query_range, spec.query, start=start, end=end, step=spec.step_seconds
                 )
             except (PermanentError, TransientError) as err:
@@ -365,7 +384,7 @@ class ScanActivities:
                     int(usual - start),
                     err,
                 )
-                return await asyncio.to_thread(
+                return usual, await asyncio.to_thread(
                     source.query_range, spec.query, start=usual, end=end, step=spec.step_seconds
                 )
         except (PermanentError, TransientError) as err:
@@ -438,7 +457,9 @@ def _previous_end(spec: ScanSpec, stored: StoredScan) -> float | None:
 # exceeded the maximum number of chunks (limit: ...) (err-mimir-max-chunks-per-query)"; Cortex and
 # Amazon Managed Prometheus: "the query hit the max number of chunks limit", "the query hit the
 # aggregated chunks size limit"); the store-gateway's and Thanos's store limits ("exceeded series
-# limit: limit 1000 violated", "exceeded bytes limit")
+# limit: limit 1000 violated", "exceeded bytes limit"); Loki's (pkg/querier/queryrange/limits.go and
+# pkg/loghttp/query.go: "the query time range exceeds the limit", "exceeded maximum resolution of
+# 11,000 points per time series", "the query would read too many bytes", the 504 "Request timed out")
 _TOO_LONG = (
     "too many samples",
     "maximum resolution",
@@ -453,6 +474,7 @@ _TOO_LONG = (
     "exceeded samples limit",
     "exceeded chunks limit",
     "exceeded bytes limit",
+    "would read too many bytes",
 )
 
 

@@ -364,6 +364,19 @@ def range_at_top(query: str) -> str | None:
     return None
 
 
+def log_query(query: str) -> Literal["selector", "pipeline"] | None:
+    """What makes ``query`` a LogQL log query, which answers log lines (Loki's ``resultType:
+    streams``), not numbers: a stream selector at its top (``selector``: ``{app="shop"}``), followed by
+    a pipeline (``pipeline``: ``{app="shop"} |= "error" | json``); None for anything else, a metric
+    query (``count_over_time({app="shop"} [5m])``) and PromQL's own ``{__name__="up"}`` alike."""
+    tokens = _top_level(query)
+    while len(tokens) == 1 and tokens[0][0] == "group" and tokens[0][1].startswith("("):
+        tokens = _top_level(tokens[0][1][1:-1])
+    if not tokens or tokens[0][0] != "group" or not tokens[0][1].startswith("{"):
+        return None
+    return "pipeline" if any(kind == "other" and text == "|" for kind, text in tokens) else "selector"
+
+
 def _names(tokens: list[tuple[str, str]], suffix: str) -> set[str]:
     """The metric names ending in ``suffix`` on one side of an operator, the suffix cut off."""
     text = " ".join(t for kind, t in tokens if kind in ("word", "group"))

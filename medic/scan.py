@@ -44,6 +44,7 @@ __all__ = [
     "ScanSpec",
     "SeriesState",
     "days_before_spans",
+    "filled_with_zeros",
     "learn_false_positives",
     "load_anomaly_config",
     "query_digest",
@@ -117,6 +118,11 @@ class SeriesState(BaseModel):
         default=None,
         description="the digest of the scan's query when its detector was made (a change starts it over)",
     )
+    last_seen: float | None = Field(
+        default=None,
+        description="epoch seconds of the last point the source answered (not one filled in as 0: "
+        "absent: zero); what forgetting a series goes by",
+    )
 
 
 class ScanOutcome(BaseModel):
@@ -134,6 +140,60 @@ def series_key(labels: dict[str, str]) -> str:
     or ``=`` within a value escaped (so two label sets never share a key; a label set without those
     keeps the key it had before they were escaped)."""
     return ",".join(f"{k}={labels[k].translate(_KEY_ESCAPE)}" for k in sorted(labels))
+
+
+def filled_with_zeros(
+    found: list[RangeSeries],
+    known: Mapping[str, SeriesState],
+    *,
+    start: float,
+    end: float,
+    step: float,
+    recent: float,
+) -> list[RangeSeries]:
+    """A run's series where a step without a point is a 0 (``absent: zero``: Loki answers no point for
+    a step whose range held no log line, so a count of 0 is a gap): each series at every instant the
+    source evaluated (``start + k * step`` up to ``end``), 0 where it answered none; and each series
+    it answered before and not in this run (no line at all in the range) at 0 throughout, while the
+    last point the source answered for it (``last_seen``, else ``last_time``) is after ``recent`` (past
+    that it is forgotten as any series the query no longer returns). Without it a series of rare errors
+    was an outage between its lines, and the detector kept quiet after each one."""
+    n = math.floor((end - start) / step + 1e-6) + 1 if end >= start else 0
+    grid = [start + k * step for k in range(n)]
+    out: list[RangeSeries] = []
+    returned: set[str] = set()
+    for series in found:
+        returned.add(series_key(series.labels))
+        if not series.values:  # (native histograms alone: counted, not scored)
+            out.append(series)
+            continue
+        values = [0.0] * n
+        off_grid: list[tuple[float, float]] = []
+        for t, v in zip(series.times, series.values, strict=True):
+            k = round((t - start) / step)
+            if 0 <= k < n and abs(t - grid[k]) < 0.5 * step:
+                values[k] = v
+            else:
+                off_grid.append((t, v))
+        points = sorted([*zip(grid, values, strict=True), *off_grid])
+        out.append(
+            RangeSeries(
+                labels=series.labels,
+                times=[t for t, _ in points],
+                values=[v for _, v in points],
+                histograms=series.histograms,
+            )
+        )
+    unlabelled = series_key({})
+    for key, state in known.items():
+        seen = state.last_seen if state.last_seen is not None else state.last_time
+        if key in returned or seen is None or seen < recent or not n:
+            continue
+        # the labels it is kept under (an unlabelled series is kept with the scan's name as its labels)
+        labels = state.labels if series_key(state.labels) == key else {} if key == unlabelled else None
+        if labels is not None:
+            out.append(RangeSeries(labels=labels, times=list(grid), values=[0.0] * n))
+    return out
 
 
 def query_digest(query: str) -> str:

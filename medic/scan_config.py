@@ -6,7 +6,7 @@ not know (its anomalies opened incidents outside the catalog: P5, the default ch
 
 import math
 import re
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -17,7 +17,7 @@ from medic.catalog import Catalog
 from medic.detect import DETECTORS
 from medic.detect.core import points_a_day
 from medic.forecast import Direction
-from medic.promql import is_ratio, outer_aggregation, range_at_top, unbalanced
+from medic.promql import is_ratio, log_query, outer_aggregation, range_at_top, unbalanced
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
 
 __all__ = [
@@ -29,7 +29,7 @@ __all__ = [
     "spec_problems",
 ]
 
-MAX_POINTS = 11_000  # Prometheus's limit on the points of a range query's series
+MAX_POINTS = 11_000  # Prometheus's (and Loki's) limit on the points of a range query's series
 
 _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 NAME_RULE = (
@@ -43,14 +43,31 @@ _SERVICE_RULE = "up to 128 letters, digits and _ . : / -, beginning with a lette
 _CROSS_CHECKED = "cross_checked"
 
 
+Source = Literal["prometheus", "loki"]
+SOURCE_NAMES: dict[str, str] = {"prometheus": "Prometheus", "loki": "Loki"}
+
+
 class ScanSpec(BaseModel):
-    """One configured scan: a PromQL query whose every series is watched."""
+    """One configured scan: a PromQL query (or a LogQL metric query, ``source: loki``) whose every
+    series is watched."""
 
     # a capacity of .nan or .inf was accepted and then never predicted anything
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(description=NAME_RULE)
     query: str = Field(min_length=1, max_length=4000)
+    source: Source = Field(
+        default="prometheus",
+        description="where the query is asked: prometheus (MEDIC_PROMETHEUS_URL: PromQL) or loki "
+        "(MEDIC_LOKI_URL: a LogQL metric query, e.g. "
+        'sum by (service) (count_over_time({namespace="shop"} |= "error" [5m])))',
+    )
+    absent: Literal["missing", "zero"] | None = Field(
+        default=None,
+        description="what a step the query answers no point for means, in a series it answered before: "
+        "missing (a scrape that failed, a gap; Prometheus's default) or zero (no log line in the range: "
+        "Loki's default, where a count of 0 is no point at all)",
+    )
     service: str | None = Field(default=None, description="the catalog service of every series")
     service_label: str = Field(default="service", description="else the label that names it")
     every_seconds: int = Field(default=300, ge=1, le=86400)
@@ -77,6 +94,16 @@ class ScanSpec(BaseModel):
         description="a series the query no longer returns is forgotten once its last point is this old "
         "(replaced pods, label churn): the saved state stays bounded by what the query returns",
     )
+
+    @property
+    def source_name(self) -> str:
+        """Prometheus or Loki, as said to people."""
+        return SOURCE_NAMES[self.source]
+
+    @property
+    def absent_is_zero(self) -> bool:
+        """Whether a step without a point is a 0 (``absent``; by default for Loki only)."""
+        return self.absent == "zero" if self.absent is not None else self.source == "loki"
 
     @field_validator("name")
     @classmethod
@@ -141,8 +168,9 @@ def spec_problems(spec: ScanSpec) -> list[tuple[str, str]]:
             out.append(
                 (
                     "lookback_seconds",
-                    f"lookback_seconds / step_seconds is {lookback / step:,.0f} points; Prometheus answers"
-                    f" at most {MAX_POINTS:,} a series (raise step_seconds or lower lookback)",
+                    f"lookback_seconds / step_seconds is {lookback / step:,.0f} points;"
+                    f" {spec.source_name} answers at most {MAX_POINTS:,} a series (raise step_seconds"
+                    " or lower lookback)",
                 )
             )
     return out
@@ -190,7 +218,9 @@ def _problems(
         for field, message in spec_problems(scan):
             problem(i, field, message)
         if queries and (wrong := unbalanced(scan.query)):
-            problem(i, "query", f"{wrong}: Prometheus would refuse it at every run")
+            problem(i, "query", f"{wrong}: {scan.source_name} would refuse it at every run")
+        elif queries and (log_query := _log_query(scan)):
+            problem(i, "query", log_query)
         elif queries and (span := range_at_top(scan.query)):
             problem(
                 i,
@@ -213,6 +243,26 @@ def _problems(
                 warning=True,
             )
     return sorted(out, key=lambda p: p.line)
+
+
+def _log_query(spec: ScanSpec) -> str | None:
+    """The error of a LogQL log query (a stream selector at its top, ``{app="shop"} |= "error"``): it
+    answers log lines (Loki's ``resultType: streams``), which no detector scores; asked of Prometheus
+    (a pipeline after the selector), it is a parse error at every run."""
+    found = log_query(spec.query)
+    if spec.source == "loki" and found is not None:
+        return (
+            "a log query (a stream selector at its top): Loki answers it with log lines, and a scan"
+            " scores numbers; count them over a range, e.g. sum by (service) (count_over_time("
+            f"{spec.query.strip()[:120]} [5m]))"
+        )
+    if spec.source == "prometheus" and found == "pipeline":
+        return (
+            "a LogQL query (a stream selector and a pipeline), asked of Prometheus, which refuses it at"
+            " every run: set source: loki (and MEDIC_LOKI_URL), with a metric query such as"
+            " sum by (service) (count_over_time(... [5m]))"
+        )
+    return None
 
 
 # The detectors that use days: the level part's daily season, and `still`'s rests that recur each day

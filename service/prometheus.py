@@ -1,9 +1,10 @@
-"""The one place Medic's Prometheus and Alertmanager connections are made from the settings: the URL, a
-bearer token file, a tenant (Grafana Mimir, Cortex) and a CA bundle; for verification queries, the
-settle probe and the anomaly scans alike, and for silences and held alerts."""
+"""The one place Medic's Prometheus, Loki and Alertmanager connections are made from the settings: the
+URL, a bearer token file, a tenant (Grafana Mimir, Cortex, Loki) and a CA bundle; for verification
+queries, the settle probe and the anomaly scans alike, and for silences and held alerts."""
 
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from service.settings import Settings
@@ -11,9 +12,10 @@ from service.settings import Settings
 if TYPE_CHECKING:
     from activities.adapters.alertmanager import AlertmanagerAlerts, AlertmanagerSilences
     from activities.adapters.http import Access
+    from activities.adapters.loki import LokiMetrics
     from activities.adapters.prometheus import PrometheusMetrics
 
-__all__ = ["alertmanager_alerts", "alertmanager_silences", "prometheus", "tenant_warnings"]
+__all__ = ["alertmanager_alerts", "alertmanager_silences", "loki", "prometheus", "tenant_warnings"]
 
 log = logging.getLogger(__name__)
 
@@ -23,33 +25,39 @@ def prometheus(settings: Settings, *, timeout: float | None = None) -> "Promethe
     MEDIC_PROMETHEUS_TIMEOUT_SECONDS."""
     if not settings.prometheus_url:
         return None
-    from activities.adapters.http import Access  # noqa: PLC0415
     from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
 
-    access = Access(
-        "Prometheus",
-        "MEDIC_PROMETHEUS",
-        bearer_token_file=settings.prometheus_bearer_token_file,
-        tenant=settings.prometheus_tenant,
-        ca_file=settings.prometheus_ca_file,
-    )
     return PrometheusMetrics(
         settings.prometheus_url,
         timeout=settings.prometheus_timeout_seconds if timeout is None else timeout,
-        access=access,
+        access=_access(settings, "Prometheus"),
     )
 
 
-def _alertmanager_access(settings: Settings) -> "Access":
+def loki(settings: Settings, *, timeout: float | None = None) -> "LokiMetrics | None":
+    """Grafana Loki as configured, for scans whose source is ``loki`` (None without MEDIC_LOKI_URL);
+    ``timeout`` for each query, else MEDIC_LOKI_TIMEOUT_SECONDS."""
+    if not settings.loki_url:
+        return None
+    from activities.adapters.loki import LokiMetrics  # noqa: PLC0415
+
+    return LokiMetrics(
+        settings.loki_url,
+        timeout=settings.loki_timeout_seconds if timeout is None else timeout,
+        access=_access(settings, "Loki"),
+    )
+
+
+def _access(settings: Settings, service: Literal["Prometheus", "Loki", "Alertmanager"]) -> "Access":
+    """How Medic is let into ``service``: its ``MEDIC_<SERVICE>_BEARER_TOKEN_FILE``, ``_TENANT`` and
+    ``_CA_FILE``."""
     from activities.adapters.http import Access  # noqa: PLC0415
 
-    return Access(
-        "Alertmanager",
-        "MEDIC_ALERTMANAGER",
-        bearer_token_file=settings.alertmanager_bearer_token_file,
-        tenant=settings.alertmanager_tenant,
-        ca_file=settings.alertmanager_ca_file,
-    )
+    name = service.lower()
+    token: Path | None = getattr(settings, f"{name}_bearer_token_file")
+    tenant: str | None = getattr(settings, f"{name}_tenant")
+    ca: Path | None = getattr(settings, f"{name}_ca_file")
+    return Access(service, f"MEDIC_{name.upper()}", bearer_token_file=token, tenant=tenant, ca_file=ca)
 
 
 def alertmanager_silences(settings: Settings, *, timeout: float = 5.0) -> "AlertmanagerSilences | None":
@@ -61,7 +69,7 @@ def alertmanager_silences(settings: Settings, *, timeout: float = 5.0) -> "Alert
     return AlertmanagerSilences(
         settings.alertmanager_url,
         timeout=timeout,
-        access=_alertmanager_access(settings),
+        access=_access(settings, "Alertmanager"),
         link_template=settings.alertmanager_silence_url,
     )
 
@@ -77,7 +85,7 @@ def alertmanager_alerts(settings: Settings, *, timeout: float = 3.0) -> "Alertma
         settings.alertmanager_url,
         receiver=settings.alertmanager_receiver,
         timeout=timeout,
-        access=_alertmanager_access(settings),
+        access=_access(settings, "Alertmanager"),
     )
 
 

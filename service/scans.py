@@ -42,7 +42,7 @@ from medic.redact import redact, redact_data
 from medic.scan import IncidentMarks, ScanSpec
 from service.incidents import IncidentNotFound, TemporalIncidentReader
 from service.ingest import TemporalIncidentSink
-from service.prometheus import prometheus
+from service.prometheus import loki, prometheus
 from service.settings import Settings
 from workflows.scan import SCAN_SCHEDULE_PREFIX, SCAN_WORKFLOW_PREFIX, AnomalyScanWorkflow
 
@@ -125,6 +125,7 @@ def build_scan_activities(
 
     return ScanActivities(
         source=source,
+        loki=loki(settings),
         specs=lambda: specs,
         store=scan_store(settings),
         deliver=deliver,
@@ -240,13 +241,20 @@ async def start_scans(client: Client, settings: Settings) -> None:
         )
         return
     specs = load_anomaly_file(settings.anomaly_file)
-    if specs and not settings.prometheus_url:
+    configured = {"prometheus": settings.prometheus_url, "loki": settings.loki_url}
+    unsourced = sorted({s.source for s in specs.values() if not configured[s.source]})
+    if unsourced:
         # the schedules are left as they are: a worker set up without it deleted every scan's
         log.warning(
-            "%s lists %d anomaly scans but MEDIC_PROMETHEUS_URL is not set: this worker runs none,"
-            " and leaves their schedules as they are",
+            "%s lists %d anomaly scans, %s not set: this worker runs none, and leaves their"
+            " schedules as they are",
             settings.anomaly_file,
             len(specs),
+            " and ".join(
+                f"{sum(1 for s in specs.values() if s.source == name)} of them asking"
+                f" MEDIC_{name.upper()}_URL, which is"
+                for name in unsourced
+            ),
         )
         return
     try:
@@ -280,6 +288,7 @@ ScheduleStatus = Literal["scheduled", "paused", "missing", "other-installation",
 class ScanView(BaseModel):
     name: str
     query: str
+    source: str = Field(default="prometheus", description="where the query is asked: prometheus or loki")
     detector: str
     threshold: float
     every_seconds: int
@@ -288,7 +297,8 @@ class ScanView(BaseModel):
     schedule: ScheduleStatus = Field(
         default="unknown",
         description="what the scan's Temporal Schedule says (next_run is null unless scheduled): "
-        "missing (no worker made it: none running, or no MEDIC_PROMETHEUS_URL), other-installation (a "
+        "missing (no worker made it: none running, or no MEDIC_PROMETHEUS_URL, or MEDIC_LOKI_URL for a "
+        "Loki scan), other-installation (a "
         "schedule of that name runs on another task queue), unknown (Temporal could not say), "
         "no-temporal (the API has no Temporal client)",
     )
@@ -368,6 +378,7 @@ class ScansReader:
                 ScanView(
                     name=spec.name,
                     query=spec.query,
+                    source=spec.source,
                     detector=spec.detector,
                     threshold=spec.threshold,
                     every_seconds=spec.every_seconds,

@@ -199,6 +199,33 @@ class Settings(BaseSettings):
         description="how long an anomaly scan's range query may take (Prometheus is asked to give up a "
         "second before); verification and settle queries keep their own short bounds",
     )
+    loki_url: str | None = Field(
+        default=None,
+        description="Grafana Loki, for anomaly scans whose `source` is `loki` (LogQL metric queries: "
+        "error lines counted a minute, bytes logged); basic auth, a path prefix and a query as for "
+        "MEDIC_PROMETHEUS_URL (Loki's own API is under /loki/api/v1, added by Medic)",
+    )
+    loki_bearer_token_file: Path | None = Field(
+        default=None,
+        description="a file holding a bearer token for Loki (a gateway in front of it, Grafana Cloud "
+        "Logs' token): read again at every query",
+    )
+    loki_ca_file: Path | None = Field(
+        default=None, description="the CA bundle that signs Loki's TLS certificate (else the system's)"
+    )
+    loki_tenant: str | None = Field(
+        default=None,
+        description="the tenant whose logs Medic reads, sent as `X-Scope-OrgID` (a Loki with "
+        "`auth_enabled: true` answers 401 `no org id` without it; a single-tenant Loki needs none); "
+        "`team-a|team-b` reads several where Loki's multi-tenant queries are on",
+    )
+    loki_timeout_seconds: float = Field(
+        default=30.0,
+        ge=2.0,
+        le=300.0,
+        description="how long a scan's LogQL range query may take (Loki reads the logs themselves: "
+        "slower than Prometheus)",
+    )
     alertmanager_url: str | None = Field(
         default=None,
         description="Alertmanager: silences from Slack; and, with MEDIC_PROMETHEUS_URL, the alerts of a "
@@ -383,7 +410,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("prometheus_tenant", "alertmanager_tenant", mode="before")
+    @field_validator("prometheus_tenant", "alertmanager_tenant", "loki_tenant", mode="before")
     @classmethod
     def _a_tenant(cls, value: object, info: ValidationInfo) -> object:
         """A tenant as Mimir takes it (docs "About Grafana Mimir tenant IDs"); empty is unset."""
@@ -391,8 +418,10 @@ class Settings(BaseSettings):
             return None
         if not isinstance(value, str):
             return value
-        federated = info.field_name == "prometheus_tenant"
-        problem = tenant_problem(value, federated=federated)
+        federated = info.field_name in ("prometheus_tenant", "loki_tenant")
+        problem = tenant_problem(
+            value, federated=federated, who="Loki" if info.field_name == "loki_tenant" else "Mimir"
+        )
         if problem:
             raise ValueError(problem)
         return value
@@ -426,6 +455,9 @@ class Settings(BaseSettings):
         "alertmanager_bearer_token_file",
         "alertmanager_ca_file",
         "alertmanager_silence_url",
+        "loki_url",
+        "loki_bearer_token_file",
+        "loki_ca_file",
         mode="before",
     )
     @classmethod
@@ -498,9 +530,10 @@ def _secrets_in(value: object, found: list[str]) -> None:
 _TENANT = re.compile(r"[A-Za-z0-9!\-_.*'()]+")
 
 
-def tenant_problem(value: str, *, federated: bool) -> str:
+def tenant_problem(value: str, *, federated: bool, who: str = "Mimir") -> str:
     """What Mimir refuses in a tenant ID (at most 150 characters of letters, digits and ``!-_.*'()``; not
-    ``.``, ``..`` nor ``__mimir_cluster``; several joined by ``|`` where ``federated``), else ``""``."""
+    ``.``, ``..`` nor ``__mimir_cluster``; several joined by ``|`` where ``federated``), else ``""``.
+    Loki takes the same (both check it with dskit's ``tenant.ValidTenantID``): ``who`` names it."""
     parts = value.split("|") if federated else [value]
     for part in parts:
         if not part:
@@ -512,11 +545,11 @@ def tenant_problem(value: str, *, federated: bool) -> str:
                 "" if federated or "|" not in bad else " (several tenants federate Prometheus queries only)"
             )
             return (
-                f"tenant {part!r} holds {shown}, which Mimir does not take: letters, digits and "
+                f"tenant {part!r} holds {shown}, which {who} does not take: letters, digits and "
                 f"!-_.*'() only{more}"
             )
         if len(part) > 150:
-            return f"tenant {part[:20]!r}... is {len(part)} characters long; Mimir takes 150 at most"
+            return f"tenant {part[:20]!r}... is {len(part)} characters long; {who} takes 150 at most"
         if part in {".", "..", "__mimir_cluster"}:
-            return f"tenant {part!r} is not a tenant Mimir takes"
+            return f"tenant {part!r} is not a tenant {who} takes"
     return ""

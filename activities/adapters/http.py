@@ -151,10 +151,15 @@ class Access:
             return
         head = response.text[:300]
         if "multiple org IDs present" in head:
+            flag = (
+                "-querier.multi-tenant-queries-enabled=true"
+                if self.service == "Loki"
+                else "-tenant-federation.enabled=true"
+            )
             raise PermanentError(
                 f"{self.service} refused to {what} ({response.status_code}): multiple org IDs present; "
-                f"{self.setting}_TENANT names several tenants ({self.tenant!r}), which Mimir reads together "
-                "only with -tenant-federation.enabled=true: turn it on, or name one tenant"
+                f"{self.setting}_TENANT names several tenants ({self.tenant!r}), which it reads together "
+                f"only with {flag}: turn it on, or name one tenant"
             )
         if response.status_code == 404 and "the Alertmanager is not configured" in head:
             # Mimir's Alertmanager for a tenant it holds no configuration for (multitenant.go, ServeHTTP)
@@ -168,16 +173,24 @@ class Access:
                     f"{self.setting}_TENANT"
                 )
             )
-        if response.status_code != 401 or "no org id" not in head:
+        # 401 from dskit's middleware; Loki answers 400 where the missing tenant is found past it
+        # (pkg/util/server/error.go maps user.ErrNoOrgID to 400)
+        if response.status_code not in (400, 401) or "no org id" not in head:
             return
         if self.tenant:
             hint = f"{self.setting}_TENANT is set: a proxy in between may drop the X-Scope-OrgID header"
+        elif self.service == "Loki":
+            hint = (
+                f"Loki runs with auth_enabled: true (multi-tenant), which needs the tenant to read: set "
+                f"{self.setting}_TENANT (sent as X-Scope-OrgID)"
+            )
         else:
             hint = (
                 f"{self.service} is a Grafana Mimir or a Cortex (or behind its gateway), which needs the "
                 f"tenant to read: set {self.setting}_TENANT (sent as X-Scope-OrgID)"
             )
-        raise PermanentError(f"{self.service} refused to {what} (401): {response.text.strip()[:200]}; {hint}")
+        said = response.text.strip()[:200]
+        raise PermanentError(f"{self.service} refused to {what} ({response.status_code}): {said}; {hint}")
 
 
 def base_and_params(url: str) -> tuple[str, httpx.QueryParams]:

@@ -10,65 +10,69 @@ from activities.adapters.http import Access, base_and_params, classify, json_ans
 from medic.ports import PermanentError, TransientError
 from medic.scan import RangeSeries
 
-__all__ = ["PrometheusMetrics"]
+__all__ = ["PrometheusMetrics", "QueryApi", "matrix"]
 
 log = logging.getLogger(__name__)
 
 
-class PrometheusMetrics:
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = 10.0,
-        access: Access | None = None,
-    ) -> None:
-        self._access = access or Access("Prometheus", "MEDIC_PROMETHEUS")
+class QueryApi:
+    """A query API in Prometheus's envelope (``{"status": ..., "data": ...}``): Prometheus's own, and
+    Loki's, which answers metric queries in the same shape (its docs: "The API endpoints starting with
+    /loki/ are Prometheus API-compatible")."""
+
+    def __init__(self, base_url: str, *, timeout: float, access: Access) -> None:
+        self._access = access
+        self._service = access.service
         base, fixed = base_and_params(base_url)
         self._client = httpx.Client(
             base_url=base, params=fixed, timeout=timeout, trust_env=False, verify=self._access.verify()
         )
         self._told: set[int] = set()  # the infos logged already (query and text)
-        # asked of Prometheus with every query, a second under ours: a query it cannot finish in time
-        # is abandoned there too (each of our retries started another), and answered as such
-        # (in whole milliseconds: Prometheus reads "9000ms" or "9s", and refuses "1.5s")
-        self._timeout = f"{round(max(timeout - 1.0, 1.0) * 1000)}ms"
+
+    def _also(self) -> dict[str, str]:
+        """Parameters sent with every query."""
+        return {}
 
     def _query(self, path: str, params: dict[str, str], what: str) -> dict[str, Any]:
-        """GET ``path``: the answer's ``data``; a query Prometheus refuses (400, 422: bad PromQL) is a
-        PermanentError naming it, a 5xx a TransientError with Prometheus's own words ("query timed
-        out in expression evaluation"), any other failure as ``activities.adapters.http.classify``
-        says. The warnings of an answer (a partial answer from Thanos, Mimir or Cortex) are logged
-        at every answer, its infos (Prometheus 3's "metric might not be a counter") once per query
-        and text in a process: its points are taken as they are."""
+        """GET ``path``: the answer's ``data`` (:meth:`_answer`)."""
+        body = self._answer(path, params, what)
+        data = body.get("data")
+        return data if isinstance(data, dict) else {}
+
+    def _answer(self, path: str, params: dict[str, str], what: str) -> dict[str, Any]:
+        """GET ``path``: the answer's JSON object; a query the server refuses (400, 422: bad PromQL or
+        LogQL, a limit) is a PermanentError naming it, a 5xx a TransientError with the server's own
+        words ("query timed out in expression evaluation"), any other failure as
+        ``activities.adapters.http.classify`` says. The warnings of an answer (a partial answer from
+        Thanos, Mimir or Cortex) are logged at every answer, its infos (Prometheus 3's "metric might
+        not be a counter") once per query and text in a process: its points are taken as they are."""
+        name = self._service
         try:
             response = self._client.get(
-                path, params={**params, "timeout": self._timeout}, headers=self._access.headers()
+                path, params={**params, **self._also()}, headers=self._access.headers()
             )
         except httpx.HTTPError as err:
-            raise classify(
-                None, service="Prometheus", what=what, detail=str(err) or type(err).__name__
-            ) from err
+            raise classify(None, service=name, what=what, detail=str(err) or type(err).__name__) from err
         self._access.refuse_without_tenant(response, what)
         if response.status_code in {400, 422}:
-            # in Prometheus's own words ("1:49: parse error: unclosed left parenthesis"), its kind
+            # in the server's own words ("1:49: parse error: unclosed left parenthesis"), its kind
             # (bad_data, execution) beside the status: the scan's last_error shows it
             said = _error_of(response)
             raise PermanentError(
-                f"Prometheus rejected the query {params.get('query', path)[:200]!r}"
+                f"{name} rejected the query {params.get('query', path)[:200]!r}"
                 f" ({response.status_code}{_error_type(response)}): {said}",
                 said=said,
             )
         if response.status_code >= 500:
             said = _error_of(response)
             raise TransientError(
-                f"Prometheus unavailable while trying to {what} ({response.status_code})"
+                f"{name} unavailable while trying to {what} ({response.status_code})"
                 + (f": {said}" if said else ""),
                 retry_after=retry_after(response.headers.get("Retry-After")),
             )
-        body = json_answer(response, service="Prometheus", what=what)
+        body = json_answer(response, service=name, what=what)
         if not isinstance(body, dict):
-            raise TransientError(f"Prometheus answered with no JSON object while trying to {what}")
+            raise TransientError(f"{name} answered with no JSON object while trying to {what}")
         for kind in ("warnings", "infos"):
             notes = body.get(kind)
             if isinstance(notes, list) and notes:
@@ -77,14 +81,14 @@ class PrometheusMetrics:
                 level = (logging.WARNING if kind == "warnings" else logging.INFO) if first else logging.DEBUG
                 log.log(
                     level,
-                    "Prometheus %s for %r while trying to %s: %s",
+                    "%s %s for %r while trying to %s: %s",
+                    name,
                     kind,
                     params.get("query", path)[:200],
                     what,
                     said,
                 )
-        data = body.get("data")
-        return data if isinstance(data, dict) else {}
+        return body
 
     def _first(self, query: str, said: str) -> bool:
         """Whether this is the first time a query is answered with these words in this process (they
@@ -96,6 +100,38 @@ class PrometheusMetrics:
             self._told.clear()
         self._told.add(key)
         return True
+
+    def build_info(self) -> dict[str, str]:
+        """``.../status/buildinfo``: what answers (``version``; Grafana Mimir adds ``application``);
+        empty where the route is not served."""
+        try:
+            data = self._build_info()
+        except PermanentError as err:
+            if "(404)" in str(err):
+                return {}
+            raise
+        return {str(k): str(v) for k, v in data.items() if isinstance(v, str | int | float)}
+
+    def _build_info(self) -> dict[str, Any]:
+        return self._query("/api/v1/status/buildinfo", {}, "tell its version")
+
+
+class PrometheusMetrics(QueryApi):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        access: Access | None = None,
+    ) -> None:
+        super().__init__(base_url, timeout=timeout, access=access or Access("Prometheus", "MEDIC_PROMETHEUS"))
+        # asked of Prometheus with every query, a second under ours: a query it cannot finish in time
+        # is abandoned there too (each of our retries started another), and answered as such
+        # (in whole milliseconds: Prometheus reads "9000ms" or "9s", and refuses "1.5s")
+        self._timeout = f"{round(max(timeout - 1.0, 1.0) * 1000)}ms"
+
+    def _also(self) -> dict[str, str]:
+        return {"timeout": self._timeout}
 
     def holds(self, promql: str) -> bool:
         data = self._query("/api/v1/query", {"query": promql}, "evaluate a verification query")
@@ -114,17 +150,6 @@ class PrometheusMetrics:
             for item in data.get("result") or []
         ]
 
-    def build_info(self) -> dict[str, str]:
-        """``/api/v1/status/buildinfo``: what answers (Prometheus's ``version``; Grafana Mimir adds
-        ``application``), served without a tenant by Mimir; empty where the route is not served."""
-        try:
-            data = self._query("/api/v1/status/buildinfo", {}, "tell its version")
-        except PermanentError as err:
-            if "(404)" in str(err):
-                return {}
-            raise
-        return {str(k): str(v) for k, v in data.items() if isinstance(v, str | int | float)}
-
     def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
         """``/api/v1/query_range``: every series of the matrix (a scalar answer is one unlabelled series).
         ``partial_response=false``: a Thanos querier with a store down fails the query (the run is
@@ -137,22 +162,7 @@ class PrometheusMetrics:
             "step": f"{step:g}",
             "partial_response": "false",
         }
-        data = self._query("/api/v1/query_range", params, "run a scan's range query")
-        out = []
-        for item in data.get("result") or []:
-            points = item.get("values") or []
-            # Each series of a matrix holds "values", "histograms" or both (Prometheus's HTTP API,
-            # "Native histograms"; its encoder writes both for a series that changed type): the
-            # histograms are counted, not scored
-            histograms = item.get("histograms")
-            out.append(
-                RangeSeries(
-                    labels={str(k): str(v) for k, v in (item.get("metric") or {}).items()},
-                    times=[float(p[0]) for p in points],
-                    values=[float(p[1]) for p in points],
-                    histograms=len(histograms) if isinstance(histograms, list) else 0,
-                )
-            )
+        out = matrix(self._query("/api/v1/query_range", params, "run a scan's range query"))
         with_histograms = [s for s in out if s.histograms]
         if with_histograms:
             alone = sum(1 for s in with_histograms if not s.values)
@@ -167,6 +177,26 @@ class PrometheusMetrics:
                 alone,
             )
         return out
+
+
+def matrix(data: dict[str, Any]) -> list[RangeSeries]:
+    """Every series of a range query's ``data`` (``resultType: matrix``)."""
+    out = []
+    for item in data.get("result") or []:
+        points = item.get("values") or []
+        # Each series of a matrix holds "values", "histograms" or both (Prometheus's HTTP API,
+        # "Native histograms"; its encoder writes both for a series that changed type): the
+        # histograms are counted, not scored
+        histograms = item.get("histograms")
+        out.append(
+            RangeSeries(
+                labels={str(k): str(v) for k, v in (item.get("metric") or {}).items()},
+                times=[float(p[0]) for p in points],
+                values=[float(p[1]) for p in points],
+                histograms=len(histograms) if isinstance(histograms, list) else 0,
+            )
+        )
+    return out
 
 
 def _error_type(response: httpx.Response) -> str:

@@ -34,6 +34,7 @@ import numpy as np
 
 from medic.detect.change import ChangeDetector
 from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array, points_a_day
+from medic.detect.counts import CountModel, count_grain
 from medic.detect.knn import KnnDetector
 from medic.detect.level import LevelDetector
 from medic.detect.rhythm import RhythmDetector
@@ -70,6 +71,8 @@ class EnsembleDetector(StreamDetector):
         self._quantum: float | None = None
         self._origin = 0.0
         self._grain_until: int | None = None
+        # a sparse count series (``counts``): its usual count, decided with the grain (None: not one)
+        self._counts: CountModel | None = None
         self._held_x: list[float] = []  # the points before the decision (NaN: missing), ...
         self._held_t: list[float] = []  # ... and their times
         self._decide_n = 0  # points to hold, fixed when the step is decided (a later change of step
@@ -118,6 +121,10 @@ class EnsembleDetector(StreamDetector):
             known = held_x[np.isfinite(held_x)]
             self._origin = float(known[0]) if known.shape[0] else 0.0
             restart = self._quantum > 0.0
+            unit = count_grain(held_x)
+            if unit > 0.0:
+                self._counts = CountModel(unit, first)
+                self._counts.surprise(held_x, first)  # (learns the held counts)
         else:
             self._power, self._offset = noise_power(held_x)
             self._held_x, self._held_t = [], []
@@ -156,6 +163,7 @@ class EnsembleDetector(StreamDetector):
         ``still`` only stabilised (a value frozen is frozen to the last digit)."""
         if x.shape[0] == 0:
             return np.zeros(0)
+        raw = x
         alone_x = stabilise(x, self._power, self._offset) if self._power else x
         if self._quantum:
             spread = self._over_grain(x, first)
@@ -180,6 +188,8 @@ class EnsembleDetector(StreamDetector):
             out = np.maximum(out, part.side)
         for part in self.alone:
             out = np.maximum(out, part.surprise(alone_x, t))
+        if self._counts is not None:  # a sparse count is as surprising as its tail, at most
+            out = np.minimum(out, self._counts.surprise(raw, first))
         return np.maximum(out, 0.0)
 
     @property
@@ -199,6 +209,7 @@ class EnsembleDetector(StreamDetector):
             "held_x": encode_array(np.asarray(self._held_x, dtype=np.float64)),
             "held_t": encode_array(np.asarray(self._held_t, dtype=np.float64)),
             "decide_n": self._decide_n,
+            "counts": None if self._counts is None else self._counts.state(),
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -225,6 +236,8 @@ class EnsembleDetector(StreamDetector):
         self._held_x = decode_array(own["held_x"]).tolist() if "held_x" in own else []
         self._held_t = decode_array(own["held_t"]).tolist() if "held_t" in own else []
         self._decide_n = int(own.get("decide_n", 0))
+        counts = own.get("counts")  # (a state saved before sparse counts were known: none)
+        self._counts = None if counts is None else CountModel.restored(counts)
 
 
 DETECTORS: dict[str, type[StreamDetector]] = {

@@ -238,6 +238,8 @@ def test_mimir_tenants_and_alertmanager_behind_a_token_or_a_private_ca() -> None
         ({"prometheusTenant": "team-a|__mimir_cluster"}, "prometheusTenant"),
         ({"prometheusTenant": "x" * 151}, "prometheusTenant"),
         ({"alertmanagerAuth": {"existingSecret": "s", "tokenKey": "../token"}}, "tokenKey"),
+        ({"lokiTenant": "a||b"}, "lokiTenant"),
+        ({"lokiAuth": {"existingSecret": "s", "caKey": "../ca"}}, "caKey"),
     ],
 )
 def test_the_schema_refuses_a_tenant_mimir_would_refuse(config: dict[str, Any], complaint: str) -> None:
@@ -254,6 +256,8 @@ def test_the_schema_refuses_a_tenant_mimir_would_refuse(config: dict[str, Any], 
         "MEDIC_PROMETHEUS_TIMEOUT_SECONDS",
         "MEDIC_PROMETHEUS_TENANT",
         "MEDIC_ALERTMANAGER_CA_FILE",
+        "MEDIC_LOKI_URL",
+        "MEDIC_LOKI_TIMEOUT_SECONDS",
     ],
 )
 def test_settings_the_chart_sets_itself_are_refused_in_extra(key: str) -> None:
@@ -263,11 +267,13 @@ def test_settings_the_chart_sets_itself_are_refused_in_extra(key: str) -> None:
     assert f"invalid propertyName {key!r}" in str(refused.value)
 
 
-@pytest.mark.parametrize("field", ["prometheusTenant", "alertmanagerTenant"])
+@pytest.mark.parametrize("field", ["prometheusTenant", "alertmanagerTenant", "lokiTenant"])
 def test_the_schema_and_the_settings_take_the_same_tenants(field: str) -> None:
     """A tenant the chart renders and the settings refuse would crash-loop the pods after a helm
     install that succeeded; one the settings take and the chart refuses could not be set at all."""
-    setting = "prometheus_tenant" if field == "prometheusTenant" else "alertmanager_tenant"
+    setting = {"prometheusTenant": "prometheus_tenant", "alertmanagerTenant": "alertmanager_tenant"}.get(
+        field, "loki_tenant"
+    )
     for tenant in (
         "team-a", "Prod_(eu).1*'!", "a.b", "..a", "a..", "x" * 150, "x" * 151, ".", "..", "__mimir_cluster",
         "__mimir_cluster2", "a|b", "a||b", "|a", "a|", "a|.", "a b", "a/b", "ä", "a|__mimir_cluster",
@@ -286,6 +292,29 @@ def test_the_schema_and_the_settings_take_the_same_tenants(field: str) -> None:
         assert rendered == taken, (
             f"{field}={tenant!r}: the chart renders it: {rendered}; settings take it: {taken}"
         )
+
+
+def test_loki_for_scans_its_tenant_and_a_token_or_a_private_ca() -> None:
+    """Loki for the scans whose source is loki: its URL, tenant and timeout, and its token and CA
+    bundle as keys of a Secret of yours, mounted read-only apart from Prometheus's; the settings the
+    pods read take them."""
+    auth = {"existingSecret": "loki-auth", "tokenKey": "token", "caKey": "ca.crt"}
+    config = {"lokiUrl": "https://loki-gateway.loki", "lokiTenant": "team-a|team-b", "lokiAuth": auth}
+    objs = _objects({"config": config})
+    env = named(objs, "ConfigMap", f"{RELEASE}-env")["data"]
+    assert env["MEDIC_LOKI_URL"] == "https://loki-gateway.loki"
+    assert env["MEDIC_LOKI_TENANT"] == "team-a|team-b"
+    assert env["MEDIC_LOKI_BEARER_TOKEN_FILE"] == "/etc/medic/loki/token"
+    assert env["MEDIC_LOKI_CA_FILE"] == "/etc/medic/loki/ca.crt"
+    assert env["MEDIC_LOKI_TIMEOUT_SECONDS"] == "30"
+    _secret_mounted(objs, "loki-auth", "loki-auth", "/etc/medic/loki")
+    plain = named(_objects({}), "ConfigMap", f"{RELEASE}-env")["data"]
+    assert not {k for k in plain if k.startswith("MEDIC_LOKI_") and k != "MEDIC_LOKI_TIMEOUT_SECONDS"}
+    settings = Settings(
+        _env_file=None,
+        **{k[len("MEDIC_") :].lower(): v for k, v in env.items() if k.startswith("MEDIC_LOKI")},
+    )
+    assert settings.loki_tenant == "team-a|team-b" and settings.loki_timeout_seconds == 30.0
 
 
 def test_helm_test_runs_medic_doctor_with_the_pods_own_settings_and_files() -> None:

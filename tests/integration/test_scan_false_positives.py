@@ -65,7 +65,7 @@ async def test_one_false_positive_click_counts_once_and_only_for_the_series_it_w
             stack.client, stack.settings, load_catalog(SHOP_YAML, source="shop.yaml"), {"lat": spec}
         )
         now = [clocks[0]]
-        acts._source, acts._clock = Prometheus(series), lambda: now[0]
+        acts._sources["prometheus"], acts._clock = Prometheus(series), lambda: now[0]
         result = await acts.scan(ScanInput(name="lat"))
         [incident] = result.incidents
         handle = stack.client.get_workflow_handle(incident)

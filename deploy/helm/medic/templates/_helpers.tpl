@@ -169,6 +169,12 @@ app.kubernetes.io/component: {{ .component }}
     secretName: {{ . }}
     defaultMode: 0440
 {{- end }}
+{{- with .Values.config.lokiAuth.existingSecret }}
+- name: loki-auth
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+{{- end }}
 {{- end -}}
 
 {{- define "medic.volumeMounts" -}}
@@ -195,6 +201,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.config.alertmanagerAuth.existingSecret }}
 - name: alertmanager-auth
   mountPath: /etc/medic/alertmanager
+  readOnly: true
+{{- end }}
+{{- if .Values.config.lokiAuth.existingSecret }}
+- name: loki-auth
+  mountPath: /etc/medic/loki
   readOnly: true
 {{- end }}
 {{- end -}}
