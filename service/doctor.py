@@ -1,8 +1,9 @@
 """``medic doctor``: Medic's connections as configured, tried now, each said in a line: Temporal (the
 namespace, Medic's search attributes and their types), Prometheus (what answers, the tenant, a query),
-each anomaly scan's query (as the scan asks it: a range over its last steps; its series, the service
-label, native histograms) and Alertmanager (its version and cluster, a route to Medic's receiver, the
-held alerts the settle probe takes, silences readable).
+Loki where it is set (what answers), each anomaly scan's query asked of its source (as the scan asks
+it: a range over its last steps; its series, the service label, native histograms) and Alertmanager
+(its version and cluster, a route to Medic's receiver, the held alerts the settle probe takes,
+silences readable).
 
 It only reads: no search attribute is added, no silence made, no schedule touched. ``medic check``
 validates the files without any connection (the chart's init container); this is for a person
@@ -25,12 +26,13 @@ from medic.ports import PermanentError, TransientError
 from medic.redact import redact
 from medic.yamldoc import ConfigError
 from service.config_files import load_anomaly_file
-from service.prometheus import alertmanager_alerts, alertmanager_silences, prometheus, tenant_warnings
+from service.prometheus import alertmanager_alerts, alertmanager_silences, loki, prometheus, tenant_warnings
 from service.settings import Settings
 from service.temporal import TemporalConfigError, TemporalConnectError, connect, search_attributes_wanted
 from service.temporal_tls import describe, with_profile
 
 if TYPE_CHECKING:
+    from activities.adapters.loki import LokiMetrics
     from activities.adapters.prometheus import PrometheusMetrics
 
 __all__ = ["Finding", "diagnose", "shown"]
@@ -72,6 +74,7 @@ async def diagnose(
 
     add(await _temporal(settings, timeout))
     add([Finding("warn", "settings", line) for line in tenant_warnings(settings, log_them=False)])
+    source: PrometheusMetrics | None = None
     try:
         source = prometheus(settings, timeout=timeout)
     except _SETUP_ERRORS as err:
@@ -79,7 +82,22 @@ async def diagnose(
         add([Finding("error", where, f"cannot be set up: {type(err).__name__}: {err}")])
     else:
         add(await asyncio.to_thread(_prometheus, settings, source))
-        add(await asyncio.to_thread(_scans, settings, source))
+    logs: LokiMetrics | None = None
+    try:
+        logs = loki(settings, timeout=timeout)
+    except _SETUP_ERRORS as err:
+        add(
+            [
+                Finding(
+                    "error",
+                    f"Loki {shown(settings.loki_url or '')}",
+                    f"cannot be set up: {type(err).__name__}: {err}",
+                )
+            ]
+        )
+    else:
+        add(await asyncio.to_thread(_loki, settings, logs))
+    add(await asyncio.to_thread(_scans, settings, {"prometheus": source, "loki": logs}))
     add(await _alertmanager(settings, timeout))
     add(await asyncio.to_thread(_notifications, settings, timeout))
     return found
@@ -160,7 +178,23 @@ def _prometheus(settings: Settings, source: "PrometheusMetrics | None") -> list[
     return out
 
 
-def _scans(settings: Settings, source: "PrometheusMetrics | None") -> list[Finding]:
+def _loki(settings: Settings, source: "LokiMetrics | None") -> list[Finding]:
+    """What answers at MEDIC_LOKI_URL (said only where it is set: a Loki is for scans that ask it);
+    the scans' own queries then say whether the tenant reads."""
+    if source is None:
+        return []
+    where = f"Loki {shown(settings.loki_url or '')}"
+    try:
+        info = source.build_info()
+    except (PermanentError, TransientError) as err:
+        return [Finding("error", where, str(err))]
+    if not info.get("version"):
+        return [Finding("warn", where, "answers, without Loki's build information: is it Loki?")]
+    tenant = f", tenant {settings.loki_tenant}" if settings.loki_tenant else ""
+    return [Finding("ok", where, f"Loki {info['version']} answers{tenant}")]
+
+
+def _scans(settings: Settings, sources: "dict[str, PrometheusMetrics | LokiMetrics | None]") -> list[Finding]:
     try:
         specs = load_anomaly_file(
             settings.anomaly_file, named_by="MEDIC_ANOMALY" if settings.anomaly else None
@@ -169,11 +203,19 @@ def _scans(settings: Settings, source: "PrometheusMetrics | None") -> list[Findi
         return [Finding("error", "anomaly scans", f"{err} (`medic check` says more)")]
     if not specs:
         return []
-    if source is None:
-        return [Finding("error", "anomaly scans", f"{len(specs)} configured, and no MEDIC_PROMETHEUS_URL")]
     out: list[Finding] = []
     for spec in specs.values():
         what = f"scan {spec.name}"
+        source = sources[spec.source]
+        if source is None:
+            out.append(
+                Finding(
+                    "error",
+                    what,
+                    f"its source is {spec.source}, and MEDIC_{spec.source.upper()}_URL is not set",
+                )
+            )
+            continue
         end = time.time()
         try:  # as a run asks it: a range, over its last steps (an instant query takes what a range refuses)
             series = source.query_range(

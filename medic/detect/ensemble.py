@@ -73,6 +73,8 @@ class EnsembleDetector(StreamDetector):
         self._grain_until: int | None = None
         # a sparse count series (``counts``): its usual count, decided with the grain (None: not one)
         self._counts: CountModel | None = None
+        self._counts_open = True  # whether it may still turn out to be one
+        self._zeros = 0  # known values, every one 0, before the first that was not (while open)
         self._held_x: list[float] = []  # the points before the decision (NaN: missing), ...
         self._held_t: list[float] = []  # ... and their times
         self._decide_n = 0  # points to hold, fixed when the step is decided (a later change of step
@@ -122,7 +124,11 @@ class EnsembleDetector(StreamDetector):
             self._origin = float(known[0]) if known.shape[0] else 0.0
             restart = self._quantum > 0.0
             unit = count_grain(held_x)
-            if unit > 0.0:
+            known = held_x[np.isfinite(held_x)]
+            if unit <= 0.0:
+                # nothing but zeros so far (errors that have not happened yet): still open
+                self._counts, self._counts_open = None, not known.any()
+            elif self._counts is None or self._counts.grain != unit:
                 self._counts = CountModel(unit, first)
                 self._counts.surprise(held_x, first)  # (learns the held counts)
         else:
@@ -188,9 +194,35 @@ class EnsembleDetector(StreamDetector):
             out = np.maximum(out, part.side)
         for part in self.alone:
             out = np.maximum(out, part.surprise(alone_x, t))
+        if self._counts is None and self._counts_open:
+            self._counts = self._sparse_so_far(raw, first)
         if self._counts is not None:  # a sparse count is as surprising as its tail, at most
             out = np.minimum(out, self._counts.surprise(raw, first))
         return np.maximum(out, 0.0)
+
+    def _sparse_so_far(self, x: FloatArray, first: int) -> CountModel | None:
+        """While the series may still be a sparse count: a model of its counts, once they are (it only
+        ever lowers a surprise: one made for a series that turns out otherwise costs nothing but its
+        quiet until the grain's decision drops it). The values before the first that was not 0 are
+        known as zeros: a series of errors that had not happened yet (Loki's empty ranges filled
+        with 0) is a count whose first line is rare, not a jump off a flat line."""
+        known = x[np.isfinite(x)]
+        if not known.any():
+            self._zeros += known.shape[0]
+            return None
+        # the points before: held (until the grain is decided), else known as so many zeros
+        held = np.asarray(self._held_x) if self._quantum is None else np.zeros(0)
+        zeros = 0 if self._quantum is None else self._zeros
+        unit = count_grain(np.concatenate([held, np.zeros(zeros), x]))
+        if unit <= 0.0:
+            if self._quantum is not None:  # (held points are decided by the grain's decision)
+                self._counts_open = False
+            return None
+        model = CountModel(unit, first - held.shape[0])
+        if zeros:
+            model.mean, model.n = 0.0, zeros
+        model.surprise(held, first - held.shape[0])  # (learns the points held)
+        return model
 
     @property
     def min_history(self) -> int:
@@ -210,6 +242,8 @@ class EnsembleDetector(StreamDetector):
             "held_t": encode_array(np.asarray(self._held_t, dtype=np.float64)),
             "decide_n": self._decide_n,
             "counts": None if self._counts is None else self._counts.state(),
+            "counts_open": self._counts_open,
+            "zeros": self._zeros,
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -238,6 +272,8 @@ class EnsembleDetector(StreamDetector):
         self._decide_n = int(own.get("decide_n", 0))
         counts = own.get("counts")  # (a state saved before sparse counts were known: none)
         self._counts = None if counts is None else CountModel.restored(counts)
+        self._counts_open = bool(own.get("counts_open", False))  # (saved before: as then, none)
+        self._zeros = int(own.get("zeros", 0))
 
 
 DETECTORS: dict[str, type[StreamDetector]] = {

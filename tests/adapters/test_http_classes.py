@@ -18,6 +18,7 @@ import pytest
 
 from activities.adapters.http import classify, retry_after
 from activities.adapters.jira import JiraTracker
+from activities.adapters.loki import LokiMetrics
 from activities.adapters.opsgenie import OpsgeniePager
 from activities.adapters.pagerduty import PagerDutyEvents
 from activities.adapters.slack import SlackChat
@@ -34,6 +35,7 @@ from tests.doubles import (
     SlackDouble,
 )
 from tests.doubles._base import HttpDouble
+from tests.doubles.loki import LokiDouble
 from tests.doubles.opsgenie import OPSGENIE_API_KEY, OpsgenieDouble
 from tests.doubles.teams import TeamsDouble
 
@@ -95,6 +97,11 @@ def _teams(url: str) -> Callable[[], object]:
     return lambda: chat.post_card("checkout", card)
 
 
+def _loki(url: str) -> Callable[[], object]:
+    loki = LokiMetrics(url, timeout=TIMEOUT)
+    return lambda: loki.query_range('count_over_time({app="shop"} [5m])', start=0.0, end=600.0, step=60.0)
+
+
 ROWS = [
     Row("slack", SlackDouble, _slack),
     Row("pagerduty", PagerDutyDouble, _pagerduty),
@@ -102,6 +109,7 @@ ROWS = [
     Row("jira-datacenter", lambda: JiraDouble(deployment_type="Server"), _jira("Server")),
     Row("opsgenie", OpsgenieDouble, _opsgenie),
     Row("teams", TeamsDouble, _teams),
+    Row("loki", LokiDouble, _loki),
 ]
 
 

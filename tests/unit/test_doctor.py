@@ -32,7 +32,7 @@ def test_nothing_reachable_is_said_part_by_part(tmp_path: Path, monkeypatch: pyt
     assert done.exit_code == 1, done.output
     assert lines[0].startswith("error Temporal 127.0.0.1:") and "nothing answers there" in lines[0]
     assert "warn  Prometheus: MEDIC_PROMETHEUS_URL is not set: no verification, no scans" in lines
-    assert "error anomaly scans: 1 configured, and no MEDIC_PROMETHEUS_URL" in lines
+    assert "error scan lat: its source is prometheus, and MEDIC_PROMETHEUS_URL is not set" in lines
     assert "warn  Alertmanager: MEDIC_ALERTMANAGER_URL is not set: no silences from Slack" in lines
     assert "warn  Slack: MEDIC_SLACK_BOT_TOKEN is not set: no Slack messages" in lines
     assert lines[-1] == "2 error(s), 3 warning(s)"
@@ -145,3 +145,37 @@ async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted(tmp_p
         f"ok    Jira {jira_url} CHK",
         f"error Jira {jira_url} DATA",
     ], said
+
+
+def test_loki_and_the_scans_that_ask_it(tmp_path: Path) -> None:
+    """A Loki for the scans whose source is loki: what answers, and each scan asked of its own source
+    (its series now; a tenant it needs and lacks, in Loki's words)."""
+    import time  # noqa: PLC0415
+
+    from service.doctor import _loki, _scans  # noqa: PLC0415
+    from service.prometheus import loki  # noqa: PLC0415
+    from service.settings import Settings  # noqa: PLC0415
+    from tests.doubles.loki import LokiDouble  # noqa: PLC0415
+
+    anomaly = tmp_path / "anomaly.yaml"
+    anomaly.write_text(
+        "scans:\n  - name: errors\n    source: loki\n"
+        '    query: \'sum by (service) (count_over_time({namespace="shop"} |= "error" [5m]))\'\n'
+        "  - name: lat\n    query: up\n"
+    )
+    double = LokiDouble(tenants=("team-a",))
+    for service in ("checkout", "orders"):
+        double.push({"namespace": "shop", "service": service}, time.time() - 90, "error", tenant="team-a")
+    with double.serve() as url:
+        for tenant, said in (
+            ("team-a", "ok    scan errors: 2 series now"),
+            (None, "error scan errors: Loki refused to run a scan's range query (401): no org id"),
+        ):
+            settings = Settings(_env_file=None, loki_url=url, loki_tenant=tenant, anomaly=anomaly)
+            logs = loki(settings)
+            [found] = _loki(settings, logs)
+            assert str(found).startswith(f"ok    Loki {url}: Loki 3.4.2 answers")
+            lines = [str(f) for f in _scans(settings, {"prometheus": None, "loki": logs})]
+            assert lines[0].startswith(said), lines
+            assert lines[1] == "error scan lat: its source is prometheus, and MEDIC_PROMETHEUS_URL is not set"
+    assert _loki(Settings(_env_file=None), None) == []  # no Loki, no line

@@ -1,0 +1,97 @@
+"""Sparse counts (medic/detect/counts.py): error lines counted over 5 minutes, a minute apart, at 0.02
+to 0.05 lines a minute (0 most of the time). One line among zeros is ordinary there; a burst is not."""
+
+import numpy as np
+import pytest
+
+from medic.detect import ensemble, make_detector
+from medic.detect.counts import CountModel, count_grain
+from tests.support.detect import in_batches
+
+T0 = 1_767_225_600.0
+
+
+def _errors(
+    rate: float, days: int = 3, *, burst: tuple[int, float] | None = None, seed: int = 1
+) -> np.ndarray:
+    """Lines a minute at ``rate`` (more by day), counted over the last 5 minutes at each minute; a
+    burst of 15 minutes at ``burst[1]`` lines a minute from minute ``burst[0]``."""
+    rng = np.random.default_rng(seed)
+    minutes = np.arange(days * 1440)
+    daily = 0.4 + 0.96 * np.clip(np.sin((minutes % 1440 - 360) / 1440 * 2 * np.pi), 0, None)
+    lam = rate * daily
+    if burst is not None:
+        lam[burst[0] : burst[0] + 15] = burst[1]
+    lines = rng.poisson(lam).astype(float)
+    return np.convolve(lines, np.ones(5))[: lines.shape[0]]
+
+
+def _times(n: int) -> np.ndarray:
+    return T0 + 60.0 * np.arange(n)
+
+
+def test_the_unit_of_a_sparse_count() -> None:
+    assert count_grain(np.array([0.0, 0, 0, 1, 0, 2, 0, np.nan])) == 1.0
+    assert count_grain(np.array([0.0, 0, 0, 0.5, 1.5, 0])) == 0.5  # (a rate of lines a second, 30 s)
+    assert count_grain(np.array([0.0, 1, 2, 1, 3])) == 0.0  # mostly not 0: the other parts measure it
+    assert count_grain(np.array([0.0, 0, 0, -1, 1])) == 0.0  # a negative value is no count
+    assert count_grain(np.array([0.0, 0, 0, 1, 1.5])) == 0.0  # not whole numbers of its smallest
+    assert count_grain(np.zeros(10)) == 0.0  # nothing counted yet
+
+
+@pytest.mark.parametrize("rate", [0.02, 0.05])
+def test_a_line_among_zeros_is_ordinary_and_a_burst_is_found(
+    rate: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three days of sparse error counts: with the count model nothing scores 0.5 (without it, ones and
+    twos among zeros did, many times a day); a burst of 3 lines a minute for 15 minutes on the third
+    day (60 to 150 times the rate) does."""
+    quiet = _errors(rate)
+    scores = make_detector("ensemble").update(quiet, _times(quiet.shape[0]))
+    assert float(scores.max()) < 0.5
+    at = 2 * 1440 + 600
+    loud = _errors(rate, burst=(at, 3.0))
+    found = make_detector("ensemble").update(loud, _times(loud.shape[0]))
+    assert float(found[at : at + 20].max()) >= 0.5
+    monkeypatch.setattr(ensemble, "count_grain", lambda x: 0.0)
+    before = make_detector("ensemble").update(quiet, _times(quiet.shape[0]))
+    assert int((before >= 0.5).sum()) >= 3  # what the model takes away
+
+
+def test_batches_and_restores_score_as_the_whole_series() -> None:
+    x = _errors(0.05, days=2, burst=(2000, 1.0))
+    t = _times(x.shape[0])
+    whole = make_detector("ensemble").update(x, t)
+    for size in (1, 7, 300, 1000):
+        scores, det = in_batches("ensemble", x, t, size)
+        np.testing.assert_allclose(scores, whole, rtol=0, atol=1e-12)
+    assert isinstance(det, ensemble.EnsembleDetector) and det._counts is not None and det._counts.grain == 1.0
+
+
+def test_the_tail_of_a_count() -> None:
+    """Poisson where the counts vary as a Poisson count does; a negative binomial, with heavier tails,
+    where they vary more (errors in bursts); a count at or below its mean is no surprise upward."""
+    model = CountModel(1.0, 0)
+    model.surprise(np.array([0.0] * 900 + [1.0] * 100), 0)  # mean 0.1, variance 0.09
+    [one, three, nine] = model.surprise(np.array([1.0, 3.0, 9.0]), 1000)
+    assert one < 2.0 < three < 5.0 < nine
+    bursty = CountModel(1.0, 0)
+    bursty.surprise(np.array([0.0] * 980 + [5.0] * 20), 0)  # mean 0.1, variance 0.49
+    [three_bursty] = bursty.surprise(np.array([3.0]), 1000)
+    assert three_bursty < three
+    assert np.isinf(model.surprise(np.array([4.0]), 10)[0])  # a place already counted: not again
+
+
+def test_errors_that_had_not_happened_yet_are_a_count_from_their_first_line() -> None:
+    """A day of zeros (Loki's empty ranges, filled in: the errors had not happened yet), then lines at
+    0.05 a minute: the first lines are rare counts, not jumps off a flat line (without the zeros known
+    as counts, the first line after the 300th point was never modelled and scored 1.0); a burst is
+    found; fed a point at a time, restored after each, the same."""
+    x = np.concatenate([np.zeros(1440), _errors(0.05, days=2, burst=(2000, 3.0))])
+    t = _times(x.shape[0])
+    whole = make_detector("ensemble").update(x, t)
+    assert float(whole[: 1440 + 2000].max()) < 0.5
+    assert float(whole[1440 + 2000 : 1440 + 2020].max()) >= 0.5
+    scores, det = in_batches("ensemble", x, t, 5)
+    np.testing.assert_allclose(scores, whole, rtol=0, atol=1e-12)
+    assert isinstance(det, ensemble.EnsembleDetector) and det._counts is not None
