@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.support.promstack import MetricsTarget, metrics_target, running_prometheus
-from tests.support.stack import medic_stack, wait_until
+from tests.support.stack import in_background, medic_stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -43,13 +43,8 @@ async def filling(target: MetricsTarget) -> AsyncIterator[None]:
             target.set(GAUGE, {"service": "checkout"}, 0.5 + 0.005 * (time.monotonic() - start))
             await asyncio.sleep(0.2)
 
-    task = asyncio.create_task(climb())
-    try:
+    async with in_background(climb()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_a_scan_predicts_a_full_disk_and_opens_an_incident(tmp_path: Path) -> None:
@@ -117,13 +112,8 @@ async def noisy(target: MetricsTarget, name: str, level: list[float]) -> AsyncIt
             await asyncio.sleep(0.05)
 
     target.set(name, {"service": "checkout"}, level[0])
-    task = asyncio.create_task(jitter())
-    try:
+    async with in_background(jitter()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_a_scan_finds_a_spike_and_opens_an_incident(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import contextlib
 import random
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -202,3 +202,15 @@ class Unpublished(TemporalIncidentReader):
             r.model_copy(update={"outcome": None})
             for r in await super().resolved_runs(limit=limit, since=since)
         ]
+
+
+@contextlib.asynccontextmanager
+async def in_background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """``work`` running as a task for the block, cancelled (and awaited) when it ends."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
