@@ -267,9 +267,13 @@ class ScanActivities:
         # a series of native histograms alone has nothing to score: counted (the view says it), and
         # otherwise as a series the query no longer returns
         found = [s for s in fetched if s.values or not s.histograms]
+        histograms = len(fetched) - len(found)  # (before zeros are filled in for series not returned)
         returned = {series_key(s.labels) for s in found}
         seen = {series_key(s.labels): max(s.times) for s in found if s.times}  # (before any 0 is filled in)
         if spec.absent_is_zero:
+            for state in stored.series.values():  # (a state saved before: its last point was answered)
+                if state.last_seen is None:
+                    state.last_seen = state.last_time
             found = filled_with_zeros(
                 found,
                 stored.series,
@@ -280,7 +284,7 @@ class ScanActivities:
             )
         await self._learn(stored, now)
         legacy = set(stored.series)  # the keys as the run found them
-        result = ScanResult(truncated=len(found) > _MAX_SERIES, histograms=len(fetched) - len(found))
+        result = ScanResult(truncated=len(found) > _MAX_SERIES, histograms=histograms)
         incidents: dict[str, None] = {}
         earlier: dict[str, tuple[list[float], list[float]]] | None = None  # the days before, once a run
         for series in found[:_MAX_SERIES]:
@@ -360,7 +364,7 @@ class ScanActivities:
         once already (the run is retried first: a blip must not cost the catch-up). A catch-up never
         stops a scan that would run without it; a query the source refuses for itself (a parse error)
         is not asked twice."""
-        start, usual = _start(spec, before, end), end - spec.lookback_seconds
+        start, usual = _start(spec, before, end), _on_grid(end - spec.lookback_seconds, spec.step_seconds)
         if before is not None and start > before:
             activity.logger.warning(
                 "scan %s: %d s before %s not scored (over a day since the last run)",
@@ -524,10 +528,17 @@ def _start(spec: ScanSpec, before: float | None, end: float) -> float:
         # for its first 100 minutes, and showed a score of 0 meanwhile. A retry asks the lookback only:
         # a first run that outlasted its timeout, or its worker's memory, would fail every time.
         if _attempt() > 1:
-            return end - spec.lookback_seconds
+            return _on_grid(end - spec.lookback_seconds, spec.step_seconds)
         span = max(float(spec.lookback_seconds), min(_DAY, _FIRST_POINTS * spec.step_seconds))
         return end - math.ceil(span / spec.step_seconds) * spec.step_seconds  # (on the scan's grid)
-    return min(end - spec.lookback_seconds, max(before, furthest))
+    # on the grid (a lookback that is no whole number of steps asked other instants than the end's:
+    # a Loki or a Thanos aligning queries to the step answered other ones than Medic filled zeros at)
+    return _on_grid(min(end - spec.lookback_seconds, max(before, furthest)), spec.step_seconds)
+
+
+def _on_grid(t: float, step: float) -> float:
+    """``t`` down to a whole number of steps (the scan's grid, where each run's end is)."""
+    return math.floor(t / step + 1e-9) * step
 
 
 def _state_of(

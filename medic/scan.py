@@ -153,12 +153,15 @@ def filled_with_zeros(
 ) -> list[RangeSeries]:
     """A run's series where a step without a point is a 0 (``absent: zero``: Loki answers no point for
     a step whose range held no log line, so a count of 0 is a gap): each series at every instant the
-    source evaluated (``start + k * step`` up to ``end``), 0 where it answered none; and each series
+    source evaluated (``start + k * step`` before ``end``: the last step may still be taken in), 0
+    where it answered none; and each series
     it answered before and not in this run (no line at all in the range) at 0 throughout, while the
     last point the source answered for it (``last_seen``, else ``last_time``) is after ``recent`` (past
     that it is forgotten as any series the query no longer returns). Without it a series of rare errors
     was an outage between its lines, and the detector kept quiet after each one."""
-    n = math.floor((end - start) / step + 1e-6) + 1 if end >= start else 0
+    # up to the step before ``end``: a point Loki has not taken in yet at the run's end is not a 0 (the
+    # next run scores it, from where this one's last point is)
+    n = math.floor((end - start) / step - 0.5) + 1 if end - start >= 0.5 * step else 0
     grid = [start + k * step for k in range(n)]
     out: list[RangeSeries] = []
     returned: set[str] = set()

@@ -533,7 +533,8 @@ _TENANT = re.compile(r"[A-Za-z0-9!\-_.*'()]+")
 def tenant_problem(value: str, *, federated: bool, who: str = "Mimir") -> str:
     """What Mimir refuses in a tenant ID (at most 150 characters of letters, digits and ``!-_.*'()``; not
     ``.``, ``..`` nor ``__mimir_cluster``; several joined by ``|`` where ``federated``), else ``""``.
-    Loki takes the same (both check it with dskit's ``tenant.ValidTenantID``): ``who`` names it."""
+    Loki takes the same but ``__mimir_cluster`` (dskit's ``tenant.ValidTenantID``; Mimir adds that
+    one): ``who`` names it."""
     parts = value.split("|") if federated else [value]
     for part in parts:
         if not part:
@@ -550,6 +551,6 @@ def tenant_problem(value: str, *, federated: bool, who: str = "Mimir") -> str:
             )
         if len(part) > 150:
             return f"tenant {part[:20]!r}... is {len(part)} characters long; {who} takes 150 at most"
-        if part in {".", "..", "__mimir_cluster"}:
+        if part in {".", ".."} or (part == "__mimir_cluster" and who == "Mimir"):
             return f"tenant {part!r} is not a tenant {who} takes"
     return ""

@@ -34,7 +34,7 @@ import numpy as np
 
 from medic.detect.change import ChangeDetector
 from medic.detect.core import FloatArray, StreamDetector, decode_array, encode_array, points_a_day
-from medic.detect.counts import CountModel, count_grain
+from medic.detect.counts import CountModel, first_grain
 from medic.detect.knn import KnnDetector
 from medic.detect.level import LevelDetector
 from medic.detect.rhythm import RhythmDetector
@@ -75,6 +75,7 @@ class EnsembleDetector(StreamDetector):
         self._counts: CountModel | None = None
         self._counts_open = True  # whether it may still turn out to be one
         self._zeros = 0  # known values, every one 0, before the first that was not (while open)
+        self._counts_place = 0  # the next point the decision reads (points replayed are not counted twice)
         self._held_x: list[float] = []  # the points before the decision (NaN: missing), ...
         self._held_t: list[float] = []  # ... and their times
         self._decide_n = 0  # points to hold, fixed when the step is decided (a later change of step
@@ -123,14 +124,6 @@ class EnsembleDetector(StreamDetector):
             known = held_x[np.isfinite(held_x)]
             self._origin = float(known[0]) if known.shape[0] else 0.0
             restart = self._quantum > 0.0
-            unit = count_grain(held_x)
-            known = held_x[np.isfinite(held_x)]
-            if unit <= 0.0:
-                # nothing but zeros so far (errors that have not happened yet): still open
-                self._counts, self._counts_open = None, not known.any()
-            elif self._counts is None or self._counts.grain != unit:
-                self._counts = CountModel(unit, first)
-                self._counts.surprise(held_x, first)  # (learns the held counts)
         else:
             self._power, self._offset = noise_power(held_x)
             self._held_x, self._held_t = [], []
@@ -195,33 +188,36 @@ class EnsembleDetector(StreamDetector):
         for part in self.alone:
             out = np.maximum(out, part.surprise(alone_x, t))
         if self._counts is None and self._counts_open:
-            self._counts = self._sparse_so_far(raw, first)
+            self._counts = self._counts_from(raw, first)
         if self._counts is not None:  # a sparse count is as surprising as its tail, at most
             out = np.minimum(out, self._counts.surprise(raw, first))
+            if not self._counts.valid:  # it is no sparse count (any more): for good
+                self._counts, self._counts_open = None, False
         return np.maximum(out, 0.0)
 
-    def _sparse_so_far(self, x: FloatArray, first: int) -> CountModel | None:
-        """While the series may still be a sparse count: a model of its counts, once they are (it only
-        ever lowers a surprise: one made for a series that turns out otherwise costs nothing but its
-        quiet until the grain's decision drops it). The values before the first that was not 0 are
-        known as zeros: a series of errors that had not happened yet (Loki's empty ranges filled
-        with 0) is a count whose first line is rare, not a jump off a flat line."""
-        known = x[np.isfinite(x)]
-        if not known.any():
-            self._zeros += known.shape[0]
+    def _counts_from(self, x: FloatArray, first: int) -> CountModel | None:
+        """While the series has been nothing but zeros (errors that had not happened yet; Loki's
+        empty ranges filled in): its count model from its first value that is not 0, that value its
+        grain; until then the zeros are counted. A series whose first known value is not 0, or is
+        negative, is no sparse count. The model only ever lowers a surprise, and drops itself at a
+        value off its grain or once zeros are under a quarter of the recent points (the series became
+        busy); it is made at the same place of the series however the points are batched."""
+        skip = max(self._counts_place - first, 0)
+        self._counts_place = max(self._counts_place, first + x.shape[0])
+        seg = x[skip:]
+        known = np.isfinite(seg)
+        moved = np.flatnonzero(known & (seg != 0))
+        if moved.shape[0] == 0:
+            self._zeros += int(known.sum())
             return None
-        # the points before: held (until the grain is decided), else known as so many zeros
-        held = np.asarray(self._held_x) if self._quantum is None else np.zeros(0)
-        zeros = 0 if self._quantum is None else self._zeros
-        unit = count_grain(np.concatenate([held, np.zeros(zeros), x]))
-        if unit <= 0.0:
-            if self._quantum is not None:  # (held points are decided by the grain's decision)
-                self._counts_open = False
+        at = int(moved[0])
+        self._zeros += int(known[:at].sum())
+        value = float(seg[at])
+        if self._zeros == 0 or value < 0:
+            self._counts_open = False
             return None
-        model = CountModel(unit, first - held.shape[0])
-        if zeros:
-            model.mean, model.n = 0.0, zeros
-        model.surprise(held, first - held.shape[0])  # (learns the points held)
+        model = CountModel(first_grain(value), first + skip + at)
+        model.mean, model.n = 0.0, self._zeros
         return model
 
     @property
@@ -244,6 +240,7 @@ class EnsembleDetector(StreamDetector):
             "counts": None if self._counts is None else self._counts.state(),
             "counts_open": self._counts_open,
             "zeros": self._zeros,
+            "counts_place": self._counts_place,
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -274,6 +271,7 @@ class EnsembleDetector(StreamDetector):
         self._counts = None if counts is None else CountModel.restored(counts)
         self._counts_open = bool(own.get("counts_open", False))  # (saved before: as then, none)
         self._zeros = int(own.get("zeros", 0))
+        self._counts_place = int(own.get("counts_place", 0))
 
 
 DETECTORS: dict[str, type[StreamDetector]] = {

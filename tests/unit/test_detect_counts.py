@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from medic.detect import ensemble, make_detector
-from medic.detect.counts import CountModel, count_grain
+from medic.detect.counts import CountModel, first_grain
 from tests.support.detect import in_batches
 
 T0 = 1_767_225_600.0
@@ -30,13 +30,15 @@ def _times(n: int) -> np.ndarray:
     return T0 + 60.0 * np.arange(n)
 
 
-def test_the_unit_of_a_sparse_count() -> None:
-    assert count_grain(np.array([0.0, 0, 0, 1, 0, 2, 0, np.nan])) == 1.0
-    assert count_grain(np.array([0.0, 0, 0, 0.5, 1.5, 0])) == 0.5  # (a rate of lines a second, 30 s)
-    assert count_grain(np.array([0.0, 1, 2, 1, 3])) == 0.0  # mostly not 0: the other parts measure it
-    assert count_grain(np.array([0.0, 0, 0, -1, 1])) == 0.0  # a negative value is no count
-    assert count_grain(np.array([0.0, 0, 0, 1, 1.5])) == 0.0  # not whole numbers of its smallest
-    assert count_grain(np.zeros(10)) == 0.0  # nothing counted yet
+def test_the_grain_of_a_first_count_and_a_finer_one() -> None:
+    assert first_grain(2.0) == 1.0  # lines: whole numbers
+    assert first_grain(2 / 300) == 2 / 300  # a rate of lines a second over 5 minutes...
+    model = CountModel(first_grain(2 / 300), 0)
+    model.mean, model.n = 0.0, 100
+    model.learn(np.array([2 / 300, 1 / 300, 0.0, 3 / 300]))  # ...made finer by its next value
+    assert model.valid and model.grain == pytest.approx(1 / 300)
+    model.learn(np.array([1.5 / 300]))  # off any grain of it: no count
+    assert not model.valid
 
 
 @pytest.mark.parametrize("rate", [0.02, 0.05])
@@ -53,7 +55,7 @@ def test_a_line_among_zeros_is_ordinary_and_a_burst_is_found(
     loud = _errors(rate, burst=(at, 3.0))
     found = make_detector("ensemble").update(loud, _times(loud.shape[0]))
     assert float(found[at : at + 20].max()) >= 0.5
-    monkeypatch.setattr(ensemble, "count_grain", lambda x: 0.0)
+    monkeypatch.setattr(ensemble.EnsembleDetector, "_counts_from", lambda self, x, first: None)
     before = make_detector("ensemble").update(quiet, _times(quiet.shape[0]))
     assert int((before >= 0.5).sum()) >= 3  # what the model takes away
 

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 from activities.adapters.loki import LokiMetrics
 from activities.scan import ScanActivities, ScanInput, ScanStore
 from medic.anomaly import AnomalySignal
-from medic.scan import ScanSpec, load_anomaly_config
+from medic.scan import RangeSeries, ScanSpec, SeriesState, load_anomaly_config
 from medic.yamldoc import ConfigError
 from tests.doubles.loki import LokiDouble
 
@@ -49,7 +49,9 @@ def _spec(**kw: object) -> ScanSpec:
 
 def test_a_step_without_a_line_is_a_zero_by_default_and_a_gap_when_said(tmp_path: Path) -> None:
     """Error lines at three minutes of an hour: with ``absent: zero`` the series is scored at every
-    step of the run (57 zeros, 3 ones); with ``missing`` at the three steps Loki answered."""
+    step of the run but its last (a day back, one a minute: 1,437 zeros and 3 ones; the step at the
+    run's end may not be taken in yet, and is the next run's); with ``missing`` at the three steps
+    Loki answered."""
     double = LokiDouble()
     for minute in (10, 20, 30):
         double.push({"namespace": "shop", "service": "checkout"}, T0 + 86400 + minute * 60 - 30, "error")
@@ -63,7 +65,7 @@ def test_a_step_without_a_line_is_a_zero_by_default_and_a_gap_when_said(tmp_path
             [state] = store.load("errors").series.values()
             points[absent] = state.points
             assert state.last_seen == T0 + 86400 + 30 * 60  # the last point Loki answered
-    assert points == {"zero": 1441, "missing": 3}
+    assert points == {"zero": 1440, "missing": 3}
     assert _spec().absent_is_zero and not _spec(absent="missing").absent_is_zero
     assert not _spec(source="prometheus", query="up").absent_is_zero
     assert _spec(source="prometheus", query="up", absent="zero").absent_is_zero
@@ -139,3 +141,85 @@ def test_medic_check_takes_promqls_own_selectors_and_loki_metric_queries() -> No
 """
     config = load_anomaly_config(text, source="anomaly.yaml", queries=True)
     assert [s.source for s in config.scans] == ["prometheus", "loki"]
+
+
+class _Answers:
+    """A source that answers a busy count of 50 at every instant ``start + k * step`` it is asked for,
+    up to ``until`` (the step at a run's end not taken in yet), for the series it holds."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+        self.services = ["a"]
+        self.asked: list[float] = []
+
+    def query_range(self, query: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+        self.asked.append(start)
+        times = [start + k * step for k in range(int((end - start) // step) + 1)]
+        times = [t for t in times if t < self.until]
+        return [RangeSeries({"service": s}, times, [50.0] * len(times)) for s in self.services]
+
+
+def _runs(
+    spec: ScanSpec, source: _Answers, store: ScanStore, now: list[float], runs: int, *, quiet: bool = True
+) -> list[int]:
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        return [f"incident-{s.service}" for s in signals]
+
+    acts = ScanActivities(
+        source=source,
+        loki=source,
+        specs=lambda: {spec.name: spec},
+        store=store,
+        deliver=deliver,
+        clock=lambda: now[0],
+    )
+    points = []
+    for _ in range(runs):
+        source.until = now[0] - 30
+        result = asyncio.run(acts.scan(ScanInput(name=spec.name)))
+        assert result.histograms == 0
+        assert result.anomalies == 0 or not quiet  # a busy count of 50 throughout: nothing
+        points.append(result.points)
+        now[0] += spec.every_seconds
+    return points
+
+
+def test_the_step_at_a_runs_end_is_the_next_runs_when_loki_has_not_taken_it_in(tmp_path: Path) -> None:
+    """With ``absent: zero`` the step at a run's end was filled with 0 when Loki had not taken its lines
+    in yet, and the next run started past it: a spurious 0 at every run (and a false anomaly), the
+    late value never scored. It is left to the next run, as with ``missing``."""
+    spec = _spec(lookback_seconds=600, every_seconds=300)
+    store, now = ScanStore(tmp_path), [T0 + 86400.0 + 10]
+    assert _runs(spec, _Answers(), store, now, 4) == [1440, 5, 5, 5]
+    [state] = store.load("errors").series.values()
+    assert state.last_value == 50.0
+
+
+def test_a_lookback_that_is_no_whole_number_of_steps_asks_on_the_scans_grid(tmp_path: Path) -> None:
+    """A Loki (or Thanos) aligning range queries to the step answers other instants than ``end -
+    lookback + k * step``; Medic filled zeros beside them (65 points an hour at one a minute). Every
+    run now starts on the grid its end is on: 60 points an hour."""
+    spec = _spec(lookback_seconds=3630)
+    source, now = _Answers(), [T0 + 86400.0]
+    assert _runs(spec, source, ScanStore(tmp_path), now, 3)[1:] == [60, 60]
+    assert all(start % 60 == 0 for start in source.asked)
+
+
+def test_a_state_saved_before_last_seen_is_forgotten_on_time(tmp_path: Path) -> None:
+    """A series saved without ``last_seen`` (a release before it; a Prometheus scan given ``absent:
+    zero``) that the source no longer returns: its filled zeros moved its last point on, and it was
+    kept and scored for ever. Its last point is taken as the last one answered."""
+    spec = _spec(source="prometheus", query="up", absent="zero")
+    store, now = ScanStore(tmp_path), [T0 + 86400.0]
+    source = _Answers()
+    _runs(spec, source, store, now, 1)
+    stored = store.load("errors")
+    [state] = stored.series.values()
+    stored.series = {
+        k: SeriesState.model_validate({**v.model_dump(), "last_seen": None}) for k, v in stored.series.items()
+    }
+    assert state.last_seen is not None and next(iter(stored.series.values())).last_seen is None
+    store.save(stored)
+    source.services = []
+    assert _runs(spec, source, store, now, 3, quiet=False) == [60, 0, 0]  # forget_after_seconds: 2 hours
+    assert store.load("errors").series == {}

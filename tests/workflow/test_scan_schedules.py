@@ -66,7 +66,7 @@ TWO = "scans:\n  - name: latency\n    query: up\n  - name: disk\n    query: up\n
 
 
 async def test_each_installation_keeps_its_own_scan_schedules(
-    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     prod = _settings(tmp_path / "prod", TWO, queue="medic-prod")
     await start_scans(client, prod)
@@ -75,6 +75,12 @@ async def test_each_installation_keeps_its_own_scan_schedules(
     # the same file on a worker without Prometheus: it runs none, and deletes none
     await start_scans(client, _settings(tmp_path / "noprom", TWO, queue="medic-prod", prometheus=None))
     assert await _schedules(client, both) == both
+    # ... nor on one with Prometheus and a scan of Loki, without Loki: it says which setting is missing
+    loki = TWO + "  - name: errors\n    source: loki\n    query: 'count_over_time({app=\"a\"} [5m])'\n"
+    with caplog.at_level("WARNING", logger="service.scans"):
+        await start_scans(client, _settings(tmp_path / "noloki", loki, queue="medic-prod"))
+    assert await _schedules(client, both) == both
+    assert "lists 3 anomaly scans, 1 of them asking MEDIC_LOKI_URL, which is not set" in caplog.text
     # another installation, another queue, one scan of the same name and one of its own: theirs is
     # left to them, and ours to us, whether or not anyone polls the queues now (nothing is taken over
     # on a guess: a queue nobody polls may be an installation down for a while)
