@@ -377,6 +377,23 @@ def log_query(query: str) -> Literal["selector", "pipeline"] | None:
     return "pipeline" if any(kind == "other" and text == "|" for kind, text in tokens) else "selector"
 
 
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`|#[^\n]*')
+_RANGE = re.compile(r"\[\s*((?:\d+(?:ms|[smhdwy]))+)\s*(?::[^\]]*)?\]")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def shortest_range(query: str) -> float | None:
+    """The shortest range a query's functions take over (``rate(x[1m])``, ``count_over_time({...}
+    [5m])``, a subquery's ``[1h:5m]``), in seconds; None where it takes none. Strings and comments are
+    not read (a regex ``=~"[a-z]+"`` is no range)."""
+    bare = _STRINGS.sub(" ", query)
+    found = [
+        sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)(ms|[smhdwy])", m.group(1)))
+        for m in _RANGE.finditer(bare)
+    ]
+    return min(found) if found else None
+
+
 def _names(tokens: list[tuple[str, str]], suffix: str) -> set[str]:
     """The metric names ending in ``suffix`` on one side of an operator, the suffix cut off."""
     text = " ".join(t for kind, t in tokens if kind in ("word", "group"))

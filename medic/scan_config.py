@@ -17,7 +17,7 @@ from medic.catalog import Catalog
 from medic.detect import DETECTORS
 from medic.detect.core import points_a_day
 from medic.forecast import Direction
-from medic.promql import is_ratio, log_query, outer_aggregation, range_at_top, unbalanced
+from medic.promql import is_ratio, log_query, outer_aggregation, range_at_top, shortest_range, unbalanced
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
 
 __all__ = [
@@ -287,6 +287,14 @@ def _without_days(spec: ScanSpec) -> str | None:
     )
 
 
+def _seconds_said(seconds: float) -> str:
+    """``90`` as ``90s``, ``300`` as ``5m``, ``3600`` as ``1h`` (as a range is written)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 def _query_problems(spec: ScanSpec) -> list[tuple[str, str, bool]]:
     """``(field, message, warning)``: what ``medic check`` reads of a scan's query and timing (the
     worker runs the scan all the same: these are said, never a reason for a worker to refuse it)."""
@@ -324,6 +332,19 @@ def _query_problems(spec: ScanSpec) -> list[tuple[str, str, bool]]:
     days = _without_days(spec)
     if days:
         out.append(("step_seconds", days, True))
+    span = None if unbalanced(spec.query) else shortest_range(spec.query)
+    if span is not None and span < spec.step_seconds:
+        # a warning: it runs, and a sampled rate may be meant; what falls between is never seen
+        out.append(
+            (
+                "query",
+                f"its range ({_seconds_said(span)}) is shorter than step_seconds ({spec.step_seconds:g}):"
+                f" each point sees only the last {_seconds_said(span)} of its step, so what happens in"
+                " between (a burst of errors, a spike, lines logged) is never counted; a range of"
+                f" step_seconds or more ([{_seconds_said(spec.step_seconds)}]) sees all of it",
+                True,
+            )
+        )
     cap = spec.capacity
     if cap is not None and 1 < cap <= 100 and not unbalanced(spec.query) and is_ratio(spec.query):
         # a warning, said of a percentage-looking capacity only: a division is a share most often,

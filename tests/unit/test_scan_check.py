@@ -229,7 +229,10 @@ def test_a_step_that_keeps_no_days_is_a_warning() -> None:
     assert "keeps no days" in fine and "(60, 120, 300, 600)" in fine
     [rests] = _checked(q + "    step_seconds: 15\n    every_seconds: 60\n    detector: still\n")
     assert "step_seconds (15) is finer than one point a minute" in rests  # still's daily rests need days
-    [odd] = _checked(q + "    step_seconds: 18000\n    every_seconds: 18000\n    lookback_seconds: 86400\n")
+    long = q.replace("[5m]", "[5h]")
+    [odd] = _checked(
+        long + "    step_seconds: 18000\n    every_seconds: 18000\n    lookback_seconds: 86400\n"
+    )
     assert "step_seconds (18000) is not a whole number of steps a day" in odd
     # steps with days, a detector without a season, and a step coarser than 6 hours: nothing said
     for fine_step in (
@@ -238,8 +241,32 @@ def test_a_step_that_keeps_no_days_is_a_warning() -> None:
         "    step_seconds: 15\n    every_seconds: 60\n    detector: knn\n",
         "    step_seconds: 43200\n    every_seconds: 43200\n    lookback_seconds: 200000\n",
     ):
-        text = f"scans:\n  - name: a\n{q}{fine_step}"
+        text = (
+            f"scans:\n  - name: a\n{q if '43200' not in fine_step else q.replace('[5m]', '[12h]')}{fine_step}"
+        )
         assert load_anomaly_config(text, source="a", queries=True).scans, fine_step
+
+
+def test_a_range_shorter_than_the_step_is_a_warning() -> None:
+    """``count_over_time({...} [1m])`` at a step of 5 minutes counts one minute in five: a burst of
+    errors between two points is never seen. Said, not refused (a sampled rate may be meant);
+    strings and a subquery's resolution are not taken for ranges."""
+    loki = (
+        '    source: loki\n    query: \'sum by (service) (count_over_time({a=~"[a-z]+"} |~ "[0-9]" [1m]))\'\n'
+    )
+    [said] = _checked(loki + "    step_seconds: 300\n")
+    assert said.startswith(
+        "anomaly.yaml:4: scans[0].query: warning: its range (1m) is shorter than step_seconds"
+    )
+    assert "a range of step_seconds or more ([5m]) sees all of it" in said
+    [mixed] = _checked("    query: 'rate(x[10m]) / rate(y[90s])'\n    step_seconds: 120\n")
+    assert "its range (90s) is shorter than step_seconds (120)" in mixed
+    for fine in (
+        "    query: 'max_over_time(rate(x[5m])[1h:30s])'\n    step_seconds: 300\n",
+        loki.replace("[1m]", "[5m]") + "    step_seconds: 300\n",
+        "    query: up\n    step_seconds: 300\n",
+    ):
+        assert load_anomaly_config(f"scans:\n  - name: a\n{fine}", source="a", queries=True).scans
 
 
 def _rule_exprs() -> list[str]:
