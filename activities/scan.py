@@ -538,7 +538,11 @@ def _start(spec: ScanSpec, before: float | None, end: float) -> float:
 
 def _on_grid(t: float, step: float) -> float:
     """``t`` down to a whole number of steps (the scan's grid, where each run's end is)."""
-    return math.floor(t / step + 1e-9) * step
+    q = t / step
+    whole = round(q)
+    # (a whole number of steps in floating point: at 1.7e9 s and a step of 0.1 s, t / step is off by
+    # some 1e-6, and flooring it lost a whole step one time in 30)
+    return (whole if abs(q - whole) <= 1e-12 * max(1.0, abs(q)) else math.floor(q)) * step
 
 
 def _state_of(

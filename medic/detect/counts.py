@@ -31,7 +31,7 @@ _SPAN = 1440.0  # points the mean and variance weigh (a day at one a minute)
 _LOCAL = 60.0  # points the recent level weighs (an hour at one a minute): what a fall is measured from
 _ZEROS = 240.0  # points the share of zeros weighs: under _SPARSE, the series is no sparse count any more
 _SPARSE = 0.25
-DECIDE_AT = 3  # positive counts seen before a series is decided a sparse count (one value is no grain)
+_DECIDE = 30  # points taken since the model was made before its share of zeros decides
 
 
 def first_grain(value: float) -> float:
@@ -42,7 +42,7 @@ def first_grain(value: float) -> float:
 
 def _off(k: float) -> bool:
     """Whether ``k`` grains is not a whole number of them (beyond a float's rounding)."""
-    return abs(k - round(k)) > 1e-6 * abs(k) + 1e-9
+    return abs(k - round(k)) > 1e-9 * abs(k) + 1e-9
 
 
 class CountModel:
@@ -59,26 +59,30 @@ class CountModel:
         self.var = 0.0
         self.n = 0  # counts weighed: a plain mean until _SPAN, then weighted
         self.local = 0.0
-        self.zeros = 1.0
+        self.local_var = 0.0
+        self.zeros = 1.0  # the share of zeros among the points taken since the model was made
+        self.taken = 0
         self.valid = True
 
     def learn(self, x: FloatArray) -> None:
         """Take ``x`` (the counts before ``place``) into the usual count, scoring none."""
         for value in x.tolist():
-            self._take(value / self.grain)
+            self._take(self._counted(value / self.grain))
+
+    def _counted(self, k: float) -> float:
+        """``k`` grains, in a finer grain where it is no whole number of this one (a rate of lines a
+        second: 2/300 first, then 3/300) and some finer one makes it whole."""
+        return self._finer(k) if k > 0 and math.isfinite(k) and _off(k) else k
 
     def _take(self, k: float) -> None:
         if not math.isfinite(k):
             return  # missing, or a glitch: the other parts say it
-        if 0 < k < 1 and not _off(1.0 / k):
-            k = self._finer(k)  # a finer grain: a line a minute's rate, 2/300 first and then 1/300
         if k < 0 or _off(k):
             self.valid = False
             return
         self.n += 1
         if self.mean is None:
             self.mean = self.local = k
-            self.zeros = float(k == 0)
             return
         a = 1.0 / min(self.n, _SPAN)
         # winsorised: a burst moves the usual count as 3 deviations (and one count) would, or its own
@@ -88,20 +92,30 @@ class CountModel:
         d = min(max(k - self.mean, -bound), bound)
         self.mean += a * d
         self.var = (1.0 - a) * (self.var + a * d * d)
-        self.local += (k - self.local) / min(self.n, _LOCAL)
-        self.zeros += (float(k == 0) - self.zeros) / min(self.n, _ZEROS)
-        if self.n >= _ZEROS and self.zeros < _SPARSE:
+        b = 1.0 / min(self.n, _LOCAL)
+        e = k - self.local
+        self.local += b * e
+        self.local_var = (1.0 - b) * (self.local_var + b * e * e)
+        # a series that became busy is no sparse count: decided on the points since the model was
+        # made (the zeros before it said nothing of that), once _DECIDE of them are
+        self.taken += 1
+        self.zeros += (float(k == 0) - self.zeros) / min(self.taken, _ZEROS)
+        if self.taken >= _DECIDE and self.zeros < _SPARSE:
             self.valid = False
 
     def _finer(self, k: float) -> float:
-        """The grain made ``k`` of itself (``1 / k`` whole), the counts so far rescaled to it; 1."""
-        times = round(1.0 / k)
-        self.grain /= times
-        if self.mean is not None:
-            self.mean *= times
-            self.local *= times
-        self.var *= times * times
-        return 1.0
+        """The grain divided by the least whole number (up to 1,000) that makes ``k`` whole in it, the
+        counts so far rescaled to it; ``k`` in it (still off the grain where none does)."""
+        for times in range(2, 1001):
+            if not _off(k * times):
+                self.grain /= times
+                if self.mean is not None:
+                    self.mean *= times
+                self.local *= times
+                self.var *= times * times
+                self.local_var *= times * times
+                return k * times
+        return k
 
     def surprise(self, x: FloatArray, first: int) -> FloatArray:
         """Each point's normal deviate under the counts before it: of its upper tail above the usual
@@ -110,23 +124,22 @@ class CountModel:
         ``inf`` where nothing bounds it: before ``place``, a point missing or off the grain, and from
         the point the model stops being valid."""
         out = np.full(x.shape[0], np.inf)
-        ks, means, vars_, locals_, at = [], [], [], [], []
+        ks, means, vars_, locals_, spreads, at = [], [], [], [], [], []
         for i in range(max(self.place - first, 0), x.shape[0]):
             if not self.valid:
                 break
-            k = float(x[i]) / self.grain
-            if 0 < k < 1 and not _off(1.0 / k):
-                k = self._finer(k)
+            k = self._counted(float(x[i]) / self.grain)
             if self.mean is not None and math.isfinite(k) and k >= 0 and not _off(k):
                 ks.append(k)
                 means.append(self.mean)
                 vars_.append(self.var)
                 locals_.append(self.local)
+                spreads.append(self.local_var)
                 at.append(i)
             self._take(k)
         if at:
             out[np.asarray(at)] = _deviates(
-                np.asarray(ks), np.asarray(means), np.asarray(vars_), np.asarray(locals_)
+                np.asarray(ks), np.asarray(means), np.asarray(vars_), np.asarray(locals_), np.asarray(spreads)
             )
         self.place = max(self.place, first + x.shape[0])
         return out
@@ -139,7 +152,9 @@ class CountModel:
             "var": self.var,
             "n": self.n,
             "local": self.local,
+            "local_var": self.local_var,
             "zeros": self.zeros,
+            "taken": self.taken,
             "valid": self.valid,
         }
 
@@ -150,22 +165,29 @@ class CountModel:
         model.var = float(own["var"])
         model.n = int(own["n"])
         model.local = float(own["local"])
+        model.local_var = float(own.get("local_var", 0.0))
         model.zeros = float(own["zeros"])
+        model.taken = int(own.get("taken", _DECIDE))
         model.valid = bool(own["valid"])
         return model
 
 
-def _deviates(k: FloatArray, m: FloatArray, v: FloatArray, local: FloatArray) -> FloatArray:
-    """The normal deviate of each count: of ``P(X >= k)`` above the usual ``m`` (variance ``v``), of
-    ``P(X <= k)`` below the recent level ``local`` (Poisson: a fall from a level is no burst), else 0."""
+def _deviates(
+    k: FloatArray, m: FloatArray, v: FloatArray, local: FloatArray, spread: FloatArray
+) -> FloatArray:
+    """The normal deviate of each count: of ``P(X >= k)`` above the usual ``m`` (variance ``v``); below
+    the recent level ``local``, of ``P(X <= k)`` under a Poisson count of that level, or of how many of
+    its recent deviations (``spread``, a variance, half a grain at least) it is below, whichever is
+    larger (a steady count, 3 replicas then 0, varies less than a Poisson count); else 0."""
     m = np.maximum(m, 1e-3)  # (a series all 0 so far: a first count is rare, not impossible)
     up, down = k > m, k < local
     tail = np.ones(k.shape[0])
     tail[up] = _upper(np.rint(k[up]), m[up], v[up])
-    tail[down] = np.minimum(
-        tail[down], 1.0 - _upper(np.rint(k[down]) + 1, np.maximum(local[down], 1e-3), local[down])
-    )
-    return np.array([normal_deviate(-math.log(max(float(p), 1e-300))) for p in tail])
+    low = np.maximum(local[down], 1e-3)
+    tail[down] = np.minimum(tail[down], 1.0 - _upper(np.rint(k[down]) + 1, low, low))
+    out = np.array([normal_deviate(-math.log(max(float(p), 1e-300))) for p in tail])
+    out[down] = np.maximum(out[down], (local[down] - k[down]) / np.sqrt(spread[down] + 0.25))
+    return out
 
 
 def _upper(k: FloatArray, m: FloatArray, v: FloatArray) -> FloatArray:
