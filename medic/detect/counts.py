@@ -13,9 +13,9 @@ point scored from those before it gets the normal deviate of its upper tail abov
 lower tail (Poisson) below the recent level: the ensemble's surprise of such a series is at most
 that. So a count scores 0.5 only where it is as rare as a 5-sigma point (a tail of 3e-7), a burst of
 errors (15 lines where 0.1 are usual) still does, and a series that became busy and then stopped
-is an outage measured from where it was. The model is dropped for good at a value off its grain or
-below 0, and once zeros are under a quarter of the last ``_ZEROS`` points: the series is no sparse
-count.
+is an outage measured from where it was. The model is dropped for good at a value off its grain (made
+finer at most 20 times: a rate of whole lines) or below 0, and once its usual count reaches one a
+point: the series is no sparse count.
 """
 
 import math
@@ -29,9 +29,8 @@ __all__ = ["CountModel", "first_grain"]
 
 _SPAN = 1440.0  # points the mean and variance weigh (a day at one a minute)
 _LOCAL = 60.0  # points the recent level weighs (an hour at one a minute): what a fall is measured from
-_ZEROS = 240.0  # points the share of zeros weighs: under _SPARSE, the series is no sparse count any more
-_SPARSE = 0.25
-_DECIDE = 30  # points taken since the model was made before its share of zeros decides
+_BUSY = 1.0  # a usual count of a grain or more a point: the series is no sparse count any more
+_FINEST = 20  # a first count's grain made finer at most this many times (a rate of whole lines)
 
 
 def first_grain(value: float) -> float:
@@ -47,10 +46,10 @@ def _off(k: float) -> bool:
 
 class CountModel:
     """The usual count of a sparse series (mean and variance, weighted over ``_SPAN`` points; its
-    recent level over ``_LOCAL``; its share of zeros over ``_ZEROS``) and each point's surprise under
-    it. ``place``: the series' next point (points replayed are not counted twice). ``valid`` turns
-    false for good at a value off the grain or below 0, or once zeros are under a quarter of the
-    recent points: the series is no sparse count (it became busy), and the ensemble drops the model."""
+    recent level over ``_LOCAL``) and each point's surprise under it. ``place``: the series' next
+    point (points replayed are not counted twice). ``valid`` turns false for good at a value off the
+    grain or below 0, or once the usual count reaches a grain a point: the series is no sparse count
+    (it became busy), and the ensemble drops the model."""
 
     def __init__(self, grain: float, place: int) -> None:
         self.grain = grain
@@ -60,13 +59,15 @@ class CountModel:
         self.n = 0  # counts weighed: a plain mean until _SPAN, then weighted
         self.local = 0.0
         self.local_var = 0.0
-        self.zeros = 1.0  # the share of zeros among the points taken since the model was made
-        self.taken = 0
+        self.finest = grain / _FINEST
+        self.last: float | None = None  # the last count taken
         self.valid = True
 
     def learn(self, x: FloatArray) -> None:
         """Take ``x`` (the counts before ``place``) into the usual count, scoring none."""
         for value in x.tolist():
+            if not self.valid:
+                return
             self._take(self._counted(value / self.grain))
 
     def _counted(self, k: float) -> float:
@@ -83,6 +84,7 @@ class CountModel:
         self.n += 1
         if self.mean is None:
             self.mean = self.local = k
+            self.last = k
             return
         a = 1.0 / min(self.n, _SPAN)
         # winsorised: a burst moves the usual count as 3 deviations (and one count) would, or its own
@@ -93,20 +95,24 @@ class CountModel:
         self.mean += a * d
         self.var = (1.0 - a) * (self.var + a * d * d)
         b = 1.0 / min(self.n, _LOCAL)
-        e = k - self.local
-        self.local += b * e
-        self.local_var = (1.0 - b) * (self.local_var + b * e * e)
-        # a series that became busy is no sparse count: decided on the points since the model was
-        # made (the zeros before it said nothing of that), once _DECIDE of them are
-        self.taken += 1
-        self.zeros += (float(k == 0) - self.zeros) / min(self.taken, _ZEROS)
-        if self.taken >= _DECIDE and self.zeros < _SPARSE:
+        self.local += b * (k - self.local)
+        # its spread from one point to the next (half the mean square step: a series' own variance
+        # where its points are independent), which a level that moved (a rise from 0) does not inflate
+        step = k - (self.last if self.last is not None else k)
+        self.local_var += b * (0.5 * step * step - self.local_var)
+        self.last = k
+        # a series whose usual count reached a grain a point is no sparse count (it became busy; a
+        # burst moves the winsorised mean by little, so a burst does not decide it: a share of zeros
+        # since the model was made did, for error series born in an incident)
+        if self.mean >= _BUSY:
             self.valid = False
 
     def _finer(self, k: float) -> float:
         """The grain divided by the least whole number (up to 1,000) that makes ``k`` whole in it, the
         counts so far rescaled to it; ``k`` in it (still off the grain where none does)."""
         for times in range(2, 1001):
+            if self.grain / times < self.finest * (1.0 - 1e-9):
+                break  # (a value of three decimals is no count: a latency in ms had a grain of 0.001)
             if not _off(k * times):
                 self.grain /= times
                 if self.mean is not None:
@@ -153,8 +159,8 @@ class CountModel:
             "n": self.n,
             "local": self.local,
             "local_var": self.local_var,
-            "zeros": self.zeros,
-            "taken": self.taken,
+            "finest": self.finest,
+            "last": self.last,
             "valid": self.valid,
         }
 
@@ -166,8 +172,8 @@ class CountModel:
         model.n = int(own["n"])
         model.local = float(own["local"])
         model.local_var = float(own.get("local_var", 0.0))
-        model.zeros = float(own["zeros"])
-        model.taken = int(own.get("taken", _DECIDE))
+        model.finest = float(own.get("finest", model.grain / _FINEST))
+        model.last = None if own.get("last") is None else float(own["last"])
         model.valid = bool(own["valid"])
         return model
 
@@ -186,7 +192,7 @@ def _deviates(
     low = np.maximum(local[down], 1e-3)
     tail[down] = np.minimum(tail[down], 1.0 - _upper(np.rint(k[down]) + 1, low, low))
     out = np.array([normal_deviate(-math.log(max(float(p), 1e-300))) for p in tail])
-    out[down] = np.maximum(out[down], (local[down] - k[down]) / np.sqrt(spread[down] + 0.25))
+    out[down] = np.maximum(out[down], (local[down] - k[down]) / np.sqrt(spread[down] + 0.01))
     return out
 
 

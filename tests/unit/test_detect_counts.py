@@ -116,3 +116,31 @@ def test_a_series_that_became_steady_or_busy_is_not_muted(zeros: int) -> None:
     scores = det.update(busy, _times(busy.shape[0]))
     assert float(scores[160:].max()) >= 0.5
     assert isinstance(det, ensemble.EnsembleDetector) and det._counts is None and not det._counts_open
+
+
+def test_an_error_series_born_in_an_incident_keeps_its_model() -> None:
+    """A third review: the model, judged busy by its share of zeros over its first 30 points, was
+    dropped when a series' first errors were an incident (a 20-minute burst), and the ones and twos
+    among zeros after it alarmed again (153 alarms in 10 seeds). Its usual count decides now, and a
+    burst moves it little."""
+    x = np.concatenate([np.zeros(600), np.full(20, 25.0), _errors(0.02, days=2)])
+    det = make_detector("ensemble")
+    scores = det.update(x, _times(x.shape[0]))
+    assert float(scores[650:].max()) < 0.5
+    assert isinstance(det, ensemble.EnsembleDetector) and det._counts is not None
+
+
+def test_a_gauge_of_three_decimals_is_no_count_and_a_steady_one_that_stops_is_found() -> None:
+    """A latency rounded to milliseconds (0 where no request came) was taken for counts of 0.001 (its
+    first value's grain made 213 times finer), and its jumps capped; a grain is made finer 20 times at
+    most now. A steady count of 1 for 90 points that stops scored 0 with the model (its spread floor
+    was half a grain)."""
+    rng = np.random.default_rng(2)
+    latency = np.round(rng.lognormal(np.log(0.2), 0.2, 1500), 3) * (rng.uniform(size=1500) < 0.4)
+    latency = np.concatenate([np.zeros(300), latency])
+    det = make_detector("ensemble")
+    det.update(latency, _times(latency.shape[0]))
+    assert isinstance(det, ensemble.EnsembleDetector) and det._counts is None and not det._counts_open
+    steady = np.concatenate([np.zeros(300), np.ones(90), np.zeros(60)])
+    scores = make_detector("ensemble").update(steady, _times(steady.shape[0]))
+    assert float(scores[390:].max()) >= 0.5
