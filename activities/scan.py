@@ -253,8 +253,9 @@ class ScanActivities:
             raise ApplicationError(f"this worker knows no scan named {request.name!r} in its anomaly.yaml")
         source = self._sources[spec.source]
         if source is None:
+            # retried: another worker may have it (a worker set up without it runs no scan of it)
             raise ApplicationError(
-                f"no {spec.source_name} configured (MEDIC_{spec.source.upper()}_URL)", non_retryable=True
+                f"no {spec.source_name} configured on this worker (MEDIC_{spec.source.upper()}_URL)"
             )
         # on the scan's grid: Prometheus evaluates at start + k * step, so an unaligned end shifts
         # every run's points by the clock's jitter, and the next run's first point came a fraction
@@ -268,6 +269,8 @@ class ScanActivities:
         # otherwise as a series the query no longer returns
         found = [s for s in fetched if s.values or not s.histograms]
         histograms = len(fetched) - len(found)  # (before zeros are filled in for series not returned)
+        if spec.source == "loki" or spec.absent_is_zero:
+            found = [_settled(s, end, spec.step_seconds) for s in found]
         returned = {series_key(s.labels) for s in found}
         seen = {series_key(s.labels): max(s.times) for s in found if s.times}  # (before any 0 is filled in)
         if spec.absent_is_zero:
@@ -534,6 +537,21 @@ def _start(spec: ScanSpec, before: float | None, end: float) -> float:
     # on the grid (a lookback that is no whole number of steps asked other instants than the end's:
     # a Loki or a Thanos aligning queries to the step answered other ones than Medic filled zeros at)
     return _on_grid(min(end - spec.lookback_seconds, max(before, furthest)), spec.step_seconds)
+
+
+def _settled(series: RangeSeries, end: float, step: float) -> RangeSeries:
+    """``series`` without its point at the run's end: Loki takes lines in a few seconds late, so the
+    last step's count may be short of them; scored, it became the series' last point and the next run
+    skipped the whole count there. It is the next run's (as a 0 filled in at the end was)."""
+    keep = [i for i, t in enumerate(series.times) if t < end - 0.5 * step]
+    if len(keep) == len(series.times):
+        return series
+    return RangeSeries(
+        labels=series.labels,
+        times=[series.times[i] for i in keep],
+        values=[series.values[i] for i in keep],
+        histograms=series.histograms,
+    )
 
 
 def _on_grid(t: float, step: float) -> float:

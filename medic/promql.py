@@ -383,15 +383,43 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 60480
 
 
 def shortest_range(query: str) -> float | None:
-    """The shortest range a query's functions take over (``rate(x[1m])``, ``count_over_time({...}
-    [5m])``, a subquery's ``[1h:5m]``), in seconds; None where it takes none. Strings and comments are
-    not read (a regex ``=~"[a-z]+"`` is no range)."""
+    """The shortest range a query's functions take over at its evaluation steps (``rate(x[1m])``,
+    ``count_over_time({...} [5m])``, a subquery's own ``[1h:5m]``), in seconds; None where it takes
+    none. The ranges inside a subquery are left out (it evaluates them at its own resolution, not at
+    the query's step), and strings and comments are not read (a regex ``=~"[a-z]+"`` is no range)."""
     bare = _STRINGS.sub(" ", query)
+    inside: list[tuple[int, int]] = []  # the expressions subqueries take (from, to)
+    for m in _RANGE.finditer(bare):
+        if ":" in m.group(0):
+            inside.append((_operand_start(bare, m.start()), m.start()))
     found = [
         sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)(ms|[smhdwy])", m.group(1)))
         for m in _RANGE.finditer(bare)
+        if not any(a <= m.start() < b for a, b in inside)
     ]
     return min(found) if found else None
+
+
+def _operand_start(bare: str, at: int) -> int:
+    """Where the expression a bracket at ``at`` applies to begins: the ``(`` of a parenthesised one,
+    else the selector or name before it (strings already blanked)."""
+    i = at - 1
+    while i >= 0 and bare[i].isspace():
+        i -= 1
+    if i >= 0 and bare[i] in ")}":
+        close, open_ = bare[i], "(" if bare[i] == ")" else "{"
+        depth = 0
+        while i >= 0:
+            depth += bare[i] == close
+            depth -= bare[i] == open_
+            if depth == 0:
+                break
+            i -= 1
+        if open_ == "(":
+            return max(i, 0)
+    while i > 0 and (bare[i - 1].isalnum() or bare[i - 1] in "_:"):
+        i -= 1
+    return max(i, 0)
 
 
 def _names(tokens: list[tuple[str, str]], suffix: str) -> set[str]:

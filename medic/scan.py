@@ -159,8 +159,9 @@ def filled_with_zeros(
     last point the source answered for it (``last_seen``, else ``last_time``) is after ``recent`` (past
     that it is forgotten as any series the query no longer returns). Without it a series of rare errors
     was an outage between its lines, and the detector kept quiet after each one."""
-    # up to the step before ``end``: the run's last step is left to the next run, whatever the source
-    # answered for it (a range Loki has not taken all its lines in yet: a 0 or a count short of them)
+    # up to the step before ``end``: the run's last step is left to the next run (a range Loki has not
+    # taken all its lines in yet: no 0 filled in there; the scan activity leaves the source's own point
+    # there to the next run too)
     n = math.floor((end - start) / step - 0.5) + 1 if end - start >= 0.5 * step else 0
     grid = [start + k * step for k in range(n)]
     out: list[RangeSeries] = []
@@ -173,8 +174,6 @@ def filled_with_zeros(
         values = [0.0] * n
         off_grid: list[tuple[float, float]] = []
         for t, v in zip(series.times, series.values, strict=True):
-            if t >= end - 0.5 * step:
-                continue  # the run's last step: its range may be partly taken in (the next run's)
             k = round((t - start) / step)
             if 0 <= k < n and abs(t - grid[k]) < 0.5 * step:
                 values[k] = v

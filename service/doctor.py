@@ -17,7 +17,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Finding", "diagnose", "shown"]
 
 Level = Literal["ok", "warn", "error"]
+_C = TypeVar("_C")
 # what a connection's set-up can raise before any call: a CA file that is not one, a token file
 _SETUP_ERRORS = (OSError, ssl.SSLError, ValueError, PermanentError)
 
@@ -53,8 +54,12 @@ class Finding:
 
 
 def shown(url: str) -> str:
-    """A configured URL as a line may show it: no credentials, no query values (a token may be one)."""
-    parsed = httpx.URL(url)
+    """A configured URL as a line may show it: no credentials, no query values (a token may be one);
+    one that is no URL at all, without its text (it may hold a password)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "(a URL that cannot be read)"
     bare = str(parsed.copy_with(userinfo=b"", query=None, fragment=None)).rstrip("/")
     return bare + (" (and its query)" if parsed.query else "")
 
@@ -74,33 +79,32 @@ async def diagnose(
 
     add(await _temporal(settings, timeout))
     add([Finding("warn", "settings", line) for line in tenant_warnings(settings, log_them=False)])
-    source: PrometheusMetrics | None = None
-    try:
-        source = prometheus(settings, timeout=timeout)
-    except _SETUP_ERRORS as err:
-        where = f"Prometheus {shown(settings.prometheus_url or '')}"
-        add([Finding("error", where, f"cannot be set up: {type(err).__name__}: {err}")])
-    else:
+    where = f"Prometheus {shown(settings.prometheus_url or '')}"
+    made, source = _set_up(add, where, lambda: prometheus(settings, timeout=timeout))
+    if made:
         add(await asyncio.to_thread(_prometheus, settings, source))
-    logs: LokiMetrics | None = None
-    try:
-        logs = loki(settings, timeout=timeout)
-    except _SETUP_ERRORS as err:
-        add(
-            [
-                Finding(
-                    "error",
-                    f"Loki {shown(settings.loki_url or '')}",
-                    f"cannot be set up: {type(err).__name__}: {err}",
-                )
-            ]
-        )
-    else:
+    made, logs = _set_up(
+        add, f"Loki {shown(settings.loki_url or '')}", lambda: loki(settings, timeout=timeout)
+    )
+    if made:
         add(await asyncio.to_thread(_loki, settings, logs))
     add(await asyncio.to_thread(_scans, settings, {"prometheus": source, "loki": logs}))
     add(await _alertmanager(settings, timeout))
     add(await asyncio.to_thread(_notifications, settings, timeout))
     return found
+
+
+def _set_up(
+    add: Callable[[list[Finding]], None], where: str, build: Callable[[], _C | None]
+) -> tuple[bool, _C | None]:
+    """Whether ``build()`` made its connection (None where it is not configured), and what it made;
+    an error line where it cannot be set up (a CA file that is not one, a token file that holds no
+    token)."""
+    try:
+        return True, build()
+    except _SETUP_ERRORS as err:
+        add([Finding("error", where, f"cannot be set up: {type(err).__name__}: {err}")])
+        return False, None
 
 
 async def _temporal(settings: Settings, timeout: float) -> list[Finding]:

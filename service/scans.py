@@ -242,21 +242,16 @@ async def start_scans(client: Client, settings: Settings) -> None:
         return
     specs = load_anomaly_file(settings.anomaly_file)
     configured = {"prometheus": settings.prometheus_url, "loki": settings.loki_url}
-    unsourced = sorted({s.source for s in specs.values() if not configured[s.source]})
-    if unsourced:
-        # the schedules are left as they are: a worker set up without it deleted every scan's
+    for name in sorted({s.source for s in specs.values() if not configured[s.source]}):
+        # said, and scheduled all the same: a worker that lacks one source stopped the schedules of
+        # every scan from being made, updated or deleted (a review); a run that reaches it is retried
+        # by another worker, and fails with these words where none has it
         log.warning(
-            "%s lists %d anomaly scans, %s not set: this worker runs none, and leaves their"
-            " schedules as they are",
-            settings.anomaly_file,
-            len(specs),
-            " and ".join(
-                f"{sum(1 for s in specs.values() if s.source == name)} of them asking"
-                f" MEDIC_{name.upper()}_URL, which is"
-                for name in unsourced
-            ),
+            "anomaly scans %s ask MEDIC_%s_URL, which this worker lacks: their runs that reach it are"
+            " retried by another worker, and fail where none has it (set it)",
+            ", ".join(sorted(s.name for s in specs.values() if s.source == name)),
+            name.upper(),
         )
-        return
     try:
         await sync_schedules(client, settings, specs)
     except Exception as err:
@@ -297,8 +292,7 @@ class ScanView(BaseModel):
     schedule: ScheduleStatus = Field(
         default="unknown",
         description="what the scan's Temporal Schedule says (next_run is null unless scheduled): "
-        "missing (no worker made it: none running, or no MEDIC_PROMETHEUS_URL, or MEDIC_LOKI_URL for a "
-        "Loki scan), other-installation (a "
+        "missing (no worker made it: none running), other-installation (a "
         "schedule of that name runs on another task queue), unknown (Temporal could not say), "
         "no-temporal (the API has no Temporal client)",
     )

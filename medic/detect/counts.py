@@ -63,13 +63,6 @@ class CountModel:
         self.last: float | None = None  # the last count taken
         self.valid = True
 
-    def learn(self, x: FloatArray) -> None:
-        """Take ``x`` (the counts before ``place``) into the usual count, scoring none."""
-        for value in x.tolist():
-            if not self.valid:
-                return
-            self._take(self._counted(value / self.grain))
-
     def _counted(self, k: float) -> float:
         """``k`` grains, in a finer grain where it is no whole number of this one (a rate of lines a
         second: 2/300 first, then 3/300) and some finer one makes it whole."""

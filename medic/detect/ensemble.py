@@ -198,10 +198,10 @@ class EnsembleDetector(StreamDetector):
     def _counts_from(self, x: FloatArray, first: int) -> CountModel | None:
         """While the series has been nothing but zeros (errors that had not happened yet; Loki's
         empty ranges filled in): its count model from its first value that is not 0, that value its
-        grain; until then the zeros are counted. A series whose first known value is not 0, or is
-        negative, is no sparse count. The model only ever lowers a surprise, and drops itself at a
-        value off its grain or once zeros are under a quarter of the recent points (the series became
-        busy); it is made at the same place of the series however the points are batched."""
+        grain (1 for a whole number); until then the zeros are counted. A series whose first known
+        value is not 0, or is negative, is no sparse count. The model only ever lowers a surprise, and
+        drops itself at a value off its grain or once its usual count reaches one a point (the series
+        became busy); it is made at the same place of the series however the points are batched."""
         skip = max(self._counts_place - first, 0)
         self._counts_place = max(self._counts_place, first + x.shape[0])
         seg = x[skip:]

@@ -812,21 +812,26 @@ def test_network_policies_allow_temporal_dns_and_the_listed_ports() -> None:
     assert api["ingress"][0]["from"] == FULL["networkPolicy"]["apiIngressFrom"]
 
 
-def test_the_egress_lets_medic_reach_prometheus_and_alertmanager_on_their_own_ports() -> None:
-    """A Thanos querier on 10902 was blocked unless its port was listed (a field review)."""
+def test_the_egress_lets_medic_reach_prometheus_alertmanager_and_loki_on_their_own_ports() -> None:
+    """A Thanos querier on 10902 was blocked unless its port was listed (a field review); so was
+    Loki's 3100, or its gateway's 80 (a review: every Loki scan timed out behind the default policy)."""
     objs = objects_of(
         render_templates(
             {
                 "config": {
                     "prometheusUrl": "http://thanos-query.monitoring:10902",
                     "alertmanagerUrl": "https://alertmanager.example.org/",
+                    "lokiUrl": "http://loki-gateway.loki",
                 }
             }
         )
     )
     egress = named(objs, "NetworkPolicy", f"{RELEASE}-egress")["spec"]["egress"]
     ports = [p["port"] for rule in egress for p in rule.get("ports", []) if p.get("protocol") == "TCP"]
-    assert 10902 in ports and ports.count(443) == 1
+    assert 10902 in ports and ports.count(443) == 1 and 80 in ports
+    plain = objects_of(render_templates({"config": {"lokiUrl": "http://loki.loki:3100"}}))
+    egress = named(plain, "NetworkPolicy", f"{RELEASE}-egress")["spec"]["egress"]
+    assert 3100 in [p["port"] for rule in egress for p in rule.get("ports", [])]
 
 
 SCANS = "scans:\n  - {name: checkout-latency, query: up}\n  - {name: disk, query: up}\n"

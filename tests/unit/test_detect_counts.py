@@ -35,11 +35,11 @@ def test_the_grain_of_a_first_count_and_a_finer_one() -> None:
     assert first_grain(2 / 300) == 2 / 300  # a rate of lines a second over 5 minutes...
     model = CountModel(first_grain(2 / 300), 0)
     model.mean, model.n = 0.0, 100
-    model.learn(np.array([2 / 300, 3 / 300, 0.0, 1 / 300]))  # ...made finer by its next value
+    model.surprise(np.array([2 / 300, 3 / 300, 0.0, 1 / 300]), 0)  # ...made finer by its next value
     assert model.valid and model.grain == pytest.approx(1 / 300)
-    model.learn(np.array([1.5 / 300]))  # finer again: a rate over 10 minutes
+    model.surprise(np.array([1.5 / 300]), 4)  # finer again: a rate over 10 minutes
     assert model.valid and model.grain == pytest.approx(1 / 600)
-    model.learn(np.array([np.pi / 300]))  # on no grain of it: no count
+    model.surprise(np.array([np.pi / 300]), 5)  # on no grain of it: no count
     assert not model.valid
 
 
@@ -105,7 +105,7 @@ def test_errors_that_had_not_happened_yet_are_a_count_from_their_first_line() ->
 def test_a_series_that_became_steady_or_busy_is_not_muted(zeros: int) -> None:
     """A count model made at a series' first count after zeros muted what came once it was busy (a
     review): 3 replicas then 0 for 30 points scored 0.0 (0.997 without the model), a jump from 50 to
-    150 requests 0.34 (0.70). Its share of zeros since it was made drops it, and a fall is measured
+    150 requests 0.34 (0.70). Its usual count reaching one a point drops it, and a fall is measured
     by the recent level's own spread too."""
     steady = np.concatenate([np.zeros(zeros), np.full(200, 3.0), np.zeros(30)])
     scores = make_detector("ensemble").update(steady, _times(steady.shape[0]))

@@ -61,6 +61,8 @@ def test_urls_are_shown_without_credentials_or_query_values() -> None:
         "https://thanos:9092/prom (and its query)"
     )
     assert shown("http://prometheus:9090/") == "http://prometheus:9090"
+    # one httpx cannot read: said without its text (a review: doctor crashed on it)
+    assert shown("http://medic:S3cret@[::1") == "(a URL that cannot be read)"
 
 
 async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted(tmp_path: Path) -> None:

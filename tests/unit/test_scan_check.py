@@ -250,7 +250,8 @@ def test_a_step_that_keeps_no_days_is_a_warning() -> None:
 def test_a_range_shorter_than_the_step_is_a_warning() -> None:
     """``count_over_time({...} [1m])`` at a step of 5 minutes counts one minute in five: a burst of
     errors between two points is never seen. Said, not refused (a sampled rate may be meant);
-    strings and a subquery's resolution are not taken for ranges."""
+    strings, a subquery's resolution and the ranges inside a subquery (evaluated at its own
+    resolution, a review found them said) are not taken for the query's ranges."""
     loki = (
         '    source: loki\n    query: \'sum by (service) (count_over_time({a=~"[a-z]+"} |~ "[0-9]" [1m]))\'\n'
     )
@@ -261,8 +262,13 @@ def test_a_range_shorter_than_the_step_is_a_warning() -> None:
     assert "a range of step_seconds or more ([5m]) sees all of it" in said
     [mixed] = _checked("    query: 'rate(x[10m]) / rate(y[90s])'\n    step_seconds: 120\n")
     assert "its range (90s) is shorter than step_seconds (120)" in mixed
+    [outer] = _checked(
+        "    query: 'max_over_time(rate(x[1m])[10m:1m]) + rate(y[2m])'\n    step_seconds: 300\n"
+    )
+    assert "its range (2m) is shorter than step_seconds (300)" in outer
     for fine in (
         "    query: 'max_over_time(rate(x[5m])[1h:30s])'\n    step_seconds: 300\n",
+        "    query: 'max_over_time(rate(x[1m])[10m:1m])'\n    step_seconds: 300\n",  # (evaluated each minute)
         loki.replace("[1m]", "[5m]") + "    step_seconds: 300\n",
         "    query: up\n    step_seconds: 300\n",
     ):

@@ -72,15 +72,21 @@ async def test_each_installation_keeps_its_own_scan_schedules(
     await start_scans(client, prod)
     both = {"medic-scan-latency": "medic-prod", "medic-scan-disk": "medic-prod"}
     assert await _schedules(client, both) == both
-    # the same file on a worker without Prometheus: it runs none, and deletes none
-    await start_scans(client, _settings(tmp_path / "noprom", TWO, queue="medic-prod", prometheus=None))
+    # the same file on a worker without Prometheus: it deletes none, and says why its runs fail there
+    with caplog.at_level("WARNING", logger="service.scans"):
+        await start_scans(client, _settings(tmp_path / "noprom", TWO, queue="medic-prod", prometheus=None))
     assert await _schedules(client, both) == both
-    # ... nor on one with Prometheus and a scan of Loki, without Loki: it says which setting is missing
+    assert "anomaly scans disk, latency ask MEDIC_PROMETHEUS_URL, which this worker lacks" in caplog.text
+    # one with Prometheus and a scan of Loki, without Loki: every scan is scheduled (a scan it cannot
+    # run stopped the others' schedules from being made), and it says which setting is missing
     loki = TWO + "  - name: errors\n    source: loki\n    query: 'count_over_time({app=\"a\"} [5m])'\n"
     with caplog.at_level("WARNING", logger="service.scans"):
         await start_scans(client, _settings(tmp_path / "noloki", loki, queue="medic-prod"))
+    three = {**both, "medic-scan-errors": "medic-prod"}
+    assert await _schedules(client, three) == three
+    assert "anomaly scans errors ask MEDIC_LOKI_URL, which this worker lacks" in caplog.text
+    await start_scans(client, prod)  # (as it was, for what follows)
     assert await _schedules(client, both) == both
-    assert "lists 3 anomaly scans, 1 of them asking MEDIC_LOKI_URL, which is not set" in caplog.text
     # another installation, another queue, one scan of the same name and one of its own: theirs is
     # left to them, and ours to us, whether or not anyone polls the queues now (nothing is taken over
     # on a guess: a queue nobody polls may be an installation down for a while)
