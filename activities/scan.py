@@ -135,15 +135,10 @@ def forget_gone(stored: StoredScan, returned: set[str], before: float) -> int:
     """Drop the series the query did not return whose last point is older than ``before`` (the last one
     the source answered: not a 0 filled in, ``absent: zero``); how many. Without it a query over
     short-lived label sets (pod names) would grow the state without end."""
-    gone = [key for key, state in stored.series.items() if key not in returned and _seen(state) < before]
+    gone = [key for key, state in stored.series.items() if key not in returned and state.answered() < before]
     for key in gone:
         del stored.series[key]
     return len(gone)
-
-
-def _seen(state: SeriesState) -> float:
-    found = state.last_seen if state.last_seen is not None else state.last_time
-    return found if found is not None else float("-inf")
 
 
 def _progress(state: SeriesState) -> tuple[float, int]:
@@ -274,8 +269,8 @@ class ScanActivities:
         returned = {series_key(s.labels) for s in found}
         seen = {series_key(s.labels): max(s.times) for s in found if s.times}  # (before any 0 is filled in)
         if spec.absent_is_zero:
-            for state in stored.series.values():  # (a state saved before: its last point was answered)
-                if state.last_seen is None:
+            for state in stored.series.values():  # (a state saved before: its last point was answered;
+                if state.last_seen is None:  # pinned, for the zeros filled in move last_time on)
                     state.last_seen = state.last_time
             found = filled_with_zeros(
                 found,

@@ -124,6 +124,12 @@ class SeriesState(BaseModel):
         "absent: zero); what forgetting a series goes by",
     )
 
+    def answered(self) -> float:
+        """When the source last answered a point of it (``last_seen``; a state saved before it was
+        kept: its last point scored), ``-inf`` before any: what forgetting it goes by."""
+        found = self.last_seen if self.last_seen is not None else self.last_time
+        return found if found is not None else float("-inf")
+
 
 class ScanOutcome(BaseModel):
     state: SeriesState
@@ -190,8 +196,7 @@ def filled_with_zeros(
         )
     unlabelled = series_key({})
     for key, state in known.items():
-        seen = state.last_seen if state.last_seen is not None else state.last_time
-        if key in returned or seen is None or seen < recent or not n:
+        if key in returned or state.answered() < recent or not n:
             continue
         # the labels it is kept under (an unlabelled series is kept with the scan's name as its labels)
         labels = state.labels if series_key(state.labels) == key else {} if key == unlabelled else None

@@ -67,8 +67,9 @@ def shown(url: str) -> str:
 async def diagnose(
     settings: Settings, *, timeout: float = 10.0, say: Callable[[Finding], None] | None = None
 ) -> list[Finding]:
-    """Every finding, in order: Temporal, the settings, Prometheus, the scans, Alertmanager; each is
-    also handed to ``say`` as it is found (a part that hangs to its timeout leaves the others said)."""
+    """Every finding, in order: Temporal, the settings, Prometheus, Loki, the scans, Alertmanager, Slack
+    and Jira; each is also handed to ``say`` as it is found (a part that hangs to its timeout leaves the
+    others said)."""
     found: list[Finding] = []
 
     def add(findings: list[Finding]) -> None:
@@ -88,7 +89,10 @@ async def diagnose(
     )
     if made:
         add(await asyncio.to_thread(_loki, settings, logs))
-    add(await asyncio.to_thread(_scans, settings, {"prometheus": source, "loki": logs}))
+    # (configured, and not made: said above as a set-up error, not as a setting left unset)
+    made_by = (("prometheus", settings.prometheus_url, source), ("loki", settings.loki_url, logs))
+    broken = {name for name, url, made in made_by if url and made is None}
+    add(await asyncio.to_thread(_scans, settings, {"prometheus": source, "loki": logs}, broken))
     add(await _alertmanager(settings, timeout))
     add(await asyncio.to_thread(_notifications, settings, timeout))
     return found
@@ -156,7 +160,9 @@ def _prometheus(settings: Settings, source: "PrometheusMetrics | None") -> list[
         info = source.build_info()
     except (PermanentError, TransientError) as err:
         info = {}
-        out.append(Finding("warn", where, f"its build information could not be read: {err}"))
+        unread: Exception | None = err
+    else:
+        unread = None
     # Thanos and VictoriaMetrics answer Prometheus's fields alone: only Mimir names itself
     answers = info.get("application") or "a Prometheus API"
     version = f" {info['version']}" if info.get("version") else ""
@@ -164,8 +170,16 @@ def _prometheus(settings: Settings, source: "PrometheusMetrics | None") -> list[
     try:
         source.holds("vector(1)")
     except (PermanentError, TransientError) as err:
-        out.append(Finding("error", where, f"{answers}{version} answers, but a query failed: {err}"))
+        # (nothing answered at all: not "a Prometheus API answers", a review)
+        said = (
+            f"a query failed: {err}"
+            if unread is not None
+            else f"{answers}{version} answers, but a query failed: {err}"
+        )
+        out.append(Finding("error", where, said))
         return out
+    if unread is not None:
+        out.append(Finding("warn", where, f"its build information could not be read: {unread}"))
     if "mimir" in answers.lower() and not tenant:
         out.append(
             Finding(
@@ -198,7 +212,13 @@ def _loki(settings: Settings, source: "LokiMetrics | None") -> list[Finding]:
     return [Finding("ok", where, f"Loki {info['version']} answers{tenant}")]
 
 
-def _scans(settings: Settings, sources: "dict[str, PrometheusMetrics | LokiMetrics | None]") -> list[Finding]:
+def _scans(
+    settings: Settings,
+    sources: "dict[str, PrometheusMetrics | LokiMetrics | None]",
+    broken: set[str] | frozenset[str] = frozenset(),
+) -> list[Finding]:
+    """Each scan's query, asked of its source; ``broken``: the sources configured that could not be
+    set up (said above, not as a setting left unset)."""
     try:
         specs = load_anomaly_file(
             settings.anomaly_file, named_by="MEDIC_ANOMALY" if settings.anomaly else None
@@ -212,13 +232,9 @@ def _scans(settings: Settings, sources: "dict[str, PrometheusMetrics | LokiMetri
         what = f"scan {spec.name}"
         source = sources[spec.source]
         if source is None:
-            out.append(
-                Finding(
-                    "error",
-                    what,
-                    f"its source is {spec.source}, and MEDIC_{spec.source.upper()}_URL is not set",
-                )
-            )
+            unset = f"MEDIC_{spec.source.upper()}_URL is not set"
+            said = "could not be set up (above)" if spec.source in broken else unset
+            out.append(Finding("error", what, f"its source is {spec.source}, and {said}"))
             continue
         end = time.time()
         try:  # as a run asks it: a range, over its last steps (an instant query takes what a range refuses)
@@ -264,13 +280,19 @@ async def _alertmanager(settings: Settings, timeout: float) -> list[Finding]:
     if not settings.alertmanager_url:
         return [Finding("warn", "Alertmanager", "MEDIC_ALERTMANAGER_URL is not set: no silences from Slack")]
     where = f"Alertmanager {shown(settings.alertmanager_url)}"
-    try:
-        alerts = alertmanager_alerts(settings, timeout=timeout)
-        silences = alertmanager_silences(settings, timeout=timeout)
-    except _SETUP_ERRORS as err:
-        return [Finding("error", where, f"cannot be set up: {type(err).__name__}: {err}")]
-    assert alerts is not None and silences is not None  # (a URL is set)
     out: list[Finding] = []
+    made, pair = _set_up(
+        out.extend,
+        where,
+        lambda: (
+            alertmanager_alerts(settings, timeout=timeout),
+            alertmanager_silences(settings, timeout=timeout),
+        ),
+    )
+    if not made or pair is None:
+        return out
+    alerts, silences = pair
+    assert alerts is not None and silences is not None  # (a URL is set)
     try:
         try:
             status = await alerts.status()

@@ -137,4 +137,8 @@ def tenant_warnings(settings: Settings, *, log_them: bool = True) -> list[str]:
 
 
 def _under(url: str, prefix: str) -> bool:
-    return urlsplit(url).path.rstrip("/").endswith("/" + prefix)
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # (no URL: said where it is used, not here; a traceback was, at start and in doctor)
+        return False
+    return path.rstrip("/").endswith("/" + prefix)

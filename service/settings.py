@@ -426,6 +426,20 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value
 
+    @field_validator("prometheus_url", "alertmanager_url", "loki_url")
+    @classmethod
+    def _a_readable_url(cls, value: str | None) -> str | None:
+        """A URL whose host and port can be read (``http://u:pw@[bad`` crashed doctor and the start-up
+        warnings; a port over 65535 the Alertmanager client, deep inside); not quoted (it may hold a
+        password)."""
+        if not value:
+            return value
+        try:
+            urlsplit(value).port  # noqa: B018 (read for its ValueError)
+        except ValueError as err:
+            raise ValueError(f"is no URL Medic can read: {str(err).replace(value, '...')[:80]}") from None
+        return value
+
     @field_validator("alertmanager_silence_url")
     @classmethod
     def _a_silence_page(cls, value: str | None) -> str | None:

@@ -6,6 +6,7 @@ silence with ``status.state`` (``active``, ``pending`` or ``expired``). Alertman
 matchers with 400 and a text body, which becomes a :class:`PermanentError` carrying that text."""
 
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -85,15 +86,14 @@ class AlertmanagerSilences:
             "createdBy": created_by,
             "comment": comment or "created from Slack with /medic silence",
         }
-        response = await self._call("POST", "/api/v2/silences", json=body)
-        silence_id = response.json().get("silenceID")
+        answer = await self._call("POST", "/api/v2/silences", json=body)
+        silence_id = answer.get("silenceID")
         if not silence_id:
-            raise PermanentError(f"Alertmanager answered without a silence id: {response.text[:200]}")
+            raise PermanentError(f"Alertmanager answered without a silence id: {str(answer)[:200]}")
         return str(silence_id)
 
     async def get(self, silence_id: str) -> SilenceState:
-        response = await self._call("GET", f"/api/v2/silence/{silence_id}")
-        return SilenceState(response.json())
+        return SilenceState(await self._call("GET", f"/api/v2/silence/{silence_id}"))
 
     async def expire(self, silence_id: str) -> None:
         await self._call("DELETE", f"/api/v2/silence/{silence_id}")
@@ -103,17 +103,21 @@ class AlertmanagerSilences:
 
     async def count(self) -> int:
         """How many silences it holds (``GET /api/v2/silences``): what reading them needs, tried."""
-        response = await self._call("GET", "/api/v2/silences", expect=list)
-        return len(response.json())
+        return len(await self._call("GET", "/api/v2/silences", expect=list))
 
-    async def _call(self, method: str, path: str, *, expect: type = dict, **kwargs: Any) -> httpx.Response:
+    async def _call(self, method: str, path: str, *, expect: type = dict, **kwargs: Any) -> Any:
+        """The answer's JSON (of type ``expect``; None for a delete), each failure in words."""
         try:
             response = await self._client.request(method, path, headers=self._access.headers(), **kwargs)
         except httpx.HTTPError as err:
             raise TransientError(f"Alertmanager unreachable: {str(err) or type(err).__name__}") from err
         self._access.refuse_without_tenant(response, _SILENCE_CALLS.get(method, "answer"))
         if response.status_code == 404:
-            raise PermanentError(f"Alertmanager has no such silence ({path})")
+            raise PermanentError(
+                f"Alertmanager has no such silence ({path})"
+                if path.startswith("/api/v2/silence/")
+                else f"Alertmanager refused to read silences (404 at {path}): check the URL's path"
+            )
         if 400 <= response.status_code < 500:
             raise PermanentError(f"Alertmanager refused: {response.text.strip()[:300]}")
         if response.status_code >= 500:
@@ -121,16 +125,17 @@ class AlertmanagerSilences:
         if response.status_code != 200:  # a redirect to a login page, or no answer it documents
             said = redirected(response) or response.text.strip()[:200]
             raise PermanentError(f"Alertmanager refused ({response.status_code}): {said}")
-        if method != "DELETE":  # (a delete answers 200 with no body)
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if not isinstance(body, expect):
-                raise PermanentError(
-                    f"Alertmanager answered no JSON {expect.__name__}: {response.text.strip()[:200]}"
-                )
-        return response
+        if method == "DELETE":  # (a delete answers 200 with no body)
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, expect):
+            raise PermanentError(
+                f"Alertmanager answered no JSON {expect.__name__}: {response.text.strip()[:200]}"
+            )
+        return body
 
 
 class AlertmanagerAlerts:
@@ -193,7 +198,7 @@ class AlertmanagerAlerts:
         ours = self._ours()
         if ours is None:
             return True  # a regex only Go's RE2 takes: Medic cannot tell; not said to be wrong
-        return _routes_to(_configuration(status).get("route"), None, ours)
+        return _routes_to(_configuration(status).get("route"), ours)
 
     def _ours(self) -> "re.Pattern[str] | None":
         """Medic's receiver regex, None where only Go's RE2 takes it."""
@@ -205,7 +210,7 @@ class AlertmanagerAlerts:
     async def _refuse_time_intervals(self) -> None:
         config = _configuration(await self._get("/api/v2/status", {}, "read its configuration"))
         # (with a regex only RE2 takes, any route muted by time counts)
-        if _muted_by_time(config.get("route"), None, self._ours()):
+        if _muted_by_time(config.get("route"), self._ours()):
             raise PermanentError(
                 "Alertmanager's routes to Medic's receiver mute by time (mute_time_intervals or "
                 "active_time_intervals), which its alerts API does not apply: Medic takes no held alerts "
@@ -226,27 +231,30 @@ class AlertmanagerAlerts:
         await self._client.aclose()
 
 
-def _muted_by_time(route: Any, receiver: str | None, ours: "re.Pattern[str] | None") -> bool:
+def _routes(route: Any, receiver: str | None = None) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each route of a routing tree with the receiver it sends to (its own, or the one it inherits
+    from its parent: dispatch/route.go)."""
+    if not isinstance(route, dict):
+        return
+    receiver = str(route.get("receiver") or receiver or "")
+    yield route, receiver
+    for child in route.get("routes") or []:
+        yield from _routes(child, receiver)
+
+
+def _muted_by_time(route: Any, ours: "re.Pattern[str] | None") -> bool:
     """Whether a route sending to Medic's receiver (its own or the one it inherits), or any route below,
     mutes or limits itself by time (time intervals are per route, not inherited: dispatch/route.go)."""
-    if not isinstance(route, dict):
-        return False
-    receiver = str(route.get("receiver") or receiver or "")
-    timed = bool(route.get("mute_time_intervals") or route.get("active_time_intervals"))
-    if timed and (ours is None or ours.fullmatch(receiver)):
-        return True
-    return any(_muted_by_time(child, receiver, ours) for child in route.get("routes") or [])
+    return any(
+        (r.get("mute_time_intervals") or r.get("active_time_intervals"))
+        and (ours is None or ours.fullmatch(to))
+        for r, to in _routes(route)
+    )
 
 
-def _routes_to(route: Any, receiver: str | None, ours: "re.Pattern[str]") -> bool:
-    """Whether ``route`` or a route below it sends to a receiver ``ours`` matches (a route without its
-    own receiver inherits its parent's)."""
-    if not isinstance(route, dict):
-        return False
-    receiver = str(route.get("receiver") or receiver or "")
-    if ours.fullmatch(receiver):
-        return True
-    return any(_routes_to(child, receiver, ours) for child in route.get("routes") or [])
+def _routes_to(route: Any, ours: "re.Pattern[str]") -> bool:
+    """Whether ``route`` or a route below it sends to a receiver ``ours`` matches."""
+    return any(ours.fullmatch(to) for _, to in _routes(route))
 
 
 def _configuration(status: Any) -> dict[str, Any]:

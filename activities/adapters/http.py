@@ -206,7 +206,12 @@ def redirected(response: httpx.Response) -> str:
     where it sends and what to check, since its page says nothing; else ``""``."""
     if not 300 <= response.status_code < 400:
         return ""
-    where = httpx.URL(response.headers.get("location", "")).copy_with(query=None, fragment=None)
+    try:
+        where = httpx.URL(response.headers.get("location", "")).copy_with(
+            userinfo=b"", query=None, fragment=None
+        )
+    except httpx.InvalidURL:
+        where = httpx.URL("")
     return (
         f"redirected to {str(where)[:200] or 'nowhere'}: a login page in front (an oauth-proxy, an SSO "
         "gateway) took Medic's credentials for none: check the bearer token file or the URL's basic auth"

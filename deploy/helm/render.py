@@ -131,7 +131,9 @@ def manifests() -> dict[Path, str]:
     )
     # a `helm test` pod is Helm's to run on request, not an object to apply
     docs = [
-        d for d in docs if "test" not in str(d[2]["metadata"].get("annotations", {}).get("helm.sh/hook", ""))
+        d
+        for d in docs
+        if "test" not in str((d[2]["metadata"].get("annotations") or {}).get("helm.sh/hook", ""))
     ]
     main = [namespace_doc] + [d for d in docs if d[2]["kind"] not in RBAC_KINDS]
     rbac = [d for d in docs if d[2]["kind"] in RBAC_KINDS]

@@ -18,6 +18,7 @@ finer at most 20 times: a rate of whole lines) or below 0, and once its usual co
 point: the series is no sparse count.
 """
 
+import dataclasses
 import math
 from typing import Any
 
@@ -44,6 +45,12 @@ def _off(k: float) -> bool:
     return abs(k - round(k)) > 1e-9 * abs(k) + 1e-9
 
 
+def _a_count(k: float) -> bool:
+    """Whether ``k`` grains is a count: known, not below 0, whole."""
+    return math.isfinite(k) and k >= 0 and not _off(k)
+
+
+@dataclasses.dataclass
 class CountModel:
     """The usual count of a sparse series (mean and variance, weighted over ``_SPAN`` points; its
     recent level over ``_LOCAL``) and each point's surprise under it. ``place``: the series' next
@@ -51,17 +58,19 @@ class CountModel:
     grain or below 0, or once the usual count reaches a grain a point: the series is no sparse count
     (it became busy), and the ensemble drops the model."""
 
-    def __init__(self, grain: float, place: int) -> None:
-        self.grain = grain
-        self.place = place
-        self.mean: float | None = None
-        self.var = 0.0
-        self.n = 0  # counts weighed: a plain mean until _SPAN, then weighted
-        self.local = 0.0
-        self.local_var = 0.0
-        self.finest = grain / _FINEST
-        self.last: float | None = None  # the last count taken
-        self.valid = True
+    grain: float
+    place: int
+    mean: float | None = None
+    var: float = 0.0
+    n: int = 0  # counts weighed: a plain mean until _SPAN, then weighted
+    local: float = 0.0
+    local_var: float = 0.0
+    finest: float = 0.0  # the finest grain it may take (0: _FINEST times finer than its first)
+    last: float | None = None  # the last count taken
+    valid: bool = True
+
+    def __post_init__(self) -> None:
+        self.finest = self.finest or self.grain / _FINEST
 
     def _counted(self, k: float) -> float:
         """``k`` grains, in a finer grain where it is no whole number of this one (a rate of lines a
@@ -71,7 +80,7 @@ class CountModel:
     def _take(self, k: float) -> None:
         if not math.isfinite(k):
             return  # missing, or a glitch: the other parts say it
-        if k < 0 or _off(k):
+        if not _a_count(k):
             self.valid = False
             return
         self.n += 1
@@ -128,7 +137,7 @@ class CountModel:
             if not self.valid:
                 break
             k = self._counted(float(x[i]) / self.grain)
-            if self.mean is not None and math.isfinite(k) and k >= 0 and not _off(k):
+            if self.mean is not None and _a_count(k):
                 ks.append(k)
                 means.append(self.mean)
                 vars_.append(self.var)
@@ -144,31 +153,11 @@ class CountModel:
         return out
 
     def state(self) -> dict[str, Any]:
-        return {
-            "grain": self.grain,
-            "place": self.place,
-            "mean": self.mean,
-            "var": self.var,
-            "n": self.n,
-            "local": self.local,
-            "local_var": self.local_var,
-            "finest": self.finest,
-            "last": self.last,
-            "valid": self.valid,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def restored(cls, own: dict[str, Any]) -> "CountModel":
-        model = cls(float(own["grain"]), int(own["place"]))
-        model.mean = None if own["mean"] is None else float(own["mean"])
-        model.var = float(own["var"])
-        model.n = int(own["n"])
-        model.local = float(own["local"])
-        model.local_var = float(own.get("local_var", 0.0))
-        model.finest = float(own.get("finest", model.grain / _FINEST))
-        model.last = None if own.get("last") is None else float(own["last"])
-        model.valid = bool(own["valid"])
-        return model
+        return cls(**own)
 
 
 def _deviates(

@@ -216,9 +216,7 @@ class EnsembleDetector(StreamDetector):
         if self._zeros == 0 or value < 0:
             self._counts_open = False
             return None
-        model = CountModel(first_grain(value), first + skip + at)
-        model.mean, model.n = 0.0, self._zeros
-        return model
+        return CountModel(first_grain(value), first + skip + at, mean=0.0, n=self._zeros)
 
     @property
     def min_history(self) -> int:

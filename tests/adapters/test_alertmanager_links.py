@@ -4,6 +4,7 @@ MEDIC_ALERTMANAGER_URL may hold (``https://user:pass@alertmanager...``)."""
 import pytest
 
 from activities.adapters.alertmanager import AlertmanagerSilences
+from medic.ports import PermanentError
 
 
 @pytest.mark.parametrize(
@@ -62,3 +63,25 @@ def test_a_configured_page_takes_the_silence_link() -> None:
         with pytest.raises(ValidationError, match="alertmanager_silence_url") as refused:
             Settings(_env_file=None, webhook_token=SecretStr("t" * 32), alertmanager_silence_url=wrong)
         assert words in str(refused.value)
+
+
+async def test_a_404_on_the_silences_list_says_to_check_the_path() -> None:
+    """A wrong base path (Mimir's Alertmanager without /alertmanager) answered 404 to reading the
+    silences, said as "no such silence"; a silence's own 404 still is."""
+    from tests.doubles.alertmanager import AlertmanagerDouble  # noqa: PLC0415
+
+    with AlertmanagerDouble().serve() as url:
+        wrong = AlertmanagerSilences(f"{url}/wrong")
+        try:
+            with pytest.raises(PermanentError) as listed:
+                await wrong.count()
+            assert "refused to read silences (404 at /api/v2/silences): check the URL's path" in str(
+                listed.value
+            )
+            right = AlertmanagerSilences(url)
+            with pytest.raises(PermanentError) as one:
+                await right.get("5c3e1d5c-0000-0000-0000-000000000000")
+            assert "has no such silence" in str(one.value)
+            await right.aclose()
+        finally:
+            await wrong.aclose()

@@ -181,3 +181,16 @@ def test_loki_and_the_scans_that_ask_it(tmp_path: Path) -> None:
             assert lines[0].startswith(said), lines
             assert lines[1] == "error scan lat: its source is prometheus, and MEDIC_PROMETHEUS_URL is not set"
     assert _loki(Settings(_env_file=None), None) == []  # no Loki, no line
+
+
+def test_a_scan_whose_source_could_not_be_set_up_is_not_said_unset(tmp_path: Path) -> None:
+    """A Prometheus whose CA file is no CA is said above as a set-up error; its scans said
+    "MEDIC_PROMETHEUS_URL is not set", which it was (a review)."""
+    from service.doctor import _scans  # noqa: PLC0415
+    from service.settings import Settings  # noqa: PLC0415
+
+    anomaly = tmp_path / "anomaly.yaml"
+    anomaly.write_text("scans:\n  - name: lat\n    query: up\n")
+    settings = Settings(_env_file=None, prometheus_url="http://prom:9090", anomaly=anomaly)
+    [line] = _scans(settings, {"prometheus": None, "loki": None}, {"prometheus"})
+    assert str(line) == "error scan lat: its source is prometheus, and could not be set up (above)"

@@ -259,3 +259,21 @@ async def test_silences_behind_a_login_page_say_so() -> None:
         await silences.expire(made)  # a delete answers no body
         assert (await silences.get(made)).state == "expired"
         await silences.aclose()
+
+
+def test_a_url_medic_cannot_read_is_refused_at_start_without_quoting_it() -> None:
+    """``http://u:pw@[bad`` raised from the start-up warnings and doctor (a traceback); a port over
+    65535 from deep inside the Alertmanager client. Refused at start, in words, the URL not quoted."""
+    from service.prometheus import _under  # noqa: PLC0415
+
+    for setting, url in (
+        ("prometheus_url", "http://medic:S3cret@[bad"),
+        ("alertmanager_url", "http://127.0.0.1:99999"),
+        ("loki_url", "http://medic:S3cret@loki:70000"),
+    ):
+        values: dict[str, Any] = {setting: url}
+        with pytest.raises(ValidationError) as refused:
+            Settings(_env_file=None, **values)
+        said = [e["msg"] for e in refused.value.errors(include_input=False)]
+        assert said and "is no URL Medic can read" in said[0] and "S3cret" not in said[0]
+    assert _under("http://[bad/prometheus", "prometheus") is False  # (and the helper itself says no)
