@@ -38,6 +38,7 @@ from medic.detect.counts import CountModel, first_grain
 from medic.detect.knn import KnnDetector
 from medic.detect.level import LevelDetector
 from medic.detect.rhythm import RhythmDetector
+from medic.detect.silence import Silence
 from medic.detect.stabilise import dither, noise_power, off_grain, quantum, stabilise
 from medic.detect.still import StillDetector
 
@@ -76,6 +77,8 @@ class EnsembleDetector(StreamDetector):
         self._counts_open = True  # whether it may still turn out to be one
         self._zeros = 0  # known values, every one 0, before the first that was not (while open)
         self._counts_place = 0  # the next point the decision reads (points replayed are not counted twice)
+        # a series of counts (``silence``): how surprising a fall to nothing is, made with the grain
+        self._silence: Silence | None = None
         self._held_x: list[float] = []  # the points before the decision (NaN: missing), ...
         self._held_t: list[float] = []  # ... and their times
         self._decide_n = 0  # points to hold, fixed when the step is decided (a later change of step
@@ -124,6 +127,8 @@ class EnsembleDetector(StreamDetector):
             known = held_x[np.isfinite(held_x)]
             self._origin = float(known[0]) if known.shape[0] else 0.0
             restart = self._quantum > 0.0
+            if restart and _counted(held_x, self._quantum):
+                self._silence = Silence(self._quantum, first)
         else:
             self._power, self._offset = noise_power(held_x)
             self._held_x, self._held_t = [], []
@@ -193,6 +198,11 @@ class EnsembleDetector(StreamDetector):
             out = np.minimum(out, self._counts.surprise(raw, first))
             if not self._counts.valid:  # it is no sparse count (any more): for good
                 self._counts, self._counts_open = None, False
+        if self._silence is not None:  # a count fallen to nothing: as surprising as its chance
+            per_day = points_a_day(self._step) if self._step > 0 else 0
+            out = np.maximum(out, self._silence.surprise(raw, first, per_day))
+            if not self._silence.valid:  # it is no count (any more): for good
+                self._silence = None
         return np.maximum(out, 0.0)
 
     def _counts_from(self, x: FloatArray, first: int) -> CountModel | None:
@@ -239,6 +249,7 @@ class EnsembleDetector(StreamDetector):
             "counts_open": self._counts_open,
             "zeros": self._zeros,
             "counts_place": self._counts_place,
+            "silence": None if self._silence is None else self._silence.state(),
         }
 
     def _restore(self, own: dict[str, Any]) -> None:
@@ -270,6 +281,25 @@ class EnsembleDetector(StreamDetector):
         self._counts_open = bool(own.get("counts_open", False))  # (saved before: as then, none)
         self._zeros = int(own.get("zeros", 0))
         self._counts_place = int(own.get("counts_place", 0))
+        silence = own.get("silence")
+        if silence is not None:
+            self._silence = Silence.restored(silence)
+        elif "silence" not in own and self._quantum and _on_grain(self._origin, self._quantum):
+            # a state saved before silences were known: a series of counts (by its grain and first
+            # value) gets one from here on (a value off the grain or below 0 drops it)
+            self._silence = Silence(self._quantum, self.seen)
+
+
+def _on_grain(value: float, grain: float) -> bool:
+    """Whether ``value`` is a whole number of ``grain`` from 0, not below it."""
+    return value >= 0 and not bool(off_grain(np.asarray([value / grain]))[0])
+
+
+def _counted(x: FloatArray, grain: float) -> bool:
+    """Whether every known value of ``x`` is a whole number of ``grain`` from 0, not below it: counts
+    (of lines, of requests; a rate of them a fixed window makes whole again)."""
+    known = x[np.isfinite(x)]
+    return bool(known.shape[0]) and bool((known >= 0).all()) and not off_grain(known / grain).any()
 
 
 DETECTORS: dict[str, type[StreamDetector]] = {

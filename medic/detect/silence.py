@@ -1,0 +1,165 @@
+"""Silence: a count that falls to nothing (a service that stopped logging, a job that stopped
+taking work) where nothing was nearly impossible.
+
+The other parts see such a fall late. A count over a window (``count_over_time(...[5m])`` at a
+minute's step) falls over the window's length, so the level part's recent median follows it down and
+its last step to 0 is a few noises; the k-NN part has seen low windows at night; ``still`` waits for a
+run of 0 longer than every run of repeats the series had. A service logging 3 error lines a minute
+was found 25 minutes after it fell silent, one logging 0.3 a minute 31-41 (``bench.loki_sparse
+--scenario silence``). Yet what a count of 0 means is known in closed form: under a count of mean
+``m`` (variance ``v``: a negative binomial where the counts vary more than a Poisson count would, as
+bursty errors do) a 0 has the chance ``p0 = exp(-m)``, or ``(1 + m/k)^-k`` with ``k = m^2/(v - m)``.
+A run of ``r`` zeros is that many points with no count in them; a window of ``L`` points shares
+``L - 1`` of them with the point before, so ``r`` zeros are ``1 + (r - 1) / L`` windows' worth of
+nothing: the chance ``p0^(1 + (r - 1)/L)``. ``L`` is read from the series itself: the variance of its
+values over half the mean square of its steps (independent points: 1; a sum over ``w`` points: ``w``),
+1 to 60.
+
+``Silence`` keeps the mean, the variance and the step variance of the counts over about an hour of
+points (``_LOCAL``), as they were before the run (a run teaches nothing while it lasts), and each point
+of a run of zeros gets the normal deviate of its chance, less half a deviate (the level comes from an
+hour), at most ``_CAP``. A run counts only after ``_WARM`` points, and not where the series had a run
+of zeros at least half as long within an hour of this time the day before (a job idle every evening
+is not silent every evening). When a run ends it becomes part of the usual counts unless it was an
+anomaly (a surprise of 5 or more: an outage teaches nothing). Only series whose values are whole
+numbers of a grain counted from 0 and never below it get one (the ensemble decides, with the grain);
+it drops itself for good at a value off its grain or below 0. The state is a few numbers and a bit a
+point for the last day and an hour.
+"""
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from medic.detect.core import FloatArray, decode_array, encode_array, normal_deviate
+
+__all__ = ["Silence"]
+
+_LOCAL = 60.0  # points the level before a run weighs (an hour at one a minute)
+_SPAN = 1440.0  # points the window's length is read over (a day at one a minute)
+_WARM = 60  # counts taken before a run can surprise
+_LEARN = 5.0  # a run more surprising than this was an anomaly: it is not taken into the counts
+_MARGIN = 0.5  # deviates off a run's surprise: its level is an hour's estimate
+_CAP = 12.0  # a run this improbable is as silent as it gets
+_WINDOW = 60.0  # the longest window (in points) a count is read as summing over
+
+
+def _whole(k: float) -> bool:
+    return abs(k - round(k)) <= 1e-6 * abs(k) + 1e-6
+
+
+@dataclasses.dataclass
+class Silence:
+    """The usual count of a series of counts over about an hour and each zero's surprise under it.
+    ``place``: the series' next point (points replayed are not counted twice). ``valid`` turns false
+    for good at a value off the grain or below 0: the series is no count."""
+
+    grain: float
+    place: int
+    mean: float = 0.0
+    half: float = 0.0  # half the mean square step (a count's own variance where points are independent)
+    n: int = 0  # counts taken: plain means until _LOCAL (_SPAN), then weighted
+    day_var: float = 0.0  # over about a day: the counts' variance about their recent mean, ...
+    day_half: float = 0.0  # ... and half their mean square step (their ratio: the window ``L``)
+    last: float | None = None  # the last count taken
+    run: int = 0  # zeros in a row up to the last point
+    worst: float = 0.0  # the run's largest surprise so far
+    valid: bool = True
+    # each point in a run of zeros (1) or not, for the last day and an hour
+    zero: list[int] = dataclasses.field(default_factory=list)
+
+    def surprise(self, x: FloatArray, first: int, per_day: int) -> FloatArray:
+        """Each point's surprise as a point of a run of zeros (0 for any other point, and from the
+        point where the series stops being a count). ``first``: the place of ``x[0]`` in the series;
+        ``per_day``: its points a day (0: no day is known)."""
+        out = np.zeros(x.shape[0])
+        w = per_day // 24  # an hour either side
+        keep = per_day + w + 1 if per_day else 0
+        for i in range(max(self.place - first, 0), x.shape[0]):
+            v = float(x[i])
+            if math.isnan(v):  # missing: the run neither grows nor ends
+                self.zero.append(int(self.run > 0))
+                continue
+            k = v / self.grain
+            if not math.isfinite(k) or k < 0 or not _whole(k):
+                self.valid = False
+                break
+            if k == 0:
+                self.run += 1
+                if self.n >= _WARM:
+                    dev = self._deviate()
+                    self.worst = max(self.worst, dev)
+                    if dev > 0 and not self._rested(per_day, w):
+                        out[i] = dev
+            else:
+                if self.run:
+                    self._ended()
+                self._take(round(k))
+            self.zero.append(int(self.run > 0))
+        if keep:
+            del self.zero[:-keep]
+        else:
+            self.zero.clear()
+        self.place = max(self.place, first + x.shape[0])
+        return out
+
+    def _deviate(self) -> float:
+        """The surprise of the run so far under the counts before it."""
+        m = self.mean
+        if m <= 0:
+            return 0.0
+        span = min(max(self.day_var / self.day_half, 1.0), _WINDOW) if self.day_half > 0 else 1.0
+        v = span * self.half  # the counts' variance: a window of ``span`` steps' own variances
+        if v <= m * 1.0001:
+            nothing = m  # -log p0, Poisson
+        else:
+            k = m * m / (v - m)
+            nothing = k * math.log1p(m / k)
+        dev = normal_deviate(nothing * (1.0 + (self.run - 1) / span)) - _MARGIN
+        return min(max(dev, 0.0), _CAP)
+
+    def _rested(self, per_day: int, w: int) -> bool:
+        """Whether the day before, within an hour of this time, a run of zeros was half as long."""
+        if not per_day or len(self.zero) < per_day + w:
+            return False
+        then = self.zero[-per_day - w : len(self.zero) - per_day + w + 1]
+        longest = cur = 0
+        for z in then:
+            cur = cur + 1 if z else 0
+            longest = max(longest, cur)
+        return 2 * longest >= self.run
+
+    def _ended(self) -> None:
+        """A run ended: its zeros become usual counts, unless it was an anomaly."""
+        if self.worst < _LEARN:
+            for _ in range(self.run):
+                self._take(0)
+        self.run, self.worst = 0, 0.0
+
+    def _take(self, k: int) -> None:
+        self.n += 1
+        b, slow = 1.0 / min(self.n, _LOCAL), 1.0 / min(self.n, _SPAN)
+        d = k - self.mean
+        self.day_var += slow * (d * d - self.day_var)
+        self.mean += b * d
+        if self.last is not None:
+            half = 0.5 * (k - self.last) ** 2
+            self.half += b * (half - self.half)
+            self.day_half += slow * (half - self.day_half)
+        self.last = k
+
+    def state(self) -> dict[str, Any]:
+        own = dataclasses.asdict(self)
+        own["zero"] = encode_array(np.packbits(np.asarray(self.zero, dtype=np.uint8)), "<u1")
+        own["bits"] = len(self.zero)
+        return own
+
+    @classmethod
+    def restored(cls, own: dict[str, Any]) -> "Silence":
+        own = dict(own)
+        bits = int(own.pop("bits"))
+        packed = decode_array(own.pop("zero")).astype(np.uint8)
+        zero = np.unpackbits(packed)[:bits].astype(int).tolist()
+        return cls(**own, zero=zero)

@@ -1,0 +1,147 @@
+"""Silence (medic/detect/silence.py): log lines counted over 5 minutes, a minute apart, that stop.
+Where nothing was nearly impossible a run of zeros is found within minutes; where zeros are ordinary
+(few lines, bursts, an evening idle every day) it is not."""
+
+import json
+
+import numpy as np
+import pytest
+
+from medic.detect import ensemble, make_detector, restore_detector
+from medic.detect.silence import Silence
+from tests.support.detect import in_batches
+
+T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
+AT = 2 * 1440 + 600  # day 3, 10:00
+
+
+def _lines(
+    rate: float,
+    days: int = 3,
+    *,
+    silent: tuple[int, int] | None = None,
+    seed: int = 1,
+    bursty: bool = False,
+    hours: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Lines a minute at ``rate`` (more by day; ``bursty``: the rate itself drawn from a gamma of
+    shape 0.5 each minute, errors in bursts; ``hours``: only from the first hour to the second each
+    day, sharply), none for ``silent[1]`` minutes from ``silent[0]``, counted over the last 5 minutes."""
+    rng = np.random.default_rng(seed)
+    minutes = np.arange(days * 1440)
+    lam = rate * (0.4 + 0.96 * np.clip(np.sin((minutes % 1440 - 360) / 1440 * 2 * np.pi), 0, None))
+    if bursty:
+        lam = rng.gamma(0.5, lam / 0.5)
+    if hours is not None:
+        lam = np.where((minutes % 1440 >= hours[0] * 60) & (minutes % 1440 < hours[1] * 60), rate, 0.0)
+    lines = rng.poisson(lam).astype(float)
+    if silent is not None:
+        lines[silent[0] : silent[0] + silent[1]] = 0
+    return np.convolve(lines, np.ones(5))[: lines.shape[0]]
+
+
+def _times(n: int) -> np.ndarray:
+    return T0 + 60.0 * np.arange(n)
+
+
+def _first_alarm(x: np.ndarray, at: int = AT) -> int | None:
+    scores = make_detector("ensemble").update(x, _times(x.shape[0]))
+    hits = np.flatnonzero(scores[at : at + 45] >= 0.5)
+    return int(hits[0]) if hits.shape[0] else None
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_service_that_stops_logging_is_found_within_minutes(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3.7 lines a minute at 10:00 that stop for 40 minutes: the window is empty 5 minutes after the
+    last line, and a few minutes of zeros later the chance of them is a 5-sigma one; without the
+    model the ensemble took 17 to 27 minutes (``still``'s run of repeats)."""
+    x = _lines(3.0, silent=(AT, 40), seed=seed)
+    with_model = _first_alarm(x)
+    assert with_model is not None and with_model <= 15
+    monkeypatch.setattr(ensemble, "Silence", lambda *a, **k: None)
+    without = _first_alarm(x)
+    assert without is None or without > with_model
+
+
+@pytest.mark.parametrize(("rate", "bursty"), [(3.0, False), (0.3, False), (1.0, True)])
+def test_zeros_where_they_are_ordinary_are_no_silence(rate: float, bursty: bool) -> None:
+    """Three days without a silence: the model's own surprise stays under 5 (a score of 0.5) where
+    zeros are ordinary (few lines at night, errors in bursts), and it is made for each series."""
+    x = _lines(rate, seed=11, bursty=bursty)
+    det = make_detector("ensemble")
+    det.update(x, _times(x.shape[0]))
+    assert isinstance(det, ensemble.EnsembleDetector) and det._silence is not None
+    fresh = Silence(1.0, 0)
+    assert float(fresh.surprise(x, 0, 1440).max()) < 5.0
+
+
+def test_an_idle_every_evening_is_found_the_first_day_only() -> None:
+    """A job that logs 2 lines a minute from 08:00 to 18:00 and nothing after, sharply: its first
+    evening is a silence, the next are not (a run as long within an hour of this time the day
+    before); a stop at 14:00 on the fourth day is."""
+    x = _lines(2.0, days=4, hours=(8, 18))
+    x[3 * 1440 + 14 * 60 : 3 * 1440 + 16 * 60] = 0
+    model = Silence(1.0, 0)
+    z = model.surprise(x, 0, 1440)
+    evenings = [float(z[d * 1440 + 18 * 60 : d * 1440 + 20 * 60].max()) for d in range(3)]
+    assert evenings[0] >= 5.0 and evenings[1] == 0.0 and evenings[2] == 0.0
+    assert float(z[3 * 1440 + 14 * 60 : 3 * 1440 + 14 * 60 + 20].max()) >= 5.0
+
+
+def test_the_chance_of_a_run_of_zeros() -> None:
+    """Independent Poisson counts of mean 10: a first 0 has the chance exp(-10), each next one as
+    much again (a window of one point); counts summed over 5 points share 4 of them with the point
+    before, so each next 0 adds a fifth."""
+    rng = np.random.default_rng(3)
+    single = Silence(1.0, 0)
+    single.surprise(rng.poisson(10.0, 1500).astype(float), 0, 0)
+    summed = Silence(1.0, 0)
+    summed.surprise(np.convolve(rng.poisson(2.0, 1505), np.ones(5))[4:1504].astype(float), 0, 0)
+    assert single.day_var / single.day_half == pytest.approx(1.0, abs=0.2)
+    assert summed.day_var / summed.day_half == pytest.approx(5.0, abs=1.0)
+    one = single.surprise(np.zeros(3), 1500, 0)
+    five = summed.surprise(np.zeros(3), 1500, 0)
+    # normal deviates of exp(-10), exp(-20), exp(-30) less half a deviate, within the estimates' noise
+    assert one == pytest.approx([3.7, 5.6, 7.0], abs=0.4)
+    assert five[0] == pytest.approx(3.7, abs=0.4) and five[2] < one[1]
+
+
+def test_batches_and_restores_score_as_the_whole_series() -> None:
+    x = _lines(3.0, days=2, silent=(1440 + 600, 30))
+    t = _times(x.shape[0])
+    whole = make_detector("ensemble").update(x, t)
+    for size in (1, 7, 300, 1000):
+        scores, det = in_batches("ensemble", x, t, size)
+        np.testing.assert_allclose(scores, whole, rtol=0, atol=1e-12)
+    assert isinstance(det, ensemble.EnsembleDetector) and det._silence is not None
+    again = Silence.restored(json.loads(json.dumps(det._silence.state())))
+    assert again == det._silence
+
+
+def test_no_count_has_none_and_a_value_off_the_grain_or_below_zero_drops_it() -> None:
+    t = _times(2000)
+    gauge = make_detector("ensemble")
+    gauge.update(np.round(np.random.default_rng(1).normal(50, 5, 2000), 3), t)
+    assert isinstance(gauge, ensemble.EnsembleDetector) and gauge._silence is None
+    for bad in (2.5, -1.0):
+        x = _lines(3.0, days=1)
+        det = make_detector("ensemble")
+        det.update(x[:1000], t[:1000])
+        assert isinstance(det, ensemble.EnsembleDetector) and det._silence is not None
+        det.update(np.array([bad]), t[1000:1001])
+        assert det._silence is None
+
+
+def test_a_state_saved_before_silences_gets_one() -> None:
+    """A series of counts whose state was saved before the model existed gets one from its next
+    point; a series that is no count does not."""
+    x = _lines(3.0, days=1)
+    det = make_detector("ensemble")
+    det.update(x[:1000], _times(1000))
+    old = det.state()
+    del old["own"]["silence"]
+    again = restore_detector(json.loads(json.dumps(old)))
+    assert isinstance(again, ensemble.EnsembleDetector) and again._silence is not None
+    assert again._silence.place == 1000
