@@ -44,6 +44,9 @@ _LEARN = 5.0  # a run more surprising than this was an anomaly: it is not taken 
 _MARGIN = 0.5  # deviates off a run's surprise: its level is an hour's estimate
 _CAP = 12.0  # a run this improbable is as silent as it gets
 _WINDOW = 60.0  # the longest window (in points) a count is read as summing over
+_AGAIN = 3  # runs of zeros at least half as long within a day: zeros are this series' way (a queue)
+_KEEP = 16  # the anomalous runs of zeros remembered (their last place and length)
+_DAY_POINTS = 1440  # a day, for a series whose day is no whole number of points
 
 
 def _whole(k: float) -> bool:
@@ -69,6 +72,7 @@ class Silence:
     valid: bool = True
     # each point in a run of zeros (1) or not, for the last day and an hour
     zero: list[int] = dataclasses.field(default_factory=list)
+    runs: list[list[int]] = dataclasses.field(default_factory=list)  # the last runs: [last place, zeros]
 
     def surprise(self, x: FloatArray, first: int, per_day: int) -> FloatArray:
         """Each point's surprise as a point of a run of zeros (0 for any other point, and from the
@@ -91,11 +95,11 @@ class Silence:
                 if self.n >= _WARM:
                     dev = self._deviate()
                     self.worst = max(self.worst, dev)
-                    if dev > 0 and not self._rested(per_day, w):
+                    if dev > 0 and not self._rested(per_day, w) and not self._usual(first + i, per_day):
                         out[i] = dev
             else:
                 if self.run:
-                    self._ended()
+                    self._ended(first + i - 1)
                 self._take(round(k))
             self.zero.append(int(self.run > 0))
         if keep:
@@ -131,11 +135,21 @@ class Silence:
             longest = max(longest, cur)
         return 2 * longest >= self.run
 
-    def _ended(self) -> None:
-        """A run ended: its zeros become usual counts, unless it was an anomaly."""
+    def _usual(self, now: int, per_day: int) -> bool:
+        """Whether ``_AGAIN`` runs at least half as long that were anomalies ended within the last day
+        (a queue drained now and then: being at 0 is this series' way, whatever its level before
+        says; runs of zeros at a low level, at night, were not anomalies and do not count)."""
+        since = now - (per_day or _DAY_POINTS)
+        return sum(1 for end, zeros in self.runs if end > since and 2 * zeros >= self.run) >= _AGAIN
+
+    def _ended(self, end: int) -> None:
+        """A run ended (its last zero at ``end``): its zeros become usual counts, unless it was an
+        anomaly, which is remembered instead (one that recurs is no anomaly, see ``_usual``)."""
         if self.worst < _LEARN:
             for _ in range(self.run):
                 self._take(0)
+        else:
+            self.runs = [*self.runs, [end, self.run]][-_KEEP:]
         self.run, self.worst = 0, 0.0
 
     def _take(self, k: int) -> None:
