@@ -209,11 +209,16 @@ class IncidentState(BaseModel):
         starts += [a.first_seen_at for a in self.anomalies.values()]
         return min(starts, default=None)
 
-    def anomalies_since(self, at: datetime, window: timedelta) -> datetime | None:
+    def anomalies_since(self, at: datetime, window: timedelta, *, live: bool = False) -> datetime | None:
         """For correlation, when no alert fires: anomalies never fire (an incident of anomalies only is
         quiet from its first one), so such an incident neither joined nor absorbed its neighbours', and
         a cause seen only by a detector left its symptoms' incidents apart. When the anomalies seen
-        within ``window`` of ``at`` were first seen; None when none was, or it is resolved or merged."""
+        within ``window`` of ``at`` were first seen; None when none was, or it is resolved or merged.
+
+        ``live``: only anomalies whose own window ended within ``window`` of ``at`` count. A finding
+        delivered late (its window ended 13 days ago: the docs' example posted as it was; a scan catching
+        up after an outage) tells of an outage long over, not of one beginning when it arrived: counted
+        from its arrival, it took in checkout's live incident (a review, 2026-12-06)."""
         if self.status is IncidentStatus.RESOLVED or self.merged_into is not None or self.is_firing:
             return None
         # a prediction (a disk full in 5 hours) is no outage now: it absorbed a dependent's real outage
@@ -221,7 +226,9 @@ class IncidentState(BaseModel):
         seen = [
             a.first_seen_at
             for a in self.anomalies.values()
-            if a.last_seen_at >= at - window and a.signal.source != PREDICTION_SOURCE
+            if a.last_seen_at >= at - window
+            and a.signal.source != PREDICTION_SOURCE
+            and (not live or a.active_until >= at - window)
         ]
         return min(seen, default=None)
 

@@ -83,6 +83,9 @@ LATE_ISSUE_PATCH = "merge-forwards-late-issue"
 # An incident whose anomalies were seen within the correlation window, no alert firing, joins and absorbs
 # as one whose alerts fire (marked only where that is the case).
 ANOMALY_JOINS_PATCH = "anomalies-join"
+# Of those anomalies, only the ones whose own window ended within the correlation window count: a finding
+# delivered late is no outage beginning now (marked only where a late one would have counted).
+STALE_ANOMALY_PATCH = "stale-anomalies-no-cause"
 
 
 class IncidentInput(BaseModel):
@@ -671,7 +674,10 @@ class IncidentWorkflow(CauseProbe):
             if since is not None:
                 return since
             seen = self._state.anomalies_since(workflow.now(), self._window)
-            return seen if seen is not None and workflow.patched(ANOMALY_JOINS_PATCH) else None
+            if seen is None or not workflow.patched(ANOMALY_JOINS_PATCH):
+                return None
+            live = self._state.anomalies_since(workflow.now(), self._window, live=True)
+            return live if live != seen and workflow.patched(STALE_ANOMALY_PATCH) else seen
         if self._state.merged_into is not None or self._state.status is IncidentStatus.RESOLVED:
             return None
         return self._state.last_fired_at

@@ -263,3 +263,51 @@ async def test_a_prediction_takes_in_nothing(env: WorkflowEnvironment) -> None:
     )
     await asyncio.sleep(2)  # the hellos are exchanged within a workflow task or two
     assert (await checkout.query(IncidentWorkflow.state)).merged_into is None
+
+
+def stale_anomaly(service: str, *, ended: timedelta) -> AnomalyBatch:
+    """The docs' example as posted days later: a finding whose window ended ``ended`` ago."""
+    now = datetime.now(UTC)
+    end = now - ended
+    signal = AnomalySignal.model_validate(
+        {
+            "source": "medic-scan",
+            "service": service,
+            "series": {"__name__": "http_request_duration_seconds:p99", "service": service},
+            "value": 1.8,
+            "expected": {"lower": 0.1, "upper": 0.4},
+            "score": 0.97,
+            "window": {"start": (end - timedelta(minutes=10)).isoformat(), "end": end.isoformat()},
+        }
+    )
+    return AnomalyBatch(signals=[signal], received_at=now, contexts=[ctx(service)])
+
+
+@pytest.mark.parametrize("cause_first", [True, False], ids=["stale-first", "symptom-first"])
+async def test_a_stale_finding_is_no_cause(env: WorkflowEnvironment, cause_first: bool) -> None:
+    """A finding whose window ended 13 days ago (the docs' example posted later) counted as an outage
+    beginning when it arrived: payments' incident took in checkout's live one, and checkout's page
+    went to payments' team (a review, 2026-12-06)."""
+
+    async def on_payments() -> Handle:
+        return await env.client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(
+                incident_id="incident-payments", service=ctx("payments"), notify=False, remediate=False
+            ),
+            id="incident-payments",
+            task_queue="medic",
+            start_signal=ANOMALIES_SIGNAL,
+            start_signal_args=[stale_anomaly("payments", ended=timedelta(days=13))],
+        )
+
+    symptom = batch("checkout", "CheckoutErrors", n=3, starts=datetime.now(UTC))
+    if cause_first:
+        payments = await on_payments()
+        checkout = await deliver(env, "checkout", symptom)
+    else:
+        checkout = await deliver(env, "checkout", symptom)
+        payments = await on_payments()
+    await asyncio.sleep(2)  # the hellos are exchanged within a workflow task or two
+    assert (await checkout.query(IncidentWorkflow.state)).merged_into is None
+    assert (await payments.query(IncidentWorkflow.state)).absorbed == []
