@@ -16,7 +16,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from medic.redact import redact, redact_data, redact_name
 
 __all__ = [
+    "MAX_AGE",
     "MAX_AHEAD",
+    "MAX_SKEW",
     "NAME_PATTERN",
     "PREDICTION_SOURCE",
     "SCAN_LABEL",
@@ -83,6 +85,12 @@ PREDICTION_SOURCE = "medic-forecast"
 SCAN_LABEL = "medic_scan"
 # How far past its receipt an anomaly's window may end (a forecast holds its signal up to 30 days).
 MAX_AHEAD = timedelta(days=31)
+# How long before its receipt an anomaly's window may have ended: a detector catching up after an outage
+# is heard that late (Medic's own scans reach back a day after a gap); older, it is history, not an
+# incident to open now and page for.
+MAX_AGE = timedelta(days=1)
+# How far past its receipt an anomaly's window may start: a detector's clock a little ahead of Medic's.
+MAX_SKEW = timedelta(minutes=5)
 
 
 class TimeWindow(BaseModel):

@@ -9,12 +9,12 @@ is logged there, which is why the defaults sit far above what real alerts carry.
 """
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import HTTPException
 
 from medic.alerts import Alert, AlertmanagerWebhook
-from medic.anomaly import MAX_AHEAD, AnomalySignal
+from medic.anomaly import MAX_AGE, MAX_AHEAD, MAX_SKEW, AnomalySignal
 from medic.assign import Assignment
 from medic.incident import AlertBatch, AnomalyBatch
 from medic.limits import model_size
@@ -85,17 +85,43 @@ def check_anomalies(
 ) -> None:
     """Sizes of anomaly signals (their count is checked before they are parsed), and their windows: one
     ending more than ``MAX_AHEAD`` after now would hold its incident open that long (one ending in 9999
-    failed every task of its incident, and every later signal and alert of its service with it)."""
+    failed every task of its incident, and every later signal and alert of its service with it); one that
+    ended more than ``MAX_AGE`` before now opened an incident and paged for an outage long over (the
+    docs' example, posted 13 days after its window, a review 2026-12-06); one starting more than
+    ``MAX_SKEW`` after now comes from a clock that is ahead. Medic's own scans hand over without this
+    check (service.scans): a scan catching up after an outage carries windows up to its lookback old."""
     for i, signal in enumerate(signals):
         at = f"[{i}]." if multiple else ""
         _labels(f"{at}series", signal.series, settings)
         if signal.window.end > received_at + MAX_AHEAD:
             raise _refuse(
                 f"{at}window.end",
-                f"{signal.window.end.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} is more than "
+                f"{_iso(signal.window.end)} is more than "
                 f"{MAX_AHEAD.days} days after now: an anomaly's window is the stretch it was seen in "
                 "(a forecast's may reach ahead, by 31 days at most)",
             )
+        if signal.window.end < received_at - MAX_AGE:
+            raise _refuse(
+                f"{at}window.end",
+                f"{_iso(signal.window.end)} is more than {_hours(MAX_AGE)} hours before now "
+                f"({_iso(received_at)}): a finding that old is history, not an incident to open and page "
+                "for; post findings as they are made, with their own times",
+            )
+        if signal.window.start > received_at + MAX_SKEW:
+            raise _refuse(
+                f"{at}window.start",
+                f"{_iso(signal.window.start)} is more than {MAX_SKEW.seconds // 60} minutes after now "
+                f"({_iso(received_at)}): an anomaly's window is the stretch it was seen in; is the "
+                "detector's clock ahead?",
+            )
+
+
+def _iso(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _hours(span: timedelta) -> int:
+    return int(span.total_seconds() // 3600)
 
 
 def check_fan_out(assignments: Sequence[Assignment], settings: Settings) -> None:

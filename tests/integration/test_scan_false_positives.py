@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from activities.scan import ScanInput
+from medic.anomaly import MAX_AGE
 from medic.catalog import load_catalog
 from medic.feedback import FalsePositive
 from medic.scan import RangeSeries, ScanSpec, SeriesState
@@ -16,6 +17,7 @@ from service.scans import build_scan_activities
 from tests.support.shop import SHOP_YAML
 from tests.support.stack import medic_stack
 from workflows import people
+from workflows.incident import IncidentWorkflow
 
 STEP = 60.0
 EVERY = 43200.0  # runs half a day apart in the scan's time: each spike is a fresh surprise
@@ -84,3 +86,29 @@ async def test_one_false_positive_click_counts_once_and_only_for_the_series_it_w
     # 0.7 when it was counted, coming back by a little in the day and a half since
     assert states["a"].false_positives == 1 and 0.7 < states["a"].sensitivity < 0.75
     assert states["b"].false_positives == 0 and states["b"].sensitivity == 1.0
+
+
+async def test_a_scan_catching_up_hands_over_findings_older_than_the_webhook_takes() -> None:
+    """The anomaly webhook refuses a window that ended more than MAX_AGE (a day) before now; Medic's own
+    scans hand over without that check: a scan whose workers were down for two and a half days scores
+    the points it missed when it runs again (its three-day lookback), and its incident holds what it
+    found then."""
+    async with medic_stack() as stack:
+        now = np.floor(time.time() / STEP) * STEP
+        t = np.arange(now - 6 * 86400, now + STEP, STEP)
+        x = 10 + np.random.default_rng(2).normal(0, 0.5, t.shape[0])
+        x[int(np.searchsorted(t, now - 2 * 86400))] += 40.0  # two days ago, while no run ran
+        spec = ScanSpec(name="lat", query="latency", step_seconds=STEP, lookback_seconds=3 * 86400, warmup=50)
+        acts = build_scan_activities(
+            stack.client, stack.settings, load_catalog(SHOP_YAML, source="shop.yaml"), {"lat": spec}
+        )
+        clock = [now - 2.5 * 86400]  # the last run before the outage
+        acts._sources["prometheus"], acts._clock = Prometheus({"a": (t, x)}), lambda: clock[0]
+        assert (await acts.scan(ScanInput(name="lat"))).anomalies == 0
+        clock[0] = now
+        result = await acts.scan(ScanInput(name="lat"))
+        assert result.anomalies == 1 and result.incidents == ["incident-checkout"], result
+        handle = stack.client.get_workflow_handle_for(IncidentWorkflow.run, "incident-checkout")
+        state = await handle.query(IncidentWorkflow.state)
+        [found] = state.anomalies.values()
+        assert found.signal.window.end < datetime.now(UTC) - MAX_AGE, found.signal.window

@@ -6,7 +6,7 @@ records what it was given (the integration tests use the real one)."""
 import base64
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +184,12 @@ async def test_temporal_down_is_503_never_4xx(http: httpx.AsyncClient, sink: Fak
     assert (await http.get("/readyz")).status_code == 200
 
 
+def window(ended: timedelta = timedelta(0), *, lasted: timedelta = timedelta(minutes=10)) -> dict[str, str]:
+    """A window that ended ``ended`` ago (a negative ``ended``: ahead of now)."""
+    end = datetime.now(UTC).replace(microsecond=0) - ended
+    return {"start": (end - lasted).isoformat(), "end": end.isoformat()}
+
+
 def anomaly(service: str = "payments", **extra: Any) -> dict[str, Any]:
     return {
         "source": "medic-scan",
@@ -192,7 +198,7 @@ def anomaly(service: str = "payments", **extra: Any) -> dict[str, Any]:
         "value": 1.8,
         "expected": {"lower": 0.1, "upper": 0.4},
         "score": 0.97,
-        "window": {"start": "2026-11-23T11:50:00Z", "end": "2026-11-23T12:00:00Z"},
+        "window": window(),
         **extra,
     }
 
@@ -226,6 +232,12 @@ async def test_anomaly_single_list_and_grafana(http: httpx.AsyncClient, sink: Fa
             [anomaly(), anomaly(window={"start": "2026-11-23T12:00:00Z", "end": "9999-12-31T23:59:59Z"})],
             "[1].window.end",
         ),
+        # the docs' example posted 13 days after its window opened a P3 incident now and paged for an
+        # outage long over (a review, 2026-12-06)
+        (anomaly(window=window(timedelta(days=13))), "window.end"),
+        ([anomaly(), anomaly(window=window(timedelta(hours=25)))], "[1].window.end"),
+        # a detector whose clock is ahead
+        (anomaly(window=window(-timedelta(minutes=20), lasted=timedelta(minutes=5))), "window.start"),
     ],
 )
 async def test_bad_anomaly_is_422_naming_the_field(
@@ -234,6 +246,26 @@ async def test_bad_anomaly_is_422_naming_the_field(
     response = await http.post("/webhooks/anomaly", json=body, headers=bearer())
     assert response.status_code == 422, response.text
     assert response.json()["detail"]["error"].startswith(field), response.json()
+    assert sink.anomalies == []
+
+
+async def test_a_late_or_early_window_within_its_bounds_is_taken(
+    http: httpx.AsyncClient, sink: FakeSink
+) -> None:
+    """A detector catching up after an outage is heard up to a day late; a clock a little ahead too."""
+    late = anomaly(window=window(timedelta(hours=23)))
+    ahead = anomaly("cart", window=window(-timedelta(minutes=4), lasted=timedelta(minutes=1)))
+    answer = await http.post("/webhooks/anomaly", json=[late, ahead], headers=bearer())
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2, answer.text
+
+
+async def test_a_stale_window_is_refused_saying_why(http: httpx.AsyncClient, sink: FakeSink) -> None:
+    answer = await http.post(
+        "/webhooks/anomaly", json=anomaly(window=window(timedelta(days=13))), headers=bearer()
+    )
+    assert answer.status_code == 422
+    error = answer.json()["detail"]["error"]
+    assert "more than 24 hours before now" in error and "history" in error, error
     assert sink.anomalies == []
 
 
