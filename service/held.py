@@ -76,7 +76,7 @@ def held_delivery(
             alerts = [alerts[i] for i in left]
             assignments = await assign(payload, alerts)
             batches = [a.alert_batch(received, payload.truncatedAlerts) for a in assignments]
-        taken = []
+        taken: list[str] = []
         for assignment, batch in zip(assignments, batches, strict=True):
             parts = split(
                 batch, max_items=settings.max_alerts_per_delivery, max_bytes=settings.max_signal_bytes
@@ -87,8 +87,7 @@ def held_delivery(
                 raise PermanentError(
                     f"Temporal refused the alerts for {assignment.incident_id}: {err}"
                 ) from err
-            if any(delivered):
-                taken.append(assignment.incident_id)
-        return taken
+            taken.extend(holder for holder in delivered if holder is not None)  # (where each part went)
+        return list(dict.fromkeys(taken))
 
     return deliver

@@ -14,6 +14,7 @@ dies first, no request was answered, so every sender retries and nothing is lost
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -75,8 +76,10 @@ def _failed(incident_id: str, err: Exception) -> Exception:
 
 
 class IncidentSink(Protocol):
-    async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> bool:
-        """Durably hand a batch to its incident; False when there was nothing to deliver to."""
+    async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> str | None:
+        """Durably hand a batch to its incident; the id of the incident that holds it now (the one
+        ``incident_id`` merged into, when the delivery went there), None when there was nothing to
+        deliver to."""
 
 
 def summary_for(incident_id: str, batch: Batch) -> str:
@@ -126,15 +129,33 @@ class MergeRedirects:
     API reads the merged incidents from Temporal visibility every ``interval`` seconds and signals the
     surviving incident directly; at an ordinary pace it looks every ``calm`` seconds, and not at all
     when nothing arrives. The table is only a shortcut: until it knows of a merge the merged incident
-    still forwards, and a delivery redirected to an incident that has closed goes to its own incident."""
+    still forwards, and a delivery redirected to an incident that has closed goes to its own incident.
 
-    def __init__(self, client: Client, *, interval: float = 0.5, busy: int = 200, calm: float = 30.0) -> None:
+    The webhook's answer names the incident that holds each delivery, so a delivery that finds the
+    table older than ``fresh`` seconds waits for it to be read (one read for every delivery waiting,
+    ``wait`` seconds at most; not read, it goes on with the table it has). Without this the first
+    delivery after a quiet spell went to the merged incident, forwarded from there, and the answer
+    (and ``medic fire``) named the merged incident, not the one holding the alerts (a review,
+    2026-12-06). A merge visibility does not show yet (a second or two) is still named so."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        interval: float = 0.5,
+        busy: int = 200,
+        calm: float = 30.0,
+        fresh: float = 1.0,
+        wait: float = 1.0,
+    ) -> None:
         self._client = client
         self._interval, self._busy, self._calm = interval, busy, calm
+        self._fresh, self._wait = fresh, wait
         self._into: dict[str, str] = {}
         self._alerts = 0  # delivered since the reader last looked
         self._read_at: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._reading_now: asyncio.Task[None] | None = None
         self._failures = 0
 
     @property
@@ -142,12 +163,20 @@ class MergeRedirects:
         """Whether the reader is running (it stops by itself once deliveries stop)."""
         return self._task is not None and not self._task.done()
 
-    def target(self, incident_id: str, *, alerts: int = 1) -> str | None:
+    async def target(self, incident_id: str, *, alerts: int = 1) -> str | None:
         """The incident that holds this one's alerts now (following merges of merges), if any, for a
-        delivery of ``alerts``."""
+        delivery of ``alerts``; from a table read within ``fresh`` seconds, when it can be read."""
         self._alerts += max(alerts, 1)
         if not self.reading:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="merge-redirects")
+        loop = asyncio.get_running_loop()
+        if self._read_at is None or loop.time() - self._read_at >= self._fresh:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._read()), self._wait)
+        return self.known(incident_id)
+
+    def known(self, incident_id: str) -> str | None:
+        """:meth:`target` from the table as it is."""
         target, seen = None, {incident_id}
         while (nxt := self._into.get(target or incident_id)) is not None and nxt not in seen:
             target = nxt
@@ -156,6 +185,25 @@ class MergeRedirects:
 
     def forget(self, incident_id: str) -> None:
         self._into.pop(incident_id, None)
+
+    def _read(self) -> "asyncio.Task[None]":
+        """The read in flight, or a new one: deliveries and the reader share it."""
+        if self._reading_now is None or self._reading_now.done():
+            self._reading_now = asyncio.get_running_loop().create_task(self._refresh_now())
+        return self._reading_now
+
+    async def _refresh_now(self) -> None:
+        """Read the table; never fails (a delivery goes the long way instead)."""
+        started = asyncio.get_running_loop().time()
+        try:
+            await self.refresh()
+            self._failures = 0
+        except Exception as err:  # a shortcut: no failure of it may fail a delivery
+            self._failures += 1
+            if self._failures == 1:  # once per run of failures, not twice a second
+                log.warning("could not read merged incidents (deliveries go the long way): %s", err)
+        finally:
+            self._read_at = started  # (a failed read is not retried by every delivery)
 
     async def refresh(self) -> None:
         into: dict[str, str] = {}
@@ -171,14 +219,7 @@ class MergeRedirects:
             stale = self._read_at is None or loop.time() - self._read_at >= self._calm
             if self._alerts >= self._busy or stale:
                 self._alerts = 0
-                self._read_at = loop.time()
-                try:
-                    await self.refresh()
-                    self._failures = 0
-                except UNREACHABLE as err:
-                    self._failures += 1
-                    if self._failures == 1:  # once per run of failures, not twice a second
-                        log.warning("could not read merged incidents (deliveries go the long way): %s", err)
+                await asyncio.shield(self._read())
             else:
                 self._alerts = 0
             await asyncio.sleep(self._interval)
@@ -195,22 +236,22 @@ class TemporalIncidentSink:
         self._summaries = _Summaries()
         self._redirects = redirects
 
-    async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> bool:
+    async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> str | None:
         signal = ALERTS_SIGNAL if isinstance(batch, AlertBatch) else ANOMALIES_SIGNAL
         size = len(batch.alerts) if isinstance(batch, AlertBatch) else len(batch.signals)
-        target = self._redirects.target(incident_id, alerts=size) if self._redirects is not None else None
-        if target is not None:
+        redirects = self._redirects
+        target = await redirects.target(incident_id, alerts=size) if redirects is not None else None
+        if target is not None and redirects is not None:
             if await self._signal_existing(target, signal, batch):
-                return True
-            assert self._redirects is not None
-            self._redirects.forget(incident_id)  # it closed: this incident's own workflow decides
+                return target
+            redirects.forget(incident_id)  # it closed: this incident's own workflow decides
         if isinstance(batch, AlertBatch) and all(a.status is AlertStatus.RESOLVED for a in batch.alerts):
             # Resolutions never open an incident: a late duplicate after the incident closed
             # must not start an empty one.
             if await self._signal_existing(incident_id, signal, batch):
-                return True
+                return incident_id
             log.info("resolution for %s arrived after the incident closed; nothing to do", incident_id)
-            return False
+            return None
         try:
             await self._client.start_workflow(
                 IncidentWorkflow.run,
@@ -233,7 +274,7 @@ class TemporalIncidentSink:
             )
         except UNREACHABLE as err:
             raise _failed(incident_id, err) from err
-        return True
+        return incident_id
 
     async def _signal_existing(self, incident_id: str, signal: str, batch: Batch) -> bool:
         """A plain signal to a running incident; False when it is not running (closed, or never was)."""
@@ -251,7 +292,9 @@ class TemporalIncidentSink:
 class _Pending:
     service: ServiceContext | None
     batches: list[Batch] = field(default_factory=list)
-    done: "asyncio.Future[bool]" = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: "asyncio.Future[str | None]" = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 def _merge(batches: list[Batch]) -> Batch:
@@ -298,7 +341,7 @@ class CoalescingSink:
         self._in_flight: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> bool:
+    async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> str | None:
         key = (incident_id, type(batch).__name__)
         pending = self._pending.get(key)
         if pending is None:
@@ -323,7 +366,7 @@ class CoalescingSink:
 
     async def _flush(self, key: tuple[str, str], pending: _Pending) -> None:
         try:
-            delivered = False
+            delivered: str | None = None
             async with asyncio.timeout(self._deadline):
                 for chunk in split(_merge(pending.batches), max_items=self._max, max_bytes=self._max_bytes):
                     delivered = await self._inner.deliver(key[0], pending.service, chunk) or delivered

@@ -94,11 +94,13 @@ async def _hand_over(
 ) -> list[str]:
     """Hand every incident its share, :data:`FAN_OUT` at a time; all must be durable before we answer,
     within the one deadline of the request. Temporal refusing a payload is a 422 even when other shares
-    were taken: the limits checked before make it a bug, and no retry of the same body could succeed."""
+    were taken: the limits checked before make it a bug, and no retry of the same body could succeed.
+    The answer names, once each, the incidents that hold the shares: for an incident merged into
+    another, the one it merged into (which its share was signalled to)."""
     deadline = deps.settings.temporal_rpc_timeout_seconds
     slots = asyncio.Semaphore(FAN_OUT)
 
-    async def deliver(a: Assignment, b: AlertBatch | AnomalyBatch) -> bool:
+    async def deliver(a: Assignment, b: AlertBatch | AnomalyBatch) -> str | None:
         async with slots:
             return await deps.sink.deliver(a.incident_id, a.service, b)
 
@@ -114,7 +116,7 @@ async def _hand_over(
         raise _unavailable(deps, err) from err
     except DeliveryRefused as err:
         raise PayloadError(f"body: Temporal refused the delivery: {err}") from err
-    return [a.incident_id for a, delivered in zip(assignments, results, strict=True) if delivered]
+    return list(dict.fromkeys(holder for holder in results if holder is not None))
 
 
 async def _deliver_alertmanager(

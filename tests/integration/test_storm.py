@@ -107,7 +107,7 @@ async def test_a_merged_incidents_deliveries_go_straight_to_the_incident_it_merg
         async def visible() -> bool:
             # Visibility is eventually consistent: the merge shows there a moment after the workflow has it.
             await redirects.refresh()
-            return redirects.target("incident-checkout") == "incident-orders-db"
+            return redirects.known("incident-checkout") == "incident-orders-db"
 
         await wait_until(visible, timeout=30, what="the merge in Temporal visibility")
 
@@ -146,3 +146,34 @@ async def test_a_merged_incidents_deliveries_go_straight_to_the_incident_it_merg
         await wait_until(
             a_delivery_skipped_the_merged_incident, timeout=60, interval=0.3, what="a direct delivery"
         )
+
+
+async def test_the_answer_names_the_incident_that_holds_the_alerts_after_a_merge() -> None:
+    """After checkout merged into its cause, the webhook's answer (and so ``medic fire``) named
+    incident-checkout, whose timeline says new alerts go to the incident it merged into: the first
+    delivery after a quiet spell went to checkout and was forwarded from there (a review, 2026-12-06).
+    Now the delivery is signalled to the incident that holds it, and the answer names that one."""
+    async with medic_stack(quiet_seconds=600) as stack, stack.http(timeout=30) as http:
+        for service, fingerprint in (("orders-db", "db-1"), ("checkout", "co-1")):
+            answer = await http.post("/webhooks/alertmanager", json=_delivery(service, fingerprint))
+            assert answer.json()["incidents"] == [f"incident-{service}"], answer.text
+        redirects = MergeRedirects(stack.client)
+
+        async def visible() -> bool:
+            await redirects.refresh()
+            return redirects.known("incident-checkout") == "incident-orders-db"
+
+        await wait_until(visible, timeout=60, what="checkout's merge into orders-db in Temporal visibility")
+        # the API read its table of merges at the first deliveries, before the merge; a delivery reads it
+        # again once it is older than a second (MergeRedirects' fresh), as any delivery after a pause
+        await asyncio.sleep(1.1)
+        # as `medic fire --resolve` after the merge: the resolution, then a new alert of checkout's
+        fired = _delivery("checkout", "co-1")
+        resolved = notification("HighErrorRate", "checkout", [], "resolved")
+        resolved["alerts"] = [{**a, "status": "resolved"} for a in fired["alerts"]]
+        for body in (resolved, _delivery("checkout", "co-2")):
+            answer = await http.post("/webhooks/alertmanager", json=body)
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == {"accepted": 1, "incidents": ["incident-orders-db"]}, answer.text
+        detail = (await http.get("/incidents/incident-orders-db")).json()
+        assert {"co-1", "co-2"} <= {a["fingerprint"] for a in detail["alerts"]}

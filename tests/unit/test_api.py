@@ -38,14 +38,14 @@ class FakeSink:
 
     async def deliver(
         self, incident_id: str, service: ServiceContext | None, batch: AlertBatch | AnomalyBatch
-    ) -> bool:
+    ) -> str | None:
         if self.down:
             raise TemporalUnavailable("connection refused")
         if isinstance(batch, AlertBatch):
             self.alerts.append((incident_id, batch))
         else:
             self.anomalies.append((incident_id, batch))
-        return True
+        return incident_id
 
 
 class FakeReader:

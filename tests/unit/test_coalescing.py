@@ -30,7 +30,7 @@ class RecordingSink:
 
     async def deliver(
         self, incident_id: str, service: ServiceContext | None, b: AlertBatch | AnomalyBatch
-    ) -> bool:
+    ) -> str | None:
         self.in_flight.set()
         if self.release is not None:
             await self.release.wait()  # the test decides when Temporal answers
@@ -40,7 +40,7 @@ class RecordingSink:
             raise TemporalUnavailable("down")
         assert isinstance(b, AlertBatch)
         self.calls.append((incident_id, [a.fingerprint for a in b.alerts]))
-        return True
+        return incident_id
 
 
 async def test_concurrent_deliveries_share_one_signal_per_incident() -> None:
@@ -52,7 +52,7 @@ async def test_concurrent_deliveries_share_one_signal_per_incident() -> None:
         sink.deliver("incident-b", None, batch("4")),
         sink.deliver("incident-a", None, batch("5")),
     )
-    assert list(results) == [True, True, True, True]
+    assert list(results) == ["incident-a", "incident-a", "incident-b", "incident-a"]
     assert sorted(inner.calls) == [("incident-a", ["1", "2", "3", "5"]), ("incident-b", ["4"])]
 
 
@@ -82,7 +82,7 @@ async def test_a_caller_that_hangs_up_does_not_cancel_the_others() -> None:
     stayer = asyncio.create_task(sink.deliver("incident-a", None, batch("2")))
     await asyncio.sleep(0.005)
     quitter.cancel()
-    assert await stayer is True
+    assert await stayer == "incident-a"
     with pytest.raises(asyncio.CancelledError):
         await quitter
     assert inner.calls == [("incident-a", ["1", "2"])]

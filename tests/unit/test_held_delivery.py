@@ -24,12 +24,12 @@ class Sink:
         self.batches: list[tuple[str, AlertBatch]] = []
         self.refuse = refuse
 
-    async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> bool:
+    async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> str | None:
         if self.refuse:
             raise DeliveryRefused("Blob data size exceeds limit")
         assert isinstance(batch, AlertBatch)
         self.batches.append((incident_id, batch))
-        return True
+        return incident_id
 
 
 def payload(*labels: dict[str, str], annotations: dict[str, Any] | None = None) -> AlertmanagerWebhook:

@@ -86,11 +86,11 @@ async def test_redirects_follow_merges_of_merges_and_survive_a_cycle() -> None:
     redirects = MergeRedirects(cast(Client, fake))
     await redirects.refresh()
     assert fake.lists == [MERGED_QUERY]
-    assert redirects.target("incident-a") == "incident-c"
-    assert redirects.target("incident-b") == "incident-c"
-    assert redirects.target("incident-c") is None
-    assert redirects.target("incident-unknown") is None
-    assert redirects.target("incident-x") == "incident-y"  # and no endless loop
+    assert await redirects.target("incident-a") == "incident-c"
+    assert await redirects.target("incident-b") == "incident-c"
+    assert await redirects.target("incident-c") is None
+    assert await redirects.target("incident-unknown") is None
+    assert await redirects.target("incident-x") == "incident-y"  # and no endless loop
 
 
 async def test_a_merged_incidents_delivery_is_signalled_to_the_incident_it_merged_into() -> None:
@@ -113,7 +113,7 @@ async def test_a_redirect_to_an_incident_that_closed_falls_back_and_is_forgotten
     sink = sink_for(fake, redirects)
     assert await sink.deliver("incident-checkout", None, batch("a1"))
     assert [s[0] for s in fake.starts] == ["incident-checkout"] and fake.signals == []
-    assert redirects.target("incident-checkout") is None
+    assert await redirects.target("incident-checkout") is None
     # A resolution for a merged incident whose parent closed goes to its own workflow as a plain signal.
     assert await sink.deliver("incident-checkout", None, batch("a1", status=AlertStatus.RESOLVED))
     assert fake.signals == [("incident-checkout", "alerts", ["a1"])]
@@ -131,17 +131,17 @@ async def stopped(redirects: MergeRedirects) -> None:
 async def test_visibility_is_read_when_deliveries_pour_in_and_not_when_idle() -> None:
     fake = FakeTemporal(running={"incident-checkout"}, merged={})
     redirects = MergeRedirects(cast(Client, fake), interval=0.01, busy=3, calm=3600)
-    assert redirects.target("incident-checkout") is None  # the first delivery: the table is read
+    assert await redirects.target("incident-checkout") is None  # the first delivery: the table is read
     await stopped(redirects)
     assert fake.lists == [MERGED_QUERY]
     for _ in range(2):  # an ordinary pace, with the table fresh: not read again
-        redirects.target("incident-checkout")
+        await redirects.target("incident-checkout")
     await stopped(redirects)
     assert len(fake.lists) == 1
     fake.merged["incident-checkout"] = "incident-orders-db"
-    redirects.target("incident-checkout", alerts=5)  # a storm: read again, and the merge is learned
+    await redirects.target("incident-checkout", alerts=5)  # a storm: read again, and the merge is learned
     await stopped(redirects)
-    assert len(fake.lists) == 2 and redirects.target("incident-checkout") == "incident-orders-db"
+    assert len(fake.lists) == 2 and await redirects.target("incident-checkout") == "incident-orders-db"
 
 
 def test_a_start_summary_is_worked_out_once_per_incident_for_a_while() -> None:
@@ -153,3 +153,29 @@ def test_a_start_summary_is_worked_out_once_per_incident_for_a_while() -> None:
     expired = _Summaries(ttl=0)
     expired.get("incident-checkout", batch("HighLatency"))
     assert "DiskFull" in expired.get("incident-checkout", batch("DiskFull"))
+
+
+async def test_a_delivery_after_a_pause_reads_the_merges_first_and_names_the_holder() -> None:
+    """The first delivery after a quiet spell went to the merged incident, which forwarded it, and the
+    webhook's answer named the merged incident (a review, 2026-12-06)."""
+    fake = FakeTemporal(
+        running={"incident-checkout", "incident-orders-db"},
+        merged={"incident-checkout": "incident-orders-db"},
+    )
+    redirects = MergeRedirects(cast(Client, fake), calm=3600)
+    sink = sink_for(fake, redirects)
+    assert await sink.deliver("incident-checkout", None, batch("a1")) == "incident-orders-db"
+    assert fake.signals == [("incident-orders-db", "alerts", ["a1"])] and fake.starts == []
+    assert await sink.deliver("incident-payments", None, batch("p1")) == "incident-payments"
+
+
+async def test_merges_that_cannot_be_read_do_not_fail_a_delivery() -> None:
+    class Down(FakeTemporal):
+        async def list_workflows(self, query: str) -> AsyncIterator[_Execution]:
+            raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
+            yield  # pragma: no cover
+
+    fake = Down(running=set(), merged={})
+    sink = sink_for(fake, MergeRedirects(cast(Client, fake)))
+    assert await sink.deliver("incident-checkout", None, batch("a1")) == "incident-checkout"
+    assert [s[0] for s in fake.starts] == ["incident-checkout"]

@@ -132,10 +132,10 @@ class Hanging:
 
     async def deliver(
         self, incident_id: str, service: ServiceContext | None, b: AlertBatch | AnomalyBatch
-    ) -> bool:
+    ) -> str | None:
         self.calls += 1
         await asyncio.Event().wait()
-        return True
+        return incident_id
 
 
 async def test_a_flush_gives_up_at_its_deadline_and_frees_the_queue() -> None:

@@ -47,7 +47,7 @@ class SlowSink(FakeSink):
 
     async def deliver(
         self, incident_id: str, service: ServiceContext | None, batch: AlertBatch | AnomalyBatch
-    ) -> bool:
+    ) -> str | None:
         self.running += 1
         self.most = max(self.most, self.running)
         try:

@@ -158,10 +158,10 @@ class _Sink:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> bool:
+    async def deliver(self, incident_id: str, service: ServiceContext | None, batch: Batch) -> str | None:
         assert service is not None and isinstance(batch, AlertBatch)
         await _open(self._client, service.name, batch)
-        return True
+        return incident_id
 
 
 class _Facts:

@@ -89,7 +89,7 @@ class HarnessSink:
 
     async def deliver(
         self, incident_id: str, service: ServiceContext | None, batch: AlertBatch | Any
-    ) -> bool:
+    ) -> str | None:
         await self._h.env.client.start_workflow(
             IncidentWorkflow.run,
             IncidentInput(
@@ -104,7 +104,7 @@ class HarnessSink:
             start_signal=ALERTS_SIGNAL,
             start_signal_args=[batch],
         )
-        return True
+        return incident_id
 
 
 @pytest.fixture
