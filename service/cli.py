@@ -162,16 +162,18 @@ def check(
     anomaly.yaml beside the catalog (none there: no scans). A file named by an option or a setting
     that does not exist is an error.
     """
-    from medic.yamldoc import ConfigProblem  # noqa: PLC0415
     from service.config_files import check_all  # noqa: PLC0415
 
     chosen = {"catalog": catalog, "routing": routing, "runbooks_dir": runbooks, "anomaly": anomaly}
-    settings = _settings().model_copy(update={k: v for k, v in chosen.items() if v is not None})
-    checked, problems = check_all(settings, anomaly_named_by="--anomaly" if anomaly else "MEDIC_ANOMALY")
-    # A path given on purpose that is not there is a typo, not "use the default".
-    for option, path in (("--routing", routing), ("--runbooks", runbooks)):
-        if path is not None and not path.exists():
-            problems.append(ConfigProblem(str(path), 1, "", f"not found ({option})"))
+    given = {k: v for k, v in chosen.items() if v is not None}
+    settings = _settings().model_copy(update=given)
+    options = {
+        "catalog": "--catalog",
+        "routing": "--routing",
+        "runbooks_dir": "--runbooks",
+        "anomaly": "--anomaly",
+    }
+    checked, problems = check_all(settings, options={k: options[k] for k in given})
     for line in checked:
         typer.echo(f"ok  {line}")
     for problem in problems:

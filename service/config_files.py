@@ -4,7 +4,7 @@ Parsing and validation are pure (``medic``); this module only finds and reads th
 """
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import yaml
@@ -30,11 +30,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def load_catalog_file(path: Path, *, required: bool = False) -> Catalog:
-    """The catalog at ``path``; an empty one (with a warning) when it does not exist, unless required."""
+def load_catalog_file(path: Path, *, named_by: str | None = None) -> Catalog:
+    """The catalog at ``path``; an empty one (with a warning) when it does not exist, unless ``named_by``
+    (the setting or option that named it on purpose, said in the ConfigError)."""
+    if (problem := _file_problem(path, named_by, setting="MEDIC_CATALOG")) is not None:
+        raise ConfigError([problem])
     if not path.exists():
-        if required:
-            raise ConfigError([ConfigProblem(str(path), 1, "", "file not found (MEDIC_CATALOG)")])
         log.warning("no service catalog at %s: correlation falls back to Alertmanager groups", path)
         return Catalog()
     catalog = load_catalog(path.read_text(), source=str(path))
@@ -45,16 +46,37 @@ def load_catalog_file(path: Path, *, required: bool = False) -> Catalog:
     return catalog
 
 
+def _file_problem(path: Path, named_by: str | None, *, setting: str) -> ConfigProblem | None:
+    """What keeps ``path`` from being read as a file: a directory (an empty setting reads as ``.``, the
+    current directory: said as set but empty), or, when ``named_by`` (the setting or option that named
+    it on purpose), missing. None when it is a file, or missing where its default stands in."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        if named_by is not None and str(path) == ".":
+            said = f"{named_by} is set but empty (unset it for its default, or name a file)"
+        else:
+            said = f"is a directory ({named_by or setting})"
+        return ConfigProblem(str(path), 1, "", said)
+    if named_by is not None:
+        return ConfigProblem(str(path), 1, "", f"file not found ({named_by})")
+    return None
+
+
 def load_routing_file(
     path: Path,
     catalog: Catalog | None = None,
     *,
+    named_by: str | None = None,
     key_names: Collection[str] | None = None,
     secrets: SecretNames | None = None,
 ) -> RoutingPolicy:
-    """The routing policy at ``path``; the built-in default (with a warning) when it does not exist.
+    """The routing policy at ``path``; the built-in default (with a warning) when it does not exist,
+    unless ``named_by`` (the setting or option that named it on purpose, said in the ConfigError).
     With ``key_names`` (the secrets' routing-key names) every ``page:`` entry is checked too; with
     ``secrets`` the pagers and Teams channels it names are checked against the configured ones."""
+    if (problem := _file_problem(path, named_by, setting="MEDIC_ROUTING")) is not None:
+        raise ConfigError([problem])
     if not path.exists():
         log.warning("no routing policy at %s: using the default (team channels; P1/P2 page)", path)
         return RoutingPolicy.default()
@@ -129,13 +151,9 @@ def load_anomaly_file(
     With the ``catalog`` (``medic check``), a scan's ``service:`` it does not know is a problem too;
     with ``queries``, a query whose brackets or quotes do not balance; with ``near_misses``, a missing
     default file with a misnamed one beside it (``anomaly_near_miss``) is a ConfigError."""
+    if (problem := _file_problem(path, named_by, setting="MEDIC_ANOMALY")) is not None:
+        raise ConfigError([problem])
     if not path.is_file():
-        if path.is_dir():  # (MEDIC_ANOMALY set and empty is the current directory)
-            raise ConfigError(
-                [ConfigProblem(str(path), 1, "", f"is a directory ({named_by or 'MEDIC_ANOMALY'})")]
-            )
-        if named_by is not None:
-            raise ConfigError([ConfigProblem(str(path), 1, "", f"file not found ({named_by})")])
         if near_misses and (near := anomaly_near_miss(path)) is not None:
             raise ConfigError([ConfigProblem(str(near), 1, "", _near_miss_said(path, near))])
         return {}
@@ -193,24 +211,53 @@ def _near_miss_said(path: Path, near: Path) -> str:
     )
 
 
+# The settings that name files, by field: a path one of them names on purpose must be there.
+_PATH_SETTINGS = {
+    "catalog": "MEDIC_CATALOG",
+    "routing": "MEDIC_ROUTING",
+    "runbooks_dir": "MEDIC_RUNBOOKS_DIR",
+    "anomaly": "MEDIC_ANOMALY",
+}
+
+
 def check_all(
-    settings: Settings, *, anomaly_named_by: str = "MEDIC_ANOMALY"
+    settings: Settings, *, options: Mapping[str, str] | None = None
 ) -> tuple[list[str], list[ConfigProblem]]:
     """Validate every configuration file; returns what was checked and every problem found.
-    ``anomaly_named_by``: what named ``settings.anomaly`` (the setting, or ``--anomaly``), said when that
-    file does not exist; the default path (beside the catalog) missing is "no scans"."""
+
+    A path set on purpose (its setting among the settings' ``model_fields_set``: the environment,
+    .env, or a keyword; or, by field, one of ``options``: ``{"catalog": "--catalog"}``) that is not
+    there is an error naming what set it: a typo is not "use the default". A default path missing is
+    what the runtime makes of it: no catalog and no runbooks folder are warnings (correlation falls
+    back to Alertmanager groups; no remediations), no routing file the built-in default, no anomaly
+    file no scans."""
     checked: list[str] = []
     problems: list[ConfigProblem] = []
+    named = {
+        field: (options or {}).get(field, setting)
+        for field, setting in _PATH_SETTINGS.items()
+        if getattr(settings, field) is not None
+        and (field in settings.model_fields_set or field in (options or {}))
+    }
     catalog: Catalog | None = None
     try:
-        catalog = load_catalog_file(settings.catalog, required=True)
-        checked.append(f"{settings.catalog}: {len(catalog.services)} services")
+        if "catalog" not in named and not settings.catalog.exists():
+            catalog = Catalog()  # as the runtime runs: the routing policy is checked against no services
+            said = "no service catalog: correlation falls back to Alertmanager groups (MEDIC_CATALOG)"
+            problems.append(ConfigProblem(str(settings.catalog), 1, "", said, warning=True))
+        else:
+            catalog = load_catalog_file(settings.catalog, named_by=named.get("catalog"))
+            checked.append(f"{settings.catalog}: {len(catalog.services)} services")
     except ConfigError as err:
         problems += err.problems
     try:
         secrets = secret_names(settings)
         policy = load_routing_file(
-            settings.routing_file, catalog, key_names=list(settings.pagerduty_routing_keys), secrets=secrets
+            settings.routing_file,
+            catalog,
+            named_by=named.get("routing"),
+            key_names=list(settings.pagerduty_routing_keys),
+            secrets=secrets,
         )
         _warn_unchecked(policy, catalog, secrets)
         source = settings.routing_file if settings.routing_file.exists() else "built-in default"
@@ -219,13 +266,20 @@ def check_all(
         )
     except ConfigError as err:
         problems += err.problems
+    folder = settings.runbooks_dir
+    if folder.is_dir():
+        try:
+            checked.append(f"{folder}: {len(load_runbooks(folder))} runbooks")
+        except ConfigError as err:
+            problems += err.problems
+    elif "runbooks_dir" in named:
+        said = "not a folder" if folder.exists() else "not found"
+        problems.append(ConfigProblem(str(folder), 1, "", f"{said} ({named['runbooks_dir']})"))
+    else:
+        said = "no runbooks folder: no remediations (MEDIC_RUNBOOKS_DIR)"
+        problems.append(ConfigProblem(str(folder), 1, "", said, warning=True))
     try:
-        runbooks = load_runbooks(settings.runbooks_dir)
-        checked.append(f"{settings.runbooks_dir}: {len(runbooks)} runbooks")
-    except ConfigError as err:
-        problems += err.problems
-    try:
-        named_by = anomaly_named_by if settings.anomaly is not None else None
+        named_by = named.get("anomaly")
         scans = load_anomaly_file(settings.anomaly_file, named_by=named_by, catalog=catalog, queries=True)
         if settings.anomaly_file.exists():
             checked.append(f"{settings.anomaly_file}: {len(scans)} anomaly scans")

@@ -572,11 +572,18 @@ def test_remediation_rbac_is_least_privilege_per_namespace() -> None:
 # ---- configuration files -------------------------------------------------------------------------
 
 
-def test_catalog_routing_and_runbooks_are_mounted_where_the_settings_point(tmp_path: Path) -> None:
-    """The files given with --set-file land where MEDIC_CATALOG, MEDIC_ROUTING and MEDIC_RUNBOOKS_DIR
-    point, and `medic check` (the chart's init container) accepts them there."""
-    objs = objects("full")
+@pytest.mark.parametrize("value_set", ["full", "secrets"])
+def test_catalog_routing_and_runbooks_are_mounted_where_the_settings_point(
+    tmp_path: Path, value_set: str
+) -> None:
+    """The files given with --set-file land where MEDIC_CATALOG and MEDIC_RUNBOOKS_DIR point, the
+    routing policy beside the catalog (MEDIC_ROUTING's default), and `medic check` (the chart's init
+    container) accepts them there. No routing policy given is the built-in default: the chart set
+    MEDIC_ROUTING to a file it did not mount, which `medic check` refuses (a path set on purpose)."""
+    objs = objects(value_set)
+    config = VALUE_SETS[value_set]["config"]
     env = named(objs, "ConfigMap", f"{RELEASE}-env")["data"]
+    assert "MEDIC_ROUTING" not in env
     pod = named(objs, "Deployment", f"{RELEASE}-worker")["spec"]["template"]["spec"]
     (check,) = pod["initContainers"]
     assert check["args"] == ["check"]
@@ -586,17 +593,19 @@ def test_catalog_routing_and_runbooks_are_mounted_where_the_settings_point(tmp_p
         source = volumes[mount["name"]].get("configMap")
         if source is None:
             continue
-        data = named(objs, "ConfigMap", source["name"])["data"]
+        data = named(objs, "ConfigMap", source["name"])["data"] or {}
         target = root / mount["mountPath"].lstrip("/")
         target.mkdir(parents=True)
         for key, text in data.items():
             (target / key).write_text(text)
-    for setting, expected in (("MEDIC_CATALOG", "catalog.yaml"), ("MEDIC_ROUTING", "routing.yaml")):
-        assert (root / env[setting].lstrip("/")).read_text() == (ROOT / expected).read_text(), setting
+    catalog = root / env["MEDIC_CATALOG"].lstrip("/")
+    routing = catalog.parent / "routing.yaml"
+    assert catalog.read_text() == (ROOT / "catalog.yaml").read_text()
+    assert routing.exists() == ("routing" in config)
+    if "routing" in config:
+        assert routing.read_text() == (ROOT / "routing.yaml").read_text()
     runbooks = root / env["MEDIC_RUNBOOKS_DIR"].lstrip("/")
-    assert sorted(p.name for p in runbooks.iterdir()) == sorted(
-        p.name for p in (ROOT / "runbooks").glob("*.yaml")
-    )
+    assert sorted(p.name for p in runbooks.iterdir()) == sorted(config.get("runbooks", {}))
     medic = Path(sys.executable).parent / "medic"
     settings = {k: (str(root / v.lstrip("/")) if v.startswith("/etc/medic") else v) for k, v in env.items()}
     result = run(
@@ -605,10 +614,9 @@ def test_catalog_routing_and_runbooks_are_mounted_where_the_settings_point(tmp_p
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    catalog, routing = (root / env[k].lstrip("/") for k in ("MEDIC_CATALOG", "MEDIC_ROUTING"))
     assert f"ok  {catalog}: " in result.stdout
-    assert f"ok  {routing}: " in result.stdout
-    assert f"ok  {runbooks}: {len(FULL['config']['runbooks'])} runbooks" in result.stdout
+    assert f"ok  {routing if 'routing' in config else 'built-in default'}: " in result.stdout
+    assert f"ok  {runbooks}: {len(config.get('runbooks', {}))} runbooks" in result.stdout
 
 
 # ---- monitoring: rules, dashboard, receiver ---------------------------------------------------------

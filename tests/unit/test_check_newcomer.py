@@ -111,6 +111,71 @@ def test_check_refuses_a_path_given_that_is_not_there(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "runbooks-typo:1: not found (--runbooks)" in result.output
 
 
+@pytest.mark.parametrize(
+    ("setting", "option", "said"),
+    [
+        ("MEDIC_ROUTING", "--routing", "nope:1: file not found"),
+        ("MEDIC_RUNBOOKS_DIR", "--runbooks", "nope:1: not found"),
+        ("MEDIC_CATALOG", "--catalog", "nope:1: file not found"),
+        ("MEDIC_ANOMALY", "--anomaly", "nope:1: file not found"),
+    ],
+)
+def test_a_path_set_on_purpose_that_is_not_there_is_an_error_and_no_ok(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str, option: str, said: str
+) -> None:
+    """``MEDIC_ROUTING=nope.yaml medic check`` said `ok  built-in default: 3 routing rules` and exited 0
+    (``MEDIC_RUNBOOKS_DIR=nope``: `ok  nope: 0 runbooks`), and ``--routing nope.yaml`` said that ok line
+    and its error both; the chart's init container is there to stop such a rollout."""
+    (tmp_path / "catalog.yaml").write_text(CATALOG.replace("checkuot", "checkout"))
+    (tmp_path / "runbooks").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for name in ("MEDIC_CATALOG", "MEDIC_ROUTING", "MEDIC_RUNBOOKS_DIR", "MEDIC_ANOMALY"):
+        monkeypatch.delenv(name, raising=False)
+    assert CliRunner().invoke(app, ["check"]).exit_code == 0
+    for args, env, named_by in (([], {setting: "nope"}, setting), ([option, "nope"], {}, option)):
+        result = CliRunner().invoke(app, ["check", *args], env=env)
+        assert result.exit_code == 1, result.output
+        assert f"{said} ({named_by})" in result.output
+        assert "ok  nope" not in result.output
+        assert option != "--routing" or "built-in default" not in result.output
+
+
+def test_no_catalog_at_the_default_path_is_a_warning_as_at_run_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runtime runs without a catalog (correlation falls back to Alertmanager groups, said as a
+    warning); `medic check` in an empty folder said `catalog.yaml:1: file not found (MEDIC_CATALOG)` and
+    failed. A catalog named on purpose that is not there is still an error, naming what named it."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("MEDIC_CATALOG", "MEDIC_ROUTING", "MEDIC_RUNBOOKS_DIR", "MEDIC_ANOMALY"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "catalog.yaml:1: warning: no service catalog: correlation falls back" in result.output
+    assert "runbooks:1: warning: no runbooks folder" in result.output
+    assert "ok  runbooks" not in result.output
+    result = CliRunner().invoke(app, ["check", "--catalog", "catalog.yaml"])
+    assert result.exit_code == 1 and "catalog.yaml:1: file not found (--catalog)" in result.output
+    result = CliRunner().invoke(app, ["check"], env={"MEDIC_CATALOG": "catalog.yaml"})
+    assert result.exit_code == 1 and "catalog.yaml:1: file not found (MEDIC_CATALOG)" in result.output
+
+
+@pytest.mark.parametrize("setting", ["MEDIC_CATALOG", "MEDIC_ROUTING", "MEDIC_ANOMALY"])
+def test_a_file_setting_set_but_empty_is_said_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """An empty setting reads as the current directory: ``MEDIC_ANOMALY=`` said `.:1: is a directory
+    (MEDIC_ANOMALY)`, and ``MEDIC_ROUTING=`` (or ``MEDIC_CATALOG=``) was a traceback."""
+    (tmp_path / "catalog.yaml").write_text(CATALOG.replace("checkuot", "checkout"))
+    (tmp_path / "runbooks").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for name in ("MEDIC_CATALOG", "MEDIC_ROUTING", "MEDIC_RUNBOOKS_DIR", "MEDIC_ANOMALY"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(app, ["check"], env={setting: ""})
+    assert result.exit_code == 1, result.output
+    assert f".:1: {setting} is set but empty" in result.output
+
+
 def test_check_help_names_the_settings() -> None:
     text = CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "200"}).output
     for word in (
@@ -157,7 +222,8 @@ def test_a_scan_of_a_service_outside_the_catalog_is_a_warning_and_the_directory_
 ) -> None:
     """`medic check` is the chart's init container: a scan the worker runs (a service outside the
     catalog) said as an error stopped the rollout of a configuration that ran; it is a warning, exit
-    0. ``MEDIC_ANOMALY=`` (set, empty) is the current directory: a traceback before, an error now."""
+    0. ``MEDIC_ANOMALY=`` (set, empty) is the current directory: a traceback before, an error now,
+    said as set but empty (a directory named is said as one)."""
     (tmp_path / "cat.yaml").write_text(CATALOG.replace("checkuot", "checkout"))
     (tmp_path / "rb").mkdir()
     (tmp_path / "anomaly.yaml").write_text("scans:\n  - {name: disk, query: up, service: storage}\n")
@@ -170,7 +236,10 @@ def test_a_scan_of_a_service_outside_the_catalog_is_a_warning_and_the_directory_
     assert "ok  anomaly.yaml: 1 anomaly scans" in result.output  # with warnings alone, it loads
     monkeypatch.setenv("MEDIC_ANOMALY", "")
     result = CliRunner().invoke(app, base[:-2])
-    assert result.exit_code == 1 and "is a directory (MEDIC_ANOMALY)" in result.output, result.output
+    assert result.exit_code == 1 and "MEDIC_ANOMALY is set but empty" in result.output, result.output
+    (tmp_path / "scans").mkdir()
+    result = CliRunner().invoke(app, [*base[:-2], "--anomaly", "scans"])
+    assert result.exit_code == 1 and "scans:1: is a directory (--anomaly)" in result.output
 
 
 def test_check_warns_of_a_scan_whose_query_drops_its_service_label_and_of_its_timing(
