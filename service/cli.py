@@ -216,7 +216,7 @@ def fire(
     ] = False,
 ) -> None:
     """Send a sample (or the given) Alertmanager payload to the running API."""
-    from service.fire import FireError, load_payload  # noqa: PLC0415
+    from service.fire import FireError, forget_sample, load_payload  # noqa: PLC0415
     from service.fire import fire as do_fire  # noqa: PLC0415
 
     settings = _settings()
@@ -225,6 +225,8 @@ def fire(
     except (FireError, ValueError) as err:
         typer.echo(f"medic fire: {err}", err=True)
         raise typer.Exit(1) from err
+    if resolve and file is None:  # after the send: one that failed is resolved again by a retry
+        forget_sample(settings.data_dir)
     typer.echo(
         f"accepted {answer['accepted']} alert(s) into {', '.join(answer['incidents']) or 'no incident'}"
     )

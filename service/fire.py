@@ -10,7 +10,7 @@ import httpx
 
 from service.settings import Settings
 
-__all__ = ["FireError", "fire", "load_payload"]
+__all__ = ["FireError", "fire", "forget_sample", "load_payload"]
 
 
 class FireError(RuntimeError):
@@ -21,8 +21,9 @@ def load_payload(path: Path | None, *, resolve: bool, state_dir: Path | None = N
     """The bundled sample, firing from now (or resolved with ``resolve``), or the given file.
 
     The sample's alerts start when they are first fired: the time is kept in ``state_dir`` so that
-    firing again repeats the same episode and ``--resolve`` resolves it, as Alertmanager would. A given
-    file is sent as it is, except that ``resolve`` marks each of its alerts resolved now."""
+    firing again repeats the same episode and ``--resolve`` resolves it, as Alertmanager would (once
+    the resolve is sent, :func:`forget_sample` ends the episode). A given file is sent as it is, except
+    that ``resolve`` marks each of its alerts resolved now."""
     now = datetime.now(UTC).replace(microsecond=0)
     if path is not None:
         data: dict[str, Any] = json.loads(path.read_text())
@@ -44,6 +45,13 @@ def load_payload(path: Path | None, *, resolve: bool, state_dir: Path | None = N
         ends=_iso(now) if resolve else "0001-01-01T00:00:00Z",
     )
     return data
+
+
+def forget_sample(state_dir: Path) -> None:
+    """The sample's episode is over (its resolve was accepted): the next ``medic fire`` starts a new one,
+    from then. Kept, it sent the old start again, which Medic rightly takes for a late duplicate of the
+    resolved episode: `accepted 2 alert(s)`, and the alerts stayed resolved."""
+    (state_dir / "fire-sample-started").unlink(missing_ok=True)
 
 
 def _iso(at: datetime) -> str:

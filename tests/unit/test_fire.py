@@ -3,7 +3,10 @@ that began at midnight), a resolve resolves the same episode, and a given file c
 
 import http.server
 import json
+import os
 import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,10 +61,9 @@ def test_a_given_file_is_resolved_when_asked(tmp_path: Path) -> None:
     assert resolved["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
 
 
-def test_medic_fire_file_resolve_posts_the_alerts_resolved(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """End to end through the command line (issue 17): what reaches the API is resolved."""
+@pytest.fixture
+def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """A local stand-in for Medic's webhook route: what it received, in order; MEDIC_DATA_DIR is tmp_path."""
     received: list[dict[str, Any]] = []
 
     class Api(http.server.BaseHTTPRequestHandler):
@@ -78,17 +80,49 @@ def test_medic_fire_file_resolve_posts_the_alerts_resolved(
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    path = tmp_path / "alerts.json"
-    path.write_text(json.dumps(load_payload(None, resolve=False, state_dir=tmp_path)))
     monkeypatch.setenv("MEDIC_API_PORT", str(server.server_address[1]))
     monkeypatch.setenv("MEDIC_WEBHOOK_TOKEN", "t0ken-for-the-test")
     monkeypatch.setenv("MEDIC_DATA_DIR", str(tmp_path))
     try:
-        result = CliRunner().invoke(app, ["fire", str(path), "--resolve"])
+        yield received
     finally:
         server.shutdown()
+        server.server_close()
+
+
+def test_medic_fire_file_resolve_posts_the_alerts_resolved(tmp_path: Path, api: list[dict[str, Any]]) -> None:
+    """End to end through the command line (issue 17): what reaches the API is resolved."""
+    path = tmp_path / "alerts.json"
+    path.write_text(json.dumps(load_payload(None, resolve=False, state_dir=tmp_path)))
+    result = CliRunner().invoke(app, ["fire", str(path), "--resolve"])
     assert result.exit_code == 0, result.output
-    (payload,) = received
+    (payload,) = api
     assert payload["status"] == "resolved"
     assert {a["status"] for a in payload["alerts"]} == {"resolved"}
     assert all(a["endsAt"] != "0001-01-01T00:00:00Z" for a in payload["alerts"])
+
+
+def test_firing_the_sample_after_its_resolve_is_a_new_episode(
+    tmp_path: Path, api: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`medic fire` after `medic fire --resolve` (within the quiet period) sent the remembered start
+    again: Medic took the alerts for late duplicates of the resolved episode, said `accepted 2
+    alert(s) into incident-checkout`, and they stayed resolved. A resolve that was accepted ends the
+    episode; one that failed keeps it, so that trying again resolves the same one."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    earlier = max(now - timedelta(minutes=2), now.replace(hour=0, minute=0, second=0))  # (today's)
+    while datetime.now(UTC).replace(microsecond=0) <= earlier:  # (just after midnight)
+        time.sleep(0.1)
+    (tmp_path / "fire-sample-started").write_text(earlier.isoformat())
+    assert CliRunner().invoke(app, ["fire"]).exit_code == 0
+    port = os.environ["MEDIC_API_PORT"]
+    monkeypatch.setenv("MEDIC_API_PORT", "1")  # nothing listens: the resolve is not sent
+    assert CliRunner().invoke(app, ["fire", "--resolve"]).exit_code == 1
+    monkeypatch.setenv("MEDIC_API_PORT", port)
+    assert CliRunner().invoke(app, ["fire", "--resolve"]).exit_code == 0
+    assert CliRunner().invoke(app, ["fire"]).exit_code == 0
+    fired, resolved, again = api
+    assert _starts(fired) == _starts(resolved) == {earlier.isoformat().replace("+00:00", "Z")}
+    assert resolved["status"] == "resolved" and again["status"] == "firing"
+    (start,) = _starts(again)
+    assert datetime.fromisoformat(start) > earlier
