@@ -3,6 +3,7 @@ instead of quoting the transport, strict booleans, ids explained as medic.keys m
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -109,6 +110,15 @@ def test_the_404_describes_the_ids_medic_makes() -> None:
     assert examples[1].startswith("incident-svc-not-in-catalog-") and "incident-svc-<name>-<hash>" in ID_SHAPE
     assert examples[2].startswith("incident-nodedown-") and "incident-<alertname>-<hash>" in ID_SHAPE
     assert all(INCIDENT_ID_PATTERN.fullmatch(i) for i in examples)
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/postmortems.md", "docs/api.md"])
+def test_the_docs_describe_the_ids_medic_makes(doc: str) -> None:
+    """The README said `incident-<name>-<hash>` for alerts outside the catalog: a service outside it is
+    `incident-svc-<name>-<hash>`, alerts without a service `incident-<alertname>-<hash>`."""
+    text = (Path(__file__).parents[2] / doc).read_text()
+    assert "incident-svc-<name>-<hash>" in text and "incident-<alertname>-<hash>" in text
+    assert "`incident-<name>-<hash>`" not in text
 
 
 def test_an_alert_without_alertname_is_named_by_its_fingerprint() -> None:
