@@ -209,7 +209,7 @@ def doctor(
 @app.command()
 def fire(
     file: Annotated[
-        Path | None, typer.Argument(help="an Alertmanager webhook JSON file", exists=True)
+        Path | None, typer.Argument(help="an Alertmanager webhook JSON file", exists=True, dir_okay=False)
     ] = None,
     resolve: Annotated[
         bool, typer.Option(help="send the alerts as resolved (the sample's, or each alert of FILE)")

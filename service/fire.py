@@ -26,7 +26,7 @@ def load_payload(path: Path | None, *, resolve: bool, state_dir: Path | None = N
     that ``resolve`` marks each of its alerts resolved now."""
     now = datetime.now(UTC).replace(microsecond=0)
     if path is not None:
-        data: dict[str, Any] = json.loads(path.read_text())
+        data: dict[str, Any] = _read_json(path)
         if resolve:
             _mark(data, status="resolved", starts=None, ends=_iso(now))
         return data
@@ -52,6 +52,20 @@ def forget_sample(state_dir: Path) -> None:
     from then. Kept, it sent the old start again, which Medic rightly takes for a late duplicate of the
     resolved episode: `accepted 2 alert(s)`, and the alerts stayed resolved."""
     (state_dir / "fire-sample-started").unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """The file's JSON object, or a FireError naming the file (json's own words alone named nothing:
+    `Expecting value: line 1 column 1 (char 0)`)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FireError(f"{path} is not JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise FireError(
+            f"{path} is not an Alertmanager webhook payload: JSON {type(data).__name__}, not an object"
+        )
+    return data
 
 
 def _iso(at: datetime) -> str:

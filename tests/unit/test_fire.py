@@ -90,6 +90,27 @@ def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[s
         server.server_close()
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("hello", "alerts.txt is not JSON: Expecting value: line 1 column 1 (char 0)"),
+        ("[1, 2]", "alerts.txt is not an Alertmanager webhook payload: JSON list, not an object"),
+    ],
+)
+def test_a_file_that_is_not_json_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, said: str
+) -> None:
+    """`medic fire FILE` on a file that is not JSON said only `medic fire: Expecting value: line 1
+    column 1 (char 0)`: which file, and that it is not JSON, went unsaid."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "alerts.txt").write_text(text)
+    result = CliRunner().invoke(app, ["fire", "alerts.txt"])
+    assert result.exit_code == 1 and f"medic fire: {said}" in result.output, result.output
+    (tmp_path / "folder").mkdir()
+    result = CliRunner().invoke(app, ["fire", "folder"])  # a usage error, no traceback
+    assert result.exit_code == 2 and "is a directory" in result.output, result.output
+
+
 def test_medic_fire_file_resolve_posts_the_alerts_resolved(tmp_path: Path, api: list[dict[str, Any]]) -> None:
     """End to end through the command line (issue 17): what reaches the API is resolved."""
     path = tmp_path / "alerts.json"
