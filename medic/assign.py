@@ -117,6 +117,10 @@ class Assignment:
     service: ServiceContext | None
     alerts: list[Alert] = field(default_factory=list)
     signals: list[AnomalySignal] = field(default_factory=list)
+    # The labels that decided each alert's service, by fingerprint (`medic explain` says them): the
+    # subject's own labels only when its owner decided (a pod's name that no Deployment's pods can have
+    # leaves the service to its `service` label).
+    decided_by: dict[str, list[str]] = field(default_factory=dict)
 
     def alert_batch(self, received_at: datetime, truncated: int = 0) -> AlertBatch:
         return AlertBatch(
@@ -174,6 +178,7 @@ def assign_alerts(
         if ctx is not None and assignment.service is not None and ctx.nodes:
             assignment.service = with_nodes(assignment.service, ctx.nodes)
         assignment.alerts.append(assigned)
+        assignment.decided_by[alert.fingerprint] = decision.labels
     return list(out.values())
 
 

@@ -95,7 +95,7 @@ def explain_webhook(
                     "service": alert.service,
                     "subject": str(subject.object) if subject and subject.object else None,
                     "target": str(subject.target) if subject and subject.target else None,
-                    "decided_by": subject.decided_by if subject else [],
+                    "decided_by": assignment.decided_by.get(alert.fingerprint, []),
                     "why": alert.why,
                     "slo_burn": own_burn.describe() if own_burn else None,
                     "runbooks": plans,

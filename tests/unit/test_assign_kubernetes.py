@@ -362,3 +362,35 @@ def test_an_incident_scores_a_sloth_page_alerts_burn_with_its_window() -> None:
         and "SLO requests-availability" in factor.detail
         and "over 5m" in factor.detail
     )
+
+
+def test_the_fire_sample_acts_on_the_deployment_of_each_of_its_pods() -> None:
+    """The sample's second pod, checkout-7d9f8b6c5-q8w1z, has a '1', which Kubernetes' pod suffixes
+    never have (SafeEncodeString: "bcdfghjklmnpqrstvwxz2456789"): `medic explain` on it acted on the Pod,
+    not the Deployment, and still said `decided: namespace, pod`."""
+    from service.explain import explain_payload  # noqa: PLC0415
+
+    sample = REPO / "service" / "samples" / "alertmanager.json"
+    catalog = load_catalog((REPO / "catalog.yaml").read_text())
+    (incident,) = explain_payload(sample, catalog=catalog, runbooks=[])
+    assert incident["incident"] == "incident-checkout" and len(incident["alerts"]) == 2
+    for alert in incident["alerts"]:
+        assert alert["target"] == "Deployment shop/checkout", alert
+        assert alert["decided_by"] == ["namespace", "pod"]
+
+
+def test_explain_names_the_labels_that_decided_the_service() -> None:
+    """A pod name no Deployment's pods can have decides nothing: the `service` label does, and
+    `decided_by` said `namespace, pod` all the same (the subject's labels, not the service's)."""
+    from service.explain import explain_webhook  # noqa: PLC0415
+
+    catalog = load_catalog((REPO / "catalog.yaml").read_text())
+    labels = {"alertname": "HighErrorRate", "namespace": "shop", "service": "checkout"}
+    entries = [
+        {"labels": {**labels, "pod": "checkout-7d9f8b6c5-q8w1z"}, "annotations": {}},
+        {"labels": {**labels, "pod": "checkout-7d9f8b6c5-q8w4z"}, "annotations": {}},
+    ]
+    (incident,) = explain_webhook(payload(entries), catalog=catalog, runbooks=[])
+    odd, valid = incident["alerts"]
+    assert odd["target"] == "Pod shop/checkout-7d9f8b6c5-q8w1z" and odd["decided_by"] == ["service"]
+    assert valid["target"] == "Deployment shop/checkout" and valid["decided_by"] == ["namespace", "pod"]
