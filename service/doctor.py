@@ -13,9 +13,10 @@ an Alertmanager without a status route is a line, and the other parts are still 
 
 import asyncio
 import contextlib
+import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -361,7 +362,8 @@ def _notifications(settings: Settings, timeout: float) -> list[Finding]:
         out.append(Finding("warn", "Slack", "MEDIC_SLACK_BOT_TOKEN is not set: no Slack messages"))
     else:
         try:
-            who = chat.identity()
+            with _quiet("slack_sdk"):
+                who = chat.identity()
         except (PermanentError, TransientError) as err:
             out.append(Finding("error", f"Slack {settings.slack_base_url}", str(err)))
         else:
@@ -390,6 +392,8 @@ def _notifications(settings: Settings, timeout: float) -> list[Finding]:
                     "no credentials: MEDIC_JIRA_USER and MEDIC_JIRA_API_TOKEN, or MEDIC_JIRA_PAT",
                 )
             )
+        else:  # said as Prometheus, Alertmanager and Slack are (it said nothing of Jira)
+            out.append(Finding("warn", "Jira", "MEDIC_JIRA_URL is not set: no Jira issues"))
         return out
     try:
         out.append(Finding("ok", where, tracker.whoami()))
@@ -405,6 +409,19 @@ def _notifications(settings: Settings, timeout: float) -> list[Finding]:
         else:
             out.append(Finding("ok" if sure else "warn", f"{where} {key}", said))
     return out
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """An SDK's own log lines off while doctor asks it: slack_sdk logs each failed try at ERROR and each
+    retry at INFO, onto stderr beside the finding that says it once."""
+    sdk = logging.getLogger(logger)
+    level = sdk.level
+    sdk.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        sdk.setLevel(level)
 
 
 def _jira_projects(settings: Settings) -> tuple[list[str], str]:

@@ -79,8 +79,9 @@ async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) 
             )
             assert said == found  # each said as it was found
             lines = _lines(found)
-            assert [f.level for f in found] == ["ok", "ok", "ok", "warn", "warn", "ok", "ok", "warn"], lines
-            temporal_line, prom_line, depth, summed, nothing, am_line, silences, slack = lines
+            levels = ["ok", "ok", "ok", "warn", "warn", "ok", "ok", "warn", "warn"]
+            assert [f.level for f in found] == levels, lines
+            temporal_line, prom_line, depth, summed, nothing, am_line, silences, slack, jira = lines
             assert temporal_line == (
                 f"ok    Temporal 127.0.0.1:{temporal.port}, namespace default, plain gRPC (no TLS): "
                 "reachable; Medic's search attributes registered, with their types"
@@ -92,6 +93,7 @@ async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) 
             assert am_line.startswith(f"ok    Alertmanager {am.url}: Alertmanager ") and "answers" in am_line
             assert silences == f"ok    Alertmanager {am.url} silences: readable (0 held)"
             assert slack == "warn  Slack: MEDIC_SLACK_BOT_TOKEN is not set: no Slack messages"
+            assert jira == "warn  Jira: MEDIC_JIRA_URL is not set: no Jira issues"
 
             # A scan query a run cannot ask (a range vector: an instant query takes it, a range refuses
             # it), credentials and a token in the URLs, a CA file that is none: each said, none shown.
@@ -154,8 +156,9 @@ async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) 
                     in done.stdout
                 )
                 assert "ok    scan depth: 2 series now" in done.stdout
-                # the scans' two, the Alertmanager without a tenant beside a Prometheus with one, no Slack
-                assert done.stdout.rstrip().endswith("0 error(s), 4 warning(s)")
+                # the scans' two, the Alertmanager without a tenant beside a Prometheus with one, no Slack,
+                # no Jira
+                assert done.stdout.rstrip().endswith("0 error(s), 5 warning(s)")
                 assert (
                     "warn  settings: MEDIC_PROMETHEUS_TENANT is set and MEDIC_ALERTMANAGER_TENANT"
                     in done.stdout

@@ -35,7 +35,27 @@ def test_nothing_reachable_is_said_part_by_part(tmp_path: Path, monkeypatch: pyt
     assert "error scan lat: its source is prometheus, and MEDIC_PROMETHEUS_URL is not set" in lines
     assert "warn  Alertmanager: MEDIC_ALERTMANAGER_URL is not set: no silences from Slack" in lines
     assert "warn  Slack: MEDIC_SLACK_BOT_TOKEN is not set: no Slack messages" in lines
-    assert lines[-1] == "2 error(s), 3 warning(s)"
+    assert "warn  Jira: MEDIC_JIRA_URL is not set: no Jira issues" in lines  # (it said nothing of Jira)
+    assert lines[-1] == "2 error(s), 4 warning(s)"
+
+
+def test_an_unreachable_slack_is_said_once_without_the_sdks_own_log_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """slack_sdk logged each failed try (ERROR) and retry (INFO) onto stderr, beside the finding."""
+    from pydantic import SecretStr  # noqa: PLC0415
+
+    from service.doctor import _notifications  # noqa: PLC0415
+    from service.settings import Settings  # noqa: PLC0415
+
+    url = f"http://127.0.0.1:{free_port()}/api/"
+    settings = Settings(_env_file=None, slack_bot_token=SecretStr("xoxb-1-doctor"), slack_base_url=url)
+    with caplog.at_level(logging.DEBUG):
+        found = _notifications(settings, 2.0)
+    (slack,) = [str(f) for f in found if f.what.startswith("Slack")]
+    assert slack.startswith(f"error Slack {url}: Slack unreachable"), slack
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("slack_sdk")] == []
+    assert logging.getLogger("slack_sdk").level == logging.NOTSET  # as it was, after
 
 
 def test_search_attributes_of_another_type_are_said_as_the_worker_refuses_them() -> None:
