@@ -154,8 +154,7 @@ def check(
         ),
     ] = None,
 ) -> None:
-    """Validate the service catalog, routing policy, runbooks and anomaly scans; file:line messages on
-    errors.
+    """Validate the catalog, routing policy, runbooks and anomaly scans; file:line messages on errors.
 
     Which files: the options given, else the settings MEDIC_CATALOG, MEDIC_ROUTING, MEDIC_RUNBOOKS_DIR,
     MEDIC_ANOMALY (environment or .env), else catalog.yaml, routing.yaml beside it, runbooks/ and
@@ -190,11 +189,12 @@ def check(
 def doctor(
     timeout: Annotated[float, typer.Option(help="seconds each connection may take")] = 10.0,
 ) -> None:
-    """Try Medic's connections as configured, now, and say what each answers: Temporal (the namespace,
-    Medic's search attributes), Prometheus (what answers, the tenant, a query), each anomaly scan's
-    query (its series now, the service label, native histograms) and Alertmanager (version, a route to
-    Medic's receiver, silences), Slack (who the token is) and Jira (who Medic is, MEDIC_JIRA_PROJECT).
-    Reads only: nothing is posted or filed. Exits 1 when something is wrong (an `error` line).
+    """Try Medic's connections as configured, now, and say what each answers; reads only.
+
+    Temporal (the namespace, Medic's search attributes), Prometheus (what answers, the tenant, a query),
+    each anomaly scan's query (its series now, the service label, native histograms), Alertmanager
+    (version, a route to Medic's receiver, silences), Slack (who the token is) and Jira (who Medic is,
+    MEDIC_JIRA_PROJECT). Nothing is posted or filed. Exits 1 when something is wrong (an `error` line).
     """
     from service.doctor import diagnose  # noqa: PLC0415
 
@@ -240,8 +240,11 @@ def explain(
     file: Annotated[Path, typer.Argument(help="an Alertmanager or Grafana webhook JSON file", exists=True)],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:
-    """Which incident each alert would join, its service and why, its score, and the runbooks and
-    bindings that would run. Changes nothing."""
+    """Which incident each alert of FILE would join, and why, its score and runbooks; changes nothing.
+
+    For each alert: the incident it would join, its service and the labels that decided, its score,
+    and the runbooks and bindings that would run.
+    """
     import json  # noqa: PLC0415
 
     from medic.yamldoc import ConfigError  # noqa: PLC0415

@@ -176,6 +176,21 @@ def test_a_file_setting_set_but_empty_is_said_so(
     assert f".:1: {setting} is set but empty" in result.output
 
 
+def test_each_commands_summary_is_one_line() -> None:
+    """`medic --help` lists the first paragraph of each command's docstring with its line breaks:
+    `check` read `...; file:line messages on` and, on a line of its own, `errors.`."""
+    import typer  # noqa: PLC0415
+
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    for name, command in group.commands.items():
+        summary = (command.short_help or command.help or "").strip().split("\n\n")[0]
+        assert summary and "\n" not in summary, (name, summary)
+    listed = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    lines = [line for line in listed.splitlines() if line.startswith("│ ")]
+    assert len(lines) == 1 + len(group.commands), listed  # --help, then a line per command
+
+
 def test_check_help_names_the_settings() -> None:
     text = CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "200"}).output
     for word in (
