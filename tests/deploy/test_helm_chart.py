@@ -466,6 +466,20 @@ def test_every_secret_setting_can_be_given_to_api_and_worker() -> None:
     assert set(SECRET_SETTINGS) - {"MEDIC_TEMPORAL_API_KEY"} <= accepted
 
 
+def test_the_deployment_doc_lists_every_secret_key_the_chart_reads() -> None:
+    """docs/deployment.md's Secrets section named 8 of the 15 keys the chart reads by secretKeyRef
+    (MEDIC_READ_TOKEN, MEDIC_LINK_SECRET, MEDIC_TEAMS_WEBHOOKS, MEDIC_JIRA_PAT... were missing)."""
+    objs = objects("defaults")
+    api = named(objs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]["containers"][0]
+    read = {e["name"] for e in api["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    section = text[text.index("### Secrets") :]
+    section = section[: section.index("\n#", 1)]
+    listed = set(re.findall(r"\bMEDIC_[A-Z_]+\b", section[: section.index("\n\n", len("### Secrets\n\n"))]))
+    assert read <= listed, sorted(read - listed)
+    assert set(SECRET_SETTINGS) <= read
+
+
 def test_subject_lookup_is_read_only_and_off_by_default() -> None:
     assert not of_kind(objects("defaults"), "ClusterRole")
     objs = objects("full")
