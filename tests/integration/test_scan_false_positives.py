@@ -108,7 +108,7 @@ async def test_a_scan_catching_up_hands_over_findings_older_than_the_webhook_tak
         clock[0] = now
         result = await acts.scan(ScanInput(name="lat"))
         assert result.anomalies == 1 and result.incidents == ["incident-checkout"], result
-        handle = stack.client.get_workflow_handle_for(IncidentWorkflow.run, "incident-checkout")
+        handle = stack.client.get_workflow_handle("incident-checkout")
         state = await handle.query(IncidentWorkflow.state)
         [found] = state.anomalies.values()
         assert found.signal.window.end < datetime.now(UTC) - MAX_AGE, found.signal.window
