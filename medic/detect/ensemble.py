@@ -199,8 +199,7 @@ class EnsembleDetector(StreamDetector):
             if not self._counts.valid:  # it is no sparse count (any more): for good
                 self._counts, self._counts_open = None, False
         if self._silence is not None:  # a count fallen to nothing: as surprising as its chance
-            per_day = points_a_day(self._step) if self._step > 0 else 0
-            out = np.maximum(out, self._silence.surprise(raw, first, per_day))
+            out = np.maximum(out, self._silence.surprise(raw, first, _whole_day(self._step)))
             if not self._silence.valid:  # it is no count (any more): for good
                 self._silence = None
         return np.maximum(out, 0.0)
@@ -284,10 +283,24 @@ class EnsembleDetector(StreamDetector):
         silence = own.get("silence")
         if silence is not None:
             self._silence = Silence.restored(silence)
-        elif "silence" not in own and self._quantum and _on_grain(self._origin, self._quantum):
+        elif (
+            "silence" not in own
+            and self._quantum
+            and self._grain_until is None
+            and _on_grain(self._origin, self._quantum)
+        ):
             # a state saved before silences were known: a series of counts (by its grain and first
             # value) gets one from here on (a value off the grain or below 0 drops it)
             self._silence = Silence(self._quantum, self.seen)
+
+
+def _whole_day(step: float) -> int:
+    """Points a day at ``step`` seconds when a day is a whole number of them (within 1%), however many
+    (the level part keeps days of 1,440 points at most; a run's day before is two places); else 0."""
+    if step <= 0:
+        return 0
+    per = 86400.0 / step
+    return round(per) if abs(per - round(per)) <= 0.01 * per else 0
 
 
 def _on_grain(value: float, grain: float) -> bool:

@@ -32,20 +32,21 @@ import math
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from medic.detect.core import FloatArray, decode_array, encode_array, normal_deviate
 
 __all__ = ["Silence"]
 
-_LOCAL = 60.0  # points the level before a run weighs (an hour at one a minute)
+_LOCAL = 60.0  # points the level before a run weighs (an hour at one a minute), and a run's evidence
 _SPAN = 1440.0  # points the window's length is read over (a day at one a minute)
 _WARM = 60  # counts taken before a run can surprise
 _LEARN = 5.0  # a run more surprising than this was an anomaly: it is not taken into the counts
 _MARGIN = 0.5  # deviates off a run's surprise: its level is an hour's estimate
 _CAP = 12.0  # a run this improbable is as silent as it gets
 _WINDOW = 60.0  # the longest window (in points) a count is read as summing over
-_AGAIN = 3  # runs of zeros at least half as long within a day: zeros are this series' way (a queue)
-_KEEP = 16  # the anomalous runs of zeros remembered (their last place and length)
+_AGAIN = 3  # anomalous runs of zeros at least half as long within a day: zeros are this series' way
+_KEEP = 16  # the anomalous runs remembered (their last place and length)
 _DAY_POINTS = 1440  # a day, for a series whose day is no whole number of points
 
 
@@ -70,23 +71,25 @@ class Silence:
     run: int = 0  # zeros in a row up to the last point
     worst: float = 0.0  # the run's largest surprise so far
     valid: bool = True
-    # each point in a run of zeros (1) or not, for the last day and an hour
+    runs: list[list[int]] = dataclasses.field(default_factory=list)  # anomalous runs: [last place, zeros]
+    # each point of the last day and an hour in a run of zeros (1) or not (a missing point as the one
+    # before it), and the run's length up to the first of them (a night's run began before the record)
     zero: list[int] = dataclasses.field(default_factory=list)
-    runs: list[list[int]] = dataclasses.field(default_factory=list)  # the last runs: [last place, zeros]
+    base: int = 0
 
     def surprise(self, x: FloatArray, first: int, per_day: int) -> FloatArray:
         """Each point's surprise as a point of a run of zeros (0 for any other point, and from the
         point where the series stops being a count). ``first``: the place of ``x[0]`` in the series;
         ``per_day``: its points a day (0: no day is known)."""
         out = np.zeros(x.shape[0])
-        w = per_day // 24  # an hour either side
-        keep = per_day + w + 1 if per_day else 0
-        for i in range(max(self.place - first, 0), x.shape[0]):
-            v = float(x[i])
+        skip = max(self.place - first, 0)
+        new = x[skip:]
+        then = self._day_before(new, per_day)
+        grain = self.grain
+        for i, v in enumerate(new.tolist()):
             if math.isnan(v):  # missing: the run neither grows nor ends
-                self.zero.append(int(self.run > 0))
                 continue
-            k = v / self.grain
+            k = v / grain
             if not math.isfinite(k) or k < 0 or not _whole(k):
                 self.valid = False
                 break
@@ -95,22 +98,55 @@ class Silence:
                 if self.n >= _WARM:
                     dev = self._deviate()
                     self.worst = max(self.worst, dev)
-                    if dev > 0 and not self._rested(per_day, w) and not self._usual(first + i, per_day):
-                        out[i] = dev
+                    # not where the day before, within an hour of this time, a run was half as long
+                    # (measured from its own first zero: a night's run of 14 hours is as long at 02:00
+                    # as its 02:00 says), nor where such runs keep coming (``_usual``)
+                    at = first + skip + i
+                    if dev > 0 and 2 * then[i] < self.run and not self._usual(at, per_day):
+                        out[skip + i] = dev
             else:
                 if self.run:
-                    self._ended(first + i - 1)
+                    self._ended(first + skip + i - 1)
                 self._take(round(k))
-            self.zero.append(int(self.run > 0))
-        if keep:
-            del self.zero[:-keep]
-        else:
-            self.zero.clear()
         self.place = max(self.place, first + x.shape[0])
         return out
 
+    def _day_before(self, x: FloatArray, per_day: int) -> NDArray[np.int64]:
+        """For each point of ``x``, the longest run of zeros (each measured from its own first zero)
+        the day before, within an hour of its time (-1: no day before is known); the record of the
+        last day and an hour taken on by ``x``."""
+        if not per_day:
+            self.zero, self.base = [], 0
+            return np.full(x.shape[0], -1, dtype=np.int64)
+        hour = per_day // 24
+        # each new point in a run or not: a zero is, a count is not, a missing point as the one before
+        known = np.isfinite(x)
+        marks = np.where(known, x == 0, False)
+        place = np.maximum.accumulate(np.where(known, np.arange(x.shape[0]), -1))
+        last = int(self.run > 0)
+        bits = np.where(place >= 0, marks[np.maximum(place, 0)], bool(last)).astype(np.int64)
+        full = np.concatenate([np.asarray(self.zero, dtype=np.int64), bits])
+        at = np.arange(full.shape[0])
+        edge = np.maximum.accumulate(np.where(full == 0, at, -1))  # the last point in no run
+        lengths = np.where(edge < 0, at + 1 + self.base, at - edge) * full
+        width = 2 * hour + 1
+        lo = len(self.zero) + np.arange(x.shape[0]) - per_day - hour  # each point's day before, from
+        out = np.full(x.shape[0], -1, dtype=np.int64)
+        fits = lo >= 0
+        if fits.any() and full.shape[0] >= width:
+            widest = np.lib.stride_tricks.sliding_window_view(lengths, width).max(axis=1)
+            out[fits] = widest[lo[fits]]
+        keep = per_day + hour + 1
+        if full.shape[0] > keep:
+            self.base = int(lengths[full.shape[0] - keep - 1])
+            full = full[-keep:]
+        self.zero = full.tolist()
+        return out
+
     def _deviate(self) -> float:
-        """The surprise of the run so far under the counts before it."""
+        """The surprise of the run so far under the counts before it: as many windows of nothing as
+        its first hour of points makes (the level it is measured from is an hour's: a rate that fades
+        for the night is not 'impossible' because the evening's held for hours)."""
         m = self.mean
         if m <= 0:
             return 0.0
@@ -121,19 +157,8 @@ class Silence:
         else:
             k = m * m / (v - m)
             nothing = k * math.log1p(m / k)
-        dev = normal_deviate(nothing * (1.0 + (self.run - 1) / span)) - _MARGIN
+        dev = normal_deviate(nothing * (1.0 + (min(self.run, _LOCAL) - 1) / span)) - _MARGIN
         return min(max(dev, 0.0), _CAP)
-
-    def _rested(self, per_day: int, w: int) -> bool:
-        """Whether the day before, within an hour of this time, a run of zeros was half as long."""
-        if not per_day or len(self.zero) < per_day + w:
-            return False
-        then = self.zero[-per_day - w : len(self.zero) - per_day + w + 1]
-        longest = cur = 0
-        for z in then:
-            cur = cur + 1 if z else 0
-            longest = max(longest, cur)
-        return 2 * longest >= self.run
 
     def _usual(self, now: int, per_day: int) -> bool:
         """Whether ``_AGAIN`` runs at least half as long that were anomalies ended within the last day
@@ -174,6 +199,5 @@ class Silence:
     def restored(cls, own: dict[str, Any]) -> "Silence":
         own = dict(own)
         bits = int(own.pop("bits"))
-        packed = decode_array(own.pop("zero")).astype(np.uint8)
-        zero = np.unpackbits(packed)[:bits].astype(int).tolist()
-        return cls(**own, zero=zero)
+        zero = np.unpackbits(decode_array(own.pop("zero")).astype(np.uint8))[:bits]
+        return cls(**own, zero=zero.astype(int).tolist())

@@ -77,17 +77,22 @@ def test_zeros_where_they_are_ordinary_are_no_silence(rate: float, bursty: bool)
     assert float(fresh.surprise(x, 0, 1440).max()) < 5.0
 
 
-def test_an_idle_every_evening_is_found_the_first_day_only() -> None:
+@pytest.mark.parametrize("step", [60, 30])
+def test_an_idle_every_night_is_found_the_first_night_only(step: int) -> None:
     """A job that logs 2 lines a minute from 08:00 to 18:00 and nothing after, sharply: its first
-    evening is a silence, the next are not (a run as long within an hour of this time the day
-    before); a stop at 14:00 on the fourth day is."""
-    x = _lines(2.0, days=4, hours=(8, 18))
-    x[3 * 1440 + 14 * 60 : 3 * 1440 + 16 * 60] = 0
-    model = Silence(1.0, 0)
-    z = model.surprise(x, 0, 1440)
-    evenings = [float(z[d * 1440 + 18 * 60 : d * 1440 + 20 * 60].max()) for d in range(3)]
-    assert evenings[0] >= 5.0 and evenings[1] == 0.0 and evenings[2] == 0.0
-    assert float(z[3 * 1440 + 14 * 60 : 3 * 1440 + 14 * 60 + 20].max()) >= 5.0
+    night is a silence, the next are not, all night long (a run as long the day before, measured
+    from its own first zero: clipped to the hour around this time, a night of 14 hours alarmed again
+    every night from 22:00, a review); a stop at 14:00 on the fifth day is found. At 30 s too, where
+    a day is 2,880 points (more than the level part keeps days of)."""
+    per_minute = _lines(2.0, days=5, hours=(8, 18))
+    per_minute[4 * 1440 + 14 * 60 : 4 * 1440 + 16 * 60] = 0
+    x = np.repeat(per_minute, 60 // step)
+    a_day = 86400 // step
+    z = Silence(1.0, 0).surprise(x, 0, a_day)
+    nights = [float(z[d * a_day + a_day * 3 // 4 : (d + 1) * a_day + a_day // 3].max()) for d in range(4)]
+    assert nights[0] >= 5.0 and nights[1:] == [0.0, 0.0, 0.0]
+    afternoon = 4 * a_day + a_day * 14 // 24
+    assert float(z[afternoon : afternoon + a_day // 72].max()) >= 5.0
 
 
 def test_the_chance_of_a_run_of_zeros() -> None:
