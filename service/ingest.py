@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol, TypeVar, cast
 
 from temporalio.client import Client
@@ -136,7 +137,11 @@ class MergeRedirects:
     ``wait`` seconds at most; not read, it goes on with the table it has). Without this the first
     delivery after a quiet spell went to the merged incident, forwarded from there, and the answer
     (and ``medic fire``) named the merged incident, not the one holding the alerts (a review,
-    2026-12-06). A merge visibility does not show yet (a second or two) is still named so."""
+    2026-12-06). A merge visibility does not show yet (a second or two) is still named so. The wait
+    is only for a visibility that answers: not while its reads fail, nor when the last one took longer
+    than ``wait``, nor on a read in flight for longer (a read is bounded by ``rpc_timeout``); there a
+    delivery goes on at once, the long way (a hung read made every later webhook wait its whole
+    second, and slow ones a second each: a second review)."""
 
     def __init__(
         self,
@@ -146,11 +151,14 @@ class MergeRedirects:
         busy: int = 200,
         calm: float = 30.0,
         fresh: float = 1.0,
-        wait: float = 1.0,
+        wait: float = 0.2,
+        rpc_timeout: float = 5.0,
     ) -> None:
         self._client = client
         self._interval, self._busy, self._calm = interval, busy, calm
-        self._fresh, self._wait = fresh, wait
+        self._fresh, self._wait, self._rpc_timeout = fresh, wait, rpc_timeout
+        self._read_started = 0.0  # when the read in flight began
+        self._took = 0.0  # how long the last read that ended took
         self._into: dict[str, str] = {}
         self._alerts = 0  # delivered since the reader last looked
         self._read_at: float | None = None
@@ -169,11 +177,21 @@ class MergeRedirects:
         self._alerts += max(alerts, 1)
         if not self.reading:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="merge-redirects")
-        loop = asyncio.get_running_loop()
-        if self._read_at is None or loop.time() - self._read_at >= self._fresh:
+        if self._worth_waiting():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._read()), self._wait)
         return self.known(incident_id)
+
+    def _worth_waiting(self) -> bool:
+        """Whether a delivery should wait for the table to be read: it is stale, and visibility answers
+        (its last read ended without failing, within ``wait``, and none has been in flight longer)."""
+        now = asyncio.get_running_loop().time()
+        if self._read_at is not None and now - self._read_at < self._fresh:
+            return False  # fresh enough
+        if self._failures or self._took > self._wait:
+            return False  # failing or slow: the reader tries again in the background
+        in_flight = self._reading_now is not None and not self._reading_now.done()
+        return not in_flight or now - self._read_started <= self._wait
 
     def known(self, incident_id: str) -> str | None:
         """:meth:`target` from the table as it is."""
@@ -194,20 +212,27 @@ class MergeRedirects:
 
     async def _refresh_now(self) -> None:
         """Read the table; never fails (a delivery goes the long way instead)."""
-        started = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        self._read_started = loop.time()
         try:
-            await self.refresh()
+            async with asyncio.timeout(2 * self._rpc_timeout):  # (the listing's pages, and their retries)
+                await self.refresh()
             self._failures = 0
         except Exception as err:  # a shortcut: no failure of it may fail a delivery
             self._failures += 1
             if self._failures == 1:  # once per run of failures, not twice a second
                 log.warning("could not read merged incidents (deliveries go the long way): %s", err)
         finally:
-            self._read_at = started  # (a failed read is not retried by every delivery)
+            # when it ended: a read that took longer than ``fresh`` was not stale at once (slow reads
+            # ran back to back); a failed one is not retried by every delivery
+            self._read_at = loop.time()
+            self._took = self._read_at - self._read_started
 
     async def refresh(self) -> None:
         into: dict[str, str] = {}
-        async for execution in self._client.list_workflows(MERGED_QUERY):
+        async for execution in self._client.list_workflows(
+            MERGED_QUERY, rpc_timeout=timedelta(seconds=self._rpc_timeout)
+        ):
             merged = (await execution.memo()).get("merged_into")
             if isinstance(merged, str) and merged:
                 into[execution.id] = merged

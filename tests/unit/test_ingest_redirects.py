@@ -2,10 +2,12 @@
 from visibility), and a redirect that no longer holds falls back to the incident's own workflow."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -63,7 +65,7 @@ class FakeTemporal:
             (kw["id"], [a.fingerprint for a in kw["start_signal_args"][0].alerts], kw["static_summary"])
         )
 
-    async def list_workflows(self, query: str) -> AsyncIterator[_Execution]:
+    async def list_workflows(self, query: str, **_: object) -> AsyncIterator[_Execution]:
         self.lists.append(query)
         for workflow_id in sorted(self.running):
             yield _Execution(workflow_id, self.merged.get(workflow_id))
@@ -171,7 +173,7 @@ async def test_a_delivery_after_a_pause_reads_the_merges_first_and_names_the_hol
 
 async def test_merges_that_cannot_be_read_do_not_fail_a_delivery() -> None:
     class Down(FakeTemporal):
-        async def list_workflows(self, query: str) -> AsyncIterator[_Execution]:
+        async def list_workflows(self, query: str, **_: object) -> AsyncIterator[_Execution]:
             raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
             yield  # pragma: no cover
 
@@ -179,3 +181,42 @@ async def test_merges_that_cannot_be_read_do_not_fail_a_delivery() -> None:
     sink = sink_for(fake, MergeRedirects(cast(Client, fake)))
     assert await sink.deliver("incident-checkout", None, batch("a1")) == "incident-checkout"
     assert [s[0] for s in fake.starts] == ["incident-checkout"]
+
+
+class _SlowVisibility(FakeTemporal):
+    """A visibility whose list takes ``delay`` seconds (Elasticsearch under load, Temporal Cloud
+    throttling with the client's retries; a hung RPC), and the ``rpc_timeout`` each list was given."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(running={"incident-checkout"}, merged={})
+        self.delay = delay
+        self.timeouts: list[object] = []
+
+    async def list_workflows(self, query: str, **kw: object) -> AsyncIterator[_Execution]:
+        self.lists.append(query)
+        self.timeouts.append(kw.get("rpc_timeout"))
+        await asyncio.sleep(self.delay)
+        for workflow_id in sorted(self.merged):
+            yield _Execution(workflow_id, self.merged[workflow_id])
+
+
+async def _latencies(fake: _SlowVisibility, n: int, gap: float) -> list[float]:
+    sink = sink_for(fake, MergeRedirects(cast(Client, fake)))
+    out = []
+    for _ in range(n):
+        began = time.monotonic()
+        await sink.deliver("incident-checkout", None, batch("a1"))
+        out.append(time.monotonic() - began)
+        await asyncio.sleep(gap)
+    return out
+
+
+@pytest.mark.parametrize("delay", [10**6, 1.5])
+async def test_slow_or_hung_visibility_does_not_hold_every_delivery(delay: float) -> None:
+    """Waiting for the merges to be read is for a visibility that answers: a read that hangs or takes
+    1.5 s holds one delivery for ``wait`` (0.2 s) at most, and the rest go on at once (a review: every
+    later delivery waited a whole second, for ever once a read hung); each list has an RPC timeout."""
+    fake = _SlowVisibility(delay)
+    took = await _latencies(fake, 6, 0.4)
+    assert max(took) < 0.35 and max(took[1:]) < 0.1, [round(t, 2) for t in took]
+    assert fake.timeouts and all(t is not None for t in fake.timeouts)
