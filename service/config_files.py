@@ -267,7 +267,10 @@ def check_all(
     except ConfigError as err:
         problems += err.problems
     folder = settings.runbooks_dir
-    if folder.is_dir():
+    if "runbooks_dir" in named and str(folder) == ".":  # (an empty setting reads as the current folder)
+        said = f"{named['runbooks_dir']} is set but empty (unset it for its default, or name a folder)"
+        problems.append(ConfigProblem(str(folder), 1, "", said))
+    elif folder.is_dir():
         try:
             checked.append(f"{folder}: {len(load_runbooks(folder))} runbooks")
         except ConfigError as err:

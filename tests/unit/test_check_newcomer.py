@@ -160,12 +160,13 @@ def test_no_catalog_at_the_default_path_is_a_warning_as_at_run_time(
     assert result.exit_code == 1 and "catalog.yaml:1: file not found (MEDIC_CATALOG)" in result.output
 
 
-@pytest.mark.parametrize("setting", ["MEDIC_CATALOG", "MEDIC_ROUTING", "MEDIC_ANOMALY"])
+@pytest.mark.parametrize("setting", ["MEDIC_CATALOG", "MEDIC_ROUTING", "MEDIC_ANOMALY", "MEDIC_RUNBOOKS_DIR"])
 def test_a_file_setting_set_but_empty_is_said_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
 ) -> None:
     """An empty setting reads as the current directory: ``MEDIC_ANOMALY=`` said `.:1: is a directory
-    (MEDIC_ANOMALY)`, and ``MEDIC_ROUTING=`` (or ``MEDIC_CATALOG=``) was a traceback."""
+    (MEDIC_ANOMALY)`, ``MEDIC_ROUTING=`` (or ``MEDIC_CATALOG=``) was a traceback, and
+    ``MEDIC_RUNBOOKS_DIR=`` read the folder's YAML files as runbooks (a review)."""
     (tmp_path / "catalog.yaml").write_text(CATALOG.replace("checkuot", "checkout"))
     (tmp_path / "runbooks").mkdir()
     monkeypatch.chdir(tmp_path)
