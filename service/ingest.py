@@ -207,15 +207,16 @@ class MergeRedirects:
     def _read(self) -> "asyncio.Task[None]":
         """The read in flight, or a new one: deliveries and the reader share it."""
         if self._reading_now is None or self._reading_now.done():
+            # dated as it is made: deliveries in the same turn see it as just begun, and wait for it
+            self._read_started = asyncio.get_running_loop().time()
             self._reading_now = asyncio.get_running_loop().create_task(self._refresh_now())
         return self._reading_now
 
     async def _refresh_now(self) -> None:
         """Read the table; never fails (a delivery goes the long way instead)."""
         loop = asyncio.get_running_loop()
-        self._read_started = loop.time()
         try:
-            async with asyncio.timeout(2 * self._rpc_timeout):  # (the listing's pages, and their retries)
+            async with asyncio.timeout(self._rpc_timeout + 5.0):  # (the listing's pages, and their retries)
                 await self.refresh()
             self._failures = 0
         except Exception as err:  # a shortcut: no failure of it may fail a delivery

@@ -296,11 +296,12 @@ class EnsembleDetector(StreamDetector):
 
 def _whole_day(step: float) -> int:
     """Points a day at ``step`` seconds when a day is a whole number of them (within 1%), however many
-    (the level part keeps days of 1,440 points at most; a run's day before is two places); else 0."""
+    (the level part keeps days of 1,440 points at most), and at least 24 (an hour a point); else 0."""
     if step <= 0:
         return 0
     per = 86400.0 / step
-    return round(per) if abs(per - round(per)) <= 0.01 * per else 0
+    # (a step over an hour has no hour either side of a day before: none)
+    return round(per) if per >= 24 and abs(per - round(per)) <= 0.01 * per else 0
 
 
 def _on_grain(value: float, grain: float) -> bool:

@@ -85,6 +85,7 @@ class Silence:
         skip = max(self.place - first, 0)
         new = x[skip:]
         then = self._day_before(new, per_day)
+        horizon = per_day // 24 if per_day >= 24 else int(_LOCAL)  # an hour of points
         grain = self.grain
         for i, v in enumerate(new.tolist()):
             if math.isnan(v):  # missing: the run neither grows nor ends
@@ -96,7 +97,7 @@ class Silence:
             if k == 0:
                 self.run += 1
                 if self.n >= _WARM:
-                    dev = self._deviate()
+                    dev = self._deviate(horizon)
                     self.worst = max(self.worst, dev)
                     # not where the day before, within an hour of this time, a run was half as long
                     # (measured from its own first zero: a night's run of 14 hours is as long at 02:00
@@ -132,10 +133,24 @@ class Silence:
         width = 2 * hour + 1
         lo = len(self.zero) + np.arange(x.shape[0]) - per_day - hour  # each point's day before, from
         out = np.full(x.shape[0], -1, dtype=np.int64)
-        fits = lo >= 0
-        if fits.any() and full.shape[0] >= width:
-            widest = np.lib.stride_tricks.sliding_window_view(lengths, width).max(axis=1)
-            out[fits] = widest[lo[fits]]
+        fits = np.flatnonzero(lo >= 0)
+        if fits.shape[0]:
+            from scipy import ndimage  # type: ignore[import-untyped]  # noqa: PLC0415 (loaded where needed)
+
+            los = lo[fits]
+            first = int(los[0])
+            # each window's largest (centred filter, over just the span the windows cover)
+            widest = ndimage.maximum_filter1d(
+                lengths[first : int(los[-1]) + width], size=width, mode="nearest"
+            )
+            out[fits] = widest[los - first + hour]
+            # a run longer than a day less an hour reaches back into its own day before: there only what
+            # came before its first zero counts (compared with itself, a run of 46 hours was excused)
+            own = len(self.zero) + fits
+            began = own - lengths[own] + 1
+            for i, start, low in zip(fits.tolist(), began.tolist(), los.tolist(), strict=True):
+                if full[len(self.zero) + i] and start <= low + width - 1:
+                    out[i] = int(lengths[low:start].max()) if start > low else 0
         keep = per_day + hour + 1
         if full.shape[0] > keep:
             self.base = int(lengths[full.shape[0] - keep - 1])
@@ -143,10 +158,11 @@ class Silence:
         self.zero = full.tolist()
         return out
 
-    def _deviate(self) -> float:
+    def _deviate(self, horizon: int) -> float:
         """The surprise of the run so far under the counts before it: as many windows of nothing as
-        its first hour of points makes (the level it is measured from is an hour's: a rate that fades
-        for the night is not 'impossible' because the evening's held for hours)."""
+        its first ``horizon`` points (an hour of them) make (the level it is measured from is an
+        hour's: a rate that fades for the night is not 'impossible' because the evening's held for
+        hours)."""
         m = self.mean
         if m <= 0:
             return 0.0
@@ -157,7 +173,7 @@ class Silence:
         else:
             k = m * m / (v - m)
             nothing = k * math.log1p(m / k)
-        dev = normal_deviate(nothing * (1.0 + (min(self.run, _LOCAL) - 1) / span)) - _MARGIN
+        dev = normal_deviate(nothing * (1.0 + (min(self.run, horizon) - 1) / span)) - _MARGIN
         return min(max(dev, 0.0), _CAP)
 
     def _usual(self, now: int, per_day: int) -> bool:

@@ -183,3 +183,31 @@ def test_a_queue_drained_between_batches_is_silent_three_times_at_most(
     assert alarmed() <= 3
     monkeypatch.setattr("medic.detect.silence._AGAIN", 10**6)
     assert alarmed() >= 8
+
+
+def test_a_stop_for_good_is_never_its_own_day_before() -> None:
+    """A service that stops for good: two days on, the day before lies inside the same run, and the
+    run was compared with itself (from 46 hours on its zeros scored 0, a review). Only what came
+    before its first zero counts there, so it stays a silence; a step of a day has no day before."""
+    rng = np.random.default_rng(1)
+    lines = rng.poisson(3.0, 7 * 1440).astype(float)
+    stop = 3 * 1440 + 600
+    lines[stop:] = 0
+    x = np.convolve(lines, np.ones(5))[: lines.shape[0]]
+    z = Silence(1.0, 0).surprise(x, 0, 1440)
+    assert bool((z[stop + 10 :] > 0).all())
+    assert ensemble._whole_day(86400) == 0 and ensemble._whole_day(3600) == 24
+    assert ensemble._whole_day(30) == 2880
+
+
+def test_a_runs_evidence_grows_over_an_hour_at_any_step() -> None:
+    """At a 15 s step an hour is 240 points: a service at 0.3 lines a minute silent for 2 hours reaches a
+    5-sigma chance (its evidence capped at 60 points, 15 minutes there, it stayed under 4)."""
+    rng = np.random.default_rng(2)
+    minute = 0.4 + 0.96 * np.clip(np.sin((np.arange(3 * 1440) % 1440 - 360) / 1440 * 2 * np.pi), 0, None)
+    lines = rng.poisson(np.repeat(minute, 4) * 0.3 / 4).astype(float)  # 0.3 a minute, more by day
+    stop = (2 * 1440 + 600) * 4
+    lines[stop : stop + 480] = 0
+    x = np.convolve(lines, np.ones(20))[: lines.shape[0]]  # count_over_time(...[5m]) at 15 s
+    z = Silence(1.0, 0).surprise(x, 0, 5760)
+    assert float(z[stop : stop + 480].max()) >= 5.0

@@ -220,3 +220,24 @@ async def test_slow_or_hung_visibility_does_not_hold_every_delivery(delay: float
     took = await _latencies(fake, 6, 0.4)
     assert max(took) < 0.35 and max(took[1:]) < 0.1, [round(t, 2) for t in took]
     assert fake.timeouts and all(t is not None for t in fake.timeouts)
+
+
+async def test_deliveries_in_the_same_turn_as_a_read_wait_for_it() -> None:
+    """Two incidents' deliveries flushed in the same turn: the read the first one started had not
+    run yet, so the second took it for a read long in flight and went to the merged incident (a
+    review); both wait for it now, and both reach the holder."""
+
+    class Quick(FakeTemporal):
+        async def list_workflows(self, query: str, **_: object) -> AsyncIterator[_Execution]:
+            self.lists.append(query)
+            await asyncio.sleep(0.02)
+            for workflow_id in sorted(self.running):
+                yield _Execution(workflow_id, self.merged.get(workflow_id))
+
+    fake = Quick(
+        running={"incident-a", "incident-b", "incident-holder"},
+        merged={"incident-a": "incident-holder", "incident-b": "incident-holder"},
+    )
+    redirects = MergeRedirects(cast(Client, fake), calm=3600)
+    found = await asyncio.gather(redirects.target("incident-a"), redirects.target("incident-b"))
+    assert list(found) == ["incident-holder", "incident-holder"]
