@@ -30,7 +30,8 @@ from activities.notify import NotifyActivities
 from activities.postmortem import PostmortemActivities, PostmortemWriter
 from activities.remediate import RemediationActivities
 from medic.alerts import Alert, AlertStatus
-from medic.incident import AlertBatch
+from medic.anomaly import AnomalySignal
+from medic.incident import AlertBatch, AnomalyBatch
 from medic.routing import RoutingPolicy
 from medic.runbook import load_runbook
 from medic.topology import ServiceContext, with_nodes
@@ -52,19 +53,21 @@ from tests.support.fakes import (
 )
 from tests.support.shop import ctx, shop
 from tests.support.timeskip import time_skipping
-from workflows.incident import ALERTS_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
+from workflows.incident import ALERTS_SIGNAL, ANOMALIES_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
 
 __all__ = ["HISTORIES", "record"]
 
 HISTORIES = Path(__file__).resolve().parents[1] / "fixtures" / "histories"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-RELEASE = "r10"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
+RELEASE = "r11"  # r3: settle, serial local activities, merge close-out; r4: Teams cards, Opsgenie notes;
 # r5: JIRA merge links, nodes absorbing their workloads, undo-unless-changed, pager per team;
 # r6: MedicTitle, a service saying hello to its nodes, settling on Prometheus' answer, Slack as a card chat;
 # r7: an incident continuing as new while it settles (both runs recorded: the settle end is carried);
 # r8: a settling symptom taking its firing cause's alerts that Alertmanager holds (settle-takes-held-cause)
 # r9: a merge landing while the symptom's JIRA issue is being created (merge-forwards-late-issue)
 # r10: the two decisions as activities, matching in parts within 256 KB (decisions-as-activities)
+# r11: incidents of findings only: a live one taking in its dependent's (anomalies-join), a stale one
+#      taking in nothing (stale-anomalies-no-cause); recorded alone (``findings``), with r10 beside them
 RUNBOOK = load_runbook(
     """
 name: restart-checkout
@@ -79,15 +82,17 @@ verify: {alerts_resolved: true, deadline_seconds: 300}
 )
 
 
-def _batch(service: str, name: str, status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
+def _batch(
+    service: str, name: str, status: AlertStatus = AlertStatus.FIRING, *, at: datetime = T0
+) -> AlertBatch:
     alert = Alert(
         fingerprint=f"{service}-{name}",
         status=status,
-        starts_at=T0,
+        starts_at=at,
         service=service,
         labels={"alertname": name, "service": service, "namespace": "shop", "severity": "critical"},
     )
-    return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx(service)])
+    return AlertBatch(alerts=[alert], received_at=at, contexts=[ctx(service)])
 
 
 async def _open(
@@ -247,6 +252,7 @@ async def record() -> list[Path]:
                 for rule in policy.rules:  # checkout (P2) opens a JIRA issue too
                     rule.jira = True
                 written += await _issue_opened_as_the_merge_lands(env, tracker)
+                written += await findings(env, "histories")
                 return written
 
 
@@ -317,6 +323,66 @@ async def _cause_taken_from_alertmanager(
     return await _write(
         env, {"incident-checkout": f"incident-checkout-{held}", root.id: f"incident-orders-db-{held}"}
     )
+
+
+def _finding(service: str, *, ended: timedelta) -> AnomalyBatch:
+    """A detector's finding on ``service`` whose window ended ``ended`` ago (no alert)."""
+    now = datetime.now(UTC)
+    end = now - ended
+    signal = AnomalySignal.model_validate(
+        {
+            "source": "grafana-ml",
+            "service": service,
+            "series": {"__name__": "pg_stat_activity_max_tx_duration", "service": service},
+            "value": 240.0,
+            "expected": {"lower": 0.0, "upper": 5.0},
+            "score": 0.99,
+            "window": {"start": (end - timedelta(minutes=2)).isoformat(), "end": end.isoformat()},
+        }
+    )
+    return AnomalyBatch(signals=[signal], received_at=now, contexts=[ctx(service)])
+
+
+async def findings(env: WorkflowEnvironment, task_queue: str) -> list[Path]:
+    """r11: orders-db's incident opened by a live finding takes in checkout's (anomalies-join); then
+    payments' opened by a finding 13 days old takes in nothing (stale-anomalies-no-cause)."""
+
+    async def start(
+        service: str, signal: str, payload: AlertBatch | AnomalyBatch
+    ) -> WorkflowHandle[Any, Any]:
+        return await env.client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(
+                incident_id=f"incident-{service}", service=ctx(service), notify=False, remediate=False
+            ),
+            id=f"incident-{service}",
+            task_queue=task_queue,
+            start_signal=signal,
+            start_signal_args=[payload],
+        )
+
+    now = datetime.now(UTC)
+    written: list[Path] = []
+    for cause, ended, name in (
+        ("orders-db", timedelta(0), "live"),
+        ("payments", timedelta(days=13), "stale"),
+    ):
+        found = await start(cause, ANOMALIES_SIGNAL, _finding(cause, ended=ended))
+        symptom = await start("checkout", ALERTS_SIGNAL, _batch("checkout", "CheckoutErrors", at=now))
+        await asyncio.sleep(2)  # the hellos are exchanged within a workflow task or two
+        merged = (await symptom.query(IncidentWorkflow.state)).merged_into
+        assert merged == (found.id if name == "live" else None), (name, merged)
+        written += await _write(
+            env,
+            {
+                found.id: f"{found.id}-{name}-finding",
+                symptom.id: f"incident-checkout-beside-a-{name}-finding",
+            },
+        )
+        for handle in (found, symptom):
+            with contextlib.suppress(RPCError):
+                await handle.terminate("recorded")
+    return written
 
 
 async def _write(env: WorkflowEnvironment, names: dict[str, str]) -> list[Path]:

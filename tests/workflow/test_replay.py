@@ -30,7 +30,7 @@ from workflows.causes import (
     SETTLE_SAID_ONCE_PATCH,
     SETTLE_TAKES_HELD_PATCH,
 )
-from workflows.incident import LATE_ISSUE_PATCH
+from workflows.incident import ANOMALY_JOINS_PATCH, LATE_ISSUE_PATCH, STALE_ANOMALY_PATCH
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
@@ -157,3 +157,12 @@ def test_the_r9_settling_histories_ask_prometheus_again_while_the_cause_is_pendi
     scheduled, patches = commands("incident-checkout-pending-held@r9")
     assert SETTLE_ASKS_AGAIN_PATCH in patches
     assert scheduled.count("correlate.alerting") >= 2 and scheduled[-1] == "correlate.hand_over_held"
+
+
+def test_the_r11_findings_histories_join_and_refuse_a_stale_cause() -> None:
+    """r11: orders-db's incident of a live finding took in checkout's (the join patch); payments' of a
+    finding 13 days old did not (the stale patch, marked where a late finding would have counted)."""
+    _, patches = commands("incident-orders-db-live-finding@r11")
+    assert ANOMALY_JOINS_PATCH in patches
+    _, patches = commands("incident-payments-stale-finding@r11")
+    assert STALE_ANOMALY_PATCH in patches
