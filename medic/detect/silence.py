@@ -15,16 +15,20 @@ nothing: the chance ``p0^(1 + (r - 1)/L)``. ``L`` is read from the series itself
 values over half the mean square of its steps (independent points: 1; a sum over ``w`` points: ``w``),
 1 to 60.
 
-``Silence`` keeps the mean, the variance and the step variance of the counts over about an hour of
-points (``_LOCAL``), as they were before the run (a run teaches nothing while it lasts), and each point
-of a run of zeros gets the normal deviate of its chance, less half a deviate (the level comes from an
-hour), at most ``_CAP``. A run counts only after ``_WARM`` points, and not where the series had a run
-of zeros at least half as long within an hour of this time the day before (a job idle every evening
-is not silent every evening). When a run ends it becomes part of the usual counts unless it was an
+``Silence`` keeps the mean and the step variance of the counts over about an hour of points
+(``_LOCAL``) and the window ``L`` over about a day, as they were before the run (a run teaches nothing
+while it lasts), and each point of a run of zeros gets the normal deviate of its chance, less half a
+deviate (the level comes from an hour), at most ``_CAP``; a run's evidence grows over its first hour of
+points only (a rate that fades for the night is no "impossible" 0 because the evening's level held
+for hours). A run counts only after ``_WARM`` counts; not where, the day before within an hour of this
+time, the series was in a run of zeros at least half as long as this one so far, measured from that
+run's own first zero (a job idle every night is silent on its first night only; a run is never its
+own day before); and not once ``_AGAIN`` runs at least half as long were anomalies within a day (a
+queue at 0 between batches). When a run ends it becomes part of the usual counts unless it was an
 anomaly (a surprise of 5 or more: an outage teaches nothing). Only series whose values are whole
 numbers of a grain counted from 0 and never below it get one (the ensemble decides, with the grain);
-it drops itself for good at a value off its grain or below 0. The state is a few numbers and a bit a
-point for the last day and an hour.
+it drops itself for good at a value off its grain or below 0. The state is twelve numbers, the last
+anomalous runs and a bit a point for the last day and an hour (docs/anomaly.md, "Silence").
 """
 
 import dataclasses
