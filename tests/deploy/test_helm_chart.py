@@ -633,6 +633,19 @@ def test_catalog_routing_and_runbooks_are_mounted_where_the_settings_point(
     assert f"ok  {runbooks}: {len(config.get('runbooks', {}))} runbooks" in result.stdout
 
 
+def test_without_a_catalog_no_init_container_checks_and_with_one_it_does() -> None:
+    """The chart's defaults give no catalog: Medic runs without one (correlation falls back to
+    Alertmanager's groups, NOTES says), but the init container's `medic check` failed every pod on
+    the catalog file MEDIC_CATALOG names and the chart had not mounted (a review). It checks where a
+    catalog is given, from values or an existing ConfigMap."""
+    for value_set, checked in (("defaults", False), ("secrets", True)):
+        pod = named(objects(value_set), "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+        assert bool(pod.get("initContainers")) == checked, value_set
+    existing = objects_of(render_templates({"config": {"existingConfigMap": "my-medic-config"}}))
+    pod = named(existing, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+    assert [c["args"] for c in pod["initContainers"]] == [["check"]]
+
+
 # ---- monitoring: rules, dashboard, receiver ---------------------------------------------------------
 
 

@@ -226,9 +226,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{/* An init container that runs `medic check` on the mounted files. */}}
+{{/* An init container that runs `medic check` on the mounted files; not without a catalog (MEDIC_CATALOG
+names the file the chart would mount, and a file named that is missing fails the check, though Medic runs
+without one: correlation falls back to Alertmanager's groups, as NOTES says). */}}
 {{- define "medic.checkContainer" -}}
-{{- if .Values.config.checkOnStart }}
+{{- if and .Values.config.checkOnStart (or .Values.config.catalog .Values.config.existingConfigMap) }}
 - name: check
   image: {{ include "medic.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
