@@ -37,6 +37,7 @@ from medic.topology import ServiceContext
 from medic.vocab import ACTED, RUNNING, Priority, RemediationOutcome, TimelineKind
 
 __all__ = [
+    "LATE",
     "AlertBatch",
     "AlertRecord",
     "AnomalyBatch",
@@ -146,6 +147,11 @@ def _burn(record: AlertRecord) -> SloBurn | None:
     return slo_burn(record.labels, record.annotations)
 
 
+# A finding that arrived longer than this after its window ended is late: no live cause (two steps of a
+# scan at one point an hour; a scan catching up after an outage of hours is later).
+LATE = timedelta(hours=2)
+
+
 class IncidentState(BaseModel):
     """Everything an incident knows. Serialisable, so it survives continue-as-new and merges."""
 
@@ -215,10 +221,13 @@ class IncidentState(BaseModel):
         a cause seen only by a detector left its symptoms' incidents apart. When the anomalies seen
         within ``window`` of ``at`` were first seen; None when none was, or it is resolved or merged.
 
-        ``live``: only anomalies whose own window ended within ``window`` of ``at`` count. A finding
-        delivered late (its window ended 13 days ago: the docs' example posted as it was; a scan catching
-        up after an outage) tells of an outage long over, not of one beginning when it arrived: counted
-        from its arrival, it took in checkout's live incident (a review, 2026-12-06)."""
+        ``live``: only anomalies that arrived within ``LATE`` (or ``window``, if longer) of their own
+        window's end count. A finding delivered late (its window ended 13 days ago: the docs' example
+        posted as it was; a scan catching up after an outage of hours) tells of an outage long over, not
+        of one beginning when it arrived: counted from its arrival, it took in checkout's live incident
+        (a review, 2026-12-06). Judged at its arrival, not now: a scan at a step of an hour hands over a
+        finding whose window ended up to two steps before (its last point is on the step grid), which a
+        test against the correlation window from now took for late (a second review)."""
         if self.status is IncidentStatus.RESOLVED or self.merged_into is not None or self.is_firing:
             return None
         # a prediction (a disk full in 5 hours) is no outage now: it absorbed a dependent's real outage
@@ -228,7 +237,7 @@ class IncidentState(BaseModel):
             for a in self.anomalies.values()
             if a.last_seen_at >= at - window
             and a.signal.source != PREDICTION_SOURCE
-            and (not live or a.active_until >= at - window)
+            and (not live or a.last_seen_at - a.active_until <= max(window, LATE))
         ]
         return min(seen, default=None)
 

@@ -110,7 +110,12 @@ def secret_names(settings: Settings) -> SecretNames:
 
 
 def load_runbooks(folder: Path) -> list[Runbook]:
-    """Every ``*.yaml`` runbook in the folder; all problems of all files in one ConfigError."""
+    """Every ``*.yaml`` runbook in the folder; all problems of all files in one ConfigError. An empty
+    MEDIC_RUNBOOKS_DIR reads as the current folder (``.``): said as set but empty, where its catalog
+    and routing policy were read as runbooks (`catalog.yaml:7: name: Field required`)."""
+    if str(folder) == ".":
+        said = "MEDIC_RUNBOOKS_DIR is set but empty (unset it for its default, or name a folder)"
+        raise ConfigError([ConfigProblem(".", 1, "", said)])
     if not folder.is_dir():
         log.warning("no runbooks folder at %s: no remediations", folder)
         return []
@@ -267,10 +272,7 @@ def check_all(
     except ConfigError as err:
         problems += err.problems
     folder = settings.runbooks_dir
-    if "runbooks_dir" in named and str(folder) == ".":  # (an empty setting reads as the current folder)
-        said = f"{named['runbooks_dir']} is set but empty (unset it for its default, or name a folder)"
-        problems.append(ConfigProblem(str(folder), 1, "", said))
-    elif folder.is_dir():
+    if folder.is_dir():  # (an empty setting, the current folder, is said set but empty by load_runbooks)
         try:
             checked.append(f"{folder}: {len(load_runbooks(folder))} runbooks")
         except ConfigError as err:

@@ -65,6 +65,12 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise FireError(
             f"{path} is not an Alertmanager webhook payload: JSON {type(data).__name__}, not an object"
         )
+    alerts = data.get("alerts", [])
+    if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
+        # (--resolve marks each alert: `{"alerts": 5}` was a TypeError's traceback)
+        raise FireError(
+            f"{path} is not an Alertmanager webhook payload: its alerts are not a list of objects"
+        )
     return data
 
 

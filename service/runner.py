@@ -56,7 +56,11 @@ def build_api(
 
     register_secrets(settings.secret_values())
     sink = CoalescingSink(
-        TemporalIncidentSink(client, settings, redirects=MergeRedirects(client)),
+        TemporalIncidentSink(
+            client,
+            settings,
+            redirects=MergeRedirects(client, rpc_timeout=settings.temporal_rpc_timeout_seconds),
+        ),
         window=settings.ingest_batch_window_ms / 1000,
         max_bytes=settings.max_signal_bytes,
         deadline=settings.temporal_rpc_timeout_seconds,

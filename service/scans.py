@@ -88,8 +88,9 @@ def build_scan_activities(
         received = datetime.now(UTC)
         incidents = []
         for a in assign_anomalies(catalog, signals):
-            if await sink.deliver(a.incident_id, a.service, a.anomaly_batch(received)):
-                incidents.append(a.incident_id)
+            holder = await sink.deliver(a.incident_id, a.service, a.anomaly_batch(received))
+            if holder is not None:  # (the incident holding it: this sink follows no merges, so its own)
+                incidents.append(holder)
         return incidents
 
     source = prometheus(settings)

@@ -27,7 +27,7 @@ own day before); and not once ``_AGAIN`` runs at least half as long were anomali
 queue at 0 between batches). When a run ends it becomes part of the usual counts unless it was an
 anomaly (a surprise of 5 or more: an outage teaches nothing). Only series whose values are whole
 numbers of a grain counted from 0 and never below it get one (the ensemble decides, with the grain);
-it drops itself for good at a value off its grain or below 0. The state is twelve numbers, the last
+it drops itself for good at a value off its grain or below 0. The state is a dozen numbers, the last
 anomalous runs and a bit a point for the last day and an hour (docs/anomaly.md, "Silence").
 """
 

@@ -338,3 +338,15 @@ def test_a_file_of_that_name_holding_no_scans_is_no_misnamed_anomaly_file(tmp_pa
     assert anomaly_near_miss(tmp_path / "anomaly.yaml") is None
     (tmp_path / "anomalies.json").write_text('{"scans": []}')
     assert anomaly_near_miss(tmp_path / "anomaly.yaml") == tmp_path / "anomalies.json"
+
+
+def test_an_empty_runbooks_setting_is_said_so_at_run_time_too(tmp_path: Path) -> None:
+    """The worker and `medic explain` load the runbooks as `medic check` does: an empty
+    MEDIC_RUNBOOKS_DIR read the current folder, its catalog and routing policy as runbooks
+    (`catalog.yaml:7: name: Field required`, a review)."""
+    from medic.yamldoc import ConfigError  # noqa: PLC0415
+    from service.config_files import load_runbooks  # noqa: PLC0415
+
+    with pytest.raises(ConfigError, match="MEDIC_RUNBOOKS_DIR is set but empty"):
+        load_runbooks(Path(""))
+    assert load_runbooks(tmp_path / "none") == []

@@ -221,18 +221,21 @@ def anomaly(service: str, source: str = "grafana-ml") -> AnomalyBatch:
     return AnomalyBatch(signals=[signal], received_at=now, contexts=[ctx(service)])
 
 
-async def seen_on_orders_db(env: WorkflowEnvironment, source: str = "grafana-ml") -> Handle:
-    """orders-db's incident, opened by a detector's finding (``source``), no alert."""
+async def opened_by(env: WorkflowEnvironment, service: str, finding: AnomalyBatch) -> Handle:
+    """``service``'s incident, opened by a detector's ``finding`` (no alert)."""
     return await env.client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(
-            incident_id="incident-orders-db", service=ctx("orders-db"), notify=False, remediate=False
-        ),
-        id="incident-orders-db",
+        IncidentInput(incident_id=f"incident-{service}", service=ctx(service), notify=False, remediate=False),
+        id=f"incident-{service}",
         task_queue="medic",
         start_signal=ANOMALIES_SIGNAL,
-        start_signal_args=[anomaly("orders-db", source=source)],
+        start_signal_args=[finding],
     )
+
+
+async def seen_on_orders_db(env: WorkflowEnvironment, source: str = "grafana-ml") -> Handle:
+    """orders-db's incident, opened by a detector's finding (``source``), no alert."""
+    return await opened_by(env, "orders-db", anomaly("orders-db", source=source))
 
 
 @pytest.mark.parametrize("cause_first", [True, False], ids=["cause-first", "symptom-first"])
@@ -283,6 +286,11 @@ def stale_anomaly(service: str, *, ended: timedelta) -> AnomalyBatch:
     return AnomalyBatch(signals=[signal], received_at=now, contexts=[ctx(service)])
 
 
+async def found_on_payments(env: WorkflowEnvironment, *, ended: timedelta) -> Handle:
+    """payments' incident, opened by a finding whose window ended ``ended`` before it arrived."""
+    return await opened_by(env, "payments", stale_anomaly("payments", ended=ended))
+
+
 @pytest.mark.parametrize("cause_first", [True, False], ids=["stale-first", "symptom-first"])
 async def test_a_stale_finding_is_no_cause(env: WorkflowEnvironment, cause_first: bool) -> None:
     """A finding whose window ended 13 days ago (the docs' example posted later) counted as an outage
@@ -290,16 +298,7 @@ async def test_a_stale_finding_is_no_cause(env: WorkflowEnvironment, cause_first
     went to payments' team (a review, 2026-12-06)."""
 
     async def on_payments() -> Handle:
-        return await env.client.start_workflow(
-            IncidentWorkflow.run,
-            IncidentInput(
-                incident_id="incident-payments", service=ctx("payments"), notify=False, remediate=False
-            ),
-            id="incident-payments",
-            task_queue="medic",
-            start_signal=ANOMALIES_SIGNAL,
-            start_signal_args=[stale_anomaly("payments", ended=timedelta(days=13))],
-        )
+        return await found_on_payments(env, ended=timedelta(days=13))
 
     symptom = batch("checkout", "CheckoutErrors", n=3, starts=datetime.now(UTC))
     if cause_first:
@@ -311,3 +310,15 @@ async def test_a_stale_finding_is_no_cause(env: WorkflowEnvironment, cause_first
     await asyncio.sleep(2)  # the hellos are exchanged within a workflow task or two
     assert (await checkout.query(IncidentWorkflow.state)).merged_into is None
     assert (await payments.query(IncidentWorkflow.state)).absorbed == []
+
+
+async def test_a_coarse_scans_finding_is_a_live_cause(env: WorkflowEnvironment) -> None:
+    """A scan at a step of an hour hands over a finding whose window ended up to two steps before (its
+    last point is on the step grid): it is no late finding, and payments' incident takes in checkout's
+    (judged against the correlation window from now, it counted as late, a review)."""
+    await found_on_payments(env, ended=timedelta(minutes=70))
+    checkout = await deliver(
+        env, "checkout", batch("checkout", "CheckoutErrors", n=3, starts=datetime.now(UTC))
+    )
+    await asyncio.sleep(2)  # the hellos are exchanged within a workflow task or two
+    assert (await checkout.query(IncidentWorkflow.state)).merged_into == "incident-payments"
