@@ -27,6 +27,7 @@ from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
 from medic.insights import IncidentOutcome, incident_rules
 from medic.limits import runs_within
+from medic.matchers import format_duration
 from medic.notify_plan import ChatTarget
 from medic.notify_state import THREADED_KINDS, NotificationState
 from medic.severity import canonical_severity, worst_severity
@@ -867,11 +868,20 @@ class IncidentState(BaseModel):
         if held is None:
             self.last_fired_at = at
         verb = "continues" if held else "detected"
+        # a finding delivered late says so: people read it as news, and correlation takes it for no live
+        # cause (``anomalies_since``); before, nothing told them why it took in nothing
+        late = at - signal.active_until
+        came = (
+            f" It came {format_duration(late - late % timedelta(minutes=1))} after its window ended:"
+            " recorded, and no live cause."
+            if late > LATE
+            else ""
+        )
         self.record(
             at,
             TimelineKind.ANOMALY_DETECTED if held is None else TimelineKind.ANOMALY_EXTENDED,
             f"Anomaly {verb} on {signal.service} by {signal.source}: {signal.described()} "
-            f"(score {signal.score:.2f}).",
+            f"(score {signal.score:.2f}).{came}",
             actor=signal.source,
             key=signal.key,
             series=signal.series,

@@ -15,6 +15,7 @@ from medic.alerts import Alert, AlertStatus
 from medic.anomaly import AnomalySignal
 from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
 from medic.keys import service_incident_id
+from medic.vocab import TimelineKind
 from service.worker import WORKFLOWS
 from tests.conftest import require_binary
 from tests.support.shop import ctx
@@ -309,7 +310,11 @@ async def test_a_stale_finding_is_no_cause(env: WorkflowEnvironment, cause_first
         payments = await on_payments()
     await asyncio.sleep(2)  # the hellos are exchanged within a workflow task or two
     assert (await checkout.query(IncidentWorkflow.state)).merged_into is None
-    assert (await payments.query(IncidentWorkflow.state)).absorbed == []
+    state = await payments.query(IncidentWorkflow.state)
+    assert state.absorbed == []
+    # and its timeline says why: people read the entry as news
+    [said] = [e.message for e in state.timeline if e.kind == TimelineKind.ANOMALY_DETECTED]
+    assert "It came 1w 6d after its window ended: recorded, and no live cause." in said, said
 
 
 async def test_a_coarse_scans_finding_is_a_live_cause(env: WorkflowEnvironment) -> None:
