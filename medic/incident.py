@@ -153,6 +153,12 @@ def _burn(record: AlertRecord) -> SloBurn | None:
 LATE = timedelta(hours=2)
 
 
+def late(arrived: datetime, ended: datetime, window: timedelta = timedelta(0)) -> bool:
+    """Whether a finding whose window ended at ``ended`` came late, arriving at ``arrived``: over
+    ``LATE`` after it, or over the correlation ``window`` where that is longer. No live cause then."""
+    return arrived - ended > max(window, LATE)
+
+
 class IncidentState(BaseModel):
     """Everything an incident knows. Serialisable, so it survives continue-as-new and merges."""
 
@@ -238,7 +244,7 @@ class IncidentState(BaseModel):
             for a in self.anomalies.values()
             if a.last_seen_at >= at - window
             and a.signal.source != PREDICTION_SOURCE
-            and (not live or a.last_seen_at - a.active_until <= max(window, LATE))
+            and (not live or not late(a.last_seen_at, a.active_until, window))
         ]
         return min(seen, default=None)
 
@@ -870,11 +876,11 @@ class IncidentState(BaseModel):
         verb = "continues" if held else "detected"
         # a finding delivered late says so: people read it as news, and correlation takes it for no live
         # cause (``anomalies_since``); before, nothing told them why it took in nothing
-        late = at - signal.active_until
+        lag = at - signal.active_until
         came = (
-            f" It came {format_duration(late - late % timedelta(minutes=1))} after its window ended:"
+            f" It came {format_duration(lag - lag % timedelta(minutes=1))} after its window ended:"
             " recorded, and no live cause."
-            if late > LATE
+            if late(at, signal.active_until)
             else ""
         )
         self.record(

@@ -287,7 +287,7 @@ class EnsembleDetector(StreamDetector):
             "silence" not in own
             and self._quantum
             and self._grain_until is None
-            and _on_grain(self._origin, self._quantum)
+            and _counted(np.asarray([self._origin]), self._quantum)
         ):
             # a state saved before silences were known: a series of counts (by its grain and first
             # value) gets one from here on (a value off the grain or below 0 drops it)
@@ -302,11 +302,6 @@ def _whole_day(step: float) -> int:
     per = 86400.0 / step
     # (a step over an hour has no hour either side of a day before: none)
     return round(per) if per >= 24 and abs(per - round(per)) <= 0.01 * per else 0
-
-
-def _on_grain(value: float, grain: float) -> bool:
-    """Whether ``value`` is a whole number of ``grain`` from 0, not below it."""
-    return value >= 0 and not bool(off_grain(np.asarray([value / grain]))[0])
 
 
 def _counted(x: FloatArray, grain: float) -> bool:

@@ -30,7 +30,6 @@ from activities.notify import NotifyActivities
 from activities.postmortem import PostmortemActivities, PostmortemWriter
 from activities.remediate import RemediationActivities
 from medic.alerts import Alert, AlertStatus
-from medic.anomaly import AnomalySignal
 from medic.incident import AlertBatch, AnomalyBatch
 from medic.routing import RoutingPolicy
 from medic.runbook import load_runbook
@@ -51,6 +50,7 @@ from tests.support.fakes import (
     FakeTracker,
     queried_state,
 )
+from tests.support.findings import finding
 from tests.support.shop import ctx, shop
 from tests.support.timeskip import time_skipping
 from workflows.incident import ALERTS_SIGNAL, ANOMALIES_SIGNAL, AckRequest, IncidentInput, IncidentWorkflow
@@ -325,24 +325,6 @@ async def _cause_taken_from_alertmanager(
     )
 
 
-def _finding(service: str, *, ended: timedelta) -> AnomalyBatch:
-    """A detector's finding on ``service`` whose window ended ``ended`` ago (no alert)."""
-    now = datetime.now(UTC)
-    end = now - ended
-    signal = AnomalySignal.model_validate(
-        {
-            "source": "grafana-ml",
-            "service": service,
-            "series": {"__name__": "pg_stat_activity_max_tx_duration", "service": service},
-            "value": 240.0,
-            "expected": {"lower": 0.0, "upper": 5.0},
-            "score": 0.99,
-            "window": {"start": (end - timedelta(minutes=2)).isoformat(), "end": end.isoformat()},
-        }
-    )
-    return AnomalyBatch(signals=[signal], received_at=now, contexts=[ctx(service)])
-
-
 async def findings(env: WorkflowEnvironment, task_queue: str) -> list[Path]:
     """r11: orders-db's incident opened by a live finding takes in checkout's (anomalies-join); then
     payments' opened by a finding 13 days old takes in nothing (stale-anomalies-no-cause)."""
@@ -367,7 +349,7 @@ async def findings(env: WorkflowEnvironment, task_queue: str) -> list[Path]:
         ("orders-db", timedelta(0), "live"),
         ("payments", timedelta(days=13), "stale"),
     ):
-        found = await start(cause, ANOMALIES_SIGNAL, _finding(cause, ended=ended))
+        found = await start(cause, ANOMALIES_SIGNAL, finding(cause, ended=ended))
         symptom = await start("checkout", ALERTS_SIGNAL, _batch("checkout", "CheckoutErrors", at=now))
         await asyncio.sleep(2)  # the hellos are exchanged within a workflow task or two
         merged = (await symptom.query(IncidentWorkflow.state)).merged_into

@@ -12,12 +12,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from medic.alerts import Alert, AlertStatus
-from medic.anomaly import AnomalySignal
 from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
 from medic.keys import service_incident_id
 from medic.vocab import TimelineKind
 from service.worker import WORKFLOWS
 from tests.conftest import require_binary
+from tests.support.findings import finding
 from tests.support.shop import ctx
 from tests.support.timeskip import time_skipping
 from workflows.incident import (
@@ -207,19 +207,7 @@ async def test_the_window_counts_from_when_alerts_started_not_when_they_arrived(
 
 def anomaly(service: str, source: str = "grafana-ml") -> AnomalyBatch:
     """A detector's finding on ``service`` (no alert: say a Grafana ML job on the database's latency)."""
-    now = datetime.now(UTC)
-    signal = AnomalySignal.model_validate(
-        {
-            "source": source,
-            "service": service,
-            "series": {"__name__": "pg_stat_activity_max_tx_duration", "service": service},
-            "value": 240.0,
-            "expected": {"lower": 0.0, "upper": 5.0},
-            "score": 0.99,
-            "window": {"start": (now - timedelta(minutes=2)).isoformat(), "end": now.isoformat()},
-        }
-    )
-    return AnomalyBatch(signals=[signal], received_at=now, contexts=[ctx(service)])
+    return finding(service, source=source)
 
 
 async def opened_by(env: WorkflowEnvironment, service: str, finding: AnomalyBatch) -> Handle:
@@ -271,20 +259,16 @@ async def test_a_prediction_takes_in_nothing(env: WorkflowEnvironment) -> None:
 
 def stale_anomaly(service: str, *, ended: timedelta) -> AnomalyBatch:
     """The docs' example as posted days later: a finding whose window ended ``ended`` ago."""
-    now = datetime.now(UTC)
-    end = now - ended
-    signal = AnomalySignal.model_validate(
-        {
-            "source": "medic-scan",
-            "service": service,
-            "series": {"__name__": "http_request_duration_seconds:p99", "service": service},
-            "value": 1.8,
-            "expected": {"lower": 0.1, "upper": 0.4},
-            "score": 0.97,
-            "window": {"start": (end - timedelta(minutes=10)).isoformat(), "end": end.isoformat()},
-        }
+    return finding(
+        service,
+        ended=ended,
+        lasted=timedelta(minutes=10),
+        source="medic-scan",
+        metric="http_request_duration_seconds:p99",
+        value=1.8,
+        expected=(0.1, 0.4),
+        score=0.97,
     )
-    return AnomalyBatch(signals=[signal], received_at=now, contexts=[ctx(service)])
 
 
 async def found_on_payments(env: WorkflowEnvironment, *, ended: timedelta) -> Handle:
