@@ -36,6 +36,7 @@ from activities.observe import NO_RECORDER, Recorder
 from activities.scan_io import SCAN_ACTIVITY, ScanFailure, ScanInput, ScanResult
 from medic.anomaly import PREDICTION_SOURCE, AnomalySignal
 from medic.ports import PermanentError, TransientError
+from medic.promql import shortest_range
 from medic.redact import redact
 from medic.scan import (
     MAX_POINTS,
@@ -49,8 +50,11 @@ from medic.scan import (
     remember_incidents,
     scan_series,
     series_key,
+    shared_after,
+    shared_signal,
     with_days_before,
 )
+from medic.shared_silence import MIN_MEMBERS, SharedSilence, Waiting, span_for, towards_silence, wait_for
 
 __all__ = [
     "RangeSource",
@@ -87,6 +91,13 @@ class StoredScan(BaseModel):
     last_error: ScanFailure | None = None
     failures_in_a_row: int = 0
     series: dict[str, SeriesState] = Field(default_factory=dict)
+    shared_silence: SharedSilence | None = Field(
+        default=None, description="a silence most of its series share, while it lasts (medic.shared_silence)"
+    )
+    waiting: list[Waiting] = Field(
+        default_factory=list,
+        description="findings of a fall towards 0 waiting to see if most series fall too",
+    )
 
     def run_fields(self) -> "StoredScan":
         """This state without its series: what the first of its parts carries (and a merge keeps)."""
@@ -127,8 +138,11 @@ def merge_stored(ours: StoredScan, theirs: StoredScan) -> StoredScan:
         other = series.get(key)
         if other is None or _progress(state) >= _progress(other):
             series[key] = state
-    newer = ours if (ours.last_run or 0.0) >= (theirs.last_run or 0.0) else theirs
-    return newer.run_fields().model_copy(update={"name": ours.name, "series": series})
+    newer, older = (ours, theirs) if (ours.last_run or 0.0) >= (theirs.last_run or 0.0) else (theirs, ours)
+    # findings waiting to be sent from both (one sent twice is the same finding: it changes nothing)
+    mine = {(w.key, w.signal.window.start) for w in newer.waiting}
+    waiting = [*newer.waiting, *(w for w in older.waiting if (w.key, w.signal.window.start) not in mine)]
+    return newer.run_fields().model_copy(update={"name": ours.name, "series": series, "waiting": waiting})
 
 
 def forget_gone(stored: StoredScan, returned: set[str], before: float) -> int:
@@ -284,6 +298,13 @@ class ScanActivities:
         legacy = set(stored.series)  # the keys as the run found them
         result = ScanResult(truncated=len(found) > _MAX_SERIES, histograms=histograms)
         incidents: dict[str, None] = {}
+        shared, active, down = shared_after(spec, found[:_MAX_SERIES], stored.shared_silence, end=end)
+        held: list[AnomalySignal] = []  # members' findings of the shared silence
+        span = span_for(spec.step_seconds)
+        # a fall waits only where most series are falling with it (a single service's stop goes at once)
+        may_wait = down >= MIN_MEMBERS and 2 * down >= active
+        wait = wait_for(spec.step_seconds, shortest_range(spec.query))
+        waiting: list[Waiting] = []  # this run's findings of a fall towards 0
         earlier: dict[str, tuple[list[float], list[float]]] | None = None  # the days before, once a run
         for series in found[:_MAX_SERIES]:
             key = series_key(series.labels)
@@ -304,6 +325,14 @@ class ScanActivities:
                 result.failed += 1
                 continue
             state = outcome.state
+            if shared is not None and key in shared.members:
+                # its own finding of the silence is held in the shared one; others go as ever
+                mine = [s for s in outcome.signals if _of(shared, key, s, span)]
+                if mine:
+                    _hold(shared, key, mine, held, result)
+                    outcome.signals = [s for s in outcome.signals if s not in mine]
+                    if not any(s.source != PREDICTION_SOURCE for s in outcome.signals):
+                        outcome.anomaly_at = None  # (no summary of its days before to fetch)
             if outcome.anomaly_at is not None and spec.lookback_seconds < _DAY:
                 # the run's points do not reach a day back: what the series did then, for its summary
                 if earlier is None:
@@ -315,6 +344,10 @@ class ScanActivities:
                     else with_days_before(spec, s, outcome.anomaly_at, times, values)
                     for s in outcome.signals
                 ]
+            if may_wait:  # a fall towards 0 waits to see whether most series fall silent with it
+                falls = [s for s in outcome.signals if towards_silence(s)]
+                waiting += [Waiting(key=key, signal=s, due=s.window.start.timestamp() + wait) for s in falls]
+                outcome.signals = [s for s in outcome.signals if s not in falls]
             result.series += 1
             result.points += outcome.scored
             for signal in outcome.signals:
@@ -334,6 +367,28 @@ class ScanActivities:
             stored.series[key] = state
             if moved is not None:  # scored under its new key: the old one goes
                 del stored.series[moved]
+        for early in stored.waiting:  # the earlier runs' falls: held in a shared silence, sent, or kept
+            if shared is not None and _of(shared, early.key, early.signal, span):
+                _hold(shared, early.key, [early.signal], held, result)
+            elif early.due <= end:
+                joined = await self._deliver([early.signal])
+                result.anomalies += 1
+                incidents.update(dict.fromkeys(joined))
+                if early.key in stored.series:
+                    stored.series[early.key] = remember_incidents(
+                        stored.series[early.key], joined, self._clock()
+                    )
+            else:
+                waiting.append(early)
+        stored.waiting = waiting
+        if shared is not None and held:
+            # one finding for all of them; its incident is no series' own (a mark on it is not theirs)
+            joined = await self._deliver([shared_signal(spec, shared, held, active=active)])
+            incidents.update(dict.fromkeys(joined))
+            result.anomalies += 1
+            if shared.sent is None:
+                shared.sent = now
+        stored.shared_silence = shared
         result.incidents = list(incidents)
         result.forgotten = forget_gone(stored, returned, now - spec.forget_after_seconds)
         stored.last_run = now
@@ -478,6 +533,24 @@ _TOO_LONG = (
     "exceeded bytes limit",
     "would read too many bytes",
 )
+
+
+def _of(shared: SharedSilence, key: str, signal: AnomalySignal, span: float) -> bool:
+    """Whether a series' finding is of the shared silence (a fall towards 0 from its run of 0)."""
+    return towards_silence(signal) and shared.holds(key, signal.window.start.timestamp(), span=span)
+
+
+def _hold(
+    shared: SharedSilence,
+    key: str,
+    signals: list[AnomalySignal],
+    held: list[AnomalySignal],
+    result: ScanResult,
+) -> None:
+    held.extend(signals)
+    if key not in shared.raised:
+        shared.raised.append(key)
+    result.held += len(signals)
 
 
 def _too_long(err: PermanentError | TransientError) -> bool:

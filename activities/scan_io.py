@@ -23,6 +23,11 @@ class ScanResult(BaseModel):
     truncated: bool = False
     forgotten: int = 0  # series gone from the query for longer than forget_after_seconds
     failed: int = 0  # series that could not be scored (logged; their state kept as it was)
+    held: int = Field(
+        default=0,
+        description="anomalies of series held in one finding of a silence most of the scan's series share "
+        "(counted in anomalies as that one finding)",
+    )
     histograms: int = Field(
         default=0,
         description="series the query answered with native histograms alone, which no detector scores "

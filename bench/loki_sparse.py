@@ -1,14 +1,17 @@
 """Log lines counted from Loki: does a scan find a burst of errors (or a service gone silent), and keep
 quiet otherwise, when the counts are sparse (Loki answers no point for a range without a line)?
 
-    python -m bench.loki_sparse [--days 4] [--seed 1] [--absent zero|missing|both] [--scenario errors|silence]
+    python -m bench.loki_sparse [--days 4] [--seed 1] [--absent zero|missing|both]
+        [--scenario errors|silence|shipper]
 
 Log lines of six services over ``--days`` days, each at its own rate of error lines (0.02 to 3 a
 minute, following a day's traffic, more by day) and an info line every 7 minutes, pushed into the
 Loki double of the tests (tests/doubles/loki.py). On the third day four of them have an incident:
 ``errors``, error lines at ten to thirty times their rate for 15 minutes (scan: ``sum by (service)
 (count_over_time({namespace="shop"} |= "error" [5m]))``); ``silence``, no line at all for 40 minutes
-(scan: the same without the filter). One point a minute, every 5 minutes, a lookback of an hour,
+(scan: the same without the filter); ``shipper``, all six log nothing for 40 minutes at once (a log
+shipper that stops: prints the services named by findings of their own, each a page for its team,
+and the findings of the scan's ``pipeline_service``). One point a minute, every 5 minutes, a lookback of an hour,
 through the real path (the Loki adapter and the scan activity) from the second day on, with a step
 without a point taken as 0 (``absent: zero``, Loki's default) or as missing. Prints, per mode, the
 incidents found (an anomaly signal of the service within 20 minutes and a run of the start, and
@@ -38,7 +41,9 @@ BURSTS = {"checkout": 10.0, "search": 20.0, "payments": 30.0, "mail": 30.0}  # t
 QUERIES = {
     "errors": 'sum by (service) (count_over_time({namespace="shop"} |= "error" [5m]))',
     "silence": 'sum by (service) (count_over_time({namespace="shop"} [5m]))',
+    "shipper": 'sum by (service) (count_over_time({namespace="shop"} [5m]))',
 }
+PIPELINE = "log-shipper"  # the scan's pipeline_service: where a silence the services share is reported
 SILENT = ("checkout", "search", "orders", "payments")  # no line at all for 40 minutes, day 3
 
 
@@ -56,6 +61,10 @@ def _logs(double: LokiDouble, days: int, seed: int, scenario: str) -> dict[str, 
             lam[at : at + 15] = rate * BURSTS[service]
             bursts[service] = START + at * 60.0
         elif scenario == "silence" and service in SILENT:
+            quiet = range(at, at + 40)
+            bursts[service] = START + at * 60.0
+        elif scenario == "shipper":  # the log shipper stops: no service's line arrives for 40 minutes
+            at = 2 * 1440 + 600
             quiet = range(at, at + 40)
             bursts[service] = START + at * 60.0
         for minute, n in enumerate(rng.poisson(lam)):
@@ -78,9 +87,10 @@ def _logs(double: LokiDouble, days: int, seed: int, scenario: str) -> dict[str, 
 
 async def run(
     days: int, seed: int, absent: Literal["zero", "missing"], scenario: str = "errors"
-) -> tuple[dict[str, float], int, int, float]:
+) -> tuple[dict[str, float], int, int, float, list[tuple[float, AnomalySignal]]]:
     """Seconds from each incident's start to the first signal of its service within an hour, by service;
-    how many incidents; anomaly signals outside them (and the hour after each); and seconds taken."""
+    how many incidents; anomaly signals outside them (and the hour after each); seconds taken; and
+    every signal raised with when."""
     double = LokiDouble()
     bursts = _logs(double, days, seed, scenario)
     spec = ScanSpec(
@@ -90,6 +100,7 @@ async def run(
         absent=absent,
         step_seconds=60,
         lookback_seconds=3600,
+        pipeline_service=PIPELINE,
     )
     now = [START + _DAY]
     raised: list[tuple[float, AnomalySignal]] = []
@@ -119,7 +130,23 @@ async def run(
             delays.setdefault(signal.service, at - start)
         else:
             other += 1
-    return delays, len(bursts), other, time.perf_counter() - began
+    return delays, len(bursts), other, time.perf_counter() - began, raised
+
+
+def _received(raised: list[tuple[float, AnomalySignal]], stop: float) -> str:
+    """What people received in the hour after the shipper stopped: each service named by a finding
+    (its own team paged for it), with the minutes of each finding."""
+    named: dict[str, list[str]] = {}
+    for at, signal in raised:
+        if stop <= at <= stop + 3600:
+            named.setdefault(signal.service, []).append(f"{(at - stop) / 60:.0f}")
+    services = [s for s in named if s != PIPELINE]
+    shared = ", ".join(named.get(PIPELINE, [])) or "none"
+    own = "; ".join(f"{s} at {', '.join(named[s])}" for s in services) or "none"
+    return (
+        f"findings naming {PIPELINE}: {len(named.get(PIPELINE, []))} (minutes: {shared}); services named by"
+        f" findings of their own: {len(services)} ({own})"
+    )
 
 
 def main() -> None:
@@ -134,7 +161,12 @@ def main() -> None:
     modes: list[Literal["zero", "missing"]] = ["zero", "missing"] if args.absent == "both" else [args.absent]
     service_days = len(RATES) * (args.days - 1)
     for mode in modes:
-        delays, bursts, other, took = asyncio.run(run(args.days, args.seed, mode, args.scenario))
+        delays, bursts, other, took, raised = asyncio.run(run(args.days, args.seed, mode, args.scenario))
+        if args.scenario == "shipper":
+            stop = START + (2 * 1440 + 600) * 60.0
+            said = _received(raised, stop)
+            print(f"absent: {mode:7s}  the log shipper stopped for 40 minutes: {said}; {took:.1f} s")
+            continue
         soon = sum(1 for d in delays.values() if d <= 1200 + 300)
         minutes = ", ".join(f"{s} {d / 60:.0f}" for s, d in sorted(delays.items(), key=lambda kv: kv[1]))
         print(

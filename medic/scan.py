@@ -33,7 +33,9 @@ from pydantic import BaseModel, Field
 from medic.anomaly import SCAN_LABEL, AnomalySignal, ExpectedBand, TimeWindow
 from medic.detect import make_detector, restore_detector
 from medic.forecast import exhaustion_signal, time_to_exhaustion
+from medic.promql import shortest_range
 from medic.scan_config import MAX_POINTS, AnomalyConfig, ScanSpec, load_anomaly_config
+from medic.shared_silence import SharedSilence, advance, falling, quiet_since, span_for
 
 __all__ = [
     "MAX_POINTS",
@@ -52,6 +54,8 @@ __all__ = [
     "scan_series",
     "series_key",
     "service_name",
+    "shared_after",
+    "shared_signal",
     "with_days_before",
 ]
 
@@ -402,6 +406,85 @@ def _signal_labels(spec: ScanSpec, labels: dict[str, str]) -> dict[str, str]:
 def _summary(spec: ScanSpec, value: float, expected: ExpectedBand, days: str) -> str:
     """(The score is the signal's own: the timeline says it after this, where it read twice.)"""
     return f"scan {spec.name}: {expected.against(value)}{days}"
+
+
+def shared_after(
+    spec: ScanSpec, found: list[RangeSeries], before: SharedSilence | None, *, end: float
+) -> tuple[SharedSilence | None, int, int]:
+    """The scan's shared silence after this run's points (``found``, zeros filled in), how many series
+    had a line in them, and how many are falling (``medic.shared_silence.falling``); none where a
+    missing step is a gap (absent: missing)."""
+    if not spec.absent_is_zero:
+        return None, 0, 0
+    quiet: dict[str, float] = {}
+    last_lines: dict[str, float | None] = {}
+    services: dict[str, str] = {}
+    active = down = 0
+    window = shortest_range(spec.query) or spec.step_seconds
+    for series in found:
+        if not series.values:
+            continue
+        key = series_key(series.labels)
+        t, x = np.asarray(series.times, dtype=np.float64), np.asarray(series.values, dtype=np.float64)
+        lines = np.flatnonzero(x > 0)
+        active += bool(lines.shape[0])
+        down += falling(t, x, window)
+        if x[-1] != 0:
+            continue
+        last_lines[key] = float(t[lines[-1]]) if lines.shape[0] else None
+        services[key] = _service(spec, series.labels)
+        began = quiet_since(t, x)
+        if began is not None:
+            quiet[key] = began
+    after = advance(
+        before.model_copy(deep=True) if before is not None else None,
+        quiet=quiet,
+        last_lines=last_lines,
+        active=active,
+        services=services,
+        span=span_for(spec.step_seconds),
+        end=end,
+    )
+    return after, active, down
+
+
+SHARED_LABEL = "medic_silence"  # the label of a shared silence's finding (with the scan's)
+
+
+def shared_signal(
+    spec: ScanSpec, shared: SharedSilence, held: list[AnomalySignal], *, active: int
+) -> AnomalySignal:
+    """One finding of a silence most of a scan's series share (``medic.shared_silence``), holding the
+    members' own findings (``held``: at least one); ``active``: the series with a line in the run."""
+    span = max(shared.members.values()) - shared.began
+    names = sorted(set(shared.services.values()))
+    found = sorted({shared.services.get(k, k) for k in shared.raised} | {s.service for s in held})
+    listed = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+    summary = (
+        f"scan {spec.name}: {len(shared.members)} of {active} series with lines fell to 0 within"
+        f" {_minutes(span)} of each other (from {datetime.fromtimestamp(shared.began, UTC):%H:%M} UTC):"
+        f" {listed}. A cause they share (the log shipper, Loki's ingestion, the query's tenant, the"
+        f" cluster they run on) is likelier than an outage of each; the findings of"
+        f" {', '.join(found[:12])} are held in this one."
+    )
+    return AnomalySignal(
+        source=SOURCE,
+        service=spec.pipeline_service or spec.name,
+        series={SCAN_LABEL: spec.name, SHARED_LABEL: "shared"},
+        value=float(len(shared.members)),
+        expected=ExpectedBand(lower=0.0, upper=0.0),
+        score=max(s.score for s in held),
+        window=TimeWindow(
+            start=datetime.fromtimestamp(shared.began, UTC),
+            end=max(s.window.end for s in held),
+        ),
+        severity=spec.severity,
+        summary=summary[:1024],
+    )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} seconds"
 
 
 def days_before_spans(end: float, lookback: float) -> list[tuple[float, float]]:

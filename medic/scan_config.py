@@ -70,6 +70,12 @@ class ScanSpec(BaseModel):
     )
     service: str | None = Field(default=None, description="the catalog service of every series")
     service_label: str = Field(default="service", description="else the label that names it")
+    pipeline_service: str | None = Field(
+        default=None,
+        description="the catalog service of what the series come through (the log shipper, Loki): where"
+        " most series fall to 0 at once (absent: zero), their silences are one finding of it (default: the"
+        " scan's name, which the catalog routes as a service it does not know)",
+    )
     every_seconds: int = Field(default=300, ge=1, le=86400)
     lookback_seconds: int = Field(default=3600, ge=10, le=30 * 86400)
     step_seconds: float = Field(default=60.0, ge=0.1, le=86400)
@@ -115,7 +121,7 @@ class ScanSpec(BaseModel):
             )
         return value
 
-    @field_validator("service")
+    @field_validator("service", "pipeline_service")
     @classmethod
     def _service_rule(cls, value: str | None) -> str | None:
         if value is not None and not _SERVICE.fullmatch(value):
@@ -240,6 +246,24 @@ def _problems(
                 " anomalies would open incidents outside it (no owner: priority P5, the default channel)",
                 # a warning: the worker runs it (a node or workload incident's name is no catalog
                 # service), and a rollout of a configuration that ran must not stop at check
+                warning=True,
+            )
+        pipeline = scan.pipeline_service
+        if catalog is not None and pipeline and catalog.resolve(pipeline) is None:
+            problem(
+                i,
+                "pipeline_service",
+                f"service {pipeline!r} is not in the catalog{did_you_mean(pipeline, known)}: a silence"
+                " most series share would open an incident outside it (no owner: priority P5, the default"
+                " channel)",
+                warning=True,
+            )
+        if pipeline and not scan.absent_is_zero:
+            problem(
+                i,
+                "pipeline_service",
+                "a shared silence is found where a step without a point is a 0 (absent: zero, Loki's"
+                " default): this scan's missing points are gaps, and pipeline_service is never used",
                 warning=True,
             )
     return sorted(out, key=lambda p: p.line)

@@ -40,6 +40,7 @@ from medic.catalog import Catalog
 from medic.incident import IncidentState
 from medic.redact import redact, redact_data
 from medic.scan import IncidentMarks, ScanSpec
+from medic.shared_silence import SharedSilence
 from service.incidents import IncidentNotFound, TemporalIncidentReader
 from service.ingest import TemporalIncidentSink
 from service.prometheus import loki, prometheus
@@ -281,6 +282,27 @@ class ScanErrorView(BaseModel):
 ScheduleStatus = Literal["scheduled", "paused", "missing", "other-installation", "unknown", "no-temporal"]
 
 
+class SharedSilenceView(BaseModel):
+    began: datetime = Field(description="the earliest first 0 of its members")
+    services: list[str] = Field(description="its members' services")
+    back: list[str] = Field(description="the services whose lines came back")
+    raised: list[str] = Field(description="the services whose own findings are held in it")
+    sent: datetime | None = Field(description="when its finding was first sent (null: not yet)")
+
+
+def _shared_view(shared: SharedSilence | None) -> SharedSilenceView | None:
+    if shared is None:
+        return None
+    named = shared.services
+    return SharedSilenceView(
+        began=datetime.fromtimestamp(shared.began, UTC),
+        services=sorted({named.get(k, k) for k in shared.members}),
+        back=sorted({named.get(k, k) for k in shared.ended}),
+        raised=sorted({named.get(k, k) for k in shared.raised}),
+        sent=_at(shared.sent),
+    )
+
+
 class ScanView(BaseModel):
     name: str
     query: str
@@ -310,6 +332,11 @@ class ScanView(BaseModel):
         " longer than every_seconds, or no worker takes them), since the schedule was made (updates keep"
         " the count): raise every_seconds, narrow the query, or start a worker; null when the schedule"
         " could not be read",
+    )
+    shared_silence: SharedSilenceView | None = Field(
+        default=None,
+        description="a silence most of the scan's series share, while it lasts and an hour after (its "
+        "members' findings are held in one finding of the scan's pipeline_service)",
     )
     series: list[SeriesView]
 
@@ -382,6 +409,7 @@ class ScansReader:
                     last_result=stored.last_result,
                     last_error=_error_view(stored.last_error),
                     failures_in_a_row=stored.failures_in_a_row,
+                    shared_silence=_shared_view(stored.shared_silence),
                     series=series,
                 )
             )

@@ -75,6 +75,27 @@ def test_a_service_the_catalog_does_not_know_is_a_warning() -> None:
     assert load_anomaly_config(text.format("checkuot"), source="a").scans
 
 
+def test_a_pipeline_service_is_checked_as_a_service_and_said_where_it_is_never_used() -> None:
+    catalog = load_catalog(SHOP_YAML)
+    text = "scans:\n  - name: logs\n    query: up\n    pipeline_service: {}\n"
+    assert _problems(text.format("log shipper")) == [
+        "anomaly.yaml:4: scans[0].pipeline_service: 'log shipper' is not a service name: up to 128"
+        " letters, digits and _ . : / -, beginning with a letter or digit"
+    ]
+    assert _problems(text.format("chekout") + "    absent: zero\n", catalog=catalog) == [
+        "anomaly.yaml:4: scans[0].pipeline_service: warning: service 'chekout' is not in the catalog (did"
+        " you mean 'checkout'?): a silence most series share would open an incident outside it (no owner:"
+        " priority P5, the default channel)"
+    ]
+    # a Prometheus scan's missing steps are gaps: no shared silence is ever found there
+    assert _problems(text.format("checkout"), catalog=catalog) == [
+        "anomaly.yaml:4: scans[0].pipeline_service: warning: a shared silence is found where a step"
+        " without a point is a 0 (absent: zero, Loki's default): this scan's missing points are gaps, and"
+        " pipeline_service is never used"
+    ]
+    assert load_anomaly_config(text.format("checkout") + "    absent: zero\n", source="a", catalog=catalog)
+
+
 def test_a_misspelt_key_of_the_catalog_gets_a_hint_too() -> None:
     """The README promised "did you mean" for every file; a misspelt key got none anywhere."""
     with pytest.raises(ConfigError) as err:
