@@ -11,8 +11,8 @@ Loki double of the tests (tests/doubles/loki.py). On the third day four of them 
 (count_over_time({namespace="shop"} |= "error" [5m]))``); ``silence``, no line at all for 40 minutes
 (scan: the same without the filter); ``shipper``, all six log nothing for 40 minutes at once (a log
 shipper that stops: prints the services named by findings of their own, each a page for its team,
-and the findings of the scan's ``pipeline_service``). One point a minute, every 5 minutes, a lookback of an hour,
-through the real path (the Loki adapter and the scan activity) from the second day on, with a step
+and the findings of the scan's ``pipeline_service``). One point a minute, every 5 minutes, a lookback
+of an hour, through the real path (the Loki adapter and the scan activity) from the second day on, with a step
 without a point taken as 0 (``absent: zero``, Loki's default) or as missing. Prints, per mode, the
 incidents found (an anomaly signal of the service within 20 minutes and a run of the start, and
 within an hour, with the minutes each took) and the anomaly signals raised outside them."""
