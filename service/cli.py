@@ -41,11 +41,16 @@ def _settings() -> Settings:
     return settings
 
 
-def _valid_catalog(settings: Settings) -> None:
-    """Refuse to start on a broken catalog, with the same file:line messages as `medic check`."""
+def _valid_config(settings: Settings) -> None:
+    """Refuse to start on a path set on purpose that is not there, or a broken catalog, with the same
+    file:line messages as `medic check`."""
     from medic.yamldoc import ConfigError  # noqa: PLC0415
-    from service.config_files import load_catalog_file  # noqa: PLC0415
+    from service.config_files import load_catalog_file, missing_on_purpose  # noqa: PLC0415
 
+    if missing := missing_on_purpose(settings):
+        said = "\n".join(str(p) for p in missing)
+        typer.echo(f"refusing to start, a file set on purpose cannot be read:\n{said}", err=True)
+        raise typer.Exit(2)
     try:
         load_catalog_file(settings.catalog)
     except ConfigError as err:
@@ -60,7 +65,7 @@ def dev() -> None:
     from service.devserver import DevServerError  # noqa: PLC0415
 
     settings = _settings()
-    _valid_catalog(settings)
+    _valid_config(settings)
     try:
         dev_main(settings)
     except DevServerError as err:
@@ -77,14 +82,16 @@ def api() -> None:
             "refusing to start: MEDIC_WEBHOOK_TOKEN is not set (webhooks would be open to anyone)", err=True
         )
         raise typer.Exit(2)
-    _valid_catalog(settings)
+    _valid_config(settings)
     run_loop(_serve(settings, api=True, worker=False))
 
 
 @app.command()
 def worker() -> None:
     """The Temporal worker, connected to an existing Temporal."""
-    run_loop(_serve(_settings(), api=False, worker=True))
+    settings = _settings()
+    _valid_config(settings)
+    run_loop(_serve(settings, api=False, worker=True))
 
 
 async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:

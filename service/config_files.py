@@ -225,6 +225,34 @@ _PATH_SETTINGS = {
 }
 
 
+def named_paths(settings: Settings, options: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The configuration paths set on purpose, by field, with what set them: their setting (in the
+    settings' ``model_fields_set``: the environment, .env, or a keyword) or one of ``options`` (by
+    field, ``{"catalog": "--catalog"}``)."""
+    return {
+        field: (options or {}).get(field, setting)
+        for field, setting in _PATH_SETTINGS.items()
+        if getattr(settings, field) is not None
+        and (field in settings.model_fields_set or field in (options or {}))
+    }
+
+
+def missing_on_purpose(settings: Settings) -> list[ConfigProblem]:
+    """The routing policy and anomaly file when set on purpose (MEDIC_ROUTING, MEDIC_ANOMALY) and not
+    readable (not there, a directory): what the API and worker refuse to start on. A typo in
+    MEDIC_ROUTING ran with the built-in routing (every team's alerts to its channel, P1/P2 paged by
+    the default rule), one in MEDIC_ANOMALY with no scans, a warning in the log the only word of it.
+    The catalog and runbooks folder stay warnings at run time (errors in `medic check`): the chart
+    names them whether it mounts them or not, for Medic runs without either."""
+    named = named_paths(settings)
+    files = {"routing": settings.routing_file, "anomaly": settings.anomaly_file}
+    return [
+        problem
+        for field, path in files.items()
+        if field in named and (problem := _file_problem(path, named[field], setting=named[field])) is not None
+    ]
+
+
 def check_all(
     settings: Settings, *, options: Mapping[str, str] | None = None
 ) -> tuple[list[str], list[ConfigProblem]]:
@@ -238,12 +266,7 @@ def check_all(
     file no scans."""
     checked: list[str] = []
     problems: list[ConfigProblem] = []
-    named = {
-        field: (options or {}).get(field, setting)
-        for field, setting in _PATH_SETTINGS.items()
-        if getattr(settings, field) is not None
-        and (field in settings.model_fields_set or field in (options or {}))
-    }
+    named = named_paths(settings, options)
     catalog: Catalog | None = None
     try:
         if "catalog" not in named and not settings.catalog.exists():

@@ -71,13 +71,17 @@ class Settings(BaseSettings):
         default=Path("catalog.yaml"), description="the service catalog (also `medic check --catalog`)"
     )
     routing: Path | None = Field(
-        default=None, description="routing policy; default routing.yaml beside the catalog"
+        default=None,
+        description="routing policy; default routing.yaml beside the catalog (set and not there: the API"
+        " and worker refuse to start, where the default's absence is the built-in policy)",
     )
     runbooks_dir: Path = Field(
         default=Path("runbooks"), description="the runbook YAML files (also `medic check --runbooks`)"
     )
     anomaly: Path | None = Field(
-        default=None, description="anomaly scans (docs/anomaly.md); default anomaly.yaml beside the catalog"
+        default=None,
+        description="anomaly scans (docs/anomaly.md); default anomaly.yaml beside the catalog (set and not"
+        " there: the API and worker refuse to start, where the default's absence is no scans)",
     )
     remediation_mode: str = Field(
         default="dry-run",

@@ -350,3 +350,26 @@ def test_an_empty_runbooks_setting_is_said_so_at_run_time_too(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="MEDIC_RUNBOOKS_DIR is set but empty"):
         load_runbooks(Path(""))
     assert load_runbooks(tmp_path / "none") == []
+
+
+@pytest.mark.parametrize("command", ["api", "worker", "dev"])
+def test_the_api_and_worker_refuse_to_start_on_a_routing_or_anomaly_file_set_and_not_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """A typo in MEDIC_ROUTING ran with the built-in routing (the default rule pages P1 and P2), one in
+    MEDIC_ANOMALY with no scans: a warning in the log was the only word of either."""
+    (tmp_path / "catalog.yaml").write_text(CATALOG.replace("checkuot", "checkout"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MEDIC_WEBHOOK_TOKEN", "a-token-for-the-test")
+    monkeypatch.setenv("MEDIC_ROUTING", "routng.yaml")
+    result = CliRunner().invoke(app, [command])
+    assert result.exit_code == 2, result.output
+    assert (
+        "refusing to start, a file set on purpose cannot be read:\nroutng.yaml:1: file not found (MEDIC_ROUTING)"
+        in (result.output)
+    )
+    monkeypatch.delenv("MEDIC_ROUTING")
+    monkeypatch.setenv("MEDIC_ANOMALY", str(tmp_path))  # a folder
+    result = CliRunner().invoke(app, [command])
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path}:1: is a directory (MEDIC_ANOMALY)" in result.output
