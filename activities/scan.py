@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -42,19 +42,30 @@ from medic.scan import (
     MAX_POINTS,
     IncidentMarks,
     RangeSeries,
+    ScanOutcome,
     ScanSpec,
     SeriesState,
     days_before_spans,
     filled_with_zeros,
     learn_false_positives,
+    released_signal,
     remember_incidents,
     scan_series,
     series_key,
     shared_after,
     shared_signal,
+    silences,
     with_days_before,
 )
-from medic.shared_silence import MIN_MEMBERS, SharedSilence, Waiting, span_for, towards_silence, wait_for
+from medic.shared_silence import (
+    MIN_MEMBERS,
+    SharedSilence,
+    Waiting,
+    merge_shared,
+    span_for,
+    towards_silence,
+    wait_for,
+)
 
 __all__ = [
     "RangeSource",
@@ -73,6 +84,7 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 _MAX_SERIES = 2000  # per scan: a query that fans out further is cut (and says so)
 _DAY = 86400
+_KEEP_SETTLED = 500  # findings that waited, remembered once sent or held (for a merge of two saves)
 _SUMMARY_STEP = 300.0  # the days before an anomaly, fetched for its summary: one point in 5 minutes at most
 
 
@@ -81,7 +93,10 @@ class RangeSource(Protocol):
 
 
 class StoredScan(BaseModel):
-    """A scan's saved state: every series' detector, and when it last ran."""
+    """A scan's saved state: every series' detector, and when it last ran. Fields it does not know
+    (a later release's, read by an earlier one in a rollback) are kept as they were."""
+
+    model_config = ConfigDict(extra="allow")
 
     name: str
     last_run: float | None = None
@@ -97,6 +112,9 @@ class StoredScan(BaseModel):
     waiting: list[Waiting] = Field(
         default_factory=list,
         description="findings of a fall towards 0 waiting to see if most series fall too",
+    )
+    settled: list[str] = Field(
+        default_factory=list, description="the latest findings that waited and were sent or held (key@start)"
     )
 
     def run_fields(self) -> "StoredScan":
@@ -139,10 +157,24 @@ def merge_stored(ours: StoredScan, theirs: StoredScan) -> StoredScan:
         if other is None or _progress(state) >= _progress(other):
             series[key] = state
     newer, older = (ours, theirs) if (ours.last_run or 0.0) >= (theirs.last_run or 0.0) else (theirs, ours)
-    # findings waiting to be sent from both (one sent twice is the same finding: it changes nothing)
-    mine = {(w.key, w.signal.window.start) for w in newer.waiting}
-    waiting = [*newer.waiting, *(w for w in older.waiting if (w.key, w.signal.window.start) not in mine)]
-    return newer.run_fields().model_copy(update={"name": ours.name, "series": series, "waiting": waiting})
+    # findings waiting to be sent from both, but for those the other side sent or held already
+    done = {*newer.settled, *older.settled}
+    mine = {_waited(w) for w in newer.waiting}
+    waiting = [
+        *(w for w in newer.waiting if _waited(w) not in done),
+        *(w for w in older.waiting if _waited(w) not in mine and _waited(w) not in done),
+    ]
+    settled = [*older.settled, *(k for k in newer.settled if k not in set(older.settled))][-_KEEP_SETTLED:]
+    shared = merge_shared(newer.shared_silence, older.shared_silence)
+    return newer.run_fields().model_copy(
+        update={
+            "name": ours.name,
+            "series": series,
+            "waiting": waiting,
+            "settled": settled,
+            "shared_silence": shared,
+        }
+    )
 
 
 def forget_gone(stored: StoredScan, returned: set[str], before: float) -> int:
@@ -298,14 +330,10 @@ class ScanActivities:
         legacy = set(stored.series)  # the keys as the run found them
         result = ScanResult(truncated=len(found) > _MAX_SERIES, histograms=histograms)
         incidents: dict[str, None] = {}
-        shared, active, down = shared_after(spec, found[:_MAX_SERIES], stored.shared_silence, end=end)
-        held: list[AnomalySignal] = []  # members' findings of the shared silence
-        span = span_for(spec.step_seconds)
-        # a fall waits only where most series are falling with it (a single service's stop goes at once)
-        may_wait = down >= MIN_MEMBERS and 2 * down >= active
-        wait = wait_for(spec.step_seconds, shortest_range(spec.query))
-        waiting: list[Waiting] = []  # this run's findings of a fall towards 0
-        earlier: dict[str, tuple[list[float], list[float]]] | None = None  # the days before, once a run
+        # a silence most series share (medic.shared_silence): judged once every series is scored
+        sharing = spec.pipeline_service is not None and spec.absent_is_zero
+        seen_quiet = silences(spec, found[:_MAX_SERIES]) if sharing else None
+        scored: list[tuple[str, ScanOutcome, str | None]] = []
         for series in found[:_MAX_SERIES]:
             key = series_key(series.labels)
             # off the event loop: scoring a series (and reading its state) is CPU, and thousands of
@@ -324,10 +352,33 @@ class ScanActivities:
                 activity.logger.exception("scan %s: series %s not scored (its state is kept)", spec.name, key)
                 result.failed += 1
                 continue
+            scored.append((key, outcome, moved))
+        shared = (
+            shared_after(
+                spec, seen_quiet, stored.shared_silence, {k: o.silence for k, o, _ in scored}, end=end
+            )
+            if seen_quiet is not None
+            else None
+        )
+        span = span_for(spec.step_seconds)
+        wait = wait_for(spec.step_seconds, shortest_range(spec.query))
+        # a fall waits only where most series are falling with it (a single service's stop goes at once),
+        # and only where the next run comes within the wait (an hourly scan's falls go at once)
+        may_wait = (
+            seen_quiet is not None
+            and seen_quiet.down >= MIN_MEMBERS
+            and 2 * seen_quiet.down >= seen_quiet.active
+            and spec.every_seconds <= wait
+        )
+        held: list[AnomalySignal] = []  # members' findings of the shared silence
+        waiting: list[Waiting] = []  # findings of a fall towards 0 waiting to be sent
+        settled: list[str] = []  # findings that waited, sent or held this run
+        earlier: dict[str, tuple[list[float], list[float]]] | None = None  # the days before, once a run
+        for key, outcome, moved in scored:
             state = outcome.state
             if shared is not None and key in shared.members:
                 # its own finding of the silence is held in the shared one; others go as ever
-                mine = [s for s in outcome.signals if _of(shared, key, s, span)]
+                mine = [s for s in outcome.signals if _of(shared, key, s, span, end)]
                 if mine:
                     _hold(shared, key, mine, held, result)
                     outcome.signals = [s for s in outcome.signals if s not in mine]
@@ -345,7 +396,11 @@ class ScanActivities:
                     for s in outcome.signals
                 ]
             if may_wait:  # a fall towards 0 waits to see whether most series fall silent with it
-                falls = [s for s in outcome.signals if towards_silence(s)]
+                falls = [
+                    s
+                    for s in outcome.signals
+                    if towards_silence(s) and s.window.start.timestamp() + wait > end
+                ]
                 waiting += [Waiting(key=key, signal=s, due=s.window.start.timestamp() + wait) for s in falls]
                 outcome.signals = [s for s in outcome.signals if s not in falls]
             result.series += 1
@@ -368,26 +423,28 @@ class ScanActivities:
             if moved is not None:  # scored under its new key: the old one goes
                 del stored.series[moved]
         for early in stored.waiting:  # the earlier runs' falls: held in a shared silence, sent, or kept
-            if shared is not None and _of(shared, early.key, early.signal, span):
+            if shared is not None and _of(shared, early.key, early.signal, span, end):
                 _hold(shared, early.key, [early.signal], held, result)
-            elif early.due <= end:
-                joined = await self._deliver([early.signal])
-                result.anomalies += 1
-                incidents.update(dict.fromkeys(joined))
-                if early.key in stored.series:
-                    stored.series[early.key] = remember_incidents(
-                        stored.series[early.key], joined, self._clock()
-                    )
+                settled.append(_waited(early))
+            elif early.due <= end or (shared is None and not may_wait):
+                await self._own(stored, early.key, [early.signal], result, incidents)
+                settled.append(_waited(early))
             else:
                 waiting.append(early)
-        stored.waiting = waiting
+        if shared is not None:
+            # the lines came back to most, not to it: a member still silent is its own outage
+            for key in shared.still_silent(span=span, now=end):
+                await self._own(stored, key, [released_signal(spec, shared, key, end=end)], result, incidents)
+                shared.told.append(key)
         if shared is not None and held:
             # one finding for all of them; its incident is no series' own (a mark on it is not theirs)
-            joined = await self._deliver([shared_signal(spec, shared, held, active=active)])
+            joined = await self._deliver([shared_signal(spec, shared, held)])
             incidents.update(dict.fromkeys(joined))
             result.anomalies += 1
             if shared.sent is None:
                 shared.sent = now
+        stored.waiting = waiting
+        stored.settled = [*stored.settled, *settled][-_KEEP_SETTLED:]
         stored.shared_silence = shared
         result.incidents = list(incidents)
         result.forgotten = forget_gone(stored, returned, now - spec.forget_after_seconds)
@@ -407,6 +464,21 @@ class ScanActivities:
             + (f", {result.histograms} series of native histograms not scored" if result.histograms else ""),
         )
         return result
+
+    async def _own(
+        self,
+        stored: StoredScan,
+        key: str,
+        signals: list[AnomalySignal],
+        result: ScanResult,
+        incidents: dict[str, None],
+    ) -> None:
+        """Send a series' findings as its own (one that waited, or one released from a shared silence)."""
+        joined = await self._deliver(signals)
+        result.anomalies += len(signals)
+        incidents.update(dict.fromkeys(joined))
+        if key in stored.series:
+            stored.series[key] = remember_incidents(stored.series[key], joined, self._clock())
 
     async def _fetch(
         self, source: RangeSource, spec: ScanSpec, before: float | None, end: float
@@ -535,9 +607,9 @@ _TOO_LONG = (
 )
 
 
-def _of(shared: SharedSilence, key: str, signal: AnomalySignal, span: float) -> bool:
+def _of(shared: SharedSilence, key: str, signal: AnomalySignal, span: float, now: float) -> bool:
     """Whether a series' finding is of the shared silence (a fall towards 0 from its run of 0)."""
-    return towards_silence(signal) and shared.holds(key, signal.window.start.timestamp(), span=span)
+    return towards_silence(signal) and shared.holds(key, signal.window.start.timestamp(), span=span, now=now)
 
 
 def _hold(
@@ -550,7 +622,13 @@ def _hold(
     held.extend(signals)
     if key not in shared.raised:
         shared.raised.append(key)
+    shared.held[key] = max(signals, key=lambda s: s.window.end)
     result.held += len(signals)
+
+
+def _waited(early: Waiting) -> str:
+    """What a finding that waited is remembered by once sent or held (a merge must not bring it back)."""
+    return f"{early.key}@{early.signal.window.start.timestamp():.3f}"
 
 
 def _too_long(err: PermanentError | TransientError) -> bool:

@@ -45,17 +45,20 @@ __all__ = [
     "ScanOutcome",
     "ScanSpec",
     "SeriesState",
+    "Silences",
     "days_before_spans",
     "filled_with_zeros",
     "learn_false_positives",
     "load_anomaly_config",
     "query_digest",
+    "released_signal",
     "remember_incidents",
     "scan_series",
     "series_key",
     "service_name",
     "shared_after",
     "shared_signal",
+    "silences",
     "with_days_before",
 ]
 
@@ -140,6 +143,7 @@ class ScanOutcome(BaseModel):
     signals: list[AnomalySignal] = Field(default_factory=list)
     scored: int = 0
     anomaly_at: float | None = None  # the anomaly signal's most surprising point (epoch seconds)
+    silence: float | None = None  # its run of zeros' surprise at its last point (the detector's silence())
 
 
 _KEY_ESCAPE = str.maketrans({"\\": "\\\\", ",": "\\,", "=": "\\="})
@@ -356,7 +360,9 @@ def scan_series(
                     said=f"scan {spec.name}: ",
                 )
             )
-    return ScanOutcome(state=new, signals=signals, scored=int(tn.shape[0]), anomaly_at=anomaly_at)
+    return ScanOutcome(
+        state=new, signals=signals, scored=int(tn.shape[0]), anomaly_at=anomaly_at, silence=det.silence()
+    )
 
 
 def _anomaly(
@@ -408,18 +414,22 @@ def _summary(spec: ScanSpec, value: float, expected: ExpectedBand, days: str) ->
     return f"scan {spec.name}: {expected.against(value)}{days}"
 
 
-def shared_after(
-    spec: ScanSpec, found: list[RangeSeries], before: SharedSilence | None, *, end: float
-) -> tuple[SharedSilence | None, int, int]:
-    """The scan's shared silence after this run's points (``found``, zeros filled in), how many series
-    had a line in them, and how many are falling (``medic.shared_silence.falling``); none where a
-    missing step is a gap (absent: missing)."""
-    if not spec.absent_is_zero:
-        return None, 0, 0
-    quiet: dict[str, float] = {}
-    last_lines: dict[str, float | None] = {}
-    services: dict[str, str] = {}
-    active = down = 0
+@dataclass
+class Silences:
+    """What a run's points say of its series' silences (``medic.shared_silence``): the newly quiet
+    ones (when each run of 0 began), each silent one's last line (None: none in the run), each
+    one's service, the series with a line in the run, and those under half their usual count."""
+
+    quiet: dict[str, float]
+    last_lines: dict[str, float | None]
+    services: dict[str, str]
+    active: int = 0
+    down: int = 0
+
+
+def silences(spec: ScanSpec, found: list[RangeSeries]) -> Silences:
+    """:class:`Silences` of a run's series (``found``, zeros filled in: ``absent: zero``)."""
+    out = Silences(quiet={}, last_lines={}, services={})
     window = shortest_range(spec.query) or spec.step_seconds
     for series in found:
         if not series.values:
@@ -427,45 +437,56 @@ def shared_after(
         key = series_key(series.labels)
         t, x = np.asarray(series.times, dtype=np.float64), np.asarray(series.values, dtype=np.float64)
         lines = np.flatnonzero(x > 0)
-        active += bool(lines.shape[0])
-        down += falling(t, x, window)
+        out.active += bool(lines.shape[0])
+        out.down += falling(t, x, window)
         if x[-1] != 0:
             continue
-        last_lines[key] = float(t[lines[-1]]) if lines.shape[0] else None
-        services[key] = _service(spec, series.labels)
+        out.last_lines[key] = float(t[lines[-1]]) if lines.shape[0] else None
+        out.services[key] = _service(spec, series.labels)
         began = quiet_since(t, x)
         if began is not None:
-            quiet[key] = began
-    after = advance(
+            out.quiet[key] = began
+    return out
+
+
+def shared_after(
+    spec: ScanSpec,
+    seen: Silences,
+    before: SharedSilence | None,
+    unusual: Mapping[str, float | None],
+    *,
+    end: float,
+) -> SharedSilence | None:
+    """The scan's shared silence after a run (``seen``); ``unusual``: each series' detector's surprise at
+    its run of zeros (``ScanOutcome.silence``): a series whose silence its detector finds ordinary (the
+    day before was as quiet, a queue at 0 between batches) or that has no such model is no member."""
+    return advance(
         before.model_copy(deep=True) if before is not None else None,
-        quiet=quiet,
-        last_lines=last_lines,
-        active=active,
-        services=services,
+        quiet={k: began for k, began in seen.quiet.items() if (unusual.get(k) or 0.0) > 0.0},
+        last_lines=seen.last_lines,
+        active=seen.active,
+        services=seen.services,
         span=span_for(spec.step_seconds),
         end=end,
     )
-    return after, active, down
 
 
 SHARED_LABEL = "medic_silence"  # the label of a shared silence's finding (with the scan's)
 
 
-def shared_signal(
-    spec: ScanSpec, shared: SharedSilence, held: list[AnomalySignal], *, active: int
-) -> AnomalySignal:
+def shared_signal(spec: ScanSpec, shared: SharedSilence, held: list[AnomalySignal]) -> AnomalySignal:
     """One finding of a silence most of a scan's series share (``medic.shared_silence``), holding the
-    members' own findings (``held``: at least one); ``active``: the series with a line in the run."""
-    span = max(shared.members.values()) - shared.began
+    members' own findings (``held``: at least one), for the scan's ``pipeline_service``."""
     names = sorted(set(shared.services.values()))
     found = sorted({shared.services.get(k, k) for k in shared.raised} | {s.service for s in held})
     listed = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+    first, last = (datetime.fromtimestamp(t, UTC) for t in (shared.began, max(shared.members.values())))
     summary = (
-        f"scan {spec.name}: {len(shared.members)} of {active} series with lines fell to 0 within"
-        f" {_minutes(span)} of each other (from {datetime.fromtimestamp(shared.began, UTC):%H:%M} UTC):"
-        f" {listed}. A cause they share (the log shipper, Loki's ingestion, the query's tenant, the"
-        f" cluster they run on) is likelier than an outage of each; the findings of"
-        f" {', '.join(found[:12])} are held in this one."
+        f"scan {spec.name}: {len(shared.members)} of {max(shared.active, len(shared.members))} series with"
+        f" lines fell to 0 together (their runs of 0 began {first:%H:%M}-{last:%H:%M} UTC): {listed}. A"
+        " cause they share (the log shipper, Loki's ingestion, the query's tenant, the cluster they run"
+        f" on) is likelier than an outage of each; the findings of {', '.join(found[:12])} are held in"
+        " this one (a service still silent when most are back is told as its own)."
     )
     return AnomalySignal(
         source=SOURCE,
@@ -474,17 +495,24 @@ def shared_signal(
         value=float(len(shared.members)),
         expected=ExpectedBand(lower=0.0, upper=0.0),
         score=max(s.score for s in held),
-        window=TimeWindow(
-            start=datetime.fromtimestamp(shared.began, UTC),
-            end=max(s.window.end for s in held),
-        ),
+        window=TimeWindow(start=first, end=max(first, *(s.window.end for s in held))),
         severity=spec.severity,
         summary=summary[:1024],
     )
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} seconds"
+def released_signal(spec: ScanSpec, shared: SharedSilence, key: str, *, end: float) -> AnomalySignal:
+    """A member's finding held in a shared silence, told as its own: the lines came back to most
+    members, not to it."""
+    signal = shared.held[key]
+    back = datetime.fromtimestamp(shared.released or shared.began, UTC)
+    said = (
+        f"still silent since the lines of most of the series that fell silent with it came back at"
+        f" {back:%H:%M} UTC (held in the scan's shared silence until then); {signal.summary or ''}"
+    )
+    silent = datetime.fromtimestamp(end, UTC)
+    window = TimeWindow(start=signal.window.start, end=max(signal.window.end, silent))  # silent until now
+    return signal.model_copy(update={"summary": said[:1024], "window": window})
 
 
 def days_before_spans(end: float, lookback: float) -> list[tuple[float, float]]:

@@ -73,8 +73,8 @@ class ScanSpec(BaseModel):
     pipeline_service: str | None = Field(
         default=None,
         description="the catalog service of what the series come through (the log shipper, Loki): where"
-        " most series fall to 0 at once (absent: zero), their silences are one finding of it (default: the"
-        " scan's name, which the catalog routes as a service it does not know)",
+        " most series fall to 0 at once (absent: zero), their silences are one finding of it, to its team;"
+        " unset: each service's silence is its own finding",
     )
     every_seconds: int = Field(default=300, ge=1, le=86400)
     lookback_seconds: int = Field(default=3600, ge=10, le=30 * 86400)

@@ -38,6 +38,7 @@ __all__ = [
     "advance",
     "cluster",
     "falling",
+    "merge_shared",
     "quiet_since",
     "span_for",
     "towards_silence",
@@ -57,21 +58,47 @@ class SharedSilence(BaseModel):
     began: float = Field(description="the earliest first 0 of its members (epoch seconds)")
     members: dict[str, float] = Field(description="series key -> when its run of 0 began (epoch seconds)")
     services: dict[str, str] = Field(default_factory=dict, description="series key -> its service")
+    active: int = Field(default=0, description="the series with lines when it was found (most of them)")
     ended: dict[str, float] = Field(
         default_factory=dict, description="member -> the end of the run that saw its lines again"
     )
     raised: list[str] = Field(
         default_factory=list, description="members whose own detector found the silence (their findings held)"
     )
+    held: dict[str, AnomalySignal] = Field(
+        default_factory=dict,
+        description="member -> its latest finding held in this one (sent if it stays silent)",
+    )
+    released: float | None = Field(
+        default=None,
+        description="when the lines came back to most members (epoch seconds): from then on a member "
+        "still silent is its own finding again",
+    )
     sent: float | None = Field(default=None, description="when its finding was first sent (epoch seconds)")
 
-    def holds(self, key: str, at: float, *, span: float) -> bool:
-        """Whether a finding at a 0 of series ``key`` that began at ``at`` is of this silence: a
-        member's, from its run of 0 (a detector can report it a run after the lines came back)."""
+    told: list[str] = Field(
+        default_factory=list, description="members still silent after it was released: told as their own"
+    )
+
+    def holds(self, key: str, at: float, *, span: float, now: float) -> bool:
+        """Whether a finding of series ``key`` that began at ``at`` is of this silence, in a run
+        ending at ``now``: a member's, from its run of 0 while most members are silent (a detector can
+        report it a run after the lines came back); once the lines came back to most, a member still
+        silent ``span`` later (a sparse one's first line can come minutes after the others') is its
+        own outage again."""
         began = self.members.get(key)
         if began is None or at < began - span:
             return False
-        return key not in self.ended or at < self.ended[key]
+        if key in self.ended:
+            return at < self.ended[key]
+        return self.released is None or now < self.released + span
+
+    def still_silent(self, *, span: float, now: float) -> list[str]:
+        """The members whose held findings are now to be told as their own: still silent ``span``
+        after the lines came back to most, and not told yet."""
+        if self.released is None or now < self.released + span:
+            return []
+        return [k for k in sorted(self.held) if k not in self.ended and k not in self.told]
 
 
 class Waiting(BaseModel):
@@ -160,10 +187,12 @@ def advance(
     span: float,
     end: float,
 ) -> SharedSilence | None:
-    """The shared silence after a run ending at ``end``. ``quiet``: the newly quiet series
-    (``quiet_since``); ``last_lines``: for each series whose last point is 0, its last point above 0
-    in the run (None: none; a series whose last point is above 0, or that is not there, is not
-    silent now); ``active``: how many series had a line in the run's points."""
+    """The shared silence after a run ending at ``end``. ``quiet``: the newly quiet series whose
+    silence their detectors find unusual (``quiet_since``, not excused by the day before);
+    ``last_lines``: for each series whose last point is 0, its last point above 0 in the run (None:
+    none; a series whose last point is above 0, or that is not there, is not silent now); ``active``:
+    how many series had a line in the run's points; ``services``: each series' service (members
+    of 3 services at least: one service's series are its own outage)."""
     ending = None
     if shared is not None:
         ended = dict(shared.ended)
@@ -172,7 +201,7 @@ def advance(
             if key not in ended and seen is not None and seen >= began:
                 ended[key] = end
         shared = shared.model_copy(update={"ended": ended})
-        if 2 * (len(shared.members) - len(ended)) >= len(shared.members):
+        if shared.released is None and 2 * (len(shared.members) - len(ended)) >= len(shared.members):
             joining = {
                 key: began
                 for key, began in quiet.items()
@@ -184,16 +213,49 @@ def advance(
                     "members": members,
                     "began": min(members.values()),
                     "services": {**shared.services, **{k: services.get(k, k) for k in joining}},
+                    "active": max(shared.active, active),
                 }
             )
-        # lines came back to most: no series joins it now, and a stop after this is another one; it
-        # is kept an hour after its last member's lines came back, for the findings its members'
+        # lines came back to most: no series joins it now, a member still silent is its own again
+        # (released: its held finding is sent as its own), and a stop after this is another one; it is
+        # kept an hour after the last member's lines came back, for the findings its members'
         # detectors report late (a sparse one's run is judged a run or two after the lines return)
+        if shared.released is None:
+            shared = shared.model_copy(update={"released": end})
         if len(ended) < len(shared.members) or end - max(ended.values()) < _KEEP:
             ending = shared
     group = cluster(quiet, span)
     if len(group) < MIN_MEMBERS or 2 * len(group) < active:
         return ending
+    if len({services.get(k, k) for k in group}) < MIN_MEMBERS:
+        return ending  # the series of one or two services: theirs, as any outage
     return SharedSilence(
-        began=min(group.values()), members=group, services={k: services.get(k, k) for k in group}
+        began=min(group.values()),
+        members=group,
+        services={k: services.get(k, k) for k in group},
+        active=active,
+    )
+
+
+def merge_shared(newer: SharedSilence | None, older: SharedSilence | None) -> SharedSilence | None:
+    """Two saves' shared silences as one (a merge of a scan's state): the newer one, with the older's
+    members, findings held and lines back taken in where it is the same silence (a member in common);
+    else the one whose finding was sent (a member's late finding then pages no team of its own)."""
+    if newer is None or older is None:
+        return newer or older
+    if not set(newer.members) & set(older.members):
+        return newer if newer.sent is not None or older.sent is None else older
+    members = {**older.members, **newer.members}
+    sent = [t for t in (newer.sent, older.sent) if t is not None]
+    return newer.model_copy(
+        update={
+            "members": members,
+            "began": min(members.values()),
+            "services": {**older.services, **newer.services},
+            "active": max(newer.active, older.active),
+            "ended": {**older.ended, **newer.ended},
+            "raised": [*newer.raised, *(k for k in older.raised if k not in newer.raised)],
+            "held": {**older.held, **newer.held},
+            "sent": min(sent) if sent else None,
+        }
     )

@@ -285,8 +285,12 @@ ScheduleStatus = Literal["scheduled", "paused", "missing", "other-installation",
 class SharedSilenceView(BaseModel):
     began: datetime = Field(description="the earliest first 0 of its members")
     services: list[str] = Field(description="its members' services")
-    back: list[str] = Field(description="the services whose lines came back")
+    series: int = Field(description="its members (series)")
+    back: int = Field(description="the members whose lines came back")
     raised: list[str] = Field(description="the services whose own findings are held in it")
+    released: datetime | None = Field(
+        description="when the lines came back to most members (a member still silent is its own finding)"
+    )
     sent: datetime | None = Field(description="when its finding was first sent (null: not yet)")
 
 
@@ -297,8 +301,10 @@ def _shared_view(shared: SharedSilence | None) -> SharedSilenceView | None:
     return SharedSilenceView(
         began=datetime.fromtimestamp(shared.began, UTC),
         services=sorted({named.get(k, k) for k in shared.members}),
-        back=sorted({named.get(k, k) for k in shared.ended}),
+        series=len(shared.members),
+        back=len(shared.ended),
         raised=sorted({named.get(k, k) for k in shared.raised}),
+        released=_at(shared.released),
         sent=_at(shared.sent),
     )
 
@@ -332,6 +338,11 @@ class ScanView(BaseModel):
         " longer than every_seconds, or no worker takes them), since the schedule was made (updates keep"
         " the count): raise every_seconds, narrow the query, or start a worker; null when the schedule"
         " could not be read",
+    )
+    waiting: int = Field(
+        default=0,
+        description="findings of a fall towards 0 held back a run to see whether most series fall silent "
+        "with it (pipeline_service)",
     )
     shared_silence: SharedSilenceView | None = Field(
         default=None,
@@ -409,6 +420,7 @@ class ScansReader:
                     last_result=stored.last_result,
                     last_error=_error_view(stored.last_error),
                     failures_in_a_row=stored.failures_in_a_row,
+                    waiting=len(stored.waiting),
                     shared_silence=_shared_view(stored.shared_silence),
                     series=series,
                 )

@@ -298,6 +298,11 @@ class StreamDetector:
             clock, unit = np.array(times, dtype=np.float64, ndmin=1), _CALM_SECONDS
         return score_from_surprise(self._suppress(z * self.sensitivity, clock, unit))
 
+    def silence(self) -> float | None:
+        """The surprise of the series' run of zeros at its last point (0: none, or an ordinary one),
+        for a detector that models a count falling to nothing; None for one that does not."""
+        return None
+
     def surprise(self, values: Any, times: Any = None) -> FloatArray:
         """The calibrated surprise of each point (warm-up zeroed, before sensitivity and suppression).
 

@@ -227,6 +227,9 @@ class EnsembleDetector(StreamDetector):
             return None
         return CountModel(first_grain(value), first + skip + at, mean=0.0, n=self._zeros)
 
+    def silence(self) -> float | None:
+        return self._silence.unusual if self._silence is not None else None
+
     @property
     def min_history(self) -> int:
         return max(part.min_history for part in self.parts)

@@ -80,6 +80,9 @@ class Silence:
     # before it), and the run's length up to the first of them (a night's run began before the record)
     zero: list[int] = dataclasses.field(default_factory=list)
     base: int = 0
+    # the last point's surprise as a point of a run of zeros, 0 where the day before or the series' way
+    # excuses it (what a scan asks: is this series' silence unusual now?)
+    unusual: float = 0.0
 
     def surprise(self, x: FloatArray, first: int, per_day: int) -> FloatArray:
         """Each point's surprise as a point of a run of zeros (0 for any other point, and from the
@@ -109,7 +112,9 @@ class Silence:
                     at = first + skip + i
                     if dev > 0 and 2 * then[i] < self.run and not self._usual(at, per_day):
                         out[skip + i] = dev
+                self.unusual = float(out[skip + i])
             else:
+                self.unusual = 0.0
                 if self.run:
                     self._ended(first + skip + i - 1)
                 self._take(round(k))

@@ -365,8 +365,8 @@ def test_the_api_and_worker_refuse_to_start_on_a_routing_or_anomaly_file_set_and
     result = CliRunner().invoke(app, [command])
     assert result.exit_code == 2, result.output
     assert (
-        "refusing to start, a file set on purpose cannot be read:\nroutng.yaml:1: file not found (MEDIC_ROUTING)"
-        in (result.output)
+        "refusing to start, a file set on purpose cannot be read:\n"
+        "routng.yaml:1: file not found (MEDIC_ROUTING)" in result.output
     )
     monkeypatch.delenv("MEDIC_ROUTING")
     monkeypatch.setenv("MEDIC_ANOMALY", str(tmp_path))  # a folder
