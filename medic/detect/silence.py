@@ -112,13 +112,16 @@ class Silence:
                     at = first + skip + i
                     if dev > 0 and 2 * then[i] < self.run and not self._usual(at, per_day):
                         out[skip + i] = dev
-                self.unusual = float(out[skip + i])
             else:
-                self.unusual = 0.0
                 if self.run:
                     self._ended(first + skip + i - 1)
                 self._take(round(k))
         self.place = max(self.place, first + x.shape[0])
+        taken = np.flatnonzero(~np.isnan(new))  # (a missing point leaves the run, and its surprise, as was)
+        if not self.run:
+            self.unusual = 0.0
+        elif taken.shape[0]:
+            self.unusual = float(out[skip + int(taken[-1])])
         return out
 
     def _day_before(self, x: FloatArray, per_day: int) -> NDArray[np.int64]:

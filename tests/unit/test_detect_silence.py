@@ -211,3 +211,25 @@ def test_a_runs_evidence_grows_over_an_hour_at_any_step() -> None:
     x = np.convolve(lines, np.ones(20))[: lines.shape[0]]  # count_over_time(...[5m]) at 15 s
     z = Silence(1.0, 0).surprise(x, 0, 5760)
     assert float(z[stop : stop + 480].max()) >= 5.0
+
+
+def test_the_detector_says_whether_its_series_silence_now_is_unusual() -> None:
+    """``silence()``, what a scan asks of each series (a silence most series share): the run of zeros'
+    surprise at the last point, 0 where the day before excuses it, in batches as in one."""
+    stop = _lines(3.0, silent=(AT, 40), seed=1)
+    det = make_detector("ensemble")
+    det.update(stop[: AT + 20], _times(AT + 20))
+    assert (det.silence() or 0.0) > 3.0  # 15 minutes of nothing where 3 lines a minute came
+    restored = restore_detector(json.loads(json.dumps(det.state())))
+    assert restored.silence() == det.silence()
+    det.update(stop[AT + 20 : AT + 60], _times(AT + 60)[AT + 20 :])
+    assert det.silence() == 0.0  # the lines came back
+    # idle from 18:00 every day: the first evening unusual, the third excused by the day before
+    nights = _lines(3.0, hours=(6, 18), days=3)[6 * 60 :]  # from 06:00
+    det = make_detector("ensemble")
+    first, third = 14 * 60, 2 * 1440 + 14 * 60  # 20:00
+    det.update(nights[:first], _times(first))
+    assert (det.silence() or 0.0) > 0.0
+    det.update(nights[first:third], _times(third)[first:])
+    assert det.silence() == 0.0
+    assert make_detector("level").silence() is None  # no model of a count falling to nothing
