@@ -46,6 +46,7 @@ from medic.scan import (
     ScanSpec,
     SeriesState,
     days_before_spans,
+    falling_now,
     filled_with_zeros,
     learn_false_positives,
     released_signal,
@@ -332,7 +333,8 @@ class ScanActivities:
         incidents: dict[str, None] = {}
         # a silence most series share (medic.shared_silence): judged once every series is scored
         sharing = spec.pipeline_service is not None and spec.absent_is_zero
-        seen_quiet = silences(spec, found[:_MAX_SERIES]) if sharing else None
+        # (also where a silence is open and the scan no longer shares: its held findings are told)
+        seen_quiet = silences(spec, found[:_MAX_SERIES]) if sharing or stored.shared_silence else None
         scored: list[tuple[str, ScanOutcome, str | None]] = []
         for series in found[:_MAX_SERIES]:
             key = series_key(series.labels)
@@ -357,17 +359,19 @@ class ScanActivities:
             shared_after(
                 spec, seen_quiet, stored.shared_silence, {k: o.silence for k, o, _ in scored}, end=end
             )
-            if seen_quiet is not None
+            if seen_quiet is not None and sharing
             else None
         )
         span = span_for(spec.step_seconds)
         wait = wait_for(spec.step_seconds, shortest_range(spec.query))
         # a fall waits only where most series are falling with it (a single service's stop goes at once),
         # and only where the next run comes within the wait (an hourly scan's falls go at once)
+        down = falling_now(seen_quiet, {k: o.ordinary for k, o, _ in scored}) if seen_quiet is not None else 0
         may_wait = (
-            seen_quiet is not None
-            and seen_quiet.down >= MIN_MEMBERS
-            and 2 * seen_quiet.down >= seen_quiet.active
+            sharing
+            and seen_quiet is not None
+            and down >= MIN_MEMBERS
+            and 2 * down >= seen_quiet.able
             and spec.every_seconds <= wait
         )
         held: list[AnomalySignal] = []  # members' findings of the shared silence
@@ -431,6 +435,18 @@ class ScanActivities:
                 settled.append(_waited(early))
             else:
                 waiting.append(early)
+        dropped = stored.shared_silence
+        gone = dropped is not None and (shared is None or not set(shared.members) & set(dropped.members))
+        if dropped is not None and seen_quiet is not None and gone:
+            # a silence dropped (another in its place, or the scan no longer shares) while a member whose
+            # finding it held is still silent: told as its own now, not lost with it
+            for key in sorted(dropped.held):
+                began = dropped.members.get(key, end)
+                seen_line = seen_quiet.last_lines.get(key, end)
+                if key not in dropped.told and (seen_line is None or seen_line < began):
+                    await self._own(
+                        stored, key, [released_signal(spec, dropped, key, end=end)], result, incidents
+                    )
         if shared is not None:
             # the lines came back to most, not to it: a member still silent is its own outage
             for key in shared.still_silent(span=span, now=end):

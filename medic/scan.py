@@ -23,7 +23,7 @@ import hashlib
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "SeriesState",
     "Silences",
     "days_before_spans",
+    "falling_now",
     "filled_with_zeros",
     "learn_false_positives",
     "load_anomaly_config",
@@ -144,6 +145,7 @@ class ScanOutcome(BaseModel):
     scored: int = 0
     anomaly_at: float | None = None  # the anomaly signal's most surprising point (epoch seconds)
     silence: float | None = None  # its run of zeros' surprise at its last point (the detector's silence())
+    ordinary: bool = False  # its run of zeros now is an ordinary one (the detector's silence_ordinary())
 
 
 _KEY_ESCAPE = str.maketrans({"\\": "\\\\", ",": "\\,", "=": "\\="})
@@ -361,7 +363,12 @@ def scan_series(
                 )
             )
     return ScanOutcome(
-        state=new, signals=signals, scored=int(tn.shape[0]), anomaly_at=anomaly_at, silence=det.silence()
+        state=new,
+        signals=signals,
+        scored=int(tn.shape[0]),
+        anomaly_at=anomaly_at,
+        silence=det.silence(),
+        ordinary=det.silence_ordinary(),
     )
 
 
@@ -418,13 +425,15 @@ def _summary(spec: ScanSpec, value: float, expected: ExpectedBand, days: str) ->
 class Silences:
     """What a run's points say of its series' silences (``medic.shared_silence``): the newly quiet
     ones (when each run of 0 began), each silent one's last line (None: none in the run), each
-    one's service, the series with a line in the run, and those under half their usual count."""
+    one's service, the series with a line in the run, how many have a usual count of 3 or more (able
+    to fall), and those of them under half their usual count (down: whether at 0 now)."""
 
     quiet: dict[str, float]
     last_lines: dict[str, float | None]
     services: dict[str, str]
     active: int = 0
-    down: int = 0
+    able: int = 0
+    down: dict[str, bool] = field(default_factory=dict)  # series down -> whether it is at 0 now
 
 
 def silences(spec: ScanSpec, found: list[RangeSeries]) -> Silences:
@@ -438,7 +447,10 @@ def silences(spec: ScanSpec, found: list[RangeSeries]) -> Silences:
         t, x = np.asarray(series.times, dtype=np.float64), np.asarray(series.values, dtype=np.float64)
         lines = np.flatnonzero(x > 0)
         out.active += bool(lines.shape[0])
-        out.down += falling(t, x, window)
+        able, down = falling(t, x, window)
+        out.able += able
+        if down:
+            out.down[key] = bool(x[-1] == 0)
         if x[-1] != 0:
             continue
         out.last_lines[key] = float(t[lines[-1]]) if lines.shape[0] else None
@@ -447,6 +459,12 @@ def silences(spec: ScanSpec, found: list[RangeSeries]) -> Silences:
         if began is not None:
             out.quiet[key] = began
     return out
+
+
+def falling_now(seen: Silences, ordinary: Mapping[str, bool]) -> int:
+    """The series down now but for those at 0 whose detectors find their run of zeros ordinary (jobs
+    idle every night from 02:00: a crash at 02:08 is no fall most series share)."""
+    return sum(1 for k, at_zero in seen.down.items() if not (at_zero and ordinary.get(k, False)))
 
 
 def shared_after(
@@ -505,11 +523,14 @@ def released_signal(spec: ScanSpec, shared: SharedSilence, key: str, *, end: flo
     """A member's finding held in a shared silence, told as its own: the lines came back to most
     members, not to it."""
     signal = shared.held[key]
-    back = datetime.fromtimestamp(shared.released or shared.began, UTC)
-    said = (
-        f"still silent since the lines of most of the series that fell silent with it came back at"
-        f" {back:%H:%M} UTC (held in the scan's shared silence until then); {signal.summary or ''}"
-    )
+    if shared.released is None:  # (the silence was dropped before the lines came back to most)
+        said = f"still silent (held in the scan's shared silence until it ended); {signal.summary or ''}"
+    else:
+        back = datetime.fromtimestamp(shared.released, UTC)
+        said = (
+            f"still silent since the lines of most of the series that fell silent with it came back at"
+            f" {back:%H:%M} UTC (held in the scan's shared silence until then); {signal.summary or ''}"
+        )
     silent = datetime.fromtimestamp(end, UTC)
     window = TimeWindow(start=signal.window.start, end=max(signal.window.end, silent))  # silent until now
     return signal.model_copy(update={"summary": said[:1024], "window": window})

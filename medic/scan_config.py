@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 MAX_POINTS = 11_000  # Prometheus's (and Loki's) limit on the points of a range query's series
+_SHARED_POINTS = 20  # points a run of a scan needs for a shared silence (medic.shared_silence)
 
 _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 NAME_RULE = (
@@ -256,6 +257,17 @@ def _problems(
                 f"service {pipeline!r} is not in the catalog{did_you_mean(pipeline, known)}: a silence"
                 " most series share would open an incident outside it (no owner: priority P5, the default"
                 " channel)",
+                warning=True,
+            )
+        points = scan.lookback_seconds / scan.step_seconds if scan.step_seconds > 0 else 0.0
+        if pipeline and scan.absent_is_zero and 0 < points < _SHARED_POINTS:
+            problem(
+                i,
+                "pipeline_service",
+                f"a run holds {points:.0f} points of a series (lookback_seconds / step_seconds), and a"
+                f" shared silence is judged on {_SHARED_POINTS} at least (10 with lines before a run of 0"
+                " longer than the earlier ones): it is never found; raise lookback_seconds to"
+                f" {math.ceil(_SHARED_POINTS * scan.step_seconds)}",
                 warning=True,
             )
         if pipeline and not scan.absent_is_zero:

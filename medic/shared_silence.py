@@ -6,22 +6,24 @@ the others, and each busy one's silence is improbable on its own. Each service's
 outage of its own service, one after the other as each silence became improbable
 (``bench.loki_sparse --scenario shipper``: checkout at 15 minutes, orders at 25, search at 40).
 
-A run of a scan whose missing steps are 0 (``absent: zero``, Loki's default) looks at every series'
-last points: a series is *newly quiet* when its last points are a run of 0 longer than every run of
-0 before it in the run's points, of 3 points at least, after 10 points with lines. When newly quiet
-series whose runs began within ``span`` of each other (15 minutes, or 3 steps if longer) are 3 or more
-and at least half of the series that had any line in the run's points, they are one **shared
-silence**. Each member's own finding of the silence (an anomaly at a value of 0) is held in one
-finding of the scan (``service``: the scan's ``pipeline_service``, else the scan's name, which the
-catalog routes as any service it does not know), which names the members; other findings of theirs
-(a burst before the stop) go as they would. The silence stays open while half of its members have
-had no line since their runs began (a series that joins later, its run begun within ``span`` of the
-first, is a member too); it closes once lines come back.
+A scan that names the catalog service of what its series come through (``pipeline_service``; a scan
+whose missing steps are 0, ``absent: zero``, Loki's default) looks at every series' last points after
+each run: a series is *newly quiet* when its last points are a run of 0 longer than every run of 0
+before it in the run's points (3 points at least, after 10 points with lines) and its detector finds
+that silence unusual (``silence()``: not excused by the day before). Newly quiet series whose runs
+began within ``span`` of each other (15 minutes, or 3 steps if longer), of 3 services or more and at
+least half of the series that had any line in the run's points, are one **shared silence**. Each
+member's own finding of a fall towards 0 is held in one finding for ``pipeline_service``, which names
+the members; other findings of theirs (a burst before the stop) go as they would. A fall found before
+the others are quiet waits (``Waiting``) where most able series are falling at once. The silence stays
+open while half of its members have had no line since their runs began (a series that joins later,
+its run begun within ``span`` of the first, is a member too); once the lines come back to most, a
+member still silent ``span`` later is its own outage: its held finding is told as its own.
 
 The detectors still decide: the shared finding is sent only in a run where a member's own detector
-found its silence, so nothing is raised that was not raised before, and a silence every night that
-the detectors learnt stays quiet. A single service that stops is found as before (its own finding):
-other series at 0 at that moment are at a run no longer than their usual ones.
+found its silence, so nothing is raised that was not raised before. A single service that stops is
+found as before (its own finding): other series at 0 at that moment are at a run no longer than their
+usual ones, or their detectors find it ordinary.
 """
 
 from typing import Any
@@ -48,6 +50,7 @@ __all__ = [
 MIN_MEMBERS = 3  # two services that stop together are two findings: a stop of both is as likely
 _MIN_RUN = 3  # points of 0 at least (one or two are any sparse count's)
 _MIN_LINES = 10  # points with lines before the run: a series with less has no usual runs to go by
+_ABLE = 3.0  # a count's usual from which a fall to under half is no chance (P(0) of a Poisson 3: 5%)
 _KEEP = 3600.0  # seconds a shared silence is kept after the last of its members' lines came back
 _SPAN = 900.0  # seconds: a count over [5m] falls to 0 up to its range after the stop, a sparse one sooner
 
@@ -148,19 +151,21 @@ def quiet_since(times: np.ndarray[Any, Any], values: np.ndarray[Any, Any]) -> fl
     return float(np.asarray(times, dtype=np.float64)[last + 1])
 
 
-def falling(times: np.ndarray[Any, Any], values: np.ndarray[Any, Any], window: float) -> bool:
-    """Whether a count is under half its usual now: its last value under half the median of its points
-    before its last ``window`` (the count's range), which had lines. A stop makes every busy count
-    fall so within its range; a sparse count is so at every 0, which is why it only decides a wait."""
+def falling(times: np.ndarray[Any, Any], values: np.ndarray[Any, Any], window: float) -> tuple[bool, bool]:
+    """Whether a count is *able* to fall (its usual, the median of its points before its last
+    ``window``, the count's range, is 3 or more: a 0 there is improbable) and whether it is *down*
+    (able, and its last value under half its usual). A stop brings every busy count down within its
+    range; a sparse count at 0 is neither (it is so at every 0)."""
     x = np.asarray(values, dtype=np.float64)
     if x.shape[0] == 0 or not np.isfinite(x[-1]):
-        return False
+        return False, False
     t = np.asarray(times, dtype=np.float64)
     before = x[(t < t[-1] - window) & np.isfinite(x)]
     if before.shape[0] < _MIN_LINES:
-        return False
+        return False, False
     usual = float(np.median(before))
-    return usual > 0 and float(x[-1]) < 0.5 * usual
+    able = usual >= _ABLE
+    return able, able and float(x[-1]) < 0.5 * usual
 
 
 def cluster(quiet: dict[str, float], span: float) -> dict[str, float]:
@@ -222,7 +227,8 @@ def advance(
         # detectors report late (a sparse one's run is judged a run or two after the lines return)
         if shared.released is None:
             shared = shared.model_copy(update={"released": end})
-        if len(ended) < len(shared.members) or end - max(ended.values()) < _KEEP:
+        untold = [k for k in shared.members if k not in ended and k not in shared.told]
+        if untold or (ended and end - max(ended.values()) < _KEEP):
             ending = shared
     group = cluster(quiet, span)
     if len(group) < MIN_MEMBERS or 2 * len(group) < active:
@@ -247,6 +253,7 @@ def merge_shared(newer: SharedSilence | None, older: SharedSilence | None) -> Sh
         return newer if newer.sent is not None or older.sent is None else older
     members = {**older.members, **newer.members}
     sent = [t for t in (newer.sent, older.sent) if t is not None]
+    released = [t for t in (newer.released, older.released) if t is not None]
     return newer.model_copy(
         update={
             "members": members,
@@ -256,6 +263,8 @@ def merge_shared(newer: SharedSilence | None, older: SharedSilence | None) -> Sh
             "ended": {**older.ended, **newer.ended},
             "raised": [*newer.raised, *(k for k in older.raised if k not in newer.raised)],
             "held": {**older.held, **newer.held},
+            "told": [*newer.told, *(k for k in older.told if k not in newer.told)],
+            "released": min(released) if released else None,
             "sent": min(sent) if sent else None,
         }
     )

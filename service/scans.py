@@ -288,6 +288,7 @@ class SharedSilenceView(BaseModel):
     series: int = Field(description="its members (series)")
     back: int = Field(description="the members whose lines came back")
     raised: list[str] = Field(description="the services whose own findings are held in it")
+    told: list[str] = Field(description="the services still silent after it was released, told as their own")
     released: datetime | None = Field(
         description="when the lines came back to most members (a member still silent is its own finding)"
     )
@@ -304,6 +305,7 @@ def _shared_view(shared: SharedSilence | None) -> SharedSilenceView | None:
         series=len(shared.members),
         back=len(shared.ended),
         raised=sorted({named.get(k, k) for k in shared.raised}),
+        told=sorted({named.get(k, k) for k in shared.told}),
         released=_at(shared.released),
         sent=_at(shared.sent),
     )

@@ -303,6 +303,12 @@ class StreamDetector:
         for a detector that models a count falling to nothing; None for one that does not."""
         return None
 
+    def silence_ordinary(self) -> bool:
+        """Whether the series' run of zeros now, of 3 or more, is an ordinary one (the day before was
+        as quiet at this time, or zeros are its way), whatever its surprise yet. False without such a
+        run, or a model."""
+        return False
+
     def surprise(self, values: Any, times: Any = None) -> FloatArray:
         """The calibrated surprise of each point (warm-up zeroed, before sensitivity and suppression).
 

@@ -230,6 +230,9 @@ class EnsembleDetector(StreamDetector):
     def silence(self) -> float | None:
         return self._silence.unusual if self._silence is not None else None
 
+    def silence_ordinary(self) -> bool:
+        return self._silence is not None and self._silence.ordinary
+
     @property
     def min_history(self) -> int:
         return max(part.min_history for part in self.parts)

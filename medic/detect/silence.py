@@ -83,6 +83,9 @@ class Silence:
     # the last point's surprise as a point of a run of zeros, 0 where the day before or the series' way
     # excuses it (what a scan asks: is this series' silence unusual now?)
     unusual: float = 0.0
+    ordinary: bool = (
+        False  # the run of zeros now (3 or more) is one the day before or the series' way excuses
+    )
 
     def surprise(self, x: FloatArray, first: int, per_day: int) -> FloatArray:
         """Each point's surprise as a point of a run of zeros (0 for any other point, and from the
@@ -119,9 +122,14 @@ class Silence:
         self.place = max(self.place, first + x.shape[0])
         taken = np.flatnonzero(~np.isnan(new))  # (a missing point leaves the run, and its surprise, as was)
         if not self.run:
-            self.unusual = 0.0
-        elif taken.shape[0]:
-            self.unusual = float(out[skip + int(taken[-1])])
+            self.unusual, self.ordinary = 0.0, False
+        elif taken.shape[0] and self.valid:
+            i = int(taken[-1])
+            self.unusual = float(out[skip + i])
+            # (3 zeros at least: one or two are any count's, and a sparse one's day before has as many)
+            self.ordinary = self.run >= 3 and (
+                2 * int(then[i]) >= self.run or self._usual(first + skip + i, per_day)
+            )
         return out
 
     def _day_before(self, x: FloatArray, per_day: int) -> NDArray[np.int64]:

@@ -220,6 +220,7 @@ def test_the_detector_says_whether_its_series_silence_now_is_unusual() -> None:
     det = make_detector("ensemble")
     det.update(stop[: AT + 20], _times(AT + 20))
     assert (det.silence() or 0.0) > 3.0  # 15 minutes of nothing where 3 lines a minute came
+    assert not det.silence_ordinary()
     restored = restore_detector(json.loads(json.dumps(det.state())))
     assert restored.silence() == det.silence()
     det.update(stop[AT + 20 : AT + 60], _times(AT + 60)[AT + 20 :])
@@ -231,5 +232,5 @@ def test_the_detector_says_whether_its_series_silence_now_is_unusual() -> None:
     det.update(nights[:first], _times(first))
     assert (det.silence() or 0.0) > 0.0
     det.update(nights[first:third], _times(third)[first:])
-    assert det.silence() == 0.0
+    assert det.silence() == 0.0 and det.silence_ordinary()
     assert make_detector("level").silence() is None  # no model of a count falling to nothing

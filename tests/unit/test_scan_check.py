@@ -94,6 +94,12 @@ def test_a_pipeline_service_is_checked_as_a_service_and_said_where_it_is_never_u
         " pipeline_service is never used"
     ]
     assert load_anomaly_config(text.format("checkout") + "    absent: zero\n", source="a", catalog=catalog)
+    coarse = text.format("checkout") + "    absent: zero\n    step_seconds: 300\n"
+    assert _problems(coarse, catalog=catalog) == [
+        "anomaly.yaml:4: scans[0].pipeline_service: warning: a run holds 12 points of a series"
+        " (lookback_seconds / step_seconds), and a shared silence is judged on 20 at least (10 with lines"
+        " before a run of 0 longer than the earlier ones): it is never found; raise lookback_seconds to 6000"
+    ]
 
 
 def test_a_misspelt_key_of_the_catalog_gets_a_hint_too() -> None:

@@ -12,8 +12,16 @@ import pytest
 
 from activities.scan import ScanActivities, ScanInput, ScanStore, StoredScan, merge_stored
 from medic.anomaly import AnomalySignal, ExpectedBand, TimeWindow
-from medic.scan import RangeSeries, ScanSpec, shared_after, silences
-from medic.shared_silence import SharedSilence, Waiting, advance, cluster, merge_shared, quiet_since
+from medic.scan import RangeSeries, ScanSpec, Silences, falling_now, shared_after, silences
+from medic.shared_silence import (
+    SharedSilence,
+    Waiting,
+    advance,
+    cluster,
+    falling,
+    merge_shared,
+    quiet_since,
+)
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 RATES = {"checkout": 5.0, "orders": 2.0, "search": 1.0, "payments": 0.5, "ledger": 0.3, "mail": 0.2}
@@ -60,10 +68,13 @@ def _scan(
     until: int = MINUTES - 1,
     pods: int = 1,
     source: str = "loki",
+    off_at: int | None = None,
     **kw: object,
 ) -> tuple[list[tuple[float, AnomalySignal]], int]:
     """Runs every 5 minutes from the first day's 23:00 to ``until`` (minutes): what was delivered
-    (minutes after the stop, signal), and the series' findings held in a shared one."""
+    (minutes after the stop, signal), and the series' findings held in a shared one. ``off_at``: the
+    minute after the stop from which the scan no longer names a pipeline_service (a change of its
+    configuration)."""
     spec = ScanSpec.model_validate(
         {
             "name": "app-logs",
@@ -76,6 +87,7 @@ def _scan(
             **kw,
         }
     )
+    plain = spec.model_copy(update={"pipeline_service": None})
     loki = Loki(quiet, seed, pods=pods)
     delivered: list[tuple[float, AnomalySignal]] = []
     now = [T0 + 1380 * 60.0]
@@ -88,7 +100,7 @@ def _scan(
     acts = ScanActivities(
         source=loki if source == "prometheus" else None,
         loki=loki if source == "loki" else None,
-        specs=lambda: {spec.name: spec},
+        specs=lambda: {spec.name: spec if off_at is None or now[0] < T0 + (STOP + off_at) * 60 else plain},
         store=ScanStore(folder / "scans"),
         deliver=deliver,
         clock=lambda: now[0],
@@ -145,6 +157,23 @@ def test_a_service_still_silent_when_the_others_are_back_is_told_as_its_own(
     )
     assert told.window.end.timestamp() >= T0 + (STOP + 55) * 60.0  # silent until it was told
     assert {s.service for m, s in delivered if 0 <= m < 40 + 15} == {"log-shipper"}
+
+
+@pytest.mark.parametrize("off_at", [30, 50])
+def test_a_scan_that_stops_sharing_tells_what_it_held(off_at: int, tmp_path: Path) -> None:
+    """pipeline_service taken out of the scan during the shipper's outage (at 30 minutes) or after
+    it (at 50, before checkout, still down, was told): checkout's held finding is told as its own at
+    once, where it was lost with the silence (a review)."""
+    quiet = {**EVERYONE, "checkout": range(STOP, STOP + 180)}
+    delivered, held = _scan(
+        quiet, 1, tmp_path, until=STOP + 120, off_at=off_at, pipeline_service="log-shipper"
+    )
+    assert held >= 1
+    told = [m for m, s in delivered if s.service == "checkout" and m >= 0]
+    assert told and told[0] <= off_at + 5, delivered
+    assert "held in the scan's shared silence" in (
+        next(s for m, s in delivered if s.service == "checkout" and m >= 0).summary or ""
+    )
 
 
 def test_the_series_of_one_service_that_all_stop_are_its_own_outage(tmp_path: Path) -> None:
@@ -275,6 +304,9 @@ def test_findings_waiting_to_be_sent_are_kept_from_both_sides_of_a_merge() -> No
     unrelated = SharedSilence(began=9000.0, members={"x": 9000.0, "y": 9000.0, "z": 9000.0})
     assert merge_shared(unrelated, mine) is mine  # another silence: the one whose finding was sent
     assert merge_shared(None, mine) is mine and merge_shared(mine, None) is mine
+    told = mine.model_copy(update={"told": ["c"], "released": 700.0})
+    again = merge_shared(mine, told)  # the older save told c: the newer must not tell it twice
+    assert again is not None and again.told == ["c"] and again.released == 700.0
 
 
 def test_a_series_whose_detector_finds_its_silence_ordinary_is_no_member() -> None:
@@ -305,3 +337,22 @@ def test_a_scans_state_keeps_what_a_later_release_saved(tmp_path: Path) -> None:
     (tmp_path / "s.json").write_text(json.dumps(saved))
     store.save(store.load("s"))
     assert json.loads((tmp_path / "s.json").read_text())["a_later_field"] == [{"kept": True}]
+
+
+def test_a_sparse_count_at_0_is_not_falling_and_a_busy_one_under_half_is() -> None:
+    t = np.arange(40) * 60.0
+    assert falling(t, np.r_[np.full(35, 20.0), [8.0] * 5], 300.0) == (True, True)
+    assert falling(t, np.r_[np.full(35, 20.0), [15.0] * 5], 300.0) == (True, False)
+    sparse = np.tile([1.0, 0.0, 2.0, 1.0], 10)
+    sparse[-1] = 0.0
+    assert falling(t, sparse, 300.0) == (False, False)  # at 0 as it often is: it decides no wait
+
+
+def test_a_fall_counts_towards_a_wait_unless_its_detector_finds_its_zeros_ordinary() -> None:
+    """Jobs idle every night from 02:00 at 0 (their detectors say it is ordinary) do not make a crash
+    at 02:08 wait for a shared silence; counts still falling, or at 0 unexpectedly, do."""
+    seen = Silences(quiet={}, last_lines={}, services={}, active=6, able=5)
+    seen.down = {"job-a": True, "job-b": True, "job-c": True, "checkout": True, "orders": False}
+    ordinary = {"job-a": True, "job-b": True, "job-c": True}
+    assert falling_now(seen, ordinary) == 2
+    assert falling_now(seen, {}) == 5
