@@ -440,13 +440,10 @@ class ScanActivities:
         if dropped is not None and seen_quiet is not None and gone:
             # a silence dropped (another in its place, or the scan no longer shares) while a member whose
             # finding it held is still silent: told as its own now, not lost with it
-            for key in sorted(dropped.held):
-                began = dropped.members.get(key, end)
-                seen_line = seen_quiet.last_lines.get(key, end)
-                if key not in dropped.told and (seen_line is None or seen_line < began):
-                    await self._own(
-                        stored, key, [released_signal(spec, dropped, key, end=end)], result, incidents
-                    )
+            for key in dropped.silent_held(seen_quiet.last_lines):
+                await self._own(
+                    stored, key, [released_signal(spec, dropped, key, end=end)], result, incidents
+                )
         if shared is not None:
             # the lines came back to most, not to it: a member still silent is its own outage
             for key in shared.still_silent(span=span, now=end):
@@ -636,8 +633,6 @@ def _hold(
     result: ScanResult,
 ) -> None:
     held.extend(signals)
-    if key not in shared.raised:
-        shared.raised.append(key)
     shared.held[key] = max(signals, key=lambda s: s.window.end)
     result.held += len(signals)
 

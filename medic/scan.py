@@ -496,7 +496,7 @@ def shared_signal(spec: ScanSpec, shared: SharedSilence, held: list[AnomalySigna
     """One finding of a silence most of a scan's series share (``medic.shared_silence``), holding the
     members' own findings (``held``: at least one), for the scan's ``pipeline_service``."""
     names = sorted(set(shared.services.values()))
-    found = sorted({shared.services.get(k, k) for k in shared.raised} | {s.service for s in held})
+    found = sorted({shared.services.get(k, k) for k in shared.held} | {s.service for s in held})
     listed = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
     first, last = (datetime.fromtimestamp(t, UTC) for t in (shared.began, max(shared.members.values())))
     summary = (

@@ -65,9 +65,6 @@ class SharedSilence(BaseModel):
     ended: dict[str, float] = Field(
         default_factory=dict, description="member -> the end of the run that saw its lines again"
     )
-    raised: list[str] = Field(
-        default_factory=list, description="members whose own detector found the silence (their findings held)"
-    )
     held: dict[str, AnomalySignal] = Field(
         default_factory=dict,
         description="member -> its latest finding held in this one (sent if it stays silent)",
@@ -95,6 +92,18 @@ class SharedSilence(BaseModel):
         if key in self.ended:
             return at < self.ended[key]
         return self.released is None or now < self.released + span
+
+    def silent_held(self, last_lines: dict[str, float | None]) -> list[str]:
+        """The members whose findings it held, not told, with no line since their runs began
+        (``last_lines``: each series at 0 now, its last line in the run): told as their own when the
+        silence is dropped (the scan no longer shares one, or another takes its place)."""
+        return [
+            k
+            for k in sorted(self.held)
+            if k not in self.told
+            and k in last_lines
+            and ((seen := last_lines[k]) is None or seen < self.members.get(k, seen))
+        ]
 
     def still_silent(self, *, span: float, now: float) -> list[str]:
         """The members whose held findings are now to be told as their own: still silent ``span``
@@ -261,7 +270,6 @@ def merge_shared(newer: SharedSilence | None, older: SharedSilence | None) -> Sh
             "services": {**older.services, **newer.services},
             "active": max(newer.active, older.active),
             "ended": {**older.ended, **newer.ended},
-            "raised": [*newer.raised, *(k for k in older.raised if k not in newer.raised)],
             "held": {**older.held, **newer.held},
             "told": [*newer.told, *(k for k in older.told if k not in newer.told)],
             "released": min(released) if released else None,

@@ -304,7 +304,7 @@ def _shared_view(shared: SharedSilence | None) -> SharedSilenceView | None:
         services=sorted({named.get(k, k) for k in shared.members}),
         series=len(shared.members),
         back=len(shared.ended),
-        raised=sorted({named.get(k, k) for k in shared.raised}),
+        raised=sorted({named.get(k, k) for k in shared.held}),
         told=sorted({named.get(k, k) for k in shared.told}),
         released=_at(shared.released),
         sent=_at(shared.sent),
