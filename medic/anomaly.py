@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from medic.redact import redact, redact_data, redact_name
 
 __all__ = [
+    "HEARTBEAT_LABEL",
     "MAX_AGE",
     "MAX_AHEAD",
     "MAX_SKEW",
@@ -83,6 +84,8 @@ PREDICTION_SOURCE = "medic-forecast"
 # The label a Medic scan's signals carry with the scan's name: two scans whose series have the same
 # labels (both `by (service)`) are two findings, not one seen again, and the scan names the incident.
 SCAN_LABEL = "medic_scan"
+# The label a missing heartbeat's finding carries with its rule's name (medic.dead_man).
+HEARTBEAT_LABEL = "medic_heartbeat"
 # How far past its receipt an anomaly's window may end (a forecast holds its signal up to 30 days).
 MAX_AHEAD = timedelta(days=31)
 # How long before its receipt an anomaly's window may have ended: a detector catching up after an outage
@@ -170,7 +173,9 @@ class AnomalySignal(BaseModel):
         (its name, the value against its band and what the series did at this time on the days
         before), else its value against its band (a prediction read "value 0.75 within [0.75, 0.95],
         its course unusual"; a scan's finding did not say which scan, latency or traffic)."""
-        if self.summary and (self.source == PREDICTION_SOURCE or SCAN_LABEL in self.series):
+        if self.summary and (
+            self.source == PREDICTION_SOURCE or SCAN_LABEL in self.series or HEARTBEAT_LABEL in self.series
+        ):
             return self.summary
         return self.expected.against(self.value)
 
@@ -178,6 +183,8 @@ class AnomalySignal(BaseModel):
         """The incident title's part for it: the scan's name where a Medic scan found it (a query's
         aggregation drops ``__name__``: every scan's incident was "Anomaly in a metric"), else the
         metric's name."""
+        if (heartbeat := self.series.get(HEARTBEAT_LABEL)) is not None:
+            return f"No heartbeat {heartbeat}"
         scan = self.series.get(SCAN_LABEL)
         if scan is None:  # (as before the label, so a history's title stays the same on replay)
             return f"Anomaly in {self.series.get('__name__', 'a metric')}"

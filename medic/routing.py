@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medic.access import AccessPolicy
 from medic.catalog import SLACK_CHANNEL, TEAMS_CHANNEL, Catalog, SlackChannel, TeamsChannel
+from medic.dead_man import HeartbeatRule, default_heartbeats
 from medic.insights import Demoted, TeamLearning, demotion_for
 from medic.notify_plan import ChatAbilities, ChatTarget, NotificationPlan, PlannedLevel
 from medic.topology import ServiceContext
@@ -187,6 +188,12 @@ class RoutingPolicy(BaseModel):
         description="per team: the alert rules Medic may demote to chat only by itself when its insights "
         "propose it (opt-in; docs/anomaly.md)",
     )
+    heartbeats: list[HeartbeatRule] = Field(
+        default_factory=default_heartbeats,
+        description="alerts that always fire to prove the alerting pipeline works (kube-prometheus's "
+        "Watchdog): never an incident; Medic tells the rule's service when they stop (docs/heartbeats.md)."
+        " Unset: Watchdog; [] turns it off",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -269,6 +276,7 @@ class RoutingPolicy(BaseModel):
                             )
                         )
         out += self._learning_problems(root, source, catalog)
+        out += self._heartbeat_problems(root, source, catalog)
         for where, message in self.access.problems_at():
             loc = ("access", *where)
             out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message))
@@ -284,6 +292,35 @@ class RoutingPolicy(BaseModel):
                         "levels must be in increasing after_minutes",
                     )
                 )
+        return out
+
+    def _heartbeat_problems(
+        self, root: yaml.Node | None, source: str, catalog: Catalog | None
+    ) -> list[ConfigProblem]:
+        """Each heartbeat's name once; a ``service:`` the catalog knows (a warning: it runs, outside the
+        catalog: P4, the default channel), said only of heartbeats configured (the built-in Watchdog
+        rule is used only by those who send Watchdog to Medic)."""
+        out: list[ConfigProblem] = []
+        seen: set[str] = set()
+        for i, rule in enumerate(self.heartbeats):
+            if rule.name in seen:
+                loc: tuple[int | str, ...] = ("heartbeats", i, "name")
+                message = f"heartbeat {rule.name!r} is defined twice"
+                out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message))
+            seen.add(rule.name)
+            if (
+                catalog is not None
+                and "heartbeats" in self.model_fields_set
+                and catalog.resolve(rule.service) is None
+            ):
+                loc = ("heartbeats", i, "service")
+                near = did_you_mean(rule.service, catalog.by_name)
+                message = (
+                    f"service {rule.service!r} is not in the catalog{near}: a missing heartbeat would be"
+                    " an incident outside it (no owner: P4, the default channel); name the service of"
+                    " your monitoring stack"
+                )
+                out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message, warning=True))
         return out
 
     def _learning_problems(

@@ -255,13 +255,17 @@ def explain(
     import json  # noqa: PLC0415
 
     from medic.yamldoc import ConfigError  # noqa: PLC0415
-    from service.config_files import load_catalog_file, load_runbooks  # noqa: PLC0415
+    from service.config_files import load_catalog_file, load_routing_file, load_runbooks  # noqa: PLC0415
     from service.explain import ExplainError, explain_payload, render  # noqa: PLC0415
 
     settings = _settings()
     try:
+        catalog = load_catalog_file(settings.catalog)
         found = explain_payload(
-            file, catalog=load_catalog_file(settings.catalog), runbooks=load_runbooks(settings.runbooks_dir)
+            file,
+            catalog=catalog,
+            runbooks=load_runbooks(settings.runbooks_dir),
+            heartbeats=load_routing_file(settings.routing_file, catalog).heartbeats,
         )
     except (ConfigError, ExplainError) as err:
         typer.echo(f"medic explain: {err}", err=True)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from medic.alerts import AlertmanagerWebhook, AlertStatus, normalise_webhook, utc
 from medic.assign import assign_alerts
 from medic.catalog import Catalog
+from medic.dead_man import HeartbeatRule, default_heartbeats, heartbeat_id, heartbeat_of
 from medic.impact import score_impact
 from medic.runbook import Runbook
 from medic.severity import canonical_severity, worst_severity
@@ -37,9 +38,11 @@ def _load(path: Path) -> AlertmanagerWebhook:
         raise ExplainError(f"{path}: not an Alertmanager or Grafana webhook body: {err}") from err
 
 
-def explain_payload(path: Path, *, catalog: Catalog, runbooks: list[Runbook]) -> list[dict[str, Any]]:
-    """One entry per incident the file's alerts would go to."""
-    return explain_webhook(_load(path), catalog=catalog, runbooks=runbooks)
+def explain_payload(
+    path: Path, *, catalog: Catalog, runbooks: list[Runbook], heartbeats: list[HeartbeatRule] | None = None
+) -> list[dict[str, Any]]:
+    """One entry per incident the file's alerts would go to (and one per heartbeat beaten)."""
+    return explain_webhook(_load(path), catalog=catalog, runbooks=runbooks, heartbeats=heartbeats)
 
 
 def explain_webhook(
@@ -48,13 +51,34 @@ def explain_webhook(
     catalog: Catalog,
     runbooks: list[Runbook],
     lookup: OwnerLookup | None = None,
+    heartbeats: list[HeartbeatRule] | None = None,
 ) -> list[dict[str, Any]]:
     """One entry per incident the payload's alerts would go to (``lookup``: the cluster, as the webhook
-    asks it; the API's ``POST /explain`` passes it)."""
+    asks it; the API's ``POST /explain`` passes it), and one per heartbeat the others beat (the routing
+    policy's ``heartbeats``; None: the built-in Watchdog rule), which no incident takes."""
     received = max((utc(a.startsAt) for a in payload.alerts), default=None)
     assert received is not None  # the model requires at least one alert
-    alerts = normalise_webhook(payload, received_at=received)
+    rules = default_heartbeats() if heartbeats is None else heartbeats
     out: list[dict[str, Any]] = []
+    alerts = []
+    for alert in normalise_webhook(payload, received_at=received):
+        beat = heartbeat_of(rules, alert, at=received)
+        if beat is None:
+            alerts.append(alert)
+            continue
+        out.append(
+            {
+                "heartbeat": beat.rule.name,
+                "id": heartbeat_id(beat.rule.name, beat.labels),
+                "alertname": alert.name,
+                "status": alert.status.value,
+                "labels": beat.labels,
+                "service": beat.rule.service,
+                "missing_after_minutes": beat.rule.missing_after_minutes,
+            }
+        )
+    if not alerts:
+        return out
     for assignment in assign_alerts(catalog, payload, alerts, lookup):
         ctx = assignment.service
         services: list[ServiceContext] = [ctx] if ctx else []
@@ -132,6 +156,15 @@ def render(incidents: list[dict[str, Any]]) -> str:
     """The human-readable form."""
     lines: list[str] = []
     for inc in incidents:
+        if "heartbeat" in inc:
+            labels = ", ".join(f"{k}={v}" for k, v in inc["labels"].items()) or "no other labels"
+            after = f"{inc['missing_after_minutes']:g} min"
+            lines.append(
+                f"{inc['id']}: heartbeat {inc['heartbeat']} ({inc['alertname']}, {labels}; {inc['status']}):"
+                f" no incident; {inc['service']} is told when no beat comes for {after} (once two beats"
+                f" came within {after})"
+            )
+            continue
         where = f"service {inc['service']}" if inc["service"] else "no service (its Alertmanager group)"
         known = "" if inc["in_catalog"] or not inc["service"] else " (not in the catalog)"
         lines.append(f"{inc['incident']}: {where}{known}; {inc['score_explained']}")

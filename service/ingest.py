@@ -44,6 +44,7 @@ __all__ = [
     "TemporalIncidentSink",
     "TemporalUnavailable",
     "envelope_size",
+    "failed_delivery",
     "split",
     "summary_for",
 ]
@@ -67,7 +68,7 @@ class DeliveryRefused(Exception):
 _PERMANENT = frozenset({RPCStatusCode.INVALID_ARGUMENT})
 
 
-def _failed(incident_id: str, err: Exception) -> Exception:
+def failed_delivery(incident_id: str, err: Exception) -> Exception:
     """The error a failed hand-over becomes."""
     if isinstance(err, RPCError) and err.status in _PERMANENT:
         log.error("Temporal refused a delivery for %s: %s", incident_id, err)
@@ -299,7 +300,7 @@ class TemporalIncidentSink:
                 rpc_timeout=rpc_timeout(self._settings),
             )
         except UNREACHABLE as err:
-            raise _failed(incident_id, err) from err
+            raise failed_delivery(incident_id, err) from err
         return incident_id
 
     async def _signal_existing(self, incident_id: str, signal: str, batch: Batch) -> bool:
@@ -310,7 +311,7 @@ class TemporalIncidentSink:
         except UNREACHABLE as err:
             if isinstance(err, RPCError) and err.status is RPCStatusCode.NOT_FOUND:
                 return False
-            raise _failed(incident_id, err) from err
+            raise failed_delivery(incident_id, err) from err
         return True
 
 

@@ -42,6 +42,11 @@ class ApiMetrics:
             ["source"],
             registry=registry,
         )
+        self.heartbeats = Counter(
+            "medic_heartbeats_received",
+            "Heartbeat alerts (Watchdog) handed to their heartbeat's workflow instead of an incident.",
+            registry=registry,
+        )
         self.webhook_latency = Histogram(
             "medic_webhook_latency_seconds",
             "Time from request to answer for webhooks, including the Temporal hand-off.",

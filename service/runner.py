@@ -22,6 +22,7 @@ from service.chat.runner import ChatRunner
 from service.chat.verify import SlackVerifier
 from service.config_files import load_catalog_file, load_routing_file
 from service.control import Controls
+from service.heartbeats import HeartbeatSink, HeartbeatsReader
 from service.incidents import TemporalIncidentReader
 from service.ingest import CoalescingSink, MergeRedirects, TemporalIncidentSink
 from service.loop import freeze_startup_objects
@@ -91,8 +92,11 @@ def build_api(
             policy=policy,
         ),
         learning=policy.learning,  # GET /insights says which demotions Medic applies
+        beats=HeartbeatSink(client, settings),
+        heartbeats=policy.heartbeats,
     )
     app.state.scans = ScansReader(client, settings)  # GET /anomalies/scans: the schedules' next runs
+    app.state.heartbeats = HeartbeatsReader(client, settings)  # GET /heartbeats
     return app
 
 

@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.observe import NO_RECORDER, Recorder
 from activities.scan import (
+    Deliver,
     ScanActivities,
     ScanFailure,
     ScanInput,
@@ -52,6 +53,7 @@ __all__ = [
     "ScanView",
     "ScansReader",
     "SeriesView",
+    "anomaly_delivery",
     "build_scan_activities",
     "scan_store",
     "start_scans",
@@ -74,18 +76,12 @@ def scan_store(settings: Settings) -> ScanStateStore:
     return ScanStore(settings.data_dir / "scans")
 
 
-def build_scan_activities(
-    client: Client,
-    settings: Settings,
-    catalog: Catalog,
-    specs: dict[str, ScanSpec],
-    *,
-    recorder: Recorder = NO_RECORDER,
-) -> ScanActivities:
+def anomaly_delivery(client: Client, settings: Settings, catalog: Catalog) -> Deliver:
+    """What the anomaly webhook does with a parsed body, for Medic's own findings (scans, heartbeats):
+    assign to incidents, signal-with-start; the incidents that hold them."""
     sink = TemporalIncidentSink(client, settings)
 
     async def deliver(signals: list[AnomalySignal]) -> list[str]:
-        """What the anomaly webhook does with a parsed body: assign to incidents, signal-with-start."""
         received = datetime.now(UTC)
         incidents = []
         for a in assign_anomalies(catalog, signals):
@@ -94,6 +90,18 @@ def build_scan_activities(
                 incidents.append(holder)
         return incidents
 
+    return deliver
+
+
+def build_scan_activities(
+    client: Client,
+    settings: Settings,
+    catalog: Catalog,
+    specs: dict[str, ScanSpec],
+    *,
+    recorder: Recorder = NO_RECORDER,
+) -> ScanActivities:
+    deliver = anomaly_delivery(client, settings, catalog)
     source = prometheus(settings)
     reader = TemporalIncidentReader(client, settings)
 

@@ -13,6 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.adapters.console import ConsoleNotifier
 from activities.correlate import CorrelationActivities
+from activities.dead_man import HeartbeatActivities
 from activities.notify import NotifyActivities
 from activities.observe import NO_RECORDER, Recorder
 from activities.postmortem import PostmortemActivities
@@ -40,9 +41,10 @@ from service.owners import subject_lookup
 from service.pagers import build_pager
 from service.postmortems import postmortem_activities
 from service.prometheus import alertmanager_alerts, prometheus, tenant_warnings
-from service.scans import build_scan_activities
+from service.scans import anomaly_delivery, build_scan_activities
 from service.settings import Settings
 from workflows.control import ControlWorkflow
+from workflows.dead_man import HeartbeatWorkflow
 from workflows.feedback import FeedbackWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.remediation import RemediationWorkflow
@@ -66,7 +68,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS = [IncidentWorkflow, RemediationWorkflow, ControlWorkflow, FeedbackWorkflow, AnomalyScanWorkflow]
+WORKFLOWS = [
+    IncidentWorkflow,
+    RemediationWorkflow,
+    ControlWorkflow,
+    FeedbackWorkflow,
+    AnomalyScanWorkflow,
+    HeartbeatWorkflow,
+]
 # The sandbox still refuses non-deterministic calls (time, random, I/O) inside workflows, but imports
 # are shared with the worker instead of being re-run for every new workflow: Medic's modules keep no
 # mutable module state. Halves the worker's CPU per new incident (docs/BENCHMARKS.md).
@@ -268,11 +277,19 @@ def build_worker(
         specs = load_anomaly_file(settings.anomaly_file)
         scan = build_scan_activities(client, settings, catalog, specs, recorder=recorder)
     correlate = correlation_activities(client, settings, catalog)
+    heartbeats = HeartbeatActivities(anomaly_delivery(client, settings, catalog))
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[*notify.all(), *remediate.all(), *postmortem.all(), *scan.all(), *correlate.all()],
+        activities=[
+            *notify.all(),
+            *remediate.all(),
+            *postmortem.all(),
+            *scan.all(),
+            *correlate.all(),
+            *heartbeats.all(),
+        ],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX),
         max_concurrent_workflow_tasks=settings.worker_workflow_tasks,

@@ -13,10 +13,12 @@ from pydantic import BaseModel, RootModel
 from medic.alerts import AlertmanagerWebhook
 from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
+from medic.dead_man import HeartbeatRule, default_heartbeats
 from medic.insights import TeamLearning
 from medic.subject import OwnerLookup
 from service.api import anomalies, control, explain, incidents, insights, pagerduty, slack, webhooks
-from service.api.deps import ControlsPort, Deps, PeoplePort, get_deps
+from service.api import heartbeats as heartbeats_api
+from service.api.deps import BeatSink, ControlsPort, Deps, PeoplePort, get_deps
 from service.api.docs import mount_offline_docs
 from service.api.responses import ErrorBody, internal_error, validation_failed
 from service.chat.endpoint import SlackEndpoint
@@ -83,6 +85,8 @@ def create_app(
     people: PeoplePort | None = None,
     owners: OwnerLookup | None = None,
     learning: Mapping[str, TeamLearning] | None = None,
+    beats: BeatSink | None = None,
+    heartbeats: list[HeartbeatRule] | None = None,
 ) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     app = FastAPI(
@@ -107,6 +111,8 @@ def create_app(
         people=people,
         owners=owners,
         learning=dict(learning or {}),
+        beats=beats,
+        heartbeats=list(heartbeats if heartbeats is not None else default_heartbeats()),
     )
     warn_if_reads_open(settings)
     tenant_warnings(settings)
@@ -116,6 +122,7 @@ def create_app(
     app.include_router(incidents.router)
     app.include_router(anomalies.router)
     app.include_router(insights.router)
+    app.include_router(heartbeats_api.router)
     app.include_router(explain.router)
     app.include_router(control.router)
     app.include_router(slack.router)

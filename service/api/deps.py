@@ -7,6 +7,7 @@ from typing import Protocol
 from fastapi import Request
 
 from medic.catalog import Catalog
+from medic.dead_man import Beat, HeartbeatRule
 from medic.insights import TeamLearning
 from medic.links import LinkSigner
 from medic.subject import OwnerLookup
@@ -22,7 +23,7 @@ from workflows.incident import UpdateResult
 from workflows.people import Note
 from workflows.remediation import Decision
 
-__all__ = ["ControlsPort", "Deps", "PeoplePort", "get_deps"]
+__all__ = ["BeatSink", "ControlsPort", "Deps", "PeoplePort", "get_deps"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,13 @@ class Deps:
     owners: OwnerLookup | None = None  # who owns an alert's pod (MEDIC_SUBJECT_LOOKUP); None: naming patterns
     # The routing policy's ``learning:`` opt-ins, per team: GET /insights says which proposals Medic applies.
     learning: Mapping[str, TeamLearning] = field(default_factory=dict)
+    # Where a heartbeat's beats go (``service.heartbeats``); None: heartbeats are alerts like any other.
+    beats: "BeatSink | None" = None
+    heartbeats: list[HeartbeatRule] = field(default_factory=list)  # the routing policy's heartbeats:
+
+
+class BeatSink(Protocol):
+    async def beat(self, beat: Beat) -> None: ...
 
 
 class ControlsPort(Protocol):

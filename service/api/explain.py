@@ -52,5 +52,10 @@ async def explain(request: Request, deps: Annotated[Deps, Depends(get_deps)]) ->
         raise HTTPException(500, f"the runbooks folder has errors (run medic check): {err}") from err
     # The cluster lookup blocks (cached, short timeouts): off the event loop, as the webhook does it.
     return await asyncio.to_thread(
-        explain_webhook, payload, catalog=deps.catalog, runbooks=runbooks, lookup=deps.owners
+        explain_webhook,
+        payload,
+        catalog=deps.catalog,
+        runbooks=runbooks,
+        lookup=deps.owners,
+        heartbeats=deps.heartbeats if deps.beats is not None else [],
     )

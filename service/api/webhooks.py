@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.anomaly import AnomalySignal
 from medic.assign import Assignment, assign_alerts, assign_anomalies
+from medic.dead_man import Beat, heartbeat_of
 from medic.incident import AlertBatch, AnomalyBatch
 from service.api import limits
 from service.api.auth import require_token
@@ -90,7 +91,10 @@ class _Observe:
 
 
 async def _hand_over(
-    deps: Deps, assignments: list[Assignment], batches: list[AlertBatch | AnomalyBatch]
+    deps: Deps,
+    assignments: list[Assignment],
+    batches: list[AlertBatch | AnomalyBatch],
+    beats: list[Beat] | None = None,
 ) -> list[str]:
     """Hand every incident its share, :data:`FAN_OUT` at a time; all must be durable before we answer,
     within the one deadline of the request. Temporal refusing a payload is a 422 even when other shares
@@ -104,10 +108,16 @@ async def _hand_over(
         async with slots:
             return await deps.sink.deliver(a.incident_id, a.service, b)
 
+    async def beat(one: Beat) -> None:
+        async with slots:
+            if deps.beats is not None:
+                await deps.beats.beat(one)
+
     try:
         async with asyncio.timeout(deadline):
-            results = await asyncio.gather(
-                *(deliver(a, b) for a, b in zip(assignments, batches, strict=True))
+            results, _ = await asyncio.gather(
+                asyncio.gather(*(deliver(a, b) for a, b in zip(assignments, batches, strict=True))),
+                asyncio.gather(*(beat(one) for one in beats or [])),
             )
     except TimeoutError as err:
         within = f"the delivery was not taken within {deadline:g} s, MEDIC_TEMPORAL_RPC_TIMEOUT_SECONDS"
@@ -123,8 +133,18 @@ async def _deliver_alertmanager(
     deps: Deps, payload: AlertmanagerWebhook, received_at: datetime
 ) -> WebhookAccepted:
     limits.check_alertmanager(payload, deps.settings)
-    alerts = normalise_webhook(payload, received_at=received_at)
-    if deps.owners is None:
+    received = normalise_webhook(payload, received_at=received_at)
+    beats: list[Beat] = []
+    alerts = []
+    for alert in received:  # heartbeats (Watchdog) are no incident: their workflow watches them
+        beat = heartbeat_of(deps.heartbeats, alert, at=received_at) if deps.beats is not None else None
+        if beat is not None:
+            beats.append(beat)
+        else:
+            alerts.append(alert)
+    if not alerts:
+        assignments = []
+    elif deps.owners is None:
         assignments = assign_alerts(deps.catalog, payload, alerts)
     else:  # the cluster lookup blocks (cached, short timeouts): off the event loop
         assignments = await asyncio.to_thread(assign_alerts, deps.catalog, payload, alerts, deps.owners)
@@ -133,9 +153,11 @@ async def _deliver_alertmanager(
         a.alert_batch(received_at, payload.truncatedAlerts) for a in assignments
     ]
     limits.check_fit(alerts, batches, deps.settings)
-    incidents = await _hand_over(deps, assignments, batches)
-    deps.metrics.alerts_accepted.labels(alerts[0].source).inc(len(alerts))
-    return WebhookAccepted(accepted=len(alerts), incidents=incidents)
+    incidents = await _hand_over(deps, assignments, batches, beats)
+    deps.metrics.alerts_accepted.labels(received[0].source).inc(len(received))
+    if beats:
+        deps.metrics.heartbeats.inc(len(beats))
+    return WebhookAccepted(accepted=len(received), incidents=incidents)
 
 
 @router.post(

@@ -264,6 +264,15 @@ route:
   group_wait: 30s
   group_interval: 5m
   repeat_interval: 4h
+  routes:
+    # kube-prometheus's Watchdog always fires: Medic takes it as a heartbeat and tells you when it
+    # stops coming (docs/heartbeats.md). Sent every minute, well within Medic's missing_after (15 min).
+    - receiver: {{ .Values.alertmanager.receiverName }}
+      matchers: ['alertname="Watchdog"']
+      group_by: [prometheus, cluster]
+      group_wait: 0s
+      group_interval: 1m
+      repeat_interval: 1m
 receivers:
   - name: {{ .Values.alertmanager.receiverName }}
     webhook_configs:

@@ -1,0 +1,264 @@
+"""Heartbeats: an alert that always fires (kube-prometheus's ``Watchdog``) is no incident, it is proof
+that the alerting pipeline works; Medic is told when it stops coming (a dead man's switch).
+
+kube-prometheus, kube-prometheus-stack and the prometheus-operator mixin ship ``Watchdog`` (``expr:
+vector(1)``, ``severity: none``) for exactly this: "There are integrations with various notification
+mechanisms that send a notification when this alert is not firing". Without this module it opened an
+incident that never closed. Now each alert a rule of ``heartbeats:`` (routing policy) matches is a
+*beat* of its heartbeat, one per label set besides the rule's match (one per Prometheus, cluster or
+tenant); a heartbeat that has beaten twice within ``missing_after`` is *armed* (its cadence is known
+to fit: a route left at Alertmanager's 12-hour repeat never false-alarms), and an armed heartbeat with
+no beat for ``missing_after`` raises one finding for the rule's ``service``, through the same path as
+an anomaly, repeated while it lasts and ended when the beats come back. A beat Alertmanager sends
+*resolved* (the alert stopped being evaluated) is no beat: it is told with the finding.
+
+Pure: the rules, the state kept per heartbeat and the finding's words; the durable timer is
+``workflows.dead_man``.
+"""
+
+import hashlib
+import re
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from medic.alerts import Alert, AlertStatus
+from medic.anomaly import HEARTBEAT_LABEL, NAME_PATTERN, AnomalySignal, ExpectedBand, TimeWindow
+from medic.matchers import format_duration
+
+__all__ = [
+    "HEARTBEAT_LABEL",
+    "HEARTBEAT_SOURCE",
+    "Beat",
+    "HeartbeatRule",
+    "HeartbeatState",
+    "default_heartbeats",
+    "heartbeat_id",
+    "heartbeat_of",
+]
+
+HEARTBEAT_SOURCE = "medic-heartbeat"
+_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_NAME_RULE = "1 to 63 lower-case letters, digits and dashes, beginning and ending with a letter or digit"
+# Labels that never tell two heartbeats apart: the same Watchdog says severity "none" or "info" by release.
+_NOT_KEY = frozenset({"alertname", "severity"})
+# How often a missing heartbeat's finding is said again (it extends its window), within these bounds.
+_REPEAT_MIN = timedelta(minutes=5)
+_REPEAT_MAX = timedelta(minutes=30)
+
+
+class HeartbeatRule(BaseModel):
+    """One kind of heartbeat (``heartbeats:`` in the routing policy). Without the key, the one rule
+    :func:`default_heartbeats` gives; ``heartbeats: []`` turns them off (Watchdog is an alert again)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: str = Field(description=f"{_NAME_RULE} (it names the heartbeat's workflow)")
+    match: dict[str, str] = Field(
+        min_length=1, description="labels an alert must have, with these values, to be a beat"
+    )
+    service: str = Field(
+        default="alerting-pipeline",
+        pattern=NAME_PATTERN,
+        description="the catalog service whose team is told when the beats stop (its tier and business"
+        " weight set the priority, as for any incident of it); the default is in no catalog: P4, the"
+        " default channel",
+    )
+    missing_after_minutes: float = Field(
+        default=15.0,
+        ge=0.1,
+        le=7 * 24 * 60,
+        description="how long without a beat is an outage; at least 3 times the repeat_interval of the"
+        " Alertmanager route that sends the heartbeat to Medic",
+    )
+    severity: str = Field(default="critical", pattern=r"^(critical|error|warning|info)$")
+    forget_after_hours: float = Field(
+        default=168.0,
+        ge=1,
+        le=24 * 366,
+        description="a heartbeat silent this long is forgotten (a Prometheus taken away): its finding"
+        " ends and Medic stops watching it until it beats again",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a heartbeat name: {_NAME_RULE}")
+        return value
+
+    @property
+    def missing_after(self) -> timedelta:
+        return timedelta(minutes=self.missing_after_minutes)
+
+    @property
+    def forget_after(self) -> timedelta:
+        return timedelta(hours=self.forget_after_hours)
+
+    @property
+    def repeat(self) -> timedelta:
+        """How often a missing heartbeat's finding is said again (each time extending its window)."""
+        return min(max(self.missing_after, _REPEAT_MIN), _REPEAT_MAX)
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match.items())
+
+    def key_labels(self, labels: dict[str, str]) -> dict[str, str]:
+        """What tells one heartbeat of the rule from another: the labels besides its match, alertname
+        and severity (``prometheus``, ``cluster``: one heartbeat per Prometheus)."""
+        return {k: v for k, v in sorted(labels.items()) if k not in self.match and k not in _NOT_KEY}
+
+
+def default_heartbeats() -> list[HeartbeatRule]:
+    """kube-prometheus's Watchdog, whatever its severity says."""
+    return [HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})]
+
+
+def heartbeat_id(rule: str, labels: dict[str, str]) -> str:
+    """The heartbeat's workflow id: the rule's name and a digest of its key labels."""
+    digest = hashlib.sha256("\x00".join(f"{k}={v}" for k, v in sorted(labels.items())).encode())
+    return f"heartbeat-{rule}-{digest.hexdigest()[:16]}"
+
+
+class Beat(BaseModel):
+    """One delivery of a heartbeat's alert, as the API received it, with the rule as configured then."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: HeartbeatRule
+    labels: dict[str, str]
+    at: datetime
+    firing: bool = True
+
+
+def heartbeat_of(rules: list[HeartbeatRule], alert: Alert, *, at: datetime) -> Beat | None:
+    """The beat ``alert`` is, under the first rule that matches it; None for any other alert."""
+    for rule in rules:
+        if rule.matches(alert.labels):
+            return Beat(
+                rule=rule,
+                labels=rule.key_labels(alert.labels),
+                at=at,
+                firing=alert.status is AlertStatus.FIRING,
+            )
+    return None
+
+
+class HeartbeatState(BaseModel):
+    """What the heartbeat's workflow keeps (and shows: ``GET /heartbeats``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: HeartbeatRule
+    labels: dict[str, str]
+    beats: int = 0
+    first_beat_at: datetime | None = None
+    last_beat_at: datetime | None = None
+    longest_gap_seconds: float | None = Field(
+        default=None, description="the longest time between two beats while armed"
+    )
+    armed: bool = Field(default=False, description="two beats came within missing_after of each other")
+    resolved_at: datetime | None = Field(
+        default=None, description="when Alertmanager last sent it resolved (since the last beat)"
+    )
+    missing_since: datetime | None = Field(default=None, description="the last beat before an outage")
+    told_until: datetime | None = Field(default=None, description="the end of the finding's window")
+    outages: int = 0
+    incidents: list[str] = Field(default_factory=list)
+    continue_after: int = Field(
+        default=1000, ge=1, description="beats a run takes before it continues as new"
+    )
+
+    @property
+    def status(self) -> str:
+        if self.missing_since is not None:
+            return "missing"
+        return "ok" if self.armed else "unarmed"
+
+    def take(self, beat: Beat) -> bool:
+        """Apply a beat; True when it ends an outage (the finding's last word is due, told by
+        :meth:`finding` with ``back``; ``missing_since`` is kept until then)."""
+        self.rule = beat.rule  # the rule as configured now
+        if not beat.firing:
+            self.resolved_at = beat.at
+            return False
+        last = self.last_beat_at
+        if last is not None and beat.at <= last:
+            return False  # an HA pair's second copy, or a retried delivery
+        if last is not None:
+            gap = beat.at - last
+            if gap <= self.rule.missing_after:
+                self.armed = True
+            if self.armed and self.missing_since is None:
+                self.longest_gap_seconds = max(self.longest_gap_seconds or 0.0, gap.total_seconds())
+        self.beats += 1
+        self.first_beat_at = self.first_beat_at or beat.at
+        self.last_beat_at = beat.at
+        self.resolved_at = None
+        return self.missing_since is not None  # (kept for the last word: the workflow then clears it)
+
+    def due(self) -> datetime | None:
+        """When the heartbeat's next step is: its outage (armed, no beat for missing_after), the
+        finding said again while it lasts, or the heartbeat forgotten."""
+        if self.last_beat_at is None:
+            return None
+        forget = self.last_beat_at + self.rule.forget_after
+        if self.missing_since is not None and self.told_until is not None:
+            return min(self.told_until - self.rule.repeat, forget)
+        if self.armed:
+            return min(self.last_beat_at + self.rule.missing_after, forget)
+        return forget
+
+    def forgotten(self, now: datetime) -> bool:
+        return self.last_beat_at is not None and now >= self.last_beat_at + self.rule.forget_after
+
+    def _described(self) -> str:
+        labels = ", ".join(f"{k}={v}" for k, v in self.labels.items())
+        match = ", ".join(f"{k}={v}" for k, v in self.rule.match.items())
+        return f"{match}" + (f" from {labels}" if labels else "")
+
+    def finding(self, now: datetime, *, back: bool = False, forgotten: bool = False) -> AnomalySignal:
+        """The finding of an outage: said when it begins, again every ``rule.repeat`` (its window ends
+        two repeats ahead, so the incident stays active while it lasts and goes quiet soon after), and
+        a last time when the beats come back or the heartbeat is forgotten (its window then ends a
+        second after the one before: a finding's window never shrinks)."""
+        last = self.last_beat_at or now
+        since = self.missing_since or last
+        rule = self.rule
+        silent = (last if back else now) - since
+        # (a last word's window ends a second after the one before: a finding's window never shrinks)
+        end = (self.told_until or now) + timedelta(seconds=1) if back or forgotten else now + 2 * rule.repeat
+        ago = format_duration(silent - silent % timedelta(minutes=1) or timedelta(minutes=1))
+        if back:
+            summary = (
+                f"Heartbeat {rule.name} ({self._described()}) is back at {last:%H:%M} UTC after"
+                f" {ago} without a beat."
+            )
+        elif forgotten:
+            summary = (
+                f"Heartbeat {rule.name} ({self._described()}) has not beaten for {ago}: forgotten"
+                " (its Prometheus taken away?); Medic watches it again at its next beat."
+            )
+        else:
+            resolved = (
+                f" Alertmanager sent it resolved at {self.resolved_at:%H:%M} UTC: the Prometheus that"
+                " evaluates it stopped sending it."
+                if self.resolved_at is not None
+                else " Prometheus, Alertmanager or their route to Medic is down: alerts may not be"
+                " reaching anyone."
+            )
+            summary = (
+                f"No heartbeat {rule.name} ({self._described()}) since {since:%Y-%m-%d %H:%M} UTC"
+                f" ({ago}; expected within {format_duration(rule.missing_after)}).{resolved}"
+            )
+        return AnomalySignal(
+            source=HEARTBEAT_SOURCE,
+            service=rule.service,
+            series={**rule.match, **self.labels, HEARTBEAT_LABEL: rule.name},
+            value=round(silent.total_seconds(), 3),
+            expected=ExpectedBand(lower=0.0, upper=rule.missing_after.total_seconds()),
+            score=1.0,
+            window=TimeWindow(start=since, end=max(end, since)),
+            severity=rule.severity,
+            summary=summary,
+        )

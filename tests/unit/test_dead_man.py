@@ -1,0 +1,182 @@
+"""Heartbeats (medic.dead_man): which alerts are beats, what tells two heartbeats apart, when one is
+armed, due and missing, and what its finding says. The Watchdog labels are kube-prometheus-stack's
+(tests/fixtures/alerts/kubernetes-mixin.json, from kube-prometheus's own rule)."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from medic.alerts import Alert, AlertStatus
+from medic.catalog import load_catalog
+from medic.dead_man import Beat, HeartbeatRule, HeartbeatState, default_heartbeats, heartbeat_id, heartbeat_of
+from medic.routing import RoutingPolicy, load_routing
+from medic.yamldoc import ConfigError
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "alerts" / "kubernetes-mixin.json"
+T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+
+
+def watchdog_labels() -> dict[str, str]:
+    alerts = json.loads(FIXTURE.read_text())["alerts"]
+    (found,) = [a for a in alerts if a["alertname"] == "Watchdog"]
+    labels: dict[str, str] = found["labels"]
+    return labels
+
+
+def alert(labels: dict[str, str], status: AlertStatus = AlertStatus.FIRING) -> Alert:
+    return Alert(fingerprint="f", status=status, labels=labels, starts_at=T0, source="alertmanager")
+
+
+def beat(
+    rule: HeartbeatRule, minutes: float, *, firing: bool = True, labels: dict[str, str] | None = None
+) -> Beat:
+    return Beat(rule=rule, labels=labels or {}, at=T0 + timedelta(minutes=minutes), firing=firing)
+
+
+def test_kube_prometheus_watchdog_is_a_beat_of_its_prometheus() -> None:
+    labels = watchdog_labels()
+    assert labels["severity"] == "none"  # kube-prometheus's, as the fixture keeps it
+    found = heartbeat_of(default_heartbeats(), alert(labels), at=T0)
+    assert found is not None and found.firing
+    assert found.rule.name == "watchdog"
+    assert found.labels == {"prometheus": "monitoring/kube-prometheus-stack-prometheus"}
+    # another cluster's Prometheus is another heartbeat; a severity changed by a release is the same one
+    other = heartbeat_of(default_heartbeats(), alert({**labels, "cluster": "eu-1"}), at=T0)
+    info = heartbeat_of(default_heartbeats(), alert({**labels, "severity": "info"}), at=T0)
+    assert other is not None and info is not None
+    assert heartbeat_id("watchdog", other.labels) != heartbeat_id("watchdog", found.labels)
+    assert heartbeat_id("watchdog", info.labels) == heartbeat_id("watchdog", found.labels)
+    resolved = heartbeat_of(default_heartbeats(), alert(labels, AlertStatus.RESOLVED), at=T0)
+    assert resolved is not None and not resolved.firing
+    assert heartbeat_of(default_heartbeats(), alert({"alertname": "KubePodCrashLooping"}), at=T0) is None
+
+
+def test_the_routing_policy_keeps_watchdog_unless_told_otherwise() -> None:
+    assert [r.name for r in RoutingPolicy.default().heartbeats] == ["watchdog"]
+    assert [r.name for r in load_routing("rules: []\n").heartbeats] == ["watchdog"]
+    assert load_routing("heartbeats: []\n").heartbeats == []  # off: Watchdog is an alert again
+    own = load_routing(
+        "heartbeats:\n  - name: deadman\n    match: {alertname: DeadMansSwitch, team: sre}\n"
+        "    service: monitoring\n    missing_after_minutes: 5\n"
+    ).heartbeats
+    assert [(r.name, r.missing_after) for r in own] == [("deadman", timedelta(minutes=5))]
+    assert own[0].key_labels({"alertname": "DeadMansSwitch", "team": "sre", "cluster": "a"}) == {
+        "cluster": "a"
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("heartbeats:\n  - name: Watch_Dog\n    match: {alertname: Watchdog}\n", "is not a heartbeat name"),
+        ("heartbeats:\n  - name: w\n    match: {}\n", "at least 1 item"),
+        (
+            "heartbeats:\n  - name: w\n    match: {a: b}\n    missing_after_minutes: 0\n",
+            "greater than or equal",
+        ),
+        ("heartbeats:\n  - {name: w, match: {a: b}}\n  - {name: w, match: {c: d}}\n", "defined twice"),
+        ("heartbeats:\n  - {name: w, match: {a: b}, misssing_after_minutes: 5}\n", "misssing_after_minutes"),
+    ],
+)
+def test_a_wrong_heartbeat_is_refused_at_its_line(text: str, said: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_routing(text, source="routing.yaml")
+    assert said in str(err.value)
+    assert "routing.yaml:" in str(err.value)
+
+
+def test_check_warns_of_a_heartbeat_service_outside_the_catalog() -> None:
+    catalog = load_catalog("services:\n  - {name: monitoring, team: sre, tier: 1}\n")
+    text = "heartbeats:\n  - {name: w, match: {alertname: Watchdog}, service: monitorin}\n"
+    with pytest.raises(ConfigError) as err:
+        load_routing(text, source="routing.yaml", catalog=catalog)
+    assert "warning: " in str(err.value) and "did you mean 'monitoring'" in str(err.value)
+    # the built-in rule names no catalog service, and is not said to those who never configured it
+    load_routing("rules: []\n", catalog=catalog)
+
+
+def test_a_heartbeat_arms_only_when_two_beats_come_within_missing_after() -> None:
+    rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})  # 15 minutes
+    state = HeartbeatState(rule=rule, labels={})
+    assert not state.take(beat(rule, 0))
+    assert state.status == "unarmed" and state.due() == T0 + rule.forget_after  # never an outage yet
+    # a route left at Alertmanager's 12-hour repeat: never armed, so never a false outage
+    assert not state.take(beat(rule, 12 * 60))
+    assert state.status == "unarmed"
+    state.take(beat(rule, 12 * 60 + 1))
+    assert state.status == "ok" and state.beats == 3
+    assert state.due() == T0 + timedelta(minutes=12 * 60 + 1) + rule.missing_after
+    state.take(beat(rule, 12 * 60 + 6))
+    assert state.longest_gap_seconds == 300.0
+
+
+def test_a_resolved_beat_and_a_repeated_one_are_no_beats() -> None:
+    rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})
+    state = HeartbeatState(rule=rule, labels={})
+    state.take(beat(rule, 0))
+    state.take(beat(rule, 1))
+    state.take(beat(rule, 1))  # the other Alertmanager of an HA pair, the same minute
+    state.take(beat(rule, 3, firing=False))
+    assert state.beats == 2 and state.last_beat_at == T0 + timedelta(minutes=1)
+    assert state.resolved_at == T0 + timedelta(minutes=3)
+    assert state.due() == T0 + timedelta(minutes=16)
+    state.missing_since = state.last_beat_at  # the outage (as the workflow begins it)
+    finding = state.finding(T0 + timedelta(minutes=16))
+    assert "Alertmanager sent it resolved at 10:03 UTC" in (finding.summary or "")
+
+
+def test_an_outage_finding_extends_while_it_lasts_and_ends_when_the_beats_return() -> None:
+    rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"}, service="monitoring")
+    labels = {"prometheus": "monitoring/k8s"}
+    state = HeartbeatState(rule=rule, labels=labels)
+    state.take(beat(rule, 0, labels=labels))
+    state.take(beat(rule, 1, labels=labels))
+    now = T0 + timedelta(minutes=16)
+    assert state.due() == now
+    state.missing_since = state.last_beat_at
+    first = state.finding(now)
+    assert first.service == "monitoring" and first.severity == "critical" and first.score == 1.0
+    assert first.series == {
+        "alertname": "Watchdog",
+        "prometheus": "monitoring/k8s",
+        "medic_heartbeat": "watchdog",
+    }
+    assert first.window.start == T0 + timedelta(minutes=1)
+    assert first.window.end == now + 2 * rule.repeat  # repeat: 15 minutes
+    assert first.value == 15 * 60
+    assert first.headline() == "No heartbeat watchdog"
+    assert first.described() == (
+        "No heartbeat watchdog (alertname=Watchdog from prometheus=monitoring/k8s) since 2026-12-07 10:01"
+        " UTC (15m; expected within 15m). Prometheus, Alertmanager or their route to Medic is down:"
+        " alerts may not be reaching anyone."
+    )
+    state.told_until = first.window.end
+    assert state.due() == now + rule.repeat  # said again while it lasts
+    assert state.take(beat(rule, 40, labels=labels))  # back
+    last = state.finding(T0 + timedelta(minutes=40), back=True)
+    assert last.key == first.key  # the same finding: its incident takes it as the outage's last word
+    assert last.window.end == first.window.end + timedelta(seconds=1)
+    assert "is back at 10:40 UTC after 39m without a beat" in last.described()
+
+
+@pytest.mark.parametrize(("minutes", "repeat"), [(0.1, 5), (15, 15), (120, 30)])
+def test_the_finding_is_said_again_every_repeat(minutes: float, repeat: float) -> None:
+    rule = HeartbeatRule(name="w", match={"a": "b"}, missing_after_minutes=minutes)
+    assert rule.repeat == timedelta(minutes=repeat)
+
+
+def test_a_heartbeat_silent_past_forget_after_is_forgotten() -> None:
+    rule = HeartbeatRule(name="w", match={"a": "b"}, forget_after_hours=2)
+    state = HeartbeatState(rule=rule, labels={})
+    state.take(beat(rule, 0))
+    state.take(beat(rule, 1))
+    state.missing_since = state.last_beat_at
+    state.told_until = T0 + timedelta(minutes=100)
+    assert state.due() == T0 + timedelta(minutes=85)
+    state.told_until = T0 + timedelta(minutes=140)
+    assert state.due() == T0 + timedelta(minutes=121)  # forget_after comes first
+    assert state.forgotten(T0 + timedelta(minutes=121))
+    gone = state.finding(T0 + timedelta(minutes=121), forgotten=True)
+    assert "forgotten" in gone.described() and gone.window.end == state.told_until + timedelta(seconds=1)
