@@ -23,16 +23,20 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import httpx
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
+from medic.alert_routes import route_alert
+from medic.matchers import format_duration
 from medic.ports import PermanentError, TransientError
 from medic.redact import redact
+from medic.routing import RoutingPolicy
 from medic.yamldoc import ConfigError
-from service.config_files import load_anomaly_file
+from service.config_files import load_anomaly_file, load_routing_file
 from service.prometheus import alertmanager_alerts, alertmanager_silences, loki, prometheus, tenant_warnings
 from service.settings import Settings
 from service.temporal import TemporalConfigError, TemporalConnectError, connect, search_attributes_wanted
 from service.temporal_tls import describe, with_profile
 
 if TYPE_CHECKING:
+    from activities.adapters.alertmanager import AlertmanagerAlerts
     from activities.adapters.loki import LokiMetrics
     from activities.adapters.prometheus import PrometheusMetrics
 
@@ -302,6 +306,7 @@ async def _alertmanager(settings: Settings, timeout: float) -> list[Finding]:
             out.append(Finding("warn", where, f"its status could not be read: {err}"))
         else:
             out += _status(settings, where, alerts.routes_to_receiver, status)
+            out += await _heartbeat_routes(settings, where, alerts, status)
         if settings.prometheus_url and settings.alertmanager_receiver:
             try:  # what a settling incident asks: the alerts held for Medic's receiver
                 await alerts.held()
@@ -345,6 +350,69 @@ def _status(
                 "no route sends to a receiver MEDIC_ALERTMANAGER_RECEIVER "
                 f"({settings.alertmanager_receiver!r}) matches: held alerts are never taken (set it to "
                 "the receiver that posts to Medic)",
+            )
+        )
+    return out
+
+
+async def _heartbeat_routes(
+    settings: Settings, where: str, alerts: "AlertmanagerAlerts", status: dict[str, Any]
+) -> list[Finding]:
+    """Whether each heartbeat of the routing policy (Watchdog) reaches Medic, and often enough to be
+    armed: kube-prometheus-stack routes Watchdog to a ``null`` receiver, and Alertmanager repeats a
+    firing group every 4 hours unless told otherwise (docs/heartbeats.md). Said of a heartbeat the
+    routing policy names, or whose alert Alertmanager holds now (routed with that alert's labels); not
+    said where the status carries no configuration Medic can read."""
+    try:
+        path = settings.routing_file  # (none there: the default, said once by the API and the worker)
+        policy = load_routing_file(path, None) if path.is_file() else RoutingPolicy.default()
+        config = alerts.configuration(status)
+    except (ConfigError, TransientError):
+        return []
+    out: list[Finding] = []
+    for rule in policy.heartbeats:
+        what = f"{where} heartbeat {rule.name}"
+        try:
+            held = await alerts.firing(rule.match)
+        except (PermanentError, TransientError):
+            held = []
+        if not held and "heartbeats" not in policy.model_fields_set:
+            continue  # no such alert here, and none configured: nothing to say
+        routed = held[0] if held else rule.match
+        labels = ", ".join(f'{k}="{v}"' for k, v in routed.items())
+        ends = route_alert(config, routed)
+        if ends is None:
+            continue
+        mine = [e for e in ends if alerts.is_medic(config, e.receiver)]
+        if not mine:
+            to = ", ".join(repr(e.receiver) for e in ends)
+            out.append(
+                Finding(
+                    "warn",
+                    what,
+                    f"an alert {{{labels}}} goes to {to}, not to Medic: the heartbeat is never watched;"
+                    " route it to Medic's receiver (docs/heartbeats.md)",
+                )
+            )
+            continue
+        every = min(e.cadence for e in mine)
+        after = rule.missing_after
+        said = f"reaches Medic ({mine[0].receiver!r}) every {format_duration(every)}"
+        if every > after:
+            problem = f"more than missing_after ({format_duration(after)}): it is never armed, so never told"
+        elif every * 3 > after:
+            problem = (
+                f"less than 3 times within missing_after ({format_duration(after)}): one late delivery pages"
+            )
+        else:
+            out.append(Finding("ok", what, f"{said}, within missing_after ({format_duration(after)})"))
+            continue
+        out.append(
+            Finding(
+                "warn",
+                what,
+                f"{said}: {problem}; set its route's repeat_interval (and group_interval) to 1m"
+                " (docs/heartbeats.md)",
             )
         )
     return out

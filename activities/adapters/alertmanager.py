@@ -185,6 +185,20 @@ class AlertmanagerAlerts:
             and (item.get("status") or {}).get("state") in states
         ]
 
+    async def firing(self, labels: dict[str, str]) -> list[dict[str, str]]:
+        """The label sets of the alerts Alertmanager holds now with these labels, silenced or not
+        (``GET /api/v2/alerts?filter=name="value"&active=true``)."""
+        filters = [("filter", f'{k}="{v}"') for k, v in labels.items()]
+        params = httpx.QueryParams([("active", "true"), *filters])
+        body = await self._get("/api/v2/alerts", params, "read the alerts it holds")
+        if not isinstance(body, list):
+            raise TransientError("Alertmanager answered with no list of alerts")
+        return [
+            {str(k): str(v) for k, v in item["labels"].items()}
+            for item in body
+            if isinstance(item, dict) and isinstance(item.get("labels"), dict)
+        ]
+
     async def status(self) -> dict[str, Any]:
         """``GET /api/v2/status``: its version, cluster and configuration (``config.original``)."""
         body = await self._get("/api/v2/status", {}, "read its status")
@@ -199,6 +213,23 @@ class AlertmanagerAlerts:
         if ours is None:
             return True  # a regex only Go's RE2 takes: Medic cannot tell; not said to be wrong
         return _routes_to(_configuration(status).get("route"), ours)
+
+    def configuration(self, status: dict[str, Any]) -> dict[str, Any]:
+        """The configuration in ``status`` (as :meth:`status` answers it), parsed; a TransientError
+        when it holds none that parses."""
+        return _configuration(status)
+
+    def is_medic(self, config: dict[str, Any], receiver: str) -> bool:
+        """Whether ``receiver`` of ``config`` is Medic's: its name matches MEDIC_ALERTMANAGER_RECEIVER,
+        or one of its webhooks posts to a Medic webhook route."""
+        ours = self._ours()
+        if ours is not None and self._receiver and ours.fullmatch(receiver):
+            return True
+        for entry in config.get("receivers") or []:
+            if isinstance(entry, dict) and entry.get("name") == receiver:
+                hooks = entry.get("webhook_configs") or []
+                return any(isinstance(h, dict) and "/webhooks/" in str(h.get("url") or "") for h in hooks)
+        return False
 
     def _ours(self) -> "re.Pattern[str] | None":
         """Medic's receiver regex, None where only Go's RE2 takes it."""
@@ -217,7 +248,7 @@ class AlertmanagerAlerts:
                 "and waits for the webhook"
             )
 
-    async def _get(self, path: str, params: dict[str, str], what: str) -> Any:
+    async def _get(self, path: str, params: "dict[str, str] | httpx.QueryParams", what: str) -> Any:
         try:
             response = await self._client.get(path, params=params, headers=self._access.headers())
         except httpx.HTTPError as err:

@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from pydantic import SecretStr
 
+from service.doctor import diagnose
+from service.settings import Settings
 from tests.conftest import require_binary
 from tests.support.promstack import logs_of, running_alertmanager, running_prometheus
 from tests.support.shop import SHOP_YAML
@@ -123,3 +126,55 @@ async def test_a_prometheus_that_stops_pages_the_monitoring_team_and_its_return_
                 except AssertionError as err:
                     raise AssertionError(f"{err}\n{logs_of(again, alertmanager)}") from err
             assert (await heartbeat(stack))["status"] == "ok"
+
+
+async def test_doctor_says_whether_watchdog_reaches_medic_often_enough(tmp_path: Path) -> None:
+    """kube-prometheus-stack's default route (Watchdog to `null`) beside a receiver for Medic: `medic
+    doctor` says the heartbeat is never watched; with the route Medic ships, that it is, every minute."""
+    (tmp_path / "catalog.yaml").write_text("services: []\n")
+    rules = {"groups": [{"name": "general.rules", "rules": [watchdog_rule()]}]}
+    shipped = alertmanager_config("http://127.0.0.1:9/webhooks/alertmanager")
+    kube_stack = {
+        "route": {
+            "group_by": ["namespace"],
+            "receiver": "medic",
+            "repeat_interval": "12h",
+            "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}],
+        },
+        "receivers": [{"name": "null"}, *shipped["receivers"]],
+    }
+    shipped["route"]["routes"][0].update(group_interval="1m", repeat_interval="1m")
+    said = {}
+    for name, config in (("kube-prometheus-stack", kube_stack), ("shipped", shipped)):
+        async with running_alertmanager(config) as alertmanager:
+            prom_config = prometheus_config(alertmanager.address)
+            async with (
+                # (resent every second: its first evaluation may come before it found the Alertmanager)
+                running_prometheus(
+                    prom_config, rules=rules, flags=("--rules.alert.resend-delay=1s",)
+                ) as prometheus,
+                httpx.AsyncClient(base_url=alertmanager.url, timeout=5) as am,
+            ):
+
+                async def held() -> bool:
+                    found = (await am.get("/api/v2/alerts", params={"filter": 'alertname="Watchdog"'})).json()
+                    return bool(found)
+
+                try:
+                    await wait_until(held, timeout=BOUND, what="Alertmanager to hold Watchdog")
+                except AssertionError as err:
+                    raise AssertionError(f"{err}\n{logs_of(prometheus, alertmanager)}") from err
+                settings = Settings(
+                    _env_file=None,
+                    webhook_token=SecretStr("t" * 32),
+                    catalog=tmp_path / "catalog.yaml",
+                    temporal_address="127.0.0.1:9",
+                    alertmanager_url=alertmanager.url,
+                )
+                found = await diagnose(settings, timeout=3)
+                [said[name]] = [str(f) for f in found if "heartbeat watchdog" in str(f)]
+    assert said["kube-prometheus-stack"].startswith("warn  Alertmanager")
+    assert "goes to 'null', not to Medic: the heartbeat is never watched" in said["kube-prometheus-stack"]
+    assert 'alertname="Watchdog"' in said["kube-prometheus-stack"]
+    assert said["shipped"].startswith("ok    Alertmanager")
+    assert "reaches Medic ('medic') every 1m, within missing_after (15m)" in said["shipped"]
