@@ -42,9 +42,11 @@ _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _NAME_RULE = "1 to 63 lower-case letters, digits and dashes, beginning and ending with a letter or digit"
 # Labels that never tell two heartbeats apart: the same Watchdog says severity "none" or "info" by release.
 _NOT_KEY = frozenset({"alertname", "severity"})
-# How often a missing heartbeat's finding is said again (it extends its window), within these bounds.
-_REPEAT_MIN = timedelta(minutes=5)
-_REPEAT_MAX = timedelta(minutes=30)
+# How often a missing heartbeat's finding is said again (a third of missing_after, within these bounds):
+# its window ends two repeats ahead, so the incident goes quiet within 10 minutes of the beats' return
+# (as a scan's finding, said every run: 5 minutes by default).
+_REPEAT_MIN = timedelta(minutes=1)
+_REPEAT_MAX = timedelta(minutes=5)
 
 
 class HeartbeatRule(BaseModel):
@@ -98,7 +100,7 @@ class HeartbeatRule(BaseModel):
     @property
     def repeat(self) -> timedelta:
         """How often a missing heartbeat's finding is said again (each time extending its window)."""
-        return min(max(self.missing_after, _REPEAT_MIN), _REPEAT_MAX)
+        return min(max(self.missing_after / 3, _REPEAT_MIN), _REPEAT_MAX)
 
     def matches(self, labels: dict[str, str]) -> bool:
         return all(labels.get(k) == v for k, v in self.match.items())

@@ -144,7 +144,7 @@ def test_an_outage_finding_extends_while_it_lasts_and_ends_when_the_beats_return
         "medic_heartbeat": "watchdog",
     }
     assert first.window.start == T0 + timedelta(minutes=1)
-    assert first.window.end == now + 2 * rule.repeat  # repeat: 15 minutes
+    assert first.window.end == now + 2 * rule.repeat  # repeat: 5 minutes
     assert first.value == 15 * 60
     assert first.headline() == "No heartbeat watchdog"
     assert first.described() == (
@@ -161,7 +161,7 @@ def test_an_outage_finding_extends_while_it_lasts_and_ends_when_the_beats_return
     assert "is back at 10:40 UTC after 39m without a beat" in last.described()
 
 
-@pytest.mark.parametrize(("minutes", "repeat"), [(0.1, 5), (15, 15), (120, 30)])
+@pytest.mark.parametrize(("minutes", "repeat"), [(0.1, 1), (6, 2), (15, 5), (120, 5)])
 def test_the_finding_is_said_again_every_repeat(minutes: float, repeat: float) -> None:
     rule = HeartbeatRule(name="w", match={"a": "b"}, missing_after_minutes=minutes)
     assert rule.repeat == timedelta(minutes=repeat)
@@ -174,7 +174,7 @@ def test_a_heartbeat_silent_past_forget_after_is_forgotten() -> None:
     state.take(beat(rule, 1))
     state.missing_since = state.last_beat_at
     state.told_until = T0 + timedelta(minutes=100)
-    assert state.due() == T0 + timedelta(minutes=85)
+    assert state.due() == T0 + timedelta(minutes=95)  # said again a repeat (5 minutes) before its end
     state.told_until = T0 + timedelta(minutes=140)
     assert state.due() == T0 + timedelta(minutes=121)  # forget_after comes first
     assert state.forgotten(T0 + timedelta(minutes=121))
