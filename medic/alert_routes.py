@@ -36,8 +36,12 @@ class RouteEnd:
 
     @property
     def cadence(self) -> timedelta:
-        """How often a firing alert reaches the receiver: repeats go out on the group's ticks."""
-        return max(self.repeat_interval, self.group_interval)
+        """How often a firing alert reaches the receiver: a repeat goes out on the first of the group's
+        ticks (every group_interval) at which the last notification is older than repeat_interval, and
+        the last one was sent a moment after its tick (notify/notify.go's DedupStage): 1m and 1m is a
+        notification every 2 minutes."""
+        ticks = self.repeat_interval // self.group_interval if self.group_interval else 0
+        return self.group_interval * (ticks + 1) if self.group_interval else self.repeat_interval
 
 
 def parse_alertmanager_duration(text: str) -> timedelta:

@@ -6,11 +6,16 @@ vector(1)``, ``severity: none``) for exactly this: "There are integrations with 
 mechanisms that send a notification when this alert is not firing". Without this module it opened an
 incident that never closed. Now each alert a rule of ``heartbeats:`` (routing policy) matches is a
 *beat* of its heartbeat, one per label set besides the rule's match (one per Prometheus, cluster or
-tenant); a heartbeat that has beaten twice within ``missing_after`` is *armed* (its cadence is known
-to fit: a route left at Alertmanager's 12-hour repeat never false-alarms), and an armed heartbeat with
-no beat for ``missing_after`` raises one finding for the rule's ``service``, through the same path as
-an anomaly, repeated while it lasts and ended when the beats come back. A beat Alertmanager sends
-*resolved* (the alert stopped being evaluated) is no beat: it is told with the finding.
+tenant). Beats within 30 s of each other are one (an HA pair's copies, retries). A heartbeat whose
+beats came within ``missing_after`` of each other 3 times in a row, over twice ``missing_after``, is
+*armed* (its cadence is known to fit: a route left at Alertmanager's 12-hour repeat never arms, even
+when another alert of its group makes it resend now and then), and an armed heartbeat with no beat for
+``missing_after`` raises one finding for the rule's ``service``, through the same path as an anomaly,
+repeated while it lasts and ended when the beats come back. A beat Alertmanager sends *resolved* (the
+alert stopped being evaluated) is no beat: it is told with the finding. An outage whose incident a
+person resolves is *muted* until the next beat (a Prometheus taken away); a heartbeat is *retired*
+(``DELETE /heartbeats/{id}``, or its rule gone from the policy at a worker's start) or forgotten
+after ``forget_after``.
 
 Pure: the rules, the state kept per heartbeat and the finding's words; the durable timer is
 ``workflows.dead_man``.
@@ -47,6 +52,8 @@ _NOT_KEY = frozenset({"alertname", "severity"})
 # (as a scan's finding, said every run: 5 minutes by default).
 _REPEAT_MIN = timedelta(minutes=1)
 _REPEAT_MAX = timedelta(minutes=5)
+_DUPLICATE = timedelta(seconds=30)  # beats this close are one (an HA pair's copies, a retried delivery)
+_ARM_GAPS = 3  # gaps within missing_after in a row before a heartbeat is armed
 
 
 class HeartbeatRule(BaseModel):
@@ -96,6 +103,12 @@ class HeartbeatRule(BaseModel):
     @property
     def forget_after(self) -> timedelta:
         return timedelta(hours=self.forget_after_hours)
+
+    @property
+    def duplicate_within(self) -> timedelta:
+        """Beats this close to the last one are the same beat: HA pairs, retries (30 s, or a tenth of
+        missing_after when that is less)."""
+        return min(_DUPLICATE, self.missing_after / 10)
 
     @property
     def repeat(self) -> timedelta:
@@ -159,14 +172,26 @@ class HeartbeatState(BaseModel):
     longest_gap_seconds: float | None = Field(
         default=None, description="the longest time between two beats while armed"
     )
-    armed: bool = Field(default=False, description="two beats came within missing_after of each other")
+    armed: bool = Field(
+        default=False,
+        description=f"{_ARM_GAPS} gaps in a row within missing_after, over twice missing_after at least",
+    )
+    steady_since: datetime | None = Field(
+        default=None, description="the first beat of the run of beats within missing_after of each other"
+    )
+    steady_gaps: int = 0
+    muted_at: datetime | None = Field(
+        default=None, description="when a person resolved the outage's incident: told no more until a beat"
+    )
     resolved_at: datetime | None = Field(
         default=None, description="when Alertmanager last sent it resolved (since the last beat)"
     )
     missing_since: datetime | None = Field(default=None, description="the last beat before an outage")
     told_until: datetime | None = Field(default=None, description="the end of the finding's window")
     outages: int = 0
-    incidents: list[str] = Field(default_factory=list)
+    first_told_at: datetime | None = Field(default=None, description="when this outage was first told")
+    told: list[str] = Field(default_factory=list, description="the incidents this outage was told in")
+    incidents: list[str] = Field(default_factory=list, description="every outage's incidents, latest last")
     continue_after: int = Field(
         default=1000, ge=1, description="beats a run takes before it continues as new"
     )
@@ -174,30 +199,54 @@ class HeartbeatState(BaseModel):
     @property
     def status(self) -> str:
         if self.missing_since is not None:
-            return "missing"
+            return "muted" if self.muted_at is not None else "missing"
         return "ok" if self.armed else "unarmed"
 
     def take(self, beat: Beat) -> bool:
-        """Apply a beat; True when it ends an outage (the finding's last word is due, told by
-        :meth:`finding` with ``back``; ``missing_since`` is kept until then)."""
+        """Apply a beat; True when it ends an outage that was told (the finding's last word is due,
+        told by :meth:`finding` with ``back``; ``missing_since`` is kept until then). A beat within
+        :meth:`HeartbeatRule.duplicate_within` of the last one is the same one (the other
+        Alertmanager of an HA pair, a retried delivery): it changes nothing."""
         self.rule = beat.rule  # the rule as configured now
         if not beat.firing:
             self.resolved_at = beat.at
             return False
         last = self.last_beat_at
-        if last is not None and beat.at <= last:
-            return False  # an HA pair's second copy, or a retried delivery
+        if last is not None and beat.at < last + self.rule.duplicate_within:
+            return False
         if last is not None:
             gap = beat.at - last
-            if gap <= self.rule.missing_after:
-                self.armed = True
+            self._steady(gap, beat.at)
             if self.armed and self.missing_since is None:
                 self.longest_gap_seconds = max(self.longest_gap_seconds or 0.0, gap.total_seconds())
+        else:
+            self.steady_since = beat.at
         self.beats += 1
         self.first_beat_at = self.first_beat_at or beat.at
         self.last_beat_at = beat.at
         self.resolved_at = None
+        if self.missing_since is not None and self.muted_at is not None:  # its incident resolved by hand
+            self.end_outage()
+            return False
         return self.missing_since is not None  # (kept for the last word: the workflow then clears it)
+
+    def end_outage(self) -> None:
+        """The outage is over (its last word told, or muted): the next is a new one."""
+        self.missing_since = self.told_until = self.first_told_at = self.muted_at = None
+        self.told = []
+
+    def _steady(self, gap: timedelta, at: datetime) -> None:
+        """Arming: beats within missing_after of each other, :data:`_ARM_GAPS` gaps in a row over twice
+        missing_after at least. One resend of a group Watchdog shares (another alert of its namespace
+        changed) or two in a row is no cadence: a route left at Alertmanager's 12-hour repeat never
+        arms by them, and never pages when they stop."""
+        if gap > self.rule.missing_after:
+            self.steady_since, self.steady_gaps = at, 0
+            return
+        self.steady_gaps += 1
+        since = self.steady_since or at
+        if self.steady_gaps >= _ARM_GAPS and at - since >= 2 * self.rule.missing_after:
+            self.armed = True
 
     def due(self) -> datetime | None:
         """When the heartbeat's next step is: its outage (armed, no beat for missing_after), the
@@ -205,6 +254,8 @@ class HeartbeatState(BaseModel):
         if self.last_beat_at is None:
             return None
         forget = self.last_beat_at + self.rule.forget_after
+        if self.muted_at is not None:
+            return forget
         if self.missing_since is not None and self.told_until is not None:
             return min(self.told_until - self.rule.repeat, forget)
         if self.armed:
@@ -219,11 +270,15 @@ class HeartbeatState(BaseModel):
         match = ", ".join(f"{k}={v}" for k, v in self.rule.match.items())
         return f"{match}" + (f" from {labels}" if labels else "")
 
-    def finding(self, now: datetime, *, back: bool = False, forgotten: bool = False) -> AnomalySignal:
+    def finding(
+        self, now: datetime, *, back: bool = False, forgotten: bool = False, retired: str | None = None
+    ) -> AnomalySignal:
         """The finding of an outage: said when it begins, again every ``rule.repeat`` (its window ends
         two repeats ahead, so the incident stays active while it lasts and goes quiet soon after), and
-        a last time when the beats come back or the heartbeat is forgotten (its window then ends a
-        second after the one before: a finding's window never shrinks)."""
+        a last time when the beats come back or the heartbeat is forgotten or ``retired`` (saying by
+        whom and why; its window then ends a second after the one before: a finding's window never
+        shrinks)."""
+        forgotten = forgotten or retired is not None
         last = self.last_beat_at or now
         since = self.missing_since or last
         rule = self.rule
@@ -235,6 +290,11 @@ class HeartbeatState(BaseModel):
             summary = (
                 f"Heartbeat {rule.name} ({self._described()}) is back at {last:%H:%M} UTC after"
                 f" {ago} without a beat."
+            )
+        elif retired is not None:
+            summary = (
+                f"Heartbeat {rule.name} ({self._described()}) retired after {ago} without a beat: {retired};"
+                " Medic watches it again at its next beat."
             )
         elif forgotten:
             summary = (

@@ -6,7 +6,7 @@ sentence saying why, so a responder can see *why* an incident is P1 and argue wi
 
 import math
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from medic.catalog import Criticality
 from medic.severity import canonical_severity
@@ -51,11 +51,21 @@ class Impact(BaseModel):
     score: float
     priority: Priority
     factors: list[ImpactFactor]
+    floor: str | None = Field(
+        default=None, description="why the priority is higher than the score's (a missing heartbeat)"
+    )
 
     def explain(self) -> str:
         top = sorted(self.factors, key=lambda f: f.points, reverse=True)
         parts = ", ".join(f"{f.name} {f.points:.0f}" for f in top if f.points >= 0.5)
-        return f"{self.priority} (impact {self.score:.0f}/100): {parts or 'no significant factor'}"
+        said = f"{self.priority} (impact {self.score:.0f}/100): {parts or 'no significant factor'}"
+        return f"{said}; {self.floor}" if self.floor else said
+
+    def at_least(self, priority: Priority, why: str) -> "Impact":
+        """This impact with its priority raised to ``priority`` (P2 is higher than P4), saying why."""
+        if self.priority <= priority:
+            return self
+        return self.model_copy(update={"priority": priority, "floor": f"at least {priority}: {why}"})
 
 
 def priority_for_score(score: float) -> Priority:

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from medic.alerts import HELD_SOURCE, Alert, AlertStatus
-from medic.anomaly import PREDICTION_SOURCE, AnomalySignal
+from medic.anomaly import HEARTBEAT_LABEL, PREDICTION_SOURCE, AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
@@ -50,6 +50,9 @@ __all__ = [
 
 # A re-score is worth a timeline entry when the priority changes or the score moves this much.
 _RESCORE_POINTS = 5.0
+# A missing heartbeat's incident is at least this priority, by its finding's severity: while the alerting
+# pipeline is down no other alert reaches anyone, whatever the catalog says of the service told.
+_HEARTBEAT_FLOOR = {"critical": Priority.P2, "error": Priority.P3, "warning": Priority.P4}
 _ALERT_KINDS = {
     AlertStatus.FIRING: TimelineKind.ALERT_FIRING,
     AlertStatus.RESOLVED: TimelineKind.ALERT_RESOLVED,
@@ -1002,6 +1005,11 @@ class IncidentState(BaseModel):
             slo_burn=burn,
             slo_detail=detail,
         )
+        for record in self.anomalies.values():  # (none in a history from before heartbeats: it replays)
+            floor = _HEARTBEAT_FLOOR.get(record.signal.severity)
+            if HEARTBEAT_LABEL in record.signal.series and floor is not None:
+                why = "the alerting pipeline's heartbeat stopped: no other alert may reach anyone"
+                impact = impact.at_least(floor, why)
         before = self.impact_detail
         self.impact_detail, self.impact, self.priority = impact, impact.score, impact.priority
         if (

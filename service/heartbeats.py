@@ -4,6 +4,7 @@ its heartbeat's workflow (signal-with-start, durable before the webhook answers,
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
@@ -11,12 +12,23 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from medic.dead_man import Beat, HeartbeatState, heartbeat_id
+from medic.incident import IncidentStatus
+from medic.routing import RoutingPolicy
+from service.incidents import IncidentNotFound, IncidentReader
 from service.ingest import failed_delivery
 from service.settings import Settings
 from service.temporal import UNREACHABLE, rpc_timeout
-from workflows.dead_man import BEAT_SIGNAL, HEARTBEAT_WORKFLOW, STATE_QUERY, HeartbeatWorkflow
+from workflows.dead_man import BEAT_SIGNAL, HEARTBEAT_WORKFLOW, RETIRE_SIGNAL, STATE_QUERY, HeartbeatWorkflow
 
-__all__ = ["HeartbeatSink", "HeartbeatView", "HeartbeatsReader"]
+__all__ = [
+    "HeartbeatSink",
+    "HeartbeatView",
+    "HeartbeatsReader",
+    "resolved_since",
+    "retire",
+    "retire_gone",
+    "rule_of",
+]
 
 log = logging.getLogger(__name__)
 _LISTED = 500  # heartbeats GET /heartbeats shows at most
@@ -65,7 +77,10 @@ class HeartbeatView(BaseModel):
     name: str = Field(description="the heartbeats: rule of the routing policy")
     labels: dict[str, str] = Field(description="the labels that tell it from the rule's other heartbeats")
     service: str = Field(description="whose team is told when it stops")
-    status: str = Field(description="ok (armed), unarmed (no two beats within missing_after yet) or missing")
+    status: str = Field(
+        description="ok (armed), unarmed (its beats' cadence not yet shown to fit missing_after), missing,"
+        " or muted (a person resolved its outage's incident: told no more until its next beat)"
+    )
     beats: int
     first_beat_at: datetime | None
     last_beat_at: datetime | None
@@ -75,6 +90,7 @@ class HeartbeatView(BaseModel):
         description="when it is an outage without a beat before (while missing: when it is said again)"
     )
     missing_since: datetime | None
+    muted_at: datetime | None = Field(description="when a person resolved the outage's incident")
     resolved_at: datetime | None = Field(
         description="when Alertmanager sent it resolved, since its last beat"
     )
@@ -90,31 +106,96 @@ class HeartbeatsReader:
         self._client = client
         self._settings = settings
 
+    async def retire(self, wid: str, why: str) -> bool:
+        return await retire(self._client, self._settings, wid, why)
+
     async def list(self) -> list[HeartbeatView]:
-        query = (
-            f"WorkflowType='{HEARTBEAT_WORKFLOW}' AND ExecutionStatus='Running'"
-            f" AND TaskQueue='{self._settings.task_queue}'"
-        )
-        ids = []
-        async for wf in self._client.list_workflows(query, limit=_LISTED):
-            ids.append(wf.id)
-        slots = asyncio.Semaphore(8)
-
-        async def view(wid: str) -> HeartbeatView | None:
-            async with slots:
-                try:
-                    state = await self._client.get_workflow_handle(wid).query(
-                        STATE_QUERY, result_type=HeartbeatState, rpc_timeout=rpc_timeout(self._settings)
-                    )
-                except RPCError as err:  # ended meanwhile, or its worker away: left out, said in the log
-                    log.info("heartbeat %s not read: %s", wid, err)
-                    return None
-            return _view(wid, state) if state is not None else None
-
-        found = await asyncio.gather(*(view(wid) for wid in ids))
+        found = await _states(self._client, self._settings)
         return sorted(
-            (v for v in found if v is not None), key=lambda v: (v.status != "missing", v.name, v.id)
+            (_view(wid, state) for wid, state in found.items()),
+            key=lambda v: (v.status != "missing", v.name, v.id),
         )
+
+
+def _running(settings: Settings) -> str:
+    """The visibility query of this installation's running heartbeats."""
+    return (
+        f"WorkflowType='{HEARTBEAT_WORKFLOW}' AND ExecutionStatus='Running'"
+        f" AND TaskQueue='{settings.task_queue}'"
+    )
+
+
+def rule_of(wid: str) -> str:
+    """The rule's name in a heartbeat's workflow id (``heartbeat-<rule>-<16 hex digits>``)."""
+    return wid.removeprefix("heartbeat-")[:-17]
+
+
+async def _states(client: Client, settings: Settings) -> dict[str, HeartbeatState]:
+    """The state of each heartbeat running on this installation's task queue (at most 500)."""
+    ids = [wf.id async for wf in client.list_workflows(_running(settings), limit=_LISTED)]
+    slots = asyncio.Semaphore(8)
+
+    async def read(wid: str) -> HeartbeatState | None:
+        async with slots:
+            try:
+                state: HeartbeatState | None = await client.get_workflow_handle(wid).query(
+                    STATE_QUERY, result_type=HeartbeatState, rpc_timeout=rpc_timeout(settings)
+                )
+            except RPCError as err:  # ended meanwhile, or its worker away: left out, said in the log
+                log.info("heartbeat %s not read: %s", wid, err)
+                return None
+        return state
+
+    states = await asyncio.gather(*(read(wid) for wid in ids))
+    return {wid: state for wid, state in zip(ids, states, strict=True) if state is not None}
+
+
+async def retire(client: Client, settings: Settings, wid: str, why: str) -> bool:
+    """Tell a running heartbeat to end (its outage's last word says ``why``); False when none runs
+    with that id."""
+    try:
+        await client.get_workflow_handle(wid).signal(RETIRE_SIGNAL, why, rpc_timeout=rpc_timeout(settings))
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def retire_gone(client: Client, settings: Settings, policy: RoutingPolicy) -> list[str]:
+    """At a worker's start: retire the heartbeats whose rule the routing policy no longer has (renamed,
+    removed, ``heartbeats: []``), which no beat reaches any more and which would page as outages until
+    forgotten; the ids retired. Temporal unreachable: logged, none retired (the next start does it)."""
+    names = {rule.name for rule in policy.heartbeats}
+    try:
+        ids = [wf.id async for wf in client.list_workflows(_running(settings), limit=_LISTED)]
+        gone = {wid: rule for wid in ids if (rule := rule_of(wid)) not in names}
+        for wid, rule in gone.items():  # (a signal needs no worker: this runs before the worker does)
+            await retire(client, settings, wid, f"its rule {rule!r} is no longer in the routing policy")
+    except UNREACHABLE as err:
+        log.warning("heartbeats whose rule is gone could not be retired now: %s", err)
+        return []
+    if gone:
+        log.info("retired %d heartbeat(s) whose rule is gone: %s", len(gone), ", ".join(gone))
+    return list(gone)
+
+
+def resolved_since(reader: IncidentReader) -> "Callable[[str, datetime], Awaitable[bool]]":
+    """Whether a person resolved this incident (or the one it merged into) at or after a time: the
+    heartbeat's activity asks before telling an outage again (an outage's incident resolves by itself
+    only once its finding's window ended, which the repeats never let happen)."""
+
+    async def resolved(incident_id: str, since: datetime) -> bool:
+        try:
+            state = await reader.state(incident_id)
+            if state.merged_into is not None:
+                state = await reader.state(state.merged_into)
+        except IncidentNotFound:
+            return False
+        at = state.resolved_at
+        return state.status is IncidentStatus.RESOLVED and at is not None and at >= since
+
+    return resolved
 
 
 def _view(wid: str, state: HeartbeatState) -> HeartbeatView:
@@ -132,6 +213,7 @@ def _view(wid: str, state: HeartbeatState) -> HeartbeatView:
         longest_gap_seconds=state.longest_gap_seconds,
         next_check_at=due.astimezone(UTC) if due is not None else None,
         missing_since=state.missing_since,
+        muted_at=state.muted_at,
         resolved_at=state.resolved_at,
         outages=state.outages,
         incidents=state.incidents,

@@ -22,7 +22,7 @@ from service.chat.runner import ChatRunner
 from service.chat.verify import SlackVerifier
 from service.config_files import load_catalog_file, load_routing_file
 from service.control import Controls
-from service.heartbeats import HeartbeatSink, HeartbeatsReader
+from service.heartbeats import HeartbeatSink, HeartbeatsReader, retire_gone
 from service.incidents import TemporalIncidentReader
 from service.ingest import CoalescingSink, MergeRedirects, TemporalIncidentSink
 from service.loop import freeze_startup_objects
@@ -188,6 +188,7 @@ async def run_until_stopped(
     app = build_api(settings, client, registry=registry) if api else None
     server = api_server(settings, app) if app is not None else None
     temporal_worker = None
+    policy = None
     learning = None  # the worker's learning loop (service.insights), when a team opted in
     if worker:
         policy = load_routing_file(settings.routing_file, load_catalog_file(settings.catalog))
@@ -203,6 +204,8 @@ async def run_until_stopped(
         if added:
             log.info("registered search attributes %s in %s", ", ".join(added), settings.temporal_namespace)
         await start_scans(client, settings)  # the anomaly scans' schedules, to match anomaly.yaml
+        if policy is not None:  # heartbeats whose rule is gone would page as outages until forgotten
+            await retire_gone(client, settings, policy)
         tasks.append(asyncio.create_task(temporal_worker.run(), name="worker"))
         if learning is not None:  # runs until the worker stops; it never ends by itself
             learner = asyncio.create_task(learning.run(), name="learning")

@@ -31,6 +31,7 @@ from service.approval_metrics import ApprovalMetrics
 from service.chats import card_chats
 from service.config_files import load_anomaly_file, load_catalog_file, load_routing_file, load_runbooks
 from service.control import TemporalFacts
+from service.heartbeats import resolved_since
 from service.held import held_delivery
 from service.incidents import TemporalIncidentReader
 from service.ingest import TemporalIncidentSink
@@ -277,7 +278,10 @@ def build_worker(
         specs = load_anomaly_file(settings.anomaly_file)
         scan = build_scan_activities(client, settings, catalog, specs, recorder=recorder)
     correlate = correlation_activities(client, settings, catalog)
-    heartbeats = HeartbeatActivities(anomaly_delivery(client, settings, catalog))
+    heartbeats = HeartbeatActivities(
+        anomaly_delivery(client, settings, catalog),
+        resolved=resolved_since(TemporalIncidentReader(client, settings)),
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,

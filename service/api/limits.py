@@ -124,13 +124,16 @@ def _hours(span: timedelta) -> int:
     return int(span.total_seconds() // 3600)
 
 
-def check_fan_out(assignments: Sequence[Assignment], settings: Settings) -> None:
-    """A delivery reaching more incidents than a bounded hand-over can start is refused as a whole, before
-    any of them starts (a partial fan-out answered 503 would repeat on every retry)."""
-    if len(assignments) > settings.max_incidents_per_delivery:
+def check_fan_out(assignments: Sequence[Assignment], settings: Settings, *, heartbeats: int = 0) -> None:
+    """A delivery reaching more incidents (and heartbeats: each a workflow too) than a bounded hand-over
+    can start is refused as a whole, before any of them starts (a partial fan-out answered 503 would
+    repeat on every retry)."""
+    if len(assignments) + heartbeats > settings.max_incidents_per_delivery:
+        what = f"{len(assignments)} incidents (services or groups)"
+        what += f" and {heartbeats} heartbeats" if heartbeats else ""
         raise HTTPException(
             413,
-            f"the alerts name {len(assignments)} incidents (services or groups), over "
+            f"the alerts name {what}, over "
             f"MEDIC_MAX_INCIDENTS_PER_DELIVERY ({settings.max_incidents_per_delivery}); group alerts by "
             "service in Alertmanager (group_by) or raise the limit",
         )

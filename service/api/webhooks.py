@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.anomaly import AnomalySignal
 from medic.assign import Assignment, assign_alerts, assign_anomalies
-from medic.dead_man import Beat, heartbeat_of
+from medic.dead_man import Beat, heartbeat_id, heartbeat_of
 from medic.incident import AlertBatch, AnomalyBatch
 from service.api import limits
 from service.api.auth import require_token
@@ -148,7 +148,8 @@ async def _deliver_alertmanager(
         assignments = assign_alerts(deps.catalog, payload, alerts)
     else:  # the cluster lookup blocks (cached, short timeouts): off the event loop
         assignments = await asyncio.to_thread(assign_alerts, deps.catalog, payload, alerts, deps.owners)
-    limits.check_fan_out(assignments, deps.settings)
+    beats = list({heartbeat_id(b.rule.name, b.labels): b for b in beats}.values())  # one a heartbeat
+    limits.check_fan_out(assignments, deps.settings, heartbeats=len(beats))
     batches: list[AlertBatch | AnomalyBatch] = [
         a.alert_batch(received_at, payload.truncatedAlerts) for a in assignments
     ]

@@ -177,4 +177,4 @@ async def test_doctor_says_whether_watchdog_reaches_medic_often_enough(tmp_path:
     assert "goes to 'null', not to Medic: the heartbeat is never watched" in said["kube-prometheus-stack"]
     assert 'alertname="Watchdog"' in said["kube-prometheus-stack"]
     assert said["shipped"].startswith("ok    Alertmanager")
-    assert "reaches Medic ('medic') every 1m, within missing_after (15m)" in said["shipped"]
+    assert "reaches Medic ('medic') every 2m, within missing_after (15m)" in said["shipped"]

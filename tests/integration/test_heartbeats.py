@@ -4,6 +4,7 @@ kube-prometheus-stack, which groups by namespace: that one still does); once it 
 team is paged once and the incident says why; when it beats again the incident says it is back.
 Label sets are kube-prometheus's (tests/fixtures/alerts/kubernetes-mixin.json)."""
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -99,9 +100,13 @@ async def test_watchdog_is_no_incident_and_its_silence_pages_the_monitoring_team
                 assert first.status_code == 200, first.text
                 assert first.json()["accepted"] == 2
                 [overcommit] = first.json()["incidents"]
-                again = await http.post("/webhooks/alertmanager", json=delivery("Watchdog"))
-                assert again.status_code == 200, again.text
-                assert again.json() == {"accepted": 1, "incidents": []}
+                copy = await http.post("/webhooks/alertmanager", json=delivery("Watchdog"))  # an HA pair's
+                assert copy.status_code == 200, copy.text
+                assert copy.json() == {"accepted": 1, "incidents": []}
+                for _ in range(4):  # armed: 3 gaps within missing_after (6 s) in a row, over 12 s
+                    await asyncio.sleep(3.5)
+                    again = await http.post("/webhooks/alertmanager", json=delivery("Watchdog"))
+                    assert again.status_code == 200, again.text
                 shown = (await http.get(f"/incidents/{overcommit}")).json()
                 assert [a["labels"]["alertname"] for a in shown["alerts"]] == ["KubeMemoryOvercommit"]
 
@@ -109,7 +114,7 @@ async def test_watchdog_is_no_incident_and_its_silence_pages_the_monitoring_team
             assert (beat["name"], beat["status"], beat["beats"], beat["service"]) == (
                 "watchdog",
                 "ok",
-                2,
+                5,
                 "monitoring",
             )
             assert beat["labels"] == {"prometheus": "monitoring/kube-prometheus-stack-prometheus"}
@@ -149,6 +154,19 @@ async def test_watchdog_is_no_incident_and_its_silence_pages_the_monitoring_team
             await wait_until(ended, timeout=60, what="the incident told the heartbeat is back")
             [ok] = await heartbeats(stack)
             assert (ok["status"], ok["outages"], ok["incidents"]) == ("ok", 1, [incident])
+            # a Prometheus taken away for good: retired by an operator (the webhook token may not)
+            async with stack.http() as http:
+                assert (await http.delete(f"/heartbeats/{ok['id']}")).status_code == 403
+            async with stack.http(operator=True) as operator:
+                retired = await operator.delete(f"/heartbeats/{ok['id']}")
+                assert retired.status_code == 200, retired.text
+                assert retired.json() == {"id": ok["id"], "retired": True}
+
+                async def gone() -> bool:
+                    return await heartbeats(stack) == []
+
+                await wait_until(gone, timeout=30, what="the heartbeat retired")
+                assert (await operator.delete(f"/heartbeats/{ok['id']}")).status_code == 404
     # what PagerDuty received: one incident, for the monitoring team's key, none for the beats themselves
     triggered = [e for e in pager.events() if e.event_action == "trigger"]
     assert len({e.dedup_key for e in triggered}) == 1

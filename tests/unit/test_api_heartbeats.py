@@ -64,11 +64,16 @@ def sink() -> FakeSink:
     return FakeSink()
 
 
-def app_client(sink: FakeSink, beats: FakeBeats | None) -> httpx.AsyncClient:
+def app_client(sink: FakeSink, beats: FakeBeats | None, *, max_incidents: int = 100) -> httpx.AsyncClient:
     async def ready() -> bool:
         return True
 
-    settings = Settings(_env_file=None, webhook_token=SecretStr(TOKEN), max_body_bytes=64 * 1024)
+    settings = Settings(
+        _env_file=None,
+        webhook_token=SecretStr(TOKEN),
+        max_body_bytes=64 * 1024,
+        max_incidents_per_delivery=max_incidents,
+    )
     app = create_app(settings, catalog=Catalog(), sink=sink, reader=FakeReader(), ready=ready, beats=beats)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://medic")
 
@@ -146,3 +151,21 @@ def test_explain_says_watchdog_is_a_heartbeat_and_no_incident() -> None:
     assert all(
         "heartbeat" not in e for e in explain_webhook(payload, catalog=Catalog(), runbooks=[], heartbeats=[])
     )
+
+
+async def test_a_delivery_naming_more_heartbeats_than_it_may_start_is_refused_whole(
+    sink: FakeSink, beats: FakeBeats
+) -> None:
+    """Each heartbeat is a workflow, as each incident is: MEDIC_MAX_INCIDENTS_PER_DELIVERY bounds both."""
+    many = [{**WATCHDOG, "prometheus": f"monitoring/p{i}"} for i in range(3)]
+    async with app_client(sink, beats, max_incidents=3) as http:
+        refused = await http.post(
+            "/webhooks/alertmanager", json=delivery(*many, OVERCOMMIT), headers=bearer()
+        )
+        assert refused.status_code == 413, refused.text
+        assert "1 incidents (services or groups) and 3 heartbeats" in refused.json()["detail"]
+        assert beats.beats == [] and sink.alerts == []
+        # three heartbeats alone fit the limit
+        taken = await http.post("/webhooks/alertmanager", json=delivery(*many), headers=bearer())
+        assert taken.status_code == 200, taken.text
+    assert len(beats.beats) == 3

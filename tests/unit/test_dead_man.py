@@ -11,6 +11,7 @@ import pytest
 from medic.alerts import Alert, AlertStatus
 from medic.catalog import load_catalog
 from medic.dead_man import Beat, HeartbeatRule, HeartbeatState, default_heartbeats, heartbeat_id, heartbeat_of
+from medic.incident import AnomalyBatch, IncidentState
 from medic.routing import RoutingPolicy, load_routing
 from medic.yamldoc import ConfigError
 
@@ -97,43 +98,69 @@ def test_check_warns_of_a_heartbeat_service_outside_the_catalog() -> None:
     load_routing("rules: []\n", catalog=catalog)
 
 
-def test_a_heartbeat_arms_only_when_two_beats_come_within_missing_after() -> None:
+def armed(rule: HeartbeatRule, labels: dict[str, str] | None = None) -> HeartbeatState:
+    """A heartbeat beaten every minute for half an hour (minutes 0-30): armed."""
+    state = HeartbeatState(rule=rule, labels=labels or {})
+    for minute in range(31):
+        state.take(beat(rule, minute, labels=labels))
+    assert state.status == "ok" and state.last_beat_at == T0 + timedelta(minutes=30)
+    return state
+
+
+def test_a_heartbeat_arms_once_its_beats_keep_within_missing_after() -> None:
     rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})  # 15 minutes
     state = HeartbeatState(rule=rule, labels={})
     assert not state.take(beat(rule, 0))
     assert state.status == "unarmed" and state.due() == T0 + rule.forget_after  # never an outage yet
-    # a route left at Alertmanager's 12-hour repeat: never armed, so never a false outage
-    assert not state.take(beat(rule, 12 * 60))
+    for minute in (2, 4, 6):  # three gaps in a row, but over 6 minutes: not yet twice missing_after
+        state.take(beat(rule, minute))
     assert state.status == "unarmed"
-    state.take(beat(rule, 12 * 60 + 1))
-    assert state.status == "ok" and state.beats == 3
-    assert state.due() == T0 + timedelta(minutes=12 * 60 + 1) + rule.missing_after
-    state.take(beat(rule, 12 * 60 + 6))
-    assert state.longest_gap_seconds == 300.0
+    state.take(beat(rule, 20))
+    state.take(beat(rule, 30))
+    assert state.status == "ok" and state.beats == 6
+    assert state.due() == T0 + timedelta(minutes=30) + rule.missing_after
+    state.take(beat(rule, 40))
+    assert state.longest_gap_seconds == 600.0
+
+
+@pytest.mark.parametrize(
+    ("why", "seconds"),
+    [
+        ("the other Alertmanager of an HA pair, 40 ms later", [0.04]),
+        ("a webhook retried after a 503", [10]),
+        ("another alert of its namespace's group changed, twice", [300, 900]),
+        ("HA copies of those resends", [0.04, 300, 300.04, 900, 900.03]),
+    ],
+)
+def test_a_12_hour_route_is_never_armed_by_resends_and_copies(why: str, seconds: list[float]) -> None:
+    """kube-prometheus-stack groups Watchdog with its namespace's alerts, repeated every 12 hours."""
+    rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})
+    state = HeartbeatState(rule=rule, labels={})
+    for cycle in range(3):
+        start = cycle * 12 * 3600
+        for at in (0.0, *seconds):
+            state.take(Beat(rule=rule, labels={}, at=T0 + timedelta(seconds=start + at)))
+    assert state.status == "unarmed", why
 
 
 def test_a_resolved_beat_and_a_repeated_one_are_no_beats() -> None:
     rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})
-    state = HeartbeatState(rule=rule, labels={})
-    state.take(beat(rule, 0))
-    state.take(beat(rule, 1))
-    state.take(beat(rule, 1))  # the other Alertmanager of an HA pair, the same minute
-    state.take(beat(rule, 3, firing=False))
-    assert state.beats == 2 and state.last_beat_at == T0 + timedelta(minutes=1)
-    assert state.resolved_at == T0 + timedelta(minutes=3)
-    assert state.due() == T0 + timedelta(minutes=16)
+    state = armed(rule)
+    state.take(beat(rule, 30.2))  # the other Alertmanager of an HA pair, 12 s later
+    state.take(beat(rule, 33, firing=False))
+    assert state.beats == 31 and state.last_beat_at == T0 + timedelta(minutes=30)
+    assert state.resolved_at == T0 + timedelta(minutes=33)
+    assert state.due() == T0 + timedelta(minutes=45)
     state.missing_since = state.last_beat_at  # the outage (as the workflow begins it)
-    finding = state.finding(T0 + timedelta(minutes=16))
-    assert "Alertmanager sent it resolved at 10:03 UTC" in (finding.summary or "")
+    finding = state.finding(T0 + timedelta(minutes=45))
+    assert "Alertmanager sent it resolved at 10:33 UTC" in (finding.summary or "")
 
 
 def test_an_outage_finding_extends_while_it_lasts_and_ends_when_the_beats_return() -> None:
     rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"}, service="monitoring")
     labels = {"prometheus": "monitoring/k8s"}
-    state = HeartbeatState(rule=rule, labels=labels)
-    state.take(beat(rule, 0, labels=labels))
-    state.take(beat(rule, 1, labels=labels))
-    now = T0 + timedelta(minutes=16)
+    state = armed(rule, labels)
+    now = T0 + timedelta(minutes=45)
     assert state.due() == now
     state.missing_since = state.last_beat_at
     first = state.finding(now)
@@ -143,22 +170,43 @@ def test_an_outage_finding_extends_while_it_lasts_and_ends_when_the_beats_return
         "prometheus": "monitoring/k8s",
         "medic_heartbeat": "watchdog",
     }
-    assert first.window.start == T0 + timedelta(minutes=1)
+    assert first.window.start == T0 + timedelta(minutes=30)
     assert first.window.end == now + 2 * rule.repeat  # repeat: 5 minutes
     assert first.value == 15 * 60
     assert first.headline() == "No heartbeat watchdog"
     assert first.described() == (
-        "No heartbeat watchdog (alertname=Watchdog from prometheus=monitoring/k8s) since 2026-12-07 10:01"
+        "No heartbeat watchdog (alertname=Watchdog from prometheus=monitoring/k8s) since 2026-12-07 10:30"
         " UTC (15m; expected within 15m). Prometheus, Alertmanager or their route to Medic is down:"
         " alerts may not be reaching anyone."
     )
     state.told_until = first.window.end
     assert state.due() == now + rule.repeat  # said again while it lasts
-    assert state.take(beat(rule, 40, labels=labels))  # back
-    last = state.finding(T0 + timedelta(minutes=40), back=True)
+    assert state.take(beat(rule, 70, labels=labels))  # back
+    last = state.finding(T0 + timedelta(minutes=70), back=True)
     assert last.key == first.key  # the same finding: its incident takes it as the outage's last word
     assert last.window.end == first.window.end + timedelta(seconds=1)
-    assert "is back at 10:40 UTC after 39m without a beat" in last.described()
+    assert "is back at 11:10 UTC after 40m without a beat" in last.described()
+    state.end_outage()
+    assert state.status == "ok" and state.told == [] and state.missing_since is None
+
+
+def test_an_outage_muted_by_hand_says_nothing_more_and_ends_at_the_next_beat() -> None:
+    rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})
+    state = armed(rule)
+    state.missing_since, state.told_until = state.last_beat_at, T0 + timedelta(minutes=55)
+    state.muted_at = T0 + timedelta(minutes=50)  # a person resolved its incident
+    assert state.status == "muted" and state.due() == T0 + timedelta(minutes=30) + rule.forget_after
+    assert not state.take(beat(rule, 90))  # back, but its incident is closed: no last word
+    assert state.status == "ok" and state.missing_since is None and state.muted_at is None
+
+
+def test_a_retired_heartbeat_says_who_retired_it() -> None:
+    rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})
+    state = armed(rule)
+    state.missing_since, state.told_until = state.last_beat_at, T0 + timedelta(minutes=55)
+    last = state.finding(T0 + timedelta(minutes=50), retired="retired by operator (DELETE /heartbeats)")
+    assert "retired after 20m without a beat: retired by operator (DELETE /heartbeats)" in last.described()
+    assert last.window.end == T0 + timedelta(minutes=55, seconds=1)
 
 
 @pytest.mark.parametrize(("minutes", "repeat"), [(0.1, 1), (6, 2), (15, 5), (120, 5)])
@@ -169,14 +217,38 @@ def test_the_finding_is_said_again_every_repeat(minutes: float, repeat: float) -
 
 def test_a_heartbeat_silent_past_forget_after_is_forgotten() -> None:
     rule = HeartbeatRule(name="w", match={"a": "b"}, forget_after_hours=2)
-    state = HeartbeatState(rule=rule, labels={})
-    state.take(beat(rule, 0))
-    state.take(beat(rule, 1))
+    state = armed(rule)
     state.missing_since = state.last_beat_at
     state.told_until = T0 + timedelta(minutes=100)
     assert state.due() == T0 + timedelta(minutes=95)  # said again a repeat (5 minutes) before its end
-    state.told_until = T0 + timedelta(minutes=140)
-    assert state.due() == T0 + timedelta(minutes=121)  # forget_after comes first
-    assert state.forgotten(T0 + timedelta(minutes=121))
-    gone = state.finding(T0 + timedelta(minutes=121), forgotten=True)
+    state.told_until = T0 + timedelta(minutes=160)
+    assert state.due() == T0 + timedelta(minutes=150)  # forget_after comes first
+    assert state.forgotten(T0 + timedelta(minutes=150))
+    gone = state.finding(T0 + timedelta(minutes=150), forgotten=True)
     assert "forgotten" in gone.described() and gone.window.end == state.told_until + timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("severity", "priority", "scored"),
+    [("critical", "P2", "P4"), ("error", "P3", "P4"), ("warning", "P4", "P5")],
+)
+def test_a_missing_heartbeat_is_at_least_p2_wherever_its_service_is(
+    severity: str, priority: str, scored: str
+) -> None:
+    """The built-in rule's service is in no catalog (P4 by its score: the default policy pages P1 and P2
+    only): a dead pipeline must page all the same."""
+    rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"}, severity=severity)
+    state = armed(rule)
+    state.missing_since = state.last_beat_at
+    incident = IncidentState(id="incident-alerting-pipeline", opened_at=T0)
+    finding = state.finding(T0 + timedelta(minutes=45))
+    assert incident.apply_anomalies(AnomalyBatch(signals=[finding], received_at=T0), at=T0)
+    assert incident.impact_detail is not None and incident.impact_detail.score < 35  # P4 or P5 by its score
+    assert incident.priority == priority
+    said = incident.impact_detail.explain()
+    assert f"at least {priority}: the alerting pipeline's heartbeat stopped" in said
+    # a finding of anything else keeps its score's priority
+    other = finding.model_copy(update={"series": {"alertname": "Watchdog"}})
+    plain = IncidentState(id="incident-alerting-pipeline", opened_at=T0)
+    plain.apply_anomalies(AnomalyBatch(signals=[other], received_at=T0), at=T0)
+    assert plain.priority == scored

@@ -32,6 +32,7 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("get", "/incidents/{incident_id}/runs/{run_id}/timeline.svg"): {200, 401, 404, 409, 422, 503},
     ("get", "/anomalies/scans"): {200, 401, 500, 503},
     ("get", "/heartbeats"): {200, 401, 503},
+    ("delete", "/heartbeats/{heartbeat_id}"): {200, 401, 403, 404, 422, 503},
     ("get", "/insights"): {200, 401, 422, 503},
     ("post", "/explain"): {200, 401, 413, 422, 500},
     ("get", "/control/kill-switch"): {200, 401, 503},

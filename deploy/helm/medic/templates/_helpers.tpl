@@ -266,7 +266,9 @@ route:
   repeat_interval: 4h
   routes:
     # kube-prometheus's Watchdog always fires: Medic takes it as a heartbeat and tells you when it
-    # stops coming (docs/heartbeats.md). Sent every minute, well within Medic's missing_after (15 min).
+    # stops coming (docs/heartbeats.md). Sent every 2 minutes (a repeat goes out on the group's next
+    # tick), well within Medic's missing_after (15 min). kube-prometheus-stack's own route of Watchdog
+    # to "null" must go: the first route that matches takes it.
     - receiver: {{ .Values.alertmanager.receiverName }}
       matchers: ['alertname="Watchdog"']
       group_by: [prometheus, cluster]
