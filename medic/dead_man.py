@@ -7,9 +7,10 @@ mechanisms that send a notification when this alert is not firing". Without this
 incident that never closed. Now each alert a rule of ``heartbeats:`` (routing policy) matches is a
 *beat* of its heartbeat, one per label set besides the rule's match (one per Prometheus, cluster or
 tenant). Beats within 30 s of each other are one (an HA pair's copies, retries). A heartbeat whose
-beats came within ``missing_after`` of each other 3 times in a row, over twice ``missing_after``, is
-*armed* (its cadence is known to fit: a route left at Alertmanager's 12-hour repeat never arms, even
-when another alert of its group makes it resend now and then), and an armed heartbeat with no beat for
+beats came alone (no other alert in their delivery: their group is their own) within ``missing_after``
+of each other 3 times in a row, over twice ``missing_after``, is *armed* (its cadence is its route's
+and known to fit: a route left at Alertmanager's 12-hour repeat never arms, however often another alert
+of its group makes Alertmanager resend it), and an armed heartbeat with no beat for
 ``missing_after`` raises one finding for the rule's ``service``, through the same path as an anomaly,
 repeated while it lasts and ended when the beats come back. A beat Alertmanager sends *resolved* (the
 alert stopped being evaluated) is no beat: it is told with the finding. An outage whose incident a
@@ -144,6 +145,10 @@ class Beat(BaseModel):
     labels: dict[str, str]
     at: datetime
     firing: bool = True
+    alone: bool = Field(
+        default=True,
+        description="its delivery held heartbeats only: its group is its own, its cadence its route's",
+    )
 
 
 def heartbeat_of(rules: list[HeartbeatRule], alert: Alert, *, at: datetime) -> Beat | None:
@@ -180,6 +185,8 @@ class HeartbeatState(BaseModel):
         default=None, description="the first beat of the run of beats within missing_after of each other"
     )
     steady_gaps: int = 0
+    steady_last: datetime | None = Field(default=None, description="the last beat that came alone")
+    shared: int = Field(default=0, description="beats that came with other alerts of their group")
     muted_at: datetime | None = Field(
         default=None, description="when a person resolved the outage's incident: told no more until a beat"
     )
@@ -214,13 +221,12 @@ class HeartbeatState(BaseModel):
         last = self.last_beat_at
         if last is not None and beat.at < last + self.rule.duplicate_within:
             return False
-        if last is not None:
-            gap = beat.at - last
-            self._steady(gap, beat.at)
-            if self.armed and self.missing_since is None:
-                self.longest_gap_seconds = max(self.longest_gap_seconds or 0.0, gap.total_seconds())
+        if last is not None and self.armed and self.missing_since is None:
+            self.longest_gap_seconds = max(self.longest_gap_seconds or 0.0, (beat.at - last).total_seconds())
+        if beat.alone:
+            self._steady(beat.at)
         else:
-            self.steady_since = beat.at
+            self.shared += 1
         self.beats += 1
         self.first_beat_at = self.first_beat_at or beat.at
         self.last_beat_at = beat.at
@@ -235,12 +241,14 @@ class HeartbeatState(BaseModel):
         self.missing_since = self.told_until = self.first_told_at = self.muted_at = None
         self.told = []
 
-    def _steady(self, gap: timedelta, at: datetime) -> None:
-        """Arming: beats within missing_after of each other, :data:`_ARM_GAPS` gaps in a row over twice
-        missing_after at least. One resend of a group Watchdog shares (another alert of its namespace
-        changed) or two in a row is no cadence: a route left at Alertmanager's 12-hour repeat never
-        arms by them, and never pages when they stop."""
-        if gap > self.rule.missing_after:
+    def _steady(self, at: datetime) -> None:
+        """Arming, on the beats whose delivery held heartbeats only: within missing_after of each
+        other, :data:`_ARM_GAPS` gaps in a row over twice missing_after at least. A beat that came with
+        other alerts of its group was sent for them (one changed: Alertmanager resends the whole
+        group), not by its route's repeat: a Watchdog grouped with its namespace's alerts and repeated
+        every 12 hours arms by no number of those, and never pages when they stop."""
+        last, self.steady_last = self.steady_last, at
+        if last is None or at - last > self.rule.missing_after:
             self.steady_since, self.steady_gaps = at, 0
             return
         self.steady_gaps += 1

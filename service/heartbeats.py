@@ -82,6 +82,10 @@ class HeartbeatView(BaseModel):
         " or muted (a person resolved its outage's incident: told no more until its next beat)"
     )
     beats: int
+    beats_with_other_alerts: int = Field(
+        description="beats whose delivery held other alerts of their group: resent for those, they keep"
+        " it alive but do not arm it (give the heartbeat a route of its own)"
+    )
     first_beat_at: datetime | None
     last_beat_at: datetime | None
     missing_after_seconds: float
@@ -207,6 +211,7 @@ def _view(wid: str, state: HeartbeatState) -> HeartbeatView:
         service=state.rule.service,
         status=state.status,
         beats=state.beats,
+        beats_with_other_alerts=state.shared,
         first_beat_at=state.first_beat_at,
         last_beat_at=state.last_beat_at,
         missing_after_seconds=state.rule.missing_after.total_seconds(),

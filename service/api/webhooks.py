@@ -148,7 +148,12 @@ async def _deliver_alertmanager(
         assignments = assign_alerts(deps.catalog, payload, alerts)
     else:  # the cluster lookup blocks (cached, short timeouts): off the event loop
         assignments = await asyncio.to_thread(assign_alerts, deps.catalog, payload, alerts, deps.owners)
-    beats = list({heartbeat_id(b.rule.name, b.labels): b for b in beats}.values())  # one a heartbeat
+    # one a heartbeat; alone when its group held heartbeats only (its cadence is then its route's)
+    beats = list(
+        {
+            heartbeat_id(b.rule.name, b.labels): b.model_copy(update={"alone": not alerts}) for b in beats
+        }.values()
+    )
     limits.check_fan_out(assignments, deps.settings, heartbeats=len(beats))
     batches: list[AlertBatch | AnomalyBatch] = [
         a.alert_batch(received_at, payload.truncatedAlerts) for a in assignments

@@ -93,13 +93,15 @@ async def test_watchdog_goes_to_its_heartbeat_and_the_rest_of_its_group_to_an_in
     [(_, batch)] = sink.alerts
     assert [a.labels["alertname"] for a in batch.alerts] == ["KubeMemoryOvercommit"]
     [beat] = beats.beats
-    assert beat.firing and beat.rule.name == "watchdog"
+    assert (
+        beat.firing and beat.rule.name == "watchdog" and not beat.alone
+    )  # resent for its group's other alert
     assert beat.labels == {"prometheus": "monitoring/kube-prometheus-stack-prometheus"}
     only = await http.post(
         "/webhooks/alertmanager", json=delivery(WATCHDOG, status="resolved"), headers=bearer()
     )
     assert only.json() == {"accepted": 1, "incidents": []}
-    assert not beats.beats[-1].firing and len(sink.alerts) == 1
+    assert not beats.beats[-1].firing and beats.beats[-1].alone and len(sink.alerts) == 1
 
 
 async def test_a_beat_temporal_cannot_take_is_a_503_for_alertmanager_to_retry(

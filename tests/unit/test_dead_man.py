@@ -143,6 +143,23 @@ def test_a_12_hour_route_is_never_armed_by_resends_and_copies(why: str, seconds:
     assert state.status == "unarmed", why
 
 
+def test_beats_resent_for_other_alerts_of_their_group_keep_it_alive_but_never_arm_it() -> None:
+    """kube-prometheus-stack's grouping (by namespace) and 12-hour repeat, with a neighbour of the
+    group flapping for two hours: Alertmanager resends the group, Watchdog in it, every 5 minutes."""
+    rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})
+    state = HeartbeatState(rule=rule, labels={})
+    state.take(beat(rule, 0))  # alone: the group's first notification, before the neighbour fired
+    for minute in range(5, 125, 5):
+        state.take(Beat(rule=rule, labels={}, at=T0 + timedelta(minutes=minute), alone=False))
+    assert state.status == "unarmed" and state.shared == 24 and state.beats == 25
+    # the route's own repeat, alone: 12 hours apart, never within missing_after
+    state.take(beat(rule, 12 * 60))
+    assert state.status == "unarmed"
+    armed_state = armed(rule)  # once armed, a shared beat keeps it alive
+    armed_state.take(Beat(rule=rule, labels={}, at=T0 + timedelta(minutes=40), alone=False))
+    assert armed_state.due() == T0 + timedelta(minutes=55)
+
+
 def test_a_resolved_beat_and_a_repeated_one_are_no_beats() -> None:
     rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})
     state = armed(rule)
