@@ -17,6 +17,7 @@ from medic.redact import redact, redact_data, redact_name
 
 __all__ = [
     "HEARTBEAT_LABEL",
+    "HEARTBEAT_SOURCE",
     "MAX_AGE",
     "MAX_AHEAD",
     "MAX_SKEW",
@@ -84,8 +85,9 @@ PREDICTION_SOURCE = "medic-forecast"
 # The label a Medic scan's signals carry with the scan's name: two scans whose series have the same
 # labels (both `by (service)`) are two findings, not one seen again, and the scan names the incident.
 SCAN_LABEL = "medic_scan"
-# The label a missing heartbeat's finding carries with its rule's name (medic.dead_man).
+# The label a missing heartbeat's finding carries with its rule's name, and its source (medic.dead_man).
 HEARTBEAT_LABEL = "medic_heartbeat"
+HEARTBEAT_SOURCE = "medic-heartbeat"
 # How far past its receipt an anomaly's window may end (a forecast holds its signal up to 30 days).
 MAX_AHEAD = timedelta(days=31)
 # How long before its receipt an anomaly's window may have ended: a detector catching up after an outage

@@ -29,22 +29,33 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medic.alerts import Alert, AlertStatus
-from medic.anomaly import HEARTBEAT_LABEL, NAME_PATTERN, AnomalySignal, ExpectedBand, TimeWindow
+from medic.anomaly import (
+    HEARTBEAT_LABEL,
+    HEARTBEAT_SOURCE,
+    NAME_PATTERN,
+    AnomalySignal,
+    ExpectedBand,
+    TimeWindow,
+)
 from medic.matchers import format_duration
 
 __all__ = [
     "HEARTBEAT_LABEL",
     "HEARTBEAT_SOURCE",
+    "ID_PATTERN",
     "Beat",
     "HeartbeatRule",
     "HeartbeatState",
     "default_heartbeats",
     "heartbeat_id",
     "heartbeat_of",
+    "match_digest",
+    "parse_heartbeat_id",
 ]
 
-HEARTBEAT_SOURCE = "medic-heartbeat"
 _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+ID_PATTERN = r"heartbeat-([a-z0-9][a-z0-9-]{0,61}[a-z0-9]|[a-z0-9])-([0-9a-f]{8})-[0-9a-f]{16}"
+_ID = re.compile(ID_PATTERN)
 _NAME_RULE = "1 to 63 lower-case letters, digits and dashes, beginning and ending with a letter or digit"
 # Labels that never tell two heartbeats apart: the same Watchdog says severity "none" or "info" by release.
 _NOT_KEY = frozenset({"alertname", "severity"})
@@ -70,16 +81,17 @@ class HeartbeatRule(BaseModel):
     service: str = Field(
         default="alerting-pipeline",
         pattern=NAME_PATTERN,
-        description="the catalog service whose team is told when the beats stop (its tier and business"
-        " weight set the priority, as for any incident of it); the default is in no catalog: P4, the"
-        " default channel",
+        description="the catalog service whose team is told when the beats stop (its routing decides who;"
+        " the incident is at least P2 by a critical severity); the default is in no catalog: the fallback"
+        " channel",
     )
     missing_after_minutes: float = Field(
         default=15.0,
         ge=0.1,
         le=7 * 24 * 60,
-        description="how long without a beat is an outage; at least 3 times the repeat_interval of the"
-        " Alertmanager route that sends the heartbeat to Medic",
+        description="how long without a beat is an outage; at least 3 times the cadence of the"
+        " Alertmanager route that sends the heartbeat to Medic (medic doctor says it: 1m group_interval"
+        " and 1m repeat_interval send every 2 minutes)",
     )
     severity: str = Field(default="critical", pattern=r"^(critical|error|warning|info)$")
     forget_after_hours: float = Field(
@@ -130,10 +142,25 @@ def default_heartbeats() -> list[HeartbeatRule]:
     return [HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})]
 
 
-def heartbeat_id(rule: str, labels: dict[str, str]) -> str:
-    """The heartbeat's workflow id: the rule's name and a digest of its key labels."""
-    digest = hashlib.sha256("\x00".join(f"{k}={v}" for k, v in sorted(labels.items())).encode())
-    return f"heartbeat-{rule}-{digest.hexdigest()[:16]}"
+def heartbeat_id(rule: HeartbeatRule, labels: dict[str, str]) -> str:
+    """The heartbeat's workflow id: ``heartbeat-<rule>-<8 hex digits of its match>-<16 of its key
+    labels>``. A rule whose ``match`` changes names other heartbeats: a worker's start retires the old
+    ones (:func:`parse_heartbeat_id`), which no beat reaches any more."""
+    return f"heartbeat-{rule.name}-{match_digest(rule)}-{_digest(labels)[:16]}"
+
+
+def match_digest(rule: HeartbeatRule) -> str:
+    return _digest(rule.match)[:8]
+
+
+def parse_heartbeat_id(wid: str) -> tuple[str, str] | None:
+    """The rule's name and match digest in a heartbeat's workflow id; None for an id of another shape."""
+    found = _ID.fullmatch(wid)
+    return (found.group(1), found.group(2)) if found else None
+
+
+def _digest(labels: dict[str, str]) -> str:
+    return hashlib.sha256("\x00".join(f"{k}={v}" for k, v in sorted(labels.items())).encode()).hexdigest()
 
 
 class Beat(BaseModel):

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from medic.alerts import HELD_SOURCE, Alert, AlertStatus
-from medic.anomaly import HEARTBEAT_LABEL, PREDICTION_SOURCE, AnomalySignal
+from medic.anomaly import HEARTBEAT_LABEL, HEARTBEAT_SOURCE, PREDICTION_SOURCE, AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
@@ -1006,8 +1006,9 @@ class IncidentState(BaseModel):
             slo_detail=detail,
         )
         for record in self.anomalies.values():  # (none in a history from before heartbeats: it replays)
-            floor = _HEARTBEAT_FLOOR.get(record.signal.severity)
-            if HEARTBEAT_LABEL in record.signal.series and floor is not None:
+            floor = _HEARTBEAT_FLOOR.get(record.signal.severity)  # (kept once the beats are back)
+            signal = record.signal
+            if signal.source == HEARTBEAT_SOURCE and HEARTBEAT_LABEL in signal.series and floor is not None:
                 why = "the alerting pipeline's heartbeat stopped: no other alert may reach anyone"
                 impact = impact.at_least(floor, why)
         before = self.impact_detail

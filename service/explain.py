@@ -69,7 +69,7 @@ def explain_webhook(
         out.append(
             {
                 "heartbeat": beat.rule.name,
-                "id": heartbeat_id(beat.rule.name, beat.labels),
+                "id": heartbeat_id(beat.rule, beat.labels),
                 "alertname": alert.name,
                 "status": alert.status.value,
                 "labels": beat.labels,
@@ -161,8 +161,8 @@ def render(incidents: list[dict[str, Any]]) -> str:
             after = f"{inc['missing_after_minutes']:g} min"
             lines.append(
                 f"{inc['id']}: heartbeat {inc['heartbeat']} ({inc['alertname']}, {labels}; {inc['status']}):"
-                f" no incident; {inc['service']} is told when no beat comes for {after} (once two beats"
-                f" came within {after})"
+                f" no incident; {inc['service']} is told when no beat comes for {after} (once its beats"
+                f" came alone within {after} of each other for twice that)"
             )
             continue
         where = f"service {inc['service']}" if inc["service"] else "no service (its Alertmanager group)"

@@ -6,15 +6,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from medic.dead_man import Beat, HeartbeatState, heartbeat_id
-from medic.incident import IncidentStatus
+from medic.dead_man import Beat, HeartbeatState, heartbeat_id, match_digest, parse_heartbeat_id
+from medic.incident import IncidentState, IncidentStatus
 from medic.routing import RoutingPolicy
-from service.incidents import IncidentNotFound, IncidentReader
+from service.incidents import IncidentNotFound
 from service.ingest import failed_delivery
 from service.settings import Settings
 from service.temporal import UNREACHABLE, rpc_timeout
@@ -24,10 +25,10 @@ __all__ = [
     "HeartbeatSink",
     "HeartbeatView",
     "HeartbeatsReader",
+    "keep_retiring",
     "resolved_since",
     "retire",
     "retire_gone",
-    "rule_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class HeartbeatSink:
     async def beat(self, beat: Beat) -> None:
         """Raises :class:`~service.ingest.TemporalUnavailable` (the sender retries) or
         :class:`~service.ingest.DeliveryRefused`."""
-        wid = heartbeat_id(beat.rule.name, beat.labels)
+        wid = heartbeat_id(beat.rule, beat.labels)
         timeout = rpc_timeout(self._settings)
         try:
             if not beat.firing:
@@ -129,11 +130,6 @@ def _running(settings: Settings) -> str:
     )
 
 
-def rule_of(wid: str) -> str:
-    """The rule's name in a heartbeat's workflow id (``heartbeat-<rule>-<16 hex digits>``)."""
-    return wid.removeprefix("heartbeat-")[:-17]
-
-
 async def _states(client: Client, settings: Settings) -> dict[str, HeartbeatState]:
     """The state of each heartbeat running on this installation's task queue (at most 500)."""
     ids = [wf.id async for wf in client.list_workflows(_running(settings), limit=_LISTED)]
@@ -170,12 +166,20 @@ async def retire_gone(client: Client, settings: Settings, policy: RoutingPolicy)
     """At a worker's start: retire the heartbeats whose rule the routing policy no longer has (renamed,
     removed, ``heartbeats: []``), which no beat reaches any more and which would page as outages until
     forgotten; the ids retired. Temporal unreachable: logged, none retired (the next start does it)."""
-    names = {rule.name for rule in policy.heartbeats}
+    matches = {rule.name: match_digest(rule) for rule in policy.heartbeats}
     try:
-        ids = [wf.id async for wf in client.list_workflows(_running(settings), limit=_LISTED)]
-        gone = {wid: rule for wid in ids if (rule := rule_of(wid)) not in names}
-        for wid, rule in gone.items():  # (a signal needs no worker: this runs before the worker does)
-            await retire(client, settings, wid, f"its rule {rule!r} is no longer in the routing policy")
+        gone: dict[str, str] = {}
+        async for wf in client.list_workflows(_running(settings), limit=_LISTED):
+            parsed = parse_heartbeat_id(wf.id)
+            if parsed is None:
+                continue
+            name, match = parsed
+            if name not in matches:
+                gone[wf.id] = f"its rule {name!r} is no longer in the routing policy"
+            elif matches[name] != match:
+                gone[wf.id] = f"its rule {name!r} matches other labels now"
+        for wid, why in gone.items():  # (a signal needs no worker: this runs before the worker does)
+            await retire(client, settings, wid, why)
     except UNREACHABLE as err:
         log.warning("heartbeats whose rule is gone could not be retired now: %s", err)
         return []
@@ -184,10 +188,15 @@ async def retire_gone(client: Client, settings: Settings, policy: RoutingPolicy)
     return list(gone)
 
 
-def resolved_since(reader: IncidentReader) -> "Callable[[str, datetime], Awaitable[bool]]":
+class StateReader(Protocol):
+    async def state(self, incident_id: str) -> IncidentState: ...
+
+
+def resolved_since(reader: StateReader) -> "Callable[[str, datetime], Awaitable[bool]]":
     """Whether a person resolved this incident (or the one it merged into) at or after a time: the
-    heartbeat's activity asks before telling an outage again (an outage's incident resolves by itself
-    only once its finding's window ended, which the repeats never let happen)."""
+    heartbeat's activity asks before telling an outage again. One that resolved by itself (its finding's
+    window ended while tellings failed, or no worker ran) is no person's word: the outage is told
+    again, into a new incident. One that cannot be read now is taken as open (told: fail open)."""
 
     async def resolved(incident_id: str, since: datetime) -> bool:
         try:
@@ -196,8 +205,12 @@ def resolved_since(reader: IncidentReader) -> "Callable[[str, datetime], Awaitab
                 state = await reader.state(state.merged_into)
         except IncidentNotFound:
             return False
+        except Exception as err:  # unreadable now (no worker, a history that does not replay): told
+            log.warning("heartbeat: could not read %s (told again as if open): %s", incident_id, err)
+            return False
         at = state.resolved_at
-        return state.status is IncidentStatus.RESOLVED and at is not None and at >= since
+        by_hand = state.resolved_by is not None  # (one that resolved by itself has no resolver)
+        return state.status is IncidentStatus.RESOLVED and by_hand and at is not None and at >= since
 
     return resolved
 
@@ -223,3 +236,17 @@ def _view(wid: str, state: HeartbeatState) -> HeartbeatView:
         outages=state.outages,
         incidents=state.incidents,
     )
+
+
+async def keep_retiring(
+    client: Client, settings: Settings, policy: RoutingPolicy, *, every: float = 1800
+) -> None:
+    """:func:`retire_gone` every ``every`` seconds, until cancelled: an API pod of the release before,
+    still running through a rollout, starts a heartbeat of a rule that is gone after the worker's start
+    retired it."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await retire_gone(client, settings, policy)
+        except Exception as err:  # never the worker's end: said, and tried again
+            log.warning("heartbeats whose rule is gone could not be retired: %s", err)

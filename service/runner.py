@@ -22,7 +22,7 @@ from service.chat.runner import ChatRunner
 from service.chat.verify import SlackVerifier
 from service.config_files import load_catalog_file, load_routing_file
 from service.control import Controls
-from service.heartbeats import HeartbeatSink, HeartbeatsReader, retire_gone
+from service.heartbeats import HeartbeatSink, HeartbeatsReader, keep_retiring, retire_gone
 from service.incidents import TemporalIncidentReader
 from service.ingest import CoalescingSink, MergeRedirects, TemporalIncidentSink
 from service.loop import freeze_startup_objects
@@ -180,6 +180,7 @@ async def run_until_stopped(
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[None]] = []
     learner: asyncio.Task[None] | None = None
+    janitor: asyncio.Task[None] | None = None  # retires heartbeats whose rule is gone (service.heartbeats)
     registry = CollectorRegistry()  # one per process: the API's /metrics shows the worker's too
     record_build_info(registry)
     sdk_metrics = sdk_metrics_url(client)
@@ -206,6 +207,7 @@ async def run_until_stopped(
         await start_scans(client, settings)  # the anomaly scans' schedules, to match anomaly.yaml
         if policy is not None:  # heartbeats whose rule is gone would page as outages until forgotten
             await retire_gone(client, settings, policy)
+            janitor = asyncio.create_task(keep_retiring(client, settings, policy), name="heartbeats")
         tasks.append(asyncio.create_task(temporal_worker.run(), name="worker"))
         if learning is not None:  # runs until the worker stops; it never ends by itself
             learner = asyncio.create_task(learning.run(), name="learning")
@@ -225,9 +227,10 @@ async def run_until_stopped(
     if temporal_worker is not None and temporal_worker.is_running:
         await temporal_worker.shutdown()
     stopper.cancel()
-    if learner is not None:
-        learner.cancel()
-    await asyncio.gather(*tasks, *([learner] if learner else []), return_exceptions=True)
+    background = [t for t in (learner, janitor) if t is not None]
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*tasks, *background, return_exceptions=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(sig)
     if failed:

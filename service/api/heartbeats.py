@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel
 
+from medic.dead_man import ID_PATTERN
 from medic.redact import redact
 from service.api.auth import require_incident_reader, require_operator
 from service.api.deps import Deps, get_deps
@@ -53,7 +54,7 @@ class HeartbeatRetired(BaseModel):
 async def retire_heartbeat(
     request: Request,
     deps: Annotated[Deps, Depends(get_deps)],
-    heartbeat_id: Annotated[str, Path(pattern=r"^heartbeat-[a-z0-9-]{1,63}-[0-9a-f]{16}$")],
+    heartbeat_id: Annotated[str, Path(pattern=f"^{ID_PATTERN}$")],
 ) -> HeartbeatRetired:
     s = deps.settings
     actor = require_operator(request, webhook_token=s.webhook_token, operator_token=s.operator_token)

@@ -10,7 +10,16 @@ import pytest
 
 from medic.alerts import Alert, AlertStatus
 from medic.catalog import load_catalog
-from medic.dead_man import Beat, HeartbeatRule, HeartbeatState, default_heartbeats, heartbeat_id, heartbeat_of
+from medic.dead_man import (
+    Beat,
+    HeartbeatRule,
+    HeartbeatState,
+    default_heartbeats,
+    heartbeat_id,
+    heartbeat_of,
+    match_digest,
+    parse_heartbeat_id,
+)
 from medic.incident import AnomalyBatch, IncidentState
 from medic.routing import RoutingPolicy, load_routing
 from medic.yamldoc import ConfigError
@@ -47,8 +56,19 @@ def test_kube_prometheus_watchdog_is_a_beat_of_its_prometheus() -> None:
     other = heartbeat_of(default_heartbeats(), alert({**labels, "cluster": "eu-1"}), at=T0)
     info = heartbeat_of(default_heartbeats(), alert({**labels, "severity": "info"}), at=T0)
     assert other is not None and info is not None
-    assert heartbeat_id("watchdog", other.labels) != heartbeat_id("watchdog", found.labels)
-    assert heartbeat_id("watchdog", info.labels) == heartbeat_id("watchdog", found.labels)
+    rule = default_heartbeats()[0]
+    assert heartbeat_id(rule, other.labels) != heartbeat_id(rule, found.labels)
+    assert heartbeat_id(rule, info.labels) == heartbeat_id(rule, found.labels)
+    wid = heartbeat_id(rule, found.labels)
+    assert parse_heartbeat_id(wid) == ("watchdog", match_digest(rule))
+    # a rule whose match changes names other heartbeats (a worker's start retires the old ones)
+    wider = rule.model_copy(update={"match": {"alertname": "Watchdog", "severity": "none"}})
+    assert parse_heartbeat_id(heartbeat_id(wider, found.labels)) == ("watchdog", match_digest(wider))
+    assert match_digest(wider) != match_digest(rule)
+    for name in ("a", "dead-man-0123abcd", "x" * 63):  # names with dashes and digest-like parts
+        named = rule.model_copy(update={"name": name})
+        assert parse_heartbeat_id(heartbeat_id(named, {"prometheus": "p"})) == (name, match_digest(named))
+    assert parse_heartbeat_id("incident-checkout") is None
     resolved = heartbeat_of(default_heartbeats(), alert(labels, AlertStatus.RESOLVED), at=T0)
     assert resolved is not None and not resolved.firing
     assert heartbeat_of(default_heartbeats(), alert({"alertname": "KubePodCrashLooping"}), at=T0) is None
@@ -264,8 +284,12 @@ def test_a_missing_heartbeat_is_at_least_p2_wherever_its_service_is(
     assert incident.priority == priority
     said = incident.impact_detail.explain()
     assert f"at least {priority}: the alerting pipeline's heartbeat stopped" in said
-    # a finding of anything else keeps its score's priority
-    other = finding.model_copy(update={"series": {"alertname": "Watchdog"}})
-    plain = IncidentState(id="incident-alerting-pipeline", opened_at=T0)
-    plain.apply_anomalies(AnomalyBatch(signals=[other], received_at=T0), at=T0)
-    assert plain.priority == scored
+    # a finding of anything else keeps its score's priority: one without the label, or another
+    # detector's that carries it (POST /webhooks/anomaly takes any series)
+    for other in (
+        finding.model_copy(update={"series": {"alertname": "Watchdog"}}),
+        finding.model_copy(update={"source": "grafana-ml"}),
+    ):
+        plain = IncidentState(id="incident-alerting-pipeline", opened_at=T0)
+        plain.apply_anomalies(AnomalyBatch(signals=[other], received_at=T0), at=T0)
+        assert plain.priority == scored

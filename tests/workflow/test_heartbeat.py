@@ -39,7 +39,7 @@ class Heartbeat:
 
     @property
     def id(self) -> str:
-        return heartbeat_id(self.rule.name, LABELS)
+        return heartbeat_id(self.rule, LABELS)
 
     async def beat(self, *, firing: bool = True) -> None:
         """As the API hands it over: signal-with-start."""
