@@ -1,6 +1,6 @@
 """A heartbeat's durable timer (``medic.dead_man``): one workflow per heartbeat (``heartbeat-<rule>-
-<digest of its match>-<digest of its labels>``), started by its first beat (signal-with-start from the API) and signalled
-by each one after.
+<digest of its match>-<digest of its labels>``), started by its first beat (signal-with-start from the
+API) and signalled by each one after.
 
 Once armed, it waits for the next beat at most ``missing_after``; past it, the outage's finding goes to
 the incident path (the activity), again every ``repeat`` while it lasts, and a last time when the beats
