@@ -42,6 +42,7 @@ __all__ = [
     "Command",
     "CommandError",
     "Deny",
+    "Heartbeats",
     "Help",
     "Insights",
     "List",
@@ -148,8 +149,12 @@ class Insights(_Command):
     verb: Literal["insights"] = "insights"
 
 
+class Heartbeats(_Command):
+    verb: Literal["heartbeats"] = "heartbeats"
+
+
 Command = Annotated[
-    Help | List | Show | Ack | Resolve | Approve | Deny | Silence | Postmortem | Insights,
+    Help | List | Show | Ack | Resolve | Approve | Deny | Silence | Postmortem | Insights | Heartbeats,
     Field(discriminator="verb"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
@@ -198,6 +203,8 @@ _SPECS: dict[str, _Spec] = {
                         "anyone", ("/medic postmortem checkout",)),
     "insights": _Spec("/medic insights", "which alert rules earn their pages, and what to change",
                       "anyone", ("/medic insights",)),
+    "heartbeats": _Spec("/medic heartbeats", "the alerting pipeline's heartbeats (Watchdog): missing, ok or"
+                        " not yet armed, and their last beat", "anyone", ("/medic heartbeats",)),
 }  # fmt: skip
 _ALIASES = {"acknowledge": "ack", "ls": "list", "?": "help", "-h": "help", "--help": "help"}
 
@@ -428,4 +435,5 @@ _PARSERS: dict[str, Callable[[str], Command]] = {
     "silence": _parse_silence,
     "postmortem": lambda rest: Postmortem(incident_id=_one_id("postmortem", rest)),
     "insights": lambda rest: Insights(),
+    "heartbeats": lambda rest: Heartbeats(),
 }

@@ -5,7 +5,7 @@ its heartbeat's workflow (signal-with-start, durable before the webhook answers,
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from pydantic import BaseModel, Field
@@ -14,6 +14,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from medic.dead_man import Beat, HeartbeatState, heartbeat_id, match_digest, parse_heartbeat_id
 from medic.incident import IncidentState, IncidentStatus
+from medic.matchers import format_duration
+from medic.mrkdwn import Markup, escape
 from medic.routing import RoutingPolicy
 from service.incidents import IncidentNotFound
 from service.ingest import failed_delivery
@@ -26,6 +28,7 @@ __all__ = [
     "HeartbeatView",
     "HeartbeatsReader",
     "keep_retiring",
+    "render_heartbeats",
     "resolved_since",
     "retire",
     "retire_gone",
@@ -250,3 +253,38 @@ async def keep_retiring(
             await retire_gone(client, settings, policy)
         except Exception as err:  # never the worker's end: said, and tried again
             log.warning("heartbeats whose rule is gone could not be retired: %s", err)
+
+
+_STATUS = {
+    "missing": ":red_circle:",
+    "muted": ":no_bell:",
+    "ok": ":large_green_circle:",
+    "unarmed": ":white_circle:",
+}
+
+
+def render_heartbeats(views: list[HeartbeatView], *, now: datetime, top: int = 20) -> str:
+    """``/medic heartbeats``: the missing ones first, each with its labels, last beat and what to do."""
+    if not views:
+        return (
+            "No heartbeat yet: no Watchdog reached Medic. Route it here every few minutes "
+            "(docs/heartbeats.md); `medic doctor` says where Alertmanager sends it."
+        )
+    lines = [f"*Heartbeats* ({len(views)}):"]
+    for v in views[:top]:
+        labels = ", ".join(f"{k}={val}" for k, val in v.labels.items()) or "no other labels"
+        last = v.last_beat_at
+        ago = format_duration(now - last - (now - last) % timedelta(minutes=1)) if last else "never"
+        line = f"{_STATUS.get(v.status, '')} `{escape(v.name)}` ({escape(labels)}): {v.status}"
+        line += f", last beat {ago} ago"
+        if v.status == "missing" and v.incidents:
+            line += f", told in `{escape(v.incidents[-1])}`"
+        elif v.status == "unarmed":
+            after = format_duration(timedelta(seconds=v.missing_after_seconds))
+            line += f"; its beats' cadence is not yet shown to fit {after}"
+            if v.beats_with_other_alerts:
+                line += f" ({v.beats_with_other_alerts} came with other alerts: give it a route of its own)"
+        lines.append(Markup(line))
+    if len(views) > top:
+        lines.append(f"… and {len(views) - top} more (GET /heartbeats lists them all).")
+    return "\n".join(lines)

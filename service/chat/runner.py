@@ -27,6 +27,7 @@ from medic.commands import (
     Approve,
     Command,
     CommandError,
+    Heartbeats,
     Help,
     Insights,
     List,
@@ -51,6 +52,7 @@ from medic.vocab import TimelineKind
 from service.chat.authz import Authorizer
 from service.chat.replies import Reply, render_list, render_show
 from service.control import Controls
+from service.heartbeats import HeartbeatsReader, render_heartbeats
 from service.incidents import (
     IncidentDetail,
     IncidentFilter,
@@ -175,6 +177,9 @@ class ChatRunner:
             return render_show(detail, ui_url=self._settings.workflow_url(cmd.incident_id), now=self._now())
         if isinstance(cmd, Postmortem):
             return await self._postmortem_command(cmd.incident_id, user)
+        if isinstance(cmd, Heartbeats):  # a read, like list: open to anyone
+            beating = await HeartbeatsReader(self._client, self._settings).list()
+            return Reply(text=render_heartbeats(beating, now=self._now()))
         if isinstance(cmd, Insights):  # a read, like list: open to anyone
             found = await insights(self._reader, learning=self._learning, cache=READ)
             return Reply(text=render_insights(found))

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from tests.doubles import PagerDutyDouble
 from tests.support.shop import SHOP_YAML
+from tests.support.slackreq import SIGNING_SECRET, command_body, signed_headers
 from tests.support.stack import MedicStack, medic_stack, wait_until
 
 pytestmark = pytest.mark.integration
@@ -92,6 +93,7 @@ async def test_watchdog_is_no_incident_and_its_silence_pages_the_monitoring_team
             routing_yaml=ROUTING,
             pagerduty_routing_keys={"sre": SecretStr(KEY)},
             pagerduty_events_url=f"{pager_url}/v2/enqueue",
+            slack_signing_secret=SecretStr(SIGNING_SECRET),
         ) as stack:
             async with stack.http() as http:
                 first = await http.post(
@@ -144,6 +146,16 @@ async def test_watchdog_is_no_incident_and_its_silence_pages_the_monitoring_team
             assert (
                 len(said) == 1 and "No heartbeat watchdog" in said[0] and "route to Medic is down" in said[0]
             )
+
+            # what the on-call person sees in Slack
+            command = command_body("heartbeats", user_id="U0ONCALL", response_url="https://hooks.slack.com/x")
+            async with stack.http(auth=False) as slack:
+                answer = await slack.post("/slack/commands", content=command, headers=signed_headers(command))
+            assert answer.status_code == 200, answer.text
+            said = answer.json()["text"]
+            assert said.startswith("*Heartbeats* (1):\n:red_circle: `watchdog`"), said
+            assert "(prometheus=monitoring/kube-prometheus-stack-prometheus): missing" in said
+            assert f"told in `{incident}`" in said
 
             async with stack.http() as http:
                 back = await http.post("/webhooks/alertmanager", json=delivery("Watchdog"))

@@ -1,14 +1,14 @@
 """Whether a person resolved a missing heartbeat's incident (service.heartbeats.resolved_since): only
 then is the heartbeat muted. An incident that resolved by itself (its finding's window ended while the
 tellings failed, or no worker ran), one merged into an incident that did, and one that cannot be read
-now are told again."""
+now are told again. And what ``/medic heartbeats`` says."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from medic.incident import IncidentState, IncidentStatus
-from service.heartbeats import resolved_since
+from service.heartbeats import HeartbeatView, render_heartbeats, resolved_since
 from service.incidents import IncidentNotFound, IncidentUnreadable
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -70,3 +70,37 @@ async def test_only_a_persons_resolution_mutes(states: tuple[IncidentState, ...]
 async def test_an_incident_that_cannot_be_read_is_told_again() -> None:
     check = resolved_since(Reader(resolved("incident-monitoring", by="U0ALICE"), broken=True))
     assert await check("incident-monitoring", T0) is False
+
+
+def test_slack_heartbeats_escape_labels_and_say_what_to_do() -> None:
+    """``/medic heartbeats``: label values come from alerts (a `<!channel>` must stay text), an unarmed
+    one says why, and none at all says where to look."""
+    base = {
+        "service": "monitoring",
+        "first_beat_at": T0,
+        "missing_after_seconds": 900.0,
+        "longest_gap_seconds": None,
+        "next_check_at": None,
+        "missing_since": None,
+        "muted_at": None,
+        "resolved_at": None,
+        "outages": 0,
+        "incidents": [],
+    }
+    views = [
+        HeartbeatView(
+            id="heartbeat-watchdog-0-0",
+            name="watchdog",
+            labels={"prometheus": "<!channel> p"},
+            status="unarmed",
+            beats=3,
+            beats_with_other_alerts=2,
+            last_beat_at=T0,
+            **base,
+        )
+    ]
+    said = render_heartbeats(views, now=T0 + timedelta(minutes=7, seconds=30))
+    assert "&lt;!channel&gt; p" in said and "<!channel>" not in said
+    assert "unarmed, last beat 7m ago; its beats' cadence is not yet shown to fit 15m" in said
+    assert "(2 came with other alerts: give it a route of its own)" in said
+    assert render_heartbeats([], now=T0).startswith("No heartbeat yet: no Watchdog reached Medic.")
