@@ -157,7 +157,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 await env.client.start_workflow(
                     HeartbeatWorkflow.run,
                     HeartbeatState(rule=RULE, labels=labels),
-                    id=heartbeat_id(RULE, labels),
+                    id=heartbeat_id(RULE, labels, queue=queue),
                     task_queue=queue,
                     start_signal=BEAT_SIGNAL,
                     start_signal_args=[beat],

@@ -88,6 +88,7 @@ SCAN_LABEL = "medic_scan"
 # The label a missing heartbeat's finding carries with its rule's name, and its source (medic.dead_man).
 HEARTBEAT_LABEL = "medic_heartbeat"
 HEARTBEAT_SOURCE = "medic-heartbeat"
+_NOT_SHOWN = frozenset({HEARTBEAT_LABEL, "alertname", "severity"})  # in a heartbeat's headline
 # How far past its receipt an anomaly's window may end (a forecast holds its signal up to 30 days).
 MAX_AHEAD = timedelta(days=31)
 # How long before its receipt an anomaly's window may have ended: a detector catching up after an outage
@@ -186,7 +187,9 @@ class AnomalySignal(BaseModel):
         aggregation drops ``__name__``: every scan's incident was "Anomaly in a metric"), else the
         metric's name."""
         if (heartbeat := self.series.get(HEARTBEAT_LABEL)) is not None:
-            return f"No heartbeat {heartbeat}"
+            # which Prometheus or cluster: a page that says only "watchdog" sends people to look at all
+            said = ", ".join(f"{k}={v}" for k, v in self.series.items() if k not in _NOT_SHOWN)
+            return f"No heartbeat {heartbeat}" + (f" ({said[:120]})" if said else "")
         scan = self.series.get(SCAN_LABEL)
         if scan is None:  # (as before the label, so a history's title stays the same on replay)
             return f"Anomaly in {self.series.get('__name__', 'a metric')}"

@@ -64,6 +64,7 @@ _NOT_KEY = frozenset({"alertname", "severity"})
 # (as a scan's finding, said every run: 5 minutes by default).
 _REPEAT_MIN = timedelta(minutes=1)
 _REPEAT_MAX = timedelta(minutes=5)
+_QUEUE_KEY = "\x00queue"  # (no label name can be it)
 _DUPLICATE = timedelta(seconds=30)  # beats this close are one (an HA pair's copies, a retried delivery)
 _ARM_GAPS = 3  # gaps within missing_after in a row before a heartbeat is armed
 
@@ -142,11 +143,14 @@ def default_heartbeats() -> list[HeartbeatRule]:
     return [HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})]
 
 
-def heartbeat_id(rule: HeartbeatRule, labels: dict[str, str]) -> str:
+def heartbeat_id(rule: HeartbeatRule, labels: dict[str, str], *, queue: str) -> str:
     """The heartbeat's workflow id: ``heartbeat-<rule>-<8 hex digits of its match>-<16 of its key
-    labels>``. A rule whose ``match`` changes names other heartbeats: a worker's start retires the old
-    ones (:func:`parse_heartbeat_id`), which no beat reaches any more."""
-    return f"heartbeat-{rule.name}-{match_digest(rule)}-{_digest(labels)[:16]}"
+    labels and the installation's task queue>``. A rule whose ``match`` changes names other heartbeats:
+    a worker's start retires the old ones (:func:`parse_heartbeat_id`), which no beat reaches any more.
+    The task queue is in it: two installations in one namespace watch their own heartbeats, and one
+    moved to a new queue starts its heartbeats anew there (the old ones run nowhere)."""
+    keyed = _digest({**labels, _QUEUE_KEY: queue})[:16]
+    return f"heartbeat-{rule.name}-{match_digest(rule)}-{keyed}"
 
 
 def match_digest(rule: HeartbeatRule) -> str:

@@ -298,7 +298,7 @@ class RoutingPolicy(BaseModel):
         self, root: yaml.Node | None, source: str, catalog: Catalog | None
     ) -> list[ConfigProblem]:
         """Each heartbeat's name once; a ``service:`` the catalog knows (a warning: it runs, outside the
-        catalog: P4, the default channel), said only of heartbeats configured (the built-in Watchdog
+        catalog: no owner, the fallback channel), said only of heartbeats configured (the built-in Watchdog
         rule is used only by those who send Watchdog to Medic)."""
         out: list[ConfigProblem] = []
         seen: set[str] = set()
@@ -317,8 +317,8 @@ class RoutingPolicy(BaseModel):
                 near = did_you_mean(rule.service, catalog.by_name)
                 message = (
                     f"service {rule.service!r} is not in the catalog{near}: a missing heartbeat would be"
-                    " an incident outside it (no owner: P4, the default channel); name the service of"
-                    " your monitoring stack"
+                    " an incident outside it (no owner: the fallback channel, P2 all the same); name the"
+                    " service of your monitoring stack"
                 )
                 out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message, warning=True))
         return out

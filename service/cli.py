@@ -266,6 +266,7 @@ def explain(
             catalog=catalog,
             runbooks=load_runbooks(settings.runbooks_dir),
             heartbeats=load_routing_file(settings.routing_file, catalog).heartbeats,
+            queue=settings.task_queue,
         )
     except (ConfigError, ExplainError) as err:
         typer.echo(f"medic explain: {err}", err=True)

@@ -39,10 +39,17 @@ def _load(path: Path) -> AlertmanagerWebhook:
 
 
 def explain_payload(
-    path: Path, *, catalog: Catalog, runbooks: list[Runbook], heartbeats: list[HeartbeatRule] | None = None
+    path: Path,
+    *,
+    catalog: Catalog,
+    runbooks: list[Runbook],
+    heartbeats: list[HeartbeatRule] | None = None,
+    queue: str = "medic",
 ) -> list[dict[str, Any]]:
     """One entry per incident the file's alerts would go to (and one per heartbeat beaten)."""
-    return explain_webhook(_load(path), catalog=catalog, runbooks=runbooks, heartbeats=heartbeats)
+    return explain_webhook(
+        _load(path), catalog=catalog, runbooks=runbooks, heartbeats=heartbeats, queue=queue
+    )
 
 
 def explain_webhook(
@@ -52,10 +59,12 @@ def explain_webhook(
     runbooks: list[Runbook],
     lookup: OwnerLookup | None = None,
     heartbeats: list[HeartbeatRule] | None = None,
+    queue: str = "medic",
 ) -> list[dict[str, Any]]:
     """One entry per incident the payload's alerts would go to (``lookup``: the cluster, as the webhook
     asks it; the API's ``POST /explain`` passes it), and one per heartbeat the others beat (the routing
-    policy's ``heartbeats``; None: the built-in Watchdog rule), which no incident takes."""
+    policy's ``heartbeats``; None: the built-in Watchdog rule), which no incident takes (``queue``: the
+    installation's task queue, in the heartbeat's id)."""
     received = max((utc(a.startsAt) for a in payload.alerts), default=None)
     assert received is not None  # the model requires at least one alert
     rules = default_heartbeats() if heartbeats is None else heartbeats
@@ -69,7 +78,7 @@ def explain_webhook(
         out.append(
             {
                 "heartbeat": beat.rule.name,
-                "id": heartbeat_id(beat.rule, beat.labels),
+                "id": heartbeat_id(beat.rule, beat.labels, queue=queue),
                 "alertname": alert.name,
                 "status": alert.status.value,
                 "labels": beat.labels,

@@ -49,7 +49,7 @@ class HeartbeatSink:
     async def beat(self, beat: Beat) -> None:
         """Raises :class:`~service.ingest.TemporalUnavailable` (the sender retries) or
         :class:`~service.ingest.DeliveryRefused`."""
-        wid = heartbeat_id(beat.rule, beat.labels)
+        wid = heartbeat_id(beat.rule, beat.labels, queue=self._settings.task_queue)
         timeout = rpc_timeout(self._settings)
         try:
             if not beat.firing:

@@ -29,6 +29,8 @@ BEAT_SIGNAL = "beat"
 RETIRE_SIGNAL = "retire"
 STATE_QUERY = "state"
 _INCIDENTS_KEPT = 20
+_LATE = timedelta(minutes=1)  # a timer this late (or missing_after) means no worker ran it meanwhile
+_GRACE = timedelta(minutes=5)  # how long such a late outage waits for a beat before it is told
 
 
 @workflow.defn(name=HEARTBEAT_WORKFLOW)
@@ -56,6 +58,7 @@ class HeartbeatWorkflow:
     async def run(self, state: HeartbeatState) -> HeartbeatState:
         self._state = state
         taken = 0
+        waited_for = None  # the due time a late timer already waited a grace for
         while True:
             while self._beats:
                 taken += 1
@@ -74,6 +77,16 @@ class HeartbeatWorkflow:
                         await self._tell(state, state.finding(now, forgotten=True))
                     return state
                 if state.missing_since is None:  # armed, and no beat for missing_after: an outage
+                    if now - due > min(_LATE, state.rule.missing_after) and waited_for != due:
+                        # the timer fired late: no worker ran this heartbeat meanwhile (a rollback to a
+                        # release without it, whose API sent no beat either); a beat may be on its way
+                        waited_for = due
+                        with contextlib.suppress(TimeoutError):
+                            await workflow.wait_condition(
+                                lambda: bool(self._beats) or self._retired is not None,
+                                timeout=min(state.rule.missing_after, _GRACE).total_seconds(),
+                            )
+                        continue
                     state.missing_since = state.last_beat_at
                     state.outages += 1
                 finding = state.finding(now)

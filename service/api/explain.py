@@ -58,4 +58,5 @@ async def explain(request: Request, deps: Annotated[Deps, Depends(get_deps)]) ->
         runbooks=runbooks,
         lookup=deps.owners,
         heartbeats=deps.heartbeats if deps.beats is not None else [],
+        queue=deps.settings.task_queue,
     )

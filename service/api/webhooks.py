@@ -150,7 +150,12 @@ async def _deliver_alertmanager(
         assignments = await asyncio.to_thread(assign_alerts, deps.catalog, payload, alerts, deps.owners)
     # one a heartbeat; alone when its group held heartbeats only (its cadence is then its route's)
     beats = list(
-        {heartbeat_id(b.rule, b.labels): b.model_copy(update={"alone": not alerts}) for b in beats}.values()
+        {
+            heartbeat_id(b.rule, b.labels, queue=deps.settings.task_queue): b.model_copy(
+                update={"alone": not alerts}
+            )
+            for b in beats
+        }.values()
     )
     limits.check_fan_out(assignments, deps.settings, heartbeats=len(beats))
     batches: list[AlertBatch | AnomalyBatch] = [

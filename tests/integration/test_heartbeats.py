@@ -141,7 +141,11 @@ async def test_watchdog_is_no_incident_and_its_silence_pages_the_monitoring_team
             async with stack.http() as http:
                 shown = (await http.get(f"/incidents/{incident}")).json()
             assert shown["services"] == ["monitoring"] and shown["priority"] in ("P1", "P2")
-            assert "No heartbeat watchdog" in shown["title"]
+            # the page says which Prometheus
+            assert (
+                "No heartbeat watchdog (prometheus=monitoring/kube-prometheus-stack-prometheus)"
+                in shown["title"]
+            )
             said = [e["message"] for e in shown["timeline"] if e["kind"] == "anomaly.detected"]
             assert (
                 len(said) == 1 and "No heartbeat watchdog" in said[0] and "route to Medic is down" in said[0]

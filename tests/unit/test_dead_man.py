@@ -57,17 +57,27 @@ def test_kube_prometheus_watchdog_is_a_beat_of_its_prometheus() -> None:
     info = heartbeat_of(default_heartbeats(), alert({**labels, "severity": "info"}), at=T0)
     assert other is not None and info is not None
     rule = default_heartbeats()[0]
-    assert heartbeat_id(rule, other.labels) != heartbeat_id(rule, found.labels)
-    assert heartbeat_id(rule, info.labels) == heartbeat_id(rule, found.labels)
-    wid = heartbeat_id(rule, found.labels)
+    assert heartbeat_id(rule, other.labels, queue="medic") != heartbeat_id(rule, found.labels, queue="medic")
+    assert heartbeat_id(rule, info.labels, queue="medic") == heartbeat_id(rule, found.labels, queue="medic")
+    # another installation in the namespace (its own task queue) watches its own
+    assert heartbeat_id(rule, found.labels, queue="medic") != heartbeat_id(
+        rule, found.labels, queue="medic-b"
+    )
+    wid = heartbeat_id(rule, found.labels, queue="medic")
     assert parse_heartbeat_id(wid) == ("watchdog", match_digest(rule))
     # a rule whose match changes names other heartbeats (a worker's start retires the old ones)
     wider = rule.model_copy(update={"match": {"alertname": "Watchdog", "severity": "none"}})
-    assert parse_heartbeat_id(heartbeat_id(wider, found.labels)) == ("watchdog", match_digest(wider))
+    assert parse_heartbeat_id(heartbeat_id(wider, found.labels, queue="medic")) == (
+        "watchdog",
+        match_digest(wider),
+    )
     assert match_digest(wider) != match_digest(rule)
     for name in ("a", "dead-man-0123abcd", "x" * 63):  # names with dashes and digest-like parts
         named = rule.model_copy(update={"name": name})
-        assert parse_heartbeat_id(heartbeat_id(named, {"prometheus": "p"})) == (name, match_digest(named))
+        assert parse_heartbeat_id(heartbeat_id(named, {"prometheus": "p"}, queue="q")) == (
+            name,
+            match_digest(named),
+        )
     assert parse_heartbeat_id("incident-checkout") is None
     resolved = heartbeat_of(default_heartbeats(), alert(labels, AlertStatus.RESOLVED), at=T0)
     assert resolved is not None and not resolved.firing
@@ -210,7 +220,7 @@ def test_an_outage_finding_extends_while_it_lasts_and_ends_when_the_beats_return
     assert first.window.start == T0 + timedelta(minutes=30)
     assert first.window.end == now + 2 * rule.repeat  # repeat: 5 minutes
     assert first.value == 15 * 60
-    assert first.headline() == "No heartbeat watchdog"
+    assert first.headline() == "No heartbeat watchdog (prometheus=monitoring/k8s)"
     assert first.described() == (
         "No heartbeat watchdog (alertname=Watchdog from prometheus=monitoring/k8s) since 2026-12-07 10:30"
         " UTC (15m; expected within 15m). Prometheus, Alertmanager or their route to Medic is down:"

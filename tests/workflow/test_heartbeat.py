@@ -39,7 +39,7 @@ class Heartbeat:
 
     @property
     def id(self) -> str:
-        return heartbeat_id(self.rule, LABELS)
+        return heartbeat_id(self.rule, LABELS, queue=self.queue)
 
     async def beat(self, *, firing: bool = True) -> None:
         """As the API hands it over: signal-with-start."""
@@ -51,6 +51,24 @@ class Heartbeat:
             task_queue=self.queue,
             start_signal=BEAT_SIGNAL,
             start_signal_args=[Beat(rule=self.rule, labels=LABELS, at=at, firing=firing)],
+        )
+
+    def worker(self) -> Worker:
+        """A worker of the heartbeat's queue whose activity hands findings to ``told``."""
+
+        async def deliver(signals: list[AnomalySignal]) -> list[str]:
+            if self.refuse:
+                self.refuse -= 1
+                raise DeliveryRefused("Blob data size exceeds limit")
+            self.told.extend(signals)
+            return ["incident-monitoring"]
+
+        async def resolved(incident: str, since: datetime) -> bool:
+            return self.resolved_by_hand and incident == "incident-monitoring"
+
+        activities = HeartbeatActivities(deliver, resolved)
+        return Worker(
+            self.env.client, task_queue=self.queue, workflows=[HeartbeatWorkflow], activities=activities.all()
         )
 
     async def arm(self) -> None:
@@ -89,20 +107,7 @@ async def heartbeat(env: WorkflowEnvironment) -> AsyncIterator[Heartbeat]:
     queue = f"tq-{uuid.uuid4()}"
     running = Heartbeat(env, queue, rule)
 
-    async def deliver(signals: list[AnomalySignal]) -> list[str]:
-        if running.refuse:
-            running.refuse -= 1
-            raise DeliveryRefused("Blob data size exceeds limit")
-        running.told.extend(signals)
-        return ["incident-monitoring"]
-
-    async def resolved(incident: str, since: datetime) -> bool:
-        return running.resolved_by_hand and incident == "incident-monitoring"
-
-    activities = HeartbeatActivities(deliver, resolved)
-    async with Worker(
-        env.client, task_queue=queue, workflows=[HeartbeatWorkflow], activities=activities.all()
-    ):
+    async with running.worker():
         yield running
         with contextlib.suppress(RPCError):  # (ended by itself)
             await running.handle().terminate()
@@ -117,7 +122,8 @@ async def test_an_outage_is_told_at_missing_after_again_while_it_lasts_and_ends_
     await env.sleep(60)  # 15.5
     await heartbeat.told_at_least(1)
     first = heartbeat.told[0]
-    assert first.service == "monitoring" and first.headline() == f"No heartbeat {heartbeat.rule.name}"
+    assert first.service == "monitoring"
+    assert first.headline() == f"No heartbeat {heartbeat.rule.name} (prometheus={LABELS['prometheus']})"
     state = await heartbeat.state()
     assert first.window.start == state.last_beat_at
     assert state.status == "missing" and state.outages == 1 and state.incidents == ["incident-monitoring"]
