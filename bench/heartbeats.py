@@ -192,9 +192,12 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--hours", type=float, default=24.0, help="at least 14: the last break is at hour 12")
     parser.add_argument("--seed", type=int, default=7)
-    print_result(asyncio.run(run(parser.parse_args())))
+    args = parser.parse_args()
+    if args.hours < 14:  # the scenarios' breaks are at hours 6 to 12: a shorter run measures nothing
+        parser.error("--hours must be at least 14 (the scenarios' breaks are at hours 6, 8, 10 and 12)")
+    print_result(asyncio.run(run(args)))
     sys.stdout.flush()
     # The SDK's core threads outlive the time-skipping server here and abort the interpreter's
     # finalisation (PyGILState_Release): the figures are printed; leave without it.

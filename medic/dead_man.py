@@ -218,6 +218,9 @@ class HeartbeatState(BaseModel):
     steady_gaps: int = 0
     steady_last: datetime | None = Field(default=None, description="the last beat that came alone")
     shared: int = Field(default=0, description="beats that came with other alerts of their group")
+    last_gap_seconds: float | None = Field(
+        default=None, description="between the last two beats that came alone"
+    )
     muted_at: datetime | None = Field(
         default=None, description="when a person resolved the outage's incident: told no more until a beat"
     )
@@ -279,6 +282,8 @@ class HeartbeatState(BaseModel):
         group), not by its route's repeat: a Watchdog grouped with its namespace's alerts and repeated
         every 12 hours arms by no number of those, and never pages when they stop."""
         last, self.steady_last = self.steady_last, at
+        if last is not None:
+            self.last_gap_seconds = (at - last).total_seconds()
         if last is None or at - last > self.rule.missing_after:
             self.steady_since, self.steady_gaps = at, 0
             return
@@ -286,6 +291,27 @@ class HeartbeatState(BaseModel):
         since = self.steady_since or at
         if self.steady_gaps >= _ARM_GAPS and at - since >= 2 * self.rule.missing_after:
             self.armed = True
+
+    def arming(self) -> str | None:
+        """Why it is not armed yet, in words (None once armed)."""
+        if self.armed:
+            return None
+        after = format_duration(self.rule.missing_after)
+        gap = self.last_gap_seconds
+        if gap is not None and gap > self.rule.missing_after.total_seconds():
+            return (
+                f"its last beats that came alone were {format_duration(timedelta(seconds=round(gap)))}"
+                f" apart, more than missing_after ({after}): at that cadence it never arms; repeat its"
+                " route every few minutes"
+            )
+        if self.steady_last is None:
+            return "no beat came alone yet (each came with other alerts of its group): give it its own route"
+        span = self.steady_last - (self.steady_since or self.steady_last)
+        over, needed = (
+            format_duration(span - span % timedelta(minutes=1)),
+            format_duration(2 * self.rule.missing_after),
+        )
+        return f"{self.steady_gaps} of {_ARM_GAPS} gaps within {after} in a row, over {over} of {needed}"
 
     def due(self) -> datetime | None:
         """When the heartbeat's next step is: its outage (armed, no beat for missing_after), the

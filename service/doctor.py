@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from activities.adapters.alertmanager import AlertmanagerAlerts
     from activities.adapters.loki import LokiMetrics
     from activities.adapters.prometheus import PrometheusMetrics
+    from medic.dead_man import HeartbeatRule
 
 __all__ = ["Finding", "diagnose", "shown"]
 
@@ -378,44 +379,44 @@ async def _heartbeat_routes(
             held = []
         if not held and "heartbeats" not in policy.model_fields_set:
             continue  # no such alert here, and none configured: nothing to say
-        routed = held[0] if held else rule.match
-        labels = ", ".join(f'{k}="{v}"' for k, v in routed.items())
-        ends = route_alert(config, routed)
-        if ends is None:
-            continue
-        mine = [e for e in ends if alerts.is_medic(config, e.receiver)]
-        if not mine:
-            to = ", ".join(repr(e.receiver) for e in ends)
-            out.append(
-                Finding(
-                    "warn",
-                    what,
-                    f"an alert {{{labels}}} goes to {to}, not to Medic: the heartbeat is never watched;"
-                    " route it to Medic's receiver (docs/heartbeats.md)",
-                )
-            )
-            continue
-        every = min(e.cadence for e in mine)
-        after = rule.missing_after
-        said = f"reaches Medic ({mine[0].receiver!r}) every {format_duration(every)}"
-        if every > after:
-            problem = f"more than missing_after ({format_duration(after)}): it is never armed, so never told"
-        elif every * 3 > after:
-            problem = (
-                f"less than 3 times within missing_after ({format_duration(after)}): one late delivery pages"
-            )
-        else:
-            out.append(Finding("ok", what, f"{said}, within missing_after ({format_duration(after)})"))
-            continue
-        out.append(
-            Finding(
-                "warn",
-                what,
-                f"{said}: {problem}; set its route's repeat_interval (and group_interval) to 1m"
-                " (docs/heartbeats.md)",
-            )
-        )
+        # each Prometheus's own (up to 5): one of them may take another route
+        distinct = list({tuple(sorted(labels.items())): labels for labels in held}.values())[:5]
+        for routed in distinct or [rule.match]:
+            keyed = ", ".join(f"{k}={v}" for k, v in rule.key_labels(routed).items())
+            said = f"{what} ({keyed})" if len(distinct) > 1 and keyed else what
+            out += _heartbeat_route(said, rule, routed, config, alerts)
     return out
+
+
+def _heartbeat_route(
+    what: str,
+    rule: "HeartbeatRule",
+    routed: dict[str, str],
+    config: dict[str, Any],
+    alerts: "AlertmanagerAlerts",
+) -> list[Finding]:
+    """Where Alertmanager sends a heartbeat with ``routed`` labels, and how often: a line, or none when
+    its routing tree holds something Medic cannot read."""
+    labels = ", ".join(f'{k}="{v}"' for k, v in routed.items())
+    ends = route_alert(config, routed)
+    if ends is None:
+        return []
+    mine = [e for e in ends if alerts.is_medic(config, e.receiver)]
+    if not mine:
+        to = ", ".join(repr(e.receiver) for e in ends)
+        said = f"an alert {{{labels}}} goes to {to}, not to Medic: the heartbeat is never watched"
+        return [Finding("warn", what, f"{said}; route it to Medic's receiver (docs/heartbeats.md)")]
+    every = min(e.cadence for e in mine)
+    after = format_duration(rule.missing_after)
+    said = f"reaches Medic ({mine[0].receiver!r}) every {format_duration(every)}"
+    if every > rule.missing_after:
+        problem = f"more than missing_after ({after}): it is never armed, so never told"
+    elif every * 3 > rule.missing_after:
+        problem = f"less than 3 times within missing_after ({after}): one late delivery pages"
+    else:
+        return [Finding("ok", what, f"{said}, within missing_after ({after})")]
+    mend = "set its route's repeat_interval (and group_interval) to 1m (docs/heartbeats.md)"
+    return [Finding("warn", what, f"{said}: {problem}; {mend}")]
 
 
 def _notifications(settings: Settings, timeout: float) -> list[Finding]:

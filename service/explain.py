@@ -86,6 +86,8 @@ def explain_webhook(
                 "missing_after_minutes": beat.rule.missing_after_minutes,
             }
         )
+    for entry in out:  # as the webhook hands them over: a beat arms only when its delivery held beats alone
+        entry["arms"] = entry["status"] == "firing" and not alerts
     if not alerts:
         return out
     for assignment in assign_alerts(catalog, payload, alerts, lookup):
@@ -173,6 +175,10 @@ def render(incidents: list[dict[str, Any]]) -> str:
                 f" no incident; {inc['service']} is told when no beat comes for {after} (once its beats"
                 f" came alone within {after} of each other for twice that)"
             )
+            if inc["status"] != "firing":
+                lines.append("  resolved: no beat (the outage, if one follows, says when it was resolved)")
+            elif not inc["arms"]:
+                lines.append("  came with other alerts of its group: keeps it alive, does not arm it")
             continue
         where = f"service {inc['service']}" if inc["service"] else "no service (its Alertmanager group)"
         known = "" if inc["in_catalog"] or not inc["service"] else " (not in the catalog)"

@@ -95,7 +95,12 @@ class HeartbeatView(BaseModel):
     missing_after_seconds: float
     longest_gap_seconds: float | None = Field(description="the longest time between two beats while armed")
     next_check_at: datetime | None = Field(
-        description="when it is an outage without a beat before (while missing: when it is said again)"
+        description="when it is an outage without a beat before (while missing: when it is said again);"
+        " null while unarmed or muted"
+    )
+    forget_at: datetime | None = Field(description="when it is forgotten without a beat before")
+    arming: str | None = Field(
+        description="while unarmed: how far its beats are from arming it, and what to do"
     )
     missing_since: datetime | None
     muted_at: datetime | None = Field(description="when a person resolved the outage's incident")
@@ -232,7 +237,11 @@ def _view(wid: str, state: HeartbeatState) -> HeartbeatView:
         last_beat_at=state.last_beat_at,
         missing_after_seconds=state.rule.missing_after.total_seconds(),
         longest_gap_seconds=state.longest_gap_seconds,
-        next_check_at=due.astimezone(UTC) if due is not None else None,
+        next_check_at=due.astimezone(UTC) if due is not None and state.status in ("ok", "missing") else None,
+        forget_at=(state.last_beat_at + state.rule.forget_after).astimezone(UTC)
+        if state.last_beat_at
+        else None,
+        arming=state.arming(),
         missing_since=state.missing_since,
         muted_at=state.muted_at,
         resolved_at=state.resolved_at,
@@ -279,11 +288,10 @@ def render_heartbeats(views: list[HeartbeatView], *, now: datetime, top: int = 2
         line += f", last beat {ago} ago"
         if v.status == "missing" and v.incidents:
             line += f", told in `{escape(v.incidents[-1])}`"
-        elif v.status == "unarmed":
-            after = format_duration(timedelta(seconds=v.missing_after_seconds))
-            line += f"; its beats' cadence is not yet shown to fit {after}"
+        elif v.status == "unarmed" and v.arming:
+            line += f"; not armed: {escape(v.arming)}"
             if v.beats_with_other_alerts:
-                line += f" ({v.beats_with_other_alerts} came with other alerts: give it a route of its own)"
+                line += f" ({v.beats_with_other_alerts} came with other alerts of their group)"
         lines.append(Markup(line))
     if len(views) > top:
         lines.append(f"… and {len(views) - top} more (GET /heartbeats lists them all).")

@@ -143,7 +143,13 @@ def test_explain_says_watchdog_is_a_heartbeat_and_no_incident() -> None:
     [beat] = [e for e in found if "heartbeat" in e]
     assert (beat["heartbeat"], beat["labels"]) == ("watchdog", {"prometheus": WATCHDOG["prometheus"]})
     assert [a["alertname"] for e in found if "incident" in e for a in e["alerts"]] == ["KubeMemoryOvercommit"]
+    assert beat["arms"] is False  # resent for its group's other alert
     said = render(found)
+    assert "came with other alerts of its group: keeps it alive, does not arm it" in said
+    alone = explain_webhook(
+        AlertmanagerWebhook.model_validate(delivery(WATCHDOG)), catalog=Catalog(), runbooks=[]
+    )
+    assert [e["arms"] for e in alone] == [True]
     assert (
         "heartbeat watchdog (Watchdog, prometheus=monitoring/kube-prometheus-stack-prometheus; firing): no"
         in said

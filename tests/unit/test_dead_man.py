@@ -153,6 +153,24 @@ def test_a_heartbeat_arms_once_its_beats_keep_within_missing_after() -> None:
     assert state.longest_gap_seconds == 600.0
 
 
+def test_an_unarmed_heartbeat_says_how_far_it_is_from_arming_and_what_to_do() -> None:
+    rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})
+    state = HeartbeatState(rule=rule, labels={})
+    state.take(Beat(rule=rule, labels={}, at=T0, alone=False))
+    assert state.arming() == (
+        "no beat came alone yet (each came with other alerts of its group): give it its own route"
+    )
+    for minute in (2, 4):
+        state.take(beat(rule, minute))
+    assert state.arming() == "1 of 3 gaps within 15m in a row, over 2m of 30m"
+    state.take(beat(rule, 24))  # 20 minutes: the route repeats too seldom
+    assert state.arming() == (
+        "its last beats that came alone were 20m apart, more than missing_after (15m): at that cadence it"
+        " never arms; repeat its route every few minutes"
+    )
+    assert armed(rule).arming() is None
+
+
 @pytest.mark.parametrize(
     ("why", "seconds"),
     [

@@ -81,6 +81,7 @@ def test_slack_heartbeats_escape_labels_and_say_what_to_do() -> None:
         "missing_after_seconds": 900.0,
         "longest_gap_seconds": None,
         "next_check_at": None,
+        "forget_at": None,
         "missing_since": None,
         "muted_at": None,
         "resolved_at": None,
@@ -96,11 +97,12 @@ def test_slack_heartbeats_escape_labels_and_say_what_to_do() -> None:
             beats=3,
             beats_with_other_alerts=2,
             last_beat_at=T0,
+            arming="1 of 3 gaps within 15m in a row, over 2m of 30m",
             **base,
         )
     ]
     said = render_heartbeats(views, now=T0 + timedelta(minutes=7, seconds=30))
     assert "&lt;!channel&gt; p" in said and "<!channel>" not in said
-    assert "unarmed, last beat 7m ago; its beats' cadence is not yet shown to fit 15m" in said
-    assert "(2 came with other alerts: give it a route of its own)" in said
+    assert "unarmed, last beat 7m ago; not armed: 1 of 3 gaps within 15m in a row, over 2m of 30m" in said
+    assert "(2 came with other alerts of their group)" in said
     assert render_heartbeats([], now=T0).startswith("No heartbeat yet: no Watchdog reached Medic.")
