@@ -68,6 +68,7 @@ RELEASE = "r11"  # r3: settle, serial local activities, merge close-out; r4: Tea
 # r10: the two decisions as activities, matching in parts within 256 KB (decisions-as-activities)
 # r11: incidents of findings only: a live one taking in its dependent's (anomalies-join), a stale one
 #      taking in nothing (stale-anomalies-no-cause); recorded alone (``findings``), with r10 beside them
+# r12: heartbeats (tests/workflow/heartbeat_history.py: a heartbeat's life, the incident its findings open)
 RUNBOOK = load_runbook(
     """
 name: restart-checkout
