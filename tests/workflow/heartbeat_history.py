@@ -95,7 +95,7 @@ async def record_heartbeats() -> list[Path]:
         await env.sleep(timedelta(minutes=5))  # resolved by hand: muted
         await beat(firing=False)
         await env.sleep(timedelta(minutes=1))
-        handle = env.client.get_workflow_handle_for(HeartbeatWorkflow.run, wid)
+        handle = env.client.get_workflow_handle(wid, result_type=HeartbeatState)
         await handle.signal(RETIRE_SIGNAL, "retired by operator (recorded)")
         state = await handle.result()
         assert state.outages == 2 and state.status == "muted", state

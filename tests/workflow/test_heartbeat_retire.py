@@ -73,7 +73,7 @@ async def test_a_workers_start_retires_the_heartbeats_no_beat_reaches_any_more(c
     async with Worker(client, task_queue=queue, workflows=[HeartbeatWorkflow], activities=activities.all()):
         assert sorted(await retire_gone(client, settings, policy)) == sorted([renamed, widened])
         for wid in (renamed, widened):
-            result = await client.get_workflow_handle_for(HeartbeatWorkflow.run, wid).result()
+            result = await client.get_workflow_handle(wid, result_type=HeartbeatState).result()
             assert result.beats == 1
         described = await client.get_workflow_handle(kept).describe()
         assert described.status is WorkflowExecutionStatus.RUNNING
@@ -109,7 +109,7 @@ async def test_an_outage_found_late_waits_a_grace_for_a_beat(client: Client) -> 
             if i:
                 await asyncio.sleep(4)
             wid = await start(client, queue, rule, "a")
-        handle = client.get_workflow_handle_for(HeartbeatWorkflow.run, wid)
+        handle = client.get_workflow_handle(wid, result_type=HeartbeatState)
         assert (await handle.query(STATE_QUERY, result_type=HeartbeatState)).status == "ok"
     await asyncio.sleep(14)  # rolled back: no worker, no beat; its timer fires 8 s late
     async with worker():
