@@ -32,6 +32,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from medic.anomaly import HEARTBEAT_SOURCE
+
 __all__ = [
     "DEMOTED_BY",
     "Demoted",
@@ -52,6 +54,9 @@ __all__ = [
 DEMOTED_BY = "medic learning"
 # The rule of an incident of anomalies only: anomaly:<source>.
 ANOMALY_RULE = "anomaly:"
+# A missing heartbeat's (medic.dead_man): never proposed for a silence or a demotion; its noise is
+# mended by its missing_after or its route, which medic doctor checks.
+HEARTBEAT_RULE = f"{ANOMALY_RULE}{HEARTBEAT_SOURCE}"
 
 
 class IncidentOutcome(BaseModel):
@@ -224,6 +229,7 @@ def propose(
             or r.pages == 0
             or r.actionable
             or (days is not None and days < MIN_DAYS)
+            or r.rule == HEARTBEAT_RULE  # the pipeline's only alarm while it is down: never silenced
         ):
             continue
         if r.per_day >= flapping_per_day and r.auto_resolved_quickly / r.incidents >= 0.8:

@@ -391,3 +391,14 @@ def test_the_published_outcome_round_trips_as_the_memo_carries_it() -> None:
     merged = state(4, "HighLatency", 12)
     merged.merged_into = "incident-orders-db"
     assert outcome_memo(merged) is None
+
+
+def test_a_missing_heartbeat_is_never_proposed_for_a_silence_or_a_demotion() -> None:
+    """A Prometheus restarted every evening for 20 minutes, nobody acting: the heartbeat's outages look
+    like noise, but its page is the pipeline's only alarm while it is down (medic.dead_man): no silence,
+    no demotion, whoever opted in (its noise is mended by missing_after or the route)."""
+    heartbeat = [inc("anomaly:medic-heartbeat", d, 35) for d in range(14)]
+    flapping = [inc("anomaly:medic-heartbeat", d / 10, 2) for d in range(100)]
+    noise = [inc("anomaly:grafana-ml", d, 35) for d in range(14)]  # another detector's: as before
+    made = propose(effectiveness(heartbeat + flapping + noise), days=14)
+    assert [p.rule for p in made] == ["anomaly:grafana-ml"]
