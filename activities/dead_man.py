@@ -9,13 +9,13 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from temporalio import activity
 
+from activities.scan_io import Deliver
 from medic.anomaly import AnomalySignal
 
-__all__ = ["ALARM_ACTIVITY", "AlarmRequest", "AlarmResult", "Deliver", "HeartbeatActivities", "ResolvedSince"]
+__all__ = ["ALARM_ACTIVITY", "AlarmRequest", "AlarmResult", "HeartbeatActivities", "ResolvedSince"]
 
 ALARM_ACTIVITY = "heartbeat_alarm"  # the activity's name in every recorded history: never change it
 
-Deliver = Callable[[list[AnomalySignal]], Awaitable[list[str]]]
 # whether a person resolved this incident (or the one it merged into) at or after this time
 ResolvedSince = Callable[[str, datetime], Awaitable[bool]]
 

@@ -33,7 +33,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.observe import NO_RECORDER, Recorder
-from activities.scan_io import SCAN_ACTIVITY, ScanFailure, ScanInput, ScanResult
+from activities.scan_io import SCAN_ACTIVITY, Deliver, ScanFailure, ScanInput, ScanResult
 from medic.anomaly import PREDICTION_SOURCE, AnomalySignal
 from medic.ports import PermanentError, TransientError
 from medic.promql import shortest_range
@@ -222,7 +222,6 @@ class ScanStore:
         tmp.replace(path)
 
 
-Deliver = Callable[[list[AnomalySignal]], Awaitable[list[str]]]
 # which of these incidents someone marked a false positive
 FalsePositives = Callable[[list[str]], Awaitable[dict[str, IncidentMarks]]]
 _MAX_CHECKED = 200  # incidents asked about per run

@@ -2,9 +2,17 @@
 workflow imports only this (and the activity's name), so its sandbox never loads the detectors,
 numpy or scikit-learn that the activity runs."""
 
+from collections.abc import Awaitable, Callable
+
 from pydantic import BaseModel, Field
 
-__all__ = ["SCAN_ACTIVITY", "SCAN_ATTEMPTS", "ScanFailure", "ScanInput", "ScanResult"]
+from medic.anomaly import AnomalySignal
+
+__all__ = ["SCAN_ACTIVITY", "SCAN_ATTEMPTS", "Deliver", "ScanFailure", "ScanInput", "ScanResult"]
+
+# How Medic's own findings (a scan's, a missing heartbeat's) reach the incident path, as
+# ``POST /webhooks/anomaly`` hands them over: the incidents that hold them.
+Deliver = Callable[[list[AnomalySignal]], Awaitable[list[str]]]
 
 SCAN_ACTIVITY = "anomaly_scan"  # the activity's name in every recorded history: never change it
 SCAN_ATTEMPTS = 3  # attempts of a run's activity (its retry policy): the last one's failure is the run's

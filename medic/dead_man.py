@@ -51,6 +51,7 @@ __all__ = [
     "heartbeat_of",
     "match_digest",
     "parse_heartbeat_id",
+    "split_beats",
 ]
 
 _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -193,6 +194,23 @@ def heartbeat_of(rules: list[HeartbeatRule], alert: Alert, *, at: datetime) -> B
                 firing=alert.status is AlertStatus.FIRING,
             )
     return None
+
+
+def split_beats(
+    rules: list[HeartbeatRule], alerts: list[Alert], *, at: datetime
+) -> tuple[list[tuple[Alert, Beat]], list[Alert]]:
+    """A delivery's beats (each with its alert) and its other alerts, as the webhook hands them over
+    and ``medic explain`` says it: a beat is ``alone`` when the delivery held beats only (its group is
+    its own: its cadence is its route's, and only such beats arm a heartbeat)."""
+    beats: list[tuple[Alert, Beat]] = []
+    others: list[Alert] = []
+    for alert in alerts:
+        beat = heartbeat_of(rules, alert, at=at)
+        if beat is None:
+            others.append(alert)
+        else:
+            beats.append((alert, beat))
+    return [(alert, beat.model_copy(update={"alone": not others})) for alert, beat in beats], others
 
 
 class HeartbeatState(BaseModel):

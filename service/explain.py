@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from medic.alerts import AlertmanagerWebhook, AlertStatus, normalise_webhook, utc
 from medic.assign import assign_alerts
 from medic.catalog import Catalog
-from medic.dead_man import HeartbeatRule, default_heartbeats, heartbeat_id, heartbeat_of
+from medic.dead_man import HeartbeatRule, default_heartbeats, heartbeat_id, split_beats
 from medic.impact import score_impact
 from medic.runbook import Runbook
 from medic.severity import canonical_severity, worst_severity
@@ -68,26 +68,20 @@ def explain_webhook(
     received = max((utc(a.startsAt) for a in payload.alerts), default=None)
     assert received is not None  # the model requires at least one alert
     rules = default_heartbeats() if heartbeats is None else heartbeats
-    out: list[dict[str, Any]] = []
-    alerts = []
-    for alert in normalise_webhook(payload, received_at=received):
-        beat = heartbeat_of(rules, alert, at=received)
-        if beat is None:
-            alerts.append(alert)
-            continue
-        out.append(
-            {
-                "heartbeat": beat.rule.name,
-                "id": heartbeat_id(beat.rule, beat.labels, queue=queue),
-                "alertname": alert.name,
-                "status": alert.status.value,
-                "labels": beat.labels,
-                "service": beat.rule.service,
-                "missing_after_minutes": beat.rule.missing_after_minutes,
-            }
-        )
-    for entry in out:  # as the webhook hands them over: a beat arms only when its delivery held beats alone
-        entry["arms"] = entry["status"] == "firing" and not alerts
+    beats, alerts = split_beats(rules, normalise_webhook(payload, received_at=received), at=received)
+    out: list[dict[str, Any]] = [
+        {
+            "heartbeat": beat.rule.name,
+            "id": heartbeat_id(beat.rule, beat.labels, queue=queue),
+            "alertname": alert.name,
+            "status": alert.status.value,
+            "labels": beat.labels,
+            "service": beat.rule.service,
+            "missing_after_minutes": beat.rule.missing_after_minutes,
+            "arms": beat.firing and beat.alone,  # as the webhook hands them over
+        }
+        for alert, beat in beats
+    ]
     if not alerts:
         return out
     for assignment in assign_alerts(catalog, payload, alerts, lookup):

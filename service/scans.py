@@ -27,7 +27,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.observe import NO_RECORDER, Recorder
 from activities.scan import (
-    Deliver,
     ScanActivities,
     ScanFailure,
     ScanInput,
@@ -35,6 +34,7 @@ from activities.scan import (
     ScanStateStore,
     ScanStore,
 )
+from activities.scan_io import Deliver
 from medic.anomaly import AnomalySignal
 from medic.assign import assign_anomalies
 from medic.catalog import Catalog

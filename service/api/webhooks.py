@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.anomaly import AnomalySignal
 from medic.assign import Assignment, assign_alerts, assign_anomalies
-from medic.dead_man import Beat, heartbeat_id, heartbeat_of
+from medic.dead_man import Beat, heartbeat_id, split_beats
 from medic.incident import AlertBatch, AnomalyBatch
 from service.api import limits
 from service.api.auth import require_token
@@ -134,29 +134,19 @@ async def _deliver_alertmanager(
 ) -> WebhookAccepted:
     limits.check_alertmanager(payload, deps.settings)
     received = normalise_webhook(payload, received_at=received_at)
-    beats: list[Beat] = []
-    alerts = []
-    for alert in received:  # heartbeats (Watchdog) are no incident: their workflow watches them
-        beat = heartbeat_of(deps.heartbeats, alert, at=received_at) if deps.beats is not None else None
-        if beat is not None:
-            beats.append(beat)
-        else:
-            alerts.append(alert)
+    # heartbeats (Watchdog) are no incident: their workflow watches them (none without a sink for them)
+    rules = deps.heartbeats if deps.beats is not None else []
+    taken, alerts = split_beats(rules, received, at=received_at)
     if not alerts:
         assignments = []
     elif deps.owners is None:
         assignments = assign_alerts(deps.catalog, payload, alerts)
     else:  # the cluster lookup blocks (cached, short timeouts): off the event loop
         assignments = await asyncio.to_thread(assign_alerts, deps.catalog, payload, alerts, deps.owners)
-    # one a heartbeat; alone when its group held heartbeats only (its cadence is then its route's)
+    queue = deps.settings.task_queue
     beats = list(
-        {
-            heartbeat_id(b.rule, b.labels, queue=deps.settings.task_queue): b.model_copy(
-                update={"alone": not alerts}
-            )
-            for b in beats
-        }.values()
-    )
+        {heartbeat_id(b.rule, b.labels, queue=queue): b for _, b in taken}.values()
+    )  # one a heartbeat
     limits.check_fan_out(assignments, deps.settings, heartbeats=len(beats))
     batches: list[AlertBatch | AnomalyBatch] = [
         a.alert_batch(received_at, payload.truncatedAlerts) for a in assignments
