@@ -53,11 +53,7 @@ class HeartbeatSink:
         timeout = rpc_timeout(self._settings)
         try:
             if not beat.firing:
-                try:
-                    await self._client.get_workflow_handle(wid).signal(BEAT_SIGNAL, beat, rpc_timeout=timeout)
-                except RPCError as err:
-                    if err.status is not RPCStatusCode.NOT_FOUND:
-                        raise
+                await _signal_running(self._client, self._settings, wid, BEAT_SIGNAL, beat)
                 return
             labels = ", ".join(f"{k}={v}" for k, v in beat.labels.items())
             await self._client.start_workflow(
@@ -161,8 +157,13 @@ async def _states(client: Client, settings: Settings) -> dict[str, HeartbeatStat
 async def retire(client: Client, settings: Settings, wid: str, why: str) -> bool:
     """Tell a running heartbeat to end (its outage's last word says ``why``); False when none runs
     with that id."""
+    return await _signal_running(client, settings, wid, RETIRE_SIGNAL, why)
+
+
+async def _signal_running(client: Client, settings: Settings, wid: str, signal: str, arg: object) -> bool:
+    """Signal a heartbeat that runs; False when none does (ended, forgotten, never started)."""
     try:
-        await client.get_workflow_handle(wid).signal(RETIRE_SIGNAL, why, rpc_timeout=rpc_timeout(settings))
+        await client.get_workflow_handle(wid).signal(signal, arg, rpc_timeout=rpc_timeout(settings))
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             return False
