@@ -27,6 +27,7 @@ from medic.vocab import Priority
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
 
 __all__ = [
+    "DEFAULT_KEY",
     "ChatAbilities",
     "ChatTarget",
     "EscalationLevel",
@@ -411,6 +412,11 @@ def pager_routes(policy: RoutingPolicy) -> dict[str, str]:
     return routes
 
 
+DEFAULT_KEY = "default"
+"""The routing-key name an incident pages when neither its service nor its team names one: each pager's
+default key (``MEDIC_PAGERDUTY_ROUTING_KEY``, ``MEDIC_OPSGENIE_API_KEY``; every name falls back to it)."""
+
+
 def _role_key(policy: RoutingPolicy, team: str | None, role: str, default: str | None) -> str | None:
     oncall = policy.teams.get(team or "")
     if role in ("primary", "secondary", "manager"):
@@ -465,7 +471,14 @@ def plan_notifications(
             [owner.routing.teams_channel] if rule.teams and owner and owner.routing.teams_channel else []
         )
         on_teams += rule.teams_channels
-        primary = owner.routing.pagerduty if owner else None
+        # A rule that pages pages someone: an incident no catalog service owns (a missing heartbeat of
+        # the alerting pipeline, an exporter's alert), or whose service and team name no key, pages the
+        # default key, where it once paged nobody while saying it did.
+        primary = (
+            (owner.routing.pagerduty if owner else None)
+            or _role_key(policy, team, "primary", None)
+            or DEFAULT_KEY
+        )
         levels = []
         for level in policy.escalations.get(rule.escalation or "", []):
             keys = [k for role in level.page if (k := _role_key(policy, team, role, primary))]
@@ -484,7 +497,7 @@ def plan_notifications(
             rule=rule.name,
             chat=_targets(slack=channels, teams=on_teams, other=rule.chat),
             fallback=ChatTarget(kind="slack", channel=policy.fallback_slack_channel),
-            pagerduty=(primary or _role_key(policy, team, "primary", None)) if rule.pagerduty else None,
+            pagerduty=primary if rule.pagerduty else None,
             jira_project=((owner.routing.jira_project if owner else None) or default_jira_project)
             if rule.jira
             else None,

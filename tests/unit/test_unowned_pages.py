@@ -1,0 +1,106 @@
+"""A rule that pages pages someone. An incident no catalog service owns (the alerting pipeline's missing
+heartbeat with the shipped configuration, an exporter's alert), or whose service and team name no
+routing key, pages the pager's default key (``DEFAULT_KEY``: MEDIC_PAGERDUTY_ROUTING_KEY), where the
+plan once said ``pagerduty: true`` and paged nobody: a field review found the dead man's switch of
+docs/heartbeats.md ("pages by its P2") paging no one with the shipped catalog and routing."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from activities.adapters.pagerduty import PagerDutyEvents
+from medic.catalog import Routing, load_catalog
+from medic.dead_man import Beat, HeartbeatRule, HeartbeatState
+from medic.incident import AnomalyBatch, IncidentState
+from medic.ports import Page
+from medic.routing import DEFAULT_KEY, RoutingPolicy, load_routing, plan_notifications
+from medic.topology import ServiceContext
+from tests.doubles import PagerDutyDouble
+
+ROOT = Path(__file__).resolve().parents[2]
+AT = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # 11:00 in Berlin: no quiet hours
+DEFAULT_ROUTING_KEY = "R0UT1NGKEYDEFAULT0000000000000000"
+CHECKOUT_KEY = "R0UT1NGKEYCHECKOUT000000000000000"
+
+
+def heartbeat_outage() -> IncidentState:
+    """The built-in Watchdog heartbeat's outage, as its incident holds it (service alerting-pipeline,
+    in no catalog)."""
+    rule = HeartbeatRule(name="watchdog", match={"alertname": "Watchdog"})
+    labels = {"prometheus": "monitoring/k8s"}
+    state = HeartbeatState(rule=rule, labels=labels)
+    for minute in range(0, 40, 2):
+        state.take(Beat(rule=rule, labels=labels, at=AT - timedelta(hours=1, minutes=-minute)))
+    assert state.status == "ok"
+    state.missing_since = state.last_beat_at
+    incident = IncidentState(id="incident-alerting-pipeline", opened_at=AT)
+    incident.apply_anomalies(AnomalyBatch(signals=[state.finding(AT)], received_at=AT), at=AT)
+    return incident
+
+
+def test_the_shipped_configuration_pages_the_default_key_when_the_pipeline_stops() -> None:
+    catalog = load_catalog((ROOT / "catalog.yaml").read_text())
+    policy = load_routing((ROOT / "routing.yaml").read_text(), catalog=catalog)
+    incident = heartbeat_outage()
+    assert incident.priority == "P2"
+    assert catalog.resolve("alerting-pipeline") is None  # no owner: before, nobody was paged
+    plan = plan_notifications(policy, priority="P2", owner=None, services=[], at=AT)
+    assert plan.rule == "p2" and plan.pagerduty == DEFAULT_KEY
+    # its escalation's first level pages the same key; levels for roles no team holds page nobody
+    assert [lvl.routing_key_names for lvl in plan.escalation] == [[DEFAULT_KEY], []]
+    # without a policy file as well (P1 and P2 page)
+    plan = plan_notifications(RoutingPolicy.default(), priority="P2", owner=None, services=[], at=AT)
+    assert plan.pagerduty == DEFAULT_KEY
+
+
+def test_an_owner_or_its_team_names_the_key_before_the_default() -> None:
+    policy = load_routing((ROOT / "routing.yaml").read_text())
+    named = ServiceContext(name="checkout-api", team="checkout", routing=Routing(pagerduty="checkout-api"))
+    team_only = ServiceContext(name="cart", team="checkout", routing=Routing())
+    nobody = ServiceContext(name="batch", team="reports", routing=Routing())
+    got = {
+        ctx.name: plan_notifications(policy, priority="P1", owner=ctx, services=[ctx], at=AT)
+        for ctx in (named, team_only, nobody)
+    }
+    assert got["checkout-api"].pagerduty == "checkout-api"
+    assert got["cart"].pagerduty == "checkout"  # the team's primary
+    assert got["batch"].pagerduty == DEFAULT_KEY  # a team with no on-call entry
+    assert [lvl.routing_key_names for lvl in got["cart"].escalation] == [
+        ["checkout"],
+        ["checkout-secondary"],
+        ["eng-managers"],
+    ]
+    # a rule that does not page still pages nobody
+    assert plan_notifications(policy, priority="P3", owner=None, services=[], at=AT).pagerduty is None
+
+
+@pytest.fixture
+def pagerduty() -> Iterator[tuple[PagerDutyDouble, str]]:
+    double = PagerDutyDouble(routing_keys={DEFAULT_ROUTING_KEY, CHECKOUT_KEY})
+    with double.serve() as url:
+        yield double, f"{url}/v2/enqueue"
+
+
+def test_the_default_key_name_reaches_the_configured_default_routing_key(
+    pagerduty: tuple[PagerDutyDouble, str],
+) -> None:
+    double, url = pagerduty
+    events = PagerDutyEvents({"checkout": CHECKOUT_KEY}, default_key=DEFAULT_ROUTING_KEY, events_url=url)
+    page = Page(
+        action="trigger",
+        dedup_key="incident-alerting-pipeline",
+        routing_key_name=DEFAULT_KEY,
+        summary="[P2] No heartbeat watchdog (prometheus=monitoring/k8s)",
+        severity="error",
+        custom_details={},
+    )
+    assert events.send(page) == "incident-alerting-pipeline"
+    assert double.alert("incident-alerting-pipeline", DEFAULT_ROUTING_KEY).summary.startswith(
+        "[P2] No heartbeat"
+    )
+    # with no default key configured the page fails loudly (the timeline says so), never silently
+    bare = PagerDutyEvents({"checkout": CHECKOUT_KEY}, default_key=None, events_url=url)
+    with pytest.raises(Exception, match="no PagerDuty routing key named 'default'"):
+        bare.send(page)
