@@ -14,7 +14,7 @@ incident keeps the plain settle period.
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -49,7 +49,7 @@ class ActiveAlerts(Protocol):
 
 
 class HeldAlerts(Protocol):
-    async def held(self, *, muted: bool = False) -> list[dict[str, Any]]: ...
+    async def held(self, *, muted: bool = False, names: Sequence[str] = ()) -> list[dict[str, Any]]: ...
 
 
 # What the webhook does with a body: assign its alerts to incidents and hand each its share (the incidents
@@ -86,6 +86,10 @@ class HandOverRequest(BaseModel):
 
 class StillHeldRequest(BaseModel):
     fingerprints: list[str] = Field(description="alerts taken from Alertmanager that it has not delivered")
+    names: list[str] = Field(
+        default_factory=list,
+        description="their alert names, to ask Alertmanager for those only (empty: every alert it holds)",
+    )
 
 
 class StillHeldAnswer(BaseModel):
@@ -234,7 +238,7 @@ class CorrelationActivities:
         if self._held_by_alertmanager is None:
             return StillHeldAnswer(known=False)
         try:
-            items = await self._held_by_alertmanager.held(muted=True)
+            items = await self._held_by_alertmanager.held(muted=True, names=request.names)
         except (PermanentError, TransientError) as err:
             activity.logger.info("Alertmanager could not say which alerts it holds: %s", err)
             return StillHeldAnswer(known=False)

@@ -154,6 +154,13 @@ def _burn(record: AlertRecord) -> SloBurn | None:
 # A finding that arrived longer than this after its window ended is late: no live cause (two steps of a
 # scan at one point an hour; a scan catching up after an outage of hours is later).
 LATE = timedelta(hours=2)
+# Asking Alertmanager about alerts its webhook delivered (IncidentState.recheck_at).
+RECHECK_FIRST = timedelta(minutes=2)
+RECHECK_MIN = timedelta(minutes=10)
+RECHECK_ASKED = 2000  # alerts asked about at once, the longest unseen first
+RECHECK_MAX = timedelta(hours=1)
+RECHECK_UNANSWERED = timedelta(minutes=15)
+GONE_CONFIRM = timedelta(minutes=5)
 
 
 def late(arrived: datetime, ended: datetime, window: timedelta = timedelta(0)) -> bool:
@@ -199,6 +206,13 @@ class IncidentState(BaseModel):
     )
     actions: list[dict[str, object]] = Field(default_factory=list, description="what remediations did")
     silences: list[SilenceRecord] = Field(default_factory=list, description="silences created from Slack")
+    # Delivered alerts Medic's Alertmanager was seen to hold (its word about them counts: alerts of
+    # another Alertmanager or tenant are never judged by it), those of them it no longer held at a
+    # check (since when), and when it was last asked (see :meth:`recheck_at`).
+    am_holds: list[str] = Field(default_factory=list)
+    am_gone: dict[str, datetime] = Field(default_factory=dict)
+    am_checked_at: datetime | None = None
+    am_ask_after: datetime | None = None
     false_positives: list[FalsePositive] = Field(default_factory=list, description="false-positive marks")
     revision: int = 0
     derived_revision: int = -1
@@ -343,6 +357,8 @@ class IncidentState(BaseModel):
         known = {s.id for s in self.silences}
         self.silences.extend(s for s in other.silences if s.id not in known)
         self.false_positives.extend(f for f in other.false_positives if f not in self.false_positives)
+        if other.am_holds:  # Alertmanager's word about its alerts carries over (recheck_at)
+            self.am_holds = sorted({*self.am_holds, *other.am_holds})
         count = other.alert_count if alert_count is None else alert_count
         self.record(
             at,
@@ -691,6 +707,80 @@ class IncidentState(BaseModel):
             and a.ends_at <= at
         )
 
+    def rechecked(self) -> list[AlertRecord]:
+        """Firing alerts Alertmanager's webhook delivered: it never sends the resolution of one that
+        was silenced or inhibited when it resolved (alertmanager#226, #2754), so Medic asks."""
+        return [
+            a for a in self.alerts.values() if a.source == "alertmanager" and a.status is AlertStatus.FIRING
+        ]
+
+    def recheck_asked(self) -> list[str]:
+        """What a check asks about: every delivered firing alert (at most ``RECHECK_ASKED``, the
+        longest unseen first), so that none waits behind another's schedule."""
+        records = sorted(self.rechecked(), key=lambda a: (a.last_seen_at, a.fingerprint))
+        return [a.fingerprint for a in records[:RECHECK_ASKED]]
+
+    def recheck_at(self) -> datetime | None:
+        """When to ask Alertmanager about delivered alerts next (None: no need).
+
+        An alert is asked about ``RECHECK_FIRST`` after a delivery until Alertmanager vouches for it
+        (holds it, muted or not): only then does its absence say anything. A vouched one is asked about
+        after ``RECHECK_MIN`` unseen, then as long again as it has been unseen (at most
+        ``RECHECK_MAX``); one found gone is asked about once more ``GONE_CONFIRM`` later (an
+        Alertmanager restarted empty has its alerts back from Prometheus within a minute)."""
+        checked, holds, due = self.am_checked_at, set(self.am_holds), list[datetime]()
+        for a in self.rechecked():
+            gone = self.am_gone.get(a.fingerprint)
+            if gone is not None:
+                due.append(gone + GONE_CONFIRM)
+            elif a.fingerprint in holds:
+                since = a.last_seen_at if checked is None else max(a.last_seen_at, checked)
+                unseen = since - a.last_seen_at
+                due.append(since + min(max(unseen, RECHECK_MIN), RECHECK_MAX))
+            elif checked is None or checked < a.last_seen_at + RECHECK_FIRST:
+                due.append(a.last_seen_at + RECHECK_FIRST)
+        if not due:
+            return None
+        first = min(due)
+        return first if self.am_ask_after is None else max(first, self.am_ask_after)
+
+    def settle_rechecked(self, asked: list[str], held: set[str] | None, *, at: datetime) -> None:
+        """Alertmanager's answer about delivered alerts (``held``: those it holds now, muted or not;
+        None: it did not answer, asked again in ``RECHECK_UNANSWERED``). A vouched alert found gone at two
+        checks ``GONE_CONFIRM`` apart resolved while muted: resolved here, saying so."""
+        if held is None:
+            self.am_ask_after = at + RECHECK_UNANSWERED
+            return
+        self.am_checked_at, self.am_ask_after = at, None
+        holds = set(self.am_holds)
+        resolved = False
+        for fingerprint in asked:
+            record = self.alerts.get(fingerprint)
+            if record is None or record.status is not AlertStatus.FIRING or record.source != "alertmanager":
+                continue
+            if fingerprint in held:
+                holds.add(fingerprint)
+                self.am_gone.pop(fingerprint, None)
+                continue
+            if fingerprint not in holds:
+                continue  # never vouched for: another Alertmanager's (or tenant's), or resolving now
+            gone = self.am_gone.setdefault(fingerprint, at)
+            if at - gone < GONE_CONFIRM:
+                continue
+            resolved = True
+            self._resolved_by_alertmanager(
+                record,
+                ended=gone,
+                at=at,
+                why=f"Alertmanager no longer holds it (asked at {gone:%H:%M:%S}Z and {at:%H:%M:%S}Z). It "
+                "sends no resolution for an alert that was silenced or inhibited when it resolved.",
+            )
+        firing = {a.fingerprint for a in self.rechecked()}
+        self.am_holds = sorted(holds & firing)
+        self.am_gone = {f: t for f, t in self.am_gone.items() if f in firing}
+        if resolved:
+            self._after_change(at, derive=True)
+
     def settle_held(
         self, still: dict[str, datetime], gone: list[str], *, at: datetime, unanswered: bool = False
     ) -> None:
@@ -710,21 +800,30 @@ class IncidentState(BaseModel):
             held = self.alerts.get(fingerprint)
             if held is None or held.source != HELD_SOURCE or held.status is not AlertStatus.FIRING:
                 continue
-            held.status, held.ends_at, changed = AlertStatus.RESOLVED, at, True
-            self.record(
-                at,
-                TimelineKind.ALERT_RESOLVED,
-                f"{held.name} resolved{_where(held)}: "
-                + (
-                    "Alertmanager has not answered for hours; it never delivered it."
-                    if unanswered
-                    else "Alertmanager no longer holds it, never delivered."
-                ),
-                actor=HELD_SOURCE,
-                fingerprint=fingerprint,
+            changed = True
+            self._resolved_by_alertmanager(
+                held,
+                ended=at,
+                at=at,
+                why="Alertmanager has not answered for hours; it never delivered it."
+                if unanswered
+                else "Alertmanager no longer holds it, never delivered.",
             )
         if changed:
             self._after_change(at, derive=True)
+
+    def _resolved_by_alertmanager(
+        self, held: AlertRecord, *, ended: datetime, at: datetime, why: str
+    ) -> None:
+        """An alert Medic resolves on Alertmanager's word (or its long silence), since no delivery will."""
+        held.status, held.ends_at = AlertStatus.RESOLVED, ended
+        self.record(
+            at,
+            TimelineKind.ALERT_RESOLVED,
+            f"{held.name} resolved{_where(held)}: {why}",
+            actor=HELD_SOURCE,
+            fingerprint=held.fingerprint,
+        )
 
     def _confirm_held(self, held: AlertRecord, alert: Alert, at: datetime) -> bool:
         """The same firing episode again, for an alert taken from Alertmanager's API. A webhook delivery

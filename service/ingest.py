@@ -291,6 +291,9 @@ class TemporalIncidentSink:
                     if self._settings.prometheus_url
                     else 0.0,
                     service=service,
+                    ask_alertmanager=bool(
+                        self._settings.alertmanager_url and self._settings.alertmanager_receiver
+                    ),
                 ),
                 id=incident_id,
                 task_queue=self._settings.task_queue,

@@ -232,8 +232,10 @@ class Settings(BaseSettings):
     )
     alertmanager_url: str | None = Field(
         default=None,
-        description="Alertmanager: silences from Slack; and, with MEDIC_PROMETHEUS_URL, the alerts of a "
-        "firing cause it still holds for MEDIC_ALERTMANAGER_RECEIVER",
+        description="Alertmanager: silences from Slack; whether the alerts its webhook delivered are still "
+        "held there (it sends no resolution for an alert silenced or inhibited when it resolves: "
+        "docs/notifications.md); and, with MEDIC_PROMETHEUS_URL, the alerts of a firing cause it still "
+        "holds for MEDIC_ALERTMANAGER_RECEIVER",
     )
     alertmanager_tenant: str | None = Field(
         default=None,

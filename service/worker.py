@@ -232,13 +232,15 @@ def correlation_activities(client: Client, settings: Settings, catalog: Catalog)
     it answers "not known" (the API does not ask then: settle_max_seconds is 0). With
     MEDIC_ALERTMANAGER_URL too, a firing cause's alerts that Alertmanager holds for
     MEDIC_ALERTMANAGER_RECEIVER are handed to their incidents as the webhook would hand them (its
-    limits, and its cluster lookup with MEDIC_SUBJECT_LOOKUP, which correlation assigns with too)."""
+    limits, and its cluster lookup with MEDIC_SUBJECT_LOOKUP, which correlation assigns with too). With
+    MEDIC_ALERTMANAGER_URL, incidents ask it about their delivered alerts (``correlate.still_held``)."""
     source = held = deliver = None
     lookup = subject_lookup(settings)
     source = prometheus(settings, timeout=3.0)
-    if settings.prometheus_url and settings.alertmanager_url and settings.alertmanager_receiver:
-        held = alertmanager_alerts(settings)
-        deliver = held_delivery(TemporalIncidentSink(client, settings), catalog, settings, lookup)
+    if settings.alertmanager_url and settings.alertmanager_receiver:
+        held = alertmanager_alerts(settings)  # incidents ask it about their delivered alerts
+        if settings.prometheus_url:  # a cause is taken only when Prometheus says it fires
+            deliver = held_delivery(TemporalIncidentSink(client, settings), catalog, settings, lookup)
     return CorrelationActivities(
         source=source, catalog=lambda: catalog, held=held, deliver=deliver, lookup=lookup
     )

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = [
     "HELD_EXPIRE_PATCH",
+    "RECHECK_PATCH",
     "SETTLE_ASKS_AGAIN_PATCH",
     "SETTLE_SAID_ONCE_PATCH",
     "SETTLE_TAKES_HELD_PATCH",
@@ -43,6 +44,10 @@ SETTLE_TAKES_HELD_PATCH = "settle-takes-held-cause"
 # resolved, since Alertmanager never delivers the resolution of an alert it never notified (marked only
 # where an incident holds such an alert when it comes due).
 HELD_EXPIRE_PATCH = "held-alerts-expire"
+# Alerts the webhook delivered are asked about once quiet: Alertmanager never sends the resolution of one
+# silenced or inhibited when it resolved (alertmanager#226, #2754): without asking, its incident stayed
+# open for good (the Silence button, kube-prometheus's InfoInhibitor).
+RECHECK_PATCH = "delivered-alerts-rechecked"
 # A cause only pending at the first ask fires once its rule's ``for:`` passes, and Alertmanager then holds
 # it for its group's group_wait (30 s in the shipped receiver): the settling symptom asks Prometheus again
 # every _REASK while it waits, and takes the cause from Alertmanager as soon as it fires (marked only where
@@ -227,6 +232,23 @@ class CauseProbe:
         # Still held but already past its end there (a clock apart): looked at again a little later.
         still = {f: max(until, now + _HELD_RETRY) for f, until in answer.until.items() if f in due}
         self._state.settle_held(still, [f for f in due if f not in answer.until], at=now)
+
+    async def _recheck_delivered(self) -> None:
+        """Ask Alertmanager which delivered alerts it still holds, muted or not (see
+        :data:`RECHECK_PATCH` and ``IncidentState.recheck_at``)."""
+        asked = self._state.recheck_asked()
+        names = sorted({self._state.alerts[f].name for f in asked})
+        try:
+            answer = await workflow.execute_activity_method(
+                CorrelationActivities.still_held,
+                StillHeldRequest(fingerprints=asked, names=names),
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError:
+            answer = StillHeldAnswer(known=False)
+        held = set(answer.until) if answer.known else None
+        self._state.settle_rechecked(asked, held, at=workflow.now())
 
     def _end_settle_if_alone(self) -> None:
         """With Prometheus' "nothing alerts": the settle ends at once when every incident that could

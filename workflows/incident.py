@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from remediations.plan import RemediationEvent
     from workflows import messages as msg
     from workflows import people
-    from workflows.causes import HELD_EXPIRE_PATCH, CauseProbe
+    from workflows.causes import HELD_EXPIRE_PATCH, RECHECK_PATCH, CauseProbe
     from workflows.local import Decisions
     from workflows.notifier import Notifier
     from workflows.publish import Publisher
@@ -118,6 +118,9 @@ class IncidentInput(BaseModel):
     # next run asks again). None and False for a new incident, and in runs continued before these existed.
     settle_until: datetime | None = None
     settle_ask: bool = False
+    # An Alertmanager to ask (MEDIC_ALERTMANAGER_URL): about delivered alerts that went quiet, since it
+    # sends no resolution for one silenced or inhibited when it resolved (IncidentState.recheck_at).
+    ask_alertmanager: bool = False
 
 
 class AckRequest(BaseModel):
@@ -296,6 +299,16 @@ class IncidentWorkflow(CauseProbe):
                         continue
                 else:
                     due = None
+                recheck = (
+                    self._state.recheck_at()
+                    if inp.ask_alertmanager and self._state.merged_into is None
+                    else None
+                )
+                if recheck is not None and workflow.patched(RECHECK_PATCH):
+                    if recheck <= workflow.now():
+                        await self._recheck_delivered()
+                        continue
+                    due = recheck if due is None else min(due, recheck)
                 seen = self._state.revision
                 closes = self._closes_at()
                 if due is not None:

@@ -6,7 +6,7 @@ silence with ``status.state`` (``active``, ``pending`` or ``expired``). Alertman
 matchers with 400 and a text body, which becomes a :class:`PermanentError` carrying that text."""
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +29,7 @@ class SilenceState:
         self.created_by = str(body.get("createdBy", ""))
 
 
+_PLAIN_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")  # a Prometheus metric (and alert) name: no regex in it
 _SILENCE_CALLS = {"POST": "create a silence", "GET": "read silences", "DELETE": "expire a silence"}
 
 
@@ -156,9 +157,11 @@ class AlertmanagerAlerts:
         )
         self._receiver = receiver
 
-    async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
+    async def held(self, *, muted: bool = False, names: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Alertmanager's ``gettableAlert`` objects, as it answers them: those it would notify (state
         ``active``); ``muted``: those silenced or inhibited too (state ``suppressed``), still firing.
+        ``names``: only alerts of these alert names (a ``filter=alertname=~"..."`` matcher, which
+        Alertmanager anchors), when each is a plain Prometheus name; otherwise all of them.
 
         This route applies silences and inhibitions but not the routes' time intervals
         (``mute_time_intervals``, ``active_time_intervals``: only its alert groups know of them). So
@@ -166,14 +169,18 @@ class AlertmanagerAlerts:
         tell an alert muted out of hours from one about to be sent, and takes none."""
         if not muted:
             await self._refuse_time_intervals()
-        params = {
-            "active": "true",
-            "silenced": str(muted).lower(),
-            "inhibited": str(muted).lower(),
-            "unprocessed": "false",
-            "receiver": self._receiver,
-        }
-        body = await self._get("/api/v2/alerts", params, "read the alerts it holds for Medic")
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            ("active", "true"),
+            ("silenced", str(muted).lower()),
+            ("inhibited", str(muted).lower()),
+            ("unprocessed", "false"),
+            ("receiver", self._receiver),
+        ]
+        if names and all(_PLAIN_NAME.fullmatch(n) for n in names):
+            params.append(("filter", f'alertname=~"{"|".join(sorted(set(names)))}"'))
+        body = await self._get(
+            "/api/v2/alerts", httpx.QueryParams(params), "read the alerts it holds for Medic"
+        )
         if not isinstance(body, list):
             raise TransientError("Alertmanager answered with no list of alerts")
         states = ("active", "suppressed") if muted else ("active",)

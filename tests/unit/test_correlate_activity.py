@@ -5,6 +5,7 @@ sends them."""
 
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -81,7 +82,7 @@ class Held:
     def __init__(self, items: list[dict[str, Any]]) -> None:
         self.items = items
 
-    async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
+    async def held(self, *, muted: bool = False, names: Sequence[str] = ()) -> list[dict[str, Any]]:
         return self.items
 
 
@@ -128,7 +129,7 @@ async def test_hand_over_takes_only_the_asked_causes_held_alerts() -> None:
 
 async def test_hand_over_without_alertmanager_or_when_it_fails_knows_nothing() -> None:
     class Down:
-        async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
+        async def held(self, *, muted: bool = False, names: Sequence[str] = ()) -> list[dict[str, Any]]:
             raise TransientError("Alertmanager unreachable")
 
     async def deliver(payload: AlertmanagerWebhook, source: str) -> list[str]:
@@ -166,7 +167,7 @@ async def test_still_held_asks_for_muted_alerts_too_and_answers_their_ends() -> 
     asked: list[bool] = []
 
     class Muting(Held):
-        async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
+        async def held(self, *, muted: bool = False, names: Sequence[str] = ()) -> list[dict[str, Any]]:
             asked.append(muted)
             return self.items if muted else []
 

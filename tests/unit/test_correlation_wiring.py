@@ -1,5 +1,6 @@
 """The worker's correlation activities as the settings wire them (service.worker.correlation_activities):
-Prometheus alone asks ALERTS; Alertmanager's held alerts are taken only with both URLs and a receiver;
+Prometheus alone asks ALERTS; Alertmanager's held alerts are taken only with both URLs and a receiver,
+and with its URL and a receiver alone incidents ask it about the alerts its webhook delivered;
 the cluster lookup the webhook assigns with is the one correlation assigns with."""
 
 from pathlib import Path
@@ -26,8 +27,11 @@ def wired(**settings: Any) -> dict[str, Any]:
     }
 
 
-def test_nothing_is_asked_without_prometheus() -> None:
-    assert wired(alertmanager_url="http://am:9093") == dict.fromkeys(("source", "held", "deliver", "lookup"))
+def test_without_prometheus_no_cause_is_taken_but_delivered_alerts_are_asked_about() -> None:
+    assert wired() == dict.fromkeys(("source", "held", "deliver", "lookup"))
+    found = wired(alertmanager_url="http://am:9093")
+    assert isinstance(found["held"], AlertmanagerAlerts)  # correlate.still_held (docs/notifications.md)
+    assert found["source"] is None and found["deliver"] is None
 
 
 def test_prometheus_alone_asks_alerts_and_takes_nothing() -> None:

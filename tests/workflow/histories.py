@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import tempfile
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,6 +70,7 @@ RELEASE = "r11"  # r3: settle, serial local activities, merge close-out; r4: Tea
 # r11: incidents of findings only: a live one taking in its dependent's (anomalies-join), a stale one
 #      taking in nothing (stale-anomalies-no-cause); recorded alone (``findings``), with r10 beside them
 # r12: heartbeats (tests/workflow/heartbeat_history.py: a heartbeat's life, the incident its findings open)
+# r13: an incident asking Alertmanager about delivered alerts (tests/workflow/recheck_history.py)
 RUNBOOK = load_runbook(
     """
 name: restart-checkout
@@ -135,7 +137,7 @@ class _Alertmanager:
     def __init__(self, prometheus: _Prometheus) -> None:
         self._prometheus = prometheus
 
-    async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
+    async def held(self, *, muted: bool = False, names: Sequence[str] = ()) -> list[dict[str, Any]]:
         if self._prometheus.state != "firing":
             return []
         labels = {

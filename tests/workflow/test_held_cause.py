@@ -6,7 +6,7 @@ the symptom joins it and pages nobody, and the webhook's later delivery of the s
 nothing. Pending-only causes, and an Alertmanager that does not answer, keep the wait of before.
 Time-skipping server; Prometheus and Alertmanager are fakes behind the real activities."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,7 @@ class FakeAlertmanager:
         self.items, self.down, self.asked = items, down, 0
         self.env: WorkflowEnvironment | None = None  # its clock is the workflows' (time skips)
 
-    async def held(self, *, muted: bool = False) -> list[dict[str, Any]]:
+    async def held(self, *, muted: bool = False, names: Sequence[str] = ()) -> list[dict[str, Any]]:
         self.asked += 1
         if self.down:
             raise TransientError("Alertmanager unreachable")
@@ -82,10 +82,10 @@ class FakeAlertmanager:
 
 class HarnessSink:
     """Signal-with-start as ``TemporalIncidentSink`` does, with the harness' incident options (no
-    remediation: this worker runs none)."""
+    remediation: this worker runs none); ``ask``: as with MEDIC_ALERTMANAGER_URL."""
 
-    def __init__(self, h: Harness) -> None:
-        self._h = h
+    def __init__(self, h: Harness, *, ask: bool = False) -> None:
+        self._h, self._ask = h, ask
 
     async def deliver(
         self, incident_id: str, service: ServiceContext | None, batch: AlertBatch | Any
@@ -98,6 +98,7 @@ class HarnessSink:
                 quiet_period_seconds=60,
                 remediate=False,
                 settle_seconds=SETTLE,
+                ask_alertmanager=self._ask,
             ),
             id=incident_id,
             task_queue=self._h.task_queue,

@@ -26,6 +26,7 @@ from tests.support.history import scheduled_and_patches
 from tests.workflow.histories import HISTORIES
 from workflows.causes import (
     HELD_EXPIRE_PATCH,
+    RECHECK_PATCH,
     SETTLE_ASKS_AGAIN_PATCH,
     SETTLE_SAID_ONCE_PATCH,
     SETTLE_TAKES_HELD_PATCH,
@@ -166,3 +167,9 @@ def test_the_r11_findings_histories_join_and_refuse_a_stale_cause() -> None:
     assert ANOMALY_JOINS_PATCH in patches
     _, patches = commands("incident-payments-stale-finding@r11")
     assert STALE_ANOMALY_PATCH in patches
+
+
+def test_the_r13_history_asks_alertmanager_about_its_delivered_alerts() -> None:
+    """r13: the incident asked Alertmanager (the patch) three times: vouched, gone, gone again."""
+    scheduled, patches = commands("incident-payments-rechecked@r13")
+    assert RECHECK_PATCH in patches and scheduled.count("correlate.still_held") == 3
