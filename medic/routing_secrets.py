@@ -77,6 +77,21 @@ def secret_problems(
                             f"routing-key name {key!r} has no {kind} key{did_you_mean(key, known)} "
                             f"({PAGER_SETTINGS[kind]})",
                         )
+    paging = next((i for i, rule in enumerate(policy.rules) if rule.pagerduty), None)
+    if paging is not None:
+        for kind, setting in PAGER_SETTINGS.items():
+            if names.pager_keys.get(kind) and kind not in names.pager_defaults:
+                out.append(
+                    ConfigProblem(
+                        source,
+                        locate(root, ("rules", paging, "pagerduty")),
+                        field_path(("rules", paging, "pagerduty")),
+                        f"{kind} has named keys but no default ({setting.split(' / ')[0]}): an incident "
+                        "this rule pages that no team owns (the alerting pipeline's missing heartbeat, "
+                        "an alert of a service outside the catalog) pages the default key, and fails",
+                        warning=True,
+                    )
+                )
     if names.teams_webhooks:
         webhooks = set(names.teams_webhooks)
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from activities.adapters.pagerduty import PagerDutyEvents
 from medic.catalog import Routing, load_catalog
@@ -16,6 +17,7 @@ from medic.dead_man import Beat, HeartbeatRule, HeartbeatState
 from medic.incident import AnomalyBatch, IncidentState
 from medic.ports import Page
 from medic.routing import DEFAULT_KEY, RoutingPolicy, load_routing, plan_notifications
+from medic.routing_secrets import SecretNames, secret_problems
 from medic.topology import ServiceContext
 from tests.doubles import PagerDutyDouble
 
@@ -104,3 +106,20 @@ def test_the_default_key_name_reaches_the_configured_default_routing_key(
     bare = PagerDutyEvents({"checkout": CHECKOUT_KEY}, default_key=None, events_url=url)
     with pytest.raises(Exception, match="no PagerDuty routing key named 'default'"):
         bare.send(page)
+
+
+def test_check_warns_when_named_keys_leave_unowned_incidents_nobody_to_page() -> None:
+    text = "rules:\n  - {name: p1, match: {priority: [P1]}, pagerduty: true}\n  - {name: rest}\n"
+    root = yaml.compose(text)
+    policy = load_routing(text)
+    named_only = SecretNames(pager_keys={"pagerduty": ["checkout"]})
+    (said,) = secret_problems(policy, root, "routing.yaml", None, named_only)
+    assert said.warning  # said, never refused: the worker runs such a file as before
+    assert str(said).startswith("routing.yaml:2: rules[0].pagerduty: warning: pagerduty has named keys")
+    assert (
+        "(MEDIC_PAGERDUTY_ROUTING_KEY)" in said.message and "pages the default key, and fails" in said.message
+    )
+    with_default = SecretNames(pager_keys={"pagerduty": ["checkout"]}, pager_defaults=["pagerduty"])
+    assert secret_problems(policy, root, "routing.yaml", None, with_default) == []
+    quiet = load_routing("rules: [{name: rest}]\n")
+    assert secret_problems(quiet, None, "routing.yaml", None, named_only) == []  # nothing pages
