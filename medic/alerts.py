@@ -116,6 +116,9 @@ class Alert(BaseModel):
     # The Kubernetes object it is about (medic.subject) and why it went to its service (medic.assign).
     subject: Subject | None = None
     why: str | None = None
+    # The resolution of an alert no incident takes any more (medic.meta_alerts): it resolves the alert
+    # where an incident holds it (one opened before the rule), and opens or adds nothing anywhere.
+    closes_only: bool = False
 
     @property
     def name(self) -> str:

@@ -25,8 +25,9 @@ Pure: the rules, the state kept per heartbeat and the finding's words; the durab
 import hashlib
 import re
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from medic.alerts import Alert, AlertStatus
 from medic.anomaly import (
@@ -46,6 +47,7 @@ __all__ = [
     "Beat",
     "HeartbeatRule",
     "HeartbeatState",
+    "RuleName",
     "default_heartbeats",
     "heartbeat_id",
     "heartbeat_of",
@@ -70,13 +72,23 @@ _DUPLICATE = timedelta(seconds=30)  # beats this close are one (an HA pair's cop
 _ARM_GAPS = 3  # gaps within missing_after in a row before a heartbeat is armed
 
 
+def _rule_name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a rule name: {_NAME_RULE}")
+    return value
+
+
+RuleName = Annotated[str, AfterValidator(_rule_name)]
+"""A rule's name in the routing policy (heartbeats:, ignore:)."""
+
+
 class HeartbeatRule(BaseModel):
     """One kind of heartbeat (``heartbeats:`` in the routing policy). Without the key, the one rule
     :func:`default_heartbeats` gives; ``heartbeats: []`` turns them off (Watchdog is an alert again)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    name: str = Field(description=f"{_NAME_RULE} (it names the heartbeat's workflow)")
+    name: RuleName = Field(description=f"{_NAME_RULE} (it names the heartbeat's workflow)")
     match: dict[str, str] = Field(
         min_length=1, description="labels an alert must have, with these values, to be a beat"
     )
@@ -103,13 +115,6 @@ class HeartbeatRule(BaseModel):
         description="a heartbeat silent this long is forgotten (a Prometheus taken away): its finding"
         " ends and Medic stops watching it until it beats again",
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _NAME.fullmatch(value):
-            raise ValueError(f"{value!r} is not a heartbeat name: {_NAME_RULE}")
-        return value
 
     @property
     def missing_after(self) -> timedelta:

@@ -868,6 +868,8 @@ class IncidentState(BaseModel):
 
     def _apply_alert(self, alert: Alert, at: datetime) -> bool:
         held = self.alerts.get(alert.fingerprint)
+        if held is None and alert.closes_only:
+            return False  # an ignored alert's resolution, for incidents that hold it (medic.meta_alerts)
         if held is None:
             record = AlertRecord(
                 fingerprint=alert.fingerprint,

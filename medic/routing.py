@@ -21,6 +21,7 @@ from medic.access import AccessPolicy
 from medic.catalog import SLACK_CHANNEL, TEAMS_CHANNEL, Catalog, SlackChannel, TeamsChannel
 from medic.dead_man import HeartbeatRule, default_heartbeats
 from medic.insights import Demoted, TeamLearning, demotion_for
+from medic.meta_alerts import IgnoreRule, default_ignored
 from medic.notify_plan import ChatAbilities, ChatTarget, NotificationPlan, PlannedLevel
 from medic.topology import ServiceContext
 from medic.vocab import Priority
@@ -195,6 +196,12 @@ class RoutingPolicy(BaseModel):
         "Watchdog): never an incident; Medic tells the rule's service when they stop (docs/heartbeats.md)."
         " Unset: Watchdog; [] turns it off",
     )
+    ignore: list[IgnoreRule] = Field(
+        default_factory=default_ignored,
+        description="alerts about other alerts (kube-prometheus's InfoInhibitor, meant for Alertmanager's "
+        "inhibit rule): acknowledged and counted, never an incident's (docs/kubernetes-alerts.md). Unset: "
+        "InfoInhibitor; [] turns it off",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -278,6 +285,7 @@ class RoutingPolicy(BaseModel):
                         )
         out += self._learning_problems(root, source, catalog)
         out += self._heartbeat_problems(root, source, catalog)
+        out += self._ignore_problems(root, source)
         for where, message in self.access.problems_at():
             loc = ("access", *where)
             out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message))
@@ -322,6 +330,26 @@ class RoutingPolicy(BaseModel):
                     " service of your monitoring stack"
                 )
                 out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message, warning=True))
+        return out
+
+    def _ignore_problems(self, root: yaml.Node | None, source: str) -> list[ConfigProblem]:
+        """Each rule's name once; a rule that would set a heartbeat's beats aside is refused (beats are
+        taken first: it would never match, and say nothing)."""
+        out: list[ConfigProblem] = []
+        seen: set[str] = set()
+        for i, rule in enumerate(self.ignore):
+            loc: tuple[int | str, ...] = ("ignore", i, "name")
+            if rule.name in seen:
+                out.append(ConfigProblem(source, locate(root, loc), field_path(loc), f"{rule.name!r} twice"))
+            seen.add(rule.name)
+            for beat in self.heartbeats:
+                if rule.matches(beat.match) or beat.matches(rule.match):
+                    loc = ("ignore", i, "match")
+                    message = (
+                        f"matches the alerts of heartbeat {beat.name!r}, which are beats, never ignored: "
+                        "remove the heartbeat (heartbeats:) to set them aside"
+                    )
+                    out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message))
         return out
 
     def _learning_problems(

@@ -261,11 +261,13 @@ def explain(
     settings = _settings()
     try:
         catalog = load_catalog_file(settings.catalog)
+        policy = load_routing_file(settings.routing_file, catalog)
         found = explain_payload(
             file,
             catalog=catalog,
             runbooks=load_runbooks(settings.runbooks_dir),
-            heartbeats=load_routing_file(settings.routing_file, catalog).heartbeats,
+            heartbeats=policy.heartbeats,
+            ignored=policy.ignore,
             queue=settings.task_queue,
         )
     except (ConfigError, ExplainError) as err:

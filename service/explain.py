@@ -17,6 +17,7 @@ from medic.assign import assign_alerts
 from medic.catalog import Catalog
 from medic.dead_man import HeartbeatRule, default_heartbeats, heartbeat_id, split_beats
 from medic.impact import score_impact
+from medic.meta_alerts import IgnoreRule, default_ignored
 from medic.runbook import Runbook
 from medic.severity import canonical_severity, worst_severity
 from medic.slo import slo_burn
@@ -44,11 +45,18 @@ def explain_payload(
     catalog: Catalog,
     runbooks: list[Runbook],
     heartbeats: list[HeartbeatRule] | None = None,
+    ignored: list[IgnoreRule] | None = None,
     queue: str = "medic",
 ) -> list[dict[str, Any]]:
-    """One entry per incident the file's alerts would go to (and one per heartbeat beaten)."""
+    """One entry per incident the file's alerts would go to (and one per heartbeat beaten, one per
+    alert ignored)."""
     return explain_webhook(
-        _load(path), catalog=catalog, runbooks=runbooks, heartbeats=heartbeats, queue=queue
+        _load(path),
+        catalog=catalog,
+        runbooks=runbooks,
+        heartbeats=heartbeats,
+        ignored=ignored,
+        queue=queue,
     )
 
 
@@ -59,6 +67,7 @@ def explain_webhook(
     runbooks: list[Runbook],
     lookup: OwnerLookup | None = None,
     heartbeats: list[HeartbeatRule] | None = None,
+    ignored: list[IgnoreRule] | None = None,
     queue: str = "medic",
 ) -> list[dict[str, Any]]:
     """One entry per incident the payload's alerts would go to (``lookup``: the cluster, as the webhook
@@ -68,7 +77,9 @@ def explain_webhook(
     received = max((utc(a.startsAt) for a in payload.alerts), default=None)
     assert received is not None  # the model requires at least one alert
     rules = default_heartbeats() if heartbeats is None else heartbeats
-    beats, alerts = split_beats(rules, normalise_webhook(payload, received_at=received), at=received)
+    beats, others = split_beats(rules, normalise_webhook(payload, received_at=received), at=received)
+    meta = default_ignored() if ignored is None else ignored
+    alerts = [a for a in others if not any(r.matches(a.labels) for r in meta)]
     out: list[dict[str, Any]] = [
         {
             "heartbeat": beat.rule.name,
@@ -82,6 +93,12 @@ def explain_webhook(
         }
         for alert, beat in beats
     ]
+    for alert in others:
+        rule = next((r for r in meta if r.matches(alert.labels)), None)
+        if rule is not None:
+            out.append(
+                {"ignored": rule.name, "alertname": alert.name, "status": alert.status.value, "why": rule.why}
+            )
     if not alerts:
         return out
     for assignment in assign_alerts(catalog, payload, alerts, lookup):
@@ -161,6 +178,12 @@ def render(incidents: list[dict[str, Any]]) -> str:
     """The human-readable form."""
     lines: list[str] = []
     for inc in incidents:
+        if "ignored" in inc:
+            why = f": {inc['why']}" if inc["why"] else ""
+            lines.append(
+                f"{inc['alertname']} ({inc['status']}): no incident, ignored by {inc['ignored']}{why}"
+            )
+            continue
         if "heartbeat" in inc:
             labels = ", ".join(f"{k}={v}" for k, v in inc["labels"].items()) or "no other labels"
             after = f"{inc['missing_after_minutes']:g} min"

@@ -47,6 +47,12 @@ class ApiMetrics:
             "Heartbeat alerts (Watchdog) handed to their heartbeat's workflow instead of an incident.",
             registry=registry,
         )
+        self.ignored = Counter(
+            "medic_alerts_ignored",
+            "Alerts no incident takes (the routing policy's ignore:, e.g. InfoInhibitor), by rule.",
+            ["rule"],
+            registry=registry,
+        )
         self.webhook_latency = Histogram(
             "medic_webhook_latency_seconds",
             "Time from request to answer for webhooks, including the Temporal hand-off.",

@@ -94,6 +94,7 @@ def build_api(
         learning=policy.learning,  # GET /insights says which demotions Medic applies
         beats=HeartbeatSink(client, settings),
         heartbeats=policy.heartbeats,
+        ignored=policy.ignore,
     )
     app.state.scans = ScansReader(client, settings)  # GET /anomalies/scans: the schedules' next runs
     app.state.heartbeats = HeartbeatsReader(client, settings)  # GET /heartbeats

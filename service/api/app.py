@@ -15,6 +15,7 @@ from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
 from medic.dead_man import HeartbeatRule, default_heartbeats
 from medic.insights import TeamLearning
+from medic.meta_alerts import IgnoreRule, default_ignored
 from medic.subject import OwnerLookup
 from service.api import anomalies, control, explain, incidents, insights, pagerduty, slack, webhooks
 from service.api import heartbeats as heartbeats_api
@@ -87,6 +88,7 @@ def create_app(
     learning: Mapping[str, TeamLearning] | None = None,
     beats: BeatSink | None = None,
     heartbeats: list[HeartbeatRule] | None = None,
+    ignored: list[IgnoreRule] | None = None,
 ) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     app = FastAPI(
@@ -113,6 +115,7 @@ def create_app(
         learning=dict(learning or {}),
         beats=beats,
         heartbeats=list(heartbeats if heartbeats is not None else default_heartbeats()),
+        ignored=list(ignored if ignored is not None else default_ignored()),
     )
     warn_if_reads_open(settings)
     tenant_warnings(settings)

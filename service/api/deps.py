@@ -10,6 +10,7 @@ from medic.catalog import Catalog
 from medic.dead_man import Beat, HeartbeatRule
 from medic.insights import TeamLearning
 from medic.links import LinkSigner
+from medic.meta_alerts import IgnoreRule
 from medic.subject import OwnerLookup
 from service.chat.endpoint import SlackEndpoint
 from service.incidents import IncidentReader
@@ -45,6 +46,7 @@ class Deps:
     # Where a heartbeat's beats go (``service.heartbeats``); None: heartbeats are alerts like any other.
     beats: "BeatSink | None" = None
     heartbeats: list[HeartbeatRule] = field(default_factory=list)  # the routing policy's heartbeats:
+    ignored: list[IgnoreRule] = field(default_factory=list)  # the routing policy's ignore: (meta_alerts)
 
 
 class BeatSink(Protocol):

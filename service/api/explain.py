@@ -58,5 +58,6 @@ async def explain(request: Request, deps: Annotated[Deps, Depends(get_deps)]) ->
         runbooks=runbooks,
         lookup=deps.owners,
         heartbeats=deps.heartbeats if deps.beats is not None else [],
+        ignored=deps.ignored,
         queue=deps.settings.task_queue,
     )

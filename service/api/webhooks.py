@@ -23,6 +23,7 @@ from medic.anomaly import AnomalySignal
 from medic.assign import Assignment, assign_alerts, assign_anomalies
 from medic.dead_man import Beat, heartbeat_id, split_beats
 from medic.incident import AlertBatch, AnomalyBatch
+from medic.meta_alerts import split_ignored
 from service.api import limits
 from service.api.auth import require_token
 from service.api.body import PayloadError, load_json, parse_json_model, parse_model, read_limited
@@ -136,7 +137,8 @@ async def _deliver_alertmanager(
     received = normalise_webhook(payload, received_at=received_at)
     # heartbeats (Watchdog) are no incident: their workflow watches them (none without a sink for them)
     rules = deps.heartbeats if deps.beats is not None else []
-    taken, alerts = split_beats(rules, received, at=received_at)
+    taken, others = split_beats(rules, received, at=received_at)
+    alerts, ignored = split_ignored(deps.ignored, others)  # InfoInhibitor: no incident's
     if not alerts:
         assignments = []
     elif deps.owners is None:
@@ -156,6 +158,8 @@ async def _deliver_alertmanager(
     deps.metrics.alerts_accepted.labels(received[0].source).inc(len(received))
     if beats:
         deps.metrics.heartbeats.inc(len(beats))
+    for rule, count in ignored.items():
+        deps.metrics.ignored.labels(rule).inc(count)
     return WebhookAccepted(accepted=len(received), incidents=incidents)
 
 

@@ -808,7 +808,9 @@ def test_notes_receiver_passes_amtool(tmp_path: Path) -> None:
         match = re.search(r"# --- alertmanager receiver ---\n(.*?)\n# --- end ---", notes, re.DOTALL)
         assert match, notes
         config = yaml.safe_load(match.group(1))
-        (receiver,) = config["receivers"]
+        null, receiver = config["receivers"]
+        assert null == {"name": "null"}  # InfoInhibitor goes nowhere: it only inhibits
+        assert config["inhibit_rules"][0]["source_matchers"] == ['alertname="InfoInhibitor"']
         (hook,) = receiver["webhook_configs"]
         assert hook["url"] == f"http://{RELEASE}-api.{NAMESPACE}.svc:8080/webhooks/alertmanager"
         assert hook["max_alerts"] <= 2000 and hook["send_resolved"] is True

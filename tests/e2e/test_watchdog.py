@@ -48,10 +48,9 @@ def alertmanager_config(webhook_url: str) -> dict[str, Any]:
     )
     route = config["route"]
     route.update(group_wait="1s", group_interval="1s")
-    [watchdog] = route["routes"]
-    assert watchdog["matchers"] == ['alertname="Watchdog"']
+    [watchdog] = [r for r in route["routes"] if r["matchers"] == ['alertname="Watchdog"']]
     watchdog.update(group_wait="0s", group_interval="1s", repeat_interval="2s")
-    [receiver] = config["receivers"]
+    [receiver] = [r for r in config["receivers"] if r["name"] == "medic"]
     [hook] = receiver["webhook_configs"]
     hook.update(url=webhook_url, http_config={"authorization": {"type": "Bearer", "credentials": TOKEN}})
     return config
@@ -141,7 +140,7 @@ async def test_doctor_says_whether_watchdog_reaches_medic_often_enough(tmp_path:
             "repeat_interval": "12h",
             "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}],
         },
-        "receivers": [{"name": "null"}, *shipped["receivers"]],
+        "receivers": shipped["receivers"],  # ("null" among them)
     }
     shipped["route"]["routes"][0].update(group_interval="1m", repeat_interval="1m")
     said = {}

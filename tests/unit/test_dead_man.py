@@ -101,7 +101,7 @@ def test_the_routing_policy_keeps_watchdog_unless_told_otherwise() -> None:
 @pytest.mark.parametrize(
     ("text", "said"),
     [
-        ("heartbeats:\n  - name: Watch_Dog\n    match: {alertname: Watchdog}\n", "is not a heartbeat name"),
+        ("heartbeats:\n  - name: Watch_Dog\n    match: {alertname: Watchdog}\n", "is not a rule name"),
         ("heartbeats:\n  - name: w\n    match: {}\n", "at least 1 item"),
         (
             "heartbeats:\n  - name: w\n    match: {a: b}\n    missing_after_minutes: 0\n",

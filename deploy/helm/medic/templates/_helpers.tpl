@@ -275,7 +275,20 @@ route:
       group_wait: 0s
       group_interval: 1m
       repeat_interval: 1m
+    # kube-prometheus's InfoInhibitor is about other alerts, not an outage (Medic ignores it anyway:
+    # routing policy `ignore:`); as kube-prometheus-stack does, it goes nowhere and only inhibits.
+    - receiver: "null"
+      matchers: ['alertname="InfoInhibitor"']
+# kube-prometheus-stack's rule (charts/kube-prometheus-stack/values.yaml): a namespace's info alerts
+# (CPUThrottlingHigh, KubeQuotaAlmostFull...) reach Medic only beside a warning or critical alert there.
+# One inhibited when it resolves is never sent resolved: Medic asks Alertmanager about it
+# (MEDIC_ALERTMANAGER_URL, docs/notifications.md), else its incident stays open.
+inhibit_rules:
+  - source_matchers: ['alertname="InfoInhibitor"']
+    target_matchers: ['severity="info"']
+    equal: [namespace]
 receivers:
+  - name: "null"
   - name: {{ .Values.alertmanager.receiverName }}
     webhook_configs:
       - url: http://{{ include "medic.fullname" . }}-api.{{ .Release.Namespace }}.svc:{{ .Values.api.service.port }}/webhooks/alertmanager
