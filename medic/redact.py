@@ -65,7 +65,12 @@ _AWS_KEY = re.compile(r"\bAKIA[0-9A-Z]{16}\b")
 # base64url JSON objects, "eyJ").
 _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
-        re.compile(r"(hooks\.slack\.com/(?:services|workflows|triggers)/(?:[A-Za-z0-9]++/)++)[A-Za-z0-9]++"),
+        # (a segment joins the prefix only when another follows: the last is the secret, a trailing
+        # slash or not; possessive, so linear, and the backtracking pattern's answer)
+        re.compile(
+            r"(hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9]++/(?:[A-Za-z0-9]++/(?=[A-Za-z0-9]))*+)"
+            r"[A-Za-z0-9]++"
+        ),
         rf"\1{REDACTED}",
     ),
     (re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{30,}+|github_pat_[A-Za-z0-9_]{30,}+)"), REDACTED),

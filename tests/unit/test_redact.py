@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import medic.redact
@@ -117,6 +117,7 @@ def _no_configured_secrets() -> Iterator[None]:
 
 @settings(max_examples=1500, deadline=None)
 @given(_TEXT)
+@example("https://hooks.slack.com/services/T0/B0/secret/")  # once left whole: a trailing slash (found here)
 def test_redaction_gives_the_answers_the_backtracking_patterns_gave(text: str) -> None:
     """The old patterns, kept verbatim in tests.support.redact_reference, are the specification: on
     inputs small enough for them to finish, the linear ones agree."""
@@ -155,7 +156,10 @@ N = 100_000  # characters; the old patterns took 44 s for 4,000 of the first one
         ("eyJ" * (N // 3), "eyJ" * (N // 3)),
         ("eyJa." * (N // 5), "eyJa." * (N // 5)),
         ("ghp_" * (N // 4), "ghp_" * (N // 4)),
-        ("hooks.slack.com/services/" + "a/" * (N // 2), "hooks.slack.com/services/" + "a/" * (N // 2)),
+        (  # the last segment is the secret, a trailing slash or not (as the backtracking pattern had it)
+            "hooks.slack.com/services/" + "a/" * (N // 2),
+            "hooks.slack.com/services/" + "a/" * (N // 2 - 1) + "[redacted]/",
+        ),
     ],
     ids=lambda v: repr(v[:12]) if isinstance(v, str) else str(v),
 )
