@@ -207,10 +207,13 @@ class IncidentState(BaseModel):
     actions: list[dict[str, object]] = Field(default_factory=list, description="what remediations did")
     silences: list[SilenceRecord] = Field(default_factory=list, description="silences created from Slack")
     # Delivered alerts Medic's Alertmanager was seen to hold (its word about them counts: alerts of
-    # another Alertmanager or tenant are never judged by it), those of them it no longer held at a
-    # check (since when), and when it was last asked (see :meth:`recheck_at`).
-    am_holds: list[str] = Field(default_factory=list)
+    # another Alertmanager or tenant are never judged by it), each with the latest endsAt it gave (its
+    # "valid until": Prometheus sends a firing alert again before then); those of them it no longer
+    # held at a check (since when); those Medic resolved for it (a later delivery of the same firing
+    # episode fires them again); and when it was last asked (see :meth:`recheck_at`).
+    am_holds: dict[str, datetime] = Field(default_factory=dict)
     am_gone: dict[str, datetime] = Field(default_factory=dict)
+    am_resolved: list[str] = Field(default_factory=list)
     am_checked_at: datetime | None = None
     am_ask_after: datetime | None = None
     false_positives: list[FalsePositive] = Field(default_factory=list, description="false-positive marks")
@@ -358,7 +361,8 @@ class IncidentState(BaseModel):
         self.silences.extend(s for s in other.silences if s.id not in known)
         self.false_positives.extend(f for f in other.false_positives if f not in self.false_positives)
         if other.am_holds:  # Alertmanager's word about its alerts carries over (recheck_at)
-            self.am_holds = sorted({*self.am_holds, *other.am_holds})
+            self.am_holds = {**other.am_holds, **self.am_holds}
+        self.am_resolved += [f for f in other.am_resolved if f not in self.am_resolved]
         count = other.alert_count if alert_count is None else alert_count
         self.record(
             at,
@@ -715,10 +719,15 @@ class IncidentState(BaseModel):
         ]
 
     def recheck_asked(self) -> list[str]:
-        """What a check asks about: every delivered firing alert (at most ``RECHECK_ASKED``, the
-        longest unseen first), so that none waits behind another's schedule."""
-        records = sorted(self.rechecked(), key=lambda a: (a.last_seen_at, a.fingerprint))
-        return [a.fingerprint for a in records[:RECHECK_ASKED]]
+        """What a check asks about: every delivered firing alert, at most ``RECHECK_ASKED``: those
+        found gone first, then those not vouched for yet, then the longest unseen; the schedule
+        (:meth:`recheck_at`) is theirs, so none waits behind another's, and none is due unasked."""
+
+        def order(a: AlertRecord) -> tuple[int, datetime, str]:
+            rank = 0 if a.fingerprint in self.am_gone else 2 if a.fingerprint in self.am_holds else 1
+            return rank, a.last_seen_at, a.fingerprint
+
+        return [a.fingerprint for a in sorted(self.rechecked(), key=order)[:RECHECK_ASKED]]
 
     def recheck_at(self) -> datetime | None:
         """When to ask Alertmanager about delivered alerts next (None: no need).
@@ -727,12 +736,15 @@ class IncidentState(BaseModel):
         (holds it, muted or not): only then does its absence say anything. A vouched one is asked about
         after ``RECHECK_MIN`` unseen, then as long again as it has been unseen (at most
         ``RECHECK_MAX``); one found gone is asked about once more ``GONE_CONFIRM`` later (an
-        Alertmanager restarted empty has its alerts back from Prometheus within a minute)."""
-        checked, holds, due = self.am_checked_at, set(self.am_holds), list[datetime]()
-        for a in self.rechecked():
+        Alertmanager restarted empty has its alerts back from Prometheus within a minute), and not
+        before the endsAt Alertmanager last gave it (Prometheus sends a firing alert again before then,
+        however slowly its rule group is evaluated)."""
+        checked, holds, due = self.am_checked_at, self.am_holds, list[datetime]()
+        for f in self.recheck_asked():
+            a = self.alerts[f]
             gone = self.am_gone.get(a.fingerprint)
             if gone is not None:
-                due.append(gone + GONE_CONFIRM)
+                due.append(max(gone + GONE_CONFIRM, holds.get(a.fingerprint, gone)))
             elif a.fingerprint in holds:
                 since = a.last_seen_at if checked is None else max(a.last_seen_at, checked)
                 unseen = since - a.last_seen_at
@@ -744,30 +756,32 @@ class IncidentState(BaseModel):
         first = min(due)
         return first if self.am_ask_after is None else max(first, self.am_ask_after)
 
-    def settle_rechecked(self, asked: list[str], held: set[str] | None, *, at: datetime) -> None:
-        """Alertmanager's answer about delivered alerts (``held``: those it holds now, muted or not;
-        None: it did not answer, asked again in ``RECHECK_UNANSWERED``). A vouched alert found gone at two
-        checks ``GONE_CONFIRM`` apart resolved while muted: resolved here, saying so."""
+    def settle_rechecked(self, asked: list[str], held: dict[str, datetime] | None, *, at: datetime) -> None:
+        """Alertmanager's answer about delivered alerts (``held``: those it holds now, muted or not,
+        each with its endsAt; None: it did not answer, asked again in ``RECHECK_UNANSWERED``). A vouched
+        alert found gone at two checks ``GONE_CONFIRM`` apart, the second after the endsAt
+        Alertmanager last gave it, resolved while muted: resolved here, saying so."""
         if held is None:
             self.am_ask_after = at + RECHECK_UNANSWERED
             return
         self.am_checked_at, self.am_ask_after = at, None
-        holds = set(self.am_holds)
+        holds = self.am_holds
         resolved = False
         for fingerprint in asked:
             record = self.alerts.get(fingerprint)
             if record is None or record.status is not AlertStatus.FIRING or record.source != "alertmanager":
                 continue
             if fingerprint in held:
-                holds.add(fingerprint)
+                holds[fingerprint] = held[fingerprint]
                 self.am_gone.pop(fingerprint, None)
                 continue
             if fingerprint not in holds:
                 continue  # never vouched for: another Alertmanager's (or tenant's), or resolving now
             gone = self.am_gone.setdefault(fingerprint, at)
-            if at - gone < GONE_CONFIRM:
-                continue
+            if at - gone < GONE_CONFIRM or at < holds[fingerprint]:
+                continue  # (an Alertmanager restarted empty: Prometheus sends it again before its endsAt)
             resolved = True
+            self.am_resolved.append(fingerprint)
             self._resolved_by_alertmanager(
                 record,
                 ended=gone,
@@ -776,8 +790,9 @@ class IncidentState(BaseModel):
                 "sends no resolution for an alert that was silenced or inhibited when it resolved.",
             )
         firing = {a.fingerprint for a in self.rechecked()}
-        self.am_holds = sorted(holds & firing)
+        self.am_holds = {f: t for f, t in holds.items() if f in firing}
         self.am_gone = {f: t for f, t in self.am_gone.items() if f in firing}
+        self.am_resolved = [f for f in self.am_resolved if self.alerts[f].status is AlertStatus.RESOLVED]
         if resolved:
             self._after_change(at, derive=True)
 
@@ -898,6 +913,10 @@ class IncidentState(BaseModel):
             return True
         held.last_seen_at = at
         held.deliveries += 1
+        if alert.status is AlertStatus.FIRING and self.am_gone:
+            self.am_gone.pop(alert.fingerprint, None)  # delivered: Alertmanager holds it
+        elif alert.status is AlertStatus.RESOLVED and alert.fingerprint in self.am_resolved:
+            self.am_resolved.remove(alert.fingerprint)  # its own resolution came after all
         if HELD_SOURCE in (held.source, alert.source) and _same_start(held, alert):
             # Alertmanager's API answers starts to the millisecond, its webhook finer: the same episode.
             if held.source == HELD_SOURCE and alert.source != HELD_SOURCE:
@@ -913,6 +932,14 @@ class IncidentState(BaseModel):
         same_episode = alert.starts_at == held.starts_at
         if same_episode and alert.status is held.status:
             return flap_changed  # a duplicate or a repeat notification
+        if same_episode and held.status is AlertStatus.RESOLVED and alert.fingerprint in self.am_resolved:
+            # Medic resolved it on Alertmanager's absence (settle_rechecked): delivered firing, it fires
+            self.am_resolved.remove(alert.fingerprint)
+            held.status, held.ends_at, self.last_fired_at = AlertStatus.FIRING, None, at
+            self._alert_entry(
+                at, alert, alert.status, f"{held.name} fired again{_where(held)}: Alertmanager delivered it."
+            )
+            return True
         if same_episode and held.status is AlertStatus.RESOLVED:
             return flap_changed  # a stale "firing" that lost the race with its own "resolved"
         held.status = alert.status

@@ -502,11 +502,10 @@ def plan_notifications(
         # A rule that pages pages someone: an incident no catalog service owns (a missing heartbeat of
         # the alerting pipeline, an exporter's alert), or whose service and team name no key, pages the
         # default key, where it once paged nobody while saying it did.
-        primary = (
-            (owner.routing.pagerduty if owner else None)
-            or _role_key(policy, team, "primary", None)
-            or DEFAULT_KEY
-        )
+        oncall = policy.teams.get(team or "")
+        primary = (owner.routing.pagerduty if owner else None) or _role_key(policy, team, "primary", None)
+        if primary is None and (oncall is None or oncall.pager is None):
+            primary = DEFAULT_KEY  # (a team that names a pager of its own but no primary: as it says)
         levels = []
         for level in policy.escalations.get(rule.escalation or "", []):
             keys = [k for role in level.page if (k := _role_key(policy, team, role, primary))]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from medic.catalog import Catalog
-from medic.routing import ChatTarget, EscalationLevel, RoutingPolicy, Rule
+from medic.routing import DEFAULT_KEY, ChatTarget, EscalationLevel, RoutingPolicy, Rule
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, locate
 
 __all__ = ["PAGER_SETTINGS", "SecretNames", "secret_problems", "teams_channels_used"]
@@ -77,15 +77,20 @@ def secret_problems(
                             f"routing-key name {key!r} has no {kind} key{did_you_mean(key, known)} "
                             f"({PAGER_SETTINGS[kind]})",
                         )
-    paging = next((i for i, rule in enumerate(policy.rules) if rule.pagerduty), None)
+    paging = next(
+        (i for i, r in enumerate(policy.rules) if r.pagerduty or policy.escalations.get(r.escalation or "")),
+        None,
+    )
     if paging is not None:
+        field = "pagerduty" if policy.rules[paging].pagerduty else "escalation"
         for kind, setting in PAGER_SETTINGS.items():
-            if names.pager_keys.get(kind) and kind not in names.pager_defaults:
+            keys = names.pager_keys.get(kind, ())
+            if keys and kind not in names.pager_defaults and DEFAULT_KEY not in keys:
                 out.append(
                     ConfigProblem(
                         source,
-                        locate(root, ("rules", paging, "pagerduty")),
-                        field_path(("rules", paging, "pagerduty")),
+                        locate(root, ("rules", paging, field)),
+                        field_path(("rules", paging, field)),
                         f"{kind} has named keys but no default ({setting.split(' / ')[0]}): an incident "
                         "this rule pages that no team owns (the alerting pipeline's missing heartbeat, "
                         "an alert of a service outside the catalog) pages the default key, and fails",

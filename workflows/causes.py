@@ -247,7 +247,7 @@ class CauseProbe:
             )
         except ActivityError:
             answer = StillHeldAnswer(known=False)
-        held = set(answer.until) if answer.known else None
+        held = answer.until if answer.known else None
         self._state.settle_rechecked(asked, held, at=workflow.now())
 
     def _end_settle_if_alone(self) -> None:

@@ -123,3 +123,35 @@ def test_check_warns_when_named_keys_leave_unowned_incidents_nobody_to_page() ->
     assert secret_problems(policy, root, "routing.yaml", None, with_default) == []
     quiet = load_routing("rules: [{name: rest}]\n")
     assert secret_problems(quiet, None, "routing.yaml", None, named_only) == []  # nothing pages
+
+
+def test_the_default_key_is_not_forced_on_a_team_that_names_its_own_pager_and_counts_when_named() -> None:
+    """A review's cases: a team that names its pager (Opsgenie) but no primary pages as it says (no
+    primary: nobody first), never MEDIC_PAGER's default; a key literally named "default" is a default;
+    a rule that pages by its escalation alone is warned of too."""
+    text = """
+teams:
+  ops: {secondary: ops-2, pager: opsgenie}
+escalations:
+  chain: [{after_minutes: 0, page: [primary]}, {after_minutes: 5, page: [secondary]}]
+rules:
+  - {name: p1, match: {priority: [P1]}, escalation: chain}
+  - {name: rest}
+"""
+    policy = load_routing(text)
+    ops = ServiceContext(name="ops-tool", team="ops", routing=Routing())
+    plan = plan_notifications(policy, priority="P1", owner=ops, services=[ops], at=AT)
+    assert [lvl.routing_key_names for lvl in plan.escalation] == [[], ["ops-2"]]
+    plan = plan_notifications(policy, priority="P1", owner=None, services=[], at=AT)
+    assert [lvl.routing_key_names for lvl in plan.escalation] == [[DEFAULT_KEY], []]
+    root = yaml.compose(text)
+    both = {"pagerduty": ["x"], "opsgenie": ["ops-2"]}
+    said = secret_problems(policy, root, "routing.yaml", None, SecretNames(pager_keys=both))
+    assert [str(p).split(" has named")[0] for p in said] == [
+        "routing.yaml:7: rules[0].escalation: warning: pagerduty",
+        "routing.yaml:7: rules[0].escalation: warning: opsgenie",
+    ]
+    named_default = SecretNames(
+        pager_keys={"pagerduty": ["x", DEFAULT_KEY], "opsgenie": ["ops-2", DEFAULT_KEY]}
+    )
+    assert secret_problems(policy, root, "routing.yaml", None, named_default) == []

@@ -48,14 +48,18 @@ class _Alertmanager:
 
     def __init__(self) -> None:
         self.holds = set(LABELS)
+        self.env: WorkflowEnvironment | None = None  # its clock is the workflows' (time skips)
 
     async def held(self, *, muted: bool = False, names: Sequence[str] = ()) -> list[dict[str, Any]]:
+        assert self.env is not None
+        # Prometheus' endsAt: 4 evaluation intervals of a group evaluated every minute
+        ends = (await self.env.get_current_time() + timedelta(minutes=4)).isoformat()
         return [
             {
                 "labels": LABELS[f],
                 "annotations": {},
                 "startsAt": "2026-12-07T09:00:00Z",
-                "endsAt": "2026-12-07T23:00:00Z",
+                "endsAt": ends,
                 "fingerprint": f,
                 "receivers": [{"name": "medic"}],
                 "status": {"state": "suppressed" if f == "info" else "active"},
@@ -98,6 +102,7 @@ async def record_recheck() -> list[Path]:
         source=_Quiet(), catalog=shop, held=alertmanager, deliver=nowhere, cache_seconds=0
     )
     async with time_skipping(server) as env:
+        alertmanager.env = env
         with tempfile.TemporaryDirectory() as tmp:
             postmortem = PostmortemActivities(PostmortemWriter(Path(tmp)), queried_state(env.client))
             async with Worker(
