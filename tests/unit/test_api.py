@@ -5,7 +5,7 @@ records what it was given (the integration tests use the real one)."""
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -219,31 +219,35 @@ async def test_anomaly_single_list_and_grafana(http: httpx.AsyncClient, sink: Fa
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("make", "field"),
     [
-        (anomaly(score=3), "score"),
-        (anomaly(expected={"lower": 5, "upper": 1}), "expected"),
-        (anomaly(window={"start": "2026-11-23T12:00:00", "end": "2026-11-23T12:05:00"}), "window"),
-        ([anomaly(), anomaly(value="high")], "[1].value"),
-        ([], "body"),
-        (anomaly(unexpected=True), "unexpected"),
+        (lambda: anomaly(score=3), "score"),
+        (lambda: anomaly(expected={"lower": 5, "upper": 1}), "expected"),
+        (lambda: anomaly(window={"start": "2026-11-23T12:00:00", "end": "2026-11-23T12:05:00"}), "window"),
+        (lambda: [anomaly(), anomaly(value="high")], "[1].value"),
+        (lambda: [], "body"),
+        (lambda: anomaly(unexpected=True), "unexpected"),
         # a window ending in 9999 failed every task of its incident (a review, 2026-12-06)
         (
-            [anomaly(), anomaly(window={"start": "2026-11-23T12:00:00Z", "end": "9999-12-31T23:59:59Z"})],
+            lambda: [
+                anomaly(),
+                anomaly(window={"start": "2026-11-23T12:00:00Z", "end": "9999-12-31T23:59:59Z"}),
+            ],
             "[1].window.end",
         ),
         # the docs' example posted 13 days after its window opened a P3 incident now and paged for an
         # outage long over (a review, 2026-12-06)
-        (anomaly(window=window(timedelta(days=13))), "window.end"),
-        ([anomaly(), anomaly(window=window(timedelta(hours=25)))], "[1].window.end"),
-        # a detector whose clock is ahead
-        (anomaly(window=window(-timedelta(minutes=20), lasted=timedelta(minutes=5))), "window.start"),
+        (lambda: anomaly(window=window(timedelta(days=13))), "window.end"),
+        (lambda: [anomaly(), anomaly(window=window(timedelta(hours=25)))], "[1].window.end"),
+        # a detector whose clock is ahead (built when the test runs: at collection it was up to 20
+        # minutes before a full run got here, and the window no longer ahead)
+        (lambda: anomaly(window=window(-timedelta(minutes=20), lasted=timedelta(minutes=5))), "window.start"),
     ],
 )
 async def test_bad_anomaly_is_422_naming_the_field(
-    http: httpx.AsyncClient, sink: FakeSink, body: Any, field: str
+    http: httpx.AsyncClient, sink: FakeSink, make: Callable[[], Any], field: str
 ) -> None:
-    response = await http.post("/webhooks/anomaly", json=body, headers=bearer())
+    response = await http.post("/webhooks/anomaly", json=make(), headers=bearer())
     assert response.status_code == 422, response.text
     assert response.json()["detail"]["error"].startswith(field), response.json()
     assert sink.anomalies == []
