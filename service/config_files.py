@@ -70,11 +70,16 @@ def load_routing_file(
     named_by: str | None = None,
     key_names: Collection[str] | None = None,
     secrets: SecretNames | None = None,
+    strict: bool = False,
 ) -> RoutingPolicy:
     """The routing policy at ``path``; the built-in default (with a warning) when it does not exist,
     unless ``named_by`` (the setting or option that named it on purpose, said in the ConfigError).
     With ``key_names`` (the secrets' routing-key names) every ``page:`` entry is checked too; with
-    ``secrets`` the pagers and Teams channels it names are checked against the configured ones."""
+    ``secrets`` the pagers and Teams channels it names are checked against the configured ones.
+
+    Problems that are only warnings are logged and the policy is used, as ``medic check`` (the chart's
+    init container) passes it; ``strict`` (``medic check``) raises them too, to be said. Before, a
+    warning alone (a heartbeat's service outside the catalog) stopped the worker and the API at start."""
     if (problem := _file_problem(path, named_by, setting="MEDIC_ROUTING")) is not None:
         raise ConfigError([problem])
     if not path.exists():
@@ -82,9 +87,15 @@ def load_routing_file(
         return RoutingPolicy.default()
     source = str(path)
     extra = (lambda p, root: secret_problems(p, root, source, catalog, secrets)) if secrets else None
-    return load_routing(
-        path.read_text(), source=source, catalog=catalog, key_names=key_names, extra_check=extra
-    )
+    text = path.read_text()
+    try:
+        return load_routing(text, source=source, catalog=catalog, key_names=key_names, extra_check=extra)
+    except ConfigError as err:
+        if strict or not all(p.warning for p in err.problems):
+            raise
+        for problem in err.problems:
+            log.warning("%s", problem)
+        return load_routing(text, source=source)  # (the warnings are the cross-checks': it parses)
 
 
 def secret_names(settings: Settings) -> SecretNames:
@@ -280,13 +291,20 @@ def check_all(
         problems += err.problems
     try:
         secrets = secret_names(settings)
-        policy = load_routing_file(
-            settings.routing_file,
-            catalog,
-            named_by=named.get("routing"),
-            key_names=list(settings.pagerduty_routing_keys),
-            secrets=secrets,
-        )
+        try:
+            policy = load_routing_file(
+                settings.routing_file,
+                catalog,
+                named_by=named.get("routing"),
+                key_names=list(settings.pagerduty_routing_keys),
+                secrets=secrets,
+                strict=True,
+            )
+        except ConfigError as err:
+            if not all(p.warning for p in err.problems):
+                raise
+            problems += err.problems  # said; the worker runs it all the same
+            policy = load_routing_file(settings.routing_file, catalog)
         _warn_unchecked(policy, catalog, secrets)
         source = settings.routing_file if settings.routing_file.exists() else "built-in default"
         checked.append(
