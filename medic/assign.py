@@ -7,7 +7,8 @@ their own; alerts naming no service stay with their Alertmanager group.
 
 Which service an alert is about is decided by :func:`decide`, in this order: the alert's Kubernetes
 subject (medic.subject: its workload, or the workloads its pod name could belong to) as the catalog's
-``workloads`` list it; the service's own Prometheus ``jobs``; a label naming a service
+``workloads`` list it; the service's own Prometheus ``jobs``; an alert about the alerting pipeline
+itself (medic.pipeline_alerts: ``alerting-pipeline``); a label naming a service
 (:data:`SERVICE_LABELS`); a workload the catalog does not know. A label value that names an exporter
 (kube-state-metrics, the kubelet, node-exporter...) is never a service, so every team's crash loop is
 not folded into one incident named after kube-state-metrics.
@@ -22,6 +23,7 @@ from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
 from medic.incident import AlertBatch, AnomalyBatch
 from medic.keys import group_incident_id, service_incident_id
+from medic.pipeline_alerts import PIPELINE_SERVICE, pipeline_component, pipeline_named, pipeline_workload
 from medic.subject import ObjectKey, OwnerLookup, Subject, is_exporter, resolve_subject
 from medic.topology import ServiceContext, context_for, with_hosted, with_nodes
 
@@ -58,6 +60,9 @@ def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None 
     if job and not is_exporter(job) and (name := catalog.by_job.get(job)):
         why = f"job={job} is service {name}'s own Prometheus job"
         return Decision(name, True, subject, ["job"], why, nodes=_catalog_nodes(catalog, name, lookup))
+    pipeline = _pipeline(catalog, labels, subject, owners)
+    if pipeline is not None:
+        return pipeline
     skipped = [k for k in SERVICE_LABELS if is_exporter(labels.get(k))]
     aside = f" ({', '.join(f'{k}={labels[k]}' for k in skipped)} name an exporter)" if skipped else ""
     for label in SERVICE_LABELS:
@@ -88,6 +93,30 @@ def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None 
         return Decision(service, False, subject, subject.decided_by, why)
     why = f"{subject.reason}; no label names a service{aside}, so the Alertmanager group decides"
     return Decision(None, False, subject, [], why)
+
+
+def _pipeline(
+    catalog: Catalog, labels: dict[str, str], subject: Subject, owners: list[ObjectKey]
+) -> Decision | None:
+    """An alert about the alerting pipeline itself (medic.pipeline_alerts): its service's, the catalog's
+    ``alerting-pipeline`` (by name or alias) or one of that name outside the catalog."""
+    component = pipeline_component(labels)
+    own = next((o for o in owners if pipeline_workload(o)), None)
+    if own is None and (subject.object is None or subject.object.kind == "Service"):
+        own = pipeline_named(labels)  # its pods and Services are "an exporter's own target" to medic.subject
+    if component is None and own is None:
+        return None
+    if own is not None and (listed := catalog.service_of_workload(own.kind, own.namespace, own.name)):
+        why = f"{own} is the alerting pipeline's own; the catalog lists it under service {listed}"
+        return Decision(listed, True, subject, subject.decided_by or ["namespace"], why)
+    name = catalog.resolve(PIPELINE_SERVICE)
+    if component is not None:
+        what, decided = f"{labels['alertname']} is one of {component}'s own alerts", ["alertname"]
+    else:
+        assert own is not None
+        what, decided = f"{own} is the alerting pipeline's own", subject.decided_by or ["namespace"]
+    where = f"service {name}" if name else f"{PIPELINE_SERVICE}, a service outside the catalog"
+    return Decision(name or PIPELINE_SERVICE, name is not None, subject, decided, f"{what}: {where}")
 
 
 def _nodes(lookup: OwnerLookup | None, workloads: list[ObjectKey]) -> list[str]:

@@ -30,6 +30,7 @@ from medic.limits import runs_within
 from medic.matchers import format_duration
 from medic.notify_plan import ChatTarget
 from medic.notify_state import THREADED_KINDS, NotificationState
+from medic.pipeline_alerts import SEVERITY_FLOOR, pipeline_floor
 from medic.severity import canonical_severity, worst_severity
 from medic.slo import SloBurn, slo_burn
 from medic.subject import Subject
@@ -50,9 +51,6 @@ __all__ = [
 
 # A re-score is worth a timeline entry when the priority changes or the score moves this much.
 _RESCORE_POINTS = 5.0
-# A missing heartbeat's incident is at least this priority, by its finding's severity: while the alerting
-# pipeline is down no other alert reaches anyone, whatever the catalog says of the service told.
-_HEARTBEAT_FLOOR = {"critical": Priority.P2, "error": Priority.P3, "warning": Priority.P4}
 _ALERT_KINDS = {
     AlertStatus.FIRING: TimelineKind.ALERT_FIRING,
     AlertStatus.RESOLVED: TimelineKind.ALERT_RESOLVED,
@@ -1134,11 +1132,13 @@ class IncidentState(BaseModel):
             slo_detail=detail,
         )
         for record in self.anomalies.values():  # (none in a history from before heartbeats: it replays)
-            floor = _HEARTBEAT_FLOOR.get(record.signal.severity)  # (kept once the beats are back)
+            floor = SEVERITY_FLOOR.get(record.signal.severity)  # (kept once the beats are back)
             signal = record.signal
             if signal.source == HEARTBEAT_SOURCE and HEARTBEAT_LABEL in signal.series and floor is not None:
                 why = "the alerting pipeline's heartbeat stopped: no other alert may reach anyone"
                 impact = impact.at_least(floor, why)
+        # Prometheus', Alertmanager's own alerts (medic.pipeline_alerts), kept once they resolve
+        impact = pipeline_floor(impact, [(a.name, a.severity) for a in self.alerts.values()])
         before = self.impact_detail
         self.impact_detail, self.impact, self.priority = impact, impact.score, impact.priority
         if (

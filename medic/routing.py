@@ -23,6 +23,7 @@ from medic.dead_man import HeartbeatRule, default_heartbeats
 from medic.insights import Demoted, TeamLearning, demotion_for
 from medic.meta_alerts import IgnoreRule, default_ignored
 from medic.notify_plan import ChatAbilities, ChatTarget, NotificationPlan, PlannedLevel
+from medic.pipeline_alerts import PIPELINE_SERVICE
 from medic.topology import ServiceContext
 from medic.vocab import Priority
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
@@ -328,6 +329,19 @@ class RoutingPolicy(BaseModel):
                     f"service {rule.service!r} is not in the catalog{near}: a missing heartbeat would be"
                     " an incident outside it (no owner: the fallback channel, P2 all the same); name the"
                     " service of your monitoring stack"
+                )
+                out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message, warning=True))
+            elif (
+                catalog is not None
+                and "heartbeats" in self.model_fields_set
+                and (told := catalog.resolve(rule.service)) is not None
+                and catalog.resolve(PIPELINE_SERVICE) != told
+            ):
+                loc = ("heartbeats", i, "service")
+                message = (
+                    f"the monitoring stack's own alerts (Alertmanager's, Prometheus'...) go to "
+                    f"{PIPELINE_SERVICE!r}, not to {told!r} where this heartbeat is told: give {told} "
+                    f"the alias {PIPELINE_SERVICE!r} in the catalog to have one incident for both"
                 )
                 out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message, warning=True))
         return out

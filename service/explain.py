@@ -18,6 +18,7 @@ from medic.catalog import Catalog
 from medic.dead_man import HeartbeatRule, default_heartbeats, heartbeat_id, split_beats
 from medic.impact import score_impact
 from medic.meta_alerts import IgnoreRule, default_ignored
+from medic.pipeline_alerts import pipeline_floor
 from medic.runbook import Runbook
 from medic.severity import canonical_severity, worst_severity
 from medic.slo import slo_burn
@@ -113,6 +114,8 @@ def explain_webhook(
         impact = score_impact(
             severity=severity, services=services, root=ctx, alert_count=len(assignment.alerts), slo_burn=burn
         )
+        named = [(a.name, canonical_severity(a.labels.get("severity"))) for a in assignment.alerts]
+        impact = pipeline_floor(impact, named)  # as the incident scores it
         entries = []
         for alert in assignment.alerts:
             plans: list[dict[str, Any]] = []

@@ -1,0 +1,187 @@
+"""Alerts about the alerting pipeline itself: Prometheus, Alertmanager, the Prometheus Operator and
+kube-state-metrics, as their public mixins name them. They are one service's, ``alerting-pipeline``
+(the catalog's service of that name or alias, else a service outside the catalog), the same service a
+missing heartbeat (medic.dead_man) is told to, and a critical one is at least P2.
+
+Before, they were nobody's: their labels name an exporter's own target (``service=kube-prometheus-stack-
+alertmanager``), which never names a service, so a dead Alertmanager cluster or Prometheus failing its
+rule evaluations was an incident of its Alertmanager group, P4 at most by its score (a critical
+severity is 25 of 100 points) and held overnight by the shipped quiet hours, and the pods of the same
+Alertmanager were an incident of their own StatefulSet. A field review of kube-prometheus-stack found
+one Alertmanager outage spread over 7 incidents, all P4 or P5, none naming Alertmanager.
+
+The names are the rules of kube-prometheus's manifests (prometheus-operator/kube-prometheus):
+``alertmanager-prometheusRule.yaml`` @0821adab, ``prometheus-prometheusRule.yaml`` @03d90a10,
+``prometheusOperator-prometheusRule.yaml`` @001f3a01, ``kubeStateMetrics-prometheusRule.yaml``
+@035b09f4, which kube-prometheus-stack renders as they are. Exact names, not prefixes: an application's
+own alert that happens to begin with "Prometheus" stays its service's.
+"""
+
+import re
+
+from medic.impact import Impact
+from medic.subject import ObjectKey
+from medic.vocab import Priority
+
+__all__ = [
+    "PIPELINE_ALERTS",
+    "PIPELINE_SERVICE",
+    "SEVERITY_FLOOR",
+    "pipeline_component",
+    "pipeline_floor",
+    "pipeline_named",
+    "pipeline_workload",
+]
+
+PIPELINE_SERVICE = "alerting-pipeline"
+
+_ALERTMANAGER = (
+    "AlertmanagerFailedReload",
+    "AlertmanagerMembersInconsistent",
+    "AlertmanagerFailedToSendAlerts",
+    "AlertmanagerClusterFailedToSendAlerts",
+    "AlertmanagerConfigInconsistent",
+    "AlertmanagerClusterDown",
+    "AlertmanagerClusterCrashlooping",
+)
+_PROMETHEUS = (
+    "PrometheusBadConfig",
+    "PrometheusSDRefreshFailure",
+    "PrometheusKubernetesListWatchFailures",
+    "PrometheusNotificationQueueRunningFull",
+    "PrometheusErrorSendingAlertsToSomeAlertmanagers",
+    "PrometheusNotConnectedToAlertmanagers",
+    "PrometheusTSDBReloadsFailing",
+    "PrometheusTSDBCompactionsFailing",
+    "PrometheusNotIngestingSamples",
+    "PrometheusDuplicateTimestamps",
+    "PrometheusOutOfOrderTimestamps",
+    "PrometheusRemoteStorageFailures",
+    "PrometheusRemoteWriteBehind",
+    "PrometheusRemoteWriteDesiredShards",
+    "PrometheusRuleFailures",
+    "PrometheusMissingRuleEvaluations",
+    "PrometheusTargetLimitHit",
+    "PrometheusLabelLimitHit",
+    "PrometheusScrapeBodySizeLimitHit",
+    "PrometheusScrapeSampleLimitHit",
+    "PrometheusTargetSyncFailure",
+    "PrometheusHighQueryLoad",
+    "PrometheusErrorSendingAlertsToAnyAlertmanager",
+)
+_OPERATOR = (
+    "PrometheusOperatorListErrors",
+    "PrometheusOperatorWatchErrors",
+    "PrometheusOperatorSyncFailed",
+    "PrometheusOperatorReconcileErrors",
+    "PrometheusOperatorNodeLookupErrors",
+    "PrometheusOperatorNotReady",
+    "PrometheusOperatorRejectedResources",
+    "ConfigReloaderSidecarErrors",
+)
+_KUBE_STATE_METRICS = (
+    "KubeStateMetricsListErrors",
+    "KubeStateMetricsWatchErrors",
+    "KubeStateMetricsShardingMismatch",
+    "KubeStateMetricsShardsMissing",
+)
+PIPELINE_ALERTS: dict[str, str] = {
+    **dict.fromkeys(_ALERTMANAGER, "Alertmanager"),
+    **dict.fromkeys(_PROMETHEUS, "Prometheus"),
+    **dict.fromkeys(_OPERATOR, "the Prometheus Operator"),
+    **dict.fromkeys(_KUBE_STATE_METRICS, "kube-state-metrics"),
+}
+"""Each rule's name -> the component it is about."""
+
+# The workloads of the stack, as the operator and the charts name them: the operator's StatefulSets are
+# ``alertmanager-<name>`` and ``prometheus-<name>`` (alertmanager-main, prometheus-k8s; with
+# kube-prometheus-stack alertmanager-<release>-alertmanager); kube-state-metrics, the operator and
+# node-exporter by their charts' names, whatever the release's prefix.
+_STATEFULSET = re.compile(r"^(alertmanager|prometheus)-[a-z0-9]")
+_OTHER = re.compile(
+    r"(^|-)(kube-state-metrics|prometheus-operator|kube-prometheus-stack-operator|kube-prometheus-operator"
+    r"|prometheus-node-exporter|node-exporter)$"
+)
+
+# Their Services (and scrape jobs): alertmanager-main, prometheus-k8s, alertmanager-operated,
+# <release>-kube-prometheus-stack-alertmanager, <release>-kube-prometheus-prometheus, kube-state-metrics...
+_SERVICE = re.compile(r"(^|-)(alertmanager|prometheus)(-(main|k8s|operated))?$")
+# Labels naming the Kubernetes object an alert is about (kube-state-metrics' series carry them).
+_OBJECT_LABELS = (
+    "pod",
+    "deployment",
+    "statefulset",
+    "daemonset",
+    "replicaset",
+    "job_name",
+    "cronjob",
+    "node",
+    "persistentvolumeclaim",
+    "horizontalpodautoscaler",
+)
+# A pod's owner by its name: a StatefulSet's ordinal, a Deployment's ReplicaSet hash, a DaemonSet's suffix.
+_POD_OWNERS = (
+    ("StatefulSet", re.compile(r"^(?P<owner>.+)-(0|[1-9]\d{0,5})$")),
+    ("Deployment", re.compile(r"^(?P<owner>.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$")),
+    ("DaemonSet", re.compile(r"^(?P<owner>.+)-[a-z0-9]{5}$")),
+)
+
+
+# An alerting pipeline in trouble is at least this priority, by severity (a missing heartbeat's
+# finding's, a pipeline alert's own): while it fails, other alerts may reach no one, whatever the
+# catalog says of the service told.
+SEVERITY_FLOOR = {"critical": Priority.P2, "error": Priority.P3, "warning": Priority.P4}
+
+
+def pipeline_floor(impact: Impact, alerts: list[tuple[str, str]]) -> Impact:
+    """``impact`` raised to the floor of the worst pipeline alert among ``alerts`` (name, canonical
+    severity), saying which."""
+    for name, severity in alerts:
+        component, floor = PIPELINE_ALERTS.get(name), SEVERITY_FLOOR.get(severity)
+        if component is not None and floor is not None:
+            impact = impact.at_least(floor, f"{name}: {component} is failing, other alerts may reach no one")
+    return impact
+
+
+def pipeline_component(labels: dict[str, str]) -> str | None:
+    """The component a pipeline alert is about (``Alertmanager``...), None for any other alert."""
+    return PIPELINE_ALERTS.get(labels.get("alertname", ""))
+
+
+def pipeline_workload(owner: ObjectKey) -> bool:
+    """Whether a workload is one of the alerting pipeline's own (its pods not ready, crash looping)."""
+    if owner.kind == "StatefulSet":
+        return bool(_STATEFULSET.match(owner.name))
+    if owner.kind == "Service":
+        return bool(_SERVICE.search(owner.name) or _OTHER.search(owner.name))
+    return owner.kind in ("Deployment", "DaemonSet") and bool(_OTHER.search(owner.name))
+
+
+def pipeline_named(labels: dict[str, str]) -> ObjectKey | None:
+    """The pipeline's own object an alert's labels name when nothing else names a subject (the stack's
+    pods and Services are an exporter's own target to medic.subject, and never a service): a
+    StatefulSet, Deployment or DaemonSet by its label or its pod's name, or a Service or scrape job
+    (TargetDown of Alertmanager's Service)."""
+    ns = labels.get("namespace", "")
+    for kind, label in (
+        ("StatefulSet", "statefulset"),
+        ("Deployment", "deployment"),
+        ("DaemonSet", "daemonset"),
+    ):
+        if (name := labels.get(label)) and pipeline_workload(
+            key := ObjectKey(kind=kind, namespace=ns, name=name)
+        ):
+            return key
+    if pod := labels.get("pod"):
+        for kind, pattern in _POD_OWNERS:
+            found = pattern.match(pod)
+            if found and pipeline_workload(key := ObjectKey(kind=kind, namespace=ns, name=found["owner"])):
+                return key
+    if any(label in labels for label in _OBJECT_LABELS):
+        return None  # service and job name the exporter that reported another object
+    for label in ("service", "job"):
+        if (name := labels.get(label)) and pipeline_workload(
+            key := ObjectKey(kind="Service", namespace=ns, name=name)
+        ):
+            return key
+    return None
