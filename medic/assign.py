@@ -7,9 +7,10 @@ their own; alerts naming no service stay with their Alertmanager group.
 
 Which service an alert is about is decided by :func:`decide`, in this order: the alert's Kubernetes
 subject (medic.subject: its workload, or the workloads its pod name could belong to) as the catalog's
-``workloads`` list it; the service's own Prometheus ``jobs``; an alert about the alerting pipeline
-itself (medic.pipeline_alerts: ``alerting-pipeline``); a label naming a service
-(:data:`SERVICE_LABELS`); a workload the catalog does not know. A label value that names an exporter
+``workloads`` list it; the service's own Prometheus ``jobs``; a label (:data:`SERVICE_LABELS`) naming a
+catalog service; an alert about the alerting pipeline itself (medic.pipeline_alerts:
+``alerting-pipeline``); a label naming a service the catalog does not know; a workload the catalog
+does not know. A label value that names an exporter
 (kube-state-metrics, the kubelet, node-exporter...) is never a service, so every team's crash loop is
 not folded into one incident named after kube-state-metrics.
 """
@@ -60,9 +61,6 @@ def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None 
     if job and not is_exporter(job) and (name := catalog.by_job.get(job)):
         why = f"job={job} is service {name}'s own Prometheus job"
         return Decision(name, True, subject, ["job"], why, nodes=_catalog_nodes(catalog, name, lookup))
-    pipeline = _pipeline(catalog, labels, subject, owners)
-    if pipeline is not None:
-        return pipeline
     skipped = [k for k in SERVICE_LABELS if is_exporter(labels.get(k))]
     aside = f" ({', '.join(f'{k}={labels[k]}' for k in skipped)} name an exporter)" if skipped else ""
     for label in SERVICE_LABELS:
@@ -70,6 +68,9 @@ def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None 
         if label not in skipped and (name := catalog.resolve(value)):
             why = f"{label}={value} names service {name}{aside}"
             return Decision(name, True, subject, [label], why, nodes=_catalog_nodes(catalog, name, lookup))
+    pipeline = _pipeline(catalog, labels, subject, owners)  # (after the catalog's own word)
+    if pipeline is not None:
+        return pipeline
     service = labels.get("service")
     if service and "service" not in skipped and subject.object is None:
         why = f"service={service} names a service the catalog does not know{aside}"
@@ -101,11 +102,14 @@ def _pipeline(
     """An alert about the alerting pipeline itself (medic.pipeline_alerts): its service's, the catalog's
     ``alerting-pipeline`` (by name or alias) or one of that name outside the catalog."""
     component = pipeline_component(labels)
-    own = next((o for o in owners if pipeline_workload(o)), None)
+    own = owners[0] if owners and pipeline_workload(owners[0]) else None  # the most likely owner only
     if own is None and (subject.object is None or subject.object.kind == "Service"):
         own = pipeline_named(labels)  # its pods and Services are "an exporter's own target" to medic.subject
     if component is None and own is None:
         return None
+    if own is not None and own.kind == "Service" and (listed := catalog.by_job.get(own.name)):
+        why = f"{own} is the alerting pipeline's own; the catalog lists job {own.name} under service {listed}"
+        return Decision(listed, True, subject, subject.decided_by or ["job"], why)
     if own is not None and (listed := catalog.service_of_workload(own.kind, own.namespace, own.name)):
         why = f"{own} is the alerting pipeline's own; the catalog lists it under service {listed}"
         return Decision(listed, True, subject, subject.decided_by or ["namespace"], why)

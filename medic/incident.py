@@ -1138,7 +1138,8 @@ class IncidentState(BaseModel):
                 why = "the alerting pipeline's heartbeat stopped: no other alert may reach anyone"
                 impact = impact.at_least(floor, why)
         # Prometheus', Alertmanager's own alerts (medic.pipeline_alerts), kept once they resolve
-        impact = pipeline_floor(impact, [(a.name, a.severity) for a in self.alerts.values()])
+        firing = [(a.name, a.severity) for a in self.alerts.values() if a.status is AlertStatus.FIRING]
+        impact = pipeline_floor(impact, firing)  # (while one fires: a reload that failed once is over)
         before = self.impact_detail
         self.impact_detail, self.impact, self.priority = impact, impact.score, impact.priority
         if (

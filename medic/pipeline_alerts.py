@@ -77,6 +77,7 @@ _OPERATOR = (
     "PrometheusOperatorNodeLookupErrors",
     "PrometheusOperatorNotReady",
     "PrometheusOperatorRejectedResources",
+    "PrometheusOperatorStatusUpdateErrors",  # (the operator's mixin since, monitoring-mixins' site)
     "ConfigReloaderSidecarErrors",
 )
 _KUBE_STATE_METRICS = (
@@ -93,19 +94,25 @@ PIPELINE_ALERTS: dict[str, str] = {
 }
 """Each rule's name -> the component it is about."""
 
-# The workloads of the stack, as the operator and the charts name them: the operator's StatefulSets are
-# ``alertmanager-<name>`` and ``prometheus-<name>`` (alertmanager-main, prometheus-k8s; with
-# kube-prometheus-stack alertmanager-<release>-alertmanager); kube-state-metrics, the operator and
-# node-exporter by their charts' names, whatever the release's prefix.
-_STATEFULSET = re.compile(r"^(alertmanager|prometheus)-[a-z0-9]")
-_OTHER = re.compile(
-    r"(^|-)(kube-state-metrics|prometheus-operator|kube-prometheus-stack-operator|kube-prometheus-operator"
-    r"|prometheus-node-exporter|node-exporter)$"
+# The stack's workloads, Services and scrape jobs, in the forms the operator and the charts give them
+# (never a bare "prometheus", nor any name that merely begins with one: a Pushgateway, a team's own
+# relay or Prometheus stay theirs):
+#   kube-prometheus and OpenShift: alertmanager-main, prometheus-k8s, prometheus-user-workload; the
+#   operator's governing Services alertmanager-operated, prometheus-operated; OpenShift's thanos-querier
+#   and thanos-ruler(-user-workload);
+#   kube-prometheus-stack: StatefulSets alertmanager-<fullname>-alertmanager and
+#   prometheus-<fullname>-prometheus; Services and Deployments <fullname>-alertmanager, -prometheus,
+#   -operator, where the fullname ends in kube-prometheus(-stack); <release>-kube-state-metrics,
+#   <release>-prometheus-node-exporter;
+#   Mimir's alertmanager and ruler (the LGTM stack's alerting path).
+_STACK = re.compile(
+    r"^(alertmanager|prometheus)-(main|k8s|operated|user-workload)$"
+    r"|^alertmanager-.+-alertmanager$|^prometheus-.+-prometheus$"
+    r"|(^|-)kube-prometheus(-stack)?-(alertmanager|prometheus|operator)$"
+    r"|(^|-)(kube-state-metrics|prometheus-operator|prometheus-node-exporter|node-exporter)$"
+    r"|^thanos-(querier|ruler|ruler-user-workload)$|(^|-)mimir-(alertmanager|ruler)$"
 )
-
-# Their Services (and scrape jobs): alertmanager-main, prometheus-k8s, alertmanager-operated,
-# <release>-kube-prometheus-stack-alertmanager, <release>-kube-prometheus-prometheus, kube-state-metrics...
-_SERVICE = re.compile(r"(^|-)(alertmanager|prometheus)(-(main|k8s|operated))?$")
+_KSM_NAME = re.compile(r"(^|-)kube-state-metrics$")
 # Labels naming the Kubernetes object an alert is about (kube-state-metrics' series carry them).
 _OBJECT_LABELS = (
     "pod",
@@ -117,7 +124,11 @@ _OBJECT_LABELS = (
     "cronjob",
     "node",
     "persistentvolumeclaim",
+    "persistentvolume",
     "horizontalpodautoscaler",
+    "resourcequota",
+    "poddisruptionbudget",
+    "ingress",
 )
 # A pod's owner by its name: a StatefulSet's ordinal, a Deployment's ReplicaSet hash, a DaemonSet's suffix.
 _POD_OWNERS = (
@@ -149,19 +160,18 @@ def pipeline_component(labels: dict[str, str]) -> str | None:
 
 
 def pipeline_workload(owner: ObjectKey) -> bool:
-    """Whether a workload is one of the alerting pipeline's own (its pods not ready, crash looping)."""
-    if owner.kind == "StatefulSet":
-        return bool(_STATEFULSET.match(owner.name))
-    if owner.kind == "Service":
-        return bool(_SERVICE.search(owner.name) or _OTHER.search(owner.name))
-    return owner.kind in ("Deployment", "DaemonSet") and bool(_OTHER.search(owner.name))
+    """Whether a workload or Service is one of the alerting pipeline's own (its pods not ready, crash
+    looping, its target down)."""
+    return owner.kind in ("StatefulSet", "Deployment", "DaemonSet", "Service") and bool(
+        _STACK.search(owner.name)
+    )
 
 
 def pipeline_named(labels: dict[str, str]) -> ObjectKey | None:
     """The pipeline's own object an alert's labels name when nothing else names a subject (the stack's
     pods and Services are an exporter's own target to medic.subject, and never a service): a
-    StatefulSet, Deployment or DaemonSet by its label or its pod's name, or a Service or scrape job
-    (TargetDown of Alertmanager's Service)."""
+    StatefulSet, Deployment or DaemonSet by its label or its pod's name, or, with no object label at
+    all, the Service (or else the scrape job) the labels name (TargetDown of Alertmanager's Service)."""
     ns = labels.get("namespace", "")
     for kind, label in (
         ("StatefulSet", "statefulset"),
@@ -175,13 +185,17 @@ def pipeline_named(labels: dict[str, str]) -> ObjectKey | None:
     if pod := labels.get("pod"):
         for kind, pattern in _POD_OWNERS:
             found = pattern.match(pod)
-            if found and pipeline_workload(key := ObjectKey(kind=kind, namespace=ns, name=found["owner"])):
+            if not found:
+                continue
+            key = ObjectKey(kind=kind, namespace=ns, name=found["owner"])
+            if _KSM_NAME.search(key.name) and labels.get("job") == "kube-state-metrics":
+                break  # kube-state-metrics' own pod, on a series it reports about another object
+            if pipeline_workload(key):
                 return key
+            break  # the most likely owner only
     if any(label in labels for label in _OBJECT_LABELS):
         return None  # service and job name the exporter that reported another object
-    for label in ("service", "job"):
-        if (name := labels.get(label)) and pipeline_workload(
-            key := ObjectKey(kind="Service", namespace=ns, name=name)
-        ):
-            return key
+    name = labels.get("service") or labels.get("job")  # a job only where no Service is named
+    if name and pipeline_workload(key := ObjectKey(kind="Service", namespace=ns, name=name)):
+        return key
     return None

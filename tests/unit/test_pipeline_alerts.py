@@ -225,7 +225,7 @@ def test_the_names_are_the_mixins_rules() -> None:
     """Every rule of the copied kube-prometheus file that is about the pipeline is known by name."""
     copied = {r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]}
     assert copied - {"TargetDown"} <= set(PIPELINE_ALERTS)
-    assert len(PIPELINE_ALERTS) == 7 + 23 + 8 + 4  # alertmanager, prometheus, operator, kube-state-metrics
+    assert len(PIPELINE_ALERTS) == 7 + 23 + 9 + 4  # alertmanager, prometheus, operator, kube-state-metrics
 
 
 def test_check_says_when_the_heartbeats_service_is_not_where_the_pipelines_alerts_go() -> None:
@@ -257,3 +257,173 @@ def test_a_routing_file_with_warnings_only_runs_as_medic_check_passes_it(
     checked, problems = check_all(settings)
     assert [p.warning for p in problems] == [True]
     assert f"{tmp_path / 'routing.yaml'}: 0 routing rules, 0 escalation chains" in checked
+
+
+KSM = {  # kube-state-metrics' own scrape labels, on a series it reports about another object
+    "job": "kube-state-metrics",
+    "service": "kube-prometheus-stack-kube-state-metrics",
+    "pod": "kube-prometheus-stack-kube-state-metrics-6c9b7f8d4-q8w2x",
+    "container": "kube-state-metrics",
+    **P,
+}
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        # names that merely look like the stack's (a review): a Pushgateway, a team's relay or own
+        # Prometheus, an exporter's Service, a bare "prometheus" job, a pod whose hash is all digits
+        {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "prometheus-pushgateway-0", **P},
+        {
+            "alertname": "KubeStatefulSetReplicasMismatch",
+            "namespace": "shop",
+            "statefulset": "alertmanager-webhook-relay",
+            **KSM,
+        },
+        {
+            "alertname": "KubeStatefulSetReplicasMismatch",
+            "namespace": "shop",
+            "statefulset": "prometheus-shop",
+            **KSM,
+        },
+        {
+            "alertname": "TargetDown",
+            "namespace": "db",
+            "service": "postgres-prometheus",
+            "job": "postgres-prometheus",
+            **P,
+        },
+        {
+            "alertname": "TargetDown",
+            "namespace": "shop",
+            "service": "shop-prometheus",
+            "job": "shop-prometheus",
+            **P,
+        },
+        {"alertname": "HighErrorRate", "namespace": "shop", "service": "payments-alertmanager", **P},
+        {"alertname": "CheckoutErrors", "namespace": "shop", "service": "checkout", "job": "prometheus", **P},
+        {
+            "alertname": "KubePodNotReady",
+            "namespace": "shop",
+            "pod": "prometheus-msteams-7d9f8b6c5d-24567",
+            **P,
+        },
+        # kube-state-metrics' own pod on a quota or volume alert (the kubernetes-mixin's shapes)
+        {
+            "alertname": "KubeQuotaAlmostFull",
+            "namespace": "shop",
+            "resourcequota": "compute",
+            "type": "hard",
+            "resource": "cpu",
+            **KSM,
+        },
+        {"alertname": "KubePersistentVolumeErrors", "persistentvolume": "pv-7", "phase": "Failed", **KSM},
+        {"alertname": "KubeQuotaExceeded", "namespace": "shop", **KSM},
+    ],
+)
+def test_what_only_looks_like_the_stack_is_not_captured(labels: dict[str, str]) -> None:
+    assert decide(Catalog(), labels).service != PIPELINE_SERVICE, decide(Catalog(), labels).why
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {
+            "alertname": "TargetDown",
+            "namespace": "openshift-monitoring",
+            "service": "thanos-querier",
+            "job": "thanos-querier",
+            **P,
+        },
+        {
+            "alertname": "KubeStatefulSetReplicasMismatch",
+            "namespace": "openshift-user-workload-monitoring",
+            "statefulset": "prometheus-user-workload",
+            **KSM,
+        },
+        {
+            "alertname": "KubeStatefulSetReplicasMismatch",
+            "namespace": "mimir",
+            "statefulset": "mimir-alertmanager",
+            **KSM,
+        },
+        {
+            "alertname": "TargetDown",
+            "namespace": "mimir",
+            "service": "mimir-alertmanager",
+            "job": "mimir/alertmanager",
+            **P,
+        },
+        {
+            "alertname": "TargetDown",
+            "namespace": "monitoring",
+            "service": "prometheus-operated",
+            "job": "prometheus-operated",
+            **P,
+        },
+        {
+            "alertname": "PrometheusOperatorStatusUpdateErrors",
+            "controller": "prometheus",
+            "namespace": "monitoring",
+            **P,
+        },
+    ],
+)
+def test_openshift_mimir_and_the_operators_other_names_are_the_pipeline(labels: dict[str, str]) -> None:
+    assert decide(Catalog(), labels).service == PIPELINE_SERVICE
+
+
+def test_the_catalogs_word_comes_first_by_alias_label_and_job() -> None:
+    catalog = load_catalog(
+        """
+services:
+  - name: monitoring
+    team: sre
+    aliases: [alertmanager-main]
+    jobs: [kube-prometheus-stack-alertmanager]
+  - name: checkout
+    team: shop
+"""
+    )
+    cluster_down = {
+        "alertname": "AlertmanagerClusterDown",
+        "namespace": "monitoring",
+        "service": "alertmanager-main",
+        **P,
+    }
+    target = {
+        "alertname": "TargetDown",
+        "namespace": "monitoring",
+        "service": "kube-prometheus-stack-alertmanager",
+        "job": "kube-prometheus-stack-alertmanager",
+        **P,
+    }
+    app = {
+        "alertname": "CheckoutErrors",
+        "severity": "critical",
+        "service": "checkout",
+        "job": "prometheus",
+        **P,
+    }
+    assert [decide(catalog, labels).service for labels in (cluster_down, target, app)] == [
+        "monitoring",
+        "monitoring",
+        "checkout",
+    ]
+
+
+def test_the_floor_lasts_while_a_pipeline_alert_fires() -> None:
+    incident = IncidentState(id="incident-alerting-pipeline", opened_at=T0)
+    reload = outage("kube-prometheus")[1]
+    firing = Alert(fingerprint="r", status=AlertStatus.FIRING, labels=reload, starts_at=T0)
+    info = Alert(
+        fingerprint="i",
+        status=AlertStatus.FIRING,
+        labels={"alertname": "X", "severity": "info"},
+        starts_at=T0,
+    )
+    incident.apply_alerts(AlertBatch(alerts=[firing, info], received_at=T0), at=T0)
+    assert incident.priority == "P2"
+    over = firing.model_copy(update={"status": AlertStatus.RESOLVED, "ends_at": T0})
+    incident.apply_alerts(AlertBatch(alerts=[over], received_at=T0), at=T0)
+    assert incident.priority != "P2" and incident.is_firing  # a reload that failed once is over
