@@ -114,7 +114,11 @@ def explain_webhook(
         impact = score_impact(
             severity=severity, services=services, root=ctx, alert_count=len(assignment.alerts), slo_burn=burn
         )
-        named = [(a.name, canonical_severity(a.labels.get("severity"))) for a in assignment.alerts]
+        named = [
+            (a.name, canonical_severity(a.labels.get("severity")))
+            for a in assignment.alerts
+            if a.status is AlertStatus.FIRING
+        ]
         impact = pipeline_floor(impact, named)  # as the incident scores it
         entries = []
         for alert in assignment.alerts:
