@@ -155,7 +155,7 @@ LATE = timedelta(hours=2)
 # Asking Alertmanager about alerts its webhook delivered (IncidentState.recheck_at).
 RECHECK_FIRST = timedelta(minutes=2)
 RECHECK_MIN = timedelta(minutes=10)
-RECHECK_ASKED = 2000  # alerts asked about at once, the longest unseen first
+RECHECK_ASKED = 2000  # alerts asked about at once (IncidentState.recheck_asked says which first)
 RECHECK_MAX = timedelta(hours=1)
 RECHECK_UNANSWERED = timedelta(minutes=15)
 GONE_CONFIRM = timedelta(minutes=5)
@@ -212,6 +212,9 @@ class IncidentState(BaseModel):
     am_holds: dict[str, datetime] = Field(default_factory=dict)
     am_gone: dict[str, datetime] = Field(default_factory=dict)
     am_resolved: list[str] = Field(default_factory=list)
+    # The monitoring stack's critical alerts raise it to P2 (medic.pipeline_alerts): set from the
+    # workflow's input, False in incidents started before that (their replay must score as it did).
+    pipeline_floor: bool = False
     am_checked_at: datetime | None = None
     am_ask_after: datetime | None = None
     false_positives: list[FalsePositive] = Field(default_factory=list, description="false-positive marks")
@@ -790,7 +793,11 @@ class IncidentState(BaseModel):
         firing = {a.fingerprint for a in self.rechecked()}
         self.am_holds = {f: t for f, t in holds.items() if f in firing}
         self.am_gone = {f: t for f, t in self.am_gone.items() if f in firing}
-        self.am_resolved = [f for f in self.am_resolved if self.alerts[f].status is AlertStatus.RESOLVED]
+        self.am_resolved = [  # (a merge's head may name alerts its parts have not brought yet)
+            f
+            for f in self.am_resolved
+            if (r := self.alerts.get(f)) is None or r.status is AlertStatus.RESOLVED
+        ]
         if resolved:
             self._after_change(at, derive=True)
 
@@ -1137,9 +1144,9 @@ class IncidentState(BaseModel):
             if signal.source == HEARTBEAT_SOURCE and HEARTBEAT_LABEL in signal.series and floor is not None:
                 why = "the alerting pipeline's heartbeat stopped: no other alert may reach anyone"
                 impact = impact.at_least(floor, why)
-        # Prometheus', Alertmanager's own alerts (medic.pipeline_alerts), kept once they resolve
-        firing = [(a.name, a.severity) for a in self.alerts.values() if a.status is AlertStatus.FIRING]
-        impact = pipeline_floor(impact, firing)  # (while one fires: a reload that failed once is over)
+        if self.pipeline_floor:  # Prometheus', Alertmanager's own alerts (medic.pipeline_alerts), firing
+            firing = [(a.name, a.severity) for a in self.alerts.values() if a.status is AlertStatus.FIRING]
+            impact = pipeline_floor(impact, firing)  # (a reload that failed once and is over: no floor)
         before = self.impact_detail
         self.impact_detail, self.impact, self.priority = impact, impact.score, impact.priority
         if (

@@ -48,19 +48,22 @@ def default_ignored() -> list[IgnoreRule]:
     ]
 
 
-def split_ignored(rules: list[IgnoreRule], alerts: list[Alert]) -> tuple[list[Alert], dict[str, int]]:
-    """The alerts incidents take, and how many each rule set aside. An ignored alert's resolution is
-    kept, marked ``closes_only``: it resolves the alert where an incident holds it, and nothing else."""
+def split_ignored(
+    rules: list[IgnoreRule], alerts: list[Alert]
+) -> tuple[list[Alert], list[tuple[Alert, IgnoreRule]]]:
+    """The alerts incidents take, and those set aside with the rule that did it (the webhook counts
+    them, ``medic explain`` says them). An ignored alert's resolution is kept too, marked
+    ``closes_only``: it resolves the alert where an incident holds it, and nothing else."""
     if not rules:
-        return alerts, {}
+        return alerts, []
     kept: list[Alert] = []
-    ignored: dict[str, int] = {}
+    ignored: list[tuple[Alert, IgnoreRule]] = []
     for alert in alerts:
         rule = next((r for r in rules if r.matches(alert.labels)), None)
         if rule is None:
             kept.append(alert)
             continue
-        ignored[rule.name] = ignored.get(rule.name, 0) + 1
+        ignored.append((alert, rule))
         if alert.status is AlertStatus.RESOLVED:
             kept.append(alert.model_copy(update={"closes_only": True}))
     return kept, ignored

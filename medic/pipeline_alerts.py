@@ -1,7 +1,9 @@
 """Alerts about the alerting pipeline itself: Prometheus, Alertmanager, the Prometheus Operator and
-kube-state-metrics, as their public mixins name them. They are one service's, ``alerting-pipeline``
-(the catalog's service of that name or alias, else a service outside the catalog), the same service a
-missing heartbeat (medic.dead_man) is told to, and a critical one is at least P2.
+kube-state-metrics, as their public mixins name them, and about the stack's own workloads and Services.
+Unless the catalog says otherwise first (a workload or job it lists, a label naming one of its services
+or aliases: medic.assign), they are one service's, ``alerting-pipeline`` (the catalog's service of that
+name or alias, else a service outside the catalog), the same service a missing heartbeat
+(medic.dead_man) is told to; while a critical one fires, its incident is at least P2.
 
 Before, they were nobody's: their labels name an exporter's own target (``service=kube-prometheus-stack-
 alertmanager``), which never names a service, so a dead Alertmanager cluster or Prometheus failing its
@@ -20,7 +22,7 @@ own alert that happens to begin with "Prometheus" stays its service's.
 import re
 
 from medic.impact import Impact
-from medic.subject import ObjectKey
+from medic.subject import ObjectKey, pod_owner_candidates
 from medic.vocab import Priority
 
 __all__ = [
@@ -103,7 +105,8 @@ PIPELINE_ALERTS: dict[str, str] = {
 #   kube-prometheus-stack: StatefulSets alertmanager-<fullname>-alertmanager and
 #   prometheus-<fullname>-prometheus; Services and Deployments <fullname>-alertmanager, -prometheus,
 #   -operator, where the fullname ends in kube-prometheus(-stack); <release>-kube-state-metrics,
-#   <release>-prometheus-node-exporter;
+#   <release>-prometheus-node-exporter; and the bare kube-state-metrics, prometheus-operator,
+#   node-exporter (kube-prometheus);
 #   Mimir's alertmanager and ruler (the LGTM stack's alerting path).
 _STACK = re.compile(
     r"^(alertmanager|prometheus)-(main|k8s|operated|user-workload)$"
@@ -129,12 +132,6 @@ _OBJECT_LABELS = (
     "resourcequota",
     "poddisruptionbudget",
     "ingress",
-)
-# A pod's owner by its name: a StatefulSet's ordinal, a Deployment's ReplicaSet hash, a DaemonSet's suffix.
-_POD_OWNERS = (
-    ("StatefulSet", re.compile(r"^(?P<owner>.+)-(0|[1-9]\d{0,5})$")),
-    ("Deployment", re.compile(r"^(?P<owner>.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$")),
-    ("DaemonSet", re.compile(r"^(?P<owner>.+)-[a-z0-9]{5}$")),
 )
 
 
@@ -183,16 +180,12 @@ def pipeline_named(labels: dict[str, str]) -> ObjectKey | None:
         ):
             return key
     if pod := labels.get("pod"):
-        for kind, pattern in _POD_OWNERS:
-            found = pattern.match(pod)
-            if not found:
-                continue
-            key = ObjectKey(kind=kind, namespace=ns, name=found["owner"])
+        owners = pod_owner_candidates(ns, pod)[:1]  # the most likely owner only
+        for key in owners:
             if _KSM_NAME.search(key.name) and labels.get("job") == "kube-state-metrics":
                 break  # kube-state-metrics' own pod, on a series it reports about another object
             if pipeline_workload(key):
                 return key
-            break  # the most likely owner only
     if any(label in labels for label in _OBJECT_LABELS):
         return None  # service and job name the exporter that reported another object
     name = labels.get("service") or labels.get("job")  # a job only where no Service is named

@@ -456,7 +456,8 @@ def pager_routes(policy: RoutingPolicy) -> dict[str, str]:
 
 DEFAULT_KEY = "default"
 """The routing-key name an incident pages when neither its service nor its team names one: each pager's
-default key (``MEDIC_PAGERDUTY_ROUTING_KEY``, ``MEDIC_OPSGENIE_API_KEY``; every name falls back to it)."""
+default key (``MEDIC_PAGERDUTY_ROUTING_KEY``, ``MEDIC_OPSGENIE_API_KEY``; every name falls back to it).
+Not for a team whose ``teams:`` entry names a pager of its own but no primary: as it says."""
 
 
 def _role_key(policy: RoutingPolicy, team: str | None, role: str, default: str | None) -> str | None:

@@ -303,8 +303,8 @@ def check_all(
         except ConfigError as err:
             if not all(p.warning for p in err.problems):
                 raise
-            problems += err.problems  # said; the worker runs it all the same
-            policy = load_routing_file(settings.routing_file, catalog)
+            problems += err.problems  # said (once); the worker runs it all the same
+            policy = load_routing(settings.routing_file.read_text(), source=str(settings.routing_file))
         _warn_unchecked(policy, catalog, secrets)
         source = settings.routing_file if settings.routing_file.exists() else "built-in default"
         checked.append(

@@ -17,7 +17,7 @@ from medic.assign import assign_alerts
 from medic.catalog import Catalog
 from medic.dead_man import HeartbeatRule, default_heartbeats, heartbeat_id, split_beats
 from medic.impact import score_impact
-from medic.meta_alerts import IgnoreRule, default_ignored
+from medic.meta_alerts import IgnoreRule, default_ignored, split_ignored
 from medic.pipeline_alerts import pipeline_floor
 from medic.runbook import Runbook
 from medic.severity import canonical_severity, worst_severity
@@ -79,8 +79,8 @@ def explain_webhook(
     assert received is not None  # the model requires at least one alert
     rules = default_heartbeats() if heartbeats is None else heartbeats
     beats, others = split_beats(rules, normalise_webhook(payload, received_at=received), at=received)
-    meta = default_ignored() if ignored is None else ignored
-    alerts = [a for a in others if not any(r.matches(a.labels) for r in meta)]
+    kept, set_aside = split_ignored(default_ignored() if ignored is None else ignored, others)
+    alerts = [a for a in kept if not a.closes_only]  # (an ignored resolution only closes: said below)
     out: list[dict[str, Any]] = [
         {
             "heartbeat": beat.rule.name,
@@ -94,12 +94,10 @@ def explain_webhook(
         }
         for alert, beat in beats
     ]
-    for alert in others:
-        rule = next((r for r in meta if r.matches(alert.labels)), None)
-        if rule is not None:
-            out.append(
-                {"ignored": rule.name, "alertname": alert.name, "status": alert.status.value, "why": rule.why}
-            )
+    out += [
+        {"ignored": rule.name, "alertname": alert.name, "status": alert.status.value, "why": rule.why}
+        for alert, rule in set_aside
+    ]
     if not alerts:
         return out
     for assignment in assign_alerts(catalog, payload, alerts, lookup):

@@ -294,6 +294,7 @@ class TemporalIncidentSink:
                     ask_alertmanager=bool(
                         self._settings.alertmanager_url and self._settings.alertmanager_receiver
                     ),
+                    pipeline_floor=True,
                 ),
                 id=incident_id,
                 task_queue=self._settings.task_queue,

@@ -121,6 +121,9 @@ class IncidentInput(BaseModel):
     # An Alertmanager to ask (MEDIC_ALERTMANAGER_URL): about delivered alerts that went quiet, since it
     # sends no resolution for one silenced or inhibited when it resolved (IncidentState.recheck_at).
     ask_alertmanager: bool = False
+    # The monitoring stack's critical alerts raise the incident to P2 (medic.pipeline_alerts). False for
+    # incidents started before it: replayed, their priority (and the plans it asks for) stays as it was.
+    pipeline_floor: bool = False
 
 
 class AckRequest(BaseModel):
@@ -229,6 +232,7 @@ class IncidentWorkflow(CauseProbe):
             if inp.service is not None:
                 self._state.contexts[inp.service.name] = inp.service
             self._state.record(now, TimelineKind.INCIDENT_OPENED, "Incident opened.")
+        self._state.pipeline_floor = inp.pipeline_floor or self._state.pipeline_floor
         self._outbox: list[_Outgoing] = []
         self._nodes_told: list[str] = []  # the node incidents the last hello went to
         self._node_hellos: set[str] = set()  # of the first hello: those not yet known to be closed

@@ -29,6 +29,7 @@ class SilenceState:
         self.created_by = str(body.get("createdBy", ""))
 
 
+_FILTER_MAX = 2000  # characters of alert names in one filter; more and the URL may be refused
 _PLAIN_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")  # a Prometheus metric (and alert) name: no regex in it
 _SILENCE_CALLS = {"POST": "create a silence", "GET": "read silences", "DELETE": "expire a silence"}
 
@@ -176,8 +177,9 @@ class AlertmanagerAlerts:
             ("unprocessed", "false"),
             ("receiver", self._receiver),
         ]
-        if names and all(_PLAIN_NAME.fullmatch(n) for n in names):
-            params.append(("filter", f'alertname=~"{"|".join(sorted(set(names)))}"'))
+        wanted = "|".join(sorted(set(names)))
+        if names and len(wanted) <= _FILTER_MAX and all(_PLAIN_NAME.fullmatch(n) for n in names):
+            params.append(("filter", f'alertname=~"{wanted}"'))  # (longer: every alert, as a URL fits)
         body = await self._get(
             "/api/v2/alerts", httpx.QueryParams(params), "read the alerts it holds for Medic"
         )

@@ -12,6 +12,7 @@ the same alerts, which an incident takes once (by fingerprint).
 
 import asyncio
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -158,7 +159,7 @@ async def _deliver_alertmanager(
     deps.metrics.alerts_accepted.labels(received[0].source).inc(len(received))
     if beats:
         deps.metrics.heartbeats.inc(len(beats))
-    for rule, count in ignored.items():
+    for rule, count in Counter(rule.name for _, rule in ignored).items():
         deps.metrics.ignored.labels(rule).inc(count)
     return WebhookAccepted(accepted=len(received), incidents=incidents)
 

@@ -27,6 +27,7 @@ from service.config_files import check_all, load_catalog_file, load_routing_file
 from service.explain import explain_webhook
 from service.settings import Settings
 from tests.unit.test_api_heartbeats import delivery
+from workflows.incident import IncidentInput
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 RULES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts" / "monitoring-stack-rules.yaml"
@@ -195,7 +196,7 @@ services:
 
 
 def test_a_critical_pipeline_alert_is_at_least_p2_and_says_why() -> None:
-    incident = IncidentState(id="incident-svc-alerting-pipeline", opened_at=T0)
+    incident = IncidentState(id="incident-svc-alerting-pipeline", opened_at=T0, pipeline_floor=True)
     alerts = [
         Alert(
             fingerprint=str(i),
@@ -413,7 +414,7 @@ services:
 
 
 def test_the_floor_lasts_while_a_pipeline_alert_fires() -> None:
-    incident = IncidentState(id="incident-alerting-pipeline", opened_at=T0)
+    incident = IncidentState(id="incident-alerting-pipeline", opened_at=T0, pipeline_floor=True)
     reload = outage("kube-prometheus")[1]
     firing = Alert(fingerprint="r", status=AlertStatus.FIRING, labels=reload, starts_at=T0)
     info = Alert(
@@ -427,3 +428,22 @@ def test_the_floor_lasts_while_a_pipeline_alert_fires() -> None:
     over = firing.model_copy(update={"status": AlertStatus.RESOLVED, "ends_at": T0})
     incident.apply_alerts(AlertBatch(alerts=[over], received_at=T0), at=T0)
     assert incident.priority != "P2" and incident.is_firing  # a reload that failed once is over
+
+
+def test_an_incident_started_before_the_floor_scores_as_it_did() -> None:
+    """Replayed, an incident started before this release must ask for the same plans: its workflow input
+    carries no ``pipeline_floor``, and a critical pipeline alert leaves its priority as it was (a final
+    read found the floor unpatched: a replay would have re-planned where the history did not)."""
+    old = IncidentState(id="incident-svc-alerting-pipeline", opened_at=T0)
+    critical = Alert(
+        fingerprint="c", status=AlertStatus.FIRING, labels=outage("kube-prometheus")[0], starts_at=T0
+    )
+    old.apply_alerts(AlertBatch(alerts=[critical], received_at=T0), at=T0)
+    assert old.priority != "P2"
+    assert IncidentInput(incident_id="x").pipeline_floor is False  # what an old history's input reads as
+
+
+def test_node_exporters_pods_are_the_stacks() -> None:
+    for pod in ("node-exporter-x7k2p", "kube-prometheus-stack-prometheus-node-exporter-x7k2p"):
+        labels = {"alertname": "KubePodNotReady", "namespace": "monitoring", "pod": pod, **P}
+        assert decide(Catalog(), labels).service == PIPELINE_SERVICE, pod
