@@ -30,6 +30,8 @@ P = {"prometheus": "monitoring/k8s"}
 
 
 def names(release: str) -> dict[str, str]:
+    """Jobs, Services and StatefulSets as each install names them (tests/unit/test_pipeline_alerts.py
+    uses them too)."""
     if release == "kube-prometheus":
         return {
             "am": "alertmanager-main",

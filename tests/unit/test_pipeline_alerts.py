@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.pipeline_outage import P, names
 from medic.alerts import Alert, AlertmanagerWebhook, AlertStatus
 from medic.assign import decide
 from medic.catalog import Catalog, load_catalog
@@ -31,27 +32,6 @@ from workflows.incident import IncidentInput
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 RULES = Path(__file__).resolve().parents[1] / "fixtures" / "alerts" / "monitoring-stack-rules.yaml"
-P = {"prometheus": "monitoring/k8s"}
-
-
-def names(release: str) -> dict[str, str]:
-    """Jobs, Services and workloads as each install names them."""
-    if release == "kube-prometheus":
-        return {
-            "am": "alertmanager-main",
-            "prom": "prometheus-k8s",
-            "am_sts": "alertmanager-main",
-            "ksm": "kube-state-metrics",
-            "op": "prometheus-operator",
-        }
-    full = release if "kube-prometheus-stack" in release else f"{release}-kube-prometheus"
-    return {
-        "am": f"{full}-alertmanager",
-        "prom": f"{full}-prometheus",
-        "am_sts": f"alertmanager-{full}-alertmanager",
-        "ksm": f"{release}-kube-state-metrics",
-        "op": f"{full}-operator",
-    }
 
 
 def outage(release: str) -> list[dict[str, str]]:
@@ -99,7 +79,7 @@ def outage(release: str) -> list[dict[str, str]]:
             "namespace": "monitoring",
             "service": n["prom"],
             "job": n["prom"],
-            "pod": f"prometheus-{n['prom']}-0",
+            "pod": f"{n['prom_sts']}-0",
             "container": "prometheus",
             "rule_group": "/etc/prometheus/rules/x.yaml;kubernetes-apps",
             **P,
