@@ -155,8 +155,17 @@ async def _states(client: Client, settings: Settings) -> dict[str, HeartbeatStat
 
 
 async def retire(client: Client, settings: Settings, wid: str, why: str) -> bool:
-    """Tell a running heartbeat to end (its outage's last word says ``why``); False when none runs
-    with that id."""
+    """Tell a running heartbeat of this installation to end (its outage's last word says ``why``);
+    False when none runs with that id on its task queue (another installation's in the same namespace
+    is not this one's to retire)."""
+    try:
+        found = await client.get_workflow_handle(wid).describe(rpc_timeout=rpc_timeout(settings))
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    if found.task_queue != settings.task_queue:
+        return False
     return await _signal_running(client, settings, wid, RETIRE_SIGNAL, why)
 
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.anomaly import AnomalySignal
 from medic.assign import Assignment, assign_alerts, assign_anomalies
-from medic.dead_man import Beat, heartbeat_id, split_beats
+from medic.dead_man import Beat, split_beats
 from medic.incident import AlertBatch, AnomalyBatch
 from medic.meta_alerts import split_ignored
 from service.api import limits
@@ -146,10 +146,12 @@ async def _deliver_alertmanager(
         assignments = assign_alerts(deps.catalog, payload, alerts)
     else:  # the cluster lookup blocks (cached, short timeouts): off the event loop
         assignments = await asyncio.to_thread(assign_alerts, deps.catalog, payload, alerts, deps.owners)
-    queue = deps.settings.task_queue
-    beats = list(
-        {heartbeat_id(b.rule, b.labels, queue=queue): b for _, b in taken}.values()
-    )  # one a heartbeat
+    # one a heartbeat (its rule and labels: severity is no part of it), a firing copy before a resolved
+    # one (an upgrade's old and new Watchdog in one group); the sink names its workflow
+    one: dict[tuple[str, tuple[tuple[str, str], ...]], Beat] = {}
+    for _, b in sorted(taken, key=lambda t: t[1].firing):
+        one[b.rule.name, tuple(sorted(b.labels.items()))] = b
+    beats = list(one.values())
     limits.check_fan_out(assignments, deps.settings, heartbeats=len(beats))
     batches: list[AlertBatch | AnomalyBatch] = [
         a.alert_batch(received_at, payload.truncatedAlerts) for a in assignments

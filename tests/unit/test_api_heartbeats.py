@@ -177,3 +177,18 @@ async def test_a_delivery_naming_more_heartbeats_than_it_may_start_is_refused_wh
         taken = await http.post("/webhooks/alertmanager", json=delivery(*many), headers=bearer())
         assert taken.status_code == 200, taken.text
     assert len(beats.beats) == 3
+
+
+async def test_a_firing_copy_of_a_heartbeat_wins_over_a_resolved_one_in_the_same_delivery(
+    http: httpx.AsyncClient, beats: FakeBeats
+) -> None:
+    """An upgrade's old Watchdog (severity none, resolved) and new one (info, firing) in one group are one
+    heartbeat (severity is no part of it): the firing beat is handed over, whichever came last (a
+    review found the resolved one kept, and the heartbeat told of an outage that was not)."""
+    body = delivery(WATCHDOG, {**WATCHDOG, "severity": "info"})
+    alerts: list[dict[str, object]] = body["alerts"]  # type: ignore[assignment]
+    alerts[0]["status"], alerts[1]["status"] = "firing", "resolved"
+    answer = await http.post("/webhooks/alertmanager", json=body, headers=bearer())
+    assert answer.status_code == 200, answer.text
+    [beat] = beats.beats
+    assert beat.firing

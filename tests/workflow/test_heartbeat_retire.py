@@ -81,6 +81,10 @@ async def test_a_workers_start_retires_the_heartbeats_no_beat_reaches_any_more(c
             await client.get_workflow_handle(elsewhere).describe()
         ).status is WorkflowExecutionStatus.RUNNING
         assert not await retire(client, settings, renamed, "again")  # DELETE's 404
+        # another installation's heartbeat, by its id: not this one's to retire (DELETE's 404 too)
+        assert not await retire(client, settings, elsewhere, "retired by operator (DELETE /heartbeats)")
+        running = (await client.get_workflow_handle(elsewhere).describe()).status
+        assert running is WorkflowExecutionStatus.RUNNING
         assert await retire(client, settings, kept, "retired by operator (DELETE /heartbeats)")
         await client.get_workflow_handle(kept).result()
     await client.get_workflow_handle(elsewhere).terminate()
