@@ -23,6 +23,7 @@ from medic.alerts import Alert
 from medic.ports import PermanentError
 from medic.runbook import Runbook, Step
 from remediations.actions import ActionRegistry
+from remediations.gitops import RECONCILED_BY, reconciler_claim
 from remediations.guardrails import GuardrailFacts, GuardrailSettings
 from remediations.plan import RemediationPlan, match_runbooks, plan_for
 from remediations.ports import Cluster, Metrics, ObjectRef
@@ -111,11 +112,15 @@ class RemediationActivities:
         guardrails: Callable[[], GuardrailSettings],
         recorder: Recorder = NO_RECORDER,
         heartbeat_every: float = 2.0,
+        argocd_namespace: str = "argocd",
     ) -> None:
         self._cluster, self._metrics, self._runbooks = cluster, metrics, runbooks
         self._registry, self._facts, self._guardrails = registry, facts, guardrails
         self._rec = recorder
         self._heartbeat_every = heartbeat_every  # well inside the workflow's heartbeat timeout (10 s)
+        self._argocd_namespace = (
+            argocd_namespace  # where Argo CD's Applications live (MEDIC_ARGOCD_NAMESPACE)
+        )
 
     def _need_cluster(self) -> Cluster:
         if self._cluster is None:
@@ -174,8 +179,18 @@ class RemediationActivities:
     @activity.defn(name="remediate.snapshot")
     @translated
     def snapshot(self, request: StepRequest) -> dict[str, Any]:
+        action, cluster = self._registry.for_step(request.step), self._need_cluster()
         with heartbeating(self._heartbeat_every):
-            return self._registry.for_step(request.step).snapshot(self._need_cluster(), request.step)
+            before = action.snapshot(cluster, request.step)
+            claim = reconciler_claim(
+                cluster,
+                action.target(request.step),
+                action.writes(request.step),
+                argocd_namespace=self._argocd_namespace,
+            )
+        if claim is not None:  # taken out by the workflow before the snapshot is recorded
+            before[RECONCILED_BY] = claim.model_dump(mode="json")
+        return before
 
     @activity.defn(name="remediate.apply")
     @translated

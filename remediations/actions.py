@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from medic.runbook import RestartStep, RollbackStep, ScaleStep, Step
 from remediations.errors import ActionError
+from remediations.gitops import FieldPath
 from remediations.ports import Cluster, ObjectRef, RolloutInfo
 from remediations.preconditions import LEFT_BY_MEDIC, write_if_as_planned
 from remediations.traffic import CircuitBreak, Reroute
@@ -55,6 +56,9 @@ class Action(Protocol):
         when the action cannot be undone (a restart)."""
 
     def describe(self, step: Any, before: dict[str, Any]) -> str: ...
+
+    def writes(self, step: Any) -> list[FieldPath]:
+        """The fields of :meth:`target` that ``apply`` sets: what a GitOps reconciler would put back."""
 
 
 def _workload(step: ScaleStep | RestartStep | RollbackStep) -> ObjectRef:
@@ -151,6 +155,13 @@ class Scale:
         )
         return True
 
+    def writes(self, step: ScaleStep) -> list[FieldPath]:
+        if step.hpa and step.hpa_field == "maxReplicas":
+            return [("spec", "maxReplicas")]
+        if step.hpa:  # minReplicas, and maxReplicas when it must rise with it
+            return [("spec", "minReplicas"), ("spec", "maxReplicas")]
+        return [("spec", "replicas")]
+
     def describe(self, step: ScaleStep, before: dict[str, Any]) -> str:
         what = f"HPA {step.hpa} {step.hpa_field}" if step.hpa else f"{step.target.kind} replicas"
         return (
@@ -194,6 +205,9 @@ class Restart:
         self, cluster: Cluster, step: RestartStep, before: dict[str, Any], stamp: str = ""
     ) -> bool:
         return False  # pods that restarted cannot be un-restarted: nothing is written
+
+    def writes(self, step: RestartStep) -> list[FieldPath]:
+        return [("spec", "template", "metadata", "annotations", RESTARTED_AT)]
 
     def describe(self, step: RestartStep, before: dict[str, Any]) -> str:
         return (
@@ -252,6 +266,9 @@ class Rollback:
         revision, to = int(before["revision"]), int(before["to_revision"])
         self._move(cluster, step, runs=to, to=revision, basis=LEFT_BY_MEDIC)
         return True
+
+    def writes(self, step: RollbackStep) -> list[FieldPath]:
+        return [("spec", "template")]
 
     def describe(self, step: RollbackStep, before: dict[str, Any]) -> str:
         return (

@@ -12,6 +12,7 @@ from typing import Any
 
 from medic.runbook import CircuitBreakStep, RerouteStep
 from remediations.errors import ActionError
+from remediations.gitops import FieldPath
 from remediations.patches import merge_apply, merge_diff
 from remediations.ports import Cluster, ObjectRef
 from remediations.preconditions import LEFT_BY_MEDIC, write_if_as_planned
@@ -142,6 +143,9 @@ class CircuitBreak:
         )
         return True
 
+    def writes(self, step: CircuitBreakStep) -> list[FieldPath]:
+        return [("spec",)] if step.mode == "istio" else [("data",)]
+
     def describe(self, step: CircuitBreakStep, before: dict[str, Any]) -> str:
         how = (
             f"an Istio DestinationRule ejecting hosts after {step.consecutive_5xx} consecutive 5xx"
@@ -233,6 +237,9 @@ class Reroute:
         rules = self.rerouted(step, before)
         self._set(cluster, step, before["key"], was=rules, to=before["rules"], basis=LEFT_BY_MEDIC)
         return True
+
+    def writes(self, step: RerouteStep) -> list[FieldPath]:
+        return [("spec", "rules" if step.kind == "HTTPRoute" else "http")]
 
     def describe(self, step: RerouteStep, before: dict[str, Any]) -> str:
         weights = ", ".join(f"{k}={v}" for k, v in step.weights.items())

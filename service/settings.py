@@ -273,6 +273,12 @@ class Settings(BaseSettings):
         default=None,
         description="the cluster remediations act on; unset: standard kubeconfig resolution, then in-cluster",
     )
+    argocd_namespace: str = Field(
+        default="argocd",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="the namespace of Argo CD's Applications, read before a remediation acts on what one "
+        "applies (docs/remediation.md, GitOps); an Application elsewhere is named by its tracking id",
+    )
     scan_state: Literal["file", "configmap"] = Field(
         default="file",
         description="where anomaly scans keep their detector state between runs: `file`, "

@@ -202,6 +202,7 @@ def build_remediation_activities(
         facts=TemporalFacts(client, settings),
         guardrails=lambda: settled,
         recorder=recorder,
+        argocd_namespace=settings.argocd_namespace,
     )
 
 

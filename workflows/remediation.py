@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.runbook import Step
     from medic.vocab import Risk, TimelineKind
     from remediations.actions import default_registry
+    from remediations.gitops import RECONCILED_BY, Claim
     from remediations.guardrails import GuardrailFacts, GuardrailSettings, Verdict, evaluate, may_approve
     from remediations.plan import ActionRecord, RemediationEvent, RemediationPlan
     from workflows import search_attributes as sa
@@ -146,13 +147,27 @@ class RemediationWorkflow:
                 )
                 return
             before = await self._snapshot(step, dry_run=verdict.outcome == "dry_run")
+            claim = _reconciled_by(before)
             description = self._describe(step, before)
+            refused = claim is not None and plan.runbook.gitops == "refuse"
+            if claim is not None and not refused:
+                description += f" (gitops: ignore, though {claim.what})"
             if verdict.outcome == "dry_run":
                 self._record(index, step, description=description, status="dry-run", before=before)
+                but = f" It would not act for real: {claim.text}" if refused and claim else ""
                 await self._tell(
-                    TimelineKind.REMEDIATION_DRY_RUN, f"Dry run, not acting: would {description}."
+                    TimelineKind.REMEDIATION_DRY_RUN, f"Dry run, not acting: would {description}.{but}"
                 )
                 continue
+            if refused and claim is not None:
+                await self._finish(
+                    "blocked",
+                    f"Not acting: {description}, but {claim.text}",
+                    kind=TimelineKind.GUARDRAIL_BLOCKED,
+                    escalate=True,
+                    reconciler=claim.reconciler,
+                )
+                return
             if verdict.outcome == "needs_approval" and not await self._approved(
                 index, step, description, verdict
             ):
@@ -547,6 +562,13 @@ def _services_attribute(service: str | None) -> list[str]:
     if len(fitting) < len(services) and workflow.patched(BOUNDED_SERVICES_PATCH):
         return fitting
     return services
+
+
+def _reconciled_by(before: dict[str, Any]) -> Claim | None:
+    """The GitOps reconciler the snapshot found applying the step's fields, taken out of the snapshot
+    (which is recorded and undone from as it was read); a snapshot from before carries none."""
+    found = before.pop(RECONCILED_BY, None)
+    return Claim.model_validate(found) if found is not None else None
 
 
 def _changed_meanwhile(err: ActivityError) -> bool:

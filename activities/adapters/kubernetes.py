@@ -86,6 +86,10 @@ _CUSTOM: Mapping[tuple[str, str], str] = {
     ("networking.istio.io/v1", "DestinationRule"): "destinationrules",
     ("networking.istio.io/v1", "VirtualService"): "virtualservices",
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
+    # read only: the GitOps resources that apply a target (remediations/gitops.py)
+    ("argoproj.io/v1alpha1", "Application"): "applications",
+    ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"): "kustomizations",
+    ("helm.toolkit.fluxcd.io/v2", "HelmRelease"): "helmreleases",
 }
 _SCALABLE = frozenset({("apps/v1", "Deployment"), ("apps/v1", "StatefulSet")})
 # The client's config loaders are untyped; these are their signatures as used here.

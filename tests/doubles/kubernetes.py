@@ -23,8 +23,9 @@ client's pydantic models, which reject e.g. a Deployment without ``spec.selector
 * Custom objects: ``POST``, ``GET``/``PATCH``/``DELETE`` under ``/apis/{group}/{version}/namespaces/
   {namespace}/{plural}[/{name}]`` for Istio ``destinationrules``/``virtualservices``
   (``networking.istio.io`` ``v1beta1`` and ``v1``) and Gateway API ``httproutes`` (``v1``, with the
-  CRD's weight bounds). An unknown resource type is a 404 without ``details.name``, as when a CRD is
-  not installed.
+  CRD's weight bounds), and the GitOps reconcilers' Argo CD ``applications``, Flux ``kustomizations``
+  and ``helmreleases`` (``crds=`` chooses which are installed). An unknown resource type is a 404
+  without ``details.name``, as when a CRD is not installed.
 * ``PATCH`` takes ``application/merge-patch+json`` (RFC 7386) everywhere and
   ``application/strategic-merge-patch+json`` on built-in types (a subset; see
   :func:`~tests.doubles.kubernetes_store.strategic_merge_patch`); custom objects answer it with 415,
@@ -114,9 +115,10 @@ class KubernetesDouble(HttpDouble):
     object behind the API's back; ``store`` is the :class:`KubeStore` itself.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, crds: Sequence[Resource] = CUSTOM) -> None:
         super().__init__(title="Kubernetes API double")
         self.store = KubeStore()
+        self.crds = tuple(crds)  # the custom resources served: the others' CRDs are not installed
         self.app.add_exception_handler(ApiError, _on_api_error)
         apps, ns = "/apis/apps/v1/namespaces/{namespace}", "/namespaces/{namespace}"
         custom = "/apis/{group}/{version}/namespaces/{namespace}/{plural}"
@@ -267,7 +269,7 @@ class KubernetesDouble(HttpDouble):
 
     def add_custom(self, group: str, version: str, plural: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """A custom object; ``body`` needs ``metadata.name`` and ``metadata.namespace``."""
-        resource = _custom_resource(group, version, plural)
+        resource = _custom_resource(self.crds, group, version, plural)
         return self.store.create(resource, body["metadata"]["namespace"], dict(body))
 
     # -- inspection ----------------------------------------------------------------------------------------
@@ -346,7 +348,8 @@ class KubernetesDouble(HttpDouble):
             raise ApiError(
                 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
             )
-        return await self._object(request, _custom_resource(group, version, plural), namespace, name)
+        resource = _custom_resource(self.crds, group, version, plural)
+        return await self._object(request, resource, namespace, name)
 
     async def _create_configmap(self, request: Request, namespace: str) -> JSONResponse:
         body = await _json(request, "application/json")
@@ -355,7 +358,7 @@ class KubernetesDouble(HttpDouble):
     async def _create_custom(
         self, request: Request, *, group: str, version: str, namespace: str, plural: str
     ) -> JSONResponse:
-        resource = _custom_resource(group, version, plural)
+        resource = _custom_resource(self.crds, group, version, plural)
         body = await _json(request, "application/json")
         return JSONResponse(self.store.create(resource, namespace, body), status_code=201)
 
@@ -433,8 +436,8 @@ def _workload_resource(plural: str) -> Resource:
     return _WORKLOADS[plural]
 
 
-def _custom_resource(group: str, version: str, plural: str) -> Resource:
-    for resource in CUSTOM:
+def _custom_resource(served: Sequence[Resource], group: str, version: str, plural: str) -> Resource:
+    for resource in served:
         if (resource.group, resource.version, resource.plural) == (group, version, plural):
             return resource
     raise ApiError(404, "NotFound", "the server could not find the requested resource", {})

@@ -29,6 +29,7 @@ from typing import Any
 __all__ = [
     "CONFIGMAP_MAX_BYTES",
     "CUSTOM",
+    "GITOPS",
     "MERGE_PATCH",
     "REVISION",
     "REVISION_HISTORY",
@@ -103,7 +104,15 @@ CUSTOM: tuple[Resource, ...] = (
         for plural, kind in (("destinationrules", "DestinationRule"), ("virtualservices", "VirtualService"))
     ),
     Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute"),
+    # GitOps reconcilers, as their CRDs serve them today: Argo CD's Application (argoproj.io/v1alpha1,
+    # https://argo-cd.readthedocs.io/en/stable/user-guide/application-specification/), Flux's
+    # Kustomization (kustomize.toolkit.fluxcd.io/v1) and HelmRelease (helm.toolkit.fluxcd.io/v2,
+    # https://fluxcd.io/flux/components/). KubernetesDouble(crds=...) leaves them out: not installed.
+    Resource("argoproj.io", "v1alpha1", "applications", "Application"),
+    Resource("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization"),
+    Resource("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease"),
 )
+GITOPS = CUSTOM[-3:]
 
 
 class ApiError(Exception):

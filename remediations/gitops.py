@@ -1,0 +1,363 @@
+"""GitOps reconcilers that would put a remediation's change back.
+
+On a cluster run by Argo CD or Flux, what Git says is applied again and again: a replica count Medic
+raised, or a pod template it rolled back, is reverted by the reconciler within seconds (Argo CD's
+self-heal) or at its next interval (Flux), often before Medic's verification ends, and a rollback
+reverted is the bad release deployed again. So before acting, a step asks whether the fields it writes
+on its target are applied by a reconciler that corrects drift, and says which one and what to do.
+
+Decided from the live object and the reconciler's own resource, never from Git:
+
+- **Which reconciler.** Argo CD marks what it applies with the annotation ``argocd.argoproj.io/tracking-id``
+  (``<app>:<group>/<kind>:<namespace>/<name>``, the default tracking from Argo CD 3.0; ``<namespace>_<app>``
+  for an Application outside Argo CD's namespace) or the label ``app.kubernetes.io/instance`` (label
+  tracking, the 2.x default, a value Helm charts set too, so it only counts with evidence that Argo CD
+  applied the field). Flux's kustomize-controller and helm-controller label what they apply with
+  ``kustomize.toolkit.fluxcd.io/name`` and ``/namespace``, ``helm.toolkit.fluxcd.io/name`` and ``/namespace``.
+- **Whether it applies the field.** Its field manager owns it in ``metadata.managedFields``
+  (``kustomize-controller``, ``helm-controller``, ``argocd-controller`` with server-side apply), or, for Argo
+  CD's client-side apply, the field is in ``kubectl.kubernetes.io/last-applied-configuration``: a field Git
+  does not set (the ``restartedAt`` annotation of a restart, replicas left to an HPA) is nobody's to revert.
+- **Whether it corrects drift now.** Argo CD: ``spec.syncPolicy.automated`` with ``selfHeal: true`` (and not
+  ``enabled: false``), unless ``spec.ignoreDifferences`` covers the field. Flux Kustomization: always, at
+  each ``spec.interval``, unless suspended or the object says ``kustomize.toolkit.fluxcd.io/reconcile:
+  disabled`` or ``kustomize.toolkit.fluxcd.io/ssa: IfNotPresent``/``Ignore``. Flux HelmRelease: only with
+  ``spec.driftDetection.mode: enabled``, unless its ``ignore`` rules cover the field.
+
+A reconciler's resource Medic may not read (no RBAC, no such API) cannot say it would *not* revert: a field
+its manager owns is then claimed as "may", so the runbook still does not fight it unless told to.
+"""
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from remediations.ports import Cluster, ClusterError, ObjectRef
+
+__all__ = [
+    "APPLICATION",
+    "HELM_RELEASE",
+    "KUSTOMIZATION",
+    "RECONCILED_BY",
+    "Claim",
+    "FieldPath",
+    "Reconciler",
+    "judge",
+    "reconciler_claim",
+    "reconcilers_of",
+]
+
+FieldPath = tuple[str, ...]
+"""A field of an object as the path of its keys: ``("spec", "replicas")``."""
+
+RECONCILED_BY = "reconciled_by"
+"""The key under which a step's snapshot carries its :class:`Claim` (taken out before it is recorded)."""
+
+APPLICATION = ("argoproj.io/v1alpha1", "Application")
+KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
+HELM_RELEASE = ("helm.toolkit.fluxcd.io/v2", "HelmRelease")
+
+TRACKING_ID = "argocd.argoproj.io/tracking-id"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+FLUX_RECONCILE = "kustomize.toolkit.fluxcd.io/reconcile"
+FLUX_SSA = "kustomize.toolkit.fluxcd.io/ssa"
+HELM_DRIFT = "helm.toolkit.fluxcd.io/driftDetection"
+SKIP_RECONCILE = "argocd.argoproj.io/skip-reconcile"
+_ARGO_MANAGERS = ("argocd-controller",)
+_KUSTOMIZE_MANAGERS = ("kustomize-controller",)
+_HELM_MANAGERS = ("helm-controller",)
+
+
+class Reconciler(BaseModel):
+    """A GitOps resource that applies the object: an Argo CD Application, a Flux Kustomization or
+    HelmRelease."""
+
+    ref: ObjectRef
+    managers: tuple[str, ...] = Field(description="the field managers its applies write as")
+    by_label_only: bool = Field(
+        default=False, description="named only by app.kubernetes.io/instance, a label Helm charts set too"
+    )
+
+    @property
+    def tool(self) -> str:
+        return "Argo CD" if self.ref.kind == APPLICATION[1] else "Flux"
+
+    def __str__(self) -> str:
+        return f"{self.tool} {self.ref.kind} {self.ref.namespace}/{self.ref.name}"
+
+
+class Claim(BaseModel):
+    """A reconciler that would (``certain``) or may put the step's change back, and what to do instead."""
+
+    reconciler: str = Field(description="e.g. 'Argo CD Application argocd/checkout'")
+    fields: list[str] = Field(description="the step's fields it applies, dotted")
+    certain: bool = Field(description="False: its own resource could not be read to tell")
+    reason: str
+    remedy: str
+
+    @property
+    def what(self) -> str:
+        verb = "would put back" if self.certain else "may put back"
+        return f"{self.reconciler} {verb} {', '.join(self.fields)} ({self.reason})"
+
+    @property
+    def text(self) -> str:
+        return f"{self.what}. {self.remedy}"
+
+
+def reconcilers_of(obj: Mapping[str, Any], *, argocd_namespace: str) -> list[Reconciler]:
+    """The GitOps resources the object's labels and annotations name."""
+    meta = obj.get("metadata") or {}
+    labels: Mapping[str, str] = meta.get("labels") or {}
+    annotations: Mapping[str, str] = meta.get("annotations") or {}
+    found: list[Reconciler] = []
+    if app := _tracked_by(obj, annotations.get(TRACKING_ID, "")):
+        found.append(_application(app, argocd_namespace))
+    elif instance := labels.get(INSTANCE_LABEL, ""):
+        found.append(_application(instance, argocd_namespace).model_copy(update={"by_label_only": True}))
+    for kind, prefix, managers in (
+        (KUSTOMIZATION, "kustomize.toolkit.fluxcd.io", _KUSTOMIZE_MANAGERS),
+        (HELM_RELEASE, "helm.toolkit.fluxcd.io", _HELM_MANAGERS),
+    ):
+        flux_name, flux_namespace = labels.get(f"{prefix}/name"), labels.get(f"{prefix}/namespace")
+        if flux_name and flux_namespace:
+            found.append(_reconciler(kind, flux_namespace, flux_name, managers))
+    return found
+
+
+def _tracked_by(obj: Mapping[str, Any], tracking: str) -> str:
+    """The Application an Argo CD tracking id names, when it names this very object: Argo CD ignores one
+    that names another (copied by a tool along with the object's annotations)."""
+    app, _, resource = tracking.partition(":")
+    meta = obj.get("metadata") or {}
+    group = str(obj.get("apiVersion") or "").rpartition("/")[0]
+    itself = f"{group}/{obj.get('kind')}:{meta.get('namespace')}/{meta.get('name')}"
+    return app if app and resource == itself else ""
+
+
+def _application(instance: str, argocd_namespace: str) -> Reconciler:
+    """Argo CD's name for an Application: ``<name>`` in its own namespace, ``<namespace>_<name>`` in any
+    other (apps in any namespace; neither name may hold ``_``)."""
+    namespace, _, name = instance.rpartition("_")
+    return _reconciler(APPLICATION, namespace or argocd_namespace, name, _ARGO_MANAGERS)
+
+
+def _reconciler(kind: tuple[str, str], namespace: str, name: str, managers: tuple[str, ...]) -> Reconciler:
+    ref = ObjectRef(api_version=kind[0], kind=kind[1], namespace=namespace, name=name)
+    return Reconciler(ref=ref, managers=managers)
+
+
+def owns(
+    obj: Mapping[str, Any], reconciler: Reconciler, path: FieldPath, *, managed_only: bool = False
+) -> bool:
+    """Whether the reconciler applies the field: its manager owns it (or something under it), or, for
+    Argo CD, it is in the last configuration applied client-side (not with ``managed_only``: kubectl
+    apply leaves the same annotation)."""
+    meta = obj.get("metadata") or {}
+    for entry in meta.get("managedFields") or []:
+        if entry.get("manager") in reconciler.managers and _in_fields(entry.get("fieldsV1") or {}, path):
+            return True
+    if reconciler.ref.kind == APPLICATION[1] and not managed_only:
+        try:
+            applied = json.loads((meta.get("annotations") or {}).get(LAST_APPLIED) or "{}")
+        except ValueError:
+            return False
+        return _in_object(applied, path)
+    return False
+
+
+def _in_fields(fields: Mapping[str, Any], path: FieldPath) -> bool:
+    """Whether a managedFields ``fieldsV1`` set holds the field (``f:spec`` -> ``f:replicas``)."""
+    node: Any = fields
+    for key in path:
+        if not isinstance(node, Mapping) or f"f:{key}" not in node:
+            return False
+        node = node[f"f:{key}"]
+    return True
+
+
+def _in_object(obj: Any, path: FieldPath) -> bool:
+    for key in path:
+        if not isinstance(obj, Mapping) or key not in obj:
+            return False
+        obj = obj[key]
+    return True
+
+
+def _dotted(path: FieldPath) -> str:
+    return ".".join(path)
+
+
+def _pointer(path: FieldPath) -> str:
+    return "/" + "/".join(key.replace("~", "~0").replace("/", "~1") for key in path)
+
+
+def _covers(pointer: str, path: FieldPath) -> bool:
+    """Whether an ignore rule's JSON pointer (or jq path of plain names) is the field or holds it."""
+    if pointer.startswith("."):  # a jq path expression: only plain ``.spec.replicas`` forms are read
+        pointer = "/" + pointer[1:].replace(".", "/")
+    mine = _pointer(path)
+    return mine == pointer.rstrip("/") or mine.startswith(pointer.rstrip("/") + "/")
+
+
+def _group(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
+
+
+def judge(
+    obj: Mapping[str, Any],
+    target: ObjectRef,
+    paths: Iterable[FieldPath],
+    reconciler: Reconciler,
+    resource: Mapping[str, Any] | None,
+    *,
+    unreadable: str = "",
+) -> Claim | None:
+    """Whether ``reconciler`` would put back what a step writes at ``paths`` of ``obj`` (``target``).
+    ``resource`` is the reconciler's own object as read (None: not there); ``unreadable`` why it could
+    not be read, when it could not."""
+    owned = [path for path in paths if owns(obj, reconciler, path)]
+    if not owned:
+        return None  # Git does not set these fields: nothing to revert them to
+    meta = obj.get("metadata") or {}
+    marks = {**(meta.get("labels") or {}), **(meta.get("annotations") or {})}  # Flux reads either
+    fields = [_dotted(path) for path in owned]
+    remedy = _remedy(reconciler)
+    if unreadable:
+        return Claim(
+            reconciler=str(reconciler),
+            fields=fields,
+            certain=False,
+            reason=f"its manager applies them, and Medic cannot read the {reconciler.ref.kind}: {unreadable}",
+            remedy=f"{remedy} Medic tells for sure when it may read {reconciler.ref.kind}s in "
+            f"{reconciler.ref.namespace} (chart: remediation.rbac.gitopsNamespaces).",
+        )
+    if resource is None:
+        return None  # the object names a reconciler that is not there (deleted, orphaning it)
+    spec = resource.get("spec") or {}
+    kind = reconciler.ref.kind
+    if kind == APPLICATION[1]:
+        automated = (spec.get("syncPolicy") or {}).get("automated")
+        if not isinstance(automated, Mapping) or automated.get("enabled") is False:
+            return None
+        app_annotations = (resource.get("metadata") or {}).get("annotations") or {}
+        if app_annotations.get(SKIP_RECONCILE) == "true":
+            return None
+        if not automated.get("selfHeal"):
+            return None  # auto-sync on Git changes only: the next change to Git puts it back, not drift
+        ignored = _argo_ignored(spec.get("ignoreDifferences") or [], target)
+        owned = [path for path in owned if not any(_covers(p, path) for p in ignored)]
+        reason = "automated sync with self-heal"
+    elif kind == KUSTOMIZATION[1]:
+        if spec.get("suspend") or marks.get(FLUX_RECONCILE) == "disabled":
+            return None
+        if marks.get(FLUX_SSA) in ("IfNotPresent", "Ignore"):
+            return None
+        ignored = _flux_ignored(spec.get("driftIgnoreRules") or [], target)
+        owned = [path for path in owned if not any(_covers(p, path) for p in ignored)]
+        reason = f"it applies Git every {spec.get('interval') or 'interval'} and corrects drift"
+    else:
+        drift = spec.get("driftDetection") or {}
+        if spec.get("suspend") or drift.get("mode") != "enabled" or marks.get(HELM_DRIFT) == "disabled":
+            return None
+        ignored = _flux_ignored(drift.get("ignore") or [], target)
+        owned = [path for path in owned if not any(_covers(p, path) for p in ignored)]
+        reason = "drift detection enabled: it corrects drift at each reconcile"
+    if not owned:
+        return None
+    return Claim(
+        reconciler=str(reconciler),
+        fields=[_dotted(path) for path in owned],
+        certain=True,
+        reason=reason,
+        remedy=remedy,
+    )
+
+
+def _argo_ignored(rules: Iterable[Mapping[str, Any]], target: ObjectRef) -> list[str]:
+    """The JSON pointers (and plain jq paths) of an Application's ignoreDifferences for this object."""
+    return [
+        pointer
+        for rule in rules
+        if rule.get("kind") == target.kind
+        and (rule.get("group") or "") == _group(target.api_version)
+        and rule.get("name") in (None, "", target.name)
+        and rule.get("namespace") in (None, "", target.namespace)
+        for pointer in [*(rule.get("jsonPointers") or []), *(rule.get("jqPathExpressions") or [])]
+    ]
+
+
+def _flux_ignored(rules: Iterable[Mapping[str, Any]], target: ObjectRef) -> list[str]:
+    """The JSON pointers of Flux's drift ignore rules (a HelmRelease's ``driftDetection.ignore``, a
+    Kustomization's ``driftIgnoreRules``) that select this object."""
+    return [
+        pointer
+        for rule in rules
+        if _targets(rule.get("target"), target)
+        for pointer in rule.get("paths") or []
+    ]
+
+
+def _targets(selector: Mapping[str, Any] | None, target: ObjectRef) -> bool:
+    """Whether a HelmRelease ignore rule's ``target`` selects the object (no target: every object)."""
+    if not selector:
+        return True
+    wanted = {
+        "kind": target.kind,
+        "name": target.name,
+        "namespace": target.namespace,
+        "group": _group(target.api_version),
+        "version": target.api_version.rpartition("/")[2],
+    }
+    return all(selector.get(key) in (None, "", value) for key, value in wanted.items())
+
+
+def _remedy(reconciler: Reconciler) -> str:
+    ref = reconciler.ref
+    if ref.kind == APPLICATION[1]:
+        how = (
+            f"or turn its self-heal off first (argocd app set {ref.namespace}/{ref.name} --self-heal=false), "
+            "act by hand and turn it on again once Git holds the fix"
+        )
+    elif ref.kind == KUSTOMIZATION[1]:
+        how = (
+            f"or suspend it first (flux suspend kustomization {ref.name} -n {ref.namespace}) and act by hand"
+        )
+    else:
+        how = f"or suspend it first (flux suspend helmrelease {ref.name} -n {ref.namespace}) and act by hand"
+    return (
+        f"Change it in Git (a bad release: revert its commit), {how}; a runbook that should act anyway "
+        "says gitops: ignore (docs/remediation.md, GitOps)."
+    )
+
+
+def reconciler_claim(
+    cluster: Cluster, target: ObjectRef, paths: Iterable[FieldPath], *, argocd_namespace: str = "argocd"
+) -> Claim | None:
+    """The first reconciler that would (or may) put back what a step writes at ``paths`` of ``target``:
+    reads the object, then the resources its labels and annotations name. None when nothing would."""
+    paths = list(paths)
+    obj = cluster.get(target) if paths else None
+    if obj is None:
+        return None
+    for reconciler in reconcilers_of(obj, argocd_namespace=argocd_namespace):
+        if not any(owns(obj, reconciler, path) for path in paths):
+            continue  # checked before the read: most labelled objects need no second call
+        try:
+            resource, unreadable = cluster.get(reconciler.ref), ""
+        except ClusterError as err:
+            resource, unreadable = None, str(err)
+        if (
+            unreadable
+            and reconciler.by_label_only
+            and not any(owns(obj, reconciler, path, managed_only=True) for path in paths)
+        ):
+            # app.kubernetes.io/instance alone, and no Application to read: a Helm release's label as
+            # likely as Argo CD's, and a last applied configuration says only that someone applied it.
+            continue
+        if claim := judge(obj, target, paths, reconciler, resource, unreadable=unreadable):
+            return claim
+    return None

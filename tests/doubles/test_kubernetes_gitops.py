@@ -1,0 +1,120 @@
+"""Whether Argo CD or Flux would put a step's change back, read through the real ``kubernetes`` client
+from the API double: the typed Deployment read keeps ``managedFields`` and the tracking annotations, the
+reconcilers' resources are read as custom objects, and what the API answers when Medic may not read
+them (403), when their CRD is not installed (a 404 naming no object) or when it is down (503) each gives
+the right verdict."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes.client import Configuration
+
+from activities.adapters.kubernetes import KubernetesCluster
+from medic.ports import TransientError
+from medic.runbook import RestartStep, RollbackStep, ScaleStep, Target
+from remediations.actions import Restart, Rollback, Scale
+from remediations.gitops import Claim, reconciler_claim
+from tests.doubles.kubernetes import KubernetesDouble
+from tests.doubles.kubernetes_store import CUSTOM, GITOPS
+from tests.support.gitops import application, argo_applied, flux_applied, kustomization, manifest_of
+
+CUSTOM_ROUTE = "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}"
+TARGET = Target(namespace="shop", name="checkout")
+STEPS: dict[str, tuple[Any, Any]] = {
+    "scale": (Scale(), ScaleStep(action="scale", target=TARGET, factor=2)),
+    "restart": (Restart(), RestartStep(action="restart", target=TARGET)),
+    "rollback": (Rollback(), RollbackStep(action="rollback", target=TARGET)),
+}
+
+
+def served(*, crds: tuple[Any, ...] = CUSTOM, how: str = "flux") -> KubernetesDouble:
+    k8s = KubernetesDouble(crds=crds)
+    k8s.add_deployment("shop", "checkout", replicas=2, history=["registry.example.com/checkout:1.0"])
+
+    def mark(obj: dict[str, Any]) -> None:
+        if how == "flux":
+            flux_applied(obj, manifest_of(obj))
+        else:
+            argo_applied(obj, manifest_of(obj))
+
+    k8s.tamper("apps/v1", "deployments", "shop", "checkout", mark)  # the double does no server-side apply
+    return k8s
+
+
+@pytest.fixture
+def flux() -> Iterator[KubernetesDouble]:
+    k8s = served()
+    k8s.add_custom("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", kustomization())
+    with k8s.serve():
+        yield k8s
+
+
+def adapter(k8s: KubernetesDouble) -> KubernetesCluster:
+    configuration = Configuration()
+    configuration.host = k8s.url
+    return KubernetesCluster(configuration, timeout=2.0, connect_timeout=1.0)
+
+
+def claim(k8s: KubernetesDouble, step: str = "scale") -> Claim | None:
+    action, bound = STEPS[step]
+    cluster = adapter(k8s)
+    try:
+        return reconciler_claim(cluster, action.target(bound), action.writes(bound))
+    finally:
+        cluster.close()
+
+
+def test_flux_through_the_client(flux: KubernetesDouble) -> None:
+    got = claim(flux)
+    assert got is not None and got.certain and got.reconciler == "Flux Kustomization flux-system/apps"
+    assert got.fields == ["spec.replicas"]
+    assert claim(flux, "restart") is None
+    rolled = claim(flux, "rollback")
+    assert rolled is not None and rolled.fields == ["spec.template"]
+    reads = [r.path for r in flux.requests() if r.method == "GET"]
+    assert "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/apps" in reads
+
+
+def test_a_resumed_flux_suspension_is_read_each_time(flux: KubernetesDouble) -> None:
+    flux.tamper(
+        "kustomize.toolkit.fluxcd.io/v1",
+        "kustomizations",
+        "flux-system",
+        "apps",
+        lambda k: k["spec"].update(suspend=True),
+    )
+    assert claim(flux) is None
+
+
+def test_argo_cd_through_the_client() -> None:
+    k8s = served(how="argo")
+    k8s.add_custom("argoproj.io", "v1alpha1", "applications", application())
+    with k8s.serve():
+        got = claim(k8s)
+    assert got is not None and got.certain and got.reconciler == "Argo CD Application argocd/checkout"
+
+
+def test_argo_cd_not_installed_here_is_a_may() -> None:
+    """Tracked by Argo CD's annotation, but no Application CRD in this cluster: a central Argo CD in
+    another cluster applies it. Medic cannot read whether it self-heals."""
+    k8s = served(crds=tuple(r for r in CUSTOM if r not in GITOPS), how="argo")
+    with k8s.serve():
+        got = claim(k8s)
+    assert got is not None and not got.certain
+    assert "could not find the requested resource" in got.reason
+
+
+def test_no_rbac_for_the_application_is_a_may() -> None:
+    k8s = served(how="argo")
+    k8s.add_custom("argoproj.io", "v1alpha1", "applications", application())
+    with k8s.serve():
+        k8s.faults.push("http_error", status=403, route=CUSTOM_ROUTE)
+        got = claim(k8s)
+    assert got is not None and not got.certain and "403" in got.reason
+
+
+def test_an_api_that_is_down_is_retried_not_judged(flux: KubernetesDouble) -> None:
+    flux.faults.push("server_error", status=503, route=CUSTOM_ROUTE)
+    with pytest.raises(TransientError):
+        claim(flux)

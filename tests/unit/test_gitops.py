@@ -1,0 +1,324 @@
+"""A remediation does not fight GitOps: whether Argo CD or Flux would put back what a step writes,
+decided from the live object as they leave it and from their own resources (tests/support/gitops.py
+cites the shapes)."""
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from medic.runbook import RestartStep, RollbackStep, ScaleStep, Target
+from remediations.actions import Restart, Rollback, Scale
+from remediations.gitops import Claim, reconciler_claim, reconcilers_of
+from remediations.ports import ClusterError, ObjectRef
+from tests.support.fakes import FakeCluster
+from tests.support.gitops import (
+    application,
+    argo_applied,
+    fields_v1,
+    flux_applied,
+    helm_release,
+    kustomization,
+    manifest_of,
+)
+
+TARGET = Target(namespace="shop", name="checkout")
+SCALE = ScaleStep(action="scale", target=TARGET, factor=2)
+RESTART = RestartStep(action="restart", target=TARGET)
+ROLLBACK = RollbackStep(action="rollback", target=TARGET)
+HPA_SCALE = ScaleStep(action="scale", target=TARGET, replicas=6, hpa="checkout", max_replicas=20)
+STEPS: dict[str, tuple[Any, Any]] = {
+    "scale": (Scale(), SCALE),
+    "restart": (Restart(), RESTART),
+    "rollback": (Rollback(), ROLLBACK),
+}
+
+
+def deployment() -> dict[str, Any]:
+    """shop/checkout as the API server returns it (defaults filled in)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "checkout", "namespace": "shop", "labels": {"app": "checkout"}, "generation": 4},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "checkout"}},
+            "template": {
+                "metadata": {"labels": {"app": "checkout"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "checkout",
+                            "image": "registry.example.com/checkout:1.4.2",
+                            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                            "imagePullPolicy": "IfNotPresent",
+                        }
+                    ],
+                    "restartPolicy": "Always",
+                },
+            },
+            "strategy": {"type": "RollingUpdate"},
+        },
+    }
+
+
+class Unreadable(FakeCluster):
+    """A cluster where Medic may read the workloads but not the GitOps resources (no RBAC for them, or
+    their CRDs live in another cluster)."""
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        if ref.kind in ("Application", "Kustomization", "HelmRelease"):
+            raise ClusterError(
+                f'Kubernetes refused to read {ref} (403 Forbidden): {ref.kind.lower()}s is forbidden: User "'
+                'system:serviceaccount:medic:medic-worker" cannot get resource'
+            )
+        return super().get(ref)
+
+
+def cluster(obj: dict[str, Any], *resources: dict[str, Any], unreadable: bool = False) -> FakeCluster:
+    found = Unreadable() if unreadable else FakeCluster()
+    for item in (obj, *resources):
+        meta = item["metadata"]
+        ref = ObjectRef(
+            api_version=item["apiVersion"], kind=item["kind"], namespace=meta["namespace"], name=meta["name"]
+        )
+        found.objects[str(ref)] = copy.deepcopy(item)
+    return found
+
+
+def claim(found: FakeCluster, step: str = "scale", argocd_namespace: str = "argocd") -> Claim | None:
+    action, bound = STEPS[step]
+    return reconciler_claim(
+        found, action.target(bound), action.writes(bound), argocd_namespace=argocd_namespace
+    )
+
+
+def flux_deployment(*, replicas_in_git: bool = True) -> dict[str, Any]:
+    obj = deployment()
+    flux_applied(obj, manifest_of(obj, replicas=replicas_in_git))
+    return obj
+
+
+def argo_deployment(
+    *, tracking: str = "annotation", server_side: bool = False, app: str = "checkout"
+) -> dict[str, Any]:
+    obj = deployment()
+    argo_applied(obj, manifest_of(obj), app=app, tracking=tracking, server_side=server_side)
+    return obj
+
+
+# ---- Flux ------------------------------------------------------------------------------------------------
+
+
+def test_flux_puts_back_a_scale_and_a_rollback_but_not_a_restart() -> None:
+    found = cluster(flux_deployment(), kustomization())
+    scaled = claim(found, "scale")
+    assert scaled is not None and scaled.certain
+    assert scaled.reconciler == "Flux Kustomization flux-system/apps"
+    assert scaled.fields == ["spec.replicas"]
+    assert "every 10m" in scaled.reason
+    assert "flux suspend kustomization apps -n flux-system" in scaled.remedy
+    rolled = claim(found, "rollback")
+    assert rolled is not None and rolled.fields == ["spec.template"]
+    # Git sets no restartedAt annotation: Flux does not own it, so a restart stays
+    assert claim(found, "restart") is None
+
+
+def test_flux_leaves_replicas_git_does_not_set() -> None:
+    """A manifest that leaves the count to an HPA: scaling is nobody's to revert."""
+    found = cluster(flux_deployment(replicas_in_git=False), kustomization())
+    assert claim(found, "scale") is None
+    assert claim(found, "rollback") is not None
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["suspended", "reconcile disabled", "ssa IfNotPresent", "ssa Ignore"],
+)
+def test_flux_that_does_not_correct_drift_now_is_no_claim(how: str) -> None:
+    obj = flux_deployment()
+    annotations = obj["metadata"].setdefault("annotations", {})
+    if how == "reconcile disabled":
+        annotations["kustomize.toolkit.fluxcd.io/reconcile"] = "disabled"
+    elif how.startswith("ssa"):
+        annotations["kustomize.toolkit.fluxcd.io/ssa"] = how.split()[1]
+    found = cluster(obj, kustomization(suspend=how == "suspended"))
+    assert claim(found) is None
+
+
+def test_flux_helm_release_only_with_drift_detection_and_not_what_it_ignores() -> None:
+    obj = deployment()
+    flux_applied(obj, manifest_of(obj), name="checkout", helm=True)
+    assert claim(cluster(obj, helm_release(drift=None))) is None  # helm-controller's default: no correction
+    assert claim(cluster(obj, helm_release(drift="warn"))) is None
+    enabled = claim(cluster(obj, helm_release()))
+    assert enabled is not None and enabled.reconciler == "Flux HelmRelease flux-system/checkout"
+    assert "flux suspend helmrelease checkout -n flux-system" in enabled.remedy
+    # the ignore rule of Flux's docs: replicas left to an HPA
+    ignored = helm_release(ignore=[{"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}}])
+    assert claim(cluster(obj, ignored)) is None
+    assert claim(cluster(obj, ignored), "rollback") is not None
+    other = helm_release(ignore=[{"paths": ["/spec/replicas"], "target": {"kind": "StatefulSet"}}])
+    assert claim(cluster(obj, other)) is not None
+
+
+def test_an_hpa_git_applies_is_claimed_on_its_bounds() -> None:
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "checkout", "namespace": "shop"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"},
+            "minReplicas": 2,
+            "maxReplicas": 10,
+        },
+    }
+    flux_applied(hpa, copy.deepcopy(hpa))
+    found = cluster(hpa, kustomization())
+    scale = Scale()
+    got = reconciler_claim(found, scale.target(HPA_SCALE), scale.writes(HPA_SCALE))
+    assert got is not None and got.fields == ["spec.minReplicas", "spec.maxReplicas"]
+
+
+# ---- Argo CD ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server_side", [False, True])
+def test_argo_self_heal_puts_back_what_git_sets(server_side: bool) -> None:
+    found = cluster(argo_deployment(server_side=server_side), application())
+    got = claim(found)
+    assert got is not None and got.certain
+    assert got.reconciler == "Argo CD Application argocd/checkout"
+    assert got.reason == "automated sync with self-heal"
+    assert "argocd app set argocd/checkout --self-heal=false" in got.remedy
+    assert claim(found, "restart") is None
+
+
+@pytest.mark.parametrize("self_heal", [False, None])
+def test_argo_without_self_heal_does_not_revert_drift(self_heal: bool | None) -> None:
+    assert claim(cluster(argo_deployment(), application(self_heal=self_heal))) is None
+
+
+def test_argo_automated_sync_turned_off_in_place() -> None:
+    """Argo CD 3.x can keep the automated block and switch it off with ``enabled: false``."""
+    app = application()
+    app["spec"]["syncPolicy"]["automated"]["enabled"] = False
+    assert claim(cluster(argo_deployment(), app)) is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "ignored"),
+    [
+        ({"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}, True),
+        (
+            {
+                "group": "apps",
+                "kind": "Deployment",
+                "name": "checkout",
+                "jqPathExpressions": [".spec.replicas"],
+            },
+            True,
+        ),
+        ({"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec"]}, True),  # holds the field
+        ({"group": "apps", "kind": "Deployment", "name": "cart", "jsonPointers": ["/spec/replicas"]}, False),
+        ({"group": "apps", "kind": "StatefulSet", "jsonPointers": ["/spec/replicas"]}, False),
+        ({"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicasets"]}, False),
+    ],
+)
+def test_argo_ignore_differences(rule: dict[str, Any], ignored: bool) -> None:
+    got = claim(cluster(argo_deployment(), application(ignore=[rule])))
+    assert (got is None) is ignored
+
+
+def test_argo_application_in_another_namespace_is_read_there() -> None:
+    """Apps in any namespace: the tracking id names the Application as <namespace>_<name>."""
+    obj = argo_deployment(app="payments_checkout")
+    found = cluster(obj, application(namespace="payments"))
+    got = claim(found)
+    assert got is not None and got.reconciler == "Argo CD Application payments/checkout"
+    assert claim(found, argocd_namespace="elsewhere") is not None  # the id says where
+
+
+def test_an_application_medic_cannot_read_may_revert() -> None:
+    """Tracked by annotation (Argo CD applied it for sure) but its Application is not readable here: no
+    RBAC, or a central Argo CD in another cluster. Medic cannot tell it would not revert: a 'may'."""
+    got = claim(cluster(argo_deployment(), unreadable=True))
+    assert got is not None and not got.certain
+    assert "may put back spec.replicas" in got.text
+    assert "403 Forbidden" in got.reason
+
+
+def test_the_instance_label_alone_is_a_helm_release_as_often_as_argo() -> None:
+    """app.kubernetes.io/instance is Argo CD's label tracking (2.x) and every Helm chart's label."""
+    helm = deployment()
+    helm["metadata"]["labels"]["app.kubernetes.io/instance"] = "checkout"  # a Helm release's label
+    helm["metadata"]["managedFields"] = [
+        {
+            "manager": "helm",
+            "operation": "Update",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields_v1(manifest_of(helm)),
+        }
+    ]
+    assert claim(cluster(helm)) is None  # no Application of that name
+    assert (
+        claim(cluster(helm, unreadable=True)) is None
+    )  # cannot read one, and nothing says Argo CD applied it
+    argo = argo_deployment(tracking="label")
+    got = claim(cluster(argo, application()))
+    assert got is not None and got.certain  # the Application is there: label tracking
+    # Argo CD's field manager owning the field is evidence enough, without reading the Application
+    unknown = claim(cluster(argo, unreadable=True))
+    assert unknown is not None and not unknown.certain
+    # plain kubectl apply leaves a last applied configuration too: not evidence of Argo CD
+    kubectl = deployment()
+    kubectl["metadata"]["labels"]["app.kubernetes.io/instance"] = "checkout"
+    kubectl["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(manifest_of(kubectl))
+    }
+    assert claim(cluster(kubectl, unreadable=True)) is None
+
+
+def test_a_tracking_id_that_names_another_object_is_not_argo_cds() -> None:
+    """Argo CD ignores a tracking annotation that does not name the object it sits on (copied along)."""
+    obj = argo_deployment(server_side=True)
+    obj["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] = "checkout:apps/Deployment:shop/cart"
+    assert claim(cluster(obj, unreadable=True)) is None
+    assert reconcilers_of(obj, argocd_namespace="argocd") == []
+
+
+def test_an_application_argo_cd_skips_does_not_revert() -> None:
+    app = application()
+    app["metadata"]["annotations"] = {"argocd.argoproj.io/skip-reconcile": "true"}
+    assert claim(cluster(argo_deployment(), app)) is None
+
+
+def test_flux_drift_ignore_rules_and_the_label_form_of_its_marks() -> None:
+    rules = kustomization()
+    rules["spec"]["driftIgnoreRules"] = [{"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}}]
+    assert claim(cluster(flux_deployment(), rules)) is None
+    assert claim(cluster(flux_deployment(), rules), "rollback") is not None
+    labelled = flux_deployment()
+    labelled["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/reconcile"] = "disabled"
+    assert claim(cluster(labelled, kustomization())) is None
+    opted_out = deployment()
+    flux_applied(opted_out, manifest_of(opted_out), name="checkout", helm=True)
+    opted_out["metadata"]["annotations"] = {"helm.toolkit.fluxcd.io/driftDetection": "disabled"}
+    assert claim(cluster(opted_out, helm_release())) is None
+
+
+def test_a_plain_deployment_names_no_reconciler() -> None:
+    obj = deployment()
+    assert reconcilers_of(obj, argocd_namespace="argocd") == []
+    assert claim(cluster(obj)) is None
+
+
+def test_fields_v1_of_a_manifest_as_the_api_server_records_it() -> None:
+    """The helper the tests mark objects with: list items keyed by their name, as the API server does
+    for containers (https://kubernetes.io/docs/reference/using-api/server-side-apply/)."""
+    manifest = manifest_of(deployment())
+    fields = fields_v1(manifest)
+    containers = fields["f:spec"]["f:template"]["f:spec"]["f:containers"]
+    assert containers == {'k:{"name":"checkout"}': {".": {}, "f:name": {}, "f:image": {}, "f:ports": {}}}
+    assert fields["f:spec"]["f:replicas"] == {}

@@ -1,0 +1,83 @@
+"""A remediation on what Argo CD or Flux applies: the workflow does not act on fields the reconciler would
+put back, says which reconciler and what to do, and escalates; a runbook with ``gitops: ignore`` acts."""
+
+import copy
+
+from remediations.guardrails import GuardrailSettings
+from remediations.ports import ObjectRef
+from tests.support.gitops import flux_applied, kustomization, manifest_of
+from tests.unit.test_gitops import deployment
+from tests.workflow.test_remediation import SCALE, Rig, deliver, outcome, rig, until
+
+__all__ = ["rig"]  # the fixture, shared
+
+FLUX = "Flux Kustomization flux-system/apps would put back spec.replicas"
+
+
+def flux_managed(target: Rig, *, suspended: bool = False) -> None:
+    obj = deployment()
+    flux_applied(obj, manifest_of(obj))
+    ref = ObjectRef(api_version="apps/v1", kind="Deployment", namespace="shop", name="checkout")
+    target.cluster.objects[str(ref)] = obj
+    flux = kustomization(suspend=suspended)
+    flux_ref = ObjectRef(
+        api_version=flux["apiVersion"], kind=flux["kind"], namespace="flux-system", name="apps"
+    )
+    target.cluster.objects[str(flux_ref)] = copy.deepcopy(flux)
+
+
+async def test_a_step_flux_would_revert_does_not_act_and_escalates(rig: Rig) -> None:
+    flux_managed(rig)
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "blocked", "a block")
+    assert rig.cluster.writes == []
+    (blocked,) = [e.message for e in state.timeline if e.kind == "guardrail.blocked"]
+    assert "Not acting: scale Deployment replicas of shop/checkout from 2 to 4" in blocked
+    assert FLUX in blocked and "flux suspend kustomization apps -n flux-system" in blocked
+    assert state.notifications.escalate_now  # the fix is known; people must apply it through Git
+    assert state.actions == []  # nothing recorded as done
+
+
+async def test_a_suspended_kustomization_lets_it_act(rig: Rig) -> None:
+    flux_managed(rig, suspended=True)
+    async with rig.worker():
+        incident = await deliver(rig)
+        await until(incident, lambda s: bool(s.remediations) and outcome(s) == "verified", "verified")
+    assert rig.scales() == [4]
+
+
+async def test_gitops_ignore_acts_and_says_so(rig: Rig) -> None:
+    flux_managed(rig)
+    rig.runbook = SCALE.model_copy(update={"gitops": "ignore"})
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "verified", "verified")
+    assert rig.scales() == [4]
+    (done,) = [e for e in state.timeline if e.kind == "action.executed"]
+    assert f"(gitops: ignore, though {FLUX}" in done.message
+    (action,) = state.actions
+    assert action["before"] == {"replicas": 2}  # the reconciler is said, not recorded as state
+
+
+async def test_a_dry_run_says_it_would_not_act_for_real(rig: Rig) -> None:
+    flux_managed(rig)
+    rig.settings = GuardrailSettings(mode="dry-run")
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "dry-run", "dry run")
+    assert rig.cluster.writes == []
+    (dry,) = [e.message for e in state.timeline if e.kind == "remediation.dry_run"]
+    would = "would scale Deployment replicas of shop/checkout from 2 to 4 (bounds 1..10); undo: back to 2."
+    assert would in dry
+    assert f"It would not act for real: {FLUX}" in dry
+
+
+async def test_nobody_is_asked_to_approve_what_would_be_put_back(rig: Rig) -> None:
+    flux_managed(rig)
+    rig.settings = GuardrailSettings(mode="approve")
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "blocked", "a block")
+    assert not any(e.kind == "approval.requested" for e in state.timeline)
+    assert not any("Approval needed" in text for _, text, _ in rig.chat.posts)
