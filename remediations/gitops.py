@@ -233,7 +233,7 @@ def judge(
             certain=False,
             reason=f"its manager applies them, and Medic cannot read the {reconciler.ref.kind}: {unreadable}",
             remedy=f"{remedy} Medic tells for sure when it may read {reconciler.ref.kind}s in "
-            f"{reconciler.ref.namespace} (chart: remediation.rbac.gitopsNamespaces).",
+            f"{reconciler.ref.namespace} (chart: remediation.gitops.namespaces).",
         )
     if resource is None:
         return None  # the object names a reconciler that is not there (deleted, orphaning it)

@@ -65,6 +65,11 @@ ALLOWED_VERBS = {
     ("networking.istio.io", "virtualservices"): {"get", "patch"},
     ("gateway.networking.k8s.io", "httproutes"): {"get", "patch"},
 }
+GITOPS_READS = {
+    ("argoproj.io", "applications"): {"get"},
+    ("kustomize.toolkit.fluxcd.io", "kustomizations"): {"get"},
+    ("helm.toolkit.fluxcd.io", "helmreleases"): {"get"},
+}
 
 
 def _set_file(path: Path) -> str:
@@ -96,6 +101,7 @@ FULL: dict[str, Any] = {
     "remediation": {
         "namespaces": ["shop", "payments"],
         "rbac": {"istio": True, "gatewayApi": True, "circuitBreakUpstreams": ["payments", "inventory"]},
+        "gitops": {"argocdNamespace": "gitops", "namespaces": ["gitops", "flux-system"]},
     },
     "worker": {
         "autoscaling": {
@@ -338,8 +344,8 @@ def test_the_objects_each_value_set_renders() -> None:
         "Pod": 1,
         "PodDisruptionBudget": 2,
         "PrometheusRule": 1,
-        "Role": 2,
-        "RoleBinding": 2,
+        "Role": 4,  # the remediator in shop and payments, the GitOps reader in gitops and flux-system
+        "RoleBinding": 4,
         "Service": 2,
         "ServiceAccount": 2,
         "ServiceMonitor": 2,
@@ -534,8 +540,15 @@ def test_remediation_rbac_is_least_privilege_per_namespace() -> None:
     objs = objects("full")
     # The only cluster-wide grant is the read-only subject lookup (test_subject_lookup_is_read_only...).
     assert [r["metadata"]["name"] for r in of_kind(objs, "ClusterRole")] == [f"{RELEASE}-subject-lookup"]
-    roles = {r["metadata"]["namespace"]: r for r in of_kind(objs, "Role")}
-    bindings = {b["metadata"]["namespace"]: b for b in of_kind(objs, "RoleBinding")}
+    remediator = f"{RELEASE}-remediator"
+    roles = {
+        r["metadata"]["namespace"]: r for r in of_kind(objs, "Role") if r["metadata"]["name"] == remediator
+    }
+    bindings = {
+        b["metadata"]["namespace"]: b
+        for b in of_kind(objs, "RoleBinding")
+        if b["metadata"]["name"] == remediator
+    }
     assert set(roles) == set(bindings) == {"shop", "payments"}
     for namespace, role in roles.items():
         for rule in role["rules"]:
@@ -558,6 +571,31 @@ def test_remediation_rbac_is_least_privilege_per_namespace() -> None:
         ]
     env = named(objs, "ConfigMap", f"{RELEASE}-env")["data"]
     assert json.loads(env["MEDIC_REMEDIATION_NAMESPACES"]) == ["shop", "payments"]  # in step with the Roles
+    # The GitOps reconcilers' own resources: read only, in the namespaces given, for the worker alone
+    reader = f"{RELEASE}-gitops-reader"
+    readers = {
+        r["metadata"]["namespace"]: r for r in of_kind(objs, "Role") if r["metadata"]["name"] == reader
+    }
+    assert set(readers) == {"gitops", "flux-system"}
+    for role in readers.values():
+        grants = {
+            (g, r): set(rule["verbs"])
+            for rule in role["rules"]
+            for g in rule["apiGroups"]
+            for r in rule["resources"]
+        }
+        assert grants == GITOPS_READS
+    for binding in of_kind(objs, "RoleBinding"):
+        if binding["metadata"]["name"] == reader:
+            assert binding["subjects"] == [
+                {"kind": "ServiceAccount", "name": f"{RELEASE}-worker", "namespace": NAMESPACE}
+            ]
+    assert env["MEDIC_ARGOCD_NAMESPACE"] == "gitops"
+    assert (
+        named(objects("defaults"), "ConfigMap", f"{RELEASE}-env")["data"]["MEDIC_ARGOCD_NAMESPACE"]
+        == "argocd"
+    )
+    assert not [r for r in of_kind(objects("defaults"), "Role") if r["metadata"]["name"] == reader]
     worker = named(objs, "Deployment", f"{RELEASE}-worker")["spec"]["template"]["spec"]
     api = named(objs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
     assert worker["automountServiceAccountToken"] is True
