@@ -23,7 +23,8 @@ from medic.alerts import Alert
 from medic.ports import PermanentError
 from medic.runbook import Runbook, Step
 from remediations.actions import ActionRegistry
-from remediations.gitops import RECONCILED_BY, reconciler_claim
+from remediations.controllers import claim_for
+from remediations.gitops import RECONCILED_BY
 from remediations.guardrails import GuardrailFacts, GuardrailSettings
 from remediations.plan import RemediationPlan, match_runbooks, plan_for
 from remediations.ports import Cluster, Metrics, ObjectRef
@@ -182,7 +183,7 @@ class RemediationActivities:
         action, cluster = self._registry.for_step(request.step), self._need_cluster()
         with heartbeating(self._heartbeat_every):
             before = action.snapshot(cluster, request.step)
-            claim = reconciler_claim(
+            claim = claim_for(
                 cluster,
                 action.target(request.step),
                 action.writes(request.step),

@@ -230,12 +230,13 @@ class Runbook(_Strict):
     verify: Verification
     on_failure: Literal["rollback", "next_step", "escalate"] = "rollback"
     cooldown_minutes: int = Field(default=30, ge=0)
-    gitops: Literal["refuse", "ignore"] = Field(
+    reconcilers: Literal["refuse", "ignore"] = Field(
         default="refuse",
-        description="refuse: a step whose fields an Argo CD or Flux reconciler applies and would put back "
-        "(or may, when Medic cannot read it) does not act, and the incident escalates saying which "
-        "reconciler and what to do; ignore: act anyway (the fields are ignored by it, or its revert is "
-        "wanted after the fix)",
+        description="refuse: a step whose fields a GitOps reconciler (Argo CD, Flux) or an operator that "
+        "owns the target would put back (or may: Medic cannot read it, or cannot know what the operator "
+        "writes) does not act, and the incident escalates saying which and what to do; ignore: act anyway "
+        "(the fields are ignored by it, or its revert is wanted after the fix). An HPA's replicas are "
+        "never acted on directly (scale through it with hpa:)",
     )
 
 

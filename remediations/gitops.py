@@ -25,7 +25,8 @@ Decided from the live object and the reconciler's own resource, never from Git:
   ``spec.driftDetection.mode: enabled``, unless its ``ignore`` rules cover the field.
 
 A reconciler's resource Medic may not read (no RBAC, no such API) cannot say it would *not* revert: a field
-its manager owns is then claimed as "may", so the runbook still does not fight it unless told to.
+its manager owns is then claimed as "may", so the runbook still does not fight it unless told to
+(``reconcilers: ignore``).
 """
 
 import json
@@ -97,6 +98,10 @@ class Claim(BaseModel):
     certain: bool = Field(description="False: its own resource could not be read to tell")
     reason: str
     remedy: str
+    overridable: bool = Field(
+        default=True,
+        description="False: acting anyway is pointless (an HPA's replicas), whatever the runbook says",
+    )
 
     @property
     def what(self) -> str:
@@ -330,7 +335,7 @@ def _remedy(reconciler: Reconciler) -> str:
         how = f"or suspend it first (flux suspend helmrelease {ref.name} -n {ref.namespace}) and act by hand"
     return (
         f"Change it in Git (a bad release: revert its commit), {how}; a runbook that should act anyway "
-        "says gitops: ignore (docs/remediation.md, GitOps)."
+        "says reconcilers: ignore (docs/remediation.md, GitOps)."
     )
 
 

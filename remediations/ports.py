@@ -74,6 +74,9 @@ class Cluster(Protocol):
         """With ``expect`` (as for :meth:`merge_patch`): only while the object still holds those values,
         else :class:`ClusterConflict`; an object already gone is not an error then."""
 
+    def autoscalers(self, namespace: str) -> list[dict[str, Any]]:
+        """The namespace's HorizontalPodAutoscalers (autoscaling/v2), as the API returns them."""
+
     def get_replicas(self, ref: ObjectRef) -> int:
         """spec.replicas through the scale subresource (Deployment, StatefulSet)."""
 

@@ -149,9 +149,9 @@ class RemediationWorkflow:
             before = await self._snapshot(step, dry_run=verdict.outcome == "dry_run")
             claim = _reconciled_by(before)
             description = self._describe(step, before)
-            refused = claim is not None and plan.runbook.gitops == "refuse"
+            refused = claim is not None and (not claim.overridable or plan.runbook.reconcilers == "refuse")
             if claim is not None and not refused:
-                description += f" (gitops: ignore, though {claim.what})"
+                description += f" (reconcilers: ignore, though {claim.what})"
             if verdict.outcome == "dry_run":
                 self._record(index, step, description=description, status="dry-run", before=before)
                 but = f" It would not act for real: {claim.text}" if refused and claim else ""

@@ -243,6 +243,16 @@ class KubernetesCluster:
         with contextlib.suppress(_Gone):  # gone already: nothing to delete
             self._unless_changed(ref, what=f"delete {ref}", read=read, write=write, patch={}, expect=expect)
 
+    def autoscalers(self, namespace: str) -> list[dict[str, Any]]:
+        apis = self._apis["autoscaling"]
+        found = self._call(
+            f"list the HorizontalPodAutoscalers of {namespace}",
+            lambda: apis.list_namespaced_horizontal_pod_autoscaler(
+                namespace, _request_timeout=self._timeouts
+            ),
+        )
+        return [item for item in found.get("items") or [] if isinstance(item, dict)]
+
     def get_replicas(self, ref: ObjectRef) -> int:
         read = self._scale(ref, "read")
         scale = self._call(

@@ -59,7 +59,7 @@ ALLOWED_VERBS = {
     ("apps", "deployments/scale"): {"get", "patch"},
     ("apps", "statefulsets/scale"): {"get", "patch"},
     ("apps", "replicasets"): {"list"},
-    ("autoscaling", "horizontalpodautoscalers"): {"get", "patch"},
+    ("autoscaling", "horizontalpodautoscalers"): {"get", "list", "patch"},
     ("", "configmaps"): {"get", "create", "patch", "delete"},
     ("networking.istio.io", "destinationrules"): {"get", "create", "patch", "delete"},
     ("networking.istio.io", "virtualservices"): {"get", "patch"},

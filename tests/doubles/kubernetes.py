@@ -9,7 +9,7 @@ client's pydantic models, which reject e.g. a Deployment without ``spec.selector
   ``GET replicasets`` (list) with ``labelSelector``. Deployments run a synchronous deployment
   controller (see :mod:`tests.doubles.kubernetes_store`): a new pod template makes a new ReplicaSet
   revision, or re-uses the ReplicaSet that has it and raises its revision.
-* ``autoscaling/v2`` ``horizontalpodautoscalers``: ``GET``/``PATCH``.
+* ``autoscaling/v2`` ``horizontalpodautoscalers``: ``GET``/``PATCH``, and ``GET`` the namespace's list.
 * ``v1`` ``configmaps``: ``POST``, ``GET``/``PUT``/``PATCH``/``DELETE``, as the ConfigMap reference
   describes them (https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/
   config-map-v1/). ``PUT`` (replace) makes the body the object, labels and ``binaryData`` included; a
@@ -126,6 +126,7 @@ class KubernetesDouble(HttpDouble):
             (apps + "/{workload}/{name}", self._workload, ["GET", "PATCH"]),
             (apps + "/{workload}/{name}/scale", self._scale, ["GET", "PATCH"]),
             (apps + "/replicasets", self._list_replicasets, ["GET"]),
+            ("/apis/autoscaling/v2" + ns + "/horizontalpodautoscalers", self._list_hpas, ["GET"]),
             ("/apis/autoscaling/v2" + ns + "/horizontalpodautoscalers/{name}", self._hpa, ["GET", "PATCH"]),
             ("/api/v1" + ns + "/configmaps", self._create_configmap, ["POST"]),
             ("/api/v1" + ns + "/configmaps/{name}", self._configmap, ["GET", "PUT", "PATCH", "DELETE"]),
@@ -407,6 +408,18 @@ class KubernetesDouble(HttpDouble):
             current["spec"]["replicas"] = replicas
             current["metadata"]["resourceVersion"] = rv
             return JSONResponse(_scale_of(self.store.write(resource, namespace, name, current)))
+
+    async def _list_hpas(self, request: Request, namespace: str) -> JSONResponse:
+        items = self.store.select(HPAS, namespace)
+        meta = {"resourceVersion": self.store.resource_version()}
+        return JSONResponse(
+            {
+                "kind": "HorizontalPodAutoscalerList",
+                "apiVersion": "autoscaling/v2",
+                "metadata": meta,
+                "items": items,
+            }
+        )
 
     async def _list_replicasets(self, request: Request, namespace: str) -> JSONResponse:
         selector = request.query_params.get("labelSelector", "")

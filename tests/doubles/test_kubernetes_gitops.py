@@ -14,6 +14,7 @@ from activities.adapters.kubernetes import KubernetesCluster
 from medic.ports import TransientError
 from medic.runbook import RestartStep, RollbackStep, ScaleStep, Target
 from remediations.actions import Restart, Rollback, Scale
+from remediations.controllers import claim_for
 from remediations.gitops import Claim, reconciler_claim
 from tests.doubles.kubernetes import KubernetesDouble
 from tests.doubles.kubernetes_store import CUSTOM, GITOPS
@@ -118,3 +119,19 @@ def test_an_api_that_is_down_is_retried_not_judged(flux: KubernetesDouble) -> No
     flux.faults.push("server_error", status=503, route=CUSTOM_ROUTE)
     with pytest.raises(TransientError):
         claim(flux)
+
+
+def test_an_hpa_over_the_deployment_is_listed_through_the_client() -> None:
+    k8s = KubernetesDouble()
+    k8s.add_deployment("shop", "checkout", replicas=2)
+    k8s.add_hpa("shop", "cart-hpa", target="cart")
+    k8s.add_hpa("shop", "checkout-hpa", target="checkout", min_replicas=3, max_replicas=12)
+    action, step = STEPS["scale"]
+    with k8s.serve():
+        cluster = adapter(k8s)
+        try:
+            got = claim_for(cluster, action.target(step), action.writes(step))
+        finally:
+            cluster.close()
+    assert got is not None and got.reconciler == "HorizontalPodAutoscaler shop/checkout-hpa"
+    assert "between 3 and 12" in got.reason and not got.overridable

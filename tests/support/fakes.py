@@ -276,6 +276,13 @@ class FakeCluster:
             self.objects.pop(str(ref), None)
         self._landed("delete", None)
 
+    def autoscalers(self, namespace: str) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(obj)
+            for key, obj in self.objects.items()
+            if key.startswith(f"horizontalpodautoscaler/{namespace}/")
+        ]
+
     def get_replicas(self, ref: ObjectRef) -> int:
         return self.replicas.get(str(ref), self.default_replicas)
 

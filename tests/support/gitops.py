@@ -25,9 +25,11 @@ from typing import Any
 __all__ = [
     "application",
     "argo_applied",
+    "deployment",
     "fields_v1",
     "flux_applied",
     "helm_release",
+    "hpa",
     "kustomization",
     "manifest_of",
 ]
@@ -225,4 +227,63 @@ def helm_release(
         "kind": "HelmRelease",
         "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
+    }
+
+
+def deployment() -> dict[str, Any]:
+    """shop/checkout as the API server returns it (defaults filled in)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "checkout", "namespace": "shop", "labels": {"app": "checkout"}, "generation": 4},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "checkout"}},
+            "template": {
+                "metadata": {"labels": {"app": "checkout"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "checkout",
+                            "image": "registry.example.com/checkout:1.4.2",
+                            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                            "imagePullPolicy": "IfNotPresent",
+                        }
+                    ],
+                    "restartPolicy": "Always",
+                },
+            },
+            "strategy": {"type": "RollingUpdate"},
+        },
+    }
+
+
+def hpa(name: str = "checkout", *, target: str = "checkout", keda: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": "shop"}
+    if keda:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "keda.sh/v1alpha1",
+                "kind": "ScaledObject",
+                "name": "checkout",
+                "uid": "0b0e1c9e-7f7d-4a4b-9a35-3f1b2f0c7d21",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": meta,
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+            "minReplicas": 2,
+            "maxReplicas": 10,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+                }
+            ],
+        },
     }

@@ -16,9 +16,11 @@ from tests.support.fakes import FakeCluster
 from tests.support.gitops import (
     application,
     argo_applied,
+    deployment,
     fields_v1,
     flux_applied,
     helm_release,
+    hpa,
     kustomization,
     manifest_of,
 )
@@ -33,34 +35,6 @@ STEPS: dict[str, tuple[Any, Any]] = {
     "restart": (Restart(), RESTART),
     "rollback": (Rollback(), ROLLBACK),
 }
-
-
-def deployment() -> dict[str, Any]:
-    """shop/checkout as the API server returns it (defaults filled in)."""
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "checkout", "namespace": "shop", "labels": {"app": "checkout"}, "generation": 4},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "checkout"}},
-            "template": {
-                "metadata": {"labels": {"app": "checkout"}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "checkout",
-                            "image": "registry.example.com/checkout:1.4.2",
-                            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
-                            "imagePullPolicy": "IfNotPresent",
-                        }
-                    ],
-                    "restartPolicy": "Always",
-                },
-            },
-            "strategy": {"type": "RollingUpdate"},
-        },
-    }
 
 
 class Unreadable(FakeCluster):
@@ -164,18 +138,9 @@ def test_flux_helm_release_only_with_drift_detection_and_not_what_it_ignores() -
 
 
 def test_an_hpa_git_applies_is_claimed_on_its_bounds() -> None:
-    hpa = {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": "checkout", "namespace": "shop"},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"},
-            "minReplicas": 2,
-            "maxReplicas": 10,
-        },
-    }
-    flux_applied(hpa, copy.deepcopy(hpa))
-    found = cluster(hpa, kustomization())
+    autoscaler = hpa()
+    flux_applied(autoscaler, copy.deepcopy(autoscaler))
+    found = cluster(autoscaler, kustomization())
     scale = Scale()
     got = reconciler_claim(found, scale.target(HPA_SCALE), scale.writes(HPA_SCALE))
     assert got is not None and got.fields == ["spec.minReplicas", "spec.maxReplicas"]

@@ -1,12 +1,11 @@
 """A remediation on what Argo CD or Flux applies: the workflow does not act on fields the reconciler would
-put back, says which reconciler and what to do, and escalates; a runbook with ``gitops: ignore`` acts."""
+put back, says which reconciler and what to do, and escalates; a runbook with ``reconcilers: ignore`` acts."""
 
 import copy
 
 from remediations.guardrails import GuardrailSettings
 from remediations.ports import ObjectRef
-from tests.support.gitops import flux_applied, kustomization, manifest_of
-from tests.unit.test_gitops import deployment
+from tests.support.gitops import deployment, flux_applied, hpa, kustomization, manifest_of
 from tests.workflow.test_remediation import SCALE, Rig, deliver, outcome, rig, until
 
 __all__ = ["rig"]  # the fixture, shared
@@ -47,15 +46,15 @@ async def test_a_suspended_kustomization_lets_it_act(rig: Rig) -> None:
     assert rig.scales() == [4]
 
 
-async def test_gitops_ignore_acts_and_says_so(rig: Rig) -> None:
+async def test_reconcilers_ignore_acts_and_says_so(rig: Rig) -> None:
     flux_managed(rig)
-    rig.runbook = SCALE.model_copy(update={"gitops": "ignore"})
+    rig.runbook = SCALE.model_copy(update={"reconcilers": "ignore"})
     async with rig.worker():
         incident = await deliver(rig)
         state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "verified", "verified")
     assert rig.scales() == [4]
     (done,) = [e for e in state.timeline if e.kind == "action.executed"]
-    assert f"(gitops: ignore, though {FLUX}" in done.message
+    assert f"(reconcilers: ignore, though {FLUX}" in done.message
     (action,) = state.actions
     assert action["before"] == {"replicas": 2}  # the reconciler is said, not recorded as state
 
@@ -81,3 +80,15 @@ async def test_nobody_is_asked_to_approve_what_would_be_put_back(rig: Rig) -> No
         state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "blocked", "a block")
     assert not any(e.kind == "approval.requested" for e in state.timeline)
     assert not any("Approval needed" in text for _, text, _ in rig.chat.posts)
+
+
+async def test_an_hpas_replicas_are_not_scaled_whatever_the_runbook_says(rig: Rig) -> None:
+    rig.cluster.objects["horizontalpodautoscaler/shop/checkout"] = hpa()
+    rig.runbook = SCALE.model_copy(update={"reconcilers": "ignore"})
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "blocked", "a block")
+    assert rig.cluster.writes == []
+    (blocked,) = [e.message for e in state.timeline if e.kind == "guardrail.blocked"]
+    assert "HorizontalPodAutoscaler shop/checkout would put back spec.replicas" in blocked
+    assert "hpa: checkout in the step raises its minReplicas" in blocked

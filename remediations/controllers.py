@@ -1,0 +1,118 @@
+"""Controllers in the cluster that would put a step's change back, GitOps aside (remediations/gitops.py):
+
+- **A HorizontalPodAutoscaler** whose ``scaleTargetRef`` is the workload sets its ``spec.replicas`` from
+  its metrics at each sync (15 s by default), within its bounds; a scale-down waits for the highest
+  recommendation of its stabilization window, which was made before Medic's scale-out. Scaling such a
+  workload directly is undone at once; the step must scale through the HPA (``hpa:``, its minReplicas).
+  Nothing overrides this: acting would change nothing but the history.
+- **KEDA**: an HPA a ScaledObject owns is rewritten from the ScaledObject (its minReplicaCount and
+  maxReplicaCount), so an ``hpa:`` step on it is undone too.
+- **An operator**: a workload with a controlling owner reference (a Deployment a Knative Revision owns,
+  the StatefulSet of a Prometheus resource) is reconciled from its owner, and operators usually write back
+  the replicas and the pod template they set. Medic cannot know which, so it is a "may", as a GitOps
+  reconciler it cannot read; a restart's annotation is left out (an operator dropping it restarts the pods
+  once more, which a restart was for).
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from remediations.gitops import Claim, FieldPath, reconciler_claim
+from remediations.ports import Cluster, ClusterError, ObjectRef
+
+__all__ = ["claim_for", "controller_claim"]
+
+_REPLICAS: FieldPath = ("spec", "replicas")
+_HPA_BOUNDS = {("spec", "minReplicas"), ("spec", "maxReplicas")}
+_KEDA_OWNER = ("keda.sh", "ScaledObject")
+
+
+def claim_for(
+    cluster: Cluster, target: ObjectRef, paths: Iterable[FieldPath], *, argocd_namespace: str = "argocd"
+) -> Claim | None:
+    """What would put back the fields a step writes on ``target``: an autoscaler or an operator first
+    (their claims hold whatever Git says), then a GitOps reconciler. None when nothing would."""
+    paths = list(paths)
+    return controller_claim(cluster, target, paths) or reconciler_claim(
+        cluster, target, paths, argocd_namespace=argocd_namespace
+    )
+
+
+def controller_claim(cluster: Cluster, target: ObjectRef, paths: Iterable[FieldPath]) -> Claim | None:
+    paths = list(paths)
+    if (
+        _REPLICAS in paths
+        and target.kind in ("Deployment", "StatefulSet")
+        and (claim := _autoscaled(cluster, target))
+    ):
+        return claim
+    if not paths:
+        return None
+    obj = cluster.get(target)
+    if obj is None:
+        return None
+    owner = _controller(obj)
+    if owner is None:
+        return None
+    group = str(owner.get("apiVersion") or "").rpartition("/")[0]
+    kind, name = str(owner.get("kind") or ""), str(owner.get("name") or "")
+    if target.kind == "HorizontalPodAutoscaler" and (group, kind) == _KEDA_OWNER and _HPA_BOUNDS & set(paths):
+        return Claim(
+            reconciler=f"KEDA ScaledObject {target.namespace}/{name}",
+            fields=[".".join(p) for p in paths if p in _HPA_BOUNDS],
+            certain=True,
+            reason="KEDA writes the bounds of the HPA it owns from the ScaledObject",
+            remedy=f"Change minReplicaCount or maxReplicaCount of ScaledObject {target.namespace}/{name} "
+            "instead.",
+            overridable=False,
+        )
+    claimed = [p for p in paths if len(p) <= 2]  # replicas, the whole template, rules; not one annotation
+    if not claimed:
+        return None
+    return Claim(
+        reconciler=f"{kind} {target.namespace}/{name} ({group or 'core'})",
+        fields=[".".join(p) for p in claimed],
+        certain=False,
+        reason=f"it controls {target}: an operator reconciles what it owns and usually writes back what "
+        "it set",
+        remedy=f"Change it through the {kind}; a runbook that knows this operator leaves "
+        f"{', '.join('.'.join(p) for p in claimed)} alone says reconcilers: ignore (docs/remediation.md).",
+    )
+
+
+def _autoscaled(cluster: Cluster, target: ObjectRef) -> Claim | None:
+    try:
+        hpas = cluster.autoscalers(target.namespace)
+    except ClusterError:
+        return None  # not allowed to list them: not known, and the step acts as it always did
+    for hpa in hpas:
+        spec = hpa.get("spec") or {}
+        ref = spec.get("scaleTargetRef") or {}
+        group = str(ref.get("apiVersion") or "").rpartition("/")[0]
+        if (group, ref.get("kind"), ref.get("name")) != ("apps", target.kind, target.name):
+            continue
+        name = (hpa.get("metadata") or {}).get("name", "")
+        owner = _controller(hpa)
+        keda = owner is not None and owner.get("kind") == _KEDA_OWNER[1]
+        through = (
+            f"raise minReplicaCount of KEDA ScaledObject {target.namespace}/{owner.get('name')}, which "
+            "owns it"
+            if keda and owner is not None
+            else f"scale through it: hpa: {name} in the step raises its minReplicas (hpa_field: "
+            "maxReplicas when it is at its maximum)"
+        )
+        return Claim(
+            reconciler=f"HorizontalPodAutoscaler {target.namespace}/{name}",
+            fields=[".".join(_REPLICAS)],
+            certain=True,
+            reason=f"it sets the replicas from its metrics, between {spec.get('minReplicas', 1)} and "
+            f"{spec.get('maxReplicas')}, at each sync",
+            remedy=f"Scaling the {target.kind} directly is undone at once: {through}.",
+            overridable=False,
+        )
+    return None
+
+
+def _controller(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    owners = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return next((o for o in owners if isinstance(o, Mapping) and o.get("controller")), None)

@@ -1,0 +1,117 @@
+"""Controllers that would put a step's change back: an HPA over the workload it scales, KEDA over the HPA
+it owns, an operator over what it owns. Shapes as the controllers leave them: an HPA's scaleTargetRef
+(https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/horizontal-pod-autoscaler-v2/),
+KEDA's ``keda-hpa-<name>`` owned by its ScaledObject (https://keda.sh/docs/latest/concepts/scaling-deployments/),
+owner references with ``controller: true``
+(https://kubernetes.io/docs/concepts/overview/working-with-objects/owners-dependents/)."""
+
+import copy
+from typing import Any
+
+from medic.runbook import CircuitBreakStep, RestartStep, RollbackStep, ScaleStep, Target
+from remediations.actions import CircuitBreak, Restart, Rollback, Scale
+from remediations.controllers import claim_for
+from remediations.gitops import Claim
+from remediations.ports import ClusterError, ObjectRef
+from tests.support.fakes import FakeCluster
+from tests.support.gitops import deployment, hpa
+
+TARGET = Target(namespace="shop", name="checkout")
+SCALE = ScaleStep(action="scale", target=TARGET, factor=2)
+HPA_SCALE = ScaleStep(action="scale", target=TARGET, replicas=6, hpa="keda-hpa-checkout", max_replicas=20)
+
+
+def cluster(*objects: dict[str, Any]) -> FakeCluster:
+    found = FakeCluster()
+    for item in objects:
+        meta = item["metadata"]
+        ref = ObjectRef(
+            api_version=item["apiVersion"], kind=item["kind"], namespace=meta["namespace"], name=meta["name"]
+        )
+        found.objects[str(ref)] = copy.deepcopy(item)
+    return found
+
+
+def claim(found: FakeCluster, action: Any, step: Any) -> Claim | None:
+    return claim_for(found, action.target(step), action.writes(step))
+
+
+def test_scaling_what_an_hpa_scales_is_undone_at_once() -> None:
+    got = claim(cluster(deployment(), hpa()), Scale(), SCALE)
+    assert got is not None and got.certain and not got.overridable
+    assert got.reconciler == "HorizontalPodAutoscaler shop/checkout"
+    assert got.fields == ["spec.replicas"]
+    assert "between 2 and 10" in got.reason
+    assert "hpa: checkout in the step raises its minReplicas" in got.remedy
+    # the same HPA does not stop a restart or a rollback
+    restart = RestartStep(action="restart", target=TARGET)
+    assert claim(cluster(deployment(), hpa()), Restart(), restart) is None
+    rollback = RollbackStep(action="rollback", target=TARGET)
+    assert claim(cluster(deployment(), hpa()), Rollback(), rollback) is None
+
+
+def test_an_hpa_of_another_workload_is_not_in_the_way() -> None:
+    assert claim(cluster(deployment(), hpa("cart", target="cart")), Scale(), SCALE) is None
+    stateful = hpa()
+    stateful["spec"]["scaleTargetRef"]["kind"] = "StatefulSet"
+    assert claim(cluster(deployment(), stateful), Scale(), SCALE) is None
+
+
+def test_keda_owns_its_hpa_and_is_named_instead() -> None:
+    found = cluster(deployment(), hpa("keda-hpa-checkout", keda=True))
+    got = claim(found, Scale(), SCALE)
+    assert got is not None and not got.overridable
+    assert "raise minReplicaCount of KEDA ScaledObject shop/checkout" in got.remedy
+    # and an hpa: step on KEDA's HPA is put back by KEDA
+    keda = claim(found, Scale(), HPA_SCALE)
+    assert keda is not None and keda.reconciler == "KEDA ScaledObject shop/checkout" and not keda.overridable
+    assert keda.fields == ["spec.minReplicas", "spec.maxReplicas"]
+
+
+def test_an_operator_that_owns_the_workload_may_put_it_back() -> None:
+    statefulset = deployment() | {"kind": "StatefulSet"}
+    statefulset["metadata"] = {
+        "name": "checkout",
+        "namespace": "shop",
+        "ownerReferences": [
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "Prometheus",
+                "name": "k8s",
+                "uid": "5d7c0d7b-1c0e-4a8e-9a53-0c2a5e1f9b11",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
+    }
+    found = cluster(statefulset)
+    target = Target(kind="StatefulSet", namespace="shop", name="checkout")
+    got = claim(found, Scale(), ScaleStep(action="scale", target=target, factor=2))
+    assert got is not None and not got.certain and got.overridable
+    assert got.reconciler == "Prometheus shop/k8s (monitoring.coreos.com)"
+    assert "reconcilers: ignore" in got.remedy
+    # a restart's annotation is not what an operator writes back
+    assert claim(found, Restart(), RestartStep(action="restart", target=target)) is None
+
+
+def test_an_owner_that_is_not_a_controller_claims_nothing() -> None:
+    obj = deployment()
+    obj["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "1"}]
+    assert claim(cluster(obj), Scale(), SCALE) is None
+
+
+def test_autoscalers_medic_may_not_list_leave_the_step_as_it_was() -> None:
+    class NoList(FakeCluster):
+        def autoscalers(self, namespace: str) -> list[dict[str, Any]]:
+            raise ClusterError(
+                "Kubernetes refused to list the HorizontalPodAutoscalers of shop (403 Forbidden)"
+            )
+
+    found = NoList()
+    found.objects["deployment/shop/checkout"] = deployment()
+    assert claim(found, Scale(), SCALE) is None
+
+
+def test_medics_own_circuit_object_is_nobodys() -> None:
+    step = CircuitBreakStep(action="circuit_break", namespace="shop", upstream="payments")
+    assert claim(cluster(deployment()), CircuitBreak(), step) is None
