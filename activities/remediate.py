@@ -27,7 +27,7 @@ from remediations.controllers import claim_for
 from remediations.gitops import RECONCILED_BY
 from remediations.guardrails import GuardrailFacts, GuardrailSettings
 from remediations.plan import RemediationPlan, match_runbooks, plan_for
-from remediations.ports import Cluster, Metrics, ObjectRef
+from remediations.ports import Cluster, ClusterError, Metrics, ObjectRef
 
 __all__ = [
     "FactsRequest",
@@ -183,12 +183,17 @@ class RemediationActivities:
         action, cluster = self._registry.for_step(request.step), self._need_cluster()
         with heartbeating(self._heartbeat_every):
             before = action.snapshot(cluster, request.step)
-            claim = claim_for(
-                cluster,
-                action.target(request.step),
-                action.writes(request.step),
-                argocd_namespace=self._argocd_namespace,
-            )
+            target = action.target(request.step)
+            try:
+                claim = claim_for(
+                    cluster, target, action.writes(request.step), argocd_namespace=self._argocd_namespace
+                )
+            except ClusterError as err:
+                # The target itself could not be read (a Role that grants only deployments/scale): nothing
+                # to tell a reconciler by, so the step goes on as it did before it asked. An API that does
+                # not answer (TransientError) is retried instead: never taken as "nobody would revert it".
+                activity.logger.warning("could not ask who else writes %s: %s", target, err)
+                claim = None
         if claim is not None:  # taken out by the workflow before the snapshot is recorded
             before[RECONCILED_BY] = claim.model_dump(mode="json")
         return before

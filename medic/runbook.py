@@ -8,9 +8,17 @@ how long to leave the target alone afterwards. Values may be bound from the aler
 """
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from medic.kubenames import NameRule, name_problem
 from medic.matchers import compile_regex
@@ -230,6 +238,19 @@ class Runbook(_Strict):
     verify: Verification
     on_failure: Literal["rollback", "next_step", "escalate"] = "rollback"
     cooldown_minutes: int = Field(default=30, ge=0)
+
+    @model_serializer(mode="wrap")
+    def _without_defaults_older_workers_refuse(
+        self, handler: SerializerFunctionWrapHandler
+    ) -> dict[str, Any]:
+        """Plans carry their runbook in workflow inputs, and a runbook forbids fields it does not know: a
+        worker of the release before ``reconcilers`` (mid-upgrade, or after a rollback) could not read a
+        plan holding it. Left out at its default, which is what such a worker does anyway."""
+        data: dict[str, Any] = handler(self)
+        if data.get("reconcilers") == "refuse":
+            del data["reconcilers"]
+        return data
+
     reconcilers: Literal["refuse", "ignore"] = Field(
         default="refuse",
         description="refuse: a step whose fields a GitOps reconciler (Argo CD, Flux) or an operator that "

@@ -29,7 +29,9 @@ its manager owns is then claimed as "may", so the runbook still does not fight i
 (``reconcilers: ignore``).
 """
 
+import fnmatch
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -41,6 +43,7 @@ __all__ = [
     "APPLICATION",
     "HELM_RELEASE",
     "KUSTOMIZATION",
+    "MEDIC_FIELD_MANAGER",
     "RECONCILED_BY",
     "Claim",
     "FieldPath",
@@ -67,7 +70,10 @@ FLUX_RECONCILE = "kustomize.toolkit.fluxcd.io/reconcile"
 FLUX_SSA = "kustomize.toolkit.fluxcd.io/ssa"
 HELM_DRIFT = "helm.toolkit.fluxcd.io/driftDetection"
 SKIP_RECONCILE = "argocd.argoproj.io/skip-reconcile"
-_ARGO_MANAGERS = ("argocd-controller",)
+_ARGO_MANAGERS = ("argocd-controller", "argocd-application-controller")
+MEDIC_FIELD_MANAGER = "medic"
+"""The field manager Medic writes as: what managedFields name, and what an Application's
+``ignoreDifferences.managedFieldsManagers`` can list so Argo CD lets Medic's changes stand."""
 _KUSTOMIZE_MANAGERS = ("kustomize-controller",)
 _HELM_MANAGERS = ("helm-controller",)
 
@@ -80,6 +86,10 @@ class Reconciler(BaseModel):
     managers: tuple[str, ...] = Field(description="the field managers its applies write as")
     by_label_only: bool = Field(
         default=False, description="named only by app.kubernetes.io/instance, a label Helm charts set too"
+    )
+    assumed_namespace: bool = Field(
+        default=False,
+        description="an Argo CD tracking id without <namespace>_: MEDIC_ARGOCD_NAMESPACE assumed",
     )
 
     @property
@@ -120,7 +130,9 @@ def reconcilers_of(obj: Mapping[str, Any], *, argocd_namespace: str) -> list[Rec
     annotations: Mapping[str, str] = meta.get("annotations") or {}
     found: list[Reconciler] = []
     if app := _tracked_by(obj, annotations.get(TRACKING_ID, "")):
-        found.append(_application(app, argocd_namespace))
+        found.append(
+            _application(app, argocd_namespace).model_copy(update={"assumed_namespace": "_" not in app})
+        )
     elif instance := labels.get(INSTANCE_LABEL, ""):
         found.append(_application(instance, argocd_namespace).model_copy(update={"by_label_only": True}))
     for kind, prefix, managers in (
@@ -230,15 +242,13 @@ def judge(
     meta = obj.get("metadata") or {}
     marks = {**(meta.get("labels") or {}), **(meta.get("annotations") or {})}  # Flux reads either
     fields = [_dotted(path) for path in owned]
-    remedy = _remedy(reconciler)
     if unreadable:
         return Claim(
             reconciler=str(reconciler),
             fields=fields,
             certain=False,
             reason=f"its manager applies them, and Medic cannot read the {reconciler.ref.kind}: {unreadable}",
-            remedy=f"{remedy} Medic tells for sure when it may read {reconciler.ref.kind}s in "
-            f"{reconciler.ref.namespace} (chart: remediation.gitops.namespaces).",
+            remedy=_remedy(reconciler, fields),
         )
     if resource is None:
         return None  # the object names a reconciler that is not there (deleted, orphaning it)
@@ -261,53 +271,62 @@ def judge(
             return None
         if marks.get(FLUX_SSA) in ("IfNotPresent", "Ignore"):
             return None
-        ignored = _flux_ignored(spec.get("driftIgnoreRules") or [], target)
+        ignored = _flux_ignored(spec.get("driftIgnoreRules") or [], target, obj)
         owned = [path for path in owned if not any(_covers(p, path) for p in ignored)]
         reason = f"it applies Git every {spec.get('interval') or 'interval'} and corrects drift"
     else:
         drift = spec.get("driftDetection") or {}
         if spec.get("suspend") or drift.get("mode") != "enabled" or marks.get(HELM_DRIFT) == "disabled":
             return None
-        ignored = _flux_ignored(drift.get("ignore") or [], target)
+        ignored = _flux_ignored(drift.get("ignore") or [], target, obj)
         owned = [path for path in owned if not any(_covers(p, path) for p in ignored)]
         reason = "drift detection enabled: it corrects drift at each reconcile"
     if not owned:
         return None
+    fields = [_dotted(path) for path in owned]
     return Claim(
         reconciler=str(reconciler),
-        fields=[_dotted(path) for path in owned],
+        fields=fields,
         certain=True,
         reason=reason,
-        remedy=remedy,
+        remedy=_remedy(reconciler, fields, resource),
     )
 
 
 def _argo_ignored(rules: Iterable[Mapping[str, Any]], target: ObjectRef) -> list[str]:
-    """The JSON pointers (and plain jq paths) of an Application's ignoreDifferences for this object."""
+    """The JSON pointers (and plain jq paths) of an Application's ignoreDifferences for this object: group
+    and kind are globs, as Argo CD matches them (``"*"``); a rule trusting Medic's field manager
+    (``managedFieldsManagers: [medic]``) lets every field Medic writes stand."""
     return [
         pointer
         for rule in rules
-        if rule.get("kind") == target.kind
-        and (rule.get("group") or "") == _group(target.api_version)
+        if fnmatch.fnmatchcase(target.kind, str(rule.get("kind") or ""))
+        and fnmatch.fnmatchcase(_group(target.api_version), str(rule.get("group") or ""))
         and rule.get("name") in (None, "", target.name)
         and rule.get("namespace") in (None, "", target.namespace)
-        for pointer in [*(rule.get("jsonPointers") or []), *(rule.get("jqPathExpressions") or [])]
+        for pointer in [
+            *(rule.get("jsonPointers") or []),
+            *(rule.get("jqPathExpressions") or []),
+            *(["/"] if MEDIC_FIELD_MANAGER in (rule.get("managedFieldsManagers") or []) else []),
+        ]
     ]
 
 
-def _flux_ignored(rules: Iterable[Mapping[str, Any]], target: ObjectRef) -> list[str]:
+def _flux_ignored(rules: Iterable[Mapping[str, Any]], target: ObjectRef, obj: Mapping[str, Any]) -> list[str]:
     """The JSON pointers of Flux's drift ignore rules (a HelmRelease's ``driftDetection.ignore``, a
     Kustomization's ``driftIgnoreRules``) that select this object."""
     return [
         pointer
         for rule in rules
-        if _targets(rule.get("target"), target)
+        if _targets(rule.get("target"), target, obj)
         for pointer in rule.get("paths") or []
     ]
 
 
-def _targets(selector: Mapping[str, Any] | None, target: ObjectRef) -> bool:
-    """Whether a HelmRelease ignore rule's ``target`` selects the object (no target: every object)."""
+def _targets(selector: Mapping[str, Any] | None, target: ObjectRef, obj: Mapping[str, Any]) -> bool:
+    """Whether a Flux ignore rule's ``target`` selects the object (no target: every object). Its group,
+    version, kind, name and namespace are regular expressions, and its label and annotation selectors
+    Kubernetes selectors; one Medic cannot read selects nothing (the field is then not taken as ignored)."""
     if not selector:
         return True
     wanted = {
@@ -317,26 +336,110 @@ def _targets(selector: Mapping[str, Any] | None, target: ObjectRef) -> bool:
         "group": _group(target.api_version),
         "version": target.api_version.rpartition("/")[2],
     }
-    return all(selector.get(key) in (None, "", value) for key, value in wanted.items())
+    for key, value in wanted.items():
+        pattern = selector.get(key)
+        if pattern in (None, ""):
+            continue
+        try:
+            if not re.fullmatch(str(pattern), value):
+                return False
+        except re.error:
+            return False
+    meta = obj.get("metadata") or {}
+    return all(
+        _selects(str(selector.get(key) or ""), meta.get(field) or {})
+        for key, field in (("labelSelector", "labels"), ("annotationSelector", "annotations"))
+    )
 
 
-def _remedy(reconciler: Reconciler) -> str:
+_REQUIREMENT = re.compile(
+    r"^\s*(?:(?P<not>!)\s*(?P<absent>[^\s!=,()]+)"
+    r"|(?P<key>[^\s!=,()]+)\s*(?:(?P<op>==|=|!=)\s*(?P<value>[^\s,()]*)"
+    r"|\s+(?P<set>in|notin)\s*\((?P<values>[^)]*)\))?)\s*$"
+)
+
+
+def _selects(selector: str, values: Mapping[str, Any]) -> bool:
+    """A Kubernetes label selector (``a=b,c!=d,e in (f,g),h,!i``) against a map; False when unreadable."""
+    if not selector.strip():
+        return True
+    for requirement in re.split(r",(?![^()]*\))", selector):
+        match = _REQUIREMENT.match(requirement)
+        if match is None:
+            return False
+        if match["absent"] is not None:
+            if match["absent"] in values:
+                return False
+            continue
+        key, found = match["key"], values.get(match["key"])
+        if match["op"] is not None:
+            if (found == match["value"]) == (match["op"] == "!="):
+                return False
+        elif match["set"] is not None:
+            options = {v.strip() for v in match["values"].split(",")}
+            if (found in options) == (match["set"] == "notin"):
+                return False
+        elif key not in values:
+            return False
+    return True
+
+
+def _remedy(reconciler: Reconciler, fields: list[str], resource: Mapping[str, Any] | None = None) -> str:
     ref = reconciler.ref
-    if ref.kind == APPLICATION[1]:
+    generator = _controller_of(resource)
+    if generator is not None:  # an ApplicationSet's Application: its template decides, not the Application
+        how = (
+            f"or turn self-heal off in the template of {generator.get('kind')} {ref.namespace}/"
+            f"{generator.get('name')}, which generates this Application (set on the Application, it is "
+            "undone), act by hand and turn it on again once Git holds the fix"
+        )
+    elif ref.kind == APPLICATION[1]:
         how = (
             f"or turn its self-heal off first (argocd app set {ref.namespace}/{ref.name} --self-heal=false), "
             "act by hand and turn it on again once Git holds the fix"
         )
-    elif ref.kind == KUSTOMIZATION[1]:
-        how = (
-            f"or suspend it first (flux suspend kustomization {ref.name} -n {ref.namespace}) and act by hand"
-        )
     else:
-        how = f"or suspend it first (flux suspend helmrelease {ref.name} -n {ref.namespace}) and act by hand"
-    return (
-        f"Change it in Git (a bad release: revert its commit), {how}; a runbook that should act anyway "
-        "says reconcilers: ignore (docs/remediation.md, GitOps)."
+        flux = "kustomization" if ref.kind == KUSTOMIZATION[1] else "helmrelease"
+        how = (
+            f"or suspend it first (flux suspend {flux} {ref.name} -n {ref.namespace}), act by hand and "
+            f"resume it once Git holds the fix"
+        )
+    change = (
+        "Change it in Git (a bad release: revert its commit)"
+        if "spec.template" in fields
+        else ("Change it in Git")
     )
+    return (
+        f"{change}, {how}; a runbook that should act anyway says reconcilers: ignore (docs/remediation.md)."
+    )
+
+
+def _unreadable_hint(reconciler: Reconciler, unreadable: str, argocd_namespace: str) -> str:
+    ref = reconciler.ref
+    if "could not find the requested resource" in unreadable:  # a 404 naming no object: no such API here
+        where = (
+            "Argo CD's Applications are not served in this cluster (a central Argo CD in another cluster?)"
+            if ref.kind == APPLICATION[1]
+            else f"{ref.kind}s are not served in this cluster"
+        )
+        return f"{where}: say reconcilers: ignore where it does not correct drift."
+    if unreadable.startswith(_NOT_THERE):
+        return (
+            f"Set MEDIC_ARGOCD_NAMESPACE (now {argocd_namespace}) to the namespace of Argo CD's Applications "
+            "(openshift-gitops with OpenShift GitOps)."
+        )
+    return (
+        f"Medic tells for sure when it may read {ref.kind}s in {ref.namespace} "
+        "(chart: remediation.gitops.namespaces)."
+    )
+
+
+def _controller_of(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    owners = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return next((o for o in owners if isinstance(o, Mapping) and o.get("controller")), None)
+
+
+_NOT_THERE = "no Application"
 
 
 def reconciler_claim(
@@ -355,6 +458,10 @@ def reconciler_claim(
             resource, unreadable = cluster.get(reconciler.ref), ""
         except ClusterError as err:
             resource, unreadable = None, str(err)
+        if resource is None and not unreadable and reconciler.assumed_namespace:
+            # Tracked by annotation (Argo CD applied it), its namespace assumed: a wrong
+            # MEDIC_ARGOCD_NAMESPACE is as likely as an Application deleted without its resources.
+            unreadable = f"{_NOT_THERE} {reconciler.ref.name} in {reconciler.ref.namespace}"
         if (
             unreadable
             and reconciler.by_label_only
@@ -364,5 +471,8 @@ def reconciler_claim(
             # likely as Argo CD's, and a last applied configuration says only that someone applied it.
             continue
         if claim := judge(obj, target, paths, reconciler, resource, unreadable=unreadable):
+            if unreadable:
+                hint = _unreadable_hint(reconciler, unreadable, argocd_namespace)
+                claim = claim.model_copy(update={"remedy": f"{claim.remedy} {hint}"})
             return claim
     return None

@@ -57,6 +57,9 @@ _TIMEOUT = timedelta(seconds=60)
 # Marked only where an undo found its target changed by someone else and left it alone (the outcome is
 # then changed-meanwhile, not rolled-back): histories from before never had such an undo.
 UNDO_UNLESS_CHANGED_PATCH = "undo-unless-changed"
+# Marked where a step's snapshot named a controller that would put its change back and the step was judged
+# by it: a worker of the release before (or one mid-upgrade) acted on such a snapshot without looking.
+RECONCILERS_PATCH = "reconcilers-heeded"
 _Saga = list[tuple[Step, dict[str, Any], str]]  # (step, its snapshot, the stamp of its apply)
 # The cluster steps heartbeat every 2 s (activities/heartbeat.py): a dead worker is noticed in 10 s.
 _HEARTBEAT = timedelta(seconds=10)
@@ -148,6 +151,10 @@ class RemediationWorkflow:
                 return
             before = await self._snapshot(step, dry_run=verdict.outcome == "dry_run")
             claim = _reconciled_by(before)
+            if claim is not None and not workflow.patched(RECONCILERS_PATCH):
+                # Run before by a worker that did not heed it (a rolling upgrade): it acted, and so must
+                # the replay. Past the marker, every worker of this version heeds it.
+                claim = None
             description = self._describe(step, before)
             refused = claim is not None and (not claim.overridable or plan.runbook.reconcilers == "refuse")
             if claim is not None and not refused:
@@ -160,6 +167,13 @@ class RemediationWorkflow:
                 )
                 continue
             if refused and claim is not None:
+                if plan.runbook.on_failure == "next_step" and index + 1 < len(plan.steps):
+                    await self._tell(
+                        TimelineKind.GUARDRAIL_BLOCKED,
+                        f"Not acting: {description}, but {claim.text} Trying the next step.",
+                        reconciler=claim.reconciler,
+                    )
+                    continue
                 await self._finish(
                     "blocked",
                     f"Not acting: {description}, but {claim.text}",

@@ -57,12 +57,14 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from activities.adapters.kubeconfig import kube_configuration
 from medic.ports import TransientError
+from remediations.gitops import MEDIC_FIELD_MANAGER
 from remediations.patches import json_pointer, merge_diff
 from remediations.ports import ClusterConflict, ClusterError, ObjectRef, RolloutInfo
 
-__all__ = ["CHANGE_CAUSE", "MERGE_PATCH", "KubernetesCluster"]
+__all__ = ["CHANGE_CAUSE", "FIELD_MANAGER", "MERGE_PATCH", "KubernetesCluster"]
 
 MERGE_PATCH = "application/merge-patch+json"
+FIELD_MANAGER = MEDIC_FIELD_MANAGER
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
@@ -121,6 +123,13 @@ class KubernetesCluster:
             "core": CoreV1Api(self._client),
         }
         self._custom = CustomObjectsApi(self._client)
+        # Every patch: a JSON merge patch, written as field manager "medic" (what managedFields name, and
+        # what Argo CD's ignoreDifferences.managedFieldsManagers can trust).
+        self._write_options: dict[str, Any] = {
+            "_content_type": MERGE_PATCH,
+            "field_manager": FIELD_MANAGER,
+            "_request_timeout": self._timeouts,
+        }
 
     @classmethod
     def from_settings(cls, kubeconfig: Path | None = None, *, timeout: float = 15.0) -> KubernetesCluster:
@@ -183,9 +192,17 @@ class KubernetesCluster:
             if (plural := self._plural(ref)) is not None:
                 group, version = _group_version(ref)
                 return self._custom.create_namespaced_custom_object(
-                    group, version, ref.namespace, plural, full, _request_timeout=self._timeouts
+                    group,
+                    version,
+                    ref.namespace,
+                    plural,
+                    full,
+                    field_manager=FIELD_MANAGER,
+                    _request_timeout=self._timeouts,
                 )
-            return self._typed(ref, "create")(ref.namespace, full, _request_timeout=self._timeouts)
+            return self._typed(ref, "create")(
+                ref.namespace, full, field_manager=FIELD_MANAGER, _request_timeout=self._timeouts
+            )
 
         try:
             return self._plain(call())
@@ -264,9 +281,7 @@ class KubernetesCluster:
         patch_scale = self._scale(ref, "patch")
 
         def write(body: dict[str, Any]) -> Any:
-            return patch_scale(
-                ref.name, ref.namespace, body, _content_type=MERGE_PATCH, _request_timeout=self._timeouts
-            )
+            return patch_scale(ref.name, ref.namespace, body, **self._write_options)
 
         body: dict[str, Any] = {"spec": {"replicas": replicas}}
         if expect is None:
@@ -345,7 +360,7 @@ class KubernetesCluster:
             }
             try:
                 self._apis["apps"].patch_namespaced_deployment(
-                    ref.name, ref.namespace, patch, _content_type=MERGE_PATCH, _request_timeout=self._timeouts
+                    ref.name, ref.namespace, patch, **self._write_options
                 )
                 return
             except ApiException as err:
@@ -419,12 +434,9 @@ class KubernetesCluster:
                 plural,
                 ref.name,
                 patch,
-                _content_type=MERGE_PATCH,
-                _request_timeout=self._timeouts,
+                **self._write_options,
             )
-        return self._typed(ref, "patch")(
-            ref.name, ref.namespace, patch, _content_type=MERGE_PATCH, _request_timeout=self._timeouts
-        )
+        return self._typed(ref, "patch")(ref.name, ref.namespace, patch, **self._write_options)
 
     @staticmethod
     def _plural(ref: ObjectRef) -> str | None:

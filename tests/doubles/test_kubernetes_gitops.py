@@ -77,15 +77,33 @@ def test_flux_through_the_client(flux: KubernetesDouble) -> None:
     assert "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/apps" in reads
 
 
-def test_a_resumed_flux_suspension_is_read_each_time(flux: KubernetesDouble) -> None:
-    flux.tamper(
-        "kustomize.toolkit.fluxcd.io/v1",
-        "kustomizations",
-        "flux-system",
-        "apps",
-        lambda k: k["spec"].update(suspend=True),
-    )
+def test_the_kustomization_is_read_at_each_step(flux: KubernetesDouble) -> None:
+    """Suspended (flux suspend) then resumed: each step reads it again, nothing is remembered."""
+
+    def suspend(on: bool) -> None:
+        flux.tamper(
+            "kustomize.toolkit.fluxcd.io/v1",
+            "kustomizations",
+            "flux-system",
+            "apps",
+            lambda k: k["spec"].update(suspend=on),
+        )
+
+    suspend(True)
     assert claim(flux) is None
+    suspend(False)
+    assert claim(flux) is not None
+
+
+def test_medic_writes_as_its_own_field_manager(flux: KubernetesDouble) -> None:
+    """What managedFields name after Medic's write, and what Argo CD's managedFieldsManagers can trust."""
+    cluster = adapter(flux)
+    try:
+        cluster.set_replicas(STEPS["scale"][0].target(STEPS["scale"][1]), 4, expect=2)
+    finally:
+        cluster.close()
+    (patch,) = [r for r in flux.requests() if r.method == "PATCH"]
+    assert "fieldManager=medic" in patch.query
 
 
 def test_argo_cd_through_the_client() -> None:

@@ -6,12 +6,18 @@ owner references with ``controller: true``
 (https://kubernetes.io/docs/concepts/overview/working-with-objects/owners-dependents/)."""
 
 import copy
+import json
 from typing import Any
 
-from medic.runbook import CircuitBreakStep, RestartStep, RollbackStep, ScaleStep, Target
-from remediations.actions import CircuitBreak, Restart, Rollback, Scale
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import ActivityEnvironment
+
+from activities.remediate import RemediationActivities, StepRequest
+from medic.runbook import CircuitBreakStep, RestartStep, RollbackStep, ScaleStep, Target, load_runbook
+from remediations.actions import CircuitBreak, Restart, Rollback, Scale, default_registry
 from remediations.controllers import claim_for
-from remediations.gitops import Claim
+from remediations.gitops import RECONCILED_BY, Claim
+from remediations.guardrails import GuardrailSettings
 from remediations.ports import ClusterError, ObjectRef
 from tests.support.fakes import FakeCluster
 from tests.support.gitops import deployment, hpa
@@ -115,3 +121,56 @@ def test_autoscalers_medic_may_not_list_leave_the_step_as_it_was() -> None:
 def test_medics_own_circuit_object_is_nobodys() -> None:
     step = CircuitBreakStep(action="circuit_break", namespace="shop", upstream="payments")
     assert claim(cluster(deployment()), CircuitBreak(), step) is None
+
+
+# ---- the snapshot activity: asking never costs the step its snapshot ---------------------------------------
+
+
+def _activities(found: FakeCluster) -> RemediationActivities:
+    return RemediationActivities(
+        cluster=found,
+        metrics=None,
+        runbooks=list,
+        registry=default_registry(),
+        facts=None,  # type: ignore[arg-type]  # not asked
+        guardrails=GuardrailSettings,
+    )
+
+
+def test_a_target_medic_may_not_read_leaves_the_step_as_it_was() -> None:
+    """A Role of one's own that grants only deployments/scale (the scale step's own verbs before this
+    release): the object cannot be read to ask, and the step goes on as it did (found by review)."""
+
+    class ScaleOnly(FakeCluster):
+        def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+            if ref.kind == "Deployment":
+                raise ClusterError('deployments.apps "checkout" is forbidden (403 Forbidden)')
+            return super().get(ref)
+
+    before = ActivityEnvironment().run(_activities(ScaleOnly()).snapshot, StepRequest(step=SCALE))
+    assert before == {"replicas": 2}
+
+
+def test_the_snapshot_carries_the_claim_for_the_workflow() -> None:
+    before = ActivityEnvironment().run(
+        _activities(cluster(deployment(), hpa())).snapshot, StepRequest(step=SCALE)
+    )
+    assert before["replicas"] == 2
+    assert Claim.model_validate(before[RECONCILED_BY]).reconciler == "HorizontalPodAutoscaler shop/checkout"
+
+
+def test_a_plan_leaves_the_policy_out_at_its_default() -> None:
+    """Plans travel in workflow inputs and a runbook forbids fields it does not know: a worker of the
+    release before (mid-upgrade, or after a rollback) must still read a new plan."""
+    runbook = load_runbook(
+        "name: r\nmatch: {alertname: [A]}\nsteps: [{action: restart, target: {namespace: shop, name: x}}]\n"
+        "verify: {alerts_resolved: true}\n",
+        source="r.yaml",
+    )
+    assert "reconcilers" not in runbook.model_dump(mode="json")
+    assert "reconcilers" not in json.loads(
+        pydantic_data_converter.payload_converter.to_payloads([runbook])[0].data
+    )
+    ignoring = runbook.model_copy(update={"reconcilers": "ignore"})
+    assert ignoring.model_dump(mode="json")["reconcilers"] == "ignore"
+    assert type(runbook).model_validate(ignoring.model_dump(mode="json")).reconcilers == "ignore"

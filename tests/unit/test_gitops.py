@@ -287,3 +287,97 @@ def test_fields_v1_of_a_manifest_as_the_api_server_records_it() -> None:
     containers = fields["f:spec"]["f:template"]["f:spec"]["f:containers"]
     assert containers == {'k:{"name":"checkout"}': {".": {}, "f:name": {}, "f:image": {}, "f:ports": {}}}
     assert fields["f:spec"]["f:replicas"] == {}
+
+
+# ---- what the review found ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "ignored"),
+    [
+        ({"kind": "Deployment|StatefulSet"}, True),  # Flux's targets are regular expressions
+        ({"kind": "Deployment", "name": "check.*"}, True),
+        ({"kind": "Deploy"}, False),  # anchored
+        ({"kind": "Deployment", "labelSelector": "app=checkout"}, True),
+        ({"kind": "Deployment", "labelSelector": "autoscaled=true"}, False),  # not this object
+        ({"kind": "Deployment", "labelSelector": "app in (cart, checkout),!canary"}, True),
+        ({"kind": "Deployment", "labelSelector": "app notin (checkout)"}, False),
+        ({"kind": "Deployment", "annotationSelector": "team"}, False),  # no such annotation
+        ({"kind": "Deployment", "labelSelector": "app=(("}, False),  # unreadable: not taken as ignored
+    ],
+)
+def test_flux_ignore_targets_are_regexes_and_selectors(target: dict[str, Any], ignored: bool) -> None:
+    rules = kustomization()
+    rules["spec"]["driftIgnoreRules"] = [{"paths": ["/spec/replicas"], "target": target}]
+    assert (claim(cluster(flux_deployment(), rules)) is None) is ignored
+
+
+@pytest.mark.parametrize(
+    ("rule", "ignored"),
+    [
+        ({"group": "*", "kind": "*", "jsonPointers": ["/spec/replicas"]}, True),  # Argo CD's globs
+        ({"group": "apps", "kind": "Deploy*", "jsonPointers": ["/spec/replicas"]}, True),
+        ({"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["medic"]}, True),
+        (
+            {"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["kube-controller-manager"]},
+            False,
+        ),
+    ],
+)
+def test_argo_ignore_globs_and_trusted_managers(rule: dict[str, Any], ignored: bool) -> None:
+    assert (claim(cluster(argo_deployment(), application(ignore=[rule]))) is None) is ignored
+
+
+def test_what_to_do_fits_the_case() -> None:
+    found = cluster(argo_deployment(), application())
+    scale, rollback = claim(found), claim(found, "rollback")
+    assert scale is not None and "revert its commit" not in scale.remedy
+    assert rollback is not None and "Change it in Git (a bad release: revert its commit)" in rollback.remedy
+    # an ApplicationSet's Application: its template decides
+    generated = application()
+    generated["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "ApplicationSet",
+            "name": "shop",
+            "uid": "1",
+            "controller": True,
+        }
+    ]
+    owned = claim(cluster(argo_deployment(), generated))
+    assert owned is not None and "in the template of ApplicationSet argocd/shop" in owned.remedy
+    assert "argocd app set" not in owned.remedy
+
+
+def test_an_application_not_where_it_was_looked_for_is_a_may() -> None:
+    """Annotation tracking without <namespace>_: the Application is assumed in MEDIC_ARGOCD_NAMESPACE. Not
+    there (OpenShift GitOps keeps them in openshift-gitops) is as likely as deleted: a 'may', and why."""
+    got = claim(cluster(argo_deployment(), application(namespace="openshift-gitops")))
+    assert got is not None and not got.certain
+    assert "no Application checkout in argocd" in got.reason
+    assert "Set MEDIC_ARGOCD_NAMESPACE (now argocd)" in got.remedy
+    assert claim(
+        cluster(argo_deployment(), application(namespace="openshift-gitops")),
+        argocd_namespace="openshift-gitops",
+    )
+    # with <namespace>_ the id says where: not there is deleted, and nothing reconciles it
+    assert claim(cluster(argo_deployment(app="payments_checkout"))) is None
+
+
+def test_no_such_api_here_says_so_instead_of_asking_for_rbac() -> None:
+    class NoCrd(FakeCluster):
+        def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+            if ref.kind == "Application":
+                raise ClusterError(
+                    "Kubernetes refused to read application/argocd/checkout (404 Not Found): the server "
+                    "could not find the requested resource"
+                )
+            return super().get(ref)
+
+    found = NoCrd()
+    found.objects["deployment/shop/checkout"] = argo_deployment()
+    got = claim(found)
+    assert (
+        got is not None and "not served in this cluster (a central Argo CD in another cluster?)" in got.remedy
+    )
+    assert "remediation.gitops.namespaces" not in got.remedy

@@ -3,6 +3,7 @@ put back, says which reconciler and what to do, and escalates; a runbook with ``
 
 import copy
 
+from medic.runbook import RestartStep, Target
 from remediations.guardrails import GuardrailSettings
 from remediations.ports import ObjectRef
 from tests.support.gitops import deployment, flux_applied, hpa, kustomization, manifest_of
@@ -92,3 +93,20 @@ async def test_an_hpas_replicas_are_not_scaled_whatever_the_runbook_says(rig: Ri
     (blocked,) = [e.message for e in state.timeline if e.kind == "guardrail.blocked"]
     assert "HorizontalPodAutoscaler shop/checkout would put back spec.replicas" in blocked
     assert "hpa: checkout in the step raises its minReplicas" in blocked
+
+
+async def test_a_refused_step_gives_way_to_the_next_when_the_runbook_says_so(rig: Rig) -> None:
+    """on_failure: next_step: the scale Flux would put back is not done, the restart (which it would not)
+    is; the refusal is on the timeline."""
+    flux_managed(rig)
+    restart = RestartStep(action="restart", target=Target(namespace="shop", name="checkout"))
+    rig.runbook = SCALE.model_copy(update={"steps": [*SCALE.steps, restart], "on_failure": "next_step"})
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "verified", "verified")
+    assert rig.scales() == []
+    assert [verb for verb, _, _ in rig.cluster.writes] == ["patch"]  # the restart's annotation
+    assert any(
+        e.kind == "guardrail.blocked" and f"{FLUX}" in e.message and "Trying the next step." in e.message
+        for e in state.timeline
+    )

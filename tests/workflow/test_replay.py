@@ -1,6 +1,7 @@
 """Today's workflow code replays the recorded histories (tests/workflow/histories.py): incidents open
 during a deploy carry on instead of failing every workflow task."""
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from temporalio.workflow import ActivityHandle
 
 from activities.notify import ChatCard, SlackNote, SlackUpdate
 from medic.ports import MessageRef
+from remediations.gitops import RECONCILED_BY, Claim
 from service.worker import WORKFLOWS
 from tests.support.history import scheduled_and_patches
 from tests.workflow.histories import HISTORIES
@@ -173,3 +175,48 @@ def test_the_r13_history_asks_alertmanager_about_its_delivered_alerts() -> None:
     """r13: the incident asked Alertmanager (the patch) three times: vouched, gone, gone again."""
     scheduled, patches = commands("incident-payments-rechecked@r13")
     assert RECHECK_PATCH in patches and scheduled.count("correlate.still_held") == 3
+
+
+# ---- a rolling upgrade: a new worker's snapshot, an old worker's decision ------------------------------
+
+
+def _with_a_claim_in_its_snapshot(history: dict[str, Any]) -> int:
+    """Put a GitOps claim into every remediate.snapshot result, as a worker of this release returns it,
+    in a history an older worker's workflow code wrote (it acted on it). How many it changed."""
+    snapshots = {
+        event["eventId"]
+        for event in history["events"]
+        if event.get("activityTaskScheduledEventAttributes", {}).get("activityType", {}).get("name")
+        == "remediate.snapshot"
+    }
+    changed = 0
+    for event in history["events"]:
+        done = event.get("activityTaskCompletedEventAttributes")
+        if not done or done["scheduledEventId"] not in snapshots:
+            continue
+        payload = done["result"]["payloads"][0]
+        body = json.loads(base64.b64decode(payload["data"]))
+        body[RECONCILED_BY] = Claim(
+            reconciler="Argo CD Application argocd/checkout",
+            fields=["spec.replicas"],
+            certain=True,
+            reason="automated sync with self-heal",
+            remedy="Change it in Git.",
+        ).model_dump(mode="json")
+        payload["data"] = base64.b64encode(json.dumps(body).encode()).decode()
+        changed += 1
+    return changed
+
+
+async def test_a_claim_an_older_worker_did_not_heed_replays_as_it_acted() -> None:
+    """Found by review: old and new workers run side by side during a rolling upgrade. A new worker's
+    snapshot names a reconciler, an old worker's workflow task ignores it and acts; a new worker replaying
+    that history must act too (not refuse: a nondeterminism error would stop the remediation for good)."""
+    path = HISTORIES / "remediate-deployment-shop-checkout-2b1bb843@r10.json"
+    history = json.loads(path.read_text())
+    assert _with_a_claim_in_its_snapshot(history) >= 1
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(
+        WorkflowHistory.from_json(path.stem, history), raise_on_replay_failure=False
+    )
+    assert result.replay_failure is None, result.replay_failure
