@@ -71,6 +71,7 @@ RELEASE = "r11"  # r3: settle, serial local activities, merge close-out; r4: Tea
 #      taking in nothing (stale-anomalies-no-cause); recorded alone (``findings``), with r10 beside them
 # r12: heartbeats (tests/workflow/heartbeat_history.py: a heartbeat's life, the incident its findings open)
 # r13: an incident asking Alertmanager about delivered alerts (tests/workflow/recheck_history.py)
+# r14: a remediation step another controller would undo, refused (tests/workflow/reconcilers_history.py)
 RUNBOOK = load_runbook(
     """
 name: restart-checkout

@@ -34,6 +34,7 @@ from workflows.causes import (
     SETTLE_TAKES_HELD_PATCH,
 )
 from workflows.incident import ANOMALY_JOINS_PATCH, LATE_ISSUE_PATCH, STALE_ANOMALY_PATCH
+from workflows.remediation import RECONCILERS_PATCH
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
@@ -175,6 +176,14 @@ def test_the_r13_history_asks_alertmanager_about_its_delivered_alerts() -> None:
     """r13: the incident asked Alertmanager (the patch) three times: vouched, gone, gone again."""
     scheduled, patches = commands("incident-payments-rechecked@r13")
     assert RECHECK_PATCH in patches and scheduled.count("correlate.still_held") == 3
+
+
+def test_the_r14_history_refuses_a_step_and_acts_on_the_next() -> None:
+    """r14 (tests/workflow/reconcilers_history.py): the scale Flux would undo is judged past the patch and
+    not applied; the restart is: one apply, after two snapshots."""
+    scheduled, patches = commands("remediate-deployment-shop-checkout-2b1bb843@r14")
+    assert RECONCILERS_PATCH in patches
+    assert scheduled.count("remediate.snapshot") == 2 and scheduled.count("remediate.apply") == 1
 
 
 # ---- a rolling upgrade: a new worker's snapshot, an old worker's decision ------------------------------
