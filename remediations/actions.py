@@ -181,8 +181,24 @@ class Restart:
         obj = cluster.get(self.target(step))
         if obj is None:
             raise ActionError(f"no {step.target.kind} {step.target.namespace}/{step.target.name}")
-        annotations = obj.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
-        return {"restarted_at": annotations.get(RESTARTED_AT)}
+        spec = obj.get("spec") or {}
+        where = f"{step.target.kind} {step.target.namespace}/{step.target.name}"
+        kind = step.target.kind.lower()
+        if spec.get("paused"):
+            raise ActionError(
+                f"{where} is paused (spec.paused): a restart rolls out nothing until it is resumed "
+                f"(kubectl rollout resume {kind}/{step.target.name} -n {step.target.namespace})"
+            )
+        if (spec.get("updateStrategy") or {}).get("type") == "OnDelete":
+            raise ActionError(
+                f"{where} updates its pods OnDelete: a restart's new pod template restarts none of them "
+                "until each is deleted (kubectl delete pod, one at a time)"
+            )
+        annotations = spec.get("template", {}).get("metadata", {}).get("annotations") or {}
+        before: dict[str, Any] = {"restarted_at": annotations.get(RESTARTED_AT)}
+        if (spec.get("strategy") or {}).get("type") == "Recreate":
+            before["strategy"] = "Recreate"  # said in the plan: every pod stops before new ones start
+        return before
 
     def apply(
         self, cluster: Cluster, step: RestartStep, before: dict[str, Any], stamp: str
@@ -210,9 +226,15 @@ class Restart:
         return [("spec", "template", "metadata", "annotations", RESTARTED_AT)]
 
     def describe(self, step: RestartStep, before: dict[str, Any]) -> str:
+        how = (
+            "restart of Deployment {ns}/{name} with strategy Recreate: every pod stops before the new ones "
+            "start, so it serves nothing meanwhile"
+            if before.get("strategy") == "Recreate"
+            else "rolling restart of {kind} {ns}/{name}"
+        )
         return (
-            f"rolling restart of {step.target.kind} {step.target.namespace}/{step.target.name}; "
-            "undo: none (a restart replaces pods, it changes no configuration)"
+            how.format(kind=step.target.kind, ns=step.target.namespace, name=step.target.name)
+            + "; undo: none (a restart replaces pods, it changes no configuration)"
         )
 
 

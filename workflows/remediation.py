@@ -111,6 +111,7 @@ class RemediationWorkflow:
         self._decision: Decision | None = None
         self._actions: list[ActionRecord] = []
         self._outcome = "planned"
+        self._unknown = ""  # why a dry run's snapshot could not be read
 
     @workflow.run
     async def run(self, inp: RemediationInput) -> RemediationOutcome:
@@ -396,17 +397,21 @@ class RemediationWorkflow:
             before: dict[str, Any] = await self._activity(
                 RemediationActivities.snapshot, StepRequest(step=step)
             )
-        except ActivityError:
+        except ActivityError as err:
             if dry_run:
-                return {}  # a dry run still says what it would do, even without a cluster to look at
+                # a dry run still says what it would do, even without a cluster to look at, and why not
+                self._unknown = str(err.cause or err)
+                return {}
             raise
+        self._unknown = ""
         return before
 
     def _describe(self, step: Step, before: dict[str, Any]) -> str:
         action = default_registry().for_step(step)
         if before:
             return action.describe(step, before)
-        return f"{step.action} {action.target(step)} (current state unknown)"
+        why = f": {self._unknown}" if self._unknown else ""
+        return f"{step.action} {action.target(step)} (current state unknown{why})"
 
     async def _verify(self) -> bool:
         check = self._inp.plan.runbook.verify

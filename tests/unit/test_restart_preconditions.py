@@ -1,0 +1,87 @@
+"""A restart that would restart nothing is said, not done: a paused Deployment rolls out nothing until it is
+resumed (https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#pausing-and-resuming-a-deployment),
+a StatefulSet updating OnDelete replaces no pod until each is deleted
+(https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#on-delete). A Deployment that
+recreates its pods serves nothing during a restart: the plan says so (and an approver reads it)."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes.client import Configuration
+
+from activities.adapters.kubernetes import KubernetesCluster
+from medic.runbook import RestartStep, Target
+from remediations.actions import Restart
+from remediations.errors import ActionError
+from tests.doubles.kubernetes import KubernetesDouble
+
+DEPLOYMENT = RestartStep(action="restart", target=Target(namespace="shop", name="checkout"))
+STATEFULSET = RestartStep(
+    action="restart", target=Target(kind="StatefulSet", namespace="shop", name="ledger")
+)
+
+
+@pytest.fixture
+def k8s() -> Iterator[KubernetesDouble]:
+    double = KubernetesDouble()
+    double.add_deployment("shop", "checkout", replicas=2)
+    double.add_statefulset("shop", "ledger", replicas=3)
+    with double.serve():
+        yield double
+
+
+def snapshot(k8s: KubernetesDouble, step: RestartStep) -> dict[str, Any]:
+    configuration = Configuration()
+    configuration.host = k8s.url
+    cluster = KubernetesCluster(configuration, timeout=2.0, connect_timeout=1.0)
+    try:
+        return Restart().snapshot(cluster, step)
+    finally:
+        cluster.close()
+
+
+def test_a_paused_deployment_is_not_restarted(k8s: KubernetesDouble) -> None:
+    k8s.tamper("apps/v1", "deployments", "shop", "checkout", lambda d: d["spec"].update(paused=True))
+    with pytest.raises(ActionError, match=r"is paused .*kubectl rollout resume deployment/checkout -n shop"):
+        snapshot(k8s, DEPLOYMENT)
+
+
+def test_a_statefulset_updating_on_delete_is_not_restarted(k8s: KubernetesDouble) -> None:
+    k8s.tamper(
+        "apps/v1",
+        "statefulsets",
+        "shop",
+        "ledger",
+        lambda s: s["spec"].update(updateStrategy={"type": "OnDelete"}),
+    )
+    with pytest.raises(
+        ActionError, match="updates its pods OnDelete: a restart's new pod template restarts none"
+    ):
+        snapshot(k8s, STATEFULSET)
+    # rolling update, the default: restarted as ever
+    k8s.tamper(
+        "apps/v1",
+        "statefulsets",
+        "shop",
+        "ledger",
+        lambda s: s["spec"].update(
+            updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+        ),
+    )
+    assert snapshot(k8s, STATEFULSET) == {"restarted_at": None}
+
+
+def test_a_recreate_restart_says_it_serves_nothing_meanwhile(k8s: KubernetesDouble) -> None:
+    k8s.tamper(
+        "apps/v1",
+        "deployments",
+        "shop",
+        "checkout",
+        lambda d: d["spec"].update(strategy={"type": "Recreate"}),
+    )
+    before = snapshot(k8s, DEPLOYMENT)
+    assert before == {"restarted_at": None, "strategy": "Recreate"}
+    assert "every pod stops before the new ones start" in Restart().describe(DEPLOYMENT, before)
+    rolling = Restart().describe(DEPLOYMENT, {"restarted_at": None})
+    assert rolling.startswith("rolling restart of Deployment shop/checkout")

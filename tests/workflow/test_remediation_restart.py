@@ -1,0 +1,42 @@
+"""A restart that would restart nothing, through the workflow: acting says why it could not and
+escalates; a dry run says why its plan is not known."""
+
+from medic.runbook import RestartStep, Target
+from remediations.guardrails import GuardrailSettings
+from tests.support.gitops import deployment
+from tests.workflow.test_remediation import SCALE, Rig, deliver, outcome, rig, until
+
+__all__ = ["rig"]  # the fixture, shared
+
+
+def paused(target: Rig) -> None:
+    obj = deployment()
+    obj["spec"]["paused"] = True
+    target.cluster.objects["deployment/shop/checkout"] = obj
+    restart = RestartStep(action="restart", target=Target(namespace="shop", name="checkout"))
+    target.runbook = SCALE.model_copy(update={"steps": [restart]})
+
+
+async def test_a_paused_deployment_is_not_restarted_and_people_are_told_why(rig: Rig) -> None:
+    paused(rig)
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(
+            incident, lambda s: bool(s.remediations) and outcome(s) == "failed", "the failure"
+        )
+    assert rig.cluster.writes == []
+    (failed,) = [e.message for e in state.timeline if e.kind == "remediation.failed"]
+    assert (
+        "is paused (spec.paused)" in failed and "kubectl rollout resume deployment/checkout -n shop" in failed
+    )
+    assert state.notifications.escalate_now
+
+
+async def test_a_dry_run_says_why_it_cannot_tell(rig: Rig) -> None:
+    paused(rig)
+    rig.settings = GuardrailSettings(mode="dry-run")
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "dry-run", "dry run")
+    (dry,) = [e.message for e in state.timeline if e.kind == "remediation.dry_run"]
+    assert "current state unknown: " in dry and "is paused (spec.paused)" in dry
