@@ -3,7 +3,8 @@ namespace, Medic's search attributes and their types), Prometheus (what answers,
 Loki where it is set (what answers), each anomaly scan's query asked of its source (as the scan asks
 it: a range over its last steps; its series, the service label, native histograms) and Alertmanager
 (its version and cluster, a route to Medic's receiver, the held alerts the settle probe takes,
-silences readable).
+silences readable), Slack and Jira, and what the runbooks may do in the cluster (a SelfSubjectAccessReview
+per permission their steps need, in each namespace they may act in).
 
 It only reads: no search attribute is added, no silence made, no schedule touched. ``medic check``
 validates the files without any connection (the chart's init container); this is for a person
@@ -30,6 +31,7 @@ from medic.redact import redact
 from medic.routing import RoutingPolicy
 from medic.yamldoc import ConfigError
 from service.config_files import load_anomaly_file, load_routing_file
+from service.preflight import preflight
 from service.prometheus import alertmanager_alerts, alertmanager_silences, loki, prometheus, tenant_warnings
 from service.settings import Settings
 from service.temporal import TemporalConfigError, TemporalConnectError, connect, search_attributes_wanted
@@ -101,6 +103,7 @@ async def diagnose(
     add(await asyncio.to_thread(_scans, settings, {"prometheus": source, "loki": logs}, broken))
     add(await _alertmanager(settings, timeout))
     add(await asyncio.to_thread(_notifications, settings, timeout))
+    add(await asyncio.to_thread(_kubernetes, settings, timeout))
     return found
 
 
@@ -478,6 +481,41 @@ def _notifications(settings: Settings, timeout: float) -> list[Finding]:
         else:
             out.append(Finding("ok" if sure else "warn", f"{where} {key}", said))
     return out
+
+
+def _kubernetes(settings: Settings, timeout: float) -> list[Finding]:
+    """What the runbooks may do in the cluster, asked as Medic's identity (service/preflight.py): read
+    only, a SelfSubjectAccessReview per permission. Run as the worker runs (its kubeconfig, its token):
+    the chart's ``helm test`` pod has no token, and says so."""
+    from activities.adapters.kubernetes import KubernetesCluster  # noqa: PLC0415
+    from service.config_files import load_runbooks  # noqa: PLC0415
+
+    try:
+        runbooks = load_runbooks(settings.runbooks_dir)
+    except Exception:  # `medic check` says what is wrong with them
+        return []
+    if not runbooks:
+        return [Finding("ok", "Kubernetes", "no runbooks: nothing to act with")]
+    try:
+        cluster = KubernetesCluster.from_settings(settings.kubeconfig, timeout=timeout)
+    except Exception as err:
+        return [
+            Finding(
+                "warn",
+                "Kubernetes",
+                f"no credentials here ({type(err).__name__}): run medic doctor with the worker's kubeconfig "
+                "or service account to check what its runbooks may do; remediations can only plan without "
+                "them",
+            )
+        ]
+    levels: dict[str, Level] = {"ok": "ok", "warn": "warn", "error": "error"}
+    try:
+        return [
+            Finding(levels[level], "Kubernetes", text)
+            for level, text in preflight(cluster, runbooks, settings.remediation_namespaces)
+        ]
+    finally:
+        cluster.close()
 
 
 @contextlib.contextmanager

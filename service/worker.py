@@ -3,6 +3,7 @@ notifiers chosen from the credentials present (the console notifier for any that
 cluster and Prometheus when configured, and the runbooks and routing policy loaded at start."""
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,7 @@ from service.metrics import WorkerMetrics
 from service.owners import subject_lookup
 from service.pagers import build_pager
 from service.postmortems import postmortem_activities
+from service.preflight import AccessReviewer, preflight, say
 from service.prometheus import alertmanager_alerts, prometheus, tenant_warnings
 from service.scans import anomaly_delivery, build_scan_activities
 from service.settings import Settings
@@ -65,6 +67,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from activities.adapters.jira import JiraTracker
+    from activities.adapters.kubernetes import KubernetesCluster
     from activities.adapters.slack import SlackChat
 
 log = logging.getLogger(__name__)
@@ -171,7 +174,7 @@ def guardrails(settings: Settings, policy: RoutingPolicy) -> GuardrailSettings:
     )
 
 
-def _cluster(settings: Settings) -> Cluster | None:
+def _cluster(settings: Settings) -> "KubernetesCluster | None":
     try:
         from activities.adapters.kubernetes import KubernetesCluster  # noqa: PLC0415
 
@@ -179,6 +182,19 @@ def _cluster(settings: Settings) -> Cluster | None:
     except Exception as err:
         log.warning("no Kubernetes cluster available (%s): remediations can only plan", err)
         return None
+
+
+def check_remediation_access(reviewer: AccessReviewer, runbooks: list[Runbook], settings: Settings) -> None:
+    """Ask, in the background, whether the runbooks may act where they may (service/preflight.py), and
+    log it: a missing grant is an ERROR line at start, not a 403 when a step runs."""
+
+    def ask() -> None:
+        try:
+            say(preflight(reviewer, runbooks, settings.remediation_namespaces))
+        except Exception:  # a check that fails must never stop the worker
+            log.exception("could not check what the runbooks may do")
+
+    threading.Thread(target=ask, name="medic-preflight", daemon=True).start()
 
 
 def build_remediation_activities(
@@ -270,9 +286,13 @@ def build_worker(
         if policy is None:
             policy = load_routing_file(settings.routing_file, catalog)
         notify = notify or build_notify_activities(settings, policy, recorder=recorder, learning=learning)
-        remediate = remediate or build_remediation_activities(
-            client, settings, policy, load_runbooks(settings.runbooks_dir), recorder=recorder
-        )
+        if remediate is None:
+            runbooks, cluster = load_runbooks(settings.runbooks_dir), _cluster(settings)
+            remediate = build_remediation_activities(
+                client, settings, policy, runbooks, cluster=cluster, recorder=recorder
+            )
+            if cluster is not None and runbooks:
+                check_remediation_access(cluster, runbooks, settings)
     if postmortem is None:
         postmortem = postmortem_activities(
             settings, TemporalIncidentReader(client, settings), recorder=recorder

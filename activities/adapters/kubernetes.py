@@ -45,12 +45,16 @@ from kubernetes import config as kube_config
 from kubernetes.client import (
     ApiClient,
     AppsV1Api,
+    AuthorizationV1Api,
     AutoscalingV2Api,
     Configuration,
     CoreV1Api,
     CustomObjectsApi,
     V1DeleteOptions,
     V1Preconditions,
+    V1ResourceAttributes,
+    V1SelfSubjectAccessReview,
+    V1SelfSubjectAccessReviewSpec,
 )
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -123,6 +127,7 @@ class KubernetesCluster:
             "core": CoreV1Api(self._client),
         }
         self._custom = CustomObjectsApi(self._client)
+        self._authorization = AuthorizationV1Api(self._client)
         # Every patch: a JSON merge patch, written as field manager "medic" (what managedFields name, and
         # what Argo CD's ignoreDifferences.managedFieldsManagers can trust).
         self._write_options: dict[str, Any] = {
@@ -269,6 +274,29 @@ class KubernetesCluster:
             ),
         )
         return [item for item in found.get("items") or [] if isinstance(item, dict)]
+
+    def may(
+        self, verb: str, group: str, resource: str, namespace: str, subresource: str = ""
+    ) -> tuple[bool, str]:
+        """Whether Medic's own credentials allow ``verb`` on ``resource`` in ``namespace`` ("": in every
+        one), and the authorizer's reason: a SelfSubjectAccessReview, which any authenticated identity
+        may ask (https://kubernetes.io/docs/reference/access-authn-authz/authorization/#checking-api-access)."""
+        attributes = V1ResourceAttributes(
+            verb=verb,
+            group=group,
+            resource=resource,
+            subresource=subresource or None,
+            namespace=namespace or None,
+        )
+        review = V1SelfSubjectAccessReview(spec=V1SelfSubjectAccessReviewSpec(resource_attributes=attributes))
+        answer = self._call(
+            f"ask whether Medic may {verb} {resource}",
+            lambda: self._authorization.create_self_subject_access_review(
+                review, _request_timeout=self._timeouts
+            ),
+        )
+        status = answer.get("status") or {}
+        return bool(status.get("allowed")), str(status.get("reason") or "")
 
     def get_replicas(self, ref: ObjectRef) -> int:
         read = self._scale(ref, "read")

@@ -33,6 +33,8 @@ client's pydantic models, which reject e.g. a Deployment without ``spec.selector
   mismatch, the scale subresource included), as the API conventions describe (see
   :meth:`~tests.doubles.kubernetes_store.KubeStore.write`); Medic's conditional writes rely on it.
   A patch that changes nothing keeps ``resourceVersion``; a spec change bumps ``metadata.generation``.
+* ``POST`` ``authorization.k8s.io/v1`` ``selfsubjectaccessreviews``: allowed unless ``deny(...)`` said
+  otherwise.
 * Errors in the ``Status`` shape (404 ``NotFound``, 409 ``AlreadyExists``/``Conflict``, 415, 422
   ``Invalid`` with ``details.causes``), injected faults too.
 
@@ -119,6 +121,9 @@ class KubernetesDouble(HttpDouble):
         super().__init__(title="Kubernetes API double")
         self.store = KubeStore()
         self.crds = tuple(crds)  # the custom resources served: the others' CRDs are not installed
+        # What Medic's identity may not do: (verb, group, resource, subresource, namespace); "" namespace in
+        # an entry: in none. Everything else is allowed, by the Role of the chart.
+        self.denied: set[tuple[str, str, str, str, str]] = set()
         self.app.add_exception_handler(ApiError, _on_api_error)
         apps, ns = "/apis/apps/v1/namespaces/{namespace}", "/namespaces/{namespace}"
         custom = "/apis/{group}/{version}/namespaces/{namespace}/{plural}"
@@ -130,6 +135,7 @@ class KubernetesDouble(HttpDouble):
             ("/apis/autoscaling/v2" + ns + "/horizontalpodautoscalers/{name}", self._hpa, ["GET", "PATCH"]),
             ("/api/v1" + ns + "/configmaps", self._create_configmap, ["POST"]),
             ("/api/v1" + ns + "/configmaps/{name}", self._configmap, ["GET", "PUT", "PATCH", "DELETE"]),
+            ("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", self._access_review, ["POST"]),
             (custom, self._create_custom, ["POST"]),
             (custom + "/{name}", self._custom, ["GET", "PATCH", "DELETE"]),
         ):
@@ -408,6 +414,38 @@ class KubernetesDouble(HttpDouble):
             current["spec"]["replicas"] = replicas
             current["metadata"]["resourceVersion"] = rv
             return JSONResponse(_scale_of(self.store.write(resource, namespace, name, current)))
+
+    async def _access_review(self, request: Request) -> JSONResponse:
+        """A SelfSubjectAccessReview (authorization.k8s.io/v1), answered as the RBAC authorizer does: the
+        spec echoed, ``status.allowed``, and on an allow the binding's reason
+        (https://kubernetes.io/docs/reference/kubernetes-api/authorization-resources/self-subject-access-review-v1/)."""
+        body = await _json(request, "application/json")
+        attributes = (body.get("spec") or {}).get("resourceAttributes") or {}
+        key = tuple(
+            str(attributes.get(k) or "") for k in ("verb", "group", "resource", "subresource", "namespace")
+        )
+        refused = key in self.denied or (*key[:4], "") in self.denied
+        status: dict[str, Any] = {"allowed": not refused}
+        if not refused:
+            namespace = attributes.get("namespace") or "(cluster)"
+            status["reason"] = (
+                f'RBAC: allowed by RoleBinding "medic-remediator/{namespace}" of Role "medic-remediator" to '
+                'ServiceAccount "medic-worker/medic"'
+            )
+        answer = {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": body.get("spec") or {},
+            "status": status,
+        }
+        return JSONResponse(answer, status_code=201)
+
+    def deny(
+        self, verb: str, resource: str, *, group: str = "apps", subresource: str = "", namespace: str = ""
+    ) -> None:
+        """Medic's identity may not ``verb`` the resource (in ``namespace``; "": anywhere)."""
+        self.denied.add((verb, group, resource, subresource, namespace))
 
     async def _list_hpas(self, request: Request, namespace: str) -> JSONResponse:
         items = self.store.select(HPAS, namespace)

@@ -72,16 +72,18 @@ async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) 
                 "catalog": tmp_path / "catalog.yaml",
                 "prometheus_url": prom.url,
                 "alertmanager_url": am.url,
+                "runbooks_dir": tmp_path / "no-runbooks",
             }
+            (tmp_path / "no-runbooks").mkdir()
             said: list[Finding] = []
             found = await diagnose(
                 Settings(_env_file=None, webhook_token=SecretStr("t" * 32), **values), say=said.append
             )
             assert said == found  # each said as it was found
             lines = _lines(found)
-            levels = ["ok", "ok", "ok", "warn", "warn", "ok", "ok", "warn", "warn"]
+            levels = ["ok", "ok", "ok", "warn", "warn", "ok", "ok", "warn", "warn", "ok"]
             assert [f.level for f in found] == levels, lines
-            temporal_line, prom_line, depth, summed, nothing, am_line, silences, slack, jira = lines
+            temporal_line, prom_line, depth, summed, nothing, am_line, silences, slack, jira, kube = lines
             assert temporal_line == (
                 f"ok    Temporal 127.0.0.1:{temporal.port}, namespace default, plain gRPC (no TLS): "
                 "reachable; Medic's search attributes registered, with their types"
@@ -94,6 +96,7 @@ async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) 
             assert silences == f"ok    Alertmanager {am.url} silences: readable (0 held)"
             assert slack == "warn  Slack: MEDIC_SLACK_BOT_TOKEN is not set: no Slack messages"
             assert jira == "warn  Jira: MEDIC_JIRA_URL is not set: no Jira issues"
+            assert kube == "ok    Kubernetes: no runbooks: nothing to act with"
 
             # A scan query a run cannot ask (a range vector: an instant query takes it, a range refuses
             # it), credentials and a token in the URLs, a CA file that is none: each said, none shown.
@@ -148,6 +151,7 @@ async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) 
                     "MEDIC_PROMETHEUS_TENANT": "team-a",
                     "MEDIC_ALERTMANAGER_URL": am.url,
                     "MEDIC_LOG_JSON": "false",
+                    "MEDIC_RUNBOOKS_DIR": str(tmp_path / "no-runbooks"),
                 }
                 done = _doctor(env)
                 assert done.returncode == 0, done.stdout + done.stderr

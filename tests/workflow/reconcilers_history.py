@@ -32,7 +32,6 @@ from tests.support.timeskip import time_skipping
 from tests.workflow.histories import HISTORIES
 from tests.workflow.test_remediation import Facts, slow
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
-from workflows.remediation import RemediationWorkflow
 
 __all__ = ["record_reconcilers"]
 
@@ -118,7 +117,7 @@ async def record_reconcilers() -> list[Path]:
         assert [verb for verb, _, _ in cluster.writes] == ["patch"], cluster.writes  # the restart alone
         assert any("Trying the next step" in e.message for e in state.timeline)
         (remediation_id,) = state.remediations
-        handle = env.client.get_workflow_handle_for(RemediationWorkflow.run, remediation_id)
+        handle = env.client.get_workflow_handle(remediation_id)
         await handle.result()
         history = await handle.fetch_history()
         path = HISTORIES / f"{remediation_id}@{RELEASE}.json"

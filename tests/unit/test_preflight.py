@@ -1,0 +1,143 @@
+"""What the runbooks may do, asked of the Kubernetes API as Medic's identity: a SelfSubjectAccessReview per
+permission their steps need, through the real client against the double, said by the worker at start and by
+``medic doctor``."""
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes.client import Configuration
+from pydantic import SecretStr
+
+from activities.adapters.kubernetes import KubernetesCluster
+from medic.runbook import load_runbook
+from remediations.permissions import Permission, needed, runbook_needs
+from service.doctor import _kubernetes
+from service.preflight import preflight, say
+from service.settings import Settings
+from tests.doubles.kubernetes import KubernetesDouble
+from tests.support.kube import write_kubeconfig
+
+SCALE = load_runbook(
+    """
+name: scale-out
+match: {alertname: [HighLatency]}
+steps:
+  - {action: scale, target: {namespace: "${alert.labels.namespace}", name: "${incident.service}"}, factor: 2}
+verify: {alerts_resolved: true}
+""",
+    source="scale.yaml",
+)
+ROLLBACK = load_runbook(
+    """
+name: roll-back-payments
+match: {alertname: [KubePodCrashLooping]}
+steps: [{action: rollback, target: {namespace: payments, name: api}}]
+verify: {alerts_resolved: true}
+""",
+    source="rollback.yaml",
+)
+
+
+@pytest.fixture
+def k8s() -> Iterator[KubernetesDouble]:
+    double = KubernetesDouble()
+    with double.serve():
+        yield double
+
+
+def reviewer(k8s: KubernetesDouble) -> KubernetesCluster:
+    configuration = Configuration()
+    configuration.host = k8s.url
+    return KubernetesCluster(configuration, timeout=2.0, connect_timeout=1.0)
+
+
+def test_what_each_step_needs_is_what_the_chart_grants() -> None:
+    assert [str(p) for p in needed(ROLLBACK.steps[0])] == [
+        "get deployments (apps)",
+        "patch deployments (apps)",
+        "list replicasets (apps)",
+    ]
+    scale = needed(SCALE.steps[0])  # ${target.kind} not given: a Deployment, as the default
+    assert Permission(verb="patch", group="apps", resource="deployments", subresource="scale") in scale
+    assert [str(p) for p in scale if not p.required] == [
+        "get deployments (apps)",
+        "list horizontalpodautoscalers (autoscaling)",
+    ]
+    # a bound namespace is asked in each allowed one, a fixed one in its own
+    assert set(runbook_needs(SCALE, ["shop", "cart"])) == {"shop", "cart"}
+    assert set(runbook_needs(ROLLBACK, ["shop", "cart"])) == {"payments"}
+
+
+def test_the_worker_says_what_a_runbook_may_not_do(
+    k8s: KubernetesDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    k8s.deny("patch", "deployments", subresource="scale", namespace="cart")
+    k8s.deny("list", "horizontalpodautoscalers", group="autoscaling", namespace="shop")
+    cluster = reviewer(k8s)
+    try:
+        with caplog.at_level(logging.INFO, logger="medic.preflight"):
+            lines = say(preflight(cluster, [SCALE, ROLLBACK], ["shop", "cart"]))
+    finally:
+        cluster.close()
+    assert lines == [
+        (
+            "warn",
+            "runbook scale-out in namespace shop: Medic may not list horizontalpodautoscalers (autoscaling): "
+            "it cannot tell whether an autoscaler or a GitOps reconciler would undo its steps",
+        ),
+        (
+            "error",
+            "runbook scale-out cannot act in namespace cart: Medic may not patch deployments/scale (apps) "
+            "(the chart's remediation.rbac, or a Role of yours)",
+        ),
+        ("ok", "runbook roll-back-payments may act in namespace payments"),
+    ]
+    assert [r.levelname for r in caplog.records] == ["WARNING", "ERROR", "INFO"]
+    reviews = [r for r in k8s.requests() if r.path.endswith("/selfsubjectaccessreviews")]
+    assert len(reviews) == 4 + 4 + 3  # each permission asked once per namespace, none twice
+    assert len({r.body for r in reviews}) == len(reviews)
+
+
+def test_any_namespace_is_asked_cluster_wide(k8s: KubernetesDouble) -> None:
+    cluster = reviewer(k8s)
+    try:
+        lines = list(preflight(cluster, [SCALE], []))
+    finally:
+        cluster.close()
+    assert lines == [("ok", "runbook scale-out may act in any namespace")]
+
+
+def test_an_api_that_cannot_be_asked_says_so_once(k8s: KubernetesDouble) -> None:
+    k8s.faults.push("server_error", status=503, times=50)
+    cluster = reviewer(k8s)
+    try:
+        lines = list(preflight(cluster, [SCALE, ROLLBACK], ["shop"]))
+    finally:
+        cluster.close()
+    ((level, text),) = lines
+    assert level == "warn" and text.startswith("cannot ask the Kubernetes API what Medic may do")
+
+
+def test_doctor_asks_with_the_workers_kubeconfig(k8s: KubernetesDouble, tmp_path: Path) -> None:
+    runbooks = tmp_path / "runbooks"
+    runbooks.mkdir()
+    (runbooks / "rollback.yaml").write_text(ROLLBACK.model_dump_json())
+    k8s.deny("list", "replicasets", namespace="payments")
+    settings = Settings(
+        _env_file=None,
+        webhook_token=SecretStr("t" * 32),
+        runbooks_dir=runbooks,
+        kubeconfig=write_kubeconfig(tmp_path / "kubeconfig", k8s.url),
+    )
+    (finding,) = _kubernetes(settings, timeout=3)
+    assert finding.level == "error"
+    assert str(finding) == (
+        "error Kubernetes: runbook roll-back-payments cannot act in namespace payments: Medic may not list "
+        "replicasets (apps) (the chart's remediation.rbac, or a Role of yours)"
+    )
+    # no credentials at all (the chart's helm test pod): said, not an error
+    bare = settings.model_copy(update={"kubeconfig": tmp_path / "missing"})
+    (none,) = _kubernetes(bare, timeout=3)
+    assert none.level == "warn" and "run medic doctor with the worker's kubeconfig" in none.said
