@@ -14,6 +14,7 @@
   once more, which a restart was for).
 """
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from remediations.ports import Cluster, ClusterError, ObjectRef
 
 __all__ = ["claim_for", "controller_claim"]
 
+log = logging.getLogger(__name__)
 _REPLICAS: FieldPath = ("spec", "replicas")
 _HPA_BOUNDS = {("spec", "minReplicas"), ("spec", "maxReplicas")}
 _KEDA_OWNER = ("keda.sh", "ScaledObject")
@@ -70,7 +72,7 @@ def controller_claim(cluster: Cluster, target: ObjectRef, paths: Iterable[FieldP
     if not claimed:
         return None
     return Claim(
-        reconciler=f"{kind} {target.namespace}/{name} ({group or 'core'})",
+        reconciler=f"{kind} {name} ({group or 'core'})",
         fields=[".".join(p) for p in claimed],
         certain=False,
         reason=f"it controls {target}: an operator reconciles what it owns and usually writes back what "
@@ -83,14 +85,21 @@ def controller_claim(cluster: Cluster, target: ObjectRef, paths: Iterable[FieldP
 def _autoscaled(cluster: Cluster, target: ObjectRef) -> Claim | None:
     try:
         hpas = cluster.autoscalers(target.namespace)
-    except ClusterError:
-        return None  # not allowed to list them: not known, and the step acts as it always did
+    except ClusterError as err:
+        # not allowed to list them: not known, and the step acts as it always did (said: the worker's
+        # start says it too, service/preflight.py)
+        log.warning(
+            "could not list the HPAs of %s, so not whether one scales %s: %s", target.namespace, target, err
+        )
+        return None
     for hpa in hpas:
         spec = hpa.get("spec") or {}
         ref = spec.get("scaleTargetRef") or {}
         group = str(ref.get("apiVersion") or "").rpartition("/")[0]
         if (group, ref.get("kind"), ref.get("name")) != ("apps", target.kind, target.name):
             continue
+        if _disabled(cluster, target, hpa):
+            continue  # scaled to 0 under an HPA that does not scale from 0: only a scale brings it back
         name = (hpa.get("metadata") or {}).get("name", "")
         owner = _controller(hpa)
         keda = owner is not None and owner.get("kind") == _KEDA_OWNER[1]
@@ -111,6 +120,27 @@ def _autoscaled(cluster: Cluster, target: ObjectRef) -> Claim | None:
             overridable=False,
         )
     return None
+
+
+def _disabled(cluster: Cluster, target: ObjectRef, hpa: Mapping[str, Any]) -> bool:
+    """Whether the HPA leaves the workload alone: it was scaled to 0 and the HPA's minReplicas is not 0,
+    so the HPA says ScalingActive False, ScalingDisabled, until something scales the workload up
+    (https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#implicit-maintenance-mode-deactivation)."""
+    conditions = (hpa.get("status") or {}).get("conditions") or []
+    if any(
+        c.get("type") == "ScalingActive"
+        and c.get("status") == "False"
+        and c.get("reason") == "ScalingDisabled"
+        for c in conditions
+        if isinstance(c, Mapping)
+    ):
+        return True
+    if int((hpa.get("spec") or {}).get("minReplicas", 1)) == 0:
+        return False
+    try:
+        return cluster.get_replicas(target) == 0
+    except ClusterError:
+        return False
 
 
 def _controller(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -72,6 +72,7 @@ HELM_DRIFT = "helm.toolkit.fluxcd.io/driftDetection"
 SKIP_RECONCILE = "argocd.argoproj.io/skip-reconcile"
 _ARGO_MANAGERS = ("argocd-controller", "argocd-application-controller")
 MEDIC_FIELD_MANAGER = "medic"
+_TRUSTED = "managedFieldsManagers: medic"  # an ignore rule trusting Medic's field manager
 """The field manager Medic writes as: what managedFields name, and what an Application's
 ``ignoreDifferences.managedFieldsManagers`` can list so Argo CD lets Medic's changes stand."""
 _KUSTOMIZE_MANAGERS = ("kustomize-controller",)
@@ -214,6 +215,8 @@ def _pointer(path: FieldPath) -> str:
 
 def _covers(pointer: str, path: FieldPath) -> bool:
     """Whether an ignore rule's JSON pointer (or jq path of plain names) is the field or holds it."""
+    if pointer == _TRUSTED:  # Medic's writes trusted: all but a rollback's whole pod template
+        return path[:2] != ("spec", "template") or len(path) > 2
     if pointer.startswith("."):  # a jq path expression: only plain ``.spec.replicas`` forms are read
         pointer = "/" + pointer[1:].replace(".", "/")
     mine = _pointer(path)
@@ -296,7 +299,9 @@ def judge(
 def _argo_ignored(rules: Iterable[Mapping[str, Any]], target: ObjectRef) -> list[str]:
     """The JSON pointers (and plain jq paths) of an Application's ignoreDifferences for this object: group
     and kind are globs, as Argo CD matches them (``"*"``); a rule trusting Medic's field manager
-    (``managedFieldsManagers: [medic]``) lets every field Medic writes stand."""
+    (``managedFieldsManagers: [medic]``) lets the fields Medic writes stand (``_TRUSTED``): not a
+    rollback's pod template, whose fields the bad release added are removed by it and owned by nobody,
+    so they still differ from Git and self-heal applies the whole manifest again."""
     return [
         pointer
         for rule in rules
@@ -307,7 +312,7 @@ def _argo_ignored(rules: Iterable[Mapping[str, Any]], target: ObjectRef) -> list
         for pointer in [
             *(rule.get("jsonPointers") or []),
             *(rule.get("jqPathExpressions") or []),
-            *(["/"] if MEDIC_FIELD_MANAGER in (rule.get("managedFieldsManagers") or []) else []),
+            *([_TRUSTED] if MEDIC_FIELD_MANAGER in (rule.get("managedFieldsManagers") or []) else []),
         ]
     ]
 
@@ -340,6 +345,8 @@ def _targets(selector: Mapping[str, Any] | None, target: ObjectRef, obj: Mapping
         pattern = selector.get(key)
         if pattern in (None, ""):
             continue
+        if not _safe_pattern(str(pattern)):
+            return False  # not read: the field is then not taken as ignored
         try:
             if not re.fullmatch(str(pattern), value):
                 return False
@@ -349,6 +356,26 @@ def _targets(selector: Mapping[str, Any] | None, target: ObjectRef, obj: Mapping
     return all(
         _selects(str(selector.get(key) or ""), meta.get(field) or {})
         for key, field in (("labelSelector", "labels"), ("annotationSelector", "annotations"))
+    )
+
+
+_QUANTIFIED_GROUP = re.compile(r"\)[*+?{]")
+_UNBOUNDED = re.compile(r"(?<!\\)[*+]|\{\d*,\}")
+
+
+def _safe_pattern(pattern: str) -> bool:
+    """Whether a regular expression from a Flux resource can be matched here in bounded time. Flux matches
+    with Go's RE2, linear whatever the pattern; Python's engine backtracks, and a pattern harmless in Flux
+    (``([a-z0-9]+-?)+-canary``) takes seconds on a 33-character name while holding the GIL. Taken: the
+    patterns people write (names, ``.*-canary``, ``Deployment|StatefulSet``, ``(web|api)-.*``); not
+    taken (so not read as ignoring anything): a quantified group, more than two unbounded quantifiers,
+    backreferences, lookarounds, or more than 256 characters."""
+    return (
+        len(pattern) <= 256
+        and not _QUANTIFIED_GROUP.search(pattern)
+        and len(_UNBOUNDED.findall(pattern)) <= 2
+        and "(?" not in pattern
+        and not re.search(r"\\[1-9]", pattern)
     )
 
 
@@ -363,8 +390,10 @@ def _selects(selector: str, values: Mapping[str, Any]) -> bool:
     """A Kubernetes label selector (``a=b,c!=d,e in (f,g),h,!i``) against a map; False when unreadable."""
     if not selector.strip():
         return True
+    if len(selector) > 1024:  # Kubernetes' own are short; a longer one is not read (selects nothing)
+        return False
     for requirement in re.split(r",(?![^()]*\))", selector):
-        match = _REQUIREMENT.match(requirement)
+        match = _REQUIREMENT.match(requirement.strip())
         if match is None:
             return False
         if match["absent"] is not None:

@@ -65,6 +65,7 @@ from activities.adapters.kubeconfig import kube_configuration
 from activities.adapters.scan_shards import pack, split_state, write_order
 from activities.scan import StoredScan, merge_stored, without_detectors
 from medic.ports import PermanentError, TransientError
+from remediations.gitops import MEDIC_FIELD_MANAGER
 
 __all__ = [
     "ATTEMPTS",
@@ -349,11 +350,20 @@ class ConfigMapScanStore:
             model = V1ConfigMap.model_validate(body)
             if create:
                 response = self._core.create_namespaced_config_map(
-                    self.namespace, model, _preload_content=False, _request_timeout=self._timeouts
+                    self.namespace,
+                    model,
+                    field_manager=MEDIC_FIELD_MANAGER,
+                    _preload_content=False,
+                    _request_timeout=self._timeouts,
                 )
             else:
                 response = self._core.replace_namespaced_config_map(
-                    cm, self.namespace, model, _preload_content=False, _request_timeout=self._timeouts
+                    cm,
+                    self.namespace,
+                    model,
+                    field_manager=MEDIC_FIELD_MANAGER,
+                    _preload_content=False,
+                    _request_timeout=self._timeouts,
                 )
             return self._json(response)
         except ApiException as err:

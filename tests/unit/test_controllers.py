@@ -94,7 +94,7 @@ def test_an_operator_that_owns_the_workload_may_put_it_back() -> None:
     target = Target(kind="StatefulSet", namespace="shop", name="checkout")
     got = claim(found, Scale(), ScaleStep(action="scale", target=target, factor=2))
     assert got is not None and not got.certain and got.overridable
-    assert got.reconciler == "Prometheus shop/k8s (monitoring.coreos.com)"
+    assert got.reconciler == "Prometheus k8s (monitoring.coreos.com)"  # an owner may be cluster-scoped
     assert "reconcilers: ignore" in got.remedy
     # a restart's annotation is not what an operator writes back
     assert claim(found, Restart(), RestartStep(action="restart", target=target)) is None
@@ -118,9 +118,51 @@ def test_autoscalers_medic_may_not_list_leave_the_step_as_it_was() -> None:
     assert claim(found, Scale(), SCALE) is None
 
 
-def test_medics_own_circuit_object_is_nobodys() -> None:
+def test_medics_own_circuit_object_is_nobodys_unless_an_operator_owns_it() -> None:
     step = CircuitBreakStep(action="circuit_break", namespace="shop", upstream="payments")
-    assert claim(cluster(deployment()), CircuitBreak(), step) is None
+    flag: dict[str, Any] = {
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "medic-circuit-payments", "namespace": "shop"},
+        "spec": {"host": "payments"},
+    }
+    assert claim(cluster(flag), CircuitBreak(), step) is None  # there, and nobody's: Medic's own
+    owned = copy.deepcopy(flag)
+    owned["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "flagger.app/v1beta1",
+            "kind": "Canary",
+            "name": "payments",
+            "uid": "1",
+            "controller": True,
+        }
+    ]
+    got = claim(cluster(owned), CircuitBreak(), step)
+    assert got is not None and got.reconciler == "Canary payments (flagger.app)" and not got.certain
+
+
+def test_an_hpa_that_does_not_scale_from_zero_is_not_in_the_way() -> None:
+    """Scaled to 0 (kube-downscaler, a person), its HPA says ScalingActive False (ScalingDisabled) and leaves
+    it alone until something scales it up: that scale is the only way back (found by review)."""
+    zero = cluster(deployment(), hpa())
+    zero.replicas["deployment/shop/checkout"] = 0
+    assert claim(zero, Scale(), SCALE) is None
+    said = hpa()
+    said["status"] = {
+        "conditions": [
+            {
+                "type": "ScalingActive",
+                "status": "False",
+                "reason": "ScalingDisabled",
+                "message": "scaling is disabled",
+            }
+        ]
+    }
+    assert claim(cluster(deployment(), said), Scale(), SCALE) is None
+    from_zero = hpa()
+    from_zero["spec"]["minReplicas"] = 0  # HPAScaleToZero: it does scale from 0
+    zero.objects["horizontalpodautoscaler/shop/checkout"] = from_zero
+    assert claim(zero, Scale(), SCALE) is not None
 
 
 # ---- the snapshot activity: asking never costs the step its snapshot ---------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from medic.runbook import RestartStep, RollbackStep, ScaleStep, Target
 from remediations.actions import Restart, Rollback, Scale
-from remediations.gitops import Claim, reconciler_claim, reconcilers_of
+from remediations.gitops import Claim, _safe_pattern, reconciler_claim, reconcilers_of
 from remediations.ports import ClusterError, ObjectRef
 from tests.support.fakes import FakeCluster
 from tests.support.gitops import (
@@ -317,7 +317,7 @@ def test_flux_ignore_targets_are_regexes_and_selectors(target: dict[str, Any], i
     [
         ({"group": "*", "kind": "*", "jsonPointers": ["/spec/replicas"]}, True),  # Argo CD's globs
         ({"group": "apps", "kind": "Deploy*", "jsonPointers": ["/spec/replicas"]}, True),
-        ({"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["medic"]}, True),
+        ({"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["medic"]}, True),  # for a scale
         (
             {"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["kube-controller-manager"]},
             False,
@@ -381,3 +381,49 @@ def test_no_such_api_here_says_so_instead_of_asking_for_rbac() -> None:
         got is not None and "not served in this cluster (a central Argo CD in another cluster?)" in got.remedy
     )
     assert "remediation.gitops.namespaces" not in got.remedy
+
+
+def test_trusting_medics_writes_does_not_cover_a_rollback() -> None:
+    """A rollback removes what the bad release added (an env var, a sidecar): removed fields are owned by
+    nobody, still differ from Git, and self-heal applies the whole manifest back (found by review)."""
+    trusting = application(
+        ignore=[{"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["medic"]}]
+    )
+    found = cluster(argo_deployment(), trusting)
+    assert claim(found) is None
+    rolled = claim(found, "rollback")
+    assert rolled is not None and rolled.fields == ["spec.template"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["([a-z0-9]+-?)+-canary", "(a|aa)*", "a*b*c*d", r"(x)\1", "(?=check)check", "c" * 300],
+)
+def test_a_flux_pattern_python_cannot_match_in_bounded_time_is_not_read(name: str) -> None:
+    """Flux matches with RE2, linear whatever the pattern; Python backtracks. A pattern harmless in Flux
+    took 4.4 s here on a 33-character name, holding the GIL (found by review): not read, so the field is
+    not taken as ignored and the step is refused (the safe side), at once. The patterns people write are
+    read (test_flux_ignore_targets_are_regexes_and_selectors)."""
+    rules = kustomization()
+    rules["spec"]["driftIgnoreRules"] = [{"paths": ["/spec/replicas"], "target": {"name": name}}]
+    obj = flux_deployment()
+    obj["metadata"]["name"] = "checkout-payments-service-primary"
+    assert not _safe_pattern(name)
+    got = reconciler_claim(
+        cluster(obj, rules),
+        ObjectRef(
+            api_version="apps/v1",
+            kind="Deployment",
+            namespace="shop",
+            name="checkout-payments-service-primary",
+        ),
+        [("spec", "replicas")],
+    )
+    assert got is not None
+
+
+def test_a_hostile_selector_is_not_read() -> None:
+    rules = kustomization()
+    selector = "app" + " " * 5000 + "x"
+    rules["spec"]["driftIgnoreRules"] = [{"paths": ["/spec/replicas"], "target": {"labelSelector": selector}}]
+    assert claim(cluster(flux_deployment(), rules)) is not None
