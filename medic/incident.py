@@ -203,6 +203,11 @@ class IncidentState(BaseModel):
         default_factory=dict, description="remediation id -> track"
     )
     actions: list[dict[str, object]] = Field(default_factory=list, description="what remediations did")
+    self_healing: str = Field(
+        default="",
+        description="why self-healing handed over to people, as the remediation said it: sent with the "
+        "escalation's page, so the person paged reads what was tried or why nothing was",
+    )
     silences: list[SilenceRecord] = Field(default_factory=list, description="silences created from Slack")
     # Delivered alerts Medic's Alertmanager was seen to hold (its word about them counts: alerts of
     # another Alertmanager or tenant are never judged by it), each with the latest endsAt it gave (its
@@ -593,10 +598,16 @@ class IncidentState(BaseModel):
         self.relay(at, kind, message, actor=actor, remediation=remediation_id)
         if escalate and self.status is not IncidentStatus.RESOLVED:
             self.notifications.escalate_now = True
+            self.self_healing = message[:1000]
+            did = (
+                "could not act"
+                if outcome in (RemediationOutcome.BLOCKED, RemediationOutcome.FAILED) and not self.actions
+                else "did not fix it"
+            )
             self.record(
                 at,
                 TimelineKind.REMEDIATION_ESCALATED,
-                "Self-healing did not fix it: escalating to people.",
+                f"Self-healing {did}: escalating to people.",
                 remediation=remediation_id,
             )
         self.revision += 1

@@ -517,6 +517,7 @@ class Notifier:
                 "alerts": s.alert_count,
                 "incident": s.id,
                 **({"merged_into": s.merged_into} if s.merged_into else {}),
+                **({"self_healing": s.self_healing} if s.self_healing else {}),
             },
         )
 

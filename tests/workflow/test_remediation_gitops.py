@@ -3,10 +3,13 @@ put back, says which reconciler and what to do, and escalates; a runbook with ``
 
 import copy
 
+from medic.routing import load_routing
 from medic.runbook import RestartStep, Target
 from remediations.guardrails import GuardrailSettings
 from remediations.ports import ObjectRef
+from tests.support.fakes import FakePager
 from tests.support.gitops import deployment, flux_applied, hpa, kustomization, manifest_of
+from tests.support.shop import shop
 from tests.workflow.test_remediation import SCALE, Rig, deliver, outcome, rig, until
 
 __all__ = ["rig"]  # the fixture, shared
@@ -110,3 +113,26 @@ async def test_a_refused_step_gives_way_to_the_next_when_the_runbook_says_so(rig
         e.kind == "guardrail.blocked" and f"{FLUX}" in e.message and "Trying the next step." in e.message
         for e in state.timeline
     )
+
+
+async def test_the_person_paged_reads_why_self_healing_handed_over(rig: Rig) -> None:
+    """The escalation's page carries what the remediation said (the reconciler and what to do), and the
+    timeline says self-healing could not act, not that it did not fix it."""
+    flux_managed(rig)
+    pager = FakePager()
+    policy = load_routing(
+        "teams:\n  checkout: {primary: checkout, secondary: checkout-lead}\n"
+        "escalations:\n  chain:\n    - {after_minutes: 0, page: [primary]}\n"
+        "    - {after_minutes: 30, page: [secondary]}\n"
+        "rules:\n  - {name: all, pagerduty: true, escalation: chain}\n",
+        catalog=shop(),
+    )
+    async with rig.worker(pager=pager, policy=policy):
+        incident = await deliver(rig, notify=True)
+        state = await until(incident, lambda s: len(pager.pages) >= 2, "the escalation's page")
+    assert [e.kind for e in state.timeline].count("remediation.escalated") == 1
+    assert any(e.message == "Self-healing could not act: escalating to people." for e in state.timeline)
+    second = pager.pages[1]
+    assert second.routing_key_name == "checkout-lead"
+    assert FLUX in second.custom_details["self_healing"]
+    assert "flux suspend kustomization apps -n flux-system" in second.custom_details["self_healing"]
