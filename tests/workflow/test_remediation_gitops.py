@@ -134,5 +134,5 @@ async def test_the_person_paged_reads_why_self_healing_handed_over(rig: Rig) -> 
     assert any(e.message == "Self-healing could not act: escalating to people." for e in state.timeline)
     second = pager.pages[1]
     assert second.routing_key_name == "checkout-lead"
-    assert FLUX in second.custom_details["self_healing"]
-    assert "flux suspend kustomization apps -n flux-system" in second.custom_details["self_healing"]
+    said = str(second.custom_details["self_healing"])
+    assert FLUX in said and "flux suspend kustomization apps -n flux-system" in said
