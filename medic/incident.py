@@ -585,9 +585,11 @@ class IncidentState(BaseModel):
         action: dict[str, Any] | None = None,
         actor: str = "medic",
         escalate: bool = False,
+        reconciler: str = "",
     ) -> None:
-        """What a remediation reports: its outcome so far, what it changed, and whether people must be
-        told now (it did not work)."""
+        """What a remediation reports: its outcome so far, what it changed, whether people must be told
+        now (it did not work), and which controller would have undone a step it refused (kept on the
+        timeline entry: the postmortem's follow-ups name it)."""
         track = self.remediations.get(remediation_id)
         if track is not None and outcome is not None:
             track.outcome = outcome
@@ -595,7 +597,8 @@ class IncidentState(BaseModel):
             track.outcome = RemediationOutcome.EXECUTED
         if action is not None:
             self.actions.append(action)
-        self.relay(at, kind, message, actor=actor, remediation=remediation_id)
+        extra = {"reconciler": reconciler} if reconciler else {}
+        self.relay(at, kind, message, actor=actor, remediation=remediation_id, **extra)
         if escalate and self.status is not IncidentStatus.RESOLVED:
             self.notifications.escalate_now = True
             self.self_healing = message[:1000]

@@ -394,6 +394,18 @@ def _follow_ups(state: IncidentState, m: IncidentMetrics) -> str:
         if follow_up is not None:
             track = state.remediations.get(str(e.data.get("remediation", "")))
             name = _text(track.runbook) if track else "the runbook"
+            reconciler = e.data.get("reconciler") if e.kind == TimelineKind.GUARDRAIL_BLOCKED else None
+            if reconciler:  # refused: another controller would have undone the fix
+                who = _text(str(reconciler))
+                items.append(
+                    f"Make the fix durable where {who} takes it from (Git, or its own resource): {name} did "
+                    f"not act, since {who} would have undone it"
+                )
+                items.append(
+                    f"If {who} was suspended (or its self-heal turned off) to act by hand, resume it once it "
+                    "holds the fix"
+                )
+                continue
             items.append(follow_up.format(name=name, message=_text(e.message)))
     for rule in sorted({r for fp in state.false_positives for r in fp.rules}):
         items.append(f"Review the alert rule {_text(rule)}: it was marked a false positive")

@@ -230,4 +230,5 @@ class Remediator:
             action=event.action.model_dump(mode="json") if event.action is not None else None,
             actor=str(event.data.get("actor", "medic")),
             escalate=event.escalate,
+            reconciler=str(event.data.get("reconciler") or ""),
         )

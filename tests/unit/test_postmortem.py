@@ -64,6 +64,7 @@ def remediation(
         message=f"[{track.runbook}] {message}",
         outcome=parse_outcome(data["outcome"]) if "outcome" in data else None,
         actor=str(data.pop("actor", "medic")),
+        reconciler=str(data.get("reconciler") or ""),
     )
 
 
@@ -591,3 +592,30 @@ def test_each_incident_of_an_id_has_its_folder_and_the_oldest_are_let_go(tmp_pat
         module.KEEP_PER_ID = keep
     kept = sorted(p.name for p in (tmp_path / "incident-checkout").iterdir() if p.is_dir())
     assert kept == ["2026-12-06T120000Z", "2026-12-06T130000Z", "2026-12-06T140000Z"]
+
+
+def test_a_fix_another_controller_would_undo_is_followed_up_where_it_belongs() -> None:
+    """A step refused because Argo CD or Flux would undo it: the follow-ups say to make the fix durable
+    where the reconciler takes it from, and to resume it if someone suspended it to act by hand (the step
+    people forget)."""
+    s = checkout_incident()
+    remediation(
+        s,
+        at(14, 0),
+        ROLLBACK,
+        TimelineKind.GUARDRAIL_BLOCKED,
+        "Not acting: roll back Deployment shop/checkout from revision 3 to revision 2, but Argo CD "
+        "Application argocd/checkout would put back spec.template (automated sync with self-heal).",
+        outcome="blocked",
+        reconciler="Argo CD Application argocd/checkout",
+    )
+    follow_ups = render_postmortem(s, now=at(15, 0)).split("## Follow-up items")[1].split("##")[0]
+    assert (
+        "- [ ] Make the fix durable where Argo CD Application argocd/checkout takes it from (Git, or its "
+        "own resource): checkout-rollback did not act, since Argo CD Application argocd/checkout would have "
+        "undone it"
+    ) in follow_ups
+    assert (
+        "- [ ] If Argo CD Application argocd/checkout was suspended (or its self-heal turned off) to act by "
+        "hand, resume it once it holds the fix"
+    ) in follow_ups

@@ -35,7 +35,9 @@ async def test_a_step_flux_would_revert_does_not_act_and_escalates(rig: Rig) -> 
         incident = await deliver(rig)
         state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "blocked", "a block")
     assert rig.cluster.writes == []
-    (blocked,) = [e.message for e in state.timeline if e.kind == "guardrail.blocked"]
+    (entry,) = [e for e in state.timeline if e.kind == "guardrail.blocked"]
+    blocked = entry.message
+    assert entry.data["reconciler"] == "Flux Kustomization flux-system/apps"  # the postmortem names it
     assert "Not acting: scale Deployment replicas of shop/checkout from 2 to 4" in blocked
     assert FLUX in blocked and "flux suspend kustomization apps -n flux-system" in blocked
     assert state.notifications.escalate_now  # the fix is known; people must apply it through Git
