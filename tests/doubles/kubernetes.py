@@ -77,6 +77,7 @@ from tests.doubles.kubernetes_store import (
 
 __all__ = ["KubernetesDouble", "Write"]
 
+_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 _WORKLOADS: Mapping[str, Resource] = {"deployments": DEPLOYMENTS, "statefulsets": STATEFULSETS}
 _UNKNOWN_FORMAT = "the body of the request was in an unknown format - accepted media types include: "
 _ERRORS: Mapping[int, tuple[str, str]] = {
@@ -135,7 +136,7 @@ class KubernetesDouble(HttpDouble):
             ("/apis/autoscaling/v2" + ns + "/horizontalpodautoscalers/{name}", self._hpa, ["GET", "PATCH"]),
             ("/api/v1" + ns + "/configmaps", self._create_configmap, ["POST"]),
             ("/api/v1" + ns + "/configmaps/{name}", self._configmap, ["GET", "PUT", "PATCH", "DELETE"]),
-            ("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", self._access_review, ["POST"]),
+            (_REVIEWS, self._access_review, ["POST"]),
             (custom, self._create_custom, ["POST"]),
             (custom + "/{name}", self._custom, ["GET", "PATCH", "DELETE"]),
         ):
@@ -320,9 +321,12 @@ class KubernetesDouble(HttpDouble):
         }
 
     def writes(self, path: str | None = None) -> list[Write]:
-        """Every POST/PATCH/PUT/DELETE received (``path``: only those on exactly that path)."""
+        """Every POST/PATCH/PUT/DELETE received (``path``: only those on exactly that path), but access
+        reviews: a SelfSubjectAccessReview is a POST that stores nothing (a question: ``requests()`` has them)."""
         found = []
         for request in self.requests():
+            if request.path == _REVIEWS:
+                continue
             if request.method in ("POST", "PATCH", "PUT", "DELETE") and path in (None, request.path):
                 body = json.loads(request.body) if request.body else None
                 found.append(
