@@ -203,6 +203,7 @@ class IncidentState(BaseModel):
         default_factory=dict, description="remediation id -> track"
     )
     actions: list[dict[str, object]] = Field(default_factory=list, description="what remediations did")
+    self_healing_by: str = ""  # the remediation whose words ``self_healing`` holds
     self_healing: str = Field(
         default="",
         description="why self-healing handed over to people, as the remediation said it: sent with the "
@@ -363,6 +364,7 @@ class IncidentState(BaseModel):
         for remediation_id, track in other.remediations.items():
             self.remediations.setdefault(remediation_id, track)
         self.actions.extend(a for a in other.actions if a not in self.actions)
+        self.self_healing = self.self_healing or other.self_healing
         known = {s.id for s in self.silences}
         self.silences.extend(s for s in other.silences if s.id not in known)
         self.false_positives.extend(f for f in other.false_positives if f not in self.false_positives)
@@ -601,12 +603,17 @@ class IncidentState(BaseModel):
         self.relay(at, kind, message, actor=actor, remediation=remediation_id, **extra)
         if escalate and self.status is not IncidentStatus.RESOLVED:
             self.notifications.escalate_now = True
-            self.self_healing = message[:1000]
-            did = (
-                "could not act"
-                if outcome in (RemediationOutcome.BLOCKED, RemediationOutcome.FAILED) and not self.actions
-                else "did not fix it"
+            # The same remediation's earlier word that a human must check something (an undo that failed)
+            # stays first; its end ("Could not act: ...") follows it.
+            earlier = self.self_healing if self.self_healing_by == remediation_id else ""
+            keep = earlier if "A human must check it" in earlier else ""
+            self.self_healing = f"{keep} {message}".strip()[:1000]
+            self.self_healing_by = remediation_id
+            acted = any(
+                e.kind == TimelineKind.ACTION_EXECUTED and e.data.get("remediation") == remediation_id
+                for e in self.timeline
             )
+            did = "did not fix it" if acted else "could not act"
             self.record(
                 at,
                 TimelineKind.REMEDIATION_ESCALATED,

@@ -382,6 +382,19 @@ _FOLLOW_UPS: dict[str, str] = {
 }
 
 
+def _refused(who: str, name: str, *, may: bool) -> list[str]:
+    """The follow-ups of a step refused because ``who`` (a GitOps reconciler, an HPA, an operator) would
+    (or ``may``) have undone it."""
+    undone = f"a step of {name} did not act, since {who} {'may' if may else 'would'} have undone it"
+    if who.startswith(("Argo CD", "Flux")):
+        return [
+            f"Make the fix durable where {who} takes it from (Git): {undone}",
+            f"If {who} was suspended (or its self-heal turned off) to act by hand, resume it once Git holds "
+            "the fix",
+        ]
+    return [f"Change what {who} controls through it (an HPA's bounds, an operator's resource): {undone}"]
+
+
 def _follow_ups(state: IncidentState, m: IncidentMetrics) -> str:
     entries = ordered_timeline(state)
     items: list[str] = []
@@ -396,15 +409,7 @@ def _follow_ups(state: IncidentState, m: IncidentMetrics) -> str:
             name = _text(track.runbook) if track else "the runbook"
             reconciler = e.data.get("reconciler") if e.kind == TimelineKind.GUARDRAIL_BLOCKED else None
             if reconciler:  # refused: another controller would have undone the fix
-                who = _text(str(reconciler))
-                items.append(
-                    f"Make the fix durable where {who} takes it from (Git, or its own resource): {name} did "
-                    f"not act, since {who} would have undone it"
-                )
-                items.append(
-                    f"If {who} was suspended (or its self-heal turned off) to act by hand, resume it once it "
-                    "holds the fix"
-                )
+                items += _refused(_text(str(reconciler)), name, may="may put back" in e.message)
                 continue
             items.append(follow_up.format(name=name, message=_text(e.message)))
     for rule in sorted({r for fp in state.false_positives for r in fp.rules}):

@@ -210,7 +210,7 @@ class Restart:
             str(ref),
             planned=planned,
             wanted={"restarted_at": stamp},
-            found=self.snapshot(cluster, step),
+            found={"restarted_at": self.snapshot(cluster, step)["restarted_at"]},
             write=lambda: cluster.merge_patch(
                 ref, patch, expect={_RESTARTED_AT_PATH: planned["restarted_at"]}
             ),

@@ -31,7 +31,13 @@ class Permission(BaseModel):
     group: str
     resource: str
     subresource: str = ""
+    name: str = ""  # one object by name (a Role may grant it by resourceNames)
     required: bool = True  # False: a read that makes the step safer, not one it cannot act without
+    by_name: bool = False  # a Role may grant it by name only, and the name is bound from the alert
+
+    @property
+    def writes(self) -> bool:
+        return self.verb not in ("get", "list", "watch")
 
     def __str__(self) -> str:
         what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
@@ -78,8 +84,12 @@ def needed(step: Step) -> list[Permission]:
         group, resource = (
             ("networking.istio.io", "destinationrules") if step.mode == "istio" else ("", "configmaps")
         )
+        out.append(Permission(verb="create", group=group, resource=resource))  # not limited by name
+        bound = bool(BINDING.search(step.upstream))
+        name = "" if bound else f"medic-circuit-{step.upstream}"
         out += [
-            Permission(verb=v, group=group, resource=resource) for v in ("get", "create", "patch", "delete")
+            Permission(verb=v, group=group, resource=resource, name=name, by_name=bound)
+            for v in ("get", "patch", "delete")
         ]
     elif isinstance(step, RerouteStep):
         group, resource = (

@@ -512,7 +512,9 @@ def _kubernetes(settings: Settings, timeout: float) -> list[Finding]:
     try:
         return [
             Finding(levels[level], "Kubernetes", text)
-            for level, text in preflight(cluster, runbooks, settings.remediation_namespaces)
+            for level, text in preflight(
+                cluster, runbooks, settings.remediation_namespaces, mode=settings.remediation_mode
+            )
         ]
     finally:
         cluster.close()

@@ -18,22 +18,37 @@ Line = tuple[Literal["ok", "warn", "error"], str]
 
 class AccessReviewer(Protocol):
     def may(
-        self, verb: str, group: str, resource: str, namespace: str, subresource: str = ""
+        self, verb: str, group: str, resource: str, namespace: str, *, subresource: str = "", name: str = ""
     ) -> tuple[bool, str]:
         """Whether Medic's identity may, and the authorizer's reason."""
 
 
-def preflight(reviewer: AccessReviewer, runbooks: list[Runbook], namespaces: list[str]) -> Iterator[Line]:
+def _listed(permissions: list[Permission]) -> str:
+    return ", ".join(str(p) for p in permissions)
+
+
+def preflight(
+    reviewer: AccessReviewer, runbooks: list[Runbook], namespaces: list[str], *, mode: str = "auto"
+) -> Iterator[Line]:
     """A line per runbook and namespace: ok, or what it may not do there. ``namespaces``:
-    MEDIC_REMEDIATION_NAMESPACES (empty: any, asked cluster-wide). An API that cannot be asked stops the
-    check with a warning: nothing is known then."""
+    MEDIC_REMEDIATION_NAMESPACES (empty: any, asked cluster-wide); ``mode``: MEDIC_REMEDIATION_MODE (a dry
+    run only reads, so a missing write is a warning then). An API that cannot be asked stops the check with
+    a warning: nothing is known then."""
     where = namespaces or [""]
-    asked: dict[tuple[Permission, str], bool] = {}
+    asked: dict[tuple[str, ...], bool] = {}  # one review per question, whatever step asks it
     for runbook in runbooks:
         for namespace, wanted in runbook_needs(runbook, where).items():
+            if namespaces and namespace not in namespaces:
+                yield (
+                    "warn",
+                    f"runbook {runbook.name} acts in namespace {namespace}, which "
+                    "MEDIC_REMEDIATION_NAMESPACES leaves out: it is always blocked there",
+                )
+                continue
             missing: list[Permission] = []
             for permission in wanted:
-                key = (permission, namespace)
+                p = permission
+                key = (p.verb, p.group, p.resource, p.subresource, p.name, namespace)
                 if key not in asked:
                     try:
                         asked[key], _ = reviewer.may(
@@ -41,29 +56,53 @@ def preflight(reviewer: AccessReviewer, runbooks: list[Runbook], namespaces: lis
                             permission.group,
                             permission.resource,
                             namespace,
-                            permission.subresource,
+                            subresource=permission.subresource,
+                            name=permission.name,
                         )
                     except Exception as err:  # not known: said once, and nothing more is asked
                         yield "warn", f"cannot ask the Kubernetes API what Medic may do: {err}"
                         return
                 if not asked[key]:
                     missing.append(permission)
-            place = f"in namespace {namespace}" if namespace else "in any namespace"
-            needed = [p for p in missing if p.required]
-            if needed:
-                yield (
-                    "error",
-                    f"runbook {runbook.name} cannot act {place}: Medic may not "
-                    f"{', '.join(str(p) for p in needed)} (the chart's remediation.rbac, or a Role of yours)",
-                )
-            elif missing:
-                yield (
-                    "warn",
-                    f"runbook {runbook.name} {place}: Medic may not {', '.join(str(p) for p in missing)}: it "
-                    "cannot tell whether an autoscaler or a GitOps reconciler would undo its steps",
-                )
-            else:
-                yield "ok", f"runbook {runbook.name} may act {place}"
+            yield _line(runbook, namespace, missing, dry_run=mode == "dry-run")
+
+
+def _line(runbook: Runbook, namespace: str, missing: list[Permission], *, dry_run: bool) -> Line:
+    place = (
+        f"in namespace {namespace}" if namespace else "cluster-wide (MEDIC_REMEDIATION_NAMESPACES is empty)"
+    )
+    grant = (
+        "the chart's remediation.rbac, or a Role of yours"
+        if namespace
+        else "a ClusterRole bound to the worker: the chart makes Roles only in remediation.namespaces"
+    )
+    needed = [p for p in missing if p.required and not p.by_name]
+    writes = [p for p in needed if p.writes]
+    if needed and not (dry_run and len(writes) == len(needed)):
+        return (
+            "error",
+            f"runbook {runbook.name} cannot act {place}: Medic may not {_listed(needed)} ({grant})",
+        )
+    notes = []
+    if writes:
+        notes.append(
+            f"may not {_listed(writes)}: needed once MEDIC_REMEDIATION_MODE is approve or auto ({grant})"
+        )
+    named = [p for p in missing if p.by_name]
+    if named:
+        notes.append(
+            f"may not {_listed(named)} without a name: fine where a Role grants them by name only "
+            "(the chart's circuitBreakUpstreams), but then only for the upstreams it names"
+        )
+    safer = [p for p in missing if not p.required]
+    if safer:
+        notes.append(
+            f"may not {_listed(safer)}: it cannot tell whether an autoscaler or a GitOps reconciler would "
+            "undo its steps"
+        )
+    if notes:
+        return "warn", f"runbook {runbook.name} {place}: Medic " + "; ".join(notes)
+    return "ok", f"runbook {runbook.name} may act {place}"
 
 
 def say(lines: Iterator[Line]) -> list[Line]:

@@ -190,7 +190,9 @@ def check_remediation_access(reviewer: AccessReviewer, runbooks: list[Runbook], 
 
     def ask() -> None:
         try:
-            say(preflight(reviewer, runbooks, settings.remediation_namespaces))
+            say(
+                preflight(reviewer, runbooks, settings.remediation_namespaces, mode=settings.remediation_mode)
+            )
         except Exception:  # a check that fails must never stop the worker
             log.exception("could not check what the runbooks may do")
 

@@ -276,7 +276,7 @@ class KubernetesCluster:
         return [item for item in found.get("items") or [] if isinstance(item, dict)]
 
     def may(
-        self, verb: str, group: str, resource: str, namespace: str, subresource: str = ""
+        self, verb: str, group: str, resource: str, namespace: str, *, subresource: str = "", name: str = ""
     ) -> tuple[bool, str]:
         """Whether Medic's own credentials allow ``verb`` on ``resource`` in ``namespace`` ("": in every
         one), and the authorizer's reason: a SelfSubjectAccessReview, which any authenticated identity
@@ -287,6 +287,7 @@ class KubernetesCluster:
             resource=resource,
             subresource=subresource or None,
             namespace=namespace or None,
+            name=name or None,
         )
         review = V1SelfSubjectAccessReview(spec=V1SelfSubjectAccessReviewSpec(resource_attributes=attributes))
         answer = self._call(

@@ -103,12 +103,13 @@ class OpsgeniePager:
         alias = plain(page.dedup_key, _LIMITS["alias"])
         if page.action == "trigger":
             details = {k: plain(str(v), 500) for k, v in page.custom_details.items()}
+            # the description whole (15,000 characters), not cut as each detail's value is (500): what to do
+            # comes last in a self-healing note
+            whole = "\n".join(f"{k}: {v}" for k, v in page.custom_details.items())
             body: dict[str, Any] = {
                 "message": plain(page.summary, _LIMITS["message"]) or alias,
                 "alias": alias,
-                "description": plain(
-                    "\n".join(f"{k}: {v}" for k, v in details.items()) or page.summary, _LIMITS["description"]
-                ),
+                "description": plain(whole or page.summary, _LIMITS["description"]),
                 "priority": opsgenie_priority(page),
                 "source": plain(page.source, _LIMITS["source"]),
                 "details": details,

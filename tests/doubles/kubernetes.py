@@ -125,6 +125,7 @@ class KubernetesDouble(HttpDouble):
         # What Medic's identity may not do: (verb, group, resource, subresource, namespace); "" namespace in
         # an entry: in none. Everything else is allowed, by the Role of the chart.
         self.denied: set[tuple[str, str, str, str, str]] = set()
+        self.by_name_only: set[tuple[str, str, str, str, str]] = set()  # granted by resourceNames only
         self.app.add_exception_handler(ApiError, _on_api_error)
         apps, ns = "/apis/apps/v1/namespaces/{namespace}", "/namespaces/{namespace}"
         custom = "/apis/{group}/{version}/namespaces/{namespace}/{plural}"
@@ -322,7 +323,7 @@ class KubernetesDouble(HttpDouble):
 
     def writes(self, path: str | None = None) -> list[Write]:
         """Every POST/PATCH/PUT/DELETE received (``path``: only those on exactly that path), but access
-        reviews: a SelfSubjectAccessReview is a POST that stores nothing (a question: ``requests()`` has them)."""
+        reviews: a SelfSubjectAccessReview is a POST that stores nothing (``requests()`` has them)."""
         found = []
         for request in self.requests():
             if request.path == _REVIEWS:
@@ -429,6 +430,8 @@ class KubernetesDouble(HttpDouble):
             str(attributes.get(k) or "") for k in ("verb", "group", "resource", "subresource", "namespace")
         )
         refused = key in self.denied or (*key[:4], "") in self.denied
+        if not attributes.get("name"):  # a Role's resourceNames allow only requests that name one
+            refused = refused or key in self.by_name_only or (*key[:4], "") in self.by_name_only
         status: dict[str, Any] = {"allowed": not refused}
         if not refused:
             namespace = attributes.get("namespace") or "(cluster)"
@@ -446,10 +449,19 @@ class KubernetesDouble(HttpDouble):
         return JSONResponse(answer, status_code=201)
 
     def deny(
-        self, verb: str, resource: str, *, group: str = "apps", subresource: str = "", namespace: str = ""
+        self,
+        verb: str,
+        resource: str,
+        *,
+        group: str = "apps",
+        subresource: str = "",
+        namespace: str = "",
+        unless_named: bool = False,
     ) -> None:
-        """Medic's identity may not ``verb`` the resource (in ``namespace``; "": anywhere)."""
-        self.denied.add((verb, group, resource, subresource, namespace))
+        """Medic's identity may not ``verb`` the resource (in ``namespace``; "": anywhere); with
+        ``unless_named``, only a request naming an object is allowed (a Role's ``resourceNames``)."""
+        held = self.by_name_only if unless_named else self.denied
+        held.add((verb, group, resource, subresource, namespace))
 
     async def _list_hpas(self, request: Request, namespace: str) -> JSONResponse:
         items = self.store.select(HPAS, namespace)

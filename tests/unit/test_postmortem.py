@@ -594,28 +594,46 @@ def test_each_incident_of_an_id_has_its_folder_and_the_oldest_are_let_go(tmp_pat
     assert kept == ["2026-12-06T120000Z", "2026-12-06T130000Z", "2026-12-06T140000Z"]
 
 
-def test_a_fix_another_controller_would_undo_is_followed_up_where_it_belongs() -> None:
-    """A step refused because Argo CD or Flux would undo it: the follow-ups say to make the fix durable
-    where the reconciler takes it from, and to resume it if someone suspended it to act by hand (the step
-    people forget)."""
+def refused_follow_ups(reconciler: str, message: str) -> str:
+    """The follow-ups of the script's incident, its rollback refused because ``reconciler`` would undo it."""
     s = checkout_incident()
     remediation(
         s,
         at(14, 0),
         ROLLBACK,
         TimelineKind.GUARDRAIL_BLOCKED,
+        message,
+        outcome="blocked",
+        reconciler=reconciler,
+    )
+    return render_postmortem(s, now=at(15, 0)).split("## Follow-up items")[1].split("##")[0]
+
+
+def test_a_fix_another_controller_would_undo_is_followed_up_where_it_belongs() -> None:
+    """A step refused because Argo CD or Flux would undo it: the follow-ups say to make the fix durable
+    where the reconciler takes it from, and to resume it if someone suspended it to act by hand (the step
+    people forget)."""
+    follow_ups = refused_follow_ups(
+        "Argo CD Application argocd/checkout",
         "Not acting: roll back Deployment shop/checkout from revision 3 to revision 2, but Argo CD "
         "Application argocd/checkout would put back spec.template (automated sync with self-heal).",
-        outcome="blocked",
-        reconciler="Argo CD Application argocd/checkout",
     )
-    follow_ups = render_postmortem(s, now=at(15, 0)).split("## Follow-up items")[1].split("##")[0]
     assert (
-        "- [ ] Make the fix durable where Argo CD Application argocd/checkout takes it from (Git, or its "
-        "own resource): checkout-rollback did not act, since Argo CD Application argocd/checkout would have "
-        "undone it"
+        "- [ ] Make the fix durable where Argo CD Application argocd/checkout takes it from (Git): a step of "
+        "checkout-rollback did not act, since Argo CD Application argocd/checkout would have undone it"
     ) in follow_ups
     assert (
         "- [ ] If Argo CD Application argocd/checkout was suspended (or its self-heal turned off) to act by "
-        "hand, resume it once it holds the fix"
+        "hand, resume it once Git holds the fix"
+    ) in follow_ups
+    # an HPA: no Git wording (found by review)
+    follow_ups = refused_follow_ups(
+        "HorizontalPodAutoscaler shop/checkout",
+        "Not acting: scale Deployment replicas of shop/checkout from 2 to 4, but HorizontalPodAutoscaler "
+        "shop/checkout would put back spec.replicas (it sets the replicas from its metrics).",
+    )
+    assert "Git" not in follow_ups and "self-heal" not in follow_ups
+    assert (
+        "- [ ] Change what HorizontalPodAutoscaler shop/checkout controls through it (an HPA's bounds, an "
+        "operator's resource): a step of checkout-rollback did not act"
     ) in follow_ups

@@ -2,6 +2,7 @@
 permission their steps need, through the real client against the double, said by the worker at start and by
 ``medic doctor``."""
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,7 +79,7 @@ def test_the_worker_says_what_a_runbook_may_not_do(
     cluster = reviewer(k8s)
     try:
         with caplog.at_level(logging.INFO, logger="medic.preflight"):
-            lines = say(preflight(cluster, [SCALE, ROLLBACK], ["shop", "cart"]))
+            lines = say(preflight(cluster, [SCALE, ROLLBACK], ["shop", "cart", "payments"]))
     finally:
         cluster.close()
     assert lines == [
@@ -92,21 +93,99 @@ def test_the_worker_says_what_a_runbook_may_not_do(
             "runbook scale-out cannot act in namespace cart: Medic may not patch deployments/scale (apps) "
             "(the chart's remediation.rbac, or a Role of yours)",
         ),
+        ("ok", "runbook scale-out may act in namespace payments"),
         ("ok", "runbook roll-back-payments may act in namespace payments"),
     ]
-    assert [r.levelname for r in caplog.records] == ["WARNING", "ERROR", "INFO"]
+    assert [r.levelname for r in caplog.records] == ["WARNING", "ERROR", "INFO", "INFO"]
     reviews = [r for r in k8s.requests() if r.path.endswith("/selfsubjectaccessreviews")]
-    assert len(reviews) == 4 + 4 + 3  # each permission asked once per namespace, none twice
+    assert (
+        len(reviews) == 4 * 3 + 2
+    )  # each question once per namespace: get deployments in payments is both's
     assert len({r.body for r in reviews}) == len(reviews)
 
 
-def test_any_namespace_is_asked_cluster_wide(k8s: KubernetesDouble) -> None:
+def test_found_by_review_a_dry_run_a_namespace_left_out_and_grants_by_name(k8s: KubernetesDouble) -> None:
+    """A dry run only reads: a missing write is a warning there. A runbook naming a namespace outside
+    MEDIC_REMEDIATION_NAMESPACES is always blocked: said, not asked. ConfigMaps the chart grants by name
+    (circuitBreakUpstreams) are asked by name when the runbook names the upstream; a bound one cannot be,
+    and a nameless refusal is a warning."""
+    k8s.deny("patch", "deployments", namespace="payments")
+    circuit = load_runbook(
+        """
+name: open-circuit
+match: {alertname: [UpstreamErrors]}
+steps:
+  - {action: circuit_break, namespace: shop, upstream: payments, mode: configmap}
+  - {action: circuit_break, namespace: shop, upstream: "${alert.labels.upstream}", mode: configmap}
+verify: {alerts_resolved: true}
+""",
+        source="circuit.yaml",
+    )
+    for verb in ("get", "patch", "delete"):
+        k8s.deny(verb, "configmaps", group="", namespace="shop", unless_named=True)  # resourceNames
     cluster = reviewer(k8s)
     try:
-        lines = list(preflight(cluster, [SCALE], []))
+        dry = list(preflight(cluster, [ROLLBACK], ["payments"], mode="dry-run"))
+        left_out = list(preflight(cluster, [ROLLBACK], ["shop"]))
+        named = list(preflight(cluster, [circuit], ["shop"]))
     finally:
         cluster.close()
-    assert lines == [("ok", "runbook scale-out may act in any namespace")]
+    assert dry == [
+        (
+            "warn",
+            "runbook roll-back-payments in namespace payments: Medic may not patch deployments (apps): "
+            "needed once MEDIC_REMEDIATION_MODE is approve or auto (the chart's remediation.rbac, or a Role "
+            "of yours)",
+        )
+    ]
+    assert left_out == [
+        (
+            "warn",
+            "runbook roll-back-payments acts in namespace payments, which MEDIC_REMEDIATION_NAMESPACES "
+            "leaves out: it is always blocked there",
+        )
+    ]
+    ((level, text),) = named
+    assert (
+        level == "warn"
+        and "may not get configmaps, patch configmaps, delete configmaps without a name" in text
+    )
+    asked = [json.loads(r.body) for r in k8s.requests() if r.path.endswith("/selfsubjectaccessreviews")]
+    names = {
+        a["spec"]["resourceAttributes"].get("name")
+        for a in asked
+        if a["spec"]["resourceAttributes"]["resource"] == "configmaps"
+    }
+    assert names == {None, "medic-circuit-payments"}
+
+
+def test_any_namespace_is_asked_cluster_wide(k8s: KubernetesDouble) -> None:
+    k8s.deny("list", "replicasets")
+    cluster = reviewer(k8s)
+    try:
+        lines = list(preflight(cluster, [SCALE, ROLLBACK], []))
+    finally:
+        cluster.close()
+    assert lines == [
+        ("ok", "runbook scale-out may act cluster-wide (MEDIC_REMEDIATION_NAMESPACES is empty)"),
+        (
+            "error",
+            "runbook roll-back-payments cannot act in namespace payments: Medic may not list replicasets "
+            "(apps) (the chart's remediation.rbac, or a Role of yours)",
+        ),
+    ]
+    k8s.deny("patch", "deployments", subresource="scale")
+    cluster = reviewer(k8s)
+    try:
+        (line,) = preflight(cluster, [SCALE], [])
+    finally:
+        cluster.close()
+    assert line == (
+        "error",
+        "runbook scale-out cannot act cluster-wide (MEDIC_REMEDIATION_NAMESPACES is empty): Medic may not "
+        "patch deployments/scale (apps) (a ClusterRole bound to the worker: the chart makes Roles only in "
+        "remediation.namespaces)",
+    )
 
 
 def test_an_api_that_cannot_be_asked_says_so_once(k8s: KubernetesDouble) -> None:

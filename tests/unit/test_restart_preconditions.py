@@ -31,10 +31,14 @@ def k8s() -> Iterator[KubernetesDouble]:
         yield double
 
 
-def snapshot(k8s: KubernetesDouble, step: RestartStep) -> dict[str, Any]:
+def adapter(k8s: KubernetesDouble) -> KubernetesCluster:
     configuration = Configuration()
     configuration.host = k8s.url
-    cluster = KubernetesCluster(configuration, timeout=2.0, connect_timeout=1.0)
+    return KubernetesCluster(configuration, timeout=2.0, connect_timeout=1.0)
+
+
+def snapshot(k8s: KubernetesDouble, step: RestartStep) -> dict[str, Any]:
+    cluster = adapter(k8s)
     try:
         return Restart().snapshot(cluster, step)
     finally:
@@ -72,7 +76,7 @@ def test_a_statefulset_updating_on_delete_is_not_restarted(k8s: KubernetesDouble
     assert snapshot(k8s, STATEFULSET) == {"restarted_at": None}
 
 
-def test_a_recreate_restart_says_it_serves_nothing_meanwhile(k8s: KubernetesDouble) -> None:
+def recreating(k8s: KubernetesDouble) -> None:
     k8s.tamper(
         "apps/v1",
         "deployments",
@@ -80,8 +84,29 @@ def test_a_recreate_restart_says_it_serves_nothing_meanwhile(k8s: KubernetesDoub
         "checkout",
         lambda d: d["spec"].update(strategy={"type": "Recreate"}),
     )
+
+
+def test_a_recreate_restart_says_it_serves_nothing_meanwhile(k8s: KubernetesDouble) -> None:
+    recreating(k8s)
     before = snapshot(k8s, DEPLOYMENT)
     assert before == {"restarted_at": None, "strategy": "Recreate"}
     assert "every pod stops before the new ones start" in Restart().describe(DEPLOYMENT, before)
     rolling = Restart().describe(DEPLOYMENT, {"restarted_at": None})
     assert rolling.startswith("rolling restart of Deployment shop/checkout")
+
+
+def test_a_recreate_deployment_is_restarted_once(k8s: KubernetesDouble) -> None:
+    """Found by review: the plan's note of the strategy made apply find the target 'changed meanwhile' and
+    restart nothing, telling nobody."""
+    recreating(k8s)
+    cluster = adapter(k8s)
+    try:
+        before = Restart().snapshot(cluster, DEPLOYMENT)
+        stamp = "2026-12-07T10:00:00+00:00"
+        assert Restart().apply(cluster, DEPLOYMENT, before, stamp) == {"restarted_at": stamp}
+        Restart().apply(cluster, DEPLOYMENT, before, stamp)  # a retry whose first answer was lost
+    finally:
+        cluster.close()
+    template = k8s.obj("apps/v1", "deployments", "shop", "checkout")["spec"]["template"]
+    assert template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == stamp
+    assert len([w for w in k8s.writes() if w.method == "PATCH"]) == 1
