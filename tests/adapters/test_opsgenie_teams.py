@@ -87,6 +87,17 @@ def test_opsgenie_limits_and_refusals(opsgenie: tuple[OpsgenieDouble, OpsgeniePa
         pager.send(page("trigger", routing_key_name="nobody"))
 
 
+def test_opsgenie_carries_the_whole_self_healing_note(opsgenie: tuple[OpsgenieDouble, OpsgeniePager]) -> None:
+    """A detail's value is cut at 500 characters; the description (15,000) keeps the whole note, whose last
+    words are what to do (found by review)."""
+    double, pager = opsgenie
+    note = "[scale-checkout] Not acting: " + "x" * 600 + " flux suspend kustomization apps -n flux-system"
+    pager.send(page("trigger", custom_details={"impact": 91.5, "self_healing": note}))
+    alert = double.alert("incident-orders-db")
+    assert len(alert.details["self_healing"]) == 500
+    assert alert.description.endswith("flux suspend kustomization apps -n flux-system")
+
+
 def card(title: str = "orders-db down", **extra: object) -> IncidentCard:
     fields: dict[str, object] = {
         "incident_id": "incident-orders-db",
