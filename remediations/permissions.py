@@ -111,9 +111,17 @@ def runbook_needs(runbook: Runbook, namespaces: list[str]) -> dict[str, list[Per
     """Namespace -> the permissions the runbook's steps need there: a step's own namespace when the
     runbook names it, else each of ``namespaces`` (MEDIC_REMEDIATION_NAMESPACES; ``[""]``: all)."""
     out: dict[str, list[Permission]] = {}
-    for step in runbook.steps:
+    for index, step in enumerate(runbook.steps):
         fixed = _namespace(step)
+        asks = needed(step)
+        if index == 0 and runbook.match.rollout_condition() is not None:
+            # matched by when the first step's Deployment rolled out: its ReplicaSets are read then (a
+            # cluster that cannot tell counts as "not recently")
+            asks += [
+                Permission(verb="get", group="apps", resource="deployments", required=False),
+                Permission(verb="list", group="apps", resource="replicasets", required=False),
+            ]
         for namespace in [fixed] if fixed is not None else namespaces:
             wanted = out.setdefault(namespace, [])
-            wanted += [p for p in needed(step) if p not in wanted]
+            wanted += [p for p in asks if p not in wanted]
     return out

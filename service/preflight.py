@@ -98,7 +98,7 @@ def _line(runbook: Runbook, namespace: str, missing: list[Permission], *, dry_ru
     if safer:
         notes.append(
             f"may not {_listed(safer)}: it cannot tell whether an autoscaler or a GitOps reconciler would "
-            "undo its steps"
+            "undo its steps (nor, for a runbook matched by when its target rolled out, when it did)"
         )
     if notes:
         return "warn", f"runbook {runbook.name} {place}: Medic " + "; ".join(notes)

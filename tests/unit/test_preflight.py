@@ -66,6 +66,12 @@ def test_what_each_step_needs_is_what_the_chart_grants() -> None:
         "get deployments (apps)",
         "list horizontalpodautoscalers (autoscaling)",
     ]
+    # matched by when its target rolled out: that read is asked too
+    fresh = ROLLBACK.model_copy(
+        update={"match": ROLLBACK.match.model_copy(update={"rolled_out_within_minutes": 30})}
+    )
+    (payments,) = runbook_needs(fresh, ["shop"]).values()
+    assert Permission(verb="list", group="apps", resource="replicasets", required=False) in payments
     # a bound namespace is asked in each allowed one, a fixed one in its own
     assert set(runbook_needs(SCALE, ["shop", "cart"])) == {"shop", "cart"}
     assert set(runbook_needs(ROLLBACK, ["shop", "cart"])) == {"payments"}
@@ -86,7 +92,8 @@ def test_the_worker_says_what_a_runbook_may_not_do(
         (
             "warn",
             "runbook scale-out in namespace shop: Medic may not list horizontalpodautoscalers (autoscaling): "
-            "it cannot tell whether an autoscaler or a GitOps reconciler would undo its steps",
+            "it cannot tell whether an autoscaler or a GitOps reconciler would undo its steps (nor, for a "
+            "runbook matched by when its target rolled out, when it did)",
         ),
         (
             "error",
