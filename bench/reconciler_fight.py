@@ -32,6 +32,7 @@ from bench.harness import machine
 from medic.keys import service_incident_id
 from medic.routing import RoutingPolicy
 from medic.runbook import Runbook, load_runbook
+from medic.vocab import TimelineKind
 from remediations.actions import default_registry
 from remediations.guardrails import GuardrailSettings
 from remediations.ports import ObjectRef, RolloutInfo
@@ -208,7 +209,8 @@ async def one(env: WorkflowEnvironment, tool: str, runbook: Runbook, mode: str) 
                 verified_ever |= now_outcome == "verified"
         state = await incident.query(IncidentWorkflow.state)
         await incident.terminate("benchmark over")
-    told = [e.message for e in state.timeline if e.kind in ("guardrail.blocked", "remediation.failed")]
+    said = (TimelineKind.GUARDRAIL_BLOCKED, TimelineKind.REMEDIATION_FAILED)
+    told = [e.message for e in state.timeline if e.kind in said]
     named = any(
         ("Argo CD" in m or "Flux" in m) and ("argocd app set" in m or "flux suspend" in m) for m in told
     )
