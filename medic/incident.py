@@ -601,6 +601,10 @@ class IncidentState(BaseModel):
             self.actions.append(action)
         extra = {"reconciler": reconciler} if reconciler else {}
         self.relay(at, kind, message, actor=actor, remediation=remediation_id, **extra)
+        if reconciler and not escalate and outcome is RemediationOutcome.BLOCKED:
+            # Refused: another controller would undo the fix. No fix failed, so nothing jumps the
+            # escalation chain; what it said goes with the pages the incident sends on its own timers.
+            self.self_healing, self.self_healing_by = message[:1000], remediation_id
         if escalate and self.status is not IncidentStatus.RESOLVED:
             self.notifications.escalate_now = True
             # The same remediation's earlier word that a human must check something (an undo that failed)

@@ -392,7 +392,9 @@ def _refused(who: str, name: str, *, may: bool) -> list[str]:
             f"If {who} was suspended (or its self-heal turned off) to act by hand, resume it once Git holds "
             "the fix",
         ]
-    return [f"Change what {who} controls through it (an HPA's bounds, an operator's resource): {undone}"]
+    if who.startswith("HorizontalPodAutoscaler"):
+        return [f"Scale through {who}: make the runbook's step an hpa: step (its minReplicas); {undone}"]
+    return [f"Change what {who} controls through it (an operator's resource, KEDA's ScaledObject): {undone}"]
 
 
 def _follow_ups(state: IncidentState, m: IncidentMetrics) -> str:

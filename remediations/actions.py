@@ -158,8 +158,8 @@ class Scale:
     def writes(self, step: ScaleStep) -> list[FieldPath]:
         if step.hpa and step.hpa_field == "maxReplicas":
             return [("spec", "maxReplicas")]
-        if step.hpa:  # minReplicas, and maxReplicas when it must rise with it
-            return [("spec", "minReplicas"), ("spec", "maxReplicas")]
+        if step.hpa:  # minReplicas (maxReplicas is written as it is, unless it must rise with it)
+            return [("spec", "minReplicas")]
         return [("spec", "replicas")]
 
     def describe(self, step: ScaleStep, before: dict[str, Any]) -> str:

@@ -88,6 +88,9 @@ class Reconciler(BaseModel):
     by_label_only: bool = Field(
         default=False, description="named only by app.kubernetes.io/instance, a label Helm charts set too"
     )
+    untracked: bool = Field(
+        default=False, description="Argo CD's manager wrote the object, and no tracking names its Application"
+    )
     assumed_namespace: bool = Field(
         default=False,
         description="an Argo CD tracking id without <namespace>_: MEDIC_ARGOCD_NAMESPACE assumed",
@@ -98,6 +101,8 @@ class Reconciler(BaseModel):
         return "Argo CD" if self.ref.kind == APPLICATION[1] else "Flux"
 
     def __str__(self) -> str:
+        if self.untracked:
+            return "Argo CD (an Application Medic cannot name)"
         return f"{self.tool} {self.ref.kind} {self.ref.namespace}/{self.ref.name}"
 
 
@@ -136,6 +141,10 @@ def reconcilers_of(obj: Mapping[str, Any], *, argocd_namespace: str) -> list[Rec
         )
     elif instance := labels.get(INSTANCE_LABEL, ""):
         found.append(_application(instance, argocd_namespace).model_copy(update={"by_label_only": True}))
+    elif applied_by_argo(obj):
+        # Argo CD's manager wrote it, and no tracking Medic reads names the Application (a custom
+        # application.instanceLabelKey in argocd-cm): which one, and whether it self-heals, is not known
+        found.append(_application(UNKNOWN_APP, argocd_namespace).model_copy(update={"untracked": True}))
     for kind, prefix, managers in (
         (KUSTOMIZATION, "kustomize.toolkit.fluxcd.io", _KUSTOMIZE_MANAGERS),
         (HELM_RELEASE, "helm.toolkit.fluxcd.io", _HELM_MANAGERS),
@@ -168,23 +177,42 @@ def _reconciler(kind: tuple[str, str], namespace: str, name: str, managers: tupl
     return Reconciler(ref=ref, managers=managers)
 
 
-def owns(
-    obj: Mapping[str, Any], reconciler: Reconciler, path: FieldPath, *, managed_only: bool = False
-) -> bool:
-    """Whether the reconciler applies the field: its manager owns it (or something under it), or, for
-    Argo CD, it is in the last configuration applied client-side (not with ``managed_only``: kubectl
-    apply leaves the same annotation)."""
+def owns(obj: Mapping[str, Any], reconciler: Reconciler, path: FieldPath) -> bool:
+    """Whether the reconciler applies the field (or something under it).
+
+    Argo CD applying client-side (its default) leaves the last configuration it applied: the field is its
+    when that holds it. Its managedFields entry then is an ``Update``, which at the object's creation took
+    every field the API server defaulted too (``replicas`` a manifest left out): not evidence of Git. A
+    server-side apply (Argo CD's ``ServerSideApply``, Flux's kustomize-controller) owns exactly what it
+    applied, as an ``Apply`` entry. Flux's helm-controller writes as ``Update`` (Helm 3): its entry is
+    taken as it is, and may claim a defaulted field (only where its HelmRelease corrects drift)."""
     meta = obj.get("metadata") or {}
-    for entry in meta.get("managedFields") or []:
-        if entry.get("manager") in reconciler.managers and _in_fields(entry.get("fieldsV1") or {}, path):
-            return True
-    if reconciler.ref.kind == APPLICATION[1] and not managed_only:
-        try:
-            applied = json.loads((meta.get("annotations") or {}).get(LAST_APPLIED) or "{}")
-        except ValueError:
-            return False
-        return _in_object(applied, path)
-    return False
+    if reconciler.ref.kind == APPLICATION[1]:
+        applied = _last_applied(obj)
+        if applied is not None:
+            return _in_object(applied, path)
+    applies_only = reconciler.ref.kind != HELM_RELEASE[1]
+    return any(
+        entry.get("manager") in reconciler.managers
+        and (entry.get("operation") == "Apply" or not applies_only)
+        and _in_fields(entry.get("fieldsV1") or {}, path)
+        for entry in meta.get("managedFields") or []
+    )
+
+
+def _last_applied(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    try:
+        applied = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return applied if isinstance(applied, Mapping) else None
+
+
+def applied_by_argo(obj: Mapping[str, Any]) -> bool:
+    """Whether Argo CD's own field manager has written the object (whatever its tracking)."""
+    entries = (obj.get("metadata") or {}).get("managedFields") or []
+    return any(entry.get("manager") in _ARGO_MANAGERS for entry in entries)
 
 
 def _in_fields(fields: Mapping[str, Any], path: FieldPath) -> bool:
@@ -418,14 +446,20 @@ def _remedy(reconciler: Reconciler, fields: list[str], resource: Mapping[str, An
     generator = _controller_of(resource)
     if generator is not None:  # an ApplicationSet's Application: its template decides, not the Application
         how = (
-            f"or turn self-heal off in the template of {generator.get('kind')} {ref.namespace}/"
-            f"{generator.get('name')}, which generates this Application (set on the Application, it is "
-            "undone), act by hand and turn it on again once Git holds the fix"
+            f"since {generator.get('kind')} {ref.namespace}/{generator.get('name')} generates this "
+            "Application: self-heal turned off on it is undone, and turned off in the template it is off for "
+            "every Application it generates; Git is the way here"
+        )
+    elif reconciler.untracked:
+        how = (
+            "or turn its Application's self-heal off first, act by hand and turn it on again once Git holds "
+            "the fix"
         )
     elif ref.kind == APPLICATION[1]:
         how = (
-            f"or turn its self-heal off first (argocd app set {ref.namespace}/{ref.name} --self-heal=false), "
-            "act by hand and turn it on again once Git holds the fix"
+            f"or turn its self-heal off first (argocd app set {ref.namespace}/{ref.name} --self-heal=false; "
+            "an Application another applies, an app of apps, has it undone: change that one's source), act "
+            "by hand and turn it on again once Git holds the fix"
         )
     else:
         flux = "kustomization" if ref.kind == KUSTOMIZATION[1] else "helmrelease"
@@ -445,6 +479,12 @@ def _remedy(reconciler: Reconciler, fields: list[str], resource: Mapping[str, An
 
 def _unreadable_hint(reconciler: Reconciler, unreadable: str, argocd_namespace: str) -> str:
     ref = reconciler.ref
+    if reconciler.untracked:
+        return (
+            "Medic names Argo CD's Applications by the tracking annotation (the 3.x default) or the "
+            "app.kubernetes.io/instance label; with another application.instanceLabelKey in argocd-cm, "
+            "switch Argo CD to annotation tracking."
+        )
     if "could not find the requested resource" in unreadable:  # a 404 naming no object: no such API here
         where = (
             "Argo CD's Applications are not served in this cluster (a central Argo CD in another cluster?)"
@@ -469,6 +509,7 @@ def _controller_of(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
 
 
 _NOT_THERE = "no Application"
+UNKNOWN_APP = "unknown"
 
 
 def reconciler_claim(
@@ -483,19 +524,25 @@ def reconciler_claim(
     for reconciler in reconcilers_of(obj, argocd_namespace=argocd_namespace):
         if not any(owns(obj, reconciler, path) for path in paths):
             continue  # checked before the read: most labelled objects need no second call
-        try:
-            resource, unreadable = cluster.get(reconciler.ref), ""
-        except ClusterError as err:
-            resource, unreadable = None, str(err)
-        if resource is None and not unreadable and reconciler.assumed_namespace:
-            # Tracked by annotation (Argo CD applied it), its namespace assumed: a wrong
+        if reconciler.untracked:
+            resource, unreadable = (
+                None,
+                (
+                    "Argo CD's field manager wrote it, and no tracking annotation or "
+                    "app.kubernetes.io/instance label names its Application"
+                ),
+            )
+        else:
+            try:
+                resource, unreadable = cluster.get(reconciler.ref), ""
+            except ClusterError as err:
+                resource, unreadable = None, str(err)
+        argo = reconciler.by_label_only and applied_by_argo(obj)
+        if resource is None and not unreadable and (reconciler.assumed_namespace or argo):
+            # Argo CD applied it and its Application is not where it was looked for: a wrong
             # MEDIC_ARGOCD_NAMESPACE is as likely as an Application deleted without its resources.
             unreadable = f"{_NOT_THERE} {reconciler.ref.name} in {reconciler.ref.namespace}"
-        if (
-            unreadable
-            and reconciler.by_label_only
-            and not any(owns(obj, reconciler, path, managed_only=True) for path in paths)
-        ):
+        if unreadable and reconciler.by_label_only and not argo:
             # app.kubernetes.io/instance alone, and no Application to read: a Helm release's label as
             # likely as Argo CD's, and a last applied configuration says only that someone applied it.
             continue

@@ -200,8 +200,9 @@ def doctor(
 
     Temporal (the namespace, Medic's search attributes), Prometheus (what answers, the tenant, a query),
     each anomaly scan's query (its series now, the service label, native histograms), Alertmanager
-    (version, a route to Medic's receiver, silences), Slack (who the token is) and Jira (who Medic is,
-    MEDIC_JIRA_PROJECT). Nothing is posted or filed. Exits 1 when something is wrong (an `error` line).
+    (version, a route to Medic's receiver, silences), Slack (who the token is), Jira (who Medic is,
+    MEDIC_JIRA_PROJECT) and Kubernetes (what the runbooks may do there, and whether Argo CD's or Flux's
+    resources may be read). Nothing is posted or filed. Exits 1 when something is wrong (an `error` line).
     """
     from service.doctor import diagnose  # noqa: PLC0415
 

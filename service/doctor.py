@@ -513,7 +513,11 @@ def _kubernetes(settings: Settings, timeout: float) -> list[Finding]:
         return [
             Finding(levels[level], "Kubernetes", text)
             for level, text in preflight(
-                cluster, runbooks, settings.remediation_namespaces, mode=settings.remediation_mode
+                cluster,
+                runbooks,
+                settings.remediation_namespaces,
+                mode=settings.remediation_mode,
+                argocd_namespace=settings.argocd_namespace,
             )
         ]
     finally:

@@ -22,13 +22,29 @@ class AccessReviewer(Protocol):
     ) -> tuple[bool, str]:
         """Whether Medic's identity may, and the authorizer's reason."""
 
+    def served(self, group: str, version: str) -> bool:
+        """Whether the API serves the group/version (a CRD installed)."""
+
 
 def _listed(permissions: list[Permission]) -> str:
     return ", ".join(str(p) for p in permissions)
 
 
+# The GitOps resources a step reads before acting (remediations/gitops.py), where they usually live.
+_READS = (
+    ("argoproj.io", "v1alpha1", "applications", "Argo CD's Applications", None),
+    ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Flux Kustomizations", "flux-system"),
+    ("helm.toolkit.fluxcd.io", "v2", "helmreleases", "Flux HelmReleases", "flux-system"),
+)
+
+
 def preflight(
-    reviewer: AccessReviewer, runbooks: list[Runbook], namespaces: list[str], *, mode: str = "auto"
+    reviewer: AccessReviewer,
+    runbooks: list[Runbook],
+    namespaces: list[str],
+    *,
+    mode: str = "auto",
+    argocd_namespace: str = "argocd",
 ) -> Iterator[Line]:
     """A line per runbook and namespace: ok, or what it may not do there. ``namespaces``:
     MEDIC_REMEDIATION_NAMESPACES (empty: any, asked cluster-wide); ``mode``: MEDIC_REMEDIATION_MODE (a dry
@@ -65,6 +81,31 @@ def preflight(
                 if not asked[key]:
                     missing.append(permission)
             yield _line(runbook, namespace, missing, dry_run=mode == "dry-run")
+    if runbooks:
+        yield from _gitops_reads(reviewer, argocd_namespace)
+
+
+def _gitops_reads(reviewer: AccessReviewer, argocd_namespace: str) -> Iterator[Line]:
+    """Whether Medic may read the GitOps resources installed here (a step on what one applies is a "may",
+    and refused, where it may not): Argo CD's Applications in MEDIC_ARGOCD_NAMESPACE, Flux's in
+    flux-system (where its own live; a team's elsewhere needs the same)."""
+    for group, version, resource, what, usual in _READS:
+        try:
+            if not reviewer.served(group, version):
+                continue
+            namespace = usual or argocd_namespace
+            allowed, _ = reviewer.may("get", group, resource, namespace)
+        except Exception as err:
+            yield "warn", f"cannot ask the Kubernetes API whether Medic may read {what}: {err}"
+            return
+        if allowed:
+            yield "ok", f"Medic may read {what} in {namespace}"
+        else:
+            yield (
+                "warn",
+                f"Medic may not read {what} in {namespace}: a step on what they apply is a 'may', and "
+                "refused unless its runbook says reconcilers: ignore (chart: remediation.gitops.namespaces)",
+            )
 
 
 def _line(runbook: Runbook, namespace: str, missing: list[Permission], *, dry_run: bool) -> Line:

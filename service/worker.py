@@ -190,9 +190,14 @@ def check_remediation_access(reviewer: AccessReviewer, runbooks: list[Runbook], 
 
     def ask() -> None:
         try:
-            say(
-                preflight(reviewer, runbooks, settings.remediation_namespaces, mode=settings.remediation_mode)
+            lines = preflight(
+                reviewer,
+                runbooks,
+                settings.remediation_namespaces,
+                mode=settings.remediation_mode,
+                argocd_namespace=settings.argocd_namespace,
             )
+            say(lines)
         except Exception:  # a check that fails must never stop the worker
             log.exception("could not check what the runbooks may do")
 

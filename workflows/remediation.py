@@ -175,11 +175,12 @@ class RemediationWorkflow:
                         reconciler=claim.reconciler,
                     )
                     continue
+                # Not an escalation: no fix failed, there was none Medic could make; the people the
+                # incident pages (on its own timers) read why (the incident keeps it for their pages).
                 await self._finish(
                     "blocked",
                     f"Not acting: {description}, but {claim.text}",
                     kind=TimelineKind.GUARDRAIL_BLOCKED,
-                    escalate=True,
                     reconciler=claim.reconciler,
                 )
                 return

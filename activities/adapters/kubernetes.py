@@ -299,6 +299,19 @@ class KubernetesCluster:
         status = answer.get("status") or {}
         return bool(status.get("allowed")), str(status.get("reason") or "")
 
+    def served(self, group: str, version: str) -> bool:
+        """Whether the API serves ``group/version`` (a CRD installed): its discovery document answers,
+        which any authenticated identity may read; a 404 is False."""
+        try:
+            self._custom.get_api_resources(group, version, _request_timeout=self._timeouts)
+        except ApiException as err:
+            if err.status == 404:
+                return False
+            raise _translate(err, f"discover {group}/{version}") from err
+        except _FAILURES as err:
+            raise _translate(err, f"discover {group}/{version}") from err
+        return True
+
     def get_replicas(self, ref: ObjectRef) -> int:
         read = self._scale(ref, "read")
         scale = self._call(

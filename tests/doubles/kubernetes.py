@@ -138,6 +138,7 @@ class KubernetesDouble(HttpDouble):
             ("/api/v1" + ns + "/configmaps", self._create_configmap, ["POST"]),
             ("/api/v1" + ns + "/configmaps/{name}", self._configmap, ["GET", "PUT", "PATCH", "DELETE"]),
             (_REVIEWS, self._access_review, ["POST"]),
+            ("/apis/{group}/{version}", self._discovery, ["GET"]),
             (custom, self._create_custom, ["POST"]),
             (custom + "/{name}", self._custom, ["GET", "PATCH", "DELETE"]),
         ):
@@ -419,6 +420,31 @@ class KubernetesDouble(HttpDouble):
             current["spec"]["replicas"] = replicas
             current["metadata"]["resourceVersion"] = rv
             return JSONResponse(_scale_of(self.store.write(resource, namespace, name, current)))
+
+    async def _discovery(self, request: Request, group: str, version: str) -> JSONResponse:
+        """A group/version's discovery document (an APIResourceList) for the custom resources served; 404
+        for one not installed, as the API server answers it."""
+        served = [r for r in self.crds if (r.group, r.version) == (group, version)]
+        if not served:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        resources = [
+            {
+                "name": r.plural,
+                "singularName": r.kind.lower(),
+                "namespaced": True,
+                "kind": r.kind,
+                "verbs": ["get", "list", "patch"],
+            }
+            for r in served
+        ]
+        return JSONResponse(
+            {
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": f"{group}/{version}",
+                "resources": resources,
+            }
+        )
 
     async def _access_review(self, request: Request) -> JSONResponse:
         """A SelfSubjectAccessReview (authorization.k8s.io/v1), answered as the RBAC authorizer does: the

@@ -154,7 +154,15 @@ def argo_applied(
     else:
         last = json.dumps(applied, separators=(",", ":"), sort_keys=True)
         meta.setdefault("annotations", {})["kubectl.kubernetes.io/last-applied-configuration"] = last
-        meta["managedFields"] = [_entry("argocd-controller", "Update", applied)]
+        # the Update that created it owns every field the object had then, defaults the API server filled
+        # in included (replicas a manifest left out): as managedFields dumps of client-side apply show
+        created = {
+            "apiVersion": applied.get("apiVersion", "apps/v1"),
+            "metadata": applied.get("metadata", {}),
+        }
+        meta["managedFields"] = [
+            _entry("argocd-controller", "Update", created | {"spec": obj.get("spec", {})})
+        ]
 
 
 def application(

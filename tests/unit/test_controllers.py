@@ -71,7 +71,7 @@ def test_keda_owns_its_hpa_and_is_named_instead() -> None:
     # and an hpa: step on KEDA's HPA is put back by KEDA
     keda = claim(found, Scale(), HPA_SCALE)
     assert keda is not None and keda.reconciler == "KEDA ScaledObject shop/checkout" and not keda.overridable
-    assert keda.fields == ["spec.minReplicas", "spec.maxReplicas"]
+    assert keda.fields == ["spec.minReplicas"]
 
 
 def test_an_operator_that_owns_the_workload_may_put_it_back() -> None:

@@ -143,7 +143,7 @@ def test_an_hpa_git_applies_is_claimed_on_its_bounds() -> None:
     found = cluster(autoscaler, kustomization())
     scale = Scale()
     got = reconciler_claim(found, scale.target(HPA_SCALE), scale.writes(HPA_SCALE))
-    assert got is not None and got.fields == ["spec.minReplicas", "spec.maxReplicas"]
+    assert got is not None and got.fields == ["spec.minReplicas"]  # maxReplicas is written as it is
 
 
 # ---- Argo CD ----------------------------------------------------------------------------------------------
@@ -246,11 +246,43 @@ def test_the_instance_label_alone_is_a_helm_release_as_often_as_argo() -> None:
 
 
 def test_a_tracking_id_that_names_another_object_is_not_argo_cds() -> None:
-    """Argo CD ignores a tracking annotation that does not name the object it sits on (copied along)."""
+    """Argo CD ignores a tracking annotation that does not name the object it sits on: one a tool copied
+    along with an object it made (its own field manager wrote it, not Argo CD's)."""
     obj = argo_deployment(server_side=True)
     obj["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] = "checkout:apps/Deployment:shop/cart"
+    for entry in obj["metadata"]["managedFields"]:
+        entry["manager"] = "hnc.x-k8s.io"
     assert claim(cluster(obj, unreadable=True)) is None
     assert reconcilers_of(obj, argocd_namespace="argocd") == []
+
+
+def test_argo_cds_own_manager_without_a_tracking_medic_reads_is_a_may() -> None:
+    """A custom application.instanceLabelKey (argocd.argoproj.io/instance): no tracking Medic reads, but
+    Argo CD's field manager applied the field. Acting would fight it unseen (found in the field walk)."""
+    obj = argo_deployment(tracking="label", server_side=True)
+    obj["metadata"]["labels"]["argocd.argoproj.io/instance"] = obj["metadata"]["labels"].pop(
+        "app.kubernetes.io/instance"
+    )
+    got = claim(cluster(obj, application()))
+    assert got is not None and not got.certain
+    assert got.reconciler == "Argo CD (an Application Medic cannot name)"
+    assert "switch Argo CD to annotation tracking" in got.remedy and "argocd app set" not in got.remedy
+
+
+def test_argo_client_side_apply_does_not_own_what_git_left_out() -> None:
+    """Client-side apply: the Update entry that created the object owns every field the API server
+    defaulted (replicas a manifest left out); the last applied configuration says what Git sets (found in
+    the field walk: a scale Argo CD would never revert was refused)."""
+    obj = deployment()
+    argo_applied(obj, manifest_of(obj, replicas=False))
+    assert obj["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:replicas"] == {}  # as the API has it
+    assert claim(cluster(obj, application())) is None
+    assert claim(cluster(obj, application()), "rollback") is not None
+    # and the label-tracked object whose Application is not where it was looked for: a may
+    labelled = deployment()
+    argo_applied(labelled, manifest_of(labelled), tracking="label")
+    got = claim(cluster(labelled, application(namespace="openshift-gitops")))
+    assert got is not None and not got.certain and "Set MEDIC_ARGOCD_NAMESPACE" in got.remedy
 
 
 def test_an_application_argo_cd_skips_does_not_revert() -> None:
@@ -345,7 +377,8 @@ def test_what_to_do_fits_the_case() -> None:
         }
     ]
     owned = claim(cluster(argo_deployment(), generated))
-    assert owned is not None and "in the template of ApplicationSet argocd/shop" in owned.remedy
+    assert owned is not None and "since ApplicationSet argocd/shop generates this Application" in owned.remedy
+    assert "Git is the way here" in owned.remedy
     assert "argocd app set" not in owned.remedy
 
 

@@ -634,6 +634,6 @@ def test_a_fix_another_controller_would_undo_is_followed_up_where_it_belongs() -
     )
     assert "Git" not in follow_ups and "self-heal" not in follow_ups
     assert (
-        "- [ ] Change what HorizontalPodAutoscaler shop/checkout controls through it (an HPA's bounds, an "
-        "operator's resource): a step of checkout-rollback did not act"
+        "- [ ] Scale through HorizontalPodAutoscaler shop/checkout: make the runbook's step an hpa: step "
+        "(its minReplicas); a step of checkout-rollback did not act"
     ) in follow_ups

@@ -18,8 +18,10 @@ from service.doctor import _kubernetes
 from service.preflight import preflight, say
 from service.settings import Settings
 from tests.doubles.kubernetes import KubernetesDouble
+from tests.doubles.kubernetes_store import CUSTOM, GITOPS
 from tests.support.kube import write_kubeconfig
 
+NO_GITOPS = tuple(r for r in CUSTOM if r not in GITOPS)
 SCALE = load_runbook(
     """
 name: scale-out
@@ -43,7 +45,7 @@ verify: {alerts_resolved: true}
 
 @pytest.fixture
 def k8s() -> Iterator[KubernetesDouble]:
-    double = KubernetesDouble()
+    double = KubernetesDouble(crds=NO_GITOPS)  # the runbooks' own lines; GitOps reads below
     with double.serve():
         yield double
 
@@ -229,3 +231,27 @@ def test_doctor_asks_with_the_workers_kubeconfig(k8s: KubernetesDouble, tmp_path
     bare = settings.model_copy(update={"kubeconfig": tmp_path / "missing"})
     (none,) = _kubernetes(bare, timeout=3)
     assert none.level == "warn" and "run medic doctor with the worker's kubeconfig" in none.said
+
+
+def test_the_gitops_resources_installed_here_are_asked_too(tmp_path: Path) -> None:
+    """Where Argo CD or Flux is installed, a step on what they apply reads their resources first; without
+    the grant it is a 'may', refused: said at start, not at 3 a.m. (found in the field walk). Where they
+    are not installed, nothing is said of them."""
+    k8s = KubernetesDouble()  # Argo CD's and Flux's CRDs served
+    k8s.deny("get", "applications", group="argoproj.io", namespace="openshift-gitops")
+    with k8s.serve():
+        cluster = reviewer(k8s)
+        try:
+            lines = list(preflight(cluster, [ROLLBACK], ["payments"], argocd_namespace="openshift-gitops"))
+        finally:
+            cluster.close()
+    assert lines[1:] == [
+        (
+            "warn",
+            "Medic may not read Argo CD's Applications in openshift-gitops: a step on what they apply is a "
+            "'may', and refused unless its runbook says reconcilers: ignore (chart: "
+            "remediation.gitops.namespaces)",
+        ),
+        ("ok", "Medic may read Flux Kustomizations in flux-system"),
+        ("ok", "Medic may read Flux HelmReleases in flux-system"),
+    ]

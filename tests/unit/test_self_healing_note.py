@@ -46,9 +46,10 @@ def test_each_remediation_is_worded_by_what_it_did() -> None:
         TimelineKind.GUARDRAIL_BLOCKED,
         "[rollback-checkout] Not acting: ..., but Argo CD ...",
         outcome=RemediationOutcome.BLOCKED,
-        escalate=True,
         reconciler="Argo CD Application argocd/checkout",
     )
+    assert s.self_healing == "[rollback-checkout] Not acting: ..., but Argo CD ..."  # for the next pages
+    assert escalations(s) == ["Self-healing did not fix it: escalating to people."]  # rem-a's alone
     report(
         s,
         7,
@@ -58,9 +59,8 @@ def test_each_remediation_is_worded_by_what_it_did() -> None:
         outcome=RemediationOutcome.TIMED_OUT,
         escalate=True,
     )
-    assert escalations(s) == [
+    assert escalations(s) == [  # a refusal is no escalation (it jumps no timer)
         "Self-healing did not fix it: escalating to people.",
-        "Self-healing could not act: escalating to people.",
         "Self-healing could not act: escalating to people.",
     ]
     assert s.self_healing == "[rollback-checkout] Nobody approved within 900s."
