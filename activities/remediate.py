@@ -186,7 +186,10 @@ class RemediationActivities:
             target = action.target(request.step)
             try:
                 claim = claim_for(
-                    cluster, target, action.writes(request.step), argocd_namespace=self._argocd_namespace
+                    cluster,
+                    target,
+                    action.writes(request.step, before),
+                    argocd_namespace=self._argocd_namespace,
                 )
             except ClusterError as err:
                 # The target itself could not be read (a Role that grants only deployments/scale): nothing

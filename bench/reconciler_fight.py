@@ -11,7 +11,7 @@ is not. Each scenario runs for 15 virtual minutes after the alert.
 
 Figures per scenario and mode: Medic's writes, the reconciler's reverts, pod rollouts (template changes),
 what the remediation ended as and when, whether the service was healthy at the end, whether a fix was
-reported verified and then undone, and whether the people escalated to were told which reconciler and
+reported verified and then undone, and whether the incident's Slack channel was told which reconciler and
 what to do.
 """
 
@@ -175,8 +175,9 @@ async def one(env: WorkflowEnvironment, tool: str, runbook: Runbook, mode: str) 
         facts=Facts(),
         guardrails=lambda: GuardrailSettings(mode="auto"),
     )
+    chat = FakeChat()
     notify = NotifyActivities(
-        chat=FakeChat(), pager=FakePager(), tracker=FakeTracker(), policy=RoutingPolicy.default
+        chat=chat, pager=FakePager(), tracker=FakeTracker(), policy=RoutingPolicy.default
     )
     queue = f"fight-{uuid.uuid4().hex[:6]}"
     incident_id = service_incident_id("checkout") + f"-{queue}"
@@ -190,7 +191,7 @@ async def one(env: WorkflowEnvironment, tool: str, runbook: Runbook, mode: str) 
         started = await env.get_current_time()
         incident = await env.client.start_workflow(
             IncidentWorkflow.run,
-            IncidentInput(incident_id=incident_id, service=ctx("checkout"), notify=False),
+            IncidentInput(incident_id=incident_id, service=ctx("checkout")),
             id=incident_id,
             task_queue=queue,
             start_signal=ALERTS_SIGNAL,
@@ -209,8 +210,8 @@ async def one(env: WorkflowEnvironment, tool: str, runbook: Runbook, mode: str) 
                 verified_ever |= now_outcome == "verified"
         state = await incident.query(IncidentWorkflow.state)
         await incident.terminate("benchmark over")
-    said = (TimelineKind.GUARDRAIL_BLOCKED, TimelineKind.REMEDIATION_FAILED)
-    told = [e.message for e in state.timeline if e.kind in said]
+    # told: what the incident's Slack channel received (its card and the thread's replies), not the timeline
+    told = [text for _, text, _ in chat.posts] + [text for _, _, text in chat.updates]
     named = any(
         ("Argo CD" in m or "Flux" in m) and ("argocd app set" in m or "flux suspend" in m) for m in told
     )
@@ -222,7 +223,7 @@ async def one(env: WorkflowEnvironment, tool: str, runbook: Runbook, mode: str) 
         "outcome": outcome or "none",
         "outcome_after_s": round((ended_at - started).total_seconds()) if ended_at else None,
         "verified_then_undone": verified_ever and not healthy_end,
-        "escalated": state.notifications.escalate_now,
+        "escalated": any(e.kind == TimelineKind.REMEDIATION_ESCALATED for e in state.timeline),
         "told_which_and_what": named,
     }
 

@@ -601,18 +601,22 @@ class IncidentState(BaseModel):
             self.actions.append(action)
         extra = {"reconciler": reconciler} if reconciler else {}
         self.relay(at, kind, message, actor=actor, remediation=remediation_id, **extra)
-        if reconciler and not escalate and outcome is RemediationOutcome.BLOCKED:
-            # Refused: another controller would undo the fix. No fix failed, so nothing jumps the
-            # escalation chain; what it said goes with the pages the incident sends on its own timers.
-            self.self_healing, self.self_healing_by = message[:1000], remediation_id
+        refused = bool(reconciler) and outcome is RemediationOutcome.BLOCKED
+        if refused and not escalate:
+            # Another controller would undo the fix. No fix failed, so nothing jumps the escalation chain;
+            # it is said where people look (the incident's chats, pager notes, the issue) and goes with the
+            # pages the incident sends on its own timers.
+            self._note_self_healing(message, remediation_id)
+            self.record(
+                at,
+                TimelineKind.REMEDIATION_REFUSED,
+                f"Self-healing could not act: {message}",
+                remediation=remediation_id,
+                reconciler=reconciler,
+            )
         if escalate and self.status is not IncidentStatus.RESOLVED:
             self.notifications.escalate_now = True
-            # The same remediation's earlier word that a human must check something (an undo that failed)
-            # stays first; its end ("Could not act: ...") follows it.
-            earlier = self.self_healing if self.self_healing_by == remediation_id else ""
-            keep = earlier if "A human must check it" in earlier else ""
-            self.self_healing = f"{keep} {message}".strip()[:1000]
-            self.self_healing_by = remediation_id
+            self._note_self_healing(message, remediation_id)
             acted = any(
                 e.kind == TimelineKind.ACTION_EXECUTED and e.data.get("remediation") == remediation_id
                 for e in self.timeline
@@ -625,6 +629,18 @@ class IncidentState(BaseModel):
                 remediation=remediation_id,
             )
         self.revision += 1
+
+    def _note_self_healing(self, message: str, remediation_id: str) -> None:
+        """What the next pages say of self-healing: the latest word, after an earlier one that a human must
+        check something (an undo that failed, any remediation's), which is never dropped."""
+        said = "A human must check it."
+        keep = (
+            self.self_healing[: self.self_healing.rfind(said) + len(said)]
+            if said in self.self_healing
+            else ""
+        )
+        self.self_healing = f"{keep} {message}".strip()[:1000]
+        self.self_healing_by = remediation_id
 
     def give_up_on_remediations(self, at: datetime) -> None:
         """Closing with fixes that never reported: say so, rather than wait (and escalate) for ever.

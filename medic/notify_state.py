@@ -36,6 +36,7 @@ THREADED_KINDS = frozenset(
         TimelineKind.SILENCE_CREATED,
         TimelineKind.FEEDBACK_FALSE_POSITIVE,
         TimelineKind.COMMAND_REFUSED,
+        TimelineKind.REMEDIATION_REFUSED,  # a fix Medic knows but may not make: what to do instead
         # Why nobody was paged (and why a page comes after all): the team sees it where it looks.
         TimelineKind.LEARNING_DEMOTED,
         TimelineKind.LEARNING_LIFTED,
@@ -53,6 +54,7 @@ FOLLOW_UP_KINDS = frozenset(
         TimelineKind.INCIDENT_REOPENED,
         TimelineKind.INCIDENT_RESOLVED,
         TimelineKind.POSTMORTEM_WRITTEN,  # with its link
+        TimelineKind.REMEDIATION_REFUSED,
     }
 )
 
@@ -66,6 +68,7 @@ NOTE_KINDS = frozenset(
         TimelineKind.INCIDENT_ROOT_CAUSE,
         TimelineKind.ACTION_EXECUTED,
         TimelineKind.ROLLBACK_DONE,
+        TimelineKind.REMEDIATION_REFUSED,
     }
 )
 

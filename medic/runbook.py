@@ -255,7 +255,8 @@ class Runbook(_Strict):
         default="refuse",
         description="refuse: a step whose fields a GitOps reconciler (Argo CD, Flux) or an operator that "
         "owns the target would put back (or may: Medic cannot read it, or cannot know what the operator "
-        "writes) does not act, and the incident escalates saying which and what to do; ignore: act anyway "
+        "writes) does not act, and the incident says which and what to do (in its chats and pager notes; no "
+        "escalation level is paged early); ignore: act anyway "
         "(the fields are ignored by it, or its revert is wanted after the fix). An HPA's replicas are "
         "never acted on directly (scale through it with hpa:)",
     )

@@ -148,6 +148,7 @@ class TimelineKind(StrEnum):
     REMEDIATION_CHANGED_MEANWHILE = "remediation.changed_meanwhile"
     REMEDIATION_CANCELLED = "remediation.cancelled"
     REMEDIATION_ESCALATED = "remediation.escalated"
+    REMEDIATION_REFUSED = "remediation.refused"  # another controller would undo it: not done, and why
     REMEDIATION_LOST = "remediation.lost"
     GUARDRAIL_BLOCKED = "guardrail.blocked"
     APPROVAL_REQUESTED = "approval.requested"

@@ -57,7 +57,7 @@ class Action(Protocol):
 
     def describe(self, step: Any, before: dict[str, Any]) -> str: ...
 
-    def writes(self, step: Any) -> list[FieldPath]:
+    def writes(self, step: Any, before: dict[str, Any] | None = None) -> list[FieldPath]:
         """The fields of :meth:`target` that ``apply`` sets: what a GitOps reconciler would put back."""
 
 
@@ -155,11 +155,16 @@ class Scale:
         )
         return True
 
-    def writes(self, step: ScaleStep) -> list[FieldPath]:
+    def writes(self, step: ScaleStep, before: dict[str, Any] | None = None) -> list[FieldPath]:
         if step.hpa and step.hpa_field == "maxReplicas":
             return [("spec", "maxReplicas")]
-        if step.hpa:  # minReplicas (maxReplicas is written as it is, unless it must rise with it)
-            return [("spec", "minReplicas")]
+        if step.hpa:  # minReplicas, and maxReplicas where it must rise with it (else written as it is)
+            rises = (
+                before is not None
+                and "max_replicas" in before
+                and self.desired(step, before) > int(before["max_replicas"])
+            )
+            return [("spec", "minReplicas"), *([("spec", "maxReplicas")] if rises else [])]
         return [("spec", "replicas")]
 
     def describe(self, step: ScaleStep, before: dict[str, Any]) -> str:
@@ -222,7 +227,7 @@ class Restart:
     ) -> bool:
         return False  # pods that restarted cannot be un-restarted: nothing is written
 
-    def writes(self, step: RestartStep) -> list[FieldPath]:
+    def writes(self, step: RestartStep, before: dict[str, Any] | None = None) -> list[FieldPath]:
         return [("spec", "template", "metadata", "annotations", RESTARTED_AT)]
 
     def describe(self, step: RestartStep, before: dict[str, Any]) -> str:
@@ -289,7 +294,7 @@ class Rollback:
         self._move(cluster, step, runs=to, to=revision, basis=LEFT_BY_MEDIC)
         return True
 
-    def writes(self, step: RollbackStep) -> list[FieldPath]:
+    def writes(self, step: RollbackStep, before: dict[str, Any] | None = None) -> list[FieldPath]:
         return [("spec", "template")]
 
     def describe(self, step: RollbackStep, before: dict[str, Any]) -> str:

@@ -65,6 +65,8 @@ HELM_RELEASE = ("helm.toolkit.fluxcd.io/v2", "HelmRelease")
 
 TRACKING_ID = "argocd.argoproj.io/tracking-id"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
+CUSTOM_INSTANCE_LABEL = "argocd.argoproj.io/instance"  # the instanceLabelKey Argo CD's docs show, widely used
+_FLUX_PREFIXES = ("kustomize.toolkit.fluxcd.io", "helm.toolkit.fluxcd.io")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 FLUX_RECONCILE = "kustomize.toolkit.fluxcd.io/reconcile"
 FLUX_SSA = "kustomize.toolkit.fluxcd.io/ssa"
@@ -139,9 +141,9 @@ def reconcilers_of(obj: Mapping[str, Any], *, argocd_namespace: str) -> list[Rec
         found.append(
             _application(app, argocd_namespace).model_copy(update={"assumed_namespace": "_" not in app})
         )
-    elif instance := labels.get(INSTANCE_LABEL, ""):
+    elif instance := labels.get(INSTANCE_LABEL, "") or labels.get(CUSTOM_INSTANCE_LABEL, ""):
         found.append(_application(instance, argocd_namespace).model_copy(update={"by_label_only": True}))
-    elif applied_by_argo(obj):
+    elif applied_by_argo(obj) and not any(f"{p}/name" in labels for p in _FLUX_PREFIXES):
         # Argo CD's manager wrote it, and no tracking Medic reads names the Application (a custom
         # application.instanceLabelKey in argocd-cm): which one, and whether it self-heals, is not known
         found.append(_application(UNKNOWN_APP, argocd_namespace).model_copy(update={"untracked": True}))
@@ -187,17 +189,19 @@ def owns(obj: Mapping[str, Any], reconciler: Reconciler, path: FieldPath) -> boo
     applied, as an ``Apply`` entry. Flux's helm-controller writes as ``Update`` (Helm 3): its entry is
     taken as it is, and may claim a defaulted field (only where its HelmRelease corrects drift)."""
     meta = obj.get("metadata") or {}
+    entries = [e for e in meta.get("managedFields") or [] if e.get("manager") in reconciler.managers]
+    applies = [e for e in entries if e.get("operation") == "Apply"]
     if reconciler.ref.kind == APPLICATION[1]:
+        if applies:  # server-side apply (a last applied configuration left from before it is stale)
+            return any(_in_fields(e.get("fieldsV1") or {}, path) for e in applies)
         applied = _last_applied(obj)
         if applied is not None:
             return _in_object(applied, path)
-    applies_only = reconciler.ref.kind != HELM_RELEASE[1]
-    return any(
-        entry.get("manager") in reconciler.managers
-        and (entry.get("operation") == "Apply" or not applies_only)
-        and _in_fields(entry.get("fieldsV1") or {}, path)
-        for entry in meta.get("managedFields") or []
-    )
+        # Tracked by annotation, and neither: Argo CD replaces it (Replace=true: kubectl replace, no saved
+        # configuration), and a replace sets every field from Git, a left-out one to its default
+        return reconciler.assumed_namespace or not (reconciler.by_label_only or reconciler.untracked)
+    chosen = applies if reconciler.ref.kind != HELM_RELEASE[1] else entries
+    return any(_in_fields(e.get("fieldsV1") or {}, path) for e in chosen)
 
 
 def _last_applied(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -479,11 +483,15 @@ def _remedy(reconciler: Reconciler, fields: list[str], resource: Mapping[str, An
 
 def _unreadable_hint(reconciler: Reconciler, unreadable: str, argocd_namespace: str) -> str:
     ref = reconciler.ref
+    gone = (
+        "If no Application manages it any more (deleted with its resources left, moved to another tool), "
+        "remove Argo CD's label or annotation from it, or say reconcilers: ignore."
+    )
     if reconciler.untracked:
         return (
             "Medic names Argo CD's Applications by the tracking annotation (the 3.x default) or the "
-            "app.kubernetes.io/instance label; with another application.instanceLabelKey in argocd-cm, "
-            "switch Argo CD to annotation tracking."
+            "app.kubernetes.io/instance or argocd.argoproj.io/instance label; with another "
+            f"application.instanceLabelKey in argocd-cm, switch Argo CD to annotation tracking. {gone}"
         )
     if "could not find the requested resource" in unreadable:  # a 404 naming no object: no such API here
         where = (
@@ -495,7 +503,7 @@ def _unreadable_hint(reconciler: Reconciler, unreadable: str, argocd_namespace: 
     if unreadable.startswith(_NOT_THERE):
         return (
             f"Set MEDIC_ARGOCD_NAMESPACE (now {argocd_namespace}) to the namespace of Argo CD's Applications "
-            "(openshift-gitops with OpenShift GitOps)."
+            f"(openshift-gitops with OpenShift GitOps). {gone}"
         )
     return (
         f"Medic tells for sure when it may read {ref.kind}s in {ref.namespace} "

@@ -143,7 +143,7 @@ class CircuitBreak:
         )
         return True
 
-    def writes(self, step: CircuitBreakStep) -> list[FieldPath]:
+    def writes(self, step: CircuitBreakStep, before: dict[str, Any] | None = None) -> list[FieldPath]:
         return [("spec",)] if step.mode == "istio" else [("data",)]
 
     def describe(self, step: CircuitBreakStep, before: dict[str, Any]) -> str:
@@ -238,7 +238,7 @@ class Reroute:
         self._set(cluster, step, before["key"], was=rules, to=before["rules"], basis=LEFT_BY_MEDIC)
         return True
 
-    def writes(self, step: RerouteStep) -> list[FieldPath]:
+    def writes(self, step: RerouteStep, before: dict[str, Any] | None = None) -> list[FieldPath]:
         return [("spec", "rules" if step.kind == "HTTPRoute" else "http")]
 
     def describe(self, step: RerouteStep, before: dict[str, Any]) -> str:

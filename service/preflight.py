@@ -95,9 +95,9 @@ def _gitops_reads(reviewer: AccessReviewer, argocd_namespace: str) -> Iterator[L
                 continue
             namespace = usual or argocd_namespace
             allowed, _ = reviewer.may("get", group, resource, namespace)
-        except Exception as err:
+        except Exception as err:  # said, and the next one asked all the same
             yield "warn", f"cannot ask the Kubernetes API whether Medic may read {what}: {err}"
-            return
+            continue
         if allowed:
             yield "ok", f"Medic may read {what} in {namespace}"
         else:

@@ -116,6 +116,7 @@ _JIRA_KINDS = frozenset(
         TimelineKind.INCIDENT_ACKNOWLEDGED,
         TimelineKind.ESCALATION_LEVEL,
         TimelineKind.INCIDENT_ROOT_CAUSE,
+        TimelineKind.REMEDIATION_REFUSED,
     }
 )
 

@@ -175,12 +175,14 @@ class RemediationWorkflow:
                         reconciler=claim.reconciler,
                     )
                     continue
-                # Not an escalation: no fix failed, there was none Medic could make; the people the
-                # incident pages (on its own timers) read why (the incident keeps it for their pages).
+                # No escalation when no fix failed (there was none Medic could make): the incident says why
+                # where people look, and its pages carry it on the chain's own timers. An earlier step of
+                # this run that acted and did not fix it (on_failure: next_step) escalates as it would have.
                 await self._finish(
                     "blocked",
                     f"Not acting: {description}, but {claim.text}",
                     kind=TimelineKind.GUARDRAIL_BLOCKED,
+                    escalate=any(a.status == "executed" for a in self._actions),
                     reconciler=claim.reconciler,
                 )
                 return

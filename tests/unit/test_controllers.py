@@ -216,3 +216,15 @@ def test_a_plan_leaves_the_policy_out_at_its_default() -> None:
     ignoring = runbook.model_copy(update={"reconcilers": "ignore"})
     assert ignoring.model_dump(mode="json")["reconcilers"] == "ignore"
     assert type(runbook).model_validate(ignoring.model_dump(mode="json")).reconcilers == "ignore"
+
+
+def test_an_hpa_step_claims_max_replicas_only_where_it_must_rise() -> None:
+    """minReplicas is what an hpa: step sets; maxReplicas is written as it is unless the new minimum passes
+    it (found by review: a reconciler ignoring only minReplicas would put maxReplicas back below it)."""
+    scale = Scale()
+    assert scale.writes(HPA_SCALE, {"replicas": 2, "max_replicas": 10}) == [("spec", "minReplicas")]
+    assert scale.writes(HPA_SCALE, {"replicas": 2, "max_replicas": 4}) == [
+        ("spec", "minReplicas"),
+        ("spec", "maxReplicas"),
+    ]
+    assert scale.writes(HPA_SCALE) == [("spec", "minReplicas")]  # not known before the snapshot

@@ -259,8 +259,14 @@ def test_a_tracking_id_that_names_another_object_is_not_argo_cds() -> None:
 def test_argo_cds_own_manager_without_a_tracking_medic_reads_is_a_may() -> None:
     """A custom application.instanceLabelKey (argocd.argoproj.io/instance): no tracking Medic reads, but
     Argo CD's field manager applied the field. Acting would fight it unseen (found in the field walk)."""
+    custom = argo_deployment(tracking="label", server_side=True)
+    custom["metadata"]["labels"]["argocd.argoproj.io/instance"] = custom["metadata"]["labels"].pop(
+        "app.kubernetes.io/instance"
+    )
+    sure = claim(cluster(custom, application()))  # the key Argo CD's docs show: read as label tracking
+    assert sure is not None and sure.certain and sure.reconciler == "Argo CD Application argocd/checkout"
     obj = argo_deployment(tracking="label", server_side=True)
-    obj["metadata"]["labels"]["argocd.argoproj.io/instance"] = obj["metadata"]["labels"].pop(
+    obj["metadata"]["labels"]["example.com/argocd-app"] = obj["metadata"]["labels"].pop(
         "app.kubernetes.io/instance"
     )
     got = claim(cluster(obj, application()))
@@ -460,3 +466,59 @@ def test_a_hostile_selector_is_not_read() -> None:
     selector = "app" + " " * 5000 + "x"
     rules["spec"]["driftIgnoreRules"] = [{"paths": ["/spec/replicas"], "target": {"labelSelector": selector}}]
     assert claim(cluster(flux_deployment(), rules)) is not None
+
+
+def test_argo_server_side_apply_wins_over_a_stale_last_applied_configuration() -> None:
+    """Switched from client-side to server-side apply: the annotation is frozen at the last client-side
+    apply; Argo CD's Apply entry says what Git sets now (found by review)."""
+    obj = deployment()
+    argo_applied(obj, manifest_of(obj, replicas=False))  # client-side, replicas left out then
+    ssa = manifest_of(obj)  # Git sets replicas now, applied server-side
+    obj["metadata"]["managedFields"].append(
+        {
+            "manager": "argocd-controller",
+            "operation": "Apply",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields_v1(ssa),
+        }
+    )
+    got = claim(cluster(obj, application()))
+    assert got is not None and got.fields == ["spec.replicas"]
+
+
+def test_argo_replace_leaves_no_applied_configuration_and_owns_all() -> None:
+    """Replace=true: kubectl replace, no saved configuration, no Apply entry; a replace sets every field
+    from Git (a left-out one to its default), so every field the step writes is claimed (found by review)."""
+    obj = deployment()
+    argo_applied(obj, manifest_of(obj, replicas=False))
+    del obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+    for entry in obj["metadata"]["managedFields"]:
+        entry["manager"] = "kubectl-replace"
+    got = claim(cluster(obj, application()))
+    assert got is not None and got.fields == ["spec.replicas"]
+
+
+def test_a_gone_application_says_how_to_let_medic_act() -> None:
+    """Label tracking, Argo CD's manager on it, no Application any more (deleted, its resources left):
+    a may whose remedy says how out."""
+    obj = argo_deployment(tracking="label")
+    got = claim(cluster(obj))
+    assert got is not None and not got.certain
+    assert "If no Application manages it any more" in got.remedy and "reconcilers: ignore" in got.remedy
+
+
+def test_flux_comes_before_a_leftover_argo_entry() -> None:
+    """A Flux object with a leftover Argo CD entry in managedFields (it moved from Argo CD to Flux): Flux
+    is judged, not an Application Medic cannot name."""
+    obj = flux_deployment()
+    obj["metadata"]["managedFields"].append(
+        {
+            "manager": "argocd-controller",
+            "operation": "Apply",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields_v1(manifest_of(obj)),
+        }
+    )
+    assert claim(cluster(obj, kustomization(suspend=True))) is None  # suspended: nobody reverts it now
+    got = claim(cluster(obj, kustomization()))
+    assert got is not None and got.reconciler == "Flux Kustomization flux-system/apps"

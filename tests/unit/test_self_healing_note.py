@@ -78,9 +78,20 @@ def test_an_undo_that_failed_stays_first_in_what_the_page_says() -> None:
         s, 5, "rem-a", TimelineKind.REMEDIATION_FAILED, end, outcome=RemediationOutcome.FAILED, escalate=True
     )
     assert s.self_healing == f"{undo} {end}"
-    # another remediation's word replaces it
-    report(s, 9, "rem-b", TimelineKind.GUARDRAIL_BLOCKED, "[rollback-checkout] Not acting.", escalate=True)
-    assert s.self_healing == "[rollback-checkout] Not acting."
+    # another remediation's word follows what a human must check, never replaces it (found by review)
+    report(
+        s,
+        9,
+        "rem-b",
+        TimelineKind.GUARDRAIL_BLOCKED,
+        "[rollback-checkout] Not acting.",
+        outcome=RemediationOutcome.BLOCKED,
+        reconciler="Argo CD Application argocd/checkout",
+    )
+    assert s.self_healing == f"{undo} [rollback-checkout] Not acting."
+    (refused,) = [e for e in s.timeline if e.kind == TimelineKind.REMEDIATION_REFUSED]
+    assert refused.message == "Self-healing could not act: [rollback-checkout] Not acting."
+    assert refused.data["reconciler"] == "Argo CD Application argocd/checkout"
 
 
 def test_a_merge_keeps_what_self_healing_said() -> None:

@@ -146,3 +146,35 @@ async def test_the_person_paged_reads_why_self_healing_handed_over(rig: Rig) -> 
     assert second.routing_key_name == "checkout-lead"
     said = str(second.custom_details["self_healing"])
     assert FLUX in said and "flux suspend kustomization apps -n flux-system" in said
+
+
+async def test_the_incidents_channel_is_told_of_a_refusal(rig: Rig) -> None:
+    """Found by review: without the escalation, the refusal reached nobody (its timeline kind went to no
+    chat). It is a reply in the incident's thread now, with what to do."""
+    flux_managed(rig)
+    async with rig.worker():
+        incident = await deliver(rig, notify=True)
+        await until(incident, lambda s: outcome(s) == "blocked" if s.remediations else False, "a block")
+        await until(
+            incident,
+            lambda s: any("Self-healing could not act" in text for _, text, _ in rig.chat.posts),
+            "the thread's reply",
+        )
+    (reply,) = [(text, thread) for _, text, thread in rig.chat.posts if "Self-healing could not act" in text]
+    assert reply[1] is not None  # in the incident's thread
+    assert FLUX in reply[0] and "flux suspend kustomization apps -n flux-system" in reply[0]
+
+
+async def test_a_refusal_after_a_step_that_acted_and_failed_escalates(rig: Rig) -> None:
+    """Found by review: on_failure next_step, the restart acted and did not fix it, the scale is refused:
+    a fix did fail, so the incident escalates as it did before refusals were quiet."""
+    flux_managed(rig)
+    rig.metrics.healthy = False
+    restart = RestartStep(action="restart", target=Target(namespace="shop", name="checkout"))
+    rig.runbook = SCALE.model_copy(update={"steps": [restart, *SCALE.steps], "on_failure": "next_step"})
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "blocked", "a block")
+    assert [verb for verb, _, _ in rig.cluster.writes] == ["patch"]  # the restart alone
+    assert state.notifications.escalate_now
+    assert any(e.message == "Self-healing did not fix it: escalating to people." for e in state.timeline)
