@@ -59,6 +59,7 @@ _KILL_SWITCH_BUTTON: dict[str, object] = {
 
 
 _ANOMALY_CHARS = 500  # of a signal's summary on the card (a section's text holds 3,000)
+_SELF_HEALING_CHARS = 1000  # the incident keeps at most that much of it
 
 
 def card_digest(card: "IncidentCard") -> str:
@@ -90,6 +91,9 @@ class IncidentCard(BaseModel):
     # of anomalies only read "Alerts: 0 firing of 0" and nothing of what was found.
     anomaly_count: int = 0
     latest_anomaly: str | None = None
+    # Why self-healing handed over (a step another controller would undo, what was tried): on the card, so
+    # a channel that joined late (quiet hours held the post) reads it too, not only the thread.
+    self_healing: str | None = None
 
 
 def _mrkdwn(text: Markup) -> dict[str, object]:
@@ -137,6 +141,9 @@ def render_card(card: IncidentCard) -> ChatMessage:
     if card.routing_note:
         text = mrkdwn(":mute: {note}", note=card.routing_note)
         blocks.append({"type": "context", "elements": [_mrkdwn(text)]})
+    if card.self_healing and card.status != "resolved":
+        text = mrkdwn("*Self-healing:* {what}", what=card.self_healing[:_SELF_HEALING_CHARS])
+        blocks.append({"type": "section", "text": _mrkdwn(text)})
     links = [
         link(card.ui_url, "Timeline in Temporal") if card.ui_url else None,
         link(card.generator_url, "Source graph") if card.generator_url else None,

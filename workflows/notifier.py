@@ -480,6 +480,7 @@ class Notifier:
             merged_into=s.merged_into,
             generator_url=first,
             routing_note=self._demotion_note(),
+            self_healing=s.self_healing or None,
             anomaly_count=len(s.anomalies),
             latest_anomaly=max(s.anomalies.values(), key=lambda a: a.last_seen_at).signal.described()
             if s.anomalies

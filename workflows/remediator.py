@@ -23,6 +23,9 @@ CAUSE_FIRST_PATCH = "remediate-cause-first"
 # Alerts that arrived (a merge, a delivery) while the incident was busy (a match or its messages in flight)
 # are looked at without waiting for the next change: the incident's loop would take them as seen.
 ARRIVED_WHILE_BUSY_PATCH = "remediate-arrivals-while-busy"
+# Marked where an incident records a refused step's ``remediation.refused`` entry (told in its chats, pager
+# notes and issue): a worker of the release before took such a report and recorded nothing of the kind.
+REFUSALS_TOLD_PATCH = "refusals-told"
 
 __all__ = ["ARRIVED_WHILE_BUSY_PATCH", "CAUSE_FIRST_PATCH", "RUNNING", "Remediator"]
 
@@ -230,5 +233,12 @@ class Remediator:
             action=event.action.model_dump(mode="json") if event.action is not None else None,
             actor=str(event.data.get("actor", "medic")),
             escalate=event.escalate,
-            reconciler=str(event.data.get("reconciler") or ""),
+            reconciler=_reconciler(event),
         )
+
+
+def _reconciler(event: RemediationEvent) -> str:
+    """The controller a refused step names, heeded past the patch only: an incident whose older worker took
+    the refusal's report recorded no ``remediation.refused`` entry, so told nobody, and must replay so."""
+    named = str(event.data.get("reconciler") or "")
+    return named if named and workflow.patched(REFUSALS_TOLD_PATCH) else ""

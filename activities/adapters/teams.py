@@ -92,6 +92,8 @@ def adaptive_card(card: IncidentCard) -> dict[str, Any]:
         body.append(_line("Likely root cause", card.root_cause + why))
     if card.routing_note:
         body.append(_line("Not paged", card.routing_note))
+    if card.self_healing and card.status != "resolved":
+        body.append(_line("Self-healing", card.self_healing[:1000]))
     actions = [
         *_open("Open in the Temporal UI", card.ui_url),
         *_open("Merged into", card.merged_into_url),

@@ -5,6 +5,7 @@ remediation's end)."""
 
 from datetime import UTC, datetime, timedelta
 
+from medic.cards import IncidentCard, render_card
 from medic.incident import IncidentState, RemediationTrack
 from medic.vocab import RemediationOutcome, TimelineKind
 
@@ -101,3 +102,21 @@ def test_a_merge_keeps_what_self_healing_said() -> None:
     )
     assert cause.absorb(symptom, at=T0 + timedelta(minutes=3))
     assert cause.self_healing == "[rollback-checkout] Not acting."
+
+
+def test_the_card_says_it_where_a_late_channel_reads_it() -> None:
+    """On the card too (found by review: a refusal logged before the card was posted, in quiet hours, reached
+    no reply), escaped as every outside value is; not once the incident resolved."""
+    card = IncidentCard(
+        incident_id="incident-checkout",
+        title="checkout slow",
+        status="open",
+        priority="P2",
+        impact=60.0,
+        opened_at=T0,
+        self_healing="[scale-checkout] Not acting: <!channel> Flux Kustomization flux-system/apps would put",
+    )
+    text = str(render_card(card).blocks)
+    assert "*Self-healing:* [scale-checkout] Not acting: &lt;!channel&gt; Flux Kustomization" in text
+    resolved = card.model_copy(update={"status": "resolved"})
+    assert "Self-healing" not in str(render_card(resolved).blocks)

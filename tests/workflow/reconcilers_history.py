@@ -6,20 +6,25 @@ version of the workflows must replay (in ``test_replay``):
 - ``remediate-deployment-shop-checkout-2b1bb843@r14``: a runbook of two steps with ``on_failure:
   next_step`` on a Deployment Flux applies: the scale is refused (Flux's Kustomization would put the
   replicas back), the restart acts and is verified.
+- ``incident-checkout-refused@r14``: the incident of a one-step runbook refused the same way, telling it
+  in its Slack thread (patch refusals-told); terminated once told.
 """
 
 import asyncio
+import contextlib
 import copy
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.notify import NotifyActivities
 from activities.remediate import RemediationActivities
 from medic.keys import service_incident_id
 from medic.routing import RoutingPolicy
-from medic.runbook import load_runbook
+from medic.runbook import Runbook, load_runbook
 from remediations.actions import default_registry
 from remediations.guardrails import GuardrailSettings
 from remediations.ports import ObjectRef
@@ -74,19 +79,21 @@ def flux_cluster() -> FakeCluster:
     return cluster
 
 
-async def record_reconcilers() -> list[Path]:
-    server = find_binary("temporal-test-server")
-    cluster = flux_cluster()
+@contextlib.asynccontextmanager
+async def rig(
+    server: Path, cluster: FakeCluster, runbook: Runbook, chat: FakeChat
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping server and a worker with the real activities over ``cluster`` and ``chat``."""
     remediate = RemediationActivities(
         cluster=cluster,
         metrics=FakeMetrics(),
-        runbooks=lambda: [RUNBOOK],
+        runbooks=lambda: [runbook],
         registry=default_registry(),
         facts=Facts(),
         guardrails=lambda: GuardrailSettings(mode="auto"),
     )
     notify = NotifyActivities(
-        chat=FakeChat(), pager=FakePager(), tracker=FakeTracker(), policy=RoutingPolicy.default
+        chat=chat, pager=FakePager(), tracker=FakeTracker(), policy=RoutingPolicy.default
     )
     async with (
         time_skipping(server) as env,
@@ -98,6 +105,13 @@ async def record_reconcilers() -> list[Path]:
             activity_executor=ThreadPoolExecutor(4),
         ),
     ):
+        yield env
+
+
+async def record_reconcilers() -> list[Path]:
+    server = find_binary("temporal-test-server")
+    cluster = flux_cluster()
+    async with rig(server, cluster, RUNBOOK, FakeChat()) as env:
         incident_id = service_incident_id("checkout")
         incident = await env.client.start_workflow(
             IncidentWorkflow.run,
@@ -122,7 +136,38 @@ async def record_reconcilers() -> list[Path]:
         history = await handle.fetch_history()
         path = HISTORIES / f"{remediation_id}@{RELEASE}.json"
         path.write_text(history.to_json())
-        return [path]
+    return [path, await _refused(server)]
+
+
+REFUSED = RUNBOOK.model_copy(update={"steps": RUNBOOK.steps[:1], "on_failure": "rollback"})
+
+
+async def _refused(server: Path) -> Path:
+    """``incident-checkout-refused@r14``: the incident of a one-step runbook whose scale Flux would undo,
+    telling it (patch refusals-told): a remediation.refused entry, a reply in its Slack thread."""
+    chat = FakeChat()
+    async with rig(server, flux_cluster(), REFUSED, chat) as env:
+        incident = await env.client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(incident_id="incident-checkout-refused", service=ctx("checkout")),
+            id="incident-checkout-refused",
+            task_queue=QUEUE,
+            start_signal=ALERTS_SIGNAL,
+            start_signal_args=[slow()],
+        )
+        for _ in range(200):
+            if any("Self-healing could not act" in text for _, text, _ in chat.posts):
+                break
+            await env.sleep(15)
+        else:
+            raise AssertionError("the refusal was never told")
+        state = await incident.query(IncidentWorkflow.state)
+        assert [e.kind for e in state.timeline].count("remediation.refused") == 1
+        await incident.terminate("recorded")
+        history = await incident.fetch_history()
+        path = HISTORIES / f"incident-checkout-refused@{RELEASE}.json"
+        path.write_text(history.to_json())
+        return path
 
 
 if __name__ == "__main__":

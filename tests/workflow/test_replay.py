@@ -35,6 +35,7 @@ from workflows.causes import (
 )
 from workflows.incident import ANOMALY_JOINS_PATCH, LATE_ISSUE_PATCH, STALE_ANOMALY_PATCH
 from workflows.remediation import RECONCILERS_PATCH
+from workflows.remediator import REFUSALS_TOLD_PATCH
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
@@ -184,6 +185,12 @@ def test_the_r14_history_refuses_a_step_and_acts_on_the_next() -> None:
     scheduled, patches = commands("remediate-deployment-shop-checkout-2b1bb843@r14")
     assert RECONCILERS_PATCH in patches
     assert scheduled.count("remediate.snapshot") == 2 and scheduled.count("remediate.apply") == 1
+
+
+def test_the_r14_incident_tells_its_refusal() -> None:
+    """r14: the incident took the refusal past the patch and told it (a reply in its Slack thread)."""
+    scheduled, patches = commands("incident-checkout-refused@r14")
+    assert REFUSALS_TOLD_PATCH in patches and scheduled[-1] == "notify.chat_note"
 
 
 # ---- a rolling upgrade: a new worker's snapshot, an old worker's decision ------------------------------
