@@ -203,7 +203,6 @@ class IncidentState(BaseModel):
         default_factory=dict, description="remediation id -> track"
     )
     actions: list[dict[str, object]] = Field(default_factory=list, description="what remediations did")
-    self_healing_by: str = ""  # the remediation whose words ``self_healing`` holds
     self_healing: str = Field(
         default="",
         description="why self-healing handed over to people, as the remediation said it: sent with the "
@@ -606,7 +605,7 @@ class IncidentState(BaseModel):
             # Another controller would undo the fix. No fix failed, so nothing jumps the escalation chain;
             # it is said where people look (the incident's chats, pager notes, the issue) and goes with the
             # pages the incident sends on its own timers.
-            self._note_self_healing(message, remediation_id)
+            self._note_self_healing(message)
             self.record(
                 at,
                 TimelineKind.REMEDIATION_REFUSED,
@@ -614,9 +613,12 @@ class IncidentState(BaseModel):
                 remediation=remediation_id,
                 reconciler=reconciler,
             )
+        if outcome is RemediationOutcome.VERIFIED and self.self_healing:
+            # a later fix worked: the card and the next pages say so, not an earlier one's refusal alone
+            self._note_self_healing(message)
         if escalate and self.status is not IncidentStatus.RESOLVED:
             self.notifications.escalate_now = True
-            self._note_self_healing(message, remediation_id)
+            self._note_self_healing(message)
             acted = any(
                 e.kind == TimelineKind.ACTION_EXECUTED and e.data.get("remediation") == remediation_id
                 for e in self.timeline
@@ -630,7 +632,7 @@ class IncidentState(BaseModel):
             )
         self.revision += 1
 
-    def _note_self_healing(self, message: str, remediation_id: str) -> None:
+    def _note_self_healing(self, message: str) -> None:
         """What the next pages say of self-healing: the latest word, after an earlier one that a human must
         check something (an undo that failed, any remediation's), which is never dropped."""
         said = "A human must check it."
@@ -640,7 +642,6 @@ class IncidentState(BaseModel):
             else ""
         )
         self.self_healing = f"{keep} {message}".strip()[:1000]
-        self.self_healing_by = remediation_id
 
     def give_up_on_remediations(self, at: datetime) -> None:
         """Closing with fixes that never reported: say so, rather than wait (and escalate) for ever.

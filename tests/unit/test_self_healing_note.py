@@ -17,6 +17,19 @@ def report(s: IncidentState, minutes: int, rid: str, kind: str, message: str, **
     s.remediation_reported(at, remediation_id=rid, kind=kind, message=message, **options)  # type: ignore[arg-type]
 
 
+def refused(s: IncidentState, minutes: int) -> None:
+    """rem-b's step refused: Argo CD would undo it."""
+    report(
+        s,
+        minutes,
+        "rem-b",
+        TimelineKind.GUARDRAIL_BLOCKED,
+        "[rollback-checkout] Not acting: ..., but Argo CD ...",
+        outcome=RemediationOutcome.BLOCKED,
+        reconciler="Argo CD Application argocd/checkout",
+    )
+
+
 def escalations(s: IncidentState) -> list[str]:
     return [e.message for e in s.timeline if e.kind == TimelineKind.REMEDIATION_ESCALATED]
 
@@ -40,15 +53,7 @@ def test_each_remediation_is_worded_by_what_it_did() -> None:
         outcome=RemediationOutcome.ROLLED_BACK,
         escalate=True,
     )
-    report(
-        s,
-        6,
-        "rem-b",
-        TimelineKind.GUARDRAIL_BLOCKED,
-        "[rollback-checkout] Not acting: ..., but Argo CD ...",
-        outcome=RemediationOutcome.BLOCKED,
-        reconciler="Argo CD Application argocd/checkout",
-    )
+    refused(s, 6)
     assert s.self_healing == "[rollback-checkout] Not acting: ..., but Argo CD ..."  # for the next pages
     assert escalations(s) == ["Self-healing did not fix it: escalating to people."]  # rem-a's alone
     report(
@@ -120,3 +125,17 @@ def test_the_card_says_it_where_a_late_channel_reads_it() -> None:
     assert "*Self-healing:* [scale-checkout] Not acting: &lt;!channel&gt; Flux Kustomization" in text
     resolved = card.model_copy(update={"status": "resolved"})
     assert "Self-healing" not in str(render_card(resolved).blocks)
+
+
+def test_a_later_fix_that_worked_is_what_the_card_says() -> None:
+    """A refusal, then another runbook's fix verified: the card and the next pages say the latest word (a
+    review found the refusal stayed on the card for good)."""
+    s = incident()
+    refused(s, 1)
+    report(s, 2, "rem-a", TimelineKind.ACTION_EXECUTED, "[scale-checkout] Done: scale ...")
+    verified = "[scale-checkout] Verified: `latency_ok` for 60s held; the fix worked."
+    report(s, 4, "rem-a", TimelineKind.VERIFICATION_PASSED, verified, outcome=RemediationOutcome.VERIFIED)
+    assert s.self_healing == verified
+    quiet = incident()  # a fix that simply worked, with nothing said before: no note
+    report(quiet, 4, "rem-a", TimelineKind.VERIFICATION_PASSED, verified, outcome=RemediationOutcome.VERIFIED)
+    assert quiet.self_healing == ""
