@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from remediations.gitops import Claim, FieldPath, reconciler_claim
+from remediations.gitops import Claim, FieldPath, controlling_owner, reconciler_claim
 from remediations.ports import Cluster, ClusterError, ObjectRef
 
 __all__ = ["claim_for", "controller_claim"]
@@ -53,7 +53,7 @@ def controller_claim(cluster: Cluster, target: ObjectRef, paths: Iterable[FieldP
     obj = cluster.get(target)
     if obj is None:
         return None
-    owner = _controller(obj)
+    owner = controlling_owner(obj)
     if owner is None:
         return None
     group = str(owner.get("apiVersion") or "").rpartition("/")[0]
@@ -101,7 +101,7 @@ def _autoscaled(cluster: Cluster, target: ObjectRef) -> Claim | None:
         if _disabled(cluster, target, hpa):
             continue  # scaled to 0 under an HPA that does not scale from 0: only a scale brings it back
         name = (hpa.get("metadata") or {}).get("name", "")
-        owner = _controller(hpa)
+        owner = controlling_owner(hpa)
         keda = owner is not None and owner.get("kind") == _KEDA_OWNER[1]
         through = (
             f"raise minReplicaCount of KEDA ScaledObject {target.namespace}/{owner.get('name')}, which "
@@ -141,8 +141,3 @@ def _disabled(cluster: Cluster, target: ObjectRef, hpa: Mapping[str, Any]) -> bo
         return cluster.get_replicas(target) == 0
     except ClusterError:
         return False
-
-
-def _controller(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    owners = (obj.get("metadata") or {}).get("ownerReferences") or []
-    return next((o for o in owners if isinstance(o, Mapping) and o.get("controller")), None)

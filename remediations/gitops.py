@@ -48,6 +48,7 @@ __all__ = [
     "Claim",
     "FieldPath",
     "Reconciler",
+    "controlling_owner",
     "judge",
     "reconciler_claim",
     "reconcilers_of",
@@ -447,7 +448,7 @@ def _selects(selector: str, values: Mapping[str, Any]) -> bool:
 
 def _remedy(reconciler: Reconciler, fields: list[str], resource: Mapping[str, Any] | None = None) -> str:
     ref = reconciler.ref
-    generator = _controller_of(resource)
+    generator = controlling_owner(resource)
     if generator is not None:  # an ApplicationSet's Application: its template decides, not the Application
         how = (
             f"since {generator.get('kind')} {ref.namespace}/{generator.get('name')} generates this "
@@ -511,7 +512,8 @@ def _unreadable_hint(reconciler: Reconciler, unreadable: str, argocd_namespace: 
     )
 
 
-def _controller_of(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+def controlling_owner(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The owner reference with ``controller: true`` (what reconciles the object), if any."""
     owners = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
     return next((o for o in owners if isinstance(o, Mapping) and o.get("controller")), None)
 

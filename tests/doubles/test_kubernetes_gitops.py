@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes.client import Configuration
 
-from activities.adapters.kubernetes import KubernetesCluster
 from medic.ports import TransientError
 from medic.runbook import RestartStep, RollbackStep, ScaleStep, Target
 from remediations.actions import Restart, Rollback, Scale
@@ -19,6 +17,7 @@ from remediations.gitops import Claim, reconciler_claim
 from tests.doubles.kubernetes import KubernetesDouble
 from tests.doubles.kubernetes_store import CUSTOM, GITOPS
 from tests.support.gitops import application, argo_applied, flux_applied, kustomization, manifest_of
+from tests.support.kube import adapter
 
 CUSTOM_ROUTE = "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}"
 TARGET = Target(namespace="shop", name="checkout")
@@ -51,15 +50,9 @@ def flux() -> Iterator[KubernetesDouble]:
         yield k8s
 
 
-def adapter(k8s: KubernetesDouble) -> KubernetesCluster:
-    configuration = Configuration()
-    configuration.host = k8s.url
-    return KubernetesCluster(configuration, timeout=2.0, connect_timeout=1.0)
-
-
 def claim(k8s: KubernetesDouble, step: str = "scale") -> Claim | None:
     action, bound = STEPS[step]
-    cluster = adapter(k8s)
+    cluster = adapter(k8s.url)
     try:
         return reconciler_claim(cluster, action.target(bound), action.writes(bound))
     finally:
@@ -97,7 +90,7 @@ def test_the_kustomization_is_read_at_each_step(flux: KubernetesDouble) -> None:
 
 def test_medic_writes_as_its_own_field_manager(flux: KubernetesDouble) -> None:
     """What managedFields name after Medic's write, and what Argo CD's managedFieldsManagers can trust."""
-    cluster = adapter(flux)
+    cluster = adapter(flux.url)
     try:
         cluster.set_replicas(STEPS["scale"][0].target(STEPS["scale"][1]), 4, expect=2)
     finally:
@@ -146,7 +139,7 @@ def test_an_hpa_over_the_deployment_is_listed_through_the_client() -> None:
     k8s.add_hpa("shop", "checkout-hpa", target="checkout", min_replicas=3, max_replicas=12)
     action, step = STEPS["scale"]
     with k8s.serve():
-        cluster = adapter(k8s)
+        cluster = adapter(k8s.url)
         try:
             got = claim_for(cluster, action.target(step), action.writes(step))
         finally:

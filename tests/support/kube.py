@@ -4,8 +4,11 @@ it would in production (MEDIC_KUBECONFIG)."""
 from pathlib import Path
 
 import yaml
+from kubernetes.client import Configuration
 
-__all__ = ["write_kubeconfig"]
+from activities.adapters.kubernetes import KubernetesCluster
+
+__all__ = ["adapter", "write_kubeconfig"]
 
 
 def write_kubeconfig(path: Path, server: str) -> Path:
@@ -21,3 +24,10 @@ def write_kubeconfig(path: Path, server: str) -> Path:
     }
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def adapter(url: str) -> KubernetesCluster:
+    """Medic's real Kubernetes adapter against the double at ``url`` (short timeouts: loopback)."""
+    configuration = Configuration()
+    configuration.host = url
+    return KubernetesCluster(configuration, timeout=2.0, connect_timeout=1.0)

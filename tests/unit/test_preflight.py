@@ -8,10 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes.client import Configuration
 from pydantic import SecretStr
 
-from activities.adapters.kubernetes import KubernetesCluster
 from medic.runbook import load_runbook
 from remediations.permissions import Permission, needed, runbook_needs
 from service.doctor import _kubernetes
@@ -19,7 +17,7 @@ from service.preflight import preflight, say
 from service.settings import Settings
 from tests.doubles.kubernetes import KubernetesDouble
 from tests.doubles.kubernetes_store import CUSTOM, GITOPS
-from tests.support.kube import write_kubeconfig
+from tests.support.kube import adapter, write_kubeconfig
 
 NO_GITOPS = tuple(r for r in CUSTOM if r not in GITOPS)
 SCALE = load_runbook(
@@ -50,12 +48,6 @@ def k8s() -> Iterator[KubernetesDouble]:
         yield double
 
 
-def reviewer(k8s: KubernetesDouble) -> KubernetesCluster:
-    configuration = Configuration()
-    configuration.host = k8s.url
-    return KubernetesCluster(configuration, timeout=2.0, connect_timeout=1.0)
-
-
 def test_what_each_step_needs_is_what_the_chart_grants() -> None:
     assert [str(p) for p in needed(ROLLBACK.steps[0])] == [
         "get deployments (apps)",
@@ -84,7 +76,7 @@ def test_the_worker_says_what_a_runbook_may_not_do(
 ) -> None:
     k8s.deny("patch", "deployments", subresource="scale", namespace="cart")
     k8s.deny("list", "horizontalpodautoscalers", group="autoscaling", namespace="shop")
-    cluster = reviewer(k8s)
+    cluster = adapter(k8s.url)
     try:
         with caplog.at_level(logging.INFO, logger="medic.preflight"):
             lines = say(preflight(cluster, [SCALE, ROLLBACK], ["shop", "cart", "payments"]))
@@ -134,7 +126,7 @@ verify: {alerts_resolved: true}
     )
     for verb in ("get", "patch", "delete"):
         k8s.deny(verb, "configmaps", group="", namespace="shop", unless_named=True)  # resourceNames
-    cluster = reviewer(k8s)
+    cluster = adapter(k8s.url)
     try:
         dry = list(preflight(cluster, [ROLLBACK], ["payments"], mode="dry-run"))
         left_out = list(preflight(cluster, [ROLLBACK], ["shop"]))
@@ -172,7 +164,7 @@ verify: {alerts_resolved: true}
 
 def test_any_namespace_is_asked_cluster_wide(k8s: KubernetesDouble) -> None:
     k8s.deny("list", "replicasets")
-    cluster = reviewer(k8s)
+    cluster = adapter(k8s.url)
     try:
         lines = list(preflight(cluster, [SCALE, ROLLBACK], []))
     finally:
@@ -186,7 +178,7 @@ def test_any_namespace_is_asked_cluster_wide(k8s: KubernetesDouble) -> None:
         ),
     ]
     k8s.deny("patch", "deployments", subresource="scale")
-    cluster = reviewer(k8s)
+    cluster = adapter(k8s.url)
     try:
         (line,) = preflight(cluster, [SCALE], [])
     finally:
@@ -201,7 +193,7 @@ def test_any_namespace_is_asked_cluster_wide(k8s: KubernetesDouble) -> None:
 
 def test_an_api_that_cannot_be_asked_says_so_once(k8s: KubernetesDouble) -> None:
     k8s.faults.push("server_error", status=503, times=50)
-    cluster = reviewer(k8s)
+    cluster = adapter(k8s.url)
     try:
         lines = list(preflight(cluster, [SCALE, ROLLBACK], ["shop"]))
     finally:
@@ -240,7 +232,7 @@ def test_the_gitops_resources_installed_here_are_asked_too(tmp_path: Path) -> No
     k8s = KubernetesDouble()  # Argo CD's and Flux's CRDs served
     k8s.deny("get", "applications", group="argoproj.io", namespace="openshift-gitops")
     with k8s.serve():
-        cluster = reviewer(k8s)
+        cluster = adapter(k8s.url)
         try:
             lines = list(preflight(cluster, [ROLLBACK], ["payments"], argocd_namespace="openshift-gitops"))
         finally:

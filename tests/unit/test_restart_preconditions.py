@@ -8,13 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes.client import Configuration
 
-from activities.adapters.kubernetes import KubernetesCluster
 from medic.runbook import RestartStep, Target
 from remediations.actions import Restart
 from remediations.errors import ActionError
 from tests.doubles.kubernetes import KubernetesDouble
+from tests.support.kube import adapter
 
 DEPLOYMENT = RestartStep(action="restart", target=Target(namespace="shop", name="checkout"))
 STATEFULSET = RestartStep(
@@ -31,14 +30,8 @@ def k8s() -> Iterator[KubernetesDouble]:
         yield double
 
 
-def adapter(k8s: KubernetesDouble) -> KubernetesCluster:
-    configuration = Configuration()
-    configuration.host = k8s.url
-    return KubernetesCluster(configuration, timeout=2.0, connect_timeout=1.0)
-
-
 def snapshot(k8s: KubernetesDouble, step: RestartStep) -> dict[str, Any]:
-    cluster = adapter(k8s)
+    cluster = adapter(k8s.url)
     try:
         return Restart().snapshot(cluster, step)
     finally:
@@ -99,7 +92,7 @@ def test_a_recreate_deployment_is_restarted_once(k8s: KubernetesDouble) -> None:
     """Found by review: the plan's note of the strategy made apply find the target 'changed meanwhile' and
     restart nothing, telling nobody."""
     recreating(k8s)
-    cluster = adapter(k8s)
+    cluster = adapter(k8s.url)
     try:
         before = Restart().snapshot(cluster, DEPLOYMENT)
         stamp = "2026-12-07T10:00:00+00:00"
