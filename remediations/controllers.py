@@ -18,10 +18,10 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from remediations.gitops import Claim, FieldPath, controlling_owner, reconciler_claim
+from remediations.gitops import Claim, FieldPath, api_group, controlling_owner, reconciler_claim
 from remediations.ports import Cluster, ClusterError, ObjectRef
 
-__all__ = ["claim_for", "controller_claim"]
+__all__ = ["claim_for", "owner_claim"]
 
 log = logging.getLogger(__name__)
 _REPLICAS: FieldPath = ("spec", "replicas")
@@ -33,30 +33,31 @@ def claim_for(
     cluster: Cluster, target: ObjectRef, paths: Iterable[FieldPath], *, argocd_namespace: str = "argocd"
 ) -> Claim | None:
     """What would put back the fields a step writes on ``target``: an autoscaler or an operator first
-    (their claims hold whatever Git says), then a GitOps reconciler. None when nothing would."""
+    (their claims hold whatever Git says), then a GitOps reconciler. None when nothing would. The target is
+    read once, for its owner and its reconcilers."""
     paths = list(paths)
-    return controller_claim(cluster, target, paths) or reconciler_claim(
-        cluster, target, paths, argocd_namespace=argocd_namespace
-    )
-
-
-def controller_claim(cluster: Cluster, target: ObjectRef, paths: Iterable[FieldPath]) -> Claim | None:
-    paths = list(paths)
+    if not paths:
+        return None
     if (
         _REPLICAS in paths
         and target.kind in ("Deployment", "StatefulSet")
         and (claim := _autoscaled(cluster, target))
     ):
         return claim
-    if not paths:
-        return None
     obj = cluster.get(target)
     if obj is None:
         return None
+    return owner_claim(target, paths, obj) or reconciler_claim(
+        cluster, target, paths, argocd_namespace=argocd_namespace, obj=obj
+    )
+
+
+def owner_claim(target: ObjectRef, paths: list[FieldPath], obj: Mapping[str, Any]) -> Claim | None:
+    """An operator (or KEDA) that owns ``obj`` as its controller, claiming what it would write back."""
     owner = controlling_owner(obj)
     if owner is None:
         return None
-    group = str(owner.get("apiVersion") or "").rpartition("/")[0]
+    group = api_group(owner.get("apiVersion"))
     kind, name = str(owner.get("kind") or ""), str(owner.get("name") or "")
     if target.kind == "HorizontalPodAutoscaler" and (group, kind) == _KEDA_OWNER and _HPA_BOUNDS & set(paths):
         return Claim(
@@ -95,7 +96,7 @@ def _autoscaled(cluster: Cluster, target: ObjectRef) -> Claim | None:
     for hpa in hpas:
         spec = hpa.get("spec") or {}
         ref = spec.get("scaleTargetRef") or {}
-        group = str(ref.get("apiVersion") or "").rpartition("/")[0]
+        group = api_group(ref.get("apiVersion"))
         if (group, ref.get("kind"), ref.get("name")) != ("apps", target.kind, target.name):
             continue
         if _disabled(cluster, target, hpa):

@@ -48,6 +48,7 @@ __all__ = [
     "Claim",
     "FieldPath",
     "Reconciler",
+    "api_group",
     "controlling_owner",
     "judge",
     "reconciler_claim",
@@ -163,7 +164,7 @@ def _tracked_by(obj: Mapping[str, Any], tracking: str) -> str:
     that names another (copied by a tool along with the object's annotations)."""
     app, _, resource = tracking.partition(":")
     meta = obj.get("metadata") or {}
-    group = str(obj.get("apiVersion") or "").rpartition("/")[0]
+    group = api_group(obj.get("apiVersion"))
     itself = f"{group}/{obj.get('kind')}:{meta.get('namespace')}/{meta.get('name')}"
     return app if app and resource == itself else ""
 
@@ -256,8 +257,9 @@ def _covers(pointer: str, path: FieldPath) -> bool:
     return mine == pointer.rstrip("/") or mine.startswith(pointer.rstrip("/") + "/")
 
 
-def _group(api_version: str) -> str:
-    return api_version.rpartition("/")[0]
+def api_group(api_version: object) -> str:
+    """The group of an apiVersion: ``apps`` of ``apps/v1``, "" of ``v1`` (the core group)."""
+    return str(api_version or "").rpartition("/")[0]
 
 
 def judge(
@@ -339,7 +341,7 @@ def _argo_ignored(rules: Iterable[Mapping[str, Any]], target: ObjectRef) -> list
         pointer
         for rule in rules
         if fnmatch.fnmatchcase(target.kind, str(rule.get("kind") or ""))
-        and fnmatch.fnmatchcase(_group(target.api_version), str(rule.get("group") or ""))
+        and fnmatch.fnmatchcase(api_group(target.api_version), str(rule.get("group") or ""))
         and rule.get("name") in (None, "", target.name)
         and rule.get("namespace") in (None, "", target.namespace)
         for pointer in [
@@ -371,7 +373,7 @@ def _targets(selector: Mapping[str, Any] | None, target: ObjectRef, obj: Mapping
         "kind": target.kind,
         "name": target.name,
         "namespace": target.namespace,
-        "group": _group(target.api_version),
+        "group": api_group(target.api_version),
         "version": target.api_version.rpartition("/")[2],
     }
     for key, value in wanted.items():
@@ -523,12 +525,19 @@ UNKNOWN_APP = "unknown"
 
 
 def reconciler_claim(
-    cluster: Cluster, target: ObjectRef, paths: Iterable[FieldPath], *, argocd_namespace: str = "argocd"
+    cluster: Cluster,
+    target: ObjectRef,
+    paths: Iterable[FieldPath],
+    *,
+    argocd_namespace: str = "argocd",
+    obj: Mapping[str, Any] | None = None,
 ) -> Claim | None:
     """The first reconciler that would (or may) put back what a step writes at ``paths`` of ``target``:
-    reads the object, then the resources its labels and annotations name. None when nothing would."""
+    reads the object (unless given, as read already), then the resources its labels and annotations name.
+    None when nothing would."""
     paths = list(paths)
-    obj = cluster.get(target) if paths else None
+    if obj is None and paths:
+        obj = cluster.get(target)
     if obj is None:
         return None
     for reconciler in reconcilers_of(obj, argocd_namespace=argocd_namespace):

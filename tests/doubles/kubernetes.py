@@ -422,9 +422,10 @@ class KubernetesDouble(HttpDouble):
             return JSONResponse(_scale_of(self.store.write(resource, namespace, name, current)))
 
     async def _discovery(self, request: Request, group: str, version: str) -> JSONResponse:
-        """A group/version's discovery document (an APIResourceList) for the custom resources served; 404
-        for one not installed, as the API server answers it."""
-        served = [r for r in self.crds if (r.group, r.version) == (group, version)]
+        """A group/version's discovery document (an APIResourceList: GET /apis/{group}/{version},
+        https://kubernetes.io/docs/concepts/overview/kubernetes-api/#discovery-api) for the built-in groups
+        and the custom resources served; 404 for one not installed, as the API server answers it."""
+        served = [r for r in (*BUILTIN, *self.crds) if (r.group, r.version) == (group, version)]
         if not served:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         resources = [

@@ -165,6 +165,15 @@ def argo_applied(
         ]
 
 
+def _resource(api_version: str, kind: str, name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
 def application(
     name: str = "checkout",
     *,
@@ -186,12 +195,7 @@ def application(
         spec["syncPolicy"] = {"automated": {"prune": True, "selfHeal": self_heal}}
     if ignore:
         spec["ignoreDifferences"] = ignore
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
+    return _resource("argoproj.io/v1alpha1", "Application", name, namespace, spec)
 
 
 def kustomization(
@@ -206,12 +210,7 @@ def kustomization(
     }
     if suspend:
         spec["suspend"] = True
-    return {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
+    return _resource("kustomize.toolkit.fluxcd.io/v1", "Kustomization", name, namespace, spec)
 
 
 def helm_release(
@@ -230,12 +229,7 @@ def helm_release(
     }
     if drift is not None:
         spec["driftDetection"] = {"mode": drift, **({"ignore": ignore} if ignore else {})}
-    return {
-        "apiVersion": "helm.toolkit.fluxcd.io/v2",
-        "kind": "HelmRelease",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
+    return _resource("helm.toolkit.fluxcd.io/v2", "HelmRelease", name, namespace, spec)
 
 
 def deployment() -> dict[str, Any]:

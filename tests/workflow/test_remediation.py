@@ -175,6 +175,11 @@ async def until(handle: Handle, check: Callable[[IncidentState], bool], what: st
     raise AssertionError(f"never saw {what}: {[e.kind for e in state.timeline]}")
 
 
+async def until_outcome(handle: Handle, wanted: str) -> IncidentState:
+    """The incident's state once its (only) remediation ended ``wanted``."""
+    return await until(handle, lambda s: bool(s.remediations) and outcome(s) == wanted, wanted)
+
+
 def outcome(state: IncidentState) -> str:
     (track,) = state.remediations.values()
     return track.outcome

@@ -11,7 +11,7 @@ from remediations.ports import ObjectRef
 from tests.support.fakes import FakePager
 from tests.support.gitops import deployment, flux_applied, hpa, kustomization, manifest_of
 from tests.support.shop import shop
-from tests.workflow.test_remediation import SCALE, Rig, deliver, outcome, rig, until
+from tests.workflow.test_remediation import SCALE, Rig, deliver, outcome, rig, until, until_outcome
 
 __all__ = ["rig"]  # the fixture, shared
 
@@ -34,7 +34,7 @@ async def test_a_step_flux_would_revert_does_not_act_and_says_why(rig: Rig) -> N
     flux_managed(rig)
     async with rig.worker():
         incident = await deliver(rig)
-        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "blocked", "a block")
+        state = await until_outcome(incident, "blocked")
     assert rig.cluster.writes == []
     (entry,) = [e for e in state.timeline if e.kind == "guardrail.blocked"]
     blocked = entry.message
@@ -52,7 +52,7 @@ async def test_a_suspended_kustomization_lets_it_act(rig: Rig) -> None:
     flux_managed(rig, suspended=True)
     async with rig.worker():
         incident = await deliver(rig)
-        await until(incident, lambda s: bool(s.remediations) and outcome(s) == "verified", "verified")
+        await until_outcome(incident, "verified")
     assert rig.scales() == [4]
 
 
@@ -61,7 +61,7 @@ async def test_reconcilers_ignore_acts_and_says_so(rig: Rig) -> None:
     rig.runbook = SCALE.model_copy(update={"reconcilers": "ignore"})
     async with rig.worker():
         incident = await deliver(rig)
-        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "verified", "verified")
+        state = await until_outcome(incident, "verified")
     assert rig.scales() == [4]
     (done,) = [e for e in state.timeline if e.kind == "action.executed"]
     assert f"(reconcilers: ignore, though {FLUX}" in done.message
@@ -74,7 +74,7 @@ async def test_a_dry_run_says_it_would_not_act_for_real(rig: Rig) -> None:
     rig.settings = GuardrailSettings(mode="dry-run")
     async with rig.worker():
         incident = await deliver(rig)
-        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "dry-run", "dry run")
+        state = await until_outcome(incident, "dry-run")
     assert rig.cluster.writes == []
     (dry,) = [e.message for e in state.timeline if e.kind == "remediation.dry_run"]
     would = "would scale Deployment replicas of shop/checkout from 2 to 4 (bounds 1..10); undo: back to 2."
@@ -87,7 +87,7 @@ async def test_nobody_is_asked_to_approve_what_would_be_put_back(rig: Rig) -> No
     rig.settings = GuardrailSettings(mode="approve")
     async with rig.worker():
         incident = await deliver(rig)
-        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "blocked", "a block")
+        state = await until_outcome(incident, "blocked")
     assert not any(e.kind == "approval.requested" for e in state.timeline)
     assert not any("Approval needed" in text for _, text, _ in rig.chat.posts)
 
@@ -97,7 +97,7 @@ async def test_an_hpas_replicas_are_not_scaled_whatever_the_runbook_says(rig: Ri
     rig.runbook = SCALE.model_copy(update={"reconcilers": "ignore"})
     async with rig.worker():
         incident = await deliver(rig)
-        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "blocked", "a block")
+        state = await until_outcome(incident, "blocked")
     assert rig.cluster.writes == []
     (blocked,) = [e.message for e in state.timeline if e.kind == "guardrail.blocked"]
     assert "HorizontalPodAutoscaler shop/checkout would put back spec.replicas" in blocked
@@ -112,7 +112,7 @@ async def test_a_refused_step_gives_way_to_the_next_when_the_runbook_says_so(rig
     rig.runbook = SCALE.model_copy(update={"steps": [*SCALE.steps, restart], "on_failure": "next_step"})
     async with rig.worker():
         incident = await deliver(rig)
-        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "verified", "verified")
+        state = await until_outcome(incident, "verified")
     assert rig.scales() == []
     assert [verb for verb, _, _ in rig.cluster.writes] == ["patch"]  # the restart's annotation
     assert any(
@@ -174,7 +174,7 @@ async def test_a_refusal_after_a_step_that_acted_and_failed_escalates(rig: Rig) 
     rig.runbook = SCALE.model_copy(update={"steps": [restart, *SCALE.steps], "on_failure": "next_step"})
     async with rig.worker():
         incident = await deliver(rig)
-        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "blocked", "a block")
+        state = await until_outcome(incident, "blocked")
     assert [verb for verb, _, _ in rig.cluster.writes] == ["patch"]  # the restart alone
     assert state.notifications.escalate_now
     assert any(e.message == "Self-healing did not fix it: escalating to people." for e in state.timeline)

@@ -4,7 +4,7 @@ escalates; a dry run says why its plan is not known."""
 from medic.runbook import RestartStep, Target
 from remediations.guardrails import GuardrailSettings
 from tests.support.gitops import deployment
-from tests.workflow.test_remediation import SCALE, Rig, deliver, outcome, rig, until
+from tests.workflow.test_remediation import SCALE, Rig, deliver, rig, until_outcome
 
 __all__ = ["rig"]  # the fixture, shared
 
@@ -21,9 +21,7 @@ async def test_a_paused_deployment_is_not_restarted_and_people_are_told_why(rig:
     paused(rig)
     async with rig.worker():
         incident = await deliver(rig)
-        state = await until(
-            incident, lambda s: bool(s.remediations) and outcome(s) == "failed", "the failure"
-        )
+        state = await until_outcome(incident, "failed")
     assert rig.cluster.writes == []
     (failed,) = [e.message for e in state.timeline if e.kind == "remediation.failed"]
     assert (
@@ -37,6 +35,6 @@ async def test_a_dry_run_says_why_it_cannot_tell(rig: Rig) -> None:
     rig.settings = GuardrailSettings(mode="dry-run")
     async with rig.worker():
         incident = await deliver(rig)
-        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "dry-run", "dry run")
+        state = await until_outcome(incident, "dry-run")
     (dry,) = [e.message for e in state.timeline if e.kind == "remediation.dry_run"]
     assert "current state unknown: " in dry and "is paused (spec.paused)" in dry
