@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from medic.runbook import RestartStep, RollbackStep, ScaleStep, Step
 from remediations.errors import ActionError
 from remediations.gitops import FieldPath
-from remediations.ports import Cluster, ObjectRef, RolloutInfo
+from remediations.ports import Cluster, ObjectRef, Permission, RolloutInfo
 from remediations.preconditions import LEFT_BY_MEDIC, write_if_as_planned
 from remediations.traffic import CircuitBreak, Reroute
 
@@ -58,7 +58,25 @@ class Action(Protocol):
     def describe(self, step: Any, before: dict[str, Any]) -> str: ...
 
     def writes(self, step: Any, before: dict[str, Any] | None = None) -> list[FieldPath]:
-        """The fields of :meth:`target` that ``apply`` sets: what a GitOps reconciler would put back."""
+        """The fields of :meth:`target` that ``apply`` sets (``before``: as the snapshot found them, when
+        known): what a GitOps reconciler would put back."""
+
+    def permissions(self, step: Any) -> list[Permission]:
+        """What the calls of snapshot, apply and compensate need the API to allow
+        (remediations/permissions.py asks them at start)."""
+
+
+def _workload_resources(kind: str) -> list[str]:
+    """The resources a step's target kind may be: both when it is bound from the alert."""
+    if kind == "Deployment":
+        return ["deployments"]
+    if kind == "StatefulSet":
+        return ["statefulsets"]
+    return ["deployments", "statefulsets"]
+
+
+def _verbs(verbs: tuple[str, ...], group: str, resource: str, **extra: Any) -> list[Permission]:
+    return [Permission(verb=v, group=group, resource=resource, **extra) for v in verbs]
 
 
 def _workload(step: ScaleStep | RestartStep | RollbackStep) -> ObjectRef:
@@ -155,6 +173,15 @@ class Scale:
         )
         return True
 
+    def permissions(self, step: ScaleStep) -> list[Permission]:
+        if step.hpa:
+            return _verbs(("get", "patch"), "autoscaling", "horizontalpodautoscalers")
+        out: list[Permission] = []
+        for resource in _workload_resources(step.target.kind):
+            out += _verbs(("get", "patch"), "apps", resource, subresource="scale")
+            out += _verbs(("get",), "apps", resource, required=False)  # who else writes it
+        return [*out, *_verbs(("list",), "autoscaling", "horizontalpodautoscalers", required=False)]
+
     def writes(self, step: ScaleStep, before: dict[str, Any] | None = None) -> list[FieldPath]:
         if step.hpa and step.hpa_field == "maxReplicas":
             return [("spec", "maxReplicas")]
@@ -227,6 +254,9 @@ class Restart:
     ) -> bool:
         return False  # pods that restarted cannot be un-restarted: nothing is written
 
+    def permissions(self, step: RestartStep) -> list[Permission]:
+        return [p for r in _workload_resources(step.target.kind) for p in _verbs(("get", "patch"), "apps", r)]
+
     def writes(self, step: RestartStep, before: dict[str, Any] | None = None) -> list[FieldPath]:
         return [("spec", "template", "metadata", "annotations", RESTARTED_AT)]
 
@@ -293,6 +323,9 @@ class Rollback:
         revision, to = int(before["revision"]), int(before["to_revision"])
         self._move(cluster, step, runs=to, to=revision, basis=LEFT_BY_MEDIC)
         return True
+
+    def permissions(self, step: RollbackStep) -> list[Permission]:
+        return [*_verbs(("get", "patch"), "apps", "deployments"), *_verbs(("list",), "apps", "replicasets")]
 
     def writes(self, step: RollbackStep, before: dict[str, Any] | None = None) -> list[FieldPath]:
         return [("spec", "template")]

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Cluster", "ClusterConflict", "ClusterError", "Metrics", "ObjectRef", "RolloutInfo"]
+__all__ = ["Cluster", "ClusterConflict", "ClusterError", "Metrics", "ObjectRef", "Permission", "RolloutInfo"]
 
 
 class ClusterError(Exception):
@@ -38,6 +38,28 @@ class ObjectRef(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.kind.lower()}/{self.namespace}/{self.name}"
+
+
+class Permission(BaseModel):
+    """A verb on a resource (``deployments/scale``: resource ``deployments``, subresource ``scale``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    verb: str
+    group: str
+    resource: str
+    subresource: str = ""
+    name: str = ""  # one object by name (a Role may grant it by resourceNames)
+    required: bool = True  # False: a read that makes the step safer, not one it cannot act without
+    by_name: bool = False  # a Role may grant it by name only, and the name is bound from the alert
+
+    @property
+    def writes(self) -> bool:
+        return self.verb not in ("get", "list", "watch")
+
+    def __str__(self) -> str:
+        what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        return f"{self.verb} {what}" + (f" ({self.group})" if self.group else "")
 
 
 class RolloutInfo(BaseModel):

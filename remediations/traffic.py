@@ -10,11 +10,11 @@ VirtualService), where the weights live.
 
 from typing import Any
 
-from medic.runbook import CircuitBreakStep, RerouteStep
+from medic.runbook import BINDING, CircuitBreakStep, RerouteStep
 from remediations.errors import ActionError
 from remediations.gitops import FieldPath
 from remediations.patches import merge_apply, merge_diff
-from remediations.ports import Cluster, ObjectRef
+from remediations.ports import Cluster, ObjectRef, Permission
 from remediations.preconditions import LEFT_BY_MEDIC, write_if_as_planned
 
 __all__ = ["MANAGED", "CircuitBreak", "Reroute"]
@@ -143,6 +143,20 @@ class CircuitBreak:
         )
         return True
 
+    def permissions(self, step: CircuitBreakStep) -> list[Permission]:
+        ref = self.target(step)
+        group, resource = (
+            ("networking.istio.io", "destinationrules") if step.mode == "istio" else ("", "configmaps")
+        )
+        # get, patch and delete a Role may grant by name (the chart's circuitBreakUpstreams): asked by name
+        # where the runbook names the upstream; create cannot be limited by name
+        bound = bool(BINDING.search(step.upstream))
+        named = [
+            Permission(verb=v, group=group, resource=resource, name="" if bound else ref.name, by_name=bound)
+            for v in ("get", "patch", "delete")
+        ]
+        return [Permission(verb="create", group=group, resource=resource), *named]
+
     def writes(self, step: CircuitBreakStep, before: dict[str, Any] | None = None) -> list[FieldPath]:
         return [("spec",)] if step.mode == "istio" else [("data",)]
 
@@ -237,6 +251,14 @@ class Reroute:
         rules = self.rerouted(step, before)
         self._set(cluster, step, before["key"], was=rules, to=before["rules"], basis=LEFT_BY_MEDIC)
         return True
+
+    def permissions(self, step: RerouteStep) -> list[Permission]:
+        group, resource = (
+            ("gateway.networking.k8s.io", "httproutes")
+            if step.kind == "HTTPRoute"
+            else ("networking.istio.io", "virtualservices")
+        )
+        return [Permission(verb=v, group=group, resource=resource) for v in ("get", "patch")]
 
     def writes(self, step: RerouteStep, before: dict[str, Any] | None = None) -> list[FieldPath]:
         return [("spec", "rules" if step.kind == "HTTPRoute" else "http")]
