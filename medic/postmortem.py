@@ -374,6 +374,7 @@ def _false_positives(state: IncidentState) -> str:
 _FOLLOW_UPS: dict[str, str] = {
     TimelineKind.VERIFICATION_FAILED: "Review the runbook {name}: a step failed its verification",
     TimelineKind.REMEDIATION_FAILED: "Review the runbook {name}: the remediation failed ({message})",
+    TimelineKind.ACTION_FAILED: "Review the runbook {name}: a step could not act ({message})",
     TimelineKind.ROLLBACK_FAILED: "Check what {name} changed: a rollback failed ({message})",
     TimelineKind.GUARDRAIL_BLOCKED: "Review the guardrail that blocked {name}: {message}",
     TimelineKind.APPROVAL_TIMED_OUT: "Review who approves {name}: the approval timed out",

@@ -157,6 +157,7 @@ class TimelineKind(StrEnum):
     APPROVAL_TIMED_OUT = "approval.timed_out"
     ACTION_STARTED = "action.started"
     ACTION_EXECUTED = "action.executed"
+    ACTION_FAILED = "action.failed"  # a step could not act (nothing written): the next step is tried
     VERIFICATION_PASSED = "verification.passed"
     VERIFICATION_FAILED = "verification.failed"
     ROLLBACK_DONE = "rollback.done"

@@ -60,6 +60,9 @@ UNDO_UNLESS_CHANGED_PATCH = "undo-unless-changed"
 # Marked where a step's snapshot named a controller that would put its change back and the step was judged
 # by it: a worker of the release before (or one mid-upgrade) acted on such a snapshot without looking.
 RECONCILERS_PATCH = "reconcilers-heeded"
+# Marked where a step could not read its target (missing, a paused Deployment, an OnDelete StatefulSet, the
+# cluster refusing) and the runbook's on_failure: next_step tried the next step; before, the run failed.
+SNAPSHOT_NEXT_STEP_PATCH = "snapshot-next-step"
 _Saga = list[tuple[Step, dict[str, Any], str]]  # (step, its snapshot, the stamp of its apply)
 # The cluster steps heartbeat every 2 s (activities/heartbeat.py): a dead worker is noticed in 10 s.
 _HEARTBEAT = timedelta(seconds=10)
@@ -150,7 +153,23 @@ class RemediationWorkflow:
                     kind=TimelineKind.GUARDRAIL_BLOCKED,
                 )
                 return
-            before = await self._snapshot(step, dry_run=verdict.outcome == "dry_run")
+            try:
+                before = await self._snapshot(step, dry_run=verdict.outcome == "dry_run")
+            except ActivityError as err:
+                # This step cannot act (nothing was written): on_failure: next_step tries the next one,
+                # as it does after a step that acted and did not fix it.
+                if not (
+                    plan.runbook.on_failure == "next_step"
+                    and index + 1 < len(plan.steps)
+                    and workflow.patched(SNAPSHOT_NEXT_STEP_PATCH)
+                ):
+                    raise
+                await self._tell(
+                    TimelineKind.ACTION_FAILED,
+                    f"Could not {step.action} {default_registry().for_step(step).target(step)}: "
+                    f"{err.cause or err}. Trying the next step.",
+                )
+                continue
             claim = _reconciled_by(before)
             if claim is not None and not workflow.patched(RECONCILERS_PATCH):
                 # Run before by a worker that did not heed it (a rolling upgrade): it acted, and so must

@@ -1,6 +1,7 @@
 """A restart that would restart nothing, through the workflow: acting says why it could not and
 escalates; a dry run says why its plan is not known."""
 
+from medic.postmortem import render_postmortem
 from medic.runbook import RestartStep, Target
 from remediations.guardrails import GuardrailSettings
 from tests.support.gitops import deployment
@@ -38,3 +39,21 @@ async def test_a_dry_run_says_why_it_cannot_tell(rig: Rig) -> None:
         state = await until_outcome(incident, "dry-run")
     (dry,) = [e.message for e in state.timeline if e.kind == "remediation.dry_run"]
     assert "current state unknown: " in dry and "is paused (spec.paused)" in dry
+
+
+async def test_a_step_that_cannot_act_hands_over_to_the_next_under_next_step(rig: Rig) -> None:
+    """``on_failure: next_step``: a paused Deployment's restart cannot act (nothing is written), so the
+    runbook's next step (a scale) is tried, as after a step that acted and did not fix it."""
+    paused(rig)
+    restart, scale = rig.runbook.steps[0], SCALE.steps[0]
+    rig.runbook = rig.runbook.model_copy(update={"steps": [restart, scale], "on_failure": "next_step"})
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until_outcome(incident, "verified")
+    assert rig.scales() == [4]  # the scale acted; the restart wrote nothing
+    (failed,) = [e.message for e in state.timeline if e.kind == "action.failed"]
+    assert "is paused (spec.paused)" in failed and failed.endswith("Trying the next step.")
+    assert not [e for e in state.timeline if e.kind in ("remediation.failed", "remediation.escalated")]
+    assert not state.notifications.escalate_now
+    postmortem = render_postmortem(state, now=state.timeline[-1].at).replace("\\", "")
+    assert f"Review the runbook {rig.runbook.name}: a step could not act" in postmortem
