@@ -20,6 +20,7 @@ from activities.errors import translated
 from activities.heartbeat import heartbeating
 from activities.observe import NO_RECORDER, Recorder, recorded
 from medic.alerts import Alert
+from medic.clusters import ClusterScope
 from medic.ports import PermanentError
 from medic.runbook import Runbook, Step
 from remediations.actions import ActionRegistry
@@ -114,11 +115,13 @@ class RemediationActivities:
         recorder: Recorder = NO_RECORDER,
         heartbeat_every: float = 2.0,
         argocd_namespace: str = "argocd",
+        scope: ClusterScope | None = None,
     ) -> None:
         self._cluster, self._metrics, self._runbooks = cluster, metrics, runbooks
         self._registry, self._facts, self._guardrails = registry, facts, guardrails
         self._rec = recorder
         self._heartbeat_every = heartbeat_every  # well inside the workflow's heartbeat timeout (10 s)
+        self._scope = scope or ClusterScope()  # MEDIC_CLUSTER: other clusters' alerts match nothing
         self._argocd_namespace = (
             argocd_namespace  # where Argo CD's Applications live (MEDIC_ARGOCD_NAMESPACE)
         )
@@ -138,7 +141,11 @@ class RemediationActivities:
     def match(self, request: MatchRequest) -> MatchResult:
         result = MatchResult(guardrails=self._guardrails())
         for alert in request.alerts:
+            elsewhere = self._scope.elsewhere(alert.labels)
             for runbook in match_runbooks(self._runbooks(), alert, request.service):
+                if elsewhere:  # acting here would change this cluster's namesake of the workload
+                    result.problems.append(f"runbook {runbook.name} matched {alert.name} but {elsewhere}")
+                    continue
                 try:
                     plan = plan_for(runbook, alert, incident_id=request.incident_id, service=request.service)
                 except ValueError as err:

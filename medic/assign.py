@@ -22,6 +22,7 @@ from datetime import datetime
 from medic.alerts import Alert, AlertmanagerWebhook
 from medic.anomaly import AnomalySignal
 from medic.catalog import Catalog
+from medic.clusters import lookup_for
 from medic.incident import AlertBatch, AnomalyBatch
 from medic.keys import group_incident_id, service_incident_id
 from medic.pipeline_alerts import PIPELINE_SERVICE, pipeline_component, pipeline_named, pipeline_workload
@@ -49,7 +50,9 @@ class Decision:
 
 
 def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None = None) -> Decision:
-    """Which service an alert with these labels is about, and which labels decided it."""
+    """Which service an alert with these labels is about, and which labels decided it. Another
+    cluster's alert is not looked up in this one (medic/clusters.py): the naming patterns decide."""
+    lookup = lookup_for(lookup, labels)
     subject = resolve_subject(labels, lookup)
     owners = [w for w in (subject.workload, *subject.candidates) if w is not None]
     for owner in owners:

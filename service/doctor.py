@@ -311,6 +311,10 @@ async def _alertmanager(settings: Settings, timeout: float) -> list[Finding]:
         else:
             out += _status(settings, where, alerts.routes_to_receiver, status)
             out += await _heartbeat_routes(settings, where, alerts, status)
+        try:
+            out += clusters_said(settings, where, await alerts.firing({}))
+        except (PermanentError, TransientError) as err:
+            out.append(Finding("warn", f"{where} alerts", f"not readable: {err}"))
         if settings.prometheus_url and settings.alertmanager_receiver:
             try:  # what a settling incident asks: the alerts held for Medic's receiver
                 await alerts.held()
@@ -331,6 +335,52 @@ async def _alertmanager(settings: Settings, timeout: float) -> list[Finding]:
             with contextlib.suppress(Exception):
                 await close()
     return out
+
+
+def clusters_said(settings: Settings, where: str, firing: list[dict[str, str]]) -> list[Finding]:
+    """Which clusters the alerts Alertmanager holds come from, against the one Medic acts on
+    (MEDIC_CLUSTER, medic/clusters.py): nothing said while neither names one."""
+    scope = settings.cluster_scope
+    named = sorted({labels[scope.label] for labels in firing if labels.get(scope.label)})
+    shown_names = ", ".join(named[:10]) + (f" and {len(named) - 10} more" if len(named) > 10 else "")
+    subject = f"{where} clusters"
+    if not named and not scope.name:
+        return []
+    if not scope.name:
+        return [
+            Finding(
+                "warn",
+                subject,
+                f"alerts come from cluster(s) {shown_names} ({scope.label} label) and MEDIC_CLUSTER is not "
+                "set: their runbooks act on none of them; set it to this cluster's name",
+            )
+        ]
+    if not named:
+        held = f"none of the {len(firing)} alerts firing" if firing else "no alert firing now"
+        return [
+            Finding(
+                "warn" if firing else "ok",
+                subject,
+                f"MEDIC_CLUSTER is {scope.name!r}: {held} names a cluster ({scope.label} label); runbooks "
+                "act only on alerts that name it",
+            )
+        ]
+    if scope.name not in named:
+        return [
+            Finding(
+                "warn",
+                subject,
+                f"MEDIC_CLUSTER {scope.name!r} is none of the clusters the alerts firing come from "
+                f"({shown_names}, {scope.label} label): no runbook acts on them here",
+            )
+        ]
+    return [
+        Finding(
+            "ok",
+            subject,
+            f"alerts come from {shown_names}; runbooks act on those from {scope.name!r} only (MEDIC_CLUSTER)",
+        )
+    ]
 
 
 def _status(

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from medic.clusters import ScopedLookup
 from medic.ports import PermanentError
 from medic.subject import ObjectKey, OwnerLookup
 from service.settings import Settings
@@ -24,14 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def subject_lookup(settings: Settings) -> OwnerLookup | None:
-    """The cluster lookup the webhook resolves subjects with (MEDIC_SUBJECT_LOOKUP), cached; None when
-    it is off or no cluster is configured (then the naming patterns decide, and the log says so)."""
+    """The cluster lookup the webhook resolves subjects with (MEDIC_SUBJECT_LOOKUP), cached, for alerts
+    from this cluster only (MEDIC_CLUSTER); None when it is off or no cluster is configured (then the
+    naming patterns decide, and the log says so)."""
     if not settings.subject_lookup:
         return None
     from activities.adapters.kube_owners import KubernetesOwners  # noqa: PLC0415 - only when asked for
 
     try:
-        return CachedOwners(KubernetesOwners.from_settings(settings.kubeconfig))
+        cached = CachedOwners(KubernetesOwners.from_settings(settings.kubeconfig))
+        return ScopedLookup(cached, settings.cluster_scope)  # another cluster's alerts are not asked here
     except PermanentError as err:
         log.warning("MEDIC_SUBJECT_LOOKUP is on but %s: pod owners come from their names", err)
         return None

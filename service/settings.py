@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from medic.clusters import ClusterScope
 from medic.vocab import Risk
 
 __all__ = ["Settings"]
@@ -273,6 +274,23 @@ class Settings(BaseSettings):
         default=None,
         description="the cluster remediations act on; unset: standard kubeconfig resolution, then in-cluster",
     )
+    cluster: str = Field(
+        default="",
+        max_length=253,
+        description="the name of the cluster remediations act on (MEDIC_KUBECONFIG's), as its alerts say "
+        "it in MEDIC_CLUSTER_LABEL (an external label, e.g. `prod-eu`). An alert from another cluster, or "
+        "one naming no cluster while this is set, matches no runbook here (`remediation.skipped` says why) "
+        "and is not looked up in this cluster (MEDIC_SUBJECT_LOOKUP). Unset: alerts that name a cluster "
+        "match no runbook (Medic cannot know it is this one); those naming none act as before "
+        "(docs/remediation.md)",
+    )
+    cluster_label: str = Field(
+        default="cluster",
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+        max_length=256,
+        description="the alert label that names the cluster an alert is from (the kubernetes-mixin's "
+        "`clusterLabel`, Prometheus' external label)",
+    )
     argocd_namespace: str = Field(
         default="argocd",
         pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
@@ -499,6 +517,11 @@ class Settings(BaseSettings):
         for name in type(self).model_fields:
             _secrets_in(getattr(self, name), found)
         return found
+
+    @property
+    def cluster_scope(self) -> ClusterScope:
+        """The cluster remediations act on, and the label alerts name theirs by (medic/clusters.py)."""
+        return ClusterScope(self.cluster, self.cluster_label)
 
     @property
     def effective_postmortem_dir(self) -> Path:

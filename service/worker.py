@@ -226,6 +226,7 @@ def build_remediation_activities(
         guardrails=lambda: settled,
         recorder=recorder,
         argocd_namespace=settings.argocd_namespace,
+        scope=settings.cluster_scope,
     )
 
 

@@ -20,6 +20,7 @@ from temporalio.worker import Interceptor, Worker
 from activities.notify import NotifyActivities
 from activities.remediate import FactsRequest, RemediationActivities
 from medic.alerts import Alert, AlertStatus
+from medic.clusters import ClusterScope
 from medic.incident import AlertBatch, IncidentState, IncidentStatus
 from medic.keys import service_incident_id
 from medic.routing import RoutingPolicy, load_routing
@@ -81,6 +82,7 @@ class Rig:
     settings: GuardrailSettings
     runbook: Runbook
     task_queue: str = field(default_factory=lambda: f"tq-{uuid.uuid4().hex[:6]}")
+    scope: ClusterScope = field(default_factory=ClusterScope)  # MEDIC_CLUSTER
 
     def worker(
         self,
@@ -97,6 +99,7 @@ class Rig:
             registry=default_registry(),
             facts=self.facts,
             guardrails=lambda: self.settings,
+            scope=self.scope,
         )
         notify = NotifyActivities(
             chat=self.chat,
