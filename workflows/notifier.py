@@ -11,7 +11,7 @@ fails after accepting a post: at least once, never silently zero).
 
 import contextlib
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -85,6 +85,11 @@ SLACK_CARD_PATCH = "slack-as-card-chat"
 HOLD_PASSED_PATCH = "hold-passed-waits"
 # An escalation level's chat channels besides Slack's (Teams): asked only where a level names one.
 ESCALATION_CHATS_PATCH = "escalation-chat-channels"
+# A service's incidents share one id: the JIRA issue was found by that id alone, so its next outage (a
+# new run) took the first one's issue, already Done (no new ticket, its comments on a closed issue, its
+# postmortem not attached). The issue is now found by the occurrence (the id and when it opened); asked
+# only where an issue is opened.
+JIRA_OCCURRENCE_PATCH = "jira-issue-per-occurrence"
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -624,7 +629,7 @@ class Notifier:
                 issue_type=plan.jira_issue_type,
                 labels=["medic", f"medic-{s.priority.lower()}"],
                 components=s.services[:5],
-                dedup_label=s.id,
+                dedup_label=_occurrence_label(s) if workflow.patched(JIRA_OCCURRENCE_PATCH) else s.id,
             )
             key = await self._call(
                 NotifyActivities.jira_ensure, request, f"open a JIRA issue in {plan.jira_project}"
@@ -705,3 +710,9 @@ class Notifier:
             f"Medic incident: {s.id} (timeline in the Temporal UI)",
         ]
         return "\n".join(lines)
+
+
+def _occurrence_label(s: IncidentState) -> str:
+    """This occurrence of the incident as a JIRA label (no spaces, at most 255): its id and when it
+    opened, as its postmortem's folder names it."""
+    return f"{s.id[:238]}-{s.opened_at.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"

@@ -122,13 +122,8 @@ async def acknowledge_in_pagerduty(s: Stack, incident_id: str) -> httpx.Response
 
 async def test_one_incident_everywhere_acknowledged_from_pagerduty(stack: Stack) -> None:
     s = stack
-
-    class H:  # what open_incident needs of the notifications harness
-        env = s.env
-        task_queue = s.task_queue
-
     async with s.worker:
-        handle = await open_incident(H)  # type: ignore[arg-type]
+        handle = await open_incident(s)
         incident_id = handle.id
         # The first level's page goes out beside the Slack post and the Jira issue: wait for both.
         state = await until(

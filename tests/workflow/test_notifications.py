@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from temporalio.client import WorkflowHandle
@@ -117,8 +118,18 @@ def outage(status: AlertStatus = AlertStatus.FIRING) -> AlertBatch:
     return AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx("orders-db")])
 
 
+class Started(Protocol):
+    """What starting an incident needs of a harness: its environment and task queue."""
+
+    @property
+    def env(self) -> WorkflowEnvironment: ...
+
+    @property
+    def task_queue(self) -> str: ...
+
+
 async def open_incident(
-    h: Harness, batch: AlertBatch | AnomalyBatch | None = None, *, quiet_seconds: float = 60
+    h: Started, batch: AlertBatch | AnomalyBatch | None = None, *, quiet_seconds: float = 60
 ) -> Handle:
     """orders-db's incident, opened by ``batch`` (the P1 :func:`outage` unless said otherwise)."""
     return await h.env.client.start_workflow(
@@ -189,7 +200,8 @@ async def test_p1_pages_posts_and_escalates_on_timers(harness: Harness) -> None:
         assert [channel for channel, _ in h.chat.top_level()] == ["#data-oncall"]
         assert pages(h) == [("trigger", "data")]
         assert list(h.tracker.issues) == ["DATA-1"]
-        assert h.tracker.issues["DATA-1"].dedup_label == "incident-orders-db"
+        opened = state.opened_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        assert h.tracker.issues["DATA-1"].dedup_label == f"incident-orders-db-{opened}"  # this occurrence
         await h.env.sleep(timedelta(minutes=5, seconds=5))
         await until(handle, lambda s: s.notifications.escalation_done == 2, "level 2")
         assert pages(h) == [("trigger", "data"), ("trigger", "data-2")]
