@@ -132,6 +132,11 @@ class NotificationState(BaseModel):
         description="demoted by learning, an alert of it fired longer than its rule's noise ever did: "
         "it pages from then on, its escalation counted from this time",
     )
+    chain_from: datetime | None = Field(
+        default=None,
+        description="reopened after it closed (its pages resolved): the escalation chain starts again at its "
+        "first level, counted from this time",
+    )
     # Added with the ``chat-channels`` and ``pager-notes`` patches; defaults keep old payloads readable.
     chat: dict[str, ChatPosted] = Field(
         default_factory=dict, description="'kind:channel' -> the card posted there, in the order posted"
@@ -153,6 +158,18 @@ class NotificationState(BaseModel):
         if isinstance(data, dict) and ("slack" in data or "escalated_channels" in data):
             return _from_before_cards(data)
         return data
+
+    def restart_chain(self, at: datetime) -> None:
+        """Open again after its pages were resolved (it closed, or merged, and a signal came back): its
+        escalation starts again at the first level, counted from ``at``, and its issue is closed again at
+        the next resolution."""
+        self.escalation_done, self.escalate_now, self.chain_from = 0, False, at
+        self.jira_closed = False
+
+    def chain_start(self, opened_at: datetime) -> datetime:
+        """When the escalation chain counts from: the incident's opening, or later, when it paged after
+        learning had demoted it, or when it opened again after closing."""
+        return max(t for t in (opened_at, self.outlasted_at, self.chain_from) if t is not None)
 
     def posted_in(self, kind: str) -> list[ChatPosted]:
         """The cards posted in one chat kind, in the order posted."""

@@ -86,6 +86,10 @@ ANOMALY_JOINS_PATCH = "anomalies-join"
 # Of those anomalies, only the ones whose own window ended within the correlation window count: a finding
 # delivered late is no outage beginning now (marked only where a late one would have counted).
 STALE_ANOMALY_PATCH = "stale-anomalies-no-cause"
+# A signal that reopened the incident as it closed (its pages already resolved) restarted the notifier
+# where the chain had got to: the first level was never paged again and the next levels were paged on the
+# old timers. Its chain now starts again from the reopening (marked only where an incident reopens so).
+PAGES_AGAIN_PATCH = "reopened-pages-again"
 
 
 class IncidentInput(BaseModel):
@@ -340,6 +344,8 @@ class IncidentWorkflow(CauseProbe):
             await workflow.wait_condition(workflow.all_handlers_finished)
             if self._state.status is IncidentStatus.RESOLVED and not self._outbox:
                 break
+            if self._state.status is not IncidentStatus.RESOLVED and workflow.patched(PAGES_AGAIN_PATCH):
+                self._state.notifications.restart_chain(workflow.now())  # its pages were resolved
             tasks = self._start_notifier()  # a late signal reopened it (or unmerged it): carry on
         return IncidentResult(
             incident_id=self._state.id,

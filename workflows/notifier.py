@@ -306,7 +306,7 @@ class Notifier:
                 continue
             level = levels[n.escalation_done]
             # (a demoted incident that paged after all: its chain counts from then, not all levels at once)
-            start = n.outlasted_at if n.outlasted_at is not None else s.opened_at
+            start = n.chain_start(s.opened_at)
             due = start + timedelta(seconds=level.after_seconds)
             # A remediation that did not work escalates now, not when the next level's timer is due.
             wait = 0.0 if n.escalate_now else (due - workflow.now()).total_seconds()
