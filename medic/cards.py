@@ -10,6 +10,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from medic.blockkit import HEADER_CHARS, TEXT_CHARS, fit_markup, fit_message, fit_plain
+from medic.limits import bounded_join
 from medic.mrkdwn import Markup, escape, join, link, mrkdwn
 from medic.ports import ChatMessage
 
@@ -60,6 +62,9 @@ _KILL_SWITCH_BUTTON: dict[str, object] = {
 
 _ANOMALY_CHARS = 500  # of a signal's summary on the card (a section's text holds 3,000)
 _SELF_HEALING_CHARS = 1000  # the incident keeps at most that much of it
+# The services of a large incident (a node outage absorbs dozens) on the card: the first ones that fit,
+# then how many more (a field holds 2,000 characters; a card is read at a glance).
+_SERVICES_CHARS = 1000
 
 
 def card_digest(card: "IncidentCard") -> str:
@@ -103,21 +108,23 @@ def _mrkdwn(text: Markup) -> dict[str, object]:
 
 def render_card(card: IncidentCard) -> ChatMessage:
     emoji = STATUS_EMOJI.get(card.status, ":grey_question:")
-    headline = f"{card.priority} · {card.title}"  # plain_text in the header: Slack shows it literally
+    # plain_text in the header: Slack shows it literally
+    headline = fit_plain(f"{card.priority} · {card.title}", HEADER_CHARS)
     status = card.status if not card.acknowledged_by else f"{card.status} (ack by {card.acknowledged_by})"
     if card.merged_into:
         status = f"merged into {card.merged_into}"
+    services = bounded_join(card.services, budget=_SERVICES_CHARS)
     fields = [
         _mrkdwn(mrkdwn("*Status*\n{emoji} {status}", emoji=emoji, status=status)),
         _mrkdwn(mrkdwn("*Priority*\n{p} · impact {i:.0f}/100", p=card.priority, i=card.impact)),
-        _mrkdwn(mrkdwn("*Services*\n{services}", services=", ".join(card.services) or "unknown")),
+        _mrkdwn(mrkdwn("*Services*\n{services}", services=services or "unknown")),
     ]
     if card.alert_count or not card.anomaly_count:
         fields.append(_mrkdwn(mrkdwn("*Alerts*\n{f} firing of {n}", f=card.firing_count, n=card.alert_count)))
     if card.anomaly_count:
         fields.append(_mrkdwn(mrkdwn("*Anomalies*\n{n}", n=card.anomaly_count)))
     blocks: list[dict[str, object]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": headline[:150], "emoji": True}},
+        {"type": "header", "text": {"type": "plain_text", "text": headline, "emoji": True}},
         {"type": "section", "fields": fields},
     ]
     if card.latest_anomaly:
@@ -171,13 +178,18 @@ def render_card(card: IncidentCard) -> ChatMessage:
             }
         )
     fallback = mrkdwn("{emoji} {headline} [{status}]", emoji=emoji, headline=headline, status=status)
-    return ChatMessage(text=fallback, blocks=blocks)
+    return fit_message(fallback, blocks)
 
 
 def render_note(text: str, *, link_url: str | None = None, link_text: str = "open it") -> ChatMessage:
-    """A thread reply: one timeline event, shown as the text it is (plus a link Medic made, if any)."""
-    note = mrkdwn("{text} {link}", text=text, link=link(link_url, link_text)) if link_url else escape(text)
-    return ChatMessage(text=note, blocks=[{"type": "section", "text": _mrkdwn(note)}])
+    """A thread reply: one timeline event, shown as the text it is (plus a link Medic made, if any).
+    A long text is cut before the link, so the link stays."""
+    if not link_url:
+        note = escape(text)
+    else:
+        after = link(link_url, link_text)
+        note = mrkdwn("{text} {link}", text=fit_markup(escape(text), TEXT_CHARS - len(after) - 1), link=after)
+    return fit_message(note, [{"type": "section", "text": _mrkdwn(note)}])
 
 
 def render_approval(
@@ -228,4 +240,4 @@ def render_approval(
             ],
         },
     ]
-    return ChatMessage(text=text, blocks=blocks)
+    return fit_message(text, blocks)

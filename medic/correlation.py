@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from medic.limits import bounded_join
 from medic.severity import SEVERITY_RANK, canonical_severity
 from medic.topology import ServiceContext, absorbed_by, absorbs, hosted_on
 
@@ -19,6 +20,10 @@ __all__ = [
     "join_decision",
     "rank_root_causes",
 ]
+
+# The services named in one reason (a node outage has dozens of dependents): the first that fit, then
+# how many more, so a reason stays readable on a card, a page or a ticket.
+_NAMES_CHARS = 1000
 
 # An alert that starts firing this many times within the window is flapping.
 FLAP_EPISODES = 3
@@ -79,10 +84,10 @@ def rank_root_causes(observed: dict[str, ServiceObservation]) -> list[RootCauseC
         if failing_dependents:
             reasons.append(
                 f"{len(failing_dependents)} failing service(s) depend on it: "
-                f"{', '.join(sorted(failing_dependents))}"
+                f"{bounded_join(sorted(failing_dependents), budget=_NAMES_CHARS)}"
             )
         reasons.append(
-            f"its failing dependencies: {', '.join(sorted(failing_deps))}"
+            f"its failing dependencies: {bounded_join(sorted(failing_deps), budget=_NAMES_CHARS)}"
             if failing_deps
             else "none of its dependencies is failing"
         )

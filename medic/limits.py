@@ -7,6 +7,10 @@ from alert labels is bounded here, deterministically, before it is written. Defa
 server's own (docs.temporal.io, "Self-hosted Temporal Service defaults"; dynamic config
 ``limit.maxIDLength``, ``frontend.searchAttributesSizeOfValueLimit``,
 ``frontend.maxUserMetadataSummarySize``).
+
+Lists that grow with an incident (its services, a root cause's dependents) are shown to people through
+:func:`bounded_join`, so a text's length does not grow with the incident (chat messages have limits
+too: :mod:`medic.blockkit`).
 """
 
 import json
@@ -20,6 +24,7 @@ __all__ = [
     "SUMMARY_BYTES",
     "TITLE_ATTRIBUTE_BYTES",
     "WORKFLOW_ID_BYTES",
+    "bounded_join",
     "encoded_size",
     "fit_text",
     "keyword_list_within",
@@ -44,6 +49,33 @@ def encoded_size(value: object) -> int:
     """Bytes of ``value`` as the Temporal SDK encodes a search attribute (compact JSON, non-ASCII
     escaped as \\uXXXX, so this is also an upper bound for a UTF-8 encoding of the same value)."""
     return len(json.dumps(value, separators=(",", ":")))
+
+
+_ELLIPSIS = "…"
+
+
+def bounded_join(items: Sequence[str], *, budget: int, separator: str = ", ") -> str:
+    """``items`` joined, as many as fit in ``budget`` characters, then how many were left out:
+    ``"a, b, c … and 77 more"``. The first item is always shown (a part of it, if it alone is too
+    long), so the text still says what it is about."""
+    shown: list[str] = []
+    size = 0
+    for i, item in enumerate(items):
+        extra = len(item) + (len(separator) if shown else 0)
+        if size + extra + len(_more(len(items) - i - 1)) > budget:
+            break
+        shown.append(item)
+        size += extra
+    else:
+        return separator.join(shown)
+    if not shown:
+        room = max(1, budget - len(_more(len(items) - 1)) - len(_ELLIPSIS))
+        shown = [items[0][:room].rstrip() + _ELLIPSIS]
+    return separator.join(shown) + _more(len(items) - len(shown))
+
+
+def _more(left: int) -> str:
+    return f" {_ELLIPSIS} and {left} more" if left else ""
 
 
 def keyword_list_within(values: Iterable[str], max_bytes: int = SEARCH_ATTRIBUTE_VALUE_BYTES) -> list[str]:

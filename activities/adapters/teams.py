@@ -28,6 +28,7 @@ import httpx
 
 from activities.adapters.http import classify
 from medic.cards import IncidentCard
+from medic.limits import bounded_join
 from medic.ports import MessageRef, PermanentError
 from medic.vocab import Priority
 
@@ -35,6 +36,10 @@ __all__ = ["TeamsChat", "adaptive_card", "literal"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MAX_TEXT = 2000
+# Lists that grow with an incident: the first that fit, then how many more. With every run bounded
+# (``literal``), a card stays far under Teams' message limit (about 28 KB).
+_SERVICES_CHARS = 1000
+_REASONS_CHARS = 1500
 _PRIORITY_COLOR: dict[str, str] = {
     Priority.P1: "Attention",
     Priority.P2: "Attention",
@@ -79,7 +84,7 @@ def adaptive_card(card: IncidentCard) -> dict[str, Any]:
         },
         _line("Status", status),
         _line("Impact", f"{card.impact:.0f}/100 {card.impact_summary}".strip()),
-        _line("Services", ", ".join(card.services) or "unknown"),
+        _line("Services", bounded_join(card.services, budget=_SERVICES_CHARS) or "unknown"),
     ]
     if card.alert_count or not card.anomaly_count:
         body.append(_line("Alerts", f"{card.firing_count} firing of {card.alert_count}"))
@@ -88,7 +93,8 @@ def adaptive_card(card: IncidentCard) -> dict[str, Any]:
     if card.latest_anomaly:
         body.append(_line("Latest anomaly", card.latest_anomaly[:500]))
     if card.root_cause:
-        why = f" ({'; '.join(card.root_cause_reasons)})" if card.root_cause_reasons else ""
+        reasons = bounded_join(card.root_cause_reasons, budget=_REASONS_CHARS, separator="; ")
+        why = f" ({reasons})" if reasons else ""
         body.append(_line("Likely root cause", card.root_cause + why))
     if card.routing_note:
         body.append(_line("Not paged", card.routing_note))

@@ -3,9 +3,11 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from medic.blockkit import MESSAGE_TEXT_CHARS, TEXT_CHARS, fit_blocks, fit_markup
 from medic.cards import STATUS_EMOJI
+from medic.limits import bounded_join
 from medic.mrkdwn import Markup, join, link, mrkdwn
 from service.incidents import IncidentDetail, IncidentSummary
 
@@ -18,6 +20,18 @@ class Reply(BaseModel):
     text: str
     blocks: list[dict[str, Any]] = Field(default_factory=list)
     public: bool = False
+
+    # Every answer within Slack's limits, whoever built it (medic/blockkit.py): a block over one makes
+    # Slack refuse the whole answer.
+    @field_validator("text")
+    @classmethod
+    def _fit_text(cls, text: str) -> str:
+        return fit_markup(Markup(text), MESSAGE_TEXT_CHARS)
+
+    @field_validator("blocks")
+    @classmethod
+    def _fit_blocks(cls, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return fit_blocks(blocks)
 
     def slack(self, *, replace_original: bool | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -33,16 +47,10 @@ class Reply(BaseModel):
 
 def _section(text: Markup) -> dict[str, Any]:
     """Only :class:`Markup`: every value from outside went through ``mrkdwn()`` (medic/mrkdwn.py)."""
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, 3000)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _cut(text: Markup, limit: int) -> Markup:
-    """At most ``limit`` characters, never ending inside an escape (``&amp;`` cut to ``&am``)."""
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    amp = cut.rfind("&", limit - 5)  # the longest escape, "&amp;", has five characters
-    return Markup(cut[:amp] if amp >= 0 and ";" not in cut[amp:] else cut)
+_SERVICES_CHARS = 1000  # of an incident's services in its answer (the first ones, then how many more)
 
 
 def _ago(at: datetime | None, now: datetime) -> str:
@@ -92,7 +100,7 @@ def render_show(detail: IncidentDetail, *, ui_url: str | None, now: datetime | N
         status=d.status,
         merged=merged,
         impact=d.impact,
-        services=", ".join(d.services) or "unknown",
+        services=bounded_join(d.services, budget=_SERVICES_CHARS) or "unknown",
         ago=_ago(d.opened_at, now),
     )
     if d.acknowledged_at:
@@ -149,4 +157,4 @@ def render_show(detail: IncidentDetail, *, ui_url: str | None, now: datetime | N
     if ui_url:
         parts.append(link(ui_url, "Full timeline in Temporal"))
     blocks = [_section(p) for p in parts]
-    return Reply(text=_cut(join("\n", parts), 3000), blocks=blocks)
+    return Reply(text=fit_markup(join("\n", parts), TEXT_CHARS), blocks=blocks)

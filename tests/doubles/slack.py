@@ -19,7 +19,10 @@ or with an empty body):
 * Errors as Slack gives them, HTTP 200 with ``{"ok": false, "error": ...}``: ``not_authed`` (no
   token), ``invalid_auth`` (a token not configured; ``Authorization: Bearer`` or a form ``token``),
   ``channel_not_found``, ``is_archived``, ``no_text``, ``msg_too_long`` (> 40,000 characters),
-  ``invalid_blocks`` (> 50 or not a list), ``message_not_found``, ``thread_not_found`` (this double's
+  ``invalid_blocks`` (any block over Slack's Block Kit limits, as Slack refuses it: more than 50
+  blocks, a section text over 3,000 characters, a field over 2,000, a header over 150... see
+  ``tests/doubles/slack_blocks.py`` for each limit and its reference; the answer's ``errors`` says
+  which, as Slack's does), ``message_not_found``, ``thread_not_found`` (this double's
   choice for a ``thread_ts`` naming no message in the channel), ``user_not_in_channel`` (ephemeral to
   something that is not a user id), ``invalid_arguments``, ``unknown_method``.
 * ``response_url`` posts: ``POST /response/<id>`` records each JSON body (``double.responses(id)``);
@@ -46,6 +49,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from tests.doubles._base import HttpDouble
+from tests.doubles.slack_blocks import blocks_error
 
 __all__ = [
     "DEFAULT_CHANNELS",
@@ -75,14 +79,14 @@ DEFAULT_CHANNELS: Mapping[str, str] = {
     "#incidents": "C0INCIDENTS",
 }
 MAX_TEXT = 40_000
-MAX_BLOCKS = 50
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 class _SlackError(Exception):
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, *, errors: list[str] | None = None) -> None:
         super().__init__(error)
         self.error = error
+        self.errors = errors
 
 
 @dataclass
@@ -308,6 +312,8 @@ class SlackDouble(HttpDouble):
                     body = {"ok": True, **handler(args)}
             except _SlackError as err:
                 body = {"ok": False, "error": err.error}
+                if err.errors:
+                    body["errors"] = err.errors
             return JSONResponse(body, headers=headers)
 
         return endpoint
@@ -540,8 +546,9 @@ def _content(
         text = str(text)
     blocks = _structured(args, "blocks", "invalid_blocks", list)
     attachments = _structured(args, "attachments", "invalid_attachments", list)
-    if blocks is not None and len(blocks) > MAX_BLOCKS:
-        raise _SlackError("invalid_blocks")
+    why = None if blocks is None else blocks_error(blocks)
+    if why is not None:
+        raise _SlackError("invalid_blocks", errors=[why])
     if text is not None and len(text) > MAX_TEXT:
         raise _SlackError("msg_too_long")
     if required and not text and not blocks and not attachments:

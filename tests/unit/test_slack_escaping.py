@@ -163,7 +163,7 @@ def test_a_long_reply_is_not_cut_inside_an_escape() -> None:
     reply = render_list(summaries, heading="Open incidents", now=NOW)
     section = json.dumps(reply.blocks)
     text = reply.blocks[0]["text"]["text"]
-    assert len(text) <= 3000 and text.endswith("&lt;"), section[-40:]
+    assert len(text) <= 3000 and text.endswith("&lt;…"), section[-40:]
 
 
 async def test_a_command_error_echoing_what_was_typed_is_escaped() -> None:
