@@ -94,6 +94,13 @@ class SlackMessagePost(BaseModel):
     thread: MessageRef | None = None
 
 
+class SlackMessageUpdate(BaseModel):
+    """A message Medic posted (an approval request), replaced once it is decided."""
+
+    ref: MessageRef
+    message: ChatMessage
+
+
 class ChatCard(BaseModel):
     """The incident's card for a chat channel; the adapter of ``target.kind`` renders it."""
 
@@ -254,6 +261,12 @@ class NotifyActivities:
         with recorded(self._counter("slack")):
             return self._chat.post(request.channel, request.message, thread=request.thread)
 
+    @activity.defn(name="notify.slack_message_update")
+    @translated
+    def slack_message_update(self, request: SlackMessageUpdate) -> MessageRef:
+        with recorded(self._counter("slack")):
+            return self._chat.update(request.ref, request.message)
+
     def _card_chat(self, kind: str, channel: str) -> CardChat:
         chat = self._chats.get(kind)
         if chat is None:
@@ -355,6 +368,7 @@ class NotifyActivities:
     def all(self) -> list[Callable[..., object]]:
         return [
             self.slack_message,
+            self.slack_message_update,
             self.plan,
             self.slack_post,
             self.slack_update,

@@ -21,6 +21,7 @@ __all__ = [
     "IncidentCard",
     "card_digest",
     "render_approval",
+    "render_approval_decided",
     "render_card",
     "render_note",
 ]
@@ -239,5 +240,20 @@ def render_approval(
                 },
             ],
         },
+    ]
+    return fit_message(text, blocks)
+
+
+def render_approval_decided(*, title: str, plan: str, risk: str, outcome: str) -> ChatMessage:
+    """An approval request once it is no longer waiting: what was asked and what became of it (approved,
+    denied, timed out, no longer needed), without its buttons, so nobody presses a stale one."""
+    text = mrkdwn("Approval for {title}: {outcome}", title=title, outcome=outcome)
+    blocks: list[dict[str, object]] = [
+        {
+            "type": "section",
+            "text": _mrkdwn(mrkdwn("*Approval* ({risk} risk): {t}", risk=risk, t=title)),
+        },
+        {"type": "section", "text": _mrkdwn(mrkdwn("*Plan:* {plan}", plan=plan))},
+        {"type": "context", "elements": [_mrkdwn(mrkdwn("{outcome}", outcome=outcome))]},
     ]
     return fit_message(text, blocks)

@@ -22,9 +22,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.errors import CHANGED_MEANWHILE
-    from activities.notify import NotifyActivities, SlackMessagePost
+    from activities.notify import NotifyActivities, SlackMessagePost, SlackMessageUpdate
     from activities.remediate import FactsRequest, RemediationActivities, StepRequest, VerifyRequest
-    from medic.cards import render_approval
+    from medic.cards import render_approval, render_approval_decided
     from medic.limits import keyword_list_within
     from medic.ports import MessageRef
     from medic.runbook import Step
@@ -63,6 +63,10 @@ RECONCILERS_PATCH = "reconcilers-heeded"
 # Marked where a step could not read its target (missing, a paused Deployment, an OnDelete StatefulSet, the
 # cluster refusing) and the runbook's on_failure: next_step tried the next step; before, the run failed.
 SNAPSHOT_NEXT_STEP_PATCH = "snapshot-next-step"
+# An approval request in Slack was never edited: after a decision, a timeout or the alerts resolving it
+# still read "Approval needed" with live-looking buttons. It now says what became of it, without buttons
+# (marked only where a request was posted and is no longer waiting).
+APPROVAL_DECIDED_PATCH = "approval-message-decided"
 _Saga = list[tuple[Step, dict[str, Any], str]]  # (step, its snapshot, the stamp of its apply)
 # The cluster steps heartbeat every 2 s (activities/heartbeat.py): a dead worker is noticed in 10 s.
 _HEARTBEAT = timedelta(seconds=10)
@@ -325,8 +329,9 @@ class RemediationWorkflow:
             reasons=verdict.message,
             run_id=workflow.info().run_id,
         )
+        posted: MessageRef | None = None
         with contextlib.suppress(ActivityError):  # no Slack: the request is still on the timeline and the API
-            await workflow.execute_activity_method(
+            posted = await workflow.execute_activity_method(
                 NotifyActivities.slack_message,
                 SlackMessagePost(
                     channel=self._inp.approval_channel, message=message, thread=self._inp.approval_thread
@@ -351,6 +356,7 @@ class RemediationWorkflow:
             )
         except TimeoutError:
             self._awaiting = None
+            await self._decided(posted, step, description, f"Timed out: nobody decided within {timeout}s.")
             await self._finish(
                 "timed-out",
                 f"Nobody approved within {timeout}s; not acting, escalating.",
@@ -361,6 +367,7 @@ class RemediationWorkflow:
         self._awaiting = None
         decision = self._decision
         if decision is None:  # the alerts resolved while we waited: nothing left to approve
+            await self._decided(posted, step, description, "No longer needed: the alerts resolved.")
             await self._finish(
                 "blocked",
                 "The alerts resolved while waiting for approval; not acting.",
@@ -369,6 +376,7 @@ class RemediationWorkflow:
             return False
         if not decision.approve:
             why = f": {decision.reason}" if decision.reason else ""
+            await self._decided(posted, step, description, f"Denied by {decision.actor}{why}.")
             await self._finish(
                 "denied",
                 f"Denied by {decision.actor}{why}.",
@@ -376,10 +384,27 @@ class RemediationWorkflow:
                 actor=decision.actor,
             )
             return False
+        await self._decided(posted, step, description, f"Approved by {decision.actor}.")
         await self._tell(
             TimelineKind.APPROVAL_GRANTED, f"Approved by {decision.actor}.", actor=decision.actor
         )
         return True
+
+    async def _decided(self, posted: MessageRef | None, step: Step, description: str, outcome: str) -> None:
+        """The approval request posted in Slack says what became of it, its buttons gone."""
+        if posted is None or not workflow.patched(APPROVAL_DECIDED_PATCH):
+            return
+        plan = self._inp.plan
+        message = render_approval_decided(
+            title=f"{plan.runbook.name} on {plan.target}", plan=description, risk=step.risk, outcome=outcome
+        )
+        with contextlib.suppress(ActivityError):  # the timeline and the API say it all the same
+            await workflow.execute_activity_method(
+                NotifyActivities.slack_message_update,
+                SlackMessageUpdate(ref=posted, message=message),
+                start_to_close_timeout=_TIMEOUT,
+                retry_policy=_RETRY,
+            )
 
     @workflow.update(name="decide")
     def decide(self, decision: Decision) -> str:

@@ -1,0 +1,50 @@
+"""What the approval request in Slack says once nobody need press it any more: approved, denied, timed
+out, or no longer needed because the alerts resolved. Before, it read "Approval needed" with its Approve
+and Deny buttons for ever (pressing one was refused: stale, never unsafe)."""
+
+from datetime import timedelta
+
+import pytest
+
+from medic.alerts import AlertStatus
+from remediations.guardrails import GuardrailSettings
+from tests.workflow.test_remediation import Rig, deliver, outcome, remediation, rig, slow, until
+from workflows.incident import IncidentWorkflow
+from workflows.remediation import Decision, RemediationWorkflow
+
+__all__ = ["rig"]  # the fixture, shared
+
+
+@pytest.mark.parametrize(
+    ("how", "ends", "said"),
+    [
+        ("approve", "verified", "Approved by U-ALICE."),
+        ("deny", "denied", "Denied by U-BOB: not now."),
+        ("wait", "timed-out", "Timed out: nobody decided within 600s."),
+        ("resolve", "blocked", "No longer needed: the alerts resolved."),
+    ],
+)
+async def test_the_approval_request_says_what_became_of_it(rig: Rig, how: str, ends: str, said: str) -> None:
+    rig.settings = GuardrailSettings(mode="approve", approval_timeout_seconds=600)
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(
+            incident, lambda s: any(e.kind == "approval.requested" for e in s.timeline), "a request"
+        )
+        handle = remediation(rig, state)
+        if how == "approve":
+            await handle.execute_update(RemediationWorkflow.decide, Decision(approve=True, actor="U-ALICE"))
+        elif how == "deny":
+            decision = Decision(approve=False, actor="U-BOB", reason="not now")
+            await handle.execute_update(RemediationWorkflow.decide, decision)
+        elif how == "wait":
+            await rig.env.sleep(timedelta(minutes=11))
+        else:
+            await incident.signal(IncidentWorkflow.alerts, slow(AlertStatus.RESOLVED))
+        await until(incident, lambda s: outcome(s) == ends, ends)
+    (versions,) = [v for v in rig.chat.versions.values() if "Approval needed" in v[0].text]
+    assert len(versions) == 2, [v.text for v in versions]  # posted, then edited once
+    last = versions[-1]
+    assert said in last.text and "Approval needed" not in last.text
+    assert not [b for b in last.blocks if b["type"] == "actions"]  # no button left to press
+    assert said in str(last.blocks)
