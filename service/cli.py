@@ -280,3 +280,7 @@ def explain(
 def main() -> None:
     app(prog_name="medic")
     sys.exit(0)
+
+
+if __name__ == "__main__":  # `python -m service.cli ...`, as the console script `medic`
+    main()
