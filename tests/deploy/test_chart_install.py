@@ -3,8 +3,13 @@ the image, the README's receiver, the chart's rendered objects and the rules the
 
 import re
 import tomllib
+from pathlib import Path
+from typing import Any
 
-from tests.deploy.test_helm_chart import ROOT
+import yaml
+
+from service.settings import Settings
+from tests.deploy.test_helm_chart import ROOT, run, tool
 
 
 def test_the_image_installs_the_otel_extra_the_tracing_docs_need() -> None:
@@ -16,3 +21,36 @@ def test_the_image_installs_the_otel_extra_the_tracing_docs_need() -> None:
     extras = {extra for found in installs for extra in found.split(",")}
     defined = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert "otel" in extras and extras <= set(defined) - {"dev"}
+
+
+def _readme_receiver() -> str:
+    """The alertmanager.yml README.md gives under "Point Alertmanager at Medic"."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Point Alertmanager at Medic", 1)[1]
+    match = re.search(r"```yaml\n(# alertmanager\.yml\n.*?)```", section, re.DOTALL)
+    assert match, "README.md's receiver"
+    return match.group(1)
+
+
+def _medic_hook(config: dict[str, Any]) -> dict[str, Any]:
+    (receiver,) = [r for r in config["receivers"] if r["name"] == "medic"]
+    (hook,) = receiver["webhook_configs"]
+    assert isinstance(hook, dict)
+    return hook
+
+
+def test_the_readme_receiver_is_the_shipped_one_and_passes_amtool(tmp_path: Path) -> None:
+    """README's receiver lacked max_alerts: a group over MEDIC_MAX_ALERTS_PER_DELIVERY is refused with
+    413, which Alertmanager does not retry. It hands alerts over as deploy/alertmanager/alertmanager.yml
+    does (URL, resolved, the cap, the token file), and amtool accepts it."""
+    text = _readme_receiver()
+    readme, shipped = (
+        yaml.safe_load(text),
+        yaml.safe_load((ROOT / "deploy" / "alertmanager" / "alertmanager.yml").read_text()),
+    )
+    assert _medic_hook(readme) == _medic_hook(shipped)
+    assert _medic_hook(readme)["max_alerts"] <= Settings.model_fields["max_alerts_per_delivery"].default
+    assert "service" in readme["route"]["group_by"]
+    (tmp_path / "alertmanager.yml").write_text(text)
+    result = run([tool("amtool"), "check-config", str(tmp_path / "alertmanager.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr
