@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from service.settings import Settings
-from tests.deploy.test_helm_chart import ROOT, run, tool
+from tests.deploy.test_helm_chart import NAMESPACE, RELEASE, ROOT, expect, prometheus_rule, run, series, tool
 
 
 def test_the_image_installs_the_otel_extra_the_tracing_docs_need() -> None:
@@ -53,4 +53,38 @@ def test_the_readme_receiver_is_the_shipped_one_and_passes_amtool(tmp_path: Path
     assert "service" in readme["route"]["group_by"]
     (tmp_path / "alertmanager.yml").write_text(text)
     result = run([tool("amtool"), "check-config", str(tmp_path / "alertmanager.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_medic_down_alerts_fire_when_no_target_is_scraped_at_all(tmp_path: Path) -> None:
+    """`sum(up{...}) == 0` sees no series when there is no target (pods Pending, workers scaled to 0):
+    MedicApiDown and MedicWorkersDown said nothing then. They fire on no series of this release's jobs
+    (the ServiceMonitors': the Services' names), whatever another namespace's Medic reports."""
+    spec = prometheus_rule()["spec"]
+    for group in spec["groups"]:
+        for rule in group["rules"]:
+            rule.pop("annotations", None)
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(spec))
+    api, worker = f"{RELEASE}-api", f"{RELEASE}-worker-metrics"
+    down = {"severity": "critical", "namespace": NAMESPACE}
+    elsewhere = [
+        {"series": f'up{{namespace="other", job="{job}"}}', "values": "1x40"} for job in (api, worker)
+    ]
+    cases = [
+        (elsewhere, [expect("MedicApiDown", down), expect("MedicWorkersDown", down)]),  # no target here
+        ([series("up", api, "1x40"), series("up", worker, "0x40")], [expect("MedicWorkersDown", down)]),
+        (
+            [series("up", api, "1x40"), series("up", worker, "1x40", pod="w-1")],
+            [expect("MedicApiDown"), expect("MedicWorkersDown")],
+        ),
+    ]
+    tests = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {"interval": "1m", "input_series": given, "alert_rule_test": wanted} for given, wanted in cases
+        ],
+    }
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
+    result = run([tool("promtool"), "test", "rules", "tests.yaml"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
