@@ -1,15 +1,32 @@
 """Findings of a first install, walked through from the docs (each verified by the tester), kept fixed:
 the image, the README's receiver, the chart's rendered objects and the rules they ship."""
 
+import os
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from service.settings import Settings
-from tests.deploy.test_helm_chart import NAMESPACE, RELEASE, ROOT, expect, prometheus_rule, run, series, tool
+from tests.conftest import require_binary
+from tests.deploy.test_helm_chart import (
+    NAMESPACE,
+    RELEASE,
+    ROOT,
+    expect,
+    named,
+    objects_of,
+    prometheus_rule,
+    render_templates,
+    run,
+    series,
+    tool,
+)
+from tests.support.stack import running_dev_server
 
 
 def test_the_image_installs_the_otel_extra_the_tracing_docs_need() -> None:
@@ -88,3 +105,61 @@ def test_medic_down_alerts_fire_when_no_target_is_scraped_at_all(tmp_path: Path)
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests))
     result = run([tool("promtool"), "test", "rules", "tests.yaml"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _setup_container(values: dict[str, Any]) -> dict[str, Any]:
+    job = named(objects_of(render_templates(values)), "Job", f"{RELEASE}-setup")
+    assert "pre-upgrade" in job["metadata"]["annotations"]["helm.sh/hook"]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert isinstance(container, dict)
+    return container
+
+
+def test_the_setup_hook_connects_to_the_temporal_the_values_name_not_the_release_befores() -> None:
+    """At pre-upgrade the env ConfigMap (not a hook) still holds the previous release's address and
+    namespace: the hook Job took them from there (envFrom) while its TLS and API key came from the new
+    values. Now the Job carries the whole connection inline, and nothing from the ConfigMap."""
+    values = {
+        "setup": {"enabled": True},
+        "temporal": {
+            "address": "medic.a1b2c.tmprl.cloud:7233",
+            "namespace": "medic.a1b2c",
+            "tls": {"enabled": True},
+            "apiKey": {"existingSecret": "temporal-cloud", "key": "api-key"},
+        },
+        "config": {"extra": {"MEDIC_TEMPORAL_RPC_TIMEOUT_SECONDS": "20", "MEDIC_SETTLE_SECONDS": "3"}},
+    }
+    container = _setup_container(values)
+    assert "envFrom" not in container
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MEDIC_TEMPORAL_ADDRESS"]["value"] == "medic.a1b2c.tmprl.cloud:7233"
+    assert env["MEDIC_TEMPORAL_NAMESPACE"]["value"] == "medic.a1b2c"
+    assert env["MEDIC_TEMPORAL_TLS"]["value"] == "true"
+    assert env["MEDIC_TEMPORAL_RPC_TIMEOUT_SECONDS"]["value"] == "20"
+    assert env["MEDIC_TEMPORAL_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "temporal-cloud",
+        "key": "api-key",
+        "optional": False,
+    }
+    # the Temporal connection only: no other secret, no setting setup has no use for
+    assert not {name for name in env if not name.startswith(("MEDIC_TEMPORAL_", "MEDIC_LOG_"))}
+    plain = {e["name"]: e for e in _setup_container({"setup": {"enabled": True}})["env"]}
+    assert plain["MEDIC_TEMPORAL_ADDRESS"]["value"] == "temporal-frontend.temporal.svc:7233"
+    assert "MEDIC_TEMPORAL_TLS" not in plain
+
+
+@pytest.mark.integration
+async def test_the_setup_hooks_environment_alone_runs_medic_setup(tmp_path: Path) -> None:
+    """The Job's inline environment is all `medic setup` needs: run with it (and nothing of the env
+    ConfigMap), it connects to the dev server's namespace and finds or registers the search attributes."""
+    require_binary("temporal")
+    async with running_dev_server(tmp_path / "temporal.db") as server:
+        container = _setup_container(
+            {"setup": {"enabled": True}, "temporal": {"address": f"127.0.0.1:{server.port}"}}
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
+        env |= {e["name"]: e["value"] for e in container["env"] if "value" in e}
+        medic = str(Path(sys.executable).parent / "medic")  # the image's ENTRYPOINT
+        result = run([medic, *container["args"]], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "search attribute" in result.stdout  # registered, or found there (the helper's server has them)

@@ -89,12 +89,38 @@ app.kubernetes.io/component: {{ .component }}
       key: {{ $key }}
       optional: {{ not (has $key $required) }}
 {{- end }}
+{{ include "medic.temporalApiKeyEnv" $ctx }}
+{{- end -}}
+
+{{- define "medic.temporalApiKeyEnv" -}}
 - name: MEDIC_TEMPORAL_API_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ default (include "medic.secretName" $ctx) $ctx.Values.temporal.apiKey.existingSecret }}
-      key: {{ $ctx.Values.temporal.apiKey.key }}
-      optional: {{ not $ctx.Values.temporal.apiKey.existingSecret }}
+      name: {{ default (include "medic.secretName" .) .Values.temporal.apiKey.existingSecret }}
+      key: {{ .Values.temporal.apiKey.key }}
+      optional: {{ not .Values.temporal.apiKey.existingSecret }}
+{{- end -}}
+
+{{/* The Temporal connection as these values give it, inline, for the setup hook Job: at pre-upgrade
+the env ConfigMap (not a hook) still holds the release before's address and namespace. config.extra's
+MEDIC_TEMPORAL_* (a profile, the RPC timeout) go with them. */}}
+{{- define "medic.temporalEnv" -}}
+- name: MEDIC_TEMPORAL_ADDRESS
+  value: {{ .Values.temporal.address | quote }}
+- name: MEDIC_TEMPORAL_NAMESPACE
+  value: {{ .Values.temporal.namespace | quote }}
+- name: MEDIC_LOG_LEVEL
+  value: {{ .Values.config.logLevel | quote }}
+- name: MEDIC_LOG_JSON
+  value: {{ .Values.config.logJson | toString | quote }}
+{{- range $key, $value := .Values.config.extra }}
+{{- if hasPrefix "MEDIC_TEMPORAL_" $key }}
+- name: {{ $key }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+{{ include "medic.temporalApiKeyEnv" . }}
+{{- include "medic.temporalTlsEnv" . }}
 {{- end -}}
 
 {{/* TLS to Temporal: settings pointing at the mounted files. */}}
