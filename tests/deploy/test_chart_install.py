@@ -7,10 +7,26 @@ import sys
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import helm_python
 import pytest
 import yaml
+from fastapi.routing import APIRoute
 
+from activities.postmortem import PostmortemWriter
+from service.api import (
+    anomalies,
+    control,
+    explain,
+    heartbeats,
+    incidents,
+    insights,
+    pagerduty,
+    slack,
+    webhooks,
+)
+from service.api.auth import require_document_reader, require_incident_reader
 from service.settings import Settings
 from tests.conftest import require_binary
 from tests.deploy.test_helm_chart import (
@@ -163,3 +179,52 @@ async def test_the_setup_hooks_environment_alone_runs_medic_setup(tmp_path: Path
         result = run([medic, *container["args"]], env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "search attribute" in result.stdout  # registered, or found there (the helper's server has them)
+
+
+def _ingress_paths(values: dict[str, Any]) -> list[str]:
+    (ingress,) = [o for o in objects_of(render_templates(values)) if o["kind"] == "Ingress"]
+    return [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+
+
+def test_the_default_ingress_reaches_the_postmortem_links_medic_posts() -> None:
+    """config.publicUrl is the base of the signed postmortem links posted to Slack and Jira
+    (<base>/incidents/<id>/postmortem); the default Ingress routed only /webhooks and /slack, so each
+    link answered the Ingress controller's 404."""
+    paths = _ingress_paths({"ingress": {"enabled": True}})
+    link = PostmortemWriter(Path("unused"), base_url="https://medic.example.com").url("incident-checkout")
+    route = urlsplit(link).path
+    assert any(route.startswith(p + "/") for p in paths), (route, paths)
+    assert sorted(paths) == ["/incidents", "/slack", "/webhooks"]
+
+
+def test_every_incident_route_the_ingress_exposes_asks_a_token_or_a_signed_link() -> None:
+    """What makes /incidents safe to route from outside: each route under it asks the webhook, read or
+    operator token (require_incident_reader), or takes a link Medic signed (require_document_reader)."""
+    routers = [api.router for api in (webhooks, incidents, anomalies, insights, heartbeats, explain)]
+    routers += [control.router, slack.router, pagerduty.router]
+    checked = 0
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and route.path.startswith("/incidents"):
+                calls = {dep.call for dep in route.dependant.dependencies}
+                assert calls & {require_incident_reader, require_document_reader}, route.path
+                checked += 1
+    assert checked >= 6
+
+
+def test_an_ingress_to_the_incident_reads_is_refused_while_reads_are_open() -> None:
+    """MEDIC_READS_OPEN serves the incident reads without credentials, for a network where every
+    client may read them: routed from outside, that would be anyone."""
+    opened = {"config": {"extra": {"MEDIC_READS_OPEN": "true"}}}
+    for paths in (["/webhooks", "/slack", "/incidents"], ["/"], ["/incidents/incident-x"]):
+        values = {
+            **opened,
+            "ingress": {"enabled": True, "hosts": [{"host": "medic.example.com", "paths": paths}]},
+        }
+        with pytest.raises(helm_python.HelmRenderError, match="MEDIC_READS_OPEN"):
+            render_templates(values)
+    inside = {
+        **opened,
+        "ingress": {"enabled": True, "hosts": [{"host": "m.example.com", "paths": ["/slack"]}]},
+    }
+    assert _ingress_paths(inside) == ["/slack"]
