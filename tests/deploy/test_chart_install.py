@@ -228,3 +228,34 @@ def test_an_ingress_to_the_incident_reads_is_refused_while_reads_are_open() -> N
         "ingress": {"enabled": True, "hosts": [{"host": "m.example.com", "paths": ["/slack"]}]},
     }
     assert _ingress_paths(inside) == ["/slack"]
+
+
+def _configmap_rules(values: dict[str, Any]) -> list[dict[str, Any]]:
+    objs = objects_of(render_templates(values))
+    role = named(
+        [o for o in objs if o["metadata"].get("namespace") == "shop"], "Role", f"{RELEASE}-remediator"
+    )
+    return [r for r in role["rules"] if r["resources"] == ["configmaps"]]
+
+
+def test_the_remediator_never_gets_every_configmap_of_a_namespace() -> None:
+    """circuitBreakConfigMap is on by default, and with circuitBreakUpstreams empty the Role in each
+    remediation namespace could get, patch and delete every ConfigMap there. The render now asks for the
+    upstreams (or the flag off); create stays unnamed, as RBAC cannot name what does not exist yet."""
+    shop = {"remediation": {"namespaces": ["shop"]}}
+    with pytest.raises(helm_python.HelmRenderError, match=r"circuitBreakUpstreams.*medic-circuit-<upstream>"):
+        render_templates(shop)
+    listed = _configmap_rules(
+        {"remediation": {"namespaces": ["shop"], "rbac": {"circuitBreakUpstreams": ["db"]}}}
+    )
+    assert [(r["verbs"], r.get("resourceNames")) for r in listed] == [
+        (["create"], None),
+        (["get", "patch", "delete"], ["medic-circuit-db"]),
+    ]
+    assert (
+        _configmap_rules({"remediation": {"namespaces": ["shop"], "rbac": {"circuitBreakConfigMap": False}}})
+        == []
+    )
+    # no namespace, or no Role to create: nothing is granted, nothing to refuse
+    render_templates({})
+    render_templates({"remediation": {"namespaces": ["shop"], "rbac": {"create": False}}})

@@ -149,7 +149,7 @@ WITH_SECRETS: dict[str, Any] = {
     },
     "temporal": {"tls": {"enabled": True}},
     "config": {"catalog": _set_file(ROOT / "catalog.yaml")},
-    "remediation": {"namespaces": ["shop"]},
+    "remediation": {"namespaces": ["shop"], "rbac": {"circuitBreakUpstreams": ["payments"]}},
 }
 MINIMAL: dict[str, Any] = {
     "networkPolicy": {"enabled": False},
