@@ -259,3 +259,23 @@ def test_the_remediator_never_gets_every_configmap_of_a_namespace() -> None:
     # no namespace, or no Role to create: nothing is granted, nothing to refuse
     render_templates({})
     render_templates({"remediation": {"namespaces": ["shop"], "rbac": {"create": False}}})
+
+
+def test_a_render_rolls_the_pods_only_for_given_secret_values_never_for_a_generated_token() -> None:
+    """Outside `helm upgrade` (helm template, Argo CD, render.py) each render generates a new webhook
+    token, which docs/deployment.md asks to set there. The pods' checksum covers the given values only:
+    renders that differ by the generated token alone do not roll them, a changed given value does."""
+
+    def annotations(values: dict[str, Any]) -> tuple[dict[str, str], str]:
+        objs = objects_of(render_templates(values))
+        pod = named(objs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["metadata"]["annotations"]
+        token = named(objs, "Secret", RELEASE)["data"]["MEDIC_WEBHOOK_TOKEN"]
+        return {k: v for k, v in pod.items() if k.startswith("checksum/")}, token
+
+    (first, one), (second, other) = annotations({}), annotations({})
+    assert one != other and first == second
+    given = {"secret": {"values": {"MEDIC_WEBHOOK_TOKEN": "given-token-0123456789abcdef"}}}
+    (kept, token), (again, same) = annotations(given), annotations(given)
+    assert token == same and kept == again
+    rotated = annotations({"secret": {"values": {"MEDIC_WEBHOOK_TOKEN": "rotated-token-0123456789abc"}}})
+    assert rotated[0]["checksum/secret-values"] != kept["checksum/secret-values"]
