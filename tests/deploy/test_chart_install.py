@@ -279,3 +279,14 @@ def test_a_render_rolls_the_pods_only_for_given_secret_values_never_for_a_genera
     assert token == same and kept == again
     rotated = annotations({"secret": {"values": {"MEDIC_WEBHOOK_TOKEN": "rotated-token-0123456789abc"}}})
     assert rotated[0]["checksum/secret-values"] != kept["checksum/secret-values"]
+
+
+def test_the_chart_the_image_and_the_package_carry_one_version() -> None:
+    """Chart.yaml's version and appVersion (the image tag by default) and pyproject's version (which
+    medic_build_info reports) move together, so docs/deployment.md's upgrade notes can name one."""
+    chart = yaml.safe_load((ROOT / "deploy" / "helm" / "medic" / "Chart.yaml").read_text())
+    package = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert chart["version"] == chart["appVersion"] == package
+    assert f"ghcr.io/medic/medic:{package}" in (ROOT / "deploy" / "Dockerfile").read_text()
+    upgrading = (ROOT / "docs" / "deployment.md").read_text().split("## Upgrading with incidents open")[1]
+    assert f"from {package}" in upgrading
