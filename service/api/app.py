@@ -1,6 +1,7 @@
 """The FastAPI application factory. Everything it needs is passed in."""
 
 from collections.abc import Awaitable, Callable, Mapping
+from importlib import metadata
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Response
@@ -93,7 +94,7 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     app = FastAPI(
         title="Medic",
-        version="0.1.0",
+        version=metadata.version("medic"),  # pyproject's, as medic_build_info reports it
         description="Event-driven self-healing for Prometheus/Alertmanager on Kubernetes, built on Temporal.",
         docs_url=None,  # /docs and /redoc from the installed package, not a CDN (service/api/docs.py)
         redoc_url=None,
