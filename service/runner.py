@@ -5,7 +5,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import Generator
-from datetime import timedelta
 
 import uvicorn
 from fastapi import FastAPI
@@ -31,6 +30,7 @@ from service.owners import subject_lookup
 from service.people import IncidentPeople
 from service.postmortems import Postmortems
 from service.prometheus import alertmanager_silences
+from service.readiness import TemporalReadiness
 from service.scans import ScansReader, start_scans
 from service.settings import Settings
 from service.setup import ensure_search_attributes
@@ -49,12 +49,7 @@ def build_api(
     *,
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
-    async def ready() -> bool:
-        try:
-            return await client.service_client.check_health(timeout=timedelta(seconds=2))
-        except Exception:
-            return False
-
+    ready = TemporalReadiness(client, settings.temporal_namespace)
     register_secrets(settings.secret_values())
     sink = CoalescingSink(
         TemporalIncidentSink(
@@ -212,9 +207,11 @@ async def run_until_stopped(
         tasks.append(asyncio.create_task(temporal_worker.run(), name="worker"))
         if learning is not None:  # runs until the worker stops; it never ends by itself
             learner = asyncio.create_task(learning.run(), name="learning")
-    if server is not None:
+    if server is not None and app is not None:
         tasks.append(asyncio.create_task(server.serve(), name="api"))
         log.info("Medic API on http://%s:%s", settings.api_host, settings.api_port)
+        with contextlib.suppress(Exception):  # said now, not at the first probe: a namespace not there
+            await app.state.deps.ready()
     stopper = asyncio.create_task(stop.wait(), name="stop")
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = [t for t in done if t is not stopper and t.exception() is not None]

@@ -146,7 +146,8 @@ def create_app(
     async def readyz(deps: Annotated[Deps, Depends(get_deps)]) -> JSONResponse:
         if await deps.ready():
             return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "temporal unreachable"}, status_code=503)
+        why = getattr(deps.ready, "reason", "") or "temporal unreachable"  # TemporalReadiness says why
+        return JSONResponse({"status": why}, status_code=503)
 
     @app.get(
         "/metrics",

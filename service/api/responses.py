@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 # status, "Failed client connect", addresses) go to the API's log, not to whoever called.
 _TEMPORAL_DOWN = (
     "Temporal is not reachable or did not answer in time ({what}); retry after Retry-After. If it lasts, "
-    "check that Temporal runs at MEDIC_TEMPORAL_ADDRESS and a `medic worker` is up (GET /readyz); "
+    "check that Temporal runs at MEDIC_TEMPORAL_ADDRESS with the namespace MEDIC_TEMPORAL_NAMESPACE, and "
+    "a `medic worker` is up (GET /readyz says why it is not ready); "
     "the API's log has the details."
 )
 RETRY_AFTER = {"Retry-After": "5"}

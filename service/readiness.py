@@ -1,0 +1,77 @@
+"""The API's readiness: Temporal answers, and the namespace Medic writes to exists there.
+
+The frontend's health check alone answered "ready" for a namespace that does not exist (a typo in
+MEDIC_TEMPORAL_NAMESPACE): the pods went Ready and every webhook was answered 503, the reason only in a
+debug line. The namespace is asked once it answers (and again until it is found); a namespace that is
+not there is said at ERROR, once a minute at most, with what to do."""
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+__all__ = ["TemporalReadiness"]
+
+log = logging.getLogger(__name__)
+
+
+class TemporalReadiness:
+    """``await readiness()``: whether the API can hand alerts to Temporal now."""
+
+    def __init__(
+        self,
+        client: Client,
+        namespace: str,
+        *,
+        timeout: float = 2.0,
+        say_every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client, self._namespace, self._timeout = client, namespace, timedelta(seconds=timeout)
+        self._say_every, self._clock = say_every, clock
+        self._found = False
+        self._said_at: float | None = None
+        self.reason = ""  # why it is not ready, for the log and /readyz
+
+    async def __call__(self) -> bool:
+        try:
+            if not await self._client.service_client.check_health(timeout=self._timeout):
+                self.reason = "Temporal is not serving"
+                return False
+        except Exception:
+            self.reason = "Temporal is unreachable"
+            return False
+        if not self._found:
+            try:
+                await self._client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace=self._namespace), timeout=self._timeout
+                )
+            except RPCError as err:
+                if err.status is RPCStatusCode.NOT_FOUND:
+                    self.reason = (
+                        f"namespace {self._namespace!r} does not exist in Temporal: create it "
+                        f"(temporal operator namespace create --namespace {self._namespace}) or set "
+                        "MEDIC_TEMPORAL_NAMESPACE; every webhook is answered 503 meanwhile"
+                    )
+                    self._say()
+                    return False
+                if err.status not in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
+                    self.reason = f"Temporal did not describe namespace {self._namespace!r}: {err.status}"
+                    return False
+                # a credential that may not describe namespaces (a narrow role): the webhooks tell
+            except Exception:
+                self.reason = "Temporal is unreachable"
+                return False
+            self._found = True
+        self.reason = ""
+        return True
+
+    def _say(self) -> None:
+        now = self._clock()
+        if self._said_at is None or now - self._said_at >= self._say_every:
+            self._said_at = now
+            log.error("not ready: %s", self.reason)

@@ -1,0 +1,29 @@
+"""The API's readiness against the real Temporal dev server: a namespace that does not exist (a typo in
+MEDIC_TEMPORAL_NAMESPACE) is not ready, and says why; the frontend's health check alone said ready while
+every webhook was answered 503."""
+
+import logging
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from service.readiness import TemporalReadiness
+from tests.support.stack import running_dev_server
+
+
+async def test_a_namespace_that_does_not_exist_is_not_ready(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_dev_server(tmp_path / "temporal.sqlite") as temporal:
+        address = f"127.0.0.1:{temporal.port}"
+        typo = TemporalReadiness(await Client.connect(address, namespace="medci"), "medci")
+        with caplog.at_level(logging.ERROR, logger="service.readiness"):
+            assert not await typo()
+            assert not await typo()  # said once a minute at most
+        assert "namespace 'medci' does not exist" in typo.reason
+        assert [r.getMessage() for r in caplog.records] == [f"not ready: {typo.reason}"]
+        right = TemporalReadiness(await Client.connect(address, namespace="default"), "default")
+        assert await right() and right.reason == ""
+    assert not await right()  # the server gone
+    assert right.reason == "Temporal is unreachable"
