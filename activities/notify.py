@@ -363,7 +363,14 @@ class NotifyActivities:
             self._tracker.link(request.key, request.other_key, request.kind)
 
     def _counter(self, channel: str) -> Callable[[str], None]:
-        return lambda outcome: self._rec.notification(channel, outcome)
+        """Each call's outcome for ``channel``; "console" for one that only went to the console notifier
+        (no credentials: it reached nobody), so a missing secret shows on the dashboard, not as sent."""
+        adapter = {"slack": self._chat, "pagerduty": self._pager, "opsgenie": self._pager}.get(channel)
+        adapter = self._tracker if channel == "jira" else adapter or self._chats.get(channel)
+        console = bool(getattr(adapter, "console", False))
+        return lambda outcome: self._rec.notification(
+            channel, "console" if console and outcome == "ok" else outcome
+        )
 
     def all(self) -> list[Callable[..., object]]:
         return [

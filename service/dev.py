@@ -88,7 +88,7 @@ async def run_dev(settings: Settings) -> None:
         client = await connect(settings)
         # The token on a terminal only: redirected to a file (a log), the banner says where it is kept.
         print(_banner(settings, show_token=sys.stdout.isatty()), flush=True)
-        await run_until_stopped(settings, client, api=True, worker=True, freeze_gc=True)
+        await run_until_stopped(settings, client, api=True, worker=True, freeze_gc=True, quick_start=True)
     finally:
         server.stop()
         log.info("Temporal dev server stopped")

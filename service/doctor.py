@@ -503,6 +503,7 @@ def _notifications(settings: Settings, timeout: float) -> list[Finding]:
                 )
             else:
                 out.append(Finding("ok", f"Slack {settings.slack_base_url}", said))
+    out += _pagers(settings)
     tracker = jira_tracker(settings, timeout=timeout)
     where = f"Jira {shown(settings.jira_url or '')}"
     if tracker is None:
@@ -530,6 +531,28 @@ def _notifications(settings: Settings, timeout: float) -> list[Finding]:
             out.append(Finding("error", f"{where} {key}", str(err)))
         else:
             out.append(Finding("ok" if sure else "warn", f"{where} {key}", said))
+    return out
+
+
+def _pagers(settings: Settings) -> list[Finding]:
+    """Which pager keys are set (names only; not tried: no call of theirs reads without paging)."""
+    out = []
+    for name, default, named in (
+        ("PagerDuty", settings.pagerduty_routing_key, settings.pagerduty_routing_keys),
+        ("Opsgenie", settings.opsgenie_api_key, settings.opsgenie_api_keys),
+    ):
+        keys = (["default"] if default is not None else []) + sorted(named)
+        if keys:
+            out.append(Finding("ok", name, f"keys set: {', '.join(keys)} (not tried: it would page)"))
+    if not out:
+        out.append(
+            Finding(
+                "warn",
+                "Pager",
+                "no PagerDuty routing key or Opsgenie API key is set: pages go to the console and reach "
+                "nobody",
+            )
+        )
     return out
 
 

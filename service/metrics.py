@@ -116,7 +116,8 @@ class WorkerMetrics:
         )
         self.notifications = Counter(
             "medic_notifications",
-            "Notification calls by channel (slack, pagerduty, jira) and outcome (ok, failed, retried).",
+            "Notification calls by channel (slack, pagerduty, jira) and outcome (ok, failed, retried; "
+            "console: no credentials, shown on the console only, it reached nobody).",
             ["channel", "outcome"],
             registry=registry,
         )

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Generator
 
@@ -32,7 +33,7 @@ from service.postmortems import Postmortems
 from service.prometheus import alertmanager_silences
 from service.readiness import TemporalReadiness
 from service.scans import ScansReader, start_scans
-from service.settings import Settings
+from service.settings import Settings, unknown_settings
 from service.setup import ensure_search_attributes
 from service.telemetry import SdkMetrics, sdk_metrics_url
 from service.worker import build_worker, learning_loop
@@ -167,6 +168,7 @@ async def run_until_stopped(
     worker: bool,
     stop: asyncio.Event | None = None,
     freeze_gc: bool = False,
+    quick_start: bool = False,
 ) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop``), then drain: the API stops taking requests
     first, the worker finishes in-flight tasks."""
@@ -177,6 +179,8 @@ async def run_until_stopped(
     tasks: list[asyncio.Task[None]] = []
     learner: asyncio.Task[None] | None = None
     janitor: asyncio.Task[None] | None = None  # retires heartbeats whose rule is gone (service.heartbeats)
+    for line in unknown_settings(os.environ):
+        log.warning("%s", line)
     registry = CollectorRegistry()  # one per process: the API's /metrics shows the worker's too
     record_build_info(registry)
     sdk_metrics = sdk_metrics_url(client)
@@ -190,7 +194,9 @@ async def run_until_stopped(
     if worker:
         policy = load_routing_file(settings.routing_file, load_catalog_file(settings.catalog))
         learning = learning_loop(client, settings, policy)
-        temporal_worker = build_worker(client, settings, registry=registry, policy=policy, learning=learning)
+        temporal_worker = build_worker(
+            client, settings, registry=registry, policy=policy, learning=learning, quick_start=quick_start
+        )
     if worker and not api and settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr=settings.api_host, registry=registry)
         log.info("worker metrics on http://%s:%s/metrics", settings.api_host, settings.worker_metrics_port)

@@ -4,7 +4,9 @@ Built in entry points (``get_settings``), never at import time, so tests and eac
 construct their own.
 """
 
+import difflib
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -15,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from medic.clusters import ClusterScope
 from medic.vocab import Risk
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "unknown_settings"]
 
 
 # What an example's credential looks like ("change-me", "<token>", "${WEBHOOK_TOKEN}", "your-token-here").
@@ -556,6 +558,33 @@ class Settings(BaseSettings):
     def ui_url(self) -> str:
         host = self.temporal_address.rsplit(":", 1)[0]
         return f"http://{host}:{self.dev_ui_port}"
+
+
+# Names people guess from other tools' settings, and the setting they mean.
+_GUESSES = {
+    "MEDIC_JIRA_EMAIL": "MEDIC_JIRA_USER",
+    "MEDIC_JIRA_TOKEN": "MEDIC_JIRA_API_TOKEN",
+    "MEDIC_SLACK_TOKEN": "MEDIC_SLACK_BOT_TOKEN",
+    "MEDIC_PAGERDUTY_KEY": "MEDIC_PAGERDUTY_ROUTING_KEY",
+    "MEDIC_PAGERDUTY_INTEGRATION_KEY": "MEDIC_PAGERDUTY_ROUTING_KEY",
+}
+
+
+def unknown_settings(environ: Mapping[str, str]) -> list[str]:
+    """The MEDIC_* variables of ``environ`` that are no setting (ignored: a misspelled name, a guess such
+    as MEDIC_JIRA_EMAIL), each with the nearest setting's name when one is close."""
+    known = {f"MEDIC_{name.upper()}" for name in Settings.model_fields}
+    out = []
+    for name in sorted(environ):
+        if name.startswith("MEDIC_") and name not in known:
+            near = (
+                [_GUESSES[name]]
+                if name in _GUESSES
+                else difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+            )
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            out.append(f"{name} is not a Medic setting and is ignored{hint}")
+    return out
 
 
 def _secrets_in(value: object, found: list[str]) -> None:

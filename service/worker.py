@@ -114,21 +114,53 @@ def jira_tracker(settings: Settings, *, timeout: float = 15.0) -> "JiraTracker |
     )
 
 
-def _notifiers(settings: Settings, policy: RoutingPolicy) -> tuple[ChatOps, Pager, Tracker]:
+def _notifiers(
+    settings: Settings, policy: RoutingPolicy, *, quick_start: bool = False
+) -> tuple[ChatOps, Pager, Tracker]:
     console = ConsoleNotifier(settings.data_dir / "notifications.jsonl")
-    chat: ChatOps = console
-    pager: Pager = console
-    tracker: Tracker = console
-    chat = slack_chat(settings) or console
-    pager = build_pager(settings, policy) or console  # MEDIC_PAGER, or the team's pager from the policy
-    tracker = jira_tracker(settings) or console
+    chat: ChatOps = slack_chat(settings) or console
+    pager: Pager = build_pager(settings, policy) or console  # MEDIC_PAGER, or the team's from the policy
+    tracker: Tracker = jira_tracker(settings) or console
     log.info(
         "notifiers: chat=%s pager=%s tracker=%s",
         type(chat).__name__,
         type(pager).__name__,
         type(tracker).__name__,
     )
+    if not quick_start:  # `medic dev` shows everything on the console on purpose
+        for line in reaching_nobody(settings, policy, chat=chat, pager=pager, tracker=tracker):
+            log.error("%s", line)
     return chat, pager, tracker
+
+
+def reaching_nobody(
+    settings: Settings, policy: RoutingPolicy, *, chat: object, pager: object, tracker: object
+) -> list[str]:
+    """What the routing policy sends to a channel without credentials: it would go to the console
+    notifier (the worker's log and MEDIC_DATA_DIR/notifications.jsonl) and reach nobody. A Secret whose
+    key is misspelled, or left out, was one INFO line before."""
+    where = settings.data_dir / "notifications.jsonl"
+    out = []
+    pages = [r.name for r in policy.rules if r.pagerduty or r.escalation]
+    if pages and getattr(pager, "console", False):
+        out.append(
+            f"routing rule(s) {', '.join(pages)} page, but no pager has credentials "
+            f"(MEDIC_PAGERDUTY_ROUTING_KEY / MEDIC_PAGERDUTY_ROUTING_KEYS, or MEDIC_OPSGENIE_API_KEY): "
+            f"pages go to the console ({where}) and reach nobody"
+        )
+    filed = [r.name for r in policy.rules if r.jira]
+    if filed and getattr(tracker, "console", False):
+        out.append(
+            f"routing rule(s) {', '.join(filed)} open JIRA issues, but Jira has no credentials "
+            f"(MEDIC_JIRA_URL with MEDIC_JIRA_USER + MEDIC_JIRA_API_TOKEN, or MEDIC_JIRA_PAT): issues go to "
+            f"the console ({where}) and reach nobody"
+        )
+    if getattr(chat, "console", False) and not settings.teams_webhooks:
+        out.append(
+            "no chat has credentials (MEDIC_SLACK_BOT_TOKEN, or MEDIC_TEAMS_WEBHOOKS): incident cards go "
+            f"to the console ({where}) and reach nobody"
+        )
+    return out
 
 
 def build_notify_activities(
@@ -137,8 +169,9 @@ def build_notify_activities(
     *,
     recorder: Recorder = NO_RECORDER,
     learning: LearningLoop | None = None,
+    quick_start: bool = False,
 ) -> NotifyActivities:
-    chat, pager, tracker = _notifiers(settings, policy)
+    chat, pager, tracker = _notifiers(settings, policy, quick_start=quick_start)
     return NotifyActivities(
         chat=chat,
         pager=pager,
@@ -282,9 +315,11 @@ def build_worker(
     scan: ScanActivities | None = None,
     policy: RoutingPolicy | None = None,
     learning: LearningLoop | None = None,
+    quick_start: bool = False,
 ) -> Worker:
     """``policy``: the routing policy (loaded from MEDIC_ROUTING when not given); ``learning``: the
-    loop whose demotions the plan activity applies (the caller runs it)."""
+    loop whose demotions the plan activity applies (the caller runs it); ``quick_start``: `medic dev`,
+    whose notifications go to the console on purpose."""
     register_secrets(settings.secret_values())  # never in the timeline, whoever writes it
     warn_if_any_namespace(settings)
     tenant_warnings(settings)
@@ -293,7 +328,9 @@ def build_worker(
     if notify is None or remediate is None:
         if policy is None:
             policy = load_routing_file(settings.routing_file, catalog)
-        notify = notify or build_notify_activities(settings, policy, recorder=recorder, learning=learning)
+        notify = notify or build_notify_activities(
+            settings, policy, recorder=recorder, learning=learning, quick_start=quick_start
+        )
         if remediate is None:
             runbooks, cluster = load_runbooks(settings.runbooks_dir), _cluster(settings)
             remediate = build_remediation_activities(

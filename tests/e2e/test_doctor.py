@@ -81,9 +81,11 @@ async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) 
             )
             assert said == found  # each said as it was found
             lines = _lines(found)
-            levels = ["ok", "ok", "ok", "warn", "warn", "ok", "ok", "warn", "warn", "ok"]
+            levels = ["ok", "ok", "ok", "warn", "warn", "ok", "ok", "warn", "warn", "warn", "ok"]
             assert [f.level for f in found] == levels, lines
-            temporal_line, prom_line, depth, summed, nothing, am_line, silences, slack, jira, kube = lines
+            temporal_line, prom_line, depth, summed, nothing, am_line, silences, slack, pager, jira, kube = (
+                lines
+            )
             assert temporal_line == (
                 f"ok    Temporal 127.0.0.1:{temporal.port}, namespace default, plain gRPC (no TLS): "
                 "reachable; Medic's search attributes registered, with their types"
@@ -95,6 +97,7 @@ async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) 
             assert am_line.startswith(f"ok    Alertmanager {am.url}: Alertmanager ") and "answers" in am_line
             assert silences == f"ok    Alertmanager {am.url} silences: readable (0 held)"
             assert slack == "warn  Slack: MEDIC_SLACK_BOT_TOKEN is not set: no Slack messages"
+            assert pager.startswith("warn  Pager: no PagerDuty routing key or Opsgenie API key is set")
             assert jira == "warn  Jira: MEDIC_JIRA_URL is not set: no Jira issues"
             assert kube == "ok    Kubernetes: no runbooks: nothing to act with"
 
@@ -162,7 +165,7 @@ async def test_doctor_says_what_answers_and_what_each_scan_sees(tmp_path: Path) 
                 assert "ok    scan depth: 2 series now" in done.stdout
                 # the scans' two, the Alertmanager without a tenant beside a Prometheus with one, no Slack,
                 # no Jira
-                assert done.stdout.rstrip().endswith("0 error(s), 5 warning(s)")
+                assert done.stdout.rstrip().endswith("0 error(s), 6 warning(s)")  # the pager's among them
                 assert (
                     "warn  settings: MEDIC_PROMETHEUS_TENANT is set and MEDIC_ALERTMANAGER_TENANT"
                     in done.stdout
