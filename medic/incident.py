@@ -1094,6 +1094,8 @@ class IncidentState(BaseModel):
         if derive:
             self.derive(at)
         was_quiet = self.quiet_since is not None
+        # A flapping alert's every turn (said once: "... is flapping") is no news in the chats.
+        flapping = any(a.flapping for a in self.alerts.values())
         if not self.alerts and not self.anomalies:
             pass  # nothing seen yet (a merge's head arrives before its alerts): neither firing nor quiet
         elif not self.is_firing:
@@ -1105,6 +1107,8 @@ class IncidentState(BaseModel):
                         TimelineKind.INCIDENT_QUIET,
                         "Nothing is firing; the incident resolves after the quiet period.",
                     )
+                    if flapping:
+                        self.timeline[-1].data["chatter"] = True
         elif was_quiet:
             self.quiet_since = None
             self.record(
@@ -1112,6 +1116,8 @@ class IncidentState(BaseModel):
                 TimelineKind.INCIDENT_REOPENED,
                 "An alert fired during the quiet period; the incident stays open.",
             )
+            if flapping:
+                self.timeline[-1].data["chatter"] = True
 
     def _observations(self) -> dict[str, ServiceObservation]:
         """Per service, when it was first seen failing and how badly. One plain pass, then one model per
@@ -1196,12 +1202,16 @@ class IncidentState(BaseModel):
             or before.priority != impact.priority
             or abs(before.score - impact.score) >= _RESCORE_POINTS
         ):
+            # The same priority, a factor moving (an SLO burn coming and going with a flapping alert): on
+            # the timeline, not a thread reply each time (``chatter``).
             self.record(
                 at,
                 TimelineKind.INCIDENT_SCORED,
                 f"Scored {impact.explain()}.",
                 factors={f.name: f.points for f in impact.factors},
             )
+            if before is not None and before.priority == impact.priority:
+                self.timeline[-1].data["chatter"] = True
 
     def _title(self) -> str:
         """The ranked root cause's own alert on the root cause's service, the symptoms as "+N services":

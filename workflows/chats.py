@@ -33,7 +33,12 @@ with workflow.unsafe.imports_passed_through():
     from medic.timeline import TimelineEntry
     from medic.vocab import TimelineKind
 
-__all__ = ["Call", "Chats", "failed_in"]
+__all__ = ["CHATTER_PATCH", "Call", "Chats", "failed_in"]
+
+# Timeline entries marked ``chatter`` (a flapping alert's quiet and reopened turns, a re-score at the same
+# priority) are not replies or follow-ups: six flaps made 31 thread replies, four per flap, after the
+# incident had said the alert was flapping. Asked only at such an entry.
+CHATTER_PATCH = "chat-chatter-kept-out"
 
 
 class Call(Protocol):
@@ -166,6 +171,8 @@ class Chats:
             home.cursor += 1  # before the call: a reply is never posted twice
             if entry.kind not in THREADED_KINDS or "from_incident" in entry.data or failed_in(entry, kind):
                 continue  # absorbed history was told where it happened
+            if entry.data.get("chatter") and workflow.patched(CHATTER_PATCH):
+                continue  # a flapping alert's turns, a re-score at the same priority: the timeline has them
             sent = await self._call(
                 NotifyActivities.chat_note,
                 ChatNote(target=home.target, text=entry.message, thread=home.ref),
@@ -182,6 +189,8 @@ class Chats:
             posted.cursor += 1  # before the call: a follow-up is never posted twice
             if entry.kind not in FOLLOW_UP_KINDS or "from_incident" in entry.data:
                 continue  # absorbed history was told where it happened
+            if entry.data.get("chatter") and workflow.patched(CHATTER_PATCH):
+                continue
             sent = await self._call(
                 NotifyActivities.chat_note,
                 ChatNote(target=posted.target, text=entry.message),
