@@ -27,6 +27,7 @@ class SecretNames:
 
     pager_keys: Mapping[str, Collection[str]] = field(default_factory=dict)
     pager_defaults: Collection[str] = ()
+    default_pagers: Collection[str] = ()  # who pages a team that names no pager (MEDIC_PAGER)
     teams_webhooks: Collection[str] = ()
     chat_kinds: Collection[str] = ()
 
@@ -56,9 +57,12 @@ def secret_problems(
                 )
     if any(names.pager_configured(kind) for kind in PAGER_SETTINGS):
         for team, oncall in policy.teams.items():
-            if not oncall.pager:
-                continue
-            kinds = ("pagerduty", "opsgenie") if oncall.pager == "both" else (oncall.pager,)
+            if oncall.pager:
+                kinds: Collection[str] = (
+                    ("pagerduty", "opsgenie") if oncall.pager == "both" else (oncall.pager,)
+                )
+            else:  # MEDIC_PAGER's: every name of the team must have a key there too
+                kinds = [k for k in names.default_pagers if names.pager_configured(k)]
             for kind in kinds:
                 if not names.pager_configured(kind):
                     problem(

@@ -109,12 +109,14 @@ def secret_names(settings: Settings) -> SecretNames:
         )
         if key is not None
     ]
+    keys = {"pagerduty": list(settings.pagerduty_routing_keys), "opsgenie": list(settings.opsgenie_api_keys)}
+    wanted = {"auto": ("pagerduty", "opsgenie"), "both": ("pagerduty", "opsgenie")}.get(
+        settings.pager, (settings.pager,)
+    )
     return SecretNames(
-        pager_keys={
-            "pagerduty": list(settings.pagerduty_routing_keys),
-            "opsgenie": list(settings.opsgenie_api_keys),
-        },
+        pager_keys=keys,
         pager_defaults=defaults,
+        default_pagers=[k for k in wanted if k in defaults or keys.get(k)],
         teams_webhooks=list(settings.teams_webhooks),
         chat_kinds=CHAT_KINDS,
     )

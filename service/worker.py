@@ -24,13 +24,20 @@ from medic.catalog import Catalog
 from medic.ports import ChatOps, Pager, Tracker
 from medic.redact import register_secrets
 from medic.routing import RoutingPolicy
+from medic.routing_secrets import secret_problems
 from medic.runbook import Runbook
 from remediations.actions import default_registry
 from remediations.guardrails import GuardrailSettings
 from remediations.ports import Cluster, Metrics
 from service.approval_metrics import ApprovalMetrics
 from service.chats import card_chats
-from service.config_files import load_anomaly_file, load_catalog_file, load_routing_file, load_runbooks
+from service.config_files import (
+    load_anomaly_file,
+    load_catalog_file,
+    load_routing_file,
+    load_runbooks,
+    secret_names,
+)
 from service.control import TemporalFacts
 from service.heartbeats import resolved_since
 from service.held import held_delivery
@@ -130,6 +137,12 @@ def _notifiers(
     if not quick_start:  # `medic dev` shows everything on the console on purpose
         for line in reaching_nobody(settings, policy, chat=chat, pager=pager, tracker=tracker):
             log.error("%s", line)
+        # What `medic check` says of the routing policy against the secrets' names, said where the
+        # secrets are (the chart's check runs without them): a team's key name with no key pages nobody.
+        for problem in secret_problems(
+            policy, None, str(settings.routing_file), None, secret_names(settings)
+        ):
+            (log.warning if problem.warning else log.error)("%s", problem)
     return chat, pager, tracker
 
 

@@ -100,3 +100,16 @@ def test_a_medic_variable_that_is_no_setting_is_named_with_the_nearest_one() -> 
         "MEDIC_PAGERDUTY_ROUTINGKEY is not a Medic setting and is ignored "
         "(did you mean MEDIC_PAGERDUTY_ROUTING_KEY?)",
     ]
+
+
+def test_a_teams_key_name_without_a_key_is_said_at_start_and_by_check(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MEDIC_PAGERDUTY_ROUTING_KEYS names payments only, and no default key: every page of the data team
+    (whose pager is MEDIC_PAGER's, named by no `pager:`) fails. `medic check` said it only of teams that
+    name their pager; the worker, which has the secrets, never said it."""
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path, pagerduty_routing_keys={"payments": SecretStr("R0" + "p" * 30)}
+    )
+    said = _started(settings, caplog)
+    assert any("routing-key name 'data' has no pagerduty key" in line for line in said), said
