@@ -333,7 +333,8 @@ class NotifyActivities:
     def jira_ensure(self, request: IssueRequest) -> str:
         if self._workflow_url is not None and not request.links:
             # The link back to Medic is made here, from settings, so URLs never enter workflow history.
-            link = IssueLink(text="Incident in Medic", url=self._workflow_url(request.dedup_label))
+            incident = request.incident_id or request.dedup_label  # (the label was the id before)
+            link = IssueLink(text="Incident in Medic", url=self._workflow_url(incident))
             request = request.model_copy(update={"links": [link]})
         with recorded(self._counter("jira")):
             return self._tracker.ensure_issue(request)

@@ -160,11 +160,12 @@ class NotificationState(BaseModel):
         return data
 
     def restart_chain(self, at: datetime) -> None:
-        """Open again after its pages were resolved (it closed, or merged, and a signal came back): its
+        """Open again after its pages were resolved (it closed, or its merge failed): its
         escalation starts again at the first level, counted from ``at``, and its issue is closed again at
         the next resolution."""
         self.escalation_done, self.escalate_now, self.chain_from = 0, False, at
         self.jira_closed = False
+        self.note_cursor = None  # the pager's notes start again at the new page, not at the close-out
 
     def chain_start(self, opened_at: datetime) -> datetime:
         """When the escalation chain counts from: the incident's opening, or later, when it paged after

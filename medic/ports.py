@@ -175,6 +175,10 @@ class IssueRequest(BaseModel):
     # A label unique to the incident: finding it again makes creation idempotent across retries.
     dedup_label: str
     links: list[IssueLink] = Field(default_factory=list)
+    incident_id: str = Field(
+        default="",
+        description="the incident's workflow id, for the link back ('': the dedup label, as before)",
+    )
 
 
 class Tracker(Protocol):

@@ -270,6 +270,7 @@ def explain(
             heartbeats=policy.heartbeats,
             ignored=policy.ignore,
             queue=settings.task_queue,
+            scope=settings.cluster_scope,
         )
     except (ConfigError, ExplainError) as err:
         typer.echo(f"medic explain: {err}", err=True)

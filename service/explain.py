@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from medic.alerts import AlertmanagerWebhook, AlertStatus, normalise_webhook, utc
 from medic.assign import assign_alerts
 from medic.catalog import Catalog
+from medic.clusters import ClusterScope
 from medic.dead_man import HeartbeatRule, default_heartbeats, heartbeat_id, split_beats
 from medic.impact import score_impact
 from medic.meta_alerts import IgnoreRule, default_ignored, split_ignored
@@ -48,6 +49,7 @@ def explain_payload(
     heartbeats: list[HeartbeatRule] | None = None,
     ignored: list[IgnoreRule] | None = None,
     queue: str = "medic",
+    scope: ClusterScope | None = None,
 ) -> list[dict[str, Any]]:
     """One entry per incident the file's alerts would go to (and one per heartbeat beaten, one per
     alert ignored)."""
@@ -58,6 +60,7 @@ def explain_payload(
         heartbeats=heartbeats,
         ignored=ignored,
         queue=queue,
+        scope=scope,
     )
 
 
@@ -70,6 +73,7 @@ def explain_webhook(
     heartbeats: list[HeartbeatRule] | None = None,
     ignored: list[IgnoreRule] | None = None,
     queue: str = "medic",
+    scope: ClusterScope | None = None,
 ) -> list[dict[str, Any]]:
     """One entry per incident the payload's alerts would go to (``lookup``: the cluster, as the webhook
     asks it; the API's ``POST /explain`` passes it), and one per heartbeat the others beat (the routing
@@ -121,7 +125,11 @@ def explain_webhook(
         entries = []
         for alert in assignment.alerts:
             plans: list[dict[str, Any]] = []
+            elsewhere = (scope or ClusterScope()).elsewhere(alert.labels)  # as the worker matches them
             for runbook in match_runbooks(runbooks, alert, alert.service):
+                if elsewhere:
+                    plans.append({"runbook": runbook.name, "problem": elsewhere})
+                    continue
                 try:
                     plan = plan_for(runbook, alert, incident_id=assignment.incident_id, service=alert.service)
                 except ValueError as err:

@@ -59,10 +59,20 @@ class TemporalReadiness:
                     )
                     self._say()
                     return False
-                if err.status not in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
+                if err.status is RPCStatusCode.PERMISSION_DENIED:
+                    # Every namespace role may describe its namespace (Temporal Cloud's Read, Write and
+                    # Namespace Admin alike): a refusal is a credential not granted this namespace (a
+                    # typo, or on Cloud a name without its account suffix).
+                    self.reason = (
+                        f"the credential is not granted namespace {self._namespace!r}: check "
+                        "MEDIC_TEMPORAL_NAMESPACE (on Temporal Cloud <name>.<account>) and the API key's or "
+                        "certificate's namespace permission"
+                    )
+                    self._say()
+                    return False
+                if err.status is not RPCStatusCode.UNIMPLEMENTED:  # (a proxy without the call: as before)
                     self.reason = f"Temporal did not describe namespace {self._namespace!r}: {err.status}"
                     return False
-                # a credential that may not describe namespaces (a narrow role): the webhooks tell
             except Exception:
                 self.reason = "Temporal is unreachable"
                 return False

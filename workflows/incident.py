@@ -90,6 +90,9 @@ STALE_ANOMALY_PATCH = "stale-anomalies-no-cause"
 # where the chain had got to: the first level was never paged again and the next levels were paged on the
 # old timers. Its chain now starts again from the reopening (marked only where an incident reopens so).
 PAGES_AGAIN_PATCH = "reopened-pages-again"
+# The same for an incident standing alone again after its merge failed (its pages resolved at the merge):
+# it kept its chain where it was, paging only the levels left, on the old timers.
+UNMERGED_PAGES_AGAIN_PATCH = "unmerged-pages-again"
 
 
 class IncidentInput(BaseModel):
@@ -344,8 +347,13 @@ class IncidentWorkflow(CauseProbe):
             await workflow.wait_condition(workflow.all_handlers_finished)
             if self._state.status is IncidentStatus.RESOLVED and not self._outbox:
                 break
-            if self._state.status is not IncidentStatus.RESOLVED and workflow.patched(PAGES_AGAIN_PATCH):
-                self._state.notifications.restart_chain(workflow.now())  # its pages were resolved
+            n = self._state.notifications
+            if (
+                self._state.status is not IncidentStatus.RESOLVED
+                and "resolve" in n.pages.values()
+                and workflow.patched(PAGES_AGAIN_PATCH)
+            ):
+                n.restart_chain(workflow.now())  # its pages were resolved: people must hear of it again
             tasks = self._start_notifier()  # a late signal reopened it (or unmerged it): carry on
         return IncidentResult(
             incident_id=self._state.id,
@@ -829,8 +837,11 @@ class IncidentWorkflow(CauseProbe):
     def _stand_alone_again(self) -> None:
         """Merged, the notifier had finished and escalation had stopped: people must hear of this
         incident again (its notifier resumes on the next revision; escalation restarts in the loop)."""
-        self._state.notifications.finished = False
+        n = self._state.notifications
+        n.finished = False
         self._escalate_again = self._notifier is not None
+        if "resolve" in n.pages.values() and workflow.patched(UNMERGED_PAGES_AGAIN_PATCH):
+            n.restart_chain(workflow.now())  # its pages were resolved at the merge: paged again from now
 
     def _redeliver(self, payload: BaseModel, now: datetime) -> None:
         if isinstance(payload, AlertBatch):

@@ -630,6 +630,7 @@ class Notifier:
                 labels=["medic", f"medic-{s.priority.lower()}"],
                 components=s.services[:5],
                 dedup_label=_occurrence_label(s) if workflow.patched(JIRA_OCCURRENCE_PATCH) else s.id,
+                incident_id=s.id,
             )
             key = await self._call(
                 NotifyActivities.jira_ensure, request, f"open a JIRA issue in {plan.jira_project}"

@@ -165,6 +165,7 @@ class RemediationWorkflow:
                 if not (
                     plan.runbook.on_failure == "next_step"
                     and index + 1 < len(plan.steps)
+                    and _cannot_act(err)  # not a cluster that did not answer: that is for people
                     and workflow.patched(SNAPSHOT_NEXT_STEP_PATCH)
                 ):
                     raise
@@ -635,6 +636,13 @@ def _reconciled_by(before: dict[str, Any]) -> Claim | None:
     (which is recorded and undone from as it was read); a snapshot from before carries none."""
     found = before.pop(RECONCILED_BY, None)
     return Claim.model_validate(found) if found is not None else None
+
+
+def _cannot_act(err: ActivityError) -> bool:
+    """The step can never act as it stands (its target missing, paused, updated OnDelete; the read
+    refused): a permanent error. A cluster that did not answer (retries spent, timeouts) is not one: the
+    next step would meet the same cluster, so the run fails and people are told."""
+    return isinstance(err.cause, ApplicationError) and err.cause.type == "PermanentError"
 
 
 def _changed_meanwhile(err: ActivityError) -> bool:

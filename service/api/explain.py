@@ -60,4 +60,5 @@ async def explain(request: Request, deps: Annotated[Deps, Depends(get_deps)]) ->
         heartbeats=deps.heartbeats if deps.beats is not None else [],
         ignored=deps.ignored,
         queue=deps.settings.task_queue,
+        scope=deps.settings.cluster_scope,
     )

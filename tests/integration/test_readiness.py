@@ -4,9 +4,11 @@ every webhook was answered 503."""
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from service.readiness import TemporalReadiness
 from tests.support.stack import running_dev_server
@@ -27,3 +29,23 @@ async def test_a_namespace_that_does_not_exist_is_not_ready(
         assert await right() and right.reason == ""
     assert not await right()  # the server gone
     assert right.reason == "Temporal is unreachable"
+
+
+class _Refusing:
+    """What Temporal Cloud answers DescribeNamespace for a namespace the credential is not granted."""
+
+    async def check_health(self, timeout: object = None) -> bool:
+        return True
+
+    async def describe_namespace(self, request: object, timeout: object = None) -> None:
+        raise RPCError("Request unauthorized", RPCStatusCode.PERMISSION_DENIED, b"")
+
+
+async def test_a_namespace_the_credential_is_not_granted_is_not_ready() -> None:
+    """Every namespace role may describe its own namespace (Temporal Cloud's Read, Write and Namespace
+    Admin): a refusal is a typo (a Cloud name without its account suffix) or a grant never made."""
+    refusing = _Refusing()
+    client = SimpleNamespace(service_client=refusing, workflow_service=refusing)
+    ready = TemporalReadiness(client, "medic-prod.a1b2x")  # type: ignore[arg-type]
+    assert not await ready()
+    assert "not granted namespace 'medic-prod.a1b2x'" in ready.reason

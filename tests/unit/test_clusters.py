@@ -157,3 +157,17 @@ def test_medic_doctor_says_which_clusters_the_alerts_come_from() -> None:
     assert typo.startswith("warn  AM clusters: MEDIC_CLUSTER 'prod-e' is none of the clusters")
     (unnamed,) = said("prod-eu", [{"alertname": "A"}])
     assert unnamed.startswith("warn  AM clusters: MEDIC_CLUSTER is 'prod-eu': none of the 1 alerts firing")
+
+
+def test_medic_explain_says_another_clusters_alert_plans_nothing_here() -> None:
+    """`medic explain` and POST /explain match runbooks as the worker does (found by a review: they
+    showed a plan the worker would skip)."""
+    from service.explain import explain_webhook  # noqa: PLC0415
+    from tests.unit.test_assign_kubernetes import payload  # noqa: PLC0415
+
+    entry = {**CRASHLOOP, "labels": {**CRASHLOOP["labels"], "cluster": "prod-us"}}
+    runbooks, catalog = load_runbooks(REPO / "runbooks"), fixture_catalog()
+    for scope, acts in ((ClusterScope("prod-us"), True), (ClusterScope("prod-eu"), False)):
+        (found,) = explain_webhook(payload([entry]), catalog=catalog, runbooks=runbooks, scope=scope)
+        plans = [p for alert in found["alerts"] for p in alert["runbooks"]]
+        assert plans and all(("problem" not in p) is acts for p in plans), plans

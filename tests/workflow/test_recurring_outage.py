@@ -4,6 +4,7 @@ the first one's issue, already Done: no ticket of its own, its resolution not sa
 attached (same name, same size). Each occurrence now has its own issue (found by the id and when it
 opened), through the real JIRA client against the Jira Cloud double."""
 
+import json
 from datetime import timedelta
 
 from temporalio.client import WorkflowExecutionStatus
@@ -47,5 +48,6 @@ async def test_each_outage_of_a_service_has_its_own_jira_issue(stack: Stack) -> 
         assert issue.status == "Done", (key, issue.status)
         assert [a.filename for a in issue.attachments] == ["incident-orders-db-postmortem.md"], key
         (occurrence,) = [label for label in issue.labels if label.startswith("incident-orders-db-")]
+        assert '/workflows/incident-orders-db"' in json.dumps(issue.description_doc)  # the link back
         assert occurrence.endswith("Z") and " " not in occurrence
     assert len({label for i in issues.values() for label in i.labels if label.startswith("incident-")}) == 2
