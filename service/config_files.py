@@ -266,6 +266,30 @@ def missing_on_purpose(settings: Settings) -> list[ConfigProblem]:
     ]
 
 
+def _open_access(policy: RoutingPolicy, settings: Settings) -> list[ConfigProblem]:
+    """A warning when Slack commands are on (its signing secret set) and remediations may act, while
+    nobody is named for approving or the kill switch: left out, a command is open to the whole workspace
+    (medic/access.py), so anyone there could approve a rollback or turn the kill switch."""
+    if settings.slack_signing_secret is None or settings.remediation_mode == "dry-run":
+        return []
+    access = policy.access
+    opened = [
+        verb
+        for verb, who in (
+            ("approve", access.approve or policy.approvers or None),
+            ("kill_switch", access.kill_switch),
+        )
+        if who is None
+    ]
+    if not opened:
+        return []
+    said = (
+        f"access: {', '.join(opened)} left out, so open to everyone in the Slack workspace while "
+        f"MEDIC_REMEDIATION_MODE is {settings.remediation_mode}: name who may (docs/slack.md, access)"
+    )
+    return [ConfigProblem(str(settings.routing_file), 1, "access", said, warning=True)]
+
+
 def check_all(
     settings: Settings, *, options: Mapping[str, str] | None = None
 ) -> tuple[list[str], list[ConfigProblem]]:
@@ -308,6 +332,7 @@ def check_all(
             problems += err.problems  # said (once); the worker runs it all the same
             policy = load_routing(settings.routing_file.read_text(), source=str(settings.routing_file))
         _warn_unchecked(policy, catalog, secrets)
+        problems += _open_access(policy, settings)
         source = settings.routing_file if settings.routing_file.exists() else "built-in default"
         checked.append(
             f"{source}: {len(policy.rules)} routing rules, {len(policy.escalations)} escalation chains"

@@ -334,7 +334,6 @@ def build_worker(
     loop whose demotions the plan activity applies (the caller runs it); ``quick_start``: `medic dev`,
     whose notifications go to the console on purpose."""
     register_secrets(settings.secret_values())  # never in the timeline, whoever writes it
-    warn_if_any_namespace(settings)
     tenant_warnings(settings)
     recorder = WorkerMetrics(registry) if registry is not None else NO_RECORDER
     catalog = load_catalog_file(settings.catalog)  # once, for the routing policy, the scans and correlation
@@ -346,6 +345,8 @@ def build_worker(
         )
         if remediate is None:
             runbooks, cluster = load_runbooks(settings.runbooks_dir), _cluster(settings)
+            if cluster is not None:  # without one (the chart's default: no token) it acts nowhere
+                warn_if_any_namespace(settings)
             remediate = build_remediation_activities(
                 client, settings, policy, runbooks, cluster=cluster, recorder=recorder
             )
