@@ -355,6 +355,9 @@ class RemediationWorkflow:
             await workflow.wait_condition(
                 lambda: self._decision is not None or not self._alerts_firing, timeout=timeout
             )
+        except asyncio.CancelledError:  # the incident closed, or an operator cancelled: nothing to press
+            await asyncio.shield(self._decided(posted, step, description, "Cancelled: not acting."))
+            raise
         except TimeoutError:
             self._awaiting = None
             await self._decided(posted, step, description, f"Timed out: nobody decided within {timeout}s.")

@@ -22,6 +22,7 @@ __all__ = ["rig"]  # the fixture, shared
         ("deny", "denied", "Denied by U-BOB: not now."),
         ("wait", "timed-out", "Timed out: nobody decided within 600s."),
         ("resolve", "blocked", "No longer needed: the alerts resolved."),
+        ("cancel", "cancelled", "Cancelled: not acting."),
     ],
 )
 async def test_the_approval_request_says_what_became_of_it(rig: Rig, how: str, ends: str, said: str) -> None:
@@ -39,6 +40,8 @@ async def test_the_approval_request_says_what_became_of_it(rig: Rig, how: str, e
             await handle.execute_update(RemediationWorkflow.decide, decision)
         elif how == "wait":
             await rig.env.sleep(timedelta(minutes=11))
+        elif how == "cancel":  # an operator (the Temporal UI), or the incident closing
+            await handle.cancel()
         else:
             await incident.signal(IncidentWorkflow.alerts, slow(AlertStatus.RESOLVED))
         await until(incident, lambda s: outcome(s) == ends, ends)
