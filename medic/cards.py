@@ -52,7 +52,7 @@ _KILL_SWITCH_BUTTON: dict[str, object] = {
         "text": {
             "type": "mrkdwn",
             "text": "Every remediation that has not acted yet stops, in every incident, until someone "
-            "turns the kill switch off again.",
+            "turns the kill switch off again (`/medic killswitch off`).",
         },
         "confirm": {"type": "plain_text", "text": "Stop remediation"},
         "deny": {"type": "plain_text", "text": "Cancel"},

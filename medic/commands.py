@@ -45,6 +45,7 @@ __all__ = [
     "Heartbeats",
     "Help",
     "Insights",
+    "KillSwitch",
     "List",
     "Postmortem",
     "Resolve",
@@ -153,8 +154,27 @@ class Heartbeats(_Command):
     verb: Literal["heartbeats"] = "heartbeats"
 
 
+class KillSwitch(_Command):
+    verb: Literal["killswitch"] = "killswitch"
+    state: Literal["on", "off", "status"] = Field(
+        default="status", description="on: stop remediation; off: let it act again; status: say which"
+    )
+    reason: Annotated[str, _redacted(_TEXT_MAX)] = Field(default="", max_length=_TEXT_MAX)
+
+
 Command = Annotated[
-    Help | List | Show | Ack | Resolve | Approve | Deny | Silence | Postmortem | Insights | Heartbeats,
+    Help
+    | List
+    | Show
+    | Ack
+    | Resolve
+    | Approve
+    | Deny
+    | Silence
+    | Postmortem
+    | Insights
+    | Heartbeats
+    | KillSwitch,
     Field(discriminator="verb"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
@@ -205,8 +225,22 @@ _SPECS: dict[str, _Spec] = {
                       "anyone", ("/medic insights",)),
     "heartbeats": _Spec("/medic heartbeats", "the alerting pipeline's heartbeats (Watchdog): missing, ok or"
                         " not yet armed, and their last beat", "anyone", ("/medic heartbeats",)),
+    "killswitch": _Spec("/medic killswitch [on|off|status] [-- REASON]",
+                        "stop every remediation that has not acted yet (on), let remediations act again "
+                        "(off), or say whether it is on (status, the default)",
+                        _who("kill_switch") + "; status: anyone",
+                        ("/medic killswitch off -- the bad release is rolled back", "/medic killswitch"),
+                        "The card's *Kill switch* button turns it on; this turns it off."),
 }  # fmt: skip
-_ALIASES = {"acknowledge": "ack", "ls": "list", "?": "help", "-h": "help", "--help": "help"}
+_ALIASES = {
+    "acknowledge": "ack",
+    "ls": "list",
+    "?": "help",
+    "-h": "help",
+    "--help": "help",
+    "kill_switch": "killswitch",
+    "kill-switch": "killswitch",
+}
 
 HELP_TEXT = "\n".join(
     [
@@ -424,6 +458,16 @@ def _parse_silence(rest: str) -> Silence:
     return Silence(matchers=matchers, duration=duration, comment=comment, incident_id=incident_id)
 
 
+def _parse_killswitch(rest: str) -> KillSwitch:
+    cut = next((w.start() for w in _WORD.finditer(rest) if w.group().startswith("--")), len(rest))
+    words = [w.lower() for w in _WORD.findall(rest[:cut])]
+    if len(words) > 1 or (words and words[0] not in ("on", "off", "status")):
+        raise _fail("killswitch", f"`/medic killswitch` takes on, off or status, not `{shown(rest[:cut])}`.")
+    state = words[0] if words else "status"
+    reason = _text_arg("killswitch", "reason", rest[cut + 2 :] if cut < len(rest) else "")
+    return KillSwitch(state=state, reason=reason)
+
+
 _PARSERS: dict[str, Callable[[str], Command]] = {
     "help": _parse_help,
     "list": _parse_list,
@@ -436,4 +480,5 @@ _PARSERS: dict[str, Callable[[str], Command]] = {
     "postmortem": lambda rest: Postmortem(incident_id=_one_id("postmortem", rest)),
     "insights": lambda rest: Insights(),
     "heartbeats": lambda rest: Heartbeats(),
+    "killswitch": _parse_killswitch,
 }

@@ -119,6 +119,8 @@ class RemediationWorkflow:
         self._actions: list[ActionRecord] = []
         self._outcome = "planned"
         self._unknown = ""  # why a dry run's snapshot could not be read
+        # An approval granted, said on its Slack request once the guardrails were asked again.
+        self._approval_said: tuple[MessageRef | None, str] | None = None
 
     @workflow.run
     async def run(self, inp: RemediationInput) -> RemediationOutcome:
@@ -215,6 +217,11 @@ class RemediationWorkflow:
             ):
                 return
             verdict = await self._judge(step)  # the world may have changed while a human decided
+            if self._approval_said is not None:
+                posted, approved = self._approval_said
+                self._approval_said = None
+                but = f", but not acting: {verdict.message}" if verdict.outcome == "blocked" else ""
+                await self._decided(posted, step, description, f"{approved}{but}.")
             if verdict.outcome == "blocked":
                 await self._finish(
                     "blocked",
@@ -388,7 +395,8 @@ class RemediationWorkflow:
                 actor=decision.actor,
             )
             return False
-        await self._decided(posted, step, description, f"Approved by {decision.actor}.")
+        # said on the request once the guardrails were asked again (the kill switch may be on by now)
+        self._approval_said = (posted, f"Approved by {decision.actor}")
         await self._tell(
             TimelineKind.APPROVAL_GRANTED, f"Approved by {decision.actor}.", actor=decision.actor
         )

@@ -35,6 +35,15 @@ _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _MAX_URL = 2048
 
 
+# Said when a command or button has waited this long for Temporal (no worker took it yet): what it did is
+# not known yet, and the answer follows when it comes.
+_STILL_WAITING = Reply(
+    text=":hourglass_flowing_sand: Still waiting for a Medic worker to take it (none may be running): the "
+    "answer follows here when it comes. If none does, run it again once the workers are back; "
+    "`/medic show ID` says where the incident stands."
+)
+
+
 class SlackPayloadError(ValueError):
     """A signed request whose content Medic cannot use (answered 400)."""
 
@@ -139,9 +148,11 @@ class SlackEndpoint:
         inline_seconds: float,
         response_url_prefixes: list[str],
         http: httpx.AsyncClient | None = None,
+        still_waiting_seconds: float = 20.0,
     ) -> None:
         self.verifier, self._runner = verifier, runner
         self._inline = inline_seconds
+        self._still_waiting = still_waiting_seconds  # then "not yet", and the answer when it comes
         self._prefixes = [ResponseUrlPrefix.parse(p) for p in response_url_prefixes]
         self._http = http or httpx.AsyncClient(timeout=10.0, trust_env=False)
         self._pending: set[asyncio.Task[None]] = set()
@@ -194,8 +205,7 @@ class SlackEndpoint:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
     def _follow_up(self, work: "asyncio.Future[Reply]", response_url: httpx.URL) -> None:
-        async def post() -> None:
-            reply = await work
+        async def send(reply: Reply) -> None:
             try:
                 response = await self._http.post(response_url, json=reply.slack(replace_original=False))
                 if response.status_code >= 400:
@@ -204,6 +214,16 @@ class SlackEndpoint:
                     )
             except httpx.HTTPError as err:
                 log.warning("could not post the follow-up to Slack: %s", err)
+
+        async def post() -> None:
+            try:
+                reply = await asyncio.wait_for(asyncio.shield(work), timeout=self._still_waiting)
+            except TimeoutError:
+                # No worker has taken it yet (all down, or Temporal slow): say so now, not never. Slack
+                # takes up to five follow-ups on a response_url within 30 minutes: the answer follows.
+                await send(_STILL_WAITING)
+                reply = await work
+            await send(reply)
 
         self._keep(asyncio.ensure_future(post()))
 

@@ -6,6 +6,7 @@ the incident's and remediation's updates (whose validators have the last word) o
 command is durable once it is answered."""
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -30,6 +31,7 @@ from medic.commands import (
     Heartbeats,
     Help,
     Insights,
+    KillSwitch,
     List,
     Postmortem,
     Resolve,
@@ -69,6 +71,9 @@ from workflows.incident import AckRequest, IncidentWorkflow, ResolveRequest, Upd
 from workflows.remediation import Decision, RemediationOutcome, RemediationWorkflow
 
 __all__ = ["ChatRunner", "SlackUser"]
+
+_RESENT_WITHIN = timedelta(minutes=5)  # the same silence command again within this: not a second silence
+_SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,20}")  # a Slack user id: mentioned; others (the operator token) named
 
 log = logging.getLogger(__name__)
 # Who ran which command, reads included: a read is not recorded on the incident (it changes nothing), and
@@ -183,6 +188,8 @@ class ChatRunner:
         if isinstance(cmd, Insights):  # a read, like list: open to anyone
             found = await insights(self._reader, learning=self._learning, cache=READ)
             return Reply(text=render_insights(found))
+        if isinstance(cmd, KillSwitch):
+            return await self._kill_switch_command(cmd, user)
         if isinstance(cmd, Ack):
             return await self._ack_or_resolve("ack", cmd.incident_id, "", user)
         if isinstance(cmd, Resolve):
@@ -194,6 +201,28 @@ class ChatRunner:
         return await self._decide_command(
             cmd.incident_id, approve=False, action=cmd.action, user=user, reason=cmd.reason
         )
+
+    async def _kill_switch_command(self, cmd: KillSwitch, user: SlackUser) -> Reply:
+        """The kill switch from a command: on and off as the card's button (``access.kill_switch``),
+        status for anyone. The button only turns it on: this is how Slack turns it off again."""
+        if cmd.state == "status":
+            switch = await self._controls.kill_switch()
+            if not switch.on:
+                return Reply(text="The kill switch is off: remediations act as their runbooks say.")
+            since = f" since {switch.at:%Y-%m-%d %H:%M}Z" if switch.at else ""
+            why = f": {_echo(switch.reason)}" if switch.reason else ""
+            actor = switch.actor or ""
+            by = f" by <@{actor}>" if _SLACK_ID.fullmatch(actor) else (f" by {_echo(actor)}" if actor else "")
+            return Reply(
+                text=f":octagonal_sign: The kill switch is ON{by}{since}{why}. No remediation acts; "
+                "`/medic killswitch off` lets them act again."
+            )
+        await self._authorize(Verb.KILL_SWITCH, user, None)
+        on = cmd.state == "on"
+        reason = cmd.reason or "from Slack"
+        switch = await self._controls.set_kill_switch(KillSwitchRequest(on=on, actor=user.id, reason=reason))
+        word = "ON: no remediation will act" if switch.on else "off: remediations act again"
+        return Reply(text=f":octagonal_sign: {user.mention} turned the kill switch {word}.", public=True)
 
     async def _list(self, cmd: List) -> Reply:
         status, include_resolved = cmd.status, cmd.include_resolved
@@ -226,6 +255,10 @@ class ChatRunner:
                     IncidentWorkflow.acknowledge, AckRequest(actor=user.id, source="slack")
                 ),
             )
+            first = result.acknowledged_by if result is not None else None
+            if first and first != user.id:  # someone was on it already: theirs is the acknowledgement
+                who = f"<@{first}>" if _SLACK_ID.fullmatch(first) else _echo(first)
+                return Reply(text=f":eyes: `{escape(incident_id)}` was already acknowledged by {who}.")
             return Reply(
                 text=f":eyes: {user.mention} acknowledged `{escape(incident_id)}`: escalation stopped.",
                 public=True,
@@ -300,7 +333,25 @@ class ChatRunner:
         # Where to record it is settled first: nothing may fail once Alertmanager holds the silence (a
         # retry would make a second one). Unknown ids fail here, before Alertmanager is touched.
         if incident_id:
-            await self._detail(incident_id)
+            detail = await self._detail(incident_id)
+            # The same command again within minutes (run again after "Working on it...", or resent by a
+            # proxy): the silence it made holds; a second one would only stack.
+            now = self._now()
+            same = [
+                s
+                for s in detail.silences
+                if s.matchers == matchers
+                and s.created_by == user.id
+                and s.active(now)
+                and now - s.starts_at <= _RESENT_WITHIN
+            ]
+            if same:
+                held = same[-1]
+                shown_link = link(held.url, f"silence {held.id}") if held.url else f"silence `{held.id}`"
+                return Reply(
+                    text=f":mute: Already silenced by your {shown_link} until {held.ends_at:%Y-%m-%d %H:%M}Z "
+                    f"(made {format_duration(now - held.starts_at)} ago); nothing new was created."
+                )
         targets = [incident_id] if incident_id else await self._incidents_matching(matchers)
         record = await self._create_silence(matchers, duration, user, comment)
         recorded = [t for t in targets if await self._record_silence(t, record)]
@@ -364,8 +415,9 @@ class ChatRunner:
                     user,
                     f"{user.id} turned the kill switch {word}.",
                 )
+            again = " `/medic killswitch off` lets remediations act again." if switch.on else ""
             return Reply(
-                text=f":octagonal_sign: {user.mention} turned the kill switch {_on_off(switch.on)}.",
+                text=f":octagonal_sign: {user.mention} turned the kill switch {_on_off(switch.on)}.{again}",
                 public=True,
             )
         incident_id = _incident_id(value)
@@ -485,23 +537,25 @@ class ChatRunner:
         note = people.Note(kind=kind, actor=user.id, message=message, data={"via": "slack", **data})
         await self._signal(incident_id, people.NOTE_SIGNAL, note)
 
-    async def _signal(self, incident_id: str, signal: str, payload: BaseModel) -> None:
+    async def _signal(self, incident_id: str, signal: str, payload: BaseModel) -> bool:
+        """Whether the incident took it (False: it has closed)."""
         try:
             await self._client.get_workflow_handle(incident_id).signal(signal, payload)
         except RPCError as err:
             if err.status is not RPCStatusCode.NOT_FOUND:
                 raise
             log.info("incident %s is closed; %s not recorded on it", incident_id, signal)
+            return False
+        return True
 
     async def _record_silence(self, incident_id: str, record: SilenceRecord) -> bool:
         """Put a silence Alertmanager already holds on the incident, or say it could not: once it exists,
         nothing may fail (the person would try again and make a second silence)."""
         try:
-            await self._signal(incident_id, people.SILENCE_SIGNAL, record)
+            return await self._signal(incident_id, people.SILENCE_SIGNAL, record)  # closed: not recorded
         except UNREACHABLE as err:
             log.warning("silence %s not recorded on %s: %s", record.id, incident_id, err)
             return False
-        return True
 
     async def _create_silence(
         self, matchers: list[Matcher], duration: timedelta, user: SlackUser, comment: str

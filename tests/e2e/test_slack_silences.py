@@ -74,6 +74,14 @@ async def test_silences_reach_a_real_alertmanager(tmp_path: Path) -> None:
                 assert d["silences"][0]["id"] == silence["id"]
                 shown = (await chat.command("show incident-checkout"))["text"]
                 assert "active until" in shown and silence["id"] in shown
+                # The same command again (run again after "Working on it...", a proxy's resend): the
+                # silence made holds, no second one stacks (a field walk-through made two).
+                again = await chat.command(
+                    'silence incident-checkout alertname=CheckoutDown service="checkout" 2h -- deploying',
+                    user=SRE,
+                )
+                assert "Already silenced by your" in again["text"] and silence["id"] in again["text"]
+                assert len(await silences(am_url)) == 1
 
                 pressed = await chat.press("medic_silence", "incident-checkout", user=SRE)
                 assert pressed["text"].startswith(":mute:"), pressed

@@ -102,7 +102,9 @@ async def test_incident_reaches_slack_pagerduty_jira_once_each() -> None:
     (alert,) = pager.alerts()
     assert alert.dedup_key == incident_id and [e.event_action for e in alert.events] == ["trigger", "resolve"]
     (issue,) = jira.issues("CHK")
-    assert issue.labels == ["medic", "medic-p2", incident_id] and len(issue.transitions) == 1
+    opened = datetime.fromisoformat(detail["opened_at"].replace("Z", "+00:00"))
+    occurrence = f"{incident_id}-{opened.astimezone(UTC):%Y%m%dT%H%M%SZ}"  # this outage's, not the service's
+    assert issue.labels == ["medic", "medic-p2", occurrence] and len(issue.transitions) == 1
     kinds = [e["kind"] for e in detail["timeline"]]
     assert kinds.count("notification.sent") == 4  # Slack post, PagerDuty trigger and resolve, JIRA issue
     assert "notification.failed" not in kinds

@@ -224,6 +224,9 @@ async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
             again = await chat.press("medic_ack", "incident-checkout")
             assert "acknowledged" in again["text"]  # idempotent: still acknowledged, by the first person
             assert kinds(await detail(stack)).count("incident.acknowledged") == 1
+            other = await chat.press("medic_ack", "incident-checkout", user=SRE)  # someone else, later
+            assert f"was already acknowledged by <@{ONCALL}>" in other["text"]
+            assert other.get("response_type") != "in_channel"  # not told the channel as theirs
 
             shown = (await chat.command("show incident-checkout"))["text"]
             assert "acknowledged" in shown and "CheckoutDown" in shown
@@ -241,6 +244,17 @@ async def test_commands_and_buttons_end_to_end(tmp_path: Path) -> None:
             assert "ON" in kill["text"]
             switch = (await http.get("/control/kill-switch")).json()
             assert switch["on"] is True and switch["actor"] == SRE
+            assert "/medic killswitch off" in kill["text"]  # how to turn it off, said where it was turned on
+            status = (await chat.command("killswitch", user=ONCALL))["text"]  # anyone may ask
+            assert f"The kill switch is ON by <@{SRE}>" in status
+            refused = await chat.command("killswitch off", user=ONCALL)
+            assert "may not" in refused["text"]
+            assert (await http.get("/control/kill-switch")).json()["on"] is True
+            off = await chat.command("kill-switch off -- the bad release is rolled back", user=SRE)
+            assert "turned the kill switch off" in off["text"]
+            switch = (await http.get("/control/kill-switch")).json()
+            assert switch["on"] is False and switch["reason"] == "the bad release is rolled back"
+            assert "is off" in (await chat.command("killswitch status"))["text"]
 
             nothing = await chat.command("approve incident-checkout")
             assert "Nothing in `incident-checkout` is waiting" in nothing["text"]

@@ -311,3 +311,16 @@ def test_parse_command_only_returns_commands_or_raises_command_error(text: str) 
             assert str(err).strip()
         else:
             assert COMMAND_ADAPTER.validate_python(cmd.model_dump()) == cmd
+
+
+def test_the_kill_switch_command_turns_it_off_as_well_as_on() -> None:
+    """The card's button only turns the kill switch on; without MEDIC_OPERATOR_TOKEN nothing in Slack
+    turned it off (a field walk-through)."""
+    from medic.commands import KillSwitch  # noqa: PLC0415
+
+    assert parse_command("killswitch") == KillSwitch(state="status")
+    assert parse_command("kill_switch ON") == KillSwitch(state="on")
+    assert parse_command("kill-switch off -- rolled back") == KillSwitch(state="off", reason="rolled back")
+    with pytest.raises(CommandError, match="takes on, off or status"):
+        parse_command("killswitch maybe")
+    assert "turns it off" in help_for("killswitch")

@@ -2,6 +2,7 @@
 however malformed; whatever is signed but unusable is a 400 saying why; a follow-up only ever goes to
 a configured Slack host. The runner is a recording fake: these tests are about the edge."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -291,3 +292,41 @@ def test_a_prefix_without_its_final_slash_still_fixes_host_and_port() -> None:
 def test_bad_prefixes_are_refused_at_start(prefix: str) -> None:
     with pytest.raises(ValueError, match="response URL prefix"):
         ResponseUrlPrefix.parse(prefix)
+
+
+async def test_a_command_no_worker_answers_says_so_then_answers_when_it_can() -> None:
+    """The workers down: `/medic ack` was "Working on it..." and then nothing, for as long as it took
+    (a field walk-through waited 100 s). It now says it is still waiting, and answers when it can."""
+    release = asyncio.Event()
+
+    class Stalled(RecordingRunner):
+        async def command(self, text: str, *, user: SlackUser) -> Reply:
+            await release.wait()  # no worker takes the update
+            return Reply(text="acknowledged at last")
+
+    posted: list[str] = []
+
+    def hook(request: httpx.Request) -> httpx.Response:
+        posted.append(json.loads(request.content)["text"])
+        return httpx.Response(200, text="ok")
+
+    endpoint = SlackEndpoint(
+        verifier=SlackVerifier(SIGNING_SECRET),
+        runner=cast(ChatRunner, Stalled()),
+        inline_seconds=0.05,
+        still_waiting_seconds=0.1,
+        response_url_prefixes=["https://hooks.slack.com/"],
+        http=httpx.AsyncClient(transport=httpx.MockTransport(hook)),
+    )
+    first = await endpoint.command(command_body("ack checkout", user_id="U0ONCALL", response_url=HOOK))
+    assert "Working on it" in first["text"]
+    for _ in range(100):
+        if posted:
+            break
+        await asyncio.sleep(0.02)
+    assert len(posted) == 1 and posted[0].startswith(
+        ":hourglass_flowing_sand: Still waiting for a Medic worker"
+    )
+    release.set()
+    await endpoint.drain()
+    assert posted[1:] == ["acknowledged at last"]

@@ -51,3 +51,22 @@ async def test_the_approval_request_says_what_became_of_it(rig: Rig, how: str, e
     assert said in last.text and "Approval needed" not in last.text
     assert not [b for b in last.blocks if b["type"] == "actions"]  # no button left to press
     assert said in str(last.blocks)
+
+
+async def test_an_approval_the_kill_switch_then_blocks_says_so_on_the_request(rig: Rig) -> None:
+    """Approved in Slack while the kill switch had been turned on meanwhile: the request read "Approved
+    by ..." and nothing happened, unsaid (a field walk-through). It now says why it does not act."""
+    rig.settings = GuardrailSettings(mode="approve", approval_timeout_seconds=600)
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(
+            incident, lambda s: any(e.kind == "approval.requested" for e in s.timeline), "a request"
+        )
+        rig.facts.value = rig.facts.value.model_copy(update={"kill_switch": True, "kill_switch_by": "U0SRE"})
+        decision = Decision(approve=True, actor="U-ALICE")
+        await remediation(rig, state).execute_update(RemediationWorkflow.decide, decision)
+        await until(incident, lambda s: outcome(s) == "blocked", "the block")
+    (versions,) = [v for v in rig.chat.versions.values() if "Approval needed" in v[0].text]
+    said = versions[-1].text
+    assert said.startswith("Approval for") and "Approved by U-ALICE, but not acting:" in said
+    assert "kill switch" in said and rig.cluster.writes == []
