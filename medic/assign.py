@@ -218,11 +218,23 @@ def assign_alerts(
     return list(out.values())
 
 
+def _anomaly_service(catalog: Catalog, signal: AnomalySignal) -> str:
+    """The service a finding is about: the one its signal names when the catalog knows it, else the one
+    its series' labels decide as an alert's do. A kube-prometheus-stack series names the exporter that
+    was scraped (`service="kube-prometheus-stack-kubelet"` on every kubelet series), so a volume filling
+    up went to an ownerless P5 incident named after the kubelet, where the alert on the same volume goes
+    to the StatefulSet's service by its PersistentVolumeClaim."""
+    if catalog.resolve(signal.service) or not signal.series:
+        return signal.service
+    decision = decide(catalog, dict(signal.series))
+    return decision.service if decision.in_catalog and decision.service else signal.service
+
+
 def assign_anomalies(catalog: Catalog, signals: list[AnomalySignal]) -> list[Assignment]:
     out: dict[str, Assignment] = {}
     grouped: dict[str, list[AnomalySignal]] = defaultdict(list)
     for signal in signals:
-        grouped[signal.service].append(signal)
+        grouped[_anomaly_service(catalog, signal)].append(signal)
     for service, group in grouped.items():
         incident_id, ctx = _key(catalog, service)
         assignment = out.setdefault(incident_id, Assignment(incident_id, ctx))

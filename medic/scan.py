@@ -234,6 +234,24 @@ def _service(spec: ScanSpec, labels: dict[str, str]) -> str:
     return spec.service or service_name(labels.get(spec.service_label) or "unknown")
 
 
+# Labels that say where a series was scraped from, not which thing it is about.
+_SCRAPE_LABELS = frozenset(
+    {"__name__", "job", "instance", "endpoint", "prometheus", "metrics_path", "service", "cluster", "node"}
+)
+
+
+def _which(spec: ScanSpec, labels: dict[str, str]) -> str:
+    """Which series of the scan a finding is about, in people's words: the labels that tell one from
+    another (a volume, a pod), not where it was scraped from. "" for a query that aggregates them away."""
+    shown = [
+        f"{k}={v}"
+        for k, v in sorted(labels.items())
+        if k not in _SCRAPE_LABELS and k not in (spec.service_label, SCAN_LABEL) and v
+    ]
+    said = ", ".join(shown)
+    return f" ({said[:160]})" if said else ""
+
+
 _HUGE = float(np.finfo(np.float64).max)
 
 
@@ -359,7 +377,7 @@ def scan_series(
                     # recovered) lets its incident go, where it was held to the predicted time
                     # (a step longer than the runs' interval: `end` is up to a step in the past)
                     hold_seconds=2.0 * max(spec.every_seconds, spec.step_seconds) + spec.step_seconds,
-                    said=f"scan {spec.name}: ",
+                    said=f"scan {spec.name}{_which(spec, labels)}: ",
                 )
             )
     return ScanOutcome(
@@ -405,7 +423,7 @@ def _anomaly(
             end=datetime.fromtimestamp(float(tn[int(hits[-1])]), UTC),
         ),
         severity=spec.severity,
-        summary=_summary(spec, value, expected, _days_before(t, x, float(tn[top]))),
+        summary=_summary(spec, labels, value, expected, _days_before(t, x, float(tn[top]))),
     )
 
 
@@ -416,9 +434,9 @@ def _signal_labels(spec: ScanSpec, labels: dict[str, str]) -> dict[str, str]:
     return {**labels, SCAN_LABEL: spec.name}
 
 
-def _summary(spec: ScanSpec, value: float, expected: ExpectedBand, days: str) -> str:
+def _summary(spec: ScanSpec, labels: dict[str, str], value: float, expected: ExpectedBand, days: str) -> str:
     """(The score is the signal's own: the timeline says it after this, where it read twice.)"""
-    return f"scan {spec.name}: {expected.against(value)}{days}"
+    return f"scan {spec.name}{_which(spec, labels)}: {expected.against(value)}{days}"
 
 
 @dataclass
@@ -551,7 +569,8 @@ def with_days_before(
     days = _days_before(t, x, at)
     if not days:
         return signal
-    return signal.model_copy(update={"summary": _summary(spec, signal.value, signal.expected, days)})
+    summary = _summary(spec, dict(signal.series), signal.value, signal.expected, days)
+    return signal.model_copy(update={"summary": summary})
 
 
 def _days_before(t: np.ndarray[Any, Any], x: np.ndarray[Any, Any], at: float) -> str:

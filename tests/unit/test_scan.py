@@ -544,7 +544,8 @@ def test_a_prediction_counts_from_the_run_and_holds_its_incident_only_to_the_run
         signal.window.end.timestamp()
         == end + 2 * max(spec.every_seconds, spec.step_seconds) + spec.step_seconds
     )
-    assert signal.summary is not None and signal.summary.startswith("scan disk: exhausts in about")
+    assert signal.summary is not None
+    assert signal.summary.startswith("scan disk (device=sda): exhausts in about")
     state = IncidentState(id="incident-storage", opened_at=datetime.fromtimestamp(end, UTC))
     state.apply_anomalies(AnomalyBatch(signals=[signal], received_at=state.opened_at), at=state.opened_at)
     [entry] = [e for e in state.timeline if e.kind == "anomaly.detected"]
@@ -562,7 +563,7 @@ def test_a_used_ratio_past_its_capacity_is_exhausted_when_the_scan_says_it_rises
         name="disk", query="q", service="storage", capacity=0.95, horizon_seconds=6 * 3600, direction="rising"
     )
     [signal] = scan_series(spec, {"device": "sda"}, t, x, None, end=t[-1]).signals
-    assert signal.summary is not None and signal.summary.startswith("scan disk: exhausted")
+    assert signal.summary is not None and signal.summary.startswith("scan disk (device=sda): exhausted")
     cleaned = (0.99 - np.arange(120) * 0.0002).tolist()  # past it, and being cleaned up: on its way back
     assert scan_series(spec, {"device": "sda"}, t, cleaned, None, end=t[-1]).signals == []
 

@@ -79,7 +79,9 @@ def test_a_prediction_names_its_scan_and_what_runs_out_with_the_value_seen() -> 
     [signal] = scan_series(
         spec, {"persistentvolumeclaim": "data-0"}, t.tolist(), free.tolist(), None, end=float(t[-1])
     ).signals
-    assert signal.summary is not None and signal.summary.startswith("scan pvc-free: exhausts in about")
+    # which volume: a scan of every PVC said only "scan pvc-free" (a field walk-through)
+    said = "scan pvc-free (persistentvolumeclaim=data-0): exhausts in about"
+    assert signal.summary is not None and signal.summary.startswith(said)
     assert signal.headline() == "pvc-free: running out"
     state = IncidentState(id="incident-orders-db", opened_at=T0)
     take(state, signal)
