@@ -21,7 +21,9 @@ never fill within it: a flat collector's sawtooth, a flat noisy disk, one under 
 noise, a daily log-rotation sawtooth seen over 50 hours (two cycles: a rotation), over 26 hours (one
 reset, which is no evidence of a cycle: a clean-up looks the same) and over 6 hours (its climb is a fill
 for all the window can tell), a JVM heap rising to a plateau short of the limit, a bursty connection
-pool, and a disk cleaned up that then fills again at its old rate (2 days or more to go). Prints per
+pool, and a disk cleaned up that then fills again at its old rate (2 days or more to go). Over a 26-hour
+lookback: a disk flat for days that starts filling 8 to 16 hours before it is full (it fills), and the
+flat noisy disk, the correlated one and the plateauing heap again (they never fill). Prints per
 shape the runs raised of all runs and, where the shape fills, the median error of the estimate in
 hours and how often the truth lay inside the interval (a run with no estimate counts as not raised).
 """
@@ -51,6 +53,10 @@ SHAPES = (
     "heap-plateau",
     "bursty-pool",
     "after-cleanup",
+    "onset-26h",
+    "flat-disk-26h",
+    "flat-red-26h",
+    "heap-plateau-26h",
 )
 _DAY = 86400.0
 _HOUR = 3600.0
@@ -132,6 +138,15 @@ def _first_reach(t: FloatArray, clean: FloatArray, capacity: float, ends: list[i
 
 def shape(rng: np.random.Generator, name: str) -> Shape:
     """One series of a decision shape (``SHAPES``), one point a minute."""
+    if name == "onset-26h":  # a disk flat for days starts filling (a runaway log): seen over 26 hours
+        t = np.arange(0.0, 4 * _DAY, 60.0)
+        level, hours = float(rng.uniform(0.4, 0.7)), float(rng.uniform(8.0, 16.0))
+        onset = 3 * _DAY - hours * _HOUR
+        rate = (0.95 - level) / (hours * _HOUR)
+        filling: FloatArray = level + rate * np.clip(t - onset, 0.0, None)
+        y = filling + rng.normal(0, float(rng.uniform(0.002, 0.01)), t.shape[0])
+        ends = [int((onset + h * _HOUR) / 60) for h in range(2, int(hours))]
+        return Shape(t, y, 0.95, 26 * _HOUR, ends, _first_reach(t, filling, 0.95, ends))
     if name in ("fill", "gc-leak"):
         t = np.arange(0.0, 4 * _DAY, 60.0)
         if name == "fill":  # a disk filling steadily to 0.95 at day 3
@@ -153,6 +168,8 @@ def shape(rng: np.random.Generator, name: str) -> Shape:
     lookback = 6 * _HOUR
     capacity = 0.95
     ends = [int(2 * _DAY / 60) + h * 60 for h in range(24)]
+    if name.endswith("-26h") and not name.startswith("rotation"):  # the same, seen over 26 hours
+        name, lookback = name.removesuffix("-26h"), 26 * _HOUR
     if name == "flat-gc":
         clean = float(rng.uniform(0.55, 0.75)) + _sawtooth(rng, t, float(rng.uniform(0.1, 0.2)))
         y = clean + rng.normal(0, 0.005, n)

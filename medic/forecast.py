@@ -76,6 +76,8 @@ _RESET_GAP = 5  # points before a candidate it drops below
 _RESET_CANDIDATES = 64  # the latest candidate drops examined
 _RESET_FIT = 60  # points (at most) the trend before a candidate is fitted on
 _MIN_AFTER = 10  # points after a reset needed to fit the new trend
+_MIN_RECENT = 30  # points a trailing part of the window needs to be fitted on its own
+_PART_POINTS = 120  # of its points a part is fitted on (a quarter of the pairs: most runs pay one such fit)
 _MIN_BEFORE = 20  # points before a candidate needed to tell a reset from the series' own swings
 _FASTER = 1.25  # a climb after a reset this much faster than the one before it is news
 _FEW = 10  # points under which the noise's variance is the model's alone
@@ -179,7 +181,84 @@ def time_to_exhaustion(
     than 3 of its steps and 5% of the window before ``now``), or when too few follow a level reset.
     ``capacity`` may be below the level (a resource that runs down to it, e.g. free bytes to 0):
     ``direction`` says which (``auto``: the side of the capacity where most of the window's points
-    lie). ``eta`` counts from ``now``. Raises ValueError for a capacity that is not a finite number."""
+    lie). ``eta`` counts from ``now``. Raises ValueError for a capacity that is not a finite number.
+
+    A trend that began inside the window (a disk flat for a day that started filling hours ago) is
+    the trend: the last half, then the last quarter, of the window is fitted too, and the longer of
+    them whose rate toward the capacity is significantly faster than the rest of the window's (its
+    interval above the rest's, and above 0) gives the estimate; not in a window where the resource
+    drops as a reset would (a sawtooth, a rotation, a clean-up), which the whole window's fit reads.
+    One fit over the window let the flat hours hold the median slope down: a disk 3 hours from full
+    over a 26-hour lookback read 32 hours, never raised (bench.exhaustion_eval, onset-26h)."""
+    whole = _estimate(
+        times, values, capacity=capacity, window=window, now=now, confidence=confidence, steps=steps,
+        direction=direction,
+    )  # fmt: skip
+    if whole is None or whole.reset_at is not None or whole.exhausted or _toward(whole, low=True) > 0.0:
+        return whole  # (a trend toward the capacity over the whole window is the trend)
+    t = np.asarray(times, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(t) & np.isfinite(y)
+    t, y = t[keep], y[keep]
+    end = whole.now
+    start = end - float(window) if window is not None else float(t.min())
+    inside = (t >= start) & (t <= end)
+    t, y = t[inside], y[inside]
+    order = np.argsort(t, kind="stable")
+    t, y = t[order], y[order]
+    way = 1.0 if whole.rising else -1.0
+    if _drops(way * y):
+        return whole  # a sawtooth, a rotation, a clean-up: the whole window's fit knows them, not a part
+    for share in (0.5, 0.25):
+        cut = end - share * (end - start)
+        recent, older = t >= cut, t < cut
+        if int(recent.sum()) < _MIN_RECENT or int(older.sum()) < _MIN_RECENT:
+            continue
+        part = _estimate(
+            t[recent], y[recent], capacity=capacity, window=end - cut, now=now, confidence=confidence,
+            steps=steps, direction=whole.direction, max_points=_PART_POINTS,
+        )  # fmt: skip
+        if part is None or part.reset_at is not None or _toward(part, low=True) <= 0.0:
+            continue  # no trend toward the capacity there (most series, most runs: one fit more)
+        before = _estimate(
+            t[older], y[older], capacity=capacity, confidence=confidence, steps=steps,
+            direction=whole.direction, max_points=_PART_POINTS,
+        )  # fmt: skip
+        if before is not None and _toward(part, low=True) > _toward(before, low=False):
+            return part  # the trend changed since
+    return whole
+
+
+def _drops(u: np.ndarray[Any, Any]) -> bool:
+    """Whether the resource (larger nearer exhaustion) drops anywhere in the window as a reset would
+    (``_RESET_MARGIN`` noise deviations below the ``_RESET_GAP`` points before it)."""
+    n = u.shape[0]
+    if n <= _RESET_GAP:
+        return False
+    before = np.lib.stride_tricks.sliding_window_view(u, _RESET_GAP)[:-1].min(axis=1)
+    return bool(np.any(u[_RESET_GAP:] < before - _margin(u)))
+
+
+def _toward(est: Exhaustion, *, low: bool) -> float:
+    """The estimate's rate toward the capacity: the low end of its interval, or the high end."""
+    if est.rising:
+        return est.slope_low if low else est.slope_high
+    return -(est.slope_high if low else est.slope_low)
+
+
+def _estimate(
+    times: ArrayLike,
+    values: ArrayLike,
+    *,
+    capacity: float,
+    window: float | None = None,
+    now: float | None = None,
+    confidence: float = 0.9,
+    steps: int = 12,
+    direction: Direction = "auto",
+    max_points: int = _MAX_POINTS,
+) -> Exhaustion | None:
+    """One fit over the window (``time_to_exhaustion``), of at most ``max_points`` of its points."""
     capacity = float(capacity)
     if not math.isfinite(capacity):
         raise ValueError(f"capacity must be a finite number, not {capacity}")
@@ -216,7 +295,7 @@ def time_to_exhaustion(
         t, y = t[after], y[after]
         if t.shape[0] < _MIN_AFTER:
             return None
-    t, y = _thin(t, y)
+    t, y = _thin(t, y, max_points)
     t0 = float(t[0])
     try:
         slope, icpt, _, _ = theil_sen(t - t0, y, confidence=confidence)

@@ -422,3 +422,21 @@ def test_a_pool_leaking_in_whole_connections_is_not_taken_for_a_drop() -> None:
     pool[-2] -= 1  # ...and one connection released among the last points
     est = time_to_exhaustion(t, pool, capacity=100.0, window=6 * _HOUR, now=float(t[-1]))
     assert est is not None and est.within(_DAY)
+
+
+def test_a_trend_that_began_inside_the_window_is_the_trend() -> None:
+    """A disk flat for 20 hours starts filling (a runaway log) and is 3 hours from full when the scan
+    runs over its documented 26-hour lookback. One fit over the window let the flat hours hold the
+    median slope down (32 h, never raised: a field walk-through); the trend since is what is fitted."""
+    rng = np.random.default_rng(7)
+    t = np.arange(0.0, 26 * 3600.0, 60.0)
+    onset, full = 20 * 3600.0, 29 * 3600.0  # 3 hours after the window's end
+    level = 0.5
+    clean = level + (0.95 - level) * np.clip(t - onset, 0.0, None) / (full - onset)
+    y = clean + rng.normal(0, 0.005, t.shape[0])
+    est = time_to_exhaustion(t, y, capacity=0.95, window=26 * 3600.0, now=float(t[-1]))
+    assert est is not None and est.within(86400.0)
+    assert abs(est.eta - (full - t[-1])) < 0.5 * 3600.0, est.eta / 3600.0
+    flat = level + rng.normal(0, 0.005, t.shape[0])  # the same noise, no trend: nothing
+    quiet = time_to_exhaustion(t, flat, capacity=0.95, window=26 * 3600.0, now=float(t[-1]))
+    assert quiet is None or not quiet.within(86400.0)
