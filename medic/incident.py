@@ -21,11 +21,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from medic.alerts import HELD_SOURCE, Alert, AlertStatus
-from medic.anomaly import HEARTBEAT_LABEL, HEARTBEAT_SOURCE, PREDICTION_SOURCE, AnomalySignal
+from medic.anomaly import HEARTBEAT_LABEL, HEARTBEAT_SOURCE, PREDICTION_SOURCE, SCAN_LABEL, AnomalySignal
 from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
-from medic.insights import IncidentOutcome, incident_rules
+from medic.insights import IncidentOutcome, anomaly_rule, incident_rules, rules_before_scans
 from medic.limits import runs_within
 from medic.matchers import format_duration
 from medic.notify_plan import ChatTarget
@@ -686,6 +686,13 @@ class IncidentState(BaseModel):
     def learning_rules(self) -> list[str]:
         """The rules as learning counts them (``medic.insights.incident_rules``)."""
         return incident_rules(
+            (a.name for a in self.alerts.values()),
+            (anomaly_rule(r.signal.source, r.signal.series.get(SCAN_LABEL)) for r in self.anomalies.values()),
+        )
+
+    def learning_rules_before_scans(self) -> list[str]:
+        """The rules as learning counted them before 0.2.0 (``medic.insights.rules_before_scans``)."""
+        return rules_before_scans(
             (a.name for a in self.alerts.values()), (r.signal.source for r in self.anomalies.values())
         )
 

@@ -42,17 +42,20 @@ __all__ = [
     "Proposal",
     "RuleEffectiveness",
     "TeamLearning",
+    "anomaly_rule",
     "applied_for",
+    "covers",
     "demotion_for",
     "effectiveness",
     "history_days",
     "incident_rules",
     "propose",
+    "rules_before_scans",
 ]
 
 # Who a demotion's timeline entry names as its actor.
 DEMOTED_BY = "medic learning"
-# The rule of an incident of anomalies only: anomaly:<source>.
+# The rule of an anomaly: anomaly:<source>, a Medic scan's anomaly:medic-scan/<scan> (``anomaly_rule``).
 ANOMALY_RULE = "anomaly:"
 # A missing heartbeat's (medic.dead_man): never proposed for a silence or a demotion; its noise is
 # mended by its missing_after or its route, which medic doctor checks.
@@ -157,11 +160,33 @@ class Proposal(BaseModel):
     )
 
 
-def incident_rules(alert_names: Iterable[str], anomaly_sources: Iterable[str]) -> list[str]:
-    """The alert rules an incident stands for, as learning counts them: its alerts' names, or for an
-    incident of anomalies only, ``anomaly:<source>`` per source."""
+def anomaly_rule(source: str, scan: str | None = None) -> str:
+    """The rule an anomaly stands for: ``anomaly:<source>``, and a Medic scan's own per scan,
+    ``anomaly:medic-scan/<scan>`` (every scan was one rule: a noisy pod-memory scan's demotion kept
+    another scan's real outage from paging, found by an anomaly walk-through)."""
+    return f"{ANOMALY_RULE}{source}/{scan}" if scan else f"{ANOMALY_RULE}{source}"
+
+
+def incident_rules(alert_names: Iterable[str], anomaly_rules: Iterable[str]) -> list[str]:
+    """The rules an incident stands for, as learning counts them: its alerts' names and its anomalies'
+    rules (``anomaly_rule``), both: a scan's finding joining an incident of a demoted alert rule is a
+    rule of its own, not demoted with it."""
+    return sorted(set(alert_names) | set(anomaly_rules))
+
+
+def rules_before_scans(alert_names: Iterable[str], anomaly_sources: Iterable[str]) -> list[str]:
+    """How ``incident_rules`` counted before 0.2.0: the alerts' names, or for an incident of anomalies
+    only ``anomaly:<source>`` (incidents demoted then replay as they ran: workflows/learning.py)."""
     names = sorted(set(alert_names))
     return names or sorted({f"{ANOMALY_RULE}{source}" for source in anomaly_sources})
+
+
+def covers(demoted: Iterable[str], rule: str) -> bool:
+    """Whether a demotion of ``demoted`` rules covers ``rule``: named, or a Medic scan's rule under the
+    whole source a demotion made before 0.2.0 named (``anomaly:medic-scan`` for every scan)."""
+    held = set(demoted)
+    source = rule.split("/", 1)[0] if rule.startswith(ANOMALY_RULE) else None
+    return rule in held or (source is not None and source in held)
 
 
 def effectiveness(
@@ -333,7 +358,7 @@ class TeamLearning(BaseModel):
         return value
 
     def may_demote(self, rule: str) -> bool:
-        return "*" in self.demote or rule in self.demote
+        return "*" in self.demote or covers(self.demote, rule)  # (anomaly:medic-scan: every scan's)
 
 
 class Demotion(BaseModel):

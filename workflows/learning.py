@@ -16,7 +16,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from medic.alerts import AlertStatus
     from medic.incident import IncidentState, IncidentStatus
-    from medic.insights import DEMOTED_BY, Demotion
+    from medic.insights import DEMOTED_BY, Demotion, covers
     from medic.routing import NotificationPlan
     from medic.vocab import TimelineKind
 
@@ -24,6 +24,7 @@ __all__ = [
     "DEMOTE_PATCH",
     "MAX_RULES",
     "PAGE_AFTER_PATCH",
+    "SCAN_RULES_PATCH",
     "outgrown",
     "outlasted",
     "page_due",
@@ -36,6 +37,9 @@ DEMOTE_PATCH = "learning-demotion"
 # A demoted incident still firing past its demotion's page_after_seconds pages after all. Only demotions
 # made since carry it: histories from before never reach the patch.
 PAGE_AFTER_PATCH = "learning-page-after-firing"
+# Since 0.2.0 a Medic scan's finding is a rule of its own (anomaly:medic-scan/<scan>), counted beside an
+# incident's alert rules: a demoted incident that a finding joins plans again (marked only there).
+SCAN_RULES_PATCH = "learning-scan-rules"
 # An incident of more alert rules than this is never demoted (the plan request would grow with a storm).
 MAX_RULES = 50
 
@@ -56,7 +60,14 @@ def outgrown(state: IncidentState) -> bool:
     plan = state.notifications.plan
     if plan is None or plan.demoted is None or state.status is IncidentStatus.RESOLVED:
         return False
-    return not set(_rules(state)) <= set(plan.demoted.rules)
+    demoted = plan.demoted.rules
+    if not set(state.learning_rules_before_scans()) <= set(demoted):
+        return True  # as before 0.2.0
+    if all(covers(demoted, rule) for rule in _rules(state)):
+        return False
+    # a rule counted since (a scan's finding beside demoted alerts): past the marker only, so an
+    # incident demoted before replays as it ran
+    return workflow.patched(SCAN_RULES_PATCH)
 
 
 def page_due(state: IncidentState) -> datetime | None:

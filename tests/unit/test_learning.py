@@ -11,9 +11,12 @@ from medic.insights import (
     Demotion,
     Proposal,
     TeamLearning,
+    anomaly_rule,
     applied_for,
+    covers,
     demotion_for,
     incident_rules,
+    rules_before_scans,
 )
 from medic.routing import NotificationPlan, RoutingPolicy, load_routing, plan_notifications
 from medic.yamldoc import ConfigError
@@ -165,8 +168,18 @@ def test_a_plan_that_only_chats_anyway_is_not_called_demoted() -> None:
 
 
 def test_the_rules_of_an_incident_as_learning_counts_them() -> None:
-    assert incident_rules(["B", "A", "B"], ["scan"]) == ["A", "B"]
-    assert incident_rules([], ["scan", "grafana", "scan"]) == ["anomaly:grafana", "anomaly:scan"]
+    """Alert rules and anomaly rules both, and each Medic scan its own: every scan was one rule
+    (`anomaly:medic-scan`), and an incident with alerts counted no finding (an anomaly walk-through: a
+    noisy pod-memory scan's demotion held another scan's real outage back)."""
+    scans = [anomaly_rule("medic-scan", "pod-memory"), anomaly_rule("medic-scan", "error-ratio")]
+    assert scans == ["anomaly:medic-scan/pod-memory", "anomaly:medic-scan/error-ratio"]
+    assert incident_rules(["B", "A", "B"], [anomaly_rule("grafana")]) == ["A", "B", "anomaly:grafana"]
+    assert incident_rules([], scans) == sorted(scans)
+    assert rules_before_scans(["B", "A"], ["medic-scan"]) == ["A", "B"]  # as before 0.2.0
+    assert rules_before_scans([], ["medic-scan", "grafana"]) == ["anomaly:grafana", "anomaly:medic-scan"]
+    # a demotion made before 0.2.0 named the whole source: it covers each scan's rule
+    assert covers(["anomaly:medic-scan"], scans[0]) and covers(scans[:1], scans[0])
+    assert not covers(scans[:1], scans[1]) and not covers(["PostgresDown"], scans[0])
 
 
 # ---- what is shown as applied ------------------------------------------------------------------
