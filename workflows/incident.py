@@ -166,6 +166,9 @@ class UpdateResult(BaseModel):
     status: IncidentStatus
     acknowledged_by: str | None = None
     resolved_by: str | None = None
+    changed: bool = Field(
+        default=True, description="whether this request changed the incident (false: it was so already)"
+    )
 
 
 class IncidentResult(BaseModel):
@@ -561,8 +564,9 @@ class IncidentWorkflow(CauseProbe):
 
     @workflow.update(name="acknowledge")
     def acknowledge(self, request: AckRequest) -> UpdateResult:
+        before = self._state.revision
         self._state.acknowledge(workflow.now(), actor=request.actor, source=request.source)
-        return self._result()
+        return self._result().model_copy(update={"changed": self._state.revision != before})
 
     @acknowledge.validator
     def _check_acknowledge(self, request: AckRequest) -> None:

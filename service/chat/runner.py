@@ -255,10 +255,17 @@ class ChatRunner:
                     IncidentWorkflow.acknowledge, AckRequest(actor=user.id, source="slack")
                 ),
             )
-            first = result.acknowledged_by if result is not None else None
-            if first and first != user.id:  # someone was on it already: theirs is the acknowledgement
-                who = f"<@{first}>" if _SLACK_ID.fullmatch(first) else _echo(first)
-                return Reply(text=f":eyes: `{escape(incident_id)}` was already acknowledged by {who}.")
+            if result is not None and not result.changed:
+                # acknowledged already (a second press, someone else first): not news for the channel;
+                # after a reopen an acknowledgement changes it again, and is
+                first = result.acknowledged_by or ""
+                who = (
+                    "you"
+                    if first == user.id
+                    else (f"<@{first}>" if _SLACK_ID.fullmatch(first) else _echo(first))
+                )
+                by = f" by {who}" if first else ""
+                return Reply(text=f":eyes: `{escape(incident_id)}` was already acknowledged{by}.")
             return Reply(
                 text=f":eyes: {user.mention} acknowledged `{escape(incident_id)}`: escalation stopped.",
                 public=True,
@@ -342,9 +349,11 @@ class ChatRunner:
                 for s in detail.silences
                 if s.matchers == matchers
                 and s.created_by == user.id
+                and s.comment == redact(comment)
+                and abs((s.ends_at - s.starts_at) - duration) <= timedelta(minutes=1)
                 and s.active(now)
                 and now - s.starts_at <= _RESENT_WITHIN
-            ]
+            ]  # (the same matchers for longer, or another reason: a silence of its own)
             if same:
                 held = same[-1]
                 shown_link = link(held.url, f"silence {held.id}") if held.url else f"silence `{held.id}`"

@@ -82,12 +82,19 @@ async def test_silences_reach_a_real_alertmanager(tmp_path: Path) -> None:
                 )
                 assert "Already silenced by your" in again["text"] and silence["id"] in again["text"]
                 assert len(await silences(am_url)) == 1
+                longer = await chat.command(  # the same matchers for longer, on purpose: its own silence
+                    'silence incident-checkout alertname=CheckoutDown service="checkout" 4h -- deploying',
+                    user=SRE,
+                )
+                assert longer["text"].startswith(":mute: Silenced"), longer
+                made_by_hand = {s["id"] for s in await silences(am_url)}
+                assert len(made_by_hand) == 2
 
                 pressed = await chat.press("medic_silence", "incident-checkout", user=SRE)
                 assert pressed["text"].startswith(":mute:"), pressed
                 after = await silences(am_url)
-                assert len(after) == 2
-                button = next(s for s in after if s["id"] != silence["id"])
+                assert len(after) == 3
+                button = next(s for s in after if s["id"] not in made_by_hand)
                 labels = {m["name"]: m["value"] for m in button["matchers"]}
                 # The labels every firing alert of that rule shares: precise, nothing else hidden.
                 assert labels == {
@@ -96,4 +103,4 @@ async def test_silences_reach_a_real_alertmanager(tmp_path: Path) -> None:
                     "severity": "critical",
                     "pod": "checkout-1",
                 }
-                assert kinds(await detail(stack)).count("silence.created") == 2
+                assert kinds(await detail(stack)).count("silence.created") == 3
