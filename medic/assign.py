@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from medic.alerts import Alert, AlertmanagerWebhook
-from medic.anomaly import AnomalySignal
+from medic.anomaly import SCAN_LABEL, AnomalySignal
 from medic.catalog import Catalog
 from medic.clusters import lookup_for
 from medic.incident import AlertBatch, AnomalyBatch
@@ -224,8 +224,11 @@ def _anomaly_service(catalog: Catalog, signal: AnomalySignal) -> str:
     was scraped (`service="kube-prometheus-stack-kubelet"` on every kubelet series), so a volume filling
     up went to an ownerless P5 incident named after the kubelet, where the alert on the same volume goes
     to the StatefulSet's service by its PersistentVolumeClaim."""
-    if catalog.resolve(signal.service) or not signal.series:
+    own = SCAN_LABEL in signal.series  # Medic's scans and predictions: a webhook's finding says its own
+    if not own or catalog.resolve(signal.service) or not signal.series:
         return signal.service
+    if not (is_exporter(signal.service) or signal.service == "unknown"):
+        return signal.service  # a service the catalog lacks (a scan's `service:`, a label's value)
     decision = decide(catalog, dict(signal.series))
     return decision.service if decision.in_catalog and decision.service else signal.service
 

@@ -77,6 +77,7 @@ _RESET_CANDIDATES = 64  # the latest candidate drops examined
 _RESET_FIT = 60  # points (at most) the trend before a candidate is fitted on
 _MIN_AFTER = 10  # points after a reset needed to fit the new trend
 _MIN_RECENT = 30  # points a trailing part of the window needs to be fitted on its own
+_PART_MIN_WINDOW = 12 * 3600.0  # a window this long or longer may hold a trend that began inside it
 _PART_POINTS = 120  # of its points a part is fitted on (a quarter of the pairs: most runs pay one such fit)
 _MIN_BEFORE = 20  # points before a candidate needed to tell a reset from the series' own swings
 _FASTER = 1.25  # a climb after a reset this much faster than the one before it is news
@@ -183,11 +184,12 @@ def time_to_exhaustion(
     ``direction`` says which (``auto``: the side of the capacity where most of the window's points
     lie). ``eta`` counts from ``now``. Raises ValueError for a capacity that is not a finite number.
 
-    A trend that began inside the window (a disk flat for a day that started filling hours ago) is
-    the trend: the last half, then the last quarter, of the window is fitted too, and the longer of
-    them whose rate toward the capacity is significantly faster than the rest of the window's (its
-    interval above the rest's, and above 0) gives the estimate; not in a window where the resource
-    drops as a reset would (a sawtooth, a rotation, a clean-up), which the whole window's fit reads.
+    A trend that began inside a window of 12 hours or more (a disk flat for a day that started
+    filling hours ago) is the trend: the last half, then the last quarter, of the window is fitted
+    too, and the longer of them whose rate toward the capacity is significantly faster than the rest
+    of the window's (its interval above the rest's, and above 0), and held by both of its halves (not
+    a step), gives the estimate; not in a window where the resource drops as a reset would (a
+    sawtooth, a rotation, a clean-up), which the whole window's fit reads.
     One fit over the window let the flat hours hold the median slope down: a disk 3 hours from full
     over a 26-hour lookback read 32 hours, never raised (bench.exhaustion_eval, onset-26h)."""
     whole = _estimate(
@@ -207,8 +209,10 @@ def time_to_exhaustion(
     order = np.argsort(t, kind="stable")
     t, y = t[order], y[order]
     way = 1.0 if whole.rising else -1.0
-    if _drops(way * y):
-        return whole  # a sawtooth, a rotation, a clean-up: the whole window's fit knows them, not a part
+    if end - start < _PART_MIN_WINDOW or _drops(way * y):
+        # a short window is the recent trend already (a part of it would be a morning's ramp); a
+        # sawtooth, a rotation, a clean-up: the whole window's fit knows them, not a part
+        return whole
     for share in (0.5, 0.25):
         cut = end - share * (end - start)
         recent, older = t >= cut, t < cut
@@ -224,9 +228,26 @@ def time_to_exhaustion(
             t[older], y[older], capacity=capacity, confidence=confidence, steps=steps,
             direction=whole.direction, max_points=_PART_POINTS,
         )  # fmt: skip
-        if before is not None and _toward(part, low=True) > _toward(before, low=False):
-            return part  # the trend changed since
+        if before is None or _toward(part, low=True) <= _toward(before, low=False):
+            continue
+        if _steady(t[recent], y[recent], capacity=capacity, direction=whole.direction):
+            return part  # the trend changed since, and holds through the part (no step inside it)
     return whole
+
+
+def _steady(
+    t: np.ndarray[Any, Any], y: np.ndarray[Any, Any], *, capacity: float, direction: Direction
+) -> bool:
+    """Whether both halves of a part trend toward the capacity on their own: a trend, not a step (a
+    restore, a deploy that moved the level) that a fit across it reads as a slope."""
+    mid = (float(t[0]) + float(t[-1])) / 2.0
+    for half in (t < mid, t >= mid):
+        est = _estimate(
+            t[half], y[half], capacity=capacity, direction=direction, max_points=_PART_POINTS // 2,
+        )  # fmt: skip
+        if est is None or _toward(est, low=True) <= 0.0:
+            return False
+    return True
 
 
 def _drops(u: np.ndarray[Any, Any]) -> bool:

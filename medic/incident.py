@@ -22,7 +22,13 @@ from pydantic import BaseModel, Field
 
 from medic.alerts import HELD_SOURCE, Alert, AlertStatus
 from medic.anomaly import HEARTBEAT_LABEL, HEARTBEAT_SOURCE, PREDICTION_SOURCE, SCAN_LABEL, AnomalySignal
-from medic.correlation import RootCauseCandidate, ServiceObservation, is_flapping, rank_root_causes
+from medic.correlation import (
+    FLAP_WINDOW,
+    RootCauseCandidate,
+    ServiceObservation,
+    is_flapping,
+    rank_root_causes,
+)
 from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact, score_impact
 from medic.insights import IncidentOutcome, anomaly_rule, incident_rules, rules_before_scans
@@ -1101,8 +1107,6 @@ class IncidentState(BaseModel):
         if derive:
             self.derive(at)
         was_quiet = self.quiet_since is not None
-        # A flapping alert's every turn (said once: "... is flapping") is no news in the chats.
-        flapping = any(a.flapping for a in self.alerts.values())
         if not self.alerts and not self.anomalies:
             pass  # nothing seen yet (a merge's head arrives before its alerts): neither firing nor quiet
         elif not self.is_firing:
@@ -1114,7 +1118,7 @@ class IncidentState(BaseModel):
                         TimelineKind.INCIDENT_QUIET,
                         "Nothing is firing; the incident resolves after the quiet period.",
                     )
-                    if flapping:
+                    if self._flapping_turn(at):
                         self.timeline[-1].data["chatter"] = True
         elif was_quiet:
             self.quiet_since = None
@@ -1123,8 +1127,25 @@ class IncidentState(BaseModel):
                 TimelineKind.INCIDENT_REOPENED,
                 "An alert fired during the quiet period; the incident stays open.",
             )
-            if flapping:
+            if self._flapping_turn(at):
                 self.timeline[-1].data["chatter"] = True
+
+    def _flapping_turn(self, at: datetime) -> bool:
+        """A quiet or a reopening that is a flapping alert's turn (said once: "... is flapping"), no news
+        for the chats: every alert that began lately flaps (a quiet), or every alert firing flaps (a
+        reopening), and no anomaly is active. Not the quiet after an outage that lasted (its flaps are
+        long past), nor another alert firing. Asked only at such a turn (a storm changes often)."""
+        if self.active_anomalies(at):
+            return False
+        if self.is_firing:
+            turns = [a for a in self.alerts.values() if a.status is AlertStatus.FIRING]
+        else:
+            turns = [
+                a
+                for a in self.alerts.values()
+                if a.episode_starts and at - max(a.episode_starts) <= FLAP_WINDOW
+            ]
+        return bool(turns) and all(is_flapping(a.episode_starts, at) for a in turns)
 
     def _observations(self) -> dict[str, ServiceObservation]:
         """Per service, when it was first seen failing and how badly. One plain pass, then one model per

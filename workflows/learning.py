@@ -16,7 +16,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from medic.alerts import AlertStatus
     from medic.incident import IncidentState, IncidentStatus
-    from medic.insights import DEMOTED_BY, Demotion, covers
+    from medic.insights import ANOMALY_RULE, DEMOTED_BY, Demotion, covers
     from medic.routing import NotificationPlan
     from medic.vocab import TimelineKind
 
@@ -61,8 +61,11 @@ def outgrown(state: IncidentState) -> bool:
     if plan is None or plan.demoted is None or state.status is IncidentStatus.RESOLVED:
         return False
     demoted = plan.demoted.rules
-    if not set(state.learning_rules_before_scans()) <= set(demoted):
-        return True  # as before 0.2.0
+    # as before 0.2.0; a demotion of a scan's own rule covers the whole source as that counted it
+    # (demotions from before never named one: they replay as they ran)
+    scans = {r.split("/", 1)[0] for r in demoted if r.startswith(ANOMALY_RULE) and "/" in r}
+    if not set(state.learning_rules_before_scans()) <= set(demoted) | scans:
+        return True
     if all(covers(demoted, rule) for rule in _rules(state)):
         return False
     # a rule counted since (a scan's finding beside demoted alerts): past the marker only, so an

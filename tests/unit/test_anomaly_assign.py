@@ -42,3 +42,19 @@ def test_a_finding_naming_a_catalog_service_keeps_it() -> None:
     series = {"service": "checkout", "namespace": "shop", "persistentvolumeclaim": "data-orders-db-0"}
     [found] = assign_anomalies(catalog, [_finding("checkout", series)])
     assert found.incident_id == "incident-checkout"
+
+
+def test_a_service_the_catalog_lacks_is_kept_and_only_an_exporters_name_is_decided_again() -> None:
+    """A scan pinned to `service: billing` (not in the catalog), or a label naming a real service the
+    catalog lacks, stays that service's incident (outside the catalog), whatever its pod and job labels
+    would say; a finding posted to the anomaly webhook names its own service (a review)."""
+    catalog = fixture_catalog()
+    series = {"service": "billing", "namespace": "shop", "pod": "cart-7d9f8b6c5d-x2k4q", "job": "app"}
+    [pinned] = assign_anomalies(catalog, [_finding("billing", series)])
+    assert pinned.incident_id.startswith("incident-svc-billing")
+    theirs = _finding("kube-prometheus-stack-kubelet", {"persistentvolumeclaim": "data-orders-db-0"})
+    theirs = theirs.model_copy(
+        update={"series": {"persistentvolumeclaim": "data-orders-db-0", "namespace": "shop"}}
+    )
+    [webhook] = assign_anomalies(catalog, [theirs])
+    assert webhook.incident_id.startswith("incident-svc-kube-prometheus-stack-kubelet")
