@@ -727,9 +727,20 @@ class IncidentState(BaseModel):
             # the rules the marks name (a mark without rules covers them all)
             false_positive_rules=None
             if any(not f.rules for f in self.false_positives)
-            else sorted({r for f in self.false_positives for r in f.rules}),
+            else sorted({r for f in self.false_positives for r in f.rules} | self._marked_anomaly_rules()),
             firing_seconds=self._firing(),
         )
+
+    def _marked_anomaly_rules(self) -> set[str]:
+        """The anomaly rules a false-positive mark covers: a mark names the incident's alert rules (the
+        Slack button's), and the findings the incident held when it was made were judged with them
+        (a noisy scan whose findings joined alert incidents was credited as acted on, a review)."""
+        marks = [f.at for f in self.false_positives]
+        return {
+            anomaly_rule(r.signal.source, r.signal.series.get(SCAN_LABEL))
+            for r in self.anomalies.values()
+            if any(r.first_seen_at <= at for at in marks)
+        }
 
     def _firing(self) -> dict[str, float]:
         """Per alert rule, the longest its alerts fired: from the alert's start (Prometheus starts it

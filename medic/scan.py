@@ -234,18 +234,23 @@ def _service(spec: ScanSpec, labels: dict[str, str]) -> str:
     return spec.service or service_name(labels.get(spec.service_label) or "unknown")
 
 
-# Labels that say where a series was scraped from, not which thing it is about.
+# Labels that say where a series was scraped from, not which thing it is about (cAdvisor's id, image,
+# name and uid are long and say it again).
 _SCRAPE_LABELS = frozenset(
     {"__name__", "job", "instance", "endpoint", "prometheus", "metrics_path", "service", "cluster", "node"}
+    | {"id", "image", "name", "uid", "container_id"}
 )
+# Said first: what people name a thing by in Kubernetes.
+_NAMED_FIRST = ("namespace", "persistentvolumeclaim", "pod", "container", "deployment", "statefulset")
 
 
 def _which(spec: ScanSpec, labels: dict[str, str]) -> str:
     """Which series of the scan a finding is about, in people's words: the labels that tell one from
     another (a volume, a pod), not where it was scraped from. "" for a query that aggregates them away."""
+    order = {k: i for i, k in enumerate(_NAMED_FIRST)}
     shown = [
         f"{k}={v}"
-        for k, v in sorted(labels.items())
+        for k, v in sorted(labels.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
         if k not in _SCRAPE_LABELS and k not in (spec.service_label, SCAN_LABEL) and v
     ]
     said = ", ".join(shown)

@@ -287,3 +287,39 @@ async def test_the_learning_loop_keeps_the_demotions_and_reads_each_resolved_inc
     reader.states[acted.id] = acted
     await loop.refresh()
     assert loop.demotions() == {} and reader.reads[9:] == [acted.id]
+
+
+def test_a_false_positive_mark_covers_the_findings_it_was_made_over() -> None:
+    """A mark from Slack names the incident's alert rules; a scan's finding the incident held was
+    judged with them, not credited as acted on (then never proposed for demotion: a review)."""
+    from medic.alerts import Alert, AlertStatus  # noqa: PLC0415
+    from medic.anomaly import SCAN_LABEL, AnomalySignal, ExpectedBand, TimeWindow  # noqa: PLC0415
+    from medic.feedback import FalsePositive  # noqa: PLC0415
+    from medic.incident import AlertBatch, AnomalyBatch, IncidentState  # noqa: PLC0415
+    from medic.insights import effectiveness  # noqa: PLC0415
+    from tests.support.shop import ctx  # noqa: PLC0415
+
+    t0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    s = IncidentState(id="incident-checkout", opened_at=t0)
+    labels = {"alertname": "CheckoutLatencyHigh", "service": "checkout", "severity": "warning"}
+    alert = Alert(
+        fingerprint="f1", status=AlertStatus.FIRING, starts_at=t0, service="checkout", labels=labels
+    )
+    s.apply_alerts(AlertBatch(alerts=[alert], received_at=t0, contexts=[ctx("checkout")]), at=t0)
+    finding = AnomalySignal(
+        source="medic-scan",
+        service="checkout",
+        series={"pod": "checkout-1", SCAN_LABEL: "pod-memory"},
+        value=1.0,
+        expected=ExpectedBand(lower=0, upper=0.5),
+        score=0.9,
+        window=TimeWindow(start=t0, end=t0 + timedelta(minutes=15)),
+    )
+    s.apply_anomalies(AnomalyBatch(signals=[finding], received_at=t0, contexts=[ctx("checkout")]), at=t0)
+    s.acknowledge(t0 + timedelta(minutes=2), actor="U1", source="slack")
+    mark = FalsePositive(at=t0 + timedelta(minutes=3), actor="U1", rules=s.rules(), incident_id=s.id)
+    s.mark_false_positive(mark)
+    out = s.outcome()
+    assert out is not None
+    scan = next(r for r in effectiveness([out]) if r.rule == "anomaly:medic-scan/pod-memory")
+    assert scan.actionable == 0 and scan.false_positives == 1

@@ -172,3 +172,21 @@ def test_an_incident_open_across_the_upgrade_keeps_its_anomaly_once() -> None:
         "anomaly.extended",
     ]
     assert "+1 more" not in state.title
+
+
+def test_a_finding_names_its_series_by_what_people_call_it() -> None:
+    """A raw cAdvisor series: its id (a cgroup path) sorted first and the cut at 160 characters left
+    the pod out (a review); namespace, pod and container come first, the scrape's own labels never."""
+    from medic.scan import _which  # noqa: PLC0415
+
+    spec = ScanSpec(name="memory", query="q")
+    labels = {
+        "id": "/kubepods.slice/kubepods-burstable.slice/" + "x" * 200,
+        "image": "registry/orders-db:1.2",
+        "container": "orders-db",
+        "pod": "orders-db-0",
+        "namespace": "shop",
+        "job": "kubelet",
+        "service": "kube-prometheus-stack-kubelet",
+    }
+    assert _which(spec, labels) == " (namespace=shop, pod=orders-db-0, container=orders-db)"
