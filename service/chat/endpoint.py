@@ -38,8 +38,8 @@ _MAX_URL = 2048
 # Said when a command or button has waited this long for Temporal (no worker took it yet): what it did is
 # not known yet, and the answer follows when it comes.
 _STILL_WAITING = Reply(
-    text=":hourglass_flowing_sand: Still waiting for a Medic worker to take it (none may be running): the "
-    "answer follows here when it comes. If none does, run it again once the workers are back; "
+    text=":hourglass_flowing_sand: Still waiting for an answer (slow work, or no Medic worker running to "
+    "take it): it follows here when it comes. If none does, run it again once the workers are back; "
     "`/medic show ID` says where the incident stands."
 )
 
