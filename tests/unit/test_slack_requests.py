@@ -324,9 +324,7 @@ async def test_a_command_no_worker_answers_says_so_then_answers_when_it_can() ->
         if posted:
             break
         await asyncio.sleep(0.02)
-    assert len(posted) == 1 and posted[0].startswith(
-        ":hourglass_flowing_sand: Still waiting for an answer"
-    )
+    assert len(posted) == 1 and posted[0].startswith(":hourglass_flowing_sand: Still waiting for an answer")
     release.set()
     await endpoint.drain()
     assert posted[1:] == ["acknowledged at last"]
