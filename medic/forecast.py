@@ -198,16 +198,11 @@ def time_to_exhaustion(
     )  # fmt: skip
     if whole is None or whole.reset_at is not None or whole.exhausted or _toward(whole, low=True) > 0.0:
         return whole  # (a trend toward the capacity over the whole window is the trend)
-    t = np.asarray(times, dtype=np.float64)
-    y = np.asarray(values, dtype=np.float64)
-    keep = np.isfinite(t) & np.isfinite(y)
-    t, y = t[keep], y[keep]
-    end = whole.now
-    start = end - float(window) if window is not None else float(t.min())
-    inside = (t >= start) & (t <= end)
-    t, y = t[inside], y[inside]
-    order = np.argsort(t, kind="stable")
-    t, y = t[order], y[order]
+    points = _windowed(times, values, window=window, now=now)
+    if points is None:  # (the whole fit had its points: not reached)
+        return whole
+    t, y, end = points
+    start = end - float(window) if window is not None else float(t[0])
     way = 1.0 if whole.rising else -1.0
     if end - start < _PART_MIN_WINDOW or _drops(way * y):
         # a short window is the recent trend already (a part of it would be a morning's ramp); a
@@ -285,21 +280,10 @@ def _estimate(
         raise ValueError(f"capacity must be a finite number, not {capacity}")
     if direction not in ("auto", "rising", "falling"):
         raise ValueError(f"direction must be auto, rising or falling, not {direction!r}")
-    t = np.asarray(times, dtype=np.float64)
-    y = np.asarray(values, dtype=np.float64)
-    keep = np.isfinite(t) & np.isfinite(y)
-    t, y = t[keep], y[keep]
-    if t.shape[0] < 3:
+    points = _windowed(times, values, window=window, now=now)
+    if points is None:
         return None
-    end = float(t.max()) if now is None else float(now)
-    recent = t <= end
-    if window is not None:
-        recent &= t >= end - window
-    t, y = t[recent], y[recent]
-    if t.shape[0] < 3:
-        return None
-    order = np.argsort(t, kind="stable")
-    t, y = t[order], y[order]
+    t, y, end = points
     if now is not None and _stale(t, end, window):
         return None
     way = _way(direction, y, capacity)
@@ -386,6 +370,28 @@ def _estimate(
         reset_at=reset_at,
         recurring=recurring,
     )
+
+
+def _windowed(
+    times: ArrayLike, values: ArrayLike, *, window: float | None, now: float | None
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float] | None:
+    """The finite points in the last ``window`` seconds up to ``now`` (the last point's time when
+    None), in time order, and that end; None with fewer than 3."""
+    t = np.asarray(times, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(t) & np.isfinite(y)
+    t, y = t[keep], y[keep]
+    if t.shape[0] < 3:
+        return None
+    end = float(t.max()) if now is None else float(now)
+    recent = t <= end
+    if window is not None:
+        recent &= t >= end - window
+    t, y = t[recent], y[recent]
+    if t.shape[0] < 3:
+        return None
+    order = np.argsort(t, kind="stable")
+    return t[order], y[order], end
 
 
 def _stale(t: np.ndarray[Any, Any], end: float, window: float | None) -> bool:
