@@ -49,6 +49,7 @@ from medic.scan import (
     falling_now,
     filled_with_zeros,
     learn_false_positives,
+    released_excursion,
     released_signal,
     remember_incidents,
     scan_series,
@@ -565,7 +566,8 @@ class ScanActivities:
 
     async def _learn(self, stored: StoredScan, now: float) -> None:
         """Series whose anomalies were marked false positives become less sensitive; what marks took
-        comes back with time."""
+        comes back with time. A finding held while its series stays shifted is let go once its
+        incident is resolved by a person or marked a false positive."""
         if self._false_positives is None:
             return
         # the most recently joined first: the series' order asked the same 200 at every run, and the
@@ -578,7 +580,7 @@ class ScanActivities:
         marks = await self._false_positives(asked) if asked else {}
         for key, state in stored.series.items():
             if marks or state.sensitivity < 1.0:
-                stored.series[key] = learn_false_positives(state, marks, now)
+                stored.series[key] = released_excursion(learn_false_positives(state, marks, now), marks)
 
     def all(self) -> list[Callable[..., object]]:
         return [self.scan]

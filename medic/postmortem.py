@@ -238,12 +238,33 @@ def _detection(state: IncidentState, m: IncidentMetrics) -> str:
 
 
 def _timeline(state: IncidentState) -> str:
-    entries = ordered_timeline(state)
+    entries = _folded(ordered_timeline(state))
     rows = [[fmt_time(e.at), e.kind, e.actor, e.message] for e in entries]
     if len(rows) > 2 * KEEP:
         omitted = ["…", "…", "…", f"… {len(rows) - 2 * KEEP} entries omitted"]
         rows = [*rows[:KEEP], omitted, *rows[-KEEP:]]
     return _table(["Time (UTC)", "Kind", "Actor", "Message"], rows) if rows else "No entries."
+
+
+def _folded(entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """The timeline with each anomaly's run of ``anomaly.extended`` entries as its last one, saying how
+    many it stands for: a shift held for hours (or a forecast told again) is one at every scan's run,
+    72 in six hours, and crowded the rest out of the rows kept."""
+    runs: dict[object, list[TimelineEntry]] = {}
+    for e in entries:
+        if e.kind == TimelineKind.ANOMALY_EXTENDED:
+            runs.setdefault(e.data.get("key"), []).append(e)
+    out = []
+    for e in entries:
+        if e.kind != TimelineKind.ANOMALY_EXTENDED:
+            out.append(e)
+            continue
+        run = runs[e.data.get("key")]
+        if e is not run[-1]:
+            continue
+        said = f"{e.message} (the last of {len(run)} such entries since {fmt_time(run[0].at)})"
+        out.append(e.model_copy(update={"message": said}) if len(run) > 1 else e)
+    return out
 
 
 def _root_causes(state: IncidentState) -> str:

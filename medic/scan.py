@@ -24,7 +24,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from medic.anomaly import SCAN_LABEL, AnomalySignal, ExpectedBand, TimeWindow
 from medic.detect import make_detector, restore_detector
 from medic.forecast import exhaustion_signal, time_to_exhaustion
+from medic.matchers import format_duration
 from medic.promql import shortest_range
 from medic.scan_config import MAX_POINTS, AnomalyConfig, ScanSpec, load_anomaly_config
 from medic.shared_silence import SharedSilence, advance, falling, quiet_since, span_for
@@ -52,6 +53,7 @@ __all__ = [
     "learn_false_positives",
     "load_anomaly_config",
     "query_digest",
+    "released_excursion",
     "released_signal",
     "remember_incidents",
     "scan_series",
@@ -89,6 +91,17 @@ class RangeSeries:
     times: list[float]
     values: list[float]
     histograms: int = 0
+
+
+class Excursion(BaseModel):
+    """An anomaly whose series left the band it kept before and has not come back (a level shift):
+    its finding is told again at every run while the series stays out (``shift_hold_seconds``)."""
+
+    start: float = Field(description="epoch seconds of its first anomalous point")
+    lower: float = Field(description="the band the series kept before it (1st percentile)")
+    upper: float = Field(description="the band's 99th percentile")
+    above: bool = Field(description="it left the band upwards (else downwards)")
+    score: float = Field(description="its finding's score")
 
 
 class SeriesState(BaseModel):
@@ -130,6 +143,9 @@ class SeriesState(BaseModel):
         default=None,
         description="epoch seconds of the last point the source answered (not one filled in as 0: "
         "absent: zero); what forgetting a series goes by",
+    )
+    excursion: Excursion | None = Field(
+        default=None, description="a finding held while its series stays outside the band it left"
     )
 
     def answered(self) -> float:
@@ -360,6 +376,13 @@ def scan_series(
                 _anomaly(spec, labels, t=t, x=raw, tn=tn, xn=rawn, scores=scores, hits=hits, top=top)
             )
             anomaly_at = float(tn[top])
+    # a finding whose series stays outside the band it left is told again while it does (a level shift
+    # found once was its incident's whole life: resolved a quiet period later, the error rate still 5x)
+    found = signals.pop() if signals else None
+    banded = found is not None and bool(np.isfinite(raw[t < found.window.start.timestamp()]).any())
+    kept = state.excursion if state.query in (None, digest) else None
+    new.excursion, told = _excursion(spec, labels, kept, found, banded, tn, rawn)
+    signals += [told] if told is not None else []
     if spec.capacity is not None and spec.horizon_seconds is not None:
         est = time_to_exhaustion(
             t,
@@ -429,6 +452,66 @@ def _anomaly(
         ),
         severity=spec.severity,
         summary=_summary(spec, labels, value, expected, _days_before(t, x, float(tn[top]))),
+    )
+
+
+def _excursion(  # noqa: PLR0917 (the run's parts, as scan_series has them)
+    spec: ScanSpec,
+    labels: dict[str, str],
+    before: Excursion | None,
+    found: AnomalySignal | None,
+    banded: bool,
+    tn: np.ndarray[Any, Any],
+    xn: np.ndarray[Any, Any],
+) -> tuple[Excursion | None, AnomalySignal | None]:
+    """The series' excursion after a run, and the finding to tell: this run's (``found``, its window
+    held on while the series stays out), or the excursion's again, when the run found nothing new but
+    the series is still outside the band it left (most of the run's points, and its last one). Not held:
+    a finding within its band (its course unusual), one with no band before it (``banded``), a series
+    back in its band, or ``shift_hold_seconds`` after the excursion began (the new level is its normal).
+    ``tn``, ``xn``: the run's new points (as Prometheus answered them)."""
+    if spec.shift_hold_seconds <= 0:
+        return None, found
+    exc = before
+    if found is not None:
+        band, value = found.expected, found.value
+        above = value > band.upper
+        if not banded or not (above or value < band.lower):
+            return None, found
+        if exc is None or exc.above != above:  # (one that goes on, or steps further, keeps its start)
+            start = found.window.start.timestamp()
+            exc = Excursion(start=start, lower=band.lower, upper=band.upper, above=above, score=found.score)
+    if exc is None:
+        return None, found
+    since = (tn >= exc.start) & ~np.isnan(xn)
+    tv, xv = tn[since], xn[since]
+    if not tv.shape[0]:  # no point this run: kept, not told (it lapses while the points stay away)
+        return exc, found
+    out = xv > exc.upper if exc.above else xv < exc.lower
+    last = float(tv[-1])
+    if not out[-1] or 2 * int(out.sum()) < out.shape[0] or last - exc.start >= spec.shift_hold_seconds:
+        return None, found
+    # active until the run after next, as a prediction is: a series back in its band lets it go
+    end = datetime.fromtimestamp(
+        last + 2.0 * max(spec.every_seconds, spec.step_seconds) + spec.step_seconds, UTC
+    )
+    if found is not None:
+        return exc, found.model_copy(update={"window": TimeWindow(start=found.window.start, end=end)})
+    began = datetime.fromtimestamp(exc.start, UTC)
+    band = ExpectedBand(lower=exc.lower, upper=exc.upper)
+    value = float(np.clip(xv[-1], -_HUGE, _HUGE))
+    held = format_duration(timedelta(seconds=spec.shift_hold_seconds))
+    return exc, AnomalySignal(
+        source=SOURCE,
+        service=_service(spec, labels),
+        series=_signal_labels(spec, labels),
+        value=value,
+        expected=band,
+        score=exc.score,
+        window=TimeWindow(start=began, end=end),
+        severity=spec.severity,
+        summary=f"{_summary(spec, labels, value, band, '')}, since {began:%H:%M} UTC"
+        f" (still outside the band it left: held while it stays out, up to {held})",
     )
 
 
@@ -598,6 +681,9 @@ class IncidentMarks(BaseModel):
 
     opened_at: float = Field(description="when the run opened (epoch seconds)")
     marks: list[float] = Field(description="when its false-positive marks were made (epoch seconds)")
+    resolved_by_person: float | None = Field(
+        default=None, description="when a person resolved it (epoch seconds), if one did"
+    )
 
 
 def remember_incidents(state: SeriesState, incident_ids: list[str], now: float) -> SeriesState:
@@ -637,6 +723,23 @@ def learn_false_positives(state: SeriesState, marks: Mapping[str, IncidentMarks]
             "counted": (state.counted + new)[-_KEEP_COUNTED:],
         }
     return state.model_copy(update=update)
+
+
+def released_excursion(state: SeriesState, marks: Mapping[str, IncidentMarks]) -> SeriesState:
+    """A series' excursion let go where people said its incident is over: resolved by a person, or
+    marked a false positive, after it began (held on, the next run's finding opened the incident
+    again minutes after someone closed it)."""
+    exc = state.excursion
+    if exc is None:
+        return state
+    for incident, (_, last) in state.joined.items():
+        run = marks.get(incident)
+        if run is None or run.opened_at > last + _SKEW or last < exc.start:
+            continue
+        said = [*run.marks, *([run.resolved_by_person] if run.resolved_by_person is not None else [])]
+        if any(at >= exc.start for at in said):
+            return state.model_copy(update={"excursion": None})
+    return state
 
 
 def _recovered(state: SeriesState, now: float) -> float:

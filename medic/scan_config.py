@@ -94,6 +94,15 @@ class ScanSpec(BaseModel):
         "most of the window lies on (it cannot tell a used ratio past its capacity from a free amount "
         "above its floor: say it)",
     )
+    shift_hold_seconds: int = Field(
+        default=21600,
+        ge=0,
+        le=7 * 86400,
+        description="a finding whose series stays outside the band it left (a level shift that lasts: an "
+        "error rate stuck at five times its level) stays active while it does, up to this long after it "
+        "began; then the new level is the series' normal and its incident may resolve. 0: a finding is "
+        "active only to its last anomalous point (its incident resolved a quiet period later, shifted)",
+    )
     forget_after_seconds: int = Field(
         default=86400,
         ge=60,

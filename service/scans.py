@@ -107,7 +107,8 @@ def build_scan_activities(
 
     async def false_positives(incident_ids: list[str]) -> dict[str, IncidentMarks]:
         """The false-positive marks of these incidents' latest runs, with when each run opened (their
-        own record of the marks); the unmarked are left out."""
+        own record of the marks) and when a person resolved it; the unmarked and unresolved are left
+        out."""
         slots = asyncio.Semaphore(8)
 
         async def read(incident_id: str) -> IncidentState | None:
@@ -128,7 +129,14 @@ def build_scan_activities(
             if state.merged_into is not None:  # people mark the incident it joined (its cause's)
                 into = await read(state.merged_into)
                 found += [f.at.timestamp() for f in into.false_positives] if into is not None else []
-            return IncidentMarks(opened_at=state.opened_at.timestamp(), marks=found) if found else None
+            by_hand = state.resolved_at if state.resolved_by is not None else None
+            if not found and by_hand is None:
+                return None
+            return IncidentMarks(
+                opened_at=state.opened_at.timestamp(),
+                marks=found,
+                resolved_by_person=by_hand.timestamp() if by_hand is not None else None,
+            )
 
         found = await asyncio.gather(*(marks(i) for i in incident_ids))
         return {i: m for i, m in zip(incident_ids, found, strict=True) if m is not None}

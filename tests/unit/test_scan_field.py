@@ -159,13 +159,17 @@ def test_plus_inf_is_an_anomaly_not_a_missing_point() -> None:
     # the timeline, the chart and the postmortem read it from the signal: +Inf there too
     assert signal.expected.against(signal.value).startswith("value +Inf outside [")
     AnomalySignal.model_validate_json(signal.model_dump_json())  # as the webhook path takes it
-    # a ratio that stays at +Inf is one anomaly where it began, not one at every run
+    # a ratio that stays at +Inf is one anomaly where it began, not one at every run: the same finding
+    # is held on while it stays there (its window's start, its score), no new one counted
     stuck = list(x[:-3]) + [float("inf")] * 3
     first_inf = scan_series(spec, {"service": "checkout"}, t, stuck, first.state)
     assert len(first_inf.signals) == 1 and first_inf.state.infinite
     more_t = [t[-1] + 60.0 * k for k in range(1, 6)]
     still = scan_series(spec, {"service": "checkout"}, more_t, [float("inf")] * 5, first_inf.state)
-    assert still.signals == [] and still.scored == 5
+    [held] = still.signals
+    assert held.key == first_inf.signals[0].key and held.window.start == first_inf.signals[0].window.start
+    assert held.score == 1.0 and still.anomaly_at is None and still.scored == 5
+    assert still.state.anomalies == first_inf.state.anomalies
     nan = list(x)
     nan[-3] = float("nan")
     assert scan_series(spec, {"service": "checkout"}, t, nan, first.state).signals == []  # NaN: missing
