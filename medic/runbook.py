@@ -94,6 +94,19 @@ class ScaleStep(_StepBase):
             raise ValueError("give exactly one of replicas or factor")
         if self.min_replicas > self.max_replicas:
             raise ValueError("min_replicas must not exceed max_replicas")
+        # an exact count outside the bounds was clamped to them in silence: replicas 0 set 1 (the
+        # default min_replicas), replicas 50 set 20 (the default max_replicas)
+        if self.replicas is not None and not self.min_replicas <= self.replicas <= self.max_replicas:
+            raise ValueError(
+                f"replicas {self.replicas} is outside min_replicas..max_replicas "
+                f"({self.min_replicas}..{self.max_replicas}), which would set "
+                f"{max(self.min_replicas, min(self.max_replicas, self.replicas))} instead: "
+                + (
+                    f"set min_replicas: {self.replicas} to allow it"
+                    if self.replicas < self.min_replicas
+                    else f"set max_replicas: {self.replicas} to allow it"
+                )
+            )
         return self
 
 

@@ -99,6 +99,21 @@ class Scale:
         return _workload(step)
 
     def snapshot(self, cluster: Cluster, step: ScaleStep) -> dict[str, Any]:
+        """What the step will change; a ``factor`` step (a scale *out*) whose bounds leave no room to
+        grow cannot act: a Deployment at 30 with ``max_replicas: 20`` was set to 20, an HPA's
+        maxReplicas of 40 "raised" to 30 (a field walk-through, 2026-12-07)."""
+        before = self._read(cluster, step)
+        current = int(before["replicas"])
+        if step.factor is not None and self.desired(step, before) <= current:
+            what = f"HPA {step.hpa}'s {step.hpa_field} is" if step.hpa else f"{step.target.kind} runs"
+            raise ActionError(
+                f"{step.target.namespace}/{step.target.name}: the {what} {current}, at or above the step's "
+                f"max_replicas {step.max_replicas}: scaling out by {step.factor:g} would not add any"
+                + (" (it would scale it down)" if current > step.max_replicas else "")
+            )
+        return before
+
+    def _read(self, cluster: Cluster, step: ScaleStep) -> dict[str, Any]:
         if step.hpa:
             hpa = cluster.get(self.target(step))
             if hpa is None:
@@ -156,7 +171,7 @@ class Scale:
             str(self.target(step)),
             planned=planned,
             wanted=goal,
-            found=self.snapshot(cluster, step),
+            found=self._read(cluster, step),
             write=lambda: self._write(cluster, step, goal, planned),
         )
         return {"replicas": goal["replicas"]}
@@ -167,7 +182,7 @@ class Scale:
             str(self.target(step)),
             planned=left,
             wanted=planned,
-            found=self.snapshot(cluster, step),
+            found=self._read(cluster, step),
             write=lambda: self._write(cluster, step, planned, left),
             basis=LEFT_BY_MEDIC,
         )
