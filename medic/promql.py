@@ -29,6 +29,7 @@ __all__ = [
     "Aggregation",
     "bind_promql",
     "check_promql",
+    "has_bool",
     "is_ratio",
     "outer_aggregation",
     "promql_regex_escape",
@@ -84,6 +85,18 @@ def _segments(template: str) -> Iterator[tuple[str, str, bool]]:
         yield template[i + 1 : j], quote, bool(_REGEX_OPERATOR.search(template[:i]))
         i = code_start = j + 1
     yield template[code_start:], "", False
+
+
+_BOOL = re.compile(r"(?:==|!=|<=|>=|<|>)\s*bool\b")
+
+
+def has_bool(query: str) -> bool:
+    """Whether a comparison in the query carries the ``bool`` modifier (outside strings): its result
+    has every series, 0 or 1, where one without it keeps only those that pass."""
+    try:
+        return any(not quote and _BOOL.search(text) for text, quote, _ in _segments(query))
+    except ValueError:  # a string never closed: said by unbalanced()
+        return False
 
 
 def check_promql(template: str) -> None:

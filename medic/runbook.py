@@ -7,6 +7,8 @@ how long to leave the target alone afterwards. Values may be bound from the aler
 ``${alert.labels.x}`` lookups; there is no template language.
 """
 
+import difflib
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -22,7 +24,7 @@ from pydantic import (
 
 from medic.kubenames import NameRule, name_problem
 from medic.matchers import compile_regex
-from medic.promql import BINDING, check_promql
+from medic.promql import BINDING, check_promql, has_bool, unbalanced
 from medic.vocab import Risk
 from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_model, locate
 
@@ -94,19 +96,6 @@ class ScaleStep(_StepBase):
             raise ValueError("give exactly one of replicas or factor")
         if self.min_replicas > self.max_replicas:
             raise ValueError("min_replicas must not exceed max_replicas")
-        # an exact count outside the bounds was clamped to them in silence: replicas 0 set 1 (the
-        # default min_replicas), replicas 50 set 20 (the default max_replicas)
-        if self.replicas is not None and not self.min_replicas <= self.replicas <= self.max_replicas:
-            raise ValueError(
-                f"replicas {self.replicas} is outside min_replicas..max_replicas "
-                f"({self.min_replicas}..{self.max_replicas}), which would set "
-                f"{max(self.min_replicas, min(self.max_replicas, self.replicas))} instead: "
-                + (
-                    f"set min_replicas: {self.replicas} to allow it"
-                    if self.replicas < self.min_replicas
-                    else f"set max_replicas: {self.replicas} to allow it"
-                )
-            )
         return self
 
 
@@ -334,6 +323,98 @@ def _bindings(runbook: Runbook) -> list[tuple[tuple[int | str, ...], str]]:
     return found
 
 
+# The kinds a subject resolves to (medic/subject.py), as Kubernetes writes them: `deployment` matched
+# nothing, in silence (a field walk-through, 2026-12-07). A kind of a custom resource the cluster lookup
+# names (a Rollout) is the author's to know.
+SUBJECT_KINDS = (
+    "CronJob",
+    "DaemonSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "Job",
+    "Node",
+    "PersistentVolumeClaim",
+    "Pod",
+    "Service",
+    "StatefulSet",
+)
+
+
+def _mistakes(runbook: Runbook) -> list[tuple[tuple[int | str, ...], str]]:
+    """What a runbook says that cannot work as written, each with where (checked when a file is read,
+    not by the models: a plan in a workflow's history carries its runbook, and must still be read).
+    Each was accepted in silence and did something else at run time (a field walk-through, 2026-12-07)."""
+    out: list[tuple[tuple[int | str, ...], str]] = []
+    m = runbook.match
+    if not (m.alertname or m.labels or m.service or m.target_kind):
+        out.append(
+            (
+                ("match",),
+                "names no alertname, labels, service or target_kind: it would match every "
+                + ("anomaly of every service" if m.anomaly else "alert of every service")
+                + "; say which alerts it is for",
+            )
+        )
+    for i, kind in enumerate(m.target_kind):
+        if kind in SUBJECT_KINDS:
+            continue
+        near = [k for k in SUBJECT_KINDS if k.lower() == kind.lower()] or difflib.get_close_matches(
+            kind, SUBJECT_KINDS, n=1, cutoff=0.8
+        )
+        if near or not kind[:1].isupper():
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            out.append(
+                (
+                    ("match", "target_kind", i),
+                    f"{kind!r} is no kind a subject resolves to, so the runbook never matches: {hint}"
+                    f"kinds are written as Kubernetes writes them ({', '.join(SUBJECT_KINDS)})",
+                )
+            )
+    for i, step in enumerate(runbook.steps):
+        if isinstance(step, ScaleStep) and step.replicas is not None:
+            lo, hi = step.min_replicas, step.max_replicas
+            if not lo <= step.replicas <= hi:
+                fix = (
+                    f"min_replicas: {step.replicas}"
+                    if step.replicas < lo
+                    else f"max_replicas: {step.replicas}"
+                )
+                out.append(
+                    (
+                        ("steps", i, "replicas"),
+                        f"replicas {step.replicas} is outside min_replicas..max_replicas ({lo}..{hi}), which"
+                        f" would set {max(lo, min(hi, step.replicas))} instead: set {fix} to allow it",
+                    )
+                )
+    check = runbook.verify
+    # checked at once and every interval_seconds while before the deadline: it holds once a check at
+    # least for_seconds after the first one that held finds it still holding
+    last = math.ceil(check.for_seconds / check.interval_seconds) * check.interval_seconds
+    if last >= check.deadline_seconds:
+        out.append(
+            (
+                ("verify", "deadline_seconds"),
+                f"verify can never pass: it must hold for {check.for_seconds}s, checked every "
+                f"{check.interval_seconds}s, so its last check would be at {last}s, not before the "
+                f"deadline ({check.deadline_seconds}s); a fix that worked would be undone. Leave the fix "
+                f"time to work: e.g. deadline_seconds: {last + max(300, check.for_seconds)}",
+            )
+        )
+    if check.promql:
+        if (wrong := unbalanced(check.promql)) is not None:
+            out.append((("verify", "promql"), f"{wrong}: Prometheus would refuse it at every check"))
+        if has_bool(check.promql):
+            out.append(
+                (
+                    ("verify", "promql"),
+                    "a `bool` comparison answers 0 or 1 for every series, so the result is never empty and "
+                    "verify holds at once, fixed or not (it holds while the query returns any series): "
+                    "drop `bool` to keep only the series that pass",
+                )
+            )
+    return out
+
+
 def load_runbook(text: str, *, source: str) -> Runbook:
     runbook, root = load_yaml_model(text, Runbook, source=source)
     problems = [
@@ -346,6 +427,9 @@ def load_runbook(text: str, *, source: str) -> Runbook:
         )
         for loc, key in _bindings(runbook)
         if not (key.startswith(_ALLOWED_ROOTS[:2]) or key in _ALLOWED_ROOTS[2:])
+    ]
+    problems += [
+        ConfigProblem(source, locate(root, loc), field_path(loc), said) for loc, said in _mistakes(runbook)
     ]
     if runbook.on_failure == "next_step" and len(runbook.steps) == 1:
         loc: tuple[int | str, ...] = ("on_failure",)

@@ -119,6 +119,7 @@ class RemediationWorkflow:
         self._actions: list[ActionRecord] = []
         self._outcome = "planned"
         self._unknown = ""  # why a dry run's snapshot could not be read
+        self._query_failed = ""  # why the verify query failed at its last check, if it did
         # An approval granted, said on its Slack request once the guardrails were asked again.
         self._approval_said: tuple[MessageRef | None, str] | None = None
 
@@ -260,10 +261,16 @@ class RemediationWorkflow:
                     kind=TimelineKind.VERIFICATION_PASSED,
                 )
                 return
+            failed = (
+                f" The query itself failed at the last check, so whether the fix worked is not known: "
+                f"{self._query_failed}."
+                if self._query_failed
+                else ""
+            )
             await self._tell(
                 TimelineKind.VERIFICATION_FAILED,
                 f"Verification failed: {self._verification_text()} did not "
-                f"hold within {plan.runbook.verify.deadline_seconds}s.",
+                f"hold within {plan.runbook.verify.deadline_seconds}s.{failed}",
             )
             if plan.runbook.on_failure == "next_step" and index + 1 < len(plan.steps):
                 left_alone = await self._compensate(done[-1:], "trying the next step")
@@ -483,8 +490,11 @@ class RemediationWorkflow:
                     ok = await self._activity(
                         RemediationActivities.verify, VerifyRequest(promql=check.promql)
                     )
-                except ActivityError:
+                    self._query_failed = ""
+                except ActivityError as err:
                     ok = False
+                    # said with the verdict: a query Prometheus refused read as "the fix did not work"
+                    self._query_failed = str(err.cause or err)
             if ok:
                 held_since = held_since or workflow.now()
                 if workflow.now() - held_since >= timedelta(seconds=check.for_seconds):

@@ -325,8 +325,11 @@ class FakeCluster:
 class FakeMetrics:
     def __init__(self) -> None:
         self.healthy = True
+        self.refused: str | None = None  # what Prometheus answers a query it refuses
         self.queries: list[str] = []
 
     def holds(self, promql: str) -> bool:
         self.queries.append(promql)
+        if self.refused is not None:
+            raise PermanentError(self.refused)
         return self.healthy

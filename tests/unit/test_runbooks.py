@@ -125,7 +125,7 @@ def test_a_misspelt_step_key_gets_its_line_and_a_hint() -> None:
     misspelt ``action`` said "Unable to extract tag using discriminator 'action'" at the step, and a
     misspelt key of a step was placed at ``steps[0].scale.<key>``, on the step's first line."""
     step = "  - action: scale\n    target: {namespace: a, name: b}\n    replicas: 2\n"
-    text = f"name: x\nmatch: {{}}\nsteps:\n{step}verify: {{alerts_resolved: true}}\n"
+    text = f"name: x\nmatch: {{alertname: [A]}}\nsteps:\n{step}verify: {{alerts_resolved: true}}\n"
 
     def said(broken: str) -> list[str]:
         with pytest.raises(ConfigError) as err:

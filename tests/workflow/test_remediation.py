@@ -225,6 +225,24 @@ async def test_failed_verification_rolls_back_and_escalates(rig: Rig) -> None:
     assert state.notifications.escalate_now
 
 
+async def test_a_verify_query_prometheus_refuses_is_said_with_the_verdict(rig: Rig) -> None:
+    """A query Prometheus refused at every check read only as "did not hold": the author looked for
+    what was wrong with the fix (a runbook author's walk-through, 2026-12-07)."""
+    rig.metrics.refused = (
+        'Prometheus answered 400: bad_data: invalid parameter "query": 1:5: parse error: unclosed left '
+        "parenthesis"
+    )
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(
+            incident, lambda s: bool(s.remediations) and outcome(s) == "rolled-back", "rollback"
+        )
+    (failed,) = [e.message for e in state.timeline if e.kind == "verification.failed"]
+    assert "did not hold within" in failed
+    assert "The query itself failed at the last check, so whether the fix worked is not known:" in failed
+    assert "unclosed left parenthesis" in failed
+
+
 async def test_dry_run_changes_nothing(rig: Rig) -> None:
     rig.settings = GuardrailSettings(mode="dry-run")
     async with rig.worker():
