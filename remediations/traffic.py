@@ -8,6 +8,7 @@ What is compared: for a circuit, whether the object exists and its ``spec`` (Des
 VirtualService), where the weights live.
 """
 
+import difflib
 from typing import Any
 
 from medic.runbook import BINDING, CircuitBreakStep, RerouteStep
@@ -198,13 +199,31 @@ class Reroute:
         if route is None:
             raise ActionError(f"no {step.kind} {step.namespace}/{step.route}")
         key, rules = _reroute_rules(step, route.get("spec", {}))
-        return {"key": key, "rules": rules}
+        before = {"key": key, "rules": rules}
+        self.rerouted(step, before)  # a backend the route does not have: said before anyone approves
+        return before
+
+    @staticmethod
+    def _backends(step: RerouteStep, rules: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+        """(name, weight) of every backend of the rules, in order (a name once per rule)."""
+        refs_key = "backendRefs" if step.kind == "HTTPRoute" else "route"
+        out = []
+        for rule in rules:
+            for backend in rule.get(refs_key, []):
+                name = (
+                    backend.get("name")
+                    if step.kind == "HTTPRoute"
+                    else backend.get("destination", {}).get("host")
+                )
+                out.append((str(name), backend.get("weight")))
+        return out
 
     @staticmethod
     def rerouted(step: RerouteStep, before: dict[str, Any]) -> list[dict[str, Any]]:
-        """The rules with the step's weights set: what ``apply`` leaves."""
+        """The rules with the step's weights set: what ``apply`` leaves. Every backend the step names
+        must be one of the route's: a misspelt one was passed over while the others were set (`chekout-
+        canary: 0` left the canary at 50 and said it was 0; a field walk-through, 2026-12-07)."""
         rules = [dict(rule) for rule in before["rules"]]
-        matched = False
         for rule in rules:
             refs_key = "backendRefs" if step.kind == "HTTPRoute" else "route"
             backends = [dict(b) for b in rule.get(refs_key, [])]
@@ -216,10 +235,20 @@ class Reroute:
                 )
                 if name in step.weights:
                     backend["weight"] = step.weights[name]
-                    matched = True
             rule[refs_key] = backends
-        if not matched:
-            raise ActionError(f"none of {sorted(step.weights)} is a backend of {step.kind} {step.route}")
+        known = dict.fromkeys(name for name, _ in Reroute._backends(step, before["rules"]))
+        if missing := [name for name in step.weights if name not in known]:
+            hints = [
+                f"{name!r} (did you mean {near[0]!r}?)"
+                if (near := difflib.get_close_matches(name, known, n=1))
+                else repr(name)
+                for name in missing
+            ]
+            raise ActionError(
+                f"{', '.join(hints)} {'is no backend' if len(missing) == 1 else 'are no backends'} of "
+                f"{step.kind} {step.namespace}/{step.route}, whose backends are {', '.join(known) or 'none'}:"
+                " nothing was changed"
+            )
         return rules
 
     def _set(
@@ -265,7 +294,13 @@ class Reroute:
 
     def describe(self, step: RerouteStep, before: dict[str, Any]) -> str:
         weights = ", ".join(f"{k}={v}" for k, v in step.weights.items())
+        kept = dict(b for b in self._backends(step, before.get("rules", [])) if b[0] not in step.weights)
+        left = (
+            "; left as they are: " + ", ".join(f"{k}={'unset' if v is None else v}" for k, v in kept.items())
+            if kept
+            else ""
+        )
         return (
-            f"shift traffic of {step.kind} {step.namespace}/{step.route} to {weights}; "
+            f"shift traffic of {step.kind} {step.namespace}/{step.route} to {weights}{left}; "
             "undo: restore the weights"
         )
