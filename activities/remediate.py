@@ -27,7 +27,7 @@ from remediations.actions import ActionRegistry
 from remediations.controllers import claim_for
 from remediations.gitops import RECONCILED_BY
 from remediations.guardrails import GuardrailFacts, GuardrailSettings
-from remediations.plan import RemediationPlan, match_runbooks, plan_for
+from remediations.plan import RemediationPlan, match_runbooks, plan_for, taken
 from remediations.ports import Cluster, ClusterError, Metrics, ObjectRef
 
 __all__ = [
@@ -56,20 +56,27 @@ class MatchResult(BaseModel):
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     problems: list[str] = Field(default_factory=list, description="runbooks that matched but could not bind")
 
-    _index: dict[tuple[str, str], int] = PrivateAttr(default_factory=dict)  # (runbook, target): its plan
+    _index: dict[str, int] = PrivateAttr(default_factory=dict)  # target (the workflow id): its plan
 
     def add(self, plan: RemediationPlan) -> None:
-        """One remediation per runbook and target: it answers for every alert that called for it."""
+        """One remediation per target: it answers for every alert that called for it. Another runbook
+        matching the same target is a problem said on the timeline (the first in file-name order acts)."""
         if len(self._index) != len(self.plans):  # made elsewhere (a payload): index what it holds
-            self._index = {(p.runbook.name, p.workflow_id): i for i, p in enumerate(self.plans)}
-        key = (plan.runbook.name, plan.workflow_id)
-        held = self._index.get(key)
+            self._index = {p.workflow_id: i for i, p in enumerate(self.plans)}
+        held = self._index.get(plan.workflow_id)
         if held is None:
-            self._index[key] = len(self.plans)
+            self._index[plan.workflow_id] = len(self.plans)
             self.plans.append(plan)
             return
-        fingerprints = self.plans[held].fingerprints
-        fingerprints += [f for f in plan.fingerprints if f not in fingerprints]
+        first = self.plans[held]
+        if first.runbook.name != plan.runbook.name:
+            said = (
+                f"runbook {plan.runbook.name} matched {plan.alertname} but {taken(plan, first.runbook.name)}"
+            )
+            if said not in self.problems:
+                self.problems.append(said)
+            return
+        first.fingerprints += [f for f in plan.fingerprints if f not in first.fingerprints]
 
     def merge(self, other: "MatchResult") -> None:
         """``other``'s answer, for the alerts after this one's, as one request would have had them."""

@@ -145,6 +145,16 @@ def match_runbooks(runbooks: list[Runbook], alert: Alert, service: str | None) -
     ]
 
 
+def taken(plan: RemediationPlan, first: str) -> str:
+    """Why ``plan`` is not made: runbook ``first`` (earlier in file-name order) has the same target, and
+    one remediation acts on a target at a time. The second was merged into the first in silence, where
+    `medic explain` said both would run (a runbook author's walk-through, 2026-12-07)."""
+    return (
+        f"{plan.target} is remediated by runbook {first}, which also matched and comes first (one "
+        "remediation per target at a time; runbooks are matched in file-name order)"
+    )
+
+
 def plan_for(runbook: Runbook, alert: Alert, *, incident_id: str, service: str | None) -> RemediationPlan:
     """Raises ValueError when the alert lacks a label the runbook binds."""
     context = _context(alert, incident_id, service)

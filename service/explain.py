@@ -25,7 +25,7 @@ from medic.severity import canonical_severity, worst_severity
 from medic.slo import slo_burn
 from medic.subject import OwnerLookup
 from medic.topology import ServiceContext
-from remediations.plan import match_runbooks, plan_for
+from remediations.plan import match_runbooks, plan_for, taken
 
 __all__ = ["ExplainError", "explain_payload", "explain_webhook", "render"]
 
@@ -123,6 +123,9 @@ def explain_webhook(
         ]
         impact = pipeline_floor(impact, named)  # as the incident scores it
         entries = []
+        targets: dict[
+            str, str
+        ] = {}  # a target's remediation id -> the runbook that acts on it (as the worker's)
         for alert in assignment.alerts:
             plans: list[dict[str, Any]] = []
             elsewhere = (scope or ClusterScope()).elsewhere(alert.labels)  # as the worker matches them
@@ -136,6 +139,14 @@ def explain_webhook(
                     plans.append({"runbook": runbook.name, "problem": str(err)})
                     continue
                 condition = runbook.match.rollout_condition()
+                # (one whose rollout condition decides takes the target only when it holds: the
+                # worker's call, at match time; shown with its only_if)
+                first = targets.get(plan.workflow_id)
+                if first is not None and first != runbook.name:
+                    plans.append({"runbook": runbook.name, "problem": taken(plan, first)})
+                    continue
+                if condition is None:
+                    targets[plan.workflow_id] = runbook.name
                 plans.append(
                     {
                         "runbook": runbook.name,
