@@ -24,6 +24,7 @@ from medic.clusters import ClusterScope
 from medic.ports import PermanentError
 from medic.runbook import Runbook, Step
 from remediations.actions import ActionRegistry
+from remediations.budget import BudgetReply, BudgetRequest
 from remediations.controllers import claim_for
 from remediations.gitops import RECONCILED_BY
 from remediations.guardrails import GuardrailFacts, GuardrailSettings
@@ -31,6 +32,8 @@ from remediations.plan import RemediationPlan, match_runbooks, plan_for, taken
 from remediations.ports import Cluster, ClusterError, Metrics, ObjectRef
 
 __all__ = [
+    "ActionBudgets",
+    "CountedBudgets",
     "FactsRequest",
     "FactsSource",
     "MatchRequest",
@@ -91,6 +94,10 @@ class FactsRequest(BaseModel):
     service: str | None
     cooldown_seconds: int
     run_id: str = Field(default="", description="the asking run: its own earlier steps are not a cooldown")
+    budgeted: bool = Field(
+        default=False,
+        description="the hourly count comes from the action budget (reserve), not from these facts",
+    )
 
 
 class StepRequest(BaseModel):
@@ -109,6 +116,34 @@ class FactsSource(Protocol):
     async def gather(self, request: FactsRequest) -> GuardrailFacts: ...
 
 
+class ActionBudgets(Protocol):
+    """The hourly action budgets (remediations/budget.py), kept where reserving is atomic: in Temporal
+    (service/budgets.py)."""
+
+    async def reserve(self, request: BudgetRequest) -> BudgetReply: ...
+
+    async def release(self, request: BudgetRequest) -> None: ...
+
+
+class CountedBudgets:
+    """A budget read from the facts' hourly count, holding nothing: not atomic, so for tests and tools
+    that run remediations without the budget workflows. The worker uses the Temporal one."""
+
+    def __init__(self, facts: FactsSource) -> None:
+        self._facts = facts
+
+    async def reserve(self, request: BudgetRequest) -> BudgetReply:
+        service = request.key.removeprefix("service:") if request.key.startswith("service:") else None
+        facts = await self._facts.gather(
+            FactsRequest(remediation_id=request.holder, service=service, cooldown_seconds=0)
+        )
+        count = facts.actions_on_service_last_hour
+        return BudgetReply(granted=count < request.limit, count=count)
+
+    async def release(self, request: BudgetRequest) -> None:
+        return None
+
+
 class RemediationActivities:
     def __init__(
         self,
@@ -123,9 +158,11 @@ class RemediationActivities:
         heartbeat_every: float = 2.0,
         argocd_namespace: str = "argocd",
         scope: ClusterScope | None = None,
+        budgets: ActionBudgets | None = None,
     ) -> None:
         self._cluster, self._metrics, self._runbooks = cluster, metrics, runbooks
         self._registry, self._facts, self._guardrails = registry, facts, guardrails
+        self._budgets = budgets if budgets is not None else CountedBudgets(facts)
         self._rec = recorder
         self._heartbeat_every = heartbeat_every  # well inside the workflow's heartbeat timeout (10 s)
         self._scope = scope or ClusterScope()  # MEDIC_CLUSTER: other clusters' alerts match nothing
@@ -191,6 +228,16 @@ class RemediationActivities:
     async def facts(self, request: FactsRequest) -> GuardrailFacts:
         return await self._facts.gather(request)
 
+    @activity.defn(name="remediate.reserve")
+    async def reserve(self, request: BudgetRequest) -> BudgetReply:
+        """A hold in the hourly action budget for one step, or the refusal naming who holds it."""
+        return await self._budgets.reserve(request)
+
+    @activity.defn(name="remediate.release")
+    async def release(self, request: BudgetRequest) -> None:
+        """The hold of a step that did not act, given back."""
+        await self._budgets.release(request)
+
     @activity.defn(name="remediate.snapshot")
     @translated
     def snapshot(self, request: StepRequest) -> dict[str, Any]:
@@ -244,4 +291,13 @@ class RemediationActivities:
         return self._metrics.holds(request.promql)
 
     def all(self) -> list[Callable[..., object]]:
-        return [self.match, self.facts, self.snapshot, self.apply, self.compensate, self.verify]
+        return [
+            self.match,
+            self.facts,
+            self.reserve,
+            self.release,
+            self.snapshot,
+            self.apply,
+            self.compensate,
+            self.verify,
+        ]

@@ -39,6 +39,12 @@ class GuardrailFacts(BaseModel):
     kill_switch_by: str | None = None
     last_action_on_target_at: datetime | None = None
     actions_on_service_last_hour: int = 0
+    actions_scope: str = Field(
+        default="on this service", description="the budget counted: budget_scope() of remediations/budget.py"
+    )
+    actions_held_by: list[str] = Field(
+        default_factory=list, description="the remediations whose actions (or holds) make up the count"
+    )
 
 
 class Verdict(BaseModel):
@@ -86,11 +92,12 @@ def evaluate(
             ],
         )
     if facts.actions_on_service_last_hour >= settings.max_actions_per_service_per_hour:
+        held = f": {', '.join(facts.actions_held_by)}" if facts.actions_held_by else ""
         return Verdict(
             outcome="blocked",
             reasons=[
-                f"{facts.actions_on_service_last_hour} actions on this service in "
-                f"the last hour (limit {settings.max_actions_per_service_per_hour})"
+                f"{facts.actions_on_service_last_hour} actions {facts.actions_scope} in "
+                f"the last hour (limit {settings.max_actions_per_service_per_hour}){held}"
             ],
         )
     if settings.mode == "dry-run":

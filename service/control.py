@@ -129,7 +129,7 @@ class TemporalFacts:
             async for execution in self._client.list_workflows(query, limit=1):
                 last = execution.start_time
         count = 0
-        if request.service:
+        if request.service and not request.budgeted:  # budgeted: the action budget counts (budgets.py)
             hour_ago = (now - timedelta(hours=1)).isoformat()
             query = (
                 f"WorkflowType='RemediationWorkflow' AND {sa.SERVICES.name}={service} "

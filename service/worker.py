@@ -30,6 +30,7 @@ from remediations.actions import default_registry
 from remediations.guardrails import GuardrailSettings
 from remediations.ports import Cluster, Metrics
 from service.approval_metrics import ApprovalMetrics
+from service.budgets import TemporalBudgets
 from service.chats import card_chats
 from service.config_files import (
     load_anomaly_file,
@@ -53,6 +54,7 @@ from service.preflight import AccessReviewer, preflight, say
 from service.prometheus import alertmanager_alerts, prometheus, tenant_warnings
 from service.scans import anomaly_delivery, build_scan_activities
 from service.settings import Settings
+from workflows.budget import ActionBudgetWorkflow
 from workflows.control import ControlWorkflow
 from workflows.dead_man import HeartbeatWorkflow
 from workflows.feedback import FeedbackWorkflow
@@ -83,6 +85,7 @@ WORKFLOWS = [
     IncidentWorkflow,
     RemediationWorkflow,
     ControlWorkflow,
+    ActionBudgetWorkflow,
     FeedbackWorkflow,
     AnomalyScanWorkflow,
     HeartbeatWorkflow,
@@ -269,6 +272,7 @@ def build_remediation_activities(
         runbooks=lambda: runbooks,
         registry=default_registry(),
         facts=TemporalFacts(client, settings),
+        budgets=TemporalBudgets(client, task_queue=settings.task_queue),
         guardrails=lambda: settled,
         recorder=recorder,
         argocd_namespace=settings.argocd_namespace,

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.runbook import Step
     from medic.vocab import Risk, TimelineKind
     from remediations.actions import default_registry
+    from remediations.budget import BudgetRequest, budget_key, budget_scope
     from remediations.gitops import RECONCILED_BY, Claim
     from remediations.guardrails import GuardrailFacts, GuardrailSettings, Verdict, evaluate, may_approve
     from remediations.plan import ActionRecord, RemediationEvent, RemediationPlan
@@ -67,6 +68,11 @@ SNAPSHOT_NEXT_STEP_PATCH = "snapshot-next-step"
 # still read "Approval needed" with live-looking buttons. It now says what became of it, without buttons
 # (marked only where a request was posted and is no longer waiting).
 APPROVAL_DECIDED_PATCH = "approval-message-decided"
+# The hourly cap ("at most N actions per service per hour") was a count of remediations that had acted, read
+# from visibility: remediations starting together all saw none and all acted. A step now reserves a hold in
+# its service's action budget (workflows/budget.py) before it acts or asks, and gives it back when it did not
+# act. Marked at a remediation's first judgement; a run from before counts from visibility as it did.
+ACTION_BUDGET_PATCH = "action-budget"
 _Saga = list[tuple[Step, dict[str, Any], str]]  # (step, its snapshot, the stamp of its apply)
 # The cluster steps heartbeat every 2 s (activities/heartbeat.py): a dead worker is noticed in 10 s.
 _HEARTBEAT = timedelta(seconds=10)
@@ -122,6 +128,7 @@ class RemediationWorkflow:
         self._query_failed = ""  # why the verify query failed at its last check, if it did
         # An approval granted, said on its Slack request once the guardrails were asked again.
         self._approval_said: tuple[MessageRef | None, str] | None = None
+        self._held: tuple[int, BudgetRequest] | None = None  # (step, its hold) while the step has not acted
 
     @workflow.run
     async def run(self, inp: RemediationInput) -> RemediationOutcome:
@@ -152,7 +159,7 @@ class RemediationWorkflow:
     async def _steps(self, done: _Saga) -> None:
         plan = self._inp.plan
         for index, step in enumerate(plan.steps):
-            verdict = await self._judge(step)
+            verdict = await self._judge(index, step)
             if verdict.outcome == "blocked":
                 await self._finish(
                     "blocked",
@@ -217,7 +224,7 @@ class RemediationWorkflow:
                 index, step, description, verdict
             ):
                 return
-            verdict = await self._judge(step)  # the world may have changed while a human decided
+            verdict = await self._judge(index, step)  # the world may have changed while a human decided
             if self._approval_said is not None:
                 posted, approved = self._approval_said
                 self._approval_said = None
@@ -235,6 +242,7 @@ class RemediationWorkflow:
             # right (it restores the recorded values, which is harmless if nothing changed).
             stamp = workflow.now().isoformat()
             done.append((step, before, stamp))
+            acting, self._held = self._held, None  # the hold is the action now: it counts for the hour
             try:
                 after = await self._activity(
                     RemediationActivities.apply, StepRequest(step=step, before=before, stamp=stamp)
@@ -243,6 +251,7 @@ class RemediationWorkflow:
                 if not _changed_meanwhile(err):
                     raise
                 done.pop()  # what is there now is someone else's change: not Medic's to undo
+                self._held = acting  # nothing was written: the hold goes back (in _finish)
                 await self._finish(
                     "changed-meanwhile",
                     f"Not acting: {err.cause}. Someone else changed it; Medic leaves it as it is.",
@@ -305,11 +314,18 @@ class RemediationWorkflow:
                 "Dry run complete: nothing was changed.",
                 kind=TimelineKind.REMEDIATION_DRY_RUN_DONE,
             )
+        await self._release()
 
     # ---- guardrails and approval ------------------------------------------------------------
 
-    async def _judge(self, step: Step) -> Verdict:
+    async def _judge(self, index: int, step: Step) -> Verdict:
+        """The guardrails' verdict on step ``index``. Past the action-budget marker, a step that would act
+        or ask a human holds a part of its service's hourly budget first (kept until it acts, or given
+        back when it does not): the cap holds when many remediations start in the same instant."""
         plan = self._inp.plan
+        budgeted = workflow.patched(ACTION_BUDGET_PATCH)
+        if self._held is not None and self._held[0] != index:
+            await self._release()  # an earlier step's hold: that step did not act
         facts: GuardrailFacts = await self._activity(
             RemediationActivities.facts,
             FactsRequest(
@@ -317,20 +333,54 @@ class RemediationWorkflow:
                 service=plan.service,
                 cooldown_seconds=plan.runbook.cooldown_minutes * 60,
                 run_id=workflow.info().run_id,
+                budgeted=budgeted,
             ),
         )
         target = default_registry().for_step(step).target(step)
-        return evaluate(
-            self._inp.guardrails,
-            facts,
-            risk=step.risk,
-            runbook_approval=plan.runbook.approval,
-            impact=self._inp.impact,
-            namespace=target.namespace,
-            cooldown=timedelta(minutes=plan.runbook.cooldown_minutes),
-            now=workflow.now(),
-            alerts_firing=self._alerts_firing,
+
+        def judge(facts: GuardrailFacts) -> Verdict:
+            return evaluate(
+                self._inp.guardrails,
+                facts,
+                risk=step.risk,
+                runbook_approval=plan.runbook.approval,
+                impact=self._inp.impact,
+                namespace=target.namespace,
+                cooldown=timedelta(minutes=plan.runbook.cooldown_minutes),
+                now=workflow.now(),
+                alerts_firing=self._alerts_firing,
+            )
+
+        if not budgeted:
+            return judge(facts)
+        facts = facts.model_copy(update={"actions_on_service_last_hour": 0})
+        verdict = judge(facts)  # every other guardrail first: a dry run or a block holds nothing
+        if verdict.outcome not in ("run", "needs_approval"):
+            return verdict
+        key = budget_key(plan.service, target.namespace)
+        request = BudgetRequest(
+            key=key,
+            holder=f"{self._id}/{workflow.info().run_id}/{index}",
+            label=f"{plan.runbook.name} on {target} ({plan.incident_id})",
+            limit=self._inp.guardrails.max_actions_per_service_per_hour,
         )
+        reply = await self._activity(RemediationActivities.reserve, request)
+        self._held = (index, request) if reply.granted else None
+        counted = {
+            "actions_on_service_last_hour": reply.count,
+            "actions_scope": budget_scope(key),
+            "actions_held_by": reply.named(),
+        }
+        return judge(facts.model_copy(update=counted))
+
+    async def _release(self) -> None:
+        """Give back the hold of a step that did not act (none before the action-budget marker)."""
+        if self._held is None:
+            return
+        _, request = self._held
+        self._held = None
+        with contextlib.suppress(ActivityError):  # a hold not given back expires with its hour
+            await self._activity(RemediationActivities.release, request)
 
     async def _approved(self, index: int, step: Step, description: str, verdict: Verdict) -> bool:
         plan = self._inp.plan
@@ -614,6 +664,7 @@ class RemediationWorkflow:
     async def _finish(
         self, outcome: str, message: str, *, kind: TimelineKind, escalate: bool = False, **data: Any
     ) -> None:
+        await self._release()
         self._outcome = outcome
         workflow.upsert_search_attributes([sa.ACTION.value_set(outcome)])
         await self._tell(kind, message, escalate=escalate, outcome=outcome, **data)

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Interceptor, Worker
 
 from activities.notify import NotifyActivities
-from activities.remediate import FactsRequest, RemediationActivities
+from activities.remediate import ActionBudgets, FactsRequest, RemediationActivities
 from medic.alerts import Alert, AlertStatus
 from medic.clusters import ClusterScope
 from medic.incident import AlertBatch, IncidentState, IncidentStatus
@@ -83,6 +83,7 @@ class Rig:
     runbook: Runbook
     task_queue: str = field(default_factory=lambda: f"tq-{uuid.uuid4().hex[:6]}")
     scope: ClusterScope = field(default_factory=ClusterScope)  # MEDIC_CLUSTER
+    budgets: ActionBudgets | None = None  # the facts' count unless given (service/budgets.py: the worker's)
 
     def worker(
         self,
@@ -91,7 +92,10 @@ class Rig:
         interceptors: Sequence[Interceptor] = (),
         pager: FakePager | None = None,
         policy: RoutingPolicy | None = None,
+        client: Client | None = None,
+        budgets: ActionBudgets | None = None,
     ) -> Worker:
+        """A worker on ``client`` (another process's, for two workers on one queue) or the env's."""
         remediate = RemediationActivities(
             cluster=self.cluster,
             metrics=self.metrics,
@@ -100,6 +104,7 @@ class Rig:
             facts=self.facts,
             guardrails=lambda: self.settings,
             scope=self.scope,
+            budgets=budgets or self.budgets,
         )
         notify = NotifyActivities(
             chat=self.chat,
@@ -108,7 +113,7 @@ class Rig:
             policy=(lambda: policy) if policy is not None else RoutingPolicy.default,
         )
         return Worker(
-            self.env.client,
+            client or self.env.client,
             task_queue=self.task_queue,
             workflows=WORKFLOWS,
             activities=[*remediate.all(), *notify.all()],
