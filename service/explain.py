@@ -25,6 +25,7 @@ from medic.severity import canonical_severity, worst_severity
 from medic.slo import slo_burn
 from medic.subject import OwnerLookup
 from medic.topology import ServiceContext
+from remediations.budget import budget_key
 from remediations.plan import match_runbooks, plan_for, taken
 
 __all__ = ["ExplainError", "explain_payload", "explain_webhook", "render"]
@@ -154,6 +155,7 @@ def explain_webhook(
                         "target": str(plan.target),
                         "steps": [s.model_dump(mode="json", exclude_defaults=True) for s in plan.steps],
                         "verify": plan.runbook.verify.promql,
+                        "budget": budget_key(plan.service, plan.target.namespace),
                     }
                 )
             subject = alert.subject
@@ -186,6 +188,16 @@ def explain_webhook(
             }
         )
     return out
+
+
+def _budget_words(key: str) -> str:
+    """Which hourly budget (MEDIC_REMEDIATION_MAX_PER_HOUR) its actions count against, and how."""
+    kind, _, name = key.partition(":")
+    whose = f"service {name}" if kind == "service" else f"namespace {name} (it names no service)"
+    return (
+        f"each step that acts counts against the hourly action budget of {whose}: held from before it "
+        "acts (or asks for approval), given back if it does not act"
+    )
 
 
 def _rollout_words(condition: tuple[bool, int]) -> str:
@@ -245,6 +257,7 @@ def render(incidents: list[dict[str, Any]]) -> str:
                     lines.append(f"      step {i}: {json.dumps(step, sort_keys=True)}")
                 if p["verify"]:
                     lines.append(f"      verify: {p['verify']}")
+                lines.append(f"      budget: {_budget_words(p['budget'])}")
             if not a["runbooks"]:
                 lines.append("    runbook:   none matches")
     lines.append(

@@ -94,7 +94,11 @@ class Settings(BaseSettings):
     remediation_namespaces: list[str] = Field(
         default_factory=list, description="namespaces remediations may act in (JSON list); empty: any"
     )
-    remediation_max_per_hour: int = Field(default=3, ge=0, description="actions per service per hour")
+    remediation_max_per_hour: int = Field(
+        default=3,
+        ge=0,
+        description="actions per service per hour, held before acting (no service: per namespace)",
+    )
     remediation_approval_risk: Risk = Field(
         default=Risk.HIGH,
         description="steps of a high-risk runbook at or above this risk need a human (auto mode)",

@@ -3,6 +3,10 @@
 from datetime import UTC, datetime, timedelta
 
 from remediations.budget import BudgetLedger, BudgetRequest, budget_key, budget_scope, budget_workflow_id
+from service.config_files import load_runbooks
+from service.explain import explain_webhook, render
+from tests.unit.test_assign_kubernetes import fixture_catalog, payload
+from tests.unit.test_clusters import CRASHLOOP, REPO
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -56,3 +60,11 @@ def test_targets_without_a_service_count_against_their_namespace() -> None:
     assert budget_scope("namespace:shop") == "in namespace shop (no service)"
     assert budget_workflow_id("service:checkout") != budget_workflow_id("service:Checkout")
     assert len(budget_workflow_id("service:" + "x" * 500)) < 120
+
+
+def test_medic_explain_says_which_hourly_budget_a_plan_counts_against() -> None:
+    runbooks, catalog = load_runbooks(REPO / "runbooks"), fixture_catalog()
+    found = explain_webhook(payload([CRASHLOOP]), catalog=catalog, runbooks=runbooks)
+    plans = [p for incident in found for alert in incident["alerts"] for p in alert["runbooks"]]
+    assert plans and all(p["budget"] == "service:checkout" for p in plans), plans
+    assert "hourly action budget of service checkout" in render(found)
