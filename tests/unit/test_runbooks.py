@@ -148,3 +148,25 @@ def test_a_misspelt_step_key_gets_its_line_and_a_hint() -> None:
         " 'rollback', 'circuit_break', 'reroute'"
     ]
     assert load_runbook(text, source="r.yaml").steps[0].action == "scale"
+
+
+def test_the_shipped_crash_loop_verify_counts_the_deployments_own_pods_only() -> None:
+    """`pod=~"checkout-.*"` counted checkout-worker's restarts too: a fix to checkout was judged failed,
+    and undone, because a neighbour crashed (a runbook author's walk-through, against a real Prometheus).
+    A Deployment's pods are `<name>-<pod-template-hash>-<suffix>`; Prometheus anchors the regex."""
+    import re  # noqa: PLC0415
+
+    for name in ("crashloop-restart", "crashloop-after-rollout-rollback"):
+        rb = load_runbook((REPO / "runbooks" / f"{name}.yaml").read_text(), source=name)
+        plan = plan_for(
+            rb, crashloop_alert(pod="checkout-7d9f8b6c5d-x2x4z"), incident_id="i", service="checkout"
+        )
+        query = plan.runbook.verify.promql or ""
+        (pattern,) = re.findall(r'pod=~"([^"]+)"', query)
+        assert re.fullmatch(pattern, "checkout-7d9f8b6c5d-x2x4z")
+        for other in (
+            "checkout-worker-6f7b9c8d4-abcde",
+            "checkout-v2-5c9d7f-zzzzz",
+            "checkoutx-7d9f8b6c5d-x2x4z",
+        ):
+            assert not re.fullmatch(pattern, other), (name, other)
