@@ -56,6 +56,11 @@ class Verdict(BaseModel):
         return "; ".join(self.reasons)
 
 
+def at_or_above(risk: str, bar: str) -> bool:
+    """Whether a step's risk reaches the operator's bar (MEDIC_REMEDIATION_APPROVAL_RISK)."""
+    return _RISK_ORDER[risk] >= _RISK_ORDER[bar]
+
+
 def evaluate(
     settings: GuardrailSettings,
     facts: GuardrailFacts,
@@ -88,7 +93,7 @@ def evaluate(
             outcome="blocked",
             reasons=[
                 f"the target is cooling down until {until:%H:%M:%S}Z "
-                f"(last action {facts.last_action_on_target_at:%H:%M:%S}Z)"
+                f"(the last remediation that acted on it ended {facts.last_action_on_target_at:%H:%M:%S}Z)"
             ],
         )
     if facts.actions_on_service_last_hour >= settings.max_actions_per_service_per_hour:
@@ -107,7 +112,7 @@ def evaluate(
         reasons.append("MEDIC_REMEDIATION_MODE is approve")
     if runbook_approval == "always":
         reasons.append("the runbook asks for approval of every step")
-    if runbook_approval == "high-risk" and _RISK_ORDER[risk] >= _RISK_ORDER[settings.approval_risk]:
+    if runbook_approval == "high-risk" and at_or_above(risk, settings.approval_risk):
         reasons.append(f"the step is {risk} risk")
     if impact >= settings.approval_impact:
         reasons.append(f"the incident's impact {impact:.0f} is at or above {settings.approval_impact:.0f}")

@@ -121,13 +121,17 @@ class TemporalFacts:
                 actions_on_service_last_hour=1_000_000,
             )
         if request.cooldown_seconds:
+            # from when the last remediation that acted on it ended ("leave the target alone afterwards"):
+            # from its start, one that waited 20 minutes for approval and verified for 15 left no
+            # cooldown 5 minutes after it ended (a runbook author's walk-through, 2026-12-07)
             since = (now - timedelta(seconds=request.cooldown_seconds)).isoformat()
             query = (
                 f"WorkflowType='RemediationWorkflow' AND WorkflowId={target}{own} AND ({acted}) "
-                f"AND StartTime > '{since}'"
+                f"AND CloseTime > '{since}'"
             )
-            async for execution in self._client.list_workflows(query, limit=1):
-                last = execution.start_time
+            async for execution in self._client.list_workflows(query, limit=20):
+                ended = execution.close_time or now
+                last = ended if last is None else max(last, ended)
         count = 0
         if request.service and not request.budgeted:  # budgeted: the action budget counts (budgets.py)
             hour_ago = (now - timedelta(hours=1)).isoformat()

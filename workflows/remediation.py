@@ -32,7 +32,14 @@ with workflow.unsafe.imports_passed_through():
     from remediations.actions import default_registry
     from remediations.budget import BudgetRequest, budget_key, budget_scope
     from remediations.gitops import RECONCILED_BY, Claim
-    from remediations.guardrails import GuardrailFacts, GuardrailSettings, Verdict, evaluate, may_approve
+    from remediations.guardrails import (
+        GuardrailFacts,
+        GuardrailSettings,
+        Verdict,
+        at_or_above,
+        evaluate,
+        may_approve,
+    )
     from remediations.plan import ActionRecord, RemediationEvent, RemediationPlan
     from workflows import search_attributes as sa
     from workflows.messages import Ping
@@ -73,6 +80,10 @@ APPROVAL_DECIDED_PATCH = "approval-message-decided"
 # its service's action budget (workflows/budget.py) before it acts or asks, and gives it back when it did not
 # act. Marked at a remediation's first judgement; a run from before counts from visibility as it did.
 ACTION_BUDGET_PATCH = "action-budget"
+# A runbook's `approval: auto` let a step at or above MEDIC_REMEDIATION_APPROVAL_RISK act with nobody asked:
+# the operator's bar now holds whatever the runbook says (as the impact bar did). Marked only where such a
+# step is judged.
+RISK_BAR_PATCH = "operator-risk-bar"
 _Saga = list[tuple[Step, dict[str, Any], str]]  # (step, its snapshot, the stamp of its apply)
 # The cluster steps heartbeat every 2 s (activities/heartbeat.py): a dead worker is noticed in 10 s.
 _HEARTBEAT = timedelta(seconds=10)
@@ -337,13 +348,20 @@ class RemediationWorkflow:
             ),
         )
         target = default_registry().for_step(step).target(step)
+        approval = plan.runbook.approval
+        if (
+            approval == "auto"
+            and at_or_above(step.risk, self._inp.guardrails.approval_risk)
+            and workflow.patched(RISK_BAR_PATCH)
+        ):
+            approval = "high-risk"  # a runbook cannot lower the operator's bar
 
         def judge(facts: GuardrailFacts) -> Verdict:
             return evaluate(
                 self._inp.guardrails,
                 facts,
                 risk=step.risk,
-                runbook_approval=plan.runbook.approval,
+                runbook_approval=approval,
                 impact=self._inp.impact,
                 namespace=target.namespace,
                 cooldown=timedelta(minutes=plan.runbook.cooldown_minutes),

@@ -283,6 +283,22 @@ async def test_guardrails_block_with_a_reason(
     ]
 
 
+async def test_a_runbooks_approval_auto_does_not_lower_the_operators_risk_bar(rig: Rig) -> None:
+    """`approval: auto` let a high-risk step act with nobody asked, where the guardrails table says high
+    risk needs a human (MEDIC_REMEDIATION_APPROVAL_RISK), as the impact bar did (a runbook author's
+    walk-through, 2026-12-07)."""
+    step = SCALE.steps[0].model_copy(update={"risk": "high"})
+    rig.runbook = SCALE.model_copy(update={"approval": "auto", "steps": [step]})
+    async with rig.worker():
+        incident = await deliver(rig)
+        state = await until(
+            incident, lambda s: any(e.kind == "approval.requested" for e in s.timeline), "a request"
+        )
+    assert rig.cluster.writes == []
+    (asked,) = [e.message for e in state.timeline if e.kind == "approval.requested"]
+    assert "the step is high risk" in asked
+
+
 async def test_approval_granted_by_an_allowed_person(rig: Rig) -> None:
     rig.settings = GuardrailSettings(mode="approve", approvers={"low": ["U-ALICE"]})
     async with rig.worker():
