@@ -305,7 +305,8 @@ def name_problems(step: Step) -> list[str]:
     return [p for p in found if p]
 
 
-def _bindings(runbook: Runbook) -> list[tuple[tuple[int | str, ...], str]]:
+def bindings(runbook: Runbook) -> list[tuple[tuple[int | str, ...], str]]:
+    """Every ``${...}`` the runbook binds, with where."""
     found: list[tuple[tuple[int | str, ...], str]] = []
 
     def walk(value: object, loc: tuple[int | str, ...]) -> None:
@@ -425,7 +426,7 @@ def load_runbook(text: str, *, source: str) -> Runbook:
             f"${{{key}}}: bindings may use alert.labels.*, alert.annotations.*, incident.service, "
             "incident.id, target.kind, target.namespace, target.name",
         )
-        for loc, key in _bindings(runbook)
+        for loc, key in bindings(runbook)
         if not (key.startswith(_ALLOWED_ROOTS[:2]) or key in _ALLOWED_ROOTS[2:])
     ]
     problems += [

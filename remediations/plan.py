@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from medic.alerts import Alert
 from medic.promql import bind_promql
-from medic.runbook import Runbook, Step, bind, name_problems
+from medic.runbook import Runbook, Step, bind, bindings, name_problems
 from medic.subject import Subject, resolve_subject
 from medic.vocab import Risk
 from remediations.actions import default_registry
@@ -157,6 +157,19 @@ def taken(plan: RemediationPlan, first: str) -> str:
 
 def plan_for(runbook: Runbook, alert: Alert, *, incident_id: str, service: str | None) -> RemediationPlan:
     """Raises ValueError when the alert lacks a label the runbook binds."""
+    subject = subject_of(alert).target
+    if (
+        subject is not None
+        and not subject.namespace
+        and any(k.startswith("target.") for _, k in bindings(runbook))
+    ):
+        # a node's alert: its target has no namespace, and "restart.target.namespace '' is not a valid
+        # namespace" did not say why (a runbook author's walk-through, 2026-12-07)
+        raise ValueError(
+            f"its subject is {subject.kind} {subject.name}, which is in no namespace: Medic's steps act "
+            f"on workloads and routes in a namespace, none on a {subject.kind} (cordon and drain are not "
+            "Medic's)"
+        )
     context = _context(alert, incident_id, service)
     steps = bind_steps(runbook.steps, context)
     if runbook.verify.promql:

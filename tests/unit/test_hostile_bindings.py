@@ -37,7 +37,7 @@ def crashloop_plan(**labels: str) -> str | None:
 def test_a_label_in_a_regex_matcher_matches_only_itself() -> None:
     promql = crashloop_plan(deployment="web.v2")
     assert promql is not None
-    assert 'pod=~"web\\\\.v2-.*"' in promql  # the literal web\\.v2 is the regex web\.v2
+    assert 'pod=~"web\\\\.v2-[a-z0-9]+-[a-z0-9]+"' in promql  # the literal web\\.v2 is the regex web\.v2
     assert 'namespace="shop"' in promql
 
 

@@ -89,3 +89,23 @@ def test_medic_explain_says_the_same() -> None:
     (found,) = explain_webhook(payload([entry]), catalog=fixture_catalog(), runbooks=shipped)
     plans = found["alerts"][0]["runbooks"]
     assert [p.get("problem") for p in plans] == [None, None] and all(p["only_if"] for p in plans)
+
+
+def test_a_node_alerts_runbook_says_why_it_cannot_act() -> None:
+    """A runbook on KubeNodeNotReady binding `${target.*}` was skipped with "restart.target.namespace ''
+    is not a valid namespace" (a runbook author's walk-through, 2026-12-07)."""
+    node = _runbook("node-restart", "action: restart")
+    entry = {
+        "status": "firing",
+        "labels": {"alertname": "KubeNodeNotReady", "node": "ip-10-0-1-7", "condition": "Ready"},
+        "annotations": {},
+        "startsAt": "2026-12-07T10:00:00Z",
+        "fingerprint": "n1",
+    }
+    rb = node.model_copy(update={"match": node.match.model_copy(update={"alertname": ["KubeNodeNotReady"]})})
+    (found,) = explain_webhook(payload([entry]), catalog=fixture_catalog(), runbooks=[rb])
+    ((plan,),) = [a["runbooks"] for a in found["alerts"]]
+    assert plan["problem"] == (
+        "its subject is Node ip-10-0-1-7, which is in no namespace: Medic's steps act on workloads and "
+        "routes in a namespace, none on a Node (cordon and drain are not Medic's)"
+    )
