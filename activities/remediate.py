@@ -205,8 +205,9 @@ class RemediationActivities:
 
     def _rollout_refuses(self, runbook: Runbook, target: ObjectRef) -> str:
         """Why the runbook's rollout condition rules it out for ``target`` ('' when it holds). Read at
-        match time, when the condition is asked (a Deployment's running ReplicaSet's age); a cluster
-        that cannot tell counts as 'not recently', so the 'else' runbook of a pair (restart) runs."""
+        match time, when the condition is asked (the age of a Deployment's running release, a restart
+        being none: remediations/rollout.py); a cluster that cannot tell counts as 'not recently', so
+        the 'else' runbook of a pair (restart) runs."""
         condition = runbook.match.rollout_condition()
         if condition is None:
             return ""

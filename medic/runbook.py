@@ -107,7 +107,12 @@ class RestartStep(_StepBase):
 class RollbackStep(_StepBase):
     action: Literal["rollback"]
     target: Target
-    to_revision: int | None = Field(default=None, ge=1, description="default: the previous revision")
+    to_revision: int | None = Field(
+        default=None,
+        ge=1,
+        description="default: the previous release (the newest earlier revision that differs from the "
+        "running one in more than a restart)",
+    )
 
 
 class CircuitBreakStep(_StepBase):
@@ -150,7 +155,8 @@ class Matcher(_Strict):
         ge=1,
         le=10080,
         description="only when the first step's Deployment rolled out its running release this recently "
-        "(its ReplicaSet's age, read from the cluster when the runbook is matched)",
+        "(the age of the first ReplicaSet with its pod template, a restart being no release, read from the "
+        "cluster when the runbook is matched)",
     )
     not_rolled_out_within_minutes: int | None = Field(
         default=None,

@@ -23,6 +23,15 @@ from remediations.errors import ActionError
 from remediations.gitops import FieldPath
 from remediations.ports import Cluster, ObjectRef, Permission, RolloutInfo
 from remediations.preconditions import LEFT_BY_MEDIC, write_if_as_planned
+from remediations.rollout import (
+    RESTARTED_AT,
+    Choice,
+    find,
+    images,
+    images_recorded,
+    previous_release,
+    shown,
+)
 from remediations.traffic import CircuitBreak, Reroute
 
 __all__ = [
@@ -38,7 +47,6 @@ __all__ = [
     "default_registry",
 ]
 
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 _RESTARTED_AT_PATH = "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt"
 
 
@@ -298,7 +306,9 @@ def _running(info: RolloutInfo, *known: int) -> int | None:
 
 class Rollback:
     """Rolls back only while the Deployment runs the revision the plan saw, and undoes (rolls forward)
-    only while it runs the revision Medic rolled back to."""
+    only while it runs the revision Medic rolled back to. "The previous revision" is the previous
+    release: revisions that differ from the running one only by a restart are passed over
+    (remediations/rollout.py), and the plan names the images it goes from and to."""
 
     name = "rollback"
 
@@ -307,12 +317,21 @@ class Rollback:
 
     def snapshot(self, cluster: Cluster, step: RollbackStep) -> dict[str, Any]:
         info = cluster.rollout(self.target(step))
-        to = step.to_revision or (info.previous[0] if info.previous else None)
+        where = f"{step.target.namespace}/{step.target.name}"
+        skipped: tuple[int, ...] = ()
+        to = step.to_revision
         if to is None:
-            raise ActionError(
-                f"{step.target.namespace}/{step.target.name} has no previous revision to roll back to"
-            )
-        return {"revision": info.revision, "to_revision": to}
+            choice = previous_release(info)
+            if choice.revision is None:
+                raise ActionError(f"{where} has {choice.why_none(info.revision)}")
+            to, skipped = choice.revision, choice.skipped
+        before: dict[str, Any] = {"revision": info.revision, "to_revision": to}
+        going = find(info.history, to) if info.template is not None else None
+        if info.template is not None and going is not None:
+            before |= {"images": images(info.template), "to_images": images(going.template)}
+        if skipped:
+            before["skipped"] = list(skipped)
+        return before
 
     def _move(self, cluster: Cluster, step: RollbackStep, *, runs: int, to: int, basis: str) -> None:
         ref = self.target(step)
@@ -346,11 +365,19 @@ class Rollback:
         return [("spec", "template")]
 
     def describe(self, step: RollbackStep, before: dict[str, Any]) -> str:
-        return (
+        now, to = images_recorded(before.get("images")), images_recorded(before.get("to_images"))
+        passed_over = Choice(
+            int(before["to_revision"]), tuple(int(n) for n in before.get("skipped") or [])
+        ).passed_over()
+        text = (
             f"roll back Deployment {step.target.namespace}/{step.target.name} from revision "
-            f"{before['revision']} to revision {before['to_revision']}; undo: roll forward to "
-            f"revision {before['revision']}'s template"
+            f"{before['revision']}{shown(now, to)} to revision {before['to_revision']}{shown(to, now)}"
         )
+        if now is not None and now == to:
+            text += " (the same images: other settings of the pod template differ)"
+        if passed_over:
+            text += f", the newest earlier release ({passed_over})"
+        return f"{text}; undo: roll forward to revision {before['revision']}'s template"
 
 
 class ActionRegistry:

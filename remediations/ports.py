@@ -12,7 +12,16 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Cluster", "ClusterConflict", "ClusterError", "Metrics", "ObjectRef", "Permission", "RolloutInfo"]
+__all__ = [
+    "Cluster",
+    "ClusterConflict",
+    "ClusterError",
+    "Metrics",
+    "ObjectRef",
+    "Permission",
+    "Revision",
+    "RolloutInfo",
+]
 
 
 class ClusterError(Exception):
@@ -62,11 +71,32 @@ class Permission(BaseModel):
         return f"{self.verb} {what}" + (f" ({self.group})" if self.group else "")
 
 
+class Revision(BaseModel):
+    """One pod template a Deployment has run (one ReplicaSet), as the cluster keeps it."""
+
+    revision: int = Field(description="its number now")
+    earlier: list[int] = Field(
+        default_factory=list, description="the numbers it had before a rollback re-used it"
+    )
+    template: dict[str, Any] = Field(
+        default_factory=dict, description="its pod template (the controller's pod-template-hash dropped)"
+    )
+    created: datetime | None = Field(default=None, description="when its ReplicaSet was created")
+
+
 class RolloutInfo(BaseModel):
     """A Deployment's current revision and the revisions it can roll back to (newest first)."""
 
     revision: int
     previous: list[int]
+    template: dict[str, Any] | None = Field(
+        default=None, description="the Deployment's pod template now (None: the cluster does not say)"
+    )
+    history: list[Revision] = Field(
+        default_factory=list,
+        description="every revision it keeps, the running one too, newest first (empty: the cluster "
+        "does not say; then each earlier revision counts as a release of its own)",
+    )
     runs: list[int] = Field(
         default_factory=list,
         description="every number the running pod template has had (its revision and those it had "
@@ -74,8 +104,9 @@ class RolloutInfo(BaseModel):
     )
     since: datetime | None = Field(
         default=None,
-        description="when the ReplicaSet running the current revision was created: when this release "
-        "rolled out (None: not known, or a rollback re-used an older ReplicaSet whose age says nothing)",
+        description="when the running release rolled out: the creation of the first ReplicaSet with its "
+        "pod template, restart annotations aside, so a restart is no release (None: not known, or a "
+        "rollback re-used an older ReplicaSet whose age says nothing); remediations.rollout.released_at",
     )
 
 

@@ -63,7 +63,8 @@ from activities.adapters.kubeconfig import kube_configuration
 from medic.ports import TransientError
 from remediations.gitops import MEDIC_FIELD_MANAGER
 from remediations.patches import json_pointer, merge_diff
-from remediations.ports import ClusterConflict, ClusterError, ObjectRef, RolloutInfo
+from remediations.ports import ClusterConflict, ClusterError, ObjectRef, Revision, RolloutInfo
+from remediations.rollout import released_at
 
 __all__ = ["CHANGE_CAUSE", "FIELD_MANAGER", "MERGE_PATCH", "KubernetesCluster"]
 
@@ -349,12 +350,24 @@ class KubernetesCluster:
         replicasets = self._replicasets(ref, deployment)
         revisions = {_revision(rs) for rs in replicasets} - {0}
         current = _revision(deployment) or max(revisions, default=0)
-        running = next((rs for rs in replicasets if _revision(rs) == current), None)
+        history = [
+            Revision(
+                revision=_revision(rs),
+                earlier=sorted(_revisions_of(rs) - {_revision(rs), 0}),
+                template=_template_of(rs),
+                created=_created(rs),
+            )
+            for rs in sorted(replicasets, key=_revision, reverse=True)
+            if _revision(rs)
+        ]
+        template = deployment["spec"]["template"]
         return RolloutInfo(
             revision=current,
             previous=sorted(revisions - {current}, reverse=True),
+            template=template,
+            history=history,
             runs=sorted(_runs(deployment, replicasets) - {0}),
-            since=_created(running) if running is not None and len(_revisions_of(running)) == 1 else None,
+            since=released_at(template, history),
         )
 
     def rollback(self, ref: ObjectRef, revision: int, *, expect: int | None = None) -> None:
@@ -576,11 +589,17 @@ def _runs(deployment: Mapping[str, Any], replicasets: list[dict[str, Any]]) -> s
     seen)."""
     template = deployment["spec"]["template"]
     for rs in replicasets:
-        theirs = copy.deepcopy(rs["spec"]["template"])
-        (theirs.get("metadata", {}).get("labels") or {}).pop(HASH_LABEL, None)
-        if theirs == template:
+        if _template_of(rs) == template:
             return _revisions_of(rs)
     return set()
+
+
+def _template_of(rs: Mapping[str, Any]) -> dict[str, Any]:
+    """The ReplicaSet's pod template as the Deployment had it: the controller's ``pod-template-hash``
+    label dropped."""
+    theirs: dict[str, Any] = copy.deepcopy(rs["spec"]["template"])
+    (theirs.get("metadata", {}).get("labels") or {}).pop(HASH_LABEL, None)
+    return theirs
 
 
 def _state_of(obj: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -58,7 +58,12 @@ def test_a_rollback_acts_only_on_the_revision_the_plan_saw(
     cluster: KubernetesCluster, k8s: KubernetesDouble
 ) -> None:
     before = Rollback().snapshot(cluster, ROLLBACK)
-    assert before == {"revision": 3, "to_revision": 2}
+    assert before == {
+        "revision": 3,
+        "to_revision": 2,
+        "images": {"checkout": "registry.example.com/checkout:1.2"},
+        "to_images": {"checkout": "registry.example.com/checkout:1.1"},
+    }
     _ship(cluster, "registry.example.com/checkout:1.3")  # a person ships revision 4 meanwhile
     with pytest.raises(ChangedMeanwhile, match=r"revision is 4 \(the plan found 3 and would set 2\)"):
         Rollback().apply(cluster, ROLLBACK, before, STAMP)
