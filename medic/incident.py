@@ -593,10 +593,12 @@ class IncidentState(BaseModel):
         actor: str = "medic",
         escalate: bool = False,
         reconciler: str = "",
+        told: bool = False,
     ) -> None:
         """What a remediation reports: its outcome so far, what it changed, whether people must be told
         now (it did not work), and which controller would have undone a step it refused (kept on the
-        timeline entry: the postmortem's follow-ups name it)."""
+        timeline entry: the postmortem's follow-ups name it). ``told``: a guardrail's block said where
+        people look, as a refusal is."""
         track = self.remediations.get(remediation_id)
         if track is not None and outcome is not None:
             track.outcome = outcome
@@ -606,7 +608,7 @@ class IncidentState(BaseModel):
             self.actions.append(action)
         extra = {"reconciler": reconciler} if reconciler else {}
         self.relay(at, kind, message, actor=actor, remediation=remediation_id, **extra)
-        refused = bool(reconciler) and outcome is RemediationOutcome.BLOCKED
+        refused = (bool(reconciler) or told) and outcome is RemediationOutcome.BLOCKED
         if refused and not escalate:
             # Another controller would undo the fix. No fix failed, so nothing jumps the escalation chain;
             # it is said where people look (the incident's chats, pager notes, the issue) and goes with the
@@ -615,9 +617,9 @@ class IncidentState(BaseModel):
             self.record(
                 at,
                 TimelineKind.REMEDIATION_REFUSED,
-                f"Self-healing could not act: {message}",
+                f"Self-healing {'could not' if reconciler else 'did not'} act: {message}",
                 remediation=remediation_id,
-                reconciler=reconciler,
+                **({"reconciler": reconciler} if reconciler else {}),
             )
         if outcome is RemediationOutcome.VERIFIED and self.self_healing:
             # a later fix worked: the card and the next pages say so, not an earlier one's refusal alone

@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.alerts import Alert, AlertStatus
     from medic.incident import AlertRecord, IncidentState, IncidentStatus
     from medic.limits import runs_within
-    from medic.vocab import RUNNING, TimelineKind, parse_outcome
+    from medic.vocab import RUNNING, RemediationOutcome, TimelineKind, parse_outcome
     from remediations.plan import RemediationEvent
     from workflows.local import DECISION_BYTES, Decisions
     from workflows.remediation import RemediationInput, RemediationWorkflow
@@ -26,6 +26,10 @@ ARRIVED_WHILE_BUSY_PATCH = "remediate-arrivals-while-busy"
 # Marked where an incident records a refused step's ``remediation.refused`` entry (told in its chats, pager
 # notes and issue): a worker of the release before took such a report and recorded nothing of the kind.
 REFUSALS_TOLD_PATCH = "refusals-told"
+# Marked where a guardrail blocked a remediation while the incident's alerts fire (the kill switch, a
+# cooldown, the hourly budget, the namespace allowlist): it was on the timeline only, and the channel never
+# learnt that self-healing had not acted, nor why. Now said as a refusal is (thread, card, pager notes).
+BLOCKS_TOLD_PATCH = "blocks-told"
 
 __all__ = ["ARRIVED_WHILE_BUSY_PATCH", "CAUSE_FIRST_PATCH", "RUNNING", "Remediator"]
 
@@ -224,7 +228,16 @@ class Remediator:
             workflow.logger.warning(
                 "unknown remediation outcome %r from %s", event.data["outcome"], event.remediation_id
             )
-        self._state().remediation_reported(
+        s = self._state()
+        reconciler = _reconciler(event)
+        blocked = (
+            event.kind == TimelineKind.GUARDRAIL_BLOCKED
+            and outcome is RemediationOutcome.BLOCKED
+            and not reconciler
+            and not event.escalate
+            and s.is_firing  # (alerts that resolved: nothing to fix, nothing to tell)
+        )
+        s.remediation_reported(
             workflow.now(),
             remediation_id=event.remediation_id,
             kind=event.kind,
@@ -233,7 +246,8 @@ class Remediator:
             action=event.action.model_dump(mode="json") if event.action is not None else None,
             actor=str(event.data.get("actor", "medic")),
             escalate=event.escalate,
-            reconciler=_reconciler(event),
+            reconciler=reconciler,
+            told=blocked and workflow.patched(BLOCKS_TOLD_PATCH),
         )
 
 

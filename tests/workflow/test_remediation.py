@@ -283,6 +283,22 @@ async def test_guardrails_block_with_a_reason(
     ]
 
 
+async def test_a_block_while_the_alerts_fire_is_said_where_people_look(rig: Rig) -> None:
+    """The kill switch (a cooldown, the hourly budget) blocked self-healing on the timeline only: the
+    channel never learnt that Medic had not acted, nor why, and the card said nothing of it."""
+    rig.facts.value = GuardrailFacts(kill_switch=True, kill_switch_by="U1 ops")
+    policy = load_routing('rules:\n  - {name: all, slack_channels: ["#checkout"]}\n', catalog=shop())
+    async with rig.worker(policy=policy):
+        incident = await deliver(rig, notify=True)
+        state = await until(
+            incident, lambda s: any("Self-healing did not act" in t for t in rig.chat.thread()), "a reply"
+        )
+    (said,) = [e.message for e in state.timeline if e.kind == "remediation.refused"]
+    assert said.startswith("Self-healing did not act: [scale-checkout] Guardrail blocked scale of runbook")
+    assert "kill switch is on (set by U1 ops)" in state.self_healing
+    assert rig.cluster.writes == []
+
+
 async def test_a_runbooks_approval_auto_does_not_lower_the_operators_risk_bar(rig: Rig) -> None:
     """`approval: auto` let a high-risk step act with nobody asked, where the guardrails table says high
     risk needs a human (MEDIC_REMEDIATION_APPROVAL_RISK), as the impact bar did (a runbook author's
