@@ -330,6 +330,17 @@ class ScanActivities:
         await self._learn(stored, now)
         legacy = set(stored.series)  # the keys as the run found them
         result = ScanResult(truncated=len(found) > _MAX_SERIES, histograms=histograms)
+        if result.truncated:
+            # said where the operator looks: only in the run's result, the rest of the series went unwatched
+            activity.logger.warning(
+                "scan %s: the query returned %d series; only the first %d are scored (Medic's limit per "
+                "scan), the other %d are not watched: aggregate the query (e.g. by service) or split it "
+                "into several scans",
+                spec.name,
+                len(found),
+                _MAX_SERIES,
+                len(found) - _MAX_SERIES,
+            )
         incidents: dict[str, None] = {}
         # a silence most series share (medic.shared_silence): judged once every series is scored
         sharing = spec.pipeline_service is not None and spec.absent_is_zero

@@ -222,3 +222,38 @@ def test_the_postmortem_folds_a_held_findings_entries_into_one_row() -> None:
     assert text.count("| anomaly.extended |") == 1
     assert f"(the last of {len(extended)} such entries since" in text
     assert "entries omitted" not in text
+
+
+class ManySeries:
+    """A query that fans out past the scan's limit: 2,010 series of a few points each."""
+
+    def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+        t = [end - 120.0, end - 60.0, end]
+        return [
+            RangeSeries({"service": "checkout", "pod": f"p{i:04d}"}, t, [1.0, 1.0, 1.0]) for i in range(2010)
+        ]
+
+
+def test_a_query_past_the_series_limit_is_said_at_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only in the run's result before: the other series went unwatched with nothing in the log."""
+
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        return []
+
+    acts = ScanActivities(
+        source=ManySeries(),
+        specs=lambda: {"errors": SPEC},
+        store=ScanStore(tmp_path / "scans"),
+        deliver=deliver,
+        clock=lambda: T0,
+    )
+    with caplog.at_level("WARNING"):
+        result = asyncio.run(acts.scan(ScanInput(name="errors")))
+    assert result.truncated and result.series == 2000
+    (said,) = [
+        r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "series" in r.getMessage()
+    ]
+    assert "the query returned 2010 series; only the first 2000 are scored" in said
+    assert "the other 10 are not watched" in said
