@@ -34,6 +34,7 @@ __all__ = [
     "outer_aggregation",
     "promql_regex_escape",
     "promql_string",
+    "raw_counters",
     "unbalanced",
 ]
 
@@ -486,3 +487,106 @@ def _top_level(query: str) -> list[tuple[str, str]]:
             out.append(("other", char))
             i += 1
     return out
+
+
+# What takes a counter's value and gives something a detector can watch (a rate, an increase, how often
+# it reset), or reads only whether its series are there (how many, since when).
+_COUNTER_SAFE = frozenset(
+    {
+        "rate",
+        "irate",
+        "increase",
+        "resets",
+        "changes",
+        "count",
+        "group",
+        "absent",
+        "absent_over_time",
+        "present_over_time",
+        "count_over_time",
+        "timestamp",
+        "histogram_quantile",  # (of a rate of buckets; a bucket outside rate() is said as raw below)
+    }
+)
+_COUNTER_SUFFIXES = ("_total", "_count", "_bucket")
+_NOT_METRICS = frozenset(
+    {
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "offset",
+        "and",
+        "or",
+        "unless",
+        "atan2",
+        "inf",
+        "nan",
+        "start",
+        "end",
+    }
+)
+_LABEL_LISTS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
+_IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+
+
+def raw_counters(query: str) -> list[str]:
+    """The counters (``..._total``, ``..._count``, ``..._bucket``) the query reads outside any function
+    that makes a rate of them (``rate``, ``irate``, ``increase``, ``resets``, ``changes``) or counts their
+    series (``count``, ``absent``, ...): ``sum(http_requests_total)`` only grows, so a detector finds
+    nothing in it but its resets, and an exhaustion is predicted of every busy service. Not a parser:
+    strings, comments, label matchers, ranges and label lists are skipped; a name it cannot place is
+    left out (said only where it is sure)."""
+    bare = _STRINGS.sub('""', query)
+    found: list[str] = []
+    stack: list[str] = []  # the function (or "" for a bare parenthesis) each open "(" belongs to
+    i, n = 0, len(bare)
+    last = before = ""  # the word just read (a function's name, before its "("), and the one before it
+    while i < n:
+        c = bare[i]
+        if c in "{[":  # label matchers and ranges: nothing of a metric's name
+            close = "}" if c == "{" else "]"
+            j = bare.find(close, i)
+            i = n if j < 0 else j + 1
+            continue
+        if c == "(":
+            if last in _LABEL_LISTS:  # by (service, ...): label names, skipped; the aggregation goes on
+                j = bare.find(")", i)
+                i, last = (n if j < 0 else j + 1), before
+                continue
+            stack.append(last)
+            last = ""
+            i += 1
+            continue
+        if c == ")":
+            if stack:
+                stack.pop()
+            last = ""
+            i += 1
+            continue
+        m = _IDENT.match(bare, i)
+        if m is None or (i > 0 and (bare[i - 1].isalnum() or bare[i - 1] in "_.")):
+            if c.isdigit() or c == ".":  # a number, a duration: skipped whole
+                while i < n and (bare[i].isalnum() or bare[i] == "."):
+                    i += 1
+                last = ""
+                continue
+            last = "" if not c.isspace() else last
+            i += 1
+            continue
+        name = m.group()
+        i = m.end()
+        j = i
+        while j < n and bare[j].isspace():
+            j += 1
+        before, last = last, name.lower()
+        if j < n and bare[j] == "(":  # a function, an aggregation, or its label list
+            continue
+        if name.lower() in _NOT_METRICS or not name.endswith(_COUNTER_SUFFIXES):
+            continue
+        if not any(f in _COUNTER_SAFE for f in stack) and name not in found:
+            found.append(name)
+    return found

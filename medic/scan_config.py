@@ -17,7 +17,15 @@ from medic.catalog import Catalog
 from medic.detect import DETECTORS
 from medic.detect.core import points_a_day
 from medic.forecast import Direction
-from medic.promql import is_ratio, log_query, outer_aggregation, range_at_top, shortest_range, unbalanced
+from medic.promql import (
+    is_ratio,
+    log_query,
+    outer_aggregation,
+    range_at_top,
+    raw_counters,
+    shortest_range,
+    unbalanced,
+)
 from medic.yamldoc import ConfigProblem, did_you_mean, field_path, load_checked, locate
 
 __all__ = [
@@ -387,6 +395,20 @@ def _query_problems(spec: ScanSpec) -> list[tuple[str, str, bool]]:
                 f" each point sees only the last {_seconds_said(span)} of its step, so what happens in"
                 " between (a burst of errors, a spike, lines logged) is never counted; a range of"
                 f" step_seconds or more ([{_seconds_said(spec.step_seconds)}]) sees all of it",
+                True,
+            )
+        )
+    raw = [] if spec.source != "prometheus" or unbalanced(spec.query) else raw_counters(spec.query)
+    if raw:
+        # a warning: a counter's value can be meant (a job's total since start), and this reader is no parser
+        many = len(raw) > 1
+        out.append(
+            (
+                "query",
+                f"it reads the counter{'s' if many else ''} {', '.join(raw[:3])} as "
+                f"{'they are' if many else 'it is'}, outside rate() or increase(): a counter only grows, so"
+                " the detector finds nothing in it but its resets (a restart reads as a fall to 0) and every"
+                f" busy series trends up; watch its rate: rate({raw[0]}[5m]) (or increase(...) over a range)",
                 True,
             )
         )

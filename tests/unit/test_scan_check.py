@@ -242,7 +242,9 @@ def test_a_percentage_capacity_of_a_ratio_is_a_warning() -> None:
         assert load_anomaly_config(f"scans:\n  - name: a\n{fine}", source="a", queries=True).scans, query
     # A _sum and a _count of two metrics, or in a comment, are no mean: said.
     for query in ("a_sum / b_count", "used / size  # was disk_sum/disk_count"):
-        [said] = _checked(scan.replace("used / size", repr(query)).format(95))
+        [said] = [
+            p for p in _checked(scan.replace("used / size", repr(query)).format(95)) if "counter" not in p
+        ]
         assert "capacity 95 with a query that is a ratio" in said, query
 
 
@@ -347,3 +349,41 @@ def test_a_range_vector_at_the_top_is_an_error_and_no_rule_of_the_public_mixins_
         assert f"a range vector ({span} at its top), which a range query refuses at every run" in said
     for query in ("rate(up[5m])", "max_over_time(x[1h:5m])", 'x{a="[5m]"}', "a[5m] / b[5m]"):
         assert range_at_top(query) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("sum by (service) (http_requests_total)", "it reads the counter http_requests_total as it is"),
+        ("http_requests_total", "rate(http_requests_total[5m])"),
+        ("sum by (service) (sum_over_time(errors_total[5m]))", "the counter errors_total"),
+        (
+            "sum by (service) (a_total) / sum by (service) (b_count)",
+            "the counters a_total, b_count as they are",
+        ),
+    ],
+)
+def test_a_counter_read_as_it_is_is_a_warning(query: str, said: str) -> None:
+    """`sum(http_requests_total)` only grows: the detector found nothing in it but its resets, and every
+    busy service trended up (a field walk-through's leftover, 2026-12-06)."""
+    text = f"scans:\n  - name: a\n    query: '{query}'\n"
+    (problem,) = [p for p in _problems(text, queries=True) if "counter" in p]
+    assert (
+        problem.startswith("anomaly.yaml:3: scans[0].query: warning: it reads the counter")
+        and said in problem
+    )
+
+
+def test_no_rate_of_a_counter_and_no_public_rule_is_taken_for_a_raw_counter() -> None:
+    from medic.promql import raw_counters  # noqa: PLC0415
+
+    for fine in (
+        "sum by (service) (rate(http_requests_total[5m]))",
+        "histogram_quantile(0.99, sum by (le, service) (rate(http_request_duration_seconds_bucket[5m])))",
+        "count by (service) (kube_pod_container_status_restarts_total)",
+        'sum by (service) (increase(errors_total{code=~"5.._total"}[1h]))',
+        "max by (service) (container_memory_working_set_bytes)",
+    ):
+        assert raw_counters(fine) == [], fine
+    exprs = _rule_exprs()
+    assert len(exprs) >= 90 and [e for e in exprs if raw_counters(e)] == []
