@@ -129,8 +129,11 @@ class _CommandForm(BaseModel):
 
     user_id: str = Field(pattern=_SLACK_ID)
     user_name: str = Field(default="", max_length=256)
-    text: str = Field(default="", max_length=4000)
+    text: str = Field(default="", max_length=40_000)  # (the request's own bound; a command's is below)
     response_url: str | None = None
+
+
+_COMMAND_CHARS = 4000  # what Medic reads of a command: a silence's comment, a resolve's reason
 
 
 def _invalid(what: str, err: ValidationError) -> SlackPayloadError:
@@ -163,6 +166,14 @@ class SlackEndpoint:
         except ValidationError as err:
             raise _invalid("the command form", err) from err
         user = SlackUser(id=form.user_id, name=form.user_name)
+        if len(form.text) > _COMMAND_CHARS:
+            # answered to the person, where a 400 made Slack say only "failed with the error
+            # http_client_error" and nothing of why
+            return Reply(
+                text=f"That command is {len(form.text):,} characters long; Medic reads commands of at most "
+                f"{_COMMAND_CHARS:,}. Shorten the comment or reason (the rest can go in the incident's "
+                "thread) and send it again."
+            ).slack()
         response_url = checked_response_url(form.response_url, self._prefixes)
         work = asyncio.ensure_future(self._runner.command(form.text, user=user))
         try:

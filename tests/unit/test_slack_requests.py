@@ -154,7 +154,7 @@ _BASE: dict[str, Any] = {
         ("/slack/interactions", b"payload=%7B%22a%22%3A%20%22\xff%22%7D", "not UTF-8"),
         ("/slack/commands", urlencode({"text": "list"}).encode(), "user_id"),
         ("/slack/commands", urlencode({"text": "list", "user_id": "U1<!channel>"}).encode(), "user_id"),
-        ("/slack/commands", urlencode({"text": "x" * 5000, "user_id": "U0ONCALL"}).encode(), "text"),
+        ("/slack/commands", urlencode({"text": "x" * 40_001, "user_id": "U0ONCALL"}).encode(), "text"),
         ("/slack/interactions", b"", "no payload"),
         ("/slack/interactions", _interaction("{not json"), "not JSON"),
         ("/slack/interactions", _interaction("[" * 5000 + "]" * 5000), "deeper than 64"),
@@ -185,6 +185,21 @@ async def test_signed_but_unusable_is_400_saying_why(
     assert answer.status_code == 400, answer.text
     assert says in answer.json()["detail"], answer.json()
     assert runner.commands == [] and runner.presses == []
+
+
+async def test_a_command_too_long_is_answered_to_the_person_saying_why(
+    slack: tuple[httpx.AsyncClient, SlackEndpoint], runner: RecordingRunner
+) -> None:
+    """A 400 made Slack say only "failed with the error http_client_error" (a walk-through's leftover)."""
+    client, _ = slack
+    text = "silence checkout 1h -- " + "a long comment " * 300
+    body = urlencode({"text": text, "user_id": "U0ONCALL"}).encode()
+    answer = await client.post("/slack/commands", content=body, headers=signed_headers(body))
+    assert answer.status_code == 200
+    said = answer.json()
+    assert said["response_type"] == "ephemeral"
+    assert said["text"].startswith(f"That command is {len(text):,} characters long; Medic reads commands of")
+    assert runner.commands == []
 
 
 async def test_signed_and_usable_is_taken(
