@@ -34,6 +34,7 @@ class Authorizer:
         self.policy = policy
         self._members, self._now = members, now
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self._unread: dict[str, str] = {}  # a group Slack could not answer for, and what it said
 
     async def groups_of(self, user: str) -> list[str]:
         """The policy's Slack user groups that ``user`` belongs to."""
@@ -42,6 +43,11 @@ class Authorizer:
             return []
         memberships = await asyncio.gather(*(self._group(g) for g in wanted))
         return [g for g, users in zip(wanted, memberships, strict=True) if user in users]
+
+    def unread(self) -> dict[str, str]:
+        """The groups whose members are not known now (Slack did not answer, and what it knew is too
+        old), with why: a refusal says so, where it said only "may not" (a walk-through's leftover)."""
+        return dict(self._unread)
 
     async def _group(self, group: str) -> frozenset[str]:
         held = self._cache.get(group)
@@ -54,6 +60,8 @@ class Authorizer:
             log.warning("could not read Slack user group %s: %s", group, err)
             if held is not None and self._now() - held[0] < _STALE_SECONDS:
                 return held[1]
+            self._unread[group] = str(err)[:200]
             return frozenset()
+        self._unread.pop(group, None)
         self._cache[group] = (self._now(), users)
         return users

@@ -21,7 +21,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from medic.access import Verb
+from medic.access import AccessDecision, Verb
 from medic.commands import (
     HELP_TEXT,
     Ack,
@@ -482,6 +482,15 @@ class ChatRunner:
         decision = self._authz.policy.check(verb, user=user.id, user_groups=groups, risk=risk)
         if decision.allowed:
             return groups
+        unread = self._authz.unread()
+        if unread:  # membership not known: not the same as "not a member"
+            said = "; ".join(f"{g} ({why})" for g, why in sorted(unread.items()))
+            decision = AccessDecision(
+                False,
+                f"{decision.reason} Medic could not read Slack group {said} just now, so it "
+                "does not know whether you are in them: try again in a minute; if it keeps failing, the "
+                "Slack app may lack the usergroups:read scope.",
+            )
         if incident_id:
             await self._note(
                 incident_id,
