@@ -44,7 +44,7 @@ from medic.commands import (
 from medic.feedback import FalsePositive, Matcher, SilenceRecord
 from medic.incident import AlertRecord
 from medic.insights import TeamLearning
-from medic.keys import INCIDENT_ID_PATTERN
+from medic.keys import INCIDENT_ID_PATTERN, INCIDENT_PREFIX, service_incident_id
 from medic.matchers import format_duration
 from medic.mrkdwn import Markup, escape, link
 from medic.ports import PermanentError, TransientError
@@ -152,7 +152,33 @@ class ChatRunner:
             user.id,
             extra={"verb": cmd.verb, "incident_id": target, "actor": user.id},
         )
+        if isinstance(target, str):
+            named = await self._named(target)
+            if named != target:
+                cmd = cmd.model_copy(update={"incident_id": named})
         return await _answered(self._dispatch(cmd, user), what=f"/medic {cmd.verb}")
+
+    async def _named(self, incident_id: str) -> str:
+        """The incident a person names by its service: a service outside the catalog has its incidents
+        under ``incident-svc-<name>-<digest>``, and `/medic ack payments-gateway` found none ("there is
+        no incident"), though the title says "on payments-gateway" (a walk-through's leftover). Asked
+        only where ``incident-<name>`` is not there; anything Temporal cannot answer leaves the id as it
+        was, for the command to say."""
+        name = incident_id.removeprefix(INCIDENT_PREFIX)
+        if name.startswith("svc-") or name == incident_id:
+            return incident_id
+        outside = service_incident_id(name, in_catalog=False)
+        for candidate in (incident_id, outside):
+            try:
+                await self._client.get_workflow_handle(candidate).describe()
+            except RPCError as err:
+                if err.status is RPCStatusCode.NOT_FOUND:
+                    continue
+                return incident_id
+            except Exception:  # (not asked: the command says what it finds)
+                return incident_id
+            return candidate
+        return incident_id
 
     async def press(self, action_id: str, value: str, *, user: SlackUser) -> Reply:
         """A button on an incident or approval message."""
