@@ -663,6 +663,9 @@ async def _answered(work: Awaitable[Reply], *, what: str) -> Reply:
         return Reply(
             text=f":hourglass: Medic could not read it just now ({_echo(err)}). Try again in a moment."
         )
+    except TransientError as err:  # a tool said what is wrong ("Alertmanager answered 503"): said so
+        log.warning("%s failed: %s", what, err)
+        return Reply(text=f":hourglass: {_echo(err)}; try again in a moment.")
     except _TRY_AGAIN as err:
         log.warning("%s failed: %s", what, err)
         return Reply(

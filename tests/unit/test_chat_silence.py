@@ -114,3 +114,25 @@ async def test_commands_that_act_on_an_incident_known_only_by_its_summary_change
     shown = await runner.command("show incident-checkout", user=ana)
     assert "CheckoutSlow on checkout" in shown.text and "Only its summary" in shown.text
     assert silences.created == []
+
+
+class AlertmanagerDown(OneSilence):
+    async def create(
+        self,
+        matchers: list[Matcher],
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+    ) -> str:
+        from medic.ports import TransientError  # noqa: PLC0415
+
+        raise TransientError("Alertmanager answered 503")
+
+
+async def test_a_tool_that_is_down_is_named() -> None:
+    """Alertmanager down was said as "could not reach Temporal or a tool it needs"."""
+    runner = _runner(Reader(), AlertmanagerDown())
+    reply = await runner.command("silence service=checkout 1h", user=SlackUser(id="U1", name="ana"))
+    assert reply.text == ":hourglass: Alertmanager answered 503; try again in a moment."
