@@ -102,8 +102,10 @@ class WorkerMetrics:
         )
         self.actions = Counter(
             "medic_remediation_actions",
-            "Remediation actions by kind and outcome (applied, rolled_back, failed, retried, "
-            "changed_meanwhile: the target changed since the plan read it, so the step did not act).",
+            "Remediation actions by kind and outcome (applied, rolled_back; failed: for good, a permanent "
+            "error or the last attempt; retried: Temporal tries again; timeout/cancelled: the attempt was "
+            "cancelled under it; changed_meanwhile: the target changed since the plan read it, so the step "
+            "did not act).",
             ["kind", "outcome"],
             registry=registry,
         )
@@ -116,8 +118,10 @@ class WorkerMetrics:
         )
         self.notifications = Counter(
             "medic_notifications",
-            "Notification calls by channel (slack, pagerduty, jira) and outcome (ok, failed, retried; "
-            "console: no credentials, shown on the console only, it reached nobody).",
+            "Notification calls by channel (slack, pagerduty, jira) and outcome (ok; failed: for good, a "
+            "permanent error or the last attempt the retry policy allows; retried: Temporal tries again; "
+            "timeout/cancelled: the attempt was cancelled under it (its start-to-close timeout, a worker "
+            "shutdown); console: no credentials, shown on the console only, it reached nobody).",
             ["channel", "outcome"],
             registry=registry,
         )

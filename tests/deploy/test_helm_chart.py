@@ -746,6 +746,9 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
         series("medic_webhook_requests_total", api, "0+10x40", route=route, code="200"),
         series("medic_temporal_unavailable_total", api, "3x40"),
         series("medic_notifications_total", worker, "0+1x40", channel="slack", outcome="ok"),
+        # a flaky channel: attempts Temporal tries again (or cancelled by their timeout) are no failure
+        series("medic_notifications_total", worker, "0+5x40", channel="slack", outcome="retried"),
+        series("medic_notifications_total", worker, "0+5x40", channel="slack", outcome="timeout"),
         series("medic_anomaly_scan_runs_total", worker, "0+1x40", scan="pvc-free", outcome="ok"),
         series("medic_anomaly_scan_runs_total", worker, "0+1x40", scan="pvc-free", outcome="retried"),
         series("temporal_workflow_task_execution_failed", worker, "2x40", workflow_type="IncidentWorkflow"),
