@@ -36,6 +36,18 @@ class ApiMetrics:
             ["route", "code"],
             registry=registry,
         )
+        # The refusals Alertmanager does not retry exist at 0 from the start, so that increase() in
+        # MedicWebhookRefused sees a pod's first one (a series born at 1 shows no increase).
+        for route in ("alertmanager", "anomaly"):
+            for code in ("401", "413", "422"):
+                self.webhook_requests.labels(route, code)
+        self.previous_token = Counter(
+            "medic_webhook_previous_token",
+            "Webhook deliveries authenticated with MEDIC_WEBHOOK_TOKEN_PREVIOUS, by route: a sender not yet "
+            "on the new token. Unset the previous token once this stays flat.",
+            ["route"],
+            registry=registry,
+        )
         self.alerts_accepted = Counter(
             "medic_alerts_accepted",
             "Alerts and anomaly signals durably handed to Temporal, by source.",

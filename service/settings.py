@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         description="bearer token (or basic-auth password) the webhooks require; `medic api` refuses to "
         "start without one, `medic dev` generates one and stores it in MEDIC_DATA_DIR",
     )
+    webhook_token_previous: SecretStr | None = Field(
+        default=None,
+        description="during a rotation of MEDIC_WEBHOOK_TOKEN, the token it replaces, accepted too until "
+        "every sender has the new one (each delivery with it is logged and counted in "
+        "medic_webhook_previous_token_total); unset it then (docs/deployment.md, 'Rotating the webhook "
+        "token')",
+    )
     operator_token: SecretStr | None = Field(
         default=None,
         description="bearer token (or basic-auth password) for the kill switch and remediation decisions "
@@ -435,7 +442,7 @@ class Settings(BaseSettings):
         "OTEL_EXPORTER_OTLP_ENDPOINT works too); unset: no tracing. Needs the `otel` extra",
     )
 
-    @field_validator("webhook_token", "operator_token", "read_token", "link_secret")
+    @field_validator("webhook_token", "webhook_token_previous", "operator_token", "read_token", "link_secret")
     @classmethod
     def _not_a_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         """A credential copied from an example (``change-me: ...``) is refused, not silently used."""

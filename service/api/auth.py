@@ -4,6 +4,8 @@ Alertmanager's ``http_config`` can send).
 Two credentials, each reaching only as far as it should:
 
 - the webhook token (MEDIC_WEBHOOK_TOKEN), held by Alertmanager and Grafana: deliveries and reads;
+  during a rotation the previous one (MEDIC_WEBHOOK_TOKEN_PREVIOUS) is taken too, so that the senders
+  and the API need not change at the same instant (docs/deployment.md, "Rotating the webhook token");
 - the read token (MEDIC_READ_TOKEN, optional), held by dashboards and scripts: incident reads only;
 - the operator token (MEDIC_OPERATOR_TOKEN), held by people's tooling: the kill switch and decisions
   on remediations. What it does is recorded as the credential (:data:`OPERATOR_ACTOR`), never as a
@@ -31,6 +33,7 @@ from service.api.deps import Deps, get_deps
 
 __all__ = [
     "OPERATOR_ACTOR",
+    "presented_credentials",
     "require_document_reader",
     "require_incident_reader",
     "require_operator",
@@ -67,13 +70,31 @@ def _unauthorized(message: str = "missing or wrong credentials") -> HTTPExceptio
     return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers=_CHALLENGE)
 
 
-def require_token(request: Request, token: SecretStr | None) -> None:
-    """Raise 401 unless the request carries the webhook token. Constant-time comparison."""
+def require_token(request: Request, token: SecretStr | None, *, previous: SecretStr | None = None) -> bool:
+    """Raise 401 unless the request carries the webhook token, or ``previous`` (the one it replaces,
+    during a rotation). Constant-time comparison. True when it was the previous token."""
     if token is None:
         # Only reachable in-process (tests, `medic dev` always has one); refuse rather than allow.
         raise _unauthorized("webhook token not configured")
-    if not _matches(_presented_secret(request.headers.get("authorization", "")), token):
-        raise _unauthorized()
+    presented = _presented_secret(request.headers.get("authorization", ""))
+    if _matches(presented, token):
+        return False
+    if _matches(presented, previous):
+        return True
+    raise _unauthorized()
+
+
+def presented_credentials(request: Request) -> str:
+    """What a refused request carried, for the log: the scheme only, never the secret."""
+    header = request.headers.get("authorization", "")
+    if not header.strip():
+        return "no Authorization header"
+    scheme = header.partition(" ")[0].lower()
+    if scheme not in ("bearer", "basic"):
+        return "an Authorization header of neither the Bearer nor the Basic scheme"
+    if _presented_secret(header) is None:
+        return f"a malformed {scheme.title()} Authorization header"
+    return f"{scheme.title()} credentials"
 
 
 def require_operator(
@@ -106,7 +127,12 @@ def _incident_reader(request: Request, deps: Deps) -> bool:
     presented = _presented_secret(request.headers.get("authorization", ""))
     return any(
         _matches(presented, token)
-        for token in (settings.webhook_token, settings.read_token, settings.operator_token)
+        for token in (
+            settings.webhook_token,
+            settings.webhook_token_previous,
+            settings.read_token,
+            settings.operator_token,
+        )
     )
 
 

@@ -12,6 +12,7 @@ from medic.insights import TeamLearning
 from medic.links import LinkSigner
 from medic.meta_alerts import IgnoreRule
 from medic.subject import OwnerLookup
+from service.api.refusals import RefusalLog
 from service.chat.endpoint import SlackEndpoint
 from service.incidents import IncidentReader
 from service.ingest import IncidentSink
@@ -47,6 +48,7 @@ class Deps:
     beats: "BeatSink | None" = None
     heartbeats: list[HeartbeatRule] = field(default_factory=list)  # the routing policy's heartbeats:
     ignored: list[IgnoreRule] = field(default_factory=list)  # the routing policy's ignore: (meta_alerts)
+    refusals: RefusalLog = field(default_factory=RefusalLog)  # refused webhook deliveries, in the log
 
 
 class BeatSink(Protocol):

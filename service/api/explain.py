@@ -42,7 +42,7 @@ router = APIRouter(tags=["explain"])
     summary="Dry run of the Alertmanager webhook: each alert's incident, service and why, score, runbooks",
 )
 async def explain(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> list[dict[str, Any]]:
-    require_token(request, deps.settings.webhook_token)
+    require_token(request, deps.settings.webhook_token, previous=deps.settings.webhook_token_previous)
     raw = await read_limited(request, deps.settings.max_body_bytes)
     payload = parse_json_model(AlertmanagerWebhook, raw)
     limits.check_alertmanager(payload, deps.settings)

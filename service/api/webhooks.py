@@ -26,7 +26,7 @@ from medic.dead_man import Beat, split_beats
 from medic.incident import AlertBatch, AnomalyBatch
 from medic.meta_alerts import split_ignored
 from service.api import limits
-from service.api.auth import require_token
+from service.api.auth import presented_credentials, require_token
 from service.api.body import PayloadError, load_json, parse_json_model, parse_model, read_limited
 from service.api.deps import Deps, get_deps
 from service.api.responses import temporal_unavailable
@@ -67,9 +67,12 @@ def _body_schema(ref: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": ref}}}}}
 
 
-async def _accept(request: Request, deps: Deps) -> bytes:
-    require_token(request, deps.settings.webhook_token)
-    return await read_limited(request, deps.settings.max_body_bytes)
+async def _accept(request: Request, deps: Deps, route: str) -> bytes:
+    settings = deps.settings
+    if require_token(request, settings.webhook_token, previous=settings.webhook_token_previous):
+        deps.metrics.previous_token.labels(route).inc()
+        deps.refusals.previous_token(route)
+    return await read_limited(request, settings.max_body_bytes)
 
 
 def _unavailable(deps: Deps, err: Exception, what: str = "the delivery was not taken") -> HTTPException:
@@ -80,8 +83,8 @@ def _unavailable(deps: Deps, err: Exception, what: str = "the delivery was not t
 class _Observe:
     """Count and time a webhook request whatever its outcome."""
 
-    def __init__(self, deps: Deps, route: str) -> None:
-        self._deps, self._route = deps, route
+    def __init__(self, deps: Deps, route: str, request: Request) -> None:
+        self._deps, self._route, self._request = deps, route, request
 
     def __enter__(self) -> None:
         self._start = time.perf_counter()
@@ -90,6 +93,10 @@ class _Observe:
         code = exc.status_code if isinstance(exc, HTTPException) else (500 if exc else 200)
         self._deps.metrics.webhook_requests.labels(self._route, str(code)).inc()
         self._deps.metrics.webhook_latency.labels(self._route).observe(time.perf_counter() - self._start)
+        if isinstance(exc, HTTPException) and 400 <= code < 500:  # Alertmanager does not retry: lost
+            detail = exc.detail.get("error", "") if isinstance(exc.detail, dict) else str(exc.detail)
+            presented = presented_credentials(self._request) if code == 401 else ""
+            self._deps.refusals.refused(self._route, code, detail=str(detail)[:200], presented=presented)
 
 
 async def _hand_over(
@@ -174,8 +181,8 @@ async def _deliver_alertmanager(
     summary="Alertmanager webhook receiver (webhook v4)",
 )
 async def alertmanager_webhook(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> WebhookAccepted:
-    with _Observe(deps, "alertmanager"):
-        raw = await _accept(request, deps)
+    with _Observe(deps, "alertmanager", request):
+        raw = await _accept(request, deps, "alertmanager")
         return await _deliver_alertmanager(
             deps, parse_json_model(AlertmanagerWebhook, raw), datetime.now(UTC)
         )
@@ -189,8 +196,8 @@ async def alertmanager_webhook(request: Request, deps: Annotated[Deps, Depends(g
     summary="Anomaly signals (one or a list), or a Grafana alerting webhook",
 )
 async def anomaly_webhook(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> WebhookAccepted:
-    with _Observe(deps, "anomaly"):
-        raw = await _accept(request, deps)
+    with _Observe(deps, "anomaly", request):
+        raw = await _accept(request, deps, "anomaly")
         data = load_json(raw)
         received_at = datetime.now(UTC)
         if isinstance(data, dict) and "alerts" in data:

@@ -735,6 +735,9 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
         series("medic_webhook_requests_total", api, "0+10x40", route=route, code="503"),
         series("medic_webhook_requests_total", api, "0+10x40", route=route, code="200"),
         series("medic_temporal_unavailable_total", api, "0+5x40"),
+        # a stale token: every delivery 401 (Alertmanager does not retry: lost); one 413 in 40 minutes
+        series("medic_webhook_requests_total", api, "0+3x40", route=route, code="401"),
+        series("medic_webhook_requests_total", api, "0x15 1x25", route=route, code="413"),
         series("medic_notifications_total", worker, "0+1x40", channel="slack", outcome="failed"),
         series("medic_notifications_total", worker, "0+1x40", channel="pagerduty", outcome="console"),
         series("medic_approvals_total", worker, "0+1x40", outcome="timed_out"),
@@ -745,6 +748,8 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
     healthy = [
         series("medic_webhook_requests_total", api, "0+10x40", route=route, code="200"),
         series("medic_temporal_unavailable_total", api, "3x40"),
+        series("medic_webhook_requests_total", api, "0x40", route=route, code="401"),  # exists at 0
+        series("medic_webhook_requests_total", api, "2x40", route=route, code="422"),  # long ago
         series("medic_notifications_total", worker, "0+1x40", channel="slack", outcome="ok"),
         # a flaky channel: attempts Temporal tries again (or cancelled by their timeout) are no failure
         series("medic_notifications_total", worker, "0+5x40", channel="slack", outcome="retried"),
@@ -761,6 +766,11 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
     fires = [
         expect("MedicWebhook5xx", {**critical, "route": route}),
         expect("MedicTemporalUnavailable", critical),
+        expect(
+            "MedicWebhookRefused",
+            {**warning, "route": route, "code": "401"},
+            {**warning, "route": route, "code": "413"},
+        ),
         expect("MedicNotificationFailures", {**warning, "channel": "slack"}),
         expect("MedicNotificationsReachNobody", {**warning, "channel": "pagerduty"}),
         expect("MedicApprovalsTimedOut", warning),
@@ -772,6 +782,7 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
         expect(name)
         for name in (
             "MedicWebhook5xx",
+            "MedicWebhookRefused",
             "MedicTemporalUnavailable",
             "MedicNotificationFailures",
             "MedicNotificationsReachNobody",

@@ -10,7 +10,9 @@ from service.settings import Settings
     "value",
     ["change-me: the-webhook-token", "CHANGEME", "<webhook-token>", "${MEDIC_WEBHOOK_TOKEN}", "token"],
 )
-@pytest.mark.parametrize("field", ["webhook_token", "operator_token", "read_token", "link_secret"])
+@pytest.mark.parametrize(
+    "field", ["webhook_token", "webhook_token_previous", "operator_token", "read_token", "link_secret"]
+)
 def test_placeholders_are_refused(field: str, value: str) -> None:
     with pytest.raises(ValidationError, match="placeholder"):
         Settings(_env_file=None, **{field: SecretStr(value)})  # type: ignore[arg-type]

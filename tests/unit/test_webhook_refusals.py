@@ -1,0 +1,126 @@
+"""A webhook-token mismatch (a rotation done in Alertmanager before Medic, a GitOps render that made a new
+token) got 401 on every delivery: Alertmanager does not retry a 4xx, so each alert was lost, and the
+API said nothing in its log. Now each refused delivery is logged at WARNING, at most once a minute per
+route and code with the number refused since (never the token); MEDIC_WEBHOOK_TOKEN_PREVIOUS is taken
+beside the new token during a rotation, counted and logged, so neither side need change first."""
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from medic.catalog import Catalog
+from service.api import create_app
+from service.api.refusals import RefusalLog
+from service.settings import Settings
+from tests.unit.test_api import FIRING, FakeReader, FakeSink
+
+NEW, OLD, STALE = "new-webhook-token-0123456789", "old-webhook-token-9876543210", "stale-token-abcdef012345"
+LOGGER = "service.api.refusals"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _app(settings: Settings, clock: Clock) -> FastAPI:
+    async def ready() -> bool:
+        return True
+
+    app = create_app(settings, catalog=Catalog(), sink=FakeSink(), reader=FakeReader(), ready=ready)
+    app.state.deps = dataclasses.replace(app.state.deps, refusals=RefusalLog(clock=clock))
+    return app
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def http(clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(
+        _env_file=None,
+        webhook_token=SecretStr(NEW),
+        webhook_token_previous=SecretStr(OLD),
+        max_body_bytes=64 * 1024,
+    )
+    transport = httpx.ASGITransport(app=_app(settings, clock))
+    async with httpx.AsyncClient(transport=transport, base_url="http://medic") as client:
+        yield client
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING]
+
+
+async def test_a_stale_token_is_logged_once_a_minute_with_the_count_never_the_token(
+    http: httpx.AsyncClient, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    for _ in range(6):
+        answer = await http.post("/webhooks/alertmanager", json=FIRING, headers=_bearer(STALE))
+        assert answer.status_code == 401
+        clock.now += 5
+    (first,) = _warnings(caplog)
+    assert first.startswith("webhook alertmanager refused a delivery with 401, missing or wrong credentials")
+    assert "MEDIC_WEBHOOK_TOKEN" in first and "Bearer credentials" in first and "lost" in first
+    clock.now += 60
+    await http.post("/webhooks/alertmanager", json=FIRING, headers={})
+    await http.post("/webhooks/anomaly", json=FIRING, headers=_bearer(STALE))  # another route: its own line
+    said = _warnings(caplog)
+    assert len(said) == 3, said
+    assert "no Authorization header" in said[1] and "5 more since the last such line" in said[1]
+    assert said[2].startswith("webhook anomaly refused a delivery with 401")
+    assert not any(token in line for line in said for token in (STALE, NEW, OLD))
+
+
+async def test_a_body_refused_is_logged_with_what_was_wrong(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    answer = await http.post("/webhooks/alertmanager", json={"alerts": "no"}, headers=_bearer(NEW))
+    assert answer.status_code == 422
+    too_big = await http.post("/webhooks/alertmanager", content=b"x" * (65 * 1024), headers=_bearer(NEW))
+    assert too_big.status_code == 413
+    unreadable, over = _warnings(caplog)
+    assert "with 422, a body Medic cannot read" in unreadable
+    assert "with 413, over a size limit" in over
+
+
+async def test_the_previous_token_is_taken_during_a_rotation_counted_and_logged(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    for token in (NEW, OLD, OLD):
+        answer = await http.post("/webhooks/alertmanager", json=FIRING, headers=_bearer(token))
+        assert answer.status_code == 200, answer.text
+    assert (await http.get("/incidents", headers=_bearer(OLD))).status_code == 200
+    (said,) = _warnings(caplog)
+    assert "used MEDIC_WEBHOOK_TOKEN_PREVIOUS" in said and OLD not in said
+    metrics = (await http.get("/metrics")).text
+    assert 'medic_webhook_previous_token_total{route="alertmanager"} 2.0' in metrics
+    assert 'medic_webhook_requests_total{code="200",route="alertmanager"} 3.0' in metrics
+    # the refusals Alertmanager does not retry exist at 0, so that the alert sees a pod's first one
+    assert 'medic_webhook_requests_total{code="401",route="anomaly"} 0.0' in metrics
+
+
+async def test_without_a_previous_token_the_old_one_is_refused(clock: Clock) -> None:
+    settings = Settings(_env_file=None, webhook_token=SecretStr(NEW))
+    transport = httpx.ASGITransport(app=_app(settings, clock))
+    async with httpx.AsyncClient(transport=transport, base_url="http://medic") as http:
+        answer = await http.post("/webhooks/alertmanager", json=FIRING, headers=_bearer(OLD))
+        assert answer.status_code == 401
+        assert (await http.get("/incidents", headers=_bearer(OLD))).status_code == 401
