@@ -36,6 +36,7 @@ __all__ = [
     "RunReader",
     "TemporalIncidentReader",
     "does_not_replay",
+    "task_failing",
 ]
 
 log = logging.getLogger(__name__)
@@ -194,14 +195,29 @@ DOES_NOT_REPLAY = (
 
 def does_not_replay(err: BaseException | None) -> bool:
     """A query that failed because the worker could not replay the history (sdk-core's
-    "[TMPRL1100] Nondeterminism error"), not because of this one query (its handler, its size).
-    ``err``: the query's failure, or an :class:`IncidentUnreadable` raised from one."""
+    "[TMPRL1100] Nondeterminism error"), not because of this one query (its handler, its size); or one
+    Temporal refused because the incident's workflow task keeps failing (:func:`task_failing`: an open
+    incident signalled after such an upgrade). ``err``: the query's failure, or an
+    :class:`IncidentUnreadable` raised from one."""
     if isinstance(err, IncidentUnreadable):
         err = err.__cause__
+    if task_failing(err):
+        return True
     if not isinstance(err, WorkflowQueryFailedError):
         return False
     text = str(err)
     return "TMPRL1100" in text or "Nondeterminism" in text
+
+
+def task_failing(err: BaseException | None) -> bool:
+    """Temporal's refusal of a query to a workflow whose workflow task has failed and is being retried
+    (FAILED_PRECONDITION "Unable to query workflow due to Workflow Task in failed state."): no worker
+    is asked, the query is not what failed. A plain RPCError, though Temporal itself is fine."""
+    return (
+        isinstance(err, RPCError)
+        and err.status is RPCStatusCode.FAILED_PRECONDITION
+        and "workflow task in failed state" in str(err).lower()
+    )
 
 
 def _optional_time(value: object) -> datetime | None:
@@ -330,6 +346,8 @@ class TemporalIncidentReader:
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise IncidentNotFound(incident_id) from err
+            if task_failing(err):  # the incident's workflow, not Temporal: no 503 "Temporal is not reachable"
+                raise IncidentUnreadable(f"{incident_id} could not be read: {err}") from err
             raise
         except WorkflowQueryFailedError as err:
             raise IncidentUnreadable(f"{incident_id} could not be read: {err}") from err

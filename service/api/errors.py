@@ -10,7 +10,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from medic.keys import INCIDENT_ID_PATTERN
 from service.api.responses import RETRY_AFTER, temporal_unavailable
-from service.incidents import DOES_NOT_REPLAY, IncidentNotFound, IncidentUnreadable, does_not_replay
+from service.incidents import (
+    DOES_NOT_REPLAY,
+    IncidentNotFound,
+    IncidentUnreadable,
+    does_not_replay,
+    task_failing,
+)
 from service.temporal import UNREACHABLE
 
 __all__ = ["ID_SHAPE", "temporal_answers"]
@@ -50,4 +56,6 @@ def temporal_answers(incident_id: str | None = None, *, not_found: str | None = 
         status = err.status if isinstance(err, RPCError) else None
         if status is RPCStatusCode.NOT_FOUND and not_found is not None:
             raise HTTPException(404, not_found) from err
+        if incident_id is not None and task_failing(err):  # Temporal is fine: the incident's task fails
+            raise HTTPException(409, f"incident {incident_id!r}: {DOES_NOT_REPLAY}") from err
         raise temporal_unavailable("reading from Temporal", err) from err

@@ -6,7 +6,12 @@ marked ``partial`` with the reason, and `/medic show` says so; the postmortem st
 The unreplayable history is made here the way a bad deploy makes one: an incident runs to its end on
 Medic's workflow code, then a worker whose ``IncidentWorkflow`` issues other commands answers its queries
 (Temporal's dev server; a history cannot be imported into a server, so the evidence file itself cannot be
-served)."""
+served).
+
+An open incident signalled after such an upgrade is worse off: its workflow task fails and is retried,
+and Temporal refuses every query to it itself (FAILED_PRECONDITION "Workflow Task in failed state", an
+RPCError asking no worker), which the API took for Temporal being down: 503 "Temporal is not reachable"
+on every read while Temporal was fine. It now answers as for a history that does not replay."""
 
 import asyncio
 import uuid
@@ -25,7 +30,7 @@ from service.insights import insights as insights_of
 from service.worker import WORKFLOWS
 from tests.conftest import require_binary
 from tests.support.shop import ctx
-from tests.support.stack import Unpublished, medic_stack
+from tests.support.stack import Unpublished, medic_stack, wait_until
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentView, IncidentWorkflow, ViewRequest
 
 pytestmark = pytest.mark.integration
@@ -122,3 +127,66 @@ async def test_an_incident_whose_history_no_longer_replays_is_still_read_from_vi
             # learning loop's reads leave it out instead of failing for every incident.
             unpublished = await insights_of(Unpublished(stack.client, stack.settings))
             assert (unpublished.incidents, unpublished.unread) == (0, 0)
+
+
+async def test_an_open_incident_whose_workflow_task_fails_is_read_from_visibility_not_503() -> None:
+    require_binary("temporal")
+    async with medic_stack(worker=False) as stack, stack.http() as http:
+        incident_id = f"incident-orders-db-{uuid.uuid4().hex[:6]}"
+        queue = stack.settings.task_queue
+        async with Worker(
+            stack.client,
+            task_queue=queue,
+            workflows=WORKFLOWS,
+            activity_executor=ThreadPoolExecutor(2),
+            max_cached_workflows=0,
+        ):
+            handle = await stack.client.start_workflow(
+                IncidentWorkflow.run,
+                IncidentInput(
+                    incident_id=incident_id,
+                    service=ctx("orders-db"),
+                    quiet_period_seconds=0.5,
+                    notify=False,
+                    remediate=False,
+                ),
+                id=incident_id,
+                task_queue=queue,
+                start_signal=ALERTS_SIGNAL,
+                start_signal_args=[_batch(AlertStatus.FIRING)],
+            )
+            whole = await http.get(f"/incidents/{incident_id}")
+            assert whole.status_code == 200, whole.text
+            assert whole.json()["status"] == "open" and whole.json()["partial"] is None
+
+        async with Worker(
+            stack.client, task_queue=queue, workflows=[_ChangedIncidentWorkflow], max_cached_workflows=0
+        ):
+            await handle.signal(ALERTS_SIGNAL, _batch(AlertStatus.FIRING))  # its task fails on this release
+
+            async def failing() -> bool:
+                pending = (await handle.describe()).raw_description.pending_workflow_task
+                return pending.attempt > 1
+
+            await wait_until(failing, timeout=30, what="the incident's workflow task to fail")
+            # While an attempt of the task runs, a query waits for it (and may time out: 503, retry);
+            # between attempts, Temporal refuses it. That answer was 503 "Temporal is not reachable"
+            # for as long as the task failed; the attempts soon come minutes apart.
+            answers: list[int] = []
+
+            async def read_from_visibility() -> bool:
+                answers.append((await http.get(f"/incidents/{incident_id}")).status_code)
+                return answers[-1] != 503
+
+            await wait_until(read_from_visibility, timeout=60, interval=1, what="a read that is not 503")
+            read = await http.get(f"/incidents/{incident_id}")
+            assert read.status_code == 200, (answers, read.text)
+            detail = IncidentDetail.model_validate(read.json())
+            assert detail.partial is not None and "Workflow Task in failed state" in detail.partial
+            assert detail.status == "open" and detail.title == whole.json()["title"]
+            assert detail.timeline == [] and detail.alerts == []
+            for document in ("postmortem", "timeline.svg"):
+                answer = await http.get(f"/incidents/{incident_id}/{document}")
+                assert answer.status_code == 409, (document, answer.text)
+                assert "does not replay" in answer.json()["detail"] and "retry-after" not in answer.headers
+            assert (await http.get("/readyz")).status_code == 200  # Temporal is fine, and says so
