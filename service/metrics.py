@@ -1,9 +1,12 @@
 """Medic's own Prometheus metrics, on an explicit registry passed to whoever records."""
 
 import platform
+import time
 from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from service.readiness import READY_CAUSES
 
 __all__ = ["ApiMetrics", "WorkerMetrics", "record_build_info"]
 
@@ -77,6 +80,27 @@ class ApiMetrics:
             "Deliveries answered 503 because Temporal could not take them.",
             registry=registry,
         )
+        self.ready = Gauge(
+            "medic_api_ready",
+            "The API's last readiness check (GET /readyz, or the scrape when no probe asked for 30 s): 1 "
+            "for the reason it gave (ready, temporal_unreachable, temporal_not_serving, "
+            "namespace_not_found, namespace_not_granted, namespace_not_described), 0 for the others.",
+            ["reason"],
+            registry=registry,
+        )
+        for cause in READY_CAUSES:
+            self.ready.labels(cause).set(0)
+        self.ready_checked_at: float | None = None
+
+    def readiness(self, cause: str, *, at: float | None = None) -> None:
+        """Say the readiness check's answer: ``cause`` is one of READY_CAUSES."""
+        for each in READY_CAUSES:
+            self.ready.labels(each).set(1 if each == cause else 0)
+        self.ready_checked_at = time.monotonic() if at is None else at
+
+    def readiness_stale(self, *, older_than: float = 30.0) -> bool:
+        """Whether no readiness check ran for ``older_than`` seconds (no probe asks: a local `medic api`)."""
+        return self.ready_checked_at is None or time.monotonic() - self.ready_checked_at > older_than
 
 
 _DURATION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)

@@ -3,7 +3,11 @@
 The frontend's health check alone answered "ready" for a namespace that does not exist (a typo in
 MEDIC_TEMPORAL_NAMESPACE): the pods went Ready and every webhook was answered 503, the reason only in a
 debug line. The namespace is asked once it answers (and again until it is found); a namespace that is
-not there is said at ERROR, once a minute at most, with what to do."""
+not there is said at ERROR, once a minute at most, with what to do.
+
+Each answer is also :attr:`TemporalReadiness.cause`, one of :data:`READY_CAUSES`, which the API exports as
+``medic_api_ready{reason}`` (alert MedicApiNotReady): once the pods are unready, Kubernetes takes them out
+of the Service, no delivery reaches them, and nothing counted at delivery can see the outage."""
 
 import logging
 import time
@@ -14,7 +18,17 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-__all__ = ["TemporalReadiness"]
+__all__ = ["READY_CAUSES", "TemporalReadiness"]
+
+# The reasons a readiness check gives, a fixed set (a metric label): "ready" and why not.
+READY_CAUSES = (
+    "ready",
+    "temporal_unreachable",
+    "temporal_not_serving",
+    "namespace_not_found",
+    "namespace_not_granted",
+    "namespace_not_described",
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +50,21 @@ class TemporalReadiness:
         self._found = False
         self._said_at: float | None = None
         self.reason = ""  # why it is not ready, for the log and /readyz
+        self.cause = "ready"  # the same, one of READY_CAUSES, for medic_api_ready
 
     async def __call__(self) -> bool:
+        ok = await self._check()
+        if ok:
+            self.cause = "ready"
+        return ok
+
+    async def _check(self) -> bool:
         try:
             if not await self._client.service_client.check_health(timeout=self._timeout):
-                self.reason = "Temporal is not serving"
+                self.reason, self.cause = "Temporal is not serving", "temporal_not_serving"
                 return False
         except Exception:
-            self.reason = "Temporal is unreachable"
+            self.reason, self.cause = "Temporal is unreachable", "temporal_unreachable"
             return False
         if not self._found:
             try:
@@ -57,6 +78,7 @@ class TemporalReadiness:
                         f"(temporal operator namespace create --namespace {self._namespace}) or set "
                         "MEDIC_TEMPORAL_NAMESPACE; every webhook is answered 503 meanwhile"
                     )
+                    self.cause = "namespace_not_found"
                     self._say()
                     return False
                 if err.status is RPCStatusCode.PERMISSION_DENIED:
@@ -68,13 +90,15 @@ class TemporalReadiness:
                         "MEDIC_TEMPORAL_NAMESPACE (on Temporal Cloud <name>.<account>) and the API key's or "
                         "certificate's namespace permission"
                     )
+                    self.cause = "namespace_not_granted"
                     self._say()
                     return False
                 if err.status is not RPCStatusCode.UNIMPLEMENTED:  # (a proxy without the call: as before)
                     self.reason = f"Temporal did not describe namespace {self._namespace!r}: {err.status}"
+                    self.cause = "namespace_not_described"
                     return False
             except Exception:
-                self.reason = "Temporal is unreachable"
+                self.reason, self.cause = "Temporal is unreachable", "temporal_unreachable"
                 return False
             self._found = True
         self.reason = ""

@@ -73,6 +73,15 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return build
 
 
+async def _ready(deps: Deps) -> bool:
+    """Check readiness and export the answer as medic_api_ready{reason}: an unready pod is taken out of
+    the Service, so no delivery reaches it to count the outage; Prometheus still scrapes it."""
+    ok = await deps.ready()
+    cause = getattr(deps.ready, "cause", None)  # TemporalReadiness says why; a bare callable does not
+    deps.metrics.readiness(cause if isinstance(cause, str) else "ready" if ok else "temporal_unreachable")
+    return ok
+
+
 def create_app(
     settings: Settings,
     *,
@@ -144,7 +153,7 @@ def create_app(
         responses={503: {"model": Readiness, "description": "Temporal is unreachable"}},
     )
     async def readyz(deps: Annotated[Deps, Depends(get_deps)]) -> JSONResponse:
-        if await deps.ready():
+        if await _ready(deps):
             return JSONResponse({"status": "ready"})
         why = getattr(deps.ready, "reason", "") or "temporal unreachable"  # TemporalReadiness says why
         return JSONResponse({"status": why}, status_code=503)
@@ -156,7 +165,9 @@ def create_app(
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
     )
-    async def metrics() -> Response:
+    async def metrics(deps: Annotated[Deps, Depends(get_deps)]) -> Response:
+        if deps.metrics.readiness_stale():  # no probe asks (a local `medic api`): medic_api_ready stays true
+            await _ready(deps)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.openapi = _openapi(app)  # type: ignore[method-assign]

@@ -744,6 +744,9 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
         series("medic_anomaly_scan_runs_total", worker, "0+1x40", scan="pvc-free", outcome="failed"),
         series("temporal_workflow_task_execution_failed", worker, "0+1x40", workflow_type="IncidentWorkflow"),
         series("up", api, "0x40"),
+        # Temporal down: the pods are unready (out of the Service), Prometheus still scrapes them
+        series("medic_api_ready", api, "1x5 0x35", reason="ready"),
+        series("medic_api_ready", api, "0x5 1x35", reason="temporal_unreachable"),
     ]
     healthy = [
         series("medic_webhook_requests_total", api, "0+10x40", route=route, code="200"),
@@ -758,6 +761,10 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
         series("medic_anomaly_scan_runs_total", worker, "0+1x40", scan="pvc-free", outcome="retried"),
         series("temporal_workflow_task_execution_failed", worker, "2x40", workflow_type="IncidentWorkflow"),
         series("up", api, "1x40"),
+        series("medic_api_ready", api, "1x40", reason="ready"),
+        series("medic_api_ready", api, "0x40", reason="temporal_unreachable"),
+        # a pod unready for a minute (a restart of Temporal's frontend) is no outage
+        series("medic_api_ready", api, "0x15 1 0x24", reason="namespace_not_found"),
     ]
     critical, warning = (
         {"severity": "critical", "namespace": NAMESPACE},
@@ -777,6 +784,7 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
         expect("MedicAnomalyScanFailing", {**warning, "scan": "pvc-free"}),
         expect("MedicWorkflowTaskFailures", {**critical, "workflow_type": "IncidentWorkflow"}),
         expect("MedicApiDown", critical),
+        expect("MedicApiNotReady", {**critical, "reason": "temporal_unreachable"}),
     ]
     quiet = [
         expect(name)
@@ -788,6 +796,7 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
             "MedicNotificationsReachNobody",
             "MedicWorkflowTaskFailures",
             "MedicApiDown",
+            "MedicApiNotReady",
             "MedicAnomalyScanFailing",
         )
     ]

@@ -23,12 +23,12 @@ async def test_a_namespace_that_does_not_exist_is_not_ready(
         with caplog.at_level(logging.ERROR, logger="service.readiness"):
             assert not await typo()
             assert not await typo()  # said once a minute at most
-        assert "namespace 'medci' does not exist" in typo.reason
+        assert "namespace 'medci' does not exist" in typo.reason and typo.cause == "namespace_not_found"
         assert [r.getMessage() for r in caplog.records] == [f"not ready: {typo.reason}"]
         right = TemporalReadiness(await Client.connect(address, namespace="default"), "default")
-        assert await right() and right.reason == ""
+        assert await right() and right.reason == "" and right.cause == "ready"
     assert not await right()  # the server gone
-    assert right.reason == "Temporal is unreachable"
+    assert right.reason == "Temporal is unreachable" and right.cause == "temporal_unreachable"
 
 
 class _Refusing:
@@ -49,3 +49,4 @@ async def test_a_namespace_the_credential_is_not_granted_is_not_ready() -> None:
     ready = TemporalReadiness(client, "medic-prod.a1b2x")  # type: ignore[arg-type]
     assert not await ready()
     assert "not granted namespace 'medic-prod.a1b2x'" in ready.reason
+    assert ready.cause == "namespace_not_granted"
