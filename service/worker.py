@@ -63,6 +63,7 @@ from workflows.remediation import RemediationWorkflow
 from workflows.scan import AnomalyScanWorkflow
 
 __all__ = [
+    "ACTIVITY_THREADS",
     "WORKFLOWS",
     "build_notify_activities",
     "build_remediation_activities",
@@ -321,6 +322,11 @@ def correlation_activities(client: Client, settings: Settings, catalog: Catalog)
     )
 
 
+# Threads of the worker's activity executor, and so the activities it takes at once (async activities,
+# the scans and the correlation hand-overs, hold a slot while they run on the event loop).
+ACTIVITY_THREADS = 16
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -380,7 +386,11 @@ def build_worker(
             *correlate.all(),
             *heartbeats.all(),
         ],
-        activity_executor=ThreadPoolExecutor(max_workers=16),
+        activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity"),
+        # No more activities taken than threads to run them: the SDK's default (100) let a worker take 100
+        # while 16 ran, the others waiting for a thread with their start-to-close timeout running (and
+        # counted on no slot panel); the tasks a worker does not take wait in Temporal for any worker.
+        max_concurrent_activities=ACTIVITY_THREADS,
         workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX),
         max_concurrent_workflow_tasks=settings.worker_workflow_tasks,
         interceptors=[ApprovalMetrics(recorder.approval)] if isinstance(recorder, WorkerMetrics) else [],
