@@ -150,9 +150,9 @@ class AnomalyRecord(BaseModel):
         return min(self.signal.active_until, _FAR)
 
 
-def _burn(record: AlertRecord) -> SloBurn | None:
+def _burn(record: AlertRecord, *, current: bool = False) -> SloBurn | None:
     """Sloth, Pyrra, plain multi-window and explicit ``burn_rate`` alerts (medic.slo)."""
-    return slo_burn(record.labels, record.annotations)
+    return slo_burn(record.labels, record.annotations, current=current)
 
 
 # A finding that arrived longer than this after its window ended is late: no live cause (two steps of a
@@ -226,6 +226,9 @@ class IncidentState(BaseModel):
     # The monitoring stack's critical alerts raise it to P2 (medic.pipeline_alerts): set from the
     # workflow's input, False in incidents started before that (their replay must score as it did).
     pipeline_floor: bool = False
+    # SLO burns read as this release reads them (medic.slo: Sloth v0.11, Pyrra's windows); False for an
+    # incident begun before, whose priority (and the pages it asked for) replays as it was
+    slo_current: bool = False
     am_checked_at: datetime | None = None
     am_ask_after: datetime | None = None
     false_positives: list[FalsePositive] = Field(default_factory=list, description="false-positive marks")
@@ -1211,7 +1214,7 @@ class IncidentState(BaseModel):
         burn: dict[str, float] = {}
         detail: dict[str, str] = {}
         for a in self.alerts.values():
-            found = _burn(a)
+            found = _burn(a, current=self.slo_current)
             if (
                 a.service
                 and found is not None
