@@ -68,6 +68,22 @@ class Impact(BaseModel):
         return self.model_copy(update={"priority": priority, "floor": f"at least {priority}: {why}"})
 
 
+# The burn rate from which an SLO burn pages (the SRE workbook's and Sloth's page pairs: 14.4x and 6x;
+# Pyrra's critical ones: 14x and 7x); below, its alerts are tickets.
+PAGE_BURN = 6.0
+
+
+def burn_floor(impact: "Impact", burn: dict[str, float], detail: dict[str, str]) -> "Impact":
+    """At least P2 where an SLO burns at a paging rate: the SLO's own alert says to page (its budget gone
+    in days), and at most 10 of 100 points left a 14.4x burn on checkout at P2 at best, P3 elsewhere,
+    paging nobody under a routing that pages P1 and P2 (an SLO team's walk-through, 2026-12-07)."""
+    paging = [s for s, rate in burn.items() if rate >= PAGE_BURN]
+    if not paging:
+        return impact
+    worst = max(paging, key=lambda s: burn[s])
+    return impact.at_least(Priority.P2, f"{worst}'s SLO burns at a paging rate ({detail.get(worst, '')})")
+
+
 def priority_for_score(score: float) -> Priority:
     for floor, priority in _PRIORITY_FLOORS:
         if score >= floor:

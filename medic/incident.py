@@ -30,7 +30,7 @@ from medic.correlation import (
     rank_root_causes,
 )
 from medic.feedback import FalsePositive, SilenceRecord
-from medic.impact import Impact, score_impact
+from medic.impact import Impact, burn_floor, score_impact
 from medic.insights import IncidentOutcome, anomaly_rule, incident_rules, rules_before_scans
 from medic.limits import runs_within
 from medic.matchers import format_duration
@@ -1230,6 +1230,8 @@ class IncidentState(BaseModel):
             slo_burn=burn,
             slo_detail=detail,
         )
+        if self.slo_current:  # (an incident begun before scores as it did: its pages replay)
+            impact = burn_floor(impact, burn, detail)
         for record in self.anomalies.values():  # (none in a history from before heartbeats: it replays)
             floor = SEVERITY_FLOOR.get(record.signal.severity)  # (kept once the beats are back)
             signal = record.signal

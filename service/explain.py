@@ -17,7 +17,7 @@ from medic.assign import assign_alerts
 from medic.catalog import Catalog
 from medic.clusters import ClusterScope
 from medic.dead_man import HeartbeatRule, default_heartbeats, heartbeat_id, split_beats
-from medic.impact import score_impact
+from medic.impact import burn_floor, score_impact
 from medic.meta_alerts import IgnoreRule, default_ignored, split_ignored
 from medic.pipeline_alerts import pipeline_floor
 from medic.runbook import Runbook
@@ -109,10 +109,11 @@ def explain_webhook(
         ctx = assignment.service
         services: list[ServiceContext] = [ctx] if ctx else []
         burn: dict[str, float] = {}
+        detail: dict[str, str] = {}
         for alert in assignment.alerts:
             found = slo_burn(alert.labels, alert.annotations)
-            if ctx and found and alert.status is AlertStatus.FIRING:
-                burn[ctx.name] = max(burn.get(ctx.name, 0.0), found.rate)
+            if ctx and found and alert.status is AlertStatus.FIRING and found.rate > burn.get(ctx.name, -1.0):
+                burn[ctx.name], detail[ctx.name] = found.rate, found.describe()
         severity = worst_severity({canonical_severity(a.labels.get("severity")) for a in assignment.alerts})
         impact = score_impact(
             severity=severity, services=services, root=ctx, alert_count=len(assignment.alerts), slo_burn=burn
@@ -123,10 +124,9 @@ def explain_webhook(
             if a.status is AlertStatus.FIRING
         ]
         impact = pipeline_floor(impact, named)  # as the incident scores it
+        impact = burn_floor(impact, burn, detail)
         entries = []
-        targets: dict[
-            str, str
-        ] = {}  # a target's remediation id -> the runbook that acts on it (as the worker's)
+        targets: dict[str, str] = {}  # a target's remediation id -> the runbook acting on it (the worker's)
         for alert in assignment.alerts:
             plans: list[dict[str, Any]] = []
             elsewhere = (scope or ClusterScope()).elsewhere(alert.labels)  # as the worker matches them

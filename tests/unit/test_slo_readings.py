@@ -124,3 +124,37 @@ def test_an_incident_scores_a_sloth_v011_page_burn_only_when_it_began_under_this
         said[current] = (factor.detail, state.impact)
     assert "at least 6x, SLO requests-availability" in said[True][0]
     assert said[False][0] == "no SLO burn reported" and said[True][1] > said[False][1]
+
+
+def test_a_paging_burn_is_at_least_p2_and_a_ticket_burn_is_not_raised() -> None:
+    """At most 10 of 100 points: a 14x burn on a tier-3 service scored P3 and paged nobody under the
+    routing that pages P1 and P2, though the SLO's own alert said to page."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from medic.alerts import Alert, AlertStatus  # noqa: PLC0415
+    from medic.incident import AlertBatch, IncidentState  # noqa: PLC0415
+    from tests.support.shop import ctx  # noqa: PLC0415
+
+    t0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    (_, page), _, (_, ticket), _ = _pyrra(30)
+
+    def scored(labels: dict[str, str], *, current: bool) -> IncidentState:
+        state = IncidentState(id="incident-search", opened_at=t0, slo_current=current)
+        alert = Alert(
+            fingerprint="f1",
+            status=AlertStatus.FIRING,
+            labels={**labels, "severity": "warning"},
+            starts_at=t0,
+            service="search",
+        )
+        state.apply_alerts(AlertBatch(alerts=[alert], received_at=t0, contexts=[ctx("search")]), at=t0)
+        return state
+
+    paged = scored(page, current=True)
+    assert paged.priority == "P2" and paged.impact_detail is not None
+    assert paged.impact_detail.floor == (
+        "at least P2: search's SLO burns at a paging rate (14x, SLO checkout-availability (30d), over "
+        "1h4m/5m, budget gone in 2d3h25m42s857ms)"
+    )
+    assert scored(ticket, current=True).priority > "P2"  # a ticket: scored as it is
+    assert scored(page, current=False).priority > "P2"  # an incident begun before: as it was
