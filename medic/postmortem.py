@@ -132,8 +132,10 @@ def _summary(state: IncidentState, m: IncidentMetrics, now: datetime) -> str:
     # (the read that wrote it may have left some out to fit one answer: they count)
     alerts = state.alert_count + state.left_out.get("alerts", 0)
     anomalies = len(state.anomalies) + state.left_out.get("anomalies", 0)
+    peak = _peak(state)
+    at_peak = f", {peak} at its peak" if peak is not None and peak < state.priority else ""
     lines = [
-        f"{state.priority} incident (impact {state.impact:.0f}/100, severity {state.severity}) "
+        f"{state.priority} incident (impact {state.impact:.0f}/100{at_peak}, severity {state.severity}) "
         f"on {_text(services)}.",
         f"{_count(alerts, 'alert')} ({state.firing_count} still firing) and "
         f"{_count(anomalies, 'anomaly signal')}"
@@ -159,6 +161,21 @@ def _summary(state: IncidentState, m: IncidentMetrics, now: datetime) -> str:
     if state.absorbed:
         lines.append(f"Absorbed incidents: {_text(', '.join(sorted(state.absorbed)))}.")
     return " ".join(lines)
+
+
+_SCORED = re.compile(r"Scored (P[1-5]) ")
+
+
+def _peak(state: IncidentState) -> str | None:
+    """The highest priority the incident was scored (its timeline's ``incident.scored`` entries): it is
+    rescored as its alerts resolve, so a P1 outage's postmortem said P2 (an SLO team's walk-through)."""
+    found = [
+        m.group(1)
+        for e in state.timeline
+        if e.kind == TimelineKind.INCIDENT_SCORED
+        if (m := _SCORED.match(e.message))
+    ]
+    return min(found) if found else None
 
 
 def _impact(state: IncidentState, m: IncidentMetrics) -> str:

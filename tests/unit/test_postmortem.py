@@ -637,3 +637,30 @@ def test_a_fix_another_controller_would_undo_is_followed_up_where_it_belongs() -
         "- [ ] Scale through HorizontalPodAutoscaler shop/checkout: make the runbook's step an hpa: step "
         "(its minReplicas); a step of checkout-rollback did not act"
     ) in follow_ups
+
+
+def test_the_summary_says_the_priority_at_its_peak() -> None:
+    """An incident is rescored as its alerts resolve: a P1 outage's postmortem (and the Teams post that
+    links it) said P2 (an SLO team's walk-through, 2026-12-07)."""
+    t0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+    def firing(name: str, severity: str, status: AlertStatus = AlertStatus.FIRING) -> Alert:
+        labels = {"alertname": name, "severity": severity, "service": "checkout"}
+        return Alert(fingerprint=name, status=status, labels=labels, starts_at=t0, service="checkout")
+
+    state = IncidentState(id="incident-checkout", opened_at=t0)
+    at = t0
+    for batch in (
+        [firing("Low", "warning")],
+        [firing("Outage", "critical"), firing("Down", "critical")],
+        [
+            firing("Outage", "critical", AlertStatus.RESOLVED),
+            firing("Down", "critical", AlertStatus.RESOLVED),
+        ],
+    ):
+        at += timedelta(minutes=5)
+        state.apply_alerts(AlertBatch(alerts=batch, received_at=at, contexts=[ctx("checkout")]), at=at)
+    scored = [e.message[7:9] for e in state.timeline if e.kind == TimelineKind.INCIDENT_SCORED]
+    assert min(scored) < state.priority, scored  # it was higher than it ends
+    text = render_postmortem(state, now=at)
+    assert f"{state.priority} incident (impact {state.impact:.0f}/100, {min(scored)} at its peak," in text
