@@ -1276,10 +1276,13 @@ class IncidentState(BaseModel):
         head = names[0] if names else "Incident"
         where = f" on {root}" if root else ""
         others = len(self.services) - 1
+        # "(+1 more)" read as one more service (an SLO team's walk-through: two SLOs of checkout burning)
+        extra = len(names) - 1
+        kind = "alert" if len({r.name for r in pool}) == len(names) else "signal"
         more = (
             f" (+{others} more service{'s' if others > 1 else ''})"
             if others > 0
-            else (f" (+{len(names) - 1} more)" if len(names) > 1 else "")
+            else (f" (+{extra} more {kind}{'s' if extra > 1 else ''})" if extra > 0 else "")
         )
         return f"{head}{where}{more}"[:200]
 

@@ -118,7 +118,7 @@ def test_severity_follows_firing_alerts() -> None:
     assert state.priority == "P2"
     state.apply_alerts(batch(alert("A", severity="critical", status=AlertStatus.RESOLVED)), at=T0)
     assert (state.severity, state.priority) == ("warning", "P3")
-    assert state.title == "A on checkout (+1 more)"
+    assert state.title == "A on checkout (+1 more alert)"
 
 
 def test_truncation_is_recorded_once() -> None:
