@@ -57,7 +57,13 @@ class Impact(BaseModel):
 
     def explain(self) -> str:
         top = sorted(self.factors, key=lambda f: f.points, reverse=True)
-        parts = ", ".join(f"{f.name} {f.points:.0f}" for f in top if f.points >= 0.5)
+        # the burn with what burns and how fast: "slo_burn 10" alone said nothing of which SLO, its rate or
+        # its window (an SLO team's walk-through, 2026-12-07)
+        parts = ", ".join(
+            f"{f.name} {f.points:.0f}" + (f" ({f.detail})" if f.name == "slo_burn" and f.detail else "")
+            for f in top
+            if f.points >= 0.5
+        )
         said = f"{self.priority} (impact {self.score:.0f}/100): {parts or 'no significant factor'}"
         return f"{said}; {self.floor}" if self.floor else said
 
@@ -163,9 +169,8 @@ def score_impact(
         rate = slo_burn.get(s.name)
         if rate is not None and rate / s.slo.page_burn_rate > burn_value:
             burn_value = rate / s.slo.page_burn_rate
-            burn_why = f"{s.name} burns its error budget at {rate:g}x (pages at {s.slo.page_burn_rate:g}x)"
-            if slo_detail and slo_detail.get(s.name):
-                burn_why += f": {slo_detail[s.name]}"
+            said = (slo_detail or {}).get(s.name) or f"{rate:g}x"  # "14x, SLO ..., over 1h/5m, ..."
+            burn_why = f"{s.name} burns its error budget at {said} (pages at {s.slo.page_burn_rate:g}x)"
     factors.append(_factor("slo_burn", burn_value, burn_why))
 
     count = _log_scale(max(alert_count - 1, 0), _ALERTS_FULL - 1)
