@@ -7,6 +7,7 @@ the series labels, so a detector re-posting the same finding changes nothing.
 """
 
 import hashlib
+import math
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -72,12 +73,36 @@ class ExpectedBand(BaseModel):
     def against(self, value: float) -> str:
         """``value`` against the band as people read it: outside it, or within it with its course
         unusual (a daily rise that did not come, a new shape: the value itself is an ordinary one)."""
-        band = f"[{self.lower:g}, {self.upper:g}]"
+        seen, lo, hi = readable([value, self.lower, self.upper])
+        band = f"[{lo}, {hi}]"
         if self.lower <= value <= self.upper:
-            return f"value {value:g} within {band}, its course unusual"
+            return f"value {seen} within {band}, its course unusual"
         # +Inf and -Inf as PromQL writes them (a signal carries them as the largest float there is)
-        shown = ("+Inf" if value > 0 else "-Inf") if abs(value) >= sys.float_info.max else f"{value:g}"
+        shown = ("+Inf" if value > 0 else "-Inf") if abs(value) >= sys.float_info.max else seen
         return f"value {shown} outside {band}"
+
+
+_SI = ((18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"))
+
+
+def readable(values: list[float]) -> list[str]:
+    """Numbers as people read them side by side: as ``%g`` under a million; from a million, in thousands
+    of thousands (M, G, T, P, E) to as few significant figures (3 at least) as keep apart the values that
+    differ: ``5.33e+10 outside [4.1e+10, 5.32711e+10]`` read as a formula (bytes, a request count), where
+    ``53.3G outside [41G, 53.271G]`` reads as a size."""
+
+    def one(x: float, digits: int) -> str:
+        size = abs(x)
+        if not math.isfinite(x) or size < 1e6 or size >= 1e21:
+            return f"{x:g}"
+        power, unit = next((p, u) for p, u in _SI if size >= 10.0**p * (1 - 0.5 * 10.0 ** (1 - digits)))
+        return f"{x / 10.0**power:.{digits}g}{unit}"
+
+    for digits in range(3, 10):
+        out = [one(x, digits) for x in values]
+        if all(out[i] != out[j] for i in range(len(values)) for j in range(i) if values[i] != values[j]):
+            return out
+    return [f"{x:g}" for x in values]
 
 
 # The source of Medic's own predictions of exhaustion (medic.forecast).

@@ -257,3 +257,22 @@ def test_a_query_past_the_series_limit_is_said_at_warning(
     ]
     assert "the query returned 2010 series; only the first 2000 are scored" in said
     assert "the other 10 are not watched" in said
+
+
+def test_large_values_read_as_sizes_with_enough_figures_to_tell_them_apart() -> None:
+    """`value 5.32711e+10 outside [4.1e+10, 5.3255e+10]` read as a formula (a walk-through's leftover);
+    three figures alone would print a value and its bound alike."""
+    from medic.anomaly import ExpectedBand, readable  # noqa: PLC0415
+
+    assert (
+        ExpectedBand(lower=4.1e10, upper=5.3255e10).against(5.32711e10)
+        == "value 53.27G outside [41G, 53.26G]"
+    )
+    assert readable([2.0e11, 1.5e6, 999.5]) == ["200G", "1.5M", "999.5"]  # under a million: as before
+    assert (
+        ExpectedBand(lower=0.880734, upper=1.11608).against(3.98325)
+        == "value 3.98325 outside [0.880734, 1.11608]"
+    )
+    assert (
+        ExpectedBand(lower=1e6, upper=2e6).against(float(np.finfo(np.float64).max)).startswith("value +Inf")
+    )
