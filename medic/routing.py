@@ -535,10 +535,14 @@ def plan_notifications(
         hold = None
         if rule.quiet_hours and rule.quiet_hours.contains(local):
             hold = rule.quiet_hours.end_after(local).astimezone(at.tzinfo)
+        chat = _targets(slack=channels, teams=on_teams, other=rule.chat)
+        # Slack's fallback channel takes the card where no Slack channel took it; not where the rule
+        # said no Slack and names other chats (a Teams-only team's incidents all went to #incidents too)
+        elsewhere = not rule.slack and chat and all(t.kind != "slack" for t in chat)
         plan = NotificationPlan(
             rule=rule.name,
-            chat=_targets(slack=channels, teams=on_teams, other=rule.chat),
-            fallback=ChatTarget(kind="slack", channel=policy.fallback_slack_channel),
+            chat=chat,
+            fallback=None if elsewhere else ChatTarget(kind="slack", channel=policy.fallback_slack_channel),
             pagerduty=primary if rule.pagerduty else None,
             jira_project=((owner.routing.jira_project if owner else None) or default_jira_project)
             if rule.jira

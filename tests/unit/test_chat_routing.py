@@ -44,6 +44,22 @@ def test_teams_true_posts_to_the_owners_teams_channel_and_the_rules_own() -> Non
     assert plan.channels("teams") == []  # Teams only where a rule asks for it
 
 
+def test_a_rule_that_says_no_slack_and_names_teams_has_no_slack_fallback() -> None:
+    """With `slack: false` in every rule, each card still went to Slack's #incidents (an SLO team on
+    Teams and Opsgenie, 2026-12-07): the fallback takes a card where no Slack channel took it, not where
+    the rule said no Slack and names another chat."""
+    policy = load_routing(
+        "rules:\n  - {name: teams-only, slack: false, teams: true}\n  - {name: pages-only, slack: false}\n"
+    )
+    plan = plan_notifications(policy, priority="P1", owner=owner("data-oncall"), services=[], at=AT)
+    assert plan.chat == [ChatTarget(kind="teams", channel="data-oncall")] and plan.fallback is None
+    # no chat named at all: the card still goes somewhere people look
+    plan = plan_notifications(policy, priority="P1", owner=owner(None), services=[], at=AT)
+    assert plan.rule == "teams-only" and plan.fallback == ChatTarget(kind="slack", channel="#incidents")
+    slack = plan_notifications(load_routing(POLICY), priority="P1", owner=owner("x"), services=[], at=AT)
+    assert slack.fallback == ChatTarget(kind="slack", channel="#incidents")
+
+
 def test_check_says_when_teams_true_reaches_nobody() -> None:
     with pytest.raises(ConfigError) as err:
         load_routing("rules: [{name: all, teams: true}]", catalog=shop())
