@@ -17,9 +17,11 @@ import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from temporalio import workflow
+from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from medic.alerts import Alert, AlertStatus
@@ -62,6 +64,24 @@ def _batch(status: AlertStatus) -> AlertBatch:
     return AlertBatch(alerts=[alert], received_at=now, contexts=[ctx("orders-db")])
 
 
+async def _opened(client: Client, incident_id: str, queue: str) -> WorkflowHandle[Any, Any]:
+    """An orders-db incident, opened by its database going down."""
+    return await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(
+            incident_id=incident_id,
+            service=ctx("orders-db"),
+            quiet_period_seconds=0.5,
+            notify=False,
+            remediate=False,
+        ),
+        id=incident_id,
+        task_queue=queue,
+        start_signal=ALERTS_SIGNAL,
+        start_signal_args=[_batch(AlertStatus.FIRING)],
+    )
+
+
 async def test_an_incident_whose_history_no_longer_replays_is_still_read_from_visibility() -> None:
     require_binary("temporal")
     async with medic_stack(worker=False) as stack, stack.http() as http:
@@ -74,20 +94,7 @@ async def test_an_incident_whose_history_no_longer_replays_is_still_read_from_vi
             activity_executor=ThreadPoolExecutor(2),
             max_cached_workflows=0,
         ):
-            handle = await stack.client.start_workflow(
-                IncidentWorkflow.run,
-                IncidentInput(
-                    incident_id=incident_id,
-                    service=ctx("orders-db"),
-                    quiet_period_seconds=0.5,
-                    notify=False,
-                    remediate=False,
-                ),
-                id=incident_id,
-                task_queue=queue,
-                start_signal=ALERTS_SIGNAL,
-                start_signal_args=[_batch(AlertStatus.FIRING)],
-            )
+            handle = await _opened(stack.client, incident_id, queue)
             await handle.signal(ALERTS_SIGNAL, _batch(AlertStatus.RESOLVED))
             result = await handle.result()
             whole = await http.get(f"/incidents/{incident_id}")
@@ -141,20 +148,7 @@ async def test_an_open_incident_whose_workflow_task_fails_is_read_from_visibilit
             activity_executor=ThreadPoolExecutor(2),
             max_cached_workflows=0,
         ):
-            handle = await stack.client.start_workflow(
-                IncidentWorkflow.run,
-                IncidentInput(
-                    incident_id=incident_id,
-                    service=ctx("orders-db"),
-                    quiet_period_seconds=0.5,
-                    notify=False,
-                    remediate=False,
-                ),
-                id=incident_id,
-                task_queue=queue,
-                start_signal=ALERTS_SIGNAL,
-                start_signal_args=[_batch(AlertStatus.FIRING)],
-            )
+            handle = await _opened(stack.client, incident_id, queue)
             whole = await http.get(f"/incidents/{incident_id}")
             assert whole.status_code == 200, whole.text
             assert whole.json()["status"] == "open" and whole.json()["partial"] is None

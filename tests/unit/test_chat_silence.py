@@ -7,6 +7,7 @@ from temporalio.client import Client
 
 from medic.access import AccessPolicy
 from medic.feedback import Matcher
+from medic.ports import TransientError
 from service.chat.authz import Authorizer
 from service.chat.runner import ChatRunner, SlackUser
 from service.control import Controls
@@ -19,6 +20,7 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 class OneSilence:
     def __init__(self) -> None:
         self.created: list[list[Matcher]] = []
+        self.down: str | None = None  # what Alertmanager answers, when it is down
 
     async def create(
         self,
@@ -29,6 +31,8 @@ class OneSilence:
         created_by: str,
         comment: str,
     ) -> str:
+        if self.down is not None:
+            raise TransientError(self.down)
         self.created.append(matchers)
         return f"sil-{len(self.created)}"
 
@@ -116,23 +120,10 @@ async def test_commands_that_act_on_an_incident_known_only_by_its_summary_change
     assert silences.created == []
 
 
-class AlertmanagerDown(OneSilence):
-    async def create(
-        self,
-        matchers: list[Matcher],
-        *,
-        starts_at: datetime,
-        ends_at: datetime,
-        created_by: str,
-        comment: str,
-    ) -> str:
-        from medic.ports import TransientError  # noqa: PLC0415
-
-        raise TransientError("Alertmanager answered 503")
-
-
 async def test_a_tool_that_is_down_is_named() -> None:
     """Alertmanager down was said as "could not reach Temporal or a tool it needs"."""
-    runner = _runner(Reader(), AlertmanagerDown())
+    down = OneSilence()
+    down.down = "Alertmanager answered 503"
+    runner = _runner(Reader(), down)
     reply = await runner.command("silence service=checkout 1h", user=SlackUser(id="U1", name="ana"))
     assert reply.text == ":hourglass: Alertmanager answered 503; try again in a moment."
