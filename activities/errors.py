@@ -12,13 +12,14 @@ from typing import ParamSpec, TypeVar
 from temporalio.exceptions import ApplicationError
 
 from medic.ports import PermanentError, TransientError
-from remediations.actions import ActionError
+from remediations.actions import ActionError, NothingToDo
 from remediations.ports import ClusterError
 from remediations.preconditions import ChangedMeanwhile
 
-__all__ = ["CHANGED_MEANWHILE", "PERMANENT", "translated"]
+__all__ = ["CHANGED_MEANWHILE", "NOTHING_TO_DO", "PERMANENT", "translated"]
 
 CHANGED_MEANWHILE = "ChangedMeanwhile"
+NOTHING_TO_DO = "NothingToDo"  # a step that would change nothing asked for: ends blocked, not failed
 
 # Failures for good: retrying cannot help (everything else that fails says TransientError, or is a bug).
 PERMANENT: tuple[type[Exception], ...] = (PermanentError, ActionError, ClusterError)
@@ -34,6 +35,8 @@ def translated(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except ChangedMeanwhile as err:
             raise ApplicationError(str(err), type=CHANGED_MEANWHILE, non_retryable=True) from err
+        except NothingToDo as err:
+            raise ApplicationError(str(err), type=NOTHING_TO_DO, non_retryable=True) from err
         except PERMANENT as err:
             raise ApplicationError(str(err), type="PermanentError", non_retryable=True) from err
         except TransientError as err:

@@ -226,9 +226,10 @@ class IncidentState(BaseModel):
     # The monitoring stack's critical alerts raise it to P2 (medic.pipeline_alerts): set from the
     # workflow's input, False in incidents started before that (their replay must score as it did).
     pipeline_floor: bool = False
-    # SLO burns read as this release reads them (medic.slo: Sloth v0.11, Pyrra's windows); False for an
-    # incident begun before, whose priority (and the pages it asked for) replays as it was
-    slo_current: bool = False
+    # Read and worded as this release does: SLO burns (medic.slo: Sloth v0.11, Pyrra's windows, the paging
+    # floor) and the title's "(+N more alerts)". False for an incident begun before: its priority (the pages
+    # it asked for) and its title (published to search attributes and memo) replay as they were.
+    current_reads: bool = False
     am_checked_at: datetime | None = None
     am_ask_after: datetime | None = None
     false_positives: list[FalsePositive] = Field(default_factory=list, description="false-positive marks")
@@ -1214,7 +1215,7 @@ class IncidentState(BaseModel):
         burn: dict[str, float] = {}
         detail: dict[str, str] = {}
         for a in self.alerts.values():
-            found = _burn(a, current=self.slo_current)
+            found = _burn(a, current=self.current_reads)
             if (
                 a.service
                 and found is not None
@@ -1230,7 +1231,7 @@ class IncidentState(BaseModel):
             slo_burn=burn,
             slo_detail=detail,
         )
-        if self.slo_current:  # (an incident begun before scores as it did: its pages replay)
+        if self.current_reads:  # (an incident begun before scores as it did: its pages replay)
             impact = burn_floor(impact, burn, detail)
         for record in self.anomalies.values():  # (none in a history from before heartbeats: it replays)
             floor = SEVERITY_FLOOR.get(record.signal.severity)  # (kept once the beats are back)
@@ -1279,10 +1280,11 @@ class IncidentState(BaseModel):
         # "(+1 more)" read as one more service (an SLO team's walk-through: two SLOs of checkout burning)
         extra = len(names) - 1
         kind = "alert" if len({r.name for r in pool}) == len(names) else "signal"
+        said = f" {kind}{'s' if extra > 1 else ''}" if self.current_reads else ""
         more = (
             f" (+{others} more service{'s' if others > 1 else ''})"
             if others > 0
-            else (f" (+{extra} more {kind}{'s' if extra > 1 else ''})" if extra > 0 else "")
+            else (f" (+{extra} more{said})" if extra > 0 else "")
         )
         return f"{head}{where}{more}"[:200]
 

@@ -88,16 +88,20 @@ def _segments(template: str) -> Iterator[tuple[str, str, bool]]:
     yield template[code_start:], "", False
 
 
-_BOOL = re.compile(r"(?:==|!=|<=|>=|<|>)\s*bool\b")
+_COMPARISONS = frozenset({"==", "!=", "<=", ">=", "<", ">"})
 
 
 def has_bool(query: str) -> bool:
-    """Whether a comparison in the query carries the ``bool`` modifier (outside strings): its result
-    has every series, 0 or 1, where one without it keeps only those that pass."""
-    try:
-        return any(not quote and _BOOL.search(text) for text, quote, _ in _segments(query))
-    except ValueError:  # a string never closed: said by unbalanced()
-        return False
+    """Whether the query's outermost comparison carries the ``bool`` modifier (parentheses around the
+    whole aside): its result has every series, 0 or 1, where one without it keeps only those that pass.
+    A ``bool`` inside (``sum(x > bool 0) == 0``, counting what passes) is not said (a review)."""
+    tokens = _top_level(query)
+    if len(tokens) == 1 and tokens[0][0] == "group" and tokens[0][1].startswith("("):
+        return has_bool(tokens[0][1][1:-1])
+    return any(
+        kind == "op" and text in _COMPARISONS and tokens[i + 1] == ("word", "bool")
+        for i, (kind, text) in enumerate(tokens[:-1])
+    )
 
 
 def check_promql(template: str) -> None:

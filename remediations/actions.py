@@ -19,7 +19,7 @@ import math
 from typing import Any, Protocol
 
 from medic.runbook import RestartStep, RollbackStep, ScaleStep, Step
-from remediations.errors import ActionError
+from remediations.errors import ActionError, NothingToDo
 from remediations.gitops import FieldPath
 from remediations.ports import Cluster, ObjectRef, Permission, RolloutInfo
 from remediations.preconditions import LEFT_BY_MEDIC, write_if_as_planned
@@ -40,6 +40,7 @@ __all__ = [
     "ActionError",
     "ActionRegistry",
     "CircuitBreak",
+    "NothingToDo",
     "Reroute",
     "Restart",
     "Rollback",
@@ -114,7 +115,7 @@ class Scale:
         current = int(before["replicas"])
         if step.factor is not None and self.desired(step, before) <= current:
             what = f"HPA {step.hpa}'s {step.hpa_field} is" if step.hpa else f"{step.target.kind} runs"
-            raise ActionError(
+            raise NothingToDo(
                 f"{step.target.namespace}/{step.target.name}: the {what} {current}, at or above the step's "
                 f"max_replicas {step.max_replicas}: scaling out by {step.factor:g} would not add any"
                 + (" (it would scale it down)" if current > step.max_replicas else "")

@@ -295,7 +295,7 @@ class TemporalIncidentSink:
                         self._settings.alertmanager_url and self._settings.alertmanager_receiver
                     ),
                     pipeline_floor=True,
-                    slo_current=True,
+                    current_reads=True,
                 ),
                 id=incident_id,
                 task_queue=self._settings.task_queue,

@@ -322,9 +322,12 @@ def correlation_activities(client: Client, settings: Settings, catalog: Catalog)
     )
 
 
-# Threads of the worker's activity executor, and so the activities it takes at once (async activities,
-# the scans and the correlation hand-overs, hold a slot while they run on the event loop).
-ACTIVITY_THREADS = 16
+# Threads of the worker's activity executor, and so the activities it takes at once. The async ones (the
+# scans, the correlation hand-overs, the action budget) hold a slot too while they run on the event loop:
+# 32, not the 16 threads there were, so that 16 scans waiting on a slow Prometheus leave as many slots to
+# the notifications and remediations of a storm (a review: with 16, they waited in Temporal while every
+# thread was idle). A thread waiting on a socket costs little.
+ACTIVITY_THREADS = 32
 
 
 def build_worker(

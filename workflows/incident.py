@@ -131,9 +131,9 @@ class IncidentInput(BaseModel):
     # The monitoring stack's critical alerts raise the incident to P2 (medic.pipeline_alerts). False for
     # incidents started before it: replayed, their priority (and the plans it asks for) stays as it was.
     pipeline_floor: bool = False
-    # SLO burns read as this release reads them (Sloth v0.11's alerts, Pyrra's windows other than four
-    # weeks: medic.slo). False for incidents started before: replayed, their priority stays as it was.
-    slo_current: bool = False
+    # Read and worded as this release does (SLO burns: medic.slo; the title's "(+N more alerts)"). False
+    # for incidents started before: replayed, their priority and title stay as they were.
+    current_reads: bool = False
 
 
 class AckRequest(BaseModel):
@@ -246,7 +246,7 @@ class IncidentWorkflow(CauseProbe):
                 self._state.contexts[inp.service.name] = inp.service
             self._state.record(now, TimelineKind.INCIDENT_OPENED, "Incident opened.")
         self._state.pipeline_floor = inp.pipeline_floor or self._state.pipeline_floor
-        self._state.slo_current = inp.slo_current or self._state.slo_current
+        self._state.current_reads = inp.current_reads or self._state.current_reads
         self._outbox: list[_Outgoing] = []
         self._nodes_told: list[str] = []  # the node incidents the last hello went to
         self._node_hellos: set[str] = set()  # of the first hello: those not yet known to be closed

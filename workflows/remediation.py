@@ -21,7 +21,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import CHANGED_MEANWHILE
+    from activities.errors import CHANGED_MEANWHILE, NOTHING_TO_DO
     from activities.notify import NotifyActivities, SlackMessagePost, SlackMessageUpdate
     from activities.remediate import FactsRequest, RemediationActivities, StepRequest, VerifyRequest
     from medic.cards import render_approval, render_approval_decided
@@ -183,6 +183,21 @@ class RemediationWorkflow:
             except ActivityError as err:
                 # This step cannot act (nothing was written): on_failure: next_step tries the next one,
                 # as it does after a step that acted and did not fix it.
+                last = not (plan.runbook.on_failure == "next_step" and index + 1 < len(plan.steps))
+                acted = any(a.status == "executed" for a in self._actions)  # and did not fix it
+                if _nothing_to_do(err) and not last:
+                    # (a step that would change nothing asked for: no failure, no action; the error is
+                    # new with this release, so no history from before holds it)
+                    await self._tell(
+                        TimelineKind.GUARDRAIL_BLOCKED,
+                        f"Not acting: {err.cause or err}. Trying the next step.",
+                    )
+                    continue
+                if _nothing_to_do(err) and not acted:  # the last: ends blocked, no escalation
+                    await self._finish(
+                        "blocked", f"Not acting: {err.cause or err}.", kind=TimelineKind.GUARDRAIL_BLOCKED
+                    )
+                    return
                 if not (
                     plan.runbook.on_failure == "next_step"
                     and index + 1 < len(plan.steps)
@@ -733,6 +748,11 @@ def _cannot_act(err: ActivityError) -> bool:
     refused): a permanent error. A cluster that did not answer (retries spent, timeouts) is not one: the
     next step would meet the same cluster, so the run fails and people are told."""
     return isinstance(err.cause, ApplicationError) and err.cause.type == "PermanentError"
+
+
+def _nothing_to_do(err: ActivityError) -> bool:
+    """The step would change nothing asked for (a scale out at or above its bound)."""
+    return isinstance(err.cause, ApplicationError) and err.cause.type == NOTHING_TO_DO
 
 
 def _changed_meanwhile(err: ActivityError) -> bool:

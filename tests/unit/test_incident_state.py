@@ -118,7 +118,18 @@ def test_severity_follows_firing_alerts() -> None:
     assert state.priority == "P2"
     state.apply_alerts(batch(alert("A", severity="critical", status=AlertStatus.RESOLVED)), at=T0)
     assert (state.severity, state.priority) == ("warning", "P3")
+    assert state.title == "A on checkout (+1 more)"  # (begun before this release: as it was)
+
+
+def test_a_new_incidents_title_says_more_alerts_not_more() -> None:
+    """The title said "(+1 more)", read as one more service (two SLOs of checkout burning); an incident
+    begun before keeps its title, which is published to search attributes and memo (a review: two
+    recorded histories did not replay when it changed)."""
+    state = IncidentState(id="incident-test-1", opened_at=T0, current_reads=True)
+    state.apply_alerts(batch(alert("A"), alert("B")), at=T0)
     assert state.title == "A on checkout (+1 more alert)"
+    state.apply_alerts(batch(alert("C")), at=T0)
+    assert state.title == "A on checkout (+2 more alerts)"
 
 
 def test_truncation_is_recorded_once() -> None:

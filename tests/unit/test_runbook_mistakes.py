@@ -90,6 +90,18 @@ def test_a_mistake_is_said_where_it_is(old: str, new: str, says: str) -> None:
     assert says in _said(BASE.replace(old, new))
 
 
+def test_a_bool_inside_the_query_counting_what_passes_is_fine() -> None:
+    """Only the outermost comparison's bool makes every series pass: one inside counts (a review)."""
+    for fine in (
+        'sum(increase(kube_pod_container_status_restarts_total{namespace="shop"}[5m]) > bool 0) == 0',
+        'sum(kube_pod_status_ready{namespace="shop", condition="true"} == bool 1) >= 3',
+    ):
+        text = BASE.replace("""'sum(rate(errors{namespace="shop"}[5m])) < 1'""", repr(fine).replace('"', '"'))
+        assert load_runbook(text, source="x.yaml").verify.promql == fine
+    wrapped = BASE.replace("< 1'", "< bool 1)'").replace("'sum(", "'(sum(")
+    assert "a `bool` comparison" in _said(wrapped)  # parentheses around the whole: still the outermost
+
+
 def test_an_exact_count_outside_its_bounds_is_said_at_its_line() -> None:
     text = BASE.replace(
         "  - action: restart\n    target: {namespace: shop, name: checkout}\n",

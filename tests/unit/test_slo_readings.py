@@ -100,7 +100,7 @@ def test_a_30_day_pyrra_page_burn_says_its_window_and_old_incidents_read_as_befo
 
 
 def test_an_incident_scores_a_sloth_v011_page_burn_only_when_it_began_under_this_release() -> None:
-    """The ingest starts new incidents with slo_current; one begun before scores as it did on replay."""
+    """The ingest starts new incidents with current_reads; one begun before scores as it did on replay."""
     from datetime import UTC, datetime  # noqa: PLC0415
 
     from medic.alerts import Alert, AlertStatus  # noqa: PLC0415
@@ -117,7 +117,7 @@ def test_an_incident_scores_a_sloth_v011_page_burn_only_when_it_began_under_this
     )
     said = {}
     for current in (True, False):
-        state = IncidentState(id="incident-checkout", opened_at=t0, slo_current=current)
+        state = IncidentState(id="incident-checkout", opened_at=t0, current_reads=current)
         state.apply_alerts(AlertBatch(alerts=[burn], received_at=t0, contexts=[ctx("checkout")]), at=t0)
         assert state.impact_detail is not None
         (factor,) = [f for f in state.impact_detail.factors if f.name == "slo_burn"]
@@ -139,7 +139,7 @@ def test_a_paging_burn_is_at_least_p2_and_a_ticket_burn_is_not_raised() -> None:
     (_, page), _, (_, ticket), _ = _pyrra(30)
 
     def scored(labels: dict[str, str], *, current: bool) -> IncidentState:
-        state = IncidentState(id="incident-search", opened_at=t0, slo_current=current)
+        state = IncidentState(id="incident-search", opened_at=t0, current_reads=current)
         alert = Alert(
             fingerprint="f1",
             status=AlertStatus.FIRING,

@@ -283,6 +283,26 @@ async def test_guardrails_block_with_a_reason(
     ]
 
 
+async def test_a_scale_out_already_at_its_bound_ends_blocked_not_failed(rig: Rig) -> None:
+    """A Deployment at 12 with max_replicas 10: the step does not act (it would have scaled it down). It
+    ended "failed" and escalated ("Could not act"), counted as an action (its cooldown began, the
+    failures alert counted it), though nothing was tried (a review, 2026-12-07)."""
+    rig.cluster = FakeCluster(replicas=12)
+    policy = load_routing('rules:\n  - {name: all, slack_channels: ["#checkout"]}\n', catalog=shop())
+    async with rig.worker(policy=policy):
+        incident = await deliver(rig, notify=True)
+        state = await until(incident, lambda s: bool(s.remediations) and outcome(s) == "blocked", "blocked")
+        state = await until(
+            incident, lambda s: any("Self-healing did not act" in t for t in rig.chat.thread()), "told"
+        )
+    assert rig.cluster.writes == []
+    kinds = [e.kind for e in state.timeline]
+    assert "remediation.escalated" not in kinds and "remediation.failed" not in kinds
+    (blocked,) = [e.message for e in state.timeline if e.kind == "guardrail.blocked"]
+    assert "the Deployment runs 12, at or above the step's max_replicas 10" in blocked
+    assert "(it would scale it down)" in blocked
+
+
 async def test_a_block_while_the_alerts_fire_is_said_where_people_look(rig: Rig) -> None:
     """The kill switch (a cooldown, the hourly budget) blocked self-healing on the timeline only: the
     channel never learnt that Medic had not acted, nor why, and the card said nothing of it."""
