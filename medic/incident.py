@@ -327,12 +327,16 @@ class IncidentState(BaseModel):
         # duplicate, or a 0 from another group, changes nothing).
         if batch.truncated > self.truncated_alerts:
             self.truncated_alerts = batch.truncated
+            grafana = bool(batch.alerts) and all(a.source == "grafana" for a in batch.alerts)
             self.record(
                 at,
                 TimelineKind.ALERT_TRUNCATED,
-                f"Alertmanager left {batch.truncated} alerts out of its last "
+                f"Grafana left {batch.truncated} alerts out of its last notification (its contact point's "
+                "Max alerts); they are not shown here."
+                if grafana
+                else f"Alertmanager left {batch.truncated} alerts out of its last "
                 "delivery (its max_alerts setting); they are not shown here.",
-                actor="alertmanager",
+                actor="grafana" if grafana else "alertmanager",
             )
             changed = True
         if changed:
@@ -381,11 +385,12 @@ class IncidentState(BaseModel):
             self.am_holds = {**other.am_holds, **self.am_holds}
         self.am_resolved += [f for f in other.am_resolved if f not in self.am_resolved]
         count = other.alert_count if alert_count is None else alert_count
+        # (a merge in parts brings its alerts after this: no services known yet is not "unknown services")
+        on = f" on {', '.join(other.services)}" if other.services else ""
         self.record(
             at,
             TimelineKind.INCIDENT_MERGED,
-            f"Merged {other.id} ({count} alerts on "
-            f"{', '.join(other.services) or 'unknown services'}): it shares this incident's cause.",
+            f"Merged {other.id} ({count} alerts{on}): it shares this incident's cause.",
             merged=other.id,
         )
         self._after_change(at, derive=derive)

@@ -44,7 +44,8 @@ def check_delivery_count(count: int, settings: Settings, what: str = "alerts") -
         raise HTTPException(
             413,
             f"{count} {what} in one request, over MEDIC_MAX_ALERTS_PER_DELIVERY "
-            f"({settings.max_alerts_per_delivery}); with Alertmanager, set max_alerts in the webhook config",
+            f"({settings.max_alerts_per_delivery}): set max_alerts in Alertmanager's webhook config (in "
+            "Grafana, the webhook contact point's Max alerts; its default, 0, is unlimited)",
         )
 
 

@@ -390,3 +390,21 @@ def test_what_people_read_says_whether_the_value_left_its_band() -> None:
         for text in (entry.message, postmortem.replace("\\", ""), chart):  # Markdown escapes brackets
             assert f"value {value:g} {said}" in text
             assert f"value {value:g} {not_said}" not in text
+
+
+def test_grafana_truncation_and_a_merge_in_parts_are_worded_as_they_are() -> None:
+    """Grafana's truncatedAlerts was said as "Alertmanager left 20 alerts out ... (its max_alerts)"; a merge
+    whose alerts come in parts said "(6 alerts on unknown services)" of a catalog service (a Grafana team's
+    walk-through, 2026-12-07)."""
+    state = new_state()
+    grafana = alert().model_copy(update={"source": "grafana"})
+    cut = AlertBatch(alerts=[grafana], received_at=T0, truncated=20, contexts=[ctx("checkout")])
+    state.apply_alerts(cut, at=T0)
+    (said,) = [e for e in state.timeline if e.kind == "alert.truncated"]
+    assert said.actor == "grafana" and said.message.startswith(
+        "Grafana left 20 alerts out of its last notification"
+    )
+    other = IncidentState(id="incident-cart", opened_at=T0)
+    state.absorb(other, at=T0, alert_count=6)
+    (merged,) = [e.message for e in state.timeline if e.kind == "incident.merged"]
+    assert merged == "Merged incident-cart (6 alerts): it shares this incident's cause."
