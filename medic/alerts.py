@@ -33,6 +33,9 @@ HELD_SOURCE = "alertmanager-api"
 # Go's zero time, which Alertmanager sends for "no end yet".
 _GO_ZERO_YEAR = 1
 _LABEL_VALUE_MAX = 4096
+_URL_MAX = 4096
+# The links a sender gives beside its generator URL, by the name Medic shows them under.
+GRAFANA_LINKS = {"dashboardURL": "dashboard", "panelURL": "panel", "silenceURL": "silence"}
 
 
 class AlertStatus(StrEnum):
@@ -58,6 +61,13 @@ class WebhookAlert(BaseModel):
     endsAt: datetime | None = None  # noqa: N815 - wire name
     generatorURL: str | None = None  # noqa: N815 - wire name
     fingerprint: str | None = Field(default=None, max_length=128)
+    # Grafana's (grafana/alerting templates.ExtendedAlert): where to look and how to silence it there, and
+    # the query's values when it fired (refId -> value); Alertmanager sends none of them
+    # (never a reason to refuse a delivery: a link too long, or values of another shape, are left out)
+    dashboardURL: Any = None  # noqa: N815 - wire name
+    panelURL: Any = None  # noqa: N815 - wire name
+    silenceURL: Any = None  # noqa: N815 - wire name
+    values: Any = None
 
     @field_validator("endsAt")
     @classmethod
@@ -111,6 +121,9 @@ class Alert(BaseModel):
     ends_at: datetime | None = None
     generator_url: str | None = None
     source: str = "alertmanager"
+    # Grafana's links (dashboard, panel, silence: GRAFANA_LINKS) and its query's values when it fired
+    links: dict[str, str] = Field(default_factory=dict)
+    values: str | None = None
     # The catalog service this alert is about, when the receiver could tell.
     service: str | None = None
     # The Kubernetes object it is about (medic.subject) and why it went to its service (medic.assign).
@@ -156,10 +169,15 @@ def normalise_webhook(payload: AlertmanagerWebhook, *, received_at: datetime) ->
     source = "grafana" if payload.is_grafana else "alertmanager"
     received = utc(received_at)
     # One check over the whole delivery: nothing to redact is the usual case (the storm path).
-    sent = [[i.labels, i.annotations, i.generatorURL or "", i.fingerprint or ""] for i in payload.alerts]
+    sent = [
+        [i.labels, i.annotations, i.generatorURL or "", i.fingerprint or "", _links(i)]
+        for i in payload.alerts
+    ]
     redacted: list[list[Any]] = redact_data(sent)
     alerts: list[Alert] = []
-    for item, (labels, annotations, generator_url, fingerprint) in zip(payload.alerts, redacted, strict=True):
+    for item, (labels, annotations, generator_url, fingerprint, links) in zip(
+        payload.alerts, redacted, strict=True
+    ):
         alerts.append(
             Alert(
                 fingerprint=fingerprint or label_fingerprint(item.labels),
@@ -170,6 +188,31 @@ def normalise_webhook(payload: AlertmanagerWebhook, *, received_at: datetime) ->
                 ends_at=utc(item.endsAt) if item.endsAt is not None else None,
                 generator_url=generator_url or None,
                 source=source,
+                links=dict(links),
+                values=_values(item.values),
             )
         )
     return alerts
+
+
+def _links(item: WebhookAlert) -> dict[str, str]:
+    """Grafana's dashboard, panel and silence links, where sent (http(s) only: a card links them)."""
+    sent = {name: getattr(item, wire) for wire, name in GRAFANA_LINKS.items()}
+    return {
+        k: v
+        for k, v in sent.items()
+        if isinstance(v, str) and v.startswith(("https://", "http://")) and len(v) <= _URL_MAX
+    }
+
+
+def _values(values: object) -> str | None:
+    """Grafana's query values when the alert fired, as people read them: ``A=1.82, B=1`` (a refId's
+    value of another shape is left out)."""
+    if not isinstance(values, dict):
+        return None
+    said = [
+        f"{str(ref)[:40]}={value:g}"
+        for ref, value in list(values.items())[:20]
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+    return ", ".join(said)[:300] or None

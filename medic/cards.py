@@ -73,6 +73,11 @@ def card_digest(card: "IncidentCard") -> str:
     return hashlib.sha256(card.model_dump_json().encode()).hexdigest()[:16]
 
 
+# How a card names an alert's links (medic.alerts.GRAFANA_LINKS): Grafana's silence link silences it in
+# Grafana's own Alertmanager, which holds Grafana-managed alerts (Medic's go to MEDIC_ALERTMANAGER_URL)
+LINK_NAMES = {"dashboard": "Dashboard", "panel": "Panel", "silence": "Silence in Grafana"}
+
+
 class IncidentCard(BaseModel):
     incident_id: str
     title: str
@@ -89,6 +94,8 @@ class IncidentCard(BaseModel):
     acknowledged_by: str | None = None
     merged_into: str | None = None
     generator_url: str | None = None
+    # Grafana's links of the first alert that has them: dashboard, panel, silence (medic.alerts)
+    links: dict[str, str] = Field(default_factory=dict)
     ui_url: str | None = None
     merged_into_url: str | None = None  # the Temporal UI of the incident it merged into (set by the adapter)
     # Why this card pages nobody although its priority would (Medic's learning demoted its rules).
@@ -155,6 +162,7 @@ def render_card(card: IncidentCard) -> ChatMessage:
     links = [
         link(card.ui_url, "Timeline in Temporal") if card.ui_url else None,
         link(card.generator_url, "Source graph") if card.generator_url else None,
+        *(link(url, LINK_NAMES[k]) for k, url in card.links.items() if k in LINK_NAMES),
     ]
     link_text = join(" · ", [x for x in links if x])
     if link_text:

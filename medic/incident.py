@@ -99,6 +99,9 @@ class AlertRecord(BaseModel):
     ends_at: datetime | None = None
     generator_url: str | None = None
     source: str
+    # Grafana's links (dashboard, panel, silence) and its query's values when it first fired
+    links: dict[str, str] = Field(default_factory=dict)
+    values: str | None = None
     # The Kubernetes object the alert is about, and why it went to its service (medic.assign.decide).
     subject: Subject | None = None
     why: str | None = None
@@ -980,6 +983,8 @@ class IncidentState(BaseModel):
                 ends_at=alert.ends_at,
                 generator_url=alert.generator_url,
                 source=alert.source,
+                links=alert.links,
+                values=alert.values,
                 subject=alert.subject,
                 why=alert.why,
                 first_seen_at=at,
@@ -991,7 +996,10 @@ class IncidentState(BaseModel):
                 self.last_fired_at = at
             verb = "fired" if alert.status is AlertStatus.FIRING else "arrived already resolved"
             extra = {"why": alert.why} if alert.why else {}
-            self._alert_entry(at, alert, alert.status, f"{alert.name} {verb}{_where(record)}.", **extra)
+            values = f" Values: {alert.values}." if alert.values else ""  # (Grafana's, where it sent them)
+            self._alert_entry(
+                at, alert, alert.status, f"{alert.name} {verb}{_where(record)}.{values}", **extra
+            )
             return True
         held.last_seen_at = at
         held.deliveries += 1

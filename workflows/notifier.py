@@ -468,6 +468,7 @@ class Notifier:
         s = self._state()
         top = s.root_causes[0] if s.root_causes else None
         first = next((a.generator_url for a in s.alerts.values() if a.generator_url), None)
+        links = next((a.links for a in s.alerts.values() if a.links), {})  # (Grafana's)
         return IncidentCard(
             incident_id=s.id,
             title=s.title,
@@ -484,6 +485,7 @@ class Notifier:
             acknowledged_by=s.acknowledged_by,
             merged_into=s.merged_into,
             generator_url=first,
+            links=links,
             routing_note=self._demotion_note(),
             self_healing=s.self_healing or None,
             anomaly_count=len(s.anomalies),

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from activities.adapters.http import classify
-from medic.cards import IncidentCard
+from medic.cards import LINK_NAMES, IncidentCard
 from medic.limits import bounded_join
 from medic.ports import MessageRef, PermanentError
 from medic.vocab import Priority
@@ -104,6 +104,7 @@ def adaptive_card(card: IncidentCard) -> dict[str, Any]:
         *_open("Open in the Temporal UI", card.ui_url),
         *_open("Merged into", card.merged_into_url),
         *_open("Alert source", card.generator_url),
+        *(b for k, url in card.links.items() if k in LINK_NAMES for b in _open(LINK_NAMES[k], url)),
     ]
     content: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
