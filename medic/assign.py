@@ -5,7 +5,9 @@ correlation then folds the incidents of dependent services into the incident of 
 cause. Alerts naming a service the catalog does not know get a per-service incident of
 their own; alerts naming no service stay with their Alertmanager group.
 
-Which service an alert is about is decided by :func:`decide`, in this order: the alert's Kubernetes
+Which service an alert is about is decided by :func:`decide`, in this order: Grafana's DatasourceError
+and DatasourceNoData are the alerting pipeline's, an incident per data source whatever labels their rules
+gave them (medic.grafana_alerts); the alert's Kubernetes
 subject (medic.subject: its workload, or the workloads its pod name could belong to) as the catalog's
 ``workloads`` list it; the service's own Prometheus ``jobs``; a label (:data:`SERVICE_LABELS`) naming a
 catalog service; an alert about the alerting pipeline itself (medic.pipeline_alerts:
@@ -23,8 +25,9 @@ from medic.alerts import Alert, AlertmanagerWebhook
 from medic.anomaly import SCAN_LABEL, AnomalySignal
 from medic.catalog import Catalog
 from medic.clusters import lookup_for
+from medic.grafana_alerts import RULENAME, datasource_alert, datasource_uid
 from medic.incident import AlertBatch, AnomalyBatch
-from medic.keys import group_incident_id, service_incident_id
+from medic.keys import datasource_incident_id, group_incident_id, service_incident_id
 from medic.pipeline_alerts import PIPELINE_SERVICE, pipeline_component, pipeline_named, pipeline_workload
 from medic.subject import ObjectKey, OwnerLookup, Subject, is_exporter, resolve_subject
 from medic.topology import ServiceContext, context_for, with_hosted, with_nodes
@@ -47,11 +50,14 @@ class Decision:
     why: str
     related: list[str] = field(default_factory=list)  # a node's services (their pods run on it)
     nodes: list[str] = field(default_factory=list)  # a service's nodes (node/<name>: its pods run there)
+    incident: str | None = None  # the incident, where it is not the service's own (a data source's)
 
 
 def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None = None) -> Decision:
     """Which service an alert with these labels is about, and which labels decided it. Another
     cluster's alert is not looked up in this one (medic/clusters.py): the naming patterns decide."""
+    if datasource_alert(labels):  # before its rule's labels: they name the rule's service, not this
+        return _datasource(catalog, labels)
     lookup = lookup_for(lookup, labels)
     subject = resolve_subject(labels, lookup)
     owners = [w for w in (subject.workload, *subject.candidates) if w is not None]
@@ -126,6 +132,32 @@ def _pipeline(
     return Decision(name or PIPELINE_SERVICE, name is not None, subject, decided, f"{what}: {where}")
 
 
+def _datasource(catalog: Catalog, labels: dict[str, str]) -> Decision:
+    """Grafana's DatasourceError or DatasourceNoData (medic.grafana_alerts): the alerting pipeline's
+    service, in the incident of its data source; no Kubernetes subject (its rule's labels name what the
+    rule watches, not what fails)."""
+    name = catalog.resolve(PIPELINE_SERVICE)
+    uid, alertname = datasource_uid(labels), labels["alertname"]
+    source = f"data source {uid}" if uid else "its data source"
+    rule_service = next((f"{k}={labels[k]}" for k in SERVICE_LABELS if labels.get(k)), "")
+    aside = f"; its rule's {rule_service} is not what fails" if rule_service else ""
+    where = f"service {name}" if name else f"{PIPELINE_SERVICE}, a service outside the catalog"
+    why = (
+        f"{alertname} is Grafana's: it cannot evaluate rule {labels[RULENAME]!r} ({source}){aside}: "
+        f"{where}, one incident per data source"
+    )
+    subject = Subject(reason="a Grafana data source alert, about no Kubernetes object")
+    decided = ["alertname", RULENAME] + (["datasource_uid"] if uid else [])
+    return Decision(
+        name or PIPELINE_SERVICE,
+        name is not None,
+        subject,
+        decided,
+        why,
+        incident=datasource_incident_id(uid, alertname),
+    )
+
+
 def _nodes(lookup: OwnerLookup | None, workloads: list[ObjectKey]) -> list[str]:
     """The nodes (as node incidents are named) the workloads' pods run on, when there is a cluster."""
     if lookup is None:
@@ -193,6 +225,7 @@ def assign_alerts(
         assigned = alert.model_copy(update={"subject": decision.subject, "why": decision.why})
         if service:
             incident_id, ctx = _key(catalog, service)
+            incident_id = decision.incident or incident_id
             assigned = assigned.model_copy(update={"service": ctx.name})
             if decision.nodes:
                 ctx = with_nodes(ctx, decision.nodes)

@@ -30,6 +30,7 @@ from medic.correlation import (
     rank_root_causes,
 )
 from medic.feedback import FalsePositive, SilenceRecord
+from medic.grafana_alerts import datasource_alert, datasource_error_text, datasource_floor, datasource_title
 from medic.impact import Impact, burn_floor, score_impact
 from medic.insights import IncidentOutcome, anomaly_rule, incident_rules, rules_before_scans
 from medic.limits import runs_within
@@ -996,10 +997,13 @@ class IncidentState(BaseModel):
                 self.last_fired_at = at
             verb = "fired" if alert.status is AlertStatus.FIRING else "arrived already resolved"
             extra = {"why": alert.why} if alert.why else {}
+            said = f"{alert.name} {verb}{_where(record)}."
+            if self.current_reads and datasource_alert(alert.labels):
+                said = (
+                    f"{alert.name} {verb}{_datasource_where(alert)}."  # the rule, the data source, the error
+                )
             values = f" Values: {alert.values}." if alert.values else ""  # (Grafana's, where it sent them)
-            self._alert_entry(
-                at, alert, alert.status, f"{alert.name} {verb}{_where(record)}.{values}", **extra
-            )
+            self._alert_entry(at, alert, alert.status, f"{said}{values}", **extra)
             return True
         held.last_seen_at = at
         held.deliveries += 1
@@ -1255,6 +1259,13 @@ class IncidentState(BaseModel):
         if self.pipeline_floor:  # Prometheus', Alertmanager's own alerts (medic.pipeline_alerts), firing
             firing = [(a.name, a.severity) for a in self.alerts.values() if a.status is AlertStatus.FIRING]
             impact = pipeline_floor(impact, firing)  # (a reload that failed once and is over: no floor)
+        if self.current_reads:  # Grafana's DatasourceError, DatasourceNoData (medic.grafana_alerts), firing
+            failing = [
+                (a.labels, a.annotations, a.severity)
+                for a in self.alerts.values()
+                if a.status is AlertStatus.FIRING and datasource_alert(a.labels)
+            ]
+            impact = datasource_floor(impact, failing)
         before = self.impact_detail
         self.impact_detail, self.impact, self.priority = impact, impact.score, impact.priority
         if (
@@ -1279,6 +1290,8 @@ class IncidentState(BaseModel):
         root = self.root_causes[0].service if self.root_causes else None
         own = [r for r in self.alerts.values() if root is not None and r.service == root]
         pool = own or list(self.alerts.values())
+        if self.current_reads and pool and all(datasource_alert(r.labels) for r in pool):
+            return datasource_title([r.labels for r in pool])[:200]  # the data source, its rules
         names: list[str] = []
         for record in sorted(pool, key=lambda r: r.first_seen_at):
             if record.name not in names:
@@ -1314,6 +1327,14 @@ def _move_start(held: AlertRecord, starts_at: datetime) -> None:
 def _same_start(held: AlertRecord, alert: Alert) -> bool:
     """The same episode: Alertmanager's API answers starts to the millisecond, its webhook finer."""
     return abs(alert.starts_at - held.starts_at) < timedelta(milliseconds=1)
+
+
+def _datasource_where(alert: Alert) -> str:
+    """Where a Grafana DatasourceError or DatasourceNoData is: its rule, its data source, its error."""
+    uid = alert.labels.get("datasource_uid")
+    parts = [f"rule {alert.labels.get('rulename', '')!r}", uid and f"data source {uid}"]
+    error = datasource_error_text(alert.annotations)
+    return f" ({', '.join(p for p in parts if p)}){': ' + error if error else ''}"
 
 
 def _where(record: AlertRecord) -> str:

@@ -11,7 +11,13 @@ import re
 
 from medic.redact import redact
 
-__all__ = ["INCIDENT_ID_PATTERN", "INCIDENT_PREFIX", "group_incident_id", "service_incident_id"]
+__all__ = [
+    "INCIDENT_ID_PATTERN",
+    "INCIDENT_PREFIX",
+    "datasource_incident_id",
+    "group_incident_id",
+    "service_incident_id",
+]
 
 INCIDENT_PREFIX = "incident-"
 INCIDENT_ID_PATTERN = re.compile(r"^incident-[a-z0-9][a-z0-9-]{0,99}$")
@@ -55,3 +61,11 @@ def group_incident_id(*, receiver: str, group_key: str | None, group_labels: dic
     # Redacted: the id is shown everywhere (API, Slack, the Temporal UI); the digest reveals nothing.
     readable = redact(group_labels.get("alertname") or receiver)
     return f"{INCIDENT_PREFIX}{_slug(readable)}-{_digest('am', receiver, key)}"
+
+
+def datasource_incident_id(uid: str, alertname: str) -> str:
+    """One incident per Grafana data source that cannot be queried (medic.grafana_alerts), whichever
+    services its rules are about: ``incident-datasource-<uid>-<digest>``; the alerts naming no data
+    source (Grafana's DatasourceNoData) one per alert name."""
+    key = uid or alertname
+    return f"{INCIDENT_PREFIX}datasource-{_slug(key)}-{_digest('datasource', key)}"

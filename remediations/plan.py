@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from medic.alerts import Alert
+from medic.grafana_alerts import datasource_alert
 from medic.promql import bind_promql
 from medic.runbook import Runbook, Step, bind, bindings, name_problems
 from medic.subject import Subject, resolve_subject
@@ -132,10 +133,15 @@ def _explain(err: ValidationError) -> str:
 
 
 def match_runbooks(runbooks: list[Runbook], alert: Alert, service: str | None) -> list[Runbook]:
+    """The runbooks an alert calls for. Grafana's DatasourceError and DatasourceNoData keep their
+    rule's labels (medic.grafana_alerts) but say nothing of the rule's service: only a runbook naming
+    them by ``alertname`` is theirs (a ``service: checkout`` label matched checkout's restart)."""
+    datasource = datasource_alert(alert.labels)
     return [
         rb
         for rb in runbooks
         if not rb.match.anomaly
+        and (not datasource or alert.name in rb.match.alertname)
         and rb.match.matches(
             alertname=alert.name,
             labels=alert.labels,

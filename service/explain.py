@@ -17,6 +17,7 @@ from medic.assign import assign_alerts
 from medic.catalog import Catalog
 from medic.clusters import ClusterScope
 from medic.dead_man import HeartbeatRule, default_heartbeats, heartbeat_id, split_beats
+from medic.grafana_alerts import datasource_floor
 from medic.impact import burn_floor, score_impact
 from medic.meta_alerts import IgnoreRule, default_ignored, split_ignored
 from medic.pipeline_alerts import pipeline_floor
@@ -124,6 +125,12 @@ def explain_webhook(
             if a.status is AlertStatus.FIRING
         ]
         impact = pipeline_floor(impact, named)  # as the incident scores it
+        failing = [
+            (a.labels, a.annotations, canonical_severity(a.labels.get("severity")))
+            for a in assignment.alerts
+            if a.status is AlertStatus.FIRING
+        ]
+        impact = datasource_floor(impact, failing)
         impact = burn_floor(impact, burn, detail)
         entries = []
         targets: dict[str, str] = {}  # a target's remediation id -> the runbook acting on it (the worker's)
