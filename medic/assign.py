@@ -33,8 +33,13 @@ from medic.subject import ObjectKey, OwnerLookup, Subject, is_exporter, resolve_
 from medic.topology import ServiceContext, context_for, with_hosted, with_nodes
 
 # Labels that name the service an alert is about, most specific first (Sloth's SLO alerts name it in
-# sloth_service). A value naming an exporter is skipped whatever the label.
-SERVICE_LABELS = ("sloth_service", "service", "app_kubernetes_io_name", "app", "job")
+# sloth_service; Loki 3, Alloy, Grafana Beyla and OpenTelemetry's resource attribute service.name in
+# service_name, on every log stream and many series). A value naming an exporter is skipped whatever the
+# label. A catalog's own ``service_labels`` are tried before these.
+SERVICE_LABELS = ("sloth_service", "service", "service_name", "app_kubernetes_io_name", "app", "job")
+# OpenTelemetry's service.name when none was set ("unknown_service", "unknown_service:java"), Loki's
+# service_name when no label gave one: no service.
+_UNKNOWN_SERVICE = "unknown_service"
 
 __all__ = ["SERVICE_LABELS", "Assignment", "Decision", "assign_alerts", "assign_anomalies", "decide"]
 
@@ -70,9 +75,10 @@ def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None 
     if job and not is_exporter(job) and (name := catalog.by_job.get(job)):
         why = f"job={job} is service {name}'s own Prometheus job"
         return Decision(name, True, subject, ["job"], why, nodes=_catalog_nodes(catalog, name, lookup))
-    skipped = [k for k in SERVICE_LABELS if is_exporter(labels.get(k))]
+    order = tuple(dict.fromkeys((*catalog.service_labels, *SERVICE_LABELS)))
+    skipped = [k for k in order if is_exporter(labels.get(k))]
     aside = f" ({', '.join(f'{k}={labels[k]}' for k in skipped)} name an exporter)" if skipped else ""
-    for label in SERVICE_LABELS:
+    for label in order:
         value = labels.get(label)
         if label not in skipped and (name := catalog.resolve(value)):
             why = f"{label}={value} names service {name}{aside}"
@@ -80,10 +86,12 @@ def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None 
     pipeline = _pipeline(catalog, labels, subject, owners)  # (after the catalog's own word)
     if pipeline is not None:
         return pipeline
+    named = _named_outside(labels, skipped)
+    if named is not None and subject.object is None:
+        label, value = named
+        why = f"{label}={value} names a service the catalog does not know{aside}"
+        return Decision(value, False, subject, [label], why)
     service = labels.get("service")
-    if service and "service" not in skipped and subject.object is None:
-        why = f"service={service} names a service the catalog does not know{aside}"
-        return Decision(service, False, subject, ["service"], why)
     target = owners[0] if owners else subject.object
     if target is not None and not (subject.object and subject.object.kind == "Service" and not owners):
         name = (
@@ -130,6 +138,16 @@ def _pipeline(
         what, decided = f"{own} is the alerting pipeline's own", subject.decided_by or ["namespace"]
     where = f"service {name}" if name else f"{PIPELINE_SERVICE}, a service outside the catalog"
     return Decision(name or PIPELINE_SERVICE, name is not None, subject, decided, f"{what}: {where}")
+
+
+def _named_outside(labels: dict[str, str], skipped: list[str]) -> tuple[str, str] | None:
+    """The label naming a service the catalog does not know: ``service``, else ``service_name`` (Loki's,
+    OpenTelemetry's), unless it names an exporter or no service at all (``unknown_service``)."""
+    for label in ("service", "service_name"):
+        value = labels.get(label)
+        if value and label not in skipped and not value.startswith(_UNKNOWN_SERVICE):
+            return label, value
+    return None
 
 
 def _datasource(catalog: Catalog, labels: dict[str, str]) -> Decision:

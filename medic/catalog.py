@@ -117,10 +117,21 @@ class Service(BaseModel):
     )
 
 
+# A Prometheus label name (the data model's: letters, digits, underscores, not beginning with a digit).
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$")]
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     services: list[Service] = Field(default_factory=list)
+    service_labels: list[LabelName] = Field(
+        default_factory=list,
+        max_length=16,
+        description="labels of your own that name the service an alert is about (`team_service`, "
+        "`otel_service`), tried in this order before Medic's own: sloth_service, service, service_name, "
+        "app_kubernetes_io_name, app, job. A value naming no catalog service or alias decides nothing",
+    )
 
     # ---- lookups -----------------------------------------------------------------------------
 
