@@ -17,7 +17,7 @@ from medic.assign import assign_alerts
 from medic.catalog import Catalog
 from medic.clusters import ClusterScope
 from medic.dead_man import HeartbeatRule, default_heartbeats, heartbeat_id, split_beats
-from medic.grafana_alerts import datasource_floor
+from medic.grafana_alerts import datasource_floor, is_test_notification
 from medic.impact import burn_floor, score_impact
 from medic.meta_alerts import IgnoreRule, default_ignored, split_ignored
 from medic.pipeline_alerts import pipeline_floor
@@ -84,7 +84,10 @@ def explain_webhook(
     received = max((utc(a.startsAt) for a in payload.alerts), default=None)
     assert received is not None  # the model requires at least one alert
     rules = default_heartbeats() if heartbeats is None else heartbeats
-    beats, others = split_beats(rules, normalise_webhook(payload, received_at=received), at=received)
+    received_alerts = normalise_webhook(payload, received_at=received)
+    tests = [a for a in received_alerts if is_test_notification(a.labels, grafana=payload.is_grafana)]
+    incoming = [a for a in received_alerts if a not in tests]
+    beats, others = split_beats(rules, incoming, at=received)
     kept, set_aside = split_ignored(default_ignored() if ignored is None else ignored, others)
     alerts = [a for a in kept if not a.closes_only]  # (an ignored resolution only closes: said below)
     out: list[dict[str, Any]] = [
@@ -103,6 +106,15 @@ def explain_webhook(
     out += [
         {"ignored": rule.name, "alertname": alert.name, "status": alert.status.value, "why": rule.why}
         for alert, rule in set_aside
+    ]
+    out += [
+        {
+            "ignored": "grafana-test-notification",
+            "alertname": alert.name,
+            "status": alert.status.value,
+            "why": "a test notification from Grafana (a contact point's Test button): received, no incident",
+        }
+        for alert in tests
     ]
     if not alerts:
         return out

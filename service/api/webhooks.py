@@ -11,18 +11,20 @@ the same alerts, which an incident takes once (by fingerprint).
 """
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
 from medic.anomaly import AnomalySignal
 from medic.assign import Assignment, assign_alerts, assign_anomalies
 from medic.dead_man import Beat, split_beats
+from medic.grafana_alerts import is_test_notification
 from medic.incident import AlertBatch, AnomalyBatch
 from medic.meta_alerts import split_ignored
 from service.api import limits
@@ -35,6 +37,11 @@ from service.ingest import DeliveryRefused, TemporalUnavailable
 __all__ = ["FAN_OUT", "WebhookAccepted", "router"]
 
 router = APIRouter(tags=["webhooks"])
+log = logging.getLogger(__name__)
+# A Grafana contact point's Test button (medic.grafana_alerts): acknowledged and counted
+# (medic_alerts_ignored_total{rule="grafana-test-notification"}), no incident: Grafana never resolves it.
+GRAFANA_TEST = "grafana-test-notification"
+TEST_NOTE = "a test notification from Grafana: received, no incident"
 # Incidents one request hands over to at once (a delivery reaches at most MEDIC_MAX_INCIDENTS_PER_DELIVERY).
 FAN_OUT = 16
 
@@ -61,6 +68,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 class WebhookAccepted(BaseModel):
     accepted: int
     incidents: list[str]
+    note: str | None = Field(
+        default=None,
+        description="said when part of the delivery opened nothing by design (a test notification)",
+    )
 
 
 def _body_schema(ref: str) -> dict[str, Any]:
@@ -143,9 +154,15 @@ async def _deliver_alertmanager(
 ) -> WebhookAccepted:
     limits.check_alertmanager(payload, deps.settings)
     received = normalise_webhook(payload, received_at=received_at)
+    # a Grafana contact point's test: acknowledged, no incident (Grafana never resolves it)
+    tests = sum(is_test_notification(a.labels, grafana=payload.is_grafana) for a in received)
+    incoming = [a for a in received if not is_test_notification(a.labels, grafana=payload.is_grafana)]
+    if tests:
+        log.info("%s (receiver %r)", TEST_NOTE, payload.receiver)
+        deps.metrics.ignored.labels(GRAFANA_TEST).inc(tests)
     # heartbeats (Watchdog) are no incident: their workflow watches them (none without a sink for them)
     rules = deps.heartbeats if deps.beats is not None else []
-    taken, others = split_beats(rules, received, at=received_at)
+    taken, others = split_beats(rules, incoming, at=received_at)
     alerts, ignored = split_ignored(deps.ignored, others)  # InfoInhibitor: no incident's
     if not alerts:
         assignments = []
@@ -170,12 +187,13 @@ async def _deliver_alertmanager(
         deps.metrics.heartbeats.inc(len(beats))
     for rule, count in Counter(rule.name for _, rule in ignored).items():
         deps.metrics.ignored.labels(rule).inc(count)
-    return WebhookAccepted(accepted=len(received), incidents=incidents)
+    return WebhookAccepted(accepted=len(received), incidents=incidents, note=TEST_NOTE if tests else None)
 
 
 @router.post(
     "/webhooks/alertmanager",
     response_model=WebhookAccepted,
+    response_model_exclude_none=True,
     responses=_ERRORS,
     openapi_extra=_body_schema("#/components/schemas/AlertmanagerWebhook"),
     summary="Alertmanager webhook receiver (webhook v4)",
@@ -191,6 +209,7 @@ async def alertmanager_webhook(request: Request, deps: Annotated[Deps, Depends(g
 @router.post(
     "/webhooks/anomaly",
     response_model=WebhookAccepted,
+    response_model_exclude_none=True,
     responses=_ERRORS,
     openapi_extra=_body_schema("#/components/schemas/AnomalyWebhookBody"),
     summary="Anomaly signals (one or a list), or a Grafana alerting webhook",
