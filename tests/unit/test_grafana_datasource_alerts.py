@@ -22,6 +22,7 @@ from medic.runbook import load_runbook
 from remediations.plan import match_runbooks
 from service.explain import explain_webhook
 from tests.support.grafana import datasource_error, datasource_nodata, grafana_alert, grafana_webhook
+from tests.unit.test_assign_kubernetes import fixture_catalog
 
 T0 = datetime(2026, 12, 7, 9, 0, 30, tzinfo=UTC)
 SERVICES = ["checkout", "cart", "payments", "search", "auth"]
@@ -172,3 +173,14 @@ def test_explain_scores_and_names_the_data_source_incident() -> None:
     [found] = explain_webhook(storm()[0], catalog=CATALOG, runbooks=[])
     assert found["incident"].startswith("incident-datasource-mimir-prod-")
     assert found["service"] == "monitoring" and found["priority"] == "P2"
+
+
+def test_a_grafana_rules_severity_is_its_label_and_none_reads_as_a_warning() -> None:
+    """Grafana sends no severity of its own (docs/notifications.md: label the rules); the label decides."""
+    shipped = fixture_catalog()  # checkout: tier 1, critical to the business
+    labelled = explain_webhook(latency(), catalog=shipped, runbooks=[])[0]
+    body = latency().model_dump(mode="json", exclude_none=True)
+    body["alerts"][0]["labels"].pop("severity")
+    bare = explain_webhook(AlertmanagerWebhook.model_validate(body), catalog=shipped, runbooks=[])[0]
+    assert (labelled["priority"], bare["priority"]) == ("P2", "P3")  # it pages only when labelled
+    assert "severity 10" in bare["score_explained"]  # a warning's points
