@@ -139,7 +139,7 @@ class PagerNote(BaseModel):
     """A note on the incident's alert, for pagers that keep notes (Opsgenie)."""
 
     routing_key_name: str
-    dedup_key: str
+    dedup_key: str = Field(description="the alert's alias (the routing key's: NotificationState.alias)")
     text: str
 
 

@@ -151,6 +151,12 @@ class NotificationState(BaseModel):
     jira_linked: list[str] = Field(
         default_factory=list, description="absorbed incidents' JIRA issues linked to this one's"
     )
+    # Added with the ``pager-alias-per-key`` patch: incidents paged before use the incident id for all.
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="routing-key name -> the alias its alert was opened with at a pager that de-duplicates "
+        "by alias (Opsgenie), where it is not the incident id",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -171,6 +177,15 @@ class NotificationState(BaseModel):
         """When the escalation chain counts from: the incident's opening, or later, when it paged after
         learning had demoted it, or when it opened again after closing."""
         return max(t for t in (opened_at, self.outlasted_at, self.chain_from) if t is not None)
+
+    def alias(self, key: str, incident_id: str) -> str:
+        """The alias of the alert paged to routing key ``key`` (Opsgenie's, where acks, closes and notes
+        go): the one it was opened with."""
+        return self.aliases.get(key, incident_id)
+
+    def holds_incident_alias(self, key: str) -> bool:
+        """Whether a routing key other than ``key`` paged an alert under the incident id itself."""
+        return any(k != key and k not in self.aliases for k in self.pages)
 
     def posted_in(self, kind: str) -> list[ChatPosted]:
         """The cards posted in one chat kind, in the order posted."""

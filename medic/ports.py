@@ -118,6 +118,14 @@ class Page(BaseModel):
     action: str = Field(pattern=r"^(trigger|acknowledge|resolve)$")
     dedup_key: str = Field(max_length=255)
     routing_key_name: str
+    # Added with the ``pager-alias-per-key`` patch: pages recorded before have none (the dedup key).
+    alias: str | None = Field(
+        default=None,
+        max_length=512,
+        description="the alert's alias at a pager that de-duplicates open alerts by alias (Opsgenie), "
+        "one per routing key; None: the dedup key. PagerDuty keeps the dedup key (its routing keys are "
+        "separate services already)",
+    )
     summary: str = Field(default="", max_length=1024)
     source: str = "medic"
     severity: str = Field(default="error", pattern=r"^(critical|error|warning|info)$")

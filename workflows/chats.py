@@ -235,6 +235,6 @@ class Chats:
             for key in sorted(n.pages):
                 await self._call(
                     NotifyActivities.pager_note,
-                    PagerNote(routing_key_name=key, dedup_key=s.id, text=entry.message),
+                    PagerNote(routing_key_name=key, dedup_key=n.alias(key, s.id), text=entry.message),
                     f"add a note to the page ({key})",
                 )

@@ -47,6 +47,7 @@ __all__ = [
     "ESCALATION_CHATS_PATCH",
     "JIRA_ATTACH_PATCH",
     "JIRA_LINK_PATCH",
+    "PAGER_ALIAS_PATCH",
     "PAGER_NOTES_PATCH",
     "SETTLE_PATCH",
     "SLACK_CARD_PATCH",
@@ -90,6 +91,12 @@ ESCALATION_CHATS_PATCH = "escalation-chat-channels"
 # postmortem not attached). The issue is now found by the occurrence (the id and when it opened); asked
 # only where an issue is opened.
 JIRA_OCCURRENCE_PATCH = "jira-issue-per-occurrence"
+# Opsgenie de-duplicates open alerts by alias: every routing key paged under the incident id made one
+# alert, so an escalation to the secondary's or the manager's integration (another API key) only raised
+# the first alert's count and reached nobody new. A routing key paged while another one holds the
+# incident id's alias gets its own, ``<incident id>:<key name>``, recorded in ``notifications.aliases``
+# (acks, closes and notes follow it). Asked only where such a key is first paged.
+PAGER_ALIAS_PATCH = "pager-alias-per-key"
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -508,11 +515,29 @@ class Notifier:
 
     # ---- PagerDuty ---------------------------------------------------------------------------------
 
+    def _alias(self, action: str, key: str) -> str | None:
+        """The alias of ``key``'s alert (Opsgenie's): the incident id for the first key paged (None: the
+        dedup key), its own for any other (decided at its first trigger, recorded)."""
+        s = self._state()
+        n = s.notifications
+        if key in n.aliases:
+            return n.aliases[key]
+        if (
+            action == "trigger"
+            and key not in n.pages
+            and n.holds_incident_alias(key)
+            and workflow.patched(PAGER_ALIAS_PATCH)
+        ):
+            n.aliases[key] = f"{s.id}:{key}"[:512]
+            return n.aliases[key]
+        return None
+
     def _page(self, action: str, key: str) -> Page:
         s = self._state()
         return Page(
             action=action,
             dedup_key=s.id,
+            alias=self._alias(action, key),
             routing_key_name=key,
             summary=f"[{s.priority}] {s.title}"[:1024],
             severity=_PD_SEVERITY.get(s.priority, "error"),

@@ -7,7 +7,8 @@ ever sees names, needs to know nothing about which pager a team uses.
 
 Every pager a call goes to is tried, whatever the others did; then the first failure is raised,
 transient ones first so Temporal retries. A retry repeats the calls that succeeded, which is harmless:
-both pagers de-duplicate by the incident id (PagerDuty's dedup key, Opsgenie's alias)."""
+both pagers de-duplicate (PagerDuty by the incident id, its dedup key; Opsgenie by the alias the
+workflow recorded for the routing key)."""
 
 from collections.abc import Collection, Mapping, Sequence
 

@@ -1,8 +1,12 @@
 """Opsgenie as a pager, over its Alert API v2 (https://docs.opsgenie.com/docs/alert-api), behind our
 Pager port, next to or instead of PagerDuty.
 
-* The alias is the incident id (Opsgenie de-duplicates open alerts by alias), so trigger, acknowledge
-  and close of one incident address one alert, and repeating one is harmless.
+* The alias is the page's ``alias`` (the incident id for the first routing key an incident paged,
+  ``<incident id>:<routing-key name>`` for the others (not ``/``: an encoded slash in a path is refused or
+  decoded into a separator by many servers), as the workflow recorded it), else its dedup key:
+  Opsgenie de-duplicates open alerts by alias, so trigger, acknowledge and close of one routing key's
+  page address one alert, repeating one is harmless, and an escalation to another integration (another
+  API key) opens an alert of its own instead of being folded into the first one's count.
 * ``POST /v2/alerts`` is asynchronous: 202 ``{"result": "Request will be processed", "requestId": ...}``;
   acknowledge, close and notes go to ``/v2/alerts/{alias}/...?identifierType=alias``.
 * Auth: ``Authorization: GenieKey <api key>``, one key per integration (team), looked up by the routing
@@ -100,7 +104,7 @@ class OpsgeniePager:
 
     def send(self, page: Page) -> str:
         key = self._key(page.routing_key_name)
-        alias = plain(page.dedup_key, _LIMITS["alias"])
+        alias = plain(page.alias or page.dedup_key, _LIMITS["alias"])
         if page.action == "trigger":
             details = {k: plain(str(v), 500) for k, v in page.custom_details.items()}
             # the description whole (15,000 characters), not cut as each detail's value is (500): what to do

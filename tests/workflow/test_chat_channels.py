@@ -111,7 +111,11 @@ async def test_opsgenie_notes_and_teams_posts_once_across_a_worker_restart(harne
     texts = [text for _, _, text in pager.notes]
     assert "Escalation level 2: paging data-2." in texts
     assert ("data", "incident-orders-db", "Acknowledged by bob (opsgenie).") in pager.notes
-    assert {alias for _, alias, _ in pager.notes} == {"incident-orders-db"}
+    # each key's alert under the alias it was opened with (level 2's integration has an alert of its own)
+    assert {(key, alias) for key, alias, _ in pager.notes} == {
+        ("data", "incident-orders-db"),
+        ("data-2", "incident-orders-db:data-2"),
+    }
     # Teams across the same restart: the card once, each follow-up once.
     assert len(h.teams.cards) == 1
     notes = h.teams.notes_in("oncall")

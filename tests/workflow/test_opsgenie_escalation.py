@@ -1,0 +1,58 @@
+"""An SLO team paged through Opsgenie (one integration, one API key, per routing key): each escalation
+level reaches its own integration with an alert of its own; acks, closes and notes follow the alias each
+alert was opened with. Found by a field walk-through."""
+
+from datetime import timedelta
+
+from medic.alerts import AlertStatus
+from tests.workflow.opsgenie_stack import INCIDENT, KEYS, T0, OpsgenieStack, batch, burn, opsgenie_stack
+from tests.workflow.test_notifications import until
+from workflows.incident import IncidentWorkflow
+
+__all__ = ["opsgenie_stack"]
+
+
+async def test_each_level_gets_its_own_alert(opsgenie_stack: OpsgenieStack) -> None:
+    s = opsgenie_stack
+    async with s.worker:
+        handle = await s.open(batch(burn()))
+        await until(handle, lambda st: st.notifications.pages.get("checkout") == "trigger", "level 1")
+        await s.env.sleep(timedelta(minutes=6))
+        await until(
+            handle, lambda st: st.notifications.pages.get("checkout-secondary") == "trigger", "level 2"
+        )
+        await s.env.sleep(timedelta(minutes=10))
+        state = await until(
+            handle, lambda st: st.notifications.pages.get("eng-managers") == "trigger", "level 3"
+        )
+        # one alert per integration, each created once (Opsgenie had folded levels 2 and 3 into
+        # the first: count 3)
+        alerts = {a.alias: a for a in s.opsgenie.alerts()}
+        assert sorted(alerts) == [INCIDENT, f"{INCIDENT}:checkout-secondary", f"{INCIDENT}:eng-managers"]
+        assert all(a.count == 1 and a.log[0] == "created" for a in alerts.values())
+        assert s.creates_by_key() == list(KEYS.values())
+        assert state.notifications.aliases == {
+            "checkout-secondary": f"{INCIDENT}:checkout-secondary",
+            "eng-managers": f"{INCIDENT}:eng-managers",
+        }
+        await handle.signal(
+            IncidentWorkflow.alerts, batch(burn(AlertStatus.RESOLVED), at=T0 + timedelta(minutes=20))
+        )
+        await handle.result()
+    alerts = {a.alias: a for a in s.opsgenie.alerts()}
+    assert [a.status for a in alerts.values()] == ["closed"] * 3
+    # each close went to the alert its key opened, with that key
+    closes = sorted(
+        (r.path.split("/")[3], r.headers["authorization"].removeprefix("GenieKey "))
+        for r in s.opsgenie.requests("POST /v2/alerts/{identifier}/close")
+    )
+    assert closes == sorted(
+        [
+            (INCIDENT, KEYS["checkout"]),
+            (f"{INCIDENT}:checkout-secondary", KEYS["checkout-secondary"]),
+            (f"{INCIDENT}:eng-managers", KEYS["eng-managers"]),
+        ]
+    )
+    # level 3's note reached the three alerts, once each
+    level3 = [a.alias for a in alerts.values() for n in a.notes if n.startswith("Escalation level 3")]
+    assert sorted(level3) == sorted(alerts)
