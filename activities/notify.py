@@ -141,6 +141,9 @@ class PagerNote(BaseModel):
     routing_key_name: str
     dedup_key: str = Field(description="the alert's alias (the routing key's: NotificationState.alias)")
     text: str
+    told_by: list[str] = Field(
+        default_factory=list, description="routing keys that noted the same alias already (medic.ports.Page)"
+    )
 
 
 class JiraNote(BaseModel):
@@ -314,7 +317,9 @@ class NotifyActivities:
         if not isinstance(self._pager, NotePager):
             return  # a pager without notes (the worker changed since the plan): nothing to keep
         with recorded(self._counter("opsgenie")):
-            self._pager.note(request.routing_key_name, request.dedup_key, request.text)
+            self._pager.note(
+                request.routing_key_name, request.dedup_key, request.text, told_by=request.told_by
+            )
 
     @activity.defn(name="notify.page")
     @translated

@@ -6,6 +6,7 @@ doubles for the adapters. Errors cross a port as :class:`TransientError` (retry)
 :class:`PermanentError` (do not retry; record and move on).
 """
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field, model_validator
@@ -127,6 +128,12 @@ class Page(BaseModel):
         "separate services already)",
     )
     summary: str = Field(default="", max_length=1024)
+    told_by: list[str] = Field(
+        default_factory=list,
+        description="routing keys whose page took this action to the same alias already (an incident "
+        "paged before pager-alias-per-key: one alias for every key): a pager that keys alerts by alias "
+        "(Opsgenie) sends it once, not once per key; PagerDuty's routing keys are services of their own",
+    )
     source: str = "medic"
     severity: str = Field(default="error", pattern=r"^(critical|error|warning|info)$")
     priority: Priority | None = Field(
@@ -162,7 +169,9 @@ class Pager(Protocol):
 class NotePager(Protocol):
     """A pager that keeps notes on the incident's alert (Opsgenie); PagerDuty's Events API has none."""
 
-    def note(self, routing_key_name: str, dedup_key: str, text: str) -> None: ...
+    def note(self, routing_key_name: str, dedup_key: str, text: str, *, told_by: Sequence[str] = ()) -> None:
+        """A note on the alert ``dedup_key`` (its alias); nothing when a key of ``told_by`` (routing keys
+        that noted the same alias already, at this pager) did."""
 
 
 class IssueLink(BaseModel):

@@ -222,7 +222,9 @@ class Chats:
             await self._call(NotifyActivities.chat_note, note, f"post the postmortem to {where}", chat=kind)
 
     async def pager_notes(self) -> None:
-        """Each entry of ``NOTE_KINDS`` since the last pass, once, as a note on every alert paged."""
+        """Each entry of ``NOTE_KINDS`` since the last pass, once, as a note on every alert paged: once per
+        alias (an incident paged before ``pager-alias-per-key`` has one for all its keys; the pager sends
+        nothing for a key whose alias another key noted, as ``told_by`` says)."""
         s = self._state()
         n = s.notifications
         if n.note_cursor is None:
@@ -232,9 +234,18 @@ class Chats:
             n.note_cursor += 1
             if entry.kind not in NOTE_KINDS or "from_incident" in entry.data:
                 continue
+            noted: dict[str, list[str]] = {}  # alias -> the keys that noted it (one alias, once)
             for key in sorted(n.pages):
-                await self._call(
+                alias = n.alias(key, s.id)
+                sent = await self._call(
                     NotifyActivities.pager_note,
-                    PagerNote(routing_key_name=key, dedup_key=n.alias(key, s.id), text=entry.message),
+                    PagerNote(
+                        routing_key_name=key,
+                        dedup_key=alias,
+                        text=entry.message,
+                        told_by=noted.get(alias, []),
+                    ),
                     f"add a note to the page ({key})",
                 )
+                if sent is not self._failed:
+                    noted.setdefault(alias, []).append(key)

@@ -534,10 +534,21 @@ class Notifier:
 
     def _page(self, action: str, key: str) -> Page:
         s = self._state()
+        n = s.notifications
+        alias = self._alias(action, key)
+        # An incident paged before pager-alias-per-key shares one alias among its keys: its alert is
+        # acknowledged or closed once, by the first key (Opsgenie's adapter sends nothing for the others).
+        shared = n.alias(key, s.id)
+        told_by = (
+            [k for k in sorted(n.pages) if k != key and n.alias(k, s.id) == shared and n.pages[k] == action]
+            if action != "trigger"
+            else []
+        )
         return Page(
             action=action,
             dedup_key=s.id,
-            alias=self._alias(action, key),
+            alias=alias,
+            told_by=told_by,
             routing_key_name=key,
             summary=f"[{s.priority}] {s.title}"[:1024],
             severity=_PD_SEVERITY.get(s.priority, "error"),

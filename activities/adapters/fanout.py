@@ -49,12 +49,20 @@ class FanOutPager:
     def _for(self, routing_key_name: str) -> list[Pager]:
         return [self._pagers[k] for k in self.kinds_for(routing_key_name)]
 
+    def _told_at(self, kind: str, told_by: Sequence[str]) -> list[str]:
+        """The keys of ``told_by`` that page ``kind`` too: only those told that pager's alert."""
+        return [k for k in told_by if kind in self.kinds_for(k)]
+
     def send(self, page: Page) -> str:
         results: list[str] = []
         errors: list[Exception] = []
-        for pager in self._for(page.routing_key_name):
+        for kind in self.kinds_for(page.routing_key_name):
+            pager = self._pagers[kind]
+            told = self._told_at(kind, page.told_by)
             try:
-                results.append(pager.send(page))
+                results.append(
+                    pager.send(page.model_copy(update={"told_by": told}) if page.told_by else page)
+                )
             except Exception as err:  # every pager gets its chance; the failure is raised below
                 errors.append(err)
         _raise_first(errors)
@@ -69,12 +77,13 @@ class FanOutPager:
                 errors.append(err)
         _raise_first(errors)
 
-    def note(self, routing_key_name: str, dedup_key: str, text: str) -> None:
+    def note(self, routing_key_name: str, dedup_key: str, text: str, *, told_by: Sequence[str] = ()) -> None:
         errors: list[Exception] = []
-        for pager in self._for(routing_key_name):
+        for kind in self.kinds_for(routing_key_name):
+            pager = self._pagers[kind]
             if isinstance(pager, NotePager):
                 try:
-                    pager.note(routing_key_name, dedup_key, text)
+                    pager.note(routing_key_name, dedup_key, text, told_by=self._told_at(kind, told_by))
                 except Exception as err:
                     errors.append(err)
         _raise_first(errors)

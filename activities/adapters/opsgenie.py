@@ -13,6 +13,8 @@ Pager port, next to or instead of PagerDuty.
   key's name like PagerDuty's, so only names enter workflow history.
 * Priority: Medic's P1-P5 map one to one onto Opsgenie's P1-P5 (nothing is lost); pages without one fall
   back on the PagerDuty severity.
+* A page or note whose ``told_by`` names routing keys is sent by nothing: those keys' pages took it to the
+  same alert (an incident paged before ``pager-alias-per-key``, one alias for every key).
 * Opsgenie shows ``message``, ``description`` and notes as plain text: control characters are dropped
   and every field is cut to Opsgenie's limits (message 130, description 15,000, note 25,000 characters).
 
@@ -23,6 +25,7 @@ API is served there."""
 import re
 import threading
 import uuid
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -123,13 +126,17 @@ class OpsgeniePager:
                 body["entity"] = plain(page.component, _LIMITS["entity"])
             self._post(key, "/v2/alerts", body, f"open an alert for {alias}")
             return page.dedup_key
+        if page.told_by:
+            return page.dedup_key  # another routing key's page acknowledged or closed this alert already
         verb = "acknowledge" if page.action == "acknowledge" else "close"
         path = f"/v2/alerts/{quote(alias, safe='')}/{verb}"
         self._post(key, path, {"source": "medic"}, f"{verb} {alias}", identifierType="alias")
         return page.dedup_key
 
-    def note(self, routing_key_name: str, dedup_key: str, text: str) -> None:
-        """Add a note to the incident's alert (plain text)."""
+    def note(self, routing_key_name: str, dedup_key: str, text: str, *, told_by: Sequence[str] = ()) -> None:
+        """Add a note to the incident's alert (plain text), unless another routing key noted it."""
+        if told_by:
+            return
         key = self._key(routing_key_name)
         path = f"/v2/alerts/{quote(dedup_key, safe='')}/notes"
         body = {"source": "medic", "note": plain(text, _LIMITS["note"]) or "-"}

@@ -63,6 +63,25 @@ def test_opsgenie_alert_lifecycle_by_alias(opsgenie: tuple[OpsgenieDouble, Opsge
     assert [r.query for r in double.requests() if r.path != "/v2/alerts"] == ["identifierType=alias"] * 3
 
 
+def test_opsgenie_alias_per_routing_key_and_told_by(opsgenie: tuple[OpsgenieDouble, OpsgeniePager]) -> None:
+    """A page's alias is its alert's (each routing key's own, pager-alias-per-key); a page or note whose
+    ``told_by`` names keys that took it to the same alert sends nothing (an incident from before)."""
+    double, pager = opsgenie
+    pager.send(page("trigger"))
+    pager.send(page("trigger", alias="incident-orders-db:data-2"))
+    assert [(a.alias, a.count) for a in double.alerts()] == [
+        ("incident-orders-db", 1),
+        ("incident-orders-db:data-2", 1),
+    ]
+    pager.send(page("acknowledge", alias="incident-orders-db:data-2"))
+    assert double.alert("incident-orders-db:data-2").acknowledged
+    assert not double.alert("incident-orders-db").acknowledged
+    before = double.count()
+    pager.send(page("resolve", told_by=["data-0"]))
+    pager.note("data", "incident-orders-db", "noted by data-0", told_by=["data-0"])
+    assert double.count() == before and double.alert("incident-orders-db").status == "open"
+
+
 @pytest.mark.parametrize("priority", ["P1", "P2", "P3", "P4", "P5"])
 def test_opsgenie_priority_is_medics_one_to_one(
     opsgenie: tuple[OpsgenieDouble, OpsgeniePager], priority: str

@@ -72,6 +72,39 @@ def test_each_team_is_paged_by_its_own_pager_and_the_rest_by_medic_pager() -> No
         )
 
 
+def test_told_by_counts_only_the_keys_that_page_the_same_pager() -> None:
+    """An incident from before pager-alias-per-key (one alias for every key): Opsgenie's alert is closed
+    once, by the first key that pages Opsgenie; a key that pages PagerDuty only told Opsgenie nothing."""
+    pd, og = PagerDutyDouble(), OpsgenieDouble()
+    with pd.serve() as pd_url, og.serve() as og_url:
+        settings = Settings(
+            _env_file=None,
+            pager="pagerduty",
+            pagerduty_routing_key=SecretStr(PAGERDUTY_ROUTING_KEY),
+            pagerduty_events_url=f"{pd_url}/v2/enqueue",
+            opsgenie_api_key=SecretStr(OPSGENIE_API_KEY),
+            opsgenie_url=og_url,
+        )
+        pager = build_pager(settings, POLICY)
+        assert isinstance(pager, FanOutPager)
+        pager.send(page("checkout").model_copy(update={"dedup_key": "incident-x"}))
+        closed = page("checkout", "resolve").model_copy(
+            update={"dedup_key": "incident-x", "told_by": ["data"]}
+        )
+        pager.send(closed)  # "data" pages PagerDuty: Opsgenie's alert still needs its close
+        assert og.alert("incident-x").status == "closed"
+        pager.send(page("payments").model_copy(update={"dedup_key": "incident-y"}))
+        pager.send(
+            page("payments", "resolve").model_copy(
+                update={"dedup_key": "incident-y", "told_by": ["checkout"]}
+            )
+        )
+        assert og.alert("incident-y").status == "open"  # "checkout" closed it at Opsgenie already
+        assert [a.status for a in pd.alerts() if a.dedup_key == "incident-y"] == [
+            "resolved"
+        ]  # PagerDuty's own
+
+
 def test_a_team_on_a_pager_without_credentials_is_paged_by_medic_pager(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

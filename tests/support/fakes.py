@@ -4,7 +4,7 @@ against local HTTP doubles of the real APIs instead)."""
 import copy
 import itertools
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from temporalio.client import Client
@@ -154,7 +154,14 @@ class FakeOpsgenie(FakePager):
         super().__init__()
         self.notes: list[tuple[str, str, str]] = []  # (routing key name, alias, text)
 
-    def note(self, routing_key_name: str, dedup_key: str, text: str) -> None:
+    def send(self, page: Page) -> str:
+        if page.told_by and page.action != "trigger":
+            return page.dedup_key  # another key's page acknowledged or closed the alert already
+        return super().send(page)
+
+    def note(self, routing_key_name: str, dedup_key: str, text: str, *, told_by: Sequence[str] = ()) -> None:
+        if told_by:
+            return  # the alert has it from another key's note, as Opsgenie's adapter says
         with self._lock:
             self.notes.append((routing_key_name, dedup_key, text))
 

@@ -101,15 +101,16 @@ class OpsgenieStack:
     slack: FakeChat
     worker: Worker
     task_queue: str
+    activities: list[Any]
 
-    async def open(self, first: AlertBatch) -> WorkflowHandle[Any, Any]:
+    async def open(self, first: AlertBatch, *, task_queue: str | None = None) -> WorkflowHandle[Any, Any]:
         return await self.env.client.start_workflow(
             IncidentWorkflow.run,
             IncidentInput(
                 incident_id=INCIDENT, service=ctx("checkout"), quiet_period_seconds=300, remediate=False
             ),
             id=INCIDENT,
-            task_queue=self.task_queue,
+            task_queue=task_queue or self.task_queue,
             start_signal=ALERTS_SIGNAL,
             start_signal_args=[first],
         )
@@ -153,11 +154,12 @@ async def opsgenie_stack(tmp_path: Path) -> AsyncIterator[OpsgenieStack]:
         async with time_skipping(path) as env:
             pm = PostmortemActivities(PostmortemWriter(tmp_path / "pm"), queried_state(env.client))
             queue = f"tq-{uuid.uuid4().hex[:6]}"
+            activities = [*notify.all(), *pm.all()]
             worker = Worker(
                 env.client,
                 task_queue=queue,
                 workflows=WORKFLOWS,
-                activities=[*notify.all(), *pm.all()],
+                activities=activities,
                 activity_executor=ThreadPoolExecutor(4),
             )
-            yield OpsgenieStack(env, og, teams, slack, worker, queue)
+            yield OpsgenieStack(env, og, teams, slack, worker, queue, activities)

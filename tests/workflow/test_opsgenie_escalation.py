@@ -2,12 +2,18 @@
 level reaches its own integration with an alert of its own; acks, closes and notes follow the alias each
 alert was opened with. Found by a field walk-through."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
 from medic.alerts import AlertStatus
+from service.worker import WORKFLOWS
 from tests.workflow.opsgenie_stack import INCIDENT, KEYS, T0, OpsgenieStack, batch, burn, opsgenie_stack
 from tests.workflow.test_notifications import until
-from workflows.incident import IncidentWorkflow
+from workflows.incident import AckRequest, IncidentWorkflow
+from workflows.notifier import Notifier
 
 __all__ = ["opsgenie_stack"]
 
@@ -56,3 +62,39 @@ async def test_each_level_gets_its_own_alert(opsgenie_stack: OpsgenieStack) -> N
     # level 3's note reached the three alerts, once each
     level3 = [a.alias for a in alerts.values() for n in a.notes if n.startswith("Escalation level 3")]
     assert sorted(level3) == sorted(alerts)
+
+
+async def test_an_incident_paged_before_per_key_aliases_tells_its_one_alert_once(
+    opsgenie_stack: OpsgenieStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An incident open across the deploy paged both levels under the incident id (before
+    pager-alias-per-key): one alert, which gets each note, the acknowledgement and the close once, not once
+    per routing key."""
+    s = opsgenie_stack
+    monkeypatch.setattr(Notifier, "_alias", lambda self, action, key: None)  # the alias as before
+    worker = Worker(
+        s.env.client,
+        task_queue=f"{s.task_queue}-before",
+        workflows=WORKFLOWS,
+        activities=s.activities,
+        activity_executor=ThreadPoolExecutor(4),
+        workflow_runner=UnsandboxedWorkflowRunner(),  # so the monkeypatch reaches the workflow
+    )
+    async with worker:
+        handle = await s.open(batch(burn()), task_queue=f"{s.task_queue}-before")
+        await s.env.sleep(timedelta(minutes=6))
+        await until(
+            handle, lambda st: st.notifications.pages.get("checkout-secondary") == "trigger", "level 2"
+        )
+        await handle.execute_update(IncidentWorkflow.acknowledge, AckRequest(actor="alice", source="slack"))
+        await until(handle, lambda st: set(st.notifications.pages.values()) == {"acknowledge"}, "acks")
+        await handle.signal(
+            IncidentWorkflow.alerts, batch(burn(AlertStatus.RESOLVED), at=T0 + timedelta(minutes=10))
+        )
+        await handle.result()
+    (alert,) = s.opsgenie.alerts()
+    assert alert.alias == INCIDENT and alert.count == 2 and alert.status == "closed"
+    assert len(alert.notes) == len(set(alert.notes)), alert.notes
+    assert "Acknowledged by alice (slack)." in alert.notes
+    assert s.opsgenie.count("POST /v2/alerts/{identifier}/acknowledge") == 1
+    assert s.opsgenie.count("POST /v2/alerts/{identifier}/close") == 1
