@@ -167,6 +167,15 @@ class JiraLink(BaseModel):
     kind: str = "Relates"
 
 
+def pager_label(pager: object, routing_key_name: str) -> str:
+    """How the timeline names the pager(s) a routing key pages: the adapter's ``label`` (a fan-out's
+    ``label_for``); PagerDuty for a pager that says nothing (as the timeline always named it)."""
+    label_for = getattr(pager, "label_for", None)
+    if callable(label_for):
+        return str(label_for(routing_key_name))
+    return str(getattr(pager, "label", "PagerDuty"))
+
+
 class NotifyActivities:
     def __init__(
         self,
@@ -235,7 +244,11 @@ class NotifyActivities:
         # Whether the pager keeps notes, and what each chat can do, is the worker's to say; recorded with
         # the plan, so the workflow decides on it deterministically.
         notes = isinstance(self._pager, NotePager) and getattr(self._pager, "keeps_notes", True)
-        return plan.model_copy(update={"pager_notes": notes, "abilities": self._abilities})
+        keys = {
+            k for k in [plan.pagerduty, *(n for lv in plan.escalation for n in lv.routing_key_names)] if k
+        }
+        pagers = {k: pager_label(self._pager, k) for k in sorted(keys)}
+        return plan.model_copy(update={"pager_notes": notes, "abilities": self._abilities, "pagers": pagers})
 
     @activity.defn(name="notify.slack_post")
     @translated

@@ -100,6 +100,11 @@ class NotificationPlan(BaseModel):
     demoted: Demotion | None = Field(
         default=None, description="chat only, by Medic's learning (the team opted in): why"
     )
+    pagers: dict[str, str] = Field(
+        default_factory=dict,
+        description="routing-key name -> the pager(s) it pages as the timeline names them (Opsgenie, "
+        "PagerDuty, PagerDuty and Opsgenie): set by the worker; plans from before name none (PagerDuty)",
+    )
     abilities: dict[str, ChatAbilities] = Field(
         default_factory=dict,
         description="chat kind -> what it can do besides posting: set by the worker from its adapters",

@@ -8,16 +8,26 @@ names in ``dead_channels``): the validator reads them into today's fields, so su
 editing the message it posted and replying in its thread.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
 from medic.notify_plan import ChatTarget, NotificationPlan
 from medic.ports import MessageRef
+from medic.timeline import TimelineEntry
 from medic.vocab import Priority, TimelineKind
 
-__all__ = ["FOLLOW_UP_KINDS", "NOTE_KINDS", "THREADED_KINDS", "ChatPosted", "NotificationState"]
+__all__ = [
+    "FOLLOW_UP_KINDS",
+    "NOTE_KINDS",
+    "PAGE_RETRY_DELAYS",
+    "THREADED_KINDS",
+    "ChatPosted",
+    "NotificationState",
+    "followed_up",
+    "threaded",
+]
 
 # Timeline events worth a reply under the incident's card, in chats with threads (Slack).
 THREADED_KINDS = frozenset(
@@ -71,6 +81,31 @@ NOTE_KINDS = frozenset(
         TimelineKind.REMEDIATION_REFUSED,
     }
 )
+
+
+# How long a page that failed for good waits before it is sent again (besides at the incident's next
+# change), one delay per retry: after the last, only a change of the incident tries it again.
+PAGE_RETRY_DELAYS = (60.0, 120.0, 300.0, 600.0, 900.0, 1800.0)
+
+
+def _page_news(entry: TimelineEntry) -> bool:
+    """A page that failed for good, or went through after it had (``page`` in its data: recorded from
+    the ``page-sent-again`` patch on)."""
+    return entry.kind in (TimelineKind.NOTIFICATION_FAILED, TimelineKind.NOTIFICATION_SENT) and bool(
+        entry.data.get("page")
+    )
+
+
+def followed_up(entry: TimelineEntry) -> bool:
+    """Whether a chat without threads (Teams) gets a follow-up for this entry: the status changes, and a
+    page that failed (or went through later): its card said "paging" when the page was still to go."""
+    return entry.kind in FOLLOW_UP_KINDS or _page_news(entry)
+
+
+def threaded(entry: TimelineEntry) -> bool:
+    """Whether a chat with threads (Slack) gets a reply for this entry (a page that went through after it
+    had failed, too: the failure was a reply)."""
+    return entry.kind in THREADED_KINDS or _page_news(entry)
 
 
 class ChatPosted(BaseModel):
@@ -157,6 +192,14 @@ class NotificationState(BaseModel):
         description="routing-key name -> the alias its alert was opened with at a pager that de-duplicates "
         "by alias (Opsgenie), where it is not the incident id",
     )
+    # Added with the ``page-sent-again`` patch: incidents from before never send a failed page again.
+    failed_pages: list[str] = Field(
+        default_factory=list,
+        description="routing-key names whose trigger failed for good: sent again at the next change and on "
+        "a timer while open",
+    )
+    page_retries: int = Field(default=0, description="times the failed pages were sent again and failed")
+    page_retry_at: datetime | None = Field(default=None, description="when the failed pages are sent again")
 
     @model_validator(mode="before")
     @classmethod
@@ -177,6 +220,27 @@ class NotificationState(BaseModel):
         """When the escalation chain counts from: the incident's opening, or later, when it paged after
         learning had demoted it, or when it opened again after closing."""
         return max(t for t in (opened_at, self.outlasted_at, self.chain_from) if t is not None)
+
+    def page_failed(self, key: str, at: datetime) -> None:
+        """``key``'s trigger failed for good: it is sent again at the next change, and at the next
+        delay of :data:`PAGE_RETRY_DELAYS` while it stays failed."""
+        if key in self.failed_pages:
+            self.page_retries += 1
+        else:
+            self.failed_pages.append(key)
+        retry = self.page_retries
+        self.page_retry_at = (
+            at + timedelta(seconds=PAGE_RETRY_DELAYS[retry]) if retry < len(PAGE_RETRY_DELAYS) else None
+        )
+
+    def page_through(self, key: str) -> bool:
+        """``key``'s trigger went through (or is no longer wanted); True when it had failed before."""
+        if key not in self.failed_pages:
+            return False
+        self.failed_pages.remove(key)
+        if not self.failed_pages:
+            self.page_retries, self.page_retry_at = 0, None
+        return True
 
     def alias(self, key: str, incident_id: str) -> str:
         """The alias of the alert paged to routing key ``key`` (Opsgenie's, where acks, closes and notes

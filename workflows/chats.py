@@ -11,7 +11,8 @@ worker's adapters), so every run decides the same way:
   fallback channel gets it;
 - a chat that edits (Slack): the card brought up to date in place after every change;
 - a chat with threads (Slack): the timeline (``THREADED_KINDS``) as replies under its first card;
-- any other chat (Teams): one follow-up per status change (``FOLLOW_UP_KINDS``) in each channel.
+- any other chat (Teams): one follow-up per status change (``FOLLOW_UP_KINDS``) in each channel;
+- both: a page that failed for good, and its going through later (``medic.notify_state.followed_up``).
 
 Every cursor moves before its call, so a retry, a worker restart or a continue-as-new never posts twice.
 ``slack_apart``: a run that started before the ``slack-as-card-chat`` patch tells Slack the old way
@@ -28,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.postmortem import PostmortemWritten
     from medic.cards import IncidentCard, card_digest
     from medic.incident import IncidentState
-    from medic.notify_state import FOLLOW_UP_KINDS, NOTE_KINDS, THREADED_KINDS, ChatPosted
+    from medic.notify_state import NOTE_KINDS, ChatPosted, followed_up, threaded
     from medic.routing import ChatTarget, NotificationPlan
     from medic.timeline import TimelineEntry
     from medic.vocab import TimelineKind
@@ -169,7 +170,7 @@ class Chats:
         while home.ref is not None and home.cursor < len(s.timeline) and not self._stopping():
             entry = s.timeline[home.cursor]
             home.cursor += 1  # before the call: a reply is never posted twice
-            if entry.kind not in THREADED_KINDS or "from_incident" in entry.data or failed_in(entry, kind):
+            if not threaded(entry) or "from_incident" in entry.data or failed_in(entry, kind):
                 continue  # absorbed history was told where it happened
             if entry.data.get("chatter") and workflow.patched(CHATTER_PATCH):
                 continue  # a flapping alert's turns, a re-score at the same priority: the timeline has them
@@ -187,7 +188,7 @@ class Chats:
         while posted.cursor < len(s.timeline) and not self._stopping():
             entry = s.timeline[posted.cursor]
             posted.cursor += 1  # before the call: a follow-up is never posted twice
-            if entry.kind not in FOLLOW_UP_KINDS or "from_incident" in entry.data:
+            if not followed_up(entry) or "from_incident" in entry.data:
                 continue  # absorbed history was told where it happened
             if entry.data.get("chatter") and workflow.patched(CHATTER_PATCH):
                 continue

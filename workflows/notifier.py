@@ -49,6 +49,7 @@ __all__ = [
     "JIRA_LINK_PATCH",
     "PAGER_ALIAS_PATCH",
     "PAGER_NOTES_PATCH",
+    "PAGE_RETRY_PATCH",
     "SETTLE_PATCH",
     "SLACK_CARD_PATCH",
     "Notifier",
@@ -97,6 +98,13 @@ JIRA_OCCURRENCE_PATCH = "jira-issue-per-occurrence"
 # incident id's alias gets its own, ``<incident id>:<key name>``, recorded in ``notifications.aliases``
 # (acks, closes and notes follow it). Asked only where such a key is first paged.
 PAGER_ALIAS_PATCH = "pager-alias-per-key"
+# A trigger that failed for good (the pager down or throttling for the 8 attempts) was never sent again
+# where the plan escalates: the first alert anyone got was the next level's, to the wrong person, and a
+# chat without threads (Teams) had said "paging" and heard no more. The key is recorded in
+# ``notifications.failed_pages`` and triggered again at every pass while the incident is open (its next
+# change, and a timer on PAGE_RETRY_DELAYS); the failure, and the page going through later, are told in
+# every chat. Asked only where a trigger failed for good.
+PAGE_RETRY_PATCH = "page-sent-again"
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -155,6 +163,7 @@ class Notifier:
         self._close_out = workflow.patched(CLOSE_OUT_PATCH)
         self._slack_apart = not workflow.patched(SLACK_CARD_PATCH)
         self._paging = 0  # pages in flight from the escalation task
+        self._retry_pages = True  # this pass sends again the pages that failed for good
         self._seen = -1
         self._closing = False
         self._handover = False
@@ -274,14 +283,34 @@ class Notifier:
                     wait = 60.0 if s.notifications.outlasted_at is not None else 0.001
                 timeout = wait if timeout is None else min(timeout, wait)
 
-            def due() -> bool:
+            # a page that failed for good is sent again on a timer (recorded from page-sent-again on)
+            retry_at = s.notifications.page_retry_at
+            if retry_at is not None and s.status is IncidentStatus.OPEN:
+                wait = (retry_at - workflow.now()).total_seconds()
+                if wait <= 0:  # one pass sends them; the next failure sets the next time
+                    s.notifications.page_retry_at = retry_at = None
+                timeout = max(wait, 0.001) if timeout is None else min(timeout, max(wait, 0.001))
+
+            def due(retry_at: datetime | None = retry_at) -> bool:
                 closing = self._closing and not self._paging  # a page in flight reports back first
-                return self._state().revision != self._seen or closing or self._handover
+                n = self._state().notifications
+                # (a trigger of the escalation task that failed sets a time to send it again)
+                retry = n.page_retry_at is not None and n.page_retry_at != retry_at
+                return self._state().revision != self._seen or closing or self._handover or retry
 
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(due, timeout=timeout)
             if self._handover:
                 return
+            n = self._state().notifications
+            # Woken only because a page failed for good (a time to send it again was set): a pass tells
+            # the chats, and sends the page again only when that time comes.
+            self._retry_pages = not (
+                n.page_retry_at is not None
+                and n.page_retry_at != retry_at
+                and self._state().revision == self._seen
+                and not self._closing
+            )
             s = self._state()
             if self._edited_in_place() and s.status.value == self._status_told and not self._closing:
                 # A storm changes the state many times a second; Slack allows about one update per
@@ -416,9 +445,12 @@ class Notifier:
         self._plan_version += 1
         tell_demotion(s, before, plan)  # a demotion by learning (or its end) on the timeline
 
-    async def _call(self, method: Any, arg: Any, what: str, *, chat: str | None = None) -> Any:
+    async def _call(
+        self, method: Any, arg: Any, what: str, *, chat: str | None = None, page: str | None = None
+    ) -> Any:
         """Run a notification activity; a failure for good is recorded (with the ``chat`` it was for,
-        which is not told of its own failures) and returns FAILED."""
+        which is not told of its own failures; with the routing key of a ``page``, told in every chat)
+        and returns FAILED."""
         try:
             return await workflow.execute_activity_method(
                 method, arg, start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY
@@ -429,6 +461,7 @@ class Notifier:
             # On the timeline (and so in the thread, unless it was that chat that failed), without a new
             # revision: a revision would make the notifier try the failed call again, and again.
             slack = getattr(method, "__name__", "").startswith("slack") or chat == "slack"
+            told = page is not None and workflow.patched(PAGE_RETRY_PATCH)
             self._state().record(
                 workflow.now(),
                 TimelineKind.NOTIFICATION_FAILED,
@@ -436,6 +469,7 @@ class Notifier:
                 target=what,
                 slack=slack,
                 **({"chat": chat} if chat else {}),
+                **({"page": page} if told and page is not None else {}),
             )
             return FAILED
 
@@ -572,12 +606,18 @@ class Notifier:
             return
         sending = len(self._state().timeline)  # what the timeline held when the page went out
         self._paging += 1 if self._close_out else 0
+        pager = self._pager_name(key)
         try:
             sent = await self._call(
-                NotifyActivities.page, self._page(action, key), f"{action} PagerDuty ({key})"
+                NotifyActivities.page,
+                self._page(action, key),
+                f"{action} {pager} ({key})",
+                page=key if action == "trigger" else None,
             )
         finally:
             self._paging -= 1 if self._close_out else 0
+        if sent is FAILED and action == "trigger" and workflow.patched(PAGE_RETRY_PATCH):
+            n.page_failed(key, workflow.now())  # (asked already where it was recorded: no new marker)
         if sent is not FAILED:
             n.pages[key] = action
             s = self._state()
@@ -595,18 +635,41 @@ class Notifier:
                 # The incident merged or resolved while this page was in flight: one more pass resolves it.
                 n.finished = False
                 s.revision += 1
+            if action == "trigger" and n.page_through(key):
+                s.revision += 1  # one more pass tells the chats it went through
+                self._state().record(
+                    workflow.now(),
+                    TimelineKind.NOTIFICATION_SENT,
+                    f"{pager} {action} sent to {key}, after it had failed.",
+                    routing_key_name=key,
+                    action=action,
+                    page=key,
+                )
+                return
             self._state().record(
                 workflow.now(),
                 TimelineKind.NOTIFICATION_SENT,
-                f"PagerDuty {action} sent to {key}.",
+                f"{pager} {action} sent to {key}.",
                 routing_key_name=key,
                 action=action,
             )
 
+    def _pager_name(self, key: str) -> str:
+        """The pager(s) ``key`` pages, as the worker named them in the plan (PagerDuty in plans before)."""
+        plan = self._state().notifications.plan
+        return plan.pagers.get(key, "PagerDuty") if plan is not None else "PagerDuty"
+
     async def _pages(self, plan: NotificationPlan) -> None:
         s = self._state()
         n = s.notifications
-        if plan.pagerduty and not plan.escalation and s.status is IncidentStatus.OPEN and not s.merged_into:
+        wanted = s.status is IncidentStatus.OPEN and not s.merged_into
+        for key in list(n.failed_pages):  # triggers that failed for good (from page-sent-again on)
+            if wanted and n.pages.get(key) != "trigger":
+                if self._retry_pages:
+                    await self._send_page("trigger", key)
+            else:  # acknowledged, resolved or merged meanwhile (or sent since): nobody waits for it
+                n.page_through(key)
+        if plan.pagerduty and not plan.escalation and wanted and plan.pagerduty not in n.failed_pages:
             await self._send_page("trigger", plan.pagerduty)
         if s.status is IncidentStatus.ACKNOWLEDGED:
             for key, action in list(n.pages.items()):

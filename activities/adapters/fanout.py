@@ -42,6 +42,13 @@ class FanOutPager:
         # Notes go to the pagers that keep them (Opsgenie); none of them: the plan says no notes.
         self.keeps_notes = any(isinstance(p, NotePager) for p in self._pagers.values())
 
+    def label_for(self, routing_key_name: str) -> str:
+        """How the timeline names the pagers this routing-key name pages: ``PagerDuty and Opsgenie``."""
+        return " and ".join(
+            str(getattr(p, "label", k))
+            for k, p in zip(self.kinds_for(routing_key_name), self._for(routing_key_name), strict=True)
+        )
+
     def kinds_for(self, routing_key_name: str) -> list[str]:
         """The pager kinds that receive what is sent for this routing-key name."""
         return self._routes.get(routing_key_name, self._default)

@@ -61,6 +61,8 @@ def opsgenie_priority(page: Page) -> str:
 
 
 class OpsgeniePager:
+    label = "Opsgenie"
+
     def __init__(
         self,
         api_key: str | None = None,

@@ -22,6 +22,8 @@ _ENQUEUE = "/v2/enqueue"
 
 
 class PagerDutyEvents:
+    label = "PagerDuty"
+
     def __init__(
         self, keys: dict[str, str], *, default_key: str | None, events_url: str, timeout: float = 10.0
     ) -> None:

@@ -98,3 +98,61 @@ async def test_an_incident_paged_before_per_key_aliases_tells_its_one_alert_once
     assert "Acknowledged by alice (slack)." in alert.notes
     assert s.opsgenie.count("POST /v2/alerts/{identifier}/acknowledge") == 1
     assert s.opsgenie.count("POST /v2/alerts/{identifier}/close") == 1
+
+
+async def test_a_first_page_that_failed_for_good_is_sent_again(opsgenie_stack: OpsgenieStack) -> None:
+    """Opsgenie throttles every attempt of the primary's trigger (8, about two minutes): the failure
+    names Opsgenie and is told in Teams; a minute on the page is sent again and goes through, before the
+    secondary is paged, and Teams hears that too."""
+    s = opsgenie_stack
+    throttled = {"X-RateLimit-State": "THROTTLED", "X-RateLimit-Reason": "INTEGRATION"}
+    s.opsgenie.faults.push(
+        "rate_limit", times=8, retry_after=None, headers=throttled, route="POST /v2/alerts"
+    )
+    async with s.worker:
+        handle = await s.open(batch(burn()))
+        await s.env.sleep(timedelta(minutes=3, seconds=30))  # 8 attempts, ~2 min; sent again a minute on
+        state = await until(
+            handle, lambda st: st.notifications.pages.get("checkout") == "trigger", "sent again"
+        )
+        (failed,) = [e for e in state.timeline if e.kind == "notification.failed"]
+        assert failed.message.startswith("Could not trigger Opsgenie (checkout): Opsgenie unavailable")
+        again = next(
+            e
+            for e in state.timeline
+            if e.message == "Opsgenie trigger sent to checkout, after it had failed."
+        )
+        assert timedelta(seconds=60) <= again.at - failed.at < timedelta(seconds=70)
+        assert "checkout-secondary" not in state.notifications.pages
+        assert state.notifications.failed_pages == [] and state.notifications.page_retry_at is None
+        await until(
+            handle,
+            lambda st: all(p.cursor == len(st.timeline) for p in st.notifications.chat.values()),
+            "told",
+        )
+        await handle.terminate()
+    assert [a.alias for a in s.opsgenie.alerts()] == [INCIDENT]
+    texts = s.teams_texts()
+    assert any(t.startswith("Could not trigger Opsgenie (checkout)") for t in texts), texts
+    assert "Opsgenie trigger sent to checkout, after it had failed." in texts, texts
+    failure = next(i for i, t in enumerate(texts) if t.startswith("Could not trigger Opsgenie (checkout)"))
+    assert texts.index("Opsgenie trigger sent to checkout, after it had failed.") > failure
+
+
+async def test_a_failed_page_is_sent_again_at_the_next_change(opsgenie_stack: OpsgenieStack) -> None:
+    """Opsgenie answers 503 to every attempt of the first trigger; the incident's next change (a new alert
+    joins) sends it again, without waiting for the timer."""
+    s = opsgenie_stack
+    s.opsgenie.faults.push("server_error", times=8, status=503, route="POST /v2/alerts")
+    async with s.worker:
+        handle = await s.open(batch(burn()))
+        await s.env.sleep(timedelta(minutes=2, seconds=10))
+        await until(handle, lambda st: "checkout" in st.notifications.failed_pages, "the failure")
+        other = burn().model_copy(update={"fingerprint": "latency-page"})
+        await handle.signal(IncidentWorkflow.alerts, batch(other, at=T0 + timedelta(minutes=2)))
+        state = await until(
+            handle, lambda st: st.notifications.pages.get("checkout") == "trigger", "sent again"
+        )
+        assert state.notifications.failed_pages == []
+        await handle.terminate()
+    assert [a.alias for a in s.opsgenie.alerts()] == [INCIDENT]
