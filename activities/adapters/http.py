@@ -3,7 +3,8 @@
 Every adapter, whatever SDK it sits on, reduces a failed call to ``(status, headers)`` (``status``
 ``None`` when no answer came: a timeout or a connection error) and asks :func:`classify`:
 
-    no answer, 408, 425, 429, 5xx   -> TransientError (retry_after from Retry-After, seconds or HTTP-date)
+    no answer, 408, 425, 429, 5xx   -> TransientError (retry_after from Retry-After, seconds or HTTP-date;
+                                       else from the service's own header, ``hint``)
     any other 4xx (and 3xx)         -> PermanentError
 
 ``tests/adapters/test_http_classes.py`` holds every adapter to this table.
@@ -71,13 +72,18 @@ def classify(
     what: str,
     headers: Mapping[str, str] | None = None,
     detail: str = "",
+    hint: str | None = None,
 ) -> TransientError | PermanentError:
-    """The port error for a failed call to ``service`` while trying to ``what``."""
+    """The port error for a failed call to ``service`` while trying to ``what``. ``hint`` names a header
+    of the service's own that says how long to wait (in seconds) where it sends no Retry-After
+    (Opsgenie's ``X-RateLimit-Period-In-Sec``)."""
     suffix = f": {detail}" if detail else ""
     if status is None:
         return TransientError(f"{service} unreachable while trying to {what}{suffix}")
     if status in TRANSIENT_STATUSES or status >= 500:
         wait = retry_after(_header(headers, "Retry-After"))
+        if wait is None and hint is not None:
+            wait = retry_after(_header(headers, hint))
         return TransientError(f"{service} unavailable while trying to {what} ({status})", retry_after=wait)
     return PermanentError(f"{service} refused to {what} ({status}){suffix}")
 

@@ -18,7 +18,8 @@ Pager port, next to or instead of PagerDuty.
 * Opsgenie shows ``message``, ``description`` and notes as plain text: control characters are dropped
   and every field is cut to Opsgenie's limits (message 130, description 15,000, note 25,000 characters).
 
-Failures go through :func:`activities.adapters.http.classify`. Atlassian has announced the end of
+Failures go through :func:`activities.adapters.http.classify`; a 429's wait is its
+``X-RateLimit-Period-In-Sec`` (Opsgenie sends no Retry-After). Atlassian has announced the end of
 Opsgenie as a stand-alone product (alerting moves to Jira Service Management / Compass); the same Alert
 API is served there."""
 
@@ -37,6 +38,10 @@ from medic.vocab import Priority
 
 __all__ = ["OpsgeniePager", "opsgenie_priority", "plain"]
 
+# Opsgenie's 429 carries X-RateLimit-State (THROTTLED), X-RateLimit-Reason (the domain throttled) and
+# X-RateLimit-Period-In-Sec (the bucket's period: 60, 1), and no Retry-After
+# (https://docs.opsgenie.com/docs/api-rate-limiting): the period is the wait.
+RATE_LIMIT_PERIOD = "X-RateLimit-Period-In-Sec"
 _LIMITS = {"message": 130, "alias": 512, "description": 15_000, "note": 25_000, "entity": 512, "source": 100}
 _SEVERITY_PRIORITY = {
     "critical": Priority.P1,
@@ -103,6 +108,7 @@ class OpsgeniePager:
                 what=what,
                 headers=dict(response.headers),
                 detail=response.text[:500],
+                hint=RATE_LIMIT_PERIOD,
             )
         answer = response.json() if response.content else {}
         return str(answer.get("requestId") or uuid.uuid4())

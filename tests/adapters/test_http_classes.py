@@ -168,6 +168,17 @@ def test_every_adapter_classifies_http_failures_alike(
         assert got is not None and low <= got <= high, got
 
 
+def test_a_services_own_wait_header_counts_where_there_is_no_retry_after() -> None:
+    period = {"X-RateLimit-Period-In-Sec": "60"}
+    hinted = classify(429, service="Opsgenie", what="x", headers=period, hint="X-RateLimit-Period-In-Sec")
+    assert isinstance(hinted, TransientError) and hinted.retry_after == 60
+    both = {**period, "Retry-After": "5"}
+    first = classify(429, service="Opsgenie", what="x", headers=both, hint="X-RateLimit-Period-In-Sec")
+    assert isinstance(first, TransientError) and first.retry_after == 5  # Retry-After first
+    plain = classify(429, service="Slack", what="x", headers=period)
+    assert isinstance(plain, TransientError) and plain.retry_after is None
+
+
 def test_retry_after_parser() -> None:
     now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
     assert retry_after("120", now=now) == 120

@@ -82,6 +82,33 @@ def test_opsgenie_alias_per_routing_key_and_told_by(opsgenie: tuple[OpsgenieDoub
     assert double.count() == before and double.alert("incident-orders-db").status == "open"
 
 
+def test_opsgenie_429_waits_its_rate_limit_period(opsgenie: tuple[OpsgenieDouble, OpsgeniePager]) -> None:
+    """Opsgenie's 429 says X-RateLimit-Period-In-Sec and no Retry-After: the period is the wait (it was
+    None, and Temporal's own back-off of 1, 2, 4 ... s hammered a throttled integration)."""
+    double, pager = opsgenie
+    double.faults.push("rate_limit", retry_after=None)
+    with pytest.raises(TransientError) as raised:
+        pager.send(page("trigger"))
+    assert raised.value.retry_after == 60
+    double.faults.push("rate_limit", retry_after=1, headers={"X-RateLimit-Reason": "ALERT"})
+    with pytest.raises(TransientError) as raised:
+        pager.note("data", "incident-orders-db", "x")
+    assert raised.value.retry_after == 1
+
+
+def test_the_double_answers_429_as_opsgenie_does() -> None:
+    double = OpsgenieDouble()
+    double.faults.push("rate_limit", retry_after=None)
+    with double.serve() as url:
+        r = httpx.post(
+            f"{url}/v2/alerts",
+            json={"message": "m"},
+            headers={"Authorization": f"GenieKey {OPSGENIE_API_KEY}"},
+        )
+    assert r.status_code == 429 and "retry-after" not in r.headers
+    assert (r.headers["x-ratelimit-state"], r.headers["x-ratelimit-period-in-sec"]) == ("THROTTLED", "60")
+
+
 @pytest.mark.parametrize("priority", ["P1", "P2", "P3", "P4", "P5"])
 def test_opsgenie_priority_is_medics_one_to_one(
     opsgenie: tuple[OpsgenieDouble, OpsgeniePager], priority: str

@@ -259,6 +259,14 @@ class HttpDouble:
 
     # -- hooks for the subclasses ------------------------------------------------------------------------
 
+    def fault_headers(self, fault: Fault) -> dict[str, str]:
+        """The headers of a fault's answer: its own, and a 429's ``Retry-After`` (a double of a service
+        that says it otherwise overrides this)."""
+        headers = dict(fault.headers)
+        if fault.retry_after is not None:
+            headers.setdefault("Retry-After", str(fault.retry_after))
+        return headers
+
     def error_body(self, status: int) -> Any:
         """The body a fault with this status carries when the test gave none (the API's error shape)."""
         return {"error": status}
@@ -347,9 +355,7 @@ class _Intercept:
 
 
 def _fault_response(double: HttpDouble, fault: Fault) -> Response:
-    headers = dict(fault.headers)
-    if fault.retry_after is not None:
-        headers.setdefault("Retry-After", str(fault.retry_after))
+    headers = double.fault_headers(fault)
     body = double.error_body(fault.status) if fault.body is None else fault.body
     if isinstance(body, str | bytes):
         return PlainTextResponse(body, status_code=fault.status, headers=headers)

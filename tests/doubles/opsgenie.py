@@ -17,10 +17,15 @@ follow the documented ``{"message", "took", "requestId"}`` shape; their wording 
   request fails later (``request_status(requestId)`` says so, like ``GET /v2/alerts/requests/{id}``).
 * 422 ``{"message": "Request body is not processable. Please check the errors.", "errors": {field:
   message}, "took", "requestId"}`` for a body that breaks those rules.
-* Faults via ``double.faults``: 429 (``Retry-After`` in seconds or an HTTP-date), 5xx, delays.
+* Faults via ``double.faults``: 429 as Opsgenie answers it (Rate Limiting,
+  https://docs.opsgenie.com/docs/api-rate-limiting): ``X-RateLimit-State: THROTTLED``,
+  ``X-RateLimit-Reason`` (the domain throttled; ``INTEGRATION`` here, as an integration's API key was seen
+  to be answered) and ``X-RateLimit-Period-In-Sec`` (the fault's ``retry_after``, 60 when ``None``), and
+  no ``Retry-After`` unless the fault's own headers carry one; 5xx; delays.
 
 Not covered: the Incident API, heartbeats, schedules, responders and teams beyond being stored,
-attachments, the EU host (``api.eu.opsgenie.com``: same routes), rate-limit headers (``X-RateLimit-*``).
+attachments, the EU host (``api.eu.opsgenie.com``: same routes), ``X-RateLimit-*`` on answers that are
+not throttled.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from tests.doubles._base import HttpDouble
+from tests.doubles._base import Fault, HttpDouble
 
 __all__ = ["OPSGENIE_API_KEY", "OpsgenieAlert", "OpsgenieDouble"]
 
@@ -91,6 +96,17 @@ class OpsgenieDouble(HttpDouble):
     def request_status(self, request_id: str) -> dict[str, Any]:
         with self._lock:
             return dict(self._requests[request_id])
+
+    def fault_headers(self, fault: Fault) -> dict[str, str]:
+        if fault.status != 429:
+            return dict(fault.headers)
+        period = 60 if fault.retry_after is None else fault.retry_after
+        return {
+            "X-RateLimit-State": "THROTTLED",
+            "X-RateLimit-Reason": "INTEGRATION",
+            "X-RateLimit-Period-In-Sec": str(period),
+            **fault.headers,
+        }
 
     def error_body(self, status: int) -> Any:
         messages = {
