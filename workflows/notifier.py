@@ -598,6 +598,7 @@ class Notifier:
                 **({"merged_into": s.merged_into} if s.merged_into else {}),
                 **({"self_healing": s.self_healing} if s.self_healing else {}),
             },
+            links=_page_links(s) if action == "trigger" else [],
         )
 
     async def _send_page(self, action: str, key: str) -> None:
@@ -812,6 +813,21 @@ class Notifier:
             f"Medic incident: {s.id} (timeline in the Temporal UI)",
         ]
         return "\n".join(lines)
+
+
+def _page_links(s: IncidentState) -> list[dict[str, str]]:
+    """Where the person paged looks first: the alert's source (its rule or graph) and, for a Grafana
+    alert, its dashboard and panel. Pages carried none (a Grafana team's walk-through, 2026-12-07)."""
+    first = next((a for a in s.alerts.values() if a.generator_url or a.links), None)
+    if first is None:
+        return []
+    links = [{"href": first.generator_url, "text": "Alert source"}] if first.generator_url else []
+    links += [
+        {"href": url, "text": f"Grafana {name}"}
+        for name, url in first.links.items()
+        if name in ("dashboard", "panel")
+    ]
+    return [link for link in links if link["href"].startswith(("https://", "http://"))]
 
 
 def _occurrence_label(s: IncidentState) -> str:

@@ -117,10 +117,13 @@ class OpsgeniePager:
         key = self._key(page.routing_key_name)
         alias = plain(page.alias or page.dedup_key, _LIMITS["alias"])
         if page.action == "trigger":
-            details = {k: plain(str(v), 500) for k, v in page.custom_details.items()}
+            details = {k: plain(_said(v), 500) for k, v in page.custom_details.items()}
             # the description whole (15,000 characters), not cut as each detail's value is (500): what to do
-            # comes last in a self-healing note
-            whole = "\n".join(f"{k}: {v}" for k, v in page.custom_details.items())
+            # comes last in a self-healing note; then where to look (a list read "services: ['checkout']")
+            whole = "\n".join(
+                [f"{k}: {_said(v)}" for k, v in page.custom_details.items()]
+                + [f"{link['text']}: {link['href']}" for link in page.links if link.get("href")]
+            )
             body: dict[str, Any] = {
                 "message": plain(page.summary, _LIMITS["message"]) or alias,
                 "alias": alias,
@@ -152,3 +155,10 @@ class OpsgeniePager:
 
     def change(self, change: Change) -> None:
         """Opsgenie has no change events: nothing to record."""
+
+
+def _said(value: object) -> str:
+    """A detail's value as people read it: a list as ``a, b``, not Python's ``['a', 'b']``."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)

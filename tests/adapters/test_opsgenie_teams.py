@@ -144,6 +144,48 @@ def test_opsgenie_carries_the_whole_self_healing_note(opsgenie: tuple[OpsgenieDo
     assert alert.description.endswith("flux suspend kustomization apps -n flux-system")
 
 
+def test_opsgenie_reads_lists_as_words_and_carries_the_pages_links(
+    opsgenie: tuple[OpsgenieDouble, OpsgeniePager],
+) -> None:
+    """ "services: ['checkout']" was Python's list, and a Grafana alert's dashboard reached no page (an SLO
+    team's and a Grafana team's walk-throughs, 2026-12-07)."""
+    double, pager = opsgenie
+    links = [{"href": "https://grafana.example.com/d/abc", "text": "Grafana dashboard"}]
+    pager.send(page("trigger", custom_details={"services": ["checkout", "cart"]}, links=links))
+    alert = double.alert("incident-orders-db")
+    assert alert.details["services"] == "checkout, cart"
+    assert "services: checkout, cart" in alert.description
+    assert alert.description.endswith("Grafana dashboard: https://grafana.example.com/d/abc")
+
+
+def test_a_page_links_the_alerts_source_and_grafanas_dashboard() -> None:
+    from medic.alerts import Alert, AlertStatus  # noqa: PLC0415
+    from medic.incident import AlertBatch, IncidentState  # noqa: PLC0415
+    from workflows.notifier import _page_links  # noqa: PLC0415
+
+    grafana = Alert(
+        fingerprint="f",
+        status=AlertStatus.FIRING,
+        labels={"alertname": "Latency"},
+        starts_at=T0,
+        generator_url="https://grafana.example.com/alerting/grafana/uid/view",
+        source="grafana",
+        links={
+            "dashboard": "https://grafana.example.com/d/abc",
+            "panel": "https://grafana.example.com/d/abc?viewPanel=2",
+            "silence": "https://grafana.example.com/alerting/silence/new",
+        },
+    )
+    state = IncidentState(id="incident-x", opened_at=T0)
+    state.apply_alerts(AlertBatch(alerts=[grafana], received_at=T0), at=T0)
+    assert [link["text"] for link in _page_links(state)] == [
+        "Alert source",
+        "Grafana dashboard",
+        "Grafana panel",
+    ]
+    assert _page_links(IncidentState(id="incident-y", opened_at=T0)) == []
+
+
 def card(title: str = "orders-db down", **extra: object) -> IncidentCard:
     fields: dict[str, object] = {
         "incident_id": "incident-orders-db",
