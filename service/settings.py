@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     opsgenie_url: str = Field(
         default="https://api.opsgenie.com", description="Opsgenie's API (EU: https://api.eu.opsgenie.com)"
     )
+    opsgenie_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="shared secret Opsgenie's Webhook integration sends (header X-Medic-Token, or as the "
+        "basic-auth password); POST /webhooks/opsgenie is refused (401) without it",
+    )
     pager: str = Field(
         default="auto",
         pattern=r"^(auto|pagerduty|opsgenie|both)$",

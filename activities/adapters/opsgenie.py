@@ -15,6 +15,9 @@ Pager port, next to or instead of PagerDuty.
   back on the PagerDuty severity.
 * A page or note whose ``told_by`` names routing keys is sent by nothing: those keys' pages took it to the
   same alert (an incident paged before ``pager-alias-per-key``, one alias for every key).
+* Acknowledge, close and notes carry ``user`` :data:`MEDIC_USER` and ``source`` :data:`MEDIC_SOURCE`, so
+  that Opsgenie's Webhook integration, posting them back to ``POST /webhooks/opsgenie``, names Medic as
+  who did it, and Medic ignores its own actions (no loop).
 * Opsgenie shows ``message``, ``description`` and notes as plain text: control characters are dropped
   and every field is cut to Opsgenie's limits (message 130, description 15,000, note 25,000 characters).
 
@@ -36,7 +39,13 @@ from activities.adapters.http import classify
 from medic.ports import Change, Page, PermanentError
 from medic.vocab import Priority
 
-__all__ = ["OpsgeniePager", "opsgenie_priority", "plain"]
+__all__ = ["MEDIC_SOURCE", "MEDIC_USER", "OpsgeniePager", "opsgenie_priority", "plain"]
+
+# Who Medic's acknowledge, close and notes say they come from (the API's ``user``: "display name of the
+# request owner", and ``source``). Opsgenie's Webhook integration posts these actions back as an alert's
+# ``username`` and ``source.name``: POST /webhooks/opsgenie knows them by these, and ignores them.
+MEDIC_USER = "Medic"
+MEDIC_SOURCE = "medic"
 
 # Opsgenie's 429 carries X-RateLimit-State (THROTTLED), X-RateLimit-Reason (the domain throttled) and
 # X-RateLimit-Period-In-Sec (the bucket's period: 60, 1), and no Retry-After
@@ -141,7 +150,8 @@ class OpsgeniePager:
             return page.dedup_key  # another routing key's page acknowledged or closed this alert already
         verb = "acknowledge" if page.action == "acknowledge" else "close"
         path = f"/v2/alerts/{quote(alias, safe='')}/{verb}"
-        self._post(key, path, {"source": "medic"}, f"{verb} {alias}", identifierType="alias")
+        body = {"source": MEDIC_SOURCE, "user": MEDIC_USER}
+        self._post(key, path, body, f"{verb} {alias}", identifierType="alias")
         return page.dedup_key
 
     def note(self, routing_key_name: str, dedup_key: str, text: str, *, told_by: Sequence[str] = ()) -> None:
@@ -150,7 +160,7 @@ class OpsgeniePager:
             return
         key = self._key(routing_key_name)
         path = f"/v2/alerts/{quote(dedup_key, safe='')}/notes"
-        body = {"source": "medic", "note": plain(text, _LIMITS["note"]) or "-"}
+        body = {"source": MEDIC_SOURCE, "user": MEDIC_USER, "note": plain(text, _LIMITS["note"]) or "-"}
         self._post(key, path, body, f"add a note to {dedup_key}", identifierType="alias")
 
     def change(self, change: Change) -> None:

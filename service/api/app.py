@@ -18,7 +18,17 @@ from medic.dead_man import HeartbeatRule, default_heartbeats
 from medic.insights import TeamLearning
 from medic.meta_alerts import IgnoreRule, default_ignored
 from medic.subject import OwnerLookup
-from service.api import anomalies, control, explain, incidents, insights, pagerduty, slack, webhooks
+from service.api import (
+    anomalies,
+    control,
+    explain,
+    incidents,
+    insights,
+    opsgenie,
+    pagerduty,
+    slack,
+    webhooks,
+)
 from service.api import heartbeats as heartbeats_api
 from service.api.deps import BeatSink, ControlsPort, Deps, PeoplePort, get_deps
 from service.api.docs import mount_offline_docs
@@ -140,6 +150,7 @@ def create_app(
     app.include_router(control.router)
     app.include_router(slack.router)
     app.include_router(pagerduty.router)
+    app.include_router(opsgenie.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:

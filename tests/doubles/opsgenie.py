@@ -23,6 +23,16 @@ follow the documented ``{"message", "took", "requestId"}`` shape; their wording 
   to be answered) and ``X-RateLimit-Period-In-Sec`` (the fault's ``retry_after``, 60 when ``None``), and
   no ``Retry-After`` unless the fault's own headers carry one; 5xx; delays.
 
+Outgoing, Opsgenie's Webhook integration (alert action data,
+https://docs.opsgenie.com/docs/marid-alert-action-data): :func:`webhook_payload` is the JSON Opsgenie
+posts for an action (``action``, ``alert.{alertId, alias, message, username, tinyId, ...}``, ``source.{name,
+type}``, ``integrationId``, ``integrationName``). :meth:`OpsgenieDouble.act_in_app` is someone acting in
+Opsgenie's app (the alert changes, and the payload is returned for the test to deliver);
+:meth:`OpsgenieDouble.posted_back` is what the integration would post for the actions taken through the
+API: the request's ``user`` as ``alert.username`` and its ``source`` as ``source.name``, ``source.type``
+``API``. That mapping of an API request onto the payload is our reading of the documented examples (the
+Create example's ``source.type`` is ``API``), not checked against Opsgenie.
+
 Not covered: the Incident API, heartbeats, schedules, responders and teams beyond being stored,
 attachments, the EU host (``api.eu.opsgenie.com``: same routes), ``X-RateLimit-*`` on answers that are
 not throttled.
@@ -40,7 +50,7 @@ from starlette.responses import JSONResponse
 
 from tests.doubles._base import Fault, HttpDouble
 
-__all__ = ["OPSGENIE_API_KEY", "OpsgenieAlert", "OpsgenieDouble"]
+__all__ = ["OPSGENIE_API_KEY", "OpsgenieAlert", "OpsgenieDouble", "webhook_payload"]
 
 OPSGENIE_API_KEY = "eb243592-faa2-4ba2-a551-1afdf565c889"
 _PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
@@ -64,6 +74,44 @@ class OpsgenieAlert:
     details: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    # (action, user, source) of every acknowledge, close and note taken through the API
+    api_actions: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+_WEBHOOK_ACTIONS = {"acknowledge": "Acknowledge", "close": "Close", "notes": "AddNote"}
+
+
+def webhook_payload(
+    action: str,
+    *,
+    alias: str,
+    username: str,
+    alert_id: str,
+    message: str = "",
+    tiny_id: str = "1",
+    source_name: str = "",
+    source_type: str = "mobile",
+) -> dict[str, Any]:
+    """The JSON Opsgenie's Webhook integration posts for ``action`` (Acknowledge, Close, AddNote...)."""
+    return {
+        "source": {"name": source_name, "type": source_type},
+        "alert": {
+            "updatedAt": 1420452224764002246,
+            "tags": ["medic"],
+            "message": message,
+            "username": username,
+            "alertId": alert_id,
+            "source": username,
+            "alias": alias,
+            "tinyId": tiny_id,
+            "createdAt": 1420452191104,
+            "userId": "daed1180-0ce8-438b-8f8e-57e1a5920a2d",
+            "entity": "",
+        },
+        "action": action,
+        "integrationId": "37c8f316-17c6-49d7-899b-9c7e540c048d",
+        "integrationName": "Medic webhook",
+    }
 
 
 class OpsgenieDouble(HttpDouble):
@@ -92,6 +140,43 @@ class OpsgenieDouble(HttpDouble):
         with self._lock:
             snapshot: list[OpsgenieAlert] = self._snapshot(self._alerts)
             return snapshot
+
+    def act_in_app(self, alias: str, action: str, *, username: str) -> dict[str, Any]:
+        """Someone acknowledges (``Acknowledge``) or closes (``Close``) the open alert ``alias`` in
+        Opsgenie's app: the alert changes, and the Webhook integration's payload is returned."""
+        with self._lock:
+            alert = next(a for a in reversed(self._alerts) if a.alias == alias)
+            if action == "Acknowledge" and alert.status == "open":
+                alert.acknowledged = True
+            elif action == "Close":
+                alert.status = "closed"
+            alert.log.append(f"{action} by {username} (app)")
+            return webhook_payload(
+                action,
+                alias=alias,
+                username=username,
+                alert_id=alert.id,
+                message=alert.message,
+                tiny_id=alert.tiny_id,
+            )
+
+    def posted_back(self, alias: str) -> list[dict[str, Any]]:
+        """What the Webhook integration would post for each action taken on ``alias`` through the API."""
+        with self._lock:
+            alert = next(a for a in reversed(self._alerts) if a.alias == alias)
+            return [
+                webhook_payload(
+                    _WEBHOOK_ACTIONS[verb],
+                    alias=alias,
+                    username=user or "System",
+                    alert_id=alert.id,
+                    message=alert.message,
+                    tiny_id=alert.tiny_id,
+                    source_name=source,
+                    source_type="API",
+                )
+                for verb, user, source in alert.api_actions
+            ]
 
     def request_status(self, request_id: str) -> dict[str, Any]:
         with self._lock:
@@ -208,6 +293,9 @@ class OpsgenieDouble(HttpDouble):
                     if isinstance(note, str) and note:
                         alert.notes.append(note)
                     alert.log.append(action)
+                    alert.api_actions.append(
+                        (action, str(body.get("user") or ""), str(body.get("source") or ""))
+                    )
                 return self._accepted(action.capitalize(), alert, identifier if kind == "alias" else None)
 
         return endpoint
