@@ -1,6 +1,6 @@
-"""What people do to an incident from outside Medic's own chat (PagerDuty today), through the incident
-workflow's ``acknowledge`` and ``resolve`` updates (the ones the Slack buttons use, whose validators
-have the last word) and its ``note`` signal.
+"""What people do to an incident from outside Medic's own chat (the PagerDuty and Opsgenie webhooks),
+through the incident workflow's ``acknowledge`` and ``resolve`` updates (the ones the Slack buttons use,
+whose validators have the last word) and its ``note`` signal.
 
 Made for deliveries that may repeat or arrive late: an update the workflow refuses (already resolved,
 merged) or an incident that is gone is not an error, it returns ``None``."""

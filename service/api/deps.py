@@ -40,7 +40,7 @@ class Deps:
     controls: "ControlsPort | None" = None
     slack: "SlackEndpoint | None" = None
     link_signer: LinkSigner | None = None  # verifies the signed postmortem and chart links
-    people: "PeoplePort | None" = None  # acknowledge/resolve/note from outside Medic (PagerDuty webhooks)
+    people: "PeoplePort | None" = None  # ack/resolve/note from PagerDuty's, Opsgenie's webhooks
     owners: OwnerLookup | None = None  # who owns an alert's pod (MEDIC_SUBJECT_LOOKUP); None: naming patterns
     # The routing policy's ``learning:`` opt-ins, per team: GET /insights says which proposals Medic applies.
     learning: Mapping[str, TeamLearning] = field(default_factory=dict)

@@ -17,6 +17,7 @@ from medic.alerts import AlertStatus
 from medic.catalog import Catalog
 from medic.incident import IncidentStatus
 from service.api import create_app
+from service.opsgenie import MEDIC_USER
 from service.people import IncidentPeople
 from service.settings import Settings
 from tests.unit.test_api import FakeReader, FakeSink
@@ -78,6 +79,7 @@ async def test_ack_in_opsgenie_stops_escalation(opsgenie_stack: OpsgenieStack, t
         # Webhook integration under Medic's name: accepted and ignored, no second ack, no loop.
         echoes = s.opsgenie.posted_back(INCIDENT)
         assert "Acknowledge" in [e["action"] for e in echoes]
+        assert {e["alert"]["username"] for e in echoes} == {MEDIC_USER}  # the adapter names itself
         for echo in echoes:
             answer = await deliver(s.env.client, echo)
             assert answer.status_code == 202 and answer.json()["handled"] is False, echo
