@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from medic.alerts import HELD_SOURCE, Alert, AlertStatus
 from medic.anomaly import HEARTBEAT_LABEL, HEARTBEAT_SOURCE, PREDICTION_SOURCE, SCAN_LABEL, AnomalySignal
@@ -233,7 +233,9 @@ class IncidentState(BaseModel):
     # Read and worded as this release does: SLO burns (medic.slo: Sloth v0.11, Pyrra's windows, the paging
     # floor) and the title's "(+N more alerts)". False for an incident begun before: its priority (the pages
     # it asked for) and its title (published to search attributes and memo) replay as they were.
-    current_reads: bool = False
+    current_reads: bool = Field(  # (named slo_current in this release's first commits: still read)
+        default=False, validation_alias=AliasChoices("current_reads", "slo_current")
+    )
     am_checked_at: datetime | None = None
     am_ask_after: datetime | None = None
     false_positives: list[FalsePositive] = Field(default_factory=list, description="false-positive marks")

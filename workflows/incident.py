@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -133,7 +133,9 @@ class IncidentInput(BaseModel):
     pipeline_floor: bool = False
     # Read and worded as this release does (SLO burns: medic.slo; the title's "(+N more alerts)"). False
     # for incidents started before: replayed, their priority and title stay as they were.
-    current_reads: bool = False
+    current_reads: bool = Field(  # (named slo_current in this release's first commits: still read)
+        default=False, validation_alias=AliasChoices("current_reads", "slo_current")
+    )
 
 
 class AckRequest(BaseModel):

@@ -113,6 +113,8 @@ _RETRY = RetryPolicy(
     maximum_attempts=8,
     non_retryable_error_types=["PermanentError"],
 )
+# A page that failed for good, sent again: one attempt, its own timer backs off (PAGE_RETRY_DELAYS).
+_ONCE = RetryPolicy(maximum_attempts=1)
 _TIMEOUT = timedelta(seconds=30)
 _DEBOUNCE = timedelta(seconds=2)
 _PD_SEVERITY = {
@@ -446,14 +448,21 @@ class Notifier:
         tell_demotion(s, before, plan)  # a demotion by learning (or its end) on the timeline
 
     async def _call(
-        self, method: Any, arg: Any, what: str, *, chat: str | None = None, page: str | None = None
+        self,
+        method: Any,
+        arg: Any,
+        what: str,
+        *,
+        chat: str | None = None,
+        page: str | None = None,
+        retry: RetryPolicy = _RETRY,
     ) -> Any:
         """Run a notification activity; a failure for good is recorded (with the ``chat`` it was for,
         which is not told of its own failures; with the routing key of a ``page``, told in every chat)
         and returns FAILED."""
         try:
             return await workflow.execute_activity_method(
-                method, arg, start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY
+                method, arg, start_to_close_timeout=_TIMEOUT, retry_policy=retry
             )
         except ActivityError as err:
             cause = err.cause
@@ -601,7 +610,10 @@ class Notifier:
             links=_page_links(s) if action == "trigger" else [],
         )
 
-    async def _send_page(self, action: str, key: str) -> None:
+    async def _send_page(self, action: str, key: str, *, again: bool = False) -> None:
+        """``again``: a trigger that failed for good, sent again in one attempt: its timer does the
+        backing off, and a series of 8 attempts (minutes against a throttling Opsgenie) paged the
+        primary after the incident was acknowledged, and held the notifier's pass meanwhile (a review)."""
         n = self._state().notifications
         if n.pages.get(key) == action:
             return
@@ -614,6 +626,7 @@ class Notifier:
                 self._page(action, key),
                 f"{action} {pager} ({key})",
                 page=key if action == "trigger" else None,
+                retry=_ONCE if again else _RETRY,
             )
         finally:
             self._paging -= 1 if self._close_out else 0
@@ -667,7 +680,7 @@ class Notifier:
         for key in list(n.failed_pages):  # triggers that failed for good (from page-sent-again on)
             if wanted and n.pages.get(key) != "trigger":
                 if self._retry_pages:
-                    await self._send_page("trigger", key)
+                    await self._send_page("trigger", key, again=True)
             else:  # acknowledged, resolved or merged meanwhile (or sent since): nobody waits for it
                 n.page_through(key)
         if plan.pagerduty and not plan.escalation and wanted and plan.pagerduty not in n.failed_pages:

@@ -158,3 +158,17 @@ def test_a_paging_burn_is_at_least_p2_and_a_ticket_burn_is_not_raised() -> None:
     )
     assert scored(ticket, current=True).priority > "P2"  # a ticket: scored as it is
     assert scored(page, current=False).priority > "P2"  # an incident begun before: as it was
+
+
+def test_the_flag_is_read_under_its_first_name_too() -> None:
+    """Named slo_current in this release's first commits: an incident a worker of those started, replayed
+    or continued as new, keeps reading as it began (a review: it replayed with the old reading)."""
+    from workflows.incident import IncidentInput  # noqa: PLC0415
+
+    state = {"id": "incident-checkout", "opened_at": "2026-12-07T09:00:00Z", "slo_current": True}
+    from medic.incident import IncidentState  # noqa: PLC0415
+
+    assert IncidentState.model_validate(state).current_reads
+    assert IncidentInput.model_validate(
+        {"incident_id": "incident-checkout", "slo_current": True}
+    ).current_reads

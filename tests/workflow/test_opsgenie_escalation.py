@@ -154,3 +154,26 @@ async def test_a_failed_page_is_sent_again_at_the_next_change(opsgenie_stack: Op
         assert state.notifications.failed_pages == []
         await handle.terminate()
     assert [a.alias for a in s.opsgenie.alerts()] == [INCIDENT]
+
+
+async def test_a_failed_page_is_sent_again_in_one_attempt_at_each_turn_of_its_timer(
+    opsgenie_stack: OpsgenieStack,
+) -> None:
+    """Sent again with the 8 attempts of a first page, a resend against a throttling Opsgenie ran for
+    minutes: it paged the primary after the incident was acknowledged, and held the notifier's pass (a
+    review, 2026-12-07). One attempt at each turn of its timer; the timer does the backing off."""
+    s = opsgenie_stack
+    s.opsgenie.faults.push("server_error", times=200, status=503, route="POST /v2/alerts")
+    async with s.worker:
+        handle = await s.open(batch(burn()))
+        await s.env.sleep(timedelta(minutes=2, seconds=10))  # the first page's 8 attempts, given up
+        await until(handle, lambda st: "checkout" in st.notifications.failed_pages, "the failure")
+        first = len(s.opsgenie.requests("POST /v2/alerts"))
+        await s.env.sleep(timedelta(seconds=70))  # the retry timer's first turn (a minute)
+        await until(
+            handle,
+            lambda st: sum(e.kind == "notification.failed" for e in st.timeline) >= 2,
+            "the resend failed too",
+        )
+        assert len(s.opsgenie.requests("POST /v2/alerts")) - first == 1
+        await handle.terminate()
