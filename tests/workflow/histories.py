@@ -72,6 +72,8 @@ RELEASE = "r11"  # r3: settle, serial local activities, merge close-out; r4: Tea
 # r12: heartbeats (tests/workflow/heartbeat_history.py: a heartbeat's life, the incident its findings open)
 # r13: an incident asking Alertmanager about delivered alerts (tests/workflow/recheck_history.py)
 # r14: a remediation step another controller would undo, refused (tests/workflow/reconcilers_history.py)
+# r15: 0.3.0's current reads, Opsgenie aliases per key and pages sent again, the hourly action budget, blocks
+#      told, the operator's risk bar (tests/workflow/r15_history.py)
 RUNBOOK = load_runbook(
     """
 name: restart-checkout

@@ -6,7 +6,7 @@ on checkout (``tests.support.shop``)."""
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +36,7 @@ from tests.support.shop import ctx, shop
 from tests.support.timeskip import time_skipping
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentWorkflow
 
-__all__ = ["INCIDENT", "KEYS", "T0", "OpsgenieStack", "batch", "burn", "opsgenie_stack"]
+__all__ = ["INCIDENT", "KEYS", "T0", "OpsgenieStack", "batch", "burn", "opsgenie_stack", "running_stack"]
 
 T0 = datetime.now(UTC).replace(microsecond=0)  # the test server starts at the wall clock
 KEYS = {
@@ -129,7 +129,13 @@ class OpsgenieStack:
 
 @pytest.fixture
 async def opsgenie_stack(tmp_path: Path) -> AsyncIterator[OpsgenieStack]:
-    path = require_binary("temporal-test-server")
+    async with running_stack(require_binary("temporal-test-server"), tmp_path) as stack:
+        yield stack
+
+
+@asynccontextmanager
+async def running_stack(path: Path, tmp_path: Path) -> AsyncIterator[OpsgenieStack]:
+    """The stack on the test server at ``path`` (the fixture's; tests/workflow/r15_history.py's too)."""
     og = OpsgenieDouble(keys=tuple(KEYS.values()))
     teams = TeamsDouble(flows=("checkout-oncall",))
     slack = FakeChat()

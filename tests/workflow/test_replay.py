@@ -34,8 +34,9 @@ from workflows.causes import (
     SETTLE_TAKES_HELD_PATCH,
 )
 from workflows.incident import ANOMALY_JOINS_PATCH, LATE_ISSUE_PATCH, STALE_ANOMALY_PATCH
-from workflows.remediation import RECONCILERS_PATCH
-from workflows.remediator import REFUSALS_TOLD_PATCH
+from workflows.notifier import PAGE_RETRY_PATCH, PAGER_ALIAS_PATCH
+from workflows.remediation import ACTION_BUDGET_PATCH, RECONCILERS_PATCH, RISK_BAR_PATCH
+from workflows.remediator import BLOCKS_TOLD_PATCH, REFUSALS_TOLD_PATCH
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
@@ -191,6 +192,62 @@ def test_the_r14_incident_tells_its_refusal() -> None:
     """r14: the incident took the refusal past the patch and told it (a reply in its Slack thread)."""
     scheduled, patches = commands("incident-checkout-refused@r14")
     assert REFUSALS_TOLD_PATCH in patches and scheduled[-1] == "notify.chat_note"
+
+
+def _started_with(name: str) -> dict[str, Any]:
+    """The input a recorded run was started with (its first payload, as JSON)."""
+    raw = json.loads((HISTORIES / f"{name}.json").read_text())
+    started = WorkflowHistory.from_json(name, raw).events[0].workflow_execution_started_event_attributes
+    body: dict[str, Any] = json.loads(started.input.payloads[0].data)
+    return body
+
+
+def test_the_r15_burn_history_pages_on_the_floor_and_writes_its_postmortem() -> None:
+    """r15 (tests/workflow/r15_history.py): begun with current_reads, search's Sloth v0.11 page burn is read
+    and floored at P2, which pages (P3 without: no page); resolved, the page is resolved and the
+    postmortem written."""
+    assert _started_with("incident-search-burn@r15")["current_reads"] is True
+    scheduled, _ = commands("incident-search-burn@r15")
+    assert scheduled.count("notify.page") == 2 and "postmortem_write" in scheduled
+
+
+def test_the_r15_opsgenie_history_sends_a_failed_page_again_and_aliases_per_key() -> None:
+    """r15: the primary's first trigger failed for good and was sent again (page-sent-again); the secondary
+    was paged under its own alias (pager-alias-per-key); both alerts were acknowledged."""
+    scheduled, patches = commands("incident-checkout-opsgenie@r15")
+    assert {PAGE_RETRY_PATCH, PAGER_ALIAS_PATCH} <= patches
+    assert scheduled.count("notify.page") == 5  # trigger (failed), again, the secondary, two acks
+    raw = json.loads((HISTORIES / "incident-checkout-opsgenie@r15.json").read_text())
+    events = WorkflowHistory.from_json("opsgenie", raw).events
+    assert sum(e.HasField("activity_task_failed_event_attributes") for e in events) == 1
+
+
+def test_the_r15_budget_histories_act_once_then_block_and_tell() -> None:
+    """r15: both remediations reserved a part of the hourly budget (action-budget); the first acted, the
+    second was blocked, and the incident told the block in its Slack thread (blocks-told)."""
+    scheduled, patches = commands("remediate-budget-acted@r15")
+    assert ACTION_BUDGET_PATCH in patches and scheduled[-2:] == ["remediate.reserve", "remediate.apply"]
+    scheduled, patches = commands("remediate-budget-blocked@r15")
+    assert ACTION_BUDGET_PATCH in patches
+    assert "remediate.reserve" in scheduled and "remediate.apply" not in scheduled
+    scheduled, patches = commands("incident-checkout-budget@r15")
+    assert BLOCKS_TOLD_PATCH in patches and "notify.chat_note" in scheduled
+    raw = json.loads((HISTORIES / "action-budget-checkout@r15.json").read_text())
+    events = WorkflowHistory.from_json("budget", raw).events
+    assert (
+        events[0].workflow_execution_started_event_attributes.workflow_type.name
+        == "MedicActionBudgetWorkflow"
+    )
+    assert sum(e.HasField("workflow_execution_update_accepted_event_attributes") for e in events) >= 2
+
+
+def test_the_r15_risk_bar_history_asks_for_approval_then_acts() -> None:
+    """r15: a runbook of approval: auto with a high-risk step asked (operator-risk-bar), was approved, acted
+    and was verified."""
+    scheduled, patches = commands("remediate-risk-bar-approved@r15")
+    assert RISK_BAR_PATCH in patches and ACTION_BUDGET_PATCH in patches
+    assert scheduled.index("notify.slack_message") < scheduled.index("remediate.apply")
+    assert scheduled[-1] == "remediate.verify"
 
 
 # ---- a rolling upgrade: a new worker's snapshot, an old worker's decision ------------------------------
