@@ -59,9 +59,11 @@ async def test_each_level_gets_its_own_alert(opsgenie_stack: OpsgenieStack) -> N
             (f"{INCIDENT}:eng-managers", KEYS["eng-managers"]),
         ]
     )
-    # level 3's note reached the three alerts, once each
+    # level 3's note reached the alerts already open, once each (the alert level 3 opened may have it
+    # too, or not: whether its note pass came before or after its page; it is that escalation itself)
     level3 = [a.alias for a in alerts.values() for n in a.notes if n.startswith("Escalation level 3")]
-    assert sorted(level3) == sorted(alerts)
+    assert len(level3) == len(set(level3))
+    assert {INCIDENT, f"{INCIDENT}:checkout-secondary"} <= set(level3)
 
 
 async def test_an_incident_paged_before_per_key_aliases_tells_its_one_alert_once(
