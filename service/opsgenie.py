@@ -28,8 +28,6 @@ an Opsgenie ack, nor a close as a second resolution. A close by Opsgenie itself 
 auto-close policy, a retention clean-up) resolves nothing: the incident is over when its alerts say so.
 """
 
-import base64
-import binascii
 import hmac
 from typing import Literal
 
@@ -37,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from activities.adapters.opsgenie import MEDIC_SOURCE, MEDIC_USER
 from medic.keys import INCIDENT_ID_PATTERN
+from service.credentials import presented_secret
 
 __all__ = [
     "CLOSED_REASON",
@@ -61,26 +60,11 @@ class WebhookRejected(Exception):
     """Not carrying the shared secret (answered 401)."""
 
 
-def _basic_or_bearer(authorization: str | None) -> str | None:
-    scheme, _, value = (authorization or "").partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer":
-        return value or None
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    _, sep, password = decoded.partition(":")
-    return password if sep else None
-
-
 def verify_secret(secret: str | None, *, token: str | None, authorization: str | None) -> None:
     """``token`` is the X-Medic-Token header, ``authorization`` the Authorization header."""
     if not secret:
         raise WebhookRejected("Opsgenie webhooks are not configured here (MEDIC_OPSGENIE_WEBHOOK_SECRET)")
-    offered = [c for c in (token, _basic_or_bearer(authorization)) if c]
+    offered = [c for c in (token, presented_secret(authorization)) if c]
     if not offered:
         raise WebhookRejected(f"no {TOKEN_HEADER} header and no Basic or Bearer credentials")
     expected = secret.encode()

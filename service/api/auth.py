@@ -18,8 +18,6 @@ Incident reads (:func:`require_incident_reader`) take any of the three tokens; a
 also opens with a signed link Medic posted (``medic.links``). ``MEDIC_READS_OPEN=true`` drops the
 check on a trusted network."""
 
-import base64
-import binascii
 import hmac
 import time
 from typing import Annotated
@@ -30,6 +28,7 @@ from pydantic import SecretStr
 from medic.access import OPERATOR_ACTOR
 from medic.links import LinkSigner
 from service.api.deps import Deps, get_deps
+from service.credentials import presented_secret
 
 __all__ = [
     "OPERATOR_ACTOR",
@@ -41,22 +40,6 @@ __all__ = [
 ]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="medic", Basic realm="medic"'}
-
-
-def _presented_secret(header: str) -> str | None:
-    scheme, _, value = header.partition(" ")
-    scheme = scheme.lower()
-    value = value.strip()
-    if scheme == "bearer":
-        return value or None
-    if scheme == "basic":
-        try:
-            decoded = base64.b64decode(value, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        _, sep, password = decoded.partition(":")
-        return password if sep else None
-    return None
 
 
 def _matches(presented: str | None, token: SecretStr | None) -> bool:
@@ -76,7 +59,7 @@ def require_token(request: Request, token: SecretStr | None, *, previous: Secret
     if token is None:
         # Only reachable in-process (tests, `medic dev` always has one); refuse rather than allow.
         raise _unauthorized("webhook token not configured")
-    presented = _presented_secret(request.headers.get("authorization", ""))
+    presented = presented_secret(request.headers.get("authorization", ""))
     if _matches(presented, token):
         return False
     if _matches(presented, previous):
@@ -92,7 +75,7 @@ def presented_credentials(request: Request) -> str:
     scheme = header.partition(" ")[0].lower()
     if scheme not in ("bearer", "basic"):
         return "an Authorization header of neither the Bearer nor the Basic scheme"
-    if _presented_secret(header) is None:
+    if presented_secret(header) is None:
         return f"a malformed {scheme.title()} Authorization header"
     return f"{scheme.title()} credentials"
 
@@ -102,7 +85,7 @@ def require_operator(
 ) -> str:
     """The actor to record for a change made with the operator token; 403 for the webhook token
     (or while no operator token is configured), 401 for anything else."""
-    presented = _presented_secret(request.headers.get("authorization", ""))
+    presented = presented_secret(request.headers.get("authorization", ""))
     if _matches(presented, webhook_token):  # first: an operator token equal to it counts for nothing
         if operator_token is None:
             why = "MEDIC_OPERATOR_TOKEN (not set here)"
@@ -124,7 +107,7 @@ def _incident_reader(request: Request, deps: Deps) -> bool:
     settings = deps.settings
     if settings.reads_open:
         return True
-    presented = _presented_secret(request.headers.get("authorization", ""))
+    presented = presented_secret(request.headers.get("authorization", ""))
     return any(
         _matches(presented, token)
         for token in (
