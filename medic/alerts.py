@@ -211,8 +211,19 @@ def _values(values: object) -> str | None:
     if not isinstance(values, dict):
         return None
     said = [
-        f"{str(ref)[:40]}={value:g}"
+        f"{str(ref)[:40]}={number:g}"
         for ref, value in list(values.items())[:20]
-        if isinstance(value, int | float) and not isinstance(value, bool)
+        if (number := _number(value)) is not None
     ]
     return ", ".join(said)[:300] or None
+
+
+def _number(value: object) -> float | None:
+    """A JSON number as a float; None for another type, or an integer too large for one (10**400 made
+    the delivery a 500, where the value is only shown)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None

@@ -60,9 +60,9 @@ def test_links_and_values_of_another_shape_are_left_out_never_refused() -> None:
     alert["dashboardURL"] = "https://grafana.example.com/d/x?" + "var-a=b&" * 1000  # 8 KB of variables
     alert["panelURL"] = "javascript:alert(1)"
     alert["silenceURL"] = 5
-    alert["values"] = {"A": "n/a", "B": True, "C": 1.5}
+    alert["values"] = {"A": "n/a", "B": True, "C": 1.5, "D": 10**400, "E": 0}
     (normal,) = normalise_webhook(AlertmanagerWebhook.model_validate(payload), received_at=NOW)
-    assert normal.links == {} and normal.values == "C=1.5"
+    assert normal.links == {} and normal.values == "C=1.5, E=0"
     alert["values"] = ["not", "a", "map"]
     (normal,) = normalise_webhook(AlertmanagerWebhook.model_validate(payload), received_at=NOW)
     assert normal.values is None
