@@ -82,7 +82,7 @@ class ExpectedBand(BaseModel):
         return f"value {shown} outside {band}"
 
 
-_SI = ((18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"))
+SI_PREFIXES = ((18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"))  # (and k, for forecasts: medic.forecast)
 
 
 def readable(values: list[float]) -> list[str]:
@@ -95,7 +95,9 @@ def readable(values: list[float]) -> list[str]:
         size = abs(x)
         if not math.isfinite(x) or size < 1e6 or size >= 1e21:
             return f"{x:g}"
-        power, unit = next((p, u) for p, u in _SI if size >= 10.0**p * (1 - 0.5 * 10.0 ** (1 - digits)))
+        power, unit = next(
+            (p, u) for p, u in SI_PREFIXES if size >= 10.0**p * (1 - 0.5 * 10.0 ** (1 - digits))
+        )
         return f"{x / 10.0**power:.{digits}g}{unit}"
 
     for digits in range(3, 10):

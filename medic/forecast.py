@@ -56,7 +56,14 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from medic.anomaly import PREDICTION_SOURCE, AnomalySignal, ExpectedBand, ForecastPoint, TimeWindow
+from medic.anomaly import (
+    PREDICTION_SOURCE,
+    SI_PREFIXES,
+    AnomalySignal,
+    ExpectedBand,
+    ForecastPoint,
+    TimeWindow,
+)
 
 __all__ = ["Direction", "Exhaustion", "exhaustion_signal", "theil_sen", "time_to_exhaustion"]
 
@@ -725,7 +732,7 @@ def _number(x: float) -> str:
     size = abs(x)
     if not math.isfinite(x) or size < 1e3 or size >= 1e21:
         return f"{x:.3g}"
-    for power, unit in ((18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"), (3, "k")):
+    for power, unit in (*SI_PREFIXES, (3, "k")):
         if size >= 10.0**power * (1 - 5e-4):
             return f"{x / 10.0**power:.3g}{unit}"
     return f"{x:.3g}"

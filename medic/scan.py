@@ -404,7 +404,7 @@ def scan_series(
                     # active until the run after next: a prediction that stops (the resource
                     # recovered) lets its incident go, where it was held to the predicted time
                     # (a step longer than the runs' interval: `end` is up to a step in the past)
-                    hold_seconds=2.0 * max(spec.every_seconds, spec.step_seconds) + spec.step_seconds,
+                    hold_seconds=_until_run_after_next(spec),
                     said=f"scan {spec.name}{_which(spec, labels)}: ",
                 )
             )
@@ -455,6 +455,12 @@ def _anomaly(
     )
 
 
+def _until_run_after_next(spec: ScanSpec) -> float:
+    """How long a signal a run tells again stays active: until the run after next (a step longer than
+    the runs' interval: a run's end is up to a step in the past), so one late run lets nothing go."""
+    return 2.0 * max(spec.every_seconds, spec.step_seconds) + spec.step_seconds
+
+
 def _excursion(  # noqa: PLR0917 (the run's parts, as scan_series has them)
     spec: ScanSpec,
     labels: dict[str, str],
@@ -492,9 +498,7 @@ def _excursion(  # noqa: PLR0917 (the run's parts, as scan_series has them)
     if not out[-1] or 2 * int(out.sum()) < out.shape[0] or last - exc.start >= spec.shift_hold_seconds:
         return None, found
     # active until the run after next, as a prediction is: a series back in its band lets it go
-    end = datetime.fromtimestamp(
-        last + 2.0 * max(spec.every_seconds, spec.step_seconds) + spec.step_seconds, UTC
-    )
+    end = datetime.fromtimestamp(last + _until_run_after_next(spec), UTC)
     if found is not None:
         return exc, found.model_copy(update={"window": TimeWindow(start=found.window.start, end=end)})
     began = datetime.fromtimestamp(exc.start, UTC)
