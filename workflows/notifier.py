@@ -649,23 +649,16 @@ class Notifier:
                 # The incident merged or resolved while this page was in flight: one more pass resolves it.
                 n.finished = False
                 s.revision += 1
-            if action == "trigger" and n.page_through(key):
+            again = action == "trigger" and n.page_through(key)
+            if again:
                 s.revision += 1  # one more pass tells the chats it went through
-                self._state().record(
-                    workflow.now(),
-                    TimelineKind.NOTIFICATION_SENT,
-                    f"{pager} {action} sent to {key}, after it had failed.",
-                    routing_key_name=key,
-                    action=action,
-                    page=key,
-                )
-                return
             self._state().record(
                 workflow.now(),
                 TimelineKind.NOTIFICATION_SENT,
-                f"{pager} {action} sent to {key}.",
+                f"{pager} {action} sent to {key}" + (", after it had failed." if again else "."),
                 routing_key_name=key,
                 action=action,
+                **({"page": key} if again else {}),
             )
 
     def _pager_name(self, key: str) -> str:
