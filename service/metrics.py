@@ -39,10 +39,16 @@ class ApiMetrics:
             ["route", "code"],
             registry=registry,
         )
-        # The refusals Alertmanager does not retry exist at 0 from the start, so that increase() in
-        # MedicWebhookRefused sees a pod's first one (a series born at 1 shows no increase).
-        for route in ("alertmanager", "anomaly"):
-            for code in ("401", "413", "422"):
+        # The refusals Alertmanager does not retry, and those of people's acknowledgements, exist at 0
+        # from the start, so that increase() in MedicWebhookRefused sees a pod's first one (a series
+        # born at 1 shows no increase).
+        for route, codes in (
+            ("alertmanager", ("401", "413", "422")),
+            ("anomaly", ("401", "413", "422")),
+            ("pagerduty", ("400", "401")),
+            ("opsgenie", ("400", "401")),
+        ):
+            for code in codes:
                 self.webhook_requests.labels(route, code)
         self.previous_token = Counter(
             "medic_webhook_previous_token",

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from service.api.body import read_limited
 from service.api.deps import Deps, get_deps
+from service.api.observe import Observe
 from service.api.responses import error_responses, temporal_unavailable
 from service.opsgenie import TOKEN_HEADER, OpsgenieIgnored, WebhookRejected, parse_event, verify_secret
 from service.temporal import UNREACHABLE
@@ -54,6 +55,11 @@ class OpsgenieWebhookAnswer(BaseModel):
 async def opsgenie_webhook(
     request: Request, deps: Annotated[Deps, Depends(get_deps)]
 ) -> OpsgenieWebhookAnswer:
+    with Observe(deps, "opsgenie", request):
+        return await _handle(request, deps)
+
+
+async def _handle(request: Request, deps: Deps) -> OpsgenieWebhookAnswer:
     secret = deps.settings.opsgenie_webhook_secret
     try:
         verify_secret(

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from medic.vocab import TimelineKind
 from service.api.body import read_limited
 from service.api.deps import Deps, get_deps
+from service.api.observe import Observe
 from service.api.responses import error_responses, temporal_unavailable
 from service.pagerduty import WebhookRejected, parse_event, verify_signature
 from service.temporal import UNREACHABLE
@@ -50,6 +51,11 @@ class PagerDutyWebhookAnswer(BaseModel):
 async def pagerduty_webhook(
     request: Request, deps: Annotated[Deps, Depends(get_deps)]
 ) -> PagerDutyWebhookAnswer:
+    with Observe(deps, "pagerduty", request):
+        return await _handle(request, deps)
+
+
+async def _handle(request: Request, deps: Deps) -> PagerDutyWebhookAnswer:
     body = await read_limited(request, _MAX_BODY)
     secret = deps.settings.pagerduty_webhook_secret
     try:

@@ -2,8 +2,10 @@
 
 Alertmanager retries a 5xx only: a delivery refused with a 4xx (401 a token that is not Medic's, 413 over
 a limit, 422 a body Medic cannot read) is an alert lost for good, and an Alertmanager holding a stale
-token after a rotation gets 401 on every one. Each refusal is counted in
-``medic_webhook_requests_total{code}`` (alert MedicWebhookRefused); this says it in the log too, at
+token after a rotation gets 401 on every one. PagerDuty's and Opsgenie's webhooks carry people's
+acknowledgements: refused (a signing secret changed on one side), Medic goes on escalating over them.
+Each refusal is counted in ``medic_webhook_requests_total{route,code}`` (alert MedicWebhookRefused, on
+every route but Slack's, whose refusals the person typing sees at once); this says it in the log too, at
 WARNING, at most once a minute per route and code with the number refused since, so that a storm of
 deliveries cannot flood the log. What the caller presented is described by its scheme only, never the
 token itself."""
@@ -23,6 +25,23 @@ _WHY = {
     413: "over a size limit (MEDIC_MAX_BODY_BYTES, MEDIC_MAX_ALERTS_PER_DELIVERY, "
     "MEDIC_MAX_INCIDENTS_PER_DELIVERY)",
     422: "a body Medic cannot read",
+}
+_LOST = "Alertmanager does not retry a 4xx: the alerts it carried are lost"
+_PEOPLE = "an acknowledgement or resolution made there does not reach Medic, which goes on escalating"
+# What a refusal means on the routes people's tools call, where it is not Alertmanager's.
+_ROUTES: dict[str, tuple[dict[int, str], str]] = {
+    "pagerduty": (
+        {401: "not signed with MEDIC_PAGERDUTY_WEBHOOK_SECRET (the subscription's differs, or it is unset)"},
+        f"The event was not taken: {_PEOPLE}",
+    ),
+    "opsgenie": (
+        {401: "the webhook integration's credential is not MEDIC_OPSGENIE_WEBHOOK_SECRET (or it is unset)"},
+        f"The action was not taken: {_PEOPLE}",
+    ),
+    "slack": (
+        {401: "not signed with MEDIC_SLACK_SIGNING_SECRET (or Slack is not configured here)"},
+        "The person's command or button was refused",
+    ),
 }
 
 
@@ -54,18 +73,19 @@ class RefusalLog:
         more = self._due((route, code))
         if more is None:
             return
-        why = _WHY.get(code, "refused")
+        reasons, lost = _ROUTES.get(route, (_WHY, _LOST))
+        why = reasons.get(code, "refused")
         said = f" ({detail})" if detail and detail not in why else ""
         by = f"; the request carried {presented}" if presented else ""
         log.warning(
-            "webhook %s refused a delivery with %d, %s%s%s%s. Alertmanager does not retry a 4xx: "
-            "the alerts it carried are lost",
+            "webhook %s refused a delivery with %d, %s%s%s%s. %s",
             route,
             code,
             why,
             said,
             by,
             f"; {more}" if more else "",
+            lost,
         )
 
     def previous_token(self, route: str) -> None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from service.api.body import read_limited
 from service.api.deps import Deps, get_deps
+from service.api.observe import Observe
 from service.api.responses import error_responses
 from service.chat.endpoint import SlackEndpoint, SlackPayloadError
 from service.chat.verify import SlackRequestRejected
@@ -38,18 +39,20 @@ async def _verified(request: Request, deps: Deps) -> tuple[SlackEndpoint, bytes]
 
 @router.post("/slack/commands", responses=_ERRORS, summary="Slack slash command /medic (Slack-signed)")
 async def slack_command(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> dict[str, Any]:
-    slack, body = await _verified(request, deps)
-    try:
-        return await slack.command(body)
-    except SlackPayloadError as err:
-        raise HTTPException(400, str(err)) from err
+    with Observe(deps, "slack", request):
+        slack, body = await _verified(request, deps)
+        try:
+            return await slack.command(body)
+        except SlackPayloadError as err:
+            raise HTTPException(400, str(err)) from err
 
 
 @router.post("/slack/interactions", responses=_ERRORS, summary="Slack message buttons (Slack-signed)")
 async def slack_interaction(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> Response:
-    slack, body = await _verified(request, deps)
-    try:
-        await slack.interaction(body)
-    except SlackPayloadError as err:
-        raise HTTPException(400, str(err)) from err
-    return Response(status_code=200)
+    with Observe(deps, "slack", request):
+        slack, body = await _verified(request, deps)
+        try:
+            await slack.interaction(body)
+        except SlackPayloadError as err:
+            raise HTTPException(400, str(err)) from err
+        return Response(status_code=200)

@@ -12,7 +12,6 @@ the same alerts, which an incident takes once (by fingerprint).
 
 import asyncio
 import logging
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -28,9 +27,10 @@ from medic.grafana_alerts import is_test_notification
 from medic.incident import AlertBatch, AnomalyBatch
 from medic.meta_alerts import split_ignored
 from service.api import limits
-from service.api.auth import presented_credentials, require_token
+from service.api.auth import require_token
 from service.api.body import PayloadError, load_json, parse_json_model, parse_model, read_limited
 from service.api.deps import Deps, get_deps
+from service.api.observe import Observe
 from service.api.responses import temporal_unavailable
 from service.ingest import DeliveryRefused, TemporalUnavailable
 
@@ -89,25 +89,6 @@ async def _accept(request: Request, deps: Deps, route: str) -> bytes:
 def _unavailable(deps: Deps, err: Exception, what: str = "the delivery was not taken") -> HTTPException:
     deps.metrics.temporal_unavailable.inc()
     return temporal_unavailable(what, err)
-
-
-class _Observe:
-    """Count and time a webhook request whatever its outcome."""
-
-    def __init__(self, deps: Deps, route: str, request: Request) -> None:
-        self._deps, self._route, self._request = deps, route, request
-
-    def __enter__(self) -> None:
-        self._start = time.perf_counter()
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        code = exc.status_code if isinstance(exc, HTTPException) else (500 if exc else 200)
-        self._deps.metrics.webhook_requests.labels(self._route, str(code)).inc()
-        self._deps.metrics.webhook_latency.labels(self._route).observe(time.perf_counter() - self._start)
-        if isinstance(exc, HTTPException) and 400 <= code < 500:  # Alertmanager does not retry: lost
-            detail = exc.detail.get("error", "") if isinstance(exc.detail, dict) else str(exc.detail)
-            presented = presented_credentials(self._request) if code == 401 else ""
-            self._deps.refusals.refused(self._route, code, detail=str(detail)[:200], presented=presented)
 
 
 async def _hand_over(
@@ -199,7 +180,7 @@ async def _deliver_alertmanager(
     summary="Alertmanager webhook receiver (webhook v4)",
 )
 async def alertmanager_webhook(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> WebhookAccepted:
-    with _Observe(deps, "alertmanager", request):
+    with Observe(deps, "alertmanager", request):
         raw = await _accept(request, deps, "alertmanager")
         return await _deliver_alertmanager(
             deps, parse_json_model(AlertmanagerWebhook, raw), datetime.now(UTC)
@@ -215,7 +196,7 @@ async def alertmanager_webhook(request: Request, deps: Annotated[Deps, Depends(g
     summary="Anomaly signals (one or a list), or a Grafana alerting webhook",
 )
 async def anomaly_webhook(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> WebhookAccepted:
-    with _Observe(deps, "anomaly", request):
+    with Observe(deps, "anomaly", request):
         raw = await _accept(request, deps, "anomaly")
         data = load_json(raw)
         received_at = datetime.now(UTC)

@@ -738,6 +738,8 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
         # a stale token: every delivery 401 (Alertmanager does not retry: lost); one 413 in 40 minutes
         series("medic_webhook_requests_total", api, "0+3x40", route=route, code="401"),
         series("medic_webhook_requests_total", api, "0x15 1x25", route=route, code="413"),
+        # a PagerDuty signing secret changed on one side: people's acknowledgements never arrive
+        series("medic_webhook_requests_total", api, "0x10 1x30", route="pagerduty", code="401"),
         series("medic_notifications_total", worker, "0+1x40", channel="slack", outcome="failed"),
         series("medic_notifications_total", worker, "0+1x40", channel="pagerduty", outcome="console"),
         series("medic_approvals_total", worker, "0+1x40", outcome="timed_out"),
@@ -753,6 +755,8 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
         series("medic_temporal_unavailable_total", api, "3x40"),
         series("medic_webhook_requests_total", api, "0x40", route=route, code="401"),  # exists at 0
         series("medic_webhook_requests_total", api, "2x40", route=route, code="422"),  # long ago
+        # a scanner posting to the Slack route: the person typing sees Slack's own refusals at once
+        series("medic_webhook_requests_total", api, "0+3x40", route="slack", code="401"),
         series("medic_notifications_total", worker, "0+1x40", channel="slack", outcome="ok"),
         # a flaky channel: attempts Temporal tries again (or cancelled by their timeout) are no failure
         series("medic_notifications_total", worker, "0+5x40", channel="slack", outcome="retried"),
@@ -777,6 +781,7 @@ def test_prometheus_rules_fire_on_the_series_medic_exports(tmp_path: Path) -> No
             "MedicWebhookRefused",
             {**warning, "route": route, "code": "401"},
             {**warning, "route": route, "code": "413"},
+            {**warning, "route": "pagerduty", "code": "401"},
         ),
         expect("MedicNotificationFailures", {**warning, "channel": "slack"}),
         expect("MedicNotificationsReachNobody", {**warning, "channel": "pagerduty"}),

@@ -124,3 +124,42 @@ async def test_without_a_previous_token_the_old_one_is_refused(clock: Clock) -> 
         answer = await http.post("/webhooks/alertmanager", json=FIRING, headers=_bearer(OLD))
         assert answer.status_code == 401
         assert (await http.get("/incidents", headers=_bearer(OLD))).status_code == 401
+
+
+async def test_a_pagerduty_or_opsgenie_secret_that_differs_is_counted_and_said_as_acks_not_arriving(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A signing secret changed on one side: every acknowledgement made in PagerDuty or Opsgenie was
+    refused, Medic went on paging the secondary and the manager, and neither the metrics nor the log
+    said so (these routes were not counted)."""
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    settings = Settings(
+        _env_file=None,
+        webhook_token=SecretStr(NEW),
+        pagerduty_webhook_secret=SecretStr("pd-secret-0123456789"),
+        opsgenie_webhook_secret=SecretStr("og-secret-0123456789"),
+    )
+    transport = httpx.ASGITransport(app=_app(settings, clock))
+    async with httpx.AsyncClient(transport=transport, base_url="http://medic") as http:
+        before = (await http.get("/metrics")).text
+        assert 'medic_webhook_requests_total{code="401",route="pagerduty"} 0.0' in before
+        assert 'medic_webhook_requests_total{code="401",route="opsgenie"} 0.0' in before
+        signed_otherwise = {"X-PagerDuty-Signature": "v1=" + "0" * 64}
+        for _ in range(2):
+            pd = await http.post("/webhooks/pagerduty", content=b'{"event": {}}', headers=signed_otherwise)
+            assert pd.status_code == 401
+        og = await http.post("/webhooks/opsgenie", json={"action": "Acknowledge"}, headers=_bearer(STALE))
+        assert og.status_code == 401
+        slack = await http.post("/slack/commands", content=b"command=/medic")
+        assert slack.status_code == 401
+        metrics = (await http.get("/metrics")).text
+    assert 'medic_webhook_requests_total{code="401",route="pagerduty"} 2.0' in metrics
+    assert 'medic_webhook_requests_total{code="401",route="opsgenie"} 1.0' in metrics
+    assert 'medic_webhook_requests_total{code="401",route="slack"} 1.0' in metrics
+    pd_line, og_line, slack_line = _warnings(caplog)
+    assert pd_line.startswith("webhook pagerduty refused a delivery with 401, not signed with ")
+    assert "MEDIC_PAGERDUTY_WEBHOOK_SECRET" in pd_line and "goes on escalating" in pd_line
+    assert "Alertmanager" not in pd_line
+    assert "MEDIC_OPSGENIE_WEBHOOK_SECRET" in og_line and "goes on escalating" in og_line
+    assert "Bearer credentials" in og_line and STALE not in og_line
+    assert "MEDIC_SLACK_SIGNING_SECRET" in slack_line and "command or button was refused" in slack_line
