@@ -24,7 +24,7 @@ __all__ = ["JsonFormatter", "TemporalContext", "configure_logging", "log_formatt
 
 # What every LogRecord has: everything else on a record came from ``extra``.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-_SDK_EXTRAS = ("temporal_workflow", "temporal_activity", "workflow_info", "activity_info")
+_SDK_EXTRAS = ("temporal_workflow", "temporal_activity", "workflow_info", "activity_info", "temporal_log")
 
 
 def _ids(record: logging.LogRecord) -> dict[str, Any]:
@@ -80,6 +80,9 @@ class JsonFormatter(logging.Formatter):
             "msg": redact(record.getMessage()),
         }
         entry |= _ids(record)
+        core = getattr(record, "temporal_log", None)  # a line of the Temporal core's, forwarded
+        if core is not None and getattr(core, "fields", None):
+            entry["core_fields"] = _jsonable(core.fields)
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in _SDK_EXTRAS and key not in entry:
                 entry[key] = _jsonable(value)
@@ -129,6 +132,7 @@ def configure_logging(level: str, *, json_format: bool) -> None:
         workflow.logger.workflow_info_on_message = False
         workflow.logger.full_workflow_info_on_extra = True  # the parent: a remediation's incident
         activity.logger.activity_info_on_message = False
-    # The Temporal core logs through its own runtime; keep library chatter at warning.
+    # The Temporal core's lines come through the logger "temporalio.core" (service/telemetry.py), in
+    # this format and redacted; keep library chatter at warning.
     for noisy in ("httpx", "uvicorn.error", "temporalio.worker"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -25,12 +25,21 @@ from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from temporalio.client import Client, Interceptor
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 from service.settings import Settings
 
 __all__ = [
+    "CORE_LOGGER",
     "SdkMetrics",
+    "core_logging",
     "sdk_metrics_url",
     "sdk_runtime",
     "tracing_enabled",
@@ -40,6 +49,20 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _runtime: tuple[Runtime, str] | None = None
+CORE_LOGGER = "temporalio.core"
+
+
+def core_logging(core_level: str = "WARN") -> LoggingConfig:
+    """The Temporal core's own lines (a poll that fails, a connection lost), handed to Python's logger
+    :data:`CORE_LOGGER` rather than written by the core to stderr as plain text: they come out in
+    Medic's format (one JSON object a line with MEDIC_LOG_JSON), redacted like every other line. Core
+    names each line's origin in the logger's name (``temporalio.core-sdk_core::<target>``)."""
+    return LoggingConfig(
+        filter=TelemetryFilter(core_level=core_level, other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger(CORE_LOGGER)),
+    )
+
+
 _COUNTER_TYPE = re.compile(r"^(# TYPE \S+ )counter$", re.MULTILINE)
 
 
@@ -57,7 +80,11 @@ def sdk_runtime() -> Runtime:
         for attempt in range(3):  # the free port may be taken between finding and binding it
             address = f"127.0.0.1:{_free_loopback_port()}"
             try:
-                runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+                runtime = Runtime(
+                    telemetry=TelemetryConfig(
+                        logging=core_logging(), metrics=PrometheusConfig(bind_address=address)
+                    )
+                )
             except RuntimeError:
                 if attempt == 2:
                     raise

@@ -5,15 +5,18 @@ import dataclasses
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.testing import ActivityEnvironment
 
 from medic.redact import register_secrets
 from service.logs import JsonFormatter, TemporalContext
+from service.telemetry import CORE_LOGGER, core_logging
 
 
 @pytest.fixture
@@ -78,3 +81,29 @@ def test_any_logger_inside_an_activity_carries_its_workflow(lines: io.StringIO) 
     for entry in entries:
         assert entry["incident_id"] == "incident-payments", entry
         assert entry["workflow_id"] == "incident-payments" and entry["run_id"] == "run-7"
+
+
+def test_the_temporal_cores_own_lines_come_out_in_medics_format_redacted() -> None:
+    """The core wrote its warnings (a poll that failed, a connection lost) to stderr as plain text, so
+    a JSON log pipeline got lines it could not parse, unredacted. They are forwarded to the logger
+    ``temporalio.core`` now, and formatted as every other line."""
+    register_secrets(["core-secret-value-0123"])
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    core = logging.getLogger(CORE_LOGGER)
+    core.addHandler(handler)
+    core.setLevel(logging.INFO)
+    try:
+        runtime = Runtime(telemetry=TelemetryConfig(logging=core_logging("INFO")))
+        runtime._core_runtime.write_test_info_log("poll failed: core-secret-value-0123", "extra-field")
+        deadline = time.monotonic() + 30  # the core hands its lines over in small batches
+        while not out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        core.removeHandler(handler)
+    (entry,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert entry["level"] == "info" and entry["logger"].startswith(f"{CORE_LOGGER}-sdk_core::")
+    assert "poll failed: [redacted]" in entry["msg"] and "core-secret-value-0123" not in out.getvalue()
+    assert "temporal_log" not in entry  # the core's record is read, not dumped as its repr
+    assert "extra-field" in json.dumps(entry.get("core_fields"))
