@@ -245,7 +245,8 @@ class Restart:
                 f"{where} is paused (spec.paused): a restart rolls out nothing until it is resumed "
                 f"(kubectl rollout resume {kind}/{step.target.name} -n {step.target.namespace})"
             )
-        if (spec.get("updateStrategy") or {}).get("type") == "OnDelete":
+        strategy = spec.get("updateStrategy") or {}
+        if strategy.get("type") == "OnDelete":
             raise ActionError(
                 f"{where} updates its pods OnDelete: a restart's new pod template restarts none of them "
                 "until each is deleted (kubectl delete pod, one at a time)"
@@ -254,6 +255,9 @@ class Restart:
         before: dict[str, Any] = {"restarted_at": annotations.get(RESTARTED_AT)}
         if (spec.get("strategy") or {}).get("type") == "Recreate":
             before["strategy"] = "Recreate"  # said in the plan: every pod stops before new ones start
+        partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
+        if partition > 0:
+            before |= _partitioned(where, partition, int(spec.get("replicas", 1)))
         return before
 
     def apply(
@@ -291,10 +295,32 @@ class Restart:
             if before.get("strategy") == "Recreate"
             else "rolling restart of {kind} {ns}/{name}"
         )
+        if "partition" in before:
+            partition, replicas = int(before["partition"]), int(before["replicas"])
+            how += (
+                f": only its {replicas - partition} highest-ordinal pods of {replicas} restart, its "
+                f"partition (spec.updateStrategy.rollingUpdate.partition {partition}) keeps the other "
+                f"{partition} as they are"
+            )
         return (
             how.format(kind=step.target.kind, ns=step.target.namespace, name=step.target.name)
             + "; undo: none (a restart replaces pods, it changes no configuration)"
         )
+
+
+def _partitioned(where: str, partition: int, replicas: int) -> dict[str, int]:
+    """A StatefulSet's rolling update replaces only the pods from the highest ordinal down to its
+    partition; those below it keep their template, and a partition at or above the replicas holds every
+    pod (apps/v1 RollingUpdateStatefulSetStrategy; https://kubernetes.io/docs/concepts/workloads/
+    controllers/statefulset/#partitions). The restart restarts those it reaches, and says how many."""
+    if partition >= replicas:
+        raise ActionError(
+            f"{where} updates only the pods at or above its partition "
+            f"(spec.updateStrategy.rollingUpdate.partition {partition}) and runs {replicas}: a "
+            "restart's new pod template restarts none of them (lower the partition, or delete the pods "
+            "one at a time)"
+        )
+    return {"partition": partition, "replicas": replicas}
 
 
 def _running(info: RolloutInfo, *known: int) -> int | None:

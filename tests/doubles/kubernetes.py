@@ -8,7 +8,8 @@ client's pydantic models, which reject e.g. a Deployment without ``spec.selector
   subresource (an ``autoscaling/v1`` ``Scale``; ``spec.replicas`` is omitted when 0, as the API does).
   ``GET replicasets`` (list) with ``labelSelector``. Deployments run a synchronous deployment
   controller (see :mod:`tests.doubles.kubernetes_store`): a new pod template makes a new ReplicaSet
-  revision, or re-uses the ReplicaSet that has it and raises its revision.
+  revision, or re-uses the ReplicaSet that has it and raises its revision. StatefulSets' status follows
+  their update strategy (a ``partition`` holds the pods below it, ``OnDelete`` every running pod).
 * ``autoscaling/v2`` ``horizontalpodautoscalers``: ``GET``/``PATCH``, and ``GET`` the namespace's list.
 * ``v1`` ``configmaps``: ``POST``, ``GET``/``PUT``/``PATCH``/``DELETE``, as the ConfigMap reference
   describes them (https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/

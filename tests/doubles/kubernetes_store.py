@@ -325,6 +325,8 @@ class KubeStore:
         self.lock = threading.RLock()
         self._objects: dict[tuple[Resource, str, str], dict[str, Any]] = {}
         self._versions = itertools.count(1000)
+        # A StatefulSet's pods, as the revision each runs, by ordinal (pods are not served: status only)
+        self._pods: dict[tuple[str, str], list[str]] = {}
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -537,20 +539,48 @@ class KubeStore:
     # -- controllers -----------------------------------------------------------------------------------------
 
     def _after_write(self, resource: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        spec, meta = obj.get("spec") or {}, obj["metadata"]
+        spec = obj.get("spec") or {}
         if resource == DEPLOYMENTS:
             self._sync_deployment(obj)
         elif resource == STATEFULSETS:
-            revision = f"{meta['name']}-{pod_template_hash(spec['template'])}"
-            obj["status"] = _counts(spec.get("replicas", 1), "ready", "current", "updated", "available") | {
-                "observedGeneration": meta["generation"],
-                "currentRevision": revision,
-                "updateRevision": revision,
-                "collisionCount": 0,
-            }
+            self._sync_statefulset(obj)
         elif resource == HPAS:
             low = spec.get("minReplicas", 1)
             obj["status"] = {"currentReplicas": low, "desiredReplicas": low, "currentMetrics": []}
+
+    def _sync_statefulset(self, sts: dict[str, Any]) -> None:
+        """The StatefulSet controller, converged at once, as its update strategy lets it
+        (https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#update-strategies): with
+        ``RollingUpdate`` the pods from the highest ordinal down to ``rollingUpdate.partition`` run the
+        new template, those below the partition keep theirs; with ``OnDelete`` no running pod is replaced
+        (a new one, scaled out, starts on the new template). ``status.currentRevision`` moves to the update
+        revision only once every pod runs it; ``currentReplicas``/``updatedReplicas`` count the pods on
+        each (apps/v1 StatefulSetStatus)."""
+        spec, meta = sts["spec"], sts["metadata"]
+        key, replicas = (meta["namespace"], meta["name"]), spec.get("replicas", 1)
+        update = f"{meta['name']}-{pod_template_hash(spec['template'])}"
+        strategy = spec.get("updateStrategy") or {}
+        rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
+        partition = (strategy.get("rollingUpdate") or {}).get("partition", 0) if rolling else replicas
+        current = (sts.get("status") or {}).get("currentRevision") or update
+        pods = self._pods.get(key, [])[:replicas]
+        for ordinal in range(replicas):
+            if ordinal >= len(pods):  # created: below a rolling update's partition on the current revision
+                pods.append(current if rolling and ordinal < partition else update)
+            elif ordinal >= partition:
+                pods[ordinal] = update
+        self._pods[key] = pods
+        updated = pods.count(update)
+        if updated == replicas:
+            current = update
+        sts["status"] = _counts(replicas, "ready", "available") | {
+            "currentReplicas": pods.count(current),
+            "updatedReplicas": updated,
+            "observedGeneration": meta["generation"],
+            "currentRevision": current,
+            "updateRevision": update,
+            "collisionCount": 0,
+        }
 
     def owned_replicasets(self, deployment: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The ReplicaSets the Deployment controls, oldest revision first (live objects, not copies)."""

@@ -226,6 +226,38 @@ def test_scale_to_zero_and_statefulsets(cluster: KubernetesCluster, k8s: Kuberne
         cluster.get_replicas(HPA)
 
 
+@pytest.mark.parametrize(
+    ("strategy", "updated", "held"),
+    [
+        ({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}, 3, 0),
+        ({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}, 1, 2),
+        ({"type": "RollingUpdate", "rollingUpdate": {"partition": 3}}, 0, 3),
+        ({"type": "OnDelete"}, 0, 3),
+    ],
+)
+def test_a_statefulset_updates_its_pods_as_its_strategy_says(
+    cluster: KubernetesCluster, k8s: KubernetesDouble, strategy: dict[str, Any], updated: int, held: int
+) -> None:
+    """As the StatefulSet controller does (https://kubernetes.io/docs/concepts/workloads/controllers/
+    statefulset/#update-strategies; apps/v1 StatefulSetStatus): a new pod template reaches the pods from
+    the highest ordinal down to the partition, none under OnDelete, and currentRevision moves only once
+    every pod runs the update revision. The double had every pod updated at once, whatever the strategy."""
+    cluster.merge_patch(STATEFULSET, {"spec": {"updateStrategy": strategy}})
+    before = k8s.obj("apps/v1", "statefulsets", NS, "ledger")["status"]
+    cluster.merge_patch(
+        STATEFULSET, {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: "t"}}}}}
+    )
+    status = k8s.obj("apps/v1", "statefulsets", NS, "ledger")["status"]
+    # currentReplicas: the pods on currentRevision, the update revision itself once all run it
+    assert (status["updatedReplicas"], status["currentReplicas"]) == (updated, held or 3)
+    assert status["updateRevision"] != before["updateRevision"]
+    assert (status["currentRevision"] == status["updateRevision"]) == (held == 0)
+    cluster.set_replicas(STATEFULSET, 4)  # a pod scaled out starts on the update revision
+    assert k8s.obj("apps/v1", "statefulsets", NS, "ledger")["status"]["updatedReplicas"] == (
+        updated + 1 if held else 4
+    )
+
+
 def test_an_invalid_replica_count_is_a_cluster_error(cluster: KubernetesCluster) -> None:
     with pytest.raises(ClusterError, match=r"422.*must be greater than or equal to 0"):
         cluster.set_replicas(DEPLOYMENT, -1)

@@ -103,3 +103,49 @@ def test_a_recreate_deployment_is_restarted_once(k8s: KubernetesDouble) -> None:
     template = k8s.obj("apps/v1", "deployments", "shop", "checkout")["spec"]["template"]
     assert template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == stamp
     assert len([w for w in k8s.writes() if w.method == "PATCH"]) == 1
+
+
+def partitioned(k8s: KubernetesDouble, partition: int) -> None:
+    k8s.tamper(
+        "apps/v1",
+        "statefulsets",
+        "shop",
+        "ledger",
+        lambda s: s["spec"].update(
+            updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": partition}}
+        ),
+    )
+
+
+def test_a_statefulset_whose_partition_holds_every_pod_is_not_restarted(k8s: KubernetesDouble) -> None:
+    """A staged rollout's partition at the replicas (3 of 3) keeps every pod on its template: the plan
+    said "rolling restart of StatefulSet", the patch landed, no pod restarted, and the verdict 30 minutes
+    later read as a restart that did not help (a runbook author's walk-through, 2026-12-07)."""
+    partitioned(k8s, 3)
+    with pytest.raises(
+        ActionError,
+        match=r"StatefulSet shop/ledger updates only the pods at or above its partition "
+        r"\(spec.updateStrategy.rollingUpdate.partition 3\) and runs 3: a restart's new pod template "
+        "restarts none",
+    ):
+        snapshot(k8s, STATEFULSET)
+    assert k8s.writes() == []
+
+
+def test_a_partitioned_restart_says_which_pods_it_restarts(k8s: KubernetesDouble) -> None:
+    partitioned(k8s, 1)
+    before = snapshot(k8s, STATEFULSET)
+    assert before == {"restarted_at": None, "partition": 1, "replicas": 3}
+    said = Restart().describe(STATEFULSET, before)
+    assert said.startswith(
+        "rolling restart of StatefulSet shop/ledger: only its 2 highest-ordinal pods of 3 restart, its "
+        "partition (spec.updateStrategy.rollingUpdate.partition 1) keeps the other 1 as they are;"
+    )
+    cluster = adapter(k8s.url)
+    try:
+        Restart().apply(cluster, STATEFULSET, before, "2026-12-07T10:00:00+00:00")
+    finally:
+        cluster.close()
+    status = k8s.obj("apps/v1", "statefulsets", "shop", "ledger")["status"]
+    assert (status["updatedReplicas"], status["currentReplicas"]) == (2, 1)  # what the plan said
+    assert status["currentRevision"] != status["updateRevision"]
