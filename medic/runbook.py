@@ -29,6 +29,7 @@ from medic.vocab import Risk
 from medic.yamldoc import ConfigError, ConfigProblem, field_path, load_yaml_model, locate
 
 __all__ = [
+    "ACTS_ON",
     "BINDING",
     "CircuitBreakStep",
     "Matcher",
@@ -41,6 +42,7 @@ __all__ = [
     "Target",
     "Verification",
     "bind",
+    "kind_problem",
     "load_runbook",
     "name_problems",
 ]
@@ -347,6 +349,67 @@ SUBJECT_KINDS = (
 )
 
 
+# The kinds each workload action acts on (remediations/actions.py): a rollback reads a Deployment's
+# ReplicaSets, and neither a StatefulSet's ControllerRevisions nor DaemonSets are read or written. A
+# rollback of a StatefulSet passed `medic check` and failed at every alert; a DaemonSet's restart was
+# skipped at every alert with pydantic's words (a runbook author's walk-through, 2026-12-07).
+ACTS_ON: dict[str, tuple[str, ...]] = {
+    "scale": ("Deployment", "StatefulSet"),
+    "restart": ("Deployment", "StatefulSet"),
+    "rollback": ("Deployment",),
+}
+_BY_HAND = {
+    "restart": "kubectl rollout restart {kind}/{name} -n {ns}",
+    "rollback": "kubectl rollout undo {kind}/{name} -n {ns}, and delete any pod stuck on the bad revision",
+}
+
+
+def kind_problem(step: Step) -> str | None:
+    """Why a (bound) workload step cannot act on its target's kind; None when it can."""
+    if not isinstance(step, ScaleStep | RestartStep | RollbackStep):
+        return None
+    kinds, kind = ACTS_ON[step.action], step.target.kind
+    if kind in kinds:
+        return None
+    where = f"{step.target.namespace}/{step.target.name}"
+    said = f"{step.action} acts on a {' or a '.join(kinds)}, not on {kind} {where}"
+    if (hand := _BY_HAND.get(step.action)) and kind in ("StatefulSet", "DaemonSet"):
+        said += ": do it by hand, " + hand.format(
+            kind=kind.lower(), name=step.target.name, ns=step.target.namespace
+        )
+    return said
+
+
+def _kind_mistakes(runbook: Runbook) -> list[tuple[tuple[int | str, ...], str]]:
+    """A workload step on a kind its action does not act on: named in the step, or let through by
+    ``match.target_kind`` to a step that binds ``${target.kind}``."""
+    out: list[tuple[tuple[int | str, ...], str]] = []
+    for i, step in enumerate(runbook.steps):
+        if not isinstance(step, ScaleStep | RestartStep | RollbackStep):
+            continue
+        kinds = ACTS_ON[step.action]
+        acts_on = " or ".join(kinds)
+        if not step.target.kind.startswith("${"):
+            if step.target.kind not in kinds:
+                why = (
+                    "Medic does not read a StatefulSet's ControllerRevisions, so it would fail at every alert"
+                    if step.action == "rollback"
+                    else "it would fail at every alert"
+                )
+                out.append((("steps", i, "target", "kind"), f"{step.action} acts on {acts_on} only: {why}"))
+            continue
+        for j, kind in enumerate(runbook.match.target_kind):
+            if kind in SUBJECT_KINDS and kind not in kinds:
+                out.append(
+                    (
+                        ("match", "target_kind", j),
+                        f"steps[{i}] binds target.kind and {step.action} acts on {acts_on} only: every "
+                        f"{kind} alert would match and be skipped; leave {kind} out, or act on it by hand",
+                    )
+                )
+    return out
+
+
 def _mistakes(runbook: Runbook) -> list[tuple[tuple[int | str, ...], str]]:
     """What a runbook says that cannot work as written, each with where (checked when a file is read,
     not by the models: a plan in a workflow's history carries its runbook, and must still be read).
@@ -377,6 +440,7 @@ def _mistakes(runbook: Runbook) -> list[tuple[tuple[int | str, ...], str]]:
                     f"kinds are written as Kubernetes writes them ({', '.join(SUBJECT_KINDS)})",
                 )
             )
+    out += _kind_mistakes(runbook)
     for i, step in enumerate(runbook.steps):
         if isinstance(step, ScaleStep) and step.replicas is not None:
             lo, hi = step.min_replicas, step.max_replicas

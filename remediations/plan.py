@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from medic.alerts import Alert
 from medic.grafana_alerts import datasource_alert
 from medic.promql import bind_promql
-from medic.runbook import Runbook, Step, bind, bindings, name_problems
+from medic.runbook import Runbook, Step, bind, bindings, kind_problem, name_problems
 from medic.subject import Subject, resolve_subject
 from medic.vocab import Risk
 from remediations.actions import default_registry
@@ -115,6 +115,8 @@ def bind_steps(steps: list[Step], context: dict[str, str]) -> list[Step]:
     for step in steps:
         raw = _bind_value(step, context)
         assert isinstance(raw, type(step))
+        if wrong_kind := kind_problem(raw):
+            raise ValueError(wrong_kind)
         if problems := name_problems(raw):
             raise ValueError("; ".join(problems))
         try:

@@ -129,3 +129,32 @@ def test_a_plan_in_a_history_still_reads_its_runbook() -> None:
         }
     )
     assert isinstance(rb.steps[0], ScaleStep) and rb.steps[0].replicas == 50
+
+
+def test_a_rollback_of_a_statefulset_is_refused_at_its_line() -> None:
+    """Medic rolls back a Deployment (its ReplicaSets); a StatefulSet's rollback passed `medic check` and
+    `medic explain`, then failed at every alert ("rollouts are for apps/v1 Deployments") and paged (a
+    runbook author's walk-through, 2026-12-07)."""
+    text = BASE.replace(
+        "  - action: restart\n    target: {namespace: shop, name: checkout}\n",
+        "  - action: rollback\n    target: {kind: StatefulSet, namespace: shop, name: ledger}\n",
+    )
+    assert (
+        "x.yaml:6: steps[0].target.kind: rollback acts on Deployment only: Medic does not read a "
+        in _said(text)
+    )
+
+
+def test_a_target_kind_its_bound_step_cannot_act_on_is_refused() -> None:
+    """`target_kind: [DaemonSet]` with `kind: ${target.kind}`: every KubeDaemonSetRolloutStuck matched and
+    was skipped, with pydantic's words, while `medic check` said ok."""
+    text = BASE.replace(
+        "  alertname: [KubePodCrashLooping]\n",
+        "  alertname: [KubeDaemonSetRolloutStuck]\n  target_kind: [StatefulSet, DaemonSet]\n",
+    ).replace("{namespace: shop, name: checkout}", '{kind: "${target.kind}", namespace: shop, name: x}')
+    said = _said(text)
+    assert (
+        "x.yaml:4: match.target_kind[1]: steps[0] binds target.kind and restart acts on Deployment or "
+        "StatefulSet only: every DaemonSet alert would match and be skipped" in said
+    )
+    assert "target_kind[0]" not in said

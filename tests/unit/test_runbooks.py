@@ -170,3 +170,38 @@ def test_the_shipped_crash_loop_verify_counts_the_deployments_own_pods_only() ->
             "checkoutx-7d9f8b6c5d-x2x4z",
         ):
             assert not re.fullmatch(pattern, other), (name, other)
+
+
+def test_a_bound_kind_the_step_cannot_act_on_is_said_plainly() -> None:
+    """A runbook read before `medic check` refused it (or with no target_kind) still matches a DaemonSet's
+    alert: the skip says what Medic acts on and what to do by hand, where it quoted pydantic
+    ("restart.target.kind.literal['Deployment','StatefulSet']: Input should be ...")."""
+    runbook = Runbook.model_validate(
+        {
+            "name": "ds-restart",
+            "match": {"alertname": ["KubeDaemonSetRolloutStuck"]},
+            "steps": [
+                {
+                    "action": "restart",
+                    "target": {
+                        "kind": "${target.kind}",
+                        "namespace": "${target.namespace}",
+                        "name": "${target.name}",
+                    },
+                }
+            ],
+            "verify": {"alerts_resolved": True},
+        }
+    )
+    alert = Alert(
+        fingerprint="f",
+        status=AlertStatus.FIRING,
+        starts_at=NOW,
+        labels={"alertname": "KubeDaemonSetRolloutStuck", "namespace": "logging", "daemonset": "fluent-bit"},
+    )
+    with pytest.raises(ValueError) as err:
+        plan_for(runbook, alert, incident_id="incident-x", service=None)
+    assert str(err.value) == (
+        "restart acts on a Deployment or a StatefulSet, not on DaemonSet logging/fluent-bit: do it by hand, "
+        "kubectl rollout restart daemonset/fluent-bit -n logging"
+    )
