@@ -6,7 +6,11 @@
   workload directly is undone at once; the step must scale through the HPA (``hpa:``, its minReplicas).
   Nothing overrides this: acting would change nothing but the history.
 - **KEDA**: an HPA a ScaledObject owns is rewritten from the ScaledObject (its minReplicaCount and
-  maxReplicaCount), so an ``hpa:`` step on it is undone too.
+  maxReplicaCount), so an ``hpa:`` step on it is undone too. A workload KEDA scaled to 0 (minReplicaCount
+  0) is KEDA's all the same: KEDA, not the HPA, scales between 0 and 1, and scales it back to 0 after the
+  ScaledObject's cooldownPeriod while its triggers are inactive
+  (https://keda.sh/docs/latest/reference/scaledobject-spec/#cooldownperiod), so the HPA's ScalingDisabled
+  there is no sign that nobody would put a scale back.
 - **An operator**: a workload with a controlling owner reference (a Deployment a Knative Revision owns,
   the StatefulSet of a Prometheus resource) is reconciled from its owner, and operators usually write back
   the replicas and the pod template they set. Medic cannot know which, so it is a "may", as a GitOps
@@ -99,11 +103,12 @@ def _autoscaled(cluster: Cluster, target: ObjectRef) -> Claim | None:
         group = api_group(ref.get("apiVersion"))
         if (group, ref.get("kind"), ref.get("name")) != ("apps", target.kind, target.name):
             continue
-        if _disabled(cluster, target, hpa):
-            continue  # scaled to 0 under an HPA that does not scale from 0: only a scale brings it back
         name = (hpa.get("metadata") or {}).get("name", "")
         owner = controlling_owner(hpa)
-        keda = owner is not None and owner.get("kind") == _KEDA_OWNER[1]
+        keda = owner is not None and (api_group(owner.get("apiVersion")), owner.get("kind")) == _KEDA_OWNER
+        at_zero = _disabled(cluster, target, hpa)
+        if at_zero and not keda:
+            continue  # scaled to 0 under an HPA that does not scale from 0: only a scale brings it back
         through = (
             f"raise minReplicaCount of KEDA ScaledObject {target.namespace}/{owner.get('name')}, which "
             "owns it"
@@ -115,9 +120,15 @@ def _autoscaled(cluster: Cluster, target: ObjectRef) -> Claim | None:
             reconciler=f"HorizontalPodAutoscaler {target.namespace}/{name}",
             fields=[".".join(_REPLICAS)],
             certain=True,
-            reason=f"it sets the replicas from its metrics, between {spec.get('minReplicas', 1)} and "
-            f"{spec.get('maxReplicas')}, at each sync",
-            remedy=f"Scaling the {target.kind} directly is undone at once: {through}.",
+            reason=(
+                "KEDA scales the workload between 0 and 1 itself, and its HPA above: it is at 0 while the "
+                "ScaledObject's triggers are inactive, and KEDA scales it back to 0 after the ScaledObject's "
+                "cooldownPeriod"
+                if at_zero
+                else f"it sets the replicas from its metrics, between {spec.get('minReplicas', 1)} and "
+                f"{spec.get('maxReplicas')}, at each sync"
+            ),
+            remedy=f"Scaling the {target.kind} directly is undone{'' if at_zero else ' at once'}: {through}.",
             overridable=False,
         )
     return None

@@ -165,6 +165,30 @@ def test_an_hpa_that_does_not_scale_from_zero_is_not_in_the_way() -> None:
     assert claim(zero, Scale(), SCALE) is not None
 
 
+def test_a_workload_keda_scaled_to_zero_is_kedas() -> None:
+    """KEDA scales between 0 and 1 itself and leaves its HPA ScalingDisabled at 0: Medic took that for an
+    HPA that leaves the workload alone, scaled it 0 -> 2, and KEDA scaled it back to 0 after its
+    cooldownPeriod (a runbook author's walk-through, 2026-12-07)."""
+    at_zero = hpa("keda-hpa-checkout", keda=True)
+    at_zero["spec"]["minReplicas"] = 1
+    at_zero["status"] = {
+        "conditions": [
+            {
+                "type": "ScalingActive",
+                "status": "False",
+                "reason": "ScalingDisabled",
+                "message": "scaling is disabled since the replica count of the target is zero",
+            }
+        ]
+    }
+    found = cluster(deployment(), at_zero)
+    found.replicas["deployment/shop/checkout"] = 0
+    got = claim(found, Scale(), SCALE)
+    assert got is not None and got.certain and not got.overridable
+    assert "KEDA scales the workload between 0 and 1 itself" in got.reason
+    assert "raise minReplicaCount of KEDA ScaledObject shop/checkout" in got.remedy
+
+
 # ---- the snapshot activity: asking never costs the step its snapshot ---------------------------------------
 
 
