@@ -88,6 +88,12 @@ def _verbs(verbs: tuple[str, ...], group: str, resource: str, **extra: Any) -> l
     return [Permission(verb=v, group=group, resource=resource, **extra) for v in verbs]
 
 
+def _referrers(kind: str, group: str, resource: str) -> list[Permission]:
+    """Listing what may drive the workload by reference (remediations/referrers.py): a Rollout's
+    workloadRef names a Deployment only."""
+    return [] if kind == "StatefulSet" else _verbs(("list",), group, resource, required=False)
+
+
 def _workload(step: ScaleStep | RestartStep | RollbackStep) -> ObjectRef:
     return ObjectRef(
         api_version="apps/v1", kind=step.target.kind, namespace=step.target.namespace, name=step.target.name
@@ -204,7 +210,12 @@ class Scale:
         for resource in _workload_resources(step.target.kind):
             out += _verbs(("get", "patch"), "apps", resource, subresource="scale")
             out += _verbs(("get",), "apps", resource, required=False)  # who else writes it
-        return [*out, *_verbs(("list",), "autoscaling", "horizontalpodautoscalers", required=False)]
+        return [
+            *out,
+            *_verbs(("list",), "autoscaling", "horizontalpodautoscalers", required=False),
+            *_referrers(step.target.kind, "argoproj.io", "rollouts"),
+            *_verbs(("list",), "keda.sh", "scaledobjects", required=False),
+        ]
 
     def writes(self, step: ScaleStep, before: dict[str, Any] | None = None) -> list[FieldPath]:
         if step.hpa and step.hpa_field == "maxReplicas":
@@ -283,7 +294,8 @@ class Restart:
         return False  # pods that restarted cannot be un-restarted: nothing is written
 
     def permissions(self, step: RestartStep) -> list[Permission]:
-        return [p for r in _workload_resources(step.target.kind) for p in _verbs(("get", "patch"), "apps", r)]
+        own = [p for r in _workload_resources(step.target.kind) for p in _verbs(("get", "patch"), "apps", r)]
+        return own + _referrers(step.target.kind, "argoproj.io", "rollouts")
 
     def writes(self, step: RestartStep, before: dict[str, Any] | None = None) -> list[FieldPath]:
         return [("spec", "template", "metadata", "annotations", RESTARTED_AT)]

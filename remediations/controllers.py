@@ -11,6 +11,8 @@
   ScaledObject's cooldownPeriod while its triggers are inactive
   (https://keda.sh/docs/latest/reference/scaledobject-spec/#cooldownperiod), so the HPA's ScalingDisabled
   there is no sign that nobody would put a scale back.
+- **A referrer** (remediations/referrers.py), first: an Argo Rollout whose ``workloadRef`` is the
+  Deployment, a KEDA ScaledObject paused at a count.
 - **An operator**: a workload with a controlling owner reference (a Deployment a Knative Revision owns,
   the StatefulSet of a Prometheus resource) is reconciled from its owner, and operators usually write back
   the replicas and the pod template they set. Medic cannot know which, so it is a "may", as a GitOps
@@ -24,6 +26,7 @@ from typing import Any
 
 from remediations.gitops import Claim, FieldPath, api_group, controlling_owner, reconciler_claim
 from remediations.ports import Cluster, ClusterError, ObjectRef
+from remediations.referrers import referrer_claim
 
 __all__ = ["claim_for", "owner_claim"]
 
@@ -42,6 +45,8 @@ def claim_for(
     paths = list(paths)
     if not paths:
         return None
+    if claim := referrer_claim(cluster, target, paths):
+        return claim
     if (
         _REPLICAS in paths
         and target.kind in ("Deployment", "StatefulSet")

@@ -122,10 +122,15 @@ class Claim(BaseModel):
         default=True,
         description="False: acting anyway is pointless (an HPA's replicas), whatever the runbook says",
     )
+    verb: str = Field(
+        default="",
+        description="what it does with the fields where it does not put them back (an Argo Rollout "
+        "that takes over its workloadRef's); empty: it would (or may) put them back",
+    )
 
     @property
     def what(self) -> str:
-        verb = "would put back" if self.certain else "may put back"
+        verb = self.verb or ("would put back" if self.certain else "may put back")
         return f"{self.reconciler} {verb} {', '.join(self.fields)} ({self.reason})"
 
     @property

@@ -130,6 +130,11 @@ class Cluster(Protocol):
     def autoscalers(self, namespace: str) -> list[dict[str, Any]]:
         """The namespace's HorizontalPodAutoscalers (autoscaling/v2), as the API returns them."""
 
+    def custom_objects(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
+        """The namespace's objects of a custom resource that may drive a workload without owning it (an
+        Argo Rollout's ``workloadRef``, a KEDA ScaledObject's ``scaleTargetRef``), as the API returns
+        them; none where its CRD is not installed."""
+
     def get_replicas(self, ref: ObjectRef) -> int:
         """spec.replicas through the scale subresource (Deployment, StatefulSet)."""
 

@@ -22,8 +22,8 @@ class AccessReviewer(Protocol):
     ) -> tuple[bool, str]:
         """Whether Medic's identity may, and the authorizer's reason."""
 
-    def served(self, group: str, version: str) -> bool:
-        """Whether the API serves the group/version (a CRD installed)."""
+    def served(self, group: str, version: str, resource: str = "") -> bool:
+        """Whether the API serves the group/version (a CRD installed), and ``resource`` in it if given."""
 
 
 def _listed(permissions: list[Permission]) -> str:
@@ -91,7 +91,7 @@ def _gitops_reads(reviewer: AccessReviewer, argocd_namespace: str) -> Iterator[L
     flux-system (where its own live; a team's elsewhere needs the same)."""
     for group, version, resource, what, usual in _READS:
         try:
-            if not reviewer.served(group, version):
+            if not reviewer.served(group, version, resource):
                 continue
             namespace = usual or argocd_namespace
             allowed, _ = reviewer.may("get", group, resource, namespace)

@@ -97,6 +97,9 @@ _CUSTOM: Mapping[tuple[str, str], str] = {
     ("argoproj.io/v1alpha1", "Application"): "applications",
     ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"): "kustomizations",
     ("helm.toolkit.fluxcd.io/v2", "HelmRelease"): "helmreleases",
+    # listed only: what drives a workload by reference, not by owner (remediations/controllers.py)
+    ("argoproj.io/v1alpha1", "Rollout"): "rollouts",
+    ("keda.sh/v1alpha1", "ScaledObject"): "scaledobjects",
 }
 _SCALABLE = frozenset({("apps/v1", "Deployment"), ("apps/v1", "StatefulSet")})
 # The client's config loaders are untyped; these are their signatures as used here.
@@ -276,6 +279,27 @@ class KubernetesCluster:
         )
         return [item for item in found.get("items") or [] if isinstance(item, dict)]
 
+    def custom_objects(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
+        """A LIST of the custom resource in ``namespace``; a 404 is its CRD not installed: none. (A list in
+        a namespace that does not exist is an empty list, not a 404.)"""
+        ref = ObjectRef(api_version=api_version, kind=kind, namespace=namespace, name="-")
+        plural = self._plural(ref)
+        if plural is None:
+            raise ClusterError(f"{kind} ({api_version}) is no custom resource the adapter knows")
+        group, version = _group_version(ref)
+        what = f"list the {plural}.{group} of {namespace}"
+        try:
+            found = self._custom.list_namespaced_custom_object(
+                group, version, namespace, plural, _request_timeout=self._timeouts
+            )
+        except ApiException as err:
+            if err.status == 404:
+                return []
+            raise _translate(err, what) from err
+        except _FAILURES as err:
+            raise _translate(err, what) from err
+        return [item for item in self._plain(found).get("items") or [] if isinstance(item, dict)]
+
     def may(
         self, verb: str, group: str, resource: str, namespace: str, *, subresource: str = "", name: str = ""
     ) -> tuple[bool, str]:
@@ -300,11 +324,16 @@ class KubernetesCluster:
         status = answer.get("status") or {}
         return bool(status.get("allowed")), str(status.get("reason") or "")
 
-    def served(self, group: str, version: str) -> bool:
-        """Whether the API serves ``group/version`` (a CRD installed): its discovery document answers,
-        which any authenticated identity may read; a 404 is False."""
+    def served(self, group: str, version: str, resource: str = "") -> bool:
+        """Whether the API serves ``group/version`` (a CRD installed), and ``resource`` in it when given:
+        its discovery document answers and lists it, which any authenticated identity may read; a 404 is
+        False. A group holds several projects' CRDs: ``argoproj.io/v1alpha1`` serves Argo Rollouts'
+        ``rollouts`` on a cluster without Argo CD's ``applications``."""
         try:
-            self._custom.get_api_resources(group, version, _request_timeout=self._timeouts)
+            found = self._custom.get_api_resources(group, version, _request_timeout=self._timeouts)
+            if resource:
+                listed = self._plain(found).get("resources") or []
+                return any(isinstance(r, dict) and r.get("name") == resource for r in listed)
         except ApiException as err:
             if err.status == 404:
                 return False

@@ -60,6 +60,8 @@ ALLOWED_VERBS = {
     ("apps", "statefulsets/scale"): {"get", "patch"},
     ("apps", "replicasets"): {"list"},
     ("autoscaling", "horizontalpodautoscalers"): {"get", "list", "patch"},
+    ("argoproj.io", "rollouts"): {"list"},
+    ("keda.sh", "scaledobjects"): {"list"},
     ("", "configmaps"): {"get", "create", "patch", "delete"},
     ("networking.istio.io", "destinationrules"): {"get", "create", "patch", "delete"},
     ("networking.istio.io", "virtualservices"): {"get", "patch"},

@@ -24,7 +24,8 @@ client's pydantic models, which reject e.g. a Deployment without ``spec.selector
 * Custom objects: ``POST``, ``GET``/``PATCH``/``DELETE`` under ``/apis/{group}/{version}/namespaces/
   {namespace}/{plural}[/{name}]`` for Istio ``destinationrules``/``virtualservices``
   (``networking.istio.io`` ``v1beta1`` and ``v1``) and Gateway API ``httproutes`` (``v1``, with the
-  CRD's weight bounds), and the GitOps reconcilers' Argo CD ``applications``, Flux ``kustomizations``
+  CRD's weight bounds), Argo Rollouts' ``rollouts`` and KEDA's ``scaledobjects`` (``GET`` the
+  namespace's list too), and the GitOps reconcilers' Argo CD ``applications``, Flux ``kustomizations``
   and ``helmreleases`` (``crds=`` chooses which are installed). An unknown resource type is a 404
   without ``details.name``, as when a CRD is not installed.
 * ``PATCH`` takes ``application/merge-patch+json`` (RFC 7386) everywhere and
@@ -141,6 +142,7 @@ class KubernetesDouble(HttpDouble):
             (_REVIEWS, self._access_review, ["POST"]),
             ("/apis/{group}/{version}", self._discovery, ["GET"]),
             (custom, self._create_custom, ["POST"]),
+            (custom, self._list_custom, ["GET"]),
             (custom + "/{name}", self._custom, ["GET", "PATCH", "DELETE"]),
         ):
             self.app.add_api_route(path, endpoint, methods=methods)
@@ -375,6 +377,23 @@ class KubernetesDouble(HttpDouble):
         resource = _custom_resource(self.crds, group, version, plural)
         body = await _json(request, "application/json")
         return JSONResponse(self.store.create(resource, namespace, body), status_code=201)
+
+    async def _list_custom(
+        self, request: Request, *, group: str, version: str, namespace: str, plural: str
+    ) -> JSONResponse:
+        """A LIST of a custom resource in a namespace (``{Kind}List``, its items as stored; a namespace
+        with none is an empty list); a CRD not installed is 404 without ``details.name``."""
+        resource = _custom_resource(self.crds, group, version, plural)
+        meta = {"resourceVersion": self.store.resource_version()}
+        items = self.store.select(resource, namespace)
+        return JSONResponse(
+            {
+                "apiVersion": resource.api_version,
+                "kind": f"{resource.kind}List",
+                "metadata": meta,
+                "items": items,
+            }
+        )
 
     async def _object(self, request: Request, resource: Resource, namespace: str, name: str) -> JSONResponse:
         if request.method == "GET":

@@ -104,6 +104,11 @@ CUSTOM: tuple[Resource, ...] = (
         for plural, kind in (("destinationrules", "DestinationRule"), ("virtualservices", "VirtualService"))
     ),
     Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute"),
+    # What drives a workload by reference (remediations/referrers.py): Argo Rollouts' Rollout
+    # (https://argo-rollouts.readthedocs.io/en/stable/features/specification/) and KEDA's ScaledObject
+    # (https://keda.sh/docs/latest/reference/scaledobject-spec/).
+    Resource("argoproj.io", "v1alpha1", "rollouts", "Rollout"),
+    Resource("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject"),
     # GitOps reconcilers, as their CRDs serve them today: Argo CD's Application (argoproj.io/v1alpha1,
     # https://argo-cd.readthedocs.io/en/stable/user-guide/application-specification/), Flux's
     # Kustomization (kustomize.toolkit.fluxcd.io/v1) and HelmRelease (helm.toolkit.fluxcd.io/v2,

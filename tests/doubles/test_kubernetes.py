@@ -624,3 +624,28 @@ def test_undoing_a_circuit_break_restores_the_configmap_exactly(
     assert k8s.obj("v1", "configmaps", NS, "medic-circuit-payments")["data"]["open"] == "true"
     action.compensate(cluster, step, before)
     assert k8s.obj("v1", "configmaps", NS, "medic-circuit-payments")["data"] == {"owner": "payments-team"}
+
+
+def test_custom_objects_are_listed_and_a_crd_not_installed_lists_none(k8s: KubernetesDouble) -> None:
+    """A LIST of a custom resource (CustomObjectsApi.list_namespaced_custom_object): the namespace's items;
+    a CRD that is not installed answers 404 without details.name, which is none, not an error."""
+    rollout = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "checkout", "namespace": NS},
+        "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"}},
+    }
+    k8s.add_custom("argoproj.io", "v1alpha1", "rollouts", rollout)
+    configuration = Configuration()
+    configuration.host = k8s.url
+    with KubernetesDouble(crds=()).serve() as bare_url:
+        bare = Configuration()
+        bare.host = bare_url
+        assert KubernetesCluster(bare).custom_objects("argoproj.io/v1alpha1", "Rollout", NS) == []
+    cluster = KubernetesCluster(configuration)
+    (found,) = cluster.custom_objects("argoproj.io/v1alpha1", "Rollout", NS)
+    assert found["spec"]["workloadRef"]["name"] == "checkout"
+    assert cluster.custom_objects("argoproj.io/v1alpha1", "Rollout", "elsewhere") == []
+    assert cluster.custom_objects("keda.sh/v1alpha1", "ScaledObject", NS) == []
+    listed = k8s.requests()[-3]
+    assert (listed.method, listed.path) == ("GET", "/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts")

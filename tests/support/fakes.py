@@ -290,6 +290,13 @@ class FakeCluster:
             if key.startswith(f"horizontalpodautoscaler/{namespace}/")
         ]
 
+    def custom_objects(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(obj)
+            for key, obj in self.objects.items()
+            if key.startswith(f"{kind.lower()}/{namespace}/") and obj.get("apiVersion") == api_version
+        ]
+
     def get_replicas(self, ref: ObjectRef) -> int:
         return self.replicas.get(str(ref), self.default_replicas)
 

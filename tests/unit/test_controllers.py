@@ -252,3 +252,77 @@ def test_an_hpa_step_claims_max_replicas_only_where_it_must_rise() -> None:
         ("spec", "maxReplicas"),
     ]
     assert scale.writes(HPA_SCALE) == [("spec", "minReplicas")]  # not known before the snapshot
+
+
+# ---- what drives a workload by reference: an Argo Rollout's workloadRef, a paused KEDA ScaledObject ------
+
+
+def rollout(name: str = "checkout", *, workload: str = "checkout") -> dict[str, Any]:
+    """A Rollout that took over Deployment ``workload`` by reference (argoproj.io/v1alpha1,
+    https://argo-rollouts.readthedocs.io/en/stable/migrating/#reference-deployment-from-rollout)."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {
+            "replicas": 5,
+            "selector": {"matchLabels": {"app": "checkout"}},
+            "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": workload},
+            "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}},
+        },
+    }
+
+
+def scaled_object(*, paused: str | None = None, kind: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": "checkout", "namespace": "shop"}
+    if paused is not None:
+        meta["annotations"] = {"autoscaling.keda.sh/paused-replicas": paused}
+    ref = {"name": "checkout"} | ({"kind": kind, "apiVersion": "apps/v1"} if kind else {})
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": meta,
+        "spec": {"scaleTargetRef": ref, "minReplicaCount": 1, "maxReplicaCount": 10},
+    }
+
+
+def test_a_deployment_an_argo_rollout_took_over_is_not_scaled() -> None:
+    """The Rollout runs its own pods from the Deployment's template and leaves the Deployment at 0:
+    Medic's saturation runbook scaled that Deployment 0 -> 2, pods outside the canary that would take the
+    next release at once (a runbook author's walk-through, 2026-12-07)."""
+    zero = deployment()
+    zero["spec"]["replicas"] = 0
+    found = cluster(zero, rollout())
+    got = claim(found, Scale(), SCALE)
+    assert got is not None and got.certain and not got.overridable
+    assert got.what.startswith("Argo Rollout shop/checkout takes over spec.replicas (it runs its own pods")
+    assert "kubectl scale rollout/checkout --replicas=<n> -n shop" in got.remedy
+    # a restart of its template is a new release through the Rollout's steps: said, overridable
+    restart = claim(found, Restart(), RestartStep(action="restart", target=TARGET))
+    assert restart is not None and restart.overridable
+    assert "kubectl argo rollouts restart checkout -n shop" in restart.remedy
+    # rolling the template back is how a workloadRef Rollout is rolled back
+    assert claim(found, Rollback(), RollbackStep(action="rollback", target=TARGET)) is None
+    # a Rollout of another Deployment is not in the way
+    assert claim(cluster(zero, rollout(workload="cart")), Scale(), SCALE) is None
+
+
+def test_a_scaled_object_paused_at_a_count_is_a_persons_pin() -> None:
+    """autoscaling.keda.sh/paused-replicas: KEDA scaled the workload to the count and removed its HPA, so
+    no HPA said anything; KEDA scales it back at its next reconcile of the ScaledObject."""
+    got = claim(cluster(deployment(), scaled_object(paused="3")), Scale(), SCALE)
+    assert got is not None and got.reconciler == "KEDA ScaledObject shop/checkout" and not got.overridable
+    assert "it is paused at 3 replicas (autoscaling.keda.sh/paused-replicas)" in got.reason
+    # not paused: its HPA is the one that speaks (above); another kind of target: not this one
+    assert claim(cluster(deployment(), scaled_object()), Scale(), SCALE) is None
+    assert claim(cluster(deployment(), scaled_object(paused="3", kind="StatefulSet")), Scale(), SCALE) is None
+
+
+def test_referrers_medic_may_not_list_leave_the_step_as_it_was() -> None:
+    class Forbidden(FakeCluster):
+        def custom_objects(self, api_version: str, kind: str, namespace: str) -> list[dict[str, Any]]:
+            raise ClusterError(f"rollouts.argoproj.io is forbidden in {namespace}")
+
+    found = Forbidden()
+    found.objects = cluster(deployment(), rollout()).objects
+    assert claim(found, Scale(), SCALE) is None

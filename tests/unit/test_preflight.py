@@ -59,6 +59,8 @@ def test_what_each_step_needs_is_what_the_chart_grants() -> None:
     assert [str(p) for p in scale if not p.required] == [
         "get deployments (apps)",
         "list horizontalpodautoscalers (autoscaling)",
+        "list rollouts (argoproj.io)",  # an Argo Rollout's workloadRef (remediations/referrers.py)
+        "list scaledobjects (keda.sh)",  # a KEDA ScaledObject paused at a count
     ]
     # matched by when its target rolled out: that read is asked too
     fresh = ROLLBACK.model_copy(
@@ -101,9 +103,9 @@ def test_the_worker_says_what_a_runbook_may_not_do(
     said = [r.levelname for r in caplog.records if r.getMessage() in {text for _, text in lines}]
     assert said == ["WARNING", "ERROR", "INFO", "INFO"]
     reviews = [r for r in k8s.requests() if r.path.endswith("/selfsubjectaccessreviews")]
-    assert (
-        len(reviews) == 4 * 3 + 2
-    )  # each question once per namespace: get deployments in payments is both's
+    # each question once per namespace (get deployments in payments is both's); a scale asks 6: its
+    # scale subresource (get, patch), the Deployment, the HPAs, Argo Rollouts and KEDA ScaledObjects
+    assert len(reviews) == 6 * 3 + 2
     assert len({r.body for r in reviews}) == len(reviews)
 
 
@@ -247,3 +249,18 @@ def test_the_gitops_resources_installed_here_are_asked_too(tmp_path: Path) -> No
         ("ok", "Medic may read Flux Kustomizations in flux-system"),
         ("ok", "Medic may read Flux HelmReleases in flux-system"),
     ]
+
+
+def test_argo_rollouts_without_argo_cd_is_no_argo_cd(tmp_path: Path) -> None:
+    """argoproj.io/v1alpha1 holds both projects' CRDs: with Argo Rollouts installed and Argo CD not, the
+    group is served and its discovery lists rollouts only. Taken for Argo CD, the worker's start asked
+    whether Medic may read Applications nobody installed."""
+    rollouts_only = tuple(r for r in CUSTOM if r.group != "argoproj.io" or r.plural == "rollouts")
+    k8s = KubernetesDouble(crds=tuple(r for r in rollouts_only if r not in GITOPS))
+    with k8s.serve():
+        cluster = adapter(k8s.url)
+        try:
+            lines = list(preflight(cluster, [ROLLBACK], ["payments"]))
+        finally:
+            cluster.close()
+    assert lines == [("ok", "runbook roll-back-payments may act in namespace payments")]
