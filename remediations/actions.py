@@ -266,6 +266,8 @@ class Restart:
         before: dict[str, Any] = {"restarted_at": annotations.get(RESTARTED_AT)}
         if (spec.get("strategy") or {}).get("type") == "Recreate":
             before["strategy"] = "Recreate"  # said in the plan: every pod stops before new ones start
+        if step.target.kind == "StatefulSet":
+            _ordered_and_stuck(where, obj)
         partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
         if partition > 0:
             before |= _partitioned(where, partition, int(spec.get("replicas", 1)))
@@ -277,11 +279,19 @@ class Restart:
         ref = self.target(step)
         planned = {"restarted_at": before.get("restarted_at")}
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        current = cluster.get(ref)
+        found = (
+            (current or {}).get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
+        ).get(RESTARTED_AT)
+        # A retry of a restart that landed finds its own pods restarting (not ready): only one that has
+        # not landed must still be able to restart something.
+        if found != stamp:
+            found = self.snapshot(cluster, step)["restarted_at"]
         write_if_as_planned(
             str(ref),
             planned=planned,
             wanted={"restarted_at": stamp},
-            found={"restarted_at": self.snapshot(cluster, step)["restarted_at"]},
+            found={"restarted_at": found},
             write=lambda: cluster.merge_patch(
                 ref, patch, expect={_RESTARTED_AT_PATH: planned["restarted_at"]}
             ),
@@ -317,6 +327,25 @@ class Restart:
         return (
             how.format(kind=step.target.kind, ns=step.target.namespace, name=step.target.name)
             + "; undo: none (a restart replaces pods, it changes no configuration)"
+        )
+
+
+def _ordered_and_stuck(where: str, obj: dict[str, Any]) -> None:
+    """A StatefulSet managing its pods ``OrderedReady`` (the default) replaces none while one is not
+    Running and Ready: its controller waits at that pod before any update, so a restart of a StatefulSet
+    with a crash-looping pod restarts nothing (https://kubernetes.io/docs/concepts/workloads/controllers/
+    statefulset/#forced-rollback). Its status says so: ``readyReplicas`` (left out at 0) under the
+    replicas it has."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if spec.get("podManagementPolicy", "OrderedReady") != "OrderedReady":
+        return
+    replicas, ready = int(status.get("replicas", 0)), int(status.get("readyReplicas", 0))
+    if replicas > 0 and ready < replicas:
+        raise ActionError(
+            f"{where} has {ready} of {replicas} pods ready, and with podManagementPolicy OrderedReady its "
+            "controller replaces no pod until every one is Running and Ready: a restart's new pod template "
+            "restarts none of them (delete the pod that is not ready, kubectl delete pod, and it is "
+            "recreated)"
         )
 
 

@@ -149,3 +149,45 @@ def test_a_partitioned_restart_says_which_pods_it_restarts(k8s: KubernetesDouble
     status = k8s.obj("apps/v1", "statefulsets", "shop", "ledger")["status"]
     assert (status["updatedReplicas"], status["currentReplicas"]) == (2, 1)  # what the plan said
     assert status["currentRevision"] != status["updateRevision"]
+
+
+def not_ready(k8s: KubernetesDouble, ready: int, *, policy: str = "OrderedReady") -> None:
+    """A pod crash-looping: the StatefulSet's status counts it as not ready (readyReplicas omitted at 0)."""
+
+    def change(s: dict[str, Any]) -> None:
+        s["spec"]["podManagementPolicy"] = policy
+        s["status"]["readyReplicas"] = ready
+        s["status"]["availableReplicas"] = ready
+
+    k8s.tamper("apps/v1", "statefulsets", "shop", "ledger", change)
+
+
+def test_an_ordered_statefulset_with_a_pod_not_ready_is_not_restarted(k8s: KubernetesDouble) -> None:
+    """KubePodCrashLooping on ledger-2: with podManagementPolicy OrderedReady the StatefulSet controller
+    waits at the pod that is not Running and Ready before any update, so the restart's patch landed and
+    no pod restarted; the verdict read as a restart that did not help
+    (https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#forced-rollback)."""
+    not_ready(k8s, 2)
+    with pytest.raises(
+        ActionError,
+        match=r"StatefulSet shop/ledger has 2 of 3 pods ready, and with podManagementPolicy OrderedReady its "
+        "controller replaces no pod until every one is Running and Ready",
+    ):
+        snapshot(k8s, STATEFULSET)
+    not_ready(k8s, 2, policy="Parallel")  # Parallel: the rolling update replaces it like the others
+    assert snapshot(k8s, STATEFULSET) == {"restarted_at": None}
+
+
+def test_a_restart_that_landed_is_not_failed_by_its_own_pods_restarting(k8s: KubernetesDouble) -> None:
+    """Temporal retries an apply whose worker died after the patch landed: the retry finds the pods it
+    restarts not ready, and must see its own restart, not a StatefulSet it cannot restart."""
+    cluster = adapter(k8s.url)
+    stamp = "2026-12-07T10:00:00+00:00"
+    try:
+        before = Restart().snapshot(cluster, STATEFULSET)
+        Restart().apply(cluster, STATEFULSET, before, stamp)
+        not_ready(k8s, 2)  # ledger-2 being replaced
+        assert Restart().apply(cluster, STATEFULSET, before, stamp) == {"restarted_at": stamp}
+    finally:
+        cluster.close()
+    assert len([w for w in k8s.writes() if w.method == "PATCH"]) == 1
