@@ -70,6 +70,9 @@ def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None 
         name = catalog.service_of_workload(owner.kind, owner.namespace, owner.name)
         if name:
             why = f"{subject.reason}; the catalog lists {owner} under service {name}"
+            if owner != subject.target:  # a later candidate the catalog names: the one acted on too
+                rest = [c for c in subject.candidates if c != owner]
+                subject = subject.model_copy(update={"candidates": [owner, *rest]})
             return Decision(name, True, subject, subject.decided_by, why, nodes=_nodes(lookup, [owner]))
     job = labels.get("job")
     if job and not is_exporter(job) and (name := catalog.by_job.get(job)):

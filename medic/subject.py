@@ -246,9 +246,15 @@ def resolve_subject(labels: dict[str, str], lookup: OwnerLookup | None = None) -
             decided = ["namespace", "horizontalpodautoscaler"]
             if owner := _ask(lookup, obj):
                 return done(obj, owner, decided, f"{obj} scales {owner} (cluster)", exporter_pod=True)
+            # the Deployment or the StatefulSet of that name (the catalog picks): a StatefulSet's HPA went
+            # to no service
             guess = ObjectKey(kind="Deployment", namespace=ns, name=hpa)
-            why = f"{obj} is taken to scale {guess} (no cluster: HPAs are usually named after their target)"
-            return done(obj, None, decided, why, candidates=[guess], exporter_pod=True)
+            stateful = ObjectKey(kind="StatefulSet", namespace=ns, name=hpa)
+            why = (
+                f"{obj} is taken to scale the Deployment or StatefulSet {ns}/{hpa} (no cluster: HPAs are "
+                "usually named after their target)"
+            )
+            return done(obj, None, decided, why, candidates=[guess, stateful], exporter_pod=True)
         if pvc := labels.get("persistentvolumeclaim"):
             obj = ObjectKey(kind="PersistentVolumeClaim", namespace=ns, name=pvc)
             decided = ["namespace", "persistentvolumeclaim"]

@@ -393,3 +393,25 @@ def test_explain_names_the_labels_that_decided_the_service() -> None:
     odd, valid = incident["alerts"]
     assert odd["target"] == "Pod shop/checkout-7d9f8b6c5-q8w1z" and odd["decided_by"] == ["service"]
     assert valid["target"] == "Deployment shop/checkout" and valid["decided_by"] == ["namespace", "pod"]
+
+
+def test_a_statefulsets_hpa_goes_to_its_service_without_a_cluster() -> None:
+    """KubeHpaMaxedOut of the HPA `cache`, with no cluster to ask: the HPA was taken to scale Deployment
+    shop/cache only, so the catalog's StatefulSet shop/cache (service cache) was never tried, and the alert
+    opened an incident of its own outside the catalog (P5, nobody's team), bound to a Deployment that does
+    not exist (a runbook author's walk-through, 2026-12-07)."""
+    catalog = load_catalog((REPO / "catalog.yaml").read_text())
+    assert catalog.service_of_workload("StatefulSet", "shop", "cache") == "cache"
+    labels = {
+        "alertname": "KubeHpaMaxedOut",
+        "namespace": "shop",
+        "horizontalpodautoscaler": "cache",
+        "job": "kube-state-metrics",
+        "severity": "warning",
+    }
+    decision = decide(catalog, labels)
+    assert (decision.service, decision.in_catalog) == ("cache", True)
+    assert str(decision.subject.target) == "StatefulSet shop/cache"  # ${target.kind} binds StatefulSet
+    # a Deployment's HPA, as before
+    checkout = decide(catalog, labels | {"horizontalpodautoscaler": "checkout"})
+    assert checkout.service == "checkout" and str(checkout.subject.target) == "Deployment shop/checkout"
