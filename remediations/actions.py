@@ -231,10 +231,21 @@ class Scale:
 
     def describe(self, step: ScaleStep, before: dict[str, Any]) -> str:
         what = f"HPA {step.hpa} {step.hpa_field}" if step.hpa else f"{step.target.kind} replicas"
+        _, goal = self._states(step, before)
+        # an HPA's minReplicas above its maxReplicas raises that too (the API refuses min > max): the
+        # approver is told, where the plan named minReplicas only and the ceiling rose in silence
+        ceiling = (
+            f", and its maxReplicas from {before['max_replicas']} to {goal['max_replicas']} (never below "
+            "minReplicas)"
+            if goal.get("max_replicas", before.get("max_replicas")) != before.get("max_replicas")
+            else ""
+        )
+        undo = f"back to {before['replicas']}" + (
+            f" and maxReplicas {before['max_replicas']}" if ceiling else ""
+        )
         return (
             f"scale {what} of {step.target.namespace}/{step.target.name} from {before['replicas']} to "
-            f"{self.desired(step, before)} (bounds {step.min_replicas}..{step.max_replicas}); "
-            f"undo: back to {before['replicas']}"
+            f"{goal['replicas']}{ceiling} (bounds {step.min_replicas}..{step.max_replicas}); undo: {undo}"
         )
 
 

@@ -90,3 +90,30 @@ verify: {{alerts_resolved: true}}
     allowed = text.replace(count, f"{count}\n    min_replicas: 0\n    max_replicas: 50")
     step = load_runbook(allowed, source="x.yaml").steps[0]
     assert isinstance(step, ScaleStep) and Scale.desired(step, {"replicas": 4}) == step.replicas
+
+
+def test_an_hpa_floor_above_its_ceiling_says_the_ceiling_rises_too(
+    cluster: KubernetesCluster, k8s: KubernetesDouble
+) -> None:
+    """An hpa: step doubling minReplicas 8 of an HPA whose maxReplicas is 10 writes maxReplicas 16 too (the
+    API refuses min > max); the approval named minReplicas only, so the ceiling rose by 60% unseen (a runbook
+    author's walk-through, 2026-12-07)."""
+    cluster.merge_patch(HPA, {"spec": {"minReplicas": 8, "maxReplicas": 10}})
+    floor = _out(hpa="checkout")
+    before = Scale().snapshot(cluster, floor)
+    assert Scale().describe(floor, before) == (
+        "scale HPA checkout minReplicas of shop/checkout from 8 to 16, and its maxReplicas from 10 to 16 "
+        "(never below minReplicas) (bounds 1..20); undo: back to 8 and maxReplicas 10"
+    )
+    Scale().apply(cluster, floor, before, "s")
+    spec = k8s.obj("autoscaling/v2", "horizontalpodautoscalers", NS, "checkout")["spec"]
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (16, 16)  # what the approval said
+    Scale().compensate(cluster, floor, before, "s")
+    spec = k8s.obj("autoscaling/v2", "horizontalpodautoscalers", NS, "checkout")["spec"]
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (8, 10)
+    # within the ceiling, as before
+    cluster.merge_patch(HPA, {"spec": {"minReplicas": 2, "maxReplicas": 10}})
+    said = Scale().describe(floor, Scale().snapshot(cluster, floor))
+    assert (
+        said == "scale HPA checkout minReplicas of shop/checkout from 2 to 4 (bounds 1..20); undo: back to 2"
+    )
