@@ -9,7 +9,9 @@ client's pydantic models, which reject e.g. a Deployment without ``spec.selector
   ``GET replicasets`` (list) with ``labelSelector``. Deployments run a synchronous deployment
   controller (see :mod:`tests.doubles.kubernetes_store`): a new pod template makes a new ReplicaSet
   revision, or re-uses the ReplicaSet that has it and raises its revision. StatefulSets' status follows
-  their update strategy (a ``partition`` holds the pods below it, ``OnDelete`` every running pod).
+  their update strategy (a ``partition`` holds the pods below it, ``OnDelete`` every running pod); an
+  update of a field the API keeps fixed (``podManagementPolicy``, ``volumeClaimTemplates``...) or a
+  ``rollingUpdate`` under ``OnDelete`` is 422 ``Invalid``, as ValidateStatefulSetUpdate words it.
 * ``autoscaling/v2`` ``horizontalpodautoscalers``: ``GET``/``PATCH``, and ``GET`` the namespace's list.
 * ``v1`` ``configmaps``: ``POST``, ``GET``/``PUT``/``PATCH``/``DELETE``, as the ConfigMap reference
   describes them (https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/

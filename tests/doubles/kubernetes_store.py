@@ -511,9 +511,15 @@ class KubeStore:
             ]
             if not containers:
                 causes.append(("spec.template.spec.containers", "Required value"))
+            if resource == STATEFULSETS:
+                causes += _update_strategy_causes(spec.get("updateStrategy") or {})
             old = self._objects.get((resource, obj["metadata"]["namespace"], name))
             if old is not None and old["spec"].get("selector") != spec.get("selector"):
                 causes.append(("spec.selector", f"Invalid value: {spec.get('selector')}: field is immutable"))
+            elif old is not None and resource == STATEFULSETS and _fixed(old["spec"]) != _fixed(spec):
+                # ValidateStatefulSetUpdate (k8s.io/kubernetes pkg/apis/apps/validation): the rest of a
+                # StatefulSet's spec (serviceName, podManagementPolicy, volumeClaimTemplates) is fixed
+                causes.append(("spec", f"Forbidden: {_STATEFULSET_FIXED}"))
         elif resource == HPAS:
             low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
             if not isinstance(low, int) or low < 1:
@@ -673,6 +679,39 @@ class KubeStore:
         }
         self._objects[(REPLICASETS, meta["namespace"], name)] = rs
         return rs
+
+
+_STATEFULSET_MUTABLE = (
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "revisionHistoryLimit",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+)
+_STATEFULSET_FIXED = (
+    "updates to statefulset spec for fields other than "
+    + ", ".join(f"'{f}'" for f in _STATEFULSET_MUTABLE[:-1])
+    + f" and '{_STATEFULSET_MUTABLE[-1]}' are forbidden"
+)
+
+
+def _update_strategy_causes(strategy: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """ValidateStatefulSetUpdateStrategy: ``rollingUpdate`` only with type RollingUpdate, a partition
+    of at least 0."""
+    at, rolling = "spec.updateStrategy.rollingUpdate", strategy.get("rollingUpdate")
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate" and rolling is not None:
+        shown = json.dumps(rolling, separators=(",", ":"))
+        return [(at, f"Invalid value: {shown}: only allowed for updateStrategy 'RollingUpdate'")]
+    partition = (rolling or {}).get("partition", 0)
+    if not isinstance(partition, int) or partition < 0:
+        return [(f"{at}.partition", f"Invalid value: {partition}: must be greater than or equal to 0")]
+    return []
+
+
+def _fixed(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k not in _STATEFULSET_MUTABLE}
 
 
 def _revision(rs: Mapping[str, Any]) -> int:

@@ -232,7 +232,7 @@ def test_scale_to_zero_and_statefulsets(cluster: KubernetesCluster, k8s: Kuberne
         ({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}, 3, 0),
         ({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}, 1, 2),
         ({"type": "RollingUpdate", "rollingUpdate": {"partition": 3}}, 0, 3),
-        ({"type": "OnDelete"}, 0, 3),
+        ({"type": "OnDelete", "rollingUpdate": None}, 0, 3),
     ],
 )
 def test_a_statefulset_updates_its_pods_as_its_strategy_says(
@@ -255,6 +255,41 @@ def test_a_statefulset_updates_its_pods_as_its_strategy_says(
     cluster.set_replicas(STATEFULSET, 4)  # a pod scaled out starts on the update revision
     assert k8s.obj("apps/v1", "statefulsets", NS, "ledger")["status"]["updatedReplicas"] == (
         updated + 1 if held else 4
+    )
+
+
+def test_a_statefulsets_fixed_fields_are_refused_as_the_api_does(k8s: KubernetesDouble) -> None:
+    """422 Invalid with the API's cause (``field: spec``, FieldValueInvalid, "Forbidden: updates to
+    statefulset spec for fields other than ..."), where the double took a new podManagementPolicy or
+    volumeClaimTemplates and answered 200."""
+    configuration = Configuration()
+    configuration.host = k8s.url
+    apps = AppsV1Api(ApiClient(configuration))
+    with pytest.raises(ApiException) as err:
+        apps.patch_namespaced_stateful_set(
+            "ledger", NS, {"spec": {"podManagementPolicy": "Parallel"}}, _content_type=MERGE_PATCH
+        )
+    body = json.loads(err.value.body or "{}")
+    assert (err.value.status, body["reason"]) == (422, "Invalid")
+    assert body["message"] == (
+        'StatefulSet.apps "ledger" is invalid: spec: Forbidden: updates to statefulset spec for fields other '
+        "than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
+        "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+    )
+    assert [c["field"] for c in body["details"]["causes"]] == ["spec"]
+    # rollingUpdate only with a rolling update (a merge patch of the type alone keeps the partition)
+    with pytest.raises(ApiException) as err:
+        apps.patch_namespaced_stateful_set(
+            "ledger", NS, {"spec": {"updateStrategy": {"type": "OnDelete"}}}, _content_type=MERGE_PATCH
+        )
+    assert json.loads(err.value.body or "{}")["message"] == (
+        'StatefulSet.apps "ledger" is invalid: spec.updateStrategy.rollingUpdate: Invalid value: '
+        """{"partition":0}: only allowed for updateStrategy 'RollingUpdate'"""
+    )
+    # what may change, does
+    on_delete = {"type": "OnDelete", "rollingUpdate": None}
+    apps.patch_namespaced_stateful_set(
+        "ledger", NS, {"spec": {"updateStrategy": on_delete}}, _content_type=MERGE_PATCH
     )
 
 
