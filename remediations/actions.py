@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from medic.runbook import RestartStep, RollbackStep, ScaleStep, Step
 from remediations.errors import ActionError, NothingToDo
 from remediations.gitops import FieldPath
-from remediations.ports import Cluster, ObjectRef, Permission, RolloutInfo
+from remediations.ports import Cluster, ClusterError, ObjectRef, Permission, RolloutInfo
 from remediations.preconditions import LEFT_BY_MEDIC, write_if_as_planned
 from remediations.rollout import (
     RESTARTED_AT,
@@ -126,6 +126,8 @@ class Scale:
                 f"max_replicas {step.max_replicas}: scaling out by {step.factor:g} would not add any"
                 + (" (it would scale it down)" if current > step.max_replicas else "")
             )
+        if not step.hpa and step.target.kind == "StatefulSet" and _claims_go_when_scaled(cluster, step):
+            before["claims_deleted_when_scaled"] = True
         return before
 
     def _read(self, cluster: Cluster, step: ScaleStep) -> dict[str, Any]:
@@ -243,10 +245,36 @@ class Scale:
         undo = f"back to {before['replicas']}" + (
             f" and maxReplicas {before['max_replicas']}" if ceiling else ""
         )
+        claims, undo_claims = "", ""
+        if before.get("claims_deleted_when_scaled"):
+            low, high = sorted((int(before["replicas"]), int(goal["replicas"])))
+            pods = f"{step.target.name}-{low}" + (
+                f"..{step.target.name}-{high - 1}" if high - low > 1 else ""
+            )
+            gone = f", deleting the PersistentVolumeClaims of pod{'s' if high - low > 1 else ''} {pods} (its "
+            gone += "persistentVolumeClaimRetentionPolicy.whenScaled is Delete): their data is lost"
+            if int(goal["replicas"]) < int(before["replicas"]):
+                claims = gone
+            elif int(goal["replicas"]) > int(before["replicas"]):
+                undo_claims = gone
         return (
             f"scale {what} of {step.target.namespace}/{step.target.name} from {before['replicas']} to "
-            f"{goal['replicas']}{ceiling} (bounds {step.min_replicas}..{step.max_replicas}); undo: {undo}"
+            f"{goal['replicas']}{ceiling}{claims} (bounds {step.min_replicas}..{step.max_replicas}); "
+            f"undo: {undo}{undo_claims}"
         )
+
+
+def _claims_go_when_scaled(cluster: Cluster, step: ScaleStep) -> bool:
+    """Whether scaling this StatefulSet down deletes the removed pods' PersistentVolumeClaims
+    (``persistentVolumeClaimRetentionPolicy.whenScaled: Delete``, Kubernetes 1.32 GA): a scale down, or
+    the undo of a scale out, then loses their data, which the plan must say (a walk-through as a
+    runbook author for databases, 2026-12-07). Unknown (the read refused) is said as nothing."""
+    try:
+        found = cluster.get(_workload(step))
+    except ClusterError:
+        return False
+    policy = (found or {}).get("spec", {}).get("persistentVolumeClaimRetentionPolicy") or {}
+    return bool(policy.get("whenScaled") == "Delete")
 
 
 class Restart:

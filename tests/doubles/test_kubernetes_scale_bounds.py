@@ -10,6 +10,7 @@ from activities.adapters.kubernetes import KubernetesCluster
 from medic.runbook import ScaleStep, Target, load_runbook
 from medic.yamldoc import ConfigError
 from remediations.actions import ActionError, Scale
+from remediations.ports import ObjectRef
 from tests.doubles.kubernetes import KubernetesDouble
 from tests.doubles.test_kubernetes import DEPLOYMENT, HPA, NS, cluster, k8s
 
@@ -117,3 +118,37 @@ def test_an_hpa_floor_above_its_ceiling_says_the_ceiling_rises_too(
     assert (
         said == "scale HPA checkout minReplicas of shop/checkout from 2 to 4 (bounds 1..20); undo: back to 2"
     )
+
+
+@pytest.mark.parametrize(
+    ("policy", "replicas", "says", "undo_says"),
+    [
+        # a scale out: its undo deletes the claims of the pods it added
+        ("Delete", "factor: 2", "", ", deleting the PersistentVolumeClaims of pods ledger-3..ledger-5"),
+        # an exact count below: the scale itself deletes the claims of the pods it removes
+        ("Delete", "replicas: 2", ", deleting the PersistentVolumeClaims of pod ledger-2 (its", ""),
+        ("Retain", "replicas: 2", "", ""),  # kept: nothing is lost, nothing said
+    ],
+)
+def test_a_statefulset_whose_claims_go_when_scaled_says_whose_data_is_lost(
+    cluster: KubernetesCluster, policy: str, replicas: str, says: str, undo_says: str
+) -> None:
+    """A database's StatefulSet with ``persistentVolumeClaimRetentionPolicy.whenScaled: Delete``: a
+    scale down (or the undo of a scale out) deletes the removed pods' claims, and with them their data;
+    the approver read "back to 3" only."""
+    ledger = ObjectRef(api_version="apps/v1", kind="StatefulSet", namespace=NS, name="ledger")
+    cluster.merge_patch(ledger, {"spec": {"persistentVolumeClaimRetentionPolicy": {"whenScaled": policy}}})
+    key, value = replicas.split(": ")
+    step = ScaleStep.model_validate(
+        {
+            "action": "scale",
+            "target": Target(kind="StatefulSet", namespace=NS, name="ledger"),
+            key: float(value) if key == "factor" else int(value),
+        }
+    )
+    described = Scale().describe(step, Scale().snapshot(cluster, step))
+    plan, _, undo = described.partition("; undo: ")
+    assert ("PersistentVolumeClaims" in plan) == bool(says) and says in plan, described
+    assert ("PersistentVolumeClaims" in undo) == bool(undo_says) and undo_says in undo, described
+    if says or undo_says:
+        assert "whenScaled is Delete): their data is lost" in described, described
