@@ -2,14 +2,21 @@
 :class:`PermanentError` (and the remediation errors that mean the same) becomes a non-retryable
 ApplicationError the workflow records; :class:`TransientError` is retried, after Retry-After when
 the other side said so. :class:`ChangedMeanwhile` is neither a failure nor retried: a non-retryable
-ApplicationError of its own type (:data:`CHANGED_MEANWHILE`), which the remediation records as an outcome."""
+ApplicationError of its own type (:data:`CHANGED_MEANWHILE`), which the remediation records as an outcome.
+
+An activity cancelled under it (the worker shutting down past its grace period, the workflow no longer
+waiting) ends cancelled whatever its call raised: the SDK raises the cancellation into the activity's
+thread wherever it runs, and an adapter's catch-all made it a PermanentError ("Slack call failed:
+CancelledError"), so a page or a post in flight during a rolling update failed for good instead of
+running again on another worker."""
 
 import functools
 from collections.abc import Callable
 from datetime import timedelta
 from typing import ParamSpec, TypeVar
 
-from temporalio.exceptions import ApplicationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from medic.ports import PermanentError, TransientError
 from remediations.actions import ActionError, NothingToDo
@@ -28,19 +35,38 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def _cancelled() -> bool:
+    """Whether Temporal cancelled the activity running here (False outside one, as unit tests call them)."""
+    return activity.in_activity() and activity.is_cancelled()
+
+
 def translated(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except ChangedMeanwhile as err:
-            raise ApplicationError(str(err), type=CHANGED_MEANWHILE, non_retryable=True) from err
-        except NothingToDo as err:
-            raise ApplicationError(str(err), type=NOTHING_TO_DO, non_retryable=True) from err
-        except PERMANENT as err:
-            raise ApplicationError(str(err), type="PermanentError", non_retryable=True) from err
-        except TransientError as err:
-            delay = timedelta(seconds=err.retry_after) if err.retry_after else None
-            raise ApplicationError(str(err), type="TransientError", next_retry_delay=delay) from err
+        except CancelledError:
+            raise
+        except Exception as err:
+            if _cancelled():  # whatever the interrupted call raised, it is no verdict on the call
+                raise CancelledError(f"cancelled while running ({type(err).__name__})") from err
+            mapped = _application_error(err)
+            if mapped is None:
+                raise
+            raise mapped from err
 
     return wrapper
+
+
+def _application_error(err: Exception) -> ApplicationError | None:
+    """What ``err`` means to Temporal; None for an error raised as it is (a bug: retried)."""
+    if isinstance(err, ChangedMeanwhile):
+        return ApplicationError(str(err), type=CHANGED_MEANWHILE, non_retryable=True)
+    if isinstance(err, NothingToDo):
+        return ApplicationError(str(err), type=NOTHING_TO_DO, non_retryable=True)
+    if isinstance(err, PERMANENT):
+        return ApplicationError(str(err), type="PermanentError", non_retryable=True)
+    if isinstance(err, TransientError):
+        delay = timedelta(seconds=err.retry_after) if err.retry_after else None
+        return ApplicationError(str(err), type="TransientError", next_retry_delay=delay)
+    return None
