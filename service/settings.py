@@ -436,6 +436,16 @@ class Settings(BaseSettings):
             "and the signals of a task waiting in Temporal are handled together in it"
         ),
     )
+    worker_shutdown_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "on SIGTERM the worker stops taking tasks at once and gives the activities it runs this long to "
+            "finish (a post or a page in flight, a remediation step) before it cancels them, and Temporal "
+            "runs those again on another worker; keep it below the pod's terminationGracePeriodSeconds by "
+            "the longest call's timeout (Jira, 15 s): the chart sets it 20 s below"
+        ),
+    )
     worker_metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="`medic worker` serves /metrics here (0: not at all)"
     )

@@ -5,6 +5,7 @@ cluster and Prometheus when configured, and the runbooks and routing policy load
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
@@ -396,5 +397,8 @@ def build_worker(
         max_concurrent_activities=ACTIVITY_THREADS,
         workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX),
         max_concurrent_workflow_tasks=settings.worker_workflow_tasks,
+        # On SIGTERM: no new tasks, and the activities running finish (the SDK's default, 0, cancelled them
+        # at once: a Slack post or a page in flight during a rolling update was cut off and sent again).
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),
         interceptors=[ApprovalMetrics(recorder.approval)] if isinstance(recorder, WorkerMetrics) else [],
     )

@@ -421,6 +421,19 @@ def test_deployments_have_probes_spread_and_budgets(value_set: str) -> None:
             assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == component
 
 
+@pytest.mark.parametrize("grace", [60, 300, 35])
+def test_the_worker_lets_its_activities_finish_within_the_pods_grace_period(grace: int) -> None:
+    """SIGTERM: the worker gives its running activities MEDIC_WORKER_SHUTDOWN_GRACE_SECONDS, then cancels
+    them (and the one cancelled in a Jira call returns at its 15 s timeout): all of it within the pod's
+    terminationGracePeriodSeconds, or the kubelet kills it mid-call. The setting was not set, and the
+    SDK's default (0) cut off every activity at once however long the pod was given."""
+    objs = objects_of(render_templates({"worker": {"terminationGracePeriodSeconds": grace}}))
+    worker = named(objs, "Deployment", f"{RELEASE}-worker")["spec"]["template"]["spec"]
+    env = named(objs, "ConfigMap", f"{RELEASE}-env")["data"]
+    given = float(env["MEDIC_WORKER_SHUTDOWN_GRACE_SECONDS"])
+    assert given == max(0, grace - 20) and given + 15 < worker["terminationGracePeriodSeconds"]
+
+
 def test_secrets_never_reach_a_configmap_or_anything_but_the_secret() -> None:
     objs = objects("secrets")
     planted = [v for v in WITH_SECRETS["secret"]["values"].values()]

@@ -167,7 +167,12 @@ async def medic_stack(
                 resolve_quiet_seconds=quiet_seconds,
                 catalog=catalog,
                 ingest_batch_window_ms=batch_window_ms,
-                **{"operator_token": SecretStr(OPERATOR_TOKEN), **overrides},
+                # a stack's teardown does not wait for activities a test left hanging on a double
+                **{
+                    "operator_token": SecretStr(OPERATOR_TOKEN),
+                    "worker_shutdown_grace_seconds": 0.0,
+                    **overrides,
+                },
             )
             client = await connect(settings)
             stop = asyncio.Event()
