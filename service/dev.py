@@ -68,6 +68,7 @@ async def run_dev(settings: Settings) -> None:
             "temporal_tls_cert": None,
             "temporal_tls_key": None,
             "temporal_api_key": None,
+            "api_drain_seconds": 0.0,  # no load balancer to wait for: Ctrl-C stops at once
         }
     )
     check_ports(settings)

@@ -28,6 +28,7 @@ READY_CAUSES = (
     "namespace_not_found",
     "namespace_not_granted",
     "namespace_not_described",
+    "shutting_down",
 )
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,17 @@ class TemporalReadiness:
         self._said_at: float | None = None
         self.reason = ""  # why it is not ready, for the log and /readyz
         self.cause = "ready"  # the same, one of READY_CAUSES, for medic_api_ready
+        self._stopping = False
+
+    def stopping(self) -> None:
+        """The process is stopping (SIGTERM): not ready from now on, whatever Temporal says, so that a
+        load balancer probing /readyz takes the pod out before it stops listening."""
+        self._stopping = True
 
     async def __call__(self) -> bool:
+        if self._stopping:
+            self.reason, self.cause = "shutting down", "shutting_down"
+            return False
         ok = await self._check()
         if ok:
             self.cause = "ready"

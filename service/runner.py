@@ -38,7 +38,7 @@ from service.setup import ensure_search_attributes
 from service.telemetry import SdkMetrics, sdk_metrics_url
 from service.worker import build_worker, learning_loop
 
-__all__ = ["ApiServer", "build_api", "run_until_stopped"]
+__all__ = ["ApiServer", "build_api", "drain_api", "run_until_stopped"]
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,21 @@ def api_server(settings: Settings, app: FastAPI) -> ApiServer:
     return ApiServer(config)
 
 
+async def drain_api(ready: object, *, seconds: float, hurry: asyncio.Event) -> None:
+    """Before the API stops listening: /readyz answers 503 and every request is still served, for
+    ``seconds`` (or until ``hurry``). Kubernetes takes a terminating pod out of its Service's endpoints
+    while the pod gets SIGTERM, not before; until every node's proxy and the Ingress have caught up, new
+    connections still come here. uvicorn closed its socket at once: they were refused (Alertmanager
+    retries, Grafana does not, nor does Slack a slash command)."""
+    if seconds <= 0:
+        return
+    if isinstance(ready, TemporalReadiness):
+        ready.stopping()
+    log.info("stopping: /readyz answers 503, requests are still served for %gs (again to stop now)", seconds)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(hurry.wait(), timeout=seconds)
+
+
 async def run_until_stopped(
     settings: Settings,
     client: Client,
@@ -173,9 +188,14 @@ async def run_until_stopped(
     """Serve until SIGINT/SIGTERM (or ``stop``), then drain: the API stops taking requests
     first, the worker finishes in-flight tasks."""
     stop = stop or asyncio.Event()
+    hurry = asyncio.Event()  # a second signal: no more waiting for the API's drain
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        (hurry if stop.is_set() else stop).set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     tasks: list[asyncio.Task[None]] = []
     learner: asyncio.Task[None] | None = None
     janitor: asyncio.Task[None] | None = None  # retires heartbeats whose rule is gone (service.heartbeats)
@@ -221,6 +241,8 @@ async def run_until_stopped(
     stopper = asyncio.create_task(stop.wait(), name="stop")
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = [t for t in done if t is not stopper and t.exception() is not None]
+    if app is not None and not failed:
+        await drain_api(app.state.deps.ready, seconds=settings.api_drain_seconds, hurry=hurry)
     if server is not None:
         server.should_exit = True
     slack = app.state.deps.slack if app is not None else None

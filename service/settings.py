@@ -446,6 +446,15 @@ class Settings(BaseSettings):
             "the longest call's timeout (Jira, 15 s): the chart sets it 20 s below"
         ),
     )
+    api_drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "on SIGTERM the API first answers /readyz with 503 and goes on serving this long, while "
+            "Kubernetes takes the pod out of the Service, then stops listening and finishes the requests in "
+            "flight; a second SIGTERM or Ctrl-C ends the wait. 0: stop listening at once (`medic dev` does)"
+        ),
+    )
     worker_metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="`medic worker` serves /metrics here (0: not at all)"
     )

@@ -171,6 +171,7 @@ async def medic_stack(
                 **{
                     "operator_token": SecretStr(OPERATOR_TOKEN),
                     "worker_shutdown_grace_seconds": 0.0,
+                    "api_drain_seconds": 0.0,
                     **overrides,
                 },
             )
