@@ -419,6 +419,8 @@ def test_deployments_have_probes_spread_and_budgets(value_set: str) -> None:
         for component in ("api", "worker"):
             pdb = named(objs, "PodDisruptionBudget", f"{RELEASE}-{component}")
             assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == component
+            # an unready pod (Temporal unreachable: all of them) must not hold up a node drain
+            assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
 
 
 @pytest.mark.parametrize("grace", [60, 300, 35])
