@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 from collections.abc import Generator
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -36,11 +37,14 @@ from service.scans import ScansReader, start_scans
 from service.settings import Settings, unknown_settings
 from service.setup import ensure_search_attributes
 from service.telemetry import SdkMetrics, sdk_metrics_url
+from service.temporal_tls import tls_files, until_tls_files_change
 from service.worker import build_worker, learning_loop
 
 __all__ = ["ApiServer", "build_api", "drain_api", "run_until_stopped"]
 
 log = logging.getLogger(__name__)
+
+TLS_RECHECK_SECONDS = 60.0  # how often the Temporal TLS files are looked at for a renewal
 
 
 def build_api(
@@ -175,6 +179,16 @@ async def drain_api(ready: object, *, seconds: float, hurry: asyncio.Event) -> N
         await asyncio.wait_for(hurry.wait(), timeout=seconds)
 
 
+async def _stop_on_renewal(files: list[Path], stop: asyncio.Event) -> None:
+    changed = await until_tls_files_change(files, every=TLS_RECHECK_SECONDS)
+    log.warning(
+        "%s changed on disk (a renewed certificate?): stopping as on SIGTERM, to be started again with it "
+        "(the Temporal connection reads its TLS files only at start)",
+        changed,
+    )
+    stop.set()
+
+
 async def run_until_stopped(
     settings: Settings,
     client: Client,
@@ -238,6 +252,10 @@ async def run_until_stopped(
         log.info("Medic API on http://%s:%s", settings.api_host, settings.api_port)
         with contextlib.suppress(Exception):  # said now, not at the first probe: a namespace not there
             await app.state.deps.ready()
+    files = tls_files(settings)
+    renewal = (  # a renewed client certificate is read only at start: stop, to be started again
+        asyncio.create_task(_stop_on_renewal(files, stop), name="tls-files") if files else None
+    )
     stopper = asyncio.create_task(stop.wait(), name="stop")
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = [t for t in done if t is not stopper and t.exception() is not None]
@@ -253,7 +271,7 @@ async def run_until_stopped(
     if temporal_worker is not None and temporal_worker.is_running:
         await temporal_worker.shutdown()
     stopper.cancel()
-    background = [t for t in (learner, janitor) if t is not None]
+    background = [t for t in (learner, janitor, renewal) if t is not None]
     for task in background:
         task.cancel()
     await asyncio.gather(*tasks, *background, return_exceptions=True)

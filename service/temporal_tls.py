@@ -13,8 +13,16 @@ into those settings, so everything downstream (the redaction of the key included
 
 Everything is checked at start (files exist, parse, the key matches the certificate), so a wrong path
 is one clear line, not a handshake failure on the first poll.
+
+The files are read once, at connect: the SDK cannot take new ones into a running client. When they
+change on disk (cert-manager renewing the client certificate in its Secret, which the kubelet updates in
+the mounted volume), :func:`until_tls_files_change` says so, and the process stops as on SIGTERM so that
+Kubernetes starts it again with them. Before, it kept the certificate it started with until that expired,
+and every call failed from the next reconnection on (the frontend recycles connections every few minutes)
+with nothing restarting the pods: their probes do not ask Temporal.
 """
 
+import asyncio
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +33,16 @@ from temporalio.service import TLSConfig
 
 from service.settings import Settings
 
-__all__ = ["ConnectOptions", "TemporalConfigError", "connect_options", "describe", "hint", "with_profile"]
+__all__ = [
+    "ConnectOptions",
+    "TemporalConfigError",
+    "connect_options",
+    "describe",
+    "hint",
+    "tls_files",
+    "until_tls_files_change",
+    "with_profile",
+]
 
 
 class TemporalConfigError(ValueError):
@@ -139,6 +156,31 @@ def connect_options(settings: Settings) -> ConnectOptions:
         ),
         api_key=api_key,
     )
+
+
+def tls_files(settings: Settings) -> list[Path]:
+    """The CA, client certificate and key files the connection reads, those that are set."""
+    return [p for p in (settings.temporal_tls_ca, settings.temporal_tls_cert, settings.temporal_tls_key) if p]
+
+
+def _content(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+async def until_tls_files_change(paths: list[Path], *, every: float) -> Path:
+    """The first of ``paths`` whose content differs from when this was called, looked at every ``every``
+    seconds. A file missing for a moment (the kubelet swaps a Secret's files at once, by a symlink) is
+    no change: the next look sees the new one."""
+    seen = {path: _content(path) for path in paths}
+    while True:
+        await asyncio.sleep(every)
+        for path in paths:
+            now = _content(path)
+            if now is not None and now != seen[path]:
+                return path
 
 
 def describe(settings: Settings) -> str:
