@@ -24,6 +24,14 @@ Issue creation is idempotent: the incident's id is a label, and an issue carryin
 of created again (an activity retry after a lost response must not open a second issue). Postmortems
 are attached as Markdown files (neither ADF nor wiki markup renders Markdown), skipped when a file of
 the same name and size is already there.
+
+Closing and reopening follow the project's workflow, whatever its names: the transition is chosen by
+the status category of where it leads (``done`` to close; anything else to reopen), a Resolution is
+set where the transition's screen asks for one (``expand=transitions.fields``: Jira's classic workflow,
+Data Center's default, refuses *Resolve Issue* without it), and the word that goes with it is a comment
+of its own: Jira drops a comment sent with a transition whose screen has no Comment field (most
+simplified workflows' Done) and still answers 204. A comment equal to the issue's last one is not
+added again (a retried activity).
 """
 
 import io
@@ -42,7 +50,12 @@ __all__ = ["Deployment", "JiraTracker", "adf_document", "wiki_text"]
 
 Deployment = Literal["auto", "cloud", "datacenter"]
 
-_DONE_NAMES = ("done", "resolve", "resolved", "close", "closed")
+# The preferred transitions to done and back, by words in their names (and their target status's).
+_CLOSE_WORDS = ("resolve", "done", "fix", "complete", "close")
+_REOPEN_WORDS = ("reopen", "re-open")
+# A transition to done that says the work was not done: taken only when nothing else leads there.
+_NOT_A_FIX = re.compile(r"cancel|won.?t|reject|declin|duplicate|invalid|abandon|obsolete", re.IGNORECASE)
+_RESOLUTIONS = ("done", "fixed", "resolved", "complete", "completed")
 # Markup characters, escaped. Not "-" and "_": they only strike through or emphasise around words, and
 # escaping them makes ids and names unreadable and unsearchable ("incident\\-orders\\-db").
 _WIKI = re.compile(r"[\\\[\]{}!|*^~+?#]")
@@ -150,11 +163,11 @@ class JiraTracker:
         """Whether Medic can file ``issue_type`` into project ``key``: the project (``GET project/{key}``,
         its issue types) and Medic's Create Issues permission there (``GET mypermissions``). A
         PermanentError says what is missing; else whether that is sure (the project listed its issue
-        types), and a sentence."""
+        types, and Medic may transition its issues to close them), and a sentence."""
         try:
             jira, _ = self._jira()
             found = jira.project(key)
-            allowed = jira.my_permissions(projectKey=found.key, permissions="CREATE_ISSUES")
+            allowed = jira.my_permissions(projectKey=found.key, permissions="CREATE_ISSUES,TRANSITION_ISSUES")
         except Exception as err:
             raise _translate(err, f"read project {key}") from err
         create = (allowed.get("permissions") or {}).get("CREATE_ISSUES") or {}
@@ -162,6 +175,13 @@ class JiraTracker:
             raise PermanentError(
                 f"Medic's Jira user may not create issues in project {found.key} ({found.name}): grant it "
                 "the Create Issues permission there, or route the service's issues elsewhere"
+            )
+        move = (allowed.get("permissions") or {}).get("TRANSITION_ISSUES") or {}
+        if move and not move.get("havePermission"):
+            return (
+                False,
+                f"Medic's Jira user may create issues in project {found.key} ({found.name}) but not "
+                "transition them: its issues stay open when incidents resolve (grant it Transition Issues)",
             )
         types = [str(getattr(t, "name", "")) for t in getattr(found, "issueTypes", None) or []]
         if not types:
@@ -236,22 +256,42 @@ class JiraTracker:
             raise _translate(err, f"attach {filename} to {key}") from err
 
     def close(self, key: str, comment: str) -> None:
+        """Say ``comment`` on the issue, then move it to done by the transition its workflow offers
+        (nothing to move when it is done already: someone closed it)."""
+        self._move(key, comment, done=True)
+
+    def reopen(self, key: str, comment: str) -> None:
+        """Say ``comment`` on the issue, and move it out of done (to its workflow's Reopen, else to a
+        to-do or in-progress status) when it is there; an issue not done is only commented on."""
+        self._move(key, comment, done=False)
+
+    def _move(self, key: str, comment: str, *, done: bool) -> None:
+        what = f"{'close' if done else 'reopen'} {key}"
         try:
             jira, _ = self._jira()
-            issue = jira.issue(key, fields="status")
-            category = getattr(getattr(issue.fields.status, "statusCategory", None), "key", "")
-            if category == "done":
+            issue = jira.issue(key, fields="status,comment")
+            self._say_once(jira, key, issue, comment)
+            if (_category(issue.fields.status) == "done") == done:
                 return
-            transitions = jira.transitions(key)
-            target = next((t for t in transitions if str(t["name"]).lower() in _DONE_NAMES), None)
+            transitions = jira.transitions(key, expand="transitions.fields")
+            target = _pick(transitions, done=done)
             if target is None:
-                names = ", ".join(str(t["name"]) for t in transitions)
-                raise PermanentError(f"no transition to done from {key} (available: {names})")
-            jira.transition_issue(key, target["id"], comment=self._body(comment))
+                raise PermanentError(_no_transition(key, issue, transitions, done=done))
+            jira.transition_issue(key, target["id"], fields=_screen_values(target) if done else {})
         except PermanentError:
             raise
         except Exception as err:
-            raise _translate(err, f"close {key}") from err
+            raise _translate(err, what) from err
+
+    def _say_once(self, jira: JIRA, key: str, issue: Any, text: str) -> None:
+        """Comment ``text`` unless it is the issue's last comment already (the same call, retried)."""
+        page = getattr(issue.fields, "comment", None)
+        comments = list(getattr(page, "comments", None) or [])
+        complete = int(getattr(page, "total", len(comments)) or 0) <= len(comments)
+        last = (getattr(comments[-1], "raw", None) or {}) if comments else {}
+        if complete and last and _comment_text(last.get("body")) == _comment_text(self._body(text)):
+            return
+        jira.add_comment(key, self._body(text))
 
     def link(self, key: str, other_key: str, kind: str) -> None:
         try:
@@ -264,3 +304,86 @@ class JiraTracker:
             jira.create_issue_link(kind, inwardIssue=other_key, outwardIssue=key)
         except Exception as err:
             raise _translate(err, f"link {key} to {other_key}") from err
+
+
+def _category(status: Any) -> str:
+    """A status's category key (``new``, ``indeterminate``, ``done``), from a resource or a dict."""
+    category = (
+        status.get("statusCategory") if isinstance(status, dict) else getattr(status, "statusCategory", None)
+    )
+    key = category.get("key") if isinstance(category, dict) else getattr(category, "key", "")
+    return str(key or "")
+
+
+def _words_rank(text: str, words: Sequence[str]) -> int:
+    lowered = text.casefold()
+    return next((i for i, word in enumerate(words) if word in lowered), len(words))
+
+
+def _pick(transitions: Sequence[dict[str, Any]], *, done: bool) -> dict[str, Any] | None:
+    """The transition that closes (``done``) or reopens the issue: among those whose target status is
+    (not) in the done category, the best named. Closing avoids "Cancel", "Won't Do" and the like while
+    another way to done exists."""
+    fitting = [t for t in transitions if (_category(t.get("to") or {}) == "done") == done]
+    if not fitting:
+        return None
+
+    def rank(t: dict[str, Any]) -> tuple[int, int]:
+        names = f"{t.get('name', '')} {(t.get('to') or {}).get('name', '')}"
+        if done:
+            return (bool(_NOT_A_FIX.search(names)), _words_rank(names, _CLOSE_WORDS))
+        category = {"new": 0, "indeterminate": 1}.get(_category(t.get("to") or {}), 2)
+        return (_words_rank(names, _REOPEN_WORDS), category)
+
+    return min(fitting, key=rank)
+
+
+def _screen_values(transition: dict[str, Any]) -> dict[str, Any]:
+    """What the transition's screen needs from Medic: a Resolution where it has the field (Jira's
+    classic Resolve Issue requires one): Done, Fixed or the like, else the first that is no refusal."""
+    field = (transition.get("fields") or {}).get("resolution")
+    if not isinstance(field, dict):
+        return {}
+    allowed = [v for v in field.get("allowedValues") or [] if isinstance(v, dict) and v.get("name")]
+    if not allowed:
+        return {}
+    chosen = min(
+        allowed,
+        key=lambda v: (
+            _words_rank(str(v["name"]), _RESOLUTIONS) if str(v["name"]).casefold() in _RESOLUTIONS else 9,
+            bool(_NOT_A_FIX.search(str(v["name"]))),
+        ),
+    )
+    return {"resolution": {"id": str(chosen["id"])} if chosen.get("id") else {"name": chosen["name"]}}
+
+
+def _no_transition(key: str, issue: Any, transitions: Sequence[dict[str, Any]], *, done: bool) -> str:
+    status = getattr(issue.fields.status, "name", "?")
+    if not transitions:
+        return (
+            f"Jira offers Medic no transition on {key} (status {status}): its user lacks the Transition "
+            "Issues permission in the project, or the workflow's conditions hide them"
+        )
+    names = ", ".join(f"{t.get('name')} -> {(t.get('to') or {}).get('name')}" for t in transitions)
+    where = "a done status" if done else "a status that is not done"
+    return f"no transition to {where} from {status} on {key} (available: {names})"
+
+
+def _comment_text(body: Any) -> str:
+    """A comment's words, from wiki text or an ADF document, to compare two comments."""
+    if isinstance(body, str):
+        return body.strip()
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        if node.get("type") == "text":
+            found.append(str(node.get("text", "")))
+        for child in node.get("content") or []:
+            walk(child)
+        if node.get("type") == "paragraph":
+            found.append("\n")
+
+    walk(body)
+    return "".join(found).strip()

@@ -30,10 +30,15 @@ wrong credentials):
 * ``GET``/``PUT issue/{idOrKey}`` (``PUT``: ``fields`` to set and ``update`` ``labels``
   add/remove/set, ``comment`` add; 204). 404 with JIRA's message for an unknown issue.
 * ``GET``/``POST issue/{idOrKey}/comment`` (201 with the comment).
-* ``GET``/``POST issue/{idOrKey}/transitions``: a simplified workflow, any status to any other:
-  To Do (``11``), In Progress (``21``), Done (``31``); the id may be a string or a number (the client
-  sends a number); moving to Done sets resolution ``Done``, leaving it clears it; ``update.comment``
-  adds a comment; 204. An unavailable id: 400 ``Transition id 'N' is not valid for this issue.``
+* ``GET``/``POST issue/{idOrKey}/transitions`` (``expand=transitions.fields``), by the project's
+  workflow (:mod:`tests.doubles.jira_workflows`): Jira Cloud's simplified one unless said, any status
+  to any other: To Do (``11``), In Progress (``21``), Done (``31``), no screens; or Jira's classic
+  one (``workflows={"OPS": CLASSIC}``: Resolve Issue, Close Issue with a required Resolution, Reopen
+  Issue). The id may be a string or a number (the client sends a number); a field not on the
+  transition's screen is a 400, a required one missing too; ``update.comment`` is kept only where the
+  screen has Comment (elsewhere dropped, 204, as Jira does); 204. An unavailable id: 400
+  ``Transition id 'N' is not valid for this issue.`` No transition at all is listed in the projects
+  of ``cannot_transition`` (no Transition Issues permission).
 * ``POST issue/{idOrKey}/attachments`` (multipart ``file`` parts, ``X-Atlassian-Token: no-check`` or
   403); an issue's ``attachment`` field lists them (``double.issue(key).attachments``).
 * ``GET``/``POST search`` (Data Center) and ``search/jql`` (Cloud): a JQL subset, clauses joined by ``AND``:
@@ -51,7 +56,8 @@ wrong credentials):
   cites the sources); ``double.links`` lists the links made.
 
 * ``GET mypermissions`` (``projectKey``, ``permissions``; required on Cloud): ``havePermission`` per key
-  asked, Create Issues false in the projects of ``cannot_create``.
+  asked, Create Issues false in the projects of ``cannot_create``, Transition Issues in those of
+  ``cannot_transition``.
 
 Not covered: ADF beyond the nodes Medic sends, createmeta, editmeta, changelog, watchers, remote links,
 sub-tasks, sprints/agile, custom fields, permission schemes and security levels, users beyond the
@@ -83,11 +89,23 @@ from tests.doubles.jira_cloud import (
     text_adf,
 )
 from tests.doubles.jira_links import LINK_TYPES, JiraLink, link_type_json, unknown_link_type
+from tests.doubles.jira_workflows import (
+    CLASSIC,
+    CLASSIC_RESOLUTIONS,
+    SIMPLIFIED,
+    STATUSES,
+    JiraStatus,
+    Transition,
+    Workflow,
+)
 
 __all__ = [
+    "CLASSIC",
+    "CLASSIC_RESOLUTIONS",
     "DEFAULT_API_TOKEN",
     "DEFAULT_PROJECTS",
     "DEFAULT_USER",
+    "SIMPLIFIED",
     "STATUSES",
     "TRANSITIONS",
     "JiraComment",
@@ -96,6 +114,7 @@ __all__ = [
     "JiraStatus",
     "JiraTransition",
     "JqlError",
+    "Workflow",
 ]
 
 DEFAULT_USER = "medic-bot@example.com"
@@ -122,24 +141,11 @@ _SETTABLE = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class JiraStatus:
-    id: str
-    name: str
-    category_id: int
-    category_key: str
-    category_name: str
-    color: str
-
-
-STATUSES: Mapping[str, JiraStatus] = {
-    "To Do": JiraStatus("10000", "To Do", 2, "new", "To Do", "blue-gray"),
-    "In Progress": JiraStatus("3", "In Progress", 4, "indeterminate", "In Progress", "yellow"),
-    "Done": JiraStatus("10001", "Done", 3, "done", "Done", "green"),
-}
-TRANSITIONS: Mapping[str, str] = {"11": "To Do", "21": "In Progress", "31": "Done"}
-"""Transition id -> target status (and the transition's name)."""
-RESOLUTIONS: Mapping[str, str] = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002"}
+TRANSITIONS: Mapping[str, str] = {t.id: t.to for t in SIMPLIFIED.transitions}
+"""The simplified workflow's transition id -> target status (and the transition's name)."""
+RESOLUTIONS = ("Done", "Won't Do", "Duplicate")
+"""A new Jira Cloud site's resolutions (a Data Center site with the classic workflow:
+:data:`CLASSIC_RESOLUTIONS`)."""
 
 
 class JqlError(ValueError):
@@ -253,6 +259,9 @@ class JiraDouble(HttpDouble):
         deployment_type: Literal["Server", "Cloud"] = "Server",
         pats: Mapping[str, str] | None = None,
         cannot_create: Iterable[str] = (),
+        workflows: Mapping[str, Workflow] | None = None,
+        resolutions: Iterable[str] = RESOLUTIONS,
+        cannot_transition: Iterable[str] = (),
     ) -> None:
         super().__init__(title="JIRA REST API v2 double")
         self.users = dict(users if users is not None else {DEFAULT_USER: DEFAULT_API_TOKEN})
@@ -271,6 +280,11 @@ class JiraDouble(HttpDouble):
         self.deployment_type = deployment_type
         self.cannot_create = {key.upper() for key in cannot_create}
         """Projects where the users lack the Create Issues permission (``mypermissions`` says so)."""
+        self.workflows = {key.upper(): w for key, w in (workflows or {}).items()}
+        """Project -> its workflow (:mod:`tests.doubles.jira_workflows`); :data:`SIMPLIFIED` unless named."""
+        self.resolutions = {name: str(10000 + i) for i, name in enumerate(resolutions)}
+        self.cannot_transition = {key.upper() for key in cannot_transition}
+        """Projects where the users lack the Transition Issues permission: no transition is listed."""
         self.pats = dict(pats or {})
         """Data Center personal access tokens: token -> user (``Authorization: Bearer <token>``)."""
         self._attachment_ids = itertools.count(10000)
@@ -516,7 +530,7 @@ class JiraDouble(HttpDouble):
             description = issue.description_doc or text_adf(description)
         resolution = None
         if issue.resolution is not None:
-            rid = RESOLUTIONS[issue.resolution]
+            rid = self.resolutions[issue.resolution]
             resolution = {
                 "self": f"{base}{API}/resolution/{rid}",
                 "id": rid,
@@ -601,7 +615,8 @@ class JiraDouble(HttpDouble):
     async def _my_permissions(self, request: Request) -> JSONResponse:
         """``GET mypermissions?projectKey=K&permissions=CREATE_ISSUES`` (Jira's REST reference, "Get my
         permissions"; ``permissions`` required on Cloud): each key asked, with ``havePermission``;
-        Create Issues is false in ``cannot_create``'s projects, every other permission true."""
+        Create Issues is false in ``cannot_create``'s projects, Transition Issues in
+        ``cannot_transition``'s, every other permission true."""
         self._user(request)
         asked = [k for k in request.query_params.get("permissions", "").split(",") if k]
         if not asked and self.cloud:
@@ -610,11 +625,15 @@ class JiraDouble(HttpDouble):
         with self._lock:
             if project and project not in self.projects:
                 raise _JiraError(404, [f"No project could be found with key '{project}'."])
-        names = {"CREATE_ISSUES": ("11", "Create Issues", "Ability to create issues.")}
+        names = {
+            "CREATE_ISSUES": ("11", "Create Issues", "Ability to create issues."),
+            "TRANSITION_ISSUES": ("46", "Transition Issues", "Ability to transition issues."),
+        }
+        lacking = {"CREATE_ISSUES": self.cannot_create, "TRANSITION_ISSUES": self.cannot_transition}
         out = {}
         for key in asked or list(names):
             pid, name, description = names.get(key, ("0", key.replace("_", " ").title(), ""))
-            have = not (key == "CREATE_ISSUES" and project in self.cannot_create)
+            have = project not in lacking.get(key, set())
             out[key] = {
                 "id": pid,
                 "key": key,
@@ -744,6 +763,7 @@ class JiraDouble(HttpDouble):
                 reporter=user,
                 created=now,
                 updated=now,
+                status=self.workflow(project).initial,
                 created_with=json.loads(json.dumps(fields)),
             )
             _assign(issue, values)
@@ -1011,30 +1031,78 @@ class JiraDouble(HttpDouble):
 
     # -- endpoints: transitions ------------------------------------------------------------------------
 
-    def _available(self, issue: JiraIssue) -> list[tuple[str, str]]:
-        return [(tid, target) for tid, target in TRANSITIONS.items() if target != issue.status]
+    def workflow(self, project: str) -> Workflow:
+        return self.workflows.get(project.upper(), SIMPLIFIED)
+
+    def _available(self, issue: JiraIssue) -> list[Transition]:
+        if issue.project in self.cannot_transition:
+            return []  # Atlassian's reference: without Transition Issues, no transition is listed
+        return self.workflow(issue.project).available(issue.status)
+
+    def _screen_json(self, base: str, transition: Transition) -> dict[str, Any]:
+        """A transition's screen fields, as ``expand=transitions.fields`` lists them (never Comment)."""
+        fields: dict[str, Any] = {}
+        for name in transition.screen:
+            if name == "resolution":
+                fields[name] = {
+                    "required": name in transition.required,
+                    "schema": {"type": "resolution", "system": "resolution"},
+                    "name": "Resolution",
+                    "key": "resolution",
+                    "hasDefaultValue": False,
+                    "operations": ["set"],
+                    "allowedValues": [
+                        {"self": f"{base}{API}/resolution/{rid}", "id": rid, "name": rname, "description": ""}
+                        for rname, rid in self.resolutions.items()
+                    ],
+                }
+            elif name == "assignee":
+                fields[name] = {
+                    "required": name in transition.required,
+                    "schema": {"type": "user", "system": "assignee"},
+                    "name": "Assignee",
+                    "key": "assignee",
+                    "autoCompleteUrl": f"{base}{API}/user/assignable/search?username=",
+                    "hasDefaultValue": False,
+                    "operations": ["set"],
+                }
+            elif name == "fixVersions":
+                fields[name] = {
+                    "required": name in transition.required,
+                    "schema": {"type": "array", "items": "version", "system": "fixVersions"},
+                    "name": "Fix Version/s",
+                    "key": "fixVersions",
+                    "hasDefaultValue": False,
+                    "operations": ["set", "add", "remove"],
+                    "allowedValues": [],
+                }
+        return fields
 
     async def _get_transitions(self, issue_id_or_key: str, request: Request) -> JSONResponse:
         self._user(request)
         base = self._base(request)
         only = request.query_params.get("transitionId")
+        expand = "transitions.fields" in request.query_params.get("expand", "")
         with self._lock:
             issue = self._find_issue(issue_id_or_key)
-            transitions = [
-                {
-                    "id": tid,
-                    "name": target,
-                    "to": self._status_json(base, target),
-                    "hasScreen": False,
-                    "isGlobal": True,
+            transitions = []
+            for t in self._available(issue):
+                if only is not None and only != t.id:
+                    continue
+                item: dict[str, Any] = {
+                    "id": t.id,
+                    "name": t.name,
+                    "to": self._status_json(base, t.to),
+                    "hasScreen": bool(t.screen),
+                    "isGlobal": t.sources is None,
                     "isInitial": False,
                     "isAvailable": True,
                     "isConditional": False,
                     "isLooped": False,
                 }
-                for tid, target in self._available(issue)
-                if only is None or only == tid
-            ]
+                if expand:
+                    item["fields"] = self._screen_json(base, t)
+                transitions.append(item)
         return JSONResponse({"expand": "transitions", "transitions": transitions})
 
     async def _do_transition(self, issue_id_or_key: str, request: Request) -> Response:
@@ -1048,32 +1116,54 @@ class JiraDouble(HttpDouble):
         tid = str(tid)
         with self._lock:
             issue = self._find_issue(issue_id_or_key)
-            target = dict(self._available(issue)).get(tid)
-            if target is None:
+            chosen = next((t for t in self._available(issue) if t.id == tid), None)
+            if chosen is None:
                 raise _JiraError(400, [f"Transition id '{tid}' is not valid for this issue."])
+            target = chosen.to
             errors: dict[str, str] = {}
             fields = body.get("fields") or {}
-            resolution: str | None = "Done" if target == "Done" else None
+            resolution: str | None = None
             for name, value in fields.items() if isinstance(fields, dict) else ():
-                if name == "resolution" and isinstance(value, dict) and value.get("name") in RESOLUTIONS:
-                    resolution = str(value["name"])
-                else:
+                if name not in chosen.screen:
                     errors[name] = _NOT_ON_SCREEN.format(name)
+                elif name == "resolution":
+                    ref = value if isinstance(value, dict) else {}
+                    resolution = next(
+                        (
+                            n
+                            for n, i in self.resolutions.items()
+                            if ref.get("name") == n or ref.get("id") == i
+                        ),
+                        None,
+                    )
+                    if resolution is None:
+                        errors[name] = f"Could not find valid 'id' or 'name' in resolution object: {value}"
+                elif name == "assignee":
+                    who = (value.get("name") or value.get("accountId")) if isinstance(value, dict) else None
+                    if value is not None and who not in self.users:
+                        errors[name] = f"User '{who}' does not exist."
             update = body.get("update") or {}
             comments = (
                 _comment_adds(update.get("comment", []), errors, adf=self._v3(request))
-                if isinstance(update, dict)
+                if isinstance(update, dict) and "comment" in update
                 else []
             )
             if errors:
                 raise _JiraError(400, [], errors)
+            if "resolution" in chosen.required and resolution is None:
+                raise _JiraError(400, ["Field Resolution is required."])
+            if "comment" not in chosen.screen:
+                comments = []  # no Comment on its screen: Jira drops it and answers 204 all the same
             now = _now()
             issue.transitions.append(JiraTransition(tid, issue.status, target, user, now))
             issue.status = target
-            if STATUSES[target].category_key == "done":
-                issue.resolution, issue.resolutiondate = resolution or "Done", now
-            else:
+            if STATUSES[target].category_key != "done":
                 issue.resolution, issue.resolutiondate = None, None
+            elif resolution is not None:
+                issue.resolution, issue.resolutiondate = resolution, now
+            elif not chosen.screen:  # the simplified workflow sets it by itself
+                issue.resolution = "Done" if "Done" in self.resolutions else next(iter(self.resolutions))
+                issue.resolutiondate = now
             for text, doc in comments:
                 self._append_comment(issue, user, text, None, doc)
             issue.updated = now
@@ -1202,7 +1292,7 @@ class JiraDouble(HttpDouble):
         if name == "priority":
             return [issue.priority, self.priorities[issue.priority]]
         if name == "resolution":
-            return [] if issue.resolution is None else [issue.resolution, RESOLUTIONS[issue.resolution]]
+            return [] if issue.resolution is None else [issue.resolution, self.resolutions[issue.resolution]]
         if name in ("component", "components"):
             return list(issue.components)
         if name == "summary":

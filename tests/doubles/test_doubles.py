@@ -42,6 +42,7 @@ from tests.doubles import (
     SlackDouble,
     serve_in_thread,
 )
+from tests.doubles.jira_workflows import CLASSIC, CLASSIC_RESOLUTIONS
 
 # -- fixtures ------------------------------------------------------------------------------------------
 
@@ -474,6 +475,47 @@ def test_jira_cloud_deployment_searches_through_search_jql() -> None:
         assert "/rest/api/3/search/jql" in error_body(raised.value)["errorMessages"][0]
 
 
+def test_jira_classic_workflow_screens_and_permissions() -> None:
+    """Jira's classic workflow (Data Center's default): Resolve Issue needs a resolution from its screen,
+    a field off the screen is refused, a comment is kept only where the screen has Comment; a project
+    whose users may not transition lists no transition."""
+    double = JiraDouble(
+        workflows={"OPS": CLASSIC}, resolutions=CLASSIC_RESOLUTIONS, cannot_transition=("CHK",)
+    )
+    with double.serve():
+        client = jira_client(double)
+        key = client.create_issue(project={"key": "OPS"}, summary="s", issuetype="Bug").key
+        assert client.issue(key).fields.status.name == "Open"
+        listed = {t["name"]: t for t in client.transitions(key, expand="transitions.fields")}
+        assert sorted(listed) == ["Close Issue", "Resolve Issue", "Start Progress"]
+        resolve = listed["Resolve Issue"]
+        assert resolve["to"]["statusCategory"]["key"] == "done" and resolve["hasScreen"] is True
+        assert resolve["fields"]["resolution"]["required"] is True and "comment" not in resolve["fields"]
+        assert [v["name"] for v in resolve["fields"]["resolution"]["allowedValues"]] == list(
+            CLASSIC_RESOLUTIONS
+        )
+        with pytest.raises(jira.JIRAError) as raised:
+            client.transition_issue(key, resolve["id"])
+        assert error_body(raised.value) == {"errorMessages": ["Field Resolution is required."], "errors": {}}
+        with pytest.raises(jira.JIRAError) as raised:
+            client.transition_issue(
+                key, listed["Start Progress"]["id"], fields={"resolution": {"name": "Fixed"}}
+            )
+        assert "resolution" in error_body(raised.value)["errors"]
+        client.transition_issue(key, resolve["id"], fields={"resolution": {"name": "Fixed"}}, comment="fixed")
+        state = double.issue(key)
+        assert (state.status, state.resolution, [c.body for c in state.comments]) == (
+            "Resolved",
+            "Fixed",
+            ["fixed"],
+        )
+        reopen = next(t for t in client.transitions(key) if t["name"] == "Reopen Issue")
+        client.transition_issue(key, reopen["id"])
+        assert (double.issue(key).status, double.issue(key).resolution) == ("Reopened", None)
+        other = client.create_issue(project={"key": "CHK"}, summary="s", issuetype="Bug").key
+        assert client.transitions(other) == []
+
+
 def test_jira_client_without_server_info_or_retries(jira_double: JiraDouble) -> None:
     client = jira_client(jira_double, get_server_info=False, max_retries=0, timeout=5)
     known = [c.name for c in client.project_components("OPS")]
@@ -494,13 +536,11 @@ def test_jira_client_without_server_info_or_retries(jira_double: JiraDouble) -> 
     status = client.issue(key, fields="status").fields.status
     assert status.statusCategory.key == "new"
     done = next(t for t in client.transitions(key) if t["name"].lower() == "done")
+    assert done["hasScreen"] is False
     client.transition_issue(key, done["id"], comment="Resolved by Medic")
     state = jira_double.issue(key)
-    assert (state.status, state.resolution, [c.body for c in state.comments]) == (
-        "Done",
-        "Done",
-        ["Resolved by Medic"],
-    )
+    # No screen on the transition: Jira moves the issue, answers 204 and drops the comment.
+    assert (state.status, state.resolution, [c.body for c in state.comments]) == ("Done", "Done", [])
     assert jira_double.count("GET /rest/api/2/serverInfo") == 0
     jira_double.faults.push("rate_limit", retry_after=0)
     with pytest.raises(jira.JIRAError) as raised:  # max_retries=0: a 429 is not retried

@@ -160,6 +160,14 @@ async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted(tmp_p
         f"error Jira {jira_url} OPS: Medic's Jira user may not create issues in project OPS (Operations): "
         "grant it the Create Issues permission there, or route the service's issues elsewhere"
     )
+    # A project where Medic may create issues but not transition them: they would never close.
+    stuck = JiraDouble(deployment_type="Server", cannot_transition=["OPS"])
+    with slack.serve() as slack_url, stuck.serve() as jira_url:
+        said = await lines(jira_api_token=SecretStr(DEFAULT_API_TOKEN), jira_project="OPS")
+    assert said[-1] == (
+        f"warn  Jira {jira_url} OPS: Medic's Jira user may create issues in project OPS (Operations) but "
+        "not transition them: its issues stay open when incidents resolve (grant it Transition Issues)"
+    ), said
     # The catalog's projects are each tried, beside MEDIC_JIRA_PROJECT (the shop names CHK and DATA).
     (tmp_path / "catalog.yaml").write_text(SHOP_YAML)
     with slack.serve() as slack_url, jira.serve() as jira_url:
