@@ -375,6 +375,12 @@ class NotifyActivities:
         with recorded(self._counter("jira")):
             self._tracker.close(request.key, request.text)
 
+    @activity.defn(name="notify.jira_reopen")
+    @translated
+    def jira_reopen(self, request: JiraNote) -> None:
+        with recorded(self._counter("jira")):
+            self._tracker.reopen(request.key, request.text)
+
     @activity.defn(name="notify.jira_link")
     @translated
     def jira_link(self, request: JiraLink) -> None:
@@ -410,4 +416,5 @@ class NotifyActivities:
             self.jira_attach,
             self.jira_close,
             self.jira_link,
+            self.jira_reopen,
         ]

@@ -200,6 +200,11 @@ class NotificationState(BaseModel):
     )
     page_retries: int = Field(default=0, description="times the failed pages were sent again and failed")
     page_retry_at: datetime | None = Field(default=None, description="when the failed pages are sent again")
+    # Read with the ``jira-reopen`` patch.
+    jira_reopen: bool = Field(
+        default=False,
+        description="its JIRA issue was closed and the incident is open again: the issue is reopened",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -210,9 +215,10 @@ class NotificationState(BaseModel):
 
     def restart_chain(self, at: datetime) -> None:
         """Open again after its pages were resolved (it closed, or its merge failed): its
-        escalation starts again at the first level, counted from ``at``, and its issue is closed again at
-        the next resolution."""
+        escalation starts again at the first level, counted from ``at``, its issue is reopened (where
+        Medic had closed it) and closed again at the next resolution."""
         self.escalation_done, self.escalate_now, self.chain_from = 0, False, at
+        self.jira_reopen = self.jira_reopen or self.jira_closed
         self.jira_closed = False
         self.note_cursor = None  # the pager's notes start again at the new page, not at the close-out
 

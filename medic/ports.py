@@ -208,7 +208,10 @@ class Tracker(Protocol):
         """Attach ``content`` as a file (idempotent: a file of that name and size is not added twice)."""
 
     def close(self, key: str, comment: str) -> None:
-        """Transition the issue to done (no-op when it already is)."""
+        """Say ``comment`` on the issue and transition it to done (only the comment when it is done)."""
+
+    def reopen(self, key: str, comment: str) -> None:
+        """Say ``comment`` on the issue and move it out of done (only the comment when it is not done)."""
 
     def link(self, key: str, other_key: str, kind: str) -> None:
         """Link issue ``key`` to ``other_key`` with link type ``kind`` (e.g. ``Relates``); asking for a

@@ -47,6 +47,7 @@ __all__ = [
     "ESCALATION_CHATS_PATCH",
     "JIRA_ATTACH_PATCH",
     "JIRA_LINK_PATCH",
+    "JIRA_REOPEN_PATCH",
     "PAGER_ALIAS_PATCH",
     "PAGER_NOTES_PATCH",
     "PAGE_RETRY_PATCH",
@@ -105,6 +106,11 @@ PAGER_ALIAS_PATCH = "pager-alias-per-key"
 # change, and a timer on PAGE_RETRY_DELAYS); the failure, and the page going through later, are told in
 # every chat. Asked only where a trigger failed for good.
 PAGE_RETRY_PATCH = "page-sent-again"
+# An incident open again after Medic closed its JIRA issue (an alert fired again as it closed, a merge
+# that failed) left the issue Done, and said nothing there: a Jira board showed it over while it paged.
+# The issue is now told and moved out of done, and closed again at the next resolution. Asked only where
+# the incident is open again with its issue closed by Medic.
+JIRA_REOPEN_PATCH = "jira-reopen"
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -753,6 +759,18 @@ class Notifier:
                     self._late_issue(s.timeline[-1])  # the merge landed while it was being created
         if not n.jira_key:
             return
+        if (
+            (n.jira_closed or n.jira_reopen)
+            and s.status is not IncidentStatus.RESOLVED
+            and not s.merged_into
+            and workflow.patched(JIRA_REOPEN_PATCH)
+        ):
+            n.jira_closed = n.jira_reopen = False
+            await self._call(
+                NotifyActivities.jira_reopen,
+                JiraNote(key=n.jira_key, text=self._open_again()),
+                f"reopen {n.jira_key}",
+            )
         while n.jira_cursor < len(s.timeline) and not self._handover:
             entry = s.timeline[n.jira_cursor]
             n.jira_cursor += 1
@@ -808,6 +826,20 @@ class Notifier:
                 JiraLink(key=other, other_key=n.jira_key, kind="Relates"),
                 f"link {other} to {n.jira_key}",
             )
+
+    def _open_again(self) -> str:
+        """What the reopened issue is told: why the incident is open again, and what fired."""
+        s = self._state()
+        why = next(
+            (
+                e.message
+                for e in reversed(s.timeline)
+                if e.kind in (TimelineKind.INCIDENT_REOPENED, TimelineKind.INCIDENT_UNMERGED)
+            ),
+            "",
+        )
+        fired = next((e.message for e in reversed(s.timeline) if e.kind == TimelineKind.ALERT_FIRING), "")
+        return "\n".join(line for line in ("The incident is open again.", why, fired) if line)
 
     def _describe(self) -> str:
         s = self._state()

@@ -107,6 +107,10 @@ class ConsoleNotifier:
         log.info("[jira] %s done: %s", key, comment)
         self._write("jira.close", key=key, text=comment)
 
+    def reopen(self, key: str, comment: str) -> None:
+        log.info("[jira] %s reopened: %s", key, comment)
+        self._write("jira.reopen", key=key, text=comment)
+
     def link(self, key: str, other_key: str, kind: str) -> None:
         log.info("[jira] %s %s %s", key, kind, other_key)
         self._write("jira.link", key=key, other_key=other_key, link_type=kind)

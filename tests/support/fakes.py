@@ -172,6 +172,7 @@ class FakeTracker:
         self.comments: list[tuple[str, str]] = []
         self.attachments: list[tuple[str, str, str]] = []
         self.closed: list[str] = []
+        self.reopened: list[tuple[str, str]] = []  # (key, comment)
         self.links: list[tuple[str, str, str]] = []  # every call, so a test sees a second one
         self.on_create: Callable[[], None] | None = None
         self.hold: threading.Event | None = None  # when set: creating an issue waits until it is set
@@ -202,6 +203,10 @@ class FakeTracker:
     def close(self, key: str, comment: str) -> None:
         with self._lock:
             self.closed.append(key)
+
+    def reopen(self, key: str, comment: str) -> None:
+        with self._lock:
+            self.reopened.append((key, comment))
 
     def link(self, key: str, other_key: str, kind: str) -> None:
         with self._lock:
