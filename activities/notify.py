@@ -27,6 +27,7 @@ from medic.ports import (
     EditableChat,
     IssueLink,
     IssueRequest,
+    IssueUpdate,
     MessageRef,
     NotePager,
     Page,
@@ -381,6 +382,12 @@ class NotifyActivities:
         with recorded(self._counter("jira")):
             self._tracker.reopen(request.key, request.text)
 
+    @activity.defn(name="notify.jira_update")
+    @translated
+    def jira_update(self, request: IssueUpdate) -> None:
+        with recorded(self._counter("jira")):
+            self._tracker.update_issue(request)
+
     @activity.defn(name="notify.jira_link")
     @translated
     def jira_link(self, request: JiraLink) -> None:
@@ -417,4 +424,5 @@ class NotifyActivities:
             self.jira_close,
             self.jira_link,
             self.jira_reopen,
+            self.jira_update,
         ]

@@ -14,8 +14,30 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from medic.insights import Demotion
+from medic.vocab import Priority
 
-__all__ = ["SLACK_ABILITIES", "ChatAbilities", "ChatTarget", "NotificationPlan", "PlannedLevel"]
+__all__ = [
+    "JIRA_OWN_FIELDS",
+    "JIRA_PRIORITIES",
+    "SLACK_ABILITIES",
+    "ChatAbilities",
+    "ChatTarget",
+    "NotificationPlan",
+    "PlannedLevel",
+]
+
+# The fields of a JIRA issue Medic sets itself (the policy's ``jira_fields`` may not name them).
+JIRA_OWN_FIELDS = frozenset(
+    {"project", "summary", "description", "issuetype", "labels", "priority", "components"}
+)
+# Medic's priorities in Jira's default priority scheme (the policy's ``jira_priorities`` rename them).
+JIRA_PRIORITIES: dict[Priority, str] = {
+    Priority.P1: "Highest",
+    Priority.P2: "High",
+    Priority.P3: "Medium",
+    Priority.P4: "Low",
+    Priority.P5: "Lowest",
+}
 
 
 class ChatTarget(BaseModel):
@@ -89,6 +111,13 @@ class NotificationPlan(BaseModel):
     pagerduty: str | None = Field(description="routing-key name of the first page, if paging")
     jira_project: str | None
     jira_issue_type: str = "Bug"
+    # Added later: plans recorded without them use Jira's default priority names and no more fields.
+    jira_priorities: dict[str, str] = Field(
+        default_factory=dict, description="Medic's priority -> its name in the Jira site (the policy's)"
+    )
+    jira_fields: dict[str, Any] = Field(
+        default_factory=dict, description="more fields for the issue Medic opens (the policy's)"
+    )
     escalation: list[PlannedLevel] = Field(default_factory=list)
     hold_until: datetime | None = Field(
         default=None, description="quiet hours: notify only from this time on"
@@ -128,6 +157,10 @@ class NotificationPlan(BaseModel):
 
     def can(self, kind: str) -> ChatAbilities:
         return self.abilities.get(kind, ChatAbilities())
+
+    def jira_priority(self, priority: str) -> str:
+        """The name of Medic's ``priority`` in the Jira site."""
+        return self.jira_priorities.get(priority) or JIRA_PRIORITIES.get(Priority(priority), "Medium")
 
     def channels(self, kind: str) -> list[str]:
         """The planned channels of one chat kind."""

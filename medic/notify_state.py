@@ -154,6 +154,11 @@ class NotificationState(BaseModel):
     change_cursor: int = Field(default=0, description="timeline entries already considered for change events")
     jira_key: str | None = None
     jira_closed: bool = False
+    jira_priority: Priority | None = Field(
+        default=None,
+        description="the incident's priority its JIRA issue says (filed or last updated with; None for "
+        "issues filed before it was recorded: left as they are)",
+    )
     postmortem: str | None = Field(default=None, description="where the postmortem was written, once it was")
     escalation_done: int = 0
     dead_channels: list[str] = Field(

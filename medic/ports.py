@@ -24,6 +24,7 @@ __all__ = [
     "EditableChat",
     "IssueLink",
     "IssueRequest",
+    "IssueUpdate",
     "MessageRef",
     "NotePager",
     "Page",
@@ -196,6 +197,20 @@ class IssueRequest(BaseModel):
         default="",
         description="the incident's workflow id, for the link back ('': the dedup label, as before)",
     )
+    fields: dict[str, Any] = Field(
+        default_factory=dict, description="more fields, as the tracker's API takes them (the policy's)"
+    )
+
+
+class IssueUpdate(BaseModel):
+    """The incident's priority changed since its issue was filed: the issue follows it."""
+
+    key: str
+    summary: str
+    priority: str
+    labels_add: list[str] = Field(default_factory=list)
+    labels_remove: list[str] = Field(default_factory=list)
+    comment: str = ""
 
 
 class Tracker(Protocol):
@@ -212,6 +227,10 @@ class Tracker(Protocol):
 
     def reopen(self, key: str, comment: str) -> None:
         """Say ``comment`` on the issue and move it out of done (only the comment when it is not done)."""
+
+    def update_issue(self, update: IssueUpdate) -> None:
+        """Set the issue's summary, priority and labels (those its edit screen takes), then say
+        ``update.comment`` on it."""
 
     def link(self, key: str, other_key: str, kind: str) -> None:
         """Link issue ``key`` to ``other_key`` with link type ``kind`` (e.g. ``Relates``); asking for a

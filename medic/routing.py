@@ -12,6 +12,7 @@ Chats are named by their own fields (``slack_channels``, ``teams_channels``) or 
 import re
 from collections.abc import Callable, Collection
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -22,7 +23,7 @@ from medic.catalog import SLACK_CHANNEL, TEAMS_CHANNEL, Catalog, SlackChannel, T
 from medic.dead_man import HeartbeatRule, default_heartbeats
 from medic.insights import Demoted, TeamLearning, demotion_for
 from medic.meta_alerts import IgnoreRule, default_ignored
-from medic.notify_plan import ChatAbilities, ChatTarget, NotificationPlan, PlannedLevel
+from medic.notify_plan import JIRA_OWN_FIELDS, ChatAbilities, ChatTarget, NotificationPlan, PlannedLevel
 from medic.pipeline_alerts import PIPELINE_SERVICE
 from medic.topology import ServiceContext
 from medic.vocab import Priority
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 _PRIORITIES = frozenset(Priority)
+_JIRA_FIELD_ID = re.compile(r"customfield_[0-9]+|[a-zA-Z][a-zA-Z0-9]*")
 _ROLES = ("primary", "secondary", "manager")
 PAGER_KINDS = ("pagerduty", "opsgenie", "both")
 
@@ -176,6 +178,17 @@ class RoutingPolicy(BaseModel):
     timezone: str = "UTC"
     fallback_slack_channel: SlackChannel = "#incidents"
     jira_issue_type: str = "Bug"
+    jira_priorities: dict[Priority, str] = Field(
+        default_factory=dict,
+        description="Medic's priority -> the name of a priority in your Jira (unset: Highest, High, "
+        "Medium, Low, Lowest for P1-P5, Jira's default scheme)",
+    )
+    jira_fields: dict[str, Any] = Field(
+        default_factory=dict,
+        description="more fields for every issue Medic opens, as Jira's REST API takes them (a "
+        "project's required custom fields: customfield_10042: {value: Production}); a field a "
+        "project's create screen does not have is left out there",
+    )
     teams: dict[str, Oncall] = Field(default_factory=dict)
     escalations: dict[str, list[EscalationLevel]] = Field(default_factory=dict)
     approvers: dict[str, list[str]] = Field(
@@ -203,6 +216,21 @@ class RoutingPolicy(BaseModel):
         "inhibit rule): acknowledged and counted, never an incident's (docs/kubernetes-alerts.md). Unset: "
         "InfoInhibitor; [] turns it off",
     )
+
+    @field_validator("jira_fields")
+    @classmethod
+    def _jira_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if name in JIRA_OWN_FIELDS:
+                raise ValueError(
+                    f"jira_fields: {name!r} is Medic's to set (set jira_issue_type, "
+                    "jira_priorities or the catalog's jira_project instead)"
+                )
+            if not _JIRA_FIELD_ID.fullmatch(name):
+                raise ValueError(
+                    f"jira_fields: {name!r} is no Jira field id (customfield_10042, environment)"
+                )
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -548,6 +576,8 @@ def plan_notifications(
             if rule.jira
             else None,
             jira_issue_type=policy.jira_issue_type,
+            jira_priorities={str(k): v for k, v in policy.jira_priorities.items()},
+            jira_fields=policy.jira_fields,
             escalation=levels,
             hold_until=hold,
         )

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.postmortem import PostmortemActivities, PostmortemRequest, PostmortemWritten
     from medic.cards import IncidentCard
     from medic.incident import IncidentState, IncidentStatus
-    from medic.ports import Change, IssueRequest, Page
+    from medic.ports import Change, IssueRequest, IssueUpdate, Page
     from medic.routing import NotificationPlan, PlannedLevel
     from medic.timeline import TimelineEntry
     from medic.topology import ServiceContext
@@ -47,6 +47,7 @@ __all__ = [
     "ESCALATION_CHATS_PATCH",
     "JIRA_ATTACH_PATCH",
     "JIRA_LINK_PATCH",
+    "JIRA_PRIORITY_PATCH",
     "JIRA_REOPEN_PATCH",
     "PAGER_ALIAS_PATCH",
     "PAGER_NOTES_PATCH",
@@ -111,6 +112,11 @@ PAGE_RETRY_PATCH = "page-sent-again"
 # The issue is now told and moved out of done, and closed again at the next resolution. Asked only where
 # the incident is open again with its issue closed by Medic.
 JIRA_REOPEN_PATCH = "jira-reopen"
+# A JIRA issue kept the priority it was filed with ("[P2] ...", High, medic-p2) when the incident rose to
+# P1 (a P1 on the team's board as High, and no word of it there). Its summary, priority and label now
+# follow the incident's priority, with a comment saying so. Asked only where the priority differs from
+# the issue's (issues filed before this, whose priority was not recorded, are left as they were).
+JIRA_PRIORITY_PATCH = "jira-follows-priority"
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -129,13 +135,6 @@ _PD_SEVERITY = {
     Priority.P3: "warning",
     Priority.P4: "info",
     Priority.P5: "info",
-}
-_JIRA_PRIORITY = {
-    Priority.P1: "Highest",
-    Priority.P2: "High",
-    Priority.P3: "Medium",
-    Priority.P4: "Low",
-    Priority.P5: "Lowest",
 }
 FAILED: Any = object()  # what _call returns when an activity failed for good
 _JIRA_KINDS = frozenset(
@@ -735,22 +734,24 @@ class Notifier:
             and s.status is not IncidentStatus.RESOLVED
             and not s.merged_into
         ):
+            filed_as = s.priority
             request = IssueRequest(
                 project=plan.jira_project,
-                summary=f"[{s.priority}] {s.title}"[:255],
+                summary=_summary(s),
                 description=self._describe(),
-                priority=_JIRA_PRIORITY.get(s.priority, "Medium"),
+                priority=plan.jira_priority(s.priority),
                 issue_type=plan.jira_issue_type,
                 labels=["medic", f"medic-{s.priority.lower()}"],
                 components=s.services[:5],
                 dedup_label=_occurrence_label(s) if workflow.patched(JIRA_OCCURRENCE_PATCH) else s.id,
                 incident_id=s.id,
+                fields=plan.jira_fields,
             )
             key = await self._call(
                 NotifyActivities.jira_ensure, request, f"open a JIRA issue in {plan.jira_project}"
             )
             if key is not FAILED:
-                n.jira_key = key
+                n.jira_key, n.jira_priority = key, filed_as
                 n.jira_cursor = len(s.timeline)
                 s.record(
                     workflow.now(), TimelineKind.NOTIFICATION_SENT, f"JIRA issue {key} opened.", jira=key
@@ -771,6 +772,26 @@ class Notifier:
                 JiraNote(key=n.jira_key, text=self._open_again()),
                 f"reopen {n.jira_key}",
             )
+        if (
+            n.jira_priority is not None
+            and n.jira_priority != s.priority
+            and s.status is not IncidentStatus.RESOLVED
+            and not s.merged_into
+            and workflow.patched(JIRA_PRIORITY_PATCH)
+        ):
+            was, n.jira_priority = n.jira_priority, s.priority
+            scored = next((e for e in reversed(s.timeline) if e.kind == TimelineKind.INCIDENT_SCORED), None)
+            moved = "raised" if s.priority < was else "lowered"
+            update = IssueUpdate(
+                key=n.jira_key,
+                summary=_summary(s),
+                priority=plan.jira_priority(s.priority),
+                labels_add=[f"medic-{s.priority.lower()}"],
+                labels_remove=[f"medic-{was.lower()}"],
+                comment=f"Priority {moved} from {was} to {s.priority}."
+                + (f"\n{scored.message}" if scored else ""),
+            )
+            await self._call(NotifyActivities.jira_update, update, f"update {n.jira_key}")
         while n.jira_cursor < len(s.timeline) and not self._handover:
             entry = s.timeline[n.jira_cursor]
             n.jira_cursor += 1
@@ -866,6 +887,10 @@ def _page_links(s: IncidentState) -> list[dict[str, str]]:
         if name in ("dashboard", "panel")
     ]
     return [link for link in links if link["href"].startswith(("https://", "http://"))]
+
+
+def _summary(s: IncidentState) -> str:
+    return f"[{s.priority}] {s.title}"[:255]
 
 
 def _occurrence_label(s: IncidentState) -> str:

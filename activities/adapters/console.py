@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from medic.cards import IncidentCard
-from medic.ports import Change, ChatMessage, IssueRequest, MessageRef, Page
+from medic.ports import Change, ChatMessage, IssueRequest, IssueUpdate, MessageRef, Page
 
 __all__ = ["ConsoleNotifier"]
 
@@ -110,6 +110,10 @@ class ConsoleNotifier:
     def reopen(self, key: str, comment: str) -> None:
         log.info("[jira] %s reopened: %s", key, comment)
         self._write("jira.reopen", key=key, text=comment)
+
+    def update_issue(self, update: IssueUpdate) -> None:
+        log.info("[jira] %s now %s: %s", update.key, update.priority, update.summary)
+        self._write("jira.update", **update.model_dump())
 
     def link(self, key: str, other_key: str, kind: str) -> None:
         log.info("[jira] %s %s %s", key, kind, other_key)

@@ -32,9 +32,16 @@ Data Center's default, refuses *Resolve Issue* without it), and the word that go
 of its own: Jira drops a comment sent with a transition whose screen has no Comment field (most
 simplified workflows' Done) and still answers 204. A comment equal to the issue's last one is not
 added again (a retried activity).
+
+A site's own priority scheme and screens differ from project to project: a priority name the site does
+not have, or a field (priority, components, the policy's ``jira_fields``) that a project's create or
+edit screen lacks, is refused with a 400 naming the field in ``errors``; Medic then files the issue
+without the fields refused (once), rather than no issue at all, and logs which. The summary and the
+description still say the incident's priority.
 """
 
 import io
+import logging
 import re
 import threading
 from collections.abc import Sequence
@@ -44,9 +51,11 @@ import requests
 from jira import JIRA, JIRAError
 
 from activities.adapters.http import classify
-from medic.ports import IssueLink, IssueRequest, PermanentError
+from medic.ports import IssueLink, IssueRequest, IssueUpdate, PermanentError
 
 __all__ = ["Deployment", "JiraTracker", "adf_document", "wiki_text"]
+
+log = logging.getLogger(__name__)
 
 Deployment = Literal["auto", "cloud", "datacenter"]
 
@@ -221,6 +230,7 @@ class JiraTracker:
             if existing:
                 return existing
             fields: dict[str, Any] = {
+                **request.fields,
                 "project": {"key": request.project},
                 "summary": request.summary,
                 "description": self._body(request.description, request.links),
@@ -231,10 +241,35 @@ class JiraTracker:
             if request.components:
                 known = {c.name for c in jira.project_components(request.project)}
                 fields["components"] = [{"name": c} for c in request.components if c in known]
-            issue = jira.create_issue(fields=fields)
+            issue = _without_refused(
+                lambda f: jira.create_issue(fields=f), fields, keep=_NEEDED, what=request.project
+            )
             return str(issue.key)
         except Exception as err:
             raise _translate(err, f"open an issue in {request.project}") from err
+
+    def update_issue(self, update: IssueUpdate) -> None:
+        key = update.key
+        try:
+            jira, _ = self._jira()
+            issue = jira.issue(key, fields="summary,comment")
+            said = not update.comment or self._said_last(issue, update.comment)
+            labels = [{"remove": label} for label in update.labels_remove]
+            labels += [{"add": label} for label in update.labels_add]
+            fields: dict[str, Any] = {"summary": update.summary, "priority": {"name": update.priority}}
+            if labels:
+                fields["labels"] = labels  # sent under "update" (operations), not "fields"
+
+            def edit(chosen: dict[str, Any]) -> None:
+                values = {k: v for k, v in chosen.items() if k != "labels"}
+                operations = {"labels": chosen["labels"]} if "labels" in chosen else {}
+                issue.update(fields=values, update=operations or None)
+
+            _without_refused(edit, fields, keep=frozenset(), what=key)
+            if not said:
+                jira.add_comment(key, self._body(update.comment))
+        except Exception as err:
+            raise _translate(err, f"update {key}") from err
 
     def comment(self, key: str, text: str) -> None:
         try:
@@ -285,13 +320,16 @@ class JiraTracker:
 
     def _say_once(self, jira: JIRA, key: str, issue: Any, text: str) -> None:
         """Comment ``text`` unless it is the issue's last comment already (the same call, retried)."""
+        if not self._said_last(issue, text):
+            jira.add_comment(key, self._body(text))
+
+    def _said_last(self, issue: Any, text: str) -> bool:
+        """Whether ``text`` is the last comment of ``issue`` (read with its ``comment`` field)."""
         page = getattr(issue.fields, "comment", None)
         comments = list(getattr(page, "comments", None) or [])
         complete = int(getattr(page, "total", len(comments)) or 0) <= len(comments)
         last = (getattr(comments[-1], "raw", None) or {}) if comments else {}
-        if complete and last and _comment_text(last.get("body")) == _comment_text(self._body(text)):
-            return
-        jira.add_comment(key, self._body(text))
+        return bool(complete and last and _comment_text(last.get("body")) == _comment_text(self._body(text)))
 
     def link(self, key: str, other_key: str, kind: str) -> None:
         try:
@@ -304,6 +342,32 @@ class JiraTracker:
             jira.create_issue_link(kind, inwardIssue=other_key, outwardIssue=key)
         except Exception as err:
             raise _translate(err, f"link {key} to {other_key}") from err
+
+
+# What an issue cannot go without; any other field a project refuses is left out (see the docstring).
+_NEEDED = frozenset({"project", "summary", "description", "issuetype", "labels"})
+
+
+def _without_refused(call: Any, fields: dict[str, Any], *, keep: frozenset[str], what: str) -> Any:
+    """``call(fields)``; where Jira refuses it (400) naming fields in ``errors`` that Medic can go
+    without, once more without them."""
+    try:
+        return call(fields)
+    except JIRAError as err:
+        refused = set(_field_errors(err)) & set(fields)
+        if err.status_code != 400 or not refused or refused & keep:
+            raise
+        log.warning("JIRA refused %s for %s (%s): sent again without them", sorted(refused), what, err.text)
+        return call({k: v for k, v in fields.items() if k not in refused})
+
+
+def _field_errors(err: JIRAError) -> dict[str, Any]:
+    try:
+        body = err.response.json() if err.response is not None else {}
+    except ValueError:
+        return {}
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return errors if isinstance(errors, dict) else {}
 
 
 def _category(status: Any) -> str:

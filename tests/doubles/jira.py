@@ -24,7 +24,9 @@ wrong credentials):
   ``GET project/{key}``), ``summary`` (required, < 255 characters), ``description`` (a string: v2 has
   no ADF), ``issuetype`` (``{"name"}``/``{"id"}``; a bare name makes the client read the project's
   ``issueTypes``), ``priority``, ``labels`` (no spaces, as JIRA), ``components``, ``environment``,
-  ``duedate``, ``assignee``. Anything else is refused like a field not on the create screen.
+  ``duedate``, ``assignee``, and the project's ``custom_fields`` (``{"OPS": {"customfield_10042":
+  ("Severity", True)}}``: a required one missing is ``{"errors": {"customfield_10042": "Severity is
+  required."}}``). Anything else is refused like a field not on the create screen.
   201 ``{"id", "key": "OPS-1", "self"}``; 400 with JIRA's ``errors`` per field (unknown project:
   ``{"errors": {"project": "valid project is required"}}``).
 * ``GET``/``PUT issue/{idOrKey}`` (``PUT``: ``fields`` to set and ``update`` ``labels``
@@ -60,8 +62,9 @@ wrong credentials):
   ``cannot_transition``.
 
 Not covered: ADF beyond the nodes Medic sends, createmeta, editmeta, changelog, watchers, remote links,
-sub-tasks, sprints/agile, custom fields, permission schemes and security levels, users beyond the
-configured ones, notifications, OAuth/cookie auth, websudo, ``expand``/``properties`` (ignored).
+sub-tasks, sprints/agile, custom fields beyond values kept as sent, permission schemes and security
+levels, users beyond the configured ones, notifications, OAuth/cookie auth, websudo,
+``expand``/``properties`` (ignored).
 """
 
 from __future__ import annotations
@@ -225,6 +228,8 @@ class JiraIssue:
     attachments: list[JiraAttachment] = field(default_factory=list)
     created_with: dict[str, Any] = field(default_factory=dict)
     """The ``fields`` of the create request, as sent."""
+    custom: dict[str, Any] = field(default_factory=dict)
+    """Custom field id -> its value, as set."""
 
     @property
     def number(self) -> int:
@@ -262,6 +267,7 @@ class JiraDouble(HttpDouble):
         workflows: Mapping[str, Workflow] | None = None,
         resolutions: Iterable[str] = RESOLUTIONS,
         cannot_transition: Iterable[str] = (),
+        custom_fields: Mapping[str, Mapping[str, tuple[str, bool]]] | None = None,
     ) -> None:
         super().__init__(title="JIRA REST API v2 double")
         self.users = dict(users if users is not None else {DEFAULT_USER: DEFAULT_API_TOKEN})
@@ -269,6 +275,9 @@ class JiraDouble(HttpDouble):
         self.project_ids = {key: str(10000 + i) for i, key in enumerate(self.projects)}
         self.issue_types = {name: str(10000 + i) for i, name in enumerate(issue_types)}
         self.priorities = {name: str(i + 1) for i, name in enumerate(priorities)}
+        names = list(self.priorities)
+        self.default_priority = "Medium" if "Medium" in self.priorities else names[len(names) // 2]
+        """What an issue filed without a priority gets (the scheme's default: Medium in Jira's own)."""
         self.fixed_components = (
             None if components is None else {k.upper(): list(v) for k, v in components.items()}
         )
@@ -283,6 +292,8 @@ class JiraDouble(HttpDouble):
         self.workflows = {key.upper(): w for key, w in (workflows or {}).items()}
         """Project -> its workflow (:mod:`tests.doubles.jira_workflows`); :data:`SIMPLIFIED` unless named."""
         self.resolutions = {name: str(10000 + i) for i, name in enumerate(resolutions)}
+        self.custom_fields = {k.upper(): dict(v) for k, v in (custom_fields or {}).items()}
+        """Project -> custom field id -> (its name, required): on the project's create and edit screens."""
         self.cannot_transition = {key.upper() for key in cannot_transition}
         """Projects where the users lack the Transition Issues permission: no transition is listed."""
         self.pats = dict(pats or {})
@@ -559,6 +570,7 @@ class JiraDouble(HttpDouble):
             "fixVersions": [],
             "versions": [],
             "issuelinks": self._issue_links_json(base, issue),
+            **issue.custom,
             "subtasks": [],
             "comment": {
                 "comments": comments,
@@ -749,6 +761,9 @@ class JiraDouble(HttpDouble):
             if not fields.get("summary"):
                 errors["summary"] = "You must specify a summary of the issue."
             values = self._field_values(fields, project, errors, creating=True, adf=self._v3(request))
+            for fid, (fname, required) in self.custom_fields.get(project or "", {}).items():
+                if required and fields.get(fid) in (None, "", [], {}):
+                    errors[fid] = f"{fname} is required."
             if errors:
                 raise _JiraError(400, [], errors)
             assert project is not None and issuetype is not None
@@ -764,6 +779,7 @@ class JiraDouble(HttpDouble):
                 created=now,
                 updated=now,
                 status=self.workflow(project).initial,
+                priority=self.default_priority,
                 created_with=json.loads(json.dumps(fields)),
             )
             _assign(issue, values)
@@ -817,7 +833,9 @@ class JiraDouble(HttpDouble):
         for name, value in fields.items():
             if name == "project" and creating:
                 continue
-            if name not in _SETTABLE or (name == "issuetype" and not creating):
+            if name in self.custom_fields.get(project or "", {}):
+                values.setdefault("custom", {})[name] = json.loads(json.dumps(value))
+            elif name not in _SETTABLE or (name == "issuetype" and not creating):
                 errors[name] = _NOT_ON_SCREEN.format(name)
             elif adf and name in ("description", "environment") and value is not None:
                 problem = adf_problem(value)
@@ -1420,7 +1438,10 @@ def _comment_adds(
 
 def _assign(issue: JiraIssue, values: Mapping[str, Any]) -> None:
     for name, value in values.items():
-        setattr(issue, name, value)
+        if name == "custom":
+            issue.custom.update(value)
+        else:
+            setattr(issue, name, value)
 
 
 _TOKEN = re.compile(

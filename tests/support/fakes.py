@@ -12,7 +12,16 @@ from temporalio.client import Client
 from activities.postmortem import StateSource
 from medic.cards import IncidentCard
 from medic.incident import IncidentState
-from medic.ports import Change, ChatMessage, IssueRequest, MessageRef, Page, PermanentError, TransientError
+from medic.ports import (
+    Change,
+    ChatMessage,
+    IssueRequest,
+    IssueUpdate,
+    MessageRef,
+    Page,
+    PermanentError,
+    TransientError,
+)
 from remediations.patches import json_pointer, merge_apply
 from remediations.ports import ClusterConflict, ClusterError, ObjectRef, RolloutInfo
 
@@ -173,6 +182,7 @@ class FakeTracker:
         self.attachments: list[tuple[str, str, str]] = []
         self.closed: list[str] = []
         self.reopened: list[tuple[str, str]] = []  # (key, comment)
+        self.updates: list[IssueUpdate] = []
         self.links: list[tuple[str, str, str]] = []  # every call, so a test sees a second one
         self.on_create: Callable[[], None] | None = None
         self.hold: threading.Event | None = None  # when set: creating an issue waits until it is set
@@ -207,6 +217,10 @@ class FakeTracker:
     def reopen(self, key: str, comment: str) -> None:
         with self._lock:
             self.reopened.append((key, comment))
+
+    def update_issue(self, update: IssueUpdate) -> None:
+        with self._lock:
+            self.updates.append(update)
 
     def link(self, key: str, other_key: str, kind: str) -> None:
         with self._lock:

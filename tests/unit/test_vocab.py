@@ -11,6 +11,7 @@ from pathlib import Path
 from activities.adapters.teams import _PRIORITY_COLOR
 from medic.impact import priority_for_score
 from medic.incident import IncidentState
+from medic.notify_plan import JIRA_PRIORITIES
 from medic.notify_state import FOLLOW_UP_KINDS, NOTE_KINDS, THREADED_KINDS
 from medic.runbook import RestartStep
 from medic.timeline import TimelineEntry
@@ -27,7 +28,7 @@ from medic.vocab import (
 )
 from remediations.guardrails import GuardrailSettings, may_approve
 from service.approval_metrics import APPROVAL_OUTCOMES
-from workflows.notifier import _JIRA_PRIORITY, _PD_SEVERITY
+from workflows.notifier import _PD_SEVERITY
 
 
 def test_every_outcome_has_a_text_and_a_rank() -> None:
@@ -176,7 +177,7 @@ def test_the_kind_tables_hold_kinds() -> None:
 def test_priorities_are_the_stored_words_and_every_table_answers_for_each() -> None:
     assert [p.value for p in Priority] == ["P1", "P2", "P3", "P4", "P5"]
     assert sorted(Priority, key=str) == list(Priority)  # listings sort by the string: P1 first
-    for table in (_PD_SEVERITY, _JIRA_PRIORITY, _PRIORITY_COLOR):
+    for table in (_PD_SEVERITY, JIRA_PRIORITIES, _PRIORITY_COLOR):
         assert set(table) == set(Priority)
     assert {priority_for_score(s) for s in range(101)} == set(Priority)
     state = IncidentState(id="incident-x", opened_at=datetime(2026, 12, 4, tzinfo=UTC))
