@@ -205,6 +205,11 @@ class NotificationState(BaseModel):
     )
     page_retries: int = Field(default=0, description="times the failed pages were sent again and failed")
     page_retry_at: datetime | None = Field(default=None, description="when the failed pages are sent again")
+    jira_moved_at: datetime | None = Field(
+        default=None,
+        description="when Medic last closed or reopened its JIRA issue (as the workflow saw it done): "
+        "Jira's webhooks of moves before then are Medic's own, or superseded",
+    )
     # Read with the ``jira-reopen`` patch.
     jira_reopen: bool = Field(
         default=False,

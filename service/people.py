@@ -1,4 +1,4 @@
-"""What people do to an incident from outside Medic's own chat (the PagerDuty and Opsgenie webhooks),
+"""What people do to an incident from outside Medic's own chat (the PagerDuty, Opsgenie and Jira webhooks),
 through the incident workflow's ``acknowledge`` and ``resolve`` updates (the ones the Slack buttons use,
 whose validators have the last word) and its ``note`` signal.
 
@@ -12,7 +12,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import people
-from workflows.incident import AckRequest, IncidentWorkflow, ResolveRequest, UpdateResult
+from workflows.incident import AckRequest, FromJira, IncidentWorkflow, ResolveRequest, UpdateResult
 
 __all__ = ["IncidentPeople"]
 
@@ -26,17 +26,28 @@ class IncidentPeople:
     def _handle(self, incident_id: str) -> WorkflowHandle[Any, Any]:
         return self._client.get_workflow_handle(incident_id)
 
-    async def acknowledge(self, incident_id: str, *, actor: str, source: str) -> UpdateResult | None:
+    async def acknowledge(
+        self, incident_id: str, *, actor: str, source: str, jira: FromJira | None = None
+    ) -> UpdateResult | None:
+        """``jira``: the issue whose move this is, checked by the incident (service.jira_webhook)."""
         handle = self._handle(incident_id)
+        request = AckRequest(actor=actor, source=source, **(jira.model_dump() if jira else {}))
         return await _refused_is_none(
-            incident_id,
-            handle.execute_update(IncidentWorkflow.acknowledge, AckRequest(actor=actor, source=source)),
+            incident_id, handle.execute_update(IncidentWorkflow.acknowledge, request)
         )
 
     async def resolve(
-        self, incident_id: str, *, actor: str, source: str, reason: str = ""
+        self,
+        incident_id: str,
+        *,
+        actor: str,
+        source: str,
+        reason: str = "",
+        jira: FromJira | None = None,
     ) -> UpdateResult | None:
-        request = ResolveRequest(actor=actor, source=source, reason=reason)
+        request = ResolveRequest(
+            actor=actor, source=source, reason=reason, **(jira.model_dump() if jira else {})
+        )
         return await _refused_is_none(
             incident_id, self._handle(incident_id).execute_update(IncidentWorkflow.resolve, request)
         )

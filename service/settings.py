@@ -194,6 +194,12 @@ class Settings(BaseSettings):
         "datacenter: REST v2, wiki markup, /search",
     )
     jira_project: str | None = Field(default=None, description="Jira project key when the catalog names none")
+    jira_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="secret of a Jira webhook pointed at POST /webhooks/jira (it signs with it: "
+        "X-Hub-Signature; or sent as X-Medic-Token, bearer or basic-auth password), so moving an "
+        "incident's issue to In Progress acknowledges it and to Done resolves it; 401 without it",
+    )
     prometheus_url: str | None = Field(
         default=None,
         description="Prometheus, for verification queries and anomaly scans (basic auth as "

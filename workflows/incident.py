@@ -43,6 +43,7 @@ __all__ = [
     "ANOMALIES_SIGNAL",
     "STATE_QUERY",
     "AckRequest",
+    "FromJira",
     "IncidentInput",
     "IncidentResult",
     "IncidentView",
@@ -90,6 +91,8 @@ STALE_ANOMALY_PATCH = "stale-anomalies-no-cause"
 # where the chain had got to: the first level was never paged again and the next levels were paged on the
 # old timers. Its chain now starts again from the reopening (marked only where an incident reopens so).
 PAGES_AGAIN_PATCH = "reopened-pages-again"
+# How far Jira's clock and Temporal's may differ, for telling Medic's own moves of an issue from a person's.
+JIRA_CLOCKS = timedelta(seconds=10)
 # The same for an incident standing alone again after its merge failed (its pages resolved at the merge):
 # it kept its chain where it was, paging only the levels left, on the old timers.
 UNMERGED_PAGES_AGAIN_PATCH = "unmerged-pages-again"
@@ -138,12 +141,20 @@ class IncidentInput(BaseModel):
     )
 
 
-class AckRequest(BaseModel):
+class FromJira(BaseModel):
+    """Where an acknowledge or resolve comes from a move of a JIRA issue (service.jira_webhook): which
+    issue, and when Jira says it happened."""
+
+    jira_key: str | None = Field(default=None, max_length=255)
+    jira_at: datetime | None = None
+
+
+class AckRequest(FromJira):
     actor: str = Field(min_length=1, max_length=200, description="who acknowledges, e.g. a Slack user")
     source: str = Field(default="api", max_length=50)
 
 
-class ResolveRequest(BaseModel):
+class ResolveRequest(FromJira):
     actor: str = Field(min_length=1, max_length=200)
     source: str = Field(default="api", max_length=50)
     reason: str = Field(default="", max_length=1000)
@@ -577,6 +588,7 @@ class IncidentWorkflow(CauseProbe):
     @acknowledge.validator
     def _check_acknowledge(self, request: AckRequest) -> None:
         self._must_be_open("acknowledge")
+        self._check_jira(request)
 
     @workflow.update(name="resolve")
     def resolve(self, request: ResolveRequest) -> UpdateResult:
@@ -588,6 +600,25 @@ class IncidentWorkflow(CauseProbe):
     @resolve.validator
     def _check_resolve(self, request: ResolveRequest) -> None:
         self._must_be_open("resolve")
+        self._check_jira(request)
+
+    def _check_jira(self, request: FromJira) -> None:
+        """A move of a JIRA issue acts only on the incident whose issue it is, and only when it is a
+        person's: not the echo of Medic's own close or reopen (Medic's close still standing, or an event
+        from before Medic last moved the issue, give or take Jira's and Temporal's clocks)."""
+        if request.jira_key is None:
+            return
+        n = self._state.notifications
+        if request.jira_key != n.jira_key:
+            raise ValueError(f"{request.jira_key} is not {self._state.id}'s issue (that is {n.jira_key})")
+        if n.jira_closed or n.jira_reopen:
+            raise ValueError(f"{request.jira_key} was closed by Medic and is being reopened")
+        if (
+            request.jira_at is not None
+            and n.jira_moved_at is not None
+            and request.jira_at <= n.jira_moved_at + JIRA_CLOCKS
+        ):
+            raise ValueError(f"{request.jira_key} was moved before Medic last moved it: not a person's move")
 
     def _must_be_open(self, verb: str) -> None:
         """Validators reject before anything is written to history."""

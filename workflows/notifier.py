@@ -766,12 +766,13 @@ class Notifier:
             and not s.merged_into
             and workflow.patched(JIRA_REOPEN_PATCH)
         ):
-            n.jira_closed = n.jira_reopen = False
+            n.jira_closed = False
             await self._call(
                 NotifyActivities.jira_reopen,
                 JiraNote(key=n.jira_key, text=self._open_again()),
                 f"reopen {n.jira_key}",
             )
+            n.jira_reopen, n.jira_moved_at = False, workflow.now()
         if (
             n.jira_priority is not None
             and n.jira_priority != s.priority
@@ -821,6 +822,7 @@ class Notifier:
             await self._call(
                 NotifyActivities.jira_close, JiraNote(key=n.jira_key, text=done), f"close {n.jira_key}"
             )
+            n.jira_moved_at = workflow.now()
 
     async def _jira_links(self) -> None:
         """Link each absorbed incident's JIRA issue to this one's, once: the key is recorded before the

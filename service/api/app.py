@@ -24,6 +24,7 @@ from service.api import (
     explain,
     incidents,
     insights,
+    jira_webhook,
     opsgenie,
     pagerduty,
     slack,
@@ -151,6 +152,7 @@ def create_app(
     app.include_router(slack.router)
     app.include_router(pagerduty.router)
     app.include_router(opsgenie.router)
+    app.include_router(jira_webhook.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:

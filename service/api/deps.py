@@ -21,7 +21,7 @@ from service.postmortems import Postmortems
 from service.settings import Settings
 from workflows.control import KillSwitch, KillSwitchRequest
 from workflows.feedback import FeedbackState
-from workflows.incident import UpdateResult
+from workflows.incident import FromJira, UpdateResult
 from workflows.people import Note
 from workflows.remediation import Decision
 
@@ -68,10 +68,18 @@ class ControlsPort(Protocol):
 class PeoplePort(Protocol):
     """``service.people.IncidentPeople``: the incident's acknowledge/resolve updates and note signal."""
 
-    async def acknowledge(self, incident_id: str, *, actor: str, source: str) -> UpdateResult | None: ...
+    async def acknowledge(
+        self, incident_id: str, *, actor: str, source: str, jira: FromJira | None = None
+    ) -> UpdateResult | None: ...
 
     async def resolve(
-        self, incident_id: str, *, actor: str, source: str, reason: str = ""
+        self,
+        incident_id: str,
+        *,
+        actor: str,
+        source: str,
+        reason: str = "",
+        jira: FromJira | None = None,
     ) -> UpdateResult | None: ...
 
     async def note(self, incident_id: str, note: Note) -> bool: ...

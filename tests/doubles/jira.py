@@ -57,6 +57,11 @@ wrong credentials):
 * ``GET issueLinkType``, ``POST issueLink`` and an issue's ``issuelinks`` (:mod:`tests.doubles.jira_links`
   cites the sources); ``double.links`` lists the links made.
 
+* Outgoing webhooks (:mod:`tests.doubles.jira_webhooks`): ``double.act_in_app(key, "Done", user=...)``
+  is a person moving an issue in Jira (it moves, and the *Issue updated* payload is returned for the
+  test to deliver); ``double.posted_back(key)`` is what the webhook would post for each transition
+  made through the API (Medic's own moves, by Medic's user).
+
 * ``GET mypermissions`` (``projectKey``, ``permissions``; required on Cloud): ``havePermission`` per key
   asked, Create Issues false in the projects of ``cannot_create``, Transition Issues in those of
   ``cannot_transition``.
@@ -75,6 +80,7 @@ import functools
 import itertools
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -92,6 +98,7 @@ from tests.doubles.jira_cloud import (
     text_adf,
 )
 from tests.doubles.jira_links import LINK_TYPES, JiraLink, link_type_json, unknown_link_type
+from tests.doubles.jira_webhooks import status_event
 from tests.doubles.jira_workflows import (
     CLASSIC,
     CLASSIC_RESOLUTIONS,
@@ -298,6 +305,8 @@ class JiraDouble(HttpDouble):
         """Projects where the users lack the Transition Issues permission: no transition is listed."""
         self.pats = dict(pats or {})
         """Data Center personal access tokens: token -> user (``Authorization: Bearer <token>``)."""
+        self._events: list[dict[str, Any]] = []  # the webhook payloads of API transitions, in order
+        self.base_url = "https://jira.example"  # what payloads name as the site (set when served)
         self._attachment_ids = itertools.count(10000)
         self._issues: dict[str, JiraIssue] = {}
         self._issue_ids = itertools.count(10001)
@@ -353,6 +362,43 @@ class JiraDouble(HttpDouble):
     def links(self) -> list[JiraLink]:
         with self._lock:
             return list(self._links)
+
+    def act_in_app(self, key: str, status: str, *, user: str, at_ms: int | None = None) -> dict[str, Any]:
+        """``user`` moves issue ``key`` to ``status`` in Jira's UI: it moves there (resolution as its
+        workflow would set it), and the webhook's *Issue updated* payload is returned. ``at_ms``: the
+        event's ``timestamp`` (now, unless given)."""
+        with self._lock:
+            issue = self._find_issue(key)
+            was = issue.status
+            now = _now()
+            issue.transitions.append(JiraTransition("app", was, status, user, now))
+            issue.status = status
+            if STATUSES[status].category_key == "done":
+                issue.resolution = issue.resolution or next(iter(self.resolutions))
+            else:
+                issue.resolution = None
+            return self._status_event(issue, user, was, status, at_ms)
+
+    def posted_back(self, key: str) -> list[dict[str, Any]]:
+        """What the webhook would post for each transition of ``key`` made through the API."""
+        with self._lock:
+            wanted = self._find_issue(key).key
+            return [e for e in self._events if e["issue"]["key"] == wanted]
+
+    def _status_event(
+        self, issue: JiraIssue, user: str, was: str, now: str, at_ms: int | None
+    ) -> dict[str, Any]:
+        return status_event(
+            base=self.base_url,
+            cloud=self.cloud,
+            issue_id=issue.id,
+            key=issue.key,
+            labels=issue.labels,
+            user=user,
+            was=was,
+            now=now,
+            timestamp_ms=int(time.time() * 1000) if at_ms is None else at_ms,
+        )
 
     def search(self, jql: str) -> list[JiraIssue]:
         """The issues ``jql`` selects, in order (raises :class:`JqlError` like the HTTP search's 400)."""
@@ -1173,6 +1219,7 @@ class JiraDouble(HttpDouble):
             if "comment" not in chosen.screen:
                 comments = []  # no Comment on its screen: Jira drops it and answers 204 all the same
             now = _now()
+            self._events.append(self._status_event(issue, user, issue.status, target, None))
             issue.transitions.append(JiraTransition(tid, issue.status, target, user, now))
             issue.status = target
             if STATUSES[target].category_key != "done":

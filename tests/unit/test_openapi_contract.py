@@ -41,6 +41,7 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("post", "/remediations/{remediation_id}/decision"): {200, 401, 403, 404, 409, 422, 503},
     ("post", "/webhooks/pagerduty"): {202, 400, 401, 413, 503},
     ("post", "/webhooks/opsgenie"): {202, 400, 401, 413, 503},
+    ("post", "/webhooks/jira"): {202, 400, 401, 413, 503},
     ("post", "/slack/commands"): {200, 400, 401, 413},
     ("post", "/slack/interactions"): {200, 400, 401, 413},
     ("get", "/healthz"): {200},

@@ -17,7 +17,7 @@ from service.api import create_app
 from service.pagerduty import WebhookRejected, parse_event, sign, verify_signature
 from service.settings import Settings
 from tests.unit.test_api import FakeReader, FakeSink
-from workflows.incident import UpdateResult
+from workflows.incident import FromJira, UpdateResult
 from workflows.people import Note
 
 VECTOR = json.loads(
@@ -60,21 +60,34 @@ def event(event_type: str, *, key: str | None = INCIDENT, **data: Any) -> bytes:
 class FakePeople:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str, str]] = []
+        self.jira: list[FromJira | None] = []  # the issue each acknowledge or resolve came from
         self.down = False
 
     def _result(self, status: IncidentStatus) -> UpdateResult:
         return UpdateResult(incident_id=INCIDENT, status=status, acknowledged_by=None, resolved_by=None)
 
-    async def acknowledge(self, incident_id: str, *, actor: str, source: str) -> UpdateResult | None:
+    async def acknowledge(
+        self, incident_id: str, *, actor: str, source: str, jira: FromJira | None = None
+    ) -> UpdateResult | None:
         if self.down:
             raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
         self.calls.append(("acknowledge", incident_id, actor, source))
+        self.jira.append(jira)
         return self._result(IncidentStatus.ACKNOWLEDGED)
 
     async def resolve(
-        self, incident_id: str, *, actor: str, source: str, reason: str = ""
+        self,
+        incident_id: str,
+        *,
+        actor: str,
+        source: str,
+        reason: str = "",
+        jira: FromJira | None = None,
     ) -> UpdateResult | None:
+        if self.down:
+            raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
         self.calls.append(("resolve", incident_id, actor, reason))
+        self.jira.append(jira)
         return self._result(IncidentStatus.RESOLVED)
 
     async def note(self, incident_id: str, note: Note) -> bool:
