@@ -47,6 +47,7 @@ class ApiMetrics:
             ("anomaly", ("401", "413", "422")),
             ("pagerduty", ("400", "401")),
             ("opsgenie", ("400", "401")),
+            ("jira", ("400", "401")),
         ):
             for code in codes:
                 self.webhook_requests.labels(route, code)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from service.api.body import read_limited
 from service.api.deps import Deps, get_deps
+from service.api.observe import Observe
 from service.api.responses import error_responses, temporal_unavailable
 from service.jira_webhook import (
     SIGNATURE_HEADER,
@@ -59,6 +60,11 @@ class JiraWebhookAnswer(BaseModel):
     summary=f"Jira webhook, Issue updated: In Progress acknowledges, Done resolves ({SIGNATURE_HEADER})",
 )
 async def jira_webhook(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> JiraWebhookAnswer:
+    with Observe(deps, "jira", request):
+        return await _handle(request, deps)
+
+
+async def _handle(request: Request, deps: Deps) -> JiraWebhookAnswer:
     secret = deps.settings.jira_webhook_secret
     body = await read_limited(request, _MAX_BODY)
     try:

@@ -2,7 +2,7 @@
 
 Alertmanager retries a 5xx only: a delivery refused with a 4xx (401 a token that is not Medic's, 413 over
 a limit, 422 a body Medic cannot read) is an alert lost for good, and an Alertmanager holding a stale
-token after a rotation gets 401 on every one. PagerDuty's and Opsgenie's webhooks carry people's
+token after a rotation gets 401 on every one. PagerDuty's, Opsgenie's and Jira's webhooks carry people's
 acknowledgements: refused (a signing secret changed on one side), Medic goes on escalating over them.
 Each refusal is counted in ``medic_webhook_requests_total{route,code}`` (alert MedicWebhookRefused, on
 every route but Slack's, whose refusals the person typing sees at once); this says it in the log too, at
@@ -37,6 +37,10 @@ _ROUTES: dict[str, tuple[dict[int, str], str]] = {
     "opsgenie": (
         {401: "the webhook integration's credential is not MEDIC_OPSGENIE_WEBHOOK_SECRET (or it is unset)"},
         f"The action was not taken: {_PEOPLE}",
+    ),
+    "jira": (
+        {401: "not signed nor authorised with MEDIC_JIRA_WEBHOOK_SECRET (the webhook's differs, or unset)"},
+        f"The move was not taken: {_PEOPLE}",
     ),
     "slack": (
         {401: "not signed with MEDIC_SLACK_SIGNING_SECRET (or Slack is not configured here)"},

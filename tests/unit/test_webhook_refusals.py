@@ -126,7 +126,7 @@ async def test_without_a_previous_token_the_old_one_is_refused(clock: Clock) -> 
         assert (await http.get("/incidents", headers=_bearer(OLD))).status_code == 401
 
 
-async def test_a_pagerduty_or_opsgenie_secret_that_differs_is_counted_and_said_as_acks_not_arriving(
+async def test_a_pagerduty_opsgenie_or_jira_secret_that_differs_is_counted_and_said_as_acks_not_arriving(
     clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A signing secret changed on one side: every acknowledgement made in PagerDuty or Opsgenie was
@@ -138,6 +138,7 @@ async def test_a_pagerduty_or_opsgenie_secret_that_differs_is_counted_and_said_a
         webhook_token=SecretStr(NEW),
         pagerduty_webhook_secret=SecretStr("pd-secret-0123456789"),
         opsgenie_webhook_secret=SecretStr("og-secret-0123456789"),
+        jira_webhook_secret=SecretStr("jira-secret-0123456789"),
     )
     transport = httpx.ASGITransport(app=_app(settings, clock))
     async with httpx.AsyncClient(transport=transport, base_url="http://medic") as http:
@@ -150,13 +151,17 @@ async def test_a_pagerduty_or_opsgenie_secret_that_differs_is_counted_and_said_a
             assert pd.status_code == 401
         og = await http.post("/webhooks/opsgenie", json={"action": "Acknowledge"}, headers=_bearer(STALE))
         assert og.status_code == 401
+        jira = await http.post("/webhooks/jira", json={"webhookEvent": "jira:issue_updated"})
+        assert jira.status_code == 401
         slack = await http.post("/slack/commands", content=b"command=/medic")
         assert slack.status_code == 401
         metrics = (await http.get("/metrics")).text
     assert 'medic_webhook_requests_total{code="401",route="pagerduty"} 2.0' in metrics
     assert 'medic_webhook_requests_total{code="401",route="opsgenie"} 1.0' in metrics
     assert 'medic_webhook_requests_total{code="401",route="slack"} 1.0' in metrics
-    pd_line, og_line, slack_line = _warnings(caplog)
+    assert 'medic_webhook_requests_total{code="401",route="jira"} 1.0' in metrics
+    pd_line, og_line, jira_line, slack_line = _warnings(caplog)
+    assert "MEDIC_JIRA_WEBHOOK_SECRET" in jira_line and "goes on escalating" in jira_line
     assert pd_line.startswith("webhook pagerduty refused a delivery with 401, not signed with ")
     assert "MEDIC_PAGERDUTY_WEBHOOK_SECRET" in pd_line and "goes on escalating" in pd_line
     assert "Alertmanager" not in pd_line
