@@ -14,13 +14,14 @@ Ordering rules (HA Alertmanager delivers at least once and not always in order):
 * a ``resolved`` for an older episode than the one held is stale and ignored.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, Field
 
-from medic.alerts import HELD_SOURCE, Alert, AlertStatus
+from medic.alerts import HELD_SOURCE, Alert, AlertStatus, utc
 from medic.anomaly import HEARTBEAT_LABEL, HEARTBEAT_SOURCE, PREDICTION_SOURCE, SCAN_LABEL, AnomalySignal
 from medic.correlation import (
     FLAP_WINDOW,
@@ -61,6 +62,11 @@ _RESCORE_POINTS = 5.0
 _ALERT_KINDS = {
     AlertStatus.FIRING: TimelineKind.ALERT_FIRING,
     AlertStatus.RESOLVED: TimelineKind.ALERT_RESOLVED,
+}
+# What a rollback entry makes of the action it names (the ActionRecord's status vocabulary).
+_UNDONE: dict[str, str] = {
+    TimelineKind.ROLLBACK_DONE: "compensated",
+    TimelineKind.ROLLBACK_IMPOSSIBLE: "not-undoable",
 }
 
 
@@ -542,12 +548,17 @@ class IncidentState(BaseModel):
         self.record(
             mark.at,
             TimelineKind.FEEDBACK_FALSE_POSITIVE,
-            f"{mark.actor} marked {', '.join(mark.rules) or 'the alerts'} as a false positive{note}.",
+            f"{mark.actor} marked {', '.join(mark.rules) or self._all_signals()} as a false positive{note}.",
             actor=mark.actor,
             rules=mark.rules,
         )
         self.revision += 1
         return True
+
+    def _all_signals(self) -> str:
+        """What a mark naming no rule covers: the alerts, or an incident of anomalies' signals (a scan's
+        incident read "marked the alerts as a false positive", with no alert in it)."""
+        return "the alerts" if self.alerts else "its anomaly signals"
 
     # ---- transitions the workflows ask for: each records itself and bumps the revision ------------
 
@@ -621,6 +632,8 @@ class IncidentState(BaseModel):
             track.outcome = RemediationOutcome.EXECUTED
         if action is not None:
             self.actions.append(action)
+        elif kind in _UNDONE:
+            self._mark_undone(message, _UNDONE[kind])
         extra = {"reconciler": reconciler} if reconciler else {}
         self.relay(at, kind, message, actor=actor, remediation=remediation_id, **extra)
         refused = (bool(reconciler) or told) and outcome is RemediationOutcome.BLOCKED
@@ -654,6 +667,17 @@ class IncidentState(BaseModel):
                 remediation=remediation_id,
             )
         self.revision += 1
+
+    def _mark_undone(self, message: str, status: str) -> None:
+        """The action a rollback entry names (``Undid scale on deployment/data/pgbouncer (...)``, ``scale
+        on ... cannot be undone``) as it ended: the latest one still ``executed`` (undos run in reverse).
+        Before, a step Medic rolled back stayed "executed" in the incident's actions and the postmortem's
+        table of what was changed on the cluster, as if the change were still in place."""
+        for done in reversed(self.actions):
+            said = re.escape(f"{done.get('action')} on {done.get('target')}")
+            if done.get("status") == "executed" and re.search(rf"(?<!\S){said}(?=[\s.])", message):
+                done["status"] = status
+                return
 
     def _note_self_healing(self, message: str) -> None:
         """What the next pages say of self-healing: the latest word, after an earlier one that a human must
@@ -951,9 +975,19 @@ class IncidentState(BaseModel):
     def resolve(self, at: datetime) -> None:
         self.status = IncidentStatus.RESOLVED
         self.resolved_at = at
-        since = f"{self.quiet_since:%H:%M:%S}Z" if self.quiet_since else "the last signal"
+        since = self._last_active(at)
         self.record(at, TimelineKind.INCIDENT_RESOLVED, f"Resolved: nothing has fired since {since}.")
         self.revision += 1
+
+    def _last_active(self, at: datetime) -> str:
+        """When the last signal stopped, as the quiet period counts it (an anomaly holds on until its window
+        ends): an incident of a level shift held for an hour said "nothing has fired since" its first
+        finding. With the date when that is not the day it resolved."""
+        if self.quiet_since is None:
+            return "the last signal"
+        since = max([self.quiet_since, *(r.active_until for r in self.anomalies.values())])
+        since, at = utc(min(since, at)), utc(at)
+        return f"{since:%H:%M:%S}Z" if since.date() == at.date() else f"{since:%Y-%m-%d %H:%M:%S}Z"
 
     # ---- internals -----------------------------------------------------------------------------
 

@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 from string import Template
 from urllib.parse import quote, urlsplit
 
+from medic.anomaly import SCAN_LABEL
 from medic.incident import IncidentState, IncidentStatus
 from medic.redact import redact
 from medic.story import (
     IncidentMetrics,
+    first_acknowledgement,
     first_start,
     fmt_duration,
     fmt_time,
@@ -114,17 +116,53 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _detectors(state: IncidentState) -> list[str]:
+    """The anomaly detectors behind the incident's signals, as people name them: a Medic scan by its
+    name, another source by itself, each with its service."""
+    named = set()
+    for r in state.anomalies.values():
+        scan = r.signal.series.get(SCAN_LABEL)
+        what = f"the anomaly scan {scan}" if scan else f"the anomaly detector {r.signal.source}"
+        named.add(f"{what} on {r.signal.service}")
+    return sorted(named)
+
+
+def _marked_whole(state: IncidentState) -> bool:
+    """Every signal of the incident was marked a false positive: every alert rule, or (an incident of
+    anomalies alone, whose marks name no rule) a mark at all."""
+    if not state.false_positives:
+        return False
+    marked = {r for fp in state.false_positives for r in fp.rules}
+    rules = set(state.rules())
+    return marked >= rules if rules else True
+
+
 # ---- sections -------------------------------------------------------------------------------------------
 
 
 def _status_line(state: IncidentState, now: datetime) -> str:
     if state.status is IncidentStatus.RESOLVED and state.resolved_at is not None:
         if state.merged_into:
-            by = f"by merging into {_text(state.merged_into)}"
-        else:
-            by = f"by {_text(state.resolved_by)}" if state.resolved_by else "by Medic"
+            # Not resolved: its alerts went on in the incident it merged into, whose postmortem is the
+            # whole incident's (this one only says what happened here until then).
+            into = _text(state.merged_into)
+            return (
+                f"**Merged** into {into} at {fmt_time(state.resolved_at)}, which shares its cause: "
+                f"its alerts and history went on there, and {into}'s postmortem is the whole incident's."
+            )
+        by = f"by {_text(state.resolved_by)}{_reason(state)}" if state.resolved_by else "by Medic"
         return f"**Final**: resolved at {fmt_time(state.resolved_at)} {by}."
     return f"**Draft: the incident is still open** (status {state.status.value}, as of {fmt_time(now)})."
+
+
+def _reason(state: IncidentState) -> str:
+    """The reason given by the person who resolved it (``Resolved by X (slack): <why>.``), as ``: <why>``."""
+    for e in reversed(state.timeline):
+        if e.kind == TimelineKind.INCIDENT_RESOLVED and e.actor == state.resolved_by:
+            said = f"Resolved by {e.actor} ({e.data.get('source', '')})"
+            rest = e.message[len(said) :] if e.message.startswith(said) else ""
+            return _text(rest.rstrip(".")) if rest.startswith(": ") else ""
+    return ""
 
 
 def _summary(state: IncidentState, m: IncidentMetrics, now: datetime) -> str:
@@ -149,13 +187,23 @@ def _summary(state: IncidentState, m: IncidentMetrics, now: datetime) -> str:
         if runs
         else "Medic ran no remediation."
     )
-    if state.acknowledged_at and state.acknowledged_by:
-        ack = fmt_duration(m.time_to_acknowledge)
-        lines.append(f"Acknowledged by {_text(state.acknowledged_by)} {ack} after detection.")
+    ack = first_acknowledgement(state)
+    if ack is not None:
+        lines.append(
+            f"Acknowledged by {_text(ack.by)} {fmt_duration(m.time_to_acknowledge)} after detection."
+        )
     else:
         lines.append("Nobody acknowledged it.")
+    if state.false_positives:
+        who = ", ".join(dict.fromkeys(fp.actor for fp in sorted(state.false_positives, key=lambda f: f.at)))
+        if _marked_whole(state):
+            lines.append(f"Marked a false positive by {_text(who)}.")
+        else:
+            rules = ", ".join(sorted({r for fp in state.false_positives for r in fp.rules}))
+            lines.append(f"{_text(rules)} marked a false positive by {_text(who)}.")
     if m.time_to_resolve is not None:
-        lines.append(f"Resolved {fmt_duration(m.time_to_resolve)} after the first signal.")
+        done = f"Merged into {_text(state.merged_into)}" if state.merged_into else "Resolved"
+        lines.append(f"{done} {fmt_duration(m.time_to_resolve)} after the first signal.")
     else:
         lines.append(f"Open for {fmt_duration(utc(now) - m.first_signal_at)} since the first signal.")
     if state.absorbed:
@@ -179,8 +227,8 @@ def _peak(state: IncidentState) -> str | None:
 
 
 def _impact(state: IncidentState, m: IncidentMetrics) -> str:
-    until = {"verification": "verified mitigation", "quiet": "all alerts stopped firing"}.get(
-        m.mitigation or "", "resolution" if m.resolved_at else "now"
+    until = {"verification": "verified mitigation", "quiet": _stopped(state)}.get(
+        m.mitigation or "", ("the merge" if state.merged_into else "resolution") if m.resolved_at else "now"
     )
     lines = []
     if state.impact_detail is not None:
@@ -191,6 +239,7 @@ def _impact(state: IncidentState, m: IncidentMetrics) -> str:
     lines.append(
         f"- Estimated cost: {m.estimated_revenue:,.0f} revenue at risk and {m.estimated_users:,.0f} users "
         "affected (business weights per minute times duration, summed over the services: an upper bound)"
+        + ("; every signal was marked a false positive, so likely none" if _marked_whole(state) else "")
     )
     rows = []
     for name in state.services:
@@ -226,11 +275,11 @@ def _detection(state: IncidentState, m: IncidentMetrics) -> str:
         f"- Detected (incident opened): {fmt_time(m.detected_at)}, {fmt_duration(m.time_to_detect)} "
         "after the first signal",
     ]
-    ack = next((e for e in state.timeline if e.kind == TimelineKind.INCIDENT_ACKNOWLEDGED), None)
-    if state.acknowledged_at and state.acknowledged_by:
-        via = f" via {_text(str(ack.data['source']))}" if ack and "source" in ack.data else ""
+    ack = first_acknowledgement(state)
+    if ack is not None:
+        via = f" via {_text(ack.source)}" if ack.source else ""
         lines.append(
-            f"- Acknowledged: {fmt_time(state.acknowledged_at)} by {_text(state.acknowledged_by)}{via}, "
+            f"- Acknowledged: {fmt_time(ack.at)} by {_text(ack.by)}{via}, "
             f"{fmt_duration(m.time_to_acknowledge)} after detection (MTTA)"
         )
     else:
@@ -254,9 +303,17 @@ def _detection(state: IncidentState, m: IncidentMetrics) -> str:
     return out
 
 
+def _said(e: TimelineEntry, state: IncidentState) -> str:
+    """An entry's message, naming the incident it happened in when that is one that merged into this
+    one: a cascade's postmortem read "Incident opened." twice, and "Escalation level 1" for two teams,
+    with nothing to tell the symptom's history from the cause's."""
+    source = e.data.get("from_incident")
+    return f"In {source}: {e.message}" if isinstance(source, str) and source != state.id else e.message
+
+
 def _timeline(state: IncidentState) -> str:
     entries = _folded(ordered_timeline(state))
-    rows = [[fmt_time(e.at), e.kind, e.actor, e.message] for e in entries]
+    rows = [[fmt_time(e.at), e.kind, e.actor, _said(e, state)] for e in entries]
     if len(rows) > 2 * KEEP:
         omitted = ["…", "…", "…", f"… {len(rows) - 2 * KEEP} entries omitted"]
         rows = [*rows[:KEEP], omitted, *rows[-KEEP:]]
@@ -294,8 +351,8 @@ def _root_causes(state: IncidentState) -> str:
     return "\n".join(lines) or "No candidates: no service was identified."
 
 
-def _entry(e: TimelineEntry) -> str:
-    return f"{fmt_time(e.at)} `{e.kind}`: {_text(e.message)}"
+def _entry(e: TimelineEntry, state: IncidentState) -> str:
+    return f"{fmt_time(e.at)} `{e.kind}`: {_text(_said(e, state))}"
 
 
 def _medic_actions(state: IncidentState, machines: frozenset[str]) -> str:
@@ -304,10 +361,10 @@ def _medic_actions(state: IncidentState, machines: frozenset[str]) -> str:
     for rid, track in state.remediations.items():
         verdict = OUTCOME_TEXT.get(track.outcome, track.outcome)
         lines.append(f"- Runbook **{_text(track.runbook)}** ({_text(rid)}): {_text(verdict)}")
-        lines += [f"  - {_entry(e)}" for e in entries if e.data.get("remediation") == rid]
+        lines += [f"  - {_entry(e, state)}" for e in entries if e.data.get("remediation") == rid]
     for e in entries:
         if lane_of(e, machines) == "Remediation" and e.data.get("remediation") not in state.remediations:
-            lines.append(f"- {_entry(e)}")
+            lines.append(f"- {_entry(e, state)}")
     out = "\n".join(lines) or "Medic took no remediation step."
     if state.actions:
         rows = [
@@ -315,7 +372,7 @@ def _medic_actions(state: IncidentState, machines: frozenset[str]) -> str:
         ]
         header = ["Time (UTC)", "Action", "Target", "Status", "Risk", "Description"]
         out += "\n\nActions on the cluster:\n\n" + _table(header, rows)
-    return out + "\n\n" + _notifications(entries)
+    return out + "\n\n" + _notifications(entries, state)
 
 
 def _notification_kind(e: TimelineEntry) -> str:
@@ -328,7 +385,7 @@ def _notification_kind(e: TimelineEntry) -> str:
     return "other notification"
 
 
-def _notifications(entries: list[TimelineEntry]) -> str:
+def _notifications(entries: list[TimelineEntry], state: IncidentState) -> str:
     """Every notification the incident sent (posts, pages, tickets), not only the escalations, so the
     count above the list is the list's own length; escalations and failures are listed in between."""
     sent = [e for e in entries if e.kind == TimelineKind.NOTIFICATION_SENT]
@@ -338,7 +395,7 @@ def _notifications(entries: list[TimelineEntry]) -> str:
     parts = ", ".join(_count(n, kind) for kind, n in sorted(kinds.items()))
     out = f"Notifications: {_count(len(sent), 'notification')} sent" + (f" ({parts})." if parts else ".")
     notes = [
-        _entry(e)
+        _entry(e, state)
         for e in entries
         if e.kind
         in (TimelineKind.NOTIFICATION_SENT, TimelineKind.ESCALATION_LEVEL, TimelineKind.NOTIFICATION_FAILED)
@@ -359,7 +416,7 @@ def _action_time(value: object) -> str:
 
 def _human_actions(state: IncidentState, machines: frozenset[str]) -> str:
     rows = [
-        [fmt_time(e.at), e.actor, e.kind, e.message]
+        [fmt_time(e.at), e.actor, e.kind, _said(e, state)]
         for e in ordered_timeline(state)
         if lane_of(e, machines) == "People"
     ]
@@ -377,11 +434,16 @@ def _human_actions(state: IncidentState, machines: frozenset[str]) -> str:
     return out
 
 
-def _metrics(m: IncidentMetrics) -> str:
+def _stopped(state: IncidentState) -> str:
+    """What stopped when an incident went quiet: its alerts, or (anomalies alone) its anomalies."""
+    return "all alerts stopped firing" if state.alerts else "its anomalies stopped"
+
+
+def _metrics(state: IncidentState, m: IncidentMetrics) -> str:
     def when(value: datetime | None) -> str:
         return fmt_time(value) if value else "—"
 
-    how = {"verification": " (verification passed)", "quiet": " (alerts stopped firing)"}
+    how = {"verification": " (verification passed)", "quiet": f" ({_stopped(state).removeprefix('all ')})"}
     rows = [
         ["First signal", when(m.first_signal_at), "—"],
         ["Detected", when(m.detected_at), f"{fmt_duration(m.time_to_detect)} (time to detect)"],
@@ -393,6 +455,12 @@ def _metrics(m: IncidentMetrics) -> str:
         ],
         ["Resolved", when(m.resolved_at), f"{fmt_duration(m.time_to_resolve)} (MTTR)"],
     ]
+    if state.merged_into:  # not resolved: merged, and went on in the other incident
+        rows[-1] = [
+            f"Merged into {_text(state.merged_into)}",
+            when(m.resolved_at),
+            f"{fmt_duration(m.time_to_resolve)} (not resolved here)",
+        ]
     note = "MTTA counts from detection; MTTM and MTTR from the first signal."
     return _table(["Milestone", "Time (UTC)", "Duration"], rows) + "\n\n" + note
 
@@ -402,7 +470,9 @@ def _false_positives(state: IncidentState) -> str:
     for fp in sorted(state.false_positives, key=lambda f: (f.at, f.actor)):
         note = f": {fp.note}" if fp.note else ""
         where = f" (in {fp.incident_id})" if fp.incident_id != state.id else ""
-        rules = ", ".join(sorted(fp.rules)) or "all alerts"
+        rules = ", ".join(sorted(fp.rules)) or (
+            "all its alerts" if state.alerts else "its signals (" + "; ".join(_detectors(state)) + ")"
+        )
         what = f"{fp.actor} marked {rules} as a false positive{where}{note}"
         items.append(f"{fmt_time(fp.at)} {_text(what)}")
     return _bullets(items, "Nobody marked it a false positive.")
@@ -436,15 +506,20 @@ def _refused(who: str, name: str, *, may: bool) -> list[str]:
     return [f"Change what {who} controls through it (an operator's resource, KEDA's ScaledObject): {undone}"]
 
 
-def _follow_ups(state: IncidentState, m: IncidentMetrics) -> str:
+def _follow_ups(state: IncidentState) -> str:
     entries = ordered_timeline(state)
     items: list[str] = []
     root = state.root_causes[0].service if state.root_causes else None
     items.append(
         f"Confirm the root cause (Medic's top candidate: {_text(root)})" if root else "Confirm the root cause"
     )
+    # A remediation that failed because its verification did not hold says so once ("a step failed its
+    # verification"), not again as "the remediation failed (... did not fix it ...)".
+    unverified = {e.data.get("remediation") for e in entries if e.kind == TimelineKind.VERIFICATION_FAILED}
     for e in entries:
         follow_up = _FOLLOW_UPS.get(e.kind)
+        if e.kind == TimelineKind.REMEDIATION_FAILED and e.data.get("remediation") in unverified:
+            continue
         if follow_up is not None:
             track = state.remediations.get(str(e.data.get("remediation", "")))
             name = _text(track.runbook) if track else "the runbook"
@@ -455,16 +530,45 @@ def _follow_ups(state: IncidentState, m: IncidentMetrics) -> str:
             items.append(follow_up.format(name=name, message=_text(e.message)))
     for rule in sorted({r for fp in state.false_positives for r in fp.rules}):
         items.append(f"Review the alert rule {_text(rule)}: it was marked a false positive")
+    if any(not fp.rules for fp in state.false_positives) and not state.alerts:
+        # an incident of anomalies alone: the mark names no alert rule, the detector is what to review
+        items += [f"Review {_text(d)}: it was marked a false positive" for d in _detectors(state)]
     flapped = {e.data.get("fingerprint") for e in entries if e.kind == TimelineKind.ALERT_FLAPPING}
     for a in sorted(state.alerts.values(), key=lambda r: (r.name, r.fingerprint)):
         if a.flapping or a.fingerprint in flapped:
             items.append(f"Tune `for` or hysteresis of the alert rule {_text(a.name)}: it flapped")
-    # Level 1 is the first page (often at minute 0): only a level beyond it means nobody answered in time.
-    escalations = [utc(e.at) for e in entries if e.kind == TimelineKind.ESCALATION_LEVEL and _level(e) > 1]
-    if escalations and (m.acknowledged_at is None or min(escalations) < m.acknowledged_at):
-        items.append("Review the on-call set-up: the incident escalated before anyone acknowledged it")
+    items += _unanswered(state, entries)
     unique = list(dict.fromkeys(items))
     return "\n".join(f"- [ ] {i}" for i in unique)
+
+
+def _unanswered(state: IncidentState, entries: list[TimelineEntry]) -> list[str]:
+    """An escalation beyond the first page before that incident's page was acknowledged: each chain (the
+    incident's own, and those of incidents that merged into it) against its own acknowledgement. Level 1
+    is the first page (often at minute 0): only a level beyond it means nobody answered in time."""
+
+    def part(e: TimelineEntry) -> str | None:
+        source = e.data.get("from_incident")
+        return source if isinstance(source, str) and source != state.id else None
+
+    acked: dict[str | None, datetime] = {}
+    if state.acknowledged_at is not None:
+        acked[None] = utc(state.acknowledged_at)
+    for e in entries:  # in time order: the first of each part's
+        if e.kind == TimelineKind.INCIDENT_ACKNOWLEDGED:
+            acked[part(e)] = min(acked.get(part(e), utc(e.at)), utc(e.at))
+    late = {
+        part(e)
+        for e in entries
+        if e.kind == TimelineKind.ESCALATION_LEVEL
+        and _level(e) > 1
+        and (part(e) not in acked or utc(e.at) < acked[part(e)])
+    }
+    return [
+        f"Review the on-call set-up: {_text(who) if who else 'the incident'} escalated before anyone "
+        "acknowledged its page"
+        for who in sorted(late, key=lambda w: (w is not None, w or ""))
+    ]
 
 
 def _level(e: TimelineEntry) -> int:
@@ -504,9 +608,9 @@ def render_postmortem(
         "root_causes": _root_causes(state),
         "medic_actions": _medic_actions(state, machines),
         "human_actions": _human_actions(state, machines),
-        "metrics": _metrics(m),
+        "metrics": _metrics(state, m),
         "false_positives": _false_positives(state),
-        "follow_ups": _follow_ups(state, m),
+        "follow_ups": _follow_ups(state),
         "chart": f"![Timeline]({_url(chart)})" if chart else "",
         "links": _links(state, links),
     }

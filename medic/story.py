@@ -17,8 +17,10 @@ from medic.vocab import TimelineKind
 
 __all__ = [
     "LANES",
+    "Acknowledgement",
     "IncidentMetrics",
     "detected_at",
+    "first_acknowledgement",
     "first_start",
     "fmt_duration",
     "fmt_time",
@@ -129,12 +131,38 @@ def detected_at(state: IncidentState) -> datetime:
     return min([utc(state.opened_at), *opened])
 
 
+class Acknowledgement(BaseModel):
+    at: datetime
+    by: str
+    source: str = ""
+
+
+def first_acknowledgement(state: IncidentState) -> Acknowledgement | None:
+    """The first time anyone owned any part of the incident: its own acknowledgement, or one in an
+    incident that merged into it (its ``incident.acknowledged`` entry came along with its timeline). A
+    symptom's page acknowledged in PagerDuty before its cause absorbed it was "never acknowledged",
+    its MTTA "—", beside that acknowledgement in the same postmortem's timeline."""
+    found = [
+        Acknowledgement(
+            at=utc(e.at), by=str(e.data.get("actor") or e.actor), source=str(e.data.get("source") or "")
+        )
+        for e in state.timeline
+        if e.kind == TimelineKind.INCIDENT_ACKNOWLEDGED
+    ]
+    if state.acknowledged_at is not None:
+        own = utc(state.acknowledged_at)
+        source = next((a.source for a in found if a.at == own), "")
+        found.append(Acknowledgement(at=own, by=state.acknowledged_by or "someone", source=source))
+    return min(found, key=lambda a: a.at) if found else None
+
+
 def incident_metrics(state: IncidentState, *, now: datetime) -> IncidentMetrics:
     detected = detected_at(state)
     signals = [detected, *(first_start(a) for a in state.alerts.values())]
     signals += [utc(r.first_start) for r in state.anomalies.values()]
     first = min(signals)
-    acked = utc(state.acknowledged_at) if state.acknowledged_at else None
+    ack = first_acknowledgement(state)
+    acked = ack.at if ack is not None else None
     resolved = utc(state.resolved_at) if state.resolved_at else None
     mitigated, how = _mitigation(state)
     if mitigated is not None and mitigated > utc(now):  # an anomaly still holds on: not yet

@@ -149,7 +149,11 @@ def render_show(detail: IncidentDetail, *, ui_url: str | None, now: datetime | N
             )
         parts.append(Markup("*Silences:*\n" + join("\n", lines)))
     if d.false_positives:
-        marks = [mrkdwn("{rules} by {who}", rules=", ".join(f.rules), who=f.actor) for f in d.false_positives]
+        # a mark that names no rule: all its signals (an incident of anomalies has no alert rule)
+        marks = [
+            mrkdwn("{rules} by {who}", rules=", ".join(f.rules) or "all its signals", who=f.actor)
+            for f in d.false_positives
+        ]
         parts.append(Markup("*Marked false positive:* " + join("; ", marks)))
     if d.timeline:
         recent = [mrkdwn("• {at:%H:%M:%S}Z {message}", at=e.at, message=e.message) for e in d.timeline[-5:]]

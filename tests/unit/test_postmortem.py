@@ -282,7 +282,7 @@ def test_follow_ups_are_derived_from_the_facts() -> None:
         "- [ ] Review the runbook pgbouncer-pool: a step failed its verification",
         "- [ ] Review the alert rule CheckoutLatencyP99: it was marked a false positive",
         "- [ ] Tune `for` or hysteresis of the alert rule CheckoutLatencyP99: it flapped",
-        "- [ ] Review the on-call set-up: the incident escalated before anyone acknowledged it",
+        "- [ ] Review the on-call set-up: the incident escalated before anyone acknowledged its page",
     ]
     quiet = IncidentState(id="incident-empty", opened_at=at(12, 0))
     assert (
