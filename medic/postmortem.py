@@ -311,13 +311,33 @@ def _said(e: TimelineEntry, state: IncidentState) -> str:
     return f"In {source}: {e.message}" if isinstance(source, str) and source != state.id else e.message
 
 
+_LATE = timedelta(seconds=60)  # an alert that reached Medic this long after it began says when it began
+
+
+def _since(e: TimelineEntry, state: IncidentState) -> str:
+    """`` Firing since <its start>.`` for an alert entry Medic recorded well after the alert began (its
+    ``for:``, Alertmanager's group wait, a cause delivered after its symptoms): the table is in the order
+    Medic recorded things, and a cascade's cause, firing 7 minutes before its symptom, read as if it came
+    after it."""
+    record = state.alerts.get(str(e.data.get("fingerprint", "")))
+    if e.kind != TimelineKind.ALERT_FIRING or record is None:
+        return ""
+    began = [utc(t) for t in {record.starts_at, *record.episode_starts} if utc(t) <= utc(e.at)]
+    if not began or utc(e.at) - max(began) < _LATE:
+        return ""
+    return f" Firing since {fmt_time(max(began))}."
+
+
 def _timeline(state: IncidentState) -> str:
     entries = _folded(ordered_timeline(state))
-    rows = [[fmt_time(e.at), e.kind, e.actor, _said(e, state)] for e in entries]
+    rows = [[fmt_time(e.at), e.kind, e.actor, _said(e, state) + _since(e, state)] for e in entries]
     if len(rows) > 2 * KEEP:
         omitted = ["…", "…", "…", f"… {len(rows) - 2 * KEEP} entries omitted"]
         rows = [*rows[:KEEP], omitted, *rows[-KEEP:]]
-    return _table(["Time (UTC)", "Kind", "Actor", "Message"], rows) if rows else "No entries."
+    if not rows:
+        return "No entries."
+    note = "In the order Medic recorded them; an alert that reached it later than it began says since when."
+    return _table(["Time (UTC)", "Kind", "Actor", "Message"], rows) + "\n\n" + note
 
 
 def _folded(entries: list[TimelineEntry]) -> list[TimelineEntry]:

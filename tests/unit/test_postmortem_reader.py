@@ -326,3 +326,22 @@ def test_show_names_a_false_positive_mark_without_rules() -> None:
     )
     text = render_show(detail, ui_url=None, now=at(11, 0)).text
     assert "*Marked false positive:* all its signals by U0FRANK" in text
+
+
+def test_an_alert_that_reached_medic_late_says_since_when_it_fired() -> None:
+    """The table is in the order Medic recorded things: the cause, delivered at 10:03 but firing since
+    9:56, read as coming after its symptom (firing since 9:58), with nothing to say otherwise."""
+    state = cascade()
+    prompt = alert("OrdersDbReplicaLag", "orders-db", at(10, 9, 30))
+    deliver(state, at(10, 10), prompt)  # 30 s later: Alertmanager's group wait, nothing to say
+    markdown = render_postmortem(state, now=at(10, 31))
+    assert (
+        "| alertmanager | PostgresConnectionsExhausted fired (service orders-db). "
+        "Firing since 2026-11-23 09:56:00 UTC. |"
+    ) in markdown
+    assert (
+        "In incident-checkout: HighErrorRate fired (service checkout). Firing since 2026-11-23 09:58:00 UTC."
+        in (markdown)
+    )
+    assert "| OrdersDbReplicaLag fired (service orders-db). |" in markdown
+    assert "In the order Medic recorded them" in markdown
