@@ -261,6 +261,7 @@ def test_helm_lint_is_clean(value_set: str) -> None:
         ({"remediation": {"namespaces": ["Not_A_Namespace"]}}, "namespaces"),
         ({"api": {"extraEnv": [{"name": "MEDIC_JIRA_API_TOKEN", "value": "plain"}]}}, "extraEnv"),
         ({"worker": {"autoscaling": {"enabled": "yes"}}}, "enabled"),
+        ({"worker": {"updateStrategy": "BlueGreen"}}, "updateStrategy"),
         ({"unknownTopLevel": True}, "unknownTopLevel"),
     ],
 )
@@ -434,6 +435,18 @@ def test_the_worker_lets_its_activities_finish_within_the_pods_grace_period(grac
     env = named(objs, "ConfigMap", f"{RELEASE}-env")["data"]
     given = float(env["MEDIC_WORKER_SHUTDOWN_GRACE_SECONDS"])
     assert given == max(0, grace - 20) and given + 15 < worker["terminationGracePeriodSeconds"]
+
+
+def test_an_upgrade_may_stop_the_old_workers_before_the_new_ones_start() -> None:
+    """An upgrade whose note says "drain the workers first" (a release adding activities an old worker
+    does not know: it fails them, up to their attempts, while old and new run together) had no way to
+    say so to the chart: its workers always rolled one by one. ``worker.updateStrategy: Recreate`` does;
+    the API keeps rolling (it holds no tasks)."""
+    default = named(objects_of(render_templates({})), "Deployment", f"{RELEASE}-worker")["spec"]["strategy"]
+    assert default == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    objs = objects_of(render_templates({"worker": {"updateStrategy": "Recreate"}}))
+    assert named(objs, "Deployment", f"{RELEASE}-worker")["spec"]["strategy"] == {"type": "Recreate"}
+    assert named(objs, "Deployment", f"{RELEASE}-api")["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
 def test_secrets_never_reach_a_configmap_or_anything_but_the_secret() -> None:
