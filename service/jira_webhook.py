@@ -31,9 +31,9 @@ ignored at once.
 import hmac
 import re
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from medic.keys import INCIDENT_ID_PATTERN
 from service.credentials import presented_secret
@@ -54,6 +54,11 @@ TOKEN_HEADER = "X-Medic-Token"  # noqa: S105 (a header name, not a secret)
 _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 # An occurrence label: the incident id and when it opened (workflows.notifier._occurrence_label).
 _OCCURRENCE = re.compile(r"(?P<id>.+)-[0-9]{8}T[0-9]{6}Z")
+
+
+def _cut(value: object) -> object:
+    """A string cut to 255 characters (what Medic reads of it); anything else as it is."""
+    return value[:255] if isinstance(value, str) else value
 
 
 class WebhookRejected(Exception):
@@ -119,9 +124,13 @@ class _User(BaseModel):
 
 
 class _Item(BaseModel):
+    """One changed field. Its ``toString`` is the field's new value in full (a description, a long text
+    field edited on the same screen as the move): cut, never refused, so that such an event is not a 400
+    (and a MedicWebhookRefused alert) and its status change is not lost with it."""
+
     model_config = ConfigDict(extra="ignore")
     field: str | None = Field(default=None, max_length=255)
-    to_string: str | None = Field(default=None, alias="toString", max_length=255)
+    to_string: Annotated[str | None, BeforeValidator(_cut)] = Field(default=None, alias="toString")
 
 
 class _Changelog(BaseModel):

@@ -158,3 +158,34 @@ async def test_the_route(http: httpx.AsyncClient, people: FakePeople) -> None:
     people.down = True
     answer = await post(http, moved("To Do", "In Progress"))
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+
+
+def _with_long_description(body: bytes, *, status: bool) -> bytes:
+    """``body``'s event as Jira posts it when the person also edited the description (a resolve screen
+    with a root-cause field, or an edit alone): the changelog carries the new text in full."""
+    event = json.loads(body)
+    described = {
+        "field": "description",
+        "fieldtype": "jira",
+        "fieldId": "description",
+        "from": None,
+        "fromString": "",
+        "to": None,
+        "toString": "Root cause: the primary lost its disk. " * 20,  # 780 characters
+    }
+    event["changelog"]["items"] = [*(event["changelog"]["items"] if status else []), described]
+    return json.dumps(event).encode()
+
+
+async def test_a_long_field_changed_with_the_move_is_no_400(
+    http: httpx.AsyncClient, people: FakePeople
+) -> None:
+    """A changelog value over 255 characters made the whole event a 400: an issue resolved on a screen
+    that also took a long description left the incident open (and every description edit of a Medic
+    issue raised MedicWebhookRefused)."""
+    answer = await post(http, _with_long_description(moved("In Progress", "Done"), status=True))
+    assert answer.status_code == 202 and answer.json()["handled"] is True
+    assert people.calls == [("resolve", INCIDENT, "Alice", "moved OPS-7 to Done in Jira")]
+    edited = await post(http, _with_long_description(moved("In Progress", "Done"), status=False))
+    assert edited.status_code == 202 and edited.json()["handled"] is False
+    assert people.calls == [("resolve", INCIDENT, "Alice", "moved OPS-7 to Done in Jira")]
