@@ -766,7 +766,9 @@ class Notifier:
             and not s.merged_into
             and workflow.patched(JIRA_REOPEN_PATCH)
         ):
-            n.jira_closed = False
+            # Marked as being reopened until the answer is back (an incident paging nobody has no chain
+            # restarted to mark it): its webhook's event of this move, out before the answer, is Medic's.
+            n.jira_closed, n.jira_reopen = False, True
             await self._call(
                 NotifyActivities.jira_reopen,
                 JiraNote(key=n.jira_key, text=self._open_again()),
