@@ -156,8 +156,8 @@ class NotificationState(BaseModel):
     jira_closed: bool = False
     jira_priority: Priority | None = Field(
         default=None,
-        description="the incident's priority its JIRA issue says (filed or last updated with; None for "
-        "issues filed before it was recorded: left as they are)",
+        description="the incident's priority its JIRA issue says (filed or last updated with; None in a "
+        "run continued as new before it was recorded: that issue is left as it is)",
     )
     postmortem: str | None = Field(default=None, description="where the postmortem was written, once it was")
     escalation_done: int = 0

@@ -5,7 +5,8 @@ Auth (MEDIC_JIRA_WEBHOOK_SECRET): a webhook registered with that secret (System 
 since 2024, Jira Data Center 10) signs each post, ``X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw
 body>`` (https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks;
 https://confluence.atlassian.com/adminjiraserver/managing-webhooks-938846912.html); where a site cannot
-sign (an older Data Center, a Jira Automation rule's *Send web request*), the secret itself as
+sign (an older Data Center; a Jira Automation rule's *Send web request*, with a custom body that
+carries the payload's fields below: its stock bodies do not), the secret itself as
 ``X-Medic-Token``, ``Authorization: Bearer`` or a basic-auth password. Compared in constant time;
 anything else is :class:`WebhookRejected` (401).
 
