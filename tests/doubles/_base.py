@@ -7,7 +7,8 @@ HTTP request, works out the route template (``"POST /api/chat.postMessage"``,
 that applies to the route instead of (or, for a delay, before) the real handler.
 
 Not covered: TLS, HTTP/2, websockets, dropping a connection mid-response (a delay longer than the
-client's read timeout is the way to produce a client-side timeout).
+client's read timeout is the way to produce a client-side timeout; a ``late_answer`` longer than it, a
+request the double carried out whose answer the client never read).
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ __all__ = [
     "serve_in_thread",
 ]
 
-FaultKind = Literal["rate_limit", "server_error", "delay", "http_error"]
+FaultKind = Literal["rate_limit", "server_error", "delay", "http_error", "late_answer"]
 """``rate_limit``: 429 with ``Retry-After``; ``server_error``: 500/502/503/504; ``delay``: wait, then
-answer normally (a client with a shorter timeout sees a timeout); ``http_error``: a given 4xx, or a 3xx
-(a login page's redirect, its ``Location`` in ``headers``)."""
+answer normally (a client with a shorter timeout sees a timeout, and nothing was done); ``http_error``: a
+given 4xx, or a 3xx (a login page's redirect, its ``Location`` in ``headers``); ``late_answer``: carry the
+request out at once, then hold its answer (a client with a shorter timeout sees a timeout, and what it
+asked for was done all the same: a post accepted and answered late)."""
 
 _SERVER_ERRORS = frozenset({500, 502, 503, 504})
 
@@ -121,7 +124,8 @@ class FaultQueue:
 
     ``push("rate_limit", times=2, retry_after=0)`` answers the next two requests with 429 and
     ``Retry-After: 0``; ``push("server_error", status=502)``; ``push("delay", seconds=3)`` holds the
-    next request three seconds before handling it normally; ``push("http_error", status=404,
+    next request three seconds before handling it normally; ``push("late_answer", seconds=3)`` handles
+    it at once and holds its answer three seconds; ``push("http_error", status=404,
     body={...})`` answers with that 4xx and body (the double's usual error shape when ``body`` is
     omitted). ``route`` restricts a fault to one route; requests on other routes pass it by.
     ``fired`` lists, in order, the faults that were served.
@@ -163,7 +167,7 @@ class FaultQueue:
             fault = Fault(kind, status, None, body=body, headers=dict(headers or {}), route=route)
         else:
             if seconds <= 0:
-                raise ValueError("a delay needs seconds > 0")
+                raise ValueError(f"a {kind} needs seconds > 0")
             fault = Fault(kind, 0, None, seconds=seconds, route=route)
         with self._lock:
             self._queue.extend([fault] * times)
@@ -351,7 +355,25 @@ class _Intercept:
             await self.double._sleep(fault.seconds)
             await self.app(scope, replay, send)
             return
+        if fault.kind == "late_answer":
+            await self.app(scope, replay, _held(send, self.double, fault.seconds))
+            return
         await _fault_response(self.double, fault)(scope, replay, send)
+
+
+def _held(send: Send, double: HttpDouble, seconds: float) -> Send:
+    """``send``, holding the answer ``seconds`` once the handler has done its work (a client that gave up
+    meanwhile has closed the connection: what is sent after is lost, as it would be)."""
+    held = False
+
+    async def late(message: Message) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start" and not held:
+            held = True
+            await double._sleep(seconds)
+        await send(message)
+
+    return late
 
 
 def _fault_response(double: HttpDouble, fault: Fault) -> Response:

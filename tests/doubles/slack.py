@@ -13,6 +13,29 @@ or with an empty body):
 * ``chat.update``: channel id only (a name is ``channel_not_found``, as on Slack), keeps the ``ts``,
   records the previous version in ``SlackMessage.edits``; omitted ``blocks``/``attachments``/``text``
   are kept, as Slack documents for blocks and attachments.
+* ``conversations.history`` (channel id; ``oldest``/``latest``/``inclusive``, ``limit``, ``cursor``,
+  ``include_all_metadata``): the channel's top-level messages newest first (thread replies are not in a
+  channel's history), ``{"ok", "messages", "has_more", "pin_count", "response_metadata":
+  {"next_cursor"}}``; each message as ``chat.postMessage`` answers it, its ``metadata`` only with
+  ``include_all_metadata``. ``conversations.replies`` (channel id and ``ts`` of a thread's parent or of a
+  message in it; the same arguments): the parent, then its replies oldest first, ``{"ok", "messages",
+  "has_more", "response_metadata"}``; ``thread_not_found`` for a ``ts`` naming no message. Both page by
+  ``cursor`` (``next_cursor`` is ``base64("next_ts:<ts>")`` as Slack's look, ``""`` on the last page;
+  an unreadable cursor is ``invalid_cursor``), ``limit`` 1..999 (history, default 100) or 1..1000
+  (replies, default 1000), and need the bot to be in the channel (``not_in_channel`` otherwise) and
+  ``channels:history`` (``groups:history`` for a private channel; ``missing_scope`` with ``needed`` and
+  ``provided`` otherwise). ``conversations.list`` (``types``, ``exclude_archived``, ``limit``,
+  ``cursor``): ``{"ok", "channels": [{"id", "name", "is_channel", "is_private", "is_archived",
+  "is_member"...}], "response_metadata": {"next_cursor"}}``, private channels only where the bot is a
+  member and the token has ``groups:read``. Slack's Web API reference:
+  https://docs.slack.dev/reference/methods/conversations.history,
+  https://docs.slack.dev/reference/methods/conversations.replies,
+  https://docs.slack.dev/reference/methods/conversations.list, pagination
+  https://docs.slack.dev/apis/web-api/pagination, message metadata
+  https://api.slack.com/metadata/publishing ("Bot token: any conversation the relevant bot is a member
+  of"; ``include_all_metadata`` "Return all metadata associated with this message").
+* Membership: ``SlackChannel.is_member`` (``double.leave(channel)``). Posting to a public channel the bot
+  is not in needs ``chat:write.public``, a private one the bot must be in (``not_in_channel``), as Slack.
 * ``chat.postEphemeral`` -> ``{"ok", "message_ts"}``; ``conversations.info`` (channel id);
   ``auth.test``; ``usergroups.users.list`` (``usergroup`` -> ``{"ok", "users"}``, unknown:
   ``no_such_subteam``; groups set with ``usergroups=`` or ``double.usergroups``).
@@ -29,19 +52,25 @@ or with an empty body):
   the URL is ``double.response_url(id)``. Like Slack it answers ``{"ok": true}`` and refuses a sixth
   use with 404 ``used_url``.
 * Faults (``double.faults``): a 429 carries ``Retry-After`` and ``{"ok": false, "error":
-  "ratelimited"}``, which is what ``slack_sdk.http_retry.RateLimitErrorRetryHandler`` needs.
+  "ratelimited"}``, which is what ``slack_sdk.http_retry.RateLimitErrorRetryHandler`` needs. A post
+  Slack accepted and answered past the client's timeout: ``faults.push("late_answer", seconds=...,
+  route="POST /api/chat.postMessage")`` (the message is in the channel, the client sees a timeout).
 
 Not covered: request signing (that is Slack calling us, not us calling Slack), files, users,
-reactions, pagination, scopes, ``not_in_channel``, per-method rate-limit tiers, the ``warning`` and
-``response_metadata`` fields, unfurling, markdown rendering, ``as_user``/``username``/``icon_*``.
+reactions, pagination of ``usergroups.users.list``, per-method rate-limit tiers (nor the 1 request a
+minute and 15 messages a page Slack now gives ``conversations.history``/``replies`` of commercially
+distributed non-Marketplace apps), the ``warning`` field, unfurling, markdown rendering, search,
+``as_user``/``username``/``icon_*``, metadata filters (``metadata_event_type`` ...), thread broadcasts.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -65,13 +94,31 @@ DEFAULT_TOKEN = "xoxb-1700000000-medic-test-token"
 # The scopes docs/slack.md has people give Medic's app, and channels:read for the double's own
 # conversations.info; each method's own (Slack's method reference, "Required scopes": chat:write,
 # channels:read, usergroups:read; auth.test needs none).
-DEFAULT_SCOPES = ("chat:write", "chat:write.public", "usergroups:read", "commands", "channels:read")
-_NEEDED_SCOPE = {
-    "chat.postMessage": "chat:write",
-    "chat.update": "chat:write",
-    "chat.postEphemeral": "chat:write",
-    "conversations.info": "channels:read",
-    "usergroups.users.list": "usergroups:read",
+# The optional scopes docs/slack.md names too (so a post cut off after Slack took it is found, not sent
+# again): channels:history / groups:history (conversations.history, .replies), channels:read / groups:read
+# (conversations.list, for a channel routing names by name).
+DEFAULT_SCOPES = (
+    "chat:write",
+    "chat:write.public",
+    "usergroups:read",
+    "commands",
+    "channels:read",
+    "channels:history",
+    "groups:history",
+    "groups:read",
+)
+# Each method's scopes, any one of which will do (Slack's method reference, "Required scopes"; a token
+# with none of them gets missing_scope, ``needed`` naming them all, as Slack answers the conversations.*
+# methods).
+_NEEDED_SCOPE: dict[str, tuple[str, ...]] = {
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "conversations.info": ("channels:read",),
+    "conversations.history": ("channels:history", "groups:history", "im:history", "mpim:history"),
+    "conversations.replies": ("channels:history", "groups:history", "im:history", "mpim:history"),
+    "conversations.list": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "usergroups.users.list": ("usergroups:read",),
 }
 DEFAULT_CHANNELS: Mapping[str, str] = {
     "#checkout-oncall": "C0CHECKOUT",
@@ -83,10 +130,11 @@ _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 class _SlackError(Exception):
-    def __init__(self, error: str, *, errors: list[str] | None = None) -> None:
+    def __init__(self, error: str, *, errors: list[str] | None = None, needed: str | None = None) -> None:
         super().__init__(error)
         self.error = error
         self.errors = errors
+        self.needed = needed  # missing_scope: the scope the call needs
 
 
 @dataclass
@@ -95,6 +143,7 @@ class SlackChannel:
     name: str
     is_private: bool = False
     is_archived: bool = False
+    is_member: bool = True
 
 
 @dataclass
@@ -184,6 +233,9 @@ class SlackDouble(HttpDouble):
         "chat.update",
         "chat.postEphemeral",
         "conversations.info",
+        "conversations.history",
+        "conversations.replies",
+        "conversations.list",
         "auth.test",
         "usergroups.users.list",
     )
@@ -225,6 +277,9 @@ class SlackDouble(HttpDouble):
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
+            "conversations.list": self._conversations_list,
             "auth.test": self._auth_test,
             "usergroups.users.list": self._usergroup_users,
         }
@@ -245,6 +300,12 @@ class SlackDouble(HttpDouble):
     def archive(self, channel: str) -> None:
         with self._lock:
             self._resolve(channel, by_name=True).is_archived = True
+
+    def leave(self, channel: str) -> None:
+        """The bot is no longer in the channel: reading it is ``not_in_channel``, posting needs
+        ``chat:write.public`` (a public channel)."""
+        with self._lock:
+            self._resolve(channel, by_name=True).is_member = False
 
     def top_level_count(self) -> int:
         """Messages posted to any channel, thread replies not counted."""
@@ -299,21 +360,17 @@ class SlackDouble(HttpDouble):
                 args, token = await _arguments(request)
                 self._authenticate(token)
                 headers["x-oauth-scopes"] = ",".join(self.scopes)
-                needed = _NEEDED_SCOPE.get(method)
-                if needed is not None and needed not in self.scopes:
-                    body = {
-                        "ok": False,
-                        "error": "missing_scope",
-                        "needed": needed,
-                        "provided": ",".join(self.scopes),
-                    }
-                    return JSONResponse(body, headers=headers)
+                needed = _NEEDED_SCOPE.get(method, ())
+                if needed and not set(needed) & set(self.scopes):
+                    raise _SlackError("missing_scope", needed=",".join(needed))
                 with self._lock:
                     body = {"ok": True, **handler(args)}
             except _SlackError as err:
                 body = {"ok": False, "error": err.error}
                 if err.errors:
                     body["errors"] = err.errors
+                if err.needed is not None:
+                    body.update(needed=err.needed, provided=",".join(self.scopes))
             return JSONResponse(body, headers=headers)
 
         return endpoint
@@ -367,6 +424,8 @@ class SlackDouble(HttpDouble):
         channel = self._resolve(args.get("channel"), by_name=True)
         if channel.is_archived:
             raise _SlackError("is_archived")
+        if not channel.is_member and (channel.is_private or "chat:write.public" not in self.scopes):
+            raise _SlackError("not_in_channel")
         text, blocks, attachments = _content(args, required=True)
         metadata = _structured(args, "metadata", "invalid_metadata_format", dict)
         thread_ts = str(args.get("thread_ts") or "") or None
@@ -448,30 +507,108 @@ class SlackDouble(HttpDouble):
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve(args.get("channel"), by_name=False)
+        return {"channel": self._channel_api(channel)}
+
+    def _channel_api(self, channel: SlackChannel) -> dict[str, Any]:
+        """A conversation object as ``conversations.info`` and ``conversations.list`` give it."""
         return {
-            "channel": {
-                "id": channel.id,
-                "name": channel.name,
-                "name_normalized": channel.name,
-                "is_channel": not channel.is_private,
-                "is_group": channel.is_private,
-                "is_im": False,
-                "is_mpim": False,
-                "is_private": channel.is_private,
-                "is_archived": channel.is_archived,
-                "is_general": False,
-                "is_shared": False,
-                "is_ext_shared": False,
-                "is_org_shared": False,
-                "is_member": True,
-                "created": 1_600_000_000,
-                "creator": "U0CREATOR",
-                "context_team_id": self.team_id,
-                "topic": {"value": "", "creator": "", "last_set": 0},
-                "purpose": {"value": "", "creator": "", "last_set": 0},
-                "previous_names": [],
-            }
+            "id": channel.id,
+            "name": channel.name,
+            "name_normalized": channel.name,
+            "is_channel": not channel.is_private,
+            "is_group": channel.is_private,
+            "is_im": False,
+            "is_mpim": False,
+            "is_private": channel.is_private,
+            "is_archived": channel.is_archived,
+            "is_general": False,
+            "is_shared": False,
+            "is_ext_shared": False,
+            "is_org_shared": False,
+            "is_member": channel.is_member,
+            "created": 1_600_000_000,
+            "creator": "U0CREATOR",
+            "context_team_id": self.team_id,
+            "topic": {"value": "", "creator": "", "last_set": 0},
+            "purpose": {"value": "", "creator": "", "last_set": 0},
+            "previous_names": [],
         }
+
+    def _readable(self, args: dict[str, Any]) -> SlackChannel:
+        """The channel a ``conversations.history``/``replies`` call reads: by id, the bot in it, the token
+        with the scope of its kind."""
+        channel = self._resolve(args.get("channel"), by_name=False)
+        needed = "groups:history" if channel.is_private else "channels:history"
+        if needed not in self.scopes:
+            raise _SlackError("missing_scope", needed=needed)
+        if not channel.is_member:
+            raise _SlackError("not_in_channel")
+        return channel
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._readable(args)
+        top = [m for m in self._messages[channel.id] if not m.is_reply]
+        newest_first = sorted(_in_range(top, args), key=lambda m: _ts(m.ts), reverse=True)
+        page, cursor = _page(newest_first, args, default=100, most=999)
+        metadata = _flag(args.get("include_all_metadata"))
+        return {
+            "messages": [self._listed(m, metadata=metadata) for m in page],
+            "has_more": bool(cursor),
+            "pin_count": 0,
+            "channel_actions_ts": None,
+            "channel_actions_count": 0,
+            "response_metadata": {"next_cursor": cursor},
+        }
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._readable(args)
+        ts = str(args.get("ts") or "")
+        if not ts:
+            raise _SlackError("invalid_arguments")
+        named = self._find(channel.id, ts)
+        if named is None:
+            raise _SlackError("thread_not_found")
+        parent = named.thread_ts or named.ts
+        thread = [m for m in self._messages[channel.id] if parent in (m.ts, m.thread_ts)]
+        oldest_first = sorted(_in_range(thread, args), key=lambda m: _ts(m.ts))
+        page, cursor = _page(oldest_first, args, default=1000, most=1000)
+        metadata = _flag(args.get("include_all_metadata"))
+        return {
+            "messages": [self._listed(m, metadata=metadata) for m in page],
+            "has_more": bool(cursor),
+            "response_metadata": {"next_cursor": cursor},
+        }
+
+    def _listed(self, message: SlackMessage, *, metadata: bool) -> dict[str, Any]:
+        body = message.to_api(self.team_id, self.app_id)
+        if not metadata:
+            body.pop("metadata", None)
+        return body
+
+    def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        types = {t.strip() for t in str(args.get("types") or "public_channel").split(",") if t.strip()}
+        if not types <= {"public_channel", "private_channel", "im", "mpim"}:
+            raise _SlackError("invalid_types")
+        listed = [
+            c
+            for c in sorted(self._channels.values(), key=lambda c: c.id)
+            if (
+                ("private_channel" in types and c.is_private and c.is_member and "groups:read" in self.scopes)
+                or ("public_channel" in types and not c.is_private and "channels:read" in self.scopes)
+            )
+            and not (c.is_archived and _flag(args.get("exclude_archived")))
+        ]
+        limit = _limit(args, default=100, most=1000)
+        start = 0
+        if args.get("cursor"):
+            wanted = _uncursor(str(args["cursor"]), "channel:")
+            start = next((i for i, c in enumerate(listed) if c.id == wanted), -1)
+            if start < 0:
+                raise _SlackError("invalid_cursor")
+        page, rest = listed[start : start + limit], listed[start + limit :]
+        cursor = _cursor("channel:", rest[0].id) if rest else ""
+        channels = [self._channel_api(c) for c in page]
+        return {"channels": channels, "response_metadata": {"next_cursor": cursor}}
 
     def _usergroup_users(self, args: dict[str, Any]) -> dict[str, Any]:
         group = str(args.get("usergroup") or "")
@@ -491,6 +628,74 @@ class SlackDouble(HttpDouble):
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+
+def _flag(value: Any) -> bool:
+    """A boolean argument as slack_sdk sends it (``1``/``0`` in a query string) or JSON's."""
+    return value is True or str(value).strip().lower() in ("1", "true")
+
+
+def _ts(value: Any, error: str = "invalid_arguments") -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as err:
+        raise _SlackError(error) from err
+
+
+def _in_range(messages: list[SlackMessage], args: dict[str, Any]) -> list[SlackMessage]:
+    """The messages after ``oldest`` and before ``latest`` (either one included with ``inclusive``)."""
+    inclusive = _flag(args.get("inclusive"))
+    oldest = _ts(args["oldest"], "invalid_ts_oldest") if args.get("oldest") not in (None, "") else None
+    latest = _ts(args["latest"], "invalid_ts_latest") if args.get("latest") not in (None, "") else None
+
+    def within(m: SlackMessage) -> bool:
+        ts = _ts(m.ts)
+        after = oldest is None or ts > oldest or (inclusive and ts == oldest)
+        before = latest is None or ts < latest or (inclusive and ts == latest)
+        return after and before
+
+    return [m for m in messages if within(m)]
+
+
+def _limit(args: dict[str, Any], *, default: int, most: int) -> int:
+    raw = args.get("limit")
+    if raw in (None, ""):
+        return default
+    try:
+        limit = int(str(raw))
+    except ValueError as err:
+        raise _SlackError("invalid_limit") from err
+    return min(max(limit, 1), most)
+
+
+def _cursor(prefix: str, value: str) -> str:
+    return base64.b64encode(f"{prefix}{value}".encode()).decode()
+
+
+def _uncursor(cursor: str, prefix: str) -> str:
+    try:
+        decoded = base64.b64decode(cursor.encode(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError) as err:
+        raise _SlackError("invalid_cursor") from err
+    if not decoded.startswith(prefix):
+        raise _SlackError("invalid_cursor")
+    return decoded.removeprefix(prefix)
+
+
+def _page(
+    ordered: list[SlackMessage], args: dict[str, Any], *, default: int, most: int
+) -> tuple[list[SlackMessage], str]:
+    """One page of ``ordered`` from the ``cursor`` (the ``ts`` of its first message, as Slack's
+    ``next_ts:``), and the next page's cursor (``""`` after the last)."""
+    start = 0
+    if args.get("cursor"):
+        wanted = _uncursor(str(args["cursor"]), "next_ts:")
+        start = next((i for i, m in enumerate(ordered) if m.ts == wanted), -1)
+        if start < 0:
+            raise _SlackError("invalid_cursor")
+    limit = _limit(args, default=default, most=most)
+    page, rest = ordered[start : start + limit], ordered[start + limit :]
+    return page, _cursor("next_ts:", rest[0].ts) if rest else ""
 
 
 async def _arguments(request: Request) -> tuple[dict[str, Any], str | None]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -264,6 +264,90 @@ def test_slack_delay_longer_than_the_timeout_raises_and_is_not_retried(slack: Sl
     with pytest.raises(TimeoutError):  # after the client's 1 s, not the double's 3 s: no retry
         slack_client(slack, timeout=1).chat_postMessage(channel="#incidents", text="x")
     assert slack.count("/api/chat.postMessage") == 1
+
+
+def test_slack_late_answer_does_the_work_and_answers_after_the_timeout(slack: SlackDouble) -> None:
+    """A post Slack took and answered late: in the channel, and the client saw a timeout."""
+    slack.faults.push("late_answer", seconds=3, route="/api/chat.postMessage")
+    with pytest.raises(TimeoutError):
+        slack_client(slack, timeout=1).chat_postMessage(channel="#incidents", text="taken")
+    assert [m.text for m in slack.messages("#incidents")] == ["taken"]
+    assert slack.count("/api/chat.postMessage") == 1
+
+
+def test_slack_history_and_replies_as_the_reference_answers_them(slack: SlackDouble) -> None:
+    """conversations.history: top-level messages newest first, metadata only when asked, cursor pages;
+    conversations.replies: the parent, then its replies oldest first (docs.slack.dev/reference/methods)."""
+    client = slack_client(slack)
+    marked = {"event_type": "medic_post", "event_payload": {"key": "k1"}}
+    first = client.chat_postMessage(channel="#incidents", text="one", metadata=marked)["ts"]
+    client.chat_postMessage(channel="C0INCIDENTS", thread_ts=first, text="reply", metadata=marked)
+    second = client.chat_postMessage(channel="#incidents", text="two")["ts"]
+    third = client.chat_postMessage(channel="#incidents", text="three")["ts"]
+
+    page = client.conversations_history(channel="C0INCIDENTS", limit=2)
+    assert [m["ts"] for m in page["messages"]] == [third, second]
+    assert page["has_more"] is True and page["response_metadata"]["next_cursor"]
+    rest = client.conversations_history(
+        channel="C0INCIDENTS", limit=2, cursor=page["response_metadata"]["next_cursor"]
+    )
+    assert [m["ts"] for m in rest["messages"]] == [first]  # the reply is in the thread, not the history
+    assert rest["has_more"] is False and rest["response_metadata"]["next_cursor"] == ""
+    assert "metadata" not in rest["messages"][0] and rest["messages"][0]["bot_id"] == slack.bot_id
+    assert rest["messages"][0]["reply_count"] == 1
+    with_metadata = client.conversations_history(channel="C0INCIDENTS", include_all_metadata=True)
+    assert [m.get("metadata") for m in with_metadata["messages"]] == [None, None, marked]
+    later = client.conversations_history(channel="C0INCIDENTS", oldest=second)
+    assert [m["ts"] for m in later["messages"]] == [third]  # oldest is not included unless inclusive
+
+    thread = client.conversations_replies(channel="C0INCIDENTS", ts=first, include_all_metadata=True)
+    assert [m["text"] for m in thread["messages"]] == ["one", "reply"]
+    assert thread["messages"][1]["thread_ts"] == first and thread["messages"][1]["metadata"] == marked
+    assert thread["has_more"] is False
+    calls: list[tuple[Callable[[], object], str]] = [
+        (lambda: client.conversations_replies(channel="C0INCIDENTS", ts="1.000001"), "thread_not_found"),
+        (lambda: client.conversations_history(channel="#incidents"), "channel_not_found"),
+        (lambda: client.conversations_history(channel="C0INCIDENTS", cursor="bm9wZQ=="), "invalid_cursor"),
+    ]
+    for call, error in calls:
+        with pytest.raises(SlackApiError) as raised:
+            call()
+        assert raised.value.response["error"] == error
+
+
+def test_slack_reading_needs_the_history_scope_and_the_bot_in_the_channel() -> None:
+    slack = SlackDouble(scopes=("chat:write", "chat:write.public", "channels:read"))
+    with slack.serve():
+        client = slack_client(slack)
+        with pytest.raises(SlackApiError) as raised:
+            client.conversations_history(channel="C0INCIDENTS")
+        body = raised.value.response
+        assert (body.status_code, body["error"]) == (200, "missing_scope")
+        assert body["needed"] == "channels:history,groups:history,im:history,mpim:history"
+        assert body["provided"] == "chat:write,chat:write.public,channels:read"
+        with pytest.raises(SlackApiError) as raised:
+            client.conversations_replies(channel="C0INCIDENTS", ts="1700000000.000100")
+        assert raised.value.response["error"] == "missing_scope"
+    slack = SlackDouble()
+    with slack.serve():
+        slack.leave("#incidents")
+        client = slack_client(slack)
+        client.chat_postMessage(channel="#incidents", text="posted with chat:write.public")
+        with pytest.raises(SlackApiError) as raised:
+            client.conversations_history(channel="C0INCIDENTS")
+        assert raised.value.response["error"] == "not_in_channel"
+
+
+def test_slack_conversations_list_pages_the_channels_the_token_may_see(slack: SlackDouble) -> None:
+    client = slack_client(slack)
+    first = client.conversations_list(types="public_channel,private_channel", limit=2)
+    names = [c["name"] for c in first["channels"]]
+    cursor = first["response_metadata"]["next_cursor"]
+    rest = client.conversations_list(types="public_channel,private_channel", limit=2, cursor=cursor)
+    names += [c["name"] for c in rest["channels"]]
+    assert sorted(names) == ["checkout-oncall", "incidents", "payments-oncall"]
+    assert rest["response_metadata"]["next_cursor"] == ""
+    assert {c["id"] for c in first["channels"]} <= {"C0CHECKOUT", "C0PAYMENTS", "C0INCIDENTS"}
 
 
 def test_slack_response_url_records_bodies_and_refuses_a_sixth_use(slack: SlackDouble) -> None:
