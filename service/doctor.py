@@ -472,6 +472,11 @@ def _heartbeat_route(
     return [Finding("warn", what, f"{said}: {problem}; {mend}")]
 
 
+# What Slack's adapter reads to find a post that went through unanswered, not to post it again
+# (activities/adapters/slack.py): the channel's history and threads, and the id of a channel named by name.
+_LOOKUP_SCOPES = ("channels:history", "groups:history", "channels:read", "groups:read")
+
+
 def _notifications(settings: Settings, timeout: float) -> list[Finding]:
     """Slack (who the token is) and Jira (who Medic is, and MEDIC_JIRA_PROJECT): read only, nothing
     posted or filed. PagerDuty's and Opsgenie's keys are not tried: their APIs have no call that reads
@@ -503,6 +508,17 @@ def _notifications(settings: Settings, timeout: float) -> list[Finding]:
                 )
             else:
                 out.append(Finding("ok", f"Slack {settings.slack_base_url}", said))
+                missing = [scope for scope in _LOOKUP_SCOPES if scope not in scopes]
+                if who["scopes"] and {"channels:history", "channels:read"} & set(missing):
+                    out.append(
+                        Finding(
+                            "warn",
+                            f"Slack {settings.slack_base_url}",
+                            f"without {', '.join(missing)}: a post Slack took but answered late (or "
+                            "whose worker stopped) cannot be looked for, and is posted again; add them to "
+                            "the app's bot token scopes and reinstall the app (docs/slack.md)",
+                        )
+                    )
     out += _pagers(settings)
     tracker = jira_tracker(settings, timeout=timeout)
     where = f"Jira {shown(settings.jira_url or '')}"

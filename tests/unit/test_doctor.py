@@ -151,6 +151,15 @@ async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted(tmp_p
         f"error Slack {slack_url}/api/: the token is medic in {mute.team}, without the chat:write scope: "
         "every message is refused (missing_scope); add it to the app's bot token scopes and reinstall the app"
     )
+    # An app with the scopes Medic asked for before: it posts, and cannot look for a post cut off.
+    older = SlackDouble(scopes=("chat:write", "chat:write.public", "commands", "usergroups:read"))
+    with older.serve() as slack_url, jira.serve() as jira_url:
+        said = await lines(slack_bot_token=SecretStr(DEFAULT_TOKEN))
+    assert said[0] == f"ok    Slack {slack_url}/api/: the token is medic in {older.team}"
+    assert said[1].startswith(
+        f"warn  Slack {slack_url}/api/: without channels:history, groups:history, channels:read, "
+        "groups:read: a post Slack took but answered late"
+    ), said
     # A project where Medic's user may not create issues (a read-only grant).
     readonly = JiraDouble(deployment_type="Server", cannot_create=["OPS"])
     with slack.serve() as slack_url, readonly.serve() as jira_url:
