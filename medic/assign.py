@@ -30,7 +30,7 @@ from medic.incident import AlertBatch, AnomalyBatch
 from medic.keys import datasource_incident_id, group_incident_id, service_incident_id
 from medic.pipeline_alerts import PIPELINE_SERVICE, pipeline_component, pipeline_named, pipeline_workload
 from medic.subject import ObjectKey, OwnerLookup, Subject, is_exporter, resolve_subject
-from medic.topology import ServiceContext, context_for, with_hosted, with_nodes
+from medic.topology import ServiceContext, context_for, with_hosted, with_nodes, with_reach
 
 # Labels that name the service an alert is about, most specific first (Sloth's SLO alerts name it in
 # sloth_service; Loki 3, Alloy, Grafana Beyla and OpenTelemetry's resource attribute service.name in
@@ -269,6 +269,9 @@ def assign_alerts(
             assignment.service = with_nodes(assignment.service, ctx.nodes)
         assignment.alerts.append(assigned)
         assignment.decided_by[alert.fingerprint] = decision.labels
+    for assignment in out.values():
+        if assignment.service is not None and assignment.service.hosts:
+            assignment.service = with_reach(assignment.service, catalog)  # a node's: what it takes down
     return list(out.values())
 
 

@@ -200,23 +200,28 @@ class Catalog(BaseModel):
     def system_sizes(self) -> dict[str, int]:
         """service -> how many catalog services its system holds: those connected to it through
         ``calls``, in either direction, itself included (a catalog of independent products holds several)."""
+        return {name: len(members) for name, members in self.systems.items()}
+
+    @cached_property
+    def systems(self) -> dict[str, frozenset[str]]:
+        """service -> the catalog services of its system (see :attr:`system_sizes`), itself included."""
         links: dict[str, set[str]] = {s.name: set() for s in self.services}
         for service in self.services:
             for callee in service.calls:
                 if callee in links:
                     links[service.name].add(callee)
                     links[callee].add(service.name)
-        sizes: dict[str, int] = {}
+        found: dict[str, frozenset[str]] = {}
         for start in links:
-            if start in sizes:
+            if start in found:
                 continue
             system, stack = {start}, [start]
             while stack:
                 for nxt in links[stack.pop()] - system:
                     system.add(nxt)
                     stack.append(nxt)
-            sizes.update(dict.fromkeys(system, len(system)))
-        return sizes
+            found.update(dict.fromkeys(system, frozenset(system)))
+        return found
 
     @cached_property
     def derived(self) -> dict[object, Any]:

@@ -16,6 +16,7 @@ __all__ = [
     "hosted_on",
     "with_hosted",
     "with_nodes",
+    "with_reach",
 ]
 
 # How many hops of the call graph correlation looks across. Three covers
@@ -121,6 +122,21 @@ def with_hosted(ctx: ServiceContext, services: list[str]) -> ServiceContext:
     workflow, so the relation is fixed in history like the rest of the context."""
     hosted = sorted({s for s in services if s != ctx.name} | set(ctx.hosts))
     return ctx if hosted == ctx.hosts else ctx.model_copy(update={"hosts": hosted})
+
+
+def with_reach(ctx: ServiceContext, catalog: Catalog) -> ServiceContext:
+    """A node's blast radius: the catalog services whose pods run on it (:func:`with_hosted`) and every
+    service that depends on them, as a share of their systems with the node counted in. A node is in no
+    catalog, so it had none ("0 of 20 services depend on node/..."): a cache's P1 incident (7 services
+    depend on it) dropped to P2 when it joined the incident of the node it ran on, and its critical
+    escalation with it. Worked out by the API with the hosts, and fixed in history like them."""
+    hosted = [h for h in ctx.hosts if h in catalog.by_name]
+    if ctx.in_catalog or not hosted:
+        return ctx
+    reach = set(hosted).union(*(catalog.downstream(h) for h in hosted))
+    system = set[str]().union(*(catalog.systems[h] for h in hosted))
+    update = {"blast_radius": len(reach), "system_size": len(system) + 1}
+    return ctx if all(getattr(ctx, k) == v for k, v in update.items()) else ctx.model_copy(update=update)
 
 
 def with_nodes(ctx: ServiceContext, nodes: list[str]) -> ServiceContext:

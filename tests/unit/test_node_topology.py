@@ -8,7 +8,16 @@ from typing import Any
 from medic.alerts import normalise_webhook
 from medic.assign import assign_alerts
 from medic.correlation import ServiceObservation, join_decision, rank_root_causes
-from medic.topology import ServiceContext, absorbed_by, context_for, hosted_on, with_hosted, with_nodes
+from medic.incident import IncidentState
+from medic.topology import (
+    ServiceContext,
+    absorbed_by,
+    context_for,
+    hosted_on,
+    with_hosted,
+    with_nodes,
+    with_reach,
+)
 from tests.unit.test_assign_kubernetes import fixture_catalog, payload
 from tests.unit.test_subject import K8S_ALERTS, FakeCluster
 
@@ -181,3 +190,45 @@ def test_both_sides_agree_a_node_absorbs_a_service_that_starts_after_it() -> Non
         NODE: ServiceObservation(context=node, first_seen=later, severity="warning"),
     }
     assert [c.service for c in rank_root_causes(observed)] == [NODE, "checkout"]
+
+
+def test_a_node_takes_down_what_its_services_take_down_so_joining_it_lowers_no_score() -> None:
+    """A walk-through of a NotReady node (kube-prometheus-stack alerts, 2026-12): a node is in no catalog,
+    so its blast radius was 0 ("0 of 18 services depend on node/..."), and the incident of a service on
+    it with dependents scored lower once it joined the node's incident (a cache's P1 became P2, its
+    critical escalation stopped). The node's reach is the services on it and all their dependents."""
+    ids = (
+        "KubeNodeNotReady/ip-10-0-1-12.eu-west-1.compute.internal",
+        "KubePersistentVolumeFillingUp/shop/data-orders-db-0",
+    )
+    catalog = fixture_catalog()
+    body = payload([_entry(i) for i in ids])
+    states: dict[str, IncidentState] = {}
+    contexts: dict[str, ServiceContext] = {}
+    for a in assign_alerts(catalog, body, normalise_webhook(body, received_at=T0), FakeCluster()):
+        assert a.service is not None
+        state = IncidentState(id=a.incident_id, opened_at=T0, current_reads=True)
+        state.contexts[a.service.name] = contexts[a.service.name] = a.service
+        state.apply_alerts(a.alert_batch(T0), at=T0)
+        states[a.service.name] = state
+    node = contexts[NODE]
+    assert node.hosts == ["checkout", "orders-db"]
+    reach = {"checkout", "orders-db", *catalog.downstream("checkout"), *catalog.downstream("orders-db")}
+    assert node.blast_radius == len(reach) > 2
+    assert node.system_size == catalog.system_sizes["orders-db"] + 1  # the node counted in
+    alone = states["orders-db"].impact
+    merged = states[NODE]
+    merged.absorb(states["orders-db"], at=T0)
+    assert merged.root_causes[0].service == NODE
+    assert merged.impact >= alone, (merged.impact, alone)
+    assert merged.impact_detail is not None
+    (blast,) = [f for f in merged.impact_detail.factors if f.name == "blast_radius"]
+    assert blast.detail == f"{len(reach)} of {catalog.system_sizes['orders-db']} services depend on {NODE}"
+
+
+def test_a_node_hosting_no_catalog_service_reaches_nothing() -> None:
+    catalog = fixture_catalog()
+    node = with_hosted(ServiceContext(name=NODE, in_catalog=False), ["fluent-bit"])
+    assert with_reach(node, catalog) is node and node.blast_radius == 0
+    service = context_for(catalog, "checkout")
+    assert with_reach(service, catalog) is service  # a catalog service's reach is the catalog's own
