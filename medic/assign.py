@@ -11,8 +11,9 @@ gave them (medic.grafana_alerts); the alert's Kubernetes
 subject (medic.subject: its workload, or the workloads its pod name could belong to) as the catalog's
 ``workloads`` list it; the service's own Prometheus ``jobs``; a label (:data:`SERVICE_LABELS`) naming a
 catalog service; an alert about the alerting pipeline itself (medic.pipeline_alerts:
-``alerting-pipeline``); a label naming a service the catalog does not know; a workload the catalog
-does not know. A label value that names an exporter
+``alerting-pipeline``); a ``namespace`` whose workloads the catalog lists under one service only, when no
+label names an object (Mimir's and Loki's mixins alert by namespace); a label naming a service the
+catalog does not know; a workload the catalog does not know. A label value that names an exporter
 (kube-state-metrics, the kubelet, node-exporter...) is never a service, so every team's crash loop is
 not folded into one incident named after kube-state-metrics.
 """
@@ -89,6 +90,14 @@ def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None 
     pipeline = _pipeline(catalog, labels, subject, owners)  # (after the catalog's own word)
     if pipeline is not None:
         return pipeline
+    namespace = labels.get("namespace") or ""
+    owned = catalog.service_of_namespace(namespace) if subject.object is None and not skipped else None
+    if owned is not None:
+        # About a namespace as a whole: Mimir's and Loki's mixins aggregate many alerts by (cluster,
+        # namespace), MimirIngesterUnhealthy among them, which was an incident of its own with no owner.
+        why = f"namespace={namespace} holds only service {owned}'s workloads in the catalog"
+        nodes = _catalog_nodes(catalog, owned, lookup)
+        return Decision(owned, True, subject, ["namespace"], why, nodes=nodes)
     named = _named_outside(labels, skipped)
     if named is not None and subject.object is None:
         label, value = named

@@ -164,6 +164,20 @@ class Catalog(BaseModel):
         return next((service for w, service in patterns if w.holds(kind, namespace, name)), None)
 
     @cached_property
+    def _namespace_owners(self) -> dict[str, set[str]]:
+        owners: dict[str, set[str]] = {}
+        for s in self.services:
+            for w in s.workloads:
+                owners.setdefault(w.namespace, set()).add(s.name)
+        return owners
+
+    def service_of_namespace(self, namespace: str) -> str | None:
+        """The one service whose ``workloads`` the catalog lists in this namespace; None when it lists
+        none there, or those of several services (``shop`` in the shipped catalog)."""
+        owners = self._namespace_owners.get(namespace, set())
+        return next(iter(owners)) if len(owners) == 1 else None
+
+    @cached_property
     def by_job(self) -> dict[str, str]:
         return {job: s.name for s in self.services for job in s.jobs}
 
