@@ -242,6 +242,10 @@ class IncidentState(BaseModel):
     current_reads: bool = Field(  # (named slo_current in this release's first commits: still read)
         default=False, validation_alias=AliasChoices("current_reads", "slo_current")
     )
+    # A node's incident is told to the team of the catalog service on it that ranks first (a node is in no
+    # catalog, and its default key may be none); set by the workflow for new node incidents, False in
+    # those started before (their plans replay as they were).
+    hosts_route: bool = False
     am_checked_at: datetime | None = None
     am_ask_after: datetime | None = None
     false_positives: list[FalsePositive] = Field(default_factory=list, description="false-positive marks")
@@ -1259,12 +1263,25 @@ class IncidentState(BaseModel):
 
     @property
     def owner(self) -> ServiceContext | None:
-        """The most likely root cause's service as the catalog knows it: whose team is notified."""
+        """The most likely root cause's service as the catalog knows it: whose team is notified. For a
+        node's incident (:attr:`hosts_route`), the catalog service on the node that ranks first: the node
+        is in no catalog, so its incident paged the default key (or nobody, without one) while the pages
+        of the teams whose incidents joined it were resolved, mid-outage."""
+        root = self._root()
+        if root is None or root.in_catalog or not root.hosts or not self.hosts_route:
+            return root
+        for candidate in self.root_causes[1:]:
+            ctx = self.contexts.get(candidate.service)
+            if ctx is not None and ctx.in_catalog and candidate.service in root.hosts:
+                return ctx
+        return root
+
+    def _root(self) -> ServiceContext | None:
         return self.contexts.get(self.root_causes[0].service) if self.root_causes else None
 
     def _rescore(self, at: datetime) -> None:
         services = [self.contexts.get(s) or ServiceContext(name=s, in_catalog=False) for s in self.services]
-        root = self.owner
+        root = self._root()
         burn: dict[str, float] = {}
         detail: dict[str, str] = {}
         for a in self.alerts.values():

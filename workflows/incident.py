@@ -70,6 +70,11 @@ SETTLE_ABSORBABLE_PATCH = "settle-only-absorbable"
 # A node's incident says hello to the services whose pods run on it, and they join it (marked only
 # where a node's context names such services, or a hello names this incident's service among them).
 NODE_ABSORBS_PATCH = "node-absorbs-its-workloads"
+# A node's incident waits for the incidents of the services on it to answer its hello (they join it) before
+# it tells anyone, up to settle_seconds, and is told to the team of the one that ranks first: it told at once,
+# to the default key (or nobody), and resolved their teams' pages as they joined (marked only where a new
+# node's context names hosted services).
+NODE_SETTLES_PATCH = "node-settles-for-its-workloads"
 # A service's incident says hello to the incidents of the nodes its pods run on (its context names them),
 # so a node's incident opened first absorbs it; it settles until they answer (marked only where a
 # service's context names nodes).
@@ -265,6 +270,7 @@ class IncidentWorkflow(CauseProbe):
         self._node_hellos: set[str] = set()  # of the first hello: those not yet known to be closed
         self._peers_told: set[str] = set()  # incidents of upstream peers that could absorb it, last told
         self._peer_hellos: set[str] = set()  # of the first hello: those not yet known to be closed
+        self._host_hellos: set[str] = set()  # a node's: incidents of its services that may still join it
         self._causes_quiet = False  # Prometheus: nothing that could absorb it alerts
         self._probe: asyncio.Task[None] | None = None  # asking Prometheus about its likely causes
         self._parent_resolved = False
@@ -290,12 +296,19 @@ class IncidentWorkflow(CauseProbe):
             self._hello_peers()  # a continued run's peers already know it
             self._node_hellos = set(self._nodes_told)
             self._peer_hellos = set(self._peers_told)
+            if self._ctx is not None and self._ctx.hosts and not self._ctx.in_catalog:
+                self._host_hellos = {service_incident_id(h) for h in self._ctx.hosts}
         if self._node_hellos and not self._absorbable:
             # Only a node may absorb it: it settles until the nodes' incidents answer (or are not there).
             self._absorbable, self._settle = True, timedelta(seconds=inp.settle_seconds)
             self._settle_end = self._state.opened_at + self._settle if self._settle else None
         if self._settle and not self._absorbable and workflow.patched(SETTLE_ABSORBABLE_PATCH):
             self._settle, self._settle_end = timedelta(0), None
+        if self._host_hellos and workflow.patched(NODE_SETTLES_PATCH):
+            # A node: its services' incidents join it first, so it is told once, to one of their teams.
+            self._state.hosts_route = True
+            self._settle = timedelta(seconds=inp.settle_seconds)
+            self._settle_end = self._state.opened_at + self._settle if self._settle else None
         tasks = self._start_notifier()
         if inp.settle_until is not None and self._settle_end is not None and self._notifier is not None:
             self._notifier.settle_until(self._settle_end)
@@ -702,6 +715,8 @@ class IncidentWorkflow(CauseProbe):
     def merge_in(self, incoming: msg.MergeIn) -> None:
         if self._forwarded(msg.MERGE_IN, incoming):
             return
+        for joined in (incoming.state.id, *incoming.state.absorbed):  # (a host's own joined ones too)
+            self._host_answered(joined)
         self._apply(
             lambda now: self._state.absorb(
                 incoming.state, at=now, derive=False, alert_count=incoming.alert_count
@@ -861,6 +876,18 @@ class IncidentWorkflow(CauseProbe):
         elif message.on_failure == "peer_closed":
             self._peer_hellos.discard(message.target)
             self._end_settle_if_alone()
+            self._host_answered(message.target)
+
+    def _host_answered(self, incident_id: str) -> None:
+        """A node's: one of its services' incidents joined it, or none is open. Once all have answered,
+        nothing more will join it: its settle period ends (others answer within it, or not at all)."""
+        if incident_id not in self._host_hellos:
+            return
+        self._host_hellos.discard(incident_id)
+        if not self._host_hellos and self._state.hosts_route and self._settle_end is not None:
+            self._settle_end = None
+            if self._notifier is not None:
+                self._notifier.nothing_to_join()
 
     def _ask_about_causes(self, inp: IncidentInput) -> "asyncio.Task[None] | None":
         """A new incident that could be a symptom asks Prometheus whether a service that could absorb it

@@ -136,3 +136,35 @@ async def test_a_service_whose_node_is_down_tells_nobody_itself(harness: Harness
     assert state.root_causes[0].service == node_name
     assert len(h.chat.top_level()) == 1, h.chat.posts
     assert not any("checkout" in key for _, key in pages(h)), pages(h)
+
+
+async def test_a_node_opening_after_its_services_is_told_once_to_the_team_of_the_first_of_them(
+    harness: Harness,
+) -> None:
+    """A walk-through of a NotReady node (kube-prometheus-stack: the node's alerts fire 15 minutes after its
+    services' own): orders-db's incident had paged its team when the node's incident opened and absorbed it.
+    The node is in no catalog, so its incident told at once, to the default key and the fallback channel,
+    and orders-db's page was resolved: its team held no page for an outage still going on (none at all
+    without a default key). The node's incident now waits for its services' incidents to join it and is
+    told to the team of the first of them: the data team is paged again, for the node's incident."""
+    h = harness
+    crash = "KubePersistentVolumeFillingUp/shop/data-orders-db-0"  # critical: orders-db pages on its own
+    found = _assigned((NODE_ID, crash))
+    node_name = "node/ip-10-0-1-12.eu-west-1.compute.internal"
+    node, db = found[node_name], found["orders-db"]
+    assert node.service is not None and "orders-db" in node.service.hosts
+    async with h.worker():
+        service = await _start(h, db, SETTLE)
+        await eventually(service, lambda s: bool(s.notifications.pages), "orders-db's page")
+        assert [k for _, k in pages(h)] == ["data-platform"]
+        root = await _start(h, node, SETTLE)
+        await eventually(root, lambda s: "incident-orders-db" in s.absorbed, "orders-db joining the node")
+        await h.env.sleep(SETTLE * 2)
+        state = await root.query(IncidentWorkflow.state)
+    assert state.root_causes[0].service == node_name and state.owner is not None
+    assert state.owner.name == "orders-db"
+    assert ("trigger", "data-platform", node.incident_id) in h.pager.events, h.pager.events
+    assert not any(key == "default" for _, key, _ in h.pager.events), h.pager.events
+    assert ("resolve", "data-platform", db.incident_id) in h.pager.events  # the joined one closed out
+    posts = [channel for channel, text in h.chat.top_level() if node_name in text]
+    assert posts == ["#data-platform-oncall"], h.chat.posts
