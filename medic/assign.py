@@ -171,13 +171,22 @@ def _datasource(catalog: Catalog, labels: dict[str, str]) -> Decision:
     source = f"data source {uid}" if uid else "its data source"
     rule_service = next((f"{k}={labels[k]}" for k in SERVICE_LABELS if labels.get(k)), "")
     aside = f"; its rule's {rule_service} is not what fails" if rule_service else ""
+    subject = Subject(reason="a Grafana data source alert, about no Kubernetes object")
+    decided = ["alertname", RULENAME] + (["datasource_uid"] if uid else [])
+    served = catalog.by_datasource.get(uid) if uid else None
+    if served is not None:
+        # The service behind the data source fails (a Mimir whose ingesters crash): its incident, so its
+        # own alerts, firing minutes later, and this are one incident, told once.
+        why = (
+            f"{alertname} is Grafana's: it cannot evaluate rule {labels[RULENAME]!r} ({source}){aside}: "
+            f"the catalog lists data source {uid} under service {served}"
+        )
+        return Decision(served, True, subject, decided, why)
     where = f"service {name}" if name else f"{PIPELINE_SERVICE}, a service outside the catalog"
     why = (
         f"{alertname} is Grafana's: it cannot evaluate rule {labels[RULENAME]!r} ({source}){aside}: "
         f"{where}, one incident per data source"
     )
-    subject = Subject(reason="a Grafana data source alert, about no Kubernetes object")
-    decided = ["alertname", RULENAME] + (["datasource_uid"] if uid else [])
     return Decision(
         name or PIPELINE_SERVICE,
         name is not None,

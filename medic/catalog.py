@@ -115,6 +115,11 @@ class Service(BaseModel):
     jobs: list[str] = Field(
         default_factory=list, description="Prometheus scrape jobs that are this service itself"
     )
+    datasources: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list,
+        description="Grafana data source UIDs this service serves (a Mimir's, a Loki's): Grafana's "
+        "DatasourceError for a rule on one of them is this service failing, in its incident",
+    )
 
 
 # A Prometheus label name (the data model's: letters, digits, underscores, not beginning with a digit).
@@ -176,6 +181,10 @@ class Catalog(BaseModel):
         none there, or those of several services (``shop`` in the shipped catalog)."""
         owners = self._namespace_owners.get(namespace, set())
         return next(iter(owners)) if len(owners) == 1 else None
+
+    @cached_property
+    def by_datasource(self) -> dict[str, str]:
+        return {uid: s.name for s in self.services for uid in s.datasources}
 
     @cached_property
     def by_job(self) -> dict[str, str]:
@@ -333,7 +342,20 @@ class Catalog(BaseModel):
                             f"unknown service {callee!r}{did_you_mean(callee, known)}",
                         )
                     )
-        return out + self._workload_problems(root, source)
+        return out + self._workload_problems(root, source) + self._datasource_problems(root, source)
+
+    def _datasource_problems(self, root: yaml.Node | None, source: str) -> list[ConfigProblem]:
+        """A data source listed under two services: its DatasourceError's service, a matter of order."""
+        out: list[ConfigProblem] = []
+        owner: dict[str, str] = {}
+        for i, service in enumerate(self.services):
+            for j, uid in enumerate(service.datasources):
+                held = owner.setdefault(uid, service.name)
+                if held != service.name:
+                    loc: tuple[int | str, ...] = ("services", i, "datasources", j)
+                    message = f"data source {uid!r} is already listed under {held}"
+                    out.append(ConfigProblem(source, locate(root, loc), field_path(loc), message))
+        return out
 
     def _workload_problems(self, root: yaml.Node | None, source: str) -> list[ConfigProblem]:
         """A workload listed by name under two services would make its alerts' service a matter of order."""

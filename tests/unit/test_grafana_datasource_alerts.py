@@ -19,6 +19,7 @@ from medic.incident import IncidentState
 from medic.keys import datasource_incident_id
 from medic.pipeline_alerts import PIPELINE_SERVICE
 from medic.runbook import load_runbook
+from medic.yamldoc import ConfigError
 from remediations.plan import match_runbooks
 from service.explain import explain_webhook
 from tests.support.grafana import datasource_error, datasource_nodata, grafana_alert, grafana_webhook
@@ -184,3 +185,56 @@ def test_a_grafana_rules_severity_is_its_label_and_none_reads_as_a_warning() -> 
     bare = explain_webhook(AlertmanagerWebhook.model_validate(body), catalog=shipped, runbooks=[])[0]
     assert (labelled["priority"], bare["priority"]) == ("P2", "P3")  # it pages only when labelled
     assert "severity 10" in bare["score_explained"]  # a warning's points
+
+
+MIMIR_CATALOG = load_catalog(
+    """
+services:
+  - {name: checkout, team: checkout, tier: 1}
+  - name: mimir
+    team: observability
+    tier: 1
+    datasources: [mimir-prod]
+    workloads: [{namespace: mimir, kind: StatefulSet, name_regex: "mimir-.+"}]
+  - {name: monitoring, team: observability, aliases: [alerting-pipeline], calls: [mimir]}
+"""
+)
+
+
+def test_a_data_source_the_catalog_lists_under_its_service_fails_in_that_services_incident() -> None:
+    """A walk-through of a Mimir outage (kube-prometheus-stack, Grafana-managed rules on Mimir): the rules'
+    DatasourceErrors (5 m pending) were an incident of data source mimir-prod, the alerting pipeline's, and
+    paged its team; Mimir's own alerts (for: 15m) opened Mimir's incident 10 minutes later and paged the
+    same team again; the two never joined (the later cause says hello to ``incident-monitoring``, not to
+    a data source's incident). A data source the catalog lists under a service is that service's."""
+    payloads = [*storm(), latency()]
+    found: dict[str, list[str]] = {}
+    for payload in payloads:
+        for share in assign_alerts(MIMIR_CATALOG, payload, normalise_webhook(payload, received_at=T0)):
+            found.setdefault(share.incident_id, []).extend(a.name for a in share.alerts)
+    assert sorted(found) == ["incident-checkout", "incident-mimir"]
+    assert found["incident-mimir"] == ["DatasourceError"] * 20
+    labels = storm()[0].alerts[0].labels
+    decision = decide(MIMIR_CATALOG, labels)
+    assert (decision.service, decision.incident) == ("mimir", None)
+    assert "the catalog lists data source mimir-prod under service mimir" in decision.why
+    # Later, Mimir's own alert joins the same incident, which keeps the data source's title until then.
+    state = IncidentState(id="incident-mimir", opened_at=T0, current_reads=True, pipeline_floor=True)
+    for payload in storm():
+        for share in assign_alerts(MIMIR_CATALOG, payload, normalise_webhook(payload, received_at=T0)):
+            state.apply_alerts(share.alert_batch(T0), at=T0)
+    assert state.title.startswith("DatasourceError on data source mimir-prod: 20 rules fail")
+    assert state.priority == "P2" and state.root_causes[0].service == "mimir"
+    other = {**labels, "datasource_uid": "loki-prod"}  # not listed: the pipeline's, as before
+    assert decide(MIMIR_CATALOG, other).incident == datasource_incident_id("loki-prod", "DatasourceError")
+
+
+def test_a_data_source_listed_under_two_services_is_a_check_error() -> None:
+    with pytest.raises(ConfigError, match="data source 'mimir-prod' is already listed under mimir"):
+        load_catalog(
+            """
+services:
+  - {name: mimir, team: o, datasources: [mimir-prod]}
+  - {name: mimir-b, team: o, datasources: [mimir-prod]}
+"""
+        )
