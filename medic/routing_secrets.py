@@ -55,6 +55,22 @@ def secret_problems(
                     f"routing-key name {key!r} is paged by {first[1]} for team {first[0]!r} but by "
                     f"{oncall.pager} here: one key name, one pager",
                 )
+    # A team that names no pager pages with MEDIC_PAGER's, but a key name it shares with a team that names
+    # one goes to that team's pager for both (medic.routing.pager_routes): the shipped policy's
+    # `manager: eng-managers` under every team, one team given `pager: opsgenie`, sent every team's
+    # manager escalation to Opsgenie (a walk-through, 2026-12).
+    configured = [k for k in names.default_pagers if names.pager_configured(k)]
+    default = "both" if len(configured) > 1 else (configured[0] if configured else None)
+    for team, oncall in policy.teams.items():
+        for key in oncall.key_names() if default and not oncall.pager else ():
+            first = routed.get(key)
+            if first is not None and first[1] != default:
+                problem(
+                    ("teams", team),
+                    f"routing-key name {key!r} is paged by {first[1]} for team {first[0]!r}, so for this "
+                    f"team too, which names no pager (MEDIC_PAGER: {default}): one key name, one pager "
+                    f"(give this team `pager: {first[1]}`, or the name another key)",
+                )
     if any(names.pager_configured(kind) for kind in PAGER_SETTINGS):
         for team, oncall in policy.teams.items():
             if oncall.pager:

@@ -110,6 +110,32 @@ def test_one_key_name_is_paged_by_one_pager() -> None:
     assert problem.startswith("routing.yaml:3: teams.data.pager:")
 
 
+def test_a_key_name_shared_with_a_team_of_another_pager_is_refused_for_a_team_naming_none() -> None:
+    """A walk-through (kube-prometheus-stack cascade, 2026-12): the shipped policy names `manager:
+    eng-managers` under every team; with one team given `pager: opsgenie`, pager_routes sends the name to
+    Opsgenie for every team, and a platform P1's manager escalation went to Opsgenie while every other
+    page of that team went to PagerDuty (MEDIC_PAGER). Nothing said so."""
+    policy = POLICY.replace(
+        "checkout: {primary: checkout, secondary: checkout-secondary, pager: opsgenie}",
+        "checkout: {primary: checkout, secondary: checkout-secondary, manager: eng-managers, pager: opsgenie}",
+    )
+    assert pager_routes(load_routing(policy))["eng-managers"] == "opsgenie"  # data's manager too
+    names = SecretNames(
+        pager_keys={**BOTH.pager_keys, "opsgenie": [*BOTH.pager_keys["opsgenie"], "eng-managers"]},
+        default_pagers=["pagerduty"],
+        teams_webhooks=BOTH.teams_webhooks,
+    )
+    (problem,) = _problems(names, policy)
+    assert problem.startswith("routing.yaml:3: teams.data:"), problem
+    assert (
+        "routing-key name 'eng-managers' is paged by opsgenie for team 'checkout', so for this team too, "
+        "which names no pager (MEDIC_PAGER: pagerduty)" in problem
+    )
+    assert _problems(names) == []  # nothing shared: as before
+    both = SecretNames(pager_keys=names.pager_keys, default_pagers=["pagerduty", "opsgenie"])
+    assert "(MEDIC_PAGER: both)" in _problems(both, policy)[0]
+
+
 def test_check_refuses_teams_channels_without_a_webhook() -> None:
     names = SecretNames(pager_keys=BOTH.pager_keys, teams_webhooks=["major-incident", "ops"])
     assert _problems(names) == [
