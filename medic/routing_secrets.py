@@ -63,13 +63,13 @@ def secret_problems(
     default = "both" if len(configured) > 1 else (configured[0] if configured else None)
     for team, oncall in policy.teams.items():
         for key in oncall.key_names() if default and not oncall.pager else ():
-            first = routed.get(key)
-            if first is not None and first[1] != default:
+            named = routed.get(key)
+            if named is not None and named[1] != default:
                 problem(
                     ("teams", team),
-                    f"routing-key name {key!r} is paged by {first[1]} for team {first[0]!r}, so for this "
+                    f"routing-key name {key!r} is paged by {named[1]} for team {named[0]!r}, so for this "
                     f"team too, which names no pager (MEDIC_PAGER: {default}): one key name, one pager "
-                    f"(give this team `pager: {first[1]}`, or the name another key)",
+                    f"(give this team `pager: {named[1]}`, or the name another key)",
                 )
     if any(names.pager_configured(kind) for kind in PAGER_SETTINGS):
         for team, oncall in policy.teams.items():

@@ -21,7 +21,8 @@ services:
       - {namespace: mimir, kind: Deployment, name_regex: "mimir-.+"}
   - name: monitoring
     team: observability
-    workloads: [{namespace: monitoring, kind: StatefulSet, names: [prometheus-kube-prometheus-stack-prometheus]}]
+    workloads:
+      - {namespace: monitoring, kind: StatefulSet, names: [prometheus-kube-prometheus-stack-prometheus]}
   - name: checkout
     team: checkout
     workloads: [{namespace: shop, names: [checkout]}]
