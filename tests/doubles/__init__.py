@@ -17,7 +17,7 @@ from tests.doubles.pagerduty import DEFAULT_ROUTING_KEY as PAGERDUTY_ROUTING_KEY
 from tests.doubles.pagerduty import PagerDutyAlert, PagerDutyDouble, PagerDutyEvent
 from tests.doubles.slack import DEFAULT_CHANNELS as SLACK_CHANNELS
 from tests.doubles.slack import DEFAULT_TOKEN as SLACK_TOKEN
-from tests.doubles.slack import SlackDouble, SlackEdit, SlackEphemeral, SlackMessage
+from tests.doubles.slack import SlackDouble, SlackEdit, SlackEphemeral, SlackMember, SlackMessage
 
 __all__ = [
     "JIRA_API_TOKEN",
@@ -41,6 +41,7 @@ __all__ = [
     "SlackDouble",
     "SlackEdit",
     "SlackEphemeral",
+    "SlackMember",
     "SlackMessage",
     "serve_in_thread",
 ]

@@ -39,6 +39,15 @@ or with an empty body):
 * ``chat.postEphemeral`` -> ``{"ok", "message_ts"}``; ``conversations.info`` (channel id);
   ``auth.test``; ``usergroups.users.list`` (``usergroup`` -> ``{"ok", "users"}``, unknown:
   ``no_such_subteam``; groups set with ``usergroups=`` or ``double.usergroups``).
+* ``users.info`` (scope ``users:read``; ``user`` -> ``{"ok", "user"}``, the user object of Slack's
+  reference, https://docs.slack.dev/reference/methods/users.info, and its example for ``W012A3CDE``:
+  ``id``, ``team_id``, ``name``, ``deleted``, ``real_name``, ``tz``..., and ``profile`` with
+  ``real_name``, ``display_name`` (``""`` when the user set none, as Slack documents: a field not supplied
+  "may contain the empty string"), their ``_normalized`` forms and the ``image_*`` fields; no ``email``,
+  which needs ``users:read.email``). Unknown user: ``user_not_found``; no ``user``: ``invalid_arguments``;
+  users set with ``users=`` or ``double.users`` (:class:`SlackMember`). Without the scope, ``missing_scope``
+  with ``needed`` and ``provided``, like every method here (the shape of @slack/web-api's
+  ``UsersInfoResponse``: ``ok``, ``error``, ``needed``, ``provided``, ``user``).
 * Errors as Slack gives them, HTTP 200 with ``{"ok": false, "error": ...}``: ``not_authed`` (no
   token), ``invalid_auth`` (a token not configured; ``Authorization: Bearer`` or a form ``token``),
   ``channel_not_found``, ``is_archived``, ``no_text``, ``msg_too_long`` (> 40,000 characters),
@@ -56,11 +65,12 @@ or with an empty body):
   Slack accepted and answered past the client's timeout: ``faults.push("late_answer", seconds=...,
   route="POST /api/chat.postMessage")`` (the message is in the channel, the client sees a timeout).
 
-Not covered: request signing (that is Slack calling us, not us calling Slack), files, users,
-reactions, pagination of ``usergroups.users.list``, per-method rate-limit tiers (nor the 1 request a
-minute and 15 messages a page Slack now gives ``conversations.history``/``replies`` of commercially
-distributed non-Marketplace apps), the ``warning`` field, unfurling, markdown rendering, search,
-``as_user``/``username``/``icon_*``, metadata filters (``metadata_event_type`` ...), thread broadcasts.
+Not covered: request signing (that is Slack calling us, not us calling Slack), files, users.* methods
+other than ``users.info``, reactions, pagination of ``usergroups.users.list``, per-method rate-limit
+tiers (nor the 1 request a minute and 15 messages a page Slack now gives
+``conversations.history``/``replies`` of commercially distributed non-Marketplace apps), the
+``warning`` field, unfurling, markdown rendering, search, ``as_user``/``username``/``icon_*``,
+metadata filters (``metadata_event_type`` ...), thread broadcasts.
 """
 
 from __future__ import annotations
@@ -69,7 +79,7 @@ import base64
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl
@@ -87,13 +97,14 @@ __all__ = [
     "SlackDouble",
     "SlackEdit",
     "SlackEphemeral",
+    "SlackMember",
     "SlackMessage",
 ]
 
 DEFAULT_TOKEN = "xoxb-1700000000-medic-test-token"
 # The scopes docs/slack.md has people give Medic's app, and channels:read for the double's own
 # conversations.info; each method's own (Slack's method reference, "Required scopes": chat:write,
-# channels:read, usergroups:read; auth.test needs none).
+# channels:read, usergroups:read, users:read; auth.test needs none).
 # The optional scopes docs/slack.md names too (so a post cut off after Slack took it is found, not sent
 # again): channels:history / groups:history (conversations.history, .replies), channels:read / groups:read
 # (conversations.list, for a channel routing names by name).
@@ -101,6 +112,7 @@ DEFAULT_SCOPES = (
     "chat:write",
     "chat:write.public",
     "usergroups:read",
+    "users:read",
     "commands",
     "channels:read",
     "channels:history",
@@ -119,6 +131,7 @@ _NEEDED_SCOPE: dict[str, tuple[str, ...]] = {
     "conversations.replies": ("channels:history", "groups:history", "im:history", "mpim:history"),
     "conversations.list": ("channels:read", "groups:read", "im:read", "mpim:read"),
     "usergroups.users.list": ("usergroups:read",),
+    "users.info": ("users:read",),
 }
 DEFAULT_CHANNELS: Mapping[str, str] = {
     "#checkout-oncall": "C0CHECKOUT",
@@ -135,6 +148,54 @@ class _SlackError(Exception):
         self.error = error
         self.errors = errors
         self.needed = needed  # missing_scope: the scope the call needs
+
+
+@dataclass
+class SlackMember:
+    """A workspace member, as ``users.info`` describes them."""
+
+    id: str
+    name: str  # the username (handle)
+    real_name: str = ""
+    display_name: str = ""  # "" when the user set none: Slack shows the real name then
+    deleted: bool = False
+
+    def to_api(self, team_id: str) -> dict[str, Any]:
+        """The user object of Slack's users.info reference (its example's fields, email left out)."""
+        images = {
+            f"image_{size}": f"https://avatars.example/{self.id}_{size}.png" for size in (24, 32, 48, 72)
+        }
+        return {
+            "id": self.id,
+            "team_id": team_id,
+            "name": self.name,
+            "deleted": self.deleted,
+            "color": "9f69e7",
+            "real_name": self.real_name,
+            "tz": "Europe/Amsterdam",
+            "tz_label": "Central European Time",
+            "tz_offset": 3600,
+            "profile": {
+                "avatar_hash": "ge3b51ca72de",
+                "status_text": "",
+                "status_emoji": "",
+                "real_name": self.real_name,
+                "display_name": self.display_name,
+                "real_name_normalized": self.real_name,
+                "display_name_normalized": self.display_name,
+                **images,
+                "team": team_id,
+            },
+            "is_admin": False,
+            "is_owner": False,
+            "is_primary_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": False,
+            "updated": 1_700_000_000,
+            "is_app_user": False,
+            "has_2fa": False,
+        }
 
 
 @dataclass
@@ -238,6 +299,7 @@ class SlackDouble(HttpDouble):
         "conversations.list",
         "auth.test",
         "usergroups.users.list",
+        "users.info",
     )
 
     def __init__(
@@ -254,6 +316,7 @@ class SlackDouble(HttpDouble):
         response_url_uses: int = 5,
         usergroups: Mapping[str, Iterable[str]] | None = None,
         scopes: Iterable[str] = DEFAULT_SCOPES,
+        users: Iterable[SlackMember] = (),
     ) -> None:
         super().__init__(title="Slack Web API double")
         self.scopes = tuple(scopes)
@@ -272,6 +335,7 @@ class SlackDouble(HttpDouble):
         self._ephemerals: list[SlackEphemeral] = []
         self._responses: dict[str, list[Any]] = {}
         self.usergroups: dict[str, list[str]] = {g: list(u) for g, u in (usergroups or {}).items()}
+        self.users: dict[str, SlackMember] = {u.id: replace(u) for u in users}  # its own copies
         handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
@@ -282,6 +346,7 @@ class SlackDouble(HttpDouble):
             "conversations.list": self._conversations_list,
             "auth.test": self._auth_test,
             "usergroups.users.list": self._usergroup_users,
+            "users.info": self._users_info,
         }
         for method, handler in handlers.items():
             self.app.add_api_route(
@@ -617,6 +682,15 @@ class SlackDouble(HttpDouble):
         if group not in self.usergroups:
             raise _SlackError("no_such_subteam")
         return {"users": list(self.usergroups[group])}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(args.get("user") or "")
+        if not user_id:
+            raise _SlackError("invalid_arguments")
+        user = self.users.get(user_id)
+        if user is None:
+            raise _SlackError("user_not_found")
+        return {"user": user.to_api(self.team_id)}
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

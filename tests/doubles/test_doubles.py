@@ -40,6 +40,7 @@ from tests.doubles import (
     JqlError,
     PagerDutyDouble,
     SlackDouble,
+    SlackMember,
     serve_in_thread,
 )
 from tests.doubles.jira_workflows import CLASSIC, CLASSIC_RESOLUTIONS
@@ -174,6 +175,31 @@ def test_slack_accepts_form_encoded_arguments_and_a_form_token(slack: SlackDoubl
     assert response["channel"] == "C0INCIDENTS"
     assert slack.messages("#incidents")[0].blocks == blocks
     assert "authorization" not in slack.requests()[0].headers
+
+
+def test_slack_users_info_answers_as_slacks_reference() -> None:
+    """users.info (scope users:read): the user object with its profile; user_not_found for an id Slack
+    does not know; missing_scope, with what is needed and what the token has, without the scope."""
+    bob = SlackMember("U0BOB", name="bob", real_name="Bob Smith", display_name="Bobby")
+    double = SlackDouble(users=[bob])
+    with double.serve():
+        user = slack_client(double).users_info(user="U0BOB")["user"]
+        assert (user["id"], user["name"], user["real_name"]) == ("U0BOB", "bob", "Bob Smith")
+        assert (user["profile"]["display_name"], user["profile"]["real_name"]) == ("Bobby", "Bob Smith")
+        assert "email" not in user["profile"]  # users:read.email's
+        with pytest.raises(SlackApiError) as missing:
+            slack_client(double).users_info(user="U0NOBODY")
+        assert missing.value.response.data == {"ok": False, "error": "user_not_found"}
+    narrow = SlackDouble(users=[bob], scopes=("chat:write", "commands"))
+    with narrow.serve():
+        with pytest.raises(SlackApiError) as refused:
+            slack_client(narrow).users_info(user="U0BOB")
+        assert refused.value.response.data == {
+            "ok": False,
+            "error": "missing_scope",
+            "needed": "users:read",
+            "provided": "chat:write,commands",
+        }
 
 
 @pytest.mark.parametrize(
