@@ -21,6 +21,7 @@ from medic.story import (
     incident_metrics,
     lane_of,
     machine_actors,
+    named,
     ordered_timeline,
     utc,
 )
@@ -243,7 +244,8 @@ def _legend(y: float) -> tuple[list[str], float]:
 
 
 def render_timeline_svg(state: IncidentState, *, now: datetime) -> str:
-    """The incident's timeline chart as an SVG document (UTF-8 text)."""
+    """The incident's timeline chart as an SVG document (UTF-8 text); people named as in the postmortem."""
+    state = named(state)
     m = incident_metrics(state, now=now)
     entries = ordered_timeline(state)
     # From the first signal to the resolution (or now), stretched to every entry (a merged incident's

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, field_validator
 
+from medic.names import empty
 from medic.redact import redact
 
 __all__ = ["FalsePositive", "Matcher", "SilenceRecord"]
@@ -32,6 +33,9 @@ class SilenceRecord(BaseModel):
     starts_at: datetime
     ends_at: datetime
     created_by: str
+    created_by_name: str = Field(
+        default="", max_length=200, exclude_if=empty, description="the person's name (created_by: their id)"
+    )
     comment: str = ""
     url: str | None = Field(default=None, description="the silence in Alertmanager's UI")
 
@@ -59,6 +63,9 @@ class FalsePositive(BaseModel):
 
     at: datetime
     actor: str
+    actor_name: str = Field(
+        default="", max_length=200, exclude_if=empty, description="the person's name (actor: their id)"
+    )
     rules: list[str] = Field(description="alert rules (alertname) the judgement covers")
     incident_id: str
     note: str = Field(default="", max_length=1000)

@@ -36,6 +36,7 @@ from medic.impact import Impact, burn_floor, score_impact
 from medic.insights import IncidentOutcome, anomaly_rule, incident_rules, rules_before_scans
 from medic.limits import runs_within
 from medic.matchers import format_duration
+from medic.names import MAX_NAMES, SLACK_USER_ID, clean_name, empty
 from medic.notify_plan import ChatTarget
 from medic.notify_state import THREADED_KINDS, NotificationState
 from medic.pipeline_alerts import SEVERITY_FLOOR, pipeline_floor
@@ -249,6 +250,14 @@ class IncidentState(BaseModel):
     am_checked_at: datetime | None = None
     am_ask_after: datetime | None = None
     false_positives: list[FalsePositive] = Field(default_factory=list, description="false-positive marks")
+    # Who the Slack ids on the timeline are (id -> name), from the requests made in Slack: written as the
+    # name outside Slack (medic.names). Left out of the payload while empty, so a state without names
+    # (every incident before them) serializes, and is sized, as it was.
+    names: dict[str, str] = Field(
+        default_factory=dict,
+        exclude_if=empty,
+        description="Slack user id -> the person's name, as their Slack requests carried it",
+    )
     revision: int = 0
     derived_revision: int = -1
 
@@ -397,6 +406,9 @@ class IncidentState(BaseModel):
         known = {s.id for s in self.silences}
         self.silences.extend(s for s in other.silences if s.id not in known)
         self.false_positives.extend(f for f in other.false_positives if f not in self.false_positives)
+        for actor, name in other.names.items():  # who its people are: named here too
+            if actor not in self.names:
+                self.learn_name(actor, name)
         if other.am_holds:  # Alertmanager's word about its alerts carries over (recheck_at)
             self.am_holds = {**other.am_holds, **self.am_holds}
         self.am_resolved += [f for f in other.am_resolved if f not in self.am_resolved]
@@ -488,11 +500,21 @@ class IncidentState(BaseModel):
         )
         self.revision += 1
 
-    def acknowledge(self, at: datetime, *, actor: str, source: str) -> None:
+    def learn_name(self, actor: str, name: str) -> None:
+        """``actor`` (a Slack user id) is the person called ``name``: their entries read so outside
+        Slack. A name for anything but a Slack id, or past :data:`medic.names.MAX_NAMES`, is not kept."""
+        name = clean_name(name)
+        if not name or name == actor or not SLACK_USER_ID.fullmatch(actor):
+            return
+        if actor in self.names or len(self.names) < MAX_NAMES:
+            self.names[actor] = name
+
+    def acknowledge(self, at: datetime, *, actor: str, source: str, name: str = "") -> None:
         """Someone owns it. Acknowledging what is acknowledged changes nothing (a second press of the
         button is not news for the thread); after a reopen it is news again."""
         if self.status is not IncidentStatus.OPEN and self.acknowledged_at is not None:
             return
+        self.learn_name(actor, name)
         if self.status is IncidentStatus.OPEN:
             self.status = IncidentStatus.ACKNOWLEDGED
         self.acknowledged_at = self.acknowledged_at or at
@@ -506,7 +528,8 @@ class IncidentState(BaseModel):
         )
         self.revision += 1
 
-    def resolve_by_hand(self, at: datetime, *, actor: str, source: str, reason: str) -> None:
+    def resolve_by_hand(self, at: datetime, *, actor: str, source: str, reason: str, name: str = "") -> None:
+        self.learn_name(actor, name)
         self.status = IncidentStatus.RESOLVED
         self.resolved_at = at
         self.resolved_by = actor
@@ -525,6 +548,7 @@ class IncidentState(BaseModel):
         if any(s.id == silence.id for s in self.silences):
             return False
         self.silences.append(silence)
+        self.learn_name(silence.created_by, silence.created_by_name)
         matchers = " ".join(str(m) for m in silence.matchers)
         self.record(
             at,
@@ -548,6 +572,7 @@ class IncidentState(BaseModel):
             return False
         mark = mark.model_copy(update={"rules": fresh})
         self.false_positives.append(mark)
+        self.learn_name(mark.actor, mark.actor_name)
         note = f": {mark.note}" if mark.note else ""
         self.record(
             mark.at,
@@ -591,9 +616,12 @@ class IncidentState(BaseModel):
         self.revision += 1
         return True
 
-    def add_note(self, at: datetime, *, kind: str, message: str, actor: str, data: dict[str, Any]) -> None:
+    def add_note(
+        self, at: datetime, *, kind: str, message: str, actor: str, data: dict[str, Any], name: str = ""
+    ) -> None:
         """A person's note (or a refused command) on the timeline; one worth a thread reply wakes the
         notifier (a new revision), others only wait for the next change."""
+        self.learn_name(actor, name)
         self.relay(at, kind, message, actor=actor, **data)
         if kind in THREADED_KINDS:
             self.revision += 1
@@ -621,6 +649,7 @@ class IncidentState(BaseModel):
         outcome: RemediationOutcome | None = None,
         action: dict[str, Any] | None = None,
         actor: str = "medic",
+        actor_name: str = "",
         escalate: bool = False,
         reconciler: str = "",
         told: bool = False,
@@ -639,6 +668,7 @@ class IncidentState(BaseModel):
         elif kind in _UNDONE:
             self._mark_undone(message, _UNDONE[kind])
         extra = {"reconciler": reconciler} if reconciler else {}
+        self.learn_name(actor, actor_name)
         self.relay(at, kind, message, actor=actor, remediation=remediation_id, **extra)
         refused = (bool(reconciler) or told) and outcome is RemediationOutcome.BLOCKED
         if refused and not escalate:

@@ -24,6 +24,7 @@ from medic.story import (
     incident_metrics,
     lane_of,
     machine_actors,
+    named,
     ordered_timeline,
     utc,
 )
@@ -615,7 +616,9 @@ def render_postmortem(
     chart: str | None = "timeline.svg",
     links: dict[str, str] | None = None,
 ) -> str:
-    """The postmortem as Markdown: a draft while the incident is open, final once it resolved."""
+    """The postmortem as Markdown: a draft while the incident is open, final once it resolved. People who
+    acted through Slack are named as their requests named them (:func:`medic.story.named`)."""
+    state = named(state)
     m = incident_metrics(state, now=now)
     machines = machine_actors(state)
     sections = {

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from medic.alerts import utc
 from medic.incident import AlertRecord, IncidentState
+from medic.names import name_of, named_text
 from medic.timeline import TimelineEntry
 from medic.vocab import TimelineKind
 
@@ -27,6 +28,7 @@ __all__ = [
     "incident_metrics",
     "lane_of",
     "machine_actors",
+    "named",
     "ordered_timeline",
     "utc",
 ]
@@ -70,6 +72,38 @@ def fmt_duration(value: timedelta | None) -> str:
     if hours:
         return f"{sign}{hours}h {minutes:02d}m {secs:02d}s"
     return f"{sign}{minutes}m {secs:02d}s" if minutes else f"{sign}{secs}s"
+
+
+def named(state: IncidentState) -> IncidentState:
+    """The incident as people outside Slack read it: each Slack id its requests named (``state.names``)
+    written as the person's name, as an actor (timeline entries, acknowledged and resolved by, false
+    positives, silences) and in the messages. A copy; the state itself keeps the ids. Without names, the
+    state as it is."""
+    names = state.names
+    if not names:
+        return state
+
+    def entry(e: TimelineEntry) -> TimelineEntry:
+        data = e.data
+        if isinstance(data.get("actor"), str) and data["actor"] in names:
+            data = {**data, "actor": names[data["actor"]]}
+        return e.model_copy(
+            update={"actor": name_of(e.actor, names), "message": named_text(e.message, names), "data": data}
+        )
+
+    return state.model_copy(
+        update={
+            "timeline": [entry(e) for e in state.timeline],
+            "acknowledged_by": state.acknowledged_by and name_of(state.acknowledged_by, names),
+            "resolved_by": state.resolved_by and name_of(state.resolved_by, names),
+            "false_positives": [
+                f.model_copy(update={"actor": name_of(f.actor, names)}) for f in state.false_positives
+            ],
+            "silences": [
+                s.model_copy(update={"created_by": name_of(s.created_by, names)}) for s in state.silences
+            ],
+        }
+    )
 
 
 def ordered_timeline(state: IncidentState) -> list[TimelineEntry]:

@@ -116,7 +116,7 @@ class TemporalFacts:
             # A label no query can carry: the limits cannot be checked, so they count as reached.
             return GuardrailFacts(
                 kill_switch=switch.on,
-                kill_switch_by=switch.actor,
+                kill_switch_by=switch.actor_name or switch.actor,
                 last_action_on_target_at=now,
                 actions_on_service_last_hour=1_000_000,
             )
@@ -143,7 +143,7 @@ class TemporalFacts:
             count = (await self._client.count_workflows(query)).count
         return GuardrailFacts(
             kill_switch=switch.on,
-            kill_switch_by=switch.actor,
+            kill_switch_by=switch.actor_name or switch.actor,
             last_action_on_target_at=last,
             actions_on_service_last_hour=count,
         )

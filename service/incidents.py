@@ -5,7 +5,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import Client, WorkflowExecution, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -14,6 +14,7 @@ from medic.feedback import FalsePositive, SilenceRecord
 from medic.impact import Impact
 from medic.incident import AlertRecord, AnomalyRecord, IncidentState, RemediationTrack
 from medic.insights import IncidentOutcome
+from medic.names import named_text
 from medic.redact import redact
 from medic.timeline import TimelineEntry
 from medic.vocab import Priority
@@ -31,6 +32,7 @@ __all__ = [
     "IncidentReader",
     "IncidentSummary",
     "IncidentUnreadable",
+    "NamedEntry",
     "ResolvedRun",
     "ResolvedRuns",
     "RunReader",
@@ -56,6 +58,15 @@ class IncidentSummary(BaseModel):
     alert_count: int
 
 
+class NamedEntry(TimelineEntry):
+    """A timeline entry as the API shows it: ``actor`` stays the Slack user id of a person who acted
+    through Slack, ``actor_name`` is their name (as their request named them), and the message names them."""
+
+    model_config = ConfigDict(from_attributes=True)  # (a plain TimelineEntry is one without a name)
+
+    actor_name: str | None = Field(default=None, description="the person's name, where actor is a Slack id")
+
+
 class IncidentDetail(IncidentSummary):
     severity: str
     impact_explanation: Impact | None = Field(
@@ -79,7 +90,7 @@ class IncidentDetail(IncidentSummary):
     )
     silences: list[SilenceRecord] = Field(default_factory=list, description="silences created from Slack")
     false_positives: list[FalsePositive] = Field(default_factory=list)
-    timeline: list[TimelineEntry]
+    timeline: list[NamedEntry]
     partial: str | None = Field(
         default=None,
         description="set when the incident's own workflow cannot answer (its history no longer replays on "
@@ -155,8 +166,10 @@ class IncidentReader(RunReader, Protocol):
 
 
 def detail_from_view(view: IncidentView) -> IncidentDetail:
-    """The API's view of an incident: its state trimmed by the query, with the real totals."""
+    """The API's view of an incident: its state trimmed by the query, with the real totals. People who
+    acted through Slack keep their ids as actors, with their names beside them (``state.names``)."""
     state = view.state
+    names = state.names
     return IncidentDetail(
         id=state.id,
         title=state.title,
@@ -176,11 +189,22 @@ def detail_from_view(view: IncidentView) -> IncidentDetail:
         absorbed=state.absorbed,
         actions=state.actions,
         remediations=state.remediations,
-        silences=state.silences,
-        false_positives=state.false_positives,
+        silences=[
+            s.model_copy(update={"created_by_name": s.created_by_name or names.get(s.created_by, "")})
+            for s in state.silences
+        ],
+        false_positives=[
+            f.model_copy(update={"actor_name": f.actor_name or names.get(f.actor, "")})
+            for f in state.false_positives
+        ],
         alerts=sorted(state.alerts.values(), key=lambda a: a.first_seen_at),
         anomalies=list(state.anomalies.values()),
-        timeline=sorted(state.timeline, key=lambda e: e.at),  # merged entries are appended
+        timeline=[  # (sorted: merged entries are appended)
+            NamedEntry.model_validate(e).model_copy(
+                update={"message": named_text(e.message, names), "actor_name": names.get(e.actor)}
+            )
+            for e in sorted(state.timeline, key=lambda e: e.at)
+        ],
         alerts_shown=len(state.alerts),
         timeline_total=view.timeline_total,
     )

@@ -19,6 +19,7 @@ from medic.routing import RoutingPolicy
 from service.api import create_app
 from service.chat.authz import Authorizer
 from service.chat.endpoint import SlackEndpoint
+from service.chat.names import SlackNames
 from service.chat.runner import ChatRunner
 from service.chat.verify import SlackVerifier
 from service.config_files import load_catalog_file, load_routing_file
@@ -117,12 +118,16 @@ def build_slack_endpoint(
     if policy is None:
         policy = load_routing_file(settings.routing_file, catalog)
     members = None
+    names = SlackNames(None)  # without a token: the names Slack sends with each request
     if settings.slack_bot_token is not None:
         from activities.adapters.slack import SlackChat  # noqa: PLC0415
 
-        members = SlackChat(
-            settings.slack_bot_token.get_secret_value(), base_url=settings.slack_base_url
-        ).usergroup_members
+        token = settings.slack_bot_token.get_secret_value()
+        members = SlackChat(token, base_url=settings.slack_base_url).usergroup_members
+        # Who people are by name: asked briefly, never retried in place (the command does not wait on it).
+        names = SlackNames(
+            SlackChat(token, base_url=settings.slack_base_url, timeout=2, rate_limit_retries=0).display_name
+        )
     silences = alertmanager_silences(settings)
     runner = ChatRunner(
         client=client,
@@ -134,6 +139,7 @@ def build_slack_endpoint(
         postmortem=postmortems.for_slack,
         services=[name for service in catalog.services for name in (service.name, *service.aliases)],
         learning=policy.learning,
+        names=names,
     )
     return SlackEndpoint(
         verifier=SlackVerifier(settings.slack_signing_secret.get_secret_value()),

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.postmortem import PostmortemWritten
     from medic.cards import IncidentCard, card_digest
     from medic.incident import IncidentState
+    from medic.names import named_text
     from medic.notify_state import NOTE_KINDS, ChatPosted, followed_up, threaded
     from medic.routing import ChatTarget, NotificationPlan
     from medic.timeline import TimelineEntry
@@ -176,7 +177,7 @@ class Chats:
                 continue  # a flapping alert's turns, a re-score at the same priority: the timeline has them
             sent = await self._call(
                 NotifyActivities.chat_note,
-                ChatNote(target=home.target, text=entry.message, thread=home.ref),
+                ChatNote(target=home.target, text=named_text(entry.message, s.names), thread=home.ref),
                 f"reply in the {kind.capitalize()} thread",
                 chat=kind,
             )
@@ -194,7 +195,7 @@ class Chats:
                 continue
             sent = await self._call(
                 NotifyActivities.chat_note,
-                ChatNote(target=posted.target, text=entry.message),
+                ChatNote(target=posted.target, text=named_text(entry.message, s.names)),
                 f"post a follow-up to {posted.target.label}",
                 chat=posted.target.kind,
             )
@@ -243,7 +244,7 @@ class Chats:
                     PagerNote(
                         routing_key_name=key,
                         dedup_key=alias,
-                        text=entry.message,
+                        text=named_text(entry.message, s.names),
                         told_by=noted.get(alias, []),
                     ),
                     f"add a note to the page ({key})",

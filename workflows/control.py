@@ -7,21 +7,29 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from temporalio import workflow
 
+with workflow.unsafe.imports_passed_through():
+    from medic.names import empty
+
 __all__ = ["CONTROL_ID", "ControlWorkflow", "KillSwitch", "KillSwitchRequest"]
 
 CONTROL_ID = "medic-control"
 _MAX_CHANGES_PER_RUN = 500
 
 
+_NAME = "the person's name, where the actor is a Slack user id"
+
+
 class KillSwitchRequest(BaseModel):
     on: bool
     actor: str = Field(min_length=1, max_length=200)
+    actor_name: str = Field(default="", max_length=200, exclude_if=empty, description=_NAME)
     reason: str = Field(default="", max_length=500)
 
 
 class KillSwitch(BaseModel):
     on: bool = False
     actor: str | None = None
+    actor_name: str = Field(default="", exclude_if=empty, description=_NAME)
     reason: str = ""
     at: datetime | None = None
     history: list[str] = Field(default_factory=list)
@@ -51,10 +59,10 @@ class ControlWorkflow:
             request.reason,
             now,
         )
+        self._state.actor_name = request.actor_name
         word = "ON" if request.on else "off"
-        self._state.history.append(
-            f"{now:%Y-%m-%d %H:%M:%S}Z kill switch {word} by {request.actor}: {request.reason}"
-        )
+        by = f"{request.actor_name} ({request.actor})" if request.actor_name else request.actor
+        self._state.history.append(f"{now:%Y-%m-%d %H:%M:%S}Z kill switch {word} by {by}: {request.reason}")
         self._changes += 1
         return self._state
 

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.incident import AlertBatch, AnomalyBatch, IncidentState, IncidentStatus
     from medic.keys import service_incident_id
     from medic.limits import leading_within, model_size, runs_within
+    from medic.names import empty
     from medic.timeline import TimelineEntry
     from medic.topology import ServiceContext, absorbed_by
     from medic.vocab import RUNNING, TimelineKind
@@ -146,6 +147,9 @@ class IncidentInput(BaseModel):
     )
 
 
+_NAME = "the person's name, where the actor is a Slack user id (written so outside Slack)"
+
+
 class FromJira(BaseModel):
     """Where an acknowledge or resolve comes from a move of a JIRA issue (service.jira_webhook): which
     issue, and when Jira says it happened."""
@@ -156,11 +160,15 @@ class FromJira(BaseModel):
 
 class AckRequest(FromJira):
     actor: str = Field(min_length=1, max_length=200, description="who acknowledges, e.g. a Slack user")
+    # The person's name beside a Slack id (the id stays the actor: comparisons use it); empty elsewhere,
+    # and then not in the payload at all.
+    actor_name: str = Field(default="", max_length=200, exclude_if=empty, description=_NAME)
     source: str = Field(default="api", max_length=50)
 
 
 class ResolveRequest(FromJira):
     actor: str = Field(min_length=1, max_length=200)
+    actor_name: str = Field(default="", max_length=200, exclude_if=empty, description=_NAME)
     source: str = Field(default="api", max_length=50)
     reason: str = Field(default="", max_length=1000)
 
@@ -595,7 +603,9 @@ class IncidentWorkflow(CauseProbe):
     @workflow.update(name="acknowledge")
     def acknowledge(self, request: AckRequest) -> UpdateResult:
         before = self._state.revision
-        self._state.acknowledge(workflow.now(), actor=request.actor, source=request.source)
+        self._state.acknowledge(
+            workflow.now(), actor=request.actor, source=request.source, name=request.actor_name
+        )
         return self._result().model_copy(update={"changed": self._state.revision != before})
 
     @acknowledge.validator
@@ -606,7 +616,11 @@ class IncidentWorkflow(CauseProbe):
     @workflow.update(name="resolve")
     def resolve(self, request: ResolveRequest) -> UpdateResult:
         self._state.resolve_by_hand(
-            workflow.now(), actor=request.actor, source=request.source, reason=request.reason
+            workflow.now(),
+            actor=request.actor,
+            source=request.source,
+            reason=request.reason,
+            name=request.actor_name,
         )
         return self._result()
 
@@ -660,7 +674,12 @@ class IncidentWorkflow(CauseProbe):
         if self._forwarded(people.NOTE_SIGNAL, note):
             return
         self._state.add_note(
-            workflow.now(), kind=note.kind, message=note.message, actor=note.actor, data=note.data
+            workflow.now(),
+            kind=note.kind,
+            message=note.message,
+            actor=note.actor,
+            data=note.data,
+            name=note.actor_name,
         )
 
     @workflow.signal(name=people.SILENCE_SIGNAL)

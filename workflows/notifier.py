@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.postmortem import PostmortemActivities, PostmortemRequest, PostmortemWritten
     from medic.cards import IncidentCard
     from medic.incident import IncidentState, IncidentStatus
+    from medic.names import name_of, named_text
     from medic.ports import Change, IssueRequest, IssueUpdate, Page
     from medic.routing import NotificationPlan, PlannedLevel
     from medic.timeline import TimelineEntry
@@ -545,7 +546,7 @@ class Notifier:
             alert_count=s.alert_count,
             firing_count=s.firing_count,
             opened_at=s.opened_at,
-            acknowledged_by=s.acknowledged_by,
+            acknowledged_by=s.acknowledged_by and name_of(s.acknowledged_by, s.names),
             merged_into=s.merged_into,
             generator_url=first,
             links=links,
@@ -712,7 +713,7 @@ class Notifier:
             for key in sorted(n.pages):
                 change = Change(
                     routing_key_name=key,
-                    summary=f"Medic ({s.id}): {entry.message}"[:1024],
+                    summary=f"Medic ({s.id}): {named_text(entry.message, s.names)}"[:1024],
                     source="medic",
                     timestamp=entry.at.isoformat(),
                     custom_details={"incident": s.id, "kind": entry.kind, "services": s.services},
@@ -809,7 +810,7 @@ class Notifier:
             if entry.kind in _JIRA_KINDS and not self._absorbed_history(entry):
                 await self._call(
                     NotifyActivities.jira_comment,
-                    JiraNote(key=n.jira_key, text=entry.message),
+                    JiraNote(key=n.jira_key, text=named_text(entry.message, s.names)),
                     f"comment on {n.jira_key}",
                 )
         if written is not None and workflow.patched(JIRA_ATTACH_PATCH):

@@ -5,6 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from medic.names import empty
+
 __all__ = ["FALSE_POSITIVE_SIGNAL", "NOTE_SIGNAL", "SILENCE_SIGNAL", "Note"]
 
 NOTE_SIGNAL = "note"
@@ -17,5 +19,8 @@ class Note(BaseModel):
         pattern=r"^(command|feedback|silence)\.[a-z_]{1,40}$", description="e.g. command.refused"
     )
     actor: str = Field(min_length=1, max_length=200)
+    actor_name: str = Field(
+        default="", max_length=200, exclude_if=empty, description="the person's name (actor: their Slack id)"
+    )
     message: str = Field(min_length=1, max_length=2000)
     data: dict[str, Any] = Field(default_factory=dict)

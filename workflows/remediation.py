@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.remediate import FactsRequest, RemediationActivities, StepRequest, VerifyRequest
     from medic.cards import render_approval, render_approval_decided
     from medic.limits import keyword_list_within
+    from medic.names import empty
     from medic.ports import MessageRef
     from medic.runbook import Step
     from medic.vocab import Risk, TimelineKind
@@ -100,6 +101,11 @@ class RemediationInput(BaseModel):
 class Decision(BaseModel):
     approve: bool
     actor: str = Field(min_length=1, max_length=200)
+    # The person's name beside a Slack id (the id stays the actor: the guardrails check it); empty from
+    # the API, and then not in the payload at all.
+    actor_name: str = Field(
+        default="", max_length=200, exclude_if=empty, description="the person's name (actor: their Slack id)"
+    )
     reason: str = Field(default="", max_length=500)
     groups: list[str] = Field(
         default_factory=list, max_length=200, description="the actor's Slack user groups, resolved by the API"
@@ -475,20 +481,25 @@ class RemediationWorkflow:
                 kind=TimelineKind.GUARDRAIL_BLOCKED,
             )
             return False
+        # The timeline keeps the id (the incident names it where people read it: its names); the request
+        # in Slack says the name (a mention there would notify the person of their own decision).
+        who = decision.actor_name or decision.actor
+        named = {"actor_name": decision.actor_name} if decision.actor_name else {}
         if not decision.approve:
             why = f": {decision.reason}" if decision.reason else ""
-            await self._decided(posted, step, description, f"Denied by {decision.actor}{why}.")
+            await self._decided(posted, step, description, f"Denied by {who}{why}.")
             await self._finish(
                 "denied",
                 f"Denied by {decision.actor}{why}.",
                 kind=TimelineKind.APPROVAL_DENIED,
                 actor=decision.actor,
+                **named,
             )
             return False
         # said on the request once the guardrails were asked again (the kill switch may be on by now)
-        self._approval_said = (posted, f"Approved by {decision.actor}")
+        self._approval_said = (posted, f"Approved by {who}")
         await self._tell(
-            TimelineKind.APPROVAL_GRANTED, f"Approved by {decision.actor}.", actor=decision.actor
+            TimelineKind.APPROVAL_GRANTED, f"Approved by {decision.actor}.", actor=decision.actor, **named
         )
         return True
 

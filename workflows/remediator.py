@@ -245,6 +245,7 @@ class Remediator:
             outcome=outcome,
             action=event.action.model_dump(mode="json") if event.action is not None else None,
             actor=str(event.data.get("actor", "medic")),
+            actor_name=str(event.data.get("actor_name", "")),
             escalate=event.escalate,
             reconciler=reconciler,
             told=blocked and workflow.patched(BLOCKS_TOLD_PATCH),

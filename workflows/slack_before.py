@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.postmortem import PostmortemWritten
     from medic.cards import IncidentCard
     from medic.incident import IncidentState
+    from medic.names import named_text
     from medic.notify_state import THREADED_KINDS, ChatPosted
     from medic.routing import ChatTarget, NotificationPlan
     from medic.timeline import TimelineEntry
@@ -105,7 +106,7 @@ class SlackBefore:
             if entry.kind in THREADED_KINDS and not entry.data.get("slack"):  # Slack's failures: not to Slack
                 sent = await self._call(
                     NotifyActivities.slack_thread,
-                    SlackNote(ref=home.ref, text=entry.message),
+                    SlackNote(ref=home.ref, text=named_text(entry.message, s.names)),
                     "reply in the Slack thread",
                 )
                 if sent is self._failed:

@@ -294,6 +294,28 @@ class SlackChat:
         users = response.get("users") or []
         return [str(u) for u in users]
 
+    def display_name(self, user_id: str) -> str:
+        """What Slack shows as the user's name (``users.info``, scope ``users:read``): the profile's
+        display name, else the real name; "" for a user Slack does not know or show (``user_not_found``,
+        ``user_not_visible``) or one with neither. Slack's reference: the profile holds what the user
+        supplied, and a field not supplied "may not be present at all, may be null or may contain the
+        empty string". Other errors (``missing_scope`` among them) raise, as every call here does."""
+        try:
+            response = self._client.users_info(user=user_id)
+        except SlackApiError as err:
+            data = err.response.data if isinstance(err.response.data, dict) else {}
+            if data.get("error") in ("user_not_found", "user_not_visible"):
+                return ""
+            raise _translate(err, what="read who a user is (users.info)") from err
+        except Exception as err:
+            raise _translate(err, what="read who a user is (users.info)") from err
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        for name in (profile.get("display_name"), profile.get("real_name"), user.get("real_name")):
+            if isinstance(name, str) and name.strip():
+                return name.strip()
+        return ""
+
 
 def _unanswered(err: Exception) -> bool:
     """Whether a call may have gone through unanswered: a timeout, or a connection lost (an answer, an

@@ -52,6 +52,7 @@ from medic.promql import promql_regex_escape
 from medic.redact import REDACTED, redact
 from medic.vocab import TimelineKind
 from service.chat.authz import Authorizer
+from service.chat.names import SlackNames
 from service.chat.replies import Reply, render_list, render_show
 from service.control import Controls
 from service.heartbeats import HeartbeatsReader, render_heartbeats
@@ -82,9 +83,13 @@ audit = logging.getLogger("medic.audit")
 T = TypeVar("T")
 _BUTTON_SILENCE = timedelta(hours=1)
 _MAX_BUTTON_SILENCES = 5
+_READS = (Help, List, Show, Heartbeats, Insights)  # change nothing: nobody to name
 
 
 class SlackUser(BaseModel):
+    """Who runs a command: the Slack user id (the actor Medic records and compares) and their name, which
+    every request made for them carries beside it (``actor_name``), so Medic names them outside Slack."""
+
     id: str
     name: str = ""
 
@@ -127,8 +132,10 @@ class ChatRunner:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         services: Collection[str] = (),
         learning: Mapping[str, TeamLearning] | None = None,
+        names: SlackNames | None = None,
     ) -> None:
         self._client, self._settings, self._reader = client, settings, reader
+        self._names = names  # display names from Slack (None: the name the request carried)
         self._learning = dict(learning or {})  # the routing policy's opt-ins: what /medic insights applies
         self._services = frozenset(services)  # catalog names and aliases, for `/medic list NAME`
         self._controls, self._authz, self._silences = controls, authorizer, silences
@@ -156,7 +163,15 @@ class ChatRunner:
             named = await self._named(target)
             if named != target:
                 cmd = cmd.model_copy(update={"incident_id": named})
+        if not isinstance(cmd, _READS):
+            user = await self._who(user)
         return await _answered(self._dispatch(cmd, user), what=f"/medic {cmd.verb}")
+
+    async def _who(self, user: SlackUser) -> SlackUser:
+        """``user`` with their display name from Slack, else the name their request carried (never fails)."""
+        if self._names is None:
+            return user
+        return user.model_copy(update={"name": await self._names.name(user.id, fallback=user.name)})
 
     async def _named(self, incident_id: str) -> str:
         """The incident a person names by its service: a service outside the catalog has its incidents
@@ -192,7 +207,7 @@ class ChatRunner:
             return await self.run(cmd, user=user)
         if verb not in ("silence", "false_positive", "approve", "deny", "kill_switch"):
             return Reply(text=f":warning: Medic does not know the button {_echo(repr(action_id))}.")
-        return await _answered(self._button(verb, value, user), what=f"the {verb} button")
+        return await _answered(self._button(verb, value, await self._who(user)), what=f"the {verb} button")
 
     # ---- verbs -------------------------------------------------------------------------------------
 
@@ -246,7 +261,9 @@ class ChatRunner:
         await self._authorize(Verb.KILL_SWITCH, user, None)
         on = cmd.state == "on"
         reason = cmd.reason or "from Slack"
-        switch = await self._controls.set_kill_switch(KillSwitchRequest(on=on, actor=user.id, reason=reason))
+        switch = await self._controls.set_kill_switch(
+            KillSwitchRequest(on=on, actor=user.id, actor_name=user.name, reason=reason)
+        )
         word = "ON: no remediation will act" if switch.on else "off: remediations act again"
         return Reply(text=f":octagonal_sign: {user.mention} turned the kill switch {word}.", public=True)
 
@@ -278,7 +295,8 @@ class ChatRunner:
                 handle,
                 incident_id,
                 lambda: handle.execute_update(
-                    IncidentWorkflow.acknowledge, AckRequest(actor=user.id, source="slack")
+                    IncidentWorkflow.acknowledge,
+                    AckRequest(actor=user.id, actor_name=user.name, source="slack"),
                 ),
             )
             if result is not None and not result.changed:
@@ -300,7 +318,8 @@ class ChatRunner:
             handle,
             incident_id,
             lambda: handle.execute_update(
-                IncidentWorkflow.resolve, ResolveRequest(actor=user.id, source="slack", reason=reason or "")
+                IncidentWorkflow.resolve,
+                ResolveRequest(actor=user.id, actor_name=user.name, source="slack", reason=reason or ""),
             ),
         )
         resolved = escape(result.incident_id)
@@ -347,7 +366,8 @@ class ChatRunner:
         groups = await self._authorize(verb, user, status.incident_id, risk=awaiting.risk)
         try:
             outcome = await self._controls.decide(
-                status.remediation_id, Decision(approve=approve, actor=user.id, reason=reason, groups=groups)
+                status.remediation_id,
+                Decision(approve=approve, actor=user.id, actor_name=user.name, reason=reason, groups=groups),
             )
         except WorkflowUpdateFailedError as err:
             raise _Refused(f"Temporal refused the decision: {err.cause or err}") from err
@@ -439,7 +459,10 @@ class ChatRunner:
             await self._authorize(Verb.KILL_SWITCH, user, incident_id or None)
             switch = await self._controls.set_kill_switch(
                 KillSwitchRequest(
-                    on=on, actor=user.id, reason=f"from Slack{' on ' + incident_id if incident_id else ''}"
+                    on=on,
+                    actor=user.id,
+                    actor_name=user.name,
+                    reason=f"from Slack{' on ' + incident_id if incident_id else ''}",
                 )
             )
             if incident_id:
@@ -487,7 +510,9 @@ class ChatRunner:
                 if err.status is RPCStatusCode.NOT_FOUND:
                     raise _Refused(f"There is no incident `{incident_id}`.") from err
                 raise
-            mark = FalsePositive(at=self._now(), actor=user.id, rules=rules, incident_id=incident_id)
+            mark = FalsePositive(
+                at=self._now(), actor=user.id, actor_name=user.name, rules=rules, incident_id=incident_id
+            )
             await self._signal(incident_id, people.FALSE_POSITIVE_SIGNAL, mark)
             await self._controls.mark_false_positive(mark)
             named = ", ".join(f"`{escape(r)}`" for r in mark.rules) or "its alerts"
@@ -578,7 +603,9 @@ class ChatRunner:
     async def _note(
         self, incident_id: str, kind: TimelineKind, user: SlackUser, message: str, **data: Any
     ) -> None:
-        note = people.Note(kind=kind, actor=user.id, message=message, data={"via": "slack", **data})
+        note = people.Note(
+            kind=kind, actor=user.id, actor_name=user.name, message=message, data={"via": "slack", **data}
+        )
         await self._signal(incident_id, people.NOTE_SIGNAL, note)
 
     async def _signal(self, incident_id: str, signal: str, payload: BaseModel) -> bool:
@@ -620,6 +647,7 @@ class ChatRunner:
             starts_at=start,
             ends_at=start + duration,
             created_by=user.id,
+            created_by_name=user.name,
             comment=comment,
             url=self._silences.link(silence_id),
         )
