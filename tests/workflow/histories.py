@@ -74,6 +74,9 @@ RELEASE = "r11"  # r3: settle, serial local activities, merge close-out; r4: Tea
 # r14: a remediation step another controller would undo, refused (tests/workflow/reconcilers_history.py)
 # r15: 0.3.0's current reads, Opsgenie aliases per key and pages sent again, the hourly action budget, blocks
 #      told, the operator's risk bar (tests/workflow/r15_history.py)
+# r16: Jira issues reopened and following the priority, the Jira webhook's acks and resolves, plans for
+#      their priority, a node settling for its services' incidents, Slack names
+#      (tests/workflow/r16_history.py)
 RUNBOOK = load_runbook(
     """
 name: restart-checkout

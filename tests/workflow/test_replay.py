@@ -3,13 +3,16 @@ during a deploy carry on instead of failing every workflow task."""
 
 import base64
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import (
+    ExecuteWorkflowInput,
     Interceptor,
     Replayer,
     StartActivityInput,
@@ -21,6 +24,7 @@ from temporalio.worker import (
 from temporalio.workflow import ActivityHandle
 
 from activities.notify import ChatCard, SlackNote, SlackUpdate
+from medic.incident import IncidentState, IncidentStatus
 from medic.ports import MessageRef
 from remediations.gitops import RECONCILED_BY, Claim
 from service.worker import WORKFLOWS
@@ -33,8 +37,21 @@ from workflows.causes import (
     SETTLE_SAID_ONCE_PATCH,
     SETTLE_TAKES_HELD_PATCH,
 )
-from workflows.incident import ANOMALY_JOINS_PATCH, LATE_ISSUE_PATCH, STALE_ANOMALY_PATCH
-from workflows.notifier import PAGE_RETRY_PATCH, PAGER_ALIAS_PATCH
+from workflows.incident import (
+    ANOMALY_JOINS_PATCH,
+    JIRA_CLOCKS,
+    LATE_ISSUE_PATCH,
+    NODE_SETTLES_PATCH,
+    STALE_ANOMALY_PATCH,
+    IncidentWorkflow,
+)
+from workflows.notifier import (
+    JIRA_PRIORITY_PATCH,
+    JIRA_REOPEN_PATCH,
+    PAGE_RETRY_PATCH,
+    PAGER_ALIAS_PATCH,
+    PLANNED_PRIORITY_PATCH,
+)
 from workflows.remediation import ACTION_BUDGET_PATCH, RECONCILERS_PATCH, RISK_BAR_PATCH
 from workflows.remediator import BLOCKS_TOLD_PATCH, REFUSALS_TOLD_PATCH
 
@@ -248,6 +265,213 @@ def test_the_r15_risk_bar_history_asks_for_approval_then_acts() -> None:
     assert RISK_BAR_PATCH in patches and ACTION_BUDGET_PATCH in patches
     assert scheduled.index("notify.slack_message") < scheduled.index("remediate.apply")
     assert scheduled[-1] == "remediate.verify"
+
+
+# ---- r16: Jira both ways, plans for their priority, a node settling for its services, Slack names ------
+
+
+def _payload(payloads: Any) -> Any:
+    """The first payload of an event's input, as JSON."""
+    return json.loads(payloads.payloads[0].data)
+
+
+def _history(name: str) -> WorkflowHistory:
+    return WorkflowHistory.from_json(name, json.loads((HISTORIES / f"{name}.json").read_text()))
+
+
+def _activity_inputs(name: str, activity: str) -> list[Any]:
+    """What each ``activity`` the recorded run scheduled was asked, in order."""
+    return [
+        _payload(e.activity_task_scheduled_event_attributes.input)
+        for e in _history(name).events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == activity
+    ]
+
+
+def _updates(name: str) -> list[tuple[str, Any]]:
+    """The updates the recorded run accepted: their names and requests."""
+    return [
+        (u.accepted_request.input.name, _payload(u.accepted_request.input.args))
+        for e in _history(name).events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+        for u in [e.workflow_execution_update_accepted_event_attributes]
+    ]
+
+
+_REPLAYED: list[object] = []
+
+
+class _KeepInbound(WorkflowInboundInterceptor):
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        _REPLAYED.append(workflow.instance())
+        return await super().execute_workflow(input)
+
+
+class _Keep(Interceptor):
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[_KeepInbound]:
+        return _KeepInbound
+
+
+async def _replayed_state(name: str) -> IncidentState:
+    """The incident's state once today's code has replayed the recorded run to its end."""
+    _REPLAYED.clear()
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=pydantic_data_converter,
+        interceptors=[_Keep()],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    result = await replayer.replay_workflow(_history(name), raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+    (instance,) = _REPLAYED
+    assert isinstance(instance, IncidentWorkflow)
+    return instance._state
+
+
+async def test_the_r16_jira_history_reopens_the_issue_and_takes_moves_from_the_webhook() -> None:
+    """r16 (tests/workflow/r16_history.py): a Jira-only team's incident, open again after Medic closed its
+    issue, reopened the issue (jira-reopen) and closed it again at the end; acknowledged and resolved by
+    moves of that issue through the Jira webhook (FromJira: its key and Jira's time)."""
+    name = "incident-orders-db-jira-reopened@r16"
+    scheduled, patches = commands(name)
+    assert JIRA_REOPEN_PATCH in patches and "notify.page" not in scheduled
+    closes = [i for i, a in enumerate(scheduled) if a == "notify.jira_close"]
+    assert len(closes) == 2 and closes[0] < scheduled.index("notify.jira_reopen") < closes[1]
+    (reopened,) = _activity_inputs(name, "notify.jira_reopen")
+    assert reopened["text"].startswith("The incident is open again.\n")
+    state = await _replayed_state(name)
+    n = state.notifications
+    assert n.jira_key is not None and n.jira_moved_at is not None and not n.jira_reopen and n.jira_closed
+    events = _history(name).events
+    (scheduled_at,) = [
+        e.event_id
+        for e in events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == "notify.jira_reopen"
+    ]
+    (reopened_at,) = [
+        e.event_time.ToDatetime(UTC)
+        for e in events
+        if e.HasField("activity_task_completed_event_attributes")
+        and e.activity_task_completed_event_attributes.scheduled_event_id == scheduled_at
+    ]
+    moves = _updates(name)
+    assert [verb for verb, _ in moves] == ["acknowledge", "resolve"]
+    for _, request in moves:  # a person's moves, after Medic's reopen (not its echo)
+        assert (request["jira_key"], request["source"], request["actor"]) == (n.jira_key, "jira", "Alice")
+        assert datetime.fromisoformat(request["jira_at"]) > reopened_at + JIRA_CLOCKS
+    assert (state.status, state.acknowledged_by, state.resolved_by) == (
+        IncidentStatus.RESOLVED,
+        "Alice",
+        "Alice",
+    )
+
+
+async def test_the_r16_jira_priority_history_updates_the_issue_to_p1() -> None:
+    """r16: filed at P2, the issue followed the incident to P1 (jira-follows-priority), in the site's own
+    priority names."""
+    name = "incident-orders-db-jira-priority@r16"
+    scheduled, patches = commands(name)
+    assert JIRA_PRIORITY_PATCH in patches
+    assert scheduled.index("notify.jira_ensure") < scheduled.index("notify.jira_update")
+    (filed,) = _activity_inputs(name, "notify.jira_ensure")
+    (update,) = _activity_inputs(name, "notify.jira_update")
+    assert (filed["priority"], update["priority"]) == ("Critical", "Blocker")
+    assert (update["labels_add"], update["labels_remove"]) == (["medic-p1"], ["medic-p2"])
+    assert update["summary"].startswith("[P1] ") and update["comment"].startswith(
+        "Priority raised from P2 to P1."
+    )
+    state = await _replayed_state(name)
+    assert state.priority == state.notifications.jira_priority == "P1"
+
+
+async def test_the_r16_plan_race_history_plans_again_for_the_priority_it_has() -> None:
+    """r16: the plan asked for P3 came back after a critical delivery had raised the incident to P1:
+    recorded as P3's (plan-for-its-priority), planned again for P1, which pages."""
+    name = "incident-orders-db-plan-raced@r16"
+    scheduled, patches = commands(name)
+    assert PLANNED_PRIORITY_PATCH in patches
+    assert [r["priority"] for r in _activity_inputs(name, "notify.plan")] == ["P3", "P1"]
+    assert scheduled.index("notify.page") > [i for i, a in enumerate(scheduled) if a == "notify.plan"][1]
+    state = await _replayed_state(name)
+    assert state.priority == state.notifications.planned_priority == "P1"
+    assert state.notifications.plan is not None and state.notifications.plan.rule == "page"
+
+
+async def test_the_r16_node_history_waits_for_its_service_and_is_told_to_its_team() -> None:
+    """r16: the node's incident waited for orders-db's to join it (node-settles-for-its-workloads) and
+    paged orders-db's team, once; orders-db's page was resolved as it joined."""
+    name = "incident-node-settles-for-orders-db@r16"
+    scheduled, patches = commands(name)
+    assert NODE_SETTLES_PATCH in patches and scheduled == ["notify.plan", "notify.chat_post", "notify.page"]
+    assert "orders-db" in _started_with(name)["service"]["hosts"]
+    (page,) = _activity_inputs(name, "notify.page")
+    assert (page["action"], page["routing_key_name"]) == ("trigger", "data-platform")
+    state = await _replayed_state(name)
+    assert state.hosts_route and state.owner is not None and state.owner.name == "orders-db"
+    assert "incident-orders-db" in state.absorbed
+    joined = "incident-orders-db-joins-its-node@r16"
+    assert [p["action"] for p in _activity_inputs(joined, "notify.page")] == ["trigger", "resolve"]
+    assert (await _replayed_state(joined)).merged_into == _started_with(name)["incident_id"]
+
+
+async def test_the_r16_names_history_names_the_people_outside_slack() -> None:
+    """r16: an ack and a false-positive mark from Slack carried the people's names beside their ids; the
+    incident kept them (names) and wrote them, not the ids, to Teams, the pager's notes and Jira."""
+    name = "incident-orders-db-slack-named@r16"
+    ((verb, ack),) = _updates(name)
+    assert (verb, ack["actor"], ack["actor_name"]) == ("acknowledge", "U0BOB", "Bob Smith")
+    (mark,) = [
+        _payload(e.workflow_execution_signaled_event_attributes.input)
+        for e in _history(name).events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+        and e.workflow_execution_signaled_event_attributes.signal_name == "false_positive"
+    ]
+    assert (mark["actor"], mark["actor_name"]) == ("U0ERIN", "Erin Hale")
+    state = await _replayed_state(name)
+    assert state.names == {"U0BOB": "Bob Smith", "U0ERIN": "Erin Hale"}
+    assert state.acknowledged_by == "U0BOB" and state.false_positives[0].actor == "U0ERIN"
+    said = [
+        a["text"]
+        for activity in ("notify.chat_note", "notify.pager_note", "notify.jira_comment")
+        for a in _activity_inputs(name, activity)
+    ]
+    assert "Acknowledged by Bob Smith (slack)." in said
+    assert "Erin Hale marked PostgresDown as a false positive: a failover drill." in said
+    assert not [text for text in said if "U0BOB" in text or "U0ERIN" in text], said
+
+
+R16_PATCHED = {
+    "incident-orders-db-jira-reopened@r16": JIRA_REOPEN_PATCH,
+    "incident-orders-db-jira-priority@r16": JIRA_PRIORITY_PATCH,
+    "incident-orders-db-plan-raced@r16": PLANNED_PRIORITY_PATCH,
+    "incident-node-settles-for-orders-db@r16": NODE_SETTLES_PATCH,
+}
+
+
+@pytest.mark.parametrize(("name", "patch"), R16_PATCHED.items(), ids=list(R16_PATCHED.values()))
+async def test_an_r16_history_needs_its_patch(name: str, patch: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each r16 history took its patch's branch: today's code asking ``workflow.patched`` as always (the
+    marker is matched) but taking the branch from before for that patch alone does not replay it: the
+    marked branch's commands are in the history. (Not asking at all would fail on the unmatched marker,
+    which any history holding the marker does, whether its run took the branch or not.)"""
+    patched = workflow.patched
+    off = ["no-such-patch"]  # first a control: the wrapper alone changes nothing
+    monkeypatch.setattr(workflow, "patched", lambda asked: patched(asked) and asked not in off)
+
+    async def replayed() -> BaseException | None:
+        replayer = Replayer(
+            workflows=WORKFLOWS,
+            data_converter=pydantic_data_converter,
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        )
+        return (await replayer.replay_workflow(_history(name), raise_on_replay_failure=False)).replay_failure
+
+    assert await replayed() is None
+    off[:] = [patch]
+    failure = await replayed()
+    assert failure is not None, f"{name} replays taking the branch from before {patch}"
+    assert "Nondeterminism" in str(failure) and f"change {patch}," not in str(failure), failure
 
 
 # ---- a rolling upgrade: a new worker's snapshot, an old worker's decision ------------------------------
