@@ -126,16 +126,23 @@ def with_hosted(ctx: ServiceContext, services: list[str]) -> ServiceContext:
 
 def with_reach(ctx: ServiceContext, catalog: Catalog) -> ServiceContext:
     """A node's blast radius: the catalog services whose pods run on it (:func:`with_hosted`) and every
-    service that depends on them, as a share of their systems with the node counted in. A node is in no
-    catalog, so it had none ("0 of 20 services depend on node/..."): a cache's P1 incident (7 services
-    depend on it) dropped to P2 when it joined the incident of the node it ran on, and its critical
-    escalation with it. Worked out by the API with the hosts, and fixed in history like them."""
+    service that depends on them, as a share of the system it hits hardest, the node counted in. A node
+    is in no catalog, so it had none ("0 of 20 services depend on node/..."): a cache's P1 incident (7
+    services depend on it) dropped to P2 when it joined the incident of the node it ran on, and its
+    critical escalation with it. Worked out by the API with the hosts, and fixed in history like them.
+
+    The share is that of the system it hits hardest, as a service's is of its own system: independent
+    products in one catalog do not dilute each other's blast radius. Counted over all the systems of the
+    services on it (a node running the cache and a leaf of another product: 9 of 20), the cache's P1
+    incident still fell to P2 when it joined its node's."""
     hosted = [h for h in ctx.hosts if h in catalog.by_name]
     if ctx.in_catalog or not hosted:
         return ctx
     reach = set(hosted).union(*(catalog.downstream(h) for h in hosted))
-    system = set[str]().union(*(catalog.systems[h] for h in hosted))
-    update = {"blast_radius": len(reach), "system_size": len(system) + 1}
+    systems = {catalog.systems[h] for h in hosted}
+    # (ties: the larger system, then by name, so the same hosts always give the same context)
+    system = max(systems, key=lambda s: (len(reach & s) / len(s), len(s), sorted(s)))
+    update = {"blast_radius": len(reach & system), "system_size": len(system) + 1}
     return ctx if all(getattr(ctx, k) == v for k, v in update.items()) else ctx.model_copy(update=update)
 
 

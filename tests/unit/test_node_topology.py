@@ -5,10 +5,11 @@ the cause of their symptoms."""
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from medic.alerts import normalise_webhook
+from medic.alerts import Alert, AlertStatus, normalise_webhook
 from medic.assign import assign_alerts
+from medic.catalog import Catalog, load_catalog
 from medic.correlation import ServiceObservation, join_decision, rank_root_causes
-from medic.incident import IncidentState
+from medic.incident import AlertBatch, IncidentState
 from medic.topology import (
     ServiceContext,
     absorbed_by,
@@ -232,3 +233,49 @@ def test_a_node_hosting_no_catalog_service_reaches_nothing() -> None:
     assert with_reach(node, catalog) is node and node.blast_radius == 0
     service = context_for(catalog, "checkout")
     assert with_reach(service, catalog) is service  # a catalog service's reach is the catalog's own
+
+
+def _two_products() -> Catalog:
+    """A cache with 7 services depending on it, and an independent product of 12 services (a chain of
+    calls): one catalog, two systems."""
+    web = "\n".join(f"  - {{name: web{i}, team: shop, tier: 2, calls: [cache]}}" for i in range(7))
+    reports = "\n".join(f"  - {{name: rep{i}, team: data, tier: 3, calls: [rep{i + 1}]}}" for i in range(11))
+    return load_catalog(
+        "services:\n  - {name: cache, team: platform, tier: 1, business: {criticality: critical}}\n"
+        f"{web}\n{reports}\n  - {{name: rep11, team: data, tier: 3}}\n",
+        source="catalog.yaml",
+    )
+
+
+def _incident(ctx: ServiceContext, alertname: str, severity: str) -> IncidentState:
+    alert = Alert(
+        fingerprint=f"fp-{ctx.name}",
+        status=AlertStatus.FIRING,
+        labels={"alertname": alertname, "severity": severity},
+        starts_at=T0,
+        service=ctx.name,
+    )
+    state = IncidentState(id=f"incident-{ctx.name}", opened_at=T0, current_reads=True)
+    state.apply_alerts(AlertBatch(alerts=[alert], received_at=T0, contexts=[ctx]), at=T0)
+    return state
+
+
+def test_a_node_running_services_of_two_products_is_scored_on_the_one_it_hits_hardest() -> None:
+    """A node runs pods of many teams. Counted over every system of the services on it (the cache's 8 and
+    the reports product's 12: "9 of 20 services depend on node/..."), the blast radius of a node running
+    the cache and one leaf of the other product was diluted, and the cache's P1 incident fell to P2 when
+    it joined its node's incident (its critical escalation ended mid-outage): what this release meant to
+    stop. Independent products do not dilute each other's blast radius, for a node as for a service."""
+    catalog = _two_products()
+    cache = _incident(context_for(catalog, "cache"), "RedisDown", "critical")
+    assert cache.priority == "P1"
+    for hosts in (["cache"], ["cache", "rep0"], ["cache", "rep0", "rep5"]):
+        node = with_reach(with_hosted(ServiceContext(name=NODE, in_catalog=False), hosts), catalog)
+        assert (node.blast_radius, node.system_size) == (8, 9), hosts  # the cache's system, the node in it
+        merged = _incident(node, "KubeNodeNotReady", "warning")
+        merged.absorb(cache.model_copy(deep=True), at=T0)
+        assert merged.root_causes[0].service == NODE
+        assert merged.priority == "P1" and merged.impact >= cache.impact, (hosts, merged.impact, cache.impact)
+    # a node hitting the other product harder is scored on that one
+    node = with_reach(with_hosted(ServiceContext(name=NODE, in_catalog=False), ["web0", "rep11"]), catalog)
+    assert (node.blast_radius, node.system_size) == (12, 13)
