@@ -91,14 +91,17 @@ def decide(catalog: Catalog, labels: dict[str, str], lookup: OwnerLookup | None 
     if pipeline is not None:
         return pipeline
     namespace = labels.get("namespace") or ""
-    owned = catalog.service_of_namespace(namespace) if subject.object is None and not skipped else None
+    named = _named_outside(labels, skipped)
+    # (not where a label names a service the catalog does not know: Loki's and OpenTelemetry's
+    # service_name on a log alert of that namespace is that service's, as before)
+    whole = subject.object is None and not skipped and named is None
+    owned = catalog.service_of_namespace(namespace) if whole else None
     if owned is not None:
         # About a namespace as a whole: Mimir's and Loki's mixins aggregate many alerts by (cluster,
         # namespace), MimirIngesterUnhealthy among them, which was an incident of its own with no owner.
         why = f"namespace={namespace} holds only service {owned}'s workloads in the catalog"
         nodes = _catalog_nodes(catalog, owned, lookup)
         return Decision(owned, True, subject, ["namespace"], why, nodes=nodes)
-    named = _named_outside(labels, skipped)
     if named is not None and subject.object is None:
         label, value = named
         why = f"{label}={value} names a service the catalog does not know{aside}"

@@ -57,3 +57,18 @@ def test_an_object_or_an_exporters_namespace_still_decides_as_before() -> None:
     kubelet = {"alertname": "TargetDown", "job": "kubelet", "namespace": "monitoring",
                "service": "kube-prometheus-stack-kubelet", "severity": "warning"}  # fmt: skip
     assert decide(CATALOG, kubelet).service != "monitoring"
+
+
+def test_a_label_naming_a_service_outside_the_catalog_is_that_service_not_the_namespaces() -> None:
+    """docs/catalog.md: a namespace decides "with no label naming an object or a service". A Loki log
+    alert (``sum by (namespace, service_name)``) about an OpenTelemetry service the catalog does not know,
+    in a namespace of one catalog service, went into that catalog service's incident, scored and routed as
+    it, instead of an incident of its own as before."""
+    for label in ("service_name", "service"):
+        labels = {"alertname": "HighErrorLogs", "namespace": "mimir", label: "mimir-tenant-proxy"}
+        decision = decide(CATALOG, labels)
+        assert (decision.service, decision.in_catalog) == ("mimir-tenant-proxy", False), (label, decision.why)
+    named = {"alertname": "HighErrorLogs", "namespace": "mimir", "service_name": "mimir"}
+    assert decide(CATALOG, named).service == "mimir"  # a catalog name still decides
+    unknown = {"alertname": "X", "namespace": "mimir", "service_name": "unknown_service:java"}
+    assert decide(CATALOG, unknown).service == "mimir"  # OpenTelemetry's "no service set" names none
