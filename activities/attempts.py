@@ -26,6 +26,8 @@ class CallKey:
     """An attempt after the first: the call may have been made already."""
     since: float
     """When the activity's first attempt was scheduled (Unix seconds): nothing it made is older."""
+    attempt: int = 1
+    """Which attempt this is (Temporal's ``activity.info().attempt``, from 1)."""
 
 
 def call_key() -> CallKey | None:
@@ -43,6 +45,7 @@ def call_key() -> CallKey | None:
         key=hashlib.sha256(identity.encode()).hexdigest()[:32],
         retried=info.attempt > 1,
         since=info.scheduled_time.timestamp(),
+        attempt=info.attempt,
     )
 
 

@@ -16,14 +16,17 @@ lost connection within one) Medic looks for a message carrying it: in the thread
 scheduled for a top-level post (``conversations.history``, after ``conversations.list`` for a channel
 named by name). Found, its ref is the answer. Looking needs scopes Medic did not ask for before
 (``channels:history``, ``groups:history``, ``channels:read``, ``groups:read``) and the bot in the channel:
-without them, or on any error of the lookup, the post is made as before and a warning says once what
-would prevent the duplicate (docs/slack.md). The lookup never fails a notification."""
+without them, or on any error of the lookup (a rate limit among them: it is not waited for in place), the
+post is made as before and a warning says once what would prevent the duplicate (docs/slack.md). The lookup
+never fails a notification. An attempt after ones this worker saw Slack refuse for its rate limit (429:
+not taken), from the first on, posts without looking."""
 
 import http.client
 import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.error import HTTPError, URLError
@@ -66,6 +69,7 @@ _REPLIES_LIMIT = 200  # Slack's advice for conversations.replies' pages ("no mor
 _LIST_PAGES = 10  # pages of conversations.list read to find a channel named by name
 _LIST_LIMIT = 1000  # conversations.list's most
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_REFUSED_KEPT = 4096  # posts Slack refused (429) whose next attempt need not look, per worker process
 # What the SDK's ConnectionErrorRetryHandler sent again in place (RemoteDisconnected is a reset): a keyed
 # post's is sent again here, after looking for it. (HTTPError, a URLError with a status, is an answer.)
 _RESENT: tuple[type[Exception], ...] = (URLError, ConnectionResetError)
@@ -112,6 +116,18 @@ class SlackChat:
             timeout=timeout,
             retry_handlers=[_RateLimitRetry(max_retry_count=rate_limit_retries)],
         )
+        # Looking for a post never waits on a rate limit in place (conversations.history is Tier 3, .list
+        # Tier 2): waiting up to 10 s twice a page took an attempt past the notifier's 30 s timeout in a
+        # storm, when Temporal ran it again beside the thread still posting. Refused, it posts as before.
+        self._reads = WebClient(
+            token=token,
+            base_url=base_url,
+            timeout=timeout,
+            retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+        )
+        # key -> the attempt whose post Slack refused with a rate limit, nothing of it posted before: the
+        # next attempt on this worker posts without looking (a storm of 429s cost a lookup per retry).
+        self._refused: OrderedDict[str, int] = OrderedDict()
         self._ids: dict[str, str] = {}  # channel name -> id, from posts' answers and conversations.list
         self._warned: set[str] = set()
         self._lock = threading.Lock()
@@ -131,11 +147,16 @@ class SlackChat:
     def _post_once(
         self, key: CallKey, channel: str, message: ChatMessage, thread: MessageRef | None
     ) -> MessageRef:
-        if key.retried and (found := self._posted(key, channel, thread)) is not None:
+        # Whether nothing of this post can be in Slack before this attempt sends it: a first attempt, or
+        # one after attempts on this worker that Slack all refused (429), the first of them included.
+        clean = not key.retried or self._refused_before(key)
+        if not clean and (found := self._posted(key, channel, thread)) is not None:
             return found
         try:
             return self._send(self._posts, channel, message, thread, key)
         except Exception as err:
+            if clean and _rate_limited(err):
+                self._remember_refused(key)  # Slack did not take it: the next attempt need not look
             if not _unanswered(err):
                 raise
             if (found := self._posted(key, channel, thread)) is not None:
@@ -168,6 +189,17 @@ class SlackChat:
 
     # -- finding a post that went through ----------------------------------------------------------------
 
+    def _refused_before(self, key: CallKey) -> bool:
+        with self._lock:
+            return self._refused.get(key.key) == key.attempt - 1
+
+    def _remember_refused(self, key: CallKey) -> None:
+        with self._lock:
+            self._refused[key.key] = key.attempt
+            self._refused.move_to_end(key.key)
+            while len(self._refused) > _REFUSED_KEPT:
+                self._refused.popitem(last=False)
+
     def _posted(self, key: CallKey, channel: str, thread: MessageRef | None) -> MessageRef | None:
         """The message carrying ``key`` where it would be, or None: not there, or Slack could not be asked
         (said once, at WARNING). Raises nothing but a cancellation."""
@@ -175,11 +207,11 @@ class SlackChat:
         try:
             if thread is not None:
                 where: str | None = thread.channel
-                read: Callable[..., SlackResponse] = self._client.conversations_replies
+                read: Callable[..., SlackResponse] = self._reads.conversations_replies
                 args: dict[str, Any] = {"ts": thread.id, "limit": _REPLIES_LIMIT}
             else:
                 where = self._channel_id(channel)
-                read, args = self._client.conversations_history, {"limit": _HISTORY_LIMIT}
+                read, args = self._reads.conversations_history, {"limit": _HISTORY_LIMIT}
             if where is None:
                 return None
             args.update(channel=where, oldest=oldest, include_all_metadata=True)
@@ -203,7 +235,7 @@ class SlackChat:
         if (known := self._ids.get(name)) is not None:
             return known
         listed = _pages(
-            self._client.conversations_list,
+            self._reads.conversations_list,
             _LIST_PAGES,
             types="public_channel,private_channel",
             exclude_archived=True,
@@ -315,6 +347,14 @@ class SlackChat:
             if isinstance(name, str) and name.strip():
                 return name.strip()
         return ""
+
+
+def _rate_limited(err: Exception) -> bool:
+    """Slack refused the call for its rate limit (429, ``ratelimited``): it did not carry it out."""
+    if not isinstance(err, SlackApiError):
+        return False
+    data = err.response.data if isinstance(err.response.data, dict) else {}
+    return err.response.status_code == 429 or data.get("error") == "ratelimited"
 
 
 def _unanswered(err: Exception) -> bool:

@@ -234,3 +234,71 @@ def _cancel_once_fired(slack: SlackDouble, env: ActivityEnvironment) -> None:
     while not slack.messages("#checkout-oncall"):  # Slack took the post; its answer is held
         time.sleep(0.01)
     env.cancel(ActivityCancellationDetails(worker_shutdown=True))
+
+
+HISTORY = "/api/conversations.history"
+
+
+def test_a_post_slack_refused_for_its_rate_limit_is_not_looked_for_on_the_next_attempt(
+    slack: SlackDouble,
+) -> None:
+    """In a storm chat.postMessage is rate limited (about one post a second a channel): a 429 beyond the
+    in-place wait goes back to Temporal, and every retry of it spent a conversations.history call (Tier
+    3) looking for a post Slack had refused, not taken. Five cards refused once cost five lookups."""
+    acts = activities(slack)
+    for i in range(5):
+        slack.faults.push("rate_limit", times=1, retry_after=30, route=POST)  # beyond the in-place wait
+        act = Activity(str(i))
+        with pytest.raises(ApplicationError):
+            act.attempt().run(acts.chat_note, note(f"card {i}"))
+        act.attempt().run(acts.chat_note, note(f"card {i}"))
+    assert texts(slack.messages("#checkout-oncall")) == [f"card {i}" for i in range(5)]
+    assert slack.count(HISTORY) == 0  # before: 5
+
+
+def test_a_refused_post_after_one_that_may_have_gone_through_is_still_looked_for(
+    slack: SlackDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only refusals on this worker from the first attempt on spare the look: an attempt after one whose
+    answer never came (Slack may have taken it) looks, refused or not, and so does a retry on another
+    worker (a new SlackChat knows nothing of the refusal)."""
+    send = WebClient._perform_urllib_http_request_internal
+    timed_out: list[str] = []
+
+    def time_out_first_post(self: WebClient, url: str, req: Any) -> dict[str, Any]:
+        if url.endswith("chat.postMessage") and not timed_out:
+            timed_out.append(url)
+            raise TimeoutError("The read operation timed out")
+        answer: dict[str, Any] = send(self, url, req)
+        return answer
+
+    monkeypatch.setattr(WebClient, "_perform_urllib_http_request_internal", time_out_first_post)
+    acts = activities(slack)
+    act = Activity()
+    with pytest.raises(ApplicationError):
+        act.attempt().run(acts.chat_note, note("Paging data."))  # unanswered: looked for within it
+    slack.faults.push("rate_limit", times=1, retry_after=30, route=POST)
+    with pytest.raises(ApplicationError):
+        act.attempt().run(acts.chat_note, note("Paging data."))  # looks, then refused
+    act.attempt().run(acts.chat_note, note("Paging data."))  # looks again: the first may show late
+    assert slack.count(HISTORY) == 3
+    slack.faults.push("rate_limit", times=1, retry_after=30, route=POST)
+    other = Activity("8")
+    with pytest.raises(ApplicationError):
+        other.attempt().run(acts.chat_note, note("Escalation level 2."))
+    other.attempt().run(activities(slack).chat_note, note("Escalation level 2."))  # another worker: looks
+    assert slack.count(HISTORY) == 4
+    assert texts(slack.messages("#checkout-oncall")) == ["Paging data.", "Escalation level 2."]
+
+
+def test_looking_for_a_post_does_not_wait_on_a_rate_limit(slack: SlackDouble) -> None:
+    """A lookup rate limited (Tier 3, shared by every retry of a storm) waited in place up to 10 s, twice a
+    page, on top of the post's own waits: an attempt took 40 s, past the notifier's 30 s timeout, and
+    Temporal ran it again beside the thread still posting. It asks once and, refused, posts as before."""
+    slack.faults.push("rate_limit", times=3, retry_after=1, route=f"POST {HISTORY}")
+    act = Activity()
+    act.attempts = 1  # its second attempt: it looks first
+    ref = act.attempt().run(activities(slack).chat_note, note("Paging data."))
+    (message,) = slack.messages("#checkout-oncall")
+    assert ref.id == message.ts
+    assert slack.count(HISTORY) == 1  # before: 3 (asked again twice, after waiting)
