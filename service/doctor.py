@@ -519,6 +519,17 @@ def _notifications(settings: Settings, timeout: float) -> list[Finding]:
                             "the app's bot token scopes and reinstall the app (docs/slack.md)",
                         )
                     )
+                if who["scopes"] and "users:read" not in scopes:
+                    out.append(
+                        Finding(
+                            "warn",
+                            f"Slack {settings.slack_base_url}",
+                            "without users:read: people who act through Slack are named by the username "
+                            "Slack sends (or their Slack id) in postmortems, Jira, Teams and pages, not by "
+                            "their display name; add it to the app's bot token scopes and reinstall the app "
+                            "(docs/slack.md, 'Who people are')",
+                        )
+                    )
     out += _pagers(settings)
     tracker = jira_tracker(settings, timeout=timeout)
     where = f"Jira {shown(settings.jira_url or '')}"

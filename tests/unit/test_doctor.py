@@ -160,6 +160,8 @@ async def test_slack_and_jira_are_asked_who_medic_is_and_nothing_is_posted(tmp_p
         f"warn  Slack {slack_url}/api/: without channels:history, groups:history, channels:read, "
         "groups:read: a post Slack took but answered late"
     ), said
+    # nor read people's display names: they are named by the username Slack sends, or their id
+    assert said[2].startswith(f"warn  Slack {slack_url}/api/: without users:read: people who act"), said
     # A project where Medic's user may not create issues (a read-only grant).
     readonly = JiraDouble(deployment_type="Server", cannot_create=["OPS"])
     with slack.serve() as slack_url, readonly.serve() as jira_url:
