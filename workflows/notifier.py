@@ -154,6 +154,17 @@ _JIRA_KINDS = frozenset(
 )
 
 
+def _resolved_words(s: IncidentState) -> str:
+    """What the issue is closed with: who resolved it by hand and why ("Resolved by Erin Hale (slack):
+    rolled back by hand."), where a person did; "Resolved." otherwise (the words were "Resolved." for a
+    person's resolution too, their reason on Medic's timeline only)."""
+    if s.resolved_by:
+        for entry in reversed(s.timeline):
+            if entry.kind == TimelineKind.INCIDENT_RESOLVED and entry.actor == s.resolved_by:
+                return named_text(entry.message, s.names)
+    return "Resolved."
+
+
 class Notifier:
     def __init__(
         self,
@@ -827,7 +838,7 @@ class Notifier:
             )
         await self._jira_links()
         if (s.status is IncidentStatus.RESOLVED or s.merged_into) and not n.jira_closed:
-            done = f"Merged into {s.merged_into}." if s.merged_into else "Resolved."
+            done = f"Merged into {s.merged_into}." if s.merged_into else _resolved_words(s)
             # Marked closed either way: a failure is on the timeline, and retrying forever helps nobody.
             n.jira_closed = True
             await self._call(

@@ -150,7 +150,8 @@ async def test_in_progress_acknowledges_and_done_resolves(
     assert f"Resolved by Alice (jira): moved {key} to Done in Jira." in [e.message for e in state.timeline]
     issue = double.issue(key)
     assert issue.status == "Done" and [t.author for t in issue.transitions] == [ALICE, ALICE]
-    assert [c.body for c in issue.comments][-1] == "Resolved."  # told, not moved again
+    # told who resolved it and why (it said "Resolved." only), not moved again
+    assert [c.body for c in issue.comments][-1] == f"Resolved by Alice (jira): moved {key} to Done in Jira."
     assert double.issue(old).status == "Done"
 
 
