@@ -1,5 +1,6 @@
 """What `/medic` answers, as Slack messages: short, readable, with the incident's links."""
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,8 @@ from medic.cards import STATUS_EMOJI
 from medic.limits import bounded_join
 from medic.mrkdwn import Markup, join, link, mrkdwn
 from service.incidents import IncidentDetail, IncidentSummary
+
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")  # a Slack user id (Enterprise Grid's begin with W)
 
 __all__ = ["Reply", "render_list", "render_show"]
 
@@ -51,6 +54,20 @@ def _section(text: Markup) -> dict[str, Any]:
 
 
 _SERVICES_CHARS = 1000  # of an incident's services in its answer (the first ones, then how many more)
+
+
+def _clock(at: datetime, now: datetime) -> str:
+    """A time of the timeline: the hour on the day of ``now`` (UTC), with the date on any other day (the
+    last entries of an incident of yesterday read as this morning's)."""
+    at = at.astimezone(UTC)
+    return f"{at:%H:%M:%S}" if at.date() == now.astimezone(UTC).date() else f"{at:%Y-%m-%d %H:%M:%S}"
+
+
+def _person(actor: str) -> Markup:
+    """A Slack user id as a mention (Slack shows the person's name); anything else as text."""
+    if _SLACK_USER.fullmatch(actor):
+        return Markup(f"<@{actor}>")
+    return mrkdwn("{who}", who=actor)
 
 
 def _ago(at: datetime | None, now: datetime) -> str:
@@ -105,12 +122,16 @@ def render_show(detail: IncidentDetail, *, ui_url: str | None, now: datetime | N
     )
     if d.acknowledged_at:
         head = Markup(head + mrkdwn(" · acknowledged {ago}", ago=_ago(d.acknowledged_at, now)))
+    if d.resolved_at:  # a resolved incident said when it opened and nothing of its end
+        head = Markup(head + mrkdwn(" · resolved {ago}", ago=_ago(d.resolved_at, now)))
     parts = [head]
     if d.partial:
         parts.append(mrkdwn(":warning: *Only its summary:* {why}.", why=d.partial))
     if d.impact_explanation:
         why = d.impact_explanation.explain()
-        parts.append(mrkdwn("*Why {priority}:* {why}", priority=d.priority, why=why))
+        # the explanation names the priority itself ("Why P1: P1 ..." said it twice)
+        said = "*Why:* {why}" if why.startswith(d.priority) else "*Why {priority}:* {why}"
+        parts.append(mrkdwn(said, priority=d.priority, why=why))
     if d.root_causes:
         top = d.root_causes[0]
         reasons = "; ".join(top.reasons[:2])
@@ -151,12 +172,14 @@ def render_show(detail: IncidentDetail, *, ui_url: str | None, now: datetime | N
     if d.false_positives:
         # a mark that names no rule: all its signals (an incident of anomalies has no alert rule)
         marks = [
-            mrkdwn("{rules} by {who}", rules=", ".join(f.rules) or "all its signals", who=f.actor)
+            Markup(mrkdwn("{rules} by ", rules=", ".join(f.rules) or "all its signals") + _person(f.actor))
             for f in d.false_positives
         ]
         parts.append(Markup("*Marked false positive:* " + join("; ", marks)))
     if d.timeline:
-        recent = [mrkdwn("• {at:%H:%M:%S}Z {message}", at=e.at, message=e.message) for e in d.timeline[-5:]]
+        recent = [
+            mrkdwn("• {at}Z {message}", at=_clock(e.at, now), message=e.message) for e in d.timeline[-5:]
+        ]
         parts.append(Markup("*Latest:*\n" + join("\n", recent)))
     if ui_url:
         parts.append(link(ui_url, "Full timeline in Temporal"))

@@ -13,6 +13,7 @@ from medic.feedback import FalsePositive
 from medic.incident import AnomalyBatch, IncidentState, RemediationTrack
 from medic.postmortem import render_postmortem
 from medic.story import incident_metrics
+from medic.timeline import TimelineEntry
 from medic.vocab import TimelineKind
 from service.chat.replies import render_show
 from service.incidents import IncidentDetail
@@ -325,7 +326,40 @@ def test_show_names_a_false_positive_mark_without_rules() -> None:
         false_positives=[mark],
     )
     text = render_show(detail, ui_url=None, now=at(11, 0)).text
-    assert "*Marked false positive:* all its signals by U0FRANK" in text
+    # a Slack id is a mention inside Slack: Slack shows the person's name
+    assert "*Marked false positive:* all its signals by <@U0FRANK>" in text
+
+
+def test_show_says_when_a_resolved_incident_ended_and_dates_an_older_days_entries() -> None:
+    """`/medic show` of a resolved incident said when it opened and nothing of its end; "Why P1: P1 ..."
+    said the priority twice; the last entries of yesterday's incident read as this morning's."""
+    state = held_shift()
+    entry = TimelineEntry(at=at(10, 57), kind="incident.resolved", actor="medic", message="Resolved.")
+    detail = IncidentDetail(
+        id=state.id,
+        title="Anomaly in errors on checkout",
+        status="resolved",
+        priority="P3",
+        impact=52.0,
+        services=["checkout"],
+        opened_at=state.opened_at,
+        resolved_at=at(10, 57),
+        alert_count=0,
+        severity="warning",
+        alerts=[],
+        anomalies=[],
+        timeline=[entry],
+        impact_explanation=state.impact_detail,
+    )
+    same_day = render_show(detail, ui_url=None, now=at(11, 0)).text
+    assert " · resolved 3m ago" in same_day and "• 10:57:00Z Resolved." in same_day, same_day
+    assert state.impact_detail is not None
+    why = state.impact_detail.explain()
+    assert f"*Why:* {why[:20]}" in same_day or (
+        not why.startswith("P3") and f"*Why P3:* {why[:20]}" in same_day
+    ), same_day
+    next_day = render_show(detail, ui_url=None, now=at(11, 0) + timedelta(days=1)).text
+    assert "• 2026-11-23 10:57:00Z Resolved." in next_day, next_day
 
 
 def test_an_alert_that_reached_medic_late_says_since_when_it_fired() -> None:
