@@ -12,6 +12,10 @@ from service.logs import configure_logging
 from service.loop import run as run_loop
 from service.settings import Settings
 
+# `medic api` / `medic worker` stopped, cleanly, because its Temporal TLS files changed (a renewed client
+# certificate, read only at start): EX_TEMPFAIL, so that a supervisor starts it again with them.
+EXIT_TLS_RENEWED = 75
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -95,7 +99,7 @@ def worker() -> None:
 
 
 async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
-    from service.runner import run_until_stopped  # noqa: PLC0415
+    from service.runner import TLS_RENEWED, run_until_stopped  # noqa: PLC0415
     from service.temporal import TemporalConfigError, TemporalConnectError, connect  # noqa: PLC0415
     from service.temporal_tls import with_profile  # noqa: PLC0415
 
@@ -112,10 +116,14 @@ async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
     from service.setup import SetupError  # noqa: PLC0415
 
     try:
-        await run_until_stopped(settings, client, api=api, worker=worker, freeze_gc=True)
+        stopped = await run_until_stopped(settings, client, api=api, worker=worker, freeze_gc=True)
     except SetupError as err:
         typer.echo(f"refusing to start the worker: {err}", err=True)
         raise typer.Exit(2) from err
+    if stopped == TLS_RENEWED:
+        # stopped cleanly, but to be started again: a supervisor restarting on failure only (systemd's
+        # Restart=on-failure) would leave it stopped after an exit 0
+        raise typer.Exit(EXIT_TLS_RENEWED)
 
 
 @app.command()

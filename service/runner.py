@@ -41,11 +41,12 @@ from service.telemetry import SdkMetrics, sdk_metrics_url
 from service.temporal_tls import tls_files, until_tls_files_change
 from service.worker import build_worker, learning_loop
 
-__all__ = ["ApiServer", "build_api", "drain_api", "run_until_stopped"]
+__all__ = ["TLS_RENEWED", "ApiServer", "build_api", "drain_api", "run_until_stopped"]
 
 log = logging.getLogger(__name__)
 
 TLS_RECHECK_SECONDS = 60.0  # how often the Temporal TLS files are looked at for a renewal
+TLS_RENEWED = "tls-renewed"  # run_until_stopped's answer when a renewal stopped it
 
 
 def build_api(
@@ -204,9 +205,10 @@ async def run_until_stopped(
     stop: asyncio.Event | None = None,
     freeze_gc: bool = False,
     quick_start: bool = False,
-) -> None:
+) -> str | None:
     """Serve until SIGINT/SIGTERM (or ``stop``), then drain: the API stops taking requests
-    first, the worker finishes in-flight tasks."""
+    first, the worker finishes in-flight tasks. :data:`TLS_RENEWED` when it stopped because its Temporal
+    TLS files changed (the CLI exits non-zero then, so any supervisor starts it again), else None."""
     stop = stop or asyncio.Event()
     hurry = asyncio.Event()  # a second signal: no more waiting for the API's drain
     loop = asyncio.get_running_loop()
@@ -285,3 +287,5 @@ async def run_until_stopped(
         loop.remove_signal_handler(sig)
     if failed:
         raise failed[0].exception() or RuntimeError("a service stopped")
+    renewed = renewal is not None and renewal.done() and not renewal.cancelled()
+    return TLS_RENEWED if renewed else None

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from service import runner
-from service.runner import run_until_stopped
+from service.runner import TLS_RENEWED, run_until_stopped
 from tests.integration.test_remediation_workers import pollers
 from tests.support.stack import medic_stack, wait_until
 
@@ -46,7 +46,9 @@ async def test_a_renewed_client_certificate_stops_the_worker_to_be_started_with_
             assert not worker.done()
             with caplog.at_level(logging.WARNING, logger="service.runner"):
                 cert.write_text("-----BEGIN CERTIFICATE-----\nrenewed\n-----END CERTIFICATE-----\n")
-                await asyncio.wait_for(worker, timeout=30)  # stopped by itself, cleanly
+                # stopped by itself, cleanly, saying why: the CLI exits 75 then, so that a supervisor
+                # restarting on failure only starts it again (an exit 0 left it stopped)
+                assert await asyncio.wait_for(worker, timeout=30) == TLS_RENEWED
         finally:
             worker.cancel()
     assert any("tls.crt changed on disk" in r.getMessage() for r in caplog.records), caplog.text
