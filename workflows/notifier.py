@@ -123,6 +123,11 @@ JIRA_PRIORITY_PATCH = "jira-follows-priority"
 # incident paged nobody until its priority changed again (27 minutes, in a walk-through of a Mimir outage).
 # Marked only where the priority moved while the plan was made.
 PLANNED_PRIORITY_PATCH = "plan-for-its-priority"
+# ... and the pass that found it so told nobody on that plan either: a node's incident planned at P4 with
+# no owner while its services' incident joined it (P2, their team) posted its first card to the fallback
+# channel, then the team's. Before anything is told, a plan the incident moved away from is made again at
+# once. Marked only there.
+REPLAN_BEFORE_TELLING_PATCH = "plan-again-before-telling"
 
 _RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -425,6 +430,13 @@ class Notifier:
             or lasted
         ):
             await self._replan()
+            if (
+                n.planned_priority != s.priority
+                and s.status is not IncidentStatus.RESOLVED
+                and not (n.chat or n.pages or n.jira_key)
+                and workflow.patched(REPLAN_BEFORE_TELLING_PATCH)
+            ):
+                await self._replan()  # the incident moved while it was planned: nobody is told on that plan
         plan = n.plan
         if plan is None:
             return

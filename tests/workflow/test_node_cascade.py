@@ -157,11 +157,8 @@ async def test_a_node_opening_after_its_services_is_told_once_to_the_team_of_the
         service = await _start(h, db, SETTLE)
         await eventually(service, lambda s: bool(s.notifications.pages), "orders-db's page")
         assert [k for _, k in pages(h)] == ["data-platform"]
-        # the join takes milliseconds; the time-skipping server could jump the node's whole settle period
-        # while its hello was on its way (the node then told #incidents first, 1 run in 4)
-        with h.env.auto_time_skipping_disabled():
-            root = await _start(h, node, SETTLE)
-            await eventually(root, lambda s: "incident-orders-db" in s.absorbed, "orders-db joining the node")
+        root = await _start(h, node, SETTLE)
+        await eventually(root, lambda s: "incident-orders-db" in s.absorbed, "orders-db joining the node")
         await h.env.sleep(SETTLE * 2)
         state = await root.query(IncidentWorkflow.state)
     assert state.root_causes[0].service == node_name and state.owner is not None

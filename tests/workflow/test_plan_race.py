@@ -13,7 +13,7 @@ from temporalio.worker import Worker
 
 from activities.notify import NotifyActivities
 from medic.alerts import Alert, AlertStatus
-from medic.incident import AlertBatch
+from medic.incident import AlertBatch, IncidentState
 from medic.keys import service_incident_id
 from medic.routing import RoutingPolicy, load_routing
 from service.worker import WORKFLOWS
@@ -39,6 +39,21 @@ rules:
 )
 
 
+NOISY = load_routing(
+    """
+teams:
+  data: {primary: data, secondary: data-2}
+escalations:
+  high:
+    - {after_minutes: 0, page: [primary]}
+rules:
+  - {name: page, match: {priority: [P1, P2]}, pagerduty: true, escalation: high}
+  - {name: rest, slack_channels: ["#low-priority"]}
+""",
+    catalog=shop(),
+)
+
+
 def batch(severity: str, fingerprint: str) -> AlertBatch:
     alert = Alert(
         fingerprint=fingerprint,
@@ -51,14 +66,31 @@ def batch(severity: str, fingerprint: str) -> AlertBatch:
 
 
 async def test_a_priority_raised_while_the_plan_is_made_is_planned_again_and_pages(harness: Harness) -> None:
-    h = harness
+    state = await _raced(harness, POLICY)
+    assert pages(harness) == [("trigger", "data")]
+    assert state.notifications.plan is not None and state.notifications.plan.rule == "page"
+    assert state.notifications.planned_priority == state.priority
+
+
+async def test_nobody_is_told_on_the_plan_the_incident_moved_away_from(harness: Harness) -> None:
+    """The pass that found its plan made for P3 told on it all the same: the P3 rule's channel got the
+    first card of a P2 incident (a node's incident planned with no owner posted to the fallback channel
+    while its services' incident joined it, 1 run in 4 of a walk-through's test). The plan is made again
+    before anything is told."""
+    await _raced(harness, NOISY)
+    channels = [channel for channel, _ in harness.chat.top_level()]
+    assert "#low-priority" not in channels, harness.chat.posts
+    assert pages(harness) == [("trigger", "data")]
+
+
+async def _raced(h: Harness, routing: RoutingPolicy) -> IncidentState:
     asked, release = threading.Event(), threading.Event()
 
     def policy() -> RoutingPolicy:  # the first plan is held until the P2 delivery has been applied
         if not asked.is_set():
             asked.set()
             release.wait(timeout=30)
-        return POLICY
+        return routing
 
     activities = NotifyActivities(chat=h.chat, pager=h.pager, tracker=h.tracker, policy=policy)
     worker = Worker(
@@ -88,6 +120,4 @@ async def test_a_priority_raised_while_the_plan_is_made_is_planned_again_and_pag
         await until(handle, lambda s: s.priority in ("P1", "P2"), "the P2 delivery applied")
         release.set()
         state = await until(handle, lambda s: bool(s.notifications.pages), "the page")
-    assert pages(h) == [("trigger", "data")]
-    assert state.notifications.plan is not None and state.notifications.plan.rule == "page"
-    assert state.notifications.planned_priority == state.priority
+    return state
