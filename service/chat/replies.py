@@ -1,6 +1,5 @@
 """What `/medic` answers, as Slack messages: short, readable, with the incident's links."""
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,9 +9,8 @@ from medic.blockkit import MESSAGE_TEXT_CHARS, TEXT_CHARS, fit_blocks, fit_marku
 from medic.cards import STATUS_EMOJI
 from medic.limits import bounded_join
 from medic.mrkdwn import Markup, join, link, mrkdwn
+from medic.names import SLACK_USER_ID
 from service.incidents import IncidentDetail, IncidentSummary
-
-_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")  # a Slack user id (Enterprise Grid's begin with W)
 
 __all__ = ["Reply", "render_list", "render_show"]
 
@@ -65,7 +63,7 @@ def _clock(at: datetime, now: datetime) -> str:
 
 def _person(actor: str) -> Markup:
     """A Slack user id as a mention (Slack shows the person's name); anything else as text."""
-    if _SLACK_USER.fullmatch(actor):
+    if SLACK_USER_ID.fullmatch(actor):
         return Markup(f"<@{actor}>")
     return mrkdwn("{who}", who=actor)
 

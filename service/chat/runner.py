@@ -6,7 +6,6 @@ the incident's and remediation's updates (whose validators have the last word) o
 command is durable once it is answered."""
 
 import logging
-import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -47,6 +46,7 @@ from medic.insights import TeamLearning
 from medic.keys import INCIDENT_ID_PATTERN, INCIDENT_PREFIX, service_incident_id
 from medic.matchers import format_duration
 from medic.mrkdwn import Markup, escape, link
+from medic.names import SLACK_USER_ID
 from medic.ports import PermanentError, TransientError
 from medic.promql import promql_regex_escape
 from medic.redact import REDACTED, redact
@@ -74,7 +74,7 @@ from workflows.remediation import Decision, RemediationOutcome, RemediationWorkf
 __all__ = ["ChatRunner", "SlackUser"]
 
 _RESENT_WITHIN = timedelta(minutes=5)  # the same silence command again within this: not a second silence
-_SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,20}")  # a Slack user id: mentioned; others (the operator token) named
+_SLACK_ID = SLACK_USER_ID  # a Slack user id: mentioned; others (the operator token) named
 
 log = logging.getLogger(__name__)
 # Who ran which command, reads included: a read is not recorded on the incident (it changes nothing), and
