@@ -6,6 +6,7 @@ listed under Mimir in the catalog): Grafana delivered the failing rules' Datasou
 P3 (chat only) and, the P2 delivery applied while it was made, recorded as planned for P2: no pass planned
 again, and the P2 incident paged nobody for 27 minutes, until its priority moved again as it ended."""
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -115,7 +116,9 @@ async def _raced(h: Harness, routing: RoutingPolicy) -> IncidentState:
             start_signal_args=[batch("info", "a")],
         )
         await until(handle, lambda s: s.priority == "P3", "P3 from the first delivery")
-        assert asked.wait(timeout=30)  # the plan for P3 is being made
+        # waited for off the event loop: the worker shares it, and a blocking wait held its workflow task
+        # until the wait's timeout (1 run of the 2,835 under CI: the plan was never asked in 30 s)
+        assert await asyncio.to_thread(asked.wait, 30)  # the plan for P3 is being made
         await handle.signal(ALERTS_SIGNAL, batch("critical", "b"))
         await until(handle, lambda s: s.priority in ("P1", "P2"), "the P2 delivery applied")
         release.set()
