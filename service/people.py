@@ -6,7 +6,7 @@ Made for deliveries that may repeat or arrive late: an update the workflow refus
 merged) or an incident that is gone is not an error, it returns ``None``."""
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -51,6 +51,21 @@ class IncidentPeople:
         return await _refused_is_none(
             incident_id, self._handle(incident_id).execute_update(IncidentWorkflow.resolve, request)
         )
+
+    async def take(
+        self,
+        incident_id: str,
+        verb: Literal["acknowledge", "resolve"],
+        *,
+        actor: str,
+        source: str,
+        reason: str = "",
+        jira: FromJira | None = None,
+    ) -> UpdateResult | None:
+        """A person's acknowledgement or resolution made in another tool, whichever ``verb`` says."""
+        if verb == "acknowledge":
+            return await self.acknowledge(incident_id, actor=actor, source=source, jira=jira)
+        return await self.resolve(incident_id, actor=actor, source=source, reason=reason, jira=jira)
 
     async def note(self, incident_id: str, note: people.Note) -> bool:
         try:

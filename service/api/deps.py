@@ -2,7 +2,7 @@
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from fastapi import Request
 
@@ -40,7 +40,7 @@ class Deps:
     controls: "ControlsPort | None" = None
     slack: "SlackEndpoint | None" = None
     link_signer: LinkSigner | None = None  # verifies the signed postmortem and chart links
-    people: "PeoplePort | None" = None  # ack/resolve/note from PagerDuty's, Opsgenie's webhooks
+    people: "PeoplePort | None" = None  # ack/resolve/note from PagerDuty's, Opsgenie's, Jira's webhooks
     owners: OwnerLookup | None = None  # who owns an alert's pod (MEDIC_SUBJECT_LOOKUP); None: naming patterns
     # The routing policy's ``learning:`` opt-ins, per team: GET /insights says which proposals Medic applies.
     learning: Mapping[str, TeamLearning] = field(default_factory=dict)
@@ -66,15 +66,13 @@ class ControlsPort(Protocol):
 
 
 class PeoplePort(Protocol):
-    """``service.people.IncidentPeople``: the incident's acknowledge/resolve updates and note signal."""
+    """``service.people.IncidentPeople``: the incident's acknowledge/resolve updates (``take``, whichever a
+    person did in PagerDuty, Opsgenie or Jira) and note signal."""
 
-    async def acknowledge(
-        self, incident_id: str, *, actor: str, source: str, jira: FromJira | None = None
-    ) -> UpdateResult | None: ...
-
-    async def resolve(
+    async def take(
         self,
         incident_id: str,
+        verb: Literal["acknowledge", "resolve"],
         *,
         actor: str,
         source: str,

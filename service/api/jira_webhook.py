@@ -87,14 +87,14 @@ async def _handle(request: Request, deps: Deps) -> JiraWebhookAnswer:
         return JiraWebhookAnswer(handled=False, incident=action.incident_id, ignored="no Temporal here")
     issue = FromJira(jira_key=action.issue_key, jira_at=action.at)
     try:
-        if action.verb == "acknowledge":
-            done = await deps.people.acknowledge(
-                action.incident_id, actor=action.actor, source="jira", jira=issue
-            )
-        else:
-            done = await deps.people.resolve(
-                action.incident_id, actor=action.actor, source="jira", reason=action.reason, jira=issue
-            )
+        done = await deps.people.take(
+            action.incident_id,
+            action.verb,
+            actor=action.actor,
+            source="jira",
+            reason=action.reason,
+            jira=issue,
+        )
     except UNREACHABLE as err:
         raise temporal_unavailable(f"the {action.verb} from Jira was not taken", err) from err
     if done is None:

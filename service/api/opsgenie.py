@@ -79,12 +79,9 @@ async def _handle(request: Request, deps: Deps) -> OpsgenieWebhookAnswer:
     if deps.people is None:
         return OpsgenieWebhookAnswer(handled=False, incident=action.incident_id, ignored="no Temporal here")
     try:
-        if action.verb == "acknowledge":
-            done = await deps.people.acknowledge(action.incident_id, actor=action.actor, source="opsgenie")
-        else:
-            done = await deps.people.resolve(
-                action.incident_id, actor=action.actor, source="opsgenie", reason=action.reason
-            )
+        done = await deps.people.take(
+            action.incident_id, action.verb, actor=action.actor, source="opsgenie", reason=action.reason
+        )
     except UNREACHABLE as err:
         raise temporal_unavailable(f"the {action.verb} from Opsgenie was not taken", err) from err
     if done is None:

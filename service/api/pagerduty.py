@@ -71,13 +71,9 @@ async def _handle(request: Request, deps: Deps) -> PagerDutyWebhookAnswer:
     if action is None or deps.people is None:
         return PagerDutyWebhookAnswer(handled=False)
     try:
-        if action.verb == "acknowledge":
-            done: object = await deps.people.acknowledge(
-                action.incident_id, actor=action.actor, source="pagerduty"
-            )
-        elif action.verb == "resolve":
-            done = await deps.people.resolve(
-                action.incident_id, actor=action.actor, source="pagerduty", reason=action.message
+        if action.verb != "note":
+            done: object = await deps.people.take(
+                action.incident_id, action.verb, actor=action.actor, source="pagerduty", reason=action.message
             )
         else:
             note = Note(

@@ -4,7 +4,7 @@ incident through the same updates the Slack buttons use (issue 15)."""
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -66,18 +66,10 @@ class FakePeople:
     def _result(self, status: IncidentStatus) -> UpdateResult:
         return UpdateResult(incident_id=INCIDENT, status=status, acknowledged_by=None, resolved_by=None)
 
-    async def acknowledge(
-        self, incident_id: str, *, actor: str, source: str, jira: FromJira | None = None
-    ) -> UpdateResult | None:
-        if self.down:
-            raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
-        self.calls.append(("acknowledge", incident_id, actor, source))
-        self.jira.append(jira)
-        return self._result(IncidentStatus.ACKNOWLEDGED)
-
-    async def resolve(
+    async def take(
         self,
         incident_id: str,
+        verb: Literal["acknowledge", "resolve"],
         *,
         actor: str,
         source: str,
@@ -86,9 +78,9 @@ class FakePeople:
     ) -> UpdateResult | None:
         if self.down:
             raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
-        self.calls.append(("resolve", incident_id, actor, reason))
+        self.calls.append((verb, incident_id, actor, source if verb == "acknowledge" else reason))
         self.jira.append(jira)
-        return self._result(IncidentStatus.RESOLVED)
+        return self._result(IncidentStatus.ACKNOWLEDGED if verb == "acknowledge" else IncidentStatus.RESOLVED)
 
     async def note(self, incident_id: str, note: Note) -> bool:
         self.calls.append(("note", incident_id, note.actor, note.message))
