@@ -33,7 +33,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.observe import NO_RECORDER, Recorder
-from activities.scan_io import SCAN_ACTIVITY, Deliver, ScanFailure, ScanInput, ScanResult
+from activities.scan_io import MAX_SERIES, SCAN_ACTIVITY, Deliver, ScanFailure, ScanInput, ScanResult
 from medic.anomaly import PREDICTION_SOURCE, AnomalySignal
 from medic.ports import PermanentError, TransientError
 from medic.promql import shortest_range
@@ -84,7 +84,6 @@ __all__ = [
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-_MAX_SERIES = 2000  # per scan: a query that fans out further is cut (and says so)
 _DAY = 86400
 _KEEP_SETTLED = 500  # findings that waited, remembered once sent or held (for a merge of two saves)
 _SUMMARY_STEP = 300.0  # the days before an anomaly, fetched for its summary: one point in 5 minutes at most
@@ -329,25 +328,26 @@ class ScanActivities:
             )
         await self._learn(stored, now)
         legacy = set(stored.series)  # the keys as the run found them
-        result = ScanResult(truncated=len(found) > _MAX_SERIES, histograms=histograms)
+        result = ScanResult(truncated=len(found) > MAX_SERIES, histograms=histograms)
         if result.truncated:
+            found = _latest_first(found)
             # said where the operator looks: only in the run's result, the rest of the series went unwatched
             activity.logger.warning(
-                "scan %s: the query returned %d series; only the first %d are scored (Medic's limit per "
-                "scan), the other %d are not watched: aggregate the query (e.g. by service) or split it "
-                "into several scans",
+                "scan %s: the query returned %d series; only the %d with the latest points are scored "
+                "(Medic's limit per scan), the other %d are not watched: aggregate the query (e.g. by "
+                "service) or split it into several scans",
                 spec.name,
                 len(found),
-                _MAX_SERIES,
-                len(found) - _MAX_SERIES,
+                MAX_SERIES,
+                len(found) - MAX_SERIES,
             )
         incidents: dict[str, None] = {}
         # a silence most series share (medic.shared_silence): judged once every series is scored
         sharing = spec.pipeline_service is not None and spec.absent_is_zero
         # (also where a silence is open and the scan no longer shares: its held findings are told)
-        seen_quiet = silences(spec, found[:_MAX_SERIES]) if sharing or stored.shared_silence else None
+        seen_quiet = silences(spec, found[:MAX_SERIES]) if sharing or stored.shared_silence else None
         scored: list[tuple[str, ScanOutcome, str | None]] = []
-        for series in found[:_MAX_SERIES]:
+        for series in found[:MAX_SERIES]:
             key = series_key(series.labels)
             # off the event loop: scoring a series (and reading its state) is CPU, and thousands of
             # them held the loop that the worker's other activities and workflows run on
@@ -562,7 +562,7 @@ class ScanActivities:
             except (PermanentError, TransientError) as err:
                 activity.logger.info("scan %s: the days before not known: %s", spec.name, err)
                 return out
-            for series in found[:_MAX_SERIES]:
+            for series in found[:MAX_SERIES]:
                 times, values = out.setdefault(series_key(series.labels), ([], []))
                 times.extend(series.times)
                 values.extend(series.values)
@@ -721,6 +721,15 @@ def _settled(series: RangeSeries, end: float, step: float) -> RangeSeries:
         values=[series.values[i] for i in keep],
         histograms=series.histograms,
     )
+
+
+def _latest_first(found: list[RangeSeries]) -> list[RangeSeries]:
+    """A query's series past the scan's limit, those with the latest points first (in the answer's order
+    among equals, so the same ones are watched at every run). Prometheus sorts a matrix by labels: after
+    a rolling deploy the lookback holds the replaced pods beside the running ones, and the first 2,000
+    in that order left up to the whole of a service's running pods unwatched for as long as the replaced
+    ones stay in the lookback, where a replaced pod has nothing left to score (a walk-through, 2026-12-07)."""
+    return sorted(found, key=lambda s: -max(s.times) if s.times else math.inf)
 
 
 def _on_grid(t: float, step: float) -> float:

@@ -8,13 +8,22 @@ from pydantic import BaseModel, Field
 
 from medic.anomaly import AnomalySignal
 
-__all__ = ["SCAN_ACTIVITY", "SCAN_ATTEMPTS", "Deliver", "ScanFailure", "ScanInput", "ScanResult"]
+__all__ = [
+    "MAX_SERIES",
+    "SCAN_ACTIVITY",
+    "SCAN_ATTEMPTS",
+    "Deliver",
+    "ScanFailure",
+    "ScanInput",
+    "ScanResult",
+]
 
 # How Medic's own findings (a scan's, a missing heartbeat's) reach the incident path, as
 # ``POST /webhooks/anomaly`` hands them over: the incidents that hold them.
 Deliver = Callable[[list[AnomalySignal]], Awaitable[list[str]]]
 
 SCAN_ACTIVITY = "anomaly_scan"  # the activity's name in every recorded history: never change it
+MAX_SERIES = 2000  # scored per scan: a query that fans out further is cut (and says so)
 SCAN_ATTEMPTS = 3  # attempts of a run's activity (its retry policy): the last one's failure is the run's
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import httpx
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
+from activities.scan_io import MAX_SERIES
 from medic.alert_routes import route_alert
 from medic.matchers import format_duration
 from medic.ports import PermanentError, TransientError
@@ -266,6 +267,12 @@ def _scans(
             )
             continue
         notes = []
+        if len(numbers) > MAX_SERIES:
+            # a run scores MAX_SERIES of them and says so in its result and the worker's log only
+            notes.append(
+                f"more than a run watches ({MAX_SERIES}): {len(numbers) - MAX_SERIES} of them are not scored "
+                "(aggregate the query, e.g. by service, or split it into several scans)"
+            )
         if alone:
             notes.append(
                 f"{len(alone)} of native histograms, which no detector scores (ask for a number: "

@@ -6,7 +6,14 @@ from typing import Any
 
 import httpx
 
-from activities.adapters.http import Access, base_and_params, classify, json_answer, retry_after
+from activities.adapters.http import (
+    TRANSIENT_STATUSES,
+    Access,
+    base_and_params,
+    classify,
+    json_answer,
+    retry_after,
+)
 from medic.ports import PermanentError, TransientError
 from medic.scan import RangeSeries
 
@@ -41,8 +48,9 @@ class QueryApi:
 
     def _answer(self, path: str, params: dict[str, str], what: str) -> dict[str, Any]:
         """GET ``path``: the answer's JSON object; a query the server refuses (400, 422: bad PromQL or
-        LogQL, a limit) is a PermanentError naming it, a 5xx a TransientError with the server's own
-        words ("query timed out in expression evaluation"), any other failure as
+        LogQL, a limit) is a PermanentError naming it, a 5xx, 408, 425 or 429 a TransientError with the
+        server's own words ("query timed out in expression evaluation", Mimir's "too many outstanding
+        requests"), any other failure as
         ``activities.adapters.http.classify`` says. The warnings of an answer (a partial answer from
         Thanos, Mimir or Cortex) are logged at every answer, its infos (Prometheus 3's "metric might
         not be a counter") once per query and text in a process: its points are taken as they are."""
@@ -63,7 +71,9 @@ class QueryApi:
                 f" ({response.status_code}{_error_type(response)}): {said}",
                 said=said,
             )
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code in TRANSIENT_STATUSES:
+            # (a 429 too: Mimir's query-frontend with its queue full, "too many outstanding requests",
+            # was said as "(429)" alone)
             said = _error_of(response)
             raise TransientError(
                 f"{name} unavailable while trying to {what} ({response.status_code})"

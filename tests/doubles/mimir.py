@@ -36,6 +36,15 @@ What it holds to, with its sources:
   without ``Authorization: Bearer <bearer>`` is answered 401 ``Unauthorized`` before the tenant is
   looked at.
 
+- **What a busy or limited Mimir answers** (:meth:`MimirGateway.refuse_queries`, past the tenant check,
+  for the Prometheus API's queries): its query-frontend's queue full, 429 with the plain-text body ``too
+  many outstanding requests`` (grafana/mimir ``pkg/frontend/v2/frontend_scheduler_worker.go``,
+  ``TOO_MANY_REQUESTS_PER_TENANT``; users meet it as grafana/mimir#4518); and its API errors in
+  Prometheus's envelope, ``{"status": "error", "errorType": ..., "error": ...}``, their status by type
+  (grafana/mimir ``pkg/api/error/error.go``: ``execution`` 422, ``timeout`` 503, ``too_many_requests``
+  429), e.g. its series limit, 422 ``the query exceeded the maximum number of series (limit: N series)
+  (err-mimir-max-series-per-query). ...`` (``pkg/util/limiter/query_limiter.go``).
+
 Every call is in the request log (``double.requests()``), headers included.
 """
 
@@ -67,6 +76,7 @@ class MimirGateway(HttpDouble):
         self._federation = federation
         self._bearer = bearer
         self._default = default_tenant
+        self._refusal: Response | None = None
         methods = ["GET", "POST", "DELETE"]
         self.app.add_api_route("/prometheus/api/v1/status/buildinfo", self._build_info, methods=["GET"])
         self.app.add_api_route("/prometheus/{path:path}", self._prometheus, methods=methods)
@@ -85,6 +95,19 @@ class MimirGateway(HttpDouble):
         }
         return JSONResponse({"status": "success", "data": info})
 
+    def refuse_queries(self, status: int, error: str, *, error_type: str | None = None) -> None:
+        """Every query of the Prometheus API answered so from now on: ``error`` as plain text (the
+        query-frontend's own 429), or in Prometheus's error envelope with ``error_type``."""
+        body: Response = (
+            PlainTextResponse(error, status_code=status)
+            if error_type is None
+            else JSONResponse(
+                {"status": "error", "errorType": error_type, "error": error}, status_code=status
+            )
+        )
+        with self._lock:
+            self._refusal = body
+
     async def _prometheus(self, path: str, request: Request) -> Response:
         return await self._pass("prometheus", path, request)
 
@@ -101,6 +124,10 @@ class MimirGateway(HttpDouble):
         if len(asked) > 1 and not (self._federation and component == "prometheus"):
             error = {"status": "error", "errorType": "bad_data", "error": "multiple org IDs present"}
             return JSONResponse(error, status_code=400)
+        with self._lock:
+            refusal = self._refusal
+        if refusal is not None and component == "prometheus" and path.startswith("api/v1/query"):
+            return refusal
         upstream = self._upstream[component]
         if upstream is None:
             return PlainTextResponse("404 page not found\n", status_code=404)

@@ -234,3 +234,37 @@ def test_a_scan_whose_source_could_not_be_set_up_is_not_said_unset(tmp_path: Pat
     settings = Settings(_env_file=None, prometheus_url="http://prom:9090", anomaly=anomaly)
     [line] = _scans(settings, {"prometheus": None, "loki": None}, {"prometheus"})
     assert str(line) == "error scan lat: its source is prometheus, and could not be set up (above)"
+
+
+def test_a_scan_past_the_series_a_run_watches_is_said(tmp_path: Path) -> None:
+    """A query answering 2,100 series was ``ok    scan pods: 2100 series now``, though a run scores 2,000 of
+    them and says so only in its result and the worker's log (a walk-through against a Mimir, 2026-12-07)."""
+    import time  # noqa: PLC0415
+
+    from activities.adapters.prometheus import PrometheusMetrics  # noqa: PLC0415
+    from service.doctor import _scans  # noqa: PLC0415
+    from service.settings import Settings  # noqa: PLC0415
+    from tests.doubles.prometheus import PrometheusAlertsDouble  # noqa: PLC0415
+
+    anomaly = tmp_path / "anomaly.yaml"
+    anomaly.write_text("scans:\n  - name: pods\n    query: 'sum by (service, pod) (rate(x[5m]))'\n")
+    double = PrometheusAlertsDouble()
+    now = time.time()
+    for count, said in (
+        (2000, "ok    scan pods: 2000 series now"),
+        (
+            2100,
+            "warn  scan pods: 2100 series now: more than a run watches (2000): 100 of them are not scored "
+            "(aggregate the query, e.g. by service, or split it into several scans)",
+        ),
+    ):
+        double.set_range(
+            [
+                {"metric": {"service": "checkout", "pod": f"p{i}"}, "values": [[now, "1"]]}
+                for i in range(count)
+            ]
+        )
+        with double.serve() as url:
+            settings = Settings(_env_file=None, prometheus_url=url, anomaly=anomaly)
+            [line] = _scans(settings, {"prometheus": PrometheusMetrics(url, timeout=5.0), "loki": None})
+        assert str(line) == said

@@ -226,3 +226,44 @@ async def test_the_scans_view_shows_the_last_failure_redacted(
     assert scan["last_run"] is None and scan["failures_in_a_row"] == 1
     assert scan["last_error"]["at"].startswith("1970-01-12T")  # NOW, as a time
     assert PARSE_ERROR in scan["last_error"]["error"] and secret not in shown.text
+
+
+MAX_SERIES = (
+    "the query exceeded the maximum number of series (limit: 1000 series) (err-mimir-max-series-per-query). "
+    "Consider reducing the time range and/or number of series selected by the query"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "error_type", "final"),
+    [
+        (429, "too many outstanding requests", None, False),  # its query-frontend's queue, plain text
+        (429, "too many outstanding requests", "too_many_requests", False),
+        (503, "query timed out in expression evaluation", "timeout", False),
+        (422, MAX_SERIES, "execution", True),
+    ],
+)
+def test_what_a_busy_or_limited_mimir_says_is_kept_in_its_words(
+    tmp_path: Path, status: int, error: str, error_type: str | None, final: bool
+) -> None:
+    """A Mimir whose query-frontend's queue is full answers 429 ``too many outstanding requests``: the
+    scan's last_error said ``Prometheus unavailable while trying to run a scan's range query (429)`` and
+    nothing of why (a walk-through against a multi-tenant Mimir, 2026-12-07), where a 5xx kept the
+    server's words. Retried either way; a limit the query hits (422) is not."""
+    from activities.adapters.http import Access  # noqa: PLC0415
+    from tests.doubles.mimir import MimirGateway  # noqa: PLC0415
+
+    mimir = MimirGateway(tenants=("team-a",))
+    mimir.refuse_queries(status, error, error_type=error_type)
+    store, registry = ScanStore(tmp_path), CollectorRegistry()
+    with mimir.serve() as url:
+        access = Access("Prometheus", "MEDIC_PROMETHEUS", tenant="team-a")
+        source = PrometheusMetrics(f"{url}/prometheus", timeout=5.0, access=access)
+        acts = _activities(source, store, WorkerMetrics(registry), [NOW])
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(env.info, attempt=3, retry_policy=RetryPolicy(maximum_attempts=3))
+        with pytest.raises(ApplicationError) as failed:
+            asyncio.run(env.run(acts.scan, ScanInput(name="broken")))
+    assert failed.value.non_retryable is final
+    kept = store.load("broken").last_error
+    assert kept is not None and f"({status}" in kept.error and error in kept.error, kept

@@ -255,8 +255,46 @@ def test_a_query_past_the_series_limit_is_said_at_warning(
     (said,) = [
         r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "series" in r.getMessage()
     ]
-    assert "the query returned 2010 series; only the first 2000 are scored" in said
+    assert "the query returned 2010 series; only the 2000 with the latest points are scored" in said
     assert "the other 10 are not watched" in said
+
+
+class AfterDeploy:
+    """1,200 pods of two services, each replaced by a rolling deploy 20 minutes before the run: the hour's
+    range holds the replaced pods (their points end 20 minutes ago) beside the new ones, 2,400 series,
+    sorted by their labels as Prometheus sorts a matrix (the replaced ReplicaSet's hash sorts first)."""
+
+    def query_range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+        out = []
+        for service in ("cart", "checkout"):
+            for rs, lo, hi in (("5c8d7", start, end - 1200.0), ("9f1a2", end - 1200.0, end)):
+                t = np.arange(lo, hi + 1.0, step).tolist()
+                out += [
+                    RangeSeries({"service": service, "pod": f"{service}-{rs}-{i:05d}"}, t, [1.0] * len(t))
+                    for i in range(600)
+                ]
+        return sorted(out, key=lambda s: sorted(s.labels.items()))
+
+
+def test_past_the_series_limit_the_series_with_points_now_are_the_ones_watched(tmp_path: Path) -> None:
+    """The first 2,000 in the answer's order before: after a deploy, the replaced pods took 1,200 of the
+    places and 400 live pods of checkout (of 1,200 pods, under the limit) went unwatched for an hour (a
+    walk-through against a Mimir with churning pods, 2026-12-07)."""
+
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        return []
+
+    store = ScanStore(tmp_path / "scans")
+    spec = SPEC.model_copy(update={"query": "sum by (service, pod) (rate(errors[5m]))"})
+    acts = ScanActivities(
+        source=AfterDeploy(), specs=lambda: {"errors": spec}, store=store, deliver=deliver, clock=lambda: T0
+    )
+    result = asyncio.run(acts.scan(ScanInput(name="errors")))
+    assert result.truncated and result.series == 2000
+    watched = store.load("errors").series.values()
+    live = [s for s in watched if s.last_time is not None and s.last_time >= T0 - 60.0]
+    assert len(live) == 1200  # every pod running now; 800 of the replaced ones with the places left
+    assert {s.labels["service"] for s in live} == {"cart", "checkout"}
 
 
 def test_large_values_read_as_sizes_with_enough_figures_to_tell_them_apart() -> None:
