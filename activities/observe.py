@@ -35,6 +35,11 @@ class Recorder(Protocol):
 
     def scan_run(self, scan: str, outcome: str) -> None: ...
 
+    def scans_known(self, scans: list[str]) -> None:
+        """Each scan's run counts exported at 0 before any run: increase() counts nothing of a series
+        that first appears at 1, so an alert on it missed a scan's first failed run."""
+        ...
+
 
 class _NoRecorder:
     def notification(self, channel: str, outcome: str) -> None:
@@ -50,6 +55,9 @@ class _NoRecorder:
         pass
 
     def scan_run(self, scan: str, outcome: str) -> None:
+        pass
+
+    def scans_known(self, scans: list[str]) -> None:
         pass
 
 

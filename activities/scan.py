@@ -247,6 +247,7 @@ class ScanActivities:
         self._deliver = deliver
         self._false_positives = false_positives
         self._clock = clock
+        recorder.scans_known(sorted(specs()))
 
     @activity.defn(name=SCAN_ACTIVITY)
     async def scan(self, request: ScanInput) -> ScanResult:

@@ -267,3 +267,18 @@ def test_what_a_busy_or_limited_mimir_says_is_kept_in_its_words(
     assert failed.value.non_retryable is final
     kept = store.load("broken").last_error
     assert kept is not None and f"({status}" in kept.error and error in kept.error, kept
+
+
+def test_each_scans_run_counts_are_exported_at_0_before_any_run(tmp_path: Path) -> None:
+    """``MedicAnomalyScanFailing`` is ``increase(...{outcome="failed"}[1h]) > 0``, and increase() counts
+    nothing of a series that first appears at 1: a scan's first failed run on a worker (its only one:
+    Mimir's queue full for the three attempts of a run) was never alerted on (promtool: ``_x10 1x30``
+    stays quiet where ``0x10 1x30`` fires; a walk-through, 2026-12-07). Each configured scan's counts
+    are exported at 0 from the worker's start."""
+    registry = CollectorRegistry()
+    _activities(_Answers(), ScanStore(tmp_path), WorkerMetrics(registry), [NOW])
+    for outcome in ("ok", "retried", "failed"):
+        assert (
+            registry.get_sample_value("medic_anomaly_scan_runs_total", {"scan": "broken", "outcome": outcome})
+            == 0.0
+        )
