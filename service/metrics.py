@@ -6,6 +6,9 @@ from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from remediations.actions import ACTIONS
+from service.approval_metrics import APPROVAL_OUTCOMES
+from service.chats import CHAT_KINDS
 from service.readiness import READY_CAUSES
 
 __all__ = ["ApiMetrics", "WorkerMetrics", "record_build_info"]
@@ -111,6 +114,12 @@ class ApiMetrics:
 
 
 SCAN_OUTCOMES = ("ok", "retried", "failed")  # of an anomaly scan's attempt (activities.scan)
+# The series the shipped alerts count with increase(), exported at 0 from the start: increase() counts
+# nothing of a series that first appears at 1, so a worker's first failed page or action, or its first
+# approval timed out, fired nothing (MedicNotificationFailures, MedicNotificationsReachNobody,
+# MedicRemediationFailures, MedicApprovalsTimedOut).
+NOTIFICATION_CHANNELS = (*CHAT_KINDS, "pagerduty", "opsgenie", "jira")
+_COUNTED_FROM_ZERO = {"notifications": ("ok", "failed", "console"), "actions": ("applied", "failed")}
 _DURATION_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 
 
@@ -162,7 +171,7 @@ class WorkerMetrics:
         )
         self.notifications = Counter(
             "medic_notifications",
-            "Notification calls by channel (slack, pagerduty, jira) and outcome (ok; failed: for good, a "
+            "Notification calls by channel (slack, teams, pagerduty, opsgenie, jira) and outcome (ok; failed: for good, a "
             "permanent error or the last attempt the retry policy allows; retried: Temporal tries again; "
             "timeout/cancelled: the attempt was cancelled under it (its start-to-close timeout, a worker "
             "shutdown); console: no credentials, shown on the console only, it reached nobody).",
@@ -176,6 +185,15 @@ class WorkerMetrics:
             ["scan", "outcome"],
             registry=registry,
         )
+
+        for channel in NOTIFICATION_CHANNELS:
+            for outcome in _COUNTED_FROM_ZERO["notifications"]:
+                self.notifications.labels(channel=channel, outcome=outcome)
+        for action in ACTIONS:
+            for outcome in _COUNTED_FROM_ZERO["actions"]:
+                self.actions.labels(kind=action.name, outcome=outcome)
+        for outcome in APPROVAL_OUTCOMES.values():
+            self.approvals.labels(outcome=outcome)
 
     def approval(self, outcome: str) -> None:
         self.approvals.labels(outcome=outcome).inc()
