@@ -26,6 +26,20 @@ _PLACEHOLDER = re.compile(
     r"|^<[^>]*>$|^\$\{[^}]*\}$|^(token|secret|password)$"
 )
 
+# The secrets a request to Medic is checked against (its credentials, and the signing secrets of the
+# senders that post to it): empty is unset, whitespace only is refused (Settings._a_secret_or_unset).
+_INBOUND_SECRETS = (
+    "webhook_token",
+    "webhook_token_previous",
+    "operator_token",
+    "read_token",
+    "link_secret",
+    "slack_signing_secret",
+    "pagerduty_webhook_secret",
+    "opsgenie_webhook_secret",
+    "jira_webhook_secret",
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDIC_", env_file=".env", extra="ignore")
@@ -471,6 +485,25 @@ class Settings(BaseSettings):
         description="OTLP/HTTP endpoint for traces, e.g. http://otel-collector:4318 (the standard "
         "OTEL_EXPORTER_OTLP_ENDPOINT works too); unset: no tracing. Needs the `otel` extra",
     )
+
+    @field_validator(*_INBOUND_SECRETS, mode="before")
+    @classmethod
+    def _a_secret_or_unset(cls, value: object) -> object:
+        """A secret that lets a request in is unset when empty (an optional Secret key left blank, a
+        ``.env`` line ``MEDIC_OPERATOR_TOKEN=``): as an empty string it was a credential anyone could
+        present (basic auth ``x:``; an HMAC with the empty key). One of whitespace only is refused: it is
+        as guessable, and no sender was meant to hold it."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(text, str):
+            return value
+        if text == "":
+            return None
+        if not text.strip():
+            raise ValueError(
+                "is only whitespace, a secret anyone could guess: set a real one "
+                "(e.g. `openssl rand -hex 32`), or leave it unset"
+            )
+        return value
 
     @field_validator("webhook_token", "webhook_token_previous", "operator_token", "read_token", "link_secret")
     @classmethod
