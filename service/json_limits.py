@@ -11,12 +11,14 @@ what it accepts beyond 64 levels can only be in fields Medic ignores. Scanning 4
 depth first would cost more than parsing them."""
 
 import json
+import re
 from typing import Any
 
 __all__ = [
     "MAX_JSON_DEPTH",
     "PYDANTIC_JSON_DEPTH",
     "JSONTooDeep",
+    "LoneSurrogate",
     "json_depth_exceeds",
     "load_json_bounded",
 ]
@@ -34,6 +36,49 @@ class JSONTooDeep(ValueError):
 
     def __init__(self) -> None:
         super().__init__(f"JSON nested deeper than {MAX_JSON_DEPTH} levels (the limit, MAX_JSON_DEPTH)")
+
+
+class LoneSurrogate(json.JSONDecodeError):
+    """A ``\\ud800``-``\\udfff`` escape without its pair: Python's parser takes it, but it is no text (it
+    cannot be encoded as UTF-8, which every label check, payload and log line does). A
+    ``JSONDecodeError``, so every route refuses it as invalid JSON (422), never a 500."""
+
+    def __init__(self, doc: str, pos: int) -> None:
+        super().__init__("a \\u escape of half a UTF-16 surrogate pair, which is no character", doc, pos)
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU]([dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def _lone_escape_at(encoded: bytes) -> int:
+    """Where the first unpaired surrogate escape is, for the message (0 when it cannot be told)."""
+    paired_until = -1
+    for m in _SURROGATE_ESCAPE.finditer(encoded):
+        if m.start() < paired_until:
+            continue
+        high = int(m.group(1), 16) < 0xDC00
+        after = _SURROGATE_ESCAPE.match(encoded, m.end())
+        if high and after is not None and int(after.group(1), 16) >= 0xDC00:
+            paired_until = after.end()
+            continue
+        return m.start()
+    return 0
+
+
+def _lone_surrogate(data: Any) -> bool:
+    """Whether a string (or key) in parsed JSON holds a lone surrogate; iterative."""
+    stack: list[Any] = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if any("\ud800" <= c <= "\udfff" for c in node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def json_depth_exceeds(data: Any, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -61,4 +106,8 @@ def load_json_bounded(raw: bytes | str) -> Any:
         raise JSONTooDeep() from err
     if opening > MAX_JSON_DEPTH and json_depth_exceeds(data):
         raise JSONTooDeep()
+    encoded = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    # only a body that escapes one is walked (a valid pair, an emoji, is one character once parsed)
+    if _SURROGATE_ESCAPE.search(encoded) and _lone_surrogate(data):
+        raise LoneSurrogate(encoded.decode("utf-8", "replace"), _lone_escape_at(encoded))
     return data

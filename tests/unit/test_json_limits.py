@@ -114,3 +114,45 @@ async def test_anomaly_depth_inside_a_valid_looking_body(http: httpx.AsyncClient
     deep = '{"source": "x", "service": "s", "series": ' + nested(1_000, "{}") + "}"
     answer = await http.post("/webhooks/anomaly", content=deep, headers={"Authorization": f"Bearer {TOKEN}"})
     assert answer.status_code == 422 and "64 levels" in answer.json()["detail"]["error"]
+
+
+# A Grafana alerting body (the anomaly route takes one) whose label is half a surrogate pair: Python's
+# parser takes "\ud800", then the label check's .encode() raised UnicodeEncodeError, a 500 (a sender
+# retries a 5xx: the same body, for ever). Every route refuses it as the invalid JSON it is.
+_LONE = (
+    '{"version": "1", "status": "firing", "receiver": "r", "orgId": 1, "alerts": ['
+    '{"labels": {"alertname": "Good", "service": "checkout"}, "startsAt": "2026-12-07T10:00:00Z"}, '
+    '{"labels": {"alertname": "X\\ud800", "service": "s"}, "startsAt": "2026-12-07T10:00:00Z"}]}'
+)
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\uDBFF", "\\udc00", "\\ud83d\\ud83d", "\\ude00\\ud83d"])
+def test_a_lone_surrogate_is_invalid_json(escape: str) -> None:
+    text = '{"k": ["ok \\ud83d\\ude00", "a' + escape + 'b"]}'
+    with pytest.raises(json.JSONDecodeError, match="half a UTF-16 surrogate pair") as refused:
+        load_json_bounded(text.encode())
+    assert refused.value.pos == text.index(escape)
+
+
+@pytest.mark.parametrize("text", ['"\\ud83d\\ude00"', '"\\\\ud800"', '{"\\ud83d\\ude00": "\\\\udc00"}'])
+def test_a_pair_or_an_escaped_backslash_is_text(text: str) -> None:
+    assert load_json_bounded(text.encode()) == json.loads(text)
+
+
+async def test_every_json_route_refuses_a_lone_surrogate(http: httpx.AsyncClient) -> None:
+    schema: dict[str, Any] = (await http.get("/openapi.json")).json()
+    routes = [
+        (method, path)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
+    ]
+    for method, path in routes:
+        token = OPERATOR if path.startswith(("/control", "/remediations")) else TOKEN
+        answer = await http.request(
+            method,
+            _sample_path(path),
+            content=_LONE,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 422, (method, path, answer.text)
