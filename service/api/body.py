@@ -11,17 +11,22 @@ from medic.yamldoc import field_path
 from service.json_limits import PYDANTIC_JSON_DEPTH, JSONTooDeep, load_json_bounded
 
 __all__ = [
+    "FORM_TYPES",
     "PayloadError",
     "field_path",
     "load_json",
     "parse_json_model",
     "parse_model",
     "read_limited",
+    "refuse_form_content",
     "validation_detail",
 ]
 
 M = TypeVar("M", bound=BaseModel)
 _DIGITS = re.compile(r"[0-9]{1,20}")  # ASCII only: str.isdigit() and int() also take "²³"
+# What a web page may post to another site without asking it first (the Fetch standard's CORS-safelisted
+# request Content-Types): an HTML form's encodings, and text/plain.
+FORM_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class PayloadError(HTTPException):
@@ -29,6 +34,21 @@ class PayloadError(HTTPException):
 
     def __init__(self, message: str, errors: list[dict[str, str]] | None = None) -> None:
         super().__init__(422, {"error": message, "fields": errors or []})
+
+
+def refuse_form_content(request: Request) -> None:
+    """415 for a JSON route's body sent as a form or text/plain: what a page on another site can make a
+    browser post, with the credentials the browser holds for Medic (basic auth it once asked for, for
+    a read). An ``<form enctype="text/plain">`` can spell a whole Alertmanager webhook as JSON; a JSON
+    Content-Type cannot be sent across sites without a CORS preflight, which Medic does not answer.
+    Alertmanager and Grafana send ``application/json``."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type in FORM_TYPES:
+        raise HTTPException(
+            415,
+            f"Content-Type {media_type} refused: the body is JSON, send Content-Type: application/json "
+            "(a form or text/plain is what a web page on another site can make a browser post)",
+        )
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

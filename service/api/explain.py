@@ -16,7 +16,7 @@ from medic.alerts import AlertmanagerWebhook
 from medic.yamldoc import ConfigError
 from service.api import limits
 from service.api.auth import require_token
-from service.api.body import parse_json_model, read_limited
+from service.api.body import parse_json_model, read_limited, refuse_form_content
 from service.api.deps import Deps, get_deps
 from service.api.responses import error_responses
 from service.config_files import load_runbooks
@@ -31,7 +31,7 @@ router = APIRouter(tags=["explain"])
     "/explain",
     response_model=list[dict[str, Any]],
     responses=error_responses(
-        401, 413, 422, 500, described={500: "the API's own runbooks folder has errors (run medic check)"}
+        401, 413, 415, 422, 500, described={500: "the API's own runbooks folder has errors (run medic check)"}
     ),
     openapi_extra={
         "requestBody": {
@@ -43,6 +43,7 @@ router = APIRouter(tags=["explain"])
 )
 async def explain(request: Request, deps: Annotated[Deps, Depends(get_deps)]) -> list[dict[str, Any]]:
     require_token(request, deps.settings.webhook_token, previous=deps.settings.webhook_token_previous)
+    refuse_form_content(request)
     raw = await read_limited(request, deps.settings.max_body_bytes)
     payload = parse_json_model(AlertmanagerWebhook, raw)
     limits.check_alertmanager(payload, deps.settings)

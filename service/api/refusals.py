@@ -24,6 +24,7 @@ _WHY = {
     "(nor MEDIC_WEBHOOK_TOKEN_PREVIOUS during a rotation; docs/deployment.md, 'Rotating the webhook token')",
     413: "over a size limit (MEDIC_MAX_BODY_BYTES, MEDIC_MAX_ALERTS_PER_DELIVERY, "
     "MEDIC_MAX_INCIDENTS_PER_DELIVERY)",
+    415: "a body sent as a form or text/plain, not Content-Type application/json",
     422: "a body Medic cannot read",
 }
 _LOST = "Alertmanager does not retry a 4xx: the alerts it carried are lost"

@@ -62,6 +62,7 @@ _DESCRIPTIONS: dict[int, str] = {
     404: "no such incident or remediation",
     409: "the remediation refused the decision (not waiting, or not allowed)",
     413: "body over the size limit",
+    415: "a JSON body sent as a form or text/plain: send Content-Type application/json",
     422: "malformed body or query; the message names the field",
     503: "Temporal is unreachable or could not answer; retry (see Retry-After)",
     500: "Medic failed inside; the API's log has the details",

@@ -28,7 +28,14 @@ from medic.incident import AlertBatch, AnomalyBatch
 from medic.meta_alerts import split_ignored
 from service.api import limits
 from service.api.auth import require_token
-from service.api.body import PayloadError, load_json, parse_json_model, parse_model, read_limited
+from service.api.body import (
+    PayloadError,
+    load_json,
+    parse_json_model,
+    parse_model,
+    read_limited,
+    refuse_form_content,
+)
 from service.api.deps import Deps, get_deps
 from service.api.observe import Observe
 from service.api.responses import temporal_unavailable
@@ -51,6 +58,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "body over MEDIC_MAX_BODY_BYTES, more alerts than MEDIC_MAX_ALERTS_PER_DELIVERY, or "
         "alerts for more incidents than MEDIC_MAX_INCIDENTS_PER_DELIVERY; nothing was handed over"
     },
+    415: {"description": "a body sent as a form or text/plain (Content-Type): send application/json"},
     422: {
         "description": "malformed body, a non-finite number, a label or annotation over its limit "
         "(MEDIC_MAX_LABEL_VALUE_BYTES, MEDIC_MAX_ANNOTATION_VALUE_BYTES, MEDIC_MAX_LABELS_PER_ALERT), an "
@@ -83,6 +91,7 @@ async def _accept(request: Request, deps: Deps, route: str) -> bytes:
     if require_token(request, settings.webhook_token, previous=settings.webhook_token_previous):
         deps.metrics.previous_token.labels(route).inc()
         deps.refusals.previous_token(route)
+    refuse_form_content(request)
     return await read_limited(request, settings.max_body_bytes)
 
 

@@ -22,8 +22,8 @@ OPERATOR = "operator-s3cret"
 
 # Every route, and every status it can answer (besides an unexpected 500).
 EXPECTED: dict[tuple[str, str], set[int]] = {
-    ("post", "/webhooks/alertmanager"): {200, 401, 413, 422, 503},
-    ("post", "/webhooks/anomaly"): {200, 401, 413, 422, 503},
+    ("post", "/webhooks/alertmanager"): {200, 401, 413, 415, 422, 503},
+    ("post", "/webhooks/anomaly"): {200, 401, 413, 415, 422, 503},
     ("get", "/incidents"): {200, 401, 422, 503},
     ("get", "/incidents/{incident_id}"): {200, 401, 404, 422, 503},
     ("get", "/incidents/{incident_id}/postmortem"): {200, 401, 404, 409, 422, 503},
@@ -34,7 +34,7 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("get", "/heartbeats"): {200, 401, 503},
     ("delete", "/heartbeats/{heartbeat_id}"): {200, 401, 403, 404, 422, 503},
     ("get", "/insights"): {200, 401, 422, 503},
-    ("post", "/explain"): {200, 401, 413, 422, 500},
+    ("post", "/explain"): {200, 401, 413, 415, 422, 500},
     ("get", "/control/kill-switch"): {200, 401, 503},
     ("put", "/control/kill-switch"): {200, 401, 403, 422, 503},
     ("get", "/feedback"): {200, 401, 503},
