@@ -17,7 +17,7 @@ from activities.adapters.http import (
 from medic.ports import PermanentError, TransientError
 from medic.scan import RangeSeries
 
-__all__ = ["PrometheusMetrics", "QueryApi", "matrix"]
+__all__ = ["CHUNK_POINTS", "PrometheusMetrics", "QueryApi", "matrix", "range_parts"]
 
 log = logging.getLogger(__name__)
 
@@ -164,15 +164,24 @@ class PrometheusMetrics(QueryApi):
         """``/api/v1/query_range``: every series of the matrix (a scalar answer is one unlabelled series).
         ``partial_response=false``: a Thanos querier with a store down fails the query (the run is
         retried, its state not moved) where it answered a sum short of that store's part, a drop the
-        detectors would report; Prometheus itself ignores the parameter."""
-        params = {
-            "query": promql,
-            "start": f"{start:.3f}",
-            "end": f"{end:.3f}",
-            "step": f"{step:g}",
-            "partial_response": "false",
-        }
-        out = matrix(self._query("/api/v1/query_range", params, "run a scan's range query"))
+        detectors would report; Prometheus itself ignores the parameter.
+
+        Asked :data:`CHUNK_POINTS` points a series at a time: a scan's first run asks a day of 2,000
+        series (2.9 million points), whose JSON answer parsed at once took the worker to 1,070 MiB, over
+        the chart's 1 GiB limit (docs/BENCHMARKS.md); each part's answer is let go once its points are
+        kept, the timestamps each series shares kept once."""
+        kept: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], list[float], list[float], list[int]]]
+        kept, grid = {}, dict[float, float]()
+        for first, last in range_parts(start, end, step):
+            for part in self._range(promql, start=first, end=last, step=step):
+                key = tuple(sorted(part.labels.items()))
+                _, times, values, histograms = kept.setdefault(key, (part.labels, [], [], [0]))
+                times += [grid.setdefault(t, t) for t in part.times]
+                values += part.values
+                histograms[0] += part.histograms
+        out = [
+            RangeSeries(labels, times, values, counted[0]) for labels, times, values, counted in kept.values()
+        ]
         with_histograms = [s for s in out if s.histograms]
         if with_histograms:
             alone = sum(1 for s in with_histograms if not s.values)
@@ -187,6 +196,31 @@ class PrometheusMetrics(QueryApi):
                 alone,
             )
         return out
+
+    def _range(self, promql: str, *, start: float, end: float, step: float) -> list[RangeSeries]:
+        params = {
+            "query": promql,
+            "start": f"{start:.3f}",
+            "end": f"{end:.3f}",
+            "step": f"{step:g}",
+            "partial_response": "false",
+        }
+        return matrix(self._query("/api/v1/query_range", params, "run a scan's range query"))
+
+
+CHUNK_POINTS = 360  # points a series a range query asks at once (a first run's day: 4 queries)
+
+
+def range_parts(start: float, end: float, step: float) -> list[tuple[float, float]]:
+    """``[start, end]`` on the grid ``start + k * step`` in parts of at most :data:`CHUNK_POINTS` points,
+    each part's first point a step after the last one's end (Prometheus answers both ends)."""
+    if step <= 0 or end <= start:
+        return [(start, end)]
+    points = int((end - start) // step) + 1
+    return [
+        (start + first * step, min(start + (first + CHUNK_POINTS - 1) * step, end))
+        for first in range(0, points, CHUNK_POINTS)
+    ]
 
 
 def matrix(data: dict[str, Any]) -> list[RangeSeries]:

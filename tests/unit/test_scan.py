@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from activities import scan as scan_activity
 from activities.scan import ScanActivities, ScanInput, ScanStore
+from activities.scan_io import ScanResult
 from medic.anomaly import AnomalySignal
 from medic.incident import AnomalyBatch, IncidentState
 from medic.ports import TransientError
@@ -305,6 +307,42 @@ def test_series_gone_from_the_query_are_forgotten_after_a_while(tmp_path: Path) 
     later = asyncio.run(acts.scan(ScanInput(name="lat")))
     kept = store.load("lat").series
     assert later.forgotten == 1 and old_pod not in kept and len(kept) == 1
+
+
+def test_past_the_states_a_scan_keeps_the_series_gone_longest_go_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pods deployed every run: a day of replaced pods was kept (6,000 states for a scan of 2,000 pods,
+    1.5 GiB of worker at each run's load and save; a walk-through, 2026-12-07). Past MAX_KEPT states
+    (here 3), the series the query no longer returns go, the longest gone first; the returned ones stay."""
+    monkeypatch.setattr(scan_activity, "MAX_KEPT", 3)
+    prom = FakePrometheus()
+    now = [1_024_000.0]
+
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        return []
+
+    spec = ScanSpec(name="lat", query="latency", warmup=50)  # forgotten after a day otherwise
+    store = ScanStore(tmp_path / "scans")
+    acts = ScanActivities(
+        source=prom, specs=lambda: {"lat": spec}, store=store, deliver=deliver, clock=lambda: now[0]
+    )
+
+    def deploy(*pods: str) -> ScanResult:
+        t, x = _series(60, start=now[0] - 3600)
+        prom.series = [RangeSeries({"service": "checkout", "pod": p}, t, x) for p in pods]
+        result = asyncio.run(acts.scan(ScanInput(name="lat")))
+        now[0] += 600
+        return result
+
+    def kept() -> list[str]:
+        return sorted(key.rpartition("pod=")[2].split(",")[0] for key in store.load("lat").series)
+
+    assert deploy("a").forgotten == 0
+    assert deploy("b").forgotten == 0 and kept() == ["a", "b"]
+    assert deploy("c", "d").forgotten == 1 and kept() == ["b", "c", "d"]
+    assert deploy("e", "f", "g").forgotten == 3 and kept() == ["e", "f", "g"]
+    assert deploy("e").forgotten == 0 and kept() == ["e", "f", "g"]
 
 
 def test_medic_check_validates_the_anomaly_file(tmp_path: Path) -> None:
