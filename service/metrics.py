@@ -171,10 +171,11 @@ class WorkerMetrics:
         )
         self.notifications = Counter(
             "medic_notifications",
-            "Notification calls by channel (slack, teams, pagerduty, opsgenie, jira) and outcome (ok; failed: for good, a "
-            "permanent error or the last attempt the retry policy allows; retried: Temporal tries again; "
-            "timeout/cancelled: the attempt was cancelled under it (its start-to-close timeout, a worker "
-            "shutdown); console: no credentials, shown on the console only, it reached nobody).",
+            "Notification calls by channel (slack, teams, pagerduty, opsgenie, jira) and outcome (ok; "
+            "failed: for good, a permanent error or the last attempt the retry policy allows; retried: "
+            "Temporal tries again; timeout/cancelled: the attempt was cancelled under it (its "
+            "start-to-close timeout, a worker shutdown); console: no credentials, shown on the console "
+            "only, it reached nobody).",
             ["channel", "outcome"],
             registry=registry,
         )
