@@ -31,7 +31,7 @@ from medic.incident import AlertBatch, AnomalyBatch
 from medic.keys import datasource_incident_id, group_incident_id, service_incident_id
 from medic.pipeline_alerts import PIPELINE_SERVICE, pipeline_component, pipeline_named, pipeline_workload
 from medic.subject import ObjectKey, OwnerLookup, Subject, is_exporter, resolve_subject
-from medic.topology import ServiceContext, context_for, with_hosted, with_nodes, with_reach
+from medic.topology import ServiceContext, context_for, in_cluster, with_hosted, with_nodes, with_reach
 
 # Labels that name the service an alert is about, most specific first (Sloth's SLO alerts name it in
 # sloth_service; Loki 3, Alloy, Grafana Beyla and OpenTelemetry's resource attribute service.name in
@@ -246,12 +246,14 @@ class Assignment:
         )
 
 
-def _key(catalog: Catalog, service: str) -> tuple[str, ServiceContext]:
-    """The incident key and catalog slice of a service (the slice is memoised on the catalog)."""
+def _key(catalog: Catalog, service: str, cluster: str = "") -> tuple[str, ServiceContext]:
+    """The incident key and catalog slice of a service (the slice is memoised on the catalog); with a
+    ``cluster``, that cluster's incident of the service (MEDIC_INCIDENTS_PER_CLUSTER)."""
     name = catalog.resolve(service)
     if name:
-        return service_incident_id(name), context_for(catalog, name)
-    return service_incident_id(service, in_catalog=False), context_for(catalog, service)
+        return service_incident_id(name, cluster=cluster), in_cluster(context_for(catalog, name), cluster)
+    ctx = in_cluster(context_for(catalog, service), cluster)
+    return service_incident_id(service, in_catalog=False, cluster=cluster), ctx
 
 
 def assign_alerts(
@@ -259,14 +261,20 @@ def assign_alerts(
     payload: AlertmanagerWebhook,
     alerts: list[Alert],
     lookup: OwnerLookup | None = None,
+    *,
+    per_cluster: str = "",
 ) -> list[Assignment]:
+    """Each alert's incident. ``per_cluster`` (MEDIC_INCIDENTS_PER_CLUSTER: the cluster label's name)
+    makes a service's incident one per value of that label: prod-eu's checkout and staging's are two
+    incidents, and each correlates only with its own cluster's (an alert without the label: as before)."""
     out: dict[str, Assignment] = {}
     for alert in alerts:
         decision = decide(catalog, alert.labels, lookup)
         service = decision.service
         assigned = alert.model_copy(update={"subject": decision.subject, "why": decision.why})
         if service:
-            incident_id, ctx = _key(catalog, service)
+            cluster = alert.labels.get(per_cluster, "") if per_cluster and decision.incident is None else ""
+            incident_id, ctx = _key(catalog, service, cluster)
             incident_id = decision.incident or incident_id
             assigned = assigned.model_copy(update={"service": ctx.name})
             if decision.nodes:

@@ -1385,6 +1385,9 @@ class IncidentState(BaseModel):
                 names.append(label)
         head = names[0] if names else "Incident"
         where = f" on {root}" if root else ""
+        cluster = self.contexts[root].cluster if root in self.contexts else ""
+        if cluster:  # one cluster's incident of the service (MEDIC_INCIDENTS_PER_CLUSTER): which one
+            where += f" in {cluster}"
         others = len(self.services) - 1
         # "(+1 more)" read as one more service (an SLO team's walk-through: two SLOs of checkout burning)
         extra = len(names) - 1

@@ -33,13 +33,27 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:12]
 
 
-def service_incident_id(service: str, *, in_catalog: bool = True) -> str:
+def service_incident_id(service: str, *, in_catalog: bool = True, cluster: str = "") -> str:
     """``incident-<service>`` for catalog services (their names are already slugs); a hashed
     form for label values the catalog does not know, so they can never collide with it.
+
+    ``cluster`` (MEDIC_INCIDENTS_PER_CLUSTER: the alert's cluster label) makes it that cluster's
+    incident of the service, ``incident-<service>--<cluster>``: the same service failing in two clusters
+    is two incidents, and an incident's neighbours (named from its context) are its own cluster's.
 
     Every id matches :data:`INCIDENT_ID_PATTERN` (at most 109 ASCII characters, far inside Temporal's
     workflow-id limit of 1,000 bytes) whatever the label: a 40-character slug plus a digest of the
     whole value keeps it readable, deterministic and distinct."""
+    if cluster:
+        where = _slug(cluster)
+        if in_catalog:
+            readable = f"{INCIDENT_PREFIX}{service}--{where}"
+            if INCIDENT_ID_PATTERN.fullmatch(readable) and where == cluster:
+                return readable
+        # a long or unusual name (of the service or the cluster): both slugs cut short, the digest
+        # of both whole values keeps it distinct
+        digest = _digest("svc", service, "cluster", cluster)
+        return f"{INCIDENT_PREFIX}svc-{_slug(service)[:30].rstrip('-')}-{digest}--{where[:30].rstrip('-')}"
     if in_catalog:
         readable = f"{INCIDENT_PREFIX}{service}"
         # Catalog names are slugs of at most 63 characters; anything else (a catalog that let one

@@ -80,6 +80,11 @@ class Match(BaseModel):
     priority: list[str] = Field(default_factory=list)
     team: list[str] = Field(default_factory=list)
     service: list[str] = Field(default_factory=list)
+    cluster: list[str] = Field(
+        default_factory=list,
+        description="the incident's cluster (its alerts' MEDIC_CLUSTER_LABEL) is one of these; needs "
+        "MEDIC_INCIDENTS_PER_CLUSTER (without it an incident is no one cluster's, and this never matches)",
+    )
     hours: TimeWindow | None = Field(default=None, description="only during this daily window")
 
     @field_validator("priority")
@@ -507,7 +512,7 @@ def plan_notifications(
     demoted: Demoted | None = None,
     default_jira_project: str | None = None,
 ) -> NotificationPlan:
-    """Pick the first rule matching the incident (priority, owning team, services, time of day).
+    """Pick the first rule matching the incident (priority, owning team, services, cluster, time of day).
 
     ``default_jira_project`` (MEDIC_JIRA_PROJECT): where a rule that opens an issue files it when the
     owning service's catalog entry names no project (or no service owns the incident).
@@ -519,6 +524,7 @@ def plan_notifications(
     local = at.astimezone(ZoneInfo(policy.timezone))
     teams = {s.team for s in services if s.team}
     names = {s.name for s in services}
+    clusters = {s.cluster for s in services if s.cluster}
     for rule in policy.rules:
         m = rule.match
         if m.priority and priority not in m.priority:
@@ -526,6 +532,8 @@ def plan_notifications(
         if m.team and not teams & set(m.team):
             continue
         if m.service and not names & set(m.service):
+            continue
+        if m.cluster and not clusters & set(m.cluster):
             continue
         if m.hours and not m.hours.contains(local):
             continue

@@ -14,6 +14,7 @@ __all__ = [
     "absorbs",
     "context_for",
     "hosted_on",
+    "in_cluster",
     "with_hosted",
     "with_nodes",
     "with_reach",
@@ -56,6 +57,12 @@ class ServiceContext(BaseModel):
         default_factory=list,
         description="a service's: the nodes its pods run on, as node incidents name them (node/<name>; "
         "cluster lookup at assignment)",
+    )
+    cluster: str = Field(
+        default="",
+        description="the cluster this incident is (MEDIC_INCIDENTS_PER_CLUSTER: the alerts' cluster label); "
+        "its neighbours' and nodes' incidents are that cluster's too ('': one incident per service, "
+        "whatever the cluster)",
     )
 
     @property
@@ -144,6 +151,11 @@ def with_reach(ctx: ServiceContext, catalog: Catalog) -> ServiceContext:
     system = max(systems, key=lambda s: (len(reach & s) / len(s), len(s), sorted(s)))
     update = {"blast_radius": len(reach & system), "system_size": len(system) + 1}
     return ctx if all(getattr(ctx, k) == v for k, v in update.items()) else ctx.model_copy(update=update)
+
+
+def in_cluster(ctx: ServiceContext, cluster: str) -> ServiceContext:
+    """The context of ``ctx``'s service as one cluster's incident (MEDIC_INCIDENTS_PER_CLUSTER)."""
+    return ctx if cluster == ctx.cluster else ctx.model_copy(update={"cluster": cluster})
 
 
 def with_nodes(ctx: ServiceContext, nodes: list[str]) -> ServiceContext:

@@ -32,15 +32,17 @@ WINDOW = timedelta(hours=1)
 _NAMED = 5  # holders named in a refusal; the rest are counted
 
 
-def budget_key(service: str | None, namespace: str) -> str:
+def budget_key(service: str | None, namespace: str, cluster: str = "") -> str:
     """The budget a target's actions count against: its service's, or, for a target no catalog service
-    owns (a node incident's pod, an unowned workload), its namespace's."""
-    return f"service:{service}" if service else f"namespace:{namespace}"
+    owns (a node incident's pod, an unowned workload), its namespace's; in ``cluster`` (the plan's
+    MEDIC_CLUSTER, where set): each cluster's Medic has its own, in a Temporal namespace they share."""
+    key = f"service:{service}" if service else f"namespace:{namespace}"
+    return f"{key}@{cluster}" if cluster else key
 
 
 def budget_scope(key: str) -> str:
     """How a refusal names the budget: "on this service" or "in namespace shop (no service)"."""
-    kind, _, name = key.partition(":")
+    kind, _, name = key.partition("@")[0].partition(":")
     return "on this service" if kind == "service" else f"in namespace {name} (no service)"
 
 

@@ -39,13 +39,24 @@ class RemediationPlan(BaseModel):
     alertname: str
     fingerprints: list[str]
     target: ObjectRef = Field(description="what the first step acts on: the lock key")
+    cluster: str = Field(
+        default="",
+        description="the cluster it acts on (MEDIC_CLUSTER of the worker that planned it; '' unset): the "
+        "lock and the hourly budget are that cluster's, so Medics of two clusters sharing a Temporal "
+        "namespace do not hold each other's shop/checkout",
+    )
 
     @property
     def workflow_id(self) -> str:
-        """One remediation per target at a time, across all incidents and workers: the id is the lock."""
+        """One remediation per target at a time, across all incidents and workers: the id is the lock
+        (per cluster, where the worker names its own: another cluster's namesake is another object)."""
         t = self.target
-        readable = re.sub(r"[^a-z0-9-]+", "-", f"{t.kind}-{t.namespace}-{t.name}".lower())[:80]
-        digest = hashlib.sha256(f"{t.api_version}/{t.kind}/{t.namespace}/{t.name}".encode()).hexdigest()[:8]
+        where = f"{self.cluster}-" if self.cluster else ""
+        readable = re.sub(r"[^a-z0-9-]+", "-", f"{where}{t.kind}-{t.namespace}-{t.name}".lower())[:80]
+        whole = f"{t.api_version}/{t.kind}/{t.namespace}/{t.name}" + (
+            f"@{self.cluster}" if self.cluster else ""
+        )
+        digest = hashlib.sha256(whole.encode()).hexdigest()[:8]
         return f"remediate-{readable}-{digest}"
 
 

@@ -279,6 +279,7 @@ def explain(
             ignored=policy.ignore,
             queue=settings.task_queue,
             scope=settings.cluster_scope,
+            per_cluster=settings.incident_cluster_label,
         )
     except (ConfigError, ExplainError) as err:
         typer.echo(f"medic explain: {err}", err=True)

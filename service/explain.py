@@ -52,6 +52,7 @@ def explain_payload(
     ignored: list[IgnoreRule] | None = None,
     queue: str = "medic",
     scope: ClusterScope | None = None,
+    per_cluster: str = "",
 ) -> list[dict[str, Any]]:
     """One entry per incident the file's alerts would go to (and one per heartbeat beaten, one per
     alert ignored)."""
@@ -63,6 +64,7 @@ def explain_payload(
         ignored=ignored,
         queue=queue,
         scope=scope,
+        per_cluster=per_cluster,
     )
 
 
@@ -76,6 +78,7 @@ def explain_webhook(
     ignored: list[IgnoreRule] | None = None,
     queue: str = "medic",
     scope: ClusterScope | None = None,
+    per_cluster: str = "",
 ) -> list[dict[str, Any]]:
     """One entry per incident the payload's alerts would go to (``lookup``: the cluster, as the webhook
     asks it; the API's ``POST /explain`` passes it), and one per heartbeat the others beat (the routing
@@ -118,7 +121,7 @@ def explain_webhook(
     ]
     if not alerts:
         return out
-    for assignment in assign_alerts(catalog, payload, alerts, lookup):
+    for assignment in assign_alerts(catalog, payload, alerts, lookup, per_cluster=per_cluster):
         ctx = assignment.service
         services: list[ServiceContext] = [ctx] if ctx else []
         burn: dict[str, float] = {}

@@ -5,6 +5,7 @@ assignment to incidents (the cluster lookup too, MEDIC_SUBJECT_LOOKUP), signals 
 payload limit as the API splits them, and signal-with-start into each incident."""
 
 import asyncio
+import functools
 import logging
 from datetime import UTC, datetime
 
@@ -32,10 +33,12 @@ def held_delivery(
     took one. Temporal refusing a signal is a :class:`PermanentError` (retrying cannot help)."""
 
     async def assign(payload: AlertmanagerWebhook, alerts: list[Alert]) -> list[Assignment]:
+        per_cluster = settings.incident_cluster_label
         if owners is None:
-            return assign_alerts(catalog, payload, alerts)
+            return assign_alerts(catalog, payload, alerts, per_cluster=per_cluster)
         # the cluster lookup blocks (cached, short timeouts): off the event loop
-        return await asyncio.to_thread(assign_alerts, catalog, payload, alerts, owners)
+        assigning = functools.partial(assign_alerts, per_cluster=per_cluster)
+        return await asyncio.to_thread(assigning, catalog, payload, alerts, owners)
 
     async def deliver(payload: AlertmanagerWebhook, source: str) -> list[str]:
         received = datetime.now(UTC)

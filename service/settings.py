@@ -329,6 +329,16 @@ class Settings(BaseSettings):
         description="the alert label that names the cluster an alert is from (the kubernetes-mixin's "
         "`clusterLabel`, Prometheus' external label)",
     )
+    incidents_per_cluster: bool = Field(
+        default=False,
+        description="a service's incident is one per cluster, as its alerts name it in MEDIC_CLUSTER_LABEL: "
+        "`incident-checkout--prod-eu` and `incident-checkout--staging`, each paged, correlated with its own "
+        "cluster's incidents only and resolved on its own (alerts naming no cluster: `incident-checkout`, "
+        "as before). Off: one incident per service whatever the cluster, and a dependency failing in one "
+        "cluster absorbs its dependents' incidents of every other. Turn it on for one Medic serving "
+        "several clusters, and for a Medic per cluster sharing one Temporal namespace "
+        "(docs/deployment.md#several-clusters); incidents open when it changes keep their ids",
+    )
     argocd_namespace: str = Field(
         default="argocd",
         pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
@@ -598,6 +608,11 @@ class Settings(BaseSettings):
     def cluster_scope(self) -> ClusterScope:
         """The cluster remediations act on, and the label alerts name theirs by (medic/clusters.py)."""
         return ClusterScope(self.cluster, self.cluster_label)
+
+    @property
+    def incident_cluster_label(self) -> str:
+        """The label a service's incidents are one per value of ('': one per service): medic.assign."""
+        return self.cluster_label if self.incidents_per_cluster else ""
 
     @property
     def effective_postmortem_dir(self) -> Path:

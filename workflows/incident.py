@@ -305,7 +305,9 @@ class IncidentWorkflow(CauseProbe):
             self._node_hellos = set(self._nodes_told)
             self._peer_hellos = set(self._peers_told)
             if self._ctx is not None and self._ctx.hosts and not self._ctx.in_catalog:
-                self._host_hellos = {service_incident_id(h) for h in self._ctx.hosts}
+                self._host_hellos = {
+                    service_incident_id(h, cluster=self._ctx.cluster) for h in self._ctx.hosts
+                }
         if self._node_hellos and not self._absorbable:
             # Only a node may absorb it: it settles until the nodes' incidents answer (or are not there).
             self._absorbable, self._settle = True, timedelta(seconds=inp.settle_seconds)
@@ -804,12 +806,15 @@ class IncidentWorkflow(CauseProbe):
         hello = msg.PeerHello(
             incident_id=self._state.id, service=self._ctx.name, active_since=since, hosts=hosts, nodes=nodes
         )
+        # One cluster's incident (MEDIC_INCIDENTS_PER_CLUSTER) correlates with its own cluster's only;
+        # '' for every incident begun without it, so their peers' ids are what they were.
+        where = self._ctx.cluster
         for peer in peers:
             # The failure of a hello to a peer that could absorb us means no incident is open there: it
             # only tells the settle period (see _settle_on_answer); no command depends on it.
-            self._send(service_incident_id(peer), msg.HELLO, hello, on_failure="peer_closed")
-        self._peers_told = {service_incident_id(p) for p in peers if absorbed_by(self._ctx, p)}
-        self._nodes_told = [service_incident_id(node, in_catalog=False) for node in nodes]
+            self._send(service_incident_id(peer, cluster=where), msg.HELLO, hello, on_failure="peer_closed")
+        self._peers_told = {service_incident_id(p, cluster=where) for p in peers if absorbed_by(self._ctx, p)}
+        self._nodes_told = [service_incident_id(node, in_catalog=False, cluster=where) for node in nodes]
         for target in self._nodes_told:
             self._send(target, msg.HELLO, hello, on_failure="node_closed")
 

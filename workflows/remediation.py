@@ -396,7 +396,7 @@ class RemediationWorkflow:
         verdict = judge(facts)  # every other guardrail first: a dry run or a block holds nothing
         if verdict.outcome not in ("run", "needs_approval"):
             return verdict
-        key = budget_key(plan.service, target.namespace)
+        key = budget_key(plan.service, target.namespace, plan.cluster)  # '' before: as it was
         request = BudgetRequest(
             key=key,
             holder=f"{self._id}/{workflow.info().run_id}/{index}",

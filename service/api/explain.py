@@ -62,4 +62,5 @@ async def explain(request: Request, deps: Annotated[Deps, Depends(get_deps)]) ->
         ignored=deps.ignored,
         queue=deps.settings.task_queue,
         scope=deps.settings.cluster_scope,
+        per_cluster=deps.settings.incident_cluster_label,
     )

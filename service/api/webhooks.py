@@ -11,6 +11,7 @@ the same alerts, which an incident takes once (by fingerprint).
 """
 
 import asyncio
+import functools
 import logging
 from collections import Counter
 from datetime import UTC, datetime
@@ -154,12 +155,19 @@ async def _deliver_alertmanager(
     rules = deps.heartbeats if deps.beats is not None else []
     taken, others = split_beats(rules, incoming, at=received_at)
     alerts, ignored = split_ignored(deps.ignored, others)  # InfoInhibitor: no incident's
+    per_cluster = deps.settings.incident_cluster_label
     if not alerts:
         assignments = []
     elif deps.owners is None:
-        assignments = assign_alerts(deps.catalog, payload, alerts)
+        assignments = assign_alerts(deps.catalog, payload, alerts, per_cluster=per_cluster)
     else:  # the cluster lookup blocks (cached, short timeouts): off the event loop
-        assignments = await asyncio.to_thread(assign_alerts, deps.catalog, payload, alerts, deps.owners)
+        assignments = await asyncio.to_thread(
+            functools.partial(assign_alerts, per_cluster=per_cluster),
+            deps.catalog,
+            payload,
+            alerts,
+            deps.owners,
+        )
     # one a heartbeat (its rule and labels: severity is no part of it), a firing copy before a resolved
     # one (an upgrade's old and new Watchdog in one group); the sink names its workflow
     one: dict[tuple[str, tuple[tuple[str, str], ...]], Beat] = {}
