@@ -346,7 +346,26 @@ async def _alertmanager(settings: Settings, timeout: float) -> list[Finding]:
 
 def clusters_said(settings: Settings, where: str, firing: list[dict[str, str]]) -> list[Finding]:
     """Which clusters the alerts Alertmanager holds come from, against the one Medic acts on
-    (MEDIC_CLUSTER, medic/clusters.py): nothing said while neither names one."""
+    (MEDIC_CLUSTER, medic/clusters.py): nothing said while neither names one. Alerts of several clusters
+    while MEDIC_INCIDENTS_PER_CLUSTER is off: said too (every cluster's alerts of a service are one
+    incident, and correlation crosses clusters)."""
+    found = _clusters_said(settings, where, firing)
+    named = {labels[settings.cluster_label] for labels in firing if labels.get(settings.cluster_label)}
+    if len(named) > 1 and not settings.incidents_per_cluster:
+        found.append(
+            Finding(
+                "warn",
+                f"{where} incidents",
+                f"alerts come from {len(named)} clusters and MEDIC_INCIDENTS_PER_CLUSTER is off: a service's "
+                "incident holds every cluster's alerts (staging's with prod's), and a dependency failing "
+                "in one cluster absorbs its dependents' incidents in the others; set it for an incident "
+                "per cluster (docs/deployment.md#several-clusters)",
+            )
+        )
+    return found
+
+
+def _clusters_said(settings: Settings, where: str, firing: list[dict[str, str]]) -> list[Finding]:
     scope = settings.cluster_scope
     named = sorted({labels[scope.label] for labels in firing if labels.get(scope.label)})
     shown_names = ", ".join(named[:10]) + (f" and {len(named) - 10} more" if len(named) > 10 else "")

@@ -142,7 +142,8 @@ def test_medic_doctor_says_which_clusters_the_alerts_come_from() -> None:
     from service.doctor import clusters_said  # noqa: PLC0415
 
     def said(cluster: str, firing: list[dict[str, str]]) -> list[str]:
-        return [str(f) for f in clusters_said(Settings(_env_file=None, cluster=cluster), "AM", firing)]
+        settings = Settings(_env_file=None, cluster=cluster, incidents_per_cluster=True)
+        return [str(f) for f in clusters_said(settings, "AM", firing)]
 
     eu, us = {"alertname": "A", "cluster": "prod-eu"}, {"alertname": "B", "cluster": "prod-us"}
     assert said("", [{"alertname": "A"}]) == []  # one cluster, nothing named: nothing to say
@@ -157,6 +158,24 @@ def test_medic_doctor_says_which_clusters_the_alerts_come_from() -> None:
     assert typo.startswith("warn  AM clusters: MEDIC_CLUSTER 'prod-e' is none of the clusters")
     (unnamed,) = said("prod-eu", [{"alertname": "A"}])
     assert unnamed.startswith("warn  AM clusters: MEDIC_CLUSTER is 'prod-eu': none of the 1 alerts firing")
+
+
+def test_medic_doctor_says_several_clusters_share_each_services_incident() -> None:
+    """A central Medic's walk-through (2026-12-07): alerts of prod-eu, prod-us and staging, one incident per
+    service; staging's payments absorbed prod's checkout. Doctor says so while MEDIC_INCIDENTS_PER_CLUSTER
+    is off, and nothing more once it is on or the alerts name one cluster."""
+    from service.doctor import clusters_said  # noqa: PLC0415
+
+    firing = [{"alertname": "A", "cluster": c} for c in ("prod-eu", "prod-us", "staging")]
+    found = [str(f) for f in clusters_said(Settings(_env_file=None, cluster="prod-eu"), "AM", firing)]
+    assert found[0].startswith("ok    AM clusters: alerts come from prod-eu, prod-us, staging")
+    assert found[1].startswith(
+        "warn  AM incidents: alerts come from 3 clusters and MEDIC_INCIDENTS_PER_CLUSTER is off"
+    )
+    on = Settings(_env_file=None, cluster="prod-eu", incidents_per_cluster=True)
+    assert [f.level for f in clusters_said(on, "AM", firing)] == ["ok"]
+    one = Settings(_env_file=None, cluster="prod-eu")
+    assert [f.level for f in clusters_said(one, "AM", firing[:1])] == ["ok"]
 
 
 def test_medic_explain_says_another_clusters_alert_plans_nothing_here() -> None:
