@@ -38,8 +38,9 @@ def service_incident_id(service: str, *, in_catalog: bool = True, cluster: str =
     form for label values the catalog does not know, so they can never collide with it.
 
     ``cluster`` (MEDIC_INCIDENTS_PER_CLUSTER: the alert's cluster label) makes it that cluster's
-    incident of the service, ``incident-<service>--<cluster>``: the same service failing in two clusters
-    is two incidents, and an incident's neighbours (named from its context) are its own cluster's.
+    incident of the service, ``incident-<cluster>--<service>``: the same service failing in two clusters
+    is two incidents, an incident's neighbours (named from its context) are its own cluster's, and one
+    cluster's incidents are a view in the Temporal UI (``WorkflowId STARTS_WITH 'incident-prod-eu--'``).
 
     Every id matches :data:`INCIDENT_ID_PATTERN` (at most 109 ASCII characters, far inside Temporal's
     workflow-id limit of 1,000 bytes) whatever the label: a 40-character slug plus a digest of the
@@ -47,13 +48,13 @@ def service_incident_id(service: str, *, in_catalog: bool = True, cluster: str =
     if cluster:
         where = _slug(cluster)
         if in_catalog:
-            readable = f"{INCIDENT_PREFIX}{service}--{where}"
+            readable = f"{INCIDENT_PREFIX}{where}--{service}"
             if INCIDENT_ID_PATTERN.fullmatch(readable) and where == cluster:
                 return readable
         # a long or unusual name (of the service or the cluster): both slugs cut short, the digest
         # of both whole values keeps it distinct
         digest = _digest("svc", service, "cluster", cluster)
-        return f"{INCIDENT_PREFIX}svc-{_slug(service)[:30].rstrip('-')}-{digest}--{where[:30].rstrip('-')}"
+        return f"{INCIDENT_PREFIX}{where[:30].rstrip('-')}--svc-{_slug(service)[:30].rstrip('-')}-{digest}"
     if in_catalog:
         readable = f"{INCIDENT_PREFIX}{service}"
         # Catalog names are slugs of at most 63 characters; anything else (a catalog that let one

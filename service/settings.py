@@ -332,7 +332,7 @@ class Settings(BaseSettings):
     incidents_per_cluster: bool = Field(
         default=False,
         description="a service's incident is one per cluster, as its alerts name it in MEDIC_CLUSTER_LABEL: "
-        "`incident-checkout--prod-eu` and `incident-checkout--staging`, each paged, correlated with its own "
+        "`incident-prod-eu--checkout` and `incident-staging--checkout`, each paged, correlated with its own "
         "cluster's incidents only and resolved on its own (alerts naming no cluster: `incident-checkout`, "
         "as before). Off: one incident per service whatever the cluster, and a dependency failing in one "
         "cluster absorbs its dependents' incidents of every other. Turn it on for one Medic serving "

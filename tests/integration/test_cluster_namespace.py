@@ -85,13 +85,13 @@ async def test_two_clusters_medics_in_one_namespace_each_run_their_own_clusters_
                     "prod-eu": (await eu_api.post("/webhooks/alertmanager", json=crash("prod-eu"))).json(),
                     "prod-us": (await us_api.post("/webhooks/alertmanager", json=crash("prod-us"))).json(),
                 }
-                assert answers["prod-eu"]["incidents"] == ["incident-checkout--prod-eu"], answers
-                assert answers["prod-us"]["incidents"] == ["incident-checkout--prod-us"], answers
+                assert answers["prod-eu"]["incidents"] == ["incident-prod-eu--checkout"], answers
+                assert answers["prod-us"]["incidents"] == ["incident-prod-us--checkout"], answers
                 timelines: dict[str, list[dict[str, Any]]] = {}
 
                 async def both_planned() -> bool:
                     for cluster, api in (("prod-eu", eu_api), ("prod-us", us_api)):
-                        detail = (await api.get(f"/incidents/incident-checkout--{cluster}")).json()
+                        detail = (await api.get(f"/incidents/incident-{cluster}--checkout")).json()
                         timelines[cluster] = detail.get("timeline", [])
                     return all(any(e["kind"] == "remediation.started" for e in t) for t in timelines.values())
 
@@ -103,18 +103,28 @@ async def test_two_clusters_medics_in_one_namespace_each_run_their_own_clusters_
                     raise AssertionError(f"{err}: {timelines}") from err
                 for cluster, queue in (("prod-eu", eu.settings.task_queue), ("prod-us", "medic-prod-us")):
                     described = await eu.client.get_workflow_handle(
-                        f"incident-checkout--{cluster}"
+                        f"incident-{cluster}--checkout"
                     ).describe()
                     assert described.task_queue == queue
                     skipped = [e["message"] for e in timelines[cluster] if e["kind"] == "remediation.skipped"]
                     assert not any("is from cluster" in m for m in skipped), skipped
                     detail = (
                         await (eu_api if cluster == "prod-eu" else us_api).get(
-                            f"/incidents/incident-checkout--{cluster}"
+                            f"/incidents/incident-{cluster}--checkout"
                         )
                     ).json()
                     assert [a["labels"]["cluster"] for a in detail["alerts"]] == [cluster]
                     assert detail["title"] == f"KubePodCrashLooping on checkout in {cluster}"
+                # the Temporal UI's view of one cluster's incidents (docs/deployment.md#several-clusters)
+                view = "WorkflowType='IncidentWorkflow' AND WorkflowId STARTS_WITH 'incident-prod-us--'"
+                listed: list[str] = []
+
+                async def us_view() -> bool:
+                    listed[:] = [w.id async for w in eu.client.list_workflows(view)]
+                    return bool(listed)
+
+                await wait_until(us_view, timeout=30, what="prod-us' incidents in visibility")
+                assert listed == ["incident-prod-us--checkout"]
         finally:
             stop.set()
             await asyncio.wait_for(us_task, timeout=30)

@@ -97,9 +97,9 @@ ALERTS = (
 def test_per_cluster_each_clusters_checkout_and_node_is_its_own_incident() -> None:
     found = assigned("cluster", *ALERTS)
     assert found == {
-        "incident-checkout--prod-eu": ["prod-eu"],
-        "incident-checkout--prod-us": ["prod-us"],
-        "incident-checkout--staging": ["staging"],
+        "incident-prod-eu--checkout": ["prod-eu"],
+        "incident-prod-us--checkout": ["prod-us"],
+        "incident-staging--checkout": ["staging"],
         service_incident_id("node/worker-1", in_catalog=False, cluster="prod-eu"): ["prod-eu"],
         service_incident_id("node/worker-1", in_catalog=False, cluster="staging"): ["staging"],
         service_incident_id("node/worker-2", in_catalog=False): [None],  # names no cluster: as before
@@ -118,6 +118,11 @@ def test_ids_stay_within_the_pattern_for_any_cluster_name() -> None:
             made = service_incident_id(name, in_catalog=listed, cluster=cluster)
             assert INCIDENT_ID_PATTERN.fullmatch(made), made
             assert made != service_incident_id(name, in_catalog=listed)
+    # one cluster's incidents, whatever their service: a Temporal UI view (WorkflowId STARTS_WITH)
+    for name, listed in (("checkout", True), ("node/worker-1", False), ("y" * 63, True)):
+        assert service_incident_id(name, in_catalog=listed, cluster="prod-eu").startswith(
+            "incident-prod-eu--"
+        )
     assert service_incident_id("checkout", cluster="Prod_EU.1") != service_incident_id(
         "checkout", cluster="prod-eu-1"
     )
@@ -150,7 +155,7 @@ def test_a_plan_of_a_named_cluster_holds_that_clusters_lock_and_budget() -> None
     plan = RemediationPlan(
         runbook=load_runbooks(RUNBOOKS)[0],
         steps=[],
-        incident_id="incident-checkout--prod-eu",
+        incident_id="incident-prod-eu--checkout",
         service="checkout",
         alertname="KubePodCrashLooping",
         fingerprints=["f"],

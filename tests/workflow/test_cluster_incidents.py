@@ -1,5 +1,5 @@
 """One Medic for several clusters with MEDIC_INCIDENTS_PER_CLUSTER: a service's incident is one per
-cluster (``incident-<service>--<cluster>``), and correlation stays inside a cluster. Before, a staging
+cluster (``incident-<cluster>--<service>``), and correlation stays inside a cluster. Before, a staging
 database failing absorbed prod's checkout incident (its page resolved, "merged into" staging's
 incident), because every cluster's checkout was the one ``incident-checkout`` and its neighbours were
 named by service alone (a central Medic's walk-through, 2026-12-07). Time-skipping server."""
@@ -73,14 +73,14 @@ async def test_a_dependency_failing_in_staging_absorbs_no_prod_incident(env: Wor
     staging_db = await deliver(env, "orders-db", "PostgresDown", "staging")
     checkout = await deliver(env, "checkout", "CheckoutErrors", "prod-eu")
     prod_db = await deliver(env, "orders-db", "PostgresDown", "prod-eu")
-    assert checkout.id == "incident-checkout--prod-eu" and staging_db.id == "incident-orders-db--staging"
+    assert checkout.id == "incident-prod-eu--checkout" and staging_db.id == "incident-staging--orders-db"
 
     root = await eventually(
-        prod_db, lambda s: "incident-checkout--prod-eu" in s.absorbed, "prod-eu's database absorbing checkout"
+        prod_db, lambda s: "incident-prod-eu--checkout" in s.absorbed, "prod-eu's database absorbing checkout"
     )
     assert root.title == "PostgresDown on orders-db in prod-eu (+1 more service)"
     child = await checkout.query(IncidentWorkflow.state)
-    assert child.merged_into == "incident-orders-db--prod-eu" and child.status is IncidentStatus.RESOLVED
+    assert child.merged_into == "incident-prod-eu--orders-db" and child.status is IncidentStatus.RESOLVED
     staging = await staging_db.query(IncidentWorkflow.state)
     assert staging.absorbed == [] and staging.merged_into is None
     assert staging.title == "PostgresDown on orders-db in staging"
