@@ -319,13 +319,19 @@ def _anomaly_service(catalog: Catalog, signal: AnomalySignal) -> str:
     return decision.service if decision.in_catalog and decision.service else signal.service
 
 
-def assign_anomalies(catalog: Catalog, signals: list[AnomalySignal]) -> list[Assignment]:
+def assign_anomalies(
+    catalog: Catalog, signals: list[AnomalySignal], *, per_cluster: str = ""
+) -> list[Assignment]:
+    """Each finding's incident; ``per_cluster`` as for :func:`assign_alerts`: a finding whose series
+    names its cluster (a scan of a Prometheus holding every cluster's series) joins that cluster's
+    incident of the service, where the alerts of that cluster are."""
     out: dict[str, Assignment] = {}
-    grouped: dict[str, list[AnomalySignal]] = defaultdict(list)
+    grouped: dict[tuple[str, str], list[AnomalySignal]] = defaultdict(list)
     for signal in signals:
-        grouped[_anomaly_service(catalog, signal)].append(signal)
-    for service, group in grouped.items():
-        incident_id, ctx = _key(catalog, service)
+        cluster = signal.series.get(per_cluster, "") if per_cluster else ""
+        grouped[_anomaly_service(catalog, signal), cluster].append(signal)
+    for (service, cluster), group in grouped.items():
+        incident_id, ctx = _key(catalog, service, cluster)
         assignment = out.setdefault(incident_id, Assignment(incident_id, ctx))
         assignment.signals.extend(s.model_copy(update={"service": ctx.name}) for s in group)
     return list(out.values())

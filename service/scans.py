@@ -84,7 +84,7 @@ def anomaly_delivery(client: Client, settings: Settings, catalog: Catalog) -> De
     async def deliver(signals: list[AnomalySignal]) -> list[str]:
         received = datetime.now(UTC)
         incidents = []
-        for a in assign_anomalies(catalog, signals):
+        for a in assign_anomalies(catalog, signals, per_cluster=settings.incident_cluster_label):
             holder = await sink.deliver(a.incident_id, a.service, a.anomaly_batch(received))
             if holder is not None:  # (the incident holding it: this sink follows no merges, so its own)
                 incidents.append(holder)

@@ -334,7 +334,8 @@ class Settings(BaseSettings):
         description="a service's incident is one per cluster, as its alerts name it in MEDIC_CLUSTER_LABEL: "
         "`incident-prod-eu--checkout` and `incident-staging--checkout`, each paged, correlated with its own "
         "cluster's incidents only and resolved on its own (alerts naming no cluster: `incident-checkout`, "
-        "as before). Off: one incident per service whatever the cluster, and a dependency failing in one "
+        "as before; an anomaly finding whose series names a cluster joins that cluster's). Off: one "
+        "incident per service whatever the cluster, and a dependency failing in one "
         "cluster absorbs its dependents' incidents of every other. Turn it on for one Medic serving "
         "several clusters, and for a Medic per cluster sharing one Temporal namespace "
         "(docs/deployment.md#several-clusters); incidents open when it changes keep their ids",

@@ -228,7 +228,9 @@ async def anomaly_webhook(request: Request, deps: Annotated[Deps, Depends(get_de
             parse_model(AnomalySignal, item, f"[{i}]." if multiple else "") for i, item in enumerate(items)
         ]
         limits.check_anomalies(signals, deps.settings, multiple=multiple, received_at=received_at)
-        assignments = assign_anomalies(deps.catalog, signals)
+        assignments = assign_anomalies(
+            deps.catalog, signals, per_cluster=deps.settings.incident_cluster_label
+        )
         limits.check_fan_out(assignments, deps.settings)
         batches: list[AlertBatch | AnomalyBatch] = [a.anomaly_batch(received_at) for a in assignments]
         limits.check_fit(

@@ -9,11 +9,12 @@ KubeNodeNotReady: prometheus-community/helm-charts, charts/kube-prometheus-stack
 rules-1.14/kubernetes-apps.yaml; kubernetes-monitoring/kubernetes-mixin alerts/kubelet.libsonnet), as
 kube-state-metrics' ServiceMonitor labels them, plus the Prometheus' external ``cluster`` label."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from medic.alerts import AlertmanagerWebhook, normalise_webhook
-from medic.assign import assign_alerts
+from medic.anomaly import SCAN_LABEL, AnomalySignal, ExpectedBand, TimeWindow
+from medic.assign import assign_alerts, assign_anomalies
 from medic.catalog import Catalog, load_catalog
 from medic.keys import INCIDENT_ID_PATTERN, service_incident_id
 from medic.routing import load_routing, plan_notifications
@@ -171,3 +172,26 @@ def test_a_plan_of_a_named_cluster_holds_that_clusters_lock_and_budget() -> None
     assert len({budget_workflow_id(k) for k in keys}) == 2
     assert budget_scope(budget_key("checkout", "shop", "prod-eu")) == "on this service"
     assert budget_scope(budget_key(None, "shop", "prod-eu")) == "in namespace shop (no service)"
+
+
+def test_a_scans_finding_of_one_cluster_joins_that_clusters_incident() -> None:
+    """A scan of a Prometheus holding every cluster's series (Mimir): checkout's error ratio in prod-us
+    went to `incident-checkout` while prod-us' alerts were in `incident-prod-us--checkout`."""
+    window = TimeWindow(start=AT, end=AT + timedelta(minutes=15))
+
+    def finding(cluster: str | None) -> AnomalySignal:
+        series = {"__name__": "http_requests_errors_ratio", "service": "checkout", SCAN_LABEL: "errors"}
+        return AnomalySignal(
+            source="medic-scan",
+            service="checkout",
+            series=series | ({"cluster": cluster} if cluster else {}),
+            value=0.2,
+            expected=ExpectedBand(lower=0.0, upper=0.01),
+            score=0.9,
+            window=window,
+        )
+
+    signals = [finding("prod-us"), finding("staging"), finding(None)]
+    found = {a.incident_id: len(a.signals) for a in assign_anomalies(CATALOG, signals, per_cluster="cluster")}
+    assert found == {"incident-prod-us--checkout": 1, "incident-staging--checkout": 1, "incident-checkout": 1}
+    assert [a.incident_id for a in assign_anomalies(CATALOG, signals)] == ["incident-checkout"]
