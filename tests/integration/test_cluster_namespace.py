@@ -108,13 +108,12 @@ async def test_two_clusters_medics_in_one_namespace_each_run_their_own_clusters_
                     assert described.task_queue == queue
                     skipped = [e["message"] for e in timelines[cluster] if e["kind"] == "remediation.skipped"]
                     assert not any("is from cluster" in m for m in skipped), skipped
-                    detail = (
-                        await (eu_api if cluster == "prod-eu" else us_api).get(
-                            f"/incidents/incident-{cluster}--checkout"
-                        )
-                    ).json()
+                    api = eu_api if cluster == "prod-eu" else us_api
+                    detail = (await api.get(f"/incidents/incident-{cluster}--checkout")).json()
                     assert [a["labels"]["cluster"] for a in detail["alerts"]] == [cluster]
                     assert detail["title"] == f"KubePodCrashLooping on checkout in {cluster}"
+                    draft = (await api.get(f"/incidents/incident-{cluster}--checkout/postmortem")).text
+                    assert draft.startswith(f"# Postmortem: KubePodCrashLooping on checkout in {cluster} ")
                 # the Temporal UI's view of one cluster's incidents (docs/deployment.md#several-clusters)
                 view = "WorkflowType='IncidentWorkflow' AND WorkflowId STARTS_WITH 'incident-prod-us--'"
                 listed: list[str] = []
