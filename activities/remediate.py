@@ -192,7 +192,7 @@ class RemediationActivities:
                     continue
                 try:
                     plan = plan_for(runbook, alert, incident_id=request.incident_id, service=request.service)
-                    if self._scope.name:  # this cluster's lock and budget (a shared Temporal namespace)
+                    if self._scope.name and self._scope.own_locks:  # this cluster's lock and budget
                         plan = plan.model_copy(update={"cluster": self._scope.name})
                 except ValueError as err:
                     result.problems.append(f"runbook {runbook.name} matched {alert.name} but {err}")

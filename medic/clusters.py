@@ -26,6 +26,10 @@ class ClusterScope:
 
     name: str = ""
     label: str = "cluster"
+    # MEDIC_INCIDENTS_PER_CLUSTER: a remediation's lock and hourly budget are the cluster's (Medics of
+    # several clusters in one Temporal namespace); off, they stay what they were before it existed, so
+    # an upgrade never runs two remediations at once on one target under two lock ids
+    own_locks: bool = False
 
     def elsewhere(self, labels: Mapping[str, str]) -> str:
         """Why an alert with these labels is not known to be from this cluster ('' when it is)."""

@@ -608,7 +608,7 @@ class Settings(BaseSettings):
     @property
     def cluster_scope(self) -> ClusterScope:
         """The cluster remediations act on, and the label alerts name theirs by (medic/clusters.py)."""
-        return ClusterScope(self.cluster, self.cluster_label)
+        return ClusterScope(self.cluster, self.cluster_label, own_locks=self.incidents_per_cluster)
 
     @property
     def incident_cluster_label(self) -> str:

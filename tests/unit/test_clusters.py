@@ -18,6 +18,7 @@ from medic.clusters import ClusterScope, ScopedLookup
 from medic.subject import ObjectKey
 from remediations.actions import default_registry
 from remediations.guardrails import GuardrailSettings
+from remediations.plan import RemediationPlan
 from service.config_files import load_runbooks
 from service.settings import Settings
 from tests.unit.test_assign_kubernetes import fixture_catalog
@@ -34,6 +35,11 @@ def crashloop(**extra: str) -> Alert:
 
 
 def matched(scope: ClusterScope, alert: Alert) -> tuple[list[str], list[str]]:
+    plans, problems = planned(scope, alert)
+    return [p.runbook.name for p in plans], problems
+
+
+def planned(scope: ClusterScope, alert: Alert) -> tuple[list[RemediationPlan], list[str]]:
     activities = RemediationActivities(
         cluster=None,
         metrics=None,
@@ -46,7 +52,7 @@ def matched(scope: ClusterScope, alert: Alert) -> tuple[list[str], list[str]]:
     result = activities.match(
         MatchRequest(incident_id="incident-checkout", service="checkout", alerts=[alert])
     )
-    return [p.runbook.name for p in result.plans], result.problems
+    return result.plans, result.problems
 
 
 @pytest.mark.parametrize(
@@ -190,3 +196,16 @@ def test_medic_explain_says_another_clusters_alert_plans_nothing_here() -> None:
         (found,) = explain_webhook(payload([entry]), catalog=catalog, runbooks=runbooks, scope=scope)
         plans = [p for alert in found["alerts"] for p in alert["runbooks"]]
         assert plans and all(("problem" not in p) is acts for p in plans), plans
+
+
+def test_a_worker_naming_its_cluster_keeps_its_lock_ids_until_incidents_are_per_cluster() -> None:
+    """A Medic per cluster in its own namespace sets MEDIC_CLUSTER and not MEDIC_INCIDENTS_PER_CLUSTER: an
+    upgrade must not give its plans new lock ids (a remediation the old worker started on shop/checkout
+    and one the new worker plans would both run on it). The cluster's own locks come with the setting
+    that makes its incidents the cluster's (Medics of several clusters in one Temporal namespace)."""
+    alone, _ = planned(ClusterScope("prod-eu"), crashloop(cluster="prod-eu"))
+    before, _ = planned(ClusterScope(), crashloop())
+    shared, _ = planned(ClusterScope("prod-eu", own_locks=True), crashloop(cluster="prod-eu"))
+    assert alone and [p.workflow_id for p in alone] == [p.workflow_id for p in before]
+    assert all(p.cluster == "" for p in alone) and all(p.cluster == "prod-eu" for p in shared)
+    assert all(p.workflow_id.startswith("remediate-prod-eu-") for p in shared)
