@@ -653,11 +653,13 @@ class IncidentState(BaseModel):
         escalate: bool = False,
         reconciler: str = "",
         told: bool = False,
+        approval_told: bool = False,
     ) -> None:
         """What a remediation reports: its outcome so far, what it changed, whether people must be told
         now (it did not work), and which controller would have undone a step it refused (kept on the
         timeline entry: the postmortem's follow-ups name it). ``told``: a guardrail's block said where
-        people look, as a refusal is."""
+        people look, as a refusal is. ``approval_told``: an approval asked or decided, told in chats
+        without buttons (Teams) and on the pager's alerts (``medic.notify_state.approval_told``)."""
         track = self.remediations.get(remediation_id)
         if track is not None and outcome is not None:
             track.outcome = outcome
@@ -667,7 +669,9 @@ class IncidentState(BaseModel):
             self.actions.append(action)
         elif kind in _UNDONE:
             self._mark_undone(message, _UNDONE[kind])
-        extra = {"reconciler": reconciler} if reconciler else {}
+        extra: dict[str, object] = {"reconciler": reconciler} if reconciler else {}
+        if approval_told:
+            extra["told"] = True
         self.learn_name(actor, actor_name)
         self.relay(at, kind, message, actor=actor, remediation=remediation_id, **extra)
         refused = (bool(reconciler) or told) and outcome is RemediationOutcome.BLOCKED

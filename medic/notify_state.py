@@ -19,13 +19,17 @@ from medic.timeline import TimelineEntry
 from medic.vocab import Priority, TimelineKind
 
 __all__ = [
+    "APPROVAL_KINDS",
     "FOLLOW_UP_KINDS",
     "NOTE_KINDS",
     "PAGE_RETRY_DELAYS",
     "THREADED_KINDS",
     "ChatPosted",
     "NotificationState",
+    "approval_text",
+    "approval_told",
     "followed_up",
+    "noted",
     "threaded",
 ]
 
@@ -83,6 +87,20 @@ NOTE_KINDS = frozenset(
 )
 
 
+# A remediation's approval, asked and decided: Slack gets the request with its buttons (and its outcome,
+# edited in); a chat without threads (Teams) and the pager's alert (Opsgenie) heard nothing of it, so a
+# Teams-only team never knew a fix waited for it, and every one timed out and escalated. Told there when
+# the entry says ``told`` (recorded from the ``approvals-told`` patch on).
+APPROVAL_KINDS = frozenset(
+    {
+        TimelineKind.APPROVAL_REQUESTED,
+        TimelineKind.APPROVAL_GRANTED,
+        TimelineKind.APPROVAL_DENIED,
+        TimelineKind.APPROVAL_TIMED_OUT,
+    }
+)
+
+
 # How long a page that failed for good waits before it is sent again (besides at the incident's next
 # change), one delay per retry: after the last, only a change of the incident tries it again.
 PAGE_RETRY_DELAYS = (60.0, 120.0, 300.0, 600.0, 900.0, 1800.0)
@@ -96,10 +114,34 @@ def _page_news(entry: TimelineEntry) -> bool:
     )
 
 
+def approval_told(entry: TimelineEntry) -> bool:
+    """An approval asked or decided, to be told where no button can answer it (``approvals-told``)."""
+    return entry.kind in APPROVAL_KINDS and entry.data.get("told") is True
+
+
+def approval_text(entry: TimelineEntry, text: str) -> str:
+    """``text`` (the entry's message, with people's names) and, for a request, how to decide it where
+    there is no button: Slack's, or the HTTP API with the operator token."""
+    remediation = entry.data.get("remediation")
+    if entry.kind != TimelineKind.APPROVAL_REQUESTED or not isinstance(remediation, str):
+        return text
+    return (
+        f"{text} No button here: decide in Slack, or POST /remediations/{remediation}/decision "
+        '{"approve": true|false, "reason": "..."} with MEDIC_OPERATOR_TOKEN. Nobody deciding in time '
+        "escalates."
+    )
+
+
 def followed_up(entry: TimelineEntry) -> bool:
     """Whether a chat without threads (Teams) gets a follow-up for this entry: the status changes, and a
-    page that failed (or went through later): its card said "paging" when the page was still to go."""
-    return entry.kind in FOLLOW_UP_KINDS or _page_news(entry)
+    page that failed (or went through later): its card said "paging" when the page was still to go; an
+    approval asked or decided (it has no button there)."""
+    return entry.kind in FOLLOW_UP_KINDS or _page_news(entry) or approval_told(entry)
+
+
+def noted(entry: TimelineEntry) -> bool:
+    """Whether the pager's alert (Opsgenie) gets a note for this entry."""
+    return entry.kind in NOTE_KINDS or approval_told(entry)
 
 
 def threaded(entry: TimelineEntry) -> bool:

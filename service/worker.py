@@ -178,6 +178,18 @@ def reaching_nobody(
             "no chat has credentials (MEDIC_SLACK_BOT_TOKEN, or MEDIC_TEAMS_WEBHOOKS): incident cards go "
             f"to the console ({where}) and reach nobody"
         )
+    if (
+        getattr(chat, "console", False)
+        and settings.operator_token is None
+        and settings.remediation_mode != "dry-run"
+    ):
+        # Approvals are decided with Slack's buttons or over HTTP with the operator token: a Teams-only
+        # organisation without that token has nobody who can approve a fix.
+        out.append(
+            f"remediation mode {settings.remediation_mode}, but no Slack (MEDIC_SLACK_BOT_TOKEN) and no "
+            "MEDIC_OPERATOR_TOKEN: a step that needs approval can be decided by nobody; it waits "
+            "MEDIC_REMEDIATION_APPROVAL_TIMEOUT_SECONDS and escalates (docs/remediation.md#approvals)"
+        )
     return out
 
 

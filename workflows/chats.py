@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.cards import IncidentCard, card_digest
     from medic.incident import IncidentState
     from medic.names import named_text
-    from medic.notify_state import NOTE_KINDS, ChatPosted, followed_up, threaded
+    from medic.notify_state import ChatPosted, approval_text, followed_up, noted, threaded
     from medic.routing import ChatTarget, NotificationPlan
     from medic.timeline import TimelineEntry
     from medic.vocab import TimelineKind
@@ -193,9 +193,10 @@ class Chats:
                 continue  # absorbed history was told where it happened
             if entry.data.get("chatter") and workflow.patched(CHATTER_PATCH):
                 continue
+            text = approval_text(entry, named_text(entry.message, s.names))
             sent = await self._call(
                 NotifyActivities.chat_note,
-                ChatNote(target=posted.target, text=named_text(entry.message, s.names)),
+                ChatNote(target=posted.target, text=text),
                 f"post a follow-up to {posted.target.label}",
                 chat=posted.target.kind,
             )
@@ -234,9 +235,10 @@ class Chats:
         while n.note_cursor < len(s.timeline) and not self._stopping():
             entry = s.timeline[n.note_cursor]
             n.note_cursor += 1
-            if entry.kind not in NOTE_KINDS or "from_incident" in entry.data:
+            if not noted(entry) or "from_incident" in entry.data:
                 continue
-            noted: dict[str, list[str]] = {}  # alias -> the keys that noted it (one alias, once)
+            text = approval_text(entry, named_text(entry.message, s.names))
+            told: dict[str, list[str]] = {}  # alias -> the keys that noted it (one alias, once)
             for key in sorted(n.pages):
                 alias = n.alias(key, s.id)
                 sent = await self._call(
@@ -244,10 +246,10 @@ class Chats:
                     PagerNote(
                         routing_key_name=key,
                         dedup_key=alias,
-                        text=named_text(entry.message, s.names),
-                        told_by=noted.get(alias, []),
+                        text=text,
+                        told_by=told.get(alias, []),
                     ),
                     f"add a note to the page ({key})",
                 )
                 if sent is not self._failed:
-                    noted.setdefault(alias, []).append(key)
+                    told.setdefault(alias, []).append(key)

@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from medic.alerts import Alert, AlertStatus
     from medic.incident import AlertRecord, IncidentState, IncidentStatus
     from medic.limits import runs_within
+    from medic.notify_state import APPROVAL_KINDS
     from medic.vocab import RUNNING, RemediationOutcome, TimelineKind, parse_outcome
     from remediations.plan import RemediationEvent
     from workflows.local import DECISION_BYTES, Decisions
@@ -30,8 +31,12 @@ REFUSALS_TOLD_PATCH = "refusals-told"
 # cooldown, the hourly budget, the namespace allowlist): it was on the timeline only, and the channel never
 # learnt that self-healing had not acted, nor why. Now said as a refusal is (thread, card, pager notes).
 BLOCKS_TOLD_PATCH = "blocks-told"
+# An approval asked or decided is told in chats without buttons (Teams) and noted on the pager's alerts
+# (Opsgenie): only Slack heard of it, so a Teams-only team never knew a fix waited for it and every one
+# timed out and escalated. Asked at an approval's report only.
+APPROVALS_TOLD_PATCH = "approvals-told"
 
-__all__ = ["ARRIVED_WHILE_BUSY_PATCH", "CAUSE_FIRST_PATCH", "RUNNING", "Remediator"]
+__all__ = ["APPROVALS_TOLD_PATCH", "ARRIVED_WHILE_BUSY_PATCH", "CAUSE_FIRST_PATCH", "RUNNING", "Remediator"]
 
 _MATCH_RETRY = RetryPolicy(maximum_attempts=3)
 
@@ -249,6 +254,7 @@ class Remediator:
             escalate=event.escalate,
             reconciler=reconciler,
             told=blocked and workflow.patched(BLOCKS_TOLD_PATCH),
+            approval_told=event.kind in APPROVAL_KINDS and workflow.patched(APPROVALS_TOLD_PATCH),
         )
 
 

@@ -69,6 +69,28 @@ def test_medic_dev_and_a_worker_with_its_secrets_say_nothing(
     assert _started(full, caplog) == []
 
 
+def test_a_teams_only_worker_that_asks_for_approvals_nobody_can_give_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Approvals are decided with Slack's buttons or over HTTP with the operator token: a Teams-only
+    organisation (found by a field walk-through) with neither had every fix time out and escalate."""
+    teams_only = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        teams_webhooks={"core-oncall": SecretStr("https://example.invalid/workflows/1?sig=x")},
+        pagerduty_routing_key=SecretStr("R0" + "x" * 30),
+        jira_url="https://jira.acme.example",
+        jira_pat=SecretStr("p" * 24),
+        remediation_mode="approve",
+    )
+    (nobody,) = _started(teams_only, caplog)
+    assert nobody.startswith("remediation mode approve, but no Slack (MEDIC_SLACK_BOT_TOKEN) and no ")
+    assert "MEDIC_OPERATOR_TOKEN" in nobody
+    for fine in ({"operator_token": SecretStr("o" * 24)}, {"remediation_mode": "dry-run"}):
+        caplog.clear()
+        assert _started(teams_only.model_copy(update=fine), caplog) == [], fine
+
+
 def test_a_page_only_the_console_took_is_counted_console_not_ok(tmp_path: Path) -> None:
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry)
