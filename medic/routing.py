@@ -182,6 +182,13 @@ class RoutingPolicy(BaseModel):
 
     timezone: str = "UTC"
     fallback_slack_channel: SlackChannel = "#incidents"
+    fallback_teams_channel: TeamsChannel | None = Field(
+        default=None,
+        description="an organisation on Teams: the Teams channel (a MEDIC_TEAMS_WEBHOOKS name) that takes "
+        "the card of an incident whose plan names no Slack channel and no Teams channel (no owner in the "
+        "catalog, a missing heartbeat, no rule matched), and replaces a Teams channel that fails for good; "
+        "plans that name a Slack channel keep fallback_slack_channel",
+    )
     jira_issue_type: str = "Bug"
     jira_priorities: dict[Priority, str] = Field(
         default_factory=dict,
@@ -572,13 +579,10 @@ def plan_notifications(
         if rule.quiet_hours and rule.quiet_hours.contains(local):
             hold = rule.quiet_hours.end_after(local).astimezone(at.tzinfo)
         chat = _targets(slack=channels, teams=on_teams, other=rule.chat)
-        # Slack's fallback channel takes the card where no Slack channel took it; not where the rule
-        # said no Slack and names other chats (a Teams-only team's incidents all went to #incidents too)
-        elsewhere = not rule.slack and chat and all(t.kind != "slack" for t in chat)
         plan = NotificationPlan(
             rule=rule.name,
             chat=chat,
-            fallback=None if elsewhere else ChatTarget(kind="slack", channel=policy.fallback_slack_channel),
+            fallback=_fallback(policy, chat, slack=rule.slack),
             pagerduty=primary if rule.pagerduty else None,
             jira_project=((owner.routing.jira_project if owner else None) or default_jira_project)
             if rule.jira
@@ -590,8 +594,27 @@ def plan_notifications(
             hold_until=hold,
         )
         return _demote(plan, policy, team=team, rules=rules, demoted=demoted or {}, priority=priority)
-    fallback = ChatTarget(kind="slack", channel=policy.fallback_slack_channel)
+    fallback = _fallback(policy, [], slack=False) or ChatTarget(
+        kind="slack", channel=policy.fallback_slack_channel
+    )
     return NotificationPlan(rule=None, chat=[fallback], fallback=fallback, pagerduty=None, jira_project=None)
+
+
+def _fallback(policy: RoutingPolicy, chat: list[ChatTarget], *, slack: bool) -> ChatTarget | None:
+    """The channel that takes the card where the plan's own channels of its kind did not.
+
+    Slack's fallback channel takes it where no Slack channel did; not where the rule said no Slack and
+    names other chats (a Teams-only team's incidents all went to #incidents too). With
+    ``fallback_teams_channel``, a plan that names no Slack channel falls back on that Teams channel: an
+    incident with no owner (a service outside the catalog, the alerting pipeline's missing heartbeat)
+    went to Slack's fallback channel, which a Teams-only organisation has no credentials for: nobody saw
+    it in any chat."""
+    no_slack = all(t.kind != "slack" for t in chat)
+    if policy.fallback_teams_channel is not None and no_slack:
+        return ChatTarget(kind="teams", channel=policy.fallback_teams_channel)
+    if not slack and chat and no_slack:
+        return None
+    return ChatTarget(kind="slack", channel=policy.fallback_slack_channel)
 
 
 def _demote(

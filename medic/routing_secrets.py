@@ -144,6 +144,9 @@ def secret_problems(
                 for loc, channel in _teams_named(("escalations", name, i), level.teams_channels, level.chat):
                     if channel not in webhooks:
                         problem(loc, unknown(channel))
+        fallback = policy.fallback_teams_channel
+        if fallback is not None and fallback not in webhooks:
+            problem(("fallback_teams_channel",), unknown(fallback))
     if names.chat_kinds:
         chats = sorted(names.chat_kinds)
         for at, targets in _generic(policy):
@@ -185,4 +188,6 @@ def teams_channels_used(policy: RoutingPolicy, catalog: Catalog | None) -> set[s
     used = {c for x in named for _, c in _teams_named((), x.teams_channels, x.chat)}
     if catalog is not None and any(rule.teams for rule in policy.rules):
         used |= {s.routing.teams_channel for s in catalog.services if s.routing.teams_channel}
+    if policy.fallback_teams_channel is not None:
+        used.add(policy.fallback_teams_channel)
     return used

@@ -178,6 +178,15 @@ def reaching_nobody(
             "no chat has credentials (MEDIC_SLACK_BOT_TOKEN, or MEDIC_TEAMS_WEBHOOKS): incident cards go "
             f"to the console ({where}) and reach nobody"
         )
+    if getattr(chat, "console", False) and settings.teams_webhooks and policy.fallback_teams_channel is None:
+        # An incident with no owner (a service outside the catalog, a missing heartbeat) or no rule's
+        # channel falls back on Slack's channel, which has no credentials here.
+        out.append(
+            f"no Slack (MEDIC_SLACK_BOT_TOKEN), and the routing policy names no fallback_teams_channel: an "
+            f"incident whose plan names no chat (no owner in the catalog, a missing heartbeat, no rule "
+            f"matched) goes to Slack's fallback {policy.fallback_slack_channel} on the console ({where}) "
+            "and reaches nobody"
+        )
     if (
         getattr(chat, "console", False)
         and settings.operator_token is None

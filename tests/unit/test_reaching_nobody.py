@@ -83,12 +83,13 @@ def test_a_teams_only_worker_that_asks_for_approvals_nobody_can_give_says_so(
         jira_pat=SecretStr("p" * 24),
         remediation_mode="approve",
     )
-    (nobody,) = _started(teams_only, caplog)
-    assert nobody.startswith("remediation mode approve, but no Slack (MEDIC_SLACK_BOT_TOKEN) and no ")
+    approvals = "remediation mode approve, but no Slack (MEDIC_SLACK_BOT_TOKEN) and no "
+    (nobody,) = [e for e in _started(teams_only, caplog) if e.startswith(approvals)]
     assert "MEDIC_OPERATOR_TOKEN" in nobody
     for fine in ({"operator_token": SecretStr("o" * 24)}, {"remediation_mode": "dry-run"}):
         caplog.clear()
-        assert _started(teams_only.model_copy(update=fine), caplog) == [], fine
+        said = _started(teams_only.model_copy(update=fine), caplog)
+        assert not [e for e in said if e.startswith(approvals)], fine
 
 
 def test_a_page_only_the_console_took_is_counted_console_not_ok(tmp_path: Path) -> None:
