@@ -15,6 +15,8 @@ Pager port, next to or instead of PagerDuty.
   back on the PagerDuty severity.
 * A page or note whose ``told_by`` names routing keys is sent by nothing: those keys' pages took it to the
   same alert (an incident paged before ``pager-alias-per-key``, one alias for every key).
+* A close because the incident merged into its cause's carries a ``note`` saying so (the close request's
+  optional field), so the alert does not look resolved while the outage goes on.
 * Acknowledge, close and notes carry ``user`` :data:`MEDIC_USER` and ``source`` :data:`MEDIC_SOURCE`, so
   that Opsgenie's Webhook integration, posting them back to ``POST /webhooks/opsgenie``, names Medic as
   who did it, and Medic ignores its own actions (no loop).
@@ -151,6 +153,15 @@ class OpsgeniePager:
         verb = "acknowledge" if page.action == "acknowledge" else "close"
         path = f"/v2/alerts/{quote(alias, safe='')}/{verb}"
         body = {"source": MEDIC_SOURCE, "user": MEDIC_USER}
+        merged_into = page.custom_details.get("merged_into")
+        if verb == "close" and merged_into:
+            # Closed because the outage goes on in its cause's incident: said with the close (the API's
+            # ``note``), or the on-call saw the alert closed with no word while the outage went on.
+            body["note"] = plain(
+                f"Merged into {merged_into}, which shares its cause: the outage goes on there, and its "
+                "alerts page and close.",
+                _LIMITS["note"],
+            )
         self._post(key, path, body, f"{verb} {alias}", identifierType="alias")
         return page.dedup_key
 

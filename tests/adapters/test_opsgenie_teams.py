@@ -63,6 +63,27 @@ def test_opsgenie_alert_lifecycle_by_alias(opsgenie: tuple[OpsgenieDouble, Opsge
     assert [r.query for r in double.requests() if r.path != "/v2/alerts"] == ["identifierType=alias"] * 3
 
 
+def test_opsgenie_says_why_it_closes_an_alert_whose_incident_merged(
+    opsgenie: tuple[OpsgenieDouble, OpsgeniePager],
+) -> None:
+    """An incident merged into its cause's closes its pages: the on-call saw their alert closed by Medic
+    with no word while the outage went on (a field walk-through, Teams + Opsgenie). The close carries a
+    note (the close request's optional ``note``); a plain resolution none."""
+    double, pager = opsgenie
+    merged = {"impact": 91.5, "services": ["api"], "merged_into": "incident-postgres"}
+    pager.send(page("trigger", dedup_key="incident-api", custom_details=merged))
+    pager.send(page("resolve", dedup_key="incident-api", custom_details=merged))
+    pager.send(page("trigger"))
+    pager.send(page("resolve"))
+    closed = double.alert("incident-api")
+    assert closed.status == "closed"
+    assert closed.notes == [
+        "Merged into incident-postgres, which shares its cause: the outage goes on there, and its "
+        "alerts page and close."
+    ]
+    assert double.alert("incident-orders-db").notes == []
+
+
 def test_opsgenie_alias_per_routing_key_and_told_by(opsgenie: tuple[OpsgenieDouble, OpsgeniePager]) -> None:
     """A page's alias is its alert's (each routing key's own, pager-alias-per-key); a page or note whose
     ``told_by`` names keys that took it to the same alert sends nothing (an incident from before)."""
