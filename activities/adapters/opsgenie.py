@@ -8,7 +8,10 @@ Pager port, next to or instead of PagerDuty.
   page address one alert, repeating one is harmless, and an escalation to another integration (another
   API key) opens an alert of its own instead of being folded into the first one's count.
 * ``POST /v2/alerts`` is asynchronous: 202 ``{"result": "Request will be processed", "requestId": ...}``;
-  acknowledge, close and notes go to ``/v2/alerts/{alias}/...?identifierType=alias``.
+  whether the alert was opened is asked of ``GET /v2/alerts/requests/{requestId}`` (a create Opsgenie
+  failed is a failed page, not a page sent); acknowledge, close and notes go to
+  ``/v2/alerts/{alias}/...?identifierType=alias`` (one that fails later, e.g. "Alert does not exist" for an
+  alert closed in the app, changes nothing: not asked).
 * Auth: ``Authorization: GenieKey <api key>``, one key per integration (team), looked up by the routing
   key's name like PagerDuty's, so only names enter workflow history.
 * Priority: Medic's P1-P5 map one to one onto Opsgenie's P1-P5 (nothing is lost); pages without one fall
@@ -28,8 +31,10 @@ Failures go through :func:`activities.adapters.http.classify`; a 429's wait is i
 Opsgenie as a stand-alone product (alerting moves to Jira Service Management / Compass); the same Alert
 API is served there."""
 
+import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -41,7 +46,13 @@ from activities.adapters.http import classify
 from medic.ports import Change, Page, PermanentError
 from medic.vocab import Priority
 
-__all__ = ["MEDIC_SOURCE", "MEDIC_USER", "OpsgeniePager", "opsgenie_priority", "plain"]
+__all__ = ["CONFIRM_WAITS", "MEDIC_SOURCE", "MEDIC_USER", "OpsgeniePager", "opsgenie_priority", "plain"]
+
+log = logging.getLogger(__name__)
+
+# How long to wait before each ask whether Opsgenie opened an alert (it processes creates asynchronously,
+# usually within a second): about 4 s in all, well within a notification's 30 s start-to-close timeout.
+CONFIRM_WAITS = (0.2, 0.3, 0.5, 1.0, 2.0)
 
 # Who Medic's acknowledge, close and notes say they come from (the API's ``user``: "display name of the
 # request owner", and ``source``). Opsgenie's Webhook integration posts these actions back as an alert's
@@ -86,8 +97,10 @@ class OpsgeniePager:
         keys: dict[str, str] | None = None,
         base_url: str = "https://api.opsgenie.com",
         timeout: float = 10.0,
+        confirm_waits: Sequence[float] = CONFIRM_WAITS,
     ) -> None:
         self._keys, self._default = dict(keys or {}), api_key
+        self._confirm_waits = tuple(confirm_waits)
         self._base = base_url.rstrip("/")
         self._timeout = timeout
         self._client: httpx.Client | None = None
@@ -146,7 +159,8 @@ class OpsgeniePager:
             }
             if page.component:
                 body["entity"] = plain(page.component, _LIMITS["entity"])
-            self._post(key, "/v2/alerts", body, f"open an alert for {alias}")
+            request_id = self._post(key, "/v2/alerts", body, f"open an alert for {alias}")
+            self._confirm(key, request_id, alias)
             return page.dedup_key
         if page.told_by:
             return page.dedup_key  # another routing key's page acknowledged or closed this alert already
@@ -164,6 +178,36 @@ class OpsgeniePager:
             )
         self._post(key, path, body, f"{verb} {alias}", identifierType="alias")
         return page.dedup_key
+
+    def _confirm(self, key: str, request_id: str, alias: str) -> None:
+        """Whether Opsgenie opened the alert: its 202 "does not guarantee that the request will be handled
+        successfully" (the create is processed later), so its request status is asked (404 while not
+        processed yet). One that failed is a :class:`PermanentError` naming Opsgenie's status: recorded
+        ``sent`` before, while nobody had been paged. Not processed within the waits, or the status not
+        readable: taken as sent, as before (logged)."""
+        for wait in self._confirm_waits:
+            time.sleep(wait)
+            try:
+                response = self._http().get(
+                    f"/v2/alerts/requests/{quote(request_id, safe='')}",
+                    headers={"Authorization": f"GenieKey {key}"},
+                )
+            except httpx.HTTPError as err:
+                log.warning("Opsgenie request status of %s unreadable: %s", alias, type(err).__name__)
+                return
+            if response.status_code == 404:
+                continue  # not processed yet
+            if response.status_code != 200:
+                log.warning("Opsgenie request status of %s unreadable (%s)", alias, response.status_code)
+                return
+            data = (response.json() or {}).get("data") or {}
+            if data.get("isSuccess") is False:
+                status = plain(str(data.get("status") or "no status"), 300)
+                raise PermanentError(f"Opsgenie did not open the alert {alias}: {status}")
+            return
+        log.warning(
+            "Opsgenie had not processed the alert %s (request %s) yet: taken as sent", alias, request_id
+        )
 
     def note(self, routing_key_name: str, dedup_key: str, text: str, *, told_by: Sequence[str] = ()) -> None:
         """Add a note to the incident's alert (plain text), unless another routing key noted it."""

@@ -44,7 +44,7 @@ def page(action: str, priority: str | None = "P1", **extra: object) -> Page:
 def opsgenie() -> Iterator[tuple[OpsgenieDouble, OpsgeniePager]]:
     double = OpsgenieDouble()
     with double.serve() as url:
-        yield double, OpsgeniePager(keys={"data": OPSGENIE_API_KEY}, base_url=url)
+        yield double, OpsgeniePager(keys={"data": OPSGENIE_API_KEY}, base_url=url, confirm_waits=(0.0,) * 4)
 
 
 def test_opsgenie_alert_lifecycle_by_alias(opsgenie: tuple[OpsgenieDouble, OpsgeniePager]) -> None:
@@ -60,7 +60,28 @@ def test_opsgenie_alert_lifecycle_by_alias(opsgenie: tuple[OpsgenieDouble, Opsge
     assert alert.details["impact"] == "91.5"
     assert [r.path for r in double.requests()][-1] == "/v2/alerts/incident-orders-db/close"
     assert all(r.headers["authorization"] == f"GenieKey {OPSGENIE_API_KEY}" for r in double.requests())
-    assert [r.query for r in double.requests() if r.path != "/v2/alerts"] == ["identifierType=alias"] * 3
+    actions = [r for r in double.requests() if r.method == "POST" and r.path != "/v2/alerts"]
+    assert [r.query for r in actions] == ["identifierType=alias"] * 3
+    # each create's request status was asked (it is processed asynchronously): the alert was opened
+    assert len(double.requests("GET /v2/alerts/requests/{request_id}")) == 2
+
+
+def test_opsgenie_a_create_it_fails_later_is_a_failed_page(
+    opsgenie: tuple[OpsgenieDouble, OpsgeniePager],
+) -> None:
+    """Opsgenie answers a create 202 and processes it later: one it then fails opened no alert, and the
+    page was recorded sent while nobody was paged (a field walk-through: Teams, Opsgenie EU, Jira DC).
+    Its request status says so: a permanent failure naming Opsgenie's status. Not processed yet (404) is
+    asked again; never processed within the waits, it is taken as sent."""
+    double, pager = opsgenie
+    double.unprocessed = 2
+    pager.send(page("trigger", dedup_key="incident-slow"))  # 404, 404, then "Created alert"
+    assert double.alert("incident-slow").status == "open"
+    double.refuse_creates = "Integration does not take this alert"
+    with pytest.raises(PermanentError, match="Opsgenie did not open the alert incident-api: Integration"):
+        pager.send(page("trigger", dedup_key="incident-api"))
+    double.unprocessed = 99
+    pager.send(page("trigger", dedup_key="incident-later"))  # never processed in time: as before
 
 
 def test_opsgenie_says_why_it_closes_an_alert_whose_incident_merged(

@@ -15,6 +15,16 @@ follow the documented ``{"message", "took", "requestId"}`` shape; their wording 
   (the default), ``alias`` or ``tiny``; body ``user``, ``source``, ``note`` (notes: required, 25,000).
   202 with the same shape. As the API is asynchronous, an unknown alert is accepted (202) and its
   request fails later (``request_status(requestId)`` says so, like ``GET /v2/alerts/requests/{id}``).
+* ``GET /v2/alerts/requests/{requestId}`` ("Get Request Status", https://docs.opsgenie.com/docs/alert:
+  creation and actions "are processed asynchronously ... responded to with HTTP status 202", which
+  "does not guarantee that the request will be handled successfully", https://docs.opsgenie.com/docs/response):
+  200 ``{"data": {"success", "action", "processedAt", "integrationId", "isSuccess", "status", "alertId",
+  "alias"}, "took", "requestId"}`` as in the reference's samples (``"status": "Created alert"``,
+  ``"Alert does not exist"``); 404 while the request is not processed yet (``double.unprocessed``: how many
+  asks are answered so first; integrations poll it, e.g. SumoLogic/sumologic-documentation#6263) and for an
+  unknown id, the 404 body's wording not verified. ``double.refuse_creates = "<status>"`` makes creates
+  fail asynchronously (202, no alert, ``isSuccess: false`` with that status), as an integration whose
+  settings do not take the alert does; the status wording is ours.
 * 422 ``{"message": "Request body is not processable. Please check the errors.", "errors": {field:
   message}, "took", "requestId"}`` for a body that breaks those rules.
 * Faults via ``double.faults``: 429 as Opsgenie answers it (Rate Limiting,
@@ -120,6 +130,12 @@ class OpsgenieDouble(HttpDouble):
         self.keys = frozenset(keys)
         self._alerts: list[OpsgenieAlert] = []
         self._requests: dict[str, dict[str, Any]] = {}
+        self._asked: dict[str, int] = {}
+        self.unprocessed = 0
+        """How many asks for a request's status are answered 404 (not processed yet) before its answer."""
+        self.refuse_creates: str | None = None
+        """A status: creates are accepted (202) and fail asynchronously with it (no alert)."""
+        self.app.add_api_route("/v2/alerts/requests/{request_id}", self._request_status, methods=["GET"])
         self.app.add_api_route("/v2/alerts", self._create, methods=["POST"])
         for action in ("acknowledge", "close", "notes"):
             self.app.add_api_route(
@@ -218,12 +234,15 @@ class OpsgenieDouble(HttpDouble):
             return _unprocessable({"body": "Request body is not a JSON object"})
         return body
 
-    def _accepted(self, action: str, alert: OpsgenieAlert | None, alias: str | None) -> JSONResponse:
+    def _accepted(
+        self, action: str, alert: OpsgenieAlert | None, alias: str | None, *, failed: str = ""
+    ) -> JSONResponse:
         request_id = str(uuid.uuid4())
+        done = {"Create": "Created alert"}.get(action, "Processed")
         self._requests[request_id] = {
             "action": action,
             "isSuccess": alert is not None,
-            "status": "Processed" if alert is not None else "Alert does not exist",
+            "status": done if alert is not None else failed or "Alert does not exist",
             "alertId": alert.id if alert else "",
             "alias": alias or "",
         }
@@ -243,6 +262,8 @@ class OpsgenieDouble(HttpDouble):
             return _unprocessable(errors)
         with self._lock:
             alias = str(body.get("alias") or uuid.uuid4())
+            if self.refuse_creates is not None:
+                return self._accepted("Create", None, alias, failed=self.refuse_creates)
             alert = next((a for a in self._alerts if a.alias == alias and a.status == "open"), None)
             if alert is not None:
                 alert.count += 1
@@ -264,6 +285,31 @@ class OpsgenieDouble(HttpDouble):
                 )
                 self._alerts.append(alert)
             return self._accepted("Create", alert, alias)
+
+    async def _request_status(self, request_id: str, request: Request) -> JSONResponse:
+        refused = self._auth(request)
+        if refused is not None:
+            return refused
+        with self._lock:
+            asked = self._asked[request_id] = self._asked.get(request_id, 0) + 1
+            found = self._requests.get(request_id)
+            if found is None or asked <= self.unprocessed:
+                return JSONResponse(
+                    {
+                        "message": "Request not found. It might not be processed, yet.",
+                        "took": 0.0,
+                        "requestId": str(uuid.uuid4()),
+                    },
+                    status_code=404,
+                )
+            data = {
+                "success": found["isSuccess"],
+                "action": found["action"],
+                "processedAt": "2026-12-07T12:00:00.000Z",
+                "integrationId": "c9cec2cb-e782-4ebb-bc1d-1b2fa703cf03",
+                **found,
+            }
+        return JSONResponse({"data": data, "took": 0.01, "requestId": str(uuid.uuid4())})
 
     def _action(self, action: str) -> Any:
         async def endpoint(identifier: str, request: Request) -> JSONResponse:
