@@ -178,22 +178,25 @@ def merge_stored(ours: StoredScan, theirs: StoredScan) -> StoredScan:
     )
 
 
-MAX_KEPT = MAX_SERIES * 3 // 2  # series states a scan keeps, those its query returned first
+MAX_KEPT = MAX_SERIES * 3 // 2  # series states a scan keeps, those it scored in its last run first
 
 
-def forget_gone(stored: StoredScan, returned: set[str], before: float) -> int:
+def forget_gone(stored: StoredScan, returned: set[str], before: float, scored: set[str] | None = None) -> int:
     """Drop the series the query did not return whose last point is older than ``before`` (the last one
     the source answered: not a 0 filled in, ``absent: zero``); how many. Without it a query over
     short-lived label sets (pod names) would grow the state without end. Past :data:`MAX_KEPT` the
-    ones gone longest go first: a scan of pods deployed every few runs kept a day of replaced pods
-    (6,000 states for 2,000 pods, 1.5 GiB of worker for each run's load and save; a walk-through)."""
+    ones not ``scored`` this run go (default: not returned), those answered longest ago first: a scan of
+    pods deployed every few runs kept a day of replaced pods (6,000 states for 2,000 pods, 1.5 GiB of
+    worker for each run's load and save; a walk-through), and a run's answer holds every pod replaced
+    within its lookback, far more than it scores."""
     gone = [key for key, state in stored.series.items() if key not in returned and state.answered() < before]
     for key in gone:
         del stored.series[key]
     over = len(stored.series) - MAX_KEPT
     if over > 0:
+        kept = returned if scored is None else scored
         absent = sorted(
-            (k for k in stored.series if k not in returned), key=lambda k: stored.series[k].answered()
+            (k for k in stored.series if k not in kept), key=lambda k: stored.series[k].answered()
         )
         for key in absent[:over]:
             del stored.series[key]
@@ -485,7 +488,9 @@ class ScanActivities:
         stored.settled = [*stored.settled, *settled][-_KEEP_SETTLED:]
         stored.shared_silence = shared
         result.incidents = list(incidents)
-        result.forgotten = forget_gone(stored, returned, now - spec.forget_after_seconds)
+        result.forgotten = forget_gone(
+            stored, returned, now - spec.forget_after_seconds, scored={key for key, _, _ in scored}
+        )
         stored.last_run = now
         stored.last_result = result
         stored.failures_in_a_row = 0

@@ -345,6 +345,38 @@ def test_past_the_states_a_scan_keeps_the_series_gone_longest_go_first(
     assert deploy("e").forgotten == 0 and kept() == ["e", "f", "g"]
 
 
+def test_pods_replaced_within_the_lookback_are_not_kept_past_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's answer holds every pod replaced within its lookback, beside the running ones, and scores
+    the latest (MAX_SERIES): kept because "returned", the replaced pods' states grew past the cap
+    (2,000 pods deployed every run: 12,000 states after 5 runs, bench/scan_memory.py). Past MAX_KEPT the
+    states of series this run did not score go."""
+    monkeypatch.setattr(scan_activity, "MAX_SERIES", 2)
+    monkeypatch.setattr(scan_activity, "MAX_KEPT", 3)
+    prom = FakePrometheus()
+    now = [1_024_000.0]
+
+    async def deliver(signals: list[AnomalySignal]) -> list[str]:
+        return []
+
+    store = ScanStore(tmp_path / "scans")
+    spec = ScanSpec(name="lat", query="latency", warmup=50)
+    acts = ScanActivities(
+        source=prom, specs=lambda: {"lat": spec}, store=store, deliver=deliver, clock=lambda: now[0]
+    )
+    answers: list[RangeSeries] = []
+    for deploy in range(4):  # two pods a deploy, each replacing the last two; all within the lookback
+        t, x = _series(60, start=now[0] - 3600)
+        answers = [RangeSeries(s.labels, s.times[:-5], s.values[:-5]) for s in answers]  # ended earlier
+        answers += [RangeSeries({"service": "checkout", "pod": f"d{deploy}-{i}"}, t, x) for i in (0, 1)]
+        prom.series = answers
+        asyncio.run(acts.scan(ScanInput(name="lat")))
+        now[0] += 300
+    kept = sorted(key.rpartition("pod=")[2].split(",")[0] for key in store.load("lat").series)
+    assert len(kept) == 3 and {"d3-0", "d3-1"} <= set(kept), kept
+
+
 def test_medic_check_validates_the_anomaly_file(tmp_path: Path) -> None:
     from pydantic import SecretStr  # noqa: PLC0415
 
