@@ -109,18 +109,33 @@ class AccessPolicy(BaseModel):
     )
 
     def check(
-        self, verb: Verb | str, *, user: str, user_groups: Iterable[str] = (), risk: str | None = None
+        self,
+        verb: Verb | str,
+        *,
+        user: str,
+        user_groups: Iterable[str] = (),
+        risk: str | None = None,
+        external: bool = False,
     ) -> AccessDecision:
         """May ``user`` (member of the Slack user groups ``user_groups``) run ``verb``? ``risk`` is the
-        action's for approve and deny; an unknown or missing risk counts as high."""
+        action's for approve and deny; an unknown or missing risk counts as high. ``external``: a person of
+        another organisation (a Slack Connect channel), who may only where listed by id (directly or in a
+        named group): neither a setting left out nor ``*`` means another company's people."""
         verb = Verb(verb)
         if verb in OPEN_VERBS:
             return AccessDecision(True, f"Anyone may {verb}.")
         sources, setting, what = self._rule(verb, risk)
+        if sources is None and external:
+            return AccessDecision(
+                False,
+                f"{user} may not {what}: they are of another organisation (a Slack Connect channel), and "
+                f"`access.{setting}` is not set, which opens it to this workspace only. List them by user id "
+                "in routing.yaml to let them.",
+            )
         if sources is None:
             return AccessDecision(True, f"Anyone may {what}: `access.{setting}` is not set.")
         for source, listed in sources:
-            trail = self._grant(listed, user, set(user_groups), ())
+            trail = self._grant(listed, user, set(user_groups), (), external=external)
             if trail is not None:
                 return AccessDecision(True, self._granted(user, what, trail, source))
         entries = [entry for _, listed in sources for entry in listed]
@@ -197,16 +212,24 @@ class AccessPolicy(BaseModel):
         return sources, f"approve.{level}", what
 
     def _grant(
-        self, entries: list[str], user: str, groups: set[str], trail: tuple[str, ...]
+        self,
+        entries: list[str],
+        user: str,
+        groups: set[str],
+        trail: tuple[str, ...],
+        *,
+        external: bool = False,
     ) -> tuple[str, ...] | None:
-        """The chain of entries through which ``user`` is allowed, if any."""
+        """The chain of entries through which ``user`` is allowed, if any (``external``: by id only)."""
         for entry in entries:
             if entry in self.groups:
                 if entry not in trail:  # a cycle grants nothing more (and problems() reports it)
-                    found = self._grant(self.groups[entry], user, groups, (*trail, entry))
+                    found = self._grant(self.groups[entry], user, groups, (*trail, entry), external=external)
                     if found is not None:
                         return found
-            elif entry in (ANYONE, user) or (_SLACK_GROUP.fullmatch(entry) and entry in groups):
+            elif entry == user or (
+                not external and (entry == ANYONE or (_SLACK_GROUP.fullmatch(entry) and entry in groups))
+            ):
                 return (*trail, entry)
         return None
 

@@ -106,6 +106,16 @@ class _User(BaseModel):
     id: str = Field(pattern=_SLACK_ID)
     username: str = Field(default="", max_length=256)
     name: str = Field(default="", max_length=256)
+    team_id: str = Field(default="", max_length=64)  # the person's own organisation
+
+
+class _Team(BaseModel):
+    id: str = Field(default="", max_length=64)
+    enterprise_id: str = Field(default="", max_length=64)
+
+
+class _Enterprise(BaseModel):
+    id: str = Field(default="", max_length=64)
 
 
 class _Action(BaseModel):
@@ -120,6 +130,22 @@ class _BlockActions(BaseModel):
 
     type: Literal["block_actions"]
     user: _User
+    team: _Team | None = None  # the workspace the button was pressed in
+    enterprise: _Enterprise | None = None
+
+    @property
+    def external(self) -> bool:
+        """The person is of another organisation (Slack Connect): their ``user.team_id`` is neither the
+        workspace's ``team.id`` nor its Enterprise Grid's (whose members' ``team_id`` is the grid's ``E…``
+        id: Slack's interaction payload reference). Not known (no team_id sent): not external."""
+        theirs = self.user.team_id
+        ours = {
+            self.team.id if self.team else "",
+            self.team.enterprise_id if self.team else "",
+            self.enterprise.id if self.enterprise else "",
+        } - {""}
+        return bool(theirs and ours and theirs not in ours)
+
     response_url: str | None = None
     actions: list[_Action] = Field(default_factory=list, max_length=5)
 
@@ -201,7 +227,9 @@ class SlackEndpoint:
             actions = _BlockActions.model_validate(payload)
         except ValidationError as err:
             raise _invalid("the payload", err) from err
-        user = SlackUser(id=actions.user.id, name=actions.user.username or actions.user.name)
+        user = SlackUser(
+            id=actions.user.id, name=actions.user.username or actions.user.name, external=actions.external
+        )
         response_url = checked_response_url(actions.response_url, self._prefixes)
         for action in actions.actions:
             work = self._runner.press(action.action_id, action.value, user=user)

@@ -6,6 +6,7 @@ the incident's and remediation's updates (whose validators have the last word) o
 command is durable once it is answered."""
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -67,6 +68,7 @@ from service.insights import READ, insights, render_insights
 from service.settings import Settings
 from service.temporal import UNREACHABLE
 from workflows import people
+from workflows import search_attributes as sa
 from workflows.control import KillSwitchRequest
 from workflows.incident import AckRequest, IncidentWorkflow, ResolveRequest, UpdateResult
 from workflows.remediation import Decision, RemediationOutcome, RemediationWorkflow
@@ -86,12 +88,19 @@ _MAX_BUTTON_SILENCES = 5
 _READS = (Help, List, Show, Heartbeats, Insights)  # change nothing: nobody to name
 
 
+# a service as a command names it: safe inside a visibility query's quotes
+_SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+
+
 class SlackUser(BaseModel):
     """Who runs a command: the Slack user id (the actor Medic records and compares) and their name, which
     every request made for them carries beside it (``actor_name``), so Medic names them outside Slack."""
 
     id: str
     name: str = ""
+    # of another organisation than the workspace's (a Slack Connect channel: the button's user.team_id
+    # is neither the workspace's nor its Enterprise Grid's): allowed only where listed by id
+    external: bool = False
 
     @property
     def mention(self) -> str:
@@ -161,6 +170,8 @@ class ChatRunner:
         )
         if isinstance(target, str):
             named = await self._named(target)
+            if isinstance(named, Reply):
+                return named
             if named != target:
                 cmd = cmd.model_copy(update={"incident_id": named})
         if not isinstance(cmd, _READS):
@@ -173,7 +184,7 @@ class ChatRunner:
             return user
         return user.model_copy(update={"name": await self._names.name(user.id, fallback=user.name)})
 
-    async def _named(self, incident_id: str) -> str:
+    async def _named(self, incident_id: str) -> "str | Reply":
         """The incident a person names by its service: a service outside the catalog has its incidents
         under ``incident-svc-<name>-<digest>``, and `/medic ack payments-gateway` found none ("there is
         no incident"), though the title says "on payments-gateway" (a walk-through's leftover). Asked
@@ -193,7 +204,37 @@ class ChatRunner:
             except Exception:  # (not asked: the command says what it finds)
                 return incident_id
             return candidate
+        if self._settings.incidents_per_cluster and _SERVICE_NAME.fullmatch(name):
+            return await self._in_clusters(incident_id, name)
         return incident_id
+
+    async def _in_clusters(self, incident_id: str, service: str) -> "str | Reply":
+        """With incidents per cluster (`incident-prod-eu--checkout`), `/medic ack checkout` found nothing:
+        the one cluster's open incident of the service, or, in several, which ones to name."""
+        query = "WorkflowType='IncidentWorkflow' AND ExecutionStatus='Running' AND " + (
+            f"{sa.SERVICES.name}='{service}'"
+        )
+        found: list[str] = []
+        try:
+            async for execution in self._client.list_workflows(query, limit=20):
+                if (
+                    execution.id not in found
+                    and execution.id.startswith(INCIDENT_PREFIX)
+                    and "--" in execution.id
+                ):
+                    found.append(execution.id)
+        except Exception:  # (not asked: the command says what it finds)
+            return incident_id
+        own = [i for i in found if i.endswith(f"--{service}")]  # (not the incidents it merged into)
+        found = own or found
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            return incident_id
+        listed = ", ".join(f"`{escape(i)}`" for i in sorted(found))
+        return Reply(
+            text=f":warning: {escape(service)} has incidents open in several clusters: {listed}. Name one."
+        )
 
     async def press(self, action_id: str, value: str, *, user: SlackUser) -> Reply:
         """A button on an incident or approval message."""
@@ -530,7 +571,9 @@ class ChatRunner:
         """Allowed: the Slack user groups the decision used (an approval carries them to the workflow's
         own check). Refused: explained to the person and recorded on the incident."""
         groups = await self._authz.groups_of(user.id)
-        decision = self._authz.policy.check(verb, user=user.id, user_groups=groups, risk=risk)
+        decision = self._authz.policy.check(
+            verb, user=user.id, user_groups=groups, risk=risk, external=user.external
+        )
         if decision.allowed:
             return groups
         unread = self._authz.unread()
