@@ -9,11 +9,16 @@ Real dev server, two APIs and workers."""
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 
+from medic.access import AccessPolicy
+from service.chat.authz import Authorizer
+from service.chat.runner import ChatRunner, SlackUser
+from service.control import Controls
+from service.incidents import TemporalIncidentReader
 from service.runner import run_until_stopped
 from service.temporal import connect
 from tests.support.stack import TOKEN, free_port, medic_stack, wait_until
@@ -124,6 +129,23 @@ async def test_two_clusters_medics_in_one_namespace_each_run_their_own_clusters_
 
                 await wait_until(us_view, timeout=30, what="prod-us' incidents in visibility")
                 assert listed == ["incident-prod-us--checkout"]
+                # `/medic show checkout` found nothing with incidents per cluster: it names both
+                runner = ChatRunner(
+                    client=eu.client,
+                    settings=eu.settings,
+                    reader=TemporalIncidentReader(eu.client, eu.settings),
+                    controls=cast(Controls, None),
+                    authorizer=Authorizer(AccessPolicy()),
+                    silences=None,
+                )
+                said: list[str] = []
+
+                async def both_named() -> bool:
+                    said[:] = [(await runner.command("show checkout", user=SlackUser(id="U1"))).text]
+                    return "several clusters" in said[0]
+
+                await wait_until(both_named, timeout=30, what="both clusters' incidents named")
+                assert "`incident-prod-eu--checkout`" in said[0] and "`incident-prod-us--checkout`" in said[0]
         finally:
             stop.set()
             await asyncio.wait_for(us_task, timeout=30)

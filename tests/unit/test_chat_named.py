@@ -83,3 +83,50 @@ async def test_a_catalog_incident_of_that_name_comes_first_and_a_name_nobody_has
         none.asked == ["incident-nothing-here"]
         and "There is no incident `incident-nothing-here`" in reply.text
     )
+
+
+class _Execution:
+    def __init__(self, workflow_id: str) -> None:
+        self.id = workflow_id
+
+
+class Listed(Temporal):
+    """Visibility's running incidents of a service (MEDIC_INCIDENTS_PER_CLUSTER)."""
+
+    def __init__(self, *running: str) -> None:
+        super().__init__(*running)
+        self.queries: list[str] = []
+
+    async def list_workflows(self, query: str, *, limit: int) -> Any:
+        self.queries.append(query)
+        for workflow_id in self.known:
+            yield _Execution(workflow_id)
+
+
+def _per_cluster(temporal: Temporal, reader: Reader) -> ChatRunner:
+    runner = _runner(temporal, reader)
+    runner._settings = Settings(_env_file=None, incidents_per_cluster=True)
+    return runner
+
+
+async def test_with_incidents_per_cluster_a_service_is_found_in_its_one_cluster() -> None:
+    """`/medic ack checkout` found nothing once incidents were `incident-prod-eu--checkout` (a
+    walk-through of several clusters, 2026-12-07): the one cluster's incident, the one merged into
+    another's id set aside; in several clusters, which ones to name."""
+    one = Reader("incident-prod-eu--checkout")
+    temporal = Listed("incident-prod-eu--checkout", "incident-prod-eu--payments")  # (checkout merged in)
+    reply = await _per_cluster(temporal, one).command("show checkout", user=SlackUser(id="U1"))
+    assert one.asked == ["incident-prod-eu--checkout"], reply.text
+    assert temporal.queries == [
+        "WorkflowType='IncidentWorkflow' AND ExecutionStatus='Running' AND MedicServices='checkout'"
+    ]
+    two = Reader()
+    reply = await _per_cluster(
+        Listed("incident-prod-eu--checkout", "incident-prod-us--checkout"), two
+    ).command("ack checkout", user=SlackUser(id="U1"))
+    assert (
+        two.asked == [] and "several clusters" in reply.text and "`incident-prod-us--checkout`" in reply.text
+    )
+    off = Reader()
+    await _runner(Listed("incident-prod-eu--checkout"), off).command("show checkout", user=SlackUser(id="U1"))
+    assert off.asked == ["incident-checkout"]  # the setting off: as before
