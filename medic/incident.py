@@ -38,7 +38,7 @@ from medic.limits import runs_within
 from medic.matchers import format_duration
 from medic.names import MAX_NAMES, SLACK_USER_ID, clean_name, empty
 from medic.notify_plan import ChatTarget
-from medic.notify_state import THREADED_KINDS, NotificationState
+from medic.notify_state import THREADED_KINDS, ChatPosted, NotificationState
 from medic.pipeline_alerts import SEVERITY_FLOOR, pipeline_floor
 from medic.severity import canonical_severity, worst_severity
 from medic.slo import SloBurn, slo_burn
@@ -406,6 +406,11 @@ class IncidentState(BaseModel):
         known = {s.id for s in self.silences}
         self.silences.extend(s for s in other.silences if s.id not in known)
         self.false_positives.extend(f for f in other.false_positives if f not in self.false_positives)
+        # Its chats' cards (and those of incidents merged into it before): told of the postmortem
+        theirs = {**other.notifications.merged_chats, **other.notifications.chat}
+        for key, posted in theirs.items():
+            if key not in self.notifications.merged_chats:
+                self.notifications.merged_chats[key] = ChatPosted(target=posted.target, ref=posted.ref)
         for actor, name in other.names.items():  # who its people are: named here too
             if actor not in self.names:
                 self.learn_name(actor, name)

@@ -252,6 +252,12 @@ class NotificationState(BaseModel):
         description="when Medic last closed or reopened its JIRA issue (as the workflow saw it done): "
         "Jira's webhooks of moves before then are Medic's own, or superseded",
     )
+    # Read with the ``postmortem-to-merged`` patch.
+    merged_chats: dict[str, ChatPosted] = Field(
+        default_factory=dict,
+        description="'kind:channel' -> the card of an incident merged into this one (its own, or one merged "
+        "into it before): its channel hears of the postmortem too, where it ended on 'Merged into'",
+    )
     # Read with the ``jira-reopen`` patch.
     jira_reopen: bool = Field(
         default=False,

@@ -35,12 +35,14 @@ with workflow.unsafe.imports_passed_through():
     from medic.timeline import TimelineEntry
     from medic.vocab import TimelineKind
 
-__all__ = ["CHATTER_PATCH", "Call", "Chats", "failed_in"]
+__all__ = ["CHATTER_PATCH", "POSTMORTEM_TO_MERGED_PATCH", "Call", "Chats", "failed_in"]
 
 # Timeline entries marked ``chatter`` (a flapping alert's quiet and reopened turns, a re-score at the same
 # priority) are not replies or follow-ups: six flaps made 31 thread replies, four per flap, after the
 # incident had said the alert was flapping. Asked only at such an entry.
 CHATTER_PATCH = "chat-chatter-kept-out"
+# The postmortem's link in the channels of the incidents merged into this one (they ended on "Merged into").
+POSTMORTEM_TO_MERGED_PATCH = "postmortem-to-merged"
 
 
 class Call(Protocol):
@@ -223,6 +225,40 @@ class Chats:
             )
             where = kind.capitalize() if threads else posted.target.label
             await self._call(NotifyActivities.chat_note, note, f"post the postmortem to {where}", chat=kind)
+        await self._postmortem_to_merged(written)
+
+    async def _postmortem_to_merged(self, written: PostmortemWritten) -> None:
+        """The channels of the incidents merged into this one, which ended on "Merged into ...": the
+        postmortem's link there too (under the merged card, in a chat with threads), where this incident
+        posted no card of its own (a Teams-only walk-through: the merged team never got the postmortem).
+        Asked only where there is such a channel."""
+        s = self._state()
+        n = s.notifications
+        told = [
+            posted
+            for key, posted in n.merged_chats.items()
+            if key not in n.chat
+            and self._mine(posted.target)
+            and (
+                posted.ref is not None or not (n.plan is not None and n.plan.can(posted.target.kind).threads)
+            )
+        ]
+        if not told or not workflow.patched(POSTMORTEM_TO_MERGED_PATCH):
+            return
+        for posted in told:
+            kind = posted.target.kind
+            threads = n.plan is not None and n.plan.can(kind).threads
+            note = ChatNote(
+                target=posted.target,
+                text=("" if not threads else ":memo: ")
+                + f"Postmortem of {s.id}, which this incident merged into: {written.summary}",
+                link_url=written.url,
+                link_text="open the postmortem",
+                thread=posted.ref if threads else None,
+            )
+            await self._call(
+                NotifyActivities.chat_note, note, f"post the postmortem to {posted.target.label}", chat=kind
+            )
 
     async def pager_notes(self) -> None:
         """Each entry of ``NOTE_KINDS`` since the last pass, once, as a note on every alert paged: once per

@@ -89,6 +89,48 @@ async def test_a_merged_incidents_teams_channel_is_told_merged_into_once(harness
     assert sum(n.startswith("Resolved") for n in notes) == 1  # the cause's; checkout's end was the merge
 
 
+SPLIT_POLICY = load_routing(
+    """
+fallback_slack_channel: "#incidents"
+teams:
+  data: {primary: data}
+rules:
+  - {name: db, match: {service: [orders-db]}, teams_channels: [data-oncall]}
+  - {name: rest, teams_channels: [web-oncall]}
+""",
+    catalog=shop(),
+)
+
+
+async def test_a_merged_incidents_teams_channel_gets_the_postmortem_of_the_incident_it_joined(
+    harness: Harness,
+) -> None:
+    """Its channel ended on "Merged into ..." and never heard of the postmortem, which went only to the
+    channels of the incident it joined (a Teams-only walk-through, 2026-12-07; a postmortem reader's
+    before it). Its channel gets the link too, once; the cause's channel once, as before."""
+    h = harness
+    h.policy = SPLIT_POLICY
+    async with h.worker():
+        symptom = await open_settling(h, "checkout", errors())
+        await until(symptom, lambda s: "teams:web-oncall" in s.notifications.chat, "checkout's Teams card")
+        root = await open_settling(h, "orders-db", outage())
+        await until(root, lambda s: CHECKOUT in s.absorbed, "orders-db absorbing checkout")
+        await until(symptom, lambda s: s.notifications.finished, "checkout closed out")
+        await h.env.sleep(timedelta(minutes=30))
+        await resolve_all(h, root)
+    web, data = h.teams.notes_in("web-oncall"), h.teams.notes_in("data-oncall")
+    [cause] = [n for n in data if n.startswith("Postmortem")]
+    [merged] = [n for n in web if n.startswith("Postmortem")]
+    assert cause.startswith("Postmortem: "), data
+    assert merged == f"Postmortem of {ORDERS_DB}, which this incident merged into: " + cause.removeprefix(
+        "Postmortem: "
+    )
+    assert (
+        web[-1] == merged
+        and f"Merged into {ORDERS_DB}, which shares its cause; new alerts for it go there." in web
+    )
+
+
 async def test_opsgenie_notes_and_teams_posts_once_across_a_worker_restart(harness: Harness) -> None:
     h = harness
     pager = FakeOpsgenie()
