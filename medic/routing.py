@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medic.access import AccessPolicy
 from medic.catalog import SLACK_CHANNEL, TEAMS_CHANNEL, Catalog, SlackChannel, TeamsChannel
@@ -116,10 +116,25 @@ class Rule(BaseModel):
     def _chat_channels(cls, targets: list[ChatTarget]) -> list[ChatTarget]:
         return checked_channels(targets)
 
-    pagerduty: bool = False
+    pagerduty: bool = Field(
+        default=False,
+        description="page the team through its pager: PagerDuty or Opsgenie, as the team's `pager` (or "
+        "MEDIC_PAGER) says; `page: true` is the same",
+    )
+    page: bool = Field(
+        default=False,
+        description="the same as `pagerduty: true`, in words that fit a team paged by Opsgenie",
+    )
     jira: bool = False
     escalation: str | None = Field(default=None, description="name of an escalation chain")
     quiet_hours: TimeWindow | None = Field(default=None, description="hold notifications during this window")
+
+    @model_validator(mode="after")
+    def _page_is_pagerduty(self) -> "Rule":
+        """An Opsgenie-only team read `pagerduty: true` as PagerDuty's (a walk-through, 2026-12-07)."""
+        if self.page:
+            self.pagerduty = True
+        return self
 
 
 class EscalationLevel(BaseModel):
