@@ -109,6 +109,14 @@ class TemporalContext(logging.Filter):
 
 
 class RedactingFormatter(logging.Formatter):
+    """Plain-text lines: redacted, and a message's own line breaks escaped (``\\n``), so that text from
+    outside (an alert's labels in a title) cannot write a line of its own into the log (a security
+    review, 2026-12-07); a traceback keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        line = super().formatMessage(record)
+        return line.replace("\r", "\\r").replace("\n", "\\n")
+
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 
