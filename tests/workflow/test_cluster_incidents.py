@@ -5,36 +5,24 @@ incident), because every cluster's checkout was the one ``incident-checkout`` an
 named by service alone (a central Medic's walk-through, 2026-12-07). Time-skipping server."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from medic.alerts import Alert, AlertStatus
 from medic.incident import AlertBatch, IncidentState, IncidentStatus
 from medic.keys import service_incident_id
 from medic.topology import in_cluster
-from service.worker import WORKFLOWS
-from tests.conftest import require_binary
 from tests.support.shop import ctx
-from tests.support.timeskip import time_skipping
+from tests.workflow.test_correlation import env
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentResult, IncidentWorkflow
+
+__all__ = ["env"]  # the fixture, shared with test_correlation
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 Handle = WorkflowHandle[IncidentWorkflow, IncidentResult]
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    path = require_binary("temporal-test-server")
-    async with (
-        time_skipping(path) as environment,
-        Worker(environment.client, task_queue="medic", workflows=WORKFLOWS),
-    ):
-        yield environment
 
 
 async def deliver(env: WorkflowEnvironment, service: str, name: str, cluster: str) -> Handle:
