@@ -77,6 +77,8 @@ RELEASE = "r11"  # r3: settle, serial local activities, merge close-out; r4: Tea
 # r16: Jira issues reopened and following the priority, the Jira webhook's acks and resolves, plans for
 #      their priority, a node settling for its services' incidents, Slack names
 #      (tests/workflow/r16_history.py)
+# r17: approvals told in Teams and Opsgenie, the postmortem in a merged incident's channels, incidents per
+#      cluster with a plan's lock and budget per cluster (tests/workflow/r17_history.py)
 RUNBOOK = load_runbook(
     """
 name: restart-checkout

@@ -25,7 +25,9 @@ from temporalio.workflow import ActivityHandle
 
 from activities.notify import ChatCard, SlackNote, SlackUpdate
 from medic.incident import IncidentState, IncidentStatus
+from medic.notify_state import APPROVAL_KINDS
 from medic.ports import MessageRef
+from remediations.budget import budget_key
 from remediations.gitops import RECONCILED_BY, Claim
 from service.worker import WORKFLOWS
 from tests.support.history import scheduled_and_patches
@@ -37,6 +39,7 @@ from workflows.causes import (
     SETTLE_SAID_ONCE_PATCH,
     SETTLE_TAKES_HELD_PATCH,
 )
+from workflows.chats import POSTMORTEM_TO_MERGED_PATCH
 from workflows.incident import (
     ANOMALY_JOINS_PATCH,
     JIRA_CLOCKS,
@@ -53,7 +56,7 @@ from workflows.notifier import (
     PLANNED_PRIORITY_PATCH,
 )
 from workflows.remediation import ACTION_BUDGET_PATCH, RECONCILERS_PATCH, RISK_BAR_PATCH
-from workflows.remediator import BLOCKS_TOLD_PATCH, REFUSALS_TOLD_PATCH
+from workflows.remediator import APPROVALS_TOLD_PATCH, BLOCKS_TOLD_PATCH, REFUSALS_TOLD_PATCH
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
@@ -472,6 +475,170 @@ async def test_an_r16_history_needs_its_patch(name: str, patch: str, monkeypatch
     failure = await replayed()
     assert failure is not None, f"{name} replays taking the branch from before {patch}"
     assert "Nondeterminism" in str(failure) and f"change {patch}," not in str(failure), failure
+
+
+# ---- r17: approvals told in Teams and Opsgenie, the postmortem to merged channels, incidents per cluster --
+
+
+async def test_the_r17_approval_history_tells_teams_and_opsgenie_how_to_decide() -> None:
+    """r17 (tests/workflow/r17_history.py): a remediation's request for approval and its decision were
+    told past the patch (approvals-told) in the Teams channel and on the Opsgenie alert, the request saying
+    how to decide without a button; approved through the API, the step acted and was verified."""
+    name = "incident-checkout-approval-told@r17"
+    scheduled, patches = commands(name)
+    assert APPROVALS_TOLD_PATCH in patches
+    assert scheduled.index("notify.page") < scheduled.index("notify.pager_note")
+    chats = [a for a in _activity_inputs(name, "notify.chat_note") if a["target"]["kind"] == "teams"]
+    notes = [a["text"] for a in _activity_inputs(name, "notify.pager_note")]
+    for said in ([a["text"] for a in chats], notes):
+        (asked,) = [t for t in said if "POST /remediations/remediate-deployment-shop-checkout-" in t]
+        assert "Approval requested" in asked and "MEDIC_OPERATOR_TOKEN" in asked, asked
+        assert any("Approved by api:operator-token" in t for t in said), said
+    assert {a["target"]["channel"] for a in chats} == {"checkout-oncall"}
+    state = await _replayed_state(name)
+    told = [(e.kind, e.data.get("told")) for e in state.timeline if e.kind in APPROVAL_KINDS]
+    assert told == [("approval.requested", True), ("approval.granted", True)], told
+    assert state.status is IncidentStatus.RESOLVED
+    assert [t.outcome for t in state.remediations.values()] == ["verified"]
+    remediation = "remediate-checkout-approval-told@r17"
+    assert [(verb, r["actor"]) for verb, r in _updates(remediation)] == [("decide", "api:operator-token")]
+    scheduled, _ = commands(remediation)
+    assert scheduled.count("remediate.apply") == 1 and scheduled[-1] == "remediate.verify"
+
+
+async def test_the_r17_merged_postmortem_history_tells_the_merged_channel() -> None:
+    """r17: checkout's incident (its Teams card in web-oncall) merged into orders-db's, which kept the card
+    (merged_chats) and, past the patch (postmortem-to-merged), posted its postmortem there too, once."""
+    name = "incident-orders-db-postmortem-to-merged@r17"
+    scheduled, patches = commands(name)
+    assert POSTMORTEM_TO_MERGED_PATCH in patches and "postmortem_write" in scheduled
+    told = [
+        a
+        for a in _activity_inputs(name, "notify.chat_note")
+        if a["text"].startswith("Postmortem of incident-orders-db, which this incident merged into: ")
+    ]
+    assert [(a["target"]["kind"], a["target"]["channel"]) for a in told] == [("teams", "web-oncall")], told
+    assert told[0]["link_url"]
+    state = await _replayed_state(name)
+    n = state.notifications
+    assert "teams:web-oncall" in n.merged_chats and "teams:web-oncall" not in n.chat
+    assert state.absorbed == ["incident-checkout"] and state.status is IncidentStatus.RESOLVED
+    merged = await _replayed_state("incident-checkout-merged-into-orders-db@r17")
+    assert merged.merged_into == "incident-orders-db" and "teams:web-oncall" in merged.notifications.chat
+
+
+def _signalled(name: str) -> list[str]:
+    """The workflow ids the recorded run signalled (hellos, merges)."""
+    return [
+        e.signal_external_workflow_execution_initiated_event_attributes.workflow_execution.workflow_id
+        for e in _history(name).events
+        if e.HasField("signal_external_workflow_execution_initiated_event_attributes")
+    ]
+
+
+def _memo_titles(name: str) -> list[str]:
+    """The titles the recorded run published in its memo, in order."""
+    titles: list[str] = []
+    for e in _history(name).events:
+        if e.HasField("workflow_properties_modified_event_attributes"):
+            fields = e.workflow_properties_modified_event_attributes.upserted_memo.fields
+            if "title" in fields:
+                titles.append(json.loads(fields["title"].data))
+    return titles
+
+
+async def test_the_r17_cluster_histories_stay_in_their_cluster() -> None:
+    """r17 (MEDIC_INCIDENTS_PER_CLUSTER, MEDIC_CLUSTER prod-eu with its own locks): prod-eu's checkout
+    incident said hello to prod-eu's orders-db incident only, which absorbed it and was titled "in
+    prod-eu"; checkout's runbook ran under a plan carrying the cluster: its workflow id (the lock) and its
+    hourly budget are prod-eu's."""
+    root, symptom = "incident-prod-eu--orders-db@r17", "incident-prod-eu--checkout@r17"
+    for name in (root, symptom):
+        started = _started_with(name)
+        assert started["service"]["cluster"] == "prod-eu", started["service"]
+        assert started["incident_id"] == name.removesuffix("@r17")
+    targets = _signalled(symptom)
+    assert "incident-prod-eu--orders-db" in targets, targets
+    assert all(t.startswith("incident-prod-eu--") for t in [*targets, *_signalled(root)]), targets
+    assert _memo_titles(root)[-1] == "PostgresDown on orders-db in prod-eu (+1 more service)"
+    state = await _replayed_state(root)
+    assert state.absorbed == ["incident-prod-eu--checkout"] and state.status is IncidentStatus.RESOLVED
+    (remediation_id,) = state.remediations
+    assert remediation_id.startswith("remediate-prod-eu-deployment-shop-checkout-"), remediation_id
+    assert state.remediations[remediation_id].outcome == "verified"
+    (child,) = [
+        e.start_child_workflow_execution_initiated_event_attributes
+        for e in _history(root).events
+        if e.HasField("start_child_workflow_execution_initiated_event_attributes")
+    ]
+    assert child.workflow_id == remediation_id and _payload(child.input)["plan"]["cluster"] == "prod-eu"
+    assert (await _replayed_state(symptom)).merged_into == "incident-prod-eu--orders-db"
+    remediation = "remediate-prod-eu-checkout@r17"
+    plan = _started_with(remediation)["plan"]
+    assert plan["cluster"] == "prod-eu"
+    reserved = {r["key"] for r in _activity_inputs(remediation, "remediate.reserve")}
+    assert reserved == {budget_key(plan["service"], "shop", "prod-eu")}, reserved  # service:...@prod-eu
+    scheduled, _ = commands(remediation)
+    assert scheduled.count("remediate.apply") == 1
+    budget = _history("action-budget-prod-eu-orders-db@r17")
+    budget_type = budget.events[0].workflow_execution_started_event_attributes.workflow_type.name
+    assert budget_type == "MedicActionBudgetWorkflow"
+    updates = [r["key"] for verb, r in _updates("action-budget-prod-eu-orders-db@r17") if verb == "reserve"]
+    assert updates and set(updates) == reserved, updates
+
+
+async def _replay_failure(name: str) -> BaseException | None:
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=pydantic_data_converter,
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    return (await replayer.replay_workflow(_history(name), raise_on_replay_failure=False)).replay_failure
+
+
+R17_PATCHED = {
+    "incident-checkout-approval-told@r17": APPROVALS_TOLD_PATCH,
+    "incident-orders-db-postmortem-to-merged@r17": POSTMORTEM_TO_MERGED_PATCH,
+}
+
+
+@pytest.mark.parametrize(("name", "patch"), R17_PATCHED.items(), ids=list(R17_PATCHED.values()))
+async def test_an_r17_history_needs_its_patch(name: str, patch: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As for r16: each r17 history took its patch's branch. Controls first: no patch off, then this
+    release's other patch off (not asked by this history): it replays; then its own off: it does not."""
+    patched = workflow.patched
+    off = ["no-such-patch"]
+    monkeypatch.setattr(workflow, "patched", lambda asked: patched(asked) and asked not in off)
+    assert await _replay_failure(name) is None
+    off[:] = [p for p in R17_PATCHED.values() if p != patch]
+    assert await _replay_failure(name) is None, f"{name} needs {off}"
+    off[:] = [patch]
+    failure = await _replay_failure(name)
+    assert failure is not None, f"{name} replays taking the branch from before {patch}"
+    assert "Nondeterminism" in str(failure) and f"change {patch}," not in str(failure), failure
+
+
+R17_CLUSTER = [
+    "incident-prod-eu--orders-db@r17",
+    "incident-prod-eu--checkout@r17",
+    "remediate-prod-eu-checkout@r17",
+    "action-budget-prod-eu-orders-db@r17",
+]
+
+
+@pytest.mark.parametrize("name", R17_CLUSTER)
+async def test_the_r17_cluster_histories_ask_neither_new_patch(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Incidents per cluster have no patch (only incidents begun with the setting carry a cluster): their
+    histories replay with both of this release's patches off, and hold neither marker."""
+    _, patches = commands(name)
+    assert not patches & set(R17_PATCHED.values()), patches
+    patched = workflow.patched
+    monkeypatch.setattr(
+        workflow, "patched", lambda asked: patched(asked) and asked not in R17_PATCHED.values()
+    )
+    assert await _replay_failure(name) is None
 
 
 # ---- a rolling upgrade: a new worker's snapshot, an old worker's decision ------------------------------
