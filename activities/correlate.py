@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import activity
@@ -62,6 +62,11 @@ class AlertingRequest(BaseModel):
     services: list[str] = Field(
         description="the catalog services whose alerts matter (the incident's dependencies)"
     )
+    cluster: str = Field(
+        default="",
+        description="the asking incident's cluster (MEDIC_INCIDENTS_PER_CLUSTER): another cluster's alerts "
+        "are no cause of it ('': every cluster's, as before)",
+    )
 
 
 class AlertingAnswer(BaseModel):
@@ -82,6 +87,7 @@ class AlertingAnswer(BaseModel):
 class HandOverRequest(BaseModel):
     services: list[str] = Field(description="the likely causes firing in Prometheus")
     asked_by: str = Field(description="the settling incident that asks (for the log)")
+    cluster: str = Field(default="", description="as AlertingRequest.cluster: that cluster's alerts only")
 
 
 class StillHeldRequest(BaseModel):
@@ -118,55 +124,57 @@ class CorrelationActivities:
         lookup: OwnerLookup | None = None,
         cache_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        cluster_label: str = "",
     ) -> None:
         self._source, self._catalog, self._cache, self._clock = source, catalog, cache_seconds, clock
         self._held_by_alertmanager, self._deliver = held, deliver
         self._lookup = lookup  # the cluster lookup the webhook assigns with (MEDIC_SUBJECT_LOOKUP)
-        self._held: tuple[float, dict[str, list[str]], set[str]] | None = None
+        # MEDIC_INCIDENTS_PER_CLUSTER's label: a cluster's incident is asked about its own cluster's causes
+        # (a Prometheus holding every cluster's ALERTS, a Mimir, answered staging's database as prod's cause)
+        self._cluster_label = cluster_label
+        self._held: tuple[float, list[_Alerting]] | None = None
         self._failed: tuple[float, PermanentError | TransientError] | None = None
         self._lock = threading.Lock()
 
-    def _by_service(self) -> tuple[dict[str, list[str]], set[str]]:
+    def _by_service(self, cluster: str = "") -> tuple[dict[str, list[str]], set[str]]:
         """One query serves every incident asking within ``cache_seconds``: callers that arrive while it
-        runs wait for its answer (in a storm every settling incident asks at once)."""
+        runs wait for its answer (in a storm every settling incident asks at once). With ``cluster``, the
+        alerts of other clusters are left out (those naming no cluster are kept: a Prometheus of one
+        cluster does not write its external labels into ALERTS)."""
         assert self._source is not None
         with self._lock:
             now = self._clock()
             if self._held is not None and now - self._held[0] < self._cache:
-                return self._held[1], self._held[2]
+                return _by_service(self._held[1], cluster)
             if self._failed is not None and now - self._failed[0] < self._cache:
                 raise self._failed[1]  # a Prometheus that did not answer is not asked again at once
             try:
-                found, firing = self._ask(self._source)
+                alerts = self._ask(self._source)
             except (PermanentError, TransientError) as err:
                 self._failed = (now, err)
                 raise
-            self._held, self._failed = (now, found, firing), None
-            return found, firing
+            self._held, self._failed = (now, alerts), None
+            return _by_service(alerts, cluster)
 
-    def _ask(self, source: ActiveAlerts) -> tuple[dict[str, list[str]], set[str]]:
+    def _ask(self, source: ActiveAlerts) -> list["_Alerting"]:
         catalog = self._catalog()
-        found: dict[str, list[str]] = {}
-        firing: set[str] = set()
+        out: list[_Alerting] = []
         for labels in source.active_alerts():
             service = decide(catalog, labels, self._lookup).service
             if service is None:
                 continue
-            named = found.setdefault(service, [])
             state = labels.get("alertstate", "firing")
-            if state == "firing":
-                firing.add(service)
             entry = f"{redact(labels.get('alertname', 'an alert'))} ({state})"  # it goes into history
-            if entry not in named and len(named) < _MAX_NAMED:
-                named.append(entry)
-        return found, firing
+            where = labels.get(self._cluster_label, "") if self._cluster_label else ""
+            out.append(_Alerting(service, where, entry, state == "firing"))
+        return out
 
     @activity.defn(name="correlate.alerting")
     def alerting(self, request: AlertingRequest) -> AlertingAnswer:
         if self._source is None:
             return AlertingAnswer(known=False)
         try:
-            found, firing = self._by_service()
+            found, firing = self._by_service(request.cluster)
         except (PermanentError, TransientError) as err:
             activity.logger.info("Prometheus could not say which services alert: %s", err)
             return AlertingAnswer(known=False)  # the plain settle period: never a failed incident
@@ -188,7 +196,9 @@ class CorrelationActivities:
         except (PermanentError, TransientError) as err:
             activity.logger.info("Alertmanager could not say which alerts it holds: %s", err)
             return HandOverAnswer(known=False)  # the webhook delivers them in its own time
-        chosen, receiver, handed = await asyncio.to_thread(self._choose, items, set(request.services))
+        chosen, receiver, handed = await asyncio.to_thread(
+            self._choose, items, set(request.services), request.cluster
+        )
         if not chosen:
             return HandOverAnswer(known=True)
         payload = AlertmanagerWebhook(
@@ -210,15 +220,18 @@ class CorrelationActivities:
         return HandOverAnswer(known=True, handed=handed, incidents=incidents)
 
     def _choose(
-        self, items: list[dict[str, Any]], wanted: set[str]
+        self, items: list[dict[str, Any]], wanted: set[str], cluster: str = ""
     ) -> tuple[list[WebhookAlert], str, dict[str, list[str]]]:
         """The alerts assigned to ``wanted`` services as the webhook assigns them (the cluster lookup
-        blocks: run in a thread), Alertmanager's receiver, and the alert names per service."""
+        blocks: run in a thread), Alertmanager's receiver, and the alert names per service; with
+        ``cluster``, not those another cluster's label names."""
         catalog = self._catalog()
         chosen: list[WebhookAlert] = []
         receiver, handed = "", dict[str, list[str]]()
         for item in items:
             alert = _webhook_alert(item)
+            if alert is not None and _elsewhere(alert.labels.get(self._cluster_label, ""), cluster):
+                continue
             service = decide(catalog, alert.labels, self._lookup).service if alert is not None else None
             if alert is None or service not in wanted or len(chosen) >= _MAX_HANDED:
                 continue
@@ -251,6 +264,35 @@ class CorrelationActivities:
 
     def all(self) -> list[Callable[..., object]]:
         return [self.alerting, self.hand_over_held, self.still_held]
+
+
+class _Alerting(NamedTuple):
+    """One alert of Prometheus' ALERTS, as correlation reads it."""
+
+    service: str
+    cluster: str  # its MEDIC_INCIDENTS_PER_CLUSTER label's value ('' none, or the setting off)
+    entry: str  # "PostgresDown (pending)"
+    firing: bool
+
+
+def _elsewhere(where: str, cluster: str) -> bool:
+    """An alert of ``where`` is another cluster's than the asking incident's ``cluster``."""
+    return bool(cluster and where and where != cluster)
+
+
+def _by_service(alerts: list[_Alerting], cluster: str) -> tuple[dict[str, list[str]], set[str]]:
+    """Each service's alerts (at most _MAX_NAMED names) and those with one firing; ``cluster``: its own."""
+    found: dict[str, list[str]] = {}
+    firing: set[str] = set()
+    for a in alerts:
+        if _elsewhere(a.cluster, cluster):
+            continue
+        named = found.setdefault(a.service, [])
+        if a.firing:
+            firing.add(a.service)
+        if a.entry not in named and len(named) < _MAX_NAMED:
+            named.append(a.entry)
+    return found, firing
 
 
 def _receivers(item: dict[str, Any]) -> list[str]:

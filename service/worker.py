@@ -340,7 +340,12 @@ def correlation_activities(client: Client, settings: Settings, catalog: Catalog)
         if settings.prometheus_url:  # a cause is taken only when Prometheus says it fires
             deliver = held_delivery(TemporalIncidentSink(client, settings), catalog, settings, lookup)
     return CorrelationActivities(
-        source=source, catalog=lambda: catalog, held=held, deliver=deliver, lookup=lookup
+        source=source,
+        catalog=lambda: catalog,
+        held=held,
+        deliver=deliver,
+        lookup=lookup,
+        cluster_label=settings.incident_cluster_label,
     )
 
 

@@ -79,6 +79,9 @@ class CauseProbe:
     def _settling(self) -> bool:
         raise NotImplementedError  # the workflow's
 
+    def _cluster(self) -> str:
+        return self._ctx.cluster if self._ctx is not None else ""
+
     async def _alerting(
         self, services: list[str], *, attempts: int, within: timedelta | None = None
     ) -> AlertingAnswer:
@@ -86,7 +89,9 @@ class CauseProbe:
         try:
             return await workflow.execute_activity_method(
                 CorrelationActivities.alerting,
-                AlertingRequest(services=services),
+                # (a cluster's incident, MEDIC_INCIDENTS_PER_CLUSTER: its own cluster's causes; an
+                # activity's input, no command: '' for every incident begun without it, as before)
+                AlertingRequest(services=services, cluster=self._cluster()),
                 start_to_close_timeout=timedelta(seconds=5),
                 schedule_to_close_timeout=within,
                 retry_policy=RetryPolicy(maximum_attempts=attempts),
@@ -184,7 +189,7 @@ class CauseProbe:
         try:
             answer = await workflow.execute_activity_method(
                 CorrelationActivities.hand_over_held,
-                HandOverRequest(services=firing, asked_by=self._state.id),
+                HandOverRequest(services=firing, asked_by=self._state.id, cluster=self._cluster()),
                 start_to_close_timeout=timedelta(seconds=15),
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )

@@ -179,3 +179,44 @@ async def test_still_held_asks_for_muted_alerts_too_and_answers_their_ends() -> 
     assert answer == StillHeldAnswer(
         known=True, until={"0123456789abcdef": datetime(2026, 12, 5, 1, 5, 0, 123000, tzinfo=UTC)}
     )
+
+
+async def test_a_clusters_incident_hears_of_its_own_clusters_causes_only() -> None:
+    """MEDIC_INCIDENTS_PER_CLUSTER: prod-eu's checkout asked about orders-db heard staging's alert (a
+    Prometheus and an Alertmanager holding every cluster's) and took staging's held alerts as its cause's.
+    An alert naming no cluster still counts; an incident of no cluster hears of every one, as before."""
+    staging = {"alertname": "PostgresDown", "service": "orders-db", "cluster": "staging"}
+    local = {"alertname": "PostgresReplicationLag", "service": "orders-db"}
+
+    class Prometheus:
+        alerts = [{**staging, "alertstate": "firing"}]
+
+        def active_alerts(self) -> list[dict[str, str]]:
+            return self.alerts
+
+    delivered: list[AlertmanagerWebhook] = []
+
+    async def deliver(payload: AlertmanagerWebhook, source: str) -> list[str]:
+        delivered.append(payload)
+        return ["incident-staging--orders-db"]
+
+    source = Prometheus()
+    activities = CorrelationActivities(
+        source=source,
+        catalog=shop,
+        held=Held([_item(staging)]),
+        deliver=deliver,
+        cache_seconds=0,
+        cluster_label="cluster",
+    )
+    prod = AlertingRequest(services=["orders-db"], cluster="prod-eu")
+    answer = activities.alerting(prod)
+    assert answer.known and answer.alerting == {} and answer.firing == []
+    handed = await activities.hand_over_held(
+        HandOverRequest(services=["orders-db"], asked_by="incident-prod-eu--checkout", cluster="prod-eu")
+    )
+    assert handed == HandOverAnswer(known=True) and delivered == []
+    everyone = activities.alerting(AlertingRequest(services=["orders-db"]))
+    assert everyone.alerting == {"orders-db": ["PostgresDown (firing)"]}
+    source.alerts = [{**staging, "alertstate": "firing"}, {**local, "alertstate": "pending"}]
+    assert activities.alerting(prod).alerting == {"orders-db": ["PostgresReplicationLag (pending)"]}
