@@ -35,7 +35,6 @@ import logging
 import re
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
@@ -53,6 +52,10 @@ log = logging.getLogger(__name__)
 # How long to wait before each ask whether Opsgenie opened an alert (it processes creates asynchronously,
 # usually within a second): about 4 s in all, well within a notification's 30 s start-to-close timeout.
 CONFIRM_WAITS = (0.2, 0.3, 0.5, 1.0, 2.0)
+# ... and the asks with them, however slowly Opsgenie answers: each ask's timeout is what is left of it.
+# Five asks at the client's 10 s timeout, after a create of up to 10 s, outlasted that 30 s: the activity
+# timed out after its create had opened the alert, and was retried (the create sent again).
+CONFIRM_WITHIN = 8.0
 
 # Who Medic's acknowledge, close and notes say they come from (the API's ``user``: "display name of the
 # request owner", and ``source``). Opsgenie's Webhook integration posts these actions back as an alert's
@@ -98,9 +101,10 @@ class OpsgeniePager:
         base_url: str = "https://api.opsgenie.com",
         timeout: float = 10.0,
         confirm_waits: Sequence[float] = CONFIRM_WAITS,
+        confirm_within: float = CONFIRM_WITHIN,
     ) -> None:
         self._keys, self._default = dict(keys or {}), api_key
-        self._confirm_waits = tuple(confirm_waits)
+        self._confirm_waits, self._confirm_within = tuple(confirm_waits), confirm_within
         self._base = base_url.rstrip("/")
         self._timeout = timeout
         self._client: httpx.Client | None = None
@@ -135,7 +139,7 @@ class OpsgeniePager:
                 hint=RATE_LIMIT_PERIOD,
             )
         answer = response.json() if response.content else {}
-        return str(answer.get("requestId") or uuid.uuid4())
+        return str(answer.get("requestId") or "")  # ('' none said: nothing to ask about)
 
     def send(self, page: Page) -> str:
         key = self._key(page.routing_key_name)
@@ -160,7 +164,8 @@ class OpsgeniePager:
             if page.component:
                 body["entity"] = plain(page.component, _LIMITS["entity"])
             request_id = self._post(key, "/v2/alerts", body, f"open an alert for {alias}")
-            self._confirm(key, request_id, alias)
+            if request_id:
+                self._confirm(key, request_id, alias)
             return page.dedup_key
         if page.told_by:
             return page.dedup_key  # another routing key's page acknowledged or closed this alert already
@@ -185,12 +190,16 @@ class OpsgeniePager:
         processed yet). One that failed is a :class:`PermanentError` naming Opsgenie's status: recorded
         ``sent`` before, while nobody had been paged. Not processed within the waits, or the status not
         readable: taken as sent, as before (logged)."""
+        deadline = time.monotonic() + self._confirm_within
         for wait in self._confirm_waits:
+            if time.monotonic() + wait >= deadline:
+                break
             time.sleep(wait)
             try:
                 response = self._http().get(
                     f"/v2/alerts/requests/{quote(request_id, safe='')}",
                     headers={"Authorization": f"GenieKey {key}"},
+                    timeout=max(0.001, min(self._timeout, deadline - time.monotonic())),
                 )
             except httpx.HTTPError as err:
                 log.warning("Opsgenie request status of %s unreadable: %s", alias, type(err).__name__)
@@ -200,7 +209,14 @@ class OpsgeniePager:
             if response.status_code != 200:
                 log.warning("Opsgenie request status of %s unreadable (%s)", alias, response.status_code)
                 return
-            data = (response.json() or {}).get("data") or {}
+            try:
+                answer = response.json()
+                data = (answer.get("data") or {}) if isinstance(answer, dict) else {}
+            except ValueError:  # (a proxy's page): unreadable, not a failed page (it was retried as a bug)
+                data = {}
+            if not isinstance(data, dict) or "isSuccess" not in data:
+                log.warning("Opsgenie request status of %s unreadable (no isSuccess)", alias)
+                return
             if data.get("isSuccess") is False:
                 status = plain(str(data.get("status") or "no status"), 300)
                 raise PermanentError(f"Opsgenie did not open the alert {alias}: {status}")

@@ -84,6 +84,58 @@ def test_opsgenie_a_create_it_fails_later_is_a_failed_page(
     pager.send(page("trigger", dedup_key="incident-later"))  # never processed in time: as before
 
 
+def _scripted(
+    monkeypatch: pytest.MonkeyPatch,
+    status: httpx.Response,
+    *,
+    request_id: str | None = "r-1",
+    confirm_within: float = 8.0,
+) -> tuple[OpsgeniePager, list[httpx.Request]]:
+    """A pager whose creates are answered 202 (with ``request_id``) and every request status ``status``."""
+    asked: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        if request.method == "POST":
+            return httpx.Response(202, json={"result": "Request will be processed", "requestId": request_id})
+        return status
+
+    pager = OpsgeniePager(
+        keys={"data": OPSGENIE_API_KEY}, timeout=10.0, confirm_waits=(0.0,) * 5, confirm_within=confirm_within
+    )
+    client = httpx.Client(base_url="https://api.opsgenie.test", transport=httpx.MockTransport(answer))
+    monkeypatch.setattr(pager, "_http", lambda: client)
+    return pager, asked
+
+
+def test_opsgenie_request_status_unreadable_is_taken_as_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A status answered 200 but not as Opsgenie answers it (a proxy's page, another shape) is unreadable,
+    taken as sent as the adapter says: it raised a bug's error, the activity was retried (the create sent
+    again, up to 8 times) and the page ended failed while the alert was open."""
+    for odd in (
+        httpx.Response(200, text="<html>proxy</html>"),
+        httpx.Response(200, json=["not", "an", "object"]),
+        httpx.Response(200, json={"data": "Created alert"}),
+    ):
+        pager, asked = _scripted(monkeypatch, odd)
+        assert pager.send(page("trigger")) == "incident-orders-db"
+        assert [r.method for r in asked] == ["POST", "GET"]
+    # a 202 naming no request: nothing to ask about (it asked a made-up id five times, 4 s)
+    pager, asked = _scripted(monkeypatch, httpx.Response(404), request_id=None)
+    pager.send(page("trigger"))
+    assert [r.method for r in asked] == ["POST"]
+
+
+def test_opsgenie_request_status_asks_within_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However slowly Opsgenie answers, the asks fit in ``confirm_within``: each had the client's whole
+    timeout (10 s), five of them after a create outlasting the notification's 30 s start-to-close."""
+    pager, asked = _scripted(monkeypatch, httpx.Response(404), confirm_within=3.0)
+    pager.send(page("trigger"))
+    gets = [r for r in asked if r.method == "GET"]
+    assert gets, "the status was asked"
+    assert all(r.extensions["timeout"]["read"] <= 3.0 for r in gets), [r.extensions["timeout"] for r in gets]
+
+
 def test_opsgenie_says_why_it_closes_an_alert_whose_incident_merged(
     opsgenie: tuple[OpsgenieDouble, OpsgeniePager],
 ) -> None:
