@@ -186,12 +186,17 @@ class RemediationActivities:
         result = MatchResult(guardrails=self._guardrails())
         for alert in request.alerts:
             elsewhere = self._scope.elsewhere(alert.labels)
-            for runbook in match_runbooks(self._runbooks(), alert, request.service):
+            # The alert's own service, where it has one: an incident that absorbed others holds their
+            # alerts, and the incident's (its cause's) service made checkout's HighLatency scale
+            # orders-db, verified against orders-db's latency and counted in orders-db's budget (a
+            # runbook naming `service: [checkout]` never matched it once merged; found recording r17)
+            service = alert.service or request.service
+            for runbook in match_runbooks(self._runbooks(), alert, service):
                 if elsewhere:  # acting here would change this cluster's namesake of the workload
                     result.problems.append(f"runbook {runbook.name} matched {alert.name} but {elsewhere}")
                     continue
                 try:
-                    plan = plan_for(runbook, alert, incident_id=request.incident_id, service=request.service)
+                    plan = plan_for(runbook, alert, incident_id=request.incident_id, service=service)
                     if self._scope.name and self._scope.own_locks:  # this cluster's lock and budget
                         plan = plan.model_copy(update={"cluster": self._scope.name})
                 except ValueError as err:
