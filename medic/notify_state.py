@@ -31,6 +31,7 @@ __all__ = [
     "followed_up",
     "noted",
     "threaded",
+    "undecided_approvals",
 ]
 
 # Timeline events worth a reply under the incident's card, in chats with threads (Slack).
@@ -132,6 +133,21 @@ def approval_text(entry: TimelineEntry, text: str) -> str:
     )
 
 
+def undecided_approvals(timeline: list[TimelineEntry]) -> list[int]:
+    """The places of the approvals asked (and told, ``approval_told``) in ``timeline`` that no later entry
+    of it decides (granted, denied or timed out)."""
+    asked: dict[str, int] = {}
+    for i, entry in enumerate(timeline):
+        remediation = entry.data.get("remediation")
+        if not approval_told(entry) or not isinstance(remediation, str):
+            continue
+        if entry.kind == TimelineKind.APPROVAL_REQUESTED:
+            asked[remediation] = i
+        else:
+            asked.pop(remediation, None)
+    return sorted(asked.values())
+
+
 def followed_up(entry: TimelineEntry) -> bool:
     """Whether a chat without threads (Teams) gets a follow-up for this entry: the status changes, and a
     page that failed (or went through later): its card said "paging" when the page was still to go; an
@@ -163,6 +179,12 @@ class ChatPosted(BaseModel):
     card: str | None = Field(
         default=None,
         description="a digest of the card as last sent (an edit that changes nothing is not sent)",
+    )
+    # Filled with the ``approvals-asked-before`` patch.
+    backlog: list[int] = Field(
+        default_factory=list,
+        description="timeline entries before the card to follow it with all the same: approvals asked and "
+        "not decided when it was posted (a card does not show them, and its follow-ups begin after it)",
     )
 
 
@@ -251,6 +273,12 @@ class NotificationState(BaseModel):
         default=None,
         description="when Medic last closed or reopened its JIRA issue (as the workflow saw it done): "
         "Jira's webhooks of moves before then are Medic's own, or superseded",
+    )
+    # Filled with the ``approvals-asked-before`` patch.
+    note_backlog: list[int] = Field(
+        default_factory=list,
+        description="timeline entries before the first page to note on it all the same: approvals asked and "
+        "not decided by then (the page's notes begin with it, and one asked a moment before was never told)",
     )
     # Read with the ``postmortem-to-merged`` patch.
     merged_chats: dict[str, ChatPosted] = Field(

@@ -30,12 +30,26 @@ with workflow.unsafe.imports_passed_through():
     from medic.cards import IncidentCard, card_digest
     from medic.incident import IncidentState
     from medic.names import named_text
-    from medic.notify_state import ChatPosted, approval_text, followed_up, noted, threaded
+    from medic.notify_state import (
+        ChatPosted,
+        approval_text,
+        followed_up,
+        noted,
+        threaded,
+        undecided_approvals,
+    )
     from medic.routing import ChatTarget, NotificationPlan
     from medic.timeline import TimelineEntry
     from medic.vocab import TimelineKind
 
-__all__ = ["CHATTER_PATCH", "POSTMORTEM_TO_MERGED_PATCH", "Call", "Chats", "failed_in"]
+__all__ = [
+    "APPROVALS_ASKED_BEFORE_PATCH",
+    "CHATTER_PATCH",
+    "POSTMORTEM_TO_MERGED_PATCH",
+    "Call",
+    "Chats",
+    "failed_in",
+]
 
 # Timeline entries marked ``chatter`` (a flapping alert's quiet and reopened turns, a re-score at the same
 # priority) are not replies or follow-ups: six flaps made 31 thread replies, four per flap, after the
@@ -43,6 +57,11 @@ __all__ = ["CHATTER_PATCH", "POSTMORTEM_TO_MERGED_PATCH", "Call", "Chats", "fail
 CHATTER_PATCH = "chat-chatter-kept-out"
 # The postmortem's link in the channels of the incidents merged into this one (they ended on "Merged into").
 POSTMORTEM_TO_MERGED_PATCH = "postmortem-to-merged"
+# An approval asked before a chat's card (or the first page: workflows.notifier) and still waiting when it
+# went is told there too: a chat's follow-ups and the pager's notes begin with them, and a Teams + Opsgenie
+# team whose card took longer to post than the approval took to be asked never heard of it (found
+# recording r17). Asked only where such an approval is there.
+APPROVALS_ASKED_BEFORE_PATCH = "approvals-asked-before"
 
 
 class Call(Protocol):
@@ -142,6 +161,11 @@ class Chats:
             n.chat[target.key] = ChatPosted(
                 target=target, cursor=cursor, ref=ref, shown=shown, card=card_digest(card)
             )
+            # Approvals asked before the card and still waiting: a chat without threads has no other
+            # word of them (Slack's come with their buttons, from the remediation)
+            waiting = [] if plan.can(target.kind).threads else undecided_approvals(s.timeline[:cursor])
+            if waiting and workflow.patched(APPROVALS_ASKED_BEFORE_PATCH):
+                n.chat[target.key].backlog = waiting
             s.record(
                 workflow.now(),
                 TimelineKind.NOTIFICATION_SENT,
@@ -188,9 +212,12 @@ class Chats:
 
     async def _follow_ups(self, posted: ChatPosted) -> None:
         s = self._state()
-        while posted.cursor < len(s.timeline) and not self._stopping():
-            entry = s.timeline[posted.cursor]
-            posted.cursor += 1  # before the call: a follow-up is never posted twice
+        while (posted.backlog or posted.cursor < len(s.timeline)) and not self._stopping():
+            if posted.backlog:  # approvals asked before the card, still waiting when it was posted
+                entry = s.timeline[posted.backlog.pop(0)]
+            else:
+                entry = s.timeline[posted.cursor]
+                posted.cursor += 1  # before the call: a follow-up is never posted twice
             if not followed_up(entry) or "from_incident" in entry.data:
                 continue  # absorbed history was told where it happened
             if entry.data.get("chatter") and workflow.patched(CHATTER_PATCH):
@@ -268,9 +295,12 @@ class Chats:
         n = s.notifications
         if n.note_cursor is None:
             n.note_cursor = len(s.timeline)  # paged before notes existed: from now on, no backlog
-        while n.note_cursor < len(s.timeline) and not self._stopping():
-            entry = s.timeline[n.note_cursor]
-            n.note_cursor += 1
+        while (n.note_backlog or n.note_cursor < len(s.timeline)) and not self._stopping():
+            if n.note_backlog:  # approvals asked before the first page, still waiting when it went
+                entry = s.timeline[n.note_backlog.pop(0)]
+            else:
+                entry = s.timeline[n.note_cursor]
+                n.note_cursor += 1
             if not noted(entry) or "from_incident" in entry.data:
                 continue
             text = approval_text(entry, named_text(entry.message, s.names))

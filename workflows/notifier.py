@@ -31,12 +31,13 @@ with workflow.unsafe.imports_passed_through():
     from medic.cards import IncidentCard
     from medic.incident import IncidentState, IncidentStatus
     from medic.names import name_of, named_text
+    from medic.notify_state import undecided_approvals
     from medic.ports import Change, IssueRequest, IssueUpdate, Page
     from medic.routing import NotificationPlan, PlannedLevel
     from medic.timeline import TimelineEntry
     from medic.topology import ServiceContext
     from medic.vocab import Priority, TimelineKind
-    from workflows.chats import Chats
+    from workflows.chats import APPROVALS_ASKED_BEFORE_PATCH, Chats
     from workflows.learning import PAGE_AFTER_PATCH, outgrown, outlasted, page_due, plan_rules, tell_demotion
     from workflows.local import Decisions
     from workflows.slack_before import SlackBefore
@@ -678,6 +679,10 @@ class Notifier:
                 n.note_cursor = (
                     sending if grew and workflow.patched(NOTES_FROM_SENDING_PATCH) else len(s.timeline)
                 )
+                waiting = undecided_approvals(s.timeline[: n.note_cursor])
+                if waiting and workflow.patched(APPROVALS_ASKED_BEFORE_PATCH):
+                    n.note_backlog = waiting  # asked before the page and still waiting: told on it too
+                    s.revision += 1  # (by the next pass: a page the escalation chain sent comes outside one)
             if (
                 self._close_out
                 and action == "trigger"

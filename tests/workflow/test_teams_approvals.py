@@ -97,3 +97,47 @@ async def test_an_approval_is_told_in_teams_and_noted_in_opsgenie(opsgenie_stack
     told = [e for e in state.timeline if e.kind == TimelineKind.APPROVAL_REQUESTED]
     assert [e.data.get("told") for e in told] == [True]
     assert s.slack.posts == []  # no Slack here
+
+
+async def test_an_approval_asked_before_the_first_page_is_noted_on_it(opsgenie_stack: OpsgenieStack) -> None:
+    """The pager's notes begin with its first page: an approval asked a moment before it (a Teams card
+    that took longer to post than the approval took to be asked) was told in Teams and never on the
+    Opsgenie alert, 0 notes in 2 runs of 2 (found recording r17). Asked before any worker runs here, so
+    both are in the history before the first page; noted once it is sent, and told in Teams after its card (approvals-asked-before)."""
+    s = opsgenie_stack
+    queue = f"tq-{uuid.uuid4().hex[:6]}"
+    handle = await s.env.client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=INCIDENT, service=ctx("checkout"), quiet_period_seconds=300),
+        id=INCIDENT,
+        task_queue=queue,
+        start_signal=ALERTS_SIGNAL,
+        start_signal_args=[batch(burn())],
+    )
+    await handle.signal(
+        REMEDIATION_EVENT,
+        RemediationEvent(remediation_id=RID, kind=TimelineKind.APPROVAL_REQUESTED, message=ASKED),
+    )
+    worker = Worker(
+        s.env.client,
+        task_queue=queue,
+        workflows=WORKFLOWS,
+        activities=[*s.activities, no_runbook],
+        activity_executor=ThreadPoolExecutor(4),
+    )
+    async with worker:
+        await until(handle, lambda st: st.notifications.pages.get("checkout") == "trigger", "level 1")
+        state = await until(
+            handle,
+            lambda st: (
+                st.notifications.note_cursor is not None
+                and not st.notifications.note_backlog
+                and st.notifications.note_cursor >= len(st.timeline)
+            ),
+            "the notes",
+        )
+    asked = [i for i, e in enumerate(state.timeline) if e.kind == TimelineKind.APPROVAL_REQUESTED]
+    paged = [i for i, e in enumerate(state.timeline) if e.kind == TimelineKind.NOTIFICATION_SENT]
+    assert asked and paged and asked[0] < paged[0]  # asked before the page went
+    notes = s.opsgenie.alert(INCIDENT).notes
+    assert [n for n in notes if HOW in n] == [n for n in s.teams_texts() if HOW in n] and len(notes) >= 1
