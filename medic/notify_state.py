@@ -120,14 +120,15 @@ def approval_told(entry: TimelineEntry) -> bool:
     return entry.kind in APPROVAL_KINDS and entry.data.get("told") is True
 
 
-def approval_text(entry: TimelineEntry, text: str) -> str:
+def approval_text(entry: TimelineEntry, text: str, *, slack: bool = True) -> str:
     """``text`` (the entry's message, with people's names) and, for a request, how to decide it where
-    there is no button: Slack's, or the HTTP API with the operator token."""
+    there is no button: Slack's (where the incident is in Slack), or the HTTP API with the operator token."""
     remediation = entry.data.get("remediation")
     if entry.kind != TimelineKind.APPROVAL_REQUESTED or not isinstance(remediation, str):
         return text
+    where = "decide in Slack, or " if slack else "decide with "
     return (
-        f"{text} No button here: decide in Slack, or POST /remediations/{remediation}/decision "
+        f"{text} No button here: {where}POST /remediations/{remediation}/decision "
         '{"approve": true|false, "reason": "..."} with MEDIC_OPERATOR_TOKEN. Nobody deciding in time '
         "escalates."
     )

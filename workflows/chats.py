@@ -93,6 +93,12 @@ class Chats:
         self._card, self._stopping = card, stopping
         self._slack_apart = slack_apart
 
+    def _in_slack(self) -> bool:
+        """Whether the incident is in Slack (where an approval has its buttons)."""
+        n = self._state().notifications
+        planned = n.plan.chat if n.plan is not None else []
+        return any(t.kind == "slack" for t in [*planned, *(p.target for p in n.chat.values())])
+
     def _mine(self, target: ChatTarget) -> bool:
         return not (self._slack_apart and target.kind == "slack")
 
@@ -222,7 +228,7 @@ class Chats:
                 continue  # absorbed history was told where it happened
             if entry.data.get("chatter") and workflow.patched(CHATTER_PATCH):
                 continue
-            text = approval_text(entry, named_text(entry.message, s.names))
+            text = approval_text(entry, named_text(entry.message, s.names), slack=self._in_slack())
             sent = await self._call(
                 NotifyActivities.chat_note,
                 ChatNote(target=posted.target, text=text),
@@ -303,7 +309,7 @@ class Chats:
                 n.note_cursor += 1
             if not noted(entry) or "from_incident" in entry.data:
                 continue
-            text = approval_text(entry, named_text(entry.message, s.names))
+            text = approval_text(entry, named_text(entry.message, s.names), slack=self._in_slack())
             told: dict[str, list[str]] = {}  # alias -> the keys that noted it (one alias, once)
             for key in sorted(n.pages):
                 alias = n.alias(key, s.id)

@@ -90,6 +90,7 @@ async def test_an_approval_is_told_in_teams_and_noted_in_opsgenie(opsgenie_stack
         )
     (request,) = [t for t in s.teams_texts() if HOW in t]
     assert request.startswith(ASKED) and "MEDIC_OPERATOR_TOKEN" in request
+    assert "Slack" not in request  # (a Teams-only team was told to decide in Slack; a review)
     assert sum("Approval requested" in t for t in s.teams_texts()) == 1
     notes = s.opsgenie.alert(INCIDENT).notes
     assert [n for n in notes if HOW in n] == [request]
