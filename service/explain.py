@@ -158,6 +158,8 @@ def explain_webhook(
                     continue
                 try:
                     plan = plan_for(runbook, alert, incident_id=assignment.incident_id, service=alert.service)
+                    if scope is not None and scope.name and scope.own_locks:  # as the worker plans it
+                        plan = plan.model_copy(update={"cluster": scope.name})
                 except ValueError as err:
                     plans.append({"runbook": runbook.name, "problem": str(err)})
                     continue
@@ -177,7 +179,7 @@ def explain_webhook(
                         "target": str(plan.target),
                         "steps": [s.model_dump(mode="json", exclude_defaults=True) for s in plan.steps],
                         "verify": plan.runbook.verify.promql,
-                        "budget": budget_key(plan.service, plan.target.namespace),
+                        "budget": budget_key(plan.service, plan.target.namespace, plan.cluster),
                     }
                 )
             subject = alert.subject
@@ -214,8 +216,10 @@ def explain_webhook(
 
 def _budget_words(key: str) -> str:
     """Which hourly budget (MEDIC_REMEDIATION_MAX_PER_HOUR) its actions count against, and how."""
-    kind, _, name = key.partition(":")
+    owned, _, cluster = key.partition("@")  # (a cluster's own budget: remediations.budget.budget_key)
+    kind, _, name = owned.partition(":")
     whose = f"service {name}" if kind == "service" else f"namespace {name} (it names no service)"
+    whose += f" in cluster {cluster}" if cluster else ""
     return (
         f"each step that acts counts against the hourly action budget of {whose}: held from before it "
         "acts (or asks for approval), given back if it does not act"

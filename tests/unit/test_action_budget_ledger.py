@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+from medic.clusters import ClusterScope
 from remediations.budget import BudgetLedger, BudgetRequest, budget_key, budget_scope, budget_workflow_id
 from service.config_files import load_runbooks
 from service.explain import explain_webhook, render
@@ -68,3 +69,15 @@ def test_medic_explain_says_which_hourly_budget_a_plan_counts_against() -> None:
     plans = [p for incident in found for alert in incident["alerts"] for p in alert["runbooks"]]
     assert plans and all(p["budget"] == "service:checkout" for p in plans), plans
     assert "hourly action budget of service checkout" in render(found)
+
+
+def test_medic_explain_names_the_clusters_budget_as_the_worker_counts_it() -> None:
+    """With incidents per cluster and MEDIC_CLUSTER, the worker reserves `service:checkout@prod-eu`, and
+    `medic explain` said `service:checkout` (a review, 2026-12-07)."""
+    runbooks, catalog = load_runbooks(REPO / "runbooks"), fixture_catalog()
+    crash = {**CRASHLOOP, "labels": {**CRASHLOOP["labels"], "cluster": "prod-eu"}}
+    scope = ClusterScope("prod-eu", own_locks=True)
+    found = explain_webhook(payload([crash]), catalog=catalog, runbooks=runbooks, scope=scope)
+    plans = [p for incident in found for alert in incident["alerts"] for p in alert["runbooks"]]
+    assert plans and all(p["budget"] == "service:checkout@prod-eu" for p in plans), plans
+    assert "hourly action budget of service checkout in cluster prod-eu:" in render(found)
