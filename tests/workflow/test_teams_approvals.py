@@ -104,7 +104,8 @@ async def test_an_approval_asked_before_the_first_page_is_noted_on_it(opsgenie_s
     """The pager's notes begin with its first page: an approval asked a moment before it (a Teams card
     that took longer to post than the approval took to be asked) was told in Teams and never on the
     Opsgenie alert, 0 notes in 2 runs of 2 (found recording r17). Asked before any worker runs here, so
-    both are in the history before the first page; noted once it is sent, and told in Teams after its card (approvals-asked-before)."""
+    both are in the history before the first page; noted once it is sent, and told in Teams after its
+    card (approvals-asked-before)."""
     s = opsgenie_stack
     queue = f"tq-{uuid.uuid4().hex[:6]}"
     handle = await s.env.client.start_workflow(
