@@ -1,7 +1,8 @@
 """Recorded histories of release 0.4.0's new workflow behaviour (its patches and state), which every later
 version of the workflows must replay (in ``test_replay``):
 
-    python -m tests.workflow.r17_history [approvals] [merged-postmortem] [cluster]  (all when none named)
+    python -m tests.workflow.r17_history [approvals] [approvals-asked-before] [merged-postmortem] [cluster]
+    (all when none named)
 
 - ``incident-checkout-approval-told@r17``, ``remediate-checkout-approval-told@r17``: a team on Teams and
   Opsgenie (no Slack rule): checkout's incident pages, its runbook's step waits for approval
@@ -9,6 +10,12 @@ version of the workflows must replay (in ``test_replay``):
   Opsgenie alert, each saying how to decide without a button (approvals-told); it is approved through the
   API (``api:operator-token``), the decision is told the same way, the step acts and is verified; the
   alert resolves and the incident closes.
+- ``incident-checkout-approval-asked-before@r17``: the same team; a remediation's request for approval
+  reaches checkout's incident before any worker ran, so before its first Opsgenie page and its Teams card;
+  still waiting when they go, it is noted on the page and followed up under the card
+  (approvals-asked-before), once each; it is approved (``api:operator-token``), the decision told the
+  same way; the alert resolves and the incident closes. (The remediation's reports are signals here: no
+  runbook matches, so no remediation workflow is recorded.)
 - ``incident-orders-db-postmortem-to-merged@r17``, ``incident-checkout-merged-into-orders-db@r17``:
   checkout's incident posts its Teams card in web-oncall and merges into orders-db's (data-oncall); its
   card is kept in orders-db's ``merged_chats``, and orders-db's postmortem goes to web-oncall too
@@ -45,9 +52,11 @@ from medic.keys import service_incident_id
 from medic.routing import load_routing
 from medic.runbook import Runbook
 from medic.topology import in_cluster
+from medic.vocab import TimelineKind
 from remediations.actions import default_registry
 from remediations.budget import budget_key, budget_workflow_id
 from remediations.guardrails import GuardrailSettings
+from remediations.plan import RemediationEvent
 from service.budgets import TemporalBudgets
 from service.devserver import find_binary
 from service.worker import WORKFLOWS
@@ -70,7 +79,7 @@ from tests.workflow.test_chat_channels import SPLIT_POLICY
 from tests.workflow.test_notifications import Harness, outage, until
 from tests.workflow.test_remediation import SCALE, Facts, Rig, slow
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentResult, IncidentWorkflow
-from workflows.remediation import Decision, RemediationWorkflow
+from workflows.remediation import REMEDIATION_EVENT, Decision, RemediationWorkflow
 
 __all__ = ["RELEASE", "record_r17"]
 
@@ -201,6 +210,103 @@ async def _approvals(server: Path) -> list[Path]:
             ]
 
 
+ASKED_BEFORE = "remediate-deployment-shop-checkout-5e7a11d0"  # the remediation asking, before any worker ran
+
+
+async def _approvals_asked_before(server: Path) -> list[Path]:
+    """The incident whose remediation asked for approval before its first page and Teams card: noted on
+    the page and followed up under the card once they went (approvals-asked-before)."""
+    pager, teams = FakeOpsgenie(), FakeTeams()
+    how = f"{HOW}{ASKED_BEFORE}/decision"
+    with tempfile.TemporaryDirectory() as tmp:
+        async with time_skipping(server) as env:
+            test_remediation.ENV[:] = [env]
+            remediate = RemediationActivities(
+                cluster=FakeCluster(replicas=2),
+                metrics=FakeMetrics(),
+                runbooks=list,  # no runbook matches: the remediation's reports are this recording's signals
+                registry=default_registry(),
+                facts=Facts(),
+                guardrails=lambda: GuardrailSettings(mode="approve", approval_timeout_seconds=900),
+            )
+            notify = NotifyActivities(
+                chat=FakeChat(),
+                pager=pager,
+                tracker=FakeTracker(),
+                chats={"teams": teams},
+                policy=lambda: TEAMS_ONLY,
+            )
+            postmortem = PostmortemActivities(PostmortemWriter(Path(tmp)), queried_state(env.client))
+            incident_id = service_incident_id("checkout")
+            incident: Handle = await env.client.start_workflow(
+                IncidentWorkflow.run,
+                IncidentInput(incident_id=incident_id, service=ctx("checkout"), quiet_period_seconds=60),
+                id=incident_id,
+                task_queue=QUEUE,
+                start_signal=ALERTS_SIGNAL,
+                start_signal_args=[slow()],
+            )
+            await incident.signal(  # before any worker runs: in the history before the first page
+                REMEDIATION_EVENT,
+                RemediationEvent(
+                    remediation_id=ASKED_BEFORE,
+                    kind=TimelineKind.APPROVAL_REQUESTED,
+                    message=(
+                        "[scale-checkout] Approval requested (medium risk, MEDIC_REMEDIATION_MODE is "
+                        f"approve): scale Deployment shop/checkout. Approve or deny {ASKED_BEFORE} step 0."
+                    ),
+                    data={"step": 0},  # as the remediation's report is (workflows/remediation.py)
+                ),
+            )
+            async with Worker(
+                env.client,
+                task_queue=QUEUE,
+                workflows=WORKFLOWS,
+                activities=[*remediate.all(), *notify.all(), *postmortem.all()],
+                activity_executor=ThreadPoolExecutor(8),
+            ):
+                await test_remediation.until(
+                    incident,
+                    lambda s: (
+                        any(how in text for text in teams.notes_in("checkout-oncall"))
+                        and any(how in text for _, _, text in pager.notes)
+                    ),
+                    "the request under the card and on the Opsgenie alert",
+                )
+                await incident.signal(
+                    REMEDIATION_EVENT,
+                    RemediationEvent(
+                        remediation_id=ASKED_BEFORE,
+                        kind=TimelineKind.APPROVAL_GRANTED,
+                        message=f"[scale-checkout] Approved by {APPROVER}.",
+                        data={"actor": APPROVER},
+                    ),
+                )
+                await test_remediation.until(
+                    incident,
+                    lambda s: (
+                        s.notifications.note_cursor == len(s.timeline)
+                        and any(f"Approved by {APPROVER}" in text for _, _, text in pager.notes)
+                        and any(f"Approved by {APPROVER}" in t for t in teams.notes_in("checkout-oncall"))
+                    ),
+                    "the decision told",
+                )
+                await incident.signal(ALERTS_SIGNAL, slow(AlertStatus.RESOLVED))
+                await env.sleep(timedelta(seconds=90))
+                await asyncio.wait_for(incident.result(), timeout=120)
+                state = await incident.query(IncidentWorkflow.state)
+            assert state.status is IncidentStatus.RESOLVED, state.status
+            kinds = [e.kind for e in state.timeline]
+            asked = kinds.index(TimelineKind.APPROVAL_REQUESTED)
+            assert asked < kinds.index(TimelineKind.NOTIFICATION_SENT), kinds  # asked before anything went
+            told = [e.data.get("told") for e in state.timeline if e.kind.startswith("approval.")]
+            assert told == [True, True], told
+            notes = teams.notes_in("checkout-oncall")
+            assert sum(how in text for text in notes) == 1, notes
+            assert sum(how in text for _, _, text in pager.notes) == 1, pager.notes
+            return [await _written(env, "incident-checkout-approval-asked-before", incident.id)]
+
+
 async def _merged_postmortem(server: Path) -> list[Path]:
     """orders-db's postmortem, told in the Teams channel of checkout's incident, merged into it."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -312,11 +418,14 @@ async def _cluster(server: Path) -> list[Path]:
 
 
 async def record_r17(only: Sequence[str] = ()) -> list[Path]:
-    """Every recording, or those named in ``only`` (approvals, merged-postmortem, cluster)."""
+    """Every recording, or those named in ``only`` (approvals, approvals-asked-before, merged-postmortem,
+    cluster)."""
     server = find_binary("temporal-test-server")
     written: list[Path] = []
     if not only or "approvals" in only:
         written += await _approvals(server)
+    if not only or "approvals-asked-before" in only:
+        written += await _approvals_asked_before(server)
     if not only or "merged-postmortem" in only:
         written += await _merged_postmortem(server)
     if not only or "cluster" in only:

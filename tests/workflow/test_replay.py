@@ -39,7 +39,7 @@ from workflows.causes import (
     SETTLE_SAID_ONCE_PATCH,
     SETTLE_TAKES_HELD_PATCH,
 )
-from workflows.chats import POSTMORTEM_TO_MERGED_PATCH
+from workflows.chats import APPROVALS_ASKED_BEFORE_PATCH, POSTMORTEM_TO_MERGED_PATCH
 from workflows.incident import (
     ANOMALY_JOINS_PATCH,
     JIRA_CLOCKS,
@@ -55,7 +55,7 @@ from workflows.notifier import (
     PAGER_ALIAS_PATCH,
     PLANNED_PRIORITY_PATCH,
 )
-from workflows.remediation import ACTION_BUDGET_PATCH, RECONCILERS_PATCH, RISK_BAR_PATCH
+from workflows.remediation import ACTION_BUDGET_PATCH, RECONCILERS_PATCH, REMEDIATION_EVENT, RISK_BAR_PATCH
 from workflows.remediator import APPROVALS_TOLD_PATCH, BLOCKS_TOLD_PATCH, REFUSALS_TOLD_PATCH
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
@@ -527,6 +527,80 @@ async def test_the_r17_merged_postmortem_history_tells_the_merged_channel() -> N
     assert merged.merged_into == "incident-orders-db" and "teams:web-oncall" in merged.notifications.chat
 
 
+ASKED_BEFORE = "incident-checkout-approval-asked-before@r17"
+
+
+def _scheduled_at(name: str, activity: str) -> list[int]:
+    """The event ids at which the recorded run scheduled ``activity``."""
+    return [
+        e.event_id
+        for e in _history(name).events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == activity
+    ]
+
+
+async def test_the_r17_asked_before_history_notes_and_follows_up_the_request_once() -> None:
+    """r17 (approvals-asked-before): a remediation asked for approval before any worker ran, so before
+    checkout's first Opsgenie page and its Teams card; still waiting when they went, the request was noted
+    on the page and followed up under the card, once each (both began after it before the patch: never
+    told); then approved, told the same way; the alert resolved and the incident closed."""
+    scheduled, patches = commands(ASKED_BEFORE)
+    assert {APPROVALS_ASKED_BEFORE_PATCH, APPROVALS_TOLD_PATCH} <= patches, patches
+    (asked_at,) = [
+        e.event_id
+        for e in _history(ASKED_BEFORE).events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+        and e.workflow_execution_signaled_event_attributes.signal_name == REMEDIATION_EVENT
+        and "Approval requested" in _payload(e.workflow_execution_signaled_event_attributes.input)["message"]
+    ]
+    (card_at,) = _scheduled_at(ASKED_BEFORE, "notify.chat_post")
+    page_at = _scheduled_at(ASKED_BEFORE, "notify.page")[0]
+    assert asked_at < min(card_at, page_at), (asked_at, card_at, page_at)  # asked before either went
+    how = "POST /remediations/remediate-deployment-shop-checkout-5e7a11d0/decision"
+    chats = [a for a in _activity_inputs(ASKED_BEFORE, "notify.chat_note") if a["target"]["kind"] == "teams"]
+    notes = [a["text"] for a in _activity_inputs(ASKED_BEFORE, "notify.pager_note")]
+    requests = [t for t in [a["text"] for a in chats] if how in t]
+    noted = [t for t in notes if how in t]
+    assert len(requests) == 1 and len(noted) == 1, (requests, noted)
+    assert requests == noted and "MEDIC_OPERATOR_TOKEN" in noted[0], noted
+    # the request's note and follow-up came after the page and the card they were held back for
+    chat_notes = _scheduled_at(ASKED_BEFORE, "notify.chat_note")
+    pager_notes = _scheduled_at(ASKED_BEFORE, "notify.pager_note")
+    assert chat_notes[[how in a["text"] for a in chats].index(True)] > card_at
+    assert pager_notes[[how in t for t in notes].index(True)] > page_at
+    for said in ([a["text"] for a in chats], notes):
+        assert sum("Approved by api:operator-token" in t for t in said) == 1, said
+    assert {a["target"]["channel"] for a in chats} == {"checkout-oncall"}
+    assert scheduled.count("notify.page") == 2 and "postmortem_write" in scheduled  # trigger, resolve
+    state = await _replayed_state(ASKED_BEFORE)
+    told = [(e.kind, e.data.get("told")) for e in state.timeline if e.kind in APPROVAL_KINDS]
+    assert told == [("approval.requested", True), ("approval.granted", True)], told
+    kinds = [e.kind for e in state.timeline]
+    assert kinds.index("approval.requested") < kinds.index("notification.sent"), kinds
+    n = state.notifications
+    assert n.note_backlog == [] and all(not posted.backlog for posted in n.chat.values()), n
+    assert state.status is IncidentStatus.RESOLVED
+
+
+async def test_the_r17_asked_before_history_needs_its_patch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The asked-before history took the patch's branch: with an unrelated patch off (this release's
+    postmortem-to-merged, not asked by it) it replays; with approvals-asked-before off (the request neither
+    noted on the page nor followed up under the card) it does not. The approval-told history, asked after
+    the page, replays with approvals-asked-before off (it never asked it)."""
+    patched = workflow.patched
+    off = ["no-such-patch"]
+    monkeypatch.setattr(workflow, "patched", lambda asked: patched(asked) and asked not in off)
+    assert await _replay_failure(ASKED_BEFORE) is None
+    off[:] = [POSTMORTEM_TO_MERGED_PATCH]
+    assert await _replay_failure(ASKED_BEFORE) is None, f"{ASKED_BEFORE} needs {off}"
+    off[:] = [APPROVALS_ASKED_BEFORE_PATCH]
+    assert await _replay_failure("incident-checkout-approval-told@r17") is None
+    failure = await _replay_failure(ASKED_BEFORE)
+    assert failure is not None, f"{ASKED_BEFORE} replays taking the branch from before {off}"
+    assert "Nondeterminism" in str(failure) and f"change {APPROVALS_ASKED_BEFORE_PATCH}," not in str(failure)
+
+
 def _signalled(name: str) -> list[str]:
     """The workflow ids the recorded run signalled (hellos, merges)."""
     return [
@@ -631,13 +705,12 @@ async def test_the_r17_cluster_histories_ask_neither_new_patch(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Incidents per cluster have no patch (only incidents begun with the setting carry a cluster): their
-    histories replay with both of this release's patches off, and hold neither marker."""
+    histories replay with this release's patches off, and hold none of their markers."""
+    r17 = {*R17_PATCHED.values(), APPROVALS_ASKED_BEFORE_PATCH}
     _, patches = commands(name)
-    assert not patches & set(R17_PATCHED.values()), patches
+    assert not patches & r17, patches
     patched = workflow.patched
-    monkeypatch.setattr(
-        workflow, "patched", lambda asked: patched(asked) and asked not in R17_PATCHED.values()
-    )
+    monkeypatch.setattr(workflow, "patched", lambda asked: patched(asked) and asked not in r17)
     assert await _replay_failure(name) is None
 
 
