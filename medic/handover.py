@@ -45,11 +45,13 @@ def compact_for_handover(
     full, short = len(state.timeline), len(out.timeline)
     for posted in n.chat.values():
         posted.cursor = _moved(posted.cursor, full, short)
+        posted.backlog = _kept(posted.backlog, full, short)
     n.jira_cursor = _moved(n.jira_cursor, full, short)
     n.jira_link_cursor = _moved(n.jira_link_cursor, full, short)
     n.change_cursor = _moved(n.change_cursor, full, short)
     if n.note_cursor is not None:
         n.note_cursor = _moved(n.note_cursor, full, short)
+    n.note_backlog = _kept(n.note_backlog, full, short)
     return out
 
 
@@ -59,6 +61,20 @@ def _moved(cursor: int, total: int, kept: int) -> int:
         return cursor
     tail_start = total - (kept - _KEEP_HEAD - 1)  # where the kept tail began in the full timeline
     return _KEEP_HEAD + 1 + max(0, cursor - tail_start)
+
+
+def _kept(positions: list[int], total: int, kept: int) -> list[int]:
+    """Entries owed all the same (``approvals-asked-before``' backlogs), where they are in the shortened
+    timeline: those in the part left to the previous run are dropped (their positions would read another
+    entry, or past the end: a workflow task failing on every attempt)."""
+    if kept >= total:
+        return positions
+    tail_start = total - (kept - _KEEP_HEAD - 1)
+    return [
+        p if p < _KEEP_HEAD else _KEEP_HEAD + 1 + p - tail_start
+        for p in positions
+        if p < _KEEP_HEAD or p >= tail_start
+    ]
 
 
 def _shortened(timeline: list[TimelineEntry], keep_tail: int, previous_run: str) -> list[TimelineEntry]:

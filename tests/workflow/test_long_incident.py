@@ -162,3 +162,35 @@ def test_a_state_too_large_even_compacted_travels_compressed() -> None:
     packed = pack(state)
     assert len(packed) < 1_000_000
     assert unpack(packed) == state
+
+
+def test_compaction_keeps_the_backlogs_on_their_approvals() -> None:
+    """The approvals a Teams card and the first page still owe (``approvals-asked-before``) are timeline
+    positions too: compacted, one kept stays on its entry, and one whose entry stayed in the previous
+    run is dropped (it pointed past the shortened timeline, or at another entry)."""
+    state = IncidentState(id="incident-orders-db", opened_at=T0)
+    for i in range(300):
+        state.apply_alerts(replica_down(i), at=T0 + timedelta(seconds=i), derive=False)
+    for i in range(5000):
+        at = T0 + timedelta(seconds=300 + i)
+        if i in (1000, 4990):
+            state.record(at, TimelineKind.APPROVAL_REQUESTED, f"Approval {i}", remediation=f"r{i}", told=True)
+        else:
+            state.record(at, TimelineKind.ESCALATION_LEVEL, f"Escalation note {i} " + "x" * 80)
+    middle, tail = (
+        next(j for j, e in enumerate(state.timeline) if e.message == m)
+        for m in ("Approval 1000", "Approval 4990")
+    )
+    teams = ChatPosted(
+        target=ChatTarget(kind="teams", channel="data-oncall"),
+        cursor=len(state.timeline) - 5,
+        backlog=[middle, tail],
+    )
+    state.notifications.chat[teams.target.key] = teams
+    n = state.notifications
+    n.note_cursor, n.note_backlog = len(state.timeline) - 5, [middle, tail]
+    carried = compact_for_handover(state, previous_run="run-1", max_bytes=400_000)
+    c = carried.notifications
+    assert len(carried.timeline) < tail, "compacted past the kept approval's position"
+    for backlog in (c.chat[teams.target.key].backlog, c.note_backlog):
+        assert [carried.timeline[i].message for i in backlog] == ["Approval 4990"]
