@@ -136,13 +136,15 @@ def approval_text(entry: TimelineEntry, text: str, *, slack: bool = True) -> str
 
 def undecided_approvals(timeline: list[TimelineEntry]) -> list[int]:
     """The places of the approvals asked (and told, ``approval_told``) in ``timeline`` that no later entry
-    of it decides (granted, denied or timed out)."""
+    of their remediation follows: decided (granted, denied or timed out), or no longer waiting without a
+    decision (its alerts resolved meanwhile: blocked; cancelled; lost), which was told later as still to
+    decide. A remediation says nothing else while it waits."""
     asked: dict[str, int] = {}
     for i, entry in enumerate(timeline):
         remediation = entry.data.get("remediation")
-        if not approval_told(entry) or not isinstance(remediation, str):
+        if not isinstance(remediation, str):
             continue
-        if entry.kind == TimelineKind.APPROVAL_REQUESTED:
+        if entry.kind == TimelineKind.APPROVAL_REQUESTED and approval_told(entry):
             asked[remediation] = i
         else:
             asked.pop(remediation, None)
