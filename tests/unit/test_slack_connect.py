@@ -22,7 +22,7 @@ from service.chat.verify import SlackVerifier
 from tests.support.slackreq import SIGNING_SECRET
 
 PAYLOAD = json.loads(
-    (Path(__file__).parents[3] / "shared/reference/slack/bolt_block_actions_payload.json").read_text()
+    (Path(__file__).parents[1] / "fixtures/slack/bolt_block_actions_payload.json").read_text()
 )
 POLICY = AccessPolicy.model_validate(
     {"groups": {"partners": ["W0PARTNER"]}, "resolve": ["*"], "approve": ["partners", "S0SRE"]}
