@@ -310,6 +310,7 @@ class NotificationState(BaseModel):
         self.jira_reopen = self.jira_reopen or self.jira_closed
         self.jira_closed = False
         self.note_cursor = None  # the pager's notes start again at the new page, not at the close-out
+        self.note_backlog = []  # (what was owed to the closed page is asked again of the new one)
 
     def chain_start(self, opened_at: datetime) -> datetime:
         """When the escalation chain counts from: the incident's opening, or later, when it paged after

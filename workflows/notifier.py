@@ -679,7 +679,8 @@ class Notifier:
                 n.note_cursor = (
                     sending if grew and workflow.patched(NOTES_FROM_SENDING_PATCH) else len(s.timeline)
                 )
-                waiting = undecided_approvals(s.timeline[: n.note_cursor])
+                notes = n.plan is not None and n.plan.pager_notes  # (a pager that keeps none: nothing owed)
+                waiting = undecided_approvals(s.timeline[: n.note_cursor]) if notes else []
                 if waiting and workflow.patched(APPROVALS_ASKED_BEFORE_PATCH):
                     n.note_backlog = waiting  # asked before the page and still waiting: told on it too
                     s.revision += 1  # (by the next pass: a page the escalation chain sent comes outside one)

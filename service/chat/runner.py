@@ -216,7 +216,7 @@ class ChatRunner:
         )
         found: list[str] = []
         try:
-            async for execution in self._client.list_workflows(query, limit=20):
+            async for execution in self._client.list_workflows(query, limit=200):
                 if (
                     execution.id not in found
                     and execution.id.startswith(INCIDENT_PREFIX)
