@@ -38,6 +38,16 @@ def no_runbook(request: MatchRequest) -> MatchResult:
     return MatchResult()
 
 
+def _worker(stack: OpsgenieStack, queue: str) -> Worker:
+    return Worker(
+        stack.env.client,
+        task_queue=queue,
+        workflows=WORKFLOWS,
+        activities=[*stack.activities, no_runbook],
+        activity_executor=ThreadPoolExecutor(4),
+    )
+
+
 def said(stack: OpsgenieStack, text: str) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return any(text in t for t in stack.teams_texts())
@@ -48,13 +58,7 @@ def said(stack: OpsgenieStack, text: str) -> Callable[[], Awaitable[bool]]:
 async def test_an_approval_is_told_in_teams_and_noted_in_opsgenie(opsgenie_stack: OpsgenieStack) -> None:
     s = opsgenie_stack
     queue = f"tq-{uuid.uuid4().hex[:6]}"
-    worker = Worker(
-        s.env.client,
-        task_queue=queue,
-        workflows=WORKFLOWS,
-        activities=[*s.activities, no_runbook],
-        activity_executor=ThreadPoolExecutor(4),
-    )
+    worker = _worker(s, queue)
     async with worker:
         handle = await s.env.client.start_workflow(
             IncidentWorkflow.run,
@@ -120,13 +124,7 @@ async def test_an_approval_asked_before_the_first_page_is_noted_on_it(opsgenie_s
         REMEDIATION_EVENT,
         RemediationEvent(remediation_id=RID, kind=TimelineKind.APPROVAL_REQUESTED, message=ASKED),
     )
-    worker = Worker(
-        s.env.client,
-        task_queue=queue,
-        workflows=WORKFLOWS,
-        activities=[*s.activities, no_runbook],
-        activity_executor=ThreadPoolExecutor(4),
-    )
+    worker = _worker(s, queue)
     async with worker:
         await until(handle, lambda st: st.notifications.pages.get("checkout") == "trigger", "level 1")
         state = await until(
