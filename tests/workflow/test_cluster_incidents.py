@@ -4,19 +4,17 @@ database failing absorbed prod's checkout incident (its page resolved, "merged i
 incident), because every cluster's checkout was the one ``incident-checkout`` and its neighbours were
 named by service alone (a central Medic's walk-through, 2026-12-07). Time-skipping server."""
 
-import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from medic.alerts import Alert, AlertStatus
-from medic.incident import AlertBatch, IncidentState, IncidentStatus
+from medic.incident import AlertBatch, IncidentStatus
 from medic.keys import service_incident_id
 from medic.topology import in_cluster
 from tests.support.shop import ctx
-from tests.workflow.test_correlation import env
+from tests.workflow.test_correlation import env, eventually
 from workflows.incident import ALERTS_SIGNAL, IncidentInput, IncidentResult, IncidentWorkflow
 
 __all__ = ["env"]  # the fixture, shared with test_correlation
@@ -43,17 +41,6 @@ async def deliver(env: WorkflowEnvironment, service: str, name: str, cluster: st
         task_queue="medic",
         start_signal=ALERTS_SIGNAL,
         start_signal_args=[AlertBatch(alerts=[alert], received_at=T0, contexts=[context])],
-    )
-
-
-async def eventually(handle: Handle, check: Callable[[IncidentState], bool], what: str) -> IncidentState:
-    for _ in range(100):
-        state = await handle.query(IncidentWorkflow.state)
-        if check(state):
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(
-        f"never saw {what}; last: {state.model_dump_json(include={'merged_into', 'absorbed'})}"
     )
 
 
